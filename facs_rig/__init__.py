@@ -1,0 +1,41 @@
+"""facs-rig: FACS Action Unit codes and timelines to animation for 3D face rigs.
+
+The pure core (:mod:`facs_rig.core`) holds the FACS vocabulary, code notation, timelines, rig
+profiles, mixing and deformation; adapters (:mod:`facs_rig.io`) read and write files, glTF and
+OSC; :mod:`facs_rig.cli` is the ``facs-rig`` command.
+"""
+
+from facs_rig.core.channels import Channel, parse_channel, sort_channels
+from facs_rig.core.notation import Code, CodedAU, format_code, parse_code
+from facs_rig.core.vocabulary import ActionUnit, Expression, IntensityScale, Vocabulary
+from facs_rig.errors import FacsRigError
+from facs_rig.resources import load_vocabulary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "ActionUnit",
+    "Channel",
+    "Code",
+    "CodedAU",
+    "Expression",
+    "FacsRigError",
+    "IntensityScale",
+    "Vocabulary",
+    "format_code",
+    "load_vocabulary",
+    "parse",
+    "parse_channel",
+    "parse_code",
+    "sort_channels",
+]
+
+
+def parse(text: str) -> Code:
+    """Parse a FACS code string or expression name with the bundled vocabulary.
+
+    >>> str(parse("AU12D+6C"))
+    '6C+12D'
+    """
+    return load_vocabulary().parse(text)

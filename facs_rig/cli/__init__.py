@@ -1,0 +1,96 @@
+"""The ``facs-rig`` command line: argument parsing only; the work is done by the library.
+
+Each command group lives in its own module under ``facs_rig.cli`` with a ``register(subparsers)``
+function; :data:`COMMAND_MODULES` lists them in the order ``--help`` shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from facs_rig import __version__
+from facs_rig.errors import FacsRigError
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+
+#: Command modules, each with ``register(subparsers)``; a handler returns the exit status.
+COMMAND_MODULES = (
+    "facs_rig.cli.vocabulary_commands",
+    "facs_rig.cli.demo_command",
+)
+
+
+class UsageError(Exception):
+    """Raised instead of argparse's own exit so that :func:`main` returns 2 with one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # noqa: D102 (argparse API)
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``facs-rig`` argument parser with every command registered."""
+    parser = _Parser(
+        prog="facs-rig",
+        description="Turn FACS Action Unit codes and timelines into animation for 3D face rigs.",
+        epilog="Run 'facs-rig COMMAND --help' for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"facs-rig {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback on errors (for bug reports)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``facs-rig`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
+
+    0 on success, 1 for bad input (one ``facs-rig: error: ...`` line on stderr, no traceback),
+    2 for usage errors, 130 when interrupted.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(arguments)
+    except UsageError as exc:
+        print(f"facs-rig: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help and --version exit through argparse
+        return int(exc.code or 0)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except FacsRigError as exc:
+        if args.debug:
+            raise
+        print(f"facs-rig: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"facs-rig: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`facs-rig aus | head`): not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (silences the flush at exit)
+        return 0
+    except OSError as exc:
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"facs-rig: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("facs-rig: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split()) if "\n" in message else message

@@ -1,0 +1,195 @@
+"""FACS code notation: parse and format strings such as ``1+2+5B+26`` or ``R12A+R14A``.
+
+Grammar (FACS 2002 conventions, see ``docs/notation.md``)::
+
+    code   := term ('+' term)*          whitespace around terms is ignored
+    term   := [side] ['AU'] number [letter] | expression-name | '0'
+    side   := 'L' | 'R'                 the subject's own left or right; no side = bilateral
+    letter := 'A' .. 'E'                trace, slight, marked, severe, maximum; none = not scored
+
+Case is ignored (``au4``, ``r12a``). The canonical form lists AUs in ascending order, bilateral
+before left before right, with no ``AU`` prefix and no spaces: ``format_code(parse_code(s))``.
+``0`` is FACS's neutral face, the empty code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from facs_rig.core.channels import Channel
+from facs_rig.errors import CodeParseError
+
+if TYPE_CHECKING:
+    from facs_rig.core.vocabulary import IntensityScale, Vocabulary
+
+__all__ = ["CodedAU", "Code", "parse_code", "format_code"]
+
+_TERM = re.compile(r"^(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?$", re.IGNORECASE)
+_SIDE_ORDER = {None: 0, "L": 1, "R": 2}
+_LETTER_RANK = {None: 0, "A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
+
+
+@dataclass(frozen=True, slots=True)
+class CodedAU:
+    """One AU as coded: number, optional side and optional intensity letter.
+
+    Attributes
+    ----------
+    au : int
+        FACS number.
+    side : {None, 'L', 'R'}
+        The subject's own side; None is bilateral.
+    intensity : {None, 'A', 'B', 'C', 'D', 'E'}
+        Intensity letter; None when not scored.
+    """
+
+    au: int
+    side: str | None = None
+    intensity: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.side or ''}{self.au}{self.intensity or ''}"
+
+    @property
+    def channel(self) -> Channel:
+        """The AU channel this term drives."""
+        return Channel(self.au, self.side)
+
+    def value(self, scale: IntensityScale) -> float:
+        """The 0-1 intensity of this term on ``scale`` (unscored terms take the scale's default)."""
+        return scale.letter_to_value(self.intensity)
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A parsed FACS code: AU terms in canonical order (see :func:`format_code`)."""
+
+    aus: tuple[CodedAU, ...] = ()
+
+    def __str__(self) -> str:
+        return format_code(self)
+
+    def __iter__(self) -> Iterator[CodedAU]:
+        return iter(self.aus)
+
+    def __len__(self) -> int:
+        return len(self.aus)
+
+
+def format_code(code: Code) -> str:
+    """Canonical string of a code: ascending AUs joined by ``+``; ``0`` for the neutral face."""
+    if not code.aus:
+        return "0"
+    return "+".join(str(term) for term in code.aus)
+
+
+def _canonical(terms: dict[tuple[int, str | None], CodedAU]) -> Code:
+    ordered = sorted(terms.values(), key=lambda t: (t.au, _SIDE_ORDER[t.side]))
+    return Code(tuple(ordered))
+
+
+def _split_terms(text: str) -> Iterator[tuple[str, int]]:
+    """Yield each '+'-separated term, stripped, with its 1-based column in ``text``."""
+    start = 0
+    for piece in text.split("+"):
+        stripped = piece.strip()
+        leading = len(piece) - len(piece.lstrip())
+        yield stripped, start + leading + 1
+        start += len(piece) + 1
+
+
+def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -> Code:
+    """Parse a FACS code string or named expression into a canonical :class:`Code`.
+
+    Parameters
+    ----------
+    text : str
+        For example ``1+2+5B+26``, ``AU6C+AU12D``, ``R12A+L14``, ``6 + 12E``, ``au4``,
+        ``surprise+25``.
+    vocabulary : Vocabulary
+        The codes and expression names to accept.
+    allow_names : bool
+        Accept named expressions as terms.
+
+    Returns
+    -------
+    Code
+        Terms sorted by AU, then bilateral, left, right. A term written explicitly replaces what
+        a named expression in the same string says about that AU (``happiness+12E``); where two
+        expressions overlap the stronger intensity wins.
+
+    Raises
+    ------
+    CodeParseError
+        Naming the token and its 1-based column: an unknown AU, an intensity letter outside
+        A-E, a side on an AU that cannot be unilateral, the same AU twice with different
+        intensities, an AU coded both bilaterally and on one side, or an unrecognised term.
+    """
+    if not isinstance(text, str):
+        raise CodeParseError(f"a FACS code must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise CodeParseError("empty FACS code (write 0 for the neutral face)", text=text)
+    explicit: dict[tuple[int, str | None], tuple[CodedAU, int]] = {}
+    from_names: dict[tuple[int, str | None], CodedAU] = {}
+    for token, column in _split_terms(text):
+        where = f"at column {column} of {text!r}"
+        if not token:
+            raise CodeParseError(f"empty term {where}", text=text, column=column)
+        match = _TERM.match(token)
+        if match is None:
+            expression = vocabulary.expression(token) if allow_names else None
+            if expression is None:
+                raise CodeParseError(
+                    f"unrecognised term {token!r} {where}: expected an AU such as 12, R12A or "
+                    f"AU6C, or an expression name such as happiness",
+                    text=text, column=column)
+            for term in parse_code(expression.code, vocabulary, allow_names=False):
+                key = (term.au, term.side)
+                previous = from_names.get(key)
+                if previous is None or _LETTER_RANK[term.intensity] > _LETTER_RANK[previous.intensity]:
+                    from_names[key] = term
+            continue
+        number = int(match["number"])
+        side = match["side"].upper() if match["side"] else None
+        letter = match["letter"].upper() if match["letter"] else None
+        if number == 0 and side is None and letter is None:
+            continue  # FACS code 0: neutral face, adds nothing.
+        unit = vocabulary.action_units.get(number)
+        if unit is None:
+            raise CodeParseError(f"unknown action unit {number} {where}", text=text, column=column)
+        if letter is not None and letter not in _LETTER_RANK:
+            letter_column = column + len(token) - 1
+            raise CodeParseError(
+                f"intensity letter {letter!r} is outside A-E at column {letter_column} of {text!r}",
+                text=text, column=letter_column)
+        if side is not None and not unit.unilateral:
+            raise CodeParseError(
+                f"AU{number} ({unit.name}) cannot be unilateral: {token!r} {where}",
+                text=text, column=column)
+        term = CodedAU(number, side, letter)
+        key = (number, side)
+        if key in explicit:
+            earlier, earlier_column = explicit[key]
+            if earlier.intensity != letter:
+                raise CodeParseError(
+                    f"AU{number} appears twice with different intensities: {str(earlier)!r} at "
+                    f"column {earlier_column} and {token!r} {where}",
+                    text=text, column=column)
+            continue
+        for other_side in (None, "L", "R"):
+            clash = explicit.get((number, other_side))
+            if clash is not None and (other_side is None) != (side is None):
+                raise CodeParseError(
+                    f"AU{number} is coded both bilaterally and on one side: {str(clash[0])!r} at "
+                    f"column {clash[1]} and {token!r} {where}",
+                    text=text, column=column)
+        explicit[key] = (term, column)
+    merged: dict[tuple[int, str | None], CodedAU] = {
+        key: term for key, term in from_names.items()
+        if not any(au == key[0] for au, _ in explicit)
+    }
+    merged.update({key: term for key, (term, _) in explicit.items()})
+    return _canonical(merged)

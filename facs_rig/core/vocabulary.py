@@ -1,0 +1,321 @@
+"""The FACS vocabulary: codes, intensity scales and named expressions, built from data.
+
+The facts themselves live in data files (``facs_rig/data/*.json``, each citing its sources); this
+module validates their JSON-shaped content and gives it a small API. Reading the files is the job
+of :mod:`facs_rig.resources`; everything here works on plain dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from facs_rig.core.notation import Code, format_code, parse_code
+from facs_rig.errors import CodeParseError, VocabularyError
+
+__all__ = [
+    "ActionUnit",
+    "IntensityScale",
+    "Expression",
+    "Vocabulary",
+    "INTENSITY_LETTERS",
+    "REGIONS",
+    "KINDS",
+]
+
+#: FACS 2002 intensity letters, weakest first: trace, slight, marked, severe, maximum.
+INTENSITY_LETTERS = ("A", "B", "C", "D", "E")
+REGIONS = ("brows", "eyes", "nose", "cheeks", "mouth", "jaw", "head", "gaze")
+KINDS = ("action_unit", "action_descriptor", "head", "eye", "visibility", "behaviour")
+#: Kinds that move the face or head; visibility and behaviour codes are kept but drive nothing.
+DRIVING_KINDS = frozenset({"action_unit", "action_descriptor", "head", "eye"})
+
+
+@dataclass(frozen=True, slots=True)
+class ActionUnit:
+    """One FACS code: an action unit, action descriptor, head or eye position, or other code.
+
+    Attributes
+    ----------
+    code : int
+        The FACS number (12).
+    name : str
+        FACS 2002 name ("Lip Corner Puller").
+    kind : str
+        One of :data:`KINDS`.
+    region : str or None
+        One of :data:`REGIONS`, or None for codes not confined to one region.
+    unilateral : bool
+        Whether FACS allows an ``L``/``R`` prefix for this code.
+    muscles : tuple of str
+        Muscular basis where FACS names one.
+    """
+
+    code: int
+    name: str
+    kind: str
+    region: str | None
+    unilateral: bool
+    muscles: tuple[str, ...] = ()
+
+    @property
+    def drives(self) -> bool:
+        """True when the code moves the face, head or eyes (so can drive a rig)."""
+        return self.kind in DRIVING_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class IntensityScale:
+    """A numeric reading of the FACS letters A-E.
+
+    Attributes
+    ----------
+    name : str
+        Preset name (``facshuman``, ``hapfacs``, ``openface``).
+    maximum : float
+        Top of the scale's own range (1 for 0-1 scales, 5 for OpenFace).
+    minimum : float
+        Values at or below this read as absent.
+    values : Mapping[str, float]
+        The value each letter drives, on the scale's own range.
+    upper : Mapping[str, float]
+        Upper edge of each letter's band, for value -> letter.
+    unscored : str
+        The letter assumed when a code has no intensity.
+    source : str
+        Where the numbers come from.
+    """
+
+    name: str
+    maximum: float
+    minimum: float
+    values: Mapping[str, float]
+    upper: Mapping[str, float]
+    unscored: str
+    source: str = ""
+
+    def letter_to_value(self, letter: str | None, *, normalized: bool = True) -> float:
+        """Number driven by an intensity letter (``None``: the scale's unscored letter).
+
+        With ``normalized`` (the default) the result is divided by :attr:`maximum`, giving 0-1.
+        """
+        key = self.unscored if letter is None else letter.upper()
+        if key not in self.values:
+            raise VocabularyError(f"intensity letter {letter!r} is not one of A-E")
+        value = self.values[key]
+        return value / self.maximum if normalized else value
+
+    def value_to_letter(self, value: float, *, normalized: bool = True) -> str | None:
+        """Band letter of a number, or None when it is at or below the scale's minimum.
+
+        With ``normalized`` (the default) the value is read on 0-1 and scaled by :attr:`maximum`.
+        Values above the top band read as ``E``.
+        """
+        if not math.isfinite(value):
+            raise VocabularyError(f"intensity value {value!r} is not a finite number")
+        raw = value * self.maximum if normalized else value
+        # A tiny tolerance so that a letter's own value, after float32 storage, maps back to it.
+        tolerance = 1e-6 * self.maximum
+        if raw <= self.minimum + tolerance:
+            return None
+        for letter in INTENSITY_LETTERS:
+            if raw <= self.upper[letter] + tolerance:
+                return letter
+        return "E"
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A named expression: a FACS code string with its source (``happiness`` = ``6+12``)."""
+
+    name: str
+    code: str
+    source: str
+
+
+def _require(condition: bool, problems: list[str], message: str) -> None:
+    if not condition:
+        problems.append(message)
+
+
+def _action_units_from_dict(data: Mapping[str, Any], source: str) -> dict[int, ActionUnit]:
+    problems: list[str] = []
+    if data.get("schema") != "facs_rig.action_units/1":
+        problems.append(f"schema: expected 'facs_rig.action_units/1', got {data.get('schema')!r}")
+    entries = data.get("codes")
+    if not isinstance(entries, list) or not entries:
+        raise VocabularyError(f"{source}: codes: expected a non-empty list")
+    units: dict[int, ActionUnit] = {}
+    for index, entry in enumerate(entries):
+        path = f"codes[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{path}: expected an object")
+            continue
+        code = entry.get("code")
+        _require(isinstance(code, int) and not isinstance(code, bool) and 0 <= code < 100,
+                 problems, f"{path}.code: expected an integer 0-99, got {code!r}")
+        _require(isinstance(entry.get("name"), str) and entry.get("name"), problems,
+                 f"{path}.name: expected a non-empty string")
+        _require(entry.get("kind") in KINDS, problems,
+                 f"{path}.kind: {entry.get('kind')!r} is not one of {', '.join(KINDS)}")
+        _require(entry.get("region") is None or entry.get("region") in REGIONS, problems,
+                 f"{path}.region: {entry.get('region')!r} is not one of {', '.join(REGIONS)}")
+        _require(isinstance(entry.get("unilateral"), bool), problems,
+                 f"{path}.unilateral: expected true or false")
+        muscles = entry.get("muscles", [])
+        _require(isinstance(muscles, list) and all(isinstance(m, str) for m in muscles), problems,
+                 f"{path}.muscles: expected a list of strings")
+        if isinstance(code, int) and code in units:
+            problems.append(f"{path}.code: {code} is listed twice")
+        if not problems:
+            units[code] = ActionUnit(code, entry["name"], entry["kind"], entry.get("region"),
+                                     entry["unilateral"], tuple(muscles))
+    if problems:
+        raise VocabularyError(f"{source}: " + "; ".join(problems))
+    return units
+
+
+def _scales_from_dict(data: Mapping[str, Any], source: str) -> tuple[dict[str, IntensityScale], str]:
+    problems: list[str] = []
+    if data.get("schema") != "facs_rig.intensity_scales/1":
+        problems.append(f"schema: expected 'facs_rig.intensity_scales/1', got {data.get('schema')!r}")
+    scales: dict[str, IntensityScale] = {}
+    raw_scales = data.get("scales")
+    if not isinstance(raw_scales, Mapping) or not raw_scales:
+        raise VocabularyError(f"{source}: scales: expected a non-empty object")
+    for name, entry in raw_scales.items():
+        path = f"scales.{name}"
+        try:
+            maximum = float(entry["maximum"])
+            minimum = float(entry["minimum"])
+            values = {k: float(entry["values"][k]) for k in INTENSITY_LETTERS}
+            upper = {k: float(entry["upper"][k]) for k in INTENSITY_LETTERS}
+            unscored = entry["unscored"]
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(f"{path}: missing or non-numeric field {exc}")
+            continue
+        ordered = [values[k] for k in INTENSITY_LETTERS]
+        edges = [upper[k] for k in INTENSITY_LETTERS]
+        _require(maximum > 0, problems, f"{path}.maximum: must be positive")
+        _require(0 <= minimum < ordered[0], problems, f"{path}.minimum: must lie below A's value")
+        _require(all(a < b for a, b in zip(ordered, ordered[1:])), problems,
+                 f"{path}.values: must increase from A to E")
+        _require(all(a < b for a, b in zip(edges, edges[1:])), problems,
+                 f"{path}.upper: must increase from A to E")
+        _require(all(v <= e for v, e in zip(ordered, edges)), problems,
+                 f"{path}: each letter's value must lie within its band")
+        _require(abs(edges[-1] - maximum) < 1e-9 and ordered[-1] <= maximum, problems,
+                 f"{path}.upper.E: must equal the maximum")
+        _require(unscored in INTENSITY_LETTERS, problems, f"{path}.unscored: must be a letter A-E")
+        scales[name] = IntensityScale(name, maximum, minimum, MappingProxyType(values),
+                                      MappingProxyType(upper), unscored, str(entry.get("source", "")))
+    default = data.get("default")
+    _require(default in scales, problems, f"default: {default!r} is not a scale in this file")
+    if problems:
+        raise VocabularyError(f"{source}: " + "; ".join(problems))
+    return scales, default
+
+
+def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Expression]:
+    problems: list[str] = []
+    if data.get("schema") != "facs_rig.expressions/1":
+        problems.append(f"schema: expected 'facs_rig.expressions/1', got {data.get('schema')!r}")
+    expressions: dict[str, Expression] = {}
+    for index, entry in enumerate(data.get("expressions") or []):
+        path = f"expressions[{index}]"
+        name, code, cite = entry.get("name"), entry.get("code"), entry.get("source")
+        if not (isinstance(name, str) and name and normalize_expression_name(name) == name):
+            problems.append(f"{path}.name: {name!r} must be lowercase letters, digits and '_'")
+            continue
+        if not isinstance(code, str) or not code:
+            problems.append(f"{path}.code: expected a FACS code string")
+            continue
+        if not isinstance(cite, str) or not cite:
+            problems.append(f"{path}.source: every expression cites its source")
+            continue
+        if name in expressions:
+            problems.append(f"{path}.name: {name!r} is listed twice")
+        expressions[name] = Expression(name, code, cite)
+    if problems:
+        raise VocabularyError(f"{source}: " + "; ".join(problems))
+    return expressions
+
+
+def normalize_expression_name(name: str) -> str:
+    """Lowercase a name and fold ``-`` and spaces into ``_`` (``Duchenne smile`` -> ``duchenne_smile``)."""
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The FACS codes, intensity scales and named expressions facs-rig knows.
+
+    Build one with :meth:`from_dicts` (validated) or get the bundled one from
+    :func:`facs_rig.load_vocabulary`. Parsing and formatting code strings is in
+    :mod:`facs_rig.core.notation`; :meth:`parse` and :meth:`format` are shortcuts.
+    """
+
+    action_units: Mapping[int, ActionUnit]
+    scales: Mapping[str, IntensityScale]
+    default_scale: str
+    expressions: Mapping[str, Expression] = field(default_factory=dict)
+
+    @classmethod
+    def from_dicts(cls, action_units: Mapping[str, Any], intensity_scales: Mapping[str, Any],
+                   expressions: Mapping[str, Any] | None = None, *,
+                   source: str = "vocabulary") -> Vocabulary:
+        """Validate the JSON-shaped FACS data and build a vocabulary.
+
+        Raises
+        ------
+        VocabularyError
+            Naming every problem found, each with its path; also when an expression's code
+            does not parse.
+        """
+        units = _action_units_from_dict(action_units, f"{source} (action units)")
+        scales, default = _scales_from_dict(intensity_scales, f"{source} (intensity scales)")
+        named = _expressions_from_dict(expressions or {"schema": "facs_rig.expressions/1",
+                                                       "expressions": []},
+                                       f"{source} (expressions)")
+        vocabulary = cls(MappingProxyType(units), MappingProxyType(scales), default,
+                         MappingProxyType(named))
+        # Every expression must be a valid code of this very vocabulary.
+        for expression in named.values():
+            try:
+                parse_code(expression.code, vocabulary, allow_names=False)
+            except CodeParseError as exc:
+                raise VocabularyError(
+                    f"{source} (expressions): {expression.name}: {exc}") from None
+        return vocabulary
+
+    def action_unit(self, code: int) -> ActionUnit:
+        """The catalogue entry of a FACS number; raises :class:`VocabularyError` if unknown."""
+        try:
+            return self.action_units[code]
+        except KeyError:
+            raise VocabularyError(f"unknown action unit {code}") from None
+
+    def scale(self, name: str | None = None) -> IntensityScale:
+        """An intensity scale by name (``None``: the default scale)."""
+        key = self.default_scale if name is None else name
+        try:
+            return self.scales[key]
+        except KeyError:
+            raise VocabularyError(
+                f"unknown intensity scale {name!r}; known: {', '.join(sorted(self.scales))}"
+            ) from None
+
+    def expression(self, name: str) -> Expression | None:
+        """The named expression, matched leniently, or None."""
+        return self.expressions.get(normalize_expression_name(name))
+
+    def parse(self, text: str) -> Code:
+        """Parse a FACS code string or expression name; see :func:`facs_rig.core.notation.parse_code`."""
+        return parse_code(text, self)
+
+    def format(self, code: Code) -> str:
+        """Canonical string of a parsed code; see :func:`facs_rig.core.notation.format_code`."""
+        return format_code(code)

@@ -1,0 +1,114 @@
+"""The facs-rig exception hierarchy.
+
+Every error facs-rig raises on purpose derives from :class:`FacsRigError`, so a caller can catch
+one class. Each subclass also derives from the builtin it refines (``ValueError``, ``KeyError``,
+``OSError``), so ``except ValueError`` keeps working. Messages name the offending value and where
+it came from (file, line, column, JSON path), because the CLI prints them as they are.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FacsRigError",
+    "CodeParseError",
+    "VocabularyError",
+    "TimelineError",
+    "TimelineFormatError",
+    "RigValidationError",
+    "RigError",
+    "UnknownRigError",
+    "GltfError",
+    "UnsupportedGltfError",
+    "CaptureFormatError",
+    "OscError",
+    "UnsupportedFormatError",
+    "MissingDependencyError",
+    "OutputError",
+    "FacsRigWarning",
+]
+
+
+class FacsRigError(Exception):
+    """Root of every exception raised by facs-rig on purpose."""
+
+
+class CodeParseError(FacsRigError, ValueError):
+    """A FACS code string such as ``1+2+5B+26`` could not be parsed.
+
+    Attributes
+    ----------
+    text : str
+        The whole string that was being parsed.
+    column : int
+        1-based column of the offending token (0 when the problem concerns the whole string).
+    """
+
+    def __init__(self, message: str, *, text: str = "", column: int = 0):
+        self.text = text
+        self.column = column
+        super().__init__(message)
+
+
+class VocabularyError(FacsRigError, ValueError):
+    """A bundled or user-supplied FACS data file (catalogue, scales, expressions) is malformed."""
+
+
+class TimelineError(FacsRigError, ValueError):
+    """An AU timeline or event is inconsistent (negative duration, apex before onset, ...)."""
+
+
+class TimelineFormatError(TimelineError):
+    """A timeline file could not be read; the message names the file and line or JSON path."""
+
+
+class RigError(FacsRigError, ValueError):
+    """A rig profile cannot be used as asked (unknown target, wrong channel count, ...)."""
+
+
+class UnknownRigError(RigError, KeyError):
+    """No bundled rig profile has this name and no file exists at this path."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it a plain sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class RigValidationError(RigError):
+    """A rig profile is malformed. ``issues`` lists every problem found, each with its path."""
+
+    def __init__(self, issues, *, source: str = "rig profile"):
+        self.issues = list(issues)
+        self.source = source
+        lines = "; ".join(str(issue) for issue in self.issues)
+        super().__init__(f"{source}: {len(self.issues)} problem(s): {lines}")
+
+
+class GltfError(FacsRigError, ValueError):
+    """A glTF or GLB file is malformed, truncated or hostile."""
+
+
+class UnsupportedGltfError(GltfError):
+    """A glTF file needs an extension facs-rig does not decode (meshopt, Draco, ...)."""
+
+
+class CaptureFormatError(FacsRigError, ValueError):
+    """A capture file (OpenFace, Py-Feat, Live Link Face, MediaPipe, Face Cap) is malformed."""
+
+
+class OscError(FacsRigError, ValueError):
+    """An OSC address, packet or endpoint is malformed."""
+
+
+class UnsupportedFormatError(FacsRigError, ValueError):
+    """No reader or writer exists for a file's extension or the requested format."""
+
+
+class MissingDependencyError(FacsRigError, ImportError):
+    """An optional dependency is needed; the message names the pip extra to install."""
+
+
+class OutputError(FacsRigError, OSError):
+    """An output file could not be written (the previous file, if any, is left untouched)."""
+
+
+class FacsRigWarning(UserWarning):
+    """Lossy but valid situations, such as weights clipped to their range."""

@@ -1,0 +1,67 @@
+"""Write files so that a failure never leaves a half-written or truncated output.
+
+Every writer in facs-rig goes through :func:`atomic_write`: the data goes to a temporary file in
+the destination folder, is flushed to disk, and replaces the destination with ``os.replace``,
+which is atomic on POSIX and Windows when both are on one file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from facs_rig.errors import OutputError
+
+__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
+                 encoding: str | None = None, newline: str | None = None) -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is removed.
+
+    Raises
+    ------
+    OutputError
+        When the folder does not exist or cannot be written; the previous file is untouched.
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{target}: cannot write, folder {folder} does not exist")
+    if target.is_dir():
+        raise OutputError(f"{target}: cannot write, it is a folder")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, mode, encoding=encoding, newline=newline) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    try:
+        with atomic_write(path, "wb") as stream:
+            stream.write(data)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (``\\n`` line ends)."""
+    write_bytes_atomic(path, text.encode("utf-8"))

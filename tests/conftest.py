@@ -1,0 +1,41 @@
+"""Shared fixtures: the bundled vocabulary, the shared real-asset folder, interop tool lookup."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from facs_rig import load_vocabulary
+
+REPO = Path(__file__).resolve().parents[1]
+#: Real third-party rigs and captures, beside the repository (never copied into it).
+SHARED_ASSETS = REPO.parent / "shared" / "assets"
+REQUIRE_INTEROP = os.environ.get("FACS_RIG_REQUIRE_INTEROP") == "1"
+
+
+@pytest.fixture(scope="session")
+def vocabulary():
+    return load_vocabulary()
+
+
+def shared_asset(relative: str) -> Path:
+    """Path of a file under ../shared/assets, or skip the test when the folder is absent."""
+    path = SHARED_ASSETS / relative
+    if not path.exists():
+        pytest.skip(f"real asset {relative} not present (../shared/assets is not beside the repo)")
+    return path
+
+
+def require_tool(name: str, path: str | None = None) -> str:
+    """Locate an outside interop tool; skip when missing, or fail under FACS_RIG_REQUIRE_INTEROP=1."""
+    found = path if path and Path(path).exists() else shutil.which(name)
+    if found:
+        return found
+    message = f"interop tool {name!r} is not installed (see .ci/run for how CI installs it)"
+    if REQUIRE_INTEROP:
+        pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
+    pytest.skip(message)
+    return ""  # unreachable
