@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from facs_rig.core.channels import Channel
 from facs_rig.core.notation import Code, format_code, parse_code
 from facs_rig.errors import CodeParseError, VocabularyError
 
@@ -311,6 +312,20 @@ class Vocabulary:
     def expression(self, name: str) -> Expression | None:
         """The named expression, matched leniently, or None."""
         return self.expressions.get(normalize_expression_name(name))
+
+    def channel_values(self, code: Code, scale: str | None = None) -> dict[Channel, float]:
+        """The 0-1 value each AU channel of a code drives, on ``scale`` (default scale if None).
+
+        Visibility and behaviour codes drive nothing and are left out.
+
+        >>> from facs_rig import load_vocabulary
+        >>> vocabulary = load_vocabulary()
+        >>> vocabulary.channel_values(vocabulary.parse("R12A+50"))
+        {Channel(au=12, side='R'): 0.1}
+        """
+        intensity_scale = self.scale(scale)
+        return {term.channel: term.value(intensity_scale) for term in code
+                if self.action_unit(term.au).drives}
 
     def parse(self, text: str) -> Code:
         """Parse a FACS code string or expression name; see :func:`facs_rig.core.notation.parse_code`."""
