@@ -1,0 +1,181 @@
+"""The FACS catalogue, intensity scales and named expressions as data."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from facs_rig import load_vocabulary
+from facs_rig.core.vocabulary import INTENSITY_LETTERS, KINDS, REGIONS, Vocabulary
+from facs_rig.errors import VocabularyError
+from facs_rig.resources import read_bundled_json
+
+# FACS 2002 codes the Foundation issue lists, by kind.
+ACTION_UNITS = [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+                25, 26, 27, 28, 38, 39, 41, 42, 43, 44, 45, 46]
+DESCRIPTORS = list(range(29, 38))
+HEAD = list(range(51, 59))
+EYES = [61, 62, 63, 64, 65, 66, 69]
+VISIBILITY = [70, 71, 72, 73, 74]
+BEHAVIOUR = [40, 50, 80, 81, 82, 84, 85, 91, 92, 97, 98]
+
+
+def test_catalogue_has_every_facs_2002_code(vocabulary):
+    expected = set(ACTION_UNITS + DESCRIPTORS + HEAD + EYES + VISIBILITY + BEHAVIOUR)
+    assert set(vocabulary.action_units) == expected
+
+
+@pytest.mark.parametrize(("codes", "kind"), [
+    (ACTION_UNITS, "action_unit"), (DESCRIPTORS, "action_descriptor"), (HEAD, "head"),
+    (EYES, "eye"), (VISIBILITY, "visibility"), (BEHAVIOUR, "behaviour")])
+def test_kinds(vocabulary, codes, kind):
+    assert {vocabulary.action_unit(code).kind for code in codes} == {kind}
+
+
+def test_every_entry_is_well_formed(vocabulary):
+    for code, unit in vocabulary.action_units.items():
+        assert unit.code == code
+        assert unit.name and unit.name[0].isupper()
+        assert unit.kind in KINDS
+        assert unit.region is None or unit.region in REGIONS
+        assert isinstance(unit.unilateral, bool)
+        assert all(isinstance(m, str) and m for m in unit.muscles)
+        # Head and eye positions carry their direction in the number, never a side.
+        if unit.kind in ("head", "eye", "visibility", "behaviour"):
+            assert not unit.unilateral
+
+
+@pytest.mark.parametrize(("code", "name", "region", "muscle"), [
+    (1, "Inner Brow Raiser", "brows", "frontalis, pars medialis"),
+    (4, "Brow Lowerer", "brows", "corrugator supercilii"),
+    (6, "Cheek Raiser", "cheeks", "orbicularis oculi, pars orbitalis"),
+    (12, "Lip Corner Puller", "mouth", "zygomaticus major"),
+    (26, "Jaw Drop", "jaw", None),
+    (45, "Blink", "eyes", None),
+    (51, "Head Turn Left", "head", None),
+    (61, "Eyes Turn Left", "gaze", None),
+])
+def test_known_facts(vocabulary, code, name, region, muscle):
+    unit = vocabulary.action_unit(code)
+    assert (unit.name, unit.region) == (name, region)
+    if muscle:
+        assert muscle in unit.muscles
+
+
+def test_only_face_head_and_eye_codes_drive(vocabulary):
+    assert vocabulary.action_unit(12).drives and vocabulary.action_unit(51).drives
+    assert not vocabulary.action_unit(50).drives and not vocabulary.action_unit(73).drives
+
+
+def test_unknown_code_raises(vocabulary):
+    with pytest.raises(VocabularyError, match="unknown action unit 3"):
+        vocabulary.action_unit(3)
+
+
+@pytest.mark.parametrize(("scale", "values"), [
+    ("facshuman", [0.10, 0.20, 0.55, 0.90, 1.0]),
+    ("hapfacs", [0.15, 0.30, 0.55, 0.85, 1.0]),
+    ("openface", [0.2, 0.4, 0.6, 0.8, 1.0]),
+])
+def test_letter_to_value(vocabulary, scale, values):
+    got = [vocabulary.scale(scale).letter_to_value(letter) for letter in INTENSITY_LETTERS]
+    assert got == pytest.approx(values)
+
+
+def test_openface_raw_scale(vocabulary):
+    openface = vocabulary.scale("openface")
+    assert openface.letter_to_value("C", normalized=False) == 3.0
+    assert openface.value_to_letter(2.4, normalized=False) == "B"
+    assert openface.value_to_letter(0.4, normalized=False) is None
+
+
+@pytest.mark.parametrize(("value", "letter"), [
+    (0.0, None), (0.03, None), (0.031, "A"), (0.10, "A"), (0.1001, "B"), (0.2, "B"),
+    (0.21, "C"), (0.55, "C"), (0.56, "D"), (0.9, "D"), (0.95, "E"), (1.0, "E"), (1.5, "E")])
+def test_facshuman_bands(vocabulary, value, letter):
+    assert vocabulary.scale("facshuman").value_to_letter(value) == letter
+
+
+@pytest.mark.parametrize("scale", ["facshuman", "hapfacs", "openface"])
+def test_letters_round_trip_through_values(vocabulary, scale):
+    intensity = vocabulary.scale(scale)
+    for letter in INTENSITY_LETTERS:
+        assert intensity.value_to_letter(intensity.letter_to_value(letter)) == letter
+
+
+def test_default_scale_is_facshuman(vocabulary):
+    assert vocabulary.scale().name == "facshuman"
+    assert vocabulary.scale().letter_to_value(None) == pytest.approx(0.55)
+
+
+def test_unknown_scale(vocabulary):
+    with pytest.raises(VocabularyError, match="unknown intensity scale 'nope'"):
+        vocabulary.scale("nope")
+
+
+@pytest.mark.parametrize(("name", "code"), [
+    ("happiness", "6+12"), ("sadness", "1+4+15"), ("surprise", "1+2+5B+26"),
+    ("fear", "1+2+4+5+7+20+26"), ("anger", "4+5+7+23"), ("disgust", "9+15+16"),
+    ("contempt", "R12A+R14A")])
+def test_emfacs_prototypes(vocabulary, name, code):
+    assert str(vocabulary.parse(name)) == code
+    assert vocabulary.expression(name).source
+
+
+def test_every_expression_parses_and_cites_a_source(vocabulary):
+    for expression in vocabulary.expressions.values():
+        vocabulary.parse(expression.code)
+        assert len(expression.source) > 10
+
+
+def _bundled():
+    return [read_bundled_json(name) for name in
+            ("action_units.json", "intensity_scales.json", "expressions.json")]
+
+
+def test_validator_reports_every_problem_with_its_path():
+    units, scales, expressions = _bundled()
+    units = copy.deepcopy(units)
+    units["codes"][0]["kind"] = "muscle"
+    units["codes"][1]["region"] = "forehead"
+    with pytest.raises(VocabularyError) as caught:
+        Vocabulary.from_dicts(units, scales, expressions)
+    message = str(caught.value)
+    assert "codes[0].kind: 'muscle' is not one of" in message
+    assert "codes[1].region: 'forehead' is not one of" in message
+
+
+def test_validator_rejects_non_monotonic_scale():
+    units, scales, expressions = _bundled()
+    scales = copy.deepcopy(scales)
+    scales["scales"]["hapfacs"]["values"]["B"] = 0.9
+    with pytest.raises(VocabularyError, match="scales.hapfacs.values: must increase"):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_validator_rejects_expression_with_bad_code():
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    expressions["expressions"].append({"name": "broken", "code": "1+3", "source": "a test case"})
+    with pytest.raises(VocabularyError, match="broken: unknown action unit 3 at column 3"):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_data_files_cite_sources():
+    for data in _bundled():
+        assert data.get("sources") or data.get("notes") or data.get("scales")
+    scales = _bundled()[1]["scales"]
+    assert all(len(scale["source"]) > 20 for scale in scales.values())
+
+
+def test_bundled_vocabulary_is_cached():
+    assert load_vocabulary() is load_vocabulary()
+
+
+def test_data_files_are_valid_json_on_disk():
+    folder = Path(__file__).resolve().parents[1] / "facs_rig" / "data"
+    for path in folder.glob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
