@@ -1,0 +1,27 @@
+"""The README's Python examples run as written."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_examples():
+    result = doctest.testfile(str(README), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_readme_gives_the_two_setup_commands():
+    text = README.read_text(encoding="utf-8")
+    assert "python -m pip install . && facs-rig demo" in text
+    assert 'python -m pip install ".[test]" && python -m pytest -q' in text
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    command = 'python -m pip install ".[test]" && python -m pytest -q'
+    assert command in README.read_text(encoding="utf-8")
+    assert ci.rstrip().splitlines()[-1] == command
