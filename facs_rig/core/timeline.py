@@ -1,0 +1,603 @@
+"""AU timelines: events shaped by the FACS temporal phases, and dense sampling.
+
+An :class:`AUEvent` is one action unit on one side at one intensity, shaped by the four temporal
+phases FACS coders mark (Ekman, Friesen & Hager 2002, FACS Investigator's Guide, ch. 12 "timing":
+onset, apex, offset; the neutral start is the fourth boundary)::
+
+    intensity                  apex
+        I |          ______________________
+          |        /|                      |\\
+          |      /  |                      |  \\
+        0 |____/    |                      |    \\____
+              start  apex_start    apex_end     end
+              |onset|<-------- apex ------>|offset|
+
+The rise (onset) and fall (offset) follow an easing curve from :data:`EASINGS`:
+
+* ``linear``: straight ramp (FACSHuman ``.fani`` and HapFACS interpolate linearly, see
+  ``../shared/reference/landscape.md`` §3.3);
+* ``smooth`` (default): the cubic ease-in-out ``3u² - 2u³`` (the cubic Hermite "smoothstep"),
+  zero slope at both ends so a muscle starts and settles gently (Py-Feat's ``animate_face`` also
+  eases with a cubic in-out);
+* ``step``: hold, then jump at the phase's end, as a glTF ``STEP`` sampler does (the rise stays at
+  0 until the apex starts; the fall stays at the apex value until the event ends).
+
+Boundary rules (documented in ``docs/timeline-formats.md``): an event is zero before ``start``
+and after ``end``; the apex value is reached exactly at ``apex_start`` and held through
+``apex_end`` inclusive; at ``end`` a fall with a non-zero duration has reached 0. Overlapping
+events on the same channel combine by their maximum; different channels are independent.
+
+A :class:`Timeline` is a tuple of events with a duration, a default sampling rate and free
+metadata. :func:`sample` turns it into :class:`~facs_rig.core.curves.AUCurves`, looping over
+events (never over frames). This module is pure: numpy and the standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from facs_rig.core.channels import Channel, sort_channels
+from facs_rig.core.curves import AUCurves
+from facs_rig.core.notation import Code
+from facs_rig.errors import CodeParseError, TimelineError, VocabularyError
+
+if TYPE_CHECKING:
+    from facs_rig.core.vocabulary import IntensityScale, Vocabulary
+
+__all__ = [
+    "AUEvent",
+    "Timeline",
+    "EASINGS",
+    "DEFAULT_EASING",
+    "DEFAULT_FPS",
+    "DEFAULT_ONSET",
+    "DEFAULT_APEX",
+    "DEFAULT_OFFSET",
+    "ease",
+    "envelope",
+    "events_from_code",
+    "timeline_from_code",
+    "timeline_from_curves",
+    "sample",
+    "frame_times",
+]
+
+#: Easing names accepted for the rise and the fall.
+EASINGS = ("linear", "smooth", "step")
+DEFAULT_EASING = "smooth"
+#: Default sampling rate of a timeline, frames per second.
+DEFAULT_FPS = 30.0
+# Default phase durations in seconds for a beat written without phases. They are facs-rig's
+# animation defaults (a brisk rise, a one-second hold, a slower release), not FACS measurements.
+DEFAULT_ONSET = 0.3
+DEFAULT_APEX = 1.0
+DEFAULT_OFFSET = 0.5
+#: Times closer than this (seconds) to a phase boundary count as on it, so that a frame time
+#: such as ``9 / 30`` and a boundary such as ``0.1 + 0.2`` agree despite binary rounding.
+TIME_TOLERANCE = 1e-9
+
+#: Largest frame count :func:`frame_times` produces (about 4.6 days at 60 fps): a guard against a
+#: typo in a duration allocating the whole memory.
+MAX_FRAMES = 24_000_000
+
+_LETTERS = ("A", "B", "C", "D", "E")
+
+
+def _smoothstep(u: np.ndarray) -> np.ndarray:
+    return u * u * (3.0 - 2.0 * u)
+
+
+def _step(u: np.ndarray) -> np.ndarray:
+    return (u >= 1.0).astype(np.float64)
+
+
+_EASE_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "linear": lambda u: u,
+    "smooth": _smoothstep,
+    "step": _step,
+}
+
+
+def ease(name: str, u: np.ndarray | float) -> np.ndarray:
+    """Progress ``0..1`` of an easing curve at phase fraction ``u`` (clipped to ``[0, 1]``).
+
+    Parameters
+    ----------
+    name : {'linear', 'smooth', 'step'}
+    u : (n,) float array or float
+        Fraction of the phase elapsed.
+
+    Returns
+    -------
+    (n,) float64
+        0 at ``u = 0`` and 1 at ``u = 1`` for every easing.
+    """
+    try:
+        function = _EASE_FUNCTIONS[name]
+    except KeyError:
+        raise TimelineError(f"unknown easing {name!r}; expected one of {', '.join(EASINGS)}") from None
+    return function(np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0))
+
+
+def _check_time(value: Any, what: str, *, allow_negative: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TimelineError(f"{what} must be a number of seconds, not {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise TimelineError(f"{what} must be finite, not {number!r}")
+    if number < 0 and not allow_negative:
+        raise TimelineError(f"{what} is negative ({number:g} s)")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class AUEvent:
+    """One AU activation shaped by onset, apex and offset.
+
+    Parameters
+    ----------
+    channel : Channel
+        The AU and side (``Channel(12, 'L')``).
+    intensity : float
+        Apex value, 0-1.
+    start : float
+        Seconds when the onset begins (non-negative).
+    onset, apex, offset : float
+        Durations in seconds of the rise, the hold and the fall (non-negative).
+    ease_in, ease_out : {'smooth', 'linear', 'step'}
+        Easing of the rise and of the fall.
+    letter : {None, 'A', 'B', 'C', 'D', 'E'}
+        The FACS intensity letter the event was coded with, kept so that formats that speak in
+        letters (AU notes, ELAN) write it back as it was; ``intensity`` is what drives the rig.
+
+    Raises
+    ------
+    TimelineError
+        For a negative or non-finite time, an intensity outside 0-1, an unknown easing or letter.
+    """
+
+    channel: Channel
+    intensity: float
+    start: float
+    onset: float = DEFAULT_ONSET
+    apex: float = DEFAULT_APEX
+    offset: float = DEFAULT_OFFSET
+    ease_in: str = DEFAULT_EASING
+    ease_out: str = DEFAULT_EASING
+    letter: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.channel, Channel):
+            raise TimelineError(f"event channel must be a Channel, not {self.channel!r}")
+        label = f"{self.channel.name} event"
+        intensity = self.intensity
+        if isinstance(intensity, bool) or not isinstance(intensity, (int, float, np.floating, np.integer)):
+            raise TimelineError(f"{label}: intensity must be a number 0-1, not {intensity!r}")
+        if not (math.isfinite(float(intensity)) and 0.0 <= float(intensity) <= 1.0):
+            raise TimelineError(f"{label}: intensity {float(intensity)!r} is outside 0-1")
+        object.__setattr__(self, "intensity", float(intensity))
+        object.__setattr__(self, "start", _check_time(self.start, f"{label}: start"))
+        for phase in ("onset", "apex", "offset"):
+            value = _check_time(getattr(self, phase), f"{label}: {phase} duration")
+            object.__setattr__(self, phase, value)
+        for attribute in ("ease_in", "ease_out"):
+            if getattr(self, attribute) not in EASINGS:
+                raise TimelineError(f"{label}: {attribute} {getattr(self, attribute)!r} is not one "
+                                    f"of {', '.join(EASINGS)}")
+        if not math.isfinite(self.start + self.onset + self.apex + self.offset):
+            raise TimelineError(f"{label}: end time overflows")
+        if self.letter is not None and self.letter not in _LETTERS:
+            raise TimelineError(f"{label}: intensity letter {self.letter!r} is not one of A-E")
+
+    @classmethod
+    def from_times(cls, channel: Channel, intensity: float, start: float, apex_start: float,
+                   apex_end: float, end: float, **options: Any) -> AUEvent:
+        """Build an event from the absolute times of its four phase boundaries (seconds).
+
+        Raises
+        ------
+        TimelineError
+            When the times go backwards: apex starting before the onset, the apex ending before
+            it starts, or the event ending before its apex ends.
+        """
+        label = f"{channel.name} event" if isinstance(channel, Channel) else "event"
+        times = {name: _check_time(value, f"{label}: {name}", allow_negative=True)
+                 for name, value in (("start", start), ("apex_start", apex_start),
+                                     ("apex_end", apex_end), ("end", end))}
+        if times["apex_start"] < times["start"]:
+            raise TimelineError(f"{label}: apex starts at {times['apex_start']:g} s, before the "
+                                f"onset at {times['start']:g} s")
+        if times["apex_end"] < times["apex_start"]:
+            raise TimelineError(f"{label}: apex ends at {times['apex_end']:g} s, before it starts "
+                                f"at {times['apex_start']:g} s")
+        if times["end"] < times["apex_end"]:
+            raise TimelineError(f"{label}: event ends at {times['end']:g} s, before its apex ends "
+                                f"at {times['apex_end']:g} s")
+        return cls(channel, intensity, times["start"], times["apex_start"] - times["start"],
+                   times["apex_end"] - times["apex_start"], times["end"] - times["apex_end"],
+                   **options)
+
+    @property
+    def apex_start(self) -> float:
+        """Seconds when the apex value is reached."""
+        return self.start + self.onset
+
+    @property
+    def apex_end(self) -> float:
+        """Seconds when the fall begins."""
+        return self.start + self.onset + self.apex
+
+    @property
+    def end(self) -> float:
+        """Seconds when the event is back to neutral."""
+        return self.start + self.onset + self.apex + self.offset
+
+    def shifted(self, seconds: float) -> AUEvent:
+        """The same event moved ``seconds`` later (earlier when negative)."""
+        return replace(self, start=self.start + seconds)
+
+
+def envelope(event: AUEvent, times: np.ndarray) -> np.ndarray:
+    """Value of one event at ``times``.
+
+    Parameters
+    ----------
+    event : AUEvent
+    times : (n,) float64
+        Seconds.
+
+    Returns
+    -------
+    (n,) float64
+        In ``[0, event.intensity]``; zero outside ``[start, end]``.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    values = np.zeros(times.shape, dtype=np.float64)
+    tolerance = TIME_TOLERANCE
+    inside = (times >= event.start - tolerance) & (times <= event.end + tolerance)
+    t = times[inside]
+    shape = np.ones(t.shape, dtype=np.float64)
+    apex_start, apex_end = event.apex_start, event.apex_end
+    rising = t < apex_start - tolerance
+    if rising.any():
+        shape[rising] = ease(event.ease_in, (t[rising] - event.start) / event.onset)
+    falling = t > apex_end + tolerance
+    if falling.any():
+        shape[falling] = 1.0 - ease(event.ease_out, (t[falling] - apex_end) / event.offset)
+        if event.offset > 0:
+            # At the end of a fall with a duration the event is back to neutral: exactly 0,
+            # also for step easing and for a frame that lands on ``end`` within the tolerance.
+            shape[t >= event.end - tolerance] = 0.0
+    values[inside] = event.intensity * shape
+    return values
+
+
+def _canonical_metadata(metadata: Any) -> Mapping[str, Any]:
+    if metadata is None:
+        return MappingProxyType({})
+    if not isinstance(metadata, Mapping):
+        raise TimelineError(f"timeline metadata must be a mapping, not {type(metadata).__name__}")
+    return MappingProxyType(dict(metadata))
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """AU events with a duration, a default sampling rate and free metadata.
+
+    Parameters
+    ----------
+    events : tuple of AUEvent
+        Sorted by start time on construction (stable, so equal starts keep their order).
+    duration : float or None
+        Seconds; ``None`` means the end of the last event (0 for no events). Events reaching
+        past an explicit duration are cut off when sampled.
+    fps : float
+        Default frames per second for :func:`sample`.
+    metadata : Mapping
+        Free provenance: title, source file, coder, ignored tiers, ...
+    """
+
+    events: tuple[AUEvent, ...] = ()
+    duration: float | None = None
+    fps: float = DEFAULT_FPS
+    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        events = tuple(self.events)
+        for index, event in enumerate(events):
+            if not isinstance(event, AUEvent):
+                raise TimelineError(f"events[{index}] must be an AUEvent, not {event!r}")
+        events = tuple(sorted(events, key=lambda event: event.start))
+        object.__setattr__(self, "events", events)
+        if self.duration is None:
+            duration = max((event.end for event in events), default=0.0)
+        else:
+            duration = _check_time(self.duration, "timeline duration")
+        object.__setattr__(self, "duration", float(duration))
+        fps = self.fps
+        if isinstance(fps, bool) or not isinstance(fps, (int, float, np.floating, np.integer)) \
+                or not (math.isfinite(float(fps)) and float(fps) > 0):
+            raise TimelineError(f"timeline fps must be a positive number, not {fps!r}")
+        object.__setattr__(self, "fps", float(fps))
+        object.__setattr__(self, "metadata", _canonical_metadata(self.metadata))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Timeline):
+            return NotImplemented
+        return (self.events == other.events and self.duration == other.duration
+                and self.fps == other.fps and dict(self.metadata) == dict(other.metadata))
+
+    __hash__ = None  # metadata may hold unhashable values
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels the events drive, in the stable order of :func:`sort_channels`."""
+        return sort_channels(event.channel for event in self.events)
+
+    @property
+    def end(self) -> float:
+        """End of the last event in seconds (0 when there are none)."""
+        return max((event.end for event in self.events), default=0.0)
+
+    def with_events(self, events: Iterable[AUEvent], *, duration: float | None = None) -> Timeline:
+        """A copy with other events; the duration grows to cover them unless given."""
+        events = tuple(events)
+        if duration is None:
+            duration = max(self.duration, max((e.end for e in events), default=0.0))
+        return Timeline(events, duration, self.fps, self.metadata)
+
+    def add_code(self, code: str | Code, vocabulary: Vocabulary, *, at: float,
+                 onset: float = DEFAULT_ONSET, apex: float = DEFAULT_APEX,
+                 offset: float = DEFAULT_OFFSET, ease_in: str = DEFAULT_EASING,
+                 ease_out: str = DEFAULT_EASING, intensity: float | None = None,
+                 scale: str | None = None) -> Timeline:
+        """A copy with one beat added: a code string or expression expanded by :func:`events_from_code`.
+
+        The duration grows to cover the new events when needed.
+
+        >>> from facs_rig import load_vocabulary
+        >>> beat = Timeline().add_code("6+12D", load_vocabulary(), at=1.0)
+        >>> [(e.channel.name, e.intensity, e.apex_start) for e in beat.events]
+        [('AU06', 0.55, 1.3), ('AU12', 0.9, 1.3)]
+        """
+        new = events_from_code(code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
+                               ease_in=ease_in, ease_out=ease_out, intensity=intensity, scale=scale)
+        return self.with_events(self.events + new)
+
+
+def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
+                     onset: float = DEFAULT_ONSET, apex: float = DEFAULT_APEX,
+                     offset: float = DEFAULT_OFFSET, ease_in: str = DEFAULT_EASING,
+                     ease_out: str = DEFAULT_EASING, intensity: float | None = None,
+                     scale: str | None = None) -> tuple[AUEvent, ...]:
+    """One event per AU of a FACS code or named expression, all with the same phases.
+
+    Parameters
+    ----------
+    code : str or Code
+        ``6+12D``, ``R12A+R14A``, ``happiness``, or a parsed :class:`Code`.
+    vocabulary : Vocabulary
+        Codes, expressions and intensity scales.
+    at : float
+        Start (seconds) of every event's onset.
+    onset, apex, offset : float
+        Phase durations in seconds.
+    intensity : float or None
+        0-1 value for the AUs coded *without* a letter; ``None`` uses the scale's value of its
+        unscored letter (``C`` = 0.55 on the default FACSHuman scale). Lettered AUs always take
+        their letter's value.
+    scale : str or None
+        Intensity scale name (default: the vocabulary's default).
+
+    Returns
+    -------
+    tuple of AUEvent
+        In the code's canonical order. Visibility and behaviour codes (70-74, 40, 50, 80-98)
+        drive nothing and give no event, as :meth:`Vocabulary.channel_values` leaves them out.
+
+    Raises
+    ------
+    TimelineError
+        When the code does not parse (the message carries the parser's column) or a time is bad.
+    """
+    if isinstance(code, str):
+        try:
+            code = vocabulary.parse(code)
+        except CodeParseError as exc:
+            raise TimelineError(str(exc)) from None
+    try:
+        intensity_scale = vocabulary.scale(scale)
+    except VocabularyError as exc:
+        raise TimelineError(str(exc)) from None
+    events = []
+    for term in code:
+        if not vocabulary.action_unit(term.au).drives:
+            continue
+        if term.intensity is None and intensity is not None:
+            value = intensity
+        else:
+            value = term.value(intensity_scale)
+        events.append(AUEvent(term.channel, value, at, onset, apex, offset, ease_in, ease_out,
+                              term.intensity))
+    return tuple(events)
+
+
+def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float = 2.0,
+                       onset: float = DEFAULT_ONSET, offset: float = DEFAULT_OFFSET,
+                       start: float = 0.0, fps: float = DEFAULT_FPS,
+                       intensity: float | None = None, scale: str | None = None) -> Timeline:
+    """A single held expression: every AU of ``code`` rises, holds for ``hold`` seconds, falls.
+
+    The timeline lasts ``start + onset + hold + offset`` seconds; its metadata records the code
+    (canonical form) so outputs can say where they came from. Commands that accept a code
+    string instead of a timeline file use this.
+
+    >>> from facs_rig import load_vocabulary
+    >>> held = timeline_from_code("surprise", load_vocabulary(), hold=1.0)
+    >>> held.duration, [e.channel.name for e in held.events]
+    (1.8, ['AU01', 'AU02', 'AU05', 'AU26'])
+    """
+    if isinstance(code, str):
+        try:
+            code = vocabulary.parse(code)
+        except CodeParseError as exc:
+            raise TimelineError(str(exc)) from None
+    events = events_from_code(code, vocabulary, at=start, onset=onset, apex=hold, offset=offset,
+                              intensity=intensity, scale=scale)
+    return Timeline(events, start + onset + hold + offset, fps, {"code": str(code)})
+
+
+def frame_times(duration: float, fps: float) -> np.ndarray:
+    """Sample times ``i / fps`` from 0 up to and including ``duration`` (when it is on a frame).
+
+    Returns
+    -------
+    (n_frames,) float64
+        ``n_frames = floor(duration * fps) + 1``, so a 1 s timeline at 30 fps has 31 frames
+        and its last frame shows the state at the end.
+    """
+    if not (math.isfinite(fps) and fps > 0):
+        raise TimelineError(f"sampling rate must be a positive number, not {fps!r}")
+    n_frames = int(math.floor(duration * fps + TIME_TOLERANCE * fps + 1e-9)) + 1
+    if n_frames > MAX_FRAMES:
+        raise TimelineError(f"{duration:g} s at {fps:g} fps is {n_frames} frames, more than the "
+                            f"{MAX_FRAMES} facs-rig samples at once")
+    return np.arange(n_frames, dtype=np.float64) / fps
+
+
+def sample(timeline: Timeline, *, fps: float | None = None,
+           channels: Iterable[Channel] | None = None, duration: float | None = None) -> AUCurves:
+    """Dense AU curves of a timeline on a regular frame grid.
+
+    Parameters
+    ----------
+    timeline : Timeline
+    fps : float or None
+        Frames per second; default the timeline's own ``fps``.
+    channels : iterable of Channel or None
+        Columns to produce, in this order; default every channel the events drive, in
+        :func:`sort_channels` order. Events on channels not listed are left out; listed channels
+        without events are zero.
+    duration : float or None
+        Seconds to sample; default the timeline's duration.
+
+    Returns
+    -------
+    AUCurves
+        ``times`` (n_frames,) float64 = ``i / fps``; ``values`` (n_frames, n_channels) float32
+        in ``[0, 1]``, the maximum over overlapping events of each channel, zero outside
+        every event. ``metadata`` is the timeline's metadata.
+
+    Notes
+    -----
+    Loops over events and evaluates each only on the frames its ``[start, end]`` covers, so the
+    cost is ``O(n_frames * n_channels + total event frames)`` with no Python loop over frames.
+    """
+    rate = timeline.fps if fps is None else float(fps)
+    length = timeline.duration if duration is None else _check_time(duration, "sampling duration")
+    times = frame_times(length, rate)
+    columns = sort_channels(e.channel for e in timeline.events) if channels is None else tuple(channels)
+    index = {channel: column for column, channel in enumerate(columns)}
+    if len(index) != len(columns):
+        raise TimelineError("sample: channels must not repeat")
+    values = np.zeros((times.shape[0], len(columns)), dtype=np.float32)
+    last_frame = times.shape[0] - 1
+    tolerance_frames = TIME_TOLERANCE * rate
+    for event in timeline.events:
+        column = index.get(event.channel)
+        if column is None or event.intensity == 0.0:
+            continue
+        first = max(0, math.ceil(event.start * rate - tolerance_frames))
+        last = min(last_frame, math.floor(event.end * rate + tolerance_frames))
+        if last < first:
+            continue
+        segment = envelope(event, times[first:last + 1]).astype(np.float32)
+        target = values[first:last + 1, column]
+        np.maximum(target, segment, out=target)
+    np.clip(values, 0.0, 1.0, out=values)
+    return AUCurves(times, values, columns, rate, MappingProxyType(dict(timeline.metadata)))
+
+
+def _fit_easing(times: np.ndarray, shape: np.ndarray, phase_start: float, phase_length: float,
+                falling: bool) -> str:
+    """The easing whose curve best matches interior samples of a rise or fall (``linear`` if none)."""
+    if times.size == 0 or phase_length <= 0:
+        return "linear"
+    u = (times - phase_start) / phase_length
+    progress = 1.0 - shape if falling else shape
+    errors = {name: float(np.max(np.abs(ease(name, u) - progress))) for name in EASINGS}
+    return min(EASINGS, key=lambda name: (errors[name], name != "smooth"))
+
+
+def timeline_from_curves(curves: AUCurves, *, scale: IntensityScale | None = None,
+                         threshold: float = 0.0, metadata: Mapping[str, Any] | None = None
+                         ) -> Timeline:
+    """Reconstruct events from dense curves: one event per run of frames above ``threshold``.
+
+    Each run becomes a trapezoid: it starts at the last quiet frame before the run (or the
+    first frame), reaches its peak at the first frame within 1e-6 of the run's maximum, holds
+    until the last such frame, and ends at the first quiet frame after the run (or the last
+    frame). The easing of each ramp is the one of :data:`EASINGS` that fits its samples best.
+
+    Sampling the result at the curves' own times reproduces them exactly when every run is a
+    single trapezoid with boundaries on frames (as :func:`sample` writes them for events that
+    do not overlap on a channel). Other shapes (overlapping events, captured curves with several
+    peaks) are approximated: peak and extent are kept, the detail inside is not.
+
+    Parameters
+    ----------
+    curves : AUCurves
+        ``values`` (n_frames, n_channels), ``times`` increasing.
+    scale : IntensityScale or None
+        When given, a peak equal (within 1e-6) to a letter's value on this scale is recorded
+        with that letter and its exact value, so AU notes and ELAN write letters back.
+    threshold : float
+        Values at or below it count as quiet.
+    metadata : Mapping or None
+        Metadata of the new timeline (default: the curves' metadata).
+    """
+    times = np.asarray(curves.times, dtype=np.float64)
+    values = np.asarray(curves.values, dtype=np.float64)
+    n_frames = times.shape[0]
+    events: list[AUEvent] = []
+    letter_values = ({letter: scale.letter_to_value(letter) for letter in _LETTERS}
+                     if scale is not None else {})
+    for column, channel in enumerate(curves.channels):
+        curve = values[:, column]
+        active = curve > threshold
+        if not active.any():
+            continue
+        edges = np.diff(np.concatenate(([0], active.astype(np.int8), [0])))
+        run_starts = np.flatnonzero(edges == 1)
+        run_ends = np.flatnonzero(edges == -1) - 1
+        for first, last in zip(run_starts.tolist(), run_ends.tolist()):
+            run = curve[first:last + 1]
+            peak = float(run.max())
+            at_peak = np.flatnonzero(run >= peak - 1e-6) + first
+            apex_first, apex_last = int(at_peak[0]), int(at_peak[-1])
+            start_index = first - 1 if first > 0 else first
+            end_index = last + 1 if last + 1 < n_frames else last
+            start, end = times[start_index], times[end_index]
+            apex_start, apex_end = times[apex_first], times[apex_last]
+            rise = slice(start_index + 1, apex_first)
+            fall = slice(apex_last + 1, end_index)
+            ease_in = _fit_easing(times[rise], curve[rise] / peak, start, apex_start - start, False)
+            ease_out = _fit_easing(times[fall], curve[fall] / peak, apex_end, end - apex_end, True)
+            letter = None
+            intensity = min(1.0, peak)
+            for candidate, value in letter_values.items():
+                if abs(value - peak) <= 1e-6:
+                    letter, intensity = candidate, value
+                    break
+            events.append(AUEvent.from_times(channel, intensity, start, apex_start, apex_end, end,
+                                             ease_in=ease_in, ease_out=ease_out, letter=letter))
+    duration = float(times[-1]) if n_frames else 0.0
+    fps = curves.fps if curves.fps else DEFAULT_FPS
+    return Timeline(tuple(events), duration, fps,
+                    curves.metadata if metadata is None else metadata)

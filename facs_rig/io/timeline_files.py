@@ -1,0 +1,179 @@
+"""Read and write AU timelines in any supported format, chosen by the file's extension.
+
+=================  ============================================================
+extension          format
+=================  ============================================================
+``.json``          native JSON, schema ``facs_rig.timeline/1`` (:mod:`.timeline_json`)
+``.notes``/``.txt``  AU notes, one beat per line (:mod:`.au_notes`)
+``.eaf``           ELAN annotation file, through pympi-ling (:mod:`.eaf`)
+``.csv``           per-frame AU intensities (:mod:`.curves_csv`)
+=================  ============================================================
+
+:func:`load_timeline_argument` is what every command that takes a timeline calls: the argument
+is a file, or else a FACS code string or expression name for a single held expression.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from facs_rig.core.timeline import DEFAULT_FPS, Timeline, timeline_from_code
+from facs_rig.core.vocabulary import Vocabulary
+from facs_rig.errors import CodeParseError, TimelineError, TimelineFormatError, UnsupportedFormatError
+from facs_rig.resources import load_vocabulary
+
+__all__ = ["read_timeline", "write_timeline", "load_timeline_argument", "available_formats",
+           "read_text_file"]
+
+_FORMATS = {
+    ".json": "json",
+    ".notes": "notes",
+    ".txt": "notes",
+    ".eaf": "eaf",
+    ".csv": "csv",
+}
+
+
+def available_formats() -> dict[str, str]:
+    """Extension -> format name of every timeline format (each is both read and written)."""
+    return dict(_FORMATS)
+
+
+def _format_of(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    try:
+        return _FORMATS[suffix]
+    except KeyError:
+        known = ", ".join(sorted(_FORMATS))
+        raise UnsupportedFormatError(
+            f"{path}: no timeline format for extension {suffix or '(none)'!r}; known: {known}"
+        ) from None
+
+
+def read_text_file(path: str | os.PathLike[str]) -> str:
+    """UTF-8 text of a file (a leading BOM is dropped); unreadable files raise TimelineFormatError."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TimelineFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TimelineFormatError(f"{path}: not UTF-8 text (byte {exc.start}): "
+                                  f"is this a timeline file?") from None
+
+
+def _read_json(path: Path, vocabulary: Vocabulary) -> Timeline:
+    from facs_rig.io.timeline_json import timeline_from_json
+
+    return timeline_from_json(read_text_file(path), vocabulary, source=str(path))
+
+
+def _write_json(timeline: Timeline, path: Path, vocabulary: Vocabulary) -> None:
+    from facs_rig.io.atomic import write_text_atomic
+    from facs_rig.io.timeline_json import timeline_to_json
+
+    write_text_atomic(path, timeline_to_json(timeline))
+
+
+# Format -> (module, reader, writer). Modules are imported on use, so one format's dependency
+# (pympi for ELAN) is only needed when that format is used.
+_ADAPTERS = {
+    "json": (__name__, "_read_json", "_write_json"),
+    "notes": ("facs_rig.io.au_notes", "read_au_notes", "write_au_notes"),
+    "eaf": ("facs_rig.io.eaf", "read_eaf", "write_eaf"),
+    "csv": ("facs_rig.io.curves_csv", "read_timeline_csv", "write_timeline_csv"),
+}
+
+
+def _adapter(kind: str, role: int) -> Callable[..., object]:
+    module_name, *functions = _ADAPTERS[kind]
+    return getattr(importlib.import_module(module_name), functions[role])
+
+
+def read_timeline(path: str | os.PathLike[str], vocabulary: Vocabulary | None = None) -> Timeline:
+    """Read a timeline file; the format comes from the extension.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``.json``, ``.notes``/``.txt``, ``.eaf`` or ``.csv``.
+    vocabulary : Vocabulary or None
+        Codes, expressions and intensity scale (default: the bundled vocabulary).
+
+    Raises
+    ------
+    UnsupportedFormatError
+        For an unknown extension.
+    TimelineFormatError
+        For an unreadable or malformed file; the message names the file, the line (or JSON
+        path, ELAN tier) and the problem.
+    """
+    kind = _format_of(path)
+    vocabulary = vocabulary or load_vocabulary()
+    path = Path(path)
+    if not path.is_file():
+        raise TimelineFormatError(f"{path}: cannot read: "
+                                  f"{'is a folder' if path.is_dir() else 'no such file'}")
+    return _adapter(kind, 0)(path, vocabulary)
+
+
+def write_timeline(timeline: Timeline, path: str | os.PathLike[str],
+                   vocabulary: Vocabulary | None = None) -> None:
+    """Write a timeline in the format of the extension, atomically (a temporary file, then rename).
+
+    The CSV format samples the timeline at its own ``fps``; the other formats keep events.
+
+    Raises
+    ------
+    UnsupportedFormatError
+        For an unknown extension.
+    OutputError
+        When the file cannot be written (any previous file is left as it was).
+    """
+    kind = _format_of(path)
+    _adapter(kind, 1)(timeline, Path(path), vocabulary or load_vocabulary())
+
+
+def _looks_like_path(argument: str) -> bool:
+    return (os.sep in argument or "/" in argument
+            or Path(argument).suffix.lower() in _FORMATS)
+
+
+def load_timeline_argument(argument: str, vocabulary: Vocabulary | None = None, *,
+                           hold: float = 2.0, fps: float = DEFAULT_FPS) -> Timeline:
+    """A timeline from a command-line argument: a timeline file, or a code for one held expression.
+
+    Parameters
+    ----------
+    argument : str
+        A path to an existing timeline file (any format of :func:`read_timeline`), or a FACS
+        code string (``6+12D``) or expression name (``happiness``).
+    vocabulary : Vocabulary or None
+        Default: the bundled vocabulary.
+    hold, fps : float
+        Apex hold in seconds and frame rate of the held expression (see
+        :func:`~facs_rig.core.timeline.timeline_from_code`).
+
+    Raises
+    ------
+    TimelineFormatError
+        When the argument names a file that does not exist or cannot be read.
+    TimelineError
+        When it is neither a file nor a valid code (the message says both).
+    """
+    vocabulary = vocabulary or load_vocabulary()
+    if Path(argument).is_file():
+        return read_timeline(argument, vocabulary)
+    if Path(argument).is_dir():
+        raise TimelineFormatError(f"{argument}: is a folder, not a timeline file")
+    if _looks_like_path(argument):
+        raise TimelineFormatError(f"{argument}: no such timeline file")
+    try:
+        code = vocabulary.parse(argument)
+    except CodeParseError as exc:
+        raise TimelineError(f"{argument!r} is neither a timeline file nor a FACS code: {exc}") from None
+    return timeline_from_code(code, vocabulary, hold=hold, fps=fps)

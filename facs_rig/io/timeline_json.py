@@ -1,0 +1,283 @@
+"""The native timeline file: JSON with the schema ``facs_rig.timeline/1``.
+
+Layout (see ``docs/timeline-formats.md``)::
+
+    {
+      "schema": "facs_rig.timeline/1",
+      "fps": 30.0,
+      "duration": 4.0,
+      "metadata": {"title": "surprise then smile"},
+      "events": [
+        {"channel": "AU12_L", "intensity": 0.9, "letter": "D", "start": 1.0,
+         "onset": 0.3, "apex": 1.0, "offset": 0.5, "ease_in": "smooth", "ease_out": "smooth"}
+      ],
+      "beats": [
+        {"at": 2.5, "code": "6+12D", "onset": 0.4, "apex": 1.2, "offset": 0.6}
+      ]
+    }
+
+``events`` is what the writer produces: one object per event, times in seconds. A reader also
+accepts, for hand-written files: absolute phase times (``start``, ``apex_start``, ``apex_end``,
+``end``) instead of durations, a ``letter`` instead of a numeric ``intensity``, ``ease`` for both
+easings, and ``beats``, each a code string or expression expanded into one event per AU. Unknown
+keys are errors (they are usually typos), except ``description`` and ``notes``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from facs_rig.core.channels import Channel, parse_channel
+from facs_rig.core.timeline import (
+    DEFAULT_APEX,
+    DEFAULT_EASING,
+    DEFAULT_FPS,
+    DEFAULT_OFFSET,
+    DEFAULT_ONSET,
+    AUEvent,
+    Timeline,
+    events_from_code,
+)
+from facs_rig.core.vocabulary import Vocabulary
+from facs_rig.errors import FacsRigError, TimelineFormatError, VocabularyError
+
+__all__ = ["SCHEMA", "timeline_to_dict", "timeline_from_dict", "timeline_to_json",
+           "timeline_from_json", "check_channel", "read_channel_name"]
+
+SCHEMA = "facs_rig.timeline/1"
+_TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "description", "notes"}
+_EVENT_KEYS = {"channel", "intensity", "letter", "start", "onset", "apex", "offset", "apex_start",
+               "apex_end", "end", "ease", "ease_in", "ease_out"}
+_BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_out", "intensity",
+              "scale"}
+
+
+_FACS_TERM_CHANNEL = re.compile(r"^\s*([LR])?\s*(?:AU)?\s*0*(\d{1,3})\s*$", re.IGNORECASE)
+
+
+def read_channel_name(text: str) -> Channel | None:
+    """A channel from any usual spelling: ``AU12``, ``AU12_L``, ``au12l`` (see
+    :func:`~facs_rig.core.channels.parse_channel`) or the FACS term form ``12``, ``L12``, ``R12``."""
+    channel = parse_channel(text)
+    if channel is not None:
+        return channel
+    match = _FACS_TERM_CHANNEL.match(text)
+    if match is None:
+        return None
+    side, number = match.groups()
+    return Channel(int(number), side.upper() if side else None)
+
+
+def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
+    """The problem with a channel for this vocabulary (unknown AU, side on a bilateral-only AU), or None."""
+    unit = vocabulary.action_units.get(channel.au)
+    if unit is None:
+        return f"unknown action unit {channel.au}"
+    if channel.side is not None and not unit.unilateral:
+        return f"AU{channel.au} ({unit.name}) cannot be unilateral"
+    if not unit.drives:
+        return f"AU{channel.au} ({unit.name}) is a {unit.kind} code and drives nothing"
+    return None
+
+
+def _event_to_dict(event: AUEvent) -> dict[str, Any]:
+    entry: dict[str, Any] = {"channel": event.channel.name, "intensity": event.intensity}
+    if event.letter is not None:
+        entry["letter"] = event.letter
+    entry.update(start=event.start, onset=event.onset, apex=event.apex, offset=event.offset,
+                 ease_in=event.ease_in, ease_out=event.ease_out)
+    return entry
+
+
+def timeline_to_dict(timeline: Timeline) -> dict[str, Any]:
+    """The JSON-shaped form of a timeline (``events`` only, times in seconds)."""
+    return {"schema": SCHEMA, "fps": timeline.fps, "duration": timeline.duration,
+            "metadata": dict(timeline.metadata),
+            "events": [_event_to_dict(event) for event in timeline.events]}
+
+
+def timeline_to_json(timeline: Timeline) -> str:
+    """The file text: two-space indented, one event per line (readable diffs), ending in a newline.
+
+    Raises
+    ------
+    TimelineFormatError
+        When the metadata holds values JSON cannot carry (NaN, objects).
+    """
+    data = timeline_to_dict(timeline)
+    try:
+        head = {key: value for key, value in data.items() if key != "events"}
+        head_text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)
+        event_lines = [json.dumps(entry, ensure_ascii=False, allow_nan=False)
+                       for entry in data["events"]]
+    except (TypeError, ValueError) as exc:
+        raise TimelineFormatError(f"timeline cannot be written as JSON: {exc}") from None
+    events_text = ("[\n" + ",\n".join("    " + line for line in event_lines) + "\n  ]"
+                   if event_lines else "[]")
+    return head_text[:-2] + ',\n  "events": ' + events_text + "\n}\n"
+
+
+class _Reader:
+    """Collects the source name for messages and converts one JSON path at a time."""
+
+    def __init__(self, source: str, vocabulary: Vocabulary):
+        self.source = source
+        self.vocabulary = vocabulary
+
+    def fail(self, path: str, message: str) -> TimelineFormatError:
+        return TimelineFormatError(f"{self.source}: {path}: {message}")
+
+    def number(self, entry: Mapping[str, Any], key: str, path: str, default: float | None = None,
+               *, minimum: float | None = 0.0) -> float:
+        if key not in entry:
+            if default is None:
+                raise self.fail(path, f"missing {key!r}")
+            return default
+        value = entry[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(f"{path}.{key}", f"expected a number, got {value!r}")
+        if minimum is not None and value < minimum:
+            what = "negative duration" if key in ("onset", "apex", "offset") else "negative time"
+            raise self.fail(f"{path}.{key}", f"{what} ({value:g} s)")
+        return float(value)
+
+    def easings(self, entry: Mapping[str, Any], path: str) -> dict[str, str]:
+        both = entry.get("ease", DEFAULT_EASING)
+        options = {"ease_in": entry.get("ease_in", both), "ease_out": entry.get("ease_out", both)}
+        for key, value in options.items():
+            if value not in ("linear", "smooth", "step"):
+                raise self.fail(f"{path}.{key if key in entry else 'ease'}",
+                                f"easing {value!r} is not one of linear, smooth, step")
+        return options
+
+    def unknown_keys(self, entry: Mapping[str, Any], allowed: set[str], path: str) -> None:
+        extra = sorted(set(entry) - allowed)
+        if extra:
+            raise self.fail(path, f"unknown key {extra[0]!r} (expected {', '.join(sorted(allowed))})")
+
+    def event(self, entry: Any, path: str) -> AUEvent:
+        if not isinstance(entry, Mapping):
+            raise self.fail(path, "expected an object")
+        self.unknown_keys(entry, _EVENT_KEYS, path)
+        name = entry.get("channel")
+        channel = read_channel_name(name) if isinstance(name, str) else None
+        if channel is None:
+            raise self.fail(f"{path}.channel", f"expected an AU channel such as 'AU12' or "
+                            f"'AU12_L', got {name!r}")
+        problem = check_channel(channel, self.vocabulary)
+        if problem:
+            raise self.fail(f"{path}.channel", problem)
+        letter = entry.get("letter")
+        if letter is not None and letter not in ("A", "B", "C", "D", "E"):
+            raise self.fail(f"{path}.letter", f"intensity letter {letter!r} is not one of A-E")
+        if "intensity" in entry:
+            intensity = self.number(entry, "intensity", path)
+            if intensity > 1:
+                raise self.fail(f"{path}.intensity", f"intensity {intensity:g} is outside 0-1")
+        elif letter is not None:
+            intensity = self.vocabulary.scale().letter_to_value(letter)
+        else:
+            intensity = self.vocabulary.scale().letter_to_value(None)
+        options = self.easings(entry, path)
+        start = self.number(entry, "start", path)
+        absolute = [key for key in ("apex_start", "apex_end", "end") if key in entry]
+        durations = [key for key in ("onset", "apex", "offset") if key in entry]
+        try:
+            if absolute:
+                if durations:
+                    raise self.fail(path, f"give phase durations ({', '.join(durations)}) or "
+                                    f"absolute times ({', '.join(absolute)}), not both")
+                missing = [key for key in ("apex_start", "apex_end", "end") if key not in entry]
+                if missing:
+                    raise self.fail(path, f"absolute phase times need apex_start, apex_end and "
+                                    f"end; missing {', '.join(missing)}")
+                times = [self.number(entry, key, path) for key in ("apex_start", "apex_end", "end")]
+                return AUEvent.from_times(channel, intensity, start, *times, letter=letter, **options)
+            return AUEvent(channel, intensity, start,
+                           self.number(entry, "onset", path, DEFAULT_ONSET),
+                           self.number(entry, "apex", path, DEFAULT_APEX),
+                           self.number(entry, "offset", path, DEFAULT_OFFSET),
+                           letter=letter, **options)
+        except TimelineFormatError:
+            raise
+        except FacsRigError as exc:
+            raise self.fail(path, str(exc)) from None
+
+    def beat(self, entry: Any, path: str) -> tuple[AUEvent, ...]:
+        if not isinstance(entry, Mapping):
+            raise self.fail(path, "expected an object")
+        self.unknown_keys(entry, _BEAT_KEYS, path)
+        code = entry.get("code")
+        if not isinstance(code, str):
+            raise self.fail(f"{path}.code", f"expected a FACS code string, got {code!r}")
+        intensity = None
+        if "intensity" in entry:
+            intensity = self.number(entry, "intensity", path)
+            if intensity > 1:
+                raise self.fail(f"{path}.intensity", f"intensity {intensity:g} is outside 0-1")
+        scale = entry.get("scale")
+        if scale is not None and not isinstance(scale, str):
+            raise self.fail(f"{path}.scale", f"expected a scale name, got {scale!r}")
+        try:
+            return events_from_code(
+                code, self.vocabulary, at=self.number(entry, "at", path),
+                onset=self.number(entry, "onset", path, DEFAULT_ONSET),
+                apex=self.number(entry, "apex", path, DEFAULT_APEX),
+                offset=self.number(entry, "offset", path, DEFAULT_OFFSET),
+                intensity=intensity, scale=scale, **self.easings(entry, path))
+        except TimelineFormatError:
+            raise
+        except (FacsRigError, VocabularyError) as exc:
+            raise self.fail(f"{path}.code", str(exc)) from None
+
+
+def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "timeline") -> Timeline:
+    """Validate the JSON-shaped form and build a :class:`Timeline`.
+
+    Raises
+    ------
+    TimelineFormatError
+        ``"<source>: events[3].onset: negative duration (-0.2 s)"``: the source, the JSON path
+        and the problem.
+    """
+    reader = _Reader(source, vocabulary)
+    if not isinstance(data, Mapping):
+        raise reader.fail("$", "expected a JSON object")
+    if data.get("schema") != SCHEMA:
+        raise reader.fail("schema", f"expected {SCHEMA!r}, got {data.get('schema')!r}")
+    reader.unknown_keys(data, _TOP_KEYS, "$")
+    fps = reader.number(data, "fps", "$", DEFAULT_FPS)
+    if fps <= 0:
+        raise reader.fail("fps", f"frame rate must be positive, got {fps:g}")
+    duration = reader.number(data, "duration", "$", -1.0) if "duration" in data else None
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, Mapping):
+        raise reader.fail("metadata", "expected an object")
+    events: list[AUEvent] = []
+    for key, convert in (("events", reader.event), ("beats", reader.beat)):
+        entries = data.get(key, [])
+        if not isinstance(entries, list):
+            raise reader.fail(key, "expected a list")
+        for index, entry in enumerate(entries):
+            converted = convert(entry, f"{key}[{index}]")
+            events.extend(converted if isinstance(converted, tuple) else (converted,))
+    try:
+        return Timeline(tuple(events), duration, fps, metadata)
+    except FacsRigError as exc:
+        raise reader.fail("$", str(exc)) from None
+
+
+def timeline_from_json(text: str, vocabulary: Vocabulary, *, source: str = "timeline") -> Timeline:
+    """Parse the JSON text of a timeline file; syntax errors name the line and column."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TimelineFormatError(f"{source}: line {exc.lineno} column {exc.colno}: invalid JSON: "
+                                  f"{exc.msg}") from None
+    except RecursionError:
+        raise TimelineFormatError(f"{source}: JSON nested too deeply") from None
+    return timeline_from_dict(data, vocabulary, source=source)
