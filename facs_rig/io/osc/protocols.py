@@ -1,0 +1,504 @@
+"""Receiver protocols: which OSC messages one frame becomes, and in which naming convention.
+
+A *frame vector* holds everything that changes from frame to frame, in a fixed order::
+
+    [ target weights (T) | AU channel values (C) | bones (21) | time (1) ]
+
+where the bones are the Unity-space local positions and rotations of ``Head``, ``LeftEye`` and
+``RightEye`` (3 × position xyz, then 3 × quaternion xyzw) computed from the head and eye AUs, and
+time is seconds since the stream started. A :class:`FrameLayout` turns a protocol into message
+templates whose float32 slots index that vector, so :func:`~facs_rig.io.osc.encoding.compile_frame`
+lays the packets out once and each frame only patches floats.
+
+Protocols (formats.md §1-2; issue 6 point 1):
+
+``vmc``
+    ``/VMC/Ext/Blend/Val s f`` per target, ``/VMC/Ext/Bone/Pos`` for Head/LeftEye/RightEye when head
+    or eye AUs are present, optional ``/VMC/Ext/OK i`` and ``/VMC/Ext/T f``, then
+    ``/VMC/Ext/Blend/Apply`` last, in bundles of at most 1,500 bytes (formats.md §1.2, §1.3, §1.7).
+``template``
+    One message per target at ``/facs/{target}``, or per AU channel when the template uses
+    ``{au}``/``{channel}`` (a sided channel appends ``/L`` or ``/R`` unless ``{side}`` is used),
+    so ``/facs/au/{au}`` feeds another ``facs-rig bridge``.
+``facecap``
+    ``/W i f`` (Face Cap blendshape index, value) in Face Cap's index order (formats.md §2.1).
+``vrchat``
+    ``/avatar/parameters/{name} f`` (formats.md §2.5); VRChat listens on port 9000.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from facs_rig.core.channels import Channel
+from facs_rig.errors import OscError
+from facs_rig.io.osc.encoding import (
+    MAX_PACKET_BYTES,
+    FramePackets,
+    MessageTemplate,
+    Slot,
+    compile_frame,
+)
+
+__all__ = [
+    "BONE_NAMES",
+    "FACE_CAP_NAMES",
+    "HEAD_EYE_AUS",
+    "NAME_CONVENTIONS",
+    "PERFECT_SYNC_NAMES",
+    "PROTOCOLS",
+    "BoneLimits",
+    "FrameLayout",
+    "ProtocolOptions",
+    "head_eye_pose",
+    "receiver_names",
+]
+
+PROTOCOLS = ("vmc", "template", "facecap", "vrchat")
+#: Receiver naming conventions for target names; ``auto`` picks one from the rig's name.
+NAME_CONVENTIONS = ("auto", "as-is", "perfect-sync", "arkit", "vrm0", "vrm1")
+#: Default receiving port of each protocol (VMC Marionette 39539, formats.md §1.1; VRChat 9000,
+#: §2.5; Face Cap's samples use 9000, §2.1; the template default is arbitrary).
+DEFAULT_PORTS = MappingProxyType({"vmc": 39539, "template": 9000, "facecap": 9000,
+                                  "vrchat": 9000})
+
+#: ARKit "Perfect Sync" clip names, UpperCamelCase as VMC senders emit them (formats.md §1.5).
+PERFECT_SYNC_NAMES = (
+    "BrowDownLeft", "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight",
+    "CheekPuff", "CheekSquintLeft", "CheekSquintRight", "EyeBlinkLeft", "EyeBlinkRight",
+    "EyeLookDownLeft", "EyeLookDownRight", "EyeLookInLeft", "EyeLookInRight", "EyeLookOutLeft",
+    "EyeLookOutRight", "EyeLookUpLeft", "EyeLookUpRight", "EyeSquintLeft", "EyeSquintRight",
+    "EyeWideLeft", "EyeWideRight", "JawForward", "JawLeft", "JawOpen", "JawRight", "MouthClose",
+    "MouthDimpleLeft", "MouthDimpleRight", "MouthFrownLeft", "MouthFrownRight", "MouthFunnel",
+    "MouthLeft", "MouthLowerDownLeft", "MouthLowerDownRight", "MouthPressLeft", "MouthPressRight",
+    "MouthPucker", "MouthRight", "MouthRollLower", "MouthRollUpper", "MouthShrugLower",
+    "MouthShrugUpper", "MouthSmileLeft", "MouthSmileRight", "MouthStretchLeft",
+    "MouthStretchRight", "MouthUpperUpLeft", "MouthUpperUpRight", "NoseSneerLeft",
+    "NoseSneerRight", "TongueOut",
+)
+
+#: Face Cap's ``/W`` blendshape indices, in order (formats.md §2.1, from OpenMoBu's Face Cap
+#: device enum; marked [S]/[U] there: check against the app before relying on an index).
+FACE_CAP_NAMES = (
+    "browInnerUp", "browDown_L", "browDown_R", "browOuterUp_L", "browOuterUp_R", "eyeLookUp_L",
+    "eyeLookUp_R", "eyeLookDown_L", "eyeLookDown_R", "eyeLookIn_L", "eyeLookIn_R", "eyeLookOut_L",
+    "eyeLookOut_R", "eyeBlink_L", "eyeBlink_R", "eyeSquint_L", "eyeSquint_R", "eyeWide_L",
+    "eyeWide_R", "cheekPuff", "cheekSquint_L", "cheekSquint_R", "noseSneer_L", "noseSneer_R",
+    "jawOpen", "jawForward", "jawLeft", "jawRight", "mouthFunnel", "mouthPucker", "mouthLeft",
+    "mouthRight", "mouthRollUpper", "mouthRollLower", "mouthShrugUpper", "mouthShrugLower",
+    "mouthClose", "mouthSmile_L", "mouthSmile_R", "mouthFrown_L", "mouthFrown_R", "mouthDimple_L",
+    "mouthDimple_R", "mouthUpperUp_L", "mouthUpperUp_R", "mouthLowerDown_L", "mouthLowerDown_R",
+    "mouthPress_L", "mouthPress_R", "mouthStretch_L", "mouthStretch_R", "tongueOut",
+)
+
+#: VRM 0.x preset clip ↔ VRM 1.0 preset expression, as the VMC marionette spec maps them, plus
+#: the remaining presets by case (formats.md §1.5). ``surprised`` has no VRM0 preset.
+_VRM1_TO_VRM0 = MappingProxyType({
+    "happy": "Joy", "angry": "Angry", "sad": "Sorrow", "relaxed": "Fun", "aa": "A", "ih": "I",
+    "ou": "U", "ee": "E", "oh": "O", "blink": "Blink", "blinkLeft": "Blink_L",
+    "blinkRight": "Blink_R", "lookUp": "LookUp", "lookDown": "LookDown", "lookLeft": "LookLeft",
+    "lookRight": "LookRight", "neutral": "Neutral",
+})
+_VRM0_TO_VRM1 = MappingProxyType({vrm0: vrm1 for vrm1, vrm0 in _VRM1_TO_VRM0.items()})
+
+#: Head AUs 51-58 and eye AUs 61-66 (FACS 2002 head and eye position codes; bundled catalogue).
+HEAD_EYE_AUS = (51, 52, 53, 54, 55, 56, 57, 58, 61, 62, 63, 64, 65, 66)
+#: Unity ``HumanBodyBones`` names the bone messages use (formats.md §1.6).
+BONE_NAMES = ("Head", "LeftEye", "RightEye")
+_BONE_SLOTS = 21  # 3 positions (xyz) + 3 quaternions (xyzw)
+
+
+# ------------------------------------------------------------------------------------------ naming
+
+def _convention_key(name: str) -> str:
+    """Case- and separator-insensitive key: ``eyeBlink_L``, ``EyeBlinkLeft``, ``eye_blink_left``
+    all give ``eyeblinkleft``. (A minimal local twin of the rigs area's ``normalize_target_name``.)"""
+    text = re.sub(r"[_.\s-]([LlRr])$", lambda m: "left" if m.group(1) in "Ll" else "right", name)
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+_PERFECT_SYNC_BY_KEY = MappingProxyType({_convention_key(n): n for n in PERFECT_SYNC_NAMES})
+_FACE_CAP_INDEX_BY_KEY = MappingProxyType(
+    {_convention_key(n): i for i, n in enumerate(FACE_CAP_NAMES)})
+
+
+def _rename(name: str, convention: str) -> str:
+    if convention == "as-is":
+        return name
+    if convention in ("perfect-sync", "arkit"):
+        upper = _PERFECT_SYNC_BY_KEY.get(_convention_key(name))
+        if upper is None:  # not an ARKit shape: only the first letter's case changes
+            return (name[:1].upper() if convention == "perfect-sync" else name[:1].lower()) + name[1:]
+        return upper if convention == "perfect-sync" else upper[:1].lower() + upper[1:]
+    if convention == "vrm0":
+        return _VRM1_TO_VRM0.get(name, name)
+    if convention == "vrm1":
+        return _VRM0_TO_VRM1.get(name, name)
+    raise OscError(f"unknown name convention {convention!r}; known: {', '.join(NAME_CONVENTIONS)}")
+
+
+def resolve_convention(convention: str, rig_name: str | None) -> str:
+    """The concrete convention ``auto`` means for a rig: ``arkit`` → ``perfect-sync``,
+    ``vrm`` → ``vrm0`` (VMC senders must support VRM0 names, formats.md §1.5), else ``as-is``."""
+    if convention != "auto":
+        if convention not in NAME_CONVENTIONS:
+            raise OscError(f"unknown name convention {convention!r}; "
+                           f"known: {', '.join(NAME_CONVENTIONS)}")
+        return convention
+    return {"arkit": "perfect-sync", "vrm": "vrm0"}.get((rig_name or "").lower(), "as-is")
+
+
+def receiver_names(targets: Sequence[str], convention: str = "as-is", *,
+                   rig_name: str | None = None) -> tuple[str, ...]:
+    """Target names in a receiver's convention.
+
+    >>> receiver_names(["eyeBlinkLeft", "mouthSmile_R"], "perfect-sync")
+    ('EyeBlinkLeft', 'MouthSmileRight')
+    >>> receiver_names(["happy", "blinkLeft", "surprised"], "vrm0")
+    ('Joy', 'Blink_L', 'surprised')
+    """
+    concrete = resolve_convention(convention, rig_name)
+    return tuple(_rename(name, concrete) for name in targets)
+
+
+# ------------------------------------------------------------------------------ head and eye bones
+
+@dataclass(frozen=True)
+class BoneLimits:
+    """Maximum head and eye movement at AU intensity 1, and the bones' rest positions.
+
+    Angles are degrees, distances metres. Rest positions are the bones' *local* positions
+    (Head relative to Neck, eyes relative to Head) in Unity space; receivers that apply bone
+    positions (EVMC4U's ``BonePositionSynchronize``, on by default) need the model's own values.
+    The defaults are typical adult VRM proportions, not measured from any one model.
+    """
+
+    head_yaw: float = 40.0
+    head_pitch: float = 30.0
+    head_roll: float = 25.0
+    head_forward: float = 0.03
+    eye_yaw: float = 30.0
+    eye_pitch: float = 25.0
+    head_position: tuple[float, float, float] = (0.0, 0.1, 0.0)
+    left_eye_position: tuple[float, float, float] = (-0.032, 0.06, 0.04)
+    right_eye_position: tuple[float, float, float] = (0.032, 0.06, 0.04)
+
+    def __post_init__(self) -> None:
+        for name in ("head_yaw", "head_pitch", "head_roll", "head_forward", "eye_yaw",
+                     "eye_pitch"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise OscError(f"bone limit {name} must be a finite number, not {value!r}")
+        for name in ("head_position", "left_eye_position", "right_eye_position"):
+            value = getattr(self, name)
+            if len(value) != 3 or not all(math.isfinite(float(v)) for v in value):
+                raise OscError(f"bone rest position {name} must be three finite numbers")
+
+
+def _unity_euler_quaternions(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.ndarray:
+    """Quaternions (x, y, z, w) of Unity ``Quaternion.Euler(pitch, yaw, roll)`` in degrees.
+
+    Unity applies roll about Z, then pitch about X, then yaw about Y (q = qy · qx · qz). The
+    quaternion algebra is the usual Hamilton one; Unity's left-handedness only changes how a
+    positive angle looks: +yaw turns +Z (forward) toward +X (right), +pitch turns forward
+    down, +roll turns +Y (up) toward -X (the character's left).
+    """
+    hx, hy, hz = (np.radians(np.asarray(a, dtype=np.float64)) / 2 for a in (pitch, yaw, roll))
+    cx, sx, cy, sy, cz, sz = np.cos(hx), np.sin(hx), np.cos(hy), np.sin(hy), np.cos(hz), np.sin(hz)
+    # qy * qx = (cy sx, sy cx, -sy sx, cy cx); then * qz.
+    x = cy * sx * cz + sy * cx * sz
+    y = sy * cx * cz - cy * sx * sz
+    z = cy * cx * sz - sy * sx * cz
+    w = cy * cx * cz + sy * sx * sz
+    return np.stack([x, y, z, w], axis=-1)
+
+
+def head_eye_pose(values: Mapping[int, float] | np.ndarray, limits: BoneLimits = BoneLimits()
+                  ) -> np.ndarray:
+    """Unity-space local poses of Head, LeftEye and RightEye from head and eye AU values.
+
+    FACS head and eye codes (FACS 2002; bundled catalogue) map to Unity rotations (left-handed,
+    Y up, +Z forward, formats.md §1.6): AU51/52 head turn left/right → yaw −/+; AU53/54 head
+    up/down → pitch −/+; AU55/56 tilt left/right → roll +/−; AU57/58 head forward/back → +/− Z
+    offset; AU61/62 eyes left/right → eye yaw −/+; AU63/64 eyes up/down → eye pitch −/+;
+    AU65 walleye turns each eye outward, AU66 cross-eye inward.
+
+    Parameters
+    ----------
+    values : mapping AU number → value, or (F, 14) array in :data:`HEAD_EYE_AUS` order
+        Intensities 0-1; missing AUs are 0.
+    limits : BoneLimits
+        Maximum angles and rest positions.
+
+    Returns
+    -------
+    (21,) or (F, 21) float32
+        Head, LeftEye, RightEye positions (x, y, z each), then their quaternions (x, y, z, w each).
+    """
+    if isinstance(values, Mapping):
+        array = np.array([[float(values.get(au, 0.0)) for au in HEAD_EYE_AUS]])
+        single = True
+    else:
+        array = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        single = np.asarray(values).ndim == 1
+    v = dict(zip(HEAD_EYE_AUS, array.T))
+    head = _unity_euler_quaternions((v[54] - v[53]) * limits.head_pitch,
+                                    (v[52] - v[51]) * limits.head_yaw,
+                                    (v[55] - v[56]) * limits.head_roll)
+    eye_pitch = (v[64] - v[63]) * limits.eye_pitch
+    gaze = v[62] - v[61]
+    # The character's left eye is on -X: turning outward is a negative yaw for it.
+    left = _unity_euler_quaternions(eye_pitch, (gaze - v[65] + v[66]) * limits.eye_yaw, 0 * gaze)
+    right = _unity_euler_quaternions(eye_pitch, (gaze + v[65] - v[66]) * limits.eye_yaw, 0 * gaze)
+    head_position = np.tile(np.asarray(limits.head_position, dtype=np.float64), (len(array), 1))
+    head_position[:, 2] += (v[57] - v[58]) * limits.head_forward
+    pose = np.concatenate([
+        head_position,
+        np.tile(np.asarray(limits.left_eye_position, dtype=np.float64), (len(array), 1)),
+        np.tile(np.asarray(limits.right_eye_position, dtype=np.float64), (len(array), 1)),
+        head, left, right], axis=1).astype(np.float32)
+    return pose[0] if single else pose
+
+
+# ------------------------------------------------------------------------------------------ layout
+
+@dataclass(frozen=True)
+class ProtocolOptions:
+    """How frames are addressed for a receiver.
+
+    Attributes
+    ----------
+    protocol : {'vmc', 'template', 'facecap', 'vrchat'}
+    names : str
+        Naming convention of target names, one of :data:`NAME_CONVENTIONS`.
+    address_template : str
+        ``template`` protocol address; ``{target}`` or ``{au}``/``{side}``/``{channel}``.
+    bones : {'auto', 'on', 'off'}
+        VMC head and eye bones: ``auto`` sends them when the frame has head or eye AU channels.
+    limits : BoneLimits
+        Head and eye angle limits and rest positions.
+    send_ok, send_time : bool
+        VMC ``/VMC/Ext/OK 1`` (model loaded) and ``/VMC/Ext/T`` (seconds since start).
+    bundle : bool or None
+        Bundle messages (``None``: protocol default, bundles for all but ``vrchat``).
+    max_bytes : int
+        Bundle size limit (VMC: 1,500).
+    """
+
+    protocol: str = "vmc"
+    names: str = "auto"
+    address_template: str = "/facs/{target}"
+    bones: str = "auto"
+    limits: BoneLimits = field(default_factory=BoneLimits)
+    send_ok: bool = False
+    send_time: bool = False
+    bundle: bool | None = None
+    max_bytes: int = MAX_PACKET_BYTES
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise OscError(f"unknown OSC protocol {self.protocol!r}; known: {', '.join(PROTOCOLS)}")
+        if self.names not in NAME_CONVENTIONS:
+            raise OscError(f"unknown name convention {self.names!r}; "
+                           f"known: {', '.join(NAME_CONVENTIONS)}")
+        if self.bones not in ("auto", "on", "off"):
+            raise OscError(f"bones must be 'auto', 'on' or 'off', not {self.bones!r}")
+        if not self.address_template.startswith("/"):
+            raise OscError(f"address template {self.address_template!r} must start with '/'")
+        if self.max_bytes < 64:
+            raise OscError(f"max packet size {self.max_bytes} is too small (at least 64 bytes)")
+
+
+_TEMPLATE_FIELDS = re.compile(r"\{([a-z_]*)\}")
+
+
+class FrameLayout:
+    """A protocol's messages for one rig and one channel set, compiled to patchable packets.
+
+    Parameters
+    ----------
+    targets : sequence of str
+        Rig target names, in the weight vector's order.
+    channels : sequence of Channel
+        AU channels in the AU value vector's order (head/eye bones and ``{au}`` templates read
+        them).
+    options : ProtocolOptions
+    rig_name : str, optional
+        Rig profile name, for the ``auto`` naming convention.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Target names as sent.
+    skipped : tuple of str
+        Targets the protocol cannot address (Face Cap: not among its 52 shapes).
+    n_slots : int
+        Frame vector length, ``T + C + 21 + 1``.
+    packets : FramePackets
+    """
+
+    def __init__(self, targets: Sequence[str], channels: Sequence[Channel],
+                 options: ProtocolOptions = ProtocolOptions(), *, rig_name: str | None = None):
+        self.options = options
+        self.targets = tuple(targets)
+        self.channels = tuple(channels)
+        self.names = receiver_names(self.targets, options.names, rig_name=rig_name)
+        n_targets, n_channels = len(self.targets), len(self.channels)
+        self._bone_base = n_targets + n_channels
+        self._time_slot = self._bone_base + _BONE_SLOTS
+        self.n_slots = self._time_slot + 1
+        position = {channel: i for i, channel in enumerate(self.channels)}
+        # Head and eye AUs are bilateral codes; a sided channel of one (unusual) still counts.
+        self._head_eye_columns = [
+            [position[c] for c in (Channel(au), Channel(au, "L"), Channel(au, "R")) if c in position]
+            for au in HEAD_EYE_AUS]
+        self.has_head_eye = any(self._head_eye_columns)
+        self.sends_bones = options.protocol == "vmc" and (
+            options.bones == "on" or (options.bones == "auto" and self.has_head_eye))
+        self.skipped: tuple[str, ...] = ()
+        templates = self._templates()
+        bundle = options.bundle if options.bundle is not None else options.protocol != "vrchat"
+        self.packets: FramePackets = compile_frame(templates, self.n_slots, bundle=bundle,
+                                                   max_bytes=options.max_bytes)
+        self.n_messages = len(templates)
+
+    # -- templates
+    def _templates(self) -> list[MessageTemplate]:
+        protocol = self.options.protocol
+        if protocol == "vmc":
+            return self._vmc_templates()
+        if protocol == "facecap":
+            templates, skipped = [], []
+            for index, name in enumerate(self.targets):
+                face_cap = _FACE_CAP_INDEX_BY_KEY.get(_convention_key(name))
+                if face_cap is None:
+                    skipped.append(name)
+                else:
+                    templates.append(MessageTemplate("/W", (face_cap, Slot(index))))
+            self.skipped = tuple(skipped)
+            return templates
+        if protocol == "vrchat":
+            return [MessageTemplate(f"/avatar/parameters/{name}", (Slot(index),))
+                    for index, name in enumerate(self.names)]
+        return self._template_templates()
+
+    def _vmc_templates(self) -> list[MessageTemplate]:
+        templates = []
+        if self.options.send_ok:
+            templates.append(MessageTemplate("/VMC/Ext/OK", (1,)))  # (int) loaded = 1, §1.3
+        if self.options.send_time:
+            templates.append(MessageTemplate("/VMC/Ext/T", (Slot(self._time_slot),)))
+        if self.sends_bones:
+            for bone_index, bone in enumerate(BONE_NAMES):
+                position = [Slot(self._bone_base + 3 * bone_index + k) for k in range(3)]
+                rotation = [Slot(self._bone_base + 9 + 4 * bone_index + k) for k in range(4)]
+                templates.append(MessageTemplate("/VMC/Ext/Bone/Pos",
+                                                 (bone, *position, *rotation)))
+        templates.extend(MessageTemplate("/VMC/Ext/Blend/Val", (name, Slot(index)))
+                         for index, name in enumerate(self.names))
+        templates.append(MessageTemplate("/VMC/Ext/Blend/Apply"))
+        return templates
+
+    def _template_templates(self) -> list[MessageTemplate]:
+        template = self.options.address_template
+        fields = set(_TEMPLATE_FIELDS.findall(template))
+        unknown = fields - {"target", "au", "side", "channel"}
+        if unknown:
+            raise OscError(f"address template {template!r}: unknown field(s) "
+                           f"{', '.join('{' + f + '}' for f in sorted(unknown))}; use {{target}}, "
+                           f"{{au}}, {{side}} or {{channel}}")
+        if "target" in fields and fields & {"au", "side", "channel"}:
+            raise OscError(f"address template {template!r} mixes {{target}} with AU fields")
+        if "target" in fields or not fields:
+            if not fields:
+                raise OscError(f"address template {template!r} has no {{target}} or {{au}} field")
+            return [MessageTemplate(template.replace("{target}", name), (Slot(index),))
+                    for index, name in enumerate(self.names)]
+        templates = []
+        base = len(self.targets)
+        for index, channel in enumerate(self.channels):
+            address = (template.replace("{au}", str(channel.au))
+                       .replace("{side}", channel.side or "")
+                       .replace("{channel}", channel.name))
+            if channel.side and "{side}" not in template and "{channel}" not in template:
+                address += f"/{channel.side}"
+            templates.append(MessageTemplate(address, (Slot(base + index),)))
+        return templates
+
+    # -- frames
+    def frame_vector(self, weights: np.ndarray, channel_values: np.ndarray | None = None,
+                     time: float = 0.0, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Assemble one frame vector.
+
+        Parameters
+        ----------
+        weights : (T,) array_like
+            Target weights in :attr:`targets` order.
+        channel_values : (C,) array_like, optional
+            AU values in :attr:`channels` order (zeros when omitted).
+        time : float
+            Seconds since the stream started (``/VMC/Ext/T``).
+        out : (n_slots,) float32 array, optional
+            Reused buffer.
+
+        Returns
+        -------
+        (n_slots,) float32
+            Non-finite values are replaced by 0, so a NaN never reaches a receiver.
+        """
+        vector = np.zeros(self.n_slots, dtype=np.float32) if out is None else out
+        n_targets = len(self.targets)
+        vector[:n_targets] = weights
+        if channel_values is None:
+            vector[n_targets:self._bone_base] = 0.0
+        else:
+            vector[n_targets:self._bone_base] = channel_values
+        vector[self._bone_base:self._time_slot] = head_eye_pose(
+            self._head_eye_values(vector[n_targets:self._bone_base]), self.options.limits)
+        vector[self._time_slot] = time
+        np.nan_to_num(vector, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return vector
+
+    def frame_matrix(self, weights: np.ndarray, channel_values: np.ndarray | None,
+                     times: np.ndarray) -> np.ndarray:
+        """Frame vectors of a whole clip at once: ``(F, n_slots)`` float32 (see :meth:`frame_vector`)."""
+        weights = np.asarray(weights, dtype=np.float32)
+        n_frames = weights.shape[0]
+        matrix = np.zeros((n_frames, self.n_slots), dtype=np.float32)
+        n_targets = len(self.targets)
+        matrix[:, :n_targets] = weights
+        if channel_values is not None:
+            matrix[:, n_targets:self._bone_base] = channel_values
+        head_eye = np.zeros((n_frames, len(HEAD_EYE_AUS)))
+        for column, indices in enumerate(self._head_eye_columns):
+            for index in indices:
+                head_eye[:, column] = np.maximum(head_eye[:, column],
+                                                 matrix[:, n_targets + index])
+        matrix[:, self._bone_base:self._time_slot] = head_eye_pose(
+            np.nan_to_num(head_eye), self.options.limits).reshape(n_frames, _BONE_SLOTS)
+        matrix[:, self._time_slot] = times
+        np.nan_to_num(matrix, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        return matrix
+
+    def _head_eye_values(self, channel_values: np.ndarray) -> np.ndarray:
+        values = np.zeros(len(HEAD_EYE_AUS))
+        for column, indices in enumerate(self._head_eye_columns):
+            for index in indices:
+                value = float(channel_values[index])
+                if math.isfinite(value):
+                    values[column] = max(values[column], value)
+        return values
+
+    def neutral_vector(self, time: float = 0.0) -> np.ndarray:
+        """The rest frame: every weight and AU 0, bones at rest (identity rotations)."""
+        return self.frame_vector(np.zeros(len(self.targets), dtype=np.float32), None, time)
+
+    def encode(self, vector: np.ndarray) -> tuple[memoryview, ...]:
+        """Patch one frame vector into the packets (see :meth:`FramePackets.encode`)."""
+        return self.packets.encode(vector)
