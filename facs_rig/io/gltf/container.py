@@ -1,0 +1,354 @@
+"""Safe loading of a glTF 2.0 file (``.gltf`` JSON or ``.glb`` binary) and its buffers.
+
+pygltflib's own loader follows any buffer URI it finds, including ``../../etc/passwd`` and absolute
+paths, and trusts the GLB header. A face rig downloaded from the web is untrusted input, so facs-rig
+parses the container itself and checks every size and URI before any byte is used:
+
+* GLB header and chunk lengths must fit the file (glTF 2.0 spec §4.4 "Binary glTF Layout":
+  12-byte header ``magic, version, length``; chunks ``length, type, data``; the first chunk is
+  JSON ``0x4E4F534A``, an optional second one BIN ``0x004E4942``).
+* A buffer ``uri`` is either a ``data:`` URI (base64) or a relative path that stays inside the
+  glTF file's folder once resolved (symlinks included); any other scheme or an absolute path is
+  refused, and nothing outside the folder is opened.
+* A buffer's declared ``byteLength`` must not exceed the bytes actually available (spec §5.10:
+  the buffer data is at least ``byteLength`` bytes), so a header cannot make us allocate gigabytes.
+
+The result, :class:`GltfSource`, is the parsed JSON document (a plain ``dict``, so properties
+pygltflib does not model survive a round trip) and one ``bytes`` object per buffer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import struct
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from facs_rig.errors import GltfError, UnsupportedGltfError
+
+__all__ = [
+    "GltfSource",
+    "read_gltf_source",
+    "parse_gltf_bytes",
+    "glb_bytes",
+    "check_geometry_extensions",
+    "GLB_MAGIC",
+]
+
+GLB_MAGIC = b"glTF"
+_CHUNK_JSON = 0x4E4F534A
+_CHUNK_BIN = 0x004E4942
+
+#: Extensions that change how geometry bytes are stored; facs-rig has no decoder for them.
+#: (``KHR_mesh_quantization`` is fine: it only allows integer attributes, which we decode.)
+_UNDECODED_GEOMETRY = {
+    "EXT_meshopt_compression": (
+        "decompress it first, for example with gltfpack "
+        "(`gltfpack -i IN.glb -o OUT.glb -noq`, without -c) or by re-exporting it from Blender"),
+    "KHR_meshopt_compression": (
+        "decompress it first, for example with gltfpack "
+        "(`gltfpack -i IN.glb -o OUT.glb -noq`, without -c) or by re-exporting it from Blender"),
+    "KHR_draco_mesh_compression": (
+        "decompress it first with glTF-Transform (`npx @gltf-transform/cli copy IN.glb OUT.glb` "
+        "decodes Draco) or by re-exporting it from Blender"),
+}
+
+
+@dataclass(frozen=True)
+class GltfSource:
+    """A parsed glTF document and its loaded buffers.
+
+    Attributes
+    ----------
+    path : Path
+        The file that was read.
+    document : dict
+        The glTF JSON, as parsed (never modified by facs-rig; writers work on a deep copy).
+    buffers : tuple of bytes
+        The data of ``document["buffers"][i]``, each exactly ``byteLength`` bytes long.
+    is_glb : bool
+        Whether the file was a binary GLB container.
+    """
+
+    path: Path
+    document: dict
+    buffers: tuple[bytes, ...]
+    is_glb: bool
+
+    def array(self, key: str) -> list:
+        """The top-level array ``key`` (``"accessors"``, ``"meshes"``, ...), ``[]`` when absent."""
+        return _top_level_array(self.document, key, self.path)
+
+
+def _top_level_array(document: dict, key: str, where: Any) -> list:
+    value = document.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise GltfError(f"{where}: /{key} must be an array of objects")
+    return value
+
+
+def read_gltf_source(path: str | os.PathLike[str]) -> GltfSource:
+    """Read a ``.gltf`` or ``.glb`` file and its buffers, refusing malformed or hostile input.
+
+    Raises
+    ------
+    GltfError
+        When the file is missing, not a glTF 2.0 file, truncated, or a buffer is out of bounds or
+        points outside the file's folder. Nothing outside that folder is read.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise GltfError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise GltfError(f"{path}: is a folder, not a glTF file") from None
+    except OSError as exc:
+        raise GltfError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_gltf_bytes(data, path=path)
+
+
+def parse_gltf_bytes(data: bytes, *, path: str | os.PathLike[str] = "<bytes>",
+                     load_external: bool = True) -> GltfSource:
+    """Parse glTF/GLB ``data`` read from ``path``; external buffers resolve beside ``path``.
+
+    With ``load_external=False`` any buffer that is not embedded (GLB BIN chunk or data URI) is an
+    error; use it for bytes that have no folder.
+    """
+    where = Path(path)
+    if data[:4] == GLB_MAGIC:
+        document, binary_chunk = _parse_glb(data, where)
+        is_glb = True
+    else:
+        document = _parse_json(data, where, "file")
+        binary_chunk = None
+        is_glb = False
+    _check_asset(document, where)
+    buffers = _load_buffers(document, binary_chunk, where, load_external)
+    return GltfSource(path=where, document=document, buffers=buffers, is_glb=is_glb)
+
+
+def _parse_glb(data: bytes, where: Path) -> tuple[dict, bytes | None]:
+    if len(data) < 12:
+        raise GltfError(f"{where}: truncated GLB: {len(data)} bytes, the header alone is 12")
+    _magic, version, length = struct.unpack_from("<4sII", data, 0)
+    if version != 2:
+        raise GltfError(f"{where}: GLB container version {version}; only glTF 2.0 is supported")
+    if length > len(data):
+        raise GltfError(f"{where}: truncated GLB: the header declares {length} bytes, "
+                        f"the file has {len(data)}")
+    if length < len(data):
+        raise GltfError(f"{where}: GLB header declares {length} bytes but the file has "
+                        f"{len(data)} (trailing data)")
+    offset = 12
+    json_chunk: bytes | None = None
+    binary_chunk: bytes | None = None
+    index = 0
+    while offset < length:
+        if offset + 8 > length:
+            raise GltfError(f"{where}: truncated GLB: chunk {index} header at byte {offset} "
+                            f"runs past the end of the file")
+        chunk_length, chunk_type = struct.unpack_from("<II", data, offset)
+        start, end = offset + 8, offset + 8 + chunk_length
+        if end > length:
+            raise GltfError(f"{where}: truncated GLB: chunk {index} (bytes {start}..{end}) runs "
+                            f"past the end of the file ({length} bytes)")
+        if index == 0:
+            if chunk_type != _CHUNK_JSON:
+                raise GltfError(f"{where}: the first GLB chunk must be JSON (type 0x4E4F534A), "
+                                f"found type 0x{chunk_type:08X}")
+            json_chunk = data[start:end]
+        elif chunk_type == _CHUNK_BIN:
+            if index != 1:
+                raise GltfError(f"{where}: the GLB BIN chunk must be the second chunk")
+            binary_chunk = data[start:end]
+        # Other chunk types must be ignored (spec §4.4.3.1).
+        offset = end
+        index += 1
+    if json_chunk is None:
+        raise GltfError(f"{where}: GLB has no JSON chunk")
+    return _parse_json(json_chunk, where, "GLB JSON chunk"), binary_chunk
+
+
+def _parse_json(data: bytes, where: Path, what: str) -> dict:
+    stripped = data.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if not stripped.startswith(b"{"):
+        if what == "file":
+            raise GltfError(f"{where}: not a glTF file (neither a GLB container nor a JSON object)")
+        raise GltfError(f"{where}: the {what} is not a JSON object")
+    try:
+        text = data.decode("utf-8-sig")
+        document = json.loads(text, parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise GltfError(f"{where}: the {what} is not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise GltfError(f"{where}: the {what} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                        f"column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:
+        raise GltfError(f"{where}: the {what} is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise GltfError(f"{where}: the {what} is not a JSON object")
+    return document
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _check_asset(document: dict, where: Path) -> None:
+    asset = document.get("asset")
+    if not isinstance(asset, dict) or not isinstance(asset.get("version"), str):
+        raise GltfError(f"{where}: not a glTF 2.0 file: /asset/version is missing")
+    version = asset["version"]
+    if not version.startswith("2."):
+        raise GltfError(f"{where}: glTF version {version!r}; only glTF 2.0 is supported")
+
+
+def _integer(value: Any, pointer: str, where: Path, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise GltfError(f"{where}: {pointer} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _load_buffers(document: dict, binary_chunk: bytes | None, where: Path,
+                  load_external: bool) -> tuple[bytes, ...]:
+    buffers = _top_level_array(document, "buffers", where)
+    loaded = []
+    for index, buffer in enumerate(buffers):
+        pointer = f"/buffers/{index}"
+        length = _integer(buffer.get("byteLength"), f"{pointer}/byteLength", where)
+        uri = buffer.get("uri")
+        if uri is None:
+            if index != 0 or binary_chunk is None:
+                # Only the first buffer may refer to the GLB BIN chunk (spec §4.4.3.3).
+                if _is_meshopt_fallback(buffer):
+                    loaded.append(b"")  # a meshopt fallback buffer has no data; refused later
+                    continue
+                raise GltfError(f"{where}: {pointer} has no uri and is not the GLB BIN chunk")
+            data = binary_chunk
+        elif not isinstance(uri, str):
+            raise GltfError(f"{where}: {pointer}/uri must be a string")
+        elif uri.startswith("data:"):
+            data = decode_data_uri(uri, f"{pointer}/uri", where)
+        else:
+            if not load_external:
+                raise GltfError(f"{where}: {pointer} refers to an external file {uri!r}, "
+                                f"which in-memory data cannot resolve")
+            data = _read_external(uri, length, f"{pointer}/uri", where)
+        if len(data) < length:
+            raise GltfError(f"{where}: {pointer} declares byteLength {length} but its data has only "
+                            f"{len(data)} bytes")
+        # The BIN chunk may carry up to 3 padding bytes beyond byteLength (spec §4.4.3.3).
+        loaded.append(bytes(data[:length]))
+    return tuple(loaded)
+
+
+def _is_meshopt_fallback(buffer: dict) -> bool:
+    extensions = buffer.get("extensions")
+    return isinstance(extensions, dict) and any(
+        name in extensions for name in ("EXT_meshopt_compression", "KHR_meshopt_compression"))
+
+
+def decode_data_uri(uri: str, pointer: str, where: Path) -> bytes:
+    """The bytes of a ``data:[<mediatype>][;base64],<data>`` URI (RFC 2397)."""
+    header, comma, payload = uri.partition(",")
+    if not comma:
+        raise GltfError(f"{where}: {pointer}: malformed data URI (no comma)")
+    if header.endswith(";base64"):
+        try:
+            return base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise GltfError(f"{where}: {pointer}: data URI is not valid base64") from None
+    return urllib.parse.unquote_to_bytes(payload)
+
+
+def resolve_relative_uri(uri: str, pointer: str, where: Path) -> Path:
+    """The file a relative URI names inside the glTF file's folder, or a :class:`GltfError`.
+
+    Refuses URI schemes (``http:``, ``file:``, ...), absolute paths, and any path that leaves the
+    folder, including through ``..`` or a symbolic link.
+    """
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme or parsed.netloc:
+        raise GltfError(f"{where}: {pointer}: URI {uri!r} uses the scheme {parsed.scheme!r}; only "
+                        f"data: URIs and relative paths inside the file's folder are allowed")
+    relative = urllib.parse.unquote(parsed.path)
+    if not relative or "\x00" in relative:
+        raise GltfError(f"{where}: {pointer}: invalid URI {uri!r}")
+    if relative.startswith(("/", "\\")) or os.path.isabs(relative) or (
+            len(relative) > 1 and relative[1] == ":"):
+        raise GltfError(f"{where}: {pointer}: URI {uri!r} is an absolute path; only paths "
+                        f"inside the file's folder are allowed")
+    folder = where.resolve().parent
+    candidate = (folder / relative).resolve()
+    if candidate != folder and folder not in candidate.parents:
+        raise GltfError(f"{where}: {pointer}: URI {uri!r} leaves the file's folder; refused")
+    return candidate
+
+
+def _read_external(uri: str, length: int, pointer: str, where: Path) -> bytes:
+    target = resolve_relative_uri(uri, pointer, where)
+    try:
+        size = target.stat().st_size
+        if not target.is_file():
+            raise GltfError(f"{where}: {pointer}: {uri!r} is not a file")
+        if size < length:
+            raise GltfError(f"{where}: {pointer} declares byteLength {length} but {uri!r} has only "
+                            f"{size} bytes")
+        with target.open("rb") as stream:
+            return stream.read(length)
+    except FileNotFoundError:
+        raise GltfError(f"{where}: {pointer}: buffer file {uri!r} not found beside the glTF file") \
+            from None
+    except OSError as exc:
+        raise GltfError(f"{where}: {pointer}: cannot read {uri!r}: {exc.strerror or exc}") from None
+
+
+def check_geometry_extensions(source: GltfSource) -> None:
+    """Refuse a file whose geometry needs an extension facs-rig cannot decode.
+
+    Raises
+    ------
+    UnsupportedGltfError
+        Naming the extension and how to get a plain copy of the file.
+    """
+    document = source.document
+    names: set[str] = set()
+    for key in ("extensionsUsed", "extensionsRequired"):
+        value = document.get(key, [])
+        if isinstance(value, list):
+            names.update(item for item in value if isinstance(item, str))
+    for view in source.array("bufferViews"):
+        if isinstance(view.get("extensions"), dict):
+            names.update(view["extensions"])
+    for mesh in source.array("meshes"):
+        for primitive in mesh.get("primitives", []) if isinstance(mesh.get("primitives"), list) \
+                else []:
+            if isinstance(primitive, dict) and isinstance(primitive.get("extensions"), dict):
+                names.update(primitive["extensions"])
+    for name, advice in _UNDECODED_GEOMETRY.items():
+        if name in names:
+            raise UnsupportedGltfError(
+                f"{source.path}: its geometry is compressed with {name}, which facs-rig does not "
+                f"decode; {advice.replace('IN.glb', source.path.name)}")
+
+
+def glb_bytes(document: dict, binary: bytes) -> bytes:
+    """A GLB container holding ``document`` (JSON) and ``binary`` (the BIN chunk; may be empty).
+
+    Chunks are padded to 4 bytes, JSON with spaces and BIN with zeros (spec §4.4.3).
+    """
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    chunks = [struct.pack("<II", len(text), _CHUNK_JSON), text]
+    if binary:
+        padded = bytes(binary) + b"\x00" * (-len(binary) % 4)
+        chunks += [struct.pack("<II", len(padded), _CHUNK_BIN), padded]
+    body = b"".join(chunks)
+    return struct.pack("<4sII", GLB_MAGIC, 2, 12 + len(body)) + body
