@@ -1,0 +1,120 @@
+"""Face-tracker captures: OpenFace, Py-Feat, Live Link Face, MediaPipe and Face Cap recordings.
+
+:func:`read_capture` detects the format from the header (``format=`` overrides) and returns a
+:class:`Capture`: timestamped dense AU curves (``aus``) and, for ARKit-style captures, ARKit
+blendshape weights (``blendshapes``). :func:`capture_to_aus` turns any capture into one set of
+AU curves (solving blendshapes through the ``arkit`` profile when needed), ready for cleaning
+(:mod:`facs_rig.core.filters`), event extraction (:mod:`facs_rig.core.events`) or mixing onto
+any rig. The file formats are described in ``docs/captures.md``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+from facs_rig.errors import CaptureFormatError, UnsupportedFormatError
+from facs_rig.io.captures._common import Capture
+from facs_rig.io.captures._table import read_header
+from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
+from facs_rig.io.captures.arkit_tables import (read_blendshape_table, read_live_link_face,
+                                               write_live_link_face)
+from facs_rig.io.captures.openface import is_openface_header, read_openface
+from facs_rig.io.captures.pyfeat import is_pyfeat_header, read_pyfeat
+
+__all__ = [
+    "CAPTURE_FORMATS",
+    "Capture",
+    "ARKIT_NAMES",
+    "detect_format",
+    "read_capture",
+    "read_openface",
+    "read_pyfeat",
+    "read_live_link_face",
+    "read_blendshape_table",
+    "write_live_link_face",
+]
+
+#: Formats :func:`read_capture` knows, with a one-line description each.
+CAPTURE_FORMATS = {
+    "openface": "OpenFace 2.x FeatureExtraction CSV (AUxx_r 0-5, AUxx_c, pose, gaze)",
+    "pyfeat": "Py-Feat Fex CSV (AU01..AU43 0-1, optional MediaPipe blendshapes)",
+    "livelinkface": "Live Link Face CSV take (Timecode, BlendShapeCount, 52 ARKit shapes, rotations)",
+    "mediapipe": "MediaPipe blendshape CSV (_neutral + 51 ARKit shapes, time column)",
+    "facecap": "Face Cap weight track (time column + 52 ARKit shapes named *_L/*_R)",
+}
+
+
+def detect_format(header: tuple[str, ...]) -> str | None:
+    """The capture format a CSV header belongs to, or None.
+
+    Rules, in order: ``Timecode`` with ``BlendShapeCount``/``BlendshapeCount`` is Live Link
+    Face; ``timestamp`` with ``AUxx_r``/``AUxx_c``/``pose_R*``/``gaze_angle_*`` is OpenFace;
+    bare ``AUxx`` columns with ``FaceRectX``/``frame`` are Py-Feat; 40 or more ARKit names are
+    MediaPipe when ``_neutral`` is present or the names are spelled ``...Left``, else Face Cap.
+    """
+    names = set(header)
+    if "Timecode" in names and ({"BlendShapeCount", "BlendshapeCount"} & names):
+        return "livelinkface"
+    if is_openface_header(header):
+        return "openface"
+    if is_pyfeat_header(header):
+        return "pyfeat"
+    shapes = [column for column in header if canonical_arkit_name(column)]
+    if len(shapes) >= 40:
+        if "_neutral" in names:
+            return "mediapipe"
+        suffixed = sum(column.endswith(("_L", "_R")) for column in shapes)
+        return "facecap" if suffixed else "mediapipe"
+    return None
+
+
+def read_capture(path: str | os.PathLike[str], *, format: str | None = None,
+                 face: int | None = None, **options) -> Capture:
+    """Read a capture file, detecting its format from the header unless ``format`` is given.
+
+    Parameters
+    ----------
+    path : path-like
+    format : str, optional
+        One of :data:`CAPTURE_FORMATS` (the CLI's ``--from``).
+    face : int, optional
+        OpenFace ``face_id`` to keep (default: the lowest).
+    **options
+        Passed to the format's reader (``min_confidence``, ``gate_presence``, ``fps``,
+        ``timecode_rate``, ...).
+
+    Raises
+    ------
+    CaptureFormatError
+        When the file is not a capture of a known format, or is malformed (the message names
+        file, line and column).
+    UnsupportedFormatError
+        When ``format`` is not a known format name.
+    """
+    name = os.fspath(path)
+    if format is not None and format not in CAPTURE_FORMATS:
+        raise UnsupportedFormatError(f"unknown capture format {format!r}; known: "
+                                     f"{', '.join(CAPTURE_FORMATS)}")
+    header = read_header(name)
+    chosen = format or detect_format(header)
+    if chosen is None:
+        shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
+        raise CaptureFormatError(
+            f"{name}: line 1: not a capture format facs-rig knows (columns: {shown}); expected "
+            f"{', '.join(CAPTURE_FORMATS)} (use --from to choose one)")
+    if face is not None and chosen != "openface":
+        raise CaptureFormatError(f"{name}: --face applies to OpenFace captures, not {chosen}")
+    readers = {"openface": read_openface, "pyfeat": read_pyfeat,
+               "livelinkface": read_live_link_face}
+    reader = readers.get(chosen, read_blendshape_table)
+    accepted = set(inspect.signature(reader).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise CaptureFormatError(f"{name}: option(s) {', '.join(unknown)} do not apply to "
+                                 f"{chosen} captures")
+    if chosen == "openface":
+        return read_openface(name, face=face, **options)
+    if reader is read_blendshape_table:
+        return read_blendshape_table(name, format=chosen, **options)
+    return reader(name, **options)

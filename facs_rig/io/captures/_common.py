@@ -1,0 +1,143 @@
+"""What every capture importer returns, and the checks they share (times, ranges, gaps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from facs_rig.core.curves import AUCurves, TargetWeights
+from facs_rig.errors import CaptureFormatError
+from facs_rig.io.captures._table import Table
+
+__all__ = ["Capture", "RepairLog", "clean_times", "estimate_fps", "unit_range"]
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One face's recording from a tracker, as timestamped dense arrays.
+
+    Rows are frames at :attr:`times`; a row where the tracker lost the face (OpenFace
+    ``success`` 0, low ``confidence``, empty cells) is a *gap*: its values are NaN and
+    :attr:`gaps` is True there. :func:`facs_rig.core.filters.fill_gaps` fills them.
+
+    Attributes
+    ----------
+    path : str
+        Source file.
+    format : str
+        ``openface``, ``pyfeat``, ``livelinkface``, ``mediapipe`` or ``facecap``.
+    aus : AUCurves or None
+        AU intensities, 0-1 (the AU detector's own AUs, and head and eye AUs from angles).
+    blendshapes : TargetWeights or None
+        ARKit blendshape weights, 0-1, canonical names (``eyeBlinkLeft``), for ARKit-style
+        captures; solve them to AUs with :func:`facs_rig.io.captures.capture_to_aus`.
+    gaps : (n_frames,) bool
+        Frames where the whole face was lost.
+    repairs : tuple of str
+        What was repaired on reading, each with a count (empty when nothing was).
+    faces : tuple of int
+        Face ids present in the file (OpenFace multi-face output), else ``()``.
+    """
+
+    path: str
+    format: str
+    aus: AUCurves | None
+    blendshapes: TargetWeights | None
+    gaps: np.ndarray
+    repairs: tuple[str, ...] = ()
+    faces: tuple[int, ...] = ()
+    metadata: Any = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def times(self) -> np.ndarray:
+        """``(n_frames,)`` seconds of every row."""
+        source = self.aus if self.aus is not None else self.blendshapes
+        return source.times
+
+    @property
+    def n_frames(self) -> int:
+        """Number of rows."""
+        return int(self.times.shape[0])
+
+    @property
+    def fps(self) -> float | None:
+        """Frame rate when the rows are evenly spaced."""
+        source = self.aus if self.aus is not None else self.blendshapes
+        return source.fps
+
+
+class RepairLog:
+    """Counts of the documented repairs an importer made, for :attr:`Capture.repairs`."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def add(self, what: str, count: int) -> None:
+        """Record ``count`` occurrences of one kind of repair (zero counts are dropped)."""
+        if count:
+            self._counts[what] = self._counts.get(what, 0) + int(count)
+
+    def notes(self) -> tuple[str, ...]:
+        """``'3 rows with a repeated timestamp dropped'``-style lines."""
+        return tuple(f"{count} {what}" for what, count in self._counts.items())
+
+
+def clean_times(table: Table, times: np.ndarray, column: str, log: RepairLog) -> np.ndarray:
+    """Check a capture's timestamps; return the mask of rows to keep.
+
+    Missing or non-finite times and times that go backwards are errors naming the line (a take
+    spliced out of order cannot be repaired safely). A row whose time repeats the previous kept
+    row's exactly is dropped and counted: trackers write such rows when they stall.
+    """
+    bad = ~np.isfinite(times)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise CaptureFormatError(f"{table.where(row)}, column {column}: missing or non-numeric time")
+    steps = np.diff(times)
+    backwards = np.flatnonzero(steps < 0)
+    if backwards.size:
+        row = int(backwards[0]) + 1
+        raise CaptureFormatError(
+            f"{table.where(row)}, column {column}: time {times[row]:.6g} s is earlier than "
+            f"{times[row - 1]:.6g} s on line {int(table.lines[row - 1])} (timestamps out of order)")
+    keep = np.ones(times.shape[0], dtype=bool)
+    keep[1:] = steps > 0
+    log.add("rows with a repeated timestamp dropped", int((~keep).sum()))
+    return keep
+
+
+def estimate_fps(times: np.ndarray) -> float | None:
+    """Nominal frame rate of (mostly) evenly spaced times, or None when they are irregular.
+
+    A take with a few dropped frames still has a rate: at least 95 % of the steps must lie
+    within 25 % of the median step. The rate is the median step's, refined by the mean of the
+    regular steps (millisecond-rounded stamps step 0.017, 0.017, 0.018 at 60 fps) and snapped
+    to a common rate within 1 %.
+    """
+    if times.shape[0] < 2:
+        return None
+    steps = np.diff(times)
+    median = float(np.median(steps))
+    if median <= 0:
+        return None
+    regular = np.abs(steps - median) <= 0.25 * median
+    if regular.mean() < 0.95:
+        return None
+    fps = 1.0 / float(steps[regular].mean())
+    for common in (24.0, 25.0, 30.0, 50.0, 60.0, 120.0, 23.976, 29.97, 59.94, 15.0, 12.5):
+        if abs(fps - common) / common < 0.01:
+            return common
+    return round(fps, 3)
+
+
+def unit_range(values: np.ndarray, log: RepairLog, what: str, lower: float = 0.0,
+               upper: float = 1.0) -> np.ndarray:
+    """Clip values to ``[lower, upper]`` in place, counting the clipped cells; NaN is kept."""
+    with np.errstate(invalid="ignore"):
+        outside = (values < lower) | (values > upper)
+    log.add(f"{what} outside {lower:g}-{upper:g} clipped", int(outside.sum()))
+    np.clip(values, lower, upper, out=values)
+    return values

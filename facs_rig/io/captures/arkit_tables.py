@@ -1,0 +1,290 @@
+"""ARKit-style blendshape tables: Live Link Face takes, MediaPipe blendshape CSVs, Face Cap tracks.
+
+All three are a time column plus ARKit blendshape columns, read **by name** (the column order
+differs between apps and versions; ``formats.md`` §3.4-3.5), into :class:`TargetWeights` with
+the canonical names of :data:`ARKIT_NAMES`. The writer of Live Link Face CSVs is here too.
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+
+import numpy as np
+
+from facs_rig.core.curves import AUCurves, TargetWeights
+from facs_rig.core.solve import PoseScale, pose_to_aus
+from facs_rig.errors import CaptureFormatError
+from facs_rig.io.atomic import atomic_write
+from facs_rig.io.captures._common import Capture, RepairLog, clean_times, estimate_fps, unit_range
+from facs_rig.io.captures._table import read_header, read_table
+from facs_rig.io.captures.arkit_names import (ARKIT_NAMES, LIVE_LINK_FACE_ROTATIONS,
+                                              canonical_arkit_name, pascal_case)
+
+__all__ = ["read_live_link_face", "read_blendshape_table", "write_live_link_face",
+           "parse_timecodes", "arkit_columns", "TIME_COLUMNS"]
+
+_TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})[:;](\d{1,3}(?:\.\d*)?)$")
+#: Timecode rates Live Link Face can run at; the base is inferred from the largest frame field.
+_TIMECODE_RATES = (24, 25, 30, 48, 50, 60, 120)
+
+#: Time columns a generic blendshape table may have, with their unit in seconds (None: frames).
+TIME_COLUMNS = {"time_s": 1.0, "time": 1.0, "seconds": 1.0, "timestamp": 1.0,
+                "timestamp_ms": 1e-3, "time_ms": 1e-3, "frame": None, "frame_index": None}
+
+
+def arkit_columns(header: tuple[str, ...]) -> dict[str, str]:
+    """Canonical ARKit name -> header column, for every ARKit column of a header.
+
+    Raises
+    ------
+    CaptureFormatError
+        When two columns spell the same shape (``eyeBlinkLeft`` and ``EyeBlink_L``).
+    """
+    found: dict[str, str] = {}
+    for column in header:
+        canonical = canonical_arkit_name(column)
+        if canonical is None:
+            continue
+        if canonical in found:
+            raise CaptureFormatError(
+                f"line 1: columns {found[canonical]!r} and {column!r} are the same ARKit shape "
+                f"{canonical}")
+        found[canonical] = column
+    return found
+
+
+def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
+                    where=lambda row: f"row {row + 1}") -> tuple[np.ndarray, float]:
+    """Seconds of ``HH:MM:SS:FF.fff`` timecodes, relative to the first one.
+
+    Parameters
+    ----------
+    cells : tuple of str
+    rate : float, optional
+        Timecode frame rate. When None it is the smallest common rate above the largest frame
+        field seen (Live Link Face counts frames at 60 even when it records 30 rows a second,
+        ``formats.md`` §3.5).
+    where : callable
+        Row index -> location text for messages.
+
+    Returns
+    -------
+    seconds : (n,) float64
+    rate : float
+    """
+    parts = np.empty((len(cells), 4), dtype=np.float64)
+    for row, cell in enumerate(cells):
+        match = _TIMECODE.match(cell)
+        if not match:
+            shown = cell if len(cell) <= 30 else cell[:27] + "..."
+            raise CaptureFormatError(f"{where(row)}, column Timecode: {shown!r} is not a "
+                                     f"HH:MM:SS:FF.fff timecode")
+        parts[row] = [float(g) for g in match.groups()]
+    if rate is None:
+        largest = float(parts[:, 3].max()) if len(cells) else 0.0
+        rate = next((r for r in _TIMECODE_RATES if largest < r), None)
+        if rate is None:
+            raise CaptureFormatError(f"{where(int(parts[:, 3].argmax()))}, column Timecode: frame "
+                                     f"field {largest:g} is above every timecode rate")
+        if largest < 24:
+            rate = 60  # a take shorter than a second: Live Link Face's usual 60 fps timecode
+    bad = np.flatnonzero((parts[:, 1] >= 60) | (parts[:, 2] >= 60) | (parts[:, 3] >= rate))
+    if bad.size:
+        raise CaptureFormatError(f"{where(int(bad[0]))}, column Timecode: {cells[bad[0]]!r} is out "
+                                 f"of range at {rate:g} fps")
+    seconds = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + parts[:, 3] / rate
+    # A take recorded across midnight: the clock restarts at 00:00:00.
+    wraps = np.concatenate([[0.0], np.cumsum(np.diff(seconds) < -43200.0) * 86400.0])
+    seconds = seconds + wraps
+    return seconds - (seconds[0] if seconds.size else 0.0), float(rate)
+
+
+def _weights(table, mapping: dict[str, str], log: RepairLog, keep: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    names = tuple(name for name in ARKIT_NAMES if name in mapping)
+    values = np.empty((int(keep.sum()), len(names)), dtype=np.float32)
+    for k, name in enumerate(names):
+        values[:, k] = table.numeric[mapping[name]][keep]
+    unit_range(values, log, "blendshape weights")
+    nan_cells = int(np.isnan(values).sum())
+    log.add("empty or NaN cells treated as gaps", nan_cells)
+    return values, names
+
+
+def read_live_link_face(path, *, timecode_rate: float | None = None,
+                        pose_scale: PoseScale = PoseScale()) -> Capture:
+    """Read a Live Link Face CSV take.
+
+    Parameters
+    ----------
+    path : path-like
+    timecode_rate : float, optional
+        Frame rate of the ``Timecode`` column (default: inferred, see :func:`parse_timecodes`).
+    pose_scale : PoseScale
+        Full-scale angles for head (51-56) and eye (61-64) AUs.
+
+    Returns
+    -------
+    Capture
+        ``blendshapes`` with the 52 shapes; ``aus`` with the head AUs (when the take recorded
+        head rotation) and eye AUs from the eye rotation columns.
+    """
+    name = str(path)
+    header = read_header(path)
+    count = next((c for c in ("BlendShapeCount", "BlendshapeCount") if c in header), None)
+    if "Timecode" not in header or count is None:
+        raise CaptureFormatError(f"{name}: line 1: not a Live Link Face CSV (needs Timecode and "
+                                 f"BlendShapeCount columns)")
+    try:
+        mapping = arkit_columns(header)
+    except CaptureFormatError as exc:
+        raise CaptureFormatError(f"{name}: {exc}") from None
+    missing = [pascal_case(n) for n in ARKIT_NAMES if n not in mapping]
+    if missing:
+        raise CaptureFormatError(f"{name}: line 1: missing Live Link Face column(s) "
+                                 f"{', '.join(missing)}")
+    rotations = tuple(c for c in LIVE_LINK_FACE_ROTATIONS if c in header)
+    table = read_table(path, tuple(mapping[n] for n in ARKIT_NAMES) + rotations, ("Timecode",))
+    log = RepairLog()
+    seconds, rate = parse_timecodes(table.text["Timecode"], rate=timecode_rate, where=table.where)
+    keep = clean_times(table, seconds, "Timecode", log)
+    times = seconds[keep]
+    weights, names = _weights(table, mapping, log, keep)
+    n = times.shape[0]
+    rot = {c: table.numeric[c][keep] for c in rotations}
+    # Eye angles: on the real takes LeftEyeYaw rises as EyeLookInLeft rises (r = -0.999 with
+    # EyeLookOutLeft - EyeLookInLeft) and the pitches rise as EyeLookDown rises (r = -0.996 with
+    # up - down), i.e. positive yaw looks to the subject's right and positive pitch looks down.
+    # The head angles are assumed to share that handedness; the sample takes recorded none.
+    gaze_yaw = gaze_pitch = None
+    if {"LeftEyeYaw", "RightEyeYaw"} <= rot.keys():
+        gaze_yaw = -0.5 * (rot["LeftEyeYaw"] + rot["RightEyeYaw"])
+    if {"LeftEyePitch", "RightEyePitch"} <= rot.keys():
+        gaze_pitch = -0.5 * (rot["LeftEyePitch"] + rot["RightEyePitch"])
+    head = {k: rot.get(k) for k in ("HeadYaw", "HeadPitch", "HeadRoll")}
+    recorded = any(v is not None and np.any(v != 0) for v in head.values())
+    pose_values, pose_channels = pose_to_aus(
+        yaw=-head["HeadYaw"] if recorded and head["HeadYaw"] is not None else None,
+        pitch=-head["HeadPitch"] if recorded and head["HeadPitch"] is not None else None,
+        roll=-head["HeadRoll"] if recorded and head["HeadRoll"] is not None else None,
+        gaze_yaw=gaze_yaw, gaze_pitch=gaze_pitch, n_frames=n, scale=pose_scale)
+    gaps = np.all(np.isnan(weights), axis=1) if weights.size else np.zeros(n, bool)
+    fps = estimate_fps(times)
+    meta = MappingProxyType({"source": name, "format": "livelinkface",
+                             "start_timecode": table.text["Timecode"][0],
+                             "timecode_rate": rate, "head_recorded": recorded})
+    blend = TargetWeights(times, weights, names, fps, meta)
+    aus = AUCurves(times, pose_values, pose_channels, fps, meta) if pose_channels else None
+    return Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (), meta)
+
+
+def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Capture:
+    """Read a MediaPipe blendshape CSV or a Face Cap weight track (time column + ARKit names).
+
+    Parameters
+    ----------
+    path : path-like
+    format : {'mediapipe', 'facecap'}
+        Recorded in the result; both share this layout.
+    fps : float, optional
+        Rate for a ``frame`` column or for a table with no time column (default 30).
+
+    Notes
+    -----
+    The time column is the first of :data:`TIME_COLUMNS` present; without one, rows are read
+    at ``fps`` and the repair is reported. MediaPipe's ``_neutral`` score is ignored
+    (``formats.md`` §3.3).
+    """
+    name = str(path)
+    header = read_header(path)
+    try:
+        mapping = arkit_columns(header)
+    except CaptureFormatError as exc:
+        raise CaptureFormatError(f"{name}: {exc}") from None
+    if len(mapping) < 40:
+        raise CaptureFormatError(f"{name}: line 1: only {len(mapping)} ARKit blendshape columns; "
+                                 f"a {format} table has 51 or 52")
+    time_column = next((c for c in TIME_COLUMNS if c in header), None)
+    columns = tuple(mapping[n] for n in ARKIT_NAMES if n in mapping)
+    table = read_table(path, columns + ((time_column,) if time_column else ()))
+    log = RepairLog()
+    rate = fps or 30.0
+    if time_column is None:
+        seconds = np.arange(table.n_rows, dtype=np.float64) / rate
+        log.add(f"rows without a time column read at {rate:g} fps", table.n_rows)
+    elif TIME_COLUMNS[time_column] is None:
+        seconds = table.numeric[time_column] / rate
+    else:
+        seconds = table.numeric[time_column] * TIME_COLUMNS[time_column]
+    keep = clean_times(table, seconds, time_column or "row", log)
+    times = seconds[keep]
+    weights, names = _weights(table, mapping, log, keep)
+    gaps = np.all(np.isnan(weights), axis=1)
+    meta = MappingProxyType({"source": name, "format": format, "time_column": time_column})
+    blend = TargetWeights(times.astype(np.float64), weights, names, estimate_fps(times), meta)
+    return Capture(name, format, None, blend, gaps, log.notes(), (), meta)
+
+
+def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = "00:00:00:00.000",
+                         timecode_rate: float = 60.0, head: np.ndarray | None = None) -> None:
+    """Write ARKit weights as a Live Link Face CSV take (for Unreal and MotionBuilder importers).
+
+    Parameters
+    ----------
+    weights : TargetWeights
+        Columns are matched to the 52 ARKit names in any spelling; missing shapes are written
+        as 0. Values are clipped to 0-1.
+    path : path-like
+        Output file, written atomically.
+    start_timecode : str
+        Timecode of the first row.
+    timecode_rate : float
+        Frame rate of the ``Timecode`` column (Live Link Face uses 60).
+    head : (n_frames, 9) array, optional
+        The nine rotation columns (head yaw/pitch/roll, left and right eye yaw/pitch/roll);
+        zeros when None, as in takes recorded without head rotation.
+    """
+    mapping = {}
+    for index, column in enumerate(weights.names):
+        canonical = canonical_arkit_name(column)
+        if canonical is not None and canonical not in mapping:
+            mapping[canonical] = index
+    n = weights.n_frames
+    table = np.zeros((n, 61), dtype=np.float64)
+    source = np.nan_to_num(np.asarray(weights.weights, dtype=np.float64), nan=0.0)
+    for k, name in enumerate(_LLF_CSV_ORDER):
+        if name in mapping:
+            table[:, k] = np.clip(source[:, mapping[name]], 0.0, 1.0)
+    if head is not None:
+        table[:, 52:] = np.asarray(head, dtype=np.float64).reshape(n, 9)
+    start, rate = parse_timecodes((start_timecode,), rate=timecode_rate)
+    match = _TIMECODE.match(start_timecode)
+    if not match:
+        raise CaptureFormatError(f"start timecode {start_timecode!r} is not HH:MM:SS:FF.fff")
+    h, m, s, f = (float(g) for g in match.groups())
+    origin = h * 3600 + m * 60 + s + f / rate
+    stamps = origin + np.asarray(weights.times, dtype=np.float64) - float(weights.times[0] if n else 0)
+    header = ",".join(["Timecode", "BlendShapeCount", *(pascal_case(x) for x in _LLF_CSV_ORDER),
+                       *LIVE_LINK_FACE_ROTATIONS])
+    lines = [header]
+    body = np.char.mod("%.10f", table)
+    for row in range(n):
+        lines.append(_format_timecode(stamps[row], rate) + ",61," + ",".join(body[row]))
+    with atomic_write(path, "w", encoding="utf-8", newline="\n") as stream:
+        stream.write("\n".join(lines) + "\n")
+
+
+def _format_timecode(seconds: float, rate: float) -> str:
+    seconds = seconds % 86400.0
+    whole = int(seconds)
+    frames = (seconds - whole) * rate
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}:{frames:06.3f}"
+
+
+#: Column order of Live Link Face's CSV export: the UDP order with JawRight/JawLeft and
+#: MouthRight/MouthLeft swapped (``formats.md`` §3.5, the real S07-001.csv header).
+_LLF_CSV_ORDER: tuple[str, ...] = tuple(
+    {"jawLeft": "jawRight", "jawRight": "jawLeft", "mouthLeft": "mouthRight",
+     "mouthRight": "mouthLeft"}.get(n, n) for n in ARKIT_NAMES)
