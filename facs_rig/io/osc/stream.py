@@ -262,6 +262,9 @@ class FaceStream:
         Default: a :class:`UdpSender` to ``to``.
     clock, sleep : callable, optional
         Injected into the :class:`FrameClock` (tests).
+    mixer : callable ``(Mapping[Channel, float], rig) -> (T,) array``, optional
+        Mixes one frame; default :func:`facs_rig.core.mixing.mix_frame`. When given, clips are
+        mixed frame by frame with it too (instead of :func:`~facs_rig.core.mixing.mix`).
 
     Examples
     --------
@@ -273,8 +276,10 @@ class FaceStream:
     def __init__(self, rig: Any, to: str | Sequence[str] = "127.0.0.1:39539", *,
                  fps: float = 60.0, protocol: str | ProtocolOptions = "vmc",
                  precise: bool = False, reset: bool = True, vocabulary: Any = None,
-                 transport: Any = None, clock: Any = None, sleep: Any = None):
+                 transport: Any = None, clock: Any = None, sleep: Any = None,
+                 mixer: Any = None):
         self.rig = rig
+        self.mixer = mixer
         self.options = protocol if isinstance(protocol, ProtocolOptions) \
             else ProtocolOptions(protocol=protocol)
         destinations = [to] if isinstance(to, (str, Endpoint, tuple)) else list(to)
@@ -365,10 +370,14 @@ class FaceStream:
             The target weights sent.
         """
         channel_values = self._channel_values(values)
-        weights = np.asarray(_import_mixing().mix_frame(channel_values, self.rig),
-                             dtype=np.float32)
+        weights = self.mix_frame(channel_values)
         self.send_frame(weights, channel_values, time=time)
         return weights
+
+    def mix_frame(self, channel_values: Mapping[Channel, float]) -> np.ndarray:
+        """Target weights ``(T,)`` float32 of one frame of AU values, with the stream's mixer."""
+        mixer = self.mixer or _import_mixing().mix_frame
+        return np.asarray(mixer(channel_values, self.rig), dtype=np.float32)
 
     def send_frame(self, weights: np.ndarray, channel_values: Mapping[Channel, float] | None = None,
                    *, time: float | None = None) -> None:
@@ -419,7 +428,12 @@ class FaceStream:
             weights, curves = source.weights, None
         else:
             curves = source
-            weights = _import_mixing().mix(curves, self.rig).weights
+            if self.mixer is None:
+                weights = _import_mixing().mix(curves, self.rig).weights
+            else:
+                weights = np.stack([self.mix_frame(dict(zip(curves.channels, row.tolist())))
+                                    for row in curves.values]) if curves.n_frames else \
+                    np.zeros((0, len(self.targets)), dtype=np.float32)
         if weights.shape[0] == 0:
             raise OscError("the clip has no frames to stream")
         channels = curves.channels if curves is not None else ()

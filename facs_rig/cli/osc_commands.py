@@ -1,0 +1,174 @@
+"""``facs-rig stream`` and ``facs-rig bridge``: live output over OSC (argument parsing only)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from facs_rig.errors import FacsRigError, OscError
+from facs_rig.io.osc.protocols import (
+    DEFAULT_PORTS,
+    NAME_CONVENTIONS,
+    PROTOCOLS,
+    BoneLimits,
+    ProtocolOptions,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``stream`` and ``bridge``."""
+    stream = subparsers.add_parser(
+        "stream", help="stream a timeline or code live over OSC (VMC, VRChat, Face Cap, ...)",
+        description="Play a timeline file or a FACS code in real time to OSC receivers. At the "
+                    "end, on Ctrl-C and on SIGTERM a neutral frame is sent (unless --no-reset).",
+        epilog="example: facs-rig stream happiness --rig arkit --to 127.0.0.1:39539 --loop")
+    stream.add_argument("source", metavar="TIMELINE|CODE",
+                        help="timeline file (.json, .txt, .eaf, .csv) or FACS code / expression")
+    stream.add_argument("--hold", type=float, default=2.0, metavar="S",
+                        help="apex hold of a code's expression, seconds (default 2)")
+    stream.add_argument("--loop", action="store_true", help="repeat until stopped")
+    _add_output_arguments(stream)
+    stream.set_defaults(handler=run_stream)
+
+    bridge = subparsers.add_parser(
+        "bridge", help="receive AU values over OSC, mix them and forward rig frames live",
+        description="Listen for /facs/au/12 f, /facs/au/12/L f, /facs/code s '6+12C' and "
+                    "/facs/reset; mix at a fixed rate with the rig and send on. Bad input is "
+                    "counted and ignored (summary at exit).",
+        epilog="example: facs-rig bridge --listen 127.0.0.1:9000 --rig arkit "
+               "--to 127.0.0.1:39539")
+    bridge.add_argument("--listen", default="127.0.0.1:9000", metavar="HOST:PORT",
+                        help="address to receive AU values on (default 127.0.0.1:9000, "
+                             "loopback only)")
+    _add_output_arguments(bridge)
+    bridge.set_defaults(handler=run_bridge)
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rig", default="arkit", help="rig profile name or file (default arkit)")
+    parser.add_argument("--to", action="append", metavar="HOST:PORT",
+                        help="receiver; repeat for several (default 127.0.0.1 on the protocol's "
+                             "port: vmc 39539, vrchat/facecap/template 9000)")
+    parser.add_argument("--fps", type=float, default=60.0, help="frames per second (default 60)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="vmc",
+                        help="message layout (default vmc)")
+    parser.add_argument("--names", choices=NAME_CONVENTIONS, default="auto",
+                        help="target name convention (auto: Perfect Sync for arkit, VRM0 presets "
+                             "for vrm, else as in the rig)")
+    parser.add_argument("--address", default="/facs/{target}", metavar="TEMPLATE",
+                        help="template protocol address: {target}, or {au}/{side}/{channel} for "
+                             "raw AU values (default /facs/{target})")
+    parser.add_argument("--bones", choices=("auto", "on", "off"), default="auto",
+                        help="VMC Head/LeftEye/RightEye bones from AUs 51-58, 61-66 (auto: when "
+                             "those AUs occur)")
+    parser.add_argument("--head-max", default="40,30,25", metavar="YAW,PITCH,ROLL",
+                        help="head angles at AU intensity 1, degrees (default 40,30,25)")
+    parser.add_argument("--eye-max", default="30,25", metavar="YAW,PITCH",
+                        help="eye angles at AU intensity 1, degrees (default 30,25)")
+    parser.add_argument("--vmc-ok", action="store_true", help="also send /VMC/Ext/OK 1")
+    parser.add_argument("--vmc-time", action="store_true", help="also send /VMC/Ext/T seconds")
+    parser.add_argument("--no-bundle", action="store_true",
+                        help="one datagram per message instead of bundles")
+    parser.add_argument("--max-bytes", type=int, default=1500,
+                        help="bundle size limit in bytes (default 1500)")
+    parser.add_argument("--precise", action="store_true",
+                        help="sleep then spin before each frame: sub-millisecond timing, one busy "
+                             "core")
+    parser.add_argument("--no-reset", action="store_true",
+                        help="do not send the neutral frame when stopping")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument("--dry-run", "--print", dest="dry_run", action="store_true",
+                        help="print the messages on stdout instead of sending them")
+
+
+def _floats(text: str, count: int, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != count:
+        raise OscError(f"{option} {text!r}: expected {count} comma-separated numbers")
+    return values
+
+
+def _options(args: argparse.Namespace) -> ProtocolOptions:
+    yaw, pitch, roll = _floats(args.head_max, 3, "--head-max")
+    eye_yaw, eye_pitch = _floats(args.eye_max, 2, "--eye-max")
+    limits = BoneLimits(head_yaw=yaw, head_pitch=pitch, head_roll=roll, eye_yaw=eye_yaw,
+                        eye_pitch=eye_pitch)
+    return ProtocolOptions(protocol=args.protocol, names=args.names, address_template=args.address,
+                           bones=args.bones, limits=limits, send_ok=args.vmc_ok,
+                           send_time=args.vmc_time, bundle=False if args.no_bundle else None,
+                           max_bytes=args.max_bytes)
+
+
+def _common(args: argparse.Namespace):
+    if args.duration is not None and not args.duration > 0:
+        raise OscError(f"--duration {args.duration}: must be a positive number of seconds")
+    options = _options(args)
+    destinations = args.to or [f"127.0.0.1:{DEFAULT_PORTS[args.protocol]}"]
+    try:
+        from facs_rig.io.rig_files import load_rig
+    except ImportError as exc:
+        raise FacsRigError(f"rig profiles are unavailable in this build ({exc})") from None
+    rig = load_rig(args.rig)
+    transport = None
+    if args.dry_run:
+        from facs_rig.io.osc.stream import PacketPrinter
+        transport = PacketPrinter(destinations)
+    return options, destinations, rig, transport
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+def run_stream(args: argparse.Namespace) -> int:
+    """Play a timeline or code to the receivers and print the summary on stderr."""
+    from facs_rig.io.osc.stream import FaceStream, terminate_on_sigterm
+    from facs_rig.io.timeline_files import load_timeline_argument
+    from facs_rig.resources import load_vocabulary
+
+    options, destinations, rig, transport = _common(args)
+    vocabulary = load_vocabulary()
+    timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold, fps=args.fps)
+    stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
+                        reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
+    status = 0
+    with terminate_on_sigterm():
+        try:
+            stream.play(timeline, loop=args.loop, duration=args.duration)
+        except KeyboardInterrupt as exc:
+            status = _interrupted(exc)
+        finally:
+            summary = stream.close()
+    print(f"facs-rig stream: {summary.line()}", file=sys.stderr)
+    if summary.skipped_targets:
+        print(f"facs-rig stream: {args.protocol} cannot address {len(summary.skipped_targets)} "
+              f"target(s): {', '.join(summary.skipped_targets)}", file=sys.stderr)
+    return status
+
+
+def run_bridge(args: argparse.Namespace) -> int:
+    """Run the AU bridge until Ctrl-C, SIGTERM or --duration, then print both summaries."""
+    from facs_rig.io.osc.bridge import AUBridge
+    from facs_rig.io.osc.stream import terminate_on_sigterm
+
+    options, destinations, rig, transport = _common(args)
+    bridge = AUBridge(rig, args.listen, destinations, fps=args.fps, protocol=options,
+                      precise=args.precise, reset=not args.no_reset, transport=transport)
+    print(f"facs-rig bridge: listening on {bridge.address}, sending {args.protocol} to "
+          f"{', '.join(destinations)} at {args.fps:g} fps (Ctrl-C to stop)", file=sys.stderr,
+          flush=True)
+    status = 0
+    with terminate_on_sigterm():
+        try:
+            bridge.run(duration=args.duration)
+        except KeyboardInterrupt as exc:
+            status = _interrupted(exc)
+        finally:
+            bridge.close()
+    print(f"facs-rig bridge: {bridge.stream.summary().line()}", file=sys.stderr)
+    print(f"facs-rig bridge: {bridge.counters.line()}", file=sys.stderr)
+    return status
