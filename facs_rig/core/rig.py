@@ -1,0 +1,797 @@
+"""Rig profiles: which targets each AU channel drives, how contributions combine, and the rules.
+
+A rig profile is data (``rigs/*.json``, specified in ``rigs/README.md``); this module validates its
+JSON-shaped form and builds an immutable :class:`RigProfile`. The mixing itself is in
+:mod:`facs_rig.core.mixing`. Reading the files is :mod:`facs_rig.io.rig_files`' job.
+
+The one validator, :func:`validate_rig`, collects every problem with its JSON path, e.g.
+``action_units.AU12[1].target: 'mouthSmileLft' is not a target of this rig``.
+
+Laterality: each mapping entry may carry ``"side": "L"`` or ``"R"``. A sided entry is driven by the
+bilateral channel and its own side only (``R12`` never reaches a ``side: "L"`` entry); an entry
+without a side (ARKit's ``browInnerUp``) is driven by whichever of the bilateral, left and right
+channels is strongest.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from facs_rig.core.channels import Channel, parse_channel, sort_channels
+from facs_rig.core.naming import normalize_target_name
+from facs_rig.errors import RigError, RigValidationError
+
+if TYPE_CHECKING:
+    from facs_rig.core.vocabulary import Vocabulary
+
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "COMBINE_MODES",
+    "RULE_KINDS",
+    "RigIssue",
+    "AUMapping",
+    "CorrectiveRule",
+    "ExclusiveRule",
+    "SuppressRule",
+    "ClampRule",
+    "Rule",
+    "RigProfile",
+    "validate_rig",
+    "rig_from_dict",
+]
+
+SCHEMA_NAME = "facs_rig.rig"
+SCHEMA_VERSION = 1
+SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
+#: How the contributions to one target combine: add then clamp, take the largest, or
+#: "probabilistic or" 1 - prod(1 - w_i) (bounded, smooth, never lower than the largest).
+COMBINE_MODES = ("sum", "max", "soft")
+#: The closed rule vocabulary; each kind is implemented in :mod:`facs_rig.core.mixing`.
+RULE_KINDS = ("corrective", "exclusive", "suppress", "clamp")
+#: RigLogic's PSD weights reach the tens (``../shared/reference/landscape.md`` §2.6: weight 40 on
+#: 0.1 x 0.2 gives 0.8); 100 is a generous bound that still catches typos such as 1000.
+MAX_CORRECTIVE_WEIGHT = 100.0
+
+_TOP_KEYS = {"schema", "name", "description", "targets", "combine", "range", "target_ranges",
+             "action_units", "rules", "unsupported", "metadata", "notes"}
+_ENTRY_KEYS = {"target", "weight", "side", "curve", "notes"}
+_RULE_KEYS = {
+    "corrective": {"rule", "target", "aus", "targets", "weight", "notes"},
+    "exclusive": {"rule", "chain", "notes"},
+    "suppress": {"rule", "target", "by_au", "by_target", "k", "notes"},
+    "clamp": {"rule", "target", "max_target", "notes"},
+}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_SCHEMA_PATTERN = re.compile(r"^facs_rig\.rig/(\d+)$")
+#: Upgrades from older schema versions, ``{old_version: function(dict) -> dict of old_version+1}``,
+#: applied in order before validation (OpenTimelineIO's pattern). Version 1 is the first.
+_UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class RigIssue:
+    """One problem in a rig profile: the JSON path and what is wrong there."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class AUMapping:
+    """One AU driving one target.
+
+    Attributes
+    ----------
+    au : int
+        FACS number.
+    target : str
+        Target name (one of the profile's targets).
+    weight : float
+        Target value at full AU intensity, in (0, 1].
+    side : {None, 'L', 'R'}
+        ``'L'``/``'R'``: driven by the bilateral channel and that side only. ``None``: driven by
+        the strongest of the bilateral, left and right channels.
+    curve : tuple of (x, y)
+        Optional piecewise-linear response (in-betweens): AU value x -> fraction y of
+        ``weight``. Empty means linear. Starts at x = 0 and ends at x = 1.
+    """
+
+    au: int
+    target: str
+    weight: float = 1.0
+    side: str | None = None
+    curve: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectiveRule:
+    """``target = clamp(weight * prod(drivers), 0, 1)`` (RigLogic's PSD rule).
+
+    Drivers are AU channels (``AU12_L`` reads the left view: the larger of ``AU12`` and
+    ``AU12_L``; an unsided ``AU01`` reads the strongest of both sides) and/or targets (their
+    value after the AU mappings and earlier correctives).
+    """
+
+    kind: ClassVar[str] = "corrective"
+    target: str
+    aus: tuple[Channel, ...] = ()
+    targets: tuple[str, ...] = ()
+    weight: float = 1.0
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusiveRule:
+    """An ordinal chain of AUs that do not add up (25 < 26 < 27; 41 < 42 < 43/45/46).
+
+    ``chain`` lists ranks from weakest to strongest; each rank holds one or more AU numbers.
+    Where several members drive one target, their contributions are not summed: the largest
+    one wins. The validator requires a stronger member to drive every shared target at least
+    as much as a weaker one, so ``26+27`` gives the same ``jawOpen`` as ``27`` alone.
+    """
+
+    kind: ClassVar[str] = "exclusive"
+    chain: tuple[tuple[int, ...], ...]
+    notes: str = ""
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        """Every AU of the chain, weakest rank first."""
+        return tuple(au for rank in self.chain for au in rank)
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressRule:
+    """``target <- target * (1 - k * b)`` for antagonists; ``b`` is an AU channel or a target."""
+
+    kind: ClassVar[str] = "suppress"
+    target: str
+    k: float = 1.0
+    by_au: Channel | None = None
+    by_target: str | None = None
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClampRule:
+    """``target <- min(target, max_target)`` (ARKit ``mouthClose`` <= ``jawOpen``)."""
+
+    kind: ClassVar[str] = "clamp"
+    target: str
+    max_target: str
+    notes: str = ""
+
+
+Rule = CorrectiveRule | ExclusiveRule | SuppressRule | ClampRule
+
+
+@dataclass(frozen=True, eq=False)
+class RigProfile:
+    """A validated rig profile. Build with :func:`rig_from_dict` or :func:`facs_rig.io.rig_files.load_rig`.
+
+    Attributes
+    ----------
+    name : str
+        Profile name (``arkit``).
+    targets : tuple of str
+        Target names in the rig's order: the columns of mixed weights.
+    mappings : tuple of AUMapping
+        Every AU -> target entry, in file order.
+    combine : tuple of str
+        Combine mode of each target (``len == len(targets)``).
+    rules : tuple of Rule
+        Combination rules in file order.
+    ranges : tuple of (float, float)
+        Output range of each target; mixing maps 0-1 linearly onto it.
+    unsupported : Mapping[int, str]
+        AUs the profile declares it cannot show, with the reason.
+    default_combine : str
+        The profile-wide combine mode.
+    description : str
+    metadata : Mapping
+        Sources, licence, choices between disagreeing sources.
+    sided_aus : frozenset of int or None
+        AUs FACS allows on one side (from the vocabulary used at load time); ``None`` when the
+        profile was built without a vocabulary (then every AU is taken as sideable).
+    """
+
+    name: str
+    targets: tuple[str, ...]
+    mappings: tuple[AUMapping, ...]
+    combine: tuple[str, ...]
+    rules: tuple[Rule, ...] = ()
+    ranges: tuple[tuple[float, float], ...] = ()
+    unsupported: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    default_combine: str = "sum"
+    description: str = ""
+    metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    sided_aus: frozenset[int] | None = None
+
+    def __repr__(self) -> str:
+        return (f"RigProfile(name={self.name!r}, {len(self.targets)} targets, "
+                f"{len(self.aus)} AUs, {len(self.rules)} rules)")
+
+    @property
+    def aus(self) -> tuple[int, ...]:
+        """Every AU the profile reads (mapped or named by a rule), ascending."""
+        found = {m.au for m in self.mappings}
+        for rule in self.rules:
+            if isinstance(rule, CorrectiveRule):
+                found.update(channel.au for channel in rule.aus)
+            elif isinstance(rule, SuppressRule) and rule.by_au is not None:
+                found.add(rule.by_au.au)
+        return tuple(sorted(found))
+
+    @property
+    def mapped_aus(self) -> tuple[int, ...]:
+        """AUs with at least one mapping entry, ascending."""
+        return tuple(sorted({m.au for m in self.mappings}))
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The AU channels this profile reads, in stable order.
+
+        Every AU it reads appears bilaterally and, where FACS allows one side, as ``_L`` and
+        ``_R``: sample AU curves with these columns so no coded side is lost.
+        """
+        channels = []
+        for au in self.aus:
+            channels.append(Channel(au))
+            if self.sided_aus is None or au in self.sided_aus:
+                channels.extend((Channel(au, "L"), Channel(au, "R")))
+        return sort_channels(channels)
+
+    def target_index(self, name: str) -> int:
+        """Column of a target; raises :class:`RigError` naming the rig when it is not one."""
+        try:
+            return self.targets.index(name)
+        except ValueError:
+            raise RigError(f"rig {self.name!r} has no target {name!r}") from None
+
+    def mappings_of(self, au: int) -> tuple[AUMapping, ...]:
+        """The mapping entries of one AU, in file order."""
+        return tuple(m for m in self.mappings if m.au == au)
+
+    def cannot_show(self, channels: Iterable[Channel]) -> tuple[Channel, ...]:
+        """The given channels whose AU this profile does not read (they would be dropped)."""
+        known = set(self.aus)
+        return sort_channels(c for c in channels if c.au not in known)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-shaped form (``rig_from_dict(p.to_dict())`` rebuilds an equal profile)."""
+        action_units: dict[str, list[dict[str, Any]]] = {}
+        for m in self.mappings:
+            entry: dict[str, Any] = {"target": m.target, "weight": m.weight}
+            if m.side:
+                entry["side"] = m.side
+            if m.curve:
+                entry["curve"] = [list(point) for point in m.curve]
+            action_units.setdefault(Channel(m.au).name, []).append(entry)
+        rules: list[dict[str, Any]] = []
+        for rule in self.rules:
+            if isinstance(rule, CorrectiveRule):
+                item: dict[str, Any] = {"rule": "corrective", "target": rule.target,
+                                        "weight": rule.weight}
+                if rule.aus:
+                    item["aus"] = [c.name for c in rule.aus]
+                if rule.targets:
+                    item["targets"] = list(rule.targets)
+            elif isinstance(rule, ExclusiveRule):
+                item = {"rule": "exclusive", "chain": [
+                    [Channel(a).name for a in rank] if len(rank) > 1 else Channel(rank[0]).name
+                    for rank in rule.chain]}
+            elif isinstance(rule, SuppressRule):
+                item = {"rule": "suppress", "target": rule.target, "k": rule.k}
+                if rule.by_au is not None:
+                    item["by_au"] = rule.by_au.name
+                else:
+                    item["by_target"] = rule.by_target
+            else:
+                item = {"rule": "clamp", "target": rule.target, "max_target": rule.max_target}
+            if rule.notes:
+                item["notes"] = rule.notes
+            rules.append(item)
+        data: dict[str, Any] = {
+            "schema": SCHEMA, "name": self.name, "description": self.description,
+            "targets": list(self.targets),
+            "combine": {"default": self.default_combine, **{
+                t: mode for t, mode in zip(self.targets, self.combine)
+                if mode != self.default_combine}},
+            "action_units": action_units, "rules": rules,
+            "unsupported": {Channel(au).name: why for au, why in self.unsupported.items()},
+            "metadata": _thaw(self.metadata),
+        }
+        ranges = {t: list(r) for t, r in zip(self.targets, self.ranges) if r != (0.0, 1.0)}
+        if ranges:
+            data["target_ranges"] = ranges
+        return data
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _schema_version(value: Any) -> int | None:
+    match = _SCHEMA_PATTERN.match(value) if isinstance(value, str) else None
+    return int(match.group(1)) if match else None
+
+
+def _upgrade(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    version = _schema_version(data.get("schema"))
+    if version is None or version >= SCHEMA_VERSION:
+        return data
+    upgraded = dict(data)
+    while version in _UPGRADES:
+        upgraded = _UPGRADES[version](upgraded)
+        version += 1
+    return upgraded
+
+
+class _Checker:
+    """Collects issues while walking one profile dict."""
+
+    def __init__(self, data: Mapping[str, Any], vocabulary: Vocabulary | None):
+        self.data = data
+        self.vocabulary = vocabulary
+        self.issues: list[RigIssue] = []
+        self.targets: set[str] = set()
+
+    def add(self, path: str, message: str) -> None:
+        self.issues.append(RigIssue(path, message))
+
+    def keys(self, value: Mapping[str, Any], allowed: set[str], path: str) -> None:
+        for key in value:
+            if key not in allowed:
+                where = f"{path}.{key}" if path else str(key)
+                self.add(where, f"unknown field (expected one of {', '.join(sorted(allowed))})")
+
+    def target(self, value: Any, path: str) -> bool:
+        if not isinstance(value, str):
+            self.add(path, f"expected a target name, got {value!r}")
+            return False
+        if value not in self.targets:
+            self.add(path, f"{value!r} is not a target of this rig")
+            return False
+        return True
+
+    def au_key(self, value: Any, path: str, *, sided: bool) -> Channel | None:
+        """A channel string: an AU code, with a side when ``sided`` allows it."""
+        channel = parse_channel(value) if isinstance(value, str) else None
+        if channel is None:
+            self.add(path, f"{value!r} is not an AU channel such as 'AU12'"
+                     + (" or 'AU12_L'" if sided else ""))
+            return None
+        if channel.side and not sided:
+            self.add(path, f"{value!r}: name the AU without a side here ('{Channel(channel.au).name}'); "
+                     "sides go in each entry's \"side\"")
+            return None
+        return self.known_au(channel, path)
+
+    def known_au(self, channel: Channel, path: str) -> Channel | None:
+        if self.vocabulary is None:
+            return channel
+        unit = self.vocabulary.action_units.get(channel.au)
+        if unit is None:
+            self.add(path, f"AU{channel.au} is not a FACS code")
+            return None
+        if not unit.drives:
+            self.add(path, f"AU{channel.au} ({unit.name}) is a {unit.kind} code and moves nothing")
+            return None
+        if channel.side and not unit.unilateral:
+            self.add(path, f"AU{channel.au} ({unit.name}) cannot be coded on one side")
+            return None
+        return channel
+
+
+def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[RigIssue]:
+    """Every problem of a JSON-shaped rig profile, each with its path (empty list: valid).
+
+    Parameters
+    ----------
+    data : Any
+        The parsed JSON of a profile.
+    vocabulary : Vocabulary, optional
+        When given, AU numbers must be FACS codes that move the face and sides are allowed only
+        on AUs FACS codes unilaterally.
+
+    Returns
+    -------
+    list of RigIssue
+        In document order.
+    """
+    if not isinstance(data, Mapping):
+        return [RigIssue("", f"a rig profile must be a JSON object, not {type(data).__name__}")]
+    data = _upgrade(data)
+    check = _Checker(data, vocabulary)
+    check.keys(data, _TOP_KEYS, "")
+    version = _schema_version(data.get("schema"))
+    if version is None:
+        check.add("schema", f"expected {SCHEMA!r}, got {data.get('schema')!r}")
+    elif version > SCHEMA_VERSION:
+        check.add("schema", f"{data['schema']!r} is newer than this facs-rig reads ({SCHEMA!r}); "
+                  "upgrade facs-rig")
+    name = data.get("name")
+    if not (isinstance(name, str) and _NAME.match(name)):
+        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {name!r}")
+    if "description" in data and not isinstance(data["description"], str):
+        check.add("description", "expected a string")
+    _check_targets(check, data.get("targets"))
+    _check_combine(check, data.get("combine", {"default": "sum"}))
+    _check_ranges(check, data)
+    mapped = _check_action_units(check, data.get("action_units"))
+    _check_rules(check, data.get("rules", []), mapped)
+    _check_unsupported(check, data.get("unsupported", {}), mapped)
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, Mapping):
+        check.add("metadata", "expected an object")
+    elif "sources" in metadata and not (isinstance(metadata["sources"], list)
+                                        and all(isinstance(s, str) for s in metadata["sources"])):
+        check.add("metadata.sources", "expected a list of strings")
+    return check.issues
+
+
+def _check_targets(check: _Checker, targets: Any) -> None:
+    if not isinstance(targets, list) or not targets:
+        check.add("targets", "expected a non-empty list of target names")
+        return
+    seen: dict[str, int] = {}
+    keys: dict[str, int] = {}
+    for index, target in enumerate(targets):
+        path = f"targets[{index}]"
+        if not isinstance(target, str) or not target.strip():
+            check.add(path, f"expected a non-empty string, got {target!r}")
+            continue
+        if target in seen:
+            check.add(path, f"{target!r} is listed twice (first at targets[{seen[target]}])")
+            continue
+        key = normalize_target_name(target)
+        if key in keys:
+            check.add(path, f"{target!r} would match the same file names as "
+                      f"{targets[keys[key]]!r} (targets[{keys[key]}]); rename one")
+        seen[target] = index
+        keys.setdefault(key, index)
+    check.targets = set(seen)
+
+
+def _check_combine(check: _Checker, combine: Any) -> None:
+    if not isinstance(combine, Mapping):
+        check.add("combine", "expected an object: {\"default\": mode, target: mode, ...}")
+        return
+    for key, mode in combine.items():
+        path = f"combine.{key}"
+        if key != "default" and key not in check.targets:
+            check.add(path, f"{key!r} is not a target of this rig")
+        if mode not in COMBINE_MODES:
+            check.add(path, f"{mode!r} is not a combine mode ({', '.join(COMBINE_MODES)})")
+
+
+def _valid_range(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)
+            and value[0] < value[1])
+
+
+def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
+    if "range" in data and not _valid_range(data["range"]):
+        check.add("range", f"expected [low, high] with low < high, got {data['range']!r}")
+    ranges = data.get("target_ranges", {})
+    if not isinstance(ranges, Mapping):
+        check.add("target_ranges", "expected an object: {target: [low, high]}")
+        return
+    for key, value in ranges.items():
+        path = f"target_ranges.{key}"
+        if key not in check.targets:
+            check.add(path, f"{key!r} is not a target of this rig")
+        if not _valid_range(value):
+            check.add(path, f"expected [low, high] with low < high, got {value!r}")
+
+
+def _check_curve(check: _Checker, curve: Any, path: str) -> None:
+    if not isinstance(curve, list) or len(curve) < 2:
+        check.add(path, "expected a list of at least two [x, y] points")
+        return
+    xs: list[float] = []
+    for index, point in enumerate(curve):
+        if not (isinstance(point, list) and len(point) == 2 and all(_is_number(v) for v in point)):
+            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {point!r}")
+            return
+        x, y = point
+        if not 0 <= y <= 1:
+            check.add(f"{path}[{index}]", f"y = {y} is outside [0, 1]")
+        xs.append(float(x))
+    if xs[0] != 0 or xs[-1] != 1:
+        check.add(path, f"x must run from 0 to 1, got {xs[0]} to {xs[-1]}")
+    if any(b <= a for a, b in zip(xs, xs[1:])):
+        check.add(path, "x must increase strictly")
+    if curve[0][1] != 0:
+        check.add(f"{path}[0]", "an absent AU must drive nothing: the curve must start at [0, 0]")
+
+
+def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tuple[str, float]]]:
+    """Validate the mappings; return AU -> [(target, weight)] of the valid entries."""
+    mapped: dict[int, list[tuple[str, float]]] = {}
+    if not isinstance(action_units, Mapping):
+        check.add("action_units", "expected an object: {\"AU12\": [{\"target\": ..., \"weight\": ...}]}")
+        return mapped
+    seen_au: dict[int, str] = {}
+    for key, entries in action_units.items():
+        base = f"action_units.{key}"
+        channel = check.au_key(key, base, sided=False)
+        if channel is not None:
+            if channel.au in seen_au:
+                check.add(base, f"AU{channel.au} is already mapped as {seen_au[channel.au]!r}")
+                channel = None
+            else:
+                seen_au[channel.au] = key
+        if not isinstance(entries, list) or not entries:
+            check.add(base, "expected a non-empty list of {\"target\", \"weight\"} entries")
+            continue
+        seen_pairs: dict[tuple[str, str | None], int] = {}
+        for index, entry in enumerate(entries):
+            path = f"{base}[{index}]"
+            if not isinstance(entry, Mapping):
+                check.add(path, f"expected an object, got {entry!r}")
+                continue
+            check.keys(entry, _ENTRY_KEYS, path)
+            ok = check.target(entry.get("target"), f"{path}.target")
+            weight = entry.get("weight", 1.0)
+            if not _is_number(weight) or not 0 < weight <= 1:
+                check.add(f"{path}.weight", f"expected a number in (0, 1], got {weight!r}")
+                ok = False
+            side = entry.get("side")
+            if side not in (None, "L", "R"):
+                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {side!r}")
+            elif side is not None and channel is not None:
+                check.known_au(Channel(channel.au, side), f"{path}.side")
+            if "curve" in entry:
+                _check_curve(check, entry["curve"], f"{path}.curve")
+            if "notes" in entry and not isinstance(entry["notes"], str):
+                check.add(f"{path}.notes", "expected a string")
+            pair = (entry.get("target"), side)
+            if ok and pair in seen_pairs:
+                check.add(path, f"{pair[0]!r} is already driven by {base}[{seen_pairs[pair]}]"
+                          + (f" on side {side}" if side else ""))
+            elif ok:
+                seen_pairs[pair] = index
+                if channel is not None:
+                    mapped.setdefault(channel.au, []).append((entry["target"], float(weight)))
+    return mapped
+
+
+def _string_list(check: _Checker, value: Any, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        check.add(path, f"expected a list, got {value!r}")
+        return []
+    return value
+
+
+def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, float]]]) -> None:
+    if not isinstance(rules, list):
+        check.add("rules", "expected a list of rule objects")
+        return
+    in_chain: dict[int, str] = {}
+    corrective_of: dict[str, int] = {}
+    corrective_deps: dict[str, list[str]] = {}
+    for index, rule in enumerate(rules):
+        path = f"rules[{index}]"
+        if not isinstance(rule, Mapping):
+            check.add(path, f"expected an object, got {rule!r}")
+            continue
+        kind = rule.get("rule")
+        if kind not in RULE_KINDS:
+            check.add(f"{path}.rule", f"{kind!r} is not a rule kind ({', '.join(RULE_KINDS)})")
+            continue
+        check.keys(rule, _RULE_KEYS[kind], path)
+        if "notes" in rule and not isinstance(rule["notes"], str):
+            check.add(f"{path}.notes", "expected a string")
+        if kind == "corrective":
+            target = rule.get("target")
+            if check.target(target, f"{path}.target"):
+                if target in corrective_of:
+                    check.add(f"{path}.target", f"{target!r} is already the target of corrective "
+                              f"rules[{corrective_of[target]}]")
+                corrective_of.setdefault(target, index)
+            aus = _string_list(check, rule.get("aus"), f"{path}.aus")
+            targets = _string_list(check, rule.get("targets"), f"{path}.targets")
+            for i, au in enumerate(aus):
+                check.au_key(au, f"{path}.aus[{i}]", sided=True)
+            for i, driver in enumerate(targets):
+                if check.target(driver, f"{path}.targets[{i}]") and driver == target:
+                    check.add(f"{path}.targets[{i}]", f"a corrective cannot drive itself ({driver!r})")
+            if len(aus) + len(targets) < 2:
+                check.add(path, "a corrective needs at least two drivers (\"aus\" and/or \"targets\")")
+            if len(set(map(str, aus))) != len(aus) or len(set(map(str, targets))) != len(targets):
+                check.add(path, "a driver is listed twice")
+            if isinstance(target, str):
+                corrective_deps[target] = [t for t in targets if isinstance(t, str)]
+            weight = rule.get("weight", 1.0)
+            if not _is_number(weight) or not 0 < weight <= MAX_CORRECTIVE_WEIGHT:
+                check.add(f"{path}.weight", f"expected a number in (0, {MAX_CORRECTIVE_WEIGHT:g}], "
+                          f"got {weight!r}")
+        elif kind == "exclusive":
+            _check_chain(check, rule.get("chain"), f"{path}.chain", in_chain, mapped)
+        elif kind == "suppress":
+            check.target(rule.get("target"), f"{path}.target")
+            has_au, has_target = "by_au" in rule, "by_target" in rule
+            if has_au == has_target:
+                check.add(path, "give exactly one of \"by_au\" and \"by_target\"")
+            elif has_au:
+                check.au_key(rule["by_au"], f"{path}.by_au", sided=True)
+            elif check.target(rule["by_target"], f"{path}.by_target") and \
+                    rule["by_target"] == rule.get("target"):
+                check.add(f"{path}.by_target", "a target cannot suppress itself")
+            k = rule.get("k", 1.0)
+            if not _is_number(k) or not 0 < k <= 1:
+                check.add(f"{path}.k", f"expected a number in (0, 1], got {k!r}")
+        else:  # clamp
+            ok = check.target(rule.get("target"), f"{path}.target")
+            if check.target(rule.get("max_target"), f"{path}.max_target") and ok and \
+                    rule["max_target"] == rule["target"]:
+                check.add(f"{path}.max_target", "a target cannot be clamped by itself")
+    _check_corrective_cycles(check, corrective_deps, corrective_of)
+
+
+def _check_chain(check: _Checker, chain: Any, path: str, in_chain: dict[int, str],
+                 mapped: dict[int, list[tuple[str, float]]]) -> None:
+    if not isinstance(chain, list) or len(chain) < 2:
+        check.add(path, "expected a list of at least two ranks, weakest first (an AU or a list of AUs)")
+        return
+    ranks: list[list[int]] = []
+    for i, rank in enumerate(chain):
+        members = rank if isinstance(rank, list) else [rank]
+        if not members:
+            check.add(f"{path}[{i}]", "an empty rank")
+        found = []
+        for j, member in enumerate(members):
+            where = f"{path}[{i}]" + (f"[{j}]" if isinstance(rank, list) else "")
+            channel = check.au_key(member, where, sided=False)
+            if channel is None:
+                continue
+            if channel.au in in_chain:
+                check.add(where, f"AU{channel.au} is already a member of {in_chain[channel.au]}")
+                continue
+            in_chain[channel.au] = path.rsplit(".", 1)[0]
+            found.append(channel.au)
+        ranks.append(found)
+    # A stronger member must drive every target it shares with a weaker one at least as much:
+    # otherwise adding the stronger AU (26+27) would give less than the weaker alone.
+    for i, weaker_rank in enumerate(ranks):
+        for weaker in weaker_rank:
+            for j in range(i + 1, len(ranks)):
+                for stronger in ranks[j]:
+                    strong_weights = dict(mapped.get(stronger, []))
+                    for target, weight in mapped.get(weaker, []):
+                        if target in strong_weights and strong_weights[target] < weight:
+                            check.add(path, f"AU{stronger} is stronger than AU{weaker} in this "
+                                      f"chain but drives {target!r} less ({strong_weights[target]:g} "
+                                      f"< {weight:g})")
+
+
+def _check_corrective_cycles(check: _Checker, deps: dict[str, list[str]],
+                             rule_of: dict[str, int]) -> None:
+    state: dict[str, int] = {}
+
+    def visit(target: str, trail: list[str]) -> None:
+        if state.get(target) == 2 or target not in deps:
+            return
+        if state.get(target) == 1:
+            cycle = trail[trail.index(target):] + [target]
+            check.add(f"rules[{rule_of.get(target, 0)}]",
+                      "correctives drive each other in a cycle: " + " -> ".join(cycle))
+            return
+        state[target] = 1
+        for driver in deps[target]:
+            visit(driver, [*trail, target])
+        state[target] = 2
+
+    for target in deps:
+        visit(target, [])
+
+
+def _check_unsupported(check: _Checker, unsupported: Any,
+                       mapped: dict[int, list[tuple[str, float]]]) -> None:
+    if not isinstance(unsupported, Mapping):
+        check.add("unsupported", "expected an object: {\"AU11\": \"why the rig cannot show it\"}")
+        return
+    for key, reason in unsupported.items():
+        path = f"unsupported.{key}"
+        channel = check.au_key(key, path, sided=False)
+        if not isinstance(reason, str) or not reason:
+            check.add(path, "expected a reason (a non-empty string)")
+        if channel is not None and channel.au in mapped:
+            check.add(path, f"AU{channel.au} is mapped in action_units; it cannot also be unsupported")
+
+
+# --------------------------------------------------------------------------------------------
+# building
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def rig_from_dict(data: Any, *, vocabulary: Vocabulary | None = None,
+                  source: str = "rig profile") -> RigProfile:
+    """Validate a JSON-shaped profile and build a :class:`RigProfile`.
+
+    Older schema versions are upgraded first.
+
+    Raises
+    ------
+    RigValidationError
+        Listing every problem (``.issues``), each with its path; ``source`` (a file name)
+        starts the message.
+    """
+    issues = validate_rig(data, vocabulary=vocabulary)
+    if issues:
+        raise RigValidationError(issues, source=source)
+    data = _upgrade(data)
+    targets = tuple(data["targets"])
+    combine_spec = data.get("combine", {})
+    default = combine_spec.get("default", "sum")
+    combine = tuple(combine_spec.get(t, default) for t in targets)
+    low, high = data.get("range", [0.0, 1.0])
+    target_ranges = data.get("target_ranges", {})
+    ranges = tuple(tuple(float(v) for v in target_ranges.get(t, (low, high))) for t in targets)
+    mappings = []
+    for key, entries in data["action_units"].items():
+        au = parse_channel(key).au
+        for entry in entries:
+            mappings.append(AUMapping(
+                au, entry["target"], float(entry.get("weight", 1.0)), entry.get("side"),
+                tuple((float(x), float(y)) for x, y in entry.get("curve", ()))))
+    rules: list[Rule] = []
+    for rule in data.get("rules", []):
+        notes = rule.get("notes", "")
+        kind = rule["rule"]
+        if kind == "corrective":
+            rules.append(CorrectiveRule(rule["target"],
+                                        tuple(parse_channel(a) for a in rule.get("aus", [])),
+                                        tuple(rule.get("targets", [])),
+                                        float(rule.get("weight", 1.0)), notes))
+        elif kind == "exclusive":
+            rules.append(ExclusiveRule(tuple(
+                tuple(parse_channel(a).au for a in (rank if isinstance(rank, list) else [rank]))
+                for rank in rule["chain"]), notes))
+        elif kind == "suppress":
+            by_au = parse_channel(rule["by_au"]) if "by_au" in rule else None
+            rules.append(SuppressRule(rule["target"], float(rule.get("k", 1.0)), by_au,
+                                      rule.get("by_target"), notes))
+        else:
+            rules.append(ClampRule(rule["target"], rule["max_target"], notes))
+    unsupported = {parse_channel(k).au: v for k, v in data.get("unsupported", {}).items()}
+    sided = None
+    if vocabulary is not None:
+        sided = frozenset(code for code, unit in vocabulary.action_units.items() if unit.unilateral)
+    return RigProfile(
+        name=data["name"], targets=targets, mappings=tuple(mappings), combine=combine,
+        rules=tuple(rules), ranges=ranges,
+        unsupported=MappingProxyType(dict(sorted(unsupported.items()))),
+        default_combine=default, description=data.get("description", ""),
+        metadata=_freeze(data.get("metadata", {})), sided_aus=sided)
