@@ -278,6 +278,13 @@ def envelope(event: AUEvent, times: np.ndarray) -> np.ndarray:
     return values
 
 
+def _event_order(event: AUEvent) -> tuple:
+    # A total order, so that two timelines holding the same events compare equal whatever
+    # order a file listed them in: by start, then channel, then the remaining fields.
+    return (event.start, event.channel.sort_key, event.onset, event.apex, event.offset,
+            event.intensity, event.ease_in, event.ease_out, event.letter or "")
+
+
 def _canonical_metadata(metadata: Any) -> Mapping[str, Any]:
     if metadata is None:
         return MappingProxyType({})
@@ -293,7 +300,8 @@ class Timeline:
     Parameters
     ----------
     events : tuple of AUEvent
-        Sorted by start time on construction (stable, so equal starts keep their order).
+        Sorted on construction by start time, then channel (stable order), then the other
+        fields, so equal sets of events give equal timelines.
     duration : float or None
         Seconds; ``None`` means the end of the last event (0 for no events). Events reaching
         past an explicit duration are cut off when sampled.
@@ -313,7 +321,7 @@ class Timeline:
         for index, event in enumerate(events):
             if not isinstance(event, AUEvent):
                 raise TimelineError(f"events[{index}] must be an AUEvent, not {event!r}")
-        events = tuple(sorted(events, key=lambda event: event.start))
+        events = tuple(sorted(events, key=_event_order))
         object.__setattr__(self, "events", events)
         if self.duration is None:
             duration = max((event.end for event in events), default=0.0)

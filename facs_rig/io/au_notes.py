@@ -1,0 +1,297 @@
+"""AU notes: the plain-text timeline a director or animator can type.
+
+One beat per line: a time, a FACS code or named expression, optional phases and options::
+
+    # the suspicion beat, then a smile
+    fps 24
+    00:00:01:00  4C+7B      onset 0.4 apex 1.2 offset 0.6   # the suspicion beat
+    00:00:03:12  happiness  onset 8f apex 2s offset 1s
+    5.0          R12A+R14A
+
+Grammar (full reference in ``docs/timeline-formats.md``):
+
+* ``#`` starts a comment, anywhere on a line; blank lines are ignored.
+* Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
+  timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
+  ``title TEXT`` goes into the metadata.
+* A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
+  at the file's fps (:mod:`facs_rig.core.timecode`). Beat times never go backwards.
+* The code is everything between the time and the first option keyword: ``6+12D``,
+  ``R12A+R14A``, ``happiness``, ``surprise + 25``. It expands into one event per AU.
+* Options, each a keyword and a value: ``onset``, ``apex``, ``offset`` (durations in seconds,
+  ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s), ``ease`` (both ramps), ``ease_in``,
+  ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
+  without a letter; default the scale's value of an unscored AU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from facs_rig.core.timecode import is_timecode, parse_timecode
+from facs_rig.core.timeline import (
+    DEFAULT_APEX,
+    DEFAULT_EASING,
+    DEFAULT_FPS,
+    DEFAULT_OFFSET,
+    DEFAULT_ONSET,
+    EASINGS,
+    AUEvent,
+    Timeline,
+    events_from_code,
+)
+from facs_rig.core.vocabulary import Vocabulary
+from facs_rig.errors import CodeParseError, FacsRigError, TimelineError, TimelineFormatError
+
+__all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes"]
+
+_DURATION_KEYS = ("onset", "apex", "offset")
+_EASE_KEYS = ("ease", "ease_in", "ease_out")
+_OPTION_KEYS = _DURATION_KEYS + _EASE_KEYS + ("intensity",)
+_HEADER_KEYS = ("fps", "duration", "title")
+_QUANTITY = re.compile(r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?P<unit>[sSfF]?)$")
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    column: int  # 1-based
+
+
+def _tokens(line: str) -> list[_Token]:
+    return [_Token(m.group(), m.start() + 1) for m in re.finditer(r"\S+", line)]
+
+
+class _LineError(Exception):
+    def __init__(self, message: str, column: int = 0):
+        super().__init__(message)
+        self.column = column
+
+
+def _quantity(token: _Token, fps: float, what: str) -> float:
+    """Seconds of ``1.5``, ``1.5s``, ``36f``; ``what`` names the field in messages."""
+    match = _QUANTITY.match(token.text)
+    if match is None:
+        raise _LineError(f"{what} {token.text!r} is not a number of seconds (1.5 or 1.5s) or "
+                         f"frames (36f)", token.column)
+    value = float(match["number"])
+    if not math.isfinite(value):
+        raise _LineError(f"{what} {token.text!r} is not finite", token.column)
+    if value < 0:
+        kind = "negative duration" if what in _DURATION_KEYS else f"negative {what}"
+        raise _LineError(f"{kind} {token.text!r}", token.column)
+    return value / fps if match["unit"].lower() == "f" else value
+
+
+def _time(token: _Token, fps: float, what: str = "time") -> float:
+    if is_timecode(token.text):
+        try:
+            return parse_timecode(token.text, fps)
+        except ValueError as exc:
+            raise _LineError(str(exc), token.column) from None
+    return _quantity(token, fps, what)
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        yield number, raw.split("#", 1)[0]
+
+
+def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes") -> Timeline:
+    """Parse AU notes text into a timeline.
+
+    Raises
+    ------
+    TimelineFormatError
+        ``"<source>, line 3, column 14: unknown action unit 99 ..."``: the source, the line
+        (and column when known) and the problem: unknown AU or expression, negative duration,
+        timecode frame not below the fps, a time earlier than the previous beat, an unknown
+        option, a header after the first beat.
+    """
+    fps = DEFAULT_FPS
+    duration: float | None = None
+    metadata: dict[str, str] = {}
+    events: list[AUEvent] = []
+    previous: tuple[float, int] | None = None
+    seen_beat = False
+    for line_number, line in _lines(text):
+        tokens = _tokens(line)
+        if not tokens:
+            continue
+        try:
+            keyword = tokens[0].text.lower()
+            if keyword in _HEADER_KEYS:
+                if len(tokens) < 2:
+                    raise _LineError(f"'{keyword}' needs a value", tokens[0].column)
+                if keyword == "title":
+                    metadata["title"] = line[tokens[1].column - 1:].strip()
+                elif len(tokens) > 2:
+                    raise _LineError(f"unexpected {tokens[2].text!r} after {keyword} value",
+                                     tokens[2].column)
+                elif keyword == "fps":
+                    if seen_beat:
+                        raise _LineError("'fps' must come before the first beat", tokens[0].column)
+                    fps = _quantity(tokens[1], 1.0, "fps")
+                    if fps <= 0 or tokens[1].text[-1:].isalpha():
+                        raise _LineError(f"fps {tokens[1].text!r} must be a positive number",
+                                         tokens[1].column)
+                else:
+                    duration = _time(tokens[1], fps, "duration")
+                continue
+            seen_beat = True
+            at = _time(tokens[0], fps)
+            if previous is not None and at < previous[0]:
+                raise _LineError(f"time {tokens[0].text} ({at:g} s) goes backwards: the beat on "
+                                 f"line {previous[1]} is at {previous[0]:g} s", tokens[0].column)
+            previous = (at, line_number)
+            code_tokens: list[_Token] = []
+            index = 1
+            while index < len(tokens) and tokens[index].text.lower() not in _OPTION_KEYS:
+                code_tokens.append(tokens[index])
+                index += 1
+            if not code_tokens:
+                raise _LineError("missing a FACS code or expression name after the time",
+                                 tokens[0].column)
+            options: dict[str, float | str] = {}
+            while index < len(tokens):
+                key_token = tokens[index]
+                key = key_token.text.lower()
+                if key not in _OPTION_KEYS:
+                    raise _LineError(f"unknown option {key_token.text!r} (expected "
+                                     f"{', '.join(_OPTION_KEYS)})", key_token.column)
+                if key in options:
+                    raise _LineError(f"option {key!r} given twice", key_token.column)
+                if index + 1 >= len(tokens):
+                    raise _LineError(f"option {key!r} needs a value", key_token.column)
+                value_token = tokens[index + 1]
+                if key in _DURATION_KEYS:
+                    options[key] = _quantity(value_token, fps, key)
+                elif key in _EASE_KEYS:
+                    if value_token.text.lower() not in EASINGS:
+                        raise _LineError(f"easing {value_token.text!r} is not one of "
+                                         f"{', '.join(EASINGS)}", value_token.column)
+                    options[key] = value_token.text.lower()
+                else:
+                    value = _quantity(value_token, 1.0, "intensity")
+                    if value > 1 or value_token.text[-1:].isalpha():
+                        raise _LineError(f"intensity {value_token.text!r} must be a number 0-1",
+                                         value_token.column)
+                    options[key] = value
+                index += 2
+            code_start = code_tokens[0].column
+            code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
+            both = options.get("ease", DEFAULT_EASING)
+            try:
+                code = vocabulary.parse(code_text)
+            except CodeParseError as exc:
+                column = code_start + exc.column - 1 if exc.column else code_start
+                raise _LineError(str(exc), column) from None
+            events.extend(events_from_code(
+                code, vocabulary, at=at,
+                onset=float(options.get("onset", DEFAULT_ONSET)),
+                apex=float(options.get("apex", DEFAULT_APEX)),
+                offset=float(options.get("offset", DEFAULT_OFFSET)),
+                ease_in=str(options.get("ease_in", both)), ease_out=str(options.get("ease_out", both)),
+                intensity=options.get("intensity")))  # type: ignore[arg-type]
+        except _LineError as exc:
+            where = f"line {line_number}" + (f", column {exc.column}" if exc.column else "")
+            raise TimelineFormatError(f"{source}, {where}: {exc}") from None
+        except FacsRigError as exc:
+            raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
+    try:
+        return Timeline(tuple(events), duration, fps, metadata)
+    except TimelineError as exc:
+        raise TimelineFormatError(f"{source}: {exc}") from None
+
+
+def _seconds(value: float) -> str:
+    """Shortest text that reads back as exactly ``value`` (``1``, ``0.3``, ``2.25``)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _term(event: AUEvent, intensity_text: str | None) -> str:
+    side = event.channel.side or ""
+    letter = event.letter if intensity_text is None else ""
+    return f"{side}{event.channel.au}{letter or ''}"
+
+
+def format_au_notes(timeline: Timeline, vocabulary: Vocabulary) -> str:
+    """AU notes text of a timeline: events sharing a start, phases and easing share a line.
+
+    Lettered events write their letter; events whose intensity is the scale's unscored value
+    write none; other intensities go in an ``intensity`` option on their own line. Times are
+    seconds written exactly (reading the text back gives the same floats). Metadata other than
+    ``title`` is not carried (use JSON for that).
+
+    Raises
+    ------
+    TimelineFormatError
+        When an event's channel is not a FACS code of the vocabulary (AU notes carry codes).
+    """
+    from facs_rig.io.timeline_json import check_channel
+
+    scale = vocabulary.scale()
+    unscored = scale.letter_to_value(None)
+    lines: list[dict] = []
+    for event in timeline.events:
+        problem = check_channel(event.channel, vocabulary)
+        if problem:
+            raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
+        if event.letter is not None and event.intensity == scale.letter_to_value(event.letter):
+            intensity_text = None
+        elif event.letter is None and event.intensity == unscored:
+            intensity_text = None
+        else:
+            intensity_text = repr(event.intensity)
+        key = (event.start, event.onset, event.apex, event.offset, event.ease_in, event.ease_out,
+               intensity_text)
+        for beat in lines:
+            # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
+            # code, and 12 twice would collapse into one event).
+            if beat["key"] == key and event.channel.au not in beat["aus"]:
+                break
+        else:
+            beat = {"key": key, "aus": set(), "terms": []}
+            lines.append(beat)
+        beat["aus"].add(event.channel.au)
+        beat["terms"].append(_term(event, intensity_text))
+    out = ["# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"]
+    if "title" in timeline.metadata:
+        out.append(f"title {' '.join(str(timeline.metadata['title']).split())}")
+    out.append(f"fps {_seconds(timeline.fps)}")
+    out.append(f"duration {_seconds(timeline.duration)}")
+    rows = []
+    for beat in lines:
+        start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]
+        options = [f"onset {_seconds(onset)}", f"apex {_seconds(apex)}", f"offset {_seconds(offset)}"]
+        if ease_in == ease_out and ease_in != DEFAULT_EASING:
+            options.append(f"ease {ease_in}")
+        elif ease_in != ease_out:
+            options.append(f"ease_in {ease_in} ease_out {ease_out}")
+        if intensity_text is not None:
+            options.append(f"intensity {intensity_text}")
+        rows.append((_seconds(start), "+".join(beat["terms"]), "  ".join(options)))
+    time_width = max((len(row[0]) for row in rows), default=0)
+    code_width = max((len(row[1]) for row in rows), default=0)
+    out.extend(f"{time:<{time_width}}  {code:<{code_width}}  {options}" for time, code, options in rows)
+    return "\n".join(out) + "\n"
+
+
+def read_au_notes(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:
+    """Read an AU notes file (``.notes`` or ``.txt``)."""
+    from facs_rig.io.timeline_files import read_text_file
+
+    return parse_au_notes(read_text_file(path), vocabulary, source=str(Path(path)))
+
+
+def write_au_notes(timeline: Timeline, path: str | os.PathLike[str], vocabulary: Vocabulary) -> None:
+    """Write a timeline as AU notes, atomically."""
+    from facs_rig.io.atomic import write_text_atomic
+
+    write_text_atomic(path, format_au_notes(timeline, vocabulary))

@@ -1,0 +1,216 @@
+"""Per-frame AU intensities as CSV: a ``time`` column and one column per AU channel.
+
+Layout (written by :func:`write_curves_csv`, comma-separated, UTF-8, ``\\n`` line ends)::
+
+    time,AU06,AU12,AU12_L
+    0.0,0,0,0
+    0.03333333333333333,0.012345679,0.02,0
+
+* ``time`` is in seconds, strictly increasing. Readers also accept the names ``time_s``,
+  ``seconds``, ``timestamp`` and ``t`` (any case) and ignore a ``frame`` column.
+* Every other column is an AU channel: ``AU12``, ``AU12_L``, ``AU12_R`` as written, read in any
+  spelling :func:`~facs_rig.core.channels.parse_channel` accepts (``au12``, ``AU12L``,
+  ``L AU12``) or the FACS term form (``12``, ``L12``).
+* Values are 0-1. An empty cell reads as 0 (spreadsheets leave untouched cells empty).
+* Numbers are written in the shortest form that reads back to the same float32 value (and float64
+  for times), so write -> read is exact.
+
+As a *timeline* format (``read_timeline``/``write_timeline`` with ``.csv``) the writer samples
+the timeline at its fps and the reader rebuilds events from the curves with
+:func:`~facs_rig.core.timeline.timeline_from_curves`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from facs_rig.core.channels import Channel
+from facs_rig.core.curves import AUCurves
+from facs_rig.core.timeline import Timeline, sample, timeline_from_curves
+from facs_rig.core.vocabulary import Vocabulary
+from facs_rig.errors import TimelineFormatError
+
+__all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
+           "read_timeline_csv", "write_timeline_csv", "infer_fps"]
+
+_TIME_NAMES = ("time", "time_s", "seconds", "timestamp", "t")
+_IGNORED_NAMES = ("frame",)
+
+
+def _shortest_float32(values: np.ndarray) -> np.ndarray:
+    """Text of each float32 value in the shortest form that reads back exactly (``0.55``, ``0``)."""
+    flat = np.asarray(values, dtype=np.float32).ravel()
+    unique, inverse = np.unique(flat, return_inverse=True)
+    texts = np.array([np.format_float_positional(v, unique=True, trim="-") for v in unique],
+                     dtype=object)
+    return texts[inverse].reshape(np.shape(values))
+
+
+def curves_to_csv_text(curves: AUCurves) -> str:
+    """The CSV text of dense AU curves (``time`` + one column per channel, in their order)."""
+    header = ",".join(["time"] + [channel.name for channel in curves.channels])
+    time_texts = [repr(float(t)) for t in curves.times]
+    cells = _shortest_float32(curves.values)
+    lines = [header]
+    for time_text, row in zip(time_texts, cells):
+        lines.append(",".join([time_text, *row]))
+    return "\n".join(lines) + "\n"
+
+
+def infer_fps(times: np.ndarray) -> float | None:
+    """Frames per second of evenly spaced times (to 1e-6 relative), else None.
+
+    The rate is rounded to 6 decimals, so ``i / 30`` written as text reads back as 30.
+    """
+    if times.shape[0] < 2:
+        return None
+    steps = np.diff(times)
+    step = float(np.median(steps))
+    if step <= 0 or not np.allclose(steps, step, rtol=1e-6, atol=1e-9):
+        return None
+    return round(1.0 / step, 6)
+
+
+def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[int, Channel]]]:
+    from facs_rig.io.timeline_json import read_channel_name
+
+    time_column = None
+    channels: list[tuple[int, Channel]] = []
+    seen: dict[Channel, str] = {}
+    for index, raw in enumerate(header):
+        name = raw.strip()
+        if name.lower() in _TIME_NAMES:
+            if time_column is not None:
+                raise TimelineFormatError(f"{source}, line 1: two time columns "
+                                          f"({header[time_column]!r} and {name!r})")
+            time_column = index
+            continue
+        if name.lower() in _IGNORED_NAMES:
+            continue
+        channel = read_channel_name(name)
+        if channel is None:
+            raise TimelineFormatError(
+                f"{source}, line 1, column {index + 1}: {name!r} is neither a time column nor an "
+                f"AU channel such as AU12 or AU12_L")
+        if channel in seen:
+            raise TimelineFormatError(f"{source}, line 1: columns {seen[channel]!r} and {name!r} "
+                                      f"are both {channel.name}")
+        seen[channel] = name
+        channels.append((index, channel))
+    if time_column is None:
+        raise TimelineFormatError(f"{source}, line 1: no time column (expected one named "
+                                  f"{', '.join(_TIME_NAMES)})")
+    return time_column, channels
+
+
+def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
+    """Parse per-frame AU CSV text.
+
+    Returns
+    -------
+    AUCurves
+        Channels in the file's column order; ``fps`` inferred from evenly spaced times (else
+        None); ``metadata`` empty.
+
+    Raises
+    ------
+    TimelineFormatError
+        Naming the source, line and column: no time column, a column that is not a channel, a
+        duplicate channel, a row of the wrong length, a value that is not a number or is outside
+        0-1, a time that does not increase.
+    """
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise TimelineFormatError(f"{source}: malformed CSV: {exc}") from None
+    while rows and not any(cell.strip() for cell in rows[-1]):
+        rows.pop()
+    if not rows:
+        raise TimelineFormatError(f"{source}: empty file, expected a header line "
+                                  f"'time,AU01,AU12,...'")
+    header, body = rows[0], rows[1:]
+    time_column, channels = _channel_columns(header, source)
+    width = len(header)
+    for number, row in enumerate(body, start=2):
+        if len(row) != width:
+            raise TimelineFormatError(f"{source}, line {number}: {len(row)} cells, the header "
+                                      f"has {width}")
+    times = np.zeros(len(body), dtype=np.float64)
+    values = np.zeros((len(body), len(channels)), dtype=np.float32)
+    if body:
+        columns = [time_column] + [index for index, _ in channels]
+        table = np.array([[row[c].strip() for c in columns] for row in body], dtype=object)
+        table[table == ""] = "0"
+        try:
+            numbers = table.astype(np.float64)
+        except ValueError:
+            numbers = None
+        if numbers is None or not np.isfinite(numbers).all():
+            for row_index, row in enumerate(table):
+                for column_index, cell in enumerate(row):
+                    try:
+                        ok = math.isfinite(float(cell))
+                    except ValueError:
+                        ok = False
+                    if not ok:
+                        name = header[columns[column_index]].strip()
+                        raise TimelineFormatError(
+                            f"{source}, line {row_index + 2}, column {name!r}: {cell!r} is not a "
+                            f"finite number")
+        times = numbers[:, 0]
+        data = numbers[:, 1:]
+        bad = np.argwhere((data < 0) | (data > 1))
+        if bad.size:
+            row_index, column_index = bad[0]
+            name = header[channels[column_index][0]].strip()
+            raise TimelineFormatError(
+                f"{source}, line {row_index + 2}, column {name!r}: intensity "
+                f"{data[row_index, column_index]:g} is outside 0-1")
+        if times[0] < 0:
+            raise TimelineFormatError(f"{source}, line 2: negative time {times[0]:g}")
+        backwards = np.flatnonzero(np.diff(times) <= 0)
+        if backwards.size:
+            row_index = int(backwards[0]) + 1
+            raise TimelineFormatError(
+                f"{source}, line {row_index + 2}: time {times[row_index]:g} does not come after "
+                f"the previous row's {times[row_index - 1]:g} (times must increase)")
+        values = data.astype(np.float32)
+    return AUCurves(times, values, tuple(channel for _, channel in channels), infer_fps(times),
+                    MappingProxyType({}))
+
+
+def read_curves_csv(path: str | os.PathLike[str]) -> AUCurves:
+    """Read a per-frame AU CSV file into :class:`AUCurves` (see :func:`curves_from_csv_text`)."""
+    from facs_rig.io.timeline_files import read_text_file
+
+    return curves_from_csv_text(read_text_file(path), source=str(Path(path)))
+
+
+def write_curves_csv(curves: AUCurves, path: str | os.PathLike[str]) -> None:
+    """Write dense AU curves as CSV, atomically."""
+    from facs_rig.io.atomic import write_text_atomic
+
+    write_text_atomic(path, curves_to_csv_text(curves))
+
+
+def read_timeline_csv(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:
+    """Read a per-frame AU CSV as a timeline: events rebuilt from the curves.
+
+    Peaks equal to a letter's value on the vocabulary's default scale keep that letter. See
+    :func:`~facs_rig.core.timeline.timeline_from_curves` for what is exact and what is not.
+    """
+    curves = read_curves_csv(path)
+    return timeline_from_curves(curves, scale=vocabulary.scale(), metadata={})
+
+
+def write_timeline_csv(timeline: Timeline, path: str | os.PathLike[str],
+                       vocabulary: Vocabulary | None = None, *, fps: float | None = None) -> None:
+    """Sample a timeline (at ``fps``, default its own) and write the curves as CSV, atomically."""
+    write_curves_csv(sample(timeline, fps=fps), path)

@@ -1,0 +1,339 @@
+"""ELAN ``.eaf`` annotation files, the FACS coder's hand-off, read and written through pympi-ling.
+
+There is no official FACS-in-ELAN standard (``../shared/reference/formats.md`` §4.1); this
+adapter reads the three shapes in common lab use:
+
+1. **A tier per AU**, named ``AU12``, ``AU1``, ``L12``, ``R12``, ``AU12_L``, ``AU12 L``
+   (an ``AU`` or side prefix is required, so a tier named ``12`` is not taken for an AU; a
+   trailing ``#2`` marks a second lane of the same AU). Each annotation is one event; its
+   value is an intensity letter ``A``-``E``, empty (present, intensity not scored: the
+   scale's unscored value) or a number 0-1.
+2. **A tier of whole codes**, named ``FACS``, ``AUs``, ``AU``, ``code``, ``codes`` or
+   ``FACS codes`` (any case): each annotation's value is a code string or expression name
+   (``1+2+5B+26``, ``happiness``) expanding into one event per AU.
+3. **Phase annotations** on a child tier of either (any tier whose ``PARENT_REF`` is the AU or
+   code tier) with values ``onset``, ``apex``, ``offset``, optionally followed by an easing
+   (``onset linear``). They place the phase boundaries inside the parent annotation.
+
+An annotation span ``[t0, t1]`` without phase annotations is split by
+:data:`DEFAULT_PHASE_PROPORTIONS`: onset 25 %, apex 50 %, offset 25 % of the span. A symmetric
+rise and fall around a held apex; a coder who needs other timing marks the phases.
+
+Every other tier is ignored and listed in the timeline's ``metadata["ignored_tiers"]`` (real
+files hold words, gestures, translations...). Annotations on unaligned time slots cannot be
+placed and are skipped, counted in ``metadata["unaligned_annotations"]``.
+
+The writer makes shape 1 plus shape 3: one tier per channel (``AU12``, ``AU12_L``; overlapping
+events of one channel go to extra lanes ``AU12 #2``, ...), a child ``<tier> phases`` tier
+holding each event's onset/apex/offset (with non-default easings), and ``PROPERTY`` entries
+``facs_rig.fps``, ``facs_rig.duration`` and ``facs_rig.metadata`` (JSON) in the header, so that
+reading the file back gives the same timeline (times are whole milliseconds in EAF; others
+are rounded to the nearest millisecond).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from facs_rig.core.channels import Channel
+from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, events_from_code
+from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
+from facs_rig.errors import FacsRigError, MissingDependencyError, TimelineError, TimelineFormatError
+
+__all__ = ["read_eaf", "write_eaf", "eaf_to_string", "timeline_from_eaf",
+           "DEFAULT_PHASE_PROPORTIONS", "CODE_TIER_NAMES", "channel_of_tier"]
+
+#: Fractions of an annotation's span given to onset, apex and offset when no phases are marked.
+DEFAULT_PHASE_PROPORTIONS = (0.25, 0.5, 0.25)
+#: Tier names (compared case-insensitively) whose annotations are whole FACS code strings.
+CODE_TIER_NAMES = ("facs", "aus", "au", "code", "codes", "facs code", "facs codes")
+_AU_TIER = re.compile(
+    r"^\s*(?P<pre>[LR])?\s*(?P<prefix>AU)?\s*0*(?P<number>\d{1,3})\s*(?:[_\s]?(?P<post>[LR]))?"
+    r"\s*(?:#\s*\d+)?\s*$", re.IGNORECASE)
+_PHASES = ("onset", "apex", "offset")
+_PROPERTY_FPS = "facs_rig.fps"
+_PROPERTY_DURATION = "facs_rig.duration"
+_PROPERTY_METADATA = "facs_rig.metadata"
+_AU_TYPE = "facs-au"
+_PHASE_TYPE = "facs-phase"
+
+
+def _pympi():
+    try:
+        import pympi.Elan
+    except ImportError as exc:  # pympi-ling is a runtime dependency; this guards broken installs
+        raise MissingDependencyError("reading and writing ELAN files needs pympi-ling: "
+                                     "pip install pympi-ling") from exc
+    return pympi.Elan
+
+
+def channel_of_tier(name: str) -> Channel | None:
+    """The AU channel an AU tier name stands for (``AU12``, ``L12``, ``AU12_R``), else None."""
+    match = _AU_TIER.match(name)
+    if match is None or not (match["prefix"] or match["pre"]) or (match["pre"] and match["post"]):
+        return None
+    side = match["pre"] or match["post"]
+    return Channel(int(match["number"]), side.upper() if side else None)
+
+
+def _seconds(milliseconds: int) -> float:
+    return milliseconds / 1000.0
+
+
+class _Context:
+    def __init__(self, source: str, vocabulary: Vocabulary):
+        self.source = source
+        self.vocabulary = vocabulary
+
+    def fail(self, tier: str, message: str, span: tuple[int, int] | None = None) -> TimelineFormatError:
+        where = f"tier {tier!r}"
+        if span is not None:
+            where += f", annotation {_seconds(span[0]):g}-{_seconds(span[1]):g} s"
+        return TimelineFormatError(f"{self.source}: {where}: {message}")
+
+
+def _phase_annotations(eaf: Any, tier: str) -> list[tuple[int, int, str, str]]:
+    """(start ms, end ms, phase, easing) of every phase annotation on the children of ``tier``."""
+    phases = []
+    for child in eaf.get_child_tiers_for(tier):
+        for start, end, value, *_ in eaf.get_annotation_data_for_tier(child):
+            words = str(value).strip().lower().split()
+            if (start is None or end is None or not words or words[0] not in _PHASES
+                    or len(words) > 2 or (len(words) == 2 and words[1] not in EASINGS)):
+                continue
+            phases.append((start, end, words[0], words[1] if len(words) == 2 else DEFAULT_EASING))
+    return phases
+
+
+def _phase_times(start: int, end: int, phases: list[tuple[int, int, str, str]]
+                 ) -> tuple[float, float, str, str]:
+    """Apex start and end (seconds) and easings of one annotation from its phase annotations."""
+    inside = {phase: (s, e, easing) for s, e, phase, easing in phases if s >= start and e <= end}
+    if not inside:
+        onset, apex, _ = DEFAULT_PHASE_PROPORTIONS
+        span = _seconds(end) - _seconds(start)
+        return (_seconds(start) + onset * span, _seconds(start) + (onset + apex) * span,
+                DEFAULT_EASING, DEFAULT_EASING)
+    # Missing phases are zero-length: see docs/timeline-formats.md, "ELAN".
+    if "apex" in inside:
+        apex_start, apex_end = inside["apex"][0], inside["apex"][1]
+    else:
+        apex_start = inside["onset"][1] if "onset" in inside else start
+        apex_end = inside["offset"][0] if "offset" in inside else end
+    ease_in = inside["onset"][2] if "onset" in inside else DEFAULT_EASING
+    ease_out = inside["offset"][2] if "offset" in inside else DEFAULT_EASING
+    return _seconds(apex_start), _seconds(apex_end), ease_in, ease_out
+
+
+def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int]
+               ) -> tuple[float, str | None]:
+    text = value.strip()
+    scale = context.vocabulary.scale()
+    if not text:
+        return scale.letter_to_value(None), None
+    if text.upper() in INTENSITY_LETTERS:
+        return scale.letter_to_value(text.upper()), text.upper()
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and 0 <= number <= 1):
+        raise context.fail(tier, f"value {text!r} is not an intensity letter A-E, empty, or a "
+                                 f"number 0-1", span)
+    return number, None
+
+
+def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN file") -> Timeline:
+    """Build a timeline from a parsed ``pympi.Elan.Eaf`` document (see the module notes)."""
+    from facs_rig.io.timeline_json import check_channel
+
+    context = _Context(source, vocabulary)
+    events: list[AUEvent] = []
+    ignored: list[str] = []
+    unaligned = 0
+    phase_tiers: set[str] = set()
+    tiers = list(eaf.get_tier_names())
+    for tier in tiers:
+        channel = channel_of_tier(tier)
+        is_code_tier = " ".join(tier.lower().split()) in CODE_TIER_NAMES
+        if channel is None and not is_code_tier:
+            continue
+        if channel is not None:
+            problem = check_channel(channel, vocabulary)
+            if problem:
+                raise context.fail(tier, problem)
+        phases = _phase_annotations(eaf, tier)
+        phase_tiers.update(eaf.get_child_tiers_for(tier) if phases else ())
+        for start, end, value, *_ in sorted(eaf.get_annotation_data_for_tier(tier),
+                                            key=lambda row: (row[0] is None, row[0] or 0)):
+            if start is None or end is None:
+                unaligned += 1
+                continue
+            span = (start, end)
+            if end <= start:
+                raise context.fail(tier, "annotation ends before it starts", span)
+            apex_start, apex_end, ease_in, ease_out = _phase_times(start, end, phases)
+            try:
+                if channel is not None:
+                    intensity, letter = _intensity(str(value), context, tier, span)
+                    events.append(AUEvent.from_times(
+                        channel, intensity, _seconds(start), apex_start, apex_end, _seconds(end),
+                        ease_in=ease_in, ease_out=ease_out, letter=letter))
+                elif str(value).strip():
+                    new = events_from_code(
+                        str(value), vocabulary, at=_seconds(start),
+                        onset=apex_start - _seconds(start), apex=apex_end - apex_start,
+                        offset=_seconds(end) - apex_end, ease_in=ease_in, ease_out=ease_out)
+                    events.extend(new)
+            except TimelineFormatError:
+                raise
+            except (TimelineError, FacsRigError) as exc:
+                raise context.fail(tier, str(exc), span) from None
+    used = {tier for tier in tiers
+            if channel_of_tier(tier) is not None
+            or " ".join(tier.lower().split()) in CODE_TIER_NAMES} | phase_tiers
+    ignored = [tier for tier in tiers if tier not in used]
+    properties = dict(eaf.properties)
+    metadata: dict[str, Any] = {}
+    if _PROPERTY_METADATA in properties:
+        try:
+            loaded = json.loads(properties[_PROPERTY_METADATA])
+        except ValueError as exc:
+            raise TimelineFormatError(f"{source}: property {_PROPERTY_METADATA}: invalid JSON: "
+                                      f"{exc}") from None
+        if not isinstance(loaded, Mapping):
+            raise TimelineFormatError(f"{source}: property {_PROPERTY_METADATA}: expected a JSON "
+                                      f"object")
+        metadata.update(loaded)
+    if ignored:
+        metadata["ignored_tiers"] = ignored
+    if unaligned:
+        metadata["unaligned_annotations"] = unaligned
+    fps = _number_property(properties, _PROPERTY_FPS, source)
+    duration = _number_property(properties, _PROPERTY_DURATION, source)
+    try:
+        return Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata)
+    except TimelineError as exc:
+        raise TimelineFormatError(f"{source}: {exc}") from None
+
+
+def _number_property(properties: Mapping[str, Any], key: str, source: str) -> float | None:
+    if key not in properties:
+        return None
+    try:
+        value = float(properties[key])
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise TimelineFormatError(f"{source}: property {key}: {properties[key]!r} is not a "
+                                  f"non-negative number")
+    return value
+
+
+def read_eaf(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:
+    """Read an ELAN ``.eaf`` file as a timeline.
+
+    Files without AU or code tiers read as an empty timeline whose ``metadata["ignored_tiers"]``
+    names the tiers found.
+
+    Raises
+    ------
+    TimelineFormatError
+        For a file pympi cannot parse (not XML, not EAF), and for bad AU annotations, naming
+        the tier and the annotation's time span.
+    """
+    elan = _pympi()
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pympi warns about EAF versions it was not built for
+            eaf = elan.Eaf(str(path))
+    except Exception as exc:  # noqa: BLE001 -- pympi raises bare Exception, KeyError, ParseError...
+        detail = str(exc) or type(exc).__name__
+        raise TimelineFormatError(f"{path}: not a readable ELAN file: {detail}") from None
+    return timeline_from_eaf(eaf, vocabulary, source=str(path))
+
+
+def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
+    scale = vocabulary.scale()
+    if event.letter is not None and event.intensity == scale.letter_to_value(event.letter):
+        return event.letter
+    if event.letter is None and event.intensity == scale.letter_to_value(None):
+        return ""
+    return repr(event.intensity)
+
+
+def _milliseconds(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
+    from facs_rig.io.timeline_json import check_channel
+
+    elan = _pympi()
+    eaf = elan.Eaf(author="facs-rig")
+    eaf.remove_tier("default")
+    eaf.add_linguistic_type(_AU_TYPE)
+    eaf.add_linguistic_type(_PHASE_TYPE, constraints="Included_In")
+    eaf.remove_linguistic_type("default-lt")
+    lanes: dict[str, list[int]] = {}  # tier name -> end (ms) of its last annotation
+    for channel in timeline.channels:
+        problem = check_channel(channel, vocabulary)
+        if problem:
+            raise TimelineFormatError(f"cannot write {channel.name} to ELAN: {problem}")
+        for event in (e for e in timeline.events if e.channel == channel):
+            start, end = _milliseconds(event.start), _milliseconds(event.end)
+            if end <= start:
+                raise TimelineFormatError(
+                    f"cannot write the {channel.name} event at {event.start:g} s to ELAN: it "
+                    f"lasts under a millisecond")
+            lane = 1
+            while True:
+                tier = channel.name if lane == 1 else f"{channel.name} #{lane}"
+                if tier not in lanes:
+                    eaf.add_tier(tier, ling=_AU_TYPE)
+                    eaf.add_tier(f"{tier} phases", ling=_PHASE_TYPE, parent=tier)
+                    lanes[tier] = [0]
+                if lanes[tier][0] <= start:
+                    break
+                lane += 1
+            lanes[tier][0] = end
+            eaf.add_annotation(tier, start, end, _value_text(event, vocabulary))
+            apex_start, apex_end = _milliseconds(event.apex_start), _milliseconds(event.apex_end)
+            for phase, phase_start, phase_end, easing in (
+                    ("onset", start, apex_start, event.ease_in),
+                    ("apex", apex_start, apex_end, DEFAULT_EASING),
+                    ("offset", apex_end, end, event.ease_out)):
+                if phase_end > phase_start:
+                    label = phase if easing == DEFAULT_EASING else f"{phase} {easing}"
+                    eaf.add_annotation(f"{tier} phases", phase_start, phase_end, label)
+    eaf.add_property(_PROPERTY_FPS, repr(timeline.fps))
+    eaf.add_property(_PROPERTY_DURATION, repr(timeline.duration))
+    try:
+        metadata = json.dumps(dict(timeline.metadata), ensure_ascii=False, allow_nan=False,
+                              sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise TimelineFormatError(f"timeline metadata cannot be written to ELAN: {exc}") from None
+    eaf.add_property(_PROPERTY_METADATA, metadata)
+    return eaf
+
+
+def eaf_to_string(timeline: Timeline, vocabulary: Vocabulary) -> str:
+    """The EAF XML text of a timeline (EAF 2.8 as pympi writes it, readable by ELAN)."""
+    elan = _pympi()
+    text = elan.to_string(_build_eaf(timeline, vocabulary))
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n"
+
+
+def write_eaf(timeline: Timeline, path: str | os.PathLike[str], vocabulary: Vocabulary) -> None:
+    """Write a timeline as an ELAN file, atomically (pympi's own writer renames old files to .bak)."""
+    from facs_rig.io.atomic import write_text_atomic
+
+    write_text_atomic(path, eaf_to_string(timeline, vocabulary))
