@@ -165,21 +165,21 @@ def _coordinate_descent(values: np.ndarray, gram: np.ndarray, projected: np.ndar
     return sweeps
 
 
-def basis_from_rig(rig, channels: Sequence[Channel] | None = None,
-                   targets: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[Channel, ...]]:
-    """The linear basis of a rig profile, probed through its own mixing.
+def basis_from_rig(rig, targets: Sequence[str] | None = None
+                   ) -> tuple[np.ndarray, tuple[Channel, ...]]:
+    """The linear basis of a rig profile: what each AU channel at 1 does to each target.
 
-    Column ``j`` is ``mix_frame({channels[j]: 1.0}, rig)``: the target weights that channel
-    alone produces at full intensity. Correctives and intensity curves of the profile are not
-    linear; probing at 1 takes the chord of each channel's curve, which is what a bounded
-    linear solve can use.
+    Channels are chosen so that the solve can tell the sides apart exactly where the profile
+    can: an AU whose every mapping is sided (``AU12`` -> ``mouthSmileLeft`` for ``L``,
+    ``mouthSmileRight`` for ``R``) is solved as ``AU12_L`` and ``AU12_R``; an AU with an
+    unsided mapping (``AU01`` -> ``browInnerUp``, one shape for both brows) as one bilateral
+    channel. In-between curves, correctives and rules of the profile are not linear and are
+    left out: each mapping contributes its full-intensity weight.
 
     Parameters
     ----------
     rig : RigProfile
-        A rig profile (``facs_rig.core.rig``).
-    channels : sequence of Channel, optional
-        Channels to solve for (default: every channel the rig maps).
+        A rig profile (``facs_rig.core.rig``): its ``targets`` and ``mappings`` are used.
     targets : sequence of str, optional
         Keep only these targets, in this order (default: all of the rig's).
 
@@ -187,21 +187,52 @@ def basis_from_rig(rig, channels: Sequence[Channel] | None = None,
     -------
     basis : (n_targets, n_channels) float64
     channels : tuple of Channel
-        Channels with a non-zero column, in the order of ``basis``.
+        In stable channel order.
     """
-    from facs_rig.core.mixing import mix_frame  # the rigs area's mixing (core, pure)
+    names = tuple(rig.targets) if targets is None else tuple(targets)
+    row_of = {name: k for k, name in enumerate(names)}
+    by_au: dict[int, list] = {}
+    for mapping in rig.mappings:
+        by_au.setdefault(mapping.au, []).append(mapping)
+    columns: dict[Channel, np.ndarray] = {}
+    for au, mappings in by_au.items():
+        sided = all(m.side in ("L", "R") for m in mappings)
+        sides = ("L", "R") if sided else (None,)
+        for side in sides:
+            column = np.zeros(len(names))
+            for m in mappings:
+                if (side is None or m.side == side) and m.target in row_of:
+                    column[row_of[m.target]] = max(column[row_of[m.target]], float(m.weight))
+            if np.any(column):
+                columns[Channel(au, side)] = column
+    kept = _independent(columns)
+    channels = tuple(sorted(kept, key=lambda c: c.sort_key))
+    basis = (np.stack([columns[c] for c in channels], axis=1) if channels
+             else np.zeros((len(names), 0)))
+    return basis, channels
 
-    chosen = tuple(channels if channels is not None else rig.channels)
-    order = list(rig.targets)
-    rows = [order.index(name) for name in targets] if targets is not None else list(range(len(order)))
-    columns, kept = [], []
-    for channel in chosen:
-        column = np.asarray(mix_frame({channel: 1.0}, rig), dtype=np.float64)[rows]
-        if np.any(column != 0):
-            columns.append(column)
+
+def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
+    """Drop channels that drive exactly the same shapes as a stronger channel.
+
+    Several AUs can drive the very same shape (ARKit's eyeBlink is AU41 at 0.3, AU42 at 0.7,
+    AU43, AU45 and AU46 at 1; eyeSquint is AU7 and AU44): no capture can tell them apart, and a
+    solve over all of them would split the weight arbitrarily. Of columns that are positive
+    multiples of each other, the longest is kept (the AU that reaches the shape fully), then the
+    lowest AU number, so eyeBlink is solved as AU43 (closure), eyeSquint as AU7, jawOpen as
+    AU26. Columns that are only jointly dependent (AU61+AU62 = AU65+AU66 on the eyeLook shapes)
+    are all kept; the solve then prefers the earlier channel.
+    """
+    order = sorted(columns, key=lambda c: (-round(float(np.linalg.norm(columns[c])), 6),
+                                           c.sort_key))
+    kept: list[Channel] = []
+    for channel in order:
+        column = columns[channel]
+        unit = column / np.linalg.norm(column)
+        if not any(float(unit @ (columns[k] / np.linalg.norm(columns[k]))) > 1 - 1e-9
+                   for k in kept):
             kept.append(channel)
-    basis = np.stack(columns, axis=1) if columns else np.zeros((len(rows), 0))
-    return basis, tuple(kept)
+    return kept
 
 
 @dataclass(frozen=True)
@@ -225,7 +256,7 @@ class BlendshapeSolver:
     def from_rig(cls, rig, targets: Sequence[str] | None = None) -> BlendshapeSolver:
         """Build the solver of a rig profile (optionally restricted to some of its targets)."""
         names = tuple(targets) if targets is not None else tuple(rig.targets)
-        basis, channels = basis_from_rig(rig, targets=names)
+        basis, channels = basis_from_rig(rig, names)
         return cls(basis, names, channels)
 
     def solve(self, weights: np.ndarray, **options) -> SolveResult:

@@ -1,0 +1,371 @@
+"""Cleaning captured curves: gap filling, smoothing, neutral calibration and resampling.
+
+Every function works on time-first arrays ``values (n_frames, n_channels)`` with their
+``times (n_frames,)`` in seconds, so it applies equally to AU curves and to blendshape weights;
+:func:`clean_curves` runs the usual chain on an :class:`~facs_rig.core.curves.AUCurves`.
+
+* Gaps (NaN, where a tracker lost the face) are filled by linear interpolation between the
+  neighbouring good frames, or by holding the last good value (:func:`fill_gaps`).
+* Live use: the One Euro filter (Casiez, Roussel & Vogel, CHI 2012), adaptive low-pass whose
+  cutoff rises with speed, so it smooths jitter at rest without lagging fast moves
+  (:class:`OneEuroFilter`, :func:`one_euro`).
+* Offline use: a zero-phase Gaussian low-pass (:func:`smooth_zero_phase`): symmetric kernel,
+  so no delay, and no ringing (a Gaussian's impulse response is positive everywhere, unlike a
+  forward-backward Butterworth's, which overshoots on AU onsets).
+* Neutral calibration: trackers are biased (MediaPipe's cheekPuff, eyeWide and noseSneer stay
+  near zero; OpenFace reads a resting face as AU4 0.2), so each channel's resting level is
+  subtracted and its gain rescaled (:class:`NeutralCalibration`).
+* Resampling to an output frame rate by linear interpolation (:func:`resample`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from facs_rig.core.curves import AUCurves
+
+__all__ = [
+    "fill_gaps",
+    "OneEuroFilter",
+    "one_euro",
+    "smooth_zero_phase",
+    "NeutralCalibration",
+    "resample",
+    "clean_curves",
+    "GAP_METHODS",
+    "SMOOTHING",
+]
+
+GAP_METHODS = ("interpolate", "hold")
+SMOOTHING = ("none", "one-euro", "zero-phase")
+
+
+def _as_2d(values: np.ndarray) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2:
+        raise ValueError(f"values must be (n_frames, n_channels), got shape {array.shape}")
+    return array
+
+
+def fill_gaps(times: np.ndarray, values: np.ndarray, *, method: str = "interpolate",
+              max_gap: float | None = None) -> tuple[np.ndarray, int]:
+    """Fill NaN cells of every channel.
+
+    Parameters
+    ----------
+    times : (n_frames,) float
+        Increasing seconds.
+    values : (n_frames, n_channels) float
+        Curves with NaN where tracking was lost.
+    method : {'interpolate', 'hold'}
+        Linear interpolation between the good frames on either side, or the last good value.
+        Before the first good frame both use the first good value; a channel with no good
+        frame at all becomes 0 (at rest).
+    max_gap : float, optional
+        Gaps longer than this many seconds are set to 0 (face gone: back to rest) instead.
+
+    Returns
+    -------
+    filled : (n_frames, n_channels) float32
+    count : int
+        Number of cells filled.
+    """
+    if method not in GAP_METHODS:
+        raise ValueError(f"gap method {method!r} is not one of {', '.join(GAP_METHODS)}")
+    data = _as_2d(values).copy()
+    t = np.asarray(times, dtype=np.float64)
+    missing = np.isnan(data)
+    count = int(missing.sum())
+    if not count:
+        return data.astype(np.float32), 0
+    n = data.shape[0]
+    index = np.arange(n)
+    for column in np.flatnonzero(missing.any(axis=0)):
+        bad = missing[:, column]
+        good = ~bad
+        if not good.any():
+            data[:, column] = 0.0
+            continue
+        if method == "interpolate":
+            data[bad, column] = np.interp(t[bad], t[good], data[good, column])
+        else:
+            last_good = np.maximum.accumulate(np.where(good, index, -1))
+            first = int(np.argmax(good))
+            last_good[last_good < 0] = first
+            data[:, column] = data[last_good, column]
+        if max_gap is not None:
+            _zero_long_gaps(t, bad, data[:, column], max_gap)
+    return data.astype(np.float32), count
+
+
+def _zero_long_gaps(t: np.ndarray, bad: np.ndarray, column: np.ndarray, max_gap: float) -> None:
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
+    for first, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        before = t[first - 1] if first > 0 else t[first]
+        after = t[end] if end < t.shape[0] else t[end - 1]
+        if after - before > max_gap:
+            column[first:end] = 0.0
+
+
+def _alpha(cutoff: np.ndarray | float, step: float) -> np.ndarray | float:
+    tau = 1.0 / (2.0 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / step)
+
+
+class OneEuroFilter:
+    """The One Euro filter (Casiez, Roussel & Vogel 2012) over a vector of channels, frame by frame.
+
+    Parameters
+    ----------
+    min_cutoff : float
+        Hz. Cutoff at rest: lower smooths more jitter but lags slow moves.
+    beta : float
+        Speed coefficient: higher cuts lag on fast moves.
+    derivative_cutoff : float
+        Hz. Cutoff of the speed estimate (1 Hz in the paper).
+
+    Examples
+    --------
+    >>> f = OneEuroFilter(min_cutoff=1.0, beta=0.5)
+    >>> [round(float(f(t / 60, np.array([1.0]))[0]), 3) for t in range(3)]
+    [1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.5,
+                 derivative_cutoff: float = 1.0) -> None:
+        if min_cutoff <= 0 or derivative_cutoff <= 0 or beta < 0:
+            raise ValueError("One Euro filter: cutoffs must be positive and beta non-negative")
+        self.min_cutoff = min_cutoff
+        self.beta = beta
+        self.derivative_cutoff = derivative_cutoff
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past (start of a new take)."""
+        self._time: float | None = None
+        self._value: np.ndarray | None = None
+        self._speed: np.ndarray | None = None
+
+    def __call__(self, time: float, value: np.ndarray) -> np.ndarray:
+        """Filter one frame: ``value (n_channels,)`` at ``time`` seconds -> filtered copy.
+
+        NaN inputs hold the previous output (a gap in a live stream).
+        """
+        x = np.asarray(value, dtype=np.float64)
+        if self._value is None or self._time is None:
+            self._time = float(time)
+            self._value = np.where(np.isnan(x), 0.0, x)
+            self._speed = np.zeros_like(self._value)
+            return self._value.copy()
+        step = float(time) - self._time
+        if step <= 0:
+            return self._value.copy()
+        x = np.where(np.isnan(x), self._value, x)
+        speed = (x - self._value) / step
+        a_d = _alpha(self.derivative_cutoff, step)
+        self._speed = self._speed + a_d * (speed - self._speed)
+        cutoff = self.min_cutoff + self.beta * np.abs(self._speed)
+        a = _alpha(cutoff, step)
+        self._value = self._value + a * (x - self._value)
+        self._time = float(time)
+        return self._value.copy()
+
+
+def one_euro(times: np.ndarray, values: np.ndarray, *, min_cutoff: float = 1.0,
+             beta: float = 0.5, derivative_cutoff: float = 1.0) -> np.ndarray:
+    """Run :class:`OneEuroFilter` over a whole take (causal, as it would run live).
+
+    Returns
+    -------
+    (n_frames, n_channels) float32
+    """
+    data = _as_2d(values)
+    flt = OneEuroFilter(min_cutoff, beta, derivative_cutoff)
+    out = np.empty_like(data)
+    for row, time in enumerate(np.asarray(times, dtype=np.float64)):
+        out[row] = flt(time, data[row])
+    return out.astype(np.float32)
+
+
+def smooth_zero_phase(times: np.ndarray, values: np.ndarray, *, cutoff_hz: float = 6.0
+                      ) -> np.ndarray:
+    """Zero-phase Gaussian low-pass with a -3 dB cutoff of ``cutoff_hz``.
+
+    The Gaussian's gain is ``exp(-2 pi^2 sigma^2 f^2)``, which is 1/sqrt(2) at
+    ``f = sqrt(ln 2) / (2 pi sigma) = 0.1325 / sigma``. The kernel is applied on the rows'
+    own spacing (the median step), with reflected ends so the first and last frames keep
+    their level. NaN is not allowed (fill gaps first).
+
+    Returns
+    -------
+    (n_frames, n_channels) float32
+    """
+    data = _as_2d(values)
+    t = np.asarray(times, dtype=np.float64)
+    if cutoff_hz <= 0:
+        raise ValueError("cutoff_hz must be positive")
+    if data.shape[0] < 3:
+        return data.astype(np.float32)
+    step = float(np.median(np.diff(t)))
+    sigma = math.sqrt(math.log(2.0)) / (2.0 * math.pi * cutoff_hz) / step  # in frames
+    if sigma < 0.3:
+        return data.astype(np.float32)
+    radius = min(int(math.ceil(3.0 * sigma)), data.shape[0] - 1)
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    padded = np.pad(data, ((radius, radius), (0, 0)), mode="reflect")
+    out = np.zeros_like(data)
+    n = data.shape[0]
+    # Sum of shifted copies: vectorised over channels and frames, 2*radius+1 passes.
+    for k, weight in enumerate(kernel):
+        out += weight * padded[k:k + n]
+    return out.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NeutralCalibration:
+    """Per-channel resting level and gain: ``clip((value - rest) * gain, 0, 1)``.
+
+    Attributes
+    ----------
+    rest : (n_channels,) float64
+        The resting pose's value of each channel.
+    gain : (n_channels,) float64
+        Scale applied after subtracting the rest.
+    """
+
+    rest: np.ndarray
+    gain: np.ndarray
+
+    @classmethod
+    def fit(cls, times: np.ndarray, values: np.ndarray, *,
+            window: tuple[float, float] | None = None, rest_percentile: float = 5.0,
+            gain_percentile: float | None = None, min_range: float = 0.2
+            ) -> NeutralCalibration:
+        """Estimate the calibration from a take.
+
+        Parameters
+        ----------
+        times, values : arrays
+            The take (NaN ignored).
+        window : (start, end) seconds, optional
+            A stretch where the face is at rest (the performer's neutral at the top of a take):
+            its per-channel median is the rest. Without it, the ``rest_percentile`` of each
+            channel over the whole take is used (a face is near rest most of the time).
+        gain_percentile : float, optional
+            When given, each channel's gain makes this percentile of ``value - rest`` read 1.0,
+            so a tracker that never reaches full scale on a shape (MediaPipe cheekPuff) is
+            stretched. A channel moving less than ``min_range`` is stretched at most
+            ``1 / min_range`` times, so noise on an idle channel is not blown up. Without it the
+            gain is 1.
+        """
+        data = _as_2d(values)
+        t = np.asarray(times, dtype=np.float64)
+        if window is not None:
+            inside = (t >= window[0]) & (t <= window[1])
+            if not inside.any():
+                raise ValueError(f"neutral window {window[0]:g}-{window[1]:g} s holds no frame")
+            rest = _nan_stat(np.nanmedian, data[inside])
+        else:
+            rest = _nan_stat(lambda a, axis: np.nanpercentile(a, rest_percentile, axis=axis), data)
+        gain = np.ones(data.shape[1])
+        if gain_percentile is not None:
+            reach = _nan_stat(lambda a, axis: np.nanpercentile(a, gain_percentile, axis=axis),
+                              data - rest)
+            gain = 1.0 / np.maximum(reach, min_range)
+        return cls(rest, gain)
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Calibrated ``(n_frames, n_channels)`` float32 values (NaN stays NaN)."""
+        data = _as_2d(values)
+        with np.errstate(invalid="ignore"):
+            return np.clip((data - self.rest) * self.gain, 0.0, 1.0).astype(np.float32)
+
+
+def _nan_stat(function, data: np.ndarray) -> np.ndarray:
+    result = np.zeros(data.shape[1])
+    usable = ~np.all(np.isnan(data), axis=0)
+    if usable.any():
+        result[usable] = function(data[:, usable], axis=0)
+    return result
+
+
+def resample(times: np.ndarray, values: np.ndarray, fps: float, *, start: float | None = None,
+             end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation onto a regular grid ``start, start + 1/fps, ...`` up to ``end``.
+
+    Returns
+    -------
+    grid : (n,) float64
+    resampled : (n, n_channels) float32
+    """
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"fps must be a positive number, not {fps!r}")
+    data = _as_2d(values)
+    t = np.asarray(times, dtype=np.float64)
+    first = float(t[0]) if start is None else float(start)
+    last = float(t[-1]) if end is None else float(end)
+    count = int(math.floor((last - first) * fps + 1e-6)) + 1 if last >= first else 0
+    grid = first + np.arange(count, dtype=np.float64) / fps
+    if t.shape[0] == 1:
+        return grid, np.repeat(data[:1], count, axis=0).astype(np.float32)
+    right = np.clip(np.searchsorted(t, grid, side="right"), 1, t.shape[0] - 1)
+    left = right - 1
+    span = t[right] - t[left]
+    weight = np.clip((grid - t[left]) / np.where(span > 0, span, 1.0), 0.0, 1.0)[:, None]
+    resampled = data[left] * (1.0 - weight) + data[right] * weight
+    return grid, resampled.astype(np.float32)
+
+
+def clean_curves(curves: AUCurves, *, gaps: str = "interpolate", max_gap: float | None = None,
+                 smoothing: str = "none", cutoff_hz: float = 6.0, min_cutoff: float = 1.0,
+                 beta: float = 0.5, neutral: NeutralCalibration | None = None,
+                 fps: float | None = None) -> AUCurves:
+    """The usual cleaning chain: fill gaps, calibrate, smooth, resample.
+
+    Parameters
+    ----------
+    curves : AUCurves
+        May contain NaN gaps.
+    gaps : {'interpolate', 'hold'}
+    max_gap : float, optional
+        See :func:`fill_gaps`.
+    smoothing : {'none', 'one-euro', 'zero-phase'}
+    cutoff_hz : float
+        Zero-phase cutoff.
+    min_cutoff, beta : float
+        One Euro parameters.
+    neutral : NeutralCalibration, optional
+        Applied after gap filling.
+    fps : float, optional
+        Output frame rate (default: keep the rows; irregular rows are resampled to the
+        nearest whole rate of their mean spacing).
+
+    Returns
+    -------
+    AUCurves
+        On a regular grid, no NaN, values 0-1, ``metadata['filled_cells']`` set.
+    """
+    if smoothing not in SMOOTHING:
+        raise ValueError(f"smoothing {smoothing!r} is not one of {', '.join(SMOOTHING)}")
+    times = np.asarray(curves.times, dtype=np.float64)
+    values, filled = fill_gaps(times, curves.values, method=gaps, max_gap=max_gap)
+    if neutral is not None:
+        values = neutral.apply(values)
+    if smoothing == "one-euro":
+        values = one_euro(times, values, min_cutoff=min_cutoff, beta=beta)
+    elif smoothing == "zero-phase":
+        values = smooth_zero_phase(times, values, cutoff_hz=cutoff_hz)
+    target = fps or curves.fps
+    if target is None and times.shape[0] > 1:
+        target = float(max(1, round((times.shape[0] - 1) / (times[-1] - times[0]))))
+    if target is not None and (fps is not None or curves.fps is None) and times.shape[0] > 1:
+        times, values = resample(times, values, target)
+    values = np.clip(values, 0.0, 1.0).astype(np.float32)
+    metadata = dict(curves.metadata)
+    metadata["filled_cells"] = filled
+    return replace(curves, times=times, values=values, fps=target, metadata=metadata)

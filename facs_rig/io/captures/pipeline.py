@@ -1,0 +1,187 @@
+"""From a capture file to AU curves, to any rig, to events: the retarget pipeline.
+
+:func:`capture_to_aus` gives one set of AU curves for any capture (solving ARKit blendshapes
+through the ``arkit`` profile where the tracker gave no AUs); :func:`prepare_curves` cleans them;
+:func:`retarget` maps a capture onto a rig. The CLI commands ``retarget`` and ``code`` are thin
+wrappers over these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+import numpy as np
+
+from facs_rig.core.channels import Channel, sort_channels
+from facs_rig.core.curves import AUCurves, TargetWeights
+from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps
+from facs_rig.core.solve import BlendshapeSolver
+from facs_rig.io.captures._common import Capture
+from facs_rig.io.captures.arkit_names import arkit_key
+
+__all__ = ["SolvedAUs", "capture_to_aus", "solver_for", "prepare_curves", "direct_arkit_weights",
+           "CleaningOptions"]
+
+
+@dataclass(frozen=True)
+class SolvedAUs:
+    """AU curves from a capture, with the per-frame fit of the blendshape solve (if any).
+
+    Attributes
+    ----------
+    curves : AUCurves
+        NaN where the capture has gaps.
+    residual : (n_frames,) float32 or None
+        RMS misfit of the solve per frame (None when the capture carried AUs itself).
+    source : str
+        ``'aus'`` (the tracker's own AUs) or ``'blendshapes'`` (solved).
+    """
+
+    curves: AUCurves
+    residual: np.ndarray | None
+    source: str
+
+
+def solver_for(names: tuple[str, ...], rig=None) -> tuple[BlendshapeSolver, np.ndarray]:
+    """The solver of the ``arkit`` profile (or ``rig``) for a capture's shape names.
+
+    Returns the solver and, for each of its targets, the column of ``names`` that feeds it.
+    Rig targets the capture lacks (MediaPipe has no ``tongueOut``) are left out of the solve.
+    """
+    if rig is None:
+        from facs_rig.io.rig_files import load_rig
+
+        rig = load_rig("arkit")
+    column_of = {arkit_key(name): k for k, name in enumerate(names)}
+    targets = tuple(t for t in rig.targets if arkit_key(t) in column_of)
+    solver = BlendshapeSolver.from_rig(rig, targets)
+    columns = np.asarray([column_of[arkit_key(t)] for t in targets], dtype=np.int64)
+    return solver, columns
+
+
+def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None) -> SolvedAUs:
+    """One set of AU curves for any capture.
+
+    Parameters
+    ----------
+    capture : Capture
+    source : {'auto', 'aus', 'blendshapes'}
+        ``auto`` uses the tracker's own AUs when it has facial AUs (OpenFace, Py-Feat) and
+        solves the blendshapes otherwise (Live Link Face, MediaPipe, Face Cap). Head and eye
+        AUs measured from angles are added either way and win over solved ones.
+    rig : RigProfile, optional
+        Profile whose mapping the blendshapes are solved against (default ``arkit``).
+    """
+    facial = capture.aus is not None and any(c.au < 50 for c in capture.aus.channels)
+    if source not in ("auto", "aus", "blendshapes"):
+        raise ValueError(f"source {source!r} is not auto, aus or blendshapes")
+    use_blendshapes = capture.blendshapes is not None and (
+        source == "blendshapes" or (source == "auto" and not facial))
+    if source == "blendshapes" and capture.blendshapes is None:
+        from facs_rig.errors import CaptureFormatError
+
+        raise CaptureFormatError(f"{capture.path}: this {capture.format} capture has no blendshapes")
+    if not use_blendshapes:
+        return SolvedAUs(capture.aus, None, "aus")
+    shapes = capture.blendshapes
+    solver, columns = solver_for(shapes.names, rig)
+    observed, _ = fill_gaps(shapes.times, shapes.weights)
+    result = solver.solve(observed[:, columns])
+    values = result.values
+    residual = result.residual.copy()
+    values[capture.gaps] = np.nan
+    residual[capture.gaps] = np.nan
+    channels = solver.channels
+    if capture.aus is not None:
+        # Head and eye AUs measured from angles beat solved ones; a detector's facial AUs
+        # (Py-Feat) are a different estimate and are not mixed into the solve.
+        angles = [k for k, c in enumerate(capture.aus.channels) if c.au >= 51]
+        measured = {capture.aus.channels[k] for k in angles}
+        keep = [k for k, c in enumerate(channels) if c not in measured]
+        values = np.concatenate([values[:, keep], capture.aus.values[:, angles]], axis=1)
+        channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
+    order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
+    metadata = dict(shapes.metadata)
+    metadata["solved_from"] = "blendshapes"
+    curves = AUCurves(shapes.times, np.ascontiguousarray(values[:, order], dtype=np.float32),
+                      tuple(channels[k] for k in order), shapes.fps, MappingProxyType(metadata))
+    return SolvedAUs(curves, residual, "blendshapes")
+
+
+@dataclass(frozen=True)
+class CleaningOptions:
+    """Options of :func:`prepare_curves` (the CLI's cleaning flags)."""
+
+    gaps: str = "interpolate"
+    max_gap: float | None = None
+    smoothing: str = "none"
+    cutoff_hz: float = 6.0
+    neutral: str = "none"  # 'none', 'auto' or 'START-END' seconds
+    gain_percentile: float | None = None
+    fps: float | None = None
+
+
+def _neutral(curves: AUCurves, spec: str, gain_percentile: float | None) -> NeutralCalibration | None:
+    if spec == "none":
+        return None
+    if spec == "auto":
+        return NeutralCalibration.fit(curves.times, curves.values, gain_percentile=gain_percentile)
+    try:
+        start_text, end_text = spec.split("-", 1)
+        window = (float(start_text), float(end_text))
+    except ValueError:
+        raise ValueError(f"neutral {spec!r} is not none, auto or START-END seconds") from None
+    return NeutralCalibration.fit(curves.times, curves.values, window=window,
+                                  gain_percentile=gain_percentile)
+
+
+def prepare_curves(curves: AUCurves, options: CleaningOptions = CleaningOptions()) -> AUCurves:
+    """Fill gaps, calibrate the neutral, smooth and resample, per ``options``."""
+    neutral = _neutral(curves, options.neutral, options.gain_percentile)
+    return clean_curves(curves, gaps=options.gaps, max_gap=options.max_gap,
+                        smoothing=options.smoothing, cutoff_hz=options.cutoff_hz,
+                        neutral=neutral, fps=options.fps)
+
+
+def direct_arkit_weights(capture: Capture, rig) -> TargetWeights | None:
+    """The capture's own blendshapes renamed to an ARKit-named rig's targets, or None.
+
+    Used when the rig speaks ARKit itself (every one of its targets is an ARKit shape the
+    capture recorded): copying weights is lossless, solving to AUs and mixing back is not.
+    Gaps are filled by interpolation.
+    """
+    shapes = capture.blendshapes
+    if shapes is None:
+        return None
+    column_of = {arkit_key(name): k for k, name in enumerate(shapes.names)}
+    if not rig.targets or any(arkit_key(t) not in column_of for t in rig.targets
+                              if arkit_key(t) != "tongueout"):
+        return None
+    filled, _ = fill_gaps(shapes.times, shapes.weights)
+    out = np.zeros((shapes.n_frames, len(rig.targets)), dtype=np.float32)
+    for k, target in enumerate(rig.targets):
+        if arkit_key(target) in column_of:
+            out[:, k] = filled[:, column_of[arkit_key(target)]]
+    metadata = dict(shapes.metadata)
+    metadata["rig"] = rig.name
+    return TargetWeights(shapes.times, out, tuple(rig.targets), shapes.fps, MappingProxyType(metadata))
+
+
+def resample_weights(weights: TargetWeights, fps: float | None) -> TargetWeights:
+    """Weights on a regular grid at ``fps`` (unchanged when None and already regular)."""
+    from facs_rig.core.filters import resample
+
+    target = fps or weights.fps
+    if target is None:
+        span = float(weights.times[-1] - weights.times[0]) if weights.n_frames > 1 else 0.0
+        target = float(max(1, round((weights.n_frames - 1) / span))) if span > 0 else 30.0
+    if fps is None and weights.fps is not None:
+        return weights
+    grid, values = resample(weights.times, weights.weights, target)
+    return replace(weights, times=grid, weights=values, fps=target)
+
+
+def au_channels(curves: AUCurves) -> tuple[Channel, ...]:
+    """The channels of the curves in stable order (helper for callers building rigs)."""
+    return sort_channels(curves.channels)
