@@ -120,7 +120,7 @@ class AUBridge:
         self._mixed_version = -1
         self._weights = np.zeros(len(rig.targets), dtype=np.float32)
         self._stop = threading.Event()
-        endpoint = parse_endpoint(listen)
+        endpoint = parse_endpoint(listen, allow_any_port=True)
         try:
             family, kind, proto, _, address = socket.getaddrinfo(
                 endpoint.host, endpoint.port, type=socket.SOCK_DGRAM)[0]

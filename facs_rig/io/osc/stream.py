@@ -54,9 +54,11 @@ class Endpoint:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-def parse_endpoint(text: str | tuple[str, int] | Endpoint, *, default_host: str = "127.0.0.1"
-                   ) -> Endpoint:
+def parse_endpoint(text: str | tuple[str, int] | Endpoint, *, default_host: str = "127.0.0.1",
+                   allow_any_port: bool = False) -> Endpoint:
     """Read ``HOST:PORT``, ``[IPv6]:PORT`` or ``PORT`` (on ``default_host``).
+
+    ``allow_any_port`` accepts port 0 (for listening: the system picks a free port).
 
     Raises
     ------
@@ -80,8 +82,9 @@ def parse_endpoint(text: str | tuple[str, int] | Endpoint, *, default_host: str 
             raise OscError(f"endpoint {text!r}: expected HOST:PORT, e.g. 127.0.0.1:39539")
     if not host:
         raise OscError(f"endpoint {text!r}: the host is empty")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise OscError(f"endpoint {text!r}: the port must be a number from 1 to 65535")
+    lowest = 0 if allow_any_port else 1
+    if not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
+        raise OscError(f"endpoint {text!r}: the port must be a number from {lowest} to 65535")
     return Endpoint(host, int(port_text))
 
 
