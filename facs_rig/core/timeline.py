@@ -66,6 +66,7 @@ __all__ = [
     "timeline_from_curves",
     "sample",
     "frame_times",
+    "timeline_summary",
 ]
 
 #: Easing names accepted for the rise and the fall.
@@ -360,6 +361,10 @@ class Timeline:
             duration = max(self.duration, max((e.end for e in events), default=0.0))
         return Timeline(events, duration, self.fps, self.metadata)
 
+    def with_fps(self, fps: float) -> Timeline:
+        """A copy with another default sampling rate."""
+        return Timeline(self.events, self.duration, fps, self.metadata)
+
     def add_code(self, code: str | Code, vocabulary: Vocabulary, *, at: float,
                  onset: float = DEFAULT_ONSET, apex: float = DEFAULT_APEX,
                  offset: float = DEFAULT_OFFSET, ease_in: str = DEFAULT_EASING,
@@ -459,6 +464,24 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
     events = events_from_code(code, vocabulary, at=start, onset=onset, apex=hold, offset=offset,
                               intensity=intensity, scale=scale)
     return Timeline(events, start + onset + hold + offset, fps, {"code": str(code)})
+
+
+def timeline_summary(timeline: Timeline) -> dict[str, Any]:
+    """JSON-shaped overview of a timeline: duration, fps, frame count, channels, events, metadata.
+
+    Used by ``facs-rig timeline show``; times in seconds, channels by name in stable order.
+    """
+    return {
+        "duration": timeline.duration,
+        "fps": timeline.fps,
+        "frames": int(frame_times(timeline.duration, timeline.fps).shape[0]),
+        "channels": [channel.name for channel in timeline.channels],
+        "metadata": dict(timeline.metadata),
+        "events": [{"channel": e.channel.name, "intensity": e.intensity, "letter": e.letter,
+                    "start": e.start, "onset": e.onset, "apex": e.apex, "offset": e.offset,
+                    "end": e.end, "ease_in": e.ease_in, "ease_out": e.ease_out}
+                   for e in timeline.events],
+    }
 
 
 def frame_times(duration: float, fps: float) -> np.ndarray:
@@ -592,6 +615,11 @@ def timeline_from_curves(curves: AUCurves, *, scale: IntensityScale | None = Non
             start_index = first - 1 if first > 0 else first
             end_index = last + 1 if last + 1 < n_frames else last
             start, end = times[start_index], times[end_index]
+            if last == n_frames - 1 and apex_last < last and n_frames > 1:
+                # Still falling on the final frame: let the fall end one frame later rather than
+                # forcing it to zero on a frame that is not zero.
+                end = times[last] + (times[last] - times[last - 1])
+                end_index = last + 1
             apex_start, apex_end = times[apex_first], times[apex_last]
             rise = slice(start_index + 1, apex_first)
             fall = slice(apex_last + 1, end_index)

@@ -38,7 +38,7 @@ from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import TimelineFormatError
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
-           "read_timeline_csv", "write_timeline_csv", "infer_fps"]
+           "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves"]
 
 _TIME_NAMES = ("time", "time_s", "seconds", "timestamp", "t")
 _IGNORED_NAMES = ("frame",)
@@ -198,6 +198,34 @@ def write_curves_csv(curves: AUCurves, path: str | os.PathLike[str]) -> None:
     from facs_rig.io.atomic import write_text_atomic
 
     write_text_atomic(path, curves_to_csv_text(curves))
+
+
+def curves_to_json(curves: AUCurves) -> str:
+    """JSON text of dense AU curves, schema ``facs_rig.curves/1``: ``fps``, ``channels`` (names),
+    ``times`` (seconds) and ``values`` (one list per frame, shortest float32 text)."""
+    import json
+
+    rows = _shortest_float32(curves.values)
+    head = json.dumps({"schema": "facs_rig.curves/1", "fps": curves.fps,
+                       "channels": [channel.name for channel in curves.channels]})
+    times = "[" + ", ".join(repr(float(t)) for t in curves.times) + "]"
+    values = ",\n    ".join("[" + ", ".join(row) + "]" for row in rows)
+    return (head[:-1] + f', "times": {times},\n  "values": [\n    {values}\n  ]}}\n')
+
+
+def write_curves(curves: AUCurves, path: str | os.PathLike[str]) -> None:
+    """Write dense AU curves as ``.csv`` (see the module notes) or ``.json`` (:func:`curves_to_json`)."""
+    from facs_rig.errors import UnsupportedFormatError
+    from facs_rig.io.atomic import write_text_atomic
+
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        write_text_atomic(path, curves_to_csv_text(curves))
+    elif suffix == ".json":
+        write_text_atomic(path, curves_to_json(curves))
+    else:
+        raise UnsupportedFormatError(f"{path}: AU curves are written as .csv or .json, not "
+                                     f"{suffix or '(no extension)'!r}")
 
 
 def read_timeline_csv(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:

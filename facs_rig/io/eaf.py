@@ -112,14 +112,18 @@ def _phase_annotations(eaf: Any, tier: str) -> list[tuple[int, int, str, str]]:
     return phases
 
 
-def _phase_times(start: int, end: int, phases: list[tuple[int, int, str, str]]
-                 ) -> tuple[float, float, str, str]:
-    """Apex start and end (seconds) and easings of one annotation from its phase annotations."""
+def _phase_durations(start: int, end: int, phases: list[tuple[int, int, str, str]]
+                     ) -> tuple[float, float, float, str, str]:
+    """Onset, apex and offset durations (seconds) and easings of one annotation ``[start, end]`` ms.
+
+    Durations are computed from the integer milliseconds, so ``400`` ms reads as exactly 0.4 s.
+    """
     inside = {phase: (s, e, easing) for s, e, phase, easing in phases if s >= start and e <= end}
     if not inside:
         onset, apex, _ = DEFAULT_PHASE_PROPORTIONS
-        span = _seconds(end) - _seconds(start)
-        return (_seconds(start) + onset * span, _seconds(start) + (onset + apex) * span,
+        span = end - start
+        apex_start, apex_end = start + onset * span, start + (onset + apex) * span
+        return ((apex_start - start) / 1000, (apex_end - apex_start) / 1000, (end - apex_end) / 1000,
                 DEFAULT_EASING, DEFAULT_EASING)
     # Missing phases are zero-length: see docs/timeline-formats.md, "ELAN".
     if "apex" in inside:
@@ -127,9 +131,13 @@ def _phase_times(start: int, end: int, phases: list[tuple[int, int, str, str]]
     else:
         apex_start = inside["onset"][1] if "onset" in inside else start
         apex_end = inside["offset"][0] if "offset" in inside else end
+    if apex_end < apex_start:
+        raise ValueError(f"phase annotations overlap: the apex would end at {apex_end / 1000:g} s, "
+                         f"before it starts at {apex_start / 1000:g} s")
     ease_in = inside["onset"][2] if "onset" in inside else DEFAULT_EASING
     ease_out = inside["offset"][2] if "offset" in inside else DEFAULT_EASING
-    return _seconds(apex_start), _seconds(apex_end), ease_in, ease_out
+    return ((apex_start - start) / 1000, (apex_end - apex_start) / 1000, (end - apex_end) / 1000,
+            ease_in, ease_out)
 
 
 def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int]
@@ -178,20 +186,20 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 continue
             span = (start, end)
             if end <= start:
-                raise context.fail(tier, "annotation ends before it starts", span)
-            apex_start, apex_end, ease_in, ease_out = _phase_times(start, end, phases)
+                raise context.fail(tier, "annotation has no length or ends before it starts", span)
+            try:
+                onset, apex, offset, ease_in, ease_out = _phase_durations(start, end, phases)
+            except ValueError as exc:
+                raise context.fail(tier, str(exc), span) from None
             try:
                 if channel is not None:
                     intensity, letter = _intensity(str(value), context, tier, span)
-                    events.append(AUEvent.from_times(
-                        channel, intensity, _seconds(start), apex_start, apex_end, _seconds(end),
-                        ease_in=ease_in, ease_out=ease_out, letter=letter))
+                    events.append(AUEvent(channel, intensity, _seconds(start), onset, apex, offset,
+                                          ease_in=ease_in, ease_out=ease_out, letter=letter))
                 elif str(value).strip():
-                    new = events_from_code(
-                        str(value), vocabulary, at=_seconds(start),
-                        onset=apex_start - _seconds(start), apex=apex_end - apex_start,
-                        offset=_seconds(end) - apex_end, ease_in=ease_in, ease_out=ease_out)
-                    events.extend(new)
+                    events.extend(events_from_code(
+                        str(value), vocabulary, at=_seconds(start), onset=onset, apex=apex,
+                        offset=offset, ease_in=ease_in, ease_out=ease_out))
             except TimelineFormatError:
                 raise
             except (TimelineError, FacsRigError) as exc:

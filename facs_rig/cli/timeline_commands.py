@@ -1,0 +1,112 @@
+"""``facs-rig timeline show|convert|sample``: AU timelines and their file formats."""
+
+from __future__ import annotations
+
+import argparse
+
+from facs_rig.cli._output import print_json, print_table
+from facs_rig.core.timeline import sample, timeline_summary
+from facs_rig.io.curves_csv import write_curves
+from facs_rig.io.timeline_files import load_timeline_argument, write_timeline
+from facs_rig.resources import load_vocabulary
+
+_TIMELINE_HELP = ("timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code / expression "
+                  "name for one held expression, e.g. '6+12D' or happiness")
+
+
+def _add_timeline_argument(parser: argparse.ArgumentParser, name: str = "timeline") -> None:
+    parser.add_argument(name, metavar="FILE|CODE", help=_TIMELINE_HELP)
+    parser.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
+                        help="apex hold of a code given instead of a file (default 2)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``timeline`` and its subcommands."""
+    timeline = subparsers.add_parser(
+        "timeline", help="show, convert and sample AU timelines",
+        description="AU timelines: events with onset, apex and offset, read from JSON, AU notes, "
+        "ELAN .eaf or per-frame CSV (see docs/timeline-formats.md).")
+    commands = timeline.add_subparsers(dest="timeline_command", metavar="SUBCOMMAND")
+    timeline.set_defaults(handler=lambda args: _usage(timeline))
+
+    show = commands.add_parser("show", help="list a timeline's events, duration and channels",
+                               description="Print a timeline's duration, frame rate, channels "
+                               "and events.")
+    _add_timeline_argument(show)
+    show.add_argument("--json", action="store_true", help="print the summary as JSON")
+    show.set_defaults(handler=run_show)
+
+    convert = commands.add_parser(
+        "convert", help="convert a timeline between formats (by extension)",
+        description="Read a timeline and write it in the format of OUT's extension: .json, "
+        ".notes/.txt, .eaf or .csv (CSV samples the timeline at its fps, or --fps).")
+    _add_timeline_argument(convert, "input")
+    convert.add_argument("output", metavar="OUT", help="output file; format from its extension")
+    convert.add_argument("--fps", type=float, default=None,
+                         help="set the timeline's frame rate (CSV output is sampled at it)")
+    convert.set_defaults(handler=run_convert)
+
+    sample_parser = commands.add_parser(
+        "sample", help="sample a timeline into per-frame AU curves",
+        description="Sample a timeline at --fps into dense per-frame AU intensities and write "
+        "them as CSV (time + one column per AU channel) or JSON.")
+    _add_timeline_argument(sample_parser)
+    sample_parser.add_argument("--fps", type=float, default=None,
+                               help="frames per second (default: the timeline's own, 30 for codes)")
+    sample_parser.add_argument("-o", "--output", required=True, metavar="FILE",
+                               help="output .csv or .json")
+    sample_parser.set_defaults(handler=run_sample)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    from facs_rig.cli import UsageError
+
+    raise UsageError(f"{parser.prog}: choose a subcommand: show, convert or sample")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print the summary of a timeline."""
+    vocabulary = load_vocabulary()
+    timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    summary = timeline_summary(timeline)
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps "
+          f"({summary['frames']} frames)")
+    print(f"events    {len(summary['events'])}")
+    print(f"channels  {' '.join(summary['channels']) or '-'}")
+    for key, value in summary["metadata"].items():
+        text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        print(f"{key.replace('_', ' ')}: {text}")
+    if summary["events"]:
+        print()
+        print_table(("start", "channel", "intensity", "onset", "apex", "offset", "end", "easing"),
+                    [(f"{e['start']:.3f}", e["channel"],
+                      f"{e['intensity']:.2f}" + (f" ({e['letter']})" if e["letter"] else ""),
+                      f"{e['onset']:.3f}", f"{e['apex']:.3f}", f"{e['offset']:.3f}",
+                      f"{e['end']:.3f}", f"{e['ease_in']}/{e['ease_out']}")
+                     for e in summary["events"]])
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """Read a timeline and write it in another format."""
+    vocabulary = load_vocabulary()
+    timeline = load_timeline_argument(args.input, vocabulary, hold=args.hold)
+    if args.fps is not None:
+        timeline = timeline.with_fps(args.fps)
+    write_timeline(timeline, args.output, vocabulary)
+    print(f"wrote {args.output}: {len(timeline.events)} events, {timeline.duration:g} s")
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """Sample a timeline into AU curves and write them."""
+    vocabulary = load_vocabulary()
+    timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    curves = sample(timeline, fps=args.fps)
+    write_curves(curves, args.output)
+    print(f"wrote {args.output}: {curves.n_frames} frames x {len(curves.channels)} channels "
+          f"at {curves.fps:g} fps")
+    return 0

@@ -1,0 +1,633 @@
+"""Timeline file formats: JSON, AU notes, per-frame CSV, ELAN; dispatch and load_timeline_argument."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from facs_rig.core.channels import Channel
+from facs_rig.core.curves import AUCurves
+from facs_rig.core.timecode import format_timecode, parse_timecode
+from facs_rig.core.timeline import EASINGS, AUEvent, Timeline, sample
+from facs_rig.errors import (
+    FacsRigError,
+    TimelineError,
+    TimelineFormatError,
+    UnsupportedFormatError,
+)
+from facs_rig.io.au_notes import format_au_notes, parse_au_notes
+from facs_rig.io.curves_csv import (
+    curves_from_csv_text,
+    curves_to_csv_text,
+    curves_to_json,
+    infer_fps,
+    read_curves_csv,
+    write_curves_csv,
+)
+from facs_rig.io.eaf import channel_of_tier, eaf_to_string, read_eaf
+from facs_rig.io.timeline_files import (
+    available_formats,
+    load_timeline_argument,
+    read_timeline,
+    write_timeline,
+)
+from facs_rig.io.timeline_json import timeline_from_dict, timeline_from_json, timeline_to_json
+
+REPO = Path(__file__).resolve().parents[1]
+SUSPICION = REPO / "examples" / "suspicion_beat.notes"
+
+# Channels the bundled vocabulary accepts (12 and 14 may be unilateral, 1, 6, 26 are bilateral).
+VALID_CHANNELS = [Channel(1), Channel(6), Channel(12), Channel(12, "L"), Channel(12, "R"),
+                  Channel(14, "R"), Channel(26), Channel(45)]
+LETTER_VALUES = {"A": 0.1, "B": 0.2, "C": 0.55, "D": 0.9, "E": 1.0}  # facshuman scale
+
+
+TIMES = st.floats(0, 100)
+DURATIONS = st.floats(0, 10)
+
+
+@st.composite
+def events(draw, times=TIMES, durations=DURATIONS):
+    """AU events on valid channels, with a letter and its value or a free 0-1 intensity."""
+    letter = draw(st.sampled_from([None, "A", "B", "C", "D", "E"]))
+    intensity = LETTER_VALUES[letter] if letter else draw(st.floats(0, 1))
+    return AUEvent(draw(st.sampled_from(VALID_CHANNELS)), intensity, draw(times), draw(durations),
+                   draw(durations), draw(durations), draw(st.sampled_from(EASINGS)),
+                   draw(st.sampled_from(EASINGS)), letter)
+
+
+def timelines(event_strategy=None, metadata=None):
+    event_strategy = events() if event_strategy is None else event_strategy
+    metadata = st.just({}) if metadata is None else metadata
+    return st.builds(
+        Timeline, st.lists(event_strategy, max_size=8).map(tuple),
+        st.one_of(st.none(), st.floats(0, 200)),
+        st.sampled_from([24.0, 25.0, 29.97, 30.0, 60.0]), metadata)
+
+
+# --- dispatch -------------------------------------------------------------------------------
+
+def test_every_format_is_registered():
+    assert available_formats() == {".json": "json", ".notes": "notes", ".txt": "notes",
+                                   ".eaf": "eaf", ".csv": "csv"}
+
+
+def test_unknown_extension_is_refused(tmp_path):
+    with pytest.raises(UnsupportedFormatError, match=r"no timeline format for extension '\.xml'"):
+        read_timeline(tmp_path / "beats.xml")
+    with pytest.raises(UnsupportedFormatError):
+        write_timeline(Timeline(), tmp_path / "beats.xml")
+    assert not (tmp_path / "beats.xml").exists()
+
+
+def test_missing_and_unreadable_files_name_the_file(tmp_path):
+    with pytest.raises(TimelineFormatError, match=r"beats\.json: cannot read: no such file"):
+        read_timeline(tmp_path / "beats.json")
+    binary = tmp_path / "beats.notes"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(TimelineFormatError, match=r"beats\.notes: not UTF-8 text"):
+        read_timeline(binary)
+
+
+@pytest.mark.parametrize("extension", [".json", ".notes", ".txt", ".eaf"])
+def test_write_then_read_every_event_format(tmp_path, vocabulary, extension):
+    timeline = read_timeline(SUSPICION, vocabulary)
+    path = tmp_path / f"beats{extension}"
+    write_timeline(timeline, path, vocabulary)
+    back = read_timeline(path, vocabulary)
+    assert back.duration == timeline.duration and back.fps == timeline.fps
+    assert len(back.events) == len(timeline.events) == 7
+    for ours, theirs in zip(timeline.events, back.events):
+        assert (theirs.channel, theirs.intensity, theirs.letter) == (
+            ours.channel, ours.intensity, ours.letter)
+        # ELAN stores whole milliseconds; the others are exact.
+        tolerance = 5e-4 if extension == ".eaf" else 0
+        assert theirs.start == pytest.approx(ours.start, abs=tolerance)
+        assert theirs.apex_start == pytest.approx(ours.apex_start, abs=tolerance)
+        assert theirs.end == pytest.approx(ours.end, abs=tolerance)
+
+
+def test_failed_write_leaves_the_previous_file(tmp_path, vocabulary):
+    path = tmp_path / "beats.notes"
+    path.write_text("fps 24\n1 12\n")
+    unknown = Timeline((AUEvent(Channel(99), 0.5, 0.0),))
+    with pytest.raises(TimelineFormatError, match="unknown action unit 99"):
+        write_timeline(unknown, path, vocabulary)
+    assert path.read_text() == "fps 24\n1 12\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beats.notes"]
+
+
+# --- load_timeline_argument ----------------------------------------------------------------
+
+def test_argument_may_be_a_file(vocabulary):
+    assert load_timeline_argument(str(SUSPICION), vocabulary) == read_timeline(SUSPICION, vocabulary)
+
+
+def test_argument_may_be_a_code_or_expression(vocabulary):
+    held = load_timeline_argument("6+12D", vocabulary, hold=1.5, fps=60)
+    assert [(e.channel.name, e.intensity, e.apex) for e in held.events] == [
+        ("AU06", 0.55, 1.5), ("AU12", 0.9, 1.5)]
+    assert held.fps == 60.0
+    assert load_timeline_argument("surprise", vocabulary).channels == (
+        Channel(1), Channel(2), Channel(5), Channel(26))
+
+
+@pytest.mark.parametrize(("argument", "message"), [
+    ("missing.json", "missing.json: no such timeline file"),
+    ("beats/missing", "no such timeline file"),
+    ("6+99", "'6+99' is neither a timeline file nor a FACS code: unknown action unit 99"),
+    ("smirk", "'smirk' is neither a timeline file nor a FACS code"),
+])
+def test_argument_errors(vocabulary, argument, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TimelineError, match=re.escape(message)):
+        load_timeline_argument(argument, vocabulary)
+
+
+# --- JSON ----------------------------------------------------------------------------------
+
+def test_json_layout_is_exact(vocabulary):
+    timeline = Timeline((AUEvent(Channel(12, "L"), 0.9, 1.0, 0.5, 1.0, 0.25, letter="D"),),
+                        fps=24, metadata={"title": "smile"})
+    assert timeline_to_json(timeline) == (
+        '{\n'
+        '  "schema": "facs_rig.timeline/1",\n'
+        '  "fps": 24.0,\n'
+        '  "duration": 2.75,\n'
+        '  "metadata": {\n'
+        '    "title": "smile"\n'
+        '  },\n'
+        '  "events": [\n'
+        '    {"channel": "AU12_L", "intensity": 0.9, "letter": "D", "start": 1.0, "onset": 0.5, '
+        '"apex": 1.0, "offset": 0.25, "ease_in": "smooth", "ease_out": "smooth"}\n'
+        '  ]\n'
+        '}\n')
+    assert json.loads(timeline_to_json(Timeline()))["events"] == []
+
+
+def test_json_accepts_absolute_times_letters_and_beats(vocabulary):
+    data = {"schema": "facs_rig.timeline/1", "fps": 25,
+            "events": [{"channel": "L12", "letter": "B", "start": 1, "apex_start": 1.5,
+                        "apex_end": 2, "end": 3, "ease": "linear"}],
+            "beats": [{"at": 4, "code": "surprise", "apex": 0.5, "intensity": 0.4}]}
+    timeline = timeline_from_dict(data, vocabulary)
+    first = timeline.events[0]
+    assert (first.channel, first.intensity, first.onset, first.apex, first.offset, first.ease_out) \
+        == (Channel(12, "L"), 0.2, 0.5, 0.5, 1.0, "linear")
+    assert [(e.channel.name, e.intensity) for e in timeline.events[1:]] == [
+        ("AU01", 0.4), ("AU02", 0.4), ("AU05", 0.2), ("AU26", 0.4)]
+    assert timeline.duration == 5.3
+
+
+@pytest.mark.parametrize(("patch", "message"), [
+    ({"schema": "facs_rig.timeline/2"}, "schema: expected 'facs_rig.timeline/1'"),
+    ({"fps": 0}, "fps: frame rate must be positive"),
+    ({"events": {}}, "events: expected a list"),
+    ({"colour": 1}, r"\$: unknown key 'colour'"),
+    ({"events": [{"channel": "AU99", "start": 0}]}, r"events\[0\]\.channel: unknown action unit 99"),
+    ({"events": [{"channel": "L26", "start": 0}]}, "AU26 .* cannot be unilateral"),
+    ({"events": [{"channel": "AU50", "start": 0}]}, "drives nothing"),
+    ({"events": [{"channel": "mouthSmile", "start": 0}]}, "expected an AU channel"),
+    ({"events": [{"channel": "AU12", "start": 0, "onset": -0.2}]},
+     r"events\[0\]\.onset: negative duration \(-0\.2 s\)"),
+    ({"events": [{"channel": "AU12", "start": 1, "apex_start": 0.5, "apex_end": 2, "end": 3}]},
+     r"events\[0\]: AU12 event: apex starts at 0\.5 s, before the onset at 1 s"),
+    ({"events": [{"channel": "AU12", "start": 1, "onset": 1, "end": 3}]}, "not both"),
+    ({"events": [{"channel": "AU12", "start": 0, "intensity": 2}]}, "outside 0-1"),
+    ({"events": [{"channel": "AU12", "start": 0, "ease": "wobble"}]}, "easing 'wobble'"),
+    ({"events": [{"channel": "AU12", "start": 0, "strat": 1}]}, "unknown key 'strat'"),
+    ({"beats": [{"at": 1, "code": "6+99"}]}, r"beats\[0\]\.code: unknown action unit 99 at column 3"),
+])
+def test_json_errors_name_the_file_and_json_path(vocabulary, patch, message):
+    data = {"schema": "facs_rig.timeline/1", "events": []}
+    data.update(patch)
+    with pytest.raises(TimelineFormatError, match=f"^beats.json: .*{message}"):
+        timeline_from_dict(data, vocabulary, source="beats.json")
+
+
+def test_json_syntax_errors_name_line_and_column(vocabulary):
+    with pytest.raises(TimelineFormatError, match="beats.json: line 2 column 1: invalid JSON"):
+        timeline_from_json('{"schema": \n}', vocabulary, source="beats.json")
+
+
+@settings(max_examples=100, deadline=None)
+@given(timeline=timelines(metadata=st.dictionaries(st.text(max_size=5), st.integers() | st.text())))
+def test_json_round_trip_is_exact(vocabulary, timeline):
+    assert timeline_from_json(timeline_to_json(timeline), vocabulary) == timeline
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(["schema", "events", "beats", "channel", "start", "onset",
+                                       "apex", "offset", "end", "apex_start", "apex_end", "code",
+                                       "at", "letter", "intensity", "fps", "duration", "ease"]),
+                      children, max_size=6),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=json_values, events_data=st.lists(st.dictionaries(
+    st.sampled_from(["channel", "start", "onset", "apex", "offset", "end", "apex_start",
+                     "apex_end", "letter", "intensity", "ease"]),
+    st.floats(-5, 5) | st.sampled_from(["AU12", "L12", "AU99", "C", "Q", "linear"]), max_size=8),
+    max_size=3))
+def test_json_reader_never_fails_with_another_exception(vocabulary, data, events_data):
+    for candidate in (data, {"schema": "facs_rig.timeline/1", "events": events_data}):
+        try:
+            timeline_from_dict(candidate, vocabulary)
+        except TimelineFormatError:
+            pass
+
+
+# --- AU notes ------------------------------------------------------------------------------
+
+def test_the_issue_example_reads_as_written(vocabulary):
+    text = ("fps 24\n"
+            "00:00:01:00  4C+7B      onset 0.4 apex 1.2 offset 0.6   # the suspicion beat\n"
+            "00:00:03:12  happiness  onset 8f apex 2s offset 1s\n"
+            "5.0          R12A+R14A\n")
+    timeline = parse_au_notes(text, vocabulary)
+    rows = [(e.channel.name, e.intensity, e.start, e.onset, e.apex, e.offset)
+            for e in timeline.events]
+    assert rows == [
+        ("AU04", 0.55, 1.0, 0.4, 1.2, 0.6), ("AU07", 0.2, 1.0, 0.4, 1.2, 0.6),
+        ("AU06", 0.55, 3.5, 8 / 24, 2.0, 1.0), ("AU12", 0.55, 3.5, 8 / 24, 2.0, 1.0),
+        ("AU12_R", 0.1, 5.0, 0.3, 1.0, 0.5), ("AU14_R", 0.1, 5.0, 0.3, 1.0, 0.5)]
+    assert timeline.fps == 24.0
+    assert timeline.duration == 3.5 + 8 / 24 + 2.0 + 1.0  # the end of the last event to finish
+
+
+def test_notes_options_headers_and_units(vocabulary):
+    text = ("# comment line\n\ntitle  The   long take\nfps 30\nduration 00:00:10:00\n"
+            "36f  12  ease linear  intensity 0.37  apex 15f   # a comment\n"
+            "2s   L12B+26  ease_in step ease_out smooth\n")
+    timeline = parse_au_notes(text, vocabulary)
+    assert timeline.metadata == {"title": "The   long take"}
+    assert timeline.duration == 10.0
+    first, *rest = timeline.events
+    assert (first.start, first.intensity, first.apex, first.ease_in, first.ease_out) == (
+        1.2, 0.37, 0.5, "linear", "linear")
+    assert [(e.channel.name, e.intensity, e.ease_in, e.ease_out) for e in rest] == [
+        ("AU12_L", 0.2, "step", "smooth"), ("AU26", 0.55, "step", "smooth")]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("fps 24\n00:00:01:24 12\n", "line 2, column 1: timecode '00:00:01:24': frame 24 must be "
+                                 "below the frame rate"),
+    ("1 6+99\n", r"line 1, column 5: unknown action unit 99 at column 3 of '6\+99'"),
+    ("1 smirk\n", "line 1, column 3: unrecognised term 'smirk'"),
+    ("2 12\n1 12\n", "line 2, column 1: time 1 .* goes backwards: the beat on line 1 is at 2 s"),
+    ("fps 25\n00:00:02:00 12\n00:00:01:10 6\n", "line 3, column 1: time 00:00:01:10 .* goes backwards"),
+    ("1 12 onset -0.5\n", "line 1, column 12: negative duration '-0.5'"),
+    ("1 12 apex\n", "option 'apex' needs a value"),
+    ("1 12 apex 1 apex 2\n", "option 'apex' given twice"),
+    ("1 12 onset soon\n", "onset 'soon' is not a number"),
+    ("1 12 ease bouncy\n", "easing 'bouncy' is not one of"),
+    ("1 12 intensity 3\n", "intensity '3' must be a number 0-1"),
+    ("1 12\nfps 30\n", "line 2, column 1: 'fps' must come before the first beat"),
+    ("fps -3\n", "negative fps"),
+    ("fps 0\n", "must be a positive number"),
+    ("fps\n", "'fps' needs a value"),
+    ("1.5\n", "missing a FACS code"),
+    ("00:00:01;00 12\n", "drop-frame timecode"),
+    ("00:61:00:00 12\n", "minutes 61 must be below 60"),
+    ("1 L26\n", "AU26 .* cannot be unilateral"),
+])
+def test_notes_errors_name_file_line_and_problem(vocabulary, text, message):
+    with pytest.raises(TimelineFormatError, match=f"^beats.notes, {message}" if "line" in message
+                       else f"^beats.notes, line .*{message}"):
+        parse_au_notes(text, vocabulary, source="beats.notes")
+
+
+def test_notes_writer_groups_beats_and_keeps_letters(vocabulary):
+    timeline = parse_au_notes("fps 24\n1 4C+7B onset 0.4\n1.5 12 intensity 0.37 ease step\n"
+                              "1.5 L14\n", vocabulary)
+    assert format_au_notes(timeline, vocabulary) == (
+        "# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)\n"
+        "fps 24\n"
+        "duration 3.3\n"
+        "1    4C+7B  onset 0.4  apex 1  offset 0.5\n"
+        "1.5  12     onset 0.3  apex 1  offset 0.5  ease step  intensity 0.37\n"
+        "1.5  L14    onset 0.3  apex 1  offset 0.5\n")
+
+
+def test_notes_writer_splits_lines_that_one_code_cannot_hold(vocabulary):
+    # 12 and L12 cannot share a code string; two identical 12 events would merge into one.
+    same = AUEvent(Channel(12), 0.55, 1.0)
+    timeline = Timeline((same, same, AUEvent(Channel(12, "L"), 0.55, 1.0)))
+    assert parse_au_notes(format_au_notes(timeline, vocabulary), vocabulary) == timeline
+
+
+@settings(max_examples=150, deadline=None)
+@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}])))
+def test_notes_round_trip_is_exact(vocabulary, timeline):
+    assert parse_au_notes(format_au_notes(timeline, vocabulary), vocabulary) == timeline
+
+
+notes_tokens = st.sampled_from(
+    ["fps", "24", "30", "duration", "title", "1.5", "1.5s", "36f", "-2", "00:00:01:12", "00:00:01:30",
+     "00:00:01;12", "12", "6+12D", "R12A+R14A", "happiness", "L26", "99", "+", "onset", "apex",
+     "offset", "ease", "ease_in", "linear", "step", "intensity", "0.4", "8f", "1e400", "nan", "#",
+     "x", "\n", "\n", "\n"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(st.text(max_size=80),
+                      st.lists(notes_tokens, max_size=25).map(" ".join)))
+def test_notes_parser_either_parses_or_raises_its_error(vocabulary, text):
+    try:
+        parse_au_notes(text, vocabulary)
+    except TimelineFormatError:
+        pass
+
+
+# --- timecode ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "fps", "seconds"), [
+    ("00:00:01:12", 24, 1.5), ("00:00:00:00", 30, 0.0), ("01:02:03:04", 25, 3723.16),
+    ("00:00:01:00", 29.97, 30 / 29.97)])
+def test_timecode_values(text, fps, seconds):
+    assert parse_timecode(text, fps) == pytest.approx(seconds, abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(frames=st.integers(0, 10**7), fps=st.sampled_from([24, 25, 30, 50, 60]))
+def test_timecode_round_trip(frames, fps):
+    assert parse_timecode(format_timecode(frames / fps, fps), fps) == pytest.approx(frames / fps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=string.digits + ":;. x", max_size=14), fps=st.sampled_from([24, 30]))
+def test_timecode_parser_raises_only_value_error(text, fps):
+    try:
+        assert parse_timecode(text, fps) >= 0
+    except ValueError:
+        pass
+
+
+# --- per-frame CSV -------------------------------------------------------------------------
+
+def test_csv_layout_is_exact():
+    curves = AUCurves(np.array([0.0, 0.5]), np.array([[0, 0.55], [1 / 3, 1]], dtype=np.float32),
+                      (Channel(6), Channel(12, "L")), 2.0)
+    assert curves_to_csv_text(curves) == "time,AU06,AU12_L\n0.0,0,0.55\n0.5,0.33333334,1\n"
+
+
+def test_csv_reads_other_spellings_empty_cells_and_frame_columns():
+    curves = curves_from_csv_text("frame,Time,au12l,L AU14,1\n0,0,0.5,,1\n1,0.04,0.25,0.1,0\n")
+    assert curves.channels == (Channel(12, "L"), Channel(14, "L"), Channel(1))
+    assert curves.values.tolist() == [[0.5, 0.0, 1.0], [0.25, np.float32(0.1), 0.0]]
+    assert curves.fps == 25.0
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "empty file"),
+    ("AU12\n0.5\n", "line 1: no time column"),
+    ("time,confidence\n", "line 1, column 2: 'confidence' is neither a time column nor an AU"),
+    ("time,AU12,12\n", "columns 'AU12' and '12' are both AU12"),
+    ("time,AU12\n0,0.5,1\n", "line 2: 3 cells, the header has 2"),
+    ("time,AU12\n0,high\n", "line 2, column 'AU12': 'high' is not a finite number"),
+    ("time,AU12\n0,0.5\n0.1,1.5\n", "line 3, column 'AU12': intensity 1.5 is outside 0-1"),
+    ("time,AU12\n0,0.5\n0.2,0\n0.1,0\n", "line 4: time 0.1 does not come after"),
+    ("time,AU12\n-1,0.5\n", "line 2: negative time"),
+    ("time,AU12\nnan,0.5\n", "not a finite number"),
+])
+def test_csv_errors_name_line_and_column(text, message):
+    with pytest.raises(TimelineFormatError, match=f"^curves.csv.*{message}"):
+        curves_from_csv_text(text, source="curves.csv")
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.lists(st.floats(0, 1, width=32), min_size=3, max_size=3), min_size=1,
+                       max_size=20),
+       fps=st.sampled_from([24.0, 30.0, 60.0]))
+def test_csv_round_trip_is_exact(values, fps, tmp_path_factory):
+    array = np.array(values, dtype=np.float32)
+    curves = AUCurves(np.arange(len(values)) / fps, array,
+                      (Channel(1), Channel(12, "L"), Channel(12, "R")), fps)
+    path = tmp_path_factory.mktemp("csv") / "curves.csv"
+    write_curves_csv(curves, path)
+    back = read_curves_csv(path)
+    np.testing.assert_array_equal(back.values, curves.values)
+    np.testing.assert_array_equal(back.times, curves.times)
+    assert back.channels == curves.channels
+    assert back.fps == (fps if len(values) > 1 else None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=60), st.lists(st.sampled_from(
+    ["time", "AU12", "L12", "x", ",", ",", "\n", "0", "0.5", "1.5", "-1", "nan", '"', " "]),
+    max_size=30).map("".join)))
+def test_csv_parser_either_parses_or_raises_its_error(text):
+    try:
+        curves_from_csv_text(text)
+    except TimelineFormatError:
+        pass
+
+
+@st.composite
+def frame_aligned_timelines(draw):
+    """Events on distinct channels with every boundary on a 10 fps frame (no overlaps)."""
+    channels = draw(st.lists(st.sampled_from(VALID_CHANNELS), unique=True, max_size=4))
+    result = []
+    for channel in channels:
+        start, onset, apex, offset = (draw(st.integers(0, 20)), draw(st.integers(0, 6)),
+                                      draw(st.integers(0, 6)), draw(st.integers(0, 6)))
+        letter = draw(st.sampled_from([None, "A", "B", "C", "D", "E"]))
+        intensity = LETTER_VALUES[letter] if letter else draw(st.floats(0.05, 1))
+        result.append(AUEvent.from_times(
+            channel, intensity, start / 10, (start + onset) / 10, (start + onset + apex) / 10,
+            (start + onset + apex + offset) / 10, ease_in=draw(st.sampled_from(EASINGS)),
+            ease_out=draw(st.sampled_from(EASINGS)), letter=letter))
+    return Timeline(tuple(result), fps=10)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(timeline=frame_aligned_timelines())
+def test_csv_timeline_round_trip_reproduces_the_samples(vocabulary, timeline, tmp_path):
+    path = tmp_path / "curves.csv"
+    write_timeline(timeline, path, vocabulary)
+    back = read_timeline(path, vocabulary)
+    # Peaks come back as their float32 value, so a free intensity may differ by one float32 step.
+    np.testing.assert_allclose(sample(back, fps=10).values, sample(timeline, fps=10).values,
+                               rtol=0, atol=1e-7)
+    for event in timeline.events:
+        if event.letter and event.end > event.start:
+            assert any(e.channel == event.channel and e.letter == event.letter for e in back.events)
+
+
+def test_curves_json_layout():
+    curves = AUCurves(np.array([0.0, 0.5]), np.array([[0.25], [1.0]], dtype=np.float32),
+                      (Channel(12),), 2.0)
+    text = curves_to_json(curves)
+    assert json.loads(text) == {"schema": "facs_rig.curves/1", "fps": 2.0, "channels": ["AU12"],
+                                "times": [0.0, 0.5], "values": [[0.25], [1]]}
+
+
+def test_infer_fps():
+    assert infer_fps(np.arange(10) / 30) == 30.0
+    assert infer_fps(np.array([0.0, 0.1, 0.3])) is None
+    assert infer_fps(np.array([0.0])) is None
+
+
+# --- ELAN ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["elan/sample_3.0.eaf", "elan/sample_2.7.eaf"])
+def test_real_elan_files_without_au_tiers_read_as_empty(vocabulary, name):
+    timeline = read_timeline(shared_asset(name), vocabulary)
+    assert timeline.events == ()
+    assert timeline.metadata["ignored_tiers"] == [
+        "text", "words-timesub", "words-symsub", "gestures", "gest_included", "words-pos"]
+
+
+@pytest.mark.parametrize(("name", "channel"), [
+    ("AU12", Channel(12)), ("AU1", Channel(1)), ("L12", Channel(12, "L")), ("R12", Channel(12, "R")),
+    ("AU12_L", Channel(12, "L")), ("au12 r", Channel(12, "R")), ("AU12 #2", Channel(12)),
+    ("12", None), ("FACS", None), ("AU12 phases", None), ("words", None), ("LAU12R", None)])
+def test_au_tier_names(name, channel):
+    assert channel_of_tier(name) == channel
+
+
+def _coded_eaf(tmp_path: Path, tiers: dict[str, list[tuple[int, int, str]]],
+               children: dict[str, tuple[str, list[tuple[int, int, str]]]] | None = None) -> Path:
+    """An ELAN file as a coder would make it, written with pympi directly."""
+    import pympi
+
+    eaf = pympi.Elan.Eaf(author="coder")
+    eaf.add_linguistic_type("included", constraints="Included_In")
+    for tier, rows in tiers.items():
+        eaf.add_tier(tier)
+        for start, end, value in rows:
+            eaf.add_annotation(tier, start, end, value)
+    for tier, (parent, rows) in (children or {}).items():
+        eaf.add_tier(tier, ling="included", parent=parent)
+        for start, end, value in rows:
+            eaf.add_annotation(tier, start, end, value)
+    path = tmp_path / "coded.eaf"
+    eaf.to_file(str(path))
+    return path
+
+
+def test_elan_au_tiers_with_letters_and_default_phase_proportions(vocabulary, tmp_path):
+    path = _coded_eaf(tmp_path, {"AU12": [(1000, 3000, "D"), (4000, 4400, "")],
+                                 "L14": [(2000, 2800, "0.3")], "speaker": [(0, 500, "hello")]})
+    timeline = read_eaf(path, vocabulary)
+    rows = [(e.channel.name, e.intensity, e.letter, e.start, e.onset, e.apex, e.offset)
+            for e in timeline.events]
+    assert rows == [("AU12", 0.9, "D", 1.0, 0.5, 1.0, 0.5), ("AU14_L", 0.3, None, 2.0, 0.2, 0.4, 0.2),
+                    ("AU12", 0.55, None, 4.0, 0.1, 0.2, 0.1)]
+    assert timeline.metadata["ignored_tiers"] == ["default", "speaker"]
+
+
+def test_elan_code_tier_and_phase_child_tier(vocabulary, tmp_path):
+    path = _coded_eaf(tmp_path, {"FACS": [(1000, 4000, "1+2+5B"), (5000, 6000, "happiness")]},
+                      {"FACS phases": ("FACS", [(1000, 1200, "onset linear"), (1200, 3000, "apex"),
+                                                (3000, 4000, "offset step")])})
+    timeline = read_eaf(path, vocabulary)
+    brows = [e for e in timeline.events if e.start == 1.0]
+    assert [(e.channel.name, e.intensity) for e in brows] == [("AU01", 0.55), ("AU02", 0.55),
+                                                              ("AU05", 0.2)]
+    assert {(e.onset, e.apex, e.offset, e.ease_in, e.ease_out) for e in brows} == {
+        (0.2, 1.8, 1.0, "linear", "step")}
+    smile = [e for e in timeline.events if e.start == 5.0]
+    assert {(e.onset, e.apex, e.offset) for e in smile} == {(0.25, 0.5, 0.25)}
+    assert "ignored_tiers" not in timeline.metadata or timeline.metadata["ignored_tiers"] == ["default"]
+
+
+@pytest.mark.parametrize(("tiers", "message"), [
+    ({"AU12": [(1000, 2000, "Q")]}, r"tier 'AU12', annotation 1-2 s: value 'Q' is not an intensity"),
+    ({"AU99": [(1000, 2000, "A")]}, "tier 'AU99': unknown action unit 99"),
+    ({"L26": [(1000, 2000, "A")]}, "tier 'L26': AU26 .* cannot be unilateral"),
+    ({"FACS": [(0, 1500, "6+99")]}, r"tier 'FACS', annotation 0-1.5 s: .*unknown action unit 99"),
+])
+def test_elan_errors_name_file_tier_and_annotation(vocabulary, tmp_path, tiers, message):
+    path = _coded_eaf(tmp_path, tiers)
+    with pytest.raises(TimelineFormatError, match=f"coded.eaf: {message}"):
+        read_eaf(path, vocabulary)
+
+
+@pytest.mark.parametrize("content", [b"", b"not xml", b"<?xml version='1.0'?><root/>",
+                                     b"<ANNOTATION_DOCUMENT><TIER/></ANNOTATION_DOCUMENT>"])
+def test_unreadable_elan_files(vocabulary, tmp_path, content):
+    path = tmp_path / "broken.eaf"
+    path.write_bytes(content)
+    with pytest.raises(TimelineFormatError, match="broken.eaf: not a readable ELAN file"):
+        read_timeline(path, vocabulary)
+
+
+def test_elan_writer_lanes_overlaps_and_keeps_phases(vocabulary, tmp_path):
+    timeline = Timeline((AUEvent(Channel(12), 0.9, 1.0, 0.5, 1.0, 0.5, letter="D"),
+                         AUEvent(Channel(12), 0.4, 2.0, 0.25, 0.0, 0.75, "linear", "step")),
+                        fps=25, metadata={"take": 3})
+    text = eaf_to_string(timeline, vocabulary)
+    assert 'TIER_ID="AU12"' in text and 'TIER_ID="AU12 #2"' in text
+    assert 'PARENT_REF="AU12 #2"' in text and ">offset step<" in text
+    path = tmp_path / "lanes.eaf"
+    write_timeline(timeline, path, vocabulary)
+    assert read_timeline(path, vocabulary) == timeline
+
+
+def test_elan_writer_refuses_events_shorter_than_a_millisecond(vocabulary, tmp_path):
+    path = tmp_path / "x.eaf"
+    with pytest.raises(TimelineFormatError, match="lasts under a millisecond"):
+        write_timeline(Timeline((AUEvent(Channel(12), 1.0, 1.0, 0, 0.0001, 0),)), path, vocabulary)
+    assert not path.exists()
+
+
+@st.composite
+def millisecond_events(draw):
+    """Events whose boundaries are whole milliseconds, built as the ELAN reader builds them."""
+    start, onset, apex, offset = (draw(st.integers(0, 10**6)), draw(st.integers(0, 5000)),
+                                  draw(st.integers(0, 5000)), draw(st.integers(0, 5000)))
+    if onset + apex + offset == 0:
+        apex = 1
+    event = draw(events(times=st.just(start / 1000), durations=st.just(0.0)))
+    ease_in = event.ease_in if onset else "smooth"    # a zero-length phase has no easing
+    ease_out = event.ease_out if offset else "smooth"
+    return replace(event, onset=onset / 1000, apex=apex / 1000, offset=offset / 1000,
+                   ease_in=ease_in, ease_out=ease_out)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(timeline=timelines(millisecond_events(),
+                          st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5))))
+def test_elan_round_trip_is_exact_on_milliseconds(vocabulary, timeline, tmp_path):
+    path = tmp_path / "round.eaf"
+    write_timeline(timeline, path, vocabulary)
+    assert read_timeline(path, vocabulary) == timeline
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tiers=st.dictionaries(
+    st.sampled_from(["AU12", "L12", "AU1", "FACS", "AU99", "L26", "words", "AU12 #2", "codes"]),
+    st.lists(st.tuples(st.integers(0, 5000), st.integers(1, 3000),
+                       st.sampled_from(["", "A", "e", "0.5", "2", "x", "6+12", "happiness", "99",
+                                        "onset", "apex"])), max_size=4), max_size=4))
+def test_elan_reader_either_reads_or_raises_its_error(vocabulary, tmp_path, tiers):
+    path = _coded_eaf(tmp_path, {tier: [(s, s + length, value) for s, length, value in rows]
+                                 for tier, rows in tiers.items()})
+    try:
+        read_eaf(path, vocabulary)
+    except TimelineFormatError:
+        pass
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_elan_reader_on_arbitrary_bytes(vocabulary, tmp_path, content):
+    path = tmp_path / "fuzz.eaf"
+    path.write_bytes(content)
+    try:
+        read_timeline(path, vocabulary)
+    except FacsRigError as exc:
+        assert isinstance(exc, TimelineFormatError)
