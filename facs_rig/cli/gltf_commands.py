@@ -1,0 +1,178 @@
+"""``facs-rig bake``, ``facs-rig pose`` and ``facs-rig rig detect``: the glTF bridge commands.
+
+``rig detect`` belongs to the ``rig`` command group of :mod:`facs_rig.cli.rig_commands`; this module
+adds it to that group when the group is already registered (so this module is listed after
+``rig_commands`` in :data:`facs_rig.cli.COMMAND_MODULES`; :func:`add_detect_command` is the hook),
+and creates a ``rig`` group holding only ``detect`` when no ``rig_commands`` module exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from facs_rig.cli._output import print_json, print_table
+from facs_rig.io.gltf import read_gltf
+from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig
+from facs_rig.io.gltf.pipeline import bake_timeline, pose_code
+from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE
+from facs_rig.io.rig_files import load_rig
+from facs_rig.io.timeline_files import load_timeline_argument
+from facs_rig.resources import load_vocabulary
+
+_RIG_HELP = "rig profile: a bundled name (arkit, facs, ...) or a profile .json; default: detected"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``bake`` and ``pose``, and ``detect`` to the ``rig`` group."""
+    bake = subparsers.add_parser(
+        "bake", help="bake a timeline onto a glTF face rig (animated copy, or weights CSV)",
+        description="Sample a timeline (or one held code), mix it through a rig profile and write "
+        "a copy of the glTF rig with a new animation of its morph-target weights on every node "
+        "whose mesh has matched targets; everything else in the file is kept. -o weights.csv "
+        "writes the per-frame weights instead. Keyframes that linear interpolation reproduces "
+        "within --tolerance are dropped.")
+    bake.add_argument("timeline", metavar="TIMELINE|CODE",
+                      help="timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code / "
+                      "expression name, e.g. '6+12D' or happiness")
+    bake.add_argument("--mesh", required=True, metavar="FILE", help="the rig: .glb or .gltf")
+    bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
+    bake.add_argument("--fps", type=float, default=None,
+                      help="frames per second (default: the timeline's own, 30 for codes)")
+    bake.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
+                      help="apex hold of a code given instead of a file (default 2)")
+    bake.add_argument("--step", action="store_true", help="STEP interpolation instead of LINEAR")
+    bake.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="WEIGHT",
+                      help=f"keyframe reduction tolerance in weight units (default "
+                      f"{DEFAULT_TOLERANCE:g})")
+    bake.add_argument("--no-reduce", action="store_true", help="keep a key at every frame")
+    bake.add_argument("-o", "--output", required=True, metavar="OUT",
+                      help="output .glb, .gltf (+ .bin) or .csv")
+    bake.set_defaults(handler=run_bake)
+
+    pose = subparsers.add_parser(
+        "pose", help="write a glTF face rig posed with a FACS code (.glb, .gltf, .obj, .ply)",
+        description="Mix a FACS code (or expression name) through a rig profile, deform every "
+        "morph-target mesh of the rig and write the posed meshes. OBJ and PLY keep the vertex "
+        "order (meshes one after another, node transforms applied).")
+    pose.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
+    pose.add_argument("--mesh", required=True, metavar="FILE", help="the rig: .glb or .gltf")
+    pose.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
+    pose.add_argument("-o", "--output", required=True, metavar="OUT",
+                      help="output .glb, .gltf, .obj or .ply")
+    pose.set_defaults(handler=run_pose)
+
+    rig_group = subparsers.choices.get("rig")
+    if rig_group is None:
+        from facs_rig.cli import COMMAND_MODULES
+
+        if "facs_rig.cli.rig_commands" in COMMAND_MODULES:
+            # The rig work's module registers the group after this one: adding "rig" here would
+            # make its add_parser("rig") fail. List this module after it to get "rig detect".
+            return
+        rig_group = subparsers.add_parser(
+            "rig", help="rig profiles and rigs",
+            description="Rig profiles and glTF rigs.")
+        rig_group.set_defaults(handler=lambda args: rig_group.print_help(sys.stderr) or 2)
+    commands = next((action for action in rig_group._actions
+                     if isinstance(action, argparse._SubParsersAction)), None)
+    if commands is None:
+        commands = rig_group.add_subparsers(dest="rig_command", metavar="SUBCOMMAND")
+    add_detect_command(commands)
+
+
+def add_detect_command(rig_commands: argparse._SubParsersAction) -> None:
+    """Add ``detect`` to the ``rig`` group's subcommands (the hook for ``rig_commands``)."""
+    if "detect" in rig_commands.choices:
+        return
+    detect = rig_commands.add_parser(
+        "detect", help="name the bundled rig profile that fits a glTF file best",
+        description="Read a glTF/GLB file's morph-target names and rank the bundled rig profiles "
+        "by how many of them they drive (names compared whatever their convention). With --rig, "
+        "report how that profile matches instead.")
+    detect.add_argument("file", metavar="FILE", help="a .glb or .gltf rig")
+    detect.add_argument("--rig", metavar="NAME|FILE", default=None,
+                        help="report the match of this profile instead of ranking")
+    detect.add_argument("--json", action="store_true", help="print the report as JSON")
+    detect.set_defaults(handler=run_detect)
+
+
+def _match_line(match: TargetMatch) -> str:
+    return (f"rig {match.profile.name}: drives {len(match.column_of_target)} of the file's "
+            f"{match.n_file_targets} targets; {len(match.names.matched)} of its "
+            f"{len(match.profile.targets)} targets found ({match.profile_coverage:.0%})")
+
+
+def _unmatched_lines(match: TargetMatch) -> list[str]:
+    lines = []
+    if match.names.unused:
+        lines.append(f"file targets left at 0: {', '.join(match.names.unused)}")
+    if match.names.missing:
+        lines.append(f"profile targets not in the file: {', '.join(match.names.missing)}")
+    return lines
+
+
+def run_bake(args: argparse.Namespace) -> int:
+    """Bake a timeline onto a rig file."""
+    vocabulary = load_vocabulary()
+    timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
+                           step=args.step, tolerance=None if args.no_reduce else args.tolerance)
+    how = "detected" if report.detected else "given"
+    print(f"{_match_line(report.match)} ({how})")
+    for line in _unmatched_lines(report.match):
+        print(line)
+    result = report.result
+    if result is None:
+        print(f"wrote {report.output}: {report.n_frames} frames at {report.fps:g} fps")
+        return 0
+    print(f"wrote {report.output}: weights of {len(result.nodes)} node(s) "
+          f"({', '.join(dict.fromkeys(result.meshes))}), {report.n_frames} frames at "
+          f"{report.fps:g} fps")
+    if args.no_reduce:
+        print(f"keyframes: {result.keys_in} (reduction off), {result.animation_bytes_out:,} bytes")
+    else:
+        print(f"keyframe reduction: {result.keys_in} -> {result.keys_out} keys, animation data "
+              f"{result.animation_bytes_in:,} -> {result.animation_bytes_out:,} bytes "
+              f"({result.saving:.0%} smaller)")
+    return 0
+
+
+def run_pose(args: argparse.Namespace) -> int:
+    """Pose a rig with a code."""
+    match = pose_code(args.code, args.mesh, args.output, load_vocabulary(), rig=args.rig)
+    print(_match_line(match))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    """Rank the bundled profiles against a glTF file (or report one profile's match)."""
+    rig = read_gltf(args.file, geometry=False)
+    if args.rig is not None:
+        match = match_rig(load_rig(args.rig), rig)
+        if args.json:
+            print_json(match.to_dict())
+            return 0
+        print(_match_line(match))
+        for line in _unmatched_lines(match):
+            print(line)
+        return 0
+    ranked = detect_rigs(rig)
+    if args.json:
+        print_json({"file": str(rig.path), "targets": list(rig.target_names),
+                    "best": ranked[0].profile.name if ranked and ranked[0].column_of_target
+                    else None,
+                    "profiles": [m.to_dict() for m in ranked]})
+        return 0
+    if ranked and ranked[0].column_of_target:
+        best = ranked[0]
+        print(f"best fit: {best.profile.name} (drives {len(best.column_of_target)}/"
+              f"{best.n_file_targets} file targets, {best.profile_coverage:.0%} of the profile)")
+    else:
+        print(f"no bundled profile drives any of the file's {len(rig.target_names)} targets")
+    print_table(("rig", "file targets driven", "profile targets found"),
+                [(m.profile.name, f"{len(m.column_of_target)}/{m.n_file_targets}",
+                  f"{len(m.names.matched)}/{len(m.profile.targets)} "
+                  f"({m.profile_coverage:.0%})") for m in ranked])
+    return 0

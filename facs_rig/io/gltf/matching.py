@@ -1,0 +1,132 @@
+"""Pair a rig profile's targets with a glTF file's morph-target names, and detect the best profile.
+
+Names are compared with the rig work's convention-insensitive keys
+(:func:`facs_rig.core.naming.match_names`: case, ``Left``/``_L``/``.L``, separators), so the ARKit
+profile drives ICT FaceKit's ``mouthSmile_L`` and Face Cap's ``mouthSmile_L`` as well as Apple's
+``mouthSmileLeft``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from facs_rig.core.naming import NameMatch, match_names
+from facs_rig.core.rig import RigProfile
+from facs_rig.errors import RigError
+from facs_rig.io.gltf.reader import GltfRig
+from facs_rig.io.rig_files import list_rigs, load_rig
+
+__all__ = ["TargetMatch", "match_rig", "detect_rigs", "resolve_rig"]
+
+
+@dataclass(frozen=True)
+class TargetMatch:
+    """How a rig profile drives a glTF file's targets.
+
+    Attributes
+    ----------
+    profile : RigProfile
+        The rig profile.
+    names : NameMatch
+        Profile target -> file name(s), plus the profile targets the file lacks (``missing``) and
+        the file targets nothing drives (``unused``).
+    column_of_target : Mapping[str, int]
+        File target name -> column of the profile's weights that drives it.
+    n_file_targets : int
+        Distinct target names in the file.
+    """
+
+    profile: RigProfile
+    names: NameMatch
+    column_of_target: Any
+    n_file_targets: int
+
+    @property
+    def profile_coverage(self) -> float:
+        """Fraction of the profile's targets found in the file (0-1)."""
+        return self.names.coverage
+
+    @property
+    def file_coverage(self) -> float:
+        """Fraction of the file's targets the profile drives (0-1)."""
+        return len(self.column_of_target) / self.n_file_targets if self.n_file_targets else 0.0
+
+    def to_dict(self) -> dict:
+        """A JSON-ready report: coverage, matched pairs, missing and unused names."""
+        return {
+            "rig": self.profile.name,
+            "file_targets": self.n_file_targets,
+            "driven_file_targets": len(self.column_of_target),
+            "file_coverage": round(self.file_coverage, 4),
+            "profile_coverage": round(self.profile_coverage, 4),
+            "matched": {target: list(names) for target, names in self.names.matched.items()},
+            "missing": list(self.names.missing),
+            "unused": list(self.names.unused),
+            "ambiguous": list(self.names.ambiguous),
+        }
+
+
+def match_rig(profile: RigProfile, rig: GltfRig) -> TargetMatch:
+    """Match ``profile``'s targets to the target names of every mesh in ``rig``.
+
+    A file name driven by several profile targets takes the first in profile order.
+    """
+    file_names = rig.target_names
+    names = match_names(profile.targets, file_names)
+    column_of_target: dict[str, int] = {}
+    for target, found in names.matched.items():
+        column = profile.targets.index(target)
+        for name in found:
+            column_of_target.setdefault(name, column)
+    return TargetMatch(profile=profile, names=names,
+                       column_of_target=MappingProxyType(column_of_target),
+                       n_file_targets=len(file_names))
+
+
+def detect_rigs(rig: GltfRig, candidates: Sequence[RigProfile] | None = None) -> list[TargetMatch]:
+    """Every candidate profile's match with ``rig``, best first.
+
+    The best profile drives the most of the file's targets; ties go to the profile with the
+    larger share of its own targets found (the tighter fit), then to the name.
+    """
+    if candidates is None:
+        candidates = [load_rig(bundled.name) for bundled in list_rigs()]
+    matches = [match_rig(profile, rig) for profile in candidates]
+    return sorted(matches, key=lambda m: (-len(m.column_of_target), -m.profile_coverage,
+                                          m.profile.name))
+
+
+def resolve_rig(name_or_path: str | RigProfile | None, rig: GltfRig) -> TargetMatch:
+    """The named profile's match with ``rig``, or the best bundled profile's when ``None``.
+
+    Raises
+    ------
+    RigError
+        When the profile drives none of the file's targets (the message lists a few of them and
+        the best bundled profile).
+    """
+    if name_or_path is not None:
+        match = match_rig(load_rig(name_or_path), rig)
+        if not match.column_of_target:
+            best = detect_rigs(rig)
+            hint = (f"; the best bundled fit is {best[0].profile.name!r}"
+                    if best and best[0].column_of_target else "")
+            raise RigError(f"{rig.path}: rig {match.profile.name!r} drives none of the file's "
+                           f"targets ({_sample(rig)}){hint}")
+        return match
+    ranked = detect_rigs(rig)
+    if not ranked or not ranked[0].column_of_target:
+        raise RigError(f"{rig.path}: no bundled rig profile matches any of its targets "
+                       f"({_sample(rig)}); pass --rig with a profile for this rig")
+    return ranked[0]
+
+
+def _sample(rig: GltfRig) -> str:
+    names = rig.target_names
+    if not names:
+        return "it has no morph targets"
+    more = f", ... ({len(names)} in all)" if len(names) > 5 else ""
+    return ", ".join(names[:5]) + more

@@ -1,0 +1,208 @@
+"""The glTF jobs end to end: bake a timeline onto a rig file, pose a rig with a code.
+
+``bake``: timeline → :func:`~facs_rig.core.timeline.sample` (on the profile's channels) →
+:func:`~facs_rig.core.mixing.mix` → weights animation on every matched node (or a weights CSV).
+``pose``: code → AU values → :func:`~facs_rig.core.mixing.mix_frame` → :class:`Deformer` → a
+posed mesh file (glTF, OBJ or PLY). The CLI commands only call these functions.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facs_rig.core.curves import TargetWeights
+from facs_rig.core.deform import Deformer, vertex_normals
+from facs_rig.core.mesh import MorphMesh
+from facs_rig.core.mixing import mix, mix_frame
+from facs_rig.core.rig import RigProfile
+from facs_rig.core.timeline import Timeline, sample
+from facs_rig.core.vocabulary import Vocabulary
+from facs_rig.errors import GltfError, UnsupportedFormatError
+from facs_rig.io.atomic import write_bytes_atomic
+from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
+from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
+from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE, BakeResult, write_animated_gltf, write_glb
+from facs_rig.io.meshes import MESH_FORMATS, write_mesh
+
+__all__ = ["BakeReport", "bake_timeline", "file_weights", "write_weights_csv", "pose_code",
+           "posed_meshes", "write_posed"]
+
+_GLTF_FORMATS = (".glb", ".gltf")
+
+
+@dataclass(frozen=True)
+class BakeReport:
+    """What :func:`bake_timeline` did.
+
+    Attributes
+    ----------
+    output : Path
+    match : TargetMatch
+        The profile used (named or detected) and the name matching.
+    detected : bool
+        Whether the profile was detected (no ``rig`` given).
+    n_frames : int
+        Frames sampled.
+    fps : float
+    result : BakeResult or None
+        Animation details for glTF outputs (keys before/after reduction, bytes saved).
+    """
+
+    output: Path
+    match: TargetMatch
+    detected: bool
+    n_frames: int
+    fps: float
+    result: BakeResult | None
+
+
+def _rig_weights(timeline: Timeline, profile: RigProfile, fps: float | None) -> TargetWeights:
+    curves = sample(timeline, fps=fps, channels=profile.channels)
+    return mix(curves, profile)
+
+
+def file_weights(weights: TargetWeights, match: TargetMatch, names: tuple[str, ...]) -> TargetWeights:
+    """Profile weights re-ordered into the file's target ``names`` (undriven targets are 0)."""
+    table = np.zeros((weights.n_frames, len(names)), dtype=np.float32)
+    for k, name in enumerate(names):
+        column = match.column_of_target.get(name)
+        if column is not None:
+            table[:, k] = weights.weights[:, column]
+    return TargetWeights(times=weights.times, weights=table, names=names, fps=weights.fps,
+                         metadata=weights.metadata)
+
+
+def write_weights_csv(weights: TargetWeights, path: str | os.PathLike[str]) -> None:
+    """Write ``time_s`` and one column per target, one row per frame (float32 values exact).
+
+    Values use 9 significant digits, enough for any float32 to read back bit for bit.
+    """
+    for name in weights.names:
+        if any(ch in name for ch in ',"\n\r'):
+            raise UnsupportedFormatError(f"{path}: target name {name!r} cannot be a CSV column")
+    buffer = io.StringIO()
+    buffer.write(",".join(("time_s",) + weights.names) + "\n")
+    table = np.column_stack([np.asarray(weights.times, dtype=np.float64),
+                             np.asarray(weights.weights, dtype=np.float64)])
+    formats = ["%.6f"] + ["%.9g"] * weights.weights.shape[1]
+    np.savetxt(buffer, table, fmt=formats, delimiter=",")
+    write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig,
+                  output: str | os.PathLike[str], *, rig: str | RigProfile | None = None,
+                  fps: float | None = None, step: bool = False,
+                  tolerance: float | None = DEFAULT_TOLERANCE) -> BakeReport:
+    """Bake ``timeline`` onto the glTF rig ``mesh`` and write ``output``.
+
+    Parameters
+    ----------
+    timeline : Timeline
+    mesh : path-like or GltfRig
+        The rig file (``.glb``/``.gltf``).
+    output : path-like
+        ``.glb``/``.gltf``: a copy of ``mesh`` with a new weights animation; ``.csv``: the
+        per-frame weights in the file's target order.
+    rig : str, RigProfile or None
+        Profile name or file; None detects the best bundled profile.
+    fps : float or None
+        Sampling rate (default: the timeline's).
+    step : bool
+        STEP interpolation instead of LINEAR.
+    tolerance : float or None
+        Keyframe reduction tolerance (weight units); None keeps every frame.
+    """
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in _GLTF_FORMATS + (".csv",):
+        raise UnsupportedFormatError(f"{output}: bake writes .glb, .gltf or .csv")
+    gltf = mesh if isinstance(mesh, GltfRig) else read_gltf(mesh, geometry=False)
+    match = resolve_rig(rig, gltf)
+    weights = _rig_weights(timeline, match.profile, fps)
+    if weights.n_frames == 0:
+        raise GltfError(f"{output}: the timeline has no frames to bake")
+    result = None
+    if suffix == ".csv":
+        write_weights_csv(file_weights(weights, match, gltf.target_names), output)
+    else:
+        result = write_animated_gltf(gltf, weights, output,
+                                     column_of_target=match.column_of_target,
+                                     interpolation="STEP" if step else "LINEAR",
+                                     tolerance=tolerance, animation_name=_animation_name(timeline))
+    return BakeReport(output=output, match=match, detected=rig is None, n_frames=weights.n_frames,
+                      fps=float(weights.fps or 0.0), result=result)
+
+
+def _animation_name(timeline: Timeline) -> str:
+    metadata = getattr(timeline, "metadata", None) or {}
+    name = metadata.get("name") if hasattr(metadata, "get") else None
+    return str(name) if name else "facs-rig"
+
+
+def pose_code(code: str, mesh: str | os.PathLike[str] | GltfRig, output: str | os.PathLike[str],
+              vocabulary: Vocabulary, *, rig: str | RigProfile | None = None) -> TargetMatch:
+    """Pose the rig ``mesh`` with a FACS ``code`` (or expression name) and write ``output``.
+
+    ``output`` is ``.glb``/``.gltf`` (posed meshes, no targets), ``.obj`` or ``.ply`` (all posed
+    meshes in one, vertex order kept: the meshes' vertices one after another in file order).
+    Positions are in world space (node transforms applied). Returns the match used.
+    """
+    output = Path(output)
+    if output.suffix.lower() not in _GLTF_FORMATS + MESH_FORMATS:
+        raise UnsupportedFormatError(f"{output}: pose writes .glb, .gltf, .obj or .ply")
+    gltf = mesh if isinstance(mesh, GltfRig) and mesh.meshes else read_gltf(
+        mesh.path if isinstance(mesh, GltfRig) else mesh)
+    match = resolve_rig(rig, gltf)
+    values = vocabulary.channel_values(vocabulary.parse(code))
+    weights = mix_frame(values, match.profile)
+    write_posed(posed_meshes(gltf, match, weights), output)
+    return match
+
+
+def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list[MorphMesh]:
+    """Each morph mesh of ``gltf`` deformed by profile ``weights`` ``(n_profile_targets,)``.
+
+    The result has no targets; positions are transformed by the world matrix of the first node
+    showing the mesh, and normals are recomputed from the posed triangles.
+    """
+    if not gltf.meshes:
+        raise GltfError(f"{gltf.path}: read without geometry; cannot pose")
+    matrices = world_matrices(gltf.source)
+    posed = []
+    for info, mesh in zip(gltf.targets, gltf.meshes):
+        mesh_weights = np.zeros(len(mesh.target_names), dtype=np.float32)
+        for k, name in enumerate(mesh.target_names):
+            column = match.column_of_target.get(name)
+            if column is not None:
+                mesh_weights[k] = weights[column]
+        positions = Deformer(mesh)(mesh_weights).astype(np.float64)
+        if info.nodes:
+            matrix = matrices[info.nodes[0]]
+            positions = positions @ matrix[:3, :3].T + matrix[:3, 3]
+        positions32 = positions.astype(np.float32)
+        normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
+        posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
+                               target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
+                               normals=normals, metadata=mesh.metadata))
+    return posed
+
+
+def write_posed(meshes: list[MorphMesh], output: str | os.PathLike[str]) -> None:
+    """Write posed meshes: glTF keeps them separate; OBJ/PLY concatenates them in order."""
+    output = Path(output)
+    if output.suffix.lower() in _GLTF_FORMATS:
+        write_glb(meshes, output)
+        return
+    offsets = np.cumsum([0] + [m.n_vertices for m in meshes])
+    positions = np.concatenate([m.positions for m in meshes])
+    faces = np.concatenate([m.faces.astype(np.int64) + offset
+                            for m, offset in zip(meshes, offsets[:-1])])
+    normals = None
+    if all(m.normals is not None for m in meshes):
+        normals = np.concatenate([m.normals for m in meshes])
+    write_mesh(output, positions, faces, normals=normals)
