@@ -1,0 +1,180 @@
+"""``facs-rig stream`` and ``facs-rig bridge`` end to end, as subprocesses: dry runs, the neutral
+frame on SIGINT and SIGTERM, the bridge's summary, and one-line errors."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO
+from osc_support import OscRecorder, free_udp_port
+
+from facs_rig.io.osc.encoding import encode_message
+
+
+def run_cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "facs_rig", *args], cwd=REPO, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def start_cli(*args):
+    return subprocess.Popen([sys.executable, "-m", "facs_rig", *args], cwd=REPO, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def frames_of(messages):
+    frames, current = [], {}
+    for address, args in messages:
+        if address == "/VMC/Ext/Blend/Val":
+            current[args[0]] = args[1]
+        elif address == "/VMC/Ext/Blend/Apply":
+            frames.append(current)
+            current = {}
+    return frames
+
+
+def printed_frames(stdout):
+    frames, current = [], {}
+    for line in stdout.splitlines():
+        if line.startswith("/VMC/Ext/Blend/Val"):
+            _, _, name, value = line.split(" ")
+            current[name.strip('"')] = float(value)
+        elif line.startswith("# end of frame"):
+            frames.append(current)
+            current = {}
+    return frames
+
+
+def test_dry_run_prints_every_frame_then_the_neutral_one():
+    result = run_cli("stream", "6+12C", "--rig", "arkit", "--dry-run", "--duration", "0.1",
+                     "--fps", "50")
+    assert result.returncode == 0, result.stderr
+    frames = printed_frames(result.stdout)
+    assert len(frames) == 5 + 1  # 0.1 s at 50 fps, then neutral
+    assert all(len(frame) == 52 for frame in frames)
+    assert "EyeBlinkLeft" in frames[0] and "MouthSmileLeft" in frames[0]  # Perfect Sync names
+    assert frames[-2]["MouthSmileLeft"] > frames[1]["MouthSmileLeft"] > 0  # the onset ramps up
+    assert set(frames[-1].values()) == {0.0}
+    assert "5 frames" in result.stderr and "neutral frame sent" in result.stderr
+
+
+def test_dry_run_of_a_timeline_file_with_head_turn(tmp_path, vocabulary):
+    from facs_rig.core.timeline import timeline_from_code
+    from facs_rig.io.timeline_files import write_timeline
+    path = tmp_path / "turn.json"
+    write_timeline(timeline_from_code(vocabulary.parse("12+51"), vocabulary, hold=0.2), path)
+    result = run_cli("stream", str(path), "--rig", "arkit", "--print", "--fps", "30",
+                     "--vmc-ok", "--no-reset")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    heads = [line for line in lines if line.startswith('/VMC/Ext/Bone/Pos sfffffff "Head"')]
+    assert heads and lines.count("/VMC/Ext/OK i 1") == len(heads)
+    yaws = [float(line.split()[7]) for line in heads]
+    # AU51 (unscored: the default scale's value) turns the head left by 40° × value: a negative
+    # Unity yaw, quaternion y = -sin(angle / 2) at the apex.
+    apex = 40 * vocabulary.scale().letter_to_value(None)
+    assert min(yaws) == pytest.approx(-math.sin(math.radians(apex / 2)), abs=1e-5)
+    assert "no neutral frame" in result.stderr
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_stream_with_a_neutral_frame(sig, status):
+    with OscRecorder() as receiver:
+        process = start_cli("stream", "happiness", "--rig", "arkit", "--loop",
+                            "--to", f"127.0.0.1:{receiver.port}", "--fps", "60")
+        try:
+            receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
+                                            for f in frames_of(m)) >= 3, timeout=30)
+            process.send_signal(sig)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        time.sleep(0.2)
+        frames = frames_of(receiver.snapshot())
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr
+    assert len(frames[-1]) == 52 and set(frames[-1].values()) == {0.0}
+    assert frames[-2]["MouthSmileLeft"] > 0.2  # the neutral frame follows a smiling one
+    assert "neutral frame sent" in stderr
+
+
+def test_no_reset_leaves_the_last_expression():
+    with OscRecorder() as receiver:
+        process = start_cli("stream", "happiness", "--rig", "arkit", "--loop", "--no-reset",
+                            "--to", f"127.0.0.1:{receiver.port}")
+        try:
+            receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
+                                            for f in frames_of(m)) >= 3, timeout=30)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        time.sleep(0.2)
+        frames = frames_of(receiver.snapshot())
+    assert process.returncode == 130
+    assert frames[-1]["MouthSmileLeft"] > 0.2 and "no neutral frame" in stderr
+
+
+def test_a_stream_to_nobody_still_runs_to_the_end():
+    port = free_udp_port()
+    result = run_cli("stream", "12", "--rig", "arkit", "--to", f"127.0.0.1:{port}",
+                     "--to", f"127.0.0.1:{free_udp_port()}", "--duration", "0.2")
+    assert result.returncode == 0, result.stderr
+    assert "refused" in result.stderr and "12 frames" in result.stderr
+
+
+def test_bridge_forwards_and_summarises_bad_input():
+    listen = free_udp_port()
+    with OscRecorder() as receiver:
+        process = start_cli("bridge", "--listen", f"127.0.0.1:{listen}", "--rig", "arkit",
+                            "--to", f"127.0.0.1:{receiver.port}", "--fps", "100")
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not any(
+                        f.get("MouthSmileLeft", 0) > 0 for f in frames_of(receiver.snapshot())):
+                    sender.sendto(encode_message("/facs/au/12", 1.0), ("127.0.0.1", listen))
+                    time.sleep(0.05)
+                sender.sendto(b"\x00garbage", ("127.0.0.1", listen))
+                sender.sendto(encode_message("/facs/au/12", float("nan")), ("127.0.0.1", listen))
+                time.sleep(0.3)
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        time.sleep(0.2)
+        frames = frames_of(receiver.snapshot())
+    assert process.returncode == 130, stderr
+    assert any(f.get("MouthSmileLeft", 0) > 0 for f in frames)
+    assert set(frames[-1].values()) == {0.0}
+    assert "1 malformed packets" in stderr and "1 NaN/inf" in stderr
+    assert "listening on 127.0.0.1:" in stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["stream", "12", "--to", "nowhere"], "endpoint 'nowhere'"),
+    (["stream", "12", "--duration", "0"], "--duration"),
+    (["stream", "12", "--head-max", "1,2"], "--head-max"),
+    (["stream", "12", "--rig", "no-such-rig"], "no-such-rig"),
+    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], "template"),
+    (["stream", "not a code at all", "--dry-run"], "not a code"),
+    (["bridge", "--listen", "127.0.0.1:99999"], "endpoint"),
+])
+def test_bad_arguments_give_one_line_errors(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 1
+    assert result.stderr.startswith("facs-rig: error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
