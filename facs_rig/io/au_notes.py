@@ -239,6 +239,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary) -> str:
     scale = vocabulary.scale()
     unscored = scale.letter_to_value(None)
     lines: list[dict] = []
+    lines_by_key: dict[tuple, list[dict]] = {}
     for event in timeline.events:
         problem = check_channel(event.channel, vocabulary)
         if problem:
@@ -251,13 +252,15 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary) -> str:
             intensity_text = repr(event.intensity)
         key = (event.start, event.onset, event.apex, event.offset, event.ease_in, event.ease_out,
                intensity_text)
-        for beat in lines:
-            # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
-            # code, and 12 twice would collapse into one event).
-            if beat["key"] == key and event.channel.au not in beat["aus"]:
+        # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
+        # code, and 12 twice would collapse into one event).
+        candidates = lines_by_key.setdefault(key, [])
+        for beat in candidates:
+            if event.channel.au not in beat["aus"]:
                 break
         else:
             beat = {"key": key, "aus": set(), "terms": []}
+            candidates.append(beat)
             lines.append(beat)
         beat["aus"].add(event.channel.au)
         beat["terms"].append(_term(event, intensity_text))

@@ -1,0 +1,118 @@
+"""``facs-rig timeline show|convert|sample``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+
+from facs_rig.cli import main
+from facs_rig.core.timeline import sample
+from facs_rig.io.curves_csv import read_curves_csv
+from facs_rig.io.timeline_files import read_timeline
+
+REPO = Path(__file__).resolve().parents[1]
+SUSPICION = str(REPO / "examples" / "suspicion_beat.notes")
+
+
+def run(capsys, *arguments: str) -> tuple[int, str, str]:
+    status = main(["timeline", *arguments])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_show_lists_duration_channels_and_events(capsys):
+    status, out, err = run(capsys, "show", SUSPICION)
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "duration  6.83333 s at 24 fps (165 frames)"
+    assert lines[1] == "events    7"
+    assert lines[2] == "channels  AU04 AU06 AU07 AU12 AU12_L AU12_R AU14_R"
+    assert lines[3] == "title: suspicion, then a smile"
+    assert "1.000  AU04     0.55 (C)   0.400  1.200  0.600   3.200  smooth/smooth" in lines
+
+
+def test_show_accepts_a_code_and_prints_json(capsys):
+    status, out, _ = run(capsys, "show", "6+12D", "--hold", "1", "--json")
+    assert status == 0
+    summary = json.loads(out)
+    assert summary["channels"] == ["AU06", "AU12"]
+    assert summary["duration"] == pytest.approx(1.8)
+    assert summary["metadata"] == {"code": "6+12D"}
+    assert [(e["channel"], e["letter"], e["apex"]) for e in summary["events"]] == [
+        ("AU06", None, 1.0), ("AU12", "D", 1.0)]
+
+
+def test_show_a_real_elan_file_reports_the_ignored_tiers(capsys):
+    status, out, _ = run(capsys, "show", str(shared_asset("elan/sample_3.0.eaf")))
+    assert status == 0
+    assert "events    0" in out
+    assert "ignored tiers: text, words-timesub, words-symsub, gestures, gest_included, words-pos" in out
+
+
+def test_convert_between_formats(capsys, tmp_path):
+    for name in ("beats.json", "beats.eaf", "beats.txt"):
+        status, out, _ = run(capsys, "convert", SUSPICION, str(tmp_path / name))
+        assert status == 0
+        assert out == f"wrote {tmp_path / name}: 7 events, 6.83333 s\n"
+    assert read_timeline(tmp_path / "beats.json") == read_timeline(SUSPICION)
+    assert read_timeline(tmp_path / "beats.txt") == read_timeline(SUSPICION)
+    status, _, _ = run(capsys, "convert", "surprise", str(tmp_path / "held.csv"), "--fps", "10")
+    assert status == 0
+    curves = read_curves_csv(tmp_path / "held.csv")
+    assert curves.fps == 10.0 and curves.n_frames == 29
+
+
+def test_sample_writes_csv_and_json(capsys, tmp_path):
+    output = tmp_path / "curves.csv"
+    status, out, _ = run(capsys, "sample", SUSPICION, "--fps", "60", "-o", str(output))
+    assert status == 0
+    assert out == f"wrote {output}: 411 frames x 7 channels at 60 fps\n"
+    curves = read_curves_csv(output)
+    expected = sample(read_timeline(SUSPICION), fps=60)
+    np.testing.assert_array_equal(curves.values, expected.values)
+    assert output.read_text().splitlines()[0] == "time,AU04,AU06,AU07,AU12,AU12_L,AU12_R,AU14_R"
+    status, _, _ = run(capsys, "sample", "happiness", "-o", str(tmp_path / "curves.json"))
+    data = json.loads((tmp_path / "curves.json").read_text())
+    assert status == 0 and data["channels"] == ["AU06", "AU12"] and data["fps"] == 30.0
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (("show", "6+99"), "facs-rig: error: '6+99' is neither a timeline file nor a FACS code: "
+                       "unknown action unit 99 at column 3 of '6+99'\n"),
+    (("show", "missing.notes"), "facs-rig: error: missing.notes: no such timeline file\n"),
+    (("sample", "happiness", "-o", "out.npy"),
+     "facs-rig: error: out.npy: AU curves are written as .csv or .json, not '.npy'\n"),
+    (("sample", "happiness", "--fps", "0", "-o", "out.csv"),
+     "facs-rig: error: sampling rate must be a positive number, not 0.0\n"),
+    (("convert", "happiness", "out.xml"),
+     "facs-rig: error: out.xml: no timeline format for extension '.xml'; known: .csv, .eaf, "
+     ".json, .notes, .txt\n"),
+])
+def test_errors_are_one_line_and_write_nothing(capsys, tmp_path, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, *arguments)
+    assert (status, out, err) == (1, "", message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_input_leaves_an_existing_output_untouched(capsys, tmp_path):
+    bad = tmp_path / "bad.notes"
+    bad.write_text("fps 24\n1 12\n00:00:00:30 6\n")
+    output = tmp_path / "curves.csv"
+    output.write_text("previous\n")
+    status, _, err = run(capsys, "sample", str(bad), "-o", str(output))
+    assert status == 1
+    assert err == (f"facs-rig: error: {bad}, line 3, column 1: timecode '00:00:00:30': frame 30 "
+                   f"must be below the frame rate (24 frames per second, so 0-23)\n")
+    assert output.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.notes", "curves.csv"]
+
+
+def test_timeline_without_subcommand_is_a_usage_error(capsys):
+    status, _, err = run(capsys)
+    assert status == 2
+    assert "choose a subcommand: show, convert or sample" in err
