@@ -220,9 +220,12 @@ class AUEvent:
         if times["end"] < times["apex_end"]:
             raise TimelineError(f"{label}: event ends at {times['end']:g} s, before its apex ends "
                                 f"at {times['apex_end']:g} s")
-        return cls(channel, intensity, times["start"], times["apex_start"] - times["start"],
-                   times["apex_end"] - times["apex_start"], times["end"] - times["apex_end"],
-                   **options)
+        # Differences of binary floats carry noise (2.68 - 2.6 = 0.08000000000000007); rounding
+        # to a picosecond gives the durations a person meant, far below any frame period.
+        return cls(channel, intensity, times["start"],
+                   round(times["apex_start"] - times["start"], 12),
+                   round(times["apex_end"] - times["apex_start"], 12),
+                   round(times["end"] - times["apex_end"], 12), **options)
 
     @property
     def apex_start(self) -> float:

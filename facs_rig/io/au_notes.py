@@ -210,7 +210,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
 
 
 def _seconds(value: float) -> str:
-    """Shortest text that reads back as exactly ``value`` (``1``, ``0.3``, ``2.25``)."""
+    """Shortest text that reads back as exactly ``value`` (``1``, ``0.3``, ``2.25``); also for
+    intensities."""
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
 
@@ -249,7 +250,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary) -> str:
         elif event.letter is None and event.intensity == unscored:
             intensity_text = None
         else:
-            intensity_text = repr(event.intensity)
+            intensity_text = _seconds(event.intensity)
         key = (event.start, event.onset, event.apex, event.offset, event.ease_in, event.ease_out,
                intensity_text)
         # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
