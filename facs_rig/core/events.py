@@ -219,7 +219,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
             prototypes[name] = vocabulary.parse(expression.code)
     segments = []
     for start, end, active in pieces:
-        terms = sorted((CodedAU(ch.au, ch.side, letter) for ch, letter in active.items()),
+        terms = sorted(_bilateral_terms(active),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
         best, best_matched, best_total = None, 0, 0
@@ -231,6 +231,22 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                 best, best_matched, best_total = name, matched, total
         segments.append(CodedSegment(float(start), float(end), code, best, best_matched, best_total))
     return segments
+
+
+def _bilateral_terms(active: dict[Channel, str | None]) -> list[CodedAU]:
+    """Code terms of the active channels: both sides of an AU read as one bilateral term (with
+    the stronger letter), as a FACS coder writes ``12D`` rather than ``L12D+R12D``."""
+    by_au: dict[int, dict[str | None, str | None]] = {}
+    for channel, letter in active.items():
+        by_au.setdefault(channel.au, {})[channel.side] = letter
+    terms = []
+    for au, sides in by_au.items():
+        if None in sides or {"L", "R"} <= sides.keys():
+            letter = max(sides.values(), key=_letter_rank)
+            terms.append(CodedAU(au, None, letter))
+        else:
+            terms.extend(CodedAU(au, side, letter) for side, letter in sides.items())
+    return terms
 
 
 def _absorb(piece: list, right: float, active: dict) -> None:

@@ -257,7 +257,7 @@ def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = 
             table[:, k] = np.clip(source[:, mapping[name]], 0.0, 1.0)
     if head is not None:
         table[:, 52:] = np.asarray(head, dtype=np.float64).reshape(n, 9)
-    start, rate = parse_timecodes((start_timecode,), rate=timecode_rate)
+    rate = float(timecode_rate)
     match = _TIMECODE.match(start_timecode)
     if not match:
         raise CaptureFormatError(f"start timecode {start_timecode!r} is not HH:MM:SS:FF.fff")
@@ -275,12 +275,15 @@ def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = 
 
 
 def _format_timecode(seconds: float, rate: float) -> str:
-    seconds = seconds % 86400.0
-    whole = int(seconds)
-    frames = (seconds - whole) * rate
-    h, rest = divmod(whole, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}:{frames:06.3f}"
+    # Round once, in thousandths of a frame, so 59.9996 frames carries into the next second
+    # instead of printing an impossible frame 60.000.
+    rate_int = int(round(rate))
+    milliframes = int(round((seconds % 86400.0) * rate * 1000.0))
+    whole_seconds, rest = divmod(milliframes, rate_int * 1000)
+    whole_seconds %= 86400
+    h, remainder = divmod(whole_seconds, 3600)
+    m, s = divmod(remainder, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
 #: Column order of Live Link Face's CSV export: the UDP order with JawRight/JawLeft and

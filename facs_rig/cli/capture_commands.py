@@ -1,0 +1,229 @@
+"""``facs-rig retarget`` and ``facs-rig code``: face-tracker captures onto rigs and into FACS codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from facs_rig.cli._output import print_json
+from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
+from facs_rig.core.filters import GAP_METHODS, SMOOTHING
+from facs_rig.errors import FacsRigError
+from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
+from facs_rig.io.captures.pipeline import CleaningOptions, capture_to_aus, prepare_curves
+from facs_rig.io.captures.retarget import RetargetRequest, output_kind, retarget_file
+from facs_rig.resources import load_vocabulary
+
+
+def _usage_error(message: str):
+    from facs_rig.cli import UsageError
+
+    return UsageError(message)
+
+
+def _add_capture_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="format", choices=sorted(CAPTURE_FORMATS),
+                        help="capture format (default: detected from the header)")
+    parser.add_argument("--face", type=int, default=None,
+                        help="OpenFace face_id to use when the file holds several faces "
+                             "(default: the lowest)")
+    parser.add_argument("--source", choices=("auto", "aus", "blendshapes"), default="auto",
+                        help="AUs from the tracker's own AU columns or solved from its blendshapes "
+                             "(default auto: the tracker's AUs when it has any)")
+    parser.add_argument("--gaps", choices=GAP_METHODS, default="interpolate",
+                        help="how lost-tracking frames are filled (default interpolate)")
+    parser.add_argument("--max-gap", type=float, default=None, metavar="SECONDS",
+                        help="gaps longer than this return to rest instead of being filled")
+    parser.add_argument("--smooth", choices=SMOOTHING, default=None,
+                        help="none, one-euro (causal, as live) or zero-phase (offline)")
+    parser.add_argument("--cutoff", type=float, default=6.0, metavar="HZ",
+                        help="zero-phase smoothing cutoff (default 6 Hz)")
+    parser.add_argument("--neutral", default=None, metavar="none|auto|START-END",
+                        help="subtract the resting pose: auto (each channel's 5th percentile) or "
+                             "the median of a neutral stretch START-END seconds")
+    parser.add_argument("--gain", type=float, default=None, metavar="PERCENTILE",
+                        help="also rescale each channel so this percentile reads 1 (for trackers "
+                             "that never reach full scale)")
+    parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the capture's)")
+    parser.add_argument("--on", type=float, default=0.15, help="event start threshold 0-1 (default 0.15)")
+    parser.add_argument("--off", type=float, default=0.08, help="event end threshold 0-1 (default 0.08)")
+    parser.add_argument("--min-duration", type=float, default=0.10, metavar="SECONDS",
+                        help="shortest event kept (default 0.1 s)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``retarget`` and ``code``."""
+    retarget = subparsers.add_parser(
+        "retarget", help="put face-tracker captures onto a rig, or turn them into AU timelines",
+        description="Read OpenFace, Py-Feat, Live Link Face, MediaPipe or Face Cap captures and "
+        "write them onto a rig (.glb, weights .csv, Live Link Face .csv for ARKit rigs) or as AU "
+        "data (AU curves .csv without --rig, editable timelines .json/.txt/.notes/.eaf). With "
+        "several captures, -o is a template with {stem}, e.g. -o out/{stem}.glb.",
+        epilog="Formats: " + "; ".join(f"{k}: {v}" for k, v in CAPTURE_FORMATS.items()))
+    retarget.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture file(s)")
+    retarget.add_argument("-o", "--output", required=True,
+                          help="output file (.glb/.gltf/.csv/.json/.txt/.notes/.eaf); {stem} is "
+                               "replaced by each capture's name")
+    retarget.add_argument("--rig", default=None,
+                          help="rig profile name or file (default for .glb: detected from the mesh)")
+    retarget.add_argument("--mesh", default=None, help="glTF/GLB to animate (default: bundled head)")
+    retarget.add_argument("--solve", action="store_true",
+                          help="always solve ARKit captures to AUs, even onto an ARKit-named rig "
+                               "(default: copy the weights, which is lossless)")
+    retarget.add_argument("--jobs", "-j", type=int, default=1, help="captures processed in parallel")
+    _add_capture_options(retarget)
+    retarget.set_defaults(handler=run_retarget)
+
+    code = subparsers.add_parser(
+        "code", help="print a FACS-coded summary of a capture, segment by segment",
+        description="Extract AU events from a capture and print each stretch of constant AU "
+        "activity as a FACS code with the EMFACS emotion it matches and how fully, e.g. "
+        "'1.20–2.05 s  6C+12D  happiness 2/2'.")
+    code.add_argument("capture", metavar="CAPTURE", help="capture file")
+    code.add_argument("--json", action="store_true", help="print segments as JSON")
+    _add_capture_options(code)
+    code.set_defaults(handler=run_code)
+
+
+def _cleaning(args: argparse.Namespace, *, neutral_default: str, smooth_default: str) -> CleaningOptions:
+    return CleaningOptions(gaps=args.gaps, max_gap=args.max_gap,
+                           smoothing=args.smooth or smooth_default, cutoff_hz=args.cutoff,
+                           neutral=args.neutral or neutral_default, gain_percentile=args.gain,
+                           fps=args.fps)
+
+
+def _events(args: argparse.Namespace) -> EventOptions:
+    try:
+        return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration)
+    except ValueError as exc:
+        raise _usage_error(str(exc)) from None
+
+
+def _check_neutral(text: str | None) -> None:
+    if text in (None, "none", "auto"):
+        return
+    try:
+        start, end = (float(x) for x in text.split("-", 1))
+    except ValueError:
+        raise _usage_error(f"--neutral {text!r} is not none, auto or START-END seconds") from None
+    if not start < end:
+        raise _usage_error(f"--neutral {text!r}: the start must be before the end")
+
+
+def run_retarget(args: argparse.Namespace) -> int:
+    """Retarget every capture; one summary line each, a progress bar for several."""
+    _check_neutral(args.neutral)
+    if args.jobs < 1:
+        raise _usage_error("--jobs must be at least 1")
+    if args.fps is not None and not args.fps > 0:
+        raise _usage_error("--fps must be positive")
+    captures = args.captures
+    if len(captures) > 1 and "{stem}" not in args.output:
+        raise _usage_error("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")
+    outputs = [args.output.replace("{stem}", Path(c).stem) for c in captures]
+    if len(set(outputs)) != len(outputs):
+        raise _usage_error("two captures would write the same output; rename them or change -o")
+    output_kind(outputs[0], args.rig)  # an unknown extension fails before any work
+    cleaning = _cleaning(args, neutral_default="none", smooth_default="none")
+    requests = [RetargetRequest(c, o, rig=args.rig, mesh=args.mesh, format=args.format,
+                                face=args.face, source=args.source, solve=args.solve,
+                                cleaning=cleaning, events=_events(args))
+                for c, o in zip(captures, outputs)]
+    if len(requests) == 1:
+        report = retarget_file(requests[0])
+        print(report.summary())
+        return 0
+    return _run_many(requests, args.jobs)
+
+
+def _run_many(requests: list[RetargetRequest], jobs: int) -> int:
+    progress = _Progress(len(requests))
+    failures = 0
+    results = []
+    if jobs == 1:
+        iterator = (_safe(request) for request in requests)
+        for request, (report, error) in zip(requests, iterator):
+            failures += _report_one(request, report, error, progress, results)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for request, (report, error) in zip(requests, pool.map(_safe, requests)):
+                failures += _report_one(request, report, error, progress, results)
+    progress.done()
+    for line in results:
+        print(line)
+    if failures:
+        print(f"facs-rig: error: {failures} of {len(requests)} captures failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _safe(request: RetargetRequest):
+    """Run one request in a worker; bad input comes back as a message, not a traceback."""
+    try:
+        return retarget_file(request), None
+    except FacsRigError as exc:
+        return None, " ".join(str(exc).split())
+    except OSError as exc:
+        return None, f"{request.capture}: {exc.strerror or exc}"
+
+
+def _report_one(request, report, error, progress, results) -> int:
+    progress.step(Path(request.capture).name)
+    if error is not None:
+        progress.clear()
+        print(f"facs-rig: error: {error}", file=sys.stderr)
+        return 1
+    results.append(report.summary())
+    return 0
+
+
+class _Progress:
+    """A one-line progress bar on a terminal; plain count lines otherwise (logs, CI)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.count = 0
+        self.tty = sys.stderr.isatty()
+
+    def step(self, name: str) -> None:
+        self.count += 1
+        if self.tty:
+            width = 30
+            filled = int(width * self.count / self.total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
+                             f"{self.count}/{self.total} {name[:40]:<40}")
+        else:
+            sys.stderr.write(f"retarget: {self.count}/{self.total} {name}\n")
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def run_code(args: argparse.Namespace) -> int:
+    """Print the FACS-coded segments of one capture."""
+    _check_neutral(args.neutral)
+    vocabulary = load_vocabulary()
+    capture = read_capture(args.capture, format=args.format, face=args.face)
+    solved = capture_to_aus(capture, source=args.source)
+    curves = prepare_curves(solved.curves, _cleaning(args, neutral_default="auto",
+                                                     smooth_default="zero-phase"))
+    timeline = extract_events(curves, vocabulary.scale(), options=_events(args))
+    segments = code_segments(timeline, vocabulary)
+    if args.json:
+        print_json([{"start": round(s.start, 4), "end": round(s.end, 4), "code": str(s.code),
+                     "emotion": s.emotion, "matched": s.matched, "of": s.total}
+                    for s in segments])
+        return 0
+    for note in capture.repairs:
+        print(f"# repaired: {note}")
+    sys.stdout.write(format_summary(segments) or "no AU events\n")
+    return 0

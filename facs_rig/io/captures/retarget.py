@@ -1,0 +1,210 @@
+"""Retarget one capture file to one output file: the work behind ``facs-rig retarget``.
+
+The output's kind follows its extension (see :func:`output_kind`):
+
+========================  ==================================================================
+``.glb`` / ``.gltf``      the mesh (``mesh``, default: the bundled head) with a weights
+                          animation of the rig's targets
+``.csv`` with an ARKit    a Live Link Face CSV take (Unreal, MotionBuilder importers)
+rig
+``.csv`` with another     per-frame target weights: ``time`` + one column per target
+rig
+``.csv`` without a rig    per-frame AU curves (the timeline area's AU CSV format)
+``.json`` / ``.txt`` /    an editable AU timeline of events (hysteresis extraction)
+``.notes`` / ``.eaf``
+========================  ==================================================================
+
+Lives in a module of its own so that worker processes of ``--jobs`` can import it cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facs_rig.core.curves import AUCurves, TargetWeights
+from facs_rig.core.events import EventOptions, extract_events
+from facs_rig.errors import UnsupportedFormatError
+from facs_rig.io.atomic import atomic_write
+from facs_rig.io.captures import read_capture
+from facs_rig.io.captures.arkit_names import canonical_arkit_name
+from facs_rig.io.captures.arkit_tables import write_live_link_face
+from facs_rig.io.captures.pipeline import (CleaningOptions, capture_to_aus, direct_arkit_weights,
+                                           prepare_curves, resample_weights)
+from facs_rig.resources import load_vocabulary
+
+__all__ = ["RetargetRequest", "RetargetReport", "retarget_file", "output_kind",
+           "write_weights_csv", "TIMELINE_EXTENSIONS"]
+
+TIMELINE_EXTENSIONS = (".json", ".txt", ".notes", ".eaf")
+
+
+@dataclass(frozen=True)
+class RetargetRequest:
+    """Everything ``retarget`` needs for one capture (picklable, for worker processes)."""
+
+    capture: str
+    output: str
+    rig: str | None = None
+    mesh: str | None = None
+    format: str | None = None
+    face: int | None = None
+    source: str = "auto"
+    solve: bool = False
+    cleaning: CleaningOptions = field(default_factory=CleaningOptions)
+    events: EventOptions = field(default_factory=EventOptions)
+
+
+@dataclass(frozen=True)
+class RetargetReport:
+    """What was done, for the CLI's one-line summary."""
+
+    capture: str
+    output: str
+    format: str
+    kind: str
+    frames: int
+    fps: float | None
+    repairs: tuple[str, ...]
+    via: str
+    residual_mean: float | None = None
+    residual_max: float | None = None
+    events: int | None = None
+
+    def summary(self) -> str:
+        """``capture -> output: 4030 frames at 30 fps (livelinkface, solved; residual ...)``."""
+        parts = [f"{self.frames} frames" + (f" at {self.fps:g} fps" if self.fps else ""),
+                 f"{self.format}, {self.via}"]
+        if self.residual_mean is not None:
+            parts.append(f"solve residual mean {self.residual_mean:.3f} max {self.residual_max:.3f}")
+        if self.events is not None:
+            parts.append(f"{self.events} events")
+        if self.repairs:
+            parts.append("repaired: " + "; ".join(self.repairs))
+        return f"{self.capture} -> {self.output}: " + ", ".join(parts)
+
+
+def output_kind(path: str, rig_name: str | None) -> str:
+    """``glb``, ``livelinkface``, ``weights``, ``curves`` or ``timeline`` for an output path."""
+    extension = Path(path).suffix.lower()
+    if extension in (".glb", ".gltf"):
+        return "glb"
+    if extension == ".csv":
+        if rig_name is None:
+            return "curves"
+        return "livelinkface" if _is_arkit_rig_name(rig_name) else "weights"
+    if extension in TIMELINE_EXTENSIONS:
+        return "timeline"
+    raise UnsupportedFormatError(
+        f"{path}: cannot write {extension or 'a file without extension'}; retarget writes .glb, "
+        f".gltf, .csv, .json, .txt, .notes or .eaf")
+
+
+def _is_arkit_rig_name(rig_name: str) -> bool:
+    from facs_rig.io.rig_files import load_rig
+
+    rig = load_rig(rig_name)
+    return bool(rig.targets) and all(canonical_arkit_name(t) for t in rig.targets)
+
+
+def write_weights_csv(weights: TargetWeights, path: str | os.PathLike[str]) -> None:
+    """``time`` + one column per target, shortest float32 round-trip text, written atomically."""
+    header = ",".join(["time", *weights.names])
+    times = np.char.mod("%.6f", np.asarray(weights.times, dtype=np.float64))
+    body = np.char.mod("%.6g", np.asarray(weights.weights, dtype=np.float32).astype(np.float64))
+    lines = [header] + [t + "," + ",".join(row) for t, row in zip(times, body)]
+    with atomic_write(path, "w", encoding="utf-8", newline="\n") as stream:
+        stream.write("\n".join(lines) + "\n")
+
+
+def _default_mesh() -> str:
+    from facs_rig.resources import rigs_dir
+
+    candidate = rigs_dir() / "default_head.glb"
+    if not candidate.exists():
+        raise UnsupportedFormatError("glTF output needs --mesh face.glb (the bundled default head "
+                                     "is not available in this build)")
+    return str(candidate)
+
+
+def retarget_file(request: RetargetRequest) -> RetargetReport:
+    """Read, solve, clean and write one capture per ``request``.
+
+    Raises
+    ------
+    FacsRigError
+        Bad input (``CaptureFormatError`` naming file, line and column), unknown rig, unusable
+        output path. Nothing is written then.
+    """
+    kind = output_kind(request.output, request.rig)
+    capture = read_capture(request.capture, format=request.format, face=request.face)
+    via = "tracker AUs"
+    residual_mean = residual_max = None
+    events = None
+
+    def solved_curves() -> AUCurves:
+        nonlocal via, residual_mean, residual_max
+        solved = capture_to_aus(capture, source=request.source)
+        if solved.residual is not None:
+            via = "solved from blendshapes"
+            good = solved.residual[np.isfinite(solved.residual)]
+            if good.size:
+                residual_mean, residual_max = float(good.mean()), float(good.max())
+        return prepare_curves(solved.curves, request.cleaning)
+
+    if kind == "timeline":
+        from facs_rig.io.timeline_files import write_timeline
+
+        vocabulary = load_vocabulary()
+        curves = solved_curves()
+        timeline = extract_events(curves, vocabulary.scale(), options=request.events)
+        write_timeline(timeline, request.output, vocabulary)
+        events = len(timeline.events)
+        frames, fps = curves.n_frames, curves.fps
+    elif kind == "curves":
+        from facs_rig.io.curves_csv import write_curves_csv
+
+        curves = solved_curves()
+        write_curves_csv(curves, request.output)
+        frames, fps = curves.n_frames, curves.fps
+    else:
+        from facs_rig.io.rig_files import load_rig
+
+        if kind == "glb":
+            from facs_rig.io.gltf import read_gltf
+            from facs_rig.io.gltf.matching import resolve_rig
+
+            gltf = read_gltf(request.mesh or _default_mesh(), geometry=False)
+            match = resolve_rig(request.rig, gltf)
+            rig = match.profile
+        else:
+            rig = load_rig(request.rig)
+        weights = None if request.solve else direct_arkit_weights(capture, rig)
+        if weights is not None:
+            via = "ARKit weights copied"
+            weights = resample_weights(weights, request.cleaning.fps)
+        else:
+            from facs_rig.core.mixing import mix
+
+            weights = mix(solved_curves(), rig)
+        if kind == "glb":
+            write_animated_gltf_for(gltf, weights, request.output, match.column_of_target)
+        elif kind == "livelinkface":
+            write_live_link_face(weights, request.output,
+                                 start_timecode=capture.metadata.get("start_timecode",
+                                                                     "00:00:00:00.000"))
+        else:
+            write_weights_csv(weights, request.output)
+        frames, fps = weights.n_frames, weights.fps
+    return RetargetReport(request.capture, request.output, capture.format, kind, frames, fps,
+                          capture.repairs, via, residual_mean, residual_max, events)
+
+
+def write_animated_gltf_for(gltf, weights: TargetWeights, output: str, column_of_target) -> None:
+    """Bake ``weights`` into a copy of ``gltf`` (the glTF area's writer)."""
+    from facs_rig.io.gltf import write_animated_gltf
+
+    write_animated_gltf(gltf, weights, output, column_of_target=dict(column_of_target))

@@ -1,0 +1,80 @@
+"""``facs-rig retarget`` and ``facs-rig code`` end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import shared_asset
+from facs_rig.cli import main
+from facs_rig.io.captures import read_live_link_face
+
+
+def test_code_prints_one_line_per_segment(capsys):
+    path = shared_asset("captures/pyfeat/001.csv")
+    assert main(["code", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out and all(" s  " in line for line in out)
+    assert main(["code", str(path), "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert segments[0]["start"] == 0.0 and "+" in segments[0]["code"]
+
+
+def test_retarget_arkit_capture_to_live_link_face_take(tmp_path, capsys):
+    source = shared_asset("captures/livelinkface/S07-001.csv")
+    out = tmp_path / "take.csv"
+    assert main(["retarget", str(source), "--rig", "arkit", "-o", str(out)]) == 0
+    assert "2028 frames at 30 fps" in capsys.readouterr().out
+    original, written = read_live_link_face(source), read_live_link_face(out)
+    np.testing.assert_allclose(written.blendshapes.weights, original.blendshapes.weights, atol=1e-9)
+
+
+def test_retarget_writes_timeline_curves_and_weights(tmp_path, capsys):
+    source = shared_asset("captures/openface/facsvatar_demo_full.csv")
+    for name in ("timeline.json", "notes.txt", "curves.csv"):
+        assert main(["retarget", str(source), "-o", str(tmp_path / name)]) == 0
+    document = json.loads((tmp_path / "timeline.json").read_text())
+    assert document  # a timeline document the timeline area can read back
+    header = (tmp_path / "curves.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["time", "AU01", "AU02"]
+    assert main(["retarget", str(source), "--rig", "facs", "-o", str(tmp_path / "w.csv")]) == 0
+    rows = (tmp_path / "w.csv").read_text().splitlines()
+    assert rows[0].startswith("time,") and len(rows) == 491
+
+
+def test_many_captures_with_jobs_and_progress(tmp_path, capsys):
+    sources = [str(shared_asset(f"captures/openface/{n}.csv"))
+               for n in ("facsvatar_head_test_clean", "facsvatar_2people_60fps_p0_clean")]
+    template = str(tmp_path / "{stem}.json")
+    assert main(["retarget", *sources, "--jobs", "2", "-o", template]) == 0
+    captured = capsys.readouterr()
+    assert "retarget: 2/2" in captured.err
+    assert (tmp_path / "facsvatar_head_test_clean.json").exists()
+    assert (tmp_path / "facsvatar_2people_60fps_p0_clean.json").exists()
+
+
+def test_bad_capture_is_one_error_line_and_nothing_written(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,AU01_r\n0,1\n0.1,oops\n")
+    out = tmp_path / "out.json"
+    assert main(["retarget", str(bad), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"facs-rig: error: {bad}: line 3, column 2 (AU01_r): 'oops' is not a number"]
+    assert not out.exists()
+    good = shared_asset("captures/openface/facsvatar_head_test_clean.csv")
+    assert main(["retarget", str(bad), str(good), "-o", str(tmp_path / "{stem}.json")]) == 1
+    assert (tmp_path / "facsvatar_head_test_clean.json").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["retarget", "a.csv", "b.csv", "-o", "out.json"], "must contain {stem}"),
+    (["retarget", "a.csv", "-o", "out.xyz"], "cannot write .xyz"),
+    (["retarget", "a.csv", "-o", "o.json", "--neutral", "3-1"], "start must be before"),
+    (["retarget", "a.csv", "-o", "o.json", "--jobs", "0"], "--jobs must be at least 1"),
+])
+def test_usage_errors(capsys, arguments, message):
+    status = main(arguments)
+    assert status in (1, 2)
+    assert message in capsys.readouterr().err

@@ -1,0 +1,279 @@
+"""Capture importers: real files of every format, variants, repairs and bad input."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import shared_asset
+from facs_rig.core.channels import Channel
+from facs_rig.core.curves import TargetWeights
+from facs_rig.errors import CaptureFormatError, FacsRigError, UnsupportedFormatError
+from facs_rig.io.captures import (ARKIT_NAMES, detect_format, read_capture, read_live_link_face,
+                                  write_live_link_face)
+from facs_rig.io.captures._table import read_header
+from facs_rig.io.captures.arkit_names import canonical_arkit_name, pascal_case
+from facs_rig.io.captures.arkit_tables import parse_timecodes
+from facs_rig.io.captures.openface import openface_intensity
+from facs_rig.resources import load_vocabulary
+
+HYPOTHESIS = settings(max_examples=60, deadline=None,
+                      suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def write(tmp_path: Path, text: str, name: str = "capture.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- real files -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("relative, fmt, frames, fps", [
+    ("captures/openface/facsvatar_demo_full.csv", "openface", 490, 25.0),
+    ("captures/openface/facsvatar_head_test_clean.csv", "openface", 715, 30.0),
+    ("captures/openface/pyfeat_OpenFace_Test.csv", "openface", 100, 1000.0),
+    ("captures/pyfeat/001.csv", "pyfeat", 20, 15.0),
+    ("captures/pyfeat/fex_test_001.csv", "pyfeat", 40, 30.0),
+    ("captures/livelinkface/alex_rom_3.csv", "livelinkface", 4030, 30.0),
+    ("captures/livelinkface/S07-001.csv", "livelinkface", 2028, 30.0),
+    ("captures/facecap/facecap_animation_weights.csv", "facecap", 335, 30.0),
+])
+def test_real_files_read_with_detected_format(relative, fmt, frames, fps):
+    path = shared_asset(relative)
+    assert detect_format(read_header(path)) == fmt
+    capture = read_capture(path)
+    assert (capture.format, capture.n_frames, capture.fps) == (fmt, frames, fps)
+    assert np.all(np.diff(capture.times) > 0)
+    for block in (capture.aus and capture.aus.values, capture.blendshapes and capture.blendshapes.weights):
+        if block is not None:
+            finite = block[np.isfinite(block)]
+            assert finite.min() >= 0.0 and finite.max() <= 1.0
+
+
+def test_openface_full_values_go_through_the_openface_scale():
+    path = shared_asset("captures/openface/facsvatar_demo_full.csv")
+    capture = read_capture(path)
+    # Line 2 of the file: AU45_r is its 17th AU_r column; read it independently.
+    header = [c.strip() for c in path.read_text().splitlines()[0].split(",")]
+    row = [c.strip() for c in path.read_text().splitlines()[1].split(",")]
+    raw = float(row[header.index("AU45_r")])
+    vocabulary = load_vocabulary()
+    expected = openface_intensity(np.array([raw]), vocabulary.scale("openface"), vocabulary.scale())[0]
+    assert capture.aus.column(Channel(45))[0] == pytest.approx(expected)
+    assert capture.faces == (0,)
+    # Head and gaze AUs are present: pose_R*, pose_Tz and gaze_angle_* were read.
+    assert {51, 52, 53, 54, 55, 56, 57, 58, 61, 62, 63, 64} <= {c.au for c in capture.aus.channels}
+
+
+def test_openface_scale_maps_letters_onto_letters():
+    vocabulary = load_vocabulary()
+    source, target = vocabulary.scale("openface"), vocabulary.scale("facshuman")
+    raw = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    mapped = openface_intensity(raw, source, target)
+    assert mapped.tolist() == pytest.approx([0.0, 0.03, 0.10, 0.20, 0.55, 0.90, 1.0, 1.0])
+
+
+def test_live_link_face_timecode_and_columns_by_name():
+    path = shared_asset("captures/livelinkface/S07-001.csv")
+    capture = read_live_link_face(path)
+    # 12:27:47:47.169 then 12:27:47:49.169 at a 60 fps timecode: 2/60 s apart.
+    assert capture.times[1] == pytest.approx(2 / 60)
+    assert capture.metadata["timecode_rate"] == 60.0
+    lines = path.read_text().splitlines()
+    header, first = lines[0].split(","), lines[1].split(",")
+    names = capture.blendshapes.names
+    for column in ("JawLeft", "JawRight", "MouthLeft", "MouthRight", "EyeLookOutLeft"):
+        k = names.index(canonical_arkit_name(column))
+        assert capture.blendshapes.weights[0, k] == pytest.approx(float(first[header.index(column)]))
+    assert capture.aus is not None and {c.au for c in capture.aus.channels} == {61, 62, 63, 64}
+
+
+def test_live_link_face_round_trip(tmp_path):
+    path = shared_asset("captures/livelinkface/alex_rom_3.csv")
+    capture = read_live_link_face(path)
+    out = tmp_path / "take.csv"
+    write_live_link_face(capture.blendshapes, out, start_timecode=capture.metadata["start_timecode"])
+    again = read_live_link_face(out)
+    assert again.blendshapes.names == capture.blendshapes.names
+    np.testing.assert_allclose(again.blendshapes.weights, capture.blendshapes.weights, atol=1e-9)
+    np.testing.assert_allclose(again.times, capture.times, atol=1e-6)
+    assert out.read_text().splitlines()[1].startswith("13:13:04:31.652,61,")
+
+
+def test_pyfeat_has_aus_and_mediapipe_blendshapes():
+    capture = read_capture(shared_asset("captures/pyfeat/001.csv"))
+    assert len(capture.aus.channels) == 20 and capture.aus.channels[0] == Channel(1)
+    assert len(capture.blendshapes.names) == 51 and "tongueOut" not in capture.blendshapes.names
+    assert capture.times[:3].tolist() == pytest.approx([0.0, 2 / 30, 4 / 30])
+
+
+# --- synthetic variants ---------------------------------------------------------------------
+
+OPENFACE_HEADER = "frame, face_id, timestamp, confidence, success, AU01_r, AU12_r, AU12_c, AU28_c"
+
+
+def test_openface_comma_variants_and_faces(tmp_path):
+    rows = ["1, 0, 0.00, 0.98, 1, 1.0, 3.0, 1, 0", "1, 1, 0.00, 0.98, 1, 5.0, 0.0, 0, 1",
+            "2, 0, 0.04, 0.98, 1, 2.0, 4.0, 0, 1", "2, 1, 0.04, 0.10, 1, 5.0, 0.0, 0, 1"]
+    spaced = write(tmp_path, OPENFACE_HEADER + "\n" + "\n".join(rows) + "\n", "spaced.csv")
+    tight = write(tmp_path, (OPENFACE_HEADER + "\n" + "\n".join(rows)).replace(", ", ","), "tight.csv")
+    a, b = read_capture(spaced), read_capture(tight)
+    np.testing.assert_array_equal(a.aus.values, b.aus.values)
+    assert a.faces == (0, 1)
+    assert a.aus.column(Channel(12)).tolist() == pytest.approx([0.55, 0.90])
+    face1 = read_capture(spaced, face=1)
+    assert face1.aus.column(Channel(1))[0] == pytest.approx(1.0)
+    assert np.isnan(face1.aus.values[1]).all() and face1.gaps.tolist() == [False, True]
+    assert any("confidence" in note for note in face1.repairs)
+    gated = read_capture(spaced, gate_presence=True)
+    assert gated.aus.column(Channel(12)).tolist() == pytest.approx([0.55, 0.0])
+    assert gated.aus.column(Channel(28)).tolist() == pytest.approx([0.0, 0.55])
+    with pytest.raises(CaptureFormatError, match="no face 7 .* faces present: 0, 1"):
+        read_capture(spaced, face=7)
+
+
+def test_openface_repairs_repeated_timestamps_and_counts_them(tmp_path):
+    text = "timestamp,success,confidence,AU01_r\n0.0,1,1,1\n0.04,1,1,2\n0.04,1,1,3\n0.08,1,1,\n"
+    capture = read_capture(write(tmp_path, text))
+    assert capture.n_frames == 3
+    assert "1 rows with a repeated timestamp dropped" in capture.repairs
+    assert "1 empty or NaN cells treated as gaps" in capture.repairs
+    assert math.isnan(capture.aus.column(Channel(1))[2])
+
+
+def test_mediapipe_table_without_time_column_is_read_at_30_fps(tmp_path):
+    names = ["_neutral"] + sorted(n for n in ARKIT_NAMES if n != "tongueOut")
+    text = ",".join(names) + "\n" + "\n".join(",".join(["0.5"] * len(names)) for _ in range(3)) + "\n"
+    capture = read_capture(write(tmp_path, text))
+    assert capture.format == "mediapipe"
+    assert capture.times.tolist() == pytest.approx([0, 1 / 30, 2 / 30])
+    assert "3 rows without a time column read at 30 fps" in capture.repairs
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("", "the file is empty"),
+    ("timestamp,AU01_r\n", "header but no data rows"),
+    ("timestamp,AU01_r,AU01_r\n0,1,1\n", "line 1: column 'AU01_r' appears twice"),
+    ("timestamp,AU01_r\n0,1\n0.1,abc\n", r"line 3, column 2 \(AU01_r\): 'abc' is not a number"),
+    ("timestamp,AU01_r\n0,1\n0.1\n", "line 3: 1 cells, but the header has 2 columns"),
+    ("timestamp,AU01_r\n0.2,1\n0.1,1\n", "line 3, column timestamp: .* out of order"),
+    ("timestamp,AU01_r\n0.2,1\nnan,1\n", "line 3, column timestamp: missing"),
+    ("name,age\nbob,3\n", "not a capture format facs-rig knows"),
+    ("Timecode,BlendShapeCount,EyeBlinkLeft\n00:00:00:01.0,61,0\n", "missing Live Link Face column"),
+])
+def test_bad_input_names_file_line_and_column(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(CaptureFormatError, match=message) as info:
+        read_capture(path)
+    assert str(path) in str(info.value)
+
+
+def test_other_format_forced_with_from_is_refused(tmp_path):
+    path = shared_asset("captures/facecap/facecap_animation_weights.csv")
+    with pytest.raises(CaptureFormatError, match="not an OpenFace CSV"):
+        read_capture(path, format="openface")
+    with pytest.raises(UnsupportedFormatError, match="unknown capture format 'xyz'"):
+        read_capture(path, format="xyz")
+
+
+def test_binary_and_folder_are_refused(tmp_path):
+    binary = tmp_path / "x.csv"
+    binary.write_bytes(b"glTF\x00\x00\x01\x02")
+    with pytest.raises(CaptureFormatError, match="binary file"):
+        read_capture(binary)
+    with pytest.raises(CaptureFormatError, match="is a folder"):
+        read_capture(tmp_path)
+
+
+def test_timecode_parsing():
+    seconds, rate = parse_timecodes(("01:00:00:00.000", "01:00:00:30.500", "01:00:01:59.000"))
+    assert rate == 60
+    assert seconds.tolist() == pytest.approx([0.0, 30.5 / 60, 1 + 59 / 60])
+    _, rate30 = parse_timecodes(("00:00:00:00.000", "00:00:00:29.000"))
+    assert rate30 == 30
+    with pytest.raises(CaptureFormatError, match="not a HH:MM:SS:FF.fff timecode"):
+        parse_timecodes(("12:00:00",))
+
+
+def test_arkit_name_variants():
+    for variant in ("eyeBlinkLeft", "EyeBlinkLeft", "eyeBlink_L", "ARBlendShapeLocationEyeBlinkLeft"):
+        assert canonical_arkit_name(variant) == "eyeBlinkLeft"
+    assert canonical_arkit_name("_neutral") is None
+    assert pascal_case("mouthSmileLeft") == "MouthSmileLeft"
+
+
+# --- hypothesis: every parser either parses or raises the project's error ------------------
+
+cell = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32).map(repr),
+                 st.sampled_from(["", "nan", "abc", "1e-3", " 0.5", "-0", "1,2", '"x"', "\t"]),
+                 st.text(max_size=6))
+
+
+@HYPOTHESIS
+@given(rows=st.lists(st.lists(cell, min_size=3, max_size=5), max_size=6),
+       header=st.sampled_from(["timestamp, confidence, success, AU01_r, AU12_c",
+                               "frame,timestamp,success,AU04_r,pose_Rx",
+                               "frame,face_id,timestamp,AU12_r,gaze_angle_x"]))
+def test_openface_parser_never_crashes(tmp_path, rows, header):
+    _fuzz(tmp_path, header, rows, "openface")
+
+
+@HYPOTHESIS
+@given(rows=st.lists(st.lists(cell, min_size=4, max_size=6), max_size=6))
+def test_pyfeat_parser_never_crashes(tmp_path, rows):
+    _fuzz(tmp_path, "FaceRectX,AU01,AU02,AU04,AU05,AU06,frame", rows, "pyfeat")
+
+
+@HYPOTHESIS
+@given(rows=st.lists(st.lists(cell, min_size=50, max_size=54), max_size=4),
+       stamps=st.lists(st.sampled_from(["00:00:00:00.000", "00:00:00:02.000", "23:59:59:59.999",
+                                        "1:2:3", "00:00:61:00.0", "x"]), min_size=4, max_size=4))
+def test_live_link_face_parser_never_crashes(tmp_path, rows, stamps):
+    header = "Timecode,BlendShapeCount," + ",".join(pascal_case(n) for n in ARKIT_NAMES)
+    rows = [[stamp, "61", *row] for stamp, row in zip(stamps, rows)]
+    _fuzz(tmp_path, header, rows, "livelinkface")
+
+
+@HYPOTHESIS
+@given(rows=st.lists(st.lists(cell, min_size=51, max_size=54), max_size=4),
+       fmt=st.sampled_from(["facecap", "mediapipe"]))
+def test_blendshape_table_parser_never_crashes(tmp_path, rows, fmt):
+    names = ["time_s"] + [n.replace("Left", "_L").replace("Right", "_R") for n in ARKIT_NAMES]
+    _fuzz(tmp_path, ",".join(names), rows, fmt)
+
+
+def _fuzz(tmp_path: Path, header: str, rows: list[list[str]], fmt: str) -> None:
+    path = tmp_path / "fuzz.csv"
+    path.write_text(header + "\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    for chosen in (None, fmt):
+        try:
+            capture = read_capture(path, format=chosen)
+        except FacsRigError:
+            continue
+        assert np.all(np.diff(capture.times) > 0)
+        data = capture.aus.values if capture.aus is not None else capture.blendshapes.weights
+        finite = data[np.isfinite(data)]
+        assert finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
+
+
+@HYPOTHESIS
+@given(weights=st.lists(st.lists(st.floats(0, 1, width=32), min_size=52, max_size=52),
+                        min_size=1, max_size=5),
+       step=st.sampled_from([1 / 30, 1 / 60, 0.04]))
+def test_live_link_face_writer_round_trips(tmp_path, weights, step):
+    values = np.asarray(weights, dtype=np.float32)
+    times = np.arange(values.shape[0]) * step
+    source = TargetWeights(times, values, ARKIT_NAMES, None)
+    path = tmp_path / "rt.csv"
+    write_live_link_face(source, path, start_timecode="10:00:00:00.000")
+    again = read_live_link_face(path, timecode_rate=60)
+    np.testing.assert_allclose(again.blendshapes.weights, values, atol=1e-9)
+    np.testing.assert_allclose(again.times, times, atol=2e-6)

@@ -1,0 +1,86 @@
+"""Event extraction with hysteresis and the FACS-coded segment summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from facs_rig.core.channels import Channel
+from facs_rig.core.curves import AUCurves
+from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
+from facs_rig.core.timeline import AUEvent, Timeline
+
+
+def curves_of(columns: dict[Channel, np.ndarray], fps: float = 100.0) -> AUCurves:
+    channels = tuple(columns)
+    values = np.stack([columns[c] for c in channels], axis=1).astype(np.float32)
+    times = np.arange(values.shape[0]) / fps
+    return AUCurves(times, values, channels, fps)
+
+
+def trapezoid(n: int, start: int, top: int, fall: int, end: int, peak: float) -> np.ndarray:
+    curve = np.zeros(n)
+    curve[start:top] = np.linspace(0, peak, top - start, endpoint=False)
+    curve[top:fall] = peak
+    curve[fall:end] = np.linspace(peak, 0, end - fall, endpoint=False)
+    return curve
+
+
+def test_one_trapezoid_becomes_one_event(vocabulary):
+    curve = trapezoid(300, 100, 120, 180, 200, 0.9)
+    timeline = extract_events(curves_of({Channel(12): curve}), vocabulary.scale())
+    (event,) = timeline.events
+    assert event.channel == Channel(12)
+    assert event.intensity == pytest.approx(0.9)
+    assert event.letter == "D"
+    # Active while above off=0.08: from the frame before 0.08 is passed to the frame after.
+    assert event.start == pytest.approx(1.01, abs=0.011)
+    assert event.apex_start == pytest.approx(1.18, abs=0.011)
+    assert event.apex_end == pytest.approx(1.81, abs=0.011)
+    assert event.end == pytest.approx(1.99, abs=0.011)
+
+
+def test_hysteresis_ignores_noise_and_bridges_dips(vocabulary):
+    noise = 0.12 + 0.02 * np.sin(np.arange(300))  # never reaches on=0.15 ... mostly
+    noise = np.minimum(noise, 0.14)
+    dipped = trapezoid(300, 50, 60, 240, 250, 0.6)
+    dipped[150:155] = 0.0  # a 50 ms tracker dropout inside one smile
+    timeline = extract_events(curves_of({Channel(1): noise, Channel(12): dipped}), vocabulary.scale())
+    assert [e.channel for e in timeline.events] == [Channel(12)]
+    short = trapezoid(300, 50, 52, 54, 56, 0.6)
+    assert extract_events(curves_of({Channel(12): short}), vocabulary.scale(),
+                          options=EventOptions(min_duration=0.2)).events == ()
+
+
+def test_summary_names_the_emfacs_emotion(vocabulary):
+    events = (AUEvent.from_times(Channel(6), 0.5, 1.2, 1.3, 1.9, 2.05, letter="C"),
+              AUEvent.from_times(Channel(12), 0.85, 1.2, 1.3, 1.9, 2.05, letter="D"))
+    segments = code_segments(Timeline(events, 3.0), vocabulary)
+    assert format_summary(segments) == "1.20–2.05 s  6C+12D  happiness 2/2\n"
+
+
+def test_sides_merge_and_partial_matches(vocabulary):
+    events = (AUEvent.from_times(Channel(12, "L"), 0.5, 0, 0.1, 0.9, 1.0, letter="C"),
+              AUEvent.from_times(Channel(12, "R"), 0.9, 0, 0.1, 0.9, 1.0, letter="D"),
+              AUEvent.from_times(Channel(1), 0.5, 2, 2.1, 2.9, 3.0, letter="C"),
+              AUEvent.from_times(Channel(4), 0.5, 2, 2.1, 2.9, 3.0, letter="C"),
+              AUEvent.from_times(Channel(14, "R"), 0.2, 4, 4.1, 4.9, 5.0, letter="B"),
+              AUEvent.from_times(Channel(12, "R"), 0.1, 4, 4.1, 4.9, 5.0, letter="A"))
+    lines = format_summary(code_segments(Timeline(events, 6.0), vocabulary)).splitlines()
+    assert lines == ["0.00–1.00 s  12D  happiness 1/2",
+                     "2.00–3.00 s  1C+4C  sadness 2/3",
+                     "4.00–5.00 s  R12A+R14B  contempt 2/2"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.floats(0, 1), min_size=2, max_size=80))
+def test_events_are_valid_for_any_curve(vocabulary, values):
+    curve = np.asarray(values)
+    timeline = extract_events(curves_of({Channel(12): curve}, fps=30), vocabulary.scale())
+    for event in timeline.events:
+        assert 0 <= event.start <= event.apex_start <= event.apex_end <= event.end
+        assert event.letter in "ABCDE"
+        assert curve.max() >= 0.15
+    code_segments(timeline, vocabulary)

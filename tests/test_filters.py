@@ -1,0 +1,89 @@
+"""Cleaning filters: gaps, One Euro, zero-phase smoothing, neutral calibration, resampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from facs_rig.core.channels import Channel
+from facs_rig.core.curves import AUCurves
+from facs_rig.core.filters import (NeutralCalibration, OneEuroFilter, clean_curves, fill_gaps,
+                                   one_euro, resample, smooth_zero_phase)
+
+T = np.arange(6) / 10.0
+
+
+def test_fill_gaps_interpolates_and_holds():
+    values = np.array([[np.nan], [0.2], [np.nan], [np.nan], [0.8], [np.nan]])
+    filled, count = fill_gaps(T, values)
+    assert count == 4
+    assert filled[:, 0].tolist() == pytest.approx([0.2, 0.2, 0.4, 0.6, 0.8, 0.8])
+    held, _ = fill_gaps(T, values, method="hold")
+    assert held[:, 0].tolist() == pytest.approx([0.2, 0.2, 0.2, 0.2, 0.8, 0.8])
+    empty, _ = fill_gaps(T, np.full((6, 1), np.nan))
+    assert empty.tolist() == [[0.0]] * 6
+
+
+def test_long_gaps_return_to_rest():
+    values = np.array([[0.5], [np.nan], [np.nan], [np.nan], [0.5], [0.5]])
+    filled, _ = fill_gaps(T, values, max_gap=0.3)
+    assert filled[:, 0].tolist() == pytest.approx([0.5, 0, 0, 0, 0.5, 0.5])
+
+
+def test_one_euro_passes_constants_and_follows_steps_without_overshoot():
+    times = np.arange(120) / 60
+    constant = one_euro(times, np.full((120, 2), 0.3))
+    assert np.allclose(constant, 0.3)
+    step = np.zeros((120, 1))
+    step[30:] = 1.0
+    out = one_euro(times, step, min_cutoff=1.0, beta=0.5)[:, 0]
+    assert np.all(np.diff(out) >= -1e-7) and out.max() <= 1.0 + 1e-6
+    assert out[29] == 0.0 and out[-1] > 0.95
+    live = OneEuroFilter()
+    live(0.0, np.array([0.0]))
+    assert live(1 / 60, np.array([np.nan]))[0] == 0.0  # a gap holds the last output
+
+
+def test_zero_phase_has_no_delay_and_keeps_ramps():
+    times = np.arange(200) / 60
+    ramp = times[:, None] * 0.2
+    smoothed = smooth_zero_phase(times, ramp, cutoff_hz=4)
+    np.testing.assert_allclose(smoothed[20:-20], ramp[20:-20], atol=1e-6)
+    pulse = np.zeros((200, 1))
+    pulse[100] = 1.0
+    out = smooth_zero_phase(times, pulse, cutoff_hz=4)[:, 0]
+    assert int(np.argmax(out)) == 100  # symmetric: the peak does not move
+    np.testing.assert_allclose(out[90:100], out[101:111][::-1], atol=1e-7)
+
+
+def test_neutral_calibration_subtracts_rest_and_rescales():
+    times = np.arange(100) / 10
+    values = np.full((100, 1), 0.1)
+    values[50:60] = 0.3
+    calibration = NeutralCalibration.fit(times, values, window=(0, 2), gain_percentile=100)
+    assert calibration.rest.tolist() == pytest.approx([0.1])
+    assert calibration.gain.tolist() == pytest.approx([1 / 0.2])
+    out = calibration.apply(values)[:, 0]
+    assert out[0] == 0.0 and out[55] == pytest.approx(1.0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(slope=st.floats(-1, 1), intercept=st.floats(-1, 1), fps=st.sampled_from([24.0, 30.0, 60.0]))
+def test_resample_is_exact_on_linear_signals(slope, intercept, fps):
+    times = np.sort(np.random.default_rng(1).uniform(0, 2, 40))
+    times[0], times[-1] = 0.0, 2.0
+    values = (slope * times + intercept)[:, None]
+    grid, out = resample(times, values, fps)
+    assert grid[0] == 0.0 and grid[-1] == pytest.approx(2.0)
+    np.testing.assert_allclose(out[:, 0], slope * grid + intercept, atol=1e-6)
+
+
+def test_clean_curves_gives_regular_finite_curves():
+    times = np.array([0.0, 0.04, 0.09, 0.12, 0.16])
+    values = np.array([[0.1], [np.nan], [0.3], [0.2], [0.9]], dtype=np.float32)
+    curves = AUCurves(times, values, (Channel(12),), None)
+    cleaned = clean_curves(curves, fps=50)
+    assert cleaned.fps == 50 and cleaned.n_frames == 9
+    assert np.all(np.isfinite(cleaned.values)) and cleaned.metadata["filled_cells"] == 1
