@@ -1,0 +1,262 @@
+"""A software rasteriser in numpy: z-buffered triangles, per-pixel Lambert and Blinn-Phong shading.
+
+No GPU and no loop over pixels or triangles: triangles are grouped by the size of their screen
+bounding box, each group is tested against all pixel centres of its boxes in one array operation,
+and the nearest surface per pixel is chosen with one ``np.minimum.at`` on packed (depth, triangle)
+keys. Only the winning triangle of each pixel is then shaded (deferred shading), with
+perspective-correct interpolation of normals, positions and vertex colours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facs_rig.render.camera import Camera
+
+__all__ = ["Light", "Shading", "DEFAULT_SHADING", "vertex_normals", "rasterize", "render"]
+
+#: Largest number of candidate pixel samples tested in one array operation (bounds memory).
+_CHUNK_SAMPLES = 1 << 21
+_NO_HIT = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Light:
+    """A directional light: ``direction`` points from the surface towards the light (world space)."""
+
+    direction: tuple[float, float, float]
+    colour: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    specular: float = 0.0
+
+
+@dataclass(frozen=True)
+class Shading:
+    """Lighting of a render: a portrait three-point setup by default.
+
+    Attributes
+    ----------
+    ambient : (3,) float
+        Light added everywhere (a cheap stand-in for sky and bounce light).
+    lights : tuple of Light
+        Directional lights, in world space.
+    shininess : float
+        Blinn-Phong exponent of the specular highlight.
+    background_top, background_bottom : (3,) float
+        Vertical background gradient, linear 0-1 RGB.
+    """
+
+    ambient: tuple[float, float, float] = (0.20, 0.20, 0.22)
+    lights: tuple[Light, ...] = (
+        Light((0.45, 0.55, 0.75), (0.85, 0.82, 0.78), specular=0.22),   # key: high, camera left
+        Light((-0.65, 0.05, 0.55), (0.30, 0.33, 0.38), specular=0.0),   # fill: low, opposite side
+        Light((0.0, 0.45, -0.9), (0.25, 0.25, 0.25), specular=0.05),    # rim: behind, separates from background
+    )
+    shininess: float = 24.0
+    background_top: tuple[float, float, float] = (0.30, 0.32, 0.36)
+    background_bottom: tuple[float, float, float] = (0.13, 0.14, 0.16)
+
+
+DEFAULT_SHADING = Shading()
+
+
+def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Area-weighted vertex normals.
+
+    Parameters
+    ----------
+    positions : (n_vertices, 3) float
+    faces : (n_faces, 3) int
+
+    Returns
+    -------
+    (n_vertices, 3) float32
+        Unit normals (zero for vertices used by no face).
+    """
+    points = np.asarray(positions, np.float32)
+    a, b, c = points[faces[:, 0]], points[faces[:, 1]], points[faces[:, 2]]
+    face_normals = np.cross(b - a, c - a)  # length = twice the area: area weighting for free
+    n = points.shape[0]
+    flat = faces.reshape(-1)
+    normals = np.empty((n, 3), np.float32)
+    for axis in range(3):
+        normals[:, axis] = np.bincount(flat, weights=np.repeat(face_normals[:, axis], 3), minlength=n)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    return normals / np.where(length > 0, length, 1.0)
+
+
+def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray, width: int,
+              height: int, *, cull_back_faces: bool = True) -> np.ndarray:
+    """Visibility pass: the nearest front-facing triangle at every pixel centre.
+
+    Parameters
+    ----------
+    x, y : (n_vertices,) float32
+        Pixel coordinates of the vertices (y grows downwards).
+    depth : (n_vertices,) float32
+        View depth of the vertices (positive in front of the camera).
+    faces : (n_faces, 3) int
+        Triangles; counter-clockwise seen from their front, as glTF requires (glTF 2.0 §3.7.2.1).
+    width, height : int
+        Image size.
+    cull_back_faces : bool
+        Skip triangles seen from behind (closed meshes: the inside is never visible).
+
+    Returns
+    -------
+    (height * width,) int64
+        Index of the visible triangle per pixel (row-major), ``-1`` for background.
+    """
+    faces = np.asarray(faces, np.int64)
+    x0, x1, x2 = x[faces[:, 0]], x[faces[:, 1]], x[faces[:, 2]]
+    y0, y1, y2 = y[faces[:, 0]], y[faces[:, 1]], y[faces[:, 2]]
+    z0, z1, z2 = depth[faces[:, 0]], depth[faces[:, 1]], depth[faces[:, 2]]
+    # Signed double area; with y pointing down a counter-clockwise (front) face comes out negative.
+    area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+    near = np.float32(1e-4)
+    keep = (z0 > near) & (z1 > near) & (z2 > near) & (np.abs(area) > 1e-12)
+    keep &= (area < 0) if cull_back_faces else True
+    x_min = np.ceil(np.minimum(np.minimum(x0, x1), x2) - 0.5)
+    x_max = np.floor(np.maximum(np.maximum(x0, x1), x2) - 0.5)
+    y_min = np.ceil(np.minimum(np.minimum(y0, y1), y2) - 0.5)
+    y_max = np.floor(np.maximum(np.maximum(y0, y1), y2) - 0.5)
+    x_min, y_min = np.maximum(x_min, 0), np.maximum(y_min, 0)
+    x_max, y_max = np.minimum(x_max, width - 1), np.minimum(y_max, height - 1)
+    keep &= (x_max >= x_min) & (y_max >= y_min)
+    span = np.maximum(x_max - x_min, y_max - y_min) + 1
+    depth_low = float(min(z0[keep].min(), z1[keep].min(), z2[keep].min())) if keep.any() else 0.0
+    depth_high = float(max(z0[keep].max(), z1[keep].max(), z2[keep].max())) if keep.any() else 1.0
+    depth_scale = (2**31 - 2) / max(depth_high - depth_low, 1e-9)
+    zbuffer = np.full(width * height, _NO_HIT, np.int64)
+    indices = np.flatnonzero(keep)
+    size_class = np.ceil(np.log2(span[indices])).astype(np.int64)
+    for level in np.unique(size_class):
+        members = indices[size_class == level]
+        side = 1 << int(level)
+        per_chunk = max(1, _CHUNK_SAMPLES // (side * side))
+        offset_x = np.tile(np.arange(side, dtype=np.float32), side)
+        offset_y = np.repeat(np.arange(side, dtype=np.float32), side)
+        for start in range(0, members.size, per_chunk):
+            f = members[start:start + per_chunk]
+            px = x_min[f, None] + offset_x
+            py = y_min[f, None] + offset_y
+            cx, cy = px + 0.5, py + 0.5
+            ax, ay, bx, by, qx, qy = x0[f, None], y0[f, None], x1[f, None], y1[f, None], x2[f, None], y2[f, None]
+            w0 = (qx - bx) * (cy - by) - (qy - by) * (cx - bx)
+            w1 = (ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)
+            w2 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+            sign = np.sign(area[f, None])
+            inside = (px <= x_max[f, None]) & (py <= y_max[f, None])
+            inside &= (w0 * sign >= 0) & (w1 * sign >= 0) & (w2 * sign >= 0)
+            if not inside.any():
+                continue
+            rows, cols = np.nonzero(inside)
+            face_ids = f[rows]
+            inv_area = 1.0 / area[face_ids]
+            # Perspective: 1/depth is linear in screen space.
+            inv_depth = (w0[rows, cols] / z0[face_ids] + w1[rows, cols] / z1[face_ids]
+                         + w2[rows, cols] / z2[face_ids]) * inv_area
+            pixel_depth = 1.0 / np.maximum(inv_depth, 1e-12)
+            quantised = ((pixel_depth - depth_low) * depth_scale).clip(0, 2**31 - 2).astype(np.int64)
+            pixel = py[rows, cols].astype(np.int64) * width + px[rows, cols].astype(np.int64)
+            np.minimum.at(zbuffer, pixel, (quantised << 32) | face_ids)
+    hit = zbuffer != _NO_HIT
+    result = np.full(width * height, -1, np.int64)
+    result[hit] = zbuffer[hit] & 0xFFFFFFFF
+    return result
+
+
+def render(positions: np.ndarray, faces: np.ndarray, camera: Camera, *,
+           colours: np.ndarray | None = None, normals: np.ndarray | None = None,
+           shading: Shading = DEFAULT_SHADING, supersample: int = 1) -> np.ndarray:
+    """Render a triangle mesh to an RGB image.
+
+    Parameters
+    ----------
+    positions : (n_vertices, 3) float
+        World positions (already deformed).
+    faces : (n_faces, 3) int
+        Triangles, counter-clockwise from the front.
+    camera : Camera
+        View and image size.
+    colours : (n_vertices, 3) float, optional
+        Linear 0-1 albedo per vertex (default: a neutral skin tone).
+    normals : (n_vertices, 3) float, optional
+        Vertex normals (default: computed from the deformed positions, so wrinkles and folds shade).
+    shading : Shading
+        Lights and background.
+    supersample : int
+        Render at this many times the size per axis and average down (anti-aliasing).
+
+    Returns
+    -------
+    (height, width, 3) uint8
+        sRGB image.
+    """
+    points = np.asarray(positions, np.float32)
+    faces = np.asarray(faces, np.int64)
+    n_vertices = points.shape[0]
+    if colours is None:
+        colours = np.broadcast_to(np.float32([0.80, 0.62, 0.52]), (n_vertices, 3))
+    colours = np.asarray(colours, np.float32)
+    if normals is None:
+        normals = vertex_normals(points, faces)
+    factor = max(1, int(supersample))
+    width, height = camera.width * factor, camera.height * factor
+    view = camera.resized(width, height) if factor > 1 else camera
+    x, y, depth = view.project(points)
+    visible = rasterize(x, y, depth, faces, width, height)
+
+    background = _background(shading, width, height)
+    image = background.reshape(-1, 3).copy()
+    pixels = np.flatnonzero(visible >= 0)
+    if pixels.size:
+        face = faces[visible[pixels]]
+        cx = (pixels % width).astype(np.float32) + 0.5
+        cy = (pixels // width).astype(np.float32) + 0.5
+        ax, ay = x[face[:, 0]], y[face[:, 0]]
+        bx, by = x[face[:, 1]], y[face[:, 1]]
+        qx, qy = x[face[:, 2]], y[face[:, 2]]
+        w0 = ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) / depth[face[:, 0]]
+        w1 = ((ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)) / depth[face[:, 1]]
+        w2 = ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) / depth[face[:, 2]]
+        total = w0 + w1 + w2
+        total = np.where(np.abs(total) > 1e-20, total, 1e-20)
+        weights = np.stack([w0 / total, w1 / total, w2 / total], axis=1)[:, :, None]
+        normal = (normals[face] * weights).sum(axis=1)
+        normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+        albedo = (colours[face] * weights).sum(axis=1)
+        surface = (points[face] * weights).sum(axis=1)
+        to_eye = np.asarray(view.eye, np.float32) - surface
+        to_eye /= np.maximum(np.linalg.norm(to_eye, axis=1, keepdims=True), 1e-12)
+        # Interpolated normals can turn slightly away at silhouettes; flip those towards the eye.
+        facing = np.sum(normal * to_eye, axis=1, keepdims=True)
+        normal = np.where(facing < 0, normal - 2 * facing * to_eye, normal)
+        light_sum = np.broadcast_to(np.float32(shading.ambient), normal.shape).copy()
+        specular = np.zeros(normal.shape[0], np.float32)
+        for light in shading.lights:
+            direction = np.float32(light.direction) / np.float32(np.linalg.norm(light.direction))
+            lambert = np.maximum(normal @ direction, 0.0)
+            light_sum += lambert[:, None] * np.float32(light.colour)
+            if light.specular:
+                half = direction + to_eye
+                half /= np.maximum(np.linalg.norm(half, axis=1, keepdims=True), 1e-12)
+                specular += light.specular * np.maximum(np.sum(normal * half, axis=1), 0.0) ** shading.shininess
+        image[pixels] = albedo * light_sum + specular[:, None]
+    image = image.reshape(height, width, 3)
+    if factor > 1:
+        image = image.reshape(camera.height, factor, camera.width, factor, 3).mean(axis=(1, 3))
+    return linear_to_srgb(image)
+
+
+def linear_to_srgb(image: np.ndarray) -> np.ndarray:
+    """Linear 0-1 RGB to 8-bit sRGB (IEC 61966-2-1 transfer curve, simplified to a 1/2.2 power)."""
+    return (np.clip(image, 0.0, 1.0) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+
+
+def _background(shading: Shading, width: int, height: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    top, bottom = np.float32(shading.background_top), np.float32(shading.background_bottom)
+    column = top * (1 - t) + bottom * t
+    return np.broadcast_to(column, (height, width, 3)).astype(np.float32)
