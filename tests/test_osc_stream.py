@@ -7,6 +7,8 @@ import socket
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import require_tool
 from osc_support import (
     SMILE_RIG,
@@ -59,6 +61,17 @@ def fake_stream(transport=None, **kwargs):
 ])
 def test_parse_endpoint(text, expected):
     assert parse_endpoint(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=30))
+def test_any_endpoint_text_parses_or_raises_osc_error(text):
+    try:
+        endpoint = parse_endpoint(text)
+    except OscError:
+        return
+    assert 1 <= endpoint.port <= 65535 and endpoint.host
+    assert parse_endpoint(str(endpoint)) == endpoint  # round trip
 
 
 @pytest.mark.parametrize("text", ["127.0.0.1", "host:0", "host:70000", ":9000", "a:b", "[::1]"])

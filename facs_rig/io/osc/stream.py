@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import signal
 import socket
 import sys
@@ -54,6 +55,9 @@ class Endpoint:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
 def parse_endpoint(text: str | tuple[str, int] | Endpoint, *, default_host: str = "127.0.0.1",
                    allow_any_port: bool = False) -> Endpoint:
     """Read ``HOST:PORT``, ``[IPv6]:PORT`` or ``PORT`` (on ``default_host``).
@@ -76,14 +80,14 @@ def parse_endpoint(text: str | tuple[str, int] | Endpoint, *, default_host: str 
             port_text = rest[1:] if rest.startswith(":") else ""
         elif value.count(":") == 1:
             host, port_text = value.split(":")
-        elif value.isdigit():
+        elif _PORT.fullmatch(value):
             host, port_text = default_host, value
         else:
             raise OscError(f"endpoint {text!r}: expected HOST:PORT, e.g. 127.0.0.1:39539")
     if not host:
         raise OscError(f"endpoint {text!r}: the host is empty")
     lowest = 0 if allow_any_port else 1
-    if not port_text.isdigit() or not lowest <= int(port_text) <= 65535:
+    if not _PORT.fullmatch(port_text) or not lowest <= int(port_text) <= 65535:
         raise OscError(f"endpoint {text!r}: the port must be a number from {lowest} to 65535")
     return Endpoint(host, int(port_text))
 
