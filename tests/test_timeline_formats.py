@@ -281,7 +281,19 @@ def test_notes_options_headers_and_units(vocabulary):
         ("AU12_L", 0.2, "step", "smooth"), ("AU26", 0.55, "step", "smooth")]
 
 
+def test_notes_accept_absolute_phase_times(vocabulary):
+    timeline = parse_au_notes("fps 24\n00:00:01:00 12 apex_start 00:00:01:12 apex_end 2.5 end 72f\n",
+                              vocabulary)
+    event = timeline.events[0]
+    assert (event.start, event.onset, event.apex, event.offset) == (1.0, 0.5, 1.0, 0.5)
+
+
 @pytest.mark.parametrize(("text", "message"), [
+    ("1 12 apex_start 2 apex_end 1.5 end 3\n", r"line 1, column 28: apex_end \(1.5 s\) comes before "
+                                              r"apex_start \(2 s\)"),
+    ("1 12 apex_start 0.5 apex_end 1.5 end 3\n", "apex_start .* comes before the beat"),
+    ("1 12 apex_start 2 end 3\n", "need apex_start, apex_end and end; missing apex_end"),
+    ("1 12 onset 1 apex_start 2 apex_end 3 end 4\n", "not both"),
     ("fps 24\n00:00:01:24 12\n", "line 2, column 1: timecode '00:00:01:24': frame 24 must be "
                                  "below the frame rate"),
     ("1 6+99\n", r"line 1, column 5: unknown action unit 99 at column 3 of '6\+99'"),
@@ -338,6 +350,7 @@ notes_tokens = st.sampled_from(
     ["fps", "24", "30", "duration", "title", "1.5", "1.5s", "36f", "-2", "00:00:01:12", "00:00:01:30",
      "00:00:01;12", "12", "6+12D", "R12A+R14A", "happiness", "L26", "99", "+", "onset", "apex",
      "offset", "ease", "ease_in", "linear", "step", "intensity", "0.4", "8f", "1e400", "nan", "#",
+     "apex_start", "apex_end", "end",
      "x", "\n", "\n", "\n"])
 
 

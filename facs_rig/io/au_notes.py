@@ -19,7 +19,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 * The code is everything between the time and the first option keyword: ``6+12D``,
   ``R12A+R14A``, ``happiness``, ``surprise + 25``. It expands into one event per AU.
 * Options, each a keyword and a value: ``onset``, ``apex``, ``offset`` (durations in seconds,
-  ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s), ``ease`` (both ramps), ``ease_in``,
+  ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s) or instead the absolute times
+  ``apex_start``, ``apex_end`` and ``end`` (all three; any time form), ``ease`` (both ramps), ``ease_in``,
   ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
   without a letter; default the scale's value of an unscored AU).
 """
@@ -52,7 +53,8 @@ __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
-_OPTION_KEYS = _DURATION_KEYS + _EASE_KEYS + ("intensity",)
+_ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
+_OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
 _HEADER_KEYS = ("fps", "duration", "title")
 _QUANTITY = re.compile(r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?P<unit>[sSfF]?)$")
 
@@ -95,6 +97,35 @@ def _time(token: _Token, fps: float, what: str = "time") -> float:
         except ValueError as exc:
             raise _LineError(str(exc), token.column) from None
     return _quantity(token, fps, what)
+
+
+def _phases(options: dict, at: float) -> tuple[float, float, float]:
+    """Onset, apex and offset durations from duration options or absolute phase times.
+
+    Absolute options are stored as ``(seconds, column of the value)`` for the messages.
+    """
+    absolute = [key for key in _ABSOLUTE_KEYS if key in options]
+    key_columns = {key: options[key][1] for key in absolute}
+    if not absolute:
+        return (float(options.get("onset", DEFAULT_ONSET)), float(options.get("apex", DEFAULT_APEX)),
+                float(options.get("offset", DEFAULT_OFFSET)))
+    durations = [key for key in _DURATION_KEYS if key in options]
+    if durations:
+        raise _LineError(f"give phase durations ({', '.join(durations)}) or absolute times "
+                         f"({', '.join(absolute)}), not both", key_columns[absolute[0]])
+    missing = [key for key in _ABSOLUTE_KEYS if key not in options]
+    if missing:
+        raise _LineError(f"absolute phase times need apex_start, apex_end and end; missing "
+                         f"{', '.join(missing)}", key_columns[absolute[0]])
+    apex_start, apex_end, end = (options[key][0] for key in _ABSOLUTE_KEYS)
+    for earlier, later, (first, second) in ((at, apex_start, ("the beat", "apex_start")),
+                                            (apex_start, apex_end, ("apex_start", "apex_end")),
+                                            (apex_end, end, ("apex_end", "end"))):
+        if later < earlier:
+            column = key_columns[second]
+            raise _LineError(f"{second} ({later:g} s) comes before {first} ({earlier:g} s)", column)
+    # Rounded to a picosecond, as AUEvent.from_times does, to drop binary noise.
+    return (round(apex_start - at, 12), round(apex_end - apex_start, 12), round(end - apex_end, 12))
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -171,6 +202,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 value_token = tokens[index + 1]
                 if key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
+                elif key in _ABSOLUTE_KEYS:
+                    options[key] = (_time(value_token, fps, key), value_token.column)
                 elif key in _EASE_KEYS:
                     if value_token.text.lower() not in EASINGS:
                         raise _LineError(f"easing {value_token.text!r} is not one of "
@@ -191,11 +224,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             except CodeParseError as exc:
                 column = code_start + exc.column - 1 if exc.column else code_start
                 raise _LineError(str(exc), column) from None
+            onset, apex, offset = _phases(options, at)
             events.extend(events_from_code(
-                code, vocabulary, at=at,
-                onset=float(options.get("onset", DEFAULT_ONSET)),
-                apex=float(options.get("apex", DEFAULT_APEX)),
-                offset=float(options.get("offset", DEFAULT_OFFSET)),
+                code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                 ease_in=str(options.get("ease_in", both)), ease_out=str(options.get("ease_out", both)),
                 intensity=options.get("intensity")))  # type: ignore[arg-type]
         except _LineError as exc:
