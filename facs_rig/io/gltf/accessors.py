@@ -103,11 +103,11 @@ def read_accessor(source: GltfSource, index: int, pointer: str = "accessor") -> 
     accessor = _get(source, "accessors", index, pointer)
     where = f"/accessors/{index}"
     component_type = accessor.get("componentType")
-    if component_type not in COMPONENT_DTYPES:
+    if not isinstance(component_type, int) or component_type not in COMPONENT_DTYPES:
         raise GltfError(f"{source.path}: {where}/componentType {component_type!r} is not a glTF "
                         f"component type")
     kind = accessor.get("type")
-    if kind not in TYPE_SIZES:
+    if not isinstance(kind, str) or kind not in TYPE_SIZES:
         raise GltfError(f"{source.path}: {where}/type {kind!r} is not a glTF accessor type")
     dtype = COMPONENT_DTYPES[component_type]
     n_components = TYPE_SIZES[kind]

@@ -191,7 +191,25 @@ def _target_names(mesh: dict, primitives: list[dict], n_targets: int) -> tuple[t
     return tuple(f"target_{k}" for k in range(n_targets)), "generated"
 
 
+#: Largest dense delta array a file may make us allocate (targets × vertices × 3 float32). A real
+#: rig of 100,000 vertices and 250 targets needs 300 MB; a hostile file reusing one small
+#: accessor for thousands of targets could otherwise claim terabytes.
+MAX_DELTA_BYTES = 4 << 30
+
+
 def _decode_mesh(source: GltfSource, info: MeshTargets, primitives: list[dict]) -> MorphMesh:
+    total_vertices = 0
+    for primitive_index, primitive in enumerate(primitives):
+        attributes = primitive.get("attributes")
+        if isinstance(attributes, dict) and "POSITION" in attributes:
+            total_vertices += accessor_count(
+                source, attributes["POSITION"],
+                f"/meshes/{info.mesh_index}/primitives/{primitive_index}/attributes/POSITION")
+    needed = total_vertices * len(info.target_names) * 12
+    if needed > MAX_DELTA_BYTES:
+        raise GltfError(f"{source.path}: /meshes/{info.mesh_index}: {len(info.target_names)} "
+                        f"targets × {total_vertices} vertices would need {needed / 2**30:.1f} GiB "
+                        f"of deltas (limit {MAX_DELTA_BYTES / 2**30:.0f} GiB)")
     positions, normals, faces, deltas = [], [], [], []
     vertex_offset = 0
     for primitive_index, primitive in enumerate(primitives):
