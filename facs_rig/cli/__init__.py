@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "facs_rig.cli.vocabulary_commands",
     "facs_rig.cli.demo_command",
     "facs_rig.cli.timeline_commands",
+    "facs_rig.cli.rig_commands",
     "facs_rig.cli.osc_commands",
     "facs_rig.cli.capture_commands",
     "facs_rig.cli.gltf_commands",

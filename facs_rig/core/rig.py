@@ -44,6 +44,7 @@ __all__ = [
     "RigProfile",
     "validate_rig",
     "rig_from_dict",
+    "describe_rig",
 ]
 
 SCHEMA_NAME = "facs_rig.rig"
@@ -249,6 +250,23 @@ class RigProfile:
             if self.sided_aus is None or au in self.sided_aus:
                 channels.extend((Channel(au, "L"), Channel(au, "R")))
         return sort_channels(channels)
+
+    @property
+    def undriven_targets(self) -> tuple[str, ...]:
+        """Targets no mapping or corrective drives (they stay at the bottom of their range)."""
+        driven = {m.target for m in self.mappings}
+        driven.update(r.target for r in self.rules if isinstance(r, CorrectiveRule))
+        return tuple(t for t in self.targets if t not in driven)
+
+    def unshown_aus(self, vocabulary: Vocabulary) -> tuple[tuple[int, str], ...]:
+        """Every FACS code that moves the face but that this profile does not read, with why.
+
+        The reason is the profile's own (``unsupported``) where it gives one.
+        """
+        known = set(self.aus)
+        return tuple((code, self.unsupported.get(code, "not mapped by this profile"))
+                     for code, unit in sorted(vocabulary.action_units.items())
+                     if unit.drives and code not in known)
 
     def target_index(self, name: str) -> int:
         """Column of a target; raises :class:`RigError` naming the rig when it is not one."""
@@ -795,3 +813,38 @@ def rig_from_dict(data: Any, *, vocabulary: Vocabulary | None = None,
         unsupported=MappingProxyType(dict(sorted(unsupported.items()))),
         default_combine=default, description=data.get("description", ""),
         metadata=_freeze(data.get("metadata", {})), sided_aus=sided)
+
+
+def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
+    """A JSON-ready summary of a profile for people: what each AU drives and what it cannot show.
+
+    Returns
+    -------
+    dict
+        ``name``, ``description``, ``targets`` (each with its combine mode and range),
+        ``action_units`` (per AU: its FACS name and entries), ``rules``, ``cannot_show``
+        (every face-moving FACS code the profile does not read, with the reason),
+        ``undriven_targets`` and ``metadata``.
+    """
+    data = rig.to_dict()
+    action_units = []
+    for au in rig.mapped_aus:
+        unit = vocabulary.action_units.get(au)
+        action_units.append({
+            "au": Channel(au).name, "name": unit.name if unit else "",
+            "drives": [{"target": m.target, "weight": m.weight, "side": m.side,
+                        "curve": [list(p) for p in m.curve] if m.curve else None}
+                       for m in rig.mappings_of(au)]})
+    return {
+        "name": rig.name,
+        "description": rig.description,
+        "targets": [{"name": t, "combine": mode, "range": list(r)}
+                    for t, mode, r in zip(rig.targets, rig.combine, rig.ranges)],
+        "default_combine": rig.default_combine,
+        "action_units": action_units,
+        "rules": data["rules"],
+        "cannot_show": [{"au": Channel(au).name, "name": vocabulary.action_units[au].name,
+                         "reason": reason} for au, reason in rig.unshown_aus(vocabulary)],
+        "undriven_targets": list(rig.undriven_targets),
+        "metadata": data["metadata"],
+    }

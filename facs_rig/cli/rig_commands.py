@@ -1,0 +1,251 @@
+"""``facs-rig rigs``, ``mix``, ``explain``, ``rig show`` and ``rig validate``: rig profiles and mixing.
+
+The ``rig`` command group is shared: other modules add subcommands to it with
+:func:`rig_subcommand` (``rig detect`` comes from :mod:`facs_rig.cli.gltf_commands`), in whichever
+order the modules register.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+
+from facs_rig.cli._output import print_json, print_table
+from facs_rig.core.channels import Channel
+from facs_rig.core.mixing import explain, mix_frame
+from facs_rig.core.notation import format_code
+from facs_rig.core.rig import RigProfile, describe_rig
+from facs_rig.io.rig_files import check_rig_file, list_rigs, load_rig
+from facs_rig.resources import load_vocabulary
+
+__all__ = ["register", "rig_subcommand"]
+
+_RIG_HELP = "rig profile: a bundled name (arkit, metahuman, facs, unified, vrm) or a profile .json"
+
+
+def rig_subcommand(subparsers: argparse._SubParsersAction, name: str, **kwargs) -> argparse.ArgumentParser:
+    """Add ``facs-rig rig NAME``, creating the ``rig`` group if no module has yet.
+
+    Parameters
+    ----------
+    subparsers
+        The top-level subparsers given to a command module's ``register``.
+    name : str
+        Subcommand name (``show``, ``validate``, ``detect``).
+    **kwargs
+        Passed to ``add_parser`` (``help``, ``description``, ...).
+    """
+    group = subparsers.choices.get("rig")
+    if group is None:
+        group = subparsers.add_parser(
+            "rig", help="inspect and check rig profiles and rigs",
+            description="Rig profile commands: show a profile, validate a profile file, detect "
+            "which profile a glTF rig fits.")
+        group.set_defaults(handler=lambda args: _group_help(group))
+    commands = next((action for action in group._actions
+                     if isinstance(action, argparse._SubParsersAction)), None)
+    if commands is None:
+        commands = group.add_subparsers(dest="rig_command", metavar="SUBCOMMAND",
+                                        parser_class=type(group))
+    return commands.add_parser(name, **kwargs)
+
+
+def _group_help(group: argparse.ArgumentParser) -> int:
+    group.print_help(sys.stderr)
+    return 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``rigs``, ``mix``, ``explain`` and the ``rig show`` / ``rig validate`` subcommands."""
+    rigs = subparsers.add_parser("rigs", help="list the bundled rig profiles",
+                                 description="The rig profiles bundled with facs-rig (rigs/*.json).")
+    rigs.add_argument("--json", action="store_true", help="print the list as JSON")
+    rigs.set_defaults(handler=run_rigs)
+
+    mix = subparsers.add_parser(
+        "mix", help="mix a held FACS code into a rig's target weights",
+        description="Parse a FACS code or expression name, hold it at its intensities and print "
+        "the rig's target weights after combination-aware mixing. AUs the rig cannot show are "
+        "named (on stderr with --json).")
+    mix.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
+    mix.add_argument("--rig", default="arkit", metavar="NAME|FILE", help=_RIG_HELP + " (default arkit)")
+    mix.add_argument("--scale", default=None, help="intensity scale for A-E (default: facshuman)")
+    mix.add_argument("--json", action="store_true",
+                     help="print one JSON object: every target of the rig -> weight")
+    mix.add_argument("--all", action="store_true", help="list zero weights too (text output)")
+    mix.set_defaults(handler=run_mix)
+
+    why = subparsers.add_parser(
+        "explain", help="show how each target's weight of a held code is reached",
+        description="For every non-zero target: each AU's contribution (input x weight), the "
+        "combine mode, and each rule that fired (exclusive chains, correctives, suppression, "
+        "clamps).")
+    why.add_argument("code", metavar="CODE", help="FACS code or expression name")
+    why.add_argument("--rig", default="arkit", metavar="NAME|FILE", help=_RIG_HELP + " (default arkit)")
+    why.add_argument("--scale", default=None, help="intensity scale for A-E (default: facshuman)")
+    why.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    why.set_defaults(handler=run_explain)
+
+    show = rig_subcommand(subparsers, "show", help="show a rig profile: targets, mappings, rules, "
+                          "AUs it cannot show",
+                          description="Describe a bundled or user rig profile. Every FACS code "
+                          "that moves the face but that the profile cannot show is listed, with "
+                          "the reason.")
+    show.add_argument("rig", metavar="NAME|FILE", help=_RIG_HELP)
+    show.add_argument("--json", action="store_true", help="print the description as JSON")
+    show.set_defaults(handler=run_show)
+
+    validate = rig_subcommand(subparsers, "validate", help="check rig profile files; list every problem",
+                              description="Validate rig profile files against the format of "
+                              "rigs/README.md. Every problem is listed with its JSON path; the "
+                              "exit status is 1 when any file has a problem.")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="profile .json files")
+    validate.set_defaults(handler=run_validate)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def run_rigs(args: argparse.Namespace) -> int:
+    """List the bundled profiles."""
+    vocabulary = load_vocabulary()
+    rows = []
+    for bundled in list_rigs():
+        rig = load_rig(bundled.name)
+        rows.append({"name": rig.name, "targets": len(rig.targets), "aus": len(rig.aus),
+                     "rules": len(rig.rules), "cannot_show": len(rig.unshown_aus(vocabulary)),
+                     "description": rig.description, "path": str(bundled.path)})
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(("rig", "targets", "AUs", "rules", "description"),
+                [(r["name"], r["targets"], r["aus"], r["rules"], _first_sentence(r["description"]))
+                 for r in rows])
+    return 0
+
+
+def _first_sentence(text: str) -> str:
+    head = text.split(". ")[0].rstrip(".")
+    return head if len(head) <= 90 else head[:87] + "..."
+
+
+def _held_values(code_text: str, scale: str | None) -> tuple[str, dict[Channel, float]]:
+    vocabulary = load_vocabulary()
+    code = vocabulary.parse(code_text)
+    return format_code(code), vocabulary.channel_values(code, scale)
+
+
+def _unshown_note(rig: RigProfile, values: Mapping[Channel, float]) -> str | None:
+    unshown = rig.cannot_show(values)
+    if not unshown:
+        return None
+    parts = []
+    for channel in unshown:
+        reason = rig.unsupported.get(channel.au)
+        parts.append(f"{channel.name} ({reason})" if reason else channel.name)
+    return f"{rig.name} cannot show: " + "; ".join(parts)
+
+
+def run_mix(args: argparse.Namespace) -> int:
+    """Print the weights of a held code."""
+    rig = load_rig(args.rig)
+    canonical, values = _held_values(args.code, args.scale)
+    weights = mix_frame(values, rig)
+    note = _unshown_note(rig, values)
+    if args.json:
+        print_json({name: round(float(w), 6) for name, w in zip(rig.targets, weights)})
+        if note:
+            print(f"facs-rig: note: {note}", file=sys.stderr)
+        return 0
+    print(f"{canonical} on {rig.name}")
+    rows = [(name, f"{float(w):.3f}") for name, w in zip(rig.targets, weights) if args.all or w != 0]
+    if rows:
+        print()
+        print_table(("target", "weight"), rows)
+    else:
+        print("(every target is 0)")
+    if note:
+        print(f"\n{note}")
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    """Print how each non-zero target is reached."""
+    rig = load_rig(args.rig)
+    canonical, values = _held_values(args.code, args.scale)
+    result = explain(values, rig)
+    if args.json:
+        print_json({"code": canonical, **result.to_dict()})
+        return 0
+    print(f"{canonical} on {rig.name}")
+    for target in result.targets:
+        print(f"\n{target.target} = {target.value:.3f}   (combine: {target.combine})")
+        for c in target.contributions:
+            au = Channel(c.au).name + (f" [{c.side} entry]" if c.side else "")
+            shaped = " after curve" if c.curve else ""
+            dropped = "   dropped by the exclusive chain" if not c.kept else ""
+            print(f"  {au:18} {c.input:.3f}{shaped} x {c.weight:g} = {c.value:.3f}{dropped}")
+        if len(target.contributions) > 1:
+            print(f"  combined ({target.combine}) = {target.combined:.3f}")
+        for rule in target.rules:
+            print(f"  {rule.kind}: {rule.description}   {rule.before:.3f} -> {rule.after:.3f}")
+    if not result.targets:
+        print("\n(every target is 0)")
+    note = _unshown_note(rig, values)
+    if note:
+        print(f"\n{note}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Describe a profile."""
+    rig = load_rig(args.rig)
+    info = describe_rig(rig, load_vocabulary())
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"{info['name']}: {info['description']}")
+    print(f"\n{len(rig.targets)} targets (default combine: {info['default_combine']}):")
+    print_table(("target", "combine", "range"),
+                [(t["name"], t["combine"], f"{t['range'][0]:g}..{t['range'][1]:g}")
+                 for t in info["targets"]])
+    print("\nAU mappings:")
+    rows = []
+    for entry in info["action_units"]:
+        for i, drive in enumerate(entry["drives"]):
+            rows.append((entry["au"] if i == 0 else "", entry["name"] if i == 0 else "",
+                         drive["target"], f"{drive['weight']:g}", drive["side"] or "any",
+                         "curve" if drive["curve"] else ""))
+    print_table(("AU", "name", "target", "weight", "side", ""), rows)
+    if info["rules"]:
+        print("\nrules:")
+        for i, rule in enumerate(info["rules"]):
+            fields = ", ".join(f"{k}={v}" for k, v in rule.items() if k not in ("rule", "notes"))
+            print(f"  [{i}] {rule['rule']}: {fields}")
+    print(f"\nAUs {rig.name} cannot show ({len(info['cannot_show'])}):")
+    print_table(("AU", "name", "why"),
+                [(c["au"], c["name"], c["reason"]) for c in info["cannot_show"]])
+    if info["undriven_targets"]:
+        print(f"\ntargets no AU drives: {', '.join(info['undriven_targets'])}")
+    sources = info["metadata"].get("sources", [])
+    if sources:
+        print("\nsources:")
+        for source in sources:
+            print(f"  - {source}")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Validate profile files; 1 when any has a problem."""
+    status = 0
+    for file in args.files:
+        issues = check_rig_file(file)
+        if issues:
+            status = 1
+            print(f"{file}: {len(issues)} problem(s)")
+            for issue in issues:
+                print(f"  {issue}")
+        else:
+            print(f"{file}: valid")
+    return status

@@ -1,0 +1,113 @@
+"""The rig and mixing commands: rigs, mix, explain, rig show, rig validate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO
+
+from facs_rig.cli import main
+from facs_rig.io.rig_files import load_rig
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_rigs_lists_the_bundled_profiles(capsys):
+    status, out, _ = run(capsys, "rigs")
+    assert status == 0
+    for name in ("arkit", "metahuman", "facs", "unified", "vrm"):
+        assert f"\n{name} " in out
+    status, out, _ = run(capsys, "rigs", "--json")
+    rows = json.loads(out)
+    assert {r["name"]: r["targets"] for r in rows}["arkit"] == 52
+
+
+def test_mix_json_is_one_object_with_every_target(capsys):
+    status, out, err = run(capsys, "mix", "R12A+R14A+11", "--rig", "arkit", "--json")
+    assert status == 0
+    weights = json.loads(out)
+    assert list(weights) == list(load_rig("arkit").targets)
+    assert weights["mouthSmileRight"] == pytest.approx(0.1)
+    assert weights["mouthSmileLeft"] == 0.0
+    assert "arkit cannot show: AU11" in err
+
+
+def test_mix_text_lists_non_zero_targets_and_unshown_aus(capsys):
+    status, out, _ = run(capsys, "mix", "26+27", "--rig", "arkit")
+    assert status == 0
+    assert out.startswith("26+27 on arkit\n")
+    assert "jawOpen" in out and "0.550" in out and "mouthSmileLeft" not in out
+    _, out, _ = run(capsys, "mix", "11", "--rig", "arkit")
+    assert "(every target is 0)" in out and "arkit cannot show: AU11 (ARKit has no nasolabial" in out
+
+
+def test_mix_takes_a_profile_file(capsys, tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text((REPO / "rigs" / "vrm.json").read_text(encoding="utf-8"), encoding="utf-8")
+    status, out, _ = run(capsys, "mix", "happiness", "--rig", str(path), "--json")
+    assert status == 0 and json.loads(out)["happy"] == pytest.approx(1.0)
+
+
+def test_explain_shows_contributions_modes_and_rules(capsys):
+    status, out, _ = run(capsys, "explain", "5E+26+27+43C", "--rig", "arkit")
+    assert status == 0
+    assert "jawOpen = 0.550   (combine: soft)" in out
+    assert "dropped by the exclusive chain" in out
+    assert "exclusive: chain 25 < 26 < 27: AU27 (0.55) wins over AU26 (0.385)" in out
+    assert "suppress: x (1 - 1 x eyeBlinkLeft) = x 0.45" in out
+    status, out, _ = run(capsys, "explain", "6E+12C+13", "--rig", "facs", "--json")
+    data = json.loads(out)
+    corrective = next(t for t in data["targets"] if t["target"] == "AU06_AU12_L")
+    assert corrective["rules"][0]["rule"] == "corrective" and corrective["value"] == 0.55
+    assert data["code"] == "6E+12C+13" and data["unshown"] == []
+
+
+def test_rig_show_lists_what_the_rig_cannot_show(capsys):
+    status, out, _ = run(capsys, "rig", "show", "arkit")
+    assert status == 0
+    assert "AUs arkit cannot show" in out
+    assert "AU11" in out and "Nasolabial Deepener" in out
+    assert "targets no AU drives: mouthRight, mouthLeft" in out
+    status, out, _ = run(capsys, "rig", "show", "metahuman", "--json")
+    info = json.loads(out)
+    shown = {entry["au"] for entry in info["action_units"]}
+    assert {"AU11", "AU13", "AU23", "AU35", "AU38", "AU39"} <= shown
+
+
+def test_rig_validate_lists_every_problem_and_exits_1(capsys, tmp_path):
+    data = json.loads((REPO / "rigs" / "arkit.json").read_text(encoding="utf-8"))
+    data["action_units"]["AU12"][1]["target"] = "mouthSmileLft"
+    data["rules"][0]["chain"] = ["AU26"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    status, out, _ = run(capsys, "rig", "validate", str(REPO / "rigs" / "facs.json"), str(bad))
+    assert status == 1
+    assert f"{REPO / 'rigs' / 'facs.json'}: valid" in out
+    assert f"{bad}: 2 problem(s)" in out
+    assert "  action_units.AU12[1].target: 'mouthSmileLft' is not a target of this rig" in out
+    assert "  rules[0].chain: expected a list of at least two ranks" in out
+
+
+def test_rig_validate_bad_json_is_one_error_line(capsys, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{", encoding="utf-8")
+    status, out, err = run(capsys, "rig", "validate", str(broken))
+    assert status == 1 and out == ""
+    assert err.startswith("facs-rig: error: ") and "line 1" in err and err.count("\n") == 1
+
+
+def test_unknown_rig_and_bad_code_are_errors_without_traceback(capsys):
+    status, _, err = run(capsys, "mix", "6+12", "--rig", "arkti")
+    assert status == 1 and err.startswith("facs-rig: error: unknown rig 'arkti'")
+    status, _, err = run(capsys, "explain", "6+99", "--rig", "arkit")
+    assert status == 1 and "unknown action unit 99" in err
+
+
+def test_rig_group_without_subcommand_prints_help(capsys):
+    status, _, err = run(capsys, "rig")
+    assert status == 2 and "show" in err and "validate" in err
