@@ -7,8 +7,10 @@ OSC; :mod:`facs_rig.cli` is the ``facs-rig`` command.
 
 from facs_rig.core.channels import Channel, parse_channel, sort_channels
 from facs_rig.core.notation import Code, CodedAU, format_code, parse_code
+from facs_rig.core.timeline import AUEvent, Timeline, timeline_from_code
 from facs_rig.core.vocabulary import ActionUnit, Expression, IntensityScale, Vocabulary
 from facs_rig.errors import FacsRigError
+from facs_rig.io.timeline_files import read_timeline, write_timeline
 from facs_rig.resources import load_vocabulary
 
 __version__ = "0.1.0"
@@ -16,19 +18,24 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "ActionUnit",
+    "AUEvent",
     "Channel",
     "Code",
     "CodedAU",
     "Expression",
     "FacsRigError",
     "IntensityScale",
+    "Timeline",
     "Vocabulary",
     "format_code",
     "load_vocabulary",
     "parse",
     "parse_channel",
     "parse_code",
+    "read_timeline",
     "sort_channels",
+    "timeline_from_code",
+    "write_timeline",
 ]
 
 
