@@ -30,9 +30,9 @@ worker = threading.Thread(target=bridge.run, kwargs={"duration": 10.0})
 worker.start()
 
 tracker = SimpleUDPClient(bridge.address.host, bridge.address.port)
-for step, (address, value) in enumerate([("/facs/au/12/L", 0.8), ("/facs/au/26", 0.4),
-                                         ("/facs/au/12", float("nan")),   # ignored, counted
-                                         ("/facs/code", "1+2+5B")]):      # surprise brows
+for address, value in [("/facs/au/12/L", 0.8), ("/facs/au/26", 0.4),
+                       ("/facs/au/12", float("nan")),   # ignored, counted
+                       ("/facs/code", "1+2+5B")]:       # surprise brows
     tracker.send_message(address, value)
     time.sleep(0.15)
     shown = {name: round(v, 2) for name, v in sorted(latest.items()) if v > 0.01}

@@ -68,6 +68,16 @@ def test_dry_run_prints_every_frame_then_the_neutral_one():
     assert "5 frames" in result.stderr and "neutral frame sent" in result.stderr
 
 
+def test_vrm_rig_sends_vrm0_preset_names_and_vrm1_on_request():
+    result = run_cli("stream", "6+12", "--rig", "vrm", "--dry-run", "--duration", "0.05")
+    assert result.returncode == 0, result.stderr
+    names = set(printed_frames(result.stdout)[0])
+    assert {"Joy", "Blink_L", "Blink_R", "LookUp"} <= names and "happy" not in names
+    result = run_cli("stream", "6+12", "--rig", "vrm", "--names", "vrm1", "--dry-run",
+                     "--duration", "0.05")
+    assert {"happy", "blinkLeft"} <= set(printed_frames(result.stdout)[0])
+
+
 def test_dry_run_of_a_timeline_file_with_head_turn(tmp_path, vocabulary):
     from facs_rig.core.timeline import timeline_from_code
     from facs_rig.io.timeline_files import write_timeline

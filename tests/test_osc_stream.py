@@ -7,9 +7,9 @@ import socket
 
 import numpy as np
 import pytest
+from conftest import require_tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import require_tool
 from osc_support import (
     SMILE_RIG,
     FakeClock,

@@ -278,12 +278,12 @@ def _encode_template(template: MessageTemplate) -> tuple[bytes, list[tuple[int, 
              if isinstance(arg, Slot)]
     if not slots:
         return message, []
-    # Walk the payload to find each argument's offset (the type tags give every size).
+    # Walk the payload to find each argument's offset from the encoded size of each argument.
     offset = len(encode_string(template.address))
     tags = message[offset + 1:message.index(b"\x00", offset)].decode("ascii")
     offset += len(encode_string("," + tags))
     starts = []
-    for tag, arg in zip(tags, args):
+    for arg in args:
         starts.append(offset)
         offset += len(_argument(arg, template.address)[1])
     return message, [(starts[position], index) for position, index in slots]
