@@ -141,6 +141,18 @@ def test_argument_may_be_a_code_or_expression(vocabulary):
         Channel(1), Channel(2), Channel(5), Channel(26))
 
 
+def test_a_code_wins_over_a_file_without_a_timeline_extension(vocabulary, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "happiness").write_text("not a timeline")
+    assert load_timeline_argument("happiness", vocabulary).metadata["code"] == "6+12"
+    (tmp_path / "beats.xml").write_text("<beats/>")
+    with pytest.raises(UnsupportedFormatError, match="no timeline format for extension '.xml'"):
+        load_timeline_argument("beats.xml", vocabulary)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(TimelineFormatError, match="folder: is a folder, not a timeline file"):
+        load_timeline_argument("folder", vocabulary)
+
+
 @pytest.mark.parametrize(("argument", "message"), [
     ("missing.json", "missing.json: no such timeline file"),
     ("beats/missing", "no such timeline file"),

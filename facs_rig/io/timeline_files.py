@@ -166,14 +166,20 @@ def load_timeline_argument(argument: str, vocabulary: Vocabulary | None = None, 
         When it is neither a file nor a valid code (the message says both).
     """
     vocabulary = vocabulary or load_vocabulary()
-    if Path(argument).is_file():
-        return read_timeline(argument, vocabulary)
-    if Path(argument).is_dir():
-        raise TimelineFormatError(f"{argument}: is a folder, not a timeline file")
-    if _looks_like_path(argument):
-        raise TimelineFormatError(f"{argument}: no such timeline file")
+    path = Path(argument)
+    if path.is_file() and path.suffix.lower() in _FORMATS:
+        return read_timeline(path, vocabulary)
     try:
         code = vocabulary.parse(argument)
     except CodeParseError as exc:
-        raise TimelineError(f"{argument!r} is neither a timeline file nor a FACS code: {exc}") from None
-    return timeline_from_code(code, vocabulary, hold=hold, fps=fps)
+        code_error = exc
+    else:
+        # A code wins over a stray file of the same name without a timeline extension.
+        return timeline_from_code(code, vocabulary, hold=hold, fps=fps)
+    if path.is_file():
+        return read_timeline(path, vocabulary)  # raises UnsupportedFormatError with the choices
+    if path.is_dir():
+        raise TimelineFormatError(f"{argument}: is a folder, not a timeline file")
+    if _looks_like_path(argument):
+        raise TimelineFormatError(f"{argument}: no such timeline file")
+    raise TimelineError(f"{argument!r} is neither a timeline file nor a FACS code: {code_error}")
