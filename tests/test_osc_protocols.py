@@ -206,3 +206,8 @@ def test_bad_templates_are_reported(template):
 def test_bad_options_are_reported(kwargs):
     with pytest.raises(OscError):
         ProtocolOptions(**kwargs)
+
+
+def test_face_cap_with_no_arkit_target_is_an_error():
+    with pytest.raises(OscError, match="none of the rig's 2 targets"):
+        FrameLayout(["AU01_L", "AU12"], [], ProtocolOptions(protocol="facecap"))

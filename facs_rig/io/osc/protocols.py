@@ -382,6 +382,10 @@ class FrameLayout:
                 else:
                     templates.append(MessageTemplate("/W", (face_cap, Slot(index))))
             self.skipped = tuple(skipped)
+            if self.targets and not templates:
+                raise OscError(f"none of the rig's {len(self.targets)} targets is one of Face "
+                               f"Cap's 52 ARKit shapes (e.g. {self.targets[0]!r}); use an "
+                               f"ARKit rig with --protocol facecap")
             return templates
         if protocol == "vrchat":
             return [MessageTemplate(f"/avatar/parameters/{name}", (Slot(index),))
