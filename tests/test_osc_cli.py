@@ -100,7 +100,8 @@ def test_dry_run_of_a_timeline_file_with_head_turn(tmp_path, vocabulary):
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_the_stream_with_a_neutral_frame(sig, status):
     with OscRecorder() as receiver:
-        process = start_cli("stream", "happiness", "--rig", "arkit", "--loop",
+        # A long apex hold: the signal arrives while the smile is held, never mid-ramp.
+        process = start_cli("stream", "happiness", "--rig", "arkit", "--loop", "--hold", "60",
                             "--to", f"127.0.0.1:{receiver.port}", "--fps", "60")
         try:
             receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
@@ -122,7 +123,7 @@ def test_signal_stops_the_stream_with_a_neutral_frame(sig, status):
 def test_no_reset_leaves_the_last_expression():
     with OscRecorder() as receiver:
         process = start_cli("stream", "happiness", "--rig", "arkit", "--loop", "--no-reset",
-                            "--to", f"127.0.0.1:{receiver.port}")
+                            "--hold", "60", "--to", f"127.0.0.1:{receiver.port}")
         try:
             receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
                                             for f in frames_of(m)) >= 3, timeout=30)
