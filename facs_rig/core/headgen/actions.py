@@ -241,14 +241,14 @@ def au01(m: FaceModel, side: str) -> np.ndarray:
     # Frontalis, pars medialis: inserts in the skin of the inner brow, rises into the galea.
     inner = m.point(f"brow_inner_{side}")
     return _muscle(m, "frontalis medialis", _off(inner, side, -0.002, 0.062, -0.022), _off(inner, side, 0.0, -0.003, 0.0),
-                   34.0, 0.014, 0.0110, mask=m.side_weight(side), bulge=0.0)
+                   34.0, 0.014, 0.0140, mask=m.side_weight(side), bulge=0.0)
 
 
 def au02(m: FaceModel, side: str) -> np.ndarray:
     # Frontalis, pars lateralis: the outer brow.
     outer = m.point(f"brow_outer_{side}")
     return _muscle(m, "frontalis lateralis", _off(outer, side, -0.010, 0.060, -0.020), _off(outer, side, 0.0, -0.003, 0.0),
-                   30.0, 0.014, 0.0105, mask=m.side_weight(side), bulge=0.0)
+                   30.0, 0.014, 0.0130, mask=m.side_weight(side), bulge=0.0)
 
 
 def au04(m: FaceModel, side: str) -> np.ndarray:
@@ -276,7 +276,7 @@ def au06(m: FaceModel, side: str) -> np.ndarray:
     # skin below the eye are lifted, the lateral brow is pulled down a little (crow's feet).
     centre = m.point(f"eye_centre_{side}")
     ring = Sphincter("orbicularis oculi orbitalis", tuple(centre + np.array([0, -0.002, 0.0])),
-                     (0.024, 0.021), 0.65, 0.0065)
+                     (0.024, 0.021), 0.65, 0.0085)
     displacement = sphincter(m.positions, ring, mask=m.part("skin") * m.side_weight(side),
                              lower_gain=1.0, upper_gain=0.35)
     cheek = m.region(m.point(f"cheek_{side}"), (0.026, 0.024, 0.05)) * m.side_weight(side)
@@ -331,7 +331,7 @@ def au12(m: FaceModel, side: str) -> np.ndarray:
     corner = m.point(f"mouth_corner_{side}")
     temple = m.point(f"temple_{side}")
     attachment = np.array([_SIGN[side] * (abs(temple[0]) - 0.010), corner[1] + 0.058, corner[2] - 0.036])
-    return _muscle(m, "zygomaticus major", attachment, corner, 30.0, 0.020, 0.0140,
+    return _muscle(m, "zygomaticus major", attachment, corner, 30.0, 0.020, 0.0180,
                    mask=m.side_weight(side), bulge=0.32)
 
 
@@ -356,7 +356,7 @@ def au15(m: FaceModel, side: str) -> np.ndarray:
     corner = m.point(f"mouth_corner_{side}")
     menton = m.point("menton")
     attachment = np.array([_SIGN[side] * 0.036, menton[1] + 0.004, corner[2] - 0.018])
-    return _muscle(m, "depressor anguli oris", attachment, corner, 26.0, 0.010, 0.0078,
+    return _muscle(m, "depressor anguli oris", attachment, corner, 26.0, 0.010, 0.0110,
                    mask=m.side_weight(side), bulge=0.15)
 
 

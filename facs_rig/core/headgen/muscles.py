@@ -116,6 +116,8 @@ class Sphincter:
         Elliptical distance (in units of the semi-axes) over which the pull fades on each side.
     contraction : float
         Peak displacement towards the centre, metres.
+    depth : float
+        How far behind the centre the muscle reaches (it lies in the face, not through the head).
     """
 
     name: str
@@ -123,6 +125,7 @@ class Sphincter:
     semi_axes: tuple[float, float]
     width: float
     contraction: float
+    depth: float = 0.025
 
 
 def sphincter(points: np.ndarray, muscle: Sphincter, *, mask: np.ndarray | None = None,
@@ -142,7 +145,8 @@ def sphincter(points: np.ndarray, muscle: Sphincter, *, mask: np.ndarray | None 
     inside = np.clip(elliptic, 0.0, 1.0)  # fades to nothing at the very centre
     # Blend the halves over a few millimetres: a step would tear the skin along the centre line.
     gain = upper_gain + (lower_gain - upper_gain) * smoothstep(0.004, -0.004, rel[:, 1])
-    amount = muscle.contraction * falloff * inside * gain
+    in_face = smoothstep(-muscle.depth, -0.6 * muscle.depth, rel[:, 2])
+    amount = muscle.contraction * falloff * inside * gain * in_face
     if mask is not None:
         amount = amount * mask
     planar = rel.copy()

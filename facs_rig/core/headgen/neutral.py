@@ -103,14 +103,14 @@ def _radius(d: np.ndarray) -> np.ndarray:
     down = _smoothstep(-0.05, -0.85, dy)           # 0 above the eyes, 1 under the chin
     front = _smoothstep(-0.2, 0.6, dz)              # 0 at the back, 1 at the face
     # Cranium: wider above, tapering to the jaw (bigonial breadth ~100 mm, Farkas 1994).
-    ax = 0.078 - 0.024 * down * (0.4 + 0.6 * front)
+    ax = 0.079 - 0.018 * down * (0.4 + 0.6 * front)
     ay = np.where(dy > 0, 0.120, 0.090 + 0.045 * front)
     az = np.where(dz > 0, 0.094 + 0.010 * down, 0.104)
     # A superellipsoid over the cranium (exponent > 2 rounds the vault out), an ellipsoid below.
     n = 2.0 + 0.5 * _smoothstep(0.0, 0.6, dy)
     head = (np.abs(dx / ax) ** n + np.abs(dy / ay) ** n + np.abs(dz / az) ** n) ** (-1.0 / n)
     # Neck: an elliptic cylinder behind the chin, cut flat at y = -0.20.
-    neck_z, rx, rz = -0.020, 0.049, 0.055
+    neck_z, rx, rz = -0.022, 0.056, 0.060
     a = dx * dx / rx**2 + dz * dz / rz**2
     b = -2 * dz * (neck_z) / rz**2
     c = neck_z**2 / rz**2 - 1

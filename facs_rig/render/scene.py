@@ -1,0 +1,153 @@
+"""What the renderer draws: a rig's meshes merged in world space, with colours and a face to frame.
+
+:func:`load_render_rig` reads any glTF/GLB face rig through the glTF bridge
+(:func:`facs_rig.io.gltf.read_gltf`), applies each node's world transform to positions and morph
+deltas (so a Z-up export or a head parented under a body renders upright), merges all meshes into
+one :class:`~facs_rig.core.mesh.MorphMesh` whose targets are the union of their names, and reads
+``COLOR_0`` where the file has it (the default head does).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facs_rig.core.mesh import MorphMesh
+from facs_rig.errors import GltfError
+
+__all__ = ["RenderRig", "load_render_rig", "render_rig_from_mesh", "SKIN_TONE"]
+
+#: Albedo of meshes without vertex colours: a neutral clay, so shape reads before colour.
+SKIN_TONE = (0.62, 0.47, 0.40)
+#: Targets that move the whole head are left out when finding the face to frame.
+_WHOLE_HEAD = frozenset(f"AU{au}" for au in range(51, 59))
+
+
+@dataclass(frozen=True)
+class RenderRig:
+    """A rig ready to render.
+
+    Attributes
+    ----------
+    mesh : MorphMesh
+        All meshes merged, in world space; targets are the union of the meshes' names.
+    colours : (n_vertices, 3) float32
+        Linear albedo per vertex.
+    source : str
+        Where it came from (a path or ``"default head"``).
+    focus : (n, 3) float32
+        Points the camera frames: the vertices the targets move (the face), or all vertices.
+    """
+
+    mesh: MorphMesh
+    colours: np.ndarray
+    source: str
+    focus: np.ndarray
+
+
+def _focus_points(mesh: MorphMesh) -> np.ndarray:
+    """The face: vertices moved by the expression targets, grown to take in the whole head.
+
+    Head-movement targets move everything and are ignored. The moved region's bounding box is
+    widened (brows to chin is ~60% of a head's height) so the frame shows forehead and jaw.
+    """
+    keep = [i for i, name in enumerate(mesh.target_names) if name not in _WHOLE_HEAD]
+    points = mesh.positions
+    if keep:
+        movement = np.zeros(mesh.n_vertices, np.float32)
+        for index in keep:
+            np.maximum(movement, np.abs(mesh.deltas[index]).max(axis=1), out=movement)
+        # Ignore the faint far tails of smooth falloffs: frame where targets move skin visibly.
+        moved = movement > 0.2 * float(movement.max())
+        if moved.sum() >= 3:
+            face = points[moved]
+            # Percentiles, not extremes: a jaw target's far tail down the throat is not the face.
+            low, high = np.percentile(face, 3, axis=0), np.percentile(face, 97, axis=0)
+            centre, half = (low + high) / 2, (high - low) / 2
+            half = np.maximum(half, half.max() * 0.75)  # a face is about as wide as tall
+            # Room for the forehead and crown above the brows, a little below the chin.
+            box = np.stack([centre - half * np.array([1.3, 1.08, 1.0]),
+                            centre + half * np.array([1.3, 1.55, 1.0])])
+            return box.astype(np.float32)
+    return np.stack([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
+
+
+def render_rig_from_mesh(mesh: MorphMesh, colours: np.ndarray | None = None, *,
+                         source: str = "mesh") -> RenderRig:
+    """Wrap one mesh (vertex colours optional) for rendering."""
+    if colours is None:
+        colours = np.broadcast_to(np.float32(SKIN_TONE), (mesh.n_vertices, 3))
+    colours = np.ascontiguousarray(colours, np.float32)[:, :3]
+    return RenderRig(mesh, colours, source, _focus_points(mesh))
+
+
+def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
+    """Read a glTF/GLB rig for rendering (default: the bundled default head).
+
+    Raises
+    ------
+    GltfError
+        When the file is not a readable glTF or has no triangle meshes.
+    """
+    from facs_rig.io.default_head import default_head_path
+    from facs_rig.io.gltf import read_gltf, world_matrices
+    from facs_rig.io.gltf.accessors import read_accessor_float
+
+    target = Path(path) if path is not None else default_head_path()
+    rig = read_gltf(target)
+    if not rig.meshes:
+        raise GltfError(f"{target}: the file has no meshes with morph targets to render")
+    source = rig.source
+    matrices = world_matrices(source)
+    documents = source.array("meshes")
+    names: list[str] = list(dict.fromkeys(n for mesh in rig.meshes for n in mesh.target_names))
+    column = {name: i for i, name in enumerate(names)}
+    positions, faces, colours, deltas_parts = [], [], [], []
+    offset = 0
+    for mesh_targets, mesh in zip(rig.targets, rig.meshes):
+        node = mesh_targets.nodes[0] if mesh_targets.nodes else None
+        matrix = matrices.get(node, np.eye(4)) if node is not None else np.eye(4)
+        linear, shift = matrix[:3, :3], matrix[:3, 3]
+        world = mesh.positions.astype(np.float64) @ linear.T + shift
+        positions.append(world.astype(np.float32))
+        faces.append(mesh.faces.astype(np.int64) + offset)
+        delta = np.zeros((len(names), mesh.n_vertices, 3), np.float32)
+        for index, name in enumerate(mesh.target_names):
+            delta[column[name]] += (mesh.deltas[index].astype(np.float64) @ linear.T).astype(np.float32)
+        deltas_parts.append(delta)
+        colours.append(_vertex_colours(source, documents[mesh_targets.mesh_index], mesh.n_vertices,
+                                       read_accessor_float))
+        offset += mesh.n_vertices
+    merged = MorphMesh(
+        name=target.stem, positions=np.concatenate(positions), faces=np.concatenate(faces).astype(np.uint32),
+        target_names=tuple(names), deltas=np.concatenate(deltas_parts, axis=1))
+    label = "default head" if path is None else str(target)
+    return render_rig_from_mesh(merged, np.concatenate(colours), source=label)
+
+
+def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_float) -> np.ndarray:
+    """``COLOR_0`` of a mesh's triangle primitives in primitive order, or the clay tone."""
+    parts = []
+    for index, primitive in enumerate(mesh_document.get("primitives", [])):
+        if primitive.get("mode", 4) not in (4, 5, 6):
+            continue
+        attributes = primitive.get("attributes", {})
+        count = None
+        if "COLOR_0" in attributes:
+            try:
+                values = read_accessor_float(source, attributes["COLOR_0"], f"primitives[{index}].COLOR_0")
+                parts.append(np.asarray(values, np.float32).reshape(-1, values.shape[-1])[:, :3])
+                continue
+            except (GltfError, ValueError):
+                pass
+        if "POSITION" in attributes:
+            from facs_rig.io.gltf.accessors import accessor_count
+            count = accessor_count(source, attributes["POSITION"])
+        parts.append(np.broadcast_to(np.float32(SKIN_TONE), (count or 0, 3)))
+    colours = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+    if colours.shape[0] != n_vertices:  # primitives merged differently: fall back to clay
+        return np.broadcast_to(np.float32(SKIN_TONE), (n_vertices, 3)).astype(np.float32)
+    return colours.astype(np.float32)

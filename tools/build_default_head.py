@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Regenerate ``rigs/default_head.glb`` from the project's own code (deterministic: same bytes).
+
+Usage::
+
+    python tools/build_default_head.py [OUTPUT.glb]
+
+The head is built by :mod:`facs_rig.core.headgen` (procedural neutral head + Waters muscle
+model), its targets named after ``rigs/facs.json``; see ``docs/default-head.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from facs_rig.errors import FacsRigError  # noqa: E402
+from facs_rig.io.default_head import write_default_head  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) > 1 or (arguments and arguments[0].startswith("-")):
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        print("usage: python tools/build_default_head.py [OUTPUT.glb]", file=sys.stderr)
+        return 2
+    try:
+        path = write_default_head(arguments[0] if arguments else None)
+    except FacsRigError as exc:
+        print(f"build_default_head: error: {exc}", file=sys.stderr)
+        return 1
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    print(f"wrote {path} ({path.stat().st_size:,} bytes, sha256 {digest[:16]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
