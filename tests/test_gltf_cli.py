@@ -1,0 +1,182 @@
+"""The glTF commands end to end: bake, pose, rig detect (real rigs where present)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+from gltf_samples import quad_rig
+from gltf_validator import errors_and_warnings, validate_gltf
+
+from facs_rig.cli import main
+from facs_rig.core.deform import Deformer
+from facs_rig.core.keyframes import interpolate_keys
+from facs_rig.core.mixing import mix, mix_frame
+from facs_rig.core.timeline import sample
+from facs_rig.io.gltf import read_gltf, read_gltf_source, world_matrices
+from facs_rig.io.gltf.accessors import read_accessor_float
+from facs_rig.io.gltf.matching import match_rig
+from facs_rig.io.meshes import read_mesh
+from facs_rig.io.rig_files import load_rig
+from facs_rig.io.timeline_files import load_timeline_argument
+
+ICT = "rigs/ict_facekit/ict_facekit_53_expressions_sparse.glb"
+FACECAP = "rigs/facecap/facecap_decoded_float_notextures.glb"
+
+
+def last_weights_animation(path):
+    source = read_gltf_source(path)
+    animation = source.document["animations"][-1]
+    sampler = animation["samplers"][animation["channels"][0]["sampler"]]
+    times = read_accessor_float(source, sampler["input"])[:, 0]
+    values = read_accessor_float(source, sampler["output"])[:, 0].reshape(times.size, -1)
+    return animation, sampler, times, values
+
+
+def test_rig_detect_names_arkit_for_ict(capsys):
+    path = shared_asset(ICT)
+    assert main(["rig", "detect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == ("best fit: arkit (drives 53/53 file targets, 98% of the "
+                                   "profile)")
+    assert main(["rig", "detect", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["best"] == "arkit"
+    arkit = report["profiles"][0]
+    assert arkit["missing"] == ["tongueOut"]
+    assert arkit["matched"]["browInnerUp"] == ["browInnerUp_L", "browInnerUp_R"]
+
+
+def test_rig_detect_with_a_profile_reports_unmatched(capsys):
+    path = shared_asset("rigs/khronos/MorphStressTest/glTF/MorphStressTest.gltf")
+    assert main(["rig", "detect", str(path), "--rig", "arkit"]) == 0
+    out = capsys.readouterr().out
+    assert "drives 0 of the file's 8 targets" in out
+    assert "file targets left at 0: Key 1, Key 2" in out
+
+
+def test_bake_code_onto_ict_detects_arkit_and_validates(tmp_path, capsys, vocabulary):
+    path = shared_asset(ICT)
+    output = tmp_path / "happy.glb"
+    assert main(["bake", "6+12D", "--mesh", str(path), "--fps", "24", "-o", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert "rig arkit: drives 53 of the file's 53 targets" in out and "(detected)" in out
+    assert "profile targets not in the file: tongueOut" in out
+    assert "keyframe reduction:" in out and "smaller)" in out
+    report = validate_gltf(output)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+    # The animation replays the mixed weights within the reduction tolerance, in mesh order.
+    rig = load_rig("arkit")
+    weights = mix(sample(load_timeline_argument("6+12D", vocabulary), fps=24,
+                         channels=rig.channels), rig)
+    animation, sampler, times, values = last_weights_animation(output)
+    assert sampler["interpolation"] == "LINEAR" and values.shape[1] == 53
+    file_names = read_gltf(path, geometry=False).target_names
+    smile = file_names.index("mouthSmile_L")
+    replay = interpolate_keys(times, values, weights.times)
+    expected = weights.weights[:, rig.target_index("mouthSmileLeft")]
+    assert expected.max() > 0.5
+    assert np.max(np.abs(replay[:, smile] - expected)) <= 1e-3 + 1e-6
+    inner = [file_names.index("browInnerUp_L"), file_names.index("browInnerUp_R")]
+    assert np.array_equal(values[:, inner[0]], values[:, inner[1]])
+
+
+def test_bake_step_no_reduce_and_gltf_output(tmp_path, capsys):
+    path = shared_asset(FACECAP)
+    output = tmp_path / "surprise.gltf"
+    assert main(["bake", "surprise", "--mesh", str(path), "--rig", "arkit", "--step",
+                 "--no-reduce", "-o", str(output)]) == 0
+    assert "(given)" in capsys.readouterr().out
+    assert (tmp_path / "surprise.bin").exists()
+    report = validate_gltf(output)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+    _, sampler, times, values = last_weights_animation(output)
+    assert sampler["interpolation"] == "STEP"
+    assert np.allclose(np.diff(times), 1 / 30, atol=1e-5) and values.shape[1] == 52
+
+
+def test_bake_weights_csv(tmp_path, vocabulary):
+    path = shared_asset(FACECAP)
+    output = tmp_path / "weights.csv"
+    assert main(["bake", "12", "--mesh", str(path), "-o", str(output)]) == 0
+    lines = output.read_text().splitlines()
+    names = read_gltf(path, geometry=False).target_names
+    assert lines[0].split(",") == ["time_s", *names]
+    table = np.array([line.split(",") for line in lines[1:]], dtype=np.float64)
+    rig = load_rig("arkit")
+    weights = mix(sample(load_timeline_argument("12", vocabulary), channels=rig.channels), rig)
+    column = 1 + names.index("mouthSmile_L")  # after time_s
+    assert np.array_equal(table[:, column].astype(np.float32),
+                          weights.weights[:, rig.target_index("mouthSmileLeft")])
+
+
+def test_bake_onto_a_small_rig_with_a_profile_file(tmp_path, capsys):
+    builder, _ = quad_rig(names=("AU12_L", "AU26", "blink"))
+    (tmp_path / "quad.glb").write_bytes(builder.glb())
+    assert main(["bake", "L12+26", "--mesh", str(tmp_path / "quad.glb"), "--rig", "facs",
+                 "-o", str(tmp_path / "out.glb")]) == 0
+    out = capsys.readouterr().out
+    assert "file targets left at 0: blink" in out
+    _, _, _, values = last_weights_animation(tmp_path / "out.glb")
+    assert values[:, 0].max() > 0 and values[:, 1].max() > 0 and not values[:, 2].any()
+
+
+def test_bake_without_a_matching_profile_says_so(tmp_path, capsys):
+    path = shared_asset("rigs/khronos/SimpleMorph/glTF/SimpleMorph.gltf")
+    assert main(["bake", "12", "--mesh", str(path), "-o", str(tmp_path / "x.glb")]) == 1
+    error = capsys.readouterr().err
+    assert "no bundled rig profile matches any of its targets" in error
+    assert not (tmp_path / "x.glb").exists()
+
+
+def test_bake_refuses_meshopt_with_advice(tmp_path, capsys):
+    path = shared_asset("rigs/facecap/facecap.glb")
+    assert main(["bake", "12", "--mesh", str(path), "-o", str(tmp_path / "x.glb")]) == 1
+    assert "EXT_meshopt_compression" in capsys.readouterr().err
+    assert not (tmp_path / "x.glb").exists()
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply"])
+def test_pose_keeps_vertex_order(tmp_path, suffix, vocabulary):
+    path = shared_asset(ICT)
+    output = tmp_path / f"smile{suffix}"
+    assert main(["pose", "6+12D", "--mesh", str(path), "-o", str(output)]) == 0
+    positions, faces = read_mesh(output)
+    mesh = read_gltf(path).meshes[0]
+    rig = load_rig("arkit")
+    weights = mix_frame(vocabulary.channel_values(vocabulary.parse("6+12D")), rig)
+    columns = match_rig(rig, read_gltf(path, geometry=False)).column_of_target
+    mesh_weights = np.array([weights[columns[name]] for name in mesh.target_names],
+                            dtype=np.float32)
+    smile = mesh.target_names.index("mouthSmile_L")
+    assert mesh_weights[smile] == weights[rig.target_index("mouthSmileLeft")] > 0.5
+    expected = Deformer(mesh)(mesh_weights)
+    assert positions.shape == (26719, 3) and np.array_equal(faces, mesh.faces)
+    # OBJ stores 8 decimals; PLY float32 (after the float64 node transform: identity here).
+    assert np.max(np.abs(positions - expected)) < 1e-4
+    assert np.max(np.abs(positions - mesh.positions)) > 0.1  # the smile moved something
+
+
+def test_pose_glb_applies_the_node_transform_and_validates(tmp_path):
+    path = shared_asset(FACECAP)
+    output = tmp_path / "surprise.glb"
+    assert main(["pose", "surprise", "--mesh", str(path), "-o", str(output)]) == 0
+    report = validate_gltf(output)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+    posed = read_gltf(output)
+    assert posed.targets == ()  # posed geometry, no targets
+    document = read_gltf_source(output).document
+    positions = read_accessor_float(read_gltf_source(output),
+                                    document["meshes"][0]["primitives"][0]["attributes"]["POSITION"])
+    # The head node's world matrix (its own dequantization scale 0.00194938 and its parents'
+    # rotations and scales) is applied: the rest mesh through it spans the same box, give or
+    # take the expression.
+    rig = read_gltf(path)
+    matrix = world_matrices(rig.source)[rig.targets[0].nodes[0]]
+    rest = rig.meshes[0].positions @ matrix[:3, :3].T + matrix[:3, 3]
+    extent = rest.max(axis=0) - rest.min(axis=0)
+    assert np.allclose(positions.max(axis=0) - positions.min(axis=0), extent, rtol=0.1)
+    assert np.allclose(positions.mean(axis=0), rest.mean(axis=0), atol=0.05 * extent.max())
+    assert extent.max() > 1000 * 0.00194938 * 0.01 * 10  # not the quantized units

@@ -1,0 +1,257 @@
+"""Writing glTF: new files with morph targets, animated copies, the Khronos validator's verdict."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+from gltf_samples import quad_rig
+from gltf_validator import errors_and_warnings, validate_gltf
+
+from facs_rig.core.curves import TargetWeights
+from facs_rig.core.keyframes import interpolate_keys
+from facs_rig.core.mesh import MorphMesh
+from facs_rig.errors import GltfError, UnsupportedFormatError
+from facs_rig.io.gltf import read_gltf, read_gltf_source, write_animated_gltf, write_glb
+from facs_rig.io.gltf import writer as writer_module
+from facs_rig.io.gltf.accessors import read_accessor, read_accessor_float
+from facs_rig.io.gltf.writer import glb_document
+
+
+def small_mesh(name="face", n=30, targets=("jawOpen", "mouthSmile_L", "eyeBlink_R"), seed=0):
+    rng = np.random.default_rng(seed)
+    positions = rng.normal(size=(n, 3)).astype(np.float32)
+    faces = np.array([[i, i + 1, i + 2] for i in range(n - 2)], dtype=np.uint32)
+    deltas = np.zeros((len(targets), n, 3), dtype=np.float32)
+    for k in range(len(targets)):
+        moved = rng.choice(n, size=3 if k % 2 else n, replace=False)  # sparse and dense targets
+        deltas[k, moved] = rng.normal(size=(moved.size, 3))
+    normals = rng.normal(size=(n, 3)).astype(np.float32)
+    return MorphMesh(name, positions, faces, tuple(targets), deltas, normals=normals)
+
+
+def animation_of(document, source, node):
+    """(times, values (n_keys, n_targets), interpolation) of the last weights channel of ``node``."""
+    for animation in reversed(document.get("animations", [])):  # the newest first
+        for channel in animation["channels"]:
+            if channel["target"] == {"node": node, "path": "weights"}:
+                sampler = animation["samplers"][channel["sampler"]]
+                times = read_accessor_float(source, sampler["input"])[:, 0]
+                values = read_accessor_float(source, sampler["output"])[:, 0]
+                return times, values.reshape(times.size, -1), sampler.get("interpolation")
+    raise AssertionError(f"no weights channel for node {node}")
+
+
+def assert_valid(path):
+    report = validate_gltf(path)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+    return report
+
+
+# ------------------------------------------------------------------------ new files
+
+@pytest.mark.parametrize("suffix", [".glb", ".gltf"])
+def test_write_glb_round_trip_and_validator(tmp_path, suffix):
+    meshes = [small_mesh(), small_mesh("teeth", 8, ("jawOpen",), seed=1)]
+    path = tmp_path / f"head{suffix}"
+    write_glb(meshes, path, node_rotations=[(0.0, 0.0, 0.0, 1.0), None],
+              materials=[{"name": "skin", "pbrMetallicRoughness": {
+                  "baseColorFactor": [0.9, 0.7, 0.6, 1.0]}}, None],
+              extras={"generator": "test"})
+    report = assert_valid(path)
+    assert report["issues"]["numWarnings"] == 0
+    rig = read_gltf(path)
+    assert [m.target_names for m in rig.meshes] == [m.target_names for m in meshes]
+    for original, decoded in zip(meshes, rig.meshes):
+        assert np.array_equal(decoded.positions, original.positions)
+        assert np.array_equal(decoded.faces, original.faces)
+        assert np.array_equal(decoded.deltas, original.deltas)
+        unit = original.normals / np.linalg.norm(original.normals, axis=1, keepdims=True)
+        assert np.allclose(decoded.normals, unit, atol=1e-6)
+    document = rig.source.document
+    primitive = document["meshes"][0]["primitives"][0]
+    assert primitive["extras"]["targetNames"] == list(meshes[0].target_names)
+    assert document["meshes"][0]["weights"] == [0.0, 0.0, 0.0]
+    # Sparse where smaller: the 3-vertex target is sparse, the all-vertex ones dense.
+    kinds = ["sparse" in document["accessors"][t["POSITION"]] for t in primitive["targets"]]
+    assert kinds == [False, True, False]
+    assert document["materials"][0]["name"] == "skin" and "material" not in \
+        document["meshes"][1]["primitives"][0]
+    if suffix == ".gltf":
+        assert document["buffers"][0]["uri"] == "head.bin" and (tmp_path / "head.bin").exists()
+
+
+def test_write_glb_with_animation(tmp_path):
+    mesh = small_mesh()
+    times = np.arange(6) / 30.0
+    values = np.linspace(0, 1, 12, dtype=np.float32).reshape(6, 2)
+    weights = TargetWeights(times, values, ("eyeBlink_R", "notInTheMesh"), 30.0)
+    path = tmp_path / "animated.glb"
+    write_glb([mesh], path, animation=weights, interpolation="STEP")
+    assert_valid(path)
+    source = read_gltf_source(path)
+    key_times, keys, interpolation = animation_of(source.document, source, 0)
+    assert interpolation == "STEP"
+    assert np.array_equal(key_times, times.astype(np.float32))
+    assert np.array_equal(keys[:, 2], values[:, 0]) and not keys[:, :2].any()
+
+
+def test_write_glb_rejects_other_extensions(tmp_path):
+    with pytest.raises(UnsupportedFormatError, match=r"\.glb or \.gltf"):
+        write_glb([small_mesh()], tmp_path / "x.fbx")
+
+
+def test_glb_document_is_deterministic():
+    first = glb_document([small_mesh()])
+    second = glb_document([small_mesh()])
+    assert json.dumps(first[0]) == json.dumps(second[0]) and first[1] == second[1]
+
+
+# ------------------------------------------------------------------------ animated copies
+
+def quad_file(tmp_path, **kwargs):
+    builder, _ = quad_rig(**kwargs)
+    path = tmp_path / "quad.glb"
+    path.write_bytes(builder.glb())
+    return path
+
+
+def ramp_weights(names, n=61, fps=30.0):
+    times = np.arange(n) / fps
+    values = np.zeros((n, len(names)), dtype=np.float32)
+    for k in range(len(names)):
+        values[:, k] = np.clip(np.sin(times * (k + 1)), 0, 1)
+    return TargetWeights(times, values, tuple(names), fps)
+
+
+def test_animated_copy_keeps_every_original_accessor(tmp_path):
+    path = shared_asset("rigs/khronos/MorphStressTest/glTF/MorphStressTest.gltf")
+    rig = read_gltf(path, geometry=False)
+    weights = ramp_weights([f"Key {k}" for k in range(1, 9)])
+    output = tmp_path / "stress.glb"
+    result = write_animated_gltf(rig, weights, output, tolerance=None)
+    report = assert_valid(output)
+    original = rig.source
+    copy = read_gltf_source(output)
+    # Everything but buffers, views (offsets moved into one buffer) and images (embedded) is as
+    # it was, and the new animation comes after the old ones.
+    for key, value in original.document.items():
+        if key not in ("buffers", "bufferViews", "images", "animations", "accessors"):
+            assert copy.document[key] == value, key
+    assert copy.document["animations"][:-1] == original.document["animations"]
+    assert copy.document["accessors"][:len(original.document["accessors"])] == \
+        original.document["accessors"]
+    for index in range(len(original.document["accessors"])):
+        assert np.array_equal(read_accessor(original, index), read_accessor(copy, index))
+    assert all("bufferView" in image and "uri" not in image for image in copy.document["images"])
+    assert len(copy.document["buffers"]) == 1
+    times, keys, interpolation = animation_of(copy.document, copy, 0)
+    assert interpolation == "LINEAR"
+    assert np.array_equal(keys, weights.weights) and times.size == 61
+    assert result.keys_in == result.keys_out == 61 and result.nodes == (0,)
+    assert report["info"]["animationCount"] == len(original.document["animations"]) + 1
+
+
+def test_keyframe_reduction_stays_within_tolerance(tmp_path):
+    rig = read_gltf(quad_file(tmp_path), geometry=False)
+    weights = ramp_weights(["mouthSmile_L", "jawOpen"], n=301)
+    result = write_animated_gltf(rig, weights, tmp_path / "reduced.glb", tolerance=1e-3)
+    assert result.keys_out < result.keys_in == 301
+    assert result.animation_bytes_out < result.animation_bytes_in and 0 < result.saving < 1
+    copy = read_gltf_source(tmp_path / "reduced.glb")
+    times, keys, _ = animation_of(copy.document, copy, 0)
+    # Mesh order is (jawOpen, mouthSmile_L): columns swap.
+    replay = interpolate_keys(times, keys, weights.times)
+    assert np.max(np.abs(replay - weights.weights[:, ::-1])) <= 1e-3 + 1e-6
+    assert_valid(tmp_path / "reduced.glb")
+
+
+def test_unmatched_targets_stay_zero_and_mesh_order_is_kept(tmp_path):
+    rig = read_gltf(quad_file(tmp_path, names=("a", "b", "c")), geometry=False)
+    weights = ramp_weights(["c", "zzz"])
+    write_animated_gltf(rig, weights, tmp_path / "x.glb", tolerance=None)
+    copy = read_gltf_source(tmp_path / "x.glb")
+    _, keys, _ = animation_of(copy.document, copy, 0)
+    assert keys.shape == (61, 3)
+    assert not keys[:, :2].any() and np.array_equal(keys[:, 2], weights.weights[:, 0])
+
+
+def test_meshes_with_the_same_names_share_one_sampler(tmp_path):
+    builder, _ = quad_rig(names=("jawOpen", "x"))
+    quad_rig(builder, names=("jawOpen", "x"))
+    quad_rig(builder, names=("other",))
+    path = tmp_path / "three.glb"
+    path.write_bytes(builder.glb())
+    rig = read_gltf(path, geometry=False)
+    result = write_animated_gltf(rig, ramp_weights(["jawOpen"]), tmp_path / "out.glb")
+    assert result.nodes == (0, 1)
+    document = read_gltf_source(tmp_path / "out.glb").document
+    (animation,) = document["animations"]
+    assert len(animation["samplers"]) == 1
+    assert [c["target"]["node"] for c in animation["channels"]] == [0, 1]
+    assert_valid(tmp_path / "out.glb")
+
+
+def test_nothing_to_animate_is_an_error_and_writes_nothing(tmp_path):
+    rig = read_gltf(quad_file(tmp_path), geometry=False)
+    with pytest.raises(GltfError, match="no node shows a mesh"):
+        write_animated_gltf(rig, ramp_weights(["nope"]), tmp_path / "out.glb")
+    assert not (tmp_path / "out.glb").exists()
+
+
+def test_failure_while_writing_keeps_the_previous_output(tmp_path, monkeypatch):
+    rig = read_gltf(quad_file(tmp_path), geometry=False)
+    output = tmp_path / "out.glb"
+    output.write_bytes(b"previous version")
+
+    def failing_glb_bytes(document, binary):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer_module, "glb_bytes", failing_glb_bytes)
+    with pytest.raises(OSError):
+        write_animated_gltf(rig, ramp_weights(["jawOpen"]), output)
+    assert output.read_bytes() == b"previous version"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.glb", "quad.glb"]
+
+
+def test_gltf_output_with_external_bin(tmp_path):
+    path = shared_asset("rigs/khronos/AnimatedMorphCube/glTF/AnimatedMorphCube.gltf")
+    rig = read_gltf(path, geometry=False)
+    output = tmp_path / "cube.gltf"
+    write_animated_gltf(rig, ramp_weights(["target_1"]), output)
+    assert (tmp_path / "cube.bin").exists()
+    assert_valid(output)
+    assert len(read_gltf_source(output).document["animations"]) == 2
+
+
+def test_ict_bake_validates_and_reproduces_the_weights(tmp_path):
+    rig = read_gltf(shared_asset("rigs/ict_facekit/ict_facekit_53_expressions_sparse.glb"),
+                    geometry=False)
+    names = rig.target_names
+    weights = ramp_weights(names, n=120)
+    output = tmp_path / "ict.glb"
+    write_animated_gltf(rig, weights, output)
+    assert_valid(output)
+    copy = read_gltf_source(output)
+    times, keys, _ = animation_of(copy.document, copy, 0)
+    assert keys.shape[1] == 53
+    replay = interpolate_keys(times, keys, weights.times)
+    assert np.max(np.abs(replay - weights.weights)) <= 1e-3 + 1e-6
+    # The sparse geometry is carried over byte for byte.
+    assert np.array_equal(read_gltf(output).meshes[0].deltas,
+                          read_gltf(rig.path).meshes[0].deltas)
+
+
+def test_facecap_decoded_copy_keeps_its_capture_animation(tmp_path):
+    path = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    rig = read_gltf(path, geometry=False)
+    output = tmp_path / "facecap_baked.glb"
+    write_animated_gltf(rig, ramp_weights(["jawOpen", "eyeBlink_L"]), output)
+    assert_valid(output)
+    original = rig.source.document
+    document = read_gltf_source(output).document
+    assert document["animations"][:-1] == original["animations"]
+    assert document["animations"][-1]["channels"] == [
+        {"sampler": 0, "target": {"node": rig.targets[0].nodes[0], "path": "weights"}}]
