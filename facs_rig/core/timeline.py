@@ -247,6 +247,47 @@ class AUEvent:
         return replace(self, start=self.start + seconds)
 
 
+_EASE_CODES = {name: code for code, name in enumerate(EASINGS)}
+
+
+def _ease_coded(codes: np.ndarray | int, u: np.ndarray) -> np.ndarray:
+    """:func:`ease` with one easing code per element (``EASINGS`` index), same arithmetic."""
+    u = np.clip(u, 0.0, 1.0)
+    linear, smooth, step = (_EASE_CODES[name] for name in ("linear", "smooth", "step"))
+    return np.where(codes == linear, u,
+                    np.where(codes == smooth, _smoothstep(u), _step(u)))
+
+
+def _pick(value: np.ndarray | float, mask: np.ndarray) -> np.ndarray | float:
+    return value[mask] if isinstance(value, np.ndarray) else value
+
+
+def _shapes(t: np.ndarray, start, apex_start, apex_end, end, onset, offset, ease_in, ease_out
+            ) -> np.ndarray:
+    """Envelope shape (0-1, before scaling by intensity) at times ``t``.
+
+    Every parameter is either a scalar (one event) or an array aligned with ``t`` (one event per
+    element), so a single event and a batch of (event, frame) pairs share the arithmetic and
+    give bit-identical results.
+    """
+    tolerance = TIME_TOLERANCE
+    shape = np.ones(t.shape, dtype=np.float64)
+    inside = (t >= start - tolerance) & (t <= end + tolerance)
+    rising = inside & (t < apex_start - tolerance)
+    falling = inside & (t > apex_end + tolerance)
+    if rising.any():
+        u = (t[rising] - _pick(start, rising)) / _pick(onset, rising)
+        shape[rising] = _ease_coded(_pick(ease_in, rising), u)
+    if falling.any():
+        u = (t[falling] - _pick(apex_end, falling)) / _pick(offset, falling)
+        shape[falling] = 1.0 - _ease_coded(_pick(ease_out, falling), u)
+        # At the end of a fall with a duration the event is back to neutral: exactly 0, also
+        # for step easing and for a frame that lands on ``end`` within the tolerance.
+        shape[falling & (t >= end - tolerance) & (offset > 0)] = 0.0
+    shape[~inside] = 0.0
+    return shape
+
+
 def envelope(event: AUEvent, times: np.ndarray) -> np.ndarray:
     """Value of one event at ``times``.
 
@@ -262,24 +303,10 @@ def envelope(event: AUEvent, times: np.ndarray) -> np.ndarray:
         In ``[0, event.intensity]``; zero outside ``[start, end]``.
     """
     times = np.asarray(times, dtype=np.float64)
-    values = np.zeros(times.shape, dtype=np.float64)
-    tolerance = TIME_TOLERANCE
-    inside = (times >= event.start - tolerance) & (times <= event.end + tolerance)
-    t = times[inside]
-    shape = np.ones(t.shape, dtype=np.float64)
-    apex_start, apex_end = event.apex_start, event.apex_end
-    rising = t < apex_start - tolerance
-    if rising.any():
-        shape[rising] = ease(event.ease_in, (t[rising] - event.start) / event.onset)
-    falling = t > apex_end + tolerance
-    if falling.any():
-        shape[falling] = 1.0 - ease(event.ease_out, (t[falling] - apex_end) / event.offset)
-        if event.offset > 0:
-            # At the end of a fall with a duration the event is back to neutral: exactly 0,
-            # also for step easing and for a frame that lands on ``end`` within the tolerance.
-            shape[t >= event.end - tolerance] = 0.0
-    values[inside] = event.intensity * shape
-    return values
+    shape = _shapes(times, event.start, event.apex_start, event.apex_end, event.end, event.onset,
+                    event.offset, np.int8(_EASE_CODES[event.ease_in]),
+                    np.int8(_EASE_CODES[event.ease_out]))
+    return event.intensity * shape
 
 
 def _event_order(event: AUEvent) -> tuple:
@@ -541,21 +568,63 @@ def sample(timeline: Timeline, *, fps: float | None = None,
     if len(index) != len(columns):
         raise TimelineError("sample: channels must not repeat")
     values = np.zeros((times.shape[0], len(columns)), dtype=np.float32)
-    last_frame = times.shape[0] - 1
-    tolerance_frames = TIME_TOLERANCE * rate
-    for event in timeline.events:
-        column = index.get(event.channel)
-        if column is None or event.intensity == 0.0:
-            continue
-        first = max(0, math.ceil(event.start * rate - tolerance_frames))
-        last = min(last_frame, math.floor(event.end * rate + tolerance_frames))
-        if last < first:
-            continue
-        segment = envelope(event, times[first:last + 1]).astype(np.float32)
-        target = values[first:last + 1, column]
-        np.maximum(target, segment, out=target)
+    events = [e for e in timeline.events if e.channel in index and e.intensity > 0.0]
+    if events:
+        _accumulate(values, events, index, rate)
     np.clip(values, 0.0, 1.0, out=values)
     return AUCurves(times, values, columns, rate, MappingProxyType(dict(timeline.metadata)))
+
+
+#: Upper bound of (event, frame) pairs evaluated at once by :func:`sample`, bounding its memory.
+_PAIRS_PER_BATCH = 1 << 21
+
+
+def _accumulate(values: np.ndarray, events: list[AUEvent], index: Mapping[Channel, int],
+                rate: float) -> None:
+    """Max-combine every event's envelope into ``values`` (n_frames, n_channels) in place.
+
+    All (event, frame) pairs of a batch of events are evaluated as flat arrays and scattered
+    with ``np.maximum.at``; batches keep the pair count under :data:`_PAIRS_PER_BATCH`.
+    """
+    n_frames, n_columns = values.shape
+    columns = np.array([index[e.channel] for e in events], dtype=np.int64)
+    start = np.array([e.start for e in events])
+    onset = np.array([e.onset for e in events])
+    apex = np.array([e.apex for e in events])
+    offset = np.array([e.offset for e in events])
+    # Same sums, in the same order, as the AUEvent properties: bit-identical boundaries.
+    apex_start = start + onset
+    apex_end = start + onset + apex
+    end = start + onset + apex + offset
+    intensity = np.array([e.intensity for e in events])
+    ease_in = np.array([_EASE_CODES[e.ease_in] for e in events], dtype=np.int8)
+    ease_out = np.array([_EASE_CODES[e.ease_out] for e in events], dtype=np.int8)
+    tolerance_frames = TIME_TOLERANCE * rate
+    first = np.maximum(0, np.ceil(start * rate - tolerance_frames)).astype(np.int64)
+    last = np.minimum(n_frames - 1, np.floor(end * rate + tolerance_frames)).astype(np.int64)
+    counts = np.maximum(0, last - first + 1)
+    flat_values = values.reshape(-1)
+    batch_start = 0
+    cumulative = np.cumsum(counts)
+    while batch_start < len(events):
+        # Largest batch whose pairs fit the budget (at least one event).
+        offset_pairs = cumulative[batch_start - 1] if batch_start else 0
+        batch_end = int(np.searchsorted(cumulative, offset_pairs + _PAIRS_PER_BATCH, side="right"))
+        batch_end = max(batch_end, batch_start + 1)
+        batch = slice(batch_start, batch_end)
+        batch_counts = counts[batch]
+        total = int(batch_counts.sum())
+        batch_start = batch_end
+        if total == 0:
+            continue
+        owner = np.repeat(np.arange(batch.start, batch.stop), batch_counts)
+        starts_in_pairs = np.cumsum(batch_counts) - batch_counts
+        frames = first[owner] + (np.arange(total) - np.repeat(starts_in_pairs, batch_counts))
+        t = frames / rate
+        shape = _shapes(t, start[owner], apex_start[owner], apex_end[owner], end[owner],
+                        onset[owner], offset[owner], ease_in[owner], ease_out[owner])
+        pair_values = (intensity[owner] * shape).astype(np.float32)
+        np.maximum.at(flat_values, frames * n_columns + columns[owner], pair_values)
 
 
 def _fit_easing(times: np.ndarray, shape: np.ndarray, phase_start: float, phase_length: float,
