@@ -148,6 +148,22 @@ def test_play_sends_every_frame_in_order_then_neutral():
     assert all(frame[-1].address == "/VMC/Ext/Blend/Apply" for frame in decoded)
 
 
+def test_clips_at_another_rate_play_by_their_own_times():
+    transport = RecordingTransport()
+    stream = fake_stream(transport, reset=False)
+    stream.play(_curves(n_frames=7, fps=30.0))  # 7 frames at 30 fps on a 60 fps stream
+    assert len(transport.frames) == 14
+    assert transport.frames[0] == transport.frames[1] != transport.frames[2]
+    assert transport.frames[12] == transport.frames[13]
+
+
+@pytest.mark.parametrize("n_frames", [1, 3, 12, 49, 600])
+def test_a_clip_plays_exactly_its_frames(n_frames):
+    transport = RecordingTransport()
+    fake_stream(transport, reset=False).play(_curves(n_frames=n_frames))
+    assert len(transport.frames) == n_frames
+
+
 def test_play_loops_and_stops_at_the_duration():
     transport = RecordingTransport()
     stream = fake_stream(transport)

@@ -246,12 +246,15 @@ class FrameClock:
         Both ``None`` means forever (until the caller stops iterating).
         """
         released = 0
+        # Frame times are index * period: allow for rounding so that duration = n / fps
+        # gives exactly n frames.
+        limit = None if duration is None else duration - self.period * 1e-6
         while count is None or released < count:
-            if duration is not None and self._start is not None and \
-                    self._next_index * self.period >= duration:
+            if limit is not None and self._start is not None and \
+                    self._next_index * self.period >= limit:
                 return
             tick = self.wait()
-            if duration is not None and tick.time >= duration:
+            if limit is not None and tick.time >= limit:
                 return
             released += 1
             yield tick

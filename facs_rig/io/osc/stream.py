@@ -302,6 +302,7 @@ class FaceStream:
         self._layouts: dict[tuple, FrameLayout] = {}
         self._current: FrameLayout | None = None
         self._bones_seen = False
+        self._clip_rate = self.clock.fps
         self._dirty = False
         self._closed = False
         self.neutral_sent = False
@@ -414,6 +415,7 @@ class FaceStream:
         source : Timeline, AUCurves or TargetWeights
             A timeline is sampled at the stream's fps; AU curves are mixed with the rig;
             target weights are sent as they are (their columns must be the rig's targets).
+            Curves or weights at another rate play by their own times (sample and hold).
 
         Returns
         -------
@@ -450,7 +452,9 @@ class FaceStream:
         layout = self.layout(channels, bones=has_head_eye)
         values = None if curves is None else curves.values
         n_frames = weights.shape[0]
-        frames = layout.frame_matrix(weights, values, np.arange(n_frames) / self.clock.fps)
+        rate = float(source.fps) if source.fps else self.clock.fps
+        frames = layout.frame_matrix(weights, values, np.arange(n_frames) / rate)
+        self._clip_rate = rate
         return layout, frames
 
     def play(self, source: Any, *, loop: bool = False, duration: float | None = None
@@ -465,14 +469,17 @@ class FaceStream:
         """
         layout, frames = self.prepare(source)
         n_frames = frames.shape[0]
+        # A clip sampled at another rate is played by its own times (sample and hold).
+        rate = self._clip_rate
         if not loop and duration is None:
-            duration = n_frames / self.clock.fps
+            duration = n_frames / rate
         vector = np.zeros(layout.n_slots, dtype=np.float32)
         self.clock.start()
         try:
-            for tick in self.clock.ticks(None if loop or duration is not None else n_frames,
-                                         duration=duration):
-                row = tick.index % n_frames if loop else min(tick.index, n_frames - 1)
+            for tick in self.clock.ticks(duration=duration):
+                clip_frame = tick.index if rate == self.clock.fps \
+                    else int(tick.time * rate + 1e-9)
+                row = clip_frame % n_frames if loop else min(clip_frame, n_frames - 1)
                 vector[:] = frames[row]
                 vector[-1] = tick.time
                 self.send_vector(layout, vector)
