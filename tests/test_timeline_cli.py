@@ -66,6 +66,19 @@ def test_convert_between_formats(capsys, tmp_path):
     assert curves.fps == 10.0 and curves.n_frames == 29
 
 
+def test_convert_to_notes_with_timecode(capsys, tmp_path):
+    output = tmp_path / "beats.notes"
+    status, _, _ = run(capsys, "convert", SUSPICION, str(output), "--timecode")
+    assert status == 0
+    assert output.read_text().splitlines()[4:6] == [
+        "00:00:01:00  4C+7B      onset 0.4  apex 1.2  offset 0.6",
+        "00:00:01:12  L12A       onset 0.25  apex 0.5  offset 0.4"]
+    assert read_timeline(output) == read_timeline(SUSPICION)
+    status, _, err = run(capsys, "convert", SUSPICION, str(tmp_path / "beats.json"), "--timecode")
+    assert status == 1 and "timecode output applies to AU notes" in err
+    assert not (tmp_path / "beats.json").exists()
+
+
 def test_sample_writes_csv_and_json(capsys, tmp_path):
     output = tmp_path / "curves.csv"
     status, out, _ = run(capsys, "sample", SUSPICION, "--fps", "60", "-o", str(output))

@@ -353,9 +353,29 @@ def test_notes_writer_splits_lines_that_one_code_cannot_hold(vocabulary):
 
 
 @settings(max_examples=150, deadline=None)
-@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}])))
-def test_notes_round_trip_is_exact(vocabulary, timeline):
-    assert parse_au_notes(format_au_notes(timeline, vocabulary), vocabulary) == timeline
+@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}])),
+       timecode=st.booleans())
+def test_notes_round_trip_is_exact(vocabulary, timeline, timecode):
+    text = format_au_notes(timeline, vocabulary, timecode=timecode)
+    assert parse_au_notes(text, vocabulary) == timeline
+
+
+@settings(max_examples=100, deadline=None)
+@given(frames=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 100)), max_size=5),
+       fps=st.sampled_from([24.0, 25.0, 29.97, 30.0, 60.0]))
+def test_notes_timecode_round_trip_on_frames(vocabulary, frames, fps):
+    timeline = Timeline(tuple(AUEvent(Channel(12), 0.55, start / fps, onset / fps)
+                              for start, onset in frames), fps=fps)
+    text = format_au_notes(timeline, vocabulary, timecode=True)
+    assert parse_au_notes(text, vocabulary) == timeline
+
+
+def test_notes_writer_timecode_layout(vocabulary):
+    timeline = parse_au_notes("fps 24\n00:00:03:12 happiness onset 8f apex 2s offset 1s\n"
+                              "3.51 12\n", vocabulary)
+    assert format_au_notes(timeline, vocabulary, timecode=True).splitlines()[3:] == [
+        "00:00:03:12  6+12  onset 8f  apex 2  offset 1",
+        "3.51         12    onset 0.3  apex 1  offset 0.5"]
 
 
 notes_tokens = st.sampled_from(

@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("output", metavar="OUT", help="output file; format from its extension")
     convert.add_argument("--fps", type=float, default=None,
                          help="set the timeline's frame rate (CSV output is sampled at it)")
+    convert.add_argument("--timecode", action="store_true",
+                         help="AU notes output: write beat times as SMPTE HH:MM:SS:FF at the "
+                              "timeline's fps (where a time falls exactly on a frame)")
     convert.set_defaults(handler=run_convert)
 
     sample_parser = commands.add_parser(
@@ -96,7 +99,7 @@ def run_convert(args: argparse.Namespace) -> int:
     timeline = load_timeline_argument(args.input, vocabulary, hold=args.hold)
     if args.fps is not None:
         timeline = timeline.with_fps(args.fps)
-    write_timeline(timeline, args.output, vocabulary)
+    write_timeline(timeline, args.output, vocabulary, timecode=args.timecode)
     print(f"wrote {args.output}: {len(timeline.events)} events, {timeline.duration:g} s")
     return 0
 

@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from facs_rig.core.timecode import is_timecode, parse_timecode
+from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
     DEFAULT_EASING,
@@ -253,8 +253,32 @@ def _term(event: AUEvent, intensity_text: str | None) -> str:
     return f"{side}{event.channel.au}{letter or ''}"
 
 
-def format_au_notes(timeline: Timeline, vocabulary: Vocabulary) -> str:
+def _beat_time(seconds: float, fps: float, timecode: bool) -> str:
+    """Seconds, or SMPTE timecode when asked and it reads back as exactly the same time."""
+    if timecode:
+        text = format_timecode(seconds, fps)
+        if parse_timecode(text, fps) == seconds:
+            return text
+    return _seconds(seconds)
+
+
+def _duration(seconds: float, fps: float, frames: bool) -> str:
+    """Seconds; or, when asked, a whole number of frames (``8f``) for durations that are exact
+    frame counts but long in decimal (``0.3333333333333333`` at 24 fps)."""
+    text = _seconds(seconds)
+    if frames and len(text) > 6:
+        count = round(seconds * fps)
+        if count / fps == seconds:
+            return f"{count}f"
+    return text
+
+
+def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: bool = False) -> str:
     """AU notes text of a timeline: events sharing a start, phases and easing share a line.
+
+    With ``timecode``, beat times that fall exactly on a frame of the timeline's fps are written
+    as ``HH:MM:SS:FF`` and such durations as frames (``8f``); other times stay in seconds, so
+    reading back is still exact.
 
     Lettered events write their letter; events whose intensity is the scale's unscored value
     write none; other intensities go in an ``intensity`` option on their own line. Times are
@@ -304,14 +328,15 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary) -> str:
     rows = []
     for beat in lines:
         start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]
-        options = [f"onset {_seconds(onset)}", f"apex {_seconds(apex)}", f"offset {_seconds(offset)}"]
+        options = [f"{name} {_duration(value, timeline.fps, timecode)}"
+                   for name, value in (("onset", onset), ("apex", apex), ("offset", offset))]
         if ease_in == ease_out and ease_in != DEFAULT_EASING:
             options.append(f"ease {ease_in}")
         elif ease_in != ease_out:
             options.append(f"ease_in {ease_in} ease_out {ease_out}")
         if intensity_text is not None:
             options.append(f"intensity {intensity_text}")
-        rows.append((_seconds(start), "+".join(beat["terms"]), "  ".join(options)))
+        rows.append((_beat_time(start, timeline.fps, timecode), "+".join(beat["terms"]), "  ".join(options)))
     time_width = max((len(row[0]) for row in rows), default=0)
     code_width = max((len(row[1]) for row in rows), default=0)
     out.extend(f"{time:<{time_width}}  {code:<{code_width}}  {options}" for time, code, options in rows)
@@ -325,8 +350,9 @@ def read_au_notes(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timel
     return parse_au_notes(read_text_file(path), vocabulary, source=str(Path(path)))
 
 
-def write_au_notes(timeline: Timeline, path: str | os.PathLike[str], vocabulary: Vocabulary) -> None:
-    """Write a timeline as AU notes, atomically."""
+def write_au_notes(timeline: Timeline, path: str | os.PathLike[str], vocabulary: Vocabulary, *,
+                   timecode: bool = False) -> None:
+    """Write a timeline as AU notes, atomically (``timecode``: see :func:`format_au_notes`)."""
     from facs_rig.io.atomic import write_text_atomic
 
-    write_text_atomic(path, format_au_notes(timeline, vocabulary))
+    write_text_atomic(path, format_au_notes(timeline, vocabulary, timecode=timecode))

@@ -122,10 +122,11 @@ def read_timeline(path: str | os.PathLike[str], vocabulary: Vocabulary | None = 
 
 
 def write_timeline(timeline: Timeline, path: str | os.PathLike[str],
-                   vocabulary: Vocabulary | None = None) -> None:
+                   vocabulary: Vocabulary | None = None, *, timecode: bool = False) -> None:
     """Write a timeline in the format of the extension, atomically (a temporary file, then rename).
 
     The CSV format samples the timeline at its own ``fps``; the other formats keep events.
+    ``timecode`` writes AU notes beat times as SMPTE timecode where exact (AU notes only).
 
     Raises
     ------
@@ -135,7 +136,10 @@ def write_timeline(timeline: Timeline, path: str | os.PathLike[str],
         When the file cannot be written (any previous file is left as it was).
     """
     kind = _format_of(path)
-    _adapter(kind, 1)(timeline, Path(path), vocabulary or load_vocabulary())
+    if timecode and kind != "notes":
+        raise UnsupportedFormatError(f"{path}: timecode output applies to AU notes (.notes, .txt)")
+    options = {"timecode": True} if timecode else {}
+    _adapter(kind, 1)(timeline, Path(path), vocabulary or load_vocabulary(), **options)
 
 
 def _looks_like_path(argument: str) -> bool:
