@@ -543,6 +543,15 @@ def test_au_tier_names(name, channel):
     assert channel_of_tier(name) == channel
 
 
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(max_size=12) | st.from_regex(r"[LR ]?(AU)?[ _]?\d{1,3}[ _]?[LR]?( #\d)?", fullmatch=True))
+def test_channel_name_readers_return_a_channel_or_none(name):
+    from facs_rig.io.timeline_json import read_channel_name
+
+    for reader in (channel_of_tier, read_channel_name):
+        assert reader(name) is None or isinstance(reader(name), Channel)
+
+
 def _coded_eaf(tmp_path: Path, tiers: dict[str, list[tuple[int, int, str]]],
                children: dict[str, tuple[str, list[tuple[int, int, str]]]] | None = None) -> Path:
     """An ELAN file as a coder would make it, written with pympi directly."""

@@ -1,8 +1,9 @@
 """AU timelines: events shaped by the FACS temporal phases, and dense sampling.
 
-An :class:`AUEvent` is one action unit on one side at one intensity, shaped by the four temporal
-phases FACS coders mark (Ekman, Friesen & Hager 2002, FACS Investigator's Guide, ch. 12 "timing":
-onset, apex, offset; the neutral start is the fourth boundary)::
+An :class:`AUEvent` is one action unit on one side at one intensity, shaped by the temporal
+phases FACS coders mark (onset, apex, offset; Ekman, Friesen & Hager 2002, FACS Investigator's
+Guide, on timing) between a neutral start and a neutral end (``../shared/reference/landscape.md``
+§3.3 compares how other systems model this)::
 
     intensity                  apex
         I |          ______________________
