@@ -81,18 +81,47 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
             raise CaptureFormatError(f"{where(row)}, column Timecode: {shown!r} is not a "
                                      f"HH:MM:SS:FF.fff timecode")
         parts[row] = [float(g) for g in match.groups()]
+    return _timecode_seconds(parts, rate, where, lambda row: cells[row])
+
+
+#: Byte layout of Live Link Face's fixed-width timecode cell ``HH:MM:SS:FF.fff,``.
+_DIGITS = np.array([0, 1, 3, 4, 6, 7, 9, 10, 12, 13, 14])
+_PLACES = np.array([[36000, 3600, 0, 0, 0, 0, 0, 0, 0, 0, 0],      # hours
+                    [0, 0, 600, 60, 0, 0, 0, 0, 0, 0, 0],          # minutes -> seconds
+                    [0, 0, 0, 0, 10, 1, 0, 0, 0, 0, 0],            # seconds
+                    [0, 0, 0, 0, 0, 0, 10, 1, 0.1, 0.01, 0.001]],  # frames
+                   dtype=np.float64)
+
+
+def _fixed_timecodes(fields: np.ndarray) -> np.ndarray | None:
+    """``(n, 4)`` hours, minutes*60, seconds, frames from ``(n, 16)`` bytes, or None if any row
+    is not exactly ``DD:DD:DD:DD.DDD,``."""
+    digits = fields[:, _DIGITS].astype(np.int16) - 48
+    layout_ok = (np.all((digits >= 0) & (digits <= 9))
+                 and np.all(fields[:, [2, 5, 8]] == ord(":")) and np.all(fields[:, 11] == ord("."))
+                 and np.all(fields[:, 15] == ord(",")))
+    if not layout_ok:
+        return None
+    parts = digits.astype(np.float64) @ _PLACES.T
+    parts[:, 0] /= 3600.0  # hours column holds seconds of hours; keep units as parse_timecodes
+    parts[:, 1] /= 60.0
+    return parts
+
+
+def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of) -> tuple[np.ndarray, float]:
     if rate is None:
-        largest = float(parts[:, 3].max()) if len(cells) else 0.0
+        largest = float(parts[:, 3].max()) if parts.shape[0] else 0.0
         rate = next((r for r in _TIMECODE_RATES if largest < r), None)
         if rate is None:
-            raise CaptureFormatError(f"{where(int(parts[:, 3].argmax()))}, column Timecode: frame "
-                                     f"field {largest:g} is above every timecode rate")
+            row = int(parts[:, 3].argmax())
+            raise CaptureFormatError(f"{where(row)}, column Timecode: frame field {largest:g} is "
+                                     f"above every timecode rate")
         if largest < 24:
             rate = 60  # a take shorter than a second: Live Link Face's usual 60 fps timecode
     bad = np.flatnonzero((parts[:, 1] >= 60) | (parts[:, 2] >= 60) | (parts[:, 3] >= rate))
     if bad.size:
-        raise CaptureFormatError(f"{where(int(bad[0]))}, column Timecode: {cells[bad[0]]!r} is out "
-                                 f"of range at {rate:g} fps")
+        raise CaptureFormatError(f"{where(int(bad[0]))}, column Timecode: {cell_of(int(bad[0]))!r} "
+                                 f"is out of range at {rate:g} fps")
     seconds = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + parts[:, 3] / rate
     # A take recorded across midnight: the clock restarts at 00:00:00.
     wraps = np.concatenate([[0.0], np.cumsum(np.diff(seconds) < -43200.0) * 86400.0])
@@ -144,9 +173,22 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
         raise CaptureFormatError(f"{name}: line 1: missing Live Link Face column(s) "
                                  f"{', '.join(missing)}")
     rotations = tuple(c for c in LIVE_LINK_FACE_ROTATIONS if c in header)
-    table = read_table(path, tuple(mapping[n] for n in ARKIT_NAMES) + rotations, ("Timecode",))
+    numeric = tuple(mapping[n] for n in ARKIT_NAMES) + rotations
+    fixed = None
+    if header[0] == "Timecode":
+        table = read_table(path, numeric)
+        fields = table.leading_field(16)
+        fixed = _fixed_timecodes(fields) if fields is not None else None
+    if fixed is not None:
+        first = bytes(fields[0, :15]).decode("ascii")
+        seconds, rate = _timecode_seconds(fixed, timecode_rate, table.where,
+                                          lambda row: bytes(fields[row, :15]).decode("ascii"))
+    else:
+        table = read_table(path, numeric, ("Timecode",))
+        first = table.text["Timecode"][0]
+        seconds, rate = parse_timecodes(table.text["Timecode"], rate=timecode_rate,
+                                        where=table.where)
     log = RepairLog()
-    seconds, rate = parse_timecodes(table.text["Timecode"], rate=timecode_rate, where=table.where)
     keep = clean_times(table, seconds, "Timecode", log)
     times = seconds[keep]
     weights, names = _weights(table, mapping, log, keep)
@@ -171,7 +213,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     gaps = np.all(np.isnan(weights), axis=1) if weights.size else np.zeros(n, bool)
     fps = estimate_fps(times)
     meta = MappingProxyType({"source": name, "format": "livelinkface",
-                             "start_timecode": table.text["Timecode"][0],
+                             "start_timecode": first,
                              "timecode_rate": rate, "head_recorded": recorded})
     blend = TargetWeights(times, weights, names, fps, meta)
     aus = AUCurves(times, pose_values, pose_channels, fps, meta) if pose_channels else None
