@@ -284,3 +284,17 @@ def test_other_protocols_reach_oscdump_with_float_values():
                          "/W if 21 0.000000", "/W if 24 1.000000"]
     assert lines[9] == "/avatar/parameters/JawOpen f 1.000000"
     assert lines[14] == "/facs/JawOpen f 1.000000"
+
+
+@pytest.mark.parametrize(("to", "expected"), [
+    ("127.0.0.1:9", ["127.0.0.1:9"]),
+    (("127.0.0.1", 9), ["127.0.0.1:9"]),
+    (("127.0.0.1:9", "127.0.0.1:10"), ["127.0.0.1:9", "127.0.0.1:10"]),
+    (["127.0.0.1:9"], ["127.0.0.1:9"]),
+])
+def test_one_or_several_destinations(to, expected):
+    stream = FaceStream(SMILE_RIG, to, mixer=linear_mixer)
+    try:
+        assert [str(s.endpoint) for s in stream.transport.stats] == expected
+    finally:
+        stream.close()

@@ -289,7 +289,9 @@ class FaceStream:
         self.mixer = mixer
         self.options = protocol if isinstance(protocol, ProtocolOptions) \
             else ProtocolOptions(protocol=protocol)
-        destinations = [to] if isinstance(to, (str, Endpoint, tuple)) else list(to)
+        single = isinstance(to, (str, Endpoint)) or (
+            isinstance(to, tuple) and len(to) == 2 and isinstance(to[1], int))
+        destinations = [to] if single else list(to)
         self.transport = transport if transport is not None else UdpSender(destinations)
         clock_kwargs = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
         self.clock = FrameClock(fps, precise=precise, **clock_kwargs)
