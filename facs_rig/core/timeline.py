@@ -558,8 +558,9 @@ def sample(timeline: Timeline, *, fps: float | None = None,
 
     Notes
     -----
-    Loops over events and evaluates each only on the frames its ``[start, end]`` covers, so the
-    cost is ``O(n_frames * n_channels + total event frames)`` with no Python loop over frames.
+    Evaluates each event only on the frames its ``[start, end]`` covers, all events' frames at
+    once as flat arrays (see :func:`_accumulate`), so the cost is
+    ``O(n_frames * n_channels + total event frames)`` with no Python loop over frames.
     """
     rate = timeline.fps if fps is None else float(fps)
     length = timeline.duration if duration is None else _check_time(duration, "sampling duration")
