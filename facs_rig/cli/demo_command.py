@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from facs_rig.cli._output import print_table
-from facs_rig.core.notation import format_code
 from facs_rig.resources import load_vocabulary
 
-BASIC_EXPRESSIONS = ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")
+DEMO_FOLDER = "facs-rig-demo"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``demo``."""
-    demo = subparsers.add_parser("demo", help="run the bundled demo (the seven basic expressions)",
-                                 description="Parse and show the seven basic expressions.")
+    demo = subparsers.add_parser(
+        "demo", help="bake the seven basic expressions onto the default head (GLB, PNG, GIF)",
+        description=f"Build a timeline of the seven basic expressions, mix it with the facs rig "
+                    f"profile, bake it onto the bundled default head and render it: writes "
+                    f"{DEMO_FOLDER}/ with an animated GLB, a contact sheet PNG, a GIF and the "
+                    f"timeline. No arguments, no network.")
+    demo.add_argument("-o", "--output", default=DEMO_FOLDER, metavar="FOLDER",
+                      help=f"output folder (default {DEMO_FOLDER})")
     demo.set_defaults(handler=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Print the seven basic expressions with their canonical codes and AU names."""
+    """Write the demo files and say what they are and what to do next."""
+    from facs_rig.render.demo import run_demo as write_demo
+    from facs_rig.render.progress import ProgressBar
+
+    bars: dict[str, ProgressBar] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = ProgressBar(total, sys.stderr, label=stage)
+        bar(done)
+
     vocabulary = load_vocabulary()
-    rows = []
-    for name in BASIC_EXPRESSIONS:
-        code = vocabulary.parse(name)
-        names = ", ".join(vocabulary.action_units[t.au].name for t in code)
-        rows.append((name, format_code(code), names))
-    print_table(("expression", "code", "action units"), rows)
+    files = write_demo(args.output, vocabulary, progress=progress)
+    for bar in bars.values():
+        bar.finish()
+    print(f"facs-rig demo: the seven basic expressions on the default head "
+          f"({files.duration:.1f} s timeline)")
+    for name, code in files.beats:
+        print(f"  {name:<10} {code}")
+    print("wrote:")
+    print(f"  {files.glb}   animated glTF (open in any glTF viewer, e.g. Blender or gltf-viewer.donmccurdy.com)")
+    print(f"  {files.sheet}   contact sheet, AU code under each face")
+    print(f"  {files.gif}   the clip")
+    print(f"  {files.timeline}   the timeline (edit it and re-run facs-rig preview)")
+    print("stream the same timeline live to a game engine (VMC, e.g. VSeeFace / Warudo / Unity EVMC4U):")
+    print(f"  facs-rig stream {files.timeline} --rig arkit --to 127.0.0.1:39539")
     return 0

@@ -60,13 +60,12 @@ def build_head() -> RiggedHead:
     return head
 
 
-def write_head_glb(head: RiggedHead, path: str | os.PathLike[str], *,
-                   animation: TargetWeights | None = None, mesh: MorphMesh | None = None) -> None:
-    """Write a rigged head (optionally with a weights animation) as a GLB, atomically."""
+def write_head_glb(mesh: MorphMesh, colours, path: str | os.PathLike[str], *,
+                   animation: TargetWeights | None = None) -> None:
+    """Write a head mesh with vertex colours (and optionally a weights animation) as GLB, atomically."""
     from facs_rig.io.gltf import write_glb  # the glTF bridge imports pygltflib lazily too
 
-    write_glb([mesh or head.mesh], path, animation=animation, materials=[_MATERIAL],
-              vertex_colors=[head.colours],
+    write_glb([mesh], path, animation=animation, materials=[_MATERIAL], vertex_colors=[colours],
               extras={"generator": "facs-rig default head (facs_rig.core.headgen)",
                       "units": "metres", "up": "+Y", "forward": "+Z",
                       "target_naming": "facs rig profile (rigs/facs.json) + AU51-AU58 head movements"})
@@ -75,5 +74,6 @@ def write_head_glb(head: RiggedHead, path: str | os.PathLike[str], *,
 def write_default_head(path: str | os.PathLike[str] | None = None) -> Path:
     """Regenerate the default head GLB (default: the bundled ``rigs/default_head.glb``)."""
     target = Path(path) if path is not None else Path(__file__).resolve().parents[2] / "rigs" / DEFAULT_HEAD_FILE
-    write_head_glb(build_head(), target)
+    head = build_head()
+    write_head_glb(head.mesh, head.colours, target)
     return target

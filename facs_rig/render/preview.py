@@ -28,7 +28,9 @@ from facs_rig.render.camera import Camera, frame_camera
 from facs_rig.render.raster import render
 from facs_rig.render.scene import RenderRig
 
-__all__ = ["Driver", "make_driver", "FaceRenderer", "code_values", "side_by_side"]
+__all__ = ["Driver", "make_driver", "FaceRenderer", "code_values", "side_by_side", "choose_profile",
+           "PreviewSetup", "preview_setup", "render_code", "timeline_weights", "render_timeline",
+           "peak_frame", "render_sheet"]
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,20 @@ def make_driver(profile: RigProfile, mesh_target_names: Sequence[str]) -> Driver
     return Driver(profile, columns, direct, len(mesh_target_names))
 
 
-def code_values(text: str, vocabulary: Vocabulary, *, scale: str | None = None) -> dict[Channel, float]:
-    """AU channel values of a FACS code or expression name (``6+12D``, ``surprise``)."""
-    return vocabulary.channel_values(vocabulary.parse(text), scale)
+def code_values(text: str, vocabulary: Vocabulary, *, scale: str | None = None,
+                intensity: float | None = None) -> dict[Channel, float]:
+    """AU channel values of a FACS code or expression name (``6+12D``, ``surprise``).
+
+    ``intensity`` (0-1), when given, is the value of AUs coded without a letter; by default they
+    take the scale's unscored letter (C), as everywhere in facs-rig.
+    """
+    code = vocabulary.parse(text)
+    values = vocabulary.channel_values(code, scale)
+    if intensity is not None:
+        for term in code:
+            if term.intensity is None and term.channel in values:
+                values[term.channel] = float(intensity)
+    return values
 
 
 class FaceRenderer:
@@ -156,3 +169,118 @@ def side_by_side(left: np.ndarray, right: np.ndarray, *, gap: int = 4) -> np.nda
     height = max(left.shape[0], right.shape[0])
     spacer = np.full((height, gap, 3), 20, np.uint8)
     return np.concatenate([left, spacer, right], axis=1)
+
+
+# ----------------------------------------------------------------------------- high-level API
+
+
+def choose_profile(name_or_path: str | None, mesh_target_names: Sequence[str], *,
+                   default: str | None = None) -> RigProfile:
+    """The rig profile to drive a mesh: the one named, else ``default``, else the best bundled fit.
+
+    The best fit drives the most of the mesh's target names (ties: the bundled order).
+    """
+    from facs_rig.io.rig_files import list_rigs, load_rig
+
+    if name_or_path is not None:
+        return load_rig(name_or_path)
+    if default is not None:
+        return load_rig(default)
+    best, best_count = None, 0
+    for bundled in list_rigs():
+        profile = load_rig(bundled.name)
+        count = sum(len(found) for found in match_names(profile.targets, mesh_target_names).matched.values())
+        if count > best_count:
+            best, best_count = profile, count
+    if best is None:
+        sample = ", ".join(list(mesh_target_names)[:5]) or "none"
+        raise RigError(f"no bundled rig profile fits the mesh's morph targets ({sample}); "
+                       f"pass a profile file with --rig")
+    return best
+
+
+@dataclass(frozen=True)
+class PreviewSetup:
+    """A rig, its profile driver and a renderer, ready for codes and timelines."""
+
+    rig: RenderRig
+    driver: Driver
+    renderer: FaceRenderer
+
+
+def preview_setup(mesh: str | None = None, rig: str | None = None, *, size: int = 512,
+                  supersample: int = 1, yaw: float = 12.0, pitch: float = 4.0) -> PreviewSetup:
+    """Load a rig for previews: ``mesh`` (default: the bundled head) driven by ``rig``.
+
+    The default head is driven by the ``facs`` profile; a user mesh by ``rig`` or, when omitted,
+    the bundled profile that fits its target names best.
+    """
+    from facs_rig.render.scene import load_render_rig
+
+    render_rig = load_render_rig(mesh)
+    profile = choose_profile(rig, render_rig.mesh.target_names, default="facs" if mesh is None else None)
+    driver = make_driver(profile, render_rig.mesh.target_names)
+    renderer = FaceRenderer(render_rig, width=size, height=size, supersample=supersample, yaw=yaw, pitch=pitch)
+    return PreviewSetup(render_rig, driver, renderer)
+
+
+def render_code(setup: PreviewSetup, code: str, vocabulary: Vocabulary, *, side_by_side_neutral: bool = False,
+                scale: str | None = None, intensity: float | None = None) -> np.ndarray:
+    """One image of a FACS code or expression (neutral beside it when asked)."""
+    values = code_values(code, vocabulary, scale=scale, intensity=intensity)
+    image = setup.renderer.render(setup.driver.frame(values))
+    if side_by_side_neutral:
+        return side_by_side(setup.renderer.render(None), image)
+    return image
+
+
+def timeline_weights(setup: PreviewSetup, timeline, *, fps: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Sample a timeline and mix it: ``(times (F,), weights (F, n_mesh_targets), fps)``."""
+    from facs_rig.core.timeline import sample
+
+    rate = float(fps or timeline.fps)
+    curves = sample(timeline, fps=rate, channels=tuple(dict.fromkeys(
+        tuple(setup.driver.profile.channels) + tuple(setup.driver.direct))))
+    return curves.times, setup.driver.curves(curves), rate
+
+
+def render_timeline(setup: PreviewSetup, timeline, *, fps: float | None = None,
+                    side_by_side_neutral: bool = False,
+                    progress: Callable[[int], None] | None = None) -> tuple[list[np.ndarray], float]:
+    """Every frame of a timeline as images, and the clip's frame rate."""
+    _, weights, rate = timeline_weights(setup, timeline, fps=fps)
+    if weights.shape[0] == 0:
+        weights = np.zeros((1, setup.renderer.n_targets), np.float32)
+    neutral = setup.renderer.render(None) if side_by_side_neutral else None
+    frames = []
+    for image in setup.renderer.frames(weights, progress=progress):
+        frames.append(side_by_side(neutral, image) if neutral is not None else image)
+    return frames, rate
+
+
+def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.ndarray:
+    """Mesh weights of one moment of a timeline: ``at`` seconds, or its most active frame."""
+    times, weights, _ = timeline_weights(setup, timeline)
+    if weights.shape[0] == 0:
+        return np.zeros(setup.renderer.n_targets, np.float32)
+    if at is not None:
+        return weights[int(np.argmin(np.abs(times - at)))]
+    return weights[int(np.argmax(weights.sum(axis=1)))]
+
+
+def render_sheet(setup: PreviewSetup, codes: Sequence[str], vocabulary: Vocabulary, *, columns: int | None = None,
+                 scale: str | None = None, intensity: float | None = None,
+                 labels: Sequence[str] | None = None) -> np.ndarray:
+    """A contact sheet: each code (or expression name) rendered, labelled with its name and AU code."""
+    from facs_rig.core.notation import format_code
+    from facs_rig.render.sheet import contact_sheet
+
+    tiles, lines = [], []
+    for index, text in enumerate(codes):
+        canonical = format_code(vocabulary.parse(text))
+        name = labels[index] if labels is not None else text
+        tiles.append(setup.renderer.render(setup.driver.frame(
+            code_values(text, vocabulary, scale=scale, intensity=intensity))))
+        lines.append((name, canonical) if canonical != name else (name,))
+    font_scale = 2 if setup.renderer.camera.width >= 256 else 1
+    return contact_sheet(tiles, lines, columns=columns, scale=font_scale)

@@ -103,7 +103,7 @@ def _radius(d: np.ndarray) -> np.ndarray:
     down = _smoothstep(-0.05, -0.85, dy)           # 0 above the eyes, 1 under the chin
     front = _smoothstep(-0.2, 0.6, dz)              # 0 at the back, 1 at the face
     # Cranium: wider above, tapering to the jaw (bigonial breadth ~100 mm, Farkas 1994).
-    ax = 0.079 - 0.018 * down * (0.4 + 0.6 * front)
+    ax = 0.082 - 0.016 * down * (0.4 + 0.6 * front)
     ay = np.where(dy > 0, 0.120, 0.090 + 0.045 * front)
     az = np.where(dz > 0, 0.094 + 0.010 * down, 0.104)
     # A superellipsoid over the cranium (exponent > 2 rounds the vault out), an ellipsoid below.
@@ -430,7 +430,7 @@ def _skin_colours(skin: np.ndarray, landmarks: dict[str, np.ndarray]) -> np.ndar
     # Hair: above a hairline that rises over the forehead and drops behind the ears.
     hairline = np.where(z > 0, 0.068 - 0.040 * _smoothstep(0.0, 0.07, np.abs(x)) * _smoothstep(0.09, 0.02, z),
                         0.025 - 0.05 * _smoothstep(0.0, -0.08, z))
-    hair = _smoothstep(-0.002, 0.004, y - hairline)
+    hair = _smoothstep(-0.005, 0.007, y - hairline)
     hair = hair * (1 - _smoothstep(0.068, 0.074, np.abs(x)) * _smoothstep(0.022, 0.016, y)
                    * _smoothstep(-0.024, -0.016, z))  # ears stay bare
     colour += hair[:, None] * (np.array([0.09, 0.055, 0.035]) - colour)
@@ -480,7 +480,7 @@ def _eyeball(centre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _arch(centre_y: float, front_z: float, half_width: float, depth: float, height: float,
           thickness: float, segments: int = 48) -> tuple[np.ndarray, np.ndarray]:
     """A closed horseshoe slab (a dental arch): ``height`` tall, ``thickness`` thick, outward faces."""
-    angles = np.linspace(-1.25, 1.25, segments)
+    angles = np.linspace(-1.55, 1.55, segments)
     rings = []
     for inset in (0.0, thickness):
         x = (half_width - inset) * np.sin(angles)
@@ -528,9 +528,9 @@ def _mouth_interior(landmarks: dict[str, np.ndarray]) -> list[tuple[np.ndarray, 
     cavity_centre = np.array([0.0, centre[1] - 0.004, centre[2] - 0.030])
     rings = np.linspace(0.15, np.pi - 0.15, 14)
     cavity_unit, cavity_faces, _ = _uv_sphere(np.zeros(3), 1.0, rings, 24)
-    cavity = cavity_centre + cavity_unit * np.array([0.027, 0.020, 0.034])
+    cavity = cavity_centre + cavity_unit * np.array([0.033, 0.022, 0.036])
     cavity_faces = cavity_faces[:, ::-1].copy()  # inward: seen from inside through the lips
-    depth_shade = np.clip((cavity[:, 2] - cavity_centre[2]) / 0.034, -1, 1)
+    depth_shade = np.clip((cavity[:, 2] - cavity_centre[2]) / 0.036, -1, 1)
     cavity_colour = np.float32([0.22, 0.045, 0.05]) * (0.55 + 0.45 * depth_shade[:, None]).astype(np.float32)
     tongue_centre = np.array([0.0, centre[1] - 0.010, centre[2] - 0.024])
     tongue_unit, tongue_faces, _ = _uv_sphere(np.zeros(3), 1.0, np.linspace(0.2, np.pi - 0.2, 10), 20)

@@ -1,0 +1,117 @@
+"""``facs-rig demo``: the seven basic expressions on the default head, as files to open.
+
+Everything is local and bundled: the timeline is built from the vocabulary's expression codes,
+mixed with the ``facs`` profile, baked onto ``rigs/default_head.glb`` and rendered. No network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from facs_rig.core.curves import TargetWeights
+from facs_rig.core.notation import format_code
+from facs_rig.core.timeline import Timeline, frame_times
+from facs_rig.core.vocabulary import Vocabulary
+from facs_rig.errors import OutputError
+
+__all__ = ["BASIC_EXPRESSIONS", "DemoFiles", "demo_beats", "demo_timeline", "run_demo"]
+
+#: The EMFACS-7 basic emotions (facs_rig/data/expressions.json cites the sources).
+BASIC_EXPRESSIONS = ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")
+#: Seconds per beat: onset, apex hold, offset, then a short rest at neutral.
+_ONSET, _APEX, _OFFSET, _REST = 0.35, 0.75, 0.35, 0.15
+#: Unlettered AUs play at D (marked-to-severe) so each beat reads at preview size; contempt's
+#: EMFACS code is a trace (R12A+R14A), shown here at C so it is visible at all.
+_DEMO_INTENSITY = 0.75
+_CONTEMPT_VISIBLE = "R12C+R14C"
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """What the demo wrote."""
+
+    folder: Path
+    timeline: Path
+    glb: Path
+    sheet: Path
+    gif: Path
+    duration: float
+    beats: tuple[tuple[str, str], ...]
+
+
+def demo_beats(vocabulary: Vocabulary) -> tuple[tuple[str, str], ...]:
+    """``(name, canonical code)`` of each beat, in order."""
+    beats = []
+    for name in BASIC_EXPRESSIONS:
+        text = _CONTEMPT_VISIBLE if name == "contempt" else name
+        beats.append((name, format_code(vocabulary.parse(text))))
+    return tuple(beats)
+
+
+def demo_timeline(vocabulary: Vocabulary, *, fps: float = 30.0) -> Timeline:
+    """The seven basic expressions one after another, with a blink in the middle."""
+    timeline = Timeline(fps=fps, metadata={"title": "facs-rig demo: the seven basic expressions"})
+    at = 0.2
+    for name, code in demo_beats(vocabulary):
+        timeline = timeline.add_code(code, vocabulary, at=at, onset=_ONSET, apex=_APEX, offset=_OFFSET,
+                                     intensity=_DEMO_INTENSITY)
+        at += _ONSET + _APEX + _OFFSET + _REST
+    timeline = timeline.add_code("45", vocabulary, at=3 * (_ONSET + _APEX + _OFFSET + _REST) + 0.05,
+                                 onset=0.08, apex=0.04, offset=0.12, intensity=1.0)
+    return timeline.with_events(timeline.events, duration=at + 0.2)
+
+
+def run_demo(folder: str | os.PathLike[str], vocabulary: Vocabulary, *, size: int = 360, fps: float = 15.0,
+             progress: Callable[[str, int, int], None] | None = None) -> DemoFiles:
+    """Write the demo's files into ``folder`` (created if missing).
+
+    Parameters
+    ----------
+    folder : path-like
+        Output folder (``facs-rig-demo``).
+    vocabulary : Vocabulary
+    size : int
+        Pixel size of the GIF frames and sheet tiles.
+    fps : float
+        Frame rate of the GIF (the GLB animation keeps the timeline's 30 fps).
+    progress : callable, optional
+        ``progress(stage, done, total)`` while rendering and encoding.
+    """
+    from facs_rig.io.default_head import write_head_glb
+    from facs_rig.io.timeline_files import write_timeline
+    from facs_rig.render.encoders import write_gif, write_png
+    from facs_rig.render.preview import preview_setup, render_sheet, render_timeline, timeline_weights
+
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the demo folder: {exc.strerror or exc}") from None
+    timeline = demo_timeline(vocabulary)
+    files = DemoFiles(out, out / "timeline.json", out / "default_head_animated.glb", out / "expressions.png",
+                      out / "expressions.gif", timeline.duration, demo_beats(vocabulary))
+    write_timeline(timeline, files.timeline, vocabulary)
+
+    setup = preview_setup(size=size, supersample=1)
+    times, weights, rate = timeline_weights(setup, timeline)
+    animation = TargetWeights(times, weights, setup.rig.mesh.target_names, rate,
+                              {"title": timeline.metadata.get("title", "facs-rig demo")})
+    write_head_glb(setup.rig.mesh, setup.rig.colours, files.glb, animation=animation)
+
+    still = preview_setup(size=size, supersample=2)
+    codes = ["0"] + [code for _, code in files.beats]
+    names = ["neutral"] + [name for name, _ in files.beats]
+    sheet = render_sheet(still, codes, vocabulary, columns=4, intensity=_DEMO_INTENSITY, labels=names)
+    write_png(files.sheet, sheet)
+
+    clip_setup = setup
+    gif_timeline = timeline.with_fps(fps)
+    total = max(1, len(frame_times(gif_timeline.duration, fps)))
+    report = (lambda done: progress("rendering", done, total)) if progress else None
+    frames, rate = render_timeline(clip_setup, gif_timeline, fps=fps, progress=report)
+    encode_report = (lambda done: progress("encoding GIF", done, len(frames))) if progress else None
+    write_gif(files.gif, frames, fps=rate, progress=encode_report)
+    return files
