@@ -21,6 +21,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES = (
     "facs_rig.cli.vocabulary_commands",
     "facs_rig.cli.demo_command",
+    "facs_rig.cli.preview_commands",
     "facs_rig.cli.timeline_commands",
     "facs_rig.cli.rig_commands",
     "facs_rig.cli.osc_commands",
