@@ -218,6 +218,9 @@ def test_sampling_an_empty_timeline():
 def test_huge_durations_are_refused_before_allocating():
     with pytest.raises(TimelineError, match="more than the"):
         sample(Timeline(duration=1e9), fps=60)
+    many = [Channel(au, side) for au in range(1, 100) for side in (None, "L", "R")]
+    with pytest.raises(TimelineError, match="frames x 297 channels is more than"):
+        sample(Timeline(duration=30 * 3600), fps=60, channels=many)
 
 
 events_strategy = st.builds(

@@ -87,6 +87,8 @@ TIME_TOLERANCE = 1e-9
 #: Largest frame count :func:`frame_times` produces (about 4.6 days at 60 fps): a guard against a
 #: typo in a duration allocating the whole memory.
 MAX_FRAMES = 24_000_000
+#: Largest ``n_frames * n_channels`` :func:`sample` allocates (1.6 GB of float32).
+MAX_VALUES = 400_000_000
 
 _LETTERS = ("A", "B", "C", "D", "E")
 
@@ -569,6 +571,10 @@ def sample(timeline: Timeline, *, fps: float | None = None,
     index = {channel: column for column, channel in enumerate(columns)}
     if len(index) != len(columns):
         raise TimelineError("sample: channels must not repeat")
+    if times.shape[0] * len(columns) > MAX_VALUES:
+        raise TimelineError(f"sampling {times.shape[0]} frames x {len(columns)} channels is more "
+                            f"than the {MAX_VALUES} values facs-rig samples at once; lower the fps "
+                            f"or sample a shorter span")
     values = np.zeros((times.shape[0], len(columns)), dtype=np.float32)
     events = [e for e in timeline.events if e.channel in index and e.intensity > 0.0]
     if events:
