@@ -93,7 +93,21 @@ def test_sample_writes_csv_and_json(capsys, tmp_path):
     assert status == 0 and data["channels"] == ["AU06", "AU12"] and data["fps"] == 30.0
 
 
+def test_sample_with_chosen_channels(capsys, tmp_path):
+    output = tmp_path / "curves.csv"
+    status, _, _ = run(capsys, "sample", "happiness", "--channels", "AU12, 6,AU45", "-o", str(output))
+    assert status == 0
+    curves = read_curves_csv(output)
+    assert [c.name for c in curves.channels] == ["AU12", "AU06", "AU45"]
+    assert curves.values[:, 2].max() == 0.0 and curves.values[:, 0].max() == np.float32(0.55)
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
+    (("sample", "happiness", "--channels", "AU12,smile", "-o", "out.csv"),
+     "facs-rig: error: channel list 'AU12,smile': 'smile' is not an AU channel such as AU12 or "
+     "AU12_L\n"),
+    (("sample", "happiness", "--channels", "AU12,12", "-o", "out.csv"),
+     "facs-rig: error: channel list 'AU12,12': AU12 is listed twice\n"),
     (("show", "6+99"), "facs-rig: error: '6+99' is neither a timeline file nor a FACS code: "
                        "unknown action unit 99 at column 3 of '6+99'\n"),
     (("show", "missing.notes"), "facs-rig: error: missing.notes: no such timeline file\n"),

@@ -8,6 +8,7 @@ from facs_rig.cli._output import print_json, print_table
 from facs_rig.core.timeline import sample, timeline_summary
 from facs_rig.io.curves_csv import write_curves
 from facs_rig.io.timeline_files import load_timeline_argument, write_timeline
+from facs_rig.io.timeline_json import parse_channel_list
 from facs_rig.resources import load_vocabulary
 
 _TIMELINE_HELP = ("timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code / expression "
@@ -56,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_timeline_argument(sample_parser)
     sample_parser.add_argument("--fps", type=float, default=None,
                                help="frames per second (default: the timeline's own, 30 for codes)")
+    sample_parser.add_argument("--channels", metavar="LIST", default=None,
+                               help="comma-separated columns in this order, e.g. AU01,AU12_L,AU12_R "
+                                    "(default: the channels the timeline drives)")
     sample_parser.add_argument("-o", "--output", required=True, metavar="FILE",
                                help="output .csv or .json")
     sample_parser.set_defaults(handler=run_sample)
@@ -108,7 +112,8 @@ def run_sample(args: argparse.Namespace) -> int:
     """Sample a timeline into AU curves and write them."""
     vocabulary = load_vocabulary()
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
-    curves = sample(timeline, fps=args.fps)
+    channels = parse_channel_list(args.channels) if args.channels is not None else None
+    curves = sample(timeline, fps=args.fps, channels=channels)
     write_curves(curves, args.output)
     print(f"wrote {args.output}: {curves.n_frames} frames x {len(curves.channels)} channels "
           f"at {curves.fps:g} fps")

@@ -43,10 +43,10 @@ from facs_rig.core.timeline import (
     events_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import FacsRigError, TimelineFormatError, VocabularyError
+from facs_rig.errors import FacsRigError, TimelineError, TimelineFormatError, VocabularyError
 
 __all__ = ["SCHEMA", "timeline_to_dict", "timeline_from_dict", "timeline_to_json",
-           "timeline_from_json", "check_channel", "read_channel_name"]
+           "timeline_from_json", "check_channel", "read_channel_name", "parse_channel_list"]
 
 SCHEMA = "facs_rig.timeline/1"
 _TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "description", "notes"}
@@ -70,6 +70,26 @@ def read_channel_name(text: str) -> Channel | None:
         return None
     side, number = match.groups()
     return Channel(int(number), side.upper() if side else None)
+
+
+def parse_channel_list(text: str) -> tuple[Channel, ...]:
+    """Channels from a comma-separated list such as ``AU01,AU12_L, R12``.
+
+    Raises
+    ------
+    TimelineError
+        Naming the item that is not a channel, or a channel listed twice.
+    """
+    channels: list[Channel] = []
+    for item in text.split(","):
+        channel = read_channel_name(item)
+        if channel is None:
+            raise TimelineError(f"channel list {text!r}: {item.strip()!r} is not an AU channel such "
+                                f"as AU12 or AU12_L")
+        if channel in channels:
+            raise TimelineError(f"channel list {text!r}: {channel.name} is listed twice")
+        channels.append(channel)
+    return tuple(channels)
 
 
 def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
