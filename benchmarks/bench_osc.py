@@ -67,6 +67,27 @@ def encode_and_send_us(quick: bool) -> float:
     return best * 1e6
 
 
+def push_us(quick: bool) -> float:
+    """FaceStream.push of one frame of AU values: mix with the arkit rig, encode, send (CPU µs)."""
+    from facs_rig.io.osc.stream import FaceStream
+    from facs_rig.io.rig_files import load_rig
+
+    sink = _sink()
+    stream = FaceStream(load_rig("arkit"), f"127.0.0.1:{sink.getsockname()[1]}", reset=False)
+    frames = [{Channel(12): 0.5 + i / 200, Channel(6): 0.3, Channel(52): 0.2, Channel(1): 0.1}
+              for i in range(64)]
+    stream.push(frames[0])
+    n_frames = 500 if quick else 5_000
+    try:
+        start = time.process_time()
+        for i in range(n_frames):
+            stream.push(frames[i & 63])
+        return (time.process_time() - start) / n_frames * 1e6
+    finally:
+        stream.close()
+        sink.close()
+
+
 def python_osc_us(quick: bool) -> float:
     """The same frame built with python-osc's message and bundle builders (for comparison)."""
     from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -193,6 +214,8 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                   lambda: encode_and_send_us(quick)),
         Benchmark("OSC: same frame with python-osc's builders (reference)", "µs", 700.0, "lower",
                   lambda: python_osc_us(quick)),
+        Benchmark("OSC: FaceStream.push, mix+encode+send one arkit frame (CPU)", "µs", 1000.0,
+                  "lower", lambda: push_us(quick)),
         Benchmark("OSC: 1000 frames/s to oscdump, messages lost", "messages", 0.0, "lower",
                   lambda: oscdump_run(quick)[0]),
         Benchmark("OSC: 1000 frames/s to oscdump, frames/s sustained", "frames/s", 1000.0,

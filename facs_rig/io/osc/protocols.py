@@ -242,11 +242,11 @@ def head_eye_pose(values: Mapping[int, float] | np.ndarray, limits: BoneLimits =
         Head, LeftEye, RightEye positions (x, y, z each), then their quaternions (x, y, z, w each).
     """
     if isinstance(values, Mapping):
-        array = np.array([[float(values.get(au, 0.0)) for au in HEAD_EYE_AUS]])
-        single = True
-    else:
-        array = np.atleast_2d(np.asarray(values, dtype=np.float64))
-        single = np.asarray(values).ndim == 1
+        return np.asarray(_pose_single([float(values.get(au, 0.0)) for au in HEAD_EYE_AUS],
+                                       limits), dtype=np.float32)
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 1:
+        return np.asarray(_pose_single(array.tolist(), limits), dtype=np.float32)
     v = dict(zip(HEAD_EYE_AUS, array.T))
     head = _unity_euler_quaternions((v[54] - v[53]) * limits.head_pitch,
                                     (v[52] - v[51]) * limits.head_yaw,
@@ -258,12 +258,33 @@ def head_eye_pose(values: Mapping[int, float] | np.ndarray, limits: BoneLimits =
     right = _unity_euler_quaternions(eye_pitch, (gaze + v[65] - v[66]) * limits.eye_yaw, 0 * gaze)
     head_position = np.tile(np.asarray(limits.head_position, dtype=np.float64), (len(array), 1))
     head_position[:, 2] += (v[57] - v[58]) * limits.head_forward
-    pose = np.concatenate([
+    return np.concatenate([
         head_position,
         np.tile(np.asarray(limits.left_eye_position, dtype=np.float64), (len(array), 1)),
         np.tile(np.asarray(limits.right_eye_position, dtype=np.float64), (len(array), 1)),
         head, left, right], axis=1).astype(np.float32)
-    return pose[0] if single else pose
+
+
+def _euler_scalar(pitch: float, yaw: float, roll: float) -> list[float]:
+    """One :func:`_unity_euler_quaternions` with floats: the live path, ~1 µs instead of ~40."""
+    hx, hy, hz = math.radians(pitch) / 2, math.radians(yaw) / 2, math.radians(roll) / 2
+    cx, sx, cy, sy = math.cos(hx), math.sin(hx), math.cos(hy), math.sin(hy)
+    cz, sz = math.cos(hz), math.sin(hz)
+    return [cy * sx * cz + sy * cx * sz, sy * cx * cz - cy * sx * sz,
+            cy * cx * sz - sy * sx * cz, cy * cx * cz + sy * sx * sz]
+
+
+def _pose_single(values: Sequence[float], limits: BoneLimits) -> list[float]:
+    v = dict(zip(HEAD_EYE_AUS, values))
+    head_position = list(limits.head_position)
+    head_position[2] += (v[57] - v[58]) * limits.head_forward
+    eye_pitch = (v[64] - v[63]) * limits.eye_pitch
+    gaze = v[62] - v[61]
+    return [*head_position, *limits.left_eye_position, *limits.right_eye_position,
+            *_euler_scalar((v[54] - v[53]) * limits.head_pitch, (v[52] - v[51]) * limits.head_yaw,
+                           (v[55] - v[56]) * limits.head_roll),
+            *_euler_scalar(eye_pitch, (gaze - v[65] + v[66]) * limits.eye_yaw, 0.0),
+            *_euler_scalar(eye_pitch, (gaze + v[65] - v[66]) * limits.eye_yaw, 0.0)]
 
 
 # ------------------------------------------------------------------------------------------ layout
@@ -354,6 +375,8 @@ class FrameLayout:
         self._time_slot = self._bone_base + _BONE_SLOTS
         self.n_slots = self._time_slot + 1
         position = {channel: i for i, channel in enumerate(self.channels)}
+        #: Column of each AU channel in the AU value vector.
+        self.channel_index = MappingProxyType(position)
         # Head and eye AUs are bilateral codes; a sided channel of one (unusual) still counts.
         self._head_eye_columns = [
             [position[c] for c in (Channel(au), Channel(au, "L"), Channel(au, "R")) if c in position]

@@ -304,6 +304,8 @@ class FaceStream:
         self._layouts: dict[tuple, FrameLayout] = {}
         self._current: FrameLayout | None = None
         self._bones_seen = False
+        self._push_layout: FrameLayout | None = None
+        self._push_bones = False
         self._clip_rate = self.clock.fps
         self._dirty = False
         self._closed = False
@@ -396,11 +398,18 @@ class FaceStream:
         if not self._bones_seen and any(
                 channel.au in HEAD_EYE_AUS and value for channel, value in channel_values.items()):
             self._bones_seen = True  # sticky: once bones were sent, they return to rest too
-        layout = self.layout(bones=self._bones_seen)
-        extra = [c for c in channel_values if c not in set(layout.channels)]
-        if extra:
+        layout = self._push_layout
+        if layout is None or self._push_bones != self._bones_seen:
+            layout = self.layout(bones=self._bones_seen)
+        index = layout.channel_index
+        extra = [c for c in channel_values if c not in index]
+        if extra:  # channels beyond the rig's (raw-AU templates send them): widen the layout once
             layout = self.layout(sort_channels([*layout.channels, *extra]), bones=self._bones_seen)
-        vector = np.array([channel_values.get(c, 0.0) for c in layout.channels], dtype=np.float32)
+            index = layout.channel_index
+        self._push_layout, self._push_bones = layout, self._bones_seen
+        vector = np.zeros(len(layout.channels), dtype=np.float32)
+        for channel, value in channel_values.items():
+            vector[index[channel]] = value
         when = self.clock.elapsed() if time is None else time
         self.send_vector(layout, layout.frame_vector(weights, vector, when))
 
