@@ -126,6 +126,23 @@ def test_failed_write_leaves_the_previous_file(tmp_path, vocabulary):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["beats.notes"]
 
 
+@pytest.mark.parametrize("name", ["suspicion_beat.notes", "surprise_then_smile.json"])
+def test_example_timelines_read_and_round_trip(vocabulary, name, tmp_path):
+    timeline = read_timeline(REPO / "examples" / name, vocabulary)
+    assert timeline.events and timeline.metadata["title"]
+    write_timeline(timeline, tmp_path / "copy.json", vocabulary)
+    assert read_timeline(tmp_path / "copy.json", vocabulary) == timeline
+
+
+def test_surprise_then_smile_example(vocabulary):
+    timeline = read_timeline(REPO / "examples" / "surprise_then_smile.json", vocabulary)
+    assert [c.name for c in timeline.channels] == [
+        "AU01", "AU02", "AU05", "AU06", "AU12", "AU25", "AU26", "AU46_L"]
+    late_smile = [e for e in timeline.events if e.start == 4.6][0]
+    assert (late_smile.onset, late_smile.apex, late_smile.offset) == (0.3, 0.5, 0.5)
+    assert timeline.duration == 6.0
+
+
 # --- load_timeline_argument ----------------------------------------------------------------
 
 def test_argument_may_be_a_file(vocabulary):
