@@ -298,3 +298,9 @@ def test_one_or_several_destinations(to, expected):
         assert [str(s.endpoint) for s in stream.transport.stats] == expected
     finally:
         stream.close()
+
+
+def test_localhost_resolves_to_ipv4_first():
+    from facs_rig.io.osc.stream import resolve_udp
+    family, _, _, address = resolve_udp(Endpoint("localhost", 9000))
+    assert family == socket.AF_INET and address == ("127.0.0.1", 9000)

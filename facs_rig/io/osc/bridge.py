@@ -36,7 +36,13 @@ from facs_rig.core.channels import Channel
 from facs_rig.errors import FacsRigError, OscError
 from facs_rig.io.osc.encoding import OscMessage, decode_packet
 from facs_rig.io.osc.protocols import ProtocolOptions
-from facs_rig.io.osc.stream import Endpoint, FaceStream, StreamSummary, parse_endpoint
+from facs_rig.io.osc.stream import (
+    Endpoint,
+    FaceStream,
+    StreamSummary,
+    parse_endpoint,
+    resolve_udp,
+)
 
 __all__ = ["AUBridge", "BridgeCounters", "DEFAULT_LISTEN"]
 
@@ -122,8 +128,7 @@ class AUBridge:
         self._stop = threading.Event()
         endpoint = parse_endpoint(listen, allow_any_port=True)
         try:
-            family, kind, proto, _, address = socket.getaddrinfo(
-                endpoint.host, endpoint.port, type=socket.SOCK_DGRAM)[0]
+            family, kind, proto, address = resolve_udp(endpoint)
         except socket.gaierror as exc:
             raise OscError(f"listen address {endpoint}: cannot resolve host ({exc.strerror})"
                            ) from None

@@ -92,6 +92,21 @@ def parse_endpoint(text: str | tuple[str, int] | Endpoint, *, default_host: str 
     return Endpoint(host, int(port_text))
 
 
+def resolve_udp(endpoint: Endpoint) -> tuple[int, int, int, tuple]:
+    """``(family, type, proto, sockaddr)`` of an endpoint, IPv4 first.
+
+    ``localhost`` often resolves to ``::1`` first, while most OSC receivers listen on IPv4 only.
+
+    Raises
+    ------
+    socket.gaierror
+        When the host does not resolve.
+    """
+    results = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_DGRAM)
+    family, kind, proto, _, address = min(results, key=lambda r: r[0] != socket.AF_INET)
+    return family, kind, proto, address
+
+
 # -------------------------------------------------------------------------------------- transports
 
 @dataclass
@@ -121,8 +136,7 @@ class UdpSender:
             for destination in destinations:
                 endpoint = parse_endpoint(destination)
                 try:
-                    family, kind, proto, _, address = socket.getaddrinfo(
-                        endpoint.host, endpoint.port, type=socket.SOCK_DGRAM)[0]
+                    family, kind, proto, address = resolve_udp(endpoint)
                 except socket.gaierror as exc:
                     raise OscError(f"endpoint {endpoint}: cannot resolve host ({exc.strerror})"
                                    ) from None
