@@ -1,15 +1,12 @@
 """``facs-rig bake``, ``facs-rig pose`` and ``facs-rig rig detect``: the glTF bridge commands.
 
-``rig detect`` belongs to the ``rig`` command group of :mod:`facs_rig.cli.rig_commands`; this module
-adds it to that group when the group is already registered (so this module is listed after
-``rig_commands`` in :data:`facs_rig.cli.COMMAND_MODULES`; :func:`add_detect_command` is the hook),
-and creates a ``rig`` group holding only ``detect`` when no ``rig_commands`` module exists.
+``rig detect`` belongs to the ``rig`` command group of :mod:`facs_rig.cli.rig_commands`; it is added
+with that module's :func:`~facs_rig.cli.rig_commands.rig_subcommand` hook.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from facs_rig.cli._output import print_json, print_table
 from facs_rig.io.gltf import read_gltf
@@ -62,31 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="output .glb, .gltf, .obj or .ply")
     pose.set_defaults(handler=run_pose)
 
-    rig_group = subparsers.choices.get("rig")
-    if rig_group is None:
-        from facs_rig.cli import COMMAND_MODULES
-
-        if "facs_rig.cli.rig_commands" in COMMAND_MODULES:
-            # The rig work's module registers the group after this one: adding "rig" here would
-            # make its add_parser("rig") fail. List this module after it to get "rig detect".
-            return
-        rig_group = subparsers.add_parser(
-            "rig", help="rig profiles and rigs",
-            description="Rig profiles and glTF rigs.")
-        rig_group.set_defaults(handler=lambda args: rig_group.print_help(sys.stderr) or 2)
-    commands = next((action for action in rig_group._actions
-                     if isinstance(action, argparse._SubParsersAction)), None)
-    if commands is None:
-        commands = rig_group.add_subparsers(dest="rig_command", metavar="SUBCOMMAND")
-    add_detect_command(commands)
+    add_detect_command(subparsers)
 
 
-def add_detect_command(rig_commands: argparse._SubParsersAction) -> None:
-    """Add ``detect`` to the ``rig`` group's subcommands (the hook for ``rig_commands``)."""
-    if "detect" in rig_commands.choices:
-        return
-    detect = rig_commands.add_parser(
-        "detect", help="name the bundled rig profile that fits a glTF file best",
+def add_detect_command(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``rig detect`` through the rig work's shared-group hook
+    (:func:`facs_rig.cli.rig_commands.rig_subcommand`), whatever the registration order."""
+    from facs_rig.cli.rig_commands import rig_subcommand
+
+    detect = rig_subcommand(
+        subparsers, "detect", help="name the bundled rig profile that fits a glTF file best",
         description="Read a glTF/GLB file's morph-target names and rank the bundled rig profiles "
         "by how many of them they drive (names compared whatever their convention). With --rig, "
         "report how that profile matches instead.")
