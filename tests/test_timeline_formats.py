@@ -600,6 +600,15 @@ def test_elan_au_tiers_with_letters_and_default_phase_proportions(vocabulary, tm
     assert timeline.metadata["ignored_tiers"] == ["default", "speaker"]
 
 
+def test_elan_au_tier_values_may_repeat_the_au(vocabulary, tmp_path):
+    path = _coded_eaf(tmp_path, {"AU12": [(0, 1000, "12C"), (1000, 2000, "AU12d"), (2000, 3000, "12")],
+                                 "L12": [(0, 1000, "L12B")], "AU1": [(0, 1000, "1")]})
+    timeline = read_eaf(path, vocabulary)
+    assert [(e.channel.name, e.intensity, e.letter) for e in timeline.events] == [
+        ("AU01", 1.0, None), ("AU12", 0.55, "C"), ("AU12_L", 0.2, "B"), ("AU12", 0.9, "D"),
+        ("AU12", 0.55, None)]
+
+
 def test_elan_code_tier_and_phase_child_tier(vocabulary, tmp_path):
     path = _coded_eaf(tmp_path, {"FACS": [(1000, 4000, "1+2+5B"), (5000, 6000, "happiness")]},
                       {"FACS phases": ("FACS", [(1000, 1200, "onset linear"), (1200, 3000, "apex"),
@@ -617,6 +626,9 @@ def test_elan_code_tier_and_phase_child_tier(vocabulary, tmp_path):
 
 @pytest.mark.parametrize(("tiers", "message"), [
     ({"AU12": [(1000, 2000, "Q")]}, r"tier 'AU12', annotation 1-2 s: value 'Q' is not an intensity"),
+    ({"L12": [(1000, 2000, "13C")]}, r"tier 'L12', annotation 1-2 s: value '13C' is not an intensity letter A-E, empty, the "
+                                     r"tier's AU \(L12C\), or a number 0-1"),
+    ({"L12": [(1000, 2000, "R12C")]}, "tier 'L12', annotation 1-2 s: value 'R12C' is not"),
     ({"AU99": [(1000, 2000, "A")]}, "tier 'AU99': unknown action unit 99"),
     ({"L26": [(1000, 2000, "A")]}, "tier 'L26': AU26 .* cannot be unilateral"),
     ({"FACS": [(0, 1500, "6+99")]}, r"tier 'FACS', annotation 0-1.5 s: .*unknown action unit 99"),

@@ -7,7 +7,8 @@ adapter reads the three shapes in common lab use:
    (an ``AU`` or side prefix is required, so a tier named ``12`` is not taken for an AU; a
    trailing ``#2`` marks a second lane of the same AU). Each annotation is one event; its
    value is an intensity letter ``A``-``E``, empty (present, intensity not scored: the
-   scale's unscored value) or a number 0-1.
+   scale's unscored value), a number 0-1, or the tier's own AU with or without a letter
+   (``12C`` or ``12`` on tier ``AU12``, ``L12B`` on tier ``L12``).
 2. **A tier of whole codes**, named ``FACS``, ``AUs``, ``AU``, ``code``, ``codes`` or
    ``FACS codes`` (any case): each annotation's value is a code string or expression name
    (``1+2+5B+26``, ``happiness``) expanding into one event per AU.
@@ -140,22 +141,31 @@ def _phase_durations(start: int, end: int, phases: list[tuple[int, int, str, str
             ease_in, ease_out)
 
 
-def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int]
-               ) -> tuple[float, str | None]:
+_TERM_VALUE = re.compile(r"^(?P<side>[LR])?\s*(?:AU)?\s*0*(?P<number>\d{1,3})\s*(?P<letter>[A-E])?$",
+                         re.IGNORECASE)
+
+
+def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
+               channel: Channel) -> tuple[float, str | None]:
     text = value.strip()
     scale = context.vocabulary.scale()
-    if not text:
-        return scale.letter_to_value(None), None
-    if text.upper() in INTENSITY_LETTERS:
-        return scale.letter_to_value(text.upper()), text.upper()
     try:
         number = float(text)
     except ValueError:
         number = math.nan
-    if not (math.isfinite(number) and 0 <= number <= 1):
-        raise context.fail(tier, f"value {text!r} is not an intensity letter A-E, empty, or a "
-                                 f"number 0-1", span)
-    return number, None
+    if 0 <= number <= 1:  # a number 0-1 first, so "1" on tier AU1 is full intensity
+        return number, None
+    term = _TERM_VALUE.match(text)
+    if term is not None and int(term["number"]) == channel.au and (
+            term["side"] is None or term["side"].upper() == channel.side):
+        # Some coders repeat the AU in each annotation ("12C" on tier AU12): keep the letter.
+        text = term["letter"] or ""
+    if not text:
+        return scale.letter_to_value(None), None
+    if text.upper() in INTENSITY_LETTERS:
+        return scale.letter_to_value(text.upper()), text.upper()
+    raise context.fail(tier, f"value {value.strip()!r} is not an intensity letter A-E, empty, the "
+                             f"tier's AU ({channel.side or ''}{channel.au}C), or a number 0-1", span)
 
 
 def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN file") -> Timeline:
@@ -193,7 +203,7 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 raise context.fail(tier, str(exc), span) from None
             try:
                 if channel is not None:
-                    intensity, letter = _intensity(str(value), context, tier, span)
+                    intensity, letter = _intensity(str(value), context, tier, span, channel)
                     events.append(AUEvent(channel, intensity, _seconds(start), onset, apex, offset,
                                           ease_in=ease_in, ease_out=ease_out, letter=letter))
                 elif str(value).strip():
