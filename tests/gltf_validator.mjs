@@ -6,7 +6,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 
 const [file, moduleDir] = process.argv.slice(2);
-const require = createRequire(path.join(moduleDir || process.cwd(), "noop.js"));
+const require = createRequire(path.join(path.resolve(moduleDir || process.cwd()), "noop.js"));
 const validator = require("gltf-validator");
 const bytes = new Uint8Array(fs.readFileSync(file));
 const folder = path.dirname(file);

@@ -255,3 +255,15 @@ def test_facecap_decoded_copy_keeps_its_capture_animation(tmp_path):
     assert document["animations"][:-1] == original["animations"]
     assert document["animations"][-1]["channels"] == [
         {"sampler": 0, "target": {"node": rig.targets[0].nodes[0], "path": "weights"}}]
+
+
+def test_bundled_default_head_reads_and_validates():
+    from facs_rig.resources import rigs_dir
+
+    path = rigs_dir() / "default_head.glb"
+    if not path.exists():
+        pytest.skip("rigs/default_head.glb is not built yet")
+    rig = read_gltf(path)
+    assert rig.meshes and all(len(m.target_names) > 0 for m in rig.meshes)
+    report = assert_valid(path)
+    assert report["issues"]["numWarnings"] == 0
