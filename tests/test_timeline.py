@@ -276,3 +276,24 @@ def test_curves_to_timeline_reproduces_frame_aligned_events(vocabulary):
     assert (au6.letter, au6.ease_in) == (None, "linear")
     assert au6.intensity == pytest.approx(0.37, abs=1e-7)
     assert rebuilt.duration == 4.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(event=events_strategy, fps=st.sampled_from([24, 29.97, 60]))
+def test_envelope_rises_holds_and_falls_monotonically(event, fps):
+    times = frame_times(event.end + 0.5, fps)
+    values = sample(Timeline((event,)), fps=fps, duration=event.end + 0.5).values[:, 0]
+    rise = values[(times >= event.start) & (times < event.apex_start - 1e-9)]
+    hold = values[(times >= event.apex_start - 1e-9) & (times <= event.apex_end + 1e-9)]
+    fall = values[(times > event.apex_end + 1e-9) & (times <= event.end + 1e-9)]
+    assert np.all(np.diff(rise) >= 0) and np.all(np.diff(fall) <= 0)
+    assert np.all(hold == np.float32(event.intensity))
+    assert np.all(rise <= np.float32(event.intensity)) and np.all(fall <= np.float32(event.intensity))
+
+
+def test_explicit_durations_cut_events_off_and_sampling_can_choose_its_span():
+    event = AUEvent(AU12, 1.0, 1.0, 0.0, 5.0, 0.0)
+    timeline = Timeline((event,), duration=2.0)
+    assert sample(timeline, fps=2).values[:, 0].tolist() == [0, 0, 1, 1, 1]
+    assert sample(timeline, fps=2, duration=0.5).values.shape == (2, 1)
+    assert sample(timeline, fps=2, duration=7).values[:, 0].tolist() == [0, 0] + [1] * 11 + [0, 0]
