@@ -11,6 +11,7 @@
 See ``docs/osc.md``.
 """
 
+from facs_rig.io.osc.bridge import AUBridge, BridgeCounters
 from facs_rig.io.osc.clock import ClockSummary, FrameClock, Tick
 from facs_rig.io.osc.encoding import (
     OscMessage,
@@ -24,7 +25,9 @@ from facs_rig.io.osc.protocols import BoneLimits, FrameLayout, ProtocolOptions, 
 from facs_rig.io.osc.stream import FaceStream, StreamSummary, UdpSender, parse_endpoint
 
 __all__ = [
+    "AUBridge",
     "BoneLimits",
+    "BridgeCounters",
     "ClockSummary",
     "FaceStream",
     "FrameClock",

@@ -424,6 +424,8 @@ class FaceStream:
         vector = np.zeros(len(layout.channels), dtype=np.float32)
         for channel, value in channel_values.items():
             vector[index[channel]] = value
+        if time is None and not self.clock.started:
+            self.clock.start()  # /VMC/Ext/T counts from the first frame
         when = self.clock.elapsed() if time is None else time
         self.send_vector(layout, layout.frame_vector(weights, vector, when))
 
