@@ -452,6 +452,13 @@ def test_csv_reads_other_spellings_empty_cells_and_frame_columns():
     assert curves.fps == 25.0
 
 
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_csv_reads_semicolon_and_tab_separated_files(separator):
+    text = f"time{separator}AU12\n0{separator}0.5\n0.5{separator}1\n"
+    curves = curves_from_csv_text(text)
+    assert curves.values[:, 0].tolist() == [0.5, 1.0] and curves.fps == 2.0
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("", "empty file"),
     ("AU12\n0.5\n", "line 1: no time column"),

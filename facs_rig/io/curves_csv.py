@@ -12,6 +12,7 @@ Layout (written by :func:`write_curves_csv`, comma-separated, UTF-8, ``\\n`` lin
   spelling :func:`~facs_rig.core.channels.parse_channel` accepts (``au12``, ``AU12L``,
   ``L AU12``) or the FACS term form (``12``, ``L12``).
 * Values are 0-1. An empty cell reads as 0 (spreadsheets leave untouched cells empty).
+* Readers also accept ``;`` or tab as the separator (whichever the header line uses most).
 * Numbers are written in the shortest form that reads back to the same float32 value (and float64
   for times), so write -> read is exact.
 
@@ -126,8 +127,11 @@ def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
         duplicate channel, a row of the wrong length, a value that is not a number or is outside
         0-1, a time that does not increase.
     """
+    header_line = text.split("\n", 1)[0]
+    # Spreadsheets in many locales export ';'-separated CSV, others export tabs: follow the header.
+    delimiter = max((",", ";", "\t"), key=header_line.count)
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise TimelineFormatError(f"{source}: malformed CSV: {exc}") from None
     while rows and not any(cell.strip() for cell in rows[-1]):
