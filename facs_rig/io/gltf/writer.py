@@ -220,14 +220,14 @@ def _primitive(builder: BufferBuilder, mesh: MorphMesh, colors: np.ndarray | Non
                sparse: bool | None) -> dict:
     positions = np.ascontiguousarray(mesh.positions, dtype=np.float32)
     if not np.isfinite(positions).all() or not np.isfinite(mesh.deltas).all():
-        raise ValueError(f"mesh {mesh.name!r}: positions and deltas must be finite")
+        raise GltfError(f"mesh {mesh.name!r}: positions and deltas must be finite")
     attributes = {"POSITION": builder.add_accessor(positions, target=ARRAY_BUFFER, bounds=True)}
     if mesh.normals is not None:
         attributes["NORMAL"] = builder.add_accessor(_unit(mesh.normals), target=ARRAY_BUFFER)
     if colors is not None:
         colors = np.clip(np.asarray(colors, dtype=np.float32), 0.0, 1.0)
         if colors.shape not in ((mesh.n_vertices, 3), (mesh.n_vertices, 4)):
-            raise ValueError(f"mesh {mesh.name!r}: vertex colours must be (n_vertices, 3 or 4)")
+            raise GltfError(f"mesh {mesh.name!r}: vertex colours must be (n_vertices, 3 or 4)")
         attributes["COLOR_0"] = builder.add_accessor(colors, target=ARRAY_BUFFER)
     primitive: dict = {"attributes": attributes, "mode": 4}
     faces = np.asarray(mesh.faces).reshape(-1)
@@ -292,17 +292,17 @@ def _add_animation(builder: BufferBuilder, tracks: Sequence[WeightTrack], weight
                    *, name: str, interpolation: str, tolerance: float | None) -> list[_SamplerStats]:
     """Append one animation with a channel per node of every track; returns per-sampler stats."""
     if interpolation not in ("LINEAR", "STEP"):
-        raise ValueError(f"interpolation must be LINEAR or STEP, got {interpolation!r}")
+        raise GltfError(f"interpolation must be LINEAR or STEP, got {interpolation!r}")
     times = np.asarray(weights.times, dtype=np.float64)
     if times.size == 0:
-        raise ValueError("the weights have no frames to animate")
+        raise GltfError("the weights have no frames to animate")
     times32 = times.astype(np.float32)
     if times32[0] < 0 or (times32.size > 1 and np.any(np.diff(times32) <= 0)):
-        raise ValueError("animation times must be non-negative and strictly increasing "
+        raise GltfError("animation times must be non-negative and strictly increasing "
                          "(also after rounding to float32)")
     values = np.asarray(weights.weights, dtype=np.float32)
     if not np.isfinite(values).all():
-        raise ValueError("weights contain NaN or infinite values")
+        raise GltfError("weights contain NaN or infinite values")
     document = builder.document
     animation: dict = {"name": name, "channels": [], "samplers": []}
     stats: list[_SamplerStats] = []
