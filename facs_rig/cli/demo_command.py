@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facs_rig.errors import UnsupportedFormatError
 from facs_rig.resources import load_vocabulary
 
 DEMO_FOLDER = "facs-rig-demo"
@@ -20,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     f"timeline. No arguments, no network.")
     demo.add_argument("-o", "--output", default=DEMO_FOLDER, metavar="FOLDER",
                       help=f"output folder (default {DEMO_FOLDER})")
+    demo.add_argument("--size", type=int, default=360, metavar="PIXELS",
+                      help="size of each face in the GIF and the sheet (default 360)")
+    demo.add_argument("--fps", type=float, default=15.0, help="GIF frame rate (default 15)")
     demo.set_defaults(handler=run_demo)
 
 
@@ -36,8 +40,12 @@ def run_demo(args: argparse.Namespace) -> int:
             bar = bars[stage] = ProgressBar(total, sys.stderr, label=stage)
         bar(done)
 
+    if not 16 <= args.size <= 2048:
+        raise UnsupportedFormatError(f"--size {args.size}: choose 16-2048 pixels")
+    if not 0 < args.fps <= 100:
+        raise UnsupportedFormatError(f"--fps {args.fps}: choose a rate above 0 and up to 100")
     vocabulary = load_vocabulary()
-    files = write_demo(args.output, vocabulary, progress=progress)
+    files = write_demo(args.output, vocabulary, size=args.size, fps=args.fps, progress=progress)
     for bar in bars.values():
         bar.finish()
     print(f"facs-rig demo: the seven basic expressions on the default head "

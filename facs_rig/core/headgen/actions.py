@@ -137,13 +137,13 @@ class FaceModel:
         lateral = smoothstep(0.8 * half, 1.5 * half, np.abs(x))
         # The line rises from the lip line at the corners to the hinge behind the cheek.
         depth = smoothstep(corner[2], hinge[2], z)
-        line = self.mouth_line(np.clip(x, -half, half)) * (1 - depth) + (hinge[1] - 0.015) * depth
-        blend = 0.00025 + 0.016 * np.maximum(lateral, depth)
+        line = self.mouth_line(np.clip(x, -half, half)) * (1 - depth) + (hinge[1] - 0.028) * depth
+        blend = 0.00025 + 0.012 * np.maximum(lateral, depth)
         weight = smoothstep(blend, -blend, y - line)
         # Neck and throat stay put; the skin under the chin stretches between them.
         menton = self.point("menton")
         throat = smoothstep(menton[1] - 0.035, menton[1] - 0.002, y + 0.5 * (menton[2] - z) * (z < menton[2]))
-        behind = smoothstep(hinge[2] - 0.03, hinge[2] + 0.01, z)
+        behind = smoothstep(hinge[2] - 0.004, hinge[2] + 0.022, z)  # the ear and nape stay
         weight = weight * throat * behind
         # The lip margins are split by topology, not geometry: they coincide at rest.
         weight[np.asarray(self.lid_margins.get("mouth_lower", ()), np.int64)] = 1.0
@@ -204,11 +204,11 @@ def lid_rotation(model: FaceModel, side: str, *, upper: float = 0.0, lower: floa
     elevation = _elevation(model, side, p)
     distance = np.linalg.norm(p - centre, axis=1)
     skin = model.part("skin")
-    near = smoothstep(0.0245, 0.0175, distance) * skin
+    near = smoothstep(0.038, 0.022, distance) * skin  # the inner canthus lies ~25 mm from the centre
     # Within the fissure's width; the canthi are fixed points of the lids.
-    inner_outer = smoothstep(0.0, 0.004, np.minimum(p[:, 0] - min(xs_u[0], xs_l[0]),
+    inner_outer = smoothstep(0.0, 0.0015, np.minimum(p[:, 0] - min(xs_u[0], xs_l[0]),
                                                     max(xs_u[-1], xs_l[-1]) - p[:, 0]))
-    width_gain = (0.25 + 0.75 * inner_outer)
+    width_gain = (0.6 + 0.4 * inner_outer)
     above = elevation >= 0.5 * (top + bottom)
     # The tarsal plate (~10 mm of lid above the margin) turns whole; the skin above it less.
     upper_gain = smoothstep(top + 45.0, top + 8.0, elevation) * above
@@ -330,9 +330,9 @@ def au12(m: FaceModel, side: str) -> np.ndarray:
     # pulls the corner up and back, bunching the cheek (which rises and bulges).
     corner = m.point(f"mouth_corner_{side}")
     temple = m.point(f"temple_{side}")
-    attachment = np.array([_SIGN[side] * (abs(temple[0]) - 0.010), corner[1] + 0.058, corner[2] - 0.036])
+    attachment = np.array([_SIGN[side] * (abs(temple[0]) - 0.010), corner[1] + 0.058, corner[2] - 0.048])
     return _muscle(m, "zygomaticus major", attachment, corner, 30.0, 0.020, 0.0180,
-                   mask=m.side_weight(side), bulge=0.32)
+                   mask=m.side_weight(side), bulge=0.22)
 
 
 def au13(m: FaceModel, side: str) -> np.ndarray:
