@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 _SIDE_SLOT = {None: 0, "L": 1, "R": 2}
+#: Frames mixed per block by :func:`mix_array` (see there).
+_BLOCK_FRAMES = 4096
 _MODES = ("sum", "max", "soft")
 
 
@@ -63,29 +65,64 @@ _MODES = ("sum", "max", "soft")
 # compiling a profile
 
 
-@dataclass
-class _Slots:
-    """Per-mode "slot" index arrays: slot k updates target rows ``targets[k]`` with rows ``rows[k]``.
+@dataclass(frozen=True)
+class _Groups:
+    """Rows of a source array reduced group by group, one result row per group.
 
-    Within one slot every target appears once, so fancy-indexed in-place updates are safe.
+    A single frame (1-D rows) is reduced with one ``np.<ufunc>.reduceat`` call over
+    ``source[order]``: few numpy calls matter most there. Blocks of frames (2-D rows) are folded
+    member by member instead (``steps``), because ``reduceat`` along the first axis of a 2-D
+    array is several times slower than whole-row operations.
     """
 
-    targets: list[np.ndarray] = field(default_factory=list)
-    rows: list[np.ndarray] = field(default_factory=list)
+    order: np.ndarray   # source rows, grouped
+    starts: np.ndarray  # offset of each group in ``order``
+    keys: np.ndarray    # the key (a target, a lead row) of each group, in group order
+    first: np.ndarray   # source row of each group's first member
+    steps: tuple[tuple[np.ndarray, np.ndarray], ...]  # (groups, source rows) of the k-th members
 
 
-def _slots(pairs: list[tuple[int, int]]) -> _Slots:
-    """Split (target, row) pairs into slots where each target appears at most once."""
-    per_target: dict[int, list[int]] = {}
-    for target, row in pairs:
-        per_target.setdefault(target, []).append(row)
-    slots = _Slots()
-    depth = max((len(v) for v in per_target.values()), default=0)
-    for k in range(depth):
-        chosen = [(t, rows[k]) for t, rows in per_target.items() if len(rows) > k]
-        slots.targets.append(np.array([t for t, _ in chosen], dtype=np.intp))
-        slots.rows.append(np.array([r for _, r in chosen], dtype=np.intp))
-    return slots
+def _groups(pairs: list[tuple[int, int]]) -> _Groups:
+    """Group (key, row) pairs by key, keys ascending, rows in their given order."""
+    by_key: dict[int, list[int]] = {}
+    for key, row in pairs:
+        by_key.setdefault(key, []).append(row)
+    keys = sorted(by_key)
+    order, starts = [], []
+    for key in keys:
+        starts.append(len(order))
+        order.extend(by_key[key])
+    depth = max((len(rows) for rows in by_key.values()), default=0)
+    steps = []
+    for k in range(1, depth):
+        which = [g for g, key in enumerate(keys) if len(by_key[key]) > k]
+        steps.append((np.array(which, dtype=np.intp),
+                       np.array([by_key[keys[g]][k] for g in which], dtype=np.intp)))
+    return _Groups(np.array(order, dtype=np.intp), np.array(starts, dtype=np.intp),
+                   np.array(keys, dtype=np.intp),
+                   np.array([by_key[key][0] for key in keys], dtype=np.intp), tuple(steps))
+
+
+def _reduce(operation: str, source: np.ndarray, groups: _Groups) -> np.ndarray:
+    """Reduce ``source`` rows per group: ``sum``, ``max``, ``min``, ``product`` or ``soft``.
+
+    ``soft`` is the probabilistic or, 1 - prod(1 - x) = fold of a + b - a b.
+    """
+    if source.ndim == 1:
+        if operation == "soft":
+            return 1.0 - np.multiply.reduceat(1.0 - source[groups.order], groups.starts)
+        return _UFUNCS[operation].reduceat(source[groups.order], groups.starts)
+    result = source[groups.first]
+    for which, rows in groups.steps:
+        a, b = result[which], source[rows]
+        if operation == "soft":
+            result[which] = a + b - a * b
+        else:
+            result[which] = _UFUNCS[operation](a, b)
+    return result
+
+
+_UFUNCS = {"sum": np.add, "max": np.maximum, "min": np.minimum, "product": np.multiply}
 
 
 @dataclass
@@ -109,7 +146,8 @@ class _Plan:
         target_index = {name: i for i, name in enumerate(rig.targets)}
         self.aus = rig.aus
         au_index = {au: i for i, au in enumerate(self.aus)}
-        #: canonical input rows: 3 per AU (bilateral, left, right), then one zero row
+        self.au_index = au_index
+        #: canonical input slots: 3 per AU (bilateral, left, right)
         self.slot_of: dict[Channel, int] = {}
         for i, au in enumerate(self.aus):
             for side, offset in _SIDE_SLOT.items():
@@ -135,14 +173,13 @@ class _Plan:
         suppress_au_rows = [signal(r.by_au) if r.by_au is not None else -1 for r in suppress]
         self.entries = entries
         self.signal_row = signal_row
-        n_entries = len(entries)
-        self.n_entries = n_entries
+        self.n_entries = len(entries)
         self.weights = np.array([e.weight for e in entries], dtype=np.float32)
-        self.entry_target = np.array([e.target for e in entries], dtype=np.intp)
         self.curves = [(i, np.array([p[0] for p in e.curve], dtype=np.float32),
                         np.array([p[1] for p in e.curve], dtype=np.float32))
                        for i, e in enumerate(entries) if e.curve]
-        # Canonical sources of each entry: the rows of the slot layout it takes the max of.
+        # Sources of each entry in the canonical slots (it reads their maximum), and the row of
+        # its side's "view" in a frame built by _frame_rows (the maximum already taken).
         self.entry_sources = []
         for e in entries:
             base = 3 * e.au_index
@@ -150,12 +187,13 @@ class _Plan:
                 self.entry_sources.append((base, base + 1, base + 2))
             else:
                 self.entry_sources.append((base, base + _SIDE_SLOT[e.side]))
+        self.frame_layout = (np.array([3 * e.au_index + _SIDE_SLOT[e.side] for e in entries],
+                                      dtype=np.intp), [])
 
         # Exclusive chains: per target, keep the largest contribution of the chain's members.
         self.chains = [r for r in rig.rules if isinstance(r, ExclusiveRule)]
-        dropped: set[int] = set()
-        chain_pairs: list[tuple[int, int]] = []  # (lead row, other row)
         self.chain_groups: list[tuple[ExclusiveRule, int, tuple[int, ...]]] = []
+        group_rows: list[list[int]] = []
         for rule in self.chains:
             members = set(rule.members)
             by_target: dict[int, list[int]] = {}
@@ -164,54 +202,59 @@ class _Plan:
                     by_target.setdefault(e.target, []).append(row)
             for target, rows in by_target.items():
                 if len(rows) > 1:
-                    lead, *others = rows
-                    chain_pairs.extend((lead, other) for other in others)
-                    dropped.update(others)
+                    group_rows.append(rows)
                     self.chain_groups.append((rule, target, tuple(rows)))
-        self.chain_slots = _slots(chain_pairs)
+        # Each chain group is reduced into its first row (the "lead"); its other rows drop out.
+        self.chain = _groups([(rows[0], row) for rows in group_rows for row in rows])
+        dropped = {row for rows in group_rows for row in rows[1:]}
 
-        # Combine: per mode, slots of (target, entry row).
+        # Combine: per mode, targets with one contribution are copied; the others reduced.
         modes = rig.combine
-        self.target_mode = np.array([_MODES.index(m) for m in modes], dtype=np.intp)
-        self.combine_slots = {}
+        self.combine = {}
         for mode in _MODES:
-            pairs = [(e.target, row) for row, e in enumerate(entries)
-                     if e.target >= 0 and row not in dropped and modes[e.target] == mode]
-            self.combine_slots[mode] = _slots(pairs)
-        self.soft_targets = np.array([t for t, m in enumerate(modes) if m == "soft"
-                                      and t in {e.target for e in entries}], dtype=np.intp)
-        self.sum_targets = np.array(sorted({e.target for e in entries if e.target >= 0
-                                            and modes[e.target] == "sum"}), dtype=np.intp)
+            per_target: dict[int, list[int]] = {}
+            for row, e in enumerate(entries):
+                if e.target >= 0 and row not in dropped and modes[e.target] == mode:
+                    per_target.setdefault(e.target, []).append(row)
+            if not per_target:
+                continue
+            singles = sorted((t, rows[0]) for t, rows in per_target.items() if len(rows) == 1)
+            multi = _groups([(t, row) for t, rows in per_target.items() if len(rows) > 1
+                             for row in rows])
+            self.combine[mode] = (np.array([t for t, _ in singles], dtype=np.intp),
+                                  np.array([r for _, r in singles], dtype=np.intp), multi)
+        self.clip_sum = "sum" in self.combine
 
-        # Correctives in dependency levels (a corrective reading another corrective's target
-        # comes in a later level); within a level, driver slots.
+        # Correctives in dependency levels (one reading another's target comes later).
         corrective_target = {r.target: i for i, r in enumerate(correctives)}
         level = [0] * len(correctives)
         changed = True
         while changed:  # the validator has ruled out cycles
             changed = False
             for i, rule in enumerate(correctives):
-                deps = [level[corrective_target[t]] + 1 for t in rule.targets if t in corrective_target]
-                new = max(deps, default=0)
+                new = max((level[corrective_target[t]] + 1 for t in rule.targets
+                           if t in corrective_target), default=0)
                 if new != level[i]:
                     level[i], changed = new, True
         self.corrective_levels = []
         for lv in range(max(level, default=-1) + 1):
             members = [i for i in range(len(correctives)) if level[i] == lv]
-            au_pairs: list[tuple[int, int]] = []
-            target_pairs: list[tuple[int, int]] = []
-            for local, i in enumerate(members):
-                au_pairs.extend((local, row) for row in corrective_au_rows[i])
-                target_pairs.extend((local, target_index[t]) for t in correctives[i].targets)
+            au_rows = [row for i in members for row in corrective_au_rows[i]]
+            target_rows = [target_index[t] for i in members for t in correctives[i].targets]
+            # drivers are concatenated: AU signal rows first, then target rows
+            owner = [local for local, i in enumerate(members) for _ in corrective_au_rows[i]]
+            owner += [local for local, i in enumerate(members) for _ in correctives[i].targets]
+            drivers = _groups([(local, k) for k, local in enumerate(owner)])
             targets = np.array([target_index[correctives[i].target] for i in members], dtype=np.intp)
             weights = np.array([correctives[i].weight for i in members], dtype=np.float32)
             by_mode = {mode: np.array([j for j, t in enumerate(targets) if modes[t] == mode],
                                       dtype=np.intp) for mode in _MODES}
-            self.corrective_levels.append((members, targets, weights, _slots(au_pairs),
-                                           _slots(target_pairs), by_mode))
+            self.corrective_levels.append((members, np.array(au_rows, dtype=np.intp),
+                                           np.array(target_rows, dtype=np.intp), drivers,
+                                           targets, weights,
+                                           {m: w for m, w in by_mode.items() if w.size}))
 
-        # Suppress: operands read simultaneously, then applied in slots.
-        self.suppress_targets = np.array([target_index[r.target] for r in suppress], dtype=np.intp)
+        # Suppress: operands read simultaneously; factors of one target multiply.
         self.suppress_k = np.array([r.k for r in suppress], dtype=np.float32)
         self.suppress_by_au = np.array([i for i, r in enumerate(suppress) if r.by_au is not None],
                                        dtype=np.intp)
@@ -220,21 +263,19 @@ class _Plan:
                                            dtype=np.intp)
         self.suppress_target_rows = np.array([target_index[r.by_target] for r in suppress
                                               if r.by_au is None], dtype=np.intp)
-        self.suppress_slots = _slots([(t, i) for i, t in enumerate(self.suppress_targets)])
+        self.suppress = _groups([(target_index[r.target], i) for i, r in enumerate(suppress)])
 
         clamps = [r for r in rig.rules if isinstance(r, ClampRule)]
         self.clamp_rules = clamps
-        self.clamp_targets = np.array([target_index[r.target] for r in clamps], dtype=np.intp)
         self.clamp_limits = np.array([target_index[r.max_target] for r in clamps], dtype=np.intp)
-        self.clamp_slots = _slots([(t, i) for i, t in enumerate(self.clamp_targets)])
+        self.clamp = _groups([(target_index[r.target], i) for i, r in enumerate(clamps)])
 
         ranges = np.array(rig.ranges or [(0.0, 1.0)] * self.n_targets, dtype=np.float32)
         self.range_low = ranges[:, 0].copy()
         self.range_span = (ranges[:, 1] - ranges[:, 0]).copy()
         self.unit_range = bool(np.all(self.range_low == 0) and np.all(self.range_span == 1))
         self.layouts: dict[tuple[Channel, ...], tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
-        self.canonical = self.layout(tuple(self.slot_of))
-        for array in (self.weights, self.entry_target, self.range_low, self.range_span):
+        for array in (self.weights, self.range_low, self.range_span):
             array.flags.writeable = False
 
     def layout(self, channels: tuple[Channel, ...]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
@@ -274,11 +315,11 @@ class _Plan:
 
         Parameters
         ----------
-        rows : (n_channels + 1, ...) float32
-            One row per input channel in the layout's order, then a zero row; trailing axis
-            (if any) is frames. Values must already be clipped to [0, 1].
+        rows : (n_rows, ...) float32
+            Input rows in the layout's order, then a zero row; the trailing axis (if any) is
+            frames. Values must already be within [0, 1].
         layout
-            From :meth:`layout`.
+            From :meth:`layout`, or :attr:`frame_layout` for rows from :func:`_frame_rows`.
         trace : dict, optional
             Filled with intermediate arrays (for :func:`explain`).
 
@@ -289,52 +330,38 @@ class _Plan:
         first, extras = layout
         tail = rows.shape[1:]
         column = (slice(None),) + (None,) * len(tail)
-        x = rows[first]
+        c = rows[first]
         for entries, sources in extras:
-            x[entries] = np.maximum(x[entries], rows[sources])
+            c[entries] = np.maximum(c[entries], rows[sources])
         for e, xs, ys in self.curves:
-            x[e] = np.interp(x[e], xs, ys)
+            c[e] = np.interp(c[e], xs, ys)
         if trace is not None:
-            trace["inputs"] = x.copy()
-        c = x
+            trace["inputs"] = c.copy()
         c *= self.weights[column]
         if trace is not None:
             trace["contributions"] = c.copy()
-        chain = self.chain_slots
-        for leads, others in zip(chain.targets, chain.rows):
-            c[leads] = np.maximum(c[leads], c[others])
+        if self.chain.keys.size:
+            c[self.chain.keys] = _reduce("max", c, self.chain)
         out = np.zeros((self.n_targets,) + tail, dtype=np.float32)
-        for mode in _MODES:
-            slots = self.combine_slots[mode]
-            for k, (targets, entries) in enumerate(zip(slots.targets, slots.rows)):
-                if mode == "sum":
-                    out[targets] = c[entries] if k == 0 else out[targets] + c[entries]
-                elif mode == "max":
-                    out[targets] = c[entries] if k == 0 else np.maximum(out[targets], c[entries])
-                elif k == 0:
-                    out[targets] = 1.0 - c[entries]
-                else:
-                    out[targets] *= 1.0 - c[entries]
-        if self.soft_targets.size:
-            out[self.soft_targets] = 1.0 - out[self.soft_targets]
+        for mode, (single_targets, single_rows, multi) in self.combine.items():
+            if single_targets.size:
+                out[single_targets] = c[single_rows]
+            if multi.keys.size:
+                out[multi.keys] = _reduce(mode, c, multi)
         if trace is not None:
             trace["combined"] = out.copy()
-        if self.sum_targets.size:
-            np.clip(out, 0.0, 1.0, out=out)
-        for members, targets, weights, au_slots, target_slots, by_mode in self.corrective_levels:
-            value = np.ones((len(members),) + tail, dtype=np.float32)
-            for local, source in zip(au_slots.targets, au_slots.rows):
-                value[local] *= c[source]
-            for local, source in zip(target_slots.targets, target_slots.rows):
-                value[local] *= out[source]
+        if self.clip_sum:
+            np.minimum(out, 1.0, out=out)
+        for members, au_rows, target_rows, drivers, targets, weights, by_mode in self.corrective_levels:
+            values = (np.concatenate((c[au_rows], out[target_rows])) if target_rows.size
+                      else c[au_rows]) if au_rows.size else out[target_rows]
+            value = _reduce("product", values, drivers)
             value *= weights[column]
             np.clip(value, 0.0, 1.0, out=value)
             if trace is not None:
                 trace.setdefault("correctives", {}).update(
                     {m: value[j].copy() for j, m in enumerate(members)})
             for mode, which in by_mode.items():
-                if not which.size:
-                    continue
                 t = targets[which]
                 if mode == "sum":
                     out[t] = np.minimum(out[t] + value[which], 1.0)
@@ -344,8 +371,8 @@ class _Plan:
                     out[t] = 1.0 - (1.0 - out[t]) * (1.0 - value[which])
         if trace is not None:
             trace["after_correctives"] = out.copy()
-        if self.suppress_targets.size:
-            operand = np.zeros((self.suppress_targets.size,) + tail, dtype=np.float32)
+        if self.suppress.keys.size:
+            operand = np.zeros((self.suppress_k.size,) + tail, dtype=np.float32)
             if self.suppress_by_au.size:
                 operand[self.suppress_by_au] = c[self.suppress_au_rows]
             if self.suppress_by_target.size:
@@ -354,14 +381,13 @@ class _Plan:
             np.clip(factor, 0.0, 1.0, out=factor)
             if trace is not None:
                 trace["suppress_factors"] = factor.copy()
-            for targets, rules in zip(self.suppress_slots.targets, self.suppress_slots.rows):
-                out[targets] *= factor[rules]
+            out[self.suppress.keys] *= _reduce("product", factor, self.suppress)
         if trace is not None:
             trace["after_suppress"] = out.copy()
-        if self.clamp_targets.size:
-            limit = out[self.clamp_limits]
-            for targets, rules in zip(self.clamp_slots.targets, self.clamp_slots.rows):
-                out[targets] = np.minimum(out[targets], limit[rules])
+        if self.clamp.keys.size:
+            limit = _reduce("min", out[self.clamp_limits], self.clamp)
+            np.minimum(out[self.clamp.keys], limit, out=limit)
+            out[self.clamp.keys] = limit
         if trace is not None:
             trace["after_clamp"] = out.copy()
         if not self.unit_range:
@@ -406,14 +432,23 @@ def mix_array(values: np.ndarray, channels: tuple[Channel, ...], rig: RigProfile
     values = np.asarray(values)
     if values.ndim != 2 or values.shape[1] != len(channels):
         raise RigError(f"AU values must have shape (n_frames, {len(channels)}), got {values.shape}")
+    if not np.issubdtype(values.dtype, np.number) or np.iscomplexobj(values):
+        raise RigError(f"AU values must be real numbers, got dtype {values.dtype}")
     n_frames = values.shape[0]
     layout = plan.layout(tuple(channels))
-    rows = np.zeros((len(channels) + 1, n_frames), dtype=np.float32)
-    rows[:-1] = values.T
-    np.clip(rows, 0.0, 1.0, out=rows)
-    np.nan_to_num(rows, copy=False, nan=0.0)
-    out = plan.evaluate(rows, layout)
-    return np.ascontiguousarray(out.T)
+    weights = np.zeros((n_frames, plan.n_targets), dtype=np.float32)
+    # Blocks of frames small enough for the CPU cache: every step of the pipeline then reads and
+    # writes cached rows instead of main memory (3x faster on an hour of curves than one block).
+    block = np.zeros((len(channels) + 1, min(_BLOCK_FRAMES, max(n_frames, 1))), dtype=np.float32)
+    for start in range(0, n_frames, _BLOCK_FRAMES):
+        stop = min(start + _BLOCK_FRAMES, n_frames)
+        rows = block[:, : stop - start]
+        inputs = rows[:-1]
+        # fmax/fmin rather than clip: NaN reads as absent (0) instead of propagating.
+        np.fmax(values[start:stop].T, 0.0, out=inputs, casting="unsafe")
+        np.fmin(inputs, 1.0, out=inputs)
+        weights[start:stop] = plan.evaluate(rows, layout).T
+    return weights
 
 
 def mix(curves: AUCurves, rig: RigProfile) -> TargetWeights:
@@ -452,15 +487,27 @@ def mix(curves: AUCurves, rig: RigProfile) -> TargetWeights:
     return TargetWeights(curves.times, weights, rig.targets, curves.fps, MappingProxyType(metadata))
 
 
-def _frame_rows(values: Mapping[Channel, float], plan: _Plan) -> np.ndarray:
-    rows = np.zeros(plan.n_slots + 1, dtype=np.float32)
-    slot_of = plan.slot_of
+def _frame_rows(values: Mapping[Channel, float], plan: _Plan):
+    """One frame as the side views of each AU the rig reads, with the layout that reads them.
+
+    Row ``3 i`` holds the strongest of AU ``i``'s bilateral, left and right values, ``3 i + 1``
+    the stronger of bilateral and left, ``3 i + 2`` of bilateral and right: the values unsided,
+    left and right entries read. Built in Python because a frame has few channels.
+    """
+    views = [0.0] * (plan.n_slots + 1)
+    au_index = plan.au_index
     for channel, value in values.items():
-        slot = slot_of.get(channel)
-        if slot is not None:
-            value = float(value)
-            rows[slot] = 0.0 if not value > 0.0 else (1.0 if value > 1.0 else value)
-    return rows
+        i = au_index.get(channel.au)
+        if i is None:
+            continue
+        value = float(value)
+        value = 0.0 if not value > 0.0 else (1.0 if value > 1.0 else value)  # NaN reads as 0
+        base = 3 * i
+        sides = (0, 1, 2) if channel.side is None else (0, _SIDE_SLOT[channel.side])
+        for offset in sides:
+            if value > views[base + offset]:
+                views[base + offset] = value
+    return np.array(views, dtype=np.float32), plan.frame_layout
 
 
 def mix_frame(values: Mapping[Channel, float], rig: RigProfile) -> np.ndarray:
@@ -489,7 +536,8 @@ def mix_frame(values: Mapping[Channel, float], rig: RigProfile) -> np.ndarray:
     True
     """
     plan = _plan(rig)
-    return plan.evaluate(_frame_rows(values, plan), plan.canonical)
+    rows, layout = _frame_rows(values, plan)
+    return plan.evaluate(rows, layout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -610,9 +658,9 @@ def explain(values: Mapping[Channel, float], rig: RigProfile, *, threshold: floa
         Computed by the same code as :func:`mix_frame`, so its numbers are the mixer's.
     """
     plan = _plan(rig)
-    rows = _frame_rows(values, plan)
+    rows, layout = _frame_rows(values, plan)
     trace: dict[str, Any] = {}
-    weights = plan.evaluate(rows, plan.canonical, trace)
+    weights = plan.evaluate(rows, layout, trace)
     x, c0 = trace["inputs"], trace["contributions"]
     combined = trace["combined"]
     dropped: dict[int, tuple[ExclusiveRule, int]] = {}
@@ -644,7 +692,7 @@ def explain(values: Mapping[Channel, float], rig: RigProfile, *, threshold: floa
                     "exclusive", f"chain {chain}: AU{plan.aus[plan.entries[best].au_index]} "
                     f"({_fmt(c0[best])}) wins over AU{plan.aus[entry.au_index]} ({_fmt(c0[row])})",
                     current, current))
-        if plan.target_mode[t] == 0 and current > 1:
+        if rig.combine[t] == "sum" and current > 1:
             effects.append(RuleEffect("clip", "sum clipped to 1", current, 1.0))
             current = 1.0
         for i, rule in enumerate(plan.corrective_rules):
