@@ -6,10 +6,13 @@ OSC; :mod:`facs_rig.cli` is the ``facs-rig`` command.
 """
 
 from facs_rig.core.channels import Channel, parse_channel, sort_channels
+from facs_rig.core.mixing import explain, mix, mix_frame
 from facs_rig.core.notation import Code, CodedAU, format_code, parse_code
+from facs_rig.core.rig import RigProfile
 from facs_rig.core.timeline import AUEvent, Timeline, timeline_from_code
 from facs_rig.core.vocabulary import ActionUnit, Expression, IntensityScale, Vocabulary
 from facs_rig.errors import FacsRigError
+from facs_rig.io.rig_files import list_rigs, load_rig
 from facs_rig.io.timeline_files import read_timeline, write_timeline
 from facs_rig.resources import load_vocabulary
 
@@ -25,10 +28,16 @@ __all__ = [
     "Expression",
     "FacsRigError",
     "IntensityScale",
+    "RigProfile",
     "Timeline",
     "Vocabulary",
+    "explain",
     "format_code",
+    "list_rigs",
+    "load_rig",
     "load_vocabulary",
+    "mix",
+    "mix_frame",
     "parse",
     "parse_channel",
     "parse_code",
