@@ -127,7 +127,9 @@ def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray
     span = np.maximum(x_max - x_min, y_max - y_min) + 1
     depth_low = float(min(z0[keep].min(), z1[keep].min(), z2[keep].min())) if keep.any() else 0.0
     depth_high = float(max(z0[keep].max(), z1[keep].max(), z2[keep].max())) if keep.any() else 1.0
-    depth_scale = (2**31 - 2) / max(depth_high - depth_low, 1e-9)
+    # Depth is quantised to 30 bits (float32 holds 24 anyway) and packed above the triangle index;
+    # staying below 2**31 keeps the shifted key clear of the int64 sign bit.
+    depth_scale = np.float32((2**30 - 256) / max(depth_high - depth_low, 1e-9))
     zbuffer = np.full(width * height, _NO_HIT, np.int64)
     indices = np.flatnonzero(keep)
     size_class = np.ceil(np.log2(span[indices])).astype(np.int64)
@@ -158,7 +160,7 @@ def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray
             inv_depth = (w0[rows, cols] / z0[face_ids] + w1[rows, cols] / z1[face_ids]
                          + w2[rows, cols] / z2[face_ids]) * inv_area
             pixel_depth = 1.0 / np.maximum(inv_depth, 1e-12)
-            quantised = ((pixel_depth - depth_low) * depth_scale).clip(0, 2**31 - 2).astype(np.int64)
+            quantised = ((pixel_depth - np.float32(depth_low)) * depth_scale).clip(0, 2**30 - 256).astype(np.int64)
             pixel = py[rows, cols].astype(np.int64) * width + px[rows, cols].astype(np.int64)
             np.minimum.at(zbuffer, pixel, (quantised << 32) | face_ids)
     hit = zbuffer != _NO_HIT

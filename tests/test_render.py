@@ -1,0 +1,299 @@
+"""The software renderer and the image encoders: coverage, depth order, culling, exact PNG/GIF bytes."""
+
+from __future__ import annotations
+
+import io
+import struct
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from facs_rig.core.mesh import MorphMesh
+from facs_rig.errors import MissingDependencyError, UnsupportedFormatError
+from facs_rig.render.camera import Camera, frame_camera
+from facs_rig.render.encoders import (
+    decode_png,
+    encode_gif,
+    encode_png,
+    lzw_encode,
+    palette_for,
+    quantize,
+    write_clip,
+    write_mp4,
+)
+from facs_rig.render.font import GLYPH_HEIGHT, text_bitmap, text_width
+from facs_rig.render.progress import ProgressBar
+from facs_rig.render.raster import DEFAULT_SHADING, rasterize, render, vertex_normals
+from facs_rig.render.scene import render_rig_from_mesh
+from facs_rig.render.sheet import contact_sheet
+
+Image = pytest.importorskip("PIL.Image")
+
+
+# ----------------------------------------------------------------------------- rasteriser
+
+
+def _square(z: float, size: float = 1.0, counter_clockwise: bool = True):
+    """Two triangles covering a square in the plane at depth ``z``, facing +Z."""
+    points = np.array([[-size, -size, z], [size, -size, z], [size, size, z], [-size, size, z]], np.float32)
+    faces = np.array([[0, 1, 2], [0, 2, 3]], np.int64)
+    return points, faces if counter_clockwise else faces[:, ::-1].copy()
+
+
+def _camera(size: int = 64) -> Camera:
+    return Camera((0.0, 0.0, 10.0), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0), 20.0, size, size)
+
+
+def test_triangle_coverage_matches_its_area():
+    camera = _camera(128)
+    points = np.array([[-1, -1, 0], [1, -1, 0], [-1, 1, 0]], np.float32)
+    x, y, depth = camera.project(points)
+    visible = rasterize(x, y, depth, np.array([[0, 1, 2]]), 128, 128)
+    area = 0.5 * abs((x[1] - x[0]) * (y[2] - y[0]) - (x[2] - x[0]) * (y[1] - y[0]))
+    covered = int((visible == 0).sum())
+    assert abs(covered - area) < 0.03 * area + 2 * (x.max() - x.min())  # edge pixels only
+
+
+def test_nearest_surface_wins_whatever_the_order():
+    camera = _camera()
+    near, faces = _square(1.0, 0.5)
+    far, _ = _square(-1.0, 1.0)
+    for first, second in ((near, far), (far, near)):
+        points = np.concatenate([first, second])
+        all_faces = np.concatenate([faces, faces + 4])
+        x, y, depth = camera.project(points)
+        visible = rasterize(x, y, depth, all_faces, 64, 64)
+        centre = visible[32 * 64 + 32]
+        near_ids = (0, 1) if first is near else (2, 3)
+        assert centre in near_ids
+
+
+def test_back_faces_are_culled():
+    camera = _camera()
+    points, faces = _square(0.0, counter_clockwise=False)
+    x, y, depth = camera.project(points)
+    assert (rasterize(x, y, depth, faces, 64, 64) == -1).all()
+    assert (rasterize(x, y, depth, faces, 64, 64, cull_back_faces=False) >= 0).any()
+
+
+def test_shared_edges_leave_no_holes():
+    camera = _camera()
+    points, faces = _square(0.0, 0.6)
+    x, y, depth = camera.project(points)
+    visible = rasterize(x, y, depth, faces, 64, 64).reshape(64, 64)
+    rows, cols = np.nonzero(visible >= 0)
+    block = visible[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    assert (block >= 0).all()  # the diagonal is covered by one triangle or the other
+
+
+def test_render_is_shaded_and_not_blank():
+    points, faces = _square(0.0, 1.0)
+    image = render(points, faces, _camera())
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    background = render(points[:0], faces[:0], _camera())
+    differs = np.any(image != background, axis=2)
+    assert 0.1 < differs.mean() < 0.9
+
+
+def test_vertex_normals_of_a_plane_face_the_viewer():
+    points, faces = _square(0.0)
+    assert np.allclose(vertex_normals(points, faces), [[0, 0, 1]] * 4)
+
+
+def test_supersampling_keeps_the_size_and_softens_edges():
+    points = np.array([[-0.7, -0.5, 0.0], [0.6, -0.3, 0.0], [0.1, 0.7, 0.0]], np.float32)  # slanted edges
+    faces = np.array([[0, 1, 2]])
+    hard = render(points, faces, _camera()).astype(int)
+    soft = render(points, faces, _camera(), supersample=2).astype(int)
+    assert soft.shape == hard.shape
+    assert np.abs(soft[32, 30] - hard[32, 30]).max() <= 2      # the inside is the same
+    assert np.abs(soft - hard).max() > 20                       # edge pixels are blended
+
+
+def test_frame_camera_puts_the_object_in_view():
+    points = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32) * 0.1
+    camera = frame_camera(points, width=100, height=100)
+    x, y, depth = camera.project(points)
+    assert (depth > 0).all() and 0 <= x.min() and x.max() <= 100 and 0 <= y.min() and y.max() <= 100
+
+
+def test_renders_of_the_default_head_differ_between_poses():
+    from facs_rig.render.preview import code_values, preview_setup
+    from facs_rig.resources import load_vocabulary
+
+    setup = preview_setup(size=96)
+    vocabulary = load_vocabulary()
+    neutral = setup.renderer.render(None)
+    surprise = setup.renderer.render(setup.driver.frame(code_values("surprise", vocabulary)))
+    smile = setup.renderer.render(setup.driver.frame(code_values("12E", vocabulary)))
+    background = np.broadcast_to(neutral[0, 0], neutral.shape)
+    assert np.any(neutral != background, axis=2).mean() > 0.3      # a face fills the frame
+    for a, b in ((neutral, surprise), (neutral, smile), (surprise, smile)):
+        assert np.abs(a.astype(int) - b.astype(int)).sum(axis=2).astype(bool).mean() > 0.01
+
+
+def test_render_rig_from_a_plain_mesh_uses_clay_and_frames_the_moving_part():
+    points, faces = _square(0.0)
+    deltas = np.zeros((1, 4, 3), np.float32)
+    deltas[0, 0] = (0.0, 0.0, 0.1)
+    rig = render_rig_from_mesh(MorphMesh("plane", points, faces.astype(np.uint32), ("bulge",), deltas))
+    assert rig.colours.shape == (4, 3) and rig.focus.shape == (2, 3)
+
+
+# ----------------------------------------------------------------------------- PNG
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9), st.sampled_from([3, 4]))))
+def test_png_round_trips_exactly(image):
+    data = encode_png(image)
+    assert np.array_equal(decode_png(data), image)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), image)
+
+
+def test_png_bytes_are_well_formed():
+    image = np.zeros((2, 3, 3), np.uint8)
+    image[1, 2] = (255, 128, 1)
+    data = encode_png(image)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert (length, kind) == (13, b"IHDR")
+    assert struct.unpack(">IIBBBBB", data[16:29]) == (3, 2, 8, 2, 0, 0, 0)
+    assert struct.unpack(">I", data[29:33])[0] == zlib.crc32(data[12:29])
+    assert data.endswith(b"\x00\x00\x00\x00IEND\xaeB`\x82")
+    assert encode_png(image) == data  # deterministic
+
+
+@given(st.binary(max_size=64))
+def test_decode_png_rejects_garbage_with_value_error(data):
+    try:
+        decode_png(data)
+    except (ValueError, zlib.error, struct.error):
+        pass
+
+
+def test_encoders_reject_wrong_arrays():
+    with pytest.raises(ValueError):
+        encode_png(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError):
+        encode_png(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(ValueError):
+        encode_gif([], fps=10)
+
+
+# ----------------------------------------------------------------------------- GIF
+
+
+def _decode_gif(data: bytes) -> list[np.ndarray]:
+    gif = Image.open(io.BytesIO(data))
+    frames = []
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        frames.append(np.asarray(gif.convert("RGB")))
+    return frames
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 7), min_size=1, max_size=3000), st.integers(1, 3))
+def test_lzw_codes_decode_with_pillow(values, repeat):
+    """Our LZW (table resets included) against Pillow's GIF decoder, on a 16-colour palette."""
+    indices = np.array(values * repeat, np.uint8)
+    width = int(indices.size)
+    palette = np.zeros((256, 3), np.uint8)
+    palette[:8] = np.arange(8)[:, None] * 30
+    data = bytearray(b"GIF89a" + struct.pack("<HHBBB", width, 1, 0xF7, 0, 0) + palette.tobytes())
+    data += b"\x2c" + struct.pack("<HHHHB", 0, 0, width, 1, 0) + b"\x08"
+    code = lzw_encode(indices.tobytes(), 8)
+    data += b"".join(bytes((len(code[i:i + 255]),)) + code[i:i + 255] for i in range(0, len(code), 255))
+    data += b"\x00\x3b"
+    decoded = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("P")).reshape(-1)
+    assert np.array_equal(decoded, indices)
+
+
+def test_gif_clip_decodes_to_its_frames():
+    rng = np.random.default_rng(1)
+    base = np.full((40, 50, 3), 90, np.uint8)
+    frames = []
+    for index in range(5):
+        frame = base.copy()
+        frame[10 + index:20 + index, 5:25] = (200, 40, 40)
+        frame[30:35, 30:45] = rng.integers(0, 4, size=3) * 60
+        frames.append(frame)
+    data = encode_gif(frames, fps=12.5)
+    assert data.startswith(b"GIF89a") and data.endswith(b"\x3b")
+    decoded = _decode_gif(data)
+    assert len(decoded) == 5
+    palette = palette_for(frames)
+    for original, got in zip(frames, decoded):
+        expected = palette[quantize(original, palette)]
+        assert np.array_equal(got, expected)
+    gif = Image.open(io.BytesIO(data))
+    assert gif.info.get("loop") == 0 and gif.info["duration"] == 80
+    assert encode_gif(frames, fps=12.5) == data
+
+
+def test_gif_delays_keep_the_clip_length():
+    frames = [np.zeros((2, 2, 3), np.uint8)] * 30
+    data = encode_gif(frames, fps=30)
+    gif = Image.open(io.BytesIO(data))
+    total = 0
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        total += gif.info["duration"]
+    assert abs(total - 1000) <= 10
+
+
+# ----------------------------------------------------------------------------- MP4, formats
+
+
+def test_mp4_without_imageio_ffmpeg_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    with pytest.raises(MissingDependencyError, match=r"facs-rig\[video\]"):
+        write_mp4(tmp_path / "clip.mp4", [np.zeros((8, 8, 3), np.uint8)], fps=10)
+    assert not (tmp_path / "clip.mp4").exists()
+
+
+def test_unknown_clip_format_is_refused(tmp_path):
+    with pytest.raises(UnsupportedFormatError, match=r"\.avi"):
+        write_clip(tmp_path / "clip.avi", [np.zeros((8, 8, 3), np.uint8)], fps=10)
+
+
+# ----------------------------------------------------------------------------- font, sheet, progress
+
+
+def test_font_draws_known_glyphs_and_marks_unknown_ones():
+    assert text_bitmap("1+2", 2).shape == (GLYPH_HEIGHT * 2, text_width("1+2", 2))
+    plus = text_bitmap("+")
+    assert plus[3].all() and plus[:, 2].sum() == 5
+    assert np.array_equal(text_bitmap("é"), text_bitmap("?"))
+    assert text_bitmap("a").sum() > 0 and not np.array_equal(text_bitmap("a"), text_bitmap("A"))
+
+
+def test_contact_sheet_lays_out_a_labelled_grid():
+    tiles = [np.full((20, 30, 3), value, np.uint8) for value in (50, 100, 150)]
+    sheet = contact_sheet(tiles, [("a", "1+2"), ("b",), ("c", "4")], columns=2, scale=1, padding=4)
+    assert sheet.shape[1] == 2 * (30 + 4) + 4
+    assert (sheet[4:24, 4:34] == 50).all() and (sheet[4:24, 38:68] == 100).all()
+    below = sheet[26:40, 4:34]
+    assert (below == 240).any()  # the label was drawn in the first colour
+    with pytest.raises(ValueError):
+        contact_sheet(tiles, [("a",)])
+
+
+def test_progress_bar_writes_one_line_when_not_a_terminal():
+    stream = io.StringIO()
+    bar = ProgressBar(4, stream, label="rendering")
+    for done in range(1, 5):
+        bar(done)
+    bar.finish()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rendering [") and "4/4 frames" in lines[0]
+
+
+def test_default_shading_has_a_key_light():
+    assert DEFAULT_SHADING.lights and DEFAULT_SHADING.lights[0].specular > 0
