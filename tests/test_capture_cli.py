@@ -78,3 +78,19 @@ def test_usage_errors(capsys, arguments, message):
     status = main(arguments)
     assert status in (1, 2)
     assert message in capsys.readouterr().err
+
+
+def test_retarget_onto_a_real_glb_validates(tmp_path, capsys):
+    from gltf_validator import validate_gltf
+
+    from facs_rig.io.gltf import read_gltf
+
+    mesh = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    source = shared_asset("captures/openface/facsvatar_demo_full.csv")
+    out = tmp_path / "face.glb"
+    assert main(["retarget", str(source), "--mesh", str(mesh), "-o", str(out)]) == 0
+    assert "490 frames at 25 fps" in capsys.readouterr().out
+    document = read_gltf(out, geometry=False).source.document
+    assert document["animations"][-1]["name"] == "facs-rig"
+    report = validate_gltf(out)
+    assert report["issues"]["numErrors"] == 0
