@@ -58,10 +58,10 @@ def demo_timeline(vocabulary: Vocabulary, *, fps: float = 30.0) -> Timeline:
     for name, code in demo_beats(vocabulary):
         timeline = timeline.add_code(code, vocabulary, at=at, onset=_ONSET, apex=_APEX, offset=_OFFSET,
                                      intensity=_DEMO_INTENSITY)
-        at += _ONSET + _APEX + _OFFSET + _REST
-    timeline = timeline.add_code("45", vocabulary, at=3 * (_ONSET + _APEX + _OFFSET + _REST) + 0.05,
+        at = round(at + _ONSET + _APEX + _OFFSET + _REST, 6)
+    timeline = timeline.add_code("45", vocabulary, at=round(3 * (_ONSET + _APEX + _OFFSET + _REST) + 0.05, 6),
                                  onset=0.08, apex=0.04, offset=0.12, intensity=1.0)
-    return timeline.with_events(timeline.events, duration=at + 0.2)
+    return timeline.with_events(timeline.events, duration=round(at + 0.2, 6))
 
 
 def run_demo(folder: str | os.PathLike[str], vocabulary: Vocabulary, *, size: int = 360, fps: float = 15.0,

@@ -1,0 +1,164 @@
+"""The preview, sheet and demo commands, end to end through the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+from facs_rig.cli import main
+from facs_rig.render.encoders import decode_png
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def _png(path) -> np.ndarray:
+    return decode_png(path.read_bytes())
+
+
+def test_preview_code_writes_a_png_of_the_pose(tmp_path, capsys):
+    output = tmp_path / "surprise.png"
+    assert main(["preview", "surprise", "-o", str(output), "--size", "128"]) == 0
+    image = _png(output)
+    assert image.shape == (128, 128, 3)
+    assert "wrote" in capsys.readouterr().out
+    neutral = tmp_path / "neutral.png"
+    assert main(["preview", "0", "-o", str(neutral), "--size", "128"]) == 0
+    assert np.abs(_png(neutral).astype(int) - image.astype(int)).sum(axis=2).astype(bool).mean() > 0.02
+
+
+def test_side_by_side_puts_neutral_left_of_the_pose(tmp_path):
+    output = tmp_path / "pair.png"
+    assert main(["preview", "12E", "-o", str(output), "--size", "64", "--side-by-side"]) == 0
+    image = _png(output)
+    assert image.shape == (64, 64 * 2 + 4, 3)
+    alone = tmp_path / "neutral.png"
+    main(["preview", "0", "-o", str(alone), "--size", "64"])
+    assert np.array_equal(image[:, :64], _png(alone))
+
+
+def test_preview_timeline_writes_a_gif_at_the_timeline_fps(tmp_path, capsys):
+    timeline = {"schema": "facs_rig.timeline/1", "fps": 10,
+                "events": [{"channel": "AU12", "intensity": 0.9, "start": 0.0, "onset": 0.2,
+                            "apex": 0.2, "offset": 0.2}]}
+    path = tmp_path / "beat.json"
+    path.write_text(json.dumps(timeline))
+    output = tmp_path / "clip.gif"
+    assert main(["preview", str(path), "-o", str(output), "--size", "48"]) == 0
+    captured = capsys.readouterr()
+    gif = Image.open(io.BytesIO(output.read_bytes()))
+    assert gif.size == (48, 48)
+    from facs_rig.core.timeline import frame_times
+
+    assert gif.n_frames == len(frame_times(0.6, 10.0)) >= 6   # 0.6 s at 10 fps, both ends
+    assert gif.info["duration"] == 100
+    assert "rendering [" in captured.err      # the progress bar
+
+
+def test_preview_code_as_a_clip_holds_the_expression(tmp_path):
+    output = tmp_path / "clip.gif"
+    assert main(["preview", "happiness", "-o", str(output), "--size", "32", "--fps", "5", "--hold", "0.2"]) == 0
+    gif = Image.open(io.BytesIO(output.read_bytes()))
+    assert gif.n_frames >= 3
+
+
+def test_preview_a_timeline_as_a_png_shows_its_peak(tmp_path):
+    from facs_rig.core.timeline import timeline_from_code
+    from facs_rig.io.timeline_files import write_timeline
+    from facs_rig.resources import load_vocabulary
+
+    path = tmp_path / "beats.json"
+    write_timeline(timeline_from_code("1+2+26", load_vocabulary(), hold=0.5), path)
+    output, at_start = tmp_path / "peak.png", tmp_path / "start.png"
+    assert main(["preview", str(path), "-o", str(output), "--size", "48"]) == 0
+    assert main(["preview", str(path), "-o", str(at_start), "--size", "48", "--at", "0"]) == 0
+    neutral = tmp_path / "neutral.png"
+    assert main(["preview", "0", "-o", str(neutral), "--size", "48"]) == 0
+    assert np.array_equal(_png(at_start), _png(neutral))        # the timeline starts at rest
+    assert not np.array_equal(_png(output), _png(neutral))      # and peaks with the jaw open
+
+
+def test_sheet_labels_every_face(tmp_path):
+    output = tmp_path / "sheet.png"
+    assert main(["sheet", "happiness,sadness,1+2", "-o", str(output), "--size", "64", "--columns", "3"]) == 0
+    image = _png(output)
+    assert image.shape[1] == 3 * (64 + 8) + 8
+    assert image.shape[0] > 64 + 8 + 14      # room for the labels
+    text_rows = image[8 + 64:, :, :]
+    assert (text_rows == 240).all(axis=2).any()   # names drawn in white
+    assert (np.all(text_rows == (170, 200, 255), axis=2)).any()  # codes drawn in blue
+
+
+def test_preview_renders_a_user_glb_with_a_named_profile(tmp_path):
+    output = tmp_path / "user.png"
+    glb = REPO / "rigs" / "default_head.glb"
+    assert main(["preview", "4+5+7+23", "-o", str(output), "--size", "48", "--mesh", str(glb),
+                 "--rig", "facs"]) == 0
+    assert _png(output).shape == (48, 48, 3)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["preview", "12+zz", "-o", "x.png"], "12+zz"),
+    (["preview", "happiness", "-o", "x.bmp"], ".bmp"),
+    (["preview", "happiness", "-o", "x.png", "--size", "3"], "--size"),
+    (["sheet", " , ", "-o", "x.png"], "no codes"),
+    (["sheet", "happiness", "-o", "x.gif"], ".png"),
+    (["preview", "happiness", "-o", "x.png", "--mesh", "missing.glb"], "missing.glb"),
+])
+def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("facs-rig: error:") and message in err[0]
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_demo_writes_glb_sheet_gif_and_timeline(tmp_path, capsys):
+    folder = tmp_path / "facs-rig-demo"
+    assert main(["demo", "-o", str(folder), "--size", "40", "--fps", "4"]) == 0
+    out = capsys.readouterr().out
+    for name in ("default_head_animated.glb", "expressions.png", "expressions.gif", "timeline.json"):
+        assert (folder / name).stat().st_size > 0, name
+        assert name in out
+    assert "facs-rig stream" in out
+    sheet = _png(folder / "expressions.png")
+    assert sheet.shape[1] == 4 * (40 + 8) + 8      # neutral + seven expressions, four per row
+    gif = Image.open(io.BytesIO((folder / "expressions.gif").read_bytes()))
+    assert gif.n_frames > 30
+    # The animated GLB plays the timeline on the default head's targets.
+    from facs_rig.io.gltf import read_gltf
+
+    rig = read_gltf(folder / "default_head_animated.glb")
+    document = rig.source.document
+    assert len(document["animations"]) == 1
+    channel = document["animations"][0]["channels"][0]
+    assert channel["target"]["path"] == "weights"
+    assert "AU12_L" in rig.target_names and "AU43_R" in rig.target_names
+
+
+def test_demo_glb_passes_the_khronos_validator(tmp_path):
+    from gltf_validator import errors_and_warnings, validate_gltf
+
+    from facs_rig.render.demo import run_demo
+    from facs_rig.resources import load_vocabulary
+
+    files = run_demo(tmp_path / "demo", load_vocabulary(), size=24, fps=2)
+    report = validate_gltf(files.glb)
+    assert report["issues"]["numErrors"] == 0 and errors_and_warnings(report) == []
+
+
+def test_demo_timeline_plays_the_seven_expressions_in_order():
+    from facs_rig.render.demo import BASIC_EXPRESSIONS, demo_beats, demo_timeline
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    beats = demo_beats(vocabulary)
+    assert tuple(name for name, _ in beats) == BASIC_EXPRESSIONS
+    timeline = demo_timeline(vocabulary)
+    assert 8.0 < timeline.duration < 15.0
+    first_au12 = min(e.start for e in timeline.events if e.channel.au == 12)
+    first_au26 = min(e.start for e in timeline.events if e.channel.au == 26)
+    assert first_au12 < first_au26   # happiness before surprise
