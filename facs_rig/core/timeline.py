@@ -130,6 +130,8 @@ def ease(name: str, u: np.ndarray | float) -> np.ndarray:
 
 
 def _check_time(value: Any, what: str, *, allow_negative: bool = False) -> float:
+    if type(value) is float and 0.0 <= value < math.inf:  # the common case, checked cheaply
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TimelineError(f"{what} must be a number of seconds, not {value!r}")
     number = float(value)

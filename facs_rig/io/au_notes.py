@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from facs_rig.core.notation import Code
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
@@ -149,6 +150,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     metadata: dict[str, str] = {}
     events: list[AUEvent] = []
     previous: tuple[float, int] | None = None
+    parsed_codes: dict[str, Code] = {}  # beat sheets repeat their codes
     seen_beat = False
     for line_number, line in _lines(text):
         tokens = _tokens(line)
@@ -219,11 +221,13 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             code_start = code_tokens[0].column
             code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
             both = options.get("ease", DEFAULT_EASING)
-            try:
-                code = vocabulary.parse(code_text)
-            except CodeParseError as exc:
-                column = code_start + exc.column - 1 if exc.column else code_start
-                raise _LineError(str(exc), column) from None
+            code = parsed_codes.get(code_text)
+            if code is None:
+                try:
+                    code = parsed_codes[code_text] = vocabulary.parse(code_text)
+                except CodeParseError as exc:
+                    column = code_start + exc.column - 1 if exc.column else code_start
+                    raise _LineError(str(exc), column) from None
             onset, apex, offset = _phases(options, at)
             events.extend(events_from_code(
                 code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
