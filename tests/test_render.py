@@ -297,3 +297,12 @@ def test_progress_bar_writes_one_line_when_not_a_terminal():
 
 def test_default_shading_has_a_key_light():
     assert DEFAULT_SHADING.lights and DEFAULT_SHADING.lights[0].specular > 0
+
+
+def test_mp4_clip_when_the_video_extra_is_installed(tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="the optional 'video' extra is not installed")
+    frames = [np.full((32, 32, 3), value, np.uint8) for value in range(0, 250, 25)]
+    output = tmp_path / "clip.mp4"
+    write_clip(output, frames, fps=10)
+    data = output.read_bytes()
+    assert data[4:8] == b"ftyp" and b"avc1" in data[:64]
