@@ -60,14 +60,22 @@ def normalize_target_name(name: str) -> str:
     side = ""
     if len(tokens) > 1 and tokens[-1] in _SIDE_WORDS:
         side = _SIDE_WORDS[tokens.pop()]
-    elif len(tokens) > 1 and tokens[0] in _SIDE_WORDS:
+    elif len(tokens) > 1 and tokens[0] in _SIDE_WORDS and tokens[1].isalpha():
         side = _SIDE_WORDS[tokens.pop(0)]
-    elif len(tokens) == 1 and len(tokens[0]) > 5 and tokens[0].endswith(("left", "right")):
-        # All-lower-case names without separators ("mouthsmileleft") still carry a spelled-out side.
-        word = "left" if tokens[0].endswith("left") else "right"
-        tokens = [tokens[0][: -len(word)]]
-        side = word
-    core = "".join(str(int(token)) if token.isdigit() else token for token in tokens)
+    parts: list[str] = []
+    for token in tokens:
+        if token.isdigit():
+            token = str(int(token))
+            if parts and parts[-1][-1].isdigit():
+                parts.append("_")  # keep "1 2" apart from "12"
+        parts.append(token)
+    core = "".join(parts)
+    if not side:
+        # Names without separators ("mouthsmileleft") still carry a spelled-out side.
+        for word in ("left", "right"):
+            if core.endswith(word) and len(core) > len(word):
+                core, side = core[: -len(word)], word
+                break
     return f"{core}_{side}" if side else core
 
 
