@@ -318,3 +318,19 @@ def test_explain_reports_correctives_and_clamps(vocabulary):
     arkit = explain(vocabulary.channel_values(vocabulary.parse("8E+26A")), load_rig("arkit"))
     close = {t.target: t for t in arkit.targets}["mouthClose"]
     assert [r.kind for r in close.rules] == ["clamp"] and close.value == pytest.approx(0.07)
+
+
+def test_a_sampled_timeline_mixes_frame_by_frame(vocabulary):
+    from facs_rig.core.timeline import Timeline, sample
+
+    timeline = Timeline(fps=30).add_code("R12D+26", vocabulary, at=0.5, onset=0.5, apex=1.0,
+                                         offset=0.5)
+    curves = sample(timeline, fps=30)
+    rig = load_rig("arkit")
+    weights = mix(curves, rig)
+    np.testing.assert_array_equal(weights.times, curves.times)
+    smile_right = weights.weights[:, rig.target_index("mouthSmileRight")]
+    jaw = weights.weights[:, rig.target_index("jawOpen")]
+    assert smile_right.max() == pytest.approx(0.9) and jaw.max() == pytest.approx(0.7 * 0.55)
+    assert not weights.weights[:, rig.target_index("mouthSmileLeft")].any()
+    assert smile_right[0] == 0 and np.all(np.diff(smile_right[:30]) >= 0)  # onset rises

@@ -334,3 +334,25 @@ def test_profiles_are_immutable():
     with pytest.raises(TypeError):
         rig.metadata["sources"] = ()  # type: ignore[index]
     assert isinstance(copy.deepcopy(rig.to_dict()), dict)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
+       | st.sampled_from([b"{}", b"[]", b"null", b'{"schema": "facs_rig.rig/1"}', b"\xff\xfe{",
+                          b'{"targets": ["a"], "action_units": {"AU12": [{"target": "a"}]}}']))
+def test_any_file_content_loads_or_raises_a_project_error(tmp_path, content):
+    path = tmp_path / "fuzz.json"
+    path.write_bytes(content)
+    try:
+        rig = load_rig(str(path))
+    except FacsRigError:
+        return
+    assert isinstance(rig, RigProfile)
+
+
+def test_a_bundled_name_wins_over_a_same_named_file_in_the_folder(tmp_path, monkeypatch):
+    (tmp_path / "arkit").write_text("not json", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert load_rig("arkit").name == "arkit"
+    with pytest.raises(RigError, match="invalid JSON"):
+        load_rig("./arkit")

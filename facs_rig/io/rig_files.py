@@ -70,7 +70,7 @@ def check_rig_file(path: str | os.PathLike[str]) -> list[RigIssue]:
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.endswith(".json") or os.sep in text or "/" in text or Path(text).is_file()
+    return text.endswith(".json") or os.sep in text or "/" in text
 
 
 def load_rig(name_or_path: str | os.PathLike[str] | RigProfile) -> RigProfile:
