@@ -75,12 +75,15 @@ def fill_gaps(times: np.ndarray, values: np.ndarray, *, method: str = "interpola
     """
     if method not in GAP_METHODS:
         raise ValueError(f"gap method {method!r} is not one of {', '.join(GAP_METHODS)}")
-    data = _as_2d(values).copy()
-    t = np.asarray(times, dtype=np.float64)
-    missing = np.isnan(data)
+    source = np.asarray(values)
+    if source.ndim != 2:
+        raise ValueError(f"values must be (n_frames, n_channels), got shape {source.shape}")
+    missing = np.isnan(source)
     count = int(missing.sum())
-    if not count:
-        return data.astype(np.float32), 0
+    if not count:  # the common case: no copy beyond the float32 the caller gets anyway
+        return source.astype(np.float32, copy=source.dtype != np.float32), 0
+    data = source.astype(np.float64)
+    t = np.asarray(times, dtype=np.float64)
     n = data.shape[0]
     index = np.arange(n)
     for column in np.flatnonzero(missing.any(axis=0)):

@@ -185,7 +185,7 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
     """
     name = os.fspath(path)
     data = _read_bytes(name)
-    if not data or data.isspace():
+    if not data or (data[:4096].isspace() and data.isspace()):
         raise CaptureFormatError(f"{name}: the file is empty")
     first_end = data.find(b"\n")
     header_line = data if first_end < 0 else data[:first_end]
