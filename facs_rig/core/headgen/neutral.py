@@ -104,7 +104,7 @@ def _radius(d: np.ndarray) -> np.ndarray:
     front = _smoothstep(-0.2, 0.6, dz)              # 0 at the back, 1 at the face
     # Cranium: wider above, tapering to the jaw (bigonial breadth ~100 mm, Farkas 1994).
     ax = 0.082 - 0.016 * down * (0.4 + 0.6 * front)
-    ay = np.where(dy > 0, 0.120, 0.090 + 0.045 * front)
+    ay = np.where(dy > 0, 0.130, 0.090 + 0.045 * front)
     az = np.where(dz > 0, 0.094 + 0.010 * down, 0.104)
     # A superellipsoid over the cranium (exponent > 2 rounds the vault out), an ellipsoid below.
     n = 2.0 + 0.5 * _smoothstep(0.0, 0.6, dy)
@@ -428,7 +428,7 @@ def _skin_colours(skin: np.ndarray, landmarks: dict[str, np.ndarray]) -> np.ndar
         amount = span * _smoothstep(half_height + 0.0020, half_height - 0.0012, np.abs(y - centre_line))
         colour += amount[:, None] * (np.array([0.10, 0.065, 0.045]) - colour)
     # Hair: above a hairline that rises over the forehead and drops behind the ears.
-    hairline = np.where(z > 0, 0.068 - 0.040 * _smoothstep(0.0, 0.07, np.abs(x)) * _smoothstep(0.09, 0.02, z),
+    hairline = np.where(z > 0, 0.080 - 0.045 * _smoothstep(0.0, 0.07, np.abs(x)) * _smoothstep(0.09, 0.02, z),
                         0.025 - 0.05 * _smoothstep(0.0, -0.08, z))
     hair = _smoothstep(-0.005, 0.007, y - hairline)
     hair = hair * (1 - _smoothstep(0.068, 0.074, np.abs(x)) * _smoothstep(0.022, 0.016, y)
@@ -514,9 +514,11 @@ def _mouth_interior(landmarks: dict[str, np.ndarray]) -> list[tuple[np.ndarray, 
     """Upper and lower teeth, the oral cavity (a dark inward-facing shell) and a tongue."""
     centre = landmarks["mouth_centre"]
     front = centre[2] - 0.0045
-    upper_points, upper_faces = _arch(centre[1] + 0.0045, front, 0.024, 0.030, 0.0095, 0.0055)
-    lower_points, lower_faces = _arch(centre[1] - 0.0042, front - 0.0012, 0.0225, 0.028, 0.0085, 0.0050)
-    teeth_colour = np.float32([0.78, 0.74, 0.64])
+    # Incisal edges: the upper 1.8 mm below the lip line (they show as soon as the lips part), the
+    # lower 2 mm below it and 1.2 mm behind (overjet), hidden by the lower lip at rest.
+    upper_points, upper_faces = _arch(centre[1] + 0.0030, front, 0.024, 0.030, 0.0095, 0.0040)
+    lower_points, lower_faces = _arch(centre[1] - 0.0062, front - 0.0012, 0.0225, 0.028, 0.0085, 0.0030)
+    teeth_colour = np.float32([0.72, 0.68, 0.58])
 
     def teeth_colours(points: np.ndarray, upper: bool) -> np.ndarray:
         # Gaps between incisors and canines: darker lines every ~7.5 mm along the arch front.
