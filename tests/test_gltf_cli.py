@@ -180,3 +180,31 @@ def test_pose_glb_applies_the_node_transform_and_validates(tmp_path):
     assert np.allclose(positions.max(axis=0) - positions.min(axis=0), extent, rtol=0.1)
     assert np.allclose(positions.mean(axis=0), rest.mean(axis=0), atol=0.05 * extent.max())
     assert extent.max() > 1000 * 0.00194938 * 0.01 * 10  # not the quantized units
+
+
+def test_bake_a_timeline_file_with_two_events(tmp_path, capsys, vocabulary):
+    from facs_rig.core.channels import Channel
+    from facs_rig.core.timeline import AUEvent, Timeline
+    from facs_rig.io.timeline_files import write_timeline
+
+    timeline = Timeline(events=(
+        AUEvent(channel=Channel(12, "L"), intensity=0.8, start=0.0, onset=0.2, apex=0.5, offset=0.2),
+        AUEvent(channel=Channel(26), intensity=1.0, start=1.0, onset=0.1, apex=0.3, offset=0.1),
+    ), duration=2.0, fps=30.0)
+    write_timeline(timeline, tmp_path / "take.json", vocabulary)
+    builder, _ = quad_rig(names=("mouthSmileLeft", "jawOpen"))
+    (tmp_path / "quad.glb").write_bytes(builder.glb())
+    output = tmp_path / "take.glb"
+    assert main(["bake", str(tmp_path / "take.json"), "--mesh", str(tmp_path / "quad.glb"),
+                 "-o", str(output)]) == 0
+    assert "rig arkit" in capsys.readouterr().out
+    _, _, times, keys = last_weights_animation(output)
+    grid = np.arange(61) / 30.0
+    values = interpolate_keys(times, keys, grid)
+    # The smile holds during its apex (0.2-0.7 s); the jaw stays shut until it opens at 1.0 s.
+    during_smile = (grid > 0.25) & (grid < 0.65)
+    assert np.all(values[during_smile, 0] > 0.3) and np.ptp(values[during_smile, 0]) < 1e-3
+    assert np.all(values[grid < 1.0, 1] == 0) and values[:, 1].max() > 0.3
+    assert times[-1] == pytest.approx(2.0, abs=1 / 30)
+    report = validate_gltf(output)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)

@@ -267,3 +267,55 @@ def test_bundled_default_head_reads_and_validates():
     assert rig.meshes and all(len(m.target_names) > 0 for m in rig.meshes)
     report = assert_valid(path)
     assert report["issues"]["numWarnings"] == 0
+
+
+def test_simple_morph_two_external_buffers_are_merged(tmp_path):
+    path = shared_asset("rigs/khronos/SimpleMorph/glTF/SimpleMorph.gltf")
+    rig = read_gltf(path, geometry=False)
+    assert len(rig.source.buffers) == 2
+    output = tmp_path / "simple.glb"
+    write_animated_gltf(rig, ramp_weights(["target_0", "target_1"]), output)
+    assert_valid(output)
+    copy = read_gltf_source(output)
+    assert len(copy.buffers) == 1
+    for index in range(len(rig.source.document["accessors"])):
+        assert np.array_equal(read_accessor(rig.source, index), read_accessor(copy, index))
+
+
+def test_images_outside_the_folder_are_not_embedded(tmp_path):
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG fake")
+    folder = tmp_path / "rig"
+    folder.mkdir()
+    builder, _ = quad_rig()
+    document = builder.finish()
+    document["images"] = [{"uri": "../secret.png"}]
+    from gltf_samples import DocumentBuilder  # noqa: F401  (documented helper)
+    from test_gltf_hostile import glb_from
+
+    (folder / "rig.glb").write_bytes(glb_from(document, bytes(builder.binary)))
+    rig = read_gltf(folder / "rig.glb", geometry=False)
+    with pytest.raises(GltfError, match=r"/images/0/uri: URI '../secret.png' leaves the file's"):
+        write_animated_gltf(rig, ramp_weights(["jawOpen"]), folder / "out.glb")
+    assert not (folder / "out.glb").exists()
+
+
+def test_data_uri_and_file_images_are_embedded(tmp_path):
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    builder, _ = quad_rig()
+    document = builder.finish()
+    document["buffers"][0]["uri"] = "quad.bin"
+    (tmp_path / "quad.bin").write_bytes(bytes(builder.binary))
+    (tmp_path / "skin.png").write_bytes(png)
+    document["images"] = [{"uri": "skin.png"},
+                          {"uri": "data:image/png;base64," + base64.b64encode(png).decode()}]
+    (tmp_path / "quad.gltf").write_text(json.dumps(document))
+    rig = read_gltf(tmp_path / "quad.gltf", geometry=False)
+    write_animated_gltf(rig, ramp_weights(["jawOpen"]), tmp_path / "out.glb")
+    copy = read_gltf_source(tmp_path / "out.glb")
+    for image in copy.document["images"]:
+        assert image["mimeType"] == "image/png" and "uri" not in image
+        view = copy.document["bufferViews"][image["bufferView"]]
+        data = copy.buffers[0][view["byteOffset"]:view["byteOffset"] + view["byteLength"]]
+        assert data == png
