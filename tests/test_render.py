@@ -169,11 +169,12 @@ def test_png_bytes_are_well_formed():
     assert encode_png(image) == data  # deterministic
 
 
-@given(st.binary(max_size=64))
-def test_decode_png_rejects_garbage_with_value_error(data):
+@given(st.one_of(st.binary(max_size=64),
+                 st.binary(max_size=40).map(lambda tail: encode_png(np.zeros((2, 2, 3), np.uint8))[:33] + tail)))
+def test_decode_png_rejects_garbage_with_value_error_only(data):
     try:
         decode_png(data)
-    except (ValueError, zlib.error, struct.error):
+    except ValueError:
         pass
 
 

@@ -74,6 +74,13 @@ def decode_png(data: bytes) -> np.ndarray:
     ValueError
         When the bytes are not such a PNG.
     """
+    try:
+        return _decode_png(data)
+    except (zlib.error, struct.error, IndexError) as exc:
+        raise ValueError(f"malformed PNG: {exc}") from None
+
+
+def _decode_png(data: bytes) -> np.ndarray:
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("not a PNG file (bad signature)")
     position, header, idat = 8, None, b""
@@ -88,7 +95,10 @@ def decode_png(data: bytes) -> np.ndarray:
     if header is None or header[2] != 8 or header[3] not in (2, 6) or header[6] != 0:
         raise ValueError("only 8-bit non-interlaced RGB/RGBA PNGs are supported")
     width, height, channels = header[0], header[1], 4 if header[3] == 6 else 3
-    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, width * channels + 1)
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8)
+    if raw.size != height * (width * channels + 1):
+        raise ValueError(f"PNG data holds {raw.size} bytes, {height * (width * channels + 1)} expected")
+    raw = raw.reshape(height, width * channels + 1)
     out = np.zeros((height, width * channels), np.int32)
     for row in range(height):
         kind, line = raw[row, 0], raw[row, 1:].astype(np.int32)
