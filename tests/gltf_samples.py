@@ -100,6 +100,17 @@ class DocumentBuilder:
         return path
 
 
+def glb_from(document: dict, binary: bytes = b"") -> bytes:
+    """A GLB container of ``document`` and ``binary`` (padded), built without facs-rig."""
+    text = json.dumps(document).encode()
+    text += b" " * (-len(text) % 4)
+    body = struct.pack("<II", len(text), 0x4E4F534A) + text
+    if binary:
+        binary += b"\x00" * (-len(binary) % 4)
+        body += struct.pack("<II", len(binary), 0x004E4942) + binary
+    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
+
+
 def quad_rig(builder: DocumentBuilder | None = None, *, names=("jawOpen", "mouthSmile_L"),
              sparse: bool = False, where: str = "mesh") -> tuple[DocumentBuilder, np.ndarray]:
     """A 4-vertex quad with len(names) POSITION targets; returns the builder and the deltas."""

@@ -7,7 +7,7 @@ import pathlib
 import struct
 
 import pytest
-from gltf_samples import DocumentBuilder, quad_rig
+from gltf_samples import DocumentBuilder, glb_from, quad_rig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,16 +21,6 @@ from facs_rig.io.gltf.reader import rig_from_source
 def valid_glb() -> bytes:
     builder, _ = quad_rig(sparse=True)
     return builder.glb()
-
-
-def glb_from(document: dict, binary: bytes = b"") -> bytes:
-    text = json.dumps(document).encode()
-    text += b" " * (-len(text) % 4)
-    body = struct.pack("<II", len(text), 0x4E4F534A) + text
-    if binary:
-        binary += b"\x00" * (-len(binary) % 4)
-        body += struct.pack("<II", len(binary), 0x004E4942) + binary
-    return struct.pack("<4sII", b"glTF", 2, 12 + len(body)) + body
 
 
 def read_in(folder: pathlib.Path, data: bytes, name: str = "rig.glb"):

@@ -289,8 +289,7 @@ def test_images_outside_the_folder_are_not_embedded(tmp_path):
     builder, _ = quad_rig()
     document = builder.finish()
     document["images"] = [{"uri": "../secret.png"}]
-    from gltf_samples import DocumentBuilder  # noqa: F401  (documented helper)
-    from test_gltf_hostile import glb_from
+    from gltf_samples import glb_from
 
     (folder / "rig.glb").write_bytes(glb_from(document, bytes(builder.binary)))
     rig = read_gltf(folder / "rig.glb", geometry=False)
