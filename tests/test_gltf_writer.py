@@ -318,3 +318,14 @@ def test_data_uri_and_file_images_are_embedded(tmp_path):
         view = copy.document["bufferViews"][image["bufferView"]]
         data = copy.buffers[0][view["byteOffset"]:view["byteOffset"] + view["byteLength"]]
         assert data == png
+
+
+def test_mesh_without_faces_is_written_as_points(tmp_path):
+    mesh = small_mesh(n=7)
+    points = MorphMesh("cloud", mesh.positions, np.zeros((0, 3), np.uint32), mesh.target_names,
+                       mesh.deltas)
+    write_glb([points], tmp_path / "points.glb")
+    report = assert_valid(tmp_path / "points.glb")
+    assert report["issues"]["numWarnings"] == 0
+    assert read_gltf_source(tmp_path / "points.glb").document["meshes"][0]["primitives"][0][
+        "mode"] == 0

@@ -229,8 +229,9 @@ def _primitive(builder: BufferBuilder, mesh: MorphMesh, colors: np.ndarray | Non
         if colors.shape not in ((mesh.n_vertices, 3), (mesh.n_vertices, 4)):
             raise GltfError(f"mesh {mesh.name!r}: vertex colours must be (n_vertices, 3 or 4)")
         attributes["COLOR_0"] = builder.add_accessor(colors, target=ARRAY_BUFFER)
-    primitive: dict = {"attributes": attributes, "mode": 4}
     faces = np.asarray(mesh.faces).reshape(-1)
+    # A mesh without triangles is written as points (mode 0), which any vertex count satisfies.
+    primitive: dict = {"attributes": attributes, "mode": 4 if faces.size else 0}
     if faces.size:
         index_dtype = np.uint16 if mesh.n_vertices <= 65535 else np.uint32
         primitive["indices"] = builder.add_accessor(faces.astype(index_dtype),
