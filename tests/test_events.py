@@ -84,3 +84,12 @@ def test_events_are_valid_for_any_curve(vocabulary, values):
         assert event.letter in "ABCDE"
         assert curve.max() >= 0.15
     code_segments(timeline, vocabulary)
+
+
+def test_two_humps_without_rest_become_two_events(vocabulary):
+    curve = trapezoid(400, 50, 70, 120, 140, 0.8) + trapezoid(400, 140, 160, 220, 240, 0.6)
+    curve[135:145] = np.maximum(curve[135:145], 0.2)  # never back to rest between the smiles
+    timeline = extract_events(curves_of({Channel(12): curve}), vocabulary.scale())
+    first, second = timeline.events
+    assert first.intensity == pytest.approx(0.8) and second.intensity == pytest.approx(0.6)
+    assert first.end == pytest.approx(second.start) and 1.3 <= first.end <= 1.5

@@ -4,9 +4,10 @@
 the curve rises above ``on`` and lasts until it falls below ``off``), drops blips shorter than
 ``min_duration`` and bridges dips shorter than ``min_gap``, then reads each activation as an
 :class:`~facs_rig.core.timeline.AUEvent`: onset from the last rest-level frame before the rise
-to where the curve first comes within ``apex_fraction`` of its peak, apex while it stays there,
+to where the curve comes within ``apex_fraction`` of its peak, apex while it stays there,
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
-vocabulary's scale. The result is an ordinary :class:`~facs_rig.core.timeline.Timeline` an
+vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
+separated by a dip below it) is split at the lowest frame between them. The result is an ordinary :class:`~facs_rig.core.timeline.Timeline` an
 animator can edit and re-sample.
 
 :func:`code_segments` then cuts the timeline where the set of active AUs changes and codes each
@@ -48,6 +49,7 @@ class EventOptions:
     min_duration: float = 0.10
     min_gap: float = 0.10
     apex_fraction: float = 0.9
+    split_fraction: float = 0.5
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.off <= self.on <= 1.0):
@@ -56,6 +58,8 @@ class EventOptions:
             raise ValueError("min_duration and min_gap must be non-negative")
         if not 0.0 < self.apex_fraction <= 1.0:
             raise ValueError("apex_fraction must lie in (0, 1]")
+        if not 0.0 < self.split_fraction <= 1.0:
+            raise ValueError("split_fraction must lie in (0, 1]")
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -72,6 +76,40 @@ def _hysteresis(curve: np.ndarray, on: float, off: float) -> np.ndarray:
         if np.any(curve[first:last + 1] >= on):
             active[first:last + 1] = True
     return active
+
+
+def _valleys(curve: np.ndarray, times: np.ndarray, first: int, last: int, fraction: float,
+             min_gap: float) -> list[int]:
+    """Split points inside one activation: the lowest frame between consecutive stretches at or
+    above ``fraction`` of its peak, so smile, half-relax, smile again reads as two events. A dip
+    shorter than ``min_gap`` (a tracker dropout) does not split."""
+    segment = curve[first:last + 1]
+    high = _runs(segment >= fraction * float(segment.max()))
+    return [first + a_last + 1 + int(np.argmin(segment[a_last + 1:b_first]))
+            for (_, a_last), (b_first, _) in zip(high, high[1:])
+            if times[first + b_first] - times[first + a_last] >= min_gap]
+
+
+def _event(channel: Channel, times: np.ndarray, curve: np.ndarray, left: int, right: int,
+           scale: IntensityScale, options: EventOptions) -> AUEvent:
+    """One event over frames ``left..right``: the apex is the stretch around the peak within
+    ``apex_fraction`` of it, the intensity its median, the letter its band on ``scale``."""
+    segment = curve[left:right + 1]
+    top = int(np.argmax(segment))
+    peak = float(segment[top])
+    near = segment >= options.apex_fraction * peak
+    apex_first = top
+    while apex_first > 0 and near[apex_first - 1]:
+        apex_first -= 1
+    apex_last = top
+    while apex_last + 1 < segment.shape[0] and near[apex_last + 1]:
+        apex_last += 1
+    intensity = float(np.clip(np.median(segment[apex_first:apex_last + 1]), 0.0, 1.0))
+    letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
+    return AUEvent.from_times(channel, intensity, float(times[left]),
+                              float(times[left + apex_first]), float(times[left + apex_last]),
+                              float(times[right]), ease_in="linear", ease_out="linear",
+                              letter=letter)
 
 
 def extract_events(curves: AUCurves, scale: IntensityScale, *,
@@ -110,17 +148,14 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         for first, last in merged:
             start_index = first - 1 if first > 0 else first
             end_index = last + 1 if last + 1 < n else last
-            start, end = float(times[start_index]), float(times[end_index])
-            if end - start < options.min_duration:
+            if times[end_index] - times[start_index] < options.min_duration:
                 continue
-            segment = curve[first:last + 1]
-            peak = float(segment.max())
-            near = np.flatnonzero(segment >= options.apex_fraction * peak) + first
-            apex_start, apex_end = float(times[near[0]]), float(times[near[-1]])
-            intensity = float(np.clip(np.median(curve[near[0]:near[-1] + 1]), 0.0, 1.0))
-            letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
-            events.append(AUEvent.from_times(channel, intensity, start, apex_start, apex_end, end,
-                                             ease_in="linear", ease_out="linear", letter=letter))
+            bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
+                                             options.min_gap), end_index]
+            for left, right in zip(bounds, bounds[1:]):
+                if times[right] - times[left] < options.min_duration:
+                    continue
+                events.append(_event(channel, times, curve, left, right, scale, options))
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
