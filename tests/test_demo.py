@@ -162,3 +162,41 @@ def test_demo_timeline_plays_the_seven_expressions_in_order():
     first_au12 = min(e.start for e in timeline.events if e.channel.au == 12)
     first_au26 = min(e.start for e in timeline.events if e.channel.au == 26)
     assert first_au12 < first_au26   # happiness before surprise
+
+
+# ----------------------------------------------------------------------------- real third-party rigs
+
+
+def test_preview_the_ict_facekit_head_with_the_detected_arkit_profile(tmp_path, capsys):
+    from conftest import shared_asset
+
+    glb = shared_asset("rigs/ict_facekit/ict_facekit_53_expressions_sparse.glb")
+    output = tmp_path / "ict.png"
+    assert main(["preview", "12E", "-o", str(output), "--mesh", str(glb), "--size", "96", "--side-by-side"]) == 0
+    assert "rig arkit" in capsys.readouterr().out
+    image = _png(output)
+    neutral, smile = image[:, :96].astype(int), image[:, 100:].astype(int)
+    assert np.abs(neutral - smile).sum(axis=2).astype(bool).mean() > 0.02
+
+
+def test_preview_draws_a_rigs_meshes_without_targets_too(tmp_path):
+    from conftest import shared_asset
+
+    from facs_rig.io.gltf import read_gltf
+    from facs_rig.render.scene import load_render_rig
+
+    glb = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    rig = load_render_rig(glb)
+    animated = sum(mesh.n_vertices for mesh in read_gltf(glb).meshes)
+    assert rig.mesh.n_vertices > animated          # the eyes carry no targets but are drawn
+    assert np.abs(rig.mesh.deltas[:, animated:]).max() == 0.0
+
+
+def test_a_rig_no_profile_fits_is_a_one_line_error(tmp_path, capsys):
+    from conftest import shared_asset
+
+    gltf = shared_asset("rigs/khronos/AnimatedMorphCube/glTF/AnimatedMorphCube.gltf")
+    assert main(["preview", "12", "-o", str(tmp_path / "cube.png"), "--mesh", str(gltf)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--rig" in err[0]
+    assert main(["preview", "12", "-o", str(tmp_path / "cube.png"), "--mesh", str(gltf), "--rig", "facs"]) == 1

@@ -121,6 +121,21 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         colours.append(_vertex_colours(source, documents[mesh_targets.mesh_index], mesh.n_vertices,
                                        read_accessor_float))
         offset += mesh.n_vertices
+    # Meshes without morph targets (eyeballs, teeth, hair in many rigs) are drawn too, still.
+    animated = {info.mesh_index for info in rig.targets}
+    for node_index, node in enumerate(source.array("nodes")):
+        mesh_index = node.get("mesh") if isinstance(node, dict) else None
+        if not isinstance(mesh_index, int) or mesh_index in animated or not 0 <= mesh_index < len(documents):
+            continue
+        for points, triangles, colour in _static_primitives(source, documents[mesh_index], mesh_index,
+                                                            read_accessor_float):
+            matrix = matrices.get(node_index, np.eye(4))
+            world = points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+            positions.append(world.astype(np.float32))
+            faces.append(triangles + offset)
+            deltas_parts.append(np.zeros((len(names), points.shape[0], 3), np.float32))
+            colours.append(colour)
+            offset += points.shape[0]
     merged = MorphMesh(
         name=target.stem, positions=np.concatenate(positions), faces=np.concatenate(faces).astype(np.uint32),
         target_names=tuple(names), deltas=np.concatenate(deltas_parts, axis=1))
@@ -151,3 +166,41 @@ def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_
     if colours.shape[0] != n_vertices:  # primitives merged differently: fall back to clay
         return np.broadcast_to(np.float32(SKIN_TONE), (n_vertices, 3)).astype(np.float32)
     return colours.astype(np.float32)
+
+
+def _static_primitives(source, mesh_document: dict, mesh_index: int, read_accessor_float):
+    """Triangle-list primitives of a mesh without morph targets: ``(positions, faces, colours)``.
+
+    Only what a preview needs: ``TRIANGLES`` mode with or without indices; other modes and
+    malformed primitives are skipped (the morph-target meshes were already validated by the reader).
+    """
+    from facs_rig.io.gltf.accessors import read_accessor
+
+    for index, primitive in enumerate(mesh_document.get("primitives", [])):
+        attributes = primitive.get("attributes", {}) if isinstance(primitive, dict) else {}
+        if primitive.get("mode", 4) != 4 or "POSITION" not in attributes:
+            continue
+        pointer = f"/meshes/{mesh_index}/primitives/{index}"
+        try:
+            points = np.asarray(read_accessor_float(source, attributes["POSITION"], f"{pointer}/POSITION"),
+                                np.float32)
+            if "indices" in primitive:
+                triangles = np.asarray(read_accessor(source, primitive["indices"], f"{pointer}/indices"),
+                                       np.int64).reshape(-1)
+            else:
+                triangles = np.arange(points.shape[0], dtype=np.int64)
+        except (GltfError, ValueError):
+            continue
+        triangles = triangles[: triangles.size - triangles.size % 3].reshape(-1, 3)
+        if points.ndim != 2 or points.shape[1] != 3 or (triangles.size and triangles.max() >= points.shape[0]):
+            continue
+        colour = np.broadcast_to(np.float32(SKIN_TONE), points.shape).astype(np.float32)
+        if "COLOR_0" in attributes:
+            try:
+                values = np.asarray(read_accessor_float(source, attributes["COLOR_0"], f"{pointer}/COLOR_0"),
+                                    np.float32)
+                if values.shape[0] == points.shape[0]:
+                    colour = values[:, :3]
+            except (GltfError, ValueError):
+                pass
+        yield points, triangles, colour
