@@ -280,3 +280,19 @@ def test_random_json_structures_parse_or_raise_gltf_error(tmp_path, data):
         _read_all(glb_from(document, bytes(builder.binary)), tmp_path / "fuzz.glb")
     except FacsRigError:
         pass
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["..", ".", "a", "b.bin", "%2e%2e", "%2F", "/", "\\", ":", "C:",
+                                 "file:", "data", "//", "~", "%00", "é"]), max_size=8).map("".join)
+       | st.text(max_size=30))
+def test_property_resolved_uris_stay_inside_the_folder(tmp_path, uri):
+    from facs_rig.io.gltf.container import resolve_relative_uri
+
+    folder = (tmp_path / "rig").resolve()
+    folder.mkdir(exist_ok=True)
+    try:
+        resolved = resolve_relative_uri(uri, "/buffers/0/uri", folder / "rig.gltf")
+    except GltfError:
+        return
+    assert resolved == folder or folder in resolved.parents

@@ -284,8 +284,11 @@ def resolve_relative_uri(uri: str, pointer: str, where: Path) -> Path:
             len(relative) > 1 and relative[1] == ":"):
         raise GltfError(f"{where}: {pointer}: URI {uri!r} is an absolute path; only paths "
                         f"inside the file's folder are allowed")
-    folder = where.resolve().parent
-    candidate = (folder / relative).resolve()
+    try:
+        folder = where.resolve().parent
+        candidate = (folder / relative).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # name too long, symlink loop, ...
+        raise GltfError(f"{where}: {pointer}: cannot resolve URI {uri!r}: {exc}") from None
     if candidate != folder and folder not in candidate.parents:
         raise GltfError(f"{where}: {pointer}: URI {uri!r} leaves the file's folder; refused")
     return candidate
