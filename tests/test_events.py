@@ -93,3 +93,10 @@ def test_two_humps_without_rest_become_two_events(vocabulary):
     first, second = timeline.events
     assert first.intensity == pytest.approx(0.8) and second.intensity == pytest.approx(0.6)
     assert first.end == pytest.approx(second.start) and 1.3 <= first.end <= 1.5
+
+
+def test_short_closures_are_blinks(vocabulary):
+    blink = trapezoid(300, 50, 55, 60, 65, 1.0)          # 0.15 s: a blink
+    held = trapezoid(300, 100, 110, 250, 260, 1.0)       # 1.6 s: eyes closed
+    timeline = extract_events(curves_of({Channel(43, "L"): blink + held}), vocabulary.scale())
+    assert [e.channel for e in timeline.events] == [Channel(45, "L"), Channel(43, "L")]

@@ -7,7 +7,8 @@ the curve rises above ``on`` and lasts until it falls below ``off``), drops blip
 to where the curve comes within ``apex_fraction`` of its peak, apex while it stays there,
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
-separated by a dip below it) is split at the lowest frame between them. The result is an ordinary :class:`~facs_rig.core.timeline.Timeline` an
+separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
+event no longer than ``blink_max`` is a blink and is coded AU45. The result is an ordinary :class:`~facs_rig.core.timeline.Timeline` an
 animator can edit and re-sample.
 
 :func:`code_segments` then cuts the timeline where the set of active AUs changes and codes each
@@ -18,7 +19,7 @@ how many of that prototype's AUs are present.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +51,7 @@ class EventOptions:
     min_gap: float = 0.10
     apex_fraction: float = 0.9
     split_fraction: float = 0.5
+    blink_max: float = 0.5
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.off <= self.on <= 1.0):
@@ -60,6 +62,8 @@ class EventOptions:
             raise ValueError("apex_fraction must lie in (0, 1]")
         if not 0.0 < self.split_fraction <= 1.0:
             raise ValueError("split_fraction must lie in (0, 1]")
+        if self.blink_max < 0:
+            raise ValueError("blink_max must be non-negative")
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -155,7 +159,12 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             for left, right in zip(bounds, bounds[1:]):
                 if times[right] - times[left] < options.min_duration:
                     continue
-                events.append(_event(channel, times, curve, left, right, scale, options))
+                event = _event(channel, times, curve, left, right, scale, options)
+                if channel.au == 43 and event.end - event.start <= options.blink_max:
+                    # FACS 2002: a closure that reopens at once is a blink, AU45; 43 is the
+                    # held closure. ARKit's eyeBlink cannot tell them apart, timing can.
+                    event = replace(event, channel=Channel(45, channel.side))
+                events.append(event)
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
@@ -264,8 +273,22 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                     best is None or matched / total > best_matched / best_total
                     or (matched / total == best_matched / best_total and matched > best_matched)):
                 best, best_matched, best_total = name, matched, total
-        segments.append(CodedSegment(float(start), float(end), code, best, best_matched, best_total))
+        segment = CodedSegment(float(start), float(end), code, best, best_matched, best_total)
+        if segments and _same_aus(segments[-1], segment) and segments[-1].end == segment.start:
+            # Neighbours that code the same AUs (after both sides merged) read as one stretch.
+            previous = segments[-1]
+            terms = tuple(CodedAU(a.au, a.side, max(a.intensity, b.intensity, key=_letter_rank))
+                          for a, b in zip(previous.code, segment.code))
+            segment = CodedSegment(previous.start, segment.end, Code(terms), previous.emotion,
+                                   previous.matched, previous.total)
+            segments[-1] = segment
+        else:
+            segments.append(segment)
     return segments
+
+
+def _same_aus(a: CodedSegment, b: CodedSegment) -> bool:
+    return [(t.au, t.side) for t in a.code] == [(t.au, t.side) for t in b.code]
 
 
 def _bilateral_terms(active: dict[Channel, str | None]) -> list[CodedAU]:
