@@ -492,6 +492,12 @@ def mix(curves: AUCurves, rig: RigProfile) -> TargetWeights:
     return TargetWeights(curves.times, weights, rig.targets, curves.fps, MappingProxyType(metadata))
 
 
+def _clip01(value: float) -> float:
+    """Clip to [0, 1]; NaN reads as 0 (absent), as in :func:`mix_array`."""
+    value = float(value)
+    return 0.0 if not value > 0.0 else (1.0 if value > 1.0 else value)
+
+
 def _frame_rows(values: Mapping[Channel, float], plan: _Plan):
     """One frame as the side views of each AU the rig reads, with the layout that reads them.
 
@@ -505,8 +511,7 @@ def _frame_rows(values: Mapping[Channel, float], plan: _Plan):
         i = au_index.get(channel.au)
         if i is None:
             continue
-        value = float(value)
-        value = 0.0 if not value > 0.0 else (1.0 if value > 1.0 else value)  # NaN reads as 0
+        value = _clip01(value)
         base = 3 * i
         sides = (0, 1, 2) if channel.side is None else (0, _SIDE_SLOT[channel.side])
         for offset in sides:
@@ -734,7 +739,7 @@ def explain(values: Mapping[Channel, float], rig: RigProfile, *, threshold: floa
         if final > threshold or effects or any(co.value > 0 for co in contributions):
             explanations.append(TargetExplanation(name, final, rig.combine[t], tuple(contributions),
                                                   float(combined[t]), tuple(effects)))
-    inputs = {ch: float(min(max(v, 0.0), 1.0)) for ch, v in values.items()}
-    unshown = rig.cannot_show(values)
-    return Explanation(rig.name, MappingProxyType(dict(sorted(inputs.items(), key=lambda kv: kv[0].sort_key))),
-                       tuple(explanations), unshown, weights)
+    inputs = {channel: _clip01(value) for channel, value in
+              sorted(values.items(), key=lambda item: item[0].sort_key)}
+    return Explanation(rig.name, MappingProxyType(inputs), tuple(explanations),
+                       rig.cannot_show(values), weights)

@@ -1,4 +1,4 @@
-"""Convention-tolerant blendshape names: one key for ``mouthSmileLeft``, ``MouthSmile_L``, ``mouth_smile_left``.
+"""Convention-tolerant target names: one key for ``mouthSmileLeft``, ``MouthSmile_L``, ``mouth_smile_left``.
 
 Rigs spell the same shape many ways (``../shared/reference/formats.md`` §3.4): Apple's lowerCamel
 with ``Left``/``Right`` (``eyeBlinkLeft``), UpperCamel (Unreal, Live Link Face, VMC Perfect Sync:
