@@ -277,3 +277,17 @@ def test_live_link_face_writer_round_trips(tmp_path, weights, step):
     again = read_live_link_face(path, timecode_rate=60)
     np.testing.assert_allclose(again.blendshapes.weights, values, atol=1e-9)
     np.testing.assert_allclose(again.times, times, atol=2e-6)
+
+
+@HYPOTHESIS
+@given(data=st.binary(max_size=300),
+       prefix=st.sampled_from([b"", b"timestamp,AU01_r\n", b"\xef\xbb\xbfframe,timestamp,AU12_r\r\n",
+                               b"Timecode,BlendShapeCount\n"]))
+def test_arbitrary_bytes_never_crash(tmp_path, data, prefix):
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(prefix + data)
+    for chosen in (None, "openface", "pyfeat", "livelinkface", "mediapipe", "facecap"):
+        try:
+            read_capture(path, format=chosen)
+        except FacsRigError:
+            pass

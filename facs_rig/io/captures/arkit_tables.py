@@ -132,8 +132,10 @@ def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of) -> 
 def _weights(table, mapping: dict[str, str], log: RepairLog, keep: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     names = tuple(name for name in ARKIT_NAMES if name in mapping)
     values = np.empty((int(keep.sum()), len(names)), dtype=np.float32)
+    every = bool(keep.all())
     for k, name in enumerate(names):
-        values[:, k] = table.numeric[mapping[name]][keep]
+        column = table.numeric[mapping[name]]
+        values[:, k] = column if every else column[keep]
     unit_range(values, log, "blendshape weights")
     nan_cells = int(np.isnan(values).sum())
     log.add("empty or NaN cells treated as gaps", nan_cells)
