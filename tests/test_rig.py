@@ -356,3 +356,45 @@ def test_a_bundled_name_wins_over_a_same_named_file_in_the_folder(tmp_path, monk
     assert load_rig("arkit").name == "arkit"
     with pytest.raises(RigError, match="invalid JSON"):
         load_rig("./arkit")
+
+
+def _pyfeat_table() -> list[dict[str, str]]:
+    import csv
+
+    from conftest import shared_asset
+
+    with shared_asset("tables/pyfeat_au_reference_table.csv").open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_arkit_agrees_with_pyfeats_table_except_the_recorded_choices():
+    rig = load_rig("arkit")
+    disagreements = {}
+    for row in _pyfeat_table():
+        shapes = {name.split("(")[0].strip() for name in row["ARKit Blendshape"].split(",")
+                  if name.strip()}
+        if not shapes:
+            continue
+        au = int(row["AU"])
+        driven = {m.target for m in rig.mappings_of(au)}
+        if not shapes <= driven:
+            disagreements[au] = shapes - driven
+    # Recorded in arkit.json metadata.choices: AU23 follows Ozel (no ARKit shape), and AU61/62
+    # follow formats.md §3.4 (eyeLookIn is toward the nose), where Py-Feat swaps In and Out.
+    assert disagreements == {23: {"mouthPressLeft", "mouthPressRight"},
+                             61: {"eyeLookInLeft", "eyeLookOutRight"},
+                             62: {"eyeLookOutLeft", "eyeLookInRight"}}
+    choices = " ".join(rig.metadata["choices"])
+    assert "AU23" in choices and "AU61/62" in choices
+    assert {m.target for m in rig.mappings_of(61)} == {"eyeLookOutLeft", "eyeLookInRight"}
+
+
+def test_arkit_targets_follow_live_link_face_column_order():
+    import csv
+
+    from conftest import shared_asset
+
+    with shared_asset("captures/livelinkface/alex_rom_3.csv").open(newline="") as handle:
+        header = next(csv.reader(handle))
+    shapes = [name for name in header if name not in ("Timecode", "BlendShapeCount")][:52]
+    assert [name[0].lower() + name[1:] for name in shapes] == list(load_rig("arkit").targets)
