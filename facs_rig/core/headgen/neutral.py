@@ -103,7 +103,7 @@ def _radius(d: np.ndarray) -> np.ndarray:
     down = _smoothstep(-0.05, -0.85, dy)           # 0 above the eyes, 1 under the chin
     front = _smoothstep(-0.2, 0.6, dz)              # 0 at the back, 1 at the face
     # Cranium: wider above, tapering to the jaw (bigonial breadth ~100 mm, Farkas 1994).
-    ax = 0.082 - 0.016 * down * (0.4 + 0.6 * front)
+    ax = 0.082 - 0.010 * down * (0.4 + 0.6 * front)
     ay = np.where(dy > 0, 0.130, 0.090 + 0.045 * front)
     az = np.where(dz > 0, 0.094 + 0.010 * down, 0.104)
     # A superellipsoid over the cranium (exponent > 2 rounds the vault out), an ellipsoid below.
@@ -129,17 +129,16 @@ def _features(p: np.ndarray) -> np.ndarray:
     sym = np.stack([ax, p[..., 1], p[..., 2]], axis=-1)  # mirror-symmetric features use |x|
     r = np.zeros(p.shape[:-1])
     # Lower face mass: maxilla and mandible project in front of the cranium's ellipse.
-    r += _bump(p, (0.0, -0.070, 0.080), (0.040, 0.045, 0.040), 0.012)
-    r += _bump(p, (0.0, -0.104, 0.070), (0.024, 0.015, 0.030), 0.008)      # chin (pogonion)
-    r += _bump(sym, (0.040, -0.092, 0.050), (0.018, 0.012, 0.030), 0.004)  # mandible body
+    r += _bump(p, (0.0, -0.070, 0.080), (0.040, 0.045, 0.040), 0.009)
+    r += _bump(p, (0.0, -0.104, 0.070), (0.024, 0.016, 0.030), 0.011)      # chin (pogonion)
+    r += _bump(sym, (0.042, -0.088, 0.045), (0.020, 0.016, 0.030), 0.005)  # mandible body
     # Brow ridge (supraorbital torus) and glabella.
     r += _bump(sym, (0.030, 0.024, 0.085), (0.028, 0.010, 0.03), 0.006)
     r += _bump(p, (0.0, 0.018, 0.090), (0.012, 0.012, 0.03), 0.003)
     # Eye sockets: hollows the eyeballs sit in (deepest just under the brow).
     r -= _bump(sym, (_EYE_X, _EYE_Y + 0.002, 0.080), (0.019, 0.014, 0.03), 0.012)
     # Cheekbones (malar eminence) and the hollow below them.
-    r += _bump(sym, (0.047, -0.024, 0.060), (0.020, 0.014, 0.030), 0.006)
-    r -= _bump(sym, (0.054, -0.060, 0.050), (0.014, 0.016, 0.030), 0.002)
+    r += _bump(sym, (0.045, -0.024, 0.062), (0.020, 0.015, 0.030), 0.005)
     # Nose: bridge ridge, tip, alae (nostril wings), columella.
     bridge_t = np.clip((0.010 - p[..., 1]) / 0.045, 0.0, 1.0)
     bridge_width = 0.0055 + 0.004 * bridge_t
@@ -154,7 +153,7 @@ def _features(p: np.ndarray) -> np.ndarray:
     r += _bump(p, (0.0, _MOUTH_Y + 0.004, 0.095), (0.019, 0.0045, 0.03), 0.0036)
     r += _bump(p, (0.0, _MOUTH_Y - 0.006, 0.093), (0.017, 0.0055, 0.03), 0.0028)
     r -= _bump(p, (0.0, _MOUTH_Y, 0.095), (0.026, 0.0011, 0.03), 0.0025)   # lip line
-    r -= _bump(p, (0.0, -0.087, 0.090), (0.016, 0.004, 0.03), 0.0025)     # mentolabial sulcus
+    r -= _bump(p, (0.0, -0.088, 0.090), (0.016, 0.005, 0.03), 0.0012)     # mentolabial sulcus
     r -= _bump(sym, (0.029, _MOUTH_Y, 0.080), (0.004, 0.005, 0.03), 0.0015)  # commissure pits
     # Nasolabial region fullness, temples, ears.
     r += _bump(sym, (0.030, -0.052, 0.078), (0.010, 0.014, 0.03), 0.003)
@@ -247,7 +246,7 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
             t = 1 - t  # t runs from the inner canthus outwards on both sides
         # Almond opening (palpebral fissure height ~10 mm): the upper lid's peak sits medial of
         # centre and the lower lid's lowest point lateral (Farkas 1994; Whitnall 1932).
-        upper = 0.070 * np.sin(np.pi * t ** 1.15) ** 0.8
+        upper = 0.076 * np.sin(np.pi * t ** 1.15) ** 0.8
         lower = 0.044 * np.sin(np.pi * t ** 0.85) ** 0.9
         slits.append(_Slit(eye_row, e0, e1, upper, lower))
 
@@ -527,12 +526,18 @@ def _mouth_interior(landmarks: dict[str, np.ndarray]) -> list[tuple[np.ndarray, 
         colour[edge] = [0.55, 0.22, 0.22]  # gum line
         return colour
 
-    cavity_centre = np.array([0.0, centre[1] - 0.004, centre[2] - 0.030])
+    cavity_centre = np.array([0.0, centre[1] - 0.004, centre[2] - 0.024])
     rings = np.linspace(0.15, np.pi - 0.15, 14)
     cavity_unit, cavity_faces, _ = _uv_sphere(np.zeros(3), 1.0, rings, 24)
-    cavity = cavity_centre + cavity_unit * np.array([0.033, 0.022, 0.036])
+    cavity = cavity_centre + cavity_unit * np.array([0.034, 0.022, 0.032])
+    # A flat front just behind the lips: a full-size opening behind the lips that never pokes out
+    # in front of them (the flat part faces inwards, so it is culled from every outside view).
+    # The lips curve back towards the corners (a parabola through the centre and the corners).
+    corner = landmarks["mouth_corner_L"]
+    recess = (centre[2] - corner[2]) * (cavity[:, 0] / corner[0]) ** 2
+    cavity[:, 2] = np.minimum(cavity[:, 2], centre[2] - 0.0030 - 1.15 * recess)
     cavity_faces = cavity_faces[:, ::-1].copy()  # inward: seen from inside through the lips
-    depth_shade = np.clip((cavity[:, 2] - cavity_centre[2]) / 0.036, -1, 1)
+    depth_shade = np.clip((cavity[:, 2] - cavity_centre[2]) / 0.032, -1, 1)
     cavity_colour = np.float32([0.22, 0.045, 0.05]) * (0.55 + 0.45 * depth_shade[:, None]).astype(np.float32)
     tongue_centre = np.array([0.0, centre[1] - 0.010, centre[2] - 0.024])
     tongue_unit, tongue_faces, _ = _uv_sphere(np.zeros(3), 1.0, np.linspace(0.2, np.pi - 0.2, 10), 20)
