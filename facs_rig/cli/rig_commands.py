@@ -189,7 +189,8 @@ def run_explain(args: argparse.Namespace) -> int:
         if len(target.contributions) > 1:
             print(f"  combined ({target.combine}) = {target.combined:.3f}")
         for rule in target.rules:
-            print(f"  {rule.kind}: {rule.description}   {rule.before:.3f} -> {rule.after:.3f}")
+            change = f"   {rule.before:.3f} -> {rule.after:.3f}" if rule.before != rule.after else ""
+            print(f"  {rule.kind}: {rule.description}{change}")
     if not result.targets:
         print("\n(every target is 0)")
     note = _unshown_note(rig, values)
