@@ -237,6 +237,20 @@ def _off(point: np.ndarray, side: str, dx: float, dy: float, dz: float) -> np.nd
     return point + np.array([_SIGN[side] * dx, dy, dz])
 
 
+def _modiolus(m: FaceModel, side: str, displacement: np.ndarray, *, power: float = 1.6) -> np.ndarray:
+    """Carry a corner-pulling muscle's motion along the lips.
+
+    The lip-corner muscles meet in the modiolus, which drags the orbicularis oris fibres of both
+    lips with it: a lip point moves as the corner does, scaled by how far out towards the corner
+    it lies (``(x / x_corner) ** power``), instead of only where the muscle's own cone reaches.
+    """
+    corner = m.point(f"mouth_corner_{side}")
+    corner_motion = displacement[int(np.argmin(np.linalg.norm(m.positions - corner, axis=1)))]
+    along = np.clip(_SIGN[side] * m.positions[:, 0] / abs(corner[0]), 0.0, 1.0) ** power
+    lips = m.lips() * m.side_weight(side)
+    return displacement * (1 - lips)[:, None] + np.outer(lips * along, corner_motion)
+
+
 def au01(m: FaceModel, side: str) -> np.ndarray:
     # Frontalis, pars medialis: inserts in the skin of the inner brow, rises into the galea.
     inner = m.point(f"brow_inner_{side}")
@@ -331,15 +345,15 @@ def au12(m: FaceModel, side: str) -> np.ndarray:
     corner = m.point(f"mouth_corner_{side}")
     temple = m.point(f"temple_{side}")
     attachment = np.array([_SIGN[side] * (abs(temple[0]) - 0.010), corner[1] + 0.058, corner[2] - 0.048])
-    return _muscle(m, "zygomaticus major", attachment, corner, 30.0, 0.020, 0.0180,
-                   mask=m.side_weight(side), bulge=0.22)
+    return _modiolus(m, side, _muscle(m, "zygomaticus major", attachment, corner, 30.0, 0.020, 0.0180,
+                                      mask=m.side_weight(side), bulge=0.22))
 
 
 def au13(m: FaceModel, side: str) -> np.ndarray:
     # Levator anguli oris (caninus): from the canine fossa, lifts the corner steeply, puffs the cheek.
     corner = m.point(f"mouth_corner_{side}")
-    return _muscle(m, "levator anguli oris", _off(corner, side, -0.004, 0.026, -0.010), corner,
-                   30.0, 0.012, 0.0060, mask=m.side_weight(side), bulge=0.45)
+    return _modiolus(m, side, _muscle(m, "levator anguli oris", _off(corner, side, -0.004, 0.026, -0.010),
+                                      corner, 30.0, 0.012, 0.0060, mask=m.side_weight(side), bulge=0.45))
 
 
 def au14(m: FaceModel, side: str) -> np.ndarray:
@@ -356,8 +370,8 @@ def au15(m: FaceModel, side: str) -> np.ndarray:
     corner = m.point(f"mouth_corner_{side}")
     menton = m.point("menton")
     attachment = np.array([_SIGN[side] * 0.036, menton[1] + 0.004, corner[2] - 0.018])
-    return _muscle(m, "depressor anguli oris", attachment, corner, 26.0, 0.010, 0.0110,
-                   mask=m.side_weight(side), bulge=0.15)
+    return _modiolus(m, side, _muscle(m, "depressor anguli oris", attachment, corner, 26.0, 0.010, 0.0110,
+                                      mask=m.side_weight(side), bulge=0.15))
 
 
 def au16(m: FaceModel, side: str) -> np.ndarray:
@@ -404,8 +418,8 @@ def au19(m: FaceModel, side: str | None) -> np.ndarray:
 def au20(m: FaceModel, side: str) -> np.ndarray:
     # Risorius and platysma: the corners are pulled laterally, the lips stretch flat.
     corner = m.point(f"mouth_corner_{side}")
-    return _muscle(m, "risorius", _off(corner, side, 0.042, -0.010, -0.030), corner, 28.0, 0.016,
-                   0.0110, mask=m.side_weight(side), bulge=0.0)
+    return _modiolus(m, side, _muscle(m, "risorius", _off(corner, side, 0.042, -0.010, -0.030), corner,
+                                      28.0, 0.016, 0.0110, mask=m.side_weight(side), bulge=0.0))
 
 
 def au22(m: FaceModel, side: str | None) -> np.ndarray:
