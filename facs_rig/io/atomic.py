@@ -44,11 +44,21 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
             yield stream
             stream.flush()
             os.fsync(stream.fileno())
+        # mkstemp creates the file owner-only (0600); give it the mode a plain open() would,
+        # so that a baked .glb can be served or shared like any other file.
+        os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _current_umask() -> int:
+    # os.umask can only be read by setting it; set it back at once.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
