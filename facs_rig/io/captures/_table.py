@@ -53,6 +53,7 @@ class Table:
     text: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     body: bytes = b""
+    line_starts: np.ndarray | None = None
 
     def leading_field(self, width: int) -> np.ndarray | None:
         """The first ``width`` bytes of every row as a ``(n_rows, width)`` uint8 array.
@@ -64,7 +65,9 @@ class Table:
         if not self.body:
             return None
         buffer = np.frombuffer(self.body, dtype=np.uint8)
-        starts = np.concatenate(([0], np.flatnonzero(buffer == 10) + 1))
+        starts = self.line_starts
+        if starts is None:
+            starts = np.concatenate(([0], np.flatnonzero(buffer == 10) + 1))
         if starts.shape[0] != self.n_rows:
             return None
         ends = np.concatenate((starts[1:] - 1, [buffer.shape[0]]))
@@ -202,12 +205,19 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
         raise CaptureFormatError(f"{name}: has a header but no data rows")
     n_columns = len(header)
     n_lines = data.count(b"\n", start, end) + 1
-    regular = (data.find(b"\n\n", start, end) < 0 and data.find(b'"', start, end) < 0
-               and data.count(b",", start, end) == n_lines * (n_columns - 1))
     index = {column: header.index(column) for column in header}
     numeric_indices = [index[column] for column in numeric]
     body = data[start:end]
     del data
+    # Every line must have the header's number of cells (loadtxt with usecols does not check):
+    # commas per line, counted over the whole body at once. Blank lines fail this too, and
+    # quoted cells make loadtxt fail; either sends the file to the slow path, which says where.
+    buffer = np.frombuffer(body, dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(buffer == 10) + 1))
+    comma_positions = np.flatnonzero(buffer == 44)
+    per_line = np.diff(np.searchsorted(comma_positions, np.append(starts, buffer.shape[0])))
+    regular = starts.shape[0] == n_lines and bool(np.all(per_line == n_columns - 1))
+    del buffer, comma_positions, per_line
     if regular and numeric_indices:
         try:
             values = np.loadtxt(io.BytesIO(body), delimiter=",", usecols=numeric_indices,
@@ -219,7 +229,7 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
             columns = {column: values[:, k] for k, column in enumerate(numeric)}
             texts = _text_columns(body.decode("utf-8"), [index[column] for column in text], text) \
                 if text else {}
-            return Table(name, header, columns, texts, lines, body)
+            return Table(name, header, columns, texts, lines, body, starts)
     return _read_slow(name, header, body.decode("utf-8"), numeric, text, index)
 
 
