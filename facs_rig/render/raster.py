@@ -19,6 +19,8 @@ __all__ = ["Light", "Shading", "DEFAULT_SHADING", "vertex_normals", "rasterize",
 
 #: Largest number of candidate pixel samples tested in one array operation (bounds memory).
 _CHUNK_SAMPLES = 1 << 21
+#: Triangles whose screen box spans more pixels than this are filled by scanlines instead.
+_BOX_LIMIT = 4
 _NO_HIT = np.iinfo(np.int64).max
 
 
@@ -131,10 +133,28 @@ def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray
     # staying below 2**31 keeps the shifted key clear of the int64 sign bit.
     depth_scale = np.float32((2**30 - 256) / max(depth_high - depth_low, 1e-9))
     zbuffer = np.full(width * height, _NO_HIT, np.int64)
+
+    def splat(face_ids: np.ndarray, px: np.ndarray, py: np.ndarray) -> None:
+        """Depth-test candidate pixels (inside their triangles) into the z-buffer."""
+        cx, cy = px.astype(np.float32) + 0.5, py.astype(np.float32) + 0.5
+        ax, ay, bx, by = x0[face_ids], y0[face_ids], x1[face_ids], y1[face_ids]
+        qx, qy = x2[face_ids], y2[face_ids]
+        w0 = (qx - bx) * (cy - by) - (qy - by) * (cx - bx)
+        w1 = (ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)
+        w2 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        # Perspective: 1/depth is linear in screen space.
+        inv_depth = (w0 / z0[face_ids] + w1 / z1[face_ids] + w2 / z2[face_ids]) / area[face_ids]
+        pixel_depth = 1.0 / np.maximum(inv_depth, 1e-12)
+        quantised = ((pixel_depth - np.float32(depth_low)) * depth_scale).clip(0, 2**30 - 256).astype(np.int64)
+        np.minimum.at(zbuffer, py.astype(np.int64) * width + px.astype(np.int64), (quantised << 32) | face_ids)
+
     indices = np.flatnonzero(keep)
-    size_class = np.ceil(np.log2(span[indices])).astype(np.int64)
+    small = indices[span[indices] <= _BOX_LIMIT]
+    large = indices[span[indices] > _BOX_LIMIT]
+    # Small triangles: test every pixel centre of the bounding box at once, grouped by box size.
+    size_class = np.ceil(np.log2(span[small])).astype(np.int64)
     for level in np.unique(size_class):
-        members = indices[size_class == level]
+        members = small[size_class == level]
         side = 1 << int(level)
         per_chunk = max(1, _CHUNK_SAMPLES // (side * side))
         offset_x = np.tile(np.arange(side, dtype=np.float32), side)
@@ -145,24 +165,42 @@ def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray
             py = y_min[f, None] + offset_y
             cx, cy = px + 0.5, py + 0.5
             ax, ay, bx, by, qx, qy = x0[f, None], y0[f, None], x1[f, None], y1[f, None], x2[f, None], y2[f, None]
-            w0 = (qx - bx) * (cy - by) - (qy - by) * (cx - bx)
-            w1 = (ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)
-            w2 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
             sign = np.sign(area[f, None])
             inside = (px <= x_max[f, None]) & (py <= y_max[f, None])
-            inside &= (w0 * sign >= 0) & (w1 * sign >= 0) & (w2 * sign >= 0)
-            if not inside.any():
-                continue
+            inside &= ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) * sign >= 0
+            inside &= ((ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)) * sign >= 0
+            inside &= ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) * sign >= 0
             rows, cols = np.nonzero(inside)
-            face_ids = f[rows]
-            inv_area = 1.0 / area[face_ids]
-            # Perspective: 1/depth is linear in screen space.
-            inv_depth = (w0[rows, cols] / z0[face_ids] + w1[rows, cols] / z1[face_ids]
-                         + w2[rows, cols] / z2[face_ids]) * inv_area
-            pixel_depth = 1.0 / np.maximum(inv_depth, 1e-12)
-            quantised = ((pixel_depth - np.float32(depth_low)) * depth_scale).clip(0, 2**30 - 256).astype(np.int64)
-            pixel = py[rows, cols].astype(np.int64) * width + px[rows, cols].astype(np.int64)
-            np.minimum.at(zbuffer, pixel, (quantised << 32) | face_ids)
+            if rows.size:
+                splat(f[rows], px[rows, cols], py[rows, cols])
+    # Large or long thin triangles: scanlines, so the work is the covered pixels, not the box.
+    if large.size:
+        heights = (y_max[large] - y_min[large] + 1).astype(np.int64)
+        pair_face = np.repeat(large, heights)
+        first = np.repeat(np.cumsum(heights) - heights, heights)
+        pair_y = y_min[pair_face] + (np.arange(pair_face.size) - first).astype(np.float32)
+        cy = pair_y + 0.5
+        left = np.full(pair_face.size, np.inf, np.float32)
+        right = np.full(pair_face.size, -np.inf, np.float32)
+        corners = ((x0, y0), (x1, y1), (x2, y2))
+        for (xa, ya), (xb, yb) in zip(corners, corners[1:] + corners[:1]):
+            ea, eb = ya[pair_face], yb[pair_face]
+            crosses = (cy >= np.minimum(ea, eb)) & (cy <= np.maximum(ea, eb)) & (ea != eb)
+            t = (cy - ea) / np.where(ea != eb, eb - ea, 1.0)
+            xc = xa[pair_face] + t * (xb[pair_face] - xa[pair_face])
+            left = np.where(crosses, np.minimum(left, xc), left)
+            right = np.where(crosses, np.maximum(right, xc), right)
+        valid = np.isfinite(left) & np.isfinite(right)
+        col_start = np.maximum(np.ceil(np.where(valid, left, 0) - 0.5), x_min[pair_face])
+        col_end = np.minimum(np.floor(np.where(valid, right, -1) - 0.5), x_max[pair_face])
+        count = np.where(valid, np.maximum(col_end - col_start + 1, 0), 0).astype(np.int64)
+        pixel_face = np.repeat(pair_face, count)
+        offsets = np.arange(pixel_face.size) - np.repeat(np.cumsum(count) - count, count)
+        px = np.repeat(col_start, count) + offsets.astype(np.float32)
+        py = np.repeat(pair_y, count)
+        for start in range(0, pixel_face.size, _CHUNK_SAMPLES):
+            stop = start + _CHUNK_SAMPLES
+            splat(pixel_face[start:stop], px[start:stop], py[start:stop])
     hit = zbuffer != _NO_HIT
     result = np.full(width * height, -1, np.int64)
     result[hit] = zbuffer[hit] & 0xFFFFFFFF
