@@ -13,8 +13,9 @@ Every function works on time-first arrays ``values (n_frames, n_channels)`` with
   so no delay, and no ringing (a Gaussian's impulse response is positive everywhere, unlike a
   forward-backward Butterworth's, which overshoots on AU onsets).
 * Neutral calibration: trackers are biased (MediaPipe's cheekPuff, eyeWide and noseSneer stay
-  near zero; OpenFace reads a resting face as AU4 0.2), so each channel's resting level is
-  subtracted and its gain rescaled (:class:`NeutralCalibration`).
+  near zero, issue 8; OpenFace's head and gaze angles are relative to the camera, not to the
+  performer's rest), so each channel's resting level is subtracted and its gain rescaled
+  (:class:`NeutralCalibration`).
 * Resampling to an output frame rate by linear interpolation (:func:`resample`).
 """
 
