@@ -225,14 +225,15 @@ def test_gif_clip_decodes_to_its_frames():
         frame[10 + index:20 + index, 5:25] = (200, 40, 40)
         frame[30:35, 30:45] = rng.integers(0, 4, size=3) * 60
         frames.append(frame)
-    data = encode_gif(frames, fps=12.5)
-    assert data.startswith(b"GIF89a") and data.endswith(b"\x3b")
-    decoded = _decode_gif(data)
-    assert len(decoded) == 5
-    palette = palette_for(frames)
-    for original, got in zip(frames, decoded):
-        expected = palette[quantize(original, palette)]
-        assert np.array_equal(got, expected)
+    for dither in (False, True):
+        data = encode_gif(frames, fps=12.5, dither=dither)
+        assert data.startswith(b"GIF89a") and data.endswith(b"\x3b")
+        decoded = _decode_gif(data)
+        assert len(decoded) == 5
+        palette = palette_for(frames)
+        for original, got in zip(frames, decoded):
+            expected = palette[quantize(original, palette, dither=dither)]
+            assert np.array_equal(got, expected)
     gif = Image.open(io.BytesIO(data))
     assert gif.info.get("loop") == 0 and gif.info["duration"] == 80
     assert encode_gif(frames, fps=12.5) == data

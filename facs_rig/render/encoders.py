@@ -150,10 +150,27 @@ def palette_for(frames: Sequence[np.ndarray], *, colours: int = 256) -> np.ndarr
     return palette
 
 
-def quantize(image: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """Nearest palette index per pixel, ``(height, width)`` uint8, via a 32-level lookup cube."""
-    cube = _lookup_cube(palette)
-    pixels = np.asarray(image)[:, :, :3] >> 3
+def quantize(image: np.ndarray, palette: np.ndarray, *, dither: bool = False) -> np.ndarray:
+    """Nearest palette index per pixel, ``(height, width)`` uint8, via a 32-level lookup cube.
+
+    With ``dither``, a 4x4 ordered (Bayer) threshold of +-4 levels is added first, which turns the
+    contour bands of smooth shading into a fine, stable pattern (fixed in screen space, so still
+    regions of a clip stay identical frame to frame).
+    """
+    return _quantize(np.asarray(image), _lookup_cube(palette), dither)
+
+
+#: Bayer's 4x4 ordered-dither matrix (Bayer 1973), centred and scaled to +-4 of 256 levels.
+_BAYER = ((np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16 - 0.5) * 8
+
+
+def _quantize(image: np.ndarray, cube: np.ndarray, dither: bool) -> np.ndarray:
+    pixels = image[:, :, :3]
+    if dither:
+        height, width = pixels.shape[:2]
+        threshold = np.tile(_BAYER, (height // 4 + 1, width // 4 + 1))[:height, :width, None]
+        pixels = np.clip(pixels + threshold, 0, 255).astype(np.uint8)
+    pixels = pixels >> 3
     return cube[pixels[:, :, 0], pixels[:, :, 1], pixels[:, :, 2]]
 
 
@@ -233,7 +250,7 @@ def _sub_blocks(data: bytes) -> bytes:
 
 
 def encode_gif(frames: Iterable[np.ndarray], *, fps: float, loop: bool = True,
-               palette: np.ndarray | None = None,
+               palette: np.ndarray | None = None, dither: bool = True,
                progress: Callable[[int], None] | None = None) -> bytes:
     """Encode RGB frames as an animated GIF (global palette, changed rectangles only).
 
@@ -248,6 +265,8 @@ def encode_gif(frames: Iterable[np.ndarray], *, fps: float, loop: bool = True,
         Loop forever (NETSCAPE2.0 extension).
     palette : (256, 3) uint8, optional
         Colour table (default: :func:`palette_for` the frames).
+    dither : bool
+        Ordered dithering against banding (see :func:`quantize`).
     progress : callable, optional
         Called with the number of frames encoded so far.
     """
@@ -270,8 +289,7 @@ def encode_gif(frames: Iterable[np.ndarray], *, fps: float, loop: bool = True,
     previous = None
     carried = 0.0
     for number, frame in enumerate(frames):
-        pixels = frame >> 3
-        indexed = cube[pixels[:, :, 0], pixels[:, :, 1], pixels[:, :, 2]]
+        indexed = _quantize(frame, cube, dither)
         exact = 100.0 / fps + carried
         delay = max(2, int(round(exact)))  # browsers treat 0-1 as "as fast as possible"
         carried = exact - delay
