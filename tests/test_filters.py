@@ -87,3 +87,16 @@ def test_clean_curves_gives_regular_finite_curves():
     cleaned = clean_curves(curves, fps=50)
     assert cleaned.fps == 50 and cleaned.n_frames == 9
     assert np.all(np.isfinite(cleaned.values)) and cleaned.metadata["filled_cells"] == 1
+
+
+def test_quietest_window_finds_the_resting_second():
+    times = np.arange(600) / 60
+    values = np.full((600, 2), 0.4)
+    values[300:360] = 0.05          # the performer relaxes for one second at 5 s
+    values[100] = np.nan            # a lost frame never counts as rest
+    start, end = NeutralCalibration.fit(times, values, window="quietest").rest, None
+    assert start.tolist() == pytest.approx([0.05, 0.05])
+    from facs_rig.core.filters import quietest_window
+
+    first, last = quietest_window(times, values)
+    assert first == pytest.approx(5.0) and last == pytest.approx(5.0 + 59 / 60)

@@ -12,7 +12,7 @@ from facs_rig.core.events import EventOptions, code_segments, extract_events, fo
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.errors import FacsRigError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
-from facs_rig.io.captures.pipeline import CleaningOptions, capture_to_aus, prepare_curves
+from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
 from facs_rig.io.captures.retarget import RetargetRequest, output_kind, retarget_file
 from facs_rig.resources import load_vocabulary
 
@@ -213,9 +213,9 @@ def run_code(args: argparse.Namespace) -> int:
     _check_neutral(args.neutral)
     vocabulary = load_vocabulary()
     capture = read_capture(args.capture, format=args.format, face=args.face)
-    solved = capture_to_aus(capture, source=args.source)
-    curves = prepare_curves(solved.curves, _cleaning(args, neutral_default="auto",
-                                                     smooth_default="zero-phase"))
+    curves = capture_curves(capture, _cleaning(args, neutral_default="auto",
+                                               smooth_default="zero-phase"),
+                            source=args.source).curves
     timeline = extract_events(curves, vocabulary.scale(), options=_events(args))
     segments = code_segments(timeline, vocabulary)
     if args.json:

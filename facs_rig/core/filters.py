@@ -34,6 +34,7 @@ __all__ = [
     "one_euro",
     "smooth_zero_phase",
     "NeutralCalibration",
+    "quietest_window",
     "resample",
     "clean_curves",
     "GAP_METHODS",
@@ -256,10 +257,11 @@ class NeutralCalibration:
         ----------
         times, values : arrays
             The take (NaN ignored).
-        window : (start, end) seconds, optional
+        window : (start, end) seconds or ``'quietest'``, optional
             A stretch where the face is at rest (the performer's neutral at the top of a take):
-            its per-channel median is the rest. Without it, the ``rest_percentile`` of each
-            channel over the whole take is used (a face is near rest most of the time).
+            its per-channel median is the rest. ``'quietest'`` finds it: the one-second stretch
+            with the least total activation (:func:`quietest_window`). Without a window, the
+            ``rest_percentile`` of each channel over the whole take is used.
         gain_percentile : float, optional
             When given, each channel's gain makes this percentile of ``value - rest`` read 1.0,
             so a tracker that never reaches full scale on a shape (MediaPipe cheekPuff) is
@@ -269,6 +271,10 @@ class NeutralCalibration:
         """
         data = _as_2d(values)
         t = np.asarray(times, dtype=np.float64)
+        if isinstance(window, str):
+            if window != "quietest":
+                raise ValueError(f"neutral window {window!r} is not 'quietest' or (start, end)")
+            window = quietest_window(t, data)
         if window is not None:
             inside = (t >= window[0]) & (t <= window[1])
             if not inside.any():
@@ -288,6 +294,31 @@ class NeutralCalibration:
         data = _as_2d(values)
         with np.errstate(invalid="ignore"):
             return np.clip((data - self.rest) * self.gain, 0.0, 1.0).astype(np.float32)
+
+
+def quietest_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0
+                    ) -> tuple[float, float]:
+    """The ``seconds``-long stretch whose frames have the least summed activation.
+
+    A biased tracker reads a resting face as small positive values on many channels (eyeWide
+    0.4 on one real Live Link Face take); the stretch where the sum over channels is smallest
+    is the best guess of the performer's neutral when none was marked. Frames with NaN count
+    as active (a lost face is no evidence of rest).
+    """
+    t = np.asarray(times, dtype=np.float64)
+    data = _as_2d(values)
+    if t.shape[0] == 0:
+        raise ValueError("no frames to find a neutral stretch in")
+    totals = np.where(np.isnan(data).any(axis=1), np.inf, np.nansum(np.abs(data), axis=1))
+    cumulative = np.concatenate(([0.0], np.cumsum(np.where(np.isinf(totals), 1e9, totals))))
+    ends = np.searchsorted(t, t + seconds, side="right")  # window i covers frames i..ends[i]-1
+    counts = ends - np.arange(t.shape[0])
+    means = (cumulative[ends] - cumulative[:-1]) / counts
+    # Prefer full-length windows; a take shorter than the window uses the whole take.
+    full = t + seconds <= t[-1] + 1e-9
+    candidates = np.flatnonzero(full) if full.any() else np.array([0])
+    best = int(candidates[np.argmin(means[candidates])])
+    return float(t[best]), float(t[min(ends[best], t.shape[0]) - 1])
 
 
 def _nan_stat(function, data: np.ndarray) -> np.ndarray:

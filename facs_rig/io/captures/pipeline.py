@@ -20,8 +20,8 @@ from facs_rig.core.solve import BlendshapeSolver
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
-__all__ = ["SolvedAUs", "capture_to_aus", "solver_for", "prepare_curves", "direct_arkit_weights",
-           "CleaningOptions"]
+__all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
+           "direct_arkit_weights", "CleaningOptions"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ def solver_for(names: tuple[str, ...], rig=None) -> tuple[BlendshapeSolver, np.n
     return solver, columns
 
 
-def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None) -> SolvedAUs:
+def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
+                   neutral: str = "none", gain_percentile: float | None = None) -> SolvedAUs:
     """One set of AU curves for any capture.
 
     Parameters
@@ -72,6 +73,11 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None) -> Solve
         AUs measured from angles are added either way and win over solved ones.
     rig : RigProfile, optional
         Profile whose mapping the blendshapes are solved against (default ``arkit``).
+    neutral, gain_percentile :
+        Neutral calibration (see :class:`CleaningOptions`) applied in the tracker's own space
+        *before* solving: a tracker's bias is per blendshape (MediaPipe's noseSneer barely
+        moves), so it is removed from the blendshapes, and from the measured angle AUs. When
+        the tracker's own AUs are used, the calibration is applied to them.
     """
     facial = capture.aus is not None and any(c.au < 50 for c in capture.aus.channels)
     if source not in ("auto", "aus", "blendshapes"):
@@ -83,10 +89,13 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None) -> Solve
 
         raise CaptureFormatError(f"{capture.path}: this {capture.format} capture has no blendshapes")
     if not use_blendshapes:
-        return SolvedAUs(capture.aus, None, "aus")
+        return SolvedAUs(_calibrated_curves(capture.aus, neutral, gain_percentile), None, "aus")
     shapes = capture.blendshapes
     solver, columns = solver_for(shapes.names, rig)
     observed, _ = fill_gaps(shapes.times, shapes.weights)
+    calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
+    if calibration is not None:
+        observed = calibration.apply(observed)
     result = solver.solve(observed[:, columns])
     values = result.values
     residual = result.residual.copy()
@@ -99,7 +108,11 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None) -> Solve
         angles = [k for k, c in enumerate(capture.aus.channels) if c.au >= 51]
         measured = {capture.aus.channels[k] for k in angles}
         keep = [k for k, c in enumerate(channels) if c not in measured]
-        values = np.concatenate([values[:, keep], capture.aus.values[:, angles]], axis=1)
+        angle_values = capture.aus.values[:, angles]
+        angle_calibration = _calibration(capture.aus.times, angle_values, neutral, gain_percentile)
+        if angle_calibration is not None:
+            angle_values = angle_calibration.apply(angle_values)
+        values = np.concatenate([values[:, keep], angle_values], axis=1)
         channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     metadata = dict(shapes.metadata)
@@ -117,28 +130,47 @@ class CleaningOptions:
     max_gap: float | None = None
     smoothing: str = "none"
     cutoff_hz: float = 6.0
-    neutral: str = "none"  # 'none', 'auto' or 'START-END' seconds
+    neutral: str = "none"  # 'none', 'auto' (the quietest second) or 'START-END' seconds
     gain_percentile: float | None = None
     fps: float | None = None
 
 
-def _neutral(curves: AUCurves, spec: str, gain_percentile: float | None) -> NeutralCalibration | None:
-    if spec == "none":
+def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
+                 gain_percentile: float | None) -> NeutralCalibration | None:
+    if spec == "none" or values.shape[1] == 0:
         return None
     if spec == "auto":
-        return NeutralCalibration.fit(curves.times, curves.values, gain_percentile=gain_percentile)
+        return NeutralCalibration.fit(times, values, window="quietest",
+                                      gain_percentile=gain_percentile)
     try:
         start_text, end_text = spec.split("-", 1)
         window = (float(start_text), float(end_text))
     except ValueError:
         raise ValueError(f"neutral {spec!r} is not none, auto or START-END seconds") from None
-    return NeutralCalibration.fit(curves.times, curves.values, window=window,
-                                  gain_percentile=gain_percentile)
+    return NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
+
+
+def _calibrated_curves(curves: AUCurves, spec: str, gain_percentile: float | None) -> AUCurves:
+    calibration = _calibration(curves.times, curves.values, spec, gain_percentile)
+    if calibration is None:
+        return curves
+    return replace(curves, values=calibration.apply(curves.values))
+
+
+def capture_curves(capture: Capture, options: CleaningOptions = CleaningOptions(), *,
+                   source: str = "auto", rig=None) -> SolvedAUs:
+    """AU curves of a capture, calibrated in the tracker's own space, solved if needed, then
+    gap-filled, smoothed and resampled per ``options``: what ``retarget`` and ``code`` use."""
+    solved = capture_to_aus(capture, source=source, rig=rig, neutral=options.neutral,
+                            gain_percentile=options.gain_percentile)
+    cleaned = prepare_curves(solved.curves, replace(options, neutral="none",
+                                                    gain_percentile=None))
+    return SolvedAUs(cleaned, solved.residual, solved.source)
 
 
 def prepare_curves(curves: AUCurves, options: CleaningOptions = CleaningOptions()) -> AUCurves:
     """Fill gaps, calibrate the neutral, smooth and resample, per ``options``."""
-    neutral = _neutral(curves, options.neutral, options.gain_percentile)
+    neutral = _calibration(curves.times, curves.values, options.neutral, options.gain_percentile)
     return clean_curves(curves, gaps=options.gaps, max_gap=options.max_gap,
                         smoothing=options.smoothing, cutoff_hz=options.cutoff_hz,
                         neutral=neutral, fps=options.fps)

@@ -32,8 +32,8 @@ from facs_rig.io.atomic import atomic_write
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import write_live_link_face
-from facs_rig.io.captures.pipeline import (CleaningOptions, capture_to_aus, direct_arkit_weights,
-                                           prepare_curves, resample_weights)
+from facs_rig.io.captures.pipeline import (CleaningOptions, capture_curves, direct_arkit_weights,
+                                           resample_weights)
 from facs_rig.resources import load_vocabulary
 
 __all__ = ["RetargetRequest", "RetargetReport", "retarget_file", "output_kind",
@@ -147,13 +147,13 @@ def retarget_file(request: RetargetRequest) -> RetargetReport:
 
     def solved_curves() -> AUCurves:
         nonlocal via, residual_mean, residual_max
-        solved = capture_to_aus(capture, source=request.source)
+        solved = capture_curves(capture, request.cleaning, source=request.source)
         if solved.residual is not None:
             via = "solved from blendshapes"
             good = solved.residual[np.isfinite(solved.residual)]
             if good.size:
                 residual_mean, residual_max = float(good.mean()), float(good.max())
-        return prepare_curves(solved.curves, request.cleaning)
+        return solved.curves
 
     if kind == "timeline":
         from facs_rig.io.timeline_files import write_timeline
