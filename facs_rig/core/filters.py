@@ -311,7 +311,8 @@ def quietest_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0
         raise ValueError("no frames to find a neutral stretch in")
     totals = np.where(np.isnan(data).any(axis=1), np.inf, np.nansum(np.abs(data), axis=1))
     cumulative = np.concatenate(([0.0], np.cumsum(np.where(np.isinf(totals), 1e9, totals))))
-    ends = np.searchsorted(t, t + seconds, side="right")  # window i covers frames i..ends[i]-1
+    # Window i covers the frames in [t_i, t_i + seconds): frames i..ends[i]-1.
+    ends = np.searchsorted(t, t + seconds - 1e-9, side="left")
     counts = ends - np.arange(t.shape[0])
     means = (cumulative[ends] - cumulative[:-1]) / counts
     # Prefer full-length windows; a take shorter than the window uses the whole take.
