@@ -152,12 +152,12 @@ def _features(p: np.ndarray) -> np.ndarray:
     r += _bump(sym, (0.004, -0.053, 0.096), (0.003, 0.007, 0.03), 0.0012)
     r += _bump(p, (0.0, _MOUTH_Y + 0.004, 0.095), (0.019, 0.0045, 0.03), 0.0036)
     r += _bump(p, (0.0, _MOUTH_Y - 0.006, 0.093), (0.017, 0.0055, 0.03), 0.0028)
-    r -= _bump(p, (0.0, _MOUTH_Y, 0.095), (0.026, 0.0011, 0.03), 0.0025)   # lip line
+    r -= _bump(p, (0.0, _MOUTH_Y, 0.095), (0.017, 0.0011, 0.03), 0.0025)   # lip line
     r -= _bump(p, (0.0, -0.088, 0.090), (0.016, 0.005, 0.03), 0.0012)     # mentolabial sulcus
     r -= _bump(sym, (0.029, _MOUTH_Y, 0.080), (0.004, 0.005, 0.03), 0.0015)  # commissure pits
     # Nasolabial region fullness, temples, ears.
     r += _bump(sym, (0.030, -0.052, 0.078), (0.010, 0.014, 0.03), 0.003)
-    r -= _bump(sym, (0.066, 0.030, 0.040), (0.016, 0.020, 0.03), 0.004)
+    r -= _bump(sym, (0.066, 0.030, 0.040), (0.016, 0.020, 0.03), 0.002)
     r += _bump(sym, (0.078, -0.005, -0.002), (0.006, 0.026, 0.012), 0.011)
     return r
 
@@ -365,7 +365,8 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
     # The lip line is a crease in shadow, the lid margins carry the lashes: darken the slit rows.
     n_mouth = m1 - m0 + 1
     skin_colours = colours[0]
-    skin_colours[slit_upper[:n_mouth] + slit_lower[:n_mouth]] = [0.22, 0.07, 0.07]
+    # Not the corners themselves: stretched by a smile, a dark corner would streak the cheek.
+    skin_colours[slit_upper[1:n_mouth - 1] + slit_lower[1:n_mouth - 1]] = [0.22, 0.07, 0.07]
     skin_colours[slit_upper[n_mouth:]] = [0.04, 0.025, 0.02]
     skin_colours[slit_lower[n_mouth:]] = [0.22, 0.12, 0.10]
 
