@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from run import Benchmark, best_of
 
 from facs_rig import load_vocabulary
@@ -15,14 +14,17 @@ def benchmarks(quick: bool) -> list[Benchmark]:
     vocabulary = load_vocabulary()
     setup = preview_setup(size=512)
     # A clip's worth of distinct poses: the seven basic expressions at full intensity.
-    poses = [setup.driver.frame(code_values(name, vocabulary, intensity=1.0)) for name in
-             ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")]
+    poses = [
+        setup.driver.frame(code_values(name, vocabulary, intensity=1.0))
+        for name in ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")
+    ]
     repeat = 1 if quick else 3
 
     def frames_per_second() -> float:
         def clip() -> None:
             for weights in poses:
                 setup.renderer.render(weights)  # deform + normals + rasterise + shade
+
         return len(poses) / best_of(clip, repeat=repeat)
 
     frames = [setup.renderer.render(weights) for weights in poses]
@@ -34,9 +36,11 @@ def benchmarks(quick: bool) -> list[Benchmark]:
         return best_of(lambda: encode_gif(frames, fps=10), repeat=1) / len(frames) * 1e3
 
     return [
-        Benchmark("render: 512x512 default-head frames per second", "frames/s", 10.0, "higher",
-                  frames_per_second),
+        Benchmark(
+            "render: 512x512 default-head frames per second", "frames/s", 10.0, "higher", frames_per_second
+        ),
         Benchmark("render: encode one 512x512 PNG", "ms", 50.0, "lower", png_ms),
-        Benchmark("render: encode 512x512 GIF, per frame (pure-Python LZW)", "ms", 500.0, "lower",
-                  gif_ms_per_frame),
+        Benchmark(
+            "render: encode 512x512 GIF, per frame (pure-Python LZW)", "ms", 500.0, "lower", gif_ms_per_frame
+        ),
     ]

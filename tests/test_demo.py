@@ -41,9 +41,13 @@ def test_side_by_side_puts_neutral_left_of_the_pose(tmp_path):
 
 
 def test_preview_timeline_writes_a_gif_at_the_timeline_fps(tmp_path, capsys):
-    timeline = {"schema": "facs_rig.timeline/1", "fps": 10,
-                "events": [{"channel": "AU12", "intensity": 0.9, "start": 0.0, "onset": 0.2,
-                            "apex": 0.2, "offset": 0.2}]}
+    timeline = {
+        "schema": "facs_rig.timeline/1",
+        "fps": 10,
+        "events": [
+            {"channel": "AU12", "intensity": 0.9, "start": 0.0, "onset": 0.2, "apex": 0.2, "offset": 0.2}
+        ],
+    }
     path = tmp_path / "beat.json"
     path.write_text(json.dumps(timeline))
     output = tmp_path / "clip.gif"
@@ -53,14 +57,16 @@ def test_preview_timeline_writes_a_gif_at_the_timeline_fps(tmp_path, capsys):
     assert gif.size == (48, 48)
     from facs_rig.core.timeline import frame_times
 
-    assert gif.n_frames == len(frame_times(0.6, 10.0)) >= 6   # 0.6 s at 10 fps, both ends
+    assert gif.n_frames == len(frame_times(0.6, 10.0)) >= 6  # 0.6 s at 10 fps, both ends
     assert gif.info["duration"] == 100
-    assert "rendering [" in captured.err      # the progress bar
+    assert "rendering [" in captured.err  # the progress bar
 
 
 def test_preview_code_as_a_clip_holds_the_expression(tmp_path):
     output = tmp_path / "clip.gif"
-    assert main(["preview", "happiness", "-o", str(output), "--size", "32", "--fps", "5", "--hold", "0.2"]) == 0
+    assert (
+        main(["preview", "happiness", "-o", str(output), "--size", "32", "--fps", "5", "--hold", "0.2"]) == 0
+    )
     gif = Image.open(io.BytesIO(output.read_bytes()))
     assert gif.n_frames >= 3
 
@@ -77,8 +83,8 @@ def test_preview_a_timeline_as_a_png_shows_its_peak(tmp_path):
     assert main(["preview", str(path), "-o", str(at_start), "--size", "48", "--at", "0"]) == 0
     neutral = tmp_path / "neutral.png"
     assert main(["preview", "0", "-o", str(neutral), "--size", "48"]) == 0
-    assert np.array_equal(_png(at_start), _png(neutral))        # the timeline starts at rest
-    assert not np.array_equal(_png(output), _png(neutral))      # and peaks with the jaw open
+    assert np.array_equal(_png(at_start), _png(neutral))  # the timeline starts at rest
+    assert not np.array_equal(_png(output), _png(neutral))  # and peaks with the jaw open
 
 
 def test_sheet_labels_every_face(tmp_path):
@@ -86,28 +92,33 @@ def test_sheet_labels_every_face(tmp_path):
     assert main(["sheet", "happiness,sadness,1+2", "-o", str(output), "--size", "64", "--columns", "3"]) == 0
     image = _png(output)
     assert image.shape[1] == 3 * (64 + 8) + 8
-    assert image.shape[0] > 64 + 8 + 14      # room for the labels
-    text_rows = image[8 + 64:, :, :]
-    assert (text_rows == 240).all(axis=2).any()   # names drawn in white
+    assert image.shape[0] > 64 + 8 + 14  # room for the labels
+    text_rows = image[8 + 64 :, :, :]
+    assert (text_rows == 240).all(axis=2).any()  # names drawn in white
     assert (np.all(text_rows == (170, 200, 255), axis=2)).any()  # codes drawn in blue
 
 
 def test_preview_renders_a_user_glb_with_a_named_profile(tmp_path):
     output = tmp_path / "user.png"
     glb = REPO / "rigs" / "default_head.glb"
-    assert main(["preview", "4+5+7+23", "-o", str(output), "--size", "48", "--mesh", str(glb),
-                 "--rig", "facs"]) == 0
+    assert (
+        main(["preview", "4+5+7+23", "-o", str(output), "--size", "48", "--mesh", str(glb), "--rig", "facs"])
+        == 0
+    )
     assert _png(output).shape == (48, 48, 3)
 
 
-@pytest.mark.parametrize(("arguments", "message"), [
-    (["preview", "12+zz", "-o", "x.png"], "12+zz"),
-    (["preview", "happiness", "-o", "x.bmp"], ".bmp"),
-    (["preview", "happiness", "-o", "x.png", "--size", "3"], "--size"),
-    (["sheet", " , ", "-o", "x.png"], "no codes"),
-    (["sheet", "happiness", "-o", "x.gif"], ".png"),
-    (["preview", "happiness", "-o", "x.png", "--mesh", "missing.glb"], "missing.glb"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["preview", "12+zz", "-o", "x.png"], "12+zz"),
+        (["preview", "happiness", "-o", "x.bmp"], ".bmp"),
+        (["preview", "happiness", "-o", "x.png", "--size", "3"], "--size"),
+        (["sheet", " , ", "-o", "x.png"], "no codes"),
+        (["sheet", "happiness", "-o", "x.gif"], ".png"),
+        (["preview", "happiness", "-o", "x.png", "--mesh", "missing.glb"], "missing.glb"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)
     assert main(arguments) == 1
@@ -125,7 +136,7 @@ def test_demo_writes_glb_sheet_gif_and_timeline(tmp_path, capsys):
         assert name in out
     assert "facs-rig stream" in out
     sheet = _png(folder / "expressions.png")
-    assert sheet.shape[1] == 4 * (40 + 8) + 8      # neutral + seven expressions, four per row
+    assert sheet.shape[1] == 4 * (40 + 8) + 8  # neutral + seven expressions, four per row
     gif = Image.open(io.BytesIO((folder / "expressions.gif").read_bytes()))
     assert gif.n_frames > 30
     # The animated GLB plays the timeline on the default head's targets.
@@ -161,7 +172,7 @@ def test_demo_timeline_plays_the_seven_expressions_in_order():
     assert 8.0 < timeline.duration < 15.0
     first_au12 = min(e.start for e in timeline.events if e.channel.au == 12)
     first_au26 = min(e.start for e in timeline.events if e.channel.au == 26)
-    assert first_au12 < first_au26   # happiness before surprise
+    assert first_au12 < first_au26  # happiness before surprise
 
 
 # ----------------------------------------------------------------------------- real third-party rigs
@@ -172,7 +183,9 @@ def test_preview_the_ict_facekit_head_with_the_detected_arkit_profile(tmp_path, 
 
     glb = shared_asset("rigs/ict_facekit/ict_facekit_53_expressions_sparse.glb")
     output = tmp_path / "ict.png"
-    assert main(["preview", "12E", "-o", str(output), "--mesh", str(glb), "--size", "96", "--side-by-side"]) == 0
+    assert (
+        main(["preview", "12E", "-o", str(output), "--mesh", str(glb), "--size", "96", "--side-by-side"]) == 0
+    )
     assert "rig arkit" in capsys.readouterr().out
     image = _png(output)
     neutral, smile = image[:, :96].astype(int), image[:, 100:].astype(int)
@@ -188,7 +201,7 @@ def test_preview_draws_a_rigs_meshes_without_targets_too(tmp_path):
     glb = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
     rig = load_render_rig(glb)
     animated = sum(mesh.n_vertices for mesh in read_gltf(glb).meshes)
-    assert rig.mesh.n_vertices > animated          # the eyes carry no targets but are drawn
+    assert rig.mesh.n_vertices > animated  # the eyes carry no targets but are drawn
     assert np.abs(rig.mesh.deltas[:, animated:]).max() == 0.0
 
 
@@ -199,4 +212,6 @@ def test_a_rig_no_profile_fits_is_a_one_line_error(tmp_path, capsys):
     assert main(["preview", "12", "-o", str(tmp_path / "cube.png"), "--mesh", str(gltf)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--rig" in err[0]
-    assert main(["preview", "12", "-o", str(tmp_path / "cube.png"), "--mesh", str(gltf), "--rig", "facs"]) == 1
+    assert (
+        main(["preview", "12", "-o", str(tmp_path / "cube.png"), "--mesh", str(gltf), "--rig", "facs"]) == 1
+    )

@@ -78,7 +78,9 @@ def test_skin_is_closed_and_outward_facing(neutral):
     outward = np.sum(normals * ((a + b + c) / 3 - p[skin].mean(axis=0)), axis=1) > 0
     assert outward.mean() > 0.9
     # Every skin edge is shared by two faces except along the eye and mouth slits (open by design).
-    edges = np.sort(np.concatenate([skin_faces[:, [0, 1]], skin_faces[:, [1, 2]], skin_faces[:, [2, 0]]]), axis=1)
+    edges = np.sort(
+        np.concatenate([skin_faces[:, [0, 1]], skin_faces[:, [1, 2]], skin_faces[:, [2, 0]]]), axis=1
+    )
     _, counts = np.unique(edges, axis=0, return_counts=True)
     assert counts.max() == 2
     boundary = int((counts == 1).sum())
@@ -101,8 +103,16 @@ def test_eyes_are_open_and_lids_lie_on_the_eyeballs(neutral):
         eye = neutral.positions[neutral.parts == PART_NAMES.index(f"eye_{side}")]
         radius = np.linalg.norm(eye - centre, axis=1)
         assert 0.0115 < radius.min() and radius.max() < 0.0135
-        margins = [i for i in neutral.grid["eye_upper"] if np.sign(neutral.positions[i, 0]) == (1 if side == "L" else -1)]
-        lower = [i for i in neutral.grid["eye_lower"] if np.sign(neutral.positions[i, 0]) == (1 if side == "L" else -1)]
+        margins = [
+            i
+            for i in neutral.grid["eye_upper"]
+            if np.sign(neutral.positions[i, 0]) == (1 if side == "L" else -1)
+        ]
+        lower = [
+            i
+            for i in neutral.grid["eye_lower"]
+            if np.sign(neutral.positions[i, 0]) == (1 if side == "L" else -1)
+        ]
         opening = neutral.positions[margins, 1].max() - neutral.positions[lower, 1].min()
         assert 0.007 < opening < 0.014  # palpebral fissure ~10 mm (Farkas 1994)
 
@@ -114,8 +124,35 @@ def test_targets_are_the_facs_profile_plus_head_movements(head):
     profile = load_rig("facs")
     assert head.mesh.target_names == tuple(profile.targets) + HEAD_MOVEMENT_TARGETS
     assert head.skipped == ()
-    required = [1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 22, 23, 24, 25, 26, 27, 28,
-                38, 39, 43]
+    required = [
+        1,
+        2,
+        4,
+        5,
+        6,
+        7,
+        9,
+        10,
+        11,
+        12,
+        13,
+        14,
+        15,
+        16,
+        17,
+        18,
+        20,
+        22,
+        23,
+        24,
+        25,
+        26,
+        27,
+        28,
+        38,
+        39,
+        43,
+    ]
     names = set(head.mesh.target_names)
     for au in required:
         assert f"AU{au:02d}" in names or {f"AU{au:02d}_L", f"AU{au:02d}_R"} <= names, au
@@ -165,23 +202,44 @@ def _zone(model, au: int) -> np.ndarray:
     brow_y = model.point("brow_mid_L")[1]
     chin_y = model.point("menton")[1]
     front = p[:, 2] > 0.0
-    upper_face = front & (p[:, 1] > eye_y - 0.022)          # brows, forehead, lids
-    eyes = front & (np.abs(p[:, 1] - eye_y) < 0.035)        # lids and orbits
+    upper_face = front & (p[:, 1] > eye_y - 0.022)  # brows, forehead, lids
+    eyes = front & (np.abs(p[:, 1] - eye_y) < 0.035)  # lids and orbits
     mid_face = front & (p[:, 1] < brow_y + 0.02) & (p[:, 1] > mouth_y - 0.018)
-    lower_face = p[:, 1] < nose_tip_y + 0.004               # below the nose tip (and inside the mouth)
+    lower_face = p[:, 1] < nose_tip_y + 0.004  # below the nose tip (and inside the mouth)
     jaw = p[:, 1] < nose_tip_y - 0.004
     zones = {
-        1: upper_face, 2: upper_face, 4: upper_face | (front & (p[:, 1] > eye_y - 0.03)),
-        5: eyes, 7: eyes, 43: eyes,
+        1: upper_face,
+        2: upper_face,
+        4: upper_face | (front & (p[:, 1] > eye_y - 0.03)),
+        5: eyes,
+        7: eyes,
+        43: eyes,
         6: front & (p[:, 1] > mouth_y) & (p[:, 1] < brow_y + 0.03),
-        9: front & (p[:, 1] > mouth_y - 0.012),               # nose, upper lip, glabella
-        10: mid_face, 11: mid_face, 38: mid_face, 39: mid_face,
+        9: front & (p[:, 1] > mouth_y - 0.012),  # nose, upper lip, glabella
+        10: mid_face,
+        11: mid_face,
+        38: mid_face,
+        39: mid_face,
         13: front & (p[:, 1] < eye_y - 0.005),
         12: front & (p[:, 1] < eye_y - 0.005),
-        14: lower_face, 15: lower_face, 16: lower_face, 17: lower_face & (p[:, 1] < mouth_y + 0.01),
-        18: lower_face, 20: lower_face, 22: lower_face, 23: lower_face, 24: lower_face, 25: lower_face,
-        28: lower_face, 34: lower_face | mid_face, 35: lower_face | mid_face,
-        19: jaw, 26: jaw, 27: jaw, 29: jaw, 30: jaw,
+        14: lower_face,
+        15: lower_face,
+        16: lower_face,
+        17: lower_face & (p[:, 1] < mouth_y + 0.01),
+        18: lower_face,
+        20: lower_face,
+        22: lower_face,
+        23: lower_face,
+        24: lower_face,
+        25: lower_face,
+        28: lower_face,
+        34: lower_face | mid_face,
+        35: lower_face | mid_face,
+        19: jaw,
+        26: jaw,
+        27: jaw,
+        29: jaw,
+        30: jaw,
     }
     zone = zones[au]
     return zone & (p[:, 1] > chin_y - 0.08)
@@ -223,7 +281,7 @@ def test_au4_lowers_the_brows_and_draws_them_together(model):
     for side, sign in (("L", 1), ("R", -1)):
         index = _nearest(model.positions, model.point(f"brow_inner_{side}"))
         move = action_displacement(model, 4, side)[index]
-        assert move[1] < -0.002      # down
+        assert move[1] < -0.002  # down
         assert sign * move[0] < -0.001  # towards the midline
 
 
@@ -231,9 +289,9 @@ def test_au12_pulls_the_corners_up_and_back(model):
     for side, sign in (("L", 1), ("R", -1)):
         index = _nearest(model.positions, model.point(f"mouth_corner_{side}"))
         move = action_displacement(model, 12, side)[index]
-        assert move[1] > 0.006       # up
+        assert move[1] > 0.006  # up
         assert sign * move[0] > 0.006  # out towards the ear
-        assert move[2] < 0.0         # and back
+        assert move[2] < 0.0  # and back
 
 
 def test_au26_drops_the_jaw_and_the_lower_teeth_with_it(model):
@@ -246,8 +304,11 @@ def test_au26_drops_the_jaw_and_the_lower_teeth_with_it(model):
     # A rigid rotation: distances between lower teeth are kept.
     teeth = model.positions[lower_teeth]
     moved = teeth + displacement[lower_teeth]
-    assert np.allclose(np.linalg.norm(teeth[1:] - teeth[:-1], axis=1),
-                       np.linalg.norm(moved[1:] - moved[:-1], axis=1), atol=1e-9)
+    assert np.allclose(
+        np.linalg.norm(teeth[1:] - teeth[:-1], axis=1),
+        np.linalg.norm(moved[1:] - moved[:-1], axis=1),
+        atol=1e-9,
+    )
 
 
 def test_au43_closes_the_eye(model):
@@ -267,15 +328,18 @@ def test_au25_parts_the_lips_and_au51_turns_the_face_left(model):
     parted = model.positions + action_displacement(model, 25, None)
     assert (parted[upper, 1] - parted[lower, 1]).max() > 0.004
     nose = _nearest(model.positions, model.point("nose_tip"))
-    assert action_displacement(model, 51, None)[nose, 0] > 0.02   # towards the subject's left (+X)
+    assert action_displacement(model, 51, None)[nose, 0] > 0.02  # towards the subject's left (+X)
     assert action_displacement(model, 61, None)[model.part("eye_L")][:, 0].max() > 0.003
 
 
 def test_au27_target_completes_25_plus_26(model):
     from facs_rig.core.headgen.actions import au27_full
 
-    total = action_displacement(model, 25, None) + action_displacement(model, 26, None) \
+    total = (
+        action_displacement(model, 25, None)
+        + action_displacement(model, 26, None)
         + action_displacement(model, 27, None)
+    )
     assert np.allclose(total, au27_full(model), atol=1e-12)
 
 
@@ -296,13 +360,15 @@ def test_correctives_are_the_combination_minus_its_parts(model):
 
 def test_linear_muscle_follows_waters_zone_and_falloff():
     muscle = LinearMuscle("test", (0.0, 0.0, 0.0), (0.0, -0.05, 0.0), 30.0, 0.02, 0.01)
-    points = np.array([
-        [0.0, -0.05, 0.0],      # the insertion: full pull
-        [0.0, -0.025, 0.0],     # half way to the attachment: cos(pi/4)
-        [0.0, -0.08, 0.0],      # beyond Rf = 0.07: nothing
-        [0.05, -0.05, 0.0],     # 45 degrees off the axis, outside the 30-degree cone
-        [0.0, 0.02, 0.0],       # behind the attachment
-    ])
+    points = np.array(
+        [
+            [0.0, -0.05, 0.0],  # the insertion: full pull
+            [0.0, -0.025, 0.0],  # half way to the attachment: cos(pi/4)
+            [0.0, -0.08, 0.0],  # beyond Rf = 0.07: nothing
+            [0.05, -0.05, 0.0],  # 45 degrees off the axis, outside the 30-degree cone
+            [0.0, 0.02, 0.0],  # behind the attachment
+        ]
+    )
     moved = linear_muscle(points, muscle)
     assert np.allclose(moved[0], [0.0, 0.01, 0.0])
     assert np.allclose(moved[1], [0.0, 0.01 * math.cos(math.pi / 4), 0.0])
@@ -348,7 +414,9 @@ def test_the_bundled_file_is_what_the_generator_builds(tmp_path):
     bundled, built = read_gltf(GLB).meshes[0], read_gltf(fresh).meshes[0]
     assert bundled.target_names == built.target_names, "run python tools/build_default_head.py"
     assert np.array_equal(bundled.faces, built.faces), "run python tools/build_default_head.py"
-    assert np.allclose(bundled.positions, built.positions, atol=1e-6), "run python tools/build_default_head.py"
+    assert np.allclose(bundled.positions, built.positions, atol=1e-6), (
+        "run python tools/build_default_head.py"
+    )
     assert np.allclose(bundled.deltas, built.deltas, atol=1e-6), "run python tools/build_default_head.py"
 
 

@@ -87,7 +87,7 @@ def test_shared_edges_leave_no_holes():
     x, y, depth = camera.project(points)
     visible = rasterize(x, y, depth, faces, 64, 64).reshape(64, 64)
     rows, cols = np.nonzero(visible >= 0)
-    block = visible[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    block = visible[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     assert (block >= 0).all()  # the diagonal is covered by one triangle or the other
 
 
@@ -111,8 +111,8 @@ def test_supersampling_keeps_the_size_and_softens_edges():
     hard = render(points, faces, _camera()).astype(int)
     soft = render(points, faces, _camera(), supersample=2).astype(int)
     assert soft.shape == hard.shape
-    assert np.abs(soft[32, 30] - hard[32, 30]).max() <= 2      # the inside is the same
-    assert np.abs(soft - hard).max() > 20                       # edge pixels are blended
+    assert np.abs(soft[32, 30] - hard[32, 30]).max() <= 2  # the inside is the same
+    assert np.abs(soft - hard).max() > 20  # edge pixels are blended
 
 
 def test_frame_camera_puts_the_object_in_view():
@@ -132,7 +132,7 @@ def test_renders_of_the_default_head_differ_between_poses():
     surprise = setup.renderer.render(setup.driver.frame(code_values("surprise", vocabulary)))
     smile = setup.renderer.render(setup.driver.frame(code_values("12E", vocabulary)))
     background = np.broadcast_to(neutral[0, 0], neutral.shape)
-    assert np.any(neutral != background, axis=2).mean() > 0.3      # a face fills the frame
+    assert np.any(neutral != background, axis=2).mean() > 0.3  # a face fills the frame
     for a, b in ((neutral, surprise), (neutral, smile), (surprise, smile)):
         assert np.abs(a.astype(int) - b.astype(int)).sum(axis=2).astype(bool).mean() > 0.01
 
@@ -169,8 +169,12 @@ def test_png_bytes_are_well_formed():
     assert encode_png(image) == data  # deterministic
 
 
-@given(st.one_of(st.binary(max_size=64),
-                 st.binary(max_size=40).map(lambda tail: encode_png(np.zeros((2, 2, 3), np.uint8))[:33] + tail)))
+@given(
+    st.one_of(
+        st.binary(max_size=64),
+        st.binary(max_size=40).map(lambda tail: encode_png(np.zeros((2, 2, 3), np.uint8))[:33] + tail),
+    )
+)
 def test_decode_png_rejects_garbage_with_value_error_only(data):
     try:
         decode_png(data)
@@ -210,7 +214,7 @@ def test_lzw_codes_decode_with_pillow(values, repeat):
     data = bytearray(b"GIF89a" + struct.pack("<HHBBB", width, 1, 0xF7, 0, 0) + palette.tobytes())
     data += b"\x2c" + struct.pack("<HHHHB", 0, 0, width, 1, 0) + b"\x08"
     code = lzw_encode(indices.tobytes(), 8)
-    data += b"".join(bytes((len(code[i:i + 255]),)) + code[i:i + 255] for i in range(0, len(code), 255))
+    data += b"".join(bytes((len(code[i : i + 255]),)) + code[i : i + 255] for i in range(0, len(code), 255))
     data += b"\x00\x3b"
     decoded = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("P")).reshape(-1)
     assert np.array_equal(decoded, indices)
@@ -222,7 +226,7 @@ def test_gif_clip_decodes_to_its_frames():
     frames = []
     for index in range(5):
         frame = base.copy()
-        frame[10 + index:20 + index, 5:25] = (200, 40, 40)
+        frame[10 + index : 20 + index, 5:25] = (200, 40, 40)
         frame[30:35, 30:45] = rng.integers(0, 4, size=3) * 60
         frames.append(frame)
     for dither in (False, True):

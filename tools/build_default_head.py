@@ -24,16 +24,16 @@ from facs_rig.io.default_head import write_default_head  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     if len(arguments) > 1 or (arguments and arguments[0].startswith("-")):
-        print(__doc__.strip().splitlines()[0], file=sys.stderr)
-        print("usage: python tools/build_default_head.py [OUTPUT.glb]", file=sys.stderr)
+        sys.stderr.write(__doc__.strip().splitlines()[0] + "\n")
+        sys.stderr.write("usage: python tools/build_default_head.py [OUTPUT.glb]\n")
         return 2
     try:
         path = write_default_head(arguments[0] if arguments else None)
     except FacsRigError as exc:
-        print(f"build_default_head: error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"build_default_head: error: {exc}\n")
         return 1
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    print(f"wrote {path} ({path.stat().st_size:,} bytes, sha256 {digest[:16]})")
+    sys.stdout.write(f"wrote {path} ({path.stat().st_size:,} bytes, sha256 {digest[:16]})\n")
     return 0
 
 

@@ -14,15 +14,23 @@ DEMO_FOLDER = "facs-rig-demo"
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``demo``."""
     demo = subparsers.add_parser(
-        "demo", help="bake the seven basic expressions onto the default head (GLB, PNG, GIF)",
+        "demo",
+        help="bake the seven basic expressions onto the default head (GLB, PNG, GIF)",
         description=f"Build a timeline of the seven basic expressions, mix it with the facs rig "
-                    f"profile, bake it onto the bundled default head and render it: writes "
-                    f"{DEMO_FOLDER}/ with an animated GLB, a contact sheet PNG, a GIF and the "
-                    f"timeline. No arguments, no network.")
-    demo.add_argument("-o", "--output", default=DEMO_FOLDER, metavar="FOLDER",
-                      help=f"output folder (default {DEMO_FOLDER})")
-    demo.add_argument("--size", type=int, default=360, metavar="PIXELS",
-                      help="size of each face in the GIF and the sheet (default 360)")
+        f"profile, bake it onto the bundled default head and render it: writes "
+        f"{DEMO_FOLDER}/ with an animated GLB, a contact sheet PNG, a GIF and the "
+        f"timeline. No arguments, no network.",
+    )
+    demo.add_argument(
+        "-o", "--output", default=DEMO_FOLDER, metavar="FOLDER", help=f"output folder (default {DEMO_FOLDER})"
+    )
+    demo.add_argument(
+        "--size",
+        type=int,
+        default=360,
+        metavar="PIXELS",
+        help="size of each face in the GIF and the sheet (default 360)",
+    )
     demo.add_argument("--fps", type=float, default=15.0, help="GIF frame rate (default 15)")
     demo.set_defaults(handler=run_demo)
 
@@ -48,12 +56,13 @@ def run_demo(args: argparse.Namespace) -> int:
     files = write_demo(args.output, vocabulary, size=args.size, fps=args.fps, progress=progress)
     for bar in bars.values():
         bar.finish()
-    print(f"facs-rig demo: the seven basic expressions on the default head "
-          f"({files.duration:.1f} s timeline)")
+    print(f"facs-rig demo: the seven basic expressions on the default head ({files.duration:.1f} s timeline)")
     for name, code in files.beats:
         print(f"  {name:<10} {code}")
     print("wrote:")
-    print(f"  {files.glb}   animated glTF (open in any glTF viewer, e.g. Blender or gltf-viewer.donmccurdy.com)")
+    print(
+        f"  {files.glb}   animated glTF (open in any glTF viewer, e.g. Blender or gltf-viewer.donmccurdy.com)"
+    )
     print(f"  {files.sheet}   contact sheet, AU code under each face")
     print(f"  {files.gif}   the clip")
     print(f"  {files.timeline}   the timeline (edit it and re-run facs-rig preview)")

@@ -16,33 +16,52 @@ _CLIPS = (".gif", ".mp4")
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``preview`` and ``sheet``."""
     preview = subparsers.add_parser(
-        "preview", help="render a FACS code (PNG) or a timeline (GIF/MP4) on a face",
+        "preview",
+        help="render a FACS code (PNG) or a timeline (GIF/MP4) on a face",
         description="Render a FACS code or expression as a PNG, or a timeline file or code as a "
-                    "GIF or MP4 clip at the timeline's fps, on the bundled default head or any "
-                    "glTF rig (--mesh). Software rendering: no GPU, no display.",
+        "GIF or MP4 clip at the timeline's fps, on the bundled default head or any "
+        "glTF rig (--mesh). Software rendering: no GPU, no display.",
         epilog="examples: facs-rig preview surprise -o surprise.png; "
-               "facs-rig preview beats.json -o clip.gif; "
-               "facs-rig preview 1+4+15 --side-by-side -o sad.png")
-    preview.add_argument("source", metavar="CODE|TIMELINE",
-                         help="FACS code or expression name (6+12D, surprise), or a timeline file")
-    preview.add_argument("-o", "--output", required=True, metavar="FILE",
-                         help="output: .png (one pose), .gif or .mp4 (a clip; MP4 needs "
-                              "pip install 'facs-rig[video]')")
-    preview.add_argument("--at", type=float, metavar="S",
-                         help="for a PNG of a timeline: the moment to show (default: its most "
-                              "active frame)")
+        "facs-rig preview beats.json -o clip.gif; "
+        "facs-rig preview 1+4+15 --side-by-side -o sad.png",
+    )
+    preview.add_argument(
+        "source",
+        metavar="CODE|TIMELINE",
+        help="FACS code or expression name (6+12D, surprise), or a timeline file",
+    )
+    preview.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="output: .png (one pose), .gif or .mp4 (a clip; MP4 needs pip install 'facs-rig[video]')",
+    )
+    preview.add_argument(
+        "--at",
+        type=float,
+        metavar="S",
+        help="for a PNG of a timeline: the moment to show (default: its most active frame)",
+    )
     preview.add_argument("--fps", type=float, help="clip frame rate (default: the timeline's)")
-    preview.add_argument("--hold", type=float, default=2.0, metavar="S",
-                         help="apex hold when a clip is made from a code (default 2)")
+    preview.add_argument(
+        "--hold",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="apex hold when a clip is made from a code (default 2)",
+    )
     _add_common(preview)
     preview.set_defaults(handler=run_preview)
 
     sheet = subparsers.add_parser(
-        "sheet", help="render a labelled contact sheet of several codes or expressions",
+        "sheet",
+        help="render a labelled contact sheet of several codes or expressions",
         description="Render each comma-separated code or expression name and lay them out in a "
-                    "grid with the name and the AU code under each face.",
+        "grid with the name and the AU code under each face.",
         epilog='example: facs-rig sheet "happiness,sadness,surprise,fear,anger,disgust,contempt" '
-               "-o sheet.png")
+        "-o sheet.png",
+    )
     sheet.add_argument("codes", metavar="CODES", help="comma-separated codes or expression names")
     sheet.add_argument("-o", "--output", required=True, metavar="FILE.png", help="output PNG")
     sheet.add_argument("--columns", type=int, help="faces per row (default up to 4)")
@@ -51,19 +70,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> None:
-    parser.add_argument("--mesh", metavar="FACE.glb",
-                        help="render this glTF/GLB rig instead of the bundled default head")
-    parser.add_argument("--rig", metavar="PROFILE",
-                        help="rig profile driving the mesh (default: facs for the default head, "
-                             "the best-fitting bundled profile for --mesh)")
-    parser.add_argument("--size", type=int, default=default_size, metavar="PIXELS",
-                        help=f"image size of each face (default {default_size})")
-    parser.add_argument("--side-by-side", action="store_true",
-                        help="show the neutral face next to the pose")
-    parser.add_argument("--intensity", type=float, metavar="0-1",
-                        help="value of AUs coded without a letter (default: the scale's C)")
-    parser.add_argument("--yaw", type=float, default=12.0, metavar="DEG",
-                        help="camera turned towards the subject's left, degrees (default 12)")
+    parser.add_argument(
+        "--mesh", metavar="FACE.glb", help="render this glTF/GLB rig instead of the bundled default head"
+    )
+    parser.add_argument(
+        "--rig",
+        metavar="PROFILE",
+        help="rig profile driving the mesh (default: facs for the default head, "
+        "the best-fitting bundled profile for --mesh)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=default_size,
+        metavar="PIXELS",
+        help=f"image size of each face (default {default_size})",
+    )
+    parser.add_argument("--side-by-side", action="store_true", help="show the neutral face next to the pose")
+    parser.add_argument(
+        "--intensity",
+        type=float,
+        metavar="0-1",
+        help="value of AUs coded without a letter (default: the scale's C)",
+    )
+    parser.add_argument(
+        "--yaw",
+        type=float,
+        default=12.0,
+        metavar="DEG",
+        help="camera turned towards the subject's left, degrees (default 12)",
+    )
 
 
 def _check_size(size: int) -> None:
@@ -82,8 +118,9 @@ def run_preview(args: argparse.Namespace) -> int:
     output = Path(args.output)
     suffix = output.suffix.lower()
     if suffix not in _STILL + _CLIPS:
-        raise UnsupportedFormatError(f"{output}: unknown output format {suffix or '(no extension)'}; "
-                                     f"use .png, .gif or .mp4")
+        raise UnsupportedFormatError(
+            f"{output}: unknown output format {suffix or '(no extension)'}; use .png, .gif or .mp4"
+        )
     vocabulary = load_vocabulary()
     is_file = Path(args.source).is_file()
     if suffix in _STILL:
@@ -94,11 +131,18 @@ def run_preview(args: argparse.Namespace) -> int:
             if args.side_by_side:
                 image = side_by_side(setup.renderer.render(None), image)
         else:
-            image = render_code(setup, args.source, vocabulary, side_by_side_neutral=args.side_by_side,
-                                intensity=args.intensity)
+            image = render_code(
+                setup,
+                args.source,
+                vocabulary,
+                side_by_side_neutral=args.side_by_side,
+                intensity=args.intensity,
+            )
         write_png(output, image)
-        print(f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {setup.rig.source}, "
-              f"rig {setup.driver.profile.name})")
+        print(
+            f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {setup.rig.source}, "
+            f"rig {setup.driver.profile.name})"
+        )
         return 0
     timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold)
     if args.fps is not None and args.fps <= 0:
@@ -109,14 +153,17 @@ def run_preview(args: argparse.Namespace) -> int:
     rate = float(args.fps or timeline.fps)
     total = max(1, len(frame_times(timeline.duration, rate)))
     bar = ProgressBar(total, sys.stderr, label="rendering")
-    frames, rate = render_timeline(setup, timeline, fps=rate, side_by_side_neutral=args.side_by_side,
-                                   progress=bar)
+    frames, rate = render_timeline(
+        setup, timeline, fps=rate, side_by_side_neutral=args.side_by_side, progress=bar
+    )
     bar.finish()
     encode_bar = ProgressBar(len(frames), sys.stderr, label=f"encoding {suffix[1:].upper()}")
     write_clip(output, frames, fps=rate, progress=encode_bar)
     encode_bar.finish()
-    print(f"wrote {output} ({len(frames)} frames at {rate:g} fps, {len(frames) / rate:.2f} s, "
-          f"{frames[0].shape[1]}x{frames[0].shape[0]})")
+    print(
+        f"wrote {output} ({len(frames)} frames at {rate:g} fps, {len(frames) / rate:.2f} s, "
+        f"{frames[0].shape[1]}x{frames[0].shape[0]})"
+    )
     return 0
 
 
@@ -131,7 +178,7 @@ def run_sheet(args: argparse.Namespace) -> int:
         raise UnsupportedFormatError(f"{output}: a contact sheet is written as .png")
     codes = [code.strip() for code in args.codes.split(",") if code.strip()]
     if not codes:
-        raise UnsupportedFormatError("no codes given: pass a comma-separated list, e.g. \"happiness,6+12D\"")
+        raise UnsupportedFormatError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
     if args.columns is not None and args.columns < 1:
         raise UnsupportedFormatError(f"--columns {args.columns}: must be at least 1")
     vocabulary = load_vocabulary()
@@ -140,9 +187,14 @@ def run_sheet(args: argparse.Namespace) -> int:
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
     if args.side_by_side:
         codes = [c for code in codes for c in ("0", code)]
-    image = render_sheet(setup, codes, vocabulary, columns=args.columns or (min(4, len(codes))),
-                         intensity=args.intensity,
-                         labels=["neutral" if c == "0" else c for c in codes] if args.side_by_side else None)
+    image = render_sheet(
+        setup,
+        codes,
+        vocabulary,
+        columns=args.columns or (min(4, len(codes))),
+        intensity=args.intensity,
+        labels=["neutral" if c == "0" else c for c in codes] if args.side_by_side else None,
+    )
     write_png(output, image)
     print(f"wrote {output} ({len(codes)} faces, {image.shape[1]}x{image.shape[0]})")
     return 0

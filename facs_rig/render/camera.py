@@ -86,9 +86,17 @@ class Camera:
         return x, y, depth
 
 
-def frame_camera(positions: np.ndarray, *, width: int = 512, height: int = 512, yaw: float = 0.0,
-                 pitch: float = 0.0, fov_y: float = 20.0, margin: float = 1.12,
-                 forward: tuple[float, float, float] = (0.0, 0.0, 1.0)) -> Camera:
+def frame_camera(
+    positions: np.ndarray,
+    *,
+    width: int = 512,
+    height: int = 512,
+    yaw: float = 0.0,
+    pitch: float = 0.0,
+    fov_y: float = 20.0,
+    margin: float = 1.12,
+    forward: tuple[float, float, float] = (0.0, 0.0, 1.0),
+) -> Camera:
     """A camera looking at the mesh's front so that its bounding sphere's front fills the frame.
 
     Parameters
@@ -116,10 +124,15 @@ def frame_camera(positions: np.ndarray, *, width: int = 512, height: int = 512, 
     direction = np.asarray(forward, float) / np.linalg.norm(forward)
     yaw_r, pitch_r = math.radians(yaw), math.radians(pitch)
     # Orbit about the vertical axis, then raise: a three-quarter view reads depth better.
-    rotated = np.array([direction[0] * math.cos(yaw_r) + direction[2] * math.sin(yaw_r),
-                        direction[1],
-                        -direction[0] * math.sin(yaw_r) + direction[2] * math.cos(yaw_r)])
+    rotated = np.array(
+        [
+            direction[0] * math.cos(yaw_r) + direction[2] * math.sin(yaw_r),
+            direction[1],
+            -direction[0] * math.sin(yaw_r) + direction[2] * math.cos(yaw_r),
+        ]
+    )
     rotated = rotated * math.cos(pitch_r) + np.array([0.0, 1.0, 0.0]) * math.sin(pitch_r)
     eye = centre + rotated * distance
-    return Camera(tuple(float(v) for v in eye), tuple(float(v) for v in centre), (0.0, 1.0, 0.0),
-                  fov_y, width, height)
+    return Camera(
+        tuple(float(v) for v in eye), tuple(float(v) for v in centre), (0.0, 1.0, 0.0), fov_y, width, height
+    )

@@ -55,17 +55,31 @@ def demo_timeline(vocabulary: Vocabulary, *, fps: float = 30.0) -> Timeline:
     """The seven basic expressions one after another, with a blink in the middle."""
     timeline = Timeline(fps=fps, metadata={"title": "facs-rig demo: the seven basic expressions"})
     at = 0.2
-    for name, code in demo_beats(vocabulary):
-        timeline = timeline.add_code(code, vocabulary, at=at, onset=_ONSET, apex=_APEX, offset=_OFFSET,
-                                     intensity=_DEMO_INTENSITY)
+    for _name, code in demo_beats(vocabulary):
+        timeline = timeline.add_code(
+            code, vocabulary, at=at, onset=_ONSET, apex=_APEX, offset=_OFFSET, intensity=_DEMO_INTENSITY
+        )
         at = round(at + _ONSET + _APEX + _OFFSET + _REST, 6)
-    timeline = timeline.add_code("45", vocabulary, at=round(3 * (_ONSET + _APEX + _OFFSET + _REST) + 0.05, 6),
-                                 onset=0.08, apex=0.04, offset=0.12, intensity=1.0)
+    timeline = timeline.add_code(
+        "45",
+        vocabulary,
+        at=round(3 * (_ONSET + _APEX + _OFFSET + _REST) + 0.05, 6),
+        onset=0.08,
+        apex=0.04,
+        offset=0.12,
+        intensity=1.0,
+    )
     return timeline.with_events(timeline.events, duration=round(at + 0.2, 6))
 
 
-def run_demo(folder: str | os.PathLike[str], vocabulary: Vocabulary, *, size: int = 360, fps: float = 15.0,
-             progress: Callable[[str, int, int], None] | None = None) -> DemoFiles:
+def run_demo(
+    folder: str | os.PathLike[str],
+    vocabulary: Vocabulary,
+    *,
+    size: int = 360,
+    fps: float = 15.0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DemoFiles:
     """Write the demo's files into ``folder`` (created if missing).
 
     Parameters
@@ -91,14 +105,26 @@ def run_demo(folder: str | os.PathLike[str], vocabulary: Vocabulary, *, size: in
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the demo folder: {exc.strerror or exc}") from None
     timeline = demo_timeline(vocabulary)
-    files = DemoFiles(out, out / "timeline.json", out / "default_head_animated.glb", out / "expressions.png",
-                      out / "expressions.gif", timeline.duration, demo_beats(vocabulary))
+    files = DemoFiles(
+        out,
+        out / "timeline.json",
+        out / "default_head_animated.glb",
+        out / "expressions.png",
+        out / "expressions.gif",
+        timeline.duration,
+        demo_beats(vocabulary),
+    )
     write_timeline(timeline, files.timeline, vocabulary)
 
     setup = preview_setup(size=size, supersample=1)
     times, weights, rate = timeline_weights(setup, timeline)
-    animation = TargetWeights(times, weights, setup.rig.mesh.target_names, rate,
-                              {"title": timeline.metadata.get("title", "facs-rig demo")})
+    animation = TargetWeights(
+        times,
+        weights,
+        setup.rig.mesh.target_names,
+        rate,
+        {"title": timeline.metadata.get("title", "facs-rig demo")},
+    )
     write_head_glb(setup.rig.mesh, setup.rig.colours, files.glb, animation=animation)
 
     still = preview_setup(size=size, supersample=2)

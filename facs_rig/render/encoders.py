@@ -27,9 +27,17 @@ from facs_rig.errors import MissingDependencyError, OutputError, UnsupportedForm
 from facs_rig.io.atomic import write_bytes_atomic
 
 __all__ = [
-    "encode_png", "write_png", "decode_png",
-    "encode_gif", "write_gif", "lzw_encode", "palette_for", "quantize",
-    "write_mp4", "write_clip", "CLIP_FORMATS",
+    "encode_png",
+    "write_png",
+    "decode_png",
+    "encode_gif",
+    "write_gif",
+    "lzw_encode",
+    "palette_for",
+    "quantize",
+    "write_mp4",
+    "write_clip",
+    "CLIP_FORMATS",
 ]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,8 +70,12 @@ def encode_png(image: np.ndarray, *, level: int = 6) -> bytes:
     scanlines[0, 0] = 0  # the first row has no prior row: filter 0 (None)
     scanlines[:, 1:] = (filtered & 0xFF).astype(np.uint8)
     header = struct.pack(">IIBBBBB", width, height, 8, 6 if channels == 4 else 2, 0, 0, 0)
-    return (_PNG_SIGNATURE + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), level)) + _chunk(b"IEND", b""))
+    return (
+        _PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(scanlines.tobytes(), level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def decode_png(data: bytes) -> np.ndarray:
@@ -85,8 +97,8 @@ def _decode_png(data: bytes) -> np.ndarray:
         raise ValueError("not a PNG file (bad signature)")
     position, header, idat = 8, None, b""
     while position + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        body = data[position + 8:position + 8 + length]
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -175,14 +187,14 @@ def _quantize(image: np.ndarray, cube: np.ndarray, dither: bool) -> np.ndarray:
 
 
 def _lookup_cube(palette: np.ndarray) -> np.ndarray:
-    levels = (np.arange(32, dtype=np.float32) * 8 + 4)
+    levels = np.arange(32, dtype=np.float32) * 8 + 4
     grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
     colours = palette.astype(np.float32)
     best = np.empty(grid.shape[0], np.uint8)
     for start in range(0, grid.shape[0], 4096):  # (4096, 256) distances at a time
-        block = grid[start:start + 4096]
+        block = grid[start : start + 4096]
         distance = ((block[:, None, :] - colours[None, :, :]) ** 2).sum(-1)
-        best[start:start + 4096] = distance.argmin(axis=1)
+        best[start : start + 4096] = distance.argmin(axis=1)
     return best.reshape(32, 32, 32)
 
 
@@ -245,13 +257,19 @@ def lzw_encode(indices: bytes, minimum_code_size: int = 8) -> bytes:
 
 
 def _sub_blocks(data: bytes) -> bytes:
-    pieces = [bytes((len(data[i:i + 255]),)) + data[i:i + 255] for i in range(0, len(data), 255)]
+    pieces = [bytes((len(data[i : i + 255]),)) + data[i : i + 255] for i in range(0, len(data), 255)]
     return b"".join(pieces) + b"\x00"
 
 
-def encode_gif(frames: Iterable[np.ndarray], *, fps: float, loop: bool = True,
-               palette: np.ndarray | None = None, dither: bool = True,
-               progress: Callable[[int], None] | None = None) -> bytes:
+def encode_gif(
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float,
+    loop: bool = True,
+    palette: np.ndarray | None = None,
+    dither: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
     """Encode RGB frames as an animated GIF (global palette, changed rectangles only).
 
     Parameters
@@ -313,8 +331,13 @@ def encode_gif(frames: Iterable[np.ndarray], *, fps: float, loop: bool = True,
     return bytes(out)
 
 
-def write_gif(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps: float,
-              progress: Callable[[int], None] | None = None) -> None:
+def write_gif(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Write frames as an animated GIF file, atomically."""
     write_bytes_atomic(path, encode_gif(frames, fps=fps, progress=progress))
 
@@ -322,8 +345,13 @@ def write_gif(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps
 # --------------------------------------------------------------------------------------- MP4
 
 
-def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps: float,
-              progress: Callable[[int], None] | None = None) -> None:
+def write_mp4(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Write frames as an H.264 MP4 (yuv420p, plays everywhere) through imageio-ffmpeg.
 
     Raises
@@ -336,7 +364,8 @@ def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps
     except ImportError:
         raise MissingDependencyError(
             f"{path}: writing MP4 needs imageio-ffmpeg; install it with "
-            f"pip install 'facs-rig[video]' (or write a .gif)") from None
+            f"pip install 'facs-rig[video]' (or write a .gif)"
+        ) from None
     frames = [_as_image(f)[:, :, :3] for f in frames]
     if not frames:
         raise ValueError("cannot encode a clip with no frames")
@@ -346,8 +375,14 @@ def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps
         temporary = Path(folder) / "clip.mp4"
         try:
             writer = imageio_ffmpeg.write_frames(
-                str(temporary), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                macro_block_size=2, output_params=["-movflags", "+faststart"])
+                str(temporary),
+                (width, height),
+                fps=fps,
+                codec="libx264",
+                pix_fmt_out="yuv420p",
+                macro_block_size=2,
+                output_params=["-movflags", "+faststart"],
+            )
             writer.send(None)
             for number, frame in enumerate(frames):
                 writer.send(np.ascontiguousarray(frame))
@@ -359,8 +394,13 @@ def write_mp4(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps
         write_bytes_atomic(target, temporary.read_bytes())
 
 
-def write_clip(path: str | os.PathLike[str], frames: Sequence[np.ndarray], *, fps: float,
-               progress: Callable[[int], None] | None = None) -> None:
+def write_clip(
+    path: str | os.PathLike[str],
+    frames: Sequence[np.ndarray],
+    *,
+    fps: float,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Write a clip in the format its extension names (``.gif`` or ``.mp4``)."""
     suffix = Path(path).suffix.lower()
     if suffix == ".gif":
@@ -369,4 +409,5 @@ def write_clip(path: str | os.PathLike[str], frames: Sequence[np.ndarray], *, fp
         write_mp4(path, frames, fps=fps, progress=progress)
     else:
         raise UnsupportedFormatError(
-            f"{path}: unknown clip format {suffix or '(no extension)'}; use .gif or .mp4")
+            f"{path}: unknown clip format {suffix or '(no extension)'}; use .gif or .mp4"
+        )

@@ -79,8 +79,10 @@ def _glyph(character: str) -> np.ndarray:
         rows = (0, 0) + (upper[0], upper[2], upper[3], upper[4], upper[6])
     if rows is None:
         rows = _GLYPHS["?"]
-    bits = np.array([[(row >> (GLYPH_WIDTH - 1 - column)) & 1 for column in range(GLYPH_WIDTH)]
-                     for row in rows], dtype=bool)
+    bits = np.array(
+        [[(row >> (GLYPH_WIDTH - 1 - column)) & 1 for column in range(GLYPH_WIDTH)] for row in rows],
+        dtype=bool,
+    )
     return bits
 
 
@@ -102,8 +104,9 @@ def text_bitmap(text: str, scale: int = 1) -> np.ndarray:
     return np.kron(mask, np.ones((scale, scale), bool)).astype(bool)
 
 
-def draw_text(image: np.ndarray, text: str, x: int, y: int, *, colour=(235, 235, 235),
-              scale: int = 2) -> None:
+def draw_text(
+    image: np.ndarray, text: str, x: int, y: int, *, colour=(235, 235, 235), scale: int = 2
+) -> None:
     """Draw ``text`` into an RGB uint8 ``image`` in place with its top-left at ``(x, y)`` (clipped)."""
     mask = text_bitmap(text, scale)
     height, width = image.shape[:2]
@@ -111,5 +114,5 @@ def draw_text(image: np.ndarray, text: str, x: int, y: int, *, colour=(235, 235,
     x1, y1 = min(x + mask.shape[1], width), min(y + mask.shape[0], height)
     if x1 <= x0 or y1 <= y0:
         return
-    region = mask[y0 - y:y1 - y, x0 - x:x1 - x]
+    region = mask[y0 - y : y1 - y, x0 - x : x1 - x]
     image[y0:y1, x0:x1][region] = np.asarray(colour, np.uint8)

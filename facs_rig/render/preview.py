@@ -28,9 +28,21 @@ from facs_rig.render.camera import Camera, frame_camera
 from facs_rig.render.raster import render
 from facs_rig.render.scene import RenderRig
 
-__all__ = ["Driver", "make_driver", "FaceRenderer", "code_values", "side_by_side", "choose_profile",
-           "PreviewSetup", "preview_setup", "render_code", "timeline_weights", "render_timeline",
-           "peak_frame", "render_sheet"]
+__all__ = [
+    "Driver",
+    "make_driver",
+    "FaceRenderer",
+    "code_values",
+    "side_by_side",
+    "choose_profile",
+    "PreviewSetup",
+    "preview_setup",
+    "render_code",
+    "timeline_weights",
+    "render_timeline",
+    "peak_frame",
+    "render_sheet",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,9 @@ class Driver:
     n_targets: int
 
     def _apply(self, profile_weights: np.ndarray) -> np.ndarray:
-        padded = np.concatenate([profile_weights, np.zeros(profile_weights.shape[:-1] + (1,), np.float32)], -1)
+        padded = np.concatenate(
+            [profile_weights, np.zeros(profile_weights.shape[:-1] + (1,), np.float32)], -1
+        )
         return padded[..., self.columns].astype(np.float32)
 
     def frame(self, values: Mapping[Channel, float]) -> np.ndarray:
@@ -97,13 +111,16 @@ def make_driver(profile: RigProfile, mesh_target_names: Sequence[str]) -> Driver
                 direct[channel] = index
     if not (columns < len(profile.targets)).any() and not direct:
         sample = ", ".join(list(mesh_target_names)[:5]) or "none"
-        raise RigError(f"rig profile {profile.name!r} drives none of the mesh's morph targets "
-                       f"(it has: {sample}); choose another with --rig")
+        raise RigError(
+            f"rig profile {profile.name!r} drives none of the mesh's morph targets "
+            f"(it has: {sample}); choose another with --rig"
+        )
     return Driver(profile, columns, direct, len(mesh_target_names))
 
 
-def code_values(text: str, vocabulary: Vocabulary, *, scale: str | None = None,
-                intensity: float | None = None) -> dict[Channel, float]:
+def code_values(
+    text: str, vocabulary: Vocabulary, *, scale: str | None = None, intensity: float | None = None
+) -> dict[Channel, float]:
     """AU channel values of a FACS code or expression name (``6+12D``, ``surprise``).
 
     ``intensity`` (0-1), when given, is the value of AUs coded without a letter; by default they
@@ -133,12 +150,21 @@ class FaceRenderer:
         Camera orbit in degrees: a slight three-quarter view reads depth better than a frontal one.
     """
 
-    def __init__(self, rig: RenderRig, *, width: int = 512, height: int = 512, supersample: int = 1,
-                 yaw: float = 12.0, pitch: float = 4.0):
+    def __init__(
+        self,
+        rig: RenderRig,
+        *,
+        width: int = 512,
+        height: int = 512,
+        supersample: int = 1,
+        yaw: float = 12.0,
+        pitch: float = 4.0,
+    ):
         self.rig = rig
         self.supersample = supersample
-        self.camera: Camera = frame_camera(rig.focus, width=width, height=height, yaw=yaw, pitch=pitch,
-                                           margin=1.0)
+        self.camera: Camera = frame_camera(
+            rig.focus, width=width, height=height, yaw=yaw, pitch=pitch, margin=1.0
+        )
         self._deformer = Deformer(rig.mesh)
         self._faces = rig.mesh.faces.astype(np.int64)
 
@@ -153,10 +179,13 @@ class FaceRenderer:
             positions = self.rig.mesh.positions
         else:
             positions = self._deformer(np.asarray(weights, np.float32))
-        return render(positions, self._faces, self.camera, colours=self.rig.colours,
-                      supersample=self.supersample)
+        return render(
+            positions, self._faces, self.camera, colours=self.rig.colours, supersample=self.supersample
+        )
 
-    def frames(self, weights: np.ndarray, *, progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
+    def frames(
+        self, weights: np.ndarray, *, progress: Callable[[int], None] | None = None
+    ) -> Iterator[np.ndarray]:
         """Images of successive poses ``(n_frames, n_targets)``; ``progress(k)`` after each."""
         for index, row in enumerate(np.asarray(weights, np.float32)):
             yield self.render(row)
@@ -174,8 +203,9 @@ def side_by_side(left: np.ndarray, right: np.ndarray, *, gap: int = 4) -> np.nda
 # ----------------------------------------------------------------------------- high-level API
 
 
-def choose_profile(name_or_path: str | None, mesh_target_names: Sequence[str], *,
-                   default: str | None = None) -> RigProfile:
+def choose_profile(
+    name_or_path: str | None, mesh_target_names: Sequence[str], *, default: str | None = None
+) -> RigProfile:
     """The rig profile to drive a mesh: the one named, else ``default``, else the best bundled fit.
 
     The best fit drives the most of the mesh's target names (ties: the bundled order).
@@ -194,8 +224,9 @@ def choose_profile(name_or_path: str | None, mesh_target_names: Sequence[str], *
             best, best_count = profile, count
     if best is None:
         sample = ", ".join(list(mesh_target_names)[:5]) or "none"
-        raise RigError(f"no bundled rig profile fits the mesh's morph targets ({sample}); "
-                       f"pass a profile file with --rig")
+        raise RigError(
+            f"no bundled rig profile fits the mesh's morph targets ({sample}); pass a profile file with --rig"
+        )
     return best
 
 
@@ -208,8 +239,15 @@ class PreviewSetup:
     renderer: FaceRenderer
 
 
-def preview_setup(mesh: str | None = None, rig: str | None = None, *, size: int = 512,
-                  supersample: int = 1, yaw: float = 12.0, pitch: float = 4.0) -> PreviewSetup:
+def preview_setup(
+    mesh: str | None = None,
+    rig: str | None = None,
+    *,
+    size: int = 512,
+    supersample: int = 1,
+    yaw: float = 12.0,
+    pitch: float = 4.0,
+) -> PreviewSetup:
     """Load a rig for previews: ``mesh`` (default: the bundled head) driven by ``rig``.
 
     The default head is driven by the ``facs`` profile; a user mesh by ``rig`` or, when omitted,
@@ -220,12 +258,21 @@ def preview_setup(mesh: str | None = None, rig: str | None = None, *, size: int 
     render_rig = load_render_rig(mesh)
     profile = choose_profile(rig, render_rig.mesh.target_names, default="facs" if mesh is None else None)
     driver = make_driver(profile, render_rig.mesh.target_names)
-    renderer = FaceRenderer(render_rig, width=size, height=size, supersample=supersample, yaw=yaw, pitch=pitch)
+    renderer = FaceRenderer(
+        render_rig, width=size, height=size, supersample=supersample, yaw=yaw, pitch=pitch
+    )
     return PreviewSetup(render_rig, driver, renderer)
 
 
-def render_code(setup: PreviewSetup, code: str, vocabulary: Vocabulary, *, side_by_side_neutral: bool = False,
-                scale: str | None = None, intensity: float | None = None) -> np.ndarray:
+def render_code(
+    setup: PreviewSetup,
+    code: str,
+    vocabulary: Vocabulary,
+    *,
+    side_by_side_neutral: bool = False,
+    scale: str | None = None,
+    intensity: float | None = None,
+) -> np.ndarray:
     """One image of a FACS code or expression (neutral beside it when asked)."""
     values = code_values(code, vocabulary, scale=scale, intensity=intensity)
     image = setup.renderer.render(setup.driver.frame(values))
@@ -234,19 +281,29 @@ def render_code(setup: PreviewSetup, code: str, vocabulary: Vocabulary, *, side_
     return image
 
 
-def timeline_weights(setup: PreviewSetup, timeline, *, fps: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+def timeline_weights(
+    setup: PreviewSetup, timeline, *, fps: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Sample a timeline and mix it: ``(times (F,), weights (F, n_mesh_targets), fps)``."""
     from facs_rig.core.timeline import sample
 
     rate = float(fps or timeline.fps)
-    curves = sample(timeline, fps=rate, channels=tuple(dict.fromkeys(
-        tuple(setup.driver.profile.channels) + tuple(setup.driver.direct))))
+    curves = sample(
+        timeline,
+        fps=rate,
+        channels=tuple(dict.fromkeys(tuple(setup.driver.profile.channels) + tuple(setup.driver.direct))),
+    )
     return curves.times, setup.driver.curves(curves), rate
 
 
-def render_timeline(setup: PreviewSetup, timeline, *, fps: float | None = None,
-                    side_by_side_neutral: bool = False,
-                    progress: Callable[[int], None] | None = None) -> tuple[list[np.ndarray], float]:
+def render_timeline(
+    setup: PreviewSetup,
+    timeline,
+    *,
+    fps: float | None = None,
+    side_by_side_neutral: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[list[np.ndarray], float]:
     """Every frame of a timeline as images, and the clip's frame rate."""
     _, weights, rate = timeline_weights(setup, timeline, fps=fps)
     if weights.shape[0] == 0:
@@ -268,9 +325,16 @@ def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.
     return weights[int(np.argmax(weights.sum(axis=1)))]
 
 
-def render_sheet(setup: PreviewSetup, codes: Sequence[str], vocabulary: Vocabulary, *, columns: int | None = None,
-                 scale: str | None = None, intensity: float | None = None,
-                 labels: Sequence[str] | None = None) -> np.ndarray:
+def render_sheet(
+    setup: PreviewSetup,
+    codes: Sequence[str],
+    vocabulary: Vocabulary,
+    *,
+    columns: int | None = None,
+    scale: str | None = None,
+    intensity: float | None = None,
+    labels: Sequence[str] | None = None,
+) -> np.ndarray:
     """A contact sheet: each code (or expression name) rendered, labelled with its name and AU code."""
     from facs_rig.core.notation import format_code
     from facs_rig.render.sheet import contact_sheet
@@ -279,8 +343,11 @@ def render_sheet(setup: PreviewSetup, codes: Sequence[str], vocabulary: Vocabula
     for index, text in enumerate(codes):
         canonical = format_code(vocabulary.parse(text))
         name = labels[index] if labels is not None else text
-        tiles.append(setup.renderer.render(setup.driver.frame(
-            code_values(text, vocabulary, scale=scale, intensity=intensity))))
+        tiles.append(
+            setup.renderer.render(
+                setup.driver.frame(code_values(text, vocabulary, scale=scale, intensity=intensity))
+            )
+        )
         lines.append((name, canonical) if canonical != name else (name,))
     font_scale = 2 if setup.renderer.camera.width >= 256 else 1
     return contact_sheet(tiles, lines, columns=columns, scale=font_scale)

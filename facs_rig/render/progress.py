@@ -26,8 +26,9 @@ class ProgressBar:
         Bar width in characters.
     """
 
-    def __init__(self, total: int, stream: TextIO, *, label: str = "rendering", width: int = 30,
-                 unit: str = "frames"):
+    def __init__(
+        self, total: int, stream: TextIO, *, label: str = "rendering", width: int = 30, unit: str = "frames"
+    ):
         self.total = max(int(total), 1)
         self.stream = stream
         self.label = label
@@ -43,8 +44,10 @@ class ProgressBar:
         fraction = min(max(done / self.total, 0.0), 1.0)
         filled = int(round(fraction * self.width))
         elapsed = time.perf_counter() - self._start
-        return (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                f"{done}/{self.total} {self.unit}  {elapsed:.1f} s")
+        return (
+            f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+            f"{done}/{self.total} {self.unit}  {elapsed:.1f} s"
+        )
 
     def __call__(self, done: int) -> None:
         self.done = done

@@ -51,9 +51,9 @@ class Shading:
 
     ambient: tuple[float, float, float] = (0.20, 0.20, 0.22)
     lights: tuple[Light, ...] = (
-        Light((0.45, 0.55, 0.75), (0.85, 0.82, 0.78), specular=0.22),   # key: high, camera left
-        Light((-0.65, 0.05, 0.55), (0.30, 0.33, 0.38), specular=0.0),   # fill: low, opposite side
-        Light((0.0, 0.45, -0.9), (0.25, 0.25, 0.25), specular=0.05),    # rim: behind, separates from background
+        Light((0.45, 0.55, 0.75), (0.85, 0.82, 0.78), specular=0.22),  # key: high, camera left
+        Light((-0.65, 0.05, 0.55), (0.30, 0.33, 0.38), specular=0.0),  # fill: low, opposite side
+        Light((0.0, 0.45, -0.9), (0.25, 0.25, 0.25), specular=0.05),  # rim: behind, separates from background
     )
     shininess: float = 24.0
     background_top: tuple[float, float, float] = (0.30, 0.32, 0.36)
@@ -88,8 +88,16 @@ def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return normals / np.where(length > 0, length, 1.0)
 
 
-def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray, width: int,
-              height: int, *, cull_back_faces: bool = True) -> np.ndarray:
+def rasterize(
+    x: np.ndarray,
+    y: np.ndarray,
+    depth: np.ndarray,
+    faces: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    cull_back_faces: bool = True,
+) -> np.ndarray:
     """Visibility pass: the nearest front-facing triangle at every pixel centre.
 
     Parameters
@@ -145,8 +153,12 @@ def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray
         # Perspective: 1/depth is linear in screen space.
         inv_depth = (w0 / z0[face_ids] + w1 / z1[face_ids] + w2 / z2[face_ids]) / area[face_ids]
         pixel_depth = 1.0 / np.maximum(inv_depth, 1e-12)
-        quantised = ((pixel_depth - np.float32(depth_low)) * depth_scale).clip(0, 2**30 - 256).astype(np.int64)
-        np.minimum.at(zbuffer, py.astype(np.int64) * width + px.astype(np.int64), (quantised << 32) | face_ids)
+        quantised = (
+            ((pixel_depth - np.float32(depth_low)) * depth_scale).clip(0, 2**30 - 256).astype(np.int64)
+        )
+        np.minimum.at(
+            zbuffer, py.astype(np.int64) * width + px.astype(np.int64), (quantised << 32) | face_ids
+        )
 
     indices = np.flatnonzero(keep)
     small = indices[span[indices] <= _BOX_LIMIT]
@@ -160,11 +172,18 @@ def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray
         offset_x = np.tile(np.arange(side, dtype=np.float32), side)
         offset_y = np.repeat(np.arange(side, dtype=np.float32), side)
         for start in range(0, members.size, per_chunk):
-            f = members[start:start + per_chunk]
+            f = members[start : start + per_chunk]
             px = x_min[f, None] + offset_x
             py = y_min[f, None] + offset_y
             cx, cy = px + 0.5, py + 0.5
-            ax, ay, bx, by, qx, qy = x0[f, None], y0[f, None], x1[f, None], y1[f, None], x2[f, None], y2[f, None]
+            ax, ay, bx, by, qx, qy = (
+                x0[f, None],
+                y0[f, None],
+                x1[f, None],
+                y1[f, None],
+                x2[f, None],
+                y2[f, None],
+            )
             sign = np.sign(area[f, None])
             inside = (px <= x_max[f, None]) & (py <= y_max[f, None])
             inside &= ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) * sign >= 0
@@ -207,9 +226,16 @@ def rasterize(x: np.ndarray, y: np.ndarray, depth: np.ndarray, faces: np.ndarray
     return result
 
 
-def render(positions: np.ndarray, faces: np.ndarray, camera: Camera, *,
-           colours: np.ndarray | None = None, normals: np.ndarray | None = None,
-           shading: Shading = DEFAULT_SHADING, supersample: int = 1) -> np.ndarray:
+def render(
+    positions: np.ndarray,
+    faces: np.ndarray,
+    camera: Camera,
+    *,
+    colours: np.ndarray | None = None,
+    normals: np.ndarray | None = None,
+    shading: Shading = DEFAULT_SHADING,
+    supersample: int = 1,
+) -> np.ndarray:
     """Render a triangle mesh to an RGB image.
 
     Parameters

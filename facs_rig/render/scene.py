@@ -69,14 +69,16 @@ def _focus_points(mesh: MorphMesh) -> np.ndarray:
             centre, half = (low + high) / 2, (high - low) / 2
             half = np.maximum(half, half.max() * 0.75)  # a face is about as wide as tall
             # Room for the forehead and crown above the brows, a little below the chin.
-            box = np.stack([centre - half * np.array([1.3, 1.08, 1.0]),
-                            centre + half * np.array([1.3, 1.55, 1.0])])
+            box = np.stack(
+                [centre - half * np.array([1.3, 1.08, 1.0]), centre + half * np.array([1.3, 1.55, 1.0])]
+            )
             return box.astype(np.float32)
     return np.stack([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
 
 
-def render_rig_from_mesh(mesh: MorphMesh, colours: np.ndarray | None = None, *,
-                         source: str = "mesh") -> RenderRig:
+def render_rig_from_mesh(
+    mesh: MorphMesh, colours: np.ndarray | None = None, *, source: str = "mesh"
+) -> RenderRig:
     """Wrap one mesh (vertex colours optional) for rendering."""
     if colours is None:
         colours = np.broadcast_to(np.float32(SKIN_TONE), (mesh.n_vertices, 3))
@@ -118,8 +120,9 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         for index, name in enumerate(mesh.target_names):
             delta[column[name]] += (mesh.deltas[index].astype(np.float64) @ linear.T).astype(np.float32)
         deltas_parts.append(delta)
-        colours.append(_vertex_colours(source, documents[mesh_targets.mesh_index], mesh.n_vertices,
-                                       read_accessor_float))
+        colours.append(
+            _vertex_colours(source, documents[mesh_targets.mesh_index], mesh.n_vertices, read_accessor_float)
+        )
         offset += mesh.n_vertices
     # Meshes without morph targets (eyeballs, teeth, hair in many rigs) are drawn too, still.
     animated = {info.mesh_index for info in rig.targets}
@@ -127,8 +130,9 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         mesh_index = node.get("mesh") if isinstance(node, dict) else None
         if not isinstance(mesh_index, int) or mesh_index in animated or not 0 <= mesh_index < len(documents):
             continue
-        for points, triangles, colour in _static_primitives(source, documents[mesh_index], mesh_index,
-                                                            read_accessor_float):
+        for points, triangles, colour in _static_primitives(
+            source, documents[mesh_index], mesh_index, read_accessor_float
+        ):
             matrix = matrices.get(node_index, np.eye(4))
             world = points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
             positions.append(world.astype(np.float32))
@@ -137,8 +141,12 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
             colours.append(colour)
             offset += points.shape[0]
     merged = MorphMesh(
-        name=target.stem, positions=np.concatenate(positions), faces=np.concatenate(faces).astype(np.uint32),
-        target_names=tuple(names), deltas=np.concatenate(deltas_parts, axis=1))
+        name=target.stem,
+        positions=np.concatenate(positions),
+        faces=np.concatenate(faces).astype(np.uint32),
+        target_names=tuple(names),
+        deltas=np.concatenate(deltas_parts, axis=1),
+    )
     label = "default head" if path is None else str(target)
     return render_rig_from_mesh(merged, np.concatenate(colours), source=label)
 
@@ -160,6 +168,7 @@ def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_
                 pass
         if "POSITION" in attributes:
             from facs_rig.io.gltf.accessors import accessor_count
+
             count = accessor_count(source, attributes["POSITION"])
         parts.append(np.broadcast_to(np.float32(SKIN_TONE), (count or 0, 3)))
     colours = np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
@@ -182,23 +191,30 @@ def _static_primitives(source, mesh_document: dict, mesh_index: int, read_access
             continue
         pointer = f"/meshes/{mesh_index}/primitives/{index}"
         try:
-            points = np.asarray(read_accessor_float(source, attributes["POSITION"], f"{pointer}/POSITION"),
-                                np.float32)
+            points = np.asarray(
+                read_accessor_float(source, attributes["POSITION"], f"{pointer}/POSITION"), np.float32
+            )
             if "indices" in primitive:
-                triangles = np.asarray(read_accessor(source, primitive["indices"], f"{pointer}/indices"),
-                                       np.int64).reshape(-1)
+                triangles = np.asarray(
+                    read_accessor(source, primitive["indices"], f"{pointer}/indices"), np.int64
+                ).reshape(-1)
             else:
                 triangles = np.arange(points.shape[0], dtype=np.int64)
         except (GltfError, ValueError):
             continue
         triangles = triangles[: triangles.size - triangles.size % 3].reshape(-1, 3)
-        if points.ndim != 2 or points.shape[1] != 3 or (triangles.size and triangles.max() >= points.shape[0]):
+        if (
+            points.ndim != 2
+            or points.shape[1] != 3
+            or (triangles.size and triangles.max() >= points.shape[0])
+        ):
             continue
         colour = np.broadcast_to(np.float32(SKIN_TONE), points.shape).astype(np.float32)
         if "COLOR_0" in attributes:
             try:
-                values = np.asarray(read_accessor_float(source, attributes["COLOR_0"], f"{pointer}/COLOR_0"),
-                                    np.float32)
+                values = np.asarray(
+                    read_accessor_float(source, attributes["COLOR_0"], f"{pointer}/COLOR_0"), np.float32
+                )
                 if values.shape[0] == points.shape[0]:
                     colour = values[:, :3]
             except (GltfError, ValueError):

@@ -20,9 +20,16 @@ def _fit(text: str, width: int, scale: int) -> str:
     return text + ".."
 
 
-def contact_sheet(tiles: Sequence[np.ndarray], labels: Sequence[Sequence[str]], *, columns: int | None = None,
-                  scale: int = 2, padding: int = 8, background=(24, 25, 28),
-                  colours=((240, 240, 240), (170, 200, 255))) -> np.ndarray:
+def contact_sheet(
+    tiles: Sequence[np.ndarray],
+    labels: Sequence[Sequence[str]],
+    *,
+    columns: int | None = None,
+    scale: int = 2,
+    padding: int = 8,
+    background=(24, 25, 28),
+    colours=((240, 240, 240), (170, 200, 255)),
+) -> np.ndarray:
     """Arrange equally sized RGB tiles in a grid with lines of text under each.
 
     Parameters
@@ -58,7 +65,7 @@ def contact_sheet(tiles: Sequence[np.ndarray], labels: Sequence[Sequence[str]], 
             raise ValueError("all tiles of a contact sheet must have the same size")
         row, column = divmod(index, columns)
         x, y = padding + column * cell_w, padding + row * cell_h
-        sheet[y:y + tile_h, x:x + tile_w] = tile[:, :, :3]
+        sheet[y : y + tile_h, x : x + tile_w] = tile[:, :, :3]
         for number, text in enumerate(label):
             text = _fit(str(text), tile_w, scale)
             tx = x + (tile_w - text_width(text, scale)) // 2

@@ -66,15 +66,22 @@ def face_model(head: NeutralHead) -> FaceModel:
     grid = head.grid
     eye_upper, eye_lower = np.asarray(grid["eye_upper"]), np.asarray(grid["eye_lower"])
     left = head.positions[eye_upper, 0] > 0
-    margins = MappingProxyType({
-        "upper_L": tuple(int(i) for i in eye_upper[left]), "lower_L": tuple(int(i) for i in eye_lower[left]),
-        "upper_R": tuple(int(i) for i in eye_upper[~left]), "lower_R": tuple(int(i) for i in eye_lower[~left]),
-        "mouth_upper": tuple(grid["mouth_upper"]), "mouth_lower": tuple(grid["mouth_lower"]),
-    })
+    margins = MappingProxyType(
+        {
+            "upper_L": tuple(int(i) for i in eye_upper[left]),
+            "lower_L": tuple(int(i) for i in eye_lower[left]),
+            "upper_R": tuple(int(i) for i in eye_upper[~left]),
+            "lower_R": tuple(int(i) for i in eye_lower[~left]),
+            "mouth_upper": tuple(grid["mouth_upper"]),
+            "mouth_lower": tuple(grid["mouth_lower"]),
+        }
+    )
     return FaceModel(head.positions, head.faces.astype(np.int64), head.parts, head.landmarks, margins)
 
 
-def build_default_head(target_names: Sequence[str] | None = None, *, name: str = "facs_rig_default_head") -> RiggedHead:
+def build_default_head(
+    target_names: Sequence[str] | None = None, *, name: str = "facs_rig_default_head"
+) -> RiggedHead:
     """Build the default head with the named morph targets (default: every one the model knows).
 
     Parameters

@@ -31,8 +31,14 @@ from facs_rig.core.headgen.muscles import (
     sphincter,
 )
 
-__all__ = ["FaceModel", "ACTIONS", "action_displacement", "corrective_displacement", "build_targets",
-           "available_targets"]
+__all__ = [
+    "FaceModel",
+    "ACTIONS",
+    "action_displacement",
+    "corrective_displacement",
+    "build_targets",
+    "available_targets",
+]
 
 _PART = {"skin": 0, "eye_L": 1, "eye_R": 2, "teeth_upper": 3, "teeth_lower": 4, "mouth": 5, "tongue": 6}
 _SIGN = {"L": 1.0, "R": -1.0}
@@ -43,8 +49,9 @@ def _normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
     face_normals = np.cross(b - a, c - a)
     normals = np.zeros_like(positions)
     for axis in range(3):
-        normals[:, axis] = np.bincount(faces.reshape(-1), np.repeat(face_normals[:, axis], 3),
-                                       minlength=positions.shape[0])
+        normals[:, axis] = np.bincount(
+            faces.reshape(-1), np.repeat(face_normals[:, axis], 3), minlength=positions.shape[0]
+        )
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
@@ -87,7 +94,11 @@ class FaceModel:
             cached = _normals(self.positions, np.asarray(self.faces, np.int64))
             # The two sides of a slit (lid and lip margins) share one normal, so that skin sliding
             # along it moves both copies alike and the slit does not gape.
-            for upper, lower in (("upper_L", "lower_L"), ("upper_R", "lower_R"), ("mouth_upper", "mouth_lower")):
+            for upper, lower in (
+                ("upper_L", "lower_L"),
+                ("upper_R", "lower_R"),
+                ("mouth_upper", "mouth_lower"),
+            ):
                 a = np.asarray(self.lid_margins.get(upper, ()), np.int64)
                 b = np.asarray(self.lid_margins.get(lower, ()), np.int64)
                 if a.size and a.size == b.size and upper.startswith("mouth"):
@@ -112,7 +123,11 @@ class FaceModel:
 
     def mouth_line(self, x: np.ndarray) -> np.ndarray:
         """Height of the lip line at ``x``: the parabola through both corners and the centre."""
-        left, right, centre = self.point("mouth_corner_L"), self.point("mouth_corner_R"), self.point("mouth_centre")
+        left, right, centre = (
+            self.point("mouth_corner_L"),
+            self.point("mouth_corner_R"),
+            self.point("mouth_centre"),
+        )
         half = 0.5 * (left[0] - right[0])
         corner_y = 0.5 * (left[1] + right[1])
         t = np.clip(x / half, -1.5, 1.5)
@@ -206,9 +221,10 @@ def lid_rotation(model: FaceModel, side: str, *, upper: float = 0.0, lower: floa
     skin = model.part("skin")
     near = smoothstep(0.038, 0.022, distance) * skin  # the inner canthus lies ~25 mm from the centre
     # Within the fissure's width; the canthi are fixed points of the lids.
-    inner_outer = smoothstep(0.0, 0.0015, np.minimum(p[:, 0] - min(xs_u[0], xs_l[0]),
-                                                    max(xs_u[-1], xs_l[-1]) - p[:, 0]))
-    width_gain = (0.6 + 0.4 * inner_outer)
+    inner_outer = smoothstep(
+        0.0, 0.0015, np.minimum(p[:, 0] - min(xs_u[0], xs_l[0]), max(xs_u[-1], xs_l[-1]) - p[:, 0])
+    )
+    width_gain = 0.6 + 0.4 * inner_outer
     above = elevation >= 0.5 * (top + bottom)
     # The tarsal plate (~10 mm of lid above the margin) turns whole; the skin above it less.
     upper_gain = smoothstep(top + 45.0, top + 8.0, elevation) * above
@@ -223,8 +239,19 @@ def lid_rotation(model: FaceModel, side: str, *, upper: float = 0.0, lower: floa
 # ----------------------------------------------------------------------------- AU recipes
 
 
-def _muscle(model: FaceModel, name: str, attachment, insertion, angle: float, spread: float,
-            contraction: float, *, mask=None, bulge: float = 0.0, slide_on: bool = True) -> np.ndarray:
+def _muscle(
+    model: FaceModel,
+    name: str,
+    attachment,
+    insertion,
+    angle: float,
+    spread: float,
+    contraction: float,
+    *,
+    mask=None,
+    bulge: float = 0.0,
+    slide_on: bool = True,
+) -> np.ndarray:
     muscle = LinearMuscle(name, tuple(attachment), tuple(insertion), angle, spread, contraction)
     skin = model.part("skin").astype(np.float64)
     weight = skin if mask is None else skin * mask
@@ -254,15 +281,33 @@ def _modiolus(m: FaceModel, side: str, displacement: np.ndarray, *, power: float
 def au01(m: FaceModel, side: str) -> np.ndarray:
     # Frontalis, pars medialis: inserts in the skin of the inner brow, rises into the galea.
     inner = m.point(f"brow_inner_{side}")
-    return _muscle(m, "frontalis medialis", _off(inner, side, -0.002, 0.062, -0.022), _off(inner, side, 0.0, -0.003, 0.0),
-                   34.0, 0.014, 0.0140, mask=m.side_weight(side), bulge=0.0)
+    return _muscle(
+        m,
+        "frontalis medialis",
+        _off(inner, side, -0.002, 0.062, -0.022),
+        _off(inner, side, 0.0, -0.003, 0.0),
+        34.0,
+        0.014,
+        0.0140,
+        mask=m.side_weight(side),
+        bulge=0.0,
+    )
 
 
 def au02(m: FaceModel, side: str) -> np.ndarray:
     # Frontalis, pars lateralis: the outer brow.
     outer = m.point(f"brow_outer_{side}")
-    return _muscle(m, "frontalis lateralis", _off(outer, side, -0.010, 0.060, -0.020), _off(outer, side, 0.0, -0.003, 0.0),
-                   30.0, 0.014, 0.0130, mask=m.side_weight(side), bulge=0.0)
+    return _muscle(
+        m,
+        "frontalis lateralis",
+        _off(outer, side, -0.010, 0.060, -0.020),
+        _off(outer, side, 0.0, -0.003, 0.0),
+        30.0,
+        0.014,
+        0.0130,
+        mask=m.side_weight(side),
+        bulge=0.0,
+    )
 
 
 def au04(m: FaceModel, side: str) -> np.ndarray:
@@ -271,12 +316,28 @@ def au04(m: FaceModel, side: str) -> np.ndarray:
     mid = m.point(f"brow_mid_{side}")
     inner = m.point(f"brow_inner_{side}")
     nasion = m.point("nasion")
-    corrugator = _muscle(m, "corrugator supercilii", _off(nasion, side, 0.004, -0.002, -0.010),
-                         _off(mid, side, 0.004, 0.0, 0.0), 34.0, 0.012, 0.0100,
-                         mask=m.side_weight(side), bulge=0.20)
-    depressor = _muscle(m, "depressor supercilii", _off(nasion, side, 0.005, -0.020, -0.006),
-                        _off(inner, side, 0.002, 0.002, 0.0), 30.0, 0.014, 0.0070,
-                        mask=m.side_weight(side), bulge=0.1)
+    corrugator = _muscle(
+        m,
+        "corrugator supercilii",
+        _off(nasion, side, 0.004, -0.002, -0.010),
+        _off(mid, side, 0.004, 0.0, 0.0),
+        34.0,
+        0.012,
+        0.0100,
+        mask=m.side_weight(side),
+        bulge=0.20,
+    )
+    depressor = _muscle(
+        m,
+        "depressor supercilii",
+        _off(nasion, side, 0.005, -0.020, -0.006),
+        _off(inner, side, 0.002, 0.002, 0.0),
+        30.0,
+        0.014,
+        0.0070,
+        mask=m.side_weight(side),
+        bulge=0.1,
+    )
     return corrugator + depressor
 
 
@@ -289,10 +350,16 @@ def au06(m: FaceModel, side: str) -> np.ndarray:
     # Orbicularis oculi, pars orbitalis: the ring around the orbit tightens; the cheek and the
     # skin below the eye are lifted, the lateral brow is pulled down a little (crow's feet).
     centre = m.point(f"eye_centre_{side}")
-    ring = Sphincter("orbicularis oculi orbitalis", tuple(centre + np.array([0, -0.002, 0.0])),
-                     (0.024, 0.021), 0.65, 0.0085)
-    displacement = sphincter(m.positions, ring, mask=m.part("skin") * m.side_weight(side),
-                             lower_gain=1.0, upper_gain=0.35)
+    ring = Sphincter(
+        "orbicularis oculi orbitalis",
+        tuple(centre + np.array([0, -0.002, 0.0])),
+        (0.024, 0.021),
+        0.65,
+        0.0085,
+    )
+    displacement = sphincter(
+        m.positions, ring, mask=m.part("skin") * m.side_weight(side), lower_gain=1.0, upper_gain=0.35
+    )
     cheek = m.region(m.point(f"cheek_{side}"), (0.026, 0.024, 0.05)) * m.side_weight(side)
     displacement += np.array([0.0, 0.0025, 0.0]) * cheek[:, None]
     displacement = slide(displacement, m.normals, bulge=0.30)
@@ -303,7 +370,9 @@ def au07(m: FaceModel, side: str) -> np.ndarray:
     # Orbicularis oculi, pars palpebralis: the lower lid rises and straightens, the fissure narrows.
     centre = m.point(f"eye_centre_{side}")
     ring = Sphincter("orbicularis oculi palpebralis", tuple(centre), (0.016, 0.011), 0.6, 0.0018)
-    tighten = sphincter(m.positions, ring, mask=m.part("skin") * m.side_weight(side), lower_gain=1.0, upper_gain=0.3)
+    tighten = sphincter(
+        m.positions, ring, mask=m.part("skin") * m.side_weight(side), lower_gain=1.0, upper_gain=0.3
+    )
     return slide(tighten, m.normals, bulge=0.2) + lid_rotation(m, side, lower=0.40, upper=0.12)
 
 
@@ -312,12 +381,29 @@ def au09(m: FaceModel, side: str) -> np.ndarray:
     # and upper lip; the nose wrinkles, the ala and upper lip rise, the inner brow is lowered.
     nasion = m.point("nasion")
     ala = m.point(f"ala_{side}")
-    upper = (1 - m.jaw_weight)
-    lift = _muscle(m, "levator labii superioris alaeque nasi", _off(nasion, side, 0.006, -0.004, -0.004),
-                   _off(ala, side, 0.0, -0.006, 0.0), 32.0, 0.014, 0.0070, mask=upper * m.side_weight(side),
-                   bulge=0.6)
-    brow = _muscle(m, "procerus", _off(nasion, side, 0.003, -0.022, -0.004), _off(m.point(f"brow_inner_{side}"), side, -0.002, 0.0, 0.0),
-                   28.0, 0.012, 0.0035, mask=m.side_weight(side), bulge=0.3)
+    upper = 1 - m.jaw_weight
+    lift = _muscle(
+        m,
+        "levator labii superioris alaeque nasi",
+        _off(nasion, side, 0.006, -0.004, -0.004),
+        _off(ala, side, 0.0, -0.006, 0.0),
+        32.0,
+        0.014,
+        0.0070,
+        mask=upper * m.side_weight(side),
+        bulge=0.6,
+    )
+    brow = _muscle(
+        m,
+        "procerus",
+        _off(nasion, side, 0.003, -0.022, -0.004),
+        _off(m.point(f"brow_inner_{side}"), side, -0.002, 0.0, 0.0),
+        28.0,
+        0.012,
+        0.0035,
+        mask=m.side_weight(side),
+        bulge=0.3,
+    )
     return lift + brow
 
 
@@ -325,18 +411,36 @@ def au10(m: FaceModel, side: str) -> np.ndarray:
     # Levator labii superioris (infraorbital head): the upper lip rises, the upper teeth show.
     eye = m.point(f"eye_centre_{side}")
     lip = m.point("mouth_centre") + np.array([_SIGN[side] * 0.010, 0.004, 0.0])
-    upper = (1 - m.jaw_weight)
-    return _muscle(m, "levator labii superioris", _off(eye, side, -0.012, -0.018, 0.006), lip,
-                   26.0, 0.008, 0.0060, mask=upper * m.side_weight(side), bulge=0.25)
+    upper = 1 - m.jaw_weight
+    return _muscle(
+        m,
+        "levator labii superioris",
+        _off(eye, side, -0.012, -0.018, 0.006),
+        lip,
+        26.0,
+        0.008,
+        0.0060,
+        mask=upper * m.side_weight(side),
+        bulge=0.25,
+    )
 
 
 def au11(m: FaceModel, side: str) -> np.ndarray:
     # Zygomaticus minor: upper lip drawn up and out; the nasolabial furrow deepens.
     cheek = m.point(f"cheek_{side}")
     lip = m.point("mouth_centre") + np.array([_SIGN[side] * 0.015, 0.004, -0.002])
-    upper = (1 - m.jaw_weight)
-    return _muscle(m, "zygomaticus minor", _off(cheek, side, -0.002, 0.006, -0.006), lip,
-                   24.0, 0.008, 0.0040, mask=upper * m.side_weight(side), bulge=-0.2)
+    upper = 1 - m.jaw_weight
+    return _muscle(
+        m,
+        "zygomaticus minor",
+        _off(cheek, side, -0.002, 0.006, -0.006),
+        lip,
+        24.0,
+        0.008,
+        0.0040,
+        mask=upper * m.side_weight(side),
+        bulge=-0.2,
+    )
 
 
 def au12(m: FaceModel, side: str) -> np.ndarray:
@@ -345,22 +449,57 @@ def au12(m: FaceModel, side: str) -> np.ndarray:
     corner = m.point(f"mouth_corner_{side}")
     temple = m.point(f"temple_{side}")
     attachment = np.array([_SIGN[side] * (abs(temple[0]) - 0.010), corner[1] + 0.058, corner[2] - 0.048])
-    return _modiolus(m, side, _muscle(m, "zygomaticus major", attachment, corner, 30.0, 0.020, 0.0180,
-                                      mask=m.side_weight(side), bulge=0.22))
+    return _modiolus(
+        m,
+        side,
+        _muscle(
+            m,
+            "zygomaticus major",
+            attachment,
+            corner,
+            30.0,
+            0.020,
+            0.0180,
+            mask=m.side_weight(side),
+            bulge=0.22,
+        ),
+    )
 
 
 def au13(m: FaceModel, side: str) -> np.ndarray:
     # Levator anguli oris (caninus): from the canine fossa, lifts the corner steeply, puffs the cheek.
     corner = m.point(f"mouth_corner_{side}")
-    return _modiolus(m, side, _muscle(m, "levator anguli oris", _off(corner, side, -0.004, 0.026, -0.010),
-                                      corner, 30.0, 0.012, 0.0060, mask=m.side_weight(side), bulge=0.45))
+    return _modiolus(
+        m,
+        side,
+        _muscle(
+            m,
+            "levator anguli oris",
+            _off(corner, side, -0.004, 0.026, -0.010),
+            corner,
+            30.0,
+            0.012,
+            0.0060,
+            mask=m.side_weight(side),
+            bulge=0.45,
+        ),
+    )
 
 
 def au14(m: FaceModel, side: str) -> np.ndarray:
     # Buccinator: pulls the corners back against the teeth; a dimple forms lateral to the corner.
     corner = m.point(f"mouth_corner_{side}")
-    pull = _muscle(m, "buccinator", _off(corner, side, 0.018, 0.0, -0.032), corner, 32.0, 0.012,
-                   0.0060, mask=m.side_weight(side), bulge=0.0)
+    pull = _muscle(
+        m,
+        "buccinator",
+        _off(corner, side, 0.018, 0.0, -0.032),
+        corner,
+        32.0,
+        0.012,
+        0.0060,
+        mask=m.side_weight(side),
+        bulge=0.0,
+    )
     dimple = m.region(_off(corner, side, 0.007, -0.001, -0.003), (0.005, 0.007, 0.05)) * m.side_weight(side)
     return pull - m.normals * (0.0018 * dimple)[:, None]
 
@@ -370,8 +509,21 @@ def au15(m: FaceModel, side: str) -> np.ndarray:
     corner = m.point(f"mouth_corner_{side}")
     menton = m.point("menton")
     attachment = np.array([_SIGN[side] * 0.036, menton[1] + 0.004, corner[2] - 0.018])
-    return _modiolus(m, side, _muscle(m, "depressor anguli oris", attachment, corner, 26.0, 0.010, 0.0110,
-                                      mask=m.side_weight(side), bulge=0.15))
+    return _modiolus(
+        m,
+        side,
+        _muscle(
+            m,
+            "depressor anguli oris",
+            attachment,
+            corner,
+            26.0,
+            0.010,
+            0.0110,
+            mask=m.side_weight(side),
+            bulge=0.15,
+        ),
+    )
 
 
 def au16(m: FaceModel, side: str) -> np.ndarray:
@@ -380,8 +532,17 @@ def au16(m: FaceModel, side: str) -> np.ndarray:
     lip = centre + np.array([_SIGN[side] * 0.011, -0.006, 0.0])
     menton = m.point("menton")
     attachment = np.array([_SIGN[side] * 0.020, menton[1] + 0.006, lip[2] - 0.012])
-    displacement = _muscle(m, "depressor labii inferioris", attachment, lip, 30.0, 0.008, 0.0065,
-                           mask=m.jaw_weight * m.side_weight(side), bulge=0.1)
+    displacement = _muscle(
+        m,
+        "depressor labii inferioris",
+        attachment,
+        lip,
+        30.0,
+        0.008,
+        0.0065,
+        mask=m.jaw_weight * m.side_weight(side),
+        bulge=0.1,
+    )
     evert = m.region(centre + np.array([_SIGN[side] * 0.010, -0.005, 0.0]), (0.016, 0.010, 0.05))
     return displacement + np.array([0.0, 0.0, 0.0022]) * (evert * m.jaw_weight * m.side_weight(side))[:, None]
 
@@ -390,8 +551,17 @@ def au17(m: FaceModel, side: str | None) -> np.ndarray:
     # Mentalis: the chin boss is pushed up and wrinkles, the lower lip is pushed up and out.
     chin = m.point("chin")
     centre = m.point("mouth_centre")
-    push = _muscle(m, "mentalis", centre + np.array([0.0, -0.016, -0.012]), chin + np.array([0, -0.004, 0]),
-                   40.0, 0.010, 0.0045, mask=m.jaw_weight * m.side_weight(side), bulge=0.35)
+    push = _muscle(
+        m,
+        "mentalis",
+        centre + np.array([0.0, -0.016, -0.012]),
+        chin + np.array([0, -0.004, 0]),
+        40.0,
+        0.010,
+        0.0045,
+        mask=m.jaw_weight * m.side_weight(side),
+        bulge=0.35,
+    )
     lower_lip = m.region(centre + np.array([0, -0.006, 0]), (0.024, 0.012, 0.05)) * m.jaw_weight
     pout = np.array([0.0, 0.0022, 0.0016]) * (lower_lip * m.side_weight(side))[:, None]
     return push + pout
@@ -402,7 +572,9 @@ def au18(m: FaceModel, side: str | None) -> np.ndarray:
     centre = m.point("mouth_centre")
     half = m.point("mouth_corner_L")[0]
     ring = Sphincter("incisivii labii", tuple(centre), (half, 0.010), 0.9, 0.0085)
-    pull = sphincter(m.positions, ring, mask=m.part("skin") * m.side_weight(side), lower_gain=0.35, upper_gain=0.35)
+    pull = sphincter(
+        m.positions, ring, mask=m.part("skin") * m.side_weight(side), lower_gain=0.35, upper_gain=0.35
+    )
     forward = m.region(centre, (half * 1.5, 0.022, 0.06)) * m.side_weight(side)
     return pull + np.array([0.0, 0.0, 0.0065]) * forward[:, None]
 
@@ -418,8 +590,21 @@ def au19(m: FaceModel, side: str | None) -> np.ndarray:
 def au20(m: FaceModel, side: str) -> np.ndarray:
     # Risorius and platysma: the corners are pulled laterally, the lips stretch flat.
     corner = m.point(f"mouth_corner_{side}")
-    return _modiolus(m, side, _muscle(m, "risorius", _off(corner, side, 0.042, -0.010, -0.030), corner,
-                                      28.0, 0.016, 0.0110, mask=m.side_weight(side), bulge=0.0))
+    return _modiolus(
+        m,
+        side,
+        _muscle(
+            m,
+            "risorius",
+            _off(corner, side, 0.042, -0.010, -0.030),
+            corner,
+            28.0,
+            0.016,
+            0.0110,
+            mask=m.side_weight(side),
+            bulge=0.0,
+        ),
+    )
 
 
 def au22(m: FaceModel, side: str | None) -> np.ndarray:
@@ -446,7 +631,9 @@ def au23(m: FaceModel, side: str) -> np.ndarray:
     squeeze[:, 2] = -0.0018 * lips
     half = m.point("mouth_corner_L")[0]
     ring = Sphincter("orbicularis oris", tuple(centre), (half, 0.010), 0.8, 0.0022)
-    narrow = sphincter(m.positions, ring, mask=m.part("skin") * m.side_weight(side), lower_gain=0.0, upper_gain=0.0)
+    narrow = sphincter(
+        m.positions, ring, mask=m.part("skin") * m.side_weight(side), lower_gain=0.0, upper_gain=0.0
+    )
     return squeeze + narrow
 
 
@@ -568,17 +755,47 @@ def _eyes(m: FaceModel, axis, degrees: float) -> np.ndarray:
     displacement = np.zeros_like(m.positions)
     for side in ("L", "R"):
         mask = m.part(f"eye_{side}")
-        displacement[mask] = rotation(m.positions[mask], m.point(f"eye_centre_{side}"), np.asarray(axis, float), degrees)
+        displacement[mask] = rotation(
+            m.positions[mask], m.point(f"eye_centre_{side}"), np.asarray(axis, float), degrees
+        )
     return displacement
 
 
 #: Directions follow glTF axes: +Y up, the face looks along +Z, +X is the subject's left.
 #: Turning left (51) turns the face towards +X: a positive rotation about +Y.
 ACTIONS: dict[int, Callable[[FaceModel, str | None], np.ndarray]] = {
-    1: au01, 2: au02, 4: au04, 5: au05, 6: au06, 7: au07, 9: au09, 10: au10, 11: au11, 12: au12,
-    13: au13, 14: au14, 15: au15, 16: au16, 17: au17, 18: au18, 19: au19, 20: au20, 22: au22,
-    23: au23, 24: au24, 25: au25, 26: au26, 27: au27, 28: au28, 29: au29, 30: au30, 34: au34,
-    35: au35, 38: au38, 39: au39, 43: au43,
+    1: au01,
+    2: au02,
+    4: au04,
+    5: au05,
+    6: au06,
+    7: au07,
+    9: au09,
+    10: au10,
+    11: au11,
+    12: au12,
+    13: au13,
+    14: au14,
+    15: au15,
+    16: au16,
+    17: au17,
+    18: au18,
+    19: au19,
+    20: au20,
+    22: au22,
+    23: au23,
+    24: au24,
+    25: au25,
+    26: au26,
+    27: au27,
+    28: au28,
+    29: au29,
+    30: au30,
+    34: au34,
+    35: au35,
+    38: au38,
+    39: au39,
+    43: au43,
     51: lambda m, s: _head(m, (0, 1, 0), 30.0),
     52: lambda m, s: _head(m, (0, 1, 0), -30.0),
     53: lambda m, s: _head(m, (1, 0, 0), -20.0),
@@ -635,7 +852,9 @@ def _interaction(model: FaceModel, aus: frozenset[int], side: str | None) -> np.
         if {6, 12} <= aus:
             # 6+12: the cheek bunches up under the eye and narrows it further.
             cheek = model.point(f"cheek_{s}")
-            window = model.region(cheek + np.array([0, 0.008, 0]), (0.022, 0.014, 0.05)) * model.side_weight(s)
+            window = model.region(cheek + np.array([0, 0.008, 0]), (0.022, 0.014, 0.05)) * model.side_weight(
+                s
+            )
             extra += slide(np.array([0.0, 0.0020, 0.0]) * window[:, None], model.normals, bulge=0.6)
         if {9, 10} <= aus:
             # 9+10 share levator labii: the lip must not lift twice.
@@ -644,7 +863,9 @@ def _interaction(model: FaceModel, aus: frozenset[int], side: str | None) -> np.
             # 20+25: the stretched lower lip is pulled down at the sides (fear mouth).
             corner = model.point(f"mouth_corner_{s}")
             window = model.region(_off(corner, s, -0.010, -0.004, 0.0), (0.012, 0.010, 0.05))
-            extra += np.array([0.0, -0.0020, 0.0]) * (window * model.jaw_weight * model.side_weight(s))[:, None]
+            extra += (
+                np.array([0.0, -0.0020, 0.0]) * (window * model.jaw_weight * model.side_weight(s))[:, None]
+            )
     if {17, 24} <= aus:
         # 17+24: the lower lip bulges up against the pressed upper lip.
         centre = model.point("mouth_centre")
@@ -653,8 +874,12 @@ def _interaction(model: FaceModel, aus: frozenset[int], side: str | None) -> np.
     return extra
 
 
-def corrective_displacement(model: FaceModel, aus: Sequence[int], side: str | None,
-                            lower_order: Mapping[frozenset[int], np.ndarray] | None = None) -> np.ndarray:
+def corrective_displacement(
+    model: FaceModel,
+    aus: Sequence[int],
+    side: str | None,
+    lower_order: Mapping[frozenset[int], np.ndarray] | None = None,
+) -> np.ndarray:
     """The corrective delta of a combination: its combined shape minus its parts.
 
     The combined shape is the saturated sum of the single AUs' displacements plus their
@@ -691,7 +916,9 @@ def parse_target_name(name: str) -> tuple[tuple[int, ...], str | None] | None:
     return tuple(int(token[2:]) for token in tokens), side
 
 
-def build_targets(model: FaceModel, names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...]]:
+def build_targets(
+    model: FaceModel, names: Sequence[str]
+) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...]]:
     """Build the named targets.
 
     Returns
@@ -716,7 +943,9 @@ def build_targets(model: FaceModel, names: Sequence[str]) -> tuple[tuple[str, ..
             skipped.append(name)
             continue
         aus, side = parsed
-        if any(au not in ACTIONS for au in aus) or (len(aus) == 1 and (side is not None) != (aus[0] in _SIDED)):
+        if any(au not in ACTIONS for au in aus) or (
+            len(aus) == 1 and (side is not None) != (aus[0] in _SIDED)
+        ):
             skipped.append(name)
             continue
         if len(aus) == 1:
@@ -730,5 +959,9 @@ def build_targets(model: FaceModel, names: Sequence[str]) -> tuple[tuple[str, ..
         if i in results:
             built.append(name)
             deltas.append(results[i])
-    stacked = np.stack(deltas).astype(np.float32) if deltas else np.zeros((0, model.positions.shape[0], 3), np.float32)
+    stacked = (
+        np.stack(deltas).astype(np.float32)
+        if deltas
+        else np.zeros((0, model.positions.shape[0], 3), np.float32)
+    )
     return tuple(built), stacked, tuple(name for name in names if name in skipped)

@@ -93,7 +93,8 @@ def linear_muscle(points: np.ndarray, muscle: LinearMuscle, *, mask: np.ndarray 
     radial = np.where(
         distance <= rest,
         np.cos((1 - distance / rest) * (math.pi / 2)),
-        np.where(distance <= far, np.cos((distance - rest) / muscle.spread * (math.pi / 2)), 0.0))
+        np.where(distance <= far, np.cos((distance - rest) / muscle.spread * (math.pi / 2)), 0.0),
+    )
     amount = muscle.contraction * angular * radial
     if mask is not None:
         amount = amount * mask
@@ -128,8 +129,14 @@ class Sphincter:
     depth: float = 0.025
 
 
-def sphincter(points: np.ndarray, muscle: Sphincter, *, mask: np.ndarray | None = None,
-              lower_gain: float = 1.0, upper_gain: float = 1.0) -> np.ndarray:
+def sphincter(
+    points: np.ndarray,
+    muscle: Sphincter,
+    *,
+    mask: np.ndarray | None = None,
+    lower_gain: float = 1.0,
+    upper_gain: float = 1.0,
+) -> np.ndarray:
     """Displacement of ``points`` (n, 3) by a fully contracted sphincter, in the face's x-y plane.
 
     The pull falls off as a raised cosine of the elliptical distance from the ring;
@@ -164,8 +171,13 @@ def rotation_matrix(axis: np.ndarray, degrees: float) -> np.ndarray:
     return np.eye(3) + math.sin(angle) * k + (1 - math.cos(angle)) * (k @ k)
 
 
-def rotation(points: np.ndarray, pivot: np.ndarray, axis: np.ndarray, degrees: np.ndarray | float,
-             weights: np.ndarray | None = None) -> np.ndarray:
+def rotation(
+    points: np.ndarray,
+    pivot: np.ndarray,
+    axis: np.ndarray,
+    degrees: np.ndarray | float,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Displacement of ``points`` (n, 3) rotated about ``axis`` through ``pivot``.
 
     ``degrees`` may be one angle or one per point; ``weights`` (n,) scale the angle per point,

@@ -100,8 +100,8 @@ def _directions(theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
 def _radius(d: np.ndarray) -> np.ndarray:
     """Distance from the centre to the skin along unit directions ``d`` (..., 3)."""
     dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
-    down = _smoothstep(-0.05, -0.85, dy)           # 0 above the eyes, 1 under the chin
-    front = _smoothstep(-0.2, 0.6, dz)              # 0 at the back, 1 at the face
+    down = _smoothstep(-0.05, -0.85, dy)  # 0 above the eyes, 1 under the chin
+    front = _smoothstep(-0.2, 0.6, dz)  # 0 at the back, 1 at the face
     # Cranium: wider above, tapering to the jaw (bigonial breadth ~100 mm, Farkas 1994).
     ax = 0.082 - 0.010 * down * (0.4 + 0.6 * front)
     ay = np.where(dy > 0, 0.130, 0.090 + 0.045 * front)
@@ -130,7 +130,7 @@ def _features(p: np.ndarray) -> np.ndarray:
     r = np.zeros(p.shape[:-1])
     # Lower face mass: maxilla and mandible project in front of the cranium's ellipse.
     r += _bump(p, (0.0, -0.070, 0.080), (0.040, 0.045, 0.040), 0.009)
-    r += _bump(p, (0.0, -0.104, 0.070), (0.024, 0.016, 0.030), 0.011)      # chin (pogonion)
+    r += _bump(p, (0.0, -0.104, 0.070), (0.024, 0.016, 0.030), 0.011)  # chin (pogonion)
     r += _bump(sym, (0.042, -0.088, 0.045), (0.020, 0.016, 0.030), 0.005)  # mandible body
     # Brow ridge (supraorbital torus) and glabella.
     r += _bump(sym, (0.030, 0.024, 0.085), (0.028, 0.010, 0.03), 0.006)
@@ -142,18 +142,22 @@ def _features(p: np.ndarray) -> np.ndarray:
     # Nose: bridge ridge, tip, alae (nostril wings), columella.
     bridge_t = np.clip((0.010 - p[..., 1]) / 0.045, 0.0, 1.0)
     bridge_width = 0.0055 + 0.004 * bridge_t
-    bridge = np.exp(-(x / bridge_width) ** 2) * _smoothstep(0.016, 0.004, p[..., 1]) * \
-        _smoothstep(-0.048, -0.030, p[..., 1]) * (0.004 + 0.019 * bridge_t)
+    bridge = (
+        np.exp(-((x / bridge_width) ** 2))
+        * _smoothstep(0.016, 0.004, p[..., 1])
+        * _smoothstep(-0.048, -0.030, p[..., 1])
+        * (0.004 + 0.019 * bridge_t)
+    )
     r += bridge * _smoothstep(0.02, 0.07, p[..., 2])
-    r += _bump(p, (0.0, -0.034, 0.100), (0.009, 0.008, 0.03), 0.009)     # tip (pronasale)
+    r += _bump(p, (0.0, -0.034, 0.100), (0.009, 0.008, 0.03), 0.009)  # tip (pronasale)
     r += _bump(sym, (0.013, -0.039, 0.090), (0.006, 0.006, 0.03), 0.006)  # ala
-    r += _bump(p, (0.0, -0.043, 0.097), (0.004, 0.004, 0.03), 0.003)     # columella
+    r += _bump(p, (0.0, -0.043, 0.097), (0.004, 0.004, 0.03), 0.003)  # columella
     # Upper lip: philtrum columns, vermilion, and the lip line; lower lip; mentolabial sulcus.
     r += _bump(sym, (0.004, -0.053, 0.096), (0.003, 0.007, 0.03), 0.0012)
     r += _bump(p, (0.0, _MOUTH_Y + 0.004, 0.095), (0.019, 0.0045, 0.03), 0.0036)
     r += _bump(p, (0.0, _MOUTH_Y - 0.006, 0.093), (0.017, 0.0055, 0.03), 0.0028)
-    r -= _bump(p, (0.0, _MOUTH_Y, 0.095), (0.017, 0.0011, 0.03), 0.0025)   # lip line
-    r -= _bump(p, (0.0, -0.088, 0.090), (0.016, 0.005, 0.03), 0.0012)     # mentolabial sulcus
+    r -= _bump(p, (0.0, _MOUTH_Y, 0.095), (0.017, 0.0011, 0.03), 0.0025)  # lip line
+    r -= _bump(p, (0.0, -0.088, 0.090), (0.016, 0.005, 0.03), 0.0012)  # mentolabial sulcus
     r -= _bump(sym, (0.029, _MOUTH_Y, 0.080), (0.004, 0.005, 0.03), 0.0015)  # commissure pits
     # Nasolabial region fullness, temples, ears.
     r += _bump(sym, (0.030, -0.052, 0.078), (0.010, 0.014, 0.03), 0.003)
@@ -165,12 +169,14 @@ def _features(p: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- the skin grid
 
 
-def _density_mapping(count: int, low: float, high: float, dense_low: float, dense_high: float,
-                     gain: float) -> np.ndarray:
+def _density_mapping(
+    count: int, low: float, high: float, dense_low: float, dense_high: float, gain: float
+) -> np.ndarray:
     """``count`` angles from ``low`` to ``high``, ``1 + gain`` times denser in the dense band."""
     fine = np.linspace(low, high, 4097)
-    density = 1.0 + gain * _smoothstep(dense_low - 0.15, dense_low, fine) * \
-        _smoothstep(dense_high + 0.15, dense_high, fine)
+    density = 1.0 + gain * _smoothstep(dense_low - 0.15, dense_low, fine) * _smoothstep(
+        dense_high + 0.15, dense_high, fine
+    )
     cumulative = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(fine))])
     targets = np.linspace(0.0, cumulative[-1], count)
     return np.interp(targets, cumulative, fine)
@@ -194,8 +200,8 @@ def _theta_for_height(target_y: float, phi: np.ndarray, guess: np.ndarray) -> np
 @dataclass(frozen=True)
 class _Slit:
     row: int
-    first: int          # corner column (shared)
-    last: int           # corner column (shared)
+    first: int  # corner column (shared)
+    last: int  # corner column (shared)
     upper_open: np.ndarray  # per column first..last: polar-angle opening of the upper side
     lower_open: np.ndarray
 
@@ -246,8 +252,8 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
             t = 1 - t  # t runs from the inner canthus outwards on both sides
         # Almond opening (palpebral fissure height ~10 mm): the upper lid's peak sits medial of
         # centre and the lower lid's lowest point lateral (Farkas 1994; Whitnall 1932).
-        upper = 0.076 * np.sin(np.pi * t ** 1.15) ** 0.8
-        lower = 0.044 * np.sin(np.pi * t ** 0.85) ** 0.9
+        upper = 0.076 * np.sin(np.pi * t**1.15) ** 0.8
+        lower = 0.044 * np.sin(np.pi * t**0.85) ** 0.9
         slits.append(_Slit(eye_row, e0, e1, upper, lower))
 
     # Open the eyes: spread the rows above and below each eye slit (lids), fading over a band.
@@ -255,7 +261,7 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
         band = 6
         cols = np.arange(slit.first, slit.last + 1)
         for offset in range(1, band + 1):
-            fade = (1 - (offset - 1) / band)
+            fade = 1 - (offset - 1) / band
             grid_theta[slit.row - offset, cols] -= slit.upper_open * fade
             grid_theta[slit.row + offset, cols] += slit.lower_open * fade * 0.85
 
@@ -337,8 +343,9 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
     landmarks["chin"] = surface_point(0.0, -0.102)
     landmarks["menton"] = surface_point(0.0, -0.118)
     landmarks["forehead"] = surface_point(0.0, 0.062)
-    landmarks["mouth_centre"] = 0.5 * (skin[index[mouth_row, (m0 + m1) // 2]]
-                                       + skin[lower_index[mouth_row, (m0 + m1) // 2]])
+    landmarks["mouth_centre"] = 0.5 * (
+        skin[index[mouth_row, (m0 + m1) // 2]] + skin[lower_index[mouth_row, (m0 + m1) // 2]]
+    )
     landmarks["neck_pivot"] = np.array([0.0, -0.095, -0.025])
 
     # Eyeballs: the cornea's apex a little in front of the lid margins' mid-point.
@@ -366,7 +373,7 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
     n_mouth = m1 - m0 + 1
     skin_colours = colours[0]
     # Not the corners themselves: stretched by a smile, a dark corner would streak the cheek.
-    skin_colours[slit_upper[1:n_mouth - 1] + slit_lower[1:n_mouth - 1]] = [0.22, 0.07, 0.07]
+    skin_colours[slit_upper[1 : n_mouth - 1] + slit_lower[1 : n_mouth - 1]] = [0.22, 0.07, 0.07]
     skin_colours[slit_upper[n_mouth:]] = [0.04, 0.025, 0.02]
     skin_colours[slit_lower[n_mouth:]] = [0.22, 0.12, 0.10]
 
@@ -379,14 +386,27 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
 
     all_positions = np.concatenate(positions)
     frozen = MappingProxyType({k: tuple(float(c) for c in v) for k, v in sorted(landmarks.items())})
-    grid = MappingProxyType({
-        "rows": rows, "columns": columns, "mouth_row": mouth_row, "eye_row": eye_row,
-        "mouth_upper": tuple(slit_upper[:m1 - m0 + 1]), "mouth_lower": tuple(slit_lower[:m1 - m0 + 1]),
-        "eye_upper": tuple(slit_upper[m1 - m0 + 1:]), "eye_lower": tuple(slit_lower[m1 - m0 + 1:]),
-        "n_skin": int(skin.shape[0]),
-    })
-    return NeutralHead(all_positions, np.concatenate(face_blocks).astype(np.uint32),
-                       np.concatenate(parts), np.concatenate(colours).astype(np.float32), frozen, grid)
+    grid = MappingProxyType(
+        {
+            "rows": rows,
+            "columns": columns,
+            "mouth_row": mouth_row,
+            "eye_row": eye_row,
+            "mouth_upper": tuple(slit_upper[: m1 - m0 + 1]),
+            "mouth_lower": tuple(slit_lower[: m1 - m0 + 1]),
+            "eye_upper": tuple(slit_upper[m1 - m0 + 1 :]),
+            "eye_lower": tuple(slit_lower[m1 - m0 + 1 :]),
+            "n_skin": int(skin.shape[0]),
+        }
+    )
+    return NeutralHead(
+        all_positions,
+        np.concatenate(face_blocks).astype(np.uint32),
+        np.concatenate(parts),
+        np.concatenate(colours).astype(np.float32),
+        frozen,
+        grid,
+    )
 
 
 def _wrap_lids(skin: np.ndarray, landmarks: dict[str, np.ndarray]) -> None:
@@ -422,23 +442,29 @@ def _skin_colours(skin: np.ndarray, landmarks: dict[str, np.ndarray]) -> np.ndar
     # Eyebrows: an arched band over each brow ridge, thicker medially (hair, painted).
     for sign in (1.0, -1.0):
         t = np.clip((sign * x - 0.011) / 0.045, 0.0, 1.0)
-        centre_line = 0.020 + 0.012 * np.sin(np.pi * np.clip(t * 0.85, 0, 1)) - 0.004 * t ** 2
+        centre_line = 0.020 + 0.012 * np.sin(np.pi * np.clip(t * 0.85, 0, 1)) - 0.004 * t**2
         half_height = 0.0046 - 0.0022 * t
         span = _smoothstep(0.008, 0.013, sign * x) * _smoothstep(0.060, 0.054, sign * x) * (z > 0.04)
         amount = span * _smoothstep(half_height + 0.0020, half_height - 0.0012, np.abs(y - centre_line))
         colour += amount[:, None] * (np.array([0.10, 0.065, 0.045]) - colour)
     # Hair: above a hairline that rises over the forehead and drops behind the ears.
-    hairline = np.where(z > 0, 0.080 - 0.045 * _smoothstep(0.0, 0.07, np.abs(x)) * _smoothstep(0.09, 0.02, z),
-                        0.025 - 0.05 * _smoothstep(0.0, -0.08, z))
+    hairline = np.where(
+        z > 0,
+        0.080 - 0.045 * _smoothstep(0.0, 0.07, np.abs(x)) * _smoothstep(0.09, 0.02, z),
+        0.025 - 0.05 * _smoothstep(0.0, -0.08, z),
+    )
     hair = _smoothstep(-0.005, 0.007, y - hairline)
-    hair = hair * (1 - _smoothstep(0.068, 0.074, np.abs(x)) * _smoothstep(0.022, 0.016, y)
-                   * _smoothstep(-0.024, -0.016, z))  # ears stay bare
+    hair = hair * (
+        1
+        - _smoothstep(0.068, 0.074, np.abs(x)) * _smoothstep(0.022, 0.016, y) * _smoothstep(-0.024, -0.016, z)
+    )  # ears stay bare
     colour += hair[:, None] * (np.array([0.09, 0.055, 0.035]) - colour)
     return colour.astype(np.float32)
 
 
-def _uv_sphere(centre: np.ndarray, radius: float, rings: np.ndarray, segments: int,
-               axis_forward: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _uv_sphere(
+    centre: np.ndarray, radius: float, rings: np.ndarray, segments: int, axis_forward: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sphere with its poles on the z axis: ``rings`` are polar angles from +Z (0 < a < pi)."""
     angle = np.repeat(rings[:, None], segments, 1)
     around = np.repeat(np.linspace(0, 2 * np.pi, segments, endpoint=False)[None, :], rings.size, 0)
@@ -463,22 +489,30 @@ def _uv_sphere(centre: np.ndarray, radius: float, rings: np.ndarray, segments: i
 
 def _eyeball(centre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An eyeball with sclera, iris, pupil and a slight corneal bulge, facing +Z."""
-    rings = np.concatenate([np.linspace(0.05, 0.20, 4), np.linspace(0.24, 0.56, 7),
-                            np.linspace(0.62, 3.05, 14)])
+    rings = np.concatenate(
+        [np.linspace(0.05, 0.20, 4), np.linspace(0.24, 0.56, 7), np.linspace(0.62, 3.05, 14)]
+    )
     points, faces, polar = _uv_sphere(centre, EYE_RADIUS, rings, 28)
     # Cornea: the front cap bulges ~0.7 mm (corneal radius ~7.8 mm on a 12 mm globe).
     bulge = 0.0007 * _smoothstep(0.60, 0.0, polar)
     direction = (points - centre) / EYE_RADIUS
     points = points + direction * bulge[:, None]
-    colour = np.tile(np.float32([0.80, 0.78, 0.75]), (points.shape[0], 1))   # sclera
-    colour[polar < 0.58] = [0.20, 0.13, 0.07]                                  # iris (brown)
+    colour = np.tile(np.float32([0.80, 0.78, 0.75]), (points.shape[0], 1))  # sclera
+    colour[polar < 0.58] = [0.20, 0.13, 0.07]  # iris (brown)
     colour[polar < 0.50] = [0.28, 0.17, 0.08]
-    colour[polar < 0.22] = [0.015, 0.012, 0.01]                                # pupil
+    colour[polar < 0.22] = [0.015, 0.012, 0.01]  # pupil
     return points, faces, colour
 
 
-def _arch(centre_y: float, front_z: float, half_width: float, depth: float, height: float,
-          thickness: float, segments: int = 48) -> tuple[np.ndarray, np.ndarray]:
+def _arch(
+    centre_y: float,
+    front_z: float,
+    half_width: float,
+    depth: float,
+    height: float,
+    thickness: float,
+    segments: int = 48,
+) -> tuple[np.ndarray, np.ndarray]:
     """A closed horseshoe slab (a dental arch): ``height`` tall, ``thickness`` thick, outward faces."""
     angles = np.linspace(-1.55, 1.55, segments)
     rings = []
@@ -497,10 +531,10 @@ def _arch(centre_y: float, front_z: float, half_width: float, depth: float, heig
         faces.append(np.stack([ring[a], ring[b], ring[b] + 1], 1))
         faces.append(np.stack([ring[a], ring[b] + 1, ring[a] + 1], 1))
 
-    strip(1, 0)   # outer (front) surface
-    strip(2, 3)   # inner (tongue side)
-    strip(0, 2)   # top
-    strip(3, 1)   # bottom
+    strip(1, 0)  # outer (front) surface
+    strip(2, 3)  # inner (tongue side)
+    strip(0, 2)  # top
+    strip(3, 1)  # bottom
     ends = []
     for s, flip in ((0, True), (segments - 1, False)):
         quad = [s, s + segments, s + 3 * segments, s + 2 * segments]
