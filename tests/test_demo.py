@@ -215,3 +215,28 @@ def test_a_rig_no_profile_fits_is_a_one_line_error(tmp_path, capsys):
     assert (
         main(["preview", "12", "-o", str(tmp_path / "cube.png"), "--mesh", str(gltf), "--rig", "facs"]) == 1
     )
+
+
+def test_head_movements_drive_the_default_heads_au5x_targets_directly():
+    from facs_rig.render.preview import code_values, preview_setup
+    from facs_rig.resources import load_vocabulary
+
+    setup = preview_setup(size=48)
+    vocabulary = load_vocabulary()
+    weights = setup.driver.frame(code_values("51E+12", vocabulary))
+    names = setup.rig.mesh.target_names
+    assert weights[names.index("AU51")] == pytest.approx(1.0)
+    assert weights[names.index("AU12_L")] > 0.3 and weights[names.index("AU52")] == 0.0
+    assert not np.array_equal(setup.renderer.render(weights), setup.renderer.render(None))
+
+
+def test_a_driver_pairs_profile_targets_with_other_naming_conventions():
+    from facs_rig.io.rig_files import load_rig
+    from facs_rig.render.preview import make_driver
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    driver = make_driver(load_rig("arkit"), ["MouthSmile_L", "mouthSmile_R", "jawOpen", "custom"])
+    weights = driver.frame(vocabulary.channel_values(vocabulary.parse("12E+26")))
+    assert weights.shape == (4,) and weights[3] == 0.0
+    assert weights[0] > 0.5 and weights[1] > 0.5 and weights[2] > 0.3
