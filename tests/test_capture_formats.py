@@ -291,3 +291,27 @@ def test_arbitrary_bytes_never_crash(tmp_path, data, prefix):
             read_capture(path, format=chosen)
         except FacsRigError:
             pass
+
+
+@HYPOTHESIS
+@given(cells=st.lists(st.one_of(st.text(max_size=18),
+                                st.from_regex(r"\d\d:\d\d:\d\d:\d\d\.\d{3}", fullmatch=True)),
+                      min_size=1, max_size=5))
+def test_timecode_parser_parses_or_refuses(cells):
+    try:
+        seconds, rate = parse_timecodes(tuple(cells))
+    except CaptureFormatError:
+        return
+    assert rate in (24, 25, 30, 48, 50, 60, 120) and seconds[0] == 0.0
+
+
+@HYPOTHESIS
+@given(frames=st.integers(0, 24 * 3600 * 60 - 1), fraction=st.integers(0, 999))
+def test_timecode_writer_round_trips(frames, fraction):
+    from facs_rig.io.captures.arkit_tables import _format_timecode
+
+    seconds = (frames + fraction / 1000) / 60
+    text = _format_timecode(seconds, 60)
+    hours, minutes, secs, rest = text.split(":")
+    assert (int(hours) * 3600 + int(minutes) * 60 + int(secs)) * 60 + float(rest) == \
+        pytest.approx(frames + fraction / 1000, abs=1e-6)
