@@ -19,7 +19,8 @@ from facs_rig.io.captures import ARKIT_NAMES, read_capture, write_live_link_face
 from facs_rig.io.captures.pipeline import CleaningOptions, capture_to_aus, prepare_curves
 from facs_rig.io.rig_files import load_rig
 
-REAL_TAKE = Path(__file__).resolve().parents[2] / "shared" / "assets" / "captures" / "livelinkface" / "alex_rom_3.csv"
+REAL_TAKE = (Path(__file__).resolve().parents[2] / "shared" / "assets" / "captures"
+             / "livelinkface" / "alex_rom_3.csv")
 
 
 def _source_rows() -> tuple[str, list[str]]:

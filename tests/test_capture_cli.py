@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import shared_asset
+
 from facs_rig.cli import main
 from facs_rig.io.captures import read_live_link_face
 

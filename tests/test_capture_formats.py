@@ -7,15 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_asset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_asset
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import TargetWeights
 from facs_rig.errors import CaptureFormatError, FacsRigError, UnsupportedFormatError
-from facs_rig.io.captures import (ARKIT_NAMES, detect_format, read_capture, read_live_link_face,
-                                  write_live_link_face)
+from facs_rig.io.captures import (
+    ARKIT_NAMES,
+    detect_format,
+    read_capture,
+    read_live_link_face,
+    write_live_link_face,
+)
 from facs_rig.io.captures._table import read_header
 from facs_rig.io.captures.arkit_names import canonical_arkit_name, pascal_case
 from facs_rig.io.captures.arkit_tables import parse_timecodes

@@ -9,8 +9,15 @@ from hypothesis import strategies as st
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.filters import (NeutralCalibration, OneEuroFilter, clean_curves, fill_gaps,
-                                   one_euro, resample, smooth_zero_phase)
+from facs_rig.core.filters import (
+    NeutralCalibration,
+    OneEuroFilter,
+    clean_curves,
+    fill_gaps,
+    one_euro,
+    resample,
+    smooth_zero_phase,
+)
 
 T = np.arange(6) / 10.0
 

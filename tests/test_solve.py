@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import shared_asset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.optimize import lsq_linear
 
-from conftest import shared_asset
 from facs_rig.core.channels import Channel
-from facs_rig.core.solve import (BlendshapeSolver, PoseScale, basis_from_rig, pose_to_aus,
-                                 solve_bounded)
+from facs_rig.core.solve import BlendshapeSolver, PoseScale, basis_from_rig, pose_to_aus, solve_bounded
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.agreement import au_agreement, format_agreement
 from facs_rig.io.captures.pipeline import capture_to_aus
@@ -37,7 +36,8 @@ def test_basis_folds_indistinguishable_aus(arkit):
 def test_exact_recovery_of_known_aus(arkit):
     solver = BlendshapeSolver.from_rig(arkit)
     rng = np.random.default_rng(7)
-    truth = rng.uniform(0, 1, size=(200, len(solver.channels))) * (rng.random((200, len(solver.channels))) < 0.3)
+    shape = (200, len(solver.channels))
+    truth = rng.uniform(0, 1, size=shape) * (rng.random(shape) < 0.3)
     observed = truth @ solver.basis.T
     result = solver.solve(observed, tolerance=1e-10, max_sweeps=2000)
     np.testing.assert_allclose(result.values @ solver.basis.T, observed, atol=1e-4)

@@ -33,6 +33,7 @@ __all__ = [
     "PoseScale",
     "pose_to_aus",
     "POSE_CHANNELS",
+    "DEFAULT_POSE_SCALE",
 ]
 
 
@@ -167,7 +168,8 @@ def _coordinate_descent(values: np.ndarray, gram: np.ndarray, projected: np.ndar
     x = [np.ascontiguousarray(values[:, j]) for j in group]
     b = [np.ascontiguousarray(projected[:, k]) for k in range(size)]
     sweeps = 0
-    for sweeps in range(1, max_sweeps + 1):
+    while sweeps < max_sweeps:
+        sweeps += 1
         largest = 0.0
         for k in range(size):
             q = gram[k]
@@ -314,8 +316,12 @@ class PoseScale:
     forward_mm: float = 50.0
 
 
+#: The default full-scale angles.
+DEFAULT_POSE_SCALE = PoseScale()
+
+
 def pose_to_aus(*, yaw=None, pitch=None, roll=None, forward=None, gaze_yaw=None,
-                gaze_pitch=None, n_frames: int, scale: PoseScale = PoseScale()
+                gaze_pitch=None, n_frames: int, scale: PoseScale | None = None
                 ) -> tuple[np.ndarray, tuple[Channel, ...]]:
     """Head and eye angles to the FACS head (51-58) and eye (61-64) AUs.
 
@@ -340,6 +346,7 @@ def pose_to_aus(*, yaw=None, pitch=None, roll=None, forward=None, gaze_yaw=None,
         0-1 intensities (``|angle| / full scale``, clipped); NaN where the input is NaN.
     channels : tuple of Channel
     """
+    scale = DEFAULT_POSE_SCALE if scale is None else scale
     pairs = ((yaw, scale.yaw, 51), (pitch, scale.pitch, 53), (roll, scale.roll, 55),
              (forward, scale.forward_mm, 57), (gaze_yaw, scale.gaze_yaw, 61),
              (gaze_pitch, scale.gaze_pitch, 63))

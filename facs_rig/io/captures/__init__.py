@@ -17,8 +17,7 @@ from facs_rig.errors import CaptureFormatError, UnsupportedFormatError
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures._table import read_header
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
-from facs_rig.io.captures.arkit_tables import (read_blendshape_table, read_live_link_face,
-                                               write_live_link_face)
+from facs_rig.io.captures.arkit_tables import read_blendshape_table, read_live_link_face, write_live_link_face
 from facs_rig.io.captures.openface import is_openface_header, read_openface
 from facs_rig.io.captures.pyfeat import is_pyfeat_header, read_pyfeat
 

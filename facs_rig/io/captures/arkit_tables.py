@@ -13,13 +13,17 @@ from types import MappingProxyType
 import numpy as np
 
 from facs_rig.core.curves import AUCurves, TargetWeights
-from facs_rig.core.solve import PoseScale, pose_to_aus
+from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.atomic import atomic_write
 from facs_rig.io.captures._common import Capture, RepairLog, clean_times, estimate_fps, unit_range
 from facs_rig.io.captures._table import read_header, read_table
-from facs_rig.io.captures.arkit_names import (ARKIT_NAMES, LIVE_LINK_FACE_ROTATIONS,
-                                              canonical_arkit_name, pascal_case)
+from facs_rig.io.captures.arkit_names import (
+    ARKIT_NAMES,
+    LIVE_LINK_FACE_ROTATIONS,
+    canonical_arkit_name,
+    pascal_case,
+)
 
 __all__ = ["read_live_link_face", "read_blendshape_table", "write_live_link_face",
            "parse_timecodes", "arkit_columns", "TIME_COLUMNS"]
@@ -129,7 +133,8 @@ def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of) -> 
     return seconds - (seconds[0] if seconds.size else 0.0), float(rate)
 
 
-def _weights(table, mapping: dict[str, str], log: RepairLog, keep: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+def _weights(table, mapping: dict[str, str], log: RepairLog,
+             keep: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     names = tuple(name for name in ARKIT_NAMES if name in mapping)
     values = np.empty((int(keep.sum()), len(names)), dtype=np.float32)
     every = bool(keep.all())
@@ -143,7 +148,7 @@ def _weights(table, mapping: dict[str, str], log: RepairLog, keep: np.ndarray) -
 
 
 def read_live_link_face(path, *, timecode_rate: float | None = None,
-                        pose_scale: PoseScale = PoseScale()) -> Capture:
+                        pose_scale: PoseScale = DEFAULT_POSE_SCALE) -> Capture:
     """Read a Live Link Face CSV take.
 
     Parameters

@@ -15,7 +15,7 @@ import numpy as np
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.solve import PoseScale, pose_to_aus
+from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures._common import Capture, RepairLog, clean_times, estimate_fps
@@ -58,7 +58,7 @@ def openface_intensity(raw: np.ndarray, source: IntensityScale,
 def read_openface(path, *, face: int | None = None,
                   min_confidence: float = DEFAULT_MIN_CONFIDENCE,
                   gate_presence: bool = False, scale: str | None = None,
-                  pose_scale: PoseScale = PoseScale()) -> Capture:
+                  pose_scale: PoseScale = DEFAULT_POSE_SCALE) -> Capture:
     """Read an OpenFace 2.x CSV into AU curves.
 
     Parameters

@@ -32,8 +32,12 @@ from facs_rig.io.atomic import atomic_write
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import write_live_link_face
-from facs_rig.io.captures.pipeline import (CleaningOptions, capture_curves, direct_arkit_weights,
-                                           resample_weights)
+from facs_rig.io.captures.pipeline import (
+    CleaningOptions,
+    capture_curves,
+    direct_arkit_weights,
+    resample_weights,
+)
 from facs_rig.resources import load_vocabulary
 
 __all__ = ["RetargetRequest", "RetargetReport", "retarget_file", "output_kind",
