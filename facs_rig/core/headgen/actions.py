@@ -691,8 +691,10 @@ def au28(m: FaceModel, side: str) -> np.ndarray:
     lips = m.lips() * m.side_weight(side)
     y = m.positions[:, 1] - m.mouth_line(m.positions[:, 0])
     suck = np.zeros_like(m.positions)
-    suck[:, 1] = -np.clip(y, -0.010, 0.010) * 0.5 * lips
-    suck[:, 2] = -0.0060 * lips
+    suck[:, 1] = -np.clip(y, -0.010, 0.010) * 0.35 * lips
+    # The lips roll in over the teeth: their full parts sink, the margins (already at the teeth)
+    # stay in front of them.
+    suck[:, 2] = -0.0035 * lips * smoothstep(0.003, 0.008, np.abs(y))
     return suck
 
 
@@ -706,20 +708,27 @@ def au30(m: FaceModel, side: str) -> np.ndarray:
     return np.array([_SIGN[side] * 0.0060, 0.0, 0.0]) * m.jaw_weight[:, None]
 
 
-def _cheek_volume(m: FaceModel, side: str, amount: float) -> np.ndarray:
+def _cheek_volume(m: FaceModel, side: str, amount: float, *, lateral: float = 0.017) -> np.ndarray:
     corner = m.point(f"mouth_corner_{side}")
-    cheek = m.region(_off(corner, side, 0.016, 0.010, -0.012), (0.020, 0.022, 0.05)) * m.side_weight(side)
-    return m.normals * (amount * cheek)[:, None]
+    # The buccal wall inflates like a membrane: a smooth dome, no rim.
+    q = (m.positions - _off(corner, side, lateral, 0.008, -0.012)) / np.array([0.017, 0.019, 0.03])
+    cheek = np.exp(-np.sum(q * q, axis=1)) * m.part("skin") * m.side_weight(side)
+    cheek = np.where(cheek > 0.02, cheek, 0.0)  # a bounded region: nothing beyond ~2 radii
+    # Outwards from inside the mouth, a smooth direction field (vertex normals converge in the
+    # skin's small folds and would crumple it).
+    outward = m.positions - np.array([0.0, corner[1], corner[2] - 0.045])
+    outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-12)
+    return outward * (amount * cheek)[:, None]
 
 
 def au34(m: FaceModel, side: str) -> np.ndarray:
     # Cheek puff: air inflates the cheek.
-    return _cheek_volume(m, side, 0.0090) + au24(m, side) * 0.5
+    return _cheek_volume(m, side, 0.0130) + au24(m, side) * 0.5
 
 
 def au35(m: FaceModel, side: str) -> np.ndarray:
     # Cheek suck: the cheek is drawn in between the teeth.
-    return _cheek_volume(m, side, -0.0055)
+    return _cheek_volume(m, side, -0.0040, lateral=0.022)
 
 
 def au38(m: FaceModel, side: str) -> np.ndarray:

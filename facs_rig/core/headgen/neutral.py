@@ -155,7 +155,7 @@ def _features(p: np.ndarray) -> np.ndarray:
     # Upper lip: philtrum columns, vermilion, and the lip line; lower lip; mentolabial sulcus.
     r += _bump(sym, (0.004, -0.053, 0.096), (0.003, 0.007, 0.03), 0.0012)
     r += _bump(p, (0.0, _MOUTH_Y + 0.004, 0.095), (0.019, 0.0045, 0.03), 0.0036)
-    r += _bump(p, (0.0, _MOUTH_Y - 0.006, 0.093), (0.017, 0.0055, 0.03), 0.0028)
+    r += _bump(p, (0.0, _MOUTH_Y - 0.0062, 0.093), (0.0175, 0.0058, 0.03), 0.0042)
     r -= _bump(p, (0.0, _MOUTH_Y, 0.095), (0.017, 0.0011, 0.03), 0.0025)  # lip line
     r -= _bump(p, (0.0, -0.088, 0.090), (0.016, 0.005, 0.03), 0.0012)  # mentolabial sulcus
     r -= _bump(sym, (0.029, _MOUTH_Y, 0.080), (0.004, 0.005, 0.03), 0.0015)  # commissure pits
@@ -547,10 +547,10 @@ def _arch(
 def _mouth_interior(landmarks: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, int, np.ndarray]]:
     """Upper and lower teeth, the oral cavity (a dark inward-facing shell) and a tongue."""
     centre = landmarks["mouth_centre"]
-    front = centre[2] - 0.0045
+    front = centre[2] - 0.0060
     # Incisal edges: the upper 1.8 mm below the lip line (they show as soon as the lips part), the
     # lower 2 mm below it and 1.2 mm behind (overjet), hidden by the lower lip at rest.
-    upper_points, upper_faces = _arch(centre[1] + 0.0030, front, 0.024, 0.030, 0.0095, 0.0040)
+    upper_points, upper_faces = _arch(centre[1] + 0.0025, front, 0.024, 0.030, 0.0085, 0.0040)
     lower_points, lower_faces = _arch(centre[1] - 0.0062, front - 0.0012, 0.0225, 0.028, 0.0085, 0.0030)
     teeth_colour = np.float32([0.72, 0.68, 0.58])
 
@@ -574,9 +574,9 @@ def _mouth_interior(landmarks: dict[str, np.ndarray]) -> list[tuple[np.ndarray, 
     cavity_faces = cavity_faces[:, ::-1].copy()  # inward: seen from inside through the lips
     depth_shade = np.clip((cavity[:, 2] - cavity_centre[2]) / 0.032, -1, 1)
     cavity_colour = np.float32([0.22, 0.045, 0.05]) * (0.55 + 0.45 * depth_shade[:, None]).astype(np.float32)
-    tongue_centre = np.array([0.0, centre[1] - 0.010, centre[2] - 0.024])
+    tongue_centre = np.array([0.0, centre[1] - 0.010, centre[2] - 0.031])
     tongue_unit, tongue_faces, _ = _uv_sphere(np.zeros(3), 1.0, np.linspace(0.2, np.pi - 0.2, 10), 20)
-    tongue = tongue_centre + tongue_unit * np.array([0.019, 0.0065, 0.024])
+    tongue = tongue_centre + tongue_unit * np.array([0.018, 0.0060, 0.022])  # tip 9 mm behind the lips
     tongue_colour = np.tile(np.float32([0.48, 0.16, 0.16]), (tongue.shape[0], 1))
     return [
         (upper_points, upper_faces, TEETH_UPPER, teeth_colours(upper_points, True)),
