@@ -37,6 +37,7 @@ from types import MappingProxyType
 import numpy as np
 
 from facs_rig.core.channels import Channel
+from facs_rig.core.naming import normalize_target_name
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import (
     MAX_PACKET_BYTES,
@@ -116,23 +117,16 @@ _BONE_SLOTS = 21  # 3 positions (xyz) + 3 quaternions (xyzw)
 
 # ------------------------------------------------------------------------------------------ naming
 
-def _convention_key(name: str) -> str:
-    """Case- and separator-insensitive key: ``eyeBlink_L``, ``EyeBlinkLeft``, ``eye_blink_left``
-    all give ``eyeblinkleft``. (A minimal local twin of the rigs area's ``normalize_target_name``.)"""
-    text = re.sub(r"[_.\s-]([LlRr])$", lambda m: "left" if m.group(1) in "Ll" else "right", name)
-    return re.sub(r"[^0-9a-z]", "", text.lower())
-
-
-_PERFECT_SYNC_BY_KEY = MappingProxyType({_convention_key(n): n for n in PERFECT_SYNC_NAMES})
+_PERFECT_SYNC_BY_KEY = MappingProxyType({normalize_target_name(n): n for n in PERFECT_SYNC_NAMES})
 _FACE_CAP_INDEX_BY_KEY = MappingProxyType(
-    {_convention_key(n): i for i, n in enumerate(FACE_CAP_NAMES)})
+    {normalize_target_name(n): i for i, n in enumerate(FACE_CAP_NAMES)})
 
 
 def _rename(name: str, convention: str) -> str:
     if convention == "as-is":
         return name
     if convention in ("perfect-sync", "arkit"):
-        upper = _PERFECT_SYNC_BY_KEY.get(_convention_key(name))
+        upper = _PERFECT_SYNC_BY_KEY.get(normalize_target_name(name))
         if upper is None:  # not an ARKit shape: only the first letter's case changes
             return (name[:1].upper() if convention == "perfect-sync" else name[:1].lower()) + name[1:]
         return upper if convention == "perfect-sync" else upper[:1].lower() + upper[1:]
@@ -399,7 +393,7 @@ class FrameLayout:
         if protocol == "facecap":
             templates, skipped = [], []
             for index, name in enumerate(self.targets):
-                face_cap = _FACE_CAP_INDEX_BY_KEY.get(_convention_key(name))
+                face_cap = _FACE_CAP_INDEX_BY_KEY.get(normalize_target_name(name))
                 if face_cap is None:
                     skipped.append(name)
                 else:
