@@ -441,3 +441,33 @@ def test_default_head_reads_back_with_names_and_colours():
 def test_build_default_head_without_names_builds_every_recipe():
     head = build_default_head()
     assert head.mesh.target_names == available_targets()
+
+
+# ----------------------------------------------------------------------------- nothing pokes through
+
+
+#: Targets that part the lips or move the jaw (teeth, tongue and the mouth's inside may show):
+#: upper-lip raisers 10 and 11, lower-lip depressor 16, 19, 22, lips part 25, the jaw's 26, 27,
+#: 29 (thrust) and 30 (sideways). Correctives are shapes only ever played with their parts.
+_OPENING = ("AU10", "AU11", "AU16", "AU19", "AU22", "AU25", "AU26", "AU27", "AU29", "AU30")
+
+
+def test_closed_mouth_poses_show_no_teeth_tongue_or_mouth_inside(head):
+    """Rendered from the front and both three-quarter sides, a pose that keeps the lips together
+    shows only skin and eyes: no tooth, tongue or cavity pierces the lips or cheeks."""
+    from facs_rig.render.camera import frame_camera
+    from facs_rig.render.raster import rasterize
+
+    mesh = head.mesh
+    inner_faces = np.isin(head.parts[mesh.faces[:, 0].astype(np.int64)], [3, 4, 5, 6])
+    focus = mesh.positions[(head.parts == 0) & (mesh.positions[:, 2] > 0.02)]
+    cameras = [frame_camera(focus, width=200, height=200, yaw=yaw) for yaw in (-35.0, 0.0, 35.0)]
+    for index, name in enumerate(mesh.target_names):
+        if name.startswith(_OPENING) or name.count("AU") > 1:
+            continue
+        posed = mesh.positions + mesh.deltas[index]
+        for camera in cameras:
+            x, y, depth = camera.project(posed)
+            visible = rasterize(x, y, depth, mesh.faces.astype(np.int64), 200, 200)
+            shown = visible[visible >= 0]
+            assert not inner_faces[shown].any(), (name, int(inner_faces[shown].sum()))

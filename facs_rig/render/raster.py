@@ -21,6 +21,9 @@ __all__ = ["Light", "Shading", "DEFAULT_SHADING", "vertex_normals", "rasterize",
 _CHUNK_SAMPLES = 1 << 21
 #: Triangles whose screen box spans more pixels than this are filled by scanlines instead.
 _BOX_LIMIT = 4
+#: Pixel centres this close outside an edge (in pixel-area units) count as inside, so float
+#: rounding never leaves a crack between two triangles that share the edge.
+_EDGE_SLACK = np.float32(1e-3)
 _NO_HIT = np.iinfo(np.int64).max
 
 
@@ -186,9 +189,9 @@ def rasterize(
             )
             sign = np.sign(area[f, None])
             inside = (px <= x_max[f, None]) & (py <= y_max[f, None])
-            inside &= ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) * sign >= 0
-            inside &= ((ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)) * sign >= 0
-            inside &= ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) * sign >= 0
+            inside &= ((qx - bx) * (cy - by) - (qy - by) * (cx - bx)) * sign >= -_EDGE_SLACK
+            inside &= ((ax - qx) * (cy - qy) - (ay - qy) * (cx - qx)) * sign >= -_EDGE_SLACK
+            inside &= ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) * sign >= -_EDGE_SLACK
             rows, cols = np.nonzero(inside)
             if rows.size:
                 splat(f[rows], px[rows, cols], py[rows, cols])
@@ -210,8 +213,8 @@ def rasterize(
             left = np.where(crosses, np.minimum(left, xc), left)
             right = np.where(crosses, np.maximum(right, xc), right)
         valid = np.isfinite(left) & np.isfinite(right)
-        col_start = np.maximum(np.ceil(np.where(valid, left, 0) - 0.5), x_min[pair_face])
-        col_end = np.minimum(np.floor(np.where(valid, right, -1) - 0.5), x_max[pair_face])
+        col_start = np.maximum(np.ceil(np.where(valid, left, 0) - 0.5 - 1e-4), x_min[pair_face])
+        col_end = np.minimum(np.floor(np.where(valid, right, -1) - 0.5 + 1e-4), x_max[pair_face])
         count = np.where(valid, np.maximum(col_end - col_start + 1, 0), 0).astype(np.int64)
         pixel_face = np.repeat(pair_face, count)
         offsets = np.arange(pixel_face.size) - np.repeat(np.cumsum(count) - count, count)

@@ -754,7 +754,9 @@ def au43(m: FaceModel, side: str) -> np.ndarray:
 def _head(m: FaceModel, axis, degrees: float = 0.0, translate=None) -> np.ndarray:
     """The head about the neck pivot; the neck below the pivot follows less and less."""
     pivot = m.point("neck_pivot")
-    weight = smoothstep(pivot[1] - 0.09, pivot[1] + 0.02, m.positions[:, 1])
+    # Rigid above the chin (skin, teeth and mouth turn as one); the neck below twists gradually.
+    weight = smoothstep(pivot[1] - 0.09, m.point("menton")[1] - 0.004, m.positions[:, 1])
+    weight = np.where(m.parts == _PART["skin"], weight, 1.0)
     if translate is not None:
         return np.asarray(translate)[None, :] * weight[:, None]
     return rotation(m.positions, pivot, np.asarray(axis, float), degrees, weight)

@@ -570,7 +570,9 @@ def _mouth_interior(landmarks: dict[str, np.ndarray]) -> list[tuple[np.ndarray, 
     # The lips curve back towards the corners (a parabola through the centre and the corners).
     corner = landmarks["mouth_corner_L"]
     recess = (centre[2] - corner[2]) * (cavity[:, 0] / corner[0]) ** 2
-    cavity[:, 2] = np.minimum(cavity[:, 2], centre[2] - 0.0030 - 1.15 * recess)
+    # ... and the chin recedes below the lower lip.
+    below = np.maximum(centre[1] - 0.008 - cavity[:, 1], 0.0)
+    cavity[:, 2] = np.minimum(cavity[:, 2], centre[2] - 0.0030 - 1.15 * recess - 0.6 * below)
     cavity_faces = cavity_faces[:, ::-1].copy()  # inward: seen from inside through the lips
     depth_shade = np.clip((cavity[:, 2] - cavity_centre[2]) / 0.032, -1, 1)
     cavity_colour = np.float32([0.22, 0.045, 0.05]) * (0.55 + 0.45 * depth_shade[:, None]).astype(np.float32)
