@@ -103,11 +103,11 @@ def test_bake_weights_csv(tmp_path, vocabulary):
     assert main(["bake", "12", "--mesh", str(path), "-o", str(output)]) == 0
     lines = output.read_text().splitlines()
     names = read_gltf(path, geometry=False).target_names
-    assert lines[0].split(",") == ["time_s", *names]
+    assert lines[0].split(",") == ["time", *names]
     table = np.array([line.split(",") for line in lines[1:]], dtype=np.float64)
     rig = load_rig("arkit")
     weights = mix(sample(load_timeline_argument("12", vocabulary), channels=rig.channels), rig)
-    column = 1 + names.index("mouthSmile_L")  # after time_s
+    column = 1 + names.index("mouthSmile_L")  # after time
     assert np.array_equal(table[:, column].astype(np.float32),
                           weights.weights[:, rig.target_index("mouthSmileLeft")])
 

@@ -19,7 +19,6 @@ Lives in a module of its own so that worker processes of ``--jobs`` can import i
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,6 @@ import numpy as np
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.events import EventOptions, extract_events
 from facs_rig.errors import UnsupportedFormatError
-from facs_rig.io.atomic import atomic_write
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import write_live_link_face
@@ -38,6 +36,7 @@ from facs_rig.io.captures.pipeline import (
     direct_arkit_weights,
     resample_weights,
 )
+from facs_rig.io.weights_csv import write_weights_csv
 from facs_rig.resources import load_vocabulary
 
 __all__ = ["RetargetRequest", "RetargetReport", "retarget_file", "output_kind",
@@ -112,16 +111,6 @@ def _is_arkit_rig_name(rig_name: str) -> bool:
 
     rig = load_rig(rig_name)
     return bool(rig.targets) and all(canonical_arkit_name(t) for t in rig.targets)
-
-
-def write_weights_csv(weights: TargetWeights, path: str | os.PathLike[str]) -> None:
-    """``time`` + one column per target, shortest float32 round-trip text, written atomically."""
-    header = ",".join(["time", *weights.names])
-    times = np.char.mod("%.6f", np.asarray(weights.times, dtype=np.float64))
-    body = np.char.mod("%.6g", np.asarray(weights.weights, dtype=np.float32).astype(np.float64))
-    lines = [header] + [t + "," + ",".join(row) for t, row in zip(times, body)]
-    with atomic_write(path, "w", encoding="utf-8", newline="\n") as stream:
-        stream.write("\n".join(lines) + "\n")
 
 
 def _default_mesh() -> str:

@@ -8,7 +8,6 @@ posed mesh file (glTF, OBJ or PLY). The CLI commands only call these functions.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +22,11 @@ from facs_rig.core.rig import RigProfile
 from facs_rig.core.timeline import Timeline, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import GltfError, UnsupportedFormatError
-from facs_rig.io.atomic import write_bytes_atomic
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
 from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
 from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE, BakeResult, write_animated_gltf, write_glb
 from facs_rig.io.meshes import MESH_FORMATS, write_mesh
+from facs_rig.io.weights_csv import write_weights_csv
 
 __all__ = ["BakeReport", "bake_timeline", "file_weights", "write_weights_csv", "pose_code",
            "posed_meshes", "write_posed"]
@@ -75,23 +74,6 @@ def file_weights(weights: TargetWeights, match: TargetMatch, names: tuple[str, .
             table[:, k] = weights.weights[:, column]
     return TargetWeights(times=weights.times, weights=table, names=names, fps=weights.fps,
                          metadata=weights.metadata)
-
-
-def write_weights_csv(weights: TargetWeights, path: str | os.PathLike[str]) -> None:
-    """Write ``time_s`` and one column per target, one row per frame (float32 values exact).
-
-    Values use 9 significant digits, enough for any float32 to read back bit for bit.
-    """
-    for name in weights.names:
-        if any(ch in name for ch in ',"\n\r'):
-            raise UnsupportedFormatError(f"{path}: target name {name!r} cannot be a CSV column")
-    buffer = io.StringIO()
-    buffer.write(",".join(("time_s",) + weights.names) + "\n")
-    table = np.column_stack([np.asarray(weights.times, dtype=np.float64),
-                             np.asarray(weights.weights, dtype=np.float64)])
-    formats = ["%.6f"] + ["%.9g"] * weights.weights.shape[1]
-    np.savetxt(buffer, table, fmt=formats, delimiter=",")
-    write_bytes_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
 def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig,
