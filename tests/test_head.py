@@ -206,7 +206,9 @@ def _zone(model, au: int) -> np.ndarray:
     eyes = front & (np.abs(p[:, 1] - eye_y) < 0.035)  # lids and orbits
     mid_face = front & (p[:, 1] < brow_y + 0.02) & (p[:, 1] > mouth_y - 0.018)
     lower_face = p[:, 1] < nose_tip_y + 0.004  # below the nose tip (and inside the mouth)
-    jaw = p[:, 1] < nose_tip_y - 0.004
+    # The mandible: below the nose, and its ramus rising in front of the ear to the hinge (TMJ).
+    hinge = model.point("jaw_hinge_L")
+    jaw = (p[:, 1] < nose_tip_y - 0.004) | ((np.abs(p[:, 0]) > 0.04) & (p[:, 1] < hinge[1]))
     zones = {
         1: upper_face,
         2: upper_face,

@@ -206,7 +206,7 @@ class _Slit:
     lower_open: np.ndarray
 
 
-def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
+def build_neutral_head(*, columns: int = 136, rows: int = 120) -> NeutralHead:
     """Build the neutral head (deterministic).
 
     Parameters
@@ -215,7 +215,7 @@ def build_neutral_head(*, columns: int = 136, rows: int = 112) -> NeutralHead:
         Skin grid resolution (the defaults give about 16,000 vertices in all).
     """
     phi = _density_mapping(columns + 1, -math.pi, math.pi, -0.95, 0.95, 3.2)[:-1]
-    theta = _density_mapping(rows + 2, 0.0, math.pi, 1.05, 2.45, 3.0)[1:-1]
+    theta = _density_mapping(rows + 2, 0.0, math.pi, 0.80, 2.45, 3.0)[1:-1]
     grid_theta = np.repeat(theta[:, None], columns, axis=1)
     grid_phi = np.repeat(phi[None, :], rows, axis=0)
 
