@@ -473,3 +473,29 @@ def test_closed_mouth_poses_show_no_teeth_tongue_or_mouth_inside(head):
             visible = rasterize(x, y, depth, mesh.faces.astype(np.int64), 200, 200)
             shown = visible[visible >= 0]
             assert not inner_faces[shown].any(), (name, int(inner_faces[shown].sum()))
+
+
+def test_the_muscle_model_rigs_another_head_from_its_landmarks(neutral):
+    """Muscles are placed from landmarks, not absolute coordinates: a larger head elsewhere in
+    space (a different neutral mesh with its own landmarks) gets the same actions."""
+    from types import MappingProxyType
+
+    from facs_rig.core.headgen.actions import FaceModel
+
+    scale, shift = 1.12, np.array([0.03, 1.55, -0.02])  # e.g. a head on a standing body
+    base = face_model(neutral)
+    moved = FaceModel(
+        neutral.positions * scale + shift,
+        base.faces,
+        neutral.parts,
+        MappingProxyType({k: tuple(np.asarray(v) * scale + shift) for k, v in neutral.landmarks.items()}),
+        base.lid_margins,
+    )
+    corner = _nearest(moved.positions, moved.point("mouth_corner_L"))
+    smile = action_displacement(moved, 12, "L")[corner]
+    assert smile[1] > 0.006 and smile[0] > 0.006 and smile[2] < 0.0
+    chin = _nearest(moved.positions, moved.point("chin"))
+    assert action_displacement(moved, 26, None)[chin, 1] < -0.012
+    upper, lower = np.asarray(moved.lid_margins["upper_L"]), np.asarray(moved.lid_margins["lower_L"])
+    closed = moved.positions + action_displacement(moved, 43, "L")
+    assert np.abs(closed[upper, 1] - closed[lower, 1]).max() < 0.002
