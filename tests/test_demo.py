@@ -59,7 +59,7 @@ def test_preview_timeline_writes_a_gif_at_the_timeline_fps(tmp_path, capsys):
 
     assert gif.n_frames == len(frame_times(0.6, 10.0)) >= 6  # 0.6 s at 10 fps, both ends
     assert gif.info["duration"] == 100
-    assert "rendering [" in captured.err  # the progress bar
+    assert "rendering GIF [" in captured.err  # the progress bar
 
 
 def test_preview_code_as_a_clip_holds_the_expression(tmp_path):
@@ -240,3 +240,20 @@ def test_a_driver_pairs_profile_targets_with_other_naming_conventions():
     weights = driver.frame(vocabulary.channel_values(vocabulary.parse("12E+26")))
     assert weights.shape == (4,) and weights[3] == 0.0
     assert weights[0] > 0.5 and weights[1] > 0.5 and weights[2] > 0.3
+
+
+def test_timeline_clips_render_lazily():
+    import types
+
+    from facs_rig.core.timeline import frame_times, timeline_from_code
+    from facs_rig.render.preview import preview_setup, timeline_clip
+    from facs_rig.resources import load_vocabulary
+
+    setup = preview_setup(size=32)
+    timeline = timeline_from_code("12E", load_vocabulary(), hold=0.2)
+    clip = timeline_clip(setup, timeline, fps=10)
+    assert isinstance(clip.frames, types.GeneratorType)
+    assert clip.n_frames == len(frame_times(timeline.duration, 10.0)) and clip.fps == 10.0
+    assert clip.palette.shape == (256, 3)
+    frames = list(clip.frames)
+    assert len(frames) == clip.n_frames and frames[0].shape == (32, 32, 3)

@@ -312,3 +312,21 @@ def test_mp4_clip_when_the_video_extra_is_installed(tmp_path):
     write_clip(output, frames, fps=10)
     data = output.read_bytes()
     assert data[4:8] == b"ftyp" and b"avc1" in data[:64]
+
+
+def test_gif_streams_frames_from_a_generator_when_given_a_palette():
+    frames = [np.full((6, 8, 3), value, np.uint8) for value in (10, 120, 240)]
+    palette = palette_for(frames)
+    listed = encode_gif(frames, fps=5, palette=palette)
+    consumed = []
+
+    def generate():
+        for frame in frames:
+            consumed.append(1)
+            yield frame
+
+    progress = []
+    assert encode_gif(generate(), fps=5, palette=palette, progress=progress.append) == listed
+    assert consumed == [1, 1, 1] and progress == [1, 2, 3]
+    with pytest.raises(ValueError, match="same size"):
+        encode_gif([frames[0], np.zeros((3, 3, 3), np.uint8)], fps=5, palette=palette)

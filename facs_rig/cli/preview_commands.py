@@ -111,7 +111,7 @@ def run_preview(args: argparse.Namespace) -> int:
     """Render one pose or a clip."""
     from facs_rig.io.timeline_files import load_timeline_argument
     from facs_rig.render.encoders import write_clip, write_png
-    from facs_rig.render.preview import peak_frame, preview_setup, render_code, render_timeline, side_by_side
+    from facs_rig.render.preview import peak_frame, preview_setup, render_code, side_by_side, timeline_clip
     from facs_rig.render.progress import ProgressBar
 
     _check_size(args.size)
@@ -148,21 +148,15 @@ def run_preview(args: argparse.Namespace) -> int:
     if args.fps is not None and args.fps <= 0:
         raise UnsupportedFormatError(f"--fps {args.fps}: must be positive")
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
-    from facs_rig.core.timeline import frame_times
-
-    rate = float(args.fps or timeline.fps)
-    total = max(1, len(frame_times(timeline.duration, rate)))
-    bar = ProgressBar(total, sys.stderr, label="rendering")
-    frames, rate = render_timeline(
-        setup, timeline, fps=rate, side_by_side_neutral=args.side_by_side, progress=bar
-    )
+    # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.
+    clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side)
+    bar = ProgressBar(clip.n_frames, sys.stderr, label=f"rendering {suffix[1:].upper()}")
+    write_clip(output, clip.frames, fps=clip.fps, palette=clip.palette, progress=bar)
     bar.finish()
-    encode_bar = ProgressBar(len(frames), sys.stderr, label=f"encoding {suffix[1:].upper()}")
-    write_clip(output, frames, fps=rate, progress=encode_bar)
-    encode_bar.finish()
+    width = setup.renderer.camera.width * (2 if args.side_by_side else 1) + (4 if args.side_by_side else 0)
     print(
-        f"wrote {output} ({len(frames)} frames at {rate:g} fps, {len(frames) / rate:.2f} s, "
-        f"{frames[0].shape[1]}x{frames[0].shape[0]})"
+        f"wrote {output} ({clip.n_frames} frames at {clip.fps:g} fps, {clip.n_frames / clip.fps:.2f} s, "
+        f"{width}x{setup.renderer.camera.height})"
     )
     return 0
 

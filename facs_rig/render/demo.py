@@ -13,7 +13,7 @@ from pathlib import Path
 
 from facs_rig.core.curves import TargetWeights
 from facs_rig.core.notation import format_code
-from facs_rig.core.timeline import Timeline, frame_times
+from facs_rig.core.timeline import Timeline
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import OutputError
 
@@ -97,7 +97,7 @@ def run_demo(
     from facs_rig.io.default_head import write_head_glb
     from facs_rig.io.timeline_files import write_timeline
     from facs_rig.render.encoders import write_gif, write_png
-    from facs_rig.render.preview import preview_setup, render_sheet, render_timeline, timeline_weights
+    from facs_rig.render.preview import preview_setup, render_sheet, timeline_clip, timeline_weights
 
     out = Path(folder)
     try:
@@ -133,11 +133,7 @@ def run_demo(
     sheet = render_sheet(still, codes, vocabulary, columns=4, intensity=_DEMO_INTENSITY, labels=names)
     write_png(files.sheet, sheet)
 
-    clip_setup = setup
-    gif_timeline = timeline.with_fps(fps)
-    total = max(1, len(frame_times(gif_timeline.duration, fps)))
-    report = (lambda done: progress("rendering", done, total)) if progress else None
-    frames, rate = render_timeline(clip_setup, gif_timeline, fps=fps, progress=report)
-    encode_report = (lambda done: progress("encoding GIF", done, len(frames))) if progress else None
-    write_gif(files.gif, frames, fps=rate, progress=encode_report)
+    clip = timeline_clip(setup, timeline, fps=fps)
+    report = (lambda done: progress("rendering GIF", done, clip.n_frames)) if progress else None
+    write_gif(files.gif, clip.frames, fps=clip.fps, palette=clip.palette, progress=report)
     return files

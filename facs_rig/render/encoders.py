@@ -14,6 +14,7 @@ The ``encode_*`` functions are pure (arrays in, bytes out); ``write_*`` go throu
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 import tempfile
@@ -288,15 +289,23 @@ def encode_gif(
     progress : callable, optional
         Called with the number of frames encoded so far.
     """
-    frames = [_as_image(f)[:, :, :3] for f in frames]
-    if not frames:
-        raise ValueError("cannot encode a GIF with no frames")
     if not fps or fps <= 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
-    height, width = frames[0].shape[:2]
-    if any(f.shape[:2] != (height, width) for f in frames):
-        raise ValueError("all GIF frames must have the same size")
-    table = palette_for(frames) if palette is None else np.asarray(palette, np.uint8)
+    if palette is None:  # the palette needs every frame first
+        frames = [_as_image(f)[:, :, :3] for f in frames]
+        if not frames:
+            raise ValueError("cannot encode a GIF with no frames")
+        table = palette_for(frames)
+    else:  # frames are encoded as they come: a long clip never sits in memory
+        table = np.asarray(palette, np.uint8)
+        if table.shape != (256, 3):
+            raise ValueError(f"a GIF palette must be (256, 3) uint8, got {table.shape}")
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError("cannot encode a GIF with no frames")
+    first = _as_image(first)[:, :, :3]
+    height, width = first.shape[:2]
     cube = _lookup_cube(table)
     out = bytearray(b"GIF89a")
     # Logical screen: global table present (0x80), 8-bit colour resolution (0x70), 256 entries (7).
@@ -306,7 +315,10 @@ def encode_gif(
         out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", 0) + b"\x00"
     previous = None
     carried = 0.0
-    for number, frame in enumerate(frames):
+    for number, frame in enumerate(itertools.chain([first], frames)):
+        frame = _as_image(frame)[:, :, :3]
+        if frame.shape[:2] != (height, width):
+            raise ValueError("all GIF frames must have the same size")
         indexed = _quantize(frame, cube, dither)
         exact = 100.0 / fps + carried
         delay = max(2, int(round(exact)))  # browsers treat 0-1 as "as fast as possible"
@@ -336,10 +348,11 @@ def write_gif(
     frames: Iterable[np.ndarray],
     *,
     fps: float,
+    palette: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write frames as an animated GIF file, atomically."""
-    write_bytes_atomic(path, encode_gif(frames, fps=fps, progress=progress))
+    """Write frames as an animated GIF file, atomically (streamed when ``palette`` is given)."""
+    write_bytes_atomic(path, encode_gif(frames, fps=fps, palette=palette, progress=progress))
 
 
 # --------------------------------------------------------------------------------------- MP4
@@ -366,10 +379,12 @@ def write_mp4(
             f"{path}: writing MP4 needs imageio-ffmpeg; install it with "
             f"pip install 'facs-rig[video]' (or write a .gif)"
         ) from None
-    frames = [_as_image(f)[:, :, :3] for f in frames]
-    if not frames:
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
         raise ValueError("cannot encode a clip with no frames")
-    height, width = frames[0].shape[:2]
+    first = _as_image(first)[:, :, :3]
+    height, width = first.shape[:2]
     target = Path(path)
     with tempfile.TemporaryDirectory(prefix="facs-rig-mp4-") as folder:
         temporary = Path(folder) / "clip.mp4"
@@ -384,7 +399,10 @@ def write_mp4(
                 output_params=["-movflags", "+faststart"],
             )
             writer.send(None)
-            for number, frame in enumerate(frames):
+            for number, frame in enumerate(itertools.chain([first], frames)):
+                frame = _as_image(frame)[:, :, :3]
+                if frame.shape[:2] != (height, width):
+                    raise ValueError("all frames of a clip must have the same size")
                 writer.send(np.ascontiguousarray(frame))
                 if progress is not None:
                     progress(number + 1)
@@ -396,18 +414,22 @@ def write_mp4(
 
 def write_clip(
     path: str | os.PathLike[str],
-    frames: Sequence[np.ndarray],
+    frames: Iterable[np.ndarray],
     *,
     fps: float,
+    palette: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write a clip in the format its extension names (``.gif`` or ``.mp4``)."""
+    """Write a clip in the format its extension names (``.gif`` or ``.mp4``).
+
+    ``frames`` may be a generator: MP4 always streams, GIF streams when given its ``palette``.
+    """
     suffix = Path(path).suffix.lower()
-    if suffix == ".gif":
-        write_gif(path, frames, fps=fps, progress=progress)
-    elif suffix == ".mp4":
-        write_mp4(path, frames, fps=fps, progress=progress)
-    else:
+    if suffix not in CLIP_FORMATS:
         raise UnsupportedFormatError(
             f"{path}: unknown clip format {suffix or '(no extension)'}; use .gif or .mp4"
         )
+    if suffix == ".gif":
+        write_gif(path, frames, fps=fps, palette=palette, progress=progress)
+    else:
+        write_mp4(path, frames, fps=fps, progress=progress)

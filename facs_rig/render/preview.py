@@ -39,9 +39,10 @@ __all__ = [
     "preview_setup",
     "render_code",
     "timeline_weights",
-    "render_timeline",
     "peak_frame",
     "render_sheet",
+    "Clip",
+    "timeline_clip",
 ]
 
 
@@ -296,23 +297,60 @@ def timeline_weights(
     return curves.times, setup.driver.curves(curves), rate
 
 
-def render_timeline(
+@dataclass(frozen=True)
+class Clip:
+    """A clip ready to encode: frames rendered lazily, so a long timeline never sits in memory.
+
+    Attributes
+    ----------
+    frames : iterator of (height, width, 3) uint8
+        Rendered one at a time as the encoder asks for them (iterate once).
+    n_frames : int
+        How many ``frames`` yields.
+    fps : float
+        Frame rate.
+    palette : (256, 3) uint8
+        A GIF colour table from a sample of the clip's frames (neutral, evenly spaced, peak).
+    """
+
+    frames: Iterator[np.ndarray]
+    n_frames: int
+    fps: float
+    palette: np.ndarray
+
+
+def timeline_clip(
     setup: PreviewSetup,
     timeline,
     *,
     fps: float | None = None,
     side_by_side_neutral: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[list[np.ndarray], float]:
-    """Every frame of a timeline as images, and the clip's frame rate."""
+    samples: int = 8,
+) -> Clip:
+    """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's)."""
+    from facs_rig.render.encoders import palette_for
+
     _, weights, rate = timeline_weights(setup, timeline, fps=fps)
     if weights.shape[0] == 0:
         weights = np.zeros((1, setup.renderer.n_targets), np.float32)
     neutral = setup.renderer.render(None) if side_by_side_neutral else None
-    frames = []
-    for image in setup.renderer.frames(weights, progress=progress):
-        frames.append(side_by_side(neutral, image) if neutral is not None else image)
-    return frames, rate
+
+    def compose(image: np.ndarray) -> np.ndarray:
+        return side_by_side(neutral, image) if neutral is not None else image
+
+    picks = np.unique(
+        np.concatenate(
+            [
+                np.linspace(0, weights.shape[0] - 1, min(samples, weights.shape[0])).round().astype(int),
+                [int(np.argmax(np.abs(weights).sum(axis=1)))],
+            ]
+        )
+    )
+    palette = palette_for(
+        [compose(setup.renderer.render(weights[i])) for i in picks] + [compose(setup.renderer.render(None))]
+    )
+    frames = (compose(image) for image in setup.renderer.frames(weights))
+    return Clip(frames, int(weights.shape[0]), rate, palette)
 
 
 def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.ndarray:
