@@ -115,6 +115,7 @@ def test_preview_renders_a_user_glb_with_a_named_profile(tmp_path):
         (["preview", "happiness", "-o", "x.bmp"], ".bmp"),
         (["preview", "happiness", "-o", "x.png", "--size", "3"], "--size"),
         (["sheet", " , ", "-o", "x.png"], "no codes"),
+    (["preview", "happiness", "-o", "x.png", "--intensity", "1.5"], "--intensity"),
         (["sheet", "happiness", "-o", "x.gif"], ".png"),
         (["preview", "happiness", "-o", "x.png", "--mesh", "missing.glb"], "missing.glb"),
     ],
@@ -257,3 +258,22 @@ def test_timeline_clips_render_lazily():
     assert clip.palette.shape == (256, 3)
     frames = list(clip.frames)
     assert len(frames) == clip.n_frames and frames[0].shape == (32, 32, 3)
+
+
+def test_intensity_scales_unlettered_aus_in_stills_and_clips(tmp_path):
+    images = {}
+    for value in ("0.2", "1.0"):
+        output = tmp_path / f"smile{value}.png"
+        assert main(["preview", "12", "-o", str(output), "--size", "48", "--intensity", value]) == 0
+        images[value] = _png(output).astype(int)
+    assert np.abs(images["0.2"] - images["1.0"]).sum() > 0
+    lettered = tmp_path / "lettered.png"
+    assert main(["preview", "12E", "-o", str(lettered), "--size", "48", "--intensity", "0.2"]) == 0
+    assert np.array_equal(_png(lettered).astype(int), images["1.0"])  # letters keep their value
+    clips = {}
+    for value in ("0.2", "1.0"):
+        output = tmp_path / f"clip{value}.gif"
+        assert main(["preview", "12", "-o", str(output), "--size", "32", "--fps", "4", "--hold", "0.3",
+                     "--intensity", value]) == 0
+        clips[value] = output.read_bytes()
+    assert clips["0.2"] != clips["1.0"]

@@ -102,9 +102,11 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
     )
 
 
-def _check_size(size: int) -> None:
+def _check_size(size: int, intensity: float | None = None) -> None:
     if not 16 <= size <= 4096:
         raise UnsupportedFormatError(f"--size {size}: choose 16-4096 pixels")
+    if intensity is not None and not 0.0 <= intensity <= 1.0:
+        raise UnsupportedFormatError(f"--intensity {intensity}: must lie between 0 and 1")
 
 
 def run_preview(args: argparse.Namespace) -> int:
@@ -114,7 +116,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from facs_rig.render.preview import peak_frame, preview_setup, render_code, side_by_side, timeline_clip
     from facs_rig.render.progress import ProgressBar
 
-    _check_size(args.size)
+    _check_size(args.size, args.intensity)
     output = Path(args.output)
     suffix = output.suffix.lower()
     if suffix not in _STILL + _CLIPS:
@@ -145,6 +147,11 @@ def run_preview(args: argparse.Namespace) -> int:
         )
         return 0
     timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold)
+    if args.intensity is not None and not is_file:
+        from facs_rig.core.timeline import timeline_from_code
+
+        # The code held at the asked intensity (unlettered AUs otherwise take the scale's C).
+        timeline = timeline_from_code(args.source, vocabulary, hold=args.hold, intensity=args.intensity)
     if args.fps is not None and args.fps <= 0:
         raise UnsupportedFormatError(f"--fps {args.fps}: must be positive")
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
@@ -166,7 +173,7 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
-    _check_size(args.size)
+    _check_size(args.size, args.intensity)
     output = Path(args.output)
     if output.suffix.lower() != ".png":
         raise UnsupportedFormatError(f"{output}: a contact sheet is written as .png")
