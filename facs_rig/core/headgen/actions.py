@@ -404,7 +404,23 @@ def au09(m: FaceModel, side: str) -> np.ndarray:
         mask=m.side_weight(side),
         bulge=0.3,
     )
-    return lift + brow
+    # The skin bunched between the rising ala and the nasal bones buckles into transverse folds.
+    folds = _wrinkles(m, lift + brow, origin=ala, direction=nasion - ala, wavelength=0.0032, depth=0.0006)
+    return lift + brow + folds
+
+
+def _wrinkles(m: FaceModel, displacement: np.ndarray, *, origin: np.ndarray, direction: np.ndarray,
+              wavelength: float, depth: float) -> np.ndarray:
+    """Folds where a muscle compresses the skin: a stiff sheet on soft tissue buckles into
+    parallel ridges across the compression, with a wavelength set by its thickness. Ridges
+    (``cos^2`` of the distance along ``direction``) rise along the normal in proportion to how far
+    the skin there is pushed, so they appear and grow with the action."""
+    axis = np.asarray(direction, np.float64) / np.linalg.norm(direction)
+    along = (m.positions - np.asarray(origin)) @ axis
+    pushed = np.linalg.norm(displacement, axis=1)
+    strength = pushed / max(float(pushed.max()), 1e-12)
+    ridges = np.cos(np.pi * along / wavelength) ** 2
+    return m.normals * (depth * strength * ridges * m.part("skin"))[:, None]
 
 
 def au10(m: FaceModel, side: str) -> np.ndarray:
