@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from facs_rig.core.curves import TargetWeights
-from facs_rig.core.headgen import HEAD_MOVEMENT_TARGETS, RiggedHead, build_default_head
+from facs_rig.core.headgen import RiggedHead, build_default_head
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.errors import RigError
 from facs_rig.io.rig_files import load_rig
@@ -47,11 +47,8 @@ def default_head_path() -> Path:
 
 
 def default_head_target_names() -> tuple[str, ...]:
-    """The default head's targets: the ``facs`` profile's targets, then head movements AU51-AU58."""
-    profile = load_rig("facs")
-    return tuple(profile.targets) + tuple(
-        name for name in HEAD_MOVEMENT_TARGETS if name not in profile.targets
-    )
+    """The default head's targets: exactly the ``facs`` profile's, in its order."""
+    return tuple(load_rig("facs").targets)
 
 
 def build_head() -> RiggedHead:

@@ -5,8 +5,7 @@ through :func:`~facs_rig.core.timeline.sample`), the rig profile mixes AU values
 weights (:func:`~facs_rig.core.mixing.mix`), :class:`~facs_rig.core.deform.Deformer` poses the
 mesh and :func:`~facs_rig.render.raster.render` draws it. Profile targets are paired with the
 mesh's morph targets by the naming rules of :func:`~facs_rig.core.naming.match_names`, so any
-rig a profile fits can be previewed. Head-movement channels (AU51-AU58) that the profile leaves
-to bones drive same-named morph targets directly when the mesh has them (the default head does).
+rig a profile fits can be previewed.
 """
 
 from __future__ import annotations
@@ -56,15 +55,12 @@ class Driver:
         The profile that mixes AUs into its targets.
     columns : (n_mesh_targets,) int64
         Profile column driving each mesh target, -1 when none does.
-    direct : Mapping[Channel, int]
-        Channels the profile does not read whose name is a mesh target (head movements).
     n_targets : int
         Number of mesh targets.
     """
 
     profile: RigProfile
     columns: np.ndarray
-    direct: Mapping[Channel, int]
     n_targets: int
 
     def _apply(self, profile_weights: np.ndarray) -> np.ndarray:
@@ -75,17 +71,11 @@ class Driver:
 
     def frame(self, values: Mapping[Channel, float]) -> np.ndarray:
         """Mesh target weights ``(n_mesh_targets,)`` float32 for one frame of AU values."""
-        weights = self._apply(mix_frame(values, self.profile))
-        for channel, index in self.direct.items():
-            weights[index] = max(weights[index], float(values.get(channel, 0.0)))
-        return weights
+        return self._apply(mix_frame(values, self.profile))
 
     def curves(self, curves: AUCurves) -> np.ndarray:
         """Mesh target weights ``(n_frames, n_mesh_targets)`` float32 for AU curves."""
-        weights = self._apply(mix(curves, self.profile).weights)
-        for channel, index in self.direct.items():
-            weights[:, index] = np.maximum(weights[:, index], curves.column(channel))
-        return weights
+        return self._apply(mix(curves, self.profile).weights)
 
 
 def make_driver(profile: RigProfile, mesh_target_names: Sequence[str]) -> Driver:
@@ -103,20 +93,13 @@ def make_driver(profile: RigProfile, mesh_target_names: Sequence[str]) -> Driver
         for name in found:
             if columns[position[name]] == len(profile.targets):
                 columns[position[name]] = profile.targets.index(target)
-    read = set(profile.channels)
-    direct = {}
-    for name, index in position.items():
-        if name.startswith("AU") and name[2:].isdigit():
-            channel = Channel(int(name[2:]))
-            if channel not in read and columns[index] == len(profile.targets):
-                direct[channel] = index
-    if not (columns < len(profile.targets)).any() and not direct:
+    if not (columns < len(profile.targets)).any():
         sample = ", ".join(list(mesh_target_names)[:5]) or "none"
         raise RigError(
             f"rig profile {profile.name!r} drives none of the mesh's morph targets "
             f"(it has: {sample}); choose another with --rig"
         )
-    return Driver(profile, columns, direct, len(mesh_target_names))
+    return Driver(profile, columns, len(mesh_target_names))
 
 
 def code_values(
@@ -289,11 +272,7 @@ def timeline_weights(
     from facs_rig.core.timeline import sample
 
     rate = float(fps or timeline.fps)
-    curves = sample(
-        timeline,
-        fps=rate,
-        channels=tuple(dict.fromkeys(tuple(setup.driver.profile.channels) + tuple(setup.driver.direct))),
-    )
+    curves = sample(timeline, fps=rate, channels=setup.driver.profile.channels)
     return curves.times, setup.driver.curves(curves), rate
 
 

@@ -87,7 +87,7 @@ def build_default_head(
     Parameters
     ----------
     target_names : sequence of str, optional
-        Target names in the order wanted (normally the ``facs`` profile's targets followed by
+        Target names in the order wanted (normally the ``facs`` profile's targets, which include
         :data:`HEAD_MOVEMENT_TARGETS`). Names with no recipe are left out and listed in ``skipped``.
     name : str
         Mesh name.
