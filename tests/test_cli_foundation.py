@@ -111,3 +111,13 @@ def test_no_traceback_for_bad_input_in_a_subprocess():
                             capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_scales(capsys):
+    status, out, _ = run(capsys, "scales", "--json")
+    scales = {entry["name"]: entry for entry in json.loads(out)}
+    assert status == 0 and set(scales) == {"facshuman", "hapfacs", "openface"}
+    assert scales["facshuman"]["default"] and not scales["hapfacs"]["default"]
+    assert scales["hapfacs"]["values"] == {"A": 0.15, "B": 0.3, "C": 0.55, "D": 0.85, "E": 1.0}
+    _, table, _ = run(capsys, "scales")
+    assert "facshuman (default)" in table and "0.55 (<= 0.55)" in table

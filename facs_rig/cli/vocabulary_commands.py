@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from facs_rig.cli._output import print_json, print_table
 from facs_rig.core.notation import format_code
@@ -27,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "facshuman)")
     parse.add_argument("--json", action="store_true", help="print the result as JSON")
     parse.set_defaults(handler=run_parse)
+
+    scales = subparsers.add_parser("scales", help="list the intensity scales (letters A-E as numbers)",
+                                   description="The intensity scales that turn FACS letters A-E "
+                                   "into numbers and back; the default is marked.")
+    scales.add_argument("--json", action="store_true", help="print them as JSON")
+    scales.set_defaults(handler=run_scales)
 
     expressions = subparsers.add_parser("expressions", help="list the named expressions",
                                         description="Named expressions accepted wherever a code is.")
@@ -80,4 +87,23 @@ def run_expressions(args: argparse.Namespace) -> int:
         return 0
     print_table(("name", "code", "source"),
                 [(e.name, format_code(vocabulary.parse(e.code)), e.source) for e in expressions])
+    return 0
+
+
+def run_scales(args: argparse.Namespace) -> int:
+    """Print each intensity scale's letter values and band edges."""
+    vocabulary = load_vocabulary()
+    scales = [vocabulary.scale(name) for name in vocabulary.scales]
+    if args.json:
+        print_json([{"name": s.name, "default": s.name == vocabulary.default_scale,
+                     "maximum": s.maximum, "minimum": s.minimum, "values": dict(s.values),
+                     "upper": dict(s.upper), "unscored": s.unscored, "source": s.source}
+                    for s in scales])
+        return 0
+    letters = ("A", "B", "C", "D", "E")
+    print_table(("scale", *letters, "absent at or below", "no letter", "source"),
+                [(s.name + (" (default)" if s.name == vocabulary.default_scale else ""),
+                  *(f"{s.values[k]:g} (<= {s.upper[k]:g})" for k in letters),
+                  f"{s.minimum:g}", s.unscored, re.split(r"[:.] ", s.source)[0])
+                 for s in scales])
     return 0
