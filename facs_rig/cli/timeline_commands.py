@@ -79,8 +79,9 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
-    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps "
-          f"({summary['frames']} frames)")
+    frames = summary["frames"]
+    frames_text = "too many" if frames is None else f"{frames:.3g}" if frames >= 10**9 else frames
+    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} frames)")
     print(f"events    {len(summary['events'])}")
     print(f"channels  {' '.join(summary['channels']) or '-'}")
     for key, value in summary["metadata"].items():

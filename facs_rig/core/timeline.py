@@ -506,10 +506,11 @@ def timeline_summary(timeline: Timeline) -> dict[str, Any]:
 
     Used by ``facs-rig timeline show``; times in seconds, channels by name in stable order.
     """
+    frames = frame_count(timeline.duration, timeline.fps)
     return {
         "duration": timeline.duration,
         "fps": timeline.fps,
-        "frames": int(frame_times(timeline.duration, timeline.fps).shape[0]),
+        "frames": frames if isinstance(frames, int) else None,  # None: beyond float range
         "channels": [channel.name for channel in timeline.channels],
         "metadata": dict(timeline.metadata),
         "events": [{"channel": e.channel.name, "intensity": e.intensity, "letter": e.letter,
@@ -528,13 +529,26 @@ def frame_times(duration: float, fps: float) -> np.ndarray:
         ``n_frames = floor(duration * fps) + 1``, so a 1 s timeline at 30 fps has 31 frames
         and its last frame shows the state at the end.
     """
+    n_frames = frame_count(duration, fps)
+    if n_frames > MAX_FRAMES:
+        raise TimelineError(f"{duration:g} s at {fps:g} fps is {n_frames:.3g} frames, more than "
+                            f"the {MAX_FRAMES} facs-rig samples at once; lower the fps or "
+                            f"sample a shorter span")
+    return np.arange(n_frames, dtype=np.float64) / fps
+
+
+def frame_count(duration: float, fps: float) -> int | float:
+    """How many frames :func:`frame_times` gives, without allocating them.
+
+    ``math.inf`` when ``duration * fps`` overflows a float (1e300 s at 1e300 fps), so callers
+    compare it with a limit instead of meeting an ``OverflowError``.
+    """
     if not (math.isfinite(fps) and fps > 0):
         raise TimelineError(f"sampling rate must be a positive number, not {fps!r}")
-    n_frames = int(math.floor(duration * fps + TIME_TOLERANCE * fps + 1e-9)) + 1
-    if n_frames > MAX_FRAMES:
-        raise TimelineError(f"{duration:g} s at {fps:g} fps is {n_frames} frames, more than the "
-                            f"{MAX_FRAMES} facs-rig samples at once")
-    return np.arange(n_frames, dtype=np.float64) / fps
+    position = duration * fps + TIME_TOLERANCE * fps + 1e-9
+    if not math.isfinite(position):
+        return math.inf
+    return int(math.floor(position)) + 1
 
 
 def sample(timeline: Timeline, *, fps: float | None = None,

@@ -141,6 +141,14 @@ def timeline_to_json(timeline: Timeline) -> str:
     return head_text[:-2] + ',\n  "events": ' + events_text + "\n}\n"
 
 
+def _finite(value: int | float) -> bool:
+    # JSON integers are unbounded: 1e400 written out as digits overflows math.isfinite.
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 class _Reader:
     """Collects the source name for messages and converts one JSON path at a time."""
 
@@ -158,8 +166,9 @@ class _Reader:
                 raise self.fail(path, f"missing {key!r}")
             return default
         value = entry[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(f"{path}.{key}", f"expected a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            shown = f"{value!r}" if not isinstance(value, int) else "an integer beyond float range"
+            raise self.fail(f"{path}.{key}", f"expected a number, got {shown}")
         if minimum is not None and value < minimum:
             what = "negative duration" if key in ("onset", "apex", "offset") else "negative time"
             raise self.fail(f"{path}.{key}", f"{what} ({value:g} s)")
