@@ -46,6 +46,11 @@ def test_parsed_terms():
     ("wink-left", "L46"),
     ("neutral", "0"),
     ("contempt+L12A", "L12A+R14A"),      # explicit AU12 replaces every side of the expression's
+    # Overlapping expressions: the stronger wins, an unlettered AU counting as C (0.55), so
+    # fear's AU5 beats surprise's 5B (0.20) whichever comes first.
+    ("fear+surprise", "1+2+4+5+7+20+26"),
+    ("surprise+fear", "1+2+4+5+7+20+26"),
+    ("embarrassment+polite_smile", "12C+24+54+64"),
 ])
 def test_names_are_accepted_wherever_codes_are(text, canonical):
     assert format_code(parse(text)) == canonical

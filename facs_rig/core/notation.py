@@ -101,6 +101,11 @@ def _split_terms(text: str) -> Iterator[tuple[str, int]]:
         start += len(piece) + 1
 
 
+def _strength(term: CodedAU, vocabulary: Vocabulary) -> int:
+    """Rank of a term's intensity; an unlettered AU plays at the default scale's unscored letter (C)."""
+    return _LETTER_RANK[term.intensity or vocabulary.scale().unscored]
+
+
 def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -> Code:
     """Parse a FACS code string or named expression into a canonical :class:`Code`.
 
@@ -149,7 +154,7 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
             for term in parse_code(expression.code, vocabulary, allow_names=False):
                 key = (term.au, term.side)
                 previous = from_names.get(key)
-                if previous is None or _LETTER_RANK[term.intensity] > _LETTER_RANK[previous.intensity]:
+                if previous is None or _strength(term, vocabulary) > _strength(previous, vocabulary):
                     from_names[key] = term
             continue
         number = int(match["number"])
