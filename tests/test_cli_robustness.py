@@ -72,3 +72,47 @@ def test_absurd_sample_duration_message_is_short(tmp_path, capsys):
     message = run_failing(capsys, ["timeline", "sample", str(path), "-o", str(out)])
     assert "3e+301 frames" in message and len(message) < 200
     assert not out.exists()
+
+
+# --- output == input --------------------------------------------------------------------------
+
+HEAD = Path(__file__).resolve().parent.parent / "rigs" / "default_head.glb"
+
+
+@pytest.mark.parametrize("command", [
+    ["bake", "12", "--mesh", "{rig}", "-o", "{rig}"],
+    ["pose", "12", "--mesh", "{rig}", "-o", "{rig}"],
+    ["bake", "12", "--mesh", "{rig}", "-o", "{link}"],
+])
+def test_bake_and_pose_refuse_to_write_over_their_rig(tmp_path, capsys, command):
+    rig = tmp_path / "face.glb"
+    rig.write_bytes(HEAD.read_bytes())
+    (tmp_path / "link.glb").symlink_to(rig)
+    before = rig.read_bytes()
+    argv = [a.format(rig=rig, link=tmp_path / "link.glb") for a in command]
+    run_failing(capsys, argv, names=("output is the input file", str(rig)))
+    assert rig.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [
+    ["timeline", "convert", "{t}", "{t}"],
+    ["timeline", "sample", "{t}", "-o", "{t}"],
+])
+def test_timeline_commands_refuse_to_write_over_their_input(tmp_path, capsys, command):
+    timeline = tmp_path / "beats.json"
+    # Hand-written beats would be expanded into events: the user's file must survive.
+    timeline.write_bytes((EXAMPLES / "surprise_then_smile.json").read_bytes())
+    before = timeline.read_bytes()
+    run_failing(capsys, [a.format(t=timeline) for a in command],
+                names=("output is the input file", str(timeline)))
+    assert timeline.read_bytes() == before
+
+
+def test_retarget_refuses_to_write_over_its_capture(tmp_path, capsys):
+    capture = tmp_path / "take.csv"
+    capture.write_text("timestamp,confidence,success,AU12_r\n0.0,0.9,1,1.0\n0.1,0.9,1,2.0\n",
+                       encoding="utf-8")
+    before = capture.read_bytes()
+    run_failing(capsys, ["retarget", str(capture), "-o", str(capture)],
+                names=("output is the input file", str(capture)))
+    assert capture.read_bytes() == before

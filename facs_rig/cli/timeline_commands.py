@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from facs_rig.cli._output import print_json, print_table
 from facs_rig.core.timeline import sample, timeline_summary
+from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.curves_csv import write_curves
 from facs_rig.io.timeline_files import load_timeline_argument, write_timeline
 from facs_rig.io.timeline_json import parse_channel_list
@@ -101,6 +103,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     """Read a timeline and write it in another format."""
     vocabulary = load_vocabulary()
+    refuse_input_as_output(args.output, args.input if Path(args.input).is_file() else None)
     timeline = load_timeline_argument(args.input, vocabulary, hold=args.hold)
     if args.fps is not None:
         timeline = timeline.with_fps(args.fps)
@@ -112,6 +115,7 @@ def run_convert(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     """Sample a timeline into AU curves and write them."""
     vocabulary = load_vocabulary()
+    refuse_input_as_output(args.output, args.timeline if Path(args.timeline).is_file() else None)
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
     channels = parse_channel_list(args.channels) if args.channels is not None else None
     curves = sample(timeline, fps=args.fps, channels=channels)

@@ -16,7 +16,7 @@ from typing import IO
 
 from facs_rig.errors import OutputError
 
-__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "refuse_input_as_output"]
 
 
 @contextlib.contextmanager
@@ -75,3 +75,26 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (``\\n`` line ends)."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def refuse_input_as_output(output: str | os.PathLike[str],
+                           *inputs: str | os.PathLike[str] | None) -> None:
+    """Raise :class:`OutputError` when ``output`` names the same file as one of ``inputs``.
+
+    Commands write a *derived* file (a baked copy, a posed mesh, a converted timeline): written
+    over its own input it would silently replace what the user had, so it is refused before
+    anything is read or written. ``None`` inputs (a code given instead of a file) are skipped.
+    """
+    target = Path(output)
+    for source in inputs:
+        if source is None:
+            continue
+        source_path = Path(source)
+        try:
+            same = target.exists() and source_path.exists() and os.path.samefile(target,
+                                                                                 source_path)
+        except OSError:
+            same = False
+        if same or target.resolve() == source_path.resolve():
+            raise OutputError(f"{target}: output is the input file {source_path}; "
+                              f"choose another output name (the input is left untouched)")

@@ -27,6 +27,7 @@ import numpy as np
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.events import EventOptions, extract_events
 from facs_rig.errors import UnsupportedFormatError
+from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import write_live_link_face
@@ -133,6 +134,7 @@ def retarget_file(request: RetargetRequest) -> RetargetReport:
         output path. Nothing is written then.
     """
     kind = output_kind(request.output, request.rig)
+    refuse_input_as_output(request.output, request.capture, request.mesh)
     capture = read_capture(request.capture, format=request.format, face=request.face)
     via = "tracker AUs"
     residual_mean = residual_max = None

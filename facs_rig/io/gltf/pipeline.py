@@ -22,6 +22,7 @@ from facs_rig.core.rig import RigProfile
 from facs_rig.core.timeline import Timeline, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import GltfError, UnsupportedFormatError
+from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
 from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
 from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE, BakeResult, write_animated_gltf, write_glb
@@ -103,6 +104,7 @@ def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig,
     suffix = output.suffix.lower()
     if suffix not in _GLTF_FORMATS + (".csv",):
         raise UnsupportedFormatError(f"{output}: bake writes .glb, .gltf or .csv")
+    refuse_input_as_output(output, mesh.path if isinstance(mesh, GltfRig) else mesh)
     gltf = mesh if isinstance(mesh, GltfRig) else read_gltf(mesh, geometry=False)
     match = resolve_rig(rig, gltf)
     weights = _rig_weights(timeline, match.profile, fps)
@@ -137,6 +139,7 @@ def pose_code(code: str, mesh: str | os.PathLike[str] | GltfRig, output: str | o
     output = Path(output)
     if output.suffix.lower() not in _GLTF_FORMATS + MESH_FORMATS:
         raise UnsupportedFormatError(f"{output}: pose writes .glb, .gltf, .obj or .ply")
+    refuse_input_as_output(output, mesh.path if isinstance(mesh, GltfRig) else mesh)
     gltf = mesh if isinstance(mesh, GltfRig) and mesh.meshes else read_gltf(
         mesh.path if isinstance(mesh, GltfRig) else mesh)
     match = resolve_rig(rig, gltf)
