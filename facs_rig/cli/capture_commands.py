@@ -37,12 +37,14 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-gap", type=float, default=None, metavar="SECONDS",
                         help="gaps longer than this return to rest instead of being filled")
     parser.add_argument("--smooth", choices=SMOOTHING, default=None,
-                        help="none, one-euro (causal, as live) or zero-phase (offline)")
+                        help="none, one-euro (causal, as live) or zero-phase (offline); default "
+                             "none for retarget, zero-phase for code")
     parser.add_argument("--cutoff", type=float, default=6.0, metavar="HZ",
                         help="zero-phase smoothing cutoff (default 6 Hz)")
     parser.add_argument("--neutral", default=None, metavar="none|auto|START-END",
-                        help="subtract the resting pose: auto (each channel's 5th percentile) or "
-                             "the median of a neutral stretch START-END seconds")
+                        help="subtract the resting pose: auto (the quietest second of the take) "
+                             "or the median of a neutral stretch START-END seconds; default none "
+                             "for retarget, auto for code")
     parser.add_argument("--gain", type=float, default=None, metavar="PERCENTILE",
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")
