@@ -26,7 +26,7 @@ def _usage_error(message: str):
 def _add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="format", choices=sorted(CAPTURE_FORMATS),
                         help="capture format (default: detected from the header)")
-    parser.add_argument("--face", type=int, default=None,
+    parser.add_argument("--face", type=int, default=None, metavar="ID",
                         help="OpenFace face_id to use when the file holds several faces "
                              "(default: the lowest)")
     parser.add_argument("--source", choices=("auto", "aus", "blendshapes"), default="auto",
@@ -49,8 +49,8 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")
     parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the capture's)")
-    parser.add_argument("--on", type=float, default=0.15, help="event start threshold 0-1 (default 0.15)")
-    parser.add_argument("--off", type=float, default=0.08, help="event end threshold 0-1 (default 0.08)")
+    parser.add_argument("--on", type=float, default=0.15, metavar="0-1", help="event start threshold 0-1 (default 0.15)")
+    parser.add_argument("--off", type=float, default=0.08, metavar="0-1", help="event end threshold 0-1 (default 0.08)")
     parser.add_argument("--min-duration", type=float, default=0.10, metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
 
@@ -68,13 +68,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     retarget.add_argument("-o", "--output", required=True,
                           help="output file (.glb/.gltf/.csv/.json/.txt/.notes/.eaf); {stem} is "
                                "replaced by each capture's name")
-    retarget.add_argument("--rig", default=None,
+    retarget.add_argument("--rig", default=None, metavar="NAME|FILE",
                           help="rig profile name or file (default for .glb: detected from the mesh)")
-    retarget.add_argument("--mesh", default=None, help="glTF/GLB to animate (default: bundled head)")
+    retarget.add_argument("--mesh", default=None, metavar="FACE.glb",
+                          help="glTF/GLB to animate (default: bundled head)")
     retarget.add_argument("--solve", action="store_true",
                           help="always solve ARKit captures to AUs, even onto an ARKit-named rig "
                                "(default: copy the weights, which is lossless)")
-    retarget.add_argument("--jobs", "-j", type=int, default=1, help="captures processed in parallel")
+    retarget.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                          help="captures processed in parallel (default 1)")
     _add_capture_options(retarget)
     retarget.set_defaults(handler=run_retarget)
 

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "end, on Ctrl-C and on SIGTERM a neutral frame is sent (unless --no-reset).",
         epilog="example: facs-rig stream happiness --rig arkit --to 127.0.0.1:39539 --loop")
     stream.add_argument("source", metavar="TIMELINE|CODE",
-                        help="timeline file (.json, .txt, .eaf, .csv) or FACS code / expression")
+                        help="timeline file (.json, .notes/.txt, .eaf, .csv) or FACS code / expression")
     stream.add_argument("--hold", type=float, default=2.0, metavar="S",
                         help="apex hold of a code's expression, seconds (default 2)")
     stream.add_argument("--loop", action="store_true", help="repeat until stopped")
@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rig", default="arkit", help="rig profile name or file (default arkit)")
+    parser.add_argument("--rig", default="arkit", metavar="NAME|FILE",
+                        help="rig profile name or file (default arkit)")
     parser.add_argument("--to", action="append", metavar="HOST:PORT",
                         help="receiver; repeat for several (default 127.0.0.1 on the protocol's "
                              "port: vmc 39539, vrchat/facecap/template 9000)")
@@ -70,7 +71,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vmc-time", action="store_true", help="also send /VMC/Ext/T seconds")
     parser.add_argument("--no-bundle", action="store_true",
                         help="one datagram per message instead of bundles")
-    parser.add_argument("--max-bytes", type=int, default=1500,
+    parser.add_argument("--max-bytes", type=int, default=1500, metavar="BYTES",
                         help="bundle size limit in bytes (default 1500)")
     parser.add_argument("--precise", action="store_true",
                         help="sleep then spin before each frame: sub-millisecond timing, one busy "
