@@ -83,7 +83,8 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     frames = summary["frames"]
     frames_text = "too many" if frames is None else f"{frames:.3g}" if frames >= 10**9 else frames
-    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} frames)")
+    unit = "frame" if frames == 1 else "frames"
+    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} {unit})")
     print(f"events    {len(summary['events'])}")
     print(f"channels  {' '.join(summary['channels']) or '-'}")
     for key, value in summary["metadata"].items():
