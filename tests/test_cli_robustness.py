@@ -116,3 +116,14 @@ def test_retarget_refuses_to_write_over_its_capture(tmp_path, capsys):
     run_failing(capsys, ["retarget", str(capture), "-o", str(capture)],
                 names=("output is the input file", str(capture)))
     assert capture.read_bytes() == before
+
+
+# --- bake options -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tolerance", ["-1", "nan", "inf", "abc"])
+def test_bake_tolerance_must_be_a_finite_non_negative_number(tmp_path, capsys, tolerance):
+    out = tmp_path / "out.glb"
+    # -1 escaped as a ValueError traceback from keyframe reduction; nan silently kept every key.
+    run_failing(capsys, ["bake", "12", "--mesh", str(HEAD), "-o", str(out),
+                         "--tolerance", tolerance], status=2, names=("--tolerance", tolerance))
+    assert not out.exists()

@@ -7,6 +7,7 @@ with that module's :func:`~facs_rig.cli.rig_commands.rig_subcommand` hook.
 from __future__ import annotations
 
 import argparse
+import math
 
 from facs_rig.cli._output import print_json, print_table
 from facs_rig.io.gltf import read_gltf
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bake.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
                       help="apex hold of a code given instead of a file (default 2)")
     bake.add_argument("--step", action="store_true", help="STEP interpolation instead of LINEAR")
-    bake.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="WEIGHT",
+    bake.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="WEIGHT",
                       help=f"keyframe reduction tolerance in weight units (default "
                       f"{DEFAULT_TOLERANCE:g})")
     bake.add_argument("--no-reduce", action="store_true", help="keep a key at every frame")
@@ -60,6 +61,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pose.set_defaults(handler=run_pose)
 
     add_detect_command(subparsers)
+
+
+def _tolerance(text: str) -> float:
+    """``--tolerance``: a finite weight difference >= 0 (NaN would silently keep every key)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
 
 
 def add_detect_command(subparsers: argparse._SubParsersAction) -> None:
