@@ -127,3 +127,48 @@ def test_bake_tolerance_must_be_a_finite_non_negative_number(tmp_path, capsys, t
     run_failing(capsys, ["bake", "12", "--mesh", str(HEAD), "-o", str(out),
                          "--tolerance", tolerance], status=2, names=("--tolerance", tolerance))
     assert not out.exists()
+
+
+# --- capture cleaning options -----------------------------------------------------------------
+
+def _openface_capture(tmp_path: Path) -> Path:
+    capture = tmp_path / "take.csv"
+    rows = "".join(f"{k / 30:.4f},0.95,1,{k % 5 * 0.5:.2f},1.0\n" for k in range(60))
+    capture.write_text("timestamp,confidence,success,AU12_r,AU06_r\n" + rows, encoding="utf-8")
+    return capture
+
+
+@pytest.mark.parametrize("option", [
+    ["--gain", "200"], ["--gain", "nan"], ["--cutoff", "0"], ["--cutoff", "nan"],
+    ["--fps", "0"], ["--fps", "nan"], ["--max-gap", "-1"], ["--max-gap", "nan"],
+    ["--min-duration", "nan"],
+])
+@pytest.mark.parametrize("command", ["code", "retarget"])
+def test_capture_options_out_of_range_are_usage_errors(tmp_path, capsys, option, command):
+    # code escaped with ValueError tracebacks (numpy percentiles, cutoff_hz, fps); retarget
+    # silently accepted them (or NaN) and wrote a file.
+    capture = _openface_capture(tmp_path)
+    out = tmp_path / "out.csv"
+    argv = [command, str(capture), *option] + (["-o", str(out)] if command == "retarget" else [])
+    run_failing(capsys, argv, status=2)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["code", "retarget"])
+def test_capture_neutral_window_outside_the_take_names_the_file(tmp_path, capsys, command):
+    capture = _openface_capture(tmp_path)
+    out = tmp_path / "out.csv"
+    argv = [command, str(capture), "--neutral", "1e12-2e12"]
+    argv += ["-o", str(out)] if command == "retarget" else []
+    run_failing(capsys, argv, names=(str(capture), "holds no frame"))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["code", "retarget"])
+def test_capture_resampling_at_absurd_fps_is_refused_before_allocating(tmp_path, capsys, command):
+    capture = _openface_capture(tmp_path)
+    out = tmp_path / "out.csv"
+    argv = [command, str(capture), "--fps", "1e12"]
+    argv += ["-o", str(out)] if command == "retarget" else []
+    run_failing(capsys, argv, names=("frames, more than",))
+    assert not out.exists()

@@ -92,10 +92,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cleaning(args: argparse.Namespace, *, neutral_default: str, smooth_default: str) -> CleaningOptions:
-    return CleaningOptions(gaps=args.gaps, max_gap=args.max_gap,
-                           smoothing=args.smooth or smooth_default, cutoff_hz=args.cutoff,
-                           neutral=args.neutral or neutral_default, gain_percentile=args.gain,
-                           fps=args.fps)
+    try:
+        return CleaningOptions(gaps=args.gaps, max_gap=args.max_gap,
+                               smoothing=args.smooth or smooth_default, cutoff_hz=args.cutoff,
+                               neutral=args.neutral or neutral_default, gain_percentile=args.gain,
+                               fps=args.fps)
+    except ValueError as exc:  # CleaningOptions checks each option's range
+        raise _usage_error(f"{exc} (see --max-gap, --cutoff, --gain, --fps, --neutral)") from None
 
 
 def _events(args: argparse.Namespace) -> EventOptions:
@@ -215,12 +218,12 @@ class _Progress:
 def run_code(args: argparse.Namespace) -> int:
     """Print the FACS-coded segments of one capture."""
     _check_neutral(args.neutral)
+    cleaning = _cleaning(args, neutral_default="auto", smooth_default="zero-phase")
+    events = _events(args)
     vocabulary = load_vocabulary()
     capture = read_capture(args.capture, format=args.format, face=args.face)
-    curves = capture_curves(capture, _cleaning(args, neutral_default="auto",
-                                               smooth_default="zero-phase"),
-                            source=args.source).curves
-    timeline = extract_events(curves, vocabulary.scale(), options=_events(args))
+    curves = capture_curves(capture, cleaning, source=args.source).curves
+    timeline = extract_events(curves, vocabulary.scale(), options=events)
     segments = code_segments(timeline, vocabulary)
     if args.json:
         print_json([{"start": round(s.start, 4), "end": round(s.end, 4), "code": str(s.code),

@@ -56,7 +56,7 @@ class EventOptions:
     def __post_init__(self) -> None:
         if not (0.0 <= self.off <= self.on <= 1.0):
             raise ValueError(f"event thresholds need 0 <= off ({self.off}) <= on ({self.on}) <= 1")
-        if self.min_duration < 0 or self.min_gap < 0:
+        if not (self.min_duration >= 0 and self.min_gap >= 0):  # also refuses NaN
             raise ValueError("min_duration and min_gap must be non-negative")
         if not 0.0 < self.apex_fraction <= 1.0:
             raise ValueError("apex_fraction must lie in (0, 1]")

@@ -8,6 +8,7 @@ wrappers over these.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -79,6 +80,7 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         moves), so it is removed from the blendshapes, and from the measured angle AUs. When
         the tracker's own AUs are used, the calibration is applied to them.
     """
+    _check_neutral_covers(capture, neutral)
     facial = capture.aus is not None and any(c.au < 50 for c in capture.aus.channels)
     if source not in ("auto", "aus", "blendshapes"):
         raise ValueError(f"source {source!r} is not auto, aus or blendshapes")
@@ -134,6 +136,45 @@ class CleaningOptions:
     gain_percentile: float | None = None
     fps: float | None = None
 
+    def __post_init__(self) -> None:
+        # NaN passes every `<` test, so each check is written to fail for NaN too.
+        if self.max_gap is not None and not (0.0 <= self.max_gap < math.inf):
+            raise ValueError(f"max_gap must be a number of seconds >= 0, not {self.max_gap!r}")
+        if not (0.0 < self.cutoff_hz < math.inf):
+            raise ValueError(f"cutoff must be a positive number of Hz, not {self.cutoff_hz!r}")
+        if self.gain_percentile is not None and not 0.0 <= self.gain_percentile <= 100.0:
+            raise ValueError(f"gain percentile must lie in 0-100, not {self.gain_percentile!r}")
+        if self.fps is not None and not (0.0 < self.fps < math.inf):
+            raise ValueError(f"fps must be a positive number, not {self.fps!r}")
+        if self.neutral not in ("none", "auto"):
+            _neutral_window(self.neutral)
+
+
+def _neutral_window(spec: str) -> tuple[float, float]:
+    """``(start, end)`` seconds of a ``'START-END'`` neutral spec, start < end, both finite."""
+    try:
+        start_text, end_text = spec.split("-", 1)
+        window = (float(start_text), float(end_text))
+    except ValueError:
+        raise ValueError(f"neutral {spec!r} is not none, auto or START-END seconds") from None
+    if not (math.isfinite(window[0]) and math.isfinite(window[1]) and window[0] < window[1]):
+        raise ValueError(f"neutral {spec!r}: the start must be before the end")
+    return window
+
+
+def _check_neutral_covers(capture: Capture, spec: str) -> None:
+    """A START-END neutral window must hold at least one frame of the capture."""
+    if spec in ("none", "auto"):
+        return
+    start, end = _neutral_window(spec)
+    data = capture.blendshapes if capture.blendshapes is not None else capture.aus
+    times = np.asarray(data.times) if data is not None else np.zeros(0)
+    if times.size and not np.any((times >= start) & (times <= end)):
+        from facs_rig.errors import CaptureFormatError
+
+        raise CaptureFormatError(f"{capture.path}: neutral window {start:g}-{end:g} s holds no "
+                                 f"frame (the capture spans {times[0]:g}-{times[-1]:g} s)")
+
 
 def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
                  gain_percentile: float | None) -> NeutralCalibration | None:
@@ -142,11 +183,7 @@ def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
     if spec == "auto":
         return NeutralCalibration.fit(times, values, window="quietest",
                                       gain_percentile=gain_percentile)
-    try:
-        start_text, end_text = spec.split("-", 1)
-        window = (float(start_text), float(end_text))
-    except ValueError:
-        raise ValueError(f"neutral {spec!r} is not none, auto or START-END seconds") from None
+    window = _neutral_window(spec)
     return NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
 
 
