@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facs_rig.cli import main
@@ -171,4 +172,45 @@ def test_capture_resampling_at_absurd_fps_is_refused_before_allocating(tmp_path,
     argv = [command, str(capture), "--fps", "1e12"]
     argv += ["-o", str(out)] if command == "retarget" else []
     run_failing(capsys, argv, names=("frames, more than",))
+    assert not out.exists()
+
+
+# --- preview ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("yaw", ["inf", "nan", "1e308"])
+@pytest.mark.parametrize("command", ["preview", "sheet"])
+def test_preview_yaw_must_be_a_finite_angle(tmp_path, capsys, yaw, command):
+    # inf escaped as "ValueError: math domain error"; nan rendered an empty image.
+    out = tmp_path / "out.png"
+    run_failing(capsys, [command, "12", "-o", str(out), "--size", "16", "--yaw", yaw],
+                names=("--yaw",))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("at", ["nan", "-1", "1e12"])
+def test_preview_at_outside_the_timeline_is_refused(tmp_path, capsys, at):
+    # nan silently showed frame 0, 1e12 the last frame.
+    out = tmp_path / "out.png"
+    run_failing(capsys, ["preview", str(EXAMPLES / "surprise_then_smile.json"), "-o", str(out),
+                         "--size", "16", "--at", at], names=("outside the timeline",))
+    assert not out.exists()
+
+
+def test_preview_gif_slower_than_a_gif_frame_can_hold(tmp_path, capsys):
+    # A GIF delay is 16 bits of 1/100 s: 1e-9 fps escaped as struct.error.
+    out = tmp_path / "out.gif"
+    run_failing(capsys, ["preview", "12", "-o", str(out), "--size", "16", "--fps", "1e-9"],
+                names=(str(out), "fps"))
+    assert not out.exists()
+
+
+def test_mp4_rate_below_ffmpeg_resolution(tmp_path, capsys):
+    # ffmpeg printed its own log and facs-rig named a temporary file; now one line, before ffmpeg.
+    from facs_rig.render.encoders import write_mp4
+
+    out = tmp_path / "out.mp4"
+    from facs_rig.errors import UnsupportedFormatError
+
+    with pytest.raises(UnsupportedFormatError, match="out.mp4"):
+        write_mp4(out, [np.zeros((16, 16, 3), np.uint8)], fps=1e-9)
     assert not out.exists()

@@ -102,11 +102,13 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
     )
 
 
-def _check_size(size: int, intensity: float | None = None) -> None:
+def _check_size(size: int, intensity: float | None = None, yaw: float = 0.0) -> None:
     if not 16 <= size <= 4096:
         raise UnsupportedFormatError(f"--size {size}: choose 16-4096 pixels")
     if intensity is not None and not 0.0 <= intensity <= 1.0:
         raise UnsupportedFormatError(f"--intensity {intensity}: must lie between 0 and 1")
+    if not -360.0 <= yaw <= 360.0:  # inf broke the camera maths; NaN rendered an empty image
+        raise UnsupportedFormatError(f"--yaw {yaw}: must lie between -360 and 360 degrees")
 
 
 def run_preview(args: argparse.Namespace) -> int:
@@ -116,7 +118,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from facs_rig.render.preview import peak_frame, preview_setup, render_code, side_by_side, timeline_clip
     from facs_rig.render.progress import ProgressBar
 
-    _check_size(args.size, args.intensity)
+    _check_size(args.size, args.intensity, args.yaw)
     output = Path(args.output)
     suffix = output.suffix.lower()
     if suffix not in _STILL + _CLIPS:
@@ -173,7 +175,7 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
-    _check_size(args.size, args.intensity)
+    _check_size(args.size, args.intensity, args.yaw)
     output = Path(args.output)
     if output.suffix.lower() != ".png":
         raise UnsupportedFormatError(f"{output}: a contact sheet is written as .png")

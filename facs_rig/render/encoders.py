@@ -352,6 +352,10 @@ def write_gif(
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Write frames as an animated GIF file, atomically (streamed when ``palette`` is given)."""
+    # A frame's delay is an unsigned 16-bit count of 1/100 s (GIF89a §23.c.vii): at most 655.35 s.
+    if not (100.0 / 65535.0 <= fps < float("inf")):
+        raise UnsupportedFormatError(f"{path}: {fps:g} fps cannot be written as a GIF (a GIF frame "
+                                     f"lasts 0.02-655.35 s, so fps must be at least 0.0016)")
     write_bytes_atomic(path, encode_gif(frames, fps=fps, palette=palette, progress=progress))
 
 
@@ -379,6 +383,11 @@ def write_mp4(
             f"{path}: writing MP4 needs imageio-ffmpeg; install it with "
             f"pip install 'facs-rig[video]' (or write a .gif)"
         ) from None
+    # imageio-ffmpeg passes the rate to ffmpeg as "%.02f": below 0.005 it reads "0.00" and
+    # ffmpeg fails with its own multi-line log instead of a message naming the file.
+    if not (0.01 <= fps < float("inf")):
+        raise UnsupportedFormatError(f"{path}: {fps:g} fps cannot be written as an MP4 "
+                                     f"(fps must be at least 0.01)")
     frames = iter(frames)
     first = next(frames, None)
     if first is None:

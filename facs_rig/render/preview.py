@@ -22,7 +22,7 @@ from facs_rig.core.mixing import mix, mix_frame
 from facs_rig.core.naming import match_names
 from facs_rig.core.rig import RigProfile
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import RigError
+from facs_rig.errors import RigError, TimelineError
 from facs_rig.render.camera import Camera, frame_camera
 from facs_rig.render.raster import render
 from facs_rig.render.scene import RenderRig
@@ -338,6 +338,11 @@ def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.
     if weights.shape[0] == 0:
         return np.zeros(setup.renderer.n_targets, np.float32)
     if at is not None:
+        # NaN would pick frame 0 silently (argmin of all-NaN); a moment off the timeline is a typo.
+        end = float(times[-1])
+        half_frame = float(times[1] - times[0]) / 2 if times.shape[0] > 1 else 0.0
+        if not (-half_frame <= at <= end + half_frame):
+            raise TimelineError(f"at {at:g} s is outside the timeline (0-{end:g} s)")
         return weights[int(np.argmin(np.abs(times - at)))]
     return weights[int(np.argmax(weights.sum(axis=1)))]
 
