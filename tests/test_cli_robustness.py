@@ -214,3 +214,73 @@ def test_mp4_rate_below_ffmpeg_resolution(tmp_path, capsys):
     with pytest.raises(UnsupportedFormatError, match="out.mp4"):
         write_mp4(out, [np.zeros((16, 16, 3), np.uint8)], fps=1e-9)
     assert not out.exists()
+
+
+# --- rig profiles -----------------------------------------------------------------------------
+
+RIGS = Path(__file__).resolve().parent.parent / "rigs"
+
+
+def _broken_arkit(tmp_path: Path) -> Path:
+    data = json.loads((RIGS / "arkit.json").read_text(encoding="utf-8"))
+    data["action_units"]["AU12"][0]["side"] = ["L"]  # was: TypeError unhashable type: 'list'
+    data["action_units"]["AU06"][0]["weight"] = 10**400  # was: OverflowError in isfinite
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_rig_validate_lists_unhashable_side_and_huge_weight(tmp_path, capsys):
+    path = _broken_arkit(tmp_path)
+    assert main(["rig", "validate", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "action_units.AU12[0].side" in captured.out
+    assert "action_units.AU06[0].weight" in captured.out
+
+
+def test_mix_with_a_broken_profile_is_one_line(tmp_path, capsys):
+    path = _broken_arkit(tmp_path)
+    run_failing(capsys, ["mix", "12", "--rig", str(path)],
+                names=(str(path), "action_units.AU12[0].side", "action_units.AU06[0].weight"))
+
+
+def _mutations():
+    """Each bundled profile with one value replaced by a hostile one, at every JSON path."""
+    hostile = [None, True, -1, 10**400, float("nan"), "", [], {}, [None], {"a": None}, ["L"],
+               [[0, 0], [0, 1]], {"rule": "clamp"}]
+    data = json.loads((RIGS / "vrm.json").read_text(encoding="utf-8"))
+
+    def paths(node, prefix=()):
+        yield prefix
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, list) else ()
+        for key, child in items:
+            yield from paths(child, prefix + (key,))
+
+    return data, [p for p in paths(data) if p], hostile
+
+
+def test_validator_never_crashes_on_any_single_hostile_value():
+    from hypothesis import given, settings, strategies as st
+
+    from facs_rig.core.rig import rig_from_dict, validate_rig
+    from facs_rig.errors import FacsRigError
+
+    data, paths, hostile = _mutations()
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.sampled_from(paths), st.sampled_from(hostile))
+    def check(path, value):
+        document = json.loads(json.dumps(data))
+        parent = document
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = value
+        assert isinstance(validate_rig(document), list)
+        try:
+            rig_from_dict(document)
+        except FacsRigError:
+            pass
+
+    check()

@@ -339,7 +339,12 @@ class RigProfile:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a JSON integer beyond float range, e.g. 1 followed by 400 zeros
+        return False
 
 
 def _schema_version(value: Any) -> int | None:
@@ -571,6 +576,7 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
             side = entry.get("side")
             if side not in (None, "L", "R"):
                 check.add(f"{path}.side", f"expected \"L\" or \"R\", got {side!r}")
+                ok = False  # and keep an unhashable side (a list) out of seen_pairs
             elif side is not None and channel is not None:
                 check.known_au(Channel(channel.au, side), f"{path}.side")
             if "curve" in entry:
