@@ -284,3 +284,26 @@ def test_validator_never_crashes_on_any_single_hostile_value():
             pass
 
     check()
+
+
+# --- glTF -------------------------------------------------------------------------------------
+
+def test_gltf_accessor_count_beyond_float_range(tmp_path, capsys):
+    # count = 10**400: the memory-limit message divided it into a float (OverflowError).
+    document = {
+        "asset": {"version": "2.0"},
+        "buffers": [{"uri": "data:application/octet-stream;base64,AAAAAAAAAAAAAAAA",
+                     "byteLength": 12}],
+        "bufferViews": [{"buffer": 0, "byteLength": 12}],
+        "accessors": [{"bufferView": 0, "componentType": 5126, "count": 10**400,
+                       "type": "VEC3"}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "targets": [{"POSITION": 0}]}],
+                    "extras": {"targetNames": ["jawOpen"]}}],
+        "nodes": [{"mesh": 0}],
+    }
+    rig = tmp_path / "huge.gltf"
+    rig.write_text(json.dumps(document), encoding="utf-8")
+    out = tmp_path / "posed.obj"
+    run_failing(capsys, ["pose", "26", "--mesh", str(rig), "--rig", "arkit", "-o", str(out)],
+                names=(str(rig), "/meshes/0"))
+    assert not out.exists()

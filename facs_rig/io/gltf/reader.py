@@ -207,8 +207,11 @@ def _decode_mesh(source: GltfSource, info: MeshTargets, primitives: list[dict]) 
                 f"/meshes/{info.mesh_index}/primitives/{primitive_index}/attributes/POSITION")
     needed = total_vertices * len(info.target_names) * 12
     if needed > MAX_DELTA_BYTES:
+        # JSON counts are unbounded integers: 10**400 / 2**30 would overflow a float.
+        size = f"{needed / 2**30:.1f} GiB" if needed < 2**1000 else "more memory than exists"
+        vertices = f"{total_vertices}" if total_vertices < 10**15 else "more than 10^15"
         raise GltfError(f"{source.path}: /meshes/{info.mesh_index}: {len(info.target_names)} "
-                        f"targets × {total_vertices} vertices would need {needed / 2**30:.1f} GiB "
+                        f"targets × {vertices} vertices would need {size} "
                         f"of deltas (limit {MAX_DELTA_BYTES / 2**30:.0f} GiB)")
     positions, normals, faces, deltas = [], [], [], []
     vertex_offset = 0
