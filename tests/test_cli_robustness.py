@@ -7,6 +7,7 @@ message). Commands run in-process through :func:`facs_rig.cli.main`.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -307,3 +308,33 @@ def test_gltf_accessor_count_beyond_float_range(tmp_path, capsys):
     run_failing(capsys, ["pose", "26", "--mesh", str(rig), "--rig", "arkit", "-o", str(out)],
                 names=(str(rig), "/meshes/0"))
     assert not out.exists()
+
+
+def test_capture_cell_beyond_float32_is_clipped_without_a_numpy_warning(tmp_path, capsys):
+    # 1e308 in a Live Link Face take printed numpy's "overflow encountered in cast" (two lines
+    # with a source line) on stderr before the clip was repaired.
+    shapes = ["EyeBlinkLeft", "EyeLookDownLeft", "EyeLookInLeft", "EyeLookOutLeft", "EyeLookUpLeft",
+              "EyeSquintLeft", "EyeWideLeft", "EyeBlinkRight", "EyeLookDownRight",
+              "EyeLookInRight", "EyeLookOutRight", "EyeLookUpRight", "EyeSquintRight",
+              "EyeWideRight", "JawForward", "JawRight", "JawLeft", "JawOpen", "MouthClose",
+              "MouthFunnel", "MouthPucker", "MouthRight", "MouthLeft", "MouthSmileLeft",
+              "MouthSmileRight", "MouthFrownLeft", "MouthFrownRight", "MouthDimpleLeft",
+              "MouthDimpleRight", "MouthStretchLeft", "MouthStretchRight", "MouthRollLower",
+              "MouthRollUpper", "MouthShrugLower", "MouthShrugUpper", "MouthPressLeft",
+              "MouthPressRight", "MouthLowerDownLeft", "MouthLowerDownRight", "MouthUpperUpLeft",
+              "MouthUpperUpRight", "BrowDownLeft", "BrowDownRight", "BrowInnerUp",
+              "BrowOuterUpLeft", "BrowOuterUpRight", "CheekPuff", "CheekSquintLeft",
+              "CheekSquintRight", "NoseSneerLeft", "NoseSneerRight", "TongueOut"]
+    rows = []
+    for k in range(30):
+        cells = ["0.1"] * len(shapes)
+        if k == 5:
+            cells[3] = "1e308"
+        rows.append(f"12:00:00:{k:02d}.000,{len(shapes)}," + ",".join(cells))
+    take = tmp_path / "take.csv"
+    take.write_text("Timecode,BlendShapeCount," + ",".join(shapes) + "\n" + "\n".join(rows) + "\n",
+                    encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["code", str(take)]) == 0
+    assert capsys.readouterr().err == ""

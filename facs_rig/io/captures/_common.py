@@ -133,6 +133,14 @@ def estimate_fps(times: np.ndarray) -> float | None:
     return round(fps, 3)
 
 
+def to_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32; cells beyond float32's range become +-inf without numpy's
+    "overflow encountered in cast" RuntimeWarning on stderr (a cell such as 1e308 in a CSV)."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return values.astype(np.float32)
+
+
 def unit_range(values: np.ndarray, log: RepairLog, what: str, lower: float = 0.0,
                upper: float = 1.0) -> np.ndarray:
     """Clip values to ``[lower, upper]`` in place, counting the clipped cells; NaN is kept."""

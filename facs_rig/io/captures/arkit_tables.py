@@ -16,7 +16,8 @@ from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.atomic import atomic_write
-from facs_rig.io.captures._common import Capture, RepairLog, clean_times, estimate_fps, unit_range
+from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps, to_float32,
+                                          unit_range)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import (
     ARKIT_NAMES,
@@ -140,7 +141,7 @@ def _weights(table, mapping: dict[str, str], log: RepairLog,
     every = bool(keep.all())
     for k, name in enumerate(names):
         column = table.numeric[mapping[name]]
-        values[:, k] = column if every else column[keep]
+        values[:, k] = to_float32(column if every else column[keep])
     unit_range(values, log, "blendshape weights")
     nan_cells = int(np.isnan(values).sum())
     log.add("empty or NaN cells treated as gaps", nan_cells)

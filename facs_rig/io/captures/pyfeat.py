@@ -11,7 +11,8 @@ import numpy as np
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.errors import CaptureFormatError
-from facs_rig.io.captures._common import Capture, RepairLog, clean_times, estimate_fps, unit_range
+from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps, to_float32,
+                                          unit_range)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES
 from facs_rig.io.captures.arkit_tables import arkit_columns
@@ -77,7 +78,7 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
         log.add(f"rows without a frame column read at {rate:g} fps", table.n_rows)
     keep = clean_times(table, seconds, time_column or "row", log)
     times = seconds[keep].astype(np.float64)
-    values = np.stack([table.numeric[c][keep] for c in aus], axis=1).astype(np.float32)
+    values = to_float32(np.stack([table.numeric[c][keep] for c in aus], axis=1))
     unit_range(values, log, "AU values")
     gaps = np.all(np.isnan(values), axis=1)
     log.add("rows with no face (every AU empty) treated as gaps", int(gaps.sum()))
@@ -87,7 +88,7 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
     curves = AUCurves(times, values, tuple(Channel(int(c[2:])) for c in aus), fps_found, meta)
     blend = None
     if shapes:
-        weights = np.stack([table.numeric[mapping[n]][keep] for n in shapes], axis=1).astype(np.float32)
+        weights = to_float32(np.stack([table.numeric[mapping[n]][keep] for n in shapes], axis=1))
         unit_range(weights, log, "blendshape weights")
         weights[gaps] = np.nan
         blend = TargetWeights(times, weights, shapes, fps_found, meta)
