@@ -338,3 +338,14 @@ def test_capture_cell_beyond_float32_is_clipped_without_a_numpy_warning(tmp_path
         warnings.simplefilter("error", RuntimeWarning)
         assert main(["code", str(take)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_head_angle_beyond_float_range_is_clipped_silently():
+    # A capture angle of 1e308 rad divided by the full-scale angle overflowed with a
+    # RuntimeWarning on stderr (found by mutating the shared OpenFace captures).
+    from facs_rig.core.solve import pose_to_aus
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        values, channels = pose_to_aus(yaw=np.array([1e308, -1e308, 0.0]), n_frames=3)
+    assert values[:, :2].tolist() == [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]

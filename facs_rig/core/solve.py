@@ -355,8 +355,8 @@ def pose_to_aus(*, yaw=None, pitch=None, roll=None, forward=None, gaze_yaw=None,
         if signal is None:
             continue
         data = np.asarray(signal, dtype=np.float64).reshape(n_frames)
-        normalised = data / full
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # 1e308 rad overflows to inf: clipped
+            normalised = data / full
             columns.append(np.clip(normalised, 0.0, 1.0))
             columns.append(np.clip(-normalised, 0.0, 1.0))
         channels.extend((Channel(positive_au), Channel(positive_au + 1)))
