@@ -349,3 +349,20 @@ def test_head_angle_beyond_float_range_is_clipped_silently():
         warnings.simplefilter("error", RuntimeWarning)
         values, channels = pose_to_aus(yaw=np.array([1e308, -1e308, 0.0]), n_frames=3)
     assert values[:, :2].tolist() == [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+
+
+# --- ELAN -------------------------------------------------------------------------------------
+
+def test_eaf_annotation_with_an_undeclared_time_slot(tmp_path, capsys):
+    # pympi parses a dangling TIME_SLOT_REF2 and raised a bare KeyError ('ts...') later.
+    good = tmp_path / "good.eaf"
+    assert main(["timeline", "convert", "6+12", str(good)]) == 0
+    capsys.readouterr()
+    text = good.read_text(encoding="utf-8")
+    assert 'TIME_SLOT_REF2="' in text
+    eaf = tmp_path / "dangling.eaf"
+    eaf.write_text(text.replace('TIME_SLOT_REF2="', 'TIME_SLOT_REF2="gone', 1), encoding="utf-8")
+    out = tmp_path / "out.json"
+    run_failing(capsys, ["timeline", "convert", str(eaf), str(out)],
+                names=(str(eaf), "tier ", "gone", "not declared"))
+    assert not out.exists()

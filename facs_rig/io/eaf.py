@@ -275,8 +275,27 @@ def read_eaf(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:
             eaf = elan.Eaf(str(path))
     except Exception as exc:  # noqa: BLE001 -- pympi raises bare Exception, KeyError, ParseError...
         detail = str(exc) or type(exc).__name__
+        if isinstance(exc, KeyError):  # pympi indexes XML attributes: a KeyError names one
+            detail = f"missing attribute or reference {detail}"
         raise TimelineFormatError(f"{path}: not a readable ELAN file: {detail}") from None
+    _check_time_slot_references(eaf, path)
     return timeline_from_eaf(eaf, vocabulary, source=str(path))
+
+
+def _check_time_slot_references(eaf: Any, path: Path) -> None:
+    """Every aligned annotation must point at time slots the file declares.
+
+    pympi parses a dangling ``TIME_SLOT_REF`` without complaint and raises a bare ``KeyError``
+    later, when the tier's annotations are read (EAF 3.0 schema: TIME_SLOT_REF1/2 are IDREFs
+    into TIME_ORDER).
+    """
+    for tier, (aligned, *_) in eaf.tiers.items():
+        for annotation, (first, second, *_) in aligned.items():
+            for reference in (first, second):
+                if reference not in eaf.timeslots:
+                    raise TimelineFormatError(
+                        f"{path}: tier {tier!r}, annotation {annotation!r}: time slot "
+                        f"{reference!r} is not declared in TIME_ORDER")
 
 
 def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
