@@ -366,3 +366,26 @@ def test_eaf_annotation_with_an_undeclared_time_slot(tmp_path, capsys):
     run_failing(capsys, ["timeline", "convert", str(eaf), str(out)],
                 names=(str(eaf), "tier ", "gone", "not declared"))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("change", [{"start": 1e308}, {"offset": 1e308}])
+def test_sampling_an_event_near_float_max_is_silent_and_exact(tmp_path, capsys, change):
+    # start * fps overflowed to inf and was cast to int64 (RuntimeWarnings on stderr, and an
+    # undefined first frame); the event simply lies beyond (or runs past) the sampled span.
+    data = example_timeline()
+    data["events"][0].update(change)
+    path = tmp_path / "far.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["timeline", "sample", str(path), "-o", str(out)]) == 0
+    assert capsys.readouterr().err == ""
+    rows = out.read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + 181
+    column = rows[0].split(",").index("AU46_L")
+    values = [float(row.split(",")[column]) for row in rows[1:]]
+    if "start" in change:
+        assert max(values) == 0.0
+    else:  # held at its apex from the end of its onset to the end of the timeline
+        assert values[-1] == 1.0

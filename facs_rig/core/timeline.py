@@ -623,8 +623,11 @@ def _accumulate(values: np.ndarray, events: list[AUEvent], index: Mapping[Channe
     ease_in = np.array([_EASE_CODES[e.ease_in] for e in events], dtype=np.int8)
     ease_out = np.array([_EASE_CODES[e.ease_out] for e in events], dtype=np.int8)
     tolerance_frames = TIME_TOLERANCE * rate
-    first = np.maximum(0, np.ceil(start * rate - tolerance_frames)).astype(np.int64)
-    last = np.minimum(n_frames - 1, np.floor(end * rate + tolerance_frames)).astype(np.int64)
+    # Clipped in floating point before the integer cast: an event at 1e308 s overflows to inf,
+    # and inf cast to int64 is undefined (INT64_MIN on x86), with RuntimeWarnings on stderr.
+    with np.errstate(over="ignore"):
+        first = np.clip(np.ceil(start * rate - tolerance_frames), 0, n_frames).astype(np.int64)
+        last = np.clip(np.floor(end * rate + tolerance_frames), -1, n_frames - 1).astype(np.int64)
     counts = np.maximum(0, last - first + 1)
     flat_values = values.reshape(-1)
     batch_start = 0
