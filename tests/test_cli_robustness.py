@@ -389,3 +389,12 @@ def test_sampling_an_event_near_float_max_is_silent_and_exact(tmp_path, capsys, 
         assert max(values) == 0.0
     else:  # held at its apex from the end of its onset to the end of the timeline
         assert values[-1] == 1.0
+
+
+@pytest.mark.parametrize("channels", ["AU999", "AU12,AU25_L", "AU70"])
+def test_timeline_sample_channels_must_exist(tmp_path, capsys, channels):
+    # Each was accepted and written as an all-zero column no event could ever drive.
+    out = tmp_path / "out.csv"
+    run_failing(capsys, ["timeline", "sample", "6+12", "-o", str(out), "--channels", channels],
+                names=("channel list",))
+    assert not out.exists()

@@ -118,7 +118,7 @@ def run_sample(args: argparse.Namespace) -> int:
     vocabulary = load_vocabulary()
     refuse_input_as_output(args.output, args.timeline if Path(args.timeline).is_file() else None)
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
-    channels = parse_channel_list(args.channels) if args.channels is not None else None
+    channels = parse_channel_list(args.channels, vocabulary) if args.channels is not None else None
     curves = sample(timeline, fps=args.fps, channels=channels)
     write_curves(curves, args.output)
     print(f"wrote {args.output}: {curves.n_frames} frames x {len(curves.channels)} channels "

@@ -72,8 +72,12 @@ def read_channel_name(text: str) -> Channel | None:
     return Channel(int(number), side.upper() if side else None)
 
 
-def parse_channel_list(text: str) -> tuple[Channel, ...]:
+def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple[Channel, ...]:
     """Channels from a comma-separated list such as ``AU01,AU12_L, R12``.
+
+    With a ``vocabulary``, each channel must also be one it knows (see :func:`check_channel`),
+    as timeline files require: ``AU999`` or ``AU25_L`` would otherwise become a column that no
+    event can ever drive.
 
     Raises
     ------
@@ -86,6 +90,9 @@ def parse_channel_list(text: str) -> tuple[Channel, ...]:
         if channel is None:
             raise TimelineError(f"channel list {text!r}: {item.strip()!r} is not an AU channel such "
                                 f"as AU12 or AU12_L")
+        problem = check_channel(channel, vocabulary) if vocabulary is not None else None
+        if problem:
+            raise TimelineError(f"channel list {text!r}: {item.strip()!r}: {problem}")
         if channel in channels:
             raise TimelineError(f"channel list {text!r}: {channel.name} is listed twice")
         channels.append(channel)
