@@ -398,3 +398,18 @@ def test_timeline_sample_channels_must_exist(tmp_path, capsys, channels):
     run_failing(capsys, ["timeline", "sample", "6+12", "-o", str(out), "--channels", channels],
                 names=("channel list",))
     assert not out.exists()
+
+
+def test_capture_with_a_very_wide_header_is_read(tmp_path, capsys):
+    # 100,000 unused columns: the column index was built with tuple.index per column
+    # (quadratic, tens of seconds here); the AU columns must still be found and read.
+    extra = 100_000
+    header = "timestamp,confidence,success,AU12_r,AU06_r," + ",".join(f"x{k}" for k in range(extra))
+    zeros = ",".join(["0"] * extra)
+    rows = "".join(f"{k / 30:.4f},0.95,1,{5.0 if 10 <= k < 40 else 0.0},0.0,{zeros}\n"
+                   for k in range(60))
+    capture = tmp_path / "wide.csv"
+    capture.write_text(header + "\n" + rows, encoding="utf-8")
+    assert main(["code", str(capture), "--json", "--neutral", "none"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert [s["code"] for s in segments] == ["12E"]
