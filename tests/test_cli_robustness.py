@@ -413,3 +413,20 @@ def test_capture_with_a_very_wide_header_is_read(tmp_path, capsys):
     assert main(["code", str(capture), "--json", "--neutral", "none"]) == 0
     segments = json.loads(capsys.readouterr().out)
     assert [s["code"] for s in segments] == ["12E"]
+
+
+# --- FACS codes -------------------------------------------------------------------------------
+
+def test_a_code_of_200000_terms_parses(tmp_path, capsys):
+    # Each term formatted the error location (the whole code) up front: quadratic, minutes.
+    notes = tmp_path / "long.notes"
+    notes.write_text("0 " + "+".join(["12E"] * 200_000) + "\n", encoding="utf-8")
+    assert main(["timeline", "show", str(notes), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["channels"] == ["AU12"] and summary["events"][0]["letter"] == "E"
+
+
+def test_an_error_in_a_huge_code_is_one_short_line(capsys):
+    code = "12E+" * 10_000 + "12D"
+    message = run_failing(capsys, ["parse", code], names=("column 40001", "12D"))
+    assert len(message) < 400

@@ -101,6 +101,24 @@ def _split_terms(text: str) -> Iterator[tuple[str, int]]:
         start += len(piece) + 1
 
 
+#: Longest code quoted whole in an error message; longer ones are quoted around the column.
+_QUOTE_LIMIT = 120
+
+
+def _where(text: str, column: int) -> str:
+    """``at column N of '...'`` for an error message, built only when an error is raised.
+
+    (Formatting it for every term made parsing quadratic: 10,000 terms took seconds.) A long
+    code is quoted as an excerpt around the column, so the message stays one readable line.
+    """
+    if len(text) <= _QUOTE_LIMIT:
+        return f"at column {column} of {text!r}"
+    first = max(0, column - 1 - _QUOTE_LIMIT // 2)
+    excerpt = text[first:first + _QUOTE_LIMIT]
+    return (f"at column {column} of the {len(text)}-character code "
+            f"{'...' if first else ''}{excerpt!r}{'...' if first + _QUOTE_LIMIT < len(text) else ''}")
+
+
 def _strength(term: CodedAU, vocabulary: Vocabulary) -> int:
     """Rank of a term's intensity; an unlettered AU plays at the default scale's unscored letter (C)."""
     return _LETTER_RANK[term.intensity or vocabulary.scale().unscored]
@@ -140,16 +158,15 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
     explicit: dict[tuple[int, str | None], tuple[CodedAU, int]] = {}
     from_names: dict[tuple[int, str | None], CodedAU] = {}
     for token, column in _split_terms(text):
-        where = f"at column {column} of {text!r}"
         if not token:
-            raise CodeParseError(f"empty term {where}", text=text, column=column)
+            raise CodeParseError(f"empty term {_where(text, column)}", text=text, column=column)
         match = _TERM.match(token)
         if match is None:
             expression = vocabulary.expression(token) if allow_names else None
             if expression is None:
                 raise CodeParseError(
-                    f"unrecognised term {token!r} {where}: expected an AU such as 12, R12A or "
-                    f"AU6C, or an expression name such as happiness",
+                    f"unrecognised term {token!r} {_where(text, column)}: expected an AU such as "
+                    f"12, R12A or AU6C, or an expression name such as happiness",
                     text=text, column=column)
             for term in parse_code(expression.code, vocabulary, allow_names=False):
                 key = (term.au, term.side)
@@ -164,15 +181,16 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
             continue  # FACS code 0: neutral face, adds nothing.
         unit = vocabulary.action_units.get(number)
         if unit is None:
-            raise CodeParseError(f"unknown action unit {number} {where}", text=text, column=column)
+            raise CodeParseError(f"unknown action unit {number} {_where(text, column)}",
+                                 text=text, column=column)
         if letter is not None and letter not in _LETTER_RANK:
             letter_column = column + len(token) - 1
             raise CodeParseError(
-                f"intensity letter {letter!r} is outside A-E at column {letter_column} of {text!r}",
+                f"intensity letter {letter!r} is outside A-E {_where(text, letter_column)}",
                 text=text, column=letter_column)
         if side is not None and not unit.unilateral:
             raise CodeParseError(
-                f"AU{number} ({unit.name}) cannot be unilateral: {token!r} {where}",
+                f"AU{number} ({unit.name}) cannot be unilateral: {token!r} {_where(text, column)}",
                 text=text, column=column)
         term = CodedAU(number, side, letter)
         key = (number, side)
@@ -181,7 +199,7 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
             if earlier.intensity != letter:
                 raise CodeParseError(
                     f"AU{number} appears twice with different intensities: {str(earlier)!r} at "
-                    f"column {earlier_column} and {token!r} {where}",
+                    f"column {earlier_column} and {token!r} {_where(text, column)}",
                     text=text, column=column)
             continue
         for other_side in (None, "L", "R"):
@@ -189,7 +207,7 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
             if clash is not None and (other_side is None) != (side is None):
                 raise CodeParseError(
                     f"AU{number} is coded both bilaterally and on one side: {str(clash[0])!r} at "
-                    f"column {clash[1]} and {token!r} {where}",
+                    f"column {clash[1]} and {token!r} {_where(text, column)}",
                     text=text, column=column)
         explicit[key] = (term, column)
     merged: dict[tuple[int, str | None], CodedAU] = {
