@@ -430,3 +430,29 @@ def test_an_error_in_a_huge_code_is_one_short_line(capsys):
     code = "12E+" * 10_000 + "12D"
     message = run_failing(capsys, ["parse", code], names=("column 40001", "12D"))
     assert len(message) < 400
+
+
+@pytest.mark.parametrize("command", [
+    ["bake", "6+12", "--mesh", "{rig}", "--rig", "{profile}", "-o", "{out}"],
+    ["pose", "6+12", "--mesh", "{rig}", "--rig", "{profile}", "-o", "{out}"],
+])
+def test_gltf_output_sidecar_must_not_replace_a_buffer_of_the_input(tmp_path, capsys, command):
+    # bake SimpleMorph.gltf -o simpleMorphGeometry.gltf wrote simpleMorphGeometry.bin over the
+    # input's own geometry buffer, silently corrupting the input file.
+    from conftest import shared_asset
+
+    folder = shared_asset("rigs/khronos/SimpleMorph/glTF/SimpleMorph.gltf").parent
+    for source in folder.iterdir():
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    profile = tmp_path / "simple.json"
+    profile.write_text(json.dumps({
+        "schema": "facs_rig.rig/1", "name": "simple", "targets": ["target_0", "target_1"],
+        "action_units": {"AU12": [{"target": "target_0"}], "AU06": [{"target": "target_1"}]}}),
+        encoding="utf-8")
+    buffer = tmp_path / "simpleMorphGeometry.bin"
+    before = buffer.read_bytes()
+    out = tmp_path / "simpleMorphGeometry.gltf"
+    argv = [a.format(rig=tmp_path / "SimpleMorph.gltf", profile=profile, out=out) for a in command]
+    run_failing(capsys, argv, names=(str(buffer), "output is the input file"))
+    assert buffer.read_bytes() == before
+    assert not out.exists()

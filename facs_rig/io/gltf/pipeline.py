@@ -25,7 +25,8 @@ from facs_rig.errors import GltfError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
 from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
-from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE, BakeResult, write_animated_gltf, write_glb
+from facs_rig.io.gltf.writer import (DEFAULT_TOLERANCE, BakeResult, _external_files,
+                                     write_animated_gltf, write_glb)
 from facs_rig.io.meshes import MESH_FORMATS, write_mesh
 from facs_rig.io.weights_csv import write_weights_csv
 
@@ -142,6 +143,8 @@ def pose_code(code: str, mesh: str | os.PathLike[str] | GltfRig, output: str | o
     refuse_input_as_output(output, mesh.path if isinstance(mesh, GltfRig) else mesh)
     gltf = mesh if isinstance(mesh, GltfRig) and mesh.meshes else read_gltf(
         mesh.path if isinstance(mesh, GltfRig) else mesh)
+    if output.suffix.lower() == ".gltf":  # its <stem>.bin must not replace a buffer the rig reads
+        refuse_input_as_output(output.with_suffix(".bin"), *_external_files(gltf))
     match = resolve_rig(rig, gltf)
     values = vocabulary.channel_values(vocabulary.parse(code))
     weights = mix_frame(values, match.profile)

@@ -35,7 +35,7 @@ from facs_rig.core.curves import TargetWeights
 from facs_rig.core.keyframes import reduce_keyframes
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.errors import GltfError, UnsupportedFormatError
-from facs_rig.io.atomic import write_bytes_atomic
+from facs_rig.io.atomic import refuse_input_as_output, write_bytes_atomic
 from facs_rig.io.gltf.builder import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, BufferBuilder
 from facs_rig.io.gltf.container import decode_data_uri, glb_bytes, resolve_relative_uri
 from facs_rig.io.gltf.reader import GltfRig
@@ -396,6 +396,18 @@ def weight_tracks(rig: GltfRig, column_of_target: Mapping[str, int]) -> list[Wei
     return tracks
 
 
+def _external_files(rig: GltfRig) -> list[Path]:
+    """The rig's file and every buffer or image file it refers to by a relative URI."""
+    files = [Path(rig.path)]
+    document = rig.source.document
+    for kind in ("buffers", "images"):
+        for index, item in enumerate(document.get(kind) or ()):
+            uri = item.get("uri") if isinstance(item, dict) else None
+            if isinstance(uri, str) and not uri.startswith("data:"):
+                files.append(resolve_relative_uri(uri, f"/{kind}/{index}/uri", Path(rig.path)))
+    return files
+
+
 def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.PathLike[str], *,
                         column_of_target: Mapping[str, int] | None = None,
                         interpolation: str = "LINEAR",
@@ -428,7 +440,10 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         No node shows a mesh with a matched target, or an image cannot be embedded.
     """
     path = Path(path)
-    _container_of(path)
+    if _container_of(path) == "gltf":
+        # The .gltf output's <stem>.bin sidecar must not replace a file the input rig reads: the
+        # input would be left pointing at the new buffer (bake face.gltf -o geometry.gltf).
+        refuse_input_as_output(path.with_suffix(".bin"), *_external_files(rig))
     if column_of_target is None:
         column_of_target = {name: k for k, name in enumerate(weights.names)}
     tracks = weight_tracks(rig, column_of_target)
