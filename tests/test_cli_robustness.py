@@ -456,3 +456,11 @@ def test_gltf_output_sidecar_must_not_replace_a_buffer_of_the_input(tmp_path, ca
     run_failing(capsys, argv, names=(str(buffer), "output is the input file"))
     assert buffer.read_bytes() == before
     assert not out.exists()
+
+
+def test_rig_profile_saved_with_a_bom_loads(tmp_path, capsys):
+    # json.loads refused the BOM ("Unexpected UTF-8 BOM") although timelines accept it.
+    profile = tmp_path / "bom.json"
+    profile.write_bytes(b"\xef\xbb\xbf" + (RIGS / "vrm.json").read_bytes())
+    assert main(["mix", "12", "--rig", str(profile), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["happy"] > 0

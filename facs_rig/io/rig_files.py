@@ -49,7 +49,9 @@ def read_rig_json(path: str | os.PathLike[str]) -> Any:
     """Parse a profile file's JSON; raise :class:`RigError` naming the file, line and column."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        # utf-8-sig: Windows editors save JSON with a BOM, which json.loads refuses; timeline and
+        # capture files accept it too.
+        text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UnknownRigError(f"{file}: no such rig profile file") from None
     except UnicodeDecodeError as exc:
