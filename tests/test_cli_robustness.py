@@ -464,3 +464,53 @@ def test_rig_profile_saved_with_a_bom_loads(tmp_path, capsys):
     profile.write_bytes(b"\xef\xbb\xbf" + (RIGS / "vrm.json").read_bytes())
     assert main(["mix", "12", "--rig", str(profile), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["happy"] > 0
+
+
+# --- properties: any input gives a result or one error line -----------------------------------
+
+def _one_line_or_success(status: int, err: str) -> None:
+    assert status in (0, 1, 2), status
+    if status:
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("facs-rig: error: "), err
+
+
+def test_any_code_text_parses_or_fails_in_one_line(capsys):
+    from hypothesis import given, settings, strategies as st
+
+    alphabet = st.sampled_from(list("0123456789+LRABCDEFZau ,.-_") + ["AU", "happiness", "𝟙",
+                                                                     "\x00", "é", "12E"])
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(st.lists(alphabet, max_size=40).map("".join))
+    def check(code):
+        for command in (["parse", code], ["mix", code, "--rig", "facs"]):
+            status = main(command)
+            _one_line_or_success(status, capsys.readouterr().err)
+
+    check()
+
+
+@pytest.mark.parametrize("extension", [".json", ".notes", ".txt", ".eaf", ".csv"])
+def test_any_bytes_as_a_timeline_file_read_or_fail_in_one_line(tmp_path, capsys, extension):
+    from hypothesis import given, settings, strategies as st
+
+    seeds = {
+        ".json": (EXAMPLES / "surprise_then_smile.json").read_bytes(),
+        ".notes": (EXAMPLES / "suspicion_beat.notes").read_bytes(),
+        ".txt": b"fps 24\n0 6+12D onset 6f\n1.5s 0\n",
+        ".eaf": b'<?xml version="1.0"?><ANNOTATION_DOCUMENT/>',
+        ".csv": b"time,AU12,AU06_L\n0,0.5,0.1\n0.1,1,0.2\n",
+    }
+    path = tmp_path / f"t{extension}"
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(st.integers(0, 400), st.integers(0, 8), st.binary(max_size=12))
+    def check(position, removed, inserted):
+        data = seeds[extension]
+        position = min(position, len(data))
+        path.write_bytes(data[:position] + inserted + data[position + removed:])
+        status = main(["timeline", "show", str(path)])
+        _one_line_or_success(status, capsys.readouterr().err)
+
+    check()
