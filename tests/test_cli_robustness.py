@@ -514,3 +514,54 @@ def test_any_bytes_as_a_timeline_file_read_or_fail_in_one_line(tmp_path, capsys,
         _one_line_or_success(status, capsys.readouterr().err)
 
     check()
+
+
+def _simple_morph_copy(tmp_path: Path, change) -> tuple[Path, Path]:
+    """A copy of Khronos SimpleMorph with ``change(document)`` applied, and a profile for it."""
+    from conftest import shared_asset
+
+    folder = shared_asset("rigs/khronos/SimpleMorph/glTF/SimpleMorph.gltf").parent
+    for source in folder.iterdir():
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    rig = tmp_path / "SimpleMorph.gltf"
+    document = json.loads(rig.read_text(encoding="utf-8"))
+    change(document)
+    rig.write_text(json.dumps(document), encoding="utf-8")
+    profile = tmp_path / "simple.json"
+    profile.write_text(json.dumps({
+        "schema": "facs_rig.rig/1", "name": "simple", "targets": ["target_0", "target_1"],
+        "action_units": {"AU12": [{"target": "target_0"}], "AU06": [{"target": "target_1"}]}}),
+        encoding="utf-8")
+    return rig, profile
+
+
+@pytest.mark.parametrize(("change", "pointer"), [
+    (lambda d: d.update(animations=None), "/animations"),
+    (lambda d: d["bufferViews"][0].update(byteOffset="VEC2"), "/bufferViews/0/byteOffset"),
+    (lambda d: d["bufferViews"][0].update(byteOffset=[0]), "/bufferViews/0/byteOffset"),
+    (lambda d: d.update(accessors=5), "/accessors"),
+])
+def test_bake_copy_of_a_malformed_document_names_the_pointer(tmp_path, capsys, change, pointer):
+    # Each escaped from the writer as AttributeError / TypeError / ValueError.
+    rig, profile = _simple_morph_copy(tmp_path, change)
+    out = tmp_path / "baked.glb"
+    run_failing(capsys, ["bake", "6+12", "--mesh", str(rig), "--rig", str(profile), "-o", str(out)],
+                names=(str(rig), pointer))
+    assert not out.exists()
+
+
+def test_pose_with_a_node_transform_beyond_float_range(tmp_path, capsys):
+    # A 1e308 scale overflowed in the transform (RuntimeWarning) and wrote inf coordinates.
+    def huge_matrix(document):
+        node = document["nodes"][0]
+        for key in ("rotation", "translation", "scale"):
+            node.pop(key, None)
+        node["matrix"] = [1e308, 0, 0, 0, 0, 1e308, 0, 0, 0, 0, 1e308, 0, 0, 0, 0, 1]
+
+    rig, profile = _simple_morph_copy(tmp_path, huge_matrix)
+    out = tmp_path / "posed.obj"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run_failing(capsys, ["pose", "6+12", "--mesh", str(rig), "--rig", str(profile),
+                             "-o", str(out)], names=(str(rig), "float32 range"))
+    assert not out.exists()

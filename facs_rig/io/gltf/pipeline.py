@@ -171,8 +171,13 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
         positions = Deformer(mesh)(mesh_weights).astype(np.float64)
         if info.nodes:
             matrix = matrices[info.nodes[0]]
-            positions = positions @ matrix[:3, :3].T + matrix[:3, 3]
-        positions32 = positions.astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                positions = positions @ matrix[:3, :3].T + matrix[:3, 3]
+        with np.errstate(over="ignore"):
+            positions32 = positions.astype(np.float32)
+        if not np.isfinite(positions32).all():
+            raise GltfError(f"{gltf.path}: mesh {mesh.name!r}: its node transform (or deltas) put "
+                            f"vertices beyond float32 range; cannot pose it")
         normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
         posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
                                target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),

@@ -464,6 +464,24 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
                       animation_bytes_out=sum(s.bytes_out for s in stats))
 
 
+def _check_appendable(document: dict, path: Path) -> None:
+    """The parts of an input document the bake copy appends to or rewrites must have their
+    spec shape (glTF 2.0 §5: top-level arrays of objects; ``byteOffset`` a non-negative
+    integer). A rig read without geometry is not checked that far, and a malformed value here
+    used to escape as an AttributeError or TypeError."""
+    for name in ("accessors", "bufferViews", "animations", "images", "buffers"):
+        if name not in document:
+            continue
+        items = document[name]
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise GltfError(f"{path}: /{name} must be an array of objects")
+    for index, view in enumerate(document.get("bufferViews") or ()):
+        offset = view.get("byteOffset", 0)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise GltfError(f"{path}: /bufferViews/{index}/byteOffset must be an integer >= 0, "
+                            f"not {offset!r}")
+
+
 def _merged_copy(rig: GltfRig) -> tuple[dict, BufferBuilder]:
     """A deep copy of the document with every buffer merged into buffer 0 and images embedded.
 
@@ -472,6 +490,7 @@ def _merged_copy(rig: GltfRig) -> tuple[dict, BufferBuilder]:
     """
     source = rig.source
     document = copy.deepcopy(source.document)
+    _check_appendable(document, source.path)
     builder = BufferBuilder(document)
     starts = []
     for data in source.buffers:
