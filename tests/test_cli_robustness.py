@@ -565,3 +565,24 @@ def test_pose_with_a_node_transform_beyond_float_range(tmp_path, capsys):
         run_failing(capsys, ["pose", "6+12", "--mesh", str(rig), "--rig", str(profile),
                              "-o", str(out)], names=(str(rig), "float32 range"))
     assert not out.exists()
+
+
+@pytest.mark.parametrize("matrix", [
+    [1e308, 0, 0, 0, 0, 1e308, 0, 0, 0, 0, 1e308, 0, 0, 0, 0, 1],  # overflows to inf
+    [0] * 15 + [1],  # every vertex on one point: nothing for the camera to frame
+])
+def test_preview_of_a_rig_whose_node_transform_leaves_nothing_to_frame(tmp_path, capsys, matrix):
+    # Rendered NaN through RuntimeWarnings (overflow in matmul, invalid value in divide).
+    def set_matrix(document):
+        node = document["nodes"][0]
+        for key in ("rotation", "translation", "scale"):
+            node.pop(key, None)
+        node["matrix"] = matrix
+
+    rig, profile = _simple_morph_copy(tmp_path, set_matrix)
+    out = tmp_path / "face.png"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        run_failing(capsys, ["preview", "6+12", "--mesh", str(rig), "--rig", str(profile),
+                             "--size", "16", "-o", str(out)], names=(str(rig), "nothing to render"))
+    assert not out.exists()

@@ -113,12 +113,18 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         node = mesh_targets.nodes[0] if mesh_targets.nodes else None
         matrix = matrices.get(node, np.eye(4)) if node is not None else np.eye(4)
         linear, shift = matrix[:3, :3], matrix[:3, 3]
-        world = mesh.positions.astype(np.float64) @ linear.T + shift
-        positions.append(world.astype(np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
+            world = (mesh.positions.astype(np.float64) @ linear.T + shift).astype(np.float32)
+        positions.append(world)
         faces.append(mesh.faces.astype(np.int64) + offset)
         delta = np.zeros((len(names), mesh.n_vertices, 3), np.float32)
-        for index, name in enumerate(mesh.target_names):
-            delta[column[name]] += (mesh.deltas[index].astype(np.float64) @ linear.T).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
+            for index, name in enumerate(mesh.target_names):
+                delta[column[name]] += (mesh.deltas[index].astype(np.float64) @ linear.T
+                                        ).astype(np.float32)
+        if not np.isfinite(delta).all():
+            raise GltfError(f"{target}: mesh {mesh.name!r}: its morph targets leave float32 range "
+                            f"after the node transform; nothing to render")
         deltas_parts.append(delta)
         colours.append(
             _vertex_colours(source, documents[mesh_targets.mesh_index], mesh.n_vertices, read_accessor_float)
@@ -134,15 +140,24 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
             source, documents[mesh_index], mesh_index, read_accessor_float
         ):
             matrix = matrices.get(node_index, np.eye(4))
-            world = points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
-            positions.append(world.astype(np.float32))
+            with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
+                world = (points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
+            positions.append(world)
             faces.append(triangles + offset)
             deltas_parts.append(np.zeros((len(names), points.shape[0], 3), np.float32))
             colours.append(colour)
             offset += points.shape[0]
+    all_positions = np.concatenate(positions)
+    # A node transform of 1e308 (or a zero scale) leaves nothing the camera can frame: say so
+    # here rather than render NaN through RuntimeWarnings.
+    finite = bool(np.isfinite(all_positions).all())
+    extent = np.ptp(all_positions, axis=0) if finite and all_positions.size else np.zeros(3)
+    if not finite or not np.isfinite(extent).all() or extent.max() <= 0:
+        raise GltfError(f"{target}: the posed meshes are empty, flat to a point or beyond float32 "
+                        f"range after their node transforms; nothing to render")
     merged = MorphMesh(
         name=target.stem,
-        positions=np.concatenate(positions),
+        positions=all_positions,
         faces=np.concatenate(faces).astype(np.uint32),
         target_names=tuple(names),
         deltas=np.concatenate(deltas_parts, axis=1),
