@@ -586,3 +586,21 @@ def test_preview_of_a_rig_whose_node_transform_leaves_nothing_to_frame(tmp_path,
         run_failing(capsys, ["preview", "6+12", "--mesh", str(rig), "--rig", str(profile),
                              "--size", "16", "-o", str(out)], names=(str(rig), "nothing to render"))
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("fps", "start", "expected"), [
+    ("1e9", 0.5, "0.5  "),  # the frame field would need 9 digits
+    ("24", 4_000_000.0, "4000000  "),  # 1111 hours: HH has at most 3 digits
+])
+def test_timecode_notes_fall_back_to_seconds_when_no_timecode_spells_the_time(
+        tmp_path, capsys, fps, start, expected):
+    # format_timecode's output failed its own read-back check with a ValueError traceback.
+    timeline = tmp_path / "in.json"
+    timeline.write_text(json.dumps({"schema": "facs_rig.timeline/1", "fps": 24, "events": [
+        {"channel": "AU12", "start": start}]}), encoding="utf-8")
+    out = tmp_path / "out.notes"
+    assert main(["timeline", "convert", str(timeline), str(out), "--timecode", "--fps", fps]) == 0
+    assert capsys.readouterr().err == ""
+    beats = [line for line in out.read_text(encoding="utf-8").splitlines()
+             if line and line[0].isdigit()]
+    assert beats[0].startswith(expected)

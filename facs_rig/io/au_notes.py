@@ -261,8 +261,11 @@ def _beat_time(seconds: float, fps: float, timecode: bool) -> str:
     """Seconds, or SMPTE timecode when asked and it reads back as exactly the same time."""
     if timecode:
         text = format_timecode(seconds, fps)
-        if parse_timecode(text, fps) == seconds:
-            return text
+        try:
+            if parse_timecode(text, fps) == seconds:
+                return text
+        except ValueError:  # no HH:MM:SS:FF spelling (1e9 fps, 1000 hours): keep seconds
+            pass
     return _seconds(seconds)
 
 
