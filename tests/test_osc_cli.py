@@ -27,9 +27,17 @@ def _env():
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
+def _default_sigint() -> None:
+    # A shell runs background jobs with SIGINT ignored, and Python keeps an ignored SIGINT
+    # ignored (no KeyboardInterrupt). Give the child the disposition a terminal user's
+    # process has, so the test sees what Ctrl-C does, however pytest itself was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args):
     return subprocess.Popen([sys.executable, "-m", "facs_rig", *args], cwd=REPO, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def frames_of(messages):
