@@ -118,6 +118,18 @@ class OscRecorder:
         raise AssertionError(f"timed out; received {len(self.snapshot())} messages")
 
 
+def blend_frames(messages):
+    """Split received (address, args) pairs into VMC frames at each Apply: [{name: value}, ...]."""
+    frames, current = [], {}
+    for address, args in messages:
+        if address == "/VMC/Ext/Blend/Val":
+            current[args[0]] = args[1]
+        elif address == "/VMC/Ext/Blend/Apply":
+            frames.append(current)
+            current = {}
+    return frames
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))

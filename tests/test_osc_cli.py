@@ -13,7 +13,7 @@ import time
 
 import pytest
 from conftest import REPO
-from osc_support import OscRecorder, free_udp_port
+from osc_support import OscRecorder, blend_frames, free_udp_port
 
 from facs_rig.io.osc.encoding import encode_message
 
@@ -38,17 +38,6 @@ def start_cli(*args):
     return subprocess.Popen([sys.executable, "-m", "facs_rig", *args], cwd=REPO, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_default_sigint)
-
-
-def frames_of(messages):
-    frames, current = [], {}
-    for address, args in messages:
-        if address == "/VMC/Ext/Blend/Val":
-            current[args[0]] = args[1]
-        elif address == "/VMC/Ext/Blend/Apply":
-            frames.append(current)
-            current = {}
-    return frames
 
 
 def printed_frames(stdout):
@@ -113,14 +102,14 @@ def test_signal_stops_the_stream_with_a_neutral_frame(sig, status):
                             "--to", f"127.0.0.1:{receiver.port}", "--fps", "60")
         try:
             receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
-                                            for f in frames_of(m)) >= 3, timeout=30)
+                                            for f in blend_frames(m)) >= 3, timeout=30)
             process.send_signal(sig)
             _, stderr = process.communicate(timeout=30)
         finally:
             if process.poll() is None:
                 process.kill()
         time.sleep(0.2)
-        frames = frames_of(receiver.snapshot())
+        frames = blend_frames(receiver.snapshot())
     assert process.returncode == status, stderr
     assert "Traceback" not in stderr
     assert len(frames[-1]) == 52 and set(frames[-1].values()) == {0.0}
@@ -134,14 +123,14 @@ def test_no_reset_leaves_the_last_expression():
                             "--hold", "60", "--to", f"127.0.0.1:{receiver.port}")
         try:
             receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
-                                            for f in frames_of(m)) >= 3, timeout=30)
+                                            for f in blend_frames(m)) >= 3, timeout=30)
             process.send_signal(signal.SIGINT)
             _, stderr = process.communicate(timeout=30)
         finally:
             if process.poll() is None:
                 process.kill()
         time.sleep(0.2)
-        frames = frames_of(receiver.snapshot())
+        frames = blend_frames(receiver.snapshot())
     assert process.returncode == 130
     assert frames[-1]["MouthSmileLeft"] > 0.2 and "no neutral frame" in stderr
 
@@ -163,7 +152,7 @@ def test_bridge_forwards_and_summarises_bad_input():
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline and not any(
-                        f.get("MouthSmileLeft", 0) > 0 for f in frames_of(receiver.snapshot())):
+                        f.get("MouthSmileLeft", 0) > 0 for f in blend_frames(receiver.snapshot())):
                     sender.sendto(encode_message("/facs/au/12", 1.0), ("127.0.0.1", listen))
                     time.sleep(0.05)
                 sender.sendto(b"\x00garbage", ("127.0.0.1", listen))
@@ -175,7 +164,7 @@ def test_bridge_forwards_and_summarises_bad_input():
             if process.poll() is None:
                 process.kill()
         time.sleep(0.2)
-        frames = frames_of(receiver.snapshot())
+        frames = blend_frames(receiver.snapshot())
     assert process.returncode == 130, stderr
     assert any(f.get("MouthSmileLeft", 0) > 0 for f in frames)
     assert set(frames[-1].values()) == {0.0}

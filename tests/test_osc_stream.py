@@ -16,6 +16,7 @@ from osc_support import (
     OscDump,
     OscRecorder,
     RecordingTransport,
+    blend_frames,
     free_udp_port,
     linear_mixer,
     read_until,
@@ -30,18 +31,6 @@ from facs_rig.io.osc.stream import Endpoint, FaceStream, PacketPrinter, UdpSende
 
 PERFECT_SYNC_SMILE = ("MouthSmileLeft", "MouthSmileRight", "CheekSquintLeft", "CheekSquintRight",
                       "JawOpen")
-
-
-def blend_frames(messages):
-    """Split (address, args) pairs into frames at each Apply: [{name: value}, ...]."""
-    frames, current = [], {}
-    for address, args in messages:
-        if address == "/VMC/Ext/Blend/Val":
-            current[args[0]] = args[1]
-        elif address == "/VMC/Ext/Blend/Apply":
-            frames.append(current)
-            current = {}
-    return frames
 
 
 def fake_stream(transport=None, **kwargs):
