@@ -93,12 +93,15 @@ def test_rig_validate_lists_every_problem_and_exits_1(capsys, tmp_path):
     assert "  rules[0].chain: expected a list of at least two ranks" in out
 
 
-def test_rig_validate_bad_json_is_one_error_line(capsys, tmp_path):
+def test_rig_validate_reports_unreadable_files_and_checks_the_rest(capsys, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("{", encoding="utf-8")
-    status, out, err = run(capsys, "rig", "validate", str(broken))
-    assert status == 1 and out == ""
-    assert err.startswith("facs-rig: error: ") and "line 1" in err and err.count("\n") == 1
+    status, out, err = run(capsys, "rig", "validate", str(broken), str(REPO / "rigs" / "vrm.json"))
+    assert status == 1 and err == ""
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{broken}: line 1") or lines[0].startswith(f"{broken}: line 2")
+    assert "invalid JSON" in lines[0]
+    assert lines[1] == f"{REPO / 'rigs' / 'vrm.json'}: valid"
 
 
 def test_unknown_rig_and_bad_code_are_errors_without_traceback(capsys):

@@ -16,6 +16,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.mixing import explain, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.rig import RigProfile, describe_rig
+from facs_rig.errors import FacsRigError
 from facs_rig.io.rig_files import check_rig_file, list_rigs, load_rig
 from facs_rig.resources import load_vocabulary
 
@@ -241,7 +242,12 @@ def run_validate(args: argparse.Namespace) -> int:
     """Validate profile files; 1 when any has a problem."""
     status = 0
     for file in args.files:
-        issues = check_rig_file(file)
+        try:
+            issues = check_rig_file(file)
+        except FacsRigError as exc:  # unreadable: report it and go on to the next file
+            status = 1
+            print(exc)
+            continue
         if issues:
             status = 1
             print(f"{file}: {len(issues)} problem(s)")
