@@ -94,22 +94,27 @@ def test_dry_run_of_a_timeline_file_with_head_turn(tmp_path, vocabulary):
     assert "no neutral frame" in result.stderr
 
 
+def _signal_once_smiling(process, receiver, sig):
+    """Send ``sig`` once three smiling frames have arrived; return (stderr, received frames)."""
+    try:
+        receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
+                                        for f in blend_frames(m)) >= 3, timeout=30)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    time.sleep(0.2)  # let the last datagrams (the neutral frame) reach the recorder
+    return stderr, blend_frames(receiver.snapshot())
+
+
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_the_stream_with_a_neutral_frame(sig, status):
     with OscRecorder() as receiver:
         # A long apex hold: the signal arrives while the smile is held, never mid-ramp.
         process = start_cli("stream", "happiness", "--rig", "arkit", "--loop", "--hold", "60",
                             "--to", f"127.0.0.1:{receiver.port}", "--fps", "60")
-        try:
-            receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
-                                            for f in blend_frames(m)) >= 3, timeout=30)
-            process.send_signal(sig)
-            _, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        time.sleep(0.2)
-        frames = blend_frames(receiver.snapshot())
+        stderr, frames = _signal_once_smiling(process, receiver, sig)
     assert process.returncode == status, stderr
     assert "Traceback" not in stderr
     assert len(frames[-1]) == 52 and set(frames[-1].values()) == {0.0}
@@ -121,16 +126,7 @@ def test_no_reset_leaves_the_last_expression():
     with OscRecorder() as receiver:
         process = start_cli("stream", "happiness", "--rig", "arkit", "--loop", "--no-reset",
                             "--hold", "60", "--to", f"127.0.0.1:{receiver.port}")
-        try:
-            receiver.wait_for(lambda m: sum(f.get("MouthSmileLeft", 0) > 0.2
-                                            for f in blend_frames(m)) >= 3, timeout=30)
-            process.send_signal(signal.SIGINT)
-            _, stderr = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        time.sleep(0.2)
-        frames = blend_frames(receiver.snapshot())
+        stderr, frames = _signal_once_smiling(process, receiver, signal.SIGINT)
     assert process.returncode == 130
     assert frames[-1]["MouthSmileLeft"] > 0.2 and "no neutral frame" in stderr
 
