@@ -57,6 +57,13 @@ def _group_help(group: argparse.ArgumentParser) -> int:
     return 2
 
 
+def _add_held_code_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
+    parser.add_argument("--rig", default="arkit", metavar="NAME|FILE",
+                        help=_RIG_HELP + " (default arkit)")
+    parser.add_argument("--scale", default=None, help="intensity scale for A-E (default: facshuman)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``rigs``, ``mix``, ``explain`` and the ``rig show`` / ``rig validate`` subcommands."""
     rigs = subparsers.add_parser("rigs", help="list the bundled rig profiles",
@@ -69,9 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Parse a FACS code or expression name, hold it at its intensities and print "
         "the rig's target weights after combination-aware mixing. AUs the rig cannot show are "
         "named (on stderr with --json).")
-    mix.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
-    mix.add_argument("--rig", default="arkit", metavar="NAME|FILE", help=_RIG_HELP + " (default arkit)")
-    mix.add_argument("--scale", default=None, help="intensity scale for A-E (default: facshuman)")
+    _add_held_code_arguments(mix)
     mix.add_argument("--json", action="store_true",
                      help="print one JSON object: every target of the rig -> weight")
     mix.add_argument("--all", action="store_true", help="list zero weights too (text output)")
@@ -82,9 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="For every non-zero target: each AU's contribution (input x weight), the "
         "combine mode, and each rule that fired (exclusive chains, correctives, suppression, "
         "clamps).")
-    why.add_argument("code", metavar="CODE", help="FACS code or expression name")
-    why.add_argument("--rig", default="arkit", metavar="NAME|FILE", help=_RIG_HELP + " (default arkit)")
-    why.add_argument("--scale", default=None, help="intensity scale for A-E (default: facshuman)")
+    _add_held_code_arguments(why)
     why.add_argument("--json", action="store_true", help="print the explanation as JSON")
     why.set_defaults(handler=run_explain)
 
