@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.errors import MissingDependencyError, UnsupportedFormatError
 from facs_rig.render.camera import Camera, frame_camera
@@ -27,7 +28,6 @@ from facs_rig.render.encoders import (
     write_mp4,
 )
 from facs_rig.render.font import GLYPH_HEIGHT, text_bitmap, text_width
-from facs_rig.render.progress import ProgressBar
 from facs_rig.render.raster import DEFAULT_SHADING, rasterize, render, vertex_normals
 from facs_rig.render.scene import render_rig_from_mesh
 from facs_rig.render.sheet import contact_sheet
@@ -299,6 +299,16 @@ def test_progress_bar_writes_one_line_when_not_a_terminal():
     bar.finish()
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].startswith("rendering [") and "4/4 frames" in lines[0]
+
+
+def test_progress_bar_logs_each_step_off_a_terminal_when_asked():
+    stream = io.StringIO()
+    bar = ProgressBar(2, stream, label="retarget", unit="captures", log_steps=True)
+    bar(1, "a.csv")
+    bar.clear()  # not a terminal: nothing to erase
+    bar(2, "b.csv")
+    bar.finish()
+    assert stream.getvalue() == "retarget: 1/2 a.csv\nretarget: 2/2 b.csv\n"
 
 
 def test_default_shading_has_a_key_light():

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from facs_rig.cli._output import print_json
+from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.errors import FacsRigError
@@ -49,8 +50,10 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")
     parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the capture's)")
-    parser.add_argument("--on", type=float, default=0.15, metavar="0-1", help="event start threshold 0-1 (default 0.15)")
-    parser.add_argument("--off", type=float, default=0.08, metavar="0-1", help="event end threshold 0-1 (default 0.08)")
+    parser.add_argument("--on", type=float, default=0.15, metavar="0-1",
+                        help="event start threshold 0-1 (default 0.15)")
+    parser.add_argument("--off", type=float, default=0.08, metavar="0-1",
+                        help="event end threshold 0-1 (default 0.08)")
     parser.add_argument("--min-duration", type=float, default=0.10, metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
 
@@ -146,7 +149,8 @@ def run_retarget(args: argparse.Namespace) -> int:
 
 
 def _run_many(requests: list[RetargetRequest], jobs: int) -> int:
-    progress = _Progress(len(requests))
+    progress = ProgressBar(len(requests), sys.stderr, label="retarget", unit="captures",
+                           log_steps=True)
     failures = 0
     results = []
     if jobs == 1:
@@ -157,7 +161,7 @@ def _run_many(requests: list[RetargetRequest], jobs: int) -> int:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             for request, (report, error) in zip(requests, pool.map(_safe, requests)):
                 failures += _report_one(request, report, error, progress, results)
-    progress.done()
+    progress.finish()
     for line in results:
         print(line)
     if failures:
@@ -177,42 +181,13 @@ def _safe(request: RetargetRequest):
 
 
 def _report_one(request, report, error, progress, results) -> int:
-    progress.step(Path(request.capture).name)
+    progress(progress.done + 1, Path(request.capture).name)
     if error is not None:
         progress.clear()
         print(f"facs-rig: error: {error}", file=sys.stderr)
         return 1
     results.append(report.summary())
     return 0
-
-
-class _Progress:
-    """A one-line progress bar on a terminal; plain count lines otherwise (logs, CI)."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.count = 0
-        self.tty = sys.stderr.isatty()
-
-    def step(self, name: str) -> None:
-        self.count += 1
-        if self.tty:
-            width = 30
-            filled = int(width * self.count / self.total)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] "
-                             f"{self.count}/{self.total} {name[:40]:<40}")
-        else:
-            sys.stderr.write(f"retarget: {self.count}/{self.total} {name}\n")
-        sys.stderr.flush()
-
-    def clear(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r" + " " * 80 + "\r")
-
-    def done(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def run_code(args: argparse.Namespace) -> int:

@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Write the demo files and say what they are and what to do next."""
+    from facs_rig.cli._progress import ProgressBar
     from facs_rig.render.demo import run_demo as write_demo
-    from facs_rig.render.progress import ProgressBar
 
     bars: dict[str, ProgressBar] = {}
 

@@ -113,10 +113,10 @@ def _check_size(size: int, intensity: float | None = None, yaw: float = 0.0) -> 
 
 def run_preview(args: argparse.Namespace) -> int:
     """Render one pose or a clip."""
+    from facs_rig.cli._progress import ProgressBar
     from facs_rig.io.timeline_files import load_timeline_argument
     from facs_rig.render.encoders import write_clip, write_png
     from facs_rig.render.preview import peak_frame, preview_setup, render_code, side_by_side, timeline_clip
-    from facs_rig.render.progress import ProgressBar
 
     _check_size(args.size, args.intensity, args.yaw)
     output = Path(args.output)
