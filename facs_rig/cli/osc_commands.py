@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from facs_rig.errors import FacsRigError, OscError
+from facs_rig.errors import OscError
 from facs_rig.io.osc.protocols import (
     DEFAULT_PORTS,
     NAME_CONVENTIONS,
@@ -109,10 +109,8 @@ def _common(args: argparse.Namespace):
         raise OscError(f"--duration {args.duration}: must be a positive number of seconds")
     options = _options(args)
     destinations = args.to or [f"127.0.0.1:{DEFAULT_PORTS[args.protocol]}"]
-    try:
-        from facs_rig.io.rig_files import load_rig
-    except ImportError as exc:
-        raise FacsRigError(f"rig profiles are unavailable in this build ({exc})") from None
+    from facs_rig.io.rig_files import load_rig
+
     rig = load_rig(args.rig)
     transport = None
     if args.dry_run:

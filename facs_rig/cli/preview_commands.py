@@ -116,7 +116,7 @@ def run_preview(args: argparse.Namespace) -> int:
     from facs_rig.cli._progress import ProgressBar
     from facs_rig.io.timeline_files import load_timeline_argument
     from facs_rig.render.encoders import write_clip, write_png
-    from facs_rig.render.preview import peak_frame, preview_setup, render_code, side_by_side, timeline_clip
+    from facs_rig.render.preview import preview_setup, render_still, timeline_clip
 
     _check_size(args.size, args.intensity, args.yaw)
     output = Path(args.output)
@@ -126,22 +126,10 @@ def run_preview(args: argparse.Namespace) -> int:
             f"{output}: unknown output format {suffix or '(no extension)'}; use .png, .gif or .mp4"
         )
     vocabulary = load_vocabulary()
-    is_file = Path(args.source).is_file()
     if suffix in _STILL:
         setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
-        if is_file:
-            timeline = load_timeline_argument(args.source, vocabulary)
-            image = setup.renderer.render(peak_frame(setup, timeline, at=args.at))
-            if args.side_by_side:
-                image = side_by_side(setup.renderer.render(None), image)
-        else:
-            image = render_code(
-                setup,
-                args.source,
-                vocabulary,
-                side_by_side_neutral=args.side_by_side,
-                intensity=args.intensity,
-            )
+        image = render_still(setup, args.source, vocabulary, at=args.at,
+                             side_by_side_neutral=args.side_by_side, intensity=args.intensity)
         write_png(output, image)
         print(
             f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {setup.rig.source}, "
@@ -149,7 +137,7 @@ def run_preview(args: argparse.Namespace) -> int:
         )
         return 0
     timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold)
-    if args.intensity is not None and not is_file:
+    if args.intensity is not None and not Path(args.source).is_file():
         from facs_rig.core.timeline import timeline_from_code
 
         # The code held at the asked intensity (unlettered AUs otherwise take the scale's C).

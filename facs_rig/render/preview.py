@@ -347,6 +347,34 @@ def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.
     return weights[int(np.argmax(weights.sum(axis=1)))]
 
 
+def render_still(
+    setup: PreviewSetup,
+    source: str,
+    vocabulary: Vocabulary,
+    *,
+    at: float | None = None,
+    side_by_side_neutral: bool = False,
+    intensity: float | None = None,
+) -> np.ndarray:
+    """One image of a code, or of a timeline file's moment ``at`` (default: its most active frame).
+
+    A code is rendered at exactly its values (``intensity`` replaces the value of AUs coded
+    without a letter); a timeline file is read with ``load_timeline_argument``.
+    """
+    from pathlib import Path
+
+    from facs_rig.io.timeline_files import load_timeline_argument
+
+    if not Path(source).is_file():
+        return render_code(setup, source, vocabulary, side_by_side_neutral=side_by_side_neutral,
+                           intensity=intensity)
+    timeline = load_timeline_argument(source, vocabulary)
+    image = setup.renderer.render(peak_frame(setup, timeline, at=at))
+    if side_by_side_neutral:
+        return side_by_side(setup.renderer.render(None), image)
+    return image
+
+
 def render_sheet(
     setup: PreviewSetup,
     codes: Sequence[str],
