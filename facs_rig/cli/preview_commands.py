@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from facs_rig.cli._output import add_fps_argument, check_frame_count, check_output, file_input
 from facs_rig.errors import UnsupportedFormatError
 from facs_rig.resources import load_vocabulary
 
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="for a PNG of a timeline: the moment to show (default: its most active frame)",
     )
-    preview.add_argument("--fps", type=float, help="clip frame rate (default: the timeline's)")
+    add_fps_argument(preview, "clip frame rate (default: the timeline's)")
     preview.add_argument(
         "--hold",
         type=float,
@@ -115,16 +116,13 @@ def run_preview(args: argparse.Namespace) -> int:
     """Render one pose or a clip."""
     from facs_rig.cli._progress import ProgressBar
     from facs_rig.io.timeline_files import load_timeline_argument
-    from facs_rig.render.encoders import write_clip, write_png
+    from facs_rig.render.encoders import check_clip, write_clip, write_png
     from facs_rig.render.preview import preview_setup, render_still, timeline_clip
 
     _check_size(args.size, args.intensity, args.yaw)
-    output = Path(args.output)
+    output = check_output(args.output, inputs=(file_input(args.source), args.mesh),
+                          suffixes=_STILL + _CLIPS, what="a preview")
     suffix = output.suffix.lower()
-    if suffix not in _STILL + _CLIPS:
-        raise UnsupportedFormatError(
-            f"{output}: unknown output format {suffix or '(no extension)'}; use .png, .gif or .mp4"
-        )
     vocabulary = load_vocabulary()
     if suffix in _STILL:
         setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
@@ -142,8 +140,10 @@ def run_preview(args: argparse.Namespace) -> int:
 
         # The code held at the asked intensity (unlettered AUs otherwise take the scale's C).
         timeline = timeline_from_code(args.source, vocabulary, hold=args.hold, intensity=args.intensity)
-    if args.fps is not None and args.fps <= 0:
-        raise UnsupportedFormatError(f"--fps {args.fps}: must be positive")
+    rate = args.fps or timeline.fps
+    n_frames = check_frame_count(timeline.duration, rate, file_input(args.source))
+    width = args.size * 2 + 4 if args.side_by_side else args.size
+    check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
     # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.
     clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side)
@@ -164,9 +164,7 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.preview import preview_setup, render_sheet
 
     _check_size(args.size, args.intensity, args.yaw)
-    output = Path(args.output)
-    if output.suffix.lower() != ".png":
-        raise UnsupportedFormatError(f"{output}: a contact sheet is written as .png")
+    output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
     codes = [code.strip() for code in args.codes.split(",") if code.strip()]
     if not codes:
         raise UnsupportedFormatError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
