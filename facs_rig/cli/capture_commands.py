@@ -7,7 +7,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from facs_rig.cli._output import print_json
+from facs_rig.cli._output import add_fps_argument, check_output, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
@@ -49,7 +49,7 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gain", type=float, default=None, metavar="PERCENTILE",
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")
-    parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the capture's)")
+    add_fps_argument(parser, "output frame rate (default: the capture's)")
     parser.add_argument("--on", type=float, default=0.15, metavar="0-1",
                         help="event start threshold 0-1 (default 0.15)")
     parser.add_argument("--off", type=float, default=0.08, metavar="0-1",
@@ -127,8 +127,6 @@ def run_retarget(args: argparse.Namespace) -> int:
     _check_neutral(args.neutral)
     if args.jobs < 1:
         raise _usage_error("--jobs must be at least 1")
-    if args.fps is not None and not args.fps > 0:
-        raise _usage_error("--fps must be positive")
     captures = args.captures
     if len(captures) > 1 and "{stem}" not in args.output:
         raise _usage_error("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")
@@ -136,6 +134,8 @@ def run_retarget(args: argparse.Namespace) -> int:
     if len(set(outputs)) != len(outputs):
         raise _usage_error("two captures would write the same output; rename them or change -o")
     output_kind(outputs[0], args.rig)  # an unknown extension fails before any work
+    for capture, output in zip(captures, outputs):
+        check_output(output, inputs=(capture, args.mesh))
     cleaning = _cleaning(args, neutral_default="none", smooth_default="none")
     requests = [RetargetRequest(c, o, rig=args.rig, mesh=args.mesh, format=args.format,
                                 face=args.face, source=args.source, solve=args.solve,

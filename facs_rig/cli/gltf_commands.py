@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 import math
 
-from facs_rig.cli._output import print_json, print_table
+from facs_rig.cli._output import (
+    add_fps_argument,
+    check_frame_count,
+    check_output,
+    file_input,
+    print_json,
+    print_table,
+)
 from facs_rig.io.gltf import read_gltf
 from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig
 from facs_rig.io.gltf.pipeline import bake_timeline, pose_code
@@ -35,8 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "expression name, e.g. '6+12D' or happiness")
     bake.add_argument("--mesh", required=True, metavar="FILE", help="the rig: .glb or .gltf")
     bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
-    bake.add_argument("--fps", type=float, default=None,
-                      help="frames per second (default: the timeline's own, 30 for codes)")
+    add_fps_argument(bake, "frames per second (default: the timeline's own, 30 for codes)")
     bake.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
                       help="apex hold of a code given instead of a file (default 2)")
     bake.add_argument("--step", action="store_true", help="STEP interpolation instead of LINEAR")
@@ -108,8 +114,11 @@ def _unmatched_lines(match: TargetMatch) -> list[str]:
 
 def run_bake(args: argparse.Namespace) -> int:
     """Bake a timeline onto a rig file."""
+    check_output(args.output, inputs=(file_input(args.timeline), args.mesh),
+                 suffixes=(".glb", ".gltf", ".csv"), what="a bake")
     vocabulary = load_vocabulary()
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    check_frame_count(timeline.duration, args.fps or timeline.fps, file_input(args.timeline))
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
                            step=args.step, tolerance=None if args.no_reduce else args.tolerance)
     how = "detected" if report.detected else "given"
@@ -134,6 +143,8 @@ def run_bake(args: argparse.Namespace) -> int:
 
 def run_pose(args: argparse.Namespace) -> int:
     """Pose a rig with a code."""
+    check_output(args.output, inputs=(args.mesh,), suffixes=(".glb", ".gltf", ".obj", ".ply"),
+                 what="a posed mesh")
     match = pose_code(args.code, args.mesh, args.output, load_vocabulary(), rig=args.rig)
     print(_match_line(match))
     print(f"wrote {args.output}")

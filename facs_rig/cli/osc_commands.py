@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 
+from facs_rig.cli._output import add_fps_argument
 from facs_rig.errors import OscError
 from facs_rig.io.osc.protocols import (
     DEFAULT_PORTS,
@@ -51,7 +52,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", action="append", metavar="HOST:PORT",
                         help="receiver; repeat for several (default 127.0.0.1 on the protocol's "
                              "port: vmc 39539, vrchat/facecap/template 9000)")
-    parser.add_argument("--fps", type=float, default=60.0, help="frames per second (default 60)")
+    add_fps_argument(parser, "frames per second (default 60)", default=60.0)
     parser.add_argument("--protocol", choices=PROTOCOLS, default="vmc",
                         help="message layout (default vmc)")
     parser.add_argument("--names", choices=NAME_CONVENTIONS, default="auto",

@@ -44,6 +44,6 @@ def frame_count_problem(n_frames: float, *, what: str) -> str | None:
     """
     if n_frames > MAX_FRAMES:  # also true for inf
         count = "too many" if math.isinf(n_frames) else f"{n_frames:.3g}"
-        return (f"{what} is {count} frames, more than the {MAX_FRAMES:,} facs-rig handles at "
-                f"once; lower the fps or use a shorter span")
+        return (f"{what} is {count} frames, more than the limit of {MAX_FRAMES:,}; lower the fps "
+                f"or use a shorter span")
     return None
