@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from facs_rig.cli._output import add_fps_argument, check_output, print_json
@@ -14,7 +17,12 @@ from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.errors import FacsRigError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
-from facs_rig.io.captures.retarget import RetargetRequest, output_kind, retarget_file
+from facs_rig.io.captures.retarget import (
+    RetargetReport,
+    RetargetRequest,
+    output_kind,
+    retarget_file,
+)
 from facs_rig.resources import load_vocabulary
 
 
@@ -80,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "(default: copy the weights, which is lossless)")
     retarget.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                           help="captures processed in parallel (default 1)")
+    retarget.add_argument("--json", action="store_true",
+                          help="print one JSON list: per capture its output, frames, fps, rig "
+                               "(and whether it was detected), or its error")
     _add_capture_options(retarget)
     retarget.set_defaults(handler=run_retarget)
 
@@ -143,51 +154,132 @@ def run_retarget(args: argparse.Namespace) -> int:
                 for c, o in zip(captures, outputs)]
     if len(requests) == 1:
         report = retarget_file(requests[0])
-        print(report.summary())
+        if args.json:
+            print_json([report.to_dict()])
+        else:
+            print(report.summary())
         return 0
-    return _run_many(requests, args.jobs)
+    return _run_many(requests, args.jobs, args.json)
 
 
-def _run_many(requests: list[RetargetRequest], jobs: int) -> int:
+def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
+    """Retarget several captures; on Ctrl-C, stop quietly and report the takes that finished.
+
+    Nothing is half-written: every output goes through an atomic write, which removes its
+    temporary file when interrupted, and a take interrupted in a worker is simply not reported.
+    """
     progress = ProgressBar(len(requests), sys.stderr, label="retarget", unit="captures",
                            log_steps=True)
-    failures = 0
-    results = []
-    if jobs == 1:
-        iterator = (_safe(request) for request in requests)
-        for request, (report, error) in zip(requests, iterator):
-            failures += _report_one(request, report, error, progress, results)
+    outcomes: dict[int, tuple[RetargetReport | None, str | None]] = {}
+
+    def record(index: int, outcome: tuple[RetargetReport | None, str | None]) -> None:
+        outcomes[index] = outcome
+        progress(len(outcomes), Path(requests[index].capture).name)
+        if outcome[1] is not None:
+            progress.clear()
+            print(f"facs-rig: error: {outcome[1]}", file=sys.stderr)
+
+    interrupted = False
+    try:
+        if jobs == 1:
+            for index, request in enumerate(requests):
+                record(index, _safe(request))
+        else:
+            _run_pool(requests, jobs, record)
+    except KeyboardInterrupt:
+        interrupted = True
+    progress.clear() if interrupted else progress.finish()
+    reports = [outcomes[i][0] for i in sorted(outcomes) if outcomes[i][0] is not None]
+    failures = sum(1 for report, error in outcomes.values() if error is not None)
+    if as_json:
+        print_json([report.to_dict() if report is not None else
+                    {"capture": requests[i].capture, "error": error}
+                    for i, (report, error) in sorted(outcomes.items())])
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for request, (report, error) in zip(requests, pool.map(_safe, requests)):
-                failures += _report_one(request, report, error, progress, results)
-    progress.finish()
-    for line in results:
-        print(line)
+        for report in reports:
+            print(report.summary())
+    if interrupted:
+        print(f"facs-rig: interrupted: {len(reports)} of {len(requests)} captures finished and "
+              f"written; the others were not written", file=sys.stderr)
+        return 130
     if failures:
         print(f"facs-rig: error: {failures} of {len(requests)} captures failed", file=sys.stderr)
         return 1
     return 0
 
 
+def _run_pool(requests: list[RetargetRequest], jobs: int, record) -> None:
+    """Run ``requests`` on ``jobs`` worker processes, recording each outcome as it finishes.
+
+    Ctrl-C reaches the workers too (the terminal signals the whole process group; a SIGINT sent
+    to this process alone is passed on): a worker busy with a take stops it (its atomic write
+    cleans up), an idle one ignores it, so no worker prints a traceback. The takes that finished
+    before the workers stopped are still recorded; the rest are cancelled.
+    """
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_setup)
+    futures = {pool.submit(_work, request): index for index, request in enumerate(requests)}
+    recorded: set[int] = set()
+    try:
+        for future in as_completed(futures):
+            if future.result()[1] == _INTERRUPTED:  # the worker saw the Ctrl-C before we did
+                raise KeyboardInterrupt
+            record(futures[future], future.result())
+            recorded.add(futures[future])
+    except KeyboardInterrupt:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
+        try:
+            # ProcessPoolExecutor has no public way to signal its workers; _processes maps
+            # pid -> process (CPython 3.8-3.13).
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGINT)
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future, index in futures.items():
+                if (index not in recorded and future.done() and not future.cancelled()
+                        and future.exception() is None and future.result()[1] != _INTERRUPTED):
+                    record(index, future.result())
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise
+    pool.shutdown(wait=True)
+
+
+#: What a worker returns for a take stopped by Ctrl-C (nothing was written for it).
+_INTERRUPTED = "interrupted"
+_busy = False
+
+
+def _worker_setup() -> None:
+    signal.signal(signal.SIGINT, _worker_interrupt)
+
+
+def _worker_interrupt(signum, frame) -> None:
+    global _busy
+    if _busy:  # stop the take; an idle worker has nothing to stop and waits to be shut down
+        _busy = False
+        raise KeyboardInterrupt
+
+
+def _work(request: RetargetRequest):
+    """One take in a worker process (see :func:`_run_pool`)."""
+    global _busy
+    _busy = True
+    try:
+        return _safe(request)
+    except KeyboardInterrupt:
+        return None, _INTERRUPTED
+    finally:
+        _busy = False
+
+
 def _safe(request: RetargetRequest):
-    """Run one request in a worker; bad input comes back as a message, not a traceback."""
+    """Run one request; bad input comes back as a message, not a traceback."""
     try:
         return retarget_file(request), None
     except FacsRigError as exc:
         return None, " ".join(str(exc).split())
     except OSError as exc:
         return None, f"{request.capture}: {exc.strerror or exc}"
-
-
-def _report_one(request, report, error, progress, results) -> int:
-    progress(progress.done + 1, Path(request.capture).name)
-    if error is not None:
-        progress.clear()
-        print(f"facs-rig: error: {error}", file=sys.stderr)
-        return 1
-    results.append(report.summary())
-    return 0
 
 
 def run_code(args: argparse.Namespace) -> int:
