@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "several captures, -o is a template with {stem}, e.g. -o out/{stem}.glb.",
         epilog="Formats: " + "; ".join(f"{k}: {v}" for k, v in CAPTURE_FORMATS.items()))
     retarget.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture file(s)")
-    retarget.add_argument("-o", "--output", required=True,
+    retarget.add_argument("-o", "--output", required=True, metavar="FILE",
                           help="output file (.glb/.gltf/.csv/.json/.txt/.notes/.eaf); {stem} is "
                                "replaced by each capture's name")
     retarget.add_argument("--rig", default=None, metavar="NAME|FILE",

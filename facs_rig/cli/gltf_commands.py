@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bake.add_argument("timeline", metavar="TIMELINE|CODE",
                       help="timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code / "
                       "expression name, e.g. '6+12D' or happiness")
-    bake.add_argument("--mesh", required=True, metavar="FILE", help="the rig: .glb or .gltf")
+    bake.add_argument("--mesh", required=True, metavar="FACE.glb", help="the rig: .glb or .gltf")
     bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
     add_fps_argument(bake, "frames per second (default: the timeline's own, 30 for codes)")
     bake.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help=f"keyframe reduction tolerance in weight units (default "
                       f"{DEFAULT_TOLERANCE:g})")
     bake.add_argument("--no-reduce", action="store_true", help="keep a key at every frame")
-    bake.add_argument("-o", "--output", required=True, metavar="OUT",
+    bake.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="output .glb, .gltf (+ .bin) or .csv")
     bake.set_defaults(handler=run_bake)
 
@@ -60,9 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "morph-target mesh of the rig and write the posed meshes. OBJ and PLY keep the vertex "
         "order (meshes one after another, node transforms applied).")
     pose.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
-    pose.add_argument("--mesh", required=True, metavar="FILE", help="the rig: .glb or .gltf")
+    pose.add_argument("--mesh", required=True, metavar="FACE.glb", help="the rig: .glb or .gltf")
     pose.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
-    pose.add_argument("-o", "--output", required=True, metavar="OUT",
+    pose.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="output .glb, .gltf, .obj or .ply")
     pose.set_defaults(handler=run_pose)
 

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: facs-rig stream happiness --rig arkit --to 127.0.0.1:39539 --loop")
     stream.add_argument("source", metavar="TIMELINE|CODE",
                         help="timeline file (.json, .notes/.txt, .eaf, .csv) or FACS code / expression")
-    stream.add_argument("--hold", type=float, default=2.0, metavar="S",
+    stream.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
                         help="apex hold of a code's expression, seconds (default 2)")
     stream.add_argument("--loop", action="store_true", help="repeat until stopped")
     _add_output_arguments(stream)
@@ -79,7 +79,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "core")
     parser.add_argument("--no-reset", action="store_true",
                         help="do not send the neutral frame when stopping")
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS seconds")
     parser.add_argument("--dry-run", "--print", dest="dry_run", action="store_true",
                         help="print the messages on stdout instead of sending them")
 

@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     preview.add_argument(
         "source",
-        metavar="CODE|TIMELINE",
+        metavar="TIMELINE|CODE",
         help="FACS code or expression name (6+12D, surprise), or a timeline file",
     )
     preview.add_argument(
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument(
         "--at",
         type=float,
-        metavar="S",
+        metavar="SECONDS",
         help="for a PNG of a timeline: the moment to show (default: its most active frame)",
     )
     add_fps_argument(preview, "clip frame rate (default: the timeline's)")
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--hold",
         type=float,
         default=2.0,
-        metavar="S",
+        metavar="SECONDS",
         help="apex hold when a clip is made from a code (default 2)",
     )
     _add_common(preview)
@@ -64,8 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o sheet.png",
     )
     sheet.add_argument("codes", metavar="CODES", help="comma-separated codes or expression names")
-    sheet.add_argument("-o", "--output", required=True, metavar="FILE.png", help="output PNG")
-    sheet.add_argument("--columns", type=int, help="faces per row (default up to 4)")
+    sheet.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png")
+    sheet.add_argument("--columns", type=int, metavar="N", help="faces per row (default up to 4)")
     _add_common(sheet, default_size=320)
     sheet.set_defaults(handler=run_sheet)
 
@@ -76,7 +76,7 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
     )
     parser.add_argument(
         "--rig",
-        metavar="PROFILE",
+        metavar="NAME|FILE",
         help="rig profile driving the mesh (default: facs for the default head, "
         "the best-fitting bundled profile for --mesh)",
     )

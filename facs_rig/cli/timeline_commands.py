@@ -24,7 +24,7 @@ _TIMELINE_HELP = ("timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code
 
 
 def _add_timeline_argument(parser: argparse.ArgumentParser, name: str = "timeline") -> None:
-    parser.add_argument(name, metavar="FILE|CODE", help=_TIMELINE_HELP)
+    parser.add_argument(name, metavar="TIMELINE|CODE", help=_TIMELINE_HELP)
     parser.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
                         help="apex hold of a code given instead of a file (default 2)")
 
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="AU timelines: events with onset, apex and offset, read from JSON, AU notes, "
         "ELAN .eaf or per-frame CSV (see docs/timeline-formats.md).")
     commands = timeline.add_subparsers(dest="timeline_command", metavar="SUBCOMMAND")
-    timeline.set_defaults(handler=lambda args: _usage(timeline))
+    timeline.set_defaults(handler=lambda args: _missing_subcommand(timeline))
 
     show = commands.add_parser("show", help="list a timeline's events, duration and channels",
                                description="Print a timeline's duration, frame rate, channels "
@@ -75,10 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample_parser.set_defaults(handler=run_sample)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    from facs_rig.cli import UsageError
+def _missing_subcommand(group: argparse.ArgumentParser) -> int:
+    from facs_rig.cli import missing_subcommand
 
-    raise UsageError(f"{parser.prog}: choose a subcommand: show, convert or sample")
+    return missing_subcommand(group)
 
 
 def run_show(args: argparse.Namespace) -> int:
