@@ -168,6 +168,7 @@ def test_every_fps_option_has_one_range_and_one_wording(tmp_path, capsys, monkey
     ["preview", "{file}", "-o", "x.mp4", "--fps", "10000"],
     ["timeline", "sample", "{file}", "-o", "x.csv", "--fps", "10000"],
     ["bake", "{file}", "--mesh", HEAD, "-o", "x.glb", "--fps", "10000"],
+    ["stream", "{file}", "--dry-run", "--fps", "10000"],
 ])
 def test_too_many_frames_names_the_file_before_any_work(tmp_path, capsys, monkeypatch, argv):
     monkeypatch.chdir(tmp_path)

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from facs_rig.cli._output import add_fps_argument
+from facs_rig.cli._output import add_fps_argument, check_frame_count, file_input
 from facs_rig.errors import OscError
 from facs_rig.io.osc.protocols import (
     DEFAULT_PORTS,
@@ -133,6 +133,7 @@ def run_stream(args: argparse.Namespace) -> int:
     options, destinations, rig, transport = _common(args)
     vocabulary = load_vocabulary()
     timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold, fps=args.fps)
+    check_frame_count(timeline.duration, args.fps, file_input(args.source))
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
     status = 0
