@@ -185,3 +185,16 @@ def test_a_gif_too_long_to_hold_is_refused_before_rendering(tmp_path, capsys, no
     message = _one_error(capsys, ["preview", "happiness", "--hold", "600", "--fps", "30",
                                   "-o", str(out)])
     assert "write an .mp4" in message and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["code", "retarget"])
+def test_resampling_a_capture_past_the_frame_limit_names_the_capture(tmp_path, capsys, command):
+    capture = tmp_path / "take.csv"
+    rows = "".join(f"{t},0.95,1,0.5,1.0\n" for t in (0.0, 1.0, 3000.0))  # 3000 s at 10000 fps
+    capture.write_text("timestamp,confidence,success,AU12_r,AU06_r\n" + rows, encoding="utf-8")
+    argv = [command, str(capture), "--fps", "10000", "--neutral", "none"]
+    argv += ["-o", str(tmp_path / "out.csv")] if command == "retarget" else []
+    message = _one_error(capsys, argv)
+    assert message.startswith(f"facs-rig: error: {capture}: ")
+    assert "frames, more than the limit of 24,000,000" in message
+    assert not (tmp_path / "out.csv").exists()

@@ -14,7 +14,7 @@ from facs_rig.cli._output import add_fps_argument, check_output, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
-from facs_rig.errors import FacsRigError
+from facs_rig.errors import FacsRigError, TimelineError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
 from facs_rig.io.captures.retarget import (
@@ -153,7 +153,7 @@ def run_retarget(args: argparse.Namespace) -> int:
                                 cleaning=cleaning, events=_events(args))
                 for c, o in zip(captures, outputs)]
     if len(requests) == 1:
-        report = retarget_file(requests[0])
+        report = _retarget(requests[0])
         if args.json:
             print_json([report.to_dict()])
         else:
@@ -272,10 +272,26 @@ def _work(request: RetargetRequest):
         _busy = False
 
 
+@contextlib.contextmanager
+def _naming(capture: str):
+    """Put the capture's name before a frame-limit (or other timeline) error that lacks it."""
+    try:
+        yield
+    except TimelineError as exc:
+        if capture in str(exc):
+            raise
+        raise TimelineError(f"{capture}: {exc}") from None
+
+
+def _retarget(request: RetargetRequest) -> RetargetReport:
+    with _naming(request.capture):
+        return retarget_file(request)
+
+
 def _safe(request: RetargetRequest):
     """Run one request; bad input comes back as a message, not a traceback."""
     try:
-        return retarget_file(request), None
+        return _retarget(request), None
     except FacsRigError as exc:
         return None, " ".join(str(exc).split())
     except OSError as exc:
@@ -289,7 +305,8 @@ def run_code(args: argparse.Namespace) -> int:
     events = _events(args)
     vocabulary = load_vocabulary()
     capture = read_capture(args.capture, format=args.format, face=args.face)
-    curves = capture_curves(capture, cleaning, source=args.source).curves
+    with _naming(args.capture):
+        curves = capture_curves(capture, cleaning, source=args.source).curves
     timeline = extract_events(curves, vocabulary.scale(), options=events)
     segments = code_segments(timeline, vocabulary)
     if args.json:
