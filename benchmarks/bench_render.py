@@ -8,7 +8,6 @@ from run import Benchmark, best_of
 
 from facs_rig import load_vocabulary
 
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 

@@ -188,7 +188,7 @@ def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
             _run_pool(requests, jobs, record)
     except KeyboardInterrupt:
         interrupted = True
-    progress.clear() if interrupted else progress.finish()
+    progress.finish()
     reports = [outcomes[i][0] for i in sorted(outcomes) if outcomes[i][0] is not None]
     failures = sum(1 for report, error in outcomes.values() if error is not None)
     if as_json:

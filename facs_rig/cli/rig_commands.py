@@ -62,7 +62,8 @@ def _add_held_code_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
     parser.add_argument("--rig", default="arkit", metavar="NAME|FILE",
                         help=_RIG_HELP + " (default arkit)")
-    parser.add_argument("--scale", default=None, metavar="SCALE", help="intensity scale for A-E (default: facshuman)")
+    parser.add_argument("--scale", default=None, metavar="SCALE",
+                        help="intensity scale for A-E (default: facshuman)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

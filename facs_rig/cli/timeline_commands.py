@@ -15,7 +15,7 @@ from facs_rig.cli._output import (
 )
 from facs_rig.core.timeline import sample, timeline_summary
 from facs_rig.io.curves_csv import write_curves
-from facs_rig.io.timeline_files import load_timeline_argument, available_formats, write_timeline
+from facs_rig.io.timeline_files import available_formats, load_timeline_argument, write_timeline
 from facs_rig.io.timeline_json import parse_channel_list
 from facs_rig.resources import load_vocabulary
 

@@ -84,7 +84,8 @@ def decode_png(data: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             image.load()
             return np.asarray(image.convert("RGBA" if "A" in image.getbands() else "RGB"))
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # Pillow's ways of saying "broken"
+    # Pillow's ways of saying "broken": OSError (incl. UnidentifiedImageError), SyntaxError, ...
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ValueError(f"malformed PNG: {exc}") from None
 
 
