@@ -198,3 +198,11 @@ def test_resampling_a_capture_past_the_frame_limit_names_the_capture(tmp_path, c
     assert message.startswith(f"facs-rig: error: {capture}: ")
     assert "frames, more than the limit of 24,000,000" in message
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_still_of_a_timeline_past_the_frame_limit_names_the_file(tmp_path, capsys):
+    long = tmp_path / "long.notes"
+    long.write_text("fps 10000\n3000 12\n", encoding="utf-8")
+    message = _one_error(capsys, ["preview", str(long), "--size", "16", "-o",
+                                  str(tmp_path / "x.png")])
+    assert message.startswith(f"facs-rig: error: {long}: 3001.8 s at 10000 fps is 3e+07 frames")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +134,14 @@ def check_frame_count(duration: float, fps: float, source: str | None) -> int:
     if problem:
         raise TimelineError(f"{source}: {problem}" if source else problem)
     return int(n_frames)
+
+
+@contextlib.contextmanager
+def naming(source: str | None) -> Iterator[None]:
+    """Put ``source`` (a file) before a timeline error (such as the frame limit) that lacks it."""
+    try:
+        yield
+    except TimelineError as exc:
+        if source is None or source in str(exc):
+            raise
+        raise TimelineError(f"{source}: {exc}") from None

@@ -10,11 +10,11 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from facs_rig.cli._output import add_fps_argument, check_output, print_json
+from facs_rig.cli._output import add_fps_argument, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
-from facs_rig.errors import FacsRigError, TimelineError
+from facs_rig.errors import FacsRigError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
 from facs_rig.io.captures.retarget import (
@@ -272,19 +272,8 @@ def _work(request: RetargetRequest):
         _busy = False
 
 
-@contextlib.contextmanager
-def _naming(capture: str):
-    """Put the capture's name before a frame-limit (or other timeline) error that lacks it."""
-    try:
-        yield
-    except TimelineError as exc:
-        if capture in str(exc):
-            raise
-        raise TimelineError(f"{capture}: {exc}") from None
-
-
 def _retarget(request: RetargetRequest) -> RetargetReport:
-    with _naming(request.capture):
+    with naming(request.capture):
         return retarget_file(request)
 
 
@@ -305,7 +294,7 @@ def run_code(args: argparse.Namespace) -> int:
     events = _events(args)
     vocabulary = load_vocabulary()
     capture = read_capture(args.capture, format=args.format, face=args.face)
-    with _naming(args.capture):
+    with naming(args.capture):
         curves = capture_curves(capture, cleaning, source=args.source).curves
     timeline = extract_events(curves, vocabulary.scale(), options=events)
     segments = code_segments(timeline, vocabulary)

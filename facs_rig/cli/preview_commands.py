@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from facs_rig.cli._output import add_fps_argument, check_frame_count, check_output, file_input
+from facs_rig.cli._output import (
+    add_fps_argument,
+    check_frame_count,
+    check_output,
+    file_input,
+    naming,
+)
 from facs_rig.errors import UnsupportedFormatError
 from facs_rig.resources import load_vocabulary
 
@@ -126,8 +132,9 @@ def run_preview(args: argparse.Namespace) -> int:
     vocabulary = load_vocabulary()
     if suffix in _STILL:
         setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
-        image = render_still(setup, args.source, vocabulary, at=args.at,
-                             side_by_side_neutral=args.side_by_side, intensity=args.intensity)
+        with naming(file_input(args.source)):  # a timeline's moment: the frame limit names it
+            image = render_still(setup, args.source, vocabulary, at=args.at,
+                                 side_by_side_neutral=args.side_by_side, intensity=args.intensity)
         write_png(output, image)
         print(
             f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {setup.rig.source}, "
