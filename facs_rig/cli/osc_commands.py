@@ -7,6 +7,7 @@ import signal
 import sys
 
 from facs_rig.errors import OscError
+from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
 from facs_rig.io.osc.protocols import (
     DEFAULT_PORTS,
     NAME_CONVENTIONS,
@@ -71,8 +72,9 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vmc-time", action="store_true", help="also send /VMC/Ext/T seconds")
     parser.add_argument("--no-bundle", action="store_true",
                         help="one datagram per message instead of bundles")
-    parser.add_argument("--max-bytes", type=int, default=1500, metavar="BYTES",
-                        help="bundle size limit in bytes (default 1500)")
+    parser.add_argument("--max-bytes", type=int, default=MAX_PACKET_BYTES, metavar="BYTES",
+                        help=f"bundle size limit in bytes (default {MAX_PACKET_BYTES}: a UDP "
+                             f"payload no IPv4 or IPv6 link fragments; VMC allows up to 1500)")
     parser.add_argument("--precise", action="store_true",
                         help="sleep then spin before each frame: sub-millisecond timing, one busy "
                              "core")

@@ -53,8 +53,16 @@ __all__ = [
 IMMEDIATELY = 1
 #: The 8-byte bundle marker ``#bundle`` plus its NUL terminator.
 BUNDLE_HEADER = b"#bundle\x00"
-#: VMC's packet budget: "bundled within an appropriate size (1500 bytes or less)" (formats.md §1.2).
-MAX_PACKET_BYTES = 1500
+#: The default bundle limit: a UDP payload that never fragments. VMC asks for bundles "within an
+#: appropriate size (1500 bytes or less)" (formats.md §1.2), but 1,500 is the Ethernet/Wi-Fi link
+#: MTU, not a UDP payload: IPv4 leaves 1500 - 20 - 8 = 1,472 bytes and IPv6 1,452, and a larger
+#: datagram is fragmented (one lost fragment loses the whole bundle). IPv6 guarantees every link
+#: carries 1,280-byte packets (RFC 8200 §5), so 1280 - 40 (IPv6) - 8 (UDP) = 1,232 bytes cross
+#: any IPv6 path unfragmented, and any IPv4 link of MTU >= 1,260: Ethernet and Wi-Fi (1500),
+#: PPPoE (1492), WireGuard (1420) and Tailscale (1280, a common way to reach a remote VRChat
+#: or VMC machine). DNS chose the same 1,232 for the same reason (DNS Flag Day 2020). The price
+#: is one more datagram per frame for the larger rigs (52 ARKit shapes: 3 bundles, not 2).
+MAX_PACKET_BYTES = 1232
 #: Nesting limit of bundles when decoding, so a hostile packet cannot recurse without bound.
 MAX_BUNDLE_DEPTH = 8
 
@@ -303,7 +311,7 @@ def compile_frame(templates: Sequence[MessageTemplate], n_slots: int, *, bundle:
         Pack the messages greedily into bundles of at most ``max_bytes`` (order kept, so the
         last message stays last); otherwise send each message as its own datagram.
     max_bytes : int
-        Bundle size limit (VMC: 1,500 bytes).
+        Bundle size limit (default :data:`MAX_PACKET_BYTES`, 1,232: never fragmented).
     """
     encoded = [_encode_template(template) for template in templates]
     messages = [message for message, _ in encoded]

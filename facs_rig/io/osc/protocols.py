@@ -15,7 +15,8 @@ Protocols (formats.md §1-2; issue 6 point 1):
 ``vmc``
     ``/VMC/Ext/Blend/Val s f`` per target, ``/VMC/Ext/Bone/Pos`` for Head/LeftEye/RightEye when head
     or eye AUs are present, optional ``/VMC/Ext/OK i`` and ``/VMC/Ext/T f``, then
-    ``/VMC/Ext/Blend/Apply`` last, in bundles of at most 1,500 bytes (formats.md §1.2, §1.3, §1.7).
+    ``/VMC/Ext/Blend/Apply`` last, in bundles of at most 1,232 bytes: under VMC's 1,500 (formats.md
+    §1.2, §1.3, §1.7) and small enough never to be fragmented (see ``MAX_PACKET_BYTES``).
 ``template``
     One message per target at ``/facs/{target}``, or per AU channel when the template uses
     ``{au}``/``{channel}`` (a sided channel appends ``/L`` or ``/R`` unless ``{side}`` is used),
@@ -113,6 +114,8 @@ HEAD_EYE_AUS = (51, 52, 53, 54, 55, 56, 57, 58, 61, 62, 63, 64, 65, 66)
 #: Unity ``HumanBodyBones`` names the bone messages use (formats.md §1.6).
 BONE_NAMES = ("Head", "LeftEye", "RightEye")
 _BONE_SLOTS = 21  # 3 positions (xyz) + 3 quaternions (xyzw)
+#: 65,535 (IPv4 total length) - 20 (IP header) - 8 (UDP header).
+_MAX_UDP_PAYLOAD = 65507
 
 
 # ------------------------------------------------------------------------------------------ naming
@@ -303,7 +306,8 @@ class ProtocolOptions:
     bundle : bool or None
         Bundle messages (``None``: protocol default, bundles for all but ``vrchat``).
     max_bytes : int
-        Bundle size limit (VMC: 1,500).
+        Bundle size limit (default :data:`~facs_rig.io.osc.encoding.MAX_PACKET_BYTES`, 1,232
+        bytes: a UDP payload no IPv4 or IPv6 link on the way fragments).
     """
 
     protocol: str = "vmc"
@@ -328,6 +332,9 @@ class ProtocolOptions:
             raise OscError(f"address template {self.address_template!r} must start with '/'")
         if self.max_bytes < 64:
             raise OscError(f"max packet size {self.max_bytes} is too small (at least 64 bytes)")
+        if self.max_bytes > _MAX_UDP_PAYLOAD:
+            raise OscError(f"max packet size {self.max_bytes} is over the {_MAX_UDP_PAYLOAD} "
+                           f"bytes one UDP datagram can carry")
 
 
 _TEMPLATE_FIELDS = re.compile(r"\{([a-z_]*)\}")
