@@ -159,6 +159,10 @@ def run_bridge(args: argparse.Namespace) -> int:
     options, destinations, rig, transport = _common(args)
     bridge = AUBridge(rig, args.listen, destinations, fps=args.fps, protocol=options,
                       precise=args.precise, reset=not args.no_reset, transport=transport)
+    if bridge.exposed:
+        print(f"facs-rig bridge: warning: listening on {bridge.address}, beyond this machine: "
+              f"anyone on the network who can reach the port can drive the face "
+              f"(--listen 127.0.0.1:PORT keeps it local)", file=sys.stderr, flush=True)
     print(f"facs-rig bridge: listening on {bridge.address}, sending {args.protocol} to "
           f"{', '.join(destinations)} at {args.fps:g} fps (Ctrl-C to stop)", file=sys.stderr,
           flush=True)

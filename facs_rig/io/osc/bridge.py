@@ -21,6 +21,7 @@ input is applied within one frame.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import select
@@ -44,7 +45,7 @@ from facs_rig.io.osc.stream import (
     resolve_udp,
 )
 
-__all__ = ["AUBridge", "BridgeCounters", "DEFAULT_LISTEN"]
+__all__ = ["AUBridge", "BridgeCounters", "DEFAULT_LISTEN", "listens_beyond_loopback"]
 
 #: Loopback by default: a bridge accepts anyone's packets, so it is not exposed unless asked.
 DEFAULT_LISTEN = "127.0.0.1:9000"
@@ -83,6 +84,18 @@ class BridgeCounters:
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def listens_beyond_loopback(host: str) -> bool:
+    """Whether a bound address accepts packets from other machines.
+
+    >>> [listens_beyond_loopback(h) for h in ("127.0.0.1", "::1", "0.0.0.0", "::", "10.0.0.2")]
+    [False, False, True, True, True]
+    """
+    try:
+        return not ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:  # not an IP literal (a bound socket always gives one): be cautious
+        return True
 
 
 class AUBridge:
@@ -149,6 +162,11 @@ class AUBridge:
         except BaseException:
             self._socket.close()
             raise
+
+    @property
+    def exposed(self) -> bool:
+        """Whether the bridge listens beyond loopback: anyone who can reach it drives the face."""
+        return listens_beyond_loopback(self.address.host)
 
     # -- input
     def handle_packet(self, data: bytes) -> None:

@@ -11,6 +11,7 @@ and the frame goes on to the other receivers. At the end, on Ctrl-C and on SIGTE
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import re
 import signal
@@ -120,11 +121,24 @@ class DestinationStats:
     last_error: str = ""
 
 
+#: Send errors that a live network can recover from: counted per receiver, the stream goes on.
+#: Anything else (``EACCES`` for a broadcast address, ``EMSGSIZE``, ``EINVAL``, ...) will fail
+#: the same way on every frame, so it is an error naming the receiver.
+_TRANSIENT_SEND_ERRORS = frozenset(
+    getattr(errno, name) for name in ("ENOBUFS", "EAGAIN", "EWOULDBLOCK", "EINTR", "EHOSTUNREACH",
+                                      "ENETUNREACH", "EHOSTDOWN", "ENETDOWN", "ECONNRESET")
+    if hasattr(errno, name))
+
+
 class UdpSender:
     """Sends datagrams to one or more receivers; never raises for a receiver's absence.
 
     One connected UDP socket per receiver, so each ``send`` is one syscall and ICMP errors are
-    reported (and counted) per receiver.
+    reported (and counted) per receiver. A receiver that is absent ("port unreachable") or a
+    network that hiccups (see ``_TRANSIENT_SEND_ERRORS``) is counted and the stream goes on; an
+    endpoint no datagram can ever reach (a broadcast address: "Permission denied") raises
+    :class:`OscError` naming it, once, and is skipped afterwards so the other receivers still
+    get the neutral frame.
     """
 
     def __init__(self, destinations: Sequence[str | Endpoint | tuple[str, int]]):
@@ -142,15 +156,22 @@ class UdpSender:
                                    ) from None
                 sock = socket.socket(family, kind, proto)
                 self._sockets.append(sock)
-                sock.connect(address)
+                try:
+                    sock.connect(address)
+                except OSError as exc:
+                    raise OscError(_send_error(endpoint, exc)) from None
                 self.stats.append(DestinationStats(endpoint))
         except BaseException:
             self.close()
             raise
+        self._broken = [False] * len(self._sockets)
 
     def send(self, packets: Sequence[bytes | memoryview]) -> None:
         """Send every packet to every receiver, counting (not raising) per-receiver errors."""
-        for sock, stats in zip(self._sockets, self.stats):
+        fatal = None
+        for number, (sock, stats) in enumerate(zip(self._sockets, self.stats)):
+            if self._broken[number]:
+                continue
             for packet in packets:
                 try:
                     sock.send(packet)
@@ -158,15 +179,28 @@ class UdpSender:
                 except ConnectionRefusedError:
                     # ICMP port unreachable from an earlier datagram: nobody listens (yet).
                     stats.refused += 1
-                except OSError as exc:  # ENOBUFS, EHOSTUNREACH, ...: count and carry on
+                except OSError as exc:
                     stats.failed += 1
                     stats.last_error = exc.strerror or str(exc)
+                    if exc.errno not in _TRANSIENT_SEND_ERRORS:
+                        self._broken[number] = True
+                        fatal = fatal or _send_error(stats.endpoint, exc)
+                        break
+        if fatal is not None:
+            raise OscError(fatal)
 
     def close(self) -> None:
         """Close the sockets."""
         for sock in self._sockets:
             sock.close()
         self._sockets = []
+
+
+def _send_error(endpoint: Endpoint, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EACCES:
+        reason += " (a broadcast address? facs-rig sends to one receiver per --to)"
+    return f"cannot send to {endpoint}: {reason}"
 
 
 class PacketPrinter:
