@@ -3,13 +3,18 @@
 * encode + send one 52-target VMC frame (Perfect Sync names, two bundles) on loopback: CPU µs;
   python-osc's builder doing the same, for comparison;
 * 1,000 frames/s of that frame to liblo's ``oscdump`` on loopback: messages lost (lines counted);
-* frame clock lateness p99 at 60 Hz with ``--precise`` (sleep then spin) and without.
+* frame clock lateness p99 at 60 Hz with ``--precise`` (sleep then spin) and without;
+* the AU bridge under a flood (issue 11 point 13): output frames per second at 60 fps while a
+  loopback sender floods its input with costly garbage at 10,000 packets/s or with valid
+  135-message bundles at 1,000/s, the longest gap between output frames, input packets parsed
+  and dropped per second, and memory growth.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import signal
 import socket
 import subprocess
@@ -17,7 +22,9 @@ import tempfile
 import time
 
 import numpy as np
-from run import Benchmark
+from run import HERE, Benchmark
+
+sys.path.insert(0, str(HERE.parent / "tests"))  # the loopback flood sender and frame counter
 
 from facs_rig.core.channels import Channel
 from facs_rig.io.osc.clock import FrameClock
@@ -208,6 +215,87 @@ def lateness_p99_ms(quick: bool, *, precise: bool) -> float:
     return summary.p99 * 1e3
 
 
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def flood_packets(kind: str) -> tuple[list[bytes], float]:
+    """The flood's datagrams and rate: ``garbage`` (10,000/s, each costly to look at: an 8 KB
+    string python-osc walks byte by byte, 1 KB of noise, a bundle of 250 unknown addresses) or
+    ``valid`` (1,000/s bundles setting 135 AU channels)."""
+    from facs_rig.io.osc.encoding import encode_bundle
+    if kind == "garbage":
+        noise = np.random.default_rng(0).integers(0, 256, 1024, dtype=np.uint8).tobytes()
+        return [encode_message("/x", "y" * 8170), noise,
+                encode_bundle([encode_message(f"/nowhere/{i}", 0.5) for i in range(250)])], 10_000.0
+    channels = [f"/facs/au/{au}{side}" for au in (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16,
+                                                 17, 18, 20, 22, 23, 24, 25, 26, 27, 28, 38, 39,
+                                                 41, 42, 43, 44, 45, 46, 61, 62, 63)
+                for side in ("", "/L", "/R")][:135]
+    return [encode_bundle([encode_message(address, (i % 10) / 10) for address in channels])
+            for i in range(10)], 1_000.0
+
+
+_FLOOD_RESULTS: dict[tuple[bool, str], dict[str, float]] = {}
+
+
+def bridge_flood(quick: bool, kind: str) -> dict[str, float]:
+    """Run a 60 fps arkit/VMC bridge while a loopback process floods it; measured once."""
+    if (quick, kind) not in _FLOOD_RESULTS:
+        _FLOOD_RESULTS[quick, kind] = _bridge_flood(quick, kind)
+    return _FLOOD_RESULTS[quick, kind]
+
+
+def _bridge_flood(quick: bool, kind: str) -> dict[str, float]:
+    import re
+
+    from osc_support import Flood, FrameCounter, free_udp_port
+
+    seconds = 2.0 if quick else 10.0
+    counter = FrameCounter()
+    listen = free_udp_port()
+    # `facs-rig bridge` in its own process (pinned to run.py's core), as a user runs it.
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "facs_rig", "bridge", "--listen", f"127.0.0.1:{listen}", "--rig",
+         "arkit", "--to", f"127.0.0.1:{counter.port}", "--fps", "60", "--bones", "off",
+         "--duration", str(seconds + 3)], cwd=HERE.parent, stderr=subprocess.PIPE, text=True)
+    try:
+        assert bridge.stderr is not None
+        while "listening on" not in bridge.stderr.readline():
+            pass
+        time.sleep(1.0)
+        rss_before = _rss_mb(bridge.pid)
+        per_frame = 3  # arkit in VMC without bones: three bundles of at most 1,232 bytes
+        packets, rate = flood_packets(kind)
+        start = time.monotonic()
+        flood = Flood(listen, packets, rate=rate, seconds=seconds)
+        if hasattr(os, "sched_setaffinity"):  # run.py pins this process; the sender is a peer
+            os.sched_setaffinity(flood.process.pid, range(os.cpu_count() or 1))
+        sent, _ = flood.wait()
+        stop = time.monotonic()
+        rss_after = _rss_mb(bridge.pid)
+        _, stderr = bridge.communicate(timeout=60)
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+        counter.close()
+    received = int(re.search(r"received (\d+) packets", stderr).group(1))
+    dropped_match = re.search(r"dropped (\d+) packets", stderr)
+    dropped = int(dropped_match.group(1)) if dropped_match else 0  # before the input budget
+    during = counter.between(start + 0.2, stop)
+    gaps = np.diff([start + 0.2, *during, stop])
+    result = {"frames/s": len(during) / per_frame / (stop - start - 0.2),
+              "longest gap ms": float(gaps.max()) * 1e3,
+              "parsed/s": (received - dropped) / (stop - start),
+              "dropped/s": dropped / (stop - start),
+              "sent/s": sent / (stop - start),
+              "rss growth MB": rss_after - rss_before}
+    print(f"    flood {kind}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()))
+    print("    " + "\n    ".join(stderr.strip().splitlines()))
+    return result
+
+
 def benchmarks(quick: bool) -> list[Benchmark]:
     return [
         Benchmark("OSC: encode+send one 52-target VMC frame (CPU)", "µs", 50.0, "lower",
@@ -224,4 +312,20 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                   lambda: lateness_p99_ms(quick, precise=True)),
         Benchmark("OSC: frame clock p99 lateness at 60 Hz, sleep only", "ms", 1.0, "lower",
                   lambda: lateness_p99_ms(quick, precise=False)),
+        Benchmark("OSC: bridge output under 10k garbage/s flood", "frames/s", 57.0, "higher",
+                  lambda: bridge_flood(quick, "garbage")["frames/s"]),
+        Benchmark("OSC: bridge longest output gap, garbage flood", "ms", 50.0, "lower",
+                  lambda: bridge_flood(quick, "garbage")["longest gap ms"]),
+        Benchmark("OSC: bridge input parsed under garbage flood", "packets/s", 1000.0, "higher",
+                  lambda: bridge_flood(quick, "garbage")["parsed/s"]),
+        Benchmark("OSC: bridge memory growth, garbage flood", "MB", 20.0, "lower",
+                  lambda: bridge_flood(quick, "garbage")["rss growth MB"]),
+        Benchmark("OSC: bridge output under 1k valid bundles/s flood", "frames/s", 57.0, "higher",
+                  lambda: bridge_flood(quick, "valid")["frames/s"]),
+        Benchmark("OSC: bridge longest output gap, valid flood", "ms", 50.0, "lower",
+                  lambda: bridge_flood(quick, "valid")["longest gap ms"]),
+        Benchmark("OSC: bridge input parsed under valid flood", "packets/s", 60.0, "higher",
+                  lambda: bridge_flood(quick, "valid")["parsed/s"]),
+        Benchmark("OSC: bridge memory growth, valid flood", "MB", 20.0, "lower",
+                  lambda: bridge_flood(quick, "valid")["rss growth MB"]),
     ]
