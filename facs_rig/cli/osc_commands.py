@@ -75,6 +75,12 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-bytes", type=int, default=MAX_PACKET_BYTES, metavar="BYTES",
                         help=f"bundle size limit in bytes (default {MAX_PACKET_BYTES}: a UDP "
                              f"payload no IPv4 or IPv6 link fragments; VMC allows up to 1500)")
+    parser.add_argument("--every-frame", action="store_true",
+                        help="send every value in every frame (vrchat's default is to send only "
+                             "values that changed, plus a full frame every --refresh seconds)")
+    parser.add_argument("--refresh", type=float, default=1.0, metavar="S",
+                        help="with changed-values-only frames (vrchat), a full frame every S "
+                             "seconds (default 1)")
     parser.add_argument("--precise", action="store_true",
                         help="sleep then spin before each frame: sub-millisecond timing, one busy "
                              "core")
@@ -103,7 +109,8 @@ def _options(args: argparse.Namespace) -> ProtocolOptions:
     return ProtocolOptions(protocol=args.protocol, names=args.names, address_template=args.address,
                            bones=args.bones, limits=limits, send_ok=args.vmc_ok,
                            send_time=args.vmc_time, bundle=False if args.no_bundle else None,
-                           max_bytes=args.max_bytes)
+                           max_bytes=args.max_bytes, changes_only=False if args.every_frame else None,
+                           refresh=args.refresh)
 
 
 def _common(args: argparse.Namespace):

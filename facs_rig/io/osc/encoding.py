@@ -232,6 +232,9 @@ class FramePackets:
         The datagrams to send, in order (views: they change on every :meth:`encode`).
     n_slots : int
         Length of the frame vector :meth:`encode` expects.
+    slot_packets, slot_indices : (n_occurrences,) intp arrays
+        For every slot occurrence, the packet that carries it and its frame-vector index (so
+        a sender can tell which packets a change of the frame vector touches).
     """
 
     def __init__(self, buffer: bytearray, bounds: Sequence[tuple[int, int]],
@@ -242,6 +245,9 @@ class FramePackets:
         self.n_slots = int(n_slots)
         self._bytes = np.frombuffer(buffer, dtype=np.uint8)
         offsets = np.asarray(slot_offsets, dtype=np.intp)
+        starts = np.asarray([start for start, _ in bounds], dtype=np.intp)
+        self.slot_packets = np.searchsorted(starts, offsets, side="right") - 1
+        self.slot_indices = np.asarray(slot_indices, dtype=np.intp)
         #: (4 * n_occurrences,) positions of every slot byte, in slot-occurrence order.
         self._byte_index = (offsets[:, None] + np.arange(4)).ravel()
         self._gather = np.asarray(slot_indices, dtype=np.intp)

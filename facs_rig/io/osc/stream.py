@@ -32,6 +32,7 @@ from facs_rig.io.osc.encoding import decode_packet, format_message
 from facs_rig.io.osc.protocols import HEAD_EYE_AUS, FrameLayout, ProtocolOptions
 
 __all__ = [
+    "ChangeFilter",
     "Endpoint",
     "FaceStream",
     "PacketPrinter",
@@ -259,6 +260,52 @@ def terminate_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# ----------------------------------------------------------------------------- changes-only frames
+
+class ChangeFilter:
+    """Picks the datagrams of a frame worth sending: those whose values changed.
+
+    A datagram goes out when any of its values differs by more than ``tolerance`` from the
+    value last *sent* in it (not last computed, so a slow drift is sent once it adds up), or
+    has just reached exactly 0 or 1 (so a face comes fully back to rest); every datagram goes
+    out on the first frame of a layout and every ``refresh`` seconds, so a receiver that missed
+    a datagram or started late catches up (issue 11 point 3; VRChat's receiver loses datagrams
+    when 102 arrive per frame at 60 fps).
+    """
+
+    def __init__(self, tolerance: float, refresh: float):
+        self.tolerance = float(tolerance)
+        self.refresh = float(refresh)
+        self._layout: FrameLayout | None = None
+        self._sent: np.ndarray | None = None
+        self._last_full = -math.inf
+
+    def select(self, layout: FrameLayout, vector: np.ndarray, now: float,
+               packets: Sequence[memoryview]) -> list[memoryview]:
+        """The packets of this frame to send (all of them on a full refresh)."""
+        frame = layout.packets
+        if self._layout is not layout or self._sent is None \
+                or now - self._last_full >= self.refresh:
+            return self.full(layout, vector, now, packets)
+        values = vector[frame.slot_indices]
+        sent = self._sent[frame.slot_indices]
+        changed = (np.abs(values - sent) > self.tolerance) | (
+            ((values == 0.0) | (values == 1.0)) & (values != sent))
+        touched = np.zeros(len(packets), dtype=bool)
+        touched[frame.slot_packets[changed]] = True
+        send = touched[frame.slot_packets]
+        self._sent[frame.slot_indices[send]] = values[send]
+        return [packet for packet, chosen in zip(packets, touched) if chosen]
+
+    def full(self, layout: FrameLayout, vector: np.ndarray, now: float,
+             packets: Sequence[memoryview]) -> list[memoryview]:
+        """Every packet, remembering the values as sent."""
+        self._layout = layout
+        self._sent = np.array(vector, dtype=np.float32)
+        self._last_full = now
+        return list(packets)
+
+
 # ------------------------------------------------------------------------------------------ stream
 
 @dataclass(frozen=True)
@@ -359,6 +406,10 @@ class FaceStream:
         self._closed = False
         self.neutral_sent = False
         self.interrupted = False
+        self._changes = ChangeFilter(self.options.tolerance, self.options.refresh) \
+            if self.options.sends_changes_only else None
+        #: Datagrams per receiver handed to the transport so far (all frames, neutral included).
+        self.datagrams = 0
 
     # -- layouts and sending
     def layout(self, channels: Sequence[Channel] | None = None, *, bones: bool | None = None
@@ -378,15 +429,25 @@ class FaceStream:
         """Encode one frame vector with ``layout`` and send it to every receiver."""
         if self._closed:
             raise OscError("the stream is closed")
-        self.transport.send(layout.encode(vector))
+        packets = layout.encode(vector)
+        if self._changes is not None:
+            packets = self._changes.select(layout, vector, self.clock.elapsed(), packets)
+        self.datagrams += len(packets)
+        self.transport.send(packets)
         self._current = layout
         self._dirty = True
         self.neutral_sent = False
 
     def send_neutral(self) -> None:
-        """Send the neutral frame (all weights and AUs 0, bones at rest) in the last layout."""
+        """Send the neutral frame (all weights and AUs 0, bones at rest) in the last layout,
+        every datagram of it, also when only changes are sent."""
         layout = self._current or self.layout(bones=False)
-        self.transport.send(layout.encode(layout.neutral_vector(self.clock.elapsed())))
+        vector = layout.neutral_vector(self.clock.elapsed())
+        packets = layout.encode(vector)
+        if self._changes is not None:
+            packets = self._changes.full(layout, vector, self.clock.elapsed(), packets)
+        self.datagrams += len(packets)
+        self.transport.send(packets)
         self._dirty = False
         self.neutral_sent = True
 
