@@ -7,7 +7,10 @@
 * the AU bridge under a flood (issue 11 point 13): output frames per second at 60 fps while a
   loopback sender floods its input with costly garbage at 10,000 packets/s or with valid
   135-message bundles at 1,000/s, the longest gap between output frames, input packets parsed
-  and dropped per second, and memory growth.
+  and dropped per second, and memory growth;
+* VRChat datagrams per second playing ``examples/suspicion_beat.notes`` at 60 fps on the
+  ``unified`` and ``arkit`` rigs, every value every frame against changed values only (issue 11
+  point 3), and how many a python-osc receiver on the same machine loses in real time.
 """
 
 from __future__ import annotations
@@ -296,6 +299,62 @@ def _bridge_flood(quick: bool, kind: str) -> dict[str, float]:
     return result
 
 
+def _suspicion_beat():
+    from facs_rig.io.timeline_files import load_timeline_argument
+    from facs_rig.resources import load_vocabulary
+    vocabulary = load_vocabulary()
+    path = HERE.parent / "examples" / "suspicion_beat.notes"
+    return load_timeline_argument(str(path), vocabulary, hold=2.0, fps=60), vocabulary
+
+
+def vrchat_rate(rig_name: str, changes_only: bool) -> float:
+    """Datagrams per second of the beat sheet on a simulated clock (exact, machine-independent)."""
+    from osc_support import FakeClock, RecordingTransport
+
+    from facs_rig.io.osc.stream import FaceStream
+    from facs_rig.io.rig_files import load_rig
+
+    timeline, vocabulary = _suspicion_beat()
+    fake = FakeClock()
+    stream = FaceStream(load_rig(rig_name), "127.0.0.1:9", fps=60, clock=fake, sleep=fake.sleep,
+                        transport=RecordingTransport(), vocabulary=vocabulary,
+                        protocol=ProtocolOptions(protocol="vrchat", changes_only=changes_only))
+    summary = stream.play(timeline)
+    rate = stream.datagrams / (summary.clock.frames / 60)
+    print(f"    vrchat {rig_name} {'changes only' if changes_only else 'every frame'}: "
+          f"{stream.datagrams} datagrams in {summary.clock.frames} frames + neutral")
+    return rate
+
+
+_LOSS_RESULTS: dict[tuple[bool, bool], float] = {}
+
+
+def vrchat_loss(quick: bool, changes_only: bool) -> float:
+    """Messages a python-osc server on this machine loses while the unified rig's beat sheet
+    plays in real time at 60 fps (the receiver issue 11 point 3 measured)."""
+    if (quick, changes_only) in _LOSS_RESULTS:
+        return _LOSS_RESULTS[quick, changes_only]
+    from osc_support import OscRecorder
+
+    from facs_rig.io.osc.stream import FaceStream
+    from facs_rig.io.rig_files import load_rig
+
+    timeline, vocabulary = _suspicion_beat()
+    with OscRecorder() as receiver:
+        stream = FaceStream(load_rig("unified"), f"127.0.0.1:{receiver.port}", fps=60,
+                            vocabulary=vocabulary,
+                            protocol=ProtocolOptions(protocol="vrchat", changes_only=changes_only))
+        with stream:
+            stream.play(timeline, duration=2.0 if quick else None)
+        sent = stream.datagrams
+        time.sleep(1.0)
+        received = len(receiver.snapshot())
+    print(f"    vrchat unified {'changes only' if changes_only else 'every frame'} to python-osc: "
+          f"{received} of {sent} received")
+    _LOSS_RESULTS[quick, changes_only] = float(sent - received)
+    return _LOSS_RESULTS[quick, changes_only]
+
+
 def benchmarks(quick: bool) -> list[Benchmark]:
     return [
         Benchmark("OSC: encode+send one 52-target VMC frame (CPU)", "µs", 50.0, "lower",
@@ -312,6 +371,20 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                   lambda: lateness_p99_ms(quick, precise=True)),
         Benchmark("OSC: frame clock p99 lateness at 60 Hz, sleep only", "ms", 1.0, "lower",
                   lambda: lateness_p99_ms(quick, precise=False)),
+        Benchmark("OSC: VRChat unified, every value every frame (before)", "datagrams/s", 1e4,
+                  "lower",
+                  lambda: vrchat_rate("unified", False)),
+        Benchmark("OSC: VRChat unified, changed values only", "datagrams/s", 600.0, "lower",
+                  lambda: vrchat_rate("unified", True)),
+        Benchmark("OSC: VRChat arkit, every value every frame (before)", "datagrams/s", 1e4,
+                  "lower",
+                  lambda: vrchat_rate("arkit", False)),
+        Benchmark("OSC: VRChat arkit, changed values only", "datagrams/s", 600.0, "lower",
+                  lambda: vrchat_rate("arkit", True)),
+        Benchmark("OSC: VRChat unified every frame, lost by python-osc (before)", "messages",
+                  1e5, "lower", lambda: vrchat_loss(quick, False)),
+        Benchmark("OSC: VRChat unified changes only, lost by python-osc", "messages", 0.0,
+                  "lower", lambda: vrchat_loss(quick, True)),
         Benchmark("OSC: bridge output under 10k garbage/s flood", "frames/s", 57.0, "higher",
                   lambda: bridge_flood(quick, "garbage")["frames/s"]),
         Benchmark("OSC: bridge longest output gap, garbage flood", "ms", 50.0, "lower",
