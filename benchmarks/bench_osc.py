@@ -1,6 +1,6 @@
 """Benchmarks of live OSC output (issue 6 point 7).
 
-* encode + send one 52-target VMC frame (Perfect Sync names, two bundles) on loopback: CPU µs;
+* encode + send one 52-target VMC frame (Perfect Sync names, three bundles) on loopback: CPU µs;
   python-osc's builder doing the same, for comparison;
 * 1,000 frames/s of that frame to liblo's ``oscdump`` on loopback: messages lost (lines counted);
 * frame clock lateness p99 at 60 Hz with ``--precise`` (sleep then spin) and without;
@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the loopback flood sender and 
 
 from facs_rig.core.channels import Channel
 from facs_rig.io.osc.clock import FrameClock
-from facs_rig.io.osc.encoding import encode_message
+from facs_rig.io.osc.encoding import MAX_PACKET_BYTES, encode_message
 from facs_rig.io.osc.protocols import PERFECT_SYNC_NAMES, FrameLayout, ProtocolOptions
 from facs_rig.io.osc.stream import UdpSender
 
@@ -118,7 +118,7 @@ def python_osc_us(quick: bool) -> float:
         messages.append(OscMessageBuilder("/VMC/Ext/Blend/Apply").build())
         bundle, size = OscBundleBuilder(IMMEDIATELY), 16
         for message in messages:
-            if size + 4 + message.size > 1500:
+            if size + 4 + message.size > MAX_PACKET_BYTES:
                 client.sendto(bundle.build().dgram, address)
                 bundle, size = OscBundleBuilder(IMMEDIATELY), 16
             bundle.add_content(message)
@@ -224,14 +224,14 @@ def _rss_mb(pid: int) -> float:
 
 
 def flood_packets(kind: str) -> tuple[list[bytes], float]:
-    """The flood's datagrams and rate: ``garbage`` (10,000/s, each costly to look at: an 8 KB
-    string python-osc walks byte by byte, 1 KB of noise, a bundle of 250 unknown addresses) or
-    ``valid`` (1,000/s bundles setting 135 AU channels)."""
+    """The flood's datagrams and rate: ``garbage`` (10,000/s, each as costly as the bridge lets
+    in: a 4 KB string python-osc walks byte by byte, a bundle of 150 unknown addresses, 1 KB of
+    noise) or ``valid`` (1,000/s bundles setting 135 AU channels)."""
     from facs_rig.io.osc.encoding import encode_bundle
     if kind == "garbage":
         noise = np.random.default_rng(0).integers(0, 256, 1024, dtype=np.uint8).tobytes()
-        return [encode_message("/x", "y" * 8170), noise,
-                encode_bundle([encode_message(f"/nowhere/{i}", 0.5) for i in range(250)])], 10_000.0
+        return [encode_message("/x", "y" * 4080), noise,
+                encode_bundle([encode_message(f"/nowhere/{i}", 0.5) for i in range(150)])], 10_000.0
     channels = [f"/facs/au/{au}{side}" for au in (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16,
                                                  17, 18, 20, 22, 23, 24, 25, 26, 27, 28, 38, 39,
                                                  41, 42, 43, 44, 45, 46, 61, 62, 63)
