@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 

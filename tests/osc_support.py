@@ -203,7 +203,8 @@ def read_until(sock: socket.socket, timeout: float) -> list[bytes]:
 
 _FLOOD_SCRIPT = """
 import socket, sys, time
-host, port, rate, seconds, path = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[5]
+rate, seconds = float(sys.argv[3]), float(sys.argv[4])
 data, packets = open(path, "rb").read(), []
 while data:
     size = int.from_bytes(data[:4], "big")

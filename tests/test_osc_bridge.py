@@ -322,9 +322,10 @@ def test_output_keeps_its_rate_while_a_loopback_sender_floods_the_input(kind):
 def test_python_osc_is_used_pinned_and_tested_at_its_lowest_pin():
     import re
 
-    import facs_rig.io.osc.bridge as bridge_module
     from conftest import REPO
     from pythonosc.osc_packet import OscPacket
+
+    import facs_rig.io.osc.bridge as bridge_module
     assert bridge_module.OscPacket is OscPacket  # the bridge's parser is python-osc's
     pins = re.findall(r'"python-osc([<>=!~]=?[^"]*)"', (REPO / "pyproject.toml").read_text())
     assert pins == [">=1.10.2"]  # Dispatcher(strict_timing=False) first appears in 1.10.2

@@ -7,8 +7,6 @@ moves a byte shows here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from conftest import REPO
 

@@ -42,11 +42,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+from pythonosc.osc_packet import OscPacket
 
 from facs_rig.core.channels import Channel
 from facs_rig.errors import FacsRigError, OscError
-from pythonosc.osc_packet import OscPacket
-
 from facs_rig.io.osc.encoding import BUNDLE_HEADER, MAX_BUNDLE_DEPTH, OscMessage
 from facs_rig.io.osc.protocols import ProtocolOptions
 from facs_rig.io.osc.stream import (
