@@ -269,8 +269,8 @@ class ChangeFilter:
     value last *sent* in it (not last computed, so a slow drift is sent once it adds up), or
     has just reached exactly 0 or 1 (so a face comes fully back to rest); every datagram goes
     out on the first frame of a layout and every ``refresh`` seconds, so a receiver that missed
-    a datagram or started late catches up (issue 11 point 3; VRChat's receiver loses datagrams
-    when 102 arrive per frame at 60 fps).
+    a datagram or started late catches up (issue 11 point 3: 102 datagrams per frame at 60 fps
+    overload receivers; a python-osc one on the same machine lost 494 of 6,936).
     """
 
     def __init__(self, tolerance: float, refresh: float):
@@ -287,21 +287,21 @@ class ChangeFilter:
         if self._layout is not layout or self._sent is None \
                 or now - self._last_full >= self.refresh:
             return self.full(layout, vector, now, packets)
-        values = vector[frame.slot_indices]
-        sent = self._sent[frame.slot_indices]
+        values = vector[frame.slot_indices]  # one per float argument on the wire
+        sent = self._sent
         changed = (np.abs(values - sent) > self.tolerance) | (
             ((values == 0.0) | (values == 1.0)) & (values != sent))
         touched = np.zeros(len(packets), dtype=bool)
         touched[frame.slot_packets[changed]] = True
         send = touched[frame.slot_packets]
-        self._sent[frame.slot_indices[send]] = values[send]
+        sent[send] = values[send]
         return [packet for packet, chosen in zip(packets, touched) if chosen]
 
     def full(self, layout: FrameLayout, vector: np.ndarray, now: float,
              packets: Sequence[memoryview]) -> list[memoryview]:
         """Every packet, remembering the values as sent."""
         self._layout = layout
-        self._sent = np.array(vector, dtype=np.float32)
+        self._sent = np.array(vector[layout.packets.slot_indices], dtype=np.float32)
         self._last_full = now
         return list(packets)
 
