@@ -26,7 +26,7 @@ from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
 from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
 from facs_rig.io.gltf.writer import (DEFAULT_TOLERANCE, BakeResult, _external_files,
-                                     write_animated_gltf, write_glb)
+                                     refuse_sidecar_inputs, write_animated_gltf, write_glb)
 from facs_rig.io.meshes import MESH_FORMATS, write_mesh
 from facs_rig.io.weights_csv import write_weights_csv
 
@@ -144,7 +144,7 @@ def pose_code(code: str, mesh: str | os.PathLike[str] | GltfRig, output: str | o
     gltf = mesh if isinstance(mesh, GltfRig) and mesh.meshes else read_gltf(
         mesh.path if isinstance(mesh, GltfRig) else mesh)
     if output.suffix.lower() == ".gltf":  # its <stem>.bin must not replace a buffer the rig reads
-        refuse_input_as_output(output.with_suffix(".bin"), *_external_files(gltf))
+        refuse_sidecar_inputs(output, _external_files(gltf))
     match = resolve_rig(rig, gltf)
     values = vocabulary.channel_values(vocabulary.parse(code))
     weights = mix_frame(values, match.profile)

@@ -12,7 +12,8 @@ Two writers:
 
 Both choose the container by extension: ``.glb`` (one binary file) or ``.gltf`` (JSON plus a
 ``.bin`` of the same stem beside it). Every byte goes through :mod:`facs_rig.io.atomic`, so an
-existing output is replaced whole or not at all.
+existing output is replaced whole or not at all; a ``.gltf`` and its buffer are replaced as a pair
+(see :func:`write_gltf_document`).
 
 The weights animation follows spec §3.11 (Animations): the sampler input is the key times
 (float, strictly increasing, with ``min``/``max``); the output holds ``n_keys × n_targets`` floats,
@@ -21,10 +22,14 @@ one key's weights for every target of the mesh after another (formats.md §6.2).
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import json
 import mimetypes
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +39,8 @@ import numpy as np
 from facs_rig.core.curves import TargetWeights
 from facs_rig.core.keyframes import reduce_keyframes
 from facs_rig.core.mesh import MorphMesh
-from facs_rig.errors import GltfError, UnsupportedFormatError
-from facs_rig.io.atomic import refuse_input_as_output, write_bytes_atomic
+from facs_rig.errors import GltfError, OutputError, UnsupportedFormatError
+from facs_rig.io.atomic import refuse_input_as_output, remove_stale_parts, write_bytes_atomic
 from facs_rig.io.gltf.builder import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, BufferBuilder
 from facs_rig.io.gltf.container import decode_data_uri, glb_bytes, resolve_relative_uri
 from facs_rig.io.gltf.reader import GltfRig
@@ -67,8 +72,16 @@ def write_gltf_document(document: dict, binary: bytes, path: str | os.PathLike[s
     """Write ``document`` with ``binary`` as its only buffer to ``path`` (``.glb`` or ``.gltf``).
 
     ``document["buffers"]`` must already be ``[{"byteLength": len(binary)}]`` (or absent when
-    ``binary`` is empty); for ``.gltf`` the buffer gets ``uri = <stem>.bin`` and that file is
-    written first, then the JSON.
+    ``binary`` is empty). A ``.glb`` is one atomic file. A ``.gltf`` and its buffer are two files,
+    written so that a run killed at any moment leaves either the old pair or the new one:
+
+    1. the buffer goes to ``<stem>.bin``, or, when the existing ``.gltf`` uses that name, to
+       ``<stem>-<8 hex digits of its SHA-256>.bin``: never over a file the old ``.gltf`` reads;
+    2. the ``.gltf`` pointing to it replaces the old one (one atomic rename: the switch);
+    3. the other buffer files of ours for this name (``<stem>.bin`` or ``<stem>-<hex>.bin``: the
+       old pair's, or one a killed run wrote) are removed.
+
+    Temporary ``.part`` files a killed run left for these names are removed on the next write.
     """
     path = Path(path)
     container = _container_of(path)
@@ -76,12 +89,56 @@ def write_gltf_document(document: dict, binary: bytes, path: str | os.PathLike[s
         write_bytes_atomic(path, glb_bytes(document, binary))
         return
     document = dict(document)
+    folder = path.parent
+    remove_stale_parts(folder, _sidecar_pattern(path))
+    old_buffers = _our_buffers_in_use(path)
+    bin_name = None
     if binary:
-        bin_name = path.with_suffix(".bin").name
-        document["buffers"] = [dict(document["buffers"][0], uri=bin_name)]
-        write_bytes_atomic(path.with_suffix(".bin"), binary)
+        bin_name = f"{path.stem}.bin"
+        if bin_name in old_buffers:
+            bin_name = f"{path.stem}-{hashlib.sha256(binary).hexdigest()[:8]}.bin"
+        # RFC 3986 percent-encoding: a stem with spaces or '#' is still one relative URI.
+        document["buffers"] = [dict(document["buffers"][0], uri=urllib.parse.quote(bin_name))]
+        write_bytes_atomic(folder / bin_name, binary)
     text = json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     write_bytes_atomic(path, text.encode("utf-8"))
+    _remove_old_buffers(path, keep=bin_name)
+
+
+def _remove_old_buffers(path: Path, keep: str | None) -> None:
+    """Remove every buffer file of ours for ``path`` but ``keep``: the old pair's, and one a run
+    killed between writing its buffer and switching the ``.gltf`` left behind."""
+    pattern = re.compile(_sidecar_pattern(path))
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            if entry.name != keep and pattern.fullmatch(entry.name) and entry.is_file():
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _sidecar_pattern(path: Path) -> str:
+    """Regular expression of the buffer names :func:`write_gltf_document` gives ``path``."""
+    return re.escape(path.stem) + r"(?:-[0-9a-f]{8})?\.bin"
+
+
+#: An existing .gltf larger than this is not opened to see which buffer it uses (ours are JSON
+#: without geometry: a few MB at most); its buffer is then simply left in place.
+_MAX_OLD_GLTF_BYTES = 64 << 20
+
+
+def _our_buffers_in_use(path: Path) -> set[str]:
+    """Names of the buffer files the existing ``path`` (if any) uses that follow our naming."""
+    try:
+        if path.stat().st_size > _MAX_OLD_GLTF_BYTES:
+            return set()
+        document = json.loads(path.read_bytes())
+        buffers = document.get("buffers") or []
+        uris = [buffer.get("uri") for buffer in buffers if isinstance(buffer, dict)]
+    except (OSError, ValueError, RecursionError, AttributeError, TypeError):
+        return set()  # no old file, or not one of ours: nothing of it to keep consistent
+    pattern = re.compile(_sidecar_pattern(path))
+    return {name for name in (urllib.parse.unquote(uri) for uri in uris if isinstance(uri, str))
+            if pattern.fullmatch(name)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,6 +453,23 @@ def weight_tracks(rig: GltfRig, column_of_target: Mapping[str, int]) -> list[Wei
     return tracks
 
 
+def refuse_sidecar_inputs(path: Path, inputs: Sequence[Path]) -> None:
+    """Refuse a ``.gltf`` output whose buffer file, new or old, could be one the input reads.
+
+    Writing ``path`` writes ``<stem>.bin`` (or ``<stem>-<hex>.bin``) and removes the old one: the
+    input would be left pointing at the new buffer, or at nothing (``bake face.gltf -o
+    geometry.gltf`` where face.gltf reads geometry.bin).
+    """
+    refuse_input_as_output(path.with_suffix(".bin"), *inputs)
+    pattern = re.compile(_sidecar_pattern(path))
+    folder = path.parent.resolve()
+    for source in inputs:
+        source = Path(source)
+        if source.parent.resolve() == folder and pattern.fullmatch(source.name):
+            raise OutputError(f"{path}: its buffer file would replace or remove {source}, which "
+                              f"the input reads; choose another output name")
+
+
 def _external_files(rig: GltfRig) -> list[Path]:
     """The rig's file and every buffer or image file it refers to by a relative URI."""
     files = [Path(rig.path)]
@@ -443,7 +517,7 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
     if _container_of(path) == "gltf":
         # The .gltf output's <stem>.bin sidecar must not replace a file the input rig reads: the
         # input would be left pointing at the new buffer (bake face.gltf -o geometry.gltf).
-        refuse_input_as_output(path.with_suffix(".bin"), *_external_files(rig))
+        refuse_sidecar_inputs(path, _external_files(rig))
     if column_of_target is None:
         column_of_target = {name: k for k, name in enumerate(weights.names)}
     tracks = weight_tracks(rig, column_of_target)
