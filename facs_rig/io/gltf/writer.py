@@ -53,7 +53,14 @@ __all__ = [
     "BakeResult",
     "weight_tracks",
     "DEFAULT_TOLERANCE",
+    "ANIMATION_MARK",
+    "is_facs_rig_animation",
 ]
+
+#: ``extras`` of every animation facs-rig writes: how a later bake recognises (and replaces) it.
+#: glTF has no "generator" per animation; extras are the spec's place for application data
+#: (glTF 2.0 §3.13 "Extras"), and importers keep them (Blender as custom properties).
+ANIMATION_MARK = {"generator": "facs-rig"}
 
 #: Default keyframe-reduction tolerance in weight units (0-1): 1/1000 of full activation, below
 #: what a viewer can show on a face (a 1 cm smile moves 0.01 mm).
@@ -362,7 +369,7 @@ def _add_animation(builder: BufferBuilder, tracks: Sequence[WeightTrack], weight
     if not np.isfinite(values).all():
         raise GltfError("weights contain NaN or infinite values")
     document = builder.document
-    animation: dict = {"name": name, "channels": [], "samplers": []}
+    animation: dict = {"name": name, "channels": [], "samplers": [], "extras": dict(ANIMATION_MARK)}
     stats: list[_SamplerStats] = []
     input_cache: dict[bytes, int] = {}
     sampler_cache: dict[tuple[int, ...], int] = {}
@@ -419,6 +426,12 @@ class BakeResult:
         Keyframes per sampler before and after keyframe reduction (summed over samplers).
     animation_bytes_in, animation_bytes_out : int
         Bytes of sampler data (times + weights) without and with reduction.
+    animation_name : str
+        The name of the new animation (``animations[0]`` of the output).
+    animations_replaced : int
+        Earlier facs-rig animations (or animations of the same name) the new one replaced.
+    animations_dropped, animations_kept : int
+        The file's other animations left out (the default) or kept after the new one.
     """
 
     path: Path
@@ -429,6 +442,10 @@ class BakeResult:
     animation_bytes_in: int
     animation_bytes_out: int
     metadata: Mapping = field(default_factory=dict)
+    animation_name: str = "facs-rig"
+    animations_replaced: int = 0
+    animations_dropped: int = 0
+    animations_kept: int = 0
 
     @property
     def saving(self) -> float:
@@ -486,8 +503,16 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
                         column_of_target: Mapping[str, int] | None = None,
                         interpolation: str = "LINEAR",
                         tolerance: float | None = DEFAULT_TOLERANCE,
-                        animation_name: str = "facs-rig") -> BakeResult:
+                        animation_name: str = "facs-rig",
+                        keep_animations: bool = False) -> BakeResult:
     """Write a copy of ``rig``'s file with a new animation of morph-target weights.
+
+    The new animation is ``animations[0]``, the one tools play or make active first: glTF has
+    no "active animation" flag, and Blender's importer (``io_scene_gltf2``, ``blender/imp/
+    scene.py``: "Restore first animation") makes ``animations[0]`` each object's active action
+    and stashes the others in NLA tracks; three.js loaders and viewers take ``animations[0]``
+    by convention. An earlier facs-rig animation (marked with :data:`ANIMATION_MARK`) or one of
+    the same name is replaced, never duplicated.
 
     Parameters
     ----------
@@ -507,6 +532,10 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         Keyframe reduction tolerance in weight units; None keeps every frame.
     animation_name : str
         Name of the new animation.
+    keep_animations : bool
+        Keep the file's other animations after the new one (default: leave them out, so the
+        copy holds one animation and no tool can pick another; their bytes stay in the buffer,
+        unreferenced).
 
     Raises
     ------
@@ -525,8 +554,13 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         raise GltfError(f"{rig.path}: no node shows a mesh with a target the weights drive "
                         f"(file targets: {', '.join(rig.target_names[:8]) or 'none'}...)")
     document, builder = _merged_copy(rig)
+    existing = document.pop("animations", None) or []
+    ours = [a for a in existing if is_facs_rig_animation(a) or a.get("name") == animation_name]
+    others = [a for a in existing if not any(a is mine for mine in ours)]
     stats = _add_animation(builder, tracks, weights, name=animation_name,
                            interpolation=interpolation, tolerance=tolerance)
+    if keep_animations:
+        document["animations"] += others
     binary = builder.data()
     document["buffers"] = [{"byteLength": len(binary)}]
     write_gltf_document(document, binary, path)
@@ -535,7 +569,17 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
     return BakeResult(path=path, nodes=nodes, meshes=tuple(mesh_names[n] for n in nodes),
                       keys_in=sum(s.keys_in for s in stats), keys_out=sum(s.keys_out for s in stats),
                       animation_bytes_in=sum(s.bytes_in for s in stats),
-                      animation_bytes_out=sum(s.bytes_out for s in stats))
+                      animation_bytes_out=sum(s.bytes_out for s in stats),
+                      animation_name=animation_name, animations_replaced=len(ours),
+                      animations_dropped=0 if keep_animations else len(others),
+                      animations_kept=len(others) if keep_animations else 0)
+
+
+def is_facs_rig_animation(animation: object) -> bool:
+    """Whether a glTF animation object was written by facs-rig (its ``extras`` carry
+    :data:`ANIMATION_MARK`)."""
+    extras = animation.get("extras") if isinstance(animation, dict) else None
+    return isinstance(extras, dict) and all(extras.get(k) == v for k, v in ANIMATION_MARK.items())
 
 
 def _check_appendable(document: dict, path: Path) -> None:
