@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facs_rig.cli import main
+from facs_rig.core.deform import Deformer
 from facs_rig.errors import FacsRigError, GltfError
 from facs_rig.io.gltf import parse_gltf_bytes, read_gltf, world_matrices
 from facs_rig.io.gltf.container import DECODE_FACTOR, DECODE_FLOOR
-from facs_rig.core.deform import Deformer
 
 FUZZ_REPROS = REPO.parent / "shared" / "fuzz-repros"
 

@@ -11,31 +11,20 @@ else ``/opt/bpy-venv/bin/python``. Without one the tests skip, and fail under
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool, shared_asset
+from conftest import shared_asset
+from interop_tools import bpy_python, mixed_file_weights
 
 from facs_rig.cli import main
-from facs_rig.io.gltf import read_gltf
-from facs_rig.io.gltf.matching import match_rig
-from facs_rig.io.rig_files import load_rig
 
 HERE = Path(__file__).resolve().parent
 FACECAP = "rigs/facecap/facecap_decoded_float_notextures.glb"
 #: Every code here is held from 0.3 s (onset) to 2.3 s (apex end): 1.0 s is mid-apex, frame 24
 #: at Blender's default 24 fps.
 APEX_SECONDS = 1.0
-
-
-def bpy_python() -> str:
-    """The interpreter that can ``import bpy``, or skip/fail (see the module docstring)."""
-    candidates = [os.environ.get("FACS_RIG_BPY_PYTHON"), str(HERE / ".bpy-venv" / "bin" / "python"),
-                  "/opt/bpy-venv/bin/python"]
-    found = next((c for c in candidates if c and Path(c).exists()), None)
-    return require_tool("python with bpy (FACS_RIG_BPY_PYTHON)", path=found)
 
 
 def blender_import(path: Path) -> dict:
@@ -45,17 +34,6 @@ def blender_import(path: Path) -> dict:
     lines = [line for line in completed.stdout.splitlines() if line.startswith("REPORT ")]
     assert completed.returncode == 0 and lines, completed.stderr[-2000:]
     return json.loads(lines[-1][len("REPORT "):])
-
-
-def mixed_file_weights(code: str, capsys) -> dict[str, float]:
-    """``facs-rig mix CODE --rig arkit --json``, renamed to Face Cap's shape-key names."""
-    capsys.readouterr()
-    assert main(["mix", code, "--rig", "arkit", "--json"]) == 0
-    by_profile = json.loads(capsys.readouterr().out)
-    profile = load_rig("arkit")
-    match = match_rig(profile, read_gltf(shared_asset(FACECAP), geometry=False))
-    return {name: by_profile[profile.targets[column]]
-            for name, column in match.column_of_target.items()}
 
 
 @pytest.mark.parametrize("keep", [False, True])
@@ -74,7 +52,7 @@ def test_blender_makes_the_baked_animation_active_with_mix_values(tmp_path, caps
         assert face["nla_tracks"] == ["Key|Take 001|BaseLayer", "6+12"]
     else:
         assert face["nla_tracks"] == ["6+12"]
-    expected = mixed_file_weights("6+12", capsys)
+    expected = mixed_file_weights("6+12", "arkit", rig, capsys)
     assert expected["mouthSmile_L"] == 0.55 and expected["cheekSquint_L"] > 0.6
     for name in names:
         assert face["values"][name] == pytest.approx(expected.get(name, 0.0), abs=1e-6), name

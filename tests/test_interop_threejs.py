@@ -13,44 +13,25 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, REQUIRE_INTEROP, require_tool, shared_asset
+from conftest import REPO, require_tool, shared_asset
+from interop_tools import mixed_file_weights, node_modules
 
 from facs_rig.cli import main
-from facs_rig.io.gltf import read_gltf
-from facs_rig.io.gltf.matching import match_rig
-from facs_rig.io.rig_files import load_rig
 
 HERE = Path(__file__).resolve().parent
-NODE_PREFIX = HERE / ".node"
 FACECAP = "rigs/facecap/facecap_decoded_float_notextures.glb"
 #: ``6+12`` is held from 0.3 s to 2.3 s: 1.0 s is mid-apex.
 APEX_SECONDS = 1.0
 
 
 def play_in_threejs(path: Path, seconds: float) -> dict:
-    node = require_tool("node")
-    if not (NODE_PREFIX / "node_modules" / "three").is_dir():
-        message = ("the npm package three is not installed in tests/.node "
-                   "(npm install --prefix tests/.node three)")
-        if REQUIRE_INTEROP:
-            pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
-        pytest.skip(message)
-    completed = subprocess.run([node, str(HERE / "threejs_mixer_check.mjs"), str(path),
-                                str(seconds), str(NODE_PREFIX)], capture_output=True, text=True,
+    modules = node_modules("three")
+    completed = subprocess.run([require_tool("node"), str(HERE / "threejs_mixer_check.mjs"),
+                                str(path), str(seconds), str(modules.parent)],
+                               capture_output=True, text=True,
                                timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return json.loads(completed.stdout)
-
-
-def mixed_file_weights(code: str, rig_name: str, rig_file: Path, capsys) -> dict[str, float]:
-    """``facs-rig mix CODE --rig RIG --json`` under the file's own target names."""
-    capsys.readouterr()
-    assert main(["mix", code, "--rig", rig_name, "--json"]) == 0
-    by_profile = json.loads(capsys.readouterr().out)
-    profile = load_rig(rig_name)
-    match = match_rig(profile, read_gltf(rig_file, geometry=False))
-    return {name: by_profile[profile.targets[column]]
-            for name, column in match.column_of_target.items()}
 
 
 @pytest.mark.parametrize("keep", [False, True])

@@ -9,8 +9,6 @@ on a loopback port. Values are compared with ``facs-rig mix`` of the same timeli
 from __future__ import annotations
 
 import ast
-import json
-import os
 import re
 import shlex
 import shutil
@@ -21,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, REQUIRE_INTEROP, require_tool, shared_asset
+from conftest import REPO, require_tool, shared_asset
 from gltf_validator import validate_gltf
+from interop_tools import bpy_python, node_modules
 from pythonosc.osc_message import OscMessage
 
 from facs_rig import load_vocabulary
@@ -113,19 +112,12 @@ def test_bake_commands_write_one_named_animation_first(folder):
         assert validate_gltf(folder / name)["issues"]["numErrors"] == 0
 
 
-def _bpy_python() -> str:
-    candidates = [os.environ.get("FACS_RIG_BPY_PYTHON"), str(HERE / ".bpy-venv" / "bin" / "python"),
-                  "/opt/bpy-venv/bin/python"]
-    found = next((c for c in candidates if c and Path(c).exists()), None)
-    return require_tool("python with bpy (FACS_RIG_BPY_PYTHON)", path=found)
-
-
 def test_the_blender_block_runs_in_blender(folder):
     (previous, code), = [block for block in fenced_blocks("python") if "under bpy" in block[0]]
     assert previous.startswith("<!-- not-run:")  # the docs runner leaves it to this test
     run_page_command(page_commands()[0])
     (folder / "blender_step.py").write_text(code)
-    completed = subprocess.run([_bpy_python(), "blender_step.py"], cwd=folder, capture_output=True,
+    completed = subprocess.run([bpy_python(), "blender_step.py"], cwd=folder, capture_output=True,
                                text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     lines = [line for line in completed.stdout.splitlines() if not re.match(r"\d\d:\d\d:\d\d", line)]
@@ -138,18 +130,12 @@ def test_the_blender_block_runs_in_blender(folder):
 
 
 def test_the_threejs_block_runs_under_node(folder):
-    node = require_tool("node")
-    modules = HERE / ".node" / "node_modules"
-    if not (modules / "three").is_dir():
-        message = "the npm package three is not installed in tests/.node"
-        if REQUIRE_INTEROP:
-            pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
-        pytest.skip(message)
+    modules = node_modules("three")
     (_, code), = fenced_blocks("js")
     run_page_command(page_commands()[0])
     (folder / "node_modules").symlink_to(modules)  # bare "three" imports resolve from here
     (folder / "play.mjs").write_text(code)
-    completed = subprocess.run([node, "play.mjs"], cwd=folder, capture_output=True, text=True,
+    completed = subprocess.run([require_tool("node"), "play.mjs"], cwd=folder, capture_output=True, text=True,
                                timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
     clip, mesh, smile = completed.stdout.strip().rsplit(" ", 2)

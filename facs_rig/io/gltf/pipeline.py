@@ -26,13 +26,19 @@ from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.default_head import default_head_path
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
 from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
-from facs_rig.io.gltf.writer import (DEFAULT_TOLERANCE, BakeResult, _external_files,
-                                     refuse_sidecar_inputs, write_animated_gltf, write_glb)
+from facs_rig.io.gltf.writer import (
+    DEFAULT_TOLERANCE,
+    BakeResult,
+    _external_files,
+    refuse_sidecar_inputs,
+    write_animated_gltf,
+    write_glb,
+)
 from facs_rig.io.meshes import MESH_FORMATS, write_mesh
 from facs_rig.io.weights_csv import write_weights_csv
 
-__all__ = ["BakeReport", "bake_timeline", "default_animation_name", "file_weights", "write_weights_csv", "pose_code",
-           "posed_meshes", "write_posed"]
+__all__ = ["BakeReport", "bake_timeline", "default_animation_name", "file_weights",
+           "write_weights_csv", "pose_code", "posed_meshes", "write_posed"]
 
 _GLTF_FORMATS = (".glb", ".gltf")
 
