@@ -110,8 +110,7 @@ def test_rewriting_alternates_the_buffer_name_and_removes_the_old_one(tmp_path, 
         uri = json.loads(out.read_text())["buffers"][0]["uri"]
         seen.append(uri)
         assert _files(tmp_path) == sorted(["face.gltf", uri, "quad.glb"])
-    assert seen[0] == seen[2] == "face.bin"
-    assert seen[1].startswith("face-") and len(seen[1]) == len("face-01234567.bin")
+    assert seen == ["face.bin", "face.gltf.bin", "face.bin"]
     assert read_gltf(out).source.buffers
 
 
@@ -119,28 +118,31 @@ def test_stale_parts_of_dead_processes_only(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     dead_pid = int(dead.stdout)
-    stale = tmp_path / f".face.bin.{dead_pid}.abc_12.part"
-    live = tmp_path / f".face.bin.{os.getpid()}.xyz.part"
-    other = tmp_path / f".notes.txt.{dead_pid}.abc.part"
-    for path in (stale, live, other):
+    stale = tmp_path / f".face.bin.{dead_pid}.abc_1234.part"
+    live = tmp_path / f".face.bin.{os.getpid()}.xyz_5678.part"
+    other = tmp_path / f".notes.txt.{dead_pid}.abcd1234.part"
+    not_ours = tmp_path / f".face.bin.{dead_pid}.part"
+    for path in (stale, live, other, not_ours):
         path.write_bytes(b"x")
-    assert remove_stale_parts(tmp_path, r"face(?:-[0-9a-f]{8})?\.bin") == [stale]
-    assert _files(tmp_path) == sorted([live.name, other.name])
+    assert remove_stale_parts(tmp_path, r"face\.bin") == [stale]
+    assert _files(tmp_path) == sorted([live.name, other.name, not_ours.name])
+    assert remove_stale_parts(tmp_path) == [other]  # any name of ours
+    assert _files(tmp_path) == sorted([live.name, not_ours.name])
 
 
 def test_an_output_whose_buffer_name_is_an_input_buffer_is_refused(tmp_path, rig):
-    # face.gltf would remove face-0badcafe.bin after the switch: the input reads it.
+    # face.gltf would write or remove face.gltf.bin: the input reads it.
     builder, _ = quad_rig(names=("jawOpen",))
     source_path = builder.write_gltf_external(tmp_path, "input")
-    (tmp_path / "face-0badcafe.bin").write_bytes((tmp_path / "input.bin").read_bytes())
+    (tmp_path / "face.gltf.bin").write_bytes((tmp_path / "input.bin").read_bytes())
     document = json.loads(source_path.read_text())
-    document["buffers"][0]["uri"] = "face-0badcafe.bin"
+    document["buffers"][0]["uri"] = "face.gltf.bin"
     source_path.write_text(json.dumps(document))
     from facs_rig.io.gltf.pipeline import bake_timeline
     from facs_rig.io.timeline_files import load_timeline_argument
     from facs_rig.resources import load_vocabulary
 
     timeline = load_timeline_argument("26", load_vocabulary(), hold=1.0)
-    with pytest.raises(OutputError, match="face-0badcafe.bin, which the input reads"):
+    with pytest.raises(OutputError, match="face.gltf.bin: output is the input file"):
         bake_timeline(timeline, source_path, tmp_path / "face.gltf", rig="arkit")
     assert not (tmp_path / "face.gltf").exists()

@@ -5,8 +5,10 @@ the destination folder, is flushed to disk, and replaces the destination with ``
 which is atomic on POSIX and Windows when both are on one file system.
 
 The temporary file is called ``.<name>.<pid>.<random>.part``. A run that is killed (SIGKILL, power
-loss) cannot remove its own; the next write of the same name removes every such file whose
-process is gone (:func:`remove_stale_parts`), and leaves those of a live writer alone.
+loss) cannot remove its own; the first write of a later run into the same folder removes every
+such file whose process is gone (:func:`remove_stale_parts`), and leaves those of a live writer
+alone. The folder is listed once per process, so a batch writing thousands of files into one
+folder does not list it thousands of times.
 """
 
 from __future__ import annotations
@@ -37,14 +39,19 @@ def _process_is_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_parts(folder: str | os.PathLike[str], name_pattern: str) -> list[Path]:
+#: Folders already cleaned of stale ``.part`` files by this process.
+_CLEANED_FOLDERS: set[str] = set()
+
+
+def remove_stale_parts(folder: str | os.PathLike[str], name_pattern: str = ".+") -> list[Path]:
     """Remove our own temporary files ``.<name>.<pid>.<random>.part`` left in ``folder`` by a
     killed run, for every ``name`` fully matching the regular expression ``name_pattern``.
 
     Only files whose writing process no longer exists on this machine are removed; errors are
     ignored (another run may be cleaning up at the same moment). Returns the files removed.
     """
-    pattern = re.compile(r"\.(" + name_pattern + r")\.(\d{1,10})\.[^./]+\.part")
+    # mkstemp's random part is 8 characters of [a-z0-9_].
+    pattern = re.compile(r"\.(" + name_pattern + r")\.(\d{1,10})\.[a-z0-9_]{8}\.part")
     removed = []
     try:
         entries = list(os.scandir(folder))
@@ -76,7 +83,10 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
         raise OutputError(f"{target}: cannot write, folder {folder} does not exist")
     if target.is_dir():
         raise OutputError(f"{target}: cannot write, it is a folder")
-    remove_stale_parts(folder, re.escape(target.name))
+    folder_key = os.path.realpath(folder)
+    if folder_key not in _CLEANED_FOLDERS:
+        _CLEANED_FOLDERS.add(folder_key)
+        remove_stale_parts(folder)
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.",
                                              suffix=".part", dir=folder)

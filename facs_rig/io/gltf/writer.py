@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import mimetypes
 import os
-import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,8 +37,8 @@ import numpy as np
 from facs_rig.core.curves import TargetWeights
 from facs_rig.core.keyframes import reduce_keyframes
 from facs_rig.core.mesh import MorphMesh
-from facs_rig.errors import GltfError, OutputError, UnsupportedFormatError
-from facs_rig.io.atomic import refuse_input_as_output, remove_stale_parts, write_bytes_atomic
+from facs_rig.errors import GltfError, UnsupportedFormatError
+from facs_rig.io.atomic import refuse_input_as_output, write_bytes_atomic
 from facs_rig.io.gltf.builder import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, BufferBuilder
 from facs_rig.io.gltf.container import decode_data_uri, glb_bytes, resolve_relative_uri
 from facs_rig.io.gltf.reader import GltfRig
@@ -82,13 +80,17 @@ def write_gltf_document(document: dict, binary: bytes, path: str | os.PathLike[s
     ``binary`` is empty). A ``.glb`` is one atomic file. A ``.gltf`` and its buffer are two files,
     written so that a run killed at any moment leaves either the old pair or the new one:
 
-    1. the buffer goes to ``<stem>.bin``, or, when the existing ``.gltf`` uses that name, to
-       ``<stem>-<8 hex digits of its SHA-256>.bin``: never over a file the old ``.gltf`` reads;
+    1. the buffer goes to whichever of the output's two buffer names (:func:`sidecar_names`:
+       ``<stem>.bin``, ``<stem>.gltf.bin``) the existing ``.gltf`` does not use, so it never
+       replaces a file the old ``.gltf`` reads;
     2. the ``.gltf`` pointing to it replaces the old one (one atomic rename: the switch);
-    3. the other buffer files of ours for this name (``<stem>.bin`` or ``<stem>-<hex>.bin``: the
-       old pair's, or one a killed run wrote) are removed.
+    3. the other buffer name is removed (the old pair's buffer, or one a run killed before its
+       switch left behind).
 
-    Temporary ``.part`` files a killed run left for these names are removed on the next write.
+    Alternating between two fixed names (rather than, say, a content hash) means a killed run
+    can never leave a buffer file that a later run would not reuse or remove, and no folder
+    listing is needed. Temporary ``.part`` files of killed runs are removed by
+    :mod:`facs_rig.io.atomic`.
     """
     path = Path(path)
     container = _container_of(path)
@@ -97,55 +99,45 @@ def write_gltf_document(document: dict, binary: bytes, path: str | os.PathLike[s
         return
     document = dict(document)
     folder = path.parent
-    remove_stale_parts(folder, _sidecar_pattern(path))
-    old_buffers = _our_buffers_in_use(path)
-    bin_name = None
+    primary, alternate = sidecar_names(path)
+    bin_name = alternate if primary in _buffers_in_use(path) else primary
     if binary:
-        bin_name = f"{path.stem}.bin"
-        if bin_name in old_buffers:
-            bin_name = f"{path.stem}-{hashlib.sha256(binary).hexdigest()[:8]}.bin"
         # RFC 3986 percent-encoding: a stem with spaces or '#' is still one relative URI.
         document["buffers"] = [dict(document["buffers"][0], uri=urllib.parse.quote(bin_name))]
         write_bytes_atomic(folder / bin_name, binary)
     text = json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     write_bytes_atomic(path, text.encode("utf-8"))
-    _remove_old_buffers(path, keep=bin_name)
+    for name in (primary, alternate):
+        if name != bin_name or not binary:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                os.unlink(folder / name)
 
 
-def _remove_old_buffers(path: Path, keep: str | None) -> None:
-    """Remove every buffer file of ours for ``path`` but ``keep``: the old pair's, and one a run
-    killed between writing its buffer and switching the ``.gltf`` left behind."""
-    pattern = re.compile(_sidecar_pattern(path))
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(path.parent):
-            if entry.name != keep and pattern.fullmatch(entry.name) and entry.is_file():
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
-
-
-def _sidecar_pattern(path: Path) -> str:
-    """Regular expression of the buffer names :func:`write_gltf_document` gives ``path``."""
-    return re.escape(path.stem) + r"(?:-[0-9a-f]{8})?\.bin"
+def sidecar_names(path: Path) -> tuple[str, str]:
+    """The two buffer file names a ``.gltf`` output takes in turn: ``<stem>.bin`` (what tools and
+    users expect) and ``<stem>.gltf.bin`` (a name no other ``.gltf`` output's first choice can
+    have short of ``<stem>.gltf.gltf``)."""
+    return f"{path.stem}.bin", f"{path.name}.bin"
 
 
 #: An existing .gltf larger than this is not opened to see which buffer it uses (ours are JSON
-#: without geometry: a few MB at most); its buffer is then simply left in place.
+#: without geometry: a few MB at most); its buffer name is then treated as in use.
 _MAX_OLD_GLTF_BYTES = 64 << 20
 
 
-def _our_buffers_in_use(path: Path) -> set[str]:
-    """Names of the buffer files the existing ``path`` (if any) uses that follow our naming."""
+def _buffers_in_use(path: Path) -> set[str]:
+    """The relative buffer file names the existing ``path`` (if any) reads."""
     try:
         if path.stat().st_size > _MAX_OLD_GLTF_BYTES:
-            return set()
+            return set(sidecar_names(path)[:1])
         document = json.loads(path.read_bytes())
         buffers = document.get("buffers") or []
         uris = [buffer.get("uri") for buffer in buffers if isinstance(buffer, dict)]
+    except FileNotFoundError:
+        return set()
     except (OSError, ValueError, RecursionError, AttributeError, TypeError):
-        return set()  # no old file, or not one of ours: nothing of it to keep consistent
-    pattern = re.compile(_sidecar_pattern(path))
-    return {name for name in (urllib.parse.unquote(uri) for uri in uris if isinstance(uri, str))
-            if pattern.fullmatch(name)}
+        return set(sidecar_names(path)[:1])  # unreadable: assume the usual name is in use
+    return {urllib.parse.unquote(uri) for uri in uris if isinstance(uri, str)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,18 +465,12 @@ def weight_tracks(rig: GltfRig, column_of_target: Mapping[str, int]) -> list[Wei
 def refuse_sidecar_inputs(path: Path, inputs: Sequence[Path]) -> None:
     """Refuse a ``.gltf`` output whose buffer file, new or old, could be one the input reads.
 
-    Writing ``path`` writes ``<stem>.bin`` (or ``<stem>-<hex>.bin``) and removes the old one: the
-    input would be left pointing at the new buffer, or at nothing (``bake face.gltf -o
-    geometry.gltf`` where face.gltf reads geometry.bin).
+    Writing ``path`` writes one of :func:`sidecar_names` and removes the other: the input would
+    be left pointing at the new buffer, or at nothing (``bake face.gltf -o geometry.gltf`` where
+    face.gltf reads geometry.bin).
     """
-    refuse_input_as_output(path.with_suffix(".bin"), *inputs)
-    pattern = re.compile(_sidecar_pattern(path))
-    folder = path.parent.resolve()
-    for source in inputs:
-        source = Path(source)
-        if source.parent.resolve() == folder and pattern.fullmatch(source.name):
-            raise OutputError(f"{path}: its buffer file would replace or remove {source}, which "
-                              f"the input reads; choose another output name")
+    for name in sidecar_names(path):
+        refuse_input_as_output(path.parent / name, *inputs)
 
 
 def _external_files(rig: GltfRig) -> list[Path]:
