@@ -28,9 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sample a timeline (or one held code), mix it through a rig profile and write "
         "a copy of the glTF rig whose first animation (the one Blender makes active and three.js "
         "plays) drives the morph-target weights of every node whose mesh has matched targets; "
-        "everything else in the file is kept but its other animations (see --keep-animations). "
-        "-o weights.csv "
-        "writes the per-frame weights instead. Keyframes that linear interpolation reproduces "
+        "everything else in the file is kept, its other animations only with --keep-animations. "
+        "-o weights.csv writes the per-frame weights instead. Keyframes that linear interpolation reproduces "
         "within --tolerance are dropped.")
     bake.add_argument("timeline", metavar="TIMELINE|CODE",
                       help="timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code / "
