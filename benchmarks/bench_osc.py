@@ -1,9 +1,16 @@
 """Benchmarks of live OSC output (issue 6 point 7).
 
-* encode + send one 52-target VMC frame (Perfect Sync names, two bundles) on loopback: CPU µs;
+* encode + send one 52-target VMC frame (Perfect Sync names, three bundles) on loopback: CPU µs;
   python-osc's builder doing the same, for comparison;
 * 1,000 frames/s of that frame to liblo's ``oscdump`` on loopback: messages lost (lines counted);
-* frame clock lateness p99 at 60 Hz with ``--precise`` (sleep then spin) and without.
+* frame clock lateness p99 at 60 Hz with ``--precise`` (sleep then spin) and without;
+* the AU bridge under a flood (issue 11 point 13): output frames per second at 60 fps while a
+  loopback sender floods its input with costly garbage at 10,000 packets/s or with valid
+  135-message bundles at 1,000/s, the longest gap between output frames, input packets parsed
+  and dropped per second, and memory growth;
+* VRChat datagrams per second playing ``examples/suspicion_beat.notes`` at 60 fps on the
+  ``unified`` and ``arkit`` rigs, every value every frame against changed values only (issue 11
+  point 3), and how many a python-osc receiver on the same machine loses in real time.
 """
 
 from __future__ import annotations
@@ -13,15 +20,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
-from run import Benchmark
+from run import HERE, Benchmark
+
+sys.path.insert(0, str(HERE.parent / "tests"))  # the loopback flood sender and frame counter
 
 from facs_rig.core.channels import Channel
 from facs_rig.io.osc.clock import FrameClock
-from facs_rig.io.osc.encoding import encode_message
+from facs_rig.io.osc.encoding import MAX_PACKET_BYTES, encode_message
 from facs_rig.io.osc.protocols import PERFECT_SYNC_NAMES, FrameLayout, ProtocolOptions
 from facs_rig.io.osc.stream import UdpSender
 
@@ -108,7 +118,7 @@ def python_osc_us(quick: bool) -> float:
         messages.append(OscMessageBuilder("/VMC/Ext/Blend/Apply").build())
         bundle, size = OscBundleBuilder(IMMEDIATELY), 16
         for message in messages:
-            if size + 4 + message.size > 1500:
+            if size + 4 + message.size > MAX_PACKET_BYTES:
                 client.sendto(bundle.build().dgram, address)
                 bundle, size = OscBundleBuilder(IMMEDIATELY), 16
             bundle.add_content(message)
@@ -208,6 +218,161 @@ def lateness_p99_ms(quick: bool, *, precise: bool) -> float:
     return summary.p99 * 1e3
 
 
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def flood_packets(kind: str) -> tuple[list[bytes], float]:
+    """The flood's datagrams and rate: ``garbage`` (10,000/s, each as costly as the bridge lets
+    in: a 4 KB string python-osc walks byte by byte, a bundle of 150 unknown addresses, 1 KB of
+    noise) or ``valid`` (1,000/s bundles setting 135 AU channels)."""
+    from facs_rig.io.osc.encoding import encode_bundle
+    if kind == "garbage":
+        noise = np.random.default_rng(0).integers(0, 256, 1024, dtype=np.uint8).tobytes()
+        return [encode_message("/x", "y" * 4080), noise,
+                encode_bundle([encode_message(f"/nowhere/{i}", 0.5) for i in range(150)])], 10_000.0
+    channels = [f"/facs/au/{au}{side}" for au in (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16,
+                                                 17, 18, 20, 22, 23, 24, 25, 26, 27, 28, 38, 39,
+                                                 41, 42, 43, 44, 45, 46, 61, 62, 63)
+                for side in ("", "/L", "/R")][:135]
+    return [encode_bundle([encode_message(address, (i % 10) / 10) for address in channels])
+            for i in range(10)], 1_000.0
+
+
+_FLOOD_RESULTS: dict[tuple[bool, str], dict[str, float]] = {}
+
+
+def bridge_flood(quick: bool, kind: str) -> dict[str, float]:
+    """Run a 60 fps arkit/VMC bridge while a loopback process floods it; measured once."""
+    if (quick, kind) not in _FLOOD_RESULTS:
+        _FLOOD_RESULTS[quick, kind] = _bridge_flood(quick, kind)
+    return _FLOOD_RESULTS[quick, kind]
+
+
+def _bridge_flood(quick: bool, kind: str) -> dict[str, float]:
+    import re
+
+    from osc_support import Flood, FrameCounter, free_udp_port
+
+    seconds = 2.0 if quick else 10.0
+    counter = FrameCounter()
+    listen = free_udp_port()
+    # `facs-rig bridge` in its own process (pinned to run.py's core), as a user runs it.
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "facs_rig", "bridge", "--listen", f"127.0.0.1:{listen}", "--rig",
+         "arkit", "--to", f"127.0.0.1:{counter.port}", "--fps", "60", "--bones", "off",
+         "--duration", str(seconds + 3)], cwd=HERE.parent, stderr=subprocess.PIPE, text=True)
+    try:
+        assert bridge.stderr is not None
+        while "listening on" not in bridge.stderr.readline():
+            pass
+        time.sleep(1.0)
+        rss_before = _rss_mb(bridge.pid)
+        per_frame = 3  # arkit in VMC without bones: three bundles of at most 1,232 bytes
+        packets, rate = flood_packets(kind)
+        start = time.monotonic()
+        flood = Flood(listen, packets, rate=rate, seconds=seconds)
+        if hasattr(os, "sched_setaffinity"):  # run.py pins this process; the sender is a peer
+            os.sched_setaffinity(flood.process.pid, range(os.cpu_count() or 1))
+        sent, _ = flood.wait()
+        stop = time.monotonic()
+        rss_after = _rss_mb(bridge.pid)
+        _, stderr = bridge.communicate(timeout=60)
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+        counter.close()
+    received = int(re.search(r"received (\d+) packets", stderr).group(1))
+    dropped_match = re.search(r"dropped (\d+) packets", stderr)
+    dropped = int(dropped_match.group(1)) if dropped_match else 0  # before the input budget
+    during = counter.between(start + 0.2, stop)
+    gaps = np.diff([start + 0.2, *during, stop])
+    result = {"frames/s": len(during) / per_frame / (stop - start - 0.2),
+              "longest gap ms": float(gaps.max()) * 1e3,
+              "parsed/s": (received - dropped) / (stop - start),
+              "dropped/s": dropped / (stop - start),
+              "sent/s": sent / (stop - start),
+              "rss growth MB": rss_after - rss_before}
+    print(f"    flood {kind}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()))
+    print("    " + "\n    ".join(stderr.strip().splitlines()))
+    return result
+
+
+def _suspicion_beat():
+    from facs_rig.io.timeline_files import load_timeline_argument
+    from facs_rig.resources import load_vocabulary
+    vocabulary = load_vocabulary()
+    path = HERE.parent / "examples" / "suspicion_beat.notes"
+    return load_timeline_argument(str(path), vocabulary, hold=2.0, fps=60), vocabulary
+
+
+def vrchat_rate(rig_name: str, changes_only: bool) -> float:
+    """Datagrams per second of the beat sheet on a simulated clock (exact, machine-independent)."""
+    from osc_support import FakeClock, RecordingTransport
+
+    from facs_rig.io.osc.stream import FaceStream
+    from facs_rig.io.rig_files import load_rig
+
+    timeline, vocabulary = _suspicion_beat()
+    fake = FakeClock()
+    stream = FaceStream(load_rig(rig_name), "127.0.0.1:9", fps=60, clock=fake, sleep=fake.sleep,
+                        transport=RecordingTransport(), vocabulary=vocabulary,
+                        protocol=ProtocolOptions(protocol="vrchat", changes_only=changes_only))
+    summary = stream.play(timeline)
+    rate = stream.datagrams / (summary.clock.frames / 60)
+    print(f"    vrchat {rig_name} {'changes only' if changes_only else 'every frame'}: "
+          f"{stream.datagrams} datagrams in {summary.clock.frames} frames + neutral")
+    return rate
+
+
+_LOSS_RESULTS: dict[tuple[bool, bool], float] = {}
+
+
+def vrchat_loss(quick: bool, changes_only: bool) -> float:
+    """Messages a python-osc server on this machine loses while the unified rig's beat sheet
+    plays in real time at 60 fps (the receiver issue 11 point 3 measured)."""
+    if (quick, changes_only) in _LOSS_RESULTS:
+        return _LOSS_RESULTS[quick, changes_only]
+    from osc_support import OscRecorder
+
+    from facs_rig.io.osc.stream import FaceStream
+    from facs_rig.io.rig_files import load_rig
+
+    timeline, vocabulary = _suspicion_beat()
+    with OscRecorder() as receiver:
+        stream = FaceStream(load_rig("unified"), f"127.0.0.1:{receiver.port}", fps=60,
+                            vocabulary=vocabulary,
+                            protocol=ProtocolOptions(protocol="vrchat", changes_only=changes_only))
+        with stream:
+            stream.play(timeline, duration=2.0 if quick else None)
+        sent = stream.datagrams
+        time.sleep(1.0)
+        received = len(receiver.snapshot())
+    print(f"    vrchat unified {'changes only' if changes_only else 'every frame'} to python-osc: "
+          f"{received} of {sent} received")
+    _LOSS_RESULTS[quick, changes_only] = float(sent - received)
+    return _LOSS_RESULTS[quick, changes_only]
+
+
+def _flood_benchmarks(quick: bool, kind: str, label: str) -> list[Benchmark]:
+    def measure(key: str):
+        return lambda: bridge_flood(quick, kind)[key]
+
+    # Targets: the 60 fps output survives (57 allows the clock's skips on a busy machine), the
+    # budget parses at least one packet a frame, and memory stays flat.
+    return [
+        Benchmark(f"OSC: bridge output under {label} flood", "frames/s", 57.0, "higher",
+                  measure("frames/s")),
+        Benchmark(f"OSC: bridge longest output gap, {kind} flood", "ms", 50.0, "lower",
+                  measure("longest gap ms")),
+        Benchmark(f"OSC: bridge input parsed under {kind} flood", "packets/s", 60.0, "higher",
+                  measure("parsed/s")),
+        Benchmark(f"OSC: bridge memory growth, {kind} flood", "MB", 20.0, "lower",
+                  measure("rss growth MB")),
+    ]
+
+
 def benchmarks(quick: bool) -> list[Benchmark]:
     return [
         Benchmark("OSC: encode+send one 52-target VMC frame (CPU)", "µs", 50.0, "lower",
@@ -224,4 +389,19 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                   lambda: lateness_p99_ms(quick, precise=True)),
         Benchmark("OSC: frame clock p99 lateness at 60 Hz, sleep only", "ms", 1.0, "lower",
                   lambda: lateness_p99_ms(quick, precise=False)),
-    ]
+        Benchmark("OSC: VRChat unified, every value every frame (before)", "datagrams/s", 1e4,
+                  "lower",
+                  lambda: vrchat_rate("unified", False)),
+        Benchmark("OSC: VRChat unified, changed values only", "datagrams/s", 600.0, "lower",
+                  lambda: vrchat_rate("unified", True)),
+        Benchmark("OSC: VRChat arkit, every value every frame (before)", "datagrams/s", 1e4,
+                  "lower",
+                  lambda: vrchat_rate("arkit", False)),
+        Benchmark("OSC: VRChat arkit, changed values only", "datagrams/s", 600.0, "lower",
+                  lambda: vrchat_rate("arkit", True)),
+        Benchmark("OSC: VRChat unified every frame, lost by python-osc (before)", "messages",
+                  1e5, "lower", lambda: vrchat_loss(quick, False)),
+        Benchmark("OSC: VRChat unified changes only, lost by python-osc", "messages", 0.0,
+                  "lower", lambda: vrchat_loss(quick, True)),
+    ] + _flood_benchmarks(quick, "garbage", "10k garbage/s") + _flood_benchmarks(
+        quick, "valid", "1k valid bundles/s")

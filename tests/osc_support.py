@@ -199,3 +199,87 @@ def read_until(sock: socket.socket, timeout: float) -> list[bytes]:
             break
         packets.append(sock.recv(65536))
     return packets
+
+
+_FLOOD_SCRIPT = """
+import socket, sys, time
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[5]
+rate, seconds = float(sys.argv[3]), float(sys.argv[4])
+data, packets = open(path, "rb").read(), []
+while data:
+    size = int.from_bytes(data[:4], "big")
+    packets.append(data[4:4 + size])
+    data = data[4 + size:]
+sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+sock.setblocking(False)
+start, sent, dropped = time.monotonic(), 0, 0
+while (now := time.monotonic()) - start < seconds:
+    due = int((now - start) * rate) + 1
+    while sent < due:
+        try:
+            sock.sendto(packets[sent % len(packets)], (host, port))
+        except (BlockingIOError, ConnectionRefusedError):
+            dropped += 1
+        sent += 1
+    time.sleep(0.0005)
+print(sent, dropped)
+"""
+
+
+class Flood:
+    """A loopback sender in its own process: ``packets`` in turn at ``rate`` per second for
+    ``seconds`` (so at most ``rate * seconds`` datagrams, then it exits)."""
+
+    def __init__(self, port: int, packets: list[bytes], *, rate: float, seconds: float,
+                 host: str = "127.0.0.1"):
+        import os
+        import sys
+        import tempfile
+        handle, self._path = tempfile.mkstemp(suffix=".flood")
+        with os.fdopen(handle, "wb") as file:
+            file.write(b"".join(len(packet).to_bytes(4, "big") + packet for packet in packets))
+        self.seconds = seconds
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _FLOOD_SCRIPT, host, str(port), str(rate), str(seconds),
+             self._path], stdout=subprocess.PIPE, text=True)
+
+    def wait(self) -> tuple[int, int]:
+        """(datagrams sent, datagrams the sender's own buffer refused)."""
+        import os
+        try:
+            out, _ = self.process.communicate(timeout=self.seconds + 30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            os.unlink(self._path)
+        sent, dropped = out.split()
+        return int(sent), int(dropped)
+
+
+class FrameCounter:
+    """A raw UDP socket on loopback that records the arrival time of every datagram."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.times: list[float] = []
+        self.last: bytes = b""
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self.sock], [], [], 0.05)
+            if ready:
+                self.last = self.sock.recv(65536)
+                self.times.append(time.monotonic())
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+    def between(self, start: float, stop: float) -> list[float]:
+        return [t for t in self.times if start <= t <= stop]

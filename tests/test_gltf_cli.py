@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import shared_asset
+from conftest import REPO, shared_asset
 from gltf_samples import quad_rig
 from gltf_validator import errors_and_warnings, validate_gltf
 
@@ -26,9 +26,9 @@ ICT = "rigs/ict_facekit/ict_facekit_53_expressions_sparse.glb"
 FACECAP = "rigs/facecap/facecap_decoded_float_notextures.glb"
 
 
-def last_weights_animation(path):
+def first_weights_animation(path):
     source = read_gltf_source(path)
-    animation = source.document["animations"][-1]
+    animation = source.document["animations"][0]
     sampler = animation["samplers"][animation["channels"][0]["sampler"]]
     times = read_accessor_float(source, sampler["input"])[:, 0]
     values = read_accessor_float(source, sampler["output"])[:, 0].reshape(times.size, -1)
@@ -62,7 +62,7 @@ def test_bake_code_onto_ict_detects_arkit_and_validates(tmp_path, capsys, vocabu
     output = tmp_path / "happy.glb"
     assert main(["bake", "6+12D", "--mesh", str(path), "--fps", "24", "-o", str(output)]) == 0
     out = capsys.readouterr().out
-    assert "rig arkit: drives 53 of the file's 53 targets" in out and "(detected)" in out
+    assert "detected rig profile arkit: drives 53 of the file's 53 targets" in out
     assert "profile targets not in the file: tongueOut" in out
     assert "keyframe reduction:" in out and "smaller)" in out
     report = validate_gltf(output)
@@ -71,7 +71,7 @@ def test_bake_code_onto_ict_detects_arkit_and_validates(tmp_path, capsys, vocabu
     rig = load_rig("arkit")
     weights = mix(sample(load_timeline_argument("6+12D", vocabulary), fps=24,
                          channels=rig.channels), rig)
-    animation, sampler, times, values = last_weights_animation(output)
+    animation, sampler, times, values = first_weights_animation(output)
     assert sampler["interpolation"] == "LINEAR" and values.shape[1] == 53
     file_names = read_gltf(path, geometry=False).target_names
     smile = file_names.index("mouthSmile_L")
@@ -92,7 +92,7 @@ def test_bake_step_no_reduce_and_gltf_output(tmp_path, capsys):
     assert (tmp_path / "surprise.bin").exists()
     report = validate_gltf(output)
     assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
-    _, sampler, times, values = last_weights_animation(output)
+    _, sampler, times, values = first_weights_animation(output)
     assert sampler["interpolation"] == "STEP"
     assert np.allclose(np.diff(times), 1 / 30, atol=1e-5) and values.shape[1] == 52
 
@@ -119,7 +119,7 @@ def test_bake_onto_a_small_rig_with_a_profile_file(tmp_path, capsys):
                  "-o", str(tmp_path / "out.glb")]) == 0
     out = capsys.readouterr().out
     assert "file targets left at 0: blink" in out
-    _, _, _, values = last_weights_animation(tmp_path / "out.glb")
+    _, _, _, values = first_weights_animation(tmp_path / "out.glb")
     assert values[:, 0].max() > 0 and values[:, 1].max() > 0 and not values[:, 2].any()
 
 
@@ -197,8 +197,8 @@ def test_bake_a_timeline_file_with_two_events(tmp_path, capsys, vocabulary):
     output = tmp_path / "take.glb"
     assert main(["bake", str(tmp_path / "take.json"), "--mesh", str(tmp_path / "quad.glb"),
                  "-o", str(output)]) == 0
-    assert "rig arkit" in capsys.readouterr().out
-    _, _, times, keys = last_weights_animation(output)
+    assert "detected rig profile arkit" in capsys.readouterr().out
+    _, _, times, keys = first_weights_animation(output)
     grid = np.arange(61) / 30.0
     values = interpolate_keys(times, keys, grid)
     # The smile holds during its apex (0.2-0.7 s); the jaw stays shut until it opens at 1.0 s.
@@ -208,3 +208,84 @@ def test_bake_a_timeline_file_with_two_events(tmp_path, capsys, vocabulary):
     assert times[-1] == pytest.approx(2.0, abs=1 / 30)
     report = validate_gltf(output)
     assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+
+
+# ------------------------------------------------ animation naming, order, default mesh (issue 11)
+
+
+def _animation_names(path) -> list[str]:
+    return [animation["name"] for animation in read_gltf_source(path).document["animations"]]
+
+
+@pytest.mark.parametrize(("argument", "extra", "expected"), [
+    ("happiness", [], "happiness"),                               # the code as typed
+    ("{examples}/surprise_then_smile.json", [], "surprise, then a smile"),  # the title
+    ("{examples}/surprise_then_smile.json", ["--name", "  take   7 "], "take 7"),
+])
+def test_bake_names_the_animation_and_puts_it_first(tmp_path, capsys, argument, extra, expected):
+    examples = REPO / "examples"
+    output = tmp_path / "out.glb"
+    assert main(["bake", argument.format(examples=examples), "--mesh", str(shared_asset(FACECAP)),
+                 *extra, "-o", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert _animation_names(output) == [expected]
+    assert (f"animation {expected!r} is the file's first (tools play it first); left out the "
+            f"file's 4 other animation(s) (--keep-animations keeps them)") in out
+
+
+def test_bake_name_defaults_to_the_file_stem_without_a_title(tmp_path, vocabulary):
+    from facs_rig.io.timeline_files import write_timeline
+
+    timeline = load_timeline_argument("12", vocabulary)
+    write_timeline(timeline.__class__(events=timeline.events, duration=timeline.duration,
+                                      fps=timeline.fps), tmp_path / "my take.json", vocabulary)
+    output = tmp_path / "out.glb"
+    assert main(["bake", str(tmp_path / "my take.json"), "-o", str(output)]) == 0
+    assert _animation_names(output) == ["my take"]
+
+
+def test_rebake_replaces_and_keep_animations_keeps_the_others(tmp_path, capsys):
+    first, second = tmp_path / "first.glb", tmp_path / "second.glb"
+    assert main(["bake", "12", "--mesh", str(shared_asset(FACECAP)), "--keep-animations",
+                 "-o", str(first)]) == 0
+    assert _animation_names(first) == ["12", "Key|Take 001|BaseLayer",
+                                       "grp_eyeLeft|Take 001|BaseLayer",
+                                       "grp_eyeRight|Take 001|BaseLayer",
+                                       "grp_transform|Take 001|BaseLayer"]
+    capsys.readouterr()
+    assert main(["bake", "26", "--mesh", str(first), "--keep-animations", "-o", str(second)]) == 0
+    assert _animation_names(second)[0] == "26" and len(_animation_names(second)) == 5
+    assert ("replaced 1 earlier facs-rig animation(s); kept 4 other animation(s) after it"
+            in capsys.readouterr().out)
+    report = validate_gltf(second)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+
+
+def test_bake_name_must_not_be_blank(capsys):
+    assert main(["bake", "12", "--name", "  ", "-o", "x.glb"]) == 2
+    assert capsys.readouterr().err == ("facs-rig: error: argument --name: must not be empty "
+                                       "(see 'facs-rig bake --help')\n")
+
+
+def test_bake_without_mesh_uses_the_bundled_default_head(tmp_path, capsys):
+    output = tmp_path / "head.glb"
+    assert main(["bake", "6+12", "-o", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("rig file: the bundled default head (--mesh FACE.glb for another)\n"
+                          "detected rig profile facs: drives 82 of the file's 82 targets")
+    baked = read_gltf(output, geometry=False)
+    assert baked.target_names == read_gltf(REPO / "rigs" / "default_head.glb",
+                                           geometry=False).target_names
+    report = validate_gltf(output)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+
+
+def test_pose_says_which_profile_it_detected(tmp_path, capsys):
+    assert main(["pose", "12", "--mesh", str(shared_asset(ICT)), "-o",
+                 str(tmp_path / "p.obj")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "detected rig profile arkit: drives 53 of the file's 53 targets; 51 of its 52 targets "
+        "found (98%) (--rig NAME to choose another)")
+    assert main(["pose", "12", "--mesh", str(shared_asset(ICT)), "--rig", "arkit", "-o",
+                 str(tmp_path / "p.obj")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("(given)")

@@ -33,8 +33,9 @@ def small_mesh(name="face", n=30, targets=("jawOpen", "mouthSmile_L", "eyeBlink_
 
 
 def animation_of(document, source, node):
-    """(times, values (n_keys, n_targets), interpolation) of the last weights channel of ``node``."""
-    for animation in reversed(document.get("animations", [])):  # the newest first
+    """(times, values (n_keys, n_targets), interpolation) of the first weights channel of
+    ``node`` (a bake puts its animation first)."""
+    for animation in document.get("animations", []):
         for channel in animation["channels"]:
             if channel["target"] == {"node": node, "path": "weights"}:
                 sampler = animation["samplers"][channel["sampler"]]
@@ -131,16 +132,17 @@ def test_animated_copy_keeps_every_original_accessor(tmp_path):
     rig = read_gltf(path, geometry=False)
     weights = ramp_weights([f"Key {k}" for k in range(1, 9)])
     output = tmp_path / "stress.glb"
-    result = write_animated_gltf(rig, weights, output, tolerance=None)
+    result = write_animated_gltf(rig, weights, output, tolerance=None, keep_animations=True)
     report = assert_valid(output)
     original = rig.source
     copy = read_gltf_source(output)
     # Everything but buffers, views (offsets moved into one buffer) and images (embedded) is as
-    # it was, and the new animation comes after the old ones.
+    # it was, and the new animation comes before the old ones (kept with keep_animations).
     for key, value in original.document.items():
         if key not in ("buffers", "bufferViews", "images", "animations", "accessors"):
             assert copy.document[key] == value, key
-    assert copy.document["animations"][:-1] == original.document["animations"]
+    assert copy.document["animations"][1:] == original.document["animations"]
+    assert result.animations_kept == 3 and result.animations_dropped == 0
     assert copy.document["accessors"][:len(original.document["accessors"])] == \
         original.document["accessors"]
     for index in range(len(original.document["accessors"])):
@@ -220,10 +222,12 @@ def test_gltf_output_with_external_bin(tmp_path):
     path = shared_asset("rigs/khronos/AnimatedMorphCube/glTF/AnimatedMorphCube.gltf")
     rig = read_gltf(path, geometry=False)
     output = tmp_path / "cube.gltf"
-    write_animated_gltf(rig, ramp_weights(["target_1"]), output)
+    result = write_animated_gltf(rig, ramp_weights(["target_1"]), output)
     assert (tmp_path / "cube.bin").exists()
     assert_valid(output)
-    assert len(read_gltf_source(output).document["animations"]) == 2
+    # The cube's own animation is left out by default: the copy holds only the new one.
+    assert [a["name"] for a in read_gltf_source(output).document["animations"]] == ["facs-rig"]
+    assert result.animations_dropped == 1 and result.animations_kept == 0
 
 
 def test_ict_bake_validates_and_reproduces_the_weights(tmp_path):
@@ -244,17 +248,49 @@ def test_ict_bake_validates_and_reproduces_the_weights(tmp_path):
                           read_gltf(rig.path).meshes[0].deltas)
 
 
-def test_facecap_decoded_copy_keeps_its_capture_animation(tmp_path):
+def test_facecap_decoded_copy_keeps_its_capture_animation_after_ours(tmp_path):
     path = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
     rig = read_gltf(path, geometry=False)
     output = tmp_path / "facecap_baked.glb"
-    write_animated_gltf(rig, ramp_weights(["jawOpen", "eyeBlink_L"]), output)
+    write_animated_gltf(rig, ramp_weights(["jawOpen", "eyeBlink_L"]), output,
+                        animation_name="take 1", keep_animations=True)
     assert_valid(output)
     original = rig.source.document
     document = read_gltf_source(output).document
-    assert document["animations"][:-1] == original["animations"]
-    assert document["animations"][-1]["channels"] == [
-        {"sampler": 0, "target": {"node": rig.targets[0].nodes[0], "path": "weights"}}]
+    assert document["animations"][1:] == original["animations"]
+    assert document["animations"][0] == {
+        "name": "take 1", "extras": {"generator": "facs-rig"},
+        "channels": [{"sampler": 0, "target": {"node": rig.targets[0].nodes[0],
+                                               "path": "weights"}}],
+        "samplers": document["animations"][0]["samplers"]}
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_rebaking_replaces_the_facs_rig_animation_and_one_of_the_same_name(tmp_path, keep):
+    path = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    first = tmp_path / "first.glb"
+    write_animated_gltf(read_gltf(path, geometry=False), ramp_weights(["jawOpen"]), first,
+                        animation_name="take 1", keep_animations=True)
+    # Rename one of Face Cap's animations to the name the next bake uses.
+    source = read_gltf_source(first)
+    document = json.loads(json.dumps(source.document))
+    document["animations"][2]["name"] = "take 2"
+    from facs_rig.io.gltf.container import glb_bytes
+    second_input = tmp_path / "second_input.glb"
+    second_input.write_bytes(glb_bytes(document, source.buffers[0]))
+    output = tmp_path / "second.glb"
+    result = write_animated_gltf(read_gltf(second_input, geometry=False),
+                                 ramp_weights(["eyeBlink_L"]), output, animation_name="take 2",
+                                 keep_animations=keep)
+    assert_valid(output)
+    names = [a["name"] for a in read_gltf_source(output).document["animations"]]
+    assert result.animations_replaced == 2  # "take 1" (marked) and Face Cap's renamed one
+    if keep:
+        assert names == ["take 2", "Key|Take 001|BaseLayer", "grp_eyeRight|Take 001|BaseLayer",
+                         "grp_transform|Take 001|BaseLayer"]
+        assert result.animations_kept == 3
+    else:
+        assert names == ["take 2"] and result.animations_dropped == 3
 
 
 def test_bundled_default_head_reads_and_validates():

@@ -113,19 +113,19 @@ def test_bundles_equal_python_osc_builder():
     assert encode_bundle([m.dgram for m in messages]) == builder.build().dgram
 
 
-def test_perfect_sync_frame_splits_under_1500_bytes_with_apply_last():
+def test_perfect_sync_frame_splits_under_1232_bytes_with_apply_last():
     messages = [encode_message("/VMC/Ext/Blend/Val", name, 0.0) for name in PERFECT_SYNC_NAMES]
     messages.append(encode_message("/VMC/Ext/Blend/Apply"))
     # 2,524 bytes in one bundle (formats.md §1.7), so it must split.
     assert len(encode_bundle(messages)) == 2524
     bundles = pack_bundles(messages)
-    assert [len(b) for b in bundles] == [1480, 1060]
-    assert all(len(b) <= 1500 for b in bundles)
+    assert [len(b) for b in bundles] == [1196, 1220, 140]
+    assert [len(b) for b in pack_bundles(messages, max_bytes=1500)] == [1480, 1060]
     decoded = [decode_packet(b) for b in bundles]
     assert decoded[-1][-1] == OscMessage("/VMC/Ext/Blend/Apply", "", ())
     assert [m.args[0] for part in decoded for m in part[:52] if m.args] == list(PERFECT_SYNC_NAMES)
     # Greedy: the first message of bundle 2 would not have fitted in bundle 1.
-    assert len(bundles[0]) + 4 + len(messages[len(decoded[0])]) > 1500
+    assert len(bundles[0]) + 4 + len(messages[len(decoded[0])]) > 1232
     # And each bundle is exactly what python-osc's builder makes of the same messages.
     start = 0
     for bundle, part in zip(bundles, decoded):

@@ -3,6 +3,8 @@ receivers, neutral frames, clip playback on a simulated clock."""
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 
 import numpy as np
@@ -293,3 +295,44 @@ def test_localhost_resolves_to_ipv4_first():
     from facs_rig.io.osc.stream import resolve_udp
     family, _, _, address = resolve_udp(Endpoint("localhost", 9000))
     assert family == socket.AF_INET and address == ("127.0.0.1", 9000)
+
+
+class _FailingSocket:
+    """Stands in for a connected socket whose every send fails with ``errno``."""
+
+    def __init__(self, number):
+        self.number = number
+        self.sends = 0
+
+    def send(self, packet):
+        self.sends += 1
+        raise OSError(self.number, os.strerror(self.number))
+
+    def close(self):
+        pass
+
+
+def test_a_send_error_that_will_not_recover_names_the_receiver_once():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as live:
+        live.bind(("127.0.0.1", 0))
+        sender = UdpSender(["127.0.0.1:9", f"127.0.0.1:{live.getsockname()[1]}"])
+        failing = _FailingSocket(errno.EACCES)
+        sender._sockets[0].close()
+        sender._sockets[0] = failing
+        packet = encode_message("/facs/test", 1.0)
+        with pytest.raises(OscError, match=r"^cannot send to 127\.0\.0\.1:9: Permission denied"):
+            sender.send([packet, packet])
+        sender.send([packet])  # the broken receiver is skipped; the other still gets it
+        received = read_until(live, 1.0)
+        sender.close()
+    assert failing.sends == 1 and len(received) == 3
+    assert sender.stats[0].failed == 1 and sender.stats[1].packets == 3
+
+
+def test_a_transient_send_error_is_counted_and_the_stream_goes_on():
+    sender = UdpSender(["127.0.0.1:9"])
+    sender._sockets[0].close()
+    sender._sockets[0] = _FailingSocket(errno.ENOBUFS)
+    for _ in range(3):
+        sender.send([encode_message("/facs/test", 1.0)])
+    assert sender.stats[0].failed == 3 and sender.stats[0].last_error == os.strerror(errno.ENOBUFS)

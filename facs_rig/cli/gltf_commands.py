@@ -19,7 +19,7 @@ from facs_rig.cli._output import (
 )
 from facs_rig.io.gltf import read_gltf
 from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig
-from facs_rig.io.gltf.pipeline import bake_timeline, pose_code
+from facs_rig.io.gltf.pipeline import bake_timeline, default_animation_name, pose_code
 from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE
 from facs_rig.io.rig_files import load_rig
 from facs_rig.io.timeline_files import load_timeline_argument
@@ -33,14 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bake = subparsers.add_parser(
         "bake", help="bake a timeline onto a glTF face rig (animated copy, or weights CSV)",
         description="Sample a timeline (or one held code), mix it through a rig profile and write "
-        "a copy of the glTF rig with a new animation of its morph-target weights on every node "
-        "whose mesh has matched targets; everything else in the file is kept. -o weights.csv "
-        "writes the per-frame weights instead. Keyframes that linear interpolation reproduces "
+        "a copy of the glTF rig whose first animation (the one Blender makes active and three.js "
+        "plays) drives the morph-target weights of every node whose mesh has matched targets; "
+        "everything else in the file is kept, its other animations only with --keep-animations. "
+        "-o weights.csv writes the per-frame weights instead. Keyframes that linear interpolation reproduces "
         "within --tolerance are dropped.")
     bake.add_argument("timeline", metavar="TIMELINE|CODE",
                       help="timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code / "
                       "expression name, e.g. '6+12D' or happiness")
-    bake.add_argument("--mesh", required=True, metavar="FACE.glb", help="the rig: .glb or .gltf")
+    bake.add_argument("--mesh", default=None, metavar="FACE.glb",
+                      help="the rig: .glb or .gltf (default: the bundled default head)")
     bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
     add_fps_argument(bake, "frames per second (default: the timeline's own, 30 for codes)")
     bake.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
@@ -52,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bake.add_argument("--no-reduce", action="store_true", help="keep a key at every frame")
     bake.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="output .glb, .gltf (+ .bin) or .csv")
+    bake.add_argument("--name", type=_animation_name, default=None, metavar="NAME",
+                      help="name of the animation (default: the timeline's title, else its file "
+                      "name, else the code)")
+    bake.add_argument("--keep-animations", action="store_true",
+                      help="keep the file's other animations after the new one (default: the "
+                      "copy holds only the new one; an earlier facs-rig animation is always "
+                      "replaced)")
     bake.set_defaults(handler=run_bake)
 
     pose = subparsers.add_parser(
@@ -78,6 +87,14 @@ def _tolerance(text: str) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
     return value
+
+
+def _animation_name(text: str) -> str:
+    """``--name``: any non-blank text (runs of white space become one space)."""
+    name = " ".join(text.split())
+    if not name:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return name
 
 
 def add_detect_command(subparsers: argparse._SubParsersAction) -> None:
@@ -119,10 +136,13 @@ def run_bake(args: argparse.Namespace) -> int:
     vocabulary = load_vocabulary()
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
     check_frame_count(timeline.duration, args.fps or timeline.fps, file_input(args.timeline))
+    name = args.name or default_animation_name(timeline, args.timeline)
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
-                           step=args.step, tolerance=None if args.no_reduce else args.tolerance)
-    how = "detected" if report.detected else "given"
-    print(f"{_match_line(report.match)} ({how})")
+                           step=args.step, tolerance=None if args.no_reduce else args.tolerance,
+                           animation_name=name, keep_animations=args.keep_animations)
+    if args.mesh is None:
+        print("rig file: the bundled default head (--mesh FACE.glb for another)")
+    print(_profile_line(report.match, report.detected))
     for line in _unmatched_lines(report.match):
         print(line)
     result = report.result
@@ -132,6 +152,7 @@ def run_bake(args: argparse.Namespace) -> int:
     print(f"wrote {report.output}: weights of {len(result.nodes)} node(s) "
           f"({', '.join(dict.fromkeys(result.meshes))}), {report.n_frames} frames at "
           f"{report.fps:g} fps")
+    print(_animations_line(result))
     if args.no_reduce:
         print(f"keyframes: {result.keys_in} (reduction off), {result.animation_bytes_out:,} bytes")
     else:
@@ -141,12 +162,33 @@ def run_bake(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile_line(match: TargetMatch, detected: bool) -> str:
+    """The match, saying whether the profile was detected (no --rig) or given."""
+    if detected:
+        return (f"detected rig profile {_match_line(match).removeprefix('rig ')} "
+                f"(--rig NAME to choose another)")
+    return f"{_match_line(match)} (given)"
+
+
+def _animations_line(result) -> str:
+    """Which animation the file now starts with, and what became of the others."""
+    line = f"animation {result.animation_name!r} is the file's first (tools play it first)"
+    if result.animations_replaced:
+        line += f"; replaced {result.animations_replaced} earlier facs-rig animation(s)"
+    if result.animations_dropped:
+        line += (f"; left out the file's {result.animations_dropped} other animation(s) "
+                 f"(--keep-animations keeps them)")
+    if result.animations_kept:
+        line += f"; kept {result.animations_kept} other animation(s) after it"
+    return line
+
+
 def run_pose(args: argparse.Namespace) -> int:
     """Pose a rig with a code."""
     check_output(args.output, inputs=(args.mesh,), suffixes=(".glb", ".gltf", ".obj", ".ply"),
                  what="a posed mesh")
     match = pose_code(args.code, args.mesh, args.output, load_vocabulary(), rig=args.rig)
-    print(_match_line(match))
+    print(_profile_line(match, args.rig is None))
     print(f"wrote {args.output}")
     return 0
 

@@ -8,6 +8,7 @@ import sys
 
 from facs_rig.cli._output import add_fps_argument, check_frame_count, file_input
 from facs_rig.errors import OscError
+from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
 from facs_rig.io.osc.protocols import (
     DEFAULT_PORTS,
     NAME_CONVENTIONS,
@@ -72,8 +73,15 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vmc-time", action="store_true", help="also send /VMC/Ext/T seconds")
     parser.add_argument("--no-bundle", action="store_true",
                         help="one datagram per message instead of bundles")
-    parser.add_argument("--max-bytes", type=int, default=1500, metavar="BYTES",
-                        help="bundle size limit in bytes (default 1500)")
+    parser.add_argument("--max-bytes", type=int, default=MAX_PACKET_BYTES, metavar="BYTES",
+                        help=f"bundle size limit in bytes (default {MAX_PACKET_BYTES}: a UDP "
+                             f"payload no IPv4 or IPv6 link fragments; VMC allows up to 1500)")
+    parser.add_argument("--every-frame", action="store_true",
+                        help="send every value in every frame (vrchat's default is to send only "
+                             "values that changed, plus a full frame every --refresh seconds)")
+    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+                        help="with changed-values-only frames (vrchat), a full frame every "
+                             "SECONDS seconds (default 1)")
     parser.add_argument("--precise", action="store_true",
                         help="sleep then spin before each frame: sub-millisecond timing, one busy "
                              "core")
@@ -102,7 +110,8 @@ def _options(args: argparse.Namespace) -> ProtocolOptions:
     return ProtocolOptions(protocol=args.protocol, names=args.names, address_template=args.address,
                            bones=args.bones, limits=limits, send_ok=args.vmc_ok,
                            send_time=args.vmc_time, bundle=False if args.no_bundle else None,
-                           max_bytes=args.max_bytes)
+                           max_bytes=args.max_bytes, changes_only=False if args.every_frame else None,
+                           refresh=args.refresh)
 
 
 def _common(args: argparse.Namespace):
@@ -159,6 +168,10 @@ def run_bridge(args: argparse.Namespace) -> int:
     options, destinations, rig, transport = _common(args)
     bridge = AUBridge(rig, args.listen, destinations, fps=args.fps, protocol=options,
                       precise=args.precise, reset=not args.no_reset, transport=transport)
+    if bridge.exposed:
+        print(f"facs-rig bridge: warning: listening on {bridge.address}, beyond this machine: "
+              f"anyone on the network who can reach the port can drive the face "
+              f"(--listen 127.0.0.1:PORT keeps it local)", file=sys.stderr, flush=True)
     print(f"facs-rig bridge: listening on {bridge.address}, sending {args.protocol} to "
           f"{', '.join(destinations)} at {args.fps:g} fps (Ctrl-C to stop)", file=sys.stderr,
           flush=True)

@@ -3,12 +3,19 @@
 Every writer in facs-rig goes through :func:`atomic_write`: the data goes to a temporary file in
 the destination folder, is flushed to disk, and replaces the destination with ``os.replace``,
 which is atomic on POSIX and Windows when both are on one file system.
+
+The temporary file is called ``.<name>.<pid>.<random>.part``. A run that is killed (SIGKILL, power
+loss) cannot remove its own; the first write of a later run into the same folder removes every
+such file whose process is gone (:func:`remove_stale_parts`), and leaves those of a live writer
+alone. The folder is listed once per process, so a batch writing thousands of files into one
+folder does not list it thousands of times.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +23,48 @@ from typing import IO
 
 from facs_rig.errors import OutputError
 
-__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "refuse_input_as_output"]
+__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "refuse_input_as_output",
+           "remove_stale_parts"]
+
+
+def _process_is_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists under another user, or cannot tell: keep its file
+    return True
+
+
+#: Folders already cleaned of stale ``.part`` files by this process.
+_CLEANED_FOLDERS: set[str] = set()
+
+
+def remove_stale_parts(folder: str | os.PathLike[str], name_pattern: str = ".+") -> list[Path]:
+    """Remove our own temporary files ``.<name>.<pid>.<random>.part`` left in ``folder`` by a
+    killed run, for every ``name`` fully matching the regular expression ``name_pattern``.
+
+    Only files whose writing process no longer exists on this machine are removed; errors are
+    ignored (another run may be cleaning up at the same moment). Returns the files removed.
+    """
+    # mkstemp's random part is 8 characters of [a-z0-9_].
+    pattern = re.compile(r"\.(" + name_pattern + r")\.(\d{1,10})\.[a-z0-9_]{8}\.part")
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        found = pattern.fullmatch(entry.name)
+        if found is None or _process_is_alive(int(found.group(2))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager
@@ -35,8 +83,13 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
         raise OutputError(f"{target}: cannot write, folder {folder} does not exist")
     if target.is_dir():
         raise OutputError(f"{target}: cannot write, it is a folder")
+    folder_key = os.path.realpath(folder)
+    if folder_key not in _CLEANED_FOLDERS:
+        _CLEANED_FOLDERS.add(folder_key)
+        remove_stale_parts(folder)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.",
+                                             suffix=".part", dir=folder)
     except OSError as exc:
         raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
     try:

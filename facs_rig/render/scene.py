@@ -117,6 +117,9 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
             world = (mesh.positions.astype(np.float64) @ linear.T + shift).astype(np.float32)
         positions.append(world)
         faces.append(mesh.faces.astype(np.int64) + offset)
+        # Charged to the file's decode budget: every mesh gets a row per name of EVERY mesh.
+        source.budget.charge(len(names) * mesh.n_vertices * 12, f"mesh {mesh.name!r} for the preview",
+                             target)
         delta = np.zeros((len(names), mesh.n_vertices, 3), np.float32)
         with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
             for index, name in enumerate(mesh.target_names):
@@ -144,6 +147,8 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
                 world = (points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
             positions.append(world)
             faces.append(triangles + offset)
+            source.budget.charge(len(names) * points.shape[0] * 12,
+                                 f"/meshes/{mesh_index} for the preview", target)
             deltas_parts.append(np.zeros((len(names), points.shape[0], 3), np.float32))
             colours.append(colour)
             offset += points.shape[0]

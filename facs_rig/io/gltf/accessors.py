@@ -25,11 +25,6 @@ COMPONENT_DTYPES = {
 TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _NORMALIZE_DIVISOR = {5120: 127.0, 5121: 255.0, 5122: 32767.0, 5123: 65535.0}
 
-#: Upper bound on the elements an accessor without bytes behind it (no bufferView) may claim,
-#: beyond the file's own size: a hostile ``count`` must not make us allocate gigabytes.
-_MIN_ELEMENT_CAP = 4_000_000
-
-
 def _get(source: GltfSource, key: str, index: object, pointer: str) -> dict:
     items = source.array(key)
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(items):
@@ -118,11 +113,12 @@ def read_accessor(source: GltfSource, index: int, pointer: str = "accessor") -> 
     if count < 1:
         raise GltfError(f"{source.path}: {where}/count must be at least 1")
     offset = _non_negative(accessor.get("byteOffset"), f"{where}/byteOffset", source, 0)
+    # Charged before allocating, with or without a buffer view: an accessor without one is all
+    # zeros of any declared count, and one accessor may be used by any number of targets, so
+    # only the file-wide budget bounds what a small file can make us allocate.
+    source.budget.charge(count * n_components * dtype.itemsize,
+                         f"{pointer} (/accessors/{index}, {kind})", source.path)
     if accessor.get("bufferView") is None:
-        cap = max(_MIN_ELEMENT_CAP, 4 * sum(len(b) for b in source.buffers))
-        if count * n_components > cap:
-            raise GltfError(f"{source.path}: {where}: count {count} with no bufferView is larger "
-                            f"than this file could hold")
         values = np.zeros((count, n_components), dtype=dtype)
     else:
         data, stride = _view_bytes(source, accessor["bufferView"], f"{where}/bufferView")
@@ -172,6 +168,9 @@ def read_accessor_float(source: GltfSource, index: int, pointer: str = "accessor
     raw = read_accessor(source, index, pointer)
     accessor = source.array("accessors")[index]
     component_type = accessor["componentType"]
+    if component_type != 5126:  # the float32 conversion is a second array
+        source.budget.charge(raw.size * 4, f"{pointer} (/accessors/{index}) as float32",
+                             source.path)
     if accessor.get("normalized") and component_type in _NORMALIZE_DIVISOR:
         result = raw.astype(np.float32) / np.float32(_NORMALIZE_DIVISOR[component_type])
         if component_type in (5120, 5122):

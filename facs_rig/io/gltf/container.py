@@ -25,7 +25,7 @@ import json
 import os
 import struct
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ __all__ = [
     "glb_bytes",
     "check_geometry_extensions",
     "GLB_MAGIC",
+    "DecodeBudget",
+    "DECODE_FLOOR",
+    "DECODE_FACTOR",
 ]
 
 GLB_MAGIC = b"glTF"
@@ -59,6 +62,46 @@ _UNDECODED_GEOMETRY = {
 }
 
 
+#: Bytes decoding a file may allocate in all: :data:`DECODE_FACTOR` times the bytes the file (and
+#: its external buffers) holds, and never less than :data:`DECODE_FLOOR`. Real rigs decode to at
+#: most 5.2 times their size (the bundled default head, sparse targets made dense; ICT FaceKit
+#: 2.3, Face Cap 0.5, the Khronos morph samples under 0.5), so 64 leaves room for far sparser
+#: rigs, while a 5 KB file whose one zero accessor is shared by 200 targets (fuzz-repros
+#: ``repro_mem_zero_accessor.gltf``: 3.2 GB of deltas) is refused before anything is allocated.
+DECODE_FLOOR = 64 << 20
+DECODE_FACTOR = 64
+
+
+class DecodeBudget:
+    """What decoding one :class:`GltfSource` has allocated so far, against its limit.
+
+    Every array the reader makes out of the file's bytes is charged here *before* it is
+    allocated: accessors (with or without a buffer view, sparse or not), each time they are used,
+    and the dense per-mesh arrays built from them. An accessor shared by many targets is charged
+    once per use, because each use costs its own copy.
+
+    Parameters
+    ----------
+    limit : int
+        Bytes allowed in all.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.spent = 0
+
+    def charge(self, n_bytes: int, what: str, where: Any) -> None:
+        """Count ``n_bytes`` about to be allocated for ``what``; :class:`GltfError` past the limit."""
+        if self.spent + n_bytes > self.limit:
+            # JSON counts are unbounded integers: say "more than 10^15" rather than print 400 digits.
+            size = f"{n_bytes:,} bytes" if n_bytes < 10**15 else "more than 10^15 bytes"
+            raise GltfError(
+                f"{where}: {what} would need {size} of memory, beyond what the file's size "
+                f"justifies ({self.limit:,} bytes in all for this file, {self.spent:,} already "
+                f"used); the file declares far more data than it holds")
+        self.spent += n_bytes
+
+
 @dataclass(frozen=True)
 class GltfSource:
     """A parsed glTF document and its loaded buffers.
@@ -73,12 +116,23 @@ class GltfSource:
         The data of ``document["buffers"][i]``, each exactly ``byteLength`` bytes long.
     is_glb : bool
         Whether the file was a binary GLB container.
+    file_bytes : int
+        Bytes read: the file itself plus its external buffer files.
+    budget : DecodeBudget
+        The memory decoding this file may still use (see :data:`DECODE_FACTOR`).
     """
 
     path: Path
     document: dict
     buffers: tuple[bytes, ...]
     is_glb: bool
+    file_bytes: int = 0
+    budget: DecodeBudget = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.budget is None:
+            limit = max(DECODE_FLOOR, DECODE_FACTOR * (self.file_bytes or sum(map(len, self.buffers))))
+            object.__setattr__(self, "budget", DecodeBudget(limit))
 
     def array(self, key: str) -> list:
         """The top-level array ``key`` (``"accessors"``, ``"meshes"``, ...), ``[]`` when absent."""
@@ -130,7 +184,10 @@ def parse_gltf_bytes(data: bytes, *, path: str | os.PathLike[str] = "<bytes>",
         is_glb = False
     _check_asset(document, where)
     buffers = _load_buffers(document, binary_chunk, where, load_external)
-    return GltfSource(path=where, document=document, buffers=buffers, is_glb=is_glb)
+    external = sum(len(data) for buffer, data in zip(document.get("buffers") or (), buffers)
+                   if isinstance(buffer.get("uri"), str) and not buffer["uri"].startswith("data:"))
+    return GltfSource(path=where, document=document, buffers=buffers, is_glb=is_glb,
+                      file_bytes=len(data) + external)
 
 
 def _parse_glb(data: bytes, where: Path) -> tuple[dict, bytes | None]:

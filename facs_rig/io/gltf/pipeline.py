@@ -23,15 +23,22 @@ from facs_rig.core.timeline import Timeline, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import GltfError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
+from facs_rig.io.default_head import default_head_path
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
 from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
-from facs_rig.io.gltf.writer import (DEFAULT_TOLERANCE, BakeResult, _external_files,
-                                     write_animated_gltf, write_glb)
+from facs_rig.io.gltf.writer import (
+    DEFAULT_TOLERANCE,
+    BakeResult,
+    _external_files,
+    refuse_sidecar_inputs,
+    write_animated_gltf,
+    write_glb,
+)
 from facs_rig.io.meshes import MESH_FORMATS, write_mesh
 from facs_rig.io.weights_csv import write_weights_csv
 
-__all__ = ["BakeReport", "bake_timeline", "file_weights", "write_weights_csv", "pose_code",
-           "posed_meshes", "write_posed"]
+__all__ = ["BakeReport", "bake_timeline", "default_animation_name", "file_weights",
+           "write_weights_csv", "pose_code", "posed_meshes", "write_posed"]
 
 _GLTF_FORMATS = (".glb", ".gltf")
 
@@ -78,20 +85,22 @@ def file_weights(weights: TargetWeights, match: TargetMatch, names: tuple[str, .
                          metadata=weights.metadata)
 
 
-def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig,
+def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig | None,
                   output: str | os.PathLike[str], *, rig: str | RigProfile | None = None,
                   fps: float | None = None, step: bool = False,
-                  tolerance: float | None = DEFAULT_TOLERANCE) -> BakeReport:
+                  tolerance: float | None = DEFAULT_TOLERANCE,
+                  animation_name: str | None = None,
+                  keep_animations: bool = False) -> BakeReport:
     """Bake ``timeline`` onto the glTF rig ``mesh`` and write ``output``.
 
     Parameters
     ----------
     timeline : Timeline
-    mesh : path-like or GltfRig
-        The rig file (``.glb``/``.gltf``).
+    mesh : path-like, GltfRig or None
+        The rig file (``.glb``/``.gltf``); None for the bundled default head.
     output : path-like
-        ``.glb``/``.gltf``: a copy of ``mesh`` with a new weights animation; ``.csv``: the
-        per-frame weights in the file's target order.
+        ``.glb``/``.gltf``: a copy of ``mesh`` whose first animation is the new weights
+        animation; ``.csv``: the per-frame weights in the file's target order.
     rig : str, RigProfile or None
         Profile name or file; None detects the best bundled profile.
     fps : float or None
@@ -100,11 +109,18 @@ def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig,
         STEP interpolation instead of LINEAR.
     tolerance : float or None
         Keyframe reduction tolerance (weight units); None keeps every frame.
+    animation_name : str or None
+        Name of the animation; default :func:`default_animation_name` of the timeline.
+    keep_animations : bool
+        Keep the file's other animations after the new one (see
+        :func:`~facs_rig.io.gltf.writer.write_animated_gltf`).
     """
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in _GLTF_FORMATS + (".csv",):
         raise UnsupportedFormatError(f"{output}: bake writes .glb, .gltf or .csv")
+    if mesh is None:
+        mesh = default_head_path()
     refuse_input_as_output(output, mesh.path if isinstance(mesh, GltfRig) else mesh)
     gltf = mesh if isinstance(mesh, GltfRig) else read_gltf(mesh, geometry=False)
     match = resolve_rig(rig, gltf)
@@ -118,15 +134,32 @@ def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig,
         result = write_animated_gltf(gltf, weights, output,
                                      column_of_target=match.column_of_target,
                                      interpolation="STEP" if step else "LINEAR",
-                                     tolerance=tolerance, animation_name=_animation_name(timeline))
+                                     tolerance=tolerance,
+                                     animation_name=animation_name or default_animation_name(
+                                         timeline),
+                                     keep_animations=keep_animations)
     return BakeReport(output=output, match=match, detected=rig is None, n_frames=weights.n_frames,
                       fps=float(weights.fps or 0.0), result=result)
 
 
-def _animation_name(timeline: Timeline) -> str:
+def default_animation_name(timeline: Timeline, source: str | os.PathLike[str] | None = None) -> str:
+    """The name a baked animation gets when none is given.
+
+    The timeline's ``title`` (JSON ``metadata.title``, a notes file's ``title`` line) or
+    ``name``; else the stem of the timeline file ``source``, or ``source`` itself when it is the
+    code or expression name typed (``happiness``); else the code of a held expression
+    (``6+12D``); else ``"facs-rig"``.
+    """
     metadata = getattr(timeline, "metadata", None) or {}
-    name = metadata.get("name") if hasattr(metadata, "get") else None
-    return str(name) if name else "facs-rig"
+    get = metadata.get if hasattr(metadata, "get") else (lambda key: None)
+    for key in ("title", "name"):
+        if isinstance(get(key), str) and get(key).strip():
+            return " ".join(get(key).split())
+    if source is not None:
+        text = " ".join(str(source).split())
+        return Path(source).stem if Path(source).is_file() else text or "facs-rig"
+    code = get("code")
+    return str(code) if code else "facs-rig"
 
 
 def pose_code(code: str, mesh: str | os.PathLike[str] | GltfRig, output: str | os.PathLike[str],
@@ -144,7 +177,7 @@ def pose_code(code: str, mesh: str | os.PathLike[str] | GltfRig, output: str | o
     gltf = mesh if isinstance(mesh, GltfRig) and mesh.meshes else read_gltf(
         mesh.path if isinstance(mesh, GltfRig) else mesh)
     if output.suffix.lower() == ".gltf":  # its <stem>.bin must not replace a buffer the rig reads
-        refuse_input_as_output(output.with_suffix(".bin"), *_external_files(gltf))
+        refuse_sidecar_inputs(output, _external_files(gltf))
     match = resolve_rig(rig, gltf)
     values = vocabulary.channel_values(vocabulary.parse(code))
     weights = mix_frame(values, match.profile)

@@ -191,9 +191,9 @@ def _target_names(mesh: dict, primitives: list[dict], n_targets: int) -> tuple[t
     return tuple(f"target_{k}" for k in range(n_targets)), "generated"
 
 
-#: Largest dense delta array a file may make us allocate (targets × vertices × 3 float32). A real
-#: rig of 100,000 vertices and 250 targets needs 300 MB; a hostile file reusing one small
-#: accessor for thousands of targets could otherwise claim terabytes.
+#: Largest dense delta array a file may make us allocate (targets × vertices × 3 float32), whatever
+#: its size. A real rig of 100,000 vertices and 250 targets needs 300 MB. Below this, the file's
+#: decode budget (:data:`~facs_rig.io.gltf.container.DECODE_FACTOR` times its size) applies.
 MAX_DELTA_BYTES = 4 << 30
 
 
@@ -213,6 +213,10 @@ def _decode_mesh(source: GltfSource, info: MeshTargets, primitives: list[dict]) 
         raise GltfError(f"{source.path}: /meshes/{info.mesh_index}: {len(info.target_names)} "
                         f"targets × {vertices} vertices would need {size} "
                         f"of deltas (limit {MAX_DELTA_BYTES / 2**30:.0f} GiB)")
+    # The dense deltas (per primitive, then concatenated: twice) are charged before any of
+    # the accessors behind them is read.
+    source.budget.charge(2 * needed, f"/meshes/{info.mesh_index}: {len(info.target_names)} "
+                         f"targets × {total_vertices} vertices of deltas", source.path)
     positions, normals, faces, deltas = [], [], [], []
     vertex_offset = 0
     for primitive_index, primitive in enumerate(primitives):
@@ -292,13 +296,34 @@ def _faces(source: GltfSource, primitive: dict, n_vertices: int, pointer: str) -
     return np.stack([first, second, indices[k + 2]], axis=1)
 
 
-def _node_matrix(node: dict) -> np.ndarray:
-    matrix = node.get("matrix")
-    if isinstance(matrix, list) and len(matrix) == 16:
-        return np.asarray(matrix, dtype=np.float64).reshape(4, 4).T  # column-major (spec §3.5.2)
-    translation = np.asarray(node.get("translation", [0, 0, 0]), dtype=np.float64)
-    x, y, z, w = np.asarray(node.get("rotation", [0, 0, 0, 1]), dtype=np.float64)
-    scale = np.asarray(node.get("scale", [1, 1, 1]), dtype=np.float64)
+def _node_numbers(node: dict, key: str, default: list[float], pointer: str,
+                  source: GltfSource) -> np.ndarray:
+    """``node[key]`` as finite float64s of the default's length (spec §5.25: number arrays).
+
+    JSON integers are unbounded: a translation of 10**400 has no float (OverflowError), and a
+    literal such as 1e400 parses as infinity; both are refused here by name.
+    """
+    value = node.get(key, default)
+    if not isinstance(value, list) or len(value) != len(default) or not all(
+            isinstance(item, (int, float)) and not isinstance(item, bool) for item in value):
+        raise GltfError(f"{source.path}: {pointer}/{key} must be an array of {len(default)} "
+                        f"numbers")
+    try:
+        numbers = np.array([float(item) for item in value], dtype=np.float64)
+    except OverflowError:
+        numbers = np.array([np.inf])
+    if not np.isfinite(numbers).all():
+        raise GltfError(f"{source.path}: {pointer}/{key} holds a number beyond float range")
+    return numbers
+
+
+def _node_matrix(node: dict, pointer: str, source: GltfSource) -> np.ndarray:
+    if "matrix" in node:
+        matrix = _node_numbers(node, "matrix", [0.0] * 16, pointer, source)
+        return matrix.reshape(4, 4).T  # column-major (spec §3.5.2)
+    translation = _node_numbers(node, "translation", [0.0, 0.0, 0.0], pointer, source)
+    x, y, z, w = _node_numbers(node, "rotation", [0.0, 0.0, 0.0, 1.0], pointer, source)
+    scale = _node_numbers(node, "scale", [1.0, 1.0, 1.0], pointer, source)
     rotation = np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
@@ -327,10 +352,7 @@ def world_matrices(source: GltfSource) -> dict[int, np.ndarray]:
             current = parent.get(current)
         matrix = np.eye(4)
         for node_index in reversed(chain):
-            try:
-                matrix = matrix @ _node_matrix(nodes[node_index])
-            except (ValueError, TypeError):
-                raise GltfError(f"{source.path}: /nodes/{node_index} has a malformed transform") \
-                    from None
+            with np.errstate(over="ignore", invalid="ignore"):  # callers check their results
+                matrix = matrix @ _node_matrix(nodes[node_index], f"/nodes/{node_index}", source)
         result[index] = matrix
     return result

@@ -12,7 +12,8 @@ Two writers:
 
 Both choose the container by extension: ``.glb`` (one binary file) or ``.gltf`` (JSON plus a
 ``.bin`` of the same stem beside it). Every byte goes through :mod:`facs_rig.io.atomic`, so an
-existing output is replaced whole or not at all.
+existing output is replaced whole or not at all; a ``.gltf`` and its buffer are replaced as a pair
+(see :func:`write_gltf_document`).
 
 The weights animation follows spec §3.11 (Animations): the sampler input is the key times
 (float, strictly increasing, with ``min``/``max``); the output holds ``n_keys × n_targets`` floats,
@@ -21,10 +22,12 @@ one key's weights for every target of the mesh after another (formats.md §6.2).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import mimetypes
 import os
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +51,14 @@ __all__ = [
     "BakeResult",
     "weight_tracks",
     "DEFAULT_TOLERANCE",
+    "ANIMATION_MARK",
+    "is_facs_rig_animation",
 ]
+
+#: ``extras`` of every animation facs-rig writes: how a later bake recognises (and replaces) it.
+#: glTF has no "generator" per animation; extras are the spec's place for application data
+#: (glTF 2.0 §3.13 "Extras"), and importers keep them (Blender as custom properties).
+ANIMATION_MARK = {"generator": "facs-rig"}
 
 #: Default keyframe-reduction tolerance in weight units (0-1): 1/1000 of full activation, below
 #: what a viewer can show on a face (a 1 cm smile moves 0.01 mm).
@@ -67,8 +77,20 @@ def write_gltf_document(document: dict, binary: bytes, path: str | os.PathLike[s
     """Write ``document`` with ``binary`` as its only buffer to ``path`` (``.glb`` or ``.gltf``).
 
     ``document["buffers"]`` must already be ``[{"byteLength": len(binary)}]`` (or absent when
-    ``binary`` is empty); for ``.gltf`` the buffer gets ``uri = <stem>.bin`` and that file is
-    written first, then the JSON.
+    ``binary`` is empty). A ``.glb`` is one atomic file. A ``.gltf`` and its buffer are two files,
+    written so that a run killed at any moment leaves either the old pair or the new one:
+
+    1. the buffer goes to whichever of the output's two buffer names (:func:`sidecar_names`:
+       ``<stem>.bin``, ``<stem>.gltf.bin``) the existing ``.gltf`` does not use, so it never
+       replaces a file the old ``.gltf`` reads;
+    2. the ``.gltf`` pointing to it replaces the old one (one atomic rename: the switch);
+    3. the other buffer name is removed (the old pair's buffer, or one a run killed before its
+       switch left behind).
+
+    Alternating between two fixed names (rather than, say, a content hash) means a killed run
+    can never leave a buffer file that a later run would not reuse or remove, and no folder
+    listing is needed. Temporary ``.part`` files of killed runs are removed by
+    :mod:`facs_rig.io.atomic`.
     """
     path = Path(path)
     container = _container_of(path)
@@ -76,12 +98,46 @@ def write_gltf_document(document: dict, binary: bytes, path: str | os.PathLike[s
         write_bytes_atomic(path, glb_bytes(document, binary))
         return
     document = dict(document)
+    folder = path.parent
+    primary, alternate = sidecar_names(path)
+    bin_name = alternate if primary in _buffers_in_use(path) else primary
     if binary:
-        bin_name = path.with_suffix(".bin").name
-        document["buffers"] = [dict(document["buffers"][0], uri=bin_name)]
-        write_bytes_atomic(path.with_suffix(".bin"), binary)
+        # RFC 3986 percent-encoding: a stem with spaces or '#' is still one relative URI.
+        document["buffers"] = [dict(document["buffers"][0], uri=urllib.parse.quote(bin_name))]
+        write_bytes_atomic(folder / bin_name, binary)
     text = json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     write_bytes_atomic(path, text.encode("utf-8"))
+    for name in (primary, alternate):
+        if name != bin_name or not binary:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                os.unlink(folder / name)
+
+
+def sidecar_names(path: Path) -> tuple[str, str]:
+    """The two buffer file names a ``.gltf`` output takes in turn: ``<stem>.bin`` (what tools and
+    users expect) and ``<stem>.gltf.bin`` (a name no other ``.gltf`` output's first choice can
+    have short of ``<stem>.gltf.gltf``)."""
+    return f"{path.stem}.bin", f"{path.name}.bin"
+
+
+#: An existing .gltf larger than this is not opened to see which buffer it uses (ours are JSON
+#: without geometry: a few MB at most); its buffer name is then treated as in use.
+_MAX_OLD_GLTF_BYTES = 64 << 20
+
+
+def _buffers_in_use(path: Path) -> set[str]:
+    """The relative buffer file names the existing ``path`` (if any) reads."""
+    try:
+        if path.stat().st_size > _MAX_OLD_GLTF_BYTES:
+            return set(sidecar_names(path)[:1])
+        document = json.loads(path.read_bytes())
+        buffers = document.get("buffers") or []
+        uris = [buffer.get("uri") for buffer in buffers if isinstance(buffer, dict)]
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError, RecursionError, AttributeError, TypeError):
+        return set(sidecar_names(path)[:1])  # unreadable: assume the usual name is in use
+    return {urllib.parse.unquote(uri) for uri in uris if isinstance(uri, str)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,7 +361,7 @@ def _add_animation(builder: BufferBuilder, tracks: Sequence[WeightTrack], weight
     if not np.isfinite(values).all():
         raise GltfError("weights contain NaN or infinite values")
     document = builder.document
-    animation: dict = {"name": name, "channels": [], "samplers": []}
+    animation: dict = {"name": name, "channels": [], "samplers": [], "extras": dict(ANIMATION_MARK)}
     stats: list[_SamplerStats] = []
     input_cache: dict[bytes, int] = {}
     sampler_cache: dict[tuple[int, ...], int] = {}
@@ -362,6 +418,12 @@ class BakeResult:
         Keyframes per sampler before and after keyframe reduction (summed over samplers).
     animation_bytes_in, animation_bytes_out : int
         Bytes of sampler data (times + weights) without and with reduction.
+    animation_name : str
+        The name of the new animation (``animations[0]`` of the output).
+    animations_replaced : int
+        Earlier facs-rig animations (or animations of the same name) the new one replaced.
+    animations_dropped, animations_kept : int
+        The file's other animations left out (the default) or kept after the new one.
     """
 
     path: Path
@@ -372,6 +434,10 @@ class BakeResult:
     animation_bytes_in: int
     animation_bytes_out: int
     metadata: Mapping = field(default_factory=dict)
+    animation_name: str = "facs-rig"
+    animations_replaced: int = 0
+    animations_dropped: int = 0
+    animations_kept: int = 0
 
     @property
     def saving(self) -> float:
@@ -396,6 +462,17 @@ def weight_tracks(rig: GltfRig, column_of_target: Mapping[str, int]) -> list[Wei
     return tracks
 
 
+def refuse_sidecar_inputs(path: Path, inputs: Sequence[Path]) -> None:
+    """Refuse a ``.gltf`` output whose buffer file, new or old, could be one the input reads.
+
+    Writing ``path`` writes one of :func:`sidecar_names` and removes the other: the input would
+    be left pointing at the new buffer, or at nothing (``bake face.gltf -o geometry.gltf`` where
+    face.gltf reads geometry.bin).
+    """
+    for name in sidecar_names(path):
+        refuse_input_as_output(path.parent / name, *inputs)
+
+
 def _external_files(rig: GltfRig) -> list[Path]:
     """The rig's file and every buffer or image file it refers to by a relative URI."""
     files = [Path(rig.path)]
@@ -412,8 +489,16 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
                         column_of_target: Mapping[str, int] | None = None,
                         interpolation: str = "LINEAR",
                         tolerance: float | None = DEFAULT_TOLERANCE,
-                        animation_name: str = "facs-rig") -> BakeResult:
+                        animation_name: str = "facs-rig",
+                        keep_animations: bool = False) -> BakeResult:
     """Write a copy of ``rig``'s file with a new animation of morph-target weights.
+
+    The new animation is ``animations[0]``, the one tools play or make active first: glTF has
+    no "active animation" flag, and Blender's importer (``io_scene_gltf2``, ``blender/imp/
+    scene.py``: "Restore first animation") makes ``animations[0]`` each object's active action
+    and stashes the others in NLA tracks; three.js loaders and viewers take ``animations[0]``
+    by convention. An earlier facs-rig animation (marked with :data:`ANIMATION_MARK`) or one of
+    the same name is replaced, never duplicated.
 
     Parameters
     ----------
@@ -433,6 +518,10 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         Keyframe reduction tolerance in weight units; None keeps every frame.
     animation_name : str
         Name of the new animation.
+    keep_animations : bool
+        Keep the file's other animations after the new one (default: leave them out, so the
+        copy holds one animation and no tool can pick another; their bytes stay in the buffer,
+        unreferenced).
 
     Raises
     ------
@@ -443,7 +532,7 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
     if _container_of(path) == "gltf":
         # The .gltf output's <stem>.bin sidecar must not replace a file the input rig reads: the
         # input would be left pointing at the new buffer (bake face.gltf -o geometry.gltf).
-        refuse_input_as_output(path.with_suffix(".bin"), *_external_files(rig))
+        refuse_sidecar_inputs(path, _external_files(rig))
     if column_of_target is None:
         column_of_target = {name: k for k, name in enumerate(weights.names)}
     tracks = weight_tracks(rig, column_of_target)
@@ -451,8 +540,13 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         raise GltfError(f"{rig.path}: no node shows a mesh with a target the weights drive "
                         f"(file targets: {', '.join(rig.target_names[:8]) or 'none'}...)")
     document, builder = _merged_copy(rig)
+    existing = document.pop("animations", None) or []
+    ours = [a for a in existing if is_facs_rig_animation(a) or a.get("name") == animation_name]
+    others = [a for a in existing if not any(a is mine for mine in ours)]
     stats = _add_animation(builder, tracks, weights, name=animation_name,
                            interpolation=interpolation, tolerance=tolerance)
+    if keep_animations:
+        document["animations"] += others
     binary = builder.data()
     document["buffers"] = [{"byteLength": len(binary)}]
     write_gltf_document(document, binary, path)
@@ -461,7 +555,17 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
     return BakeResult(path=path, nodes=nodes, meshes=tuple(mesh_names[n] for n in nodes),
                       keys_in=sum(s.keys_in for s in stats), keys_out=sum(s.keys_out for s in stats),
                       animation_bytes_in=sum(s.bytes_in for s in stats),
-                      animation_bytes_out=sum(s.bytes_out for s in stats))
+                      animation_bytes_out=sum(s.bytes_out for s in stats),
+                      animation_name=animation_name, animations_replaced=len(ours),
+                      animations_dropped=0 if keep_animations else len(others),
+                      animations_kept=len(others) if keep_animations else 0)
+
+
+def is_facs_rig_animation(animation: object) -> bool:
+    """Whether a glTF animation object was written by facs-rig (its ``extras`` carry
+    :data:`ANIMATION_MARK`)."""
+    extras = animation.get("extras") if isinstance(animation, dict) else None
+    return isinstance(extras, dict) and all(extras.get(k) == v for k, v in ANIMATION_MARK.items())
 
 
 def _check_appendable(document: dict, path: Path) -> None:

@@ -15,7 +15,8 @@ Protocols (formats.md §1-2; issue 6 point 1):
 ``vmc``
     ``/VMC/Ext/Blend/Val s f`` per target, ``/VMC/Ext/Bone/Pos`` for Head/LeftEye/RightEye when head
     or eye AUs are present, optional ``/VMC/Ext/OK i`` and ``/VMC/Ext/T f``, then
-    ``/VMC/Ext/Blend/Apply`` last, in bundles of at most 1,500 bytes (formats.md §1.2, §1.3, §1.7).
+    ``/VMC/Ext/Blend/Apply`` last, in bundles of at most 1,232 bytes: under VMC's 1,500 (formats.md
+    §1.2, §1.3, §1.7) and small enough never to be fragmented (see ``MAX_PACKET_BYTES``).
 ``template``
     One message per target at ``/facs/{target}``, or per AU channel when the template uses
     ``{au}``/``{channel}`` (a sided channel appends ``/L`` or ``/R`` unless ``{side}`` is used),
@@ -54,6 +55,7 @@ __all__ = [
     "NAME_CONVENTIONS",
     "PERFECT_SYNC_NAMES",
     "PROTOCOLS",
+    "VRCHAT_TOLERANCE",
     "BoneLimits",
     "FrameLayout",
     "ProtocolOptions",
@@ -113,6 +115,14 @@ HEAD_EYE_AUS = (51, 52, 53, 54, 55, 56, 57, 58, 61, 62, 63, 64, 65, 66)
 #: Unity ``HumanBodyBones`` names the bone messages use (formats.md §1.6).
 BONE_NAMES = ("Head", "LeftEye", "RightEye")
 _BONE_SLOTS = 21  # 3 positions (xyz) + 3 quaternions (xyzw)
+#: 65,535 (IPv4 total length) - 20 (IP header) - 8 (UDP header).
+_MAX_UDP_PAYLOAD = 65507
+#: Smallest change sent in changes-only mode: half of VRChat's network step. Synced float
+#: parameters travel "as multiples of 1/127 between -1 and 1" (wiki.vrchat.com, Expressions,
+#: "Only synced expression parameters ... are sent over the network"), so a change under half a
+#: step cannot move what other players see; the local avatar is off by at most this much until
+#: the next full refresh.
+VRCHAT_TOLERANCE = 1 / 254
 
 
 # ------------------------------------------------------------------------------------------ naming
@@ -303,7 +313,17 @@ class ProtocolOptions:
     bundle : bool or None
         Bundle messages (``None``: protocol default, bundles for all but ``vrchat``).
     max_bytes : int
-        Bundle size limit (VMC: 1,500).
+        Bundle size limit (default :data:`~facs_rig.io.osc.encoding.MAX_PACKET_BYTES`, 1,232
+        bytes: a UDP payload no IPv4 or IPv6 link on the way fragments).
+    changes_only : bool or None
+        Send only the datagrams whose values changed by more than ``tolerance`` since they were
+        last sent, plus every datagram every ``refresh`` seconds (``None``: the protocol
+        default, on for ``vrchat`` only; not for ``vmc``, whose receivers clear their values on
+        Apply). The neutral frame is always sent whole.
+    refresh : float
+        Seconds between full frames when ``changes_only`` (default 1).
+    tolerance : float
+        Smallest change sent when ``changes_only`` (default :data:`VRCHAT_TOLERANCE`).
     """
 
     protocol: str = "vmc"
@@ -315,6 +335,14 @@ class ProtocolOptions:
     send_time: bool = False
     bundle: bool | None = None
     max_bytes: int = MAX_PACKET_BYTES
+    changes_only: bool | None = None
+    refresh: float = 1.0
+    tolerance: float = VRCHAT_TOLERANCE
+
+    @property
+    def sends_changes_only(self) -> bool:
+        """Whether frames carry only changed values (see ``changes_only``)."""
+        return self.protocol == "vrchat" if self.changes_only is None else self.changes_only
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -328,6 +356,18 @@ class ProtocolOptions:
             raise OscError(f"address template {self.address_template!r} must start with '/'")
         if self.max_bytes < 64:
             raise OscError(f"max packet size {self.max_bytes} is too small (at least 64 bytes)")
+        if self.changes_only and self.protocol == "vmc":
+            raise OscError("changes-only frames are not for vmc: receivers such as EVMC4U clear "
+                           "blendshapes on Apply, so every frame carries every value")
+        if not (isinstance(self.refresh, (int, float)) and math.isfinite(self.refresh)
+                and self.refresh > 0):
+            raise OscError(f"full refresh every {self.refresh!r} s: must be a positive number "
+                           f"of seconds")
+        if not (isinstance(self.tolerance, (int, float)) and 0 <= self.tolerance < 1):
+            raise OscError(f"change tolerance {self.tolerance!r} must be in [0, 1)")
+        if self.max_bytes > _MAX_UDP_PAYLOAD:
+            raise OscError(f"max packet size {self.max_bytes} is over the {_MAX_UDP_PAYLOAD} "
+                           f"bytes one UDP datagram can carry")
 
 
 _TEMPLATE_FIELDS = re.compile(r"\{([a-z_]*)\}")
