@@ -448,3 +448,53 @@ def _number(message: dict, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _Malformed(f"{message.get('type')!s:.40}: field {name!r} must be a finite number")
     return float(value)
+
+
+class ServerThread:
+    """A :class:`StudioServer` on its own event loop in a daemon thread (tests, benchmarks,
+    embedding in another program). ``with ServerThread(session) as running: running.url``."""
+
+    def __init__(self, session: StudioSession, *, host: str = "127.0.0.1", port: int = 0,
+                 watch_interval: float = 0.25):
+        self.server = StudioServer(session, host=host, port=port, watch_interval=watch_interval)
+        self.url = ""
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="facs-rig-studio", daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(url: str) -> None:
+                self.url = url
+                self._ready.set()
+
+            await self.server.serve_until_stopped(ready, self._stop)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported by start()
+            self._failure = exc
+            self._ready.set()
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._failure is not None:
+            raise self._failure
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
