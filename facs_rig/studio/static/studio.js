@@ -60,9 +60,37 @@ function onMessage(m) {
 
 // ---------------------------------------------------------------- three.js view
 const canvas = $("view");
-const renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: true });
+// Software WebGL (SwiftShader, llvmpipe: headless or GPU-less machines) rasterises on the CPU,
+// where 4x multisampling costs more than it shows: ask for it only from a real GPU.
+function softwareGL() {
+  const gl = document.createElement("canvas").getContext("webgl2") || document.createElement("canvas").getContext("webgl");
+  if (!gl) return true;
+  const info = gl.getExtension("WEBGL_debug_renderer_info");
+  const name = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : "";
+  return /swiftshader|llvmpipe|software|softpipe/i.test(name);
+}
+studio.softwareGL = softwareGL();
+const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL, preserveDrawingBuffer: true });
 renderer.outputEncoding = THREE.sRGBEncoding;
-renderer.setPixelRatio(window.devicePixelRatio || 1);
+const fullRatio = window.devicePixelRatio || 1;
+renderer.setPixelRatio(fullRatio);
+// While playing, the resolution drops (down to a third) when frames take longer than the
+// display rate allows, so playback keeps time; paused, stills render at full resolution.
+studio.resolution = 1;
+function adaptResolution(interval) {
+  if (!$("adaptive").checked) return setResolution(1);
+  studio.intervalAvg = studio.intervalAvg ? 0.9 * studio.intervalAvg + 0.1 * interval : interval;
+  if (studio.intervalAvg > 36 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
+  else if (studio.intervalAvg < 20 && studio.resolution < 1) setResolution(Math.min(1, studio.resolution / 0.9));
+}
+function setResolution(r) {
+  if (r === studio.resolution) return;
+  studio.resolution = r;
+  studio.intervalAvg = 0;
+  renderer.setPixelRatio(fullRatio * r);
+  renderer.setSize(canvas.clientWidth, canvas.clientHeight, false);
+  dirty = true;
+}
 const scene = new THREE.Scene();
 scene.background = new THREE.Color(0x2a2d33);
 const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 1000);
@@ -203,15 +231,20 @@ function frame(now) {
     }
     updateTransport();
     dirty = true;
-  }
+    if (studio.lastNow) adaptResolution(now - studio.lastNow);
+  } else if (studio.resolution !== 1) setResolution(1);
   studio.lastNow = now;
   if (!dirty) return;
   dirty = false;
   const w = currentWeights();
   let changed = false;
   for (let i = 0; i < w.length; i++) if (w[i] !== shownWeights[i]) { changed = true; break; }
+  const t0 = performance.now();
   if (changed) { shownWeights.set(w); morph(w); }
+  const t1 = performance.now();
   renderer.render(scene, camera);
+  const t2 = performance.now();
+  studio.timings = { morph: t1 - t0, render: t2 - t1 };
   studio.renderedFrames++;
   if (studio.playing) {
     studio.frameTimes.push(now);
@@ -219,7 +252,8 @@ function frame(now) {
     if (studio.frameTimes.length > 10) {
       const n = studio.frameTimes.length - 1;
       studio.measuredFps = (1000 * n) / (studio.frameTimes[n] - studio.frameTimes[0]);
-      $("fps-readout").textContent = `${studio.measuredFps.toFixed(0)} fps`;
+      $("fps-readout").textContent = `${studio.measuredFps.toFixed(0)} fps` +
+        (studio.resolution < 1 ? ` at ${Math.round(100 * studio.resolution)}% resolution` : "");
     }
   }
   if (studio.poseSentAt !== null && studio.mode === "pose" && studio.poseArrived) {
@@ -474,36 +508,49 @@ canvas.addEventListener("pointerup", (e) => {
 const curveCanvas = $("curves");
 const palette = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
   "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3"];
+let curveCache = null;  // {key, image}: the curves drawn once per state and width; frames add the playhead
 function drawCurves() {
   const s = studio.state;
   const ctx = curveCanvas.getContext("2d");
-  const W = (curveCanvas.width = curveCanvas.clientWidth), H = curveCanvas.height;
-  ctx.fillStyle = "#121316"; ctx.fillRect(0, 0, W, H);
+  const W = curveCanvas.clientWidth, H = curveCanvas.height;
+  if (curveCanvas.width !== W) curveCanvas.width = W;
   if (!s || s.frames < 1) return;
+  const key = `${s.version}:${W}`;
+  if (!curveCache || curveCache.key !== key) curveCache = { key, image: plotCurves(s, W, H) };
+  ctx.drawImage(curveCache.image, 0, 0);
+  const F = s.frames;
+  const px = F > 1 ? (Math.min(studio.time * s.fps, F - 1) / (F - 1)) * (W - 1) : 0;
+  ctx.strokeStyle = "#fff"; ctx.beginPath(); ctx.moveTo(px, 0); ctx.lineTo(px, H); ctx.stroke();
+}
+function plotCurves(s, W, H) {
+  const image = document.createElement("canvas");
+  image.width = W; image.height = H;
+  const ctx = image.getContext("2d");
+  ctx.fillStyle = "#121316"; ctx.fillRect(0, 0, W, H);
   const F = s.frames, C = s.channels.length, T = studio.rig.profile_targets.length;
   const x = (f) => (F > 1 ? (f / (F - 1)) * (W - 1) : 0);
   const half = H / 2 - 4;
+  // At most ~2 points per pixel: an hour-long timeline still draws at once.
+  const stride = Math.max(1, Math.floor(F / (2 * W)));
   // Top: AU envelopes; bottom: the target weights that move (the mixing's result).
   const legend = [];
   for (let c = 0; c < C; c++) {
     ctx.strokeStyle = palette[c % palette.length]; ctx.beginPath();
-    for (let f = 0; f < F; f++) {
+    for (let f = 0; f < F; f += stride) {
       const y = 2 + half * (1 - s.curvesArray[f * C + c]);
       f ? ctx.lineTo(x(f), y) : ctx.moveTo(x(f), y);
     }
     ctx.stroke();
     legend.push(`<span style="color:${palette[c % palette.length]}">${s.channels[c]}</span>`);
   }
-  if (!s.activeTargets) {
-    s.activeTargets = [];
-    for (let t = 0; t < T; t++) {
-      for (let f = 0; f < F; f++) if (s.weightsArray[f * T + t] > 0) { s.activeTargets.push(t); break; }
-    }
+  const active = [];
+  for (let t = 0; t < T; t++) {
+    for (let f = 0; f < F; f++) if (s.weightsArray[f * T + t] > 0) { active.push(t); break; }
   }
   ctx.globalAlpha = 0.8;
-  s.activeTargets.forEach((t, k) => {
+  active.forEach((t, k) => {
     ctx.strokeStyle = palette[(k + 7) % palette.length]; ctx.beginPath();
-    for (let f = 0; f < F; f++) {
+    for (let f = 0; f < F; f += stride) {
       const y = H / 2 + 2 + half * (1 - s.weightsArray[f * T + t]);
       f ? ctx.lineTo(x(f), y) : ctx.moveTo(x(f), y);
     }
@@ -511,12 +558,10 @@ function drawCurves() {
   });
   ctx.globalAlpha = 1;
   ctx.fillStyle = "#777"; ctx.font = "10px sans-serif";
-  ctx.fillText("AU envelopes", 4, 12); ctx.fillText(`target weights (${s.activeTargets.length} moving)`, 4, H / 2 + 12);
-  ctx.strokeStyle = "#fff"; ctx.beginPath();
-  const px = x(Math.min(studio.time * s.fps, F - 1));
-  ctx.moveTo(px, 0); ctx.lineTo(px, H); ctx.stroke();
-  const html = legend.join(" ");
-  if ($("curve-legend").innerHTML !== html) $("curve-legend").innerHTML = html;
+  ctx.fillText("AU envelopes", 4, 12);
+  ctx.fillText(`target weights (${active.length} moving: ${active.map((t) => studio.rig.profile_targets[t]).slice(0, 12).join(" ")})`, 4, H / 2 + 12);
+  $("curve-legend").innerHTML = legend.join(" ");
+  return image;
 }
 curveCanvas.addEventListener("pointerdown", (e) => {
   const s = studio.state;
