@@ -43,19 +43,23 @@ def run_studio(args: argparse.Namespace) -> int:
     if args.host not in _LOOPBACK:
         print(f"facs-rig: warning: listening on {args.host}: the studio page (which can write "
               f"files in the notes folder) will be reachable from other machines", file=sys.stderr)
-    session = open_session(args.source, mesh=args.mesh, rig=args.rig)
-    server = StudioServer(session, host=args.host, port=args.port)
+    # The port opens first and the rig is read meanwhile: the page answers at once.
+    server = StudioServer(lambda: open_session(args.source, mesh=args.mesh, rig=args.rig),
+                          host=args.host, port=args.port)
 
     def ready(url: str) -> None:
-        print(f"facs-rig studio: {url}  (notes: {session.notes_path}, rig {session.profile.name}; "
-              f"Ctrl-C to stop)", flush=True)
+        print(f"facs-rig studio: {url}  (Ctrl-C to stop)", flush=True)
         if args.open:
             import webbrowser
 
             webbrowser.open(url)
 
+    def loaded(session) -> None:
+        print(f"facs-rig studio: notes {session.notes_path}, {session.setup.rig.source}, "
+              f"rig {session.profile.name}", flush=True)
+
     try:
-        asyncio.run(server.serve_until_stopped(ready))
+        asyncio.run(server.serve_until_stopped(ready, on_loaded=loaded))
     except OSError as exc:
         raise UnsupportedFormatError(f"cannot listen on {args.host}:{args.port}: "
                                      f"{exc.strerror or exc}") from None

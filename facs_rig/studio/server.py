@@ -126,9 +126,13 @@ class StudioServer:
         Where the page is, once :meth:`start` returned.
     """
 
-    def __init__(self, session: StudioSession, *, host: str = "127.0.0.1", port: int = 0,
-                 watch_interval: float = 0.25):
-        self.session = session
+    def __init__(self, session: StudioSession | Callable[[], StudioSession], *,
+                 host: str = "127.0.0.1", port: int = 0, watch_interval: float = 0.25):
+        # A loader (a callable) runs in a worker thread after the port is open: the page and
+        # three.js are served at once, the rig when it has been read.
+        self._loader = session if callable(session) else None
+        self.session: StudioSession = None if callable(session) else session  # type: ignore[assignment]
+        self._loaded: asyncio.Future | None = None
         self.host = host
         self.port = port
         self.watch_interval = watch_interval
@@ -139,21 +143,28 @@ class StudioServer:
         self._next_id = 1
         self._server = None
         self._watch_task: asyncio.Task | None = None
-        self._disk = self._read_disk()
+        self._disk: bytes | None = None
+        self._pending: bytes | None = None
         self._osc = None
         self._osc_info: dict[str, Any] = {"on": False}
         self._osc_lock = threading.Lock()
-        rig, blob = rig_payload(session)
         self._files: dict[str, tuple[str, bytes | Path]] = {
             "/": (_TYPES[".html"], STATIC / "index.html"),
             "/index.html": (_TYPES[".html"], STATIC / "index.html"),
             "/studio.js": (_TYPES[".js"], STATIC / "studio.js"),
             "/studio.css": (_TYPES[".css"], STATIC / "studio.css"),
             "/three.js": (_TYPES[".js"], three_js_path()),
-            "/rig.json": (_TYPES[".json"], json.dumps(rig).encode()),
-            "/rig.bin": (_TYPES[".bin"], blob),
             "/favicon.ico": ("image/x-icon", b""),
         }
+
+    def _load(self) -> None:
+        """Read the rig (worker thread): the session when given a loader, and the page's payload."""
+        if self.session is None:
+            self.session = self._loader()
+        rig, blob = rig_payload(self.session)
+        self._files["/rig.json"] = (_TYPES[".json"], json.dumps(rig).encode())
+        self._files["/rig.bin"] = (_TYPES[".bin"], blob)
+        self._disk = self._read_disk()
 
     # ------------------------------------------------------------------ HTTP
 
@@ -161,8 +172,10 @@ class StudioServer:
         names = {self.host, "127.0.0.1", "localhost", "[::1]"}
         return {f"http://{name}:{self.port}" for name in names}
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path in ("/rig.json", "/rig.bin", "/ws"):
+            await asyncio.shield(self._loaded)
         if path == "/ws":
             origin = request.headers.get("Origin")
             # A page from another site must not drive the studio (cross-site WebSocket use).
@@ -218,6 +231,7 @@ class StudioServer:
     # ------------------------------------------------------------------ WebSocket
 
     async def _handler(self, connection: ServerConnection) -> None:
+        await asyncio.shield(self._loaded)
         client_id = self._next_id
         self._next_id += 1
         self.clients.add(connection)
@@ -371,12 +385,19 @@ class StudioServer:
 
     async def _watch(self) -> None:
         """Pick up edits made to the notes file in another editor (polling: portable, no deps)."""
+        await asyncio.shield(self._loaded)
         while True:
             await asyncio.sleep(self.watch_interval)
             data = await asyncio.to_thread(self._read_disk)
             if data is None or data == self._disk:
+                self._pending = None
                 continue
-            self._disk = data
+            # Take a change once it reads the same on two polls: an editor that truncates and
+            # then writes must not flash an empty (or half) file onto the page.
+            if data != self._pending:
+                self._pending = data
+                continue
+            self._disk, self._pending = data, None
             try:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError:
@@ -396,8 +417,14 @@ class StudioServer:
         self.port = sockname[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{shown}:{self.port}/"
+        self._loaded = asyncio.ensure_future(asyncio.to_thread(self._load))
         self._watch_task = asyncio.create_task(self._watch())
         return self.url
+
+    async def wait_loaded(self) -> StudioSession:
+        """The session, once the rig is read (raises what loading raised)."""
+        await asyncio.shield(self._loaded)
+        return self.session
 
     async def stop(self) -> None:
         """Close every page, stop the watcher and end a running OSC stream on the neutral frame."""
@@ -408,11 +435,19 @@ class StudioServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self._loaded is not None and not self._loaded.done():
+            with contextlib.suppress(Exception):
+                await self._loaded
         await asyncio.to_thread(self.stop_osc)
 
     async def serve_until_stopped(self, on_ready: Callable[[str], None] | None = None,
-                                  stop: asyncio.Event | None = None) -> None:
-        """Run until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly."""
+                                  stop: asyncio.Event | None = None,
+                                  on_loaded: Callable[[StudioSession], None] | None = None) -> None:
+        """Run until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly.
+
+        ``on_ready(url)`` is called once the port is open, ``on_loaded(session)`` once the rig is
+        read. When reading it fails, the server stops and the error is raised.
+        """
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
         installed = []
@@ -424,9 +459,16 @@ class StudioServer:
         url = await self.start()
         if on_ready is not None:
             on_ready(url)
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            await stop.wait()
+            await asyncio.wait({stopping, self._loaded}, return_when=asyncio.FIRST_COMPLETED)
+            if not stopping.done():
+                self._loaded.result()  # raises a loading error
+                if on_loaded is not None:
+                    on_loaded(self.session)
+                await stopping
         finally:
+            stopping.cancel()
             for signum in installed:
                 loop.remove_signal_handler(signum)
             await self.stop()
@@ -469,11 +511,11 @@ class ServerThread:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
 
-            def ready(url: str) -> None:
-                self.url = url
+            def ready(session: StudioSession) -> None:
+                self.url = self.server.url
                 self._ready.set()
 
-            await self.server.serve_until_stopped(ready, self._stop)
+            await self.server.serve_until_stopped(None, self._stop, ready)
 
         try:
             asyncio.run(main())
