@@ -35,7 +35,8 @@ BUSY_NOTES = """fps 30
 """
 
 
-def _serving_seconds() -> float:
+def _serving_seconds(paths: tuple[str, ...] = ("", "rig.json", "rig.bin", "three.js")) -> float:
+    """Seconds from starting ``facs-rig studio`` until each of ``paths`` has answered."""
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "facs_rig", "studio", "happiness", "--port", "0"],
@@ -43,7 +44,7 @@ def _serving_seconds() -> float:
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             url = process.stdout.readline().split()[2]
-            for path in ("", "rig.json", "rig.bin", "three.js"):
+            for path in paths:
                 with urllib.request.urlopen(url + path, timeout=10) as response:
                     response.read()
             return time.perf_counter() - start
@@ -124,6 +125,8 @@ def _playback_fps(mesh: Path | None, *, adaptive: bool = True) -> float:
 
 def benchmarks(quick: bool) -> list[Benchmark]:
     return [
+        Benchmark("studio: serving, command start to page + three.js answered", "s", 2.0, "lower",
+                  lambda: _serving_seconds(("", "three.js"))),
         Benchmark("studio: serving, command start to page + rig answered", "s", 2.0, "lower",
                   _serving_seconds),
         Benchmark("studio: slider change to redrawn face (Chromium, median)", "ms", 50.0, "lower",
