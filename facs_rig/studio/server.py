@@ -109,7 +109,9 @@ def rig_payload(session: StudioSession) -> tuple[dict, bytes]:
         # Profile column driving each mesh target; -1 for none.
         "columns": [int(c) if c < len(profile.targets) else -1 for c in columns],
         "aus": aus, "letters": dict(scale.values), "scale": scale.name,
-        "focus": np.asarray(render_rig.focus, float).tolist(), "layout": layout,
+        "focus": np.asarray(render_rig.focus, float).tolist(),
+        "bounds": [mesh.positions.min(axis=0).tolist(), mesh.positions.max(axis=0).tolist()],
+        "layout": layout,
         "osc_protocols": list(OSC_PROTOCOLS),
     }
     return description, b"".join(parts)

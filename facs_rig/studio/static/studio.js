@@ -137,7 +137,10 @@ async function loadRig() {
   // Frame the face (the box the software previews frame), looking at it from the front (+Z).
   const [lo, hi] = rig.focus;
   const centre = new THREE.Vector3((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2);
-  const size = Math.max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
+  // The moved region can be only the lower face (a rig whose jaw moves most): take in at least
+  // a little more than half of the whole rig's height.
+  const [bottom, top] = [rig.bounds[0][1], rig.bounds[1][1]];
+  const size = Math.max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], 0.55 * (top - bottom));
   studio.focusSize = size;
   controls.target.copy(centre);
   camera.position.set(centre.x + size * 0.35, centre.y + size * 0.1, centre.z + size * 2.6);
