@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -268,3 +270,45 @@ def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):
     assert main(["studio", "6+99", "--port", "0"]) == 1
     assert capsys.readouterr().err.startswith("facs-rig: error: '6+99' is neither")
     assert main(["studio", "--port", "70000"]) == 1
+
+
+# ---------------------------------------------------------------------------- fuzz
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
+                                                                       max_size=4),
+    max_leaves=12)
+_TYPES = st.sampled_from(["notes", "save", "pose", "insert", "explain", "export", "shown", "osc",
+                          "ping", "nope", "_on_notes", "__init__", ""])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=st.one_of(
+    _JSON,
+    st.builds(lambda kind, fields: {"type": kind, **fields}, _TYPES,
+              st.dictionaries(st.sampled_from(["text", "code", "values", "time", "name", "target",
+                                               "on", "protocol", "to"]), _JSON, max_size=4)),
+    st.text(max_size=60)))
+def test_any_message_gets_an_answer_and_never_escapes_the_folder(notes_dir, message):
+    """Whatever a page sends, the dispatcher answers or broadcasts; it never raises, and writes
+    happen only in the notes folder (refused names never reach the file system)."""
+    import asyncio
+
+    from facs_rig.studio.server import StudioServer
+
+    server = _FUZZ_SERVERS.get(notes_dir)
+    if server is None:  # one per test run (hypothesis reuses the function's fixtures)
+        (notes_dir / "take.notes").write_text(SMILE)
+        server = _FUZZ_SERVERS[notes_dir] = StudioServer(open_session("take.notes"))
+        server._load()
+    if isinstance(message, dict) and message.get("type") in ("osc", "save"):
+        return  # sockets and the notes file itself: covered by the tests above
+    raw = message if isinstance(message, str) else json.dumps(message)
+    reply = asyncio.run(server._dispatch(raw, 1))
+    assert reply is None or reply["type"] in ("refused", "error", "pong", "explain", "exported")
+    if reply is not None and reply["type"] == "exported":
+        assert Path(reply["path"]).parent == server.session.folder
+
+
+_FUZZ_SERVERS: dict = {}
