@@ -183,3 +183,27 @@ def test_a_second_page_sees_the_first_pages_edit(page, browser, studio):
     other.wait_for_function("document.getElementById('notes').value === '0  9\\n'", timeout=20_000)
     other.close()
     time.sleep(0.1)
+
+
+def test_a_second_rig_beside_the_first(browser, tmp_path, monkeypatch, capsys):
+    """--compare: the bundled head through facs and, beside it, the same AUs through arkit on
+    the ICT FaceKit head; each shows its own profile's mix."""
+    from conftest import shared_asset
+
+    ict = shared_asset("rigs/ict_facekit/ict_facekit_full_head.glb")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "take.notes").write_text(SMILE)
+    session = open_session("take.notes", compare=str(ict), compare_rig="arkit")
+    with ServerThread(session) as running:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(running.url)
+        page.wait_for_function("window.studio && studio.ready && studio.state && studio.pose",
+                               timeout=60_000)
+        page.evaluate("studio.seek(1.0)")
+        _settle(page, "studio.shownTime === 1.0")
+        compared = page.evaluate("studio.weights(1)")
+        page.close()
+    assert main(["mix", "6+12D", "--rig", "arkit", "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert compared == pytest.approx(expected, abs=1e-6)
+    assert compared["mouthSmileLeft"] > 0.5

@@ -23,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     studio.add_argument("--mesh", metavar="FACE.glb", help="glTF/GLB rig (default: the bundled head)")
     studio.add_argument("--rig", metavar="NAME|FILE",
                         help="rig profile (default: facs for the bundled head, else the best fit)")
+    studio.add_argument("--compare", metavar="FACE.glb|default",
+                        help="a second rig beside the first, driven by the same AUs "
+                        "('default': the bundled head)")
+    studio.add_argument("--compare-rig", metavar="NAME|FILE",
+                        help="profile of the second rig (alone: the first mesh through this profile)")
     studio.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     studio.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
@@ -44,7 +49,8 @@ def run_studio(args: argparse.Namespace) -> int:
         print(f"facs-rig: warning: listening on {args.host}: the studio page (which can write "
               f"files in the notes folder) will be reachable from other machines", file=sys.stderr)
     # The port opens first and the rig is read meanwhile: the page answers at once.
-    server = StudioServer(lambda: open_session(args.source, mesh=args.mesh, rig=args.rig),
+    server = StudioServer(lambda: open_session(args.source, mesh=args.mesh, rig=args.rig,
+                                               compare=args.compare, compare_rig=args.compare_rig),
                           host=args.host, port=args.port)
 
     def ready(url: str) -> None:
@@ -55,8 +61,10 @@ def run_studio(args: argparse.Namespace) -> int:
             webbrowser.open(url)
 
     def loaded(session) -> None:
+        beside = (f"; beside it {session.compare.rig.source}, rig {session.compare.driver.profile.name}"
+                  if session.compare is not None else "")
         print(f"facs-rig studio: notes {session.notes_path}, {session.setup.rig.source}, "
-              f"rig {session.profile.name}", flush=True)
+              f"rig {session.profile.name}{beside}", flush=True)
 
     try:
         asyncio.run(server.serve_until_stopped(ready, on_loaded=loaded))

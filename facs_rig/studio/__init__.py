@@ -19,7 +19,8 @@ DEFAULT_NOTES = "studio.notes"
 
 
 def open_session(argument: str | None = None, *, mesh: str | None = None,
-                 rig: str | None = None) -> StudioSession:
+                 rig: str | None = None, compare: str | None = None,
+                 compare_rig: str | None = None) -> StudioSession:
     """A studio session for ``facs-rig studio [TIMELINE|CODE] [--mesh] [--rig]``.
 
     * a ``.notes``/``.txt`` file: edited in place (it need not exist yet);
@@ -27,6 +28,9 @@ def open_session(argument: str | None = None, *, mesh: str | None = None,
       beside it as ``NAME.notes`` (the original is never written);
     * a FACS code or expression name: one held beat, saved as ``studio.notes``;
     * nothing: ``studio.notes`` in the working folder (read when it exists, else empty).
+
+    ``compare`` (a glTF file, or ``default`` for the bundled head) with ``compare_rig`` (its
+    profile; default as for ``rig``) adds a second rig beside the first.
 
     Raises
     ------
@@ -54,5 +58,9 @@ def open_session(argument: str | None = None, *, mesh: str | None = None,
         if Path(argument).is_file():
             notes_path = Path(argument).with_suffix(".notes")
     setup = preview_setup(mesh, rig, size=512, supersample=2)
+    second = None
+    if compare is not None or compare_rig is not None:
+        compare_mesh = mesh if compare is None else None if compare == "default" else compare
+        second = preview_setup(compare_mesh, compare_rig, size=256)
     return StudioSession(notes_path, text, vocabulary, setup,
-                         Path(mesh) if mesh is not None else default_head_path())
+                         Path(mesh) if mesh is not None else default_head_path(), second)

@@ -10,6 +10,7 @@ through its ``process_request`` hook and upgrades ``/ws``):
                 ``jupyter-threejs-sage`` (installed with facs-rig; not in this repository)
 ``/rig.json``   the rig: target names, profile columns, AU panel, offsets into ``/rig.bin``
 ``/rig.bin``    positions, triangles, colours and sparse morph deltas (little-endian)
+``/rig2.*``     the same for the comparison rig (``--compare``), when there is one
 ``/ws``         JSON messages both ways (see ``docs/studio.md``)
 ==============  ==================================================================
 
@@ -64,15 +65,17 @@ def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array, "<f4").tobytes()).decode("ascii")
 
 
-def rig_payload(session: StudioSession) -> tuple[dict, bytes]:
-    """The rig for the page: ``(description, binary blob)``.
+def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
+    """The rig for the page: ``(description, binary blob)`` (``setup``: the session's own, or
+    its comparison rig).
 
     The blob holds, little-endian and 4-byte aligned: positions ``(V, 3)`` float32, triangles
     ``(F, 3)`` uint32, colours ``(V, 3)`` float32 (linear), then per mesh target the indices of
     the vertices it moves (uint32) and their deltas ``(n, 3)`` float32. Only moved vertices are
     sent: the page adds ``weight x delta`` for the active targets (send weights, not vertices).
     """
-    render_rig = session.setup.rig
+    setup = setup or session.setup
+    render_rig = setup.rig
     mesh = render_rig.mesh
     parts: list[bytes] = []
     offset = 0
@@ -94,8 +97,8 @@ def rig_payload(session: StudioSession) -> tuple[dict, bytes]:
         layout["targets"].append({
             "name": name, "count": int(moved.size), "indices": add(moved, "<u4"),
             "deltas": add(mesh.deltas[index][moved], "<f4")})
-    profile = session.profile
-    columns = session.setup.driver.columns
+    profile = setup.driver.profile
+    columns = setup.driver.columns
     vocabulary = session.vocabulary
     aus = []
     for au in profile.mapped_aus:
@@ -112,7 +115,7 @@ def rig_payload(session: StudioSession) -> tuple[dict, bytes]:
         "focus": np.asarray(render_rig.focus, float).tolist(),
         "bounds": [mesh.positions.min(axis=0).tolist(), mesh.positions.max(axis=0).tolist()],
         "layout": layout,
-        "osc_protocols": list(OSC_PROTOCOLS),
+        "osc_protocols": list(OSC_PROTOCOLS), "compare": session.compare is not None,
     }
     return description, b"".join(parts)
 
@@ -166,6 +169,10 @@ class StudioServer:
         rig, blob = rig_payload(self.session)
         self._files["/rig.json"] = (_TYPES[".json"], json.dumps(rig).encode())
         self._files["/rig.bin"] = (_TYPES[".bin"], blob)
+        if self.session.compare is not None:
+            rig, blob = rig_payload(self.session, self.session.compare)
+            self._files["/rig2.json"] = (_TYPES[".json"], json.dumps(rig).encode())
+            self._files["/rig2.bin"] = (_TYPES[".bin"], blob)
         self._disk = self._read_disk()
 
     # ------------------------------------------------------------------ HTTP
@@ -176,7 +183,7 @@ class StudioServer:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
-        if path in ("/rig.json", "/rig.bin", "/ws"):
+        if path in ("/rig.json", "/rig.bin", "/rig2.json", "/rig2.bin", "/ws"):
             await asyncio.shield(self._loaded)
         if path == "/ws":
             origin = request.headers.get("Origin")
@@ -214,6 +221,7 @@ class StudioServer:
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
                 "frames": int(s.weights.shape[0]),
                 "weights": _b64(s.weights), "channels": [c.name for c in s.curve_channels],
+                "weights2": _b64(s.compare_weights),
                 "curves": _b64(s.curves), "title": str(s.timeline.metadata.get("title", "")),
                 "osc": self._osc_info, "refused": self.refused,
             }
@@ -222,7 +230,8 @@ class StudioServer:
         s = self.session
         with s._lock:
             return {"type": "pose", "values": {c.name: v for c, v in s.pose_values.items()},
-                    "code": s.pose_code(), "weights": [float(w) for w in s.pose_weights]}
+                    "code": s.pose_code(), "weights": [float(w) for w in s.pose_weights],
+                    "weights2": [float(w) for w in s.compare_pose_weights]}
 
     async def broadcast(self, message: dict) -> None:
         data = json.dumps(message)

@@ -85,10 +85,13 @@ class StudioSession:
         The rig (merged meshes, world space), its profile driver and a software renderer.
     mesh_path : Path
         The glTF file of the rig (baked copies are made from it).
+    compare : facs_rig.render.preview.PreviewSetup or None
+        A second rig (or the same mesh through another profile) shown beside the first, driven
+        by the same AU curves and pose through its own profile.
     """
 
     def __init__(self, notes_path: Path, notes_text: str, vocabulary: Vocabulary, setup,
-                 mesh_path: Path):
+                 mesh_path: Path, compare=None):
         self.notes_path = Path(notes_path).absolute()
         self.folder = self.notes_path.parent
         self.vocabulary = vocabulary
@@ -106,6 +109,10 @@ class StudioSession:
         self.weights = np.zeros((1, len(self.profile.targets)), np.float32)
         self.pose_values: dict[Channel, float] = {}
         self.pose_weights = np.zeros(len(self.profile.targets), np.float32)
+        self.compare = compare
+        n_compare = len(compare.driver.profile.targets) if compare is not None else 0
+        self.compare_weights = np.zeros((1, n_compare), np.float32)
+        self.compare_pose_weights = np.zeros(n_compare, np.float32)
         self.set_notes(notes_text)
 
     # ------------------------------------------------------------------ notes and timeline
@@ -148,6 +155,9 @@ class StudioSession:
         curves = sample(timeline)
         # Mixed on every channel the profile reads, so the weights are mix()'s exactly.
         mixed = mix(sample(timeline, channels=self.profile.channels), self.profile)
+        if self.compare is not None:
+            other = self.compare.driver.profile
+            self.compare_weights = mix(sample(timeline, channels=other.channels), other).weights
         self.timeline = timeline
         self.times = curves.times
         self.curves = curves.values
@@ -228,6 +238,8 @@ class StudioSession:
         with self._lock:
             self.pose_values = channels
             self.pose_weights = mix_frame(channels, self.profile)
+            if self.compare is not None:
+                self.compare_pose_weights = mix_frame(channels, self.compare.driver.profile)
             return self.pose_weights
 
     def pose_from_code(self, code: str) -> np.ndarray:

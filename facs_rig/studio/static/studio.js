@@ -100,47 +100,69 @@ const key = new THREE.DirectionalLight(0xffffff, 0.75);
 scene.add(key);
 const fill = new THREE.DirectionalLight(0xffffff, 0.25);
 scene.add(fill);
-let geometry = null, neutralMesh = null, faceMesh = null, basePositions = null;
-let targets = [];            // [{indices: Uint32Array, deltas: Float32Array, column}]
-let shownWeights = null;     // profile-target weights currently shown (Float32Array)
 let dirty = true;
+// One view per rig: the rig of the notes, and optionally a comparison rig (--compare) driven by
+// the same AU curves through its own profile. Each: geometry, base positions, sparse targets.
+const views = [];
+let geometry = null, faceMesh = null, neutralMesh = null, targets = [];
 
-async function loadRig() {
-  const rig = await (await fetch("/rig.json")).json();
-  const blob = await (await fetch("/rig.bin")).arrayBuffer();
-  studio.rig = rig;
+function buildView(rig, blob, material) {
   const L = rig.layout;
-  basePositions = new Float32Array(blob, L.positions, L.vertices * 3);
+  const base = new Float32Array(blob, L.positions, L.vertices * 3);
   const faces = new Uint32Array(blob, L.faces, L.triangles * 3);
   const colours = new Float32Array(blob, L.colours, L.vertices * 3);
-  targets = L.targets.map((t, j) => ({
-    name: t.name, column: rig.columns[j],
-    indices: new Uint32Array(blob, t.indices, t.count),
-    deltas: new Float32Array(blob, t.deltas, t.count * 3),
-  }));
-  geometry = new THREE.BufferGeometry();
-  geometry.setAttribute("position", new THREE.BufferAttribute(new Float32Array(basePositions), 3));
-  geometry.setAttribute("color", new THREE.BufferAttribute(colours, 3));
-  geometry.setIndex(new THREE.BufferAttribute(faces, 1));
-  geometry.computeVertexNormals();
+  const view = {
+    rig, base, shown: new Float32Array(rig.profile_targets.length),
+    targets: L.targets.map((t, j) => ({
+      name: t.name, column: rig.columns[j],
+      indices: new Uint32Array(blob, t.indices, t.count),
+      deltas: new Float32Array(blob, t.deltas, t.count * 3),
+    })),
+  };
+  view.geometry = new THREE.BufferGeometry();
+  view.geometry.setAttribute("position", new THREE.BufferAttribute(new Float32Array(base), 3));
+  view.geometry.setAttribute("color", new THREE.BufferAttribute(colours, 3));
+  view.geometry.setIndex(new THREE.BufferAttribute(faces, 1));
+  view.geometry.computeVertexNormals();
+  view.mesh = new THREE.Mesh(view.geometry, material);
+  // Framing: the face (the box the software previews frame), or at least a little more than
+  // half of the rig's height (a rig whose jaw moves most has only the lower face in that box).
+  const [lo, hi] = rig.focus;
+  view.centre = new THREE.Vector3((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2);
+  view.size = Math.max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], 0.55 * (rig.bounds[1][1] - rig.bounds[0][1]));
+  scene.add(view.mesh);
+  return view;
+}
+
+async function fetchRig(name) {
+  const rig = await (await fetch(`/${name}.json`)).json();
+  const blob = await (await fetch(`/${name}.bin`)).arrayBuffer();
+  return [rig, blob];
+}
+
+async function loadRig() {
+  const [rig, blob] = await fetchRig("rig");
+  studio.rig = rig;
   const material = new THREE.MeshStandardMaterial({ vertexColors: true, roughness: 0.6, metalness: 0.0 });
-  faceMesh = new THREE.Mesh(geometry, material);
-  scene.add(faceMesh);
+  const main = buildView(rig, blob, material);
+  views.push(main);
+  ({ geometry, mesh: faceMesh, targets } = main);
   const still = new THREE.BufferGeometry();
-  still.setAttribute("position", new THREE.BufferAttribute(basePositions, 3));
+  still.setAttribute("position", new THREE.BufferAttribute(main.base, 3));
   still.setAttribute("color", geometry.getAttribute("color"));
   still.setIndex(geometry.getIndex());
   still.computeVertexNormals();
   neutralMesh = new THREE.Mesh(still, material);
   neutralMesh.visible = false;
   scene.add(neutralMesh);
-  // Frame the face (the box the software previews frame), looking at it from the front (+Z).
-  const [lo, hi] = rig.focus;
-  const centre = new THREE.Vector3((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2);
-  // The moved region can be only the lower face (a rig whose jaw moves most): take in at least
-  // a little more than half of the whole rig's height.
-  const [bottom, top] = [rig.bounds[0][1], rig.bounds[1][1]];
-  const size = Math.max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], 0.55 * (top - bottom));
+  if (rig.compare) {
+    const [rig2, blob2] = await fetchRig("rig2");
+    const second = buildView(rig2, blob2, material);
+    second.weightsKey = "weights2";
+    views.push(second);
+    studio.rig2 = rig2;
+  }
+  const centre = main.centre, size = main.size;
   studio.focusSize = size;
   controls.target.copy(centre);
   camera.position.set(centre.x + size * 0.35, centre.y + size * 0.1, centre.z + size * 2.6);
@@ -148,28 +170,52 @@ async function loadRig() {
   key.position.set(centre.x + size, centre.y + size * 1.5, centre.z + size * 2);
   fill.position.set(centre.x - size * 2, centre.y, centre.z + size);
   controls.update();
-  shownWeights = new Float32Array(rig.profile_targets.length);
-  $("rig-name").textContent = `${rig.source} · rig ${rig.profile}`;
+  layoutViews();
+  $("rig-name").textContent = `${rig.source} · rig ${rig.profile}` +
+    (studio.rig2 ? `  |  beside: ${studio.rig2.source} · rig ${studio.rig2.profile}` : "");
   buildAuPanel(rig);
   const select = $("explain-target");
   for (const name of rig.profile_targets) select.add(new Option(name, name));
   for (const p of rig.osc_protocols) $("osc-protocol").add(new Option(p, p));
 }
 
+// Side by side around the first rig's face: [neutral] pose [comparison rig, scaled to match].
+function layoutViews() {
+  const main = views[0], step = main.size * 1.1;
+  const items = [];
+  if (neutralMesh.visible) items.push({ mesh: neutralMesh, view: main });
+  items.push({ mesh: main.mesh, view: main });
+  if (views[1]) items.push({ mesh: views[1].mesh, view: views[1] });
+  const height = (view) => view.rig.bounds[1][1] - view.rig.bounds[0][1];
+  items.forEach((item, k) => {
+    // Another rig is scaled to the first one's height: heads of any unit side by side.
+    const scale = item.view === main ? 1 : height(main) / height(item.view);
+    const x = main.centre.x + (k - (items.length - 1) / 2) * step;
+    item.mesh.scale.setScalar(scale);
+    item.mesh.position.set(x - item.view.centre.x * scale, main.centre.y - item.view.centre.y * scale,
+      main.centre.z - item.view.centre.z * scale);
+  });
+  // Step back (same direction) so that every head is in view.
+  const offset = camera.position.clone().sub(controls.target);
+  const across = 2 * Math.tan((camera.fov * Math.PI) / 360) * Math.max(0.5, camera.aspect);
+  offset.setLength(Math.max(main.size * 2.6, (items.length * step) / across));
+  camera.position.copy(controls.target).add(offset);
+  controls.update();
+  dirty = true;
+}
+
 function setNeutralBeside(on) {
   neutralMesh.visible = on;
-  const shift = on ? studio.focusSize * 0.55 : 0;
-  faceMesh.position.x = shift; neutralMesh.position.x = -shift;
-  dirty = true;
+  layoutViews();
 }
 
 // Morph on the CPU over the sparse deltas of the active targets only: any number of targets
 // (three r130's shader morphing takes 8 at most), exact sums as facs_rig.core.deform does.
-function morph(weights) {
-  const positions = geometry.getAttribute("position");
+function morph(weights, view = views[0]) {
+  const positions = view.geometry.getAttribute("position");
   const out = positions.array;
-  out.set(basePositions);
-  for (const t of targets) {
+  out.set(view.base);
+  for (const t of view.targets) {
     if (t.column < 0) continue;
     const w = weights[t.column];
     if (!w) continue;
@@ -180,7 +226,7 @@ function morph(weights) {
     }
   }
   positions.needsUpdate = true;
-  geometry.computeVertexNormals();
+  view.geometry.computeVertexNormals();
 }
 
 function resize() {
@@ -194,27 +240,27 @@ function resize() {
 controls.addEventListener("change", () => { dirty = true; });
 
 // ---------------------------------------------------------------- what is shown
-function timelineWeightsAt(t) {
+function timelineWeightsAt(t, view = views[0]) {
   const s = studio.state;
-  const T = studio.rig.profile_targets.length;
+  const T = view.rig.profile_targets.length;
   const out = new Float32Array(T);
-  if (!s || !s.weightsArray || s.frames === 0) return out;
+  const W = view.weightsKey ? s && s.weights2Array : s && s.weightsArray;
+  if (!s || !W || s.frames === 0 || W.length < s.frames * T) return out;
   const x = Math.min(Math.max(t * s.fps, 0), s.frames - 1);
   const i = Math.floor(x), f = x - i, j = Math.min(i + 1, s.frames - 1);
-  const W = s.weightsArray;
   for (let c = 0; c < T; c++) {
     const a = W[i * T + c];
     out[c] = f === 0 ? a : a + (W[j * T + c] - a) * f;  // exact at frame times
   }
   return out;
 }
-function currentWeights() {
-  if (studio.mode === "pose" && studio.pose) return Float32Array.from(studio.pose.weights);
-  return timelineWeightsAt(studio.time);
+function currentWeights(view = views[0]) {
+  if (studio.mode === "pose" && studio.pose) return Float32Array.from(view.weightsKey ? studio.pose.weights2 : studio.pose.weights);
+  return timelineWeightsAt(studio.time, view);
 }
-studio.weights = () => {   // profile target -> weight, as shown (for tests and the explain tab)
+studio.weights = (k = 0) => {   // profile target -> weight, as shown (tests; k = 1: comparison rig)
   const out = {};
-  studio.rig.profile_targets.forEach((n, i) => { out[n] = shownWeights[i]; });
+  views[k].rig.profile_targets.forEach((n, i) => { out[n] = views[k].shown[i]; });
   return out;
 };
 studio.seek = (t) => { studio.mode = "timeline"; studio.time = t; studio.playing = false; updateTransport(); dirty = true; };
@@ -239,11 +285,13 @@ function frame(now) {
   studio.lastNow = now;
   if (!dirty) return;
   dirty = false;
-  const w = currentWeights();
-  let changed = false;
-  for (let i = 0; i < w.length; i++) if (w[i] !== shownWeights[i]) { changed = true; break; }
   const t0 = performance.now();
-  if (changed) { shownWeights.set(w); morph(w); }
+  for (const view of views) {
+    const w = currentWeights(view);
+    let changed = false;
+    for (let i = 0; i < w.length; i++) if (w[i] !== view.shown[i]) { changed = true; break; }
+    if (changed) { view.shown.set(w); morph(w, view); }
+  }
   const t1 = performance.now();
   renderer.render(scene, camera);
   const t2 = performance.now();
@@ -340,6 +388,7 @@ $("save").onclick = () => send({ type: "save" });
 function onState(m) {
   const first = !studio.state;
   m.weightsArray = decodeF32(m.weights);
+  m.weights2Array = decodeF32(m.weights2);
   m.curvesArray = decodeF32(m.curves);
   studio.state = m;
   studio.version = m.version;
