@@ -117,6 +117,12 @@ def test_exports_use_the_library_writers(session, notes_dir, vocabulary):
     assert read_timeline(notes_dir / "out.json", vocabulary) == read_timeline("take.notes", vocabulary)
     assert (notes_dir / "out.notes").read_text() == SMILE
     assert (notes_dir / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    session.set_notes("fps 24\n0  6+12D  onset 3f apex 2f offset 3f\n")
+    session.export("out.gif")
+    with Image.open(notes_dir / "out.gif") as clip:  # every frame at the timeline's fps
+        assert (clip.n_frames, clip.size) == (9, (512, 512))
 
 
 # ---------------------------------------------------------------------------- the server

@@ -345,8 +345,10 @@ class StudioSession:
             write_png(path, self.setup.renderer.render(weights))
         else:
             from facs_rig.render.encoders import write_clip
-            from facs_rig.render.preview import timeline_clip
+            from facs_rig.render.preview import FaceRenderer, PreviewSetup, timeline_clip
 
-            clip = timeline_clip(self.setup, timeline)
+            # As `facs-rig preview TIMELINE -o clip.gif`: 512 px without supersampling.
+            renderer = FaceRenderer(self.setup.rig, width=512, height=512, supersample=1)
+            clip = timeline_clip(PreviewSetup(self.setup.rig, self.setup.driver, renderer), timeline)
             write_clip(path, clip.frames, fps=clip.fps, palette=clip.palette)
         return path
