@@ -60,10 +60,16 @@ def _receive(ws, kind, *, timeout=10.0):
             return message
 
 
-def _weights(message) -> np.ndarray:
+def _weights(message, n_targets: int) -> np.ndarray:
+    """The state's (frames, targets) weights, unpacked from the moving columns."""
     import base64
 
-    return np.frombuffer(base64.b64decode(message["weights"]), "<f4").reshape(message["frames"], -1)
+    columns = message["weights_columns"]
+    packed = np.frombuffer(base64.b64decode(message["weights"]), "<f4").reshape(message["frames"],
+                                                                                  len(columns))
+    weights = np.zeros((message["frames"], n_targets), np.float32)
+    weights[:, columns] = packed
+    return weights
 
 
 # ---------------------------------------------------------------------------- the session
@@ -185,6 +191,9 @@ def test_two_pages_see_the_same_state(running):
         first.send(json.dumps({"type": "notes", "text": "0  26E\n"}))
         a, b = _receive(first, "state"), _receive(second, "state")
         assert a["text"] == b["text"] == "0  26E\n" and a["weights"] == b["weights"]
+        session = running.server.session
+        np.testing.assert_array_equal(_weights(a, len(session.profile.targets)), session.weights)
+        assert [session.profile.targets[c] for c in a["weights_columns"]] == ["AU26"]
         second.send(json.dumps({"type": "pose", "code": "R12A+R14A"}))
         assert _receive(first, "pose")["code"] == _receive(second, "pose")["code"] == "R12A+R14A"
 

@@ -65,6 +65,14 @@ def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array, "<f4").tobytes()).decode("ascii")
 
 
+def _packed(name: str, weights: np.ndarray) -> dict:
+    """``(frames, targets)`` weights as base64 float32 of only the columns that move anywhere,
+    with their indices (``name_columns``): most targets of a rig stay 0 in a take, and the
+    state goes to every page on every keystroke."""
+    columns = np.flatnonzero(np.any(weights != 0, axis=0))
+    return {name: _b64(weights[:, columns]), f"{name}_columns": columns.tolist()}
+
+
 def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
     """The rig for the page: ``(description, binary blob)`` (``setup``: the session's own, or
     its comparison rig).
@@ -220,8 +228,8 @@ class StudioServer:
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
                 "frames": int(s.weights.shape[0]),
-                "weights": _b64(s.weights), "channels": [c.name for c in s.curve_channels],
-                "weights2": _b64(s.compare_weights),
+                **_packed("weights", s.weights), **_packed("weights2", s.compare_weights),
+                "channels": [c.name for c in s.curve_channels],
                 "curves": _b64(s.curves), "title": str(s.timeline.metadata.get("title", "")),
                 "osc": self._osc_info, "refused": self.refused,
             }

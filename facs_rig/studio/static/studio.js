@@ -20,6 +20,14 @@ function decodeF32(b64) {
   for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
   return new Float32Array(bytes.buffer);
 }
+// The server sends only the target columns that move; spread them back to (frames, targets).
+function unpack(b64, columns, frames, T) {
+  const packed = decodeF32(b64), n = columns.length, out = new Float32Array(frames * T);
+  for (let f = 0; f < frames; f++) {
+    for (let k = 0; k < n; k++) out[f * T + columns[k]] = packed[f * n + k];
+  }
+  return out;
+}
 function nominalRate(fps) { return Math.max(1, Math.round(fps)); } // as facs_rig.core.timecode
 function timecode(seconds, fps) {
   const rate = nominalRate(fps);
@@ -387,8 +395,9 @@ $("save").onclick = () => send({ type: "save" });
 
 function onState(m) {
   const first = !studio.state;
-  m.weightsArray = decodeF32(m.weights);
-  m.weights2Array = decodeF32(m.weights2);
+  m.weightsArray = unpack(m.weights, m.weights_columns, m.frames, studio.rig.profile_targets.length);
+  m.weights2Array = studio.rig2
+    ? unpack(m.weights2, m.weights2_columns, m.frames, studio.rig2.profile_targets.length) : null;
   m.curvesArray = decodeF32(m.curves);
   studio.state = m;
   studio.version = m.version;
