@@ -207,3 +207,21 @@ def test_a_second_rig_beside_the_first(browser, tmp_path, monkeypatch, capsys):
     expected = json.loads(capsys.readouterr().out)
     assert compared == pytest.approx(expected, abs=1e-6)
     assert compared["mouthSmileLeft"] > 0.5
+
+
+def test_clicking_the_face_explains_the_target_under_the_pointer(page):
+    page.evaluate("studio.seek(1.0)")
+    _settle(page, "studio.shownTime === 1.0")
+    # The mouth's corner on the subject's left (the viewer's right) of the framed face.
+    point = page.evaluate("""(() => {
+        const p = new THREE.Vector3(0.03, -0.035, 0.1).project(camera);
+        const r = canvas.getBoundingClientRect();
+        return [r.left + (p.x + 1) / 2 * r.width, r.top + (1 - p.y) / 2 * r.height];
+    })()""")
+    page.mouse.click(*point)
+    page.wait_for_function("document.getElementById('explain-out').textContent.length > 0")
+    target = page.locator("#explain-target").input_value()
+    text = page.locator("#explain-out").inner_text()
+    assert text.startswith(f"{target} on facs")
+    assert target in ("AU12_L", "AU06_AU12_L", "AU06_L")  # what moves that corner in 6+12D
+    assert f"{target} = 0." in text and "combine" in text

@@ -551,12 +551,16 @@ canvas.addEventListener("pointerup", (e) => {
   const hit = raycaster.intersectObject(faceMesh)[0];
   if (!hit) return;
   const vertex = hit.face.a;
+  // Whole-head targets (head turns, AU51-58) move every vertex: they are never "the one here".
+  // What moves this vertex now wins over what could move it.
+  const n = views[0].base.length / 3;
   let best = null, bestSize = 0;
   for (const t of targets) {
-    if (t.column < 0) continue;
+    if (t.column < 0 || t.indices.length > 0.5 * n) continue;
     const k = t.indices.indexOf(vertex);
     if (k < 0) continue;
-    const size = Math.hypot(t.deltas[3 * k], t.deltas[3 * k + 1], t.deltas[3 * k + 2]);
+    const w = views[0].shown[t.column];
+    const size = Math.hypot(t.deltas[3 * k], t.deltas[3 * k + 1], t.deltas[3 * k + 2]) * (w > 0 ? 1 + 10 * w : 1);
     if (size > bestSize) { bestSize = size; best = t; }
   }
   if (!best) return;
