@@ -163,6 +163,20 @@ def test_foreign_origin_is_refused(running):
         assert _receive(ws, "state")["error"] is None
 
 
+def test_origins_on_all_interfaces(session):
+    from facs_rig.studio.server import StudioServer
+
+    server = StudioServer(session, host="0.0.0.0", port=8765)
+    assert server._origin_allowed("http://192.168.1.5:8765", "192.168.1.5:8765")
+    assert server._origin_allowed("http://localhost:8765", "localhost:8765")
+    # A DNS name (possibly rebound to this machine by another site), another port, a mismatch.
+    assert not server._origin_allowed("http://evil.example:8765", "evil.example:8765")
+    assert not server._origin_allowed("http://192.168.1.5:9999", "192.168.1.5:9999")
+    assert not server._origin_allowed("http://192.168.1.5:8765", "10.0.0.1:8765")
+    loopback = StudioServer(session, host="127.0.0.1", port=8765)
+    assert not loopback._origin_allowed("http://192.168.1.5:8765", "192.168.1.5:8765")
+
+
 def test_malformed_messages_are_refused_and_counted(running):
     junk = ["not json", "[1,2]", '{"type": 5}', '{"type": "nope"}', '{"type": "__class__"}',
             '{"type": "notes"}', '{"type": "notes", "text": 7}', '{"type": "pose", "values": 3}',

@@ -189,6 +189,24 @@ class StudioServer:
         names = {self.host, "127.0.0.1", "localhost", "[::1]"}
         return {f"http://{name}:{self.port}" for name in names}
 
+    def _origin_allowed(self, origin: str, host_header: str | None) -> bool:
+        """The page's own origin only. Listening on all interfaces (``--host 0.0.0.0``), a page
+        opened at the machine's address is its own origin too, when that address is an IP
+        literal: a DNS name could be rebound to this machine by another site."""
+        if origin in self._allowed_origins():
+            return True
+        if self.host not in ("0.0.0.0", "::", "") or host_header is None:
+            return False
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(origin)
+        try:
+            ipaddress.ip_address(parts.hostname or "")
+        except ValueError:
+            return False
+        return parts.scheme == "http" and parts.port == self.port and parts.netloc == host_header
+
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
         if path in ("/rig.json", "/rig.bin", "/rig2.json", "/rig2.bin", "/ws"):
@@ -196,7 +214,7 @@ class StudioServer:
         if path == "/ws":
             origin = request.headers.get("Origin")
             # A page from another site must not drive the studio (cross-site WebSocket use).
-            if origin is not None and origin not in self._allowed_origins():
+            if origin is not None and not self._origin_allowed(origin, request.headers.get("Host")):
                 self.refused += 1
                 return self._response(403, "text/plain", b"origin not allowed\n")
             return None
