@@ -111,8 +111,10 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
     aus = []
     for au in profile.mapped_aus:
         unit = vocabulary.action_unit(au)
+        # L and R sliders only where FACS scores the AU on one side and the profile can show it.
+        sided = unit.unilateral and (profile.sided_aus is None or au in profile.sided_aus)
         aus.append({"au": au, "name": unit.name, "region": unit.region, "muscles": list(unit.muscles),
-                    "sided": bool(unit.unilateral and (profile.sided_aus is None or au in profile.sided_aus))})
+                    "sided": bool(sided)})
     scale = vocabulary.scale()
     description = {
         "source": render_rig.source, "profile": profile.name, "profile_targets": list(profile.targets),
