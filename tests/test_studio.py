@@ -299,6 +299,13 @@ def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):
     assert main(["studio", "6+99", "--port", "0"]) == 1
     assert capsys.readouterr().err.startswith("facs-rig: error: '6+99' is neither")
     assert main(["studio", "--port", "70000"]) == 1
+    capsys.readouterr()
+    # Typos in files and profiles fail before the port opens: nothing is printed to stdout.
+    assert main(["studio", "--mesh", "nothere.glb", "--port", "0"]) == 1
+    assert main(["studio", "--compare-rig", "nope", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[0] == "facs-rig: error: --mesh nothere.glb: no such file"
 
 
 # ---------------------------------------------------------------------------- fuzz

@@ -48,6 +48,17 @@ def run_studio(args: argparse.Namespace) -> int:
     if args.host not in _LOOPBACK:
         print(f"facs-rig: warning: listening on {args.host}: the studio page (which can write "
               f"files in the notes folder) will be reachable from other machines", file=sys.stderr)
+    # Typos fail before the port opens; reading the rig itself waits until it is open.
+    from pathlib import Path
+
+    from facs_rig.io.rig_files import load_rig
+
+    for option, mesh in (("--mesh", args.mesh), ("--compare", args.compare)):
+        if mesh is not None and mesh != "default" and not Path(mesh).is_file():
+            raise UnsupportedFormatError(f"{option} {mesh}: no such file")
+    for profile in (args.rig, args.compare_rig):
+        if profile is not None:
+            load_rig(profile)
     # The port opens first and the rig is read meanwhile: the page answers at once.
     server = StudioServer(lambda: open_session(args.source, mesh=args.mesh, rig=args.rig,
                                                compare=args.compare, compare_rig=args.compare_rig),
