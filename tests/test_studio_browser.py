@@ -230,3 +230,12 @@ def test_clicking_the_face_explains_the_target_under_the_pointer(page):
     assert text.startswith(f"{target} on facs")
     assert target in ("AU12_L", "AU06_AU12_L", "AU06_L")  # what moves that corner in 6+12D
     assert f"{target} = 0." in text and "combine" in text
+
+
+def test_page_timecode_is_the_libraries(page):
+    from facs_rig.core.timecode import format_timecode
+
+    for fps in (24, 25, 29.97, 2.5, 60):
+        for seconds in (0, 0.2, 1.0, 3.7, 59.99, 3725.5):
+            shown = page.evaluate("([s, f]) => timecode(s, f)", [seconds, fps])
+            assert shown == format_timecode(seconds, fps), (seconds, fps)

@@ -28,10 +28,15 @@ function unpack(b64, columns, frames, T) {
   }
   return out;
 }
-function nominalRate(fps) { return Math.max(1, Math.round(fps)); } // as facs_rig.core.timecode
-function timecode(seconds, fps) {
+// Python's round(): halves go to the even neighbour (so 2.5 fps counts 2 frames, as the CLI).
+function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+function nominalRate(fps) { return Math.max(1, roundHalfEven(fps)); } // as facs_rig.core.timecode
+function timecode(seconds, fps) {   // as facs_rig.core.timecode.format_timecode
   const rate = nominalRate(fps);
-  const total = Math.round(seconds * fps);
+  const total = roundHalfEven(seconds * fps);
   const ff = total % rate, s = Math.floor(total / rate);
   const p = (n) => String(n).padStart(2, "0");
   return `${p(Math.floor(s / 3600))}:${p(Math.floor(s / 60) % 60)}:${p(s % 60)}:${p(ff)}`;
