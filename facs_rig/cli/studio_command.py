@@ -1,0 +1,87 @@
+"""``facs-rig studio``: serve the live browser workspace (facs_rig.studio) until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``studio``."""
+    studio = subparsers.add_parser(
+        "studio", help="a live browser workspace: AU notes, sliders, the face moving",
+        description="Serve a local web page that shows the rig in 3-D, edits AU notes with live "
+        "errors, poses the face by AU sliders, plays the timeline, explains targets and writes "
+        "notes/JSON/ELAN/GLB/PNG/GIF/MP4 into the notes file's folder. Stop with Ctrl-C.",
+        epilog="examples: facs-rig studio; facs-rig studio beats.notes --open; "
+        "facs-rig studio happiness --mesh face.glb --rig arkit")
+    studio.add_argument("source", nargs="?", metavar="TIMELINE|CODE",
+                        help="AU notes file to edit (created on save), another timeline file "
+                        "(converted to NAME.notes), or a code; default: studio.notes here")
+    studio.add_argument("--mesh", metavar="FACE.glb", help="glTF/GLB rig (default: the bundled head)")
+    studio.add_argument("--rig", metavar="NAME|FILE",
+                        help="rig profile (default: facs for the bundled head, else the best fit)")
+    studio.add_argument("--compare", metavar="FACE.glb|default",
+                        help="a second rig beside the first, driven by the same AUs "
+                        "('default': the bundled head)")
+    studio.add_argument("--compare-rig", metavar="NAME|FILE",
+                        help="profile of the second rig (alone: the first mesh through this profile)")
+    studio.add_argument("--port", type=int, default=8765, metavar="PORT",
+                        help="port (default 8765; 0 picks a free one)")
+    studio.add_argument("--host", default="127.0.0.1", metavar="HOST",
+                        help="address to listen on (default 127.0.0.1: this machine only)")
+    studio.add_argument("--open", action="store_true", help="open the page in the web browser")
+    studio.set_defaults(handler=run_studio)
+
+
+def run_studio(args: argparse.Namespace) -> int:
+    """Build the session, serve it, print the URL; Ctrl-C stops cleanly."""
+    import asyncio
+
+    from facs_rig.errors import UnsupportedFormatError
+    from facs_rig.studio import open_session
+    from facs_rig.studio.server import StudioServer
+
+    if not 0 <= args.port <= 65535:
+        raise UnsupportedFormatError(f"--port {args.port}: choose 0-65535")
+    if args.host not in _LOOPBACK:
+        print(f"facs-rig: warning: listening on {args.host}: the studio page (which can write "
+              f"files in the notes folder) will be reachable from other machines", file=sys.stderr)
+    # Typos fail before the port opens; reading the rig itself waits until it is open.
+    from pathlib import Path
+
+    from facs_rig.io.rig_files import load_rig
+
+    for option, mesh in (("--mesh", args.mesh), ("--compare", args.compare)):
+        if mesh is not None and mesh != "default" and not Path(mesh).is_file():
+            raise UnsupportedFormatError(f"{option} {mesh}: no such file")
+    for profile in (args.rig, args.compare_rig):
+        if profile is not None:
+            load_rig(profile)
+    # The port opens first and the rig is read meanwhile: the page answers at once.
+    server = StudioServer(lambda: open_session(args.source, mesh=args.mesh, rig=args.rig,
+                                               compare=args.compare, compare_rig=args.compare_rig),
+                          host=args.host, port=args.port)
+
+    def ready(url: str) -> None:
+        print(f"facs-rig studio: {url}  (Ctrl-C to stop)", flush=True)
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    def loaded(session) -> None:
+        beside = (f"; beside it {session.compare.rig.source}, rig {session.compare.driver.profile.name}"
+                  if session.compare is not None else "")
+        print(f"facs-rig studio: notes {session.notes_path}, {session.setup.rig.source}, "
+              f"rig {session.profile.name}{beside}", flush=True)
+
+    try:
+        asyncio.run(server.serve_until_stopped(ready, on_loaded=loaded))
+    except OSError as exc:
+        raise UnsupportedFormatError(f"cannot listen on {args.host}:{args.port}: "
+                                     f"{exc.strerror or exc}") from None
+    print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)", flush=True)
+    return 0

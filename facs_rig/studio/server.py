@@ -1,0 +1,581 @@
+"""The studio's web server: a few static files and one WebSocket, over a :class:`StudioSession`.
+
+One port serves everything (the ``websockets`` library's asyncio server answers plain HTTP GETs
+through its ``process_request`` hook and upgrades ``/ws``):
+
+==============  ==================================================================
+``/``           the page (``facs_rig/studio/static/index.html``, our own code)
+``/studio.js``  the page's script; ``/studio.css`` its style
+``/three.js``   three.js r130 with OrbitControls, from the PyPI package
+                ``jupyter-threejs-sage`` (installed with facs-rig; not in this repository)
+``/rig.json``   the rig: target names, profile columns, AU panel, offsets into ``/rig.bin``
+``/rig.bin``    positions, triangles, colours and sparse morph deltas (little-endian)
+``/rig2.*``     the same for the comparison rig (``--compare``), when there is one
+``/ws``         JSON messages both ways (see ``docs/studio.md``)
+==============  ==================================================================
+
+No request path is ever used to open a file: the routes are a fixed table. Messages from the
+page are checked field by field; a malformed one is refused with a reason and counted
+(:attr:`StudioServer.refused`), never raised. Every page sees the same state: each change is
+broadcast. Blocking library calls (exports, baking, rendering) run in worker threads so the
+server keeps answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import math
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from facs_rig.errors import FacsRigError
+from facs_rig.studio.session import StudioSession
+
+__all__ = ["StudioServer", "rig_payload", "three_js_path", "OSC_PROTOCOLS"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+OSC_PROTOCOLS = ("vmc", "vrchat", "facecap", "template")
+#: Largest message a page may send (notes text included): 1 MiB.
+MAX_MESSAGE = 2**20
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".json": "application/json",
+          ".bin": "application/octet-stream"}
+
+
+def three_js_path() -> Path:
+    """three.js r130 (UMD build with OrbitControls) inside the ``jupyter-threejs-sage`` wheel."""
+    import jupyter_threejs_sage
+
+    return Path(jupyter_threejs_sage.__file__).resolve().parent / "static" / "r130" / "three.min.js"
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, "<f4").tobytes()).decode("ascii")
+
+
+def _packed(name: str, weights: np.ndarray) -> dict:
+    """``(frames, targets)`` weights as base64 float32 of only the columns that move anywhere,
+    with their indices (``name_columns``): most targets of a rig stay 0 in a take, and the
+    state goes to every page on every keystroke."""
+    columns = np.flatnonzero(np.any(weights != 0, axis=0))
+    return {name: _b64(weights[:, columns]), f"{name}_columns": columns.tolist()}
+
+
+def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
+    """The rig for the page: ``(description, binary blob)`` (``setup``: the session's own, or
+    its comparison rig).
+
+    The blob holds, little-endian and 4-byte aligned: positions ``(V, 3)`` float32, triangles
+    ``(F, 3)`` uint32, colours ``(V, 3)`` float32 (linear), then per mesh target the indices of
+    the vertices it moves (uint32) and their deltas ``(n, 3)`` float32. Only moved vertices are
+    sent: the page adds ``weight x delta`` for the active targets (send weights, not vertices).
+    """
+    setup = setup or session.setup
+    render_rig = setup.rig
+    mesh = render_rig.mesh
+    parts: list[bytes] = []
+    offset = 0
+
+    def add(array: np.ndarray, dtype: str) -> int:
+        nonlocal offset
+        data = np.ascontiguousarray(array, dtype).tobytes()
+        start = offset
+        parts.append(data)
+        offset += len(data)
+        return start
+
+    layout: dict[str, Any] = {
+        "vertices": int(mesh.n_vertices), "triangles": int(mesh.faces.shape[0]),
+        "positions": add(mesh.positions, "<f4"), "faces": add(mesh.faces, "<u4"),
+        "colours": add(render_rig.colours, "<f4"), "targets": []}
+    for index, name in enumerate(mesh.target_names):
+        moved = np.flatnonzero(np.abs(mesh.deltas[index]).max(axis=1) > 0)
+        layout["targets"].append({
+            "name": name, "count": int(moved.size), "indices": add(moved, "<u4"),
+            "deltas": add(mesh.deltas[index][moved], "<f4")})
+    profile = setup.driver.profile
+    columns = setup.driver.columns
+    vocabulary = session.vocabulary
+    aus = []
+    for au in profile.mapped_aus:
+        unit = vocabulary.action_unit(au)
+        # L and R sliders only where FACS scores the AU on one side and the profile can show it.
+        sided = unit.unilateral and (profile.sided_aus is None or au in profile.sided_aus)
+        aus.append({"au": au, "name": unit.name, "region": unit.region, "muscles": list(unit.muscles),
+                    "sided": bool(sided)})
+    scale = vocabulary.scale()
+    description = {
+        "source": render_rig.source, "profile": profile.name, "profile_targets": list(profile.targets),
+        "mesh_targets": list(mesh.target_names),
+        # Profile column driving each mesh target; -1 for none.
+        "columns": [int(c) if c < len(profile.targets) else -1 for c in columns],
+        "aus": aus, "letters": dict(scale.values), "scale": scale.name,
+        "focus": np.asarray(render_rig.focus, float).tolist(),
+        "bounds": [mesh.positions.min(axis=0).tolist(), mesh.positions.max(axis=0).tolist()],
+        "layout": layout,
+        "osc_protocols": list(OSC_PROTOCOLS), "compare": session.compare is not None,
+    }
+    return description, b"".join(parts)
+
+
+class StudioServer:
+    """Serve one :class:`StudioSession` to any number of pages on ``host:port``.
+
+    Attributes
+    ----------
+    refused : int
+        Messages refused as malformed (bad JSON, unknown type, wrong field types or values).
+    url : str
+        Where the page is, once :meth:`start` returned.
+    """
+
+    def __init__(self, session: StudioSession | Callable[[], StudioSession], *,
+                 host: str = "127.0.0.1", port: int = 0, watch_interval: float = 0.25):
+        # A loader (a callable) runs in a worker thread after the port is open: the page and
+        # three.js are served at once, the rig when it has been read.
+        self._loader = session if callable(session) else None
+        self.session: StudioSession = None if callable(session) else session  # type: ignore[assignment]
+        self._loaded: asyncio.Future | None = None
+        self.host = host
+        self.port = port
+        self.watch_interval = watch_interval
+        self.refused = 0
+        self.url = ""
+        self.clients: set[ServerConnection] = set()
+        self._ids: dict[ServerConnection, int] = {}
+        self._next_id = 1
+        self._server = None
+        self._watch_task: asyncio.Task | None = None
+        self._disk: bytes | None = None
+        self._pending: bytes | None = None
+        self._osc = None
+        self._osc_info: dict[str, Any] = {"on": False}
+        self._osc_lock = threading.Lock()
+        self._files: dict[str, tuple[str, bytes | Path]] = {
+            "/": (_TYPES[".html"], STATIC / "index.html"),
+            "/index.html": (_TYPES[".html"], STATIC / "index.html"),
+            "/studio.js": (_TYPES[".js"], STATIC / "studio.js"),
+            "/studio.css": (_TYPES[".css"], STATIC / "studio.css"),
+            "/three.js": (_TYPES[".js"], three_js_path()),
+            "/favicon.ico": ("image/x-icon", b""),
+        }
+
+    def _load(self) -> None:
+        """Read the rig (worker thread): the session when given a loader, and the page's payload."""
+        if self.session is None:
+            self.session = self._loader()
+        rig, blob = rig_payload(self.session)
+        self._files["/rig.json"] = (_TYPES[".json"], json.dumps(rig).encode())
+        self._files["/rig.bin"] = (_TYPES[".bin"], blob)
+        if self.session.compare is not None:
+            rig, blob = rig_payload(self.session, self.session.compare)
+            self._files["/rig2.json"] = (_TYPES[".json"], json.dumps(rig).encode())
+            self._files["/rig2.bin"] = (_TYPES[".bin"], blob)
+        self._disk = self._read_disk()
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _allowed_origins(self) -> set[str]:
+        names = {self.host, "127.0.0.1", "localhost", "[::1]"}
+        return {f"http://{name}:{self.port}" for name in names}
+
+    def _origin_allowed(self, origin: str, host_header: str | None) -> bool:
+        """The page's own origin only. Listening on all interfaces (``--host 0.0.0.0``), a page
+        opened at the machine's address is its own origin too, when that address is an IP
+        literal: a DNS name could be rebound to this machine by another site."""
+        if origin in self._allowed_origins():
+            return True
+        if self.host not in ("0.0.0.0", "::", "") or host_header is None:
+            return False
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(origin)
+        try:
+            ipaddress.ip_address(parts.hostname or "")
+        except ValueError:
+            return False
+        return parts.scheme == "http" and parts.port == self.port and parts.netloc == host_header
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path in ("/rig.json", "/rig.bin", "/rig2.json", "/rig2.bin", "/ws"):
+            await asyncio.shield(self._loaded)
+        if path == "/ws":
+            origin = request.headers.get("Origin")
+            # A page from another site must not drive the studio (cross-site WebSocket use).
+            if origin is not None and not self._origin_allowed(origin, request.headers.get("Host")):
+                self.refused += 1
+                return self._response(403, "text/plain", b"origin not allowed\n")
+            return None
+        entry = self._files.get(path)
+        if entry is None:
+            return self._response(404, "text/plain", b"not found\n")
+        kind, body = entry
+        if isinstance(body, Path):
+            body = body.read_bytes()
+        return self._response(200, kind, body)
+
+    @staticmethod
+    def _response(status: int, kind: str, body: bytes) -> Response:
+        reason = {200: "OK", 403: "Forbidden", 404: "Not Found"}[status]
+        headers = Headers([("Content-Type", kind), ("Content-Length", str(len(body))),
+                           ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")])
+        return Response(status, reason, headers, body)
+
+    # ------------------------------------------------------------------ state messages
+
+    def state_message(self, *, origin: int = 0, reloaded: bool = False) -> dict:
+        """The notes, their parse status, and the timeline's curves and weights."""
+        s = self.session
+        with s._lock:
+            status = s.status
+            return {
+                "type": "state", "version": s.version, "origin": origin, "reloaded": reloaded,
+                "path": str(s.notes_path), "text": s.text, "error": status.error,
+                "line": status.line, "column": status.column,
+                "fps": s.timeline.fps, "duration": s.timeline.duration,
+                "frames": int(s.weights.shape[0]),
+                **_packed("weights", s.weights), **_packed("weights2", s.compare_weights),
+                "channels": [c.name for c in s.curve_channels],
+                "curves": _b64(s.curves), "title": str(s.timeline.metadata.get("title", "")),
+                "osc": self._osc_info, "refused": self.refused,
+            }
+
+    def pose_message(self) -> dict:
+        s = self.session
+        with s._lock:
+            return {"type": "pose", "values": {c.name: v for c, v in s.pose_values.items()},
+                    "code": s.pose_code(), "weights": [float(w) for w in s.pose_weights],
+                    "weights2": [float(w) for w in s.compare_pose_weights]}
+
+    async def broadcast(self, message: dict) -> None:
+        data = json.dumps(message)
+        for client in list(self.clients):
+            with contextlib.suppress(ConnectionClosed):
+                await client.send(data)
+
+    # ------------------------------------------------------------------ WebSocket
+
+    async def _handler(self, connection: ServerConnection) -> None:
+        await asyncio.shield(self._loaded)
+        client_id = self._next_id
+        self._next_id += 1
+        self.clients.add(connection)
+        self._ids[connection] = client_id
+        try:
+            await connection.send(json.dumps({"type": "hello", "client": client_id}))
+            await connection.send(json.dumps(self.state_message()))
+            await connection.send(json.dumps(self.pose_message()))
+            async for raw in connection:
+                reply = await self._dispatch(raw, client_id)
+                if reply is not None:
+                    await connection.send(json.dumps(reply))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.clients.discard(connection)
+            self._ids.pop(connection, None)
+
+    def _refuse(self, reason: str) -> dict:
+        self.refused += 1
+        return {"type": "refused", "reason": reason, "refused": self.refused}
+
+    async def _dispatch(self, raw: str | bytes, client_id: int) -> dict | None:
+        """Handle one message; returns the reply to its sender (broadcasts go to everyone)."""
+        if not isinstance(raw, str):
+            return self._refuse("binary messages are not accepted")
+        try:
+            message = json.loads(raw)
+        except (ValueError, RecursionError):
+            return self._refuse("not JSON")
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return self._refuse("a message is an object with a string 'type'")
+        kind = message["type"]
+        handler: Callable | None = getattr(self, f"_on_{kind}", None) if kind.isidentifier() else None
+        if handler is None:
+            return self._refuse(f"unknown message type {kind[:40]!r}")
+        try:
+            return await handler(message, client_id)
+        except _Malformed as exc:
+            return self._refuse(str(exc))
+        except FacsRigError as exc:
+            return {"type": "error", "request": kind, "message": " ".join(str(exc).split())}
+        except OSError as exc:
+            return {"type": "error", "request": kind, "message": f"{exc.filename or ''}: "
+                    f"{exc.strerror or exc}"}
+
+    async def _on_notes(self, message: dict, client_id: int) -> None:
+        text = _field(message, "text", str)
+        await asyncio.to_thread(self.session.set_notes, text)
+        await self.broadcast(self.state_message(origin=client_id))
+
+    async def _on_save(self, message: dict, client_id: int) -> dict:
+        path = await asyncio.to_thread(self.session.save)
+        self._disk = self._read_disk()
+        return {"type": "saved", "path": str(path)}
+
+    async def _on_pose(self, message: dict, client_id: int) -> None:
+        if "code" in message:
+            await asyncio.to_thread(self.session.pose_from_code, _field(message, "code", str))
+        else:
+            values = _field(message, "values", dict)
+            if len(values) > 512:
+                raise _Malformed("too many channels")
+            await asyncio.to_thread(self.session.pose_from_values, values)
+        await self.broadcast(self.pose_message())
+        self._osc_pose()
+
+    async def _on_insert(self, message: dict, client_id: int) -> None:
+        code = _field(message, "code", str)
+        at = _number(message, "time")
+        await asyncio.to_thread(self.session.insert_beat, code, at)
+        await self.broadcast(self.state_message())
+
+    async def _on_explain(self, message: dict, client_id: int) -> dict:
+        target = message.get("target")
+        if target is not None and not isinstance(target, str):
+            raise _Malformed("'target' must be a string or null")
+        at = None if message.get("time") is None else _number(message, "time")
+        result = await asyncio.to_thread(self.session.explain, target, at=at)
+        return {"type": "explain", **result}
+
+    async def _on_export(self, message: dict, client_id: int) -> dict:
+        name = _field(message, "name", str)
+        at = _number(message, "time") if "time" in message else 0.0
+        path = await asyncio.to_thread(self.session.export, name, at=at)
+        return {"type": "exported", "path": str(path), "bytes": path.stat().st_size}
+
+    async def _on_shown(self, message: dict, client_id: int) -> None:
+        """The page's playhead: what is shown goes out over OSC when streaming is on."""
+        at = _number(message, "time")
+        if self._osc is not None:
+            row = self.session.frame_index(at)
+            await asyncio.to_thread(self._osc_send, self.session.weights[row],
+                                    self.session.frame_values(at))
+        return None
+
+    async def _on_osc(self, message: dict, client_id: int) -> dict:
+        on = _field(message, "on", bool)
+        if on:
+            protocol = _field(message, "protocol", str)
+            if protocol not in OSC_PROTOCOLS:
+                raise _Malformed(f"protocol must be one of {', '.join(OSC_PROTOCOLS)}")
+            to = _field(message, "to", str)
+            await asyncio.to_thread(self.start_osc, protocol, to)
+        else:
+            await asyncio.to_thread(self.stop_osc)
+        await self.broadcast({"type": "osc", **self._osc_info})
+        return None
+
+    async def _on_ping(self, message: dict, client_id: int) -> dict:
+        return {"type": "pong", "refused": self.refused, "clients": len(self.clients)}
+
+    # ------------------------------------------------------------------ OSC
+
+    def start_osc(self, protocol: str, to: str) -> None:
+        """Stream what the page shows to ``to`` (``HOST:PORT``) with ``protocol``."""
+        from facs_rig.io.osc import FaceStream
+        from facs_rig.io.osc.stream import parse_endpoint
+
+        endpoint = parse_endpoint(to)
+        with self._osc_lock:
+            if self._osc is not None:
+                self._osc.close()
+            self._osc = FaceStream(self.session.profile, str(endpoint), protocol=protocol, reset=True)
+            self._osc_info = {"on": True, "protocol": protocol, "to": str(endpoint)}
+
+    def stop_osc(self) -> None:
+        """Stop streaming; the stream's close sends the neutral frame."""
+        with self._osc_lock:
+            if self._osc is not None:
+                self._osc.close()
+            self._osc = None
+            self._osc_info = {"on": False}
+
+    def _osc_send(self, weights: np.ndarray, values: dict) -> None:
+        with self._osc_lock:
+            if self._osc is not None:
+                self._osc.send_frame(np.asarray(weights, np.float32), values)
+
+    def _osc_pose(self) -> None:
+        if self._osc is not None:
+            self._osc_send(self.session.pose_weights, dict(self.session.pose_values))
+
+    # ------------------------------------------------------------------ file watch
+
+    def _read_disk(self) -> bytes | None:
+        try:
+            return self.session.notes_path.read_bytes()
+        except OSError:
+            return None
+
+    async def _watch(self) -> None:
+        """Pick up edits made to the notes file in another editor (polling: portable, no deps)."""
+        await asyncio.shield(self._loaded)
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            data = await asyncio.to_thread(self._read_disk)
+            if data is None or data == self._disk:
+                self._pending = None
+                continue
+            # Take a change once it reads the same on two polls: an editor that truncates and
+            # then writes must not flash an empty (or half) file onto the page.
+            if data != self._pending:
+                self._pending = data
+                continue
+            self._disk, self._pending = data, None
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                continue
+            if text != self.session.text:
+                await asyncio.to_thread(self.session.set_notes, text)
+                await self.broadcast(self.state_message(reloaded=True))
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self) -> str:
+        """Listen; returns the page's URL."""
+        self._server = await serve(self._handler, self.host, self.port,
+                                   process_request=self._process_request, max_size=MAX_MESSAGE,
+                                   ping_interval=None)
+        sockname = next(iter(self._server.sockets)).getsockname()
+        self.port = sockname[1]
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{shown}:{self.port}/"
+        self._loaded = asyncio.ensure_future(asyncio.to_thread(self._load))
+        self._watch_task = asyncio.create_task(self._watch())
+        return self.url
+
+    async def wait_loaded(self) -> StudioSession:
+        """The session, once the rig is read (raises what loading raised)."""
+        await asyncio.shield(self._loaded)
+        return self.session
+
+    async def stop(self) -> None:
+        """Close every page, stop the watcher and end a running OSC stream on the neutral frame."""
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._loaded is not None and not self._loaded.done():
+            with contextlib.suppress(Exception):
+                await self._loaded
+        await asyncio.to_thread(self.stop_osc)
+
+    async def serve_until_stopped(self, on_ready: Callable[[str], None] | None = None,
+                                  stop: asyncio.Event | None = None,
+                                  on_loaded: Callable[[StudioSession], None] | None = None) -> None:
+        """Run until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly.
+
+        ``on_ready(url)`` is called once the port is open, ``on_loaded(session)`` once the rig is
+        read. When reading it fails, the server stops and the error is raised.
+        """
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        installed = []
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(signum, stop.set)
+                    installed.append(signum)
+        url = await self.start()
+        if on_ready is not None:
+            on_ready(url)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({stopping, self._loaded}, return_when=asyncio.FIRST_COMPLETED)
+            if not stopping.done():
+                self._loaded.result()  # raises a loading error
+                if on_loaded is not None:
+                    on_loaded(self.session)
+                await stopping
+        finally:
+            stopping.cancel()
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+            await self.stop()
+
+
+class _Malformed(Exception):
+    """A message field of the wrong type or value."""
+
+
+def _field(message: dict, name: str, kind: type) -> Any:
+    value = message.get(name)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _Malformed(f"{message.get('type')!s:.40}: field {name!r} must be a {kind.__name__}")
+    return value
+
+
+def _number(message: dict, name: str) -> float:
+    value = message.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Malformed(f"{message.get('type')!s:.40}: field {name!r} must be a finite number")
+    return float(value)
+
+
+class ServerThread:
+    """A :class:`StudioServer` on its own event loop in a daemon thread (tests, benchmarks,
+    embedding in another program). ``with ServerThread(session) as running: running.url``."""
+
+    def __init__(self, session: StudioSession, *, host: str = "127.0.0.1", port: int = 0,
+                 watch_interval: float = 0.25):
+        self.server = StudioServer(session, host=host, port=port, watch_interval=watch_interval)
+        self.url = ""
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="facs-rig-studio", daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+
+            def ready(session: StudioSession) -> None:
+                self.url = self.server.url
+                self._ready.set()
+
+            await self.server.serve_until_stopped(None, self._stop, ready)
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported by start()
+            self._failure = exc
+            self._ready.set()
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._failure is not None:
+            raise self._failure
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

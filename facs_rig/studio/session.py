@@ -1,0 +1,354 @@
+"""The studio's state: one notes file, one rig, the current pose; every change through the library.
+
+A :class:`StudioSession` is what the web server adapts: it holds the AU notes text being edited,
+the last timeline that parsed, its sampled AU curves and mixed target weights, and the pose set
+by the AU sliders. Every operation is a call into the library the CLI uses:
+
+* notes are parsed by :func:`facs_rig.io.au_notes.parse_au_notes` (the same error words as
+  ``facs-rig timeline show``, with the line and column split out for the editor);
+* curves come from :func:`facs_rig.core.timeline.sample`, weights from
+  :func:`facs_rig.core.mixing.mix` (a timeline) or :func:`~facs_rig.core.mixing.mix_frame`
+  (a pose), and explanations from :func:`~facs_rig.core.mixing.explain`;
+* files are written by :func:`facs_rig.io.timeline_files.write_timeline`,
+  :func:`facs_rig.io.gltf.pipeline.bake_timeline` and the preview renderer's encoders.
+
+Nothing here touches a socket or prints. Outputs are confined to the notes file's folder:
+:meth:`StudioSession.output_path` accepts a bare file name with a known extension and nothing
+else.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facs_rig.core.channels import Channel, parse_channel
+from facs_rig.core.mixing import explain, mix, mix_frame
+from facs_rig.core.notation import format_code
+from facs_rig.core.timecode import format_timecode
+from facs_rig.core.timeline import Timeline, sample
+from facs_rig.core.vocabulary import Vocabulary
+from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
+
+__all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
+
+#: Output kinds the page may ask for, by extension.
+EXPORT_FORMATS = (".notes", ".json", ".eaf", ".glb", ".png", ".gif", ".mp4")
+#: Frames sent to the page for playback (one hour at 30 fps): longer notes are refused with a
+#: message rather than eating the server's and the page's memory.
+MAX_FRAMES = 108_000
+_WHERE = re.compile(r", line (?P<line>\d+)(?:, column (?P<column>\d+))?: ")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,120}$")
+
+
+@dataclass(frozen=True)
+class NotesStatus:
+    """The outcome of parsing the notes text.
+
+    Attributes
+    ----------
+    error : str or None
+        The message exactly as ``facs-rig`` prints it after ``facs-rig: error:``.
+    line, column : int
+        Where the error is (1-based; 0 when the message names no line or column).
+    """
+
+    error: str | None = None
+    line: int = 0
+    column: int = 0
+
+
+def _error_position(message: str) -> tuple[int, int]:
+    match = _WHERE.search(message)
+    if match is None:
+        return 0, 0
+    return int(match["line"]), int(match["column"] or 0)
+
+
+class StudioSession:
+    """State of one studio: the notes being edited, the rig, the pose (thread-safe).
+
+    Parameters
+    ----------
+    notes_path : Path
+        The AU notes file edited and saved; its folder is the only place outputs go.
+    notes_text : str
+        The text to start from (the file's, or one made from a code or another format).
+    vocabulary : Vocabulary
+    setup : facs_rig.render.preview.PreviewSetup
+        The rig (merged meshes, world space), its profile driver and a software renderer.
+    mesh_path : Path
+        The glTF file of the rig (baked copies are made from it).
+    compare : facs_rig.render.preview.PreviewSetup or None
+        A second rig (or the same mesh through another profile) shown beside the first, driven
+        by the same AU curves and pose through its own profile.
+    """
+
+    def __init__(self, notes_path: Path, notes_text: str, vocabulary: Vocabulary, setup,
+                 mesh_path: Path, compare=None):
+        self.notes_path = Path(notes_path).absolute()
+        self.folder = self.notes_path.parent
+        self.vocabulary = vocabulary
+        self.setup = setup
+        self.profile = setup.driver.profile
+        self.mesh_path = Path(mesh_path)
+        self._lock = threading.RLock()
+        self.version = 0
+        self.text = ""
+        self.status = NotesStatus()
+        self.timeline = Timeline(fps=30.0)
+        self.times = np.zeros(1)
+        self.curves = np.zeros((1, 0), np.float32)
+        self.curve_channels: tuple[Channel, ...] = ()
+        self.weights = np.zeros((1, len(self.profile.targets)), np.float32)
+        self.pose_values: dict[Channel, float] = {}
+        self.pose_weights = np.zeros(len(self.profile.targets), np.float32)
+        self.compare = compare
+        n_compare = len(compare.driver.profile.targets) if compare is not None else 0
+        self.compare_weights = np.zeros((1, n_compare), np.float32)
+        self.compare_pose_weights = np.zeros(n_compare, np.float32)
+        self.set_notes(notes_text)
+
+    # ------------------------------------------------------------------ notes and timeline
+
+    def _source_name(self) -> str:
+        """The file name as the CLI names it in messages (relative to the working folder)."""
+        try:
+            return str(self.notes_path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.notes_path)
+
+    def set_notes(self, text: str) -> NotesStatus:
+        """Take new notes text; on success the timeline, curves and weights follow it.
+
+        A text that does not parse keeps the last good timeline (the face does not jump back to
+        neutral while the director types) and reports the error at its line and column.
+        """
+        from facs_rig.io.au_notes import parse_au_notes
+
+        with self._lock:
+            self.text = text
+            self.version += 1
+            try:
+                timeline = parse_au_notes(text, self.vocabulary, source=self._source_name())
+                self._set_timeline(timeline)
+            except FacsRigError as exc:
+                message = " ".join(str(exc).split())
+                line, column = _error_position(message)
+                self.status = NotesStatus(message, line, column)
+            else:
+                self.status = NotesStatus()
+            return self.status
+
+    def _set_timeline(self, timeline: Timeline) -> None:
+        n_frames = math.floor(timeline.duration * timeline.fps + 1e-9) + 1
+        if n_frames > MAX_FRAMES:
+            raise TimelineFormatError(
+                f"{self._source_name()}: {timeline.duration:g} s at {timeline.fps:g} fps is "
+                f"{n_frames} frames; the studio plays at most {MAX_FRAMES}")
+        curves = sample(timeline)
+        # Mixed on every channel the profile reads, so the weights are mix()'s exactly.
+        mixed = mix(sample(timeline, channels=self.profile.channels), self.profile)
+        if self.compare is not None:
+            other = self.compare.driver.profile
+            self.compare_weights = mix(sample(timeline, channels=other.channels), other).weights
+        self.timeline = timeline
+        self.times = curves.times
+        self.curves = curves.values
+        self.curve_channels = curves.channels
+        self.weights = mixed.weights
+
+    def save(self) -> Path:
+        """Write the notes text, as typed, atomically to the notes file."""
+        from facs_rig.io.atomic import write_text_atomic
+
+        with self._lock:
+            write_text_atomic(self.notes_path, self.text)
+            return self.notes_path
+
+    def insert_beat(self, code: str, at: float) -> NotesStatus:
+        """Insert ``code`` as a beat line at ``at`` seconds, after the beats that start earlier.
+
+        The line is written in timecode at the timeline's fps when that reads back exactly, so
+        the director sees the frame they were on.
+
+        Raises
+        ------
+        CodeParseError
+            For a code that does not parse (nothing is inserted).
+        """
+        with self._lock:
+            canonical = format_code(self.vocabulary.parse(code))
+            if not (math.isfinite(at) and at >= 0):
+                raise TimelineFormatError(f"cannot insert a beat at {at!r} s")
+            fps = self.timeline.fps
+            stamp = format_timecode(at, fps)
+            lines = self.text.splitlines()
+            insert_at = len(lines)
+            for index, event_line in enumerate(lines):
+                start = self._line_start(event_line, fps)
+                if start is not None and start > at:
+                    insert_at = index
+                    break
+            lines.insert(insert_at, f"{stamp}  {canonical}")
+            return self.set_notes("\n".join(lines) + "\n")
+
+    @staticmethod
+    def _line_start(line: str, fps: float) -> float | None:
+        from facs_rig.core.timecode import is_timecode, parse_timecode
+
+        words = line.split("#", 1)[0].split()
+        if not words:
+            return None
+        try:
+            if is_timecode(words[0]):
+                return parse_timecode(words[0], fps)
+            word = words[0].lower()
+            if word.endswith("f"):
+                return float(word[:-1]) / fps
+            return float(word.rstrip("s"))
+        except ValueError:
+            return None
+
+    # ------------------------------------------------------------------ poses
+
+    def pose_from_values(self, values: Mapping[str, float]) -> np.ndarray:
+        """Set the slider pose from channel names (``AU12``, ``AU12_L``) -> 0-1 values.
+
+        Raises
+        ------
+        FacsRigError
+            For an unknown channel name or a value that is not a finite number in 0-1.
+        """
+        channels: dict[Channel, float] = {}
+        for name, value in values.items():
+            channel = parse_channel(str(name))
+            self.vocabulary.action_unit(channel.au)  # unknown AU -> VocabularyError
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    math.isfinite(value) and 0.0 <= value <= 1.0):
+                raise UnsupportedFormatError(f"{name}: value {value!r} is not a number 0-1")
+            if value > 0:
+                channels[channel] = float(value)
+        with self._lock:
+            self.pose_values = channels
+            self.pose_weights = mix_frame(channels, self.profile)
+            if self.compare is not None:
+                self.compare_pose_weights = mix_frame(channels, self.compare.driver.profile)
+            return self.pose_weights
+
+    def pose_from_code(self, code: str) -> np.ndarray:
+        """Set the slider pose from a FACS code or expression name (``6C+R12D``, ``happiness``)."""
+        values = self.vocabulary.channel_values(self.vocabulary.parse(code))
+        return self.pose_from_values({channel.name: value for channel, value in values.items()})
+
+    def pose_code(self) -> str:
+        """The code string of the slider pose: letters by the scale's bands (``6C+R12D``)."""
+        scale = self.vocabulary.scale()
+        terms = []
+        for channel, value in sorted(self.pose_values.items(), key=lambda item: (item[0].au,
+                                                                                  item[0].side or "")):
+            letter = scale.value_to_letter(value)
+            if letter is not None:
+                terms.append(f"{channel.side or ''}{channel.au}{letter}")
+        if not terms:
+            return ""
+        return format_code(self.vocabulary.parse("+".join(terms)))
+
+    # ------------------------------------------------------------------ explain
+
+    def frame_index(self, at: float) -> int:
+        """The frame nearest to ``at`` seconds, clamped to the timeline."""
+        if not math.isfinite(at):
+            return 0
+        return int(min(max(round(at * self.timeline.fps), 0), self.weights.shape[0] - 1))
+
+    def frame_values(self, at: float) -> dict[Channel, float]:
+        """AU values of the timeline at the frame nearest to ``at`` (channels above zero)."""
+        row = self.frame_index(at)
+        return {channel: float(self.curves[row, column])
+                for column, channel in enumerate(self.curve_channels) if self.curves[row, column] > 0}
+
+    def explain(self, target: str | None, *, at: float | None = None) -> dict:
+        """``facs-rig explain``'s derivation (its JSON form) of the pose or of frame ``at``.
+
+        Only the entry of ``target`` is kept when one is named.
+        """
+        with self._lock:
+            values = dict(self.pose_values) if at is None else self.frame_values(at)
+            result = explain(values, self.profile).to_dict()
+        if target is not None:
+            if target not in self.profile.targets:
+                raise UnsupportedFormatError(f"{target!r} is not a target of rig {self.profile.name}")
+            result["targets"] = [entry for entry in result["targets"] if entry["target"] == target]
+        result["target"] = target
+        return result
+
+    # ------------------------------------------------------------------ outputs
+
+    def output_path(self, name: str) -> Path:
+        """``name`` inside the notes folder, when it is a bare file name with a known extension.
+
+        Raises
+        ------
+        OutputError
+            For names with a folder part, ``..``, hidden names, other extensions, or the rig
+            file itself.
+        """
+        if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+            raise OutputError(f"output name {name!r}: use a plain file name such as take.glb "
+                              f"(letters, digits, space, '.', '_', '-'); files go to {self.folder}")
+        suffix = Path(name).suffix.lower()
+        if suffix not in EXPORT_FORMATS:
+            raise OutputError(f"output name {name!r}: extension must be one of "
+                              f"{', '.join(EXPORT_FORMATS)}")
+        path = self.folder / name
+        if path.exists() and self.mesh_path.exists() and path.samefile(self.mesh_path):
+            raise OutputError(f"{name}: is the rig file; choose another name")
+        return path
+
+    def export(self, name: str, *, at: float = 0.0) -> Path:
+        """Write the timeline (or the frame ``at``) as ``name`` in the notes folder.
+
+        ``.notes`` writes the text as typed; ``.json``/``.eaf`` the parsed timeline;
+        ``.glb`` a baked copy of the rig; ``.png`` the frame at ``at``; ``.gif``/``.mp4`` the
+        clip, each with the code the CLI commands use.
+        """
+        path = self.output_path(name)
+        suffix = path.suffix.lower()
+        with self._lock:
+            if self.status.error is not None and suffix != ".notes":
+                raise TimelineFormatError(f"the notes do not parse; fix them first: {self.status.error}")
+            text, timeline = self.text, self.timeline
+        if suffix == ".notes":
+            from facs_rig.io.atomic import write_text_atomic
+
+            write_text_atomic(path, text)
+        elif suffix in (".json", ".eaf"):
+            from facs_rig.io.timeline_files import write_timeline
+
+            write_timeline(timeline, path, self.vocabulary)
+        elif suffix == ".glb":
+            from facs_rig.io.gltf.pipeline import bake_timeline
+
+            bake_timeline(timeline, self.mesh_path, path, rig=self.profile)
+        elif suffix == ".png":
+            from facs_rig.render.encoders import write_png
+            from facs_rig.render.preview import peak_frame
+
+            weights = peak_frame(self.setup, timeline, at=min(max(at, 0.0), timeline.duration))
+            write_png(path, self.setup.renderer.render(weights))
+        else:
+            from facs_rig.render.encoders import write_clip
+            from facs_rig.render.preview import FaceRenderer, PreviewSetup, timeline_clip
+
+            # As `facs-rig preview TIMELINE -o clip.gif`: 512 px without supersampling.
+            renderer = FaceRenderer(self.setup.rig, width=512, height=512, supersample=1)
+            clip = timeline_clip(PreviewSetup(self.setup.rig, self.setup.driver, renderer), timeline)
+            write_clip(path, clip.frames, fps=clip.fps, palette=clip.palette)
+        return path

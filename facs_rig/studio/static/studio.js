@@ -1,0 +1,673 @@
+// facs-rig studio page. Our own code; three.js (global THREE, r130) comes from the
+// jupyter-threejs-sage wheel via /three.js. The server mixes (the library's mix / mix_frame);
+// this page only plays the mixed target weights back at the display rate and morphs the mesh:
+// position = base + sum(weight x delta) over the active targets (sparse per target).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const studio = (window.studio = {
+  ready: false, client: 0, rig: null, state: null, pose: null,
+  mode: "timeline", time: 0, playing: false, speed: 1,
+  frameTimes: [], renderedFrames: 0, lastPoseLatency: null, poseSentAt: null,
+  errors: [],
+});
+window.addEventListener("error", (e) => studio.errors.push(String(e.message)));
+
+// ---------------------------------------------------------------- helpers
+function decodeF32(b64) {
+  const raw = atob(b64);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+// The server sends only the target columns that move; spread them back to (frames, targets).
+function unpack(b64, columns, frames, T) {
+  const packed = decodeF32(b64), n = columns.length, out = new Float32Array(frames * T);
+  for (let f = 0; f < frames; f++) {
+    for (let k = 0; k < n; k++) out[f * T + columns[k]] = packed[f * n + k];
+  }
+  return out;
+}
+// Python's round(): halves go to the even neighbour (so 2.5 fps counts 2 frames, as the CLI).
+function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+function nominalRate(fps) { return Math.max(1, roundHalfEven(fps)); } // as facs_rig.core.timecode
+function timecode(seconds, fps) {   // as facs_rig.core.timecode.format_timecode
+  const rate = nominalRate(fps);
+  const total = roundHalfEven(seconds * fps);
+  const ff = total % rate, s = Math.floor(total / rate);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${p(Math.floor(s / 3600))}:${p(Math.floor(s / 60) % 60)}:${p(s % 60)}:${p(ff)}`;
+}
+
+// ---------------------------------------------------------------- socket
+let socket = null;
+function send(message) {
+  if (socket && socket.readyState === 1) socket.send(JSON.stringify(message));
+}
+function connect() {
+  socket = new WebSocket(`ws://${location.host}/ws`);
+  socket.onopen = () => { $("connection").textContent = "connected"; $("connection").className = "good"; };
+  socket.onclose = () => {
+    $("connection").textContent = "disconnected"; $("connection").className = "bad";
+    setTimeout(connect, 1000);
+  };
+  socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+}
+function onMessage(m) {
+  if (m.type === "hello") studio.client = m.client;
+  else if (m.type === "state") onState(m);
+  else if (m.type === "pose") onPose(m);
+  else if (m.type === "explain") showExplain(m);
+  else if (m.type === "saved") { $("save-status").textContent = `saved ${m.path}`; }
+  else if (m.type === "exported") { $("out-status").textContent = `wrote ${m.path} (${m.bytes} bytes)`; }
+  else if (m.type === "osc") showOsc(m);
+  else if (m.type === "error") {
+    const where = m.request === "pose" || m.request === "insert" ? "pose-error" : "out-status";
+    $(where).textContent = `facs-rig: error: ${m.message}`;
+    if (m.request === "save") $("save-status").textContent = `facs-rig: error: ${m.message}`;
+  } else if (m.type === "refused") console.warn("refused:", m.reason);
+}
+
+// ---------------------------------------------------------------- three.js view
+const canvas = $("view");
+// Software WebGL (SwiftShader, llvmpipe: headless or GPU-less machines) rasterises on the CPU,
+// where 4x multisampling costs more than it shows: ask for it only from a real GPU.
+function softwareGL() {
+  const gl = document.createElement("canvas").getContext("webgl2") || document.createElement("canvas").getContext("webgl");
+  if (!gl) return true;
+  const info = gl.getExtension("WEBGL_debug_renderer_info");
+  const name = info ? gl.getParameter(info.UNMASKED_RENDERER_WEBGL) : "";
+  return /swiftshader|llvmpipe|software|softpipe/i.test(name);
+}
+studio.softwareGL = softwareGL();
+const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL, preserveDrawingBuffer: true });
+renderer.outputEncoding = THREE.sRGBEncoding;
+const fullRatio = window.devicePixelRatio || 1;
+renderer.setPixelRatio(fullRatio);
+// While playing, the resolution drops (down to a third) when frames take longer than the
+// display rate allows, so playback keeps time; paused, stills render at full resolution.
+studio.resolution = 1;
+function adaptResolution(interval) {
+  if (!$("adaptive").checked) return setResolution(1);
+  studio.intervalAvg = studio.intervalAvg ? 0.9 * studio.intervalAvg + 0.1 * interval : interval;
+  if (studio.intervalAvg > 36 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
+  else if (studio.intervalAvg < 20 && studio.resolution < 1) setResolution(Math.min(1, studio.resolution / 0.9));
+}
+function setResolution(r) {
+  if (r === studio.resolution) return;
+  studio.resolution = r;
+  studio.intervalAvg = 0;
+  renderer.setPixelRatio(fullRatio * r);
+  renderer.setSize(canvas.clientWidth, canvas.clientHeight, false);
+  dirty = true;
+}
+const scene = new THREE.Scene();
+scene.background = new THREE.Color(0x2a2d33);
+const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 1000);
+const controls = new THREE.OrbitControls(camera, canvas);
+scene.add(new THREE.HemisphereLight(0xffffff, 0x404048, 0.65));
+const key = new THREE.DirectionalLight(0xffffff, 0.75);
+scene.add(key);
+const fill = new THREE.DirectionalLight(0xffffff, 0.25);
+scene.add(fill);
+let dirty = true;
+// One view per rig: the rig of the notes, and optionally a comparison rig (--compare) driven by
+// the same AU curves through its own profile. Each: geometry, base positions, sparse targets.
+const views = [];
+let geometry = null, faceMesh = null, neutralMesh = null, targets = [];
+
+function buildView(rig, blob, material) {
+  const L = rig.layout;
+  const base = new Float32Array(blob, L.positions, L.vertices * 3);
+  const faces = new Uint32Array(blob, L.faces, L.triangles * 3);
+  const colours = new Float32Array(blob, L.colours, L.vertices * 3);
+  const view = {
+    rig, base, shown: new Float32Array(rig.profile_targets.length),
+    targets: L.targets.map((t, j) => ({
+      name: t.name, column: rig.columns[j],
+      indices: new Uint32Array(blob, t.indices, t.count),
+      deltas: new Float32Array(blob, t.deltas, t.count * 3),
+    })),
+  };
+  view.geometry = new THREE.BufferGeometry();
+  view.geometry.setAttribute("position", new THREE.BufferAttribute(new Float32Array(base), 3));
+  view.geometry.setAttribute("color", new THREE.BufferAttribute(colours, 3));
+  view.geometry.setIndex(new THREE.BufferAttribute(faces, 1));
+  view.geometry.computeVertexNormals();
+  view.mesh = new THREE.Mesh(view.geometry, material);
+  // Framing: the face (the box the software previews frame), or at least a little more than
+  // half of the rig's height (a rig whose jaw moves most has only the lower face in that box).
+  const [lo, hi] = rig.focus;
+  view.centre = new THREE.Vector3((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2);
+  view.size = Math.max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], 0.55 * (rig.bounds[1][1] - rig.bounds[0][1]));
+  scene.add(view.mesh);
+  return view;
+}
+
+async function fetchRig(name) {
+  const rig = await (await fetch(`/${name}.json`)).json();
+  const blob = await (await fetch(`/${name}.bin`)).arrayBuffer();
+  return [rig, blob];
+}
+
+async function loadRig() {
+  const [rig, blob] = await fetchRig("rig");
+  studio.rig = rig;
+  const material = new THREE.MeshStandardMaterial({ vertexColors: true, roughness: 0.6, metalness: 0.0 });
+  const main = buildView(rig, blob, material);
+  views.push(main);
+  ({ geometry, mesh: faceMesh, targets } = main);
+  const still = new THREE.BufferGeometry();
+  still.setAttribute("position", new THREE.BufferAttribute(main.base, 3));
+  still.setAttribute("color", geometry.getAttribute("color"));
+  still.setIndex(geometry.getIndex());
+  still.computeVertexNormals();
+  neutralMesh = new THREE.Mesh(still, material);
+  neutralMesh.visible = false;
+  scene.add(neutralMesh);
+  if (rig.compare) {
+    const [rig2, blob2] = await fetchRig("rig2");
+    const second = buildView(rig2, blob2, material);
+    second.weightsKey = "weights2";
+    views.push(second);
+    studio.rig2 = rig2;
+  }
+  const centre = main.centre, size = main.size;
+  studio.focusSize = size;
+  controls.target.copy(centre);
+  camera.position.set(centre.x + size * 0.35, centre.y + size * 0.1, centre.z + size * 2.6);
+  camera.near = size / 100; camera.far = size * 100; camera.updateProjectionMatrix();
+  key.position.set(centre.x + size, centre.y + size * 1.5, centre.z + size * 2);
+  fill.position.set(centre.x - size * 2, centre.y, centre.z + size);
+  controls.update();
+  layoutViews();
+  $("rig-name").textContent = `${rig.source} · rig ${rig.profile}` +
+    (studio.rig2 ? `  |  beside: ${studio.rig2.source} · rig ${studio.rig2.profile}` : "");
+  buildAuPanel(rig);
+  const select = $("explain-target");
+  for (const name of rig.profile_targets) select.add(new Option(name, name));
+  for (const p of rig.osc_protocols) $("osc-protocol").add(new Option(p, p));
+}
+
+// Side by side around the first rig's face: [neutral] pose [comparison rig, scaled to match].
+function layoutViews() {
+  const main = views[0], step = main.size * 1.1;
+  const items = [];
+  if (neutralMesh.visible) items.push({ mesh: neutralMesh, view: main });
+  items.push({ mesh: main.mesh, view: main });
+  if (views[1]) items.push({ mesh: views[1].mesh, view: views[1] });
+  const height = (view) => view.rig.bounds[1][1] - view.rig.bounds[0][1];
+  items.forEach((item, k) => {
+    // Another rig is scaled to the first one's height: heads of any unit side by side.
+    const scale = item.view === main ? 1 : height(main) / height(item.view);
+    const x = main.centre.x + (k - (items.length - 1) / 2) * step;
+    item.mesh.scale.setScalar(scale);
+    item.mesh.position.set(x - item.view.centre.x * scale, main.centre.y - item.view.centre.y * scale,
+      main.centre.z - item.view.centre.z * scale);
+  });
+  // Step back (same direction) so that every head is in view.
+  const offset = camera.position.clone().sub(controls.target);
+  const across = 2 * Math.tan((camera.fov * Math.PI) / 360) * Math.max(0.5, camera.aspect);
+  offset.setLength(Math.max(main.size * 2.6, (items.length * step) / across));
+  camera.position.copy(controls.target).add(offset);
+  controls.update();
+  dirty = true;
+}
+
+function setNeutralBeside(on) {
+  neutralMesh.visible = on;
+  layoutViews();
+}
+
+// Morph on the CPU over the sparse deltas of the active targets only: any number of targets
+// (three r130's shader morphing takes 8 at most), exact sums as facs_rig.core.deform does.
+function morph(weights, view = views[0]) {
+  const positions = view.geometry.getAttribute("position");
+  const out = positions.array;
+  out.set(view.base);
+  for (const t of view.targets) {
+    if (t.column < 0) continue;
+    const w = weights[t.column];
+    if (!w) continue;
+    const idx = t.indices, d = t.deltas;
+    for (let k = 0; k < idx.length; k++) {
+      const v = idx[k] * 3, e = k * 3;
+      out[v] += w * d[e]; out[v + 1] += w * d[e + 1]; out[v + 2] += w * d[e + 2];
+    }
+  }
+  positions.needsUpdate = true;
+  view.geometry.computeVertexNormals();
+}
+
+function resize() {
+  const w = canvas.clientWidth, h = canvas.clientHeight;
+  if (canvas.width !== Math.floor(w * renderer.getPixelRatio()) || canvas.height !== Math.floor(h * renderer.getPixelRatio())) {
+    renderer.setSize(w, h, false);
+    camera.aspect = w / Math.max(1, h); camera.updateProjectionMatrix();
+    dirty = true;
+  }
+}
+controls.addEventListener("change", () => { dirty = true; });
+
+// ---------------------------------------------------------------- what is shown
+function timelineWeightsAt(t, view = views[0]) {
+  const s = studio.state;
+  const T = view.rig.profile_targets.length;
+  const out = new Float32Array(T);
+  const W = view.weightsKey ? s && s.weights2Array : s && s.weightsArray;
+  if (!s || !W || s.frames === 0 || W.length < s.frames * T) return out;
+  const x = Math.min(Math.max(t * s.fps, 0), s.frames - 1);
+  const i = Math.floor(x), f = x - i, j = Math.min(i + 1, s.frames - 1);
+  for (let c = 0; c < T; c++) {
+    const a = W[i * T + c];
+    out[c] = f === 0 ? a : a + (W[j * T + c] - a) * f;  // exact at frame times
+  }
+  return out;
+}
+function currentWeights(view = views[0]) {
+  if (studio.mode === "pose" && studio.pose) return Float32Array.from(view.weightsKey ? studio.pose.weights2 : studio.pose.weights);
+  return timelineWeightsAt(studio.time, view);
+}
+studio.weights = (k = 0) => {   // profile target -> weight, as shown (tests; k = 1: comparison rig)
+  const out = {};
+  views[k].rig.profile_targets.forEach((n, i) => { out[n] = views[k].shown[i]; });
+  return out;
+};
+studio.seek = (t) => { studio.mode = "timeline"; studio.time = t; studio.playing = false; updateTransport(); dirty = true; };
+
+let lastShownSent = -1;
+function frame(now) {
+  requestAnimationFrame(frame);
+  if (!studio.ready) return;
+  resize();
+  const s = studio.state;
+  if (studio.playing && s) {
+    const dt = studio.lastNow ? (now - studio.lastNow) / 1000 : 0;
+    studio.time += dt * studio.speed;
+    if (studio.time > s.duration) {
+      if ($("loop").checked && s.duration > 0) studio.time = studio.time % s.duration;
+      else { studio.time = s.duration; studio.playing = false; }
+    }
+    updateTransport();
+    dirty = true;
+    if (studio.lastNow) adaptResolution(now - studio.lastNow);
+  } else if (studio.resolution !== 1) setResolution(1);
+  studio.lastNow = now;
+  if (!dirty) return;
+  dirty = false;
+  const t0 = performance.now();
+  for (const view of views) {
+    const w = currentWeights(view);
+    let changed = false;
+    for (let i = 0; i < w.length; i++) if (w[i] !== view.shown[i]) { changed = true; break; }
+    if (changed) { view.shown.set(w); morph(w, view); }
+  }
+  const t1 = performance.now();
+  renderer.render(scene, camera);
+  const t2 = performance.now();
+  studio.timings = { morph: t1 - t0, render: t2 - t1 };
+  studio.renderedFrames++;
+  if (studio.playing) {
+    studio.frameTimes.push(now);
+    if (studio.frameTimes.length > 120) studio.frameTimes.shift();
+    if (studio.frameTimes.length > 10) {
+      const n = studio.frameTimes.length - 1;
+      studio.measuredFps = (1000 * n) / (studio.frameTimes[n] - studio.frameTimes[0]);
+      $("fps-readout").textContent = `${studio.measuredFps.toFixed(0)} fps` +
+        (studio.resolution < 1 ? ` at ${Math.round(100 * studio.resolution)}% resolution` : "");
+    }
+  }
+  if (studio.poseSentAt !== null && studio.mode === "pose" && studio.poseArrived) {
+    studio.lastPoseLatency = performance.now() - studio.poseSentAt;
+    studio.poseSentAt = null; studio.poseArrived = false;
+  }
+  studio.shownTime = studio.time;
+  if (studio.oscOn && studio.mode === "timeline" && studio.time !== lastShownSent) {
+    lastShownSent = studio.time; send({ type: "shown", time: studio.time });
+  }
+  drawCurves();
+}
+
+// ---------------------------------------------------------------- transport
+function updateTransport() {
+  const s = studio.state;
+  if (!s) return;
+  const frameNo = Math.round(studio.time * s.fps);
+  $("scrub").max = String(Math.max(0, s.frames - 1));
+  $("scrub").value = String(frameNo);
+  $("timecode").textContent = timecode(studio.time, s.fps);
+  $("play").textContent = studio.playing ? "⏸" : "▶";
+  $("mode").textContent = studio.mode === "pose"
+    ? `pose ${studio.pose && studio.pose.code ? studio.pose.code : "(neutral)"} — play or scrub for the timeline`
+    : `timeline · frame ${frameNo} of ${s.frames} at ${s.fps} fps`;
+}
+function togglePlay() {
+  const s = studio.state;
+  if (!s) return;
+  studio.mode = "timeline";
+  if (!studio.playing && studio.time >= s.duration) studio.time = 0;
+  studio.playing = !studio.playing;
+  studio.frameTimes = [];
+  updateTransport(); dirty = true;
+}
+function stepFrames(n) {
+  const s = studio.state;
+  studio.mode = "timeline"; studio.playing = false;
+  const f = Math.min(Math.max(Math.round(studio.time * s.fps) + n, 0), s.frames - 1);
+  studio.time = f / s.fps; updateTransport(); dirty = true;
+}
+$("play").onclick = togglePlay;
+$("step-back").onclick = () => stepFrames(-1);
+$("step-fwd").onclick = () => stepFrames(1);
+$("speed").onchange = () => { studio.speed = parseFloat($("speed").value); };
+$("scrub").oninput = () => { studio.seek(parseInt($("scrub").value, 10) / studio.state.fps); };
+$("show-neutral").onchange = () => setNeutralBeside($("show-neutral").checked);
+document.addEventListener("keydown", (e) => {
+  if (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT") {
+    if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); send({ type: "save" }); }
+    return;
+  }
+  if (e.key === " ") { e.preventDefault(); togglePlay(); }
+  else if (e.key === "ArrowLeft") stepFrames(-1);
+  else if (e.key === "ArrowRight") stepFrames(1);
+});
+
+// ---------------------------------------------------------------- notes editor
+const notes = $("notes");
+function renderGutter(text, errorLine) {
+  const count = text.split("\n").length;
+  const gutter = $("gutter");
+  gutter.innerHTML = "";
+  for (let i = 1; i <= count; i++) {
+    const span = document.createElement("span");
+    span.textContent = String(i);
+    if (i === errorLine) span.className = "error";
+    gutter.appendChild(span);
+    gutter.appendChild(document.createTextNode("\n"));
+  }
+  gutter.scrollTop = notes.scrollTop;
+}
+notes.addEventListener("scroll", () => { $("gutter").scrollTop = notes.scrollTop; });
+notes.addEventListener("input", () => {
+  studio.editedAt = performance.now();
+  renderGutter(notes.value, 0);
+  send({ type: "notes", text: notes.value });
+});
+$("save").onclick = () => send({ type: "save" });
+
+function onState(m) {
+  const first = !studio.state;
+  m.weightsArray = unpack(m.weights, m.weights_columns, m.frames, studio.rig.profile_targets.length);
+  m.weights2Array = studio.rig2
+    ? unpack(m.weights2, m.weights2_columns, m.frames, studio.rig2.profile_targets.length) : null;
+  m.curvesArray = decodeF32(m.curves);
+  studio.state = m;
+  studio.version = m.version;
+  // The sender's own edits are already in its editor (it may have typed on since).
+  if (m.origin !== studio.client || first) {
+    if (notes.value !== m.text) notes.value = m.text;
+  }
+  if (m.reloaded) $("save-status").textContent = "reloaded: the file changed on disk";
+  const err = $("notes-error");
+  if (m.error) {
+    err.className = "bad";
+    err.textContent = `facs-rig: error: ${m.error}`;
+    err.dataset.line = String(m.line); err.dataset.column = String(m.column);
+  } else {
+    err.className = "ok"; err.textContent = "ok";
+    err.dataset.line = "0"; err.dataset.column = "0";
+  }
+  renderGutter(notes.value, m.error ? m.line : 0);
+  $("notes-path").textContent = m.path;
+  $("notes-info").textContent = `${m.title ? m.title + " · " : ""}${m.duration.toFixed(3)} s at ${m.fps} fps, ` +
+    `${m.frames} frames, channels ${m.channels.join(" ") || "none"}`;
+  if (studio.time > m.duration) studio.time = m.duration;
+  if (!m.error && !first && m.origin === studio.client) studio.mode = "timeline";
+  showOsc(m.osc);
+  updateTransport();
+  dirty = true;
+}
+
+// ---------------------------------------------------------------- AU panel
+const sliders = {};  // channel name -> {input, readout}
+function letterOf(v) {
+  const letters = studio.rig.letters;
+  if (v <= 0.0001) return "";
+  let best = "A";
+  for (const [l, value] of Object.entries(letters)) if (v <= value + 1e-6) { best = l; break; } else best = l;
+  return best;
+}
+function snapValue(v) {
+  if (!$("snap").checked || v <= 0.0001) return v;
+  const values = Object.values(studio.rig.letters);
+  let best = values[0];
+  for (const x of values) if (Math.abs(x - v) < Math.abs(best - v)) best = x;
+  return best;
+}
+function buildAuPanel(rig) {
+  const panel = $("au-panel");
+  const regions = {};
+  for (const au of rig.aus) (regions[au.region] = regions[au.region] || []).push(au);
+  for (const [region, aus] of Object.entries(regions)) {
+    const box = document.createElement("div");
+    box.className = "region";
+    box.innerHTML = `<h4>${region}</h4>`;
+    for (const au of aus) {
+      const row = document.createElement("div");
+      row.className = "au";
+      const label = document.createElement("div");
+      label.className = "label";
+      label.title = au.muscles.join(", ");
+      label.innerHTML = `AU${au.au} ${au.name}<small>${au.muscles.join(", ")}</small>`;
+      const group = document.createElement("div");
+      group.className = "sliders";
+      for (const side of au.sided ? ["", "L", "R"] : [""]) {
+        const name = `AU${String(au.au).padStart(2, "0")}${side ? "_" + side : ""}`;
+        const line = document.createElement("div");
+        line.className = "row";
+        const input = document.createElement("input");
+        Object.assign(input, { type: "range", min: "0", max: "1", step: "0.01", value: "0" });
+        input.dataset.channel = name;
+        const readout = document.createElement("span");
+        readout.textContent = side || "both";
+        input.addEventListener("input", () => {
+          input.value = String(snapValue(parseFloat(input.value)));
+          readout.textContent = `${side || "both"} ${letterOf(parseFloat(input.value))}`;
+          sendPose();
+        });
+        line.append(input, readout);
+        group.appendChild(line);
+        sliders[name] = { input, readout, side };
+      }
+      row.append(label, group);
+      box.appendChild(row);
+    }
+    panel.appendChild(box);
+  }
+}
+function sendPose() {
+  const values = {};
+  for (const [name, s] of Object.entries(sliders)) {
+    const v = parseFloat(s.input.value);
+    if (v > 0) values[name] = v;
+  }
+  studio.mode = "pose"; studio.playing = false;
+  studio.poseSentAt = performance.now(); studio.poseArrived = false;
+  send({ type: "pose", values });
+}
+function onPose(m) {
+  studio.pose = m;
+  $("pose-error").textContent = "";
+  if (document.activeElement !== $("pose-code")) $("pose-code").value = m.code;
+  for (const [name, s] of Object.entries(sliders)) {
+    if (document.activeElement === s.input) continue;
+    const v = m.values[name] || 0;
+    s.input.value = String(v);
+    s.readout.textContent = `${s.side || "both"} ${letterOf(v)}`;
+  }
+  if (studio.poseSentAt !== null) { studio.poseArrived = true; studio.mode = "pose"; }
+  updateTransport();
+  dirty = true;
+}
+$("pose-apply").onclick = () => { studio.mode = "pose"; studio.poseSentAt = performance.now(); send({ type: "pose", code: $("pose-code").value }); };
+$("pose-code").addEventListener("keydown", (e) => { if (e.key === "Enter") $("pose-apply").onclick(); });
+$("pose-clear").onclick = () => { for (const s of Object.values(sliders)) s.input.value = "0"; sendPose(); };
+$("pose-insert").onclick = () => {
+  const code = (studio.pose && studio.pose.code) || $("pose-code").value;
+  if (code) send({ type: "insert", code, time: studio.time });
+};
+
+// ---------------------------------------------------------------- explain
+function requestExplain() {
+  const target = $("explain-target").value;
+  send({ type: "explain", target, time: studio.mode === "pose" ? null : studio.time });
+}
+$("explain-target").onchange = requestExplain;
+function fmt(x) { return x.toFixed(3); }
+function showExplain(m) {   // the layout of `facs-rig explain`
+  const lines = [`${m.target} on ${m.rig}`];
+  if (!m.targets.length) lines.push("", `${m.target} = 0.000   (no AU drives it in this frame)`);
+  for (const t of m.targets) {
+    lines.push("", `${t.target} = ${fmt(t.value)}   (combine: ${t.combine})`);
+    for (const c of t.contributions) {
+      const au = (c.au + (c.side ? ` [${c.side} entry]` : "")).padEnd(18);
+      lines.push(`  ${au} ${fmt(c.input)}${c.curve ? " after curve" : ""} x ${c.weight} = ${fmt(c.value)}` +
+        (c.kept ? "" : "   dropped by the exclusive chain"));
+    }
+    if (t.contributions.length > 1) lines.push(`  combined (${t.combine}) = ${fmt(t.combined)}`);
+    for (const r of t.rules) {
+      lines.push(`  ${r.rule}: ${r.description}` + (r.before !== r.after ? `   ${fmt(r.before)} -> ${fmt(r.after)}` : ""));
+    }
+  }
+  if (m.unshown.length) lines.push("", `${m.rig} cannot show: ${m.unshown.join(", ")}`);
+  $("explain-out").textContent = lines.join("\n");
+}
+// Click the face: the driven mesh target that moves the clicked vertex most.
+const raycaster = new THREE.Raycaster();
+let downAt = null;
+canvas.addEventListener("pointerdown", (e) => { downAt = [e.clientX, e.clientY]; });
+canvas.addEventListener("pointerup", (e) => {
+  if (!downAt || Math.hypot(e.clientX - downAt[0], e.clientY - downAt[1]) > 3) return;
+  const r = canvas.getBoundingClientRect();
+  raycaster.setFromCamera({ x: ((e.clientX - r.left) / r.width) * 2 - 1, y: -((e.clientY - r.top) / r.height) * 2 + 1 }, camera);
+  const hit = raycaster.intersectObject(faceMesh)[0];
+  if (!hit) return;
+  const vertex = hit.face.a;
+  // Whole-head targets (head turns, AU51-58) move every vertex: they are never "the one here".
+  // What moves this vertex now wins over what could move it.
+  const n = views[0].base.length / 3;
+  let best = null, bestSize = 0;
+  for (const t of targets) {
+    if (t.column < 0 || t.indices.length > 0.5 * n) continue;
+    const k = t.indices.indexOf(vertex);
+    if (k < 0) continue;
+    const w = views[0].shown[t.column];
+    const size = Math.hypot(t.deltas[3 * k], t.deltas[3 * k + 1], t.deltas[3 * k + 2]) * (w > 0 ? 1 + 10 * w : 1);
+    if (size > bestSize) { bestSize = size; best = t; }
+  }
+  if (!best) return;
+  $("explain-target").value = studio.rig.profile_targets[best.column];
+  selectTab("explain");
+  requestExplain();
+});
+
+// ---------------------------------------------------------------- curves
+const curveCanvas = $("curves");
+const palette = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
+  "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8", "#800000", "#aaffc3"];
+let curveCache = null;  // {key, image}: the curves drawn once per state and width; frames add the playhead
+function drawCurves() {
+  const s = studio.state;
+  const ctx = curveCanvas.getContext("2d");
+  const W = curveCanvas.clientWidth, H = curveCanvas.height;
+  if (curveCanvas.width !== W) curveCanvas.width = W;
+  if (!s || s.frames < 1) return;
+  const key = `${s.version}:${W}`;
+  if (!curveCache || curveCache.key !== key) curveCache = { key, image: plotCurves(s, W, H) };
+  ctx.drawImage(curveCache.image, 0, 0);
+  const F = s.frames;
+  const px = F > 1 ? (Math.min(studio.time * s.fps, F - 1) / (F - 1)) * (W - 1) : 0;
+  ctx.strokeStyle = "#fff"; ctx.beginPath(); ctx.moveTo(px, 0); ctx.lineTo(px, H); ctx.stroke();
+}
+function plotCurves(s, W, H) {
+  const image = document.createElement("canvas");
+  image.width = W; image.height = H;
+  const ctx = image.getContext("2d");
+  ctx.fillStyle = "#121316"; ctx.fillRect(0, 0, W, H);
+  const F = s.frames, C = s.channels.length, T = studio.rig.profile_targets.length;
+  const x = (f) => (F > 1 ? (f / (F - 1)) * (W - 1) : 0);
+  const half = H / 2 - 4;
+  // At most ~2 points per pixel: an hour-long timeline still draws at once.
+  const stride = Math.max(1, Math.floor(F / (2 * W)));
+  // Top: AU envelopes; bottom: the target weights that move (the mixing's result).
+  const legend = [];
+  for (let c = 0; c < C; c++) {
+    ctx.strokeStyle = palette[c % palette.length]; ctx.beginPath();
+    for (let f = 0; f < F; f += stride) {
+      const y = 2 + half * (1 - s.curvesArray[f * C + c]);
+      f ? ctx.lineTo(x(f), y) : ctx.moveTo(x(f), y);
+    }
+    ctx.stroke();
+    legend.push(`<span style="color:${palette[c % palette.length]}">${s.channels[c]}</span>`);
+  }
+  const active = [];
+  for (let t = 0; t < T; t++) {
+    for (let f = 0; f < F; f++) if (s.weightsArray[f * T + t] > 0) { active.push(t); break; }
+  }
+  ctx.globalAlpha = 0.8;
+  active.forEach((t, k) => {
+    ctx.strokeStyle = palette[(k + 7) % palette.length]; ctx.beginPath();
+    for (let f = 0; f < F; f += stride) {
+      const y = H / 2 + 2 + half * (1 - s.weightsArray[f * T + t]);
+      f ? ctx.lineTo(x(f), y) : ctx.moveTo(x(f), y);
+    }
+    ctx.stroke();
+  });
+  ctx.globalAlpha = 1;
+  ctx.fillStyle = "#777"; ctx.font = "10px sans-serif";
+  ctx.fillText("AU envelopes", 4, 12);
+  ctx.fillText(`target weights (${active.length} moving: ${active.map((t) => studio.rig.profile_targets[t]).slice(0, 12).join(" ")})`, 4, H / 2 + 12);
+  $("curve-legend").innerHTML = legend.join(" ");
+  return image;
+}
+curveCanvas.addEventListener("pointerdown", (e) => {
+  const s = studio.state;
+  if (!s) return;
+  const r = curveCanvas.getBoundingClientRect();
+  const f = Math.round(((e.clientX - r.left) / r.width) * (s.frames - 1));
+  studio.seek(Math.min(Math.max(f, 0), s.frames - 1) / s.fps);
+});
+
+// ---------------------------------------------------------------- out
+for (const b of document.querySelectorAll("#out-buttons button")) {
+  b.onclick = () => {
+    const name = $("out-stem").value.trim() + b.dataset.ext;
+    $("out-status").textContent = `writing ${name}…`;
+    send({ type: "export", name, time: studio.time });
+  };
+}
+function showOsc(info) {
+  if (!info) return;
+  studio.oscOn = !!info.on;
+  $("osc-on").checked = studio.oscOn;
+  $("osc-status").textContent = info.on ? `streaming ${info.protocol} to ${info.to}` : "not streaming";
+}
+$("osc-on").onchange = () => {
+  send({ type: "osc", on: $("osc-on").checked, protocol: $("osc-protocol").value, to: $("osc-to").value });
+};
+
+// ---------------------------------------------------------------- tabs and start
+function selectTab(name) {
+  for (const b of document.querySelectorAll("nav button")) b.classList.toggle("on", b.dataset.tab === name);
+  for (const t of document.querySelectorAll(".tab")) t.classList.toggle("on", t.id === `tab-${name}`);
+}
+for (const b of document.querySelectorAll("nav button")) b.onclick = () => selectTab(b.dataset.tab);
+
+loadRig().then(() => {
+  connect();
+  studio.ready = true;
+  requestAnimationFrame(frame);
+});

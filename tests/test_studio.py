@@ -1,0 +1,356 @@
+"""facs-rig studio without a browser: the session, the server's routes and messages, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from facs_rig.cli import main
+from facs_rig.core.mixing import mix
+from facs_rig.core.timeline import sample
+from facs_rig.errors import OutputError
+from facs_rig.io.timeline_files import read_timeline
+from facs_rig.studio import open_session
+from facs_rig.studio.server import ServerThread
+
+REPO = Path(__file__).resolve().parents[1]
+SMILE = "fps 24\n0  6+12D  onset 0.5 apex 1 offset 0.5\n"
+
+
+@pytest.fixture
+def notes_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def session(notes_dir):
+    (notes_dir / "take.notes").write_text(SMILE)
+    return open_session("take.notes")
+
+
+@pytest.fixture
+def running(session):
+    with ServerThread(session, watch_interval=0.05) as running:
+        yield running
+
+
+def _ws(running, **kwargs):
+    return connect(running.url.replace("http", "ws") + "ws", **kwargs)
+
+
+def _receive(ws, kind, *, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        if message["type"] == kind:
+            return message
+
+
+def _weights(message, n_targets: int) -> np.ndarray:
+    """The state's (frames, targets) weights, unpacked from the moving columns."""
+    import base64
+
+    columns = message["weights_columns"]
+    packed = np.frombuffer(base64.b64decode(message["weights"]), "<f4").reshape(message["frames"],
+                                                                                  len(columns))
+    weights = np.zeros((message["frames"], n_targets), np.float32)
+    weights[:, columns] = packed
+    return weights
+
+
+# ---------------------------------------------------------------------------- the session
+
+def test_session_weights_are_mix_of_the_notes(session, vocabulary):
+    timeline = read_timeline("take.notes", vocabulary)
+    expected = mix(sample(timeline, channels=session.profile.channels), session.profile).weights
+    assert session.status.error is None
+    np.testing.assert_array_equal(session.weights, expected)
+    assert session.weights.shape == (49, len(session.profile.targets))  # 2 s at 24 fps
+
+
+def test_notes_error_has_the_cli_words_and_position(session, capsys):
+    bad = "fps 24\n0  6+12D\n1  6+99\n"
+    status = session.set_notes(bad)
+    Path("bad.notes").write_text(bad)
+    assert main(["timeline", "show", "bad.notes"]) == 1
+    cli = capsys.readouterr().err.strip()
+    assert cli == f"facs-rig: error: {status.error}".replace("take.notes", "bad.notes")
+    assert (status.line, status.column) == (3, 6)
+    # The last good timeline stays (the face does not jump while typing).
+    assert session.weights.shape[0] == 49
+
+
+def test_pose_code_both_ways(session):
+    weights = session.pose_from_code("6C+R12D")
+    assert session.pose_code() == "6C+R12D"
+    index = session.profile.targets.index("AU12_R")
+    assert weights[index] == pytest.approx(0.9)
+    session.pose_from_values({"AU12_L": 0.2, "AU06": 0.55})
+    assert session.pose_code() == "6C+L12B"
+
+
+def test_insert_beat_goes_in_time_order(session):
+    session.set_notes("fps 24\n0  6\n2  12\n")
+    session.insert_beat("R14A", 1.0)
+    assert session.text.splitlines()[2] == "00:00:01:00  R14A"
+    assert session.status.error is None
+
+
+@pytest.mark.parametrize("name", ["../x.json", "/etc/x.json", "sub/x.json", ".x.json", "x.py",
+                                  "x", "..", "a\\b.json", "x.json\x00.png", ""])
+def test_outputs_stay_in_the_notes_folder(session, name):
+    with pytest.raises(OutputError):
+        session.output_path(name)
+
+
+def test_exports_use_the_library_writers(session, notes_dir, vocabulary):
+    for name in ("out.json", "out.eaf", "out.notes", "out.png"):
+        assert session.export(name, at=1.0).parent == notes_dir
+    assert read_timeline(notes_dir / "out.json", vocabulary) == read_timeline("take.notes", vocabulary)
+    assert (notes_dir / "out.notes").read_text() == SMILE
+    assert (notes_dir / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    session.set_notes("fps 24\n0  6+12D  onset 3f apex 2f offset 3f\n")
+    session.export("out.gif")
+    with Image.open(notes_dir / "out.gif") as clip:  # every frame at the timeline's fps
+        # 9 frames at 24 fps; Pillow merges identical frames (the apex hold) into longer ones.
+        durations = []
+        for index in range(clip.n_frames):
+            clip.seek(index)
+            durations.append(clip.info["duration"])
+        assert clip.size == (512, 512) and clip.n_frames <= 9
+        assert abs(sum(durations) - 9 * 1000 / 24) <= 10
+
+
+# ---------------------------------------------------------------------------- the server
+
+def _get(url: str) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+def test_routes_are_a_fixed_table(running):
+    assert _get(running.url)[0] == 200
+    status, three = _get(running.url + "three.js")
+    assert status == 200 and b"REVISION" in three[:2000] or b"Three.js" in three[:200]
+    for path in ("../etc/passwd", "..%2f..%2fetc%2fpasswd", "take.notes", "static/studio.js",
+                 "rig.bin/../take.notes"):
+        assert _get(running.url + path)[0] == 404, path
+    rig = json.loads(_get(running.url + "rig.json")[1])
+    blob = _get(running.url + "rig.bin")[1]
+    assert len(blob) == rig["layout"]["targets"][-1]["deltas"] + 12 * rig["layout"]["targets"][-1]["count"]
+
+
+def test_foreign_origin_is_refused(running):
+    with pytest.raises(InvalidStatus):
+        _ws(running, origin="http://evil.example").close()
+    with _ws(running, origin=f"http://127.0.0.1:{running.server.port}") as ws:
+        assert _receive(ws, "state")["error"] is None
+
+
+def test_origins_on_all_interfaces(session):
+    from facs_rig.studio.server import StudioServer
+
+    server = StudioServer(session, host="0.0.0.0", port=8765)
+    assert server._origin_allowed("http://192.168.1.5:8765", "192.168.1.5:8765")
+    assert server._origin_allowed("http://localhost:8765", "localhost:8765")
+    # A DNS name (possibly rebound to this machine by another site), another port, a mismatch.
+    assert not server._origin_allowed("http://evil.example:8765", "evil.example:8765")
+    assert not server._origin_allowed("http://192.168.1.5:9999", "192.168.1.5:9999")
+    assert not server._origin_allowed("http://192.168.1.5:8765", "10.0.0.1:8765")
+    loopback = StudioServer(session, host="127.0.0.1", port=8765)
+    assert not loopback._origin_allowed("http://192.168.1.5:8765", "192.168.1.5:8765")
+
+
+def test_malformed_messages_are_refused_and_counted(running):
+    junk = ["not json", "[1,2]", '{"type": 5}', '{"type": "nope"}', '{"type": "__class__"}',
+            '{"type": "notes"}', '{"type": "notes", "text": 7}', '{"type": "pose", "values": 3}',
+            '{"type": "insert", "code": "6", "time": NaN}', '{"type": "export", "name": null}',
+            '{"type": "osc", "on": true, "protocol": "x", "to": "a"}', "[" * 100_000]
+    with _ws(running) as ws:
+        _receive(ws, "pose")
+        for text in junk:
+            ws.send(text)
+            assert _receive(ws, "refused")["refused"] >= 1, text
+        ws.send(b"\x00\x01")
+        _receive(ws, "refused")
+        ws.send('{"type": "ping"}')
+        assert _receive(ws, "pong")["refused"] == len(junk) + 1
+        # Well-formed requests the library refuses get its error words, not a crash.
+        ws.send(json.dumps({"type": "export", "name": "../escape.json"}))
+        assert "plain file name" in _receive(ws, "error")["message"]
+        ws.send(json.dumps({"type": "pose", "values": {"AU99": 0.5}}))
+        assert "99" in _receive(ws, "error")["message"]
+    assert not list(Path(running.server.session.folder.parent).glob("escape.json"))
+
+
+def test_two_pages_see_the_same_state(running):
+    with _ws(running) as first, _ws(running) as second:
+        _receive(first, "pose"), _receive(second, "pose")
+        first.send(json.dumps({"type": "notes", "text": "0  26E\n"}))
+        a, b = _receive(first, "state"), _receive(second, "state")
+        assert a["text"] == b["text"] == "0  26E\n" and a["weights"] == b["weights"]
+        session = running.server.session
+        np.testing.assert_array_equal(_weights(a, len(session.profile.targets)), session.weights)
+        assert [session.profile.targets[c] for c in a["weights_columns"]] == ["AU26"]
+        second.send(json.dumps({"type": "pose", "code": "R12A+R14A"}))
+        assert _receive(first, "pose")["code"] == _receive(second, "pose")["code"] == "R12A+R14A"
+
+
+def test_save_is_atomic_and_file_changes_are_picked_up(running, notes_dir):
+    with _ws(running) as ws:
+        _receive(ws, "pose")
+        ws.send(json.dumps({"type": "notes", "text": "0  4C\n"}))
+        _receive(ws, "state")
+        ws.send(json.dumps({"type": "save"}))
+        assert _receive(ws, "saved")["path"] == str(notes_dir / "take.notes")
+        assert (notes_dir / "take.notes").read_text() == "0  4C\n"
+        assert [p.name for p in notes_dir.iterdir() if p.name.startswith(".")] == []
+        (notes_dir / "take.notes").write_text("fps 24\n0  1+2\n")  # the director's own editor
+        state = _receive(ws, "state")
+        assert state["reloaded"] and state["text"] == "fps 24\n0  1+2\n"
+        assert state["channels"] == ["AU01", "AU02"]
+
+
+def test_osc_stream_ends_on_the_neutral_frame(running):
+    from pythonosc.osc_packet import OscPacket
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    to = f"127.0.0.1:{receiver.getsockname()[1]}"
+    with _ws(running) as ws:
+        _receive(ws, "pose")
+        ws.send(json.dumps({"type": "osc", "on": True, "protocol": "vmc", "to": to}))
+        assert _receive(ws, "osc")["on"]
+        ws.send(json.dumps({"type": "shown", "time": 1.0}))  # the apex of 6+12D
+        ws.send(json.dumps({"type": "ping"}))
+        _receive(ws, "pong")
+    running.stop()  # as Ctrl-C does: the stream is closed and sends its neutral frame
+
+    def values(packet: bytes) -> dict:
+        found = {}
+        for message in OscPacket(packet).messages:
+            if message.message.address == "/VMC/Ext/Blend/Val":
+                name, value = message.message.params
+                found[name] = value
+        return found
+
+    frames = []
+    while True:
+        try:
+            frames.append(values(receiver.recv(65536)))
+        except TimeoutError:
+            break
+    receiver.close()
+    frames = [f for f in frames if f]
+    assert max(frames[0].values()) == pytest.approx(0.9)  # AU12D on the smile targets
+    assert frames[-1] and max(frames[-1].values()) == 0.0
+
+
+# ---------------------------------------------------------------------------- the command
+
+def _start_cli(*argv, cwd):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "facs_rig", "studio", *argv], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
+    process = _start_cli("6+12D", "--port", "0", cwd=tmp_path)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("facs-rig studio: http://127.0.0.1:"), line
+        url = line.split()[2]
+        assert _get(url)[0] == 200
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "stopped (0 malformed message(s) refused)" in out
+    assert "Traceback" not in err
+
+
+def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):
+    process = _start_cli("--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    try:
+        assert process.stdout.readline().startswith("facs-rig studio: http://0.0.0.0:")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert "reachable from other machines" in err
+    assert main(["studio", "6+99", "--port", "0"]) == 1
+    assert capsys.readouterr().err.startswith("facs-rig: error: '6+99' is neither")
+    assert main(["studio", "--port", "70000"]) == 1
+    capsys.readouterr()
+    # Typos in files and profiles fail before the port opens: nothing is printed to stdout.
+    assert main(["studio", "--mesh", "nothere.glb", "--port", "0"]) == 1
+    assert main(["studio", "--compare-rig", "nope", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines()[0] == "facs-rig: error: --mesh nothere.glb: no such file"
+
+
+# ---------------------------------------------------------------------------- fuzz
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children,
+                                                                       max_size=4),
+    max_leaves=12)
+_TYPES = st.sampled_from(["notes", "save", "pose", "insert", "explain", "export", "shown", "osc",
+                          "ping", "nope", "_on_notes", "__init__", ""])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(message=st.one_of(
+    _JSON,
+    st.builds(lambda kind, fields: {"type": kind, **fields}, _TYPES,
+              st.dictionaries(st.sampled_from(["text", "code", "values", "time", "name", "target",
+                                               "on", "protocol", "to"]), _JSON, max_size=4)),
+    st.text(max_size=60)))
+def test_any_message_gets_an_answer_and_never_escapes_the_folder(notes_dir, message):
+    """Whatever a page sends, the dispatcher answers or broadcasts; it never raises, and writes
+    happen only in the notes folder (refused names never reach the file system)."""
+    import asyncio
+
+    from facs_rig.studio.server import StudioServer
+
+    server = _FUZZ_SERVERS.get(notes_dir)
+    if server is None:  # one per test run (hypothesis reuses the function's fixtures)
+        (notes_dir / "take.notes").write_text(SMILE)
+        server = _FUZZ_SERVERS[notes_dir] = StudioServer(open_session("take.notes"))
+        server._load()
+    if isinstance(message, dict) and message.get("type") in ("osc", "save"):
+        return  # sockets and the notes file itself: covered by the tests above
+    raw = message if isinstance(message, str) else json.dumps(message)
+    reply = asyncio.run(server._dispatch(raw, 1))
+    assert reply is None or reply["type"] in ("refused", "error", "pong", "explain", "exported")
+    if reply is not None and reply["type"] == "exported":
+        assert Path(reply["path"]).parent == server.session.folder
+
+
+_FUZZ_SERVERS: dict = {}
