@@ -82,7 +82,8 @@ def test_outputs_equal_serial_retarget_and_code_byte_for_byte(tmp_path, capsys, 
     assert status == 0, captured.err
     assert "batch: 4 takes: 4 done, 0 up to date, 0 failed" in captured.out
     for take in takes:
-        for extension in ("csv", "json", "eaf", "glb"):
+        # Every format of the first take; the cheap ones of the others (time: each is a run).
+        for extension in ("csv", "json", "eaf", "glb") if take == takes[0] else ("csv", "json"):
             serial = _serial(tmp_path, take, extension, "--rig", "arkit", "--mesh", str(mesh))
             batch = (out / f"{take.stem}.{extension}").read_bytes()
             if extension == "eaf":  # pympi stamps the writing time: the one byte run that differs
@@ -236,12 +237,15 @@ def _live_processes_in_group(group: int, wait: float) -> list[str]:
         time.sleep(0.2)
 
 
+TAKES = 10
+
+
 def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path, capsys,
                                                                         scheduler):
     source = shared_asset(LLF)
     folder = tmp_path / "takes"
     folder.mkdir()
-    for k in range(12):
+    for k in range(TAKES):
         (folder / f"take{k:02d}.csv").write_bytes(source.read_bytes())
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -264,18 +268,18 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
     assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives the command
     entries = [json.loads(line) for line in (out / "batch-manifest.jsonl").read_text().splitlines()]
     finished = {e["key"] for e in entries if e["status"] == "ok"}
-    assert 2 <= len(finished) < 12
+    assert 2 <= len(finished) < TAKES
     for entry in entries:
         assert all(Path(path).exists() for path in entry["outputs"])
     capsys.readouterr()
     assert main(["batch", str(folder), "-o", f"{out}/{{stem}}.json",
                  "--scheduler", scheduler]) == 0
     summary = capsys.readouterr().out.splitlines()[-1]
-    assert f"{12 - len(finished)} done, {len(finished)} up to date, 0 failed" in summary
+    assert f"{TAKES - len(finished)} done, {len(finished)} up to date, 0 failed" in summary
     assert not list(out.glob(".*.part"))  # temporary files of killed writes are cleaned up
     # One take finished before the interrupt and one after are as serial retarget writes them.
     before = Path(sorted(finished)[0]).stem
-    after = sorted({f"take{k:02d}" for k in range(12)} - {Path(k).stem for k in finished})[-1]
+    after = sorted({f"take{k:02d}" for k in range(TAKES)} - {Path(k).stem for k in finished})[-1]
     for stem in (before, after):
         assert (out / f"{stem}.json").read_bytes() == _serial(tmp_path, folder / f"{stem}.csv",
                                                                "json")
@@ -309,12 +313,11 @@ def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=90)
             assert len(client.scheduler_info()["workers"]) == 2
-        takes = [shared_asset(LLF), shared_asset("captures/livelinkface/alex_rom_3.csv"),
-                 shared_asset("captures/openface/facsvatar_demo_full.csv")]
+        takes = [shared_asset(LLF), shared_asset("captures/openface/facsvatar_demo_full.csv")]
         out = tmp_path / "out"
         assert main(["batch", *map(str, takes), "-o", f"{out}/{{stem}}.csv", "--rig", "arkit",
                      "--scheduler", address]) == 0
-        assert "3 done" in capsys.readouterr().out
+        assert "2 done" in capsys.readouterr().out
         for take in takes:
             assert (out / f"{take.stem}.csv").read_bytes() == _serial(tmp_path, take, "csv",
                                                                       "--rig", "arkit")
@@ -331,8 +334,9 @@ def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
                 process.wait(timeout=5)
 
 
-def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys):
+def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):
     require_dask()
+    monkeypatch.setattr("facs_rig.cluster.engine.CONNECT_TIMEOUT", "1s")
     import socket
 
     with socket.socket() as sock:  # a port nobody listens on

@@ -38,6 +38,8 @@ MANIFEST_NAME = "batch-manifest.jsonl"
 #: Tasks in flight per worker thread: enough to keep workers busy between round trips, few
 #: enough that the client's bookkeeping does not grow with the batch.
 IN_FLIGHT_PER_THREAD = 4
+#: How long to try reaching a --scheduler before giving up.
+CONNECT_TIMEOUT = "10s"
 
 
 class ClusterError(FacsRigError, RuntimeError):
@@ -147,7 +149,7 @@ def dask_client(scheduler: str | None, workers: int | None):
     try:
         if scheduler:
             try:
-                client = distributed.Client(scheduler, timeout="10s", set_as_default=False)
+                client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: "
                                    f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
