@@ -133,7 +133,8 @@ def _row(folder: Path, entry: dict) -> str:
             + _cell(qc.get("clipped_values", 0), number=True)
             + _cell(f"{residual:.4f}" if residual is not None else "", sort=residual
                     if residual is not None else -1, number=True)
-            + _cell(escape(unused), sort=len(qc.get("unused_channels", [])))
+            + _cell(f'<span title="{escape(unused)}">{len(qc.get("unused_channels", []))}</span>',
+                    sort=len(qc.get("unused_channels", [])), number=True)
             + _cell(escape(dominant))
             + _cell(escape(emotions))
             + _cell(thumbnail, sort=name) + "</tr>")

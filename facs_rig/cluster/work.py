@@ -178,11 +178,14 @@ def take_qc(capture, solved, timeline, segments) -> dict:
     qc["residual_mean"] = round(float(good.mean()), 5) if good.size else None
     qc["residual_max"] = round(float(good.max()), 5) if good.size else None
     unused: list[str] = []
-    if capture.blendshapes is not None and solved.source == "blendshapes":
+    if capture.blendshapes is not None:
         names = capture.blendshapes.names
-        _, columns = solver_for(tuple(names))
-        used = set(int(c) for c in columns)
-        unused = [name for k, name in enumerate(names) if k not in used]
+        if solved.source == "blendshapes":
+            _, columns = solver_for(tuple(names))
+            used = {int(c) for c in columns}
+            unused = [name for k, name in enumerate(names) if k not in used]
+        else:  # the tracker's own AUs were used (Py-Feat): its blendshapes drive nothing
+            unused = list(names)
     qc["unused_channels"] = unused
     qc["flat_channels"] = _flat_channels(capture)
     active: dict[str, float] = {}
