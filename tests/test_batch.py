@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -488,3 +489,68 @@ def test_heat_map_has_one_band_per_channel_and_bins_long_takes():
 
 def test_without_shared_assets_the_real_asset_tests_skip():
     assert SHARED_ASSETS.name == "assets"
+
+
+def _report_entries() -> list[dict]:
+    def ok(name, frames, residual):
+        return {"key": name, "capture": f"/takes/{name}", "status": "ok",
+                "outputs": [f"/out/{name}.qc.png"],
+                "qc": {"frames": frames, "duration": frames / 30, "fps": 30.0, "gap_frames": 0,
+                       "repairs": [], "clipped_values": 0, "residual_mean": residual,
+                       "unused_channels": [], "dominant_aus": [], "emotions": {}}}
+
+    return [ok("a.csv", 900, 0.02), {"key": "b.csv", "capture": "/takes/b.csv",
+                                     "status": "failed", "error": "b.csv: the file is empty"},
+            ok("c.csv", 10000, 0.015), ok("d.csv", 95, 0.1)]
+
+
+def test_report_lists_failures_first_and_its_own_script_sorts_numbers(tmp_path):
+    from facs_rig.cluster.report import write_reports
+
+    json_path, html_path = write_reports(tmp_path, _report_entries())
+    document = json.loads(json_path.read_text())
+    assert [t["key"] for t in document["takes"]] == ["b.csv", "a.csv", "c.csv", "d.csv"]
+    assert document["totals"] == {"takes": 4, "ok": 3, "failed": 1, "frames": 10995,
+                                  "duration": 366.5, "gap_frames": 0, "clipped_values": 0,
+                                  "takes_with_repairs": 0, "residual_mean": 0.045}
+    page = html_path.read_text()
+    assert page.index("b.csv: the file is empty") < page.index("a.csv")
+    relative = os.path.relpath("/out/a.csv.qc.png", tmp_path)  # the page links pictures relatively
+    assert f'<img src="{relative}"' in page and "<script src" not in page
+    # The sorting is checked in a real browser where one is installed (not a CI requirement:
+    # .ci/run installs no browser, so this part skips rather than fails there).
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("chromium is not installed: the table's sorting is not checked")
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            view = browser.new_page()
+            view.goto(html_path.resolve().as_uri())
+            names = "rows => rows.map(row => row.cells[1].querySelector('span').textContent)"
+            view.click("th:nth-child(3)")  # frames, ascending: numbers as numbers, failure first
+            assert view.eval_on_selector_all("tbody tr", names) == ["b.csv", "d.csv", "a.csv",
+                                                                    "c.csv"]
+            view.click("th:nth-child(3)")
+            assert view.eval_on_selector_all("tbody tr", names) == ["c.csv", "a.csv", "d.csv",
+                                                                    "b.csv"]
+            view.click("th:nth-child(9)")  # residual
+            assert view.eval_on_selector_all("tbody tr", names) == ["b.csv", "c.csv", "a.csv",
+                                                                    "d.csv"]
+        finally:
+            browser.close()
+
+
+def test_progress_writes_a_line_every_few_seconds_off_a_terminal(monkeypatch, capsys):
+    from facs_rig.cli import batch_command
+
+    clock = iter([0.0, 1.0, 2.0, 6.0, 7.0, 12.5, 13.0])
+    monkeypatch.setattr(batch_command.time, "monotonic", lambda: next(clock))
+    progress = batch_command._Progress()  # stderr is captured: not a terminal
+    progress.start(6)
+    for status in ("ok", "failed", "ok", "ok", "ok", "ok"):
+        progress.step({"status": status})
+    progress.finish()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["batch: 3/6 1 failed", "batch: 5/6 1 failed", "batch: 6/6 1 failed"]

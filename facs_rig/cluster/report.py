@@ -71,8 +71,8 @@ document.querySelectorAll('th').forEach(function (th, col) {
     th.dataset.dir = up ? 'up' : 'down';
     function key(row) {
       var cell = row.cells[col], v = cell.dataset.v !== undefined ? cell.dataset.v : cell.textContent;
-      var n = parseFloat(v);
-      return isNaN(n) || String(n) !== String(v).trim() ? String(v) : n;
+      var n = Number(v);
+      return String(v).trim() === '' || isNaN(n) ? String(v) : n;
     }
     rows.sort(function (a, b) {
       var x = key(a), y = key(b);
@@ -107,10 +107,11 @@ def _row(folder: Path, entry: dict) -> str:
     name = escape(Path(entry.get("capture", entry.get("key", "?"))).name)
     title = escape(entry.get("capture", ""))
     if entry.get("status") == "failed":
+        # Every column has a cell (sorting moves cells by index); numbers sort failures first.
         return ('<tr class="failed">' + _cell("failed", sort="0 failed")
-                + _cell(f'<span title="{title}">{name}</span>', sort=name)
-                + f'<td colspan="{len(_COLUMNS) - 2}" class="error">'
-                  f'{escape(entry.get("error", ""))}</td></tr>')
+                + _cell(f'<span title="{title}">{name}</span><div class="error">'
+                        f'{escape(entry.get("error", ""))}</div>', sort=name)
+                + "".join(_cell("", sort=-1) for _ in _COLUMNS[2:]) + "</tr>")
     qc = entry.get("qc", {})
     residual = qc.get("residual_mean")
     dominant = ", ".join(f"{d['au']} {d['seconds']:g} s" for d in qc.get("dominant_aus", []))
@@ -125,7 +126,7 @@ def _row(folder: Path, entry: dict) -> str:
     return ("<tr>" + _cell("ok", sort="1 ok")
             + _cell(f'<span title="{title}">{name}</span>', sort=name)
             + _cell(qc.get("frames", ""), number=True)
-            + _cell(f"{qc.get('duration', 0):.2f}", number=True)
+            + _cell(f"{qc.get('duration', 0):.2f}", sort=qc.get("duration", 0), number=True)
             + _cell(f"{qc['fps']:g}" if qc.get("fps") else "irregular", sort=qc.get("fps") or 0,
                     number=True)
             + _cell(qc.get("gap_frames", 0), number=True)
