@@ -165,7 +165,7 @@ def test_failures_are_isolated_listed_first_and_resume_redoes_only_what_changed(
     for name in expected_failures:
         assert sum(f"{name}.csv" in line for line in errors) == 1, (name, errors)
     assert any("missing.csv: No such file or directory" in line for line in errors)
-    assert f"bad.csv: line 3, column 2 (AU01_r): 'oops' is not a number" in "\n".join(errors)
+    assert "bad.csv: line 3, column 2 (AU01_r): 'oops' is not a number" in "\n".join(errors)
     assert errors[-1].endswith("takes failed (listed first in "
                                f"{out / 'batch-report.html'})")
     assert (out / "good.csv").read_bytes() == _serial(tmp_path, takes["good"], "csv",
@@ -466,8 +466,9 @@ def test_two_takes_writing_one_file_are_refused(tmp_path, capsys):
 
 
 def test_heat_map_has_one_band_per_channel_and_bins_long_takes():
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     from facs_rig.cluster.work import HEAT_MAP_ROW, HEAT_MAP_WIDTH, heat_map_png
     from facs_rig.core.channels import Channel

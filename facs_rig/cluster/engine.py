@@ -40,6 +40,8 @@ MANIFEST_NAME = "batch-manifest.jsonl"
 IN_FLIGHT_PER_THREAD = 4
 #: How long to try reaching a --scheduler before giving up.
 CONNECT_TIMEOUT = "10s"
+#: The local cluster's dashboard: loopback, a free port (Dask's default 8787 clashes between runs).
+DASHBOARD_ADDRESS = "127.0.0.1:0"
 
 
 class ClusterError(FacsRigError, RuntimeError):
@@ -113,12 +115,10 @@ class ResultsManifest:
 
 def _import_dask():
     try:
-        import distributed  # noqa: F401
+        import distributed
     except ImportError:
         raise MissingDependencyError("facs-rig batch needs Dask: pip install "
                                      "'facs-rig[cluster]' (dask[distributed])") from None
-    import distributed
-
     return distributed
 
 
@@ -158,7 +158,7 @@ def dask_client(scheduler: str | None, workers: int | None):
             with _sigint_ignored_in_children():
                 cluster = distributed.LocalCluster(
                     n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    scheduler_port=0, dashboard_address=_dashboard_address(),
+                    scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
                     silence_logs=logging.ERROR)
                 client = distributed.Client(cluster, set_as_default=False)
     except ClusterError:
@@ -176,11 +176,6 @@ def dask_client(scheduler: str | None, workers: int | None):
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
-
-
-def _dashboard_address() -> str:
-    """The dashboard on loopback, on a free port (Dask's default 8787 clashes between runs)."""
-    return "127.0.0.1:0"
 
 
 def dashboard_link(client) -> str | None:

@@ -8,6 +8,7 @@ never a take's arrays, so the client's memory does not grow with the takes' leng
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import math
 import os
@@ -112,18 +113,11 @@ def _remove_stale_parts(path: str) -> None:
     see :func:`facs_rig.io.atomic.atomic_write`): a killed worker cannot clean up after itself."""
     target = Path(path)
     if target.parent.is_dir():
-        for stale in target.parent.glob(f".{glob_escape(target.name)}.*.part"):
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
             try:
                 stale.unlink()
             except OSError:
                 pass
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters escaped."""
-    import glob
-
-    return glob.escape(name)
 
 
 def _run(job: TakeJob) -> dict:
