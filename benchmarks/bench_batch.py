@@ -60,26 +60,20 @@ def _takes(folder: Path, count: int, rows: int) -> None:
         shutil.copyfile(first, folder / f"take{k:04d}.csv")
 
 
-def _busy(_: int) -> float:
-    start = time.perf_counter()
-    total = 0
-    for k in range(5_000_000):
-        total += k
-    return time.perf_counter() - start
+_BUSY = "total = 0\nfor k in range(8_000_000):\n    total += k\n"
 
 
 def parallel_ceiling() -> float:
     """How much faster two busy processes finish two loops than one process finishes one twice."""
-    import multiprocessing
-
-    one = _busy(0)
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(2, initializer=_every_core) as pool:
-        pool.map(_busy, [0, 1])  # warm the pool up
+    def run(copies: int) -> float:
         start = time.perf_counter()
-        pool.map(_busy, [0, 1])
-        two = time.perf_counter() - start
-    return 2 * one / two
+        processes = [subprocess.Popen([sys.executable, "-c", _BUSY], preexec_fn=_every_core)
+                     for _ in range(copies)]
+        for process in processes:
+            process.wait(timeout=600)
+        return time.perf_counter() - start
+
+    return 2 * run(1) / run(2)
 
 
 def _every_core() -> None:

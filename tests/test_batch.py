@@ -267,6 +267,7 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "Traceback" not in stdout
     assert "facs-rig: interrupted: " in stderr and "rerun the same command" in stderr
+    assert "batch: Dask dashboard at http://127.0.0.1:" in stderr  # loopback, a free port
     assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives the command
     entries = [json.loads(line) for line in (out / "batch-manifest.jsonl").read_text().splitlines()]
     finished = {e["key"] for e in entries if e["status"] == "ok"}
