@@ -271,7 +271,7 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
     assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives the command
     entries = [json.loads(line) for line in (out / "batch-manifest.jsonl").read_text().splitlines()]
     finished = {e["key"] for e in entries if e["status"] == "ok"}
-    assert 2 <= len(finished) < TAKES
+    assert 1 <= len(finished) < TAKES, entries
     for entry in entries:
         assert all(Path(path).exists() for path in entry["outputs"])
     capsys.readouterr()
