@@ -374,6 +374,11 @@ def test_folders_globs_and_manifests_expand_to_takes(tmp_path):
     assert takes[1].overrides == {}  # two.csv came first from the glob; the repeat is dropped
     assert takes[2].parent == "b" and takes[2].stem == "three"
     assert notes == [f"{tmp_path / 'a'}: 1 CSV file(s) skipped: not a capture format facs-rig knows"]
+    # Outputs written into the searched folder itself (or beside it) hide no take.
+    for output_folder in (tmp_path / "a", tmp_path):
+        takes, _ = expand_inputs([str(tmp_path / "a")], exclude=output_folder)
+        assert [Path(t.capture).relative_to(tmp_path / "a").as_posix() for t in takes] == \
+            ["one.csv", "out/one.csv"]
 
 
 @pytest.mark.parametrize("text, message", [

@@ -122,7 +122,11 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
 
 
 def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], int]:
+    # Only an output folder *inside* the searched one is left out: when the outputs go to the
+    # searched folder itself or beside it, every capture in it is still a take.
     excluded = exclude.resolve() if exclude is not None else None
+    if excluded is not None and folder.resolve() not in excluded.parents:
+        excluded = None
     found, skipped = [], 0
     for path in sorted(folder.rglob("*.csv")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
