@@ -58,6 +58,10 @@ RULE_KINDS = ("corrective", "exclusive", "suppress", "clamp")
 #: RigLogic's PSD weights reach the tens (``../shared/reference/landscape.md`` §2.6: weight 40 on
 #: 0.1 x 0.2 gives 0.8); 100 is a generous bound that still catches typos such as 1000.
 MAX_CORRECTIVE_WEIGHT = 100.0
+#: Deepest nesting of objects and lists in a profile (the format itself uses 4; free ``metadata``
+#: gets room). Validation, freezing and ``to_dict`` walk values recursively, so deeper data is
+#: refused up front instead of exhausting Python's stack (a RecursionError at 800 levels).
+MAX_NESTING = 32
 
 _TOP_KEYS = {"schema", "name", "description", "targets", "combine", "range", "target_ranges",
              "action_units", "rules", "unsupported", "metadata", "notes"}
@@ -338,6 +342,44 @@ class RigProfile:
 # validation
 
 
+#: Longest key or value quoted whole in an issue; longer ones are cut (a 150 KB key made a
+#: 300 KB report).
+_QUOTE_LIMIT = 60
+
+
+def _key(key: Any) -> str:
+    """A JSON object key as a path component, cut to :data:`_QUOTE_LIMIT` characters."""
+    text = str(key)
+    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT]}...({len(text)} characters)"
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for an issue, cut to :data:`_QUOTE_LIMIT` characters."""
+    text = repr(value)
+    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT]}...({len(text)} characters)"
+
+
+def _too_deep(data: Any) -> str | None:
+    """Path of the first value nested deeper than :data:`MAX_NESTING`, else None.
+
+    Walks with an explicit stack, not recursion, so any depth is measured safely.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, Mapping):
+            items = [(f"{path}.{_key(key)}" if path else _key(key), item)
+                     for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            items = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+        else:
+            continue
+        if depth >= MAX_NESTING:
+            return path
+        stack.extend((item, where, depth + 1) for where, item in reversed(items))
+    return None
+
+
 def _is_number(value: Any) -> bool:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -378,7 +420,7 @@ class _Checker:
     def keys(self, value: Mapping[str, Any], allowed: set[str], path: str) -> None:
         for key in value:
             if key not in allowed:
-                where = f"{path}.{key}" if path else str(key)
+                where = f"{path}.{_key(key)}" if path else _key(key)
                 self.add(where, f"unknown field (expected one of {', '.join(sorted(allowed))})")
 
     def target(self, value: Any, path: str) -> bool:
@@ -394,7 +436,7 @@ class _Checker:
         """A channel string: an AU code, with a side when ``sided`` allows it."""
         channel = parse_channel(value) if isinstance(value, str) else None
         if channel is None:
-            self.add(path, f"{value!r} is not an AU channel such as 'AU12'"
+            self.add(path, f"{_shown(value)} is not an AU channel such as 'AU12'"
                      + (" or 'AU12_L'" if sided else ""))
             return None
         if channel.side and not sided:
@@ -437,6 +479,9 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     """
     if not isinstance(data, Mapping):
         return [RigIssue("", f"a rig profile must be a JSON object, not {type(data).__name__}")]
+    too_deep = _too_deep(data)
+    if too_deep is not None:  # checked first: the checks below and the build recurse into values
+        return [RigIssue(too_deep, f"nested deeper than {MAX_NESTING} levels of objects and lists")]
     data = _upgrade(data)
     check = _Checker(data, vocabulary)
     check.keys(data, _TOP_KEYS, "")
@@ -494,7 +539,7 @@ def _check_combine(check: _Checker, combine: Any) -> None:
         check.add("combine", "expected an object: {\"default\": mode, target: mode, ...}")
         return
     for key, mode in combine.items():
-        path = f"combine.{key}"
+        path = f"combine.{_key(key)}"
         if key != "default" and key not in check.targets:
             check.add(path, f"{key!r} is not a target of this rig")
         if mode not in COMBINE_MODES:
@@ -514,7 +559,7 @@ def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
         check.add("target_ranges", "expected an object: {target: [low, high]}")
         return
     for key, value in ranges.items():
-        path = f"target_ranges.{key}"
+        path = f"target_ranges.{_key(key)}"
         if key not in check.targets:
             check.add(path, f"{key!r} is not a target of this rig")
         if not _valid_range(value):
@@ -550,7 +595,7 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
         return mapped
     seen_au: dict[int, str] = {}
     for key, entries in action_units.items():
-        base = f"action_units.{key}"
+        base = f"action_units.{_key(key)}"
         channel = check.au_key(key, base, sided=False)
         if channel is not None:
             if channel.au in seen_au:
@@ -732,7 +777,7 @@ def _check_unsupported(check: _Checker, unsupported: Any,
         check.add("unsupported", "expected an object: {\"AU11\": \"why the rig cannot show it\"}")
         return
     for key, reason in unsupported.items():
-        path = f"unsupported.{key}"
+        path = f"unsupported.{_key(key)}"
         channel = check.au_key(key, path, sided=False)
         if not isinstance(reason, str) or not reason:
             check.add(path, "expected a reason (a non-empty string)")

@@ -718,8 +718,11 @@ def timeline_from_curves(curves: AUCurves, *, scale: IntensityScale | None = Non
             if last == n_frames - 1 and apex_last < last and n_frames > 1:
                 # Still falling on the final frame: let the fall end one frame later rather than
                 # forcing it to zero on a frame that is not zero.
-                end = times[last] + (times[last] - times[last - 1])
-                end_index = last + 1
+                # In Python floats: near float max the sum overflows to inf silently (numpy
+                # scalars would warn), and then the fall ends on the last frame after all.
+                extended = float(times[last]) + (float(times[last]) - float(times[last - 1]))
+                if math.isfinite(extended):
+                    end, end_index = extended, last + 1
             apex_start, apex_end = times[apex_first], times[apex_last]
             rise = slice(start_index + 1, apex_first)
             fall = slice(apex_last + 1, end_index)

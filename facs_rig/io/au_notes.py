@@ -49,6 +49,7 @@ from facs_rig.core.timeline import (
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import CodeParseError, FacsRigError, TimelineError, TimelineFormatError
+from facs_rig.io.timeline_json import quoted
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes"]
 
@@ -57,7 +58,10 @@ _EASE_KEYS = ("ease", "ease_in", "ease_out")
 _ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
 _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
 _HEADER_KEYS = ("fps", "duration", "title")
-_QUANTITY = re.compile(r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?P<unit>[sSfF]?)$")
+# Fullmatched, and linear: the integer digits and the fraction digits are separated by a
+# mandatory '.', so no two runs compete for the same digits (``\d+\.?\d*`` could split a run of
+# digits between them in every way: a 40 KB token of digits took 40 s to refuse).
+_QUANTITY = re.compile(r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?P<unit>[sSfF]?)")
 
 
 @dataclass(frozen=True)
@@ -78,16 +82,16 @@ class _LineError(Exception):
 
 def _quantity(token: _Token, fps: float, what: str) -> float:
     """Seconds of ``1.5``, ``1.5s``, ``36f``; ``what`` names the field in messages."""
-    match = _QUANTITY.match(token.text)
+    match = _QUANTITY.fullmatch(token.text)
     if match is None:
-        raise _LineError(f"{what} {token.text!r} is not a number of seconds (1.5 or 1.5s) or "
+        raise _LineError(f"{what} {quoted(token.text)} is not a number of seconds (1.5 or 1.5s) or "
                          f"frames (36f)", token.column)
     value = float(match["number"])
     if not math.isfinite(value):
-        raise _LineError(f"{what} {token.text!r} is not finite", token.column)
+        raise _LineError(f"{what} {quoted(token.text)} is not finite", token.column)
     if value < 0:
         kind = "negative duration" if what in _DURATION_KEYS else f"negative {what}"
-        raise _LineError(f"{kind} {token.text!r}", token.column)
+        raise _LineError(f"{kind} {quoted(token.text)}", token.column)
     return value / fps if match["unit"].lower() == "f" else value
 
 

@@ -36,7 +36,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
 from facs_rig.core.timeline import Timeline, sample, timeline_from_curves
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import TimelineFormatError
+from facs_rig.errors import TimelineError, TimelineFormatError
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
            "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves"]
@@ -80,7 +80,7 @@ def infer_fps(times: np.ndarray) -> float | None:
 
 
 def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[int, Channel]]]:
-    from facs_rig.io.timeline_json import read_channel_name
+    from facs_rig.io.timeline_json import quoted, read_channel_name
 
     time_column = None
     channels: list[tuple[int, Channel]] = []
@@ -98,7 +98,7 @@ def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[in
         channel = read_channel_name(name)
         if channel is None:
             raise TimelineFormatError(
-                f"{source}, line 1, column {index + 1}: {name!r} is neither a time column nor an "
+                f"{source}, line 1, column {index + 1}: {quoted(name)} is neither a time column nor an "
                 f"AU channel such as AU12 or AU12_L")
         if channel in seen:
             raise TimelineFormatError(f"{source}, line 1: columns {seen[channel]!r} and {name!r} "
@@ -239,7 +239,10 @@ def read_timeline_csv(path: str | os.PathLike[str], vocabulary: Vocabulary) -> T
     :func:`~facs_rig.core.timeline.timeline_from_curves` for what is exact and what is not.
     """
     curves = read_curves_csv(path)
-    return timeline_from_curves(curves, scale=vocabulary.scale(), metadata={})
+    try:
+        return timeline_from_curves(curves, scale=vocabulary.scale(), metadata={})
+    except TimelineError as exc:  # events rebuilt from valid curves can still be out of range
+        raise TimelineFormatError(f"{Path(path)}: {exc}") from None
 
 
 def write_timeline_csv(timeline: Timeline, path: str | os.PathLike[str],
