@@ -63,8 +63,12 @@ def _csv_header(channels: tuple[Channel, ...]) -> str:
 
 def _csv_rows(curves: AUCurves) -> str:
     """The data lines of dense AU curves, each ending in a newline."""
-    cells = _shortest_float32(curves.values)
-    return "".join(",".join([repr(float(t)), *row]) + "\n" for t, row in zip(curves.times, cells))
+    times = curves.times.tolist()
+    if not curves.channels:
+        return "".join(f"{t!r}\n" for t in times)
+    # Python lists, not object-array rows: iterating numpy rows made this 5x slower.
+    cells = _shortest_float32(curves.values).tolist()
+    return "".join([f"{t!r},{','.join(row)}\n" for t, row in zip(times, cells)])
 
 
 def curves_to_csv_text(curves: AUCurves) -> str:
