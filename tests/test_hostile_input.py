@@ -414,3 +414,23 @@ def test_long_timeline_reproducer_samples_in_bounded_blocks(vocabulary):
     assert blocks[1].times[0] == VALUES_PER_BLOCK // 20 / 1000
     assert float(blocks[2].values[-1, 0]) == 0.5
     assert peak < 200_000_000, peak
+
+
+def test_target_names_with_5000_digits_normalise(vocabulary):
+    from facs_rig.core.naming import normalize_target_name
+
+    assert normalize_target_name("shape" + "0" * 5000 + "7_L") == "shape7_left"
+    assert normalize_target_name("9" * 5000) == "9" * 5000  # before: ValueError from int()
+    profile = load_rig("vrm").to_dict()
+    profile["targets"].append("1" * 5000)
+    assert validate_rig(profile, vocabulary=vocabulary) == []
+
+
+def test_rig_issues_quote_huge_values_cut(vocabulary):
+    profile = load_rig("vrm").to_dict()
+    profile["schema"] = "facs_rig.rig/" + "9" * 5000  # before: ValueError from int()
+    profile["range"] = [0, 10**5000]  # before: ValueError from repr() in the message
+    issues = [str(issue) for issue in validate_rig(profile, vocabulary=vocabulary)]
+    assert issues == [
+        "schema: expected 'facs_rig.rig/1', got 'facs_rig.rig/" + "9" * 46 + "...(5015 characters)",
+        "range: expected [low, high] with low < high, got a number of over 4300 digits"]
