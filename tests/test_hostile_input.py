@@ -434,3 +434,17 @@ def test_rig_issues_quote_huge_values_cut(vocabulary):
     assert issues == [
         "schema: expected 'facs_rig.rig/1', got 'facs_rig.rig/" + "9" * 46 + "...(5015 characters)",
         "range: expected [low, high] with low < high, got a number of over 4300 digits"]
+
+
+def test_timeline_json_messages_quote_values_cut(vocabulary):
+    base = {"schema": "facs_rig.timeline/1"}
+    cases = [({**base, "fps": True}, "$.fps: expected a number, got True"),
+             ({**base, "fps": ["x"] * 5000}, "$.fps: expected a number, got ['x', 'x'"),
+             ({**base, "k" * 5000: 1}, "$: unknown key 'kkkk"),
+             ({**base, "beats": [{"at": 0, "code": 7 * [None] * 900}]}, "beats[0].code: expected")]
+    for data, start in cases:
+        with pytest.raises(TimelineFormatError) as caught:
+            timeline_from_json(json.dumps(data), vocabulary, source="t")
+        message = str(caught.value)
+        assert message.startswith("t: " + start), message
+        assert len(message) < 250, message

@@ -39,6 +39,7 @@ from facs_rig.core.curves import AUCurves
 from facs_rig.core.timeline import VALUES_PER_BLOCK, Timeline, sample, sample_blocks, timeline_from_curves
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import TimelineError, TimelineFormatError
+from facs_rig.io.timeline_json import shown
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
            "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves",
@@ -101,7 +102,7 @@ def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[in
         if name.lower() in _TIME_NAMES:
             if time_column is not None:
                 raise TimelineFormatError(f"{source}, line 1: two time columns "
-                                          f"({header[time_column]!r} and {name!r})")
+                                          f"({shown(header[time_column])} and {shown(name)})")
             time_column = index
             continue
         if name.lower() in _IGNORED_NAMES:
@@ -112,7 +113,7 @@ def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[in
                 f"{source}, line 1, column {index + 1}: {quoted(name)} is neither a time column nor an "
                 f"AU channel such as AU12 or AU12_L")
         if channel in seen:
-            raise TimelineFormatError(f"{source}, line 1: columns {seen[channel]!r} and {name!r} "
+            raise TimelineFormatError(f"{source}, line 1: columns {shown(seen[channel])} and {shown(name)} "
                                       f"are both {channel.name}")
         seen[channel] = name
         channels.append((index, channel))
@@ -177,7 +178,7 @@ def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
                     if not ok:
                         name = header[columns[column_index]].strip()
                         raise TimelineFormatError(
-                            f"{source}, line {row_index + 2}, column {name!r}: {cell!r} is not a "
+                            f"{source}, line {row_index + 2}, column {shown(name)}: {shown(cell)} is not a "
                             f"finite number")
         times = numbers[:, 0]
         data = numbers[:, 1:]
@@ -186,7 +187,7 @@ def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
             row_index, column_index = bad[0]
             name = header[channels[column_index][0]].strip()
             raise TimelineFormatError(
-                f"{source}, line {row_index + 2}, column {name!r}: intensity "
+                f"{source}, line {row_index + 2}, column {shown(name)}: intensity "
                 f"{data[row_index, column_index]:g} is outside 0-1")
         if times[0] < 0:
             raise TimelineFormatError(f"{source}, line 2: negative time {times[0]:g}")

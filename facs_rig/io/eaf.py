@@ -48,6 +48,7 @@ from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, e
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import FacsRigError, MissingDependencyError, TimelineError, TimelineFormatError
 from facs_rig.io import bounded_json
+from facs_rig.io.timeline_json import shown
 
 __all__ = ["read_eaf", "write_eaf", "eaf_to_string", "timeline_from_eaf",
            "DEFAULT_PHASE_PROPORTIONS", "CODE_TIER_NAMES", "channel_of_tier"]
@@ -101,7 +102,7 @@ class _Context:
         self.vocabulary = vocabulary
 
     def fail(self, tier: str, message: str, span: tuple[int, int] | None = None) -> TimelineFormatError:
-        where = f"tier {tier!r}"
+        where = f"tier {shown(tier)}"
         if span is not None:
             where += f", annotation {_seconds(span[0]):g}-{_seconds(span[1]):g} s"
         return TimelineFormatError(f"{self.source}: {where}: {message}")
@@ -171,7 +172,7 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
         return scale.letter_to_value(None), None
     if text.upper() in INTENSITY_LETTERS:
         return scale.letter_to_value(text.upper()), text.upper()
-    raise context.fail(tier, f"value {value.strip()!r} is not an intensity letter A-E, empty, the "
+    raise context.fail(tier, f"value {shown(value.strip())} is not an intensity letter A-E, empty, the "
                              f"tier's AU ({channel.side or ''}{channel.au}C), or a number 0-1", span)
 
 
@@ -261,7 +262,7 @@ def _number_property(properties: Mapping[str, Any], key: str, source: str) -> fl
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise TimelineFormatError(f"{source}: property {key}: {properties[key]!r} is not a "
+        raise TimelineFormatError(f"{source}: property {key}: {shown(properties[key])} is not a "
                                   f"non-negative number")
     return value
 
@@ -329,21 +330,21 @@ def _check_annotation_references(eaf: Any, path: str) -> None:
                 owner = eaf.annotations.get(current)
                 if owner is None or owner not in eaf.tiers:
                     raise TimelineFormatError(
-                        f"{path}: tier {tier_name!r}, annotation {annotation!r}: ANNOTATION_REF "
-                        f"{current!r} names no annotation in the file")
+                        f"{path}: tier {shown(tier_name)}, annotation {shown(annotation)}: ANNOTATION_REF "
+                        f"{shown(current)} names no annotation in the file")
                 aligned, owner_references, attributes, *_ = eaf.tiers[owner]
                 if not attributes.get("PARENT_REF"):  # pympi's rule: a tier without a parent ends the chain
                     if current not in aligned:
                         raise TimelineFormatError(
-                            f"{path}: tier {tier_name!r}, annotation {annotation!r}: reference "
-                            f"{current!r} on tier {owner!r} is not a time-aligned annotation")
+                            f"{path}: tier {shown(tier_name)}, annotation {shown(annotation)}: reference "
+                            f"{shown(current)} on tier {shown(owner)} is not a time-aligned annotation")
                     break
                 if current in chain or current not in owner_references:
                     problem = ("the references form a cycle" if current in chain else
-                               f"{current!r} on tier {owner!r} (which has a parent tier) is not a "
+                               f"{shown(current)} on tier {shown(owner)} (which has a parent tier) is not a "
                                f"reference annotation")
                     raise TimelineFormatError(
-                        f"{path}: tier {tier_name!r}, annotation {annotation!r}: {problem}")
+                        f"{path}: tier {shown(tier_name)}, annotation {shown(annotation)}: {problem}")
                 chain.append(current)
                 current = owner_references[current][0]
             resolved.update(chain)
@@ -361,8 +362,8 @@ def _check_time_slot_references(eaf: Any, path: str) -> None:
             for reference in (first, second):
                 if reference not in eaf.timeslots:
                     raise TimelineFormatError(
-                        f"{path}: tier {tier!r}, annotation {annotation!r}: time slot "
-                        f"{reference!r} is not declared in TIME_ORDER")
+                        f"{path}: tier {shown(tier)}, annotation {shown(annotation)}: time slot "
+                        f"{shown(reference)} is not declared in TIME_ORDER")
 
 
 def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:

@@ -48,7 +48,7 @@ from facs_rig.io import bounded_json
 
 __all__ = ["SCHEMA", "timeline_to_dict", "timeline_from_dict", "timeline_to_json",
            "timeline_from_json", "check_channel", "read_channel_name", "parse_channel_list",
-           "quoted"]
+           "quoted", "shown"]
 
 SCHEMA = "facs_rig.timeline/1"
 _TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "description", "notes"}
@@ -116,6 +116,17 @@ def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def shown(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A value of any type for an error message: :func:`quoted` text, a cut ``repr`` otherwise."""
+    if isinstance(value, str):
+        return quoted(value, limit)
+    try:
+        text = repr(value)
+    except ValueError:  # an int over 4,300 digits (CPython's int-to-text limit)
+        return "a number of over 4300 digits"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
@@ -193,8 +204,9 @@ class _Reader:
             return default
         value = entry[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-            shown = f"{value!r}" if not isinstance(value, int) else "an integer beyond float range"
-            raise self.fail(f"{path}.{key}", f"expected a number, got {shown}")
+            huge = isinstance(value, int) and not isinstance(value, bool)
+            got = "an integer beyond float range" if huge else shown(value)
+            raise self.fail(f"{path}.{key}", f"expected a number, got {got}")
         if minimum is not None and value < minimum:
             what = "negative duration" if key in ("onset", "apex", "offset") else "negative time"
             raise self.fail(f"{path}.{key}", f"{what} ({value:g} s)")
@@ -206,13 +218,13 @@ class _Reader:
         for key, value in options.items():
             if value not in ("linear", "smooth", "step"):
                 raise self.fail(f"{path}.{key if key in entry else 'ease'}",
-                                f"easing {value!r} is not one of linear, smooth, step")
+                                f"easing {shown(value)} is not one of linear, smooth, step")
         return options
 
     def unknown_keys(self, entry: Mapping[str, Any], allowed: set[str], path: str) -> None:
         extra = sorted(set(entry) - allowed)
         if extra:
-            raise self.fail(path, f"unknown key {extra[0]!r} (expected {', '.join(sorted(allowed))})")
+            raise self.fail(path, f"unknown key {shown(extra[0])} (expected {', '.join(sorted(allowed))})")
 
     def event(self, entry: Any, path: str) -> AUEvent:
         if not isinstance(entry, Mapping):
@@ -228,7 +240,7 @@ class _Reader:
             raise self.fail(f"{path}.channel", problem)
         letter = entry.get("letter")
         if letter is not None and letter not in ("A", "B", "C", "D", "E"):
-            raise self.fail(f"{path}.letter", f"intensity letter {letter!r} is not one of A-E")
+            raise self.fail(f"{path}.letter", f"intensity letter {shown(letter)} is not one of A-E")
         if "intensity" in entry:
             intensity = self.number(entry, "intensity", path)
             if intensity > 1:
@@ -268,7 +280,7 @@ class _Reader:
         self.unknown_keys(entry, _BEAT_KEYS, path)
         code = entry.get("code")
         if not isinstance(code, str):
-            raise self.fail(f"{path}.code", f"expected a FACS code string, got {code!r}")
+            raise self.fail(f"{path}.code", f"expected a FACS code string, got {shown(code)}")
         intensity = None
         if "intensity" in entry:
             intensity = self.number(entry, "intensity", path)
@@ -276,7 +288,7 @@ class _Reader:
                 raise self.fail(f"{path}.intensity", f"intensity {intensity:g} is outside 0-1")
         scale = entry.get("scale")
         if scale is not None and not isinstance(scale, str):
-            raise self.fail(f"{path}.scale", f"expected a scale name, got {scale!r}")
+            raise self.fail(f"{path}.scale", f"expected a scale name, got {shown(scale)}")
         try:
             return events_from_code(
                 code, self.vocabulary, at=self.number(entry, "at", path),
@@ -303,7 +315,7 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
     if not isinstance(data, Mapping):
         raise reader.fail("$", "expected a JSON object")
     if data.get("schema") != SCHEMA:
-        raise reader.fail("schema", f"expected {SCHEMA!r}, got {data.get('schema')!r}")
+        raise reader.fail("schema", f"expected {SCHEMA!r}, got {shown(data.get('schema'))}")
     reader.unknown_keys(data, _TOP_KEYS, "$")
     fps = reader.number(data, "fps", "$", DEFAULT_FPS)
     if fps <= 0:
