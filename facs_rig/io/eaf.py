@@ -34,6 +34,7 @@ are rounded to the nearest millisecond).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -121,6 +122,25 @@ def _phase_annotations(eaf: Any, tier: str) -> list[tuple[int, int, str, str]]:
     return phases
 
 
+class _PhasesByStart:
+    """Phase annotations indexed by start time, so each annotation finds its own in log time.
+
+    (Scanning every phase annotation for every annotation was quadratic: 4,000 coded events,
+    a 5 MB file, took 6 s to read.)
+    """
+
+    def __init__(self, phases: list[tuple[int, int, str, str]]):
+        self.phases = phases
+        self.order = sorted(range(len(phases)), key=lambda i: phases[i][0])
+        self.starts = [phases[i][0] for i in self.order]
+
+    def within(self, start: int, end: int) -> list[tuple[int, int, str, str]]:
+        """The phase annotations inside ``[start, end]``, in their original order."""
+        first = bisect.bisect_left(self.starts, start)
+        last = bisect.bisect_right(self.starts, end)
+        return [self.phases[i] for i in sorted(self.order[first:last]) if self.phases[i][1] <= end]
+
+
 def _phase_durations(start: int, end: int, phases: list[tuple[int, int, str, str]]
                      ) -> tuple[float, float, float, str, str]:
     """Onset, apex and offset durations (seconds) and easings of one annotation ``[start, end]`` ms.
@@ -201,6 +221,7 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 raise context.fail(tier, problem)
         phases = _phase_annotations(eaf, tier)
         phase_tiers.update(eaf.get_child_tiers_for(tier) if phases else ())
+        phases_by_start = _PhasesByStart(phases)
         for start, end, value, *_ in sorted(eaf.get_annotation_data_for_tier(tier),
                                             key=lambda row: (row[0] is None, row[0] or 0)):
             if start is None or end is None:
@@ -210,7 +231,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
             if end <= start:
                 raise context.fail(tier, "annotation has no length or ends before it starts", span)
             try:
-                onset, apex, offset, ease_in, ease_out = _phase_durations(start, end, phases)
+                onset, apex, offset, ease_in, ease_out = _phase_durations(
+                    start, end, phases_by_start.within(start, end))
             except ValueError as exc:
                 raise context.fail(tier, str(exc), span) from None
             try:
