@@ -36,10 +36,16 @@ import numpy as np
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.timeline import VALUES_PER_BLOCK, Timeline, sample, sample_blocks, timeline_from_curves
+from facs_rig.core.timeline import (
+    VALUES_PER_BLOCK,
+    Timeline,
+    sample,
+    sample_blocks,
+    timeline_from_curves,
+)
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import TimelineError, TimelineFormatError
-from facs_rig.io.timeline_json import shown
+from facs_rig.io.timeline_json import quoted, read_channel_name, shown
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
            "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves",
@@ -92,8 +98,6 @@ def infer_fps(times: np.ndarray) -> float | None:
 
 
 def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[int, Channel]]]:
-    from facs_rig.io.timeline_json import quoted, read_channel_name
-
     time_column = None
     channels: list[tuple[int, Channel]] = []
     seen: dict[Channel, str] = {}
