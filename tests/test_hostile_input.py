@@ -313,13 +313,22 @@ def test_notes_time_of_long_digits(vocabulary):
         parse_au_notes(digits + " 12\n", vocabulary, source="n")
 
 
-def test_eaf_tier_and_value_of_spaces(tmp_path, vocabulary):
+def test_eaf_tier_name_of_spaces_is_ignored(tmp_path, vocabulary):
     text = _EAF.format(end="1000", ref1="a1", ref2="r1", properties="")
-    text = text.replace('TIER_ID="more notes"', f'TIER_ID="L{PAD}x"')
-    text = text.replace("<ANNOTATION_VALUE>C<", f"<ANNOTATION_VALUE>12{PAD}x<")
+    text = text.replace('PARENT_REF="notes" TIER_ID="more notes"', f'TIER_ID="L{PAD}x"')
     path = tmp_path / "spaces.eaf"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(TimelineFormatError, match="tier 'AU12'.*is not an intensity letter"):
+    timeline = read_eaf(path, vocabulary)
+    assert [event.channel.name for event in timeline.events] == ["AU12"]
+    assert list(timeline.metadata["ignored_tiers"]) == ["notes", "L" + PAD + "x"]
+
+
+def test_eaf_value_of_spaces(tmp_path, vocabulary):
+    text = _EAF.format(end="1000", ref1="a1", ref2="r1", properties="")
+    text = text.replace("<ANNOTATION_VALUE>C<", f"<ANNOTATION_VALUE>L{PAD}x<")
+    path = tmp_path / "spaces.eaf"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(TimelineFormatError, match=r"tier 'AU12'.*value 'L +'\.\.\. \(60002 char.*is not an"):
         read_eaf(path, vocabulary)
 
 
