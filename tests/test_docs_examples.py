@@ -172,3 +172,25 @@ def test_a_failing_example_is_reported_with_its_page_line(tmp_path):
     assert caught.traceback[-1].lineno + 1 == 5  # the page's own line of print(timeline)
     report = _run(second, namespace)
     assert report is not None and "Expected:\n    3\nGot:\n    2" in report
+
+
+def stray_markers(page: Path) -> list[int]:
+    """Lines of not-run markers that are not right before a Python block (they would hide nothing)."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    marked = {block.line - 1 for block in python_blocks(page) if block.not_run is not None}
+    stray = []
+    for number, text in enumerate(lines, start=1):
+        if _NOT_RUN.fullmatch(text):
+            fence = next((i for i in range(number, len(lines)) if lines[i].strip()), None)
+            if fence is None or fence + 1 not in marked:
+                stray.append(number)
+    return stray
+
+
+def test_not_run_markers_sit_right_before_a_python_block(tmp_path):
+    assert {str(page.relative_to(REPO)): stray_markers(page) for page in PAGES
+            if stray_markers(page)} == {}
+    page = tmp_path / "page.md"
+    page.write_text("<!-- not-run: x -->\n\n```bash\nls\n```\n<!-- not-run: y -->\n```python\n"
+                    "pass\n```\n", encoding="utf-8")
+    assert stray_markers(page) == [1]
