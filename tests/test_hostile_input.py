@@ -457,3 +457,34 @@ def test_timeline_json_messages_quote_values_cut(vocabulary):
         message = str(caught.value)
         assert message.startswith("t: " + start), message
         assert len(message) < 250, message
+
+
+def _depth_oracle(text: str, limit: int) -> int | None:
+    """Character by character, the rule _too_deep_at vectorises: a quote after an odd run of
+    backslashes is escaped, other quotes open or close a string, brackets outside strings nest.
+    On valid JSON this is JSON's own reading (backslashes occur only inside strings)."""
+    depth, in_string, escaped = 0, False, False
+    for index, char in enumerate(text):
+        was_escaped, escaped = escaped, char == "\\" and not escaped
+        if char == '"' and not was_escaped:
+            in_string = not in_string
+        elif not in_string and char in "[{":
+            depth += 1
+            if depth > limit:
+                return index
+        elif not in_string and char in "]}":
+            depth -= 1
+    return None
+
+
+def test_json_depth_scan_agrees_with_a_character_by_character_reading():
+    from hypothesis import given, settings, strategies as st
+
+    from facs_rig.io.bounded_json import _too_deep_at
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None)
+    @given(st.text(alphabet='[]{}"\\\\aé,', max_size=60), st.integers(0, 6))
+    def agree(text, limit):
+        assert _too_deep_at(text, limit) == _depth_oracle(text, limit)
+
+    agree()

@@ -17,8 +17,9 @@ handling of invalid JSON reports it with the file name.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
+
+import numpy as np
 
 __all__ = ["loads", "MAX_NUMBER_DIGITS", "MAX_DEPTH"]
 
@@ -29,11 +30,6 @@ MAX_NUMBER_DIGITS = 1000
 #: Deepest nesting of arrays and objects. facs-rig's files nest 4 levels; free ``metadata`` gets
 #: room to spare while every recursive walk stays far from Python's recursion limit (1000).
 MAX_DEPTH = 100
-
-# The characters that change nesting or string state; everything else is skipped by the regex
-# engine, so the scan below runs one Python step per structural character.
-_STRUCTURE = re.compile(r'[\[\]{}"\\]')
-
 
 class _NumberTooLong(ValueError):
     def __init__(self, text: str):
@@ -53,34 +49,45 @@ _PARSE_INT = _bounded_number(int)
 _PARSE_FLOAT = _bounded_number(float)
 
 
-def _too_deep_at(text: str, limit: int) -> int | None:
-    """Index of the first ``[`` or ``{`` nested deeper than ``limit``, else None (linear time).
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_OPENING, _CLOSING = (ord("["), ord("{")), (ord("]"), ord("}"))
 
-    Brackets inside strings do not count; a backslash in a string escapes the next character.
-    Malformed text is left to the JSON parser to report.
+
+def _too_deep_at(text: str, limit: int) -> int | None:
+    """Index of the first ``[`` or ``{`` nested deeper than ``limit``, else None.
+
+    Brackets inside strings do not count; a quote preceded by an odd run of backslashes is
+    escaped. Vectorised over the structural characters only (a Python loop over them took three
+    times as long as parsing the JSON). Malformed text is left to the JSON parser to report.
     """
-    depth = 0
-    in_string = False
-    skip_to = -1
-    for match in _STRUCTURE.finditer(text):
-        position = match.start()
-        if position < skip_to:
-            continue
-        char = text[position]
-        if in_string:
-            if char == "\\":
-                skip_to = position + 2
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return position
-        elif char in "]}":
-            depth -= 1
-    return None
+    raw = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    is_open = (raw == _OPENING[0]) | (raw == _OPENING[1])
+    if np.count_nonzero(is_open) <= limit:
+        return None  # not enough brackets to nest that deep
+    structural = np.flatnonzero(is_open | (raw == _QUOTE) | (raw == _BACKSLASH)
+                                | (raw == _CLOSING[0]) | (raw == _CLOSING[1]))
+    chars = raw[structural]
+    backslash = chars == _BACKSLASH
+    # follows[k]: entry k sits right after a backslash in the text.
+    follows = np.zeros(len(chars), dtype=bool)
+    follows[1:] = (structural[1:] == structural[:-1] + 1) & backslash[:-1]
+    # Length of the run of backslashes ending at each entry (0 for other characters).
+    count = np.cumsum(backslash)
+    run_start = backslash & ~follows
+    base = np.maximum.accumulate(np.where(run_start, count - 1, 0))
+    run = np.where(backslash, count - base, 0)
+    escaped = np.zeros(len(chars), dtype=bool)
+    escaped[1:] = follows[1:] & (run[:-1] % 2 == 1)
+    quote = (chars == _QUOTE) & ~escaped
+    inside = np.cumsum(quote) % 2 == 1  # for a bracket: an odd number of quotes before it
+    opening = (chars == _OPENING[0]) | (chars == _OPENING[1])
+    closing = (chars == _CLOSING[0]) | (chars == _CLOSING[1])
+    step = np.where(inside, 0, opening.astype(np.int64) - closing.astype(np.int64))
+    too_deep = np.flatnonzero(np.cumsum(step) > limit)
+    if too_deep.size == 0:
+        return None
+    byte_offset = int(structural[too_deep[0]])
+    return len(raw[:byte_offset].tobytes().decode("utf-8", "surrogatepass"))
 
 
 def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
