@@ -301,14 +301,14 @@ def write_sampled(timeline: Timeline, path: str | os.PathLike[str], *, fps: floa
                                       values_per_block=values_per_block)
                 separator = ""
                 for block in times:
-                    stream.write(separator + ", ".join(repr(float(t)) for t in block.times))
+                    stream.write(separator + ", ".join([repr(t) for t in block.times.tolist()]))
                     separator = ", "
                 stream.write('],\n  "values": [\n    ')
                 separator = ""
                 for block in itertools.chain([first], blocks):
-                    rows = _shortest_float32(block.values)
-                    stream.write(separator + ",\n    ".join("[" + ", ".join(row) + "]"
-                                                          for row in rows))
+                    rows = _shortest_float32(block.values).tolist()
+                    stream.write(separator + ",\n    ".join(["[" + ", ".join(row) + "]"
+                                                           for row in rows]))
                     separator = ",\n    "
                     n_frames += block.n_frames
                 stream.write("\n  ]}\n")
