@@ -42,7 +42,7 @@ def _options():
 
 
 #: The few arguments whose name means a different thing in one command.
-_DIFFERENT_BY_DESIGN = {("demo", "--output"): "FOLDER"}
+_DIFFERENT_BY_DESIGN = {("demo", "--output"): "FOLDER", ("batch", "--output"): "TEMPLATE"}
 
 
 def test_the_same_option_has_the_same_metavar_everywhere():

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "facs_rig.cli.rig_commands",
     "facs_rig.cli.osc_commands",
     "facs_rig.cli.capture_commands",
+    "facs_rig.cli.batch_command",
     "facs_rig.cli.gltf_commands",
     "facs_rig.cli.studio_command",
 )

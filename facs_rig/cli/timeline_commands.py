@@ -13,8 +13,8 @@ from facs_rig.cli._output import (
     print_json,
     print_table,
 )
-from facs_rig.core.timeline import sample, timeline_summary
-from facs_rig.io.curves_csv import write_curves
+from facs_rig.core.timeline import timeline_summary
+from facs_rig.io.curves_csv import write_sampled
 from facs_rig.io.timeline_files import available_formats, load_timeline_argument, write_timeline
 from facs_rig.io.timeline_json import parse_channel_list
 from facs_rig.resources import load_vocabulary
@@ -145,8 +145,7 @@ def run_sample(args: argparse.Namespace) -> int:
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
     check_frame_count(timeline.duration, args.fps or timeline.fps, source)
     channels = parse_channel_list(args.channels, vocabulary) if args.channels is not None else None
-    curves = sample(timeline, fps=args.fps, channels=channels)
-    write_curves(curves, args.output)
-    print(f"wrote {args.output}: {curves.n_frames} frames x {len(curves.channels)} channels "
-          f"at {curves.fps:g} fps")
+    # Written block by block: memory stays bounded however long the sampling is.
+    n_frames, columns, fps = write_sampled(timeline, args.output, fps=args.fps, channels=channels)
+    print(f"wrote {args.output}: {n_frames} frames x {len(columns)} channels at {fps:g} fps")
     return 0

@@ -20,7 +20,13 @@ __all__ = ["Channel", "SIDES", "parse_channel", "sort_channels"]
 SIDES = ("L", "R")
 
 _SIDE_ORDER = {None: 0, "L": 1, "R": 2}
-_CHANNEL_PATTERN = re.compile(r"^\s*([LR])?\s*AU\s*0*(\d{1,3})(?:[_\s]?([LR]))?\s*$", re.IGNORECASE)
+# Matched with fullmatch on the stripped text: every run of spaces sits between two literals, so
+# no two quantifiers compete for the same characters and matching is linear (a pattern with
+# adjacent ``\s*`` runs took seconds on a name padded with spaces).
+_CHANNEL_PATTERN = re.compile(r"([LR])?\s*AU\s*0*(\d{1,3})(?:[_\s]?([LR]))?", re.IGNORECASE)
+#: Longest text taken for a channel name: ``L AU012_R`` padded generously. Longer text is not a
+#: channel, and the bound keeps every regex over a name constant-time.
+MAX_CHANNEL_NAME = 32
 
 
 @dataclass(frozen=True, slots=True, order=False)
@@ -65,7 +71,10 @@ def parse_channel(text: str) -> Channel | None:
 
     Returns ``None`` when the text is not a channel name (the caller reports where it was).
     """
-    match = _CHANNEL_PATTERN.match(text)
+    text = text.strip()
+    if len(text) > MAX_CHANNEL_NAME:
+        return None
+    match = _CHANNEL_PATTERN.fullmatch(text)
     if not match:
         return None
     prefix, number, suffix = match.groups()

@@ -65,7 +65,9 @@ def normalize_target_name(name: str) -> str:
     parts: list[str] = []
     for token in tokens:
         if token.isdigit():
-            token = str(int(token))
+            # Leading zeros dropped as text: int() refuses over 4,300 digits (a ValueError
+            # from a hostile target name), and the key needs no arithmetic.
+            token = token.lstrip("0") or "0"
             if parts and parts[-1][-1].isdigit():
                 parts.append("_")  # keep "1 2" apart from "12"
         parts.append(token)

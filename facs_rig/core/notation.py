@@ -27,7 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = ["CodedAU", "Code", "parse_code", "format_code"]
 
-_TERM = re.compile(r"^(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?$", re.IGNORECASE)
+# Fullmatched on a stripped term: one run of digits between literals, so matching is linear.
+_TERM = re.compile(r"(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?", re.IGNORECASE)
+#: Most significant digits an AU number is read with. FACS numbers have at most two digits; a
+#: longer number is no AU, and ``int()`` of over 4,300 digits raises ValueError (CPython's
+#: integer string conversion limit), so a longer one is refused before it is converted.
+_MAX_AU_DIGITS = 6
 _SIDE_ORDER = {None: 0, "L": 1, "R": 2}
 _LETTER_RANK = {None: 0, "A": 1, "B": 2, "C": 3, "D": 4, "E": 5}
 
@@ -119,6 +124,11 @@ def _where(text: str, column: int) -> str:
             f"{'...' if first else ''}{excerpt!r}{'...' if first + _QUOTE_LIMIT < len(text) else ''}")
 
 
+def _excerpt(token: str) -> str:
+    """A token for a message: whole when short, else its start and its length."""
+    return token if len(token) <= 20 else f"{token[:20]}..."
+
+
 def _strength(term: CodedAU, vocabulary: Vocabulary) -> int:
     """Rank of a term's intensity; an unlettered AU plays at the default scale's unscored letter (C)."""
     return _LETTER_RANK[term.intensity or vocabulary.scale().unscored]
@@ -173,12 +183,12 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
     for token, column in _split_terms(text):
         if not token:
             raise CodeParseError(f"empty term {_where(text, column)}", text=text, column=column)
-        match = _TERM.match(token)
+        match = _TERM.fullmatch(token)
         if match is None:
             expression = vocabulary.expression(token) if allow_names else None
             if expression is None:
                 raise CodeParseError(
-                    f"unrecognised term {token!r} {_where(text, column)}: "
+                    f"unrecognised term {_excerpt(token)!r} {_where(text, column)}: "
                     + ((allow_names and _did_you_mean(token, vocabulary))
                        or "expected an AU such as 12, R12A or AU6C, or an expression name such as "
                           "happiness"), text=text, column=column)
@@ -188,7 +198,11 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
                 if previous is None or _strength(term, vocabulary) > _strength(previous, vocabulary):
                     from_names[key] = term
             continue
-        number = int(match["number"])
+        digits = match["number"].lstrip("0") or "0"
+        if len(digits) > _MAX_AU_DIGITS:
+            raise CodeParseError(f"unknown action unit {_excerpt(digits)} ({len(digits)} digits) "
+                                 f"{_where(text, column)}", text=text, column=column)
+        number = int(digits)
         side = match["side"].upper() if match["side"] else None
         letter = match["letter"].upper() if match["letter"] else None
         if number == 0 and side is None and letter is None:
@@ -204,7 +218,7 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
                 text=text, column=letter_column)
         if side is not None and not unit.unilateral:
             raise CodeParseError(
-                f"AU{number} ({unit.name}) cannot be unilateral: {token!r} {_where(text, column)}",
+                f"AU{number} ({unit.name}) cannot be unilateral: {_excerpt(token)!r} {_where(text, column)}",
                 text=text, column=column)
         term = CodedAU(number, side, letter)
         key = (number, side)
@@ -213,7 +227,7 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
             if earlier.intensity != letter:
                 raise CodeParseError(
                     f"AU{number} appears twice with different intensities: {str(earlier)!r} at "
-                    f"column {earlier_column} and {token!r} {_where(text, column)}",
+                    f"column {earlier_column} and {_excerpt(token)!r} {_where(text, column)}",
                     text=text, column=column)
             continue
         for other_side in (None, "L", "R"):
@@ -221,7 +235,7 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
             if clash is not None and (other_side is None) != (side is None):
                 raise CodeParseError(
                     f"AU{number} is coded both bilaterally and on one side: {str(clash[0])!r} at "
-                    f"column {clash[1]} and {token!r} {_where(text, column)}",
+                    f"column {clash[1]} and {_excerpt(token)!r} {_where(text, column)}",
                     text=text, column=column)
         explicit[key] = (term, column)
     merged: dict[tuple[int, str | None], CodedAU] = {

@@ -58,6 +58,10 @@ RULE_KINDS = ("corrective", "exclusive", "suppress", "clamp")
 #: RigLogic's PSD weights reach the tens (``../shared/reference/landscape.md`` §2.6: weight 40 on
 #: 0.1 x 0.2 gives 0.8); 100 is a generous bound that still catches typos such as 1000.
 MAX_CORRECTIVE_WEIGHT = 100.0
+#: Deepest nesting of objects and lists in a profile (the format itself uses 4; free ``metadata``
+#: gets room). Validation, freezing and ``to_dict`` walk values recursively, so deeper data is
+#: refused up front instead of exhausting Python's stack (a RecursionError at 800 levels).
+MAX_NESTING = 32
 
 _TOP_KEYS = {"schema", "name", "description", "targets", "combine", "range", "target_ranges",
              "action_units", "rules", "unsupported", "metadata", "notes"}
@@ -69,7 +73,7 @@ _RULE_KEYS = {
     "clamp": {"rule", "target", "max_target", "notes"},
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_SCHEMA_PATTERN = re.compile(r"^facs_rig\.rig/(\d+)$")
+_SCHEMA_PATTERN = re.compile(r"facs_rig\.rig/(\d{1,9})")  # fullmatched; bounded: int() refuses 4,301 digits
 #: Upgrades from older schema versions, ``{old_version: function(dict) -> dict of old_version+1}``,
 #: applied in order before validation (OpenTimelineIO's pattern). Version 1 is the first.
 _UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -338,6 +342,47 @@ class RigProfile:
 # validation
 
 
+#: Longest key or value quoted whole in an issue; longer ones are cut (a 150 KB key made a
+#: 300 KB report).
+_QUOTE_LIMIT = 60
+
+
+def _key(key: Any) -> str:
+    """A JSON object key as a path component, cut to :data:`_QUOTE_LIMIT` characters."""
+    text = str(key)
+    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT]}...({len(text)} characters)"
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for an issue, cut to :data:`_QUOTE_LIMIT` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int over 4,300 digits (CPython's int-to-text limit); in lists too
+        return "a number of over 4300 digits"
+    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT]}...({len(text)} characters)"
+
+
+def _too_deep(data: Any) -> str | None:
+    """Path of the first value nested deeper than :data:`MAX_NESTING`, else None.
+
+    Walks with an explicit stack, not recursion, so any depth is measured safely.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, Mapping):
+            items = [(f"{path}.{_key(key)}" if path else _key(key), item)
+                     for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            items = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+        else:
+            continue
+        if depth >= MAX_NESTING:
+            return path
+        stack.extend((item, where, depth + 1) for where, item in reversed(items))
+    return None
+
+
 def _is_number(value: Any) -> bool:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -348,7 +393,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _schema_version(value: Any) -> int | None:
-    match = _SCHEMA_PATTERN.match(value) if isinstance(value, str) else None
+    match = _SCHEMA_PATTERN.fullmatch(value) if isinstance(value, str) else None
     return int(match.group(1)) if match else None
 
 
@@ -378,15 +423,15 @@ class _Checker:
     def keys(self, value: Mapping[str, Any], allowed: set[str], path: str) -> None:
         for key in value:
             if key not in allowed:
-                where = f"{path}.{key}" if path else str(key)
+                where = f"{path}.{_key(key)}" if path else _key(key)
                 self.add(where, f"unknown field (expected one of {', '.join(sorted(allowed))})")
 
     def target(self, value: Any, path: str) -> bool:
         if not isinstance(value, str):
-            self.add(path, f"expected a target name, got {value!r}")
+            self.add(path, f"expected a target name, got {_shown(value)}")
             return False
         if value not in self.targets:
-            self.add(path, f"{value!r} is not a target of this rig")
+            self.add(path, f"{_shown(value)} is not a target of this rig")
             return False
         return True
 
@@ -394,11 +439,11 @@ class _Checker:
         """A channel string: an AU code, with a side when ``sided`` allows it."""
         channel = parse_channel(value) if isinstance(value, str) else None
         if channel is None:
-            self.add(path, f"{value!r} is not an AU channel such as 'AU12'"
+            self.add(path, f"{_shown(value)} is not an AU channel such as 'AU12'"
                      + (" or 'AU12_L'" if sided else ""))
             return None
         if channel.side and not sided:
-            self.add(path, f"{value!r}: name the AU without a side here ('{Channel(channel.au).name}'); "
+            self.add(path, f"{_shown(value)}: name the AU without a side here ('{Channel(channel.au).name}'); "
                      "sides go in each entry's \"side\"")
             return None
         return self.known_au(channel, path)
@@ -437,18 +482,21 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     """
     if not isinstance(data, Mapping):
         return [RigIssue("", f"a rig profile must be a JSON object, not {type(data).__name__}")]
+    too_deep = _too_deep(data)
+    if too_deep is not None:  # checked first: the checks below and the build recurse into values
+        return [RigIssue(too_deep, f"nested deeper than {MAX_NESTING} levels of objects and lists")]
     data = _upgrade(data)
     check = _Checker(data, vocabulary)
     check.keys(data, _TOP_KEYS, "")
     version = _schema_version(data.get("schema"))
     if version is None:
-        check.add("schema", f"expected {SCHEMA!r}, got {data.get('schema')!r}")
+        check.add("schema", f"expected {SCHEMA!r}, got {_shown(data.get('schema'))}")
     elif version > SCHEMA_VERSION:
-        check.add("schema", f"{data['schema']!r} is newer than this facs-rig reads ({SCHEMA!r}); "
+        check.add("schema", f"{_shown(data['schema'])} is newer than this facs-rig reads ({SCHEMA!r}); "
                   "upgrade facs-rig")
     name = data.get("name")
     if not (isinstance(name, str) and _NAME.match(name)):
-        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {name!r}")
+        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {_shown(name)}")
     if "description" in data and not isinstance(data["description"], str):
         check.add("description", "expected a string")
     _check_targets(check, data.get("targets"))
@@ -475,15 +523,15 @@ def _check_targets(check: _Checker, targets: Any) -> None:
     for index, target in enumerate(targets):
         path = f"targets[{index}]"
         if not isinstance(target, str) or not target.strip():
-            check.add(path, f"expected a non-empty string, got {target!r}")
+            check.add(path, f"expected a non-empty string, got {_shown(target)}")
             continue
         if target in seen:
-            check.add(path, f"{target!r} is listed twice (first at targets[{seen[target]}])")
+            check.add(path, f"{_shown(target)} is listed twice (first at targets[{seen[target]}])")
             continue
         key = normalize_target_name(target)
         if key in keys:
-            check.add(path, f"{target!r} would match the same file names as "
-                      f"{targets[keys[key]]!r} (targets[{keys[key]}]); rename one")
+            check.add(path, f"{_shown(target)} would match the same file names as "
+                      f"{_shown(targets[keys[key]])} (targets[{keys[key]}]); rename one")
         seen[target] = index
         keys.setdefault(key, index)
     check.targets = set(seen)
@@ -494,11 +542,11 @@ def _check_combine(check: _Checker, combine: Any) -> None:
         check.add("combine", "expected an object: {\"default\": mode, target: mode, ...}")
         return
     for key, mode in combine.items():
-        path = f"combine.{key}"
+        path = f"combine.{_key(key)}"
         if key != "default" and key not in check.targets:
-            check.add(path, f"{key!r} is not a target of this rig")
+            check.add(path, f"{_shown(key)} is not a target of this rig")
         if mode not in COMBINE_MODES:
-            check.add(path, f"{mode!r} is not a combine mode ({', '.join(COMBINE_MODES)})")
+            check.add(path, f"{_shown(mode)} is not a combine mode ({', '.join(COMBINE_MODES)})")
 
 
 def _valid_range(value: Any) -> bool:
@@ -508,17 +556,17 @@ def _valid_range(value: Any) -> bool:
 
 def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
     if "range" in data and not _valid_range(data["range"]):
-        check.add("range", f"expected [low, high] with low < high, got {data['range']!r}")
+        check.add("range", f"expected [low, high] with low < high, got {_shown(data['range'])}")
     ranges = data.get("target_ranges", {})
     if not isinstance(ranges, Mapping):
         check.add("target_ranges", "expected an object: {target: [low, high]}")
         return
     for key, value in ranges.items():
-        path = f"target_ranges.{key}"
+        path = f"target_ranges.{_key(key)}"
         if key not in check.targets:
-            check.add(path, f"{key!r} is not a target of this rig")
+            check.add(path, f"{_shown(key)} is not a target of this rig")
         if not _valid_range(value):
-            check.add(path, f"expected [low, high] with low < high, got {value!r}")
+            check.add(path, f"expected [low, high] with low < high, got {_shown(value)}")
 
 
 def _check_curve(check: _Checker, curve: Any, path: str) -> None:
@@ -528,7 +576,7 @@ def _check_curve(check: _Checker, curve: Any, path: str) -> None:
     xs: list[float] = []
     for index, point in enumerate(curve):
         if not (isinstance(point, list) and len(point) == 2 and all(_is_number(v) for v in point)):
-            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {point!r}")
+            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {_shown(point)}")
             return
         x, y = point
         if not 0 <= y <= 1:
@@ -550,11 +598,11 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
         return mapped
     seen_au: dict[int, str] = {}
     for key, entries in action_units.items():
-        base = f"action_units.{key}"
+        base = f"action_units.{_key(key)}"
         channel = check.au_key(key, base, sided=False)
         if channel is not None:
             if channel.au in seen_au:
-                check.add(base, f"AU{channel.au} is already mapped as {seen_au[channel.au]!r}")
+                check.add(base, f"AU{channel.au} is already mapped as {_shown(seen_au[channel.au])}")
                 channel = None
             else:
                 seen_au[channel.au] = key
@@ -565,17 +613,17 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
         for index, entry in enumerate(entries):
             path = f"{base}[{index}]"
             if not isinstance(entry, Mapping):
-                check.add(path, f"expected an object, got {entry!r}")
+                check.add(path, f"expected an object, got {_shown(entry)}")
                 continue
             check.keys(entry, _ENTRY_KEYS, path)
             ok = check.target(entry.get("target"), f"{path}.target")
             weight = entry.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= 1:
-                check.add(f"{path}.weight", f"expected a number in (0, 1], got {weight!r}")
+                check.add(f"{path}.weight", f"expected a number in (0, 1], got {_shown(weight)}")
                 ok = False
             side = entry.get("side")
             if side not in (None, "L", "R"):
-                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {side!r}")
+                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {_shown(side)}")
                 ok = False  # and keep an unhashable side (a list) out of seen_pairs
             elif side is not None and channel is not None:
                 check.known_au(Channel(channel.au, side), f"{path}.side")
@@ -585,7 +633,7 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
                 check.add(f"{path}.notes", "expected a string")
             pair = (entry.get("target"), side)
             if ok and pair in seen_pairs:
-                check.add(path, f"{pair[0]!r} is already driven by {base}[{seen_pairs[pair]}]"
+                check.add(path, f"{_shown(pair[0])} is already driven by {base}[{seen_pairs[pair]}]"
                           + (f" on side {side}" if side else ""))
             elif ok:
                 seen_pairs[pair] = index
@@ -598,7 +646,7 @@ def _string_list(check: _Checker, value: Any, path: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.add(path, f"expected a list, got {value!r}")
+        check.add(path, f"expected a list, got {_shown(value)}")
         return []
     return value
 
@@ -613,11 +661,11 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
     for index, rule in enumerate(rules):
         path = f"rules[{index}]"
         if not isinstance(rule, Mapping):
-            check.add(path, f"expected an object, got {rule!r}")
+            check.add(path, f"expected an object, got {_shown(rule)}")
             continue
         kind = rule.get("rule")
         if kind not in RULE_KINDS:
-            check.add(f"{path}.rule", f"{kind!r} is not a rule kind ({', '.join(RULE_KINDS)})")
+            check.add(f"{path}.rule", f"{_shown(kind)} is not a rule kind ({', '.join(RULE_KINDS)})")
             continue
         check.keys(rule, _RULE_KEYS[kind], path)
         if "notes" in rule and not isinstance(rule["notes"], str):
@@ -626,7 +674,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
             target = rule.get("target")
             if check.target(target, f"{path}.target"):
                 if target in corrective_of:
-                    check.add(f"{path}.target", f"{target!r} is already the target of corrective "
+                    check.add(f"{path}.target", f"{_shown(target)} is already the target of corrective "
                               f"rules[{corrective_of[target]}]")
                 corrective_of.setdefault(target, index)
             aus = _string_list(check, rule.get("aus"), f"{path}.aus")
@@ -635,7 +683,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
                 check.au_key(au, f"{path}.aus[{i}]", sided=True)
             for i, driver in enumerate(targets):
                 if check.target(driver, f"{path}.targets[{i}]") and driver == target:
-                    check.add(f"{path}.targets[{i}]", f"a corrective cannot drive itself ({driver!r})")
+                    check.add(f"{path}.targets[{i}]", f"a corrective cannot drive itself ({_shown(driver)})")
             if len(aus) + len(targets) < 2:
                 check.add(path, "a corrective needs at least two drivers (\"aus\" and/or \"targets\")")
             if len(set(map(str, aus))) != len(aus) or len(set(map(str, targets))) != len(targets):
@@ -645,7 +693,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
             weight = rule.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= MAX_CORRECTIVE_WEIGHT:
                 check.add(f"{path}.weight", f"expected a number in (0, {MAX_CORRECTIVE_WEIGHT:g}], "
-                          f"got {weight!r}")
+                          f"got {_shown(weight)}")
         elif kind == "exclusive":
             _check_chain(check, rule.get("chain"), f"{path}.chain", in_chain, mapped)
         elif kind == "suppress":
@@ -660,7 +708,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
                 check.add(f"{path}.by_target", "a target cannot suppress itself")
             k = rule.get("k", 1.0)
             if not _is_number(k) or not 0 < k <= 1:
-                check.add(f"{path}.k", f"expected a number in (0, 1], got {k!r}")
+                check.add(f"{path}.k", f"expected a number in (0, 1], got {_shown(k)}")
         else:  # clamp
             ok = check.target(rule.get("target"), f"{path}.target")
             if check.target(rule.get("max_target"), f"{path}.max_target") and ok and \
@@ -701,7 +749,7 @@ def _check_chain(check: _Checker, chain: Any, path: str, in_chain: dict[int, str
                     for target, weight in mapped.get(weaker, []):
                         if target in strong_weights and strong_weights[target] < weight:
                             check.add(path, f"AU{stronger} is stronger than AU{weaker} in this "
-                                      f"chain but drives {target!r} less ({strong_weights[target]:g} "
+                                      f"chain but drives {_shown(target)} less ({strong_weights[target]:g} "
                                       f"< {weight:g})")
 
 
@@ -732,7 +780,7 @@ def _check_unsupported(check: _Checker, unsupported: Any,
         check.add("unsupported", "expected an object: {\"AU11\": \"why the rig cannot show it\"}")
         return
     for key, reason in unsupported.items():
-        path = f"unsupported.{key}"
+        path = f"unsupported.{_key(key)}"
         channel = check.au_key(key, path, sided=False)
         if not isinstance(reason, str) or not reason:
             check.add(path, "expected a reason (a non-empty string)")

@@ -40,7 +40,8 @@ def parse_timecode(text: str, fps: float) -> float:
     ------
     ValueError
         When the text is not a timecode, minutes or seconds are 60 or more, the frame number is
-        not below the nominal rate (``00:00:01:24`` at 24 fps), or the timecode is drop-frame.
+        not below the nominal rate (``00:00:01:24`` at 24 fps), the timecode is drop-frame, or
+        its time overflows a float (at an absurd rate such as 1e308 fps).
     """
     match = _TIMECODE.match(text.strip())
     if match is None:
@@ -58,7 +59,11 @@ def parse_timecode(text: str, fps: float) -> float:
         raise ValueError(f"timecode {text!r}: frame {int(frames)} must be below the frame rate "
                          f"({rate} frames per second, so 0-{rate - 1})")
     total_frames = ((int(hours) * 60 + int(minutes)) * 60 + int(seconds)) * rate + int(frames)
-    return frames_to_seconds(total_frames, fps)
+    try:
+        return frames_to_seconds(total_frames, fps)
+    except OverflowError:  # the nominal rate of fps 1e308 is a 309-digit int: no float divides it
+        raise ValueError(f"timecode {text!r} at {fps:g} fps is beyond the range of a time in "
+                         f"seconds") from None
 
 
 def frames_to_seconds(frames: float, fps: float) -> float:
@@ -74,12 +79,16 @@ def format_timecode(seconds: float, fps: float) -> str:
     Raises
     ------
     ValueError
-        For negative or non-finite times.
+        For negative or non-finite times, and times whose frame number at ``fps`` overflows.
     """
     if not (math.isfinite(seconds) and seconds >= 0):
         raise ValueError(f"cannot write time {seconds!r} as a timecode")
     rate = nominal_rate(fps)
-    total = round(seconds * fps)
+    position = seconds * fps
+    if not math.isfinite(position):
+        raise ValueError(f"cannot write time {seconds!r} at {fps:g} fps as a timecode: the frame "
+                         f"number is beyond float range")
+    total = round(position)
     frames = total % rate
     whole_seconds = total // rate
     return (f"{whole_seconds // 3600:02d}:{whole_seconds // 60 % 60:02d}:"

@@ -36,7 +36,7 @@ events (never over frames). This module is pure: numpy and the standard library 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,7 @@ __all__ = [
     "timeline_from_code",
     "timeline_from_curves",
     "sample",
+    "sample_blocks",
     "frame_times",
     "timeline_summary",
 ]
@@ -579,21 +580,64 @@ def sample(timeline: Timeline, *, fps: float | None = None,
     once as flat arrays (see :func:`_accumulate`), so the cost is
     ``O(n_frames * n_channels + total event frames)`` with no Python loop over frames.
     """
+    rate, n_frames, columns = _sampling_grid(timeline, fps, channels, duration)
+    if n_frames * len(columns) > MAX_VALUES:
+        raise TimelineError(f"sampling {n_frames} frames x {len(columns)} channels is more "
+                            f"than the {MAX_VALUES} values facs-rig samples at once; lower the fps "
+                            f"or sample a shorter span (or write them in blocks: sample_blocks)")
+    return _sample_frames(timeline, rate, columns, 0, n_frames)
+
+
+#: Values (frames x channels) in one block of :func:`sample_blocks`: 4 MB of float32.
+VALUES_PER_BLOCK = 1 << 20
+
+
+def sample_blocks(timeline: Timeline, *, fps: float | None = None,
+                  channels: Iterable[Channel] | None = None, duration: float | None = None,
+                  values_per_block: int = VALUES_PER_BLOCK) -> Iterator[AUCurves]:
+    """:func:`sample` in consecutive blocks of frames, for output of any length in bounded memory.
+
+    Parameters are those of :func:`sample`; ``values_per_block`` bounds ``frames x channels``
+    of each block (at least one frame per block).
+
+    Yields
+    ------
+    AUCurves
+        Blocks whose ``times`` (n_block,) and ``values`` (n_block, n_channels), concatenated,
+        are bit-identical to :func:`sample`'s. There is no :data:`MAX_VALUES` limit;
+        :data:`MAX_FRAMES` still applies.
+    """
+    rate, n_frames, columns = _sampling_grid(timeline, fps, channels, duration)
+    block = max(1, values_per_block // max(1, len(columns)))
+    for first in range(0, n_frames, block):
+        yield _sample_frames(timeline, rate, columns, first, min(block, n_frames - first))
+
+
+def _sampling_grid(timeline: Timeline, fps: float | None, channels: Iterable[Channel] | None,
+                   duration: float | None) -> tuple[float, int, tuple[Channel, ...]]:
+    """Rate, frame count and columns of a sampling, checked (frames within :data:`MAX_FRAMES`)."""
     rate = timeline.fps if fps is None else float(fps)
     length = timeline.duration if duration is None else _check_time(duration, "sampling duration")
-    times = frame_times(length, rate)
+    n_frames = frame_count(length, rate)
+    if n_frames > MAX_FRAMES:
+        raise TimelineError(f"{length:g} s at {rate:g} fps is {n_frames:.3g} frames, more than "
+                            f"the {MAX_FRAMES} facs-rig samples at once; lower the fps or "
+                            f"sample a shorter span")
     columns = sort_channels(e.channel for e in timeline.events) if channels is None else tuple(channels)
-    index = {channel: column for column, channel in enumerate(columns)}
-    if len(index) != len(columns):
+    if len(set(columns)) != len(columns):
         raise TimelineError("sample: channels must not repeat")
-    if times.shape[0] * len(columns) > MAX_VALUES:
-        raise TimelineError(f"sampling {times.shape[0]} frames x {len(columns)} channels is more "
-                            f"than the {MAX_VALUES} values facs-rig samples at once; lower the fps "
-                            f"or sample a shorter span")
-    values = np.zeros((times.shape[0], len(columns)), dtype=np.float32)
+    return rate, int(n_frames), columns
+
+
+def _sample_frames(timeline: Timeline, rate: float, columns: tuple[Channel, ...], first: int,
+                   count: int) -> AUCurves:
+    """Curves of frames ``first .. first + count - 1`` (times ``i / rate``)."""
+    times = np.arange(first, first + count, dtype=np.float64) / rate
+    index = {channel: column for column, channel in enumerate(columns)}
+    values = np.zeros((count, len(columns)), dtype=np.float32)
     events = [e for e in timeline.events if e.channel in index and e.intensity > 0.0]
     if events:
-        _accumulate(values, events, index, rate)
+        _accumulate(values, events, index, rate, first)
     return AUCurves(times, values, columns, rate, MappingProxyType(dict(timeline.metadata)))
 
 
@@ -602,7 +646,7 @@ _PAIRS_PER_BATCH = 1 << 21
 
 
 def _accumulate(values: np.ndarray, events: list[AUEvent], index: Mapping[Channel, int],
-                rate: float) -> None:
+                rate: float, first_frame: int = 0) -> None:
     """Max-combine every event's envelope into ``values`` (n_frames, n_channels) in place.
 
     All (event, frame) pairs of a batch of events are evaluated as flat arrays and scattered
@@ -625,8 +669,11 @@ def _accumulate(values: np.ndarray, events: list[AUEvent], index: Mapping[Channe
     # Clipped in floating point before the integer cast: an event at 1e308 s overflows to inf,
     # and inf cast to int64 is undefined (INT64_MIN on x86), with RuntimeWarnings on stderr.
     with np.errstate(over="ignore"):
-        first = np.clip(np.ceil(start * rate - tolerance_frames), 0, n_frames).astype(np.int64)
-        last = np.clip(np.floor(end * rate + tolerance_frames), -1, n_frames - 1).astype(np.int64)
+        # Frame numbers relative to the block's first frame (exact: below 2**53 as floats).
+        first = np.clip(np.ceil(start * rate - tolerance_frames) - first_frame, 0,
+                        n_frames).astype(np.int64)
+        last = np.clip(np.floor(end * rate + tolerance_frames) - first_frame, -1,
+                       n_frames - 1).astype(np.int64)
     counts = np.maximum(0, last - first + 1)
     flat_values = values.reshape(-1)
     batch_start = 0
@@ -645,7 +692,7 @@ def _accumulate(values: np.ndarray, events: list[AUEvent], index: Mapping[Channe
         owner = np.repeat(np.arange(batch.start, batch.stop), batch_counts)
         starts_in_pairs = np.cumsum(batch_counts) - batch_counts
         frames = first[owner] + (np.arange(total) - np.repeat(starts_in_pairs, batch_counts))
-        t = frames / rate
+        t = (frames + first_frame) / rate  # the same integers as in one whole block: bit-identical
         shape = _shapes(t, start[owner], apex_start[owner], apex_end[owner], end[owner],
                         onset[owner], offset[owner], ease_in[owner], ease_out[owner])
         # Clipping the pairs (not the whole grid afterwards) keeps rounding such as
@@ -717,8 +764,11 @@ def timeline_from_curves(curves: AUCurves, *, scale: IntensityScale | None = Non
             if last == n_frames - 1 and apex_last < last and n_frames > 1:
                 # Still falling on the final frame: let the fall end one frame later rather than
                 # forcing it to zero on a frame that is not zero.
-                end = times[last] + (times[last] - times[last - 1])
-                end_index = last + 1
+                # In Python floats: near float max the sum overflows to inf silently (numpy
+                # scalars would warn), and then the fall ends on the last frame after all.
+                extended = float(times[last]) + (float(times[last]) - float(times[last - 1]))
+                if math.isfinite(extended):
+                    end, end_index = extended, last + 1
             apex_start, apex_end = times[apex_first], times[apex_last]
             rise = slice(start_index + 1, apex_first)
             fall = slice(apex_last + 1, end_index)

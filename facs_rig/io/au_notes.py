@@ -49,6 +49,7 @@ from facs_rig.core.timeline import (
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import CodeParseError, FacsRigError, TimelineError, TimelineFormatError
+from facs_rig.io.timeline_json import quoted, shown
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes"]
 
@@ -57,7 +58,10 @@ _EASE_KEYS = ("ease", "ease_in", "ease_out")
 _ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
 _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
 _HEADER_KEYS = ("fps", "duration", "title")
-_QUANTITY = re.compile(r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(?P<unit>[sSfF]?)$")
+# Fullmatched, and linear: the integer digits and the fraction digits are separated by a
+# mandatory '.', so no two runs compete for the same digits (``\d+\.?\d*`` could split a run of
+# digits between them in every way: a 40 KB token of digits took 40 s to refuse).
+_QUANTITY = re.compile(r"(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(?P<unit>[sSfF]?)")
 
 
 @dataclass(frozen=True)
@@ -78,16 +82,16 @@ class _LineError(Exception):
 
 def _quantity(token: _Token, fps: float, what: str) -> float:
     """Seconds of ``1.5``, ``1.5s``, ``36f``; ``what`` names the field in messages."""
-    match = _QUANTITY.match(token.text)
+    match = _QUANTITY.fullmatch(token.text)
     if match is None:
-        raise _LineError(f"{what} {token.text!r} is not a number of seconds (1.5 or 1.5s) or "
+        raise _LineError(f"{what} {quoted(token.text)} is not a number of seconds (1.5 or 1.5s) or "
                          f"frames (36f)", token.column)
     value = float(match["number"])
     if not math.isfinite(value):
-        raise _LineError(f"{what} {token.text!r} is not finite", token.column)
+        raise _LineError(f"{what} {quoted(token.text)} is not finite", token.column)
     if value < 0:
         kind = "negative duration" if what in _DURATION_KEYS else f"negative {what}"
-        raise _LineError(f"{kind} {token.text!r}", token.column)
+        raise _LineError(f"{kind} {quoted(token.text)}", token.column)
     return value / fps if match["unit"].lower() == "f" else value
 
 
@@ -164,14 +168,14 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 if keyword == "title":
                     metadata["title"] = line[tokens[1].column - 1:].strip()
                 elif len(tokens) > 2:
-                    raise _LineError(f"unexpected {tokens[2].text!r} after {keyword} value",
+                    raise _LineError(f"unexpected {shown(tokens[2].text)} after {keyword} value",
                                      tokens[2].column)
                 elif keyword == "fps":
                     if seen_beat:
                         raise _LineError("'fps' must come before the first beat", tokens[0].column)
                     fps = _quantity(tokens[1], 1.0, "fps")
                     if fps <= 0 or tokens[1].text[-1:].isalpha():
-                        raise _LineError(f"fps {tokens[1].text!r} must be a positive number",
+                        raise _LineError(f"fps {shown(tokens[1].text)} must be a positive number",
                                          tokens[1].column)
                 else:
                     duration = _time(tokens[1], fps, "duration")
@@ -195,7 +199,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 key_token = tokens[index]
                 key = key_token.text.lower()
                 if key not in _OPTION_KEYS:
-                    raise _LineError(f"unknown option {key_token.text!r} (expected "
+                    raise _LineError(f"unknown option {shown(key_token.text)} (expected "
                                      f"{', '.join(_OPTION_KEYS)})", key_token.column)
                 if key in options:
                     raise _LineError(f"option {key!r} given twice", key_token.column)
@@ -208,13 +212,13 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     options[key] = (_time(value_token, fps, key), value_token.column)
                 elif key in _EASE_KEYS:
                     if value_token.text.lower() not in EASINGS:
-                        raise _LineError(f"easing {value_token.text!r} is not one of "
+                        raise _LineError(f"easing {shown(value_token.text)} is not one of "
                                          f"{', '.join(EASINGS)}", value_token.column)
                     options[key] = value_token.text.lower()
                 else:
                     value = _quantity(value_token, 1.0, "intensity")
                     if value > 1 or value_token.text[-1:].isalpha():
-                        raise _LineError(f"intensity {value_token.text!r} must be a number 0-1",
+                        raise _LineError(f"intensity {shown(value_token.text)} must be a number 0-1",
                                          value_token.column)
                     options[key] = value
                 index += 2

@@ -34,6 +34,7 @@ are rounded to the nearest millisecond).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import os
@@ -47,6 +48,8 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, events_from_code
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import FacsRigError, MissingDependencyError, TimelineError, TimelineFormatError
+from facs_rig.io import bounded_json
+from facs_rig.io.timeline_json import shown
 
 __all__ = ["read_eaf", "write_eaf", "eaf_to_string", "timeline_from_eaf",
            "DEFAULT_PHASE_PROPORTIONS", "CODE_TIER_NAMES", "channel_of_tier"]
@@ -55,9 +58,14 @@ __all__ = ["read_eaf", "write_eaf", "eaf_to_string", "timeline_from_eaf",
 DEFAULT_PHASE_PROPORTIONS = (0.25, 0.5, 0.25)
 #: Tier names (compared case-insensitively) whose annotations are whole FACS code strings.
 CODE_TIER_NAMES = ("facs", "aus", "au", "code", "codes", "facs code", "facs codes")
+# Both patterns are fullmatched on stripped, length-bounded text, and each run of spaces sits
+# between literals so no two quantifiers compete for the same spaces: matching is linear. (The
+# former ``^\s*(pre)?\s*(AU)?\s*...`` took over a minute on a tier name of spaces.)
 _AU_TIER = re.compile(
-    r"^\s*(?P<pre>[LR])?\s*(?P<prefix>AU)?\s*0*(?P<number>\d{1,3})\s*(?:[_\s]?(?P<post>[LR]))?"
-    r"\s*(?:#\s*\d+)?\s*$", re.IGNORECASE)
+    r"(?P<pre>[LR])?\s*(?:(?P<prefix>AU)\s*)?0*(?P<number>\d{1,3})(?:\s*[_\s]?(?P<post>[LR]))?"
+    r"(?:\s*#\s*\d{1,6})?", re.IGNORECASE)
+#: Longest tier name or annotation value read as an AU (``R AU012 #99`` with room to spare).
+_MAX_AU_TEXT = 40
 _PHASES = ("onset", "apex", "offset")
 _PROPERTY_FPS = "facs_rig.fps"
 _PROPERTY_DURATION = "facs_rig.duration"
@@ -77,7 +85,8 @@ def _pympi():
 
 def channel_of_tier(name: str) -> Channel | None:
     """The AU channel an AU tier name stands for (``AU12``, ``L12``, ``AU12_R``), else None."""
-    match = _AU_TIER.match(name)
+    name = name.strip()
+    match = _AU_TIER.fullmatch(name) if len(name) <= _MAX_AU_TEXT else None
     if match is None or not (match["prefix"] or match["pre"]) or (match["pre"] and match["post"]):
         return None
     side = match["pre"] or match["post"]
@@ -94,7 +103,7 @@ class _Context:
         self.vocabulary = vocabulary
 
     def fail(self, tier: str, message: str, span: tuple[int, int] | None = None) -> TimelineFormatError:
-        where = f"tier {tier!r}"
+        where = f"tier {shown(tier)}"
         if span is not None:
             where += f", annotation {_seconds(span[0]):g}-{_seconds(span[1]):g} s"
         return TimelineFormatError(f"{self.source}: {where}: {message}")
@@ -111,6 +120,25 @@ def _phase_annotations(eaf: Any, tier: str) -> list[tuple[int, int, str, str]]:
                 continue
             phases.append((start, end, words[0], words[1] if len(words) == 2 else DEFAULT_EASING))
     return phases
+
+
+class _PhasesByStart:
+    """Phase annotations indexed by start time, so each annotation finds its own in log time.
+
+    (Scanning every phase annotation for every annotation was quadratic: 4,000 coded events,
+    a 5 MB file, took 6 s to read.)
+    """
+
+    def __init__(self, phases: list[tuple[int, int, str, str]]):
+        self.phases = phases
+        self.order = sorted(range(len(phases)), key=lambda i: phases[i][0])
+        self.starts = [phases[i][0] for i in self.order]
+
+    def within(self, start: int, end: int) -> list[tuple[int, int, str, str]]:
+        """The phase annotations inside ``[start, end]``, in their original order."""
+        first = bisect.bisect_left(self.starts, start)
+        last = bisect.bisect_right(self.starts, end)
+        return [self.phases[i] for i in sorted(self.order[first:last]) if self.phases[i][1] <= end]
 
 
 def _phase_durations(start: int, end: int, phases: list[tuple[int, int, str, str]]
@@ -141,7 +169,7 @@ def _phase_durations(start: int, end: int, phases: list[tuple[int, int, str, str
             ease_in, ease_out)
 
 
-_TERM_VALUE = re.compile(r"^(?P<side>[LR])?\s*(?:AU)?\s*0*(?P<number>\d{1,3})\s*(?P<letter>[A-E])?$",
+_TERM_VALUE = re.compile(r"(?P<side>[LR])?\s*(?:AU\s*)?0*(?P<number>\d{1,3})\s*(?P<letter>[A-E])?",
                          re.IGNORECASE)
 
 
@@ -155,7 +183,7 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
         number = math.nan
     if 0 <= number <= 1:  # a number 0-1 first, so "1" on tier AU1 is full intensity
         return number, None
-    term = _TERM_VALUE.match(text)
+    term = _TERM_VALUE.fullmatch(text) if len(text) <= _MAX_AU_TEXT else None
     if term is not None and int(term["number"]) == channel.au and (
             term["side"] is None or term["side"].upper() == channel.side):
         # Some coders repeat the AU in each annotation ("12C" on tier AU12): keep the letter.
@@ -164,7 +192,7 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
         return scale.letter_to_value(None), None
     if text.upper() in INTENSITY_LETTERS:
         return scale.letter_to_value(text.upper()), text.upper()
-    raise context.fail(tier, f"value {value.strip()!r} is not an intensity letter A-E, empty, the "
+    raise context.fail(tier, f"value {shown(value.strip())} is not an intensity letter A-E, empty, the "
                              f"tier's AU ({channel.side or ''}{channel.au}C), or a number 0-1", span)
 
 
@@ -172,6 +200,10 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     """Build a timeline from a parsed ``pympi.Elan.Eaf`` document (see the module notes)."""
     from facs_rig.io.timeline_json import check_channel
 
+    # pympi parses these without complaint and fails later with bare KeyError/OverflowError.
+    _check_time_slots(eaf, source)
+    _check_time_slot_references(eaf, source)
+    _check_annotation_references(eaf, source)
     context = _Context(source, vocabulary)
     events: list[AUEvent] = []
     ignored: list[str] = []
@@ -189,6 +221,7 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 raise context.fail(tier, problem)
         phases = _phase_annotations(eaf, tier)
         phase_tiers.update(eaf.get_child_tiers_for(tier) if phases else ())
+        phases_by_start = _PhasesByStart(phases)
         for start, end, value, *_ in sorted(eaf.get_annotation_data_for_tier(tier),
                                             key=lambda row: (row[0] is None, row[0] or 0)):
             if start is None or end is None:
@@ -198,7 +231,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
             if end <= start:
                 raise context.fail(tier, "annotation has no length or ends before it starts", span)
             try:
-                onset, apex, offset, ease_in, ease_out = _phase_durations(start, end, phases)
+                onset, apex, offset, ease_in, ease_out = _phase_durations(
+                    start, end, phases_by_start.within(start, end))
             except ValueError as exc:
                 raise context.fail(tier, str(exc), span) from None
             try:
@@ -222,7 +256,7 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     metadata: dict[str, Any] = {}
     if _PROPERTY_METADATA in properties:
         try:
-            loaded = json.loads(properties[_PROPERTY_METADATA])
+            loaded = bounded_json.loads(properties[_PROPERTY_METADATA])
         except ValueError as exc:
             raise TimelineFormatError(f"{source}: property {_PROPERTY_METADATA}: invalid JSON: "
                                       f"{exc}") from None
@@ -250,7 +284,7 @@ def _number_property(properties: Mapping[str, Any], key: str, source: str) -> fl
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value) or value < 0:
-        raise TimelineFormatError(f"{source}: property {key}: {properties[key]!r} is not a "
+        raise TimelineFormatError(f"{source}: property {key}: {shown(properties[key])} is not a "
                                   f"non-negative number")
     return value
 
@@ -277,12 +311,68 @@ def read_eaf(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:
         detail = str(exc) or type(exc).__name__
         if isinstance(exc, KeyError):  # pympi indexes XML attributes: a KeyError names one
             detail = f"missing attribute or reference {detail}"
+        elif isinstance(exc, ValueError) and "integer string conversion" in detail:
+            # pympi reads TIME_VALUE with int(): CPython refuses more than 4,300 digits.
+            detail = "a TIME_VALUE of more than 4300 digits"
         raise TimelineFormatError(f"{path}: not a readable ELAN file: {detail}") from None
-    _check_time_slot_references(eaf, path)
     return timeline_from_eaf(eaf, vocabulary, source=str(path))
 
 
-def _check_time_slot_references(eaf: Any, path: Path) -> None:
+#: Latest time slot read, in milliseconds: 2**53 ms (285,000 years) is where integers stop being
+#: exact as float64, so every later division by 1000 is exact and finite.
+MAX_TIME_MS = 2**53
+
+
+def _check_time_slots(eaf: Any, path: str) -> None:
+    """Every declared time slot is unaligned or a time within :data:`MAX_TIME_MS`.
+
+    pympi converts ``TIME_VALUE`` with ``int()``, so a value of 400 digits arrives as an int that
+    no float can hold (an ``OverflowError`` when divided into seconds).
+    """
+    for slot, value in eaf.timeslots.items():
+        if value is not None and not -MAX_TIME_MS <= value <= MAX_TIME_MS:
+            digits = str(value) if abs(value) < 10**30 else f"{str(value)[:20]}... ({len(str(value))} digits)"
+            raise TimelineFormatError(f"{path}: time slot {slot!r}: TIME_VALUE {digits} ms is beyond "
+                                      f"the {MAX_TIME_MS} ms facs-rig reads")
+
+
+def _check_annotation_references(eaf: Any, path: str) -> None:
+    """Every ``REF_ANNOTATION`` leads, through its chain, to an aligned annotation.
+
+    pympi follows a reference chain with unchecked lookups (``get_parent_aligned_annotation``):
+    a dangling ``ANNOTATION_REF`` raised a bare ``KeyError``, and a cycle would loop forever.
+    This walks every chain the same way, iteratively, and names the first broken link.
+    """
+    resolved: set[str] = set()
+    for tier_name, (_, references, *_) in eaf.tiers.items():
+        for annotation, (reference, *_) in references.items():
+            chain: list[str] = []
+            current = reference
+            while current not in resolved:
+                owner = eaf.annotations.get(current)
+                if owner is None or owner not in eaf.tiers:
+                    raise TimelineFormatError(
+                        f"{path}: tier {shown(tier_name)}, annotation {shown(annotation)}: ANNOTATION_REF "
+                        f"{shown(current)} names no annotation in the file")
+                aligned, owner_references, attributes, *_ = eaf.tiers[owner]
+                if not attributes.get("PARENT_REF"):  # pympi's rule: a tier without a parent ends the chain
+                    if current not in aligned:
+                        raise TimelineFormatError(
+                            f"{path}: tier {shown(tier_name)}, annotation {shown(annotation)}: reference "
+                            f"{shown(current)} on tier {shown(owner)} is not a time-aligned annotation")
+                    break
+                if current in chain or current not in owner_references:
+                    problem = ("the references form a cycle" if current in chain else
+                               f"{shown(current)} on tier {shown(owner)} (which has a parent tier) is not a "
+                               f"reference annotation")
+                    raise TimelineFormatError(
+                        f"{path}: tier {shown(tier_name)}, annotation {shown(annotation)}: {problem}")
+                chain.append(current)
+                current = owner_references[current][0]
+            resolved.update(chain)
+
+
+def _check_time_slot_references(eaf: Any, path: str) -> None:
     """Every aligned annotation must point at time slots the file declares.
 
     pympi parses a dangling ``TIME_SLOT_REF`` without complaint and raises a bare ``KeyError``
@@ -294,8 +384,8 @@ def _check_time_slot_references(eaf: Any, path: Path) -> None:
             for reference in (first, second):
                 if reference not in eaf.timeslots:
                     raise TimelineFormatError(
-                        f"{path}: tier {tier!r}, annotation {annotation!r}: time slot "
-                        f"{reference!r} is not declared in TIME_ORDER")
+                        f"{path}: tier {shown(tier)}, annotation {shown(annotation)}: time slot "
+                        f"{shown(reference)} is not declared in TIME_ORDER")
 
 
 def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:

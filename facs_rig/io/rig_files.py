@@ -15,6 +15,7 @@ from typing import Any
 
 from facs_rig.core.rig import RigIssue, RigProfile, rig_from_dict, validate_rig
 from facs_rig.errors import RigError, RigValidationError, UnknownRigError
+from facs_rig.io import bounded_json
 from facs_rig.resources import load_vocabulary, rigs_dir
 
 __all__ = ["BundledRig", "list_rigs", "load_rig", "read_rig_json", "check_rig_file"]
@@ -59,7 +60,7 @@ def read_rig_json(path: str | os.PathLike[str]) -> Any:
     except OSError as exc:
         raise RigError(f"{file}: cannot read: {exc.strerror or exc}") from None
     try:
-        return json.loads(text)
+        return bounded_json.loads(text)
     except json.JSONDecodeError as exc:
         raise RigError(f"{file}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
     except RecursionError:

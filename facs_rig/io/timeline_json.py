@@ -31,7 +31,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from facs_rig.core.channels import Channel, parse_channel
+from facs_rig.core.channels import MAX_CHANNEL_NAME, Channel, parse_channel
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
     DEFAULT_EASING,
@@ -44,9 +44,11 @@ from facs_rig.core.timeline import (
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, TimelineError, TimelineFormatError, VocabularyError
+from facs_rig.io import bounded_json
 
 __all__ = ["SCHEMA", "timeline_to_dict", "timeline_from_dict", "timeline_to_json",
-           "timeline_from_json", "check_channel", "read_channel_name", "parse_channel_list"]
+           "timeline_from_json", "check_channel", "read_channel_name", "parse_channel_list",
+           "quoted", "shown"]
 
 SCHEMA = "facs_rig.timeline/1"
 _TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "description", "notes"}
@@ -56,7 +58,9 @@ _BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_
               "scale"}
 
 
-_FACS_TERM_CHANNEL = re.compile(r"^\s*([LR])?\s*(?:AU)?\s*0*(\d{1,3})\s*$", re.IGNORECASE)
+# Fullmatch on stripped text with one space run between literals: linear (the former
+# ``\s*([LR])?\s*(?:AU)?\s*`` let three runs share the same spaces, cubic on a padded name).
+_FACS_TERM_CHANNEL = re.compile(r"([LR])?\s*(?:AU\s*)?0*(\d{1,3})", re.IGNORECASE)
 
 
 def read_channel_name(text: str) -> Channel | None:
@@ -65,7 +69,10 @@ def read_channel_name(text: str) -> Channel | None:
     channel = parse_channel(text)
     if channel is not None:
         return channel
-    match = _FACS_TERM_CHANNEL.match(text)
+    text = text.strip()
+    if len(text) > MAX_CHANNEL_NAME:
+        return None
+    match = _FACS_TERM_CHANNEL.fullmatch(text)
     if match is None:
         return None
     side, number = match.groups()
@@ -84,19 +91,42 @@ def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple
     TimelineError
         Naming the item that is not a channel, or a channel listed twice.
     """
-    channels: list[Channel] = []
+    channels: dict[Channel, None] = {}
     for item in text.split(","):
         channel = read_channel_name(item)
         if channel is None:
-            raise TimelineError(f"channel list {text!r}: {item.strip()!r} is not an AU channel such "
-                                f"as AU12 or AU12_L")
+            raise TimelineError(f"channel list {quoted(text)}: {quoted(item.strip())} is not an AU "
+                                f"channel such as AU12 or AU12_L")
         problem = check_channel(channel, vocabulary) if vocabulary is not None else None
         if problem:
-            raise TimelineError(f"channel list {text!r}: {item.strip()!r}: {problem}")
+            raise TimelineError(f"channel list {quoted(text)}: {quoted(item.strip())}: {problem}")
         if channel in channels:
-            raise TimelineError(f"channel list {text!r}: {channel.name} is listed twice")
-        channels.append(channel)
+            raise TimelineError(f"channel list {quoted(text)}: {channel.name} is listed twice")
+        channels[channel] = None
     return tuple(channels)
+
+
+#: Longest text quoted whole in an error message; longer text is cut, so the message stays one
+#: readable line whatever the input.
+QUOTE_LIMIT = 60
+
+
+def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(text)``, cut to ``limit`` characters with the full length said when longer."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def shown(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A value of any type for an error message: :func:`quoted` text, a cut ``repr`` otherwise."""
+    if isinstance(value, str):
+        return quoted(value, limit)
+    try:
+        text = repr(value)
+    except ValueError:  # an int over 4,300 digits (CPython's int-to-text limit)
+        return "a number of over 4300 digits"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
@@ -174,8 +204,9 @@ class _Reader:
             return default
         value = entry[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-            shown = f"{value!r}" if not isinstance(value, int) else "an integer beyond float range"
-            raise self.fail(f"{path}.{key}", f"expected a number, got {shown}")
+            huge = isinstance(value, int) and not isinstance(value, bool)
+            got = "an integer beyond float range" if huge else shown(value)
+            raise self.fail(f"{path}.{key}", f"expected a number, got {got}")
         if minimum is not None and value < minimum:
             what = "negative duration" if key in ("onset", "apex", "offset") else "negative time"
             raise self.fail(f"{path}.{key}", f"{what} ({value:g} s)")
@@ -187,13 +218,13 @@ class _Reader:
         for key, value in options.items():
             if value not in ("linear", "smooth", "step"):
                 raise self.fail(f"{path}.{key if key in entry else 'ease'}",
-                                f"easing {value!r} is not one of linear, smooth, step")
+                                f"easing {shown(value)} is not one of linear, smooth, step")
         return options
 
     def unknown_keys(self, entry: Mapping[str, Any], allowed: set[str], path: str) -> None:
         extra = sorted(set(entry) - allowed)
         if extra:
-            raise self.fail(path, f"unknown key {extra[0]!r} (expected {', '.join(sorted(allowed))})")
+            raise self.fail(path, f"unknown key {shown(extra[0])} (expected {', '.join(sorted(allowed))})")
 
     def event(self, entry: Any, path: str) -> AUEvent:
         if not isinstance(entry, Mapping):
@@ -203,13 +234,13 @@ class _Reader:
         channel = read_channel_name(name) if isinstance(name, str) else None
         if channel is None:
             raise self.fail(f"{path}.channel", f"expected an AU channel such as 'AU12' or "
-                            f"'AU12_L', got {name!r}")
+                            f"'AU12_L', got {quoted(name) if isinstance(name, str) else repr(name)}")
         problem = check_channel(channel, self.vocabulary)
         if problem:
             raise self.fail(f"{path}.channel", problem)
         letter = entry.get("letter")
         if letter is not None and letter not in ("A", "B", "C", "D", "E"):
-            raise self.fail(f"{path}.letter", f"intensity letter {letter!r} is not one of A-E")
+            raise self.fail(f"{path}.letter", f"intensity letter {shown(letter)} is not one of A-E")
         if "intensity" in entry:
             intensity = self.number(entry, "intensity", path)
             if intensity > 1:
@@ -249,7 +280,7 @@ class _Reader:
         self.unknown_keys(entry, _BEAT_KEYS, path)
         code = entry.get("code")
         if not isinstance(code, str):
-            raise self.fail(f"{path}.code", f"expected a FACS code string, got {code!r}")
+            raise self.fail(f"{path}.code", f"expected a FACS code string, got {shown(code)}")
         intensity = None
         if "intensity" in entry:
             intensity = self.number(entry, "intensity", path)
@@ -257,7 +288,7 @@ class _Reader:
                 raise self.fail(f"{path}.intensity", f"intensity {intensity:g} is outside 0-1")
         scale = entry.get("scale")
         if scale is not None and not isinstance(scale, str):
-            raise self.fail(f"{path}.scale", f"expected a scale name, got {scale!r}")
+            raise self.fail(f"{path}.scale", f"expected a scale name, got {shown(scale)}")
         try:
             return events_from_code(
                 code, self.vocabulary, at=self.number(entry, "at", path),
@@ -284,7 +315,7 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
     if not isinstance(data, Mapping):
         raise reader.fail("$", "expected a JSON object")
     if data.get("schema") != SCHEMA:
-        raise reader.fail("schema", f"expected {SCHEMA!r}, got {data.get('schema')!r}")
+        raise reader.fail("schema", f"expected {SCHEMA!r}, got {shown(data.get('schema'))}")
     reader.unknown_keys(data, _TOP_KEYS, "$")
     fps = reader.number(data, "fps", "$", DEFAULT_FPS)
     if fps <= 0:
@@ -310,7 +341,7 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
 def timeline_from_json(text: str, vocabulary: Vocabulary, *, source: str = "timeline") -> Timeline:
     """Parse the JSON text of a timeline file; syntax errors name the line and column."""
     try:
-        data = json.loads(text)
+        data = bounded_json.loads(text)
     except json.JSONDecodeError as exc:
         raise TimelineFormatError(f"{source}: line {exc.lineno} column {exc.colno}: invalid JSON: "
                                   f"{exc.msg}") from None

@@ -28,7 +28,7 @@ from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.events import EventOptions, extract_events
 from facs_rig.errors import UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
-from facs_rig.io.captures import read_capture
+from facs_rig.io.captures import Capture, read_capture
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import write_live_link_face
 from facs_rig.io.captures.pipeline import (
@@ -139,8 +139,12 @@ def _default_mesh() -> str:
     return str(candidate)
 
 
-def retarget_file(request: RetargetRequest) -> RetargetReport:
+def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> RetargetReport:
     """Read, solve, clean and write one capture per ``request``.
+
+    ``capture``, when given, is ``request.capture`` already read (``facs-rig batch`` writes
+    several outputs of one take from a single read); it must have been read with the request's
+    ``format`` and ``face``.
 
     Raises
     ------
@@ -150,7 +154,8 @@ def retarget_file(request: RetargetRequest) -> RetargetReport:
     """
     kind = output_kind(request.output, request.rig)
     refuse_input_as_output(request.output, request.capture, request.mesh)
-    capture = read_capture(request.capture, format=request.format, face=request.face)
+    if capture is None:
+        capture = read_capture(request.capture, format=request.format, face=request.face)
     via = "tracker AUs"
     residual_mean = residual_max = None
     events = None

@@ -1,0 +1,134 @@
+"""``facs-rig batch``: retarget many takes on a Dask cluster, resumable, with a QC report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from facs_rig.cli._progress import ProgressBar
+from facs_rig.cli.capture_commands import _add_capture_options, _check_neutral, _cleaning, _events
+
+#: Off a terminal (a CI log, a file) a progress line is written at most this often.
+LOG_INTERVAL = 5.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``batch``."""
+    batch = subparsers.add_parser(
+        "batch", help="retarget many captures on a Dask cluster, resumable, with a QC report",
+        description="Retarget every take named by INPUTS (capture files, folders searched for "
+        "captures, glob patterns, or a CSV/JSON manifest with per-take rig, mesh, fps, neutral, "
+        "from, face, stem) exactly as 'retarget' would, plus each take's FACS summary "
+        "(.facs.txt, as 'code' prints it) and AU heat map (.qc.png). The work runs on a local "
+        "Dask cluster, or on an existing one with --scheduler. The output folder gets "
+        "batch-manifest.jsonl (a rerun skips takes that are up to date) and "
+        "batch-report.html/.json (QC per take, failures first).",
+        epilog="Example: facs-rig batch takes/ -o out/{stem}.{ext} --formats glb,json "
+               "--rig arkit --workers 2. See docs/batch.md.")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="capture file, folder, glob pattern or manifest (.json / .csv whose "
+                            "first column is 'capture')")
+    batch.add_argument("-o", "--output", required=True, metavar="TEMPLATE",
+                       help="output path with {stem} (the take's name), optionally {parent} (its "
+                            "folder's name) and {ext} (each of --formats), e.g. out/{stem}.{ext}")
+    batch.add_argument("--formats", default=None, metavar="EXT[,EXT...]",
+                       help="outputs per take when -o has {ext}: glb, gltf, csv, json, txt, "
+                            "notes, eaf (as 'retarget' writes them)")
+    batch.add_argument("--rig", default=None, metavar="NAME|FILE",
+                       help="rig profile name or file (default for .glb: detected from the mesh)")
+    batch.add_argument("--mesh", default=None, metavar="FACE.glb",
+                       help="glTF/GLB to animate (default: bundled head)")
+    batch.add_argument("--solve", action="store_true",
+                       help="always solve ARKit captures to AUs, even onto an ARKit-named rig")
+    batch.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="use this existing Dask scheduler (its workers must reach the input "
+                            "and output paths); default: a local cluster started for the batch")
+    batch.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="worker processes of the local cluster (default: CPU count, at most 8)")
+    batch.add_argument("--force", action="store_true",
+                       help="redo every take, even those the manifest says are up to date")
+    _add_capture_options(batch)
+    batch.set_defaults(handler=run_batch_command)
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    """Parse, run the batch through :func:`facs_rig.cluster.run_batch`, print the outcome."""
+    from facs_rig.cli import UsageError
+    from facs_rig.cluster import BatchSettings, OutputNames, run_batch
+
+    _check_neutral(args.neutral)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.workers is not None and args.scheduler:
+        raise UsageError("--workers applies to the local cluster, not to --scheduler")
+    if args.fps is not None and not args.fps > 0:
+        raise UsageError("--fps must be positive")
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else ()
+    settings = BatchSettings(
+        outputs=OutputNames(args.output, formats), rig=args.rig, mesh=args.mesh,
+        format=args.format, face=args.face, source=args.source, solve=args.solve,
+        cleaning=_cleaning(args, neutral_default="none", smooth_default="none"),
+        code_cleaning=_cleaning(args, neutral_default="auto", smooth_default="zero-phase"),
+        events=_events(args), force=args.force)
+    progress = _Progress()
+    outcome = run_batch(args.inputs, settings, scheduler=args.scheduler, workers=args.workers,
+                        on_plan=progress.start, on_start=progress.cluster_up,
+                        on_result=progress.step)
+    progress.finish()
+    for note in outcome.notes:
+        print(f"facs-rig: note: {note}", file=sys.stderr)
+    result = outcome.result
+    for entry in outcome.failures:
+        print(f"facs-rig: error: {entry['error']}", file=sys.stderr)
+    for entry in result.entries:
+        if entry.get("status") == "ok" and entry.get("status_this_run") != "up to date":
+            for line in entry.get("lines", []):
+                print(line)
+    finished = result.done + result.skipped + result.failed
+    print(f"batch: {outcome.total} takes: {result.done} done, {result.skipped} up to date, "
+          f"{result.failed} failed; report {outcome.report_html}")
+    if result.interrupted:
+        print(f"facs-rig: interrupted: {finished} of {outcome.total} takes finished (kept); "
+              f"rerun the same command to continue", file=sys.stderr)
+        return 130
+    if result.failed:
+        print(f"facs-rig: error: {result.failed} of {outcome.total} takes failed "
+              f"(listed first in {outcome.report_html})", file=sys.stderr)
+        return 1
+    return 0
+
+
+class _Progress:
+    """One bar over the takes on a terminal; a line every few seconds off one."""
+
+    def __init__(self) -> None:
+        self.bar: ProgressBar | None = None
+        self.done = 0
+        self.failed = 0
+        self._last_line = 0.0
+        self._interactive = bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+    def start(self, total: int) -> None:
+        self.bar = ProgressBar(total, sys.stderr, label="batch", unit="takes", log_steps=True)
+        self._last_line = time.monotonic()
+
+    def cluster_up(self, dashboard: str | None) -> None:
+        if dashboard:
+            print(f"batch: Dask dashboard at {dashboard}", file=sys.stderr)
+
+    def step(self, entry: dict) -> None:
+        self.done += 1
+        self.failed += entry.get("status") == "failed"
+        if self.bar is None:
+            return
+        now = time.monotonic()
+        last = self.done >= self.bar.total
+        if self._interactive or last or now - self._last_line >= LOG_INTERVAL:
+            self._last_line = now
+            item = f"{self.failed} failed" if self.failed else ""
+            self.bar(self.done, item)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.finish()

@@ -1,0 +1,158 @@
+"""``facs-rig batch`` as a library call: takes -> jobs -> Dask -> manifest and QC report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs
+from facs_rig.cluster.report import ordered, write_reports
+from facs_rig.cluster.takes import (
+    BatchInputError,
+    OutputNames,
+    Take,
+    expand_inputs,
+    report_folder,
+    with_overrides,
+)
+from facs_rig.cluster.work import TakeJob, job_settings
+from facs_rig.core.events import EventOptions
+from facs_rig.io.captures.pipeline import CleaningOptions
+from facs_rig.io.captures.retarget import RetargetRequest, output_kind
+
+__all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch"]
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """The options of ``facs-rig batch`` (every take's defaults; a manifest overrides per take).
+
+    ``cleaning`` is what the retarget outputs use (``retarget``'s defaults); ``code_cleaning``
+    is what the FACS summary and the QC use (``code``'s defaults: zero-phase smoothing and an
+    automatic neutral, unless the batch set them).
+    """
+
+    outputs: OutputNames
+    rig: str | None = None
+    mesh: str | None = None
+    format: str | None = None
+    face: int | None = None
+    source: str = "auto"
+    solve: bool = False
+    cleaning: CleaningOptions = field(default_factory=CleaningOptions)
+    code_cleaning: CleaningOptions = field(
+        default_factory=lambda: CleaningOptions(smoothing="zero-phase", neutral="auto"))
+    events: EventOptions = field(default_factory=EventOptions)
+    force: bool = False
+
+
+@dataclass
+class BatchOutcome:
+    """A finished (or interrupted) batch: the run's result and where the reports are."""
+
+    result: BatchResult
+    total: int
+    notes: list[str]
+    report_json: Path | None = None
+    report_html: Path | None = None
+
+    @property
+    def failures(self) -> list[dict]:
+        return [e for e in self.result.entries if e.get("status") == "failed"]
+
+
+def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) -> TakeJob:
+    options = with_overrides(take, rig=settings.rig, mesh=settings.mesh, format=settings.format,
+                             face=settings.face)
+    fps = take.overrides.get("fps", settings.cleaning.fps)
+    neutral = take.overrides.get("neutral")
+    cleaning = replace(settings.cleaning, fps=fps,
+                       neutral=neutral or settings.cleaning.neutral)
+    code_cleaning = replace(settings.code_cleaning, fps=fps,
+                            neutral=neutral or settings.code_cleaning.neutral)
+    requests = tuple(
+        RetargetRequest(take.capture, output, rig=options["rig"], mesh=options["mesh"],
+                        format=options["format"], face=options["face"], source=settings.source,
+                        solve=settings.solve, cleaning=cleaning, events=settings.events)
+        for output in settings.outputs.outputs(take))
+    job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
+                  summary_path=settings.outputs.extra(take, "facs.txt"),
+                  heat_map_path=settings.outputs.extra(take, "qc.png"),
+                  code_cleaning=code_cleaning)
+    if manifest is not None and not settings.force:
+        # Through JSON, as the manifest stores it (tuples become lists).
+        current = json.loads(json.dumps(job_settings(job)))
+        job = replace(job, previous_sha256=manifest.up_to_date_hash(job.key, current))
+    return job
+
+
+def plan_jobs(inputs: list[str], settings: BatchSettings,
+              manifest: ResultsManifest | None = None) -> tuple[list[TakeJob], list[str]]:
+    """The jobs of a batch and notes on skipped files.
+
+    Raises
+    ------
+    BatchInputError
+        No takes, several takes without ``{stem}`` in ``-o``, two takes writing one file.
+    UnsupportedFormatError
+        An output extension ``retarget`` cannot write.
+    """
+    for extension in settings.outputs.formats:
+        output_kind(f"x.{extension}", None)  # an unknown extension fails before any work
+    folder = report_folder(settings.outputs.template)
+    takes, notes = expand_inputs(inputs, exclude=folder)
+    if not takes:
+        raise BatchInputError("no takes: the inputs name no capture files"
+                              + (f" ({'; '.join(notes)})" if notes else ""))
+    template = settings.outputs.template
+    if len(takes) > 1 and "{stem}" not in template:
+        raise BatchInputError("with several takes, -o must contain {stem} "
+                              "(e.g. -o out/{stem}.glb)")
+    jobs = [_job(take, settings, manifest) for take in takes]
+    writers: dict[str, str] = {}
+    for job in jobs:
+        for path in job.output_paths():
+            other = writers.setdefault(str(Path(path).resolve()), job.capture)
+            if other != job.capture:
+                raise BatchInputError(
+                    f"{other} and {job.capture} would both write {path}; use {{parent}} in -o "
+                    f"or a manifest with a stem per take")
+    return jobs, notes
+
+
+def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | None = None,
+              workers: int | None = None, on_plan: Callable[[int], None] | None = None,
+              on_start: Callable[[str | None], None] | None = None,
+              on_result: Callable[[dict], None] | None = None) -> BatchOutcome:
+    """Run a whole batch and write its results manifest and QC reports.
+
+    Parameters
+    ----------
+    inputs : list of str
+        Capture files, folders, globs and manifests (see :mod:`facs_rig.cluster.takes`).
+    settings : BatchSettings
+    scheduler, workers :
+        See :func:`facs_rig.cluster.engine.run_jobs`.
+    on_plan, on_start, on_result : callable, optional
+        Called with the number of takes, with the dashboard link, and with each take's entry.
+    """
+    folder = report_folder(settings.outputs.template)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = ResultsManifest(folder)
+    jobs, notes = plan_jobs(inputs, settings, manifest)
+    if on_plan is not None:
+        on_plan(len(jobs))
+    order = {job.key: index for index, job in enumerate(jobs)}
+    result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
+                      on_result=on_result, on_start=on_start)
+    result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
+    result.entries[:] = ordered(result.entries)
+    outcome = BatchOutcome(result, len(jobs), notes)
+    # The report covers every take of this batch that has an entry (finished now or before).
+    entries = [manifest.entries[job.key] for job in jobs if job.key in manifest.entries]
+    outcome.report_json, outcome.report_html = write_reports(folder, entries,
+                                                             interrupted=result.interrupted)
+    manifest.compact()
+    return outcome

@@ -1,0 +1,297 @@
+"""Run a batch of takes on Dask (``dask.distributed``): a local cluster, or an existing one.
+
+The client submits one task per take (:func:`facs_rig.cluster.work.process_take`), keeps at
+most a few tasks per worker thread in flight, and records each result in the results manifest
+as it arrives. Tasks return small dicts, so the client never holds a take's arrays.
+
+Resuming
+    The manifest (``batch-manifest.jsonl`` in the output folder) gets one JSON line per finished
+    take, flushed and fsynced, so an interrupted run loses at most the takes in flight. A take is
+    up to date when its last entry has the same settings and facs-rig version, its input still
+    has the recorded SHA-256 (computed by the worker) and its outputs exist.
+
+Ctrl-C
+    The local cluster's worker processes are started with SIGINT ignored (a terminal's Ctrl-C
+    reaches the whole process group), so only the client handles it: it cancels what is in
+    flight, closes the cluster and returns; nothing prints a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facs_rig import __version__
+from facs_rig.cluster.work import TakeJob, job_settings, process_take
+from facs_rig.errors import FacsRigError, MissingDependencyError
+
+__all__ = ["ClusterError", "BatchResult", "ResultsManifest", "run_jobs", "MANIFEST_NAME"]
+
+MANIFEST_NAME = "batch-manifest.jsonl"
+#: Tasks in flight per worker thread: enough to keep workers busy between round trips, few
+#: enough that the client's bookkeeping does not grow with the batch.
+IN_FLIGHT_PER_THREAD = 4
+#: How long to try reaching a --scheduler before giving up.
+CONNECT_TIMEOUT = "10s"
+#: The local cluster's dashboard: loopback, a free port (Dask's default 8787 clashes between runs).
+DASHBOARD_ADDRESS = "127.0.0.1:0"
+
+
+class ClusterError(FacsRigError, RuntimeError):
+    """The Dask cluster could not be started or reached."""
+
+
+@dataclass
+class BatchResult:
+    """What a run did: every take's latest entry, and whether it was interrupted."""
+
+    entries: list[dict] = field(default_factory=list)
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    dashboard: str | None = None
+
+
+class ResultsManifest:
+    """The append-only results manifest: one JSON object per line, the last per key wins.
+
+    Appending a line is cheap whatever the batch's size (rewriting a whole JSON document after
+    each take would cost O(n) per take); a line cut short by a crash is ignored on reading.
+    :meth:`compact` rewrites it atomically with one line per take at the end of a run.
+    """
+
+    def __init__(self, folder: Path):
+        self.path = folder / MANIFEST_NAME
+        self.entries: dict[str, dict] = {}
+        if self.path.exists():
+            with open(self.path, encoding="utf-8") as stream:
+                for line in stream:
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by an interrupted write
+                    if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+                        self.entries[entry["key"]] = entry
+        self._stream = None
+
+    def up_to_date_hash(self, key: str, settings: dict) -> str | None:
+        """The recorded input hash when ``key``'s last run succeeded with these settings."""
+        entry = self.entries.get(key)
+        if (entry and entry.get("status") == "ok" and entry.get("settings") == settings
+                and entry.get("facs_rig_version") == __version__):
+            return entry.get("input_sha256")
+        return None
+
+    def record(self, entry: dict) -> None:
+        """Append ``entry`` and push it to disk before the next take is reported."""
+        if self._stream is None:
+            self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._stream.write(json.dumps(entry, sort_keys=True) + "\n")
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        self.entries[entry["key"]] = entry
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def compact(self) -> None:
+        """Rewrite the manifest with one line per take (atomically)."""
+        from facs_rig.io.atomic import write_text_atomic
+
+        self.close()
+        text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in self.entries.values())
+        write_text_atomic(self.path, text)
+
+
+def _import_dask():
+    try:
+        import distributed
+    except ImportError:
+        raise MissingDependencyError("facs-rig batch needs Dask, a dependency of "
+                                     "facs-rig: pip install 'dask[distributed]>=2023.6'") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def _sigint_ignored_in_children():
+    """Start processes with SIGINT ignored (inherited across exec), then restore the handler.
+
+    A terminal sends Ctrl-C to the whole foreground process group; worker processes that
+    ignore it leave the client to stop them cleanly instead of each printing a traceback.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None, workers: int | None):
+    """A Dask client: on a new local cluster (closed on exit) or on ``scheduler``'s cluster."""
+    distributed = _import_dask()
+    for name in ("distributed", "tornado", "bokeh"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    cluster = None
+    try:
+        if scheduler:
+            try:
+                client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: "
+                                   f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
+        else:
+            count = workers or max(1, min(os.cpu_count() or 1, 8))
+            with _sigint_ignored_in_children():
+                cluster = distributed.LocalCluster(
+                    n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
+                    silence_logs=logging.ERROR)
+                client = distributed.Client(cluster, set_as_default=False)
+    except ClusterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (Dask raises many kinds; the user needs one line)
+        if cluster is not None:
+            cluster.close()
+        raise ClusterError(f"cannot start the local Dask cluster: {type(exc).__name__}: "
+                           f"{' '.join(str(exc).split())}") from None
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(Exception):
+            client.close(timeout=10)
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=10)
+
+
+def dashboard_link(client) -> str | None:
+    """The dashboard's address, when the scheduler serves one (its plots need Bokeh here)."""
+    import importlib.util
+
+    try:
+        services = client.scheduler_info().get("services", {})
+    except Exception:  # noqa: BLE001 (an unreachable scheduler has no dashboard to show)
+        return None
+    if "dashboard" not in services:
+        return None
+    link = client.dashboard_link
+    if importlib.util.find_spec("bokeh") is None:
+        link += " (its plots need: pip install bokeh)"
+    return link
+
+
+def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
+             scheduler: str | None = None, workers: int | None = None,
+             on_result: Callable[[dict], None] | None = None,
+             on_start: Callable[[str | None], None] | None = None) -> BatchResult:
+    """Run ``jobs`` on Dask, recording each result in ``manifest`` as it arrives.
+
+    Parameters
+    ----------
+    jobs : iterable of TakeJob
+        Their ``previous_sha256`` decides whether a take is up to date (see the module notes).
+    manifest : ResultsManifest
+    scheduler : str, optional
+        ``tcp://HOST:PORT`` of an existing scheduler; default a new local cluster.
+    workers : int, optional
+        Worker processes of the local cluster (default: the CPU count, at most 8).
+    on_result : callable, optional
+        Called with each take's entry (for progress).
+    on_start : callable, optional
+        Called with the dashboard link (or None) once the cluster is up.
+
+    Returns
+    -------
+    BatchResult
+        ``interrupted`` is True after Ctrl-C: finished takes are in the manifest, the rest are
+        not, and a rerun continues from there.
+    """
+    distributed = _import_dask()
+    result = BatchResult()
+    pending = iter(jobs)
+    with dask_client(scheduler, workers) as client:
+        result.dashboard = dashboard_link(client)
+        if on_start is not None:
+            on_start(result.dashboard)
+        threads = sum(client.nthreads().values()) or 1
+        window = distributed.as_completed(loop=client.loop)
+        in_flight: dict[str, tuple[object, TakeJob]] = {}
+
+        def submit_next() -> bool:
+            job = next(pending, None)
+            if job is None:
+                return False
+            future = client.submit(process_take, job, pure=False)
+            in_flight[future.key] = (future, job)
+            window.add(future)
+            return True
+
+        try:
+            for _ in range(threads * IN_FLIGHT_PER_THREAD):
+                if not submit_next():
+                    break
+            for future in window:
+                _, job = in_flight.pop(future.key)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 (a worker that died: KilledWorker, ...)
+                    outcome = {"key": job.key, "status": "failed", "capture": job.capture,
+                               "error": f"{job.capture}: the worker failed ({type(exc).__name__}:"
+                                        f" {' '.join(str(exc).split())})"}
+                future.release()
+                entry = _entry(outcome, job, manifest)
+                if outcome["status"] != "skipped":
+                    manifest.record(entry)
+                _count(result, entry)
+                result.entries.append(_brief(entry))
+                if on_result is not None:
+                    on_result(entry)
+                submit_next()
+        except KeyboardInterrupt:
+            result.interrupted = True
+            with contextlib.suppress(Exception):
+                client.cancel([future for future, _ in in_flight.values()], force=True)
+    manifest.close()
+    return result
+
+
+def _entry(outcome: dict, job: TakeJob, manifest: ResultsManifest) -> dict:
+    if outcome["status"] == "skipped":
+        previous = dict(manifest.entries.get(outcome["key"], {}))
+        previous["status_this_run"] = "up to date"
+        return previous
+    entry = dict(outcome)
+    entry["facs_rig_version"] = __version__
+    entry["settings"] = job_settings(job)
+    entry.setdefault("capture", job.capture)
+    return entry
+
+
+def _count(result: BatchResult, entry: dict) -> None:
+    if entry.get("status_this_run") == "up to date":
+        result.skipped += 1
+    elif entry.get("status") == "failed":
+        result.failed += 1
+    else:
+        result.done += 1
+
+
+def _brief(entry: dict) -> dict:
+    """The entry without what the report does not need (keeps the client's memory small)."""
+    brief = dict(entry)
+    brief.pop("settings", None)
+    return brief

@@ -1,0 +1,156 @@
+"""The batch QC report: ``batch-report.json`` for machines and ``batch-report.html`` for people.
+
+The HTML page is one self-contained file: a table with one row per take (failures first), a
+thumbnail of each take's AU heat map (linked relative to the page, so the output folder can be
+moved or served as it is), and a few lines of our own JavaScript that sort the table when a
+column header is clicked. No third-party script is loaded.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+from facs_rig import __version__
+
+__all__ = ["write_reports", "batch_totals", "ordered"]
+
+REPORT_JSON = "batch-report.json"
+REPORT_HTML = "batch-report.html"
+
+
+def ordered(entries: list[dict]) -> list[dict]:
+    """Failures first (in input order), then the rest in input order."""
+    return ([e for e in entries if e.get("status") == "failed"]
+            + [e for e in entries if e.get("status") != "failed"])
+
+
+def batch_totals(entries: list[dict]) -> dict:
+    """Counts and sums over the batch's takes."""
+    good = [e["qc"] for e in entries if e.get("status") == "ok" and "qc" in e]
+    residuals = [q["residual_mean"] for q in good if q.get("residual_mean") is not None]
+    return {
+        "takes": len(entries),
+        "ok": len(good),
+        "failed": sum(e.get("status") == "failed" for e in entries),
+        "frames": sum(q["frames"] for q in good),
+        "duration": round(sum(q["duration"] for q in good), 3),
+        "gap_frames": sum(q["gap_frames"] for q in good),
+        "clipped_values": sum(q["clipped_values"] for q in good),
+        "takes_with_repairs": sum(bool(q["repairs"]) for q in good),
+        "residual_mean": round(sum(residuals) / len(residuals), 5) if residuals else None,
+    }
+
+
+def write_reports(folder: Path, entries: list[dict], *, interrupted: bool = False) -> tuple[Path, Path]:
+    """Write the JSON and HTML reports of ``entries`` (manifest entries) into ``folder``."""
+    from facs_rig.io.atomic import write_text_atomic
+
+    rows = [{k: v for k, v in entry.items() if k != "settings"} for entry in ordered(entries)]
+    document = {"facs_rig_version": __version__, "interrupted": interrupted,
+                "totals": batch_totals(rows), "takes": rows}
+    json_path, html_path = folder / REPORT_JSON, folder / REPORT_HTML
+    write_text_atomic(json_path, json.dumps(document, indent=1, sort_keys=True) + "\n")
+    write_text_atomic(html_path, _html(folder, rows, document["totals"], interrupted))
+    return json_path, html_path
+
+
+_COLUMNS = ("status", "take", "frames", "seconds", "fps", "gaps", "repairs", "clipped",
+            "residual", "unused", "dominant AUs", "emotions", "heat map")
+
+# Our own table sorter: a click on a header sorts by that column (numbers as numbers, using
+# each cell's data-v), a second click reverses.
+_SCRIPT = """
+document.querySelectorAll('th').forEach(function (th, col) {
+  th.addEventListener('click', function () {
+    var body = th.closest('table').tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var up = th.dataset.dir !== 'up';
+    th.dataset.dir = up ? 'up' : 'down';
+    function key(row) {
+      var cell = row.cells[col], v = cell.dataset.v !== undefined ? cell.dataset.v : cell.textContent;
+      var n = Number(v);
+      return String(v).trim() === '' || isNaN(n) ? String(v) : n;
+    }
+    rows.sort(function (a, b) {
+      var x = key(a), y = key(b);
+      if (typeof x !== typeof y) { x = String(x); y = String(y); }
+      return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1);
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+_STYLE = """
+body { font: 14px system-ui, sans-serif; margin: 1.5em; }
+table { border-collapse: collapse; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }
+tr.failed td { background: #fde8e8; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { display: block; max-width: 240px; image-rendering: pixelated; }
+.error { color: #a00; }
+"""
+
+
+def _cell(value, *, sort=None, number=False) -> str:
+    attribute = f' data-v="{html.escape(str(sort))}"' if sort is not None else ""
+    css = ' class="num"' if number else ""
+    return f"<td{attribute}{css}>{value}</td>"
+
+
+def _row(folder: Path, entry: dict) -> str:
+    escape = html.escape
+    name = escape(Path(entry.get("capture", entry.get("key", "?"))).name)
+    title = escape(entry.get("capture", ""))
+    if entry.get("status") == "failed":
+        # Every column has a cell (sorting moves cells by index); numbers sort failures first.
+        return ('<tr class="failed">' + _cell("failed", sort="0 failed")
+                + _cell(f'<span title="{title}">{name}</span><div class="error">'
+                        f'{escape(entry.get("error", ""))}</div>', sort=name)
+                + "".join(_cell("", sort=-1) for _ in _COLUMNS[2:]) + "</tr>")
+    qc = entry.get("qc", {})
+    residual = qc.get("residual_mean")
+    dominant = ", ".join(f"{d['au']} {d['seconds']:g} s" for d in qc.get("dominant_aus", []))
+    emotions = ", ".join(f"{k} {v:g} s" for k, v in qc.get("emotions", {}).items())
+    picture = next((p for p in entry.get("outputs", []) if p.endswith(".qc.png")), None)
+    thumbnail = ""
+    if picture:
+        relative = Path(os.path.relpath(picture, folder)).as_posix()
+        thumbnail = f'<a href="{escape(relative)}"><img src="{escape(relative)}" alt="AU heat map"></a>'
+    repairs = "; ".join(qc.get("repairs", []))
+    unused = ", ".join(qc.get("unused_channels", []))
+    return ("<tr>" + _cell("ok", sort="1 ok")
+            + _cell(f'<span title="{title}">{name}</span>', sort=name)
+            + _cell(qc.get("frames", ""), number=True)
+            + _cell(f"{qc.get('duration', 0):.2f}", sort=qc.get("duration", 0), number=True)
+            + _cell(f"{qc['fps']:g}" if qc.get("fps") else "irregular", sort=qc.get("fps") or 0,
+                    number=True)
+            + _cell(qc.get("gap_frames", 0), number=True)
+            + _cell(escape(repairs) or "", sort=len(qc.get("repairs", [])))
+            + _cell(qc.get("clipped_values", 0), number=True)
+            + _cell(f"{residual:.4f}" if residual is not None else "", sort=residual
+                    if residual is not None else -1, number=True)
+            + _cell(f'<span title="{escape(unused)}">{len(qc.get("unused_channels", []))}</span>',
+                    sort=len(qc.get("unused_channels", [])), number=True)
+            + _cell(escape(dominant))
+            + _cell(escape(emotions))
+            + _cell(thumbnail, sort=name) + "</tr>")
+
+
+def _html(folder: Path, rows: list[dict], totals: dict, interrupted: bool) -> str:
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
+    body = "\n".join(_row(folder, e) for e in rows)
+    note = "<p><strong>Interrupted:</strong> rerun the same command to finish.</p>" if interrupted else ""
+    summary = (f"{totals['takes']} takes: {totals['ok']} ok, {totals['failed']} failed; "
+               f"{totals['frames']} frames, {totals['duration']:.1f} s; "
+               f"{totals['gap_frames']} gap frames; {totals['clipped_values']} clipped values")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>facs-rig batch report</title><style>{_STYLE}</style></head><body>\n"
+            f"<h1>facs-rig batch report</h1>\n<p>{html.escape(summary)} (facs-rig "
+            f"{html.escape(__version__)}). Click a column to sort.</p>{note}\n"
+            f"<table><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table>\n"
+            f"<script>{_SCRIPT}</script>\n</body></html>\n")

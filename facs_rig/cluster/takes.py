@@ -1,0 +1,321 @@
+"""What a batch is made of: the takes named by ``facs-rig batch`` INPUTS and the files each writes.
+
+INPUTS are capture files, folders (searched recursively for ``.csv`` files whose header is a
+capture format facs-rig knows), glob patterns, or manifests: a ``.json`` file (a list of objects,
+or ``{"takes": [...]}``) or a ``.csv`` file whose first column is ``capture``, one take per row
+with optional per-take overrides (:data:`OVERRIDE_FIELDS`). Relative paths in a manifest are
+relative to the manifest's folder.
+
+Everything here runs on the client and is cheap: a folder search reads one header line per
+file; captures themselves are only read by workers.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facs_rig.errors import CaptureFormatError, FacsRigError
+from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
+from facs_rig.io.captures._table import read_header
+
+__all__ = ["Take", "BatchInputError", "OVERRIDE_FIELDS", "expand_inputs", "OutputNames",
+           "report_folder"]
+
+#: Per-take fields a manifest may set, with what each overrides.
+OVERRIDE_FIELDS = {
+    "rig": "rig profile name or file (--rig)",
+    "mesh": "glTF/GLB to animate (--mesh)",
+    "fps": "output frame rate (--fps)",
+    "neutral": "neutral window none, auto or START-END seconds (--neutral)",
+    "from": "capture format (--from)",
+    "face": "OpenFace face_id (--face)",
+    "stem": "name used for {stem} in -o instead of the capture's file name",
+}
+
+
+class BatchInputError(FacsRigError, ValueError):
+    """A batch's INPUTS or manifest cannot be used (names the file, line and field)."""
+
+
+@dataclass(frozen=True)
+class Take:
+    """One capture of a batch with its per-take overrides.
+
+    Attributes
+    ----------
+    capture : str
+        Path of the capture file (as workers will open it).
+    stem : str
+        ``{stem}`` of the output template.
+    parent : str
+        ``{parent}``: the name of the capture's folder.
+    overrides : dict
+        Manifest fields among :data:`OVERRIDE_FIELDS` (``fps`` a float, ``face`` an int).
+    """
+
+    capture: str
+    stem: str
+    parent: str
+    overrides: dict = field(default_factory=dict)
+
+
+def _take(path: str, overrides: dict | None = None) -> Take:
+    overrides = dict(overrides or {})
+    stem = overrides.pop("stem", None) or Path(path).stem
+    return Take(path, stem, Path(path).resolve().parent.name, overrides)
+
+
+def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[list[Take], list[str]]:
+    """The takes named by ``inputs``, in order, without repeats; and notes on skipped files.
+
+    Parameters
+    ----------
+    inputs : list of str
+        Capture files, folders, glob patterns or manifests.
+    exclude : Path, optional
+        A folder never searched (the batch's output folder, which holds CSV outputs).
+
+    Returns
+    -------
+    takes : list of Take
+        A file that does not exist or cannot be read is still a take: its worker reports the
+        error, and the rest of the batch goes on.
+    notes : list of str
+        One line per folder in which CSV files were skipped because they are not captures.
+    """
+    takes: list[Take] = []
+    notes: list[str] = []
+    seen: set[str] = set()
+
+    def add(take: Take) -> None:
+        key = os.path.abspath(take.capture)
+        if key not in seen:
+            seen.add(key)
+            takes.append(take)
+
+    for argument in inputs:
+        if any(ch in argument for ch in "*?[") and not os.path.exists(argument):
+            matches = sorted(glob.glob(argument, recursive=True))
+            paths = matches or [argument]  # no match: reported as a missing file, like a typo
+        else:
+            paths = [argument]
+        for path in paths:
+            if os.path.isdir(path):
+                found, skipped = _search_folder(Path(path), exclude)
+                for capture in found:
+                    add(_take(capture))
+                if skipped:
+                    notes.append(f"{path}: {skipped} CSV file(s) skipped: not a capture format "
+                                 f"facs-rig knows")
+            elif _is_manifest(path):
+                for capture, overrides in read_manifest(path):
+                    add(_take(capture, overrides))
+            else:
+                add(_take(path))
+    return takes, notes
+
+
+def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], int]:
+    # Only an output folder *inside* the searched one is left out: when the outputs go to the
+    # searched folder itself or beside it, every capture in it is still a take.
+    excluded = exclude.resolve() if exclude is not None else None
+    if excluded is not None and folder.resolve() not in excluded.parents:
+        excluded = None
+    found, skipped = [], 0
+    for path in sorted(folder.rglob("*.csv")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if excluded is not None and excluded in path.resolve().parents:
+            continue
+        try:
+            known = detect_format(read_header(str(path))) is not None
+        except (FacsRigError, OSError):
+            known = True  # unreadable or empty: a take whose error the report shows
+        if known:
+            found.append(str(path))
+        else:
+            skipped += 1
+    return found, skipped
+
+
+def _is_manifest(path: str) -> bool:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        return True
+    if suffix != ".csv" or not os.path.isfile(path):
+        return False
+    try:
+        header = read_header(path)
+    except (CaptureFormatError, OSError):
+        return False
+    return bool(header) and header[0].strip().lower() == "capture"
+
+
+def read_manifest(path: str) -> list[tuple[str, dict]]:
+    """``(capture path, overrides)`` per row of a JSON or CSV manifest.
+
+    Raises
+    ------
+    BatchInputError
+        Not valid JSON/CSV, a row without ``capture``, an unknown field, a bad value (the
+        message names the file, the row or line, and the field).
+    """
+    folder = Path(path).parent
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchInputError(f"{path}: cannot read the manifest: "
+                              f"{getattr(exc, 'strerror', None) or exc}") from None
+    rows: list[tuple[str, dict]] = []
+    if Path(path).suffix.lower() == ".json":
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BatchInputError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        entries = document.get("takes") if isinstance(document, dict) else document
+        if not isinstance(entries, list):
+            raise BatchInputError(f"{path}: a manifest is a list of takes or {{\"takes\": [...]}}")
+        for number, entry in enumerate(entries, 1):
+            where = f"{path}: take {number}"
+            if isinstance(entry, str):
+                entry = {"capture": entry}
+            if not isinstance(entry, dict):
+                raise BatchInputError(f"{where}: expected an object with \"capture\"")
+            rows.append(_manifest_row(entry, where, folder))
+    else:
+        reader = csv.DictReader(text.splitlines())
+        for row in reader:
+            where = f"{path}: line {reader.line_num}"
+            if None in row:
+                raise BatchInputError(f"{where}: more cells than the header has columns")
+            entry = {key.strip().lower(): (value or "").strip() for key, value in row.items()}
+            rows.append(_manifest_row({k: v for k, v in entry.items() if v != ""}, where, folder))
+    return rows
+
+
+def _manifest_row(entry: dict, where: str, folder: Path) -> tuple[str, dict]:
+    unknown = sorted(set(entry) - set(OVERRIDE_FIELDS) - {"capture"})
+    if unknown:
+        raise BatchInputError(f"{where}: unknown field(s) {', '.join(unknown)}; known: capture, "
+                              f"{', '.join(OVERRIDE_FIELDS)}")
+    capture = entry.get("capture")
+    if not isinstance(capture, str) or not capture:
+        raise BatchInputError(f"{where}: field capture: a capture file path is required")
+    overrides: dict = {}
+    for key, value in entry.items():
+        if key == "capture":
+            continue
+        overrides[key] = _check_field(key, value, where)
+    if "mesh" in overrides:
+        overrides["mesh"] = str(folder / overrides["mesh"])
+    if "rig" in overrides and ("/" in overrides["rig"] or overrides["rig"].endswith(".json")):
+        overrides["rig"] = str(folder / overrides["rig"])  # a profile file, not a bundled name
+    return str(folder / capture), overrides
+
+
+def _check_field(key: str, value, where: str):
+    if key == "fps":
+        try:
+            fps = float(value)
+        except (TypeError, ValueError):
+            fps = math.nan
+        if not (0.0 < fps < math.inf) or isinstance(value, bool):
+            raise BatchInputError(f"{where}: field fps: {value!r} is not a positive number")
+        return fps
+    if key == "face":
+        try:
+            face = int(value)
+        except (TypeError, ValueError):
+            raise BatchInputError(f"{where}: field face: {value!r} is not a whole number") from None
+        if isinstance(value, (bool, float)) or face < 0:
+            raise BatchInputError(f"{where}: field face: {value!r} is not a face id >= 0")
+        return face
+    if not isinstance(value, str) or not value.strip():
+        raise BatchInputError(f"{where}: field {key}: expected text, not {value!r}")
+    value = value.strip()
+    if key == "from" and value not in CAPTURE_FORMATS:
+        raise BatchInputError(f"{where}: field from: {value!r} is not one of "
+                              f"{', '.join(CAPTURE_FORMATS)}")
+    if key == "neutral" and value not in ("none", "auto"):
+        from facs_rig.io.captures.pipeline import CleaningOptions
+
+        try:
+            CleaningOptions(neutral=value)
+        except ValueError as exc:
+            raise BatchInputError(f"{where}: field neutral: {exc}") from None
+    if key == "stem" and ("/" in value or "\\" in value or value in (".", "..")):
+        raise BatchInputError(f"{where}: field stem: {value!r} must be a plain file name")
+    return value
+
+
+@dataclass(frozen=True)
+class OutputNames:
+    """The ``-o`` template and the extensions it is expanded with.
+
+    ``{stem}`` (required when there are several takes) and ``{parent}`` name the take;
+    ``{ext}`` is replaced by each of ``formats``. Without ``{ext}`` the template's own
+    extension is the one output. Each take also gets ``.facs.txt`` (the ``code`` summary) and
+    ``.qc.png`` (the AU heat map) beside its outputs.
+    """
+
+    template: str
+    formats: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if "{ext}" in self.template:
+            if not self.formats:
+                raise BatchInputError("-o contains {ext}: list the outputs with --formats, "
+                                      "e.g. --formats glb,json")
+        else:
+            if self.formats:
+                raise BatchInputError("--formats needs {ext} in -o (e.g. -o out/{stem}.{ext})")
+            suffix = Path(self.template).suffix
+            if not suffix:
+                raise BatchInputError(f"-o {self.template}: give an extension or {{ext}}")
+            object.__setattr__(self, "formats", (suffix[1:],))
+        formats = tuple(f.lstrip(".").lower() for f in self.formats)
+        if len(set(formats)) != len(formats):
+            raise BatchInputError(f"--formats lists an extension twice: {','.join(self.formats)}")
+        object.__setattr__(self, "formats", formats)
+
+    def _base(self, take: Take) -> str:
+        text = self.template.replace("{stem}", take.stem).replace("{parent}", take.parent)
+        if "{ext}" not in text:
+            text = text[: -len(Path(text).suffix)] + ".{ext}"
+        return text
+
+    def outputs(self, take: Take) -> list[str]:
+        """The retarget outputs of ``take``, one per format."""
+        base = self._base(take)
+        return [base.replace("{ext}", extension) for extension in self.formats]
+
+    def extra(self, take: Take, suffix: str) -> str:
+        """A side file of ``take`` such as ``facs.txt`` or ``qc.png``."""
+        return self._base(take).replace("{ext}", suffix)
+
+
+def report_folder(template: str) -> Path:
+    """The folder of the batch's manifest and report: ``-o``'s folder up to the first part
+    holding a placeholder (``out/{parent}/{stem}.glb`` -> ``out``)."""
+    parts = Path(template).parent.parts
+    fixed = []
+    for part in parts:
+        if "{" in part:
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def with_overrides(take: Take, **defaults) -> dict:
+    """``defaults`` (rig, mesh, fps, neutral, format, face) with the take's overrides applied."""
+    merged = dict(defaults)
+    for key, value in take.overrides.items():
+        merged["format" if key == "from" else key] = value
+    return merged
+

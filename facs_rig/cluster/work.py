@@ -1,0 +1,277 @@
+"""The work of one take, run on a Dask worker: retarget, FACS summary, QC and heat map.
+
+:func:`process_take` is the only function the client sends to workers. It reads the capture
+once, writes every output through the same :func:`~facs_rig.io.captures.retarget.retarget_file`
+that ``facs-rig retarget`` uses (so the bytes are the same), and returns a small JSON-able dict:
+never a take's arrays, so the client's memory does not grow with the takes' length.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facs_rig.errors import FacsRigError
+
+__all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "take_qc"]
+
+#: Segments kept per take in the report (a long take can have thousands; all are in .facs.txt,
+#: and the client keeps every take's entry, so an entry stays a few kilobytes).
+MAX_REPORTED_SEGMENTS = 12
+#: Width in pixels of a heat map: a long take is binned (the maximum of each bin is drawn).
+HEAT_MAP_WIDTH = 480
+HEAT_MAP_ROW = 6
+
+
+@dataclass(frozen=True)
+class TakeJob:
+    """One take's work, as sent to a worker (small and picklable).
+
+    Attributes
+    ----------
+    key : str
+        The take's name in the batch manifest (its first output path).
+    capture : str
+    requests : tuple of RetargetRequest
+        One per output file; they share the capture, format and face.
+    summary_path, heat_map_path : str
+        Where the ``code`` summary (text) and the AU heat map (PNG) go.
+    code_cleaning : CleaningOptions
+        Cleaning for the summary and QC (``code``'s defaults unless the batch set them).
+    previous_sha256 : str or None
+        The input hash recorded by an earlier run with the same settings: when the input still
+        has it and every output exists, the take is up to date and nothing is redone.
+    """
+
+    key: str
+    capture: str
+    requests: tuple
+    summary_path: str
+    heat_map_path: str
+    code_cleaning: object
+    previous_sha256: str | None = None
+
+    def output_paths(self) -> list[str]:
+        """Every file this take writes (a ``.gltf`` output brings its ``.bin``)."""
+        paths = []
+        for request in self.requests:
+            paths.append(request.output)
+            if request.output.lower().endswith(".gltf"):
+                paths.append(str(Path(request.output).with_suffix(".bin")))
+        return paths + [self.summary_path, self.heat_map_path]
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's content, read in 1 MiB pieces (memory stays flat)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def process_take(job: TakeJob) -> dict:
+    """Do one take; return ``{"status": "ok"|"skipped"|"failed", ...}`` (small, JSON-able).
+
+    A bad take never raises: its one-line error comes back as ``{"status": "failed",
+    "error": ...}`` so that the other takes go on.
+    """
+    start = time.perf_counter()
+    try:
+        sha = file_sha256(job.capture)
+        if (job.previous_sha256 == sha
+                and all(os.path.exists(path) for path in job.output_paths())):
+            return {"key": job.key, "status": "skipped", "input_sha256": sha}
+        result = _run(job)
+        result.update(key=job.key, status="ok", input_sha256=sha)
+    except FacsRigError as exc:
+        return _failed(job, " ".join(str(exc).split()), start)
+    except OSError as exc:
+        where = exc.filename if getattr(exc, "filename", None) else job.capture
+        return _failed(job, f"{where}: {exc.strerror or exc}", start)
+    except Exception as exc:  # noqa: BLE001 (a bug or MemoryError on one take must not end the batch)
+        return _failed(job, f"{job.capture}: unexpected {type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())}", start)
+    result["seconds"] = round(time.perf_counter() - start, 4)
+    return result
+
+
+def _failed(job: TakeJob, message: str, start: float) -> dict:
+    return {"key": job.key, "status": "failed", "capture": job.capture, "error": message,
+            "seconds": round(time.perf_counter() - start, 4)}
+
+
+def _remove_stale_parts(path: str) -> None:
+    """Delete temporary files an interrupted run left beside ``path`` (``.NAME.xxxx.part``,
+    see :func:`facs_rig.io.atomic.atomic_write`): a killed worker cannot clean up after itself."""
+    target = Path(path)
+    if target.parent.is_dir():
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
+
+def _run(job: TakeJob) -> dict:
+    from facs_rig.core.events import code_segments, extract_events, format_summary
+    from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import capture_curves
+    from facs_rig.io.captures.retarget import retarget_file
+    from facs_rig.resources import load_vocabulary
+
+    first = job.requests[0]
+    for path in job.output_paths():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_parts(path)
+    capture = read_capture(job.capture, format=first.format, face=first.face)
+    reports = [retarget_file(request, capture) for request in job.requests]
+
+    vocabulary = load_vocabulary()
+    solved = capture_curves(capture, job.code_cleaning, source=first.source)
+    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events)
+    segments = code_segments(timeline, vocabulary)
+    summary = "".join(f"# repaired: {note}\n" for note in capture.repairs)
+    summary += format_summary(segments) or "no AU events\n"
+    write_text_atomic(job.summary_path, summary)
+    write_bytes_atomic(job.heat_map_path, heat_map_png(solved.curves))
+    return {"capture": job.capture, "outputs": job.output_paths(),
+            "lines": [report.summary() for report in reports],
+            "qc": take_qc(capture, solved, timeline, segments)}
+
+
+def take_qc(capture, solved, timeline, segments) -> dict:
+    """The QC figures of one take (JSON-able; see docs/batch.md for each field)."""
+    from facs_rig.io.captures.pipeline import solver_for
+
+    data = capture.blendshapes if capture.blendshapes is not None else capture.aus
+    times = np.asarray(data.times)
+    frames = int(times.shape[0])
+    duration = float(times[-1] - times[0]) if frames > 1 else 0.0
+    clipped = sum(_leading_count(note) for note in capture.repairs if "clipped" in note)
+    qc: dict = {
+        "format": capture.format,
+        "frames": frames,
+        "duration": round(duration, 4),
+        "fps": data.fps,
+        "gap_frames": int(np.count_nonzero(capture.gaps)),
+        "repairs": list(capture.repairs),
+        "clipped_values": clipped,
+        "source": solved.source,
+    }
+    residual = solved.residual
+    good = residual[np.isfinite(residual)] if residual is not None else np.zeros(0)
+    qc["residual_mean"] = round(float(good.mean()), 5) if good.size else None
+    qc["residual_max"] = round(float(good.max()), 5) if good.size else None
+    unused: list[str] = []
+    if capture.blendshapes is not None:
+        names = capture.blendshapes.names
+        if solved.source == "blendshapes":
+            _, columns = solver_for(tuple(names))
+            used = {int(c) for c in columns}
+            unused = [name for k, name in enumerate(names) if k not in used]
+        else:  # the tracker's own AUs were used (Py-Feat): its blendshapes drive nothing
+            unused = list(names)
+    qc["unused_channels"] = unused
+    qc["flat_channels"] = _flat_channels(capture)
+    active: dict[str, float] = {}
+    for event in timeline.events:
+        span = event.onset + event.apex + event.offset
+        active[event.channel.name] = active.get(event.channel.name, 0.0) + span
+    dominant = sorted(active.items(), key=lambda item: (-item[1], item[0]))[:5]
+    qc["dominant_aus"] = [{"au": name, "seconds": round(seconds, 3),
+                           "share": round(seconds / duration, 4) if duration > 0 else None}
+                          for name, seconds in dominant]
+    qc["events"] = len(timeline.events)
+    emotions: dict[str, float] = {}
+    for segment in segments:
+        if segment.emotion:
+            emotions[segment.emotion] = emotions.get(segment.emotion, 0.0) + segment.end - segment.start
+    qc["emotions"] = {name: round(seconds, 3) for name, seconds in
+                      sorted(emotions.items(), key=lambda item: -item[1])}
+    qc["segments"] = [str(segment) for segment in segments[:MAX_REPORTED_SEGMENTS]]
+    qc["segment_count"] = len(segments)
+    return qc
+
+
+def _leading_count(note: str) -> int:
+    head = note.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _flat_channels(capture) -> list[str]:
+    """Capture channels that never move (a tracker that did not record them writes a constant)."""
+    flat = []
+    for data, names in ((capture.blendshapes, getattr(capture.blendshapes, "names", ())),
+                        (capture.aus, [c.name for c in getattr(capture.aus, "channels", ())])):
+        if data is None:
+            continue
+        values = data.weights if hasattr(data, "weights") else data.values
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0) if values.size else []
+        flat += [name for name, s in zip(names, spread) if not (s > 0)]
+    return flat
+
+
+# Colour ramp of the heat map: dark (absent) through purple and orange to pale yellow (full):
+# a sequential ramp whose brightness rises with the value, readable in grey too.
+_RAMP = np.array([[12, 12, 30], [84, 24, 110], [190, 55, 82], [246, 140, 40], [252, 240, 160]],
+                 dtype=np.float64)
+
+
+def heat_map_png(curves) -> bytes:
+    """A PNG of AU intensity over time: one row per AU channel (labelled), time left to right.
+
+    Parameters
+    ----------
+    curves : AUCurves
+        ``values`` (n_frames x n_channels), 0-1; a take longer than :data:`HEAT_MAP_WIDTH`
+        frames is binned, each pixel showing its bin's maximum (a short blink stays visible).
+    """
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw
+
+    values = np.nan_to_num(np.asarray(curves.values, dtype=np.float64), nan=0.0)
+    n_frames, n_channels = values.shape
+    width = max(1, min(HEAT_MAP_WIDTH, n_frames))
+    if n_frames and n_channels:
+        edges = np.linspace(0, n_frames, width + 1).astype(np.int64)
+        edges[-1] = n_frames
+        starts = np.minimum(edges[:-1], n_frames - 1)
+        binned = np.maximum.reduceat(values, starts, axis=0)  # (width, n_channels)
+    else:
+        binned = np.zeros((width, max(n_channels, 1)))
+    level = np.clip(binned.T, 0.0, 1.0) * (len(_RAMP) - 1)  # (n_channels, width)
+    low = np.minimum(np.floor(level).astype(np.int64), len(_RAMP) - 2)
+    fraction = (level - low)[..., None]
+    rgb = _RAMP[low] * (1 - fraction) + _RAMP[low + 1] * fraction
+    rgb = np.repeat(rgb, HEAT_MAP_ROW, axis=0).astype(np.uint8)
+    label_width = 52
+    image = Image.new("RGB", (label_width + rgb.shape[1], rgb.shape[0]), (255, 255, 255))
+    image.paste(Image.fromarray(rgb, "RGB"), (label_width, 0))
+    draw = ImageDraw.Draw(image)
+    if HEAT_MAP_ROW >= 6 and n_channels:
+        # Labels every few rows, so that they do not overlap at 6 px a row.
+        step = max(1, math.ceil(11 / HEAT_MAP_ROW))
+        for k in range(0, n_channels, step):
+            draw.text((2, k * HEAT_MAP_ROW - 2), curves.channels[k].name, fill=(0, 0, 0))
+    buffer = BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def job_settings(job: TakeJob) -> dict:
+    """The settings that decide a take's outputs, as JSON-able data (for the manifest)."""
+    requests = [asdict(request) for request in job.requests]
+    for request in requests:
+        request.pop("capture", None)
+    return {"requests": requests, "code_cleaning": asdict(job.code_cleaning)}
