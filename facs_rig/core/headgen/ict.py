@@ -1,0 +1,290 @@
+"""The default head built on the ICT FaceKit scan: targets from scans, the muscle model and rotations.
+
+The ICT FaceKit head (USC ICT, MIT) comes with 53 scanned ARKit-named expressions. Each target
+of the bundled ``facs`` rig profile is made by a recipe from ``facs_rig/data/default_head_recipe.json``
+(data, not code: the choice per AU and its reason live there):
+
+- ``scan``: a weighted sum of ICT scans (``AU12_L = mouthSmile_L``), optionally restricted to one
+  side of the face for a FACS code ICT scanned only on both sides;
+- ``muscle``: the Waters muscle model of :mod:`facs_rig.core.headgen.actions`, re-placed on the
+  ICT neutral through landmarks given as ICT vertex indices (AU11, AU13, AU23, AU35, AU38, AU39:
+  ICT has no scan for them); ``blend`` recipes add scans to it (AU19: jaw from the scan, tongue
+  from the model);
+- ``head`` and ``gaze``: rotations of the head about the neck and of the eyeballs about their
+  centres (with ICT's scanned lid follow-through for gaze);
+- correctives: the tissue-saturated sum of the drivers plus the scans the recipe lists, minus
+  the drivers and minus smaller correctives (the rig drives them at the same time).
+
+Pure numpy: the caller reads the GLB and the recipe and passes arrays and dicts in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from facs_rig.core.headgen.actions import ACTIONS, FaceModel, _head, parse_target_name
+from facs_rig.core.headgen.muscles import rotation, smoothstep
+
+__all__ = ["IctHead", "RecipeError", "ict_face_model", "resolve_recipes", "build_ict_targets"]
+
+#: FaceModel's part numbering (skin, eye_L, eye_R, teeth_upper, teeth_lower, mouth, tongue).
+_PART_CODE = {"skin": 0, "eye_L": 1, "eye_R": 2, "teeth_upper": 3, "teeth_lower": 4, "mouth": 5, "tongue": 6}
+_OTHER_SIDE = {"L": "R", "R": "L"}
+
+
+class RecipeError(ValueError):
+    """The recipe names a scan, landmark or method the head does not have."""
+
+
+@dataclass(frozen=True)
+class IctHead:
+    """The ICT FaceKit full head as merged arrays (every primitive, node transforms applied).
+
+    Attributes
+    ----------
+    positions : (n, 3) float64
+        Neutral positions in metres.
+    faces : (m, 3) int64
+        Triangles into ``positions``.
+    colours : (n, 3) float32
+        ICT's flat per-part ``COLOR_0``.
+    part_names : (n,) object
+        ICT part of each vertex (``face``, ``head_neck``, ``teeth_lower``, ``sclera_L`` ...).
+    ict_vertex : (n,) int64
+        Index of each vertex in the ICT neutral (``_ICT_VERTEX``; UV seams duplicate vertices).
+    scans : Mapping[str, (n, 3) float64]
+        ICT's scanned expressions, deltas in metres, by ARKit-like name (``mouthSmile_L``).
+    """
+
+    positions: np.ndarray
+    faces: np.ndarray
+    colours: np.ndarray
+    part_names: np.ndarray
+    ict_vertex: np.ndarray
+    scans: Mapping[str, np.ndarray]
+
+
+def _components(n_vertices: int, faces: np.ndarray) -> np.ndarray:
+    """Connected-component label per vertex (union-find over the triangle edges, numpy only)."""
+    parent = np.arange(n_vertices)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+    while True:
+        a, b = parent[edges[:, 0]], parent[edges[:, 1]]
+        low = np.minimum(a, b)
+        changed = a != b
+        if not changed.any():
+            break
+        np.minimum.at(parent, a[changed], low[changed])
+        np.minimum.at(parent, b[changed], low[changed])
+        parent = parent[parent]
+    while True:  # full path compression
+        grand = parent[parent]
+        if np.array_equal(grand, parent):
+            return parent
+        parent = grand
+
+
+def _part_codes(head: IctHead, parts: Mapping[str, Any]) -> np.ndarray:
+    codes = np.full(head.positions.shape[0], 255, np.uint8)
+    for name, members in parts.items():
+        if name in _PART_CODE:
+            codes[np.isin(head.part_names, members)] = _PART_CODE[name]
+    gums = np.isin(head.part_names, parts.get("gums_tongue", ()))
+    if gums.any():
+        labels = _components(head.positions.shape[0], head.faces)
+        jaw = np.linalg.norm(head.scans["jawOpen"], axis=1)
+        limit = float(parts["tongue_max_centroid_z_cm"]) * 0.01
+        for label in np.unique(labels[gums]):
+            piece = gums & (labels == label)
+            moved = float(jaw[piece].max()) > 1e-3
+            if not moved:
+                codes[piece] = _PART_CODE["teeth_upper"]  # upper gums: fixed to the skull
+            elif float(head.positions[piece, 2].mean()) < limit:
+                codes[piece] = _PART_CODE["tongue"]
+            else:
+                codes[piece] = _PART_CODE["teeth_lower"]  # lower gums ride the mandible
+    if (codes == 255).any():
+        missing = sorted(set(head.part_names[codes == 255].tolist()))
+        raise RecipeError(f"recipe parts do not cover the ICT parts {missing}")
+    return codes
+
+
+def _landmarks(head: IctHead, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    points: dict[str, np.ndarray] = {}
+    for name, entry in spec.items():
+        if name == "notes" or "mirror" in entry:
+            continue
+        if "part_centre" in entry:
+            mask = head.part_names == entry["part_centre"]
+            if not mask.any():
+                raise RecipeError(f"landmark {name}: no ICT part {entry['part_centre']!r}")
+            points[name] = head.positions[mask].mean(axis=0)
+            continue
+        wanted = np.asarray(entry["ict_vertices"], np.int64)
+        mask = np.isin(head.ict_vertex, wanted)
+        if not mask.any():
+            raise RecipeError(f"landmark {name}: ICT vertices {wanted.tolist()} are not in the head")
+        point = head.positions[mask].mean(axis=0)
+        points[name] = point + np.asarray(entry.get("offset_cm", (0, 0, 0)), np.float64) * 0.01
+    for name, entry in spec.items():
+        if name != "notes" and "mirror" in entry:
+            points[name] = points[entry["mirror"]] * np.array([-1.0, 1.0, 1.0])
+    return points
+
+
+def ict_face_model(head: IctHead, recipe: Mapping[str, Any]) -> FaceModel:
+    """The muscle model's view of the ICT head: parts and landmarks from the recipe."""
+    parts = _part_codes(head, recipe["parts"])
+    landmarks = _landmarks(head, recipe["landmarks"])
+    return FaceModel(head.positions, head.faces, parts, MappingProxyType(landmarks), MappingProxyType({}))
+
+
+def _sided(name: str, side: str) -> str:
+    """``mouthSmile_L`` for side R -> ``mouthSmile_R``."""
+    return name[:-2] + "_" + side if name[-2:] in ("_L", "_R") else name
+
+
+def resolve_recipes(recipe: Mapping[str, Any], names: Sequence[str]) -> dict[str, dict]:
+    """The recipe of every base target in ``names``: ``_R`` entries mirror the ``_L`` ones.
+
+    Raises
+    ------
+    RecipeError
+        A base target has no recipe (neither its own nor its mirror).
+    """
+    table = recipe["targets"]
+    resolved: dict[str, dict] = {}
+    for name in names:
+        parsed = parse_target_name(name)
+        if parsed is None:
+            raise RecipeError(f"target {name!r} is not a FACS target name")
+        aus, side = parsed
+        if len(aus) > 1:
+            continue
+        if name in table:
+            resolved[name] = dict(table[name], side=table[name].get("side", side))
+            continue
+        if side is not None and name[:-1] + _OTHER_SIDE[side] in table:
+            entry = dict(table[name[:-1] + _OTHER_SIDE[side]])
+            entry["scans"] = {_sided(k, side): v for k, v in entry.get("scans", {}).items()}
+            entry["side"] = side
+            resolved[name] = entry
+            continue
+        raise RecipeError(f"the default head recipe has no entry for target {name!r}")
+    return resolved
+
+
+def _scan_sum(head: IctHead, scans: Mapping[str, float]) -> np.ndarray:
+    total = np.zeros_like(head.positions)
+    for scan, weight in scans.items():
+        if scan not in head.scans:
+            raise RecipeError(f"the ICT head has no scan {scan!r}")
+        total += float(weight) * head.scans[scan]
+    return total
+
+
+def _tongue_forward(model: FaceModel, forward_m: float) -> np.ndarray:
+    """The tongue slides forward, its tip most, its root least (it is anchored at the hyoid)."""
+    tongue = model.part("tongue")
+    z = model.positions[:, 2]
+    front = float(z[tongue].max()) if tongue.any() else 0.0
+    back = float(z[tongue].min()) if tongue.any() else 0.0
+    follow = smoothstep(back, front, z) * tongue
+    shift = np.zeros_like(model.positions)
+    shift[:, 2] = forward_m * follow
+    shift[:, 1] = -0.1 * forward_m * follow
+    return shift
+
+
+def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> np.ndarray:
+    method = entry["method"]
+    side = entry.get("side")
+    delta = _scan_sum(head, entry.get("scans", {}))
+    if method == "scan":
+        if "side" in entry and side is not None and not any(k[-2:] in ("_L", "_R") for k in entry["scans"]):
+            delta = delta * model.side_weight(side, width=0.006)[:, None]
+    elif method == "muscle":
+        muscle = entry["muscle"]
+        au = int(muscle["au"])
+        if au == 19:
+            delta = delta + _tongue_forward(model, float(muscle.get("tongue_forward_cm", 2.0)) * 0.01)
+        else:
+            if au not in ACTIONS:
+                raise RecipeError(f"the muscle model has no action unit {au}")
+            delta = delta + float(muscle.get("gain", 1.0)) * ACTIONS[au](model, side)
+    elif method == "head":
+        if "translate_cm" in entry:
+            delta = _head(model, None, translate=np.asarray(entry["translate_cm"], np.float64) * 0.01)
+        else:
+            delta = _head(model, entry["axis"], float(entry["degrees"]))
+    elif method == "gaze":
+        for eye, (axis, degrees) in entry["eyes"].items():
+            mask = model.part(f"eye_{eye}")
+            delta[mask] += rotation(
+                model.positions[mask], model.point(f"eye_centre_{eye}"), np.asarray(axis, float), degrees
+            )
+    else:
+        raise RecipeError(f"unknown recipe method {method!r}")
+    return delta
+
+
+def _saturate(displacement: np.ndarray, limit: float) -> np.ndarray:
+    length = np.linalg.norm(displacement, axis=1, keepdims=True)
+    scale = limit * np.tanh(length / limit) / np.maximum(length, 1e-12)
+    return displacement * np.where(length > 1e-12, scale, 1.0)
+
+
+def build_ict_targets(
+    head: IctHead, recipe: Mapping[str, Any], names: Sequence[str], *, snap: float = 1e-6
+) -> tuple[np.ndarray, FaceModel]:
+    """Every named target's deltas ``(n_targets, n_vertices, 3)`` float32, metres.
+
+    Deltas shorter than ``snap`` metres are set to exactly zero, so targets stay sparse.
+    """
+    model = ict_face_model(head, recipe)
+    resolved = resolve_recipes(recipe, names)
+    base: dict[str, np.ndarray] = {}
+    for name, entry in resolved.items():
+        base[name] = _base_target(head, model, entry)
+    for name, entry in resolved.items():
+        for other in entry.get("subtract", ()):
+            base[name] = base[name] - base[other]
+    correctives_spec = recipe.get("correctives", {})
+    limit = float(correctives_spec.get("saturation_cm", 1.0)) * 0.01
+    order = sorted(
+        (n for n in names if n not in base), key=lambda n: len(parse_target_name(n)[0])  # type: ignore[index]
+    )
+    made: dict[tuple[frozenset[int], str | None], np.ndarray] = {}
+    correctives: dict[str, np.ndarray] = {}
+    for name in order:
+        aus, side = parse_target_name(name)  # type: ignore[misc]
+        key = "_".join(f"AU{au:02d}" for au in aus)
+        if key not in correctives_spec:
+            raise RecipeError(f"the default head recipe has no corrective {key!r} (for {name})")
+        drivers = [f"AU{au:02d}" + (f"_{side}" if f"AU{au:02d}_{side}" in base else "") for au in aus]
+        missing = [d for d in drivers if d not in base]
+        if missing:
+            raise RecipeError(f"corrective {name}: drivers {missing} are not targets")
+        linear = sum(base[d] for d in drivers)
+        scans = {
+            (f"{scan}_{side}" if side and f"{scan}_{side}" in head.scans else scan): w
+            for scan, w in correctives_spec[key].get("scans", {}).items()
+        }
+        if side is not None:
+            extra = _scan_sum(head, scans) * model.side_weight(side, width=0.006)[:, None]
+        else:
+            extra = _scan_sum(head, scans)
+        delta = _saturate(linear, limit) + extra - linear
+        for (subset, sub_side), sub in made.items():
+            if sub_side == side and subset < frozenset(aus):
+                delta = delta - sub
+        made[(frozenset(aus), side)] = delta
+        correctives[name] = delta
+    stacked = np.stack([base[n] if n in base else correctives[n] for n in names]).astype(np.float32)
+    stacked[np.abs(stacked) < snap] = 0.0
+    return stacked, model
