@@ -21,7 +21,7 @@ from types import MappingProxyType
 import numpy as np
 
 from facs_rig.core.curves import TargetWeights
-from facs_rig.core.headgen.ict import IctHead, RecipeError, build_ict_targets
+from facs_rig.core.headgen.ict import IctHead, RecipeError, build_ict_targets, paint_colours
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.errors import GltfError, RigError
 from facs_rig.io.rig_files import load_rig
@@ -59,9 +59,6 @@ _MATERIAL = {
     },
     "doubleSided": False,
 }
-#: Albedo per ICT part (linear RGB). ICT ships flat colours; these read as skin, lips and
-#: enamel under the renderer's portrait lights.
-_SKIN = (0.66, 0.46, 0.37)
 
 
 def default_head_path() -> Path:
@@ -139,13 +136,6 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
     )
 
 
-def _colours(head: IctHead) -> np.ndarray:
-    colours = head.colours.copy()
-    skin = np.isin(head.part_names, ("face", "head_neck"))
-    colours[skin] = _SKIN
-    return colours
-
-
 def build_head(ict_path: str | os.PathLike[str] | None = None) -> tuple[MorphMesh, np.ndarray]:
     """The default head mesh (metres, ``facs`` profile targets) and its vertex colours.
 
@@ -156,8 +146,10 @@ def build_head(ict_path: str | os.PathLike[str] | None = None) -> tuple[MorphMes
     """
     head = read_ict_head(ict_path)
     names = default_head_target_names()
+    recipe = head_recipe()
     try:
-        deltas, _ = build_ict_targets(head, head_recipe(), names)
+        deltas, model = build_ict_targets(head, recipe, names)
+        colours = paint_colours(head, model, recipe["paint"])
     except RecipeError as exc:
         raise RigError(f"default head recipe: {exc}") from None
     mesh = MorphMesh(
@@ -169,7 +161,7 @@ def build_head(ict_path: str | os.PathLike[str] | None = None) -> tuple[MorphMes
         normals=None,
         metadata=MappingProxyType({"generator": "facs_rig.core.headgen.ict", "units": "metres"}),
     )
-    return mesh, _colours(head)
+    return mesh, colours
 
 
 def write_head_glb(

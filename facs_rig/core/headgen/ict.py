@@ -30,7 +30,7 @@ import numpy as np
 from facs_rig.core.headgen.actions import ACTIONS, FaceModel, _head, parse_target_name
 from facs_rig.core.headgen.muscles import rotation, smoothstep
 
-__all__ = ["IctHead", "RecipeError", "ict_face_model", "resolve_recipes", "build_ict_targets"]
+__all__ = ["IctHead", "RecipeError", "ict_face_model", "resolve_recipes", "build_ict_targets", "paint_colours"]
 
 #: FaceModel's part numbering (skin, eye_L, eye_R, teeth_upper, teeth_lower, mouth, tongue).
 _PART_CODE = {"skin": 0, "eye_L": 1, "eye_R": 2, "teeth_upper": 3, "teeth_lower": 4, "mouth": 5, "tongue": 6}
@@ -188,31 +188,28 @@ def _scan_sum(head: IctHead, scans: Mapping[str, float]) -> np.ndarray:
     return total
 
 
-def _tongue_forward(model: FaceModel, forward_m: float) -> np.ndarray:
-    """The tongue slides forward, its tip most, its root least (it is anchored at the hyoid)."""
+def _tongue_shift(model: FaceModel, shift_m: np.ndarray) -> np.ndarray:
+    """The tongue moves by ``shift_m``, its tip fully, its root less (it is anchored at the hyoid)."""
     tongue = model.part("tongue")
     z = model.positions[:, 2]
     front = float(z[tongue].max()) if tongue.any() else 0.0
     back = float(z[tongue].min()) if tongue.any() else 0.0
-    follow = smoothstep(back, front, z) * tongue
-    shift = np.zeros_like(model.positions)
-    shift[:, 2] = forward_m * follow
-    shift[:, 1] = -0.1 * forward_m * follow
-    return shift
+    follow = (0.35 + 0.65 * smoothstep(back, front, z)) * tongue
+    return np.outer(follow, np.asarray(shift_m, np.float64))
 
 
 def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> np.ndarray:
     method = entry["method"]
     side = entry.get("side")
     delta = _scan_sum(head, entry.get("scans", {}))
-    if method == "scan":
+    if method in ("scan", "blend"):
         if "side" in entry and side is not None and not any(k[-2:] in ("_L", "_R") for k in entry["scans"]):
             delta = delta * model.side_weight(side, width=0.006)[:, None]
     elif method == "muscle":
         muscle = entry["muscle"]
         au = int(muscle["au"])
         if au == 19:
-            delta = delta + _tongue_forward(model, float(muscle.get("tongue_forward_cm", 2.0)) * 0.01)
+            pass  # the tongue's own movement is the tongue_shift_cm below
         else:
             if au not in ACTIONS:
                 raise RecipeError(f"the muscle model has no action unit {au}")
@@ -230,7 +227,50 @@ def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> n
             )
     else:
         raise RecipeError(f"unknown recipe method {method!r}")
+    if "tongue_shift_cm" in entry:
+        delta = delta + _tongue_shift(model, np.asarray(entry["tongue_shift_cm"], np.float64) * 0.01)
     return delta
+
+
+def paint_colours(head: IctHead, model: FaceModel, paint: Mapping[str, Any]) -> np.ndarray:
+    """Vertex colours: ICT's flat part colours with skin, lip vermilion and brows painted.
+
+    ICT ships no textures; without lips and brows a bald grey-pink face hides what the brows
+    (AU1, 2, 4) and lips (AU23, 24, 28) do. The lips are the band between the lip line and a
+    border that narrows to the corners; the brows a band along the brow landmarks.
+    """
+    colours = head.colours.astype(np.float64).copy()
+    skin = model.part("skin")
+    colours[skin] = paint["skin"]
+    p = model.positions
+    lips = paint["lips"]
+    corner = model.point("mouth_corner_L")
+    centre = model.point("mouth_centre")
+    t = np.clip(np.abs(p[:, 0]) / abs(corner[0]), 0.0, 1.0)
+    line = centre[1] + (corner[1] - centre[1]) * t * t
+    taper = np.clip(1 - t * t, 0.0, 1.0) ** float(lips["taper"])
+    above = (p[:, 1] - line) / (float(lips["upper_cm"]) * 0.01 * taper + 1e-5)
+    below = (line - p[:, 1]) / (float(lips["lower_cm"]) * 0.01 * taper + 1e-5)
+    inside = np.where(p[:, 1] >= line, above, below)
+    front = p[:, 2] > corner[2] - float(lips["depth_cm"]) * 0.01
+    lip = smoothstep(1.0, 0.8, inside) * (np.abs(p[:, 0]) <= abs(corner[0]) * 1.02) * front * skin
+    colours = colours * (1 - lip[:, None]) + np.outer(lip, lips["colour"])
+    brows = paint["brows"]
+    for side in ("L", "R"):
+        points = [model.point(f"{name}_{side}") for name in ("brow_inner", "brow_mid", "brow_outer")]
+        widths = [float(w) * 0.01 for w in brows["half_width_cm"]]
+        distance = np.full(p.shape[0], np.inf)
+        width = np.zeros(p.shape[0])
+        for (a, wa), (b, wb) in zip(zip(points, widths), zip(points[1:], widths[1:])):
+            seg = b - a
+            u = np.clip((p - a) @ seg / float(seg @ seg), 0.0, 1.0)
+            d = np.linalg.norm(p - (a + np.outer(u, seg)), axis=1)
+            closer = d < distance
+            distance = np.where(closer, d, distance)
+            width = np.where(closer, wa + (wb - wa) * u, width)
+        brow = 0.85 * smoothstep(1.0, 0.45, distance / np.maximum(width, 1e-5)) * skin
+        colours = colours * (1 - brow[:, None]) + np.outer(brow, brows["colour"])
+    return colours.astype(np.float32)
 
 
 def _saturate(displacement: np.ndarray, limit: float) -> np.ndarray:
