@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
 from facs_rig.core.curves import TargetWeights
+from facs_rig.core.headgen.actions import FaceModel
 from facs_rig.core.headgen.ict import IctHead, RecipeError, build_ict_targets, paint_colours
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.errors import GltfError, RigError
@@ -36,6 +38,7 @@ __all__ = [
     "default_head_target_names",
     "read_ict_head",
     "head_recipe",
+    "DefaultHead",
     "build_head",
     "write_head_glb",
     "write_default_head",
@@ -136,8 +139,34 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
     )
 
 
-def build_head(ict_path: str | os.PathLike[str] | None = None) -> tuple[MorphMesh, np.ndarray]:
-    """The default head mesh (metres, ``facs`` profile targets) and its vertex colours.
+@dataclass(frozen=True)
+class DefaultHead:
+    """The built default head.
+
+    Attributes
+    ----------
+    mesh : MorphMesh
+        Metres, the ``facs`` profile's targets in its order.
+    colours : (n_vertices, 3) float32
+        Linear albedo per vertex (``COLOR_0``).
+    parts : (n_vertices,) uint8
+        Part per vertex, numbered as the muscle model's ``FaceModel`` (0 skin, 1/2 eyes, 3 upper
+        teeth and gums, 4 lower teeth and gums, 5 mouth and eye sockets, 6 tongue).
+    model : FaceModel
+        The muscle model's view of the head (landmarks from ICT vertex indices).
+    skipped : tuple of str
+        Always empty: a target without a recipe is an error (kept for the old head's API).
+    """
+
+    mesh: MorphMesh
+    colours: np.ndarray
+    parts: np.ndarray
+    model: FaceModel
+    skipped: tuple[str, ...] = ()
+
+
+def build_head(ict_path: str | os.PathLike[str] | None = None) -> DefaultHead:
+    """The default head mesh (metres, ``facs`` profile targets), its colours, parts and landmarks.
 
     Raises
     ------
@@ -161,7 +190,7 @@ def build_head(ict_path: str | os.PathLike[str] | None = None) -> tuple[MorphMes
         normals=None,
         metadata=MappingProxyType({"generator": "facs_rig.core.headgen.ict", "units": "metres"}),
     )
-    return mesh, colours
+    return DefaultHead(mesh, colours, np.asarray(model.parts, np.uint8), model)
 
 
 def write_head_glb(
@@ -199,8 +228,8 @@ def write_default_head(
     target = (
         Path(path) if path is not None else Path(__file__).resolve().parents[2] / "rigs" / DEFAULT_HEAD_FILE
     )
-    mesh, colours = build_head(ict_path)
-    write_head_glb(mesh, colours, target)
+    head = build_head(ict_path)
+    write_head_glb(head.mesh, head.colours, target)
     return target
 
 

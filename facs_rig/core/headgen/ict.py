@@ -33,7 +33,10 @@ from facs_rig.core.headgen.muscles import rotation, smoothstep
 __all__ = ["IctHead", "RecipeError", "ict_face_model", "resolve_recipes", "build_ict_targets", "paint_colours"]
 
 #: FaceModel's part numbering (skin, eye_L, eye_R, teeth_upper, teeth_lower, mouth, tongue).
-_PART_CODE = {"skin": 0, "eye_L": 1, "eye_R": 2, "teeth_upper": 3, "teeth_lower": 4, "mouth": 5, "tongue": 6}
+_PART_CODE = {
+    "skin": 0, "eye_L": 1, "eye_R": 2, "teeth_upper": 3, "teeth_lower": 4, "mouth": 5, "tongue": 6,
+    "eye_socket": 7,
+}
 _OTHER_SIDE = {"L": "R", "R": "L"}
 
 
