@@ -459,9 +459,10 @@ def test_build_default_head_without_names_builds_every_recipe():
 
 #: Targets that part the lips or move the jaw (teeth, tongue and the mouth's inside may show):
 #: upper-lip raisers 9 (levator labii alaeque nasi lifts the lip too), 10 and 11, lower-lip
-#: depressor 16, 19, 22, lips part 25, the jaw's 26, 27, 29 (thrust) and 30 (sideways).
+#: depressor 16, 19, 22, lips part 25, the jaw's 26, 27, 29 (thrust) and 30 (sideways), and the
+#: lip bite 32 (its point is the upper teeth on the lower lip).
 #: Correctives are shapes only ever played with their parts.
-_OPENING = ("AU09", "AU10", "AU16", "AU19", "AU22", "AU25", "AU26", "AU27", "AU29", "AU30")
+_OPENING = ("AU09", "AU10", "AU16", "AU19", "AU22", "AU25", "AU26", "AU27", "AU29", "AU30", "AU32")
 
 
 def test_closed_mouth_poses_show_no_teeth_tongue_or_mouth_inside(head):
@@ -493,6 +494,10 @@ def test_closed_mouth_poses_show_no_teeth_tongue_or_mouth_inside(head):
         assert (shown <= rest + 8).all(), (name, shown.tolist(), rest.tolist())
     # ... and the opening ones do open: the jaw drop shows teeth and mouth.
     assert (inner_pixels(mesh.positions + mesh.deltas[mesh.target_names.index("AU26")]) > rest + 100).all()
+    # AU8 closes the lips over the dropped jaw (8+26): less of the mouth shows than with 26 alone.
+    jaw = mesh.deltas[mesh.target_names.index("AU26")]
+    closing = mesh.deltas[mesh.target_names.index("AU08")]
+    assert (inner_pixels(mesh.positions + jaw + closing) < 0.5 * inner_pixels(mesh.positions + jaw)).all()
 
 
 def test_the_muscle_model_rigs_another_head_from_its_landmarks(neutral):
@@ -579,6 +584,15 @@ def test_ict_head_actions_move_the_right_way(head):
         eye = head.parts == (1 if side == "L" else 2)
         front = eye & (p[:, 2] > model.point(f"eye_centre_{side}")[2] + 0.01)
         assert mesh.deltas[mesh.target_names.index("AU61")][front, 0].mean() > 0.003
+    # AU65 turns each eye outwards, AU66 inwards: the two irises move apart / together.
+    for name, sign in (("AU65", 1.0), ("AU66", -1.0)):
+        turn = mesh.deltas[mesh.target_names.index(name)]
+        left = (head.parts == 1) & (p[:, 2] > model.point("eye_centre_L")[2] + 0.01)
+        right = (head.parts == 2) & (p[:, 2] > model.point("eye_centre_R")[2] + 0.01)
+        assert sign * turn[left, 0].mean() > 0.002 and sign * turn[right, 0].mean() < -0.002
+    # AU36 bulges one cheek over the tongue: the left cheek moves out, the right does not.
+    bulge = mesh.deltas[mesh.target_names.index("AU36_L")]
+    assert bulge[p[:, 0] > 0.02, 2].max() > 0.005 and np.abs(bulge[(p[:, 0] < -0.02) & (head.parts == 0)]).max() < 1e-3
     # The muscle-model targets (no ICT scan) move the skin where FACS puts them.
     ala = delta("AU38_L", model.point("ala_L"))
     assert ala[0] > 0.001

@@ -147,9 +147,10 @@ def ict_face_model(head: IctHead, recipe: Mapping[str, Any]) -> FaceModel:
     return FaceModel(head.positions, head.faces, parts, MappingProxyType(landmarks), MappingProxyType({}))
 
 
-def _sided(name: str, side: str) -> str:
-    """``mouthSmile_L`` for side R -> ``mouthSmile_R``."""
-    return name[:-2] + "_" + side if name[-2:] in ("_L", "_R") else name
+def _mirrored(name: str) -> str:
+    """``mouthSmile_L`` -> ``mouthSmile_R`` and back; unsided names stay."""
+    suffix = name[-2:]
+    return name[:-2] + "_" + _OTHER_SIDE[suffix[1]] if suffix in ("_L", "_R") else name
 
 
 def resolve_recipes(recipe: Mapping[str, Any], names: Sequence[str]) -> dict[str, dict]:
@@ -174,7 +175,10 @@ def resolve_recipes(recipe: Mapping[str, Any], names: Sequence[str]) -> dict[str
             continue
         if side is not None and name[:-1] + _OTHER_SIDE[side] in table:
             entry = dict(table[name[:-1] + _OTHER_SIDE[side]])
-            entry["scans"] = {_sided(k, side): v for k, v in entry.get("scans", {}).items()}
+            entry["scans"] = {_mirrored(k): v for k, v in entry.get("scans", {}).items()}
+            if "tongue_shift_cm" in entry:  # the mirror image crosses the midline
+                x, y, z = entry["tongue_shift_cm"]
+                entry["tongue_shift_cm"] = [-x, y, z]
             entry["side"] = side
             resolved[name] = entry
             continue
@@ -206,7 +210,8 @@ def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> n
     side = entry.get("side")
     delta = _scan_sum(head, entry.get("scans", {}))
     if method in ("scan", "blend"):
-        if "side" in entry and side is not None and not any(k[-2:] in ("_L", "_R") for k in entry["scans"]):
+        # A bilateral scan on a sided FACS target: that half of the face, blended at the midline.
+        if side is not None and entry.get("side_mask", not any(k[-2:] in ("_L", "_R") for k in entry["scans"])):
             delta = delta * model.side_weight(side, width=0.006)[:, None]
     elif method == "muscle":
         muscle = entry["muscle"]
