@@ -597,3 +597,18 @@ def test_ict_head_actions_move_the_right_way(head):
     ala = delta("AU38_L", model.point("ala_L"))
     assert ala[0] > 0.001
     assert np.linalg.norm(delta("AU13_L", corner)) > 0.003
+
+
+def test_neck_tightener_and_jaw_clencher_move_neck_and_jaw(head):
+    mesh, model, p = head.mesh, head.model, head.mesh.positions
+    platysma = mesh.deltas[mesh.target_names.index("AU21_L")]
+    top, bottom = model.point("platysma_top_L"), model.point("platysma_bottom_L")
+    cord = _nearest(p, 0.5 * (top + bottom))
+    assert np.linalg.norm(platysma[cord]) > 0.0015  # the cord stands out on the left of the neck
+    assert np.abs(platysma[(p[:, 0] < -0.02) & (head.parts == 0)]).max() < 1e-3
+    clench = mesh.deltas[mesh.target_names.index("AU31")]
+    for side in "LR":
+        belly = _nearest(p, model.point(f"masseter_{side}"))
+        outward = clench[belly] @ (p[belly] - np.array([0.0, p[belly, 1], 0.0]))
+        assert outward > 0 and np.linalg.norm(clench[belly]) > 0.002
+    assert np.abs(clench[head.parts == 4]).max() == 0.0  # the teeth stay together

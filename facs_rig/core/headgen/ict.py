@@ -214,11 +214,10 @@ def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> n
         if side is not None and entry.get("side_mask", not any(k[-2:] in ("_L", "_R") for k in entry["scans"])):
             delta = delta * model.side_weight(side, width=0.006)[:, None]
     elif method == "muscle":
-        muscle = entry["muscle"]
-        au = int(muscle["au"])
-        if au == 19:
-            pass  # the tongue's own movement is the tongue_shift_cm below
-        else:
+        # An AU recipe of the Waters model, or only the bulges/bands below (muscle bellies).
+        muscle = entry.get("muscle", {})
+        if "au" in muscle:
+            au = int(muscle["au"])
             if au not in ACTIONS:
                 raise RecipeError(f"the muscle model has no action unit {au}")
             delta = delta + float(muscle.get("gain", 1.0)) * ACTIONS[au](model, side)
@@ -237,7 +236,49 @@ def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> n
         raise RecipeError(f"unknown recipe method {method!r}")
     if "tongue_shift_cm" in entry:
         delta = delta + _tongue_shift(model, np.asarray(entry["tongue_shift_cm"], np.float64) * 0.01)
+    for bulge in entry.get("bulges", ()):
+        delta = delta + _bulge(model, bulge, side)
+    for band in entry.get("bands", ()):
+        delta = delta + _band(model, band, side)
     return delta
+
+
+def _landmark(model: FaceModel, name: str, side: str | None) -> np.ndarray:
+    """A landmark named in a recipe; ``{side}`` stands for the target's side (L when bilateral)."""
+    try:
+        return model.point(name.format(side=side or "L"))
+    except KeyError:
+        raise RecipeError(f"the recipe names no landmark {name!r}") from None
+
+
+def _bulge(model: FaceModel, spec: Mapping[str, Any], side: str | None) -> np.ndarray:
+    """A muscle belly swelling under the skin (masseter in AU31): skin rises along its normal
+    over an ellipsoidal window, most at the centre."""
+    sides = ("L", "R") if side is None and "{side}" in spec["centre"] else (side,)
+    total = np.zeros_like(model.positions)
+    for s in sides:
+        centre = _landmark(model, spec["centre"], s)
+        window = model.region(centre, np.asarray(spec["radii_cm"], np.float64) * 0.01)
+        total += model.normals * (float(spec["raise_cm"]) * 0.01 * window)[:, None]
+    return total
+
+
+def _band(model: FaceModel, spec: Mapping[str, Any], side: str | None) -> np.ndarray:
+    """A cord of muscle standing out under the skin between two landmarks (the platysma bands of
+    AU21), measured in the frontal plane; the skin over it rises and is drawn towards ``pull_to``."""
+    start = _landmark(model, spec["from"], side)
+    end = _landmark(model, spec["to"], side)
+    p = model.positions
+    seg = (end - start)[:2]
+    u = np.clip((p[:, :2] - start[:2]) @ seg / float(seg @ seg), 0.0, 1.0)
+    distance = np.linalg.norm(p[:, :2] - (start[:2] + np.outer(u, seg)), axis=1)
+    half = float(spec["half_width_cm"]) * 0.01
+    front = p[:, 2] > min(start[2], end[2]) - 0.02
+    window = smoothstep(half, 0.3 * half, distance) * model.part("skin") * front
+    window *= smoothstep(0.0, 0.15, u) * smoothstep(1.0, 0.85, u)  # fades at both ends
+    lift = model.normals * (float(spec["raise_cm"]) * 0.01 * window)[:, None]
+    pull = np.outer(window, (start - end) / np.linalg.norm(start - end)) * float(spec.get("pull_cm", 0.0)) * 0.01
+    return lift + pull
 
 
 def paint_colours(head: IctHead, model: FaceModel, paint: Mapping[str, Any]) -> np.ndarray:
