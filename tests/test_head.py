@@ -27,7 +27,12 @@ from facs_rig.core.headgen.actions import (
     parse_target_name,
 )
 from facs_rig.core.headgen.muscles import LinearMuscle, Sphincter, linear_muscle, rotation, slide, sphincter
-from facs_rig.io.default_head import build_head, default_head_target_names, default_ict_path, write_default_head
+from facs_rig.io.default_head import (
+    build_head,
+    default_head_target_names,
+    default_ict_path,
+    write_default_head,
+)
 from facs_rig.io.rig_files import load_rig
 
 GLB = REPO / "rigs" / "default_head.glb"
@@ -44,7 +49,9 @@ def model(neutral):
 
 
 ICT = default_ict_path()
-needs_ict = pytest.mark.skipif(not ICT.exists(), reason=f"the ICT FaceKit head is not at {ICT} (../shared absent)")
+needs_ict = pytest.mark.skipif(
+    not ICT.exists(), reason=f"the ICT FaceKit head is not at {ICT} (../shared absent)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -592,7 +599,8 @@ def test_ict_head_actions_move_the_right_way(head):
         assert sign * turn[left, 0].mean() > 0.002 and sign * turn[right, 0].mean() < -0.002
     # AU36 bulges one cheek over the tongue: the left cheek moves out, the right does not.
     bulge = mesh.deltas[mesh.target_names.index("AU36_L")]
-    assert bulge[p[:, 0] > 0.02, 2].max() > 0.005 and np.abs(bulge[(p[:, 0] < -0.02) & (head.parts == 0)]).max() < 1e-3
+    assert bulge[p[:, 0] > 0.02, 2].max() > 0.005
+    assert np.abs(bulge[(p[:, 0] < -0.02) & (head.parts == 0)]).max() < 1e-3
     # The muscle-model targets (no ICT scan) move the skin where FACS puts them.
     ala = delta("AU38_L", model.point("ala_L"))
     assert ala[0] > 0.001

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 import struct
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,7 +164,9 @@ def test_framing_takes_in_brows_and_chin_when_the_jaw_moves_far():
     assert low[1] <= -0.1 and high[1] >= 0.08, rig.focus
 
 
-ICT_FULL_HEAD = Path(__file__).resolve().parents[2] / "shared/assets/rigs/ict_facekit/ict_facekit_full_head.glb"
+ICT_FULL_HEAD = (
+    Path(__file__).resolve().parents[2] / "shared/assets/rigs/ict_facekit/ict_facekit_full_head.glb"
+)
 
 
 @pytest.mark.skipif(not ICT_FULL_HEAD.exists(), reason="../shared/assets (ICT FaceKit head) absent")

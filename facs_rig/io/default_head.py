@@ -113,12 +113,14 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
                 points = read_accessor_float(source, attributes["POSITION"]).astype(np.float64) + shift
                 n = points.shape[0]
                 positions.append(points)
-                faces.append(read_accessor(source, primitive["indices"]).reshape(-1, 3).astype(np.int64) + offset)
+                triangles = read_accessor(source, primitive["indices"]).reshape(-1, 3).astype(np.int64)
+                faces.append(triangles + offset)
                 colours.append(read_accessor_float(source, attributes["COLOR_0"])[:, :3])
                 ict.append(read_accessor(source, attributes["_ICT_VERTEX"]).reshape(-1).astype(np.int64))
                 parts.append(np.full(n, primitive["extras"]["part"], dtype=object))
                 targets = primitive.get("targets") or []
-                deltas.append([read_accessor_float(source, t["POSITION"]).astype(np.float64) for t in targets])
+                deltas.append([read_accessor_float(source, t["POSITION"]).astype(np.float64)
+                               for t in targets])
                 offset += n
     except (KeyError, TypeError, IndexError) as exc:
         raise GltfError(f"{source.path}: not the ICT FaceKit full head ({exc!r} missing)") from None

@@ -30,7 +30,9 @@ import numpy as np
 from facs_rig.core.headgen.actions import ACTIONS, FaceModel, _head, parse_target_name
 from facs_rig.core.headgen.muscles import rotation, smoothstep
 
-__all__ = ["IctHead", "RecipeError", "ict_face_model", "resolve_recipes", "build_ict_targets", "paint_colours"]
+__all__ = [
+    "IctHead", "RecipeError", "ict_face_model", "resolve_recipes", "build_ict_targets", "paint_colours",
+]
 
 #: FaceModel's part numbering (skin, eye_L, eye_R, teeth_upper, teeth_lower, mouth, tongue).
 _PART_CODE = {
@@ -211,7 +213,8 @@ def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> n
     delta = _scan_sum(head, entry.get("scans", {}))
     if method in ("scan", "blend"):
         # A bilateral scan on a sided FACS target: that half of the face, blended at the midline.
-        if side is not None and entry.get("side_mask", not any(k[-2:] in ("_L", "_R") for k in entry["scans"])):
+        unsided = not any(k[-2:] in ("_L", "_R") for k in entry["scans"])
+        if side is not None and entry.get("side_mask", unsided):
             delta = delta * model.side_weight(side, width=0.006)[:, None]
     elif method == "muscle":
         # An AU recipe of the Waters model, or only the bulges/bands below (muscle bellies).
@@ -277,7 +280,8 @@ def _band(model: FaceModel, spec: Mapping[str, Any], side: str | None) -> np.nda
     window = smoothstep(half, 0.3 * half, distance) * model.part("skin") * front
     window *= smoothstep(0.0, 0.15, u) * smoothstep(1.0, 0.85, u)  # fades at both ends
     lift = model.normals * (float(spec["raise_cm"]) * 0.01 * window)[:, None]
-    pull = np.outer(window, (start - end) / np.linalg.norm(start - end)) * float(spec.get("pull_cm", 0.0)) * 0.01
+    upwards = (start - end) / np.linalg.norm(start - end)
+    pull = np.outer(window, upwards) * float(spec.get("pull_cm", 0.0)) * 0.01
     return lift + pull
 
 
