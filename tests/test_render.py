@@ -164,6 +164,19 @@ def test_framing_takes_in_brows_and_chin_when_the_jaw_moves_far():
     assert low[1] <= -0.1 and high[1] >= 0.08, rig.focus
 
 
+@pytest.mark.parametrize("yaw", [-30.0, 0.0, 30.0])
+def test_the_face_stays_whole_when_the_camera_turns(yaw):
+    """The whole focus box (the face) is inside the frame from the front and at +-30 degrees
+    (framing on the box's two corners let a turned head's face run out of the frame)."""
+    from facs_rig.render.preview import preview_setup
+
+    setup = preview_setup(size=128, yaw=yaw)
+    low, high = setup.rig.focus
+    corners = np.array([[(low, high)[i >> k & 1][k] for k in range(3)] for i in range(8)])
+    x, y, _ = setup.renderer.camera.project(corners)
+    assert x.min() >= 0 and x.max() <= 128 and y.min() >= 0 and y.max() <= 128, (yaw, x, y)
+
+
 ICT_FULL_HEAD = (
     Path(__file__).resolve().parents[2] / "shared/assets/rigs/ict_facekit/ict_facekit_full_head.glb"
 )
