@@ -474,8 +474,9 @@ _OPENING = ("AU09", "AU10", "AU16", "AU19", "AU22", "AU25", "AU26", "AU27", "AU2
 
 def test_closed_mouth_poses_show_no_teeth_tongue_or_mouth_inside(head):
     """Rendered from the front and both three-quarter sides, a pose that keeps the lips together
-    shows no more of the teeth, tongue or mouth socket than the neutral does (ICT's scanned
-    neutral has a hairline gap between the lips): nothing pierces the lips or cheeks."""
+    shows the teeth, tongue or mouth socket at most through a hairline between the lips (ICT's
+    scanned neutral has one): at most 2 pixels in any column and a few dozen in all, so nothing
+    pierces the lips or cheeks."""
     from facs_rig.render.camera import frame_camera
     from facs_rig.render.raster import rasterize
 
@@ -484,12 +485,15 @@ def test_closed_mouth_poses_show_no_teeth_tongue_or_mouth_inside(head):
     focus = mesh.positions[(head.parts == 0) & (mesh.positions[:, 2] > 0.06)]
     cameras = [frame_camera(focus, width=200, height=200, yaw=yaw) for yaw in (-35.0, 0.0, 35.0)]
 
-    def inner_pixels(posed):
+    def inner_pixels(posed, *, per_column=False):
         counts = []
         for camera in cameras:
             x, y, depth = camera.project(posed)
             visible = rasterize(x, y, depth, mesh.faces.astype(np.int64), 200, 200)
-            counts.append(int(inner_faces[visible[visible >= 0]].sum()))
+            hit = np.flatnonzero(visible >= 0)
+            inner = hit[inner_faces[visible[hit]]]
+            columns = np.bincount(inner % 200, minlength=200)
+            counts.append(int(columns.max()) if per_column else inner.size)
         return np.array(counts)
 
     rest = inner_pixels(mesh.positions)
@@ -497,8 +501,9 @@ def test_closed_mouth_poses_show_no_teeth_tongue_or_mouth_inside(head):
     for index, name in enumerate(mesh.target_names):
         if name.startswith(_OPENING) or name.count("AU") > 1:
             continue
-        shown = inner_pixels(mesh.positions + mesh.deltas[index])
-        assert (shown <= rest + 8).all(), (name, shown.tolist(), rest.tolist())
+        posed = mesh.positions + mesh.deltas[index]
+        assert (inner_pixels(posed, per_column=True) <= 2).all(), name
+        assert (inner_pixels(posed) <= 40).all(), (name, inner_pixels(posed).tolist())
     # ... and the opening ones do open: the jaw drop shows teeth and mouth.
     assert (inner_pixels(mesh.positions + mesh.deltas[mesh.target_names.index("AU26")]) > rest + 100).all()
     # AU8 closes the lips over the dropped jaw (8+26): less of the mouth shows than with 26 alone.
