@@ -213,7 +213,7 @@ def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> n
     delta = _scan_sum(head, entry.get("scans", {}))
     if method in ("scan", "blend"):
         # A bilateral scan on a sided FACS target: that half of the face, blended at the midline.
-        unsided = not any(k[-2:] in ("_L", "_R") for k in entry["scans"])
+        unsided = not any(k[-2:] in ("_L", "_R") for k in entry.get("scans", {}))
         if side is not None and entry.get("side_mask", unsided):
             delta = delta * model.side_weight(side, width=0.006)[:, None]
     elif method == "muscle":
