@@ -45,6 +45,12 @@ class Table:
         The requested text columns, cells stripped.
     lines : (n_rows,) int64
         1-based file line number of each row, for messages.
+    leading : (n_rows, width) uint8 or None
+        The first ``leading_width`` bytes of every row when :func:`read_table` was asked for
+        them and the fast path read the file (see :meth:`leading_field`).
+    cut_short : int
+        1 when the file's last line was cut short (fewer cells than the header: a tracker
+        stopped mid-write) and was dropped, else 0. The readers count it as a repair.
     """
 
     path: str
@@ -52,28 +58,20 @@ class Table:
     numeric: dict[str, np.ndarray]
     text: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    body: bytes = b""
-    line_starts: np.ndarray | None = None
+    leading: np.ndarray | None = None
+    cut_short: int = 0
 
     def leading_field(self, width: int) -> np.ndarray | None:
         """The first ``width`` bytes of every row as a ``(n_rows, width)`` uint8 array.
 
         For fixed-width first columns (Live Link Face's ``HH:MM:SS:FF.fff`` timecode) this
-        replaces splitting 216,000 lines in Python. None when the body is not one row per line
-        (the slow path read it) or a line is shorter than ``width``.
+        replaces splitting 216,000 lines in Python. None when :func:`read_table` was not asked
+        for ``width`` leading bytes, the body is not one row per line (the slow path read it) or
+        a line is shorter than ``width``.
         """
-        if not self.body:
+        if self.leading is None or self.leading.shape[1] < width:
             return None
-        buffer = np.frombuffer(self.body, dtype=np.uint8)
-        starts = self.line_starts
-        if starts is None:
-            starts = np.concatenate(([0], np.flatnonzero(buffer == 10) + 1))
-        if starts.shape[0] != self.n_rows:
-            return None
-        ends = np.concatenate((starts[1:] - 1, [buffer.shape[0]]))
-        if np.any(ends - starts < width):
-            return None
-        return buffer[starts[:, None] + np.arange(width)]
+        return self.leading[:, :width]
 
     @property
     def n_rows(self) -> int:
@@ -166,8 +164,33 @@ def _parse_cell(cell: str) -> float:
     return value
 
 
+#: Bytes of the body scanned at once when counting cells per line: the scan's temporary arrays
+#: stay a few tens of MB for any file size (a whole-body scan of a 60 fps hour took 500 MB).
+_SCAN_CHUNK = 8 * 1024 * 1024
+
+
+def _line_layout(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, commas)``: the offset where each line of ``buffer`` starts and how many commas
+    it holds, scanned in chunks of :data:`_SCAN_CHUNK` bytes so memory stays bounded."""
+    newline_chunks, comma_chunks = [], []
+    commas_before = 0
+    for offset in range(0, buffer.shape[0], _SCAN_CHUNK):
+        chunk = buffer[offset:offset + _SCAN_CHUNK]
+        newlines = np.flatnonzero(chunk == 10)
+        commas = np.flatnonzero(chunk == 44)
+        # Commas seen before each newline of the chunk, counted from the start of the body.
+        comma_chunks.append(commas_before + np.searchsorted(commas, newlines))
+        newline_chunks.append(newlines + offset)
+        commas_before += commas.shape[0]
+    newlines = np.concatenate(newline_chunks) if newline_chunks else np.zeros(0, np.int64)
+    before_newline = np.concatenate(comma_chunks) if comma_chunks else np.zeros(0, np.int64)
+    starts = np.concatenate(([0], newlines + 1))
+    cumulative = np.concatenate(([0], before_newline, [commas_before]))
+    return starts, np.diff(cumulative)
+
+
 def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
-               text: tuple[str, ...] = ()) -> Table:
+               text: tuple[str, ...] = (), *, leading_width: int = 0) -> Table:
     """Read the named numeric and text columns of a capture CSV.
 
     Parameters
@@ -179,12 +202,21 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
         format needs them).
     text : tuple of str
         Columns to keep as text.
+    leading_width : int
+        Also keep the first ``leading_width`` bytes of every row (:meth:`Table.leading_field`).
+
+    Notes
+    -----
+    A last line with fewer cells than the header is a row cut short by a tracker that stopped
+    mid-write: it is dropped and counted (:attr:`Table.cut_short`), not refused, so a take that
+    was recorded is not lost for its final frame. A short line anywhere else is an error.
 
     Raises
     ------
     CaptureFormatError
         Empty file, no data rows, duplicated or missing columns, a row with the wrong number of
-        cells, or a cell that is not a number, each naming the file, line and column.
+        cells, a cell that is not a number or longer than the CSV module's field limit, each
+        naming the file, line and column.
     """
     name = os.fspath(path)
     data = _read_bytes(name)
@@ -204,37 +236,55 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
     if end <= start:
         raise CaptureFormatError(f"{name}: has a header but no data rows")
     n_columns = len(header)
-    n_lines = data.count(b"\n", start, end) + 1
     # First occurrence wins, in linear time (header.index() per column was quadratic: a
     # 200,000-column file took minutes before a single row was read).
     index: dict[str, int] = {}
     for position, column in enumerate(header):
         index.setdefault(column, position)
     numeric_indices = [index[column] for column in numeric]
-    body = data[start:end]
-    del data
+    # A view of the body, not a copy: the file's bytes are the one large buffer held.
+    buffer = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
     # Every line must have the header's number of cells (loadtxt with usecols does not check):
-    # commas per line, counted over the whole body at once. Blank lines fail this too, and
-    # quoted cells make loadtxt fail; either sends the file to the slow path, which says where.
-    buffer = np.frombuffer(body, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(buffer == 10) + 1))
-    comma_positions = np.flatnonzero(buffer == 44)
-    per_line = np.diff(np.searchsorted(comma_positions, np.append(starts, buffer.shape[0])))
-    regular = starts.shape[0] == n_lines and bool(np.all(per_line == n_columns - 1))
-    del buffer, comma_positions, per_line
+    # commas per line, counted in bounded chunks. Blank lines fail this too, and quoted cells
+    # make loadtxt fail; either sends the file to the slow path, which says where.
+    starts, per_line = _line_layout(buffer)
+    cut_short = 0
+    if starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
+        cut_short = 1
+        end = start + int(starts[-1]) - 1
+        buffer = buffer[:end - start]
+        starts, per_line = starts[:-1], per_line[:-1]
+    n_lines = starts.shape[0]
+    regular = bool(np.all(per_line == n_columns - 1))
+    del per_line
     if regular and numeric_indices:
         try:
-            values = np.loadtxt(io.BytesIO(body), delimiter=",", usecols=numeric_indices,
-                                dtype=np.float64, ndmin=2, comments=None, encoding="utf-8")
+            # skiprows/max_rows on the whole file instead of a sliced copy of the body.
+            values = np.loadtxt(io.BytesIO(data), delimiter=",", usecols=numeric_indices,
+                                dtype=np.float64, ndmin=2, comments=None, encoding="utf-8",
+                                skiprows=1 if first_end >= 0 else 0, max_rows=n_lines)
         except ValueError:
             values = None
         if values is not None and values.shape[0] == n_lines:
             lines = np.arange(2, n_lines + 2, dtype=np.int64)
             columns = {column: values[:, k] for k, column in enumerate(numeric)}
-            texts = _text_columns(body.decode("utf-8"), [index[column] for column in text], text) \
-                if text else {}
-            return Table(name, header, columns, texts, lines, body, starts)
-    return _read_slow(name, header, body.decode("utf-8"), numeric, text, index)
+            texts = _text_columns(bytes(buffer).decode("utf-8"),
+                                  [index[column] for column in text], text) if text else {}
+            leading = _leading_bytes(buffer, starts, leading_width)
+            return Table(name, header, columns, texts, lines, leading, cut_short)
+    body = data[start:end].decode("utf-8")
+    del data, buffer
+    return _read_slow(name, header, body, numeric, text, index, cut_short)
+
+
+def _leading_bytes(buffer: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray | None:
+    """``(n_lines, width)`` first bytes of every line, or None (no width asked, a short line)."""
+    if width <= 0:
+        return None
+    ends = np.concatenate((starts[1:] - 1, [buffer.shape[0]]))
+    if np.any(ends - starts < width):
+        return None
+    return buffer[starts[:, None] + np.arange(width)]
 
 
 _FIRST_FIELD = re.compile(r"^([^,\n]*)", re.MULTILINE)
@@ -253,7 +303,7 @@ def _text_columns(body: str, indices: list[int], names: tuple[str, ...]) -> dict
 
 
 def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str, ...],
-               text: tuple[str, ...], index: dict[str, int]) -> Table:
+               text: tuple[str, ...], index: dict[str, int], cut_short: int) -> Table:
     n_columns = len(header)
     columns = [index[column] for column in numeric]
     text_indices = [index[column] for column in text]
@@ -264,7 +314,7 @@ def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str
         if not line.strip():
             continue  # blank lines carry nothing; they are not counted as rows
         if '"' in line:
-            cells = _split_quoted(line)
+            cells = _split_quoted(name, line_number, line)
         else:
             cells = line.split(",")
         if len(cells) != n_columns:
@@ -290,10 +340,16 @@ def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str
     return Table(
         name, header, {column: values[:, k] for k, column in enumerate(numeric)},
         {column: tuple(row[k] for row in text_rows) for k, column in enumerate(text)},
-        np.asarray(lines, dtype=np.int64))
+        np.asarray(lines, dtype=np.int64), cut_short=cut_short)
 
 
-def _split_quoted(line: str) -> list[str]:
+def _split_quoted(name: str, line_number: int, line: str) -> list[str]:
+    """The cells of a row with quotes, by the csv module, whose field limit (131,072
+    characters by default) bounds the memory of one cell; a longer cell is no capture value."""
     import csv  # only for the rare quoted row
 
-    return next(csv.reader([line]))
+    try:
+        return next(csv.reader([line]))
+    except csv.Error as exc:
+        raise CaptureFormatError(f"{name}: line {line_number}: {exc} (an unclosed quote, or a "
+                                 f"cell that is no capture value)") from None
