@@ -56,6 +56,10 @@ class SolveResult:
     sweeps: int
 
 
+#: Frames solved together by :func:`solve_bounded` (larger inputs are solved block by block).
+SOLVE_BLOCK_FRAMES = 32_768
+
+
 def _components(gram: np.ndarray) -> list[np.ndarray]:
     """Connected components of the channels that share a target (non-zero off-diagonal Q)."""
     n = gram.shape[0]
@@ -112,6 +116,20 @@ def solve_bounded(basis: np.ndarray, observed: np.ndarray, *, lower: float = 0.0
     if not np.all(np.isfinite(observed)):
         raise ValueError("solve_bounded: observed weights contain NaN or infinity; fill gaps first")
     n_frames, n_channels = observed.shape[0], basis.shape[1]
+    if n_frames > SOLVE_BLOCK_FRAMES:
+        # Frames are independent problems: solving them in blocks bounds the float64 working
+        # arrays (a 60 fps hour in one block held about 400 MB of them) at the same speed.
+        solved = np.empty((n_frames, n_channels), dtype=np.float32)
+        residual = np.empty(n_frames, dtype=np.float32)
+        slowest = 0
+        for first in range(0, n_frames, SOLVE_BLOCK_FRAMES):
+            block = slice(first, first + SOLVE_BLOCK_FRAMES)
+            part = solve_bounded(basis, observed[block], lower=lower, upper=upper,
+                                 tolerance=tolerance, max_sweeps=max_sweeps,
+                                 initial=None if initial is None else np.asarray(initial)[block])
+            solved[block], residual[block] = part.values, part.residual
+            slowest = max(slowest, part.sweeps)
+        return SolveResult(solved, residual, slowest)
     gram = basis.T @ basis
     # A^T y of every frame, in the capture's own precision (float32 captures stay float32:
     # half the memory traffic, and 1e-7 is far below any tracker's noise).

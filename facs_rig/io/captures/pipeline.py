@@ -98,9 +98,12 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
     if calibration is not None:
         observed = calibration.apply(observed)
-    result = solver.solve(observed[:, columns])
+    observed = observed[:, columns]  # drop each whole-take array once used: an hour is 45 MB
+    result = solver.solve(observed)
+    del observed
     values = result.values
     residual = result.residual.copy()
+    del result
     values[capture.gaps] = np.nan
     residual[capture.gaps] = np.nan
     channels = solver.channels
@@ -114,12 +117,13 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         angle_calibration = _calibration(capture.aus.times, angle_values, neutral, gain_percentile)
         if angle_calibration is not None:
             angle_values = angle_calibration.apply(angle_values)
-        values = np.concatenate([values[:, keep], angle_values], axis=1)
+        values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
         channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     metadata = dict(shapes.metadata)
     metadata["solved_from"] = "blendshapes"
-    curves = AUCurves(shapes.times, np.ascontiguousarray(values[:, order], dtype=np.float32),
+    values = np.ascontiguousarray(values[:, order], dtype=np.float32)
+    curves = AUCurves(shapes.times, values,
                       tuple(channels[k] for k in order), shapes.fps, MappingProxyType(metadata))
     return SolvedAUs(curves, residual, "blendshapes")
 
