@@ -196,16 +196,33 @@ def run_code(args: argparse.Namespace) -> int:
     cleaning = _cleaning(args, neutral_default="auto", smooth_default="zero-phase")
     events = _events(args)
     vocabulary = load_vocabulary()
+    # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
+    steps = ("reading", "solving", "finding events", "coding")
+    progress = ProgressBar(len(steps), sys.stderr, label="code", unit="steps") \
+        if sys.stderr.isatty() else None
+
+    def step(done: int) -> None:
+        if progress is not None:
+            progress(done, steps[done] if done < len(steps) else "")
+
+    step(0)
     capture = read_capture(args.capture, format=args.format, face=args.face)
+    repairs = capture.repairs
+    step(1)
     curves = capture_curves(capture, cleaning, source=args.source).curves
+    del capture  # an hour of blendshapes is 45 MB that events and coding do not need
+    step(2)
     timeline = extract_events(curves, vocabulary.scale(), options=events)
+    del curves
+    step(3)
     segments = code_segments(timeline, vocabulary)
+    step(4)
     if args.json:
         print_json([{"start": round(s.start, 4), "end": round(s.end, 4), "code": str(s.code),
                      "emotion": s.emotion, "matched": s.matched, "of": s.total}
                     for s in segments])
         return 0
-    for note in capture.repairs:
+    for note in repairs:
         print(f"# repaired: {note}")
     sys.stdout.write(format_summary(segments) or "no AU events\n")
     return 0
