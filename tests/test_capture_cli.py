@@ -15,7 +15,11 @@ from facs_rig.io.captures import read_live_link_face
 def test_code_prints_one_line_per_segment(capsys):
     path = shared_asset("captures/pyfeat/001.csv")
     assert main(["code", str(path)]) == 0
-    out = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    # A 1.27 s clip is too short for the automatic neutral: said, and no neutral is used.
+    assert lines[0] == ("# neutral: the take is 1.27 s, shorter than the 5 s the automatic "
+                        "neutral needs; no neutral subtracted (give --neutral START-END)")
+    out = lines[1:]
     assert out and all(" s  " in line for line in out)
     assert main(["code", str(path), "--json"]) == 0
     segments = json.loads(capsys.readouterr().out)
