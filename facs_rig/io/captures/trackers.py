@@ -75,7 +75,9 @@ class AUMapping:
         lacks counts as 0.
         """
         column_of = {canonical_arkit_name(name) or name: k for k, name in enumerate(names)}
-        out = np.tile(self.intercept.astype(np.float32), (values.shape[0], 1))
+        # A positive intercept is the coding's floor (a detector's base rate on a face whose
+        # shapes all read 0): it is no activity of the face, so intensities start above it.
+        out = np.tile(np.minimum(self.intercept, 0.0).astype(np.float32), (values.shape[0], 1))
         for row, shape in enumerate(self.shapes):
             column = column_of.get(shape)
             if column is not None:
