@@ -15,6 +15,12 @@ profile's mapping) is refitted ten times, each time without the clip it is score
 * ``arkit solve`` (for reference): the ``generic`` tracker, i.e. the blendshapes solved through
   the ``arkit`` rig profile with no fitted mapping.
 
+Round trip: every single facial AU (kind ``action_unit``) and every EMFACS prototype is made a
+timeline (``timeline_from_code``, 1 s hold), sampled at 60 fps, mixed onto ``arkit``,
+``metahuman`` and ``unified``, solved back through the same profile and coded
+(``extract_events`` + ``code_segments``); a code counts as exact when the stretch in the middle
+of the hold has the same set of AUs (letters are not compared). The codes that differ are printed.
+
 Run ``python benchmarks/run.py --only fidelity``; per-AU figures are printed above the table rows.
 """
 
@@ -119,4 +125,47 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                               "higher", lambda m=method: _summary(scores()[m])[0]))
         rows.append(Benchmark(f"fidelity {label}: lowest AU r (held out)", "r", 0.0, "higher",
                               lambda m=method: _summary(scores()[m])[1]))
+    return rows + round_trip_benchmarks()
+
+
+def round_trip(rig_name: str) -> tuple[int, int, list[tuple[str, list[int]]]]:
+    """(exact, total, [(code, AUs read back)]) of the code -> mix -> solve -> code round trip."""
+    from facs_rig.core.curves import AUCurves
+    from facs_rig.core.events import EMFACS_EMOTIONS, code_segments, extract_events
+    from facs_rig.core.mixing import mix
+    from facs_rig.core.solve import BlendshapeSolver
+    from facs_rig.core.timeline import sample, timeline_from_code
+    from facs_rig.io.rig_files import load_rig
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    rig = load_rig(rig_name)
+    solver = BlendshapeSolver.from_rig(rig)
+    codes = [str(au) for au in vocabulary.action_units
+             if vocabulary.action_unit(au).kind == "action_unit"] + list(EMFACS_EMOTIONS)
+    wrong = []
+    for code in codes:
+        timeline = timeline_from_code(code, vocabulary, hold=1.0, fps=60.0)
+        curves = sample(timeline, fps=60.0)
+        solved = solver.solve(mix(curves, rig).weights)
+        back = AUCurves(curves.times, solved.values, solver.channels, 60.0)
+        segments = code_segments(extract_events(back, vocabulary.scale()), vocabulary)
+        middle = 0.5 * timeline.duration
+        found = next((s for s in segments if s.start <= middle < s.end), None)
+        got = sorted({term.au for term in found.code}) if found else []
+        if got != sorted({term.au for term in vocabulary.parse(code)}):
+            wrong.append((code, got))
+    return len(codes) - len(wrong), len(codes), wrong
+
+
+def round_trip_benchmarks() -> list[Benchmark]:
+    rows = []
+    for rig_name in ("arkit", "metahuman", "unified"):
+        def measure(name=rig_name) -> float:
+            exact, total, wrong = round_trip(name)
+            shown = ", ".join(f"{code}->{'+'.join(map(str, got)) or 'nothing'}" for code, got in wrong)
+            print(f"  round trip {name}: {exact}/{total} exact; differ: {shown}")
+            return float(exact)
+        rows.append(Benchmark(f"fidelity round trip on {rig_name}: exact codes of 42", "codes",
+                              42, "higher", measure))
     return rows
