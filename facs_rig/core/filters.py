@@ -212,7 +212,9 @@ def smooth_zero_phase(times: np.ndarray, values: np.ndarray, *, cutoff_hz: float
     -------
     (n_frames, n_channels) float32
     """
-    data = _as_2d(values)
+    data = np.asarray(values)
+    if data.ndim != 2:
+        raise ValueError(f"values must be (n_frames, n_channels), got shape {data.shape}")
     t = np.asarray(times, dtype=np.float64)
     if cutoff_hz <= 0:
         raise ValueError("cutoff_hz must be positive")
@@ -231,7 +233,7 @@ def smooth_zero_phase(times: np.ndarray, values: np.ndarray, *, cutoff_hz: float
     # whole take (a 60 fps hour of 47 channels: 80 MB each). The kernel is symmetric, so
     # convolution equals the correlation of the shifted-copies sum it replaces.
     for column in range(data.shape[1]):
-        padded = np.pad(data[:, column], radius, mode="reflect")
+        padded = np.pad(data[:, column].astype(np.float64), radius, mode="reflect")
         out[:, column] = np.convolve(padded, kernel, mode="valid")
     return out
 
