@@ -50,15 +50,16 @@ def make_take(path: Path, rows: int, fps: int = 60) -> None:
     """Write a ``rows``-frame Live Link Face take at ``fps`` by tiling a real take's rows under
     fresh ``HH:MM:SS:FF.000`` timecodes (one frame per row at a ``fps`` timecode rate)."""
     header, source = _source_rows()
-    out = [header]
     start = 10 * 3600 * fps
-    for row in range(rows):
-        frame = start + row
-        seconds, ff = divmod(frame, fps)
-        hours, rest = divmod(seconds, 3600)
-        minutes, secs = divmod(rest, 60)
-        out.append(f"{hours:02d}:{minutes:02d}:{secs:02d}:{ff:02d}.000,{source[row % len(source)]}")
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    with open(path, "w", encoding="utf-8") as stream:  # line by line: no 170 MB string in memory
+        stream.write(header + "\n")
+        for row in range(rows):
+            frame = start + row
+            seconds, ff = divmod(frame, fps)
+            hours, rest = divmod(seconds, 3600)
+            minutes, secs = divmod(rest, 60)
+            stream.write(f"{hours:02d}:{minutes:02d}:{secs:02d}:{ff:02d}.000,"
+                         f"{source[row % len(source)]}\n")
 
 
 def benchmarks(quick: bool) -> list[Benchmark]:
@@ -106,11 +107,16 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                       300.0, "lower", lambda: code_run()["megabytes"])]
 
 
+# VmHWM (the peak resident set of this process image, in kB) rather than ru_maxrss: Linux keeps
+# ru_maxrss across exec, so a child forked from this large benchmark process would report the
+# parent's size.
 _CODE_CHILD = """
-import resource, sys
+import sys
 from facs_rig.cli import main
 status = main(["code", sys.argv[1]])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+with open("/proc/self/status", encoding="ascii") as status_file:
+    peak = next(line.split()[1] for line in status_file if line.startswith("VmHWM:"))
+print(peak, file=sys.stderr)
 sys.exit(status)
 """
 
@@ -123,7 +129,7 @@ def _run_code(path: Path) -> tuple[float, float]:
     done = subprocess.run([sys.executable, "-c", _CODE_CHILD, str(path)], cwd=root,
                           env=environment, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
-    kilobytes = float(done.stderr.strip().splitlines()[-1])  # Linux reports ru_maxrss in KiB
+    kilobytes = float(done.stderr.strip().splitlines()[-1])
     return wall, kilobytes / 1024.0
 
 
