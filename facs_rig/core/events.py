@@ -112,10 +112,13 @@ def _event(channel: Channel, times: np.ndarray, curve: np.ndarray, left: int, ri
     median = apex[middle] if apex.shape[0] % 2 else 0.5 * (apex[middle - 1] + apex[middle])
     intensity = min(max(float(median), 0.0), 1.0)
     letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
-    return AUEvent.from_times(channel, intensity, float(times[left]),
-                              float(times[left + apex_first]), float(times[left + apex_last]),
-                              float(times[right]), ease_in="linear", ease_out="linear",
-                              letter=letter)
+    start, apex_start = float(times[left]), float(times[left + apex_first])
+    apex_end, end = float(times[left + apex_last]), float(times[right])
+    # What AUEvent.from_times builds (durations rounded to a picosecond), without its checks of
+    # the order of the four times: increasing frame indices on increasing times guarantee it.
+    return AUEvent(channel, intensity, start, round(apex_start - start, 12),
+                   round(apex_end - apex_start, 12), round(end - apex_end, 12),
+                   ease_in="linear", ease_out="linear", letter=letter)
 
 
 def extract_events(curves: AUCurves, scale: IntensityScale, *,
