@@ -88,7 +88,10 @@ def _valleys(curve: np.ndarray, times: np.ndarray, first: int, last: int, fracti
     above ``fraction`` of its peak, so smile, half-relax, smile again reads as two events. A dip
     shorter than ``min_gap`` (a tracker dropout) does not split."""
     segment = curve[first:last + 1]
-    high = _runs(segment >= fraction * float(segment.max()))
+    above = segment >= fraction * float(segment.max())
+    if int(above[0]) + np.count_nonzero(above[1:] > above[:-1]) < 2:
+        return []  # one hump (most activations): nothing to split, no need to list the runs
+    high = _runs(above)
     return [first + a_last + 1 + int(np.argmin(segment[a_last + 1:b_first]))
             for (_, a_last), (b_first, _) in zip(high, high[1:])
             if times[first + b_first] - times[first + a_last] >= min_gap]
