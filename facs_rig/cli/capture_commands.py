@@ -292,6 +292,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     print(f"held-out r per AU ({calibration.folds}-fold by take, frames pooled):")
     for channel, r in calibration.held_out_r.items():
         print(f"  {channel.name:8} {r:6.3f}")
-    print(f"mean r {calibration.mean_r:.3f} over {sum(1 for r in calibration.held_out_r.values() if r == r)} AUs; "
-          f"wrote {args.output}")
+    scored = sum(1 for r in calibration.held_out_r.values() if r == r)  # NaN: AU never varied
+    print(f"mean r {calibration.mean_r:.3f} over {scored} AUs; wrote {args.output}")
     return 0

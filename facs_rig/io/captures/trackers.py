@@ -110,7 +110,8 @@ def _fail(where: str, path: str, message: str) -> TrackerProfileError:
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], where: str, path: str, what: str) -> Any:
-    if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
         raise _fail(where, path, f"expected {what}, got a boolean")
     if not isinstance(value, kind):
         raise _fail(where, path, f"expected {what}, got {type(value).__name__}")
