@@ -15,7 +15,11 @@ from facs_rig.io.captures import read_live_link_face
 def test_code_prints_one_line_per_segment(capsys):
     path = shared_asset("captures/pyfeat/001.csv")
     assert main(["code", str(path)]) == 0
-    out = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    # A 1.27 s clip is too short for the automatic neutral: said, and no neutral is used.
+    assert lines[0] == ("# neutral: the take is 1.27 s, shorter than the 5 s the automatic "
+                        "neutral needs; no neutral subtracted (give --neutral START-END)")
+    out = lines[1:]
     assert out and all(" s  " in line for line in out)
     assert main(["code", str(path), "--json"]) == 0
     segments = json.loads(capsys.readouterr().out)
@@ -94,3 +98,43 @@ def test_retarget_onto_a_real_glb_validates(tmp_path, capsys):
     assert document["animations"][-1]["name"] == "facs-rig"
     report = validate_gltf(out)
     assert report["issues"]["numErrors"] == 0
+
+
+class _Terminal:
+    """A stderr that says it is a terminal, recording what is written."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_code_draws_a_progress_bar_on_a_terminal_only(monkeypatch, capsys):
+    path = shared_asset("captures/livelinkface/S07-001.csv")
+    assert main(["code", str(path)]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == ""  # off a terminal: no bar in logs
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["code", str(path)]) == 0
+    drawn = "".join(terminal.parts)
+    assert "code" in drawn and "4/4" in drawn
+    assert capsys.readouterr().out == quiet.out  # the summary itself is unchanged
+
+
+def test_code_of_a_take_cut_mid_row_reports_the_repair(tmp_path, capsys):
+    source = shared_asset("captures/openface/facsvatar_head_test_clean.csv")
+    data = source.read_bytes().rstrip(b"\r\n")
+    cut = tmp_path / "killed.csv"
+    cut.write_bytes(data[:len(data) - 7])
+    assert main(["code", str(cut)]) == 0
+    assert "# repaired: 1 last row cut short (the tracker stopped mid-write) dropped" in \
+        capsys.readouterr().out

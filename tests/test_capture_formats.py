@@ -168,7 +168,7 @@ def test_mediapipe_table_without_time_column_is_read_at_30_fps(tmp_path):
     ("timestamp,AU01_r\n", "header but no data rows"),
     ("timestamp,AU01_r,AU01_r\n0,1,1\n", "line 1: column 'AU01_r' appears twice"),
     ("timestamp,AU01_r\n0,1\n0.1,abc\n", r"line 3, column 2 \(AU01_r\): 'abc' is not a number"),
-    ("timestamp,AU01_r\n0,1\n0.1\n", "line 3: 1 cells, but the header has 2 columns"),
+    ("timestamp,AU01_r\n0,1\n0.1\n0.2,1\n", "line 3: 1 cells, but the header has 2 columns"),
     ("timestamp,AU01_r\n0.2,1\n0.1,1\n", "line 3, column timestamp: .* out of order"),
     ("timestamp,AU01_r\n0.2,1\nnan,1\n", "line 3, column timestamp: missing"),
     ("name,age\nbob,3\n", "not a capture format facs-rig knows"),
@@ -320,3 +320,74 @@ def test_timecode_writer_round_trips(frames, fraction):
     hours, minutes, secs, rest = text.split(":")
     assert (int(hours) * 3600 + int(minutes) * 60 + int(secs)) * 60 + float(rest) == \
         pytest.approx(frames + fraction / 1000, abs=1e-6)
+
+
+# --- cut-short takes and oversized cells (issue 13 point 6, issue 11 point 13) ---------------
+
+def test_long_quoted_cell_names_file_and_line():
+    path = Path(__file__).resolve().parents[2] / "shared" / "fuzz-repros" / \
+        "repro_capture_quoted_field.csv"
+    if not path.exists():
+        pytest.skip("../shared/fuzz-repros is not beside the repo")
+    with pytest.raises(CaptureFormatError, match=r"repro_capture_quoted_field.csv: line 2: "
+                                                 r"field larger than field limit"):
+        read_capture(path)
+
+
+def test_long_quoted_cell_on_a_later_line_names_that_line(tmp_path):
+    text = "timestamp,AU01_r\n0,1\n0.1,1\n0.2,\"" + "1" * 200_000 + "\"\n0.3,1\n"
+    with pytest.raises(CaptureFormatError, match=r"capture.csv: line 4: field larger"):
+        read_capture(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("relative", [
+    "captures/openface/facsvatar_head_test_clean.csv",
+    "captures/openface/facsvatar_demo_full.csv",
+    "captures/livelinkface/S07-001.csv",
+    "captures/pyfeat/001.csv",
+    "captures/facecap/facecap_animation_weights.csv",
+])
+def test_last_line_cut_short_is_dropped_and_counted(tmp_path, relative):
+    source = shared_asset(relative)
+    whole = read_capture(source)
+    data = source.read_bytes().rstrip(b"\r\n")
+    last = data.rfind(b"\n") + 1
+    cut = last + data[last:].find(b",", 20) + 1  # mid-row, after a few cells, as a killed writer
+    path = tmp_path / Path(relative).name
+    path.write_bytes(data[:cut])
+    cut_capture = read_capture(path)
+    assert cut_capture.n_frames == whole.n_frames - 1
+    assert "1 last row cut short (the tracker stopped mid-write) dropped" in cut_capture.repairs
+    np.testing.assert_array_equal(cut_capture.times, whole.times[:-1])
+
+
+def test_short_line_inside_a_take_is_still_an_error(tmp_path):
+    with pytest.raises(CaptureFormatError, match="line 3: 1 cells, but the header has 2"):
+        read_capture(write(tmp_path, "timestamp,AU01_r\n0,1\n0.1\n0.2,1\n"))
+
+
+def test_one_row_cut_short_is_refused_not_emptied(tmp_path):
+    with pytest.raises(CaptureFormatError, match="line 2: 1 cells, but the header has 2"):
+        read_capture(write(tmp_path, "timestamp,AU01_r\n0.1"))
+
+
+@HYPOTHESIS
+@given(cut=st.integers(1, 400), quote=st.integers(0, 3), where=st.integers(0, 10_000))
+def test_mutated_real_captures_parse_or_refuse(tmp_path, cut, quote, where):
+    """Real takes cut anywhere near their end, or given a long quoted cell anywhere: each reads
+    (a cut last row dropped) or raises the project's error, never another exception."""
+    source = shared_asset("captures/openface/facsvatar_head_test_clean.csv")
+    data = source.read_bytes()
+    rows = data.count(b"\n") - 1
+    mutated = data[:len(data) - cut]
+    if quote:
+        position = min(where, len(mutated))
+        mutated = mutated[:position] + b'"' + b"9" * (40_000 * quote) + mutated[position:]
+    path = tmp_path / "mutated.csv"
+    path.write_bytes(mutated)
+    try:
+        capture = read_capture(path)
+    except FacsRigError:
+        return
+    assert rows - 1 - cut // 60 <= capture.n_frames <= rows
+    assert np.all(np.diff(capture.times) > 0)

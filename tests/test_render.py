@@ -6,6 +6,7 @@ import io
 import struct
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ from facs_rig.render.encoders import (
 )
 from facs_rig.render.font import GLYPH_HEIGHT, text_bitmap, text_width
 from facs_rig.render.raster import DEFAULT_SHADING, rasterize, render, vertex_normals
-from facs_rig.render.scene import render_rig_from_mesh
+from facs_rig.render.scene import load_render_rig, render_rig_from_mesh
 from facs_rig.render.sheet import contact_sheet
 
 Image = pytest.importorskip("PIL.Image")
@@ -142,6 +143,57 @@ def test_render_rig_from_a_plain_mesh_uses_clay_and_frames_the_moving_part():
     deltas[0, 0] = (0.0, 0.0, 0.1)
     rig = render_rig_from_mesh(MorphMesh("plane", points, faces.astype(np.uint32), ("bulge",), deltas))
     assert rig.colours.shape == (4, 3) and rig.focus.shape == (2, 3)
+
+
+def test_framing_takes_in_brows_and_chin_when_the_jaw_moves_far():
+    """Each target is judged by its own largest movement: a jaw target moving 4 cm must not hide a
+    brow target moving 5 mm (such rigs used to be framed nose to chin)."""
+    ys, xs = np.meshgrid(np.linspace(-0.12, 0.12, 25), np.linspace(-0.08, 0.08, 17), indexing="ij")
+    points = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], axis=1).astype(np.float32)
+    grid = np.arange(xs.size).reshape(xs.shape)
+    quads = np.stack([grid[:-1, :-1], grid[:-1, 1:], grid[1:, 1:], grid[1:, :-1]], axis=-1).reshape(-1, 4)
+    faces = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]).astype(np.uint32)
+    deltas = np.zeros((2, xs.size, 3), np.float32)
+    jaw = points[:, 1] < -0.06
+    deltas[0, jaw, 1] = -0.04  # jawOpen: far
+    brow = (points[:, 1] > 0.05) & (points[:, 1] < 0.08)
+    deltas[1, brow, 1] = 0.005  # brow raise: 5 mm
+    rig = render_rig_from_mesh(MorphMesh("face", points, faces, ("jawOpen", "browUp"), deltas))
+    low, high = rig.focus
+    assert low[1] <= -0.1 and high[1] >= 0.08, rig.focus
+
+
+@pytest.mark.parametrize("yaw", [-30.0, 0.0, 30.0])
+def test_the_face_stays_whole_when_the_camera_turns(yaw):
+    """The whole focus box (the face) is inside the frame from the front and at +-30 degrees
+    (framing on the box's two corners let a turned head's face run out of the frame)."""
+    from facs_rig.render.preview import preview_setup
+
+    setup = preview_setup(size=128, yaw=yaw)
+    low, high = setup.rig.focus
+    corners = np.array([[(low, high)[i >> k & 1][k] for k in range(3)] for i in range(8)])
+    x, y, _ = setup.renderer.camera.project(corners)
+    assert x.min() >= 0 and x.max() <= 128 and y.min() >= 0 and y.max() <= 128, (yaw, x, y)
+
+
+ICT_FULL_HEAD = (
+    Path(__file__).resolve().parents[2] / "shared/assets/rigs/ict_facekit/ict_facekit_full_head.glb"
+)
+
+
+@pytest.mark.skipif(not ICT_FULL_HEAD.exists(), reason="../shared/assets (ICT FaceKit head) absent")
+def test_a_user_rigs_meshes_without_targets_are_drawn_with_their_colours():
+    """ICT's eyeballs and upper teeth have no morph targets: they are still drawn, coloured."""
+    rig = load_render_rig(ICT_FULL_HEAD)
+    assert rig.mesh.n_vertices == 26269  # every primitive of every mesh
+    colours = np.round(rig.colours, 3)
+    sclera = np.round(np.float32([0.8509804, 0.81960785, 0.78039217]), 3)
+    teeth = np.round(np.float32([0.81960785, 0.7882353, 0.69803923]), 3)
+    assert (np.abs(colours - sclera).max(axis=1) < 2e-3).sum() == 545 * 2
+    assert (np.abs(colours - teeth).max(axis=1) < 2e-3).sum() == 2634 + 2718
+    # Framed on the whole face, not nose to chin: the eyes are inside the box.
+    low, high = rig.focus
+    assert low[1] < -5.0 and high[1] > 6.0  # centimetres: chin below, brows above
 
 
 # ----------------------------------------------------------------------------- PNG

@@ -114,3 +114,13 @@ def test_unknown_rig_and_bad_code_are_errors_without_traceback(capsys):
 def test_rig_group_without_subcommand_prints_help(capsys):
     status, _, err = run(capsys, "rig")
     assert status == 2 and "show" in err and "validate" in err
+
+
+def test_rig_show_lists_aus_a_capture_reads_back_as_another(capsys):
+    status, out, _ = run(capsys, "rig", "show", "arkit")
+    assert status == 0
+    assert "AUs a capture solved through arkit reads back as another (11):" in out
+    assert "AU45_L  AU43_L   same targets, same proportions" in out
+    status, out, _ = run(capsys, "rig", "show", "metahuman", "--json")
+    folded = {f["au"]: f["read_as"] for f in json.loads(out)["read_back_as"]}
+    assert folded["AU25"] == "AU26"

@@ -112,3 +112,16 @@ def test_pyfeat_agreement_table_is_computed():
     # Lips part became solvable with the profile's AU25 -> mouthLowerDown entries.
     assert by_au[25].r > 0.5
     assert format_agreement(rows).startswith("| AU | Pearson r |")
+
+
+def test_folded_channels_say_what_a_capture_reads_back_as():
+    from facs_rig.core.solve import folded_channels
+    from facs_rig.io.rig_files import load_rig
+
+    arkit = dict(folded_channels(load_rig("arkit")))
+    assert arkit[Channel(45, "L")] == Channel(43, "L")  # eyeBlink: a blink reads as closure
+    assert arkit[Channel(44, "R")] == Channel(7, "R")  # eyeSquint
+    metahuman = dict(folded_channels(load_rig("metahuman")))
+    assert metahuman[Channel(25)] == Channel(26)
+    basis_channels = set(BlendshapeSolver.from_rig(load_rig("arkit")).channels)
+    assert not basis_channels & set(arkit)

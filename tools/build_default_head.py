@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerate ``rigs/default_head.glb`` from the project's own code (deterministic: same bytes).
+"""Regenerate ``rigs/default_head.glb`` from the ICT FaceKit head (deterministic: same bytes).
 
 Usage::
 
-    python tools/build_default_head.py [OUTPUT.glb]
+    python tools/build_default_head.py [OUTPUT.glb] [--ict ICT_FULL_HEAD.glb]
 
-The head is built by :mod:`facs_rig.core.headgen` (procedural neutral head + Waters muscle
-model), its targets named after ``rigs/facs.json``; see ``docs/default-head.md``.
+Input: ``../shared/assets/rigs/ict_facekit/ict_facekit_full_head.glb`` (ICT FaceKit, MIT; its
+notice ships as ``rigs/LICENSE-ICT-FaceKit`` and in the GLB's ``asset.copyright``) and the recipe
+``facs_rig/data/default_head_recipe.json`` (scan, muscle model or blend per target, with the
+reason). Targets are named after ``rigs/facs.json``; see ``docs/default-head.md``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ from facs_rig.io.default_head import write_default_head  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    ict = None
+    if "--ict" in arguments:
+        at = arguments.index("--ict")
+        if at + 1 >= len(arguments):
+            arguments = ["-"]
+        else:
+            ict = arguments[at + 1]
+            del arguments[at : at + 2]
     if len(arguments) > 1 or (arguments and arguments[0].startswith("-")):
         sys.stderr.write(__doc__.strip().splitlines()[0] + "\n")
-        sys.stderr.write("usage: python tools/build_default_head.py [OUTPUT.glb]\n")
+        sys.stderr.write("usage: python tools/build_default_head.py [OUTPUT.glb] [--ict ICT_FULL_HEAD.glb]\n")
         return 2
     try:
-        path = write_default_head(arguments[0] if arguments else None)
+        path = write_default_head(arguments[0] if arguments else None, ict_path=ict)
     except FacsRigError as exc:
         sys.stderr.write(f"build_default_head: error: {exc}\n")
         return 1

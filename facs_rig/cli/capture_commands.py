@@ -16,10 +16,11 @@ from facs_rig.core.events import EventOptions, code_segments, extract_events, fo
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.errors import FacsRigError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
-from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+from facs_rig.io.captures.pipeline import CleaningOptions, auto_neutral_note, capture_curves
 from facs_rig.io.captures.retarget import (
     RetargetReport,
     RetargetRequest,
+    choose_tracker,
     output_kind,
     retarget_file,
 )
@@ -41,6 +42,9 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=("auto", "aus", "blendshapes"), default="auto",
                         help="AUs from the tracker's own AU columns or solved from its blendshapes "
                              "(default auto: the tracker's AUs when it has any)")
+    parser.add_argument("--tracker", default=None, metavar="NAME|FILE",
+                        help="tracker profile (arkit, mediapipe, facecap, generic or a .json from "
+                             "'facs-rig calibrate'; default: chosen from the capture format)")
     parser.add_argument("--gaps", choices=GAP_METHODS, default="interpolate",
                         help="how lost-tracking frames are filled (default interpolate)")
     parser.add_argument("--max-gap", type=float, default=None, metavar="SECONDS",
@@ -104,6 +108,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_capture_options(code)
     code.set_defaults(handler=run_code)
 
+    calibrate = subparsers.add_parser(
+        "calibrate", help="fit a tracker -> AU mapping from captures and a FACS coding of them",
+        description="Fit, per AU, a non-negative sparse linear map from the tracker's "
+        "blendshapes to the coded AUs, score it k-fold by take (each take held out in turn), "
+        "print the held-out Pearson r per AU and write a tracker profile usable with "
+        "--tracker FILE. Codings: an AU CSV (Py-Feat, OpenFace; a Py-Feat capture may be its own "
+        "coding) or an ELAN/timeline file of the same take.")
+    calibrate.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture files")
+    calibrate.add_argument("--coded", nargs="+", required=True, metavar="CODING",
+                           help="one coding per capture, in the same order")
+    calibrate.add_argument("-o", "--output", required=True, metavar="FILE",
+                           help="tracker profile to write (.json)")
+    calibrate.add_argument("--tracker", default=None, metavar="NAME|FILE",
+                           help="profile whose facts the new one keeps (default: from the "
+                                "first capture's format)")
+    calibrate.add_argument("--folds", type=int, default=None, metavar="K",
+                           help="folds of the cross-validation (default: one take per fold, "
+                                "up to 10)")
+    calibrate.set_defaults(handler=run_calibrate)
+
 
 def _cleaning(args: argparse.Namespace, *, neutral_default: str, smooth_default: str) -> CleaningOptions:
     try:
@@ -150,6 +174,7 @@ def run_retarget(args: argparse.Namespace) -> int:
     cleaning = _cleaning(args, neutral_default="none", smooth_default="none")
     requests = [RetargetRequest(c, o, rig=args.rig, mesh=args.mesh, format=args.format,
                                 face=args.face, source=args.source, solve=args.solve,
+                                tracker=args.tracker,
                                 cleaning=cleaning, events=_events(args))
                 for c, o in zip(captures, outputs)]
     if len(requests) == 1:
@@ -293,17 +318,80 @@ def run_code(args: argparse.Namespace) -> int:
     cleaning = _cleaning(args, neutral_default="auto", smooth_default="zero-phase")
     events = _events(args)
     vocabulary = load_vocabulary()
+    # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
+    steps = ("reading", "solving", "finding events", "coding")
+    progress = ProgressBar(len(steps), sys.stderr, label="code", unit="steps") \
+        if sys.stderr.isatty() else None
+
+    def step(done: int) -> None:
+        if progress is not None:
+            progress(done, steps[done] if done < len(steps) else "")
+
+    step(0)
     capture = read_capture(args.capture, format=args.format, face=args.face)
+    repairs = capture.repairs
+    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
+    neutral_note = auto_neutral_note(take.times) if take is not None else None
+    step(1)
+    tracker = choose_tracker(args.tracker, capture.format)
     with naming(args.capture):
-        curves = capture_curves(capture, cleaning, source=args.source).curves
+        curves = capture_curves(capture, cleaning, source=args.source, tracker=tracker).curves
+    del capture  # an hour of blendshapes is 45 MB that events and coding do not need
+    step(2)
     timeline = extract_events(curves, vocabulary.scale(), options=events)
+    del curves
+    step(3)
     segments = code_segments(timeline, vocabulary)
+    step(4)
     if args.json:
         print_json([{"start": round(s.start, 4), "end": round(s.end, 4), "code": str(s.code),
                      "emotion": s.emotion, "matched": s.matched, "of": s.total}
                     for s in segments])
         return 0
-    for note in capture.repairs:
+    for note in repairs:
         print(f"# repaired: {note}")
+    if cleaning.neutral == "auto" and neutral_note is not None:
+        print(f"# {neutral_note}")
     sys.stdout.write(format_summary(segments) or "no AU events\n")
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Fit a tracker profile from coded takes; print held-out r per AU."""
+    import dataclasses
+    import json
+
+    from facs_rig.io.atomic import write_text_atomic
+    from facs_rig.io.captures.calibrate import coded_take, fit_mapping
+    from facs_rig.io.captures.trackers import tracker_document
+
+    if len(args.coded) != len(args.captures):
+        raise _usage_error(f"{len(args.captures)} captures but {len(args.coded)} codings: give "
+                           f"one --coded file per capture, in the same order")
+    if len(args.captures) < 2:
+        raise _usage_error("calibrate needs at least two coded takes (each is held out in turn)")
+    if args.folds is not None and not 2 <= args.folds <= len(args.captures):
+        raise _usage_error(f"--folds must lie in 2..{len(args.captures)} (the number of takes)")
+    if not args.output.lower().endswith(".json"):
+        raise _usage_error("-o must be a .json tracker profile")
+    check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
+    vocabulary = load_vocabulary()
+    takes = [coded_take(c, k, vocabulary) for c, k in zip(args.captures, args.coded)]
+    try:
+        calibration = fit_mapping(takes, folds=args.folds)
+    except ValueError as exc:
+        raise FacsRigError(str(exc)) from None
+    base = choose_tracker(args.tracker, read_capture(args.captures[0]).format)
+    profile = dataclasses.replace(
+        base, name=Path(args.output).stem, mapping=calibration.mapping,
+        description=f"{base.name} calibrated on {len(takes)} coded takes by facs-rig calibrate",
+        sources=base.sources + (f"mapping fitted on {', '.join(Path(c).name for c in args.captures)}"
+                                f" coded by {', '.join(Path(k).name for k in args.coded)}; "
+                                f"held_out_r is {calibration.folds}-fold by take",))
+    write_text_atomic(args.output, json.dumps(tracker_document(profile), indent=1) + "\n")
+    print(f"held-out r per AU ({calibration.folds}-fold by take, frames pooled):")
+    for channel, r in calibration.held_out_r.items():
+        print(f"  {channel.name:8} {r:6.3f}")
+    scored = sum(1 for r in calibration.held_out_r.values() if r == r)  # NaN: AU never varied
+    print(f"mean r {calibration.mean_r:.3f} over {scored} AUs; wrote {args.output}")
     return 0

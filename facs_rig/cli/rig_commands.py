@@ -212,6 +212,13 @@ def run_show(args: argparse.Namespace) -> int:
     """Describe a profile."""
     rig = load_rig(args.rig)
     info = describe_rig(rig, load_vocabulary())
+    from facs_rig.core.solve import folded_channels
+
+    info["read_back_as"] = [
+        {"au": channel.name, "read_as": read_as.name,
+         "reason": f"drives the same targets in the same proportions as {read_as.name}: a "
+                   f"capture solved through this profile cannot tell them apart"}
+        for channel, read_as in folded_channels(rig)]
     if args.json:
         print_json(info)
         return 0
@@ -236,6 +243,12 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"\nAUs {rig.name} cannot show ({len(info['cannot_show'])}):")
     print_table(("AU", "name", "why"),
                 [(c["au"], c["name"], c["reason"]) for c in info["cannot_show"]])
+    if info["read_back_as"]:
+        print(f"\nAUs a capture solved through {rig.name} reads back as another "
+              f"({len(info['read_back_as'])}):")
+        print_table(("AU", "read as", "why"),
+                    [(f["au"], f["read_as"], "same targets, same proportions")
+                     for f in info["read_back_as"]])
     if info["undriven_targets"]:
         print(f"\ntargets no AU drives: {', '.join(info['undriven_targets'])}")
     sources = info["metadata"].get("sources", [])

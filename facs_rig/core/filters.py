@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 GAP_METHODS = ("interpolate", "hold")
+#: Rows processed at once by the whole-take filters, so their float64 temporaries stay small.
+_BLOCK_ROWS = 32_768
 SMOOTHING = ("none", "one-euro", "zero-phase")
 
 
@@ -210,7 +212,9 @@ def smooth_zero_phase(times: np.ndarray, values: np.ndarray, *, cutoff_hz: float
     -------
     (n_frames, n_channels) float32
     """
-    data = _as_2d(values)
+    data = np.asarray(values)
+    if data.ndim != 2:
+        raise ValueError(f"values must be (n_frames, n_channels), got shape {data.shape}")
     t = np.asarray(times, dtype=np.float64)
     if cutoff_hz <= 0:
         raise ValueError("cutoff_hz must be positive")
@@ -224,13 +228,14 @@ def smooth_zero_phase(times: np.ndarray, values: np.ndarray, *, cutoff_hz: float
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
     kernel /= kernel.sum()
-    padded = np.pad(data, ((radius, radius), (0, 0)), mode="reflect")
-    out = np.zeros_like(data)
-    n = data.shape[0]
-    # Sum of shifted copies: vectorised over channels and frames, 2*radius+1 passes.
-    for k, weight in enumerate(kernel):
-        out += weight * padded[k:k + n]
-    return out.astype(np.float32)
+    out = np.empty(data.shape, dtype=np.float32)
+    # One channel at a time: the working arrays are a few columns, not several copies of the
+    # whole take (a 60 fps hour of 47 channels: 80 MB each). The kernel is symmetric, so
+    # convolution equals the correlation of the shifted-copies sum it replaces.
+    for column in range(data.shape[1]):
+        padded = np.pad(data[:, column].astype(np.float64), radius, mode="reflect")
+        out[:, column] = np.convolve(padded, kernel, mode="valid")
+    return out
 
 
 @dataclass(frozen=True)
@@ -271,17 +276,23 @@ class NeutralCalibration:
             ``1 / min_range`` times, so noise on an idle channel is not blown up. Without it the
             gain is 1.
         """
-        data = _as_2d(values)
+        source = np.asarray(values)
+        if source.ndim != 2:
+            raise ValueError(f"values must be (n_frames, n_channels), got shape {source.shape}")
         t = np.asarray(times, dtype=np.float64)
         if isinstance(window, str):
             if window != "quietest":
                 raise ValueError(f"neutral window {window!r} is not 'quietest' or (start, end)")
-            window = quietest_window(t, data)
+            window = quietest_window(t, source)
+        if window is not None and gain_percentile is None:
+            data = source  # only the window's rows are needed in float64
+        else:
+            data = _as_2d(source)
         if window is not None:
             inside = (t >= window[0]) & (t <= window[1])
             if not inside.any():
                 raise ValueError(f"neutral window {window[0]:g}-{window[1]:g} s holds no frame")
-            rest = _nan_stat(np.nanmedian, data[inside])
+            rest = _nan_stat(np.nanmedian, np.asarray(data[inside], dtype=np.float64))
         else:
             rest = _nan_stat(lambda a, axis: np.nanpercentile(a, rest_percentile, axis=axis), data)
         gain = np.ones(data.shape[1])
@@ -293,9 +304,16 @@ class NeutralCalibration:
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Calibrated ``(n_frames, n_channels)`` float32 values (NaN stays NaN)."""
-        data = _as_2d(values)
-        with np.errstate(invalid="ignore"):
-            return np.clip((data - self.rest) * self.gain, 0.0, 1.0).astype(np.float32)
+        source = np.asarray(values)
+        if source.ndim != 2:
+            raise ValueError(f"values must be (n_frames, n_channels), got shape {source.shape}")
+        out = np.empty(source.shape, dtype=np.float32)
+        # In blocks of rows: float64 arithmetic as before, without whole-take temporaries.
+        for first in range(0, source.shape[0], _BLOCK_ROWS):
+            block = source[first:first + _BLOCK_ROWS].astype(np.float64)
+            with np.errstate(invalid="ignore"):
+                out[first:first + _BLOCK_ROWS] = np.clip((block - self.rest) * self.gain, 0.0, 1.0)
+        return out
 
 
 def quietest_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0
@@ -308,10 +326,16 @@ def quietest_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0
     as active (a lost face is no evidence of rest).
     """
     t = np.asarray(times, dtype=np.float64)
-    data = _as_2d(values)
+    source = np.asarray(values)
+    if source.ndim != 2:
+        raise ValueError(f"values must be (n_frames, n_channels), got shape {source.shape}")
     if t.shape[0] == 0:
         raise ValueError("no frames to find a neutral stretch in")
-    totals = np.where(np.isnan(data).any(axis=1), np.inf, np.nansum(np.abs(data), axis=1))
+    totals = np.empty(source.shape[0], dtype=np.float64)
+    for first in range(0, source.shape[0], _BLOCK_ROWS):  # bounded temporaries
+        data = source[first:first + _BLOCK_ROWS].astype(np.float64)
+        totals[first:first + _BLOCK_ROWS] = np.where(np.isnan(data).any(axis=1), np.inf,
+                                                     np.nansum(np.abs(data), axis=1))
     cumulative = np.concatenate(([0.0], np.cumsum(np.where(np.isinf(totals), 1e9, totals))))
     # Window i covers the frames in [t_i, t_i + seconds): frames i..ends[i]-1.
     ends = np.searchsorted(t, t + seconds - 1e-9, side="left")
@@ -407,7 +431,7 @@ def clean_curves(curves: AUCurves, *, gaps: str = "interpolate", max_gap: float 
         target = float(max(1, round((times.shape[0] - 1) / (times[-1] - times[0]))))
     if target is not None and (fps is not None or curves.fps is None) and times.shape[0] > 1:
         times, values = resample(times, values, target)
-    values = np.clip(values, 0.0, 1.0).astype(np.float32)
+    values = np.clip(values, 0.0, 1.0).astype(np.float32, copy=False)
     metadata = dict(curves.metadata)
     metadata["filled_cells"] = filled
     return replace(curves, times=times, values=values, fps=target, metadata=metadata)

@@ -29,6 +29,7 @@ __all__ = [
     "SolveResult",
     "solve_bounded",
     "basis_from_rig",
+    "folded_channels",
     "BlendshapeSolver",
     "PoseScale",
     "pose_to_aus",
@@ -54,6 +55,10 @@ class SolveResult:
     values: np.ndarray
     residual: np.ndarray
     sweeps: int
+
+
+#: Frames solved together by :func:`solve_bounded` (larger inputs are solved block by block).
+SOLVE_BLOCK_FRAMES = 32_768
 
 
 def _components(gram: np.ndarray) -> list[np.ndarray]:
@@ -112,6 +117,20 @@ def solve_bounded(basis: np.ndarray, observed: np.ndarray, *, lower: float = 0.0
     if not np.all(np.isfinite(observed)):
         raise ValueError("solve_bounded: observed weights contain NaN or infinity; fill gaps first")
     n_frames, n_channels = observed.shape[0], basis.shape[1]
+    if n_frames > SOLVE_BLOCK_FRAMES:
+        # Frames are independent problems: solving them in blocks bounds the float64 working
+        # arrays (a 60 fps hour in one block held about 400 MB of them) at the same speed.
+        solved = np.empty((n_frames, n_channels), dtype=np.float32)
+        residual = np.empty(n_frames, dtype=np.float32)
+        slowest = 0
+        for first in range(0, n_frames, SOLVE_BLOCK_FRAMES):
+            block = slice(first, first + SOLVE_BLOCK_FRAMES)
+            part = solve_bounded(basis, observed[block], lower=lower, upper=upper,
+                                 tolerance=tolerance, max_sweeps=max_sweeps,
+                                 initial=None if initial is None else np.asarray(initial)[block])
+            solved[block], residual[block] = part.values, part.residual
+            slowest = max(slowest, part.sweeps)
+        return SolveResult(solved, residual, slowest)
     gram = basis.T @ basis
     # A^T y of every frame, in the capture's own precision (float32 captures stay float32:
     # half the memory traffic, and 1e-7 is far below any tracker's noise).
@@ -218,6 +237,16 @@ def basis_from_rig(rig, targets: Sequence[str] | None = None
         In stable channel order.
     """
     names = tuple(rig.targets) if targets is None else tuple(targets)
+    columns = _channel_columns(rig, names)
+    kept = _independent(columns)
+    channels = tuple(sorted(kept, key=lambda c: c.sort_key))
+    basis = (np.stack([columns[c] for c in channels], axis=1) if channels
+             else np.zeros((len(names), 0)))
+    return basis, channels
+
+
+def _channel_columns(rig, names: tuple[str, ...]) -> dict[Channel, np.ndarray]:
+    """Each AU channel's column over ``names``: sided channels where every mapping is sided."""
     row_of = {name: k for k, name in enumerate(names)}
     by_au: dict[int, list] = {}
     for mapping in rig.mappings:
@@ -225,19 +254,32 @@ def basis_from_rig(rig, targets: Sequence[str] | None = None
     columns: dict[Channel, np.ndarray] = {}
     for au, mappings in by_au.items():
         sided = all(m.side in ("L", "R") for m in mappings)
-        sides = ("L", "R") if sided else (None,)
-        for side in sides:
+        for side in (("L", "R") if sided else (None,)):
             column = np.zeros(len(names))
             for m in mappings:
                 if (side is None or m.side == side) and m.target in row_of:
                     column[row_of[m.target]] = max(column[row_of[m.target]], float(m.weight))
             if np.any(column):
                 columns[Channel(au, side)] = column
+    return columns
+
+
+def folded_channels(rig) -> list[tuple[Channel, Channel]]:
+    """``(channel, read_as)`` for every AU channel the solve cannot tell from another.
+
+    These are the channels :func:`basis_from_rig` drops because they drive exactly the same
+    targets in the same proportions as a kept channel (``read_as``): any capture of them is
+    solved, and so coded, as ``read_as`` (ARKit's eyeBlink: AU41/42/45/46 read as AU43).
+    """
+    columns = _channel_columns(rig, tuple(rig.targets))
     kept = _independent(columns)
-    channels = tuple(sorted(kept, key=lambda c: c.sort_key))
-    basis = (np.stack([columns[c] for c in channels], axis=1) if channels
-             else np.zeros((len(names), 0)))
-    return basis, channels
+    folded = []
+    for channel in sorted(set(columns) - set(kept), key=lambda c: c.sort_key):
+        unit = columns[channel] / np.linalg.norm(columns[channel])
+        read_as = next(k for k in kept
+                       if float(unit @ (columns[k] / np.linalg.norm(columns[k]))) > 1 - 1e-9)
+        folded.append((channel, read_as))
+    return folded
 
 
 def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:

@@ -1,34 +1,57 @@
 """Write and find the bundled default head, ``rigs/default_head.glb``.
 
-The head itself is pure computation (:mod:`facs_rig.core.headgen`); this adapter names its
-targets after the bundled ``facs`` rig profile, writes it with the glTF bridge's
-:func:`~facs_rig.io.gltf.write_glb` (one mesh, one primitive, ``COLOR_0`` vertex colours, a
-vertex-coloured material) and returns the bytes-exact same file on every run: nothing in it
-depends on the clock, the machine or dictionary order.
+The head is the ICT FaceKit full head (USC ICT, MIT; ``rigs/LICENSE-ICT-FaceKit``) with one
+morph target per target of the bundled ``facs`` rig profile. This adapter reads the ICT GLB
+(``../shared/assets/rigs/ict_facekit/ict_facekit_full_head.glb`` in a checkout, or a path), the
+recipe ``facs_rig/data/default_head_recipe.json``, lets :mod:`facs_rig.core.headgen.ict` compute
+the targets, and writes them with the glTF bridge's document builder: one mesh, one primitive
+(every ICT part merged, so every glTF reader and facs-rig's own renderer show eyes, teeth and
+tongue with the skin), ``COLOR_0`` vertex colours, sparse targets, ``asset.copyright`` carrying
+ICT's notice. Nothing depends on the clock, the machine or dictionary order: the same inputs give
+the same bytes.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
 
 from facs_rig.core.curves import TargetWeights
-from facs_rig.core.headgen import RiggedHead, build_default_head
+from facs_rig.core.headgen.actions import FaceModel
+from facs_rig.core.headgen.ict import IctHead, RecipeError, build_ict_targets, paint_colours
 from facs_rig.core.mesh import MorphMesh
-from facs_rig.errors import RigError
+from facs_rig.errors import GltfError, RigError
 from facs_rig.io.rig_files import load_rig
-from facs_rig.resources import rigs_dir
+from facs_rig.resources import read_bundled_json, rigs_dir
 
 __all__ = [
     "DEFAULT_HEAD_FILE",
+    "ICT_HEAD_FILE",
+    "ICT_COPYRIGHT",
     "default_head_path",
+    "default_ict_path",
     "default_head_target_names",
+    "read_ict_head",
+    "head_recipe",
+    "DefaultHead",
     "build_head",
     "write_head_glb",
     "write_default_head",
 ]
 
 DEFAULT_HEAD_FILE = "default_head.glb"
+ICT_HEAD_FILE = "ict_facekit_full_head.glb"
+#: ICT FaceKit's MIT notice, as its LICENSE file gives it (kept in every GLB built from it).
+ICT_COPYRIGHT = (
+    "Mesh and expression scans: ICT FaceKit, Copyright (c) 2020 USC Institute for Creative "
+    "Technologies, MIT License (see LICENSE-ICT-FaceKit next to rigs/default_head.glb); "
+    "FACS targets: facs-rig, MIT License."
+)
 #: The material: white base colour times the vertex colours, a dielectric with soft highlights.
 _MATERIAL = {
     "name": "skin_vertex_colour",
@@ -46,56 +69,172 @@ def default_head_path() -> Path:
     return rigs_dir() / DEFAULT_HEAD_FILE
 
 
+def default_ict_path() -> Path:
+    """Where a checkout finds the ICT FaceKit head (``../shared/assets/rigs/ict_facekit/``)."""
+    return Path(__file__).resolve().parents[3] / "shared" / "assets" / "rigs" / "ict_facekit" / ICT_HEAD_FILE
+
+
 def default_head_target_names() -> tuple[str, ...]:
     """The default head's targets: exactly the ``facs`` profile's, in its order."""
     return tuple(load_rig("facs").targets)
 
 
-def build_head() -> RiggedHead:
-    """Build the default head with the ``facs`` profile's target names.
+def head_recipe() -> dict:
+    """The per-target recipe (scan, muscle or blend, with the reason): bundled data."""
+    return read_bundled_json("default_head_recipe.json")
+
+
+def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
+    """Read the ICT FaceKit full head: every primitive merged, metres, node translations applied.
+
+    Raises
+    ------
+    GltfError
+        When the file is missing or is not the ICT head (no ``_ICT_VERTEX`` or target names).
+    """
+    from facs_rig.io.gltf.accessors import read_accessor, read_accessor_float
+    from facs_rig.io.gltf.container import read_gltf_source
+
+    source = read_gltf_source(default_ict_path() if path is None else path)
+    meshes = source.array("meshes")
+    names: list[str] | None = None
+    positions, faces, colours, parts, ict, deltas = [], [], [], [], [], []
+    offset = 0
+    try:
+        for node in source.array("nodes"):
+            if "mesh" not in node:
+                continue
+            shift = np.asarray(node.get("translation", (0.0, 0.0, 0.0)), np.float64)
+            mesh = meshes[node["mesh"]]
+            if mesh.get("extras", {}).get("targetNames"):
+                names = names or list(mesh["extras"]["targetNames"])
+            for primitive in mesh["primitives"]:
+                attributes = primitive["attributes"]
+                points = read_accessor_float(source, attributes["POSITION"]).astype(np.float64) + shift
+                n = points.shape[0]
+                positions.append(points)
+                triangles = read_accessor(source, primitive["indices"]).reshape(-1, 3).astype(np.int64)
+                faces.append(triangles + offset)
+                colours.append(read_accessor_float(source, attributes["COLOR_0"])[:, :3])
+                ict.append(read_accessor(source, attributes["_ICT_VERTEX"]).reshape(-1).astype(np.int64))
+                parts.append(np.full(n, primitive["extras"]["part"], dtype=object))
+                targets = primitive.get("targets") or []
+                deltas.append([read_accessor_float(source, t["POSITION"]).astype(np.float64)
+                               for t in targets])
+                offset += n
+    except (KeyError, TypeError, IndexError) as exc:
+        raise GltfError(f"{source.path}: not the ICT FaceKit full head ({exc!r} missing)") from None
+    if names is None:
+        raise GltfError(f"{source.path}: no mesh names its targets (extras.targetNames)")
+    scans = {}
+    for k, name in enumerate(names):
+        scans[name] = np.concatenate(
+            [d[k] if d else np.zeros((p.shape[0], 3)) for d, p in zip(deltas, positions)]
+        ) * 0.01
+    return IctHead(
+        positions=np.concatenate(positions) * 0.01,
+        faces=np.concatenate(faces),
+        colours=np.concatenate(colours).astype(np.float32),
+        part_names=np.concatenate(parts),
+        ict_vertex=np.concatenate(ict),
+        scans=MappingProxyType(scans),
+    )
+
+
+@dataclass(frozen=True)
+class DefaultHead:
+    """The built default head.
+
+    Attributes
+    ----------
+    mesh : MorphMesh
+        Metres, the ``facs`` profile's targets in its order.
+    colours : (n_vertices, 3) float32
+        Linear albedo per vertex (``COLOR_0``).
+    parts : (n_vertices,) uint8
+        Part per vertex, numbered as the muscle model's ``FaceModel`` (0 skin, 1/2 eyes, 3 upper
+        teeth and gums, 4 lower teeth and gums, 5 mouth and eye sockets, 6 tongue).
+    model : FaceModel
+        The muscle model's view of the head (landmarks from ICT vertex indices).
+    skipped : tuple of str
+        Always empty: a target without a recipe is an error (kept for the old head's API).
+    """
+
+    mesh: MorphMesh
+    colours: np.ndarray
+    parts: np.ndarray
+    model: FaceModel
+    skipped: tuple[str, ...] = ()
+
+
+def build_head(ict_path: str | os.PathLike[str] | None = None) -> DefaultHead:
+    """The default head mesh (metres, ``facs`` profile targets), its colours, parts and landmarks.
 
     Raises
     ------
     RigError
-        When the profile names a target the muscle model has no recipe for (the head would
-        silently lack it otherwise).
+        When the recipe lacks a target the ``facs`` profile names, or names a missing scan.
     """
-    head = build_default_head(default_head_target_names())
-    if head.skipped:
-        raise RigError(
-            f"the facs rig profile names targets the default head's muscle model cannot "
-            f"build: {', '.join(head.skipped)}"
-        )
-    return head
+    head = read_ict_head(ict_path)
+    names = default_head_target_names()
+    recipe = head_recipe()
+    try:
+        deltas, model = build_ict_targets(head, recipe, names)
+        colours = paint_colours(head, model, recipe["paint"])
+    except RecipeError as exc:
+        raise RigError(f"default head recipe: {exc}") from None
+    mesh = MorphMesh(
+        name="facs_rig_default_head",
+        positions=head.positions.astype(np.float32),
+        faces=head.faces.astype(np.uint32),
+        target_names=names,
+        deltas=deltas,
+        normals=None,
+        metadata=MappingProxyType({"generator": "facs_rig.core.headgen.ict", "units": "metres"}),
+    )
+    return DefaultHead(mesh, colours, np.asarray(model.parts, np.uint8), model)
 
 
 def write_head_glb(
     mesh: MorphMesh, colours, path: str | os.PathLike[str], *, animation: TargetWeights | None = None
 ) -> None:
-    """Write a head mesh with vertex colours (and optionally a weights animation) as GLB, atomically."""
-    from facs_rig.io.gltf import write_glb  # the glTF bridge imports pygltflib lazily too
+    """Write a head mesh with vertex colours (and optionally a weights animation) as GLB, atomically.
 
-    write_glb(
+    The document carries ICT's notice in ``asset.copyright``.
+    """
+    from facs_rig.io.gltf.writer import glb_document, write_gltf_document
+
+    document, binary = glb_document(
         [mesh],
-        path,
         animation=animation,
         materials=[_MATERIAL],
         vertex_colors=[colours],
         extras={
-            "generator": "facs-rig default head (facs_rig.core.headgen)",
+            "generator": "facs-rig default head (tools/build_default_head.py, facs_rig.core.headgen.ict)",
+            "source": "ICT FaceKit (https://github.com/ICT-VGL/ICT-FaceKit @ da5f95a), MIT",
             "units": "metres",
             "up": "+Y",
             "forward": "+Z",
             "target_naming": "facs rig profile (rigs/facs.json) + AU51-AU58 head movements",
+            "recipe": "facs_rig/data/default_head_recipe.json",
         },
     )
+    document["asset"]["copyright"] = ICT_COPYRIGHT
+    write_gltf_document(document, binary, Path(path))
 
 
-def write_default_head(path: str | os.PathLike[str] | None = None) -> Path:
+def write_default_head(
+    path: str | os.PathLike[str] | None = None, *, ict_path: str | os.PathLike[str] | None = None
+) -> Path:
     """Regenerate the default head GLB (default: the bundled ``rigs/default_head.glb``)."""
     target = (
         Path(path) if path is not None else Path(__file__).resolve().parents[2] / "rigs" / DEFAULT_HEAD_FILE
     )
-    head = build_head()
+    head = build_head(ict_path)
     write_head_glb(head.mesh, head.colours, target)
     return target
+
+
+def recipe_json() -> str:
+    """The recipe as canonical JSON text (for docs and tests)."""
+    return json.dumps(head_recipe(), indent=1, sort_keys=True)

@@ -115,12 +115,6 @@ def frame_camera(
         Direction the face looks (glTF characters face +Z).
     """
     points = np.asarray(positions, np.float64)
-    low, high = points.min(axis=0), points.max(axis=0)
-    centre = (low + high) / 2
-    extent = high - low
-    # Frame the larger of the height and the width seen from the front, a portrait crop.
-    half = max(extent[1], extent[0] * height / max(width, 1)) / 2 * margin
-    distance = half / math.tan(math.radians(fov_y) / 2) + extent[2] / 2
     direction = np.asarray(forward, float) / np.linalg.norm(forward)
     yaw_r, pitch_r = math.radians(yaw), math.radians(pitch)
     # Orbit about the vertical axis, then raise: a three-quarter view reads depth better.
@@ -132,6 +126,21 @@ def frame_camera(
         ]
     )
     rotated = rotated * math.cos(pitch_r) + np.array([0.0, 1.0, 0.0]) * math.sin(pitch_r)
+    rotated /= np.linalg.norm(rotated)
+    # Extents as the camera sees them (across, up, along the view), so that a turned head is
+    # centred and fits: the box's centre in depth lies behind the face, and orbiting about it
+    # would swing the face off to one side.
+    right = np.cross((0.0, 1.0, 0.0), rotated)
+    right = right / np.linalg.norm(right) if np.linalg.norm(right) > 1e-9 else np.array([1.0, 0.0, 0.0])
+    up = np.cross(rotated, right)
+    axes = np.stack([right, up, rotated])
+    local = points @ axes.T
+    low, high = local.min(axis=0), local.max(axis=0)
+    centre = ((low + high) / 2) @ axes
+    extent = high - low
+    # Frame the larger of the height and the width, a portrait crop.
+    half = max(extent[1], extent[0] * height / max(width, 1)) / 2 * margin
+    distance = half / math.tan(math.radians(fov_y) / 2) + extent[2] / 2
     eye = centre + rotated * distance
     return Camera(
         tuple(float(v) for v in eye), tuple(float(v) for v in centre), (0.0, 1.0, 0.0), fov_y, width, height

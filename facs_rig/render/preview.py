@@ -146,8 +146,12 @@ class FaceRenderer:
     ):
         self.rig = rig
         self.supersample = supersample
+        focus = np.asarray(rig.focus, np.float64)
+        low, high = focus.min(axis=0), focus.max(axis=0)
+        # The focus box's eight corners, so a turned camera sees the box's true extent.
+        corners = np.array([[(low, high)[i >> k & 1][k] for k in range(3)] for i in range(8)])
         self.camera: Camera = frame_camera(
-            rig.focus, width=width, height=height, yaw=yaw, pitch=pitch, margin=1.0
+            corners, width=width, height=height, yaw=yaw, pitch=pitch, margin=1.0
         )
         self._deformer = Deformer(rig.mesh)
         self._faces = rig.mesh.faces.astype(np.int64)

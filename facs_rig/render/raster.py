@@ -293,32 +293,43 @@ def render(
         total = w0 + w1 + w2
         total = np.where(np.abs(total) > 1e-20, total, np.float32(1e-20))
         w0, w1, w2 = (w0 / total)[:, None], (w1 / total)[:, None], (w2 / total)[:, None]
-        normal = normals[i0] * w0 + normals[i1] * w1 + normals[i2] * w2
-        normal /= np.maximum(np.sqrt(np.einsum("ij,ij->i", normal, normal)), 1e-12)[:, None]
-        albedo = colours[i0] * w0 + colours[i1] * w1 + colours[i2] * w2
-        # One view direction for the whole image: a portrait lens (20 degrees) barely varies it,
-        # and it saves interpolating positions per pixel.
-        to_eye = view.basis()[2].astype(np.float32)
-        facing = normal @ to_eye
-        # Interpolated normals can turn slightly away at silhouettes; mirror those towards the eye.
-        normal -= (2 * np.minimum(facing, 0.0))[:, None] * to_eye
-        light_sum = np.empty_like(normal)
-        light_sum[:] = np.float32(shading.ambient)
-        specular = np.zeros(normal.shape[0], np.float32)
-        for light in shading.lights:
-            direction = np.float32(light.direction) / np.float32(np.linalg.norm(light.direction))
-            lambert = np.maximum(normal @ direction, 0.0)
-            light_sum += lambert[:, None] * np.float32(light.colour)
-            if light.specular:
-                half = direction + to_eye
-                half /= np.linalg.norm(half)
-                highlight = np.maximum(normal @ half, 0.0)
-                specular += np.float32(light.specular) * highlight ** np.float32(shading.shininess)
-        image[pixels] = albedo * light_sum + specular[:, None]
+        # Lit per vertex (Gouraud), interpolated per pixel: a face mesh has a vertex every few
+        # pixels at preview sizes, and lighting 26k vertices costs a fraction of lighting every
+        # covered pixel (the renderer's largest cost before).
+        lit = _vertex_lighting(np.asarray(normals, np.float32), colours, view, shading)
+        shaded = lit[i0] * w0
+        shaded += lit[i1] * w1
+        shaded += lit[i2] * w2
+        image[pixels] = shaded
     image = image.reshape(height, width, 3)
     if factor > 1:
         image = image.reshape(camera.height, factor, camera.width, factor, 3).mean(axis=(1, 3))
     return linear_to_srgb(image)
+
+
+def _vertex_lighting(normals: np.ndarray, colours: np.ndarray, view: Camera, shading: Shading) -> np.ndarray:
+    """Linear RGB of each vertex under ``shading``: Lambert diffuse plus Blinn-Phong highlights.
+
+    One view direction for the whole image: a portrait lens (20 degrees) barely varies it.
+    """
+    to_eye = view.basis()[2].astype(np.float32)
+    normal = np.array(normals, np.float32)
+    facing = normal @ to_eye
+    # Normals turned slightly away at silhouettes are mirrored towards the eye (no black rims).
+    normal -= (2 * np.minimum(facing, 0.0))[:, None] * to_eye
+    light_sum = np.empty_like(normal)
+    light_sum[:] = np.float32(shading.ambient)
+    specular = np.zeros(normal.shape[0], np.float32)
+    for light in shading.lights:
+        direction = np.float32(light.direction) / np.float32(np.linalg.norm(light.direction))
+        lambert = np.maximum(normal @ direction, 0.0)
+        light_sum += lambert[:, None] * np.float32(light.colour)
+        if light.specular:
+            half = direction + to_eye
+            half /= np.linalg.norm(half)
+            highlight = np.maximum(normal @ half, 0.0)
+            specular += np.float32(light.specular) * highlight ** np.float32(shading.shininess)
+    return colours * light_sum + specular[:, None]
 
 
 def linear_to_srgb(image: np.ndarray) -> np.ndarray:

@@ -57,11 +57,15 @@ def _focus_points(mesh: MorphMesh) -> np.ndarray:
     keep = [i for i, name in enumerate(mesh.target_names) if name not in _WHOLE_HEAD]
     points = mesh.positions
     if keep:
-        movement = np.zeros(mesh.n_vertices, np.float32)
+        moved = np.zeros(mesh.n_vertices, bool)
         for index in keep:
-            np.maximum(movement, np.abs(mesh.deltas[index]).max(axis=1), out=movement)
-        # Ignore the faint far tails of smooth falloffs: frame where targets move skin visibly.
-        moved = movement > 0.2 * float(movement.max())
+            # Each target by its own peak: a jaw that moves 4 cm must not hide a brow that moves
+            # 5 mm (the face would be framed nose to chin). The faint far tails of smooth
+            # falloffs are ignored: frame where each target moves skin visibly.
+            movement = np.abs(mesh.deltas[index]).max(axis=1)
+            peak = float(movement.max())
+            if peak > 0:
+                moved |= movement > 0.2 * peak
         if moved.sum() >= 3:
             face = points[moved]
             # Percentiles, not extremes: a jaw target's far tail down the throat is not the face.
@@ -70,7 +74,7 @@ def _focus_points(mesh: MorphMesh) -> np.ndarray:
             half = np.maximum(half, half.max() * 0.75)  # a face is about as wide as tall
             # Room for the forehead and crown above the brows, a little below the chin.
             box = np.stack(
-                [centre - half * np.array([1.3, 1.08, 1.0]), centre + half * np.array([1.3, 1.55, 1.0])]
+                [centre - half * np.array([1.2, 1.1, 1.0]), centre + half * np.array([1.2, 1.3, 1.0])]
             )
             return box.astype(np.float32)
     return np.stack([points.min(axis=0), points.max(axis=0)]).astype(np.float32)

@@ -1,9 +1,12 @@
-"""The default head: a procedural neutral head rigged by a muscle model (pure numpy).
+"""Head generation (pure numpy): the muscle model, a procedural test head, and the ICT-based default head.
 
-``build_default_head(target_names)`` returns a :class:`RiggedHead` whose ``mesh`` is a
-:class:`~facs_rig.core.mesh.MorphMesh` with one morph target per name (the ``facs`` rig profile's
-targets, plus head movements AU51-AU58). Writing it as glTF is the job of
-:mod:`facs_rig.io.default_head`; ``tools/build_default_head.py`` regenerates ``rigs/default_head.glb``.
+- :mod:`facs_rig.core.headgen.ict` builds the bundled ``rigs/default_head.glb`` from the ICT
+  FaceKit scan: per target a scan, the muscle model re-placed on ICT's landmarks, or both, as the
+  recipe ``facs_rig/data/default_head_recipe.json`` says (``tools/build_default_head.py``).
+- :mod:`~facs_rig.core.headgen.muscles` and :mod:`~facs_rig.core.headgen.actions` are the Waters
+  muscle model and its AU recipes, placed from landmarks.
+- ``build_default_head(target_names)`` builds the earlier procedural head (a parametric neutral
+  rigged by the muscle model alone): the muscle model's own test bed, no longer the bundled head.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def face_model(head: NeutralHead) -> FaceModel:
 def build_default_head(
     target_names: Sequence[str] | None = None, *, name: str = "facs_rig_default_head"
 ) -> RiggedHead:
-    """Build the default head with the named morph targets (default: every one the model knows).
+    """Build the procedural head with the named morph targets (default: every one the model knows).
 
     Parameters
     ----------

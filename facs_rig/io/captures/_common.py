@@ -92,6 +92,7 @@ def clean_times(table: Table, times: np.ndarray, column: str, log: RepairLog) ->
     spliced out of order cannot be repaired safely). A row whose time repeats the previous kept
     row's exactly is dropped and counted: trackers write such rows when they stall.
     """
+    log.add("last row cut short (the tracker stopped mid-write) dropped", table.cut_short)
     bad = ~np.isfinite(times)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

@@ -45,6 +45,12 @@ class Table:
         The requested text columns, cells stripped.
     lines : (n_rows,) int64
         1-based file line number of each row, for messages.
+    leading : (n_rows, width) uint8 or None
+        The first ``leading_width`` bytes of every row when :func:`read_table` was asked for
+        them and the fast path read the file (see :meth:`leading_field`).
+    cut_short : int
+        1 when the file's last line was cut short (fewer cells than the header: a tracker
+        stopped mid-write) and was dropped, else 0. The readers count it as a repair.
     """
 
     path: str
@@ -52,28 +58,20 @@ class Table:
     numeric: dict[str, np.ndarray]
     text: dict[str, tuple[str, ...]] = field(default_factory=dict)
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    body: bytes = b""
-    line_starts: np.ndarray | None = None
+    leading: np.ndarray | None = None
+    cut_short: int = 0
 
     def leading_field(self, width: int) -> np.ndarray | None:
         """The first ``width`` bytes of every row as a ``(n_rows, width)`` uint8 array.
 
         For fixed-width first columns (Live Link Face's ``HH:MM:SS:FF.fff`` timecode) this
-        replaces splitting 216,000 lines in Python. None when the body is not one row per line
-        (the slow path read it) or a line is shorter than ``width``.
+        replaces splitting 216,000 lines in Python. None when :func:`read_table` was not asked
+        for ``width`` leading bytes, the body is not one row per line (the slow path read it) or
+        a line is shorter than ``width``.
         """
-        if not self.body:
+        if self.leading is None or self.leading.shape[1] < width:
             return None
-        buffer = np.frombuffer(self.body, dtype=np.uint8)
-        starts = self.line_starts
-        if starts is None:
-            starts = np.concatenate(([0], np.flatnonzero(buffer == 10) + 1))
-        if starts.shape[0] != self.n_rows:
-            return None
-        ends = np.concatenate((starts[1:] - 1, [buffer.shape[0]]))
-        if np.any(ends - starts < width):
-            return None
-        return buffer[starts[:, None] + np.arange(width)]
+        return self.leading[:, :width]
 
     @property
     def n_rows(self) -> int:
@@ -166,8 +164,34 @@ def _parse_cell(cell: str) -> float:
     return value
 
 
+#: Bytes of the body scanned at once when counting cells per line: the scan's temporary arrays
+#: stay a few tens of MB for any file size (a whole-body scan of a 60 fps hour took 500 MB).
+_SCAN_CHUNK = 8 * 1024 * 1024
+
+
+def _line_layout(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, commas)``: the offset where each line of ``buffer`` starts and how many commas
+    it holds, scanned in chunks of :data:`_SCAN_CHUNK` bytes so memory stays bounded."""
+    newline_chunks, comma_chunks = [], []
+    commas_before = 0
+    for offset in range(0, buffer.shape[0], _SCAN_CHUNK):
+        chunk = buffer[offset:offset + _SCAN_CHUNK]
+        newlines = np.flatnonzero(chunk == 10)
+        commas = np.flatnonzero(chunk == 44)
+        # Commas seen before each newline of the chunk, counted from the start of the body.
+        comma_chunks.append(commas_before + np.searchsorted(commas, newlines))
+        newline_chunks.append(newlines + offset)
+        commas_before += commas.shape[0]
+    newlines = np.concatenate(newline_chunks) if newline_chunks else np.zeros(0, np.int64)
+    before_newline = np.concatenate(comma_chunks) if comma_chunks else np.zeros(0, np.int64)
+    starts = np.concatenate(([0], newlines + 1))
+    cumulative = np.concatenate(([0], before_newline, [commas_before]))
+    return starts, np.diff(cumulative)
+
+
 def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
-               text: tuple[str, ...] = ()) -> Table:
+               text: tuple[str, ...] = (), *, leading_width: int = 0,
+               single: tuple[str, ...] = ()) -> Table:
     """Read the named numeric and text columns of a capture CSV.
 
     Parameters
@@ -179,14 +203,148 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
         format needs them).
     text : tuple of str
         Columns to keep as text.
+    leading_width : int
+        Also keep the first ``leading_width`` bytes of every row (:meth:`Table.leading_field`).
+    single : tuple of str
+        Numeric columns the caller keeps as float32 anyway (blendshape weights): the fast path
+        stores them so, halving their memory. Values beyond float32's range become +-inf.
+
+    Notes
+    -----
+    A last line with fewer cells than the header is a row cut short by a tracker that stopped
+    mid-write: it is dropped and counted (:attr:`Table.cut_short`), not refused, so a take that
+    was recorded is not lost for its final frame. A short line anywhere else is an error.
 
     Raises
     ------
     CaptureFormatError
         Empty file, no data rows, duplicated or missing columns, a row with the wrong number of
-        cells, or a cell that is not a number, each naming the file, line and column.
+        cells, a cell that is not a number or longer than the CSV module's field limit, each
+        naming the file, line and column.
     """
     name = os.fspath(path)
+    header = read_header(name)
+    _check_header(name, header)
+    missing = [column for column in (*numeric, *text) if column not in header]
+    if missing:
+        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
+    streamed = _read_streaming(name, header, numeric, text, leading_width, set(single))
+    if streamed is not None:
+        return streamed
+    return _read_whole(name, numeric, text, leading_width)
+
+
+def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...],
+                    text: tuple[str, ...], leading_width: int, single: set[str]) -> Table | None:
+    """The fast path: the body in blocks of whole lines, each checked (cells per line, UTF-8,
+    line ends) and handed to :func:`numpy.loadtxt`, into one preallocated array.
+
+    Only the values and one block are in memory at a time (a 60 fps hour: 100 MB of values
+    where holding the file's 176 MB of text as well went past 450 MB). Returns None for
+    anything irregular (a short or long line, a blank line, a quote, a lone carriage return,
+    text that is not UTF-8, a cell that is not a number): :func:`_read_whole` then reads the
+    file again and names the line.
+    """
+    index: dict[str, int] = {}
+    for position, column in enumerate(header):
+        index.setdefault(column, position)
+    numeric_indices = [index[column] for column in numeric]
+    text_indices = [index[column] for column in text]
+    n_columns = len(header)
+    try:
+        if not numeric_indices or os.path.getsize(name) > MAX_CAPTURE_BYTES:
+            return None
+        with open(name, "rb") as stream:
+            first = stream.readline()
+            if not first.endswith(b"\n"):
+                return None
+            body_start = stream.tell()
+            capacity = 1
+            while chunk := stream.read(_SCAN_CHUNK):  # first pass: rows to allocate
+                capacity += chunk.count(b"\n")
+            stream.seek(body_start)
+            narrow = [k for k, column in enumerate(numeric) if column in single]
+            wide = [k for k, column in enumerate(numeric) if column not in single]
+            values32 = np.empty((capacity, len(narrow)), dtype=np.float32)
+            values64 = np.empty((capacity, len(wide)), dtype=np.float64)
+            rows, cut_short, carry = 0, 0, b""
+            leading_parts: list[np.ndarray] | None = [] if leading_width > 0 else None
+            text_parts: list[dict[str, tuple[str, ...]]] = []
+            while True:
+                chunk = stream.read(_SCAN_CHUNK)
+                final = not chunk
+                block = carry + chunk
+                if final:
+                    block = block.rstrip(b" \t\r\n")  # trailing blank lines carry nothing
+                    if not block:
+                        break
+                    carry = b""
+                else:
+                    cut = block.rfind(b"\n")
+                    if cut < 0:
+                        carry = block
+                        continue
+                    block, carry = block[:cut], block[cut + 1:]
+                if b"\r" in block:
+                    block = block.replace(b"\r\n", b"\n")
+                    if b"\r" in block:
+                        return None
+                if not block.isascii():
+                    try:
+                        block.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return None
+                buffer = np.frombuffer(block, dtype=np.uint8)
+                starts, per_line = _line_layout(buffer)
+                if final and rows + starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
+                    cut_short = 1  # the last row was cut short by a tracker killed mid-write
+                    block = block[:int(starts[-1]) - 1]
+                    buffer = buffer[:len(block)]
+                    starts, per_line = starts[:-1], per_line[:-1]
+                    if not block:
+                        break
+                if not np.all(per_line == n_columns - 1):
+                    return None
+                count = starts.shape[0]
+                try:
+                    parsed = np.loadtxt(io.BytesIO(block), delimiter=",",
+                                        usecols=numeric_indices, dtype=np.float64, ndmin=2,
+                                        comments=None, encoding="utf-8")
+                except ValueError:
+                    return None
+                if parsed.shape[0] != count or rows + count > capacity:
+                    return None
+                values64[rows:rows + count] = parsed[:, wide]
+                with np.errstate(over="ignore"):
+                    values32[rows:rows + count] = parsed[:, narrow]
+                rows += count
+                if leading_parts is not None:
+                    leading = _leading_bytes(buffer, starts, leading_width)
+                    if leading is None:
+                        leading_parts = None
+                    else:
+                        leading_parts.append(leading.copy())
+                if text:
+                    text_parts.append(_text_columns(block.decode("utf-8"), text_indices, text))
+                if final:
+                    break
+    except OSError:
+        return None  # _read_whole reports it
+    if rows == 0:
+        return None
+    lines = np.arange(2, rows + 2, dtype=np.int64)
+    columns = {numeric[k]: values32[:rows, j] for j, k in enumerate(narrow)}
+    columns.update({numeric[k]: values64[:rows, j] for j, k in enumerate(wide)})
+    columns = {column: columns[column] for column in numeric}
+    texts = {column: tuple(cell for part in text_parts for cell in part[column]) for column in text}
+    leading = np.concatenate(leading_parts) if leading_parts else None
+    return Table(name, header, columns, texts, lines, leading, cut_short)
+
+
+def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
+                leading_width: int) -> Table:
+    """The file read whole (BOM, line ends and UTF-8 checked): the path for irregular files,
+    whose slow row-by-row reading names the line and column of any problem."""
     data = _read_bytes(name)
     if not data or (data[:4096].isspace() and data.isspace()):
         raise CaptureFormatError(f"{name}: the file is empty")
@@ -204,37 +362,55 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
     if end <= start:
         raise CaptureFormatError(f"{name}: has a header but no data rows")
     n_columns = len(header)
-    n_lines = data.count(b"\n", start, end) + 1
     # First occurrence wins, in linear time (header.index() per column was quadratic: a
     # 200,000-column file took minutes before a single row was read).
     index: dict[str, int] = {}
     for position, column in enumerate(header):
         index.setdefault(column, position)
     numeric_indices = [index[column] for column in numeric]
-    body = data[start:end]
-    del data
+    # A view of the body, not a copy: the file's bytes are the one large buffer held.
+    buffer = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
     # Every line must have the header's number of cells (loadtxt with usecols does not check):
-    # commas per line, counted over the whole body at once. Blank lines fail this too, and
-    # quoted cells make loadtxt fail; either sends the file to the slow path, which says where.
-    buffer = np.frombuffer(body, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(buffer == 10) + 1))
-    comma_positions = np.flatnonzero(buffer == 44)
-    per_line = np.diff(np.searchsorted(comma_positions, np.append(starts, buffer.shape[0])))
-    regular = starts.shape[0] == n_lines and bool(np.all(per_line == n_columns - 1))
-    del buffer, comma_positions, per_line
+    # commas per line, counted in bounded chunks. Blank lines fail this too, and quoted cells
+    # make loadtxt fail; either sends the file to the slow path, which says where.
+    starts, per_line = _line_layout(buffer)
+    cut_short = 0
+    if starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
+        cut_short = 1
+        end = start + int(starts[-1]) - 1
+        buffer = buffer[:end - start]
+        starts, per_line = starts[:-1], per_line[:-1]
+    n_lines = starts.shape[0]
+    regular = bool(np.all(per_line == n_columns - 1))
+    del per_line
     if regular and numeric_indices:
         try:
-            values = np.loadtxt(io.BytesIO(body), delimiter=",", usecols=numeric_indices,
-                                dtype=np.float64, ndmin=2, comments=None, encoding="utf-8")
+            # skiprows/max_rows on the whole file instead of a sliced copy of the body.
+            values = np.loadtxt(io.BytesIO(data), delimiter=",", usecols=numeric_indices,
+                                dtype=np.float64, ndmin=2, comments=None, encoding="utf-8",
+                                skiprows=1 if first_end >= 0 else 0, max_rows=n_lines)
         except ValueError:
             values = None
         if values is not None and values.shape[0] == n_lines:
             lines = np.arange(2, n_lines + 2, dtype=np.int64)
             columns = {column: values[:, k] for k, column in enumerate(numeric)}
-            texts = _text_columns(body.decode("utf-8"), [index[column] for column in text], text) \
-                if text else {}
-            return Table(name, header, columns, texts, lines, body, starts)
-    return _read_slow(name, header, body.decode("utf-8"), numeric, text, index)
+            texts = _text_columns(bytes(buffer).decode("utf-8"),
+                                  [index[column] for column in text], text) if text else {}
+            leading = _leading_bytes(buffer, starts, leading_width)
+            return Table(name, header, columns, texts, lines, leading, cut_short)
+    body = data[start:end].decode("utf-8")
+    del data, buffer
+    return _read_slow(name, header, body, numeric, text, index, cut_short)
+
+
+def _leading_bytes(buffer: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray | None:
+    """``(n_lines, width)`` first bytes of every line, or None (no width asked, a short line)."""
+    if width <= 0:
+        return None
+    ends = np.concatenate((starts[1:] - 1, [buffer.shape[0]]))
+    if np.any(ends - starts < width):
+        return None
+    return buffer[starts[:, None] + np.arange(width)]
 
 
 _FIRST_FIELD = re.compile(r"^([^,\n]*)", re.MULTILINE)
@@ -253,7 +429,7 @@ def _text_columns(body: str, indices: list[int], names: tuple[str, ...]) -> dict
 
 
 def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str, ...],
-               text: tuple[str, ...], index: dict[str, int]) -> Table:
+               text: tuple[str, ...], index: dict[str, int], cut_short: int) -> Table:
     n_columns = len(header)
     columns = [index[column] for column in numeric]
     text_indices = [index[column] for column in text]
@@ -264,7 +440,7 @@ def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str
         if not line.strip():
             continue  # blank lines carry nothing; they are not counted as rows
         if '"' in line:
-            cells = _split_quoted(line)
+            cells = _split_quoted(name, line_number, line)
         else:
             cells = line.split(",")
         if len(cells) != n_columns:
@@ -290,10 +466,16 @@ def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str
     return Table(
         name, header, {column: values[:, k] for k, column in enumerate(numeric)},
         {column: tuple(row[k] for row in text_rows) for k, column in enumerate(text)},
-        np.asarray(lines, dtype=np.int64))
+        np.asarray(lines, dtype=np.int64), cut_short=cut_short)
 
 
-def _split_quoted(line: str) -> list[str]:
+def _split_quoted(name: str, line_number: int, line: str) -> list[str]:
+    """The cells of a row with quotes, by the csv module, whose field limit (131,072
+    characters by default) bounds the memory of one cell; a longer cell is no capture value."""
     import csv  # only for the rare quoted row
 
-    return next(csv.reader([line]))
+    try:
+        return next(csv.reader([line]))
+    except csv.Error as exc:
+        raise CaptureFormatError(f"{name}: line {line_number}: {exc} (an unclosed quote, or a "
+                                 f"cell that is no capture value)") from None

@@ -184,7 +184,8 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     numeric = tuple(mapping[n] for n in ARKIT_NAMES) + rotations
     fixed = None
     if header[0] == "Timecode":
-        table = read_table(path, numeric)
+        table = read_table(path, numeric, leading_width=16,
+                           single=tuple(mapping[n] for n in ARKIT_NAMES))
         fields = table.leading_field(16)
         fixed = _fixed_timecodes(fields) if fields is not None else None
     if fixed is not None:

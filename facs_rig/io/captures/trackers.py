@@ -1,0 +1,337 @@
+"""Tracker profiles: what a face tracker's blendshapes are worth, as validated data files.
+
+A tracker profile (``facs_rig/data/trackers/NAME.json``, or any file given to ``--tracker``) says,
+for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic one):
+
+* ``capture_formats``: the capture formats (:data:`~facs_rig.io.captures.CAPTURE_FORMATS`) it is
+  the default for;
+* ``shapes``: per blendshape, whether it is live and its measured typical range (the 1st and
+  99th percentile on the real takes named in ``sources``);
+* ``quirks``: known behaviour, each with its source or measurement;
+* ``mapping`` (optional): a fitted linear tracker -> AU mapping, ``AU = clip(intercept +
+  sum(weight * shape), 0, 1)`` per AU, written by ``facs-rig calibrate`` with its held-out
+  (k-fold by take) Pearson r per AU. Without a mapping the blendshapes are solved through the
+  ``arkit`` rig profile (:func:`facs_rig.io.captures.pipeline.capture_to_aus`).
+
+Every error names the file and the JSON path of the bad value (``$.mapping.aus.AU12.weights``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from facs_rig.core.channels import Channel
+from facs_rig.errors import CaptureFormatError
+from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
+
+__all__ = ["TrackerProfile", "AUMapping", "TRACKERS", "load_tracker", "tracker_for_format",
+           "parse_tracker", "tracker_document"]
+
+#: Bundled tracker profiles (``facs_rig/data/trackers/NAME.json``).
+TRACKERS = ("arkit", "mediapipe", "facecap", "generic")
+_FORMAT_TAG = "facs-rig tracker profile"
+_MAX_PROFILE_BYTES = 4_000_000
+
+
+class TrackerProfileError(CaptureFormatError):
+    """A tracker profile file is malformed (the message names the file and JSON path)."""
+
+
+@dataclass(frozen=True)
+class AUMapping:
+    """A fitted linear map from tracker blendshapes to AU intensities.
+
+    Attributes
+    ----------
+    channels : tuple of Channel
+        The AUs produced, in column order.
+    shapes : tuple of str
+        Canonical ARKit names of the blendshapes used, in row order.
+    weights : (n_shapes, n_channels) float64
+        ``AU = clip(intercept + shapes @ weights, 0, 1)``.
+    intercept : (n_channels,) float64
+    held_out_r : mapping of Channel to float
+        Pearson r of each AU on takes left out of the fit (k-fold by take), as fitted.
+    """
+
+    channels: tuple[Channel, ...]
+    shapes: tuple[str, ...]
+    weights: np.ndarray
+    intercept: np.ndarray
+    held_out_r: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    def apply(self, names: tuple[str, ...], values: np.ndarray) -> np.ndarray:
+        """AU values ``(n_frames, n_channels)`` float32 from blendshape weights.
+
+        ``names`` are the capture's shape names (any ARKit spelling), ``values`` its
+        ``(n_frames, n_shapes)`` weights without NaN. A shape the mapping uses that the capture
+        lacks counts as 0.
+        """
+        column_of = {canonical_arkit_name(name) or name: k for k, name in enumerate(names)}
+        # A positive intercept is the coding's floor (a detector's base rate on a face whose
+        # shapes all read 0): it is no activity of the face, so intensities start above it.
+        out = np.tile(np.minimum(self.intercept, 0.0).astype(np.float32), (values.shape[0], 1))
+        for row, shape in enumerate(self.shapes):
+            column = column_of.get(shape)
+            if column is not None:
+                out += np.outer(values[:, column], self.weights[row]).astype(np.float32)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
+
+
+@dataclass(frozen=True)
+class TrackerProfile:
+    """One tracker family's facts (see the module docstring for the file layout)."""
+
+    name: str
+    description: str
+    capture_formats: tuple[str, ...]
+    shapes: MappingProxyType
+    quirks: tuple[MappingProxyType, ...]
+    sources: tuple[str, ...]
+    mapping: AUMapping | None = None
+    path: str = ""
+
+    @property
+    def dead_shapes(self) -> tuple[str, ...]:
+        """Shapes the profile marks as not live (they barely move on this tracker)."""
+        return tuple(name for name, facts in self.shapes.items() if not facts.get("live", True))
+
+
+def _fail(where: str, path: str, message: str) -> TrackerProfileError:
+    return TrackerProfileError(f"{where}: {path}: {message}")
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], where: str, path: str, what: str) -> Any:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        raise _fail(where, path, f"expected {what}, got a boolean")
+    if not isinstance(value, kind):
+        raise _fail(where, path, f"expected {what}, got {type(value).__name__}")
+    return value
+
+
+def _number(value: Any, where: str, path: str, low: float = -math.inf,
+            high: float = math.inf) -> float:
+    _expect(value, (int, float), where, path, "a number")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise _fail(where, path, f"{number!r} is outside {low:g}..{high:g}")
+    return number
+
+
+def _strings(value: Any, where: str, path: str) -> tuple[str, ...]:
+    _expect(value, list, where, path, "a list of strings")
+    for k, item in enumerate(value):
+        _expect(item, str, where, f"{path}[{k}]", "a string")
+    return tuple(value)
+
+
+def _shape_name(name: str, where: str, path: str) -> str:
+    canonical = canonical_arkit_name(name)
+    if canonical is None:
+        raise _fail(where, path, f"{name!r} is not an ARKit blendshape name")
+    return canonical
+
+
+def _au_channel(key: str, where: str, path: str) -> Channel:
+    text = key.upper()
+    side = None
+    if text[:1] in ("L", "R") and text[1:3] == "AU":
+        side, text = text[0], text[1:]
+    if not (text.startswith("AU") and text[2:].isdigit() and 0 < len(text[2:]) <= 3):
+        raise _fail(where, path, f"{key!r} is not an AU key such as 'AU12' or 'LAU12'")
+    return Channel(int(text[2:]), side)
+
+
+def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
+    """Validate a tracker profile document (parsed JSON); errors name ``where`` and the path."""
+    from facs_rig.io.captures import CAPTURE_FORMATS
+
+    _expect(document, dict, where, "$", "an object")
+    if document.get("format") != _FORMAT_TAG:
+        raise _fail(where, "$.format", f"expected {_FORMAT_TAG!r}")
+    version = document.get("version")
+    if version != 1:
+        raise _fail(where, "$.version", f"version {version!r} is not supported (1)")
+    known = {"format", "version", "name", "description", "capture_formats", "shapes", "quirks",
+             "sources", "mapping"}
+    for key in document:
+        if key not in known:
+            raise _fail(where, f"$.{key}", "unknown key (known: " + ", ".join(sorted(known)) + ")")
+    name = _expect(document.get("name"), str, where, "$.name", "a string")
+    description = _expect(document.get("description", ""), str, where, "$.description", "a string")
+    formats = _strings(document.get("capture_formats", []), where, "$.capture_formats")
+    for k, fmt in enumerate(formats):
+        if fmt not in CAPTURE_FORMATS:
+            raise _fail(where, f"$.capture_formats[{k}]", f"{fmt!r} is not a capture format "
+                        f"({', '.join(CAPTURE_FORMATS)})")
+    shapes_in = _expect(document.get("shapes", {}), dict, where, "$.shapes", "an object")
+    shapes: dict[str, MappingProxyType] = {}
+    for shape, facts in shapes_in.items():
+        path = f"$.shapes.{shape}"
+        canonical = _shape_name(shape, where, path)
+        _expect(facts, dict, where, path, "an object")
+        checked: dict[str, Any] = {}
+        for key, value in facts.items():
+            if key == "live":
+                checked[key] = _expect(value, bool, where, f"{path}.live", "true or false")
+            elif key == "range":
+                _expect(value, list, where, f"{path}.range", "[low, high]")
+                if len(value) != 2:
+                    raise _fail(where, f"{path}.range", "expected [low, high]")
+                low, high = (_number(v, where, f"{path}.range[{k}]", 0.0, 1.0)
+                             for k, v in enumerate(value))
+                if low > high:
+                    raise _fail(where, f"{path}.range", "low is above high")
+                checked[key] = (low, high)
+            elif key == "note":
+                checked[key] = _expect(value, str, where, f"{path}.note", "a string")
+            else:
+                raise _fail(where, f"{path}.{key}", "unknown key (known: live, range, note)")
+        shapes[canonical] = MappingProxyType(checked)
+    quirks_in = _expect(document.get("quirks", []), list, where, "$.quirks", "a list")
+    quirks = []
+    for k, quirk in enumerate(quirks_in):
+        path = f"$.quirks[{k}]"
+        _expect(quirk, dict, where, path, "an object")
+        for key in ("note", "source"):
+            _expect(quirk.get(key), str, where, f"{path}.{key}", "a string")
+        quirk_shapes = tuple(_shape_name(s, where, f"{path}.shapes[{j}]") for j, s in
+                             enumerate(_strings(quirk.get("shapes", []), where, f"{path}.shapes")))
+        quirks.append(MappingProxyType({"shapes": quirk_shapes, "note": quirk["note"],
+                                        "source": quirk["source"]}))
+    sources = _strings(document.get("sources", []), where, "$.sources")
+    if not sources:
+        raise _fail(where, "$.sources", "a tracker profile needs at least one source")
+    mapping = None
+    if document.get("mapping") is not None:
+        mapping = _parse_mapping(document["mapping"], where)
+    return TrackerProfile(name, description, formats, MappingProxyType(shapes), tuple(quirks),
+                          sources, mapping, where)
+
+
+def _parse_mapping(value: Any, where: str) -> AUMapping:
+    _expect(value, dict, where, "$.mapping", "an object")
+    for key in value:
+        if key not in ("method", "aus"):
+            raise _fail(where, f"$.mapping.{key}", "unknown key (known: method, aus)")
+    _expect(value.get("method", ""), str, where, "$.mapping.method", "a string")
+    aus = _expect(value.get("aus"), dict, where, "$.mapping.aus", "an object")
+    if not aus:
+        raise _fail(where, "$.mapping.aus", "no AU in the mapping")
+    channels, rows, intercepts, held = [], [], [], {}
+    shape_order: dict[str, int] = {}
+    for key, entry in aus.items():
+        path = f"$.mapping.aus.{key}"
+        channel = _au_channel(key, where, path)
+        if channel in channels:
+            raise _fail(where, path, f"{channel.name} appears twice")
+        _expect(entry, dict, where, path, "an object")
+        for inner in entry:
+            if inner not in ("intercept", "weights", "held_out_r"):
+                raise _fail(where, f"{path}.{inner}", "unknown key (known: intercept, weights, "
+                            "held_out_r)")
+        intercept = _number(entry.get("intercept", 0.0), where, f"{path}.intercept", -1.0, 1.0)
+        weights_in = _expect(entry.get("weights", {}), dict, where, f"{path}.weights", "an object")
+        weights = {}
+        for shape, weight in weights_in.items():
+            canonical = _shape_name(shape, where, f"{path}.weights.{shape}")
+            weights[canonical] = _number(weight, where, f"{path}.weights.{shape}", -10.0, 10.0)
+            shape_order.setdefault(canonical, len(shape_order))
+        if "held_out_r" in entry:
+            held[channel] = _number(entry["held_out_r"], where, f"{path}.held_out_r", -1.0, 1.0)
+        channels.append(channel)
+        rows.append(weights)
+        intercepts.append(intercept)
+    shapes = tuple(sorted(shape_order, key=lambda s: ARKIT_NAMES.index(s)
+                          if s in ARKIT_NAMES else len(ARKIT_NAMES)))
+    matrix = np.zeros((len(shapes), len(channels)))
+    for column, weights in enumerate(rows):
+        for shape, weight in weights.items():
+            matrix[shapes.index(shape), column] = weight
+    order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
+    return AUMapping(tuple(channels[k] for k in order), shapes, matrix[:, order],
+                     np.asarray([intercepts[k] for k in order]), MappingProxyType(held))
+
+
+def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
+    """The JSON document of a profile (what :func:`parse_tracker` reads back)."""
+    document: dict[str, Any] = {
+        "format": _FORMAT_TAG, "version": 1, "name": profile.name,
+        "description": profile.description, "capture_formats": list(profile.capture_formats),
+        "shapes": {name: {k: list(v) if isinstance(v, tuple) else v for k, v in facts.items()}
+                   for name, facts in profile.shapes.items()},
+        "quirks": [{"shapes": list(q["shapes"]), "note": q["note"], "source": q["source"]}
+                   for q in profile.quirks],
+        "sources": list(profile.sources)}
+    if profile.mapping is not None:
+        mapping = profile.mapping
+        aus = {}
+        for column, channel in enumerate(mapping.channels):
+            key = ("" if channel.side is None else channel.side) + f"AU{channel.au}"
+            entry: dict[str, Any] = {"intercept": round(float(mapping.intercept[column]), 6),
+                                     "weights": {shape: round(float(mapping.weights[row, column]), 6)
+                                                 for row, shape in enumerate(mapping.shapes)
+                                                 if mapping.weights[row, column] != 0.0}}
+            if channel in mapping.held_out_r:
+                entry["held_out_r"] = round(float(mapping.held_out_r[channel]), 4)
+            aus[key] = entry
+        document["mapping"] = {"method": "linear, fitted by facs-rig calibrate", "aus": aus}
+    return document
+
+
+def _read_document(path: str) -> Any:
+    try:
+        size = os.path.getsize(path)
+        if size > _MAX_PROFILE_BYTES:
+            raise TrackerProfileError(f"{path}: {size} bytes is too large for a tracker profile")
+        with open(path, "rb") as stream:
+            text = stream.read().decode("utf-8")
+    except TrackerProfileError:
+        raise
+    except UnicodeDecodeError:
+        raise TrackerProfileError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise TrackerProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise TrackerProfileError(f"{path}: not valid JSON: {exc}") from None
+
+
+def load_tracker(name_or_path: str | os.PathLike[str]) -> TrackerProfile:
+    """A bundled tracker profile by name (:data:`TRACKERS`) or a profile file.
+
+    Raises
+    ------
+    TrackerProfileError
+        Unknown name, unreadable or malformed file (naming the file and JSON path).
+    """
+    text = os.fspath(name_or_path)
+    if text.lower() in TRACKERS:
+        from importlib import resources
+
+        resource = resources.files("facs_rig").joinpath("data", "trackers", f"{text.lower()}.json")
+        return parse_tracker(json.loads(resource.read_text(encoding="utf-8")),
+                             f"trackers/{text.lower()}.json")
+    if not os.path.exists(text):
+        raise TrackerProfileError(f"{text}: no such tracker profile (bundled: "
+                                  f"{', '.join(TRACKERS)}, or a .json file)")
+    return parse_tracker(_read_document(text), text)
+
+
+def tracker_for_format(capture_format: str) -> TrackerProfile:
+    """The bundled profile whose ``capture_formats`` lists this format, else ``generic``."""
+    for name in TRACKERS:
+        profile = load_tracker(name)
+        if capture_format in profile.capture_formats:
+            return profile
+    return load_tracker("generic")

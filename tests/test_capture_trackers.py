@@ -1,0 +1,184 @@
+"""Tracker profiles (validated data files) and calibration from coded takes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from facs_rig.cli import main
+from facs_rig.core.channels import Channel
+from facs_rig.errors import FacsRigError
+from facs_rig.io.captures.calibrate import CodedTake, coded_take, fit_mapping, pearson
+from facs_rig.io.captures.trackers import (
+    TRACKERS,
+    TrackerProfileError,
+    load_tracker,
+    parse_tracker,
+    tracker_document,
+    tracker_for_format,
+)
+
+
+def test_bundled_profiles_load_with_sources_and_defaults_by_format():
+    for name in TRACKERS:
+        profile = load_tracker(name)
+        assert profile.name == name and profile.sources
+    assert tracker_for_format("livelinkface").name == "arkit"
+    assert tracker_for_format("mediapipe").name == "mediapipe"
+    assert tracker_for_format("pyfeat").name == "mediapipe"
+    assert tracker_for_format("facecap").name == "facecap"
+    assert tracker_for_format("openface").name == "generic"
+
+
+def test_mediapipe_profile_marks_the_shapes_that_barely_move():
+    profile = load_tracker("mediapipe")
+    for shape in ("cheekSquintLeft", "noseSneerRight", "mouthFrownLeft", "mouthStretchLeft",
+                  "cheekPuff", "jawLeft"):
+        assert shape in profile.dead_shapes
+    assert "jawOpen" not in profile.dead_shapes
+    held = profile.mapping.held_out_r
+    assert all(r > 0 for r in held.values()) and len(held) == 20
+
+
+def test_document_round_trips():
+    profile = load_tracker("mediapipe")
+    again = parse_tracker(json.loads(json.dumps(tracker_document(profile))), "again")
+    assert again.mapping.channels == profile.mapping.channels
+    np.testing.assert_allclose(again.mapping.weights, profile.mapping.weights, atol=1e-6)
+    assert again.shapes == profile.shapes
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(version=2), r"\$\.version: version 2 is not supported"),
+    (lambda d: d.update(colour=1), r"\$\.colour: unknown key"),
+    (lambda d: d["shapes"]["jawOpen"].update(range=[0.5, 0.1]), r"\$\.shapes\.jawOpen\.range: low"),
+    (lambda d: d["shapes"].update(noSuchShape={}), r"\$\.shapes\.noSuchShape: 'noSuchShape' is not"),
+    (lambda d: d["mapping"]["aus"]["AU12"]["weights"].update(jawOpen="x"),
+     r"\$\.mapping\.aus\.AU12\.weights\.jawOpen: expected a number, got str"),
+    (lambda d: d["mapping"]["aus"].update(AUX={}), r"\$\.mapping\.aus\.AUX: 'AUX' is not an AU key"),
+    (lambda d: d["capture_formats"].append("bvh"), r"\$\.capture_formats\[2\]: 'bvh'"),
+    (lambda d: d.update(sources=[]), r"\$\.sources: a tracker profile needs at least one source"),
+])
+def test_bad_profiles_name_file_and_json_path(tmp_path, change, message):
+    document = tracker_document(load_tracker("mediapipe"))
+    change(document)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(TrackerProfileError, match="bad.json: " + message):
+        load_tracker(path)
+
+
+def test_unknown_tracker_name_is_one_error_line(capsys):
+    path = shared_asset("captures/livelinkface/S07-001.csv")
+    assert main(["code", str(path), "--tracker", "nosuch"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("facs-rig: error: nosuch: no such tracker profile") and err.count("\n") == 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.text(max_size=200), st.recursive(
+    st.one_of(st.none(), st.booleans(), st.floats(), st.integers(), st.text(max_size=8)),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20).map(json.dumps)))
+def test_profile_parser_parses_or_refuses(tmp_path, text):
+    path = tmp_path / "fuzz.json"
+    path.write_text(text)
+    try:
+        load_tracker(path)
+    except FacsRigError:
+        pass
+
+
+def _synthetic_takes(n_takes: int = 4) -> list[CodedTake]:
+    rng = np.random.default_rng(3)
+    shapes = ("browInnerUp", "jawOpen", "mouthSmileLeft", "mouthSmileRight")
+    takes = []
+    for k in range(n_takes):
+        x = rng.uniform(0, 1, (60, 4))
+        coded = np.stack([0.1 + 0.8 * x[:, 0], 0.5 * (x[:, 2] + x[:, 3])], axis=1)
+        takes.append(CodedTake(f"take{k}", shapes, x, (Channel(1), Channel(12)), coded))
+    return takes
+
+
+def test_fit_recovers_a_known_non_negative_mapping_on_held_out_takes():
+    calibration = fit_mapping(_synthetic_takes(), ridge=1e-6)
+    assert calibration.folds == 4
+    assert calibration.held_out_r[Channel(1)] > 0.999
+    assert calibration.held_out_r[Channel(12)] > 0.999
+    mapping = calibration.mapping
+    assert np.all(mapping.weights >= 0)
+    weights = dict(zip(mapping.shapes, mapping.weights[:, 0]))
+    assert weights["browInnerUp"] == pytest.approx(0.8, abs=1e-3)
+    assert weights.get("jawOpen", 0.0) == 0.0  # sparse: a shape unrelated to AU1 gets no weight
+    assert mapping.intercept[0] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_fit_needs_two_takes():
+    with pytest.raises(ValueError, match="at least two coded takes"):
+        fit_mapping(_synthetic_takes(1))
+
+
+def test_pearson_ignores_non_finite_frames_and_flat_series():
+    assert pearson(np.array([0, 1, 2, np.nan]), np.array([0, 2, 4, 9.0])) == pytest.approx(1.0)
+    assert np.isnan(pearson(np.ones(5), np.arange(5.0)))
+
+
+def test_calibrate_cli_on_real_pyfeat_clips_writes_a_usable_profile(tmp_path, capsys):
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3, 4)]
+    out = tmp_path / "studio.json"
+    assert main(["calibrate", *clips, "--coded", *clips, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out r per AU (4-fold by take, frames pooled)" in printed
+    profile = load_tracker(out)
+    assert profile.mapping is not None and profile.capture_formats == ("mediapipe", "pyfeat")
+    stored = profile.mapping.held_out_r[Channel(1)]
+    assert f"AU01     {stored:6.3f}" in printed
+    assert main(["code", clips[0], "--source", "blendshapes", "--tracker", str(out)]) == 0
+
+
+def test_calibrate_refuses_mismatched_codings(capsys):
+    clip = str(shared_asset("captures/pyfeat/001.csv"))
+    assert main(["calibrate", clip, clip, "--coded", clip, "-o", "x.json"]) == 2
+    assert "2 captures but 1 codings" in capsys.readouterr().err
+
+
+def test_coded_take_pairs_frames_and_refuses_captures_without_blendshapes():
+    clip = shared_asset("captures/pyfeat/001.csv")
+    take = coded_take(clip, clip)
+    assert take.blendshapes.shape[0] == take.coded.shape[0] == 20
+    openface = shared_asset("captures/openface/facsvatar_head_test_clean.csv")
+    with pytest.raises(FacsRigError, match="has no blendshapes to calibrate"):
+        coded_take(openface, openface)
+
+
+def test_short_take_keeps_its_signal_with_the_automatic_neutral():
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+
+    capture = read_capture(shared_asset("captures/pyfeat/001.csv"))
+    auto = capture_curves(capture, CleaningOptions(neutral="auto"), source="blendshapes").curves
+    none = capture_curves(capture, CleaningOptions(neutral="none"), source="blendshapes").curves
+    np.testing.assert_array_equal(auto.values, none.values)
+
+
+def test_automatic_neutral_zeroes_at_most_a_quarter_of_a_long_take():
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+
+    capture = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
+    raw = np.nan_to_num(capture.blendshapes.weights)
+    curves = capture_curves(capture, CleaningOptions(neutral="auto"), source="blendshapes",
+                            tracker=load_tracker("generic")).curves
+    assert curves.n_frames == raw.shape[0]
+    from facs_rig.io.captures.pipeline import _calibration
+
+    calibration = _calibration(capture.times, raw, "auto", None)
+    calibrated = calibration.apply(raw)
+    moving = raw.max(axis=0) - raw.min(axis=0) > 0.05
+    zeroed = (calibrated[:, moving] == 0) & (raw[:, moving] > 0)
+    assert np.all(zeroed.mean(axis=0) <= 0.26)
