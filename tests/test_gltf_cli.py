@@ -271,7 +271,7 @@ def test_bake_without_mesh_uses_the_bundled_default_head(tmp_path, capsys):
     output = tmp_path / "head.glb"
     assert main(["bake", "6+12", "-o", str(output)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("rig file: the bundled default head (--mesh FILE for another)\n"
+    assert out.startswith("rig file: the bundled default head (--mesh FACE.glb for another)\n"
                           "detected rig profile facs: drives 92 of the file's 92 targets")
     baked = read_gltf(output, geometry=False)
     assert baked.target_names == read_gltf(REPO / "rigs" / "default_head.glb",

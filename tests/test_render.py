@@ -22,7 +22,6 @@ from facs_rig.render.encoders import (
     decode_png,
     encode_gif,
     encode_png,
-    lzw_encode,
     palette_for,
     quantize,
     write_clip,
@@ -255,23 +254,6 @@ def _decode_gif(data: bytes) -> list[np.ndarray]:
     return frames
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(0, 7), min_size=1, max_size=3000), st.integers(1, 3))
-def test_lzw_codes_decode_with_pillow(values, repeat):
-    """Our LZW (table resets included) against Pillow's GIF decoder, on a 16-colour palette."""
-    indices = np.array(values * repeat, np.uint8)
-    width = int(indices.size)
-    palette = np.zeros((256, 3), np.uint8)
-    palette[:8] = np.arange(8)[:, None] * 30
-    data = bytearray(b"GIF89a" + struct.pack("<HHBBB", width, 1, 0xF7, 0, 0) + palette.tobytes())
-    data += b"\x2c" + struct.pack("<HHHHB", 0, 0, width, 1, 0) + b"\x08"
-    code = lzw_encode(indices.tobytes(), 8)
-    data += b"".join(bytes((len(code[i : i + 255]),)) + code[i : i + 255] for i in range(0, len(code), 255))
-    data += b"\x00\x3b"
-    decoded = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("P")).reshape(-1)
-    assert np.array_equal(decoded, indices)
-
-
 def test_gif_clip_decodes_to_its_frames():
     rng = np.random.default_rng(1)
     base = np.full((40, 50, 3), 90, np.uint8)
@@ -350,7 +332,38 @@ def test_progress_bar_writes_one_line_when_not_a_terminal():
         bar(done)
     bar.finish()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("rendering [") and "4/4 frames" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("rendering: 100%|") and "4/4 [" in lines[0]
+    assert "\r" not in stream.getvalue()
+
+
+def test_progress_bar_logs_a_line_every_few_seconds_off_a_terminal(monkeypatch):
+    from facs_rig.cli import _progress
+
+    now = [0.0]
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: now[0])
+    stream = io.StringIO()
+    bar = ProgressBar(10, stream, label="rendering")
+    for done, seconds in ((1, 1.0), (2, 6.0), (3, 7.0), (4, 12.5)):  # quiet, line, quiet, line
+        now[0] = seconds
+        bar(done)
+    lines = stream.getvalue().splitlines()
+    assert [line.split("|")[0] for line in lines] == ["rendering:  20%", "rendering:  40%"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_is_tqdm_on_a_terminal():
+    stream = _Terminal()
+    bar = ProgressBar(3, stream, label="retarget", unit="captures")
+    for done, name in enumerate(("a.csv", "b.csv", "c.csv"), start=1):
+        bar(done, name)
+    bar.finish()
+    text = stream.getvalue()
+    assert "\r" in text and text.endswith("\n")
+    assert "retarget: 100%" in text and "3/3" in text and "c.csv" in text
 
 
 def test_progress_bar_logs_each_step_off_a_terminal_when_asked():

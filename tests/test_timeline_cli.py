@@ -112,12 +112,12 @@ def test_sample_with_chosen_channels(capsys, tmp_path):
                        "unknown action unit 99 at column 3 of '6+99'\n"),
     (("show", "missing.notes"), "facs-rig: error: missing.notes: no such timeline file\n"),
     (("sample", "happiness", "-o", "out.npy"),
-     "facs-rig: error: out.npy: AU curves are written as .csv or .json, not '.npy'\n"),
-    (("sample", "happiness", "--fps", "0", "-o", "out.csv"),
-     "facs-rig: error: sampling rate must be a positive number, not 0.0\n"),
+     "facs-rig: error: out.npy: cannot write .npy as AU curves; use .csv or .json\n"),
     (("convert", "happiness", "out.xml"),
-     "facs-rig: error: out.xml: no timeline format for extension '.xml'; known: .csv, .eaf, "
-     ".json, .notes, .txt\n"),
+     "facs-rig: error: out.xml: cannot write .xml as a timeline; use .json, .notes, .txt, .eaf or "
+     ".csv\n"),
+    (("convert", "happiness", "-o", "no/out.json"),
+     "facs-rig: error: no/out.json: cannot write, folder no does not exist\n"),
 ])
 def test_errors_are_one_line_and_write_nothing(capsys, tmp_path, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)

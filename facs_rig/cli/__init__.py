@@ -7,8 +7,10 @@ function; :data:`COMMAND_MODULES` lists them in the order ``--help`` shows them.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +40,28 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # noqa: D102 (argparse API)
-        raise UsageError(f"{message} (see '{self.prog} --help')")
+        raise UsageError(f"{_did_you_mean(message)} (see '{self.prog} --help')")
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>.*)' \(choose from (?P<choices>.*)\)$")
+
+
+def _did_you_mean(message: str) -> str:
+    """argparse's "invalid choice" message with difflib's nearest choice, when one is near."""
+    match = _INVALID_CHOICE.search(message)
+    if match is None:
+        return message
+    choices = [choice.strip().strip("'") for choice in match["choices"].split(",")]
+    close = difflib.get_close_matches(match["given"], choices, n=1, cutoff=0.6)
+    return f"{message}; did you mean {close[0]!r}?" if close else message
+
+
+def missing_subcommand(group: argparse.ArgumentParser) -> int:
+    """Handler of a command group run without its subcommand (``facs-rig rig``): a usage error."""
+    action = next(a for a in group._actions if isinstance(a, argparse._SubParsersAction))
+    names = list(action.choices)
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    raise UsageError(f"{group.prog}: choose a subcommand: {listed} (see '{group.prog} --help')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(arguments)
     except UsageError as exc:
-        print(f"facs-rig: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        if message.startswith("unrecognized arguments") and "+" in " ".join(arguments):
+            # `facs-rig parse 6 + 12`: the shell split the code at its spaces.
+            hint = "a FACS code with spaces must be quoted, e.g. '6 + 12' (or written 6+12)"
+            message = message.replace(" (see '", f"; {hint} (see '", 1)
+        print(f"facs-rig: error: {message}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help and --version exit through argparse
         return int(exc.code or 0)

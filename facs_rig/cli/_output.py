@@ -1,11 +1,19 @@
-"""Small printing helpers shared by the CLI commands (the only place that prints)."""
+"""Helpers shared by the CLI commands: printing, output-path checks and the shared limits."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
+
+from facs_rig.core.limits import fps_problem, frame_count_problem
+from facs_rig.errors import OutputError, TimelineError, UnsupportedFormatError
+from facs_rig.io.atomic import refuse_input_as_output
 
 
 def print_json(value: Any) -> None:
@@ -25,3 +33,115 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in text_rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+# ---------------------------------------------------------------------------- output paths
+
+
+def check_output(
+    path: str | os.PathLike[str],
+    *,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    suffixes: Sequence[str] | None = None,
+    what: str = "output",
+) -> Path:
+    """Check that ``path`` can be written, before any heavy input is read or anything rendered.
+
+    Every command that writes a file calls this first, so a typo in ``-o`` costs nothing: the
+    folder must exist and be writable, ``path`` must not be a folder, must not be one of the
+    command's own ``inputs`` (``None`` entries, codes given instead of files, are skipped) and
+    must end in one of ``suffixes`` (case-insensitive; ``None``: any).
+
+    Writability is what :func:`os.access` says for the folder, so it follows the real rules
+    (read-only file systems, and root's right to write anywhere).
+
+    Raises
+    ------
+    UnsupportedFormatError
+        The extension is not one the command writes.
+    OutputError
+        The folder is missing, not a folder or not writable, or the output is an input.
+    """
+    target = Path(path)
+    if suffixes is not None and target.suffix.lower() not in suffixes:
+        found = target.suffix or "(no extension)"
+        raise UnsupportedFormatError(
+            f"{target}: cannot write {found} as {what}; use {_choices(suffixes)}")
+    folder = target.parent
+    if not folder.exists():
+        raise OutputError(f"{target}: cannot write, folder {folder} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"{target}: cannot write, {folder} is a file, not a folder")
+    if target.is_dir():
+        raise OutputError(f"{target}: cannot write, it is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{target}: cannot write, folder {folder} is not writable")
+    refuse_input_as_output(target, *inputs)
+    return target
+
+
+def check_output_folder(path: str | os.PathLike[str]) -> Path:
+    """Check that folder ``path`` exists and is writable, or can be created (for ``demo -o``)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: cannot write there, it is a file, not a folder")
+    existing = folder
+    while not existing.exists():  # the nearest ancestor that exists is where mkdir starts
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{folder}: cannot create the folder, {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: cannot write, folder {existing} is not writable")
+    return folder
+
+
+def file_input(argument: str | None) -> str | None:
+    """``argument`` when it names an existing file (a timeline, a rig), else ``None`` (a code)."""
+    return argument if argument is not None and Path(argument).is_file() else None
+
+
+def _choices(suffixes: Sequence[str]) -> str:
+    names = list(dict.fromkeys(s.lower() for s in suffixes))
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+# ---------------------------------------------------------------------------- shared limits
+
+
+def fps_type(text: str) -> float:
+    """argparse ``type`` of every ``--fps``: a number in ``(0, MAX_FPS]`` (a usage error if not)."""
+    problem = fps_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return float(text)
+
+
+def add_fps_argument(parser: argparse.ArgumentParser, help: str, **kwargs: Any) -> None:
+    """Add ``--fps FPS`` with the shared range check, the same everywhere."""
+    parser.add_argument("--fps", type=fps_type, metavar="FPS", help=help, **kwargs)
+
+
+def check_frame_count(duration: float, fps: float, source: str | None) -> int:
+    """Refuse ``duration`` seconds at ``fps`` past :data:`MAX_FRAMES` before sampling or rendering.
+
+    ``source`` (a file name, or ``None`` for a code) is named in the message. Returns the frame
+    count.
+    """
+    from facs_rig.core.timeline import frame_count
+
+    n_frames = frame_count(duration, fps)
+    problem = frame_count_problem(n_frames, what=f"{duration:g} s at {fps:g} fps")
+    if problem:
+        raise TimelineError(f"{source}: {problem}" if source else problem)
+    return int(n_frames)
+
+
+@contextlib.contextmanager
+def naming(source: str | None) -> Iterator[None]:
+    """Put ``source`` (a file) before a timeline error (such as the frame limit) that lacks it."""
+    try:
+        yield
+    except TimelineError as exc:
+        if source is None or source in str(exc):
+            raise
+        raise TimelineError(f"{source}: {exc}") from None

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from facs_rig.cli._output import print_json
+from facs_rig.cli._output import add_fps_argument, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.errors import FacsRigError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.pipeline import CleaningOptions, auto_neutral_note, capture_curves
-from facs_rig.io.captures.retarget import RetargetRequest, choose_tracker, output_kind, retarget_file
+from facs_rig.io.captures.retarget import (
+    RetargetReport,
+    RetargetRequest,
+    choose_tracker,
+    output_kind,
+    retarget_file,
+)
 from facs_rig.resources import load_vocabulary
 
 
@@ -52,7 +61,7 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gain", type=float, default=None, metavar="PERCENTILE",
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")
-    parser.add_argument("--fps", type=float, default=None, help="output frame rate (default: the capture's)")
+    add_fps_argument(parser, "output frame rate (default: the capture's)")
     parser.add_argument("--on", type=float, default=0.15, metavar="0-1",
                         help="event start threshold 0-1 (default 0.15)")
     parser.add_argument("--off", type=float, default=0.08, metavar="0-1",
@@ -71,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "several captures, -o is a template with {stem}, e.g. -o out/{stem}.glb.",
         epilog="Formats: " + "; ".join(f"{k}: {v}" for k, v in CAPTURE_FORMATS.items()))
     retarget.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture file(s)")
-    retarget.add_argument("-o", "--output", required=True,
+    retarget.add_argument("-o", "--output", required=True, metavar="FILE",
                           help="output file (.glb/.gltf/.csv/.json/.txt/.notes/.eaf); {stem} is "
                                "replaced by each capture's name")
     retarget.add_argument("--rig", default=None, metavar="NAME|FILE",
@@ -83,6 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "(default: copy the weights, which is lossless)")
     retarget.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                           help="captures processed in parallel (default 1)")
+    retarget.add_argument("--json", action="store_true",
+                          help="print one JSON list: per capture its output, frames, fps, rig "
+                               "(and whether it was detected), or its error")
     _add_capture_options(retarget)
     retarget.set_defaults(handler=run_retarget)
 
@@ -106,8 +118,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("captures", nargs="+", metavar="CAPTURE", help="capture files")
     calibrate.add_argument("--coded", nargs="+", required=True, metavar="CODING",
                            help="one coding per capture, in the same order")
-    calibrate.add_argument("-o", "--output", required=True, metavar="PROFILE.json",
-                           help="tracker profile to write")
+    calibrate.add_argument("-o", "--output", required=True, metavar="FILE",
+                           help="tracker profile to write (.json)")
     calibrate.add_argument("--tracker", default=None, metavar="NAME|FILE",
                            help="profile whose facts the new one keeps (default: from the "
                                 "first capture's format)")
@@ -150,8 +162,6 @@ def run_retarget(args: argparse.Namespace) -> int:
     _check_neutral(args.neutral)
     if args.jobs < 1:
         raise _usage_error("--jobs must be at least 1")
-    if args.fps is not None and not args.fps > 0:
-        raise _usage_error("--fps must be positive")
     captures = args.captures
     if len(captures) > 1 and "{stem}" not in args.output:
         raise _usage_error("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")
@@ -159,6 +169,8 @@ def run_retarget(args: argparse.Namespace) -> int:
     if len(set(outputs)) != len(outputs):
         raise _usage_error("two captures would write the same output; rename them or change -o")
     output_kind(outputs[0], args.rig)  # an unknown extension fails before any work
+    for capture, output in zip(captures, outputs):
+        check_output(output, inputs=(capture, args.mesh))
     cleaning = _cleaning(args, neutral_default="none", smooth_default="none")
     requests = [RetargetRequest(c, o, rig=args.rig, mesh=args.mesh, format=args.format,
                                 face=args.face, source=args.source, solve=args.solve,
@@ -166,52 +178,138 @@ def run_retarget(args: argparse.Namespace) -> int:
                                 cleaning=cleaning, events=_events(args))
                 for c, o in zip(captures, outputs)]
     if len(requests) == 1:
-        report = retarget_file(requests[0])
-        print(report.summary())
+        report = _retarget(requests[0])
+        if args.json:
+            print_json([report.to_dict()])
+        else:
+            print(report.summary())
         return 0
-    return _run_many(requests, args.jobs)
+    return _run_many(requests, args.jobs, args.json)
 
 
-def _run_many(requests: list[RetargetRequest], jobs: int) -> int:
+def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
+    """Retarget several captures; on Ctrl-C, stop quietly and report the takes that finished.
+
+    Nothing is half-written: every output goes through an atomic write, which removes its
+    temporary file when interrupted, and a take interrupted in a worker is simply not reported.
+    """
     progress = ProgressBar(len(requests), sys.stderr, label="retarget", unit="captures",
                            log_steps=True)
-    failures = 0
-    results = []
-    if jobs == 1:
-        iterator = (_safe(request) for request in requests)
-        for request, (report, error) in zip(requests, iterator):
-            failures += _report_one(request, report, error, progress, results)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for request, (report, error) in zip(requests, pool.map(_safe, requests)):
-                failures += _report_one(request, report, error, progress, results)
+    outcomes: dict[int, tuple[RetargetReport | None, str | None]] = {}
+
+    def record(index: int, outcome: tuple[RetargetReport | None, str | None]) -> None:
+        outcomes[index] = outcome
+        progress(len(outcomes), Path(requests[index].capture).name)
+        if outcome[1] is not None:
+            progress.clear()
+            print(f"facs-rig: error: {outcome[1]}", file=sys.stderr)
+
+    interrupted = False
+    try:
+        if jobs == 1:
+            for index, request in enumerate(requests):
+                record(index, _safe(request))
+        else:
+            _run_pool(requests, jobs, record)
+    except KeyboardInterrupt:
+        interrupted = True
     progress.finish()
-    for line in results:
-        print(line)
+    reports = [outcomes[i][0] for i in sorted(outcomes) if outcomes[i][0] is not None]
+    failures = sum(1 for report, error in outcomes.values() if error is not None)
+    if as_json:
+        print_json([report.to_dict() if report is not None else
+                    {"capture": requests[i].capture, "error": error}
+                    for i, (report, error) in sorted(outcomes.items())])
+    else:
+        for report in reports:
+            print(report.summary())
+    if interrupted:
+        print(f"facs-rig: interrupted: {len(reports)} of {len(requests)} captures finished and "
+              f"written; the others were not written", file=sys.stderr)
+        return 130
     if failures:
         print(f"facs-rig: error: {failures} of {len(requests)} captures failed", file=sys.stderr)
         return 1
     return 0
 
 
-def _safe(request: RetargetRequest):
-    """Run one request in a worker; bad input comes back as a message, not a traceback."""
+def _run_pool(requests: list[RetargetRequest], jobs: int, record) -> None:
+    """Run ``requests`` on ``jobs`` worker processes, recording each outcome as it finishes.
+
+    Ctrl-C reaches the workers too (the terminal signals the whole process group; a SIGINT sent
+    to this process alone is passed on): a worker busy with a take stops it (its atomic write
+    cleans up), an idle one ignores it, so no worker prints a traceback. The takes that finished
+    before the workers stopped are still recorded; the rest are cancelled.
+    """
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_setup)
+    futures = {pool.submit(_work, request): index for index, request in enumerate(requests)}
+    recorded: set[int] = set()
     try:
-        return retarget_file(request), None
+        for future in as_completed(futures):
+            if future.result()[1] == _INTERRUPTED:  # the worker saw the Ctrl-C before we did
+                raise KeyboardInterrupt
+            record(futures[future], future.result())
+            recorded.add(futures[future])
+    except KeyboardInterrupt:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
+        try:
+            # ProcessPoolExecutor has no public way to signal its workers; _processes maps
+            # pid -> process (CPython 3.8-3.13).
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signal.SIGINT)
+            pool.shutdown(wait=True, cancel_futures=True)
+            for future, index in futures.items():
+                if (index not in recorded and future.done() and not future.cancelled()
+                        and future.exception() is None and future.result()[1] != _INTERRUPTED):
+                    record(index, future.result())
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        raise
+    pool.shutdown(wait=True)
+
+
+#: What a worker returns for a take stopped by Ctrl-C (nothing was written for it).
+_INTERRUPTED = "interrupted"
+_busy = False
+
+
+def _worker_setup() -> None:
+    signal.signal(signal.SIGINT, _worker_interrupt)
+
+
+def _worker_interrupt(signum, frame) -> None:
+    global _busy
+    if _busy:  # stop the take; an idle worker has nothing to stop and waits to be shut down
+        _busy = False
+        raise KeyboardInterrupt
+
+
+def _work(request: RetargetRequest):
+    """One take in a worker process (see :func:`_run_pool`)."""
+    global _busy
+    _busy = True
+    try:
+        return _safe(request)
+    except KeyboardInterrupt:
+        return None, _INTERRUPTED
+    finally:
+        _busy = False
+
+
+def _retarget(request: RetargetRequest) -> RetargetReport:
+    with naming(request.capture):
+        return retarget_file(request)
+
+
+def _safe(request: RetargetRequest):
+    """Run one request; bad input comes back as a message, not a traceback."""
+    try:
+        return _retarget(request), None
     except FacsRigError as exc:
         return None, " ".join(str(exc).split())
     except OSError as exc:
         return None, f"{request.capture}: {exc.strerror or exc}"
-
-
-def _report_one(request, report, error, progress, results) -> int:
-    progress(progress.done + 1, Path(request.capture).name)
-    if error is not None:
-        progress.clear()
-        print(f"facs-rig: error: {error}", file=sys.stderr)
-        return 1
-    results.append(report.summary())
-    return 0
 
 
 def run_code(args: argparse.Namespace) -> int:
@@ -236,7 +334,8 @@ def run_code(args: argparse.Namespace) -> int:
     neutral_note = auto_neutral_note(take.times) if take is not None else None
     step(1)
     tracker = choose_tracker(args.tracker, capture.format)
-    curves = capture_curves(capture, cleaning, source=args.source, tracker=tracker).curves
+    with naming(args.capture):
+        curves = capture_curves(capture, cleaning, source=args.source, tracker=tracker).curves
     del capture  # an hour of blendshapes is 45 MB that events and coding do not need
     step(2)
     timeline = extract_events(curves, vocabulary.scale(), options=events)
@@ -275,6 +374,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise _usage_error(f"--folds must lie in 2..{len(args.captures)} (the number of takes)")
     if not args.output.lower().endswith(".json"):
         raise _usage_error("-o must be a .json tracker profile")
+    check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
     vocabulary = load_vocabulary()
     takes = [coded_take(c, k, vocabulary) for c, k in zip(args.captures, args.coded)]
     try:

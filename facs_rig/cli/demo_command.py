@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facs_rig.cli._output import add_fps_argument, check_frame_count, check_output_folder
 from facs_rig.errors import UnsupportedFormatError
 from facs_rig.resources import load_vocabulary
 
@@ -31,14 +32,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PIXELS",
         help="size of each face in the GIF and the sheet (default 360)",
     )
-    demo.add_argument("--fps", type=float, default=15.0, help="GIF frame rate (default 15)")
+    add_fps_argument(demo, "GIF frame rate (default 15)", default=15.0)
     demo.set_defaults(handler=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """Write the demo files and say what they are and what to do next."""
     from facs_rig.cli._progress import ProgressBar
+    from facs_rig.render.demo import demo_timeline
     from facs_rig.render.demo import run_demo as write_demo
+    from facs_rig.render.encoders import check_clip
 
     bars: dict[str, ProgressBar] = {}
 
@@ -50,9 +53,11 @@ def run_demo(args: argparse.Namespace) -> int:
 
     if not 16 <= args.size <= 2048:
         raise UnsupportedFormatError(f"--size {args.size}: choose 16-2048 pixels")
-    if not 0 < args.fps <= 100:
-        raise UnsupportedFormatError(f"--fps {args.fps}: choose a rate above 0 and up to 100")
+    folder = check_output_folder(args.output)
     vocabulary = load_vocabulary()
+    duration = demo_timeline(vocabulary).duration
+    check_clip(folder / "expressions.gif", args.fps, width=args.size, height=args.size,
+               n_frames=check_frame_count(duration, args.fps, None))
     files = write_demo(args.output, vocabulary, size=args.size, fps=args.fps, progress=progress)
     for bar in bars.values():
         bar.finish()

@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 import math
 
-from facs_rig.cli._output import print_json, print_table
+from facs_rig.cli._output import (
+    add_fps_argument,
+    check_frame_count,
+    check_output,
+    file_input,
+    print_json,
+    print_table,
+)
 from facs_rig.io.gltf import read_gltf
 from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig
 from facs_rig.io.gltf.pipeline import bake_timeline, default_animation_name, pose_code
@@ -34,11 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bake.add_argument("timeline", metavar="TIMELINE|CODE",
                       help="timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code / "
                       "expression name, e.g. '6+12D' or happiness")
-    bake.add_argument("--mesh", default=None, metavar="FILE",
+    bake.add_argument("--mesh", default=None, metavar="FACE.glb",
                       help="the rig: .glb or .gltf (default: the bundled default head)")
     bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
-    bake.add_argument("--fps", type=float, default=None,
-                      help="frames per second (default: the timeline's own, 30 for codes)")
+    add_fps_argument(bake, "frames per second (default: the timeline's own, 30 for codes)")
     bake.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
                       help="apex hold of a code given instead of a file (default 2)")
     bake.add_argument("--step", action="store_true", help="STEP interpolation instead of LINEAR")
@@ -46,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help=f"keyframe reduction tolerance in weight units (default "
                       f"{DEFAULT_TOLERANCE:g})")
     bake.add_argument("--no-reduce", action="store_true", help="keep a key at every frame")
-    bake.add_argument("-o", "--output", required=True, metavar="OUT",
+    bake.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="output .glb, .gltf (+ .bin) or .csv")
     bake.add_argument("--name", type=_animation_name, default=None, metavar="NAME",
                       help="name of the animation (default: the timeline's title, else its file "
@@ -63,9 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "morph-target mesh of the rig and write the posed meshes. OBJ and PLY keep the vertex "
         "order (meshes one after another, node transforms applied).")
     pose.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
-    pose.add_argument("--mesh", required=True, metavar="FILE", help="the rig: .glb or .gltf")
+    pose.add_argument("--mesh", required=True, metavar="FACE.glb", help="the rig: .glb or .gltf")
     pose.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
-    pose.add_argument("-o", "--output", required=True, metavar="OUT",
+    pose.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="output .glb, .gltf, .obj or .ply")
     pose.set_defaults(handler=run_pose)
 
@@ -125,14 +131,17 @@ def _unmatched_lines(match: TargetMatch) -> list[str]:
 
 def run_bake(args: argparse.Namespace) -> int:
     """Bake a timeline onto a rig file."""
+    check_output(args.output, inputs=(file_input(args.timeline), args.mesh),
+                 suffixes=(".glb", ".gltf", ".csv"), what="a bake")
     vocabulary = load_vocabulary()
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    check_frame_count(timeline.duration, args.fps or timeline.fps, file_input(args.timeline))
     name = args.name or default_animation_name(timeline, args.timeline)
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
                            step=args.step, tolerance=None if args.no_reduce else args.tolerance,
                            animation_name=name, keep_animations=args.keep_animations)
     if args.mesh is None:
-        print("rig file: the bundled default head (--mesh FILE for another)")
+        print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(report.match, report.detected))
     for line in _unmatched_lines(report.match):
         print(line)
@@ -176,6 +185,8 @@ def _animations_line(result) -> str:
 
 def run_pose(args: argparse.Namespace) -> int:
     """Pose a rig with a code."""
+    check_output(args.output, inputs=(args.mesh,), suffixes=(".glb", ".gltf", ".obj", ".ply"),
+                 what="a posed mesh")
     match = pose_code(args.code, args.mesh, args.output, load_vocabulary(), rig=args.rig)
     print(_profile_line(match, args.rig is None))
     print(f"wrote {args.output}")

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 
+from facs_rig.cli._output import add_fps_argument, check_frame_count, file_input
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
 from facs_rig.io.osc.protocols import (
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: facs-rig stream happiness --rig arkit --to 127.0.0.1:39539 --loop")
     stream.add_argument("source", metavar="TIMELINE|CODE",
                         help="timeline file (.json, .notes/.txt, .eaf, .csv) or FACS code / expression")
-    stream.add_argument("--hold", type=float, default=2.0, metavar="S",
+    stream.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
                         help="apex hold of a code's expression, seconds (default 2)")
     stream.add_argument("--loop", action="store_true", help="repeat until stopped")
     _add_output_arguments(stream)
@@ -52,7 +53,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", action="append", metavar="HOST:PORT",
                         help="receiver; repeat for several (default 127.0.0.1 on the protocol's "
                              "port: vmc 39539, vrchat/facecap/template 9000)")
-    parser.add_argument("--fps", type=float, default=60.0, help="frames per second (default 60)")
+    add_fps_argument(parser, "frames per second (default 60)", default=60.0)
     parser.add_argument("--protocol", choices=PROTOCOLS, default="vmc",
                         help="message layout (default vmc)")
     parser.add_argument("--names", choices=NAME_CONVENTIONS, default="auto",
@@ -78,15 +79,15 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--every-frame", action="store_true",
                         help="send every value in every frame (vrchat's default is to send only "
                              "values that changed, plus a full frame every --refresh seconds)")
-    parser.add_argument("--refresh", type=float, default=1.0, metavar="S",
-                        help="with changed-values-only frames (vrchat), a full frame every S "
-                             "seconds (default 1)")
+    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+                        help="with changed-values-only frames (vrchat), a full frame every "
+                             "SECONDS seconds (default 1)")
     parser.add_argument("--precise", action="store_true",
                         help="sleep then spin before each frame: sub-millisecond timing, one busy "
                              "core")
     parser.add_argument("--no-reset", action="store_true",
                         help="do not send the neutral frame when stopping")
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS seconds")
     parser.add_argument("--dry-run", "--print", dest="dry_run", action="store_true",
                         help="print the messages on stdout instead of sending them")
 
@@ -141,6 +142,7 @@ def run_stream(args: argparse.Namespace) -> int:
     options, destinations, rig, transport = _common(args)
     vocabulary = load_vocabulary()
     timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold, fps=args.fps)
+    check_frame_count(timeline.duration, args.fps, file_input(args.source))
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
     status = 0

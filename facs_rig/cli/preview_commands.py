@@ -6,6 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from facs_rig.cli._output import (
+    add_fps_argument,
+    check_frame_count,
+    check_output,
+    file_input,
+    naming,
+)
 from facs_rig.errors import UnsupportedFormatError
 from facs_rig.resources import load_vocabulary
 
@@ -27,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     preview.add_argument(
         "source",
-        metavar="CODE|TIMELINE",
+        metavar="TIMELINE|CODE",
         help="FACS code or expression name (6+12D, surprise), or a timeline file",
     )
     preview.add_argument(
@@ -40,15 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument(
         "--at",
         type=float,
-        metavar="S",
+        metavar="SECONDS",
         help="for a PNG of a timeline: the moment to show (default: its most active frame)",
     )
-    preview.add_argument("--fps", type=float, help="clip frame rate (default: the timeline's)")
+    add_fps_argument(preview, "clip frame rate (default: the timeline's)")
     preview.add_argument(
         "--hold",
         type=float,
         default=2.0,
-        metavar="S",
+        metavar="SECONDS",
         help="apex hold when a clip is made from a code (default 2)",
     )
     _add_common(preview)
@@ -63,8 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o sheet.png",
     )
     sheet.add_argument("codes", metavar="CODES", help="comma-separated codes or expression names")
-    sheet.add_argument("-o", "--output", required=True, metavar="FILE.png", help="output PNG")
-    sheet.add_argument("--columns", type=int, help="faces per row (default up to 4)")
+    sheet.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png")
+    sheet.add_argument("--columns", type=int, metavar="N", help="faces per row (default up to 4)")
     _add_common(sheet, default_size=320)
     sheet.set_defaults(handler=run_sheet)
 
@@ -75,7 +82,7 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
     )
     parser.add_argument(
         "--rig",
-        metavar="PROFILE",
+        metavar="NAME|FILE",
         help="rig profile driving the mesh (default: facs for the default head, "
         "the best-fitting bundled profile for --mesh)",
     )
@@ -115,21 +122,19 @@ def run_preview(args: argparse.Namespace) -> int:
     """Render one pose or a clip."""
     from facs_rig.cli._progress import ProgressBar
     from facs_rig.io.timeline_files import load_timeline_argument
-    from facs_rig.render.encoders import write_clip, write_png
+    from facs_rig.render.encoders import check_clip, write_clip, write_png
     from facs_rig.render.preview import preview_setup, render_still, timeline_clip
 
     _check_size(args.size, args.intensity, args.yaw)
-    output = Path(args.output)
+    output = check_output(args.output, inputs=(file_input(args.source), args.mesh),
+                          suffixes=_STILL + _CLIPS, what="a preview")
     suffix = output.suffix.lower()
-    if suffix not in _STILL + _CLIPS:
-        raise UnsupportedFormatError(
-            f"{output}: unknown output format {suffix or '(no extension)'}; use .png, .gif or .mp4"
-        )
     vocabulary = load_vocabulary()
     if suffix in _STILL:
         setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
-        image = render_still(setup, args.source, vocabulary, at=args.at,
-                             side_by_side_neutral=args.side_by_side, intensity=args.intensity)
+        with naming(file_input(args.source)):  # a timeline's moment: the frame limit names it
+            image = render_still(setup, args.source, vocabulary, at=args.at,
+                                 side_by_side_neutral=args.side_by_side, intensity=args.intensity)
         write_png(output, image)
         print(
             f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {setup.rig.source}, "
@@ -142,8 +147,10 @@ def run_preview(args: argparse.Namespace) -> int:
 
         # The code held at the asked intensity (unlettered AUs otherwise take the scale's C).
         timeline = timeline_from_code(args.source, vocabulary, hold=args.hold, intensity=args.intensity)
-    if args.fps is not None and args.fps <= 0:
-        raise UnsupportedFormatError(f"--fps {args.fps}: must be positive")
+    rate = args.fps or timeline.fps
+    n_frames = check_frame_count(timeline.duration, rate, file_input(args.source))
+    width = args.size * 2 + 4 if args.side_by_side else args.size
+    check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
     # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.
     clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side)
@@ -164,9 +171,7 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.preview import preview_setup, render_sheet
 
     _check_size(args.size, args.intensity, args.yaw)
-    output = Path(args.output)
-    if output.suffix.lower() != ".png":
-        raise UnsupportedFormatError(f"{output}: a contact sheet is written as .png")
+    output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
     codes = [code.strip() for code in args.codes.split(",") if code.strip()]
     if not codes:
         raise UnsupportedFormatError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')

@@ -43,7 +43,7 @@ def rig_subcommand(subparsers: argparse._SubParsersAction, name: str, **kwargs) 
             "rig", help="inspect and check rig profiles and rigs",
             description="Rig profile commands: show a profile, validate a profile file, detect "
             "which profile a glTF rig fits.")
-        group.set_defaults(handler=lambda args: _group_help(group))
+        group.set_defaults(handler=lambda args: _missing_subcommand(group))
     commands = next((action for action in group._actions
                      if isinstance(action, argparse._SubParsersAction)), None)
     if commands is None:
@@ -52,16 +52,18 @@ def rig_subcommand(subparsers: argparse._SubParsersAction, name: str, **kwargs) 
     return commands.add_parser(name, **kwargs)
 
 
-def _group_help(group: argparse.ArgumentParser) -> int:
-    group.print_help(sys.stderr)
-    return 2
+def _missing_subcommand(group: argparse.ArgumentParser) -> int:
+    from facs_rig.cli import missing_subcommand
+
+    return missing_subcommand(group)
 
 
 def _add_held_code_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
     parser.add_argument("--rig", default="arkit", metavar="NAME|FILE",
                         help=_RIG_HELP + " (default arkit)")
-    parser.add_argument("--scale", default=None, help="intensity scale for A-E (default: facshuman)")
+    parser.add_argument("--scale", default=None, metavar="SCALE",
+                        help="intensity scale for A-E (default: facshuman)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,6 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "rigs/README.md. Every problem is listed with its JSON path; the "
                               "exit status is 1 when any file has a problem.")
     validate.add_argument("files", nargs="+", metavar="FILE", help="profile .json files")
+    validate.add_argument("--json", action="store_true",
+                          help="print one JSON list: per file whether it is valid and each "
+                               "problem with its JSON path")
     validate.set_defaults(handler=run_validate)
 
 
@@ -257,12 +262,21 @@ def run_show(args: argparse.Namespace) -> int:
 def run_validate(args: argparse.Namespace) -> int:
     """Validate profile files; 1 when any has a problem."""
     status = 0
+    results = []
     for file in args.files:
         try:
             issues = check_rig_file(file)
         except FacsRigError as exc:  # unreadable: report it and go on to the next file
             status = 1
-            print(exc)
+            results.append({"file": file, "valid": False,
+                            "problems": [{"path": "", "message": str(exc)}]})
+            if not args.json:
+                print(exc)
+            continue
+        results.append({"file": file, "valid": not issues,
+                        "problems": [{"path": i.path, "message": i.message} for i in issues]})
+        if args.json:
+            status = status or int(bool(issues))
             continue
         if issues:
             status = 1
@@ -271,4 +285,6 @@ def run_validate(args: argparse.Namespace) -> int:
                 print(f"  {issue}")
         else:
             print(f"{file}: valid")
+    if args.json:
+        print_json(results)
     return status

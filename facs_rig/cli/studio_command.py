@@ -28,8 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "('default': the bundled head)")
     studio.add_argument("--compare-rig", metavar="NAME|FILE",
                         help="profile of the second rig (alone: the first mesh through this profile)")
-    studio.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    studio.add_argument("--host", default="127.0.0.1",
+    studio.add_argument("--port", type=int, default=8765, metavar="PORT",
+                        help="port (default 8765; 0 picks a free one)")
+    studio.add_argument("--host", default="127.0.0.1", metavar="HOST",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     studio.add_argument("--open", action="store_true", help="open the page in the web browser")
     studio.set_defaults(handler=run_studio)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facs_rig.cli._output import print_json, print_table
+from facs_rig.cli._output import (
+    add_fps_argument,
+    check_frame_count,
+    check_output,
+    file_input,
+    print_json,
+    print_table,
+)
 from facs_rig.core.timeline import timeline_summary
-from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.curves_csv import write_sampled
-from facs_rig.io.timeline_files import load_timeline_argument, write_timeline
+from facs_rig.io.timeline_files import available_formats, load_timeline_argument, write_timeline
 from facs_rig.io.timeline_json import parse_channel_list
 from facs_rig.resources import load_vocabulary
 
@@ -18,7 +24,7 @@ _TIMELINE_HELP = ("timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code
 
 
 def _add_timeline_argument(parser: argparse.ArgumentParser, name: str = "timeline") -> None:
-    parser.add_argument(name, metavar="FILE|CODE", help=_TIMELINE_HELP)
+    parser.add_argument(name, metavar="TIMELINE|CODE", help=_TIMELINE_HELP)
     parser.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
                         help="apex hold of a code given instead of a file (default 2)")
 
@@ -30,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="AU timelines: events with onset, apex and offset, read from JSON, AU notes, "
         "ELAN .eaf or per-frame CSV (see docs/timeline-formats.md).")
     commands = timeline.add_subparsers(dest="timeline_command", metavar="SUBCOMMAND")
-    timeline.set_defaults(handler=lambda args: _usage(timeline))
+    timeline.set_defaults(handler=lambda args: _missing_subcommand(timeline))
 
     show = commands.add_parser("show", help="list a timeline's events, duration and channels",
                                description="Print a timeline's duration, frame rate, channels "
@@ -41,12 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     convert = commands.add_parser(
         "convert", help="convert a timeline between formats (by extension)",
-        description="Read a timeline and write it in the format of OUT's extension: .json, "
-        ".notes/.txt, .eaf or .csv (CSV samples the timeline at its fps, or --fps).")
+        description="Read a timeline and write it in the format of FILE's extension: .json, "
+        ".notes/.txt, .eaf or .csv (CSV samples the timeline at its fps, or --fps). "
+        "'timeline convert IN OUT' (output as a second argument) works too.",
+        epilog="example: facs-rig timeline convert beats.notes -o beats.eaf")
     _add_timeline_argument(convert, "input")
-    convert.add_argument("output", metavar="OUT", help="output file; format from its extension")
-    convert.add_argument("--fps", type=float, default=None,
-                         help="set the timeline's frame rate (CSV output is sampled at it)")
+    convert.add_argument("positional_output", nargs="?", metavar="OUT", help=argparse.SUPPRESS)
+    convert.add_argument("-o", "--output", metavar="FILE",
+                         help="output file; format from its extension")
+    add_fps_argument(convert, "set the timeline's frame rate (CSV output is sampled at it)")
     convert.add_argument("--timecode", action="store_true",
                          help="AU notes output: write beat times as SMPTE HH:MM:SS:FF at the "
                               "timeline's fps (where a time falls exactly on a frame)")
@@ -57,8 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sample a timeline at --fps into dense per-frame AU intensities and write "
         "them as CSV (time + one column per AU channel) or JSON.")
     _add_timeline_argument(sample_parser)
-    sample_parser.add_argument("--fps", type=float, default=None,
-                               help="frames per second (default: the timeline's own, 30 for codes)")
+    add_fps_argument(sample_parser, "frames per second (default: the timeline's own, 30 for codes)")
     sample_parser.add_argument("--channels", metavar="LIST", default=None,
                                help="comma-separated columns in this order, e.g. AU01,AU12_L,AU12_R "
                                     "(default: the channels the timeline drives)")
@@ -67,10 +75,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample_parser.set_defaults(handler=run_sample)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    from facs_rig.cli import UsageError
+def _missing_subcommand(group: argparse.ArgumentParser) -> int:
+    from facs_rig.cli import missing_subcommand
 
-    raise UsageError(f"{parser.prog}: choose a subcommand: show, convert or sample")
+    return missing_subcommand(group)
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -103,21 +111,39 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_convert(args: argparse.Namespace) -> int:
     """Read a timeline and write it in another format."""
+    output = _convert_output(args)
+    source = file_input(args.input)
+    check_output(output, inputs=(source,), suffixes=tuple(available_formats()), what="a timeline")
     vocabulary = load_vocabulary()
-    refuse_input_as_output(args.output, args.input if Path(args.input).is_file() else None)
     timeline = load_timeline_argument(args.input, vocabulary, hold=args.hold)
     if args.fps is not None:
         timeline = timeline.with_fps(args.fps)
-    write_timeline(timeline, args.output, vocabulary, timecode=args.timecode)
-    print(f"wrote {args.output}: {len(timeline.events)} events, {timeline.duration:g} s")
+    if Path(output).suffix.lower() == ".csv":  # a CSV timeline is sampled per frame
+        check_frame_count(timeline.duration, timeline.fps, source)
+    write_timeline(timeline, output, vocabulary, timecode=args.timecode)
+    print(f"wrote {output}: {len(timeline.events)} events, {timeline.duration:g} s")
     return 0
+
+
+def _convert_output(args: argparse.Namespace) -> str:
+    from facs_rig.cli import UsageError
+
+    if args.output is not None and args.positional_output is not None:
+        raise UsageError("timeline convert: give the output once, as -o FILE (or as a second "
+                         "argument), not both")
+    output = args.output if args.output is not None else args.positional_output
+    if output is None:
+        raise UsageError("timeline convert: the output is missing: add -o FILE")
+    return output
 
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample a timeline into AU curves and write them."""
+    source = file_input(args.timeline)
+    check_output(args.output, inputs=(source,), suffixes=(".csv", ".json"), what="AU curves")
     vocabulary = load_vocabulary()
-    refuse_input_as_output(args.output, args.timeline if Path(args.timeline).is_file() else None)
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    check_frame_count(timeline.duration, args.fps or timeline.fps, source)
     channels = parse_channel_list(args.channels, vocabulary) if args.channels is not None else None
     # Written block by block: memory stays bounded however long the sampling is.
     n_frames, columns, fps = write_sampled(timeline, args.output, fps=args.fps, channels=channels)

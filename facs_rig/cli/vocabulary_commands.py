@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                   description="Parse a FACS code string such as '1+2+5B+26' or a "
                                   "named expression such as 'surprise+25', and print its canonical "
                                   "form with each AU's name, side and intensity.")
-    parse.add_argument("code", help="FACS code string or expression name")
-    parse.add_argument("--scale", default=None,
+    parse.add_argument("code", metavar="CODE", help="FACS code string or expression name")
+    parse.add_argument("--scale", default=None, metavar="SCALE",
                        help="intensity scale for letter values (default: the vocabulary's default, "
                             "facshuman)")
     parse.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.timeline import MAX_FRAMES
+from facs_rig.core.limits import frame_count_problem
 from facs_rig.errors import TimelineError
 
 __all__ = [
@@ -372,10 +372,9 @@ def resample(times: np.ndarray, values: np.ndarray, fps: float, *, start: float 
     first = float(t[0]) if start is None else float(start)
     last = float(t[-1]) if end is None else float(end)
     frames = (last - first) * fps + 1e-6
-    if frames > MAX_FRAMES:  # also catches an overflow to inf; refuse before allocating
-        raise TimelineError(f"resampling {last - first:g} s at {fps:g} fps is {frames:.3g} "
-                            f"frames, more than the {MAX_FRAMES} facs-rig samples at once; "
-                            f"lower the fps")
+    problem = frame_count_problem(frames, what=f"resampling {last - first:g} s at {fps:g} fps")
+    if problem:  # also catches an overflow to inf; refuse before allocating
+        raise TimelineError(problem)
     count = int(math.floor(frames)) + 1 if last >= first else 0
     grid = first + np.arange(count, dtype=np.float64) / fps
     if t.shape[0] == 1:

@@ -134,6 +134,19 @@ def _strength(term: CodedAU, vocabulary: Vocabulary) -> int:
     return _LETTER_RANK[term.intensity or vocabulary.scale().unscored]
 
 
+def _did_you_mean(token: str, vocabulary: Vocabulary) -> str:
+    """``"did you mean 'happiness'?"`` for a misspelled expression name (difflib), else ``""``."""
+    from difflib import get_close_matches
+
+    from facs_rig.core.vocabulary import normalize_expression_name
+
+    if len(token) > 64:  # no name is that long; spare the comparison on hostile input
+        return ""
+    close = get_close_matches(normalize_expression_name(token), list(vocabulary.expressions),
+                              n=1, cutoff=0.75)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
 def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -> Code:
     """Parse a FACS code string or named expression into a canonical :class:`Code`.
 
@@ -175,9 +188,10 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
             expression = vocabulary.expression(token) if allow_names else None
             if expression is None:
                 raise CodeParseError(
-                    f"unrecognised term {_excerpt(token)!r} {_where(text, column)}: expected an AU such as "
-                    f"12, R12A or AU6C, or an expression name such as happiness",
-                    text=text, column=column)
+                    f"unrecognised term {_excerpt(token)!r} {_where(text, column)}: "
+                    + ((allow_names and _did_you_mean(token, vocabulary))
+                       or "expected an AU such as 12, R12A or AU6C, or an expression name such as "
+                          "happiness"), text=text, column=column)
             for term in parse_code(expression.code, vocabulary, allow_names=False):
                 key = (term.au, term.side)
                 previous = from_names.get(key)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facs_rig.core import limits as _limits
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves
 from facs_rig.core.notation import Code
@@ -85,9 +86,8 @@ DEFAULT_OFFSET = 0.5
 #: such as ``9 / 30`` and a boundary such as ``0.1 + 0.2`` agree despite binary rounding.
 TIME_TOLERANCE = 1e-9
 
-#: Largest frame count :func:`frame_times` produces (about 4.6 days at 60 fps): a guard against a
-#: typo in a duration allocating the whole memory.
-MAX_FRAMES = 24_000_000
+#: Largest frame count :func:`frame_times` produces: the one limit of :mod:`facs_rig.core.limits`.
+MAX_FRAMES = _limits.MAX_FRAMES
 #: Largest ``n_frames * n_channels`` :func:`sample` allocates (1.6 GB of float32).
 MAX_VALUES = 400_000_000
 
@@ -531,10 +531,9 @@ def frame_times(duration: float, fps: float) -> np.ndarray:
         and its last frame shows the state at the end.
     """
     n_frames = frame_count(duration, fps)
-    if n_frames > MAX_FRAMES:
-        raise TimelineError(f"{duration:g} s at {fps:g} fps is {n_frames:.3g} frames, more than "
-                            f"the {MAX_FRAMES} facs-rig samples at once; lower the fps or "
-                            f"sample a shorter span")
+    problem = _limits.frame_count_problem(n_frames, what=f"{duration:g} s at {fps:g} fps")
+    if problem:
+        raise TimelineError(problem)
     return np.arange(n_frames, dtype=np.float64) / fps
 
 

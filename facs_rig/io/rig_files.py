@@ -97,14 +97,22 @@ def load_rig(name_or_path: str | os.PathLike[str] | RigProfile) -> RigProfile:
         return name_or_path
     text = os.fspath(name_or_path)
     bundled = _bundled_paths()
+    if not isinstance(name_or_path, os.PathLike) and not _looks_like_path(text) \
+            and text not in bundled and text.lower() in bundled and not Path(text).is_file():
+        text = text.lower()  # --rig ARKit, like parse Happiness: names are case-insensitive
     if not isinstance(name_or_path, os.PathLike) and text in bundled and not _looks_like_path(text):
         if text not in _BUNDLED_CACHE:
             _BUNDLED_CACHE[text] = _load_file(bundled[text], f"bundled rig {text!r} ({bundled[text]})")
         return _BUNDLED_CACHE[text]
     path = Path(text)
     if not path.is_file():
+        from difflib import get_close_matches
+
         known = ", ".join(bundled) or "none"
-        raise UnknownRigError(f"unknown rig {text!r}: not a bundled profile ({known}) and no such file")
+        close = get_close_matches(text.lower(), list(bundled), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close and len(text) <= 64 else ""
+        raise UnknownRigError(f"unknown rig {text!r}: not a bundled profile ({known}) and no "
+                              f"such file{hint}")
     return _load_file(path, str(path))
 
 

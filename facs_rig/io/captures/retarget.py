@@ -78,11 +78,26 @@ class RetargetReport:
     residual_mean: float | None = None
     residual_max: float | None = None
     events: int | None = None
+    #: The rig profile the weights went through (None for AU outputs); ``rig_detected`` when it
+    #: was chosen by matching the mesh's target names, not given with ``--rig``.
+    rig: str | None = None
+    rig_detected: bool = False
+
+    def to_dict(self) -> dict:
+        """The report as JSON-ready values (``retarget --json``)."""
+        return {"capture": self.capture, "output": self.output, "format": self.format,
+                "kind": self.kind, "frames": self.frames, "fps": self.fps, "via": self.via,
+                "rig": self.rig, "rig_detected": self.rig_detected,
+                "residual_mean": self.residual_mean, "residual_max": self.residual_max,
+                "events": self.events, "repairs": list(self.repairs)}
 
     def summary(self) -> str:
         """``capture -> output: 4030 frames at 30 fps (livelinkface, solved; residual ...)``."""
         parts = [f"{self.frames} frames" + (f" at {self.fps:g} fps" if self.fps else ""),
                  f"{self.format}, {self.via}"]
+        if self.rig is not None:
+            parts.append(f"rig {self.rig}" + (" (detected from the mesh)" if self.rig_detected
+                                              else ""))
         if self.residual_mean is not None:
             parts.append(f"solve residual mean {self.residual_mean:.3f} max {self.residual_max:.3f}")
         if self.events is not None:
@@ -152,6 +167,7 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
     via = "tracker AUs"
     residual_mean = residual_max = None
     events = None
+    rig_name, detected = None, False
 
     tracker = choose_tracker(request.tracker, capture.format)
 
@@ -192,8 +208,10 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
             gltf = read_gltf(request.mesh or _default_mesh(), geometry=False)
             match = resolve_rig(request.rig, gltf)
             rig = match.profile
+            detected = request.rig is None
         else:
             rig = load_rig(request.rig)
+        rig_name = rig.name
         weights = None if request.solve else direct_arkit_weights(capture, rig)
         if weights is not None:
             via = "ARKit weights copied"
@@ -212,7 +230,8 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
             write_weights_csv(weights, request.output)
         frames, fps = weights.n_frames, weights.fps
     return RetargetReport(request.capture, request.output, capture.format, kind, frames, fps,
-                          capture.repairs, via, residual_mean, residual_max, events)
+                          capture.repairs, via, residual_mean, residual_max, events, rig_name,
+                          detected)
 
 
 def write_animated_gltf_for(gltf, weights: TargetWeights, output: str, column_of_target) -> None:

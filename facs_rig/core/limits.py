@@ -1,0 +1,49 @@
+"""The limits every facs-rig command shares: one frame-rate range and one frame-count cap.
+
+Every command that takes ``--fps`` (preview, demo, bake, stream, bridge, timeline convert/sample,
+retarget, code) checks it with :func:`fps_problem`, and every command that samples, renders or
+resamples frames checks the count with :func:`frame_count_problem` before allocating or rendering
+anything, so the same typo gets the same answer everywhere.
+
+Why these numbers: 10,000 fps is far above any display, capture (high-speed face trackers run at
+a few hundred fps) or network rate (OSC senders tick at 30-120 Hz), and it keeps a sample time
+exactly representable down to 0.1 ms; 24,000,000 frames is about 4.6 days at 60 fps, a guard
+against a typo in a duration or rate allocating the whole memory.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["MAX_FPS", "MAX_FRAMES", "fps_problem", "frame_count_problem"]
+
+#: Highest frame rate any command accepts (frames per second); the range is ``(0, MAX_FPS]``.
+MAX_FPS = 10_000.0
+#: Most frames any command samples, renders or resamples at once.
+MAX_FRAMES = 24_000_000
+
+
+def fps_problem(value: object, *, name: str = "fps") -> str | None:
+    """``None`` when ``value`` is a frame rate in ``(0, MAX_FPS]``, else the sentence saying why not.
+
+    The wording is the same for every command: ``"{name} must be a number in (0, 10000]"``.
+    """
+    try:
+        rate = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        rate = math.nan
+    if isinstance(value, bool) or not (0.0 < rate <= MAX_FPS):  # NaN fails both comparisons
+        return f"{name} must be a number in (0, {MAX_FPS:g}]"
+    return None
+
+
+def frame_count_problem(n_frames: float, *, what: str) -> str | None:
+    """``None`` when ``n_frames`` (possibly ``inf``) is within :data:`MAX_FRAMES`, else why not.
+
+    ``what`` says where the frames come from, e.g. ``"beats.json: 1e+06 s at 30 fps"``.
+    """
+    if n_frames > MAX_FRAMES:  # also true for inf
+        count = "too many" if math.isinf(n_frames) else f"{n_frames:.3g}"
+        return (f"{what} is {count} frames, more than the limit of {MAX_FRAMES:,}; lower the fps "
+                f"or use a shorter span")
+    return None

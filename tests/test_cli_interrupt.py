@@ -1,0 +1,120 @@
+"""Ctrl-C (a real SIGINT to a child process's group, as a terminal sends it) stops quietly: one
+line, exit 130, what finished is kept and reported, nothing is half-written (issue 11, point 9)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import shared_asset
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _default_sigint() -> None:
+    # As in test_osc_cli: a background shell job starts with SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored; give the child what a terminal user's process has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(script: str, tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    # A new session: the SIGINT goes to the child's whole process group, like Ctrl-C at a
+    # terminal, and never to pytest.
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint, start_new_session=True)
+
+
+def _wait_for(condition, process, timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"the child ended early: {process.communicate()}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"timed out: {process.communicate()}")
+        time.sleep(0.05)
+
+
+def _interrupt(process) -> tuple[int, str, str]:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return process.returncode, out, err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_during_retarget_reports_the_finished_take_and_writes_no_part(tmp_path, jobs):
+    source = shared_asset("captures/pyfeat/001.csv")
+    for name in ("fast", "slow", "later"):
+        (tmp_path / f"{name}.csv").write_bytes(source.read_bytes())
+    started = tmp_path / "slow-started"
+    # The slow and later takes are held half-way through their atomic writes until the signal
+    # comes, so the interrupt lands mid-write (a temporary .part file exists), in a worker
+    # process with --jobs 2; only the fast take can finish.
+    process = _start(f"""
+        import sys, time
+        from pathlib import Path
+        import facs_rig.io.curves_csv as curves_csv
+        from facs_rig.io.atomic import atomic_write
+        from facs_rig.cli import main
+
+        original = curves_csv.write_curves_csv
+
+        def write(curves, path):
+            if "fast" in str(path):
+                return original(curves, path)
+            with atomic_write(path, "w") as stream:
+                stream.write("half a file")
+                if "slow" in str(path):
+                    Path({str(started)!r}).touch()
+                time.sleep(120)
+
+        curves_csv.write_curves_csv = write
+        sys.exit(main(["retarget", "fast.csv", "slow.csv", "later.csv", "--jobs", "{jobs}",
+                       "-o", "{{stem}}.out.csv"]))
+    """.replace('"fast.csv"', repr(str(tmp_path / "fast.csv")))
+       .replace('"slow.csv"', repr(str(tmp_path / "slow.csv")))
+       .replace('"later.csv"', repr(str(tmp_path / "later.csv")))
+       .replace('"{stem}.out.csv"', repr(str(tmp_path / "{stem}.out.csv"))), tmp_path)
+    _wait_for(lambda: started.exists() and (tmp_path / "fast.out.csv").exists(), process)
+    status, out, err = _interrupt(process)
+    assert status == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.splitlines()[-1] == ("facs-rig: interrupted: 1 of 3 captures finished and written; "
+                                    "the others were not written")
+    # Off a terminal the progress log names each finished take; nothing else is on stderr.
+    assert all(line.startswith("retarget: ") for line in err.splitlines()[:-1]), err
+    assert out.splitlines() == [line for line in out.splitlines() if "fast.csv ->" in line] != []
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["fast.csv", "fast.out.csv", "later.csv", "slow-started", "slow.csv", "tmp"]
+    assert (tmp_path / "fast.out.csv").read_text().startswith("time,")
+
+
+def test_ctrl_c_during_an_mp4_clip_is_one_line_and_leaves_nothing(tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="the optional 'video' extra is not installed")
+    out = tmp_path / "clip.mp4"
+    process = _start(f"""
+        import sys
+        from facs_rig.cli import main
+        sys.exit(main(["preview", "happiness", "--hold", "60", "--size", "64", "--fps", "30",
+                       "-o", {str(out)!r}]))
+    """, tmp_path)
+    # The encoder's temporary folder appears once ffmpeg is being fed frames.
+    _wait_for(lambda: any((tmp_path / "tmp").iterdir()), process)
+    time.sleep(0.5)
+    status, stdout, err = _interrupt(process)
+    assert (status, stdout, err) == (130, "", "facs-rig: interrupted\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
+    assert list((tmp_path / "tmp").iterdir()) == []
