@@ -296,11 +296,13 @@ def test_output_keeps_its_rate_while_a_loopback_sender_floods_the_input(kind):
         stop = time.monotonic()
         # Valid input afterwards works (re-sent: the kernel drops what arrives while the
         # socket buffer is still full of the flood's tail).
+        resent = 0
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline and bridge.values.get(Channel(26)) != 1.0:
                 sender.sendto(encode_message("/facs/au/26", 1.0),
                               (bridge.address.host, bridge.address.port))
+                resent += 1
                 time.sleep(0.05)
     finally:
         bridge.stop()
@@ -311,7 +313,7 @@ def test_output_keeps_its_rate_while_a_loopback_sender_floods_the_input(kind):
     assert sent >= 0.5 * rate * seconds  # the flood really ran
     # The budget ran out: packets were read and dropped (the kernel drops more when its socket
     # buffer is full, uncounted here).
-    assert bridge.counters.dropped > 0 and bridge.counters.packets <= sent + 1
+    assert bridge.counters.dropped > 0 and bridge.counters.packets <= sent + resent
     # Loose bounds for a shared, loaded CI machine (the rate itself is measured by
     # benchmarks/run.py); without the budget, no frame left for the flood's whole duration.
     assert len(frames) >= 0.25 * fps * (stop - start), (len(frames), bridge.counters)
