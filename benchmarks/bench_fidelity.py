@@ -17,7 +17,8 @@ profile's mapping) is refitted ten times, each time without the clip it is score
 
 Round trip: every single facial AU (kind ``action_unit``) and every EMFACS prototype is made a
 timeline (``timeline_from_code``, 1 s hold), sampled at 60 fps, mixed onto ``arkit``,
-``metahuman`` and ``unified``, solved back through the same profile and coded
+``metahuman`` and ``unified``, solved back through the same profile (with the bundled tracker
+profiles' solve priors) and coded
 (``extract_events`` + ``code_segments``); a code counts as exact when the stretch in the middle
 of the hold has the same set of AUs (letters are not compared). The codes that differ are printed.
 
@@ -135,12 +136,14 @@ def round_trip(rig_name: str) -> tuple[int, int, list[tuple[str, list[int]]]]:
     from facs_rig.core.mixing import mix
     from facs_rig.core.solve import BlendshapeSolver
     from facs_rig.core.timeline import sample, timeline_from_code
+    from facs_rig.io.captures.trackers import load_tracker
     from facs_rig.io.rig_files import load_rig
     from facs_rig.resources import load_vocabulary
 
     vocabulary = load_vocabulary()
     rig = load_rig(rig_name)
-    solver = BlendshapeSolver.from_rig(rig)
+    # The solve as captures get it: the bundled tracker profiles' priors (sparsity, pairs).
+    solver = BlendshapeSolver.from_rig(rig, priors=load_tracker("generic").solve_priors)
     codes = [str(au) for au in vocabulary.action_units
              if vocabulary.action_unit(au).kind == "action_unit"] + list(EMFACS_EMOTIONS)
     wrong = []

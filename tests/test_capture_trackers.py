@@ -51,6 +51,16 @@ def test_document_round_trips():
     assert again.mapping.channels == profile.mapping.channels
     np.testing.assert_allclose(again.mapping.weights, profile.mapping.weights, atol=1e-6)
     assert again.shapes == profile.shapes
+    assert again.solve_priors == profile.solve_priors
+
+
+def test_bundled_profiles_carry_the_solve_priors_with_sources():
+    for name in TRACKERS:
+        priors = load_tracker(name).solve_priors
+        assert priors.sparsity == 0.01
+        assert {(p.first, p.second, p.kind) for p in priors.pairs} == {
+            (6, 12, "together"), (1, 4, "against")}
+        assert all("Ekman" in p.source for p in priors.pairs)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -63,6 +73,13 @@ def test_document_round_trips():
     (lambda d: d["mapping"]["aus"].update(AUX={}), r"\$\.mapping\.aus\.AUX: 'AUX' is not an AU key"),
     (lambda d: d["capture_formats"].append("bvh"), r"\$\.capture_formats\[2\]: 'bvh'"),
     (lambda d: d.update(sources=[]), r"\$\.sources: a tracker profile needs at least one source"),
+    (lambda d: d["solve"].update(sparsity=2), r"\$\.solve\.sparsity: 2\.0 is outside 0\.\.1"),
+    (lambda d: d["solve"]["pairs"][0].update(kind="with"),
+     r"\$\.solve\.pairs\[0\]\.kind: 'with' is not 'together' or 'against'"),
+    (lambda d: d["solve"]["pairs"][1].update(aus=[4, 4]),
+     r"\$\.solve\.pairs\[1\]\.aus: expected two different whole AU numbers"),
+    (lambda d: d["solve"]["pairs"][0].pop("source"),
+     r"\$\.solve\.pairs\[0\]\.source: expected a string"),
 ])
 def test_bad_profiles_name_file_and_json_path(tmp_path, change, message):
     document = tracker_document(load_tracker("mediapipe"))

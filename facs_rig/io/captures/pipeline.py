@@ -17,7 +17,7 @@ import numpy as np
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps
-from facs_rig.core.solve import BlendshapeSolver
+from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
@@ -44,8 +44,10 @@ class SolvedAUs:
     source: str
 
 
-def solver_for(names: tuple[str, ...], rig=None) -> tuple[BlendshapeSolver, np.ndarray]:
-    """The solver of the ``arkit`` profile (or ``rig``) for a capture's shape names.
+def solver_for(names: tuple[str, ...], rig=None, priors: SolvePriors = NO_PRIORS
+               ) -> tuple[BlendshapeSolver, np.ndarray]:
+    """The solver of the ``arkit`` profile (or ``rig``) for a capture's shape names, with the
+    tracker profile's solve ``priors``.
 
     Returns the solver and, for each of its targets, the column of ``names`` that feeds it.
     Rig targets the capture lacks (MediaPipe has no ``tongueOut``) are left out of the solve.
@@ -56,7 +58,7 @@ def solver_for(names: tuple[str, ...], rig=None) -> tuple[BlendshapeSolver, np.n
         rig = load_rig("arkit")
     column_of = {arkit_key(name): k for k, name in enumerate(names)}
     targets = tuple(t for t in rig.targets if arkit_key(t) in column_of)
-    solver = BlendshapeSolver.from_rig(rig, targets)
+    solver = BlendshapeSolver.from_rig(rig, targets, priors)
     columns = np.asarray([column_of[arkit_key(t)] for t in targets], dtype=np.int64)
     return solver, columns
 
@@ -76,7 +78,7 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     rig : RigProfile, optional
         Profile whose mapping the blendshapes are solved against (default ``arkit``).
     tracker : TrackerProfile, optional
-        With a fitted ``mapping`` (``facs-rig calibrate``), blendshapes are mapped to AUs by it
+        Its ``solve_priors`` (sparsity, pair priors) shape the solve. With a fitted ``mapping`` (``facs-rig calibrate``), blendshapes are mapped to AUs by it
         instead of solved through ``rig`` (the residual is then NaN: there is no fit to report).
     neutral, gain_percentile :
         Neutral calibration (see :class:`CleaningOptions`) applied in the tracker's own space
@@ -109,7 +111,8 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         residual = np.full(values.shape[0], np.nan, dtype=np.float32)
         channels = mapping.channels
     else:
-        solver, columns = solver_for(shapes.names, rig)
+        solver, columns = solver_for(shapes.names, rig,
+                                     getattr(tracker, "solve_priors", NO_PRIORS))
         observed = observed[:, columns]  # drop each whole-take array once used: an hour is 45 MB
         result = solver.solve(observed)
         del observed

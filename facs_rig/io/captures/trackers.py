@@ -8,6 +8,10 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
 * ``shapes``: per blendshape, whether it is live and its measured typical range (the 1st and
   99th percentile on the real takes named in ``sources``);
 * ``quirks``: known behaviour, each with its source or measurement;
+* ``solve`` (optional): the priors of the blendshape solve (:class:`~facs_rig.core.solve.SolvePriors`):
+  ``sparsity`` (the L1 weight per unit of shape) and ``pairs`` of AUs that go ``together`` or
+  ``against`` each other, each with its weight and source. Without it the solve is plain
+  bounded least squares;
 * ``mapping`` (optional): a fitted linear tracker -> AU mapping, ``AU = clip(intercept +
   sum(weight * shape), 0, 1)`` per AU, written by ``facs-rig calibrate`` with its held-out
   (k-fold by take) Pearson r per AU. Without a mapping the blendshapes are solved through the
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from facs_rig.core.channels import Channel
+from facs_rig.core.solve import NO_PRIORS, PairPrior, SolvePriors
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
@@ -98,6 +103,7 @@ class TrackerProfile:
     sources: tuple[str, ...]
     mapping: AUMapping | None = None
     path: str = ""
+    solve_priors: SolvePriors = NO_PRIORS
 
     @property
     def dead_shapes(self) -> tuple[str, ...]:
@@ -162,7 +168,7 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
     if version != 1:
         raise _fail(where, "$.version", f"version {version!r} is not supported (1)")
     known = {"format", "version", "name", "description", "capture_formats", "shapes", "quirks",
-             "sources", "mapping"}
+             "sources", "mapping", "solve"}
     for key in document:
         if key not in known:
             raise _fail(where, f"$.{key}", "unknown key (known: " + ", ".join(sorted(known)) + ")")
@@ -214,8 +220,41 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
     mapping = None
     if document.get("mapping") is not None:
         mapping = _parse_mapping(document["mapping"], where)
+    priors = _parse_solve(document["solve"], where) if "solve" in document else NO_PRIORS
     return TrackerProfile(name, description, formats, MappingProxyType(shapes), tuple(quirks),
-                          sources, mapping, where)
+                          sources, mapping, where, priors)
+
+
+def _parse_solve(value: Any, where: str) -> SolvePriors:
+    _expect(value, dict, where, "$.solve", "an object")
+    for key in value:
+        if key not in ("sparsity", "pairs", "note"):
+            raise _fail(where, f"$.solve.{key}", "unknown key (known: sparsity, pairs, note)")
+    _expect(value.get("note", ""), str, where, "$.solve.note", "a string")
+    sparsity = _number(value.get("sparsity", 0.0), where, "$.solve.sparsity", 0.0, 1.0)
+    pairs = []
+    for k, entry in enumerate(_expect(value.get("pairs", []), list, where, "$.solve.pairs",
+                                      "a list")):
+        path = f"$.solve.pairs[{k}]"
+        _expect(entry, dict, where, path, "an object")
+        for key in entry:
+            if key not in ("aus", "kind", "weight", "source"):
+                raise _fail(where, f"{path}.{key}", "unknown key (known: aus, kind, weight, "
+                            "source)")
+        aus = _expect(entry.get("aus"), list, where, f"{path}.aus", "[AU, AU]")
+        if len(aus) != 2:
+            raise _fail(where, f"{path}.aus", "expected two AU numbers")
+        first, second = (int(_number(au, where, f"{path}.aus[{j}]", 1, 99))
+                         for j, au in enumerate(aus))
+        if first == second or first != aus[0] or second != aus[1]:
+            raise _fail(where, f"{path}.aus", "expected two different whole AU numbers")
+        kind = _expect(entry.get("kind"), str, where, f"{path}.kind", "'together' or 'against'")
+        if kind not in ("together", "against"):
+            raise _fail(where, f"{path}.kind", f"{kind!r} is not 'together' or 'against'")
+        weight = _number(entry.get("weight"), where, f"{path}.weight", 0.0, 1.0)
+        source = _expect(entry.get("source"), str, where, f"{path}.source", "a string")
+        pairs.append(PairPrior(first, second, kind, weight, source))
+    return SolvePriors(sparsity, tuple(pairs))
 
 
 def _parse_mapping(value: Any, where: str) -> AUMapping:
@@ -272,6 +311,12 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
         "quirks": [{"shapes": list(q["shapes"]), "note": q["note"], "source": q["source"]}
                    for q in profile.quirks],
         "sources": list(profile.sources)}
+    if profile.solve_priors != NO_PRIORS:
+        priors = profile.solve_priors
+        document["solve"] = {"sparsity": priors.sparsity,
+                             "pairs": [{"aus": [p.first, p.second], "kind": p.kind,
+                                        "weight": p.weight, "source": p.source}
+                                       for p in priors.pairs]}
     if profile.mapping is not None:
         mapping = profile.mapping
         aus = {}
