@@ -6,12 +6,14 @@ same frame. The blendshapes go through facs-rig; the detector's AUs are the refe
 
 Figure: Pearson r per AU across frames **pooled over the ten clips** (sided channels averaged
 to one AU), then the mean over AUs. Everything fitted on these clips (the mediapipe tracker
-profile's mapping) is refitted ten times, each time without the clip it is scored on
-(leave-one-clip-out), so every figure is held out; the fitted mapping's own r is never shown.
+profile's mapping and the AU ranges ``code``'s per-AU event thresholds come from) is refitted
+ten times, each time without the clip it is scored on (leave-one-clip-out), so every figure is
+held out; the fitted mapping's own r is never shown.
 
 * ``retarget`` defaults: no neutral, no smoothing, the tracker profile chosen from the format.
 * ``code`` defaults: automatic neutral (which falls back to none on these 1-2.5 s clips, see
-  docs/captures.md), zero-phase smoothing, events; the events are sampled back to curves.
+  docs/captures.md), zero-phase smoothing, events (split where the letter changes, per-AU
+  thresholds from the fold's AU ranges); the events are sampled back to curves.
 * ``arkit solve`` (for reference): the ``generic`` tracker, i.e. the blendshapes solved through
   the ``arkit`` rig profile with no fitted mapping.
 
@@ -45,13 +47,17 @@ def _per_au(curves, n: int, aus: list[int]) -> np.ndarray:
                      for au in aus], axis=1)
 
 
-def _sampled_events(curves, vocabulary) -> object:
-    """``code``'s events sampled back onto the curves' own frame times."""
+def _sampled_events(curves, vocabulary, tracker) -> object:
+    """``code``'s events (its default options and the tracker's per-AU thresholds) sampled
+    back onto the curves' own frame times."""
     from facs_rig.core.channels import Channel
-    from facs_rig.core.events import extract_events
+    from facs_rig.core.events import EventOptions, extract_events
     from facs_rig.core.timeline import sample
+    from facs_rig.io.captures.pipeline import event_thresholds
 
-    timeline = extract_events(curves, vocabulary.scale())
+    options = EventOptions(follow_intensity=True)  # what `facs-rig code` runs by default
+    timeline = extract_events(curves, vocabulary.scale(), options=options,
+                              thresholds=event_thresholds(tracker, options))
     # code writes a short closure as AU45 (a blink); the detector's AU43 scores any closure.
     timeline = timeline.with_events(
         dataclasses.replace(e, channel=Channel(43, e.channel.side)) if e.channel.au == 45 else e
@@ -91,7 +97,8 @@ def fidelity() -> dict[str, dict[int, float]]:
         retarget = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=tracker)
         predicted["retarget"].append(_per_au(retarget.curves, n, aus))
         code = capture_curves(capture, code_defaults, source="blendshapes", tracker=tracker)
-        predicted["code"].append(_per_au(_sampled_events(code.curves, vocabulary), n, aus))
+        predicted["code"].append(_per_au(_sampled_events(code.curves, vocabulary, tracker), n,
+                                         aus))
         solve = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=generic)
         predicted["arkit solve"].append(_per_au(solve.curves, n, aus))
     reference = np.concatenate(truth)

@@ -124,7 +124,7 @@ def _run(job: TakeJob) -> dict:
     from facs_rig.core.events import code_segments, extract_events, format_summary
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import auto_neutral_note, capture_curves
+    from facs_rig.io.captures.pipeline import auto_neutral_note, capture_curves, event_thresholds
     from facs_rig.io.captures.retarget import choose_tracker, retarget_file
     from facs_rig.resources import load_vocabulary
 
@@ -140,7 +140,8 @@ def _run(job: TakeJob) -> dict:
     # that the .facs.txt summary is what `code` prints for the take.
     tracker = choose_tracker(first.tracker, capture.format)
     solved = capture_curves(capture, job.code_cleaning, source=first.source, tracker=tracker)
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events)
+    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events,
+                              thresholds=event_thresholds(tracker, first.events))
     segments = code_segments(timeline, vocabulary)
     summary = "".join(f"# repaired: {note}\n" for note in capture.repairs)
     take = capture.blendshapes if capture.blendshapes is not None else capture.aus

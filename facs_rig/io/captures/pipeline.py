@@ -22,6 +22,7 @@ from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
+           "event_thresholds",
            "direct_arkit_weights", "CleaningOptions"]
 
 
@@ -307,3 +308,34 @@ def resample_weights(weights: TargetWeights, fps: float | None) -> TargetWeights
 def au_channels(curves: AUCurves) -> tuple[Channel, ...]:
     """The channels of the curves in stable order (helper for callers building rigs)."""
     return sort_channels(curves.channels)
+
+
+#: Where between an AU's typical low and high (its tracker profile range) its events start:
+#: halfway, fixed a priori (not fitted; the fidelity benchmark scores it held out).
+EVENT_ON_FRACTION = 0.5
+#: No event threshold goes below the FACS trace floor of the intensity scale (A starts above
+#: 0.03 on the bundled FACSHuman scale), so an AU the tracker barely moves stays uncoded.
+EVENT_ON_FLOOR = 0.03
+
+
+def event_thresholds(tracker, options) -> dict[int, tuple[float, float]] | None:
+    """Per-AU ``(on, off)`` event thresholds from a tracker profile's typical AU ranges.
+
+    An AU whose typical high on this tracker is well below ``options.on`` (MediaPipe's AU4,
+    AU15 and AU20 reach 0.11-0.15) would never start an event at the global threshold; its
+    events start halfway up its typical range instead, ``low + 0.5 (high - low)``, never above
+    ``options.on`` nor below :data:`EVENT_ON_FLOOR`, and end at the same fraction of it that
+    ``off`` is of ``on``. None when the profile has no AU ranges (solved captures, Live Link
+    Face): the global thresholds apply to every AU.
+    """
+    mapping = getattr(tracker, "mapping", None)
+    ranges = getattr(mapping, "ranges", None)
+    if not ranges or options.on <= 0:
+        return None
+    thresholds: dict[int, tuple[float, float]] = {}
+    for channel, (low, high) in ranges.items():
+        on = min(options.on, max(EVENT_ON_FLOOR, low + EVENT_ON_FRACTION * (high - low)))
+        off = min(on, max(0.0, low + (on - low) * options.off / options.on))
+        previous = thresholds.get(channel.au)
+        thresholds[channel.au] = (on, off) if previous is None else min(previous, (on, off))
+    return thresholds

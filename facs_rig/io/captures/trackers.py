@@ -64,6 +64,10 @@ class AUMapping:
     intercept : (n_channels,) float64
     held_out_r : mapping of Channel to float
         Pearson r of each AU on takes left out of the fit (k-fold by take), as fitted.
+    ranges : mapping of Channel to (low, high)
+        Typical range of each mapped AU (1st and 99th percentile of the mapping's output on the
+        takes it was fitted on): ``code`` starts an AU's events halfway up it
+        (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
     """
 
     channels: tuple[Channel, ...]
@@ -71,6 +75,7 @@ class AUMapping:
     weights: np.ndarray
     intercept: np.ndarray
     held_out_r: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    ranges: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def apply(self, names: tuple[str, ...], values: np.ndarray) -> np.ndarray:
         """AU values ``(n_frames, n_channels)`` float32 from blendshape weights.
@@ -266,7 +271,7 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
     aus = _expect(value.get("aus"), dict, where, "$.mapping.aus", "an object")
     if not aus:
         raise _fail(where, "$.mapping.aus", "no AU in the mapping")
-    channels, rows, intercepts, held = [], [], [], {}
+    channels, rows, intercepts, held, ranges = [], [], [], {}, {}
     shape_order: dict[str, int] = {}
     for key, entry in aus.items():
         path = f"$.mapping.aus.{key}"
@@ -275,9 +280,9 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
             raise _fail(where, path, f"{channel.name} appears twice")
         _expect(entry, dict, where, path, "an object")
         for inner in entry:
-            if inner not in ("intercept", "weights", "held_out_r"):
+            if inner not in ("intercept", "weights", "held_out_r", "range"):
                 raise _fail(where, f"{path}.{inner}", "unknown key (known: intercept, weights, "
-                            "held_out_r)")
+                            "held_out_r, range)")
         intercept = _number(entry.get("intercept", 0.0), where, f"{path}.intercept", -1.0, 1.0)
         weights_in = _expect(entry.get("weights", {}), dict, where, f"{path}.weights", "an object")
         weights = {}
@@ -287,6 +292,15 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
             shape_order.setdefault(canonical, len(shape_order))
         if "held_out_r" in entry:
             held[channel] = _number(entry["held_out_r"], where, f"{path}.held_out_r", -1.0, 1.0)
+        if "range" in entry:
+            bounds = _expect(entry["range"], list, where, f"{path}.range", "[low, high]")
+            if len(bounds) != 2:
+                raise _fail(where, f"{path}.range", "expected [low, high]")
+            low, high = (_number(v, where, f"{path}.range[{j}]", 0.0, 1.0)
+                         for j, v in enumerate(bounds))
+            if low > high:
+                raise _fail(where, f"{path}.range", "low is above high")
+            ranges[channel] = (low, high)
         channels.append(channel)
         rows.append(weights)
         intercepts.append(intercept)
@@ -298,7 +312,8 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
             matrix[shapes.index(shape), column] = weight
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     return AUMapping(tuple(channels[k] for k in order), shapes, matrix[:, order],
-                     np.asarray([intercepts[k] for k in order]), MappingProxyType(held))
+                     np.asarray([intercepts[k] for k in order]), MappingProxyType(held),
+                     MappingProxyType(ranges))
 
 
 def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
@@ -328,6 +343,8 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
                                                  if mapping.weights[row, column] != 0.0}}
             if channel in mapping.held_out_r:
                 entry["held_out_r"] = round(float(mapping.held_out_r[channel]), 4)
+            if channel in mapping.ranges:
+                entry["range"] = [round(float(v), 4) for v in mapping.ranges[channel]]
             aus[key] = entry
         document["mapping"] = {"method": "linear, fitted by facs-rig calibrate", "aus": aus}
     return document
