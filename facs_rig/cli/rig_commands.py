@@ -225,6 +225,16 @@ def run_show(args: argparse.Namespace) -> int:
                    "tell them apart; the solve's sparsity prior reads the single AU, so these "
                    "AUs together in exactly these proportions read back as " + channel.name}
         for channel, terms in dependent_channels(rig)]
+    curved: dict[str, list[str]] = {}
+    for mapping in rig.mappings:
+        if mapping.curve:
+            curved.setdefault(f"AU{mapping.au:02d}", []).append(mapping.target)
+    info["nonlinear_in_solve"] = [
+        {"au": au, "targets": sorted(set(targets)),
+         "reason": "drives these targets through an in-between curve; the solve is linear and "
+                   "reads them at full weight, so the AU reads low (or as another) below the "
+                   "curve's knee"}
+        for au, targets in sorted(curved.items())]
     if args.json:
         print_json(info)
         return 0
@@ -263,6 +273,11 @@ def run_show(args: argparse.Namespace) -> int:
         print_table(("AU", "same targets as"),
                     [(f["au"], " + ".join(f"{m['times']:g} {m['au']}" for m in f["mix"]))
                      for f in info["told_apart_by_prior"]])
+    if info["nonlinear_in_solve"]:
+        print(f"\nAUs with in-between curves the linear solve reads at full weight "
+              f"({len(info['nonlinear_in_solve'])}):")
+        print_table(("AU", "targets"), [(f["au"], ", ".join(f["targets"]))
+                                        for f in info["nonlinear_in_solve"]])
     if info["undriven_targets"]:
         print(f"\ntargets no AU drives: {', '.join(info['undriven_targets'])}")
     sources = info["metadata"].get("sources", [])
