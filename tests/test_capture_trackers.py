@@ -73,6 +73,8 @@ def test_bundled_profiles_carry_the_solve_priors_with_sources():
     (lambda d: d["mapping"]["aus"].update(AUX={}), r"\$\.mapping\.aus\.AUX: 'AUX' is not an AU key"),
     (lambda d: d["capture_formats"].append("bvh"), r"\$\.capture_formats\[2\]: 'bvh'"),
     (lambda d: d.update(sources=[]), r"\$\.sources: a tracker profile needs at least one source"),
+    (lambda d: d["mapping"]["aus"]["AU4"].update(range=[0.2, 0.1]),
+     r"\$\.mapping\.aus\.AU4\.range: low is above high"),
     (lambda d: d["solve"].update(sparsity=2), r"\$\.solve\.sparsity: 2\.0 is outside 0\.\.1"),
     (lambda d: d["solve"]["pairs"][0].update(kind="with"),
      r"\$\.solve\.pairs\[0\]\.kind: 'with' is not 'together' or 'against'"),

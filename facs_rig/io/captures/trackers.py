@@ -138,6 +138,17 @@ def _number(value: Any, where: str, path: str, low: float = -math.inf,
     return number
 
 
+def _range(value: Any, where: str, path: str) -> tuple[float, float]:
+    """A ``[low, high]`` pair of 0-1 numbers, low <= high."""
+    _expect(value, list, where, path, "[low, high]")
+    if len(value) != 2:
+        raise _fail(where, path, "expected [low, high]")
+    low, high = (_number(v, where, f"{path}[{k}]", 0.0, 1.0) for k, v in enumerate(value))
+    if low > high:
+        raise _fail(where, path, "low is above high")
+    return low, high
+
+
 def _strings(value: Any, where: str, path: str) -> tuple[str, ...]:
     _expect(value, list, where, path, "a list of strings")
     for k, item in enumerate(value):
@@ -195,14 +206,7 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
             if key == "live":
                 checked[key] = _expect(value, bool, where, f"{path}.live", "true or false")
             elif key == "range":
-                _expect(value, list, where, f"{path}.range", "[low, high]")
-                if len(value) != 2:
-                    raise _fail(where, f"{path}.range", "expected [low, high]")
-                low, high = (_number(v, where, f"{path}.range[{k}]", 0.0, 1.0)
-                             for k, v in enumerate(value))
-                if low > high:
-                    raise _fail(where, f"{path}.range", "low is above high")
-                checked[key] = (low, high)
+                checked[key] = _range(value, where, f"{path}.range")
             elif key == "note":
                 checked[key] = _expect(value, str, where, f"{path}.note", "a string")
             else:
@@ -293,14 +297,7 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
         if "held_out_r" in entry:
             held[channel] = _number(entry["held_out_r"], where, f"{path}.held_out_r", -1.0, 1.0)
         if "range" in entry:
-            bounds = _expect(entry["range"], list, where, f"{path}.range", "[low, high]")
-            if len(bounds) != 2:
-                raise _fail(where, f"{path}.range", "expected [low, high]")
-            low, high = (_number(v, where, f"{path}.range[{j}]", 0.0, 1.0)
-                         for j, v in enumerate(bounds))
-            if low > high:
-                raise _fail(where, f"{path}.range", "low is above high")
-            ranges[channel] = (low, high)
+            ranges[channel] = _range(entry["range"], where, f"{path}.range")
         channels.append(channel)
         rows.append(weights)
         intercepts.append(intercept)
