@@ -69,7 +69,6 @@ def benchmarks(quick: bool) -> list[Benchmark]:
 
     def retarget() -> None:
         from facs_rig.core.mixing import mix
-
         from facs_rig.io.captures.trackers import tracker_for_format
 
         capture = read_capture(state["path"])

@@ -186,7 +186,8 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         Hysteresis thresholds and minimum durations.
     thresholds : mapping of AU number to (on, off), optional
         Per-AU thresholds replacing ``options.on`` / ``options.off`` for those AUs (both
-        sides), e.g. from a tracker profile's typical AU ranges (:func:`au_thresholds`).
+        sides), e.g. from a tracker profile's typical AU ranges
+        (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
 
     Returns
     -------

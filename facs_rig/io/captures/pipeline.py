@@ -79,8 +79,9 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     rig : RigProfile, optional
         Profile whose mapping the blendshapes are solved against (default ``arkit``).
     tracker : TrackerProfile, optional
-        Its ``solve_priors`` (sparsity, pair priors) shape the solve. With a fitted ``mapping`` (``facs-rig calibrate``), blendshapes are mapped to AUs by it
-        instead of solved through ``rig`` (the residual is then NaN: there is no fit to report).
+        Its ``solve_priors`` (sparsity, pair priors) shape the solve. With a fitted ``mapping``
+        (``facs-rig calibrate``), blendshapes are mapped to AUs by it instead of solved through
+        ``rig`` (the residual is then NaN: there is no fit to report).
     neutral, gain_percentile :
         Neutral calibration (see :class:`CleaningOptions`) applied in the tracker's own space
         *before* solving: a tracker's bias is per blendshape (MediaPipe's noseSneer barely
@@ -311,7 +312,8 @@ def au_channels(curves: AUCurves) -> tuple[Channel, ...]:
 
 
 #: Where between an AU's typical low and high (its tracker profile range) its events start:
-#: halfway, fixed a priori (not fitted; the fidelity benchmark scores it held out).
+#: halfway, set before measuring (0.3 and 0.7 were also scored on the fidelity folds: equal and
+#: lower, docs/captures.md); the ranges themselves are measured on the fitted takes only.
 EVENT_ON_FRACTION = 0.5
 #: No event threshold goes below the FACS trace floor of the intensity scale (A starts above
 #: 0.03 on the bundled FACSHuman scale), so an AU the tracker barely moves stays uncoded.
