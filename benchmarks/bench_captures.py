@@ -69,9 +69,12 @@ def benchmarks(quick: bool) -> list[Benchmark]:
 
     def retarget() -> None:
         from facs_rig.core.mixing import mix
+        from facs_rig.io.captures.trackers import tracker_for_format
 
         capture = read_capture(state["path"])
-        curves = prepare_curves(capture_to_aus(capture).curves, CleaningOptions())
+        # With the tracker profile retarget picks (its solve priors: sparsity, pair priors).
+        tracker = tracker_for_format(capture.format)
+        curves = prepare_curves(capture_to_aus(capture, tracker=tracker).curves, CleaningOptions())
         weights = mix(curves, load_rig(rig_name))
         assert weights.n_frames == rows
 

@@ -6,18 +6,21 @@ same frame. The blendshapes go through facs-rig; the detector's AUs are the refe
 
 Figure: Pearson r per AU across frames **pooled over the ten clips** (sided channels averaged
 to one AU), then the mean over AUs. Everything fitted on these clips (the mediapipe tracker
-profile's mapping) is refitted ten times, each time without the clip it is scored on
-(leave-one-clip-out), so every figure is held out; the fitted mapping's own r is never shown.
+profile's mapping and the AU ranges ``code``'s per-AU event thresholds come from) is refitted
+ten times, each time without the clip it is scored on (leave-one-clip-out), so every figure is
+held out; the fitted mapping's own r is never shown.
 
 * ``retarget`` defaults: no neutral, no smoothing, the tracker profile chosen from the format.
 * ``code`` defaults: automatic neutral (which falls back to none on these 1-2.5 s clips, see
-  docs/captures.md), zero-phase smoothing, events; the events are sampled back to curves.
+  docs/captures.md), zero-phase smoothing, events (split where the letter changes, per-AU
+  thresholds from the fold's AU ranges); the events are sampled back to curves.
 * ``arkit solve`` (for reference): the ``generic`` tracker, i.e. the blendshapes solved through
   the ``arkit`` rig profile with no fitted mapping.
 
 Round trip: every single facial AU (kind ``action_unit``) and every EMFACS prototype is made a
 timeline (``timeline_from_code``, 1 s hold), sampled at 60 fps, mixed onto ``arkit``,
-``metahuman`` and ``unified``, solved back through the same profile and coded
+``metahuman`` and ``unified``, solved back through the same profile (with the bundled tracker
+profiles' solve priors) and coded
 (``extract_events`` + ``code_segments``); a code counts as exact when the stretch in the middle
 of the hold has the same set of AUs (letters are not compared). The codes that differ are printed.
 
@@ -44,13 +47,17 @@ def _per_au(curves, n: int, aus: list[int]) -> np.ndarray:
                      for au in aus], axis=1)
 
 
-def _sampled_events(curves, vocabulary) -> object:
-    """``code``'s events sampled back onto the curves' own frame times."""
+def _sampled_events(curves, vocabulary, tracker) -> object:
+    """``code``'s events (its default options and the tracker's per-AU thresholds) sampled
+    back onto the curves' own frame times."""
     from facs_rig.core.channels import Channel
-    from facs_rig.core.events import extract_events
+    from facs_rig.core.events import EventOptions, extract_events
     from facs_rig.core.timeline import sample
+    from facs_rig.io.captures.pipeline import event_thresholds
 
-    timeline = extract_events(curves, vocabulary.scale())
+    options = EventOptions(follow_intensity=True)  # what `facs-rig code` runs by default
+    timeline = extract_events(curves, vocabulary.scale(), options=options,
+                              thresholds=event_thresholds(tracker, options))
     # code writes a short closure as AU45 (a blink); the detector's AU43 scores any closure.
     timeline = timeline.with_events(
         dataclasses.replace(e, channel=Channel(43, e.channel.side)) if e.channel.au == 45 else e
@@ -90,7 +97,8 @@ def fidelity() -> dict[str, dict[int, float]]:
         retarget = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=tracker)
         predicted["retarget"].append(_per_au(retarget.curves, n, aus))
         code = capture_curves(capture, code_defaults, source="blendshapes", tracker=tracker)
-        predicted["code"].append(_per_au(_sampled_events(code.curves, vocabulary), n, aus))
+        predicted["code"].append(_per_au(_sampled_events(code.curves, vocabulary, tracker), n,
+                                         aus))
         solve = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=generic)
         predicted["arkit solve"].append(_per_au(solve.curves, n, aus))
     reference = np.concatenate(truth)
@@ -135,12 +143,14 @@ def round_trip(rig_name: str) -> tuple[int, int, list[tuple[str, list[int]]]]:
     from facs_rig.core.mixing import mix
     from facs_rig.core.solve import BlendshapeSolver
     from facs_rig.core.timeline import sample, timeline_from_code
+    from facs_rig.io.captures.trackers import load_tracker
     from facs_rig.io.rig_files import load_rig
     from facs_rig.resources import load_vocabulary
 
     vocabulary = load_vocabulary()
     rig = load_rig(rig_name)
-    solver = BlendshapeSolver.from_rig(rig)
+    # The solve as captures get it: the bundled tracker profiles' priors (sparsity, pairs).
+    solver = BlendshapeSolver.from_rig(rig, priors=load_tracker("generic").solve_priors)
     codes = [str(au) for au in vocabulary.action_units
              if vocabulary.action_unit(au).kind == "action_unit"] + list(EMFACS_EMOTIONS)
     wrong = []

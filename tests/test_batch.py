@@ -114,6 +114,24 @@ def test_outputs_equal_serial_retarget_and_code_byte_for_byte(tmp_path, capsys, 
     assert picture.format == "PNG" and picture.height % 6 == 0 and picture.width > 100
 
 
+def test_summary_uses_the_tracker_profile_code_uses(tmp_path, capsys, scheduler):
+    # A Py-Feat take solved from its MediaPipe blendshapes: `code` maps them through the
+    # mediapipe tracker profile (chosen by format) or the one --tracker names; batch's
+    # .facs.txt must be the same text in both cases (it once ignored the tracker).
+    take = shared_asset("captures/pyfeat/003.csv")
+    summaries = {}
+    for tracker in (None, "generic"):
+        out = tmp_path / (tracker or "default")
+        options = ["--source", "blendshapes"] + (["--tracker", tracker] if tracker else [])
+        status = main(["batch", str(take), "-o", f"{out}/{{stem}}.{{ext}}", "--formats", "csv",
+                       "--scheduler", scheduler, *options])
+        assert status == 0, capsys.readouterr().err
+        summaries[tracker] = (out / "003.facs.txt").read_text()
+        code = _code(capsys, take, *options)
+        assert summaries[tracker] == code
+    assert summaries[None] != summaries["generic"]  # the profile matters on this take
+
+
 def test_manifest_overrides_per_take_match_serial_runs(tmp_path, capsys, scheduler):
     take = shared_asset(LLF)
     other = shared_asset("captures/openface/facsvatar_head_test_clean.csv")

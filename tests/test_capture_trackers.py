@@ -51,6 +51,16 @@ def test_document_round_trips():
     assert again.mapping.channels == profile.mapping.channels
     np.testing.assert_allclose(again.mapping.weights, profile.mapping.weights, atol=1e-6)
     assert again.shapes == profile.shapes
+    assert again.solve_priors == profile.solve_priors
+
+
+def test_bundled_profiles_carry_the_solve_priors_with_sources():
+    for name in TRACKERS:
+        priors = load_tracker(name).solve_priors
+        assert priors.sparsity == 0.01
+        assert {(p.first, p.second, p.kind) for p in priors.pairs} == {
+            (6, 12, "together"), (1, 4, "against")}
+        assert all("Ekman" in p.source for p in priors.pairs)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -63,6 +73,15 @@ def test_document_round_trips():
     (lambda d: d["mapping"]["aus"].update(AUX={}), r"\$\.mapping\.aus\.AUX: 'AUX' is not an AU key"),
     (lambda d: d["capture_formats"].append("bvh"), r"\$\.capture_formats\[2\]: 'bvh'"),
     (lambda d: d.update(sources=[]), r"\$\.sources: a tracker profile needs at least one source"),
+    (lambda d: d["mapping"]["aus"]["AU4"].update(range=[0.2, 0.1]),
+     r"\$\.mapping\.aus\.AU4\.range: low is above high"),
+    (lambda d: d["solve"].update(sparsity=2), r"\$\.solve\.sparsity: 2\.0 is outside 0\.\.1"),
+    (lambda d: d["solve"]["pairs"][0].update(kind="with"),
+     r"\$\.solve\.pairs\[0\]\.kind: 'with' is not 'together' or 'against'"),
+    (lambda d: d["solve"]["pairs"][1].update(aus=[4, 4]),
+     r"\$\.solve\.pairs\[1\]\.aus: expected two different whole AU numbers"),
+    (lambda d: d["solve"]["pairs"][0].pop("source"),
+     r"\$\.solve\.pairs\[0\]\.source: expected a string"),
 ])
 def test_bad_profiles_name_file_and_json_path(tmp_path, change, message):
     document = tracker_document(load_tracker("mediapipe"))
@@ -116,6 +135,12 @@ def test_fit_recovers_a_known_non_negative_mapping_on_held_out_takes():
     assert weights["browInnerUp"] == pytest.approx(0.8, abs=1e-3)
     assert weights.get("jawOpen", 0.0) == 0.0  # sparse: a shape unrelated to AU1 gets no weight
     assert mapping.intercept[0] == pytest.approx(0.1, abs=1e-3)
+    # The AU's typical range: 1st and 99th percentile of the mapping's output on the takes
+    # (which leaves out a positive intercept, the coding's floor: AUMapping.apply).
+    output = np.concatenate([0.8 * t.blendshapes[:, 0] for t in _synthetic_takes()])
+    low, high = mapping.ranges[Channel(1)]
+    assert low == pytest.approx(np.percentile(output, 1), abs=2e-3)
+    assert high == pytest.approx(np.percentile(output, 99), abs=2e-3)
 
 
 def test_fit_needs_two_takes():

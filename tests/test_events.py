@@ -100,3 +100,70 @@ def test_short_closures_are_blinks(vocabulary):
     held = trapezoid(300, 100, 110, 250, 260, 1.0)       # 1.6 s: eyes closed
     timeline = extract_events(curves_of({Channel(43, "L"): blink + held}), vocabulary.scale())
     assert [e.channel for e in timeline.events] == [Channel(45, "L"), Channel(43, "L")]
+
+
+# --- events that follow the intensity, per-AU thresholds (issue 13) ---------------------------
+
+def _steps(levels: list[tuple[int, float]], fps: float = 100.0) -> np.ndarray:
+    """A curve of constant stretches ``(frames, level)``, in order."""
+    return np.concatenate([np.full(frames, level) for frames, level in levels])
+
+
+def test_follow_intensity_splits_where_the_letter_changes_and_joins_the_pieces(vocabulary):
+    from facs_rig.core.timeline import sample
+
+    # Rest, B (0.18) for 0.5 s, D (0.8) for 0.5 s, B again, rest: a coder scores B, D, B.
+    curve = _steps([(20, 0.0), (50, 0.18), (50, 0.8), (50, 0.18), (30, 0.0)])
+    curves = curves_of({Channel(12): curve})
+    whole = extract_events(curves, vocabulary.scale())
+    assert [e.letter for e in whole.events] == ["D"]
+    follow = extract_events(curves, vocabulary.scale(),
+                            options=EventOptions(follow_intensity=True))
+    assert [e.letter for e in follow.events] == ["B", "D", "B"]
+    assert [round(e.intensity, 3) for e in follow.events] == [0.18, 0.8, 0.18]
+    # Joined: each piece reaches over to its neighbour's apex, so the sampled curve never
+    # falls to rest inside the activation, and it follows the three levels.
+    dense = sample(follow, fps=100.0, channels=[Channel(12)], duration=2.0).values[:, 0]
+    assert dense[21:169].min() >= 0.17
+    assert dense[45] == pytest.approx(0.18, abs=1e-6) and dense[95] == pytest.approx(0.8, abs=1e-6)
+    # A letter held for less than min_duration is no stretch of its own: a brief rise to C
+    # (0.3 for 5 frames, above half the D peak? no: below it, so no hump split either).
+    brief = curve.copy()
+    brief[100:105] = 0.3
+    assert [e.letter for e in extract_events(
+        curves_of({Channel(12): brief}), vocabulary.scale(),
+        options=EventOptions(follow_intensity=True)).events] == ["B", "D", "B"]
+
+
+def test_an_action_already_on_at_the_start_has_no_onset(vocabulary):
+    # On at 0.4 when the take starts, rising to 0.5 (same letter C), then rest.
+    curve = np.concatenate([np.linspace(0.4, 0.5, 30), np.full(30, 0.5), np.zeros(40)])
+    follow = extract_events(curves_of({Channel(12): curve}), vocabulary.scale(),
+                            options=EventOptions(follow_intensity=True))
+    (event,) = follow.events
+    assert event.start == 0.0 and event.onset == 0.0 and event.letter == "C"
+    whole = extract_events(curves_of({Channel(12): curve}), vocabulary.scale())
+    assert whole.events[0].onset > 0  # the old reading rose from rest at the take's start
+
+
+def test_per_au_thresholds_code_an_au_that_never_reaches_the_global_on(vocabulary):
+    curve = _steps([(20, 0.0), (50, 0.11), (30, 0.0)])
+    curves = curves_of({Channel(4): curve, Channel(12): curve})
+    assert extract_events(curves, vocabulary.scale()).events == ()
+    timeline = extract_events(curves, vocabulary.scale(), thresholds={4: (0.09, 0.05)})
+    assert [(e.channel, e.letter) for e in timeline.events] == [(Channel(4), "B")]
+
+
+def test_event_thresholds_come_halfway_up_the_tracker_profiles_au_ranges():
+    from facs_rig.io.captures.pipeline import event_thresholds
+    from facs_rig.io.captures.trackers import load_tracker
+
+    options = EventOptions()
+    thresholds = event_thresholds(load_tracker("mediapipe"), options)
+    low, high = load_tracker("mediapipe").mapping.ranges[Channel(4)]
+    on = low + 0.5 * (high - low)
+    assert thresholds[4] == pytest.approx((on, low + (on - low) * 0.08 / 0.15))
+    assert thresholds[1] == (0.15, pytest.approx(0.15))  # AU1 rests at 0.15 on MediaPipe
+    assert thresholds[9][0] == 0.03  # never below the trace floor (AU9 barely moves)
+    assert all(off <= on <= options.on for on, off in thresholds.values())
+    assert event_thresholds(load_tracker("arkit"), options) is None  # no ranges: global

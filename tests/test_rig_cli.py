@@ -119,8 +119,17 @@ def test_rig_group_without_subcommand_prints_help(capsys):
 def test_rig_show_lists_aus_a_capture_reads_back_as_another(capsys):
     status, out, _ = run(capsys, "rig", "show", "arkit")
     assert status == 0
-    assert "AUs a capture solved through arkit reads back as another (11):" in out
+    assert "AUs a capture solved through arkit reads back as another (12):" in out
     assert "AU45_L  AU43_L   same targets, same proportions" in out
+    assert "AU08    nothing  alone it moves no target (rules)" in out  # mouthClose <= jawOpen
+    assert "AU27  0.3 AU20_L + 0.3 AU20_R + 1.429 AU26" in out
+    status, out, _ = run(capsys, "rig", "show", "unified", "--json")
+    mixes = {f["au"]: {m["au"]: m["times"] for m in f["mix"]}
+             for f in json.loads(out)["told_apart_by_prior"]}
+    assert mixes == {"AU27": {"AU20_L": 0.3, "AU20_R": 0.3, "AU26": 1.429}}
+    assert json.loads(out)["nonlinear_in_solve"] == []
+    status, out, _ = run(capsys, "rig", "show", "metahuman")
+    assert "AU27  CTRL_expressions_jawOpenExtreme" in out  # why 27 round-trips as 26 there
     status, out, _ = run(capsys, "rig", "show", "metahuman", "--json")
     folded = {f["au"]: f["read_as"] for f in json.loads(out)["read_back_as"]}
     assert folded["AU25"] == "AU26"

@@ -125,3 +125,89 @@ def test_folded_channels_say_what_a_capture_reads_back_as():
     assert metahuman[Channel(25)] == Channel(26)
     basis_channels = set(BlendshapeSolver.from_rig(load_rig("arkit")).channels)
     assert not basis_channels & set(arkit)
+
+
+# --- priors (issue 13 point 2) --------------------------------------------------------------
+
+def _jaw_frame(arkit, **weights):
+    frame = np.zeros((1, len(arkit.targets)))
+    for name, value in weights.items():
+        frame[0, arkit.targets.index(name)] = value
+    return frame
+
+
+def _active(solver, result, floor=0.05):
+    return {c.name for c, x in zip(solver.channels, result.values[0]) if x > floor}
+
+
+def test_sparsity_reads_the_single_au_where_others_mix_to_the_same_shapes(arkit):
+    from facs_rig.core.solve import SolvePriors
+
+    # AU27 at 0.55 on the arkit profile: jawOpen 0.55, mouthStretch 0.165 each side. AU26/0.7
+    # + 0.3 AU20 makes the same shapes; plain least squares splits, the L1 prior does not.
+    frame = _jaw_frame(arkit, jawOpen=0.55, mouthStretchLeft=0.165, mouthStretchRight=0.165)
+    plain = BlendshapeSolver.from_rig(arkit)
+    assert _active(plain, plain.solve(frame)) == {"AU20_L", "AU20_R", "AU26"}
+    sparse = BlendshapeSolver.from_rig(arkit, priors=SolvePriors(0.01))
+    result = sparse.solve(frame, tolerance=1e-9, max_sweeps=5000)
+    assert _active(sparse, result) == {"AU27"}
+    # The lone AU is lowered by lambda / ||a_27|| exactly (the L1 term's closed form).
+    au27 = result.values[0, sparse.channels.index(Channel(27))]
+    assert au27 == pytest.approx(0.55 - 0.01 / np.sqrt(1 + 2 * 0.3 ** 2), abs=1e-4)
+    # AU25 (0.2 jawOpen + 0.3 lowerDown) against AU26 + AU16.
+    frame = _jaw_frame(arkit, jawOpen=0.11, mouthLowerDownLeft=0.165, mouthLowerDownRight=0.165)
+    assert _active(plain, plain.solve(frame), 0.02) != {"AU25"}
+    assert _active(sparse, sparse.solve(frame, tolerance=1e-9, max_sweeps=5000), 0.02) == {"AU25"}
+
+
+def test_pair_priors_couple_smile_and_cheek_and_oppose_inner_brow(arkit):
+    from facs_rig.core.solve import PairPrior, SolvePriors
+
+    smile = _jaw_frame(arkit, mouthSmileLeft=0.8, mouthSmileRight=0.8, cheekSquintLeft=0.1,
+                       cheekSquintRight=0.1)
+    plain = BlendshapeSolver.from_rig(arkit)
+    together = BlendshapeSolver.from_rig(arkit, priors=SolvePriors(
+        0.0, (PairPrior(6, 12, "together", 0.2),)))
+    six = plain.channels.index(Channel(6, "L"))
+    assert together.solve(smile, tolerance=1e-9).values[0, six] > \
+        plain.solve(smile, tolerance=1e-9).values[0, six] + 0.02
+    brows = _jaw_frame(arkit, browInnerUp=0.5, browDownLeft=0.5, browDownRight=0.5)
+    against = BlendshapeSolver.from_rig(arkit, priors=SolvePriors(
+        0.0, (PairPrior(1, 4, "against", 0.2),)))
+    one = plain.channels.index(Channel(1))
+    np.testing.assert_allclose(plain.solve(brows, tolerance=1e-9).values[0, one], 0.5, atol=1e-5)
+    assert against.solve(brows, tolerance=1e-9).values[0, one] < 0.45
+    with pytest.raises(ValueError, match="non-convex"):
+        BlendshapeSolver.from_rig(arkit, priors=SolvePriors(
+            0.0, (PairPrior(20, 26, "together", 0.2),))).solve(brows)  # 27 = 26 + 20: singular
+
+
+def test_priors_keep_the_solve_bounded_and_optimal():
+    # With a penalty, the solve is the minimiser of the penalised problem: compare with scipy
+    # on the equivalent least squares (sqrt-free: the linear term shifts A^T y).
+    rng = np.random.default_rng(3)
+    basis = np.vstack([np.eye(4), np.zeros((2, 4))]) + 0.3 * (rng.random((6, 4)) < 0.3)
+    observed = rng.uniform(-0.2, 1.2, size=(50, 6))
+    penalty = np.full(4, 0.05)
+    result = solve_bounded(basis, observed, penalty=penalty, tolerance=1e-12, max_sweeps=20000)
+    assert np.all(result.values >= 0) and np.all(result.values <= 1)
+
+    def cost(x, y):
+        return 0.5 * np.sum((basis @ x - y) ** 2) + penalty @ x
+
+    for frame in range(observed.shape[0]):
+        ours = result.values[frame].astype(np.float64)
+        for _ in range(20):  # no feasible random step lowers the penalised cost
+            trial = np.clip(ours + rng.normal(0, 0.02, 4), 0, 1)
+            assert cost(ours, observed[frame]) <= cost(trial, observed[frame]) + 1e-6
+
+
+def test_dependent_and_silent_channels_of_the_bundled_rigs():
+    from facs_rig.core.solve import dependent_channels, silent_channels
+
+    arkit = dict(dependent_channels(load_rig("arkit")))
+    assert set(arkit) == {Channel(25), Channel(27)}
+    assert dict(arkit[Channel(27)]) == {Channel(20, "L"): 0.3, Channel(20, "R"): 0.3,
+                                        Channel(26): 1.429}
+    assert dependent_channels(load_rig("metahuman")) == []
+    assert silent_channels(load_rig("arkit")) == [Channel(8)]

@@ -68,6 +68,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     settings = BatchSettings(
         outputs=OutputNames(args.output, formats), rig=args.rig, mesh=args.mesh,
         format=args.format, face=args.face, source=args.source, solve=args.solve,
+        tracker=args.tracker,
         cleaning=_cleaning(args, neutral_default="none", smooth_default="none"),
         code_cleaning=_cleaning(args, neutral_default="auto", smooth_default="zero-phase"),
         events=_events(args), force=args.force)

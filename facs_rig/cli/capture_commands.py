@@ -16,7 +16,12 @@ from facs_rig.core.events import EventOptions, code_segments, extract_events, fo
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.errors import FacsRigError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
-from facs_rig.io.captures.pipeline import CleaningOptions, auto_neutral_note, capture_curves
+from facs_rig.io.captures.pipeline import (
+    CleaningOptions,
+    auto_neutral_note,
+    capture_curves,
+    event_thresholds,
+)
 from facs_rig.io.captures.retarget import (
     RetargetReport,
     RetargetRequest,
@@ -68,6 +73,9 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="event end threshold 0-1 (default 0.08)")
     parser.add_argument("--min-duration", type=float, default=0.10, metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
+    parser.add_argument("--whole-events", action="store_true",
+                        help="one event per activation at its apex intensity (default: split "
+                             "where the FACS letter changes, as a coder scores each apex)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -141,7 +149,8 @@ def _cleaning(args: argparse.Namespace, *, neutral_default: str, smooth_default:
 
 def _events(args: argparse.Namespace) -> EventOptions:
     try:
-        return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration)
+        return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
+                            follow_intensity=not args.whole_events)
     except ValueError as exc:
         raise _usage_error(str(exc)) from None
 
@@ -338,7 +347,8 @@ def run_code(args: argparse.Namespace) -> int:
         curves = capture_curves(capture, cleaning, source=args.source, tracker=tracker).curves
     del capture  # an hour of blendshapes is 45 MB that events and coding do not need
     step(2)
-    timeline = extract_events(curves, vocabulary.scale(), options=events)
+    timeline = extract_events(curves, vocabulary.scale(), options=events,
+                              thresholds=event_thresholds(tracker, events))
     del curves
     step(3)
     segments = code_segments(timeline, vocabulary)

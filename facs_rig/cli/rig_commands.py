@@ -212,13 +212,34 @@ def run_show(args: argparse.Namespace) -> int:
     """Describe a profile."""
     rig = load_rig(args.rig)
     info = describe_rig(rig, load_vocabulary())
-    from facs_rig.core.solve import folded_channels
+    from facs_rig.core.solve import dependent_channels, folded_channels, silent_channels
 
     info["read_back_as"] = [
         {"au": channel.name, "read_as": read_as.name,
          "reason": f"drives the same targets in the same proportions as {read_as.name}: a "
                    f"capture solved through this profile cannot tell them apart"}
         for channel, read_as in folded_channels(rig)]
+    info["read_back_as"] += [
+        {"au": channel.name, "read_as": "nothing",
+         "reason": "alone it moves no target: the profile's rules show it only with other AUs "
+                   "(see rules), so a capture of it alone reads back as nothing"}
+        for channel in silent_channels(rig)]
+    info["told_apart_by_prior"] = [
+        {"au": channel.name, "mix": [{"au": other.name, "times": x} for other, x in terms],
+         "reason": "its targets are a non-negative mix of these AUs' targets: the data cannot "
+                   "tell them apart; the solve's sparsity prior reads the single AU, so these "
+                   "AUs together in exactly these proportions read back as " + channel.name}
+        for channel, terms in dependent_channels(rig)]
+    curved: dict[str, list[str]] = {}
+    for mapping in rig.mappings:
+        if mapping.curve:
+            curved.setdefault(f"AU{mapping.au:02d}", []).append(mapping.target)
+    info["nonlinear_in_solve"] = [
+        {"au": au, "targets": sorted(set(targets)),
+         "reason": "drives these targets through an in-between curve; the solve is linear and "
+                   "reads them at full weight, so the AU reads low (or as another) below the "
+                   "curve's knee"}
+        for au, targets in sorted(curved.items())]
     if args.json:
         print_json(info)
         return 0
@@ -247,8 +268,21 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"\nAUs a capture solved through {rig.name} reads back as another "
               f"({len(info['read_back_as'])}):")
         print_table(("AU", "read as", "why"),
-                    [(f["au"], f["read_as"], "same targets, same proportions")
+                    [(f["au"], f["read_as"], "same targets, same proportions"
+                      if f["read_as"] != "nothing" else "alone it moves no target (rules)")
                      for f in info["read_back_as"]])
+    if info["told_apart_by_prior"]:
+        print(f"\nAUs whose targets are a mix of other AUs' ({len(info['told_apart_by_prior'])}): "
+              f"the solve's sparsity prior reads the single AU, so the mix in these proportions "
+              f"reads back as it:")
+        print_table(("AU", "same targets as"),
+                    [(f["au"], " + ".join(f"{m['times']:g} {m['au']}" for m in f["mix"]))
+                     for f in info["told_apart_by_prior"]])
+    if info["nonlinear_in_solve"]:
+        print(f"\nAUs with in-between curves the linear solve reads at full weight "
+              f"({len(info['nonlinear_in_solve'])}):")
+        print_table(("AU", "targets"), [(f["au"], ", ".join(f["targets"]))
+                                        for f in info["nonlinear_in_solve"]])
     if info["undriven_targets"]:
         print(f"\ntargets no AU drives: {', '.join(info['undriven_targets'])}")
     sources = info["metadata"].get("sources", [])

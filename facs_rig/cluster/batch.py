@@ -41,6 +41,7 @@ class BatchSettings:
     face: int | None = None
     source: str = "auto"
     solve: bool = False
+    tracker: str | None = None  # tracker profile name or file; default from each capture's format
     cleaning: CleaningOptions = field(default_factory=CleaningOptions)
     code_cleaning: CleaningOptions = field(
         default_factory=lambda: CleaningOptions(smoothing="zero-phase", neutral="auto"))
@@ -75,7 +76,8 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
     requests = tuple(
         RetargetRequest(take.capture, output, rig=options["rig"], mesh=options["mesh"],
                         format=options["format"], face=options["face"], source=settings.source,
-                        solve=settings.solve, cleaning=cleaning, events=settings.events)
+                        solve=settings.solve, tracker=settings.tracker, cleaning=cleaning,
+                        events=settings.events)
         for output in settings.outputs.outputs(take))
     job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
                   summary_path=settings.outputs.extra(take, "facs.txt"),

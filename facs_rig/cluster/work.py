@@ -124,8 +124,8 @@ def _run(job: TakeJob) -> dict:
     from facs_rig.core.events import code_segments, extract_events, format_summary
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import capture_curves
-    from facs_rig.io.captures.retarget import retarget_file
+    from facs_rig.io.captures.pipeline import auto_neutral_note, capture_curves, event_thresholds
+    from facs_rig.io.captures.retarget import choose_tracker, retarget_file
     from facs_rig.resources import load_vocabulary
 
     first = job.requests[0]
@@ -136,10 +136,18 @@ def _run(job: TakeJob) -> dict:
     reports = [retarget_file(request, capture) for request in job.requests]
 
     vocabulary = load_vocabulary()
-    solved = capture_curves(capture, job.code_cleaning, source=first.source)
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events)
+    # The same tracker profile as `facs-rig code` (--tracker, else by the capture's format), so
+    # that the .facs.txt summary is what `code` prints for the take.
+    tracker = choose_tracker(first.tracker, capture.format)
+    solved = capture_curves(capture, job.code_cleaning, source=first.source, tracker=tracker)
+    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events,
+                              thresholds=event_thresholds(tracker, first.events))
     segments = code_segments(timeline, vocabulary)
     summary = "".join(f"# repaired: {note}\n" for note in capture.repairs)
+    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
+    neutral_note = auto_neutral_note(take.times) if take is not None else None
+    if job.code_cleaning.neutral == "auto" and neutral_note is not None:
+        summary += f"# {neutral_note}\n"  # as `facs-rig code` prints it
     summary += format_summary(segments) or "no AU events\n"
     write_text_atomic(job.summary_path, summary)
     write_bytes_atomic(job.heat_map_path, heat_map_png(solved.curves))

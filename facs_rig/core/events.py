@@ -19,6 +19,7 @@ how many of that prototype's AUs are present.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -52,6 +53,7 @@ class EventOptions:
     apex_fraction: float = 0.9
     split_fraction: float = 0.5
     blink_max: float = 0.5
+    follow_intensity: bool = False
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.off <= self.on <= 1.0):
@@ -98,7 +100,8 @@ def _valleys(curve: np.ndarray, times: np.ndarray, first: int, last: int, fracti
 
 
 def _event(channel: Channel, times: np.ndarray, curve: np.ndarray, left: int, right: int,
-           scale: IntensityScale, options: EventOptions) -> AUEvent:
+           scale: IntensityScale, options: EventOptions, *, open_start: bool = False,
+           open_end: bool = False) -> AUEvent:
     """One event over frames ``left..right``: the apex is the stretch around the peak within
     ``apex_fraction`` of it, the intensity its median, the letter its band on ``scale``."""
     segment = curve[left:right + 1]
@@ -110,6 +113,12 @@ def _event(channel: Channel, times: np.ndarray, curve: np.ndarray, left: int, ri
     after = np.flatnonzero(far[top + 1:])
     apex_first = int(before[-1]) + 1 if before.size else 0
     apex_last = top + int(after[0]) if after.size else segment.shape[0] - 1
+    # An action already on when the take starts (or still on when it ends) has no onset
+    # (offset) in the take: it is at its apex there, not rising from rest.
+    if open_start:
+        apex_first = 0
+    if open_end:
+        apex_last = segment.shape[0] - 1
     apex = np.sort(segment[apex_first:apex_last + 1])
     middle = apex.shape[0] // 2  # the median, without np.median's per-call overhead
     median = apex[middle] if apex.shape[0] % 2 else 0.5 * (apex[middle - 1] + apex[middle])
@@ -124,8 +133,47 @@ def _event(channel: Channel, times: np.ndarray, curve: np.ndarray, left: int, ri
                    ease_in="linear", ease_out="linear", letter=letter)
 
 
+def _letter_ranges(times: np.ndarray, curve: np.ndarray, left: int, right: int,
+                   scale: IntensityScale, min_duration: float) -> list[tuple[int, int]]:
+    """Frames ``left..right`` of one activation cut where the curve's FACS letter changes and
+    stays changed for at least ``min_duration`` (shorter stretches join the one before), as a
+    coder scores a smile held at B that rises to D and falls back as B, D, B."""
+    uppers = np.asarray([scale.upper[letter] for letter in INTENSITY_LETTERS]) / scale.maximum
+    band = np.searchsorted(uppers[:-1], curve[left:right + 1] - 1e-6, side="left")
+    starts = np.flatnonzero(np.concatenate(([True], band[1:] != band[:-1])))
+    ends = np.concatenate((starts[1:] - 1, [band.shape[0] - 1]))
+    runs: list[list[int]] = []  # [first, last] frame offsets of constant-letter stretches
+    for first, last in zip(starts.tolist(), ends.tolist()):
+        if runs and (times[left + last] - times[left + first] < min_duration
+                     or band[first] == band[runs[-1][0]]):
+            runs[-1][1] = last
+        else:
+            runs.append([first, last])
+    if len(runs) > 1 and times[left + runs[0][1]] - times[left + runs[0][0]] < min_duration:
+        runs[1][0] = runs[0][0]
+        del runs[0]
+    return [(left + first, left + last) for first, last in runs]
+
+
+def _joined(pieces: list[AUEvent], start: float, end: float) -> list[AUEvent]:
+    """Consecutive pieces of one activation, each ramp reaching over to its neighbour's apex,
+    so that the sampled curve passes from one intensity to the next instead of dropping to
+    rest between them (the dip between two humps is no rest: the AU stays on)."""
+    out = []
+    for k, piece in enumerate(pieces):
+        apex_start, apex_end = piece.start + piece.onset, piece.start + piece.onset + piece.apex
+        first = pieces[k - 1].start + pieces[k - 1].onset + pieces[k - 1].apex if k else start
+        last = pieces[k + 1].start + pieces[k + 1].onset if k + 1 < len(pieces) else end
+        first, last = min(first, apex_start), max(last, apex_end)
+        out.append(AUEvent(piece.channel, piece.intensity, first, round(apex_start - first, 12),
+                           round(apex_end - apex_start, 12), round(last - apex_end, 12),
+                           ease_in="linear", ease_out="linear", letter=piece.letter))
+    return out
+
+
 def extract_events(curves: AUCurves, scale: IntensityScale, *,
-                   options: EventOptions = EventOptions()) -> Timeline:
+                   options: EventOptions = EventOptions(),
+                   thresholds: Mapping[int, tuple[float, float]] | None = None) -> Timeline:
     """Read AU events off continuous curves.
 
     Parameters
@@ -136,6 +184,10 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         Scale whose bands give each event's intensity letter.
     options : EventOptions
         Hysteresis thresholds and minimum durations.
+    thresholds : mapping of AU number to (on, off), optional
+        Per-AU thresholds replacing ``options.on`` / ``options.off`` for those AUs (both
+        sides), e.g. from a tracker profile's typical AU ranges
+        (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
 
     Returns
     -------
@@ -149,7 +201,8 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     for column, channel in enumerate(curves.channels):
         # One channel in float64 at a time, not a float64 copy of the whole take.
         curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
-        active = _hysteresis(curve, options.on, options.off)
+        on, off = (thresholds or {}).get(channel.au, (options.on, options.off))
+        active = _hysteresis(curve, on, off)
         runs = _runs(active)
         # Bridge short dips: a blink of the tracker is not the end of an expression.
         merged: list[list[int]] = []
@@ -165,6 +218,19 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 continue
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
                                              options.min_gap), end_index]
+            if options.follow_intensity and channel.au != 43:
+                # An eye closure stays whole: its length tells blink (45) from closure (43).
+                pieces = [piece for left, right in zip(bounds, bounds[1:])
+                          if times[right] - times[left] >= options.min_duration
+                          for piece in _letter_ranges(times, curve, left, right, scale,
+                                                      options.min_duration)]
+                if pieces:
+                    events.extend(_joined(
+                        [_event(channel, times, curve, left, right, scale, options,
+                                open_start=left == 0, open_end=right == n - 1)
+                         for left, right in pieces], float(times[start_index]),
+                        float(times[end_index])))
+                continue
             for left, right in zip(bounds, bounds[1:]):
                 if times[right] - times[left] < options.min_duration:
                     continue

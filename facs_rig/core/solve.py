@@ -5,7 +5,23 @@ says how AUs drive those targets; its linear part is a basis ``A`` of shape
 ``(n_targets, n_channels)`` whose column ``j`` is the target weights that channel ``j`` at 1
 produces. Solving is the bounded least-squares problem, per frame::
 
-    minimise ||A x - y||^2   subject to   0 <= x <= 1
+    minimise 1/2 ||A x - y||^2 + sum_k lambda ||a_k|| x_k + 1/2 x^T P x   subject to   0 <= x <= 1
+
+The two prior terms are what a FACS coder knows beyond the shapes (:class:`SolvePriors`, data in
+the tracker profiles):
+
+* **sparsity**: an L1 penalty on each AU, weighted by the length of its column ``a_k`` (the
+  amount of shape the AU makes at full intensity). With ``x >= 0`` it is linear, so it only
+  lowers ``A^T y`` by ``lambda ||a_k||``. Weighting by ``||a_k||`` makes it tell apart AUs the
+  rig makes linearly dependent: when one AU's column is a non-negative mix of others' (ARKit's
+  AU27 = jawOpen + mouthStretch is AU26/0.7 + 0.3 AU20; AU25 = 0.2 jawOpen + 0.3 lowerDown is a
+  mix of AU26 and AU16), the triangle inequality ``||sum x_j a_j|| <= sum x_j ||a_j||`` makes
+  the single AU the cheaper explanation of the same shapes, so the solve reads 27, not 20+26
+  (the same argument as the atomic norm of Chandrasekaran, Recht, Parrilo & Willsky 2012);
+  it also keeps AUs that only fit noise at zero (Tibshirani 1996: the lasso).
+* **pair priors**: ``P`` couples two AUs that FACS says go together (6 with 12 in a felt smile:
+  a negative entry, the solve prefers both) or against each other (1 against 4 on the inner
+  brow: a positive entry). ``P`` is kept small enough that the problem stays convex (checked).
 
 The problem is small (tens of channels) but there are many frames (216,000 in a 60 fps hour),
 so the solver works on all frames at once in numpy: the normal equations ``Q = A^T A`` and
@@ -13,7 +29,8 @@ so the solver works on all frames at once in numpy: the normal equations ``Q = A
 components of ``Q``: brows never interact with the jaw), and each group is solved by projected
 Gauss-Seidel coordinate descent, which for this convex box-constrained quadratic converges to the
 exact minimiser (Luo & Tseng 1992) and needs only a few sweeps because each ARKit shape is driven
-by few AUs. Frames stop being updated once their largest change falls below the tolerance.
+by few AUs. Frames stop being updated once their largest change falls below the tolerance
+(each frame on its own: they are independent problems).
 """
 
 from __future__ import annotations
@@ -27,10 +44,16 @@ from facs_rig.core.channels import Channel
 
 __all__ = [
     "SolveResult",
+    "SolvePriors",
+    "PairPrior",
+    "NO_PRIORS",
     "solve_bounded",
     "basis_from_rig",
     "folded_channels",
+    "dependent_channels",
+    "silent_channels",
     "BlendshapeSolver",
+    "prior_terms",
     "PoseScale",
     "pose_to_aus",
     "POSE_CHANNELS",
@@ -55,6 +78,48 @@ class SolveResult:
     values: np.ndarray
     residual: np.ndarray
     sweeps: int
+
+
+@dataclass(frozen=True)
+class PairPrior:
+    """A prior on two AUs solved together (a tracker profile's ``solve.pairs`` entry).
+
+    Attributes
+    ----------
+    first, second : int
+        AU numbers; sided channels are coupled side with side, a bilateral channel with both.
+    kind : {'together', 'against'}
+        ``together`` rewards both active (6 with 12), ``against`` penalises it (1 with 4).
+    weight : float
+        Strength, in units of the product of the two AUs' column lengths (0-1).
+    source : str
+        Where the FACS fact comes from.
+    """
+
+    first: int
+    second: int
+    kind: str
+    weight: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class SolvePriors:
+    """The priors of a blendshape solve (see the module docstring).
+
+    Attributes
+    ----------
+    sparsity : float
+        ``lambda``: the L1 weight per unit of column length (0 = plain least squares).
+    pairs : tuple of PairPrior
+    """
+
+    sparsity: float = 0.0
+    pairs: tuple[PairPrior, ...] = ()
+
+
+#: Plain bounded least squares.
+NO_PRIORS = SolvePriors()
 
 
 #: Frames solved together by :func:`solve_bounded` (larger inputs are solved block by block).
@@ -85,8 +150,9 @@ def _components(gram: np.ndarray) -> list[np.ndarray]:
 
 def solve_bounded(basis: np.ndarray, observed: np.ndarray, *, lower: float = 0.0,
                   upper: float = 1.0, tolerance: float = 1e-5, max_sweeps: int = 200,
-                  initial: np.ndarray | None = None) -> SolveResult:
-    """Bounded least squares for every frame at once.
+                  initial: np.ndarray | None = None, penalty: np.ndarray | None = None,
+                  coupling: np.ndarray | None = None) -> SolveResult:
+    """Bounded (penalised) least squares for every frame at once.
 
     Parameters
     ----------
@@ -102,6 +168,10 @@ def solve_bounded(basis: np.ndarray, observed: np.ndarray, *, lower: float = 0.0
         Upper limit of coordinate-descent sweeps per channel group.
     initial : (n_frames, n_channels) array, optional
         Warm start (for instance the previous solve of a live stream).
+    penalty : (n_channels,) array, optional
+        Linear (L1, as ``x >= 0``) penalty of each channel, ``lambda ||a_k||``.
+    coupling : (n_channels, n_channels) symmetric array, optional
+        Quadratic prior ``P`` added to ``A^T A``; ``A^T A + P`` must be positive semidefinite.
 
     Returns
     -------
@@ -127,14 +197,19 @@ def solve_bounded(basis: np.ndarray, observed: np.ndarray, *, lower: float = 0.0
             block = slice(first, first + SOLVE_BLOCK_FRAMES)
             part = solve_bounded(basis, observed[block], lower=lower, upper=upper,
                                  tolerance=tolerance, max_sweeps=max_sweeps,
-                                 initial=None if initial is None else np.asarray(initial)[block])
+                                 initial=None if initial is None else np.asarray(initial)[block],
+                                 penalty=penalty, coupling=coupling)
             solved[block], residual[block] = part.values, part.residual
             slowest = max(slowest, part.sweeps)
         return SolveResult(solved, residual, slowest)
     gram = basis.T @ basis
+    if coupling is not None:
+        gram = gram + np.asarray(coupling, dtype=np.float64)
     # A^T y of every frame, in the capture's own precision (float32 captures stay float32:
     # half the memory traffic, and 1e-7 is far below any tracker's noise).
     projected = (observed @ basis.astype(observed.dtype)).astype(np.float64)
+    if penalty is not None:
+        projected -= np.asarray(penalty, dtype=np.float64)  # d/dx of lambda x for x >= 0
     if initial is None:
         values = np.zeros((n_frames, n_channels), dtype=np.float64)
     else:
@@ -181,15 +256,20 @@ def _coordinate_descent(values: np.ndarray, gram: np.ndarray, projected: np.ndar
 
     Each channel is kept as its own contiguous ``(n_frames,)`` column so that one coordinate
     update is a handful of fused vector operations over all frames (groups have at most a few
-    channels, so this beats a matrix product per update).
+    channels, so this beats a matrix product per update). Frames are independent problems: a
+    frame whose values all moved less than ``tolerance`` in a sweep is done and leaves the
+    working set, so the few frames near a tie of dependent AUs (27 against 26+20, which the
+    sparsity prior settles slowly) do not keep every frame sweeping.
     """
     size = group.size
-    x = [np.ascontiguousarray(values[:, j]) for j in group]
-    b = [np.ascontiguousarray(projected[:, k]) for k in range(size)]
+    done = [np.ascontiguousarray(values[:, j]) for j in group]  # every frame, written at the end
+    b_all = [np.ascontiguousarray(projected[:, k]) for k in range(size)]
+    rows = None  # None: all frames are still working
+    x, b = [column.copy() for column in done], b_all
     sweeps = 0
-    while sweeps < max_sweeps:
+    while sweeps < max_sweeps and x[0].size:
         sweeps += 1
-        largest = 0.0
+        moved = np.zeros(x[0].shape[0])
         for k in range(size):
             q = gram[k]
             if q[k] <= 1e-12:
@@ -201,14 +281,26 @@ def _coordinate_descent(values: np.ndarray, gram: np.ndarray, projected: np.ndar
                     step = step + q[j] * x[j]
             new = x[k] - step * (1.0 / q[k])
             _clip(new, lower, upper)
-            if new.size:
-                change = new - x[k]
-                largest = max(largest, float(change.max()), -float(change.min()))
+            np.maximum(moved, np.abs(new - x[k]), out=moved)
             x[k] = new
-        if largest <= tolerance:
+        settled = moved <= tolerance
+        if settled.all():
             break
+        if settled.sum() * 4 >= settled.size:  # compact when a quarter or more has settled
+            keep = np.flatnonzero(~settled)
+            finished = np.flatnonzero(settled) if rows is None else rows[settled]
+            for k in range(size):
+                done[k][finished] = x[k][settled]
+            rows = keep if rows is None else rows[keep]
+            x = [column[keep] for column in x]
+            b = [column[rows] for column in b_all]
+    for k in range(size):
+        if rows is None:
+            done[k] = x[k]
+        else:
+            done[k][rows] = x[k]
     for k, j in enumerate(group):
-        values[:, j] = x[k]
+        values[:, j] = done[k]
     return sweeps
 
 
@@ -282,6 +374,53 @@ def folded_channels(rig) -> list[tuple[Channel, Channel]]:
     return folded
 
 
+def dependent_channels(rig) -> list[tuple[Channel, tuple[tuple[Channel, float], ...]]]:
+    """Solved channels whose shapes are a non-negative mix of other channels' shapes.
+
+    For ARKit's ``AU27`` (jawOpen 1 + mouthStretch 0.3) this is ``AU26 x 1.43 + AU20_L x 0.3 +
+    AU20_R x 0.3``: no capture can tell 27 from that mix of 26 and 20 (at those proportions);
+    the sparsity prior reads the single AU (see the module docstring), so 26+20 captured in
+    exactly those proportions reads back as 27. Returned as ``(channel, ((other, coefficient),
+    ...))`` in channel order, coefficients above 1e-3.
+    """
+    basis, channels = basis_from_rig(rig)
+    dependent = []
+    for k, channel in enumerate(channels):
+        others = [j for j in range(len(channels)) if j != k]
+        if not others:
+            continue
+        limit = 1e-4 * np.linalg.norm(basis[:, k])
+        # Outside the span of the others even with any signs: independent (the common case,
+        # settled by one least-squares call instead of a long bounded solve).
+        free, *_ = np.linalg.lstsq(basis[:, others], basis[:, k], rcond=None)
+        if np.linalg.norm(basis[:, others] @ free - basis[:, k]) > limit:
+            continue
+        fit = solve_bounded(basis[:, others], basis[None, :, k], upper=10.0, tolerance=1e-10,
+                            max_sweeps=20_000)
+        if float(fit.residual[0]) * np.sqrt(basis.shape[0]) < limit:
+            terms = tuple((channels[others[j]], round(float(x), 3))
+                          for j, x in enumerate(fit.values[0]) if x > 1e-3)
+            dependent.append((channel, terms))
+    return dependent
+
+
+def silent_channels(rig) -> list[Channel]:
+    """Mapped AU channels that, alone, move no target: the profile's rules show them only with
+    other AUs (ARKit's AU8 drives mouthClose, which the rig keeps at or below jawOpen), so a
+    capture can never show them alone and a solve reads them only beside those AUs."""
+    from facs_rig.core.curves import AUCurves
+    from facs_rig.core.mixing import mix
+
+    channels = tuple(sorted(_channel_columns(rig, tuple(rig.targets)), key=lambda c: c.sort_key))
+    if not channels:
+        return []
+    # Frame k holds channel k alone at full intensity: one mix call for all of them.
+    alone = np.eye(len(channels), dtype=np.float32)
+    curves = AUCurves(np.arange(len(channels), dtype=np.float64), alone, channels, 1.0)
+    moved = np.any(np.abs(mix(curves, rig).weights) > 1e-6, axis=1)
+    return [channel for channel, any_target in zip(channels, moved) if not any_target]
+
+
 def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
     """Drop channels that drive exactly the same shapes as a stronger channel.
 
@@ -321,17 +460,58 @@ class BlendshapeSolver:
     basis: np.ndarray
     targets: tuple[str, ...]
     channels: tuple[Channel, ...]
+    priors: SolvePriors = NO_PRIORS
 
     @classmethod
-    def from_rig(cls, rig, targets: Sequence[str] | None = None) -> BlendshapeSolver:
+    def from_rig(cls, rig, targets: Sequence[str] | None = None,
+                 priors: SolvePriors = NO_PRIORS) -> BlendshapeSolver:
         """Build the solver of a rig profile (optionally restricted to some of its targets)."""
         names = tuple(targets) if targets is not None else tuple(rig.targets)
         basis, channels = basis_from_rig(rig, names)
-        return cls(basis, names, channels)
+        return cls(basis, names, channels, priors)
+
+    def prior_terms(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(penalty, coupling)`` of :attr:`priors` for :func:`solve_bounded`.
+
+        Raises
+        ------
+        ValueError
+            The pair priors are so strong that the problem is no longer convex.
+        """
+        return prior_terms(self.basis, self.channels, self.priors)
 
     def solve(self, weights: np.ndarray, **options) -> SolveResult:
         """Solve ``(n_frames, n_targets)`` weights in :attr:`targets` order; see :func:`solve_bounded`."""
+        penalty, coupling = self.prior_terms()
+        options.setdefault("penalty", penalty)
+        options.setdefault("coupling", coupling)
         return solve_bounded(self.basis, weights, **options)
+
+
+def prior_terms(basis: np.ndarray, channels: Sequence[Channel], priors: SolvePriors
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The linear penalty ``(n_channels,)`` and the coupling ``(n_channels, n_channels)`` of
+    ``priors`` over a basis's channels (None where the prior is off)."""
+    lengths = np.linalg.norm(np.asarray(basis, dtype=np.float64), axis=0)
+    penalty = priors.sparsity * lengths if priors.sparsity > 0 else None
+    if not priors.pairs:
+        return penalty, None
+    coupling = np.zeros((len(channels), len(channels)))
+    for pair in priors.pairs:
+        sign = -1.0 if pair.kind == "together" else 1.0
+        for i, a in enumerate(channels):
+            for j, b in enumerate(channels):
+                if a.au == pair.first and b.au == pair.second and (
+                        a.side is None or b.side is None or a.side == b.side):
+                    value = sign * pair.weight * lengths[i] * lengths[j]
+                    coupling[i, j] = coupling[j, i] = value
+    if not np.any(coupling):
+        return penalty, None
+    lowest = float(np.linalg.eigvalsh(basis.T @ basis + coupling).min()) if len(channels) else 0.0
+    if lowest < -1e-9:
+        raise ValueError(f"solve priors: the pair priors make the solve non-convex (lowest "
+                         f"eigenvalue {lowest:.3g}); lower their weights")
+    return penalty, coupling
 
 
 # --- head and eye angles -------------------------------------------------------------------

@@ -17,7 +17,7 @@ scipy lives here, in an adapter: :mod:`facs_rig.core` stays numpy and the standa
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 import numpy as np
@@ -27,7 +27,7 @@ from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.trackers import AUMapping
 
-__all__ = ["CodedTake", "Calibration", "fit_mapping", "coded_take", "pearson"]
+__all__ = ["CodedTake", "Calibration", "fit_mapping", "coded_take", "pearson", "au_ranges"]
 
 #: Ridge strength (on centred shapes; fixed a priori, not tuned on the data it is scored on).
 DEFAULT_RIDGE = 0.002
@@ -173,7 +173,17 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float = DEFAULT_RIDGE,
     used = np.flatnonzero(np.any(weights != 0.0, axis=1))
     mapping = AUMapping(channels, tuple(shapes[k] for k in used), weights[used], intercept,
                         MappingProxyType({c: r for c, r in held.items() if np.isfinite(r)}))
+    mapping = replace(mapping, ranges=au_ranges(mapping, takes))
     return Calibration(mapping, MappingProxyType(held), count, pooled)
+
+
+def au_ranges(mapping: AUMapping, takes: list[CodedTake]) -> MappingProxyType:
+    """``{channel: (low, high)}``: the 1st and 99th percentile of each AU the mapping gives on
+    ``takes`` (the takes it was fitted on), the AU's typical range on this tracker."""
+    output = np.concatenate([mapping.apply(take.shapes, take.blendshapes) for take in takes])
+    low, high = np.percentile(output, 1, axis=0), np.percentile(output, 99, axis=0)
+    return MappingProxyType({channel: (float(low[k]), float(high[k]))
+                             for k, channel in enumerate(mapping.channels)})
 
 
 def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathLike[str],

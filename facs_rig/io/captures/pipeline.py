@@ -17,11 +17,12 @@ import numpy as np
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps
-from facs_rig.core.solve import BlendshapeSolver
+from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
+           "event_thresholds",
            "direct_arkit_weights", "CleaningOptions"]
 
 
@@ -44,8 +45,10 @@ class SolvedAUs:
     source: str
 
 
-def solver_for(names: tuple[str, ...], rig=None) -> tuple[BlendshapeSolver, np.ndarray]:
-    """The solver of the ``arkit`` profile (or ``rig``) for a capture's shape names.
+def solver_for(names: tuple[str, ...], rig=None, priors: SolvePriors = NO_PRIORS
+               ) -> tuple[BlendshapeSolver, np.ndarray]:
+    """The solver of the ``arkit`` profile (or ``rig``) for a capture's shape names, with the
+    tracker profile's solve ``priors``.
 
     Returns the solver and, for each of its targets, the column of ``names`` that feeds it.
     Rig targets the capture lacks (MediaPipe has no ``tongueOut``) are left out of the solve.
@@ -56,7 +59,7 @@ def solver_for(names: tuple[str, ...], rig=None) -> tuple[BlendshapeSolver, np.n
         rig = load_rig("arkit")
     column_of = {arkit_key(name): k for k, name in enumerate(names)}
     targets = tuple(t for t in rig.targets if arkit_key(t) in column_of)
-    solver = BlendshapeSolver.from_rig(rig, targets)
+    solver = BlendshapeSolver.from_rig(rig, targets, priors)
     columns = np.asarray([column_of[arkit_key(t)] for t in targets], dtype=np.int64)
     return solver, columns
 
@@ -76,8 +79,9 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     rig : RigProfile, optional
         Profile whose mapping the blendshapes are solved against (default ``arkit``).
     tracker : TrackerProfile, optional
-        With a fitted ``mapping`` (``facs-rig calibrate``), blendshapes are mapped to AUs by it
-        instead of solved through ``rig`` (the residual is then NaN: there is no fit to report).
+        Its ``solve_priors`` (sparsity, pair priors) shape the solve. With a fitted ``mapping``
+        (``facs-rig calibrate``), blendshapes are mapped to AUs by it instead of solved through
+        ``rig`` (the residual is then NaN: there is no fit to report).
     neutral, gain_percentile :
         Neutral calibration (see :class:`CleaningOptions`) applied in the tracker's own space
         *before* solving: a tracker's bias is per blendshape (MediaPipe's noseSneer barely
@@ -109,7 +113,8 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         residual = np.full(values.shape[0], np.nan, dtype=np.float32)
         channels = mapping.channels
     else:
-        solver, columns = solver_for(shapes.names, rig)
+        solver, columns = solver_for(shapes.names, rig,
+                                     getattr(tracker, "solve_priors", NO_PRIORS))
         observed = observed[:, columns]  # drop each whole-take array once used: an hour is 45 MB
         result = solver.solve(observed)
         del observed
@@ -304,3 +309,35 @@ def resample_weights(weights: TargetWeights, fps: float | None) -> TargetWeights
 def au_channels(curves: AUCurves) -> tuple[Channel, ...]:
     """The channels of the curves in stable order (helper for callers building rigs)."""
     return sort_channels(curves.channels)
+
+
+#: Where between an AU's typical low and high (its tracker profile range) its events start:
+#: halfway, set before measuring (0.3 and 0.7 were also scored on the fidelity folds: equal and
+#: lower, docs/captures.md); the ranges themselves are measured on the fitted takes only.
+EVENT_ON_FRACTION = 0.5
+#: No event threshold goes below the FACS trace floor of the intensity scale (A starts above
+#: 0.03 on the bundled FACSHuman scale), so an AU the tracker barely moves stays uncoded.
+EVENT_ON_FLOOR = 0.03
+
+
+def event_thresholds(tracker, options) -> dict[int, tuple[float, float]] | None:
+    """Per-AU ``(on, off)`` event thresholds from a tracker profile's typical AU ranges.
+
+    An AU whose typical high on this tracker is well below ``options.on`` (MediaPipe's AU4,
+    AU15 and AU20 reach 0.11-0.15) would never start an event at the global threshold; its
+    events start halfway up its typical range instead, ``low + 0.5 (high - low)``, never above
+    ``options.on`` nor below :data:`EVENT_ON_FLOOR`, and end at the same fraction of it that
+    ``off`` is of ``on``. None when the profile has no AU ranges (solved captures, Live Link
+    Face): the global thresholds apply to every AU.
+    """
+    mapping = getattr(tracker, "mapping", None)
+    ranges = getattr(mapping, "ranges", None)
+    if not ranges or options.on <= 0:
+        return None
+    thresholds: dict[int, tuple[float, float]] = {}
+    for channel, (low, high) in ranges.items():
+        on = min(options.on, max(EVENT_ON_FLOOR, low + EVENT_ON_FRACTION * (high - low)))
+        off = min(on, max(0.0, low + (on - low) * options.off / options.on))
+        previous = thresholds.get(channel.au)
+        thresholds[channel.au] = (on, off) if previous is None else min(previous, (on, off))
+    return thresholds

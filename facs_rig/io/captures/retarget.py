@@ -35,6 +35,7 @@ from facs_rig.io.captures.pipeline import (
     CleaningOptions,
     capture_curves,
     direct_arkit_weights,
+    event_thresholds,
     resample_weights,
 )
 from facs_rig.io.weights_csv import write_weights_csv
@@ -188,7 +189,8 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
 
         vocabulary = load_vocabulary()
         curves = solved_curves()
-        timeline = extract_events(curves, vocabulary.scale(), options=request.events)
+        timeline = extract_events(curves, vocabulary.scale(), options=request.events,
+                                  thresholds=event_thresholds(tracker, request.events))
         write_timeline(timeline, request.output, vocabulary)
         events = len(timeline.events)
         frames, fps = curves.n_frames, curves.fps

@@ -8,6 +8,10 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
 * ``shapes``: per blendshape, whether it is live and its measured typical range (the 1st and
   99th percentile on the real takes named in ``sources``);
 * ``quirks``: known behaviour, each with its source or measurement;
+* ``solve`` (optional): the priors of the blendshape solve (:class:`~facs_rig.core.solve.SolvePriors`):
+  ``sparsity`` (the L1 weight per unit of shape) and ``pairs`` of AUs that go ``together`` or
+  ``against`` each other, each with its weight and source. Without it the solve is plain
+  bounded least squares;
 * ``mapping`` (optional): a fitted linear tracker -> AU mapping, ``AU = clip(intercept +
   sum(weight * shape), 0, 1)`` per AU, written by ``facs-rig calibrate`` with its held-out
   (k-fold by take) Pearson r per AU. Without a mapping the blendshapes are solved through the
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from facs_rig.core.channels import Channel
+from facs_rig.core.solve import NO_PRIORS, PairPrior, SolvePriors
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
@@ -59,6 +64,10 @@ class AUMapping:
     intercept : (n_channels,) float64
     held_out_r : mapping of Channel to float
         Pearson r of each AU on takes left out of the fit (k-fold by take), as fitted.
+    ranges : mapping of Channel to (low, high)
+        Typical range of each mapped AU (1st and 99th percentile of the mapping's output on the
+        takes it was fitted on): ``code`` starts an AU's events halfway up it
+        (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
     """
 
     channels: tuple[Channel, ...]
@@ -66,6 +75,7 @@ class AUMapping:
     weights: np.ndarray
     intercept: np.ndarray
     held_out_r: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    ranges: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def apply(self, names: tuple[str, ...], values: np.ndarray) -> np.ndarray:
         """AU values ``(n_frames, n_channels)`` float32 from blendshape weights.
@@ -98,6 +108,7 @@ class TrackerProfile:
     sources: tuple[str, ...]
     mapping: AUMapping | None = None
     path: str = ""
+    solve_priors: SolvePriors = NO_PRIORS
 
     @property
     def dead_shapes(self) -> tuple[str, ...]:
@@ -125,6 +136,17 @@ def _number(value: Any, where: str, path: str, low: float = -math.inf,
     if not (math.isfinite(number) and low <= number <= high):
         raise _fail(where, path, f"{number!r} is outside {low:g}..{high:g}")
     return number
+
+
+def _range(value: Any, where: str, path: str) -> tuple[float, float]:
+    """A ``[low, high]`` pair of 0-1 numbers, low <= high."""
+    _expect(value, list, where, path, "[low, high]")
+    if len(value) != 2:
+        raise _fail(where, path, "expected [low, high]")
+    low, high = (_number(v, where, f"{path}[{k}]", 0.0, 1.0) for k, v in enumerate(value))
+    if low > high:
+        raise _fail(where, path, "low is above high")
+    return low, high
 
 
 def _strings(value: Any, where: str, path: str) -> tuple[str, ...]:
@@ -162,7 +184,7 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
     if version != 1:
         raise _fail(where, "$.version", f"version {version!r} is not supported (1)")
     known = {"format", "version", "name", "description", "capture_formats", "shapes", "quirks",
-             "sources", "mapping"}
+             "sources", "mapping", "solve"}
     for key in document:
         if key not in known:
             raise _fail(where, f"$.{key}", "unknown key (known: " + ", ".join(sorted(known)) + ")")
@@ -184,14 +206,7 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
             if key == "live":
                 checked[key] = _expect(value, bool, where, f"{path}.live", "true or false")
             elif key == "range":
-                _expect(value, list, where, f"{path}.range", "[low, high]")
-                if len(value) != 2:
-                    raise _fail(where, f"{path}.range", "expected [low, high]")
-                low, high = (_number(v, where, f"{path}.range[{k}]", 0.0, 1.0)
-                             for k, v in enumerate(value))
-                if low > high:
-                    raise _fail(where, f"{path}.range", "low is above high")
-                checked[key] = (low, high)
+                checked[key] = _range(value, where, f"{path}.range")
             elif key == "note":
                 checked[key] = _expect(value, str, where, f"{path}.note", "a string")
             else:
@@ -214,8 +229,41 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
     mapping = None
     if document.get("mapping") is not None:
         mapping = _parse_mapping(document["mapping"], where)
+    priors = _parse_solve(document["solve"], where) if "solve" in document else NO_PRIORS
     return TrackerProfile(name, description, formats, MappingProxyType(shapes), tuple(quirks),
-                          sources, mapping, where)
+                          sources, mapping, where, priors)
+
+
+def _parse_solve(value: Any, where: str) -> SolvePriors:
+    _expect(value, dict, where, "$.solve", "an object")
+    for key in value:
+        if key not in ("sparsity", "pairs", "note"):
+            raise _fail(where, f"$.solve.{key}", "unknown key (known: sparsity, pairs, note)")
+    _expect(value.get("note", ""), str, where, "$.solve.note", "a string")
+    sparsity = _number(value.get("sparsity", 0.0), where, "$.solve.sparsity", 0.0, 1.0)
+    pairs = []
+    for k, entry in enumerate(_expect(value.get("pairs", []), list, where, "$.solve.pairs",
+                                      "a list")):
+        path = f"$.solve.pairs[{k}]"
+        _expect(entry, dict, where, path, "an object")
+        for key in entry:
+            if key not in ("aus", "kind", "weight", "source"):
+                raise _fail(where, f"{path}.{key}", "unknown key (known: aus, kind, weight, "
+                            "source)")
+        aus = _expect(entry.get("aus"), list, where, f"{path}.aus", "[AU, AU]")
+        if len(aus) != 2:
+            raise _fail(where, f"{path}.aus", "expected two AU numbers")
+        first, second = (int(_number(au, where, f"{path}.aus[{j}]", 1, 99))
+                         for j, au in enumerate(aus))
+        if first == second or first != aus[0] or second != aus[1]:
+            raise _fail(where, f"{path}.aus", "expected two different whole AU numbers")
+        kind = _expect(entry.get("kind"), str, where, f"{path}.kind", "'together' or 'against'")
+        if kind not in ("together", "against"):
+            raise _fail(where, f"{path}.kind", f"{kind!r} is not 'together' or 'against'")
+        weight = _number(entry.get("weight"), where, f"{path}.weight", 0.0, 1.0)
+        source = _expect(entry.get("source"), str, where, f"{path}.source", "a string")
+        pairs.append(PairPrior(first, second, kind, weight, source))
+    return SolvePriors(sparsity, tuple(pairs))
 
 
 def _parse_mapping(value: Any, where: str) -> AUMapping:
@@ -227,7 +275,7 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
     aus = _expect(value.get("aus"), dict, where, "$.mapping.aus", "an object")
     if not aus:
         raise _fail(where, "$.mapping.aus", "no AU in the mapping")
-    channels, rows, intercepts, held = [], [], [], {}
+    channels, rows, intercepts, held, ranges = [], [], [], {}, {}
     shape_order: dict[str, int] = {}
     for key, entry in aus.items():
         path = f"$.mapping.aus.{key}"
@@ -236,9 +284,9 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
             raise _fail(where, path, f"{channel.name} appears twice")
         _expect(entry, dict, where, path, "an object")
         for inner in entry:
-            if inner not in ("intercept", "weights", "held_out_r"):
+            if inner not in ("intercept", "weights", "held_out_r", "range"):
                 raise _fail(where, f"{path}.{inner}", "unknown key (known: intercept, weights, "
-                            "held_out_r)")
+                            "held_out_r, range)")
         intercept = _number(entry.get("intercept", 0.0), where, f"{path}.intercept", -1.0, 1.0)
         weights_in = _expect(entry.get("weights", {}), dict, where, f"{path}.weights", "an object")
         weights = {}
@@ -248,6 +296,8 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
             shape_order.setdefault(canonical, len(shape_order))
         if "held_out_r" in entry:
             held[channel] = _number(entry["held_out_r"], where, f"{path}.held_out_r", -1.0, 1.0)
+        if "range" in entry:
+            ranges[channel] = _range(entry["range"], where, f"{path}.range")
         channels.append(channel)
         rows.append(weights)
         intercepts.append(intercept)
@@ -259,7 +309,8 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
             matrix[shapes.index(shape), column] = weight
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     return AUMapping(tuple(channels[k] for k in order), shapes, matrix[:, order],
-                     np.asarray([intercepts[k] for k in order]), MappingProxyType(held))
+                     np.asarray([intercepts[k] for k in order]), MappingProxyType(held),
+                     MappingProxyType(ranges))
 
 
 def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
@@ -272,6 +323,12 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
         "quirks": [{"shapes": list(q["shapes"]), "note": q["note"], "source": q["source"]}
                    for q in profile.quirks],
         "sources": list(profile.sources)}
+    if profile.solve_priors != NO_PRIORS:
+        priors = profile.solve_priors
+        document["solve"] = {"sparsity": priors.sparsity,
+                             "pairs": [{"aus": [p.first, p.second], "kind": p.kind,
+                                        "weight": p.weight, "source": p.source}
+                                       for p in priors.pairs]}
     if profile.mapping is not None:
         mapping = profile.mapping
         aus = {}
@@ -283,6 +340,8 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
                                                  if mapping.weights[row, column] != 0.0}}
             if channel in mapping.held_out_r:
                 entry["held_out_r"] = round(float(mapping.held_out_r[channel]), 4)
+            if channel in mapping.ranges:
+                entry["range"] = [round(float(v), 4) for v in mapping.ranges[channel]]
             aus[key] = entry
         document["mapping"] = {"method": "linear, fitted by facs-rig calibrate", "aus": aus}
     return document
