@@ -137,7 +137,8 @@ def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig | N
                                      tolerance=tolerance,
                                      animation_name=animation_name or default_animation_name(
                                          timeline),
-                                     keep_animations=keep_animations)
+                                     keep_animations=keep_animations,
+                                     node_motion=match.profile.node_motions)
     return BakeReport(output=output, match=match, detected=rig is None, n_frames=weights.n_frames,
                       fps=float(weights.fps or 0.0), result=result)
 
