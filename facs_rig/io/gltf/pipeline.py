@@ -25,7 +25,7 @@ from facs_rig.errors import GltfError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.default_head import default_head_path
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
-from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
+from facs_rig.io.gltf.reader import GltfRig, node_mesh, read_gltf, world_matrices
 from facs_rig.io.gltf.writer import (
     DEFAULT_TOLERANCE,
     BakeResult,
@@ -196,6 +196,11 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
         raise GltfError(f"{gltf.path}: read without geometry; cannot pose")
     matrices = world_matrices(gltf.source)
     posed = []
+    # Nodes the profile's node motion turns (gaze: the eyeballs) get their posed world matrix,
+    # and their meshes are posed too even without morph targets.
+    moved = dict(_moved_matrices(gltf, match, weights, matrices))
+    matrices = {**matrices, **moved}
+    morph_nodes = {node for info in gltf.targets for node in info.nodes[:1]}
     for info, mesh in zip(gltf.targets, gltf.meshes):
         mesh_weights = np.zeros(len(mesh.target_names), dtype=np.float32)
         for k, name in enumerate(mesh.target_names):
@@ -216,7 +221,44 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
         posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
                                target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
                                normals=normals, metadata=mesh.metadata))
+    for node, matrix in moved.items():
+        if node in morph_nodes:
+            continue
+        mesh = node_mesh(gltf.source, node)
+        if mesh is None:
+            continue
+        positions32 = (mesh.positions.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
+        normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
+        posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
+                               target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
+                               normals=normals, metadata=mesh.metadata))
     return posed
+
+
+def _moved_matrices(gltf: GltfRig, match: TargetMatch, weights: np.ndarray,
+                    matrices: dict[int, np.ndarray]) -> list[tuple[int, np.ndarray]]:
+    """World matrices ``(node, (4, 4))`` of the nodes the profile's node motion moves."""
+    from facs_rig.core.curves import TargetWeights
+    from facs_rig.core.nodes import rotation_matrices
+    from facs_rig.io.gltf.writer import moved_node_poses
+
+    profile = match.profile
+    if not profile.node_motions:
+        return []
+    frame = TargetWeights(times=np.zeros(1), weights=np.asarray(weights, np.float32)[None, :],
+                          names=profile.targets, fps=None)
+    nodes = gltf.source.array("nodes")
+    parents = {child: index for index, node in enumerate(nodes)
+               for child in (node.get("children") or []) if isinstance(child, int)}
+    result = []
+    for node, pose in moved_node_poses(gltf.source.document, profile.node_motions, frame):
+        local = np.eye(4)
+        scale = np.asarray(nodes[node].get("scale", [1.0, 1.0, 1.0]), np.float64)
+        local[:3, :3] = rotation_matrices(pose.rotation[0]) * scale
+        local[:3, 3] = pose.translation[0]
+        parent = matrices.get(parents[node], np.eye(4)) if node in parents else np.eye(4)
+        result.append((node, parent @ local))
+    return result
 
 
 def write_posed(meshes: list[MorphMesh], output: str | os.PathLike[str]) -> None:
