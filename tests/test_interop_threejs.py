@@ -56,6 +56,6 @@ def test_threejs_plays_a_bake_onto_the_default_head(tmp_path, capsys):
     shown = play_in_threejs(output, APEX_SECONDS)
     influences = shown["meshes"]["facs_rig_default_head"]
     expected = mixed_file_weights("6+12", "facs", REPO / "rigs" / "default_head.glb", capsys)
-    assert len(influences) == 82 and influences["AU12_L"] == pytest.approx(0.55, abs=1e-6)
+    assert len(influences) == 92 and influences["AU12_L"] == pytest.approx(0.55, abs=1e-6)
     for name, value in influences.items():
         assert value == pytest.approx(expected.get(name, 0.0), abs=1e-6), name
