@@ -965,7 +965,8 @@ def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
         ``name``, ``description``, ``targets`` (each with its combine mode and range),
         ``action_units`` (per AU: its FACS name and entries), ``rules``, ``cannot_show``
         (every face-moving FACS code the profile does not read, with the reason),
-        ``undriven_targets`` and ``metadata``.
+        ``undriven_targets``, ``node_motion`` (``{target: [entries]}``, empty when none) and
+        ``metadata``.
     """
     data = rig.to_dict()
     action_units = []
@@ -987,5 +988,6 @@ def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
         "cannot_show": [{"au": Channel(au).name, "name": vocabulary.action_units[au].name,
                          "reason": reason} for au, reason in rig.unshown_aus(vocabulary)],
         "undriven_targets": list(rig.undriven_targets),
+        "node_motion": data.get("node_motion", {}),
         "metadata": data["metadata"],
     }
