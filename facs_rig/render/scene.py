@@ -178,11 +178,14 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
     column = {name: i for i, name in enumerate(names)}
     positions, faces, colours, deltas_parts = [], [], [], []
     parts: list[MovingPart] = []
+    parent_of = {child: index for index, node in enumerate(source.array("nodes")) if isinstance(node, dict)
+                 for child in (node.get("children") if isinstance(node.get("children"), list) else ())
+                 if isinstance(child, int)}
     offset = 0
     for mesh_targets, mesh in zip(rig.targets, rig.meshes):
         node = mesh_targets.nodes[0] if mesh_targets.nodes else None
         if node is not None:
-            parts.extend(_moving_part(source, node, matrices, offset, offset + mesh.n_vertices))
+            parts.extend(_moving_part(source, node, matrices, parent_of, offset, offset + mesh.n_vertices))
         matrix = matrices.get(node, np.eye(4)) if node is not None else np.eye(4)
         linear, shift = matrix[:3, :3], matrix[:3, 3]
         with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
@@ -226,7 +229,7 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
             colours.append(colour)
             offset += points.shape[0]
         if offset > start:
-            parts.extend(_moving_part(source, node_index, matrices, start, offset))
+            parts.extend(_moving_part(source, node_index, matrices, parent_of, start, offset))
     all_positions = np.concatenate(positions)
     # A node transform of 1e308 (or a zero scale) leaves nothing the camera can frame: say so
     # here rather than render NaN through RuntimeWarnings.
@@ -247,25 +250,22 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
     return RenderRig(rendered.mesh, rendered.colours, rendered.source, rendered.focus, tuple(parts))
 
 
-def _moving_part(source, node_index: int, matrices, start: int, stop: int) -> list[MovingPart]:
+def _moving_part(source, node_index: int, matrices, parent_of: dict[int, int], start: int,
+                 stop: int) -> list[MovingPart]:
     """The node as a :class:`MovingPart` when it is named and has TRS properties (glTF 2.0
-    §3.5.3: only those can be animated), else nothing."""
+    §3.5.3: only those can be animated), else nothing. Its children's meshes do not follow it
+    in previews (the bundled head has none; ``pose`` moves them)."""
     node = source.array("nodes")[node_index]
     name = node.get("name")
     if not isinstance(name, str) or not name or "matrix" in node:
         return []
-    parent = np.eye(4)
-    for index, other in enumerate(source.array("nodes")):
-        children = other.get("children") if isinstance(other, dict) else None
-        if isinstance(children, list) and node_index in children:
-            parent = matrices.get(index, np.eye(4))
-            break
+    parent = matrices.get(parent_of[node_index], np.eye(4)) if node_index in parent_of else np.eye(4)
     try:
         translation = np.asarray(node.get("translation", [0.0, 0.0, 0.0]), np.float64).reshape(3)
         rotation = np.asarray(node.get("rotation", [0.0, 0.0, 0.0, 1.0]), np.float64).reshape(4)
         scale = np.asarray(node.get("scale", [1.0, 1.0, 1.0]), np.float64).reshape(3)
         rest_inverse = np.linalg.inv(matrices.get(node_index, np.eye(4)))
-    except (ValueError, TypeError, np.linalg.LinAlgError):
+    except (ValueError, TypeError, OverflowError, np.linalg.LinAlgError):
         return []
     if not (np.isfinite(rest_inverse).all() and np.isfinite(parent).all()):
         return []

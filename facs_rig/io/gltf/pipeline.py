@@ -194,12 +194,10 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
     """
     if not gltf.meshes:
         raise GltfError(f"{gltf.path}: read without geometry; cannot pose")
-    matrices = world_matrices(gltf.source)
+    # Nodes the profile's node motion turns (gaze: the eyeballs) take their posed transform (their
+    # children follow), and their meshes are posed too even without morph targets.
+    matrices, moved = _posed_world_matrices(gltf, match, weights)
     posed = []
-    # Nodes the profile's node motion turns (gaze: the eyeballs) get their posed world matrix,
-    # and their meshes are posed too even without morph targets.
-    moved = dict(_moved_matrices(gltf, match, weights, matrices))
-    matrices = {**matrices, **moved}
     morph_nodes = {node for info in gltf.targets for node in info.nodes[:1]}
     for info, mesh in zip(gltf.targets, gltf.meshes):
         mesh_weights = np.zeros(len(mesh.target_names), dtype=np.float32)
@@ -221,9 +219,10 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
         posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
                                target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
                                normals=normals, metadata=mesh.metadata))
-    for node, matrix in moved.items():
+    for node in moved:
         if node in morph_nodes:
             continue
+        matrix = matrices[node]
         mesh = node_mesh(gltf.source, node)
         if mesh is None:
             continue
@@ -235,30 +234,30 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
     return posed
 
 
-def _moved_matrices(gltf: GltfRig, match: TargetMatch, weights: np.ndarray,
-                    matrices: dict[int, np.ndarray]) -> list[tuple[int, np.ndarray]]:
-    """World matrices ``(node, (4, 4))`` of the nodes the profile's node motion moves."""
+def _posed_world_matrices(gltf: GltfRig, match: TargetMatch,
+                          weights: np.ndarray) -> tuple[dict[int, np.ndarray], tuple[int, ...]]:
+    """Every node's world matrix with the profile's node motion applied at ``weights``, and the
+    nodes it moved."""
+    from dataclasses import replace
+
     from facs_rig.core.curves import TargetWeights
-    from facs_rig.core.nodes import rotation_matrices
     from facs_rig.io.gltf.writer import moved_node_poses
 
+    source = gltf.source
     profile = match.profile
     if not profile.node_motions:
-        return []
+        return world_matrices(source), ()
     frame = TargetWeights(times=np.zeros(1), weights=np.asarray(weights, np.float32)[None, :],
                           names=profile.targets, fps=None)
-    nodes = gltf.source.array("nodes")
-    parents = {child: index for index, node in enumerate(nodes)
-               for child in (node.get("children") or []) if isinstance(child, int)}
-    result = []
-    for node, pose in moved_node_poses(gltf.source.document, profile.node_motions, frame):
-        local = np.eye(4)
-        scale = np.asarray(nodes[node].get("scale", [1.0, 1.0, 1.0]), np.float64)
-        local[:3, :3] = rotation_matrices(pose.rotation[0]) * scale
-        local[:3, 3] = pose.translation[0]
-        parent = matrices.get(parents[node], np.eye(4)) if node in parents else np.eye(4)
-        result.append((node, parent @ local))
-    return result
+    poses = moved_node_poses(source.document, profile.node_motions, frame)
+    if not poses:
+        return world_matrices(source), ()
+    nodes = [dict(node) for node in source.array("nodes")]
+    for node, pose in poses:
+        nodes[node]["rotation"] = [float(v) for v in pose.rotation[0]]
+        nodes[node]["translation"] = [float(v) for v in pose.translation[0]]
+    turned = replace(source, document={**source.document, "nodes": nodes}, budget=source.budget)
+    return world_matrices(turned), tuple(node for node, _ in poses)
 
 
 def write_posed(meshes: list[MorphMesh], output: str | os.PathLike[str]) -> None:
