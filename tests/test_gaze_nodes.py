@@ -350,3 +350,51 @@ def test_pose_writes_the_turned_eyeballs(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(left_turned - centre, axis=1),
                                np.linalg.norm(left_rest - centre, axis=1), atol=2e-6)
     assert (left_turned - left_rest)[left_rest[:, 2] > centre[2] + 0.01, 0].mean() > 0.004
+
+
+def test_any_rig_whose_profile_declares_gaze_nodes_bakes_and_previews_them(tmp_path):
+    """A user rig: a face with one morph target and an eye node without targets; its profile
+    turns the eye for AU61 through a target the mesh does not have."""
+    from facs_rig.render.preview import preview_setup
+    from facs_rig.resources import load_vocabulary
+
+    grid = np.array([[x, y, 0.0] for y in np.linspace(-0.1, 0.1, 9) for x in np.linspace(-0.08, 0.08, 9)],
+                    np.float32)
+    quads = [(r * 9 + c, r * 9 + c + 1, r * 9 + c + 10) for r in range(8) for c in range(8)]
+    quads += [(r * 9 + c, r * 9 + c + 10, r * 9 + c + 9) for r in range(8) for c in range(8)]
+    face = MorphMesh(name="face", positions=grid, faces=np.array(quads, np.uint32),
+                     target_names=("smile",), deltas=np.full((1, 81, 3), 0.002, np.float32))
+    # The "eye": a wedge in front of the face, its node at the eye centre.
+    eye = MorphMesh(name="eye", positions=np.array([[-0.01, -0.01, 0.0], [0.01, -0.01, 0.0],
+                                                    [0.0, 0.01, 0.0], [0.0, 0.0, 0.02]], np.float32),
+                    faces=np.array([[0, 1, 2], [0, 1, 3], [1, 2, 3], [2, 0, 3]], np.uint32),
+                    target_names=(), deltas=np.zeros((0, 4, 3), np.float32))
+    rig = tmp_path / "user.glb"
+    write_glb([face, eye], rig, node_translations=[None, [0.03, 0.03, 0.01]])
+    profile = tmp_path / "user.json"
+    profile.write_text(json.dumps({
+        "schema": "facs_rig.rig/1", "name": "user", "targets": ["smile", "look_left"],
+        "action_units": {"AU12": [{"target": "smile"}], "AU61": [{"target": "look_left"}]},
+        "node_motion": {"look_left": [{"node": "eye", "axis": [0, 1, 0], "degrees": 30}]}}))
+    output = tmp_path / "baked.glb"
+    assert main(["bake", "61E", "--mesh", str(rig), "--rig", str(profile), "-o", str(output)]) == 0
+    rotations = _apex_rotations(output)
+    assert list(rotations) == ["eye"]
+    np.testing.assert_allclose(rotations["eye"], _quaternion([0, 1, 0], 30.0), atol=2e-6)
+    report = validate_gltf(output)
+    assert report["issues"]["numErrors"] == 0, errors_and_warnings(report)
+
+    setup = preview_setup(str(rig), str(profile), size=96)
+    assert [(m.node, m.target) for m in setup.rig.motions] == [("eye", "look_left")]
+    vocabulary = load_vocabulary()
+    rest = setup.rig.mesh.positions
+    weights = setup.driver.frame(vocabulary.channel_values(vocabulary.parse("61E")))
+    turned = setup.rig.move_nodes(rest, weights)
+    (part,) = [part for part in setup.rig.parts if part.node == "eye"]
+    centre = np.array([0.03, 0.03, 0.01])
+    expected = (rest[part.start:part.stop] - centre) @ rotation_matrices(_quaternion([0, 1, 0], 30.0)).T
+    np.testing.assert_allclose(turned[part.start:part.stop], expected + centre, atol=1e-6)
+    np.testing.assert_array_equal(turned[:part.start], rest[:part.start])  # the face stays
+    # AU12 moves the face, not the eye: only node motion turns nodes.
+    smile = setup.driver.frame(vocabulary.channel_values(vocabulary.parse("12E")))
+    np.testing.assert_array_equal(setup.rig.move_nodes(rest, smile), rest)

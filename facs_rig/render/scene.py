@@ -90,20 +90,16 @@ class RenderRig:
     def move_nodes(self, positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``positions`` (n_vertices, 3) posed by ``weights`` (n_targets,) with every moving
         node turned as :attr:`motions` says (a copy; ``positions`` when nothing moves)."""
-        if not self.motions or not self.parts:
-            return positions
-        by_node = {}
-        for part in self.parts:
-            by_node.setdefault(part.node, part)
-        rest = {name: (part.translation, part.rotation) for name, part in by_node.items()}
-        poses = node_poses(self.motions, self.mesh.target_names, np.asarray(weights)[None, :], rest)
-        if not poses:
+        moving = {motion.node for motion in self.motions}
+        parts = [part for part in self.parts if part.node in moving]
+        if not parts:
             return positions
         moved = np.array(positions, dtype=np.float32, copy=True)
-        for pose in poses:
-            for part in self.parts:
-                if part.node != pose.node:
-                    continue
+        frame = np.asarray(weights)[None, :]
+        for part in parts:
+            # Each part from its own rest transform (two nodes may share a name).
+            for pose in node_poses(self.motions, self.mesh.target_names, frame,
+                                   {part.node: (part.translation, part.rotation)}):
                 local = np.eye(4)
                 local[:3, :3] = rotation_matrices(pose.rotation[0]) * part.scale
                 local[:3, 3] = pose.translation[0]

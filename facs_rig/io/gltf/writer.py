@@ -359,22 +359,19 @@ def moved_node_poses(document: Mapping, motions: Sequence[NodeMotion],
     animated node must use TRS properties). A file without the named nodes gets none.
     """
     wanted = {m.node for m in motions}
-    rest: dict[str, tuple[list[float], list[float]]] = {}
-    indices: dict[str, list[int]] = {}
+    result = []
     for index, node in enumerate(document.get("nodes") or ()):
         name = node.get("name") if isinstance(node, dict) else None
         if name not in wanted or "matrix" in node:
             continue
-        translation, rotation = node.get("translation", [0.0, 0.0, 0.0]), node.get("rotation",
-                                                                                   [0.0, 0.0, 0.0, 1.0])
+        translation = node.get("translation", [0.0, 0.0, 0.0])
+        rotation = node.get("rotation", [0.0, 0.0, 0.0, 1.0])
         if not (_numbers(translation, 3) and _numbers(rotation, 4)):
             continue
-        rest.setdefault(name, (translation, rotation))
-        indices.setdefault(name, []).append(index)
-    if not rest:
-        return []
-    poses = node_poses(motions, weights.names, weights.weights, rest)
-    return [(index, pose) for pose in poses for index in indices[pose.node]]
+        # Each node from its own rest transform (two nodes may share a name).
+        for pose in node_poses(motions, weights.names, weights.weights, {name: (translation, rotation)}):
+            result.append((index, pose))
+    return result
 
 
 def _numbers(value: object, n: int) -> bool:
