@@ -398,3 +398,21 @@ def test_any_rig_whose_profile_declares_gaze_nodes_bakes_and_previews_them(tmp_p
     # AU12 moves the face, not the eye: only node motion turns nodes.
     smile = setup.driver.frame(vocabulary.channel_values(vocabulary.parse("12E")))
     np.testing.assert_array_equal(setup.rig.move_nodes(rest, smile), rest)
+
+
+def test_node_motion_folds_into_targets_for_clients_that_only_blend():
+    from facs_rig.render.preview import preview_setup
+
+    rig = preview_setup(size=64).rig
+    folded = rig.motion_as_targets()
+    assert folded.motions == () and folded.mesh.target_names == rig.mesh.target_names
+    look = rig.mesh.target_names.index("AU61")
+    weights = np.zeros(len(rig.mesh.target_names), np.float32)
+    weights[look] = 1.0
+    turned = rig.move_nodes(rig.mesh.deltas[look] + rig.mesh.positions, weights)
+    # At full weight the folded target puts every vertex where the node rotation does.
+    np.testing.assert_allclose(folded.mesh.positions + folded.mesh.deltas[look], turned, atol=2e-6)
+    moving = {motion.target for motion in rig.motions}
+    assert moving == {f"AU{au}" for au in (*range(51, 59), *range(61, 67))}
+    untouched = [k for k, name in enumerate(rig.mesh.target_names) if name not in moving]
+    np.testing.assert_array_equal(folded.mesh.deltas[untouched], rig.mesh.deltas[untouched])

@@ -109,6 +109,28 @@ class RenderRig:
         return moved
 
 
+    def motion_as_targets(self) -> RenderRig:
+        """This rig with its node motion folded into the morph targets, for clients that can only
+        blend targets (the studio page): each motion's node turned at full weight becomes that
+        target's delta on the node's vertices. Exact at weights 0 and 1; in between the vertices
+        move along the chord (a 28° eye turn shrinks the eye by at most 3% half way), which is why
+        bake and the previews rotate the nodes instead."""
+        if not self.motions or not self.parts:
+            return self
+        deltas = np.array(self.mesh.deltas, dtype=np.float32, copy=True)
+        rest = self.mesh.positions
+        for index, name in enumerate(self.mesh.target_names):
+            if not any(motion.target == name for motion in self.motions):
+                continue
+            weights = np.zeros(len(self.mesh.target_names), np.float32)
+            weights[index] = 1.0
+            deltas[index] += self.move_nodes(rest, weights) - rest
+        mesh = MorphMesh(name=self.mesh.name, positions=rest, faces=self.mesh.faces,
+                         target_names=self.mesh.target_names, deltas=deltas,
+                         normals=self.mesh.normals, metadata=self.mesh.metadata)
+        return RenderRig(mesh, self.colours, self.source, self.focus, self.parts, ())
+
+
 def _focus_points(mesh: MorphMesh) -> np.ndarray:
     """The face: vertices moved by the expression targets, grown to take in the whole head.
 
