@@ -416,3 +416,35 @@ def test_node_motion_folds_into_targets_for_clients_that_only_blend():
     assert moving == {f"AU{au}" for au in (*range(51, 59), *range(61, 67))}
     untouched = [k for k, name in enumerate(rig.mesh.target_names) if name not in moving]
     np.testing.assert_array_equal(folded.mesh.deltas[untouched], rig.mesh.deltas[untouched])
+
+
+@pytest.mark.parametrize("node", [
+    {"name": ["eye"], "mesh": 1},  # not a string
+    {"name": "eye", "mesh": 1, "translation": [1e308, 1e308, 0.0]},  # beyond float32 once moved
+    {"name": "eye", "mesh": 1, "matrix": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]},
+])
+def test_nodes_that_cannot_be_turned_are_left_alone(tmp_path, node):
+    face = MorphMesh(name="face", positions=np.eye(3, dtype=np.float32),
+                     faces=np.array([[0, 1, 2]], np.uint32), target_names=("AU61",),
+                     deltas=np.full((1, 3, 3), 0.01, np.float32))
+    eye = MorphMesh(name="eye", positions=np.eye(3, dtype=np.float32) * 0.01,
+                    faces=np.array([[0, 1, 2]], np.uint32), target_names=(),
+                    deltas=np.zeros((0, 3, 3), np.float32))
+    rig = tmp_path / "rig.glb"
+    write_glb([face, eye], rig)
+    source = read_gltf_source(rig)
+    document = dict(source.document, nodes=[source.document["nodes"][0], node])
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({
+        "schema": "facs_rig.rig/1", "name": "p", "targets": ["AU61"],
+        "action_units": {"AU61": [{"target": "AU61"}]},
+        "node_motion": {"AU61": [{"node": "eye", "axis": [0, 1, 0], "degrees": 28,
+                                  "pivot": [0, 0, -1]}]}}))
+    from facs_rig.io.gltf.writer import write_gltf_document
+
+    hostile = tmp_path / "hostile.glb"
+    write_gltf_document(document, source.buffers[0], hostile)
+    output = tmp_path / "out.glb"
+    assert main(["bake", "61E", "--mesh", str(hostile), "--rig", str(profile), "-o", str(output)]) == 0
+    paths = {c["target"]["path"] for c in read_gltf_source(output).document["animations"][0]["channels"]}
+    assert paths == {"weights"}

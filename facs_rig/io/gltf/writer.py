@@ -362,15 +362,18 @@ def moved_node_poses(document: Mapping, motions: Sequence[NodeMotion],
     result = []
     for index, node in enumerate(document.get("nodes") or ()):
         name = node.get("name") if isinstance(node, dict) else None
-        if name not in wanted or "matrix" in node:
+        if not isinstance(name, str) or name not in wanted or "matrix" in node:
             continue
         translation = node.get("translation", [0.0, 0.0, 0.0])
         rotation = node.get("rotation", [0.0, 0.0, 0.0, 1.0])
         if not (_numbers(translation, 3) and _numbers(rotation, 4)):
             continue
         # Each node from its own rest transform (two nodes may share a name).
-        for pose in node_poses(motions, weights.names, weights.weights, {name: (translation, rotation)}):
-            result.append((index, pose))
+        with np.errstate(over="ignore", invalid="ignore"):  # a 1e308 translation: checked here
+            poses = node_poses(motions, weights.names, weights.weights, {name: (translation, rotation)})
+            finite = [pose for pose in poses if np.isfinite(pose.rotation).all()
+                      and np.isfinite(pose.translation.astype(np.float32)).all()]
+        result.extend((index, pose) for pose in finite)
     return result
 
 
