@@ -137,6 +137,7 @@ def test_profiles_without_node_motion_are_unchanged():
 
 @pytest.mark.parametrize("entry, message", [
     ({"node": "eye", "axis": [0, 0, 0], "degrees": 10}, "axis must not be zero"),
+    ({"node": "eye", "axis": [1e-200, 0, 0], "degrees": 10}, "axis must not be zero"),
     ({"node": "eye", "axis": [0, 1], "degrees": 10}, "expected 3 finite numbers"),
     ({"node": "eye", "axis": [0, 1, 0], "degrees": 200}, "within ±180"),
     ({"node": "", "axis": [0, 1, 0], "degrees": 10}, "expected a node name"),

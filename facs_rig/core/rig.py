@@ -814,8 +814,8 @@ def _vector(check: _Checker, value: Any, path: str, *, nonzero: bool = False) ->
     if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
         check.add(path, f"expected 3 finite numbers, got {_shown(value)}")
         return False
-    if nonzero and not any(float(v) for v in value):
-        check.add(path, "the axis must not be zero")
+    if nonzero and not math.hypot(*(float(v) for v in value)) > 1e-9:
+        check.add(path, "the axis must not be zero (length above 1e-9)")
         return False
     return True
 
