@@ -306,8 +306,8 @@ def test_blender_imports_the_eye_rotation_as_the_eyeballs_active_action(tmp_path
 
 
 def test_previews_of_gaze_turn_the_eyes_and_only_the_eye_region_changes():
-    from facs_rig.resources import load_vocabulary
     from facs_rig.render.preview import preview_setup, render_code
+    from facs_rig.resources import load_vocabulary
 
     vocabulary = load_vocabulary()
     setup = preview_setup(size=256)

@@ -8,8 +8,8 @@ the targets, and writes them with the glTF bridge's document builder: the face m
 gums, tongue, sockets merged in one primitive) with the morph targets, and the two eyeballs as
 their own meshes on nodes ``eyeball_L``/``eyeball_R`` whose origin is the eye centre, so gaze is a
 node rotation (the ``facs`` profile's ``node_motion``; ``bake`` writes rotation channels);
-``COLOR_0`` vertex colours, sparse targets, ``asset.copyright`` carrying ICT's notice. Nothing depends on the clock, the machine or dictionary order: the same inputs give
-the same bytes.
+``COLOR_0`` vertex colours, sparse targets, ``asset.copyright`` carrying ICT's notice. Nothing
+depends on the clock, the machine or dictionary order: the same inputs give the same bytes.
 """
 
 from __future__ import annotations
@@ -149,7 +149,10 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
 
 #: The eyeball nodes: node name, the ICT parts they show, the ICT node whose translation is the
 #: eye centre (ICT: least-squares sphere through the sclera).
-EYES = (("eyeball_L", ("sclera_L", "iris_L"), "eyeball_L"), ("eyeball_R", ("sclera_R", "iris_R"), "eyeball_R"))
+EYES = (
+    ("eyeball_L", ("sclera_L", "iris_L"), "eyeball_L"),
+    ("eyeball_R", ("sclera_R", "iris_R"), "eyeball_R"),
+)
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,8 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
         mesh = node_mesh(gltf.source, node)
         if mesh is None:
             continue
-        positions32 = (mesh.positions.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
+        world = mesh.positions.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+        positions32 = world.astype(np.float32)
         normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
         posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
                                target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
