@@ -81,6 +81,8 @@ def comparison() -> dict[str, tuple[float, float, str, float | None, float | Non
         ours = np.tensordot(facs_weights.astype(np.float64), deltas, axes=1)
         if not facs_weights.any():
             continue  # the facs profile does not show this AU (listed by `rig show facs`)
+        # The face mesh leaves the eyeballs out (they are nodes): compare on its vertices.
+        reference = reference[head.kept]
         cosine, ratio = _score(ours, reference)
         driven = {facs.targets[i] for i in np.flatnonzero(facs_weights)}
         methods = sorted({recipe.get(name, recipe.get(name[:-1] + "L", {})).get("method", "corrective")
@@ -88,7 +90,7 @@ def comparison() -> dict[str, tuple[float, float, str, float | None, float | Non
         muscle: tuple = (None, None)
         if number in ACTIONS and number < 50:
             try:
-                muscle = _score(action_displacement(head.model, number, None), reference)
+                muscle = _score(action_displacement(head.model, number, None)[head.kept], reference)
             except KeyError:  # lid recipes need lid-margin vertex lists the ICT model lacks
                 pass
         results[au] = (cosine, ratio, "+".join(methods), *muscle)

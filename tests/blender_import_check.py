@@ -4,7 +4,9 @@ with Blender's own importer and print, as one JSON line, what a Blender user get
 Usage: ``python blender_import_check.py FILE.glb TIME_SECONDS``. For every mesh object with
 shape keys: the active action of its shape keys and its slot, the action's shape-key F-curves,
 the NLA tracks the importer made for the other animations, and every key block's value at
-``TIME_SECONDS`` (the scene evaluated at that frame, as the viewport shows it).
+``TIME_SECONDS`` (the scene evaluated at that frame, as the viewport shows it). For every object
+with an object-level action (node animation: gaze turning the eyeballs): the action, its F-curves
+and the object's quaternion rotation (w, x, y, z, Blender's Z-up axes) at that frame.
 """
 
 import json
@@ -38,5 +40,17 @@ for obj in bpy.data.objects:
         "fcurves": curves,
         "nla_tracks": [track.name for track in animation.nla_tracks] if animation else [],
         "values": {block.name: block.value for block in keys.key_blocks[1:]},
+    }
+report["transforms"] = {}
+for obj in bpy.data.objects:
+    animation = obj.animation_data
+    if animation is None or animation.action is None:
+        continue
+    bag = anim_utils.action_get_channelbag_for_slot(animation.action, animation.action_slot)
+    report["transforms"][obj.name] = {
+        "active_action": animation.action.name,
+        "fcurves": sorted({curve.data_path for curve in bag.fcurves}) if bag else [],
+        "rotation_mode": obj.rotation_mode,
+        "rotation_quaternion": list(obj.rotation_quaternion),
     }
 print("REPORT " + json.dumps(report))

@@ -3,7 +3,8 @@
 // Loads the file with three's GLTFLoader.parse (the documented loader; no browser needed for a
 // GLB without textures), plays gltf.animations[0] (the clip viewers and examples pick) in an
 // AnimationMixer, advances it to SECONDS and prints one JSON line: the clip names and, per mesh
-// with morph targets, every influence by target name (morphTargetDictionary).
+// with morph targets, every influence by target name (morphTargetDictionary), and per named
+// object its local quaternion (x, y, z, w) and position (the node rotations a clip plays: gaze).
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -22,7 +23,12 @@ new GLTFLoader().parse(buffer, path.dirname(file) + "/", (gltf) => {
     mixer.clipAction(clip).play();
     mixer.update(Number(seconds));
     const meshes = {};
+    const nodes = {};
     gltf.scene.traverse((object) => {
+        if (object.name) {
+            nodes[object.name] = { quaternion: object.quaternion.toArray(),
+                                   position: object.position.toArray() };
+        }
         if (object.isMesh && object.morphTargetDictionary) {
             const influences = {};
             for (const [name, index] of Object.entries(object.morphTargetDictionary)) {
@@ -33,7 +39,7 @@ new GLTFLoader().parse(buffer, path.dirname(file) + "/", (gltf) => {
     });
     process.stdout.write(JSON.stringify({
         three: THREE.REVISION, clips: gltf.animations.map((c) => c.name),
-        duration: clip.duration, meshes }) + "\n");
+        duration: clip.duration, meshes, nodes }) + "\n");
 }, (error) => {
     process.stderr.write(String(error && error.stack || error) + "\n");
     process.exit(2);

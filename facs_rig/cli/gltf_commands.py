@@ -152,6 +152,9 @@ def run_bake(args: argparse.Namespace) -> int:
     print(f"wrote {report.output}: weights of {len(result.nodes)} node(s) "
           f"({', '.join(dict.fromkeys(result.meshes))}), {report.n_frames} frames at "
           f"{report.fps:g} fps")
+    if result.moved_nodes:
+        print(f"rotation of {len(result.moved_nodes)} node(s) ({', '.join(result.moved_node_names)}): "
+              f"the profile's node motion (gaze), in the same animation")
     print(_animations_line(result))
     if args.no_reduce:
         print(f"keyframes: {result.keys_in} (reduction off), {result.animation_bytes_out:,} bytes")

@@ -261,6 +261,14 @@ def run_show(args: argparse.Namespace) -> int:
         for i, rule in enumerate(info["rules"]):
             fields = ", ".join(f"{k}={v}" for k, v in rule.items() if k not in ("rule", "notes"))
             print(f"  [{i}] {rule['rule']}: {fields}")
+    if rig.node_motions:
+        print("\nnode motion (nodes the targets turn; bake writes rotation channels):")
+        print_table(("target", "node", "turn", "pivot / translation"), [
+            (m.target, m.node,
+             f"{m.degrees:+g} deg about {list(m.axis)}" if m.axis is not None else "",
+             f"pivot {list(m.pivot)}" if m.pivot is not None else
+             (f"moves {list(m.translation)}" if m.translation is not None else "its own origin"))
+            for m in rig.node_motions])
     print(f"\nAUs {rig.name} cannot show ({len(info['cannot_show'])}):")
     print_table(("AU", "name", "why"),
                 [(c["au"], c["name"], c["reason"]) for c in info["cannot_show"]])

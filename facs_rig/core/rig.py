@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from facs_rig.core.channels import Channel, parse_channel, sort_channels
 from facs_rig.core.naming import normalize_target_name
+from facs_rig.core.nodes import NodeMotion
 from facs_rig.errors import RigError, RigValidationError
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ MAX_CORRECTIVE_WEIGHT = 100.0
 MAX_NESTING = 32
 
 _TOP_KEYS = {"schema", "name", "description", "targets", "combine", "range", "target_ranges",
-             "action_units", "rules", "unsupported", "metadata", "notes"}
+             "action_units", "rules", "unsupported", "metadata", "notes", "node_motion"}
 _ENTRY_KEYS = {"target", "weight", "side", "curve", "notes"}
 _RULE_KEYS = {
     "corrective": {"rule", "target", "aus", "targets", "weight", "notes"},
@@ -72,6 +73,10 @@ _RULE_KEYS = {
     "suppress": {"rule", "target", "by_au", "by_target", "k", "notes"},
     "clamp": {"rule", "target", "max_target", "notes"},
 }
+_MOTION_KEYS = {"node", "axis", "degrees", "pivot", "translation", "notes"}
+#: Largest node rotation a motion entry may declare: a half turn (beyond it the quaternion path
+#: is ambiguous, and no eye or head turns that far).
+MAX_MOTION_DEGREES = 180.0
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _SCHEMA_PATTERN = re.compile(r"facs_rig\.rig/(\d{1,9})")  # fullmatched; bounded: int() refuses 4,301 digits
 #: Upgrades from older schema versions, ``{old_version: function(dict) -> dict of old_version+1}``,
@@ -207,6 +212,9 @@ class RigProfile:
     sided_aus : frozenset of int or None
         AUs FACS allows on one side (from the vocabulary used at load time); ``None`` when the
         profile was built without a vocabulary (then every AU is taken as sideable).
+    node_motions : tuple of NodeMotion
+        Nodes the targets turn or move (gaze: the eyeball nodes), from ``node_motion``; see
+        :mod:`facs_rig.core.nodes`. Empty for rigs whose targets are morph targets only.
     """
 
     name: str
@@ -220,6 +228,7 @@ class RigProfile:
     description: str = ""
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     sided_aus: frozenset[int] | None = None
+    node_motions: tuple[NodeMotion, ...] = ()
 
     def __repr__(self) -> str:
         return (f"RigProfile(name={self.name!r}, {len(self.targets)} targets, "
@@ -335,6 +344,18 @@ class RigProfile:
         ranges = {t: list(r) for t, r in zip(self.targets, self.ranges) if r != (0.0, 1.0)}
         if ranges:
             data["target_ranges"] = ranges
+        if self.node_motions:
+            motion: dict[str, list[dict[str, Any]]] = {}
+            for m in self.node_motions:
+                item: dict[str, Any] = {"node": m.node}
+                if m.axis is not None:
+                    item.update(axis=list(m.axis), degrees=m.degrees)
+                if m.pivot is not None:
+                    item["pivot"] = list(m.pivot)
+                if m.translation is not None:
+                    item["translation"] = list(m.translation)
+                motion.setdefault(m.target, []).append(item)
+            data["node_motion"] = motion
         return data
 
 
@@ -505,6 +526,7 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     mapped = _check_action_units(check, data.get("action_units"))
     _check_rules(check, data.get("rules", []), mapped)
     _check_unsupported(check, data.get("unsupported", {}), mapped)
+    _check_node_motion(check, data.get("node_motion", {}))
     metadata = data.get("metadata", {})
     if not isinstance(metadata, Mapping):
         check.add("metadata", "expected an object")
@@ -788,6 +810,70 @@ def _check_unsupported(check: _Checker, unsupported: Any,
             check.add(path, f"AU{channel.au} is mapped in action_units; it cannot also be unsupported")
 
 
+def _vector(check: _Checker, value: Any, path: str, *, nonzero: bool = False) -> bool:
+    if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
+        check.add(path, f"expected 3 finite numbers, got {_shown(value)}")
+        return False
+    if nonzero and not math.hypot(*(float(v) for v in value)) > 1e-9:
+        check.add(path, "the axis must not be zero (length above 1e-9)")
+        return False
+    return True
+
+
+def _check_node_motion(check: _Checker, motion: Any) -> None:
+    """``{"AU61": [{"node": "eyeball_L", "axis": [0, 1, 0], "degrees": 28}, ...], "notes": ...}``."""
+    if not isinstance(motion, Mapping):
+        check.add("node_motion", 'expected an object: {"AU61": [{"node": "eyeball_L", "axis": '
+                  '[0, 1, 0], "degrees": 28}]}')
+        return
+    for target, entries in motion.items():
+        path = f"node_motion.{_key(target)}"
+        if target == "notes":
+            if not isinstance(entries, str):
+                check.add(path, "expected a string")
+            continue
+        check.target(target, path)
+        if not isinstance(entries, list) or not entries:
+            check.add(path, "expected a non-empty list of {node, axis, degrees} entries")
+            continue
+        for index, entry in enumerate(entries):
+            where = f"{path}[{index}]"
+            if not isinstance(entry, Mapping):
+                check.add(where, "expected an object")
+                continue
+            check.keys(entry, _MOTION_KEYS, where)
+            if not (isinstance(entry.get("node"), str) and entry["node"]):
+                check.add(f"{where}.node", f"expected a node name, got {_shown(entry.get('node'))}")
+            rotates = "axis" in entry or "degrees" in entry
+            if rotates:
+                _vector(check, entry.get("axis"), f"{where}.axis", nonzero=True)
+                degrees = entry.get("degrees")
+                if not (_is_number(degrees) and abs(float(degrees)) <= MAX_MOTION_DEGREES):
+                    check.add(f"{where}.degrees", f"expected a number within ±{MAX_MOTION_DEGREES:g}, "
+                              f"got {_shown(degrees)}")
+            if "pivot" in entry:
+                if not rotates:
+                    check.add(f"{where}.pivot", "a pivot needs an axis and degrees")
+                _vector(check, entry["pivot"], f"{where}.pivot")
+            if "translation" in entry:
+                _vector(check, entry["translation"], f"{where}.translation")
+            elif not rotates:
+                check.add(where, "expected an axis and degrees, or a translation")
+            if "notes" in entry and not isinstance(entry["notes"], str):
+                check.add(f"{where}.notes", "expected a string")
+
+
+def _node_motions(motion: Mapping[str, Any]) -> tuple[NodeMotion, ...]:
+    def vector(value: Any) -> tuple[float, float, float] | None:
+        return None if value is None else (float(value[0]), float(value[1]), float(value[2]))
+
+    return tuple(
+        NodeMotion(target=target, node=entry["node"], axis=vector(entry.get("axis")),
+                   degrees=float(entry.get("degrees", 0.0)), pivot=vector(entry.get("pivot")),
+                   translation=vector(entry.get("translation")))
+        for target, entries in motion.items() if target != "notes" for entry in entries)
+
+
 # --------------------------------------------------------------------------------------------
 # building
 
@@ -866,7 +952,8 @@ def rig_from_dict(data: Any, *, vocabulary: Vocabulary | None = None,
         rules=tuple(rules), ranges=ranges,
         unsupported=MappingProxyType(dict(sorted(unsupported.items()))),
         default_combine=default, description=data.get("description", ""),
-        metadata=_freeze(data.get("metadata", {})), sided_aus=sided)
+        metadata=_freeze(data.get("metadata", {})), sided_aus=sided,
+        node_motions=_node_motions(data.get("node_motion", {})))
 
 
 def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
@@ -878,7 +965,8 @@ def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
         ``name``, ``description``, ``targets`` (each with its combine mode and range),
         ``action_units`` (per AU: its FACS name and entries), ``rules``, ``cannot_show``
         (every face-moving FACS code the profile does not read, with the reason),
-        ``undriven_targets`` and ``metadata``.
+        ``undriven_targets``, ``node_motion`` (``{target: [entries]}``, empty when none) and
+        ``metadata``.
     """
     data = rig.to_dict()
     action_units = []
@@ -900,5 +988,6 @@ def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
         "cannot_show": [{"au": Channel(au).name, "name": vocabulary.action_units[au].name,
                          "reason": reason} for au, reason in rig.unshown_aus(vocabulary)],
         "undriven_targets": list(rig.undriven_targets),
+        "node_motion": data.get("node_motion", {}),
         "metadata": data["metadata"],
     }

@@ -4,11 +4,12 @@ The head is the ICT FaceKit full head (USC ICT, MIT; ``rigs/LICENSE-ICT-FaceKit`
 morph target per target of the bundled ``facs`` rig profile. This adapter reads the ICT GLB
 (``../shared/assets/rigs/ict_facekit/ict_facekit_full_head.glb`` in a checkout, or a path), the
 recipe ``facs_rig/data/default_head_recipe.json``, lets :mod:`facs_rig.core.headgen.ict` compute
-the targets, and writes them with the glTF bridge's document builder: one mesh, one primitive
-(every ICT part merged, so every glTF reader and facs-rig's own renderer show eyes, teeth and
-tongue with the skin), ``COLOR_0`` vertex colours, sparse targets, ``asset.copyright`` carrying
-ICT's notice. Nothing depends on the clock, the machine or dictionary order: the same inputs give
-the same bytes.
+the targets, and writes them with the glTF bridge's document builder: the face mesh (skin, teeth,
+gums, tongue, sockets merged in one primitive) with the morph targets, and the two eyeballs as
+their own meshes on nodes ``eyeball_L``/``eyeball_R`` whose origin is the eye centre, so gaze is a
+node rotation (the ``facs`` profile's ``node_motion``; ``bake`` writes rotation channels);
+``COLOR_0`` vertex colours, sparse targets, ``asset.copyright`` carrying ICT's notice. Nothing
+depends on the clock, the machine or dictionary order: the same inputs give the same bytes.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "read_ict_head",
     "head_recipe",
     "DefaultHead",
+    "EyeNode",
     "build_head",
     "write_head_glb",
     "write_default_head",
@@ -99,12 +101,15 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
     meshes = source.array("meshes")
     names: list[str] | None = None
     positions, faces, colours, parts, ict, deltas = [], [], [], [], [], []
+    pivots: dict[str, np.ndarray] = {}
     offset = 0
     try:
         for node in source.array("nodes"):
             if "mesh" not in node:
                 continue
             shift = np.asarray(node.get("translation", (0.0, 0.0, 0.0)), np.float64)
+            if "translation" in node:  # the eyeballs' pivots (their centres)
+                pivots[str(node.get("name"))] = shift * 0.01
             mesh = meshes[node["mesh"]]
             if mesh.get("extras", {}).get("targetNames"):
                 names = names or list(mesh["extras"]["targetNames"])
@@ -138,7 +143,34 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
         part_names=np.concatenate(parts),
         ict_vertex=np.concatenate(ict),
         scans=MappingProxyType(scans),
+        pivots=MappingProxyType(pivots),
     )
+
+
+#: The eyeball nodes: node name, the ICT parts they show, the ICT node whose translation is the
+#: eye centre (ICT: least-squares sphere through the sclera).
+EYES = (
+    ("eyeball_L", ("sclera_L", "iris_L"), "eyeball_L"),
+    ("eyeball_R", ("sclera_R", "iris_R"), "eyeball_R"),
+)
+
+
+@dataclass(frozen=True)
+class EyeNode:
+    """One eyeball: a mesh in eye-centred coordinates on a node at the eye centre.
+
+    Attributes
+    ----------
+    mesh : MorphMesh
+        No targets; positions relative to ``centre`` (metres).
+    colours : (n_vertices, 3) float32
+    centre : (3,) float64
+        The node's translation (the eye centre, metres).
+    """
+
+    mesh: MorphMesh
+    colours: np.ndarray
+    centre: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -148,7 +180,8 @@ class DefaultHead:
     Attributes
     ----------
     mesh : MorphMesh
-        Metres, the ``facs`` profile's targets in its order.
+        The face mesh (everything but the eyeballs): metres, the ``facs`` profile's targets in
+        its order.
     colours : (n_vertices, 3) float32
         Linear albedo per vertex (``COLOR_0``).
     parts : (n_vertices,) uint8
@@ -158,6 +191,10 @@ class DefaultHead:
         The muscle model's view of the head (landmarks from ICT vertex indices).
     skipped : tuple of str
         Always empty: a target without a recipe is an error (kept for the old head's API).
+    eyes : tuple of EyeNode
+        The eyeballs (turned by the ``facs`` profile's ``node_motion``).
+    kept : (n_vertices,) int64
+        Index of each face-mesh vertex in the ICT head's merged arrays (``model.positions``).
     """
 
     mesh: MorphMesh
@@ -165,6 +202,8 @@ class DefaultHead:
     parts: np.ndarray
     model: FaceModel
     skipped: tuple[str, ...] = ()
+    eyes: tuple[EyeNode, ...] = ()
+    kept: np.ndarray | None = None
 
 
 def build_head(ict_path: str | os.PathLike[str] | None = None) -> DefaultHead:
@@ -176,39 +215,72 @@ def build_head(ict_path: str | os.PathLike[str] | None = None) -> DefaultHead:
         When the recipe lacks a target the ``facs`` profile names, or names a missing scan.
     """
     head = read_ict_head(ict_path)
-    names = default_head_target_names()
+    profile = load_rig("facs")
+    names = tuple(profile.targets)
     recipe = head_recipe()
     try:
         deltas, model = build_ict_targets(head, recipe, names)
         colours = paint_colours(head, model, recipe["paint"])
     except RecipeError as exc:
         raise RigError(f"default head recipe: {exc}") from None
-    mesh = MorphMesh(
-        name="facs_rig_default_head",
-        positions=head.positions.astype(np.float32),
-        faces=head.faces.astype(np.uint32),
+    eyes = []
+    is_eye = np.zeros(head.positions.shape[0], bool)
+    for node, parts, pivot in EYES:
+        members = np.isin(head.part_names, parts)
+        if pivot not in head.pivots or not members.any():
+            raise GltfError(f"the ICT head has no eyeball node {pivot!r} with parts {parts}")
+        # The head movements carry the eyeballs through node_motion too; any other target that
+        # moved an eyeball would be lost when it becomes a node.
+        carried = {m.target for m in profile.node_motions if m.node == node}
+        moving = [n for n, d in zip(names, deltas) if n not in carried and np.abs(d[members]).max() > 0]
+        if moving:
+            raise RigError(f"default head recipe: targets {moving} move {node}, which turns as a node")
+        is_eye |= members
+        centre = np.asarray(head.pivots[pivot], np.float64)
+        eyes.append(EyeNode(_submesh(head, members, node, centre), colours[members], centre))
+    kept = np.flatnonzero(~is_eye)
+    face = _submesh(head, ~is_eye, "facs_rig_default_head", np.zeros(3), names, deltas[:, kept])
+    return DefaultHead(face, colours[kept], np.asarray(model.parts, np.uint8)[kept], model,
+                       eyes=tuple(eyes), kept=kept)
+
+
+def _submesh(head: IctHead, members: np.ndarray, name: str, origin: np.ndarray,
+             names: tuple[str, ...] = (), deltas: np.ndarray | None = None) -> MorphMesh:
+    """The vertices ``members`` (and the triangles among them) as a mesh, relative to ``origin``."""
+    index = np.full(members.shape[0], -1, np.int64)
+    index[members] = np.arange(int(members.sum()))
+    inside = members[head.faces].all(axis=1)
+    if (members[head.faces].any(axis=1) & ~inside).any():
+        raise GltfError(f"{name}: triangles cross between it and the rest of the ICT head")
+    n = int(members.sum())
+    return MorphMesh(
+        name=name,
+        positions=(head.positions[members] - origin).astype(np.float32),
+        faces=index[head.faces[inside]].astype(np.uint32),
         target_names=names,
-        deltas=deltas,
+        deltas=deltas if deltas is not None else np.zeros((0, n, 3), np.float32),
         normals=None,
         metadata=MappingProxyType({"generator": "facs_rig.core.headgen.ict", "units": "metres"}),
     )
-    return DefaultHead(mesh, colours, np.asarray(model.parts, np.uint8), model)
 
 
 def write_head_glb(
-    mesh: MorphMesh, colours, path: str | os.PathLike[str], *, animation: TargetWeights | None = None
+    mesh: MorphMesh, colours, path: str | os.PathLike[str], *, animation: TargetWeights | None = None,
+    eyes: tuple[EyeNode, ...] = (),
 ) -> None:
     """Write a head mesh with vertex colours (and optionally a weights animation) as GLB, atomically.
 
-    The document carries ICT's notice in ``asset.copyright``.
+    ``eyes`` become meshes on nodes at their centres after the head. The document carries ICT's
+    notice in ``asset.copyright``.
     """
     from facs_rig.io.gltf.writer import glb_document, write_gltf_document
 
     document, binary = glb_document(
-        [mesh],
+        [mesh, *(eye.mesh for eye in eyes)],
         animation=animation,
-        materials=[_MATERIAL],
-        vertex_colors=[colours],
+        materials=[_MATERIAL] * (1 + len(eyes)),
+        vertex_colors=[colours, *(eye.colours for eye in eyes)],
+        node_translations=[None, *([float(v) for v in eye.centre] for eye in eyes)],
         extras={
             "generator": "facs-rig default head (tools/build_default_head.py, facs_rig.core.headgen.ict)",
             "source": "ICT FaceKit (https://github.com/ICT-VGL/ICT-FaceKit @ da5f95a), MIT",
@@ -231,7 +303,7 @@ def write_default_head(
         Path(path) if path is not None else Path(__file__).resolve().parents[2] / "rigs" / DEFAULT_HEAD_FILE
     )
     head = build_head(ict_path)
-    write_head_glb(head.mesh, head.colours, target)
+    write_head_glb(head.mesh, head.colours, target, eyes=head.eyes)
     return target
 
 

@@ -30,6 +30,7 @@ from facs_rig.render.scene import RenderRig
 __all__ = [
     "Driver",
     "make_driver",
+    "bind_node_motion",
     "FaceRenderer",
     "code_values",
     "side_by_side",
@@ -102,6 +103,45 @@ def make_driver(profile: RigProfile, mesh_target_names: Sequence[str]) -> Driver
     return Driver(profile, columns, len(mesh_target_names))
 
 
+def bind_node_motion(rig: RenderRig, driver: Driver) -> tuple[RenderRig, Driver]:
+    """Give ``rig`` the profile's node motion (gaze) for the nodes it has, named by mesh target.
+
+    A motion's profile target drives the mesh target the driver maps it to; a target the mesh
+    lacks is added as a target that moves no vertex, so its weight still reaches the renderer.
+    Rigs without the named nodes are returned unchanged.
+    """
+    from dataclasses import replace
+
+    from facs_rig.core.mesh import MorphMesh
+
+    profile = driver.profile
+    nodes = {part.node for part in rig.parts}
+    motions = [m for m in profile.node_motions if m.node in nodes]
+    if not motions:
+        return rig, driver
+    names = list(rig.mesh.target_names)
+    extra = []
+    bound = []
+    for motion in motions:
+        column = profile.targets.index(motion.target)
+        found = [names[k] for k in np.flatnonzero(driver.columns == column)]
+        if not found:
+            if motion.target not in names and motion.target not in extra:
+                extra.append(motion.target)
+            found = [motion.target]
+        bound.append(replace(motion, target=found[0]))
+    mesh = rig.mesh
+    if extra:
+        n = mesh.n_vertices
+        mesh = MorphMesh(name=mesh.name, positions=mesh.positions, faces=mesh.faces,
+                         target_names=tuple(names + extra),
+                         deltas=np.concatenate([mesh.deltas, np.zeros((len(extra), n, 3), np.float32)]),
+                         normals=mesh.normals, metadata=mesh.metadata)
+        columns = np.concatenate([driver.columns, [profile.targets.index(t) for t in extra]])
+        driver = Driver(profile, columns.astype(np.int64), len(columns))
+    return replace(rig, mesh=mesh, motions=tuple(bound)), driver
+
+
 def code_values(
     text: str, vocabulary: Vocabulary, *, scale: str | None = None, intensity: float | None = None
 ) -> dict[Channel, float]:
@@ -166,7 +206,8 @@ class FaceRenderer:
         if weights is None:
             positions = self.rig.mesh.positions
         else:
-            positions = self._deformer(np.asarray(weights, np.float32))
+            weights = np.asarray(weights, np.float32)
+            positions = self.rig.move_nodes(self._deformer(weights), weights)
         return render(
             positions, self._faces, self.camera, colours=self.rig.colours, supersample=self.supersample
         )
@@ -246,6 +287,7 @@ def preview_setup(
     render_rig = load_render_rig(mesh)
     profile = choose_profile(rig, render_rig.mesh.target_names, default="facs" if mesh is None else None)
     driver = make_driver(profile, render_rig.mesh.target_names)
+    render_rig, driver = bind_node_motion(render_rig, driver)
     renderer = FaceRenderer(
         render_rig, width=size, height=size, supersample=supersample, yaw=yaw, pitch=pitch
     )

@@ -4,26 +4,59 @@
 (:func:`facs_rig.io.gltf.read_gltf`), applies each node's world transform to positions and morph
 deltas (so a Z-up export or a head parented under a body renders upright), merges all meshes into
 one :class:`~facs_rig.core.mesh.MorphMesh` whose targets are the union of their names, and reads
-``COLOR_0`` where the file has it (the default head does).
+``COLOR_0`` where the file has it (the default head does). Named nodes are remembered as
+:class:`MovingPart` s, so the previews can turn them as the rig profile's node motion says (gaze:
+the eyeball nodes rotate about the eye centres).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from facs_rig.core.mesh import MorphMesh
+from facs_rig.core.nodes import NodeMotion, node_poses, rotation_matrices
 from facs_rig.errors import GltfError
 
-__all__ = ["RenderRig", "load_render_rig", "render_rig_from_mesh", "SKIN_TONE"]
+__all__ = ["RenderRig", "MovingPart", "load_render_rig", "render_rig_from_mesh", "SKIN_TONE"]
 
 #: Albedo of meshes without vertex colours: a neutral clay, so shape reads before colour.
 SKIN_TONE = (0.62, 0.47, 0.40)
 #: Targets that move the whole head are left out when finding the face to frame.
 _WHOLE_HEAD = frozenset(f"AU{au}" for au in range(51, 59))
+
+
+@dataclass(frozen=True)
+class MovingPart:
+    """The vertices one named node draws, and what it takes to move them with the node.
+
+    Attributes
+    ----------
+    node : str
+        The node's name.
+    start, stop : int
+        Its vertices in the merged mesh.
+    parent : (4, 4) float64
+        World matrix of the node's parent.
+    rest_inverse : (4, 4) float64
+        Inverse of the node's rest world matrix (merged vertices are in world space).
+    translation : (3,) float64
+    rotation : (4,) float64
+        The node's rest translation and rotation (x, y, z, w).
+    scale : (3,) float64
+    """
+
+    node: str
+    start: int
+    stop: int
+    parent: np.ndarray
+    rest_inverse: np.ndarray
+    translation: np.ndarray
+    rotation: np.ndarray
+    scale: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -40,12 +73,62 @@ class RenderRig:
         Where it came from (a path or ``"default head"``).
     focus : (n, 3) float32
         Points the camera frames: the vertices the targets move (the face), or all vertices.
+    parts : tuple of MovingPart
+        Named TRS nodes' vertices (what node motion can turn).
+    motions : tuple of NodeMotion
+        The node motion to play, its targets named as ``mesh.target_names`` (bound by
+        :func:`facs_rig.render.preview.preview_setup` from the rig profile; empty: none).
     """
 
     mesh: MorphMesh
     colours: np.ndarray
     source: str
     focus: np.ndarray
+    parts: tuple[MovingPart, ...] = ()
+    motions: tuple[NodeMotion, ...] = field(default=())
+
+    def move_nodes(self, positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``positions`` (n_vertices, 3) posed by ``weights`` (n_targets,) with every moving
+        node turned as :attr:`motions` says (a copy; ``positions`` when nothing moves)."""
+        moving = {motion.node for motion in self.motions}
+        parts = [part for part in self.parts if part.node in moving]
+        if not parts:
+            return positions
+        moved = np.array(positions, dtype=np.float32, copy=True)
+        frame = np.asarray(weights)[None, :]
+        for part in parts:
+            # Each part from its own rest transform (two nodes may share a name).
+            for pose in node_poses(self.motions, self.mesh.target_names, frame,
+                                   {part.node: (part.translation, part.rotation)}):
+                local = np.eye(4)
+                local[:3, :3] = rotation_matrices(pose.rotation[0]) * part.scale
+                local[:3, 3] = pose.translation[0]
+                matrix = part.parent @ local @ part.rest_inverse
+                points = moved[part.start:part.stop].astype(np.float64)
+                moved[part.start:part.stop] = (points @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
+        return moved
+
+
+    def motion_as_targets(self) -> RenderRig:
+        """This rig with its node motion folded into the morph targets, for clients that can only
+        blend targets (the studio page): each motion's node turned at full weight becomes that
+        target's delta on the node's vertices. Exact at weights 0 and 1; in between the vertices
+        move along the chord (a 28° eye turn shrinks the eye by at most 3% half way), which is why
+        bake and the previews rotate the nodes instead."""
+        if not self.motions or not self.parts:
+            return self
+        deltas = np.array(self.mesh.deltas, dtype=np.float32, copy=True)
+        rest = self.mesh.positions
+        for index, name in enumerate(self.mesh.target_names):
+            if not any(motion.target == name for motion in self.motions):
+                continue
+            weights = np.zeros(len(self.mesh.target_names), np.float32)
+            weights[index] = 1.0
+            deltas[index] += self.move_nodes(rest, weights) - rest
+        mesh = MorphMesh(name=self.mesh.name, positions=rest, faces=self.mesh.faces,
+                         target_names=self.mesh.target_names, deltas=deltas,
+                         normals=self.mesh.normals, metadata=self.mesh.metadata)
+        return RenderRig(mesh, self.colours, self.source, self.focus, self.parts, ())
 
 
 def _focus_points(mesh: MorphMesh) -> np.ndarray:
@@ -112,9 +195,15 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
     names: list[str] = list(dict.fromkeys(n for mesh in rig.meshes for n in mesh.target_names))
     column = {name: i for i, name in enumerate(names)}
     positions, faces, colours, deltas_parts = [], [], [], []
+    parts: list[MovingPart] = []
+    parent_of = {child: index for index, node in enumerate(source.array("nodes")) if isinstance(node, dict)
+                 for child in (node.get("children") if isinstance(node.get("children"), list) else ())
+                 if isinstance(child, int)}
     offset = 0
     for mesh_targets, mesh in zip(rig.targets, rig.meshes):
         node = mesh_targets.nodes[0] if mesh_targets.nodes else None
+        if node is not None:
+            parts.extend(_moving_part(source, node, matrices, parent_of, offset, offset + mesh.n_vertices))
         matrix = matrices.get(node, np.eye(4)) if node is not None else np.eye(4)
         linear, shift = matrix[:3, :3], matrix[:3, 3]
         with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
@@ -143,6 +232,7 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         mesh_index = node.get("mesh") if isinstance(node, dict) else None
         if not isinstance(mesh_index, int) or mesh_index in animated or not 0 <= mesh_index < len(documents):
             continue
+        start = offset
         for points, triangles, colour in _static_primitives(
             source, documents[mesh_index], mesh_index, read_accessor_float
         ):
@@ -156,6 +246,8 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
             deltas_parts.append(np.zeros((len(names), points.shape[0], 3), np.float32))
             colours.append(colour)
             offset += points.shape[0]
+        if offset > start:
+            parts.extend(_moving_part(source, node_index, matrices, parent_of, start, offset))
     all_positions = np.concatenate(positions)
     # A node transform of 1e308 (or a zero scale) leaves nothing the camera can frame: say so
     # here rather than render NaN through RuntimeWarnings.
@@ -172,7 +264,30 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         deltas=np.concatenate(deltas_parts, axis=1),
     )
     label = "default head" if path is None else str(target)
-    return render_rig_from_mesh(merged, np.concatenate(colours), source=label)
+    rendered = render_rig_from_mesh(merged, np.concatenate(colours), source=label)
+    return RenderRig(rendered.mesh, rendered.colours, rendered.source, rendered.focus, tuple(parts))
+
+
+def _moving_part(source, node_index: int, matrices, parent_of: dict[int, int], start: int,
+                 stop: int) -> list[MovingPart]:
+    """The node as a :class:`MovingPart` when it is named and has TRS properties (glTF 2.0
+    §3.5.3: only those can be animated), else nothing. Its children's meshes do not follow it
+    in previews (the bundled head has none; ``pose`` moves them)."""
+    node = source.array("nodes")[node_index]
+    name = node.get("name")
+    if not isinstance(name, str) or not name or "matrix" in node:
+        return []
+    parent = matrices.get(parent_of[node_index], np.eye(4)) if node_index in parent_of else np.eye(4)
+    try:
+        translation = np.asarray(node.get("translation", [0.0, 0.0, 0.0]), np.float64).reshape(3)
+        rotation = np.asarray(node.get("rotation", [0.0, 0.0, 0.0, 1.0]), np.float64).reshape(4)
+        scale = np.asarray(node.get("scale", [1.0, 1.0, 1.0]), np.float64).reshape(3)
+        rest_inverse = np.linalg.inv(matrices.get(node_index, np.eye(4)))
+    except (ValueError, TypeError, OverflowError, np.linalg.LinAlgError):
+        return []
+    if not (np.isfinite(rest_inverse).all() and np.isfinite(parent).all()):
+        return []
+    return [MovingPart(name, start, stop, parent, rest_inverse, translation, rotation, scale)]
 
 
 def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_float) -> np.ndarray:

@@ -83,7 +83,7 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
     sent: the page adds ``weight x delta`` for the active targets (send weights, not vertices).
     """
     setup = setup or session.setup
-    render_rig = setup.rig
+    render_rig = setup.rig.motion_as_targets()  # the page blends targets: gaze as eye deltas
     mesh = render_rig.mesh
     parts: list[bytes] = []
     offset = 0

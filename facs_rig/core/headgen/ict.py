@@ -10,8 +10,8 @@ of the bundled ``facs`` rig profile is made by a recipe from ``facs_rig/data/def
   ICT neutral through landmarks given as ICT vertex indices (AU11, AU13, AU23, AU35, AU38, AU39:
   ICT has no scan for them); ``blend`` recipes add scans to it (AU19: jaw from the scan, tongue
   from the model);
-- ``head`` and ``gaze``: rotations of the head about the neck and of the eyeballs about their
-  centres (with ICT's scanned lid follow-through for gaze);
+- ``head`` and ``gaze``: rotations of the head about the neck; gaze targets carry ICT's scanned
+  lid follow-through, the eyeballs turn as nodes (``rigs/facs.json`` ``node_motion``);
 - correctives: the tissue-saturated sum of the drivers plus the scans the recipe lists, minus
   the drivers and minus smaller correctives (the rig drives them at the same time).
 
@@ -21,7 +21,7 @@ Pure numpy: the caller reads the GLB and the recipe and passes arrays and dicts 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -64,6 +64,9 @@ class IctHead:
         Index of each vertex in the ICT neutral (``_ICT_VERTEX``; UV seams duplicate vertices).
     scans : Mapping[str, (n, 3) float64]
         ICT's scanned expressions, deltas in metres, by ARKit-like name (``mouthSmile_L``).
+    pivots : Mapping[str, (3,) float64]
+        Translation (metres) of each ICT node that has one: ``eyeball_L``/``eyeball_R``, the eye
+        centres.
     """
 
     positions: np.ndarray
@@ -72,6 +75,7 @@ class IctHead:
     part_names: np.ndarray
     ict_vertex: np.ndarray
     scans: Mapping[str, np.ndarray]
+    pivots: Mapping[str, np.ndarray] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def _components(n_vertices: int, faces: np.ndarray) -> np.ndarray:
@@ -230,7 +234,9 @@ def _base_target(head: IctHead, model: FaceModel, entry: Mapping[str, Any]) -> n
         else:
             delta = _head(model, entry["axis"], float(entry["degrees"]))
     elif method == "gaze":
-        for eye, (axis, degrees) in entry["eyes"].items():
+        # The lids' follow-through from the scans; the eyeballs themselves turn as nodes (the
+        # rig profile's node_motion), unless the recipe asks to rotate them in the target.
+        for eye, (axis, degrees) in entry.get("eyes", {}).items():
             mask = model.part(f"eye_{eye}")
             delta[mask] += rotation(
                 model.positions[mask], model.point(f"eye_centre_{eye}"), np.asarray(axis, float), degrees

@@ -25,7 +25,7 @@ from facs_rig.errors import GltfError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.default_head import default_head_path
 from facs_rig.io.gltf.matching import TargetMatch, resolve_rig
-from facs_rig.io.gltf.reader import GltfRig, read_gltf, world_matrices
+from facs_rig.io.gltf.reader import GltfRig, node_mesh, read_gltf, world_matrices
 from facs_rig.io.gltf.writer import (
     DEFAULT_TOLERANCE,
     BakeResult,
@@ -137,7 +137,8 @@ def bake_timeline(timeline: Timeline, mesh: str | os.PathLike[str] | GltfRig | N
                                      tolerance=tolerance,
                                      animation_name=animation_name or default_animation_name(
                                          timeline),
-                                     keep_animations=keep_animations)
+                                     keep_animations=keep_animations,
+                                     node_motion=match.profile.node_motions)
     return BakeReport(output=output, match=match, detected=rig is None, n_frames=weights.n_frames,
                       fps=float(weights.fps or 0.0), result=result)
 
@@ -193,8 +194,11 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
     """
     if not gltf.meshes:
         raise GltfError(f"{gltf.path}: read without geometry; cannot pose")
-    matrices = world_matrices(gltf.source)
+    # Nodes the profile's node motion turns (gaze: the eyeballs) take their posed transform (their
+    # children follow), and their meshes are posed too even without morph targets.
+    matrices, moved = _posed_world_matrices(gltf, match, weights)
     posed = []
+    morph_nodes = {node for info in gltf.targets for node in info.nodes[:1]}
     for info, mesh in zip(gltf.targets, gltf.meshes):
         mesh_weights = np.zeros(len(mesh.target_names), dtype=np.float32)
         for k, name in enumerate(mesh.target_names):
@@ -215,7 +219,46 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
         posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
                                target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
                                normals=normals, metadata=mesh.metadata))
+    for node in moved:
+        if node in morph_nodes:
+            continue
+        matrix = matrices[node]
+        mesh = node_mesh(gltf.source, node)
+        if mesh is None:
+            continue
+        world = mesh.positions.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+        positions32 = world.astype(np.float32)
+        normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
+        posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
+                               target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
+                               normals=normals, metadata=mesh.metadata))
     return posed
+
+
+def _posed_world_matrices(gltf: GltfRig, match: TargetMatch,
+                          weights: np.ndarray) -> tuple[dict[int, np.ndarray], tuple[int, ...]]:
+    """Every node's world matrix with the profile's node motion applied at ``weights``, and the
+    nodes it moved."""
+    from dataclasses import replace
+
+    from facs_rig.core.curves import TargetWeights
+    from facs_rig.io.gltf.writer import moved_node_poses
+
+    source = gltf.source
+    profile = match.profile
+    if not profile.node_motions:
+        return world_matrices(source), ()
+    frame = TargetWeights(times=np.zeros(1), weights=np.asarray(weights, np.float32)[None, :],
+                          names=profile.targets, fps=None)
+    poses = moved_node_poses(source.document, profile.node_motions, frame)
+    if not poses:
+        return world_matrices(source), ()
+    nodes = [dict(node) for node in source.array("nodes")]
+    for node, pose in poses:
+        nodes[node]["rotation"] = [float(v) for v in pose.rotation[0]]
+        nodes[node]["translation"] = [float(v) for v in pose.translation[0]]
+    turned = replace(source, document={**source.document, "nodes": nodes}, budget=source.budget)
+    return world_matrices(turned), tuple(node for node, _ in poses)
 
 
 def write_posed(meshes: list[MorphMesh], output: str | os.PathLike[str]) -> None:

@@ -26,7 +26,7 @@ from facs_rig.errors import GltfError
 from facs_rig.io.gltf.accessors import accessor_count, read_accessor, read_accessor_float
 from facs_rig.io.gltf.container import GltfSource, check_geometry_extensions, read_gltf_source
 
-__all__ = ["GltfRig", "MeshTargets", "read_gltf", "world_matrices"]
+__all__ = ["GltfRig", "MeshTargets", "read_gltf", "world_matrices", "node_mesh"]
 
 _TRIANGLES, _TRIANGLE_STRIP, _TRIANGLE_FAN = 4, 5, 6
 
@@ -144,6 +144,24 @@ def rig_from_source(source: GltfSource, *, geometry: bool = True) -> GltfRig:
         if geometry:
             decoded.append(_decode_mesh(source, info, primitives))
     return GltfRig(path=source.path, source=source, targets=tuple(targets), meshes=tuple(decoded))
+
+
+def node_mesh(source: GltfSource, node_index: int) -> MorphMesh | None:
+    """The geometry of the mesh a node shows (its targets left out), or None when it shows none.
+
+    For meshes without morph targets (eyeballs a rig turns as nodes), which :func:`read_gltf`
+    does not decode.
+    """
+    nodes, meshes = source.array("nodes"), source.array("meshes")
+    mesh_index = nodes[node_index].get("mesh") if 0 <= node_index < len(nodes) else None
+    if isinstance(mesh_index, bool) or not isinstance(mesh_index, int) or not 0 <= mesh_index < len(meshes):
+        return None
+    mesh = meshes[mesh_index]
+    primitives = _primitives(source, mesh, mesh_index)
+    info = MeshTargets(mesh_index=mesh_index, name=str(mesh.get("name") or f"mesh_{mesh_index}"),
+                       target_names=(), names_source="generated", nodes=(node_index,))
+    stripped = [{k: v for k, v in p.items() if k != "targets"} for p in primitives]
+    return _decode_mesh(source, info, stripped)
 
 
 def _primitives(source: GltfSource, mesh: dict, mesh_index: int) -> list[dict]:

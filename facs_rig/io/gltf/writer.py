@@ -37,6 +37,7 @@ import numpy as np
 from facs_rig.core.curves import TargetWeights
 from facs_rig.core.keyframes import reduce_keyframes
 from facs_rig.core.mesh import MorphMesh
+from facs_rig.core.nodes import NodeMotion, NodePose, node_poses
 from facs_rig.errors import GltfError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output, write_bytes_atomic
 from facs_rig.io.gltf.builder import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, BufferBuilder
@@ -345,9 +346,48 @@ class _SamplerStats:
     bytes_out: int
 
 
+#: Keyframe tolerance of node translations per unit of the weights' tolerance: 1e-3 of a weight
+#: keeps translations within 1e-5 file units (0.01 mm in a metre-scaled rig).
+_TRANSLATION_TOLERANCE_SCALE = 1e-2
+
+
+def moved_node_poses(document: Mapping, motions: Sequence[NodeMotion],
+                     weights: TargetWeights) -> list[tuple[int, NodePose]]:
+    """``(node index, pose over weights.times)`` of every node of ``document`` a motion names.
+
+    Nodes are found by ``name``; nodes with a ``matrix`` are skipped (glTF 2.0 §3.5.3: an
+    animated node must use TRS properties). A file without the named nodes gets none.
+    """
+    wanted = {m.node for m in motions}
+    result = []
+    for index, node in enumerate(document.get("nodes") or ()):
+        name = node.get("name") if isinstance(node, dict) else None
+        if not isinstance(name, str) or name not in wanted or "matrix" in node:
+            continue
+        translation = node.get("translation", [0.0, 0.0, 0.0])
+        rotation = node.get("rotation", [0.0, 0.0, 0.0, 1.0])
+        if not (_numbers(translation, 3) and _numbers(rotation, 4)):
+            continue
+        # Each node from its own rest transform (two nodes may share a name).
+        with np.errstate(over="ignore", invalid="ignore"):  # a 1e308 translation: checked here
+            poses = node_poses(motions, weights.names, weights.weights, {name: (translation, rotation)})
+            finite = [pose for pose in poses if np.isfinite(pose.rotation).all()
+                      and np.isfinite(pose.translation.astype(np.float32)).all()]
+        result.extend((index, pose) for pose in finite)
+    return result
+
+
+def _numbers(value: object, n: int) -> bool:
+    return isinstance(value, list) and len(value) == n and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value)
+
+
 def _add_animation(builder: BufferBuilder, tracks: Sequence[WeightTrack], weights: TargetWeights,
-                   *, name: str, interpolation: str, tolerance: float | None) -> list[_SamplerStats]:
-    """Append one animation with a channel per node of every track; returns per-sampler stats."""
+                   *, name: str, interpolation: str, tolerance: float | None,
+                   poses: Sequence[tuple[int, NodePose]] = ()) -> list[_SamplerStats]:
+    """Append one animation with a channel per node of every track, and ``rotation`` /
+    ``translation`` channels for the moved nodes ``poses``; returns per-sampler stats of the
+    weights samplers."""
     if interpolation not in ("LINEAR", "STEP"):
         raise GltfError(f"interpolation must be LINEAR or STEP, got {interpolation!r}")
     times = np.asarray(weights.times, dtype=np.float64)
@@ -393,6 +433,32 @@ def _add_animation(builder: BufferBuilder, tracks: Sequence[WeightTrack], weight
         for node in track.nodes:
             animation["channels"].append({"sampler": sampler_index,
                                           "target": {"node": node, "path": "weights"}})
+
+    def sampler(table: np.ndarray, key_tolerance: float | None) -> int:
+        keep = np.arange(times.size)
+        if key_tolerance is not None and times.size > 2:
+            keep = reduce_keyframes(times, table, tolerance=key_tolerance, step=interpolation == "STEP")
+        key_times = times32[keep]
+        input_index = input_cache.get(key_times.tobytes())
+        if input_index is None:
+            input_index = builder.add_accessor(key_times, bounds=True)
+            input_cache[key_times.tobytes()] = input_index
+        output_index = builder.add_accessor(np.ascontiguousarray(table[keep], np.float32))
+        animation["samplers"].append({"input": input_index, "output": output_index,
+                                      "interpolation": interpolation})
+        return len(animation["samplers"]) - 1
+
+    for node, pose in poses:
+        # glTF 2.0 §3.11: rotation output is VEC4 float unit quaternions (x, y, z, w); LINEAR
+        # means spherical linear interpolation, which the rotation-vector blend's keys follow.
+        rotation = pose.rotation.astype(np.float32)
+        animation["channels"].append({"sampler": sampler(rotation, tolerance),
+                                      "target": {"node": node, "path": "rotation"}})
+        if np.ptp(pose.translation, axis=0).max() > 0:
+            translation = pose.translation.astype(np.float32)
+            scaled = None if tolerance is None else tolerance * _TRANSLATION_TOLERANCE_SCALE
+            animation["channels"].append({"sampler": sampler(translation, scaled),
+                                          "target": {"node": node, "path": "translation"}})
     if animation["channels"]:
         document.setdefault("animations", []).append(animation)
     return stats
@@ -424,6 +490,10 @@ class BakeResult:
         Earlier facs-rig animations (or animations of the same name) the new one replaced.
     animations_dropped, animations_kept : int
         The file's other animations left out (the default) or kept after the new one.
+    moved_nodes : tuple of int
+        Nodes given rotation (and translation) channels by the profile's node motion (gaze).
+    moved_node_names : tuple of str
+        Their names.
     """
 
     path: Path
@@ -438,6 +508,8 @@ class BakeResult:
     animations_replaced: int = 0
     animations_dropped: int = 0
     animations_kept: int = 0
+    moved_nodes: tuple[int, ...] = ()
+    moved_node_names: tuple[str, ...] = ()
 
     @property
     def saving(self) -> float:
@@ -490,7 +562,8 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
                         interpolation: str = "LINEAR",
                         tolerance: float | None = DEFAULT_TOLERANCE,
                         animation_name: str = "facs-rig",
-                        keep_animations: bool = False) -> BakeResult:
+                        keep_animations: bool = False,
+                        node_motion: Sequence[NodeMotion] = ()) -> BakeResult:
     """Write a copy of ``rig``'s file with a new animation of morph-target weights.
 
     The new animation is ``animations[0]``, the one tools play or make active first: glTF has
@@ -522,6 +595,11 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         Keep the file's other animations after the new one (default: leave them out, so the
         copy holds one animation and no tool can pick another; their bytes stay in the buffer,
         unreferenced).
+    node_motion : sequence of NodeMotion
+        The profile's node motion (gaze: ``RigProfile.node_motions``); ``weights.names`` must
+        name the columns it reads. Every node of the file it names gets ``rotation`` (and, when
+        it moves, ``translation``) channels in the same animation, sampled at the weights' times
+        with the same interpolation and keyframe reduction; files without those nodes get none.
 
     Raises
     ------
@@ -543,8 +621,9 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
     existing = document.pop("animations", None) or []
     ours = [a for a in existing if is_facs_rig_animation(a) or a.get("name") == animation_name]
     others = [a for a in existing if not any(a is mine for mine in ours)]
+    poses = moved_node_poses(document, node_motion, weights) if node_motion else []
     stats = _add_animation(builder, tracks, weights, name=animation_name,
-                           interpolation=interpolation, tolerance=tolerance)
+                           interpolation=interpolation, tolerance=tolerance, poses=poses)
     if keep_animations:
         document["animations"] += others
     binary = builder.data()
@@ -558,7 +637,9 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
                       animation_bytes_out=sum(s.bytes_out for s in stats),
                       animation_name=animation_name, animations_replaced=len(ours),
                       animations_dropped=0 if keep_animations else len(others),
-                      animations_kept=len(others) if keep_animations else 0)
+                      animations_kept=len(others) if keep_animations else 0,
+                      moved_nodes=tuple(node for node, _ in poses),
+                      moved_node_names=tuple(pose.node for _, pose in poses))
 
 
 def is_facs_rig_animation(animation: object) -> bool:
