@@ -325,6 +325,24 @@ _TYPES = st.sampled_from(["notes", "save", "pose", "insert", "explain", "export"
                           "ping", "nope", "_on_notes", "__init__", ""])
 
 
+@pytest.mark.parametrize("message", [
+    {"type": "pose", "values": {"": None}},       # not a channel name (was AttributeError)
+    {"type": "pose", "values": {"12": "x"}},
+    {"type": "explain", "time": 1e308},          # beyond any frame (was OverflowError)
+    {"type": "explain", "time": -1e308},
+])
+def test_found_by_fuzzing_messages_are_answered_not_raised(notes_dir, message):
+    import asyncio
+
+    from facs_rig.studio.server import StudioServer
+
+    (notes_dir / "take.notes").write_text(SMILE)
+    server = StudioServer(open_session("take.notes"))
+    server._load()
+    reply = asyncio.run(server._dispatch(json.dumps(message), 1))
+    assert reply is not None and reply["type"] in ("refused", "error", "explain"), reply
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(message=st.one_of(
     _JSON,

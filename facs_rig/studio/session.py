@@ -229,6 +229,9 @@ class StudioSession:
         channels: dict[Channel, float] = {}
         for name, value in values.items():
             channel = parse_channel(str(name))
+            if channel is None:
+                raise UnsupportedFormatError(f"{str(name)[:40]!r} is not a channel name such as AU12 "
+                                             "or AU12_L")
             self.vocabulary.action_unit(channel.au)  # unknown AU -> VocabularyError
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     math.isfinite(value) and 0.0 <= value <= 1.0):
@@ -264,9 +267,12 @@ class StudioSession:
 
     def frame_index(self, at: float) -> int:
         """The frame nearest to ``at`` seconds, clamped to the timeline."""
+        last = self.weights.shape[0] - 1
         if not math.isfinite(at):
             return 0
-        return int(min(max(round(at * self.timeline.fps), 0), self.weights.shape[0] - 1))
+        # Clamp in floating point first: a huge ``at`` times the fps overflows to inf, which
+        # round() cannot turn into an int.
+        return int(round(min(max(at * self.timeline.fps, 0.0), float(last))))
 
     def frame_values(self, at: float) -> dict[Channel, float]:
         """AU values of the timeline at the frame nearest to ``at`` (channels above zero)."""
