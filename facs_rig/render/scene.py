@@ -18,12 +18,34 @@ import numpy as np
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.errors import GltfError
 
-__all__ = ["RenderRig", "load_render_rig", "render_rig_from_mesh", "SKIN_TONE"]
+__all__ = ["RenderRig", "RenderPart", "load_render_rig", "render_rig_from_mesh", "SKIN_TONE"]
 
 #: Albedo of meshes without vertex colours: a neutral clay, so shape reads before colour.
 SKIN_TONE = (0.62, 0.47, 0.40)
 #: Targets that move the whole head are left out when finding the face to frame.
 _WHOLE_HEAD = frozenset(f"AU{au}" for au in range(51, 59))
+
+
+@dataclass(frozen=True)
+class RenderPart:
+    """Where one glTF primitive lies in the merged mesh (for viewers that draw its material).
+
+    Attributes
+    ----------
+    mesh_index, primitive_index : int
+        ``/meshes/{mesh_index}/primitives/{primitive_index}`` of the source file.
+    first_vertex, n_vertices : int
+        Its vertices in :attr:`RenderRig.mesh` (the primitive's vertex order).
+    first_face, n_faces : int
+        Its triangles in ``mesh.faces``.
+    """
+
+    mesh_index: int
+    primitive_index: int
+    first_vertex: int
+    n_vertices: int
+    first_face: int
+    n_faces: int
 
 
 @dataclass(frozen=True)
@@ -40,12 +62,15 @@ class RenderRig:
         Where it came from (a path or ``"default head"``).
     focus : (n, 3) float32
         Points the camera frames: the vertices the targets move (the face), or all vertices.
+    parts : tuple of RenderPart
+        The source primitives in merged order (empty for a mesh not read from a file).
     """
 
     mesh: MorphMesh
     colours: np.ndarray
     source: str
     focus: np.ndarray
+    parts: tuple[RenderPart, ...] = ()
 
 
 def _focus_points(mesh: MorphMesh) -> np.ndarray:
@@ -81,13 +106,14 @@ def _focus_points(mesh: MorphMesh) -> np.ndarray:
 
 
 def render_rig_from_mesh(
-    mesh: MorphMesh, colours: np.ndarray | None = None, *, source: str = "mesh"
+    mesh: MorphMesh, colours: np.ndarray | None = None, *, source: str = "mesh",
+    parts: tuple[RenderPart, ...] = (),
 ) -> RenderRig:
     """Wrap one mesh (vertex colours optional) for rendering."""
     if colours is None:
         colours = np.broadcast_to(np.float32(SKIN_TONE), (mesh.n_vertices, 3))
     colours = np.ascontiguousarray(colours, np.float32)[:, :3]
-    return RenderRig(mesh, colours, source, _focus_points(mesh))
+    return RenderRig(mesh, colours, source, _focus_points(mesh), tuple(parts))
 
 
 def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
@@ -112,7 +138,8 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
     names: list[str] = list(dict.fromkeys(n for mesh in rig.meshes for n in mesh.target_names))
     column = {name: i for i, name in enumerate(names)}
     positions, faces, colours, deltas_parts = [], [], [], []
-    offset = 0
+    parts: list[RenderPart] = []
+    offset = face_offset = 0
     for mesh_targets, mesh in zip(rig.targets, rig.meshes):
         node = mesh_targets.nodes[0] if mesh_targets.nodes else None
         matrix = matrices.get(node, np.eye(4)) if node is not None else np.eye(4)
@@ -136,14 +163,26 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         colours.append(
             _vertex_colours(source, documents[mesh_targets.mesh_index], mesh.n_vertices, read_accessor_float)
         )
+        # The reader concatenates primitives in order: a triangle belongs to the primitive
+        # whose vertex range holds its first corner.
+        counts = np.asarray(mesh.metadata.get("primitive_vertex_counts", (mesh.n_vertices,)), np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        owner = np.searchsorted(starts, mesh.faces[:, 0].astype(np.int64), side="right") - 1
+        face_counts = np.bincount(owner, minlength=counts.size) if owner.size else np.zeros(counts.size, int)
+        first_face = face_offset
+        for primitive_index, (start, count) in enumerate(zip(starts, counts)):
+            parts.append(RenderPart(mesh_targets.mesh_index, primitive_index, offset + int(start), int(count),
+                                    first_face, int(face_counts[primitive_index])))
+            first_face += int(face_counts[primitive_index])
         offset += mesh.n_vertices
+        face_offset += mesh.faces.shape[0]
     # Meshes without morph targets (eyeballs, teeth, hair in many rigs) are drawn too, still.
     animated = {info.mesh_index for info in rig.targets}
     for node_index, node in enumerate(source.array("nodes")):
         mesh_index = node.get("mesh") if isinstance(node, dict) else None
         if not isinstance(mesh_index, int) or mesh_index in animated or not 0 <= mesh_index < len(documents):
             continue
-        for points, triangles, colour in _static_primitives(
+        for primitive_index, points, triangles, colour in _static_primitives(
             source, documents[mesh_index], mesh_index, read_accessor_float
         ):
             matrix = matrices.get(node_index, np.eye(4))
@@ -155,7 +194,10 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
                                  f"/meshes/{mesh_index} for the preview", target)
             deltas_parts.append(np.zeros((len(names), points.shape[0], 3), np.float32))
             colours.append(colour)
+            parts.append(RenderPart(mesh_index, primitive_index, offset, points.shape[0], face_offset,
+                                    triangles.shape[0]))
             offset += points.shape[0]
+            face_offset += triangles.shape[0]
     all_positions = np.concatenate(positions)
     # A node transform of 1e308 (or a zero scale) leaves nothing the camera can frame: say so
     # here rather than render NaN through RuntimeWarnings.
@@ -172,7 +214,7 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         deltas=np.concatenate(deltas_parts, axis=1),
     )
     label = "default head" if path is None else str(target)
-    return render_rig_from_mesh(merged, np.concatenate(colours), source=label)
+    return render_rig_from_mesh(merged, np.concatenate(colours), source=label, parts=tuple(parts))
 
 
 def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_float) -> np.ndarray:
@@ -202,7 +244,8 @@ def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_
 
 
 def _static_primitives(source, mesh_document: dict, mesh_index: int, read_accessor_float):
-    """Triangle-list primitives of a mesh without morph targets: ``(positions, faces, colours)``.
+    """Triangle-list primitives of a mesh without morph targets:
+    ``(primitive_index, positions, faces, colours)``.
 
     Only what a preview needs: ``TRIANGLES`` mode with or without indices; other modes and
     malformed primitives are skipped (the morph-target meshes were already validated by the reader).
@@ -243,4 +286,4 @@ def _static_primitives(source, mesh_document: dict, mesh_index: int, read_access
                     colour = values[:, :3]
             except (GltfError, ValueError):
                 pass
-        yield points, triangles, colour
+        yield index, points, triangles, colour
