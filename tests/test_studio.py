@@ -156,6 +156,70 @@ def test_routes_are_a_fixed_table(running):
     assert len(blob) == rig["layout"]["targets"][-1]["deltas"] + 12 * rig["layout"]["targets"][-1]["count"]
 
 
+def _unpacked(rig: dict, blob: bytes) -> dict:
+    """The page's view of ``/rig.bin``: arrays by name, targets as (indices, deltas)."""
+    layout = rig["layout"]
+    V, F = layout["vertices"], layout["triangles"]
+    array = lambda start, dtype, count: np.frombuffer(blob, dtype, count, start)  # noqa: E731
+    return {"positions": array(layout["positions"], "<f4", 3 * V).reshape(V, 3),
+            "faces": array(layout["faces"], "<u4", 3 * F).reshape(F, 3),
+            "targets": [(array(t["indices"], "<u4", t["count"]),
+                         array(t["deltas"], "<f4", 3 * t["count"]).reshape(-1, 3))
+                        for t in layout["targets"]]}
+
+
+def test_rig_payload_is_the_mesh_reordered(session):
+    """Moving vertices first and triangles grouped by material: the same surface, and the
+    page's sparse sum equals the library's deform for any weights."""
+    from facs_rig.core.deform import deform
+    from facs_rig.studio.server import rig_payload
+
+    rig, blob, images = rig_payload(session)
+    data = _unpacked(rig, blob)
+    mesh = session.setup.rig.mesh
+    assert images == [] and rig["looks"][0]["vertexColors"] is True
+    assert rig["layout"]["groups"] == [{"start": 0, "count": 3 * mesh.faces.shape[0], "look": 0}]
+    triangles = lambda positions, faces: sorted(map(tuple, positions[faces].reshape(-1, 9).tolist()))  # noqa: E731
+    assert triangles(data["positions"], data["faces"]) == triangles(mesh.positions, mesh.faces)
+    moving = rig["layout"]["moving"]
+    assert all(indices.size == 0 or indices.max() < moving for indices, _ in data["targets"])
+    weights = np.random.default_rng(3).random(len(mesh.target_names)).astype(np.float32)
+    columns = rig["columns"]
+    shown = data["positions"].astype(np.float64).copy()
+    for (indices, deltas), column, weight in zip(data["targets"], columns, weights):
+        if column >= 0:
+            shown[indices] += weight * deltas
+    driven = np.where(np.array(columns) >= 0, weights, 0)
+    # The order promised: vertices a driven target moves first, in the mesh's order, then the rest.
+    moves = (np.abs(mesh.deltas[np.array(columns) >= 0]).max(axis=2) > 0).any(axis=0)
+    order = np.concatenate([np.flatnonzero(moves), np.flatnonzero(~moves)])
+    assert moving == moves.sum() and np.array_equal(data["positions"], mesh.positions[order])
+    assert np.allclose(shown, deform(mesh, driven)[order], atol=1e-6)
+
+
+def test_textures_are_served_from_memory(notes_dir):
+    """An external image of the glTF is read when the rig loads and answered at a fixed route."""
+    gltf = REPO.parent / "shared/assets/rigs/khronos/MorphPrimitivesTest/glTF/MorphPrimitivesTest.gltf"
+    if not gltf.exists():
+        pytest.skip("../shared/assets is not beside the repository")
+    (notes_dir / "p.json").write_text(json.dumps({
+        "schema": "facs_rig.rig/1", "name": "primitives", "description": "test",
+        "targets": ["target_0"], "action_units": {"AU26": [{"target": "target_0", "weight": 1.0}]}}))
+    session = open_session("take.notes", mesh=str(gltf), rig="p.json")
+    with ServerThread(session) as running:
+        rig = json.loads(_get(running.url + "rig.json")[1])
+        assert rig["images"] == 1 and rig["textures"] == [
+            {"image": 0, "texCoord": 0, "wrapS": "repeat", "wrapT": "repeat"}]
+        assert [g["look"] for g in rig["layout"]["groups"]] == [0, 1]
+        data = _unpacked(rig, _get(running.url + "rig.bin")[1])
+        uvs = np.frombuffer(_get(running.url + "rig.bin")[1], "<f4", 2 * rig["layout"]["vertices"],
+                            rig["layout"]["uvs"])
+        assert data["faces"].shape == (32, 3) and 0 < uvs.min() + 1 and uvs.max() <= 1
+        assert _get(running.url + "rig-image-0")[1] == (gltf.parent / "uv_texture.jpg").read_bytes()
+        for path in ("rig-image-1", "rig-image-0/../take.notes", "uv_texture.jpg", "rig-image--1"):
+            assert _get(running.url + path)[0] == 404, path
+
+
 def test_foreign_origin_is_refused(running):
     with pytest.raises(InvalidStatus):
         _ws(running, origin="http://evil.example").close()
