@@ -83,7 +83,7 @@ function softwareGL() {
   return /swiftshader|llvmpipe|software|softpipe/i.test(name);
 }
 studio.softwareGL = softwareGL();
-const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL, preserveDrawingBuffer: true });
+const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL });
 renderer.outputEncoding = THREE.sRGBEncoding;
 const fullRatio = window.devicePixelRatio || 1;
 renderer.setPixelRatio(fullRatio);
@@ -93,7 +93,7 @@ studio.resolution = 1;
 function adaptResolution(interval) {
   if (!$("adaptive").checked) return setResolution(1);
   studio.intervalAvg = studio.intervalAvg ? 0.9 * studio.intervalAvg + 0.1 * interval : interval;
-  if (studio.intervalAvg > 36 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
+  if (studio.intervalAvg > 34 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
   else if (studio.intervalAvg < 20 && studio.resolution < 1) setResolution(Math.min(1, studio.resolution / 0.9));
 }
 function setResolution(r) {
@@ -108,11 +108,13 @@ const scene = new THREE.Scene();
 scene.background = new THREE.Color(0x2a2d33);
 const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 1000);
 const controls = new THREE.OrbitControls(camera, canvas);
-scene.add(new THREE.HemisphereLight(0xffffff, 0x404048, 0.65));
+// Software WebGL shades every pixel on the CPU, and each directional light costs one more
+// specular term per pixel there: the fill light is folded into the hemisphere light.
+scene.add(new THREE.HemisphereLight(0xffffff, 0x404048, studio.softwareGL ? 0.8 : 0.65));
 const key = new THREE.DirectionalLight(0xffffff, 0.75);
 scene.add(key);
 const fill = new THREE.DirectionalLight(0xffffff, 0.25);
-scene.add(fill);
+if (!studio.softwareGL) scene.add(fill);
 let dirty = true;
 // One view per rig: the rig of the notes, and optionally a comparison rig (--compare) driven by
 // the same AU curves through its own profile. Each: geometry, base positions, sparse targets.
@@ -476,7 +478,7 @@ function frame(now) {
     updateTransport();
     dirty = true;
     if (studio.lastNow) adaptResolution(now - studio.lastNow);
-  } else if (studio.resolution !== 1) setResolution(1);
+  } else if (studio.resolution !== 1) { studio.playResolution = studio.resolution; setResolution(1); }
   studio.lastNow = now;
   if (!dirty) return;
   dirty = false;
@@ -533,6 +535,8 @@ function togglePlay() {
   studio.mode = "timeline";
   if (!studio.playing && studio.time >= s.duration) studio.time = 0;
   studio.playing = !studio.playing;
+  // Playing again starts at the resolution the last playback settled at (adaptive).
+  if (studio.playing && $("adaptive").checked && studio.playResolution) setResolution(studio.playResolution);
   studio.frameTimes = [];
   updateTransport(); dirty = true;
 }
