@@ -330,7 +330,7 @@ def test_osc_stream_ends_on_the_neutral_frame(running):
 # ---------------------------------------------------------------------------- the command
 
 def _start_cli(*argv, cwd):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), FACS_RIG_CACHE_DIR=str(Path(cwd) / ".cache"))
     return subprocess.Popen([sys.executable, "-m", "facs_rig", "studio", *argv], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -412,3 +412,96 @@ def test_any_message_gets_an_answer_and_never_escapes_the_folder(notes_dir, mess
 
 
 _FUZZ_SERVERS: dict = {}
+
+
+# ---------------------------------------------------------------------------- payload cache
+
+def test_payload_key_follows_every_input(tmp_path, monkeypatch):
+    from facs_rig.studio.cache import payload_key
+
+    monkeypatch.chdir(tmp_path)
+    mesh = tmp_path / "face.glb"
+    mesh.write_bytes(b"glTF one")
+    key = payload_key("face.glb", None, None, None)
+    assert key == payload_key("face.glb", None, None, None)
+    assert key != payload_key("face.glb", "arkit", None, None)
+    assert key != payload_key(None, None, None, None)
+    assert key != payload_key("face.glb", None, "default", None)
+    os.utime(mesh, ns=(1, 1))
+    assert payload_key("face.glb", None, None, None) != key
+    # A .gltf's buffers and images live beside it: they are part of its key.
+    gltf = tmp_path / "rig.gltf"
+    gltf.write_text("{}")
+    before = payload_key("rig.gltf", None, None, None)
+    (tmp_path / "rig.bin").write_bytes(b"\0" * 8)
+    assert payload_key("rig.gltf", None, None, None) != before
+
+
+def test_payload_cache_round_trip_and_refuses_damage(tmp_path, monkeypatch):
+    from facs_rig.studio.cache import read_payload, write_payload
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path / "cache"))
+    routes = {"/rig.json": ("application/json", b"{}"), "/rig.bin": ("application/octet-stream", b"\1\2\3"),
+              "/rig-image-0": ("image/png", b"\x89PNG\r\n\x1a\n")}
+    write_payload("k", routes)
+    assert read_payload("k") == routes
+    assert read_payload("other") is None
+    path = tmp_path / "cache" / "k.bin"
+    data = path.read_bytes()
+    for damaged in (data[:-1], b"XXXX" + data[4:], data[:6], data.replace(b"/rig.bin", b"/etc.bin")):
+        path.write_bytes(damaged)
+        assert read_payload("k") is None
+
+
+def test_cached_rig_is_served_before_the_session_loads(session, tmp_path, monkeypatch):
+    """Second start: /rig.bin answers from the cache while the rig is still being read."""
+    import asyncio
+    import threading
+
+    from facs_rig.studio.cache import write_payload
+    from facs_rig.studio.server import StudioServer, rig_payload
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path / "cache"))
+    description, blob, images = rig_payload(session)
+    write_payload("take", {"/rig.json": ("application/json", json.dumps(description).encode()),
+                           "/rig.bin": ("application/octet-stream", blob)})
+    release = threading.Event()
+
+    def slow_loader():
+        release.wait(30)
+        return session
+
+    async def scenario():
+        server = StudioServer(slow_loader, cache_key="take")
+        url = await server.start()
+        try:
+            status, body = await asyncio.to_thread(_get, url + "rig.bin")
+            assert not server._loaded.done()  # noqa: SLF001 - the session is still loading
+        finally:
+            release.set()
+            await server.stop()
+        return status, body
+
+    status, body = asyncio.run(scenario())
+    assert status == 200 and body == blob
+
+
+def test_a_cache_miss_writes_the_cache(session, tmp_path, monkeypatch):
+    import asyncio
+
+    from facs_rig.studio.cache import read_payload
+    from facs_rig.studio.server import StudioServer
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path / "cache"))
+
+    async def scenario():
+        server = StudioServer(lambda: session, cache_key="miss")
+        url = await server.start()
+        try:
+            await server.wait_loaded()
+            return await asyncio.to_thread(_get, url + "rig.bin")
+        finally:
+            await server.stop()
+
+    status, body = asyncio.run(scenario())
+    assert status == 200 and read_payload("miss")["/rig.bin"][1] == body

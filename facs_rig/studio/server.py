@@ -165,12 +165,18 @@ class StudioServer:
     """
 
     def __init__(self, session: StudioSession | Callable[[], StudioSession], *,
-                 host: str = "127.0.0.1", port: int = 0, watch_interval: float = 0.25):
+                 host: str = "127.0.0.1", port: int = 0, watch_interval: float = 0.25,
+                 cache_key: str | None = None):
         # A loader (a callable) runs in a worker thread after the port is open: the page and
         # three.js are served at once, the rig when it has been read.
         self._loader = session if callable(session) else None
         self.session: StudioSession = None if callable(session) else session  # type: ignore[assignment]
         self._loaded: asyncio.Future | None = None
+        # With a cache key (facs_rig.studio.cache), the rig's routes are served from the cache
+        # while the session loads; on a miss they are cached once made.
+        self._cache_key = cache_key
+        self._cached: asyncio.Future | None = None
+        self._cache_hit = False
         self.host = host
         self.port = port
         self.watch_interval = watch_interval
@@ -199,10 +205,29 @@ class StudioServer:
         """Read the rig (worker thread): the session when given a loader, and the page's payload."""
         if self.session is None:
             self.session = self._loader()
+        if self._cache_hit:  # read (from a few MB) long before the rig (seconds)
+            self._disk = self._read_disk()
+            return
         self._add_rig("rig", *rig_payload(self.session))
         if self.session.compare is not None:
             self._add_rig("rig2", *rig_payload(self.session, self.session.compare))
         self._disk = self._read_disk()
+        if self._cache_key is not None:
+            from facs_rig.studio.cache import write_payload
+
+            write_payload(self._cache_key, {route: entry for route, entry in self._files.items()
+                                            if route.startswith("/rig")})
+
+    def _read_cache(self) -> bool:
+        """Put the cached rig routes in place (worker thread); whether there were any."""
+        from facs_rig.studio.cache import read_payload
+
+        routes = read_payload(self._cache_key) if self._cache_key is not None else None
+        if not routes or "/rig.bin" not in routes:
+            return False
+        self._files.update(routes)
+        self._cache_hit = True
+        return True
 
     def _add_rig(self, name: str, description: dict, blob: bytes, images: list) -> None:
         """Routes ``/NAME.json``, ``/NAME.bin`` and ``/NAME-image-K`` (answered from memory)."""
@@ -237,7 +262,9 @@ class StudioServer:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
-        if path.startswith(("/rig", "/ws")):
+        if path.startswith("/rig") and self._cached is not None and await asyncio.shield(self._cached):
+            pass  # answered from the cache while the session loads
+        elif path.startswith(("/rig", "/ws")):
             await asyncio.shield(self._loaded)
         if path == "/ws":
             origin = request.headers.get("Origin")
@@ -482,6 +509,8 @@ class StudioServer:
         self.port = sockname[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{shown}:{self.port}/"
+        if self._cache_key is not None:
+            self._cached = asyncio.ensure_future(asyncio.to_thread(self._read_cache))
         self._loaded = asyncio.ensure_future(asyncio.to_thread(self._load))
         self._watch_task = asyncio.create_task(self._watch())
         return self.url
