@@ -313,3 +313,15 @@ def test_base_colour_factor_double_sided_and_no_vertex_colours(browser, tmp_path
     face = image[int(height * 0.35):int(height * 0.65), int(width * 0.4):int(width * 0.6)].reshape(-1, 3)
     red, green, blue = np.median(face, axis=0)
     assert green > 80 and green > 2 * red and green > 2 * blue, (red, green, blue)
+
+
+def test_adaptive_playback_falls_back_and_a_pause_restores_the_materials(page):
+    """Slow software playback shades per vertex and lowers the resolution; paused frames are
+    drawn at full resolution with the rig's own (standard) materials."""
+    page.evaluate("studio.playing = true; setFastShading(true); setResolution(0.5)")  # as slow frames do
+    assert page.evaluate("faceMesh.material[0].type") == "MeshLambertMaterial"
+    assert page.evaluate("faceMesh.material[0].color.getHex() === views[0].materials[0].color.getHex()")
+    page.evaluate("studio.playing = false; dirty = true")
+    _settle(page, "studio.resolution === 1 && !studio.fastShading")
+    assert page.evaluate("faceMesh.material[0].type") == "MeshStandardMaterial"
+    assert page.evaluate("canvas.width") == page.evaluate("canvas.clientWidth")

@@ -87,14 +87,35 @@ const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL
 renderer.outputEncoding = THREE.sRGBEncoding;
 const fullRatio = window.devicePixelRatio || 1;
 renderer.setPixelRatio(fullRatio);
-// While playing, the resolution drops (down to a third) when frames take longer than the
-// display rate allows, so playback keeps time; paused, stills render at full resolution.
+// "Adaptive": while playing, when frames take longer than the display rate allows, software
+// WebGL first shades per vertex (MeshLambertMaterial copies of the rig's materials: the same
+// colours, textures and sides, no specular), then the resolution drops (down to a third), so
+// playback keeps time; paused, stills render at full resolution with the rig's materials.
 studio.resolution = 1;
+studio.fastShading = false;
 function adaptResolution(interval) {
-  if (!$("adaptive").checked) return setResolution(1);
+  if (!$("adaptive").checked) { setFastShading(false); return setResolution(1); }
   studio.intervalAvg = studio.intervalAvg ? 0.9 * studio.intervalAvg + 0.1 * interval : interval;
-  if (studio.intervalAvg > 34 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
+  if (studio.intervalAvg > 34 && studio.softwareGL && !studio.fastShading) setFastShading(true);
+  else if (studio.intervalAvg > 34 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
   else if (studio.intervalAvg < 20 && studio.resolution < 1) setResolution(Math.min(1, studio.resolution / 0.9));
+}
+function setFastShading(on) {
+  if (on === studio.fastShading) return;
+  studio.fastShading = on;
+  studio.intervalAvg = 0;
+  for (const view of views) {
+    if (on && !view.fastMaterials) view.fastMaterials = view.materials.map(lambertCopy);
+    view.mesh.material = on ? view.fastMaterials : view.materials;
+  }
+  if (neutralMesh) neutralMesh.material = views[0].mesh.material;
+  dirty = true;
+}
+function lambertCopy(m) {
+  return new THREE.MeshLambertMaterial({
+    color: m.color, vertexColors: m.vertexColors, map: m.map, emissive: m.emissive, side: m.side,
+    transparent: m.transparent, opacity: m.opacity, alphaTest: m.alphaTest,
+  });
 }
 function setResolution(r) {
   if (r === studio.resolution) return;
@@ -478,7 +499,10 @@ function frame(now) {
     updateTransport();
     dirty = true;
     if (studio.lastNow) adaptResolution(now - studio.lastNow);
-  } else if (studio.resolution !== 1) { studio.playResolution = studio.resolution; setResolution(1); }
+  } else if (studio.resolution !== 1 || studio.fastShading) {
+    studio.playResolution = studio.resolution; studio.playFast = studio.fastShading;
+    setResolution(1); setFastShading(false);
+  }
   studio.lastNow = now;
   if (!dirty) return;
   dirty = false;
@@ -502,7 +526,8 @@ function frame(now) {
       const n = studio.frameTimes.length - 1;
       studio.measuredFps = (1000 * n) / (studio.frameTimes[n] - studio.frameTimes[0]);
       $("fps-readout").textContent = `${studio.measuredFps.toFixed(0)} fps` +
-        (studio.resolution < 1 ? ` at ${Math.round(100 * studio.resolution)}% resolution` : "");
+        (studio.resolution < 1 ? ` at ${Math.round(100 * studio.resolution)}% resolution` : "") +
+        (studio.fastShading ? ", vertex shading" : "");
     }
   }
   if (studio.poseSentAt !== null && studio.mode === "pose" && studio.poseArrived) {
@@ -536,7 +561,9 @@ function togglePlay() {
   if (!studio.playing && studio.time >= s.duration) studio.time = 0;
   studio.playing = !studio.playing;
   // Playing again starts at the resolution the last playback settled at (adaptive).
-  if (studio.playing && $("adaptive").checked && studio.playResolution) setResolution(studio.playResolution);
+  if (studio.playing && $("adaptive").checked && studio.playResolution) {
+    setResolution(studio.playResolution); setFastShading(!!studio.playFast);
+  }
   studio.frameTimes = [];
   updateTransport(); dirty = true;
 }
