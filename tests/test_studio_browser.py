@@ -325,3 +325,25 @@ def test_adaptive_playback_falls_back_and_a_pause_restores_the_materials(page):
     _settle(page, "studio.resolution === 1 && !studio.fastShading")
     assert page.evaluate("faceMesh.material[0].type") == "MeshStandardMaterial"
     assert page.evaluate("canvas.width") == page.evaluate("canvas.clientWidth")
+
+
+def test_a_pause_after_playback_shows_the_exact_sum(page):
+    """Playback adds weight differences frame to frame; the paused frame is the sum from the rest
+    positions (and its normals from every face), bit for bit."""
+    page.evaluate("document.getElementById('play').click()")
+    page.wait_for_function("studio.renderedFrames > 10 && views[0].inexact", timeout=20_000)
+    page.evaluate("document.getElementById('play').click()")
+    _settle(page, "!studio.playing && !views[0].inexact")
+    differences = page.evaluate("""() => {
+        const v = views[0], g = v.geometry;
+        const positions = g.getAttribute('position').array.slice(), normals = g.getAttribute('normal').array.slice();
+        v.applied.fill(NaN);  // every target 'changed': a sum from scratch
+        morph(v.shown, v, true);
+        let dp = 0, dn = 0;
+        const p2 = g.getAttribute('position').array, n2 = g.getAttribute('normal').array;
+        for (let i = 0; i < p2.length; i++) {
+            dp = Math.max(dp, Math.abs(positions[i] - p2[i])); dn = Math.max(dn, Math.abs(normals[i] - n2[i]));
+        }
+        return [dp, dn];
+    }""")
+    assert differences == [0, 0]

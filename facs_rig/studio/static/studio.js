@@ -407,10 +407,11 @@ function morph(weights, view = views[0], exact = true) {
     const w = t.column < 0 ? 0 : weights[t.column];
     if (w !== applied[j]) changed.push(j);
   }
-  if (!changed.length) return;
+  if (!changed.length && !(exact && view.inexact)) return;
   let lo = Infinity, hi = -1;
   if (exact || ++view.steps >= 240) {
     view.steps = 0;
+    view.inexact = false;
     out.set(view.base);
     for (let j = 0; j < view.targets.length; j++) {
       const t = view.targets[j];
@@ -424,6 +425,7 @@ function morph(weights, view = views[0], exact = true) {
     return;
   }
   const moved = [];
+  view.inexact = true;  // sums of differences: made exact again once paused
   for (const j of changed) {
     const t = view.targets[j];
     const w = t.column < 0 ? 0 : weights[t.column];
@@ -511,7 +513,7 @@ function frame(now) {
     const w = currentWeights(view);
     let changed = false;
     for (let i = 0; i < w.length; i++) if (w[i] !== view.shown[i]) { changed = true; break; }
-    if (changed) { view.shown.set(w); morph(w, view, !studio.playing); }
+    if (changed || (view.inexact && !studio.playing)) { view.shown.set(w); morph(w, view, !studio.playing); }
     flushUploads(view);
   }
   const t1 = performance.now();
