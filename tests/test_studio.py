@@ -505,3 +505,16 @@ def test_a_cache_miss_writes_the_cache(session, tmp_path, monkeypatch):
 
     status, body = asyncio.run(scenario())
     assert status == 200 and read_payload("miss")["/rig.bin"][1] == body
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200) | st.builds(
+    lambda header, tail: b"FRSC" + len(header).to_bytes(4, "little") + header + tail,
+    st.text(max_size=80).map(str.encode), st.binary(max_size=40)))
+def test_any_cache_file_reads_as_routes_or_nothing(tmp_path, monkeypatch, data):
+    from facs_rig.studio.cache import read_payload
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path))
+    (tmp_path / "fuzz.bin").write_bytes(data)
+    routes = read_payload("fuzz")
+    assert routes is None or all(route.startswith("/rig") for route in routes)

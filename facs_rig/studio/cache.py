@@ -107,7 +107,7 @@ def read_payload(key: str) -> dict[str, tuple[str, bytes]] | None:
             routes[route] = (kind, data[offset:offset + size])
             offset += size
         return routes if offset == len(data) else None
-    except (OSError, ValueError, TypeError, struct.error):
+    except (OSError, ValueError, TypeError, RecursionError, struct.error):
         return None
 
 
