@@ -518,3 +518,46 @@ def test_any_cache_file_reads_as_routes_or_nothing(tmp_path, monkeypatch, data):
     (tmp_path / "fuzz.bin").write_bytes(data)
     routes = read_payload("fuzz")
     assert routes is None or all(route.startswith("/rig") for route in routes)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-1e300, 1e300)
+                     | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                         st.sampled_from(["pbrMetallicRoughness", "baseColorFactor", "baseColorTexture",
+                                          "metallicFactor", "roughnessFactor", "index", "texCoord",
+                                          "alphaMode", "alphaCutoff", "doubleSided", "emissiveFactor",
+                                          "metallicRoughnessTexture", "name"]), inner, max_size=5),
+                     max_leaves=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(materials=st.lists(st.dictionaries(st.sampled_from(
+    ["pbrMetallicRoughness", "alphaMode", "alphaCutoff", "doubleSided", "emissiveFactor", "name"]),
+    _JSON, max_size=4), max_size=3), samplers=st.lists(st.dictionaries(
+        st.sampled_from(["wrapS", "wrapT"]), _JSON, max_size=2), max_size=2))
+def test_any_material_json_gives_page_materials(tmp_path_factory, materials, samplers):
+    """Whatever a file's materials say, the page gets numbers in range and known modes."""
+    import shutil
+
+    from facs_rig.render.scene import load_render_rig
+    from facs_rig.studio.materials import rig_looks
+
+    folder = REPO.parent / "shared/assets/rigs/khronos/MorphPrimitivesTest/glTF"
+    if not folder.exists():
+        pytest.skip("../shared/assets is not beside the repository")
+    work = tmp_path_factory.mktemp("materials")
+    for name in ("MorphPrimitivesTest.bin", "uv_texture.jpg"):
+        shutil.copy(folder / name, work / name)
+    document = json.loads((folder / "MorphPrimitivesTest.gltf").read_text())
+    document["materials"] = materials
+    document["samplers"] = samplers or [{}]
+    (work / "rig.gltf").write_text(json.dumps(document))
+    looks = rig_looks(load_render_rig(work / "rig.gltf"))
+    json.dumps(looks.looks, allow_nan=False)  # the page's JSON: finite numbers only
+    for look in looks.looks:
+        assert look["alphaMode"] in ("OPAQUE", "MASK", "BLEND")
+        assert all(0 <= x <= 1 for x in [*look["color"], *look["emissive"], look["opacity"],
+                                          look["metalness"], look["roughness"]])
+        assert -1 <= look["map"] < len(looks.textures)
+    assert sorted(looks.face_order.tolist()) == list(range(32))
+    assert sum(group["count"] for group in looks.groups) == 3 * 32
