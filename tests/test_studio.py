@@ -162,6 +162,70 @@ def test_routes_are_a_fixed_table(running):
     assert len(blob) == rig["layout"]["targets"][-1]["deltas"] + 12 * rig["layout"]["targets"][-1]["count"]
 
 
+def _unpacked(rig: dict, blob: bytes) -> dict:
+    """The page's view of ``/rig.bin``: arrays by name, targets as (indices, deltas)."""
+    layout = rig["layout"]
+    V, F = layout["vertices"], layout["triangles"]
+    array = lambda start, dtype, count: np.frombuffer(blob, dtype, count, start)  # noqa: E731
+    return {"positions": array(layout["positions"], "<f4", 3 * V).reshape(V, 3),
+            "faces": array(layout["faces"], "<u4", 3 * F).reshape(F, 3),
+            "targets": [(array(t["indices"], "<u4", t["count"]),
+                         array(t["deltas"], "<f4", 3 * t["count"]).reshape(-1, 3))
+                        for t in layout["targets"]]}
+
+
+def test_rig_payload_is_the_mesh_reordered(session):
+    """Moving vertices first and triangles grouped by material: the same surface, and the
+    page's sparse sum equals the library's deform for any weights."""
+    from facs_rig.core.deform import deform
+    from facs_rig.studio.server import rig_payload
+
+    rig, blob, images = rig_payload(session)
+    data = _unpacked(rig, blob)
+    mesh = session.setup.rig.mesh
+    assert images == [] and rig["looks"][0]["vertexColors"] is True
+    assert rig["layout"]["groups"] == [{"start": 0, "count": 3 * mesh.faces.shape[0], "look": 0}]
+    triangles = lambda positions, faces: sorted(map(tuple, positions[faces].reshape(-1, 9).tolist()))  # noqa: E731
+    assert triangles(data["positions"], data["faces"]) == triangles(mesh.positions, mesh.faces)
+    moving = rig["layout"]["moving"]
+    assert all(indices.size == 0 or indices.max() < moving for indices, _ in data["targets"])
+    weights = np.random.default_rng(3).random(len(mesh.target_names)).astype(np.float32)
+    columns = rig["columns"]
+    shown = data["positions"].astype(np.float64).copy()
+    for (indices, deltas), column, weight in zip(data["targets"], columns, weights):
+        if column >= 0:
+            shown[indices] += weight * deltas
+    driven = np.where(np.array(columns) >= 0, weights, 0)
+    # The order promised: vertices a driven target moves first, in the mesh's order, then the rest.
+    moves = (np.abs(mesh.deltas[np.array(columns) >= 0]).max(axis=2) > 0).any(axis=0)
+    order = np.concatenate([np.flatnonzero(moves), np.flatnonzero(~moves)])
+    assert moving == moves.sum() and np.array_equal(data["positions"], mesh.positions[order])
+    assert np.allclose(shown, deform(mesh, driven)[order], atol=1e-6)
+
+
+def test_textures_are_served_from_memory(notes_dir):
+    """An external image of the glTF is read when the rig loads and answered at a fixed route."""
+    gltf = REPO.parent / "shared/assets/rigs/khronos/MorphPrimitivesTest/glTF/MorphPrimitivesTest.gltf"
+    if not gltf.exists():
+        pytest.skip("../shared/assets is not beside the repository")
+    (notes_dir / "p.json").write_text(json.dumps({
+        "schema": "facs_rig.rig/1", "name": "primitives", "description": "test",
+        "targets": ["target_0"], "action_units": {"AU26": [{"target": "target_0", "weight": 1.0}]}}))
+    session = open_session("take.notes", mesh=str(gltf), rig="p.json")
+    with ServerThread(session) as running:
+        rig = json.loads(_get(running.url + "rig.json")[1])
+        assert rig["images"] == 1 and rig["textures"] == [
+            {"image": 0, "texCoord": 0, "wrapS": "repeat", "wrapT": "repeat"}]
+        assert [g["look"] for g in rig["layout"]["groups"]] == [0, 1]
+        data = _unpacked(rig, _get(running.url + "rig.bin")[1])
+        uvs = np.frombuffer(_get(running.url + "rig.bin")[1], "<f4", 2 * rig["layout"]["vertices"],
+                            rig["layout"]["uvs"])
+        assert data["faces"].shape == (32, 3) and 0 < uvs.min() + 1 and uvs.max() <= 1
+        assert _get(running.url + "rig-image-0")[1] == (gltf.parent / "uv_texture.jpg").read_bytes()
+        for path in ("rig-image-1", "rig-image-0/../take.notes", "uv_texture.jpg", "rig-image--1"):
+            assert _get(running.url + path)[0] == 404, path
+
+
 def test_foreign_origin_is_refused(running):
     with pytest.raises(InvalidStatus):
         _ws(running, origin="http://evil.example").close()
@@ -272,7 +336,7 @@ def test_osc_stream_ends_on_the_neutral_frame(running):
 # ---------------------------------------------------------------------------- the command
 
 def _start_cli(*argv, cwd):
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env = dict(os.environ, PYTHONPATH=str(REPO), FACS_RIG_CACHE_DIR=str(Path(cwd) / ".cache"))
     return subprocess.Popen([sys.executable, "-m", "facs_rig", "studio", *argv], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -372,3 +436,152 @@ def test_any_message_gets_an_answer_and_never_escapes_the_folder(notes_dir, mess
 
 
 _FUZZ_SERVERS: dict = {}
+
+
+# ---------------------------------------------------------------------------- payload cache
+
+def test_payload_key_follows_every_input(tmp_path, monkeypatch):
+    from facs_rig.studio.cache import payload_key
+
+    monkeypatch.chdir(tmp_path)
+    mesh = tmp_path / "face.glb"
+    mesh.write_bytes(b"glTF one")
+    key = payload_key("face.glb", None, None, None)
+    assert key == payload_key("face.glb", None, None, None)
+    assert key != payload_key("face.glb", "arkit", None, None)
+    assert key != payload_key(None, None, None, None)
+    assert key != payload_key("face.glb", None, "default", None)
+    os.utime(mesh, ns=(1, 1))
+    assert payload_key("face.glb", None, None, None) != key
+    # A .gltf's buffers and images live beside it: they are part of its key.
+    gltf = tmp_path / "rig.gltf"
+    gltf.write_text("{}")
+    before = payload_key("rig.gltf", None, None, None)
+    (tmp_path / "rig.bin").write_bytes(b"\0" * 8)
+    assert payload_key("rig.gltf", None, None, None) != before
+
+
+def test_payload_cache_round_trip_and_refuses_damage(tmp_path, monkeypatch):
+    from facs_rig.studio.cache import read_payload, write_payload
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path / "cache"))
+    routes = {"/rig.json": ("application/json", b"{}"), "/rig.bin": ("application/octet-stream", b"\1\2\3"),
+              "/rig-image-0": ("image/png", b"\x89PNG\r\n\x1a\n")}
+    write_payload("k", routes)
+    assert read_payload("k") == routes
+    assert read_payload("other") is None
+    path = tmp_path / "cache" / "k.bin"
+    data = path.read_bytes()
+    for damaged in (data[:-1], b"XXXX" + data[4:], data[:6], data.replace(b"/rig.bin", b"/etc.bin")):
+        path.write_bytes(damaged)
+        assert read_payload("k") is None
+
+
+def test_cached_rig_is_served_before_the_session_loads(session, tmp_path, monkeypatch):
+    """Second start: /rig.bin answers from the cache while the rig is still being read."""
+    import asyncio
+    import threading
+
+    from facs_rig.studio.cache import write_payload
+    from facs_rig.studio.server import StudioServer, rig_payload
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path / "cache"))
+    description, blob, images = rig_payload(session)
+    write_payload("take", {"/rig.json": ("application/json", json.dumps(description).encode()),
+                           "/rig.bin": ("application/octet-stream", blob)})
+    release = threading.Event()
+
+    def slow_loader():
+        release.wait(30)
+        return session
+
+    async def scenario():
+        server = StudioServer(slow_loader, cache_key="take")
+        url = await server.start()
+        try:
+            status, body = await asyncio.to_thread(_get, url + "rig.bin")
+            assert not server._loaded.done()  # noqa: SLF001 - the session is still loading
+        finally:
+            release.set()
+            await server.stop()
+        return status, body
+
+    status, body = asyncio.run(scenario())
+    assert status == 200 and body == blob
+
+
+def test_a_cache_miss_writes_the_cache(session, tmp_path, monkeypatch):
+    import asyncio
+
+    from facs_rig.studio.cache import read_payload
+    from facs_rig.studio.server import StudioServer
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path / "cache"))
+
+    async def scenario():
+        server = StudioServer(lambda: session, cache_key="miss")
+        url = await server.start()
+        try:
+            await server.wait_loaded()
+            return await asyncio.to_thread(_get, url + "rig.bin")
+        finally:
+            await server.stop()
+
+    status, body = asyncio.run(scenario())
+    assert status == 200 and read_payload("miss")["/rig.bin"][1] == body
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200) | st.builds(
+    lambda header, tail: b"FRSC" + len(header).to_bytes(4, "little") + header + tail,
+    st.text(max_size=80).map(str.encode), st.binary(max_size=40)))
+def test_any_cache_file_reads_as_routes_or_nothing(tmp_path, monkeypatch, data):
+    from facs_rig.studio.cache import read_payload
+
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path))
+    (tmp_path / "fuzz.bin").write_bytes(data)
+    routes = read_payload("fuzz")
+    assert routes is None or all(route.startswith("/rig") for route in routes)
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-1e300, 1e300)
+                     | st.text(max_size=6),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                         st.sampled_from(["pbrMetallicRoughness", "baseColorFactor", "baseColorTexture",
+                                          "metallicFactor", "roughnessFactor", "index", "texCoord",
+                                          "alphaMode", "alphaCutoff", "doubleSided", "emissiveFactor",
+                                          "metallicRoughnessTexture", "name"]), inner, max_size=5),
+                     max_leaves=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(materials=st.lists(st.dictionaries(st.sampled_from(
+    ["pbrMetallicRoughness", "alphaMode", "alphaCutoff", "doubleSided", "emissiveFactor", "name"]),
+    _JSON, max_size=4), max_size=3), samplers=st.lists(st.dictionaries(
+        st.sampled_from(["wrapS", "wrapT"]), _JSON, max_size=2), max_size=2))
+def test_any_material_json_gives_page_materials(tmp_path_factory, materials, samplers):
+    """Whatever a file's materials say, the page gets numbers in range and known modes."""
+    import shutil
+
+    from facs_rig.render.scene import load_render_rig
+    from facs_rig.studio.materials import rig_looks
+
+    folder = REPO.parent / "shared/assets/rigs/khronos/MorphPrimitivesTest/glTF"
+    if not folder.exists():
+        pytest.skip("../shared/assets is not beside the repository")
+    work = tmp_path_factory.mktemp("materials")
+    for name in ("MorphPrimitivesTest.bin", "uv_texture.jpg"):
+        shutil.copy(folder / name, work / name)
+    document = json.loads((folder / "MorphPrimitivesTest.gltf").read_text())
+    document["materials"] = materials
+    document["samplers"] = samplers or [{}]
+    (work / "rig.gltf").write_text(json.dumps(document))
+    looks = rig_looks(load_render_rig(work / "rig.gltf"))
+    json.dumps(looks.looks, allow_nan=False)  # the page's JSON: finite numbers only
+    for look in looks.looks:
+        assert look["alphaMode"] in ("OPAQUE", "MASK", "BLEND")
+        assert all(0 <= x <= 1 for x in [*look["color"], *look["emissive"], look["opacity"],
+                                          look["metalness"], look["roughness"]])
+        assert -1 <= look["map"] < len(looks.textures)
+    assert sorted(looks.face_order.tolist()) == list(range(32))
+    assert sum(group["count"] for group in looks.groups) == 3 * 32

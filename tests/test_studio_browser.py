@@ -78,7 +78,7 @@ def test_page_loads_with_the_face(page):
     # A face, not an empty background: many pixels differ from the background colour.
     background = np.array([0x2A, 0x2D, 0x33], float)
     assert (np.abs(image - background).sum(axis=2) > 40).mean() > 0.15
-    assert page.evaluate("studio.rig.mesh_targets.length") == 92
+    assert page.evaluate("studio.rig.mesh_targets.length") == 92  # the bundled ICT FaceKit head
     assert page.locator("#notes").input_value() == SMILE
 
 
@@ -239,3 +239,111 @@ def test_page_timecode_is_the_libraries(page):
         for seconds in (0, 0.2, 1.0, 3.7, 59.99, 3725.5):
             shown = page.evaluate("([s, f]) => timecode(s, f)", [seconds, fps])
             assert shown == format_timecode(seconds, fps), (seconds, fps)
+
+
+# ---------------------------------------------------------------------------- materials
+
+#: A profile for Khronos's MorphPrimitivesTest (one target, ``target_0``): AU26 drives it.
+PRIMITIVES_PROFILE = {"schema": "facs_rig.rig/1", "name": "primitives", "description": "test",
+                      "targets": ["target_0"],
+                      "action_units": {"AU26": [{"target": "target_0", "weight": 1.0}]}}
+
+
+def _open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_function("window.studio && studio.ready && studio.state && studio.texturesPending === 0",
+                           timeout=60_000)
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return page, errors
+
+
+def test_materials_and_their_textures_are_drawn(browser, tmp_path, monkeypatch):
+    """MorphPrimitivesTest: two primitives, a red and a green material, both multiplying the
+    same JPEG checker texture (an external image beside the .gltf, served from memory)."""
+    from conftest import shared_asset
+
+    gltf = shared_asset("rigs/khronos/MorphPrimitivesTest/glTF/MorphPrimitivesTest.gltf")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "primitives.json").write_text(json.dumps(PRIMITIVES_PROFILE))
+    session = open_session("take.notes", mesh=str(gltf), rig=str(tmp_path / "primitives.json"))
+    with ServerThread(session) as running:
+        page, errors = _open_page(browser, running.url)
+        looks = page.evaluate("studio.rig.looks")
+        assert [(look["name"], look["color"], look["map"]) for look in looks] == [
+            ("red", [1.0, 0.0, 0.0], 0), ("green", [0.0, 1.0, 0.0], 0)]
+        assert page.evaluate("renderer.info.render.calls") == 2  # one draw per material
+        assert page.evaluate("views[0].materials[0].map.image.width") == 512  # decoded JPEG
+        image = _view(page)
+        page.close()
+    assert errors == []
+    red = (image[..., 0] > 120) & (image[..., 1] < 60) & (image[..., 2] < 60)
+    green = (image[..., 1] > 120) & (image[..., 0] < 60) & (image[..., 2] < 60)
+    assert red.mean() > 0.01 and green.mean() > 0.003
+    # The checker texture: light and dark squares in the red primitive (lighting alone shades a
+    # flat plane evenly).
+    low, high = np.percentile(image[..., 0][red], [5, 95])
+    assert high - low > 60
+
+
+def test_base_colour_factor_double_sided_and_no_vertex_colours(browser, tmp_path, monkeypatch):
+    """facecap (no COLOR_0): its material's base colour is drawn, not the previews' clay."""
+    from conftest import shared_asset
+
+    from facs_rig.io.gltf.container import glb_bytes, read_gltf_source
+
+    source = read_gltf_source(shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb"))
+    document = json.loads(json.dumps(source.document))
+    document["materials"][0]["pbrMetallicRoughness"]["baseColorFactor"] = [0.05, 0.6, 0.1, 1.0]
+    tinted = tmp_path / "tinted.glb"
+    tinted.write_bytes(glb_bytes(document, source.buffers[0]))
+    monkeypatch.chdir(tmp_path)
+    with ServerThread(open_session("take.notes", mesh=str(tinted))) as running:
+        page, errors = _open_page(browser, running.url)
+        looks = page.evaluate("studio.rig.looks")
+        assert {look["name"] for look in looks} == {"lambert5"}
+        assert all(look["doubleSided"] and not look["vertexColors"] for look in looks)
+        assert page.evaluate("views[0].materials[0].side") == 2  # THREE.DoubleSide
+        image = _view(page)
+        page.close()
+    assert errors == []
+    height, width = image.shape[:2]
+    face = image[int(height * 0.35):int(height * 0.65), int(width * 0.4):int(width * 0.6)].reshape(-1, 3)
+    red, green, blue = np.median(face, axis=0)
+    assert green > 80 and green > 2 * red and green > 2 * blue, (red, green, blue)
+
+
+def test_adaptive_playback_falls_back_and_a_pause_restores_the_materials(page):
+    """Slow software playback shades per vertex and lowers the resolution; paused frames are
+    drawn at full resolution with the rig's own (standard) materials."""
+    page.evaluate("studio.playing = true; setFastShading(true); setResolution(0.5)")  # as slow frames do
+    assert page.evaluate("faceMesh.material[0].type") == "MeshLambertMaterial"
+    assert page.evaluate("faceMesh.material[0].color.getHex() === views[0].materials[0].color.getHex()")
+    page.evaluate("studio.playing = false; dirty = true")
+    _settle(page, "studio.resolution === 1 && !studio.fastShading")
+    assert page.evaluate("faceMesh.material[0].type") == "MeshStandardMaterial"
+    assert page.evaluate("canvas.width") == page.evaluate("canvas.clientWidth")
+
+
+def test_a_pause_after_playback_shows_the_exact_sum(page):
+    """Playback adds weight differences frame to frame; the paused frame is the sum from the rest
+    positions (and its normals from every face), bit for bit."""
+    page.evaluate("document.getElementById('play').click()")
+    page.wait_for_function("studio.renderedFrames > 10 && views[0].inexact", timeout=20_000)
+    page.evaluate("document.getElementById('play').click()")
+    _settle(page, "!studio.playing && !views[0].inexact")
+    differences = page.evaluate("""() => {
+        const v = views[0], g = v.geometry;
+        const positions = g.getAttribute('position').array.slice(), normals = g.getAttribute('normal').array.slice();
+        v.applied.fill(NaN);  // every target 'changed': a sum from scratch
+        morph(v.shown, v, true);
+        let dp = 0, dn = 0;
+        const p2 = g.getAttribute('position').array, n2 = g.getAttribute('normal').array;
+        for (let i = 0; i < p2.length; i++) {
+            dp = Math.max(dp, Math.abs(positions[i] - p2[i])); dn = Math.max(dn, Math.abs(normals[i] - n2[i]));
+        }
+        return [dp, dn];
+    }""")
+    assert differences == [0, 0]

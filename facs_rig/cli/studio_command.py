@@ -61,9 +61,12 @@ def run_studio(args: argparse.Namespace) -> int:
         if profile is not None:
             load_rig(profile)
     # The port opens first and the rig is read meanwhile: the page answers at once.
+    from facs_rig.studio.cache import payload_key
+
     server = StudioServer(lambda: open_session(args.source, mesh=args.mesh, rig=args.rig,
                                                compare=args.compare, compare_rig=args.compare_rig),
-                          host=args.host, port=args.port)
+                          host=args.host, port=args.port,
+                          cache_key=payload_key(args.mesh, args.rig, args.compare, args.compare_rig))
 
     def ready(url: str) -> None:
         print(f"facs-rig studio: {url}  (Ctrl-C to stop)", flush=True)

@@ -115,7 +115,7 @@ def bind_node_motion(rig: RenderRig, driver: Driver) -> tuple[RenderRig, Driver]
     from facs_rig.core.mesh import MorphMesh
 
     profile = driver.profile
-    nodes = {part.node for part in rig.parts}
+    nodes = {part.node for part in rig.moving_parts}
     motions = [m for m in profile.node_motions if m.node in nodes]
     if not motions:
         return rig, driver

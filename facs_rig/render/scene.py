@@ -12,7 +12,7 @@ the eyeball nodes rotate about the eye centres).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,8 @@ from facs_rig.core.mesh import MorphMesh
 from facs_rig.core.nodes import NodeMotion, node_poses, rotation_matrices
 from facs_rig.errors import GltfError
 
-__all__ = ["RenderRig", "MovingPart", "load_render_rig", "render_rig_from_mesh", "SKIN_TONE"]
+__all__ = ["RenderRig", "RenderPart", "MovingPart", "load_render_rig", "render_rig_from_mesh",
+           "SKIN_TONE"]
 
 #: Albedo of meshes without vertex colours: a neutral clay, so shape reads before colour.
 SKIN_TONE = (0.62, 0.47, 0.40)
@@ -60,6 +61,28 @@ class MovingPart:
 
 
 @dataclass(frozen=True)
+class RenderPart:
+    """Where one glTF primitive lies in the merged mesh (for viewers that draw its material).
+
+    Attributes
+    ----------
+    mesh_index, primitive_index : int
+        ``/meshes/{mesh_index}/primitives/{primitive_index}`` of the source file.
+    first_vertex, n_vertices : int
+        Its vertices in :attr:`RenderRig.mesh` (the primitive's vertex order).
+    first_face, n_faces : int
+        Its triangles in ``mesh.faces``.
+    """
+
+    mesh_index: int
+    primitive_index: int
+    first_vertex: int
+    n_vertices: int
+    first_face: int
+    n_faces: int
+
+
+@dataclass(frozen=True)
 class RenderRig:
     """A rig ready to render.
 
@@ -73,7 +96,9 @@ class RenderRig:
         Where it came from (a path or ``"default head"``).
     focus : (n, 3) float32
         Points the camera frames: the vertices the targets move (the face), or all vertices.
-    parts : tuple of MovingPart
+    parts : tuple of RenderPart
+        The source primitives in merged order (empty for a mesh not read from a file).
+    moving_parts : tuple of MovingPart
         Named TRS nodes' vertices (what node motion can turn).
     motions : tuple of NodeMotion
         The node motion to play, its targets named as ``mesh.target_names`` (bound by
@@ -84,14 +109,15 @@ class RenderRig:
     colours: np.ndarray
     source: str
     focus: np.ndarray
-    parts: tuple[MovingPart, ...] = ()
+    parts: tuple[RenderPart, ...] = ()
+    moving_parts: tuple[MovingPart, ...] = ()
     motions: tuple[NodeMotion, ...] = field(default=())
 
     def move_nodes(self, positions: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``positions`` (n_vertices, 3) posed by ``weights`` (n_targets,) with every moving
         node turned as :attr:`motions` says (a copy; ``positions`` when nothing moves)."""
         moving = {motion.node for motion in self.motions}
-        parts = [part for part in self.parts if part.node in moving]
+        parts = [part for part in self.moving_parts if part.node in moving]
         if not parts:
             return positions
         moved = np.array(positions, dtype=np.float32, copy=True)
@@ -108,14 +134,13 @@ class RenderRig:
                 moved[part.start:part.stop] = (points @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
         return moved
 
-
     def motion_as_targets(self) -> RenderRig:
         """This rig with its node motion folded into the morph targets, for clients that can only
         blend targets (the studio page): each motion's node turned at full weight becomes that
         target's delta on the node's vertices. Exact at weights 0 and 1; in between the vertices
         move along the chord (a 28° eye turn shrinks the eye by at most 3% half way), which is why
         bake and the previews rotate the nodes instead."""
-        if not self.motions or not self.parts:
+        if not self.motions or not self.moving_parts:
             return self
         deltas = np.array(self.mesh.deltas, dtype=np.float32, copy=True)
         rest = self.mesh.positions
@@ -128,7 +153,7 @@ class RenderRig:
         mesh = MorphMesh(name=self.mesh.name, positions=rest, faces=self.mesh.faces,
                          target_names=self.mesh.target_names, deltas=deltas,
                          normals=self.mesh.normals, metadata=self.mesh.metadata)
-        return RenderRig(mesh, self.colours, self.source, self.focus, self.parts, ())
+        return RenderRig(mesh, self.colours, self.source, self.focus, self.parts, self.moving_parts, ())
 
 
 def _focus_points(mesh: MorphMesh) -> np.ndarray:
@@ -164,13 +189,14 @@ def _focus_points(mesh: MorphMesh) -> np.ndarray:
 
 
 def render_rig_from_mesh(
-    mesh: MorphMesh, colours: np.ndarray | None = None, *, source: str = "mesh"
+    mesh: MorphMesh, colours: np.ndarray | None = None, *, source: str = "mesh",
+    parts: tuple[RenderPart, ...] = (),
 ) -> RenderRig:
     """Wrap one mesh (vertex colours optional) for rendering."""
     if colours is None:
         colours = np.broadcast_to(np.float32(SKIN_TONE), (mesh.n_vertices, 3))
     colours = np.ascontiguousarray(colours, np.float32)[:, :3]
-    return RenderRig(mesh, colours, source, _focus_points(mesh))
+    return RenderRig(mesh, colours, source, _focus_points(mesh), tuple(parts))
 
 
 def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
@@ -195,15 +221,17 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
     names: list[str] = list(dict.fromkeys(n for mesh in rig.meshes for n in mesh.target_names))
     column = {name: i for i, name in enumerate(names)}
     positions, faces, colours, deltas_parts = [], [], [], []
-    parts: list[MovingPart] = []
+    parts: list[RenderPart] = []
+    moving_parts: list[MovingPart] = []
     parent_of = {child: index for index, node in enumerate(source.array("nodes")) if isinstance(node, dict)
                  for child in (node.get("children") if isinstance(node.get("children"), list) else ())
                  if isinstance(child, int)}
-    offset = 0
+    offset = face_offset = 0
     for mesh_targets, mesh in zip(rig.targets, rig.meshes):
         node = mesh_targets.nodes[0] if mesh_targets.nodes else None
         if node is not None:
-            parts.extend(_moving_part(source, node, matrices, parent_of, offset, offset + mesh.n_vertices))
+            moving_parts.extend(_moving_part(source, node, matrices, parent_of, offset,
+                                             offset + mesh.n_vertices))
         matrix = matrices.get(node, np.eye(4)) if node is not None else np.eye(4)
         linear, shift = matrix[:3, :3], matrix[:3, 3]
         with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
@@ -225,7 +253,19 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         colours.append(
             _vertex_colours(source, documents[mesh_targets.mesh_index], mesh.n_vertices, read_accessor_float)
         )
+        # The reader concatenates primitives in order: a triangle belongs to the primitive
+        # whose vertex range holds its first corner.
+        counts = np.asarray(mesh.metadata.get("primitive_vertex_counts", (mesh.n_vertices,)), np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        owner = np.searchsorted(starts, mesh.faces[:, 0].astype(np.int64), side="right") - 1
+        face_counts = np.bincount(owner, minlength=counts.size) if owner.size else np.zeros(counts.size, int)
+        first_face = face_offset
+        for primitive_index, (start, count) in enumerate(zip(starts, counts)):
+            parts.append(RenderPart(mesh_targets.mesh_index, primitive_index, offset + int(start), int(count),
+                                    first_face, int(face_counts[primitive_index])))
+            first_face += int(face_counts[primitive_index])
         offset += mesh.n_vertices
+        face_offset += mesh.faces.shape[0]
     # Meshes without morph targets (eyeballs, teeth, hair in many rigs) are drawn too, still.
     animated = {info.mesh_index for info in rig.targets}
     for node_index, node in enumerate(source.array("nodes")):
@@ -233,7 +273,7 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         if not isinstance(mesh_index, int) or mesh_index in animated or not 0 <= mesh_index < len(documents):
             continue
         start = offset
-        for points, triangles, colour in _static_primitives(
+        for primitive_index, points, triangles, colour in _static_primitives(
             source, documents[mesh_index], mesh_index, read_accessor_float
         ):
             matrix = matrices.get(node_index, np.eye(4))
@@ -245,9 +285,12 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
                                  f"/meshes/{mesh_index} for the preview", target)
             deltas_parts.append(np.zeros((len(names), points.shape[0], 3), np.float32))
             colours.append(colour)
+            parts.append(RenderPart(mesh_index, primitive_index, offset, points.shape[0], face_offset,
+                                    triangles.shape[0]))
             offset += points.shape[0]
+            face_offset += triangles.shape[0]
         if offset > start:
-            parts.extend(_moving_part(source, node_index, matrices, parent_of, start, offset))
+            moving_parts.extend(_moving_part(source, node_index, matrices, parent_of, start, offset))
     all_positions = np.concatenate(positions)
     # A node transform of 1e308 (or a zero scale) leaves nothing the camera can frame: say so
     # here rather than render NaN through RuntimeWarnings.
@@ -264,8 +307,8 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         deltas=np.concatenate(deltas_parts, axis=1),
     )
     label = "default head" if path is None else str(target)
-    rendered = render_rig_from_mesh(merged, np.concatenate(colours), source=label)
-    return RenderRig(rendered.mesh, rendered.colours, rendered.source, rendered.focus, tuple(parts))
+    rendered = render_rig_from_mesh(merged, np.concatenate(colours), source=label, parts=tuple(parts))
+    return replace(rendered, moving_parts=tuple(moving_parts))
 
 
 def _moving_part(source, node_index: int, matrices, parent_of: dict[int, int], start: int,
@@ -317,7 +360,8 @@ def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_
 
 
 def _static_primitives(source, mesh_document: dict, mesh_index: int, read_accessor_float):
-    """Triangle-list primitives of a mesh without morph targets: ``(positions, faces, colours)``.
+    """Triangle-list primitives of a mesh without morph targets:
+    ``(primitive_index, positions, faces, colours)``.
 
     Only what a preview needs: ``TRIANGLES`` mode with or without indices; other modes and
     malformed primitives are skipped (the morph-target meshes were already validated by the reader).
@@ -358,4 +402,4 @@ def _static_primitives(source, mesh_document: dict, mesh_index: int, read_access
                     colour = values[:, :3]
             except (GltfError, ValueError):
                 pass
-        yield points, triangles, colour
+        yield index, points, triangles, colour

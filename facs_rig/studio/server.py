@@ -10,7 +10,8 @@ through its ``process_request`` hook and upgrades ``/ws``):
                 ``jupyter-threejs-sage`` (installed with facs-rig; not in this repository)
 ``/rig.json``   the rig: target names, profile columns, AU panel, offsets into ``/rig.bin``
 ``/rig.bin``    positions, triangles, colours and sparse morph deltas (little-endian)
-``/rig2.*``     the same for the comparison rig (``--compare``), when there is one
+``/rig-image-N`` the images of the rig's textures (PNG/JPEG read when the rig was loaded)
+``/rig2*``      the same for the comparison rig (``--compare``), when there is one
 ``/ws``         JSON messages both ways (see ``docs/studio.md``)
 ==============  ==================================================================
 
@@ -73,18 +74,24 @@ def _packed(name: str, weights: np.ndarray) -> dict:
     return {name: _b64(weights[:, columns]), f"{name}_columns": columns.tolist()}
 
 
-def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
+def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes, list]:
     """The rig for the page: ``(description, binary blob)`` (``setup``: the session's own, or
     its comparison rig).
 
     The blob holds, little-endian and 4-byte aligned: positions ``(V, 3)`` float32, triangles
-    ``(F, 3)`` uint32, colours ``(V, 3)`` float32 (linear), then per mesh target the indices of
-    the vertices it moves (uint32) and their deltas ``(n, 3)`` float32. Only moved vertices are
-    sent: the page adds ``weight x delta`` for the active targets (send weights, not vertices).
+    ``(F, 3)`` uint32 (grouped by material: ``layout.groups``), colours ``(V, 3)`` float32
+    (linear), texture coordinates ``(V, 2)`` float32 when a material has a texture, then per
+    mesh target the indices of the vertices it moves (uint32) and their deltas ``(n, 3)``
+    float32. Only moved vertices are sent: the page adds ``weight x delta`` for the active
+    targets (send weights, not vertices). The third item is the textures' images
+    (:mod:`facs_rig.studio.materials`), each ``(content type, bytes)``.
     """
+    from facs_rig.studio.materials import rig_looks
+
     setup = setup or session.setup
     render_rig = setup.rig.motion_as_targets()  # the page blends targets: gaze as eye deltas
     mesh = render_rig.mesh
+    looks = rig_looks(render_rig)
     parts: list[bytes] = []
     offset = 0
 
@@ -96,17 +103,32 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
         offset += len(data)
         return start
 
-    layout: dict[str, Any] = {
-        "vertices": int(mesh.n_vertices), "triangles": int(mesh.faces.shape[0]),
-        "positions": add(mesh.positions, "<f4"), "faces": add(mesh.faces, "<u4"),
-        "colours": add(render_rig.colours, "<f4"), "targets": []}
-    for index, name in enumerate(mesh.target_names):
-        moved = np.flatnonzero(np.abs(mesh.deltas[index]).max(axis=1) > 0)
-        layout["targets"].append({
-            "name": name, "count": int(moved.size), "indices": add(moved, "<u4"),
-            "deltas": add(mesh.deltas[index][moved], "<f4")})
     profile = setup.driver.profile
     columns = setup.driver.columns
+    driven = {index for index in range(len(mesh.target_names)) if columns[index] < len(profile.targets)}
+    # Vertices some driven target moves come first (in their order), the still rest after: the
+    # page uploads only the vertices a frame changed, a short range at the buffer's start.
+    moves = np.abs(mesh.deltas).max(axis=2) > 0  # (targets, vertices)
+    moving = np.zeros(mesh.n_vertices, bool)
+    if driven:
+        moving = moves[sorted(driven)].any(axis=0)
+    order = np.concatenate([np.flatnonzero(moving), np.flatnonzero(~moving)])
+    new_index = np.empty_like(order)
+    new_index[order] = np.arange(order.size)
+    layout: dict[str, Any] = {
+        "vertices": int(mesh.n_vertices), "triangles": int(mesh.faces.shape[0]),
+        "moving": int(moving.sum()),
+        "positions": add(mesh.positions[order], "<f4"),
+        "faces": add(new_index[mesh.faces[looks.face_order]], "<u4"),
+        "colours": add(render_rig.colours[order], "<f4"),
+        "uvs": -1 if looks.uvs is None else add(looks.uvs[order], "<f4"),
+        "groups": looks.groups, "targets": []}
+    for index, name in enumerate(mesh.target_names):
+        # A target no profile column drives never moves on the page: its deltas are not sent.
+        moved = np.flatnonzero(moves[index][order]) if index in driven else np.zeros(0, np.int64)
+        layout["targets"].append({
+            "name": name, "count": int(moved.size), "indices": add(moved, "<u4"),
+            "deltas": add(mesh.deltas[index][order[moved]], "<f4")})
     vocabulary = session.vocabulary
     aus = []
     for au in profile.mapped_aus:
@@ -124,10 +146,11 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes]:
         "aus": aus, "letters": dict(scale.values), "scale": scale.name,
         "focus": np.asarray(render_rig.focus, float).tolist(),
         "bounds": [mesh.positions.min(axis=0).tolist(), mesh.positions.max(axis=0).tolist()],
-        "layout": layout,
+        "layout": layout, "looks": looks.looks, "textures": looks.textures,
+        "images": len(looks.images),
         "osc_protocols": list(OSC_PROTOCOLS), "compare": session.compare is not None,
     }
-    return description, b"".join(parts)
+    return description, b"".join(parts), looks.images
 
 
 class StudioServer:
@@ -142,12 +165,18 @@ class StudioServer:
     """
 
     def __init__(self, session: StudioSession | Callable[[], StudioSession], *,
-                 host: str = "127.0.0.1", port: int = 0, watch_interval: float = 0.25):
+                 host: str = "127.0.0.1", port: int = 0, watch_interval: float = 0.25,
+                 cache_key: str | None = None):
         # A loader (a callable) runs in a worker thread after the port is open: the page and
         # three.js are served at once, the rig when it has been read.
         self._loader = session if callable(session) else None
         self.session: StudioSession = None if callable(session) else session  # type: ignore[assignment]
         self._loaded: asyncio.Future | None = None
+        # With a cache key (facs_rig.studio.cache), the rig's routes are served from the cache
+        # while the session loads; on a miss they are cached once made.
+        self._cache_key = cache_key
+        self._cached: asyncio.Future | None = None
+        self._cache_hit = False
         self.host = host
         self.port = port
         self.watch_interval = watch_interval
@@ -176,14 +205,36 @@ class StudioServer:
         """Read the rig (worker thread): the session when given a loader, and the page's payload."""
         if self.session is None:
             self.session = self._loader()
-        rig, blob = rig_payload(self.session)
-        self._files["/rig.json"] = (_TYPES[".json"], json.dumps(rig).encode())
-        self._files["/rig.bin"] = (_TYPES[".bin"], blob)
+        if self._cache_hit:  # read (from a few MB) long before the rig (seconds)
+            self._disk = self._read_disk()
+            return
+        self._add_rig("rig", *rig_payload(self.session))
         if self.session.compare is not None:
-            rig, blob = rig_payload(self.session, self.session.compare)
-            self._files["/rig2.json"] = (_TYPES[".json"], json.dumps(rig).encode())
-            self._files["/rig2.bin"] = (_TYPES[".bin"], blob)
+            self._add_rig("rig2", *rig_payload(self.session, self.session.compare))
         self._disk = self._read_disk()
+        if self._cache_key is not None:
+            from facs_rig.studio.cache import write_payload
+
+            write_payload(self._cache_key, {route: entry for route, entry in self._files.items()
+                                            if route.startswith("/rig")})
+
+    def _read_cache(self) -> bool:
+        """Put the cached rig routes in place (worker thread); whether there were any."""
+        from facs_rig.studio.cache import read_payload
+
+        routes = read_payload(self._cache_key) if self._cache_key is not None else None
+        if not routes or "/rig.bin" not in routes:
+            return False
+        self._files.update(routes)
+        self._cache_hit = True
+        return True
+
+    def _add_rig(self, name: str, description: dict, blob: bytes, images: list) -> None:
+        """Routes ``/NAME.json``, ``/NAME.bin`` and ``/NAME-image-K`` (answered from memory)."""
+        self._files[f"/{name}.json"] = (_TYPES[".json"], json.dumps(description).encode())
+        self._files[f"/{name}.bin"] = (_TYPES[".bin"], blob)
+        for index, (kind, data) in enumerate(images):
+            self._files[f"/{name}-image-{index}"] = (kind, data)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -211,7 +262,9 @@ class StudioServer:
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
-        if path in ("/rig.json", "/rig.bin", "/rig2.json", "/rig2.bin", "/ws"):
+        if path.startswith("/rig") and self._cached is not None and await asyncio.shield(self._cached):
+            pass  # answered from the cache while the session loads
+        elif path.startswith(("/rig", "/ws")):
             await asyncio.shield(self._loaded)
         if path == "/ws":
             origin = request.headers.get("Origin")
@@ -456,6 +509,8 @@ class StudioServer:
         self.port = sockname[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{shown}:{self.port}/"
+        if self._cache_key is not None:
+            self._cached = asyncio.ensure_future(asyncio.to_thread(self._read_cache))
         self._loaded = asyncio.ensure_future(asyncio.to_thread(self._load))
         self._watch_task = asyncio.create_task(self._watch())
         return self.url

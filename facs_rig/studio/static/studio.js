@@ -83,18 +83,39 @@ function softwareGL() {
   return /swiftshader|llvmpipe|software|softpipe/i.test(name);
 }
 studio.softwareGL = softwareGL();
-const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL, preserveDrawingBuffer: true });
+const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL });
 renderer.outputEncoding = THREE.sRGBEncoding;
 const fullRatio = window.devicePixelRatio || 1;
 renderer.setPixelRatio(fullRatio);
-// While playing, the resolution drops (down to a third) when frames take longer than the
-// display rate allows, so playback keeps time; paused, stills render at full resolution.
+// "Adaptive": while playing, when frames take longer than the display rate allows, software
+// WebGL first shades per vertex (MeshLambertMaterial copies of the rig's materials: the same
+// colours, textures and sides, no specular), then the resolution drops (down to a third), so
+// playback keeps time; paused, stills render at full resolution with the rig's materials.
 studio.resolution = 1;
+studio.fastShading = false;
 function adaptResolution(interval) {
-  if (!$("adaptive").checked) return setResolution(1);
+  if (!$("adaptive").checked) { setFastShading(false); return setResolution(1); }
   studio.intervalAvg = studio.intervalAvg ? 0.9 * studio.intervalAvg + 0.1 * interval : interval;
-  if (studio.intervalAvg > 36 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
+  if (studio.intervalAvg > 34 && studio.softwareGL && !studio.fastShading) setFastShading(true);
+  else if (studio.intervalAvg > 34 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
   else if (studio.intervalAvg < 20 && studio.resolution < 1) setResolution(Math.min(1, studio.resolution / 0.9));
+}
+function setFastShading(on) {
+  if (on === studio.fastShading) return;
+  studio.fastShading = on;
+  studio.intervalAvg = 0;
+  for (const view of views) {
+    if (on && !view.fastMaterials) view.fastMaterials = view.materials.map(lambertCopy);
+    view.mesh.material = on ? view.fastMaterials : view.materials;
+  }
+  if (neutralMesh) neutralMesh.material = views[0].mesh.material;
+  dirty = true;
+}
+function lambertCopy(m) {
+  return new THREE.MeshLambertMaterial({
+    color: m.color, vertexColors: m.vertexColors, map: m.map, emissive: m.emissive, side: m.side,
+    transparent: m.transparent, opacity: m.opacity, alphaTest: m.alphaTest,
+  });
 }
 function setResolution(r) {
   if (r === studio.resolution) return;
@@ -108,24 +129,165 @@ const scene = new THREE.Scene();
 scene.background = new THREE.Color(0x2a2d33);
 const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 1000);
 const controls = new THREE.OrbitControls(camera, canvas);
-scene.add(new THREE.HemisphereLight(0xffffff, 0x404048, 0.65));
+// Software WebGL shades every pixel on the CPU, and each directional light costs one more
+// specular term per pixel there: the fill light is folded into the hemisphere light.
+scene.add(new THREE.HemisphereLight(0xffffff, 0x404048, studio.softwareGL ? 0.8 : 0.65));
 const key = new THREE.DirectionalLight(0xffffff, 0.75);
 scene.add(key);
 const fill = new THREE.DirectionalLight(0xffffff, 0.25);
-scene.add(fill);
+if (!studio.softwareGL) scene.add(fill);
 let dirty = true;
 // One view per rig: the rig of the notes, and optionally a comparison rig (--compare) driven by
 // the same AU curves through its own profile. Each: geometry, base positions, sparse targets.
 const views = [];
 let geometry = null, faceMesh = null, neutralMesh = null, targets = [];
+studio.texturesPending = 0;
 
-function buildView(rig, blob, material) {
+// The rig's glTF materials (facs_rig/studio/materials.py): one MeshStandardMaterial per look,
+// base colour textures decoded by the browser from the server's /NAME-image-K (from memory).
+const WRAPS = { repeat: THREE.RepeatWrapping, clamp: THREE.ClampToEdgeWrapping, mirror: THREE.MirroredRepeatWrapping };
+function makeMaterials(rig, name) {
+  const loader = new THREE.TextureLoader();
+  const texture = (k, encoding) => {
+    if (k < 0) return null;
+    const t = rig.textures[k];
+    studio.texturesPending++;
+    const done = () => { studio.texturesPending--; dirty = true; };
+    const tex = loader.load(`/${name}-image-${t.image}`, done, undefined, done);
+    tex.flipY = false;  // glTF's UV origin is the image's top left (glTF 2.0 §3.8.4.1)
+    tex.encoding = encoding;
+    tex.wrapS = WRAPS[t.wrapS]; tex.wrapT = WRAPS[t.wrapT];
+    return tex;
+  };
+  return rig.looks.map((look) => {
+    const metalRough = texture(look.metalRoughMap, THREE.LinearEncoding);
+    const material = new THREE.MeshStandardMaterial({
+      name: look.name, color: new THREE.Color(...look.color), vertexColors: look.vertexColors,
+      metalness: look.metalness, roughness: look.roughness, emissive: new THREE.Color(...look.emissive),
+      side: look.doubleSided ? THREE.DoubleSide : THREE.FrontSide,
+      map: texture(look.map, THREE.sRGBEncoding),
+      // glTF packs roughness in G and metalness in B, which is what three.js reads.
+      roughnessMap: metalRough, metalnessMap: metalRough,
+      transparent: look.alphaMode === "BLEND", opacity: look.alphaMode === "BLEND" ? look.opacity : 1,
+      alphaTest: look.alphaMode === "MASK" ? look.alphaCutoff : 0,
+    });
+    return material;
+  });
+}
+
+// Vertex normals kept up to date by faces: each face's (area-weighted) normal is added to its
+// three corners, as three.js's computeVertexNormals does; when targets change, only the faces
+// around the vertices they move are recomputed and their difference applied (playback), and
+// every face from scratch when exactness matters (paused, posed, every few hundred frames).
+function buildNormals(view) {
+  const V = view.base.length / 3, faces = view.faces, F = faces.length / 3;
+  const count = new Uint32Array(V + 1);
+  for (let i = 0; i < faces.length; i++) count[faces[i] + 1]++;
+  for (let v = 0; v < V; v++) count[v + 1] += count[v];
+  const list = new Uint32Array(faces.length), fill = count.slice(0, V);
+  for (let i = 0; i < faces.length; i++) list[fill[faces[i]]++] = (i / 3) | 0;
+  // Per target, the faces around the vertices it moves (deduplicated).
+  const seen = new Uint32Array(F);
+  let stamp = 0;
+  for (const t of view.targets) {
+    stamp++;
+    const out = [];
+    for (const v of t.indices) {
+      for (let k = count[v]; k < count[v + 1]; k++) {
+        const f = list[k];
+        if (seen[f] !== stamp) { seen[f] = stamp; out.push(f); }
+      }
+    }
+    t.faces = Uint32Array.from(out);
+  }
+  view.faceNormals = new Float32Array(F * 3);
+  view.normalSums = new Float32Array(V * 3);
+  view.faceStamp = new Uint32Array(F);
+  view.vertexStamp = new Uint32Array(V);
+  view.stamp = 0;
+}
+function faceNormal(view, p, f, out) {
+  const faces = view.faces, a = faces[3 * f] * 3, b = faces[3 * f + 1] * 3, c = faces[3 * f + 2] * 3;
+  const cbx = p[c] - p[b], cby = p[c + 1] - p[b + 1], cbz = p[c + 2] - p[b + 2];
+  const abx = p[a] - p[b], aby = p[a + 1] - p[b + 1], abz = p[a + 2] - p[b + 2];
+  out[0] = cby * abz - cbz * aby; out[1] = cbz * abx - cbx * abz; out[2] = cbx * aby - cby * abx;
+}
+const _n = new Float32Array(3);
+function normalise(view, from, to) {   // vertices [from, to) whose stamp is current (all: stamp 0)
+  const normals = view.geometry.getAttribute("normal"), out = normals.array, sums = view.normalSums;
+  for (let v = from; v < to; v++) {
+    if (view.stamp && view.vertexStamp[v] !== view.stamp) continue;
+    const x = sums[3 * v], y = sums[3 * v + 1], z = sums[3 * v + 2];
+    const len = Math.sqrt(x * x + y * y + z * z) || 1;
+    out[3 * v] = x / len; out[3 * v + 1] = y / len; out[3 * v + 2] = z / len;
+  }
+  uploadRange(normals, from, to);
+}
+function allNormals(view) {
+  const p = view.geometry.getAttribute("position").array, F = view.faces.length / 3;
+  const sums = view.normalSums, fn = view.faceNormals, faces = view.faces;
+  sums.fill(0);
+  for (let f = 0; f < F; f++) {
+    faceNormal(view, p, f, _n);
+    fn[3 * f] = _n[0]; fn[3 * f + 1] = _n[1]; fn[3 * f + 2] = _n[2];
+    for (let k = 0; k < 3; k++) {
+      const v = 3 * faces[3 * f + k];
+      sums[v] += _n[0]; sums[v + 1] += _n[1]; sums[v + 2] += _n[2];
+    }
+  }
+  view.stamp = 0;
+  normalise(view, 0, sums.length / 3);
+}
+function changedNormals(view, changed, lo, hi) {
+  const p = view.geometry.getAttribute("position").array, faces = view.faces;
+  const sums = view.normalSums, fn = view.faceNormals, fs = view.faceStamp, vs = view.vertexStamp;
+  const stamp = ++view.stamp;
+  for (const t of changed) {
+    const list = t.faces;
+    for (let i = 0; i < list.length; i++) {
+      const f = list[i];
+      if (fs[f] === stamp) continue;
+      fs[f] = stamp;
+      faceNormal(view, p, f, _n);
+      const dx = _n[0] - fn[3 * f], dy = _n[1] - fn[3 * f + 1], dz = _n[2] - fn[3 * f + 2];
+      fn[3 * f] = _n[0]; fn[3 * f + 1] = _n[1]; fn[3 * f + 2] = _n[2];
+      for (let k = 0; k < 3; k++) {
+        const v = faces[3 * f + k];
+        sums[3 * v] += dx; sums[3 * v + 1] += dy; sums[3 * v + 2] += dz;
+        vs[v] = stamp;
+        if (v < lo) lo = v;
+        if (v >= hi) hi = v + 1;
+      }
+    }
+  }
+  normalise(view, lo, hi);
+}
+// Upload only vertices [from, to) of an attribute (the server puts moving vertices first):
+// ranges are gathered while morphing and handed to three.js (updateRange) before drawing.
+function uploadRange(attribute, from, to) {
+  if (to <= from) return;
+  const r = attribute.pending || (attribute.pending = [Infinity, -1]);
+  r[0] = Math.min(r[0], from); r[1] = Math.max(r[1], to);
+}
+function flushUploads(view) {
+  for (const key of ["position", "normal"]) {
+    const attribute = view.geometry.getAttribute(key), r = attribute.pending;
+    if (!r || r[1] < 0) continue;
+    attribute.updateRange.offset = r[0] * 3;
+    attribute.updateRange.count = (r[1] - r[0]) * 3;
+    attribute.needsUpdate = true;
+    r[0] = Infinity; r[1] = -1;
+  }
+}
+
+function buildView(rig, blob, name) {
   const L = rig.layout;
   const base = new Float32Array(blob, L.positions, L.vertices * 3);
   const faces = new Uint32Array(blob, L.faces, L.triangles * 3);
   const colours = new Float32Array(blob, L.colours, L.vertices * 3);
   const view = {
-    rig, base, shown: new Float32Array(rig.profile_targets.length),
+    rig, base, faces, shown: new Float32Array(rig.profile_targets.length),
+    applied: new Float32Array(L.targets.length), steps: 0,
     targets: L.targets.map((t, j) => ({
       name: t.name, column: rig.columns[j],
       indices: new Uint32Array(blob, t.indices, t.count),
@@ -133,11 +295,21 @@ function buildView(rig, blob, material) {
     })),
   };
   view.geometry = new THREE.BufferGeometry();
-  view.geometry.setAttribute("position", new THREE.BufferAttribute(new Float32Array(base), 3));
+  const position = new THREE.BufferAttribute(new Float32Array(base), 3);
+  position.setUsage(THREE.DynamicDrawUsage);
+  view.geometry.setAttribute("position", position);
+  const normal = new THREE.BufferAttribute(new Float32Array(base.length), 3);
+  normal.setUsage(THREE.DynamicDrawUsage);
+  view.geometry.setAttribute("normal", normal);
   view.geometry.setAttribute("color", new THREE.BufferAttribute(colours, 3));
+  if (L.uvs >= 0) view.geometry.setAttribute("uv", new THREE.BufferAttribute(new Float32Array(blob, L.uvs, L.vertices * 2), 2));
   view.geometry.setIndex(new THREE.BufferAttribute(faces, 1));
-  view.geometry.computeVertexNormals();
-  view.mesh = new THREE.Mesh(view.geometry, material);
+  // One draw call per look (the server grouped the triangles by material).
+  for (const g of L.groups) view.geometry.addGroup(g.start, g.count, g.look);
+  buildNormals(view);
+  allNormals(view);
+  view.materials = makeMaterials(rig, name);
+  view.mesh = new THREE.Mesh(view.geometry, view.materials);
   // Framing: the face (the box the software previews frame), or at least a little more than
   // half of the rig's height (a rig whose jaw moves most has only the lower face in that box).
   const [lo, hi] = rig.focus;
@@ -156,21 +328,21 @@ async function fetchRig(name) {
 async function loadRig() {
   const [rig, blob] = await fetchRig("rig");
   studio.rig = rig;
-  const material = new THREE.MeshStandardMaterial({ vertexColors: true, roughness: 0.6, metalness: 0.0 });
-  const main = buildView(rig, blob, material);
+  const main = buildView(rig, blob, "rig");
   views.push(main);
   ({ geometry, mesh: faceMesh, targets } = main);
   const still = new THREE.BufferGeometry();
   still.setAttribute("position", new THREE.BufferAttribute(main.base, 3));
-  still.setAttribute("color", geometry.getAttribute("color"));
+  for (const key of ["color", "uv"]) if (geometry.getAttribute(key)) still.setAttribute(key, geometry.getAttribute(key));
   still.setIndex(geometry.getIndex());
+  for (const g of geometry.groups) still.addGroup(g.start, g.count, g.materialIndex);
   still.computeVertexNormals();
-  neutralMesh = new THREE.Mesh(still, material);
+  neutralMesh = new THREE.Mesh(still, main.materials);
   neutralMesh.visible = false;
   scene.add(neutralMesh);
   if (rig.compare) {
     const [rig2, blob2] = await fetchRig("rig2");
-    const second = buildView(rig2, blob2, material);
+    const second = buildView(rig2, blob2, "rig2");
     second.weightsKey = "weights2";
     views.push(second);
     studio.rig2 = rig2;
@@ -222,24 +394,59 @@ function setNeutralBeside(on) {
   layoutViews();
 }
 
-// Morph on the CPU over the sparse deltas of the active targets only: any number of targets
-// (three r130's shader morphing takes 8 at most), exact sums as facs_rig.core.deform does.
-function morph(weights, view = views[0]) {
+// Morph on the CPU over the sparse deltas of the targets whose weight changed: any number of
+// targets (three r130's shader morphing takes 8 at most). While playing, each frame adds
+// (new - applied weight) x delta for the changed targets only; paused or posed (exact = true),
+// and every 240 frames, the sum is made from the rest positions as facs_rig.core.deform does.
+function morph(weights, view = views[0], exact = true) {
   const positions = view.geometry.getAttribute("position");
-  const out = positions.array;
-  out.set(view.base);
-  for (const t of view.targets) {
-    if (t.column < 0) continue;
-    const w = weights[t.column];
-    if (!w) continue;
-    const idx = t.indices, d = t.deltas;
-    for (let k = 0; k < idx.length; k++) {
-      const v = idx[k] * 3, e = k * 3;
-      out[v] += w * d[e]; out[v + 1] += w * d[e + 1]; out[v + 2] += w * d[e + 2];
-    }
+  const out = positions.array, applied = view.applied;
+  const changed = [];
+  for (let j = 0; j < view.targets.length; j++) {
+    const t = view.targets[j];
+    const w = t.column < 0 ? 0 : weights[t.column];
+    if (w !== applied[j]) changed.push(j);
   }
-  positions.needsUpdate = true;
-  view.geometry.computeVertexNormals();
+  if (!changed.length && !(exact && view.inexact)) return;
+  let lo = Infinity, hi = -1;
+  if (exact || ++view.steps >= 240) {
+    view.steps = 0;
+    view.inexact = false;
+    out.set(view.base);
+    for (let j = 0; j < view.targets.length; j++) {
+      const t = view.targets[j];
+      const w = t.column < 0 ? 0 : weights[t.column];
+      applied[j] = w;
+      if (!w) continue;
+      addTarget(out, t, w);
+    }
+    uploadRange(positions, 0, out.length / 3);
+    allNormals(view);
+    return;
+  }
+  const moved = [];
+  view.inexact = true;  // sums of differences: made exact again once paused
+  for (const j of changed) {
+    const t = view.targets[j];
+    const w = t.column < 0 ? 0 : weights[t.column];
+    const dw = w - applied[j];
+    applied[j] = w;
+    if (!t.indices.length) continue;
+    addTarget(out, t, dw);
+    moved.push(t);
+    if (t.indices[0] < lo) lo = t.indices[0];
+    if (t.indices[t.indices.length - 1] + 1 > hi) hi = t.indices[t.indices.length - 1] + 1;
+  }
+  if (!moved.length) return;
+  uploadRange(positions, lo, hi);
+  changedNormals(view, moved, lo, hi);
+}
+function addTarget(out, t, w) {
+  const idx = t.indices, d = t.deltas;
+  for (let k = 0; k < idx.length; k++) {
+    const v = idx[k] * 3, e = k * 3;
+    out[v] += w * d[e]; out[v + 1] += w * d[e + 1]; out[v + 2] += w * d[e + 2];
+  }
 }
 
 function resize() {
@@ -294,7 +501,10 @@ function frame(now) {
     updateTransport();
     dirty = true;
     if (studio.lastNow) adaptResolution(now - studio.lastNow);
-  } else if (studio.resolution !== 1) setResolution(1);
+  } else if (studio.resolution !== 1 || studio.fastShading) {
+    studio.playResolution = studio.resolution; studio.playFast = studio.fastShading;
+    setResolution(1); setFastShading(false);
+  }
   studio.lastNow = now;
   if (!dirty) return;
   dirty = false;
@@ -303,7 +513,8 @@ function frame(now) {
     const w = currentWeights(view);
     let changed = false;
     for (let i = 0; i < w.length; i++) if (w[i] !== view.shown[i]) { changed = true; break; }
-    if (changed) { view.shown.set(w); morph(w, view); }
+    if (changed || (view.inexact && !studio.playing)) { view.shown.set(w); morph(w, view, !studio.playing); }
+    flushUploads(view);
   }
   const t1 = performance.now();
   renderer.render(scene, camera);
@@ -317,7 +528,8 @@ function frame(now) {
       const n = studio.frameTimes.length - 1;
       studio.measuredFps = (1000 * n) / (studio.frameTimes[n] - studio.frameTimes[0]);
       $("fps-readout").textContent = `${studio.measuredFps.toFixed(0)} fps` +
-        (studio.resolution < 1 ? ` at ${Math.round(100 * studio.resolution)}% resolution` : "");
+        (studio.resolution < 1 ? ` at ${Math.round(100 * studio.resolution)}% resolution` : "") +
+        (studio.fastShading ? ", vertex shading" : "");
     }
   }
   if (studio.poseSentAt !== null && studio.mode === "pose" && studio.poseArrived) {
@@ -350,6 +562,10 @@ function togglePlay() {
   studio.mode = "timeline";
   if (!studio.playing && studio.time >= s.duration) studio.time = 0;
   studio.playing = !studio.playing;
+  // Playing again starts at the resolution the last playback settled at (adaptive).
+  if (studio.playing && $("adaptive").checked && studio.playResolution) {
+    setResolution(studio.playResolution); setFastShading(!!studio.playFast);
+  }
   studio.frameTimes = [];
   updateTransport(); dirty = true;
 }
