@@ -391,7 +391,7 @@ def test_any_rig_whose_profile_declares_gaze_nodes_bakes_and_previews_them(tmp_p
     rest = setup.rig.mesh.positions
     weights = setup.driver.frame(vocabulary.channel_values(vocabulary.parse("61E")))
     turned = setup.rig.move_nodes(rest, weights)
-    (part,) = [part for part in setup.rig.parts if part.node == "eye"]
+    (part,) = [part for part in setup.rig.moving_parts if part.node == "eye"]
     centre = np.array([0.03, 0.03, 0.01])
     expected = (rest[part.start:part.stop] - centre) @ rotation_matrices(_quaternion([0, 1, 0], 30.0)).T
     np.testing.assert_allclose(turned[part.start:part.stop], expected + centre, atol=1e-6)

@@ -183,8 +183,13 @@ def test_rig_payload_is_the_mesh_reordered(session):
     rig, blob, images = rig_payload(session)
     data = _unpacked(rig, blob)
     mesh = session.setup.rig.mesh
-    assert images == [] and rig["looks"][0]["vertexColors"] is True
-    assert rig["layout"]["groups"] == [{"start": 0, "count": 3 * mesh.faces.shape[0], "look": 0}]
+    assert images == [] and all(look["vertexColors"] is True for look in rig["looks"])
+    # One group per primitive of the bundled head (the face, eyeball_L, eyeball_R), back to back
+    # over every triangle.
+    groups = rig["layout"]["groups"]
+    assert [group["look"] for group in groups] == [0, 1, 2]
+    assert [group["start"] for group in groups] == [0, *np.cumsum([g["count"] for g in groups])[:-1]]
+    assert sum(group["count"] for group in groups) == 3 * mesh.faces.shape[0]
     triangles = lambda positions, faces: sorted(map(tuple, positions[faces].reshape(-1, 9).tolist()))  # noqa: E731
     assert triangles(data["positions"], data["faces"]) == triangles(mesh.positions, mesh.faces)
     moving = rig["layout"]["moving"]
