@@ -182,7 +182,7 @@ def test_rig_payload_is_the_mesh_reordered(session):
 
     rig, blob, images = rig_payload(session)
     data = _unpacked(rig, blob)
-    mesh = session.setup.rig.mesh
+    mesh = session.setup.rig.motion_as_targets().mesh  # what the page blends: gaze as eye deltas
     assert images == [] and all(look["vertexColors"] is True for look in rig["looks"])
     # One group per primitive of the bundled head (the face, eyeball_L, eyeball_R), back to back
     # over every triangle.
