@@ -164,6 +164,17 @@ def test_calibrate_cli_on_real_pyfeat_clips_writes_a_usable_profile(tmp_path, ca
     stored = profile.mapping.held_out_r[Channel(1)]
     assert f"AU01     {stored:6.3f}" in printed
     assert main(["code", clips[0], "--source", "blendshapes", "--tracker", str(out)]) == 0
+    # A named profile is used on a Py-Feat take without --source: the blendshapes go through it
+    # (auto alone reads the detector's own AUs, which would leave the profile silently unused).
+    held_out = str(shared_asset("captures/pyfeat/005.csv"))
+    outputs = {}
+    for label, extra in (("detector", []), ("profile", ["--tracker", str(out)]),
+                         ("profile, explicit", ["--tracker", str(out), "--source", "blendshapes"])):
+        outputs[label] = tmp_path / f"{len(outputs)}.csv"
+        assert main(["retarget", held_out, "-o", str(outputs[label]), *extra]) == 0
+    capsys.readouterr()
+    assert outputs["profile"].read_bytes() == outputs["profile, explicit"].read_bytes()
+    assert outputs["profile"].read_bytes() != outputs["detector"].read_bytes()
 
 
 def test_calibrate_refuses_mismatched_codings(capsys):

@@ -25,6 +25,7 @@ from facs_rig.io.captures.pipeline import (
 from facs_rig.io.captures.retarget import (
     RetargetReport,
     RetargetRequest,
+    capture_source,
     choose_tracker,
     output_kind,
     retarget_file,
@@ -344,7 +345,8 @@ def run_code(args: argparse.Namespace) -> int:
     step(1)
     tracker = choose_tracker(args.tracker, capture.format)
     with naming(args.capture):
-        curves = capture_curves(capture, cleaning, source=args.source, tracker=tracker).curves
+        curves = capture_curves(capture, cleaning, tracker=tracker,
+                                source=capture_source(args.source, args.tracker, capture)).curves
     del capture  # an hour of blendshapes is 45 MB that events and coding do not need
     step(2)
     timeline = extract_events(curves, vocabulary.scale(), options=events,

@@ -125,7 +125,7 @@ def _run(job: TakeJob) -> dict:
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
     from facs_rig.io.captures.pipeline import auto_neutral_note, capture_curves, event_thresholds
-    from facs_rig.io.captures.retarget import choose_tracker, retarget_file
+    from facs_rig.io.captures.retarget import capture_source, choose_tracker, retarget_file
     from facs_rig.resources import load_vocabulary
 
     first = job.requests[0]
@@ -139,7 +139,8 @@ def _run(job: TakeJob) -> dict:
     # The same tracker profile as `facs-rig code` (--tracker, else by the capture's format), so
     # that the .facs.txt summary is what `code` prints for the take.
     tracker = choose_tracker(first.tracker, capture.format)
-    solved = capture_curves(capture, job.code_cleaning, source=first.source, tracker=tracker)
+    solved = capture_curves(capture, job.code_cleaning, tracker=tracker,
+                            source=capture_source(first.source, first.tracker, capture))
     timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events,
                               thresholds=event_thresholds(tracker, first.events))
     segments = code_segments(timeline, vocabulary)

@@ -148,6 +148,16 @@ def choose_tracker(name_or_file: str | None, capture_format: str):
     return load_tracker(name_or_file) if name_or_file else tracker_for_format(capture_format)
 
 
+def capture_source(source: str, tracker_given: str | None, capture: Capture) -> str:
+    """The AU source to use: ``--source`` as given, except that a tracker profile named with
+    ``--tracker`` on a capture that carries both its own AUs and blendshapes (Py-Feat) means the
+    blendshapes, since the profile maps blendshapes; ``auto`` would otherwise take the
+    detector's AUs and leave the profile unused without a word."""
+    if source == "auto" and tracker_given and capture.blendshapes is not None:
+        return "blendshapes"
+    return source
+
+
 def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> RetargetReport:
     """Read, solve, clean and write one capture per ``request``.
 
@@ -174,7 +184,8 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
 
     def solved_curves() -> AUCurves:
         nonlocal via, residual_mean, residual_max
-        solved = capture_curves(capture, request.cleaning, source=request.source,
+        solved = capture_curves(capture, request.cleaning,
+                                source=capture_source(request.source, request.tracker, capture),
                                 tracker=tracker)
         if solved.residual is not None:
             via = "solved from blendshapes" if tracker.mapping is None else \
