@@ -63,7 +63,7 @@ def test_dry_run_prints_every_frame_then_the_neutral_one():
     assert "EyeBlinkLeft" in frames[0] and "MouthSmileLeft" in frames[0]  # Perfect Sync names
     assert frames[-2]["MouthSmileLeft"] > frames[1]["MouthSmileLeft"] > 0  # the onset ramps up
     assert set(frames[-1].values()) == {0.0}
-    assert "5 frames" in result.stderr and "neutral frame sent" in result.stderr
+    assert "5 frames" in result.stderr and "none sent (dry run); neutral frame printed" in result.stderr
 
 
 def test_vrm_rig_sends_vrm0_preset_names_and_vrm1_on_request():

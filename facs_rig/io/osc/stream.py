@@ -317,18 +317,22 @@ class StreamSummary:
     neutral_sent: bool
     interrupted: bool = False
     skipped_targets: tuple[str, ...] = field(default=())
+    #: True when the transport printed the packets instead of sending them (``--dry-run``).
+    printed: bool = False
 
     def line(self) -> str:
         """One line: frames, lateness, per-receiver packets and errors."""
         parts = [self.clock.line()]
         for stats in self.destinations:
-            text = f"{stats.endpoint}: {stats.packets} packets"
+            text = f"{stats.endpoint}: {stats.packets} packets" + (
+                " printed, none sent (dry run)" if self.printed else "")
             if stats.refused:
                 text += f", {stats.refused} refused (nobody listening?)"
             if stats.failed:
                 text += f", {stats.failed} failed ({stats.last_error})"
             parts.append(text)
-        parts.append("neutral frame sent" if self.neutral_sent else "no neutral frame")
+        neutral = "printed" if self.printed else "sent"
+        parts.append(f"neutral frame {neutral}" if self.neutral_sent else "no neutral frame")
         return "; ".join(parts)
 
 
@@ -618,7 +622,8 @@ class FaceStream:
         """The clock and receiver figures so far."""
         skipped = self._current.skipped if self._current is not None else ()
         return StreamSummary(self.clock.summary(), tuple(self.transport.stats),
-                             self.neutral_sent, self.interrupted, skipped)
+                             self.neutral_sent, self.interrupted, skipped,
+                             printed=isinstance(self.transport, PacketPrinter))
 
     def close(self) -> StreamSummary:
         """Send the neutral frame (unless ``reset=False`` or already sent) and close the sockets."""
