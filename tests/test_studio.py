@@ -363,9 +363,11 @@ def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
 
 
 def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):
-    process = _start_cli("--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    # Tests stay on loopback: 127.0.0.2 is still this machine, but not one of the names the
+    # studio takes as loopback-only (127.0.0.1, localhost, ::1), so the warning is printed.
+    process = _start_cli("--host", "127.0.0.2", "--port", "0", cwd=tmp_path)
     try:
-        assert process.stdout.readline().startswith("facs-rig studio: http://0.0.0.0:")
+        assert process.stdout.readline().startswith("facs-rig studio: http://127.0.0.2:")
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
     finally:
