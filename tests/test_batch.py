@@ -579,3 +579,43 @@ def test_progress_writes_a_line_every_few_seconds_off_a_terminal(monkeypatch, ca
     progress.finish()
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["batch: 3/6 1 failed", "batch: 5/6 1 failed", "batch: 6/6 1 failed"]
+
+
+def test_two_manifest_rows_of_one_capture_are_two_takes(tmp_path):
+    # Review finding: takes were de-duplicated by path alone, dropping face 1's row.
+    from facs_rig.cluster.takes import expand_inputs
+
+    capture = shared_asset("captures/livelinkface/S07-001.csv")
+    manifest = tmp_path / "two.csv"
+    manifest.write_text(f"capture,stem,face\n{capture},a,0\n{capture},b,1\n{capture},a,0\n")
+    takes, _ = expand_inputs([str(manifest)])
+    assert [(take.stem, take.overrides.get("face")) for take in takes] == [("a", 0), ("b", 1)]
+
+
+def test_a_damaged_results_manifest_is_read_without_a_traceback(tmp_path):
+    from facs_rig.cluster.engine import ResultsManifest
+
+    (tmp_path / "batch-manifest.jsonl").write_bytes(
+        b'{"key": "a", "input_sha256": "x"}\n\xff\xfe not utf-8\n' + b"[" * 5000 + b"\n"
+        + b'{"key": "b", "n": ' + b"9" * 5000 + b"}\n")
+    assert list(ResultsManifest(tmp_path).entries) == ["a"]
+
+
+def test_an_edited_rig_profile_file_changes_the_recorded_settings(tmp_path):
+    import dataclasses
+
+    from facs_rig.cluster.work import TakeJob, job_settings
+    from facs_rig.io.captures.retarget import RetargetRequest
+
+    profile = tmp_path / "my_rig.json"
+    profile.write_text((REPO / "rigs" / "arkit.json").read_text())
+    from facs_rig.io.captures.pipeline import CleaningOptions
+
+    job = TakeJob(key="k", capture="take.csv",
+                  requests=(RetargetRequest("take.csv", "out.csv", rig=str(profile)),),
+                  summary_path="take.facs.txt", heat_map_path="take.qc.png",
+                  code_cleaning=CleaningOptions())
+    before = job_settings(job)
+    profile.write_text(profile.read_text().replace('"arkit"', '"arkit-edited"', 1))
+    assert job_settings(job) != before
+    assert job_settings(dataclasses.replace(job)) == job_settings(job)

@@ -31,6 +31,7 @@ from pathlib import Path
 from facs_rig import __version__
 from facs_rig.cluster.work import TakeJob, job_settings, process_take
 from facs_rig.errors import FacsRigError, MissingDependencyError
+from facs_rig.io import bounded_json
 
 __all__ = ["ClusterError", "BatchResult", "ResultsManifest", "run_jobs", "MANIFEST_NAME"]
 
@@ -72,12 +73,14 @@ class ResultsManifest:
         self.path = folder / MANIFEST_NAME
         self.entries: dict[str, dict] = {}
         if self.path.exists():
-            with open(self.path, encoding="utf-8") as stream:
+            # errors="replace": a damaged line (not UTF-8, cut short, too deep) is one take to redo,
+            # never a traceback.
+            with open(self.path, encoding="utf-8", errors="replace") as stream:
                 for line in stream:
                     try:
-                        entry = json.loads(line)
+                        entry = bounded_json.loads(line)
                     except json.JSONDecodeError:
-                        continue  # a line cut short by an interrupted write
+                        continue  # a line cut short by an interrupted write, or damaged
                     if isinstance(entry, dict) and isinstance(entry.get("key"), str):
                         self.entries[entry["key"]] = entry
         self._stream = None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facs_rig.errors import CaptureFormatError, FacsRigError
+from facs_rig.io import bounded_json
 from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
 from facs_rig.io.captures._table import read_header
 
@@ -91,10 +92,13 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
     """
     takes: list[Take] = []
     notes: list[str] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str, str]] = set()
 
     def add(take: Take) -> None:
-        key = os.path.abspath(take.capture)
+        # The same file named twice (a glob and a folder) is one take; two manifest rows of one
+        # capture with other overrides (face 0 and face 1) are two.
+        key = (os.path.abspath(take.capture), take.stem,
+               json.dumps(take.overrides, sort_keys=True, default=str))
         if key not in seen:
             seen.add(key)
             takes.append(take)
@@ -175,7 +179,7 @@ def read_manifest(path: str) -> list[tuple[str, dict]]:
     rows: list[tuple[str, dict]] = []
     if Path(path).suffix.lower() == ".json":
         try:
-            document = json.loads(text)
+            document = bounded_json.loads(text)
         except json.JSONDecodeError as exc:
             raise BatchInputError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
         entries = document.get("takes") if isinstance(document, dict) else document

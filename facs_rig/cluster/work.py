@@ -283,4 +283,10 @@ def job_settings(job: TakeJob) -> dict:
     requests = [asdict(request) for request in job.requests]
     for request in requests:
         request.pop("capture", None)
+        # A rig profile, mesh or tracker profile given as a file is recorded by its content too:
+        # editing it must redo the take, not keep outputs made with the old one.
+        for option in ("rig", "mesh", "tracker"):
+            value = request.get(option)
+            if isinstance(value, str) and os.path.isfile(value):
+                request[f"{option}_sha256"] = file_sha256(value)
     return {"requests": requests, "code_cleaning": asdict(job.code_cleaning)}
