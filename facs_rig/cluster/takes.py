@@ -92,13 +92,12 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
     """
     takes: list[Take] = []
     notes: list[str] = []
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str]] = set()
 
     def add(take: Take) -> None:
-        # The same file named twice (a glob and a folder) is one take; two manifest rows of one
-        # capture with other overrides (face 0 and face 1) are two.
-        key = (os.path.abspath(take.capture), take.stem,
-               json.dumps(take.overrides, sort_keys=True, default=str))
+        # The same file named twice (a glob, a folder, a manifest row) is one take, the first;
+        # two manifest rows of one capture under other stems (face 0 as a, face 1 as b) are two.
+        key = (os.path.abspath(take.capture), take.stem)
         if key not in seen:
             seen.add(key)
             takes.append(take)
