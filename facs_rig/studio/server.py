@@ -415,9 +415,8 @@ class StudioServer:
         """The page's playhead: what is shown goes out over OSC when streaming is on."""
         at = _number(message, "time")
         if self._osc is not None:
-            row = self.session.frame_index(at)
-            await asyncio.to_thread(self._osc_send, self.session.weights[row],
-                                    self.session.frame_values(at))
+            weights, values = self.session.frame(at)
+            await asyncio.to_thread(self._osc_send, weights, values)
         return None
 
     async def _on_osc(self, message: dict, client_id: int) -> dict:
@@ -619,7 +618,9 @@ class ServerThread:
 
     def start(self) -> ServerThread:
         self._thread.start()
-        self._ready.wait(30)
+        if not self._ready.wait(30):
+            self.stop()
+            raise TimeoutError("the studio server did not start listening within 30 s")
         if self._failure is not None:
             raise self._failure
         return self

@@ -274,6 +274,13 @@ class StudioSession:
         # round() cannot turn into an int.
         return int(round(min(max(at * self.timeline.fps, 0.0), float(last))))
 
+    def frame(self, at: float) -> tuple[np.ndarray, dict[Channel, float]]:
+        """The target weights (n_targets,) and AU values of the frame nearest to ``at``, read
+        under the session's lock: a notes edit replaces the timeline, weights and curves
+        together, so a reader between two of those assignments would mix old and new."""
+        with self._lock:
+            return self.weights[self.frame_index(at)], self.frame_values(at)
+
     def frame_values(self, at: float) -> dict[Channel, float]:
         """AU values of the timeline at the frame nearest to ``at`` (channels above zero)."""
         row = self.frame_index(at)
