@@ -218,3 +218,20 @@ def test_automatic_neutral_zeroes_at_most_a_quarter_of_a_long_take():
     moving = raw.max(axis=0) - raw.min(axis=0) > 0.05
     zeroed = (calibrated[:, moving] == 0) & (raw[:, moving] > 0)
     assert np.all(zeroed.mean(axis=0) <= 0.26)
+
+
+def test_a_tracker_profile_path_without_a_size_is_read_bounded():
+    # /dev/zero reports size 0 and never ends: a size check before read() let it fill memory.
+    with pytest.raises(FacsRigError, match="/dev/zero: more than .* too large for a tracker profile"):
+        load_tracker("/dev/zero")
+
+
+def test_a_capture_over_the_limit_is_refused_naming_it(tmp_path, monkeypatch):
+    import facs_rig.io.captures._table as table
+    from facs_rig.io.captures import read_capture
+
+    monkeypatch.setattr(table, "MAX_CAPTURE_BYTES", 1000)
+    path = tmp_path / "long.csv"
+    path.write_text(shared_asset("captures/facecap/facecap_animation_weights.csv").read_text())
+    with pytest.raises(FacsRigError, match="long.csv: more than 1,000 bytes is too large for a capture"):
+        read_capture(path)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facs_rig.errors import CaptureFormatError
+from facs_rig.io.bounded_read import read_bounded
 
 __all__ = ["Table", "read_header", "read_table"]
 
@@ -91,11 +92,7 @@ def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The file's bytes, UTF-8 checked, with a BOM removed and line ends made ``\\n``."""
     name = os.fspath(path)
     try:
-        size = os.path.getsize(name)
-        if size > MAX_CAPTURE_BYTES:
-            raise CaptureFormatError(f"{name}: {size} bytes is too large for a capture file")
-        with open(name, "rb") as stream:
-            data = stream.read()
+        data = read_bounded(name, MAX_CAPTURE_BYTES, CaptureFormatError, "a capture file")
     except CaptureFormatError:
         raise
     except IsADirectoryError:

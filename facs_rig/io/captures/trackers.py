@@ -34,6 +34,7 @@ import numpy as np
 from facs_rig.core.channels import Channel
 from facs_rig.core.solve import NO_PRIORS, PairPrior, SolvePriors
 from facs_rig.errors import CaptureFormatError
+from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
 __all__ = ["TrackerProfile", "AUMapping", "TRACKERS", "load_tracker", "tracker_for_format",
@@ -349,11 +350,8 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
 
 def _read_document(path: str) -> Any:
     try:
-        size = os.path.getsize(path)
-        if size > _MAX_PROFILE_BYTES:
-            raise TrackerProfileError(f"{path}: {size} bytes is too large for a tracker profile")
-        with open(path, "rb") as stream:
-            text = stream.read().decode("utf-8")
+        text = read_bounded(path, _MAX_PROFILE_BYTES, TrackerProfileError,
+                            "a tracker profile").decode("utf-8")
     except TrackerProfileError:
         raise
     except UnicodeDecodeError:
