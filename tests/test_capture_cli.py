@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -138,3 +139,20 @@ def test_code_of_a_take_cut_mid_row_reports_the_repair(tmp_path, capsys):
     assert main(["code", str(cut)]) == 0
     assert "# repaired: 1 last row cut short (the tracker stopped mid-write) dropped" in \
         capsys.readouterr().out
+
+
+def _die_in_worker(request):
+    os._exit(9)  # what the kernel's OOM killer leaves behind: no result, no exception
+
+
+def test_a_worker_that_dies_fails_its_takes_in_one_line_each(tmp_path, capsys, monkeypatch):
+    # Review finding: BrokenProcessPool escaped retarget --jobs as a traceback.
+    import facs_rig.cli.capture_commands as capture_commands
+
+    monkeypatch.setattr(capture_commands, "_work", _die_in_worker)
+    takes = [shared_asset(f"captures/livelinkface/{name}.csv") for name in ("S07-001", "alex_rom_3")]
+    assert main(["retarget", *map(str, takes), "--jobs", "2",
+                 "-o", str(tmp_path / "{stem}.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "worker process died" in err
+    assert not list(tmp_path.iterdir())

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from facs_rig.cli._output import add_fps_argument, check_output, naming, print_json
@@ -256,9 +257,14 @@ def _run_pool(requests: list[RetargetRequest], jobs: int, record) -> None:
     recorded: set[int] = set()
     try:
         for future in as_completed(futures):
-            if future.result()[1] == _INTERRUPTED:  # the worker saw the Ctrl-C before we did
+            try:
+                outcome = future.result()
+            except BrokenProcessPool:  # a worker was killed (out of memory, SIGKILL)
+                outcome = (None, "its worker process died (killed, or out of memory); "
+                                 "run it again, or with --jobs 1")
+            if outcome[1] == _INTERRUPTED:  # the worker saw the Ctrl-C before we did
                 raise KeyboardInterrupt
-            record(futures[future], future.result())
+            record(futures[future], outcome)
             recorded.add(futures[future])
     except KeyboardInterrupt:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
