@@ -22,6 +22,7 @@ __all__ = [
     "CaptureFormatError",
     "OscError",
     "UnsupportedFormatError",
+    "CalibrationError",
     "MissingDependencyError",
     "OutputError",
     "FacsRigWarning",
@@ -100,6 +101,10 @@ class OscError(FacsRigError, ValueError):
 
 class UnsupportedFormatError(FacsRigError, ValueError):
     """No reader or writer exists for a file's extension or the requested format."""
+
+
+class CalibrationError(FacsRigError, ValueError):
+    """Coded takes that cannot be calibrated on (too few, nothing in common)."""
 
 
 class MissingDependencyError(FacsRigError, ImportError):

@@ -395,10 +395,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
     vocabulary = load_vocabulary()
     takes = [coded_take(c, k, vocabulary) for c, k in zip(args.captures, args.coded)]
-    try:
-        calibration = fit_mapping(takes, folds=args.folds)
-    except ValueError as exc:
-        raise FacsRigError(str(exc)) from None
+    calibration = fit_mapping(takes, folds=args.folds)  # CalibrationError is a FacsRigError
     base = choose_tracker(args.tracker, read_capture(args.captures[0]).format)
     profile = dataclasses.replace(
         base, name=Path(args.output).stem, mapping=calibration.mapping,

@@ -23,7 +23,7 @@ from types import MappingProxyType
 import numpy as np
 
 from facs_rig.core.channels import Channel
-from facs_rig.errors import CaptureFormatError
+from facs_rig.errors import CalibrationError, CaptureFormatError
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.trackers import AUMapping
 
@@ -145,19 +145,19 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float = DEFAULT_RIDGE,
 
     Raises
     ------
-    ValueError
+    CalibrationError
         Fewer than two takes, no shape or no AU common to every take.
     """
     if len(takes) < 2:
-        raise ValueError("calibration needs at least two coded takes (one is held out in turn)")
+        raise CalibrationError("calibration needs at least two coded takes (one is held out in turn)")
     shapes = tuple(name for name in takes[0].shapes if all(name in t.shapes for t in takes[1:]))
     channels = tuple(sorted({c for t in takes for c in t.channels if c.au < 50},
                             key=lambda c: c.sort_key))
     if not shapes or not channels:
-        raise ValueError("the takes share no blendshape or code no AU")
+        raise CalibrationError("the takes share no blendshape or code no AU")
     count = min(folds or min(len(takes), 10), len(takes))
     if count < 2:
-        raise ValueError("k-fold needs at least two folds")
+        raise CalibrationError("k-fold needs at least two folds")
     fold_of = np.arange(len(takes)) % count
     predictions = [np.zeros((t.blendshapes.shape[0], len(channels))) for t in takes]
     for fold in range(count):
