@@ -268,7 +268,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             result.interrupted = True
             with contextlib.suppress(Exception):
                 client.cancel([future for future, _ in in_flight.values()], force=True)
-    manifest.close()
+        finally:
+            manifest.close()  # whatever stopped the loop, what finished stays recorded
     return result
 
 
