@@ -74,25 +74,63 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
 
 
-def _hysteresis(curve: np.ndarray, on: float, off: float) -> np.ndarray:
-    """Active where the curve has risen above ``on`` and not yet fallen to ``off`` or below."""
-    above_off = curve > off
-    active = np.zeros(curve.shape[0], dtype=bool)
-    for first, last in _runs(above_off):
-        if np.any(curve[first:last + 1] >= on):
-            active[first:last + 1] = True
-    return active
+def _run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(firsts, lasts) inclusive index arrays of the True runs of a boolean array."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+
+
+def _activations(curve: np.ndarray, times: np.ndarray, on: float, off: float,
+                 min_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """(firsts, lasts) of the activations of one curve, in whole-array operations.
+
+    Hysteresis: a run of frames above ``off`` is active when it reaches ``on`` somewhere (the
+    curve has risen above ``on`` and not yet fallen to ``off`` or below); then runs less than
+    ``min_gap`` apart are bridged (a blink of the tracker is not the end of an expression).
+    """
+    firsts, lasts = _run_bounds(curve > off)
+    # Frames at or above `on` before each index: a run reaches `on` if the count grows in it.
+    reached = np.concatenate(([0], np.cumsum(curve >= on)))
+    keep = reached[lasts + 1] > reached[firsts]
+    firsts, lasts = firsts[keep], lasts[keep]
+    if firsts.size > 1:
+        # Run k+1 joins run k when the gap from k's last frame to its first is under min_gap.
+        opens = np.concatenate(([True], ~(times[firsts[1:]] - times[lasts[:-1]] < min_gap)))
+        firsts = firsts[opens]
+        lasts = lasts[np.concatenate((opens[1:], [True]))]
+    return firsts, lasts
+
+
+def _hump_counts(curve: np.ndarray, firsts: np.ndarray, lasts: np.ndarray,
+                 fraction: float) -> np.ndarray:
+    """How many stretches at or above ``fraction`` of its peak each activation has (what
+    :func:`_valleys` splits at), for all activations of a curve at once. They are disjoint
+    and in order, so ``reduceat`` over their bounds reads each one."""
+    if not firsts.size:
+        return np.zeros(0, dtype=np.intp)
+    padded = np.concatenate((curve, [0.0]))  # reduceat needs the bound after the last frame
+    bounds = np.empty(2 * firsts.size, dtype=np.intp)
+    bounds[0::2], bounds[1::2] = firsts, lasts + 1
+    peaks = np.maximum.reduceat(padded, bounds)[0::2]
+    lengths = lasts - firsts + 1
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    frames = np.repeat(firsts - offsets, lengths) + np.arange(int(lengths.sum()))
+    above = curve[frames] >= np.repeat(fraction * peaks, lengths)
+    rises = np.empty_like(above)
+    rises[0] = above[0]
+    rises[1:] = above[1:] > above[:-1]
+    rises[offsets] = above[offsets]  # an activation's first frame starts a stretch if above
+    return np.add.reduceat(rises.astype(np.intp), offsets)
 
 
 def _valleys(curve: np.ndarray, times: np.ndarray, first: int, last: int, fraction: float,
              min_gap: float) -> list[int]:
     """Split points inside one activation: the lowest frame between consecutive stretches at or
     above ``fraction`` of its peak, so smile, half-relax, smile again reads as two events. A dip
-    shorter than ``min_gap`` (a tracker dropout) does not split."""
+    shorter than ``min_gap`` (a tracker dropout) does not split. Called only for activations
+    with two humps or more (:func:`_hump_counts`): most have one and nothing to split."""
     segment = curve[first:last + 1]
     above = segment >= fraction * float(segment.max())
-    if int(above[0]) + np.count_nonzero(above[1:] > above[:-1]) < 2:
-        return []  # one hump (most activations): nothing to split, no need to list the runs
     high = _runs(above)
     return [first + a_last + 1 + int(np.argmin(segment[a_last + 1:b_first]))
             for (_, a_last), (b_first, _) in zip(high, high[1:])
@@ -243,22 +281,18 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         # One channel in float64 at a time, not a float64 copy of the whole take.
         curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
         on, off = (thresholds or {}).get(channel.au, (options.on, options.off))
-        active = _hysteresis(curve, on, off)
-        runs = _runs(active)
-        # Bridge short dips: a blink of the tracker is not the end of an expression.
-        merged: list[list[int]] = []
-        for first, last in runs:
-            if merged and times[first] - times[merged[-1][1]] < options.min_gap:
-                merged[-1][1] = last
-            else:
-                merged.append([first, last])
-        for first, last in merged:
-            start_index = first - 1 if first > 0 else first
-            end_index = last + 1 if last + 1 < n else last
-            if times[end_index] - times[start_index] < min_duration:
-                continue
+        firsts, lasts = _activations(curve, times, on, off, options.min_gap)
+        starts = np.maximum(firsts - 1, 0)
+        ends = np.minimum(lasts + 1, n - 1)
+        long_enough = ~(times[ends] - times[starts] < min_duration)  # NaN-safe as before
+        firsts, lasts = firsts[long_enough], lasts[long_enough]
+        starts, ends = starts[long_enough], ends[long_enough]
+        humps = _hump_counts(curve, firsts, lasts, options.split_fraction)
+        for first, last, start_index, end_index, hump_count in zip(
+                firsts.tolist(), lasts.tolist(), starts.tolist(), ends.tolist(), humps.tolist()):
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
-                                             options.min_gap), end_index]
+                                             options.min_gap), end_index] if hump_count > 1 \
+                else [start_index, end_index]
             if options.follow_intensity and channel.au != 43:
                 # An eye closure stays whole: its length tells blink (45) from closure (43).
                 pieces = [piece for left, right in zip(bounds, bounds[1:])
