@@ -19,6 +19,7 @@ how many of that prototype's AUs are present.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -189,31 +190,38 @@ def _band_uppers(scale: IntensityScale) -> np.ndarray:
             / scale.maximum)[:-1]
 
 
-def _letter_ranges(times: np.ndarray, curve: np.ndarray, left: int, right: int,
-                   uppers: np.ndarray, min_duration: float) -> list[tuple[int, int]]:
+def _letter_changes(curve: np.ndarray, uppers: np.ndarray) -> tuple[list[int], list[int], int]:
+    """Where one curve's FACS letter band changes, for :func:`_letter_ranges`: the frames
+    ``k`` whose band differs from frame ``k + 1``'s, the band from each such ``k + 1`` on,
+    and the band of frame 0. ``uppers`` are the band bounds of :func:`_band_uppers`."""
+    band = np.searchsorted(uppers, curve - 1e-6, side="left")
+    changes = np.flatnonzero(band[1:] != band[:-1])
+    return changes.tolist(), band[changes + 1].tolist(), int(band[0]) if band.size else 0
+
+
+def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int], left: int,
+                   right: int, min_duration: float) -> list[tuple[int, int]]:
     """Frames ``left..right`` of one activation cut where the curve's FACS letter changes and
     stays changed for at least ``min_duration`` (shorter stretches join the one before), as a
-    coder scores a smile held at B that rises to D and falls back as B, D, B. ``uppers`` are
-    the band bounds of :func:`_band_uppers`."""
-    band = np.searchsorted(uppers, curve[left:right + 1] - 1e-6, side="left")
-    changes = np.flatnonzero(band[1:] != band[:-1])
-    if not changes.size:
+    coder scores a smile held at B that rises to D and falls back as B, D, B. ``times`` are the
+    frame times as Python floats, ``changes`` the curve's :func:`_letter_changes`."""
+    frames, bands, first_band = changes
+    low, high = bisect_left(frames, left), bisect_left(frames, right)  # changes in left..right-1
+    if low == high:
         return [(left, right)]  # one letter throughout: one range, whatever its length
-    starts = [0, *(changes + 1).tolist()]
-    ends = [*changes.tolist(), band.shape[0] - 1]
-    letters = band[starts].tolist()
-    # Frame times as Python floats: the same differences as indexing the array, cheaper.
-    stretch = times[left:right + 1].tolist()
+    starts = [left, *(frame + 1 for frame in frames[low:high])]
+    ends = [*frames[low:high], right]
+    letters = [bands[low - 1] if low else first_band, *bands[low:high]]
     runs: list[list[int]] = []  # [first, last, band] of constant-letter stretches
     for first, last, letter in zip(starts, ends, letters):
-        if runs and (stretch[last] - stretch[first] < min_duration or letter == runs[-1][2]):
+        if runs and (times[last] - times[first] < min_duration or letter == runs[-1][2]):
             runs[-1][1] = last
         else:
             runs.append([first, last, letter])
-    if len(runs) > 1 and stretch[runs[0][1]] - stretch[runs[0][0]] < min_duration:
+    if len(runs) > 1 and times[runs[0][1]] - times[runs[0][0]] < min_duration:
         runs[1][0] = runs[0][0]
         del runs[0]
-    return [(left + first, left + last) for first, last, _ in runs]
+    return [(first, last) for first, last, _ in runs]
 
 
 def _joined(pieces: list[_Piece], start: float, end: float) -> list[_Piece]:
@@ -275,6 +283,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                              and (n == 1 or (times[1:] >= times[:-1]).all()))
     make = AUEvent._trusted if trusted else _checked_event
     uppers = _band_uppers(scale)
+    time_list = times.tolist()  # Python floats: the same differences, cheaper to index
     apex_fraction, min_duration = options.apex_fraction, options.min_duration
     events: list[AUEvent] = []
     for column, channel in enumerate(curves.channels):
@@ -288,6 +297,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         firsts, lasts = firsts[long_enough], lasts[long_enough]
         starts, ends = starts[long_enough], ends[long_enough]
         humps = _hump_counts(curve, firsts, lasts, options.split_fraction)
+        letter_changes = _letter_changes(curve, uppers) if options.follow_intensity else None
         for first, last, start_index, end_index, hump_count in zip(
                 firsts.tolist(), lasts.tolist(), starts.tolist(), ends.tolist(), humps.tolist()):
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
@@ -297,7 +307,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 # An eye closure stays whole: its length tells blink (45) from closure (43).
                 pieces = [piece for left, right in zip(bounds, bounds[1:])
                           if times[right] - times[left] >= min_duration
-                          for piece in _letter_ranges(times, curve, left, right, uppers,
+                          for piece in _letter_ranges(time_list, letter_changes, left, right,
                                                       min_duration)]
                 if pieces:
                     events.extend(make(channel, intensity, start, onset, apex, offset, letter)
