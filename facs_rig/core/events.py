@@ -143,10 +143,11 @@ def _valleys(curve: np.ndarray, times: np.ndarray, first: int, last: int, fracti
 _Piece = tuple[float, str, float, float, float, float]
 
 
-def _event(times: np.ndarray, segment: np.ndarray, left: int, right: int,
+def _event(times: list[float], segment: np.ndarray, left: int, right: int,
            scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
            open_end: bool = False) -> _Piece:
-    """One event over frames ``left..right`` (``segment`` is the curve there): the apex is the
+    """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
+    times as Python floats): the apex is the
     stretch around the peak within ``apex_fraction`` of it, the intensity its median, the
     letter its band on ``scale``."""
     top = int(segment.argmax())
@@ -168,16 +169,14 @@ def _event(times: np.ndarray, segment: np.ndarray, left: int, right: int,
     # An action already on when the take starts (or still on when it ends) has no onset
     # (offset) in the take: it is at its apex there, not rising from rest (open_start/end).
     count = apex_last - apex_first + 1
-    if count == 1:
-        median = segment[apex_first]
-    else:
-        apex = np.sort(segment[apex_first:apex_last + 1])
-        middle = count // 2  # the median, without np.median's per-call overhead
-        median = apex[middle] if count % 2 else 0.5 * (apex[middle - 1] + apex[middle])
-    intensity = min(max(float(median), 0.0), 1.0)
+    # The median, without np.median's per-call overhead (Python floats: the same doubles).
+    apex = sorted(segment[apex_first:apex_last + 1].tolist())
+    middle = count // 2
+    median = apex[middle] if count % 2 else 0.5 * (apex[middle - 1] + apex[middle])
+    intensity = min(max(median, 0.0), 1.0)
     letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
-    start, apex_start = float(times[left]), float(times[left + apex_first])
-    apex_end, end = float(times[left + apex_last]), float(times[right])
+    start, apex_start = times[left], times[left + apex_first]
+    apex_end, end = times[left + apex_last], times[right]
     # What AUEvent.from_times builds (durations rounded to a picosecond), without its checks of
     # the order of the four times: increasing frame indices on increasing times guarantee it.
     return (intensity, letter, start, round(apex_start - start, 12),
@@ -306,22 +305,22 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             if options.follow_intensity and channel.au != 43:
                 # An eye closure stays whole: its length tells blink (45) from closure (43).
                 pieces = [piece for left, right in zip(bounds, bounds[1:])
-                          if times[right] - times[left] >= min_duration
+                          if time_list[right] - time_list[left] >= min_duration
                           for piece in _letter_ranges(time_list, letter_changes, left, right,
                                                       min_duration)]
                 if pieces:
                     events.extend(make(channel, intensity, start, onset, apex, offset, letter)
                                   for intensity, letter, start, onset, apex, offset in _joined(
-                        [_event(times, curve[left:right + 1], left, right, scale, apex_fraction,
-                                open_start=left == 0, open_end=right == n - 1)
-                         for left, right in pieces], float(times[start_index]),
-                        float(times[end_index])))
+                        [_event(time_list, curve[left:right + 1], left, right, scale,
+                                apex_fraction, open_start=left == 0, open_end=right == n - 1)
+                         for left, right in pieces], time_list[start_index],
+                        time_list[end_index]))
                 continue
             for left, right in zip(bounds, bounds[1:]):
-                if times[right] - times[left] < min_duration:
+                if time_list[right] - time_list[left] < min_duration:
                     continue
                 intensity, letter, start, onset, apex, offset = _event(
-                    times, curve[left:right + 1], left, right, scale, apex_fraction)
+                    time_list, curve[left:right + 1], left, right, scale, apex_fraction)
                 event_channel = channel
                 # (start + onset + apex + offset) - start is AUEvent's end - start.
                 if channel.au == 43 and start + onset + apex + offset - start \
