@@ -147,30 +147,33 @@ def _event(times: list[float], segment: np.ndarray, left: int, right: int,
            scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
            open_end: bool = False) -> _Piece:
     """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
-    times as Python floats): the apex is the
-    stretch around the peak within ``apex_fraction`` of it, the intensity its median, the
-    letter its band on ``scale``."""
-    top = int(segment.argmax())
-    peak = float(segment[top])
-    length = segment.shape[0]
+    times as Python floats): the apex is the stretch around the peak within ``apex_fraction``
+    of it, the intensity its median, the letter its band on ``scale``."""
+    # Plain Python over the frames: an event spans ~30 frames, where numpy's per-call overhead
+    # outweighs its speed (the same doubles, the same comparisons, so the same event).
+    values = segment.tolist()
+    length = len(values)
+    peak = max(values)
+    top = values.index(peak)  # the first frame at the peak, as argmax finds it
     # The apex: the run of frames within apex_fraction of the peak that holds the peak.
-    far = segment < apex_fraction * peak
-    # argmax finds the first True (0 when there is none: told apart by reading it back).
-    if open_start or top == 0:
-        apex_first = 0
-    else:
-        last_before = top - 1 - int(far[top - 1::-1].argmax())
-        apex_first = last_before + 1 if far[last_before] else 0
-    if open_end or top == length - 1:
-        apex_last = length - 1
-    else:
-        first_after = top + 1 + int(far[top + 1:].argmax())
-        apex_last = first_after - 1 if far[first_after] else length - 1
     # An action already on when the take starts (or still on when it ends) has no onset
     # (offset) in the take: it is at its apex there, not rising from rest (open_start/end).
+    near = apex_fraction * peak
+    apex_first = top
+    if open_start:
+        apex_first = 0
+    else:
+        while apex_first > 0 and values[apex_first - 1] >= near:
+            apex_first -= 1
+    apex_last = top
+    if open_end:
+        apex_last = length - 1
+    else:
+        while apex_last < length - 1 and values[apex_last + 1] >= near:
+            apex_last += 1
     count = apex_last - apex_first + 1
-    # The median, without np.median's per-call overhead (Python floats: the same doubles).
-    apex = sorted(segment[apex_first:apex_last + 1].tolist())
+    # The median, without np.median's per-call overhead.
+    apex = sorted(values[apex_first:apex_last + 1])
     middle = count // 2
     median = apex[middle] if count % 2 else 0.5 * (apex[middle - 1] + apex[middle])
     intensity = min(max(median, 0.0), 1.0)
@@ -455,10 +458,12 @@ def _constant_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: flo
     channel_id = {channel: k for k, channel in enumerate(channels)}
     letter_slots = len(INTENSITY_LETTERS) + 1  # slot 0 counts events without a letter
     # (time, +1 start / -1 end, channel id, letter slot), all boundaries in one sorted list.
-    changes = sorted([(start, 1, channel_id[event.channel], _letter_rank(event.letter) + 1)
-                      for start, _, event in spans]
-                     + [(end, -1, channel_id[event.channel], _letter_rank(event.letter) + 1)
-                        for _, end, event in spans])
+    # Each event's channel id and slot looked up once, for both of its boundaries.
+    keyed = [(start, end, channel_id[event.channel], _LETTER_RANKS.get(event.letter, -1) + 1)
+             for start, end, event in spans]
+    changes = sorted([(start, 1, channel, slot) for start, _, channel, slot in keyed]
+                     + [(end, -1, channel, slot) for _, end, channel, slot in keyed])
+    del keyed
     counts = [[0] * letter_slots for _ in channels]
     active: dict[int, int] = {}  # channel id -> strongest letter slot among its active events
     pieces: list[list] = []  # [start, end, {channel id: strongest slot}]
