@@ -71,8 +71,8 @@ class EventOptions:
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) inclusive index pairs of the True runs of a boolean array."""
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
+    firsts, lasts = _run_bounds(mask)
+    return list(zip(firsts.tolist(), lasts.tolist()))
 
 
 def _run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -279,8 +279,8 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     # Every event's times are frame times, its durations differences of increasing ones, its
     # intensity clamped to 0-1 and its letter from the scale: when the frame times are finite
     # (even summed), non-negative and non-decreasing, each event is valid by construction and
-    # skips AUEvent's checks (a third of the time of an hour-long take); otherwise the checked
-    # constructor raises as it always did.
+    # skips AUEvent's checks (~0.7 s of an hour-long take's 68,000 events); otherwise the
+    # checked constructor raises as it always did.
     trusted = n == 0 or bool(np.isfinite(4.0 * times).all() and times[0] >= 0
                              and (n == 1 or (times[1:] >= times[:-1]).all()))
     make = AUEvent._trusted if trusted else _checked_event
@@ -312,12 +312,13 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                           for piece in _letter_ranges(time_list, letter_changes, left, right,
                                                       min_duration)]
                 if pieces:
+                    joined = _joined([_event(time_list, curve[left:right + 1], left, right, scale,
+                                             apex_fraction, open_start=left == 0,
+                                             open_end=right == n - 1)
+                                      for left, right in pieces],
+                                     time_list[start_index], time_list[end_index])
                     events.extend(make(channel, intensity, start, onset, apex, offset, letter)
-                                  for intensity, letter, start, onset, apex, offset in _joined(
-                        [_event(time_list, curve[left:right + 1], left, right, scale,
-                                apex_fraction, open_start=left == 0, open_end=right == n - 1)
-                         for left, right in pieces], time_list[start_index],
-                        time_list[end_index]))
+                                  for intensity, letter, start, onset, apex, offset in joined)
                 continue
             for left, right in zip(bounds, bounds[1:]):
                 if time_list[right] - time_list[left] < min_duration:
