@@ -11,6 +11,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
 from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
 from facs_rig.core.timeline import AUEvent, Timeline
+from facs_rig.errors import TimelineError
 
 
 def curves_of(columns: dict[Channel, np.ndarray], fps: float = 100.0) -> AUCurves:
@@ -167,3 +168,39 @@ def test_event_thresholds_come_halfway_up_the_tracker_profiles_au_ranges():
     assert thresholds[9][0] == 0.03  # never below the trace floor (AU9 barely moves)
     assert all(off <= on <= options.on for on, off in thresholds.values())
     assert event_thresholds(load_tracker("arkit"), options) is None  # no ranges: global
+
+
+def _checked_copy(event: AUEvent) -> AUEvent:
+    """The event rebuilt through the public, validating constructor."""
+    return AUEvent(event.channel, event.intensity, event.start, event.onset, event.apex,
+                   event.offset, ease_in=event.ease_in, ease_out=event.ease_out,
+                   letter=event.letter)
+
+
+@pytest.mark.parametrize("follow_intensity", [True, False])
+def test_events_built_without_checks_equal_checked_ones_on_a_real_take(vocabulary,
+                                                                       follow_intensity):
+    # extract_events skips AUEvent's checks (AUEvent._trusted) when the frame times guarantee
+    # them: every event must still be exactly what the checked constructor builds.
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+    from tests.conftest import shared_asset
+    capture = read_capture(shared_asset("captures/livelinkface/alex_rom_3.csv"))
+    curves = capture_curves(capture, CleaningOptions()).curves
+    timeline = extract_events(curves, vocabulary.scale(),
+                              options=EventOptions(follow_intensity=follow_intensity))
+    assert len(timeline.events) > 20
+    for event in timeline.events:
+        copy = _checked_copy(event)
+        assert copy == event
+        assert all(type(getattr(event, name)) is float
+                   for name in ("intensity", "start", "onset", "apex", "offset"))
+
+
+def test_frame_times_before_zero_still_refused_by_the_checked_constructor(vocabulary):
+    # Negative frame times cannot skip the checks: the event starting before 0 s is refused.
+    curve = trapezoid(300, 100, 120, 180, 200, 0.9)
+    curves = curves_of({Channel(12): curve})
+    shifted = AUCurves(curves.times - 2.0, curves.values, curves.channels, curves.fps)
+    with pytest.raises(TimelineError, match="negative"):
+        extract_events(shifted, vocabulary.scale())

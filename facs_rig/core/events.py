@@ -19,8 +19,9 @@ how many of that prototype's AUs are present.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -70,105 +71,183 @@ class EventOptions:
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) inclusive index pairs of the True runs of a boolean array."""
+    firsts, lasts = _run_bounds(mask)
+    return list(zip(firsts.tolist(), lasts.tolist()))
+
+
+def _run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(firsts, lasts) inclusive index arrays of the True runs of a boolean array."""
     edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
 
 
-def _hysteresis(curve: np.ndarray, on: float, off: float) -> np.ndarray:
-    """Active where the curve has risen above ``on`` and not yet fallen to ``off`` or below."""
-    above_off = curve > off
-    active = np.zeros(curve.shape[0], dtype=bool)
-    for first, last in _runs(above_off):
-        if np.any(curve[first:last + 1] >= on):
-            active[first:last + 1] = True
-    return active
+def _activations(curve: np.ndarray, times: np.ndarray, on: float, off: float,
+                 min_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """(firsts, lasts) of the activations of one curve, in whole-array operations.
+
+    Hysteresis: a run of frames above ``off`` is active when it reaches ``on`` somewhere (the
+    curve has risen above ``on`` and not yet fallen to ``off`` or below); then runs less than
+    ``min_gap`` apart are bridged (a blink of the tracker is not the end of an expression).
+    """
+    firsts, lasts = _run_bounds(curve > off)
+    # Frames at or above `on` before each index: a run reaches `on` if the count grows in it.
+    reached = np.concatenate(([0], np.cumsum(curve >= on)))
+    keep = reached[lasts + 1] > reached[firsts]
+    firsts, lasts = firsts[keep], lasts[keep]
+    if firsts.size > 1:
+        # Run k+1 joins run k when the gap from k's last frame to its first is under min_gap.
+        opens = np.concatenate(([True], ~(times[firsts[1:]] - times[lasts[:-1]] < min_gap)))
+        firsts = firsts[opens]
+        lasts = lasts[np.concatenate((opens[1:], [True]))]
+    return firsts, lasts
+
+
+def _hump_counts(curve: np.ndarray, firsts: np.ndarray, lasts: np.ndarray,
+                 fraction: float) -> np.ndarray:
+    """How many stretches at or above ``fraction`` of its peak each activation has (what
+    :func:`_valleys` splits at), for all activations of a curve at once. They are disjoint
+    and in order, so ``reduceat`` over their bounds reads each one."""
+    if not firsts.size:
+        return np.zeros(0, dtype=np.intp)
+    padded = np.concatenate((curve, [0.0]))  # reduceat needs the bound after the last frame
+    bounds = np.empty(2 * firsts.size, dtype=np.intp)
+    bounds[0::2], bounds[1::2] = firsts, lasts + 1
+    peaks = np.maximum.reduceat(padded, bounds)[0::2]
+    lengths = lasts - firsts + 1
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    frames = np.repeat(firsts - offsets, lengths) + np.arange(int(lengths.sum()))
+    above = curve[frames] >= np.repeat(fraction * peaks, lengths)
+    rises = np.empty_like(above)
+    rises[0] = above[0]
+    rises[1:] = above[1:] > above[:-1]
+    rises[offsets] = above[offsets]  # an activation's first frame starts a stretch if above
+    return np.add.reduceat(rises.astype(np.intp), offsets)
 
 
 def _valleys(curve: np.ndarray, times: np.ndarray, first: int, last: int, fraction: float,
              min_gap: float) -> list[int]:
     """Split points inside one activation: the lowest frame between consecutive stretches at or
     above ``fraction`` of its peak, so smile, half-relax, smile again reads as two events. A dip
-    shorter than ``min_gap`` (a tracker dropout) does not split."""
+    shorter than ``min_gap`` (a tracker dropout) does not split. Called only for activations
+    with two humps or more (:func:`_hump_counts`): most have one and nothing to split."""
     segment = curve[first:last + 1]
     above = segment >= fraction * float(segment.max())
-    if int(above[0]) + np.count_nonzero(above[1:] > above[:-1]) < 2:
-        return []  # one hump (most activations): nothing to split, no need to list the runs
     high = _runs(above)
     return [first + a_last + 1 + int(np.argmin(segment[a_last + 1:b_first]))
             for (_, a_last), (b_first, _) in zip(high, high[1:])
             if times[first + b_first] - times[first + a_last] >= min_gap]
 
 
-def _event(channel: Channel, times: np.ndarray, curve: np.ndarray, left: int, right: int,
-           scale: IntensityScale, options: EventOptions, *, open_start: bool = False,
-           open_end: bool = False) -> AUEvent:
-    """One event over frames ``left..right``: the apex is the stretch around the peak within
-    ``apex_fraction`` of it, the intensity its median, the letter its band on ``scale``."""
-    segment = curve[left:right + 1]
-    top = int(segment.argmax())
-    peak = float(segment[top])
+#: One event's values before it becomes an AUEvent: (intensity, letter, start, onset, apex,
+#: offset), the durations rounded to a picosecond as :meth:`AUEvent.from_times` rounds them.
+_Piece = tuple[float, str, float, float, float, float]
+
+
+def _event(times: list[float], segment: np.ndarray, left: int, right: int,
+           scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
+           open_end: bool = False) -> _Piece:
+    """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
+    times as Python floats): the apex is the stretch around the peak within ``apex_fraction``
+    of it, the intensity its median, the letter its band on ``scale``."""
+    # Plain Python over the frames: an event spans ~30 frames, where numpy's per-call overhead
+    # outweighs its speed (the same doubles, the same comparisons, so the same event).
+    values = segment.tolist()
+    length = len(values)
+    peak = max(values)
+    top = values.index(peak)  # the first frame at the peak, as argmax finds it
     # The apex: the run of frames within apex_fraction of the peak that holds the peak.
-    far = segment < options.apex_fraction * peak
-    before = np.flatnonzero(far[:top])
-    after = np.flatnonzero(far[top + 1:])
-    apex_first = int(before[-1]) + 1 if before.size else 0
-    apex_last = top + int(after[0]) if after.size else segment.shape[0] - 1
     # An action already on when the take starts (or still on when it ends) has no onset
-    # (offset) in the take: it is at its apex there, not rising from rest.
+    # (offset) in the take: it is at its apex there, not rising from rest (open_start/end).
+    near = apex_fraction * peak
+    apex_first = top
     if open_start:
         apex_first = 0
+    else:
+        while apex_first > 0 and values[apex_first - 1] >= near:
+            apex_first -= 1
+    apex_last = top
     if open_end:
-        apex_last = segment.shape[0] - 1
-    apex = np.sort(segment[apex_first:apex_last + 1])
-    middle = apex.shape[0] // 2  # the median, without np.median's per-call overhead
-    median = apex[middle] if apex.shape[0] % 2 else 0.5 * (apex[middle - 1] + apex[middle])
-    intensity = min(max(float(median), 0.0), 1.0)
+        apex_last = length - 1
+    else:
+        while apex_last < length - 1 and values[apex_last + 1] >= near:
+            apex_last += 1
+    count = apex_last - apex_first + 1
+    # The median, without np.median's per-call overhead.
+    apex = sorted(values[apex_first:apex_last + 1])
+    middle = count // 2
+    median = apex[middle] if count % 2 else 0.5 * (apex[middle - 1] + apex[middle])
+    intensity = min(max(median, 0.0), 1.0)
     letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
-    start, apex_start = float(times[left]), float(times[left + apex_first])
-    apex_end, end = float(times[left + apex_last]), float(times[right])
+    start, apex_start = times[left], times[left + apex_first]
+    apex_end, end = times[left + apex_last], times[right]
     # What AUEvent.from_times builds (durations rounded to a picosecond), without its checks of
     # the order of the four times: increasing frame indices on increasing times guarantee it.
-    return AUEvent(channel, intensity, start, round(apex_start - start, 12),
-                   round(apex_end - apex_start, 12), round(end - apex_end, 12),
-                   ease_in="linear", ease_out="linear", letter=letter)
+    return (intensity, letter, start, round(apex_start - start, 12),
+            round(apex_end - apex_start, 12), round(end - apex_end, 12))
 
 
-def _letter_ranges(times: np.ndarray, curve: np.ndarray, left: int, right: int,
-                   scale: IntensityScale, min_duration: float) -> list[tuple[int, int]]:
+def _band_uppers(scale: IntensityScale) -> np.ndarray:
+    """Upper bounds (0-1) of the scale's letter bands but the last, for ``np.searchsorted``."""
+    return (np.asarray([scale.upper[letter] for letter in INTENSITY_LETTERS])
+            / scale.maximum)[:-1]
+
+
+def _letter_changes(curve: np.ndarray, uppers: np.ndarray) -> tuple[list[int], list[int], int]:
+    """Where one curve's FACS letter band changes, for :func:`_letter_ranges`: the frames
+    ``k`` whose band differs from frame ``k + 1``'s, the band from each such ``k + 1`` on,
+    and the band of frame 0. ``uppers`` are the band bounds of :func:`_band_uppers`."""
+    band = np.searchsorted(uppers, curve - 1e-6, side="left")
+    changes = np.flatnonzero(band[1:] != band[:-1])
+    return changes.tolist(), band[changes + 1].tolist(), int(band[0]) if band.size else 0
+
+
+def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int], left: int,
+                   right: int, min_duration: float) -> list[tuple[int, int]]:
     """Frames ``left..right`` of one activation cut where the curve's FACS letter changes and
     stays changed for at least ``min_duration`` (shorter stretches join the one before), as a
-    coder scores a smile held at B that rises to D and falls back as B, D, B."""
-    uppers = np.asarray([scale.upper[letter] for letter in INTENSITY_LETTERS]) / scale.maximum
-    band = np.searchsorted(uppers[:-1], curve[left:right + 1] - 1e-6, side="left")
-    starts = np.flatnonzero(np.concatenate(([True], band[1:] != band[:-1])))
-    ends = np.concatenate((starts[1:] - 1, [band.shape[0] - 1]))
-    runs: list[list[int]] = []  # [first, last] frame offsets of constant-letter stretches
-    for first, last in zip(starts.tolist(), ends.tolist()):
-        if runs and (times[left + last] - times[left + first] < min_duration
-                     or band[first] == band[runs[-1][0]]):
+    coder scores a smile held at B that rises to D and falls back as B, D, B. ``times`` are the
+    frame times as Python floats, ``changes`` the curve's :func:`_letter_changes`."""
+    frames, bands, first_band = changes
+    low, high = bisect_left(frames, left), bisect_left(frames, right)  # changes in left..right-1
+    if low == high:
+        return [(left, right)]  # one letter throughout: one range, whatever its length
+    starts = [left, *(frame + 1 for frame in frames[low:high])]
+    ends = [*frames[low:high], right]
+    letters = [bands[low - 1] if low else first_band, *bands[low:high]]
+    runs: list[list[int]] = []  # [first, last, band] of constant-letter stretches
+    for first, last, letter in zip(starts, ends, letters):
+        if runs and (times[last] - times[first] < min_duration or letter == runs[-1][2]):
             runs[-1][1] = last
         else:
-            runs.append([first, last])
-    if len(runs) > 1 and times[left + runs[0][1]] - times[left + runs[0][0]] < min_duration:
+            runs.append([first, last, letter])
+    if len(runs) > 1 and times[runs[0][1]] - times[runs[0][0]] < min_duration:
         runs[1][0] = runs[0][0]
         del runs[0]
-    return [(left + first, left + last) for first, last in runs]
+    return [(first, last) for first, last, _ in runs]
 
 
-def _joined(pieces: list[AUEvent], start: float, end: float) -> list[AUEvent]:
+def _joined(pieces: list[_Piece], start: float, end: float) -> list[_Piece]:
     """Consecutive pieces of one activation, each ramp reaching over to its neighbour's apex,
     so that the sampled curve passes from one intensity to the next instead of dropping to
-    rest between them (the dip between two humps is no rest: the AU stays on)."""
+    rest between them (the dip between two humps is no rest: the AU stays on). The apex
+    times are read back as an AUEvent reads them (``start + onset``, ``+ apex``)."""
     out = []
-    for k, piece in enumerate(pieces):
-        apex_start, apex_end = piece.start + piece.onset, piece.start + piece.onset + piece.apex
-        first = pieces[k - 1].start + pieces[k - 1].onset + pieces[k - 1].apex if k else start
-        last = pieces[k + 1].start + pieces[k + 1].onset if k + 1 < len(pieces) else end
+    apex_times = [(p_start + onset, p_start + onset + apex)
+                  for _, _, p_start, onset, apex, _ in pieces]
+    for k, (intensity, letter, _, _, _, _) in enumerate(pieces):
+        apex_start, apex_end = apex_times[k]
+        first = apex_times[k - 1][1] if k else start
+        last = apex_times[k + 1][0] if k + 1 < len(pieces) else end
         first, last = min(first, apex_start), max(last, apex_end)
-        out.append(AUEvent(piece.channel, piece.intensity, first, round(apex_start - first, 12),
-                           round(apex_end - apex_start, 12), round(last - apex_end, 12),
-                           ease_in="linear", ease_out="linear", letter=piece.letter))
+        out.append((intensity, letter, first, round(apex_start - first, 12),
+                    round(apex_end - apex_start, 12), round(last - apex_end, 12)))
     return out
+
+
+def _checked_event(channel: Channel, intensity: float, start: float, onset: float, apex: float,
+                   offset: float, letter: str | None) -> AUEvent:
+    return AUEvent(channel, intensity, start, onset, apex, offset, ease_in="linear",
+                   ease_out="linear", letter=letter)
 
 
 def extract_events(curves: AUCurves, scale: IntensityScale, *,
@@ -197,49 +276,63 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     times = np.asarray(curves.times, dtype=np.float64)
     values = np.asarray(curves.values)
     n = times.shape[0]
+    # Every event's times are frame times, its durations differences of increasing ones, its
+    # intensity clamped to 0-1 and its letter from the scale: when the frame times are finite
+    # (even summed), non-negative and non-decreasing, each event is valid by construction and
+    # skips AUEvent's checks (~0.7 s of an hour-long take's 68,000 events); otherwise the
+    # checked constructor raises as it always did.
+    trusted = n == 0 or bool(np.isfinite(4.0 * times).all() and times[0] >= 0
+                             and (n == 1 or (times[1:] >= times[:-1]).all()))
+    make = AUEvent._trusted if trusted else _checked_event
+    uppers = _band_uppers(scale)
+    time_list = times.tolist()  # Python floats: the same differences, cheaper to index
+    apex_fraction, min_duration = options.apex_fraction, options.min_duration
     events: list[AUEvent] = []
     for column, channel in enumerate(curves.channels):
         # One channel in float64 at a time, not a float64 copy of the whole take.
         curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
         on, off = (thresholds or {}).get(channel.au, (options.on, options.off))
-        active = _hysteresis(curve, on, off)
-        runs = _runs(active)
-        # Bridge short dips: a blink of the tracker is not the end of an expression.
-        merged: list[list[int]] = []
-        for first, last in runs:
-            if merged and times[first] - times[merged[-1][1]] < options.min_gap:
-                merged[-1][1] = last
-            else:
-                merged.append([first, last])
-        for first, last in merged:
-            start_index = first - 1 if first > 0 else first
-            end_index = last + 1 if last + 1 < n else last
-            if times[end_index] - times[start_index] < options.min_duration:
-                continue
+        firsts, lasts = _activations(curve, times, on, off, options.min_gap)
+        starts = np.maximum(firsts - 1, 0)
+        ends = np.minimum(lasts + 1, n - 1)
+        long_enough = ~(times[ends] - times[starts] < min_duration)  # NaN-safe as before
+        firsts, lasts = firsts[long_enough], lasts[long_enough]
+        starts, ends = starts[long_enough], ends[long_enough]
+        humps = _hump_counts(curve, firsts, lasts, options.split_fraction)
+        letter_changes = _letter_changes(curve, uppers) if options.follow_intensity else None
+        for first, last, start_index, end_index, hump_count in zip(
+                firsts.tolist(), lasts.tolist(), starts.tolist(), ends.tolist(), humps.tolist()):
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
-                                             options.min_gap), end_index]
+                                             options.min_gap), end_index] if hump_count > 1 \
+                else [start_index, end_index]
             if options.follow_intensity and channel.au != 43:
                 # An eye closure stays whole: its length tells blink (45) from closure (43).
                 pieces = [piece for left, right in zip(bounds, bounds[1:])
-                          if times[right] - times[left] >= options.min_duration
-                          for piece in _letter_ranges(times, curve, left, right, scale,
-                                                      options.min_duration)]
+                          if time_list[right] - time_list[left] >= min_duration
+                          for piece in _letter_ranges(time_list, letter_changes, left, right,
+                                                      min_duration)]
                 if pieces:
-                    events.extend(_joined(
-                        [_event(channel, times, curve, left, right, scale, options,
-                                open_start=left == 0, open_end=right == n - 1)
-                         for left, right in pieces], float(times[start_index]),
-                        float(times[end_index])))
+                    joined = _joined([_event(time_list, curve[left:right + 1], left, right, scale,
+                                             apex_fraction, open_start=left == 0,
+                                             open_end=right == n - 1)
+                                      for left, right in pieces],
+                                     time_list[start_index], time_list[end_index])
+                    events.extend(make(channel, intensity, start, onset, apex, offset, letter)
+                                  for intensity, letter, start, onset, apex, offset in joined)
                 continue
             for left, right in zip(bounds, bounds[1:]):
-                if times[right] - times[left] < options.min_duration:
+                if time_list[right] - time_list[left] < min_duration:
                     continue
-                event = _event(channel, times, curve, left, right, scale, options)
-                if channel.au == 43 and event.end - event.start <= options.blink_max:
+                intensity, letter, start, onset, apex, offset = _event(
+                    time_list, curve[left:right + 1], left, right, scale, apex_fraction)
+                event_channel = channel
+                # (start + onset + apex + offset) - start is AUEvent's end - start.
+                if channel.au == 43 and start + onset + apex + offset - start \
+                        <= options.blink_max:
                     # FACS 2002: a closure that reopens at once is a blink, AU45; 43 is the
                     # held closure. ARKit's eyeBlink cannot tell them apart, timing can.
-                    event = replace(event, channel=Channel(45, channel.side))
-                events.append(event)
+                    event_channel = Channel(45, channel.side)
+                events.append(make(event_channel, intensity, start, onset, apex, offset, letter))
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
@@ -277,8 +370,13 @@ class CodedSegment:
         return text
 
 
+#: Rank of each intensity letter (A = 0 ... E = 4); a dictionary, as ranks are looked up per
+#: event boundary when coding (twice for each of ~70,000 events in an hour of capture).
+_LETTER_RANKS = {letter: rank for rank, letter in enumerate(INTENSITY_LETTERS)}
+
+
 def _letter_rank(letter: str | None) -> int:
-    return INTENSITY_LETTERS.index(letter) if letter in INTENSITY_LETTERS else -1
+    return _LETTER_RANKS.get(letter, -1)
 
 
 def _match(code: Code, prototype: Code) -> int:
@@ -361,10 +459,12 @@ def _constant_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: flo
     channel_id = {channel: k for k, channel in enumerate(channels)}
     letter_slots = len(INTENSITY_LETTERS) + 1  # slot 0 counts events without a letter
     # (time, +1 start / -1 end, channel id, letter slot), all boundaries in one sorted list.
-    changes = sorted([(start, 1, channel_id[event.channel], _letter_rank(event.letter) + 1)
-                      for start, _, event in spans]
-                     + [(end, -1, channel_id[event.channel], _letter_rank(event.letter) + 1)
-                        for _, end, event in spans])
+    # Each event's channel id and slot looked up once, for both of its boundaries.
+    keyed = [(start, end, channel_id[event.channel], _LETTER_RANKS.get(event.letter, -1) + 1)
+             for start, end, event in spans]
+    changes = sorted([(start, 1, channel, slot) for start, _, channel, slot in keyed]
+                     + [(end, -1, channel, slot) for _, end, channel, slot in keyed])
+    del keyed
     counts = [[0] * letter_slots for _ in channels]
     active: dict[int, int] = {}  # channel id -> strongest letter slot among its active events
     pieces: list[list] = []  # [start, end, {channel id: strongest slot}]
