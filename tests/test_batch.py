@@ -8,6 +8,7 @@ byte with serial ``facs-rig retarget`` / ``facs-rig code`` runs of the same take
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -54,7 +55,10 @@ def scheduler():
     try:
         yield cluster.scheduler_address
     finally:
-        cluster.close(timeout=20)
+        # A loaded machine can take longer than distributed's close timeout to stop the worker
+        # processes; that is not a failure of the tests that used the cluster.
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+            cluster.close(timeout=60)
 
 
 def _serial(tmp_path: Path, take: Path, extension: str, *options: str) -> bytes:
