@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -29,13 +30,17 @@ def shared_asset(relative: str) -> Path:
     return path
 
 
+def missing_interop(message: str) -> NoReturn:
+    """An outside interop tool or package is missing: skip, or fail under
+    FACS_RIG_REQUIRE_INTEROP=1 (as .ci/run sets, so that CI never skips them)."""
+    if REQUIRE_INTEROP:
+        pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
+    pytest.skip(message)
+
+
 def require_tool(name: str, path: str | None = None) -> str:
     """Locate an outside interop tool; skip when missing, or fail under FACS_RIG_REQUIRE_INTEROP=1."""
     found = path if path and Path(path).exists() else shutil.which(name)
     if found:
         return found
-    message = f"interop tool {name!r} is not installed (see .ci/run for how CI installs it)"
-    if REQUIRE_INTEROP:
-        pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
-    pytest.skip(message)
-    return ""  # unreachable
+    missing_interop(f"interop tool {name!r} is not installed (see .ci/run for how CI installs it)")

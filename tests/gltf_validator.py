@@ -11,8 +11,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-from conftest import REQUIRE_INTEROP, require_tool
+from conftest import missing_interop, require_tool
 
 HERE = Path(__file__).resolve().parent
 NODE_PREFIX = HERE / ".node"
@@ -23,12 +22,8 @@ def validator_module_dir() -> Path:
     """The folder whose ``node_modules`` holds gltf-validator, or skip/fail when absent."""
     if (NODE_PREFIX / "node_modules" / "gltf-validator").is_dir():
         return NODE_PREFIX
-    message = ("the npm package gltf-validator is not installed in tests/.node "
-               "(npm install --prefix tests/.node gltf-validator@2.0.0-dev.3.10)")
-    if REQUIRE_INTEROP:
-        pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
-    pytest.skip(message)
-    raise AssertionError  # unreachable
+    missing_interop("the npm package gltf-validator is not installed in tests/.node "
+                    "(npm install --prefix tests/.node gltf-validator@2.0.0-dev.3.10)")
 
 
 def validate_gltf(path: str | Path) -> dict:

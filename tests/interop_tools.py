@@ -12,8 +12,7 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-from conftest import REQUIRE_INTEROP, require_tool
+from conftest import missing_interop, require_tool
 
 from facs_rig.cli import main
 from facs_rig.io.gltf import read_gltf
@@ -38,11 +37,8 @@ def node_modules(package: str) -> Path:
     require_tool("node")
     modules = NODE_PREFIX / "node_modules"
     if not (modules / package).is_dir():
-        message = (f"the npm package {package} is not installed in tests/.node "
-                   f"(npm install --prefix tests/.node {package})")
-        if REQUIRE_INTEROP:
-            pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
-        pytest.skip(message)
+        missing_interop(f"the npm package {package} is not installed in tests/.node "
+                        f"(npm install --prefix tests/.node {package})")
     return modules
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, REQUIRE_INTEROP, SHARED_ASSETS, require_tool, shared_asset
+from conftest import REPO, SHARED_ASSETS, missing_interop, require_tool, shared_asset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,10 +38,7 @@ def require_dask():
     try:
         import distributed
     except ImportError:
-        message = "dask[distributed] is not installed (pip install '.[test]')"
-        if REQUIRE_INTEROP:
-            pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
-        pytest.skip(message)
+        missing_interop("dask[distributed] is not installed (pip install '.[test]')")
     return distributed
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REQUIRE_INTEROP, require_tool
+from conftest import missing_interop, require_tool
 from gltf_validator import validate_gltf
 
 from facs_rig.cli import main
@@ -31,10 +31,7 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        message = "playwright is not installed (pip install '.[test]')"
-        if REQUIRE_INTEROP:
-            pytest.fail(message + " and FACS_RIG_REQUIRE_INTEROP=1 is set")
-        pytest.skip(message)
+        missing_interop("playwright is not installed (pip install '.[test]')")
     executable = require_tool("chromium", find_chromium())
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright, executable)
