@@ -28,10 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                "--rig arkit --workers 2. See docs/batch.md.")
     batch.add_argument("inputs", nargs="+", metavar="INPUT",
                        help="capture file, folder, glob pattern or manifest (.json / .csv whose "
-                            "first column is 'capture')")
+                            "first column is 'capture'); a file, folder or glob may be an fsspec "
+                            "URL (s3://bucket/day1/)")
     batch.add_argument("-o", "--output", required=True, metavar="TEMPLATE",
                        help="output path with {stem} (the take's name), optionally {parent} (its "
-                            "folder's name) and {ext} (each of --formats), e.g. out/{stem}.{ext}")
+                            "folder's name) and {ext} (each of --formats), e.g. out/{stem}.{ext}; "
+                            "may be an fsspec URL (s3://bucket/out/{stem}.{ext})")
     batch.add_argument("--formats", default=None, metavar="EXT[,EXT...]",
                        help="outputs per take when -o has {ext}: glb, gltf, csv, json, txt, "
                             "notes, eaf (as 'retarget' writes them)")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs
+from facs_rig.cluster.remote import is_url
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
     BatchInputError,
@@ -56,8 +57,8 @@ class BatchOutcome:
     result: BatchResult
     total: int
     notes: list[str]
-    report_json: Path | None = None
-    report_html: Path | None = None
+    report_json: Path | str | None = None
+    report_html: Path | str | None = None
 
     @property
     def failures(self) -> list[dict]:
@@ -104,7 +105,7 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     for extension in settings.outputs.formats:
         output_kind(f"x.{extension}", None)  # an unknown extension fails before any work
     folder = report_folder(settings.outputs.template)
-    takes, notes = expand_inputs(inputs, exclude=folder)
+    takes, notes = expand_inputs(inputs, exclude=None if is_url(folder) else folder)
     if not takes:
         raise BatchInputError("no takes: the inputs name no capture files"
                               + (f" ({'; '.join(notes)})" if notes else ""))
@@ -116,7 +117,8 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     writers: dict[str, str] = {}
     for job in jobs:
         for path in job.output_paths():
-            other = writers.setdefault(str(Path(path).resolve()), job.capture)
+            name = path if is_url(path) else str(Path(path).resolve())
+            other = writers.setdefault(name, job.capture)
             if other != job.capture:
                 raise BatchInputError(
                     f"{other} and {job.capture} would both write {path}; use {{parent}} in -o "
@@ -141,7 +143,8 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
         Called with the number of takes, with the dashboard link, and with each take's entry.
     """
     folder = report_folder(settings.outputs.template)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not is_url(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     manifest = ResultsManifest(folder)
     jobs, notes = plan_jobs(inputs, settings, manifest)
     if on_plan is not None:

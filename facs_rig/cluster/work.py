@@ -85,12 +85,17 @@ def process_take(job: TakeJob) -> dict:
     """
     start = time.perf_counter()
     try:
-        sha = file_sha256(job.capture)
-        if (job.previous_sha256 == sha
-                and all(os.path.exists(path) for path in job.output_paths())):
-            return {"key": job.key, "status": "skipped", "input_sha256": sha}
-        result = _run(job)
-        result.update(key=job.key, status="ok", input_sha256=sha)
+        if _names_urls(job):
+            result = _process_remote(job)
+            if result["status"] == "skipped":
+                return result
+        else:
+            sha = file_sha256(job.capture)
+            if (job.previous_sha256 == sha
+                    and all(os.path.exists(path) for path in job.output_paths())):
+                return {"key": job.key, "status": "skipped", "input_sha256": sha}
+            result = _run(job)
+            result.update(key=job.key, status="ok", input_sha256=sha)
     except FacsRigError as exc:
         return _failed(job, " ".join(str(exc).split()), start)
     except OSError as exc:
@@ -101,6 +106,80 @@ def process_take(job: TakeJob) -> dict:
                             f"{' '.join(str(exc).split())}", start)
     result["seconds"] = round(time.perf_counter() - start, 4)
     return result
+
+
+def _names_urls(job: TakeJob) -> bool:
+    from facs_rig.cluster.remote import is_url
+
+    return is_url(job.capture) or any(is_url(path) for path in job.output_paths())
+
+
+def _process_remote(job: TakeJob) -> dict:
+    """:func:`process_take` for a take whose capture or outputs are fsspec URLs.
+
+    The capture is staged into a private temporary folder (hashed while copied), the outputs are
+    written there by the same code as local ones, and each is then published to its URL
+    (:mod:`facs_rig.cluster.remote`); local paths among them are written in place.
+    """
+    import tempfile
+    from dataclasses import replace
+
+    from facs_rig.cluster import remote
+
+    with tempfile.TemporaryDirectory(prefix="facs-rig-take-") as staging:
+        if remote.is_url(job.capture):
+            if job.previous_sha256 is not None and job.previous_sha256 == remote.url_sha256(
+                    job.capture) and all(_output_exists(path) for path in job.output_paths()):
+                return {"key": job.key, "status": "skipped", "input_sha256": job.previous_sha256}
+            capture, sha = remote.stage_input(job.capture, staging)
+        else:
+            capture, sha = job.capture, file_sha256(job.capture)
+            if (job.previous_sha256 == sha
+                    and all(_output_exists(path) for path in job.output_paths())):
+                return {"key": job.key, "status": "skipped", "input_sha256": sha}
+        uploads: list[tuple[str, str]] = []  # (local staged file, URL)
+
+        def local(path: str, index: int) -> str:
+            if not remote.is_url(path):
+                return path
+            # One staging sub-folder per output keeps each output's own file name (a .gltf
+            # names its .bin by it).
+            folder = os.path.join(staging, f"out{index}")
+            os.makedirs(folder, exist_ok=True)
+            staged = os.path.join(folder, path.rsplit("/", 1)[-1])
+            uploads.append((staged, path))
+            if staged.lower().endswith(".gltf"):
+                uploads.append((staged[:-5] + ".bin", path[:-5] + ".bin"))
+            return staged
+
+        requests = tuple(replace(request, capture=capture, output=local(request.output, n))
+                         for n, request in enumerate(job.requests))
+        staged_job = replace(job, capture=capture, requests=requests,
+                             summary_path=local(job.summary_path, len(requests)),
+                             heat_map_path=local(job.heat_map_path, len(requests) + 1))
+        renames = [(capture, job.capture)] + [(staged, url) for staged, url in uploads]
+
+        def rename(text: str) -> str:
+            for staged, url in renames:
+                text = text.replace(staged, url)
+            return text
+
+        try:
+            result = _run(staged_job, source_name=job.capture)
+        except FacsRigError as exc:  # name the user's URL, not the staged copy
+            raise FacsRigError(rename(str(exc))) from None
+        for staged, url in uploads:
+            remote.publish(staged, url)
+    result.update(key=job.key, status="ok", input_sha256=sha, capture=job.capture,
+                  outputs=job.output_paths())
+    result["lines"] = [rename(line) for line in result["lines"]]
+    return result
+
+
+def _output_exists(path: str) -> bool:
+    from facs_rig.cluster import remote
+
+    return remote.url_exists(path) if remote.is_url(path) else os.path.exists(path)
 
 
 def _failed(job: TakeJob, message: str, start: float) -> dict:
@@ -120,7 +199,25 @@ def _remove_stale_parts(path: str) -> None:
                 pass
 
 
-def _run(job: TakeJob) -> dict:
+def _named(capture, name: str):
+    """``capture`` as if read from ``name`` (a staged copy of a URL records the URL as its
+    source, so outputs are the same bytes as from a local file of that name)."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    def rename(part):
+        if part is None or "source" not in part.metadata:
+            return part
+        return replace(part, metadata=MappingProxyType({**part.metadata, "source": name}))
+
+    metadata = capture.metadata
+    if "source" in metadata:
+        metadata = MappingProxyType({**metadata, "source": name})
+    return replace(capture, path=name, aus=rename(capture.aus),
+                   blendshapes=rename(capture.blendshapes), metadata=metadata)
+
+
+def _run(job: TakeJob, source_name: str | None = None) -> dict:
     from facs_rig.core.events import code_segments, extract_events, format_summary
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
@@ -133,6 +230,8 @@ def _run(job: TakeJob) -> dict:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_parts(path)
     capture = read_capture(job.capture, format=first.format, face=first.face)
+    if source_name is not None:
+        capture = _named(capture, source_name)
     reports = [retarget_file(request, capture) for request in job.requests]
 
     vocabulary = load_vocabulary()

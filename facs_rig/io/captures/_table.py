@@ -129,6 +129,12 @@ def read_header(path: str | os.PathLike[str]) -> tuple[str, ...]:
         raise CaptureFormatError(f"{name}: is a folder, not a capture file") from None
     except OSError as exc:
         raise CaptureFormatError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    return header_from_sample(name, sample)
+
+
+def header_from_sample(name: str, sample: bytes) -> tuple[str, ...]:
+    """The column names in ``sample``, the first bytes of the capture file ``name`` (read by the
+    caller: from a local file or, in a batch, from a URL)."""
     if not sample.strip():
         raise CaptureFormatError(f"{name}: the file is empty")
     if b"\x00" in sample:
