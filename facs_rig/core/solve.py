@@ -502,9 +502,8 @@ class BlendshapeSolver:
         the pull weighs each AU as much as its own shapes do), warm-started from the first.
         This is the MAP estimate under a Gaussian prior centred on the take's own slow
         movement (an empirical-Bayes prior): it keeps a tracker's frame-to-frame jitter out of
-        the AUs and makes a tie between AUs that explain the same shapes (27 against 26+20)
-        resolve the same way from one frame to the next, which a filter after the solve cannot:
-        it would average the two explanations. Muscles do not change state between two frames
+        the AUs before the bounds and the sparsity act on them, where a filter after the solve
+        smooths values already clipped at 0. Muscles do not change state between two frames
         of a 60 fps camera; the fastest FACS action, a blink (AU45), lasts 100-400 ms with the
         lid closing in under 100 ms (Stern, Walrath & Goldstein 1984), and a 6 Hz prior keeps
         such a blink's closure within 10 % (tests/test_solve_temporal.py).
