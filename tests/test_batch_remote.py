@@ -8,13 +8,12 @@ share the client's memory.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import shutil
 
 import pytest
-from conftest import missing_interop, shared_asset
+from conftest import shared_asset
+from test_batch import scheduler  # noqa: F401 (the module's two-worker LocalCluster fixture)
 
 from facs_rig.cli import main
 from facs_rig.cluster import expand_inputs, remote
@@ -32,22 +31,6 @@ def memory_fs():
     fs.pseudo_dirs.append("")
     yield fs
     fs.store.clear()
-
-
-@pytest.fixture(scope="module")
-def scheduler():
-    try:
-        import distributed
-    except ImportError:
-        missing_interop("dask[distributed] is not installed (pip install '.[test]')")
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", scheduler_port=0,
-                                       dashboard_address="127.0.0.1:0", silence_logs=40)
-    try:
-        yield cluster.scheduler_address
-    finally:
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-            cluster.close(timeout=60)
 
 
 @pytest.mark.parametrize("text, expected", [
