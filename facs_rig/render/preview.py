@@ -24,7 +24,7 @@ from facs_rig.core.rig import RigProfile
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import RigError, TimelineError
 from facs_rig.render.camera import Camera, frame_camera
-from facs_rig.render.raster import render
+from facs_rig.render.raster import Topology, render
 from facs_rig.render.scene import RenderRig
 
 __all__ = [
@@ -194,7 +194,7 @@ class FaceRenderer:
             corners, width=width, height=height, yaw=yaw, pitch=pitch, margin=1.0
         )
         self._deformer = Deformer(rig.mesh)
-        self._faces = rig.mesh.faces.astype(np.int64)
+        self._faces = Topology.of(rig.mesh.faces)  # laid out once, not per frame
 
     @property
     def n_targets(self) -> int:

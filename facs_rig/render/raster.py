@@ -10,12 +10,13 @@ perspective-correct interpolation of normals, positions and vertex colours.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from facs_rig.render.camera import Camera
 
-__all__ = ["Light", "Shading", "DEFAULT_SHADING", "vertex_normals", "rasterize", "render"]
+__all__ = ["Light", "Shading", "DEFAULT_SHADING", "Topology", "vertex_normals", "rasterize", "render"]
 
 #: Largest number of candidate pixel samples tested in one array operation (bounds memory).
 _CHUNK_SAMPLES = 1 << 21
@@ -66,13 +67,50 @@ class Shading:
 DEFAULT_SHADING = Shading()
 
 
-def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """The triangle index arrays a render needs, laid out once per mesh (not per frame).
+
+    A mesh's triangles do not change while it animates; a renderer that draws many poses of one
+    mesh (:class:`~facs_rig.render.preview.FaceRenderer`) builds this once and passes it as
+    ``faces``. Gathering through contiguous one-dimensional index arrays is several times faster
+    than through columns of an ``(n_faces, 3)`` array.
+
+    Attributes
+    ----------
+    faces : (n_faces, 3) int64
+        The triangles.
+    corners : tuple of three (n_faces,) int64
+        First, second and third corner of every triangle, each contiguous.
+    normal_bins : (n_faces * 9,) int64
+        ``3 * vertex + axis`` for every (face, corner, axis) in that order: where each face
+        normal component is summed by :func:`vertex_normals`.
+    """
+
+    faces: np.ndarray
+    corners: tuple[np.ndarray, np.ndarray, np.ndarray]
+    normal_bins: np.ndarray
+
+    @classmethod
+    def of(cls, faces: np.ndarray | Topology) -> Topology:
+        """``faces`` ``(n_faces, 3)`` int as a :class:`Topology` (returned as is when it is one)."""
+        if isinstance(faces, Topology):
+            return faces
+        faces = np.ascontiguousarray(np.asarray(faces, np.int64).reshape(-1, 3))
+        corners = tuple(np.ascontiguousarray(faces[:, k]) for k in range(3))
+        bins = (faces[:, :, None] * 3 + np.arange(3)).reshape(-1)
+        for array in (faces, bins, *corners):
+            array.flags.writeable = False
+        return cls(faces, corners, bins)
+
+
+def vertex_normals(positions: np.ndarray, faces: np.ndarray | Topology) -> np.ndarray:
     """Area-weighted vertex normals.
 
     Parameters
     ----------
     positions : (n_vertices, 3) float
-    faces : (n_faces, 3) int
+    faces : (n_faces, 3) int or Topology
 
     Returns
     -------
@@ -80,13 +118,15 @@ def vertex_normals(positions: np.ndarray, faces: np.ndarray) -> np.ndarray:
         Unit normals (zero for vertices used by no face).
     """
     points = np.asarray(positions, np.float32)
-    a, b, c = points[faces[:, 0]], points[faces[:, 1]], points[faces[:, 2]]
+    topology = Topology.of(faces)
+    a, b, c = (np.take(points, corner, axis=0) for corner in topology.corners)
     face_normals = np.cross(b - a, c - a)  # length = twice the area: area weighting for free
     n = points.shape[0]
-    flat = faces.reshape(-1)
-    normals = np.empty((n, 3), np.float32)
-    for axis in range(3):
-        normals[:, axis] = np.bincount(flat, weights=np.repeat(face_normals[:, axis], 3), minlength=n)
+    # One bincount over (vertex, axis) bins; each bin sums its faces in face order, as three
+    # per-axis bincounts over the face-major corner list would (same float64 sums).
+    weights = np.repeat(face_normals, 3, axis=0).reshape(-1)
+    normals = np.bincount(topology.normal_bins, weights=weights, minlength=3 * n)
+    normals = normals.astype(np.float32).reshape(n, 3)
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     return normals / np.where(length > 0, length, 1.0)
 
@@ -109,7 +149,7 @@ def rasterize(
         Pixel coordinates of the vertices (y grows downwards).
     depth : (n_vertices,) float32
         View depth of the vertices (positive in front of the camera).
-    faces : (n_faces, 3) int
+    faces : (n_faces, 3) int or Topology
         Triangles; counter-clockwise seen from their front, as glTF requires (glTF 2.0 §3.7.2.1).
     width, height : int
         Image size.
@@ -121,10 +161,10 @@ def rasterize(
     (height * width,) int64
         Index of the visible triangle per pixel (row-major), ``-1`` for background.
     """
-    faces = np.asarray(faces, np.int64)
-    x0, x1, x2 = x[faces[:, 0]], x[faces[:, 1]], x[faces[:, 2]]
-    y0, y1, y2 = y[faces[:, 0]], y[faces[:, 1]], y[faces[:, 2]]
-    z0, z1, z2 = depth[faces[:, 0]], depth[faces[:, 1]], depth[faces[:, 2]]
+    corners = Topology.of(faces).corners
+    x0, x1, x2 = (x[corner] for corner in corners)
+    y0, y1, y2 = (y[corner] for corner in corners)
+    z0, z1, z2 = (depth[corner] for corner in corners)
     # Signed double area; with y pointing down a counter-clockwise (front) face comes out negative.
     area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
     near = np.float32(1e-4)
@@ -245,7 +285,7 @@ def render(
     ----------
     positions : (n_vertices, 3) float
         World positions (already deformed).
-    faces : (n_faces, 3) int
+    faces : (n_faces, 3) int or Topology
         Triangles, counter-clockwise from the front.
     camera : Camera
         View and image size.
@@ -264,25 +304,26 @@ def render(
         sRGB image.
     """
     points = np.asarray(positions, np.float32)
-    faces = np.asarray(faces, np.int64)
+    topology = Topology.of(faces)
     n_vertices = points.shape[0]
     if colours is None:
         colours = np.broadcast_to(np.float32([0.80, 0.62, 0.52]), (n_vertices, 3))
     colours = np.asarray(colours, np.float32)
     if normals is None:
-        normals = vertex_normals(points, faces)
+        normals = vertex_normals(points, topology)
     factor = max(1, int(supersample))
     width, height = camera.width * factor, camera.height * factor
     view = camera.resized(width, height) if factor > 1 else camera
     x, y, depth = view.project(points)
-    visible = rasterize(x, y, depth, faces, width, height)
+    visible = rasterize(x, y, depth, topology, width, height)
 
-    background = _background(shading, width, height)
-    image = background.reshape(-1, 3).copy()
     pixels = np.flatnonzero(visible >= 0)
+    # Per colour channel, on one-dimensional arrays: gathers from (n, 3) rows cost several times
+    # more than from contiguous vectors, and the arithmetic per element is unchanged.
+    channels: list[np.ndarray] = []
     if pixels.size:
-        face = faces[visible[pixels]]
-        i0, i1, i2 = face[:, 0], face[:, 1], face[:, 2]
+        face = visible[pixels]
+        i0, i1, i2 = (corner[face] for corner in topology.corners)
         cx = (pixels % width).astype(np.float32) + 0.5
         cy = (pixels // width).astype(np.float32) + 0.5
         ax, ay, bx, by, qx, qy = x[i0], y[i0], x[i1], y[i1], x[i2], y[i2]
@@ -292,18 +333,26 @@ def render(
         w2 = ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) / depth[i2]
         total = w0 + w1 + w2
         total = np.where(np.abs(total) > 1e-20, total, np.float32(1e-20))
-        w0, w1, w2 = (w0 / total)[:, None], (w1 / total)[:, None], (w2 / total)[:, None]
+        w0, w1, w2 = w0 / total, w1 / total, w2 / total
         # Lit per vertex (Gouraud), interpolated per pixel: a face mesh has a vertex every few
         # pixels at preview sizes, and lighting 26k vertices costs a fraction of lighting every
         # covered pixel (the renderer's largest cost before).
         lit = _vertex_lighting(np.asarray(normals, np.float32), colours, view, shading)
-        shaded = lit[i0] * w0
-        shaded += lit[i1] * w1
-        shaded += lit[i2] * w2
-        image[pixels] = shaded
-    image = image.reshape(height, width, 3)
-    if factor > 1:
-        image = image.reshape(camera.height, factor, camera.width, factor, 3).mean(axis=(1, 3))
+        for channel in np.ascontiguousarray(lit.T):
+            shaded = channel[i0] * w0
+            shaded += channel[i1] * w1
+            shaded += channel[i2] * w2
+            channels.append(shaded)
+    if factor == 1:
+        # sRGB is per pixel: the background's is converted once per size, the surface's here.
+        image = _background_srgb(shading, width, height).reshape(-1, 3).copy()
+        for index, shaded in enumerate(channels):
+            image[pixels, index] = linear_to_srgb(shaded)
+        return image.reshape(height, width, 3)
+    image = _background(shading, width, height).reshape(-1, 3).copy()
+    for index, shaded in enumerate(channels):
+        image[pixels, index] = shaded
+    image = image.reshape(camera.height, factor, camera.width, factor, 3).mean(axis=(1, 3))
     return linear_to_srgb(image)
 
 
@@ -335,6 +384,14 @@ def _vertex_lighting(normals: np.ndarray, colours: np.ndarray, view: Camera, sha
 def linear_to_srgb(image: np.ndarray) -> np.ndarray:
     """Linear 0-1 RGB to 8-bit sRGB (IEC 61966-2-1 transfer curve, simplified to a 1/2.2 power)."""
     return (np.clip(image, 0.0, 1.0) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _background_srgb(shading: Shading, width: int, height: int) -> np.ndarray:
+    """:func:`linear_to_srgb` of :func:`_background` (read-only; a clip asks for it every frame)."""
+    image = linear_to_srgb(_background(shading, width, height))
+    image.flags.writeable = False
+    return image
 
 
 def _background(shading: Shading, width: int, height: int) -> np.ndarray:
