@@ -310,9 +310,22 @@ def rasterize(
         tile = _OCCLUSION_TILE
         tiles_y, tiles_x = -(-height // tile), -(-width // tile)
         empty = _NO_HIT >> 32
-        stored = np.full((tiles_y * tile, tiles_x * tile), empty, np.int64)
-        stored[:height, :width] = (zbuffer >> 32).reshape(height, width)
-        windows = [stored.reshape(tiles_y, tile, tiles_x, tile).max(axis=(1, 3))]
+        stored = zbuffer.reshape(height, width)
+        if (tiles_y * tile, tiles_x * tile) != stored.shape:
+            stored = np.pad(stored, ((0, tiles_y * tile - height), (0, tiles_x * tile - width)),
+                            constant_values=_NO_HIT)
+        # Keys order by depth first: the largest key of a tile holds its farthest depth. One
+        # np.maximum per row, then per column of a tile: several times faster than .max(axis=...)
+        # over the short axes of a 4-D view.
+        blocks = stored.reshape(tiles_y, tile, tiles_x * tile)
+        rows = blocks[:, 0].copy()
+        for k in range(1, tile):
+            np.maximum(rows, blocks[:, k], out=rows)
+        columns = rows.reshape(tiles_y, tiles_x, tile)
+        farthest_key = columns[..., 0].copy()
+        for k in range(1, tile):
+            np.maximum(farthest_key, columns[..., k], out=farthest_key)
+        windows = [farthest_key >> 32]
         tile_x0 = (x_min[indices] // tile).astype(np.int64)
         tile_y0 = (y_min[indices] // tile).astype(np.int64)
         side = np.maximum(x_max[indices] // tile - tile_x0, y_max[indices] // tile - tile_y0).astype(np.int64) + 1
