@@ -5,6 +5,11 @@ bounding box, each group is tested against all pixel centres of its boxes in one
 and the nearest surface per pixel is chosen with one ``np.minimum.at`` on packed (depth, triangle)
 keys. Only the winning triangle of each pixel is then shaded (deferred shading), with
 perspective-correct interpolation of normals, positions and vertex colours.
+
+Animation keeps per-mesh index arrays in a :class:`Topology` and hands each frame's visible
+triangles to the next (:class:`Occluders`): those are drawn first, and triangles that lie behind
+them everywhere on screen (mouth interior, eye sockets, the far cheek: a third of the front-facing
+triangles of the default head) are skipped untested. Neither changes a pixel.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import numpy as np
 
 from facs_rig.render.camera import Camera
 
-__all__ = ["Light", "Shading", "DEFAULT_SHADING", "Topology", "Occluders", "vertex_normals", "rasterize", "render"]
+__all__ = ["Light", "Shading", "DEFAULT_SHADING", "Topology", "Occluders", "vertex_normals", "rasterize",
+           "render"]
 
 #: Largest number of candidate pixel samples tested in one array operation (bounds memory).
 _CHUNK_SAMPLES = 1 << 21
@@ -328,7 +334,9 @@ def rasterize(
         windows = [farthest_key >> 32]
         tile_x0 = (x_min[indices] // tile).astype(np.int64)
         tile_y0 = (y_min[indices] // tile).astype(np.int64)
-        side = np.maximum(x_max[indices] // tile - tile_x0, y_max[indices] // tile - tile_y0).astype(np.int64) + 1
+        tile_x1 = (x_max[indices] // tile).astype(np.int64)
+        tile_y1 = (y_max[indices] // tile).astype(np.int64)
+        side = np.maximum(tile_x1 - tile_x0, tile_y1 - tile_y0) + 1
         largest = int(min(side.max(initial=1), _OCCLUSION_WINDOW))
         for _ in range(largest - 1):
             # The farthest depth over square windows of tiles one wider: four smaller windows.
