@@ -92,14 +92,16 @@ class Topology:
         The triangles.
     corners : tuple of three (n_faces,) int64
         First, second and third corner of every triangle, each contiguous.
-    normal_bins : (n_faces * 9,) int64
-        ``3 * vertex + axis`` for every (face, corner, axis) in that order: where each face
-        normal component is summed by :func:`vertex_normals`.
+    corner_sums : scipy.sparse.csr_matrix, (n_vertices, n_faces)
+        One entry 1.0 per triangle corner, row = its vertex, a row's triangles in ascending
+        order: ``corner_sums @ face_values`` adds up, per vertex, the values of the triangles
+        that use it (duplicate corners kept, so a degenerate triangle counts twice, as in a
+        ``np.bincount`` over the corner list).
     """
 
     faces: np.ndarray
     corners: tuple[np.ndarray, np.ndarray, np.ndarray]
-    normal_bins: np.ndarray
+    corner_sums: object
 
     @classmethod
     def of(cls, faces: np.ndarray | Topology) -> Topology:
@@ -107,11 +109,19 @@ class Topology:
         if isinstance(faces, Topology):
             return faces
         faces = np.ascontiguousarray(np.asarray(faces, np.int64).reshape(-1, 3))
+        from scipy.sparse import csr_matrix  # imported here: only renders need it
+
         corners = tuple(np.ascontiguousarray(faces[:, k]) for k in range(3))
-        bins = (faces[:, :, None] * 3 + np.arange(3)).reshape(-1)
-        for array in (faces, bins, *corners):
+        for array in (faces, *corners):
             array.flags.writeable = False
-        return cls(faces, corners, bins)
+        flat = faces.reshape(-1)
+        n_rows = int(flat.max()) + 1 if flat.size else 0
+        by_vertex = np.argsort(flat, kind="stable")  # a vertex's corners in face order
+        row_starts = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=n_rows))])
+        corner_sums = csr_matrix(
+            (np.ones(flat.size), by_vertex // 3, row_starts), shape=(n_rows, faces.shape[0])
+        )
+        return cls(faces, corners, corner_sums)
 
 
 class Occluders:
@@ -155,11 +165,12 @@ def vertex_normals(positions: np.ndarray, faces: np.ndarray | Topology) -> np.nd
     a, b, c = (np.take(points, corner, axis=0) for corner in topology.corners)
     face_normals = np.cross(b - a, c - a)  # length = twice the area: area weighting for free
     n = points.shape[0]
-    # One bincount over (vertex, axis) bins; each bin sums its faces in face order, as three
-    # per-axis bincounts over the face-major corner list would (same float64 sums).
-    weights = np.repeat(face_normals, 3, axis=0).reshape(-1)
-    normals = np.bincount(topology.normal_bins, weights=weights, minlength=3 * n)
-    normals = normals.astype(np.float32).reshape(n, 3)
+    # Summed per vertex in float64 in face order: one sparse product (scipy's CSR loop adds
+    # each row's entries in stored order) gives the sums a bincount over the corner list gives,
+    # in half the time of repeating the face normals for it.
+    sums = topology.corner_sums @ face_normals.astype(np.float64)
+    normals = np.zeros((n, 3), np.float32)
+    normals[: sums.shape[0]] = sums
     length = np.linalg.norm(normals, axis=1, keepdims=True)
     return normals / np.where(length > 0, length, 1.0)
 
