@@ -458,7 +458,7 @@ def render(
         # pixels at preview sizes, and lighting 26k vertices costs a fraction of lighting every
         # covered pixel (the renderer's largest cost before).
         lit = _vertex_lighting(np.asarray(normals, np.float32), colours, view, shading)
-        for channel in np.ascontiguousarray(lit.T):
+        for channel in lit:
             shaded = channel[i0] * w0
             shaded += channel[i1] * w1
             shaded += channel[i2] * w2
@@ -480,25 +480,35 @@ def _vertex_lighting(normals: np.ndarray, colours: np.ndarray, view: Camera, sha
     """Linear RGB of each vertex under ``shading``: Lambert diffuse plus Blinn-Phong highlights.
 
     One view direction for the whole image: a portrait lens (20 degrees) barely varies it.
+
+    Returns
+    -------
+    (3, n_vertices) float32
+        Red, green and blue rows (contiguous, for per-channel gathers).
     """
     to_eye = view.basis()[2].astype(np.float32)
     normal = np.array(normals, np.float32)
     facing = normal @ to_eye
     # Normals turned slightly away at silhouettes are mirrored towards the eye (no black rims).
     normal -= (2 * np.minimum(facing, 0.0))[:, None] * to_eye
-    light_sum = np.empty_like(normal)
-    light_sum[:] = np.float32(shading.ambient)
+    light_sum = np.empty((3, normal.shape[0]), np.float32)
+    light_sum[:] = np.float32(shading.ambient)[:, None]
     specular = np.zeros(normal.shape[0], np.float32)
     for light in shading.lights:
         direction = np.float32(light.direction) / np.float32(np.linalg.norm(light.direction))
         lambert = np.maximum(normal @ direction, 0.0)
-        light_sum += lambert[:, None] * np.float32(light.colour)
+        for row, colour in zip(light_sum, np.float32(light.colour)):
+            row += lambert * colour
         if light.specular:
             half = direction + to_eye
             half /= np.linalg.norm(half)
             highlight = np.maximum(normal @ half, 0.0)
             specular += np.float32(light.specular) * highlight ** np.float32(shading.shininess)
-    return colours * light_sum + specular[:, None]
+    lit = light_sum
+    for row, albedo in zip(lit, np.asarray(colours, np.float32).T):
+        row *= albedo
+        row += specular
+    return lit
 
 
 def linear_to_srgb(image: np.ndarray) -> np.ndarray:
