@@ -357,12 +357,20 @@ def rasterize(
         farthest = np.full(indices.size, empty, np.int64)
         testable = side <= largest
         farthest[testable] = np.stack(windows)[side[testable] - 1, tile_y0[testable], tile_x0[testable]]
-        # 1/depth inside a triangle is a convex combination of its corners' 1/depth; a sample
-        # within the slack of an edge may reach slightly beyond (barycentric >= -margin).
+        # 1/depth inside a triangle is a convex combination of its corners' 1/depth. Two things
+        # can push a computed sample beyond it, each bounded here with room to spare:
+        # - a pixel centre within the slack of an edge extrapolates (barycentric >= -outside):
+        #   edge-function slack 1e-3 (box test) or 2e-4 px along a scanline of height <= span;
+        # - float32 edge functions do not sum exactly to the area: each errs by at most about
+        #   3.6e-7 * span * (largest coordinate + span), i.e. weights summing to 1 + rounding.
         inverse = 1.0 / np.stack([z0[indices], z1[indices], z2[indices]]).astype(np.float64)
         high, low = inverse.max(axis=0), inverse.min(axis=0)
-        margin = (10 * float(_EDGE_SLACK) + 1e-3 * span[indices]) / np.abs(area[indices].astype(np.float64))
-        nearest_inverse = (high + 2 * margin * (high - low)) * (1 + 1e-5)
+        extent = span[indices].astype(np.float64) + 1
+        size = np.abs(area[indices].astype(np.float64))
+        outside = (10 * float(_EDGE_SLACK) + 1e-3 * extent) / size
+        rounding = 1e-5 + 1e-6 * extent * (max(width, height) + extent) / size
+        nearest_inverse = high * (1 + rounding) + 2 * outside * (high - low)
+        # Then 1/x, the float32 quantisation (6e-8 of 2**30: 64 steps) and a wide safety margin.
         nearest = np.floor((1.0 / nearest_inverse - depth_low) * float(depth_scale)) - 4096
         return nearest > farthest
 
