@@ -329,7 +329,32 @@ def paint_colours(head: IctHead, model: FaceModel, paint: Mapping[str, Any]) -> 
             width = np.where(closer, wa + (wb - wa) * u, width)
         brow = 0.85 * smoothstep(1.0, 0.45, distance / np.maximum(width, 1e-5)) * skin
         colours = colours * (1 - brow[:, None]) + np.outer(brow, brows["colour"])
+    if "mouth_interior" in paint:
+        colours = colours * _mouth_shade(head, model, paint["mouth_interior"])[:, None]
     return colours.astype(np.float32)
+
+
+def _mouth_shade(head: IctHead, model: FaceModel, spec: Mapping[str, Any]) -> np.ndarray:
+    """Brightness ``(n,)`` of the mouth's inside: the light that reaches it through the lips.
+
+    A mouth is dark inside because the lips, cheeks and palate shade it (ambient occlusion); a
+    renderer without shadows lights the tongue and the back teeth as brightly as the cheek, so an
+    open mouth reads as a pink plate with a clump of side teeth. The inner parts are darkened with
+    their depth behind the lips (neutral positions: the shade rides with each part as it moves),
+    fully lit at ``front_cm`` behind the lip contact and at ``floor`` from ``back_cm`` on, and
+    towards the cheeks (``side_cm``: from the first distance from the midline to the second) at
+    most ``side_floor``.
+    """
+    inner = np.isin(head.part_names, list(spec["parts"]))
+    depth = model.point("mouth_centre")[2] - model.positions[:, 2]
+    front, back = float(spec["front_cm"]) * 0.01, float(spec["back_cm"]) * 0.01
+    floor = float(spec["floor"])
+    lit = floor + (1.0 - floor) * smoothstep(back, front, depth)
+    if "side_cm" in spec:  # the cheeks shade the back teeth in the corners (buccal corridor)
+        near, far = (float(v) * 0.01 for v in spec["side_cm"])
+        side = float(spec["side_floor"])
+        lit = lit * (side + (1.0 - side) * smoothstep(far, near, np.abs(model.positions[:, 0])))
+    return np.where(inner, lit, 1.0)
 
 
 def _saturate(displacement: np.ndarray, limit: float) -> np.ndarray:
