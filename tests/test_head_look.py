@@ -140,7 +140,8 @@ def test_a_dropped_jaw_shows_both_rows_of_incisors_on_both_sides(scene, vocabula
     pixels of each row and 27 of the lower one (before: 8 at 30 degrees for 26, surprise and fear,
     the lower incisors' edges only, 15-26 pixels; 0 for 27's far side. Now 15-98, lower 29-54)."""
     v = view(scene, posed(scene, code, vocabulary), yaw)
-    counts = {(row, side): incisor_pixels(v, row, side) for row in (TEETH_UPPER, TEETH_LOWER) for side in (1, -1)}
+    rows = (TEETH_UPPER, TEETH_LOWER)
+    counts = {(row, side): incisor_pixels(v, row, side) for row in rows for side in (1, -1)}
     assert min(counts.values()) >= 14, counts
     assert min(counts[TEETH_LOWER, 1], counts[TEETH_LOWER, -1]) >= 27, counts
 
@@ -220,7 +221,8 @@ def test_surprise_and_fear_raise_the_brows(scene, model, vocabulary, code, least
     points = posed(scene, code, vocabulary)
     for side in "LR":
         for where in ("brow_inner", "brow_mid"):
-            assert _landmark_lift(scene, points, model, f"{where}_{side}") * 1000 >= least_mm, (code, side, where)
+            lift_mm = _landmark_lift(scene, points, model, f"{where}_{side}") * 1000
+            assert lift_mm >= least_mm, (code, side, where, lift_mm)
 
 
 def _eye_pixels(scene: _Scene, points: np.ndarray) -> int:
@@ -268,3 +270,26 @@ def test_the_skin_under_the_lower_lip_is_smooth(scene, model, vocabulary, code):
     points = posed(scene, code, vocabulary)
     lip = int(np.argmin(np.linalg.norm(scene.positions - model.point("lower_lip"), axis=1)))
     assert lip_ripple(scene, points, float(points[lip, 1])) <= 1.15
+
+
+def test_relax_names_a_landmark_the_recipe_has():
+    """A ``relax`` region anchored on a landmark the recipe lacks is a recipe error, not a KeyError."""
+    from facs_rig.core.headgen.ict import RecipeError, relax_neutral
+    from facs_rig.io.default_head import head_recipe
+
+    if not default_ict_path().exists():
+        pytest.skip("../shared absent")
+    recipe = head_recipe()
+    region = dict(recipe["relax"]["regions"][0], below="lower_lipp")
+    with pytest.raises(RecipeError, match="lower_lipp"):
+        relax_neutral(read_ict_head(), dict(recipe, relax={"regions": [region]}))
+    head = read_ict_head()
+    relaxed = relax_neutral(head, recipe)
+    moved = np.linalg.norm(relaxed.positions - head.positions, axis=1)
+    # The ripple goes, the shape stays: at most ~1 mm, and only the skin from the lower lip's
+    # lower half (its front point is the landmark) to the chin moves.
+    assert 0.0002 < moved.max() < 0.0015
+    lip_y = head.positions[np.isin(head.ict_vertex, [5514]), 1].mean()
+    assert (head.positions[moved > 0, 1] < lip_y + 0.0016).all()
+    assert (head.positions[moved > 0, 1] > lip_y - 0.014).all()
+    assert set(head.part_names[moved > 0]) <= {"face", "head_neck"}

@@ -21,7 +21,7 @@ Pure numpy: the caller reads the GLB and the recipe and passes arrays and dicts 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -169,10 +169,14 @@ def relax_neutral(head: IctHead, recipe: Mapping[str, Any]) -> IctHead:
     degree = np.bincount(edges[:, 0], minlength=p.shape[0]).astype(np.float64)
     moved = p.copy()
     for region in regions:
+        if region["below"] not in points:
+            raise RecipeError(f"relax: the recipe names no landmark {region['below']!r}")
         anchor = points[region["below"]]
         top, bottom = (anchor[1] - float(v) * 0.01 for v in region["below_cm"])
         blend = float(region["blend_cm"]) * 0.01
         half = float(region["half_width_cm"]) * 0.01
+        # The window fades from 1 to 0 over blend_cm outside its edges (a fade inside them
+        # leaves a crease in the lip's highlight where the smoothing starts).
         window = (smoothstep(top + blend, top, p[:, 1]) * smoothstep(bottom - blend, bottom, p[:, 1])
                   * smoothstep(half + blend, half, np.abs(p[:, 0]))
                   * (p[:, 2] > anchor[2] - float(region["depth_cm"]) * 0.01) * skin)
@@ -182,7 +186,7 @@ def relax_neutral(head: IctHead, recipe: Mapping[str, Any]) -> IctHead:
             np.add.at(total, edges[:, 0], moved[edges[:, 1]])
             mean = total / np.maximum(degree, 1.0)[:, None]
             moved = moved + step * (mean - moved)
-    return IctHead(moved, head.faces, head.colours, head.part_names, head.ict_vertex, head.scans, head.pivots)
+    return replace(head, positions=moved)
 
 
 def ict_face_model(head: IctHead, recipe: Mapping[str, Any]) -> FaceModel:
@@ -351,7 +355,10 @@ def paint_colours(head: IctHead, model: FaceModel, paint: Mapping[str, Any]) -> 
     below = (line - p[:, 1]) / (float(lips["lower_cm"]) * 0.01 * taper + 1e-5)
     inside = np.where(p[:, 1] >= line, above, below)
     front = p[:, 2] > corner[2] - float(lips["depth_cm"]) * 0.01
-    lip = smoothstep(1.0, 1.0 - float(lips.get("edge", 0.2)), inside) * (np.abs(p[:, 0]) <= abs(corner[0]) * 1.02) * front * skin
+    # edge: the fraction of the band over which the paint fades (wider than a triangle, or its
+    # border shows the mesh's stagger as a saw-tooth).
+    fade = 1.0 - float(lips.get("edge", 0.2))
+    lip = smoothstep(1.0, fade, inside) * (np.abs(p[:, 0]) <= abs(corner[0]) * 1.02) * front * skin
     colours = colours * (1 - lip[:, None]) + np.outer(lip, lips["colour"])
     brows = paint["brows"]
     for side in ("L", "R"):
