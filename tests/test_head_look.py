@@ -75,11 +75,20 @@ def scene_from_head(head, ict_parts: np.ndarray) -> _Scene:
 
 
 @pytest.fixture(scope="module")
-def scene():
+def built():
     if not default_ict_path().exists():
         pytest.skip(f"the ICT FaceKit head is not at {default_ict_path()} (../shared absent)")
-    head = build_head()
-    return scene_from_head(head, read_ict_head().part_names[head.kept])
+    return build_head()
+
+
+@pytest.fixture(scope="module")
+def scene(built):
+    return scene_from_head(built, read_ict_head().part_names[built.kept])
+
+
+@pytest.fixture(scope="module")
+def model(built):
+    return built.model
 
 
 def posed(scene: _Scene, code: str, vocabulary) -> np.ndarray:
@@ -204,13 +213,6 @@ def test_nothing_inside_the_mouth_shows_where_the_skin_covers(scene, vocabulary,
 def _landmark_lift(scene: _Scene, points: np.ndarray, model, name: str) -> float:
     index = int(np.argmin(np.linalg.norm(scene.positions - model.point(name), axis=1)))
     return float(points[index, 1] - scene.positions[index, 1])
-
-
-@pytest.fixture(scope="module")
-def model():
-    if not default_ict_path().exists():
-        pytest.skip("../shared absent")
-    return build_head().model
 
 
 @pytest.mark.parametrize(("code", "least_mm"), [("1+2", 5.5), ("surprise", 5.5), ("fear", 3.8)])
