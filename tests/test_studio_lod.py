@@ -27,7 +27,8 @@ def head():
 
 
 def _edges(triangles: np.ndarray) -> dict:
-    edges = np.sort(np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]), axis=1)
+    edges = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    edges = np.sort(edges, axis=1)
     keys, counts = np.unique(edges, axis=0, return_counts=True)
     return dict(zip(map(tuple, keys.tolist()), counts.tolist()))
 
@@ -51,7 +52,8 @@ def test_coarse_triangles_index_each_looks_own_vertices_and_keep_its_borders(hea
             continue
         # The face: about PLAYBACK_KEEP of its triangles, none degenerate, over its own vertices.
         assert 0.2 * full.shape[0] <= fewer.shape[0] <= 1.05 * PLAYBACK_KEEP * full.shape[0]
-        assert np.all((fewer[:, 0] != fewer[:, 1]) & (fewer[:, 1] != fewer[:, 2]) & (fewer[:, 0] != fewer[:, 2]))
+        assert np.all((fewer[:, 0] != fewer[:, 1]) & (fewer[:, 1] != fewer[:, 2])
+                      & (fewer[:, 0] != fewer[:, 2]))
         assert set(np.unique(fewer)) <= set(np.unique(full))
         # Every border point of the look's surface (lips, eyelids, neck: edges of one triangle
         # once vertices at one position, split for a UV or colour seam, count as one) is drawn.

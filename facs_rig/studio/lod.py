@@ -7,12 +7,13 @@ fall behind, the page draws these fewer triangles instead; paused, scrubbed or p
 the rig's own.
 
 The triangles come from meshoptimizer's simplifier (``meshopt_simplifyWithAttributes``): edge
-collapses onto existing vertices, ordered by a quadric error of the positions and the vertex
-colours (where the eyebrows and lips of a vertex-coloured head are), that never flip a triangle
-and keep open borders where they are (lip, eyelid and neck edges: ``SimplifyLockBorder``). One
-look (material group) is simplified at a time. The result indexes the rig's own vertices, so
-the page morphs one vertex buffer for both sets, and every vertex a coarse frame draws is where
-the full mesh has it.
+collapses onto existing vertices, ordered by a quadric error of the positions, the vertex
+colours (where the eyebrows and lips of a vertex-coloured head are) and the vertices' motion in
+the morph targets (so what a smile or a blink moves apart stays apart), that never flip a
+triangle and keep open borders where they are (lip, eyelid and neck edges:
+``SimplifyLockBorder``). One look (material group) is simplified at a time. The result
+indexes the rig's own vertices, so the page morphs one vertex buffer for both sets, and every
+vertex a coarse frame draws is where the full mesh has it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ COLOUR_WEIGHT = 1.0
 
 
 def coarse_triangles(positions: np.ndarray, triangles: np.ndarray, groups: list[dict], *,
-                     colours: np.ndarray | None = None, deltas: np.ndarray | None = None, keep: float = PLAYBACK_KEEP,
+                     colours: np.ndarray | None = None, deltas: np.ndarray | None = None,
+                     keep: float = PLAYBACK_KEEP,
                      max_error: float = PLAYBACK_ERROR) -> tuple[np.ndarray, list[dict]]:
     """Fewer triangles over the same vertices, look by look.
 

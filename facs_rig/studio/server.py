@@ -254,7 +254,8 @@ class StudioServer:
             return
         self._files["/rig-coarse.bin"] = (_TYPES[".bin"], coarse_payload(self.session))
         if self.session.compare is not None:
-            self._files["/rig2-coarse.bin"] = (_TYPES[".bin"], coarse_payload(self.session, self.session.compare))
+            self._files["/rig2-coarse.bin"] = (_TYPES[".bin"],
+                                               coarse_payload(self.session, self.session.compare))
         self._write_cache()
 
     def _write_cache(self) -> None:

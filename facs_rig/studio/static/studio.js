@@ -119,7 +119,9 @@ function setCoarse(on) {
   if (on === studio.coarse) return;
   studio.coarse = on;
   studio.intervalAvg = 0;
-  for (const view of views) view.mesh.geometry = on && view.coarseGeometry ? view.coarseGeometry : view.fullGeometry;
+  for (const view of views) {
+    view.mesh.geometry = on && view.coarseGeometry ? view.coarseGeometry : view.fullGeometry;
+  }
   dirty = true;
 }
 function lambertCopy(m) {
@@ -340,7 +342,8 @@ async function fetchCoarse(view, name) {
   const words = new Uint32Array(await response.arrayBuffer());
   const G = words[0], geometry = new THREE.BufferGeometry();
   for (const key of ["position", "normal", "color", "uv"]) {
-    if (view.fullGeometry.getAttribute(key)) geometry.setAttribute(key, view.fullGeometry.getAttribute(key));
+    const attribute = view.fullGeometry.getAttribute(key);
+    if (attribute) geometry.setAttribute(key, attribute);
   }
   geometry.setIndex(new THREE.BufferAttribute(words.subarray(1 + 3 * G), 1));
   for (let g = 0; g < G; g++) geometry.addGroup(words[1 + 3 * g], words[2 + 3 * g], words[3 + 3 * g]);
