@@ -24,15 +24,16 @@ import meshoptimizer
 import meshoptimizer._loader
 import numpy as np
 
-__all__ = ["MIN_TRIANGLES", "PLAYBACK_KEEP", "PLAYBACK_ERROR", "coarse_triangles"]
+__all__ = ["MIN_TRIANGLES", "PLAYBACK_KEEP", "PLAYBACK_ERROR", "SMALL_KEEP", "coarse_triangles"]
 
 #: Fraction of a look's triangles the playback set aims at (chosen by measurement: docs/studio.md).
 PLAYBACK_KEEP = 0.25
 #: ... unless that would move the surface more than this fraction of the look's extent.
 PLAYBACK_ERROR = 0.01
-#: Looks with fewer triangles than this are kept whole: small, round parts whose outline shows
-#: (the bundled head's eyes have 2,588 triangles each, ICT FaceKit's irises 1,596).
+#: Looks with fewer triangles than this keep SMALL_KEEP of them: small, round parts whose
+#: outline shows (the bundled head's eyes have 2,588 triangles each, ICT FaceKit's irises 1,596).
 MIN_TRIANGLES = 3000
+SMALL_KEEP = 0.5
 #: Principal directions of the targets' motion the simplification keeps (see ``_attributes``).
 MOTION_COMPONENTS = 8
 #: Every how many vertices the motion's main directions are estimated from.
@@ -84,8 +85,9 @@ def coarse_triangles(positions: np.ndarray, triangles: np.ndarray, groups: list[
     pieces, coarse_groups, start = [], [], 0
     for group in groups:
         part = all_triangles[group["start"] // 3:(group["start"] + group["count"]) // 3]
-        if keep < 1.0 and part.shape[0] >= MIN_TRIANGLES:
-            part = _collapsed(positions, attributes, part, keep, max_error)
+        look_keep = keep if part.shape[0] >= MIN_TRIANGLES else max(keep, SMALL_KEEP)
+        if look_keep < 1.0:
+            part = _collapsed(positions, attributes, part, look_keep, max_error)
         pieces.append(part)
         coarse_groups.append({"start": start, "count": 3 * part.shape[0], "look": group["look"]})
         start += 3 * part.shape[0]
