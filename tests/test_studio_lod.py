@@ -100,3 +100,20 @@ def test_the_coarse_route_answers_after_the_rig(tmp_path, monkeypatch):
         with urllib.request.urlopen(running.url + "rig.json", timeout=60) as response:
             assert json.loads(response.read())["layout"]["triangles"] > 3 * (len(body) // 12) // 4
     assert body == coarse_payload(session)
+
+
+def test_without_the_lod_extra_the_coarse_route_is_404_and_the_rig_is_served(tmp_path, monkeypatch):
+    """meshoptimizer is the optional 'lod' extra: without it the page plays the full mesh."""
+    import sys
+    import urllib.error
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACS_RIG_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached before
+    monkeypatch.setitem(sys.modules, "facs_rig.studio.lod", None)  # import raises ImportError
+    (tmp_path / "take.notes").write_text(SMILE)
+    with ServerThread(open_session("take.notes")) as running:
+        with urllib.request.urlopen(running.url + "rig.json", timeout=60) as response:
+            assert json.loads(response.read())["layout"]["triangles"] > 0
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(running.url + "rig-coarse.bin", timeout=60)
+        assert refused.value.code == 404

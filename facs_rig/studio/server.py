@@ -252,6 +252,10 @@ class StudioServer:
         (worker thread, after :meth:`_load`), then cache them with the rig's routes."""
         if "/rig-coarse.bin" in self._files:
             return
+        try:
+            import facs_rig.studio.lod  # noqa: F401 (the optional 'lod' extra: meshoptimizer)
+        except ImportError:
+            return  # no coarse set: the page answers 404 and plays the full mesh
         self._files["/rig-coarse.bin"] = (_TYPES[".bin"], coarse_payload(self.session))
         if self.session.compare is not None:
             self._files["/rig2-coarse.bin"] = (_TYPES[".bin"],
