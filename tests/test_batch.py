@@ -112,7 +112,12 @@ def test_outputs_equal_serial_retarget_and_code_byte_for_byte(tmp_path, capsys, 
     from PIL import Image
 
     picture = Image.open(out / "S07-001.qc.png")
-    assert picture.format == "PNG" and picture.height % 6 == 0 and picture.width > 100
+    from facs_rig.cluster.work import HEAT_MAP_AXIS, HEAT_MAP_ROW
+
+    # One 12-pixel band per AU channel the take solved to, and the time axis under them.
+    assert picture.format == "PNG" and picture.width > 100
+    assert (picture.height - HEAT_MAP_AXIS) % HEAT_MAP_ROW == 0
+    assert (picture.height - HEAT_MAP_AXIS) // HEAT_MAP_ROW > 20
 
 
 def test_summary_uses_the_tracker_profile_code_uses(tmp_path, capsys, scheduler):
