@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from facs_rig.core.limits import fps_problem, frame_count_problem
-from facs_rig.errors import OutputError, TimelineError, UnsupportedFormatError
+from facs_rig.errors import (
+    OutputError,
+    TimelineError,
+    UnsupportedFormatError,
+    naming,  # noqa: F401 (the commands import it from here)
+)
 from facs_rig.io.atomic import refuse_input_as_output
 
 
@@ -134,14 +138,3 @@ def check_frame_count(duration: float, fps: float, source: str | None) -> int:
     if problem:
         raise TimelineError(f"{source}: {problem}" if source else problem)
     return int(n_frames)
-
-
-@contextlib.contextmanager
-def naming(source: str | None) -> Iterator[None]:
-    """Put ``source`` (a file) before a timeline error (such as the frame limit) that lacks it."""
-    try:
-        yield
-    except TimelineError as exc:
-        if source is None or source in str(exc):
-            raise
-        raise TimelineError(f"{source}: {exc}") from None

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from facs_rig.cli._output import add_fps_argument, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
-from facs_rig.errors import FacsRigError
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
+from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
 from facs_rig.io.captures.pipeline import (
     CleaningOptions,
     auto_neutral_note,
@@ -24,12 +19,10 @@ from facs_rig.io.captures.pipeline import (
     event_thresholds,
 )
 from facs_rig.io.captures.retarget import (
-    RetargetReport,
     RetargetRequest,
     capture_source,
     choose_tracker,
     output_kind,
-    retarget_file,
 )
 from facs_rig.resources import load_vocabulary
 
@@ -189,7 +182,7 @@ def run_retarget(args: argparse.Namespace) -> int:
                                 cleaning=cleaning, events=_events(args))
                 for c, o in zip(captures, outputs)]
     if len(requests) == 1:
-        report = _retarget(requests[0])
+        report = retarget_one(requests[0])
         if args.json:
             print_json([report.to_dict()])
         else:
@@ -199,16 +192,15 @@ def run_retarget(args: argparse.Namespace) -> int:
 
 
 def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
-    """Retarget several captures; on Ctrl-C, stop quietly and report the takes that finished.
+    """Retarget several captures with a progress bar; on Ctrl-C, report the takes that finished.
 
-    Nothing is half-written: every output goes through an atomic write, which removes its
-    temporary file when interrupted, and a take interrupted in a worker is simply not reported.
+    The work and its Ctrl-C handling are :func:`facs_rig.io.captures.parallel.retarget_each`.
     """
     progress = ProgressBar(len(requests), sys.stderr, label="retarget", unit="captures",
                            log_steps=True)
-    outcomes: dict[int, tuple[RetargetReport | None, str | None]] = {}
+    outcomes: dict[int, Outcome] = {}
 
-    def record(index: int, outcome: tuple[RetargetReport | None, str | None]) -> None:
+    def record(index: int, outcome: Outcome) -> None:
         outcomes[index] = outcome
         progress(len(outcomes), Path(requests[index].capture).name)
         if outcome[1] is not None:
@@ -217,11 +209,7 @@ def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
 
     interrupted = False
     try:
-        if jobs == 1:
-            for index, request in enumerate(requests):
-                record(index, _safe(request))
-        else:
-            _run_pool(requests, jobs, record)
+        retarget_each(requests, jobs, record)
     except KeyboardInterrupt:
         interrupted = True
     progress.finish()
@@ -242,90 +230,6 @@ def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
         print(f"facs-rig: error: {failures} of {len(requests)} captures failed", file=sys.stderr)
         return 1
     return 0
-
-
-def _run_pool(requests: list[RetargetRequest], jobs: int, record) -> None:
-    """Run ``requests`` on ``jobs`` worker processes, recording each outcome as it finishes.
-
-    Ctrl-C reaches the workers too (the terminal signals the whole process group; a SIGINT sent
-    to this process alone is passed on): a worker busy with a take stops it (its atomic write
-    cleans up), an idle one ignores it, so no worker prints a traceback. The takes that finished
-    before the workers stopped are still recorded; the rest are cancelled.
-    """
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_setup)
-    futures = {pool.submit(_work, request): index for index, request in enumerate(requests)}
-    recorded: set[int] = set()
-    try:
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:  # a worker was killed (out of memory, SIGKILL)
-                outcome = (None, "its worker process died (killed, or out of memory); "
-                                 "run it again, or with --jobs 1")
-            if outcome[1] == _INTERRUPTED:  # the worker saw the Ctrl-C before we did
-                raise KeyboardInterrupt
-            record(futures[future], outcome)
-            recorded.add(futures[future])
-    except KeyboardInterrupt:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
-        try:
-            # ProcessPoolExecutor has no public way to signal its workers; _processes maps
-            # pid -> process (CPython 3.8-3.13).
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError):
-                    os.kill(process.pid, signal.SIGINT)
-            pool.shutdown(wait=True, cancel_futures=True)
-            for future, index in futures.items():
-                if (index not in recorded and future.done() and not future.cancelled()
-                        and future.exception() is None and future.result()[1] != _INTERRUPTED):
-                    record(index, future.result())
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        raise
-    pool.shutdown(wait=True)
-
-
-#: What a worker returns for a take stopped by Ctrl-C (nothing was written for it).
-_INTERRUPTED = "interrupted"
-_busy = False
-
-
-def _worker_setup() -> None:
-    signal.signal(signal.SIGINT, _worker_interrupt)
-
-
-def _worker_interrupt(signum, frame) -> None:
-    global _busy
-    if _busy:  # stop the take; an idle worker has nothing to stop and waits to be shut down
-        _busy = False
-        raise KeyboardInterrupt
-
-
-def _work(request: RetargetRequest):
-    """One take in a worker process (see :func:`_run_pool`)."""
-    global _busy
-    _busy = True
-    try:
-        return _safe(request)
-    except KeyboardInterrupt:
-        return None, _INTERRUPTED
-    finally:
-        _busy = False
-
-
-def _retarget(request: RetargetRequest) -> RetargetReport:
-    with naming(request.capture):
-        return retarget_file(request)
-
-
-def _safe(request: RetargetRequest):
-    """Run one request; bad input comes back as a message, not a traceback."""
-    try:
-        return _retarget(request), None
-    except FacsRigError as exc:
-        return None, " ".join(str(exc).split())
-    except OSError as exc:
-        return None, f"{request.capture}: {exc.strerror or exc}"
 
 
 def run_code(args: argparse.Namespace) -> int:
