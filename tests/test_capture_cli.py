@@ -77,7 +77,7 @@ def test_bad_capture_is_one_error_line_and_nothing_written(tmp_path, capsys):
     (["retarget", "a.csv", "b.csv", "-o", "out.json"], "must contain {stem}"),
     (["retarget", "a.csv", "-o", "out.xyz"], "cannot write .xyz"),
     (["retarget", "a.csv", "-o", "o.json", "--neutral", "3-1"], "start must be before"),
-    (["retarget", "a.csv", "-o", "o.json", "--jobs", "0"], "--jobs must be at least 1"),
+    (["retarget", "a.csv", "-o", "o.json", "--jobs", "0"], "--jobs/-j: 0: must be at least 1"),
 ])
 def test_usage_errors(capsys, arguments, message):
     status = main(arguments)

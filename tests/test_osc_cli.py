@@ -171,18 +171,21 @@ def test_bridge_forwards_and_summarises_bad_input():
     assert "listening on 127.0.0.1:" in stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["stream", "12", "--to", "nowhere"], "endpoint 'nowhere'"),
-    (["stream", "12", "--duration", "0"], "--duration"),
-    (["stream", "12", "--head-max", "1,2"], "--head-max"),
-    (["stream", "12", "--rig", "no-such-rig"], "no-such-rig"),
-    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], "template"),
-    (["stream", "not a code at all", "--dry-run"], "not a code"),
-    (["bridge", "--listen", "127.0.0.1:99999"], "endpoint"),
+@pytest.mark.parametrize(("args", "status", "message"), [
+    (["stream", "12", "--to", "nowhere"], 2, "argument --to: endpoint 'nowhere'"),
+    (["stream", "12", "--duration", "0"], 2, "argument --duration: 0: must be a positive number"),
+    (["stream", "12", "--head-max", "1,2"], 2, "argument --head-max: '1,2': expected 3"),
+    (["stream", "12", "--max-bytes", "63"], 2, "argument --max-bytes: 63: must lie between 64"),
+    (["stream", "12", "--rig", "no-such-rig"], 1, "no-such-rig"),
+    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], 1, "template"),
+    (["stream", "not a code at all", "--dry-run"], 1, "not a code"),
+    (["bridge", "--listen", "127.0.0.1:99999"], 2, "argument --listen: endpoint"),
 ])
-def test_bad_arguments_give_one_line_errors(args, message):
+def test_bad_arguments_give_one_line_errors(args, status, message):
+    # A value wrong in itself is a usage error (2); what the rig library or the vocabulary
+    # refuses is bad input (1).
     result = run_cli(*args)
-    assert result.returncode == 1
+    assert result.returncode == status
     assert result.stderr.startswith("facs-rig: error: ") and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from facs_rig.cli._output import add_fps_argument
+from facs_rig.cli._output import add_fps_argument, bounded
 from facs_rig.core.events import EventOptions
 from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.io.captures import CAPTURE_FORMATS
@@ -31,7 +31,7 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     """Add the options that read and clean a capture and find its events."""
     parser.add_argument("--from", dest="format", choices=sorted(CAPTURE_FORMATS),
                         help="capture format (default: detected from the header)")
-    parser.add_argument("--face", type=int, default=None, metavar="ID",
+    parser.add_argument("--face", type=bounded(int, low=0), default=None, metavar="ID",
                         help="OpenFace face_id to use when the file holds several faces "
                              "(default: the lowest)")
     parser.add_argument("--source", choices=("auto", "aus", "blendshapes"), default="auto",
@@ -42,26 +42,28 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "'facs-rig calibrate'; default: chosen from the capture format)")
     parser.add_argument("--gaps", choices=GAP_METHODS, default="interpolate",
                         help="how lost-tracking frames are filled (default interpolate)")
-    parser.add_argument("--max-gap", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--max-gap", type=bounded(float, low=0, unit="seconds"), default=None,
+                        metavar="SECONDS",
                         help="gaps longer than this return to rest instead of being filled")
     parser.add_argument("--smooth", choices=SMOOTHING, default=None,
                         help="none, one-euro (causal, as live) or zero-phase (offline); default "
                              "none for retarget, zero-phase for code")
-    parser.add_argument("--cutoff", type=float, default=6.0, metavar="HZ",
+    parser.add_argument("--cutoff", type=bounded(float, positive=True, unit="Hz"), default=6.0, metavar="HZ",
                         help="zero-phase smoothing cutoff (default 6 Hz)")
     parser.add_argument("--neutral", default=None, metavar="none|auto|START-END",
                         help="subtract the resting pose: auto (the quietest second of the take) "
                              "or the median of a neutral stretch START-END seconds; default none "
                              "for retarget, auto for code")
-    parser.add_argument("--gain", type=float, default=None, metavar="PERCENTILE",
+    parser.add_argument("--gain", type=bounded(float, low=0, high=100), default=None, metavar="PERCENTILE",
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")
     add_fps_argument(parser, "output frame rate (default: the capture's)")
-    parser.add_argument("--on", type=float, default=0.15, metavar="0-1",
+    parser.add_argument("--on", type=bounded(float, low=0, high=1), default=0.15, metavar="0-1",
                         help="event start threshold 0-1 (default 0.15)")
-    parser.add_argument("--off", type=float, default=0.08, metavar="0-1",
+    parser.add_argument("--off", type=bounded(float, low=0, high=1), default=0.08, metavar="0-1",
                         help="event end threshold 0-1 (default 0.08)")
-    parser.add_argument("--min-duration", type=float, default=0.10, metavar="SECONDS",
+    parser.add_argument("--min-duration", type=bounded(float, low=0, unit="seconds"), default=0.10,
+                        metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
     parser.add_argument("--whole-events", action="store_true",
                         help="one event per activation at its apex intensity (default: split "
@@ -87,7 +89,7 @@ def cleaning_options(args: argparse.Namespace, *, neutral_default: str,
                                smoothing=args.smooth or smooth_default, cutoff_hz=args.cutoff,
                                neutral=args.neutral or neutral_default, gain_percentile=args.gain,
                                fps=args.fps)
-    except ValueError as exc:  # CleaningOptions checks each option's range
+    except ValueError as exc:  # CleaningOptions checks what the option types cannot (--neutral)
         raise _usage_error(f"{exc} (see --max-gap, --cutoff, --gain, --fps, --neutral)") from None
 
 
@@ -96,7 +98,7 @@ def event_options(args: argparse.Namespace) -> EventOptions:
     try:
         return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
                             follow_intensity=not args.whole_events)
-    except ValueError as exc:
+    except ValueError as exc:  # EventOptions checks what the option types cannot (off <= on)
         raise _usage_error(str(exc)) from None
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,41 @@ def _choices(suffixes: Sequence[str]) -> str:
 
 
 # ---------------------------------------------------------------------------- shared limits
+
+
+def bounded(kind: Callable[[str], float] = float, *, low: float | None = None,
+            high: float | None = None, positive: bool = False,
+            unit: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number of ``kind`` (``int`` or ``float``) in its range.
+
+    Out of range (or NaN, or infinite) is an argparse error, so exit status 2 with the usage hint,
+    like every other mistake in an argument's value (the rule: README "Errors"). ``low`` and
+    ``high`` are inclusive; ``positive`` asks for more than 0; ``unit`` (e.g. "seconds") is
+    named in the message.
+    """
+    units = f" {unit}" if unit else ""
+    if low is not None and high is not None:
+        wanted = f"must lie between {low:g} and {high:g}{units}"
+    elif low is not None:
+        wanted = f"must be at least {low:g}{units}"
+    elif positive:
+        wanted = f"must be a positive number of {unit}" if unit else "must be positive"
+    else:
+        wanted = f"must be at most {high:g}{units}" if high is not None else "must be finite"
+
+    def parse(text: str) -> float:
+        value = kind(text)  # a ValueError: argparse's "invalid int/float value: 'x'"
+        if (not math.isfinite(value) or (low is not None and value < low)
+                or (high is not None and value > high) or (positive and not value > 0)):
+            raise argparse.ArgumentTypeError(f"{text}: {wanted}")
+        return value
+
+    parse.__name__ = getattr(kind, "__name__", "number")
+    return parse
+
+
+#: argparse ``type`` of every ``--hold`` (a code's apex hold): seconds, 0 or more.
+hold_type = bounded(float, low=0, unit="seconds")
 
 
 def fps_type(text: str) -> float:

@@ -13,6 +13,7 @@ from facs_rig.cli._capture_options import (
     cleaning_options,
     retarget_options,
 )
+from facs_rig.cli._output import bounded
 from facs_rig.cli._progress import ProgressBar
 
 #: Off a terminal (a CI log, a file) a progress line is written at most this often.
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     batch.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                        help="use this existing Dask scheduler (its workers must reach the input "
                             "and output paths); default: a local cluster started for the batch")
-    batch.add_argument("--workers", type=int, default=None, metavar="N",
+    batch.add_argument("--workers", type=bounded(int, low=1), default=None, metavar="N",
                        help="worker processes of the local cluster (default: CPU count, at most 8)")
     batch.add_argument("--force", action="store_true",
                        help="redo every take, even those the manifest says are up to date")
@@ -59,12 +60,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     from facs_rig.cluster import BatchSettings, OutputNames, run_batch
 
     check_neutral(args.neutral)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("--workers must be at least 1")
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers applies to the local cluster, not to --scheduler")
-    if args.fps is not None and not args.fps > 0:
-        raise UsageError("--fps must be positive")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else ()
     settings = BatchSettings(
         outputs=OutputNames(args.output, formats),

@@ -15,7 +15,7 @@ from facs_rig.cli._capture_options import (
     event_options,
     retarget_options,
 )
-from facs_rig.cli._output import check_output, naming, print_json
+from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.core.events import code_segments, extract_events, format_summary
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="output file (.glb/.gltf/.csv/.json/.txt/.notes/.eaf); {stem} is "
                                "replaced by each capture's name")
     add_rig_options(retarget)
-    retarget.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+    retarget.add_argument("--jobs", "-j", type=bounded(int, low=1), default=1, metavar="N",
                           help="captures processed in parallel (default 1)")
     retarget.add_argument("--json", action="store_true",
                           help="print one JSON list: per capture its output, frames, fps, rig "
@@ -82,7 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--tracker", default=None, metavar="NAME|FILE",
                            help="profile whose facts the new one keeps (default: from the "
                                 "first capture's format)")
-    calibrate.add_argument("--folds", type=int, default=None, metavar="K",
+    calibrate.add_argument("--folds", type=bounded(int, low=2), default=None, metavar="K",
                            help="folds of the cross-validation (default: one take per fold, "
                                 "up to 10)")
     calibrate.set_defaults(handler=run_calibrate)
@@ -91,8 +91,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_retarget(args: argparse.Namespace) -> int:
     """Retarget every capture; one summary line each, a progress bar for several."""
     check_neutral(args.neutral)
-    if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
     captures = args.captures
     if len(captures) > 1 and "{stem}" not in args.output:
         raise UsageError("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facs_rig.cli._output import bounded
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``studio``."""
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "('default': the bundled head)")
     studio.add_argument("--compare-rig", metavar="NAME|FILE",
                         help="profile of the second rig (alone: the first mesh through this profile)")
-    studio.add_argument("--port", type=int, default=8765, metavar="PORT",
+    studio.add_argument("--port", type=bounded(int, low=0, high=65535), default=8765, metavar="PORT",
                         help="port (default 8765; 0 picks a free one)")
     studio.add_argument("--host", default="127.0.0.1", metavar="HOST",
                         help="address to listen on (default 127.0.0.1: this machine only)")
@@ -36,11 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_studio(args: argparse.Namespace) -> int:
     """Serve the studio (:func:`facs_rig.studio.serve.serve_studio`), print the URL; Ctrl-C stops."""
-    from facs_rig.errors import UnsupportedFormatError
     from facs_rig.studio.serve import is_loopback, serve_studio
 
-    if not 0 <= args.port <= 65535:
-        raise UnsupportedFormatError(f"--port {args.port}: choose 0-65535")
     if not is_loopback(args.host):
         print(f"facs-rig: warning: listening on {args.host}: the studio page (which can write "
               f"files in the notes folder) will be reachable from other machines", file=sys.stderr)

@@ -116,7 +116,7 @@ HEAD_EYE_AUS = (51, 52, 53, 54, 55, 56, 57, 58, 61, 62, 63, 64, 65, 66)
 BONE_NAMES = ("Head", "LeftEye", "RightEye")
 _BONE_SLOTS = 21  # 3 positions (xyz) + 3 quaternions (xyzw)
 #: 65,535 (IPv4 total length) - 20 (IP header) - 8 (UDP header).
-_MAX_UDP_PAYLOAD = 65507
+MAX_UDP_PAYLOAD = 65507
 #: Smallest change sent in changes-only mode: half of VRChat's network step. Synced float
 #: parameters travel "as multiples of 1/127 between -1 and 1" (wiki.vrchat.com, Expressions,
 #: "Only synced expression parameters ... are sent over the network"), so a change under half a
@@ -365,8 +365,8 @@ class ProtocolOptions:
                            f"of seconds")
         if not (isinstance(self.tolerance, (int, float)) and 0 <= self.tolerance < 1):
             raise OscError(f"change tolerance {self.tolerance!r} must be in [0, 1)")
-        if self.max_bytes > _MAX_UDP_PAYLOAD:
-            raise OscError(f"max packet size {self.max_bytes} is over the {_MAX_UDP_PAYLOAD} "
+        if self.max_bytes > MAX_UDP_PAYLOAD:
+            raise OscError(f"max packet size {self.max_bytes} is over the {MAX_UDP_PAYLOAD} "
                            f"bytes one UDP datagram can carry")
 
 
