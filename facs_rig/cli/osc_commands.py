@@ -115,6 +115,7 @@ def _numbers(count: int):
 
 def _endpoint(allow_any_port: bool = False):
     """argparse ``type``: a ``HOST:PORT`` the OSC code can read (kept as text); a usage error if not."""
+
     def parse(text: str) -> str:
         from facs_rig.io.osc.stream import parse_endpoint
 
