@@ -27,15 +27,21 @@ sys.path.insert(0, str(HERE.parent))
 
 @dataclass
 class Benchmark:
-    """One measurement: ``measure()`` returns the value in ``unit``; ``better`` says which way wins."""
+    """One measurement: ``measure()`` returns the value in ``unit``; ``better`` says which way wins.
+
+    ``target`` is ``None`` for a figure shown for information that no issue sets a target for
+    (the table prints ``n/a``, not a failing ``NO``).
+    """
 
     name: str
     unit: str
-    target: float
+    target: float | None
     better: str  # "lower" or "higher"
     measure: Callable[[], float]
 
-    def meets(self, value: float) -> bool:
+    def meets(self, value: float) -> bool | None:
+        if self.target is None:
+            return None
         return value <= self.target if self.better == "lower" else value >= self.target
 
 
@@ -93,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             print(f"{bench.name:58} {'FAILED':>12} {type(exc).__name__}: {exc}")
             continue
-        ok = "yes" if bench.meets(value) else "NO"
+        met = bench.meets(value)
+        ok = "n/a" if met is None else "yes" if met else "NO"
         sign = "<=" if bench.better == "lower" else ">="
-        print(f"{bench.name:58} {value:12.4g} {bench.unit:10} {sign}{bench.target:<9g}  {ok}",
-              flush=True)
+        target = "-" if bench.target is None else f"{sign}{bench.target:<9g}"
+        print(f"{bench.name:58} {value:12.4g} {bench.unit:10} {target:<11}  {ok}", flush=True)
         results.append({"name": bench.name, "value": value, "unit": bench.unit,
                         "target": bench.target, "better": bench.better})
     if args.json:

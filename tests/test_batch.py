@@ -475,7 +475,7 @@ def test_output_names_and_report_folder():
 @pytest.mark.parametrize("arguments, message", [
     (["batch", "a.csv", "-o", "out/{stem}.xyz"], "cannot write .xyz"),
     (["batch", "a.csv", "b.csv", "-o", "out/x.json"], "must contain {stem}"),
-    (["batch", "a.csv", "-o", "out/{stem}.json", "--workers", "0"], "--workers must be at least 1"),
+    (["batch", "a.csv", "-o", "out/{stem}.json", "--workers", "0"], "--workers: 0: must be at least 1"),
     (["batch", "a.csv", "-o", "o/{stem}.json", "--neutral", "3-1"], "start must be before"),
 ])
 def test_usage_errors(tmp_path, capsys, monkeypatch, arguments, message):

@@ -77,7 +77,7 @@ def test_bad_capture_is_one_error_line_and_nothing_written(tmp_path, capsys):
     (["retarget", "a.csv", "b.csv", "-o", "out.json"], "must contain {stem}"),
     (["retarget", "a.csv", "-o", "out.xyz"], "cannot write .xyz"),
     (["retarget", "a.csv", "-o", "o.json", "--neutral", "3-1"], "start must be before"),
-    (["retarget", "a.csv", "-o", "o.json", "--jobs", "0"], "--jobs must be at least 1"),
+    (["retarget", "a.csv", "-o", "o.json", "--jobs", "0"], "--jobs/-j: 0: must be at least 1"),
 ])
 def test_usage_errors(capsys, arguments, message):
     status = main(arguments)
@@ -147,9 +147,9 @@ def _die_in_worker(request):
 
 def test_a_worker_that_dies_fails_its_takes_in_one_line_each(tmp_path, capsys, monkeypatch):
     # Review finding: BrokenProcessPool escaped retarget --jobs as a traceback.
-    import facs_rig.cli.capture_commands as capture_commands
+    import facs_rig.io.captures.parallel as parallel
 
-    monkeypatch.setattr(capture_commands, "_work", _die_in_worker)
+    monkeypatch.setattr(parallel, "_work", _die_in_worker)
     takes = [shared_asset(f"captures/livelinkface/{name}.csv") for name in ("S07-001", "alex_rom_3")]
     assert main(["retarget", *map(str, takes), "--jobs", "2",
                  "-o", str(tmp_path / "{stem}.csv")]) == 1

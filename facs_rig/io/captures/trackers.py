@@ -356,15 +356,11 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
 
 
 def _read_document(path: str) -> Any:
+    data = read_bounded(path, _MAX_PROFILE_BYTES, TrackerProfileError, "a tracker profile")
     try:
-        text = read_bounded(path, _MAX_PROFILE_BYTES, TrackerProfileError,
-                            "a tracker profile").decode("utf-8")
-    except TrackerProfileError:
-        raise
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise TrackerProfileError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise TrackerProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
