@@ -27,6 +27,21 @@ def test_code_prints_one_line_per_segment(capsys):
     assert segments[0]["start"] == 0.0 and "+" in segments[0]["code"]
 
 
+def test_code_trace_option_codes_or_drops_held_traces(capsys):
+    # S07-001 holds AU15 between off (0.08) and on (0.15) for seconds: a sustained trace (A/B)
+    # that `code` now codes by default; --trace none codes only what reaches on.
+    path = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    assert main(["code", path, "--json"]) == 0
+    traced = json.loads(capsys.readouterr().out)
+    assert main(["code", path, "--json", "--trace", "none"]) == 0
+    untraced = json.loads(capsys.readouterr().out)
+    first = [s["code"] for s in traced if s["start"] < 1.0]
+    assert "15B" in first[0] and all("15" not in s["code"] for s in untraced if s["start"] < 1.0)
+    assert len(traced) > len(untraced)
+    assert main(["code", path, "--trace", "soon"]) == 2
+    assert "--trace 'soon' is not a number of seconds or none" in capsys.readouterr().err
+
+
 def test_retarget_arkit_capture_to_live_link_face_take(tmp_path, capsys):
     source = shared_asset("captures/livelinkface/S07-001.csv")
     out = tmp_path / "take.csv"

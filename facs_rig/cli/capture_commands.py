@@ -75,6 +75,9 @@ def _add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="event end threshold 0-1 (default 0.08)")
     parser.add_argument("--min-duration", type=float, default=0.10, metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
+    parser.add_argument("--trace", default="0.5", metavar="SECONDS|none",
+                        help="a stretch above --off that never reaches --on is still an event "
+                             "(FACS's A, trace) when it lasts this long (default 0.5 s; none: never)")
     parser.add_argument("--whole-events", action="store_true",
                         help="one event per activation at its apex intensity (default: split "
                              "where the FACS letter changes, as a coder scores each apex)")
@@ -151,8 +154,12 @@ def _cleaning(args: argparse.Namespace, *, neutral_default: str, smooth_default:
 
 def _events(args: argparse.Namespace) -> EventOptions:
     try:
+        trace = None if args.trace.strip().lower() == "none" else float(args.trace)
+    except ValueError:
+        raise _usage_error(f"--trace {args.trace!r} is not a number of seconds or none") from None
+    try:
         return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
-                            follow_intensity=not args.whole_events)
+                            follow_intensity=not args.whole_events, trace_duration=trace)
     except ValueError as exc:
         raise _usage_error(str(exc)) from None
 
