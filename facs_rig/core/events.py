@@ -1,7 +1,8 @@
 """Continuous AU curves -> editable AU events, and a FACS-coded summary per segment.
 
 :func:`extract_events` finds each channel's activations with hysteresis (an event starts when
-the curve rises above ``on`` and lasts until it falls below ``off``), drops blips shorter than
+the curve rises above ``on`` and lasts until it falls below ``off``, or stays above ``off`` for
+``trace_duration``: a held trace, FACS's A), drops blips shorter than
 ``min_duration`` and bridges dips shorter than ``min_gap``, then reads each activation as an
 :class:`~facs_rig.core.timeline.AUEvent`: onset from the last rest-level frame before the rise
 to where the curve comes within ``apex_fraction`` of its peak, apex while it stays there,
