@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import shared_asset
 
 from facs_rig.cli import main
@@ -171,3 +173,28 @@ def test_a_worker_that_dies_fails_its_takes_in_one_line_each(tmp_path, capsys, m
     err = capsys.readouterr().err
     assert "Traceback" not in err and "worker process died" in err
     assert not list(tmp_path.iterdir())
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                      st.sampled_from(["none", "NONE", " None ", "0", "0.5", "-0", "1e-3"]),
+                      st.text(max_size=12)))
+def test_trace_option_parses_seconds_or_none_and_refuses_the_rest(text):
+    """--trace: a non-negative number of seconds or 'none'; anything else is a usage error
+    naming the option, never a traceback."""
+    import argparse
+
+    from facs_rig.cli import UsageError
+    from facs_rig.cli.capture_commands import _events
+
+    args = argparse.Namespace(on=0.15, off=0.08, min_duration=0.1, whole_events=False,
+                              trace=text)
+    try:
+        expected = None if text.strip().lower() == "none" else float(text)
+    except ValueError:
+        expected = "bad"
+    if expected == "bad" or (expected is not None and not expected >= 0):
+        with pytest.raises(UsageError, match="trace"):
+            _events(args)
+    else:
+        assert _events(args).trace_duration == expected

@@ -100,15 +100,27 @@ def test_sides_merge_and_partial_matches(vocabulary):
                      "4.00–5.00 s  R12A+R14B  contempt 2/2"]
 
 
-@settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.floats(0, 1), min_size=2, max_size=80))
-def test_events_are_valid_for_any_curve(vocabulary, values):
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.floats(0, 1), min_size=2, max_size=80),
+       follow=st.booleans(), trace=st.sampled_from([None, 0.0, 0.2, 0.5]))
+def test_events_are_valid_for_any_curve(vocabulary, values, follow, trace):
     curve = np.asarray(values)
-    timeline = extract_events(curves_of({Channel(12): curve}, fps=30), vocabulary.scale())
+    options = EventOptions(follow_intensity=follow, trace_duration=trace)
+    timeline = extract_events(curves_of({Channel(12): curve}, fps=30), vocabulary.scale(),
+                              options=options)
+    times = np.arange(curve.size) / 30
     for event in timeline.events:
         assert 0 <= event.start <= event.apex_start <= event.apex_end <= event.end
         assert event.letter in "ABCDE"
-        assert curve.max() >= 0.15
+        assert _checked_copy(event) == event
+        # Every event reaches on, or is a trace held above off for trace_duration.
+        inside = (times >= event.start - 1e-9) & (times <= event.end + 1e-9)
+        if curve[inside].max() < 0.15:
+            assert trace is not None
+            above = np.flatnonzero(inside & (curve > 0.08))
+            assert times[above[-1]] - times[above[0]] >= trace - 1e-9
+    if trace is None and curve.max() < 0.15:
+        assert timeline.events == ()
     code_segments(timeline, vocabulary)
 
 
