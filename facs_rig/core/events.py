@@ -231,21 +231,20 @@ def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int]
     ends = [*frames[low:high], right]
     letters = [bands[low - 1] if low else first_band, *bands[low:high]]
     runs: list[list[int]] = []  # [first, last, band] of constant-letter stretches
+    # Each frame stands for the interval up to the next one: frames first..last last until
+    # frame last + 1 (one frame at 15 fps is 0.067 s of the take, not 0). Only a stretch
+    # ending at the take's last frame needs its interval guessed (the one before it).
     final = len(times) - 1
-
-    def lasting(first: int, last: int) -> float:
-        # Each frame stands for the interval up to the next one: frames first..last span
-        # last - first + 1 intervals (one frame at 15 fps is 0.067 s of the take, not 0).
-        if last < final:
-            return times[last + 1] - times[first]
-        return 2.0 * times[last] - times[last - 1] - times[first] if last else 0.0
-
+    take_end = 2.0 * times[final] - times[final - 1] if final > 0 else times[final]
     for first, last, letter in zip(starts, ends, letters):
-        if runs and (lasting(first, last) < min_duration or letter == runs[-1][2]):
+        if runs and ((times[last + 1] if last < final else take_end) - times[first]
+                     < min_duration or letter == runs[-1][2]):
             runs[-1][1] = last
         else:
             runs.append([first, last, letter])
-    if len(runs) > 1 and lasting(runs[0][0], runs[0][1]) < min_duration:
+    head_first, head_last = runs[0][0], runs[0][1]
+    if len(runs) > 1 and (times[head_last + 1] if head_last < final else take_end) \
+            - times[head_first] < min_duration:
         runs[1][0] = runs[0][0]
         del runs[0]
     return [(first, last) for first, last, _ in runs]
