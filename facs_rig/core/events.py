@@ -161,7 +161,7 @@ _Piece = tuple[float, str, float, float, float, float]
 
 def _event(times: list[float], segment: np.ndarray, left: int, right: int,
            scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
-           open_end: bool = False) -> _Piece:
+           open_end: bool = False, frame_times: bool = False) -> _Piece:
     """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
     times as Python floats): the apex is the stretch around the peak within ``apex_fraction``
     of it, the intensity its median, the letter its band on ``scale``."""
@@ -196,6 +196,8 @@ def _event(times: list[float], segment: np.ndarray, left: int, right: int,
     letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
     start, apex_start = times[left], times[left + apex_first]
     apex_end, end = times[left + apex_last], times[right]
+    if frame_times:  # for _joined, which moves the start and end and rounds then
+        return intensity, letter, start, apex_start, apex_end, end
     # What AUEvent.from_times builds (durations rounded to a picosecond), without its checks of
     # the order of the four times: increasing frame indices on increasing times guarantee it.
     return (intensity, letter, start, round(apex_start - start, 12),
@@ -254,8 +256,9 @@ def _joined(pieces: list[_Piece], start: float, end: float,
             continues: list[bool]) -> list[_Piece]:
     """Consecutive pieces of one activation, each ramp reaching over to its neighbour's apex,
     so that the sampled curve passes from one intensity to the next instead of dropping to
-    rest between them (the dip between two humps is no rest: the AU stays on). The apex
-    times are read back as an AUEvent reads them (``start + onset``, ``+ apex``).
+    rest between them (the dip between two humps is no rest: the AU stays on). ``pieces`` are
+    :func:`_event`'s with ``frame_times`` (start, apex start, apex end, end as frame times);
+    the result has rounded durations, as :func:`_event` gives them otherwise.
 
     ``continues[k]`` is True when piece ``k`` is a change of letter within the same hump as
     piece ``k - 1`` (no valley between them): the AU moves straight from one intensity to the
@@ -265,8 +268,7 @@ def _joined(pieces: list[_Piece], start: float, end: float,
     C 0.55 would dip to 0.35 on the way, a drop no coder scored). Between humps (a valley, a
     real dip) the ramps still cross."""
     out = []
-    apex_times = [(p_start + onset, p_start + onset + apex)
-                  for _, _, p_start, onset, apex, _ in pieces]
+    apex_times = [(apex_start, apex_end) for _, _, _, apex_start, apex_end, _ in pieces]
     levels = [piece[0] for piece in pieces]
     for k, (intensity, letter, _, _, _, _) in enumerate(pieces):
         apex_start, apex_end = apex_times[k]
@@ -365,7 +367,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 if pieces:
                     joined = _joined([_event(time_list, curve[left:right + 1], left, right, scale,
                                              apex_fraction, open_start=left == 0,
-                                             open_end=right == n - 1)
+                                             open_end=right == n - 1, frame_times=True)
                                       for left, right in pieces],
                                      time_list[start_index], time_list[end_index], continues)
                     events.extend(make(channel, intensity, start, onset, apex, offset, letter)
