@@ -65,6 +65,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-duration", type=bounded(float, low=0, unit="seconds"), default=0.10,
                         metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
+    parser.add_argument("--trace", default="0.5", metavar="SECONDS|none",
+                        help="a stretch above --off that never reaches --on is still an event "
+                             "(FACS's A, trace) when it lasts this long (default 0.5 s; none: never)")
     parser.add_argument("--whole-events", action="store_true",
                         help="one event per activation at its apex intensity (default: split "
                              "where the FACS letter changes, as a coder scores each apex)")
@@ -96,8 +99,12 @@ def cleaning_options(args: argparse.Namespace, *, neutral_default: str,
 def event_options(args: argparse.Namespace) -> EventOptions:
     """The event-finding options."""
     try:
+        trace = None if args.trace.strip().lower() == "none" else float(args.trace)
+    except ValueError:
+        raise _usage_error(f"--trace {args.trace!r} is not a number of seconds or none") from None
+    try:
         return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
-                            follow_intensity=not args.whole_events)
+                            follow_intensity=not args.whole_events, trace_duration=trace)
     except ValueError as exc:  # EventOptions checks what the option types cannot (off <= on)
         raise _usage_error(str(exc)) from None
 
