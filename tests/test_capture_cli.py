@@ -185,7 +185,7 @@ def test_trace_option_parses_seconds_or_none_and_refuses_the_rest(text):
     import argparse
 
     from facs_rig.cli import UsageError
-    from facs_rig.cli.capture_commands import _events
+    from facs_rig.cli._capture_options import event_options as _events
 
     args = argparse.Namespace(on=0.15, off=0.08, min_duration=0.1, whole_events=False,
                               trace=text)
