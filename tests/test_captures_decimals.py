@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facs_rig.io.captures._decimals import MAX_DECIMALS, fixed_point_cells
-from facs_rig.io.captures._table import _block_layout, _cell_bounds, read_header, read_table
+from facs_rig.io.captures._table import _block_layout, _cell_ends, read_header, read_table
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "captures" / "livelinkface"
 
@@ -20,11 +20,10 @@ def _cells(lines: list[str], columns: list[int]) -> np.ndarray | None:
     """fixed_point_cells over a block of lines, as _read_streaming calls it."""
     block = "\n".join(lines).encode("ascii")
     buffer = np.frombuffer(block, dtype=np.uint8)
-    starts, per_line, commas = _block_layout(buffer)
-    n_columns = int(per_line[0]) + 1
+    n_columns = lines[0].count(",") + 1
+    starts, per_line, commas = _block_layout(buffer, n_columns)
     assert np.all(per_line == n_columns - 1)
-    ends, widths = _cell_bounds(starts, commas, buffer.shape[0], n_columns, columns)
-    return fixed_point_cells(buffer, ends, widths)
+    return fixed_point_cells(buffer, _cell_ends(starts, commas, buffer.shape[0], n_columns, columns))
 
 
 def _bits(values) -> list[int]:
@@ -110,3 +109,28 @@ def test_rows_longer_after_the_first_block_grow_the_array(monkeypatch, tmp_path)
     assert table.n_rows == 500 and table.cut_short == 1
     assert _bits(table.numeric["a"]) == _bits([0.1] * 200 + [-0.1] * 300)
     assert _bits(table.numeric["b"]) == _bits([0.2] * 200 + [1e-05] * 300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=",x", max_size=8), min_size=1, max_size=12), st.integers(1, 4))
+def test_block_layout_counts_the_commas_of_every_line(lines, n_columns):
+    buffer = np.frombuffer("\n".join(lines).encode("ascii"), dtype=np.uint8)
+    starts, per_line, commas = _block_layout(buffer, n_columns)
+    assert per_line.tolist() == [line.count(",") for line in lines]
+    assert starts.tolist() == [sum(len(x) + 1 for x in lines[:k]) for k in range(len(lines))]
+    assert commas.tolist() == [k for k, byte in enumerate(buffer.tolist()) if byte == 44]
+
+
+@pytest.mark.parametrize("columns", [[1, 2, 3], [2, 3], [3], [0, 2], [3, 1], [1]])
+def test_cell_ends_point_past_each_asked_cell(columns):
+    lines = ["aa,b,ccc,d", "e,ff,g,hhhh"]
+    text = "\n".join(lines)
+    buffer = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    starts, _, commas = _block_layout(buffer, 4)
+    ends = _cell_ends(starts, commas, buffer.shape[0], 4, columns)
+    for row, line in enumerate(lines):
+        offset = int(starts[row])
+        cells = line.split(",")
+        for k, column in enumerate(columns):
+            end = offset + sum(len(c) + 1 for c in cells[:column + 1]) - 1
+            assert ends[row, k] == end

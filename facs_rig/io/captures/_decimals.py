@@ -26,8 +26,9 @@ import numpy as np
 
 __all__ = ["fixed_point_cells", "MAX_DECIMALS"]
 
-#: Most decimals read here: the sign byte must lie in the 16-byte window (``F + 3 <= 16``).
-MAX_DECIMALS = 13
+#: Most decimals read here: a negative cell's separator must lie in the 16-byte window
+#: (``F + 4 <= 16``).
+MAX_DECIMALS = 12
 #: Cells converted per step, so that the step's few working arrays stay in the CPU cache (over
 #: the 630,000 cells of a block, fresh temporaries made the same arithmetic three times slower).
 _STEP = 32_768
@@ -35,6 +36,7 @@ _STEP = 32_768
 _U = np.uint64
 _BYTE = _U(0xFF)
 _MINUS, _DOT, _ZERO = _U(ord("-")), _U(ord(".")), _U(ord("0"))
+_COMMA, _NEWLINE = _U(ord(",")), _U(ord("\n"))
 _ZEROS = _U(0x3030_3030_3030_3030)
 _NOT_DIGIT_PROBE = _U(0x7676_7676_7676_7676)
 _HIGH_BITS = _U(0x8080_8080_8080_8080)
@@ -85,8 +87,7 @@ def _eight_digits(words: np.ndarray) -> np.ndarray | None:
     return words
 
 
-def fixed_point_cells(buffer: np.ndarray, ends: np.ndarray, widths: np.ndarray
-                      ) -> np.ndarray | None:
+def fixed_point_cells(buffer: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
     """Float64 values of cells all written ``[-]D.DDD`` with the same number of decimals.
 
     Parameters
@@ -94,16 +95,15 @@ def fixed_point_cells(buffer: np.ndarray, ends: np.ndarray, widths: np.ndarray
     buffer : (n_bytes,) uint8
         The text (read only).
     ends : (n_rows, n_cells) int64
-        Offset in ``buffer`` just past each cell (its comma or line end).
-    widths : (n_rows, n_cells) int64
-        Bytes in each cell.
+        Offset in ``buffer`` just past each cell (its comma or line end). Cells hold no comma
+        or line end (the caller splits the lines at them).
 
     Returns
     -------
     (n_rows, n_cells) float64 or None
         The values, equal bit for bit to ``float(cell)``; None unless every cell is an optional
         ``-``, one digit, a dot and the same number of digits (1 to :data:`MAX_DECIMALS`) as the
-        first cell, and ends 16 bytes or more into ``buffer``.
+        first cell, right after a comma or line end, and ends 16 bytes or more into ``buffer``.
     """
     if ends.size == 0 or int(ends.min()) < 16:
         return None
@@ -113,6 +113,7 @@ def fixed_point_cells(buffer: np.ndarray, ends: np.ndarray, widths: np.ndarray
     if dot < 0 or decimals < 1:
         return None
     keep, force = _masks(decimals)
+    before_sign_word, before_sign_shift = _position(12 - decimals)
     sign_word, sign_shift = _position(13 - decimals)
     digit_word, digit_shift = _position(14 - decimals)
     dot_word, dot_shift = _position(15 - decimals)
@@ -121,13 +122,16 @@ def fixed_point_cells(buffer: np.ndarray, ends: np.ndarray, widths: np.ndarray
     # 64-bit words starting at every byte of the text (overlapping, unaligned views).
     words = np.ndarray((buffer.shape[0] - 7,), dtype="<u8", buffer=buffer, strides=(1,))
     flat_ends = np.ascontiguousarray(ends).reshape(-1)
-    flat_widths = np.ascontiguousarray(widths).reshape(-1)
     out = np.empty(flat_ends.shape[0], dtype=np.float64)
     for first in range(0, flat_ends.shape[0], _STEP):
         cell_ends = flat_ends[first:first + _STEP]
         window = [words[cell_ends - 16], words[cell_ends - 8]]
-        negative = ((window[sign_word] >> sign_shift) & _BYTE) == _MINUS
-        if not np.array_equal(flat_widths[first:first + _STEP], negative + (decimals + 2)):
+        sign = (window[sign_word] >> sign_shift) & _BYTE
+        negative = sign == _MINUS
+        # The cell starts at its sign or digit: the byte before is the separator (cells hold
+        # none, so the cell is exactly these bytes).
+        before = np.where(negative, (window[before_sign_word] >> before_sign_shift) & _BYTE, sign)
+        if not np.all((before == _COMMA) | (before == _NEWLINE)):
             return None
         if not np.all(((window[dot_word] >> dot_shift) & _BYTE) == _DOT):
             return None

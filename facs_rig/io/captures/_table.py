@@ -195,35 +195,44 @@ def _line_layout(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(cumulative)
 
 
-def _block_layout(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _block_layout(buffer: np.ndarray, n_columns: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(starts, commas_per_line, commas)`` of a block of lines: where each line starts, how
     many commas it holds and where every comma is (a block is a few MB: scanned at once)."""
     newlines = np.flatnonzero(buffer == 10)
     commas = np.flatnonzero(buffer == 44)
     starts = np.concatenate(([0], newlines + 1))
+    n_lines = starts.shape[0]
+    if commas.shape[0] == n_lines * (n_columns - 1) and n_columns > 1:
+        # As many commas as lines of n_columns cells: they are so (the common case, without a
+        # search per line) when each line's first and last comma lie inside the line.
+        grid = commas.reshape(n_lines, n_columns - 1)
+        if np.all(grid[1:, 0] > newlines) and np.all(grid[:-1, -1] < newlines):
+            return starts, np.full(n_lines, n_columns - 1), commas
     before = np.concatenate(([0], np.searchsorted(commas, newlines), [commas.shape[0]]))
     return starts, np.diff(before), commas
 
 
-def _cell_bounds(starts: np.ndarray, commas: np.ndarray, length: int, n_columns: int,
-                 columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """``(ends, widths)``, each ``(n_lines, len(columns))``: the offset just past each cell of
-    ``columns`` and its length, for lines that all hold ``n_columns - 1`` commas."""
+def _cell_ends(starts: np.ndarray, commas: np.ndarray, length: int, n_columns: int,
+               columns: list[int]) -> np.ndarray:
+    """``(n_lines, len(columns))`` offsets just past each cell of ``columns`` (its comma or the
+    line's end), for lines that all hold ``n_columns - 1`` commas."""
     n_lines = starts.shape[0]
-    # Column c of a line lies between separators c and c + 1: the line's start (less one),
-    # its commas, its end.
-    separators = np.empty((n_lines, n_columns + 1), dtype=np.int64)
-    separators[:, 0] = starts - 1
-    separators[:, 1:n_columns] = commas.reshape(n_lines, n_columns - 1)
-    separators[:-1, n_columns] = starts[1:] - 1
-    separators[-1, n_columns] = length
+    line_ends = np.empty(n_lines, dtype=np.int64)
+    line_ends[:-1] = starts[1:] - 1
+    line_ends[-1] = length
+    grid = commas.reshape(n_lines, n_columns - 1)  # column c ends at comma c, the last at the line end
+    ends = np.empty((n_lines, len(columns)), dtype=np.int64)
     first, last = columns[0], columns[-1]
-    if columns == list(range(first, last + 1)):  # Live Link Face: one run of columns, no copy
-        ends = separators[:, first + 1:last + 2]
-        return ends, ends - separators[:, first:last + 1] - 1
-    indices = np.asarray(columns)
-    ends = separators[:, indices + 1]
-    return ends, ends - separators[:, indices] - 1
+    if columns == list(range(first, last + 1)):  # Live Link Face: one run of columns
+        inner = min(last, n_columns - 2) + 1 - first
+        ends[:, :inner] = grid[:, first:first + inner]
+        if inner < len(columns):
+            ends[:, inner] = line_ends
+        return ends
+    for k, column in enumerate(columns):
+        ends[:, k] = grid[:, column] if column < n_columns - 1 else line_ends
+    return ends
 
 
 def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
@@ -331,7 +340,7 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                     except UnicodeDecodeError:
                         return None
                 buffer = np.frombuffer(block, dtype=np.uint8)
-                starts, per_line, commas = _block_layout(buffer)
+                starts, per_line, commas = _block_layout(buffer, n_columns)
                 if final and rows + starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
                     cut_short = 1  # the last row was cut short by a tracker killed mid-write
                     block = block[:int(starts[-1]) - 1]
@@ -345,10 +354,10 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                 count = starts.shape[0]
                 parsed = None
                 if count:
-                    ends, widths = _cell_bounds(starts, commas, buffer.shape[0], n_columns,
-                                                numeric_indices)
-                    parsed = fixed_point_cells(buffer, ends, widths)
-                    del ends, widths
+                    ends = _cell_ends(starts, commas, buffer.shape[0], n_columns,
+                                      numeric_indices)
+                    parsed = fixed_point_cells(buffer, ends)
+                    del ends
                 if parsed is None:
                     try:
                         parsed = np.loadtxt(io.BytesIO(block), delimiter=",",
@@ -365,9 +374,9 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                                                   * (rows + count) / max(bytes_read, 1)) + 16
                     values32 = _grown(values32, rows, expected)
                     values64 = _grown(values64, rows, expected)
-                values64[rows:rows + count] = parsed[:, wide]
+                values64[rows:rows + count] = parsed[:, _as_slice(wide)]
                 with np.errstate(over="ignore"):
-                    values32[rows:rows + count] = parsed[:, narrow]
+                    values32[rows:rows + count] = parsed[:, _as_slice(narrow)]
                 rows += count
                 if leading_parts is not None:
                     leading = _leading_bytes(buffer, starts, leading_width)
@@ -391,6 +400,13 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
     leading = np.concatenate(leading_parts) if leading_parts else None
     return Table(name, header, columns, texts, lines, leading, cut_short, values32[:rows],
                  tuple(numeric[k] for k in narrow))
+
+
+def _as_slice(indices: list[int]) -> slice | list[int]:
+    """A run of consecutive indices as a slice (a view, where a list index copies)."""
+    if indices and indices == list(range(indices[0], indices[-1] + 1)):
+        return slice(indices[0], indices[-1] + 1)
+    return indices
 
 
 def _grown(values: np.ndarray, rows: int, capacity: int) -> np.ndarray:
