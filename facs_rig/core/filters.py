@@ -234,12 +234,19 @@ def smooth_zero_phase(times: np.ndarray, values: np.ndarray, *, cutoff_hz: float
     # in one pass over the rows (a strided pass per channel cost a cache miss per value). The
     # kernel is symmetric, so convolution equals the correlation of the shifted-copies sum it
     # replaces.
+    n_frames = data.shape[0]
     for first in range(0, data.shape[1], _SMOOTH_COLUMNS):
-        columns = data[:, first:first + _SMOOTH_COLUMNS].T.astype(np.float64)
-        padded = np.pad(columns, ((0, 0), (radius, radius)), mode="reflect")
+        columns = data[:, first:first + _SMOOTH_COLUMNS].T
+        # Reflected ends as np.pad(mode="reflect") makes them (the edge frame not repeated),
+        # written into one float64 buffer.
+        padded = np.empty((columns.shape[0], n_frames + 2 * radius))
+        padded[:, radius:radius + n_frames] = columns
+        padded[:, :radius] = padded[:, 2 * radius:radius:-1]
+        padded[:, radius + n_frames:] = padded[:, radius + n_frames - 2:n_frames - 2:-1]
         smoothed = np.empty(columns.shape, dtype=np.float32)
         for row, channel in enumerate(padded):
             smoothed[row] = np.convolve(channel, kernel, mode="valid")
+        del padded
         out[:, first:first + _SMOOTH_COLUMNS] = smoothed.T
     return out
 
