@@ -33,6 +33,23 @@ COMMAND_MODULES = (
     "facs_rig.cli.studio_command",
 )
 
+#: The commands each module of :data:`COMMAND_MODULES` registers (``rig`` is a group both
+#: ``rig_commands`` and ``gltf_commands`` add to). :func:`main` imports only the modules of the
+#: command it runs: the others pull in glTF, OSC and mixing code, 0.2 s of every start of a
+#: one-hour ``code`` run. ``tests/test_cli_startup.py`` checks this table against the modules.
+COMMANDS_OF_MODULE = {
+    "facs_rig.cli.vocabulary_commands": ("aus", "parse", "scales", "expressions"),
+    "facs_rig.cli.demo_command": ("demo",),
+    "facs_rig.cli.preview_commands": ("preview", "sheet"),
+    "facs_rig.cli.timeline_commands": ("timeline",),
+    "facs_rig.cli.rig_commands": ("rigs", "mix", "explain", "rig"),
+    "facs_rig.cli.osc_commands": ("stream", "bridge"),
+    "facs_rig.cli.capture_commands": ("retarget", "code", "calibrate"),
+    "facs_rig.cli.batch_command": ("batch",),
+    "facs_rig.cli.gltf_commands": ("bake", "pose", "rig"),
+    "facs_rig.cli.studio_command": ("studio",),
+}
+
 
 class UsageError(Exception):
     """A mistake in the command line itself: :func:`main` prints one line and returns 2.
@@ -70,8 +87,9 @@ def missing_subcommand(group: argparse.ArgumentParser) -> int:
     raise UsageError(f"{group.prog}: choose a subcommand: {listed} (see '{group.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``facs-rig`` argument parser with every command registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``facs-rig`` argument parser: every command, or only ``command`` when it is one
+    (the modules of the other commands are then not imported)."""
     parser = _Parser(
         prog="facs-rig",
         description="Turn FACS Action Unit codes and timelines into animation for 3D face rigs.",
@@ -81,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback on errors (for bug reports)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module_name in COMMAND_MODULES:
+    wanted = [name for name in COMMAND_MODULES if command in COMMANDS_OF_MODULE.get(name, ())]
+    for module_name in wanted or COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
     _record_progs(parser)
     return parser
@@ -96,6 +115,12 @@ def _record_progs(parser: argparse.ArgumentParser) -> None:
                 _record_progs(subparser)
 
 
+def _command_in(arguments: list[str]) -> str | None:
+    """The command of a ``facs-rig`` command line: its first argument that is not an option
+    (the top-level options take no value)."""
+    return next((argument for argument in arguments if not argument.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``facs-rig`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
 
@@ -104,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     130 when interrupted.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(_command_in(arguments))
     try:
         args = parser.parse_args(arguments)
     except UsageError as exc:

@@ -229,13 +229,30 @@ def smooth_zero_phase(times: np.ndarray, values: np.ndarray, *, cutoff_hz: float
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
     kernel /= kernel.sum()
     out = np.empty(data.shape, dtype=np.float32)
-    # One channel at a time: the working arrays are a few columns, not several copies of the
-    # whole take (a 60 fps hour of 47 channels: 80 MB each). The kernel is symmetric, so
-    # convolution equals the correlation of the shifted-copies sum it replaces.
-    for column in range(data.shape[1]):
-        padded = np.pad(data[:, column].astype(np.float64), radius, mode="reflect")
-        out[:, column] = np.convolve(padded, kernel, mode="valid")
+    # A few channels at a time: the working arrays are a few columns, not several copies of the
+    # whole take (a 60 fps hour of 47 channels: 80 MB each), and each group is read and written
+    # in one pass over the rows (a strided pass per channel cost a cache miss per value). The
+    # kernel is symmetric, so convolution equals the correlation of the shifted-copies sum it
+    # replaces.
+    n_frames = data.shape[0]
+    for first in range(0, data.shape[1], _SMOOTH_COLUMNS):
+        columns = data[:, first:first + _SMOOTH_COLUMNS].T
+        # Reflected ends as np.pad(mode="reflect") makes them (the edge frame not repeated),
+        # written into one float64 buffer.
+        padded = np.empty((columns.shape[0], n_frames + 2 * radius))
+        padded[:, radius:radius + n_frames] = columns
+        padded[:, :radius] = padded[:, 2 * radius:radius:-1]
+        padded[:, radius + n_frames:] = padded[:, radius + n_frames - 2:n_frames - 2:-1]
+        smoothed = np.empty(columns.shape, dtype=np.float32)
+        for row, channel in enumerate(padded):
+            smoothed[row] = np.convolve(channel, kernel, mode="valid")
+        del padded
+        out[:, first:first + _SMOOTH_COLUMNS] = smoothed.T
     return out
+
+
+#: Channels :func:`smooth_zero_phase` converts at once (8 of an hour at 60 fps: 14 MB).
+_SMOOTH_COLUMNS = 8
 
 
 @dataclass(frozen=True)

@@ -277,23 +277,33 @@ def _coordinate_descent(values: np.ndarray, gram: np.ndarray, projected: np.ndar
     b_all = [np.ascontiguousarray(projected[:, k]) for k in range(size)]
     rows = None  # None: all frames are still working
     x, b = [column.copy() for column in done], b_all
+    # Per channel k: 1 / Q_kk and the (j, Q_kj) it reads, Q_kj != 0 (None: a channel no frame moves).
+    updates = [None if gram[k, k] <= 1e-12 else
+               (1.0 / gram[k, k], [(j, gram[k, j]) for j in range(size) if gram[k, j] != 0.0])
+               for k in range(size)]
+    step, term, moved = (np.empty(x[0].shape[0]) for _ in range(3))
     sweeps = 0
     while sweeps < max_sweeps and x[0].size:
         sweeps += 1
-        moved = np.zeros(x[0].shape[0])
-        for k in range(size):
-            q = gram[k]
-            if q[k] <= 1e-12:
+        moved.fill(0.0)
+        for k, update in enumerate(updates):
+            if update is None:
                 continue
-            # x_k <- clip(x_k - (Q_k . x - b_k) / Q_kk): the exact minimiser along coordinate k.
-            step = -b[k]
-            for j in range(size):
-                if q[j] != 0.0:
-                    step = step + q[j] * x[j]
-            new = x[k] - step * (1.0 / q[k])
-            _clip(new, lower, upper)
-            np.maximum(moved, np.abs(new - x[k]), out=moved)
-            x[k] = new
+            inverse, row = update
+            # x_k <- clip(x_k - (Q_k . x - b_k) / Q_kk): the exact minimiser along coordinate k,
+            # summed term by term in the same order as ever (results stay bit for bit the same),
+            # into reused buffers instead of a fresh array per operation.
+            np.negative(b[k], out=step)
+            for j, q in row:
+                np.multiply(x[j], q, out=term)
+                np.add(step, term, out=step)
+            np.multiply(step, inverse, out=step)
+            np.subtract(x[k], step, out=step)
+            _clip(step, lower, upper)
+            np.subtract(step, x[k], out=term)
+            np.abs(term, out=term)
+            np.maximum(moved, term, out=moved)
+            x[k], step = step, x[k]  # the new values; the old array is the next scratch buffer
         settled = moved <= tolerance
         if settled.all():
             break
@@ -305,6 +315,7 @@ def _coordinate_descent(values: np.ndarray, gram: np.ndarray, projected: np.ndar
             rows = keep if rows is None else rows[keep]
             x = [column[keep] for column in x]
             b = [column[rows] for column in b_all]
+            step, term, moved = (np.empty(keep.shape[0]) for _ in range(3))
     for k in range(size):
         if rows is None:
             done[k] = x[k]

@@ -22,6 +22,7 @@ import numpy as np
 
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
+from facs_rig.io.captures._decimals import fixed_point_cells
 
 __all__ = ["Table", "read_header", "read_table"]
 
@@ -52,6 +53,12 @@ class Table:
     cut_short : int
         1 when the file's last line was cut short (fewer cells than the header: a tracker
         stopped mid-write) and was dropped, else 0. The readers count it as a repair.
+    single_block : (n_rows, len(single_columns)) float32 or None
+        The ``single`` columns side by side when the fast path read the file: ``numeric`` holds
+        views of its columns, and a reader that wants them as one array (52 blendshapes) takes
+        it without copying 52 strided columns.
+    single_columns : tuple of str
+        The columns of ``single_block``, in order.
     """
 
     path: str
@@ -61,6 +68,8 @@ class Table:
     lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     leading: np.ndarray | None = None
     cut_short: int = 0
+    single_block: np.ndarray | None = None
+    single_columns: tuple[str, ...] = ()
 
     def leading_field(self, width: int) -> np.ndarray | None:
         """The first ``width`` bytes of every row as a ``(n_rows, width)`` uint8 array.
@@ -185,6 +194,46 @@ def _line_layout(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(cumulative)
 
 
+def _block_layout(buffer: np.ndarray, n_columns: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(starts, commas_per_line, commas)`` of a block of lines: where each line starts, how
+    many commas it holds and where every comma is (a block is a few MB: scanned at once)."""
+    newlines = np.flatnonzero(buffer == 10)
+    commas = np.flatnonzero(buffer == 44)
+    starts = np.concatenate(([0], newlines + 1))
+    n_lines = starts.shape[0]
+    if commas.shape[0] == n_lines * (n_columns - 1) and n_columns > 1:
+        # As many commas as lines of n_columns cells: they are so (the common case, without a
+        # search per line) when each line's first and last comma lie inside the line.
+        grid = commas.reshape(n_lines, n_columns - 1)
+        if np.all(grid[1:, 0] > newlines) and np.all(grid[:-1, -1] < newlines):
+            return starts, np.full(n_lines, n_columns - 1), commas
+    before = np.concatenate(([0], np.searchsorted(commas, newlines), [commas.shape[0]]))
+    return starts, np.diff(before), commas
+
+
+def _cell_ends(starts: np.ndarray, commas: np.ndarray, length: int, n_columns: int,
+               columns: list[int]) -> np.ndarray:
+    """``(n_lines, len(columns))`` offsets just past each cell of ``columns`` (its comma or the
+    line's end), for lines that all hold ``n_columns - 1`` commas."""
+    n_lines = starts.shape[0]
+    line_ends = np.empty(n_lines, dtype=np.int64)
+    line_ends[:-1] = starts[1:] - 1
+    line_ends[-1] = length
+    grid = commas.reshape(n_lines, n_columns - 1)  # column c ends at comma c, the last at the line end
+    ends = np.empty((n_lines, len(columns)), dtype=np.int64)
+    first, last = columns[0], columns[-1]
+    if columns == list(range(first, last + 1)):  # Live Link Face: one run of columns
+        inner = min(last, n_columns - 2) + 1 - first
+        ends[:, :inner] = grid[:, first:first + inner]
+        if inner < len(columns):
+            ends[:, inner] = line_ends
+        return ends
+    for k, column in enumerate(columns):
+        ends[:, k] = grid[:, column] if column < n_columns - 1 else line_ends
+    return ends
+
+
 def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
                text: tuple[str, ...] = (), *, leading_width: int = 0,
                single: tuple[str, ...] = ()) -> Table:
@@ -233,7 +282,9 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
 def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...],
                     text: tuple[str, ...], leading_width: int, single: set[str]) -> Table | None:
     """The fast path: the body in blocks of whole lines, each checked (cells per line, UTF-8,
-    line ends) and handed to :func:`numpy.loadtxt`, into one preallocated array.
+    line ends) and converted, by :func:`fixed_point_cells` when every cell asked for is a
+    fixed-point decimal (Live Link Face) or else by :func:`numpy.loadtxt`, into one array sized
+    from the first block's lines.
 
     Only the values and one block are in memory at a time (a 60 fps hour: 100 MB of values
     where holding the file's 176 MB of text as well went past 450 MB). Returns None for
@@ -254,20 +305,17 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
             first = stream.readline()
             if not first.endswith(b"\n"):
                 return None
-            body_start = stream.tell()
-            capacity = 1
-            while chunk := stream.read(_SCAN_CHUNK):  # first pass: rows to allocate
-                capacity += chunk.count(b"\n")
-            stream.seek(body_start)
+            body_bytes = os.fstat(stream.fileno()).st_size - stream.tell()
             narrow = [k for k, column in enumerate(numeric) if column in single]
             wide = [k for k, column in enumerate(numeric) if column not in single]
-            values32 = np.empty((capacity, len(narrow)), dtype=np.float32)
-            values64 = np.empty((capacity, len(wide)), dtype=np.float64)
-            rows, cut_short, carry = 0, 0, b""
+            values32 = np.empty((0, len(narrow)), dtype=np.float32)
+            values64 = np.empty((0, len(wide)), dtype=np.float64)
+            rows, cut_short, carry, bytes_read = 0, 0, b"", 0
             leading_parts: list[np.ndarray] | None = [] if leading_width > 0 else None
             text_parts: list[dict[str, tuple[str, ...]]] = []
             while True:
                 chunk = stream.read(_SCAN_CHUNK)
+                bytes_read += len(chunk)
                 final = not chunk
                 block = carry + chunk
                 if final:
@@ -291,28 +339,43 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                     except UnicodeDecodeError:
                         return None
                 buffer = np.frombuffer(block, dtype=np.uint8)
-                starts, per_line = _line_layout(buffer)
+                starts, per_line, commas = _block_layout(buffer, n_columns)
                 if final and rows + starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
                     cut_short = 1  # the last row was cut short by a tracker killed mid-write
                     block = block[:int(starts[-1]) - 1]
                     buffer = buffer[:len(block)]
+                    commas = commas[:commas.shape[0] - int(per_line[-1])]
                     starts, per_line = starts[:-1], per_line[:-1]
                     if not block:
                         break
                 if not np.all(per_line == n_columns - 1):
                     return None
                 count = starts.shape[0]
-                try:
-                    parsed = np.loadtxt(io.BytesIO(block), delimiter=",",
-                                        usecols=numeric_indices, dtype=np.float64, ndmin=2,
-                                        comments=None, encoding="utf-8")
-                except ValueError:
+                parsed = None
+                if count:
+                    ends = _cell_ends(starts, commas, buffer.shape[0], n_columns,
+                                      numeric_indices)
+                    parsed = fixed_point_cells(buffer, ends)
+                    del ends
+                if parsed is None:
+                    try:
+                        parsed = np.loadtxt(io.BytesIO(block), delimiter=",",
+                                            usecols=numeric_indices, dtype=np.float64, ndmin=2,
+                                            comments=None, encoding="utf-8")
+                    except ValueError:
+                        return None
+                if parsed.shape[0] != count:
                     return None
-                if parsed.shape[0] != count or rows + count > capacity:
-                    return None
-                values64[rows:rows + count] = parsed[:, wide]
+                if rows + count > values32.shape[0]:
+                    # Rows the rest of the file holds at the lines' length so far, plus 5 %
+                    # (Live Link Face lines differ by a few signs): no counting pass over the file.
+                    expected = rows + count + int(1.05 * max(body_bytes - bytes_read, 0)
+                                                  * (rows + count) / max(bytes_read, 1)) + 16
+                    values32 = _grown(values32, rows, expected)
+                    values64 = _grown(values64, rows, expected)
+                values64[rows:rows + count] = parsed[:, _as_slice(wide)]
                 with np.errstate(over="ignore"):
-                    values32[rows:rows + count] = parsed[:, narrow]
+                    values32[rows:rows + count] = parsed[:, _as_slice(narrow)]
                 rows += count
                 if leading_parts is not None:
                     leading = _leading_bytes(buffer, starts, leading_width)
@@ -334,7 +397,22 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
     columns = {column: columns[column] for column in numeric}
     texts = {column: tuple(cell for part in text_parts for cell in part[column]) for column in text}
     leading = np.concatenate(leading_parts) if leading_parts else None
-    return Table(name, header, columns, texts, lines, leading, cut_short)
+    return Table(name, header, columns, texts, lines, leading, cut_short, values32[:rows],
+                 tuple(numeric[k] for k in narrow))
+
+
+def _as_slice(indices: list[int]) -> slice | list[int]:
+    """A run of consecutive indices as a slice (a view, where a list index copies)."""
+    if indices and indices == list(range(indices[0], indices[-1] + 1)):
+        return slice(indices[0], indices[-1] + 1)
+    return indices
+
+
+def _grown(values: np.ndarray, rows: int, capacity: int) -> np.ndarray:
+    """``values`` with room for ``capacity`` rows, its first ``rows`` kept."""
+    grown = np.empty((capacity,) + values.shape[1:], dtype=values.dtype)
+    grown[:rows] = values[:rows]
+    return grown
 
 
 def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
