@@ -43,6 +43,24 @@ IN_FLIGHT_PER_THREAD = 4
 CONNECT_TIMEOUT = "10s"
 #: The local cluster's dashboard: loopback, a free port (Dask's default 8787 clashes between runs).
 DASHBOARD_ADDRESS = "127.0.0.1:0"
+#: Dask settings of the local cluster the command starts (an existing ``--scheduler``'s cluster
+#: keeps its own; docs/batch.md says which to set there). Each was measured on a batch of
+#: one-minute takes (``benchmarks/bench_batch.py``; a take is ~0.2 s of CPU):
+#:
+#: * Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which turns off glibc's
+#:   adaptive mmap threshold: every array above 128 KiB is then mmapped and unmapped, and a take
+#:   costs ~17,000 page faults and ~45 ms more system time (about 20 %). ``None`` removes it
+#:   (an ``MALLOC_TRIM_THRESHOLD_`` of the user's own environment still wins).
+#: * The worker's statistical profiler samples the task thread every 10 ms (the dashboard's
+#:   profile plots, not needed here); the event-loop "tick" watchdog runs every 20 ms in the
+#:   scheduler, each nanny and each worker; the system monitor every 500 ms. Together, off or
+#:   slowed down, they take the idle cluster's background CPU from ~100 to ~30 ms a second.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "1s",
+}
 
 
 class ClusterError(FacsRigError, RuntimeError):
@@ -157,8 +175,10 @@ def dask_client(scheduler: str | None, workers: int | None):
                 raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: "
                                    f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
         else:
+            import dask
+
             count = workers or max(1, min(os.cpu_count() or 1, 8))
-            with _sigint_ignored_in_children():
+            with _sigint_ignored_in_children(), dask.config.set(LOCAL_CLUSTER_CONFIG):
                 cluster = distributed.LocalCluster(
                     n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
