@@ -220,7 +220,8 @@ def dashboard_link(client) -> str | None:
 def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
              scheduler: str | None = None, workers: int | None = None,
              on_result: Callable[[dict], None] | None = None,
-             on_start: Callable[[str | None], None] | None = None) -> BatchResult:
+             on_start: Callable[[str | None], None] | None = None,
+             task: Callable[[TakeJob], dict] = process_take) -> BatchResult:
     """Run ``jobs`` on Dask, recording each result in ``manifest`` as it arrives.
 
     Parameters
@@ -236,6 +237,9 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         Called with each take's entry (for progress).
     on_start : callable, optional
         Called with the dashboard link (or None) once the cluster is up.
+    task : callable, optional
+        What a worker runs per take (default :func:`~facs_rig.cluster.work.process_take`; the
+        benchmark times the engine alone with an empty one).
 
     Returns
     -------
@@ -258,7 +262,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             job = next(pending, None)
             if job is None:
                 return False
-            future = client.submit(process_take, job, pure=False)
+            future = client.submit(task, job, pure=False)
             in_flight[future.key] = (future, job)
             window.add(future)
             return True
