@@ -198,7 +198,12 @@ def dask_client(scheduler: str | None, workers: int | None):
         yield client
     finally:
         with contextlib.suppress(Exception):
-            client.close(timeout=10)
+            if cluster is not None:
+                # Our own cluster: the scheduler stops the workers at once (0.6-0.7 s here),
+                # where closing the cluster first retires them one by one (0.8-1.9 s).
+                client.shutdown()
+            else:
+                client.close(timeout=10)  # someone else's cluster: only disconnect
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
