@@ -21,7 +21,7 @@ Round trip: every single facial AU (kind ``action_unit``) and every EMFACS proto
 timeline (``timeline_from_code``, 1 s hold), sampled at 60 fps, mixed onto ``arkit``,
 ``metahuman`` and ``unified``, solved back through the same profile (with the bundled tracker
 profiles' solve priors) and coded
-(``extract_events`` + ``code_segments``); a code counts as exact when the stretch in the middle
+(``extract_events`` with its defaults, held traces included, + ``code_segments``); a code counts as exact when the stretch in the middle
 of the hold has the same set of AUs (letters are not compared). The codes that differ are printed.
 
 Run ``python benchmarks/run.py --only fidelity``; per-AU figures are printed above the table rows.

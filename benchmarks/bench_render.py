@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from run import Benchmark, best_of
@@ -30,6 +31,14 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                 setup.renderer.render(weights)  # deform + normals + rasterise + shade
 
         return len(poses) / best_of(clip, repeat=repeat)
+
+    def cpu_ms_per_frame() -> float:
+        # Process time, not wall time: on a shared machine other processes' work does not count.
+        frames = 7 if quick else 63
+        start = time.process_time()
+        for index in range(frames):
+            setup.renderer.render(poses[index % len(poses)])
+        return (time.process_time() - start) / frames * 1e3
 
     frames = [setup.renderer.render(weights) for weights in poses]
 
@@ -61,9 +70,14 @@ def benchmarks(quick: bool) -> list[Benchmark]:
         return clip_bytes[-1] / 1e3
 
     return [
+        # Issue 12 point 6: >= 20 frames/s. The ICT-based head before this round's work: 18.4 on
+        # an idle machine; CPU per frame on a loaded one, same conditions, 62 -> 45 ms (pixel-
+        # identical images: per-mesh index arrays, last frame's triangles first with occlusion
+        # culling, per-channel shading, sparse normal sums).
         Benchmark(
-            "render: 512x512 default-head frames per second", "frames/s", 10.0, "higher", frames_per_second
+            "render: 512x512 default-head frames per second", "frames/s", 20.0, "higher", frames_per_second
         ),
+        Benchmark("render: 512x512 default-head CPU time per frame", "ms", 50.0, "lower", cpu_ms_per_frame),
         Benchmark("render: encode one 512x512 PNG", "ms", 50.0, "lower", png_ms),
         Benchmark("render: encode 512x512 GIF, per frame (Pillow)", "ms", 500.0, "lower",
                   gif_ms_per_frame),

@@ -155,12 +155,13 @@ def _playback_fps(mesh: Path | None, *, adaptive: bool = True) -> float:
         first = page.evaluate("[studio.renderedFrames, performance.now()]")
         time.sleep(3.0)
         last = page.evaluate("[studio.renderedFrames, performance.now(), studio.resolution, "
-                             "studio.fastShading]")
+                             "studio.fastShading, studio.coarse]")
         cpu = _browser_cpu_seconds() - cpu
         page.evaluate("document.getElementById('play').click()")
         frames = max(1, last[0] - first[0])
         print(f"    (at the end: {last[2]:.0%} resolution, "
-              f"{'vertex' if last[3] else 'material'} shading; Chromium used "
+              f"{'vertex' if last[3] else 'material'} shading, "
+              f"{'coarse' if last[4] else 'full'} mesh; Chromium used "
               f"{1000 * cpu / frames:.0f} ms of CPU per frame)", file=sys.stderr)
         return 1000.0 * (last[0] - first[0]) / (last[1] - first[1])
 

@@ -8,6 +8,9 @@ it came from (file, line, column, JSON path), because the CLI prints them as the
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 __all__ = [
     "FacsRigError",
     "CodeParseError",
@@ -26,6 +29,7 @@ __all__ = [
     "MissingDependencyError",
     "OutputError",
     "FacsRigWarning",
+    "naming",
 ]
 
 
@@ -117,3 +121,14 @@ class OutputError(FacsRigError, OSError):
 
 class FacsRigWarning(UserWarning):
     """Lossy but valid situations, such as weights clipped to their range."""
+
+
+@contextlib.contextmanager
+def naming(source: str | None) -> Iterator[None]:
+    """Put ``source`` (a file) before a timeline error (such as the frame limit) that lacks it."""
+    try:
+        yield
+    except TimelineError as exc:
+        if source is None or source in str(exc):
+            raise
+        raise TimelineError(f"{source}: {exc}") from None

@@ -112,7 +112,12 @@ def test_outputs_equal_serial_retarget_and_code_byte_for_byte(tmp_path, capsys, 
     from PIL import Image
 
     picture = Image.open(out / "S07-001.qc.png")
-    assert picture.format == "PNG" and picture.height % 6 == 0 and picture.width > 100
+    from facs_rig.cluster.work import HEAT_MAP_AXIS, HEAT_MAP_ROW
+
+    # One 12-pixel band per AU channel the take solved to, and the time axis under them.
+    assert picture.format == "PNG" and picture.width > 100
+    assert (picture.height - HEAT_MAP_AXIS) % HEAT_MAP_ROW == 0
+    assert (picture.height - HEAT_MAP_AXIS) // HEAT_MAP_ROW > 20
 
 
 def test_summary_uses_the_tracker_profile_code_uses(tmp_path, capsys, scheduler):
@@ -494,7 +499,7 @@ def test_output_names_and_report_folder():
 @pytest.mark.parametrize("arguments, message", [
     (["batch", "a.csv", "-o", "out/{stem}.xyz"], "cannot write .xyz"),
     (["batch", "a.csv", "b.csv", "-o", "out/x.json"], "must contain {stem}"),
-    (["batch", "a.csv", "-o", "out/{stem}.json", "--workers", "0"], "--workers must be at least 1"),
+    (["batch", "a.csv", "-o", "out/{stem}.json", "--workers", "0"], "--workers: 0: must be at least 1"),
     (["batch", "a.csv", "-o", "o/{stem}.json", "--neutral", "3-1"], "start must be before"),
 ])
 def test_usage_errors(tmp_path, capsys, monkeypatch, arguments, message):
@@ -519,7 +524,13 @@ def test_heat_map_has_one_band_per_channel_and_bins_long_takes():
 
     from PIL import Image
 
-    from facs_rig.cluster.work import HEAT_MAP_ROW, HEAT_MAP_WIDTH, heat_map_png
+    from facs_rig.cluster.work import (
+        HEAT_MAP_AXIS,
+        HEAT_MAP_LABELS,
+        HEAT_MAP_ROW,
+        HEAT_MAP_WIDTH,
+        heat_map_png,
+    )
     from facs_rig.core.channels import Channel
     from facs_rig.core.curves import AUCurves
 
@@ -529,12 +540,20 @@ def test_heat_map_has_one_band_per_channel_and_bins_long_takes():
     curves = AUCurves(np.arange(frames) / 60.0, values,
                       (Channel(1), Channel(12, "L"), Channel(26)), 60.0)
     image = Image.open(io.BytesIO(heat_map_png(curves))).convert("RGB")
-    assert image.height == 3 * HEAT_MAP_ROW
-    pixels = np.asarray(image)[:, -HEAT_MAP_WIDTH:]
+    assert image.size == (HEAT_MAP_LABELS + HEAT_MAP_WIDTH + 8, 3 * HEAT_MAP_ROW + HEAT_MAP_AXIS)
+    whole = np.asarray(image)
+    pixels = whole[:, HEAT_MAP_LABELS:HEAT_MAP_LABELS + HEAT_MAP_WIDTH]
     row = pixels[HEAT_MAP_ROW + HEAT_MAP_ROW // 2]
     bright = np.flatnonzero(row.sum(axis=1) > 600)
     assert bright.size == 1 and abs(bright[0] - HEAT_MAP_WIDTH // 2) <= 1
     assert pixels[HEAT_MAP_ROW // 2].max() < 60  # AU1 never moves: dark all along
+    # Every row is labelled (dark text pixels in its band of the label column) and the time
+    # axis has ticks under the plot: 0-83 s in 480 px is a tick every 20 s, 5 ticks.
+    for k in range(3):
+        band = whole[k * HEAT_MAP_ROW:(k + 1) * HEAT_MAP_ROW, :HEAT_MAP_LABELS]
+        assert (band.sum(axis=2) < 200).sum() > 10
+    tick_row = whole[3 * HEAT_MAP_ROW + 2, HEAT_MAP_LABELS:HEAT_MAP_LABELS + HEAT_MAP_WIDTH]
+    assert np.count_nonzero(tick_row.sum(axis=1) < 100) == 5
 
 
 def test_without_shared_assets_the_real_asset_tests_skip():

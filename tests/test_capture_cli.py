@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import shared_asset
 
 from facs_rig.cli import main
@@ -25,6 +27,21 @@ def test_code_prints_one_line_per_segment(capsys):
     assert main(["code", str(path), "--json"]) == 0
     segments = json.loads(capsys.readouterr().out)
     assert segments[0]["start"] == 0.0 and "+" in segments[0]["code"]
+
+
+def test_code_trace_option_codes_or_drops_held_traces(capsys):
+    # S07-001 holds AU15 between off (0.08) and on (0.15) for seconds: a sustained trace (A/B)
+    # that `code` now codes by default; --trace none codes only what reaches on.
+    path = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    assert main(["code", path, "--json"]) == 0
+    traced = json.loads(capsys.readouterr().out)
+    assert main(["code", path, "--json", "--trace", "none"]) == 0
+    untraced = json.loads(capsys.readouterr().out)
+    first = [s["code"] for s in traced if s["start"] < 1.0]
+    assert "15B" in first[0] and all("15" not in s["code"] for s in untraced if s["start"] < 1.0)
+    assert len(traced) > len(untraced)
+    assert main(["code", path, "--trace", "soon"]) == 2
+    assert "--trace 'soon' is not a number of seconds or none" in capsys.readouterr().err
 
 
 def test_retarget_arkit_capture_to_live_link_face_take(tmp_path, capsys):
@@ -77,7 +94,7 @@ def test_bad_capture_is_one_error_line_and_nothing_written(tmp_path, capsys):
     (["retarget", "a.csv", "b.csv", "-o", "out.json"], "must contain {stem}"),
     (["retarget", "a.csv", "-o", "out.xyz"], "cannot write .xyz"),
     (["retarget", "a.csv", "-o", "o.json", "--neutral", "3-1"], "start must be before"),
-    (["retarget", "a.csv", "-o", "o.json", "--jobs", "0"], "--jobs must be at least 1"),
+    (["retarget", "a.csv", "-o", "o.json", "--jobs", "0"], "--jobs/-j: 0: must be at least 1"),
 ])
 def test_usage_errors(capsys, arguments, message):
     status = main(arguments)
@@ -147,12 +164,37 @@ def _die_in_worker(request):
 
 def test_a_worker_that_dies_fails_its_takes_in_one_line_each(tmp_path, capsys, monkeypatch):
     # Review finding: BrokenProcessPool escaped retarget --jobs as a traceback.
-    import facs_rig.cli.capture_commands as capture_commands
+    import facs_rig.io.captures.parallel as parallel
 
-    monkeypatch.setattr(capture_commands, "_work", _die_in_worker)
+    monkeypatch.setattr(parallel, "_work", _die_in_worker)
     takes = [shared_asset(f"captures/livelinkface/{name}.csv") for name in ("S07-001", "alex_rom_3")]
     assert main(["retarget", *map(str, takes), "--jobs", "2",
                  "-o", str(tmp_path / "{stem}.csv")]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "worker process died" in err
     assert not list(tmp_path.iterdir())
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                      st.sampled_from(["none", "NONE", " None ", "0", "0.5", "-0", "1e-3"]),
+                      st.text(max_size=12)))
+def test_trace_option_parses_seconds_or_none_and_refuses_the_rest(text):
+    """--trace: a non-negative number of seconds or 'none'; anything else is a usage error
+    naming the option, never a traceback."""
+    import argparse
+
+    from facs_rig.cli import UsageError
+    from facs_rig.cli._capture_options import event_options as _events
+
+    args = argparse.Namespace(on=0.15, off=0.08, min_duration=0.1, whole_events=False,
+                              trace=text)
+    try:
+        expected = None if text.strip().lower() == "none" else float(text)
+    except ValueError:
+        expected = "bad"
+    if expected == "bad" or (expected is not None and not expected >= 0):
+        with pytest.raises(UsageError, match="trace"):
+            _events(args)
+    else:
+        assert _events(args).trace_duration == expected

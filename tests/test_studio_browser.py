@@ -324,6 +324,23 @@ def test_adaptive_playback_falls_back_and_a_pause_restores_the_materials(page):
     assert page.evaluate("canvas.width") == page.evaluate("canvas.clientWidth")
 
 
+def test_adaptive_playback_draws_the_coarse_triangles_and_a_pause_the_full_mesh(page):
+    """The coarse level of detail shares the full mesh's vertex buffers (one morph for both) and
+    draws fewer triangles; paused, the full mesh is back, and the weights are still the mix's."""
+    page.wait_for_function("studio.coarseReady()", timeout=60_000)
+    shared = page.evaluate("""() => ['position', 'normal', 'color'].every((k) =>
+        views[0].coarseGeometry.getAttribute(k) === views[0].fullGeometry.getAttribute(k))""")
+    counts = page.evaluate("[views[0].coarseGeometry.index.count, views[0].fullGeometry.index.count]")
+    assert shared and 0 < counts[0] < 0.5 * counts[1]
+    page.evaluate("document.getElementById('play').click(); setCoarse(true)")  # as slow frames do
+    page.wait_for_function("studio.renderedFrames > 5", timeout=20_000)
+    assert page.evaluate("faceMesh.geometry === views[0].coarseGeometry && studio.coarse")
+    page.evaluate("document.getElementById('play').click()")
+    _settle(page, "!studio.playing && !studio.coarse && !views[0].inexact")
+    assert page.evaluate("faceMesh.geometry === views[0].fullGeometry")
+    assert page.evaluate("renderer.info.render.triangles") >= counts[1] // 3
+
+
 def test_a_pause_after_playback_shows_the_exact_sum(page):
     """Playback adds weight differences frame to frame; the paused frame is the sum from the rest
     positions (and its normals from every face), bit for bit."""

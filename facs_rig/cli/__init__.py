@@ -35,7 +35,13 @@ COMMAND_MODULES = (
 
 
 class UsageError(Exception):
-    """Raised instead of argparse's own exit so that :func:`main` returns 2 with one line."""
+    """A mistake in the command line itself: :func:`main` prints one line and returns 2.
+
+    argparse's own errors (an unknown option, a value of the wrong type or out of its range) are
+    raised as this; a handler raises it for what argparse cannot see (options that contradict
+    each other, a malformed ``--neutral``), and :func:`main` adds the same ``--help`` hint.
+    Errors found in files or data are :class:`~facs_rig.errors.FacsRigError` (exit 1).
+    """
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,14 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    _record_progs(parser)
     return parser
+
+
+def _record_progs(parser: argparse.ArgumentParser) -> None:
+    """Give each (sub)command's namespace its ``prog``, for the hint of a handler's usage error."""
+    parser.set_defaults(usage_prog=parser.prog)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in set(action.choices.values()):
+                _record_progs(subparser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``facs-rig`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
 
-    0 on success, 1 for bad input (one ``facs-rig: error: ...`` line on stderr, no traceback),
-    2 for usage errors, 130 when interrupted.
+    0 on success, 1 for bad input found in files or data (one ``facs-rig: error: ...`` line on
+    stderr, no traceback), 2 for a mistake in the command line itself (see :class:`UsageError`),
+    130 when interrupted.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -111,7 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"facs-rig: error: {_one_line(str(exc))}", file=sys.stderr)
         return 1
     except UsageError as exc:
-        print(f"facs-rig: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        if "--help')" not in message:
+            message += f" (see '{args.usage_prog} --help')"
+        print(f"facs-rig: error: {message}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`facs-rig aus | head`): not an error of ours.

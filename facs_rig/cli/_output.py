@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from facs_rig.core.limits import fps_problem, frame_count_problem
-from facs_rig.errors import OutputError, TimelineError, UnsupportedFormatError
+from facs_rig.errors import (
+    OutputError,
+    TimelineError,
+    UnsupportedFormatError,
+    naming,  # noqa: F401 (the commands import it from here)
+)
 from facs_rig.io.atomic import refuse_input_as_output
 
 
@@ -108,6 +113,41 @@ def _choices(suffixes: Sequence[str]) -> str:
 # ---------------------------------------------------------------------------- shared limits
 
 
+def bounded(kind: Callable[[str], float] = float, *, low: float | None = None,
+            high: float | None = None, positive: bool = False,
+            unit: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number of ``kind`` (``int`` or ``float``) in its range.
+
+    Out of range (or NaN, or infinite) is an argparse error, so exit status 2 with the usage hint,
+    like every other mistake in an argument's value (the rule: README "Errors"). ``low`` and
+    ``high`` are inclusive; ``positive`` asks for more than 0; ``unit`` (e.g. "seconds") is
+    named in the message.
+    """
+    units = f" {unit}" if unit else ""
+    if low is not None and high is not None:
+        wanted = f"must lie between {low:g} and {high:g}{units}"
+    elif low is not None:
+        wanted = f"must be at least {low:g}{units}"
+    elif positive:
+        wanted = f"must be a positive number of {unit}" if unit else "must be positive"
+    else:
+        wanted = f"must be at most {high:g}{units}" if high is not None else "must be finite"
+
+    def parse(text: str) -> float:
+        value = kind(text)  # a ValueError: argparse's "invalid int/float value: 'x'"
+        if (not math.isfinite(value) or (low is not None and value < low)
+                or (high is not None and value > high) or (positive and not value > 0)):
+            raise argparse.ArgumentTypeError(f"{text}: {wanted}")
+        return value
+
+    parse.__name__ = getattr(kind, "__name__", "number")
+    return parse
+
+
+#: argparse ``type`` of every ``--hold`` (a code's apex hold): seconds, 0 or more.
+hold_type = bounded(float, low=0, unit="seconds")
+
+
 def fps_type(text: str) -> float:
     """argparse ``type`` of every ``--fps``: a number in ``(0, MAX_FPS]`` (a usage error if not)."""
     problem = fps_problem(text)
@@ -134,14 +174,3 @@ def check_frame_count(duration: float, fps: float, source: str | None) -> int:
     if problem:
         raise TimelineError(f"{source}: {problem}" if source else problem)
     return int(n_frames)
-
-
-@contextlib.contextmanager
-def naming(source: str | None) -> Iterator[None]:
-    """Put ``source`` (a file) before a timeline error (such as the frame limit) that lacks it."""
-    try:
-        yield
-    except TimelineError as exc:
-        if source is None or source in str(exc):
-            raise
-        raise TimelineError(f"{source}: {exc}") from None

@@ -6,8 +6,15 @@ import argparse
 import sys
 import time
 
+from facs_rig.cli._capture_options import (
+    add_capture_options,
+    add_rig_options,
+    check_neutral,
+    cleaning_options,
+    retarget_options,
+)
+from facs_rig.cli._output import bounded
 from facs_rig.cli._progress import ProgressBar
-from facs_rig.cli.capture_commands import _add_capture_options, _check_neutral, _cleaning, _events
 
 #: Off a terminal (a CI log, a file) a progress line is written at most this often.
 LOG_INTERVAL = 5.0
@@ -28,27 +35,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                "--rig arkit --workers 2. See docs/batch.md.")
     batch.add_argument("inputs", nargs="+", metavar="INPUT",
                        help="capture file, folder, glob pattern or manifest (.json / .csv whose "
-                            "first column is 'capture')")
+                            "first column is 'capture'); a file, folder or glob may be an fsspec "
+                            "URL (s3://bucket/day1/)")
     batch.add_argument("-o", "--output", required=True, metavar="TEMPLATE",
                        help="output path with {stem} (the take's name), optionally {parent} (its "
-                            "folder's name) and {ext} (each of --formats), e.g. out/{stem}.{ext}")
+                            "folder's name) and {ext} (each of --formats), e.g. out/{stem}.{ext}; "
+                            "may be an fsspec URL (s3://bucket/out/{stem}.{ext})")
     batch.add_argument("--formats", default=None, metavar="EXT[,EXT...]",
                        help="outputs per take when -o has {ext}: glb, gltf, csv, json, txt, "
                             "notes, eaf (as 'retarget' writes them)")
-    batch.add_argument("--rig", default=None, metavar="NAME|FILE",
-                       help="rig profile name or file (default for .glb: detected from the mesh)")
-    batch.add_argument("--mesh", default=None, metavar="FACE.glb",
-                       help="glTF/GLB to animate (default: bundled head)")
-    batch.add_argument("--solve", action="store_true",
-                       help="always solve ARKit captures to AUs, even onto an ARKit-named rig")
+    add_rig_options(batch)
     batch.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                        help="use this existing Dask scheduler (its workers must reach the input "
                             "and output paths); default: a local cluster started for the batch")
-    batch.add_argument("--workers", type=int, default=None, metavar="N",
+    batch.add_argument("--workers", type=bounded(int, low=1), default=None, metavar="N",
                        help="worker processes of the local cluster (default: CPU count, at most 8)")
     batch.add_argument("--force", action="store_true",
                        help="redo every take, even those the manifest says are up to date")
-    _add_capture_options(batch)
+    add_capture_options(batch)
     batch.set_defaults(handler=run_batch_command)
 
 
@@ -57,21 +61,14 @@ def run_batch_command(args: argparse.Namespace) -> int:
     from facs_rig.cli import UsageError
     from facs_rig.cluster import BatchSettings, OutputNames, run_batch
 
-    _check_neutral(args.neutral)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("--workers must be at least 1")
+    check_neutral(args.neutral)
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers applies to the local cluster, not to --scheduler")
-    if args.fps is not None and not args.fps > 0:
-        raise UsageError("--fps must be positive")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else ()
     settings = BatchSettings(
-        outputs=OutputNames(args.output, formats), rig=args.rig, mesh=args.mesh,
-        format=args.format, face=args.face, source=args.source, solve=args.solve,
-        tracker=args.tracker,
-        cleaning=_cleaning(args, neutral_default="none", smooth_default="none"),
-        code_cleaning=_cleaning(args, neutral_default="auto", smooth_default="zero-phase"),
-        events=_events(args), force=args.force)
+        outputs=OutputNames(args.output, formats),
+        code_cleaning=cleaning_options(args, neutral_default="auto", smooth_default="zero-phase"),
+        force=args.force, **retarget_options(args))
     progress = _Progress()
     outcome = run_batch(args.inputs, settings, scheduler=args.scheduler, workers=args.workers,
                         on_plan=progress.start, on_start=progress.cluster_up,

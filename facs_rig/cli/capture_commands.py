@@ -3,81 +3,36 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from facs_rig.cli._output import add_fps_argument, check_output, naming, print_json
+from facs_rig.cli import UsageError
+from facs_rig.cli._capture_options import (
+    add_capture_options,
+    add_rig_options,
+    check_neutral,
+    cleaning_options,
+    event_options,
+    retarget_options,
+)
+from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
-from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
-from facs_rig.core.filters import GAP_METHODS, SMOOTHING
-from facs_rig.errors import FacsRigError
+from facs_rig.core.events import code_segments, extract_events, format_summary
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
+from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
 from facs_rig.io.captures.pipeline import (
-    CleaningOptions,
     auto_neutral_note,
     capture_curves,
     event_thresholds,
 )
 from facs_rig.io.captures.retarget import (
-    RetargetReport,
+    RetargetOptions,
     RetargetRequest,
     capture_source,
     choose_tracker,
     output_kind,
-    retarget_file,
 )
 from facs_rig.resources import load_vocabulary
-
-
-def _usage_error(message: str):
-    from facs_rig.cli import UsageError
-
-    return UsageError(message)
-
-
-def _add_capture_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="format", choices=sorted(CAPTURE_FORMATS),
-                        help="capture format (default: detected from the header)")
-    parser.add_argument("--face", type=int, default=None, metavar="ID",
-                        help="OpenFace face_id to use when the file holds several faces "
-                             "(default: the lowest)")
-    parser.add_argument("--source", choices=("auto", "aus", "blendshapes"), default="auto",
-                        help="AUs from the tracker's own AU columns or solved from its blendshapes "
-                             "(default auto: the tracker's AUs when it has any)")
-    parser.add_argument("--tracker", default=None, metavar="NAME|FILE",
-                        help="tracker profile (arkit, mediapipe, facecap, generic or a .json from "
-                             "'facs-rig calibrate'; default: chosen from the capture format)")
-    parser.add_argument("--gaps", choices=GAP_METHODS, default="interpolate",
-                        help="how lost-tracking frames are filled (default interpolate)")
-    parser.add_argument("--max-gap", type=float, default=None, metavar="SECONDS",
-                        help="gaps longer than this return to rest instead of being filled")
-    parser.add_argument("--smooth", choices=SMOOTHING, default=None,
-                        help="none, one-euro (causal, as live) or zero-phase (offline); default "
-                             "none for retarget, zero-phase for code")
-    parser.add_argument("--cutoff", type=float, default=6.0, metavar="HZ",
-                        help="zero-phase smoothing cutoff (default 6 Hz)")
-    parser.add_argument("--neutral", default=None, metavar="none|auto|START-END",
-                        help="subtract the resting pose: auto (the quietest second of the take) "
-                             "or the median of a neutral stretch START-END seconds; default none "
-                             "for retarget, auto for code")
-    parser.add_argument("--gain", type=float, default=None, metavar="PERCENTILE",
-                        help="also rescale each channel so this percentile reads 1 (for trackers "
-                             "that never reach full scale)")
-    add_fps_argument(parser, "output frame rate (default: the capture's)")
-    parser.add_argument("--on", type=float, default=0.15, metavar="0-1",
-                        help="event start threshold 0-1 (default 0.15)")
-    parser.add_argument("--off", type=float, default=0.08, metavar="0-1",
-                        help="event end threshold 0-1 (default 0.08)")
-    parser.add_argument("--min-duration", type=float, default=0.10, metavar="SECONDS",
-                        help="shortest event kept (default 0.1 s)")
-    parser.add_argument("--whole-events", action="store_true",
-                        help="one event per activation at its apex intensity (default: split "
-                             "where the FACS letter changes, as a coder scores each apex)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,19 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     retarget.add_argument("-o", "--output", required=True, metavar="FILE",
                           help="output file (.glb/.gltf/.csv/.json/.txt/.notes/.eaf); {stem} is "
                                "replaced by each capture's name")
-    retarget.add_argument("--rig", default=None, metavar="NAME|FILE",
-                          help="rig profile name or file (default for .glb: detected from the mesh)")
-    retarget.add_argument("--mesh", default=None, metavar="FACE.glb",
-                          help="glTF/GLB to animate (default: bundled head)")
-    retarget.add_argument("--solve", action="store_true",
-                          help="always solve ARKit captures to AUs, even onto an ARKit-named rig "
-                               "(default: copy the weights, which is lossless)")
-    retarget.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+    add_rig_options(retarget)
+    retarget.add_argument("--jobs", "-j", type=bounded(int, low=1), default=1, metavar="N",
                           help="captures processed in parallel (default 1)")
     retarget.add_argument("--json", action="store_true",
                           help="print one JSON list: per capture its output, frames, fps, rig "
                                "(and whether it was detected), or its error")
-    _add_capture_options(retarget)
+    add_capture_options(retarget)
     retarget.set_defaults(handler=run_retarget)
 
     code = subparsers.add_parser(
@@ -115,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "'1.20–2.05 s  6C+12D  happiness 2/2'.")
     code.add_argument("capture", metavar="CAPTURE", help="capture file")
     code.add_argument("--json", action="store_true", help="print segments as JSON")
-    _add_capture_options(code)
+    add_capture_options(code)
     code.set_defaults(handler=run_code)
 
     calibrate = subparsers.add_parser(
@@ -133,63 +82,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--tracker", default=None, metavar="NAME|FILE",
                            help="profile whose facts the new one keeps (default: from the "
                                 "first capture's format)")
-    calibrate.add_argument("--folds", type=int, default=None, metavar="K",
+    calibrate.add_argument("--folds", type=bounded(int, low=2), default=None, metavar="K",
                            help="folds of the cross-validation (default: one take per fold, "
                                 "up to 10)")
     calibrate.set_defaults(handler=run_calibrate)
 
 
-def _cleaning(args: argparse.Namespace, *, neutral_default: str, smooth_default: str) -> CleaningOptions:
-    try:
-        return CleaningOptions(gaps=args.gaps, max_gap=args.max_gap,
-                               smoothing=args.smooth or smooth_default, cutoff_hz=args.cutoff,
-                               neutral=args.neutral or neutral_default, gain_percentile=args.gain,
-                               fps=args.fps)
-    except ValueError as exc:  # CleaningOptions checks each option's range
-        raise _usage_error(f"{exc} (see --max-gap, --cutoff, --gain, --fps, --neutral)") from None
-
-
-def _events(args: argparse.Namespace) -> EventOptions:
-    try:
-        return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
-                            follow_intensity=not args.whole_events)
-    except ValueError as exc:
-        raise _usage_error(str(exc)) from None
-
-
-def _check_neutral(text: str | None) -> None:
-    if text in (None, "none", "auto"):
-        return
-    try:
-        start, end = (float(x) for x in text.split("-", 1))
-    except ValueError:
-        raise _usage_error(f"--neutral {text!r} is not none, auto or START-END seconds") from None
-    if not start < end:
-        raise _usage_error(f"--neutral {text!r}: the start must be before the end")
-
-
 def run_retarget(args: argparse.Namespace) -> int:
     """Retarget every capture; one summary line each, a progress bar for several."""
-    _check_neutral(args.neutral)
-    if args.jobs < 1:
-        raise _usage_error("--jobs must be at least 1")
+    check_neutral(args.neutral)
     captures = args.captures
     if len(captures) > 1 and "{stem}" not in args.output:
-        raise _usage_error("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")
+        raise UsageError("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")
     outputs = [args.output.replace("{stem}", Path(c).stem) for c in captures]
     if len(set(outputs)) != len(outputs):
-        raise _usage_error("two captures would write the same output; rename them or change -o")
+        raise UsageError("two captures would write the same output; rename them or change -o")
     output_kind(outputs[0], args.rig)  # an unknown extension fails before any work
     for capture, output in zip(captures, outputs):
         check_output(output, inputs=(capture, args.mesh))
-    cleaning = _cleaning(args, neutral_default="none", smooth_default="none")
-    requests = [RetargetRequest(c, o, rig=args.rig, mesh=args.mesh, format=args.format,
-                                face=args.face, source=args.source, solve=args.solve,
-                                tracker=args.tracker,
-                                cleaning=cleaning, events=_events(args))
-                for c, o in zip(captures, outputs)]
+    options = RetargetOptions(**retarget_options(args))
+    requests = [options.request(c, o) for c, o in zip(captures, outputs)]
     if len(requests) == 1:
-        report = _retarget(requests[0])
+        report = retarget_one(requests[0])
         if args.json:
             print_json([report.to_dict()])
         else:
@@ -199,16 +113,15 @@ def run_retarget(args: argparse.Namespace) -> int:
 
 
 def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
-    """Retarget several captures; on Ctrl-C, stop quietly and report the takes that finished.
+    """Retarget several captures with a progress bar; on Ctrl-C, report the takes that finished.
 
-    Nothing is half-written: every output goes through an atomic write, which removes its
-    temporary file when interrupted, and a take interrupted in a worker is simply not reported.
+    The work and its Ctrl-C handling are :func:`facs_rig.io.captures.parallel.retarget_each`.
     """
     progress = ProgressBar(len(requests), sys.stderr, label="retarget", unit="captures",
                            log_steps=True)
-    outcomes: dict[int, tuple[RetargetReport | None, str | None]] = {}
+    outcomes: dict[int, Outcome] = {}
 
-    def record(index: int, outcome: tuple[RetargetReport | None, str | None]) -> None:
+    def record(index: int, outcome: Outcome) -> None:
         outcomes[index] = outcome
         progress(len(outcomes), Path(requests[index].capture).name)
         if outcome[1] is not None:
@@ -217,11 +130,7 @@ def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
 
     interrupted = False
     try:
-        if jobs == 1:
-            for index, request in enumerate(requests):
-                record(index, _safe(request))
-        else:
-            _run_pool(requests, jobs, record)
+        retarget_each(requests, jobs, record)
     except KeyboardInterrupt:
         interrupted = True
     progress.finish()
@@ -244,95 +153,11 @@ def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
     return 0
 
 
-def _run_pool(requests: list[RetargetRequest], jobs: int, record) -> None:
-    """Run ``requests`` on ``jobs`` worker processes, recording each outcome as it finishes.
-
-    Ctrl-C reaches the workers too (the terminal signals the whole process group; a SIGINT sent
-    to this process alone is passed on): a worker busy with a take stops it (its atomic write
-    cleans up), an idle one ignores it, so no worker prints a traceback. The takes that finished
-    before the workers stopped are still recorded; the rest are cancelled.
-    """
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_setup)
-    futures = {pool.submit(_work, request): index for index, request in enumerate(requests)}
-    recorded: set[int] = set()
-    try:
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except BrokenProcessPool:  # a worker was killed (out of memory, SIGKILL)
-                outcome = (None, "its worker process died (killed, or out of memory); "
-                                 "run it again, or with --jobs 1")
-            if outcome[1] == _INTERRUPTED:  # the worker saw the Ctrl-C before we did
-                raise KeyboardInterrupt
-            record(futures[future], outcome)
-            recorded.add(futures[future])
-    except KeyboardInterrupt:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still clean
-        try:
-            # ProcessPoolExecutor has no public way to signal its workers; _processes maps
-            # pid -> process (CPython 3.8-3.13).
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError):
-                    os.kill(process.pid, signal.SIGINT)
-            pool.shutdown(wait=True, cancel_futures=True)
-            for future, index in futures.items():
-                if (index not in recorded and future.done() and not future.cancelled()
-                        and future.exception() is None and future.result()[1] != _INTERRUPTED):
-                    record(index, future.result())
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        raise
-    pool.shutdown(wait=True)
-
-
-#: What a worker returns for a take stopped by Ctrl-C (nothing was written for it).
-_INTERRUPTED = "interrupted"
-_busy = False
-
-
-def _worker_setup() -> None:
-    signal.signal(signal.SIGINT, _worker_interrupt)
-
-
-def _worker_interrupt(signum, frame) -> None:
-    global _busy
-    if _busy:  # stop the take; an idle worker has nothing to stop and waits to be shut down
-        _busy = False
-        raise KeyboardInterrupt
-
-
-def _work(request: RetargetRequest):
-    """One take in a worker process (see :func:`_run_pool`)."""
-    global _busy
-    _busy = True
-    try:
-        return _safe(request)
-    except KeyboardInterrupt:
-        return None, _INTERRUPTED
-    finally:
-        _busy = False
-
-
-def _retarget(request: RetargetRequest) -> RetargetReport:
-    with naming(request.capture):
-        return retarget_file(request)
-
-
-def _safe(request: RetargetRequest):
-    """Run one request; bad input comes back as a message, not a traceback."""
-    try:
-        return _retarget(request), None
-    except FacsRigError as exc:
-        return None, " ".join(str(exc).split())
-    except OSError as exc:
-        return None, f"{request.capture}: {exc.strerror or exc}"
-
-
 def run_code(args: argparse.Namespace) -> int:
     """Print the FACS-coded segments of one capture."""
-    _check_neutral(args.neutral)
-    cleaning = _cleaning(args, neutral_default="auto", smooth_default="zero-phase")
-    events = _events(args)
+    check_neutral(args.neutral)
+    cleaning = cleaning_options(args, neutral_default="auto", smooth_default="zero-phase")
+    events = event_options(args)
     vocabulary = load_vocabulary()
     # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
     steps = ("reading", "solving", "finding events", "coding")
@@ -384,14 +209,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from facs_rig.io.captures.trackers import tracker_document
 
     if len(args.coded) != len(args.captures):
-        raise _usage_error(f"{len(args.captures)} captures but {len(args.coded)} codings: give "
+        raise UsageError(f"{len(args.captures)} captures but {len(args.coded)} codings: give "
                            f"one --coded file per capture, in the same order")
     if len(args.captures) < 2:
-        raise _usage_error("calibrate needs at least two coded takes (each is held out in turn)")
+        raise UsageError("calibrate needs at least two coded takes (each is held out in turn)")
     if args.folds is not None and not 2 <= args.folds <= len(args.captures):
-        raise _usage_error(f"--folds must lie in 2..{len(args.captures)} (the number of takes)")
+        raise UsageError(f"--folds must lie in 2..{len(args.captures)} (the number of takes)")
     if not args.output.lower().endswith(".json"):
-        raise _usage_error("-o must be a .json tracker profile")
+        raise UsageError("-o must be a .json tracker profile")
     check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
     vocabulary = load_vocabulary()
     takes = [coded_take(c, k, vocabulary) for c, k in zip(args.captures, args.coded)]

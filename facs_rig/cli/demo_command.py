@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facs_rig.cli._output import add_fps_argument, check_frame_count, check_output_folder
-from facs_rig.errors import UnsupportedFormatError
+from facs_rig.cli._output import add_fps_argument, bounded, check_frame_count, check_output_folder
 from facs_rig.resources import load_vocabulary
 
 DEMO_FOLDER = "facs-rig-demo"
@@ -27,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument(
         "--size",
-        type=int,
+        type=bounded(int, low=16, high=2048, unit="pixels"),
         default=360,
         metavar="PIXELS",
         help="size of each face in the GIF and the sheet (default 360)",
@@ -51,8 +50,6 @@ def run_demo(args: argparse.Namespace) -> int:
             bar = bars[stage] = ProgressBar(total, sys.stderr, label=stage)
         bar(done)
 
-    if not 16 <= args.size <= 2048:
-        raise UnsupportedFormatError(f"--size {args.size}: choose 16-2048 pixels")
     folder = check_output_folder(args.output)
     vocabulary = load_vocabulary()
     duration = demo_timeline(vocabulary).duration

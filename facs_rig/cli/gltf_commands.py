@@ -14,6 +14,7 @@ from facs_rig.cli._output import (
     check_frame_count,
     check_output,
     file_input,
+    hold_type,
     print_json,
     print_table,
 )
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="the rig: .glb or .gltf (default: the bundled default head)")
     bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
     add_fps_argument(bake, "frames per second (default: the timeline's own, 30 for codes)")
-    bake.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
+    bake.add_argument("--hold", type=hold_type, default=2.0, metavar="SECONDS",
                       help="apex hold of a code given instead of a file (default 2)")
     bake.add_argument("--step", action="store_true", help="STEP interpolation instead of LINEAR")
     bake.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="WEIGHT",

@@ -6,11 +6,12 @@ import argparse
 import signal
 import sys
 
-from facs_rig.cli._output import add_fps_argument, check_frame_count, file_input
+from facs_rig.cli._output import add_fps_argument, bounded, check_frame_count, file_input, hold_type
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
 from facs_rig.io.osc.protocols import (
     DEFAULT_PORTS,
+    MAX_UDP_PAYLOAD,
     NAME_CONVENTIONS,
     PROTOCOLS,
     BoneLimits,
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: facs-rig stream happiness --rig arkit --to 127.0.0.1:39539 --loop")
     stream.add_argument("source", metavar="TIMELINE|CODE",
                         help="timeline file (.json, .notes/.txt, .eaf, .csv) or FACS code / expression")
-    stream.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
+    stream.add_argument("--hold", type=hold_type, default=2.0, metavar="SECONDS",
                         help="apex hold of a code's expression, seconds (default 2)")
     stream.add_argument("--loop", action="store_true", help="repeat until stopped")
     _add_output_arguments(stream)
@@ -40,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "counted and ignored (summary at exit).",
         epilog="example: facs-rig bridge --listen 127.0.0.1:9000 --rig arkit "
                "--to 127.0.0.1:39539")
-    bridge.add_argument("--listen", default="127.0.0.1:9000", metavar="HOST:PORT",
+    bridge.add_argument("--listen", type=_endpoint(allow_any_port=True), default="127.0.0.1:9000",
+                        metavar="HOST:PORT",
                         help="address to receive AU values on (default 127.0.0.1:9000, "
                              "loopback only)")
     _add_output_arguments(bridge)
@@ -50,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rig", default="arkit", metavar="NAME|FILE",
                         help="rig profile name or file (default arkit)")
-    parser.add_argument("--to", action="append", metavar="HOST:PORT",
+    parser.add_argument("--to", action="append", type=_endpoint(), metavar="HOST:PORT",
                         help="receiver; repeat for several (default 127.0.0.1 on the protocol's "
                              "port: vmc 39539, vrchat/facecap/template 9000)")
     add_fps_argument(parser, "frames per second (default 60)", default=60.0)
@@ -65,21 +67,24 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bones", choices=("auto", "on", "off"), default="auto",
                         help="VMC Head/LeftEye/RightEye bones from AUs 51-58, 61-66 (auto: when "
                              "those AUs occur)")
-    parser.add_argument("--head-max", default="40,30,25", metavar="YAW,PITCH,ROLL",
+    parser.add_argument("--head-max", type=_numbers(3), default="40,30,25",
+                        metavar="YAW,PITCH,ROLL",
                         help="head angles at AU intensity 1, degrees (default 40,30,25)")
-    parser.add_argument("--eye-max", default="30,25", metavar="YAW,PITCH",
+    parser.add_argument("--eye-max", type=_numbers(2), default="30,25", metavar="YAW,PITCH",
                         help="eye angles at AU intensity 1, degrees (default 30,25)")
     parser.add_argument("--vmc-ok", action="store_true", help="also send /VMC/Ext/OK 1")
     parser.add_argument("--vmc-time", action="store_true", help="also send /VMC/Ext/T seconds")
     parser.add_argument("--no-bundle", action="store_true",
                         help="one datagram per message instead of bundles")
-    parser.add_argument("--max-bytes", type=int, default=MAX_PACKET_BYTES, metavar="BYTES",
+    parser.add_argument("--max-bytes", type=bounded(int, low=64, high=MAX_UDP_PAYLOAD, unit="bytes"),
+                        default=MAX_PACKET_BYTES, metavar="BYTES",
                         help=f"bundle size limit in bytes (default {MAX_PACKET_BYTES}: a UDP "
                              f"payload no IPv4 or IPv6 link fragments; VMC allows up to 1500)")
     parser.add_argument("--every-frame", action="store_true",
                         help="send every value in every frame (vrchat's default is to send only "
                              "values that changed, plus a full frame every --refresh seconds)")
-    parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
+    parser.add_argument("--refresh", type=bounded(float, positive=True, unit="seconds"), default=1.0,
+                        metavar="SECONDS",
                         help="with changed-values-only frames (vrchat), a full frame every "
                              "SECONDS seconds (default 1)")
     parser.add_argument("--precise", action="store_true",
@@ -87,24 +92,45 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "core")
     parser.add_argument("--no-reset", action="store_true",
                         help="do not send the neutral frame when stopping")
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop after SECONDS seconds")
+    parser.add_argument("--duration", type=bounded(float, positive=True, unit="seconds"),
+                        metavar="SECONDS", help="stop after SECONDS seconds")
     parser.add_argument("--dry-run", "--print", dest="dry_run", action="store_true",
                         help="print the messages on stdout instead of sending them")
 
 
-def _floats(text: str, count: int, option: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != count:
-        raise OscError(f"{option} {text!r}: expected {count} comma-separated numbers")
-    return values
+def _numbers(count: int):
+    """argparse ``type``: ``count`` comma-separated numbers (a usage error if not)."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(part) for part in text.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != count:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {count} comma-separated numbers")
+        return values
+
+    return parse
+
+
+def _endpoint(allow_any_port: bool = False):
+    """argparse ``type``: a ``HOST:PORT`` the OSC code can read (kept as text); a usage error if not."""
+
+    def parse(text: str) -> str:
+        from facs_rig.io.osc.stream import parse_endpoint
+
+        try:
+            parse_endpoint(text, allow_any_port=allow_any_port)
+        except OscError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return parse
 
 
 def _options(args: argparse.Namespace) -> ProtocolOptions:
-    yaw, pitch, roll = _floats(args.head_max, 3, "--head-max")
-    eye_yaw, eye_pitch = _floats(args.eye_max, 2, "--eye-max")
+    yaw, pitch, roll = args.head_max
+    eye_yaw, eye_pitch = args.eye_max
     limits = BoneLimits(head_yaw=yaw, head_pitch=pitch, head_roll=roll, eye_yaw=eye_yaw,
                         eye_pitch=eye_pitch)
     return ProtocolOptions(protocol=args.protocol, names=args.names, address_template=args.address,
@@ -115,8 +141,6 @@ def _options(args: argparse.Namespace) -> ProtocolOptions:
 
 
 def _common(args: argparse.Namespace):
-    if args.duration is not None and not args.duration > 0:
-        raise OscError(f"--duration {args.duration}: must be a positive number of seconds")
     options = _options(args)
     destinations = args.to or [f"127.0.0.1:{DEFAULT_PORTS[args.protocol]}"]
     from facs_rig.io.rig_files import load_rig

@@ -6,14 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from facs_rig.cli import UsageError
 from facs_rig.cli._output import (
     add_fps_argument,
+    bounded,
     check_frame_count,
     check_output,
     file_input,
+    hold_type,
     naming,
 )
-from facs_rig.errors import UnsupportedFormatError
 from facs_rig.resources import load_vocabulary
 
 _STILL = (".png",)
@@ -53,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_fps_argument(preview, "clip frame rate (default: the timeline's)")
     preview.add_argument(
         "--hold",
-        type=float,
+        type=hold_type,
         default=2.0,
         metavar="SECONDS",
         help="apex hold when a clip is made from a code (default 2)",
@@ -71,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sheet.add_argument("codes", metavar="CODES", help="comma-separated codes or expression names")
     sheet.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png")
-    sheet.add_argument("--columns", type=int, metavar="N", help="faces per row (default up to 4)")
+    sheet.add_argument("--columns", type=bounded(int, low=1), metavar="N",
+                       help="faces per row (default up to 4)")
     _add_common(sheet, default_size=320)
     sheet.set_defaults(handler=run_sheet)
 
@@ -88,7 +91,7 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
     )
     parser.add_argument(
         "--size",
-        type=int,
+        type=bounded(int, low=16, high=4096, unit="pixels"),
         default=default_size,
         metavar="PIXELS",
         help=f"image size of each face (default {default_size})",
@@ -96,26 +99,18 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
     parser.add_argument("--side-by-side", action="store_true", help="show the neutral face next to the pose")
     parser.add_argument(
         "--intensity",
-        type=float,
+        type=bounded(float, low=0, high=1),
         metavar="0-1",
         help="value of AUs coded without a letter (default: the scale's C)",
     )
     parser.add_argument(
         "--yaw",
-        type=float,
+        # inf broke the camera maths; NaN rendered an empty image
+        type=bounded(float, low=-360, high=360, unit="degrees"),
         default=12.0,
         metavar="DEG",
         help="camera turned towards the subject's left, degrees (default 12)",
     )
-
-
-def _check_size(size: int, intensity: float | None = None, yaw: float = 0.0) -> None:
-    if not 16 <= size <= 4096:
-        raise UnsupportedFormatError(f"--size {size}: choose 16-4096 pixels")
-    if intensity is not None and not 0.0 <= intensity <= 1.0:
-        raise UnsupportedFormatError(f"--intensity {intensity}: must lie between 0 and 1")
-    if not -360.0 <= yaw <= 360.0:  # inf broke the camera maths; NaN rendered an empty image
-        raise UnsupportedFormatError(f"--yaw {yaw}: must lie between -360 and 360 degrees")
 
 
 def run_preview(args: argparse.Namespace) -> int:
@@ -125,7 +120,6 @@ def run_preview(args: argparse.Namespace) -> int:
     from facs_rig.render.encoders import check_clip, write_clip, write_png
     from facs_rig.render.preview import preview_setup, render_still, timeline_clip
 
-    _check_size(args.size, args.intensity, args.yaw)
     output = check_output(args.output, inputs=(file_input(args.source), args.mesh),
                           suffixes=_STILL + _CLIPS, what="a preview")
     suffix = output.suffix.lower()
@@ -170,13 +164,10 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
-    _check_size(args.size, args.intensity, args.yaw)
-    output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
     codes = [code.strip() for code in args.codes.split(",") if code.strip()]
     if not codes:
-        raise UnsupportedFormatError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
-    if args.columns is not None and args.columns < 1:
-        raise UnsupportedFormatError(f"--columns {args.columns}: must be at least 1")
+        raise UsageError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
+    output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
     vocabulary = load_vocabulary()
     for code in codes:
         vocabulary.parse(code)  # report a bad code before any rendering

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+from facs_rig.cli._output import bounded
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "('default': the bundled head)")
     studio.add_argument("--compare-rig", metavar="NAME|FILE",
                         help="profile of the second rig (alone: the first mesh through this profile)")
-    studio.add_argument("--port", type=int, default=8765, metavar="PORT",
+    studio.add_argument("--port", type=bounded(int, low=0, high=65535), default=8765, metavar="PORT",
                         help="port (default 8765; 0 picks a free one)")
     studio.add_argument("--host", default="127.0.0.1", metavar="HOST",
                         help="address to listen on (default 127.0.0.1: this machine only)")
@@ -37,36 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_studio(args: argparse.Namespace) -> int:
-    """Build the session, serve it, print the URL; Ctrl-C stops cleanly."""
-    import asyncio
+    """Serve the studio (:func:`facs_rig.studio.serve.serve_studio`), print the URL; Ctrl-C stops."""
+    from facs_rig.studio.serve import is_loopback, serve_studio
 
-    from facs_rig.errors import UnsupportedFormatError
-    from facs_rig.studio import open_session
-    from facs_rig.studio.server import StudioServer
-
-    if not 0 <= args.port <= 65535:
-        raise UnsupportedFormatError(f"--port {args.port}: choose 0-65535")
-    if args.host not in _LOOPBACK:
+    if not is_loopback(args.host):
         print(f"facs-rig: warning: listening on {args.host}: the studio page (which can write "
               f"files in the notes folder) will be reachable from other machines", file=sys.stderr)
-    # Typos fail before the port opens; reading the rig itself waits until it is open.
-    from pathlib import Path
-
-    from facs_rig.io.rig_files import load_rig
-
-    for option, mesh in (("--mesh", args.mesh), ("--compare", args.compare)):
-        if mesh is not None and mesh != "default" and not Path(mesh).is_file():
-            raise UnsupportedFormatError(f"{option} {mesh}: no such file")
-    for profile in (args.rig, args.compare_rig):
-        if profile is not None:
-            load_rig(profile)
-    # The port opens first and the rig is read meanwhile: the page answers at once.
-    from facs_rig.studio.cache import payload_key
-
-    server = StudioServer(lambda: open_session(args.source, mesh=args.mesh, rig=args.rig,
-                                               compare=args.compare, compare_rig=args.compare_rig),
-                          host=args.host, port=args.port,
-                          cache_key=payload_key(args.mesh, args.rig, args.compare, args.compare_rig))
 
     def ready(url: str) -> None:
         print(f"facs-rig studio: {url}  (Ctrl-C to stop)", flush=True)
@@ -81,10 +57,8 @@ def run_studio(args: argparse.Namespace) -> int:
         print(f"facs-rig studio: notes {session.notes_path}, {session.setup.rig.source}, "
               f"rig {session.profile.name}{beside}", flush=True)
 
-    try:
-        asyncio.run(server.serve_until_stopped(ready, on_loaded=loaded))
-    except OSError as exc:
-        raise UnsupportedFormatError(f"cannot listen on {args.host}:{args.port}: "
-                                     f"{exc.strerror or exc}") from None
+    server = serve_studio(args.source, mesh=args.mesh, rig=args.rig, compare=args.compare,
+                          compare_rig=args.compare_rig, host=args.host, port=args.port,
+                          on_ready=ready, on_loaded=loaded)
     print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)", flush=True)
     return 0

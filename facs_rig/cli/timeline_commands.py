@@ -10,6 +10,7 @@ from facs_rig.cli._output import (
     check_frame_count,
     check_output,
     file_input,
+    hold_type,
     print_json,
     print_table,
 )
@@ -25,7 +26,7 @@ _TIMELINE_HELP = ("timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code
 
 def _add_timeline_argument(parser: argparse.ArgumentParser, name: str = "timeline") -> None:
     parser.add_argument(name, metavar="TIMELINE|CODE", help=_TIMELINE_HELP)
-    parser.add_argument("--hold", type=float, default=2.0, metavar="SECONDS",
+    parser.add_argument("--hold", type=hold_type, default=2.0, metavar="SECONDS",
                         help="apex hold of a code given instead of a file (default 2)")
 
 

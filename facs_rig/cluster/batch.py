@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs
+from facs_rig.cluster.remote import is_url
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
     BatchInputError,
@@ -18,34 +19,26 @@ from facs_rig.cluster.takes import (
     with_overrides,
 )
 from facs_rig.cluster.work import TakeJob, job_settings
-from facs_rig.core.events import EventOptions
 from facs_rig.io.captures.pipeline import CleaningOptions
-from facs_rig.io.captures.retarget import RetargetRequest, output_kind
+from facs_rig.io.captures.retarget import RetargetOptions, output_kind
 
 __all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch"]
 
 
 @dataclass(frozen=True)
-class BatchSettings:
+class BatchSettings(RetargetOptions):
     """The options of ``facs-rig batch`` (every take's defaults; a manifest overrides per take).
 
+    The retarget options (``rig``, ``mesh``, ..., ``cleaning``, ``events``; keyword-only) are
+    :class:`~facs_rig.io.captures.retarget.RetargetOptions`, declared once for both commands.
     ``cleaning`` is what the retarget outputs use (``retarget``'s defaults); ``code_cleaning``
     is what the FACS summary and the QC use (``code``'s defaults: zero-phase smoothing and an
     automatic neutral, unless the batch set them).
     """
 
     outputs: OutputNames
-    rig: str | None = None
-    mesh: str | None = None
-    format: str | None = None
-    face: int | None = None
-    source: str = "auto"
-    solve: bool = False
-    tracker: str | None = None  # tracker profile name or file; default from each capture's format
-    cleaning: CleaningOptions = field(default_factory=CleaningOptions)
     code_cleaning: CleaningOptions = field(
         default_factory=lambda: CleaningOptions(smoothing="zero-phase", neutral="auto"))
-    events: EventOptions = field(default_factory=EventOptions)
     force: bool = False
 
 
@@ -56,8 +49,8 @@ class BatchOutcome:
     result: BatchResult
     total: int
     notes: list[str]
-    report_json: Path | None = None
-    report_html: Path | None = None
+    report_json: Path | str | None = None
+    report_html: Path | str | None = None
 
     @property
     def failures(self) -> list[dict]:
@@ -73,12 +66,9 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
                        neutral=neutral or settings.cleaning.neutral)
     code_cleaning = replace(settings.code_cleaning, fps=fps,
                             neutral=neutral or settings.code_cleaning.neutral)
-    requests = tuple(
-        RetargetRequest(take.capture, output, rig=options["rig"], mesh=options["mesh"],
-                        format=options["format"], face=options["face"], source=settings.source,
-                        solve=settings.solve, tracker=settings.tracker, cleaning=cleaning,
-                        events=settings.events)
-        for output in settings.outputs.outputs(take))
+    per_take = {name: options[name] for name in ("rig", "mesh", "format", "face")}
+    requests = tuple(settings.request(take.capture, output, cleaning=cleaning, **per_take)
+                     for output in settings.outputs.outputs(take))
     job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),
@@ -104,7 +94,7 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     for extension in settings.outputs.formats:
         output_kind(f"x.{extension}", None)  # an unknown extension fails before any work
     folder = report_folder(settings.outputs.template)
-    takes, notes = expand_inputs(inputs, exclude=folder)
+    takes, notes = expand_inputs(inputs, exclude=None if is_url(folder) else folder)
     if not takes:
         raise BatchInputError("no takes: the inputs name no capture files"
                               + (f" ({'; '.join(notes)})" if notes else ""))
@@ -116,7 +106,8 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     writers: dict[str, str] = {}
     for job in jobs:
         for path in job.output_paths():
-            other = writers.setdefault(str(Path(path).resolve()), job.capture)
+            name = path if is_url(path) else str(Path(path).resolve())
+            other = writers.setdefault(name, job.capture)
             if other != job.capture:
                 raise BatchInputError(
                     f"{other} and {job.capture} would both write {path}; use {{parent}} in -o "
@@ -141,7 +132,8 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
         Called with the number of takes, with the dashboard link, and with each take's entry.
     """
     folder = report_folder(settings.outputs.template)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not is_url(folder):
+        folder.mkdir(parents=True, exist_ok=True)
     manifest = ResultsManifest(folder)
     jobs, notes = plan_jobs(inputs, settings, manifest)
     if on_plan is not None:

@@ -90,21 +90,33 @@ class ResultsManifest:
     :meth:`compact` rewrites it atomically with one line per take at the end of a run.
     """
 
-    def __init__(self, folder: Path):
-        self.path = folder / MANIFEST_NAME
+    def __init__(self, folder: Path | str):
+        from facs_rig.cluster.remote import RemoteText, is_url
+
         self.entries: dict[str, dict] = {}
-        if self.path.exists():
-            # errors="replace": a damaged line (not UTF-8, cut short, too deep) is one take to redo,
-            # never a traceback.
-            with open(self.path, encoding="utf-8", errors="replace") as stream:
-                for line in stream:
-                    try:
-                        entry = bounded_json.loads(line)
-                    except json.JSONDecodeError:
-                        continue  # a line cut short by an interrupted write, or damaged
-                    if isinstance(entry, dict) and isinstance(entry.get("key"), str):
-                        self.entries[entry["key"]] = entry
         self._stream = None
+        # An fsspec URL folder (s3://...) cannot be appended to: the lines are uploaded whole.
+        self._remote = RemoteText(f"{str(folder).rstrip('/')}/{MANIFEST_NAME}") if is_url(folder) else None
+        if self._remote is not None:
+            self.path = self._remote.url
+            text = self._remote.read()
+            self._remote.start(text)
+            lines = text.splitlines() if text else []
+        else:
+            self.path = Path(folder) / MANIFEST_NAME
+            lines = []
+            if self.path.exists():
+                # errors="replace": a damaged line (not UTF-8, cut short, too deep) is one take
+                # to redo, never a traceback.
+                with open(self.path, encoding="utf-8", errors="replace") as stream:
+                    lines = list(stream)
+        for line in lines:
+            try:
+                entry = bounded_json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted write, or damaged
+            if isinstance(entry, dict) and isinstance(entry.get("key"), str):
+                self.entries[entry["key"]] = entry
 
     def up_to_date_hash(self, key: str, settings: dict) -> str | None:
         """The recorded input hash when ``key``'s last run succeeded with these settings."""
@@ -116,6 +128,10 @@ class ResultsManifest:
 
     def record(self, entry: dict) -> None:
         """Append ``entry`` and push it to disk before the next take is reported."""
+        if self._remote is not None:
+            self._remote.append(json.dumps(entry, sort_keys=True) + "\n")
+            self.entries[entry["key"]] = entry
+            return
         if self._stream is None:
             self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._stream.write(json.dumps(entry, sort_keys=True) + "\n")
@@ -124,6 +140,8 @@ class ResultsManifest:
         self.entries[entry["key"]] = entry
 
     def close(self) -> None:
+        if self._remote is not None:
+            self._remote.flush()
         if self._stream is not None:
             self._stream.close()
             self._stream = None
@@ -134,7 +152,10 @@ class ResultsManifest:
 
         self.close()
         text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in self.entries.values())
-        write_text_atomic(self.path, text)
+        if self._remote is not None:
+            self._remote.write(text)
+        else:
+            write_text_atomic(self.path, text)
 
 
 def _import_dask():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import posixpath
 from pathlib import Path
 
 from facs_rig import __version__
@@ -44,16 +45,26 @@ def batch_totals(entries: list[dict]) -> dict:
     }
 
 
-def write_reports(folder: Path, entries: list[dict], *, interrupted: bool = False) -> tuple[Path, Path]:
-    """Write the JSON and HTML reports of ``entries`` (manifest entries) into ``folder``."""
+def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool = False
+                  ) -> tuple[Path | str, Path | str]:
+    """Write the JSON and HTML reports of ``entries`` (manifest entries) into ``folder`` (a
+    local folder or an fsspec URL)."""
+    from facs_rig.cluster.remote import RemoteText, is_url
     from facs_rig.io.atomic import write_text_atomic
 
     rows = [{k: v for k, v in entry.items() if k != "settings"} for entry in ordered(entries)]
     document = {"facs_rig_version": __version__, "interrupted": interrupted,
                 "totals": batch_totals(rows), "takes": rows}
-    json_path, html_path = folder / REPORT_JSON, folder / REPORT_HTML
-    write_text_atomic(json_path, json.dumps(document, indent=1, sort_keys=True) + "\n")
-    write_text_atomic(html_path, _html(folder, rows, document["totals"], interrupted))
+    texts = (json.dumps(document, indent=1, sort_keys=True) + "\n",
+             _html(folder, rows, document["totals"], interrupted))
+    if is_url(folder):
+        paths = tuple(f"{str(folder).rstrip('/')}/{name}" for name in (REPORT_JSON, REPORT_HTML))
+        for path, text in zip(paths, texts):
+            RemoteText(path).write(text)
+        return paths
+    json_path, html_path = Path(folder) / REPORT_JSON, Path(folder) / REPORT_HTML
+    write_text_atomic(json_path, texts[0])
+    write_text_atomic(html_path, texts[1])
     return json_path, html_path
 
 
@@ -119,7 +130,11 @@ def _row(folder: Path, entry: dict) -> str:
     picture = next((p for p in entry.get("outputs", []) if p.endswith(".qc.png")), None)
     thumbnail = ""
     if picture:
-        relative = Path(os.path.relpath(picture, folder)).as_posix()
+        if "://" in picture:  # a URL folder: the pictures are named below it
+            relative = posixpath.relpath(picture.partition("://")[2],
+                                         str(folder).partition("://")[2])
+        else:
+            relative = Path(os.path.relpath(picture, folder)).as_posix()
         thumbnail = f'<a href="{escape(relative)}"><img src="{escape(relative)}" alt="AU heat map"></a>'
     repairs = "; ".join(qc.get("repairs", []))
     unused = ", ".join(qc.get("unused_channels", []))

@@ -7,7 +7,8 @@ with optional per-take overrides (:data:`OVERRIDE_FIELDS`). Relative paths in a 
 relative to the manifest's folder.
 
 Everything here runs on the client and is cheap: a folder search reads one header line per
-file; captures themselves are only read by workers.
+file; captures themselves are only read by workers. Inputs may also be fsspec URLs
+(``s3://bucket/day1/``, ``s3://bucket/day1/*.csv``): see :mod:`facs_rig.cluster.remote`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facs_rig.cluster import remote
 from facs_rig.errors import CaptureFormatError, FacsRigError
 from facs_rig.io import bounded_json
 from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
-from facs_rig.io.captures._table import read_header
+from facs_rig.io.captures._table import _HEADER_SAMPLE, header_from_sample, read_header
 
 __all__ = ["Take", "BatchInputError", "OVERRIDE_FIELDS", "expand_inputs", "OutputNames",
            "report_folder"]
@@ -68,6 +70,9 @@ class Take:
 
 def _take(path: str, overrides: dict | None = None) -> Take:
     overrides = dict(overrides or {})
+    if remote.is_url(path):
+        stem = overrides.pop("stem", None) or remote.url_stem(path)
+        return Take(path, stem, remote.url_parent(path), overrides)
     stem = overrides.pop("stem", None) or Path(path).stem
     return Take(path, stem, Path(path).resolve().parent.name, overrides)
 
@@ -97,12 +102,25 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
     def add(take: Take) -> None:
         # The same file named twice (a glob, a folder, a manifest row) is one take, the first;
         # two manifest rows of one capture under other stems (face 0 as a, face 1 as b) are two.
-        key = (os.path.abspath(take.capture), take.stem)
+        key = (take.capture if remote.is_url(take.capture) else os.path.abspath(take.capture),
+               take.stem)
         if key not in seen:
             seen.add(key)
             takes.append(take)
 
     for argument in inputs:
+        if remote.is_url(argument):
+            urls, searched = remote.expand_url(argument)
+            skipped = 0
+            for url in urls:
+                if searched and not _url_is_capture(url):
+                    skipped += 1
+                    continue
+                add(_take(url))
+            if skipped:
+                notes.append(f"{argument}: {skipped} CSV file(s) skipped: not a capture format "
+                             f"facs-rig knows")
+            continue
         if any(ch in argument for ch in "*?[") and not os.path.exists(argument):
             matches = sorted(glob.glob(argument, recursive=True))
             paths = matches or [argument]  # no match: reported as a missing file, like a typo
@@ -122,6 +140,17 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
             else:
                 add(_take(path))
     return takes, notes
+
+
+def _url_is_capture(url: str) -> bool:
+    """Whether a CSV file found in a URL folder has a capture header (read: its first bytes)."""
+    try:
+        fs, path = remote.url_filesystem(url)
+        with fs.open(path, "rb") as stream:
+            sample = stream.read(_HEADER_SAMPLE)
+        return detect_format(header_from_sample(url, sample)) is not None
+    except (FacsRigError, OSError):
+        return True  # unreadable or empty: a take whose error the report shows
 
 
 def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], int]:
@@ -219,7 +248,7 @@ def _manifest_row(entry: dict, where: str, folder: Path) -> tuple[str, dict]:
         overrides["mesh"] = str(folder / overrides["mesh"])
     if "rig" in overrides and ("/" in overrides["rig"] or overrides["rig"].endswith(".json")):
         overrides["rig"] = str(folder / overrides["rig"])  # a profile file, not a bundled name
-    return str(folder / capture), overrides
+    return (capture if remote.is_url(capture) else str(folder / capture)), overrides
 
 
 def _check_field(key: str, value, where: str):
@@ -303,9 +332,17 @@ class OutputNames:
         return self._base(take).replace("{ext}", suffix)
 
 
-def report_folder(template: str) -> Path:
+def report_folder(template: str) -> Path | str:
     """The folder of the batch's manifest and report: ``-o``'s folder up to the first part
-    holding a placeholder (``out/{parent}/{stem}.glb`` -> ``out``)."""
+    holding a placeholder (``out/{parent}/{stem}.glb`` -> ``out``); a URL for a URL template."""
+    if remote.is_url(template):
+        head, _, rest = template.partition("://")
+        fixed_parts = []
+        for part in rest.split("/")[:-1]:
+            if "{" in part:
+                break
+            fixed_parts.append(part)
+        return f"{head}://{'/'.join(fixed_parts)}"
     parts = Path(template).parent.parts
     fixed = []
     for part in parts:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -25,9 +24,13 @@ __all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "take_qc"]
 #: Segments kept per take in the report (a long take can have thousands; all are in .facs.txt,
 #: and the client keeps every take's entry, so an entry stays a few kilobytes).
 MAX_REPORTED_SEGMENTS = 12
-#: Width in pixels of a heat map: a long take is binned (the maximum of each bin is drawn).
+#: Width in pixels of a heat map's plot: a long take is binned (the maximum of each bin is drawn).
 HEAT_MAP_WIDTH = 480
-HEAT_MAP_ROW = 6
+#: Height of one AU channel's band: room for its label in Pillow's default font (11 px).
+HEAT_MAP_ROW = 12
+#: Left margin for the channel labels, and bottom margin for the time axis and colour key.
+HEAT_MAP_LABELS = 56
+HEAT_MAP_AXIS = 34
 
 
 @dataclass(frozen=True)
@@ -85,12 +88,17 @@ def process_take(job: TakeJob) -> dict:
     """
     start = time.perf_counter()
     try:
-        sha = file_sha256(job.capture)
-        if (job.previous_sha256 == sha
-                and all(os.path.exists(path) for path in job.output_paths())):
-            return {"key": job.key, "status": "skipped", "input_sha256": sha}
-        result = _run(job)
-        result.update(key=job.key, status="ok", input_sha256=sha)
+        if _names_urls(job):
+            result = _process_remote(job)
+            if result["status"] == "skipped":
+                return result
+        else:
+            sha = file_sha256(job.capture)
+            if (job.previous_sha256 == sha
+                    and all(os.path.exists(path) for path in job.output_paths())):
+                return {"key": job.key, "status": "skipped", "input_sha256": sha}
+            result = _run(job)
+            result.update(key=job.key, status="ok", input_sha256=sha)
     except FacsRigError as exc:
         return _failed(job, " ".join(str(exc).split()), start)
     except OSError as exc:
@@ -101,6 +109,80 @@ def process_take(job: TakeJob) -> dict:
                             f"{' '.join(str(exc).split())}", start)
     result["seconds"] = round(time.perf_counter() - start, 4)
     return result
+
+
+def _names_urls(job: TakeJob) -> bool:
+    from facs_rig.cluster.remote import is_url
+
+    return is_url(job.capture) or any(is_url(path) for path in job.output_paths())
+
+
+def _process_remote(job: TakeJob) -> dict:
+    """:func:`process_take` for a take whose capture or outputs are fsspec URLs.
+
+    The capture is staged into a private temporary folder (hashed while copied), the outputs are
+    written there by the same code as local ones, and each is then published to its URL
+    (:mod:`facs_rig.cluster.remote`); local paths among them are written in place.
+    """
+    import tempfile
+    from dataclasses import replace
+
+    from facs_rig.cluster import remote
+
+    with tempfile.TemporaryDirectory(prefix="facs-rig-take-") as staging:
+        if remote.is_url(job.capture):
+            if job.previous_sha256 is not None and job.previous_sha256 == remote.url_sha256(
+                    job.capture) and all(_output_exists(path) for path in job.output_paths()):
+                return {"key": job.key, "status": "skipped", "input_sha256": job.previous_sha256}
+            capture, sha = remote.stage_input(job.capture, staging)
+        else:
+            capture, sha = job.capture, file_sha256(job.capture)
+            if (job.previous_sha256 == sha
+                    and all(_output_exists(path) for path in job.output_paths())):
+                return {"key": job.key, "status": "skipped", "input_sha256": sha}
+        uploads: list[tuple[str, str]] = []  # (local staged file, URL)
+
+        def local(path: str, index: int) -> str:
+            if not remote.is_url(path):
+                return path
+            # One staging sub-folder per output keeps each output's own file name (a .gltf
+            # names its .bin by it).
+            folder = os.path.join(staging, f"out{index}")
+            os.makedirs(folder, exist_ok=True)
+            staged = os.path.join(folder, path.rsplit("/", 1)[-1])
+            uploads.append((staged, path))
+            if staged.lower().endswith(".gltf"):
+                uploads.append((staged[:-5] + ".bin", path[:-5] + ".bin"))
+            return staged
+
+        requests = tuple(replace(request, capture=capture, output=local(request.output, n))
+                         for n, request in enumerate(job.requests))
+        staged_job = replace(job, capture=capture, requests=requests,
+                             summary_path=local(job.summary_path, len(requests)),
+                             heat_map_path=local(job.heat_map_path, len(requests) + 1))
+        renames = [(capture, job.capture)] + [(staged, url) for staged, url in uploads]
+
+        def rename(text: str) -> str:
+            for staged, url in renames:
+                text = text.replace(staged, url)
+            return text
+
+        try:
+            result = _run(staged_job, source_name=job.capture)
+        except FacsRigError as exc:  # name the user's URL, not the staged copy
+            raise FacsRigError(rename(str(exc))) from None
+        for staged, url in uploads:
+            remote.publish(staged, url)
+    result.update(key=job.key, status="ok", input_sha256=sha, capture=job.capture,
+                  outputs=job.output_paths())
+    result["lines"] = [rename(line) for line in result["lines"]]
+    return result
+
+
+def _output_exists(path: str) -> bool:
+    from facs_rig.cluster import remote
+
+    return remote.url_exists(path) if remote.is_url(path) else os.path.exists(path)
 
 
 def _failed(job: TakeJob, message: str, start: float) -> dict:
@@ -120,7 +202,25 @@ def _remove_stale_parts(path: str) -> None:
                 pass
 
 
-def _run(job: TakeJob) -> dict:
+def _named(capture, name: str):
+    """``capture`` as if read from ``name`` (a staged copy of a URL records the URL as its
+    source, so outputs are the same bytes as from a local file of that name)."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    def rename(part):
+        if part is None or "source" not in part.metadata:
+            return part
+        return replace(part, metadata=MappingProxyType({**part.metadata, "source": name}))
+
+    metadata = capture.metadata
+    if "source" in metadata:
+        metadata = MappingProxyType({**metadata, "source": name})
+    return replace(capture, path=name, aus=rename(capture.aus),
+                   blendshapes=rename(capture.blendshapes), metadata=metadata)
+
+
+def _run(job: TakeJob, source_name: str | None = None) -> dict:
     from facs_rig.core.events import code_segments, extract_events, format_summary
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
@@ -133,6 +233,8 @@ def _run(job: TakeJob) -> dict:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_parts(path)
     capture = read_capture(job.capture, format=first.format, face=first.face)
+    if source_name is not None:
+        capture = _named(capture, source_name)
     reports = [retarget_file(request, capture) for request in job.requests]
 
     vocabulary = load_vocabulary()
@@ -236,14 +338,43 @@ _RAMP = np.array([[12, 12, 30], [84, 24, 110], [190, 55, 82], [246, 140, 40], [2
                  dtype=np.float64)
 
 
+def _ramp(level: np.ndarray) -> np.ndarray:
+    """RGB (uint8, ``level.shape + (3,)``) of values 0-1 on :data:`_RAMP`."""
+    scaled = np.clip(level, 0.0, 1.0) * (len(_RAMP) - 1)
+    low = np.minimum(np.floor(scaled).astype(np.int64), len(_RAMP) - 2)
+    fraction = (scaled - low)[..., None]
+    return (_RAMP[low] * (1 - fraction) + _RAMP[low + 1] * fraction).astype(np.uint8)
+
+
+def _tick_step(duration: float, width: int) -> float:
+    """A 1-2-5 step in seconds giving a time label every 60 pixels or more."""
+    wanted = duration * 60.0 / max(width, 1)
+    step = 0.1
+    while True:
+        for factor in (1.0, 2.0, 5.0):
+            if step * factor >= wanted:
+                return step * factor
+        step *= 10.0
+
+
+def _time_label(seconds: float, step: float) -> str:
+    if step >= 60.0 or seconds >= 600.0:
+        whole = int(round(seconds))
+        return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 \
+            else f"{whole // 60}:{whole % 60:02d}"
+    return f"{seconds:g} s" if seconds == 0 else f"{seconds:g}"
+
+
 def heat_map_png(curves) -> bytes:
-    """A PNG of AU intensity over time: one row per AU channel (labelled), time left to right.
+    """A PNG of AU intensity over time: one labelled row per AU channel, time left to right on
+    an axis in seconds (m:ss past ten minutes), and a colour key from 0 to 1.
 
     Parameters
     ----------
     curves : AUCurves
-        ``values`` (n_frames x n_channels), 0-1; a take longer than :data:`HEAT_MAP_WIDTH`
-        frames is binned, each pixel showing its bin's maximum (a short blink stays visible).
+        ``values`` (n_frames x n_channels), 0-1, at ``times`` (n_frames,) seconds; a take
+        longer than :data:`HEAT_MAP_WIDTH` frames is binned, each pixel showing its bin's
+        maximum (a short blink stays visible); a shorter one is stretched to that width.
     """
     from io import BytesIO
 
@@ -251,28 +382,46 @@ def heat_map_png(curves) -> bytes:
 
     values = np.nan_to_num(np.asarray(curves.values, dtype=np.float64), nan=0.0)
     n_frames, n_channels = values.shape
-    width = max(1, min(HEAT_MAP_WIDTH, n_frames))
-    if n_frames and n_channels:
+    width = HEAT_MAP_WIDTH
+    if n_frames and n_channels and n_frames < width:
+        # A short take (a 2 s clip) is stretched: each frame a column band of equal width.
+        binned = values[(np.arange(width) * n_frames) // width]
+    elif n_frames and n_channels:
         edges = np.linspace(0, n_frames, width + 1).astype(np.int64)
         edges[-1] = n_frames
         starts = np.minimum(edges[:-1], n_frames - 1)
         binned = np.maximum.reduceat(values, starts, axis=0)  # (width, n_channels)
     else:
         binned = np.zeros((width, max(n_channels, 1)))
-    level = np.clip(binned.T, 0.0, 1.0) * (len(_RAMP) - 1)  # (n_channels, width)
-    low = np.minimum(np.floor(level).astype(np.int64), len(_RAMP) - 2)
-    fraction = (level - low)[..., None]
-    rgb = _RAMP[low] * (1 - fraction) + _RAMP[low + 1] * fraction
-    rgb = np.repeat(rgb, HEAT_MAP_ROW, axis=0).astype(np.uint8)
-    label_width = 52
-    image = Image.new("RGB", (label_width + rgb.shape[1], rgb.shape[0]), (255, 255, 255))
-    image.paste(Image.fromarray(rgb, "RGB"), (label_width, 0))
+    plot = np.repeat(_ramp(binned.T), HEAT_MAP_ROW, axis=0)  # (rows * HEAT_MAP_ROW, width, 3)
+    plot_height = plot.shape[0]
+    image = Image.new("RGB", (HEAT_MAP_LABELS + width + 8, plot_height + HEAT_MAP_AXIS),
+                      (255, 255, 255))
+    image.paste(Image.fromarray(plot, "RGB"), (HEAT_MAP_LABELS, 0))
     draw = ImageDraw.Draw(image)
-    if HEAT_MAP_ROW >= 6 and n_channels:
-        # Labels every few rows, so that they do not overlap at 6 px a row.
-        step = max(1, math.ceil(11 / HEAT_MAP_ROW))
-        for k in range(0, n_channels, step):
-            draw.text((2, k * HEAT_MAP_ROW - 2), curves.channels[k].name, fill=(0, 0, 0))
+    for k, channel in enumerate(curves.channels[:n_channels]):
+        draw.text((2, k * HEAT_MAP_ROW), channel.name, fill=(0, 0, 0))
+    # Time axis: a tick and label at every 1-2-5 step of seconds that fits.
+    times = np.asarray(curves.times, dtype=np.float64)
+    axis_y = plot_height
+    draw.line([(HEAT_MAP_LABELS, axis_y), (HEAT_MAP_LABELS + width - 1, axis_y)], fill=(0, 0, 0))
+    if n_frames > 1 and np.isfinite(times[[0, -1]]).all() and times[-1] > times[0]:
+        start, duration = float(times[0]), float(times[-1] - times[0])
+        step = _tick_step(duration, width)
+        for index in range(int(duration / step) + 1):
+            offset = index * step
+            x = HEAT_MAP_LABELS + int(round(offset / duration * (width - 1)))
+            draw.line([(x, axis_y), (x, axis_y + 3)], fill=(0, 0, 0))
+            label = _time_label(round(start + offset, 6), step)
+            if x + 6 * len(label) <= image.width:
+                draw.text((x - (0 if index == 0 else 3 * len(label)), axis_y + 4), label,
+                          fill=(0, 0, 0))
+    # Colour key: the ramp from 0 to 1 under the labels' column.
+    key_y = plot_height + 20
+    key = _ramp(np.linspace(0.0, 1.0, 40))[None, :, :].repeat(8, axis=0)
+    draw.text((2, key_y - 2), "0", fill=(0, 0, 0))
+    image.paste(Image.fromarray(key, "RGB"), (10, key_y))
+    draw.text((52, key_y - 2), "1", fill=(0, 0, 0))
     buffer = BytesIO()
     image.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()

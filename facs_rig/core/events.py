@@ -1,7 +1,8 @@
 """Continuous AU curves -> editable AU events, and a FACS-coded summary per segment.
 
 :func:`extract_events` finds each channel's activations with hysteresis (an event starts when
-the curve rises above ``on`` and lasts until it falls below ``off``), drops blips shorter than
+the curve rises above ``on`` and lasts until it falls below ``off``, or stays above ``off`` for
+``trace_duration``: a held trace, FACS's A), drops blips shorter than
 ``min_duration`` and bridges dips shorter than ``min_gap``, then reads each activation as an
 :class:`~facs_rig.core.timeline.AUEvent`: onset from the last rest-level frame before the rise
 to where the curve comes within ``apex_fraction`` of its peak, apex while it stays there,
@@ -45,6 +46,14 @@ class EventOptions:
     The defaults sit above the resting noise of the real captures: in the head-movement test
     ``openface/facsvatar_head_test_clean.csv`` (face at rest, head moving) no facial AU exceeds
     0.10 after the OpenFace scale, and ``on`` stays below the default scale's B band (0.20).
+
+    ``trace_duration``: a stretch above ``off`` that never reaches ``on`` is still an event
+    when it lasts at least this long (seconds; ``None``: never). FACS scores an AU at A, trace,
+    when its evidence is barely there (Ekman, Friesen & Hager 2002, the intensity criteria), so
+    a held A (contempt's ``R12A+R14A`` drives 0.10) is codable; what tells a held trace from
+    tracker noise is that it is sustained. 0.5 s is above the longest excursion above ``off``
+    at rest in the head-movement test (AU15, 0.30 s) and equals ``blink_max``, the longest
+    momentary action.
     """
 
     on: float = 0.15
@@ -55,6 +64,7 @@ class EventOptions:
     split_fraction: float = 0.5
     blink_max: float = 0.5
     follow_intensity: bool = False
+    trace_duration: float | None = 0.5
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.off <= self.on <= 1.0):
@@ -67,6 +77,8 @@ class EventOptions:
             raise ValueError("split_fraction must lie in (0, 1]")
         if self.blink_max < 0:
             raise ValueError("blink_max must be non-negative")
+        if self.trace_duration is not None and not self.trace_duration >= 0:
+            raise ValueError("trace_duration must be non-negative or None")
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -82,17 +94,21 @@ def _run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _activations(curve: np.ndarray, times: np.ndarray, on: float, off: float,
-                 min_gap: float) -> tuple[np.ndarray, np.ndarray]:
+                 min_gap: float, trace_duration: float | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """(firsts, lasts) of the activations of one curve, in whole-array operations.
 
     Hysteresis: a run of frames above ``off`` is active when it reaches ``on`` somewhere (the
-    curve has risen above ``on`` and not yet fallen to ``off`` or below); then runs less than
-    ``min_gap`` apart are bridged (a blink of the tracker is not the end of an expression).
+    curve has risen above ``on`` and not yet fallen to ``off`` or below), or when it lasts at
+    least ``trace_duration`` (a sustained trace, FACS's A); then runs less than ``min_gap``
+    apart are bridged (a blink of the tracker is not the end of an expression).
     """
     firsts, lasts = _run_bounds(curve > off)
     # Frames at or above `on` before each index: a run reaches `on` if the count grows in it.
     reached = np.concatenate(([0], np.cumsum(curve >= on)))
     keep = reached[lasts + 1] > reached[firsts]
+    if trace_duration is not None:
+        keep |= times[lasts] - times[firsts] >= trace_duration  # a NaN time keeps nothing
     firsts, lasts = firsts[keep], lasts[keep]
     if firsts.size > 1:
         # Run k+1 joins run k when the gap from k's last frame to its first is under min_gap.
@@ -145,7 +161,7 @@ _Piece = tuple[float, str, float, float, float, float]
 
 def _event(times: list[float], segment: np.ndarray, left: int, right: int,
            scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
-           open_end: bool = False) -> _Piece:
+           open_end: bool = False, frame_times: bool = False) -> _Piece:
     """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
     times as Python floats): the apex is the stretch around the peak within ``apex_fraction``
     of it, the intensity its median, the letter its band on ``scale``."""
@@ -180,6 +196,8 @@ def _event(times: list[float], segment: np.ndarray, left: int, right: int,
     letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
     start, apex_start = times[left], times[left + apex_first]
     apex_end, end = times[left + apex_last], times[right]
+    if frame_times:  # for _joined, which moves the start and end and rounds then
+        return intensity, letter, start, apex_start, apex_end, end
     # What AUEvent.from_times builds (durations rounded to a picosecond), without its checks of
     # the order of the four times: increasing frame indices on increasing times guarantee it.
     return (intensity, letter, start, round(apex_start - start, 12),
@@ -215,29 +233,59 @@ def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int]
     ends = [*frames[low:high], right]
     letters = [bands[low - 1] if low else first_band, *bands[low:high]]
     runs: list[list[int]] = []  # [first, last, band] of constant-letter stretches
+    # Each frame stands for the interval up to the next one: frames first..last last until
+    # frame last + 1 (one frame at 15 fps is 0.067 s of the take, not 0). Only a stretch
+    # ending at the take's last frame needs its interval guessed (the one before it).
+    final = len(times) - 1
+    take_end = 2.0 * times[final] - times[final - 1] if final > 0 else times[final]
     for first, last, letter in zip(starts, ends, letters):
-        if runs and (times[last] - times[first] < min_duration or letter == runs[-1][2]):
+        if runs and ((times[last + 1] if last < final else take_end) - times[first]
+                     < min_duration or letter == runs[-1][2]):
             runs[-1][1] = last
         else:
             runs.append([first, last, letter])
-    if len(runs) > 1 and times[runs[0][1]] - times[runs[0][0]] < min_duration:
+    head_first, head_last = runs[0][0], runs[0][1]
+    if len(runs) > 1 and (times[head_last + 1] if head_last < final else take_end) \
+            - times[head_first] < min_duration:
         runs[1][0] = runs[0][0]
         del runs[0]
     return [(first, last) for first, last, _ in runs]
 
 
-def _joined(pieces: list[_Piece], start: float, end: float) -> list[_Piece]:
+def _joined(pieces: list[_Piece], start: float, end: float,
+            continues: list[bool]) -> list[_Piece]:
     """Consecutive pieces of one activation, each ramp reaching over to its neighbour's apex,
     so that the sampled curve passes from one intensity to the next instead of dropping to
-    rest between them (the dip between two humps is no rest: the AU stays on). The apex
-    times are read back as an AUEvent reads them (``start + onset``, ``+ apex``)."""
+    rest between them (the dip between two humps is no rest: the AU stays on). ``pieces`` are
+    :func:`_event`'s with ``frame_times`` (start, apex start, apex end, end as frame times);
+    the result has rounded durations, as :func:`_event` gives them otherwise.
+
+    ``continues[k]`` is True when piece ``k`` is a change of letter within the same hump as
+    piece ``k - 1`` (no valley between them): the AU moves straight from one intensity to the
+    other, so the stronger piece's ramp is stretched to pass through the weaker one's
+    intensity at the weaker one's apex. Sampled events combine by maximum; two ramps that both
+    run to rest between the apexes would cross at ``a·b/(a+b)`` (a smile going from E 0.99 to
+    C 0.55 would dip to 0.35 on the way, a drop no coder scored). Between humps (a valley, a
+    real dip) the ramps still cross."""
     out = []
-    apex_times = [(p_start + onset, p_start + onset + apex)
-                  for _, _, p_start, onset, apex, _ in pieces]
+    apex_times = [(apex_start, apex_end) for _, _, _, apex_start, apex_end, _ in pieces]
+    levels = [piece[0] for piece in pieces]
     for k, (intensity, letter, _, _, _, _) in enumerate(pieces):
         apex_start, apex_end = apex_times[k]
         first = apex_times[k - 1][1] if k else start
         last = apex_times[k + 1][0] if k + 1 < len(pieces) else end
+        if k and continues[k] and intensity > levels[k - 1]:
+            # Rising from the previous letter: start early enough that the onset ramp reads
+            # the previous intensity where the previous apex ends (similar triangles).
+            before = apex_times[k - 1][1]
+            first = max(start, apex_start - (apex_start - before) * intensity
+                        / (intensity - levels[k - 1]))
+        if k + 1 < len(pieces) and continues[k + 1] and intensity >= levels[k + 1]:
+            # Falling to the next letter: end late enough that the offset ramp reads the next
+            # intensity where the next apex starts (equal ones: hold until the activation ends).
+            after = apex_times[k + 1][0]
+            last = end if intensity == levels[k + 1] else min(
+                end, apex_end + (after - apex_end) * intensity / (intensity - levels[k + 1]))
         first, last = min(first, apex_start), max(last, apex_end)
         out.append((intensity, letter, first, round(apex_start - first, 12),
                     round(apex_end - apex_start, 12), round(last - apex_end, 12)))
@@ -292,7 +340,8 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         # One channel in float64 at a time, not a float64 copy of the whole take.
         curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
         on, off = (thresholds or {}).get(channel.au, (options.on, options.off))
-        firsts, lasts = _activations(curve, times, on, off, options.min_gap)
+        firsts, lasts = _activations(curve, times, on, off, options.min_gap,
+                                     options.trace_duration)
         starts = np.maximum(firsts - 1, 0)
         ends = np.minimum(lasts + 1, n - 1)
         long_enough = ~(times[ends] - times[starts] < min_duration)  # NaN-safe as before
@@ -307,16 +356,20 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 else [start_index, end_index]
             if options.follow_intensity and channel.au != 43:
                 # An eye closure stays whole: its length tells blink (45) from closure (43).
-                pieces = [piece for left, right in zip(bounds, bounds[1:])
-                          if time_list[right] - time_list[left] >= min_duration
-                          for piece in _letter_ranges(time_list, letter_changes, left, right,
-                                                      min_duration)]
+                pieces: list[tuple[int, int]] = []
+                continues: list[bool] = []  # piece k changes letter within piece k-1's hump
+                for left, right in zip(bounds, bounds[1:]):
+                    if time_list[right] - time_list[left] >= min_duration:
+                        letter_pieces = _letter_ranges(time_list, letter_changes, left, right,
+                                                       min_duration)
+                        pieces.extend(letter_pieces)
+                        continues.extend([False] + [True] * (len(letter_pieces) - 1))
                 if pieces:
                     joined = _joined([_event(time_list, curve[left:right + 1], left, right, scale,
                                              apex_fraction, open_start=left == 0,
-                                             open_end=right == n - 1)
+                                             open_end=right == n - 1, frame_times=True)
                                       for left, right in pieces],
-                                     time_list[start_index], time_list[end_index])
+                                     time_list[start_index], time_list[end_index], continues)
                     events.extend(make(channel, intensity, start, onset, apex, offset, letter)
                                   for intensity, letter, start, onset, apex, offset in joined)
                 continue

@@ -3,7 +3,7 @@
 A weights animation sampled at 60 fps is mostly holds and smooth ramps; a glTF viewer interpolates
 between keys anyway (spec §3.11: LINEAR ``v = (1-s)·v_k + s·v_k+1``, STEP ``v = v_k``), so a key is
 redundant when the interpolation of its neighbours reproduces it. Every target of a weights
-sampler shares the key times (the output is keys × targets, formats.md §6.2), so a key is kept
+sampler shares the key times (the output is keys × targets, spec §3.11), so a key is kept
 when ANY target needs it.
 
 The guarantee: at every original key time, interpolating the kept keys differs from the original

@@ -1,6 +1,6 @@
 """Convention-tolerant target names: one key for ``mouthSmileLeft``, ``MouthSmile_L``, ``mouth_smile_left``.
 
-Rigs spell the same shape many ways (``../shared/reference/formats.md`` §3.4): Apple's lowerCamel
+Rigs spell the same shape many ways: Apple's lowerCamel
 with ``Left``/``Right`` (``eyeBlinkLeft``), UpperCamel (Unreal, Live Link Face, VMC Perfect Sync:
 ``EyeBlinkLeft``), lowerCamel with ``_L``/``_R`` (iFacialMocap, Face Cap, ICT-FaceKit:
 ``eyeBlink_L``), Blender's ``.L``, snake case, MetaHuman's bare ``L``/``R`` suffix

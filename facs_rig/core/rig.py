@@ -56,7 +56,7 @@ SCHEMA = f"{SCHEMA_NAME}/{SCHEMA_VERSION}"
 COMBINE_MODES = ("sum", "max", "soft")
 #: The closed rule vocabulary; each kind is implemented in :mod:`facs_rig.core.mixing`.
 RULE_KINDS = ("corrective", "exclusive", "suppress", "clamp")
-#: RigLogic's PSD weights reach the tens (``../shared/reference/landscape.md`` §2.6: weight 40 on
+#: RigLogic's PSD weights reach the tens (Epic's RigLogic PSD unit tests: weight 40 on
 #: 0.1 x 0.2 gives 0.8); 100 is a generous bound that still catches typos such as 1000.
 MAX_CORRECTIVE_WEIGHT = 100.0
 #: Deepest nesting of objects and lists in a profile (the format itself uses 4; free ``metadata``

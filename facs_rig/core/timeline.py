@@ -2,8 +2,7 @@
 
 An :class:`AUEvent` is one action unit on one side at one intensity, shaped by the temporal
 phases FACS coders mark (onset, apex, offset; Ekman, Friesen & Hager 2002, FACS Investigator's
-Guide, on timing) between a neutral start and a neutral end (``../shared/reference/landscape.md``
-§3.3 compares how other systems model this)::
+Guide, on timing) between a neutral start and a neutral end::
 
     intensity                  apex
         I |          ______________________
@@ -15,8 +14,8 @@ Guide, on timing) between a neutral start and a neutral end (``../shared/referen
 
 The rise (onset) and fall (offset) follow an easing curve from :data:`EASINGS`:
 
-* ``linear``: straight ramp (FACSHuman ``.fani`` and HapFACS interpolate linearly, see
-  ``../shared/reference/landscape.md`` §3.3);
+* ``linear``: straight ramp (FACSHuman's ``.fani`` clips, ``montybot/FACSHuman``
+  ``8_FACSAnim.py``, and HapFACS interpolate linearly);
 * ``smooth`` (default): the cubic ease-in-out ``3u² - 2u³`` (the cubic Hermite "smoothstep"),
   zero slope at both ends so a muscle starts and settles gently (Py-Feat's ``animate_face`` also
   eases with a cubic in-out);

@@ -14,7 +14,7 @@ __all__ = ["read_bounded"]
 
 def read_bounded(path: str | os.PathLike[str], limit: int, error_type: type[Exception],
                  what: str) -> bytes:
-    """The bytes of ``path``, or ``error_type`` naming the file when it holds more than ``limit``.
+    """The bytes of ``path``, or ``error_type`` naming the file when it cannot be read whole.
 
     Parameters
     ----------
@@ -22,17 +22,19 @@ def read_bounded(path: str | os.PathLike[str], limit: int, error_type: type[Exce
     limit : int
         Most bytes accepted.
     error_type : exception class
-        Raised (with a one-line message naming ``path``) for a file over the limit.
+        Raised with a one-line message naming ``path``: for a file over the limit, a folder, or
+        any error :func:`open` and ``read`` raise (missing, unreadable).
     what : str
         What the file should be, for the message ("a capture file").
-
-    Raises
-    ------
-    OSError
-        As :func:`open` and ``read`` raise it; the caller words it.
     """
-    with open(path, "rb") as stream:
-        data = stream.read(limit + 1)
+    name = os.fspath(path)
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(limit + 1)
+    except IsADirectoryError:
+        raise error_type(f"{name}: is a folder, not {what}") from None
+    except OSError as exc:
+        raise error_type(f"{name}: cannot read: {exc.strerror or exc}") from None
     if len(data) > limit:
-        raise error_type(f"{os.fspath(path)}: more than {limit:,} bytes is too large for {what}")
+        raise error_type(f"{name}: more than {limit:,} bytes is too large for {what}")
     return data

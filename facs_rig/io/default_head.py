@@ -24,7 +24,7 @@ import numpy as np
 
 from facs_rig.core.curves import TargetWeights
 from facs_rig.core.headgen.actions import FaceModel
-from facs_rig.core.headgen.ict import IctHead, RecipeError, build_ict_targets, paint_colours
+from facs_rig.core.headgen.ict import IctHead, RecipeError, build_ict_targets, paint_colours, relax_neutral
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.errors import GltfError, RigError
 from facs_rig.io.rig_files import load_rig
@@ -219,6 +219,7 @@ def build_head(ict_path: str | os.PathLike[str] | None = None) -> DefaultHead:
     names = tuple(profile.targets)
     recipe = head_recipe()
     try:
+        head = relax_neutral(head, recipe)
         deltas, model = build_ict_targets(head, recipe, names)
         colours = paint_colours(head, model, recipe["paint"])
     except RecipeError as exc:

@@ -1,6 +1,7 @@
 """ELAN ``.eaf`` annotation files, the FACS coder's hand-off, read and written through pympi-ling.
 
-There is no official FACS-in-ELAN standard (``../shared/reference/formats.md`` §4.1); this
+There is no official FACS-in-ELAN standard (the EAF 3.0 schema, EAFv3.0.xsd, defines tiers, not
+what FACS coders put in them); this
 adapter reads the three shapes in common lab use:
 
 1. **A tier per AU**, named ``AU12``, ``AU1``, ``L12``, ``R12``, ``AU12_L``, ``AU12 L``

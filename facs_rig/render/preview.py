@@ -24,7 +24,7 @@ from facs_rig.core.rig import RigProfile
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import RigError, TimelineError
 from facs_rig.render.camera import Camera, frame_camera
-from facs_rig.render.raster import render
+from facs_rig.render.raster import Occluders, Topology, render
 from facs_rig.render.scene import RenderRig
 
 __all__ = [
@@ -194,7 +194,8 @@ class FaceRenderer:
             corners, width=width, height=height, yaw=yaw, pitch=pitch, margin=1.0
         )
         self._deformer = Deformer(rig.mesh)
-        self._faces = rig.mesh.faces.astype(np.int64)
+        self._faces = Topology.of(rig.mesh.faces)  # laid out once, not per frame
+        self._occluders = Occluders()  # each frame draws the last one's visible triangles first
 
     @property
     def n_targets(self) -> int:
@@ -209,7 +210,8 @@ class FaceRenderer:
             weights = np.asarray(weights, np.float32)
             positions = self.rig.move_nodes(self._deformer(weights), weights)
         return render(
-            positions, self._faces, self.camera, colours=self.rig.colours, supersample=self.supersample
+            positions, self._faces, self.camera, colours=self.rig.colours, supersample=self.supersample,
+            occluders=self._occluders,
         )
 
     def frames(

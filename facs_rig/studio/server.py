@@ -11,6 +11,7 @@ through its ``process_request`` hook and upgrades ``/ws``):
 ``/rig.json``   the rig: target names, profile columns, AU panel, offsets into ``/rig.bin``
 ``/rig.bin``    positions, triangles, colours and sparse morph deltas (little-endian)
 ``/rig-image-N`` the images of the rig's textures (PNG/JPEG read when the rig was loaded)
+``/rig-coarse.bin`` the playback's coarser triangles (made after the rest answers)
 ``/rig2*``      the same for the comparison rig (``--compare``), when there is one
 ``/ws``         JSON messages both ways (see ``docs/studio.md``)
 ==============  ==================================================================
@@ -44,7 +45,7 @@ from websockets.http11 import Request, Response
 from facs_rig.errors import FacsRigError
 from facs_rig.studio.session import StudioSession
 
-__all__ = ["StudioServer", "rig_payload", "three_js_path", "OSC_PROTOCOLS"]
+__all__ = ["StudioServer", "rig_payload", "coarse_payload", "three_js_path", "OSC_PROTOCOLS"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 OSC_PROTOCOLS = ("vmc", "vrchat", "facecap", "template")
@@ -103,18 +104,8 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes, list]:
         offset += len(data)
         return start
 
-    profile = setup.driver.profile
-    columns = setup.driver.columns
-    driven = {index for index in range(len(mesh.target_names)) if columns[index] < len(profile.targets)}
-    # Vertices some driven target moves come first (in their order), the still rest after: the
-    # page uploads only the vertices a frame changed, a short range at the buffer's start.
-    moves = np.abs(mesh.deltas).max(axis=2) > 0  # (targets, vertices)
-    moving = np.zeros(mesh.n_vertices, bool)
-    if driven:
-        moving = moves[sorted(driven)].any(axis=0)
-    order = np.concatenate([np.flatnonzero(moving), np.flatnonzero(~moving)])
-    new_index = np.empty_like(order)
-    new_index[order] = np.arange(order.size)
+    profile, columns = setup.driver.profile, setup.driver.columns
+    driven, moves, moving, order, new_index = _vertex_order(setup, mesh)
     layout: dict[str, Any] = {
         "vertices": int(mesh.n_vertices), "triangles": int(mesh.faces.shape[0]),
         "moving": int(moving.sum()),
@@ -153,6 +144,46 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes, list]:
     return description, b"".join(parts), looks.images
 
 
+def _vertex_order(setup, mesh) -> tuple:
+    """``(driven, moves, moving, order, new_index)``: the mesh targets a profile column drives,
+    which vertices each target moves ``(targets, vertices)``, which any driven one moves, and
+    the page's vertex order (``order[k]`` is the mesh vertex at page index k) and its inverse.
+
+    Vertices some driven target moves come first (in their order), the still rest after: the
+    page uploads only the vertices a frame changed, a short range at the buffer's start."""
+    profile, columns = setup.driver.profile, setup.driver.columns
+    driven = {index for index in range(len(mesh.target_names)) if columns[index] < len(profile.targets)}
+    moves = np.abs(mesh.deltas).max(axis=2) > 0
+    moving = np.zeros(mesh.n_vertices, bool)
+    if driven:
+        moving = moves[sorted(driven)].any(axis=0)
+    order = np.concatenate([np.flatnonzero(moving), np.flatnonzero(~moving)])
+    new_index = np.empty_like(order)
+    new_index[order] = np.arange(order.size)
+    return driven, moves, moving, order, new_index
+
+
+def coarse_payload(session: StudioSession, setup=None) -> bytes:
+    """The playback's coarser triangles for ``/rig-coarse.bin`` (:mod:`facs_rig.studio.lod`).
+
+    Little-endian uint32: the number of groups G, then G x (first index, index count, look),
+    then the triangles ``(C, 3)`` in the page's vertex order (those of :func:`rig_payload`).
+    Made after the rig's own routes answer: the page draws the full mesh until it has them.
+    """
+    from facs_rig.studio.lod import coarse_triangles
+    from facs_rig.studio.materials import rig_looks
+
+    setup = setup or session.setup
+    render_rig = setup.rig.motion_as_targets()
+    mesh = render_rig.mesh
+    looks = rig_looks(render_rig)
+    driven, _, _, _, new_index = _vertex_order(setup, mesh)
+    coarse, groups = coarse_triangles(mesh.positions, mesh.faces[looks.face_order], looks.groups,
+                                      colours=render_rig.colours, deltas=mesh.deltas[sorted(driven)])
+    header = [len(groups)] + [value for g in groups for value in (g["start"], g["count"], g["look"])]
+    return np.asarray(header, "<u4").tobytes() + np.ascontiguousarray(new_index[coarse], "<u4").tobytes()
+
+
 class StudioServer:
     """Serve one :class:`StudioSession` to any number of pages on ``host:port``.
 
@@ -177,6 +208,8 @@ class StudioServer:
         self._cache_key = cache_key
         self._cached: asyncio.Future | None = None
         self._cache_hit = False
+        # The playback's coarser triangles (/rig-coarse.bin), made once the rig's routes answer.
+        self._coarse: asyncio.Future | None = None
         self.host = host
         self.port = port
         self.watch_interval = watch_interval
@@ -212,6 +245,24 @@ class StudioServer:
         if self.session.compare is not None:
             self._add_rig("rig2", *rig_payload(self.session, self.session.compare))
         self._disk = self._read_disk()
+        self._write_cache()
+
+    def _load_coarse(self) -> None:
+        """Make ``/rig-coarse.bin`` (and ``/rig2-coarse.bin``) unless the cache had them
+        (worker thread, after :meth:`_load`), then cache them with the rig's routes."""
+        if "/rig-coarse.bin" in self._files:
+            return
+        try:
+            import facs_rig.studio.lod  # noqa: F401 (the optional 'lod' extra: meshoptimizer)
+        except ImportError:
+            return  # no coarse set: the page answers 404 and plays the full mesh
+        self._files["/rig-coarse.bin"] = (_TYPES[".bin"], coarse_payload(self.session))
+        if self.session.compare is not None:
+            self._files["/rig2-coarse.bin"] = (_TYPES[".bin"],
+                                               coarse_payload(self.session, self.session.compare))
+        self._write_cache()
+
+    def _write_cache(self) -> None:
         if self._cache_key is not None:
             from facs_rig.studio.cache import write_payload
 
@@ -266,6 +317,9 @@ class StudioServer:
             pass  # answered from the cache while the session loads
         elif path.startswith(("/rig", "/ws")):
             await asyncio.shield(self._loaded)
+        if path.endswith("-coarse.bin") and path not in self._files:
+            with contextlib.suppress(Exception):  # not made: 404, the page plays the full mesh
+                await asyncio.shield(self._coarse)
         if path == "/ws":
             origin = request.headers.get("Origin")
             # A page from another site must not drive the studio (cross-site WebSocket use).
@@ -511,8 +565,13 @@ class StudioServer:
         if self._cache_key is not None:
             self._cached = asyncio.ensure_future(asyncio.to_thread(self._read_cache))
         self._loaded = asyncio.ensure_future(asyncio.to_thread(self._load))
+        self._coarse = asyncio.ensure_future(self._after_load(self._load_coarse))
         self._watch_task = asyncio.create_task(self._watch())
         return self.url
+
+    async def _after_load(self, work: Callable[[], None]) -> None:
+        await asyncio.shield(self._loaded)
+        await asyncio.to_thread(work)
 
     async def wait_loaded(self) -> StudioSession:
         """The session, once the rig is read (raises what loading raised)."""
@@ -528,9 +587,10 @@ class StudioServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        if self._loaded is not None and not self._loaded.done():
-            with contextlib.suppress(Exception):
-                await self._loaded
+        for work in (self._loaded, self._coarse):
+            if work is not None and not work.done():
+                with contextlib.suppress(Exception):
+                    await work
         await asyncio.to_thread(self.stop_osc)
 
     async def serve_until_stopped(self, on_ready: Callable[[str], None] | None = None,

@@ -21,7 +21,7 @@ Pure numpy: the caller reads the GLB and the recipe and passes arrays and dicts 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -32,6 +32,7 @@ from facs_rig.core.headgen.muscles import rotation, smoothstep
 
 __all__ = [
     "IctHead", "RecipeError", "ict_face_model", "resolve_recipes", "build_ict_targets", "paint_colours",
+    "relax_neutral",
 ]
 
 #: FaceModel's part numbering (skin, eye_L, eye_R, teeth_upper, teeth_lower, mouth, tongue).
@@ -144,6 +145,48 @@ def _landmarks(head: IctHead, spec: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if name != "notes" and "mirror" in entry:
             points[name] = points[entry["mirror"]] * np.array([-1.0, 1.0, 1.0])
     return points
+
+
+def relax_neutral(head: IctHead, recipe: Mapping[str, Any]) -> IctHead:
+    """The head with its neutral skin smoothed where the recipe's ``relax`` regions say.
+
+    Under the lower lip ICT's neutral mesh has a ripple of about 0.1 mm from vertex to vertex
+    where the skin turns from the lip's underside into the mentolabial sulcus; lit, the steep
+    turn of the normal makes it a row of tooth-like scallops (at 1024 px it reads as the lower
+    teeth showing through the lip). A few Laplacian steps (each vertex half way to the mean of
+    its neighbours), weighted by a window that fades to zero at its edges, remove that ripple and
+    keep the shape (about 1 mm at most). Only the neutral moves; the scanned deltas are kept.
+    """
+    regions = recipe.get("relax", {}).get("regions", ())
+    if not regions:
+        return head
+    points = _landmarks(head, recipe["landmarks"])
+    p = head.positions
+    skin = np.isin(head.part_names, list(recipe["parts"]["skin"]))
+    faces = head.faces
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    edges = np.concatenate([edges, edges[:, ::-1]])
+    degree = np.bincount(edges[:, 0], minlength=p.shape[0]).astype(np.float64)
+    moved = p.copy()
+    for region in regions:
+        if region["below"] not in points:
+            raise RecipeError(f"relax: the recipe names no landmark {region['below']!r}")
+        anchor = points[region["below"]]
+        top, bottom = (anchor[1] - float(v) * 0.01 for v in region["below_cm"])
+        blend = float(region["blend_cm"]) * 0.01
+        half = float(region["half_width_cm"]) * 0.01
+        # The window fades from 1 to 0 over blend_cm outside its edges (a fade inside them
+        # leaves a crease in the lip's highlight where the smoothing starts).
+        window = (smoothstep(top + blend, top, p[:, 1]) * smoothstep(bottom - blend, bottom, p[:, 1])
+                  * smoothstep(half + blend, half, np.abs(p[:, 0]))
+                  * (p[:, 2] > anchor[2] - float(region["depth_cm"]) * 0.01) * skin)
+        step = float(region["step"]) * window[:, None]
+        for _ in range(int(region["iterations"])):
+            total = np.zeros_like(moved)
+            np.add.at(total, edges[:, 0], moved[edges[:, 1]])
+            mean = total / np.maximum(degree, 1.0)[:, None]
+            moved = moved + step * (mean - moved)
+    return replace(head, positions=moved)
 
 
 def ict_face_model(head: IctHead, recipe: Mapping[str, Any]) -> FaceModel:
@@ -312,7 +355,10 @@ def paint_colours(head: IctHead, model: FaceModel, paint: Mapping[str, Any]) -> 
     below = (line - p[:, 1]) / (float(lips["lower_cm"]) * 0.01 * taper + 1e-5)
     inside = np.where(p[:, 1] >= line, above, below)
     front = p[:, 2] > corner[2] - float(lips["depth_cm"]) * 0.01
-    lip = smoothstep(1.0, 0.8, inside) * (np.abs(p[:, 0]) <= abs(corner[0]) * 1.02) * front * skin
+    # edge: the fraction of the band over which the paint fades (wider than a triangle, or its
+    # border shows the mesh's stagger as a saw-tooth).
+    fade = 1.0 - float(lips.get("edge", 0.2))
+    lip = smoothstep(1.0, fade, inside) * (np.abs(p[:, 0]) <= abs(corner[0]) * 1.02) * front * skin
     colours = colours * (1 - lip[:, None]) + np.outer(lip, lips["colour"])
     brows = paint["brows"]
     for side in ("L", "R"):
@@ -329,7 +375,32 @@ def paint_colours(head: IctHead, model: FaceModel, paint: Mapping[str, Any]) -> 
             width = np.where(closer, wa + (wb - wa) * u, width)
         brow = 0.85 * smoothstep(1.0, 0.45, distance / np.maximum(width, 1e-5)) * skin
         colours = colours * (1 - brow[:, None]) + np.outer(brow, brows["colour"])
+    if "mouth_interior" in paint:
+        colours = colours * _mouth_shade(head, model, paint["mouth_interior"])[:, None]
     return colours.astype(np.float32)
+
+
+def _mouth_shade(head: IctHead, model: FaceModel, spec: Mapping[str, Any]) -> np.ndarray:
+    """Brightness ``(n,)`` of the mouth's inside: the light that reaches it through the lips.
+
+    A mouth is dark inside because the lips, cheeks and palate shade it (ambient occlusion); a
+    renderer without shadows lights the tongue and the back teeth as brightly as the cheek, so an
+    open mouth reads as a pink plate with a clump of side teeth. The inner parts are darkened with
+    their depth behind the lips (neutral positions: the shade rides with each part as it moves),
+    fully lit at ``front_cm`` behind the lip contact and at ``floor`` from ``back_cm`` on, and
+    towards the cheeks (``side_cm``: from the first distance from the midline to the second) at
+    most ``side_floor``.
+    """
+    inner = np.isin(head.part_names, list(spec["parts"]))
+    depth = model.point("mouth_centre")[2] - model.positions[:, 2]
+    front, back = float(spec["front_cm"]) * 0.01, float(spec["back_cm"]) * 0.01
+    floor = float(spec["floor"])
+    lit = floor + (1.0 - floor) * smoothstep(back, front, depth)
+    if "side_cm" in spec:  # the cheeks shade the back teeth in the corners (buccal corridor)
+        near, far = (float(v) * 0.01 for v in spec["side_cm"])
+        side = float(spec["side_floor"])
+        lit = lit * (side + (1.0 - side) * smoothstep(far, near, np.abs(model.positions[:, 0])))
+    return np.where(inner, lit, 1.0)
 
 
 def _saturate(displacement: np.ndarray, limit: float) -> np.ndarray:

@@ -91,14 +91,7 @@ def _split_header(line: str) -> tuple[str, ...]:
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The file's bytes, UTF-8 checked, with a BOM removed and line ends made ``\\n``."""
     name = os.fspath(path)
-    try:
-        data = read_bounded(name, MAX_CAPTURE_BYTES, CaptureFormatError, "a capture file")
-    except CaptureFormatError:
-        raise
-    except IsADirectoryError:
-        raise CaptureFormatError(f"{name}: is a folder, not a capture file") from None
-    except OSError as exc:
-        raise CaptureFormatError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    data = read_bounded(name, MAX_CAPTURE_BYTES, CaptureFormatError, "a capture file")
     if b"\x00" in data[:_HEADER_SAMPLE]:
         raise CaptureFormatError(f"{name}: is a binary file, not a CSV capture")
     if not data.isascii() or data.startswith(b"\xef\xbb\xbf"):
@@ -129,6 +122,12 @@ def read_header(path: str | os.PathLike[str]) -> tuple[str, ...]:
         raise CaptureFormatError(f"{name}: is a folder, not a capture file") from None
     except OSError as exc:
         raise CaptureFormatError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    return header_from_sample(name, sample)
+
+
+def header_from_sample(name: str, sample: bytes) -> tuple[str, ...]:
+    """The column names in ``sample``, the first bytes of the capture file ``name`` (read by the
+    caller: from a local file or, in a batch, from a URL)."""
     if not sample.strip():
         raise CaptureFormatError(f"{name}: the file is empty")
     if b"\x00" in sample:

@@ -1,10 +1,10 @@
 """The 52 ARKit blendshape names and their spelling variants.
 
-Trackers spell the same 52 shapes differently (``formats.md`` §3.4): Apple's Swift constants and
+Trackers spell the same 52 shapes differently: Apple's Swift constants and
 MediaPipe use ``eyeBlinkLeft``, Live Link Face and Unreal ``EyeBlinkLeft``, Face Cap and
 iFacialMocap ``eyeBlink_L``, the Objective-C API ``ARBlendShapeLocationEyeBlinkLeft``. Captures
 are read into the canonical lowerCamel ``...Left/...Right`` spelling, in the order of Unreal's
-``EARFaceBlendShape`` (the Live Link Face order, ``formats.md`` §2.3).
+``EARFaceBlendShape`` (the Live Link Face order).
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ ARKIT_NAMES: tuple[str, ...] = (
 )
 
 #: MediaPipe Face Landmarker's 51 (index 0 ``_neutral`` is not a shape, and there is no
-#: ``tongueOut``); ``formats.md`` §3.3 after ``face_blendshapes_graph.cc``.
+#: ``tongueOut``): ``kBlendshapeNames`` in MediaPipe's ``face_blendshapes_graph.cc``.
 MEDIAPIPE_NAMES: tuple[str, ...] = tuple(sorted(n for n in ARKIT_NAMES if n != "tongueOut"))
 
-#: Live Link Face's nine rotation columns after the 52 shapes (``formats.md`` §3.5).
+#: Live Link Face's nine rotation columns after the 52 shapes (the header of a real take,
+#: ``S07-001.csv``).
 LIVE_LINK_FACE_ROTATIONS: tuple[str, ...] = (
     "HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
     "RightEyeYaw", "RightEyePitch", "RightEyeRoll",

@@ -1,8 +1,9 @@
 """ARKit-style blendshape tables: Live Link Face takes, MediaPipe blendshape CSVs, Face Cap tracks.
 
 All three are a time column plus ARKit blendshape columns, read **by name** (the column order
-differs between apps and versions; ``formats.md`` §3.4-3.5), into :class:`TargetWeights` with
-the canonical names of :data:`ARKIT_NAMES`. The writer of Live Link Face CSVs is here too.
+differs between apps and versions, see :mod:`~facs_rig.io.captures.arkit_names`), into
+:class:`TargetWeights` with the canonical names of :data:`ARKIT_NAMES`. The writer of Live Link
+Face CSVs is here too.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
     rate : float, optional
         Timecode frame rate. When None it is the smallest common rate above the largest frame
         field seen (Live Link Face counts frames at 60 even when it records 30 rows a second,
-        ``formats.md`` §3.5).
+        as the real take S07-001.csv shows).
     where : callable
         Row index -> location text for messages.
 
@@ -244,7 +245,7 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     -----
     The time column is the first of :data:`TIME_COLUMNS` present; without one, rows are read
     at ``fps`` and the repair is reported. MediaPipe's ``_neutral`` score is ignored
-    (``formats.md`` §3.3).
+    (``face_blendshapes_graph.cc``: index 0 is not a shape).
     """
     name = str(path)
     header = read_header(path)
@@ -338,7 +339,7 @@ def _format_timecode(seconds: float, rate: float) -> str:
 
 
 #: Column order of Live Link Face's CSV export: the UDP order with JawRight/JawLeft and
-#: MouthRight/MouthLeft swapped (``formats.md`` §3.5, the real S07-001.csv header).
+#: MouthRight/MouthLeft swapped (the real S07-001.csv header).
 _LLF_CSV_ORDER: tuple[str, ...] = tuple(
     {"jawLeft": "jawRight", "jawRight": "jawLeft", "mouthLeft": "mouthRight",
      "mouthRight": "mouthLeft"}.get(n, n) for n in ARKIT_NAMES)

@@ -1,4 +1,4 @@
-"""OpenFace 2.x FeatureExtraction / FaceLandmarkVidMulti CSV (``formats.md`` §3.1).
+"""OpenFace 2.x FeatureExtraction / FaceLandmarkVidMulti CSV (OpenFace ``RecorderCSV.cpp``; wiki).
 
 Variants handled: ``", "`` (the OpenFace writer) or ``","`` separators (header and rows may
 differ), with or without ``face_id`` (several faces: pick one with ``face``), any subset of the

@@ -116,7 +116,7 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         solver, columns = solver_for(shapes.names, rig,
                                      getattr(tracker, "solve_priors", NO_PRIORS))
         observed = observed[:, columns]  # drop each whole-take array once used: an hour is 45 MB
-        result = solver.solve(observed)
+        result = solver.solve(observed, times=shapes.times)
         del observed
         values = result.values
         residual = result.residual.copy()

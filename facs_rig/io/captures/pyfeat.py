@@ -1,5 +1,6 @@
-"""Py-Feat ``Fex`` CSV (``formats.md`` §3.2): AU columns ``AU01`` ... ``AU43`` and, from the
-MediaPipe-based detectors, ``_neutral`` plus 51 ARKit blendshapes for the same frames."""
+"""Py-Feat ``Fex`` CSV (``cosanlab/py-feat`` 2.0.3, ``Detectorv1.forward()``): AU columns
+``AU01`` ... ``AU43`` and, from the MediaPipe-based detectors, ``_neutral`` plus 51 ARKit
+blendshapes for the same frames."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ Lives in a module of its own so that worker processes of ``--jobs`` can import i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -41,18 +41,20 @@ from facs_rig.io.captures.pipeline import (
 from facs_rig.io.weights_csv import write_weights_csv
 from facs_rig.resources import load_vocabulary
 
-__all__ = ["RetargetRequest", "RetargetReport", "retarget_file", "output_kind",
+__all__ = ["RetargetOptions", "RetargetRequest", "RetargetReport", "retarget_file", "output_kind",
            "write_weights_csv", "TIMELINE_EXTENSIONS"]
 
 TIMELINE_EXTENSIONS = (".json", ".txt", ".notes", ".eaf")
 
 
-@dataclass(frozen=True)
-class RetargetRequest:
-    """Everything ``retarget`` needs for one capture (picklable, for worker processes)."""
+@dataclass(frozen=True, kw_only=True)
+class RetargetOptions:
+    """How ``retarget`` treats a capture: everything but which capture and output.
 
-    capture: str
-    output: str
+    The one declaration of these options: :class:`RetargetRequest` adds the capture and the
+    output, ``facs_rig.cluster.BatchSettings`` adds a batch's outputs and code cleaning.
+    """
+
     rig: str | None = None
     mesh: str | None = None
     format: str | None = None
@@ -62,6 +64,22 @@ class RetargetRequest:
     tracker: str | None = None  # tracker profile name or file; default from the capture format
     cleaning: CleaningOptions = field(default_factory=CleaningOptions)
     events: EventOptions = field(default_factory=EventOptions)
+
+    def request(self, capture: str, output: str, **changes) -> RetargetRequest:
+        """These options (with ``changes``) for one ``capture`` written to ``output``."""
+        options = {f.name: getattr(self, f.name) for f in fields(RetargetOptions)}
+        return RetargetRequest(capture, output, **{**options, **changes})
+
+
+@dataclass(frozen=True)
+class RetargetRequest(RetargetOptions):
+    """Everything ``retarget`` needs for one capture (picklable, for worker processes).
+
+    ``RetargetRequest(capture, output, rig=..., ...)``: the options are keyword-only.
+    """
+
+    capture: str
+    output: str
 
 
 @dataclass(frozen=True)

@@ -238,8 +238,9 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
 def _parse_solve(value: Any, where: str) -> SolvePriors:
     _expect(value, dict, where, "$.solve", "an object")
     for key in value:
-        if key not in ("sparsity", "pairs", "note"):
-            raise _fail(where, f"$.solve.{key}", "unknown key (known: sparsity, pairs, note)")
+        if key not in ("sparsity", "pairs", "temporal_hz", "temporal_weight", "note"):
+            raise _fail(where, f"$.solve.{key}", "unknown key (known: sparsity, pairs, "
+                        "temporal_hz, temporal_weight, note)")
     _expect(value.get("note", ""), str, where, "$.solve.note", "a string")
     sparsity = _number(value.get("sparsity", 0.0), where, "$.solve.sparsity", 0.0, 1.0)
     pairs = []
@@ -264,7 +265,10 @@ def _parse_solve(value: Any, where: str) -> SolvePriors:
         weight = _number(entry.get("weight"), where, f"{path}.weight", 0.0, 1.0)
         source = _expect(entry.get("source"), str, where, f"{path}.source", "a string")
         pairs.append(PairPrior(first, second, kind, weight, source))
-    return SolvePriors(sparsity, tuple(pairs))
+    temporal_hz = _number(value.get("temporal_hz", 0.0), where, "$.solve.temporal_hz", 0.0, 1000.0)
+    temporal_weight = _number(value.get("temporal_weight", 1.0), where, "$.solve.temporal_weight",
+                              0.0, 100.0)
+    return SolvePriors(sparsity, tuple(pairs), temporal_hz, temporal_weight)
 
 
 def _parse_mapping(value: Any, where: str) -> AUMapping:
@@ -330,6 +334,9 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
                              "pairs": [{"aus": [p.first, p.second], "kind": p.kind,
                                         "weight": p.weight, "source": p.source}
                                        for p in priors.pairs]}
+        if priors.temporal_hz > 0:
+            document["solve"].update(temporal_hz=priors.temporal_hz,
+                                     temporal_weight=priors.temporal_weight)
     if profile.mapping is not None:
         mapping = profile.mapping
         aus = {}
@@ -349,15 +356,11 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
 
 
 def _read_document(path: str) -> Any:
+    data = read_bounded(path, _MAX_PROFILE_BYTES, TrackerProfileError, "a tracker profile")
     try:
-        text = read_bounded(path, _MAX_PROFILE_BYTES, TrackerProfileError,
-                            "a tracker profile").decode("utf-8")
-    except TrackerProfileError:
-        raise
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise TrackerProfileError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise TrackerProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:

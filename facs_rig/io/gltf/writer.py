@@ -17,7 +17,7 @@ existing output is replaced whole or not at all; a ``.gltf`` and its buffer are 
 
 The weights animation follows spec §3.11 (Animations): the sampler input is the key times
 (float, strictly increasing, with ``min``/``max``); the output holds ``n_keys × n_targets`` floats,
-one key's weights for every target of the mesh after another (formats.md §6.2).
+one key's weights for every target of the mesh after another (spec §3.11, "Animations").
 """
 
 from __future__ import annotations
@@ -165,7 +165,8 @@ def write_glb(meshes: Sequence[MorphMesh], path: str | os.PathLike[str], *,
     mesh) at the root of the scene. Targets are stored as POSITION deltas with exact
     ``min``/``max``; their names go to both ``mesh.extras.targetNames`` (three.js, Blender) and
     the primitive's ``extras.targetNames`` (VRM 0.x), so every reader finds them
-    (formats.md §6.1). ``mesh.weights`` is written as zeros. The output passes the Khronos
+    (the glTF 2.0 specification has no field for target names; ``extras.targetNames`` is the
+    readers' convention). ``mesh.weights`` is written as zeros. The output passes the Khronos
     glTF-Validator with no errors or warnings.
 
     Parameters

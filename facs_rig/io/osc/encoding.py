@@ -1,7 +1,7 @@
 """OSC 1.0 encoding and decoding, exact to the byte, plus precompiled frame packets.
 
-Wire format (OSC 1.0 specification, opensoundcontrol.stanford.edu/spec-1_0; summarised in
-``../shared/reference/formats.md`` §0): numbers are big-endian; strings are UTF-8, NUL-terminated
+Wire format (OSC 1.0 specification, opensoundcontrol.stanford.edu/spec-1_0, as python-osc
+implements it): numbers are big-endian; strings are UTF-8, NUL-terminated
 and padded with NULs to a multiple of 4 bytes; a message is the address, the type-tag string
 (starting with ``,``) and the arguments; a bundle is ``#bundle\\0``, an 8-byte NTP time tag and
 elements, each an int32 size followed by a message or a bundle.
@@ -11,7 +11,8 @@ Three layers:
 * :func:`encode_message` / :func:`encode_bundle` build packets from Python values. Unlike
   python-osc, every real number (``float``, ``numpy.float32``, ``numpy.float64``) becomes an OSC
   float32 ``f``: receivers such as EVMC4U silently drop a blendshape value sent as an int
-  (formats.md §1.5), and python-osc rejects ``numpy.float32`` outright (formats.md §0).
+  (EVMC4U ``ExternalReceiver.cs`` accepts only ``string, float``), and python-osc rejects
+  ``numpy.float32`` outright (its ``osc_message_builder`` type checks).
 * :class:`FramePackets` is the live path: the packets of one frame are laid out once, and each
   frame only the float32 slots are overwritten in place through a numpy byte view, so a 52-target
   VMC frame costs a few microseconds instead of python-osc's 400-700 µs (issue 6 point 7;
@@ -57,7 +58,7 @@ IMMEDIATELY = 1
 #: The 8-byte bundle marker ``#bundle`` plus its NUL terminator.
 BUNDLE_HEADER = b"#bundle\x00"
 #: The default bundle limit: a UDP payload that never fragments. VMC asks for bundles "within an
-#: appropriate size (1500 bytes or less)" (formats.md §1.2), but 1,500 is the Ethernet/Wi-Fi link
+#: appropriate size (1500 bytes or less)" (VMC marionette spec), but 1,500 is the Ethernet/Wi-Fi link
 #: MTU, not a UDP payload: IPv4 leaves 1500 - 20 - 8 = 1,472 bytes and IPv6 1,452, and a larger
 #: datagram is fragmented (one lost fragment loses the whole bundle). IPv6 guarantees every link
 #: carries 1,280-byte packets (RFC 8200 §5), so 1280 - 40 (IPv6) - 8 (UDP) = 1,232 bytes cross
@@ -175,7 +176,7 @@ def pack_bundles(messages: Sequence[bytes], *, max_bytes: int = MAX_PACKET_BYTES
     """Split encoded messages, in order, into as few bundles of at most ``max_bytes`` as possible.
 
     Greedy and order-preserving, so a VMC ``/VMC/Ext/Blend/Apply`` given last stays last, in the
-    last bundle (formats.md §1.7: python-osc never splits bundles for you).
+    last bundle (python-osc never splits bundles for you).
 
     Raises
     ------

@@ -10,21 +10,24 @@ time is seconds since the stream started. A :class:`FrameLayout` turns a protoco
 templates whose float32 slots index that vector, so :func:`~facs_rig.io.osc.encoding.compile_frame`
 lays the packets out once and each frame only patches floats.
 
-Protocols (formats.md §1-2; issue 6 point 1):
+Protocols (issue 6 point 1; each protocol's source below):
 
 ``vmc``
     ``/VMC/Ext/Blend/Val s f`` per target, ``/VMC/Ext/Bone/Pos`` for Head/LeftEye/RightEye when head
     or eye AUs are present, optional ``/VMC/Ext/OK i`` and ``/VMC/Ext/T f``, then
-    ``/VMC/Ext/Blend/Apply`` last, in bundles of at most 1,232 bytes: under VMC's 1,500 (formats.md
-    §1.2, §1.3, §1.7) and small enough never to be fragmented (see ``MAX_PACKET_BYTES``).
+    ``/VMC/Ext/Blend/Apply`` last, in bundles of at most 1,232 bytes: under VMC's 1,500 (the
+    marionette spec, ``docs/marionette-spec.markdown`` of ``sh-akira/VirtualMotionCaptureProtocol``)
+    and small enough never to be fragmented (see ``MAX_PACKET_BYTES``).
 ``template``
     One message per target at ``/facs/{target}``, or per AU channel when the template uses
     ``{au}``/``{channel}`` (a sided channel appends ``/L`` or ``/R`` unless ``{side}`` is used),
     so ``/facs/au/{au}`` feeds another ``facs-rig bridge``.
 ``facecap``
-    ``/W i f`` (Face Cap blendshape index, value) in Face Cap's index order (formats.md §2.1).
+    ``/W i f`` (Face Cap blendshape index, value) in Face Cap's index order
+    (bannaflak.com/face-cap/livemode.html; indices from OpenMoBu's Face Cap device).
 ``vrchat``
-    ``/avatar/parameters/{name} f`` (formats.md §2.5); VRChat listens on port 9000.
+    ``/avatar/parameters/{name} f`` (VRChat's OSC documentation, docs.vrchat.com "OSC
+    Overview"); VRChat listens on port 9000.
 """
 
 from __future__ import annotations
@@ -66,12 +69,13 @@ __all__ = [
 PROTOCOLS = ("vmc", "template", "facecap", "vrchat")
 #: Receiver naming conventions for target names; ``auto`` picks one from the rig's name.
 NAME_CONVENTIONS = ("auto", "as-is", "perfect-sync", "arkit", "vrm0", "vrm1")
-#: Default receiving port of each protocol (VMC Marionette 39539, formats.md §1.1; VRChat 9000,
-#: §2.5; Face Cap's samples use 9000, §2.1; the template default is arbitrary).
+#: Default receiving port of each protocol (VMC Marionette 39539, protocol.vmc.info; VRChat 9000,
+#: docs.vrchat.com; Face Cap's OpenMoBu sample uses 9000; the template default is arbitrary).
 DEFAULT_PORTS = MappingProxyType({"vmc": 39539, "template": 9000, "facecap": 9000,
                                   "vrchat": 9000})
 
-#: ARKit "Perfect Sync" clip names, UpperCamelCase as VMC senders emit them (formats.md §1.5).
+#: ARKit "Perfect Sync" clip names, UpperCamelCase as VMC senders emit them (VMC's Perfect Sync
+#: names, e.g. ``tkns3/VRCFTtoVMCP`` ``VMCPSender.cs``).
 PERFECT_SYNC_NAMES = (
     "BrowDownLeft", "BrowDownRight", "BrowInnerUp", "BrowOuterUpLeft", "BrowOuterUpRight",
     "CheekPuff", "CheekSquintLeft", "CheekSquintRight", "EyeBlinkLeft", "EyeBlinkRight",
@@ -86,8 +90,9 @@ PERFECT_SYNC_NAMES = (
     "NoseSneerRight", "TongueOut",
 )
 
-#: Face Cap's ``/W`` blendshape indices, in order (formats.md §2.1, from OpenMoBu's Face Cap
-#: device enum; marked [S]/[U] there: check against the app before relying on an index).
+#: Face Cap's ``/W`` blendshape indices, in order (OpenMoBu's Face Cap device enum,
+#: ``device_facecap_hardware.h``, a third-party reading: check against the app before relying
+#: on an index).
 FACE_CAP_NAMES = (
     "browInnerUp", "browDown_L", "browDown_R", "browOuterUp_L", "browOuterUp_R", "eyeLookUp_L",
     "eyeLookUp_R", "eyeLookDown_L", "eyeLookDown_R", "eyeLookIn_L", "eyeLookIn_R", "eyeLookOut_L",
@@ -101,7 +106,8 @@ FACE_CAP_NAMES = (
 )
 
 #: VRM 0.x preset clip ↔ VRM 1.0 preset expression, as the VMC marionette spec maps them, plus
-#: the remaining presets by case (formats.md §1.5). ``surprised`` has no VRM0 preset.
+#: the remaining presets by case (``vrm-c/vrm-specification`` ``specification/0.0`` presetName
+#: enum and ``VRMC_vrm-1.0/expressions.md``). ``surprised`` has no VRM0 preset.
 _VRM1_TO_VRM0 = MappingProxyType({
     "happy": "Joy", "angry": "Angry", "sad": "Sorrow", "relaxed": "Fun", "aa": "A", "ih": "I",
     "ou": "U", "ee": "E", "oh": "O", "blink": "Blink", "blinkLeft": "Blink_L",
@@ -112,11 +118,11 @@ _VRM0_TO_VRM1 = MappingProxyType({vrm0: vrm1 for vrm1, vrm0 in _VRM1_TO_VRM0.ite
 
 #: Head AUs 51-58 and eye AUs 61-66 (FACS 2002 head and eye position codes; bundled catalogue).
 HEAD_EYE_AUS = (51, 52, 53, 54, 55, 56, 57, 58, 61, 62, 63, 64, 65, 66)
-#: Unity ``HumanBodyBones`` names the bone messages use (formats.md §1.6).
+#: Unity ``HumanBodyBones`` names the bone messages use (the VRM humanoid bone list; EVMC4U).
 BONE_NAMES = ("Head", "LeftEye", "RightEye")
 _BONE_SLOTS = 21  # 3 positions (xyz) + 3 quaternions (xyzw)
 #: 65,535 (IPv4 total length) - 20 (IP header) - 8 (UDP header).
-_MAX_UDP_PAYLOAD = 65507
+MAX_UDP_PAYLOAD = 65507
 #: Smallest change sent in changes-only mode: half of VRChat's network step. Synced float
 #: parameters travel "as multiples of 1/127 between -1 and 1" (wiki.vrchat.com, Expressions,
 #: "Only synced expression parameters ... are sent over the network"), so a change under half a
@@ -149,7 +155,7 @@ def _rename(name: str, convention: str) -> str:
 
 def resolve_convention(convention: str, rig_name: str | None) -> str:
     """The concrete convention ``auto`` means for a rig: ``arkit`` → ``perfect-sync``,
-    ``vrm`` → ``vrm0`` (VMC senders must support VRM0 names, formats.md §1.5), else ``as-is``."""
+    ``vrm`` → ``vrm0`` (VMC senders must support VRM0 names, marionette spec), else ``as-is``."""
     if convention != "auto":
         if convention not in NAME_CONVENTIONS:
             raise OscError(f"unknown name convention {convention!r}; "
@@ -228,7 +234,7 @@ def head_eye_pose(values: Mapping[int, float] | np.ndarray, limits: BoneLimits =
     """Unity-space local poses of Head, LeftEye and RightEye from head and eye AU values.
 
     FACS head and eye codes (FACS 2002; bundled catalogue) map to Unity rotations (left-handed,
-    Y up, +Z forward, formats.md §1.6): AU51/52 head turn left/right → yaw −/+; AU53/54 head
+    Y up, +Z forward, as VMC's ``/VMC/Ext/Bone/Pos``): AU51/52 head turn left/right → yaw −/+; AU53/54 head
     up/down → pitch −/+; AU55/56 tilt left/right → roll +/−; AU57/58 head forward/back → +/− Z
     offset; AU61/62 eyes left/right → eye yaw −/+; AU63/64 eyes up/down → eye pitch −/+;
     AU65 walleye turns each eye outward, AU66 cross-eye inward.
@@ -365,8 +371,8 @@ class ProtocolOptions:
                            f"of seconds")
         if not (isinstance(self.tolerance, (int, float)) and 0 <= self.tolerance < 1):
             raise OscError(f"change tolerance {self.tolerance!r} must be in [0, 1)")
-        if self.max_bytes > _MAX_UDP_PAYLOAD:
-            raise OscError(f"max packet size {self.max_bytes} is over the {_MAX_UDP_PAYLOAD} "
+        if self.max_bytes > MAX_UDP_PAYLOAD:
+            raise OscError(f"max packet size {self.max_bytes} is over the {MAX_UDP_PAYLOAD} "
                            f"bytes one UDP datagram can carry")
 
 

@@ -140,6 +140,10 @@ class UdpSender:
     endpoint no datagram can ever reach (a broadcast address: "Permission denied") raises
     :class:`OscError` naming it, once, and is skipped afterwards so the other receivers still
     get the neutral frame.
+
+    Broadcast is never asked for (no ``SO_BROADCAST``): the limited broadcast address
+    255.255.255.255 is refused before any socket is opened, and a subnet's broadcast address
+    is refused by the kernel's ``connect`` (``EACCES``), which names it the same way.
     """
 
     def __init__(self, destinations: Sequence[str | Endpoint | tuple[str, int]]):
@@ -155,6 +159,8 @@ class UdpSender:
                 except socket.gaierror as exc:
                     raise OscError(f"endpoint {endpoint}: cannot resolve host ({exc.strerror})"
                                    ) from None
+                if address[0] == _LIMITED_BROADCAST:
+                    raise OscError(f"cannot send to {endpoint}: {_BROADCAST_REFUSED}")
                 sock = socket.socket(family, kind, proto)
                 self._sockets.append(sock)
                 try:
@@ -195,6 +201,12 @@ class UdpSender:
         for sock in self._sockets:
             sock.close()
         self._sockets = []
+
+
+#: RFC 919's "limited broadcast" address: every host on the local network.
+_LIMITED_BROADCAST = "255.255.255.255"
+_BROADCAST_REFUSED = ("a broadcast address (facs-rig sends to one receiver per --to: give each "
+                      "receiver's own address)")
 
 
 def _send_error(endpoint: Endpoint, exc: OSError) -> str:

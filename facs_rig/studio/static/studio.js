@@ -87,16 +87,20 @@ const renderer = new THREE.WebGLRenderer({ canvas, antialias: !studio.softwareGL
 renderer.outputEncoding = THREE.sRGBEncoding;
 const fullRatio = window.devicePixelRatio || 1;
 renderer.setPixelRatio(fullRatio);
-// "Adaptive": while playing, when frames take longer than the display rate allows, software
-// WebGL first shades per vertex (MeshLambertMaterial copies of the rig's materials: the same
-// colours, textures and sides, no specular), then the resolution drops (down to a third), so
-// playback keeps time; paused, stills render at full resolution with the rig's materials.
+// "Adaptive": while playing, when frames take longer than the display rate allows, the page
+// first draws the coarser triangles (a level of detail over the same vertices: fetchCoarse),
+// then, on software WebGL, shades per vertex (MeshLambertMaterial copies of the rig's
+// materials: the same colours, textures and sides, no specular), then the resolution drops
+// (down to a third), so playback keeps time; paused, scrubbed or posed, stills render the full
+// mesh at full resolution with the rig's materials.
 studio.resolution = 1;
 studio.fastShading = false;
+studio.coarse = false;
 function adaptResolution(interval) {
-  if (!$("adaptive").checked) { setFastShading(false); return setResolution(1); }
+  if (!$("adaptive").checked) { setCoarse(false); setFastShading(false); return setResolution(1); }
   studio.intervalAvg = studio.intervalAvg ? 0.9 * studio.intervalAvg + 0.1 * interval : interval;
-  if (studio.intervalAvg > 34 && studio.softwareGL && !studio.fastShading) setFastShading(true);
+  if (studio.intervalAvg > 34 && !studio.coarse && studio.coarseReady()) setCoarse(true);
+  else if (studio.intervalAvg > 34 && studio.softwareGL && !studio.fastShading) setFastShading(true);
   else if (studio.intervalAvg > 34 && studio.resolution > 0.34) setResolution(Math.max(0.33, studio.resolution * 0.85));
   else if (studio.intervalAvg < 20 && studio.resolution < 1) setResolution(Math.min(1, studio.resolution / 0.9));
 }
@@ -109,6 +113,15 @@ function setFastShading(on) {
     view.mesh.material = on ? view.fastMaterials : view.materials;
   }
   if (neutralMesh) neutralMesh.material = views[0].mesh.material;
+  dirty = true;
+}
+function setCoarse(on) {
+  if (on === studio.coarse) return;
+  studio.coarse = on;
+  studio.intervalAvg = 0;
+  for (const view of views) {
+    view.mesh.geometry = on && view.coarseGeometry ? view.coarseGeometry : view.fullGeometry;
+  }
   dirty = true;
 }
 function lambertCopy(m) {
@@ -308,6 +321,7 @@ function buildView(rig, blob, name) {
   for (const g of L.groups) view.geometry.addGroup(g.start, g.count, g.look);
   buildNormals(view);
   allNormals(view);
+  view.fullGeometry = view.geometry;
   view.materials = makeMaterials(rig, name);
   view.mesh = new THREE.Mesh(view.geometry, view.materials);
   // Framing: the face (the box the software previews frame), or at least a little more than
@@ -318,6 +332,25 @@ function buildView(rig, blob, name) {
   scene.add(view.mesh);
   return view;
 }
+
+// Playback's coarser triangles (/NAME-coarse.bin, facs_rig/studio/lod.py) over the same vertex
+// buffers: one morph serves both, and every vertex a coarse frame draws is where the full mesh
+// has it. Fetched after the page is up; until then (or if it fails) playback draws the full mesh.
+async function fetchCoarse(view, name) {
+  const response = await fetch(`/${name}-coarse.bin`);
+  if (!response.ok) return;
+  const words = new Uint32Array(await response.arrayBuffer());
+  const G = words[0], geometry = new THREE.BufferGeometry();
+  for (const key of ["position", "normal", "color", "uv"]) {
+    const attribute = view.fullGeometry.getAttribute(key);
+    if (attribute) geometry.setAttribute(key, attribute);
+  }
+  geometry.setIndex(new THREE.BufferAttribute(words.subarray(1 + 3 * G), 1));
+  for (let g = 0; g < G; g++) geometry.addGroup(words[1 + 3 * g], words[2 + 3 * g], words[3 + 3 * g]);
+  view.coarseGeometry = geometry;
+  if (studio.coarse) view.mesh.geometry = geometry;
+}
+studio.coarseReady = () => views.length > 0 && views.every((view) => view.coarseGeometry);
 
 async function fetchRig(name) {
   const rig = await (await fetch(`/${name}.json`)).json();
@@ -501,9 +534,10 @@ function frame(now) {
     updateTransport();
     dirty = true;
     if (studio.lastNow) adaptResolution(now - studio.lastNow);
-  } else if (studio.resolution !== 1 || studio.fastShading) {
+  } else if (studio.resolution !== 1 || studio.fastShading || studio.coarse) {
     studio.playResolution = studio.resolution; studio.playFast = studio.fastShading;
-    setResolution(1); setFastShading(false);
+    studio.playCoarse = studio.coarse;
+    setResolution(1); setFastShading(false); setCoarse(false);
   }
   studio.lastNow = now;
   if (!dirty) return;
@@ -564,7 +598,7 @@ function togglePlay() {
   studio.playing = !studio.playing;
   // Playing again starts at the resolution the last playback settled at (adaptive).
   if (studio.playing && $("adaptive").checked && studio.playResolution) {
-    setResolution(studio.playResolution); setFastShading(!!studio.playFast);
+    setResolution(studio.playResolution); setFastShading(!!studio.playFast); setCoarse(!!studio.playCoarse);
   }
   studio.frameTimes = [];
   updateTransport(); dirty = true;
@@ -886,4 +920,5 @@ loadRig().then(() => {
   connect();
   studio.ready = true;
   requestAnimationFrame(frame);
+  views.forEach((view, k) => fetchCoarse(view, k ? "rig2" : "rig").catch((e) => console.warn("coarse:", e)));
 });

@@ -1,0 +1,129 @@
+"""The capture options shared by ``retarget``, ``code`` and ``batch``, declared once.
+
+:func:`add_capture_options` (reading and cleaning a capture, finding events) is on all three;
+:func:`add_rig_options` (``--rig``, ``--mesh``, ``--solve``) on ``retarget`` and ``batch``.
+:func:`retarget_options` turns the parsed options into the keyword values of
+:class:`~facs_rig.io.captures.retarget.RetargetOptions` (which ``BatchSettings`` extends).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from facs_rig.cli._output import add_fps_argument, bounded
+from facs_rig.core.events import EventOptions
+from facs_rig.core.filters import GAP_METHODS, SMOOTHING
+from facs_rig.io.captures import CAPTURE_FORMATS
+from facs_rig.io.captures.pipeline import CleaningOptions
+
+__all__ = ["add_capture_options", "add_rig_options", "check_neutral", "cleaning_options", "event_options",
+           "retarget_options"]
+
+
+def _usage_error(message: str):
+    from facs_rig.cli import UsageError
+
+    return UsageError(message)
+
+
+def add_capture_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that read and clean a capture and find its events."""
+    parser.add_argument("--from", dest="format", choices=sorted(CAPTURE_FORMATS),
+                        help="capture format (default: detected from the header)")
+    parser.add_argument("--face", type=bounded(int, low=0), default=None, metavar="ID",
+                        help="OpenFace face_id to use when the file holds several faces "
+                             "(default: the lowest)")
+    parser.add_argument("--source", choices=("auto", "aus", "blendshapes"), default="auto",
+                        help="AUs from the tracker's own AU columns or solved from its blendshapes "
+                             "(default auto: the tracker's AUs when it has any)")
+    parser.add_argument("--tracker", default=None, metavar="NAME|FILE",
+                        help="tracker profile (arkit, mediapipe, facecap, generic or a .json from "
+                             "'facs-rig calibrate'; default: chosen from the capture format)")
+    parser.add_argument("--gaps", choices=GAP_METHODS, default="interpolate",
+                        help="how lost-tracking frames are filled (default interpolate)")
+    parser.add_argument("--max-gap", type=bounded(float, low=0, unit="seconds"), default=None,
+                        metavar="SECONDS",
+                        help="gaps longer than this return to rest instead of being filled")
+    parser.add_argument("--smooth", choices=SMOOTHING, default=None,
+                        help="none, one-euro (causal, as live) or zero-phase (offline); default "
+                             "none for retarget, zero-phase for code")
+    parser.add_argument("--cutoff", type=bounded(float, positive=True, unit="Hz"), default=6.0, metavar="HZ",
+                        help="zero-phase smoothing cutoff (default 6 Hz)")
+    parser.add_argument("--neutral", default=None, metavar="none|auto|START-END",
+                        help="subtract the resting pose: auto (the quietest second of the take) "
+                             "or the median of a neutral stretch START-END seconds; default none "
+                             "for retarget, auto for code")
+    parser.add_argument("--gain", type=bounded(float, low=0, high=100), default=None, metavar="PERCENTILE",
+                        help="also rescale each channel so this percentile reads 1 (for trackers "
+                             "that never reach full scale)")
+    add_fps_argument(parser, "output frame rate (default: the capture's)")
+    parser.add_argument("--on", type=bounded(float, low=0, high=1), default=0.15, metavar="0-1",
+                        help="event start threshold 0-1 (default 0.15)")
+    parser.add_argument("--off", type=bounded(float, low=0, high=1), default=0.08, metavar="0-1",
+                        help="event end threshold 0-1 (default 0.08)")
+    parser.add_argument("--min-duration", type=bounded(float, low=0, unit="seconds"), default=0.10,
+                        metavar="SECONDS",
+                        help="shortest event kept (default 0.1 s)")
+    parser.add_argument("--trace", default="0.5", metavar="SECONDS|none",
+                        help="a stretch above --off that never reaches --on is still an event "
+                             "(FACS's A, trace) when it lasts this long (default 0.5 s; none: never)")
+    parser.add_argument("--whole-events", action="store_true",
+                        help="one event per activation at its apex intensity (default: split "
+                             "where the FACS letter changes, as a coder scores each apex)")
+
+
+def add_rig_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose the rig a capture is put on (``retarget``, ``batch``)."""
+    parser.add_argument("--rig", default=None, metavar="NAME|FILE",
+                        help="rig profile name or file (default for .glb: detected from the mesh)")
+    parser.add_argument("--mesh", default=None, metavar="FACE.glb",
+                        help="glTF/GLB to animate (default: bundled head)")
+    parser.add_argument("--solve", action="store_true",
+                        help="always solve ARKit captures to AUs, even onto an ARKit-named rig "
+                             "(default: copy the weights, which is lossless)")
+
+
+def cleaning_options(args: argparse.Namespace, *, neutral_default: str,
+                     smooth_default: str) -> CleaningOptions:
+    """The cleaning options, with a command's defaults for ``--neutral`` and ``--smooth``."""
+    try:
+        return CleaningOptions(gaps=args.gaps, max_gap=args.max_gap,
+                               smoothing=args.smooth or smooth_default, cutoff_hz=args.cutoff,
+                               neutral=args.neutral or neutral_default, gain_percentile=args.gain,
+                               fps=args.fps)
+    except ValueError as exc:  # CleaningOptions checks what the option types cannot (--neutral)
+        raise _usage_error(f"{exc} (see --max-gap, --cutoff, --gain, --fps, --neutral)") from None
+
+
+def event_options(args: argparse.Namespace) -> EventOptions:
+    """The event-finding options."""
+    try:
+        trace = None if args.trace.strip().lower() == "none" else float(args.trace)
+    except ValueError:
+        raise _usage_error(f"--trace {args.trace!r} is not a number of seconds or none") from None
+    try:
+        return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
+                            follow_intensity=not args.whole_events, trace_duration=trace)
+    except ValueError as exc:  # EventOptions checks what the option types cannot (off <= on)
+        raise _usage_error(str(exc)) from None
+
+
+def check_neutral(text: str | None) -> None:
+    """Refuse a ``--neutral`` that is not none, auto or START-END with START < END."""
+    if text in (None, "none", "auto"):
+        return
+    try:
+        start, end = (float(x) for x in text.split("-", 1))
+    except ValueError:
+        raise _usage_error(f"--neutral {text!r} is not none, auto or START-END seconds") from None
+    if not start < end:
+        raise _usage_error(f"--neutral {text!r}: the start must be before the end")
+
+
+def retarget_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword values of a ``RetargetOptions`` from ``retarget``'s or ``batch``'s options."""
+    return dict(rig=args.rig, mesh=args.mesh, format=args.format, face=args.face,
+                source=args.source, solve=args.solve, tracker=args.tracker,
+                cleaning=cleaning_options(args, neutral_default="none", smooth_default="none"),
+                events=event_options(args))

@@ -1,0 +1,127 @@
+"""One exit-status rule across the CLI (README "Errors"): a mistake in the command line itself
+(a value out of its range or malformed, options that contradict each other) is a usage error,
+exit 2, one line ending in the ``--help`` hint, found before any file is read; what is wrong in
+files or data (a missing or malformed file, a code or rig the library refuses) is exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pytest
+from conftest import shared_asset
+from hypothesis import given
+from hypothesis import strategies as st
+
+from facs_rig.cli import main
+from facs_rig.cli._output import bounded
+
+REPO = Path(__file__).resolve().parent.parent
+CAPTURE = "captures/openface/facsvatar_head_test_clean.csv"
+
+
+def _one_line(capsys, argv: list[str], status: int) -> str:
+    assert main(argv) == status
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("facs-rig: error: "), captured.err
+    return lines[0]
+
+
+USAGE = [
+    # (argv, the command's prog in the hint, words of the message)
+    (["preview", "12", "-o", "x.png", "--yaw", "400"], "facs-rig preview",
+     "argument --yaw: 400: must lie between -360 and 360 degrees"),
+    (["preview", "12", "-o", "x.png", "--fps", "0"], "facs-rig preview", "argument --fps: 0:"),
+    (["sheet", "12", "-o", "x.png", "--columns", "0"], "facs-rig sheet",
+     "argument --columns: 0: must be at least 1"),
+    (["bake", "12", "-o", "x.glb", "--hold", "-1"], "facs-rig bake",
+     "argument --hold: -1: must be at least 0 seconds"),
+    (["timeline", "sample", "12", "-o", "x.csv", "--hold", "nan"], "facs-rig timeline sample",
+     "argument --hold: nan:"),
+    (["timeline", "convert", "12"], "facs-rig timeline convert", "the output is missing"),
+    (["stream", "12", "--dry-run", "--refresh", "0"], "facs-rig stream",
+     "argument --refresh: 0: must be a positive number of seconds"),
+    (["stream", "12", "--dry-run", "--eye-max", "1"], "facs-rig stream",
+     "argument --eye-max: '1': expected 2 comma-separated numbers"),
+    (["studio", "--port", "70000"], "facs-rig studio",
+     "argument --port: 70000: must lie between 0 and 65535"),
+    (["retarget", "take.csv", "-o", "x.csv", "--jobs", "0"], "facs-rig retarget",
+     "argument --jobs/-j: 0: must be at least 1"),
+    (["retarget", "take.csv", "-o", "x.csv", "--gain", "101"], "facs-rig retarget",
+     "argument --gain: 101: must lie between 0 and 100"),
+    (["code", "take.csv", "--on", "0.1", "--off", "0.2"], "facs-rig code", "off (0.2) <= on (0.1)"),
+    (["code", "take.csv", "--neutral", "3-1"], "facs-rig code", "the start must be before the end"),
+    (["batch", "take.csv", "-o", "o/{stem}.csv", "--workers", "2", "--scheduler", "tcp://x:1"],
+     "facs-rig batch", "--workers applies to the local cluster"),
+    (["calibrate", "a.csv", "--coded", "a.csv", "-o", "t.json"], "facs-rig calibrate",
+     "at least two coded takes"),
+]
+
+
+@pytest.mark.parametrize(("argv", "prog", "message"), USAGE, ids=[" ".join(u[0][:1] + u[0][-2:])
+                                                                  for u in USAGE])
+def test_command_line_mistakes_are_exit_2_with_the_help_hint(tmp_path, capsys, monkeypatch,
+                                                               argv, prog, message):
+    monkeypatch.chdir(tmp_path)  # take.csv and a.csv do not exist: no file is read before
+    line = _one_line(capsys, argv, 2)
+    assert message in line, line
+    assert line.endswith(f"(see '{prog} --help')"), line
+    assert not list(tmp_path.iterdir())
+
+
+def test_errors_in_files_and_data_are_exit_1_without_the_hint(tmp_path, capsys):
+    missing = tmp_path / "missing.json"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("not,a,capture\n1,2,3\n", encoding="utf-8")
+    take = str(shared_asset(CAPTURE))
+    for argv, words in [
+        (["preview", str(missing), "-o", str(tmp_path / "x.png")], str(missing)),
+        (["preview", "12+zz", "-o", str(tmp_path / "x.png")], "12+zz"),
+        (["retarget", str(bad), "-o", str(tmp_path / "x.csv")], str(bad)),
+        (["retarget", take, "-o", str(tmp_path / "x.csv"), "--rig", "no-such-rig"], "no-such-rig"),
+        (["preview", "12", "-o", str(tmp_path / "x.bmp")], ".bmp"),
+    ]:
+        line = _one_line(capsys, argv, 1)
+        assert words in line and "--help" not in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_every_fps_and_range_option_is_checked_while_parsing(capsys):
+    # --fps 0 and --yaw 400 were 2 and 1: both are now refused by argparse, before the handler.
+    for argv in (["preview", "12", "-o", "/nonexistent/x.png", "--fps", "0"],
+                 ["preview", "12", "-o", "/nonexistent/x.png", "--yaw", "400"]):
+        line = _one_line(capsys, argv, 2)
+        assert "/nonexistent" not in line  # the output folder was never looked at
+
+
+_FINITE = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@given(low=_FINITE, high=_FINITE, value=st.one_of(_FINITE, st.sampled_from(["nan", "inf", "-inf"])))
+def test_bounded_accepts_exactly_the_finite_numbers_in_range(low, high, value):
+    parse = bounded(float, low=min(low, high), high=max(low, high))
+    text = repr(value) if isinstance(value, float) else value
+    number = float(text)
+    if math.isfinite(number) and min(low, high) <= number <= max(low, high):
+        assert parse(text) == number
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match="must lie between"):
+            parse(text)
+
+
+@given(st.text(max_size=12))
+def test_bounded_int_refuses_what_int_cannot_read_as_argparse_does(text):
+    parse = bounded(int, low=1)
+    try:
+        expected = int(text)
+    except ValueError:
+        with pytest.raises(ValueError):  # argparse turns it into "invalid int value: '...'"
+            parse(text)
+        return
+    if expected >= 1:
+        assert parse(text) == expected
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match="must be at least 1"):
+            parse(text)
