@@ -65,6 +65,19 @@ def cpu_seconds():
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 
 
+def peak_rss_mb():
+    # VmHWM is this process's own peak: ru_maxrss starts from the parent's RSS at fork time
+    # (Linux keeps it across exec), which hid the client's growth behind run.py's ~140 MB.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def empty_take(job):
     return {"key": job.key, "status": "ok", "capture": job.capture, "outputs": []}
 
@@ -104,7 +117,7 @@ def main():
         takes = outcome.total
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "takes": takes, "cpu": cpu_seconds(), **marks,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":  # the cluster's worker processes are spawned: they import this file
