@@ -2,23 +2,39 @@
 
 N one-minute, 60 fps Live Link Face takes (made from the real ``alex_rom_3.csv`` take by
 ``bench_captures.make_take``; N = 200, or ``FACS_RIG_BENCH_BATCH_TAKES``) in a temporary
-folder, each batched to an AU timeline ``.json`` plus its FACS summary, QC and heat map:
+folder, each batched to an AU timeline ``.json`` plus its FACS summary, QC and heat map.
 
-* speed-up: takes per second of ``run_batch`` on a 2-worker local cluster (cluster start and
-  report included) over the serial loop doing the same work per take in one process
-  (:func:`facs_rig.cluster.work.process_take`), target >= 1.8 on 2 cores;
-* overhead per take: the wall time of a batch on a 1-worker local cluster (cluster start and
-  report included) minus the serial loop's, per take, target <= 50 ms: both run the takes one
-  at a time, so the difference is what Dask and the batch bookkeeping add, whatever the load;
-* client memory: the client's peak RSS with N takes minus its peak with N/4 takes, target
-  <= 20 MB (it must not grow with the batch: tasks return small summaries only).
+Every run is a fresh Python process started the same way and timed the same way, from before it
+imports facs-rig to its end (so imports, Dask's included, count):
 
-Before measuring, a pure-CPU control (two busy loops in two processes against one) prints the
-parallel speed-up the machine gives at the moment: on a loaded shared machine it is well under 2,
-and no batch can beat it.
+* **serial**: the serial loop: :func:`~facs_rig.cluster.plan_jobs` then
+  :func:`~facs_rig.cluster.work.process_take` per take, in one process (the same work per take
+  as a batch: the outputs, the FACS summary, the QC figures, the heat map);
+* **batch, 1 and 2 workers**: :func:`~facs_rig.cluster.run_batch` on a local cluster of that many
+  workers: cluster start and stop, the results manifest and the QC report included;
+* **empty tasks**: the engine (:func:`~facs_rig.cluster.engine.run_jobs`, 1 worker) sending the
+  same N takes to a task that does nothing: what Dask and the manifest cost per take alone.
 
-The batches run in fresh subprocesses (so each peak RSS is the client's own), on every core:
-``run.py`` pins itself to one core, which the cluster's workers would otherwise inherit.
+The figures, each against its target:
+
+* speed-up = takes/s of the 2-worker batch / takes/s of the serial loop (target >= 1.8 on 2
+  cores);
+* overhead per take = (wall of the 1-worker batch - wall of the serial loop) / N (target
+  <= 50 ms): both do the takes one at a time, so the difference is everything a batch adds
+  (importing Dask, starting and stopping the cluster, a scheduler round trip and a manifest line
+  per take, the report), whatever the speed of the takes themselves;
+* CPU overhead per take = (CPU seconds of every process of the 2-worker batch - those of the
+  serial loop) / N (same 50 ms): the work a batch adds, which the takes' own work competes with
+  when the cores are busy. CPU time is much less sensitive than wall time to other programs on the
+  machine, so this is the figure to trust on a loaded one;
+* client memory: the client's peak RSS with N takes minus its peak with N/4 takes (target
+  <= 20 MB: tasks return small summaries, never arrays).
+
+A pure-CPU control (two busy loops in two processes against one) prints the parallel speed-up the
+machine gives at the moment: on a loaded shared machine it is well under 2, and no batch can beat
+it. The load average is printed too.
+
+The runs get every core: ``run.py`` pins itself to one core, which they would otherwise inherit.
 """
 
 from __future__ import annotations
@@ -38,18 +54,74 @@ from run import Benchmark
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 2
 
-_CLIENT = r"""
+# One run in a fresh process: MODE FOLDER OUT WORKERS; prints one JSON line.
+_RUN = r"""
 import json, resource, sys, time
-from facs_rig.cluster import BatchSettings, OutputNames, run_batch
-folder, out, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
-start = time.perf_counter()
-started = []
-outcome = run_batch([folder], BatchSettings(OutputNames(out + "/{stem}.json")), workers=workers,
-                    on_start=lambda link: started.append(time.perf_counter() - start))
-seconds = time.perf_counter() - start
-assert outcome.result.failed == 0 and outcome.result.done == outcome.total, outcome.failures[:3]
-print(json.dumps({"seconds": seconds, "takes": outcome.total, "start": started[0],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def cpu_seconds():
+    # Reaped children (the cluster's worker processes, once it is closed) included.
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def peak_rss_mb():
+    # VmHWM is this process's own peak: ru_maxrss starts from the parent's RSS at fork time
+    # (Linux keeps it across exec), which hid the client's growth behind run.py's ~140 MB.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def empty_take(job):
+    return {"key": job.key, "status": "ok", "capture": job.capture, "outputs": []}
+
+
+def main():
+    mode, folder, out, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    start = time.perf_counter()
+    marks = {}
+    from facs_rig.cluster import BatchSettings, OutputNames, ResultsManifest, plan_jobs, run_batch
+    from facs_rig.cluster.engine import run_jobs
+    from facs_rig.cluster.takes import report_folder
+
+    settings = BatchSettings(OutputNames(out + "/{stem}.json"))
+    on_start = lambda link: marks.setdefault("up", time.perf_counter() - start)
+    on_result = lambda entry: marks.__setitem__("last", time.perf_counter() - start)
+    if mode == "serial":
+        from facs_rig.cluster.work import process_take
+
+        jobs, _ = plan_jobs([folder], settings)
+        for job in jobs:
+            result = process_take(job)
+            assert result["status"] == "ok", result
+        takes = len(jobs)
+    elif mode == "empty":
+        folder_out = report_folder(settings.outputs.template)
+        folder_out.mkdir(parents=True)
+        jobs, _ = plan_jobs([folder], settings)
+        result = run_jobs(jobs, ResultsManifest(folder_out), workers=workers, task=empty_take,
+                          on_start=on_start, on_result=on_result)
+        assert result.done == len(jobs), result
+        takes = len(jobs)
+    else:
+        outcome = run_batch([folder], settings, workers=workers, on_start=on_start,
+                            on_result=on_result)
+        assert outcome.result.failed == 0 and outcome.result.done == outcome.total, \
+            outcome.failures[:3]
+        takes = outcome.total
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "takes": takes, "cpu": cpu_seconds(), **marks,
+                      "peak_rss_mb": peak_rss_mb()}))
+
+
+if __name__ == "__main__":  # the cluster's worker processes are spawned: they import this file
+    main()
 """
 
 
@@ -81,31 +153,21 @@ def _every_core() -> None:
         os.sched_setaffinity(0, range(os.cpu_count() or 1))
 
 
-def _batch_in_subprocess(folder: Path, out: Path, workers: int = WORKERS) -> dict:
+def _run(script: Path, mode: str, folder: Path, out: Path, workers: int = 0) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[variable] = "1"  # one BLAS thread per worker process, as Dask's nanny sets
-    # Every core for the client and its cluster (run.py pinned this process to one).
-    completed = subprocess.run([sys.executable, "-c", _CLIENT, str(folder), str(out), str(workers)],
-                               env=env, capture_output=True, text=True, check=False,
-                               preexec_fn=_every_core, timeout=3600)
+        env[variable] = "1"  # one BLAS thread per process, as Dask's nanny sets for its workers
+    completed = subprocess.run([sys.executable, str(script), mode, str(folder), str(out),
+                                str(workers)], env=env, capture_output=True, text=True,
+                               check=False, preexec_fn=_every_core, timeout=3600)
     if completed.returncode != 0:
         raise RuntimeError(completed.stderr.strip().splitlines()[-1] if completed.stderr else
-                           f"batch exited {completed.returncode}")
+                           f"{mode} run exited {completed.returncode}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def _serial_seconds(folder: Path, out: Path) -> float:
-    from facs_rig.cluster import BatchSettings, OutputNames, plan_jobs
-    from facs_rig.cluster.work import process_take
-
-    out.mkdir()
-    jobs, _ = plan_jobs([str(folder)], BatchSettings(OutputNames(str(out / "{stem}.json"))))
-    start = time.perf_counter()
-    for job in jobs:
-        result = process_take(job)
-        assert result["status"] == "ok", result
-    return time.perf_counter() - start
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def benchmarks(quick: bool) -> list[Benchmark]:
@@ -118,26 +180,40 @@ def benchmarks(quick: bool) -> list[Benchmark]:
             return state
         with tempfile.TemporaryDirectory() as temporary:
             root = Path(temporary)
+            script = root / "batch_run.py"
+            script.write_text(_RUN, encoding="utf-8")
             many, few = root / "many", root / "few"
             many.mkdir(), few.mkdir()
             _takes(many, count, rows)
             for path in sorted(many.iterdir())[: max(2, count // 4)]:
                 shutil.copyfile(path, few / path.name)
+            load_before = _load()
             ceiling = parallel_ceiling()
-            serial = _serial_seconds(many, root / "serial")
-            one = _batch_in_subprocess(many, root / "batch-1", workers=1)
-            batch = _batch_in_subprocess(many, root / "batch")
-            small = _batch_in_subprocess(few, root / "batch-few")
+            serial = _run(script, "serial", many, root / "serial")
+            empty = _run(script, "empty", many, root / "empty", workers=1)
+            one = _run(script, "batch", many, root / "batch-1", workers=1)
+            batch = _run(script, "batch", many, root / "batch", workers=WORKERS)
+            small = _run(script, "batch", few, root / "batch-few", workers=WORKERS)
+            load_after = _load()
         state.update(
-            speedup=(count / batch["seconds"]) / (count / serial),
-            overhead_ms=(one["seconds"] - serial) / count * 1000.0,
-            memory_growth_mb=batch["peak_rss_mb"] - small["peak_rss_mb"],
-            serial_rate=count / serial, batch_rate=count / batch["seconds"])
-        print(f"# batch: {count} takes of {rows} rows: serial {state['serial_rate']:.2f} takes/s, "
-              f"local cluster ({WORKERS} workers) {state['batch_rate']:.2f} takes/s (cluster up "
-              f"in {batch['start']:.1f} s), 1 worker {count / one['seconds']:.2f} takes/s; "
-              f"machine's parallel ceiling now {ceiling:.2f}x; client peak "
-              f"RSS {small['peak_rss_mb']:.0f} MB ({small['takes']} takes) -> "
+            speedup=serial["seconds"] / batch["seconds"],
+            overhead_ms=(one["seconds"] - serial["seconds"]) / count * 1000.0,
+            cpu_overhead_ms=(batch["cpu"] - serial["cpu"]) / count * 1000.0,
+            memory_growth_mb=batch["peak_rss_mb"] - small["peak_rss_mb"])
+        running = batch["last"] - batch["up"]
+        print(f"# batch: {count} takes of {rows} rows; load average {load_before} before, "
+              f"{load_after} after; machine's parallel ceiling now {ceiling:.2f}x\n"
+              f"#   serial loop {serial['seconds']:.1f} s ({count / serial['seconds']:.2f} "
+              f"takes/s, {serial['cpu'] / count * 1000:.0f} ms CPU a take)\n"
+              f"#   {WORKERS} workers {batch['seconds']:.1f} s ({count / batch['seconds']:.2f} "
+              f"takes/s): cluster up at {batch['up']:.1f} s, takes {running:.1f} s "
+              f"({count / running:.2f} takes/s), close and report "
+              f"{batch['seconds'] - batch['last']:.1f} s; CPU {batch['cpu']:.1f} s\n"
+              f"#   1 worker {one['seconds']:.1f} s; empty tasks on 1 worker "
+              f"{empty['seconds']:.1f} s: cluster up at {empty['up']:.1f} s, "
+              f"{(empty['last'] - empty['up']) / count * 1000:.1f} ms a take, close "
+              f"{empty['seconds'] - empty['last']:.1f} s\n"
+              f"#   client peak RSS {small['peak_rss_mb']:.0f} MB ({small['takes']} takes) -> "
               f"{batch['peak_rss_mb']:.0f} MB ({batch['takes']} takes)", flush=True)
         return state
 
@@ -145,8 +221,10 @@ def benchmarks(quick: bool) -> list[Benchmark]:
     return [
         Benchmark(f"batch speed-up, {WORKERS}-worker local cluster vs serial ({label})", "x",
                   1.8, "higher", lambda: run_all()["speedup"]),
-        Benchmark(f"batch overhead per take ({label})", "ms", 50.0, "lower",
+        Benchmark(f"batch overhead per take, 1 worker vs serial ({label})", "ms", 50.0, "lower",
                   lambda: run_all()["overhead_ms"]),
+        Benchmark(f"batch CPU overhead per take, {WORKERS} workers vs serial ({label})", "ms",
+                  50.0, "lower", lambda: run_all()["cpu_overhead_ms"]),
         Benchmark(f"batch client peak memory growth, N/4 -> N takes ({label})", "MB", 20.0,
                   "lower", lambda: run_all()["memory_growth_mb"]),
     ]

@@ -377,6 +377,30 @@ def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):
     assert len(err) == 1 and err[0].startswith("facs-rig: error: cannot reach the Dask scheduler")
 
 
+def test_local_cluster_workers_run_without_dask_malloc_trim_and_profiler(monkeypatch):
+    """The local cluster's workers keep glibc's adaptive mmap threshold (Dask's nanny would set
+    MALLOC_TRIM_THRESHOLD_=65536: ~17,000 page faults a one-minute take) and do not sample
+    their task thread every 10 ms."""
+    require_dask()
+    from facs_rig.cluster.engine import dask_client
+
+    def _worker_settings():  # local: sent to the worker by value (tests/ is not importable there)
+        import os
+
+        import dask
+
+        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.admin.tick.interval"))
+
+    # As in a fresh `facs-rig batch` process: the module's cluster put Dask's value into this
+    # process's environment, which worker processes would inherit.
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with dask_client(None, 1) as client:
+        settings = list(client.run(_worker_settings).values())
+    assert settings == [(None, False, "1s")]
+
+
 # --- inputs, manifests and output names (no cluster needed) ----------------------------------
 
 

@@ -43,6 +43,27 @@ IN_FLIGHT_PER_THREAD = 4
 CONNECT_TIMEOUT = "10s"
 #: The local cluster's dashboard: loopback, a free port (Dask's default 8787 clashes between runs).
 DASHBOARD_ADDRESS = "127.0.0.1:0"
+#: Dask settings of the local cluster the command starts (an existing ``--scheduler``'s cluster
+#: keeps its own; docs/batch.md says which to set there). Each was measured on a batch of
+#: one-minute takes (``benchmarks/bench_batch.py``; a take is ~0.2 s of CPU):
+#:
+#: * Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which turns off glibc's
+#:   adaptive mmap threshold: every array above 128 KiB is then mmapped and unmapped, and a take
+#:   costs ~17,000 page faults and ~45 ms more system time (about 20 %). ``None`` removes it
+#:   (an ``MALLOC_TRIM_THRESHOLD_`` of the user's own environment still wins).
+#: * The worker's statistical profiler samples the task thread every 10 ms (the dashboard's
+#:   profile plots, not needed here); the event-loop "tick" watchdog runs every 20 ms in the
+#:   scheduler, each nanny and each worker; the system monitor every 500 ms; the nannies' and
+#:   workers' memory monitors every 100 ms (a take's memory does not change that fast; the
+#:   nanny still stops a worker past 95 % of the machine's memory). Together, off or slowed
+#:   down, they take the idle 2-worker cluster's background CPU from ~100 to ~15 ms a second.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 class ClusterError(FacsRigError, RuntimeError):
@@ -178,8 +199,10 @@ def dask_client(scheduler: str | None, workers: int | None):
                 raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: "
                                    f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
         else:
+            import dask
+
             count = workers or max(1, min(os.cpu_count() or 1, 8))
-            with _sigint_ignored_in_children():
+            with _sigint_ignored_in_children(), dask.config.set(LOCAL_CLUSTER_CONFIG):
                 cluster = distributed.LocalCluster(
                     n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
@@ -196,7 +219,12 @@ def dask_client(scheduler: str | None, workers: int | None):
         yield client
     finally:
         with contextlib.suppress(Exception):
-            client.close(timeout=10)
+            if cluster is not None:
+                # Our own cluster: the scheduler stops the workers at once (0.6-0.7 s here),
+                # where closing the cluster first retires them one by one (0.8-1.9 s).
+                client.shutdown()
+            else:
+                client.close(timeout=10)  # someone else's cluster: only disconnect
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
@@ -221,7 +249,8 @@ def dashboard_link(client) -> str | None:
 def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
              scheduler: str | None = None, workers: int | None = None,
              on_result: Callable[[dict], None] | None = None,
-             on_start: Callable[[str | None], None] | None = None) -> BatchResult:
+             on_start: Callable[[str | None], None] | None = None,
+             task: Callable[[TakeJob], dict] = process_take) -> BatchResult:
     """Run ``jobs`` on Dask, recording each result in ``manifest`` as it arrives.
 
     Parameters
@@ -237,6 +266,9 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         Called with each take's entry (for progress).
     on_start : callable, optional
         Called with the dashboard link (or None) once the cluster is up.
+    task : callable, optional
+        What a worker runs per take (default :func:`~facs_rig.cluster.work.process_take`; the
+        benchmark times the engine alone with an empty one).
 
     Returns
     -------
@@ -259,7 +291,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             job = next(pending, None)
             if job is None:
                 return False
-            future = client.submit(process_take, job, pure=False)
+            future = client.submit(task, job, pure=False)
             in_flight[future.key] = (future, job)
             window.add(future)
             return True
