@@ -188,8 +188,11 @@ def _sigint_ignored_in_children():
 def dask_client(scheduler: str | None, workers: int | None):
     """A Dask client: on a new local cluster (closed on exit) or on ``scheduler``'s cluster."""
     distributed = _import_dask()
+    # Dask logs its own trouble with tracebacks (a worker's heartbeat that finds the scheduler
+    # gone after Ctrl-C, a reconnect); facs-rig reports what matters itself (ClusterError, each
+    # take's error line), so only Dask's critical messages reach the terminal.
     for name in ("distributed", "tornado", "bokeh"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     cluster = None
     try:
         if scheduler:
@@ -206,7 +209,7 @@ def dask_client(scheduler: str | None, workers: int | None):
                 cluster = distributed.LocalCluster(
                     n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
-                    silence_logs=logging.ERROR)
+                    silence_logs=logging.CRITICAL)
                 client = distributed.Client(cluster, set_as_default=False)
     except ClusterError:
         raise
