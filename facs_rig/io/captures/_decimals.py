@@ -1,7 +1,8 @@
 """Vectorised reading of fixed-point decimal cells (``-0.0312639736``), bit-exact with ``float()``.
 
-Live Link Face writes every value with one integer digit and ten decimals (``formats.md`` §3.5;
-both real takes in ``shared/assets/captures/livelinkface``). :func:`numpy.loadtxt` converts each
+Live Link Face (Epic Games' iOS app) writes every blendshape value with one integer digit and ten
+decimals (measured: every cell of the two real takes the tests read, S07-001.csv and
+alex_rom_3.csv). :func:`numpy.loadtxt` converts each
 cell through Python's float parser, which was most of the time of reading an hour-long take
 (about 13 million cells). Cells of this one shape are converted in bulk instead:
 
