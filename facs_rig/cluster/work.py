@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -293,10 +294,20 @@ def take_qc(capture, solved, timeline, segments) -> dict:
             unused = list(names)
     qc["unused_channels"] = unused
     qc["flat_channels"] = _flat_channels(capture)
-    active: dict[str, float] = {}
+    # Seconds during which each AU is on: the union of its events' spans (events that follow
+    # the intensity overlap where one letter ramps into the next; a sum would count that twice).
+    spans: dict[str, list[tuple[float, float]]] = {}
     for event in timeline.events:
-        span = event.onset + event.apex + event.offset
-        active[event.channel.name] = active.get(event.channel.name, 0.0) + span
+        spans.setdefault(event.channel.name, []).append(
+            (event.start, event.start + event.onset + event.apex + event.offset))
+    active: dict[str, float] = {}
+    for name, intervals in spans.items():
+        total, reach = 0.0, -math.inf
+        for start, end in sorted(intervals):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        active[name] = total
     dominant = sorted(active.items(), key=lambda item: (-item[1], item[0]))[:5]
     qc["dominant_aus"] = [{"au": name, "seconds": round(seconds, 3),
                            "share": round(seconds / duration, 4) if duration > 0 else None}
