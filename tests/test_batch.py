@@ -497,7 +497,7 @@ def test_output_names_and_report_folder():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["batch", "a.csv", "-o", "out/{stem}.xyz"], "cannot write .xyz"),
+    (["batch", "a.csv", "-o", "out/{stem}.xyz"], "cannot write .xyz: the outputs are glb"),
     (["batch", "a.csv", "b.csv", "-o", "out/x.json"], "must contain {stem}"),
     (["batch", "a.csv", "-o", "out/{stem}.json", "--workers", "0"], "--workers: 0: must be at least 1"),
     (["batch", "a.csv", "-o", "o/{stem}.json", "--neutral", "3-1"], "start must be before"),
@@ -687,3 +687,27 @@ def test_dominant_au_seconds_are_a_union_never_longer_than_the_take():
         assert qc["dominant_aus"]
         for entry in qc["dominant_aus"]:
             assert 0 < entry["seconds"] <= qc["duration"] + 1e-3 and entry["share"] <= 1.0
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["-o", "{out}/{{stem}}.{{ext}}"], r"-o contains \{ext\}: list the outputs with --formats"),
+    (["-o", "{out}/x.json", "--formats", "json"], r"--formats needs \{ext\} in -o"),
+    (["-o", "{out}/{{stem}}.{{ext}}", "--formats", "json,xyz"],
+     r"cannot write \.xyz: the outputs are glb"),
+])
+def test_contradicting_output_options_are_usage_errors(tmp_path, capsys, arguments, message):
+    out = tmp_path / "out"
+    status = main(["batch", str(shared_asset(LLF)),
+                   *[a.format(out=out) for a in arguments]])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and re.search(message, err), err
+    assert not out.exists()
+
+
+def test_a_batch_whose_every_input_is_missing_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    status = main(["batch", str(tmp_path / "nothere"), "-o", f"{out}/{{stem}}.json"])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith(f"facs-rig: error: no takes: {tmp_path / 'nothere'}: no such file")
+    assert not out.exists()

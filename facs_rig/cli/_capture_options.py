@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from facs_rig.cli._output import add_fps_argument, bounded
@@ -101,7 +102,9 @@ def event_options(args: argparse.Namespace) -> EventOptions:
     try:
         trace = None if args.trace.strip().lower() == "none" else float(args.trace)
     except ValueError:
-        raise _usage_error(f"--trace {args.trace!r} is not a number of seconds or none") from None
+        trace = math.nan
+    if trace is not None and not 0.0 <= trace < math.inf:
+        raise _usage_error(f"--trace {args.trace!r}: give a number of seconds >= 0, or none")
     try:
         return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
                             follow_intensity=not args.whole_events, trace_duration=trace)

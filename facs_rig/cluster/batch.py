@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -102,6 +103,11 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     if len(takes) > 1 and "{stem}" not in template:
         raise BatchInputError("with several takes, -o must contain {stem} "
                               "(e.g. -o out/{stem}.glb)")
+    if all(not is_url(t.capture) and not os.path.exists(t.capture) for t in takes):
+        # Every input missing is a mistyped command, not a batch of failed takes: nothing is
+        # run or written (one missing take among others fails alone, and the rest go on).
+        missing = ", ".join(dict.fromkeys(t.capture for t in takes))
+        raise BatchInputError(f"no takes: {missing}: no such file or folder")
     jobs = [_job(take, settings, manifest) for take in takes]
     writers: dict[str, str] = {}
     for job in jobs:
@@ -132,10 +138,10 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
         Called with the number of takes, with the dashboard link, and with each take's entry.
     """
     folder = report_folder(settings.outputs.template)
+    manifest = ResultsManifest(folder)  # only read here: nothing is written before the plan holds
+    jobs, notes = plan_jobs(inputs, settings, manifest)
     if not is_url(folder):
         folder.mkdir(parents=True, exist_ok=True)
-    manifest = ResultsManifest(folder)
-    jobs, notes = plan_jobs(inputs, settings, manifest)
     if on_plan is not None:
         on_plan(len(jobs))
     order = {job.key: index for index, job in enumerate(jobs)}

@@ -166,6 +166,9 @@ def _html(folder: Path, rows: list[dict], totals: dict, interrupted: bool) -> st
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>facs-rig batch report</title><style>{_STYLE}</style></head><body>\n"
             f"<h1>facs-rig batch report</h1>\n<p>{html.escape(summary)} (facs-rig "
-            f"{html.escape(__version__)}). Click a column to sort.</p>{note}\n"
+            f"{html.escape(__version__)}). Click a column to sort. The residual, AU and emotion "
+            f"columns are computed as <code>facs-rig code</code> does (zero-phase smoothing, automatic "
+            f"neutral, unless the batch set them), like each take's .facs.txt, so they can differ "
+            f"from the retarget line printed for the take.</p>{note}\n"
             f"<table><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table>\n"
             f"<script>{_SCRIPT}</script>\n</body></html>\n")
