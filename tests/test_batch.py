@@ -711,3 +711,21 @@ def test_a_batch_whose_every_input_is_missing_writes_nothing(tmp_path, capsys):
     assert status == 1 and err.count("\n") == 1
     assert err.startswith(f"facs-rig: error: no takes: {tmp_path / 'nothere'}: no such file")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("start, duration, labels", [
+    (0.0, 1.53, ["0 s", "0.2", "0.4", "0.6", "0.8", "1", "1.2", "1.4"]),
+    (1000.0, 2.0, ["1000", "1000.5", "1001", "1001.5", "1002"]),  # a take cut from a longer one
+    (3.3, 80.0, ["10", "20", "30", "40", "50", "60", "70", "80"]),  # ticks on whole steps
+    (0.0, 420.0, ["0:00", "1:00", "2:00", "3:00", "4:00", "5:00", "6:00", "7:00"]),
+    (0.0, 3600.0, ["0:00", "10:00", "20:00", "30:00", "40:00", "50:00", "1:00:00"]),
+])
+def test_heat_map_time_axis_labels(start, duration, labels):
+    import math
+
+    from facs_rig.cluster.work import HEAT_MAP_WIDTH, _tick_step, _time_label
+
+    step = _tick_step(duration, HEAT_MAP_WIDTH)
+    first = math.ceil(round(start / step, 9))
+    last = math.floor(round((start + duration) / step, 9))
+    assert [_time_label(round(k * step, 6), step, duration) for k in range(first, last + 1)] == labels

@@ -9,11 +9,12 @@ share the client's memory.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
 from conftest import shared_asset
-from test_batch import scheduler  # noqa: F401 (the module's two-worker LocalCluster fixture)
+from test_batch import scheduler  # noqa: F401, F811 (test_batch's two-worker LocalCluster fixture)
 
 from facs_rig.cli import main
 from facs_rig.cluster import expand_inputs, remote
@@ -37,6 +38,7 @@ def memory_fs():
     ("s3://bucket/day1/take.csv", True),
     ("file:///tmp/take.csv", True),
     ("simplecache::s3://bucket/take.csv", True),
+    ("takes/a::b.csv", False),  # '::' inside a path is not an fsspec chain
     ("gs://b/*.csv", True),
     ("takes/take.csv", False),
     ("/data/takes/take.csv", False),
@@ -114,7 +116,7 @@ def test_expand_a_url_folder_skips_non_captures_and_hidden_files(tmp_path):
     assert [t.stem for t in globbed] == ["a", "b", "notes"]
 
 
-def test_batch_with_url_inputs_and_outputs_equals_local_batch(tmp_path, scheduler, capsys):
+def test_batch_with_url_inputs_and_outputs_equals_local_batch(tmp_path, scheduler, capsys):  # noqa: F811
     takes = tmp_path / "store" / "takes"
     takes.mkdir(parents=True)
     shutil.copy(shared_asset(LLF), takes / "S07-001.csv")
@@ -146,7 +148,10 @@ def test_batch_with_url_inputs_and_outputs_equals_local_batch(tmp_path, schedule
     failed = [t for t in report["takes"] if t["status"] == "failed"]
     assert [t["capture"] for t in failed] == [(takes / "broken.csv").as_uri()]
     assert failed[0]["error"].startswith((takes / "broken.csv").as_uri() + ": ")
-    assert "/tmp/facs-rig-take-" not in printed.out + printed.err  # staged copies never named
+    import tempfile
+
+    staging = os.path.join(tempfile.gettempdir(), "facs-rig-take-")
+    assert staging not in printed.out + printed.err  # staged copies never named
     html = (results / "batch-report.html").read_text()
     assert 'src="S07-001.qc.png"' in html
     manifest = [json.loads(line) for line in
@@ -162,3 +167,17 @@ def test_batch_with_url_inputs_and_outputs_equals_local_batch(tmp_path, schedule
     out = capsys.readouterr().out
     assert "1 done, 1 up to date" in out.replace("\n", " ")
     assert (results / "001.json").stat().st_mtime_ns == before
+
+
+def test_a_gltf_at_a_url_and_a_missing_url_input_are_one_error_line(tmp_path, capsys):
+    take = tmp_path / "S07-001.csv"
+    shutil.copy(shared_asset(LLF), take)
+    out = (tmp_path / "out").as_uri()
+    assert main(["batch", take.as_uri(), "-o", f"{out}/{{stem}}.gltf"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a .gltf is two files" in err and "write .glb" in err
+    missing = (tmp_path / "typo").as_uri() + "/"
+    assert main(["batch", missing, "-o", f"{out}/{{stem}}.json"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no takes:" in err and "no such file or folder" in err
+    assert not (tmp_path / "out").exists()

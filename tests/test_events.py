@@ -70,11 +70,12 @@ def test_a_sustained_trace_is_an_event(vocabulary):
     assert (event.start, event.end) == pytest.approx((0.99, 1.60))
     assert extract_events(curves_of({Channel(12, "R"): held}), vocabulary.scale(),
                           options=EventOptions(trace_duration=None)).events == ()
-    # Exactly 0.5 s above off (frames 1.00-1.50) is enough; 0.49 s is not.
+    # 50 frames at 100 fps last 50 frame intervals, 0.5 s (frames 1.00-1.49, to 1.50), as the
+    # letter ranges count them: enough; 49 frames are not.
     edge = np.zeros(300)
-    edge[100:151] = 0.10
+    edge[100:150] = 0.10
     assert len(extract_events(curves_of({Channel(12): edge}), vocabulary.scale()).events) == 1
-    edge[150] = 0.0
+    edge[149] = 0.0
     assert extract_events(curves_of({Channel(12): edge}), vocabulary.scale()).events == ()
     with pytest.raises(ValueError, match="trace_duration"):
         EventOptions(trace_duration=-1.0)

@@ -153,6 +153,19 @@ def test_render_is_shaded_and_not_blank():
     assert 0.1 < differs.mean() < 0.9
 
 
+def test_a_shading_given_as_lists_or_arrays_renders_like_the_same_tuples():
+    """Shading's fields are documented as (3,) floats: lists and arrays must work (the cached
+    background is keyed by the colours' values, not by the unhashable Shading itself)."""
+    from facs_rig.render.raster import Shading
+
+    points, faces = _square(0.0, 1.0)
+    as_tuples = Shading(ambient=(0.3, 0.3, 0.3), background_top=(0.5, 0.2, 0.2))
+    as_lists = Shading(ambient=[0.3, 0.3, 0.3], background_top=np.array([0.5, 0.2, 0.2]))
+    expected = render(points, faces, _camera(), shading=as_tuples)
+    assert np.array_equal(render(points, faces, _camera(), shading=as_lists), expected)
+    assert tuple(expected[0, 0]) != tuple(render(points, faces, _camera())[0, 0])
+
+
 def test_vertex_normals_of_a_plane_face_the_viewer():
     points, faces = _square(0.0)
     assert np.allclose(vertex_normals(points, faces), [[0, 0, 1]] * 4)

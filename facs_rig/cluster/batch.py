@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs
-from facs_rig.cluster.remote import is_url
+from facs_rig.cluster.remote import is_url, url_exists
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
     BatchInputError,
@@ -103,7 +103,11 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     if len(takes) > 1 and "{stem}" not in template:
         raise BatchInputError("with several takes, -o must contain {stem} "
                               "(e.g. -o out/{stem}.glb)")
-    if all(not is_url(t.capture) and not os.path.exists(t.capture) for t in takes):
+    if is_url(template) and "gltf" in settings.outputs.formats:
+        raise BatchInputError(f"-o {template}: a .gltf is two files (the JSON and its .bin) that "
+                              f"an object store cannot replace together; write .glb at a URL")
+    if all(not (url_exists(t.capture) if is_url(t.capture) else os.path.exists(t.capture))
+           for t in takes):
         # Every input missing is a mistyped command, not a batch of failed takes: nothing is
         # run or written (one missing take among others fails alone, and the rest go on).
         missing = ", ".join(dict.fromkeys(t.capture for t in takes))

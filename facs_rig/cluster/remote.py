@@ -29,7 +29,7 @@ __all__ = ["RemoteError", "is_url", "url_filesystem", "expand_url", "url_parent"
 
 #: A URL scheme (RFC 3986 section 3.1) of two or more characters, so that a Windows drive
 #: letter (``C:\\takes``) is a path; fsspec chains (``simplecache::s3://``) count as URLs.
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://|::")
+_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+::)*[A-Za-z][A-Za-z0-9+.-]+://")
 
 #: Size of one piece of a streamed copy.
 CHUNK_BYTES = 1 << 20
@@ -208,7 +208,12 @@ class RemoteText:
         self._lines.append(line)
         self._dirty = True
         if self._clock() - self._flushed_at >= self._flush_seconds:
-            self.flush()
+            try:
+                self.flush()
+            except RemoteError:
+                # A failed periodic upload is retried at the next interval and at close(),
+                # where a failure is reported: the takes' outputs are already published.
+                self._flushed_at = self._clock()
 
     def flush(self) -> None:
         if self._dirty:

@@ -68,7 +68,7 @@ class TakeJob:
         for request in self.requests:
             paths.append(request.output)
             if request.output.lower().endswith(".gltf"):
-                paths.append(str(Path(request.output).with_suffix(".bin")))
+                paths.append(request.output[:-5] + ".bin")  # string ops: a URL's '//' stays
         return paths + [self.summary_path, self.heat_map_path]
 
 
@@ -131,16 +131,14 @@ def _process_remote(job: TakeJob) -> dict:
     from facs_rig.cluster import remote
 
     with tempfile.TemporaryDirectory(prefix="facs-rig-take-") as staging:
+        # One read of the capture: staged (and hashed on the way) before the up-to-date test.
         if remote.is_url(job.capture):
-            if job.previous_sha256 is not None and job.previous_sha256 == remote.url_sha256(
-                    job.capture) and all(_output_exists(path) for path in job.output_paths()):
-                return {"key": job.key, "status": "skipped", "input_sha256": job.previous_sha256}
             capture, sha = remote.stage_input(job.capture, staging)
         else:
             capture, sha = job.capture, file_sha256(job.capture)
-            if (job.previous_sha256 == sha
-                    and all(_output_exists(path) for path in job.output_paths())):
-                return {"key": job.key, "status": "skipped", "input_sha256": sha}
+        if (job.previous_sha256 == sha
+                and all(_output_exists(path) for path in job.output_paths())):
+            return {"key": job.key, "status": "skipped", "input_sha256": sha}
         uploads: list[tuple[str, str]] = []  # (local staged file, URL)
 
         def local(path: str, index: int) -> str:
@@ -172,6 +170,9 @@ def _process_remote(job: TakeJob) -> dict:
             result = _run(staged_job, source_name=job.capture)
         except FacsRigError as exc:  # name the user's URL, not the staged copy
             raise FacsRigError(rename(str(exc))) from None
+        except OSError as exc:
+            where = rename(exc.filename) if getattr(exc, "filename", None) else job.capture
+            raise FacsRigError(f"{where}: {exc.strerror or exc}") from None
         for staged, url in uploads:
             remote.publish(staged, url)
     result.update(key=job.key, status="ok", input_sha256=sha, capture=job.capture,
@@ -357,19 +358,21 @@ def _ramp(level: np.ndarray) -> np.ndarray:
     return (_RAMP[low] * (1 - fraction) + _RAMP[low + 1] * fraction).astype(np.uint8)
 
 
+#: Tick steps of the heat map's time axis, seconds: 1-2-5 below a minute, clock-friendly above.
+_TICK_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0,
+               1800.0, 3600.0, 7200.0, 14400.0)
+
+
 def _tick_step(duration: float, width: int) -> float:
-    """A 1-2-5 step in seconds giving a time label every 60 pixels or more."""
+    """The smallest step in :data:`_TICK_STEPS` giving a time label every 60 pixels or more."""
     wanted = duration * 60.0 / max(width, 1)
-    step = 0.1
-    while True:
-        for factor in (1.0, 2.0, 5.0):
-            if step * factor >= wanted:
-                return step * factor
-        step *= 10.0
+    return next((step for step in _TICK_STEPS if step >= wanted), _TICK_STEPS[-1] * math.ceil(
+        wanted / _TICK_STEPS[-1]))
 
 
-def _time_label(seconds: float, step: float) -> str:
-    if step >= 60.0 or seconds >= 600.0:
+def _time_label(seconds: float, step: float, duration: float) -> str:
+    """``12.5`` (``0 s`` at zero) for a take under ten minutes, ``m:ss`` / ``h:mm:ss`` past it."""
+    if step >= 60.0 or duration >= 600.0:
         whole = int(round(seconds))
         return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 \
             else f"{whole // 60}:{whole % 60:02d}"
@@ -419,14 +422,15 @@ def heat_map_png(curves) -> bytes:
     if n_frames > 1 and np.isfinite(times[[0, -1]]).all() and times[-1] > times[0]:
         start, duration = float(times[0]), float(times[-1] - times[0])
         step = _tick_step(duration, width)
-        for index in range(int(duration / step) + 1):
-            offset = index * step
-            x = HEAT_MAP_LABELS + int(round(offset / duration * (width - 1)))
+        first = math.ceil(round(start / step, 9))  # ticks on whole multiples of the step
+        for index in range(first, int(math.floor(round((start + duration) / step, 9))) + 1):
+            at = index * step
+            x = HEAT_MAP_LABELS + int(round((at - start) / duration * (width - 1)))
             draw.line([(x, axis_y), (x, axis_y + 3)], fill=(0, 0, 0))
-            label = _time_label(round(start + offset, 6), step)
+            label = _time_label(round(at, 6), step, duration)
             if x + 6 * len(label) <= image.width:
-                draw.text((x - (0 if index == 0 else 3 * len(label)), axis_y + 4), label,
-                          fill=(0, 0, 0))
+                draw.text((x - (0 if x == HEAT_MAP_LABELS else 3 * len(label)), axis_y + 4),
+                          label, fill=(0, 0, 0))
     # Colour key: the ramp from 0 to 1 under the labels' column.
     key_y = plot_height + 20
     key = _ramp(np.linspace(0.0, 1.0, 40))[None, :, :].repeat(8, axis=0)

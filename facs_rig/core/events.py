@@ -108,7 +108,11 @@ def _activations(curve: np.ndarray, times: np.ndarray, on: float, off: float,
     reached = np.concatenate(([0], np.cumsum(curve >= on)))
     keep = reached[lasts + 1] > reached[firsts]
     if trace_duration is not None:
-        keep |= times[lasts] - times[firsts] >= trace_duration  # a NaN time keeps nothing
+        # A run of k frames lasts k frame intervals (to the frame after it, or one median
+        # step past the last frame), as the letter ranges count them.
+        step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+        after = np.append(times[1:], times[-1] + step)[lasts]
+        keep |= after - times[firsts] >= trace_duration  # a NaN time keeps nothing
     firsts, lasts = firsts[keep], lasts[keep]
     if firsts.size > 1:
         # Run k+1 joins run k when the gap from k's last frame to its first is under min_gap.

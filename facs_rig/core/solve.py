@@ -529,9 +529,12 @@ class BlendshapeSolver:
 
         mean = smooth_zero_phase(times, first.values, cutoff_hz=self.priors.temporal_hz)
         pull = self.priors.temporal_weight * np.einsum("ij,ij->j", self.basis, self.basis)
+        # On top of the first solve's own terms (the priors', or the caller's).
+        coupling, penalty = options["coupling"], options["penalty"]
         options["coupling"] = np.diag(pull) if coupling is None else coupling + np.diag(pull)
         linear = -(mean * pull.astype(np.float32))  # -mu Q_kk m_k: the pull's linear part
-        options["penalty"] = linear if penalty is None else linear + penalty.astype(np.float32)
+        options["penalty"] = (linear if penalty is None
+                              else linear + np.asarray(penalty, dtype=np.float32))
         options["initial"] = first.values
         second = solve_bounded(self.basis, weights, **options)
         return SolveResult(second.values, second.residual, first.sweeps + second.sweeps)

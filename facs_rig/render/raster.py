@@ -473,7 +473,7 @@ def render(
             channels.append(shaded)
     if factor == 1:
         # sRGB is per pixel: the background's is converted once per size, the surface's here.
-        image = _background_srgb(shading, width, height).reshape(-1, 3).copy()
+        image = _background_srgb_of(shading, width, height).reshape(-1, 3).copy()
         for index, shaded in enumerate(channels):
             image[pixels, index] = linear_to_srgb(shaded)
         return image.reshape(height, width, 3)
@@ -524,16 +524,28 @@ def linear_to_srgb(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
 
 
+def _background_srgb_of(shading: Shading, width: int, height: int) -> np.ndarray:
+    """:func:`linear_to_srgb` of :func:`_background`, cached by the two gradient colours (a
+    ``Shading`` built with lists or arrays is not hashable, and only those colours matter)."""
+    top = tuple(float(v) for v in np.ravel(shading.background_top))
+    bottom = tuple(float(v) for v in np.ravel(shading.background_bottom))
+    return _background_srgb(top, bottom, width, height)
+
+
 @lru_cache(maxsize=8)
-def _background_srgb(shading: Shading, width: int, height: int) -> np.ndarray:
-    """:func:`linear_to_srgb` of :func:`_background` (read-only; a clip asks for it every frame)."""
-    image = linear_to_srgb(_background(shading, width, height))
+def _background_srgb(top: tuple, bottom: tuple, width: int, height: int) -> np.ndarray:
+    """:func:`linear_to_srgb` of the gradient (read-only; a clip asks for it every frame)."""
+    image = linear_to_srgb(_gradient(top, bottom, width, height))
     image.flags.writeable = False
     return image
 
 
 def _background(shading: Shading, width: int, height: int) -> np.ndarray:
+    return _gradient(shading.background_top, shading.background_bottom, width, height)
+
+
+def _gradient(top, bottom, width: int, height: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    top, bottom = np.float32(shading.background_top), np.float32(shading.background_bottom)
+    top, bottom = np.float32(top), np.float32(bottom)
     column = top * (1 - t) + bottom * t
     return np.broadcast_to(column, (height, width, 3)).astype(np.float32)
