@@ -95,9 +95,9 @@ def process_take(job: TakeJob) -> dict:
                 return result
         else:
             sha = file_sha256(job.capture)
-            if (job.previous_sha256 == sha
-                    and all(os.path.exists(path) for path in job.output_paths())):
-                return {"key": job.key, "status": "skipped", "input_sha256": sha}
+            skipped = _skipped(job, sha)
+            if skipped is not None:
+                return skipped
             result = _run(job)
             result.update(key=job.key, status="ok", input_sha256=sha)
     except FacsRigError as exc:
@@ -110,6 +110,13 @@ def process_take(job: TakeJob) -> dict:
                             f"{' '.join(str(exc).split())}", start)
     result["seconds"] = round(time.perf_counter() - start, 4)
     return result
+
+
+def _skipped(job: TakeJob, sha: str) -> dict | None:
+    """The "skipped" result when an earlier run made every output from this very input."""
+    if job.previous_sha256 == sha and all(_output_exists(path) for path in job.output_paths()):
+        return {"key": job.key, "status": "skipped", "input_sha256": sha}
+    return None
 
 
 def _names_urls(job: TakeJob) -> bool:
@@ -136,9 +143,9 @@ def _process_remote(job: TakeJob) -> dict:
             capture, sha = remote.stage_input(job.capture, staging)
         else:
             capture, sha = job.capture, file_sha256(job.capture)
-        if (job.previous_sha256 == sha
-                and all(_output_exists(path) for path in job.output_paths())):
-            return {"key": job.key, "status": "skipped", "input_sha256": sha}
+        skipped = _skipped(job, sha)
+        if skipped is not None:
+            return skipped
         uploads: list[tuple[str, str]] = []  # (local staged file, URL)
 
         def local(path: str, index: int) -> str:
