@@ -432,7 +432,7 @@ def test_folders_globs_and_manifests_expand_to_takes(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("capture,rig\n", None),
     ("capture,speed\nx.csv,2\n", "line 2: unknown field(s) speed"),
-    ("capture,fps\nx.csv,fast\n", "line 2: field fps: 'fast' is not a positive number"),
+    ("capture,fps\nx.csv,fast\n", "line 2: field fps: 'fast': fps must be a number in (0, 10000]"),
     ("capture,fps\nx.csv,-1\n", "field fps"),
     ("capture,neutral\nx.csv,3-1\n", "field neutral: neutral '3-1': the start must be before"),
     ("capture,face\nx.csv,1.5\n", "field face"),

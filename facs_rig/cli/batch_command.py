@@ -60,8 +60,6 @@ def run_batch_command(args: argparse.Namespace) -> int:
     """Parse, run the batch through :func:`facs_rig.cluster.run_batch`, print the outcome."""
     from facs_rig.cli import UsageError
     from facs_rig.cluster import BatchInputError, BatchSettings, OutputNames, run_batch
-    from facs_rig.errors import FacsRigError
-    from facs_rig.io.captures.retarget import output_kind
 
     check_neutral(args.neutral)
     if args.workers is not None and args.scheduler:
@@ -69,14 +67,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else ()
     try:
         outputs = OutputNames(args.output, formats)
-    except BatchInputError as exc:  # -o and --formats contradict each other: a usage error
+    except BatchInputError as exc:  # -o and --formats contradict, or name no output: usage
         raise UsageError(str(exc)) from None
-    for extension in outputs.formats:
-        try:
-            output_kind(f"take.{extension}", None)
-        except FacsRigError:
-            raise UsageError(f"cannot write .{extension}: the outputs are glb, gltf, csv, json, "
-                             f"txt, notes or eaf (the extension of -o, or --formats)") from None
     settings = BatchSettings(
         outputs=outputs,
         code_cleaning=cleaning_options(args, neutral_default="auto", smooth_default="zero-phase"),

@@ -21,7 +21,7 @@ from facs_rig.cluster.takes import (
 )
 from facs_rig.cluster.work import TakeJob, job_settings
 from facs_rig.io.captures.pipeline import CleaningOptions
-from facs_rig.io.captures.retarget import RetargetOptions, output_kind
+from facs_rig.io.captures.retarget import RetargetOptions
 
 __all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch"]
 
@@ -89,11 +89,8 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     ------
     BatchInputError
         No takes, several takes without ``{stem}`` in ``-o``, two takes writing one file.
-    UnsupportedFormatError
-        An output extension ``retarget`` cannot write.
+        (An output extension ``retarget`` cannot write is refused by :class:`OutputNames`.)
     """
-    for extension in settings.outputs.formats:
-        output_kind(f"x.{extension}", None)  # an unknown extension fails before any work
     folder = report_folder(settings.outputs.template)
     takes, notes = expand_inputs(inputs, exclude=None if is_url(folder) else folder)
     if not takes:

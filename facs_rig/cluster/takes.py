@@ -16,12 +16,12 @@ from __future__ import annotations
 import csv
 import glob
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from facs_rig.cluster import remote
+from facs_rig.core.limits import fps_problem
 from facs_rig.errors import CaptureFormatError, FacsRigError
 from facs_rig.io import bounded_json
 from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
@@ -253,13 +253,10 @@ def _manifest_row(entry: dict, where: str, folder: Path) -> tuple[str, dict]:
 
 def _check_field(key: str, value, where: str):
     if key == "fps":
-        try:
-            fps = float(value)
-        except (TypeError, ValueError):
-            fps = math.nan
-        if not (0.0 < fps < math.inf) or isinstance(value, bool):
-            raise BatchInputError(f"{where}: field fps: {value!r} is not a positive number")
-        return fps
+        problem = fps_problem(value)  # the one fps rule of every command (core.limits)
+        if problem is not None:
+            raise BatchInputError(f"{where}: field fps: {value!r}: {problem}")
+        return float(value)
     if key == "face":
         try:
             face = int(value)
@@ -314,6 +311,15 @@ class OutputNames:
         formats = tuple(f.lstrip(".").lower() for f in self.formats)
         if len(set(formats)) != len(formats):
             raise BatchInputError(f"--formats lists an extension twice: {','.join(self.formats)}")
+        from facs_rig.io.captures.retarget import output_kind
+
+        for extension in formats:
+            try:
+                output_kind(f"take.{extension}", None)
+            except FacsRigError:
+                raise BatchInputError(
+                    f"cannot write .{extension}: the outputs are glb, gltf, csv, json, txt, notes "
+                    f"or eaf (the extension of -o, or --formats)") from None
         object.__setattr__(self, "formats", formats)
 
     def _base(self, take: Take) -> str:

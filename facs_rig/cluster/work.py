@@ -8,7 +8,6 @@ never a take's arrays, so the client's memory does not grow with the takes' leng
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import math
 import os
@@ -199,18 +198,6 @@ def _failed(job: TakeJob, message: str, start: float) -> dict:
             "seconds": round(time.perf_counter() - start, 4)}
 
 
-def _remove_stale_parts(path: str) -> None:
-    """Delete temporary files an interrupted run left beside ``path`` (``.NAME.xxxx.part``,
-    see :func:`facs_rig.io.atomic.atomic_write`): a killed worker cannot clean up after itself."""
-    target = Path(path)
-    if target.parent.is_dir():
-        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
-            try:
-                stale.unlink()
-            except OSError:
-                pass
-
-
 def _named(capture, name: str):
     """``capture`` as if read from ``name`` (a staged copy of a URL records the URL as its
     source, so outputs are the same bytes as from a local file of that name)."""
@@ -239,8 +226,8 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
 
     first = job.requests[0]
     for path in job.output_paths():
+        # Stale .part files of a killed worker are removed by io.atomic's first write here.
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_parts(path)
     capture = read_capture(job.capture, format=first.format, face=first.face)
     if source_name is not None:
         capture = _named(capture, source_name)

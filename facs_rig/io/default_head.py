@@ -14,7 +14,6 @@ depends on the clock, the machine or dictionary order: the same inputs give the 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,8 +305,3 @@ def write_default_head(
     head = build_head(ict_path)
     write_head_glb(head.mesh, head.colours, target, eyes=head.eyes)
     return target
-
-
-def recipe_json() -> str:
-    """The recipe as canonical JSON text (for docs and tests)."""
-    return json.dumps(head_recipe(), indent=1, sort_keys=True)

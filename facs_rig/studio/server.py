@@ -43,12 +43,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from facs_rig.errors import FacsRigError
+from facs_rig.io.osc.protocols import PROTOCOLS
 from facs_rig.studio.session import StudioSession
 
 __all__ = ["StudioServer", "rig_payload", "coarse_payload", "three_js_path", "OSC_PROTOCOLS"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-OSC_PROTOCOLS = ("vmc", "vrchat", "facecap", "template")
+OSC_PROTOCOLS = PROTOCOLS  # the stream command's protocols (facs_rig.io.osc.protocols)
 #: Largest message a page may send (notes text included): 1 MiB.
 MAX_MESSAGE = 2**20
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -216,7 +217,6 @@ class StudioServer:
         self.refused = 0
         self.url = ""
         self.clients: set[ServerConnection] = set()
-        self._ids: dict[ServerConnection, int] = {}
         self._next_id = 1
         self._server = None
         self._watch_task: asyncio.Task | None = None
@@ -381,7 +381,6 @@ class StudioServer:
         client_id = self._next_id
         self._next_id += 1
         self.clients.add(connection)
-        self._ids[connection] = client_id
         try:
             await connection.send(json.dumps({"type": "hello", "client": client_id}))
             await connection.send(json.dumps(self.state_message()))
@@ -394,7 +393,6 @@ class StudioServer:
             pass
         finally:
             self.clients.discard(connection)
-            self._ids.pop(connection, None)
 
     def _refuse(self, reason: str) -> dict:
         self.refused += 1

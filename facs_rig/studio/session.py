@@ -32,7 +32,7 @@ from facs_rig.core.channels import Channel, parse_channel
 from facs_rig.core.mixing import explain, mix, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
-from facs_rig.core.timeline import Timeline, sample
+from facs_rig.core.timeline import Timeline, frame_count, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
 
@@ -147,7 +147,7 @@ class StudioSession:
             return self.status
 
     def _set_timeline(self, timeline: Timeline) -> None:
-        n_frames = math.floor(timeline.duration * timeline.fps + 1e-9) + 1
+        n_frames = frame_count(timeline.duration, timeline.fps)  # as sample() will make them
         if n_frames > MAX_FRAMES:
             raise TimelineFormatError(
                 f"{self._source_name()}: {timeline.duration:g} s at {timeline.fps:g} fps is "
