@@ -17,12 +17,12 @@ from facs_rig.cli._capture_options import (
 )
 from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
-from facs_rig.core.events import code_segments, extract_events, format_summary
+from facs_rig.core.events import code_segments, extract_events
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
 from facs_rig.io.captures.pipeline import (
-    auto_neutral_note,
     capture_curves,
+    code_summary_text,
     event_thresholds,
 )
 from facs_rig.io.captures.retarget import (
@@ -172,7 +172,7 @@ def run_code(args: argparse.Namespace) -> int:
     capture = read_capture(args.capture, format=args.format, face=args.face)
     repairs = capture.repairs
     take = capture.blendshapes if capture.blendshapes is not None else capture.aus
-    neutral_note = auto_neutral_note(take.times) if take is not None else None
+    times = take.times if take is not None else None
     step(1)
     tracker = choose_tracker(args.tracker, capture.format)
     with naming(args.capture):
@@ -191,11 +191,7 @@ def run_code(args: argparse.Namespace) -> int:
                      "emotion": s.emotion, "matched": s.matched, "of": s.total}
                     for s in segments])
         return 0
-    for note in repairs:
-        print(f"# repaired: {note}")
-    if cleaning.neutral == "auto" and neutral_note is not None:
-        print(f"# {neutral_note}")
-    sys.stdout.write(format_summary(segments) or "no AU events\n")
+    sys.stdout.write(code_summary_text(repairs, cleaning.neutral, times, segments))
     return 0
 
 

@@ -217,10 +217,10 @@ def _named(capture, name: str):
 
 
 def _run(job: TakeJob, source_name: str | None = None) -> dict:
-    from facs_rig.core.events import code_segments, extract_events, format_summary
+    from facs_rig.core.events import code_segments, extract_events
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import auto_neutral_note, capture_curves, event_thresholds
+    from facs_rig.io.captures.pipeline import capture_curves, code_summary_text, event_thresholds
     from facs_rig.io.captures.retarget import capture_source, choose_tracker, retarget_file
     from facs_rig.resources import load_vocabulary
 
@@ -242,12 +242,9 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events,
                               thresholds=event_thresholds(tracker, first.events))
     segments = code_segments(timeline, vocabulary)
-    summary = "".join(f"# repaired: {note}\n" for note in capture.repairs)
     take = capture.blendshapes if capture.blendshapes is not None else capture.aus
-    neutral_note = auto_neutral_note(take.times) if take is not None else None
-    if job.code_cleaning.neutral == "auto" and neutral_note is not None:
-        summary += f"# {neutral_note}\n"  # as `facs-rig code` prints it
-    summary += format_summary(segments) or "no AU events\n"
+    summary = code_summary_text(capture.repairs, job.code_cleaning.neutral,
+                                take.times if take is not None else None, segments)
     write_text_atomic(job.summary_path, summary)
     write_bytes_atomic(job.heat_map_path, heat_map_png(solved.curves))
     return {"capture": job.capture, "outputs": job.output_paths(),

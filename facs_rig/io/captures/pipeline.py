@@ -22,7 +22,7 @@ from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
-           "event_thresholds",
+           "event_thresholds", "auto_neutral_note", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions"]
 
 
@@ -205,6 +205,29 @@ AUTO_NEUTRAL_MIN_TAKE = 5.0
 #: so the neutral can zero at most a quarter of a take's frames, however active the quietest
 #: second was.
 AUTO_NEUTRAL_MAX_PERCENTILE = 25.0
+
+
+def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments) -> str:
+    """What ``facs-rig code`` prints for a take (and ``batch`` writes as ``.facs.txt``): its
+    repairs and, when the automatic neutral fell back, why, as ``#`` lines, then the segments.
+
+    Parameters
+    ----------
+    repairs : sequence of str
+        The capture's repair notes.
+    neutral : str
+        The cleaning's neutral spec (``'auto'`` adds the fallback note where it applies).
+    times : (n_frames,) array or None
+        The take's frame times (None when the capture has no data).
+    segments : sequence of CodedSegment
+    """
+    from facs_rig.core.events import format_summary
+
+    text = "".join(f"# repaired: {note}\n" for note in repairs)
+    note = auto_neutral_note(times) if times is not None and neutral == "auto" else None
+    if note is not None:
+        text += f"# {note}\n"
+    return text + (format_summary(segments) or "no AU events\n")
 
 
 def auto_neutral_note(times: np.ndarray) -> str | None:
