@@ -151,3 +151,13 @@ def test_retarget_says_which_profile_it_detected_and_has_json(tmp_path, capsys):
     [report] = json.loads(text)
     assert (report["rig"], report["rig_detected"], report["kind"]) == ("arkit", False,
                                                                        "livelinkface")
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["code", "a.csv", "b.csv"], "unrecognized arguments: b.csv (see 'facs-rig code --help')"),
+    (["rig", "show", "arkit", "extra"],
+     "unrecognized arguments: extra (see 'facs-rig rig show --help')"),
+    (["--bogus"], "unrecognized arguments: --bogus (see 'facs-rig --help')"),
+])
+def test_an_extra_argument_points_to_its_own_commands_help(capsys, argv, hint):
+    assert run(capsys, *argv) == (2, "", f"facs-rig: error: {hint}\n")
