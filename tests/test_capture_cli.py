@@ -30,15 +30,18 @@ def test_code_prints_one_line_per_segment(capsys):
 
 
 def test_code_trace_option_codes_or_drops_held_traces(capsys):
-    # S07-001 holds AU15 between off (0.08) and on (0.15) for seconds: a sustained trace (A/B)
-    # that `code` now codes by default; --trace none codes only what reaches on.
+    # S07-001 holds AU63 (eyes up) between off (0.08) and on (0.15) for about a second at
+    # 2.6-3.6 s: a sustained trace that `code` codes by default; --trace none codes only what
+    # reaches on. (Before the automatic neutral picked a resting second, the trace here was a
+    # 15B held through the whole take.)
     path = str(shared_asset("captures/livelinkface/S07-001.csv"))
     assert main(["code", path, "--json"]) == 0
     traced = json.loads(capsys.readouterr().out)
     assert main(["code", path, "--json", "--trace", "none"]) == 0
     untraced = json.loads(capsys.readouterr().out)
-    first = [s["code"] for s in traced if s["start"] < 1.0]
-    assert "15B" in first[0] and all("15" not in s["code"] for s in untraced if s["start"] < 1.0)
+    held = [s for s in traced if 2.0 < s["start"] < 4.0 and "63" in s["code"]]
+    assert held and held[0]["end"] - held[0]["start"] >= 0.5
+    assert all("63" not in s["code"] for s in untraced if s["start"] < 4.0)
     assert len(traced) > len(untraced)
     assert main(["code", path, "--trace", "soon"]) == 2
     assert "--trace 'soon': give a number of seconds >= 0, or none" in capsys.readouterr().err

@@ -202,24 +202,6 @@ def test_short_take_keeps_its_signal_with_the_automatic_neutral():
     np.testing.assert_array_equal(auto.values, none.values)
 
 
-def test_automatic_neutral_zeroes_at_most_a_quarter_of_a_long_take():
-    from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
-
-    capture = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
-    raw = np.nan_to_num(capture.blendshapes.weights)
-    curves = capture_curves(capture, CleaningOptions(neutral="auto"), source="blendshapes",
-                            tracker=load_tracker("generic")).curves
-    assert curves.n_frames == raw.shape[0]
-    from facs_rig.io.captures.pipeline import _calibration
-
-    calibration = _calibration(capture.times, raw, "auto", None)
-    calibrated = calibration.apply(raw)
-    moving = raw.max(axis=0) - raw.min(axis=0) > 0.05
-    zeroed = (calibrated[:, moving] == 0) & (raw[:, moving] > 0)
-    assert np.all(zeroed.mean(axis=0) <= 0.26)
-
-
 def test_a_tracker_profile_path_without_a_size_is_read_bounded():
     # /dev/zero reports size 0 and never ends: a size check before read() let it fill memory.
     with pytest.raises(FacsRigError, match="/dev/zero: more than .* too large for a tracker profile"):

