@@ -669,21 +669,15 @@ def test_dominant_au_seconds_are_a_union_never_longer_than_the_take():
     """Events that follow the intensity overlap at letter changes; the QC's seconds per AU are
     the union of their spans (a sum read 3.72 s of AU25 in a 1.53 s take)."""
     from facs_rig.cluster.work import take_qc
-    from facs_rig.core.events import EventOptions, code_segments, extract_events
+    from facs_rig.core.events import EventOptions
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves, event_thresholds
-    from facs_rig.io.captures.retarget import capture_source, choose_tracker
-    from facs_rig.resources import load_vocabulary
+    from facs_rig.io.captures.pipeline import CleaningOptions, take_events
 
-    vocabulary = load_vocabulary()
     for name in ("captures/pyfeat/003.csv", LLF):
         capture = read_capture(shared_asset(name))
-        tracker = choose_tracker(None, capture.format)
-        solved = capture_curves(capture, CleaningOptions(smoothing="zero-phase", neutral="auto"),
-                                tracker=tracker, source=capture_source("auto", None, capture))
-        timeline = extract_events(solved.curves, vocabulary.scale(), options=EventOptions(),
-                                  thresholds=event_thresholds(tracker, EventOptions()))
-        qc = take_qc(capture, solved, timeline, code_segments(timeline, vocabulary))
+        take = take_events(capture, CleaningOptions(smoothing="zero-phase", neutral="auto"),
+                           EventOptions(), code=True)
+        qc = take_qc(capture, take.solved, take.timeline, take.segments)
         assert qc["dominant_aus"]
         for entry in qc["dominant_aus"]:
             assert 0 < entry["seconds"] <= qc["duration"] + 1e-3 and entry["share"] <= 1.0

@@ -17,21 +17,10 @@ from facs_rig.cli._capture_options import (
 )
 from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
-from facs_rig.core.events import code_segments, extract_events
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
-from facs_rig.io.captures.pipeline import (
-    capture_curves,
-    code_summary_text,
-    event_thresholds,
-)
-from facs_rig.io.captures.retarget import (
-    RetargetOptions,
-    RetargetRequest,
-    capture_source,
-    choose_tracker,
-    output_kind,
-)
+from facs_rig.io.captures.pipeline import CODE_STEPS, choose_tracker, take_events
+from facs_rig.io.captures.retarget import RetargetOptions, RetargetRequest, output_kind
 from facs_rig.resources import load_vocabulary
 
 
@@ -158,40 +147,26 @@ def run_code(args: argparse.Namespace) -> int:
     check_neutral(args.neutral)
     cleaning = cleaning_options(args, neutral_default="auto", smooth_default="zero-phase")
     events = event_options(args)
-    vocabulary = load_vocabulary()
     # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
-    steps = ("reading", "solving", "finding events", "coding")
-    progress = ProgressBar(len(steps), sys.stderr, label="code", unit="steps") \
+    progress = ProgressBar(len(CODE_STEPS), sys.stderr, label="code", unit="steps") \
         if sys.stderr.isatty() else None
 
     def step(done: int) -> None:
         if progress is not None:
-            progress(done, steps[done] if done < len(steps) else "")
+            progress(done, CODE_STEPS[done] if done < len(CODE_STEPS) else "")
 
     step(0)
-    capture = read_capture(args.capture, format=args.format, face=args.face)
-    repairs = capture.repairs
-    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
-    times = take.times if take is not None else None
-    step(1)
-    tracker = choose_tracker(args.tracker, capture.format)
     with naming(args.capture):
-        curves = capture_curves(capture, cleaning, tracker=tracker,
-                                source=capture_source(args.source, args.tracker, capture)).curves
-    del capture  # an hour of blendshapes is 45 MB that events and coding do not need
-    step(2)
-    timeline = extract_events(curves, vocabulary.scale(), options=events,
-                              thresholds=event_thresholds(tracker, events))
-    del curves
-    step(3)
-    segments = code_segments(timeline, vocabulary)
-    step(4)
+        # The capture is not kept here: the pipeline lets it go once the curves are made.
+        take = take_events(read_capture(args.capture, format=args.format, face=args.face),
+                           cleaning, events, source=args.source, tracker=args.tracker,
+                           code=True, keep_curves=False, progress=step)
     if args.json:
         print_json([{"start": round(s.start, 4), "end": round(s.end, 4), "code": str(s.code),
                      "emotion": s.emotion, "matched": s.matched, "of": s.total}
-                    for s in segments])
+                    for s in take.segments])
         return 0
-    sys.stdout.write(code_summary_text(repairs, cleaning.neutral, times, segments))
+    sys.stdout.write(take.summary_text(cleaning.neutral))
     return 0
 
 

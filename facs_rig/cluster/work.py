@@ -217,12 +217,10 @@ def _named(capture, name: str):
 
 
 def _run(job: TakeJob, source_name: str | None = None) -> dict:
-    from facs_rig.core.events import code_segments, extract_events
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import capture_curves, code_summary_text, event_thresholds
-    from facs_rig.io.captures.retarget import capture_source, choose_tracker, retarget_file
-    from facs_rig.resources import load_vocabulary
+    from facs_rig.io.captures.pipeline import take_events
+    from facs_rig.io.captures.retarget import retarget_file
 
     first = job.requests[0]
     for path in job.output_paths():
@@ -232,24 +230,15 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     if source_name is not None:
         capture = _named(capture, source_name)
     reports = [retarget_file(request, capture) for request in job.requests]
-
-    vocabulary = load_vocabulary()
-    # The same tracker profile as `facs-rig code` (--tracker, else by the capture's format), so
-    # that the .facs.txt summary is what `code` prints for the take.
-    tracker = choose_tracker(first.tracker, capture.format)
-    solved = capture_curves(capture, job.code_cleaning, tracker=tracker,
-                            source=capture_source(first.source, first.tracker, capture))
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events,
-                              thresholds=event_thresholds(tracker, first.events))
-    segments = code_segments(timeline, vocabulary)
-    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
-    summary = code_summary_text(capture.repairs, job.code_cleaning.neutral,
-                                take.times if take is not None else None, segments)
-    write_text_atomic(job.summary_path, summary)
-    write_bytes_atomic(job.heat_map_path, heat_map_png(solved.curves))
+    # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
+    # capture's format), so that the .facs.txt summary is what `code` prints for the take.
+    take = take_events(capture, job.code_cleaning, first.events, source=first.source,
+                       tracker=first.tracker, code=True)
+    write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
+    write_bytes_atomic(job.heat_map_path, heat_map_png(take.solved.curves))
     return {"capture": job.capture, "outputs": job.output_paths(),
             "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, solved, timeline, segments)}
+            "qc": take_qc(capture, take.solved, take.timeline, take.segments)}
 
 
 def take_qc(capture, solved, timeline, segments) -> dict:
