@@ -665,6 +665,32 @@ def test_an_edited_rig_profile_file_changes_the_recorded_settings(tmp_path):
     assert job_settings(dataclasses.replace(job)) == job_settings(job)
 
 
+def test_a_takes_settings_are_computed_once_for_the_plan_and_the_manifest(tmp_path, monkeypatch):
+    """Planning a take hashes its rig profile file once; the manifest entry records the same
+    settings without hashing it again (they were computed twice per take)."""
+    import dataclasses
+
+    from facs_rig.cluster import work
+    from facs_rig.cluster.batch import BatchSettings, plan_jobs
+    from facs_rig.cluster.engine import ResultsManifest, _entry
+
+    profile = tmp_path / "my_rig.json"
+    profile.write_text((REPO / "rigs" / "arkit.json").read_text())
+    take = tmp_path / "take.csv"
+    shutil.copy(shared_asset(LLF), take)
+    hashed: list[str] = []
+    real_sha256 = work.file_sha256
+    monkeypatch.setattr(work, "file_sha256", lambda path, *a: hashed.append(path) or real_sha256(path, *a))
+    settings = BatchSettings(outputs=OutputNames(str(tmp_path / "out" / "{stem}.csv")),
+                             rig=str(profile))
+    manifest = ResultsManifest(tmp_path / "out")
+    [job], _ = plan_jobs([str(take)], settings, manifest)
+    entry = _entry({"key": job.key, "status": "ok"}, job, manifest)
+    assert hashed == [str(profile)]
+    assert entry["settings"] == work.job_settings(dataclasses.replace(job, settings=None))
+    assert entry["settings"]["requests"][0]["rig_sha256"] == real_sha256(str(profile))
+
+
 def test_dominant_au_seconds_are_a_union_never_longer_than_the_take():
     """Events that follow the intensity overlap at letter changes; the QC's seconds per AU are
     the union of their spans (a sum read 3.72 s of AU25 in a 1.53 s take)."""

@@ -12,7 +12,7 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,10 @@ class TakeJob:
     previous_sha256 : str or None
         The input hash recorded by an earlier run with the same settings: when the input still
         has it and every output exists, the take is up to date and nothing is redone.
+    settings : dict or None
+        :func:`job_settings` of this job, computed once when the batch is planned (it hashes
+        rig, mesh and tracker profile files), then compared with the manifest and recorded in
+        it; None until then.
     """
 
     key: str
@@ -60,6 +64,13 @@ class TakeJob:
     heat_map_path: str
     code_cleaning: object
     previous_sha256: str | None = None
+    settings: dict | None = field(default=None, compare=False)  # derived: not part of equality
+
+    def with_settings(self) -> TakeJob:
+        """This job with its :attr:`settings` computed (unchanged if they already are)."""
+        if self.settings is not None:
+            return self
+        return replace(self, settings=_compute_settings(self))
 
     def output_paths(self) -> list[str]:
         """Every file this take writes (a ``.gltf`` output brings its ``.bin``)."""
@@ -132,7 +143,6 @@ def _process_remote(job: TakeJob) -> dict:
     (:mod:`facs_rig.cluster.remote`); local paths among them are written in place.
     """
     import tempfile
-    from dataclasses import replace
 
     from facs_rig.cluster import remote
 
@@ -201,7 +211,6 @@ def _failed(job: TakeJob, message: str, start: float) -> dict:
 def _named(capture, name: str):
     """``capture`` as if read from ``name`` (a staged copy of a URL records the URL as its
     source, so outputs are the same bytes as from a local file of that name)."""
-    from dataclasses import replace
     from types import MappingProxyType
 
     def rename(part):
@@ -423,7 +432,12 @@ def heat_map_png(curves) -> bytes:
 
 
 def job_settings(job: TakeJob) -> dict:
-    """The settings that decide a take's outputs, as JSON-able data (for the manifest)."""
+    """The settings that decide a take's outputs, as JSON-able data (for the manifest): the
+    job's own :attr:`TakeJob.settings` when the plan computed them, else computed now."""
+    return job.settings if job.settings is not None else _compute_settings(job)
+
+
+def _compute_settings(job: TakeJob) -> dict:
     requests = [asdict(request) for request in job.requests]
     for request in requests:
         request.pop("capture", None)
