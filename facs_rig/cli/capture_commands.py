@@ -19,7 +19,7 @@ from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
-from facs_rig.io.captures.pipeline import CODE_STEPS, choose_tracker, take_events
+from facs_rig.io.captures.pipeline import CODE_STEPS, take_events
 from facs_rig.io.captures.retarget import RetargetOptions, RetargetRequest, output_kind
 from facs_rig.resources import load_vocabulary
 
@@ -172,12 +172,7 @@ def run_code(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Fit a tracker profile from coded takes; print held-out r per AU."""
-    import dataclasses
-    import json
-
-    from facs_rig.io.atomic import write_text_atomic
-    from facs_rig.io.captures.calibrate import coded_take, fit_mapping
-    from facs_rig.io.captures.trackers import tracker_document
+    from facs_rig.io.captures.calibrate import calibrate_tracker, write_tracker_profile
 
     if len(args.coded) != len(args.captures):
         raise UsageError(f"{len(args.captures)} captures but {len(args.coded)} codings: give "
@@ -189,17 +184,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith(".json"):
         raise UsageError("-o must be a .json tracker profile")
     check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
-    vocabulary = load_vocabulary()
-    takes = [coded_take(c, k, vocabulary) for c, k in zip(args.captures, args.coded)]
-    calibration = fit_mapping(takes, folds=args.folds)  # CalibrationError is a FacsRigError
-    base = choose_tracker(args.tracker, read_capture(args.captures[0]).format)
-    profile = dataclasses.replace(
-        base, name=Path(args.output).stem, mapping=calibration.mapping,
-        description=f"{base.name} calibrated on {len(takes)} coded takes by facs-rig calibrate",
-        sources=base.sources + (f"mapping fitted on {', '.join(Path(c).name for c in args.captures)}"
-                                f" coded by {', '.join(Path(k).name for k in args.coded)}; "
-                                f"held_out_r is {calibration.folds}-fold by take",))
-    write_text_atomic(args.output, json.dumps(tracker_document(profile), indent=1) + "\n")
+    # CalibrationError and CaptureFormatError are FacsRigErrors: one-line messages.
+    profile, calibration = calibrate_tracker(args.captures, args.coded, name=Path(args.output).stem,
+                                             tracker=args.tracker, folds=args.folds,
+                                             vocabulary=load_vocabulary())
+    write_tracker_profile(profile, args.output)
     print(f"held-out r per AU ({calibration.folds}-fold by take, frames pooled):")
     for channel, r in calibration.held_out_r.items():
         print(f"  {channel.name:8} {r:6.3f}")
