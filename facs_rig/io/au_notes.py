@@ -48,8 +48,14 @@ from facs_rig.core.timeline import (
     events_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import CodeParseError, FacsRigError, TimelineError, TimelineFormatError
-from facs_rig.io.timeline_json import quoted, shown
+from facs_rig.errors import (
+    CodeParseError,
+    FacsRigError,
+    TimelineError,
+    TimelineFormatError,
+    quoted,
+    shown,
+)
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start"]
 
