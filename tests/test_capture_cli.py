@@ -204,7 +204,7 @@ def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path
                                                                          monkeypatch):
     """`code`, `retarget -o .json` and a batch take each go through take_events once (the
     pipeline was written three times), and give what take_events gives."""
-    from facs_rig.cluster.work import TakeJob, process_take
+    from facs_rig.cluster.work import TakeJob, coded_curves, heat_map_png, process_take
     from facs_rig.core.events import EventOptions
     from facs_rig.io.captures import pipeline, read_capture
     from facs_rig.io.captures.pipeline import CleaningOptions, take_events
@@ -235,6 +235,9 @@ def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path
     assert process_take(job)["status"] == "ok" and len(calls) == 4  # the .json, the summary
     assert (tmp_path / "batch.facs.txt").read_text() == take.summary_text("auto")
     assert (tmp_path / "batch.json").read_bytes() == expected_json.read_bytes()
+    # The heat map names its rows as the summary does (blinks on AU45 rows).
+    assert (tmp_path / "batch.qc.png").read_bytes() == heat_map_png(
+        coded_curves(take.solved.curves, take.timeline))
 
 
 def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):

@@ -19,7 +19,7 @@ import numpy as np
 
 from facs_rig.errors import FacsRigError
 
-__all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "take_qc"]
+__all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "coded_curves", "take_qc"]
 
 #: Segments kept per take in the report (a long take can have thousands; all are in .facs.txt,
 #: and the client keeps every take's entry, so an entry stays a few kilobytes).
@@ -244,7 +244,8 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     take = take_events(capture, job.code_cleaning, first.events, source=first.source,
                        tracker=first.tracker, code=True)
     write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
-    write_bytes_atomic(job.heat_map_path, heat_map_png(take.solved.curves))
+    write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
+                                                                    take.timeline)))
     return {"capture": job.capture, "outputs": job.output_paths(),
             "lines": [report.summary() for report in reports],
             "qc": take_qc(capture, take.solved, take.timeline, take.segments)}
@@ -331,6 +332,54 @@ def _flat_channels(capture) -> list[str]:
             spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0) if values.size else []
         flat += [name for name, s in zip(names, spread) if not (s > 0)]
     return flat
+
+
+def coded_curves(curves, timeline):
+    """``curves`` with their rows named as the take's FACS summary names them.
+
+    The summary codes an AU43 closure no longer than ``blink_max`` as AU45, a blink
+    (:func:`facs_rig.core.events.extract_events`; docs/captures.md, Events), while the solved
+    curves have one AU43 row for both. Within each AU45 event of the timeline, the AU43 row's
+    values move to an AU45 row of the same side; AU43 keeps the rest (the closures held longer).
+    Curves that carry AU45 themselves (OpenFace) are returned unchanged.
+
+    Parameters
+    ----------
+    curves : AUCurves
+        ``values`` (n_frames x n_channels) at ``times`` (n_frames,) seconds.
+    timeline : Timeline
+        The events found in ``curves``.
+
+    Returns
+    -------
+    AUCurves
+        One more channel per side that has blinks, in channel order.
+    """
+    from facs_rig.core.channels import Channel
+
+    blinks: dict[str | None, list[tuple[float, float]]] = {}
+    for event in timeline.events:
+        if event.channel.au == 45:
+            blinks.setdefault(event.channel.side, []).append((event.start, event.end))
+    times = np.asarray(curves.times, dtype=np.float64)
+    values = np.asarray(curves.values, dtype=np.float32)
+    columns = [values[:, k] for k in range(values.shape[1])]
+    channels = list(curves.channels)
+    for k, channel in enumerate(curves.channels):
+        blink = Channel(45, channel.side)
+        if channel.au != 43 or channel.side not in blinks or blink in curves.channels:
+            continue
+        inside = np.zeros(times.shape[0], dtype=bool)
+        for start, end in blinks[channel.side]:
+            inside |= (times >= start) & (times <= end)
+        columns.append(np.where(inside, values[:, k], np.float32(0.0)))
+        columns[k] = np.where(inside, np.float32(0.0), values[:, k])
+        channels.append(blink)
+    if len(channels) == len(curves.channels):
+        return curves
+    order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
+    return replace(curves, values=np.stack([columns[k] for k in order], axis=1),
+                   channels=tuple(channels[k] for k in order))
 
 
 # Colour ramp of the heat map: dark (absent) through purple and orange to pale yellow (full):
