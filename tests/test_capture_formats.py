@@ -391,3 +391,19 @@ def test_mutated_real_captures_parse_or_refuse(tmp_path, cut, quote, where):
         return
     assert rows - 1 - cut // 60 <= capture.n_frames <= rows
     assert np.all(np.diff(capture.times) > 0)
+
+
+@pytest.mark.parametrize("fmt, header", [
+    ("livelinkface", "Timecode,BlendShapeCount,eyeBlinkLeft,EyeBlink_L"),
+    ("mediapipe", "time,eyeBlinkLeft,EyeBlink_L"),
+    ("pyfeat", "frame,FaceRectX,AU01,AU02,AU04,AU05,AU06,eyeBlinkLeft,EyeBlink_L"),
+])
+def test_two_columns_of_one_arkit_shape_are_refused_naming_file_and_line_once(tmp_path, fmt,
+                                                                               header):
+    """arkit_columns names the file itself (each reader wrapped its message in a copy)."""
+    path = tmp_path / "take.csv"
+    path.write_text(header + "\n")
+    with pytest.raises(CaptureFormatError) as refused:
+        read_capture(path, format=fmt)
+    assert str(refused.value) == (f"{path}: line 1: columns 'eyeBlinkLeft' and 'EyeBlink_L' are "
+                                  f"the same ARKit shape eyeBlinkLeft")
