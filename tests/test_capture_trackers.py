@@ -177,6 +177,26 @@ def test_calibrate_cli_on_real_pyfeat_clips_writes_a_usable_profile(tmp_path, ca
     assert outputs["profile"].read_bytes() != outputs["detector"].read_bytes()
 
 
+def test_calibrate_tracker_assembles_the_profile_the_cli_writes(tmp_path):
+    """The profile assembly is library work (the CLI only checks its options and prints)."""
+    from facs_rig.io.captures.calibrate import calibrate_tracker, write_tracker_profile
+
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3)]
+    profile, calibration = calibrate_tracker(clips, clips, name="studio", folds=3)
+    base = load_tracker("mediapipe")
+    assert calibration.folds == 3 and profile.mapping is calibration.mapping
+    assert profile.name == "studio" and profile.shapes == base.shapes
+    assert profile.description == "mediapipe calibrated on 3 coded takes by facs-rig calibrate"
+    assert profile.sources == base.sources + (
+        "mapping fitted on 001.csv, 002.csv, 003.csv coded by 001.csv, 002.csv, 003.csv; "
+        "held_out_r is 3-fold by take",)
+    write_tracker_profile(profile, tmp_path / "studio.json")
+    again = load_tracker(tmp_path / "studio.json")
+    assert again.name == "studio" and again.sources == profile.sources
+    assert again.mapping.held_out_r == pytest.approx(
+        {c: round(r, 4) for c, r in calibration.held_out_r.items()}, nan_ok=True)
+
+
 def test_calibrate_refuses_mismatched_codings(capsys):
     clip = str(shared_asset("captures/pyfeat/001.csv"))
     assert main(["calibrate", clip, clip, "--coded", clip, "-o", "x.json"]) == 2

@@ -44,8 +44,8 @@ from facs_rig.core.timeline import (
     timeline_from_curves,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import TimelineError, TimelineFormatError
-from facs_rig.io.timeline_json import quoted, read_channel_name, shown
+from facs_rig.errors import TimelineError, TimelineFormatError, quoted, shown
+from facs_rig.io.timeline_json import read_channel_name
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
            "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves",
