@@ -741,3 +741,16 @@ def test_beat_start_reads_a_beat_time_as_the_notes_parser_does(vocabulary, fps, 
                                   "soon  6C", "-1  6C", "nan  6C", "00:00:01:99  6C"])
 def test_beat_start_is_none_where_no_beat_time_reads(line):
     assert beat_start(line, 24.0) is None
+
+
+def test_a_free_peak_a_few_float32_steps_from_a_letter_stays_free(vocabulary, tmp_path):
+    # Hypothesis found it: 0.8999995 was read back as D (0.9), 4e-7 away, because the letter
+    # match allowed 1e-6; a letter is matched only when equal as float32.
+    path = tmp_path / "curves.csv"
+    event = AUEvent.from_times(Channel(1), 0.8999995378196535, 0.0, 0.0, 0.0, 0.0)
+    write_timeline(Timeline((event,), fps=10), path, vocabulary)
+    (back,) = read_timeline(path, vocabulary).events
+    assert back.letter is None and back.intensity == float(np.float32(0.8999995378196535))
+    write_timeline(Timeline((replace(event, intensity=0.9, letter="D"),), fps=10), path, vocabulary)
+    (back,) = read_timeline(path, vocabulary).events
+    assert (back.letter, back.intensity) == ("D", 0.9)

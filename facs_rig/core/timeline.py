@@ -805,7 +805,9 @@ def timeline_from_curves(curves: AUCurves, *, scale: IntensityScale | None = Non
             letter = None
             intensity = min(1.0, peak)
             for candidate, value in letter_values.items():
-                if abs(value - peak) <= 1e-6:
+                # Equal as float32 (how curves store a letter's value), not within 1e-6: that
+                # is 17 float32 steps at 0.9, and turned a free 0.8999996 into D's 0.9.
+                if np.float32(value) == np.float32(peak):
                     letter, intensity = candidate, value
                     break
             events.append(AUEvent.from_times(channel, intensity, start, apex_start, apex_end, end,
