@@ -13,6 +13,7 @@ from facs_rig.cluster.remote import is_url, url_exists
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
     BatchInputError,
+    BatchUsageError,
     OutputNames,
     Take,
     expand_inputs,
@@ -20,10 +21,11 @@ from facs_rig.cluster.takes import (
     with_overrides,
 )
 from facs_rig.cluster.work import TakeJob, job_settings
+from facs_rig.errors import FacsRigError, OutputError
 from facs_rig.io.captures.pipeline import CleaningOptions
 from facs_rig.io.captures.retarget import RetargetOptions
 
-__all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch"]
+__all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch", "check_rig_settings"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,11 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
         No takes, several takes without ``{stem}`` in ``-o``, two takes writing one file.
         (An output extension ``retarget`` cannot write is refused by :class:`OutputNames`.)
     """
+    if settings.tracker:
+        # The same for every take: resolved once here, not failed by each worker in turn.
+        from facs_rig.io.captures.trackers import load_tracker
+
+        load_tracker(settings.tracker)
     folder = report_folder(settings.outputs.template)
     takes, notes = expand_inputs(inputs, exclude=None if is_url(folder) else folder)
     if not takes:
@@ -98,17 +105,15 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
                               + (f" ({'; '.join(notes)})" if notes else ""))
     template = settings.outputs.template
     if len(takes) > 1 and "{stem}" not in template:
-        raise BatchInputError("with several takes, -o must contain {stem} "
+        raise BatchUsageError("with several takes, -o must contain {stem} "
                               "(e.g. -o out/{stem}.glb)")
-    if is_url(template) and "gltf" in settings.outputs.formats:
-        raise BatchInputError(f"-o {template}: a .gltf is two files (the JSON and its .bin) that "
-                              f"an object store cannot replace together; write .glb at a URL")
     if all(not (url_exists(t.capture) if is_url(t.capture) else os.path.exists(t.capture))
            for t in takes):
         # Every input missing is a mistyped command, not a batch of failed takes: nothing is
         # run or written (one missing take among others fails alone, and the rest go on).
         missing = ", ".join(dict.fromkeys(t.capture for t in takes))
         raise BatchInputError(f"no takes: {missing}: no such file or folder")
+    _check_rigs(takes, settings)
     jobs = [_job(take, settings, manifest) for take in takes]
     writers: dict[str, str] = {}
     for job in jobs:
@@ -119,7 +124,70 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
                 raise BatchInputError(
                     f"{other} and {job.capture} would both write {path}; use {{parent}} in -o "
                     f"or a manifest with a stem per take")
+    _check_output_folders(path for job in jobs for path in job.output_paths())
     return jobs, notes
+
+
+def check_rig_settings(rig: str | None, mesh: str | None, formats: tuple[str, ...]) -> None:
+    """Resolve the rig and mesh that takes with these settings put their outputs on.
+
+    What ``retarget`` finds for each output (an unknown rig, a mesh that cannot be read, a rig
+    that drives none of the mesh's targets) is found here once, on the client, before a cluster
+    starts or a file is written, instead of by every worker for every take.
+
+    Raises
+    ------
+    FacsRigError
+        As :func:`~facs_rig.io.captures.retarget.retarget_file` would for each take.
+    """
+    from facs_rig.io.rig_files import load_rig
+
+    if rig is not None:
+        load_rig(rig)
+    if any(extension in ("glb", "gltf") for extension in formats):
+        from facs_rig.io.captures.retarget import _default_mesh
+        from facs_rig.io.gltf import read_gltf
+        from facs_rig.io.gltf.matching import resolve_rig
+
+        resolve_rig(rig, read_gltf(mesh or _default_mesh(), geometry=False))
+
+
+def _check_rigs(takes: list[Take], settings: BatchSettings) -> None:
+    """:func:`check_rig_settings` once per rig and mesh the takes use; an error in a manifest's
+    override names the manifest's file and line (or take number)."""
+    checked: set[tuple[str | None, str | None]] = set()
+    for take in takes:
+        options = with_overrides(take, rig=settings.rig, mesh=settings.mesh)
+        pair = (options["rig"], options["mesh"])
+        if pair in checked:
+            continue
+        try:
+            check_rig_settings(*pair, settings.outputs.formats)
+        except FacsRigError as exc:
+            overridden = [name for name in ("rig", "mesh") if name in take.overrides]
+            if take.origin and overridden:
+                raise BatchInputError(f"{take.origin}: field {'/'.join(overridden)}: "
+                                      f"{' '.join(str(exc).split())}") from None
+            raise
+        checked.add(pair)
+
+
+def _check_output_folders(paths) -> None:
+    """Refuse, before any work, an output folder that cannot be made because a file has its
+    name (in ``retarget``'s words)."""
+    seen: set[Path] = set()
+    for path in paths:
+        if is_url(path):
+            continue
+        folder = Path(path).parent
+        if folder in seen:
+            continue
+        seen.add(folder)
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise OutputError(f"{path}: cannot write, {existing} is a file, not a folder")
 
 
 def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | None = None,

@@ -194,6 +194,8 @@ def _output_exists(path: str) -> bool:
 
 
 def _failed(job: TakeJob, message: str, start: float) -> dict:
+    if job.capture not in message:  # every error line names its take (a mesh's error may not)
+        message = f"{job.capture}: {message}"
     return {"key": job.key, "status": "failed", "capture": job.capture, "error": message,
             "seconds": round(time.perf_counter() - start, 4)}
 
