@@ -374,7 +374,9 @@ def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):
                    "--scheduler", f"tcp://127.0.0.1:{port}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1
-    assert len(err) == 1 and err[0].startswith("facs-rig: error: cannot reach the Dask scheduler")
+    assert err == [f"facs-rig: error: no Dask scheduler answers at tcp://127.0.0.1:{port} "
+                   f"(waited 1 s)"]
+    assert not list(tmp_path.iterdir())  # no output folder for a batch that never started
 
 
 def test_local_cluster_workers_run_without_dask_malloc_trim_and_profiler(monkeypatch):

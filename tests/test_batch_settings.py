@@ -1,6 +1,6 @@
 """``facs-rig batch``: what is the same for every take is checked once, before any work.
 
-A batch-wide setting (rig, mesh, tracker, outputs) that cannot work is one
+A batch-wide setting (rig, mesh, tracker, outputs, scheduler address) that cannot work is one
 error line before a cluster starts or a file is written, instead of the same error once per
 take; an override of one manifest row names that row. No cluster is started here: the tests
 make sure of it by replacing the engine with one that fails when called.
@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import REPO, shared_asset
+from hypothesis import given
+from hypothesis import strategies as st
 
 from facs_rig.cli import build_parser, main
 
@@ -160,6 +165,65 @@ def test_every_example_parses_and_passes_the_batch_wide_checks(example):
     settings = batch_settings(args)  # the usage checks (-o, --formats, --scheduler, ...)
     if settings.mesh is None or Path(settings.mesh).exists():  # /shared/rigs/hero.glb is not here
         check_rig_settings(settings.rig, settings.mesh, settings.outputs.formats)
+
+
+# --- --scheduler -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address, message", [
+    ("http://x", "unknown address scheme 'http': Dask connects with tcp://, tls://, ucx://, "
+                 "ws://, wss://"),
+    ("tcp://", "no host (give tcp://HOST:PORT)"),
+    ("tcp://127.0.0.1:99999", "port 99999 is not in 1-65535"),
+    ("tcp://127.0.0.1:0", "port 0 is not in 1-65535"),
+    ("tcp://host:port", "the port is not a number (give tcp://HOST:PORT)"),
+    ("inproc://x", "unknown address scheme 'inproc'"),
+])
+def test_a_malformed_scheduler_is_a_usage_error_before_anything_is_read(
+        tmp_path, capsys, monkeypatch, no_cluster, address, message):
+    monkeypatch.chdir(tmp_path)  # nothing.csv does not exist: no input is looked at before
+    assert main(["batch", "nothing.csv", "-o", "s/{stem}.json", "--scheduler", address]) == 2
+    line = _one_line(capsys)
+    assert line.startswith(f"--scheduler {address}: {message}")
+    assert line.endswith("(see 'facs-rig batch --help')")
+    assert list(tmp_path.iterdir()) == []
+
+
+@given(st.text(max_size=40))
+def test_scheduler_address_problem_answers_for_any_text(text):
+    from facs_rig.cluster.batch import scheduler_address_problem
+
+    problem = scheduler_address_problem(text)
+    assert problem is None or (isinstance(problem, str) and "\n" not in problem)
+
+
+@given(scheme=st.sampled_from(["tcp://", "tls://", "ws://", "wss://", ""]),
+       host=st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),
+       port=st.integers(1, 65535))
+def test_well_formed_scheduler_addresses_are_accepted(scheme, host, port):
+    from facs_rig.cluster.batch import scheduler_address_problem
+
+    assert scheduler_address_problem(f"{scheme}{host}:{port}") is None
+    assert scheduler_address_problem(f"{scheme}[::1]:{port}") is None
+
+
+def test_an_unreachable_scheduler_is_one_line_without_noise_and_writes_nothing(tmp_path):
+    take = shared_asset(LLF)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "s"
+    # A process of its own: Dask's "Exception ignored in Client.__del__" would print at exit.
+    script = ("import sys, facs_rig.cluster.engine as engine; engine.CONNECT_TIMEOUT = '1s'; "
+              "from facs_rig.cli import main; sys.exit(main(sys.argv[1:]))")
+    completed = subprocess.run(
+        [sys.executable, "-c", script, "batch", str(take), "-o", f"{out}/{{stem}}.json",
+         "--scheduler", f"tcp://127.0.0.1:{port}"], cwd=REPO, capture_output=True, text=True,
+        timeout=120)
+    assert completed.returncode == 1
+    assert completed.stderr == (f"facs-rig: error: no Dask scheduler answers at "
+                                f"tcp://127.0.0.1:{port} (waited 1 s)\n")
+    assert not out.exists()
 
 
 # --- exit statuses and wording shared with retarget ------------------------------------------

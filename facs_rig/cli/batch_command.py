@@ -105,15 +105,20 @@ def batch_settings(args: argparse.Namespace):
     Raises
     ------
     UsageError
-        Options that contradict each other or are malformed (``-o`` and ``--formats``,
-        ``--neutral``): found before any file is read.
+        Options that contradict each other or are malformed (``--scheduler``, ``-o`` and
+        ``--formats``, ``--neutral``): found before any file is read.
     """
     from facs_rig.cli import UsageError
     from facs_rig.cluster import BatchInputError, BatchSettings, OutputNames
+    from facs_rig.cluster.batch import scheduler_address_problem
 
     check_neutral(args.neutral)
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers applies to the local cluster, not to --scheduler")
+    if args.scheduler is not None:
+        problem = scheduler_address_problem(args.scheduler)
+        if problem is not None:
+            raise UsageError(f"--scheduler {args.scheduler}: {problem}")
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else ()
     try:
         outputs = OutputNames(args.output, formats)

@@ -25,7 +25,8 @@ from facs_rig.errors import FacsRigError, OutputError
 from facs_rig.io.captures.pipeline import CleaningOptions
 from facs_rig.io.captures.retarget import RetargetOptions
 
-__all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch", "check_rig_settings"]
+__all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch", "check_rig_settings",
+           "scheduler_address_problem"]
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,45 @@ def _check_output_folders(paths) -> None:
             raise OutputError(f"{path}: cannot write, {existing} is a file, not a folder")
 
 
+def scheduler_address_problem(address: str) -> str | None:
+    """What is wrong with a Dask scheduler address, or None when it is well formed.
+
+    Well formed is what ``dask.distributed`` can connect to: ``[SCHEME://]HOST[:PORT]`` with a
+    scheme among the comm backends Dask knows (its registry, ``distributed.comm.registry``: tcp,
+    tls, ws, wss, ucx and any installed through the ``distributed.comm.backends`` entry point;
+    tcp when none is given; ``inproc`` is only within one process), a host, and a port 1-65535
+    (Dask's 8786 when none is given). Checked before anything is read, so that a typo is one line
+    instead of a connection attempt that times out.
+    """
+    from importlib.metadata import entry_points
+
+    try:
+        from distributed.comm import registry
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ImportError:
+        return None  # the batch then stops on the missing dependency, with its own line
+
+    schemes = sorted((set(registry.backends)
+                      | {e.name for e in entry_points(group="distributed.comm.backends")})
+                     - {"inproc"})
+    try:
+        scheme, location = parse_address(address, strict=False)
+    except ValueError as exc:
+        return str(exc)
+    if scheme not in schemes:
+        return (f"unknown address scheme {scheme!r}: Dask connects with "
+                f"{', '.join(scheme + '://' for scheme in schemes)}")
+    try:
+        host, port = parse_host_port(location, 8786)
+    except ValueError:
+        return "the port is not a number (give tcp://HOST:PORT)"
+    if not host or any(character.isspace() or character in "/?#@" for character in host):
+        return "no host (give tcp://HOST:PORT)"
+    if not 1 <= port <= 65535:
+        return f"port {port} is not in 1-65535"
+    return None
+
+
 def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | None = None,
               workers: int | None = None, on_plan: Callable[[int], None] | None = None,
               on_start: Callable[[str | None], None] | None = None,
@@ -206,16 +246,27 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
     on_plan, on_start, on_result : callable, optional
         Called with the number of takes, with the dashboard link, and with each take's entry.
     """
+    if scheduler is not None:
+        problem = scheduler_address_problem(scheduler)
+        if problem is not None:
+            raise BatchUsageError(f"--scheduler {scheduler}: {problem}")
     folder = report_folder(settings.outputs.template)
     manifest = ResultsManifest(folder)  # only read here: nothing is written before the plan holds
     jobs, notes = plan_jobs(inputs, settings, manifest)
-    if not is_url(folder):
-        folder.mkdir(parents=True, exist_ok=True)
     if on_plan is not None:
         on_plan(len(jobs))
+
+    def started(dashboard: str | None) -> None:
+        # The output folder is made once the cluster is up: a cluster that cannot be started or
+        # reached leaves nothing behind.
+        if not is_url(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+        if on_start is not None:
+            on_start(dashboard)
+
     order = {job.key: index for index, job in enumerate(jobs)}
     result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
-                      on_result=on_result, on_start=on_start)
+                      on_result=on_result, on_start=started)
     result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
     result.entries[:] = ordered(result.entries)
     outcome = BatchOutcome(result, len(jobs), notes)

@@ -198,9 +198,11 @@ def dask_client(scheduler: str | None, workers: int | None):
         if scheduler:
             try:
                 client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: "
-                                   f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
+            except (OSError, TimeoutError):
+                from dask.utils import parse_timedelta
+
+                raise ClusterError(f"no Dask scheduler answers at {scheduler} (waited "
+                                   f"{parse_timedelta(CONNECT_TIMEOUT):g} s)") from None
         else:
             import dask
 
@@ -216,7 +218,9 @@ def dask_client(scheduler: str | None, workers: int | None):
     except Exception as exc:  # noqa: BLE001 (Dask raises many kinds; the user needs one line)
         if cluster is not None:
             cluster.close()
-        raise ClusterError(f"cannot start the local Dask cluster: {type(exc).__name__}: "
+        what = f"cannot use the Dask scheduler at {scheduler}" if scheduler else \
+            "cannot start the local Dask cluster"
+        raise ClusterError(f"{what}: {type(exc).__name__}: "
                            f"{' '.join(str(exc).split())}") from None
     try:
         yield client
