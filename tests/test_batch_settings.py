@@ -226,6 +226,27 @@ def test_an_unreachable_scheduler_is_one_line_without_noise_and_writes_nothing(t
     assert not out.exists()
 
 
+# --- the summary line of an interrupted batch ------------------------------------------------
+
+
+def test_an_interrupted_batch_says_how_many_takes_are_not_done(tmp_path, capsys, monkeypatch):
+    from facs_rig.cluster import BatchOutcome
+    from facs_rig.cluster.engine import BatchResult
+
+    def interrupted(inputs, settings, **kwargs):
+        kwargs["on_plan"](30)
+        result = BatchResult(entries=[{"status": "ok", "lines": []}] * 5, done=5, interrupted=True)
+        return BatchOutcome(result, 30, [], report_html=tmp_path / "batch-report.html")
+
+    monkeypatch.setattr("facs_rig.cluster.run_batch", interrupted)
+    assert main(["batch", "takes/", "-o", f"{tmp_path}/{{stem}}.json"]) == 130
+    captured = capsys.readouterr()
+    assert captured.out == (f"batch: 30 takes: 5 done, 0 up to date, 0 failed, 25 not done: rerun "
+                            f"to continue; report {tmp_path / 'batch-report.html'}\n")
+    assert captured.err.splitlines()[-1] == ("facs-rig: interrupted: 5 of 30 takes finished "
+                                             "(kept); rerun the same command to continue")
+
+
 # --- exit statuses and wording shared with retarget ------------------------------------------
 
 

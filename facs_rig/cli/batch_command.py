@@ -86,8 +86,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
             for line in entry.get("lines", []):
                 print(line)
     finished = result.done + result.skipped + result.failed
+    not_done = (f", {outcome.total - finished} not done: rerun to continue"
+                if result.interrupted and finished < outcome.total else "")
     print(f"batch: {outcome.total} takes: {result.done} done, {result.skipped} up to date, "
-          f"{result.failed} failed; report {outcome.report_html}")
+          f"{result.failed} failed{not_done}; report {outcome.report_html}")
     if result.interrupted:
         print(f"facs-rig: interrupted: {finished} of {outcome.total} takes finished (kept); "
               f"rerun the same command to continue", file=sys.stderr)
