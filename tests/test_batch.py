@@ -312,6 +312,36 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
                                                                "json")
 
 
+def test_takes_finished_when_ctrl_c_arrives_are_recorded(tmp_path, scheduler):
+    # Ctrl-C while the client handles one result: the other tasks in flight have finished by
+    # then (a trivial task), and their results are recorded rather than dropped with the cancel.
+    from facs_rig.cluster.engine import IN_FLIGHT_PER_THREAD, ResultsManifest, run_jobs
+    from facs_rig.cluster.work import TakeJob
+    from facs_rig.io.captures.pipeline import CleaningOptions
+
+    def quick(job):  # local: sent to the workers by value
+        return {"key": job.key, "status": "ok", "capture": job.capture, "outputs": []}
+
+    jobs = [TakeJob(f"take{k:02d}", f"take{k:02d}.csv", (), "", "", CleaningOptions())
+            for k in range(12)]
+    seen = []
+
+    def interrupt_at_first(entry):
+        seen.append(entry["key"])
+        if len(seen) == 1:
+            time.sleep(3)  # the other tasks in flight finish meanwhile
+            raise KeyboardInterrupt
+
+    manifest = ResultsManifest(tmp_path)
+    result = run_jobs(jobs, manifest, scheduler=scheduler, task=quick,
+                      on_result=interrupt_at_first)
+    in_flight = 2 * IN_FLIGHT_PER_THREAD  # the module's cluster: two single-thread workers
+    assert result.interrupted and result.done == in_flight == len(seen)
+    recorded = [json.loads(line)["key"] for line in
+                (tmp_path / "batch-manifest.jsonl").read_text().splitlines()]
+    assert sorted(recorded) == sorted(seen) == [f"take{k:02d}" for k in range(in_flight)]
+
+
 def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
     require_dask()
     dask = require_tool("dask")
