@@ -198,8 +198,9 @@ def scheduler_address_problem(address: str) -> str | None:
     scheme among the comm backends Dask knows (its registry, ``distributed.comm.registry``: tcp,
     tls, ws, wss, ucx and any installed through the ``distributed.comm.backends`` entry point;
     tcp when none is given; ``inproc`` is only within one process), a host, and a port 1-65535
-    (Dask's 8786 when none is given). Checked before anything is read, so that a typo is one line
-    instead of a connection attempt that times out.
+    (Dask's 8786 when none is given); a scheme whose comms are usable here (``ucx`` needs its
+    own package, ``tls`` Dask's TLS settings). Checked before anything is read, so that a typo
+    is one line instead of a connection attempt that times out.
     """
     from importlib.metadata import entry_points
 
@@ -227,6 +228,18 @@ def scheduler_address_problem(address: str) -> str | None:
         return "no host (give tcp://HOST:PORT)"
     if not 1 <= port <= 65535:
         return f"port {port} is not in 1-65535"
+    # A scheme Dask lists but cannot use here fails inside Client(), whose half-made object then
+    # prints "Exception ignored in Client.__del__" at exit: refuse it here instead.
+    try:
+        registry.get_backend(scheme).get_connector()
+    except Exception:  # noqa: BLE001 (ucx without its package: an abstract class, TypeError)
+        return f"Dask's {scheme}:// comms are not installed here"
+    if scheme == "tls":
+        from distributed.security import Security
+
+        if Security().get_connection_args("client").get("ssl_context") is None:
+            return ("tls:// needs Dask's TLS settings (distributed.comm.tls.ca-file and the "
+                    "client's certificate in the Dask configuration)")
     return None
 
 
