@@ -10,24 +10,18 @@ import pytest
 from conftest import missing_interop, require_tool, shared_asset
 
 from facs_rig.cluster.work import take_qc
-from facs_rig.core.events import EventOptions, code_segments, extract_events
+from facs_rig.core.events import EventOptions
 from facs_rig.io.captures import read_capture
-from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves, event_thresholds
-from facs_rig.io.captures.retarget import capture_source, choose_tracker
-from facs_rig.resources import load_vocabulary
+from facs_rig.io.captures.pipeline import CleaningOptions, take_events
 
 
 def _qc(name: str, source: str = "auto", tracker_name: str | None = None):
     """``take_qc`` of a shared capture as a batch computes it (``code``'s cleaning)."""
-    vocabulary = load_vocabulary()
     capture = read_capture(shared_asset(name))
-    tracker = choose_tracker(tracker_name, capture.format)
-    solved = capture_curves(capture, CleaningOptions(smoothing="zero-phase", neutral="auto"),
-                            tracker=tracker, source=capture_source(source, tracker_name, capture))
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=EventOptions(),
-                              thresholds=event_thresholds(tracker, EventOptions()))
-    return (take_qc(capture, solved, timeline, code_segments(timeline, vocabulary), tracker),
-            capture, tracker, timeline)
+    take = take_events(capture, CleaningOptions(smoothing="zero-phase", neutral="auto"),
+                       EventOptions(), source=source, tracker=tracker_name, code=True)
+    return (take_qc(capture, take.solved, take.timeline, take.segments, take.tracker),
+            capture, take.tracker, take.timeline)
 
 
 def _union(spans) -> float:
