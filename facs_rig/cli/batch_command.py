@@ -18,9 +18,9 @@ from facs_rig.cli._progress import ProgressBar
 
 #: Off a terminal (a CI log, a file) a progress line is written at most this often.
 LOG_INTERVAL = 5.0
-#: The examples of ``--help`` (tests/test_batch.py runs their arguments through the parser and
-#: the batch's own checks): the bundled head is a FACS rig, so its .glb takes no --rig; an ARKit
-#: rig writes Live Link Face CSV.
+#: The examples of ``--help`` (tests/test_batch_settings.py runs them, and docs/batch.md's,
+#: through the parser and the batch-wide checks): the bundled head is a FACS rig, so its .glb
+#: takes no --rig; an ARKit rig writes Live Link Face CSV.
 EXAMPLES = ("takes/ -o out/{stem}.{ext} --formats glb,json --workers 2",
             "'session1/*.csv' -o out/{stem}.csv --rig arkit")
 

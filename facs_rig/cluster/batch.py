@@ -219,7 +219,7 @@ def scheduler_address_problem(address: str) -> str | None:
         return str(exc)
     if scheme not in schemes:
         return (f"unknown address scheme {scheme!r}: Dask connects with "
-                f"{', '.join(scheme + '://' for scheme in schemes)}")
+                f"{', '.join(known + '://' for known in schemes)}")
     try:
         host, port = parse_host_port(location, 8786)
     except ValueError:

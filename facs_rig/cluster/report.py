@@ -69,7 +69,7 @@ def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool 
 
 
 #: The page's columns and their share of its width: the table is laid out at the window's width
-#: (a 1400 px window shows it whole, tests/test_batch_settings.py looks), long text wraps inside
+#: (a 1400 px window shows it whole, tests/test_batch_report.py looks), long text wraps inside
 #: its column, and a heat map thumbnail shrinks to its column.
 _COLUMNS = (("status", 4.5), ("take", 13), ("frames", 5), ("seconds", 5.5), ("fps", 3.5),
             ("gaps", 4), ("repairs", 11), ("clipped", 5), ("residual", 5.5), ("unused", 5),
