@@ -139,10 +139,14 @@ def test_a_failed_take_names_its_capture_even_when_the_error_names_another_file(
 
 
 def _docs_examples() -> list[str]:
-    """The ``facs-rig batch`` command lines of docs/batch.md's code blocks (joined at ``\\``)."""
-    text = (REPO / "docs" / "batch.md").read_text(encoding="utf-8").replace("\\\n", " ")
-    return [line.strip()[len("facs-rig batch "):] for line in text.splitlines()
-            if line.strip().startswith("facs-rig batch ")]
+    """The ``facs-rig batch`` command lines of docs/batch.md's and the README's code blocks
+    (joined at ``\\``)."""
+    lines = []
+    for document in (REPO / "docs" / "batch.md", REPO / "README.md"):
+        text = document.read_text(encoding="utf-8").replace("\\\n", " ")
+        lines += [line.strip()[len("facs-rig batch "):] for line in text.splitlines()
+                  if line.strip().startswith("facs-rig batch ")]
+    return lines
 
 
 def test_help_shows_the_examples():
@@ -151,7 +155,7 @@ def test_help_shows_the_examples():
     epilog = build_parser("batch")._subparsers._group_actions[0].choices["batch"].epilog
     assert epilog == ("Examples: " + "; ".join(f"facs-rig batch {e}" for e in EXAMPLES)
                       + ". See docs/batch.md.")
-    assert len(_docs_examples()) >= 5
+    assert len(_docs_examples()) >= 7
 
 
 @pytest.mark.parametrize("example", [*__import__("facs_rig.cli.batch_command",
