@@ -105,8 +105,9 @@ def test_outputs_equal_serial_retarget_and_code_byte_for_byte(tmp_path, capsys, 
     assert qc["S07-001.csv"]["source"] == "blendshapes"
     assert 0 < qc["S07-001.csv"]["residual_mean"] < qc["S07-001.csv"]["residual_max"] < 0.1
     assert qc["facsvatar_head_test_clean.csv"]["residual_mean"] is None  # tracker AUs, no solve
-    # Py-Feat's own AUs are used, so none of its 51 MediaPipe blendshapes drives anything.
-    assert qc["001.csv"]["source"] == "aus" and len(qc["001.csv"]["unused_channels"]) == 51
+    # Py-Feat's own AUs are used: its 51 MediaPipe blendshapes are no solve input, so none is
+    # "unused" (the review saw "unused 51" on every Py-Feat take), nor are its other columns.
+    assert qc["001.csv"]["source"] == "aus" and qc["001.csv"]["unused_channels"] == []
     assert qc["S07-001.csv"]["unused_channels"] == []  # every ARKit shape feeds the solve
     assert qc["S07-001.csv"]["dominant_aus"][0]["seconds"] > 0
     from PIL import Image
@@ -312,6 +313,36 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
                                                                "json")
 
 
+def test_takes_finished_when_ctrl_c_arrives_are_recorded(tmp_path, scheduler):
+    # Ctrl-C while the client handles one result: the other tasks in flight have finished by
+    # then (a trivial task), and their results are recorded rather than dropped with the cancel.
+    from facs_rig.cluster.engine import IN_FLIGHT_PER_THREAD, ResultsManifest, run_jobs
+    from facs_rig.cluster.work import TakeJob
+    from facs_rig.io.captures.pipeline import CleaningOptions
+
+    def quick(job):  # local: sent to the workers by value
+        return {"key": job.key, "status": "ok", "capture": job.capture, "outputs": []}
+
+    jobs = [TakeJob(f"take{k:02d}", f"take{k:02d}.csv", (), "", "", CleaningOptions())
+            for k in range(12)]
+    seen = []
+
+    def interrupt_at_first(entry):
+        seen.append(entry["key"])
+        if len(seen) == 1:
+            time.sleep(3)  # the other tasks in flight finish meanwhile
+            raise KeyboardInterrupt
+
+    manifest = ResultsManifest(tmp_path)
+    result = run_jobs(jobs, manifest, scheduler=scheduler, task=quick,
+                      on_result=interrupt_at_first)
+    in_flight = 2 * IN_FLIGHT_PER_THREAD  # the module's cluster: two single-thread workers
+    assert result.interrupted and result.done == in_flight == len(seen)
+    recorded = [json.loads(line)["key"] for line in
+                (tmp_path / "batch-manifest.jsonl").read_text().splitlines()]
+    assert sorted(recorded) == sorted(seen) == [f"take{k:02d}" for k in range(in_flight)]
+
+
 def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
     require_dask()
     dask = require_tool("dask")
@@ -374,7 +405,9 @@ def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):
                    "--scheduler", f"tcp://127.0.0.1:{port}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1
-    assert len(err) == 1 and err[0].startswith("facs-rig: error: cannot reach the Dask scheduler")
+    assert err == [f"facs-rig: error: no Dask scheduler answers at tcp://127.0.0.1:{port} "
+                   f"(waited 1 s)"]
+    assert not list(tmp_path.iterdir())  # no output folder for a batch that never started
 
 
 def test_local_cluster_workers_run_without_dask_malloc_trim_and_profiler(monkeypatch):

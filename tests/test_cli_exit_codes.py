@@ -55,6 +55,10 @@ USAGE = [
     (["code", "take.csv", "--neutral", "3-1"], "facs-rig code", "the start must be before the end"),
     (["batch", "take.csv", "-o", "o/{stem}.csv", "--workers", "2", "--scheduler", "tcp://x:1"],
      "facs-rig batch", "--workers applies to the local cluster"),
+    (["batch", "take.csv", "-o", "o/{stem}.csv", "--scheduler", "http://x:1"], "facs-rig batch",
+     "--scheduler http://x:1: unknown address scheme 'http'"),
+    (["batch", "a.csv", "b.csv", "-o", "o/x.csv"], "facs-rig batch",
+     "with several takes, -o must contain {stem}"),
     (["calibrate", "a.csv", "--coded", "a.csv", "-o", "t.json"], "facs-rig calibrate",
      "at least two coded takes"),
 ]

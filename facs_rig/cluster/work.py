@@ -204,6 +204,8 @@ def _output_exists(path: str) -> bool:
 
 
 def _failed(job: TakeJob, message: str, start: float) -> dict:
+    if job.capture not in message:  # every error line names its take (a mesh's error may not)
+        message = f"{job.capture}: {message}"
     return {"key": job.key, "status": "failed", "capture": job.capture, "error": message,
             "seconds": round(time.perf_counter() - start, 4)}
 
@@ -248,11 +250,13 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
                                                                     take.timeline)))
     return {"capture": job.capture, "outputs": job.output_paths(),
             "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, take.solved, take.timeline, take.segments)}
+            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker)}
 
 
-def take_qc(capture, solved, timeline, segments) -> dict:
-    """The QC figures of one take (JSON-able; see docs/batch.md for each field)."""
+def take_qc(capture, solved, timeline, segments, tracker=None) -> dict:
+    """The QC figures of one take (JSON-able; see docs/batch.md for each field); ``tracker`` is
+    the profile the AUs were solved with (its fitted mapping decides which shapes are used)."""
+    from facs_rig.core.channels import Channel
     from facs_rig.io.captures.pipeline import solver_for
 
     data = capture.blendshapes if capture.blendshapes is not None else capture.aus
@@ -274,31 +278,46 @@ def take_qc(capture, solved, timeline, segments) -> dict:
     good = residual[np.isfinite(residual)] if residual is not None else np.zeros(0)
     qc["residual_mean"] = round(float(good.mean()), 5) if good.size else None
     qc["residual_max"] = round(float(good.max()), 5) if good.size else None
+    # Unused: blendshape columns that were the solve's input but that it gives no weight
+    # (MediaPipe's `_neutral`). When the tracker's own AU columns are the source (OpenFace, and
+    # Py-Feat by default) no blendshape is an input, so none is unused; a file's other columns
+    # (face box, landmarks, pose, emotions) are never AU inputs and are not counted either.
     unused: list[str] = []
-    if capture.blendshapes is not None:
+    if capture.blendshapes is not None and solved.source == "blendshapes":
         names = capture.blendshapes.names
-        if solved.source == "blendshapes":
+        mapping = getattr(tracker, "mapping", None)
+        if mapping is not None:  # a fitted tracker profile maps its own shapes
+            from facs_rig.io.captures.arkit_names import canonical_arkit_name
+
+            weighted = {shape for shape, row in zip(mapping.shapes, mapping.weights) if row.any()}
+            unused = [name for name in names
+                      if (canonical_arkit_name(name) or name) not in weighted]
+        else:
             _, columns = solver_for(tuple(names))
             used = {int(c) for c in columns}
             unused = [name for k, name in enumerate(names) if k not in used]
-        else:  # the tracker's own AUs were used (Py-Feat): its blendshapes drive nothing
-            unused = list(names)
     qc["unused_channels"] = unused
     qc["flat_channels"] = _flat_channels(capture)
     # Seconds during which each AU is on: the union of its events' spans (events that follow
     # the intensity overlap where one letter ramps into the next; a sum would count that twice).
-    spans: dict[str, list[tuple[float, float]]] = {}
+    # Both sides of an AU are one AU, as `code` writes 12D rather than L12D+R12D
+    # (core.events._bilateral_terms): its seconds are when either side is on, and it keeps a
+    # side in its name only when the take never moves the other.
+    spans: dict[int, list[tuple[float, float]]] = {}
+    sides: dict[int, set[str | None]] = {}
     for event in timeline.events:
-        spans.setdefault(event.channel.name, []).append(
+        spans.setdefault(event.channel.au, []).append(
             (event.start, event.start + event.onset + event.apex + event.offset))
+        sides.setdefault(event.channel.au, set()).add(event.channel.side)
     active: dict[str, float] = {}
-    for name, intervals in spans.items():
+    for au, intervals in spans.items():
         total, reach = 0.0, -math.inf
         for start, end in sorted(intervals):
             if end > reach:
                 total += end - max(start, reach)
                 reach = end
-        active[name] = total
+        side = next(iter(sides[au])) if len(sides[au]) == 1 else None
+        active[Channel(au, side).name] = total
     dominant = sorted(active.items(), key=lambda item: (-item[1], item[0]))[:5]
     qc["dominant_aus"] = [{"au": name, "seconds": round(seconds, 3),
                            "share": round(seconds / duration, 4) if duration > 0 else None}
