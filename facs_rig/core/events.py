@@ -321,7 +321,7 @@ def _transition_times(curve: np.ndarray, times: np.ndarray, firsts: np.ndarray,
     ----------
     curve : (n_frames,) float64
     times : (n_frames,) float64
-    firsts, lasts : (n_transitions,) int, ``firsts < lasts``
+    firsts, lasts : (n_transitions,) int, ``firsts <= lasts``
     lows, highs : (n_transitions,) float64
         The levels before and after.
 
@@ -337,8 +337,9 @@ def _transition_times(curve: np.ndarray, times: np.ndarray, firsts: np.ndarray,
     frames = np.repeat(firsts, lengths) + local
     spans = highs - lows
     moving = spans != 0
-    fraction = (curve[frames] - np.repeat(lows, lengths)) \
-        / np.repeat(np.where(moving, spans, 1.0), lengths)
+    with np.errstate(over="ignore", invalid="ignore"):  # a level of 1e-320: checked below
+        fraction = (np.clip(curve[frames], 0.0, 1.0) - np.repeat(lows, lengths)) \
+            / np.repeat(np.where(moving, spans, 1.0), lengths)
     never = int(lengths.max())
     # The first frame at least halfway (the last frame if none), then the last frame at or
     # below 10 % up to it and the first frame at or above 90 % from it (-1 / never: none).
@@ -355,9 +356,10 @@ def _transition_times(curve: np.ndarray, times: np.ndarray, firsts: np.ndarray,
         ``after`` of each transition (linear interpolation; ``after``'s time if flat)."""
         f_before, f_after = fraction[offsets + before], fraction[offsets + after]
         t_before, t_after = times[firsts + before], times[firsts + after]
-        step = f_after - f_before
-        flat = step == 0
-        share = np.clip((level - f_before) / np.where(flat, 1.0, step), 0.0, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            step = f_after - f_before
+            flat = step == 0
+            share = np.clip((level - f_before) / np.where(flat, 1.0, step), 0.0, 1.0)
         return np.where(flat, t_after, t_before + share * (t_after - t_before))
 
     found_low, found_high = low >= 0, high < never
@@ -376,7 +378,9 @@ def _transition_times(curve: np.ndarray, times: np.ndarray, firsts: np.ndarray,
     reach = (t_high - t_low) * _LOW_REFERENCE / (_HIGH_REFERENCE - _LOW_REFERENCE)
     starts = np.clip(t_low - reach, t_first, t_last)
     ends = np.clip(t_high + reach, starts, t_last)
-    return (np.where(moving, starts, t_first).tolist(), np.where(moving, ends, t_last).tolist())
+    # Levels so close that the fractions overflow keep the frames' times, as equal ones do.
+    placed = moving & np.isfinite(starts) & np.isfinite(ends)
+    return (np.where(placed, starts, t_first).tolist(), np.where(placed, ends, t_last).tolist())
 
 
 def _phased_events(curve: np.ndarray, times: np.ndarray, time_list: list[float],
