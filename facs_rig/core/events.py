@@ -401,44 +401,45 @@ def _phased_events(curve: np.ndarray, times: np.ndarray, time_list: list[float],
     """
     final = len(time_list) - 1
     apexes = []
-    firsts: list[int] = []  # the channel's transitions: frames, and levels before and after
-    lasts: list[int] = []
-    lows: list[float] = []
-    highs: list[float] = []
+    # The channel's transitions, in order: (first frame, last frame, level before, after).
+    transitions: list[tuple[int, int, float, float]] = []
     for pieces, continues, start_index, end_index in activations:
         shapes = [_event(time_list, curve[left:right + 1], left, right, scale, apex_fraction,
                          open_start=left == 0, open_end=right == final, apex_frames=True)
                   for left, right in pieces]
         apexes.append(shapes)
         if pieces[0][0] != 0:  # onset: rest -> the first apex
-            firsts.append(start_index), lasts.append(shapes[0][2])
-            lows.append(0.0), highs.append(shapes[0][0])
+            transitions.append((start_index, shapes[0][2], 0.0, shapes[0][0]))
         for k in range(1, len(shapes)):
             if continues[k]:  # one letter to the next within a hump
-                firsts.append(shapes[k - 1][3]), lasts.append(shapes[k][2])
-                lows.append(shapes[k - 1][0]), highs.append(shapes[k][0])
+                before, after = shapes[k - 1], shapes[k]
+                transitions.append((before[3], after[2], before[0], after[0]))
         if pieces[-1][1] != final:  # offset: the last apex -> rest
-            firsts.append(shapes[-1][3]), lasts.append(end_index)
-            lows.append(shapes[-1][0]), highs.append(0.0)
-    starts, ends = _transition_times(curve, times, np.asarray(firsts, dtype=np.intp),
-                                     np.asarray(lasts, dtype=np.intp),
-                                     np.asarray(lows, dtype=np.float64),
-                                     np.asarray(highs, dtype=np.float64))
+            transitions.append((shapes[-1][3], end_index, shapes[-1][0], 0.0))
+    table = np.array(transitions, dtype=np.float64).reshape(-1, 4)  # frames exact as floats
+    placed = zip(*_transition_times(curve, times, table[:, 0].astype(np.intp),
+                                    table[:, 1].astype(np.intp), table[:, 2], table[:, 3]))
     out: list[_Piece] = []
-    position = 0  # the next transition's place in starts and ends, in the order made above
     for (pieces, continues, start_index, end_index), shapes in zip(activations, apexes):
-        apex_times = [[time_list[first], time_list[last]] for _, _, first, last in shapes]
         start, end = time_list[start_index], time_list[end_index]
+        if len(shapes) == 1:  # most activations: one piece, nothing to join
+            intensity, letter, first, last = shapes[0]
+            apex_start, apex_end = time_list[first], time_list[last]
+            if pieces[0][0] != 0:
+                start, apex_start = next(placed)
+            if pieces[0][1] != final:
+                apex_end, end = next(placed)
+            out.append((intensity, letter, start, round(apex_start - start, 12),
+                        round(apex_end - apex_start, 12), round(end - apex_end, 12)))
+            continue
+        apex_times = [[time_list[first], time_list[last]] for _, _, first, last in shapes]
         if pieces[0][0] != 0:
-            start, apex_times[0][0] = starts[position], ends[position]
-            position += 1
+            start, apex_times[0][0] = next(placed)
         for k in range(1, len(shapes)):
             if continues[k]:
-                apex_times[k - 1][1], apex_times[k][0] = starts[position], ends[position]
-                position += 1
+                apex_times[k - 1][1], apex_times[k][0] = next(placed)
         if pieces[-1][1] != final:
-            apex_times[-1][1], end = starts[position], ends[position]
-            position += 1
+            apex_times[-1][1], end = next(placed)
         out.extend(_joined([shape[0] for shape in shapes], [shape[1] for shape in shapes],
                            apex_times, start, end, continues))
     return out
