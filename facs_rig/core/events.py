@@ -9,7 +9,11 @@ to where the curve comes within ``apex_fraction`` of its peak, apex while it sta
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
 separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
-event no longer than ``blink_max`` is a blink and is coded AU45. The result is an ordinary
+event no longer than ``blink_max`` is a blink and is coded AU45. With ``follow_intensity``
+(``facs-rig code``'s default) an activation is also cut where its letter changes, and each
+onset, offset and change of letter is then placed where the curve moves: the ramp runs
+through the curve's 10 % and 90 % crossings of the step between the two levels (IEEE Std 181),
+not from the last frame at rest to the first one near the peak. The result is an ordinary
 :class:`~facs_rig.core.timeline.Timeline` an animator can edit and re-sample.
 
 :func:`code_segments` then cuts the timeline where the set of active AUs changes and codes each
