@@ -169,7 +169,8 @@ _Piece = tuple[float, str, float, float, float, float]
 
 def _event(times: list[float], segment: np.ndarray, left: int, right: int,
            scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
-           open_end: bool = False, apex_frames: bool = False) -> _Piece:
+           open_end: bool = False, apex_frames: bool = False
+           ) -> _Piece | tuple[float, str, int, int]:
     """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
     times as Python floats): the apex is the stretch around the peak within ``apex_fraction``
     of it, the intensity its median, the letter its band on ``scale``. With ``apex_frames``:
