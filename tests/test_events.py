@@ -222,6 +222,79 @@ def test_an_action_already_on_at_the_start_has_no_onset(vocabulary):
     assert whole.events[0].onset > 0  # the old reading rose from rest at the take's start
 
 
+def test_transition_ramps_run_through_the_10_and_90_percent_crossings():
+    """IEEE Std 181: the line through the 10 % and 90 % crossings, extended to 0 and 100 %."""
+    from facs_rig.core.events import _transition_times
+
+    times = np.arange(10) / 10.0
+    # 0.8 held to 0.2 s, straight down to 0 at 0.6 s: the line itself comes back.
+    falling = np.array([0.8, 0.8, 0.8, 0.6, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0])
+    one = np.array([0])
+    starts, ends = _transition_times(falling, times, one, np.array([9]), np.array([0.8]),
+                                     np.array([0.0]))
+    assert starts == pytest.approx([0.2]) and ends == pytest.approx([0.6])
+    # Cut at 0.4 s (halfway down): 90 % is never crossed, so the last frame stands for it;
+    # 10 % is crossed at 0.24 s; the ramp would end an eighth of 0.16 s past 0.4 s, but stays
+    # within the frames.
+    starts, ends = _transition_times(falling, times, one, np.array([4]), np.array([0.8]),
+                                     np.array([0.0]))
+    assert starts == pytest.approx([0.22]) and ends == pytest.approx([0.4])
+    # Equal levels: nothing to place, the frames' times stay.
+    assert _transition_times(falling, times, np.array([2]), np.array([6]), np.array([0.8]),
+                             np.array([0.8])) == ([0.2], [0.6])
+    assert _transition_times(falling, times, np.array([], dtype=int), np.array([], dtype=int),
+                             np.array([]), np.array([])) == ([], [])
+
+
+def test_following_events_put_their_ramps_where_the_curve_moves(vocabulary):
+    """The rise to 0.4 takes 0.1 s and the curve then drifts up to 0.5 until 1.80 s: the apex
+    of a whole event starts where the curve comes within 0.9 of its peak (1.46 s), so its
+    onset ramp spans 0.44 s; an event that follows the intensity ends its onset where the
+    curve crosses 90 % of the apex level, plus an eighth of the 10-90 time (1.33 s)."""
+    rise = 0.04 * np.arange(11)  # frames 100-110: 0 to 0.4
+    drift = 0.4 + 0.1 * np.arange(1, 71) / 70  # frames 111-180: to 0.5
+    curve = np.concatenate([np.zeros(100), rise, drift, np.zeros(119)])
+    curves = curves_of({Channel(12): curve})
+    (whole,) = extract_events(curves, vocabulary.scale()).events
+    (event,) = extract_events(curves, vocabulary.scale(),
+                              options=EventOptions(follow_intensity=True)).events
+    # Both: apex = the frames within 0.9 of the 0.5 peak (146-180: float32 puts frame 145 a
+    # hair under 0.45), intensity their median 0.4757, letter C; the activation runs from
+    # frame 102 (0.08, the last at or below off) to 181 (rest).
+    level = 0.4 + 0.1 * 53 / 70
+    assert whole.intensity == pytest.approx(level) and event.intensity == whole.intensity
+    assert whole.letter == event.letter == "C"
+    assert [whole.start, whole.apex_start, whole.apex_end, whole.end] == pytest.approx(
+        [1.02, 1.46, 1.80, 1.81], abs=1e-9)
+    # Onset: no frame at or below 10 % of the level after 1.02 s, so 10 % stands at 1.02 s;
+    # 90 % is crossed in the drift (at 1.2932 s); the ramp ends an eighth of the 10-90 time
+    # later and cannot start before the activation does. Offset: the step from 0.5 to 0
+    # between 1.80 and 1.81 s crosses 10 % and 90 % of the way down from the level (1.8015,
+    # 1.8090 s), and the ramp through them ends at 1.81 s.
+    onset_90 = 1.10 + 7.0 * (0.9 * level - 0.4)
+    offset_10, offset_90 = (1.80 + 0.01 * (fraction * level + 0.5 - level) / 0.5
+                            for fraction in (0.1, 0.9))
+    assert [event.start, event.apex_start, event.apex_end, event.end] == pytest.approx(
+        [1.02, onset_90 + (onset_90 - 1.02) / 8, offset_10 - (offset_90 - offset_10) / 8, 1.81],
+        abs=1e-6)
+
+
+def test_a_change_of_letter_follows_the_measured_rise(vocabulary):
+    from facs_rig.core.timeline import sample
+
+    # C (0.5) held, a rise to D (0.85) over three frame intervals, D held, rest: the straight
+    # join between the two events is the measured line, to float rounding.
+    curve = np.concatenate([np.zeros(20), np.full(50, 0.5), [0.5 + 0.35 / 3, 0.5 + 0.7 / 3],
+                            np.full(50, 0.85), np.zeros(30)])
+    c_event, d_event = extract_events(curves_of({Channel(12): curve}), vocabulary.scale(),
+                                      options=EventOptions(follow_intensity=True)).events
+    assert (c_event.letter, d_event.letter) == ("C", "D")
+    assert (c_event.apex_end, d_event.apex_start) == pytest.approx((0.69, 0.72), abs=1e-9)
+    dense = sample(Timeline((c_event, d_event), 1.5, 100.0), fps=100.0,
+                   channels=[Channel(12)], duration=1.5).values[:, 0]
+    assert np.abs(dense[60:80] - curve[60:80]).max() < 1e-6
+
+
 def test_per_au_thresholds_code_an_au_that_never_reaches_the_global_on(vocabulary):
     curve = _steps([(20, 0.0), (50, 0.11), (30, 0.0)])
     curves = curves_of({Channel(4): curve, Channel(12): curve})

@@ -9,7 +9,11 @@ to where the curve comes within ``apex_fraction`` of its peak, apex while it sta
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
 separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
-event no longer than ``blink_max`` is a blink and is coded AU45. The result is an ordinary
+event no longer than ``blink_max`` is a blink and is coded AU45. With ``follow_intensity``
+(``facs-rig code``'s default) an activation is also cut where its letter changes, and each
+onset, offset and change of letter is then placed where the curve moves: the ramp runs
+through the curve's 10 % and 90 % crossings of the step between the two levels (IEEE Std 181),
+not from the last frame at rest to the first one near the peak. The result is an ordinary
 :class:`~facs_rig.core.timeline.Timeline` an animator can edit and re-sample.
 
 :func:`code_segments` then cuts the timeline where the set of active AUs changes and codes each
@@ -165,10 +169,12 @@ _Piece = tuple[float, str, float, float, float, float]
 
 def _event(times: list[float], segment: np.ndarray, left: int, right: int,
            scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
-           open_end: bool = False, frame_times: bool = False) -> _Piece:
+           open_end: bool = False, apex_frames: bool = False
+           ) -> _Piece | tuple[float, str, int, int]:
     """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
     times as Python floats): the apex is the stretch around the peak within ``apex_fraction``
-    of it, the intensity its median, the letter its band on ``scale``."""
+    of it, the intensity its median, the letter its band on ``scale``. With ``apex_frames``:
+    (intensity, letter, the apex's first and last frame) instead."""
     # Plain Python over the frames: an event spans ~30 frames, where numpy's per-call overhead
     # outweighs its speed (the same doubles, the same comparisons, so the same event).
     values = segment.tolist()
@@ -198,10 +204,10 @@ def _event(times: list[float], segment: np.ndarray, left: int, right: int,
     median = apex[middle] if count % 2 else 0.5 * (apex[middle - 1] + apex[middle])
     intensity = min(max(median, 0.0), 1.0)
     letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
+    if apex_frames:  # for _phased_events, which places the ramps and rounds then
+        return intensity, letter, left + apex_first, left + apex_last
     start, apex_start = times[left], times[left + apex_first]
     apex_end, end = times[left + apex_last], times[right]
-    if frame_times:  # for _joined, which moves the start and end and rounds then
-        return intensity, letter, start, apex_start, apex_end, end
     # What AUEvent.from_times builds (durations rounded to a picosecond), without its checks of
     # the order of the four times: increasing frame indices on increasing times guarantee it.
     return (intensity, letter, start, round(apex_start - start, 12),
@@ -256,13 +262,13 @@ def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int]
     return [(first, last) for first, last, _ in runs]
 
 
-def _joined(pieces: list[_Piece], start: float, end: float,
-            continues: list[bool]) -> list[_Piece]:
+def _joined(levels: list[float], letters: list[str], apex_times: list[tuple[float, float]],
+            start: float, end: float, continues: list[bool]) -> list[_Piece]:
     """Consecutive pieces of one activation, each ramp reaching over to its neighbour's apex,
     so that the sampled curve passes from one intensity to the next instead of dropping to
-    rest between them (the dip between two humps is no rest: the AU stays on). ``pieces`` are
-    :func:`_event`'s with ``frame_times`` (start, apex start, apex end, end as frame times);
-    the result has rounded durations, as :func:`_event` gives them otherwise.
+    rest between them (the dip between two humps is no rest: the AU stays on). ``levels``,
+    ``letters`` and ``apex_times`` (apex start, apex end) are the pieces', ``start`` and ``end``
+    the activation's; the result has rounded durations, as :func:`_event` gives them otherwise.
 
     ``continues[k]`` is True when piece ``k`` is a change of letter within the same hump as
     piece ``k - 1`` (no valley between them): the AU moves straight from one intensity to the
@@ -272,27 +278,175 @@ def _joined(pieces: list[_Piece], start: float, end: float,
     C 0.55 would dip to 0.35 on the way, a drop no coder scored). Between humps (a valley, a
     real dip) the ramps still cross."""
     out = []
-    apex_times = [(apex_start, apex_end) for _, _, _, apex_start, apex_end, _ in pieces]
-    levels = [piece[0] for piece in pieces]
-    for k, (intensity, letter, _, _, _, _) in enumerate(pieces):
+    for k, intensity in enumerate(levels):
         apex_start, apex_end = apex_times[k]
         first = apex_times[k - 1][1] if k else start
-        last = apex_times[k + 1][0] if k + 1 < len(pieces) else end
+        last = apex_times[k + 1][0] if k + 1 < len(levels) else end
         if k and continues[k] and intensity > levels[k - 1]:
             # Rising from the previous letter: start early enough that the onset ramp reads
             # the previous intensity where the previous apex ends (similar triangles).
             before = apex_times[k - 1][1]
             first = max(start, apex_start - (apex_start - before) * intensity
                         / (intensity - levels[k - 1]))
-        if k + 1 < len(pieces) and continues[k + 1] and intensity >= levels[k + 1]:
+        if k + 1 < len(levels) and continues[k + 1] and intensity >= levels[k + 1]:
             # Falling to the next letter: end late enough that the offset ramp reads the next
             # intensity where the next apex starts (equal ones: hold until the activation ends).
             after = apex_times[k + 1][0]
             last = end if intensity == levels[k + 1] else min(
                 end, apex_end + (after - apex_end) * intensity / (intensity - levels[k + 1]))
         first, last = min(first, apex_start), max(last, apex_end)
-        out.append((intensity, letter, first, round(apex_start - first, 12),
+        out.append((intensity, letters[k], first, round(apex_start - first, 12),
                     round(apex_end - apex_start, 12), round(last - apex_end, 12)))
+    return out
+
+
+#: Reference levels of a transition, as fractions of the way from its initial to its final
+#: level: IEEE Std 181-2011 (Transitions, pulses and related waveforms) measures a
+#: transition's duration between the 10 % and 90 % crossings, where it is clear of the noise
+#: on either level.
+_LOW_REFERENCE, _HIGH_REFERENCE = 0.1, 0.9
+
+
+def _transition_times(curve: np.ndarray, times: np.ndarray, firsts: np.ndarray,
+                      lasts: np.ndarray, lows: np.ndarray, highs: np.ndarray
+                      ) -> tuple[list[float], list[float]]:
+    """Where each transition's linear ramp starts and ends, for many transitions at once.
+
+    Transition ``k`` takes the curve from level ``lows[k]`` to ``highs[k]`` somewhere in frames
+    ``firsts[k]..lasts[k]`` (rising or falling). Its ramp is the straight line through the
+    times where the curve crosses the 10 % and 90 % reference levels (IEEE Std 181: the last
+    10 % crossing before and the first 90 % crossing after the curve first passes halfway),
+    extended to 0 % and 100 %: the ramp runs as fast as the motion does, and starts and ends
+    where the motion does rather than at the last frame at rest and at the first one near the
+    peak. Crossing times are interpolated between frames; a curve that never crosses a
+    reference level in the frames gives their first (10 %) or last (90 %) frame's time. The
+    ramp stays within the frames' times. A transition between equal levels keeps them.
+
+    Parameters
+    ----------
+    curve : (n_frames,) float64
+    times : (n_frames,) float64
+    firsts, lasts : (n_transitions,) int, ``firsts <= lasts``
+    lows, highs : (n_transitions,) float64
+        The levels before and after.
+
+    Returns
+    -------
+    (starts, ends) : two lists of n_transitions floats, seconds, ``starts <= ends``.
+    """
+    if not firsts.size:
+        return [], []
+    lengths = lasts - firsts + 1
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    local = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+    frames = np.repeat(firsts, lengths) + local
+    spans = highs - lows
+    moving = spans != 0
+    with np.errstate(over="ignore", invalid="ignore"):  # a level of 1e-320: checked below
+        fraction = (np.clip(curve[frames], 0.0, 1.0) - np.repeat(lows, lengths)) \
+            / np.repeat(np.where(moving, spans, 1.0), lengths)
+    never = int(lengths.max())
+    # The first frame at least halfway (the last frame if none), then the last frame at or
+    # below 10 % up to it and the first frame at or above 90 % from it (-1 / never: none).
+    middle = np.minimum(np.minimum.reduceat(np.where(fraction >= 0.5, local, never), offsets),
+                        lengths - 1)
+    middles = np.repeat(middle, lengths)
+    low = np.maximum.reduceat(np.where((fraction <= _LOW_REFERENCE) & (local <= middles), local,
+                                       -1), offsets)
+    high = np.minimum.reduceat(np.where((fraction >= _HIGH_REFERENCE) & (local >= middles), local,
+                                        never), offsets)
+
+    def crossing(before: np.ndarray, after: np.ndarray, level: float) -> np.ndarray:
+        """Time where the curve crosses ``level`` between local frames ``before`` and
+        ``after`` of each transition (linear interpolation; ``after``'s time if flat)."""
+        f_before, f_after = fraction[offsets + before], fraction[offsets + after]
+        t_before, t_after = times[firsts + before], times[firsts + after]
+        with np.errstate(over="ignore", invalid="ignore"):
+            step = f_after - f_before
+            flat = step == 0
+            share = np.clip((level - f_before) / np.where(flat, 1.0, step), 0.0, 1.0)
+        return np.where(flat, t_after, t_before + share * (t_after - t_before))
+
+    found_low, found_high = low >= 0, high < never
+    low = np.where(found_low, low, 0)
+    high = np.where(found_high, high, lengths - 1)
+    t_first, t_last = times[firsts], times[lasts]
+    t_low = np.where(found_low, crossing(low, np.minimum(low + 1, lengths - 1), _LOW_REFERENCE),
+                     t_first)
+    t_high = np.where(found_high, crossing(np.maximum(high - 1, 0), high, _HIGH_REFERENCE),
+                      t_last)
+    crossed = t_high < t_low  # never for crossings found in order; a guard for rounding
+    halfway = 0.5 * (t_low + t_high)
+    t_low, t_high = np.where(crossed, halfway, t_low), np.where(crossed, halfway, t_high)
+    # The line through (t_low, 10 %) and (t_high, 90 %) meets 0 % and 100 % a quarter of
+    # (t_high - t_low) further out, 1/8 on each side.
+    reach = (t_high - t_low) * _LOW_REFERENCE / (_HIGH_REFERENCE - _LOW_REFERENCE)
+    starts = np.clip(t_low - reach, t_first, t_last)
+    ends = np.clip(t_high + reach, starts, t_last)
+    # Levels so close that the fractions overflow keep the frames' times, as equal ones do.
+    placed = moving & np.isfinite(starts) & np.isfinite(ends)
+    return (np.where(placed, starts, t_first).tolist(), np.where(placed, ends, t_last).tolist())
+
+
+def _phased_events(curve: np.ndarray, times: np.ndarray, time_list: list[float],
+                   activations: list[tuple[list[tuple[int, int]], list[bool], int, int]],
+                   scale: IntensityScale, apex_fraction: float) -> list[_Piece]:
+    """The events of one channel's activations, cut where the letter changes, with their
+    ramps placed where the curve moves.
+
+    Each activation is ``(pieces, continues, start, end)``: its letter pieces (first and last
+    frame), whether each continues the previous one's hump (:func:`_joined`), and the frames
+    it starts and ends at. A piece's intensity and letter are its apex's (:func:`_event`); the
+    onset from rest, each change of letter within a hump, and the offset back to rest are then
+    placed by :func:`_transition_times` (10 %-90 % crossings, for all of the channel's
+    transitions at once) between the apexes :func:`_event` finds, so a ramp lasts as long as
+    the motion does instead of running from the last frame at rest to the first near the
+    peak. An action on when the take starts (ends) has no onset (offset) there; the ramps
+    between humps (a valley) keep reaching to the neighbouring apexes.
+    """
+    final = len(time_list) - 1
+    apexes = []
+    # The channel's transitions, in order: (first frame, last frame, level before, after).
+    transitions: list[tuple[int, int, float, float]] = []
+    for pieces, continues, start_index, end_index in activations:
+        shapes = [_event(time_list, curve[left:right + 1], left, right, scale, apex_fraction,
+                         open_start=left == 0, open_end=right == final, apex_frames=True)
+                  for left, right in pieces]
+        apexes.append(shapes)
+        if pieces[0][0] != 0:  # onset: rest -> the first apex
+            transitions.append((start_index, shapes[0][2], 0.0, shapes[0][0]))
+        for k in range(1, len(shapes)):
+            if continues[k]:  # one letter to the next within a hump
+                before, after = shapes[k - 1], shapes[k]
+                transitions.append((before[3], after[2], before[0], after[0]))
+        if pieces[-1][1] != final:  # offset: the last apex -> rest
+            transitions.append((shapes[-1][3], end_index, shapes[-1][0], 0.0))
+    table = np.array(transitions, dtype=np.float64).reshape(-1, 4)  # frames exact as floats
+    placed = zip(*_transition_times(curve, times, table[:, 0].astype(np.intp),
+                                    table[:, 1].astype(np.intp), table[:, 2], table[:, 3]))
+    out: list[_Piece] = []
+    for (pieces, continues, start_index, end_index), shapes in zip(activations, apexes):
+        start, end = time_list[start_index], time_list[end_index]
+        if len(shapes) == 1:  # most activations: one piece, nothing to join
+            intensity, letter, first, last = shapes[0]
+            apex_start, apex_end = time_list[first], time_list[last]
+            if pieces[0][0] != 0:
+                start, apex_start = next(placed)
+            if pieces[0][1] != final:
+                apex_end, end = next(placed)
+            out.append((intensity, letter, start, round(apex_start - start, 12),
+                        round(apex_end - apex_start, 12), round(end - apex_end, 12)))
+            continue
+        apex_times = [[time_list[first], time_list[last]] for _, _, first, last in shapes]
+        if pieces[0][0] != 0:
+            start, apex_times[0][0] = next(placed)
+        for k in range(1, len(shapes)):
+            if continues[k]:
+                apex_times[k - 1][1], apex_times[k][0] = next(placed)
+        if pieces[-1][1] != final:
+            apex_times[-1][1], end = next(placed)
+        out.extend(_joined([shape[0] for shape in shapes], [shape[1] for shape in shapes],
+                           apex_times, start, end, continues))
     return out
 
 
@@ -353,6 +507,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         starts, ends = starts[long_enough], ends[long_enough]
         humps = _hump_counts(curve, firsts, lasts, options.split_fraction)
         letter_changes = _letter_changes(curve, uppers) if options.follow_intensity else None
+        following: list[tuple[list[tuple[int, int]], list[bool], int, int]] = []
         for first, last, start_index, end_index, hump_count in zip(
                 firsts.tolist(), lasts.tolist(), starts.tolist(), ends.tolist(), humps.tolist()):
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
@@ -369,13 +524,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                         pieces.extend(letter_pieces)
                         continues.extend([False] + [True] * (len(letter_pieces) - 1))
                 if pieces:
-                    joined = _joined([_event(time_list, curve[left:right + 1], left, right, scale,
-                                             apex_fraction, open_start=left == 0,
-                                             open_end=right == n - 1, frame_times=True)
-                                      for left, right in pieces],
-                                     time_list[start_index], time_list[end_index], continues)
-                    events.extend(make(channel, intensity, start, onset, apex, offset, letter)
-                                  for intensity, letter, start, onset, apex, offset in joined)
+                    following.append((pieces, continues, start_index, end_index))
                 continue
             for left, right in zip(bounds, bounds[1:]):
                 if time_list[right] - time_list[left] < min_duration:
@@ -390,6 +539,10 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                     # held closure. ARKit's eyeBlink cannot tell them apart, timing can.
                     event_channel = Channel(45, channel.side)
                 events.append(make(event_channel, intensity, start, onset, apex, offset, letter))
+        if following:
+            events.extend(make(channel, intensity, start, onset, apex, offset, letter)
+                          for intensity, letter, start, onset, apex, offset in _phased_events(
+                              curve, times, time_list, following, scale, apex_fraction))
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
