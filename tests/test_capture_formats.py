@@ -391,3 +391,80 @@ def test_mutated_real_captures_parse_or_refuse(tmp_path, cut, quote, where):
         return
     assert rows - 1 - cut // 60 <= capture.n_frames <= rows
     assert np.all(np.diff(capture.times) > 0)
+
+
+# --- timecodes across midnight (new-user review: one stray row made a take 24 hours) ---------
+
+def _live_link_face_rows(tmp_path: Path, stamps: list[str], name: str = "llf.csv") -> Path:
+    """The first rows of the real take S07-001.csv with their timecodes replaced."""
+    lines = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    body = [stamp + line[line.index(","):] for stamp, line in zip(stamps, lines[1:])]
+    path = tmp_path / name
+    path.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_stray_midnight_timecode_is_an_error_naming_the_line(tmp_path):
+    # The review's repro: S07-001.csv's rows 1, 2 and 4 with 00:00:00:00.000 as row 3.
+    path = _live_link_face_rows(tmp_path, ["12:27:47:47.169", "12:27:47:49.169",
+                                           "00:00:00:00.000", "12:27:47:53.168"])
+    with pytest.raises(CaptureFormatError) as caught:
+        read_capture(path)
+    assert str(caught.value) == (
+        f"{path}: line 4, column Timecode: '00:00:00:00.000' is earlier than the previous "
+        f"row's '12:27:47:49.169' (timestamps out of order; a take across midnight steps from "
+        f"near 24:00 to near 00:00)")
+
+
+def test_a_take_across_midnight_is_unwrapped(tmp_path):
+    stamps = ["23:59:59:56.000", "23:59:59:58.000", "00:00:00:00.000", "00:00:00:02.000"]
+    capture = read_capture(_live_link_face_rows(tmp_path, stamps))
+    np.testing.assert_allclose(capture.times, [0, 2 / 60, 4 / 60, 6 / 60], atol=1e-9)
+    assert capture.fps == 30.0
+    # A few frames dropped right at midnight are still a crossing (4 frames: 8/60 s).
+    stamps = ["23:59:59:54.000", "23:59:59:56.000", "00:00:00:04.000", "00:00:00:06.000"]
+    capture = read_capture(_live_link_face_rows(tmp_path, stamps))
+    np.testing.assert_allclose(capture.times[[0, 1, -2, -1]], [0, 2 / 60, 10 / 60, 12 / 60],
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("stamps, line", [
+    # Near 24:00 then 00:00, but an hour's step in a take of 1/30 s steps.
+    (["23:00:00:00.000", "23:00:00:02.000", "00:00:00:00.000"], 4),
+    # Backwards by a frame: a spliced take, not midnight.
+    (["10:00:00:04.000", "10:00:00:06.000", "10:00:00:02.000"], 4),
+    # A stray early row first of all, then the take's own clock.
+    (["00:00:00:00.000", "12:00:00:00.000", "12:00:00:02.000", "00:00:00:04.000"], 5),
+])
+def test_backward_timecodes_that_are_no_midnight_are_errors(tmp_path, stamps, line):
+    with pytest.raises(CaptureFormatError, match=rf"line {line}, column Timecode: .* is earlier "
+                                                 r"than the previous row's"):
+        read_capture(_live_link_face_rows(tmp_path, stamps))
+
+
+@HYPOTHESIS
+@given(start=st.integers(0, 24 * 3600 * 30 - 1), rows=st.integers(2, 40),
+       stray=st.integers(0, 24 * 3600 * 30 - 1), at=st.integers(1, 39))
+def test_timecodes_are_a_steady_take_or_an_error_never_a_day(start, rows, stray, at):
+    """A 30 fps take (60 fps timecode) starting anywhere, crossing midnight or not, reads as
+    rows 1/30 s apart; with one row replaced by any other time it raises, or every step where
+    the clock went back is a short step across midnight (never the rest of a day)."""
+    def cell(frame: int) -> str:
+        frame %= 24 * 3600 * 30
+        seconds, f = divmod(frame, 30)
+        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{2 * f:02d}.000"
+
+    cells = [cell(start + k) for k in range(rows)]
+    seconds, rate = parse_timecodes(tuple(cells), rate=60)
+    np.testing.assert_allclose(seconds, np.arange(rows) / 30, atol=1e-6)
+    cells[min(at, rows - 1)] = cell(stray)
+    try:
+        seconds, _ = parse_timecodes(tuple(cells), rate=60)
+    except CaptureFormatError as exc:
+        assert "is earlier than the previous row's" in str(exc)
+        return
+    clock = np.array([int(c[:2]) * 3600 + int(c[3:5]) * 60 + int(c[6:8]) + int(c[9:11]) / 60
+                      for c in cells])
+    steps = np.diff(seconds)
+    assert np.all(steps >= 0)
+    assert np.all(steps[np.diff(clock) < 0] <= 1.0 + 1e-9)  # across midnight: a short step

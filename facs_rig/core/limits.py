@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_FPS", "MAX_FRAMES", "fps_problem", "frame_count_problem"]
+__all__ = ["MAX_FPS", "MAX_FRAMES", "MAX_FRAMES_PER_ROW", "fps_problem", "frame_count_problem",
+           "resampled_count_problem"]
 
 #: Highest frame rate any command accepts (frames per second); the range is ``(0, MAX_FPS]``.
 MAX_FPS = 10_000.0
 #: Most frames any command samples, renders or resamples at once.
 MAX_FRAMES = 24_000_000
+#: Most frames a take's resampling may make per row it has (120x is a 1 fps tracker at 120 fps),
+#: once past :data:`FRAMES_ALWAYS_ALLOWED`: more is no frame rate but a few rows hours apart,
+#: whose frames would take memory out of all proportion to the file.
+MAX_FRAMES_PER_ROW = 1000
+#: Resampled frames any take may have whatever its rows (100,000 frames of 52 float32 weights:
+#: 21 MB).
+FRAMES_ALWAYS_ALLOWED = 100_000
 
 
 def fps_problem(value: object, *, name: str = "fps") -> str | None:
@@ -47,3 +55,17 @@ def frame_count_problem(n_frames: float, *, what: str) -> str | None:
         return (f"{what} is {count} frames, more than the limit of {MAX_FRAMES:,}; lower the fps "
                 f"or use a shorter span")
     return None
+
+
+def resampled_count_problem(n_frames: float, n_rows: int, *, what: str) -> str | None:
+    """``None`` when resampling ``n_rows`` rows to ``n_frames`` frames is in proportion to the
+    input (at most :data:`MAX_FRAMES_PER_ROW` frames per row, or :data:`FRAMES_ALWAYS_ALLOWED`
+    frames), else why not. ``what`` says what is resampled, e.g. ``"resampling 86400 s at 30 fps"``.
+    """
+    limit = max(MAX_FRAMES_PER_ROW * n_rows, FRAMES_ALWAYS_ALLOWED)
+    if n_frames > limit:  # also true for inf
+        count = "too many" if math.isinf(n_frames) else f"{n_frames:.3g}"
+        return (f"{what} is {count} frames from {n_rows} row(s), more than {MAX_FRAMES_PER_ROW} "
+                f"per row: the rows' times are far apart for their number (a wrong time column "
+                f"or timecode?)")
+    return frame_count_problem(n_frames, what=what)
