@@ -45,8 +45,9 @@ def write(tmp_path: Path, text: str, name: str = "capture.csv") -> Path:
     ("captures/openface/pyfeat_OpenFace_Test.csv", "openface", 100, 1000.0),
     ("captures/pyfeat/001.csv", "pyfeat", 20, 15.0),
     ("captures/pyfeat/fex_test_001.csv", "pyfeat", 40, 30.0),
-    ("captures/livelinkface/alex_rom_3.csv", "livelinkface", 4030, 30.0),
-    ("captures/livelinkface/S07-001.csv", "livelinkface", 2028, 30.0),
+    # Rows plus the frames Live Link Face dropped (3 and 2), restored as gaps.
+    ("captures/livelinkface/alex_rom_3.csv", "livelinkface", 4033, 30.0),
+    ("captures/livelinkface/S07-001.csv", "livelinkface", 2030, 30.0),
     ("captures/facecap/facecap_animation_weights.csv", "facecap", 335, 30.0),
 ])
 def test_real_files_read_with_detected_format(relative, fmt, frames, fps):
@@ -106,8 +107,14 @@ def test_live_link_face_round_trip(tmp_path):
     write_live_link_face(capture.blendshapes, out, start_timecode=capture.metadata["start_timecode"])
     again = read_live_link_face(out)
     assert again.blendshapes.names == capture.blendshapes.names
-    np.testing.assert_allclose(again.blendshapes.weights, capture.blendshapes.weights, atol=1e-9)
-    np.testing.assert_allclose(again.times, capture.times, atol=1e-6)
+    recorded = ~capture.gaps  # the 3 frames the app dropped are gaps, written as 0
+    assert int(capture.gaps.sum()) == 3
+    np.testing.assert_allclose(again.blendshapes.weights[recorded],
+                               capture.blendshapes.weights[recorded], atol=1e-9)
+    assert np.all(again.blendshapes.weights[capture.gaps] == 0)
+    np.testing.assert_allclose(again.times[recorded], capture.times[recorded], atol=1e-6)
+    # A restored frame's time is written rounded to a thousandth of a timecode frame.
+    np.testing.assert_allclose(again.times, capture.times, atol=0.5e-3 / 60)
     assert out.read_text().splitlines()[1].startswith("13:13:04:31.652,61,")
 
 
@@ -468,3 +475,86 @@ def test_timecodes_are_a_steady_take_or_an_error_never_a_day(start, rows, stray,
     steps = np.diff(seconds)
     assert np.all(steps >= 0)
     assert np.all(steps[np.diff(clock) < 0] <= 1.0 + 1e-9)  # across midnight: a short step
+
+
+# --- dropped frames keep the nominal rate (new-user review) ---------------------------------
+
+def _drop_every_tenth_row(tmp_path: Path, relative: str) -> Path:
+    """The real take with its 9th, 19th, ... data rows left out (``awk 'NR==1 || NR%10!=0'``)."""
+    lines = shared_asset(relative).read_text().splitlines()
+    path = tmp_path / ("dropped-" + Path(relative).name)
+    path.write_text("\n".join(line for number, line in enumerate(lines, start=1)
+                              if number == 1 or number % 10) + "\n", encoding="utf-8")
+    return path
+
+
+def test_live_link_face_take_with_dropped_rows_keeps_30_fps_and_its_frames(tmp_path):
+    whole = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
+    dropped = read_capture(_drop_every_tenth_row(tmp_path, "captures/livelinkface/S07-001.csv"))
+    # 2028 rows - 202 left out = 1826 rows; 204 frames restored (the app's own 2 as well).
+    assert (dropped.n_frames, dropped.fps, whole.n_frames) == (2030, 30.0, 2030)
+    assert dropped.repairs == ("204 dropped frames (missing rows) filled as gaps",)
+    assert int(dropped.gaps.sum()) == 204
+    recorded = ~dropped.gaps
+    # The rows read keep their timecodes exactly; a restored frame lies within 1 ms of a timecode
+    # frame (the take's own sub-frame drift: 47.169, 49.169, 51.168, ...).
+    np.testing.assert_array_equal(dropped.times[recorded], whole.times[recorded])
+    np.testing.assert_allclose(dropped.times, whole.times, atol=1e-3 / 60)
+    np.testing.assert_array_equal(dropped.blendshapes.weights[recorded],
+                                  whole.blendshapes.weights[recorded])
+    assert np.all(np.isnan(dropped.blendshapes.weights[dropped.gaps]))
+
+
+def test_openface_take_with_dropped_rows_keeps_25_fps(tmp_path):
+    whole = read_capture(shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    dropped = read_capture(_drop_every_tenth_row(tmp_path, "captures/openface/facsvatar_demo_full.csv"))
+    assert (dropped.n_frames, dropped.fps) == (490, 25.0)
+    assert dropped.repairs[-1] == "49 dropped frames (missing rows) filled as gaps"
+    np.testing.assert_allclose(dropped.times, whole.times, atol=1e-9)
+    assert np.all(np.isnan(dropped.aus.values[dropped.gaps]))
+
+
+def _time_table(tmp_path: Path, times) -> Path:
+    names = [n.replace("Left", "_L").replace("Right", "_R") for n in ARKIT_NAMES]
+    rows = [f"{float(t)!r}," + ",".join(["0.25"] * 52) for t in times]
+    return write(tmp_path, "time_s," + ",".join(names) + "\n" + "\n".join(rows) + "\n")
+
+
+def test_irregular_take_is_not_given_dropped_frames(tmp_path):
+    # Steps of 10-50 ms with no dominant one: resampled at the mean rate as before.
+    steps = np.random.default_rng(7).uniform(0.01, 0.05, 60)
+    capture = read_capture(_time_table(tmp_path, np.concatenate(([0.0], np.cumsum(steps)))))
+    assert capture.fps is None and capture.n_frames == 61 and capture.repairs == ()
+
+
+def test_restoring_frames_out_of_proportion_to_the_rows_is_refused(tmp_path):
+    # 100 rows at 30 fps and one an hour later: 108,000 frames from 101 rows.
+    times = [k / 30 for k in range(100)] + [99 / 30 + 3600]
+    path = _time_table(tmp_path, times)
+    with pytest.raises(CaptureFormatError) as caught:
+        read_capture(path)
+    assert str(caught.value) == (
+        f"{path}: restoring the frames dropped in the take is 1.08e+05 frames from 101 row(s), "
+        f"more than 1000 per row: the rows' times are far apart for their number (a wrong time "
+        f"column or timecode?)")
+
+
+@HYPOTHESIS
+@given(rate=st.sampled_from([24.0, 25.0, 30.0, 60.0]),
+       dropped=st.lists(st.sampled_from([0, 0, 0, 0, 1, 2, 5]), min_size=10, max_size=80),
+       start=st.floats(0, 1000))
+def test_a_take_with_dropped_frames_is_restored_at_its_rate(tmp_path, rate, dropped, start):
+    """Rows at a nominal rate, stamped to the millisecond, with any frames left out while most
+    steps stay one frame: read back at that rate with every frame, the rows read at their own
+    times and the rest gaps."""
+    from hypothesis import assume
+
+    assume(sum(d == 0 for d in dropped) >= 0.6 * len(dropped))
+    frames = np.concatenate(([0], np.cumsum(np.asarray(dropped) + 1)))
+    times = np.round(start + frames / rate, 3)
+    capture = read_capture(_time_table(tmp_path, times.tolist()))
+    assert capture.n_frames == frames[-1] + 1 and capture.fps == rate
+    np.testing.assert_allclose(capture.times[frames], times, atol=1e-9)
+    assert int(capture.gaps.sum()) == sum(dropped)
+    expected = (f"{sum(dropped)} dropped frames (missing rows) filled as gaps",) if sum(dropped) else ()
+    assert capture.repairs == expected

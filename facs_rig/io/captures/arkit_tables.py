@@ -18,7 +18,7 @@ from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.atomic import atomic_write
 from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps, to_float32,
-                                          unit_range)
+                                          restore_dropped_frames, unit_range)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import (
     ARKIT_NAMES,
@@ -272,7 +272,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
                              "timecode_rate": rate, "head_recorded": recorded})
     blend = TargetWeights(times, weights, names, fps, meta)
     aus = AUCurves(times, pose_values, pose_channels, fps, meta) if pose_channels else None
-    return Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (), meta)
+    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (), meta))
 
 
 def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Capture:
@@ -319,7 +319,7 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     gaps = np.all(np.isnan(weights), axis=1)
     meta = MappingProxyType({"source": name, "format": format, "time_column": time_column})
     blend = TargetWeights(times.astype(np.float64), weights, names, estimate_fps(times), meta)
-    return Capture(name, format, None, blend, gaps, log.notes(), (), meta)
+    return restore_dropped_frames(Capture(name, format, None, blend, gaps, log.notes(), (), meta))
 
 
 def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = "00:00:00:00.000",

@@ -13,7 +13,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps, to_float32,
-                                          unit_range)
+                                          restore_dropped_frames, unit_range)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES
 from facs_rig.io.captures.arkit_tables import arkit_columns
@@ -93,4 +93,4 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
         unit_range(weights, log, "blendshape weights")
         weights[gaps] = np.nan
         blend = TargetWeights(times, weights, shapes, fps_found, meta)
-    return Capture(name, "pyfeat", curves, blend, gaps, log.notes(), (), meta)
+    return restore_dropped_frames(Capture(name, "pyfeat", curves, blend, gaps, log.notes(), (), meta))
