@@ -373,9 +373,60 @@ def test_short_line_inside_a_take_is_still_an_error(tmp_path):
         read_capture(write(tmp_path, "timestamp,AU01_r\n0,1\n0.1\n0.2,1\n"))
 
 
-def test_one_row_cut_short_is_refused_not_emptied(tmp_path):
-    with pytest.raises(CaptureFormatError, match="line 2: 1 cells, but the header has 2"):
-        read_capture(write(tmp_path, "timestamp,AU01_r\n0.1"))
+def test_one_row_cut_short_is_a_file_without_data_rows(tmp_path):
+    path = write(tmp_path, "timestamp,AU01_r\n0.1")
+    with pytest.raises(CaptureFormatError) as caught:
+        read_capture(path)
+    assert str(caught.value) == (f"{path}: has a header but no data rows (its only row, line 2, "
+                                 f"was cut short: 1 cells, but the header has 2 columns)")
+
+
+@pytest.mark.parametrize("relative, cells, columns", [
+    ("captures/openface/facsvatar_demo_full.csv", 42, 714),
+    ("captures/livelinkface/S07-001.csv", 24, 63),
+    ("captures/pyfeat/001.csv", 33, 2183),
+    ("captures/facecap/facecap_animation_weights.csv", 34, 53),
+])
+def test_real_header_with_its_first_row_cut_short_has_no_data_rows(tmp_path, relative, cells,
+                                                                    columns):
+    # The review's repro: the header and the first 300 bytes of the first row.
+    lines = shared_asset(relative).read_bytes().split(b"\n")
+    path = tmp_path / Path(relative).name
+    path.write_bytes(lines[0] + b"\n" + lines[1][:300])
+    with pytest.raises(CaptureFormatError) as caught:
+        read_capture(path)
+    assert str(caught.value) == (f"{path}: has a header but no data rows (its only row, line 2, "
+                                 f"was cut short: {cells} cells, but the header has {columns} "
+                                 f"columns)")
+
+
+@HYPOTHESIS
+@given(rows=st.integers(0, 4), cut=st.integers(1, 10_000), crlf=st.booleans(),
+       relative=st.sampled_from(["captures/openface/facsvatar_head_test_clean.csv",
+                                 "captures/livelinkface/S07-001.csv",
+                                 "captures/facecap/facecap_animation_weights.csv"]))
+def test_a_take_cut_anywhere_in_its_last_row_drops_that_row(tmp_path, rows, cut, crlf, relative):
+    """A real take's header, ``rows`` whole rows and the next row cut at any byte: a cut before
+    the row's last cell drops that row and counts it (no rows left: the no-data-rows error);
+    a cut inside its last cell leaves a whole row, read or refused by line."""
+    lines = shared_asset(relative).read_bytes().replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
+    last = lines[rows + 1][:cut % len(lines[rows + 1]) or 1]
+    newline = b"\r\n" if crlf else b"\n"
+    path = tmp_path / Path(relative).name
+    path.write_bytes(newline.join(lines[:rows + 1] + [last]))
+    short = last.count(b",") < lines[0].count(b",")
+    try:
+        capture = read_capture(path)
+    except CaptureFormatError as exc:
+        if short:
+            assert rows == 0 and "has a header but no data rows (its only row, line 2, was cut " \
+                "short" in str(exc)
+        else:
+            assert f"line {rows + 2}, column {last.count(b',') + 1}" in str(exc)
+        return
+    assert capture.n_frames == rows + (not short)
+    cut_note = "1 last row cut short (the tracker stopped mid-write) dropped"
+    assert (cut_note in capture.repairs) == short
 
 
 @HYPOTHESIS
