@@ -14,7 +14,7 @@ from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures._table import Table
 
 __all__ = ["Capture", "RepairLog", "clean_times", "estimate_fps", "unit_range", "dropped_frames",
-           "restore_dropped_frames"]
+           "restore_dropped_frames", "constant_columns"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,22 @@ def clean_times(table: Table, times: np.ndarray, column: str, log: RepairLog) ->
     keep[1:] = steps > 0
     log.add("rows with a repeated timestamp dropped", int((~keep).sum()))
     return keep
+
+
+def constant_columns(table: Table, columns, rows: np.ndarray) -> tuple[str, ...]:
+    """The input ``columns`` whose values never change over ``rows`` (the rows kept, with the
+    face tracked), in file order: channels the tracker did not record (Live Link Face writes
+    ``HeadYaw`` 0 throughout when head rotation is off) or lost. Empty and NaN cells are
+    ignored; a column with no value at all is constant too. Kept in ``metadata
+    ["constant_columns"]`` for the batch QC's ``flat_channels``.
+    """
+    constant = []
+    for column in columns:
+        values = np.asarray(table.numeric[column])[rows]
+        finite = values[np.isfinite(values)]
+        if finite.size == 0 or finite.min() == finite.max():
+            constant.append(column)
+    return tuple(constant)
 
 
 def estimate_fps(times: np.ndarray) -> float | None:
