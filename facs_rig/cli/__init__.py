@@ -125,8 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``facs-rig`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
 
     0 on success, 1 for bad input found in files or data or for running out of memory (one
-    ``facs-rig: error: ...`` line on stderr, no traceback), 2 for a mistake in the command line itself (see :class:`UsageError`),
-    130 when interrupted.
+    ``facs-rig: error: ...`` line on stderr, no traceback), 2 for a mistake in the command line
+    itself (see :class:`UsageError`), 130 when interrupted.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(arguments))

@@ -14,7 +14,7 @@ from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures._table import Table
 
 __all__ = ["Capture", "RepairLog", "clean_times", "estimate_fps", "unit_range", "dropped_frames",
-           "restore_dropped_frames", "constant_columns"]
+           "restore_dropped_frames", "with_constant_columns"]
 
 
 @dataclass(frozen=True)
@@ -112,12 +112,15 @@ def clean_times(table: Table, times: np.ndarray, column: str, log: RepairLog) ->
     return keep
 
 
-def constant_columns(table: Table, columns, rows: np.ndarray) -> tuple[str, ...]:
-    """The input ``columns`` whose values never change over ``rows`` (the rows kept, with the
-    face tracked), in file order: channels the tracker did not record (Live Link Face writes
-    ``HeadYaw`` 0 throughout when head rotation is off) or lost. Empty and NaN cells are
-    ignored; a column with no value at all is constant too. Kept in ``metadata
-    ["constant_columns"]`` for the batch QC's ``flat_channels``.
+def with_constant_columns(metadata, table: Table, columns, rows: np.ndarray) -> MappingProxyType:
+    """A capture's ``metadata`` plus ``"constant_columns"``: the input ``columns`` whose values
+    never change over ``rows`` (the rows kept, with the face tracked), in file order.
+
+    They are channels the tracker did not record (Live Link Face writes ``HeadYaw`` 0
+    throughout when head rotation is off) or lost; the batch QC lists them as
+    ``flat_channels``. Empty and NaN cells are ignored; a column with no value at all is
+    constant too. Only the :class:`Capture` carries them, not its curves (whose metadata goes
+    into written timelines).
     """
     constant = []
     for column in columns:
@@ -125,7 +128,7 @@ def constant_columns(table: Table, columns, rows: np.ndarray) -> tuple[str, ...]
         finite = values[np.isfinite(values)]
         if finite.size == 0 or finite.min() == finite.max():
             constant.append(column)
-    return tuple(constant)
+    return MappingProxyType({**metadata, "constant_columns": tuple(constant)})
 
 
 def estimate_fps(times: np.ndarray) -> float | None:

@@ -17,9 +17,9 @@ from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.atomic import atomic_write
-from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, constant_columns,
-                                          estimate_fps, restore_dropped_frames, to_float32,
-                                          unit_range)
+from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps,
+                                          restore_dropped_frames, to_float32, unit_range,
+                                          with_constant_columns)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import (
     ARKIT_NAMES,
@@ -270,11 +270,11 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     fps = estimate_fps(times)
     meta = MappingProxyType({"source": name, "format": "livelinkface",
                              "start_timecode": first,
-                             "timecode_rate": rate, "head_recorded": recorded,
-                             "constant_columns": constant_columns(table, numeric, keep)})
+                             "timecode_rate": rate, "head_recorded": recorded})
     blend = TargetWeights(times, weights, names, fps, meta)
     aus = AUCurves(times, pose_values, pose_channels, fps, meta) if pose_channels else None
-    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (), meta))
+    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (),
+                                          with_constant_columns(meta, table, numeric, keep)))
 
 
 def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Capture:
@@ -319,10 +319,10 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     times = seconds[keep]
     weights, names = _weights(table, mapping, log, keep)
     gaps = np.all(np.isnan(weights), axis=1)
-    meta = MappingProxyType({"source": name, "format": format, "time_column": time_column,
-                             "constant_columns": constant_columns(table, columns, keep)})
+    meta = MappingProxyType({"source": name, "format": format, "time_column": time_column})
     blend = TargetWeights(times.astype(np.float64), weights, names, estimate_fps(times), meta)
-    return restore_dropped_frames(Capture(name, format, None, blend, gaps, log.notes(), (), meta))
+    return restore_dropped_frames(Capture(name, format, None, blend, gaps, log.notes(), (),
+                                          with_constant_columns(meta, table, columns, keep)))
 
 
 def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = "00:00:00:00.000",

@@ -18,8 +18,8 @@ from facs_rig.core.curves import AUCurves
 from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale
 from facs_rig.errors import CaptureFormatError
-from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, constant_columns,
-                                          estimate_fps, restore_dropped_frames)
+from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps,
+                                          restore_dropped_frames, with_constant_columns)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.resources import load_vocabulary
 
@@ -189,11 +189,11 @@ def read_openface(path, *, face: int | None = None,
     inputs = (*intensity, *(presence if gate_presence else ()), *pose, *gaze)
     meta = MappingProxyType({"source": name, "format": "openface",
                              "face": None if not faces else (faces[0] if face is None else face),
-                             "scale": target_scale.name,
-                             "constant_columns": constant_columns(table, inputs, indices[~lost])})
+                             "scale": target_scale.name})
     curves = AUCurves(times, values, all_channels, estimate_fps(times), meta)
+    metadata = with_constant_columns(meta, table, inputs, indices[~lost])
     return restore_dropped_frames(Capture(name, "openface", curves, None, lost, log.notes(), faces,
-                                          meta))
+                                          metadata))
 
 
 def _count_bad(raw: np.ndarray, column: str, log: RepairLog, lower: float, upper: float) -> None:
