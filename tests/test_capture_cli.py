@@ -30,15 +30,18 @@ def test_code_prints_one_line_per_segment(capsys):
 
 
 def test_code_trace_option_codes_or_drops_held_traces(capsys):
-    # S07-001 holds AU15 between off (0.08) and on (0.15) for seconds: a sustained trace (A/B)
-    # that `code` now codes by default; --trace none codes only what reaches on.
+    # S07-001 holds AU63 (eyes up) between off (0.08) and on (0.15) for about a second at
+    # 2.6-3.6 s: a sustained trace that `code` codes by default; --trace none codes only what
+    # reaches on. (Before the automatic neutral picked a resting second, the trace here was a
+    # 15B held through the whole take.)
     path = str(shared_asset("captures/livelinkface/S07-001.csv"))
     assert main(["code", path, "--json"]) == 0
     traced = json.loads(capsys.readouterr().out)
     assert main(["code", path, "--json", "--trace", "none"]) == 0
     untraced = json.loads(capsys.readouterr().out)
-    first = [s["code"] for s in traced if s["start"] < 1.0]
-    assert "15B" in first[0] and all("15" not in s["code"] for s in untraced if s["start"] < 1.0)
+    held = [s for s in traced if 2.0 < s["start"] < 4.0 and "63" in s["code"]]
+    assert held and held[0]["end"] - held[0]["start"] >= 0.5
+    assert all("63" not in s["code"] for s in untraced if s["start"] < 4.0)
     assert len(traced) > len(untraced)
     assert main(["code", path, "--trace", "soon"]) == 2
     assert "--trace 'soon': give a number of seconds >= 0, or none" in capsys.readouterr().err
@@ -240,3 +243,62 @@ def test_take_with_dropped_frames_is_retargeted_at_its_own_rate(tmp_path, capsys
     assert "490 frames at 25 fps" in capsys.readouterr().out
     times = np.array([float(line.split(",", 1)[0]) for line in out.read_text().splitlines()[1:]])
     np.testing.assert_allclose(times, np.arange(490) * 0.04, atol=1e-9)
+
+
+def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path, capsys,
+                                                                         monkeypatch):
+    """`code`, `retarget -o .json` and a batch take each go through take_events once (the
+    pipeline was written three times), and give what take_events gives."""
+    from facs_rig.cluster.work import TakeJob, coded_curves, heat_map_png, process_take
+    from facs_rig.core.events import EventOptions
+    from facs_rig.io.captures import pipeline, read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, take_events
+    from facs_rig.io.captures.retarget import RetargetRequest
+    from facs_rig.io.timeline_files import write_timeline
+    from facs_rig.resources import load_vocabulary
+
+    path = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    code_cleaning = CleaningOptions(smoothing="zero-phase", neutral="auto")
+    events = EventOptions(follow_intensity=True)  # the CLI's default (--whole-events unset)
+    take = take_events(read_capture(path), code_cleaning, events, code=True)
+    expected_json = tmp_path / "expected.json"
+    write_timeline(take_events(read_capture(path), CleaningOptions(), events).timeline,
+                   str(expected_json), load_vocabulary())
+    calls = []
+    real = pipeline.take_curves
+    monkeypatch.setattr(pipeline, "take_curves", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    capsys.readouterr()
+    assert main(["code", path]) == 0
+    assert capsys.readouterr().out == take.summary_text("auto") and len(calls) == 1
+    assert main(["retarget", path, "-o", str(tmp_path / "cli.json")]) == 0
+    assert (tmp_path / "cli.json").read_bytes() == expected_json.read_bytes() and len(calls) == 2
+    job = TakeJob(key="k", capture=path,
+                  requests=(RetargetRequest(path, str(tmp_path / "batch.json"), events=events),),
+                  summary_path=str(tmp_path / "batch.facs.txt"),
+                  heat_map_path=str(tmp_path / "batch.qc.png"), code_cleaning=code_cleaning)
+    assert process_take(job)["status"] == "ok" and len(calls) == 4  # the .json, the summary
+    assert (tmp_path / "batch.facs.txt").read_text() == take.summary_text("auto")
+    assert (tmp_path / "batch.json").read_bytes() == expected_json.read_bytes()
+    # The heat map names its rows as the summary does (blinks on AU45 rows).
+    assert (tmp_path / "batch.qc.png").read_bytes() == heat_map_png(
+        coded_curves(take.solved.curves, take.timeline))
+
+
+def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
+    """The pipeline drops a capture its caller does not keep before finding events (an hour
+    of blendshapes is 45 MB), and keep_curves=False drops the curves too."""
+    import weakref
+
+    from facs_rig.core.events import EventOptions
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CODE_STEPS, CleaningOptions, take_events
+
+    holder = [read_capture(shared_asset("captures/livelinkface/S07-001.csv"))]
+    alive = weakref.ref(holder[0])
+    steps = []
+    take = take_events(holder.pop(), CleaningOptions(), EventOptions(), code=True,
+                       keep_curves=False, progress=lambda k: steps.append((k, alive() is None)))
+    assert steps == [(1, False), (2, True), (3, True), (4, True)]
+    assert len(CODE_STEPS) == 4 and take.solved is None and take.segments
+    assert take.times.shape == (2028,) and take.repairs == ()

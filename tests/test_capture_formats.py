@@ -609,3 +609,32 @@ def test_a_take_with_dropped_frames_is_restored_at_its_rate(tmp_path, rate, drop
     assert int(capture.gaps.sum()) == sum(dropped)
     expected = (f"{sum(dropped)} dropped frames (missing rows) filled as gaps",) if sum(dropped) else ()
     assert capture.repairs == expected
+
+
+@pytest.mark.parametrize("fmt, header", [
+    ("livelinkface", "Timecode,BlendShapeCount,eyeBlinkLeft,EyeBlink_L"),
+    ("mediapipe", "time,eyeBlinkLeft,EyeBlink_L"),
+    ("pyfeat", "frame,FaceRectX,AU01,AU02,AU04,AU05,AU06,eyeBlinkLeft,EyeBlink_L"),
+])
+def test_two_columns_of_one_arkit_shape_are_refused_naming_file_and_line_once(tmp_path, fmt,
+                                                                               header):
+    """arkit_columns names the file itself (each reader wrapped its message in a copy)."""
+    path = tmp_path / "take.csv"
+    path.write_text(header + "\n")
+    with pytest.raises(CaptureFormatError) as refused:
+        read_capture(path, format=fmt)
+    assert str(refused.value) == (f"{path}: line 1: columns 'eyeBlinkLeft' and 'EyeBlink_L' are "
+                                  f"the same ARKit shape eyeBlinkLeft")
+
+
+def test_a_table_header_with_a_missing_repeated_or_empty_column_is_refused(tmp_path):
+    from facs_rig.io.captures._table import read_table
+
+    path = tmp_path / "t.csv"
+    for header, message in (("time,a", "line 1: missing column(s) b, name"),
+                            ("time,a,b,a,name", "line 1: column 'a' appears twice (columns 2 and 4)"),
+                            ("time,,b,name", "line 1, column 2: empty column name")):
+        path.write_text(header + "\n0,1,2,3,4\n")
+        with pytest.raises(CaptureFormatError) as refused:
+            read_table(path, ("time", "a", "b"), ("name",))
+        assert str(refused.value) == f"{path}: {message}"

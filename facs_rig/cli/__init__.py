@@ -131,7 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(arguments))
     try:
-        args = parser.parse_args(arguments)
+        args, extras = parser.parse_known_args(arguments)
+        if extras:
+            # argparse would blame the top-level parser; the hint names the command that was run.
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} "
+                             f"(see '{args.usage_prog} --help')")
     except UsageError as exc:
         message = str(exc)
         if message.startswith("unrecognized arguments") and "+" in " ".join(arguments):

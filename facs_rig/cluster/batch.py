@@ -19,7 +19,7 @@ from facs_rig.cluster.takes import (
     report_folder,
     with_overrides,
 )
-from facs_rig.cluster.work import TakeJob, job_settings
+from facs_rig.cluster.work import TakeJob
 from facs_rig.io.captures.pipeline import CleaningOptions
 from facs_rig.io.captures.retarget import RetargetOptions
 
@@ -73,10 +73,10 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
     job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),
-                  code_cleaning=code_cleaning)
+                  code_cleaning=code_cleaning).with_settings()  # once: the manifest records them
     if manifest is not None and not settings.force:
         # Through JSON, as the manifest stores it (tuples become lists).
-        current = json.loads(json.dumps(job_settings(job)))
+        current = json.loads(json.dumps(job.settings))
         job = replace(job, previous_sha256=manifest.up_to_date_hash(job.key, current))
     return job
 

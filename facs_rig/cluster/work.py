@@ -12,14 +12,14 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from facs_rig.errors import FacsRigError
 
-__all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "take_qc"]
+__all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "coded_curves", "take_qc"]
 
 #: Segments kept per take in the report (a long take can have thousands; all are in .facs.txt,
 #: and the client keeps every take's entry, so an entry stays a few kilobytes).
@@ -51,6 +51,10 @@ class TakeJob:
     previous_sha256 : str or None
         The input hash recorded by an earlier run with the same settings: when the input still
         has it and every output exists, the take is up to date and nothing is redone.
+    settings : dict or None
+        :func:`job_settings` of this job, computed once when the batch is planned (it hashes
+        rig, mesh and tracker profile files), then compared with the manifest and recorded in
+        it; None until then.
     """
 
     key: str
@@ -60,6 +64,13 @@ class TakeJob:
     heat_map_path: str
     code_cleaning: object
     previous_sha256: str | None = None
+    settings: dict | None = field(default=None, compare=False)  # derived: not part of equality
+
+    def with_settings(self) -> TakeJob:
+        """This job with its :attr:`settings` computed (unchanged if they already are)."""
+        if self.settings is not None:
+            return self
+        return replace(self, settings=_compute_settings(self))
 
     def output_paths(self) -> list[str]:
         """Every file this take writes (a ``.gltf`` output brings its ``.bin``)."""
@@ -132,7 +143,6 @@ def _process_remote(job: TakeJob) -> dict:
     (:mod:`facs_rig.cluster.remote`); local paths among them are written in place.
     """
     import tempfile
-    from dataclasses import replace
 
     from facs_rig.cluster import remote
 
@@ -201,7 +211,6 @@ def _failed(job: TakeJob, message: str, start: float) -> dict:
 def _named(capture, name: str):
     """``capture`` as if read from ``name`` (a staged copy of a URL records the URL as its
     source, so outputs are the same bytes as from a local file of that name)."""
-    from dataclasses import replace
     from types import MappingProxyType
 
     def rename(part):
@@ -217,12 +226,10 @@ def _named(capture, name: str):
 
 
 def _run(job: TakeJob, source_name: str | None = None) -> dict:
-    from facs_rig.core.events import code_segments, extract_events
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import capture_curves, code_summary_text, event_thresholds
-    from facs_rig.io.captures.retarget import capture_source, choose_tracker, retarget_file
-    from facs_rig.resources import load_vocabulary
+    from facs_rig.io.captures.pipeline import take_events
+    from facs_rig.io.captures.retarget import retarget_file
 
     first = job.requests[0]
     for path in job.output_paths():
@@ -232,24 +239,16 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     if source_name is not None:
         capture = _named(capture, source_name)
     reports = [retarget_file(request, capture) for request in job.requests]
-
-    vocabulary = load_vocabulary()
-    # The same tracker profile as `facs-rig code` (--tracker, else by the capture's format), so
-    # that the .facs.txt summary is what `code` prints for the take.
-    tracker = choose_tracker(first.tracker, capture.format)
-    solved = capture_curves(capture, job.code_cleaning, tracker=tracker,
-                            source=capture_source(first.source, first.tracker, capture))
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events,
-                              thresholds=event_thresholds(tracker, first.events))
-    segments = code_segments(timeline, vocabulary)
-    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
-    summary = code_summary_text(capture.repairs, job.code_cleaning.neutral,
-                                take.times if take is not None else None, segments)
-    write_text_atomic(job.summary_path, summary)
-    write_bytes_atomic(job.heat_map_path, heat_map_png(solved.curves))
+    # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
+    # capture's format), so that the .facs.txt summary is what `code` prints for the take.
+    take = take_events(capture, job.code_cleaning, first.events, source=first.source,
+                       tracker=first.tracker, code=True)
+    write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
+    write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
+                                                                    take.timeline)))
     return {"capture": job.capture, "outputs": job.output_paths(),
             "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, solved, timeline, segments)}
+            "qc": take_qc(capture, take.solved, take.timeline, take.segments)}
 
 
 def take_qc(capture, solved, timeline, segments) -> dict:
@@ -327,6 +326,54 @@ def _flat_channels(capture) -> list[str]:
     found them (``metadata["constant_columns"]``). AUs derived from them are not listed: an
     AU51 that stays 0 only means the performer never turned that way."""
     return list(capture.metadata.get("constant_columns", ()))
+
+
+def coded_curves(curves, timeline):
+    """``curves`` with their rows named as the take's FACS summary names them.
+
+    The summary codes an AU43 closure no longer than ``blink_max`` as AU45, a blink
+    (:func:`facs_rig.core.events.extract_events`; docs/captures.md, Events), while the solved
+    curves have one AU43 row for both. Within each AU45 event of the timeline, the AU43 row's
+    values move to an AU45 row of the same side; AU43 keeps the rest (the closures held longer).
+    Curves that carry AU45 themselves (OpenFace) are returned unchanged.
+
+    Parameters
+    ----------
+    curves : AUCurves
+        ``values`` (n_frames x n_channels) at ``times`` (n_frames,) seconds.
+    timeline : Timeline
+        The events found in ``curves``.
+
+    Returns
+    -------
+    AUCurves
+        One more channel per side that has blinks, in channel order.
+    """
+    from facs_rig.core.channels import Channel
+
+    blinks: dict[str | None, list[tuple[float, float]]] = {}
+    for event in timeline.events:
+        if event.channel.au == 45:
+            blinks.setdefault(event.channel.side, []).append((event.start, event.end))
+    times = np.asarray(curves.times, dtype=np.float64)
+    values = np.asarray(curves.values, dtype=np.float32)
+    columns = [values[:, k] for k in range(values.shape[1])]
+    channels = list(curves.channels)
+    for k, channel in enumerate(curves.channels):
+        blink = Channel(45, channel.side)
+        if channel.au != 43 or channel.side not in blinks or blink in curves.channels:
+            continue
+        inside = np.zeros(times.shape[0], dtype=bool)
+        for start, end in blinks[channel.side]:
+            inside |= (times >= start) & (times <= end)
+        columns.append(np.where(inside, values[:, k], np.float32(0.0)))
+        columns[k] = np.where(inside, np.float32(0.0), values[:, k])
+        channels.append(blink)
+    if len(channels) == len(curves.channels):
+        return curves
+    order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
+    return replace(curves, values=np.stack([columns[k] for k in order], axis=1),
+                   channels=tuple(channels[k] for k in order))
 
 
 # Colour ramp of the heat map: dark (absent) through purple and orange to pale yellow (full):
@@ -428,7 +475,12 @@ def heat_map_png(curves) -> bytes:
 
 
 def job_settings(job: TakeJob) -> dict:
-    """The settings that decide a take's outputs, as JSON-able data (for the manifest)."""
+    """The settings that decide a take's outputs, as JSON-able data (for the manifest): the
+    job's own :attr:`TakeJob.settings` when the plan computed them, else computed now."""
+    return job.settings if job.settings is not None else _compute_settings(job)
+
+
+def _compute_settings(job: TakeJob) -> dict:
     requests = [asdict(request) for request in job.requests]
     for request in requests:
         request.pop("capture", None)

@@ -48,10 +48,16 @@ from facs_rig.core.timeline import (
     events_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import CodeParseError, FacsRigError, TimelineError, TimelineFormatError
-from facs_rig.io.timeline_json import quoted, shown
+from facs_rig.errors import (
+    CodeParseError,
+    FacsRigError,
+    TimelineError,
+    TimelineFormatError,
+    quoted,
+    shown,
+)
 
-__all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes"]
+__all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -102,6 +108,19 @@ def _time(token: _Token, fps: float, what: str = "time") -> float:
         except ValueError as exc:
             raise _LineError(str(exc), token.column) from None
     return _quantity(token, fps, what)
+
+
+def beat_start(line: str, fps: float) -> float | None:
+    """The seconds at which ``line`` starts its beat, read as :func:`parse_au_notes` reads it
+    (at the file's ``fps``); None for a blank, comment or header line or a time that does not
+    read (the studio places an inserted beat among the others by it)."""
+    tokens = _tokens(line.split("#", 1)[0])
+    if not tokens or tokens[0].text.lower() in _HEADER_KEYS:
+        return None
+    try:
+        return _time(tokens[0], fps)
+    except _LineError:
+        return None
 
 
 def _phases(options: dict, at: float) -> tuple[float, float, float]:

@@ -48,9 +48,14 @@ from typing import Any
 from facs_rig.core.channels import Channel
 from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, events_from_code
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
-from facs_rig.errors import FacsRigError, MissingDependencyError, TimelineError, TimelineFormatError
+from facs_rig.errors import (
+    FacsRigError,
+    MissingDependencyError,
+    TimelineError,
+    TimelineFormatError,
+    shown,
+)
 from facs_rig.io import bounded_json
-from facs_rig.io.timeline_json import shown
 
 __all__ = ["read_eaf", "write_eaf", "eaf_to_string", "timeline_from_eaf",
            "DEFAULT_PHASE_PROPORTIONS", "CODE_TIER_NAMES", "channel_of_tier"]

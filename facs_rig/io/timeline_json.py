@@ -43,7 +43,14 @@ from facs_rig.core.timeline import (
     events_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import FacsRigError, TimelineError, TimelineFormatError, VocabularyError
+from facs_rig.errors import (
+    FacsRigError,
+    TimelineError,
+    TimelineFormatError,
+    VocabularyError,
+    quoted,
+    shown,
+)
 from facs_rig.io import bounded_json
 
 __all__ = ["SCHEMA", "timeline_to_dict", "timeline_from_dict", "timeline_to_json",
@@ -104,29 +111,6 @@ def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple
             raise TimelineError(f"channel list {quoted(text)}: {channel.name} is listed twice")
         channels[channel] = None
     return tuple(channels)
-
-
-#: Longest text quoted whole in an error message; longer text is cut, so the message stays one
-#: readable line whatever the input.
-QUOTE_LIMIT = 60
-
-
-def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """``repr(text)``, cut to ``limit`` characters with the full length said when longer."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
-
-
-def shown(value: Any, limit: int = QUOTE_LIMIT) -> str:
-    """A value of any type for an error message: :func:`quoted` text, a cut ``repr`` otherwise."""
-    if isinstance(value, str):
-        return quoted(value, limit)
-    try:
-        text = repr(value)
-    except ValueError:  # an int over 4,300 digits (CPython's int-to-text limit)
-        return "a number of over 4300 digits"
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:

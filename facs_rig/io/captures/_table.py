@@ -149,7 +149,8 @@ def header_from_sample(name: str, sample: bytes) -> tuple[str, ...]:
     return _split_header(line.rstrip("\r"))
 
 
-def _check_header(name: str, header: tuple[str, ...]) -> None:
+def _check_header(name: str, header: tuple[str, ...], required: tuple[str, ...]) -> None:
+    """Refuse a header with an empty or repeated column name, or without a ``required`` one."""
     seen: dict[str, int] = {}
     for index, column in enumerate(header, start=1):
         if not column:
@@ -159,6 +160,9 @@ def _check_header(name: str, header: tuple[str, ...]) -> None:
                 f"{name}: line 1: column {column!r} appears twice (columns {seen[column]} and "
                 f"{index})")
         seen[column] = index
+    missing = [column for column in required if column not in seen]
+    if missing:
+        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
 
 
 def _parse_cell(cell: str) -> float:
@@ -270,10 +274,7 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
     """
     name = os.fspath(path)
     header = read_header(name)
-    _check_header(name, header)
-    missing = [column for column in (*numeric, *text) if column not in header]
-    if missing:
-        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
+    _check_header(name, header, (*numeric, *text))
     streamed = _read_streaming(name, header, numeric, text, leading_width, set(single))
     if streamed is not None:
         return streamed
@@ -426,10 +427,7 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
     first_end = data.find(b"\n")
     header_line = data if first_end < 0 else data[:first_end]
     header = _split_header(header_line.decode("utf-8"))
-    _check_header(name, header)
-    missing = [column for column in (*numeric, *text) if column not in header]
-    if missing:
-        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
+    _check_header(name, header, (*numeric, *text))
     start = len(data) if first_end < 0 else first_end + 1
     end = len(data)
     while end > start and data[end - 1] in b" \t\n":

@@ -40,13 +40,15 @@ TIME_COLUMNS = {"time_s": 1.0, "time": 1.0, "seconds": 1.0, "timestamp": 1.0,
                 "timestamp_ms": 1e-3, "time_ms": 1e-3, "frame": None, "frame_index": None}
 
 
-def arkit_columns(header: tuple[str, ...]) -> dict[str, str]:
-    """Canonical ARKit name -> header column, for every ARKit column of a header.
+def arkit_columns(header: tuple[str, ...], name: str) -> dict[str, str]:
+    """Canonical ARKit name -> header column, for every ARKit column of the header of file
+    ``name``.
 
     Raises
     ------
     CaptureFormatError
-        When two columns spell the same shape (``eyeBlinkLeft`` and ``EyeBlink_L``).
+        When two columns spell the same shape (``eyeBlinkLeft`` and ``EyeBlink_L``), naming
+        the file and line 1.
     """
     found: dict[str, str] = {}
     for column in header:
@@ -55,7 +57,7 @@ def arkit_columns(header: tuple[str, ...]) -> dict[str, str]:
             continue
         if canonical in found:
             raise CaptureFormatError(
-                f"line 1: columns {found[canonical]!r} and {column!r} are the same ARKit shape "
+                f"{name}: line 1: columns {found[canonical]!r} and {column!r} are the same ARKit shape "
                 f"{canonical}")
         found[canonical] = column
     return found
@@ -219,10 +221,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     if "Timecode" not in header or count is None:
         raise CaptureFormatError(f"{name}: line 1: not a Live Link Face CSV (needs Timecode and "
                                  f"BlendShapeCount columns)")
-    try:
-        mapping = arkit_columns(header)
-    except CaptureFormatError as exc:
-        raise CaptureFormatError(f"{name}: {exc}") from None
+    mapping = arkit_columns(header, name)
     missing = [pascal_case(n) for n in ARKIT_NAMES if n not in mapping]
     if missing:
         raise CaptureFormatError(f"{name}: line 1: missing Live Link Face column(s) "
@@ -296,10 +295,7 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     """
     name = str(path)
     header = read_header(path)
-    try:
-        mapping = arkit_columns(header)
-    except CaptureFormatError as exc:
-        raise CaptureFormatError(f"{name}: {exc}") from None
+    mapping = arkit_columns(header, name)
     if len(mapping) < 40:
         raise CaptureFormatError(f"{name}: line 1: only {len(mapping)} ARKit blendshape columns; "
                                  f"a {format} table has 51 or 52")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -27,7 +28,8 @@ from facs_rig.errors import CalibrationError, CaptureFormatError
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.trackers import AUMapping
 
-__all__ = ["CodedTake", "Calibration", "fit_mapping", "coded_take", "pearson", "au_ranges"]
+__all__ = ["CodedTake", "Calibration", "fit_mapping", "coded_take", "pearson", "au_ranges",
+           "calibrate_tracker", "write_tracker_profile"]
 
 #: Ridge strength (on centred shapes; fixed a priori, not tuned on the data it is scored on).
 DEFAULT_RIDGE = 0.002
@@ -236,3 +238,57 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
     coded[np.asarray(capture.gaps, dtype=bool)] = np.nan
     return CodedTake(os.fspath(capture_path), names, np.asarray(filled, dtype=np.float64),
                      channels, coded)
+
+
+def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
+                      tracker: str | None = None, folds: int | None = None,
+                      vocabulary=None):
+    """``facs-rig calibrate``: fit a tracker profile on coded takes.
+
+    Parameters
+    ----------
+    captures, codings : list of str
+        One coding per capture, in the same order (see :func:`coded_take`).
+    name : str
+        The new profile's name.
+    tracker : str, optional
+        The profile (name or file) whose facts the new one keeps; default: the bundled one for
+        the first capture's format.
+    folds : int, optional
+        See :func:`fit_mapping`.
+
+    Returns
+    -------
+    profile : TrackerProfile
+        ``tracker`` with the fitted mapping, a description and a source naming the takes.
+    calibration : Calibration
+        The fit and its held-out figures.
+
+    Raises
+    ------
+    CalibrationError, CaptureFormatError
+    """
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import choose_tracker
+
+    takes = [coded_take(c, k, vocabulary) for c, k in zip(captures, codings)]
+    calibration = fit_mapping(takes, folds=folds)
+    base = choose_tracker(tracker, read_capture(captures[0]).format)
+    profile = replace(
+        base, name=name, mapping=calibration.mapping,
+        description=f"{base.name} calibrated on {len(takes)} coded takes by facs-rig calibrate",
+        sources=base.sources + (f"mapping fitted on {', '.join(Path(c).name for c in captures)}"
+                                f" coded by {', '.join(Path(k).name for k in codings)}; "
+                                f"held_out_r is {calibration.folds}-fold by take",))
+    return profile, calibration
+
+
+def write_tracker_profile(profile, path: str | os.PathLike[str]) -> None:
+    """Write ``profile`` as a tracker profile ``.json`` (atomically: a failed write leaves the
+    old file)."""
+    import json
+
+    from facs_rig.io.atomic import write_text_atomic
+    from facs_rig.io.captures.trackers import tracker_document
+
+    write_text_atomic(path, json.dumps(tracker_document(profile), indent=1) + "\n")

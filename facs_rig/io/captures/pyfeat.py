@@ -56,10 +56,7 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
         raise CaptureFormatError(f"{name}: line 1: not a Py-Feat Fex CSV (no AU01-style columns "
                                  f"with FaceRectX or frame)")
     aus = sorted(n for n in header if _AU.match(n))
-    try:
-        mapping = arkit_columns(header)
-    except CaptureFormatError as exc:
-        raise CaptureFormatError(f"{name}: {exc}") from None
+    mapping = arkit_columns(header, name)
     shapes = tuple(n for n in ARKIT_NAMES if n in mapping) if len(mapping) >= 40 else ()
     time_column = "frame" if "frame" in header else None
     text = ("input",) if "input" in header else ()
