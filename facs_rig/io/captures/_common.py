@@ -42,6 +42,9 @@ class Capture:
         What was repaired on reading, each with a count (empty when nothing was).
     faces : tuple of int
         Face ids present in the file (OpenFace multi-face output), else ``()``.
+    metadata : mapping
+        What the reader found (``source``, ``format``, ...), and ``constant_columns``: the
+        file's input columns that never change over the take (:func:`with_constant_columns`).
     """
 
     path: str
@@ -118,15 +121,19 @@ def with_constant_columns(metadata, table: Table, columns, rows: np.ndarray) -> 
 
     They are channels the tracker did not record (Live Link Face writes ``HeadYaw`` 0
     throughout when head rotation is off) or lost; the batch QC lists them as
-    ``flat_channels``. Empty and NaN cells are ignored; a column with no value at all is
-    constant too. Only the :class:`Capture` carries them, not its curves (whose metadata goes
+    ``flat_channels``. Empty and NaN cells are ignored; a column with no value at all (or no
+    tracked row) is constant too. Only the :class:`Capture` carries them, not its curves (whose metadata goes
     into written timelines).
     """
+    every = rows.dtype == bool and bool(rows.all())
     constant = []
     for column in columns:
-        values = np.asarray(table.numeric[column])[rows]
-        finite = values[np.isfinite(values)]
-        if finite.size == 0 or finite.min() == finite.max():
+        values = np.asarray(table.numeric[column])
+        if not every:
+            values = values[rows]
+        # fmin/fmax skip NaN (an all-NaN column gives NaN), without a copy of the finite cells.
+        low, high = (np.fmin.reduce(values), np.fmax.reduce(values)) if values.size else (0, 0)
+        if low == high or np.isnan(low):
             constant.append(column)
     return MappingProxyType({**metadata, "constant_columns": tuple(constant)})
 
