@@ -301,4 +301,6 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
                        keep_curves=False, progress=lambda k: steps.append((k, alive() is None)))
     assert steps == [(1, False), (2, True), (3, True), (4, True)]
     assert len(CODE_STEPS) == 4 and take.solved is None and take.segments
-    assert take.times.shape == (2028,) and take.repairs == ()
+    # 2028 rows and the 2 frames the app dropped, put back as gaps.
+    assert take.times.shape == (2030,)
+    assert take.repairs == ("2 dropped frames (missing rows) filled as gaps",)
