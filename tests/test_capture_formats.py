@@ -37,6 +37,13 @@ def write(tmp_path: Path, text: str, name: str = "capture.csv") -> Path:
     return path
 
 
+def _refusal(path: Path) -> str:
+    """The message of the CaptureFormatError reading ``path`` raises."""
+    with pytest.raises(CaptureFormatError) as caught:
+        read_capture(path)
+    return str(caught.value)
+
+
 # --- real files -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("relative, fmt, frames, fps", [
@@ -375,10 +382,8 @@ def test_short_line_inside_a_take_is_still_an_error(tmp_path):
 
 def test_one_row_cut_short_is_a_file_without_data_rows(tmp_path):
     path = write(tmp_path, "timestamp,AU01_r\n0.1")
-    with pytest.raises(CaptureFormatError) as caught:
-        read_capture(path)
-    assert str(caught.value) == (f"{path}: has a header but no data rows (its only row, line 2, "
-                                 f"was cut short: 1 cells, but the header has 2 columns)")
+    assert _refusal(path) == (f"{path}: has a header but no data rows (its only row, line 2, "
+                              f"was cut short: 1 cells, but the header has 2 columns)")
 
 
 @pytest.mark.parametrize("relative, cells, columns", [
@@ -393,11 +398,9 @@ def test_real_header_with_its_first_row_cut_short_has_no_data_rows(tmp_path, rel
     lines = shared_asset(relative).read_bytes().split(b"\n")
     path = tmp_path / Path(relative).name
     path.write_bytes(lines[0] + b"\n" + lines[1][:300])
-    with pytest.raises(CaptureFormatError) as caught:
-        read_capture(path)
-    assert str(caught.value) == (f"{path}: has a header but no data rows (its only row, line 2, "
-                                 f"was cut short: {cells} cells, but the header has {columns} "
-                                 f"columns)")
+    assert _refusal(path) == (f"{path}: has a header but no data rows (its only row, line 2, "
+                              f"was cut short: {cells} cells, but the header has {columns} "
+                              f"columns)")
 
 
 @HYPOTHESIS
@@ -466,9 +469,7 @@ def test_a_stray_midnight_timecode_is_an_error_naming_the_line(tmp_path):
     # The review's repro: S07-001.csv's rows 1, 2 and 4 with 00:00:00:00.000 as row 3.
     path = _live_link_face_rows(tmp_path, ["12:27:47:47.169", "12:27:47:49.169",
                                            "00:00:00:00.000", "12:27:47:53.168"])
-    with pytest.raises(CaptureFormatError) as caught:
-        read_capture(path)
-    assert str(caught.value) == (
+    assert _refusal(path) == (
         f"{path}: line 4, column Timecode: '00:00:00:00.000' is earlier than the previous "
         f"row's '12:27:47:49.169' (timestamps out of order; a take across midnight steps from "
         f"near 24:00 to near 00:00)")
@@ -582,9 +583,7 @@ def test_restoring_frames_out_of_proportion_to_the_rows_is_refused(tmp_path):
     # 100 rows at 30 fps and one an hour later: 108,000 frames from 101 rows.
     times = [k / 30 for k in range(100)] + [99 / 30 + 3600]
     path = _time_table(tmp_path, times)
-    with pytest.raises(CaptureFormatError) as caught:
-        read_capture(path)
-    assert str(caught.value) == (
+    assert _refusal(path) == (
         f"{path}: restoring the frames dropped in the take is 1.08e+05 frames from 101 row(s), "
         f"more than 1000 per row: the rows' times are far apart for their number (a wrong time "
         f"column or timecode?)")
