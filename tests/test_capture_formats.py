@@ -579,14 +579,20 @@ def test_irregular_take_is_not_given_dropped_frames(tmp_path):
     assert capture.fps is None and capture.n_frames == 61 and capture.repairs == ()
 
 
-def test_restoring_frames_out_of_proportion_to_the_rows_is_refused(tmp_path):
-    # 100 rows at 30 fps and one an hour later: 108,000 frames from 101 rows.
+def test_rows_hours_apart_are_not_filled_with_dropped_frames(tmp_path):
+    # 100 rows at 30 fps and one an hour later: 108,000 frames from 101 rows would be no take
+    # with a few dropped frames; the rows are kept as they are (and resampling them at 30 fps
+    # is refused, tests/test_cli_exit_codes.py).
     times = [k / 30 for k in range(100)] + [99 / 30 + 3600]
-    path = _time_table(tmp_path, times)
-    assert _refusal(path) == (
-        f"{path}: restoring the frames dropped in the take is 1.08e+05 frames from 101 row(s), "
-        f"more than 1000 per row: the rows' times are far apart for their number (a wrong time "
-        f"column or timecode?)")
+    capture = read_capture(_time_table(tmp_path, times))
+    assert (capture.n_frames, capture.fps, capture.repairs) == (101, 30.0, ())
+    np.testing.assert_allclose(capture.times, times, atol=1e-12)
+    # Ten frames per row read is the most restored: 20 rows may become 200 frames, not 201.
+    steady = [k / 30 for k in range(20)]
+    filled = read_capture(_time_table(tmp_path, steady[:-1] + [steady[-2] + 163 / 30]))
+    assert filled.n_frames == 20 + 162 and filled.repairs[-1].startswith("162 dropped frames")
+    kept = read_capture(_time_table(tmp_path, steady[:-1] + [steady[-2] + 182 / 30]))
+    assert kept.n_frames == 20 and kept.repairs == ()
 
 
 @HYPOTHESIS

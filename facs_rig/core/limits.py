@@ -62,10 +62,9 @@ def resampled_count_problem(n_frames: float, n_rows: int, *, what: str) -> str |
     input (at most :data:`MAX_FRAMES_PER_ROW` frames per row, or :data:`FRAMES_ALWAYS_ALLOWED`
     frames), else why not. ``what`` says what is resampled, e.g. ``"resampling 86400 s at 30 fps"``.
     """
-    limit = max(MAX_FRAMES_PER_ROW * n_rows, FRAMES_ALWAYS_ALLOWED)
-    if n_frames > limit:  # also true for inf
-        count = "too many" if math.isinf(n_frames) else f"{n_frames:.3g}"
-        return (f"{what} is {count} frames from {n_rows} row(s), more than {MAX_FRAMES_PER_ROW} "
-                f"per row: the rows' times are far apart for their number (a wrong time column "
-                f"or timecode?)")
-    return frame_count_problem(n_frames, what=what)
+    too_many = frame_count_problem(n_frames, what=what)  # inf too; past it, say that first
+    if too_many or n_frames <= max(MAX_FRAMES_PER_ROW * n_rows, FRAMES_ALWAYS_ALLOWED):
+        return too_many
+    return (f"{what} is {n_frames:.3g} frames from {n_rows} row(s), more than "
+            f"{MAX_FRAMES_PER_ROW} per row: the rows' times are far apart for their number (a "
+            f"wrong time column or timecode?)")

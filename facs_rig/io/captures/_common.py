@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from facs_rig.core.curves import AUCurves, TargetWeights
-from facs_rig.core.limits import resampled_count_problem
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.captures._table import Table
 
@@ -168,6 +167,9 @@ _STEP_TOLERANCE = 0.25
 #: A take has a nominal rate with dropped frames when at least half of its steps are one frame
 #: and at least this fraction are whole frames (one or several).
 _ON_GRID_FRACTION = 0.95
+#: Most frames per row read that restoring dropped frames may make (a take 90 % missing; a
+#: face out of view for two minutes between two 10 s stretches is 7 per row).
+MAX_RESTORED_PER_ROW = 10
 
 
 def dropped_frames(times: np.ndarray) -> np.ndarray | None:
@@ -213,11 +215,10 @@ def restore_dropped_frames(capture: Capture) -> Capture:
     with dropped frames so keeps its nominal rate and its times stay on whole frames (a Live
     Link Face timecode), where resampling it to its average rate put every frame between two.
 
-    Raises
-    ------
-    CaptureFormatError
-        When restoring them would make more frames than the rows allow
-        (:func:`~facs_rig.core.limits.resampled_count_problem`: rows hours apart).
+    A take that would be mostly restored frames (more than :data:`MAX_RESTORED_PER_ROW`
+    frames per row read: rows hours apart) is returned as it is: it is no take with a few
+    dropped frames, and its frames would take memory out of proportion to the file (resampling
+    it is then refused by :func:`~facs_rig.core.limits.resampled_count_problem` as before).
     """
     times = np.asarray(capture.times, dtype=np.float64)
     missing = dropped_frames(times)
@@ -225,10 +226,8 @@ def restore_dropped_frames(capture: Capture) -> Capture:
         return capture
     n_rows = times.shape[0]
     n_frames = n_rows + int(missing.sum())
-    problem = resampled_count_problem(
-        n_frames, n_rows, what=f"{capture.path}: restoring the frames dropped in the take")
-    if problem:
-        raise CaptureFormatError(problem)
+    if n_frames > MAX_RESTORED_PER_ROW * n_rows:
+        return capture
     # Row i moves to position i + (frames dropped before it); the frames between two rows
     # split their step evenly.
     position = np.concatenate(([0], np.cumsum(missing + 1)))
