@@ -18,8 +18,14 @@ from facs_rig.core.curves import AUCurves
 from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale
 from facs_rig.errors import CaptureFormatError
-from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps,
-                                          restore_dropped_frames, with_constant_columns)
+from facs_rig.io.captures._common import (
+    Capture,
+    RepairLog,
+    clean_times,
+    estimate_fps,
+    restore_dropped_frames,
+    with_constant_columns,
+)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.resources import load_vocabulary
 

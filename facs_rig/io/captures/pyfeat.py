@@ -12,9 +12,16 @@ import numpy as np
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.errors import CaptureFormatError
-from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps,
-                                          restore_dropped_frames, to_float32, unit_range,
-                                          with_constant_columns)
+from facs_rig.io.captures._common import (
+    Capture,
+    RepairLog,
+    clean_times,
+    estimate_fps,
+    restore_dropped_frames,
+    to_float32,
+    unit_range,
+    with_constant_columns,
+)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES
 from facs_rig.io.captures.arkit_tables import arkit_columns
