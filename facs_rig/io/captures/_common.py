@@ -125,13 +125,23 @@ def with_constant_columns(metadata, table: Table, columns, rows: np.ndarray) -> 
     into written timelines).
     """
     every = rows.dtype == bool and bool(rows.all())
+    ranges: dict[str, tuple[float, float]] = {}
+    block = table.single_block
+    if every and block is not None and block.shape[0]:
+        # The fast path's float32 block (52 blendshapes), reduced along its rows at once: a
+        # strided pass per column took 0.25 s on a 60 fps hour.
+        lows, highs = np.fmin.reduce(block, axis=0), np.fmax.reduce(block, axis=0)
+        ranges = dict(zip(table.single_columns, zip(lows.tolist(), highs.tolist())))
     constant = []
     for column in columns:
-        values = np.asarray(table.numeric[column])
-        if not every:
-            values = values[rows]
-        # fmin/fmax skip NaN (an all-NaN column gives NaN), without a copy of the finite cells.
-        low, high = (np.fmin.reduce(values), np.fmax.reduce(values)) if values.size else (0, 0)
+        if column not in ranges:
+            values = np.asarray(table.numeric[column])
+            if not every:
+                values = values[rows]
+            # fmin/fmax skip NaN (an all-NaN column gives NaN), without copying finite cells.
+            ranges[column] = ((float(np.fmin.reduce(values)), float(np.fmax.reduce(values)))
+                              if values.size else (0.0, 0.0))
+        low, high = ranges[column]
         if low == high or np.isnan(low):
             constant.append(column)
     return MappingProxyType({**metadata, "constant_columns": tuple(constant)})
