@@ -96,12 +96,13 @@ def test_outputs_equal_serial_retarget_and_code_byte_for_byte(tmp_path, capsys, 
     report = json.loads((out / "batch-report.json").read_text())
     assert report["totals"]["takes"] == 4 and report["totals"]["failed"] == 0
     qc = {Path(t["capture"]).name: t["qc"] for t in report["takes"]}
-    assert qc["S07-001.csv"]["frames"] == 2028 and qc["S07-001.csv"]["fps"] == 30
+    # 2028 rows and the 2 frames Live Link Face dropped, restored as gaps.
+    assert qc["S07-001.csv"]["frames"] == 2030 and qc["S07-001.csv"]["fps"] == 30
     from facs_rig.io.captures import read_capture
 
     times = read_capture(takes[0]).times
     assert qc["S07-001.csv"]["duration"] == round(float(times[-1] - times[0]), 4)
-    assert 67 < qc["S07-001.csv"]["duration"] < 68  # 2028 rows at 30 a second
+    assert 67 < qc["S07-001.csv"]["duration"] < 68  # 2030 frames at 30 a second
     assert qc["S07-001.csv"]["source"] == "blendshapes"
     assert 0 < qc["S07-001.csv"]["residual_mean"] < qc["S07-001.csv"]["residual_max"] < 0.1
     assert qc["facsvatar_head_test_clean.csv"]["residual_mean"] is None  # tracker AUs, no solve

@@ -51,9 +51,19 @@ def test_retarget_arkit_capture_to_live_link_face_take(tmp_path, capsys):
     source = shared_asset("captures/livelinkface/S07-001.csv")
     out = tmp_path / "take.csv"
     assert main(["retarget", str(source), "--rig", "arkit", "-o", str(out)]) == 0
-    assert "2028 frames at 30 fps" in capsys.readouterr().out
+    # 2028 rows and 2 frames the app dropped, restored as gaps and filled.
+    assert ("2030 frames at 30 fps, livelinkface, ARKit weights copied, rig arkit, repaired: 2 "
+            "dropped frames (missing rows) filled as gaps") in capsys.readouterr().out
     original, written = read_live_link_face(source), read_live_link_face(out)
-    np.testing.assert_allclose(written.blendshapes.weights, original.blendshapes.weights, atol=1e-9)
+    recorded = ~original.gaps
+    assert int(original.gaps.sum()) == 2 and written.repairs == ()
+    np.testing.assert_allclose(written.blendshapes.weights[recorded],
+                               original.blendshapes.weights[recorded], atol=1e-9)
+    # A dropped frame is halfway between its neighbours (one frame each side).
+    [gap] = np.flatnonzero(original.gaps)[:1]
+    np.testing.assert_allclose(written.blendshapes.weights[gap],
+                               original.blendshapes.weights[[gap - 1, gap + 1]].mean(axis=0),
+                               atol=1e-6)
 
 
 def test_retarget_writes_timeline_curves_and_weights(tmp_path, capsys):
@@ -203,6 +213,38 @@ def test_trace_option_parses_seconds_or_none_and_refuses_the_rest(text):
         assert _events(args).trace_duration == expected
 
 
+def _every_tenth_row_dropped(tmp_path, relative):
+    lines = shared_asset(relative).read_text().splitlines()
+    path = tmp_path / "drop.csv"  # awk 'NR==1 || NR%10!=0' of the real take
+    path.write_text("\n".join(line for n, line in enumerate(lines, start=1) if n == 1 or n % 10)
+                    + "\n")
+    return path
+
+
+def test_take_with_dropped_frames_is_retargeted_at_its_own_rate(tmp_path, capsys):
+    """The review's repro: 10 % of S07-001.csv's rows left out came out at 27 fps with
+    timecodes between frames; it keeps 30 fps and the timecodes of the take."""
+    drop = _every_tenth_row_dropped(tmp_path, "captures/livelinkface/S07-001.csv")
+    out = tmp_path / "drop_llf.csv"
+    assert main(["retarget", str(drop), "--rig", "arkit", "-o", str(out)]) == 0
+    assert capsys.readouterr().out == (
+        f"{drop} -> {out}: 2030 frames at 30 fps, livelinkface, ARKit weights copied, rig arkit, "
+        f"repaired: 204 dropped frames (missing rows) filled as gaps\n")
+    stamps = [line.split(",", 1)[0] for line in out.read_text().splitlines()[1:]]
+    kept = [line.split(",", 1)[0] for line in drop.read_text().splitlines()[1:]]
+    assert len(stamps) == 2030 and set(kept) <= set(stamps)
+    # Data row 9 (line 10) was left out: restored halfway, at the take's own timecode for it.
+    assert stamps[7:10] == ["12:27:48:01.167", "12:27:48:03.167", "12:27:48:05.166"]
+
+    # OpenFace at 25 fps through the AU cleaning chain: 490 frames 0.04 s apart, not 22 fps.
+    drop = _every_tenth_row_dropped(tmp_path, "captures/openface/facsvatar_demo_full.csv")
+    out = tmp_path / "drop_aus.csv"
+    assert main(["retarget", str(drop), "-o", str(out)]) == 0
+    assert "490 frames at 25 fps" in capsys.readouterr().out
+    times = np.array([float(line.split(",", 1)[0]) for line in out.read_text().splitlines()[1:]])
+    np.testing.assert_allclose(times, np.arange(490) * 0.04, atol=1e-9)
+
+
 def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path, capsys,
                                                                          monkeypatch):
     """`code`, `retarget -o .json` and a batch take each go through take_events once (the
@@ -259,4 +301,6 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
                        keep_curves=False, progress=lambda k: steps.append((k, alive() is None)))
     assert steps == [(1, False), (2, True), (3, True), (4, True)]
     assert len(CODE_STEPS) == 4 and take.solved is None and take.segments
-    assert take.times.shape == (2028,) and take.repairs == ()
+    # 2028 rows and the 2 frames the app dropped, put back as gaps.
+    assert take.times.shape == (2030,)
+    assert take.repairs == ("2 dropped frames (missing rows) filled as gaps",)

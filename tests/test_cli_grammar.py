@@ -146,7 +146,7 @@ def test_retarget_says_which_profile_it_detected_and_has_json(tmp_path, capsys):
     [report] = json.loads(text)
     assert status == 0 and report["rig_detected"] is True
     assert report["rig"] == "facs"
-    assert (report["output"], report["frames"], report["fps"]) == (str(out), 2028, 30.0)
+    assert (report["output"], report["frames"], report["fps"]) == (str(out), 2030, 30.0)
     status, text, _ = run(capsys, "retarget", str(source), "-o", str(tmp_path / "w.csv"),
                           "--rig", "ARKit", "--json")
     [report] = json.loads(text)

@@ -340,17 +340,11 @@ def _leading_count(note: str) -> int:
 
 
 def _flat_channels(capture) -> list[str]:
-    """Capture channels that never move (a tracker that did not record them writes a constant)."""
-    flat = []
-    for data, names in ((capture.blendshapes, getattr(capture.blendshapes, "names", ())),
-                        (capture.aus, [c.name for c in getattr(capture.aus, "channels", ())])):
-        if data is None:
-            continue
-        values = data.weights if hasattr(data, "weights") else data.values
-        with np.errstate(invalid="ignore"):
-            spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0) if values.size else []
-        flat += [name for name, s in zip(names, spread) if not (s > 0)]
-    return flat
+    """The capture file's own input columns that never change over the take (the tracker did
+    not record them or lost them: Live Link Face's ``HeadYaw`` 0 throughout), as its reader
+    found them (``metadata["constant_columns"]``). AUs derived from them are not listed: an
+    AU51 that stays 0 only means the performer never turned that way."""
+    return list(capture.metadata.get("constant_columns", ()))
 
 
 def coded_curves(curves, timeline):

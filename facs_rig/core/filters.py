@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.limits import frame_count_problem
+from facs_rig.core.limits import resampled_count_problem
 from facs_rig.errors import TimelineError
 
 __all__ = [
@@ -548,6 +548,13 @@ def resample(times: np.ndarray, values: np.ndarray, fps: float, *, start: float 
     -------
     grid : (n,) float64
     resampled : (n, n_channels) float32
+
+    Raises
+    ------
+    TimelineError
+        Before allocating, when the grid would hold more frames than the input's rows allow
+        (:func:`~facs_rig.core.limits.resampled_count_problem`: a few rows hours apart) or more
+        than :data:`~facs_rig.core.limits.MAX_FRAMES`.
     """
     if not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, not {fps!r}")
@@ -556,7 +563,8 @@ def resample(times: np.ndarray, values: np.ndarray, fps: float, *, start: float 
     first = float(t[0]) if start is None else float(start)
     last = float(t[-1]) if end is None else float(end)
     frames = (last - first) * fps + 1e-6
-    problem = frame_count_problem(frames, what=f"resampling {last - first:g} s at {fps:g} fps")
+    problem = resampled_count_problem(frames, t.shape[0],
+                                      what=f"resampling {last - first:g} s at {fps:g} fps")
     if problem:  # also catches an overflow to inf; refuse before allocating
         raise TimelineError(problem)
     count = int(math.floor(frames)) + 1 if last >= first else 0

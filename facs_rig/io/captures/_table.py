@@ -262,7 +262,8 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
     -----
     A last line with fewer cells than the header is a row cut short by a tracker that stopped
     mid-write: it is dropped and counted (:attr:`Table.cut_short`), not refused, so a take that
-    was recorded is not lost for its final frame. A short line anywhere else is an error.
+    was recorded is not lost for its final frame; when it was the only row, the file has no
+    data rows (an error saying so). A short line anywhere else is an error.
 
     Raises
     ------
@@ -341,7 +342,7 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                         return None
                 buffer = np.frombuffer(block, dtype=np.uint8)
                 starts, per_line, commas = _block_layout(buffer, n_columns)
-                if final and rows + starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
+                if final and per_line[-1] < n_columns - 1:
                     cut_short = 1  # the last row was cut short by a tracker killed mid-write
                     block = block[:int(starts[-1]) - 1]
                     buffer = buffer[:len(block)]
@@ -447,7 +448,12 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
     # make loadtxt fail; either sends the file to the slow path, which says where.
     starts, per_line = _line_layout(buffer)
     cut_short = 0
-    if starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
+    if per_line[-1] < n_columns - 1:
+        if starts.shape[0] == 1:
+            # The only row was cut short: no row to read, said as such (not as a malformed row).
+            raise CaptureFormatError(
+                f"{name}: has a header but no data rows (its only row, line 2, was cut short: "
+                f"{int(per_line[-1]) + 1} cells, but the header has {n_columns} columns)")
         cut_short = 1
         end = start + int(starts[-1]) - 1
         buffer = buffer[:end - start]
