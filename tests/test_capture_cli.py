@@ -198,3 +198,26 @@ def test_trace_option_parses_seconds_or_none_and_refuses_the_rest(text):
             _events(args)
     else:
         assert _events(args).trace_duration == expected
+
+
+def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
+    # New-user review: flicker under 0.25 s chained 7.28-16.48 s of this take into one line of
+    # 20 AUs; inside it are a brow lowering with upper lip raise (4+7+10+17 then +9, 10.8-12.1 s)
+    # and a smile (6+10+12+14+25, 14-15.4 s), each a line now.
+    path = str(shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    assert main(["code", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "10.76–11.36 s  4D+7D+10B+17B  anger 2/4" in lines
+    assert "11.36–12.12 s  4D+7D+9B+10B+45B  anger 2/4" in lines
+    assert "14.00–15.36 s  6C+10B+12D+14C+25C+45D+54B+64C  happiness 2/2" in lines
+    assert main(["code", path, "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert max(s["end"] - s["start"] for s in segments) <= 1.6
+    assert max(len(s["code"].split("+")) for s in segments) <= 11
+    # Face Cap: 5.48-9.38 s was one segment of ~30 AUs labelled fear 7/7.
+    facecap = str(shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert main(["code", facecap, "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert max(s["end"] - s["start"] for s in segments) <= 1.4
+    assert max(len(s["code"].split("+")) for s in segments) <= 17
+    assert not any(s["emotion"] == "fear" for s in segments)
