@@ -57,10 +57,12 @@ DURATIONS = st.floats(0, 10)
 
 @st.composite
 def events(draw, times=TIMES, durations=DURATIONS):
-    """AU events on valid channels, with a letter and its value or a free 0-1 intensity."""
-    letter = draw(st.sampled_from([None, "A", "B", "C", "D", "E"]))
+    """AU events on valid channels, with a letter and its value or a free 0-1 intensity (a
+    blink, AU45, has no letter: FACS scores no intensity for it and no writer writes one)."""
+    channel = draw(st.sampled_from(VALID_CHANNELS))
+    letter = None if channel.au == 45 else draw(st.sampled_from([None, "A", "B", "C", "D", "E"]))
     intensity = LETTER_VALUES[letter] if letter else draw(st.floats(0, 1))
-    return AUEvent(draw(st.sampled_from(VALID_CHANNELS)), intensity, draw(times), draw(durations),
+    return AUEvent(channel, intensity, draw(times), draw(durations),
                    draw(durations), draw(durations), draw(st.sampled_from(EASINGS)),
                    draw(st.sampled_from(EASINGS)), letter)
 
@@ -721,3 +723,28 @@ def test_elan_reader_on_arbitrary_bytes(vocabulary, tmp_path, content):
         read_timeline(path, vocabulary)
     except FacsRigError as exc:
         assert isinstance(exc, TimelineFormatError)
+
+
+def test_a_blink_is_written_without_a_letter(vocabulary, tmp_path):
+    # FACS 2002 scores no intensity for AU45 (a blink is there or not): events read off a
+    # capture carry the band letter of their depth (45D), no writer shows it.
+    blink = AUEvent(Channel(45), 0.9, 1.0, 0.05, 0.1, 0.05, ease_in="linear", ease_out="linear",
+                    letter="D")
+    smile = AUEvent(Channel(12), 0.9, 1.0, 0.05, 0.1, 0.05, ease_in="linear", ease_out="linear",
+                    letter="D")
+    timeline = Timeline((blink, smile), 2.0)
+    notes = format_au_notes(timeline, vocabulary)
+    assert notes.splitlines()[-2:] == [
+        "1  12D  onset 0.05  apex 0.1  offset 0.05  ease linear",
+        "1  45   onset 0.05  apex 0.1  offset 0.05  ease linear  intensity 0.9"]
+    back = parse_au_notes(notes, vocabulary)
+    assert {(e.channel.au, e.letter, e.intensity) for e in back.events} == {(45, None, 0.9),
+                                                                           (12, "D", 0.9)}
+    write_timeline(timeline, tmp_path / "t.json", vocabulary)
+    entries = json.loads((tmp_path / "t.json").read_text())["events"]
+    assert {entry["channel"]: entry.get("letter") for entry in entries} == {"AU45": None,
+                                                                             "AU12": "D"}
+    eaf = eaf_to_string(timeline, vocabulary)
+    assert "<ANNOTATION_VALUE>0.9</ANNOTATION_VALUE>" in eaf
+    assert "<ANNOTATION_VALUE>D</ANNOTATION_VALUE>" in eaf
+    assert vocabulary.scores_intensity(45) is False and vocabulary.scores_intensity(12) is True

@@ -206,3 +206,13 @@ def test_validator_checks_defining_actions(requires, message):
     anger["requires"] = requires
     with pytest.raises(VocabularyError, match=re.escape(message)):
         Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_intensity_flag_is_validated():
+    units, scales, expressions = _bundled()
+    units = copy.deepcopy(units)
+    units["codes"][0]["intensity"] = "no"
+    with pytest.raises(VocabularyError, match=re.escape("codes[0].intensity: expected true or false")):
+        Vocabulary.from_dicts(units, scales, expressions)
+    blink = load_vocabulary().action_unit(45)
+    assert blink.scores_intensity is False and load_vocabulary().action_unit(43).scores_intensity

@@ -588,7 +588,9 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     pieces.sort(key=lambda piece: piece[0])
     segments: list[CodedSegment] = []
     for start, end, active in pieces:
-        terms = sorted(_bilateral_terms(active),
+        # FACS scores no intensity for a blink (AU45): it is written without a letter.
+        terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
+                        for t in _bilateral_terms(active)),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
         best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)

@@ -53,6 +53,9 @@ class ActionUnit:
         Whether FACS allows an ``L``/``R`` prefix for this code.
     muscles : tuple of str
         Muscular basis where FACS names one.
+    scores_intensity : bool
+        Whether FACS scores this code's intensity A-E; False for the blink, AU45 (FACS 2002
+        gives it no intensity criteria: a blink is there or not), whose letter is not written.
     """
 
     code: int
@@ -61,6 +64,7 @@ class ActionUnit:
     region: str | None
     unilateral: bool
     muscles: tuple[str, ...] = ()
+    scores_intensity: bool = True
 
     @property
     def drives(self) -> bool:
@@ -176,11 +180,14 @@ def _action_units_from_dict(data: Mapping[str, Any], source: str) -> dict[int, A
         muscles = entry.get("muscles", [])
         _require(isinstance(muscles, list) and all(isinstance(m, str) for m in muscles), problems,
                  f"{path}.muscles: expected a list of strings")
+        intensity = entry.get("intensity", True)
+        _require(isinstance(intensity, bool), problems,
+                 f"{path}.intensity: expected true or false")
         if isinstance(code, int) and code in units:
             problems.append(f"{path}.code: {code} is listed twice")
         if not problems:
             units[code] = ActionUnit(code, entry["name"], entry["kind"], entry.get("region"),
-                                     entry["unilateral"], tuple(muscles))
+                                     entry["unilateral"], tuple(muscles), intensity)
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return units
@@ -320,6 +327,16 @@ class Vocabulary:
             return self.action_units[code]
         except KeyError:
             raise VocabularyError(f"unknown action unit {code}") from None
+
+    def scores_intensity(self, code: int) -> bool:
+        """Whether a letter A-E is written for this code (False for AU45, the blink; True for
+        codes the vocabulary does not know, whose letters are kept as given)."""
+        unit = self.action_units.get(code)
+        return unit is None or unit.scores_intensity
+
+    def letter_of(self, au: int, letter: str | None) -> str | None:
+        """``letter`` as written for ``au``: None where FACS scores no intensity (AU45)."""
+        return letter if self.scores_intensity(au) else None
 
     def scale(self, name: str | None = None) -> IntensityScale:
         """An intensity scale by name (``None``: the default scale)."""

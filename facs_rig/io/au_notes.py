@@ -255,9 +255,9 @@ def _seconds(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _term(event: AUEvent, intensity_text: str | None) -> str:
+def _term(event: AUEvent, letter: str | None, intensity_text: str | None) -> str:
     side = event.channel.side or ""
-    letter = event.letter if intensity_text is None else ""
+    letter = letter if intensity_text is None else ""
     return f"{side}{event.channel.au}{letter or ''}"
 
 
@@ -311,9 +311,11 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         problem = check_channel(event.channel, vocabulary)
         if problem:
             raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
-        if event.letter is not None and event.intensity == scale.letter_to_value(event.letter):
+        # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).
+        letter = vocabulary.letter_of(event.channel.au, event.letter)
+        if letter is not None and event.intensity == scale.letter_to_value(letter):
             intensity_text = None
-        elif event.letter is None and event.intensity == unscored:
+        elif letter is None and event.intensity == unscored:
             intensity_text = None
         else:
             intensity_text = _seconds(event.intensity)
@@ -330,7 +332,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             candidates.append(beat)
             lines.append(beat)
         beat["aus"].add(event.channel.au)
-        beat["terms"].append(_term(event, intensity_text))
+        beat["terms"].append(_term(event, letter, intensity_text))
     out = ["# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"]
     if "title" in timeline.metadata:
         out.append(f"title {' '.join(str(timeline.metadata['title']).split())}")
