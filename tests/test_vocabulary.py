@@ -216,3 +216,10 @@ def test_intensity_flag_is_validated():
         Vocabulary.from_dicts(units, scales, expressions)
     blink = load_vocabulary().action_unit(45)
     assert blink.scores_intensity is False and load_vocabulary().action_unit(43).scores_intensity
+
+
+@pytest.mark.parametrize("value, letter, text", [
+    (0.1003, None, "0.1003"), (0.1003, "B", "0.1003"), (0.1, "A", "0.10"), (0.55, "C", "0.55"),
+    (0.5504, "D", "0.5504"), (0.20000001, "B", "0.20"), (0.0, None, "0.00"), (0.3, "D", "0.3")])
+def test_value_text_agrees_with_the_band(vocabulary, value, letter, text):
+    assert vocabulary.scale().value_text(value, letter) == text

@@ -132,6 +132,22 @@ class IntensityScale:
         return "E"
 
 
+    def value_text(self, value: float, letter: str | None = None, *, decimals: int = 2,
+                   normalized: bool = True) -> str:
+        """``value`` with at least ``decimals`` decimals and as many more as it takes for the
+        number shown to fall in ``letter``'s band (default: the band of ``value`` itself), so a
+        table never shows ``0.10 (B)`` when A's band ends at 0.10: it shows ``0.1003 (B)``.
+        Where no rounding reaches the band (a letter given with an explicit intensity outside
+        it), the shortest text that reads back as ``value``.
+        """
+        target = self.value_to_letter(value, normalized=normalized) if letter is None else letter
+        for places in range(decimals, 17):
+            text = f"{value:.{places}f}"
+            if self.value_to_letter(float(text), normalized=normalized) == target:
+                return text
+        return repr(float(value))
+
+
 @dataclass(frozen=True, slots=True)
 class Expression:
     """A named expression: a FACS code string with its source (``happiness`` = ``6+12``).
