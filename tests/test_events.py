@@ -414,3 +414,15 @@ def test_traces_weigh_little_against_a_full_smile(vocabulary):
 ])
 def test_partial_matches_need_the_defining_actions(vocabulary, code, line):
     assert _label(vocabulary, code) == line
+
+
+def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
+    # The closing lids drop AU5 for the blink's time (S07-001: 5C through the take read
+    # `5C+15B`, `15B+45`, `5C+15B` at every blink); the eyes' AUs are bridged across a blink.
+    events = (_held(5, 0.0, 2.0, "C"), _held(5, 2.4, 5.0, "C"), _held(15, 0.0, 5.0, "B"),
+              _held(45, 2.0, 2.4, "D", ramp=0.1), _held(12, 6.0, 6.4, "C"), _held(12, 6.8, 8.0, "C"),
+              _held(45, 4.0, 4.2, "D", ramp=0.05))
+    assert format_summary(code_segments(Timeline(events, 9.0), vocabulary)).splitlines() == [
+        # 12 is no eye AU: its 0.4 s gap at 6.4-6.8 s (no blink either) still cuts.
+        "0.00–5.00 s  5C+15B+45", "6.00–6.40 s  12C  happiness 1/2",
+        "6.80–8.00 s  12C  happiness 1/2"]

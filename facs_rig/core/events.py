@@ -566,7 +566,10 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     momentary = [span for span in spans if span[2].channel.au in _MOMENTARY_AUS]
     positions = {au for au in {event.channel.au for _, _, event in lasting}
                  if vocabulary.action_unit(au).kind in _POSITION_KINDS}
-    pieces = _apex_pieces(lasting, min_segment, positions)
+    lids = {au for au in {event.channel.au for _, _, event in lasting}
+            if vocabulary.action_unit(au).region == "eyes"}
+    blinks = sorted((start, end) for start, end, _ in momentary)
+    pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks)
     # A blink belongs to the segment it overlaps most; blinks at rest make segments of their own.
     starts = [start for start, _, _ in pieces]
     at_rest: list[tuple[float, float, AUEvent]] = []
@@ -618,18 +621,35 @@ _POSITION_KINDS = frozenset({"head", "eye"})
 _MOMENTARY_AUS = frozenset({45})
 
 
-def _presence(intervals: list[tuple[float, float]], min_segment: float
-              ) -> list[tuple[float, float]]:
+def _presence(intervals: list[tuple[float, float]], min_segment: float,
+              blinks: list[tuple[float, float]] = ()) -> list[tuple[float, float]]:
     """One channel's presence: the union of its events' ``(start, end)``, gaps shorter than
     ``min_segment`` bridged, then stretches shorter than ``min_segment`` dropped (a tracker's
-    flicker neither starts nor ends an action)."""
+    flicker neither starts nor ends an action). A gap within a blink (``blinks``, sorted
+    ``(start, end)``, widened by ``min_segment``; given for the eyes' AUs) is bridged too: the
+    closing lids hide a lid raiser for the blink's time, it has not ended."""
     merged: list[list[float]] = []
     for start, end in sorted(intervals):
-        if merged and start - merged[-1][1] < min_segment:
+        if merged and (start - merged[-1][1] < min_segment
+                       or _within_a_blink(blinks, merged[-1][1], start, min_segment)):
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
     return [(start, end) for start, end in merged if end - start >= min_segment]
+
+
+def _within_a_blink(blinks: list[tuple[float, float]], first: float, last: float,
+                    margin: float) -> bool:
+    """Whether the gap ``first..last`` lies within one blink of the sorted ``(start, end)``
+    list, widened by ``margin`` on both sides (the lids close and reopen around it)."""
+    k = bisect_left(blinks, (last + margin,))
+    while k > 0 and blinks[k - 1][0] - margin <= first:
+        if blinks[k - 1][1] + margin >= last:
+            return True
+        k -= 1
+        if blinks[k][1] + margin < first:
+            break
+    return False
 
 
 def _cuts(boundaries: list[float], min_segment: float) -> list[float]:
@@ -668,11 +688,14 @@ def _overlapping(starts: np.ndarray, ends: np.ndarray, first: np.ndarray, last: 
 
 
 def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
-                 positions: set[int] | frozenset[int] = frozenset()
+                 positions: set[int] | frozenset[int] = frozenset(),
+                 lids: set[int] | frozenset[int] = frozenset(),
+                 blinks: list[tuple[float, float]] = ()
                  ) -> list[tuple[float, float, dict[Channel, str | None]]]:
     """``(start, end, {channel: letter})`` of the segments of :func:`code_segments` (steps 1-3,
     before neighbours join), rest left out. Channels of the AUs in ``positions`` (head and eye
-    positions) are listed where present but do not cut. Each event and presence stretch is
+    positions) are listed where present but do not cut; those of the AUs in ``lids`` (the
+    eyes' actions) are not interrupted by the ``blinks``. Each event and presence stretch is
     matched only to the segments it overlaps, in whole-array operations (an hour of capture
     has ~85,000 events): O(E log E + S·C) for E events, S segments and C channels."""
     channels = sorted({event.channel for _, _, event in spans}, key=lambda c: c.sort_key)
@@ -687,7 +710,8 @@ def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
     for start, end, channel in zip(event_start.tolist(), event_end.tolist(),
                                    event_channel.tolist()):
         by_channel[channel].append((start, end))
-    presence = [_presence(intervals, min_segment) for intervals in by_channel]
+    presence = [_presence(intervals, min_segment, blinks if channel.au in lids else [])
+                for channel, intervals in zip(channels, by_channel)]
     boundaries = sorted({time for channel, stretches in zip(channels, presence)
                          if channel.au not in positions
                          for stretch in stretches for time in stretch})
@@ -714,11 +738,13 @@ def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
     np.maximum.at(letters, key[overlap >= needed], rank[overlap >= needed])
     order = np.lexsort((rank, overlap, key))  # by key, then overlap, then rank: last wins
     last_of_key = order[np.append(key[order][1:] != key[order][:-1], True)]
-    fallback = np.full(n_segments * n_channels, -1, dtype=np.intp)
+    fallback = np.full(n_segments * n_channels, -2, dtype=np.intp)  # -2: no event in it
     fallback[key[last_of_key]] = rank[last_of_key]
     letters = np.where(letters > -2, letters, fallback)
+    # Present for half the segment, and seen in it (not only bridged across a blink).
     present_segment, present_channel = np.nonzero(
-        covered >= (0.5 * (ends - starts) - 1e-12)[:, None])
+        (covered >= (0.5 * (ends - starts) - 1e-12)[:, None])
+        & (letters.reshape(n_segments, n_channels) > -2))
     pieces: list[tuple[float, float, dict[Channel, str | None]]] = []
     start_list, end_list = starts.tolist(), ends.tolist()
     previous = -1
