@@ -323,8 +323,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     """AU notes text of a timeline: events sharing a start, phases and easing share a line.
 
     With ``timecode``, beat times that fall exactly on a frame of the timeline's fps are written
-    as ``HH:MM:SS:FF`` and such durations as frames (``8f``); other times stay in seconds, so
-    reading back is still exact.
+    as ``HH:MM:SS:FF`` and such durations as frames (``8f``); other times stay in seconds (to the
+    nanosecond, as below).
 
     Lettered events write their letter (never AU45, whose intensity FACS does not score);
     an intensity that is not its letter's value (nor, unlettered, the unscored value) goes in
