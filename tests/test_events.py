@@ -426,3 +426,11 @@ def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
         # 12 is no eye AU: its 0.4 s gap at 6.4-6.8 s (no blink either) still cuts.
         "0.00–5.00 s  5C+15B+45", "6.00–6.40 s  12C  happiness 1/2",
         "6.80–8.00 s  12C  happiness 1/2"]
+
+
+def test_raised_brows_alone_are_no_surprise(vocabulary):
+    # EMFACS surprise variants: 1+2+5B, 1+2+26, 5B+26 (with or without the rest); 1+2 alone
+    # (a brow flash) is not among them, and 5A is below 5B.
+    assert _label(vocabulary, "1D+2D") == "0.00–1.40 s  1D+2D\n"
+    assert _label(vocabulary, "1C+2C+5A") == "0.00–1.40 s  1C+2C+5A\n"
+    assert _label(vocabulary, "1C+2C+26B") == "0.00–1.40 s  1C+2C+26B  surprise 3/4\n"
