@@ -30,18 +30,18 @@ def test_code_prints_one_line_per_segment(capsys):
 
 
 def test_code_trace_option_codes_or_drops_held_traces(capsys):
-    # S07-001 holds AU63 (eyes up) between off (0.08) and on (0.15) for about a second at
-    # 2.6-3.6 s: a sustained trace that `code` codes by default; --trace none codes only what
-    # reaches on. (Before the automatic neutral picked a resting second, the trace here was a
-    # 15B held through the whole take.)
+    # S07-001 holds AU63 (eyes up) between off (0.08) and on (0.15) for over a second at
+    # 14.9-16.1 s, as the mouth relaxes after a smile: a sustained trace that `code` codes by
+    # default; --trace none codes only what reaches on. (Before the automatic neutral picked a
+    # resting second, the trace here was a 15B held through the whole take.)
     path = str(shared_asset("captures/livelinkface/S07-001.csv"))
     assert main(["code", path, "--json"]) == 0
     traced = json.loads(capsys.readouterr().out)
     assert main(["code", path, "--json", "--trace", "none"]) == 0
     untraced = json.loads(capsys.readouterr().out)
-    held = [s for s in traced if 2.0 < s["start"] < 4.0 and "63" in s["code"]]
-    assert held and held[0]["end"] - held[0]["start"] >= 0.5
-    assert all("63" not in s["code"] for s in untraced if s["start"] < 4.0)
+    held = [s for s in traced if 14.0 < s["start"] < 16.5 and "63B" in s["code"].split("+")]
+    assert sum(s["end"] - s["start"] for s in held) >= 0.5
+    assert all("63" not in s["code"] for s in untraced if s["start"] < 17.0)
     assert len(traced) > len(untraced)
     assert main(["code", path, "--trace", "soon"]) == 2
     assert "--trace 'soon': give a number of seconds >= 0, or none" in capsys.readouterr().err
@@ -304,3 +304,30 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
     # 2028 rows and the 2 frames the app dropped, put back as gaps.
     assert take.times.shape == (2030,)
     assert take.repairs == ("2 dropped frames (missing rows) filled as gaps",)
+
+
+def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
+    # New-user review: flicker under 0.25 s chained 7.28-16.48 s of this take into one line of
+    # 20 AUs; inside it are a brow lowering with upper lip raise (4+7+10, then +9, 10.8-12.1 s)
+    # and a smile (6+10+12+14+25 from 14 s), each a line of its own now.
+    path = str(shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    assert main(["code", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "10.76–11.40 s  4D+7D+10B  anger 2/4" in lines
+    assert "11.40–12.12 s  4D+7D+9B+10B+45  anger 2/4" in lines
+    assert "14.00–14.68 s  6C+10B+12C+14B+25C+45+54B+64C  happiness 2/2" in lines
+    assert main(["code", path, "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert max(s["end"] - s["start"] for s in segments) <= 2.0
+    assert max(len(s["code"].split("+")) for s in segments) <= 11
+    # Face Cap: 5.48-9.38 s was one segment of ~30 AUs labelled fear 7/7.
+    facecap = str(shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert main(["code", facecap, "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert max(s["end"] - s["start"] for s in segments) <= 2.2
+    assert max(len(s["code"].split("+")) for s in segments) <= 15
+    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26, EMFACS's
+    # fear variant 1+2+4+5+20+25/26/27 without the 4) read as fear 5/7, no longer 7/7 of 30 AUs.
+    assert [(s["code"], s["emotion"], s["matched"]) for s in segments
+            if round(s["start"], 2) == 7.78] == [
+        ("1D+2D+5D+8C+15C+18C+R20D+22B+26C+28B+R30C+33B+61C+64B", "fear", 5)]

@@ -396,9 +396,11 @@ def _check_time_slot_references(eaf: Any, path: str) -> None:
 
 def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
     scale = vocabulary.scale()
-    if event.letter is not None and event.intensity == scale.letter_to_value(event.letter):
-        return event.letter
-    if event.letter is None and event.intensity == scale.letter_to_value(None):
+    # No letter where FACS scores no intensity (AU45, a blink): its value is written as a number.
+    letter = vocabulary.letter_of(event.channel.au, event.letter)
+    if letter is not None and event.intensity == scale.letter_to_value(letter):
+        return letter
+    if letter is None and event.intensity == scale.letter_to_value(None):
         return ""
     return repr(event.intensity)
 

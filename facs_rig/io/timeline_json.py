@@ -125,23 +125,27 @@ def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
     return None
 
 
-def _event_to_dict(event: AUEvent) -> dict[str, Any]:
+def _event_to_dict(event: AUEvent, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"channel": event.channel.name, "intensity": event.intensity}
-    if event.letter is not None:
-        entry["letter"] = event.letter
+    # With a vocabulary, no letter where FACS scores no intensity (AU45, a blink).
+    letter = event.letter if vocabulary is None else vocabulary.letter_of(event.channel.au,
+                                                                           event.letter)
+    if letter is not None:
+        entry["letter"] = letter
     entry.update(start=event.start, onset=event.onset, apex=event.apex, offset=event.offset,
                  ease_in=event.ease_in, ease_out=event.ease_out)
     return entry
 
 
-def timeline_to_dict(timeline: Timeline) -> dict[str, Any]:
-    """The JSON-shaped form of a timeline (``events`` only, times in seconds)."""
+def timeline_to_dict(timeline: Timeline, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
+    """The JSON-shaped form of a timeline (``events`` only, times in seconds). With a
+    ``vocabulary``, codes whose intensity FACS does not score (AU45) carry no ``letter``."""
     return {"schema": SCHEMA, "fps": timeline.fps, "duration": timeline.duration,
             "metadata": dict(timeline.metadata),
-            "events": [_event_to_dict(event) for event in timeline.events]}
+            "events": [_event_to_dict(event, vocabulary) for event in timeline.events]}
 
 
-def timeline_to_json(timeline: Timeline) -> str:
+def timeline_to_json(timeline: Timeline, vocabulary: Vocabulary | None = None) -> str:
     """The file text: two-space indented, one event per line (readable diffs), ending in a newline.
 
     Raises
@@ -149,7 +153,7 @@ def timeline_to_json(timeline: Timeline) -> str:
     TimelineFormatError
         When the metadata holds values JSON cannot carry (NaN, objects).
     """
-    data = timeline_to_dict(timeline)
+    data = timeline_to_dict(timeline, vocabulary)
     try:
         head = {key: value for key, value in data.items() if key != "events"}
         head_text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)
