@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -331,3 +333,9 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     assert [(s["code"], s["emotion"], s["matched"]) for s in segments
             if round(s["start"], 2) == 7.78] == [
         ("1D+2D+5D+8C+15C+18C+R20D+22B+26C+28B+R30C+33B+61C+64B", "fear", 5)]
+
+def test_the_readme_quotes_a_line_code_prints(capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    quoted_line = re.search(r"`facs-rig code` prints lines such as `([^`]+)`", readme).group(1)
+    assert main(["code", str(shared_asset("captures/openface/facsvatar_demo_full.csv"))]) == 0
+    assert quoted_line in capsys.readouterr().out.splitlines()
