@@ -195,7 +195,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     def step(done: int, total: int, item: str) -> None:
         if not bars:
-            bars.append(ProgressBar(total, sys.stderr, label="calibrate", unit="steps"))
+            # As retarget and batch show theirs: a bar on a terminal, a line per step in a log.
+            bars.append(ProgressBar(total, sys.stderr, label="calibrate", unit="steps",
+                                    log_steps=True))
         bars[0](done, item)
 
     try:
@@ -205,18 +207,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
             folds=args.folds, vocabulary=load_vocabulary(), progress=step)
     finally:
         if bars:
-            bars[0].clear()
+            bars[0].finish()  # an error is printed below the bar, not over it
     print(f"held-out r per AU ({calibration.folds}-fold by take, frames pooled):")
     for channel, r in calibration.held_out_r.items():
         shown = f"{r:6.3f}" if r == r else f"   n/a: {calibration.unscored[channel]}"
         print(f"  {channel.name:8} {shown}")
-    scored = sum(1 for r in calibration.held_out_r.values() if r == r)
-    unscored = len(calibration.held_out_r) - scored
-    summary = f"mean r {calibration.mean_r:.3f} over {scored} AUs" + (
-        f" ({unscored} n/a)" if unscored else "")
     if not args.force:
-        sys.stdout.flush()
+        sys.stdout.flush()  # the table stays above the error when both go to one terminal
         check_held_out(calibration)
     write_tracker_profile(profile, args.output)
-    print(f"{summary}; wrote {args.output}")
+    unscored = len(calibration.unscored)
+    print(f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs"
+          + (f" ({unscored} n/a)" if unscored else "") + f"; wrote {args.output}")
     return 0

@@ -88,6 +88,11 @@ class Calibration:
     unscored: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     @property
+    def scored(self) -> int:
+        """The number of AUs with a held-out r (the others are in :attr:`unscored`)."""
+        return sum(1 for r in self.held_out_r.values() if np.isfinite(r))
+
+    @property
     def mean_r(self) -> float:
         values = [r for r in self.held_out_r.values() if np.isfinite(r)]
         return float(np.mean(values)) if values else float("nan")
@@ -128,11 +133,15 @@ class _TakeSums:
 
     def __init__(self, shapes: np.ndarray, targets: np.ndarray):
         finite = np.isfinite(targets)
-        masks, self.group = np.unique(finite.T, axis=0, return_inverse=True)
-        self.group = self.group.reshape(-1)
-        self.count = masks.sum(axis=1).astype(np.float64)
-        self.shape_sum = np.stack([shapes[mask].sum(axis=0) for mask in masks])
-        self.gram = np.stack([shapes[mask].T @ shapes[mask] for mask in masks])
+        groups: dict[bytes, int] = {}
+        self.group = np.asarray([groups.setdefault(finite[:, k].tobytes(), len(groups))
+                                 for k in range(finite.shape[1])], dtype=np.intp)
+        masks = [np.frombuffer(key, dtype=bool) for key in groups]
+        self.count = np.asarray([mask.sum() for mask in masks], dtype=np.float64)
+        framed = [shapes[mask] for mask in masks]
+        self.shape_sum = np.stack([frames.sum(axis=0) for frames in framed])
+        # One operand transposed (a.T @ a) is BLAS's symmetric product; two copies are not.
+        self.gram = np.stack([frames.T @ frames for frames in framed])
         zeroed = np.where(finite, targets, 0.0)
         self.target_sum = zeroed.sum(axis=0)
         self.cross = zeroed.T @ shapes
@@ -467,7 +476,7 @@ def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
         See :func:`fit_mapping`.
     progress : callable, optional
         ``progress(done, total, item)`` after each step: each take read (``item`` its file
-        name), then each fold's fit and the final fit (``item`` "fit").
+        name), each fold's fit (``"fold 1/6"``) and the final fit (``"final fit"``).
 
     Returns
     -------
@@ -489,8 +498,9 @@ def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
         takes.append(coded_take(capture, coding, vocabulary))
         if progress is not None:
             progress(len(takes), total, Path(capture).name)
-    fitted = None if progress is None else (
-        lambda done: progress(len(takes) + done, total, "fit"))
+    count = fold_count(len(takes), folds)
+    fitted = None if progress is None else (lambda done: progress(
+        len(takes) + done, total, f"fold {done}/{count}" if done <= count else "final fit"))
     calibration = fit_mapping(takes, folds=folds, progress=fitted)
     base = choose_tracker(tracker, takes[0].capture_format)
     profile = replace(
@@ -515,12 +525,16 @@ def check_held_out(calibration: Calibration) -> None:
         One line with the figure and what to check.
     """
     mean_r = calibration.mean_r
-    if not mean_r >= 0.0:
-        figure = "no AU has a held-out r" if mean_r != mean_r else f"held-out mean r {mean_r:.3f}"
-        raise CalibrationError(
-            f"{figure}: the mapping predicts the held-out takes no better than chance, so the "
-            f"profile was not written (are the --coded files in the captures' order? --force "
-            f"writes it anyway)")
+    if mean_r >= 0.0:
+        return
+    if mean_r != mean_r:
+        figure = "no AU has a held-out r (see the n/a reasons)"
+    else:
+        figure = f"held-out mean r {mean_r:.3f} over {calibration.scored} AUs is below 0"
+    raise CalibrationError(
+        f"{figure}: the mapping predicts the held-out takes no better than chance, so the "
+        f"profile was not written (are the --coded files in the captures' order? --force "
+        f"writes it anyway)")
 
 
 def write_tracker_profile(profile, path: str | os.PathLike[str]) -> None:
