@@ -3,13 +3,16 @@
 A studio records takes with its tracker and has them FACS-coded (an ELAN file from a coder, or
 an AU detector's CSV such as Py-Feat's or OpenFace's). :func:`fit_mapping` fits, for each coded
 AU, ``AU = intercept + sum(w_j * shape_j)`` with every ``w_j >= 0`` (a blendshape's activation
-is evidence for an AU, never against it: sign-constrained) by bounded ridge least squares
-(:func:`scipy.optimize.lsq_linear` on the ridge-augmented system); the non-negativity bound
-leaves most weights at exactly zero (sparse), and weights under ``1e-4`` are dropped. The
+is evidence for an AU, never against it: sign-constrained) by bounded ridge least squares,
+solved from its normal equations (per-take sums of the shapes' Gram matrix, so the cost is one
+pass over the frames whatever the folds; :func:`scipy.optimize.nnls` on the small system gives
+the minimum :func:`scipy.optimize.lsq_linear` gives on the stacked frames); the non-negativity
+bound leaves most weights at exactly zero (sparse), and weights under ``1e-4`` are dropped. The
 mapping's quality is Pearson r per AU on frames of takes **left out of the fit**: k-fold by
 take (leave-one-take-out up to ten takes), predictions pooled over the held-out takes. The
 final mapping is then fitted on every take; its r on the takes it was fitted on is never
-reported.
+reported. A coding must cover at least half of its take (:func:`check_coverage`), and a
+mapping whose held-out mean r is below 0 should not be written (:func:`check_held_out`).
 
 scipy lives here, in an adapter: :mod:`facs_rig.core` stays numpy and the standard library.
 """
