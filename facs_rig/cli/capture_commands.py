@@ -74,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--folds", type=bounded(int, low=2), default=None, metavar="K",
                            help="folds of the cross-validation (default: one take per fold, "
                                 "up to 10)")
+    calibrate.add_argument("--force", action="store_true",
+                           help="write the profile even when its held-out mean r is below 0 "
+                                "(refused by default: the codings likely do not go with the takes)")
     calibrate.set_defaults(handler=run_calibrate)
 
 
@@ -172,7 +175,11 @@ def run_code(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Fit a tracker profile from coded takes; print held-out r per AU."""
-    from facs_rig.io.captures.calibrate import calibrate_tracker, write_tracker_profile
+    from facs_rig.io.captures.calibrate import (
+        calibrate_tracker,
+        check_held_out,
+        write_tracker_profile,
+    )
 
     if len(args.coded) != len(args.captures):
         raise UsageError(f"{len(args.captures)} captures but {len(args.coded)} codings: give "
@@ -184,14 +191,32 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith(".json"):
         raise UsageError("-o must be a .json tracker profile")
     check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
-    # CalibrationError and CaptureFormatError are FacsRigErrors: one-line messages.
-    profile, calibration = calibrate_tracker(args.captures, args.coded, name=Path(args.output).stem,
-                                             tracker=args.tracker, folds=args.folds,
-                                             vocabulary=load_vocabulary())
-    write_tracker_profile(profile, args.output)
+    bars: list[ProgressBar] = []
+
+    def step(done: int, total: int, item: str) -> None:
+        if not bars:
+            # As retarget and batch show theirs: a bar on a terminal, a line per step in a log.
+            bars.append(ProgressBar(total, sys.stderr, label="calibrate", unit="steps",
+                                    log_steps=True))
+        bars[0](done, item)
+
+    try:
+        # CalibrationError and CaptureFormatError are FacsRigErrors: one-line messages.
+        profile, calibration = calibrate_tracker(
+            args.captures, args.coded, name=Path(args.output).stem, tracker=args.tracker,
+            folds=args.folds, vocabulary=load_vocabulary(), progress=step)
+    finally:
+        if bars:
+            bars[0].finish()  # an error is printed below the bar, not over it
     print(f"held-out r per AU ({calibration.folds}-fold by take, frames pooled):")
     for channel, r in calibration.held_out_r.items():
-        print(f"  {channel.name:8} {r:6.3f}")
-    scored = sum(1 for r in calibration.held_out_r.values() if r == r)  # NaN: AU never varied
-    print(f"mean r {calibration.mean_r:.3f} over {scored} AUs; wrote {args.output}")
+        shown = f"{r:6.3f}" if r == r else f"   n/a: {calibration.unscored[channel]}"
+        print(f"  {channel.name:8} {shown}")
+    if not args.force:
+        sys.stdout.flush()  # the table stays above the error when both go to one terminal
+        check_held_out(calibration)
+    write_tracker_profile(profile, args.output)
+    unscored = len(calibration.unscored)
+    print(f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs"
+          + (f" ({unscored} n/a)" if unscored else "") + f"; wrote {args.output}")
     return 0
