@@ -53,8 +53,10 @@ def scheduler():
         yield cluster.scheduler_address
     finally:
         # A loaded machine can take longer than distributed's close timeout to stop the worker
-        # processes; that is not a failure of the tests that used the cluster.
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+        # processes, and distributed's own shutdown has raised "generator raised StopIteration"
+        # from its event loop there (seen twice under a load average of 10): neither is a
+        # failure of the tests that used the cluster, and the worker processes go with ours.
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError, RuntimeError):
             cluster.close(timeout=60)
 
 
