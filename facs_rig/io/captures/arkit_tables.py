@@ -145,36 +145,32 @@ def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of) -> 
 
 #: Seconds in a day: the time-of-day clock of a timecode restarts at 00:00:00:00 after 24 h.
 _DAY = 86400.0
-#: A step across midnight may be this many of the take's typical steps (a few frames dropped
-#: right at midnight), and at least :data:`_MIDNIGHT_MIN_STEP` seconds.
-_MIDNIGHT_STEP_FACTOR = 10.0
-_MIDNIGHT_MIN_STEP = 1.0
+#: A take crosses midnight where a timecode in the last minute before 24:00 is followed by one in
+#: the first minute after 00:00: whatever was lost between them (frames a tracker dropped right
+#: at midnight) is a gap of the take, as the same gap at noon is, not a reason to refuse it.
+_NEAR_MIDNIGHT = 60.0
 
 
 def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndarray:
     """``(n,)`` seconds to add to each row of a take recorded across midnight (0 before it,
     86400 after it), or a :class:`CaptureFormatError` for a timecode that goes backwards.
 
-    A real midnight crossing is a timecode near 24:00 followed by one near 00:00 whose step,
-    counted across midnight, is like the take's other steps: at most
-    :data:`_MIDNIGHT_STEP_FACTOR` times their median (at least :data:`_MIDNIGHT_MIN_STEP`).
-    Any other backward step (one stray ``00:00:00:00.000`` row in a take at 12:27) is an error
-    naming the line: read as a crossing it made a 5-row take 24 hours long.
+    A real midnight crossing is a timecode within :data:`_NEAR_MIDNIGHT` of 24:00 followed by one
+    within it of 00:00, once in a take (a take is shorter than a day). Any other backward step
+    (one stray ``00:00:00:00.000`` row in a take at 12:27) is an error naming the line: read as
+    a crossing it made a 5-row take 24 hours long. So is a row half a day or more after the one
+    before it once unwrapped (a stray 23:59:30 row in a take just after midnight).
     """
     steps = np.diff(seconds)
     backwards = np.flatnonzero(steps < 0)
     wraps = np.zeros(seconds.shape[0], dtype=np.float64)
     if not backwards.size:
         return wraps
-    # The typical step leaves out the step after each backward one: after a stray early row it
-    # is the jump back to the take's own clock, half a day long.
-    ordinary = steps > 0
-    ordinary[backwards[backwards + 1 < steps.shape[0]] + 1] = False
-    forward = steps[ordinary]
-    typical = float(np.median(forward)) if forward.size else 1.0 / rate
-    allowed = min(max(_MIDNIGHT_STEP_FACTOR * typical, _MIDNIGHT_MIN_STEP), _DAY / 2)
-    across = steps[backwards] + _DAY
-    bad = backwards[~((across > 0) & (across <= allowed))]
+    crossing = ((seconds[backwards] >= _DAY - _NEAR_MIDNIGHT)
+                & (seconds[backwards + 1] < _NEAR_MIDNIGHT))
+    bad = backwards[~crossing]
+    if not bad.size and backwards.size > 1:
+        bad = backwards[1:]  # a second crossing would make the take longer than a day
     if bad.size:
         row = int(bad[0]) + 1
         raise CaptureFormatError(
@@ -182,7 +178,14 @@ def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndar
             f"{cell_of(row - 1)!r} (timestamps out of order; a take across midnight steps from "
             f"near 24:00 to near 00:00)")
     wraps[backwards + 1] = _DAY
-    return np.cumsum(wraps)
+    wraps = np.cumsum(wraps)
+    leaps = np.flatnonzero(np.diff(seconds + wraps) >= _DAY / 2)
+    if leaps.size:
+        row = int(leaps[0]) + 1
+        raise CaptureFormatError(
+            f"{where(row)}, column Timecode: {cell_of(row)!r} is half a day or more after the "
+            f"previous row's {cell_of(row - 1)!r} (timestamps out of order)")
+    return wraps
 
 
 def _weights(table, mapping: dict[str, str], log: RepairLog,
