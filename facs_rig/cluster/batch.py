@@ -146,11 +146,9 @@ def check_rig_settings(rig: str | None, mesh: str | None, formats: tuple[str, ..
     if rig is not None:
         load_rig(rig)
     if any(extension in ("glb", "gltf") for extension in formats):
-        from facs_rig.io.captures.retarget import _default_mesh
-        from facs_rig.io.gltf import read_gltf
-        from facs_rig.io.gltf.matching import resolve_rig
+        from facs_rig.io.captures.retarget import mesh_and_rig
 
-        resolve_rig(rig, read_gltf(mesh or _default_mesh(), geometry=False))
+        mesh_and_rig(rig, mesh)
 
 
 def _check_rigs(takes: list[Take], settings: BatchSettings) -> None:

@@ -161,6 +161,22 @@ def _default_mesh() -> str:
     return str(candidate)
 
 
+def mesh_and_rig(rig: str | None, mesh: str | None):
+    """The glTF a ``.glb`` output is baked into (``mesh``, or the bundled default head) and the
+    rig profile matched to its targets (``rig``, or detected): ``(gltf, RigMatch)``.
+
+    Raises
+    ------
+    FacsRigError
+        A mesh that cannot be read, an unknown rig, a rig that drives none of its targets.
+    """
+    from facs_rig.io.gltf import read_gltf
+    from facs_rig.io.gltf.matching import resolve_rig
+
+    gltf = read_gltf(mesh or _default_mesh(), geometry=False)
+    return gltf, resolve_rig(rig, gltf)
+
+
 def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> RetargetReport:
     """Read, solve, clean and write one capture per ``request``.
 
@@ -220,11 +236,7 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
         from facs_rig.io.rig_files import load_rig
 
         if kind == "glb":
-            from facs_rig.io.gltf import read_gltf
-            from facs_rig.io.gltf.matching import resolve_rig
-
-            gltf = read_gltf(request.mesh or _default_mesh(), geometry=False)
-            match = resolve_rig(request.rig, gltf)
+            gltf, match = mesh_and_rig(request.rig, request.mesh)
             rig = match.profile
             detected = request.rig is None
         else:
