@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs
+from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs, start_worker_server
 from facs_rig.cluster.remote import is_url, url_exists
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
@@ -138,6 +138,10 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
     on_plan, on_start, on_result : callable, optional
         Called with the number of takes, with the dashboard link, and with each take's entry.
     """
+    if scheduler is None:
+        # The local workers' fork server imports what they need while this process plans the
+        # takes and imports Dask (a bad input leaves it idle, until the next batch or exit).
+        start_worker_server()
     folder = report_folder(settings.outputs.template)
     manifest = ResultsManifest(folder)  # only read here: nothing is written before the plan holds
     jobs, notes = plan_jobs(inputs, settings, manifest)

@@ -14,6 +14,17 @@ Ctrl-C
     The local cluster's worker processes are started with SIGINT ignored (a terminal's Ctrl-C
     reaches the whole process group), so only the client handles it: it cancels what is in
     flight, closes the cluster and returns; nothing prints a traceback.
+
+Start-up of the local cluster
+    Its workers are forked by a *fork server* (``multiprocessing``'s ``forkserver`` method, which
+    Dask supports: ``distributed.worker.multiprocessing-method``), started by
+    :func:`start_worker_server` as soon as a batch begins: while the client imports Dask and
+    plans the takes, the server imports, on another core, what every worker needs (Dask,
+    facs-rig's take code, numpy, Pillow; :data:`WORKER_PRELOAD`) once, and each worker is a
+    fork of it, ready for its first take, instead of a new interpreter importing all of that
+    itself (Dask's default ``spawn``). The server is started with SIGINT ignored, which its
+    workers inherit. Takes are submitted as soon as the first worker is up; the others join
+    as they come.
 """
 
 from __future__ import annotations
@@ -21,9 +32,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +70,9 @@ DASHBOARD_ADDRESS = "127.0.0.1:0"
 #:   workers' memory monitors every 100 ms (a take's memory does not change that fast; the
 #:   nanny still stops a worker past 95 % of the machine's memory). Together, off or slowed
 #:   down, they take the idle 2-worker cluster's background CPU from ~100 to ~15 ms a second.
+#: * Workers forked by a fork server that imported their modules once (module notes), where it
+#:   exists (not on Windows): ~0.6 s of CPU less per worker than spawning an interpreter that
+#:   imports Dask and facs-rig, and off the client's critical path; see docs/batch.md "Speed".
 LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
@@ -64,6 +80,24 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.system-monitor.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
 }
+if "forkserver" in multiprocessing.get_all_start_methods():
+    LOCAL_CLUSTER_CONFIG["distributed.worker.multiprocessing-method"] = "forkserver"
+#: What the fork server imports for every local worker: Dask, and what a take needs (the
+#: modules :func:`~facs_rig.cluster.work.process_take` imports, some of them lazily). A name
+#: that does not import is skipped (``multiprocessing`` ignores it): the take imports it then.
+WORKER_PRELOAD = ("distributed", "facs_rig.cluster.work", "facs_rig.io.captures.retarget",
+                  "facs_rig.io.captures.pipeline", "facs_rig.io.captures.trackers",
+                  "facs_rig.io.timeline_json", "facs_rig.core.events", "numpy.ma", "PIL.Image",
+                  "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin",
+                  # Pillow's Image.save() imports these first (PIL.Image.preinit)
+                  "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
+                  "PIL.PpmImagePlugin")
+#: The thread-pool sizes Dask's nanny gives worker processes (its default
+#: ``distributed.nanny.pre-spawn-environ``): numpy reads them once, when the fork server
+#: imports it, so the server must have them from the start.
+_NUMPY_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: How long the first local worker may take to start before the batch gives up.
+WORKER_START_TIMEOUT = 120.0
 
 
 class ClusterError(FacsRigError, RuntimeError):
@@ -184,9 +218,52 @@ def _sigint_ignored_in_children():
         signal.signal(signal.SIGINT, previous)
 
 
+def start_worker_server() -> None:
+    """Start the fork server of the local cluster's workers, in the background (returns at once).
+
+    The server imports :data:`WORKER_PRELOAD` while the caller goes on; the cluster's nannies
+    then ask it for workers. It inherits this process's environment and SIGINT disposition at
+    this moment: numpy's thread-pool variables are set first, as Dask's nanny would set them
+    (the environment wins over Dask's configuration), and SIGINT is ignored while it starts.
+    A server already running (an earlier call) is reused. Nothing happens where there is no
+    fork server (Windows: workers are spawned).
+    """
+    if LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") != "forkserver":
+        return
+    import multiprocessing.forkserver
+
+    import dask  # the user's Dask configuration (distributed's own defaults load later)
+
+    for name in _NUMPY_THREADS:
+        value = dask.config.get(f"distributed.nanny.pre-spawn-environ.{name}", default=1)
+        if value is not None:
+            os.environ.setdefault(name, str(value))
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+    with _sigint_ignored_in_children():
+        multiprocessing.forkserver.ensure_running()
+
+
+def _stop_worker_server() -> None:
+    """Stop the fork server once the cluster's workers are gone (it would otherwise idle on
+    until this process ends); waits at most a few seconds, never for a stuck worker."""
+    if LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") != "forkserver":
+        return
+    import multiprocessing.forkserver
+
+    # ForkServer has no public stop: _stop() closes the pipe that keeps the server alive and
+    # waits for it to exit (once every worker it forked has exited).
+    stopper = threading.Thread(target=multiprocessing.forkserver._forkserver._stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=5)
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int | None):
-    """A Dask client: on a new local cluster (closed on exit) or on ``scheduler``'s cluster."""
+    """A Dask client: on a new local cluster (closed on exit) or on ``scheduler``'s cluster.
+
+    A local cluster's client is yielded once its first worker is up; the others start
+    meanwhile (see the module notes).
+    """
     distributed = _import_dask()
     # Dask logs its own trouble with tracebacks (a worker's heartbeat that finds the scheduler
     # gone after Ctrl-C, a reconnect); facs-rig reports what matters itself (ClusterError, each
@@ -204,18 +281,28 @@ def dask_client(scheduler: str | None, workers: int | None):
         else:
             import dask
 
-            count = workers or max(1, min(os.cpu_count() or 1, 8))
+            count = local_worker_count(workers)
+            start_worker_server()  # no-op when run_batch started it before planning
+            _skip_dask_forkserver_preload(distributed)
             with _sigint_ignored_in_children(), dask.config.set(LOCAL_CLUSTER_CONFIG):
+                # No workers yet: the constructor would wait for all of them.
                 cluster = distributed.LocalCluster(
-                    n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
                     silence_logs=logging.CRITICAL)
+                cluster.scale(count)  # starts them all at once, in the background
                 client = distributed.Client(cluster, set_as_default=False)
+                _wait_for_a_worker(client, cluster, count)
     except ClusterError:
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=10)
+            _stop_worker_server()
         raise
     except Exception as exc:  # noqa: BLE001 (Dask raises many kinds; the user needs one line)
         if cluster is not None:
             cluster.close()
+            _stop_worker_server()
         raise ClusterError(f"cannot start the local Dask cluster: {type(exc).__name__}: "
                            f"{' '.join(str(exc).split())}") from None
     try:
@@ -231,6 +318,39 @@ def dask_client(scheduler: str | None, workers: int | None):
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
+            _stop_worker_server()
+
+
+def _skip_dask_forkserver_preload(distributed) -> None:
+    """Keep Dask from importing its own preload list in the client.
+
+    On its first use of the fork server context Dask imports numpy, pandas and lz4 (when
+    installed) in *this* process to preload them in the server; ours runs already, with
+    :data:`WORKER_PRELOAD`, so that list would never reach it, and importing pandas alone would
+    put ~0.4 s in front of the first take. The flag is Dask's own "done once" marker.
+    """
+    utils = getattr(distributed, "utils", None)
+    if hasattr(utils, "_forkserver_preload_set"):
+        utils._forkserver_preload_set = True
+
+
+def local_worker_count(workers: int | None) -> int:
+    """Worker processes of a local cluster: ``workers``, or the CPU count (at most 8)."""
+    return workers or max(1, min(os.cpu_count() or 1, 8))
+
+
+def _wait_for_a_worker(client, cluster, count: int) -> None:
+    """Return once a worker of ``cluster`` is running; ClusterError when none can start."""
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    # scheduler_info is the scheduler's list of workers as it pushes it to the cluster object
+    # (no round trip to poll); the cluster lists a worker in .workers once its start has ended,
+    # well or not, so all listed and none registered (asked for certain) means none could start.
+    while not cluster.scheduler_info.get("workers"):
+        if ((len(cluster.workers) >= count and not client.nthreads())
+                or time.monotonic() > deadline):
+            raise ClusterError(f"cannot start the local Dask cluster: none of its {count} worker "
+                               f"processes started")
+        time.sleep(0.01)
 
 
 def dashboard_link(client) -> str | None:
@@ -286,7 +406,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         result.dashboard = dashboard_link(client)
         if on_start is not None:
             on_start(result.dashboard)
-        threads = sum(client.nthreads().values()) or 1
+        # A local cluster's workers are still joining: size the window for all of them.
+        threads = (sum(client.nthreads().values()) if scheduler else local_worker_count(workers)) or 1
         window = distributed.as_completed(loop=client.loop)
         in_flight: dict[str, tuple[object, TakeJob]] = {}
 
