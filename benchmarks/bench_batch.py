@@ -78,6 +78,33 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def wait_for_fork_server(timeout=30.0):
+    # The local cluster's workers are forked by a fork server that ends just after the batch
+    # returns (facs-rig reaps it in a thread): the CPU of the server and of every worker it
+    # reaped reaches RUSAGE_CHILDREN once it is reaped. Wall time is read before this wait.
+    import os
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = set()
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/children", encoding="ascii") as listing:
+                    children.update(listing.read().split())
+            except OSError:
+                pass
+        servers = []
+        for pid in children:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as command:
+                    if b"multiprocessing.forkserver" in command.read():
+                        servers.append(pid)
+            except OSError:
+                pass
+        if not servers:
+            return
+        time.sleep(0.01)
+
+
 def empty_take(job):
     return {"key": job.key, "status": "ok", "capture": job.capture, "outputs": []}
 
@@ -116,6 +143,7 @@ def main():
             outcome.failures[:3]
         takes = outcome.total
     seconds = time.perf_counter() - start
+    wait_for_fork_server()
     print(json.dumps({"seconds": seconds, "takes": takes, "cpu": cpu_seconds(), **marks,
                       "peak_rss_mb": peak_rss_mb()}))
 
