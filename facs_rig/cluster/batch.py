@@ -74,8 +74,9 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),
                   code_cleaning=code_cleaning)
-    if manifest is not None and not settings.force:
-        # Through JSON, as the manifest stores it (tuples become lists).
+    if manifest is not None and not settings.force and job.key in manifest.entries:
+        # Through JSON, as the manifest stores it (tuples become lists); a take the manifest
+        # does not know (every take of a first run) has nothing to compare.
         current = json.loads(json.dumps(job_settings(job)))
         job = replace(job, previous_sha256=manifest.up_to_date_hash(job.key, current))
     return job
