@@ -247,14 +247,27 @@ def _forked_workers() -> bool:
     return LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") == "forkserver"
 
 
-def _stop_worker_server() -> None:
+def _stop_worker_server(workers: Iterable = ()) -> None:
     """Let the fork server end with the cluster (it would otherwise idle on until this process
-    ends), without waiting for it: it exits once its workers have, and the interpreter's
-    teardown of all it imported takes it 0.2-0.5 s, which nobody needs to wait for."""
+    ends), without waiting for its exit: the interpreter's teardown of all it imported takes it
+    0.2-0.5 s, which nobody needs to wait for.
+
+    ``workers`` (the cluster's worker processes, closed by now) are first waited for, a few
+    ms, until the server has reaped them: a server told to stop while its last worker exits
+    would end without reaping it, and that worker's CPU time would be missing from this
+    process's ``RUSAGE_CHILDREN`` (the benchmark's CPU figures read it).
+    """
     if not _forked_workers():
         return
     import multiprocessing.forkserver
 
+    deadline = time.monotonic() + 5
+    remaining = set(workers)
+    while remaining and time.monotonic() < deadline:
+        # active_children() keeps those whose exit code the server has not yet reported,
+        # which it does once it has reaped them.
+        remaining &= set(multiprocessing.active_children())
+        time.sleep(0.002)
     # ForkServer has no public stop: _stop() closes the pipe that keeps the server alive, then
     # waits for it to exit (and reaps it) -- here in a thread of its own. A batch started
     # meanwhile waits for that (the server's lock) and starts a new server.
@@ -287,6 +300,7 @@ def dask_client(scheduler: str | None, workers: int | None):
             import dask
 
             count = local_worker_count(workers)
+            others = set(multiprocessing.active_children())  # not the cluster's workers
             start_worker_server()  # no-op when run_batch started it before planning
             _skip_dask_forkserver_preload(distributed)
             with _sigint_ignored_in_children(), dask.config.set(LOCAL_CLUSTER_CONFIG):
@@ -299,15 +313,16 @@ def dask_client(scheduler: str | None, workers: int | None):
                 client = distributed.Client(cluster, set_as_default=False)
                 _wait_for_a_worker(client, cluster, count)
     except ClusterError:
-        if cluster is not None:
+        if cluster is not None:  # none of its workers could start
             with contextlib.suppress(Exception):
+                client.close()
                 cluster.close(timeout=10)
-            _stop_worker_server()
+            _stop_worker_server(set(multiprocessing.active_children()) - others)
         raise
     except Exception as exc:  # noqa: BLE001 (Dask raises many kinds; the user needs one line)
         if cluster is not None:
             cluster.close()
-            _stop_worker_server()
+            _stop_worker_server(set(multiprocessing.active_children()) - others)
         raise ClusterError(f"cannot start the local Dask cluster: {type(exc).__name__}: "
                            f"{' '.join(str(exc).split())}") from None
     try:
@@ -322,11 +337,13 @@ def dask_client(scheduler: str | None, workers: int | None):
                 # the scheduler's shutdown takes ~0.13 s.
                 client.shutdown()
             else:
-                client.close(timeout=10)  # someone else's cluster: only disconnect
+                # Someone else's cluster: only disconnect. Our forked workers: the cluster's
+                # close, next, stops them.
+                client.close(timeout=10)
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
-            _stop_worker_server()
+            _stop_worker_server(set(multiprocessing.active_children()) - others)
 
 
 def _skip_dask_forkserver_preload(distributed) -> None:
@@ -415,7 +432,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         if on_start is not None:
             on_start(result.dashboard)
         # A local cluster's workers are still joining: size the window for all of them.
-        threads = (sum(client.nthreads().values()) if scheduler else local_worker_count(workers)) or 1
+        threads = (sum(client.nthreads().values()) if scheduler
+                   else local_worker_count(workers)) or 1
         window = distributed.as_completed(loop=client.loop)
         in_flight: dict[str, tuple[object, TakeJob]] = {}
 
