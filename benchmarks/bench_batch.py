@@ -82,7 +82,10 @@ def wait_for_fork_server(timeout=30.0):
     # The local cluster's workers are forked by a fork server that ends just after the batch
     # returns (facs-rig reaps it in a thread): the CPU of the server and of every worker it
     # reaped reaches RUSAGE_CHILDREN once it is reaped. Wall time is read before this wait.
+    # A server is known by its command line while it runs; once seen, it is waited for until
+    # it is no longer a child at all (its command line reads empty while it exits).
     import os
+    servers = set()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         children = set()
@@ -92,15 +95,14 @@ def wait_for_fork_server(timeout=30.0):
                     children.update(listing.read().split())
             except OSError:
                 pass
-        servers = []
-        for pid in children:
+        for pid in children - servers:
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as command:
                     if b"multiprocessing.forkserver" in command.read():
-                        servers.append(pid)
+                        servers.add(pid)
             except OSError:
                 pass
-        if not servers:
+        if not servers & children:
             return
         time.sleep(0.01)
 
