@@ -35,6 +35,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -98,6 +99,8 @@ WORKER_PRELOAD = ("distributed", "facs_rig.cluster.work", "facs_rig.io.captures.
 _NUMPY_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: How long the first local worker may take to start before the batch gives up.
 WORKER_START_TIMEOUT = 120.0
+#: The thread in which the last batch's fork server is being stopped (see _stop_worker_server).
+_server_stopper: threading.Thread | None = None
 
 
 class ClusterError(FacsRigError, RuntimeError):
@@ -234,13 +237,30 @@ def start_worker_server() -> None:
 
     import dask  # the user's Dask configuration (distributed's own defaults load later)
 
+    if _server_stopper is not None:
+        # The previous batch's server is still exiting (a batch right after another in this
+        # process): wait, so that this batch gets a server of its own, not one about to end.
+        _server_stopper.join()
+
     for name in _NUMPY_THREADS:
         value = dask.config.get(f"distributed.nanny.pre-spawn-environ.{name}", default=1)
         if value is not None:
             os.environ.setdefault(name, str(value))
     multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
-    with _sigint_ignored_in_children():
-        multiprocessing.forkserver.ensure_running()
+    # The server is a new interpreter, and Python 3.11's ignores the sys.path multiprocessing
+    # hands it: PYTHONPATH makes it import facs-rig from where this process does (not, say,
+    # another installed copy, whose code the workers would then run).
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        entry for entry in sys.path if isinstance(entry, str) and os.pathsep not in entry)
+    try:
+        with _sigint_ignored_in_children():
+            multiprocessing.forkserver.ensure_running()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def _forked_workers() -> bool:
@@ -269,10 +289,18 @@ def _stop_worker_server(workers: Iterable = ()) -> None:
         remaining &= set(multiprocessing.active_children())
         time.sleep(0.002)
     # ForkServer has no public stop: _stop() closes the pipe that keeps the server alive, then
-    # waits for it to exit (and reaps it) -- here in a thread of its own. A batch started
-    # meanwhile waits for that (the server's lock) and starts a new server.
-    threading.Thread(target=multiprocessing.forkserver._forkserver._stop,
-                     name="facs-rig fork server stop", daemon=True).start()
+    # waits for it to exit (and reaps it) -- here in a thread of its own, which a batch started
+    # meanwhile joins (start_worker_server).
+    global _server_stopper
+
+    def stop() -> None:
+        # A server that died (its socket file gone, already reaped) has nothing left to stop.
+        with contextlib.suppress(OSError):
+            multiprocessing.forkserver._forkserver._stop()
+
+    _server_stopper = threading.Thread(target=stop, name="facs-rig fork server stop",
+                                       daemon=True)
+    _server_stopper.start()
 
 
 @contextlib.contextmanager
