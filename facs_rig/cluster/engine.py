@@ -71,9 +71,10 @@ DASHBOARD_ADDRESS = "127.0.0.1:0"
 #:   workers' memory monitors every 100 ms (a take's memory does not change that fast; the
 #:   nanny still stops a worker past 95 % of the machine's memory). Together, off or slowed
 #:   down, they take the idle 2-worker cluster's background CPU from ~100 to ~15 ms a second.
-#: * Workers forked by a fork server that imported their modules once (module notes), where it
-#:   exists (not on Windows): ~0.6 s of CPU less per worker than spawning an interpreter that
-#:   imports Dask and facs-rig, and off the client's critical path; see docs/batch.md "Speed".
+#: * Workers forked by a fork server that imported Dask and facs-rig once (~1 s of CPU, on
+#:   another core while the client plans; module notes), where it exists (not on Windows),
+#:   instead of spawned interpreters that import them each (~1.1 s of CPU a worker, after the
+#:   client's own start); see docs/batch.md "What starts when".
 LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
