@@ -227,8 +227,9 @@ def start_worker_server() -> None:
 
     The server imports :data:`WORKER_PRELOAD` while the caller goes on; the cluster's nannies
     then ask it for workers. It inherits this process's environment and SIGINT disposition at
-    this moment: numpy's thread-pool variables are set first, as Dask's nanny would set them
-    (the environment wins over Dask's configuration), and SIGINT is ignored while it starts.
+    this moment: numpy's thread-pool variables are set first, in this process's environment,
+    as Dask's nanny sets them there a moment later anyway (a value already in the environment
+    wins over Dask's configuration), and SIGINT is ignored while it starts.
     A server already running (an earlier call) is reused. Nothing happens where there is no
     fork server (Windows: workers are spawned).
     """
@@ -442,7 +443,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
     on_result : callable, optional
         Called with each take's entry (for progress).
     on_start : callable, optional
-        Called with the dashboard link (or None) once the cluster is up.
+        Called with the dashboard link (or None) once the cluster is up (a local cluster:
+        once its first worker is).
     task : callable, optional
         What a worker runs per take (default :func:`~facs_rig.cluster.work.process_take`; the
         benchmark times the engine alone with an empty one).
