@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 from bench_captures import make_take
-from run import Benchmark
+from run import Benchmark, every_core
 
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 2
@@ -169,7 +169,7 @@ def parallel_ceiling() -> float:
     """How much faster two busy processes finish two loops than one process finishes one twice."""
     def run(copies: int) -> float:
         start = time.perf_counter()
-        processes = [subprocess.Popen([sys.executable, "-c", _BUSY], preexec_fn=_every_core)
+        processes = [subprocess.Popen([sys.executable, "-c", _BUSY], preexec_fn=every_core)
                      for _ in range(copies)]
         for process in processes:
             process.wait(timeout=600)
@@ -178,18 +178,13 @@ def parallel_ceiling() -> float:
     return 2 * run(1) / run(2)
 
 
-def _every_core() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, range(os.cpu_count() or 1))
-
-
 def _run(script: Path, mode: str, folder: Path, out: Path, workers: int = 0) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[variable] = "1"  # one BLAS thread per process, as Dask's nanny sets for its workers
     completed = subprocess.run([sys.executable, str(script), mode, str(folder), str(out),
                                 str(workers)], env=env, capture_output=True, text=True,
-                               check=False, preexec_fn=_every_core, timeout=3600)
+                               check=False, preexec_fn=every_core, timeout=3600)
     if completed.returncode != 0:
         raise RuntimeError(completed.stderr.strip().splitlines()[-1] if completed.stderr else
                            f"{mode} run exited {completed.returncode}")

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 import numpy as np
-from run import HERE, Benchmark
+from run import HERE, Benchmark, every_core
 
 sys.path.insert(0, str(HERE.parent / "tests"))  # the loopback flood sender and frame counter
 
@@ -136,11 +136,6 @@ def python_osc_us(quick: bool) -> float:
         sink.close()
 
 
-def _all_cores() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, range(os.cpu_count() or 1))
-
-
 _OSCDUMP_RESULTS: dict[bool, tuple[float, float]] = {}
 
 
@@ -167,7 +162,7 @@ def _oscdump_run(quick: bool) -> tuple[float, float]:
             # run.py pins this process to one core; let oscdump use the others, as a receiver
             # on the same machine would.
             process = subprocess.Popen([executable, "-L", str(port)], stdout=handle,
-                                       stderr=subprocess.DEVNULL, preexec_fn=_all_cores)
+                                       stderr=subprocess.DEVNULL, preexec_fn=every_core)
         sender = UdpSender([f"127.0.0.1:{port}"])
         try:
             # Wait until oscdump prints a probe, so nothing is sent before it listens.
@@ -273,8 +268,7 @@ def _bridge_flood(quick: bool, kind: str) -> dict[str, float]:
         packets, rate = flood_packets(kind)
         start = time.monotonic()
         flood = Flood(listen, packets, rate=rate, seconds=seconds)
-        if hasattr(os, "sched_setaffinity"):  # run.py pins this process; the sender is a peer
-            os.sched_setaffinity(flood.process.pid, range(os.cpu_count() or 1))
+        every_core(flood.process.pid)  # run.py pins this process; the sender is a peer
         sent, _ = flood.wait()
         stop = time.monotonic()
         rss_after = _rss_mb(bridge.pid)

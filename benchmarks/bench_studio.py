@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from run import Benchmark
+from run import Benchmark, every_core
 
 REPO = Path(__file__).resolve().parents[1]
 ICT_HEAD = REPO.parent / "shared" / "assets" / "rigs" / "ict_facekit" / "ict_facekit_full_head.glb"
@@ -75,8 +75,7 @@ class _BrowserStudio:
         from facs_rig.studio.headless import launch_chromium
         from facs_rig.studio.server import ServerThread
 
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, range(os.cpu_count() or 1))
+        every_core()  # the browser and the server must not share run.py's one core
         self._folder = tempfile.TemporaryDirectory()
         notes = Path(self._folder.name) / "busy.notes"
         notes.write_text(BUSY_NOTES)

@@ -66,6 +66,15 @@ def pin_to_one_core() -> None:
             pass
 
 
+def every_core(pid: int = 0) -> None:
+    """Let process ``pid`` (0: this one) run on every core again: :func:`pin_to_one_core`'s
+    affinity is inherited by children, and a benchmark's peers (a sender, a browser, Dask
+    workers, the processes of a scaling run) must not share its one core. Also usable as a
+    ``preexec_fn``."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(pid, range(os.cpu_count() or 1))
+
+
 def discover() -> list:
     modules = []
     for path in sorted(HERE.glob("bench_*.py")):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = [
     "FacsRigError",
@@ -30,6 +31,10 @@ __all__ = [
     "OutputError",
     "FacsRigWarning",
     "naming",
+    "QUOTE_LIMIT",
+    "cut",
+    "quoted",
+    "shown",
 ]
 
 
@@ -132,3 +137,31 @@ def naming(source: str | None) -> Iterator[None]:
         if source is None or source in str(exc):
             raise
         raise TimelineError(f"{source}: {exc}") from None
+
+
+#: Longest text quoted whole in an error message; longer text is cut, so the message stays one
+#: readable line whatever the input (a 150 KB key once made a 300 KB report).
+QUOTE_LIMIT = 60
+
+
+def cut(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text``, cut to ``limit`` characters with the full length said when longer."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(text)``, cut to ``limit`` characters with the full length said when longer."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def shown(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """A value of any type for an error message: :func:`quoted` text, a cut ``repr`` otherwise."""
+    if isinstance(value, str):
+        return quoted(value, limit)
+    try:
+        text = repr(value)
+    except ValueError:  # an int over 4,300 digits (CPython's int-to-text limit); in lists too
+        return "a number of over 4300 digits"
+    return cut(text, limit)

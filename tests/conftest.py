@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import settings
 
 from facs_rig import load_vocabulary
+
+# No per-example deadline: speed is measured in benchmarks/run.py, never in tests, and Hypothesis's
+# 200 ms default failed a rig-validation property on a machine with a load average of 10.
+settings.register_profile("facs-rig", deadline=None)
+settings.load_profile("facs-rig")
 
 REPO = Path(__file__).resolve().parents[1]
 #: Real third-party rigs and captures, beside the repository (never copied into it).

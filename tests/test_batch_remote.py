@@ -173,7 +173,7 @@ def test_a_gltf_at_a_url_and_a_missing_url_input_are_one_error_line(tmp_path, ca
     take = tmp_path / "S07-001.csv"
     shutil.copy(shared_asset(LLF), take)
     out = (tmp_path / "out").as_uri()
-    assert main(["batch", take.as_uri(), "-o", f"{out}/{{stem}}.gltf"]) == 1
+    assert main(["batch", take.as_uri(), "-o", f"{out}/{{stem}}.gltf"]) == 2  # usage, as -o is
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a .gltf is two files" in err and "write .glb" in err
     missing = (tmp_path / "typo").as_uri() + "/"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,15 +32,18 @@ def test_code_prints_one_line_per_segment(capsys):
 
 
 def test_code_trace_option_codes_or_drops_held_traces(capsys):
-    # S07-001 holds AU15 between off (0.08) and on (0.15) for seconds: a sustained trace (A/B)
-    # that `code` now codes by default; --trace none codes only what reaches on.
+    # S07-001 holds AU63 (eyes up) between off (0.08) and on (0.15) for over a second at
+    # 14.9-16.1 s, as the mouth relaxes after a smile: a sustained trace that `code` codes by
+    # default; --trace none codes only what reaches on. (Before the automatic neutral picked a
+    # resting second, the trace here was a 15B held through the whole take.)
     path = str(shared_asset("captures/livelinkface/S07-001.csv"))
     assert main(["code", path, "--json"]) == 0
     traced = json.loads(capsys.readouterr().out)
     assert main(["code", path, "--json", "--trace", "none"]) == 0
     untraced = json.loads(capsys.readouterr().out)
-    first = [s["code"] for s in traced if s["start"] < 1.0]
-    assert "15B" in first[0] and all("15" not in s["code"] for s in untraced if s["start"] < 1.0)
+    held = [s for s in traced if 14.0 < s["start"] < 16.5 and "63B" in s["code"].split("+")]
+    assert sum(s["end"] - s["start"] for s in held) >= 0.5
+    assert all("63" not in s["code"] for s in untraced if s["start"] < 17.0)
     assert len(traced) > len(untraced)
     assert main(["code", path, "--trace", "soon"]) == 2
     assert "--trace 'soon': give a number of seconds >= 0, or none" in capsys.readouterr().err
@@ -48,9 +53,19 @@ def test_retarget_arkit_capture_to_live_link_face_take(tmp_path, capsys):
     source = shared_asset("captures/livelinkface/S07-001.csv")
     out = tmp_path / "take.csv"
     assert main(["retarget", str(source), "--rig", "arkit", "-o", str(out)]) == 0
-    assert "2028 frames at 30 fps" in capsys.readouterr().out
+    # 2028 rows and 2 frames the app dropped, restored as gaps and filled.
+    assert ("2030 frames at 30 fps, livelinkface, ARKit weights copied, rig arkit, repaired: 2 "
+            "dropped frames (missing rows) filled as gaps") in capsys.readouterr().out
     original, written = read_live_link_face(source), read_live_link_face(out)
-    np.testing.assert_allclose(written.blendshapes.weights, original.blendshapes.weights, atol=1e-9)
+    recorded = ~original.gaps
+    assert int(original.gaps.sum()) == 2 and written.repairs == ()
+    np.testing.assert_allclose(written.blendshapes.weights[recorded],
+                               original.blendshapes.weights[recorded], atol=1e-9)
+    # A dropped frame is halfway between its neighbours (one frame each side).
+    [gap] = np.flatnonzero(original.gaps)[:1]
+    np.testing.assert_allclose(written.blendshapes.weights[gap],
+                               original.blendshapes.weights[[gap - 1, gap + 1]].mean(axis=0),
+                               atol=1e-6)
 
 
 def test_retarget_writes_timeline_curves_and_weights(tmp_path, capsys):
@@ -198,3 +213,129 @@ def test_trace_option_parses_seconds_or_none_and_refuses_the_rest(text):
             _events(args)
     else:
         assert _events(args).trace_duration == expected
+
+
+def _every_tenth_row_dropped(tmp_path, relative):
+    lines = shared_asset(relative).read_text().splitlines()
+    path = tmp_path / "drop.csv"  # awk 'NR==1 || NR%10!=0' of the real take
+    path.write_text("\n".join(line for n, line in enumerate(lines, start=1) if n == 1 or n % 10)
+                    + "\n")
+    return path
+
+
+def test_take_with_dropped_frames_is_retargeted_at_its_own_rate(tmp_path, capsys):
+    """The review's repro: 10 % of S07-001.csv's rows left out came out at 27 fps with
+    timecodes between frames; it keeps 30 fps and the timecodes of the take."""
+    drop = _every_tenth_row_dropped(tmp_path, "captures/livelinkface/S07-001.csv")
+    out = tmp_path / "drop_llf.csv"
+    assert main(["retarget", str(drop), "--rig", "arkit", "-o", str(out)]) == 0
+    assert capsys.readouterr().out == (
+        f"{drop} -> {out}: 2030 frames at 30 fps, livelinkface, ARKit weights copied, rig arkit, "
+        f"repaired: 204 dropped frames (missing rows) filled as gaps\n")
+    stamps = [line.split(",", 1)[0] for line in out.read_text().splitlines()[1:]]
+    kept = [line.split(",", 1)[0] for line in drop.read_text().splitlines()[1:]]
+    assert len(stamps) == 2030 and set(kept) <= set(stamps)
+    # Data row 9 (line 10) was left out: restored halfway, at the take's own timecode for it.
+    assert stamps[7:10] == ["12:27:48:01.167", "12:27:48:03.167", "12:27:48:05.166"]
+
+    # OpenFace at 25 fps through the AU cleaning chain: 490 frames 0.04 s apart, not 22 fps.
+    drop = _every_tenth_row_dropped(tmp_path, "captures/openface/facsvatar_demo_full.csv")
+    out = tmp_path / "drop_aus.csv"
+    assert main(["retarget", str(drop), "-o", str(out)]) == 0
+    assert "490 frames at 25 fps" in capsys.readouterr().out
+    times = np.array([float(line.split(",", 1)[0]) for line in out.read_text().splitlines()[1:]])
+    np.testing.assert_allclose(times, np.arange(490) * 0.04, atol=1e-9)
+
+
+def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path, capsys,
+                                                                         monkeypatch):
+    """`code`, `retarget -o .json` and a batch take each go through take_events once (the
+    pipeline was written three times), and give what take_events gives."""
+    from facs_rig.cluster.work import TakeJob, coded_curves, heat_map_png, process_take
+    from facs_rig.core.events import EventOptions
+    from facs_rig.io.captures import pipeline, read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, take_events
+    from facs_rig.io.captures.retarget import RetargetRequest
+    from facs_rig.io.timeline_files import write_timeline
+    from facs_rig.resources import load_vocabulary
+
+    path = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    code_cleaning = CleaningOptions(smoothing="zero-phase", neutral="auto")
+    events = EventOptions(follow_intensity=True)  # the CLI's default (--whole-events unset)
+    take = take_events(read_capture(path), code_cleaning, events, code=True)
+    expected_json = tmp_path / "expected.json"
+    write_timeline(take_events(read_capture(path), CleaningOptions(), events).timeline,
+                   str(expected_json), load_vocabulary())
+    calls = []
+    real = pipeline.take_curves
+    monkeypatch.setattr(pipeline, "take_curves", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    capsys.readouterr()
+    assert main(["code", path]) == 0
+    assert capsys.readouterr().out == take.summary_text("auto") and len(calls) == 1
+    assert main(["retarget", path, "-o", str(tmp_path / "cli.json")]) == 0
+    assert (tmp_path / "cli.json").read_bytes() == expected_json.read_bytes() and len(calls) == 2
+    job = TakeJob(key="k", capture=path,
+                  requests=(RetargetRequest(path, str(tmp_path / "batch.json"), events=events),),
+                  summary_path=str(tmp_path / "batch.facs.txt"),
+                  heat_map_path=str(tmp_path / "batch.qc.png"), code_cleaning=code_cleaning)
+    assert process_take(job)["status"] == "ok" and len(calls) == 4  # the .json, the summary
+    assert (tmp_path / "batch.facs.txt").read_text() == take.summary_text("auto")
+    assert (tmp_path / "batch.json").read_bytes() == expected_json.read_bytes()
+    # The heat map names its rows as the summary does (blinks on AU45 rows).
+    assert (tmp_path / "batch.qc.png").read_bytes() == heat_map_png(
+        coded_curves(take.solved.curves, take.timeline))
+
+
+def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
+    """The pipeline drops a capture its caller does not keep before finding events (an hour
+    of blendshapes is 45 MB), and keep_curves=False drops the curves too."""
+    import weakref
+
+    from facs_rig.core.events import EventOptions
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CODE_STEPS, CleaningOptions, take_events
+
+    holder = [read_capture(shared_asset("captures/livelinkface/S07-001.csv"))]
+    alive = weakref.ref(holder[0])
+    steps = []
+    take = take_events(holder.pop(), CleaningOptions(), EventOptions(), code=True,
+                       keep_curves=False, progress=lambda k: steps.append((k, alive() is None)))
+    assert steps == [(1, False), (2, True), (3, True), (4, True)]
+    assert len(CODE_STEPS) == 4 and take.solved is None and take.segments
+    # 2028 rows and the 2 frames the app dropped, put back as gaps.
+    assert take.times.shape == (2030,)
+    assert take.repairs == ("2 dropped frames (missing rows) filled as gaps",)
+
+
+def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
+    # New-user review: flicker under 0.25 s chained 7.28-16.48 s of this take into one line of
+    # 20 AUs; inside it are a brow lowering with upper lip raise (4+7+10, then +9, 10.8-12.1 s)
+    # and a smile (6+10+12+14+25 from 14 s), each a line of its own now.
+    path = str(shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    assert main(["code", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "10.76–11.40 s  4D+7D+10B  anger 2/4" in lines
+    assert "11.40–12.12 s  4D+7D+9B+10B+45  anger 2/4" in lines
+    assert "14.00–14.68 s  6C+10B+12C+14B+25C+45+54B+64C  happiness 2/2" in lines
+    assert main(["code", path, "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert max(s["end"] - s["start"] for s in segments) <= 2.0
+    assert max(len(s["code"].split("+")) for s in segments) <= 11
+    # Face Cap: 5.48-9.38 s was one segment of ~30 AUs labelled fear 7/7.
+    facecap = str(shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert main(["code", facecap, "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)
+    assert max(s["end"] - s["start"] for s in segments) <= 2.2
+    assert max(len(s["code"].split("+")) for s in segments) <= 15
+    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26, EMFACS's
+    # fear variant 1+2+4+5+20+25/26/27 without the 4) read as fear 5/7, no longer 7/7 of 30 AUs.
+    assert [(s["code"], s["emotion"], s["matched"]) for s in segments
+            if round(s["start"], 2) == 7.78] == [
+        ("1D+2D+5D+8C+15C+18C+R20D+22B+26C+28B+R30C+33B+61C+64B", "fear", 5)]
+
+def test_the_readme_quotes_a_line_code_prints(capsys):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    quoted_line = re.search(r"`facs-rig code` prints lines such as `([^`]+)`", readme).group(1)
+    assert main(["code", str(shared_asset("captures/openface/facsvatar_demo_full.csv"))]) == 0
+    assert quoted_line in capsys.readouterr().out.splitlines()

@@ -37,6 +37,13 @@ def write(tmp_path: Path, text: str, name: str = "capture.csv") -> Path:
     return path
 
 
+def _refusal(path: Path) -> str:
+    """The message of the CaptureFormatError reading ``path`` raises."""
+    with pytest.raises(CaptureFormatError) as caught:
+        read_capture(path)
+    return str(caught.value)
+
+
 # --- real files -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("relative, fmt, frames, fps", [
@@ -45,8 +52,9 @@ def write(tmp_path: Path, text: str, name: str = "capture.csv") -> Path:
     ("captures/openface/pyfeat_OpenFace_Test.csv", "openface", 100, 1000.0),
     ("captures/pyfeat/001.csv", "pyfeat", 20, 15.0),
     ("captures/pyfeat/fex_test_001.csv", "pyfeat", 40, 30.0),
-    ("captures/livelinkface/alex_rom_3.csv", "livelinkface", 4030, 30.0),
-    ("captures/livelinkface/S07-001.csv", "livelinkface", 2028, 30.0),
+    # Rows plus the frames Live Link Face dropped (3 and 2), restored as gaps.
+    ("captures/livelinkface/alex_rom_3.csv", "livelinkface", 4033, 30.0),
+    ("captures/livelinkface/S07-001.csv", "livelinkface", 2030, 30.0),
     ("captures/facecap/facecap_animation_weights.csv", "facecap", 335, 30.0),
 ])
 def test_real_files_read_with_detected_format(relative, fmt, frames, fps):
@@ -106,8 +114,14 @@ def test_live_link_face_round_trip(tmp_path):
     write_live_link_face(capture.blendshapes, out, start_timecode=capture.metadata["start_timecode"])
     again = read_live_link_face(out)
     assert again.blendshapes.names == capture.blendshapes.names
-    np.testing.assert_allclose(again.blendshapes.weights, capture.blendshapes.weights, atol=1e-9)
-    np.testing.assert_allclose(again.times, capture.times, atol=1e-6)
+    recorded = ~capture.gaps  # the 3 frames the app dropped are gaps, written as 0
+    assert int(capture.gaps.sum()) == 3
+    np.testing.assert_allclose(again.blendshapes.weights[recorded],
+                               capture.blendshapes.weights[recorded], atol=1e-9)
+    assert np.all(again.blendshapes.weights[capture.gaps] == 0)
+    np.testing.assert_allclose(again.times[recorded], capture.times[recorded], atol=1e-6)
+    # A restored frame's time is written rounded to a thousandth of a timecode frame.
+    np.testing.assert_allclose(again.times, capture.times, atol=0.5e-3 / 60)
     assert out.read_text().splitlines()[1].startswith("13:13:04:31.652,61,")
 
 
@@ -366,9 +380,56 @@ def test_short_line_inside_a_take_is_still_an_error(tmp_path):
         read_capture(write(tmp_path, "timestamp,AU01_r\n0,1\n0.1\n0.2,1\n"))
 
 
-def test_one_row_cut_short_is_refused_not_emptied(tmp_path):
-    with pytest.raises(CaptureFormatError, match="line 2: 1 cells, but the header has 2"):
-        read_capture(write(tmp_path, "timestamp,AU01_r\n0.1"))
+def test_one_row_cut_short_is_a_file_without_data_rows(tmp_path):
+    path = write(tmp_path, "timestamp,AU01_r\n0.1")
+    assert _refusal(path) == (f"{path}: has a header but no data rows (its only row, line 2, "
+                              f"was cut short: 1 cells, but the header has 2 columns)")
+
+
+@pytest.mark.parametrize("relative, cells, columns", [
+    ("captures/openface/facsvatar_demo_full.csv", 42, 714),
+    ("captures/livelinkface/S07-001.csv", 24, 63),
+    ("captures/pyfeat/001.csv", 33, 2183),
+    ("captures/facecap/facecap_animation_weights.csv", 34, 53),
+])
+def test_real_header_with_its_first_row_cut_short_has_no_data_rows(tmp_path, relative, cells,
+                                                                    columns):
+    # The review's repro: the header and the first 300 bytes of the first row.
+    lines = shared_asset(relative).read_bytes().split(b"\n")
+    path = tmp_path / Path(relative).name
+    path.write_bytes(lines[0] + b"\n" + lines[1][:300])
+    assert _refusal(path) == (f"{path}: has a header but no data rows (its only row, line 2, "
+                              f"was cut short: {cells} cells, but the header has {columns} "
+                              f"columns)")
+
+
+@HYPOTHESIS
+@given(rows=st.integers(0, 4), cut=st.integers(1, 10_000), crlf=st.booleans(),
+       relative=st.sampled_from(["captures/openface/facsvatar_head_test_clean.csv",
+                                 "captures/livelinkface/S07-001.csv",
+                                 "captures/facecap/facecap_animation_weights.csv"]))
+def test_a_take_cut_anywhere_in_its_last_row_drops_that_row(tmp_path, rows, cut, crlf, relative):
+    """A real take's header, ``rows`` whole rows and the next row cut at any byte: a cut before
+    the row's last cell drops that row and counts it (no rows left: the no-data-rows error);
+    a cut inside its last cell leaves a whole row, read or refused by line."""
+    lines = shared_asset(relative).read_bytes().replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
+    last = lines[rows + 1][:cut % len(lines[rows + 1]) or 1]
+    newline = b"\r\n" if crlf else b"\n"
+    path = tmp_path / Path(relative).name
+    path.write_bytes(newline.join(lines[:rows + 1] + [last]))
+    short = last.count(b",") < lines[0].count(b",")
+    try:
+        capture = read_capture(path)
+    except CaptureFormatError as exc:
+        if short:
+            assert rows == 0 and "has a header but no data rows (its only row, line 2, was cut " \
+                "short" in str(exc)
+        else:
+            assert f"line {rows + 2}, column {last.count(b',') + 1}" in str(exc)
+        return
+    assert capture.n_frames == rows + (not short)
+    cut_note = "1 last row cut short (the tracker stopped mid-write) dropped"
+    assert (cut_note in capture.repairs) == short
 
 
 @HYPOTHESIS
@@ -391,3 +452,194 @@ def test_mutated_real_captures_parse_or_refuse(tmp_path, cut, quote, where):
         return
     assert rows - 1 - cut // 60 <= capture.n_frames <= rows
     assert np.all(np.diff(capture.times) > 0)
+
+
+# --- timecodes across midnight (new-user review: one stray row made a take 24 hours) ---------
+
+def _live_link_face_rows(tmp_path: Path, stamps: list[str], name: str = "llf.csv") -> Path:
+    """The first rows of the real take S07-001.csv with their timecodes replaced."""
+    lines = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    body = [stamp + line[line.index(","):] for stamp, line in zip(stamps, lines[1:])]
+    path = tmp_path / name
+    path.write_text("\n".join([lines[0], *body]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_stray_midnight_timecode_is_an_error_naming_the_line(tmp_path):
+    # The review's repro: S07-001.csv's rows 1, 2 and 4 with 00:00:00:00.000 as row 3.
+    path = _live_link_face_rows(tmp_path, ["12:27:47:47.169", "12:27:47:49.169",
+                                           "00:00:00:00.000", "12:27:47:53.168"])
+    assert _refusal(path) == (
+        f"{path}: line 4, column Timecode: '00:00:00:00.000' is earlier than the previous "
+        f"row's '12:27:47:49.169' (timestamps out of order; a take across midnight steps from "
+        f"near 24:00 to near 00:00)")
+
+
+def test_a_take_across_midnight_is_unwrapped(tmp_path):
+    stamps = ["23:59:59:56.000", "23:59:59:58.000", "00:00:00:00.000", "00:00:00:02.000"]
+    capture = read_capture(_live_link_face_rows(tmp_path, stamps))
+    np.testing.assert_allclose(capture.times, [0, 2 / 60, 4 / 60, 6 / 60], atol=1e-9)
+    assert capture.fps == 30.0
+    # A few frames dropped right at midnight are still a crossing (4 frames: 8/60 s).
+    stamps = ["23:59:59:54.000", "23:59:59:56.000", "00:00:00:04.000", "00:00:00:06.000"]
+    capture = read_capture(_live_link_face_rows(tmp_path, stamps))
+    np.testing.assert_allclose(capture.times[[0, 1, -2, -1]], [0, 2 / 60, 10 / 60, 12 / 60],
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("stamps, line", [
+    # Near 24:00 then 00:00, but an hour's step in a take of 1/30 s steps.
+    (["23:00:00:00.000", "23:00:00:02.000", "00:00:00:00.000"], 4),
+    # Backwards by a frame: a spliced take, not midnight.
+    (["10:00:00:04.000", "10:00:00:06.000", "10:00:00:02.000"], 4),
+    # A stray early row first of all, then the take's own clock.
+    (["00:00:00:00.000", "12:00:00:00.000", "12:00:00:02.000", "00:00:00:04.000"], 5),
+])
+def test_backward_timecodes_that_are_no_midnight_are_errors(tmp_path, stamps, line):
+    with pytest.raises(CaptureFormatError, match=rf"line {line}, column Timecode: .* is earlier "
+                                                 r"than the previous row's"):
+        read_capture(_live_link_face_rows(tmp_path, stamps))
+
+
+@HYPOTHESIS
+@given(start=st.integers(0, 24 * 3600 * 30 - 1), rows=st.integers(2, 40),
+       stray=st.integers(0, 24 * 3600 * 30 - 1), at=st.integers(1, 39))
+def test_timecodes_are_a_steady_take_or_an_error_never_a_day(start, rows, stray, at):
+    """A 30 fps take (60 fps timecode) starting anywhere, crossing midnight or not, reads as
+    rows 1/30 s apart; with one row replaced by any other time it raises, or every step where
+    the clock went back is a short step across midnight (never the rest of a day)."""
+    def cell(frame: int) -> str:
+        frame %= 24 * 3600 * 30
+        seconds, f = divmod(frame, 30)
+        return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{2 * f:02d}.000"
+
+    cells = [cell(start + k) for k in range(rows)]
+    seconds, rate = parse_timecodes(tuple(cells), rate=60)
+    np.testing.assert_allclose(seconds, np.arange(rows) / 30, atol=1e-6)
+    cells[min(at, rows - 1)] = cell(stray)
+    try:
+        seconds, _ = parse_timecodes(tuple(cells), rate=60)
+    except CaptureFormatError as exc:
+        assert "is earlier than the previous row's" in str(exc)
+        return
+    clock = np.array([int(c[:2]) * 3600 + int(c[3:5]) * 60 + int(c[6:8]) + int(c[9:11]) / 60
+                      for c in cells])
+    steps = np.diff(seconds)
+    assert np.all(steps >= 0)
+    assert np.all(steps[np.diff(clock) < 0] <= 1.0 + 1e-9)  # across midnight: a short step
+
+
+# --- dropped frames keep the nominal rate (new-user review) ---------------------------------
+
+def _drop_every_tenth_row(tmp_path: Path, relative: str) -> Path:
+    """The real take with its 9th, 19th, ... data rows left out (``awk 'NR==1 || NR%10!=0'``)."""
+    lines = shared_asset(relative).read_text().splitlines()
+    path = tmp_path / ("dropped-" + Path(relative).name)
+    path.write_text("\n".join(line for number, line in enumerate(lines, start=1)
+                              if number == 1 or number % 10) + "\n", encoding="utf-8")
+    return path
+
+
+def test_live_link_face_take_with_dropped_rows_keeps_30_fps_and_its_frames(tmp_path):
+    whole = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
+    dropped = read_capture(_drop_every_tenth_row(tmp_path, "captures/livelinkface/S07-001.csv"))
+    # 2028 rows - 202 left out = 1826 rows; 204 frames restored (the app's own 2 as well).
+    assert (dropped.n_frames, dropped.fps, whole.n_frames) == (2030, 30.0, 2030)
+    assert dropped.repairs == ("204 dropped frames (missing rows) filled as gaps",)
+    assert int(dropped.gaps.sum()) == 204
+    recorded = ~dropped.gaps
+    # The rows read keep their timecodes exactly; a restored frame lies within 1 ms of a timecode
+    # frame (the take's own sub-frame drift: 47.169, 49.169, 51.168, ...).
+    np.testing.assert_array_equal(dropped.times[recorded], whole.times[recorded])
+    np.testing.assert_allclose(dropped.times, whole.times, atol=1e-3 / 60)
+    np.testing.assert_array_equal(dropped.blendshapes.weights[recorded],
+                                  whole.blendshapes.weights[recorded])
+    assert np.all(np.isnan(dropped.blendshapes.weights[dropped.gaps]))
+
+
+def test_openface_take_with_dropped_rows_keeps_25_fps(tmp_path):
+    whole = read_capture(shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    dropped = read_capture(_drop_every_tenth_row(tmp_path, "captures/openface/facsvatar_demo_full.csv"))
+    assert (dropped.n_frames, dropped.fps) == (490, 25.0)
+    assert dropped.repairs[-1] == "49 dropped frames (missing rows) filled as gaps"
+    np.testing.assert_allclose(dropped.times, whole.times, atol=1e-9)
+    assert np.all(np.isnan(dropped.aus.values[dropped.gaps]))
+
+
+def _time_table(tmp_path: Path, times) -> Path:
+    names = [n.replace("Left", "_L").replace("Right", "_R") for n in ARKIT_NAMES]
+    rows = [f"{float(t)!r}," + ",".join(["0.25"] * 52) for t in times]
+    return write(tmp_path, "time_s," + ",".join(names) + "\n" + "\n".join(rows) + "\n")
+
+
+def test_irregular_take_is_not_given_dropped_frames(tmp_path):
+    # Steps of 10-50 ms with no dominant one: resampled at the mean rate as before.
+    steps = np.random.default_rng(7).uniform(0.01, 0.05, 60)
+    capture = read_capture(_time_table(tmp_path, np.concatenate(([0.0], np.cumsum(steps)))))
+    assert capture.fps is None and capture.n_frames == 61 and capture.repairs == ()
+
+
+def test_rows_hours_apart_are_not_filled_with_dropped_frames(tmp_path):
+    # 100 rows at 30 fps and one an hour later: 108,000 frames from 101 rows would be no take
+    # with a few dropped frames; the rows are kept as they are (and resampling them at 30 fps
+    # is refused, tests/test_cli_exit_codes.py).
+    times = [k / 30 for k in range(100)] + [99 / 30 + 3600]
+    capture = read_capture(_time_table(tmp_path, times))
+    assert (capture.n_frames, capture.fps, capture.repairs) == (101, 30.0, ())
+    np.testing.assert_allclose(capture.times, times, atol=1e-12)
+    # Ten frames per row read is the most restored: 20 rows may become 200 frames, not 201.
+    steady = [k / 30 for k in range(20)]
+    filled = read_capture(_time_table(tmp_path, steady[:-1] + [steady[-2] + 163 / 30]))
+    assert filled.n_frames == 20 + 162 and filled.repairs[-1].startswith("162 dropped frames")
+    kept = read_capture(_time_table(tmp_path, steady[:-1] + [steady[-2] + 182 / 30]))
+    assert kept.n_frames == 20 and kept.repairs == ()
+
+
+@HYPOTHESIS
+@given(rate=st.sampled_from([24.0, 25.0, 30.0, 60.0]),
+       dropped=st.lists(st.sampled_from([0, 0, 0, 0, 1, 2, 5]), min_size=10, max_size=80),
+       start=st.floats(0, 1000))
+def test_a_take_with_dropped_frames_is_restored_at_its_rate(tmp_path, rate, dropped, start):
+    """Rows at a nominal rate, stamped to the millisecond, with any frames left out while most
+    steps stay one frame: read back at that rate with every frame, the rows read at their own
+    times and the rest gaps."""
+    from hypothesis import assume
+
+    assume(sum(d == 0 for d in dropped) >= 0.6 * len(dropped))
+    frames = np.concatenate(([0], np.cumsum(np.asarray(dropped) + 1)))
+    times = np.round(start + frames / rate, 3)
+    capture = read_capture(_time_table(tmp_path, times.tolist()))
+    assert capture.n_frames == frames[-1] + 1 and capture.fps == rate
+    np.testing.assert_allclose(capture.times[frames], times, atol=1e-9)
+    assert int(capture.gaps.sum()) == sum(dropped)
+    expected = (f"{sum(dropped)} dropped frames (missing rows) filled as gaps",) if sum(dropped) else ()
+    assert capture.repairs == expected
+
+
+@pytest.mark.parametrize("fmt, header", [
+    ("livelinkface", "Timecode,BlendShapeCount,eyeBlinkLeft,EyeBlink_L"),
+    ("mediapipe", "time,eyeBlinkLeft,EyeBlink_L"),
+    ("pyfeat", "frame,FaceRectX,AU01,AU02,AU04,AU05,AU06,eyeBlinkLeft,EyeBlink_L"),
+])
+def test_two_columns_of_one_arkit_shape_are_refused_naming_file_and_line_once(tmp_path, fmt,
+                                                                               header):
+    """arkit_columns names the file itself (each reader wrapped its message in a copy)."""
+    path = tmp_path / "take.csv"
+    path.write_text(header + "\n")
+    with pytest.raises(CaptureFormatError) as refused:
+        read_capture(path, format=fmt)
+    assert str(refused.value) == (f"{path}: line 1: columns 'eyeBlinkLeft' and 'EyeBlink_L' are "
+                                  f"the same ARKit shape eyeBlinkLeft")
+
+
+def test_a_table_header_with_a_missing_repeated_or_empty_column_is_refused(tmp_path):
+    from facs_rig.io.captures._table import read_table
+
+    path = tmp_path / "t.csv"
+    for header, message in (("time,a", "line 1: missing column(s) b, name"),
+                            ("time,a,b,a,name", "line 1: column 'a' appears twice (columns 2 and 4)"),
+                            ("time,,b,name", "line 1, column 2: empty column name")):
+        path.write_text(header + "\n0,1,2,3,4\n")
+        with pytest.raises(CaptureFormatError) as refused:
+            read_table(path, ("time", "a", "b"), ("name",))
+        assert str(refused.value) == f"{path}: {message}"

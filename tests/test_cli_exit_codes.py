@@ -55,6 +55,10 @@ USAGE = [
     (["code", "take.csv", "--neutral", "3-1"], "facs-rig code", "the start must be before the end"),
     (["batch", "take.csv", "-o", "o/{stem}.csv", "--workers", "2", "--scheduler", "tcp://x:1"],
      "facs-rig batch", "--workers applies to the local cluster"),
+    (["batch", "take.csv", "-o", "o/{stem}.csv", "--scheduler", "http://x:1"], "facs-rig batch",
+     "--scheduler http://x:1: unknown address scheme 'http'"),
+    (["batch", "a.csv", "b.csv", "-o", "o/x.csv"], "facs-rig batch",
+     "with several takes, -o must contain {stem}"),
     (["calibrate", "a.csv", "--coded", "a.csv", "-o", "t.json"], "facs-rig calibrate",
      "at least two coded takes"),
 ]
@@ -125,3 +129,32 @@ def test_bounded_int_refuses_what_int_cannot_read_as_argparse_does(text):
     else:
         with pytest.raises(argparse.ArgumentTypeError, match="must be at least 1"):
             parse(text)
+
+
+def test_running_out_of_memory_is_one_line_exit_1(capsys, monkeypatch):
+    """numpy's _ArrayMemoryError (a MemoryError) anywhere in a command: one line, no traceback."""
+    import facs_rig.cli.capture_commands as commands
+
+    def exhausted(*args, **kwargs):
+        import numpy as np
+
+        return np.empty((1 << 50,), dtype=np.uint8)  # 1 PiB: numpy raises _ArrayMemoryError
+
+    monkeypatch.setattr(commands, "read_capture", exhausted)
+    line = _one_line(capsys, ["code", str(shared_asset(CAPTURE))], 1)
+    assert line == ("facs-rig: error: out of memory: the input needs more memory than is "
+                    "available (a much shorter take, or a lower --fps, needs less)")
+
+
+def test_rows_hours_apart_are_not_resampled_into_millions_of_frames(tmp_path, capsys):
+    """Four rows, the last a day later: resampling them at 30 fps would be 2.6 million frames
+    (the review's take ate 929 MiB); refused in one line before allocating."""
+    from facs_rig.io.captures.arkit_names import ARKIT_NAMES
+
+    path = tmp_path / "far.csv"
+    rows = [f"{t}," + ",".join(["0.1"] * 52) for t in (0, 1, 2, 86400)]
+    path.write_text("time_s," + ",".join(ARKIT_NAMES) + "\n" + "\n".join(rows) + "\n")
+    line = _one_line(capsys, ["code", str(path), "--fps", "30"], 1)
+    assert line == (f"facs-rig: error: {path}: resampling 86400 s at 30 fps is 2.59e+06 frames "
+                    f"from 4 row(s), more than 1000 per row: the rows' times are far apart for "
+                    f"their number (a wrong time column or timecode?)")

@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from conftest import shared_asset
 
 from facs_rig.cli import build_parser, main
 
@@ -145,9 +146,37 @@ def test_retarget_says_which_profile_it_detected_and_has_json(tmp_path, capsys):
     [report] = json.loads(text)
     assert status == 0 and report["rig_detected"] is True
     assert report["rig"] == "facs"
-    assert (report["output"], report["frames"], report["fps"]) == (str(out), 2028, 30.0)
+    assert (report["output"], report["frames"], report["fps"]) == (str(out), 2030, 30.0)
     status, text, _ = run(capsys, "retarget", str(source), "-o", str(tmp_path / "w.csv"),
                           "--rig", "ARKit", "--json")
     [report] = json.loads(text)
     assert (report["rig"], report["rig_detected"], report["kind"]) == ("arkit", False,
                                                                        "livelinkface")
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["code", "a.csv", "b.csv"], "unrecognized arguments: b.csv (see 'facs-rig code --help')"),
+    (["rig", "show", "arkit", "extra"],
+     "unrecognized arguments: extra (see 'facs-rig rig show --help')"),
+    (["--bogus"], "unrecognized arguments: --bogus (see 'facs-rig --help')"),
+])
+def test_an_extra_argument_points_to_its_own_commands_help(capsys, argv, hint):
+    assert run(capsys, *argv) == (2, "", f"facs-rig: error: {hint}\n")
+
+
+@pytest.mark.parametrize(("capture", "described"), [
+    ("captures/livelinkface/S07-001.csv", "Live Link Face CSV take"),
+    ("captures/openface/facsvatar_demo_full.csv", "OpenFace 2.x FeatureExtraction CSV"),
+    ("captures/pyfeat/001.csv", "Py-Feat Fex CSV"),
+])
+@pytest.mark.parametrize("command", [["timeline", "show"], ["preview", "-o", "face.gif"]])
+def test_a_capture_where_au_curves_are_expected_says_to_solve_it_first(capsys, tmp_path,
+                                                                       monkeypatch, capture,
+                                                                       described, command):
+    monkeypatch.chdir(tmp_path)
+    path = str(shared_asset(capture))
+    status, out, err = run(capsys, *command, path)
+    assert (status, out) == (1, "") and list(tmp_path.iterdir()) == []
+    assert err == (f"facs-rig: error: {path} is a face tracker's capture ({described}), not AU "
+                   f"curves: solve it to AUs with 'facs-rig retarget {path} -o aus.json' (or "
+                   f"'facs-rig code {path}' for its FACS code)\n")

@@ -607,3 +607,22 @@ def test_timecode_notes_fall_back_to_seconds_when_no_timecode_spells_the_time(
     beats = [line for line in out.read_text(encoding="utf-8").splitlines()
              if line and line[0].isdigit()]
     assert beats[0].startswith(expected)
+
+
+def test_pose_refuses_a_gaze_node_transform_beyond_float32(tmp_path, capsys):
+    """A mesh that only node motion moves (an eyeball) is posed by the same code as the morph
+    meshes, with its float32 check: the copy of it wrote 1,463 'inf' coordinates to the OBJ."""
+    from facs_rig.io.gltf.container import glb_bytes, read_gltf_source
+
+    source = read_gltf_source(Path(__file__).resolve().parents[1] / "rigs" / "default_head.glb")
+    document = json.loads(json.dumps(source.document))
+    eye = next(node for node in document["nodes"] if node.get("name") == "eyeball_L")
+    eye["scale"] = [1e41, 1e41, 1e41]
+    rig = tmp_path / "huge_eye.glb"
+    rig.write_bytes(glb_bytes(document, bytes(source.buffers[0])))
+    out = tmp_path / "posed.obj"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run_failing(capsys, ["pose", "61", "--mesh", str(rig), "-o", str(out)],
+                    names=(str(rig), "mesh 'eyeball_L'", "beyond float32 range"))
+    assert not out.exists()

@@ -222,6 +222,79 @@ def test_an_action_already_on_at_the_start_has_no_onset(vocabulary):
     assert whole.events[0].onset > 0  # the old reading rose from rest at the take's start
 
 
+def test_transition_ramps_run_through_the_10_and_90_percent_crossings():
+    """IEEE Std 181: the line through the 10 % and 90 % crossings, extended to 0 and 100 %."""
+    from facs_rig.core.events import _transition_times
+
+    times = np.arange(10) / 10.0
+    # 0.8 held to 0.2 s, straight down to 0 at 0.6 s: the line itself comes back.
+    falling = np.array([0.8, 0.8, 0.8, 0.6, 0.4, 0.2, 0.0, 0.0, 0.0, 0.0])
+    one = np.array([0])
+    starts, ends = _transition_times(falling, times, one, np.array([9]), np.array([0.8]),
+                                     np.array([0.0]))
+    assert starts == pytest.approx([0.2]) and ends == pytest.approx([0.6])
+    # Cut at 0.4 s (halfway down): 90 % is never crossed, so the last frame stands for it;
+    # 10 % is crossed at 0.24 s; the ramp would end an eighth of 0.16 s past 0.4 s, but stays
+    # within the frames.
+    starts, ends = _transition_times(falling, times, one, np.array([4]), np.array([0.8]),
+                                     np.array([0.0]))
+    assert starts == pytest.approx([0.22]) and ends == pytest.approx([0.4])
+    # Equal levels: nothing to place, the frames' times stay.
+    assert _transition_times(falling, times, np.array([2]), np.array([6]), np.array([0.8]),
+                             np.array([0.8])) == ([0.2], [0.6])
+    assert _transition_times(falling, times, np.array([], dtype=int), np.array([], dtype=int),
+                             np.array([]), np.array([])) == ([], [])
+
+
+def test_following_events_put_their_ramps_where_the_curve_moves(vocabulary):
+    """The rise to 0.4 takes 0.1 s and the curve then drifts up to 0.5 until 1.80 s: the apex
+    of a whole event starts where the curve comes within 0.9 of its peak (1.46 s), so its
+    onset ramp spans 0.44 s; an event that follows the intensity ends its onset where the
+    curve crosses 90 % of the apex level, plus an eighth of the 10-90 time (1.33 s)."""
+    rise = 0.04 * np.arange(11)  # frames 100-110: 0 to 0.4
+    drift = 0.4 + 0.1 * np.arange(1, 71) / 70  # frames 111-180: to 0.5
+    curve = np.concatenate([np.zeros(100), rise, drift, np.zeros(119)])
+    curves = curves_of({Channel(12): curve})
+    (whole,) = extract_events(curves, vocabulary.scale()).events
+    (event,) = extract_events(curves, vocabulary.scale(),
+                              options=EventOptions(follow_intensity=True)).events
+    # Both: apex = the frames within 0.9 of the 0.5 peak (146-180: float32 puts frame 145 a
+    # hair under 0.45), intensity their median 0.4757, letter C; the activation runs from
+    # frame 102 (0.08, the last at or below off) to 181 (rest).
+    level = 0.4 + 0.1 * 53 / 70
+    assert whole.intensity == pytest.approx(level) and event.intensity == whole.intensity
+    assert whole.letter == event.letter == "C"
+    assert [whole.start, whole.apex_start, whole.apex_end, whole.end] == pytest.approx(
+        [1.02, 1.46, 1.80, 1.81], abs=1e-9)
+    # Onset: no frame at or below 10 % of the level after 1.02 s, so 10 % stands at 1.02 s;
+    # 90 % is crossed in the drift (at 1.2932 s); the ramp ends an eighth of the 10-90 time
+    # later and cannot start before the activation does. Offset: the step from 0.5 to 0
+    # between 1.80 and 1.81 s crosses 10 % and 90 % of the way down from the level (1.8015,
+    # 1.8090 s), and the ramp through them ends at 1.81 s.
+    onset_90 = 1.10 + 7.0 * (0.9 * level - 0.4)
+    offset_10, offset_90 = (1.80 + 0.01 * (fraction * level + 0.5 - level) / 0.5
+                            for fraction in (0.1, 0.9))
+    assert [event.start, event.apex_start, event.apex_end, event.end] == pytest.approx(
+        [1.02, onset_90 + (onset_90 - 1.02) / 8, offset_10 - (offset_90 - offset_10) / 8, 1.81],
+        abs=1e-6)
+
+
+def test_a_change_of_letter_follows_the_measured_rise(vocabulary):
+    from facs_rig.core.timeline import sample
+
+    # C (0.5) held, a rise to D (0.85) over three frame intervals, D held, rest: the straight
+    # join between the two events is the measured line, to float rounding.
+    curve = np.concatenate([np.zeros(20), np.full(50, 0.5), [0.5 + 0.35 / 3, 0.5 + 0.7 / 3],
+                            np.full(50, 0.85), np.zeros(30)])
+    c_event, d_event = extract_events(curves_of({Channel(12): curve}), vocabulary.scale(),
+                                      options=EventOptions(follow_intensity=True)).events
+    assert (c_event.letter, d_event.letter) == ("C", "D")
+    assert (c_event.apex_end, d_event.apex_start) == pytest.approx((0.69, 0.72), abs=1e-9)
+    dense = sample(Timeline((c_event, d_event), 1.5, 100.0), fps=100.0,
+                   channels=[Channel(12)], duration=1.5).values[:, 0]
+    assert np.abs(dense[60:80] - curve[60:80]).max() < 1e-6
+
+
 def test_per_au_thresholds_code_an_au_that_never_reaches_the_global_on(vocabulary):
     curve = _steps([(20, 0.0), (50, 0.11), (30, 0.0)])
     curves = curves_of({Channel(4): curve, Channel(12): curve})
@@ -279,3 +352,158 @@ def test_frame_times_before_zero_still_refused_by_the_checked_constructor(vocabu
     shifted = AUCurves(curves.times - 2.0, curves.values, curves.channels, curves.fps)
     with pytest.raises(TimelineError, match="negative"):
         extract_events(shifted, vocabulary.scale())
+
+
+def _held(au: int, start: float, end: float, letter: str = "C", side: str | None = None,
+          ramp: float = 0.05) -> AUEvent:
+    values = {"A": 0.1, "B": 0.2, "C": 0.55, "D": 0.9, "E": 1.0}
+    return AUEvent.from_times(Channel(au, side), values[letter], start, start + ramp,
+                              end - ramp, end, letter=letter)
+
+
+def test_flicker_neither_starts_nor_chains_segments(vocabulary):
+    # The bug (new-user review): stretches under min_segment joined the one before without end,
+    # so tracker flicker faster than 0.25 s chained 9 s of facsvatar_demo_full into one line
+    # listing every AU seen. Here a blip of another AU every 0.2 s (each 0.1 s long) runs
+    # through a brow lowering (4D+7D, 1-2 s) and a smile (6C+12D, 2.5-3.5 s).
+    blips = tuple(_held(au, 0.2 * k, 0.2 * k + 0.1, "B", ramp=0.02)
+                  for k, au in enumerate([9, 10, 14, 15, 16, 17, 18, 20, 22, 23] * 2))
+    events = (_held(4, 1.0, 2.0, "D"), _held(7, 1.0, 2.0, "D"),
+              _held(6, 2.5, 3.5, "C"), _held(12, 2.5, 3.5, "D")) + blips
+    lines = format_summary(code_segments(Timeline(events, 4.0), vocabulary)).splitlines()
+    assert lines == ["1.00–2.00 s  4D+7D  anger 2/4",
+                     "2.50–3.50 s  6C+12D  happiness 2/2"]
+
+
+def test_fast_flicker_of_one_au_reads_as_presence(vocabulary):
+    # An AU that is on 0.1 s, off 0.1 s for 1.9 seconds is there (a tracker hovering at its
+    # threshold): its gaps under min_segment are bridged, so it is one stretch, not ten.
+    flicker = tuple(_held(12, 1.0 + 0.2 * k, 1.1 + 0.2 * k, "C", ramp=0.02) for k in range(10))
+    segments = code_segments(Timeline(flicker, 4.0), vocabulary)
+    assert format_summary(segments) == "1.00–2.90 s  12C  happiness 1/2\n"
+
+
+def test_near_simultaneous_changes_make_one_cut(vocabulary):
+    # Cheek raiser and lip corners start 0.1 s apart and stop 0.1 s apart: one smile, one line
+    # (the 0.1 s before 12 joins and after 6 leaves are not segments of their own).
+    events = (_held(6, 1.0, 2.0, "C"), _held(12, 1.1, 2.1, "D"))
+    assert format_summary(code_segments(Timeline(events, 3.0), vocabulary)) == \
+        "1.00–2.10 s  6C+12D  happiness 2/2\n"
+
+
+def test_segment_code_lists_aus_present_for_half_of_it(vocabulary):
+    # 12 holds 1-3 s; 1 comes in at 2.8 s (its own segment is too short: it joins 12's last
+    # stretch, but is there for 0.2 of its 2 s) and is not coded; 62 (eyes right), held from
+    # 1.5 s, is listed and cuts nothing; 64 for 0.3 s neither.
+    events = (_held(12, 1.0, 3.0, "D"), _held(1, 2.8, 3.0, "C"),
+              _held(62, 1.5, 3.0, "B"), _held(64, 1.0, 1.3, "C"))
+    assert format_summary(code_segments(Timeline(events, 4.0), vocabulary)) == \
+        "1.00–3.00 s  12D+62B  happiness 1/2\n"
+
+
+def test_letter_comes_from_events_that_lie_in_the_segment(vocabulary):
+    # 12 at B, then a smile 6+12D: the second event's D does not raise the first stretch, and
+    # the tail of a neighbour's event overlapping a segment by 0.1 s does not count.
+    events = (_held(12, 0.0, 1.0, "B"), _held(12, 1.0, 2.0, "D"), _held(6, 1.0, 2.0, "C"),
+              _held(2, 0.9, 1.9, "E"), _held(2, 0.0, 1.0, "A"))
+    assert format_summary(code_segments(Timeline(events, 3.0), vocabulary)).splitlines() == [
+        "0.00–1.00 s  2A+12B", "1.00–2.00 s  2E+6C+12D  happiness 2/2"]
+
+
+def test_blinks_do_not_cut_and_are_listed_where_they_happen(vocabulary):
+    # FACS 2002 (AU45): a blink closes and reopens the eyes at once. One during a smile is part
+    # of that segment and does not split the smile in three; one at rest is a line of its own.
+    events = (_held(6, 1.0, 3.0, "C"), _held(12, 1.0, 3.0, "D"),
+              _held(45, 2.0, 2.2, "D", ramp=0.05), _held(45, 4.0, 4.2, "E", ramp=0.05))
+    assert format_summary(code_segments(Timeline(events, 5.0), vocabulary)).splitlines() == [
+        "1.00–3.00 s  6C+12D+45  happiness 2/2", "4.00–4.20 s  45"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans=st.lists(st.tuples(st.sampled_from([1, 4, 6, 12, 45, 62]),
+                                st.floats(0, 5), st.floats(0.01, 2)), max_size=30))
+def test_segments_are_ordered_apart_and_hold_what_they_code(vocabulary, spans):
+    events = tuple(_held(au, start, start + length, "C", ramp=0.0) for au, start, length in spans)
+    segments = code_segments(Timeline(events, 8.0), vocabulary)
+    for before, after in zip(segments, segments[1:]):
+        assert before.end <= after.start
+    for segment in segments:
+        assert segment.end > segment.start
+        for term in segment.code:
+            # Every coded AU has events overlapping the segment (nothing touched elsewhere).
+            assert any(e.channel.au == term.au and e.start < segment.end and e.end > segment.start
+                       for e in events)
+        if any(term.au != 45 for term in segment.code):
+            # Only rest on both sides lets a segment be shorter than min_segment.
+            assert segment.end - segment.start >= 0.25 - 1e-9 or all(
+                other.end <= segment.start or other.start >= segment.end
+                for other in segments if other is not segment)
+
+
+def _label(vocabulary, code: str) -> str:
+    timeline = Timeline(fps=30).add_code(code, vocabulary, at=0, onset=0.2, apex=1, offset=0.2)
+    return format_summary(code_segments(timeline, vocabulary))
+
+
+@pytest.mark.parametrize("letter", ["A", "B", "C", "D", "E"])
+@pytest.mark.parametrize("emotion, code", [
+    ("happiness", "6{0}+12{0}"), ("sadness", "1{0}+4{0}+15{0}"), ("surprise", "1{0}+2{0}+5{0}+26{0}"),
+    ("fear", "1{0}+2{0}+4{0}+5{0}+7{0}+20{0}+26{0}"), ("anger", "4{0}+5{0}+7{0}+23{0}"),
+    ("disgust", "9{0}+15{0}+16{0}"), ("contempt", "R12{0}+R14{0}")])
+def test_each_emfacs_prototype_is_named_at_every_intensity(vocabulary, emotion, code, letter):
+    written = code.format(letter)
+    total = written.count("+") + 1
+    assert _label(vocabulary, written) == \
+        f"0.00–1.40 s  {written}  {emotion} {total}/{total}\n"
+
+
+def test_traces_weigh_little_against_a_full_smile(vocabulary):
+    # New-user review: 6E+12E with three traces was called sadness 3/3 (a tie on the share of
+    # the prototype present went to the larger prototype). Traces are A: little evidence.
+    assert _label(vocabulary, "6E+12E+1A+4A+15A") == \
+        "0.00–1.40 s  1A+4A+6E+12E+15A  happiness 2/2\n"
+    # ... and the other way round, strong sadness with a trace smile is sadness.
+    assert _label(vocabulary, "1D+4D+15D+6A+12A") == \
+        "0.00–1.40 s  1D+4D+6A+12A+15D  sadness 3/3\n"
+    # A whole fear face is fear, not the surprise inside it, even with a weaker brow lowering.
+    assert _label(vocabulary, "1C+2C+4B+5C+7C+20C+26C") == \
+        "0.00–1.40 s  1C+2C+4B+5C+7C+20C+26C  fear 7/7\n"
+
+
+@pytest.mark.parametrize("code, line", [
+    # No brow lowering, no anger (EMFACS: every anger variant has 4); S07-001's resting face.
+    ("5+7", "0.00–1.40 s  5+7\n"),
+    ("5C+7A+R15B", "0.00–1.40 s  5C+7A+R15B\n"),
+    ("4C+5C", "0.00–1.40 s  4C+5C  anger 2/4\n"),
+    # A trace of the lip corners alone is not a smile; 12 at C or more is (EMFACS 12C/D).
+    ("12A", "0.00–1.40 s  12A\n"),
+    ("12C", "0.00–1.40 s  12C  happiness 1/2\n"),
+    # Contempt is sided: the prototype's right side only.
+    ("L12A+L14A", "0.00–1.40 s  L12A+L14A\n"),
+    # What the round trip reads back from fear and anger on arkit.
+    ("1+2+4+5+7+20+27", "0.00–1.40 s  1+2+4+5+7+20+27  fear 6/7\n"),
+    ("4+5+7", "0.00–1.40 s  4+5+7  anger 3/4\n"),
+    ("1+2+5B+25+26", "0.00–1.40 s  1+2+5B+25+26  surprise 4/4\n"),
+])
+def test_partial_matches_need_the_defining_actions(vocabulary, code, line):
+    assert _label(vocabulary, code) == line
+
+
+def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
+    # The closing lids drop AU5 for the blink's time (S07-001: 5C through the take read
+    # `5C+15B`, `15B+45`, `5C+15B` at every blink); the eyes' AUs are bridged across a blink.
+    events = (_held(5, 0.0, 2.0, "C"), _held(5, 2.4, 5.0, "C"), _held(15, 0.0, 5.0, "B"),
+              _held(45, 2.0, 2.4, "D", ramp=0.1), _held(12, 6.0, 6.4, "C"), _held(12, 6.8, 8.0, "C"),
+              _held(45, 4.0, 4.2, "D", ramp=0.05))
+    assert format_summary(code_segments(Timeline(events, 9.0), vocabulary)).splitlines() == [
+        # 12 is no eye AU: its 0.4 s gap at 6.4-6.8 s (no blink either) still cuts.
+        "0.00–5.00 s  5C+15B+45", "6.00–6.40 s  12C  happiness 1/2",
+        "6.80–8.00 s  12C  happiness 1/2"]
+
+
+def test_raised_brows_alone_are_no_surprise(vocabulary):
+    # EMFACS surprise variants: 1+2+5B, 1+2+26, 5B+26 (with or without the rest); 1+2 alone
+    # (a brow flash) is not among them, and 5A is below 5B.
+    assert _label(vocabulary, "1D+2D") == "0.00–1.40 s  1D+2D\n"
+    assert _label(vocabulary, "1C+2C+5A") == "0.00–1.40 s  1C+2C+5A\n"
+    assert _label(vocabulary, "1C+2C+26B") == "0.00–1.40 s  1C+2C+26B  surprise 3/4\n"

@@ -107,3 +107,24 @@ def test_quietest_window_finds_the_resting_second():
 
     first, last = quietest_window(times, values)
     assert first == pytest.approx(5.0) and last == pytest.approx(5.0 + 59 / 60)
+
+
+def test_resample_refuses_frames_out_of_proportion_to_the_rows():
+    from facs_rig.core.limits import FRAMES_ALWAYS_ALLOWED, MAX_FRAMES_PER_ROW
+    from facs_rig.errors import TimelineError
+
+    values = np.zeros((4, 2), dtype=np.float32)
+    # 4 rows over a day at 1 fps: 86,401 frames, under the 100,000 any take may have.
+    grid, out = resample(np.array([0.0, 1.0, 2.0, 86400.0]), values, 1.0)
+    assert grid.shape == (86401,) and out.shape == (86401, 2)
+    with pytest.raises(TimelineError, match=r"^resampling 86400 s at 30 fps is 2.59e\+06 frames "
+                                            r"from 4 row\(s\), more than 1000 per row"):
+        resample(np.array([0.0, 1.0, 2.0, 86400.0]), values, 30.0)
+    # Past the floor, 1000 frames per row: 200 rows may make 200,000 frames, not 200,001 + 1.
+    rows = 200
+    times = np.linspace(0.0, 1.0, rows)
+    assert resample(times, np.zeros((rows, 1)), MAX_FRAMES_PER_ROW * rows - 1)[0].shape == (
+        MAX_FRAMES_PER_ROW * rows,)
+    with pytest.raises(TimelineError, match="more than 1000 per row"):
+        resample(times, np.zeros((rows, 1)), MAX_FRAMES_PER_ROW * rows + 1)
+    assert FRAMES_ALWAYS_ALLOWED == 100_000

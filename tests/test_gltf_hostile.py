@@ -296,3 +296,30 @@ def test_property_resolved_uris_stay_inside_the_folder(tmp_path, uri):
     except GltfError:
         return
     assert resolved == folder or folder in resolved.parents
+
+
+def test_images_by_uri_are_read_and_typed_in_one_place_for_the_writer_and_the_studio(tmp_path):
+    """read_uri_image and sniff_image serve the GLB writer (embedding images) and the studio
+    (textures for the page); each had its own copy."""
+    import base64
+
+    from facs_rig.io.gltf.container import read_uri_image, sniff_image
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(24)
+    assert sniff_image(png) == "image/png" and sniff_image(b"\xff\xd8\xff\xe0") == "image/jpeg"
+    assert sniff_image(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
+    assert sniff_image(b"\xabKTX 20\xbb\r\n") == "image/ktx2"
+    assert sniff_image(b"\x89PNG") is None and sniff_image(b"GIF89a") is None
+    where = tmp_path / "rig.gltf"
+    (tmp_path / "skin.png").write_bytes(png)
+    assert read_uri_image("skin.png", "/images/0/uri", where) == (png, "image/png")
+    assert read_uri_image("data:image/jpeg;base64," + base64.b64encode(png).decode(),
+                          "/images/0/uri", where) == (png, "image/jpeg")
+    assert read_uri_image("data:;base64," + base64.b64encode(png).decode(),
+                          "/images/0/uri", where) == (png, None)
+    with pytest.raises(GltfError, match=r"/images/0/uri: image 'skin.png' is larger than 8 bytes"):
+        read_uri_image("skin.png", "/images/0/uri", where, max_bytes=8)
+    with pytest.raises(GltfError, match=r"/images/0/uri: cannot read image 'gone.png'"):
+        read_uri_image("gone.png", "/images/0/uri", where)
+    with pytest.raises(GltfError, match="leaves the file's folder"):
+        read_uri_image("../skin.png", "/images/0/uri", where)

@@ -570,6 +570,29 @@ def test_every_recipe_entry_says_how_and_why():
             assert len(entry["why"]) > 5, name
 
 
+def test_the_recipe_says_the_ict_heads_units_and_the_reader_uses_them():
+    """source.units_to_metres is read (it was data nothing read): the ICT head's centimetres
+    become metres by it, and a recipe without a usable value is refused by name."""
+    from facs_rig.errors import RigError
+    from facs_rig.io.default_head import head_recipe, read_ict_head, source_units_to_metres
+
+    assert source_units_to_metres(head_recipe()) == 0.01
+    for bad in ({}, {"source": {}}, {"source": {"units_to_metres": 0}},
+                {"source": {"units_to_metres": True}}, {"source": {"units_to_metres": "0.01"}},
+                {"source": {"units_to_metres": float("inf")}}):
+        with pytest.raises(RigError, match="source.units_to_metres must be a positive number"):
+            source_units_to_metres(bad)
+    if not ICT.exists():
+        pytest.skip(f"the ICT FaceKit head is not at {ICT} (../shared absent)")
+    metres, file_units = read_ict_head(), read_ict_head(units_to_metres=1.0)
+    np.testing.assert_array_equal(metres.positions, file_units.positions * 0.01)
+    assert set(metres.pivots) == {"eyeball_L", "eyeball_R"}
+    for name, pivot in metres.pivots.items():
+        np.testing.assert_array_equal(pivot, file_units.pivots[name] * 0.01)
+    name = next(iter(metres.scans))
+    np.testing.assert_array_equal(metres.scans[name], file_units.scans[name] * 0.01)
+
+
 def test_ict_head_actions_move_the_right_way(head):
     mesh, model = head.mesh, head.model
     p = mesh.positions

@@ -441,8 +441,25 @@ def test_rig_issues_quote_huge_values_cut(vocabulary):
     profile["range"] = [0, 10**5000]  # before: ValueError from repr() in the message
     issues = [str(issue) for issue in validate_rig(profile, vocabulary=vocabulary)]
     assert issues == [
-        "schema: expected 'facs_rig.rig/1', got 'facs_rig.rig/" + "9" * 46 + "...(5015 characters)",
+        "schema: expected 'facs_rig.rig/1', got 'facs_rig.rig/" + "9" * 47 + "'... (5013 characters)",
         "range: expected [low, high] with low < high, got a number of over 4300 digits"]
+
+
+def test_rig_and_timeline_messages_quote_long_values_alike(vocabulary):
+    """One quoting for every error message (core/rig.py had a twin of timeline_json's, with
+    another format): text is repr'd then cut at 60 characters with its full length said."""
+    from facs_rig.errors import cut, quoted, shown
+
+    long_name = "x" * 100
+    assert quoted(long_name) == repr("x" * 60) + "... (100 characters)" == shown(long_name)
+    assert shown(list(range(40))) == repr(list(range(40)))[:60] + "... (150 characters)"
+    assert quoted("ok") == "'ok'" and cut("ok") == "ok" and shown(10 ** 5000).startswith("a number")
+    profile = load_rig("vrm").to_dict()
+    profile["targets"] = list(profile["targets"]) + [long_name]
+    profile["combine"] = {long_name + "y": "max"}
+    issues = [str(issue) for issue in validate_rig(profile, vocabulary=vocabulary)]
+    assert f"combine.{cut(long_name + 'y')}: {quoted(long_name + 'y')} is not a target of this rig" \
+        in issues
 
 
 def test_timeline_json_messages_quote_values_cut(vocabulary):

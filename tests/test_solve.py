@@ -211,3 +211,20 @@ def test_dependent_and_silent_channels_of_the_bundled_rigs():
                                         Channel(26): 1.429}
     assert dependent_channels(load_rig("metahuman")) == []
     assert silent_channels(load_rig("arkit")) == [Channel(8)]
+
+
+def test_read_back_facts_name_what_a_solved_capture_reads_back_as(arkit):
+    """`rig show`'s read-back facts come from the core (the CLI only prints them)."""
+    from facs_rig.core.solve import read_back_facts
+
+    facts = read_back_facts(arkit)
+    assert list(facts) == ["read_back_as", "told_apart_by_prior", "nonlinear_in_solve"]
+    read_as = {f["au"]: f["read_as"] for f in facts["read_back_as"]}
+    assert len(read_as) == 12 and read_as["AU45_L"] == "AU43_L" and read_as["AU08"] == "nothing"
+    assert {f["au"]: {m["au"]: m["times"] for m in f["mix"]}
+            for f in facts["told_apart_by_prior"]}["AU27"] == {"AU20_L": 0.3, "AU20_R": 0.3,
+                                                                "AU26": 1.429}
+    assert facts["nonlinear_in_solve"] == []
+    metahuman = read_back_facts(load_rig("metahuman"))["nonlinear_in_solve"]
+    assert [(f["au"], f["targets"]) for f in metahuman] == [
+        ("AU27", ["CTRL_expressions_jawOpenExtreme"])]

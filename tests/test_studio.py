@@ -108,6 +108,11 @@ def test_insert_beat_goes_in_time_order(session):
     session.insert_beat("R14A", 1.0)
     assert session.text.splitlines()[2] == "00:00:01:00  R14A"
     assert session.status.error is None
+    # Beat times in every form the notes take (frames, seconds with s, timecode), comments and
+    # a header line in between: the beat goes before the first that starts later.
+    session.set_notes("fps 24\n# intro\n12f  6\n0.75s  7\ntitle x\n00:00:01:12  12\n")
+    session.insert_beat("R14A", 1.0)
+    assert session.text.splitlines()[5] == "00:00:01:00  R14A"
 
 
 @pytest.mark.parametrize("name", ["../x.json", "/etc/x.json", "sub/x.json", ".x.json", "x.py",

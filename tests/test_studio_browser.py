@@ -95,6 +95,10 @@ def test_typing_a_note_moves_the_face_as_facs_rig_mix(page, capsys):
     for name, weight in expected.items():
         assert shown[name] == pytest.approx(weight, abs=1e-6), name
     assert np.abs(_view(page) - before).max() > 50
+    # After loading, rendering, typing and a new state, the page's state object holds only
+    # what something reads (focusSize, timings, editedAt and version were written, never read).
+    assert page.evaluate("['focusSize', 'timings', 'editedAt', 'version']"
+                         ".filter((name) => name in studio)") == []
 
 
 def test_a_bad_note_shows_its_error_at_its_line(page):

@@ -115,8 +115,12 @@ def test_visibility_and_behaviour_codes_give_no_event(vocabulary):
 
 
 def test_bad_code_is_a_timeline_error_with_the_column(vocabulary):
+    from facs_rig.core.timeline import timeline_from_code
+
     with pytest.raises(TimelineError, match="unknown action unit 99 at column 3"):
         events_from_code("6+99", vocabulary, at=0.0)
+    with pytest.raises(TimelineError, match="unknown action unit 99 at column 3"):
+        timeline_from_code("6+99", vocabulary)
 
 
 def test_add_code_returns_a_longer_timeline(vocabulary):

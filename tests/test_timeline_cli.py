@@ -143,3 +143,22 @@ def test_timeline_without_subcommand_is_a_usage_error(capsys):
     status, _, err = run(capsys)
     assert status == 2
     assert "choose a subcommand: show, convert or sample" in err
+
+
+def test_show_prints_intensities_that_agree_with_their_letter(tmp_path, capsys):
+    # New-user review: `0.10 (B)` and `0.55 (D)` contradicted the bands (A up to 0.10, C up to
+    # 0.55 on the default scale); enough digits are shown for the number to lie in the band.
+    path = tmp_path / "edges.json"
+    events = [{"channel": channel, "intensity": value, "letter": letter, "start": 0.0,
+               "onset": 0.1, "apex": 0.5, "offset": 0.1}
+              for channel, value, letter in [("AU1", 0.1003, "B"), ("AU2", 0.5504, "D"),
+                                             ("AU4", 0.17100000381469727, "B"), ("AU6", 0.1, "A"),
+                                             ("AU7", 0.9003, "E"), ("AU9", 0.3, "D")]]
+    path.write_text(json.dumps({"schema": "facs_rig.timeline/1", "events": events}))
+    assert main(["timeline", "show", str(path)]) == 0
+    rows = {line.split()[1]: line.split()[2:4] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("0.000")}
+    assert rows == {"AU01": ["0.1003", "(B)"], "AU02": ["0.5504", "(D)"], "AU04": ["0.17", "(B)"],
+                    "AU06": ["0.10", "(A)"], "AU07": ["0.9003", "(E)"],
+                    # A letter given against its value: no rounding agrees, the exact value.
+                    "AU09": ["0.3", "(D)"]}

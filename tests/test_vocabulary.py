@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,46 @@ def test_data_files_are_valid_json_on_disk():
     folder = Path(__file__).resolve().parents[1] / "facs_rig" / "data"
     for path in folder.glob("*.json"):
         json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_emotion_prototypes_name_their_defining_actions(vocabulary):
+    # EMFACS prototypes and major variants (Friesen & Ekman 1983): anger always lowers the
+    # brows; happiness is 6+12 or 12 at C or more; contempt is both unilateral actions.
+    assert vocabulary.expression("anger").requires == ("4",)
+    assert vocabulary.expression("happiness").requires == ("6+12", "12C")
+    assert vocabulary.expression("contempt").requires == ("R12+R14",)
+    assert vocabulary.expression("pain").requires == ()
+
+
+@pytest.mark.parametrize("requires, message", [
+    (["4+9"], "anger: requires '4+9': 9 is not in its code '4+5+7+23'"),
+    (["L4"], "anger: requires 'L4': L4 is not in its code"),
+    (["4+"], "anger: "),
+    ("4", "expressions[4].requires: expected a list of FACS code strings"),
+    ([""], "expressions[4].requires: expected a list of FACS code strings"),
+])
+def test_validator_checks_defining_actions(requires, message):
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    anger = next(e for e in expressions["expressions"] if e["name"] == "anger")
+    assert expressions["expressions"].index(anger) == 4
+    anger["requires"] = requires
+    with pytest.raises(VocabularyError, match=re.escape(message)):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_intensity_flag_is_validated():
+    units, scales, expressions = _bundled()
+    units = copy.deepcopy(units)
+    units["codes"][0]["intensity"] = "no"
+    with pytest.raises(VocabularyError, match=re.escape("codes[0].intensity: expected true or false")):
+        Vocabulary.from_dicts(units, scales, expressions)
+    blink = load_vocabulary().action_unit(45)
+    assert blink.scores_intensity is False and load_vocabulary().action_unit(43).scores_intensity
+
+
+@pytest.mark.parametrize("value, letter, text", [
+    (0.1003, None, "0.1003"), (0.1003, "B", "0.1003"), (0.1, "A", "0.10"), (0.55, "C", "0.55"),
+    (0.5504, "D", "0.5504"), (0.20000001, "B", "0.20"), (0.0, None, "0.00"), (0.3, "D", "0.3")])
+def test_value_text_agrees_with_the_band(vocabulary, value, letter, text):
+    assert vocabulary.scale().value_text(value, letter) == text

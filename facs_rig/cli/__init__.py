@@ -124,14 +124,18 @@ def _command_in(arguments: list[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``facs-rig`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status.
 
-    0 on success, 1 for bad input found in files or data (one ``facs-rig: error: ...`` line on
-    stderr, no traceback), 2 for a mistake in the command line itself (see :class:`UsageError`),
-    130 when interrupted.
+    0 on success, 1 for bad input found in files or data or for running out of memory (one
+    ``facs-rig: error: ...`` line on stderr, no traceback), 2 for a mistake in the command line
+    itself (see :class:`UsageError`), 130 when interrupted.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(arguments))
     try:
-        args = parser.parse_args(arguments)
+        args, extras = parser.parse_known_args(arguments)
+        if extras:
+            # argparse would blame the top-level parser; the hint names the command that was run.
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} "
+                             f"(see '{args.usage_prog} --help')")
     except UsageError as exc:
         message = str(exc)
         if message.startswith("unrecognized arguments") and "+" in " ".join(arguments):
@@ -151,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"facs-rig: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        # numpy's _ArrayMemoryError included: one line, as for any bad input, not a traceback.
+        if args.debug:
+            raise
+        print("facs-rig: error: out of memory: the input needs more memory than is available "
+              "(a much shorter take, or a lower --fps, needs less)", file=sys.stderr)
         return 1
     except UsageError as exc:
         message = str(exc)

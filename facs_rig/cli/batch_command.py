@@ -18,6 +18,11 @@ from facs_rig.cli._progress import ProgressBar
 
 #: Off a terminal (a CI log, a file) a progress line is written at most this often.
 LOG_INTERVAL = 5.0
+#: The examples of ``--help`` (tests/test_batch_settings.py runs them, and docs/batch.md's,
+#: through the parser and the batch-wide checks): the bundled head is a FACS rig, so its .glb
+#: takes no --rig; an ARKit rig writes Live Link Face CSV.
+EXAMPLES = ("takes/ -o out/{stem}.{ext} --formats glb,json --workers 2",
+            "'session1/*.csv' -o out/{stem}.csv --rig arkit")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Dask cluster, or on an existing one with --scheduler. The output folder gets "
         "batch-manifest.jsonl (a rerun skips takes that are up to date) and "
         "batch-report.html/.json (QC per take, failures first).",
-        epilog="Example: facs-rig batch takes/ -o out/{stem}.{ext} --formats glb,json "
-               "--rig arkit --workers 2. See docs/batch.md.")
+        epilog="Examples: " + "; ".join(f"facs-rig batch {example}" for example in EXAMPLES)
+        + ". See docs/batch.md.")
     batch.add_argument("inputs", nargs="+", metavar="INPUT",
                        help="capture file, folder, glob pattern or manifest (.json / .csv whose "
                             "first column is 'capture'); a file, folder or glob may be an fsspec "
@@ -59,25 +64,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_batch_command(args: argparse.Namespace) -> int:
     """Parse, run the batch through :func:`facs_rig.cluster.run_batch`, print the outcome."""
     from facs_rig.cli import UsageError
-    from facs_rig.cluster import BatchInputError, BatchSettings, OutputNames, run_batch
+    from facs_rig.cluster import BatchUsageError, run_batch
 
-    check_neutral(args.neutral)
-    if args.workers is not None and args.scheduler:
-        raise UsageError("--workers applies to the local cluster, not to --scheduler")
-    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else ()
-    try:
-        outputs = OutputNames(args.output, formats)
-    except BatchInputError as exc:  # -o and --formats contradict, or name no output: usage
-        raise UsageError(str(exc)) from None
-    settings = BatchSettings(
-        outputs=outputs,
-        code_cleaning=cleaning_options(args, neutral_default="auto", smooth_default="zero-phase"),
-        force=args.force, **retarget_options(args))
+    settings = batch_settings(args)
     progress = _Progress()
-    outcome = run_batch(args.inputs, settings, scheduler=args.scheduler, workers=args.workers,
-                        on_plan=progress.start, on_start=progress.cluster_up,
-                        on_result=progress.step)
-    progress.finish()
+    try:
+        outcome = run_batch(args.inputs, settings, scheduler=args.scheduler,
+                            workers=args.workers, on_plan=progress.start,
+                            on_start=progress.cluster_up, on_result=progress.step)
+    except BatchUsageError as exc:  # -o without {stem} for several takes: as in retarget
+        raise UsageError(str(exc)) from None
+    finally:
+        progress.finish()
     for note in outcome.notes:
         print(f"facs-rig: note: {note}", file=sys.stderr)
     result = outcome.result
@@ -88,8 +86,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
             for line in entry.get("lines", []):
                 print(line)
     finished = result.done + result.skipped + result.failed
+    not_done = (f", {outcome.total - finished} not done: rerun to continue"
+                if result.interrupted and finished < outcome.total else "")
     print(f"batch: {outcome.total} takes: {result.done} done, {result.skipped} up to date, "
-          f"{result.failed} failed; report {outcome.report_html}")
+          f"{result.failed} failed{not_done}; report {outcome.report_html}")
     if result.interrupted:
         print(f"facs-rig: interrupted: {finished} of {outcome.total} takes finished (kept); "
               f"rerun the same command to continue", file=sys.stderr)
@@ -99,6 +99,37 @@ def run_batch_command(args: argparse.Namespace) -> int:
               f"(listed first in {outcome.report_html})", file=sys.stderr)
         return 1
     return 0
+
+
+def batch_settings(args: argparse.Namespace):
+    """The :class:`~facs_rig.cluster.BatchSettings` of parsed ``batch`` options.
+
+    Raises
+    ------
+    UsageError
+        Options that contradict each other or are malformed (``--scheduler``, ``-o`` and
+        ``--formats``, ``--neutral``): found before any file is read.
+    """
+    from facs_rig.cli import UsageError
+    from facs_rig.cluster import BatchInputError, BatchSettings, OutputNames
+    from facs_rig.cluster.batch import scheduler_address_problem
+
+    check_neutral(args.neutral)
+    if args.workers is not None and args.scheduler:
+        raise UsageError("--workers applies to the local cluster, not to --scheduler")
+    if args.scheduler is not None:
+        problem = scheduler_address_problem(args.scheduler)
+        if problem is not None:
+            raise UsageError(f"--scheduler {args.scheduler}: {problem}")
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip()) if args.formats else ()
+    try:
+        outputs = OutputNames(args.output, formats)
+    except BatchInputError as exc:  # -o and --formats contradict, or name no output: usage
+        raise UsageError(str(exc)) from None
+    return BatchSettings(
+        outputs=outputs,
+        code_cleaning=cleaning_options(args, neutral_default="auto", smooth_default="zero-phase"),
+        force=args.force, **retarget_options(args))
 
 
 class _Progress:

@@ -17,21 +17,10 @@ from facs_rig.cli._capture_options import (
 )
 from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
-from facs_rig.core.events import code_segments, extract_events
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
-from facs_rig.io.captures.pipeline import (
-    capture_curves,
-    code_summary_text,
-    event_thresholds,
-)
-from facs_rig.io.captures.retarget import (
-    RetargetOptions,
-    RetargetRequest,
-    capture_source,
-    choose_tracker,
-    output_kind,
-)
+from facs_rig.io.captures.pipeline import CODE_STEPS, take_events
+from facs_rig.io.captures.retarget import RetargetOptions, RetargetRequest, output_kind
 from facs_rig.resources import load_vocabulary
 
 
@@ -85,6 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     calibrate.add_argument("--folds", type=bounded(int, low=2), default=None, metavar="K",
                            help="folds of the cross-validation (default: one take per fold, "
                                 "up to 10)")
+    calibrate.add_argument("--force", action="store_true",
+                           help="write the profile even when its held-out mean r is below 0 "
+                                "(refused by default: the codings likely do not go with the takes)")
     calibrate.set_defaults(handler=run_calibrate)
 
 
@@ -158,51 +150,36 @@ def run_code(args: argparse.Namespace) -> int:
     check_neutral(args.neutral)
     cleaning = cleaning_options(args, neutral_default="auto", smooth_default="zero-phase")
     events = event_options(args)
-    vocabulary = load_vocabulary()
     # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
-    steps = ("reading", "solving", "finding events", "coding")
-    progress = ProgressBar(len(steps), sys.stderr, label="code", unit="steps") \
+    progress = ProgressBar(len(CODE_STEPS), sys.stderr, label="code", unit="steps") \
         if sys.stderr.isatty() else None
 
     def step(done: int) -> None:
         if progress is not None:
-            progress(done, steps[done] if done < len(steps) else "")
+            progress(done, CODE_STEPS[done] if done < len(CODE_STEPS) else "")
 
     step(0)
-    capture = read_capture(args.capture, format=args.format, face=args.face)
-    repairs = capture.repairs
-    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
-    times = take.times if take is not None else None
-    step(1)
-    tracker = choose_tracker(args.tracker, capture.format)
     with naming(args.capture):
-        curves = capture_curves(capture, cleaning, tracker=tracker,
-                                source=capture_source(args.source, args.tracker, capture)).curves
-    del capture  # an hour of blendshapes is 45 MB that events and coding do not need
-    step(2)
-    timeline = extract_events(curves, vocabulary.scale(), options=events,
-                              thresholds=event_thresholds(tracker, events))
-    del curves
-    step(3)
-    segments = code_segments(timeline, vocabulary)
-    step(4)
+        # The capture is not kept here: the pipeline lets it go once the curves are made.
+        take = take_events(read_capture(args.capture, format=args.format, face=args.face),
+                           cleaning, events, source=args.source, tracker=args.tracker,
+                           code=True, keep_curves=False, progress=step)
     if args.json:
         print_json([{"start": round(s.start, 4), "end": round(s.end, 4), "code": str(s.code),
                      "emotion": s.emotion, "matched": s.matched, "of": s.total}
-                    for s in segments])
+                    for s in take.segments])
         return 0
-    sys.stdout.write(code_summary_text(repairs, cleaning.neutral, times, segments))
+    sys.stdout.write(take.summary_text(cleaning.neutral))
     return 0
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Fit a tracker profile from coded takes; print held-out r per AU."""
-    import dataclasses
-    import json
-
-    from facs_rig.io.atomic import write_text_atomic
-    from facs_rig.io.captures.calibrate import coded_take, fit_mapping
-    from facs_rig.io.captures.trackers import tracker_document
+    from facs_rig.io.captures.calibrate import (
+        calibrate_tracker,
+        check_held_out,
+        write_tracker_profile,
+    )
 
     if len(args.coded) != len(args.captures):
         raise UsageError(f"{len(args.captures)} captures but {len(args.coded)} codings: give "
@@ -214,20 +191,32 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if not args.output.lower().endswith(".json"):
         raise UsageError("-o must be a .json tracker profile")
     check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
-    vocabulary = load_vocabulary()
-    takes = [coded_take(c, k, vocabulary) for c, k in zip(args.captures, args.coded)]
-    calibration = fit_mapping(takes, folds=args.folds)  # CalibrationError is a FacsRigError
-    base = choose_tracker(args.tracker, read_capture(args.captures[0]).format)
-    profile = dataclasses.replace(
-        base, name=Path(args.output).stem, mapping=calibration.mapping,
-        description=f"{base.name} calibrated on {len(takes)} coded takes by facs-rig calibrate",
-        sources=base.sources + (f"mapping fitted on {', '.join(Path(c).name for c in args.captures)}"
-                                f" coded by {', '.join(Path(k).name for k in args.coded)}; "
-                                f"held_out_r is {calibration.folds}-fold by take",))
-    write_text_atomic(args.output, json.dumps(tracker_document(profile), indent=1) + "\n")
+    bars: list[ProgressBar] = []
+
+    def step(done: int, total: int, item: str) -> None:
+        if not bars:
+            # As retarget and batch show theirs: a bar on a terminal, a line per step in a log.
+            bars.append(ProgressBar(total, sys.stderr, label="calibrate", unit="steps",
+                                    log_steps=True))
+        bars[0](done, item)
+
+    try:
+        # CalibrationError and CaptureFormatError are FacsRigErrors: one-line messages.
+        profile, calibration = calibrate_tracker(
+            args.captures, args.coded, name=Path(args.output).stem, tracker=args.tracker,
+            folds=args.folds, vocabulary=load_vocabulary(), progress=step)
+    finally:
+        if bars:
+            bars[0].finish()  # an error is printed below the bar, not over it
     print(f"held-out r per AU ({calibration.folds}-fold by take, frames pooled):")
     for channel, r in calibration.held_out_r.items():
-        print(f"  {channel.name:8} {r:6.3f}")
-    scored = sum(1 for r in calibration.held_out_r.values() if r == r)  # NaN: AU never varied
-    print(f"mean r {calibration.mean_r:.3f} over {scored} AUs; wrote {args.output}")
+        shown = f"{r:6.3f}" if r == r else f"   n/a: {calibration.unscored[channel]}"
+        print(f"  {channel.name:8} {shown}")
+    if not args.force:
+        sys.stdout.flush()  # the table stays above the error when both go to one terminal
+        check_held_out(calibration)
+    write_tracker_profile(profile, args.output)
+    unscored = len(calibration.unscored)
+    print(f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs"
+          + (f" ({unscored} n/a)" if unscored else "") + f"; wrote {args.output}")
     return 0

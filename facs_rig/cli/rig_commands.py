@@ -16,6 +16,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.mixing import explain, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.rig import RigProfile, describe_rig
+from facs_rig.core.solve import read_back_facts
 from facs_rig.errors import FacsRigError
 from facs_rig.io.rig_files import check_rig_file, list_rigs, load_rig
 from facs_rig.resources import load_vocabulary
@@ -212,34 +213,7 @@ def run_show(args: argparse.Namespace) -> int:
     """Describe a profile."""
     rig = load_rig(args.rig)
     info = describe_rig(rig, load_vocabulary())
-    from facs_rig.core.solve import dependent_channels, folded_channels, silent_channels
-
-    info["read_back_as"] = [
-        {"au": channel.name, "read_as": read_as.name,
-         "reason": f"drives the same targets in the same proportions as {read_as.name}: a "
-                   f"capture solved through this profile cannot tell them apart"}
-        for channel, read_as in folded_channels(rig)]
-    info["read_back_as"] += [
-        {"au": channel.name, "read_as": "nothing",
-         "reason": "alone it moves no target: the profile's rules show it only with other AUs "
-                   "(see rules), so a capture of it alone reads back as nothing"}
-        for channel in silent_channels(rig)]
-    info["told_apart_by_prior"] = [
-        {"au": channel.name, "mix": [{"au": other.name, "times": x} for other, x in terms],
-         "reason": "its targets are a non-negative mix of these AUs' targets: the data cannot "
-                   "tell them apart; the solve's sparsity prior reads the single AU, so these "
-                   "AUs together in exactly these proportions read back as " + channel.name}
-        for channel, terms in dependent_channels(rig)]
-    curved: dict[str, list[str]] = {}
-    for mapping in rig.mappings:
-        if mapping.curve:
-            curved.setdefault(f"AU{mapping.au:02d}", []).append(mapping.target)
-    info["nonlinear_in_solve"] = [
-        {"au": au, "targets": sorted(set(targets)),
-         "reason": "drives these targets through an in-between curve; the solve is linear and "
-                   "reads them at full weight, so the AU reads low (or as another) below the "
-                   "curve's knee"}
-        for au, targets in sorted(curved.items())]
+    info.update(read_back_facts(rig))
     if args.json:
         print_json(info)
         return 0

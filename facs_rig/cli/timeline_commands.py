@@ -100,10 +100,13 @@ def run_show(args: argparse.Namespace) -> int:
         text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         print(f"{key.replace('_', ' ')}: {text}")
     if summary["events"]:
+        scale = vocabulary.scale()
         print()
         print_table(("start", "channel", "intensity", "onset", "apex", "offset", "end", "easing"),
                     [(f"{e['start']:.3f}", e["channel"],
-                      f"{e['intensity']:.2f}" + (f" ({e['letter']})" if e["letter"] else ""),
+                      # Enough digits for the value to lie in the letter's band (0.1003 (B)).
+                      scale.value_text(e["intensity"], e["letter"])
+                      + (f" ({e['letter']})" if e["letter"] else ""),
                       f"{e['onset']:.3f}", f"{e['apex']:.3f}", f"{e['offset']:.3f}",
                       f"{e['end']:.3f}", f"{e['ease_in']}/{e['ease_out']}")
                      for e in summary["events"]])

@@ -9,9 +9,10 @@ runtime dependency, imported only when a batch runs (the rest of the tool starts
 See ``docs/batch.md``.
 """
 
-from facs_rig.cluster.batch import BatchOutcome, BatchSettings, plan_jobs, run_batch
+from facs_rig.cluster.batch import BatchOutcome, BatchSettings, check_rig_settings, plan_jobs, run_batch
 from facs_rig.cluster.engine import ClusterError, ResultsManifest
-from facs_rig.cluster.takes import BatchInputError, OutputNames, Take, expand_inputs
+from facs_rig.cluster.takes import BatchInputError, BatchUsageError, OutputNames, Take, expand_inputs
 
-__all__ = ["run_batch", "plan_jobs", "BatchSettings", "BatchOutcome", "OutputNames", "Take",
-           "expand_inputs", "BatchInputError", "ClusterError", "ResultsManifest"]
+__all__ = ["run_batch", "plan_jobs", "check_rig_settings", "BatchSettings", "BatchOutcome",
+           "OutputNames", "Take", "expand_inputs", "BatchInputError", "BatchUsageError",
+           "ClusterError", "ResultsManifest"]

@@ -13,17 +13,20 @@ from facs_rig.cluster.remote import is_url, url_exists
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
     BatchInputError,
+    BatchUsageError,
     OutputNames,
     Take,
     expand_inputs,
     report_folder,
     with_overrides,
 )
-from facs_rig.cluster.work import TakeJob, job_settings
+from facs_rig.cluster.work import TakeJob
+from facs_rig.errors import FacsRigError, OutputError
 from facs_rig.io.captures.pipeline import CleaningOptions
 from facs_rig.io.captures.retarget import RetargetOptions
 
-__all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch"]
+__all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch", "check_rig_settings",
+           "scheduler_address_problem"]
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,11 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
     job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),
-                  code_cleaning=code_cleaning)
+                  code_cleaning=code_cleaning).with_settings()  # once: the manifest records them
     if manifest is not None and not settings.force and job.key in manifest.entries:
         # Through JSON, as the manifest stores it (tuples become lists); a take the manifest
         # does not know (every take of a first run) has nothing to compare.
-        current = json.loads(json.dumps(job_settings(job)))
+        current = json.loads(json.dumps(job.settings))
         job = replace(job, previous_sha256=manifest.up_to_date_hash(job.key, current))
     return job
 
@@ -92,6 +95,11 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
         No takes, several takes without ``{stem}`` in ``-o``, two takes writing one file.
         (An output extension ``retarget`` cannot write is refused by :class:`OutputNames`.)
     """
+    if settings.tracker:
+        # The same for every take: resolved once here, not failed by each worker in turn.
+        from facs_rig.io.captures.trackers import load_tracker
+
+        load_tracker(settings.tracker)
     folder = report_folder(settings.outputs.template)
     takes, notes = expand_inputs(inputs, exclude=None if is_url(folder) else folder)
     if not takes:
@@ -99,17 +107,15 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
                               + (f" ({'; '.join(notes)})" if notes else ""))
     template = settings.outputs.template
     if len(takes) > 1 and "{stem}" not in template:
-        raise BatchInputError("with several takes, -o must contain {stem} "
+        raise BatchUsageError("with several takes, -o must contain {stem} "
                               "(e.g. -o out/{stem}.glb)")
-    if is_url(template) and "gltf" in settings.outputs.formats:
-        raise BatchInputError(f"-o {template}: a .gltf is two files (the JSON and its .bin) that "
-                              f"an object store cannot replace together; write .glb at a URL")
     if all(not (url_exists(t.capture) if is_url(t.capture) else os.path.exists(t.capture))
            for t in takes):
         # Every input missing is a mistyped command, not a batch of failed takes: nothing is
         # run or written (one missing take among others fails alone, and the rest go on).
         missing = ", ".join(dict.fromkeys(t.capture for t in takes))
         raise BatchInputError(f"no takes: {missing}: no such file or folder")
+    _check_rigs(takes, settings)
     jobs = [_job(take, settings, manifest) for take in takes]
     writers: dict[str, str] = {}
     for job in jobs:
@@ -120,7 +126,122 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
                 raise BatchInputError(
                     f"{other} and {job.capture} would both write {path}; use {{parent}} in -o "
                     f"or a manifest with a stem per take")
+    _check_output_folders(path for job in jobs for path in job.output_paths())
     return jobs, notes
+
+
+def check_rig_settings(rig: str | None, mesh: str | None, formats: tuple[str, ...]) -> None:
+    """Resolve the rig and mesh that takes with these settings put their outputs on.
+
+    What ``retarget`` finds for each output (an unknown rig, a mesh that cannot be read, a rig
+    that drives none of the mesh's targets) is found here once, on the client, before a cluster
+    starts or a file is written, instead of by every worker for every take.
+
+    Raises
+    ------
+    FacsRigError
+        As :func:`~facs_rig.io.captures.retarget.retarget_file` would for each take.
+    """
+    from facs_rig.io.rig_files import load_rig
+
+    if rig is not None:
+        load_rig(rig)
+    if any(extension in ("glb", "gltf") for extension in formats):
+        from facs_rig.io.captures.retarget import _default_mesh
+        from facs_rig.io.gltf import read_gltf
+        from facs_rig.io.gltf.matching import resolve_rig
+
+        resolve_rig(rig, read_gltf(mesh or _default_mesh(), geometry=False))
+
+
+def _check_rigs(takes: list[Take], settings: BatchSettings) -> None:
+    """:func:`check_rig_settings` once per rig and mesh the takes use; an error in a manifest's
+    override names the manifest's file and line (or take number)."""
+    checked: set[tuple[str | None, str | None]] = set()
+    for take in takes:
+        options = with_overrides(take, rig=settings.rig, mesh=settings.mesh)
+        pair = (options["rig"], options["mesh"])
+        if pair in checked:
+            continue
+        try:
+            check_rig_settings(*pair, settings.outputs.formats)
+        except FacsRigError as exc:
+            overridden = [name for name in ("rig", "mesh") if name in take.overrides]
+            if take.origin and overridden:
+                raise BatchInputError(f"{take.origin}: field {'/'.join(overridden)}: "
+                                      f"{' '.join(str(exc).split())}") from None
+            raise
+        checked.add(pair)
+
+
+def _check_output_folders(paths) -> None:
+    """Refuse, before any work, an output folder that cannot be made because a file has its
+    name (in ``retarget``'s words)."""
+    seen: set[Path] = set()
+    for path in paths:
+        if is_url(path):
+            continue
+        folder = Path(path).parent
+        if folder in seen:
+            continue
+        seen.add(folder)
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise OutputError(f"{path}: cannot write, {existing} is a file, not a folder")
+
+
+def scheduler_address_problem(address: str) -> str | None:
+    """What is wrong with a Dask scheduler address, or None when it is well formed.
+
+    Well formed is what ``dask.distributed`` can connect to: ``[SCHEME://]HOST[:PORT]`` with a
+    scheme among the comm backends Dask knows (its registry, ``distributed.comm.registry``: tcp,
+    tls, ws, wss, ucx and any installed through the ``distributed.comm.backends`` entry point;
+    tcp when none is given; ``inproc`` is only within one process), a host, and a port 1-65535
+    (Dask's 8786 when none is given); a scheme whose comms are usable here (``ucx`` needs its
+    own package, ``tls`` Dask's TLS settings). Checked before anything is read, so that a typo
+    is one line instead of a connection attempt that times out.
+    """
+    from importlib.metadata import entry_points
+
+    try:
+        from distributed.comm import registry
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ImportError:
+        return None  # the batch then stops on the missing dependency, with its own line
+
+    schemes = sorted((set(registry.backends)
+                      | {e.name for e in entry_points(group="distributed.comm.backends")})
+                     - {"inproc"})
+    try:
+        scheme, location = parse_address(address, strict=False)
+    except ValueError as exc:
+        return str(exc)
+    if scheme not in schemes:
+        return (f"unknown address scheme {scheme!r}: Dask connects with "
+                f"{', '.join(known + '://' for known in schemes)}")
+    try:
+        host, port = parse_host_port(location, 8786)
+    except ValueError:
+        return "the port is not a number (give tcp://HOST:PORT)"
+    if not host or any(character.isspace() or character in "/?#@" for character in host):
+        return "no host (give tcp://HOST:PORT)"
+    if not 1 <= port <= 65535:
+        return f"port {port} is not in 1-65535"
+    # A scheme Dask lists but cannot use here fails inside Client(), whose half-made object then
+    # prints "Exception ignored in Client.__del__" at exit: refuse it here instead.
+    try:
+        registry.get_backend(scheme).get_connector()
+    except Exception:  # noqa: BLE001 (ucx without its package: an abstract class, TypeError)
+        return f"Dask's {scheme}:// comms are not installed here"
+    if scheme == "tls":
+        from distributed.security import Security
+
+        if Security().get_connection_args("client").get("ssl_context") is None:
+            return ("tls:// needs Dask's TLS settings (distributed.comm.tls.ca-file and the "
+                    "client's certificate in the Dask configuration)")
+    return None
 
 
 def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | None = None,
@@ -139,20 +260,31 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
     on_plan, on_start, on_result : callable, optional
         Called with the number of takes, with the dashboard link, and with each take's entry.
     """
-    if scheduler is None:
+    if scheduler is not None:
+        problem = scheduler_address_problem(scheduler)
+        if problem is not None:
+            raise BatchUsageError(f"--scheduler {scheduler}: {problem}")
+    else:
         # The local workers' fork server imports what they need while this process plans the
         # takes and imports Dask (a bad input leaves it idle, until the next batch or exit).
         start_worker_server()
     folder = report_folder(settings.outputs.template)
     manifest = ResultsManifest(folder)  # only read here: nothing is written before the plan holds
     jobs, notes = plan_jobs(inputs, settings, manifest)
-    if not is_url(folder):
-        folder.mkdir(parents=True, exist_ok=True)
     if on_plan is not None:
         on_plan(len(jobs))
+
+    def started(dashboard: str | None) -> None:
+        # The output folder is made once the cluster is up: a cluster that cannot be started or
+        # reached leaves nothing behind.
+        if not is_url(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+        if on_start is not None:
+            on_start(dashboard)
+
     order = {job.key: index for index, job in enumerate(jobs)}
     result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
-                      on_result=on_result, on_start=on_start)
+                      on_result=on_result, on_start=started)
     result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
     result.entries[:] = ordered(result.entries)
     outcome = BatchOutcome(result, len(jobs), notes)

@@ -53,6 +53,8 @@ MANIFEST_NAME = "batch-manifest.jsonl"
 #: Tasks in flight per worker thread: enough to keep workers busy between round trips, few
 #: enough that the client's bookkeeping does not grow with the batch.
 IN_FLIGHT_PER_THREAD = 4
+#: After Ctrl-C, how long to wait for a finished task's result (a small dict) from its worker.
+RESULT_TIMEOUT = 5
 #: How long to try reaching a --scheduler before giving up.
 CONNECT_TIMEOUT = "10s"
 #: The local cluster's dashboard: loopback, a free port (Dask's default 8787 clashes between runs).
@@ -323,9 +325,11 @@ def dask_client(scheduler: str | None, workers: int | None):
         if scheduler:
             try:
                 client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: "
-                                   f"{' '.join(str(exc).split()) or type(exc).__name__}") from None
+            except (OSError, TimeoutError):
+                from dask.utils import parse_timedelta
+
+                raise ClusterError(f"no Dask scheduler answers at {scheduler} (waited "
+                                   f"{parse_timedelta(CONNECT_TIMEOUT):g} s)") from None
         else:
             import dask
 
@@ -353,7 +357,9 @@ def dask_client(scheduler: str | None, workers: int | None):
         if cluster is not None:
             cluster.close()
             _stop_worker_server(set(multiprocessing.active_children()) - others)
-        raise ClusterError(f"cannot start the local Dask cluster: {type(exc).__name__}: "
+        what = f"cannot use the Dask scheduler at {scheduler}" if scheduler else \
+            "cannot start the local Dask cluster"
+        raise ClusterError(f"{what}: {type(exc).__name__}: "
                            f"{' '.join(str(exc).split())}") from None
     try:
         yield client
@@ -477,29 +483,37 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             window.add(future)
             return True
 
+        def finish(future, timeout: float | None = None) -> None:
+            _, job = in_flight.pop(future.key)
+            try:
+                outcome = future.result(timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 (a worker that died: KilledWorker, ...)
+                outcome = {"key": job.key, "status": "failed", "capture": job.capture,
+                           "error": f"{job.capture}: the worker failed ({type(exc).__name__}:"
+                                    f" {' '.join(str(exc).split())})"}
+            future.release()
+            entry = _entry(outcome, job, manifest)
+            if outcome["status"] != "skipped":
+                manifest.record(entry)
+            _count(result, entry)
+            result.entries.append(_brief(entry))
+            if on_result is not None:
+                on_result(entry)
+
         try:
             for _ in range(threads * IN_FLIGHT_PER_THREAD):
                 if not submit_next():
                     break
             for future in window:
-                _, job = in_flight.pop(future.key)
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # noqa: BLE001 (a worker that died: KilledWorker, ...)
-                    outcome = {"key": job.key, "status": "failed", "capture": job.capture,
-                               "error": f"{job.capture}: the worker failed ({type(exc).__name__}:"
-                                        f" {' '.join(str(exc).split())})"}
-                future.release()
-                entry = _entry(outcome, job, manifest)
-                if outcome["status"] != "skipped":
-                    manifest.record(entry)
-                _count(result, entry)
-                result.entries.append(_brief(entry))
-                if on_result is not None:
-                    on_result(entry)
+                finish(future)
                 submit_next()
         except KeyboardInterrupt:
             result.interrupted = True
+            # Takes whose results are already here (finished while Ctrl-C arrived) are kept like
+            # the others; the rest are cancelled (docs/batch.md says what they leave).
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                for future in [f for f, _ in in_flight.values() if f.status == "finished"]:
+                    finish(future, timeout=RESULT_TIMEOUT)
             with contextlib.suppress(Exception):
                 client.cancel([future for future, _ in in_flight.values()], force=True)
         finally:

@@ -68,8 +68,12 @@ def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool 
     return json_path, html_path
 
 
-_COLUMNS = ("status", "take", "frames", "seconds", "fps", "gaps", "repairs", "clipped",
-            "residual", "unused", "dominant AUs", "emotions", "heat map")
+#: The page's columns and their share of its width: the table is laid out at the window's width
+#: (a 1400 px window shows it whole, tests/test_batch_report.py looks), long text wraps inside
+#: its column, and a heat map thumbnail shrinks to its column.
+_COLUMNS = (("status", 4.5), ("take", 13), ("frames", 5), ("seconds", 5.5), ("fps", 3.5),
+            ("gaps", 4), ("repairs", 11), ("clipped", 5), ("residual", 5.5), ("unused", 5),
+            ("dominant AUs", 13), ("emotions", 11), ("heat map", 14))
 
 # Our own table sorter: a click on a header sorts by that column (numbers as numbers, using
 # each cell's data-v), a second click reverses.
@@ -97,12 +101,13 @@ document.querySelectorAll('th').forEach(function (th, col) {
 
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 1.5em; }
-table { border-collapse: collapse; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; font-size: 13px; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 5px; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }
 tr.failed td { background: #fde8e8; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { display: block; max-width: 240px; image-rendering: pixelated; }
+img { display: block; width: 100%; max-width: 240px; image-rendering: pixelated; }
 .error { color: #a00; }
 """
 
@@ -118,15 +123,22 @@ def _row(folder: Path, entry: dict) -> str:
     name = escape(Path(entry.get("capture", entry.get("key", "?"))).name)
     title = escape(entry.get("capture", ""))
     if entry.get("status") == "failed":
+        # The error without the capture's path, which the take's name and its tooltip give.
+        error = entry.get("error", "")
+        capture = entry.get("capture", "")
+        shown = error[len(capture) + 2:] if capture and error.startswith(f"{capture}: ") else error
         # Every column has a cell (sorting moves cells by index); numbers sort failures first.
         return ('<tr class="failed">' + _cell("failed", sort="0 failed")
-                + _cell(f'<span title="{title}">{name}</span><div class="error">'
-                        f'{escape(entry.get("error", ""))}</div>', sort=name)
+                + _cell(f'<span title="{title}">{name}</span><div class="error" '
+                        f'title="{escape(error)}">{escape(shown)}</div>', sort=name)
                 + "".join(_cell("", sort=-1) for _ in _COLUMNS[2:]) + "</tr>")
     qc = entry.get("qc", {})
     residual = qc.get("residual_mean")
-    dominant = ", ".join(f"{d['au']} {d['seconds']:g} s" for d in qc.get("dominant_aus", []))
-    emotions = ", ".join(f"{k} {v:g} s" for k, v in qc.get("emotions", {}).items())
+    # Seconds to a tenth here (the JSON keeps milliseconds), and no-break spaces inside an item,
+    # so that a narrow column wraps between items only.
+    dominant = ", ".join(f"{d['au']}\u00a0{d['seconds']:.1f}\u00a0s"
+                         for d in qc.get("dominant_aus", []))
+    emotions = ", ".join(f"{k}\u00a0{v:.1f}\u00a0s" for k, v in qc.get("emotions", {}).items())
     picture = next((p for p in entry.get("outputs", []) if p.endswith(".qc.png")), None)
     thumbnail = ""
     if picture:
@@ -149,15 +161,19 @@ def _row(folder: Path, entry: dict) -> str:
             + _cell(qc.get("clipped_values", 0), number=True)
             + _cell(f"{residual:.4f}" if residual is not None else "", sort=residual
                     if residual is not None else -1, number=True)
-            + _cell(f'<span title="{escape(unused)}">{len(qc.get("unused_channels", []))}</span>',
-                    sort=len(qc.get("unused_channels", [])), number=True)
+            + (_cell('<span title="the AUs came from the tracker\'s own AU columns: no '
+                     'blendshape was a solve input">-</span>', sort=-1, number=True)
+               if qc.get("source") == "aus" else
+               _cell(f'<span title="{escape(unused)}">{len(qc.get("unused_channels", []))}</span>',
+                     sort=len(qc.get("unused_channels", [])), number=True))
             + _cell(escape(dominant))
             + _cell(escape(emotions))
             + _cell(thumbnail, sort=name) + "</tr>")
 
 
 def _html(folder: Path, rows: list[dict], totals: dict, interrupted: bool) -> str:
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
+    columns = "".join(f'<col style="width: {share}%">' for _, share in _COLUMNS)
+    header = "".join(f"<th>{html.escape(name)}</th>" for name, _ in _COLUMNS)
     body = "\n".join(_row(folder, e) for e in rows)
     note = "<p><strong>Interrupted:</strong> rerun the same command to finish.</p>" if interrupted else ""
     summary = (f"{totals['takes']} takes: {totals['ok']} ok, {totals['failed']} failed; "
@@ -170,5 +186,6 @@ def _html(folder: Path, rows: list[dict], totals: dict, interrupted: bool) -> st
             f"columns are computed as <code>facs-rig code</code> does (zero-phase smoothing, automatic "
             f"neutral, unless the batch set them), like each take's .facs.txt, so they can differ "
             f"from the retarget line printed for the take.</p>{note}\n"
-            f"<table><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table>\n"
+            f"<table><colgroup>{columns}</colgroup><thead><tr>{header}</tr></thead><tbody>\n"
+            f"{body}\n</tbody></table>\n"
             f"<script>{_SCRIPT}</script>\n</body></html>\n")

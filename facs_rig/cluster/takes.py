@@ -27,7 +27,7 @@ from facs_rig.io import bounded_json
 from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
 from facs_rig.io.captures._table import _HEADER_SAMPLE, header_from_sample, read_header
 
-__all__ = ["Take", "BatchInputError", "OVERRIDE_FIELDS", "expand_inputs", "OutputNames",
+__all__ = ["Take", "BatchInputError", "BatchUsageError", "OVERRIDE_FIELDS", "expand_inputs", "OutputNames",
            "report_folder"]
 
 #: Per-take fields a manifest may set, with what each overrides.
@@ -46,6 +46,11 @@ class BatchInputError(FacsRigError, ValueError):
     """A batch's INPUTS or manifest cannot be used (names the file, line and field)."""
 
 
+class BatchUsageError(BatchInputError):
+    """A mistake in the batch's options themselves (``-o`` and ``--formats``, ``--scheduler``):
+    the CLI reports it as a usage error (exit 2), as ``retarget`` does the same mistakes."""
+
+
 @dataclass(frozen=True)
 class Take:
     """One capture of a batch with its per-take overrides.
@@ -60,21 +65,25 @@ class Take:
         ``{parent}``: the name of the capture's folder.
     overrides : dict
         Manifest fields among :data:`OVERRIDE_FIELDS` (``fps`` a float, ``face`` an int).
+    origin : str
+        Where a manifest named the take (``takes.csv: line 3``, ``takes.json: take 2``), for
+        errors in its overrides; empty for a take named on the command line or found in a folder.
     """
 
     capture: str
     stem: str
     parent: str
     overrides: dict = field(default_factory=dict)
+    origin: str = field(default="", compare=False)
 
 
-def _take(path: str, overrides: dict | None = None) -> Take:
+def _take(path: str, overrides: dict | None = None, origin: str = "") -> Take:
     overrides = dict(overrides or {})
     if remote.is_url(path):
         stem = overrides.pop("stem", None) or remote.url_stem(path)
-        return Take(path, stem, remote.url_parent(path), overrides)
+        return Take(path, stem, remote.url_parent(path), overrides, origin)
     stem = overrides.pop("stem", None) or Path(path).stem
-    return Take(path, stem, Path(path).resolve().parent.name, overrides)
+    return Take(path, stem, Path(path).resolve().parent.name, overrides, origin)
 
 
 def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[list[Take], list[str]]:
@@ -135,8 +144,8 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
                     notes.append(f"{path}: {skipped} CSV file(s) skipped: not a capture format "
                                  f"facs-rig knows")
             elif _is_manifest(path):
-                for capture, overrides in read_manifest(path):
-                    add(_take(capture, overrides))
+                for capture, overrides, origin in _manifest_rows(path):
+                    add(_take(capture, overrides, origin))
             else:
                 add(_take(path))
     return takes, notes
@@ -198,13 +207,18 @@ def read_manifest(path: str) -> list[tuple[str, dict]]:
         Not valid JSON/CSV, a row without ``capture``, an unknown field, a bad value (the
         message names the file, the row or line, and the field).
     """
+    return [(capture, overrides) for capture, overrides, _ in _manifest_rows(path)]
+
+
+def _manifest_rows(path: str) -> list[tuple[str, dict, str]]:
+    """:func:`read_manifest`'s rows, each with where it is (``m.csv: line 3``)."""
     folder = Path(path).parent
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchInputError(f"{path}: cannot read the manifest: "
                               f"{getattr(exc, 'strerror', None) or exc}") from None
-    rows: list[tuple[str, dict]] = []
+    rows: list[tuple[str, dict, str]] = []
     if Path(path).suffix.lower() == ".json":
         try:
             document = bounded_json.loads(text)
@@ -219,7 +233,7 @@ def read_manifest(path: str) -> list[tuple[str, dict]]:
                 entry = {"capture": entry}
             if not isinstance(entry, dict):
                 raise BatchInputError(f"{where}: expected an object with \"capture\"")
-            rows.append(_manifest_row(entry, where, folder))
+            rows.append((*_manifest_row(entry, where, folder), where))
     else:
         reader = csv.DictReader(text.splitlines())
         for row in reader:
@@ -227,7 +241,8 @@ def read_manifest(path: str) -> list[tuple[str, dict]]:
             if None in row:
                 raise BatchInputError(f"{where}: more cells than the header has columns")
             entry = {key.strip().lower(): (value or "").strip() for key, value in row.items()}
-            rows.append(_manifest_row({k: v for k, v in entry.items() if v != ""}, where, folder))
+            rows.append((*_manifest_row({k: v for k, v in entry.items() if v != ""}, where, folder),
+                         where))
     return rows
 
 
@@ -299,27 +314,31 @@ class OutputNames:
     def __post_init__(self) -> None:
         if "{ext}" in self.template:
             if not self.formats:
-                raise BatchInputError("-o contains {ext}: list the outputs with --formats, "
+                raise BatchUsageError("-o contains {ext}: list the outputs with --formats, "
                                       "e.g. --formats glb,json")
         else:
             if self.formats:
-                raise BatchInputError("--formats needs {ext} in -o (e.g. -o out/{stem}.{ext})")
+                raise BatchUsageError("--formats needs {ext} in -o (e.g. -o out/{stem}.{ext})")
             suffix = Path(self.template).suffix
             if not suffix:
-                raise BatchInputError(f"-o {self.template}: give an extension or {{ext}}")
+                raise BatchUsageError(f"-o {self.template}: give an extension or {{ext}}")
             object.__setattr__(self, "formats", (suffix[1:],))
         formats = tuple(f.lstrip(".").lower() for f in self.formats)
         if len(set(formats)) != len(formats):
-            raise BatchInputError(f"--formats lists an extension twice: {','.join(self.formats)}")
+            raise BatchUsageError(f"--formats lists an extension twice: {','.join(self.formats)}")
         from facs_rig.io.captures.retarget import output_kind
 
         for extension in formats:
             try:
                 output_kind(f"take.{extension}", None)
             except FacsRigError:
-                raise BatchInputError(
+                raise BatchUsageError(
                     f"cannot write .{extension}: the outputs are glb, gltf, csv, json, txt, notes "
                     f"or eaf (the extension of -o, or --formats)") from None
+        if remote.is_url(self.template) and "gltf" in formats:
+            raise BatchUsageError(
+                f"-o {self.template}: a .gltf is two files (the JSON and its .bin) that an object "
+                f"store cannot replace together; write .glb at a URL")
         object.__setattr__(self, "formats", formats)
 
     def _base(self, take: Take) -> str:

@@ -12,14 +12,14 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from facs_rig.errors import FacsRigError
 
-__all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "take_qc"]
+__all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "coded_curves", "take_qc"]
 
 #: Segments kept per take in the report (a long take can have thousands; all are in .facs.txt,
 #: and the client keeps every take's entry, so an entry stays a few kilobytes).
@@ -51,6 +51,10 @@ class TakeJob:
     previous_sha256 : str or None
         The input hash recorded by an earlier run with the same settings: when the input still
         has it and every output exists, the take is up to date and nothing is redone.
+    settings : dict or None
+        :func:`job_settings` of this job, computed once when the batch is planned (it hashes
+        rig, mesh and tracker profile files), then compared with the manifest and recorded in
+        it; None until then.
     """
 
     key: str
@@ -60,6 +64,13 @@ class TakeJob:
     heat_map_path: str
     code_cleaning: object
     previous_sha256: str | None = None
+    settings: dict | None = field(default=None, compare=False)  # derived: not part of equality
+
+    def with_settings(self) -> TakeJob:
+        """This job with its :attr:`settings` computed (unchanged if they already are)."""
+        if self.settings is not None:
+            return self
+        return replace(self, settings=_compute_settings(self))
 
     def output_paths(self) -> list[str]:
         """Every file this take writes (a ``.gltf`` output brings its ``.bin``)."""
@@ -132,7 +143,6 @@ def _process_remote(job: TakeJob) -> dict:
     (:mod:`facs_rig.cluster.remote`); local paths among them are written in place.
     """
     import tempfile
-    from dataclasses import replace
 
     from facs_rig.cluster import remote
 
@@ -194,6 +204,8 @@ def _output_exists(path: str) -> bool:
 
 
 def _failed(job: TakeJob, message: str, start: float) -> dict:
+    if job.capture not in message:  # every error line names its take (a mesh's error may not)
+        message = f"{job.capture}: {message}"
     return {"key": job.key, "status": "failed", "capture": job.capture, "error": message,
             "seconds": round(time.perf_counter() - start, 4)}
 
@@ -201,7 +213,6 @@ def _failed(job: TakeJob, message: str, start: float) -> dict:
 def _named(capture, name: str):
     """``capture`` as if read from ``name`` (a staged copy of a URL records the URL as its
     source, so outputs are the same bytes as from a local file of that name)."""
-    from dataclasses import replace
     from types import MappingProxyType
 
     def rename(part):
@@ -217,12 +228,10 @@ def _named(capture, name: str):
 
 
 def _run(job: TakeJob, source_name: str | None = None) -> dict:
-    from facs_rig.core.events import code_segments, extract_events
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import capture_curves, code_summary_text, event_thresholds
-    from facs_rig.io.captures.retarget import capture_source, choose_tracker, retarget_file
-    from facs_rig.resources import load_vocabulary
+    from facs_rig.io.captures.pipeline import take_events
+    from facs_rig.io.captures.retarget import retarget_file
 
     first = job.requests[0]
     for path in job.output_paths():
@@ -232,28 +241,22 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     if source_name is not None:
         capture = _named(capture, source_name)
     reports = [retarget_file(request, capture) for request in job.requests]
-
-    vocabulary = load_vocabulary()
-    # The same tracker profile as `facs-rig code` (--tracker, else by the capture's format), so
-    # that the .facs.txt summary is what `code` prints for the take.
-    tracker = choose_tracker(first.tracker, capture.format)
-    solved = capture_curves(capture, job.code_cleaning, tracker=tracker,
-                            source=capture_source(first.source, first.tracker, capture))
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=first.events,
-                              thresholds=event_thresholds(tracker, first.events))
-    segments = code_segments(timeline, vocabulary)
-    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
-    summary = code_summary_text(capture.repairs, job.code_cleaning.neutral,
-                                take.times if take is not None else None, segments)
-    write_text_atomic(job.summary_path, summary)
-    write_bytes_atomic(job.heat_map_path, heat_map_png(solved.curves))
+    # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
+    # capture's format), so that the .facs.txt summary is what `code` prints for the take.
+    take = take_events(capture, job.code_cleaning, first.events, source=first.source,
+                       tracker=first.tracker, code=True)
+    write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
+    write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
+                                                                    take.timeline)))
     return {"capture": job.capture, "outputs": job.output_paths(),
             "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, solved, timeline, segments)}
+            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker)}
 
 
-def take_qc(capture, solved, timeline, segments) -> dict:
-    """The QC figures of one take (JSON-able; see docs/batch.md for each field)."""
+def take_qc(capture, solved, timeline, segments, tracker=None) -> dict:
+    """The QC figures of one take (JSON-able; see docs/batch.md for each field); ``tracker`` is
+    the profile the AUs were solved with (its fitted mapping decides which shapes are used)."""
+    from facs_rig.core.channels import Channel
     from facs_rig.io.captures.pipeline import solver_for
 
     data = capture.blendshapes if capture.blendshapes is not None else capture.aus
@@ -275,31 +278,46 @@ def take_qc(capture, solved, timeline, segments) -> dict:
     good = residual[np.isfinite(residual)] if residual is not None else np.zeros(0)
     qc["residual_mean"] = round(float(good.mean()), 5) if good.size else None
     qc["residual_max"] = round(float(good.max()), 5) if good.size else None
+    # Unused: blendshape columns that were the solve's input but that it gives no weight
+    # (MediaPipe's `_neutral`). When the tracker's own AU columns are the source (OpenFace, and
+    # Py-Feat by default) no blendshape is an input, so none is unused; a file's other columns
+    # (face box, landmarks, pose, emotions) are never AU inputs and are not counted either.
     unused: list[str] = []
-    if capture.blendshapes is not None:
+    if capture.blendshapes is not None and solved.source == "blendshapes":
         names = capture.blendshapes.names
-        if solved.source == "blendshapes":
+        mapping = getattr(tracker, "mapping", None)
+        if mapping is not None:  # a fitted tracker profile maps its own shapes
+            from facs_rig.io.captures.arkit_names import canonical_arkit_name
+
+            weighted = {shape for shape, row in zip(mapping.shapes, mapping.weights) if row.any()}
+            unused = [name for name in names
+                      if (canonical_arkit_name(name) or name) not in weighted]
+        else:
             _, columns = solver_for(tuple(names))
             used = {int(c) for c in columns}
             unused = [name for k, name in enumerate(names) if k not in used]
-        else:  # the tracker's own AUs were used (Py-Feat): its blendshapes drive nothing
-            unused = list(names)
     qc["unused_channels"] = unused
     qc["flat_channels"] = _flat_channels(capture)
     # Seconds during which each AU is on: the union of its events' spans (events that follow
     # the intensity overlap where one letter ramps into the next; a sum would count that twice).
-    spans: dict[str, list[tuple[float, float]]] = {}
+    # Both sides of an AU are one AU, as `code` writes 12D rather than L12D+R12D
+    # (core.events._bilateral_terms): its seconds are when either side is on, and it keeps a
+    # side in its name only when the take never moves the other.
+    spans: dict[int, list[tuple[float, float]]] = {}
+    sides: dict[int, set[str | None]] = {}
     for event in timeline.events:
-        spans.setdefault(event.channel.name, []).append(
+        spans.setdefault(event.channel.au, []).append(
             (event.start, event.start + event.onset + event.apex + event.offset))
+        sides.setdefault(event.channel.au, set()).add(event.channel.side)
     active: dict[str, float] = {}
-    for name, intervals in spans.items():
+    for au, intervals in spans.items():
         total, reach = 0.0, -math.inf
         for start, end in sorted(intervals):
             if end > reach:
                 total += end - max(start, reach)
                 reach = end
-        active[name] = total
+        side = next(iter(sides[au])) if len(sides[au]) == 1 else None
+        active[Channel(au, side).name] = total
     dominant = sorted(active.items(), key=lambda item: (-item[1], item[0]))[:5]
     qc["dominant_aus"] = [{"au": name, "seconds": round(seconds, 3),
                            "share": round(seconds / duration, 4) if duration > 0 else None}
@@ -322,17 +340,59 @@ def _leading_count(note: str) -> int:
 
 
 def _flat_channels(capture) -> list[str]:
-    """Capture channels that never move (a tracker that did not record them writes a constant)."""
-    flat = []
-    for data, names in ((capture.blendshapes, getattr(capture.blendshapes, "names", ())),
-                        (capture.aus, [c.name for c in getattr(capture.aus, "channels", ())])):
-        if data is None:
+    """The capture file's own input columns that never change over the take (the tracker did
+    not record them or lost them: Live Link Face's ``HeadYaw`` 0 throughout), as its reader
+    found them (``metadata["constant_columns"]``). AUs derived from them are not listed: an
+    AU51 that stays 0 only means the performer never turned that way."""
+    return list(capture.metadata.get("constant_columns", ()))
+
+
+def coded_curves(curves, timeline):
+    """``curves`` with their rows named as the take's FACS summary names them.
+
+    The summary codes an AU43 closure no longer than ``blink_max`` as AU45, a blink
+    (:func:`facs_rig.core.events.extract_events`; docs/captures.md, Events), while the solved
+    curves have one AU43 row for both. Within each AU45 event of the timeline, the AU43 row's
+    values move to an AU45 row of the same side; AU43 keeps the rest (the closures held longer).
+    Curves that carry AU45 themselves (OpenFace) are returned unchanged.
+
+    Parameters
+    ----------
+    curves : AUCurves
+        ``values`` (n_frames x n_channels) at ``times`` (n_frames,) seconds.
+    timeline : Timeline
+        The events found in ``curves``.
+
+    Returns
+    -------
+    AUCurves
+        One more channel per side that has blinks, in channel order.
+    """
+    from facs_rig.core.channels import Channel
+
+    blinks: dict[str | None, list[tuple[float, float]]] = {}
+    for event in timeline.events:
+        if event.channel.au == 45:
+            blinks.setdefault(event.channel.side, []).append((event.start, event.end))
+    times = np.asarray(curves.times, dtype=np.float64)
+    values = np.asarray(curves.values, dtype=np.float32)
+    columns = [values[:, k] for k in range(values.shape[1])]
+    channels = list(curves.channels)
+    for k, channel in enumerate(curves.channels):
+        blink = Channel(45, channel.side)
+        if channel.au != 43 or channel.side not in blinks or blink in curves.channels:
             continue
-        values = data.weights if hasattr(data, "weights") else data.values
-        with np.errstate(invalid="ignore"):
-            spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0) if values.size else []
-        flat += [name for name, s in zip(names, spread) if not (s > 0)]
-    return flat
+        inside = np.zeros(times.shape[0], dtype=bool)
+        for start, end in blinks[channel.side]:
+            inside |= (times >= start) & (times <= end)
+        columns.append(np.where(inside, values[:, k], np.float32(0.0)))
+        columns[k] = np.where(inside, np.float32(0.0), values[:, k])
+        channels.append(blink)
+    if len(channels) == len(curves.channels):
+        return curves
+    order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
+    return replace(curves, values=np.stack([columns[k] for k in order], axis=1),
+                   channels=tuple(channels[k] for k in order))
 
 
 # Colour ramp of the heat map: dark (absent) through purple and orange to pale yellow (full):
@@ -434,7 +494,12 @@ def heat_map_png(curves) -> bytes:
 
 
 def job_settings(job: TakeJob) -> dict:
-    """The settings that decide a take's outputs, as JSON-able data (for the manifest)."""
+    """The settings that decide a take's outputs, as JSON-able data (for the manifest): the
+    job's own :attr:`TakeJob.settings` when the plan computed them, else computed now."""
+    return job.settings if job.settings is not None else _compute_settings(job)
+
+
+def _compute_settings(job: TakeJob) -> dict:
     requests = [asdict(request) for request in job.requests]
     for request in requests:
         request.pop("capture", None)

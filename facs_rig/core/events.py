@@ -9,13 +9,19 @@ to where the curve comes within ``apex_fraction`` of its peak, apex while it sta
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
 separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
-event no longer than ``blink_max`` is a blink and is coded AU45. The result is an ordinary
+event no longer than ``blink_max`` is a blink and is coded AU45. With ``follow_intensity``
+(``facs-rig code``'s default) an activation is also cut where its letter changes, and each
+onset, offset and change of letter is then placed where the curve moves: the ramp runs
+through the curve's 10 % and 90 % crossings of the step between the two levels (IEEE Std 181),
+not from the last frame at rest to the first one near the peak. The result is an ordinary
 :class:`~facs_rig.core.timeline.Timeline` an animator can edit and re-sample.
 
-:func:`code_segments` then cuts the timeline where the set of active AUs changes and codes each
-stretch the way FACS-based emotion tools read AU combinations (iMotions' AFFDEX, Py-Feat):
-``1.20–2.05 s  6C+12D  happiness 2/2``, naming the EMFACS prototype whose AUs it matches best and
-how many of that prototype's AUs are present.
+:func:`code_segments` then cuts the timeline where the set of AUs present really changes (flicker
+shorter than ``min_segment`` removed first) and codes each stretch the way FACS-based emotion
+tools read AU combinations (iMotions' AFFDEX, Py-Feat):
+``1.20–2.05 s  6C+12D  happiness 2/2``, naming the EMFACS prototype that best accounts for its
+AUs, weighed by intensity (:func:`_name_emotion`), and how many of that prototype's AUs are
+present.
 """
 
 from __future__ import annotations
@@ -165,10 +171,12 @@ _Piece = tuple[float, str, float, float, float, float]
 
 def _event(times: list[float], segment: np.ndarray, left: int, right: int,
            scale: IntensityScale, apex_fraction: float, *, open_start: bool = False,
-           open_end: bool = False, frame_times: bool = False) -> _Piece:
+           open_end: bool = False, apex_frames: bool = False
+           ) -> _Piece | tuple[float, str, int, int]:
     """One event over frames ``left..right`` (``segment`` is the curve there, ``times`` the frame
     times as Python floats): the apex is the stretch around the peak within ``apex_fraction``
-    of it, the intensity its median, the letter its band on ``scale``."""
+    of it, the intensity its median, the letter its band on ``scale``. With ``apex_frames``:
+    (intensity, letter, the apex's first and last frame) instead."""
     # Plain Python over the frames: an event spans ~30 frames, where numpy's per-call overhead
     # outweighs its speed (the same doubles, the same comparisons, so the same event).
     values = segment.tolist()
@@ -198,10 +206,10 @@ def _event(times: list[float], segment: np.ndarray, left: int, right: int,
     median = apex[middle] if count % 2 else 0.5 * (apex[middle - 1] + apex[middle])
     intensity = min(max(median, 0.0), 1.0)
     letter = scale.value_to_letter(intensity) or INTENSITY_LETTERS[0]
+    if apex_frames:  # for _phased_events, which places the ramps and rounds then
+        return intensity, letter, left + apex_first, left + apex_last
     start, apex_start = times[left], times[left + apex_first]
     apex_end, end = times[left + apex_last], times[right]
-    if frame_times:  # for _joined, which moves the start and end and rounds then
-        return intensity, letter, start, apex_start, apex_end, end
     # What AUEvent.from_times builds (durations rounded to a picosecond), without its checks of
     # the order of the four times: increasing frame indices on increasing times guarantee it.
     return (intensity, letter, start, round(apex_start - start, 12),
@@ -256,13 +264,13 @@ def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int]
     return [(first, last) for first, last, _ in runs]
 
 
-def _joined(pieces: list[_Piece], start: float, end: float,
-            continues: list[bool]) -> list[_Piece]:
+def _joined(levels: list[float], letters: list[str], apex_times: list[tuple[float, float]],
+            start: float, end: float, continues: list[bool]) -> list[_Piece]:
     """Consecutive pieces of one activation, each ramp reaching over to its neighbour's apex,
     so that the sampled curve passes from one intensity to the next instead of dropping to
-    rest between them (the dip between two humps is no rest: the AU stays on). ``pieces`` are
-    :func:`_event`'s with ``frame_times`` (start, apex start, apex end, end as frame times);
-    the result has rounded durations, as :func:`_event` gives them otherwise.
+    rest between them (the dip between two humps is no rest: the AU stays on). ``levels``,
+    ``letters`` and ``apex_times`` (apex start, apex end) are the pieces', ``start`` and ``end``
+    the activation's; the result has rounded durations, as :func:`_event` gives them otherwise.
 
     ``continues[k]`` is True when piece ``k`` is a change of letter within the same hump as
     piece ``k - 1`` (no valley between them): the AU moves straight from one intensity to the
@@ -272,27 +280,175 @@ def _joined(pieces: list[_Piece], start: float, end: float,
     C 0.55 would dip to 0.35 on the way, a drop no coder scored). Between humps (a valley, a
     real dip) the ramps still cross."""
     out = []
-    apex_times = [(apex_start, apex_end) for _, _, _, apex_start, apex_end, _ in pieces]
-    levels = [piece[0] for piece in pieces]
-    for k, (intensity, letter, _, _, _, _) in enumerate(pieces):
+    for k, intensity in enumerate(levels):
         apex_start, apex_end = apex_times[k]
         first = apex_times[k - 1][1] if k else start
-        last = apex_times[k + 1][0] if k + 1 < len(pieces) else end
+        last = apex_times[k + 1][0] if k + 1 < len(levels) else end
         if k and continues[k] and intensity > levels[k - 1]:
             # Rising from the previous letter: start early enough that the onset ramp reads
             # the previous intensity where the previous apex ends (similar triangles).
             before = apex_times[k - 1][1]
             first = max(start, apex_start - (apex_start - before) * intensity
                         / (intensity - levels[k - 1]))
-        if k + 1 < len(pieces) and continues[k + 1] and intensity >= levels[k + 1]:
+        if k + 1 < len(levels) and continues[k + 1] and intensity >= levels[k + 1]:
             # Falling to the next letter: end late enough that the offset ramp reads the next
             # intensity where the next apex starts (equal ones: hold until the activation ends).
             after = apex_times[k + 1][0]
             last = end if intensity == levels[k + 1] else min(
                 end, apex_end + (after - apex_end) * intensity / (intensity - levels[k + 1]))
         first, last = min(first, apex_start), max(last, apex_end)
-        out.append((intensity, letter, first, round(apex_start - first, 12),
+        out.append((intensity, letters[k], first, round(apex_start - first, 12),
                     round(apex_end - apex_start, 12), round(last - apex_end, 12)))
+    return out
+
+
+#: Reference levels of a transition, as fractions of the way from its initial to its final
+#: level: IEEE Std 181-2011 (Transitions, pulses and related waveforms) measures a
+#: transition's duration between the 10 % and 90 % crossings, where it is clear of the noise
+#: on either level.
+_LOW_REFERENCE, _HIGH_REFERENCE = 0.1, 0.9
+
+
+def _transition_times(curve: np.ndarray, times: np.ndarray, firsts: np.ndarray,
+                      lasts: np.ndarray, lows: np.ndarray, highs: np.ndarray
+                      ) -> tuple[list[float], list[float]]:
+    """Where each transition's linear ramp starts and ends, for many transitions at once.
+
+    Transition ``k`` takes the curve from level ``lows[k]`` to ``highs[k]`` somewhere in frames
+    ``firsts[k]..lasts[k]`` (rising or falling). Its ramp is the straight line through the
+    times where the curve crosses the 10 % and 90 % reference levels (IEEE Std 181: the last
+    10 % crossing before and the first 90 % crossing after the curve first passes halfway),
+    extended to 0 % and 100 %: the ramp runs as fast as the motion does, and starts and ends
+    where the motion does rather than at the last frame at rest and at the first one near the
+    peak. Crossing times are interpolated between frames; a curve that never crosses a
+    reference level in the frames gives their first (10 %) or last (90 %) frame's time. The
+    ramp stays within the frames' times. A transition between equal levels keeps them.
+
+    Parameters
+    ----------
+    curve : (n_frames,) float64
+    times : (n_frames,) float64
+    firsts, lasts : (n_transitions,) int, ``firsts <= lasts``
+    lows, highs : (n_transitions,) float64
+        The levels before and after.
+
+    Returns
+    -------
+    (starts, ends) : two lists of n_transitions floats, seconds, ``starts <= ends``.
+    """
+    if not firsts.size:
+        return [], []
+    lengths = lasts - firsts + 1
+    offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    local = np.arange(int(lengths.sum())) - np.repeat(offsets, lengths)
+    frames = np.repeat(firsts, lengths) + local
+    spans = highs - lows
+    moving = spans != 0
+    with np.errstate(over="ignore", invalid="ignore"):  # a level of 1e-320: checked below
+        fraction = (np.clip(curve[frames], 0.0, 1.0) - np.repeat(lows, lengths)) \
+            / np.repeat(np.where(moving, spans, 1.0), lengths)
+    never = int(lengths.max())
+    # The first frame at least halfway (the last frame if none), then the last frame at or
+    # below 10 % up to it and the first frame at or above 90 % from it (-1 / never: none).
+    middle = np.minimum(np.minimum.reduceat(np.where(fraction >= 0.5, local, never), offsets),
+                        lengths - 1)
+    middles = np.repeat(middle, lengths)
+    low = np.maximum.reduceat(np.where((fraction <= _LOW_REFERENCE) & (local <= middles), local,
+                                       -1), offsets)
+    high = np.minimum.reduceat(np.where((fraction >= _HIGH_REFERENCE) & (local >= middles), local,
+                                        never), offsets)
+
+    def crossing(before: np.ndarray, after: np.ndarray, level: float) -> np.ndarray:
+        """Time where the curve crosses ``level`` between local frames ``before`` and
+        ``after`` of each transition (linear interpolation; ``after``'s time if flat)."""
+        f_before, f_after = fraction[offsets + before], fraction[offsets + after]
+        t_before, t_after = times[firsts + before], times[firsts + after]
+        with np.errstate(over="ignore", invalid="ignore"):
+            step = f_after - f_before
+            flat = step == 0
+            share = np.clip((level - f_before) / np.where(flat, 1.0, step), 0.0, 1.0)
+        return np.where(flat, t_after, t_before + share * (t_after - t_before))
+
+    found_low, found_high = low >= 0, high < never
+    low = np.where(found_low, low, 0)
+    high = np.where(found_high, high, lengths - 1)
+    t_first, t_last = times[firsts], times[lasts]
+    t_low = np.where(found_low, crossing(low, np.minimum(low + 1, lengths - 1), _LOW_REFERENCE),
+                     t_first)
+    t_high = np.where(found_high, crossing(np.maximum(high - 1, 0), high, _HIGH_REFERENCE),
+                      t_last)
+    crossed = t_high < t_low  # never for crossings found in order; a guard for rounding
+    halfway = 0.5 * (t_low + t_high)
+    t_low, t_high = np.where(crossed, halfway, t_low), np.where(crossed, halfway, t_high)
+    # The line through (t_low, 10 %) and (t_high, 90 %) meets 0 % and 100 % a quarter of
+    # (t_high - t_low) further out, 1/8 on each side.
+    reach = (t_high - t_low) * _LOW_REFERENCE / (_HIGH_REFERENCE - _LOW_REFERENCE)
+    starts = np.clip(t_low - reach, t_first, t_last)
+    ends = np.clip(t_high + reach, starts, t_last)
+    # Levels so close that the fractions overflow keep the frames' times, as equal ones do.
+    placed = moving & np.isfinite(starts) & np.isfinite(ends)
+    return (np.where(placed, starts, t_first).tolist(), np.where(placed, ends, t_last).tolist())
+
+
+def _phased_events(curve: np.ndarray, times: np.ndarray, time_list: list[float],
+                   activations: list[tuple[list[tuple[int, int]], list[bool], int, int]],
+                   scale: IntensityScale, apex_fraction: float) -> list[_Piece]:
+    """The events of one channel's activations, cut where the letter changes, with their
+    ramps placed where the curve moves.
+
+    Each activation is ``(pieces, continues, start, end)``: its letter pieces (first and last
+    frame), whether each continues the previous one's hump (:func:`_joined`), and the frames
+    it starts and ends at. A piece's intensity and letter are its apex's (:func:`_event`); the
+    onset from rest, each change of letter within a hump, and the offset back to rest are then
+    placed by :func:`_transition_times` (10 %-90 % crossings, for all of the channel's
+    transitions at once) between the apexes :func:`_event` finds, so a ramp lasts as long as
+    the motion does instead of running from the last frame at rest to the first near the
+    peak. An action on when the take starts (ends) has no onset (offset) there; the ramps
+    between humps (a valley) keep reaching to the neighbouring apexes.
+    """
+    final = len(time_list) - 1
+    apexes = []
+    # The channel's transitions, in order: (first frame, last frame, level before, after).
+    transitions: list[tuple[int, int, float, float]] = []
+    for pieces, continues, start_index, end_index in activations:
+        shapes = [_event(time_list, curve[left:right + 1], left, right, scale, apex_fraction,
+                         open_start=left == 0, open_end=right == final, apex_frames=True)
+                  for left, right in pieces]
+        apexes.append(shapes)
+        if pieces[0][0] != 0:  # onset: rest -> the first apex
+            transitions.append((start_index, shapes[0][2], 0.0, shapes[0][0]))
+        for k in range(1, len(shapes)):
+            if continues[k]:  # one letter to the next within a hump
+                before, after = shapes[k - 1], shapes[k]
+                transitions.append((before[3], after[2], before[0], after[0]))
+        if pieces[-1][1] != final:  # offset: the last apex -> rest
+            transitions.append((shapes[-1][3], end_index, shapes[-1][0], 0.0))
+    table = np.array(transitions, dtype=np.float64).reshape(-1, 4)  # frames exact as floats
+    placed = zip(*_transition_times(curve, times, table[:, 0].astype(np.intp),
+                                    table[:, 1].astype(np.intp), table[:, 2], table[:, 3]))
+    out: list[_Piece] = []
+    for (pieces, continues, start_index, end_index), shapes in zip(activations, apexes):
+        start, end = time_list[start_index], time_list[end_index]
+        if len(shapes) == 1:  # most activations: one piece, nothing to join
+            intensity, letter, first, last = shapes[0]
+            apex_start, apex_end = time_list[first], time_list[last]
+            if pieces[0][0] != 0:
+                start, apex_start = next(placed)
+            if pieces[0][1] != final:
+                apex_end, end = next(placed)
+            out.append((intensity, letter, start, round(apex_start - start, 12),
+                        round(apex_end - apex_start, 12), round(end - apex_end, 12)))
+            continue
+        apex_times = [[time_list[first], time_list[last]] for _, _, first, last in shapes]
+        if pieces[0][0] != 0:
+            start, apex_times[0][0] = next(placed)
+        for k in range(1, len(shapes)):
+            if continues[k]:
+                apex_times[k - 1][1], apex_times[k][0] = next(placed)
+        if pieces[-1][1] != final:
+            apex_times[-1][1], end = next(placed)
+        out.extend(_joined([shape[0] for shape in shapes], [shape[1] for shape in shapes],
+                           apex_times, start, end, continues))
     return out
 
 
@@ -353,6 +509,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         starts, ends = starts[long_enough], ends[long_enough]
         humps = _hump_counts(curve, firsts, lasts, options.split_fraction)
         letter_changes = _letter_changes(curve, uppers) if options.follow_intensity else None
+        following: list[tuple[list[tuple[int, int]], list[bool], int, int]] = []
         for first, last, start_index, end_index, hump_count in zip(
                 firsts.tolist(), lasts.tolist(), starts.tolist(), ends.tolist(), humps.tolist()):
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
@@ -369,13 +526,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                         pieces.extend(letter_pieces)
                         continues.extend([False] + [True] * (len(letter_pieces) - 1))
                 if pieces:
-                    joined = _joined([_event(time_list, curve[left:right + 1], left, right, scale,
-                                             apex_fraction, open_start=left == 0,
-                                             open_end=right == n - 1, frame_times=True)
-                                      for left, right in pieces],
-                                     time_list[start_index], time_list[end_index], continues)
-                    events.extend(make(channel, intensity, start, onset, apex, offset, letter)
-                                  for intensity, letter, start, onset, apex, offset in joined)
+                    following.append((pieces, continues, start_index, end_index))
                 continue
             for left, right in zip(bounds, bounds[1:]):
                 if time_list[right] - time_list[left] < min_duration:
@@ -390,6 +541,10 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                     # held closure. ARKit's eyeBlink cannot tell them apart, timing can.
                     event_channel = Channel(45, channel.side)
                 events.append(make(event_channel, intensity, start, onset, apex, offset, letter))
+        if following:
+            events.extend(make(channel, intensity, start, onset, apex, offset, letter)
+                          for intensity, letter, start, onset, apex, offset in _phased_events(
+                              curve, times, time_list, following, scale, apex_fraction))
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
@@ -408,7 +563,8 @@ class CodedSegment:
     code : Code
         The active AUs, each with its strongest letter in the stretch.
     emotion : str or None
-        The EMFACS emotion whose prototype AUs are best matched (None if under half).
+        The EMFACS emotion whose prototype best accounts for the code (None when no prototype
+        has half of its AUs and its defining actions present).
     matched, total : int
         How many of that prototype's AUs are present, of how many.
     """
@@ -436,29 +592,113 @@ def _letter_rank(letter: str | None) -> int:
     return _LETTER_RANKS.get(letter, -1)
 
 
-def _match(code: Code, prototype: Code) -> int:
-    """How many prototype terms the segment shows: a bilateral term matches any side; a sided
-    term (contempt's R12A+R14A) only that side."""
-    present = {(term.au, term.side) for term in code}
-    aus = {term.au for term in code}
-    count = 0
-    for term in prototype:
-        if term.side is None:
-            count += term.au in aus
-        else:
-            count += (term.au, term.side) in present
-    return count
+@dataclass(frozen=True)
+class _Prototype:
+    """An EMFACS prototype as :func:`_name_emotion` reads it: its terms as (AU, side) (side
+    None: either side matches), and its defining actions, alternatives of (AU, side, lowest
+    letter rank) terms (the expression's ``requires``)."""
+
+    name: str
+    terms: tuple[tuple[int, str | None], ...]
+    requires: tuple[tuple[tuple[int, str | None, int], ...], ...]
+
+
+def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
+    table = []
+    for name in emotions:
+        expression = vocabulary.expression(name)
+        if expression is None:
+            continue
+        terms = tuple((term.au, term.side) for term in vocabulary.parse(expression.code))
+        requires = tuple(tuple((term.au, term.side, _letter_rank(term.intensity))
+                               for term in vocabulary.parse(text))
+                         for text in expression.requires)
+        if terms:
+            table.append(_Prototype(name, terms, requires))
+    return table
+
+
+def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScale,
+                  facial: set[int] | frozenset[int]) -> tuple[str | None, int, int]:
+    """(emotion, matched, total): the EMFACS prototype that best accounts for the segment's
+    code, or (None, 0, 0).
+
+    A prototype is a candidate when at least half of its terms are present and, if it has
+    defining actions (``requires`` in expressions.json, from the EMFACS prototypes and major
+    variants, Friesen & Ekman 1983), one alternative of them is present in full at its letters:
+    5+7 without 4 is not anger, 12A alone is not happiness (EMFACS: 6+12, or 12 at C or more).
+
+    Each present term weighs its letter's value on the scale (A, a trace, 0.10 on the default
+    scale; E 1.0), as a coder's intensity says how much evidence there is. The match is the
+    harmonic mean of how much of the prototype the face shows (the weights of its present
+    terms over its number of terms) and how much of the face's facial actions (the AUs in
+    ``facial``: no head or eye position, no blink) the prototype accounts for (their weights in
+    it over their total): three traces of sadness (1A+4A+15A) do not outweigh a full Duchenne
+    smile (6E+12E), and a full fear face is fear, not the surprise inside it. Equal matches go
+    to the stronger evidence (the larger summed weight), then to the earlier emotion. A
+    bilateral term matches either side; a sided term (contempt's R12A+R14A) only its side.
+    """
+    values = [scale.letter_to_value(letter) for letter in INTENSITY_LETTERS]
+    unscored = _LETTER_RANKS[scale.unscored]
+    strongest_au: dict[int, int] = {}
+    strongest_sided: dict[tuple[int, str | None], int] = {}
+    face = 0.0
+    for term in code:
+        rank = _letter_rank(term.intensity)
+        rank = unscored if rank < 0 else rank
+        strongest_au[term.au] = max(strongest_au.get(term.au, -1), rank)
+        strongest_sided[(term.au, term.side)] = rank
+        if term.au in facial:
+            face += values[rank]
+    best: tuple[float, float, int] | None = None
+    best_name, best_matched, best_total = None, 0, 0
+    for order, prototype in enumerate(prototypes):
+        ranks = [strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
+                 for au, side in prototype.terms]
+        present = [rank for rank in ranks if rank >= 0]
+        total = len(ranks)
+        if not present or 2 * len(present) < total:
+            continue
+        if prototype.requires and not any(
+                all((strongest_au.get(au, -1) if side is None
+                     else strongest_sided.get((au, side), -1)) >= max(lowest, 0)
+                    for au, side, lowest in alternative)
+                for alternative in prototype.requires):
+            continue
+        evidence = sum(values[rank] for rank in present)
+        shown, accounted = evidence / total, min(evidence / face, 1.0) if face > 0 else 1.0
+        key = (2 * shown * accounted / (shown + accounted), evidence, -order)
+        if best is None or key > best:
+            best, best_name, best_matched, best_total = key, prototype.name, len(present), total
+    return best_name, best_matched, best_total
 
 
 def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: float = 0.25,
                   emotions: tuple[str, ...] = EMFACS_EMOTIONS) -> list[CodedSegment]:
     """Cut a timeline into stretches of constant AU activity and code each one.
 
-    An AU counts as active from its event's start to its end. Stretches shorter than
-    ``min_segment`` are merged into the one before (their AUs join it), and neighbours with the
-    same AUs are joined, so tracker flicker does not shred the summary. Only AUs of driving
-    kinds are coded; head and eye codes (51-64) are kept in the code but never count against an
-    emotion.
+    Segmented as an event-based FACS coder segments (Ekman, Friesen & Hager 2002, chapter 10,
+    scoring procedure: an event is scored with the AUs present at its apex, not every AU that
+    moved during it):
+
+    1. Each channel's presence is the union of its events with the tracker's flicker removed:
+       a gap shorter than ``min_segment`` is bridged, then a stretch shorter than
+       ``min_segment`` is dropped. An AU on or off for less than ``min_segment`` does not start
+       or end a segment.
+    2. A segment is cut where a channel's presence starts or ends. Cuts closer than
+       ``min_segment`` to the previous cut are not made (the AUs that changed within that time
+       count for the segment they mostly lie in), so no segment is shorter than
+       ``min_segment`` unless its neighbours are rest, and none grows by absorbing others.
+    3. A segment's code lists the channels present for at least half of it, each at the
+       strongest letter of its events that lie mostly in it; neighbours coding the same AUs
+       join. Segments with no AU (rest) are not listed.
+
+    A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
+    at most half a second): it never cuts a segment and is listed in the segment it overlaps
+    most, or, at rest, as a segment of its own.
+
+    Only AUs of driving kinds are coded; head and eye codes (51-64) are kept in the code but
+    never count against an emotion.
 
     Returns
     -------
@@ -468,24 +708,48 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     spans = [span for span in spans if span[1] > span[0]]
     if not spans:
         return []
-    pieces = _constant_pieces(spans, min_segment)
-    prototypes = {}
-    for name in emotions:
-        expression = vocabulary.expression(name)
-        if expression is not None:
-            prototypes[name] = vocabulary.parse(expression.code)
-    segments = []
+    prototypes = _prototypes(vocabulary, emotions)
+    scale = vocabulary.scale()
+    # The AUs whose weight a prototype must account for: facial actions, not head or eye
+    # positions nor blinks (which never count against an emotion).
+    facial = {au for au in {event.channel.au for _, _, event in spans}
+              if vocabulary.action_unit(au).kind in ("action_unit", "action_descriptor")
+              and au not in _MOMENTARY_AUS}
+    lasting = [span for span in spans if span[2].channel.au not in _MOMENTARY_AUS]
+    momentary = [span for span in spans if span[2].channel.au in _MOMENTARY_AUS]
+    positions = {au for au in {event.channel.au for _, _, event in lasting}
+                 if vocabulary.action_unit(au).kind in _POSITION_KINDS}
+    lids = {au for au in {event.channel.au for _, _, event in lasting}
+            if vocabulary.action_unit(au).region == "eyes"}
+    blinks = sorted((start, end) for start, end, _ in momentary)
+    pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks)
+    # A blink belongs to the segment it overlaps most; blinks at rest make segments of their own.
+    starts = [start for start, _, _ in pieces]
+    at_rest: list[tuple[float, float, AUEvent]] = []
+    for start, end, event in momentary:
+        overlaps = []
+        k = max(bisect_left(starts, start) - 1, 0)
+        while k < len(pieces) and pieces[k][0] < end:
+            if pieces[k][1] > start:
+                overlaps.append((min(end, pieces[k][1]) - max(start, pieces[k][0]), -k))
+            k += 1
+        if overlaps:
+            active = pieces[-max(overlaps)[1]][2]
+            active[event.channel] = max(active.get(event.channel, event.letter), event.letter,
+                                        key=_letter_rank)
+        else:
+            at_rest.append((start, end, event))
+    for first, last, channels in _closed_spans(at_rest, min_segment):
+        pieces.append((first, last, channels))
+    pieces.sort(key=lambda piece: piece[0])
+    segments: list[CodedSegment] = []
     for start, end, active in pieces:
-        terms = sorted(_bilateral_terms(active),
+        # FACS scores no intensity for a blink (AU45): it is written without a letter.
+        terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
+                        for t in _bilateral_terms(active)),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
-        best, best_matched, best_total = None, 0, 0
-        for name, prototype in prototypes.items():
-            matched, total = _match(code, prototype), len(prototype)
-            if total and matched * 2 >= total and matched > 0 and (
-                    best is None or matched / total > best_matched / best_total
-                    or (matched / total == best_matched / best_total and matched > best_matched)):
-                best, best_matched, best_total = name, matched, total
+        best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
         segment = CodedSegment(float(start), float(end), code, best, best_matched, best_total)
         if segments and _same_aus(segments[-1], segment) and segments[-1].end == segment.start:
             # Neighbours that code the same AUs (after both sides merged) read as one stretch.
@@ -500,77 +764,167 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     return segments
 
 
-def _constant_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float) -> list[list]:
-    """``[start, end, {channel: letter}]`` stretches of constant activity, in one sweep.
+#: Kinds of code that are positions, not facial actions: FACS 2002 scores head and eye positions
+#: (51-66, chapter 9) alongside the face, but a glance or a head turn is not a new expression,
+#: so they are listed where held for half a segment and never cut one.
+_POSITION_KINDS = frozenset({"head", "eye"})
 
-    The boundaries are every event's start and end; an event covers the stretch between two
-    neighbouring boundaries exactly when it starts at or before the left one and ends at or
-    after the right one. A sweep that adds events at their start and drops them at their end
-    keeps, per channel, how many active events carry each letter, and touches at each boundary
-    only the channels whose events start or end there: O(E log E) for E events where testing
-    every event against every stretch was O(E^2) (one hour of Live Link Face: 34 million tests,
-    142 s). A stretch shorter than ``min_segment``, or with the same channels as the one before,
-    joins it, keeping each channel's strongest letter.
-    """
+#: Codes that are momentary by definition and so never cut a segment: AU45, the blink (FACS 2002,
+#: AU45: "eyes close and open very quickly with no pause", closed at most half a second).
+_MOMENTARY_AUS = frozenset({45})
+
+
+def _presence(intervals: list[tuple[float, float]], min_segment: float,
+              blinks: list[tuple[float, float]] = ()) -> list[tuple[float, float]]:
+    """One channel's presence: the union of its events' ``(start, end)``, gaps shorter than
+    ``min_segment`` bridged, then stretches shorter than ``min_segment`` dropped (a tracker's
+    flicker neither starts nor ends an action). A gap within a blink (``blinks``, sorted
+    ``(start, end)``, widened by ``min_segment``; given for the eyes' AUs) is bridged too: the
+    closing lids hide a lid raiser for the blink's time, it has not ended."""
+    merged: list[list[float]] = []
+    for start, end in sorted(intervals):
+        if merged and (start - merged[-1][1] < min_segment
+                       or _within_a_blink(blinks, merged[-1][1], start, min_segment)):
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged if end - start >= min_segment]
+
+
+def _within_a_blink(blinks: list[tuple[float, float]], first: float, last: float,
+                    margin: float) -> bool:
+    """Whether the gap ``first..last`` lies within one blink of the sorted ``(start, end)``
+    list, widened by ``margin`` on both sides (the lids close and reopen around it)."""
+    k = bisect_left(blinks, (last + margin,))
+    while k > 0 and blinks[k - 1][0] - margin <= first:
+        if blinks[k - 1][1] + margin >= last:
+            return True
+        k -= 1
+        if blinks[k][1] + margin < first:
+            break
+    return False
+
+
+def _cuts(boundaries: list[float], min_segment: float) -> list[float]:
+    """Sorted presence boundaries thinned so that consecutive cuts are at least
+    ``min_segment`` apart: a boundary closer than that to the last cut kept is not a cut; the
+    last boundary (where activity ends) always is, replacing a kept cut too close before it."""
+    kept = [boundaries[0]]
+    for time in boundaries[1:-1]:
+        if time - kept[-1] >= min_segment:
+            kept.append(time)
+    if len(boundaries) > 1:
+        if len(kept) > 1 and boundaries[-1] - kept[-1] < min_segment:
+            kept[-1] = boundaries[-1]
+        else:
+            kept.append(boundaries[-1])
+    return kept
+
+
+def _overlapping(starts: np.ndarray, ends: np.ndarray, first: np.ndarray, last: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (item, segment) pair where item ``first[i]..last[i]`` overlaps segment
+    ``starts[k]..ends[k]`` (consecutive segments, in order): item indices, segment indices and
+    the overlaps in seconds, all positive."""
+    if not starts.size or not first.size:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty, np.zeros(0)
+    low = np.maximum(np.searchsorted(starts, first, side="right") - 1, 0)
+    high = np.searchsorted(starts, last, side="left")  # the first segment starting at or after
+    counts = np.maximum(high - low, 0)
+    item = np.repeat(np.arange(first.size), counts)
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    segment = np.arange(int(counts.sum())) - np.repeat(offsets - low, counts)
+    overlap = np.minimum(last[item], ends[segment]) - np.maximum(first[item], starts[segment])
+    keep = overlap > 0
+    return item[keep], segment[keep], overlap[keep]
+
+
+def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
+                 positions: set[int] | frozenset[int] = frozenset(),
+                 lids: set[int] | frozenset[int] = frozenset(),
+                 blinks: list[tuple[float, float]] = ()
+                 ) -> list[tuple[float, float, dict[Channel, str | None]]]:
+    """``(start, end, {channel: letter})`` of the segments of :func:`code_segments` (steps 1-3,
+    before neighbours join), rest left out. Channels of the AUs in ``positions`` (head and eye
+    positions) are listed where present but do not cut; those of the AUs in ``lids`` (the
+    eyes' actions) are not interrupted by the ``blinks``. Each event and presence stretch is
+    matched only to the segments it overlaps, in whole-array operations (an hour of capture
+    has ~85,000 events): O(E log E + S·C) for E events, S segments and C channels."""
     channels = sorted({event.channel for _, _, event in spans}, key=lambda c: c.sort_key)
-    channel_id = {channel: k for k, channel in enumerate(channels)}
-    letter_slots = len(INTENSITY_LETTERS) + 1  # slot 0 counts events without a letter
-    # (time, +1 start / -1 end, channel id, letter slot), all boundaries in one sorted list.
-    # Each event's channel id and slot looked up once, for both of its boundaries.
-    keyed = [(start, end, channel_id[event.channel], _LETTER_RANKS.get(event.letter, -1) + 1)
-             for start, end, event in spans]
-    changes = sorted([(start, 1, channel, slot) for start, _, channel, slot in keyed]
-                     + [(end, -1, channel, slot) for _, end, channel, slot in keyed])
-    del keyed
-    counts = [[0] * letter_slots for _ in channels]
-    active: dict[int, int] = {}  # channel id -> strongest letter slot among its active events
-    pieces: list[list] = []  # [start, end, {channel id: strongest slot}]
-    position = 0
-    while position < len(changes):
-        left = changes[position][0]
-        changed: set[int] = set()
-        while position < len(changes) and changes[position][0] == left:
-            _, step, channel, slot = changes[position]
-            counts[channel][slot] += step
-            changed.add(channel)
-            position += 1
-        added = []
-        for channel in changed:
-            strongest = _strongest_slot(counts[channel])
-            if strongest < 0:
-                active.pop(channel, None)
-            else:
-                if channel not in active:
-                    added.append(channel)
-                active[channel] = strongest
-        if position == len(changes) or not active:
-            continue
-        right = changes[position][0]
-        previous = pieces[-1] if pieces and pieces[-1][1] == left else None
-        if previous is not None:
-            # Channels active before this boundary are in the previous piece already (by
-            # induction), so only the ones that changed need checking or merging.
-            same = len(previous[2]) == len(active) and all(c in previous[2] for c in added)
-            if same or right - left < min_segment or previous[1] - previous[0] < min_segment:
-                previous[1] = right
-                merged = previous[2]
-                for channel in changed:
-                    if channel in active and active[channel] > merged.get(channel, -1):
-                        merged[channel] = active[channel]
-                continue
-        pieces.append([left, right, dict(active)])
-    for piece in pieces:
-        piece[2] = {channels[k]: None if slot == 0 else INTENSITY_LETTERS[slot - 1]
-                    for k, slot in piece[2].items()}
+    number = {channel: k for k, channel in enumerate(channels)}
+    event_channel = np.fromiter((number[event.channel] for _, _, event in spans), np.intp,
+                                len(spans))
+    event_rank = np.fromiter((_LETTER_RANKS.get(event.letter, -1) for _, _, event in spans),
+                             np.intp, len(spans))
+    event_start = np.fromiter((start for start, _, _ in spans), np.float64, len(spans))
+    event_end = np.fromiter((end for _, end, _ in spans), np.float64, len(spans))
+    by_channel: list[list[tuple[float, float]]] = [[] for _ in channels]
+    for start, end, channel in zip(event_start.tolist(), event_end.tolist(),
+                                   event_channel.tolist()):
+        by_channel[channel].append((start, end))
+    presence = [_presence(intervals, min_segment, blinks if channel.au in lids else [])
+                for channel, intervals in zip(channels, by_channel)]
+    boundaries = sorted({time for channel, stretches in zip(channels, presence)
+                         if channel.au not in positions
+                         for stretch in stretches for time in stretch})
+    if len(boundaries) < 2:
+        return []
+    cuts = np.asarray(_cuts(boundaries, min_segment))
+    starts, ends = cuts[:-1], cuts[1:]
+    n_segments, n_channels = starts.size, len(channels)
+    stretch_channel = np.fromiter((c for c, stretches in enumerate(presence) for _ in stretches),
+                                  np.intp)
+    stretch_first = np.fromiter((a for stretches in presence for a, _ in stretches), np.float64)
+    stretch_last = np.fromiter((b for stretches in presence for _, b in stretches), np.float64)
+    item, segment, overlap = _overlapping(starts, ends, stretch_first, stretch_last)
+    covered = np.bincount(segment * n_channels + stretch_channel[item], weights=overlap,
+                          minlength=n_segments * n_channels).reshape(n_segments, n_channels)
+    # The letter: the strongest among the channel's events that lie mostly in the segment (half
+    # of the event, or min_segment of it), so the tail of the neighbour's apex does not raise it;
+    # failing that (a flickering channel), the letter of the event overlapping it longest.
+    item, segment, overlap = _overlapping(starts, ends, event_start, event_end)
+    key = segment * n_channels + event_channel[item]
+    rank = event_rank[item]
+    needed = np.minimum(0.5 * (event_end - event_start), min_segment)[item] - 1e-12
+    letters = np.full(n_segments * n_channels, -2, dtype=np.intp)
+    np.maximum.at(letters, key[overlap >= needed], rank[overlap >= needed])
+    order = np.lexsort((rank, overlap, key))  # by key, then overlap, then rank: last wins
+    last_of_key = order[np.append(key[order][1:] != key[order][:-1], True)]
+    fallback = np.full(n_segments * n_channels, -2, dtype=np.intp)  # -2: no event in it
+    fallback[key[last_of_key]] = rank[last_of_key]
+    letters = np.where(letters > -2, letters, fallback)
+    # Present for half the segment, and seen in it (not only bridged across a blink).
+    present_segment, present_channel = np.nonzero(
+        (covered >= (0.5 * (ends - starts) - 1e-12)[:, None])
+        & (letters.reshape(n_segments, n_channels) > -2))
+    pieces: list[tuple[float, float, dict[Channel, str | None]]] = []
+    start_list, end_list = starts.tolist(), ends.tolist()
+    previous = -1
+    for k, channel, letter in zip(present_segment.tolist(), present_channel.tolist(),
+                                  letters[present_segment * n_channels + present_channel].tolist()):
+        if k != previous:
+            pieces.append((start_list[k], end_list[k], {}))
+            previous = k
+        pieces[-1][2][channels[channel]] = INTENSITY_LETTERS[letter] if letter >= 0 else None
     return pieces
 
 
-def _strongest_slot(counts: list[int]) -> int:
-    """The highest letter slot with an active event (0: letterless only; -1: none active)."""
-    for slot in range(len(counts) - 1, -1, -1):
-        if counts[slot]:
-            return slot
-    return -1
+def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float
+                  ) -> list[tuple[float, float, dict[Channel, str | None]]]:
+    """Events (blinks at rest) as segments: overlapping ones, or ones less than ``gap`` apart,
+    make one segment with each channel's strongest letter."""
+    out: list[tuple[float, float, dict[Channel, str | None]]] = []
+    for start, end, event in sorted(spans, key=lambda span: span[:2]):
+        if out and start - out[-1][1] < gap:
+            first, last, active = out[-1]
+            out[-1] = (first, max(last, end), active)
+        else:
+            active = {}
+            out.append((start, end, active))
+        active[event.channel] = max(active.get(event.channel, event.letter), event.letter,
+                                    key=_letter_rank)
+    return out
 
 
 def _same_aus(a: CodedSegment, b: CodedSegment) -> bool:

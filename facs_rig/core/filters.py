@@ -15,7 +15,8 @@ Every function works on time-first arrays ``values (n_frames, n_channels)`` with
 * Neutral calibration: trackers are biased (MediaPipe's cheekPuff, eyeWide and noseSneer stay
   near zero, issue 8; OpenFace's head and gaze angles are relative to the camera, not to the
   performer's rest), so each channel's resting level is subtracted and its gain rescaled
-  (:class:`NeutralCalibration`).
+  (:class:`NeutralCalibration`). When no neutral stretch was marked, :func:`resting_window`
+  finds the second closest to every channel's resting level (:func:`resting_levels`).
 * Resampling to an output frame rate by linear interpolation (:func:`resample`).
 """
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.limits import frame_count_problem
+from facs_rig.core.limits import resampled_count_problem
 from facs_rig.errors import TimelineError
 
 __all__ = [
@@ -37,6 +38,9 @@ __all__ = [
     "smooth_zero_phase",
     "NeutralCalibration",
     "quietest_window",
+    "RestingLevels",
+    "resting_levels",
+    "resting_window",
     "resample",
     "clean_curves",
     "GAP_METHODS",
@@ -281,11 +285,13 @@ class NeutralCalibration:
         ----------
         times, values : arrays
             The take (NaN ignored).
-        window : (start, end) seconds or ``'quietest'``, optional
+        window : (start, end) seconds, ``'resting'`` or ``'quietest'``, optional
             A stretch where the face is at rest (the performer's neutral at the top of a take):
-            its per-channel median is the rest. ``'quietest'`` finds it: the one-second stretch
-            with the least total activation (:func:`quietest_window`). Without a window, the
-            ``rest_percentile`` of each channel over the whole take is used.
+            its per-channel median is the rest. ``'resting'`` finds it: the one-second stretch
+            closest to every channel's resting level and stillest (:func:`resting_window`);
+            ``'quietest'``, the one with the least total activation (:func:`quietest_window`),
+            which can be a face below rest on some channels (lids lowered). Without a window,
+            the ``rest_percentile`` of each channel over the whole take is used.
         gain_percentile : float, optional
             When given, each channel's gain makes this percentile of ``value - rest`` read 1.0,
             so a tracker that never reaches full scale on a shape (MediaPipe cheekPuff) is
@@ -298,9 +304,11 @@ class NeutralCalibration:
             raise ValueError(f"values must be (n_frames, n_channels), got shape {source.shape}")
         t = np.asarray(times, dtype=np.float64)
         if isinstance(window, str):
-            if window != "quietest":
-                raise ValueError(f"neutral window {window!r} is not 'quietest' or (start, end)")
-            window = quietest_window(t, source)
+            if window not in ("resting", "quietest"):
+                raise ValueError(f"neutral window {window!r} is not 'resting', 'quietest' or "
+                                 f"(start, end)")
+            finder = resting_window if window == "resting" else quietest_window
+            window = finder(t, source)
         if window is not None and gain_percentile is None:
             data = source  # only the window's rows are needed in float64
         else:
@@ -337,23 +345,182 @@ def quietest_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0
                     ) -> tuple[float, float]:
     """The ``seconds``-long stretch whose frames have the least summed activation.
 
-    A biased tracker reads a resting face as small positive values on many channels (eyeWide
-    0.4 on one real Live Link Face take); the stretch where the sum over channels is smallest
-    is the best guess of the performer's neutral when none was marked. Frames with NaN count
-    as active (a lost face is no evidence of rest).
+    The least active stretch is not always a resting face: a face can read below its rest on
+    some channels (lids lowered read a lower eyeWide, eyes down a lower eyeLookUp), and that
+    stretch then wins. :func:`resting_window` is what the automatic neutral uses. Frames with
+    NaN count as active (a lost face is no evidence of rest).
     """
-    t = np.asarray(times, dtype=np.float64)
+    t, source = _check_take(times, values)
+    return _best_window(t, _frame_activation(source), seconds)
+
+
+#: Smallest per-channel scale of the resting distance (blendshape / AU units, 0-1). The robust
+#: spread of a channel that barely moves is tracker jitter (cheekSquint on the Live Link Face
+#: takes: 0.0015), and dividing by it would make a drift of 0.01 count as far off; 0.05 is a
+#: third of the event threshold ``on`` (0.15, ``core.events``), so a channel must move by a
+#: coding-relevant amount before it counts as away from rest. The windows chosen on the Live
+#: Link Face takes were the same for floors 0.02-0.1.
+RESTING_SCALE_FLOOR = 0.05
+#: A channel's distance from its resting level counts at most this many scales (squared):
+#: beyond six robust standard deviations a channel is plainly off rest whatever the exact
+#: distance, and a channel gone wild (a tracker glitch, a head turned far from the camera)
+#: must not make the others' closeness irrelevant. Clipped harder (3 scales), a second with the
+#: head bowed far from its usual pose (58 at 0.43 against 0.00) was taken as OpenFace's
+#: ``facsvatar_demo_full.csv`` rest; the Live Link Face takes' windows are the same for 3-100.
+RESTING_DISTANCE_CLIP = 6.0
+#: The stillness term compares each frame with the one this many seconds earlier: a facial
+#: action's onset takes about 0.1 s or more (the fastest, a blink, closes the lid in about
+#: 100 ms: Stern, Walrath & Goldstein 1984, "The endogenous eyeblink", Psychophysiology 21),
+#: so over 0.1 s a moving channel shows most of its travel, whatever the frame rate.
+STILLNESS_LAG_SECONDS = 0.1
+#: The robust standard deviation of normally distributed data is 1.4826 times its median
+#: absolute deviation (Rousseeuw & Croux 1993, JASA 88).
+_MAD_TO_SIGMA = 1.4826
+
+
+@dataclass(frozen=True)
+class RestingLevels:
+    """Where each channel of a take rests and how much it varies there.
+
+    Attributes
+    ----------
+    level : (n_channels,) float64
+        Resting level: the channel's median over the take's calmer half (the frames whose
+        summed activation is at most the take's median).
+    scale : (n_channels,) float64
+        Robust spread around ``level`` over the same frames (1.4826 x the median absolute
+        deviation), at least :data:`RESTING_SCALE_FLOOR`.
+    """
+
+    level: np.ndarray
+    scale: np.ndarray
+
+
+def resting_levels(values: np.ndarray) -> RestingLevels:
+    """Each channel's resting level and spread, from a take with no marked neutral.
+
+    Why the calmer half: a tracker's blendshapes are activations, 0 for the neutral face and
+    rising with the movement (Apple, ``ARFaceAnchor.blendShapes``: each value is the feature's
+    position relative to its neutral configuration, 0.0 neutral to 1.0 maximum movement), so
+    the frames with the least summed activation are, as a set, the likeliest at rest, even
+    when the single least active second is not (lids lowered read a lower eyeWide than the
+    performer's rest). Their median is robust both ways: an expression held for up to three
+    quarters of the take (a long smile) stays out of the calmer half or is outvoted in it, and
+    a stretch below rest shorter than a quarter of the take cannot move it far. A coder judges
+    each action against the person's own neutral face (FACS code 0; Ekman, Friesen & Hager
+    2002), and a biased tracker's neutral is not 0 (eyeWide reads about 0.39 at rest on
+    ``S07-001.csv``), so the level is measured per channel, not assumed.
+
+    Parameters
+    ----------
+    values : (n_frames, n_channels) float
+        NaN frames are left out (a lost face is no evidence of rest).
+    """
+    source = _frames(values)
+    activation = _frame_activation(source)
+    finite = np.isfinite(activation)
+    level = np.zeros(source.shape[1])
+    spread = np.zeros(source.shape[1])
+    if finite.any():
+        calm = activation <= np.median(activation[finite])  # NaN frames (inf) never calm
+        # Channels as contiguous rows, so each median partitions contiguous memory (half the
+        # take, in the capture's own float32 for an hour's blendshapes: 22 MB).
+        resting = np.ascontiguousarray(np.asarray(source)[calm].T)
+        level = np.median(resting, axis=1).astype(np.float64)
+        np.subtract(resting, level.astype(resting.dtype)[:, None], out=resting)
+        np.abs(resting, out=resting)
+        spread = np.median(resting, axis=1, overwrite_input=True).astype(np.float64)
+    scale = np.maximum(_MAD_TO_SIGMA * spread, RESTING_SCALE_FLOOR)
+    return RestingLevels(level, scale)
+
+
+def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, *,
+                   levels: RestingLevels | None = None) -> tuple[float, float]:
+    """The ``seconds``-long stretch where the face is most at rest: every channel close to its
+    resting level, and nothing moving.
+
+    A FACS coder (and a tracker operator calibrating a neutral pose) picks a stretch where the
+    face is at rest: nothing moves and no channel is far from its usual resting level. Each
+    frame scores ``mean_k min(z_k^2, 36) + mean_k min(dz_k^2, 36)`` with
+    ``z_k = (x_k - level_k) / scale_k`` (:func:`resting_levels`: per-channel, robust, so a
+    channel that varies widely at rest does not dominate) and ``dz_k`` the change of ``z_k``
+    over :data:`STILLNESS_LAG_SECONDS`; the window with the lowest mean score wins. A stretch
+    below rest on some channels (lowered lids) is as far off as one above it, which the least
+    summed activation (:func:`quietest_window`) got wrong.
+
+    Parameters
+    ----------
+    times : (n_frames,) float
+        Increasing seconds.
+    values : (n_frames, n_channels) float
+        NaN frames are never chosen.
+    seconds : float
+        Window length.
+    levels : RestingLevels, optional
+        Precomputed :func:`resting_levels` of ``values``.
+
+    Returns
+    -------
+    (start, end) : seconds of the first and last frame of the window
+    """
+    t, source = _check_take(times, values)
+    if levels is None:
+        levels = resting_levels(source)
+    lag = 1
+    if t.shape[0] > 1 and t[-1] > t[0]:
+        lag = max(1, int(round(STILLNESS_LAG_SECONDS * (t.shape[0] - 1) / (t[-1] - t[0]))))
+    clip = np.float32(RESTING_DISTANCE_CLIP ** 2)
+    # float32 z-scores (a few hundredths of a scale is far below what decides a window), so a
+    # block's temporaries are half the size and the hour's pass is memory-bound half as long.
+    level = levels.level.astype(np.float32)
+    inverse_scale = (1.0 / levels.scale).astype(np.float32)
+    costs = np.empty(source.shape[0], dtype=np.float64)
+    for first in range(0, source.shape[0], _BLOCK_ROWS):  # bounded temporaries
+        last = min(first + _BLOCK_ROWS, source.shape[0])
+        earliest = max(first - lag, 0)
+        z = (np.asarray(source[earliest:last], dtype=np.float32) - level) * inverse_scale
+        here = z[first - earliest:]
+        # The frame `lag` rows earlier (the first rows of the take compare with row 0).
+        before = z[np.maximum(np.arange(first, last) - lag, 0) - earliest]
+        with np.errstate(invalid="ignore"):
+            moved = here - before
+            np.multiply(moved, moved, out=moved)
+            np.multiply(here, here, out=here)
+            costs[first:last] = (np.minimum(here, clip).mean(axis=1, dtype=np.float64)
+                                 + np.minimum(moved, clip).mean(axis=1, dtype=np.float64))
+    costs[~np.isfinite(costs)] = np.inf  # NaN in the frame (or the one it is compared with)
+    return _best_window(t, costs, seconds)
+
+
+def _frames(values: np.ndarray) -> np.ndarray:
     source = np.asarray(values)
     if source.ndim != 2:
         raise ValueError(f"values must be (n_frames, n_channels), got shape {source.shape}")
+    return source
+
+
+def _check_take(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(times, dtype=np.float64)
+    source = _frames(values)
     if t.shape[0] == 0:
         raise ValueError("no frames to find a neutral stretch in")
+    return t, source
+
+
+def _frame_activation(source: np.ndarray) -> np.ndarray:
+    """Summed absolute value of each frame, inf where a frame has NaN."""
     totals = np.empty(source.shape[0], dtype=np.float64)
     for first in range(0, source.shape[0], _BLOCK_ROWS):  # bounded temporaries
-        data = source[first:first + _BLOCK_ROWS].astype(np.float64)
-        totals[first:first + _BLOCK_ROWS] = np.where(np.isnan(data).any(axis=1), np.inf,
-                                                     np.nansum(np.abs(data), axis=1))
-    cumulative = np.concatenate(([0.0], np.cumsum(np.where(np.isinf(totals), 1e9, totals))))
+        totals[first:first + _BLOCK_ROWS] = np.abs(source[first:first + _BLOCK_ROWS]).sum(
+            axis=1, dtype=np.float64)
+    totals[np.isnan(totals)] = np.inf  # a NaN anywhere in the frame makes its sum NaN
+    return totals
+
+
+def _best_window(t: np.ndarray, costs: np.ndarray, seconds: float) -> tuple[float, float]:
+    """First and last time of the ``seconds``-long window with the lowest mean frame cost
+    (inf costs count as a huge finite cost, so a window of lost frames is the last resort)."""
+    cumulative = np.concatenate(([0.0], np.cumsum(np.where(np.isinf(costs), 1e9, costs))))
     # Window i covers the frames in [t_i, t_i + seconds): frames i..ends[i]-1.
     ends = np.searchsorted(t, t + seconds - 1e-9, side="left")
     counts = ends - np.arange(t.shape[0])
@@ -381,6 +548,13 @@ def resample(times: np.ndarray, values: np.ndarray, fps: float, *, start: float 
     -------
     grid : (n,) float64
     resampled : (n, n_channels) float32
+
+    Raises
+    ------
+    TimelineError
+        Before allocating, when the grid would hold more frames than the input's rows allow
+        (:func:`~facs_rig.core.limits.resampled_count_problem`: a few rows hours apart) or more
+        than :data:`~facs_rig.core.limits.MAX_FRAMES`.
     """
     if not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, not {fps!r}")
@@ -389,7 +563,8 @@ def resample(times: np.ndarray, values: np.ndarray, fps: float, *, start: float 
     first = float(t[0]) if start is None else float(start)
     last = float(t[-1]) if end is None else float(end)
     frames = (last - first) * fps + 1e-6
-    problem = frame_count_problem(frames, what=f"resampling {last - first:g} s at {fps:g} fps")
+    problem = resampled_count_problem(frames, t.shape[0],
+                                      what=f"resampling {last - first:g} s at {fps:g} fps")
     if problem:  # also catches an overflow to inf; refuse before allocating
         raise TimelineError(problem)
     count = int(math.floor(frames)) + 1 if last >= first else 0

@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["MAX_FPS", "MAX_FRAMES", "fps_problem", "frame_count_problem"]
+__all__ = ["MAX_FPS", "MAX_FRAMES", "MAX_FRAMES_PER_ROW", "fps_problem", "frame_count_problem",
+           "resampled_count_problem"]
 
 #: Highest frame rate any command accepts (frames per second); the range is ``(0, MAX_FPS]``.
 MAX_FPS = 10_000.0
 #: Most frames any command samples, renders or resamples at once.
 MAX_FRAMES = 24_000_000
+#: Most frames a take's resampling may make per row it has (120x is a 1 fps tracker at 120 fps),
+#: once past :data:`FRAMES_ALWAYS_ALLOWED`: more is no frame rate but a few rows hours apart,
+#: whose frames would take memory out of all proportion to the file.
+MAX_FRAMES_PER_ROW = 1000
+#: Resampled frames any take may have whatever its rows (100,000 frames of 52 float32 weights:
+#: 21 MB).
+FRAMES_ALWAYS_ALLOWED = 100_000
 
 
 def fps_problem(value: object, *, name: str = "fps") -> str | None:
@@ -47,3 +55,16 @@ def frame_count_problem(n_frames: float, *, what: str) -> str | None:
         return (f"{what} is {count} frames, more than the limit of {MAX_FRAMES:,}; lower the fps "
                 f"or use a shorter span")
     return None
+
+
+def resampled_count_problem(n_frames: float, n_rows: int, *, what: str) -> str | None:
+    """``None`` when resampling ``n_rows`` rows to ``n_frames`` frames is in proportion to the
+    input (at most :data:`MAX_FRAMES_PER_ROW` frames per row, or :data:`FRAMES_ALWAYS_ALLOWED`
+    frames), else why not. ``what`` says what is resampled, e.g. ``"resampling 86400 s at 30 fps"``.
+    """
+    too_many = frame_count_problem(n_frames, what=what)  # inf too; past it, say that first
+    if too_many or n_frames <= max(MAX_FRAMES_PER_ROW * n_rows, FRAMES_ALWAYS_ALLOWED):
+        return too_many
+    return (f"{what} is {n_frames:.3g} frames from {n_rows} row(s), more than "
+            f"{MAX_FRAMES_PER_ROW} per row: the rows' times are far apart for their number (a "
+            f"wrong time column or timecode?)")

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from facs_rig.core.channels import Channel, parse_channel, sort_channels
 from facs_rig.core.naming import normalize_target_name
 from facs_rig.core.nodes import NodeMotion
-from facs_rig.errors import RigError, RigValidationError
+from facs_rig.errors import RigError, RigValidationError, cut, shown
 
 if TYPE_CHECKING:
     from facs_rig.core.vocabulary import Vocabulary
@@ -363,24 +363,10 @@ class RigProfile:
 # validation
 
 
-#: Longest key or value quoted whole in an issue; longer ones are cut (a 150 KB key made a
-#: 300 KB report).
-_QUOTE_LIMIT = 60
-
-
 def _key(key: Any) -> str:
-    """A JSON object key as a path component, cut to :data:`_QUOTE_LIMIT` characters."""
-    text = str(key)
-    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT]}...({len(text)} characters)"
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)`` for an issue, cut to :data:`_QUOTE_LIMIT` characters."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int over 4,300 digits (CPython's int-to-text limit); in lists too
-        return "a number of over 4300 digits"
-    return text if len(text) <= _QUOTE_LIMIT else f"{text[:_QUOTE_LIMIT]}...({len(text)} characters)"
+    """A JSON object key as a path component, cut to :data:`~facs_rig.errors.QUOTE_LIMIT`
+    characters."""
+    return cut(str(key))
 
 
 def _too_deep(data: Any) -> str | None:
@@ -449,10 +435,10 @@ class _Checker:
 
     def target(self, value: Any, path: str) -> bool:
         if not isinstance(value, str):
-            self.add(path, f"expected a target name, got {_shown(value)}")
+            self.add(path, f"expected a target name, got {shown(value)}")
             return False
         if value not in self.targets:
-            self.add(path, f"{_shown(value)} is not a target of this rig")
+            self.add(path, f"{shown(value)} is not a target of this rig")
             return False
         return True
 
@@ -460,11 +446,11 @@ class _Checker:
         """A channel string: an AU code, with a side when ``sided`` allows it."""
         channel = parse_channel(value) if isinstance(value, str) else None
         if channel is None:
-            self.add(path, f"{_shown(value)} is not an AU channel such as 'AU12'"
+            self.add(path, f"{shown(value)} is not an AU channel such as 'AU12'"
                      + (" or 'AU12_L'" if sided else ""))
             return None
         if channel.side and not sided:
-            self.add(path, f"{_shown(value)}: name the AU without a side here ('{Channel(channel.au).name}'); "
+            self.add(path, f"{shown(value)}: name the AU without a side here ('{Channel(channel.au).name}'); "
                      "sides go in each entry's \"side\"")
             return None
         return self.known_au(channel, path)
@@ -511,13 +497,13 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     check.keys(data, _TOP_KEYS, "")
     version = _schema_version(data.get("schema"))
     if version is None:
-        check.add("schema", f"expected {SCHEMA!r}, got {_shown(data.get('schema'))}")
+        check.add("schema", f"expected {SCHEMA!r}, got {shown(data.get('schema'))}")
     elif version > SCHEMA_VERSION:
-        check.add("schema", f"{_shown(data['schema'])} is newer than this facs-rig reads ({SCHEMA!r}); "
+        check.add("schema", f"{shown(data['schema'])} is newer than this facs-rig reads ({SCHEMA!r}); "
                   "upgrade facs-rig")
     name = data.get("name")
     if not (isinstance(name, str) and _NAME.match(name)):
-        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {_shown(name)}")
+        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {shown(name)}")
     if "description" in data and not isinstance(data["description"], str):
         check.add("description", "expected a string")
     _check_targets(check, data.get("targets"))
@@ -545,15 +531,15 @@ def _check_targets(check: _Checker, targets: Any) -> None:
     for index, target in enumerate(targets):
         path = f"targets[{index}]"
         if not isinstance(target, str) or not target.strip():
-            check.add(path, f"expected a non-empty string, got {_shown(target)}")
+            check.add(path, f"expected a non-empty string, got {shown(target)}")
             continue
         if target in seen:
-            check.add(path, f"{_shown(target)} is listed twice (first at targets[{seen[target]}])")
+            check.add(path, f"{shown(target)} is listed twice (first at targets[{seen[target]}])")
             continue
         key = normalize_target_name(target)
         if key in keys:
-            check.add(path, f"{_shown(target)} would match the same file names as "
-                      f"{_shown(targets[keys[key]])} (targets[{keys[key]}]); rename one")
+            check.add(path, f"{shown(target)} would match the same file names as "
+                      f"{shown(targets[keys[key]])} (targets[{keys[key]}]); rename one")
         seen[target] = index
         keys.setdefault(key, index)
     check.targets = set(seen)
@@ -566,9 +552,9 @@ def _check_combine(check: _Checker, combine: Any) -> None:
     for key, mode in combine.items():
         path = f"combine.{_key(key)}"
         if key != "default" and key not in check.targets:
-            check.add(path, f"{_shown(key)} is not a target of this rig")
+            check.add(path, f"{shown(key)} is not a target of this rig")
         if mode not in COMBINE_MODES:
-            check.add(path, f"{_shown(mode)} is not a combine mode ({', '.join(COMBINE_MODES)})")
+            check.add(path, f"{shown(mode)} is not a combine mode ({', '.join(COMBINE_MODES)})")
 
 
 def _valid_range(value: Any) -> bool:
@@ -578,7 +564,7 @@ def _valid_range(value: Any) -> bool:
 
 def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
     if "range" in data and not _valid_range(data["range"]):
-        check.add("range", f"expected [low, high] with low < high, got {_shown(data['range'])}")
+        check.add("range", f"expected [low, high] with low < high, got {shown(data['range'])}")
     ranges = data.get("target_ranges", {})
     if not isinstance(ranges, Mapping):
         check.add("target_ranges", "expected an object: {target: [low, high]}")
@@ -586,9 +572,9 @@ def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
     for key, value in ranges.items():
         path = f"target_ranges.{_key(key)}"
         if key not in check.targets:
-            check.add(path, f"{_shown(key)} is not a target of this rig")
+            check.add(path, f"{shown(key)} is not a target of this rig")
         if not _valid_range(value):
-            check.add(path, f"expected [low, high] with low < high, got {_shown(value)}")
+            check.add(path, f"expected [low, high] with low < high, got {shown(value)}")
 
 
 def _check_curve(check: _Checker, curve: Any, path: str) -> None:
@@ -598,7 +584,7 @@ def _check_curve(check: _Checker, curve: Any, path: str) -> None:
     xs: list[float] = []
     for index, point in enumerate(curve):
         if not (isinstance(point, list) and len(point) == 2 and all(_is_number(v) for v in point)):
-            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {_shown(point)}")
+            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {shown(point)}")
             return
         x, y = point
         if not 0 <= y <= 1:
@@ -624,7 +610,7 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
         channel = check.au_key(key, base, sided=False)
         if channel is not None:
             if channel.au in seen_au:
-                check.add(base, f"AU{channel.au} is already mapped as {_shown(seen_au[channel.au])}")
+                check.add(base, f"AU{channel.au} is already mapped as {shown(seen_au[channel.au])}")
                 channel = None
             else:
                 seen_au[channel.au] = key
@@ -635,17 +621,17 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
         for index, entry in enumerate(entries):
             path = f"{base}[{index}]"
             if not isinstance(entry, Mapping):
-                check.add(path, f"expected an object, got {_shown(entry)}")
+                check.add(path, f"expected an object, got {shown(entry)}")
                 continue
             check.keys(entry, _ENTRY_KEYS, path)
             ok = check.target(entry.get("target"), f"{path}.target")
             weight = entry.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= 1:
-                check.add(f"{path}.weight", f"expected a number in (0, 1], got {_shown(weight)}")
+                check.add(f"{path}.weight", f"expected a number in (0, 1], got {shown(weight)}")
                 ok = False
             side = entry.get("side")
             if side not in (None, "L", "R"):
-                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {_shown(side)}")
+                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {shown(side)}")
                 ok = False  # and keep an unhashable side (a list) out of seen_pairs
             elif side is not None and channel is not None:
                 check.known_au(Channel(channel.au, side), f"{path}.side")
@@ -655,7 +641,7 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
                 check.add(f"{path}.notes", "expected a string")
             pair = (entry.get("target"), side)
             if ok and pair in seen_pairs:
-                check.add(path, f"{_shown(pair[0])} is already driven by {base}[{seen_pairs[pair]}]"
+                check.add(path, f"{shown(pair[0])} is already driven by {base}[{seen_pairs[pair]}]"
                           + (f" on side {side}" if side else ""))
             elif ok:
                 seen_pairs[pair] = index
@@ -668,7 +654,7 @@ def _string_list(check: _Checker, value: Any, path: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.add(path, f"expected a list, got {_shown(value)}")
+        check.add(path, f"expected a list, got {shown(value)}")
         return []
     return value
 
@@ -683,11 +669,11 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
     for index, rule in enumerate(rules):
         path = f"rules[{index}]"
         if not isinstance(rule, Mapping):
-            check.add(path, f"expected an object, got {_shown(rule)}")
+            check.add(path, f"expected an object, got {shown(rule)}")
             continue
         kind = rule.get("rule")
         if kind not in RULE_KINDS:
-            check.add(f"{path}.rule", f"{_shown(kind)} is not a rule kind ({', '.join(RULE_KINDS)})")
+            check.add(f"{path}.rule", f"{shown(kind)} is not a rule kind ({', '.join(RULE_KINDS)})")
             continue
         check.keys(rule, _RULE_KEYS[kind], path)
         if "notes" in rule and not isinstance(rule["notes"], str):
@@ -696,7 +682,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
             target = rule.get("target")
             if check.target(target, f"{path}.target"):
                 if target in corrective_of:
-                    check.add(f"{path}.target", f"{_shown(target)} is already the target of corrective "
+                    check.add(f"{path}.target", f"{shown(target)} is already the target of corrective "
                               f"rules[{corrective_of[target]}]")
                 corrective_of.setdefault(target, index)
             aus = _string_list(check, rule.get("aus"), f"{path}.aus")
@@ -705,7 +691,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
                 check.au_key(au, f"{path}.aus[{i}]", sided=True)
             for i, driver in enumerate(targets):
                 if check.target(driver, f"{path}.targets[{i}]") and driver == target:
-                    check.add(f"{path}.targets[{i}]", f"a corrective cannot drive itself ({_shown(driver)})")
+                    check.add(f"{path}.targets[{i}]", f"a corrective cannot drive itself ({shown(driver)})")
             if len(aus) + len(targets) < 2:
                 check.add(path, "a corrective needs at least two drivers (\"aus\" and/or \"targets\")")
             if len(set(map(str, aus))) != len(aus) or len(set(map(str, targets))) != len(targets):
@@ -715,7 +701,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
             weight = rule.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= MAX_CORRECTIVE_WEIGHT:
                 check.add(f"{path}.weight", f"expected a number in (0, {MAX_CORRECTIVE_WEIGHT:g}], "
-                          f"got {_shown(weight)}")
+                          f"got {shown(weight)}")
         elif kind == "exclusive":
             _check_chain(check, rule.get("chain"), f"{path}.chain", in_chain, mapped)
         elif kind == "suppress":
@@ -730,7 +716,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
                 check.add(f"{path}.by_target", "a target cannot suppress itself")
             k = rule.get("k", 1.0)
             if not _is_number(k) or not 0 < k <= 1:
-                check.add(f"{path}.k", f"expected a number in (0, 1], got {_shown(k)}")
+                check.add(f"{path}.k", f"expected a number in (0, 1], got {shown(k)}")
         else:  # clamp
             ok = check.target(rule.get("target"), f"{path}.target")
             if check.target(rule.get("max_target"), f"{path}.max_target") and ok and \
@@ -771,7 +757,7 @@ def _check_chain(check: _Checker, chain: Any, path: str, in_chain: dict[int, str
                     for target, weight in mapped.get(weaker, []):
                         if target in strong_weights and strong_weights[target] < weight:
                             check.add(path, f"AU{stronger} is stronger than AU{weaker} in this "
-                                      f"chain but drives {_shown(target)} less ({strong_weights[target]:g} "
+                                      f"chain but drives {shown(target)} less ({strong_weights[target]:g} "
                                       f"< {weight:g})")
 
 
@@ -812,7 +798,7 @@ def _check_unsupported(check: _Checker, unsupported: Any,
 
 def _vector(check: _Checker, value: Any, path: str, *, nonzero: bool = False) -> bool:
     if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
-        check.add(path, f"expected 3 finite numbers, got {_shown(value)}")
+        check.add(path, f"expected 3 finite numbers, got {shown(value)}")
         return False
     if nonzero and not math.hypot(*(float(v) for v in value)) > 1e-9:
         check.add(path, "the axis must not be zero (length above 1e-9)")
@@ -843,14 +829,14 @@ def _check_node_motion(check: _Checker, motion: Any) -> None:
                 continue
             check.keys(entry, _MOTION_KEYS, where)
             if not (isinstance(entry.get("node"), str) and entry["node"]):
-                check.add(f"{where}.node", f"expected a node name, got {_shown(entry.get('node'))}")
+                check.add(f"{where}.node", f"expected a node name, got {shown(entry.get('node'))}")
             rotates = "axis" in entry or "degrees" in entry
             if rotates:
                 _vector(check, entry.get("axis"), f"{where}.axis", nonzero=True)
                 degrees = entry.get("degrees")
                 if not (_is_number(degrees) and abs(float(degrees)) <= MAX_MOTION_DEGREES):
                     check.add(f"{where}.degrees", f"expected a number within ±{MAX_MOTION_DEGREES:g}, "
-                              f"got {_shown(degrees)}")
+                              f"got {shown(degrees)}")
             if "pivot" in entry:
                 if not rotates:
                     check.add(f"{where}.pivot", "a pivot needs an axis and degrees")

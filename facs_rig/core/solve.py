@@ -52,6 +52,7 @@ __all__ = [
     "folded_channels",
     "dependent_channels",
     "silent_channels",
+    "read_back_facts",
     "BlendshapeSolver",
     "prior_terms",
     "PoseScale",
@@ -441,6 +442,48 @@ def silent_channels(rig) -> list[Channel]:
     curves = AUCurves(np.arange(len(channels), dtype=np.float64), alone, channels, 1.0)
     moved = np.any(np.abs(mix(curves, rig).weights) > 1e-6, axis=1)
     return [channel for channel, any_target in zip(channels, moved) if not any_target]
+
+
+def read_back_facts(rig) -> dict[str, list[dict]]:
+    """What a capture solved through ``rig`` reads back as, JSON-able (``rig show``'s part).
+
+    Returns
+    -------
+    dict
+        ``read_back_as``: AUs read as another (:func:`folded_channels`) or as nothing
+        (:func:`silent_channels`); ``told_apart_by_prior``: AUs whose targets are a mix of
+        other AUs' (:func:`dependent_channels`); ``nonlinear_in_solve``: AUs that drive targets
+        through in-between curves, which the linear solve reads at full weight. Each entry
+        names the AU(s) and gives the reason.
+    """
+    read_back_as = [
+        {"au": channel.name, "read_as": read_as.name,
+         "reason": f"drives the same targets in the same proportions as {read_as.name}: a "
+                   f"capture solved through this profile cannot tell them apart"}
+        for channel, read_as in folded_channels(rig)]
+    read_back_as += [
+        {"au": channel.name, "read_as": "nothing",
+         "reason": "alone it moves no target: the profile's rules show it only with other AUs "
+                   "(see rules), so a capture of it alone reads back as nothing"}
+        for channel in silent_channels(rig)]
+    told_apart_by_prior = [
+        {"au": channel.name, "mix": [{"au": other.name, "times": x} for other, x in terms],
+         "reason": "its targets are a non-negative mix of these AUs' targets: the data cannot "
+                   "tell them apart; the solve's sparsity prior reads the single AU, so these "
+                   "AUs together in exactly these proportions read back as " + channel.name}
+        for channel, terms in dependent_channels(rig)]
+    curved: dict[str, list[str]] = {}
+    for mapping in rig.mappings:
+        if mapping.curve:
+            curved.setdefault(f"AU{mapping.au:02d}", []).append(mapping.target)
+    nonlinear_in_solve = [
+        {"au": au, "targets": sorted(set(targets)),
+         "reason": "drives these targets through an in-between curve; the solve is linear and "
+                   "reads them at full weight, so the AU reads low (or as another) below the "
+                   "curve's knee"}
+        for au, targets in sorted(curved.items())]
+    return {"read_back_as": read_back_as, "told_apart_by_prior": told_apart_by_prior,
+            "nonlinear_in_solve": nonlinear_in_solve}
 
 
 def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:

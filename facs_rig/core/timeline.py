@@ -480,11 +480,7 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
     TimelineError
         When the code does not parse (the message carries the parser's column) or a time is bad.
     """
-    if isinstance(code, str):
-        try:
-            code = vocabulary.parse(code)
-        except CodeParseError as exc:
-            raise TimelineError(str(exc)) from None
+    code = _parsed(code, vocabulary)
     try:
         intensity_scale = vocabulary.scale(scale)
     except VocabularyError as exc:
@@ -502,6 +498,17 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
     return tuple(events)
 
 
+def _parsed(code: str | Code, vocabulary: Vocabulary) -> Code:
+    """``code`` parsed by ``vocabulary`` (as is when already parsed); a parse error becomes a
+    :class:`TimelineError` carrying the parser's column."""
+    if not isinstance(code, str):
+        return code
+    try:
+        return vocabulary.parse(code)
+    except CodeParseError as exc:
+        raise TimelineError(str(exc)) from None
+
+
 def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float = 2.0,
                        onset: float = DEFAULT_ONSET, offset: float = DEFAULT_OFFSET,
                        start: float = 0.0, fps: float = DEFAULT_FPS,
@@ -517,11 +524,7 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
     >>> held.duration, [e.channel.name for e in held.events]
     (1.8, ['AU01', 'AU02', 'AU05', 'AU26'])
     """
-    if isinstance(code, str):
-        try:
-            code = vocabulary.parse(code)
-        except CodeParseError as exc:
-            raise TimelineError(str(exc)) from None
+    code = _parsed(code, vocabulary)
     events = events_from_code(code, vocabulary, at=start, onset=onset, apex=hold, offset=offset,
                               intensity=intensity, scale=scale)
     return Timeline(events, start + onset + hold + offset, fps, {"code": str(code)})
@@ -802,7 +805,9 @@ def timeline_from_curves(curves: AUCurves, *, scale: IntensityScale | None = Non
             letter = None
             intensity = min(1.0, peak)
             for candidate, value in letter_values.items():
-                if abs(value - peak) <= 1e-6:
+                # Equal as float32 (how curves store a letter's value), not within 1e-6: that
+                # is 17 float32 steps at 0.9, and turned a free 0.8999996 into D's 0.9.
+                if np.float32(value) == np.float32(peak):
                     letter, intensity = candidate, value
                     break
             events.append(AUEvent.from_times(channel, intensity, start, apex_start, apex_end, end,

@@ -53,6 +53,9 @@ class ActionUnit:
         Whether FACS allows an ``L``/``R`` prefix for this code.
     muscles : tuple of str
         Muscular basis where FACS names one.
+    scores_intensity : bool
+        Whether FACS scores this code's intensity A-E; False for the blink, AU45 (FACS 2002
+        gives it no intensity criteria: a blink is there or not), whose letter is not written.
     """
 
     code: int
@@ -61,6 +64,7 @@ class ActionUnit:
     region: str | None
     unilateral: bool
     muscles: tuple[str, ...] = ()
+    scores_intensity: bool = True
 
     @property
     def drives(self) -> bool:
@@ -128,13 +132,36 @@ class IntensityScale:
         return "E"
 
 
+    def value_text(self, value: float, letter: str | None = None, *, decimals: int = 2,
+                   normalized: bool = True) -> str:
+        """``value`` with at least ``decimals`` decimals and as many more as it takes for the
+        number shown to fall in ``letter``'s band (default: the band of ``value`` itself), so a
+        table never shows ``0.10 (B)`` when A's band ends at 0.10: it shows ``0.1003 (B)``.
+        Where no rounding reaches the band (a letter given with an explicit intensity outside
+        it), the shortest text that reads back as ``value``.
+        """
+        target = self.value_to_letter(value, normalized=normalized) if letter is None else letter
+        for places in range(decimals, 17):
+            text = f"{value:.{places}f}"
+            if self.value_to_letter(float(text), normalized=normalized) == target:
+                return text
+        return repr(float(value))
+
+
 @dataclass(frozen=True, slots=True)
 class Expression:
-    """A named expression: a FACS code string with its source (``happiness`` = ``6+12``)."""
+    """A named expression: a FACS code string with its source (``happiness`` = ``6+12``).
+
+    ``requires`` (emotion prototypes): alternative codes of the prototype's defining actions,
+    each term at least at its letter (no letter: any intensity); a face that shows part of the
+    prototype is named after it only when it shows one of them in full (anger needs 4: 5+7
+    without brow lowering is no anger). Empty: no such requirement.
+    """
 
     name: str
     code: str
     source: str
+    requires: tuple[str, ...] = ()
 
 
 def _require(condition: bool, problems: list[str], message: str) -> None:
@@ -169,11 +196,14 @@ def _action_units_from_dict(data: Mapping[str, Any], source: str) -> dict[int, A
         muscles = entry.get("muscles", [])
         _require(isinstance(muscles, list) and all(isinstance(m, str) for m in muscles), problems,
                  f"{path}.muscles: expected a list of strings")
+        intensity = entry.get("intensity", True)
+        _require(isinstance(intensity, bool), problems,
+                 f"{path}.intensity: expected true or false")
         if isinstance(code, int) and code in units:
             problems.append(f"{path}.code: {code} is listed twice")
         if not problems:
             units[code] = ActionUnit(code, entry["name"], entry["kind"], entry.get("region"),
-                                     entry["unilateral"], tuple(muscles))
+                                     entry["unilateral"], tuple(muscles), intensity)
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return units
@@ -237,9 +267,14 @@ def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Ex
         if not isinstance(cite, str) or not cite:
             problems.append(f"{path}.source: every expression cites its source")
             continue
+        requires = entry.get("requires", [])
+        if not (isinstance(requires, list)
+                and all(isinstance(item, str) and item for item in requires)):
+            problems.append(f"{path}.requires: expected a list of FACS code strings")
+            continue
         if name in expressions:
             problems.append(f"{path}.name: {name!r} is listed twice")
-        expressions[name] = Expression(name, code, cite)
+        expressions[name] = Expression(name, code, cite, tuple(requires))
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return expressions
@@ -286,10 +321,20 @@ class Vocabulary:
         # Every expression must be a valid code of this very vocabulary.
         for expression in named.values():
             try:
-                parse_code(expression.code, vocabulary, allow_names=False)
+                code = parse_code(expression.code, vocabulary, allow_names=False)
+                required = [parse_code(text, vocabulary, allow_names=False)
+                            for text in expression.requires]
             except CodeParseError as exc:
                 raise VocabularyError(
                     f"{source} (expressions): {expression.name}: {exc}") from None
+            # A defining action is one of the prototype's own terms (a sided one on its side).
+            terms = {(term.au, term.side) for term in code}
+            for text, alternative in zip(expression.requires, required):
+                stray = [str(term) for term in alternative if (term.au, term.side) not in terms]
+                if stray:
+                    raise VocabularyError(
+                        f"{source} (expressions): {expression.name}: requires {text!r}: "
+                        f"{'+'.join(stray)} is not in its code {expression.code!r}")
         return vocabulary
 
     def action_unit(self, code: int) -> ActionUnit:
@@ -298,6 +343,16 @@ class Vocabulary:
             return self.action_units[code]
         except KeyError:
             raise VocabularyError(f"unknown action unit {code}") from None
+
+    def scores_intensity(self, code: int) -> bool:
+        """Whether a letter A-E is written for this code (False for AU45, the blink; True for
+        codes the vocabulary does not know, whose letters are kept as given)."""
+        unit = self.action_units.get(code)
+        return unit is None or unit.scores_intensity
+
+    def letter_of(self, au: int, letter: str | None) -> str | None:
+        """``letter`` as written for ``au``: None where FACS scores no intensity (AU45)."""
+        return letter if self.scores_intensity(au) else None
 
     def scale(self, name: str | None = None) -> IntensityScale:
         """An intensity scale by name (``None``: the default scale)."""

@@ -22,7 +22,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s) or instead the absolute times
   ``apex_start``, ``apex_end`` and ``end`` (all three; any time form), ``ease`` (both ramps), ``ease_in``,
   ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
-  without a letter; default the scale's value of an unscored AU).
+  without a letter, and for those whose letter's band holds it: ``7E intensity 0.907``; default
+  the scale's value of an unscored AU).
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ import math
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from facs_rig.core.notation import Code
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
@@ -48,10 +51,16 @@ from facs_rig.core.timeline import (
     events_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import CodeParseError, FacsRigError, TimelineError, TimelineFormatError
-from facs_rig.io.timeline_json import quoted, shown
+from facs_rig.errors import (
+    CodeParseError,
+    FacsRigError,
+    TimelineError,
+    TimelineFormatError,
+    quoted,
+    shown,
+)
 
-__all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes"]
+__all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -102,6 +111,19 @@ def _time(token: _Token, fps: float, what: str = "time") -> float:
         except ValueError as exc:
             raise _LineError(str(exc), token.column) from None
     return _quantity(token, fps, what)
+
+
+def beat_start(line: str, fps: float) -> float | None:
+    """The seconds at which ``line`` starts its beat, read as :func:`parse_au_notes` reads it
+    (at the file's ``fps``); None for a blank, comment or header line or a time that does not
+    read (the studio places an inserted beat among the others by it)."""
+    tokens = _tokens(line.split("#", 1)[0])
+    if not tokens or tokens[0].text.lower() in _HEADER_KEYS:
+        return None
+    try:
+        return _time(tokens[0], fps)
+    except _LineError:
+        return None
 
 
 def _phases(options: dict, at: float) -> tuple[float, float, float]:
@@ -233,10 +255,20 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
             onset, apex, offset = _phases(options, at)
-            events.extend(events_from_code(
+            beat = events_from_code(
                 code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                 ease_in=str(options.get("ease_in", both)), ease_out=str(options.get("ease_out", both)),
-                intensity=options.get("intensity")))  # type: ignore[arg-type]
+                intensity=options.get("intensity"))  # type: ignore[arg-type]
+            if "intensity" in options:
+                # An explicit intensity in a lettered AU's own band is that letter measured
+                # finely (7E intensity 0.907): it keeps the letter and takes the number. One
+                # outside the band (6+12D intensity 0.3) is for the unlettered AUs only.
+                value = float(options["intensity"])
+                band = vocabulary.scale().value_to_letter(value)
+                beat = tuple(replace(event, intensity=value)
+                             if event.letter is not None and event.letter == band else event
+                             for event in beat)
+            events.extend(beat)
         except _LineError as exc:
             where = f"line {line_number}" + (f", column {exc.column}" if exc.column else "")
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
@@ -249,52 +281,78 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
 
 
 def _seconds(value: float) -> str:
-    """Shortest text that reads back as exactly ``value`` (``1``, ``0.3``, ``2.25``); also for
-    intensities."""
+    """Shortest text that reads back as exactly ``value`` (``1``, ``0.3``, ``2.25``), for the
+    header's fps and duration."""
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
 
 
-def _term(event: AUEvent, intensity_text: str | None) -> str:
-    side = event.channel.side or ""
-    letter = event.letter if intensity_text is None else ""
-    return f"{side}{event.channel.au}{letter or ''}"
+def _time_text(value: float, fps: float) -> str:
+    """A beat time or phase duration in the shortest text that keeps it to the timeline's
+    precision, the nanosecond (:data:`facs_rig.core.timeline.TIME_TOLERANCE`: times closer
+    than that are the same instant): exactly when that is short (``0.3``, ``2.25``); as whole
+    frames when it is an exact frame count at ``fps`` (``8f`` for 1/3 s at 24 fps, read back
+    exactly); else rounded to the nanosecond (an offset of ``0.287936539023`` s from a capture,
+    a difference of frame times rounded to a picosecond, is ``0.287936539``)."""
+    exact = _seconds(value)
+    rounded = _seconds(round(float(value), 9))
+    if rounded == exact:
+        return exact
+    frames = value * fps
+    if math.isfinite(frames) and round(frames) / fps == value:
+        return f"{round(frames)}f"
+    return rounded
+
+
+def _intensity(value: float) -> str:
+    """The shortest text that reads back as the same float32, the precision rig weights have
+    (``0.17100000381469727``, a float32 tracker value widened to a double, is ``0.171``)."""
+    return np.format_float_positional(np.float32(value), unique=True, trim="-")
+
+
+def _term(event: AUEvent, letter: str | None) -> str:
+    return f"{event.channel.side or ''}{event.channel.au}{letter or ''}"
 
 
 def _beat_time(seconds: float, fps: float, timecode: bool) -> str:
-    """Seconds, or SMPTE timecode when asked and it reads back as exactly the same time."""
+    """Seconds, or SMPTE timecode when asked and it reads back as the same time (to the
+    nanosecond, as seconds are written)."""
     if timecode:
         text = format_timecode(seconds, fps)
         try:
-            if parse_timecode(text, fps) == seconds:
+            read = parse_timecode(text, fps)
+            if read == seconds or round(read, 9) == round(seconds, 9):
                 return text
         except ValueError:  # no HH:MM:SS:FF spelling (1e9 fps, 1000 hours): keep seconds
             pass
-    return _seconds(seconds)
+    return _time_text(seconds, fps)
 
 
 def _duration(seconds: float, fps: float, frames: bool) -> str:
-    """Seconds; or, when asked, a whole number of frames (``8f``) for durations that are exact
-    frame counts but long in decimal (``0.3333333333333333`` at 24 fps)."""
-    text = _seconds(seconds)
-    if frames and len(text) > 6:
+    """Seconds, as :func:`_time_text` writes them; or, when asked, a whole number of frames
+    (``8f``) for every duration that is an exact frame count but long in decimal."""
+    if frames and len(_seconds(seconds)) > 6:
         count = round(seconds * fps)
         if count / fps == seconds:
             return f"{count}f"
-    return text
+    return _time_text(seconds, fps)
 
 
 def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: bool = False) -> str:
     """AU notes text of a timeline: events sharing a start, phases and easing share a line.
 
     With ``timecode``, beat times that fall exactly on a frame of the timeline's fps are written
-    as ``HH:MM:SS:FF`` and such durations as frames (``8f``); other times stay in seconds, so
-    reading back is still exact.
+    as ``HH:MM:SS:FF`` and such durations as frames (``8f``); other times stay in seconds (to the
+    nanosecond, as below).
 
-    Lettered events write their letter; events whose intensity is the scale's unscored value
-    write none; other intensities go in an ``intensity`` option on their own line. Times are
-    seconds written exactly (reading the text back gives the same floats). Metadata other than
-    ``title`` is not carried (use JSON for that).
+    Lettered events write their letter (never AU45, whose intensity FACS does not score);
+    an intensity that is not its letter's value (nor, unlettered, the unscored value) goes in
+    an ``intensity`` option, in the shortest text that reads back as the same float32, with
+    the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
+    durations are written to the nanosecond, the timeline's precision; the header's fps and
+    duration exactly. Reading the text back gives the same timeline to those precisions, and
+    writing that again gives the same text. Metadata other than ``title`` is not carried
+    (use JSON for that).
 
     Raises
     ------
@@ -307,18 +365,32 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     unscored = scale.letter_to_value(None)
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}
-    for event in timeline.events:
+    # The timeline's order on the written precision, so that the text read back and written
+    # again lists its lines in the same order.
+    ordered = sorted(timeline.events, key=lambda e: (
+        round(e.start, 9), e.channel.sort_key, round(e.onset, 9), round(e.apex, 9),
+        round(e.offset, 9), float(np.float32(e.intensity)), e.ease_in, e.ease_out, e.letter or ""))
+    for event in ordered:
         problem = check_channel(event.channel, vocabulary)
         if problem:
             raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
-        if event.letter is not None and event.intensity == scale.letter_to_value(event.letter):
+        # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).
+        letter = vocabulary.letter_of(event.channel.au, event.letter)
+        value = np.float32(event.intensity)  # what drives the rig
+        if letter is not None and value == np.float32(scale.letter_to_value(letter)):
             intensity_text = None
-        elif event.letter is None and event.intensity == unscored:
+        elif letter is None and value == np.float32(unscored):
             intensity_text = None
         else:
-            intensity_text = _seconds(event.intensity)
-        key = (event.start, event.onset, event.apex, event.offset, event.ease_in, event.ease_out,
-               intensity_text)
+            intensity_text = _intensity(event.intensity)
+            if letter is not None and scale.value_to_letter(float(intensity_text)) != letter:
+                letter = None  # a letter against its value (12D at 0.3) would read back as D
+        # Keyed by the text written, so that events whose times agree to the nanosecond share
+        # a line (and the text read back and written again is the same).
+        key = (_beat_time(event.start, timeline.fps, timecode),
+               *(_duration(value, timeline.fps, timecode)
+                 for value in (event.onset, event.apex, event.offset)),
+               event.ease_in, event.ease_out, intensity_text)
         # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
         # code, and 12 twice would collapse into one event).
         candidates = lines_by_key.setdefault(key, [])
@@ -330,7 +402,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             candidates.append(beat)
             lines.append(beat)
         beat["aus"].add(event.channel.au)
-        beat["terms"].append(_term(event, intensity_text))
+        beat["terms"].append(_term(event, letter))
     out = ["# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"]
     if "title" in timeline.metadata:
         out.append(f"title {' '.join(str(timeline.metadata['title']).split())}")
@@ -339,7 +411,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     rows = []
     for beat in lines:
         start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]
-        options = [f"{name} {_duration(value, timeline.fps, timecode)}"
+        options = [f"{name} {value}"
                    for name, value in (("onset", onset), ("apex", apex), ("offset", offset))]
         if ease_in == ease_out and ease_in != DEFAULT_EASING:
             options.append(f"ease {ease_in}")
@@ -347,7 +419,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             options.append(f"ease_in {ease_in} ease_out {ease_out}")
         if intensity_text is not None:
             options.append(f"intensity {intensity_text}")
-        rows.append((_beat_time(start, timeline.fps, timecode), "+".join(beat["terms"]), "  ".join(options)))
+        rows.append((start, "+".join(beat["terms"]), "  ".join(options)))
     time_width = max((len(row[0]) for row in rows), default=0)
     code_width = max((len(row[1]) for row in rows), default=0)
     out.extend(f"{time:<{time_width}}  {code:<{code_width}}  {options}" for time, code, options in rows)

@@ -44,8 +44,8 @@ from facs_rig.core.timeline import (
     timeline_from_curves,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import TimelineError, TimelineFormatError
-from facs_rig.io.timeline_json import quoted, read_channel_name, shown
+from facs_rig.errors import TimelineError, TimelineFormatError, quoted, shown
+from facs_rig.io.timeline_json import read_channel_name
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
            "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves",
@@ -113,6 +113,7 @@ def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[in
             continue
         channel = read_channel_name(name)
         if channel is None:
+            _refuse_a_capture(header, source)
             raise TimelineFormatError(
                 f"{source}, line 1, column {index + 1}: {quoted(name)} is neither a time column nor an "
                 f"AU channel such as AU12 or AU12_L")
@@ -125,6 +126,21 @@ def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[in
         raise TimelineFormatError(f"{source}, line 1: no time column (expected one named "
                                   f"{', '.join(_TIME_NAMES)})")
     return time_column, channels
+
+
+def _refuse_a_capture(header: list[str], source: str) -> None:
+    """Raise a hint to retarget first when ``header`` is a face tracker's capture, not AU curves
+    (a user who gives ``preview`` or ``timeline show`` a Live Link Face take meant its AUs)."""
+    # Imported here: the capture readers import this module.
+    from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
+
+    capture_format = detect_format(tuple(name.strip() for name in header))
+    if capture_format is not None:
+        raise TimelineFormatError(
+            f"{source} is a face tracker's capture "
+            f"({CAPTURE_FORMATS[capture_format].split(' (')[0]}), not AU curves: solve it to AUs "
+            f"with 'facs-rig retarget {source} -o aus.json' (or 'facs-rig code {source}' for its "
+            f"FACS code)")
 
 
 def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:

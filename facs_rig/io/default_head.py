@@ -14,6 +14,7 @@ depends on the clock, the machine or dictionary order: the same inputs give the 
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
     "default_ict_path",
     "default_head_target_names",
     "read_ict_head",
+    "source_units_to_metres",
     "head_recipe",
     "DefaultHead",
     "EyeNode",
@@ -85,14 +87,37 @@ def head_recipe() -> dict:
     return read_bundled_json("default_head_recipe.json")
 
 
-def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
+def source_units_to_metres(recipe: dict) -> float:
+    """The recipe's ``source.units_to_metres``: metres per unit of the ICT head's file (0.01:
+    ICT FaceKit models in centimetres), a positive finite number.
+
+    Raises
+    ------
+    RigError
+        When the recipe lacks it or it is not a positive finite number.
+    """
+    source = recipe.get("source")
+    value = source.get("units_to_metres") if isinstance(source, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise RigError(f"default head recipe: source.units_to_metres must be a positive number "
+                       f"(metres per unit of the ICT head), not {value!r}")
+    return float(value)
+
+
+def read_ict_head(path: str | os.PathLike[str] | None = None,
+                  units_to_metres: float | None = None) -> IctHead:
     """Read the ICT FaceKit full head: every primitive merged, metres, node translations applied.
+
+    ``units_to_metres`` scales the file's positions, morph deltas and node translations to
+    metres; default: the recipe's ``source.units_to_metres`` (:func:`source_units_to_metres`).
 
     Raises
     ------
     GltfError
         When the file is missing or is not the ICT head (no ``_ICT_VERTEX`` or target names).
     """
+    if units_to_metres is None:
+        units_to_metres = source_units_to_metres(head_recipe())
     from facs_rig.io.gltf.accessors import read_accessor, read_accessor_float
     from facs_rig.io.gltf.container import read_gltf_source
 
@@ -108,7 +133,7 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
                 continue
             shift = np.asarray(node.get("translation", (0.0, 0.0, 0.0)), np.float64)
             if "translation" in node:  # the eyeballs' pivots (their centres)
-                pivots[str(node.get("name"))] = shift * 0.01
+                pivots[str(node.get("name"))] = shift * units_to_metres
             mesh = meshes[node["mesh"]]
             if mesh.get("extras", {}).get("targetNames"):
                 names = names or list(mesh["extras"]["targetNames"])
@@ -134,9 +159,9 @@ def read_ict_head(path: str | os.PathLike[str] | None = None) -> IctHead:
     for k, name in enumerate(names):
         scans[name] = np.concatenate(
             [d[k] if d else np.zeros((p.shape[0], 3)) for d, p in zip(deltas, positions)]
-        ) * 0.01
+        ) * units_to_metres
     return IctHead(
-        positions=np.concatenate(positions) * 0.01,
+        positions=np.concatenate(positions) * units_to_metres,
         faces=np.concatenate(faces),
         colours=np.concatenate(colours).astype(np.float32),
         part_names=np.concatenate(parts),
@@ -213,10 +238,10 @@ def build_head(ict_path: str | os.PathLike[str] | None = None) -> DefaultHead:
     RigError
         When the recipe lacks a target the ``facs`` profile names, or names a missing scan.
     """
-    head = read_ict_head(ict_path)
+    recipe = head_recipe()
+    head = read_ict_head(ict_path, source_units_to_metres(recipe))
     profile = load_rig("facs")
     names = tuple(profile.targets)
-    recipe = head_recipe()
     try:
         head = relax_neutral(head, recipe)
         deltas, model = build_ict_targets(head, recipe, names)

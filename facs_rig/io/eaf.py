@@ -48,9 +48,14 @@ from typing import Any
 from facs_rig.core.channels import Channel
 from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, events_from_code
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
-from facs_rig.errors import FacsRigError, MissingDependencyError, TimelineError, TimelineFormatError
+from facs_rig.errors import (
+    FacsRigError,
+    MissingDependencyError,
+    TimelineError,
+    TimelineFormatError,
+    shown,
+)
 from facs_rig.io import bounded_json
-from facs_rig.io.timeline_json import shown
 
 __all__ = ["read_eaf", "write_eaf", "eaf_to_string", "timeline_from_eaf",
            "DEFAULT_PHASE_PROPORTIONS", "CODE_TIER_NAMES", "channel_of_tier"]
@@ -391,9 +396,11 @@ def _check_time_slot_references(eaf: Any, path: str) -> None:
 
 def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
     scale = vocabulary.scale()
-    if event.letter is not None and event.intensity == scale.letter_to_value(event.letter):
-        return event.letter
-    if event.letter is None and event.intensity == scale.letter_to_value(None):
+    # No letter where FACS scores no intensity (AU45, a blink): its value is written as a number.
+    letter = vocabulary.letter_of(event.channel.au, event.letter)
+    if letter is not None and event.intensity == scale.letter_to_value(letter):
+        return letter
+    if letter is None and event.intensity == scale.letter_to_value(None):
         return ""
     return repr(event.intensity)
 

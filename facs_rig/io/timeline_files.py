@@ -76,7 +76,7 @@ def _write_json(timeline: Timeline, path: Path, vocabulary: Vocabulary) -> None:
     from facs_rig.io.atomic import write_text_atomic
     from facs_rig.io.timeline_json import timeline_to_json
 
-    write_text_atomic(path, timeline_to_json(timeline))
+    write_text_atomic(path, timeline_to_json(timeline, vocabulary))
 
 
 # Format -> (module, reader, writer). Modules are imported on use, so one format's dependency

@@ -43,7 +43,14 @@ from facs_rig.core.timeline import (
     events_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import FacsRigError, TimelineError, TimelineFormatError, VocabularyError
+from facs_rig.errors import (
+    FacsRigError,
+    TimelineError,
+    TimelineFormatError,
+    VocabularyError,
+    quoted,
+    shown,
+)
 from facs_rig.io import bounded_json
 
 __all__ = ["SCHEMA", "timeline_to_dict", "timeline_from_dict", "timeline_to_json",
@@ -106,29 +113,6 @@ def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple
     return tuple(channels)
 
 
-#: Longest text quoted whole in an error message; longer text is cut, so the message stays one
-#: readable line whatever the input.
-QUOTE_LIMIT = 60
-
-
-def quoted(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """``repr(text)``, cut to ``limit`` characters with the full length said when longer."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
-
-
-def shown(value: Any, limit: int = QUOTE_LIMIT) -> str:
-    """A value of any type for an error message: :func:`quoted` text, a cut ``repr`` otherwise."""
-    if isinstance(value, str):
-        return quoted(value, limit)
-    try:
-        text = repr(value)
-    except ValueError:  # an int over 4,300 digits (CPython's int-to-text limit)
-        return "a number of over 4300 digits"
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
-
-
 def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
     """The problem with a channel for this vocabulary (unknown AU, side on a bilateral-only AU), or None."""
     unit = vocabulary.action_units.get(channel.au)
@@ -141,23 +125,27 @@ def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
     return None
 
 
-def _event_to_dict(event: AUEvent) -> dict[str, Any]:
+def _event_to_dict(event: AUEvent, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {"channel": event.channel.name, "intensity": event.intensity}
-    if event.letter is not None:
-        entry["letter"] = event.letter
+    # With a vocabulary, no letter where FACS scores no intensity (AU45, a blink).
+    letter = event.letter if vocabulary is None else vocabulary.letter_of(event.channel.au,
+                                                                           event.letter)
+    if letter is not None:
+        entry["letter"] = letter
     entry.update(start=event.start, onset=event.onset, apex=event.apex, offset=event.offset,
                  ease_in=event.ease_in, ease_out=event.ease_out)
     return entry
 
 
-def timeline_to_dict(timeline: Timeline) -> dict[str, Any]:
-    """The JSON-shaped form of a timeline (``events`` only, times in seconds)."""
+def timeline_to_dict(timeline: Timeline, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
+    """The JSON-shaped form of a timeline (``events`` only, times in seconds). With a
+    ``vocabulary``, codes whose intensity FACS does not score (AU45) carry no ``letter``."""
     return {"schema": SCHEMA, "fps": timeline.fps, "duration": timeline.duration,
             "metadata": dict(timeline.metadata),
-            "events": [_event_to_dict(event) for event in timeline.events]}
+            "events": [_event_to_dict(event, vocabulary) for event in timeline.events]}
 
 
-def timeline_to_json(timeline: Timeline) -> str:
+def timeline_to_json(timeline: Timeline, vocabulary: Vocabulary | None = None) -> str:
     """The file text: two-space indented, one event per line (readable diffs), ending in a newline.
 
     Raises
@@ -165,7 +153,7 @@ def timeline_to_json(timeline: Timeline) -> str:
     TimelineFormatError
         When the metadata holds values JSON cannot carry (NaN, objects).
     """
-    data = timeline_to_dict(timeline)
+    data = timeline_to_dict(timeline, vocabulary)
     try:
         head = {key: value for key, value in data.items() if key != "events"}
         head_text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)

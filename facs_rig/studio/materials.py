@@ -31,7 +31,8 @@ CLAY_LOOK = {"name": "", "color": [1.0, 1.0, 1.0], "opacity": 1.0, "metalness": 
              "alphaMode": "OPAQUE", "alphaCutoff": 0.5, "vertexColors": True, "map": -1,
              "metalRoughMap": -1}
 _WRAPS = {33071: "clamp", 33648: "mirror", 10497: "repeat"}  # glTF §5.26 sampler.wrapS/T
-_IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+#: The image types sent to the page: what every browser decodes.
+_PAGE_IMAGE_TYPES = ("image/png", "image/jpeg")
 #: Largest image sent to the page (a 8k x 8k PNG is ~100-200 MB; faces use 4k at most).
 MAX_IMAGE_BYTES = 64 << 20
 
@@ -77,29 +78,27 @@ def _numbers(value, default: list[float]) -> list[float]:
 
 
 def _image_bytes(source, image: dict, where: str) -> tuple[str, bytes] | None:
-    """An image's bytes when it is a PNG or JPEG the file holds (or names beside itself)."""
+    """An image's bytes when it is a PNG or JPEG the file holds (or names beside itself).
+
+    Raises
+    ------
+    GltfError
+        A URI the glTF reader refuses or cannot read, or an image over
+        :data:`MAX_IMAGE_BYTES` named by URI (the caller draws the material without it).
+    """
     from facs_rig.io.gltf.accessors import _view_bytes
-    from facs_rig.io.gltf.container import decode_data_uri, resolve_relative_uri
+    from facs_rig.io.gltf.container import read_uri_image, sniff_image
 
     if "bufferView" in image:
         data = bytes(_view_bytes(source, image["bufferView"], where)[0])
     elif isinstance(image.get("uri"), str):
-        uri = image["uri"]
-        if uri.startswith("data:"):
-            data = decode_data_uri(uri, where, source.path)
-        else:
-            target = resolve_relative_uri(uri, where, source.path)
-            if not target.is_file() or target.stat().st_size > MAX_IMAGE_BYTES:
-                return None
-            data = target.read_bytes()
+        data, _ = read_uri_image(image["uri"], where, source.path, max_bytes=MAX_IMAGE_BYTES)
     else:
         return None
     if len(data) > MAX_IMAGE_BYTES:
         return None
-    for magic, kind in _IMAGE_TYPES:
-        if data.startswith(magic):
-            return kind, data
-    return None
+    kind = sniff_image(data)
+    return (kind, data) if kind in _PAGE_IMAGE_TYPES else None
 
 
 def rig_looks(render_rig) -> RigLooks:

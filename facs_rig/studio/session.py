@@ -35,6 +35,7 @@ from facs_rig.core.timecode import format_timecode
 from facs_rig.core.timeline import Timeline, frame_count, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
+from facs_rig.io.au_notes import beat_start
 
 __all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
 
@@ -192,29 +193,12 @@ class StudioSession:
             lines = self.text.splitlines()
             insert_at = len(lines)
             for index, event_line in enumerate(lines):
-                start = self._line_start(event_line, fps)
+                start = beat_start(event_line, fps)
                 if start is not None and start > at:
                     insert_at = index
                     break
             lines.insert(insert_at, f"{stamp}  {canonical}")
             return self.set_notes("\n".join(lines) + "\n")
-
-    @staticmethod
-    def _line_start(line: str, fps: float) -> float | None:
-        from facs_rig.core.timecode import is_timecode, parse_timecode
-
-        words = line.split("#", 1)[0].split()
-        if not words:
-            return None
-        try:
-            if is_timecode(words[0]):
-                return parse_timecode(words[0], fps)
-            word = words[0].lower()
-            if word.endswith("f"):
-                return float(word[:-1]) / fps
-            return float(word.rstrip("s"))
-        except ValueError:
-            return None
 
     # ------------------------------------------------------------------ poses
 

@@ -149,7 +149,8 @@ def header_from_sample(name: str, sample: bytes) -> tuple[str, ...]:
     return _split_header(line.rstrip("\r"))
 
 
-def _check_header(name: str, header: tuple[str, ...]) -> None:
+def _check_header(name: str, header: tuple[str, ...], required: tuple[str, ...]) -> None:
+    """Refuse a header with an empty or repeated column name, or without a ``required`` one."""
     seen: dict[str, int] = {}
     for index, column in enumerate(header, start=1):
         if not column:
@@ -159,6 +160,9 @@ def _check_header(name: str, header: tuple[str, ...]) -> None:
                 f"{name}: line 1: column {column!r} appears twice (columns {seen[column]} and "
                 f"{index})")
         seen[column] = index
+    missing = [column for column in required if column not in seen]
+    if missing:
+        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
 
 
 def _parse_cell(cell: str) -> float:
@@ -258,7 +262,8 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
     -----
     A last line with fewer cells than the header is a row cut short by a tracker that stopped
     mid-write: it is dropped and counted (:attr:`Table.cut_short`), not refused, so a take that
-    was recorded is not lost for its final frame. A short line anywhere else is an error.
+    was recorded is not lost for its final frame; when it was the only row, the file has no
+    data rows (an error saying so). A short line anywhere else is an error.
 
     Raises
     ------
@@ -269,10 +274,7 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
     """
     name = os.fspath(path)
     header = read_header(name)
-    _check_header(name, header)
-    missing = [column for column in (*numeric, *text) if column not in header]
-    if missing:
-        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
+    _check_header(name, header, (*numeric, *text))
     streamed = _read_streaming(name, header, numeric, text, leading_width, set(single))
     if streamed is not None:
         return streamed
@@ -340,7 +342,7 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                         return None
                 buffer = np.frombuffer(block, dtype=np.uint8)
                 starts, per_line, commas = _block_layout(buffer, n_columns)
-                if final and rows + starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
+                if final and per_line[-1] < n_columns - 1:
                     cut_short = 1  # the last row was cut short by a tracker killed mid-write
                     block = block[:int(starts[-1]) - 1]
                     buffer = buffer[:len(block)]
@@ -425,10 +427,7 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
     first_end = data.find(b"\n")
     header_line = data if first_end < 0 else data[:first_end]
     header = _split_header(header_line.decode("utf-8"))
-    _check_header(name, header)
-    missing = [column for column in (*numeric, *text) if column not in header]
-    if missing:
-        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
+    _check_header(name, header, (*numeric, *text))
     start = len(data) if first_end < 0 else first_end + 1
     end = len(data)
     while end > start and data[end - 1] in b" \t\n":
@@ -449,7 +448,12 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
     # make loadtxt fail; either sends the file to the slow path, which says where.
     starts, per_line = _line_layout(buffer)
     cut_short = 0
-    if starts.shape[0] > 1 and per_line[-1] < n_columns - 1:
+    if per_line[-1] < n_columns - 1:
+        if starts.shape[0] == 1:
+            # The only row was cut short: no row to read, said as such (not as a malformed row).
+            raise CaptureFormatError(
+                f"{name}: has a header but no data rows (its only row, line 2, was cut short: "
+                f"{int(per_line[-1]) + 1} cells, but the header has {n_columns} columns)")
         cut_short = 1
         end = start + int(starts[-1]) - 1
         buffer = buffer[:end - start]

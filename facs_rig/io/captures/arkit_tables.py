@@ -17,8 +17,16 @@ from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.atomic import atomic_write
-from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps, to_float32,
-                                          unit_range)
+from facs_rig.io.captures._common import (
+    Capture,
+    RepairLog,
+    clean_times,
+    estimate_fps,
+    restore_dropped_frames,
+    to_float32,
+    unit_range,
+    with_constant_columns,
+)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import (
     ARKIT_NAMES,
@@ -39,13 +47,15 @@ TIME_COLUMNS = {"time_s": 1.0, "time": 1.0, "seconds": 1.0, "timestamp": 1.0,
                 "timestamp_ms": 1e-3, "time_ms": 1e-3, "frame": None, "frame_index": None}
 
 
-def arkit_columns(header: tuple[str, ...]) -> dict[str, str]:
-    """Canonical ARKit name -> header column, for every ARKit column of a header.
+def arkit_columns(header: tuple[str, ...], name: str) -> dict[str, str]:
+    """Canonical ARKit name -> header column, for every ARKit column of the header of file
+    ``name``.
 
     Raises
     ------
     CaptureFormatError
-        When two columns spell the same shape (``eyeBlinkLeft`` and ``EyeBlink_L``).
+        When two columns spell the same shape (``eyeBlinkLeft`` and ``EyeBlink_L``), naming
+        the file and line 1.
     """
     found: dict[str, str] = {}
     for column in header:
@@ -54,7 +64,7 @@ def arkit_columns(header: tuple[str, ...]) -> dict[str, str]:
             continue
         if canonical in found:
             raise CaptureFormatError(
-                f"line 1: columns {found[canonical]!r} and {column!r} are the same ARKit shape "
+                f"{name}: line 1: columns {found[canonical]!r} and {column!r} are the same ARKit shape "
                 f"{canonical}")
         found[canonical] = column
     return found
@@ -129,10 +139,50 @@ def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of) -> 
         raise CaptureFormatError(f"{where(int(bad[0]))}, column Timecode: {cell_of(int(bad[0]))!r} "
                                  f"is out of range at {rate:g} fps")
     seconds = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + parts[:, 3] / rate
-    # A take recorded across midnight: the clock restarts at 00:00:00.
-    wraps = np.concatenate([[0.0], np.cumsum(np.diff(seconds) < -43200.0) * 86400.0])
-    seconds = seconds + wraps
+    seconds = seconds + _midnight_wraps(seconds, rate, where, cell_of)
     return seconds - (seconds[0] if seconds.size else 0.0), float(rate)
+
+
+#: Seconds in a day: the time-of-day clock of a timecode restarts at 00:00:00:00 after 24 h.
+_DAY = 86400.0
+#: A step across midnight may be this many of the take's typical steps (a few frames dropped
+#: right at midnight), and at least :data:`_MIDNIGHT_MIN_STEP` seconds.
+_MIDNIGHT_STEP_FACTOR = 10.0
+_MIDNIGHT_MIN_STEP = 1.0
+
+
+def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndarray:
+    """``(n,)`` seconds to add to each row of a take recorded across midnight (0 before it,
+    86400 after it), or a :class:`CaptureFormatError` for a timecode that goes backwards.
+
+    A real midnight crossing is a timecode near 24:00 followed by one near 00:00 whose step,
+    counted across midnight, is like the take's other steps: at most
+    :data:`_MIDNIGHT_STEP_FACTOR` times their median (at least :data:`_MIDNIGHT_MIN_STEP`).
+    Any other backward step (one stray ``00:00:00:00.000`` row in a take at 12:27) is an error
+    naming the line: read as a crossing it made a 5-row take 24 hours long.
+    """
+    steps = np.diff(seconds)
+    backwards = np.flatnonzero(steps < 0)
+    wraps = np.zeros(seconds.shape[0], dtype=np.float64)
+    if not backwards.size:
+        return wraps
+    # The typical step leaves out the step after each backward one: after a stray early row it
+    # is the jump back to the take's own clock, half a day long.
+    ordinary = steps > 0
+    ordinary[backwards[backwards + 1 < steps.shape[0]] + 1] = False
+    forward = steps[ordinary]
+    typical = float(np.median(forward)) if forward.size else 1.0 / rate
+    allowed = min(max(_MIDNIGHT_STEP_FACTOR * typical, _MIDNIGHT_MIN_STEP), _DAY / 2)
+    across = steps[backwards] + _DAY
+    bad = backwards[~((across > 0) & (across <= allowed))]
+    if bad.size:
+        row = int(bad[0]) + 1
+        raise CaptureFormatError(
+            f"{where(row)}, column Timecode: {cell_of(row)!r} is earlier than the previous row's "
+            f"{cell_of(row - 1)!r} (timestamps out of order; a take across midnight steps from "
+            f"near 24:00 to near 00:00)")
+    wraps[backwards + 1] = _DAY
+    return np.cumsum(wraps)
 
 
 def _weights(table, mapping: dict[str, str], log: RepairLog,
@@ -178,10 +228,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     if "Timecode" not in header or count is None:
         raise CaptureFormatError(f"{name}: line 1: not a Live Link Face CSV (needs Timecode and "
                                  f"BlendShapeCount columns)")
-    try:
-        mapping = arkit_columns(header)
-    except CaptureFormatError as exc:
-        raise CaptureFormatError(f"{name}: {exc}") from None
+    mapping = arkit_columns(header, name)
     missing = [pascal_case(n) for n in ARKIT_NAMES if n not in mapping]
     if missing:
         raise CaptureFormatError(f"{name}: line 1: missing Live Link Face column(s) "
@@ -232,7 +279,8 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
                              "timecode_rate": rate, "head_recorded": recorded})
     blend = TargetWeights(times, weights, names, fps, meta)
     aus = AUCurves(times, pose_values, pose_channels, fps, meta) if pose_channels else None
-    return Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (), meta)
+    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (),
+                                          with_constant_columns(meta, table, numeric, keep)))
 
 
 def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Capture:
@@ -254,10 +302,7 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     """
     name = str(path)
     header = read_header(path)
-    try:
-        mapping = arkit_columns(header)
-    except CaptureFormatError as exc:
-        raise CaptureFormatError(f"{name}: {exc}") from None
+    mapping = arkit_columns(header, name)
     if len(mapping) < 40:
         raise CaptureFormatError(f"{name}: line 1: only {len(mapping)} ARKit blendshape columns; "
                                  f"a {format} table has 51 or 52")
@@ -279,7 +324,8 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     gaps = np.all(np.isnan(weights), axis=1)
     meta = MappingProxyType({"source": name, "format": format, "time_column": time_column})
     blend = TargetWeights(times.astype(np.float64), weights, names, estimate_fps(times), meta)
-    return Capture(name, format, None, blend, gaps, log.notes(), (), meta)
+    return restore_dropped_frames(Capture(name, format, None, blend, gaps, log.notes(), (),
+                                          with_constant_columns(meta, table, columns, keep)))
 
 
 def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = "00:00:00:00.000",

@@ -3,13 +3,16 @@
 A studio records takes with its tracker and has them FACS-coded (an ELAN file from a coder, or
 an AU detector's CSV such as Py-Feat's or OpenFace's). :func:`fit_mapping` fits, for each coded
 AU, ``AU = intercept + sum(w_j * shape_j)`` with every ``w_j >= 0`` (a blendshape's activation
-is evidence for an AU, never against it: sign-constrained) by bounded ridge least squares
-(:func:`scipy.optimize.lsq_linear` on the ridge-augmented system); the non-negativity bound
-leaves most weights at exactly zero (sparse), and weights under ``1e-4`` are dropped. The
+is evidence for an AU, never against it: sign-constrained) by bounded ridge least squares,
+solved from its normal equations (per-take sums of the shapes' Gram matrix, so the cost is one
+pass over the frames whatever the folds; :func:`scipy.optimize.nnls` on the small system gives
+the minimum :func:`scipy.optimize.lsq_linear` gives on the stacked frames); the non-negativity
+bound leaves most weights at exactly zero (sparse), and weights under ``1e-4`` are dropped. The
 mapping's quality is Pearson r per AU on frames of takes **left out of the fit**: k-fold by
 take (leave-one-take-out up to ten takes), predictions pooled over the held-out takes. The
 final mapping is then fitted on every take; its r on the takes it was fitted on is never
-reported.
+reported. A coding must cover at least half of its take (:func:`check_coverage`), and a
+mapping whose held-out mean r is below 0 should not be written (:func:`check_held_out`).
 
 scipy lives here, in an adapter: :mod:`facs_rig.core` stays numpy and the standard library.
 """
@@ -17,7 +20,8 @@ scipy lives here, in an adapter: :mod:`facs_rig.core` stays numpy and the standa
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
@@ -27,7 +31,9 @@ from facs_rig.errors import CalibrationError, CaptureFormatError
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.trackers import AUMapping
 
-__all__ = ["CodedTake", "Calibration", "fit_mapping", "coded_take", "pearson", "au_ranges"]
+__all__ = ["CodedTake", "Calibration", "fit_mapping", "fold_count", "coded_take", "pearson",
+           "au_ranges", "check_coverage", "check_held_out", "calibrate_tracker",
+           "write_tracker_profile"]
 
 #: Ridge strength (on centred shapes; fixed a priori, not tuned on the data it is scored on).
 DEFAULT_RIDGE = 0.002
@@ -45,6 +51,10 @@ class CodedTake:
     blendshapes : (n_frames, n_shapes) float64, no NaN
     channels : tuple of Channel
     coded : (n_frames, n_channels) float64, 0-1; NaN where the coding has no value
+    coding : str
+        The coding's file, for messages ("" when the take was not read from files).
+    capture_format : str
+        The capture's format (``read_capture``'s), "" when unknown.
     """
 
     name: str
@@ -52,6 +62,8 @@ class CodedTake:
     blendshapes: np.ndarray
     channels: tuple[Channel, ...]
     coded: np.ndarray
+    coding: str = ""
+    capture_format: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,16 +75,25 @@ class Calibration:
     mapping : AUMapping
         Fitted on every take; ``mapping.held_out_r`` holds the k-fold figures.
     held_out_r : mapping of Channel to float
-        Pearson r per AU over the pooled held-out predictions (NaN when the AU never varies).
+        Pearson r per AU over the pooled held-out predictions (NaN when the AU or its
+        prediction never varies: :attr:`unscored` says which).
     folds : int
     predictions : (n_frames_total, n_channels) float64
         The held-out predictions, takes in input order (for pooled figures elsewhere).
+    unscored : mapping of Channel to str
+        For each AU whose held-out r is NaN, why (e.g. "not coded in any take").
     """
 
     mapping: AUMapping
     held_out_r: MappingProxyType
     folds: int
     predictions: np.ndarray
+    unscored: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def scored(self) -> int:
+        """The number of AUs with a held-out r (the others are in :attr:`unscored`)."""
+        return sum(1 for r in self.held_out_r.values() if np.isfinite(r))
 
     @property
     def mean_r(self) -> float:
@@ -90,30 +111,125 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float((a * b).sum() / scale) if scale > 1e-12 else float("nan")
 
 
-def _fit_one(shapes: np.ndarray, target: np.ndarray, ridge: float) -> tuple[np.ndarray, float]:
-    """Non-negative ridge fit of one AU: ``(weights (n_shapes,), intercept)``."""
-    from scipy.optimize import lsq_linear
+class _TakeSums:
+    """One take's sums for the normal equations of every AU, about a fixed shift.
 
-    ok = np.isfinite(target)
-    x, y = shapes[ok], target[ok]
-    if y.size == 0:
-        return np.zeros(shapes.shape[1]), 0.0
-    x_mean, y_mean = x.mean(axis=0), float(y.mean())
-    centred = x - x_mean
-    augmented = np.vstack([centred, np.sqrt(ridge * x.shape[0]) * np.eye(x.shape[1])])
-    rhs = np.concatenate([y - y_mean, np.zeros(x.shape[1])])
-    weights = lsq_linear(augmented, rhs, bounds=(0.0, np.inf), method="bvls").x
-    weights[weights < 1e-4] = 0.0
-    return weights, y_mean - float(x_mean @ weights)
+    The frames an AU is fitted on are those its coding has a value at, so the sums depend on
+    the AU only through that frame mask; AUs with the same mask share one Gram matrix
+    (a take usually has one or two masks: every frame, or every frame but the gaps).
+
+    Attributes
+    ----------
+    group : (n_channels,) int
+        The mask group of each AU.
+    count : (n_groups,) float
+        Frames in each group.
+    shape_sum : (n_groups, n_shapes)
+        Sum of the shifted shapes over each group's frames.
+    gram : (n_groups, n_shapes, n_shapes)
+        Sum of the shifted shapes' outer products over each group's frames.
+    target_sum : (n_channels,)
+        Sum of each AU's shifted coding over its frames.
+    cross : (n_channels, n_shapes)
+        Sum of shifted shapes times each AU's shifted coding over its frames.
+    """
+
+    def __init__(self, shapes: np.ndarray, targets: np.ndarray):
+        finite = np.isfinite(targets)
+        groups: dict[bytes, int] = {}
+        self.group = np.asarray([groups.setdefault(finite[:, k].tobytes(), len(groups))
+                                 for k in range(finite.shape[1])], dtype=np.intp)
+        masks = [np.frombuffer(key, dtype=bool) for key in groups]
+        self.count = np.asarray([mask.sum() for mask in masks], dtype=np.float64)
+        framed = [shapes[mask] for mask in masks]
+        self.shape_sum = np.stack([frames.sum(axis=0) for frames in framed])
+        # One operand transposed (a.T @ a) is BLAS's symmetric product; two copies are not.
+        self.gram = np.stack([frames.T @ frames for frames in framed])
+        zeroed = np.where(finite, targets, 0.0)
+        self.target_sum = zeroed.sum(axis=0)
+        self.cross = zeroed.T @ shapes
 
 
-def _fit(takes: list[CodedTake], shapes: tuple[str, ...], channels: tuple[Channel, ...],
-         ridge: float) -> tuple[np.ndarray, np.ndarray]:
-    x = np.concatenate([_columns(take, shapes) for take in takes])
-    y = np.concatenate([_coded(take, channels) for take in takes])
-    fitted = [_fit_one(x, y[:, k], ridge) for k in range(len(channels))]
-    weights = np.stack([w for w, _ in fitted], axis=1)
-    return weights, np.asarray([b for _, b in fitted])
+class _Sums:
+    """Per-AU sums (count, shapes, Gram, coding, cross products) over a set of takes.
+
+    Shifted sums add and subtract exactly enough in float64 that a fold's sums are the total
+    minus its held-out takes': the fit then costs one pass over the frames, whatever the folds.
+    """
+
+    def __init__(self, n_channels: int, n_shapes: int):
+        self.count = np.zeros(n_channels)
+        self.shape_sum = np.zeros((n_channels, n_shapes))
+        self.gram = np.zeros((n_channels, n_shapes, n_shapes))
+        self.target_sum = np.zeros(n_channels)
+        self.cross = np.zeros((n_channels, n_shapes))
+
+    def add(self, take: _TakeSums, sign: float = 1.0) -> None:
+        self.count += sign * take.count[take.group]
+        self.shape_sum += sign * take.shape_sum[take.group]
+        self.gram += sign * take.gram[take.group]
+        self.target_sum += sign * take.target_sum
+        self.cross += sign * take.cross
+
+    def without(self, takes: list[_TakeSums]) -> "_Sums":
+        rest = _Sums(*self.cross.shape)
+        for name in ("count", "shape_sum", "gram", "target_sum", "cross"):
+            setattr(rest, name, getattr(self, name).copy())
+        for take in takes:
+            rest.add(take, -1.0)
+        return rest
+
+
+def _nonnegative_quadratic(matrix: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """``argmin_{w >= 0} w' A w - 2 b' w`` for a symmetric positive (semi)definite ``A``.
+
+    With ``A = L L'`` (Cholesky) this is ``min ||L' w - L^-1 b||^2``, a non-negative least
+    squares problem on the small (n_shapes x n_shapes) system (:func:`scipy.optimize.nnls`,
+    Lawson-Hanson, an exact active-set method like the ``bvls`` it replaces). A singular ``A``
+    (no ridge, dependent shapes) is factored by its eigenvalues instead.
+    """
+    from scipy.linalg import LinAlgError, cholesky, eigh, solve_triangular
+    from scipy.optimize import nnls
+
+    try:
+        lower = cholesky(matrix, lower=True)
+        factor, rhs = lower.T, solve_triangular(lower, linear, lower=True)
+    except LinAlgError:
+        values, vectors = eigh(matrix)
+        keep = values > values.max() * 1e-12
+        roots = np.sqrt(values[keep])
+        factor = roots[:, None] * vectors[:, keep].T
+        rhs = (vectors[:, keep].T @ linear) / roots
+    return nnls(factor, rhs, maxiter=50 * matrix.shape[0])[0]
+
+
+def _solve(sums: _Sums, shift: np.ndarray, target_shift: np.ndarray,
+           ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative ridge fit of every AU from its sums: ``(weights (n_shapes, n_channels),
+    intercept (n_channels,))``.
+
+    Per AU the same problem as bounded least squares on the centred frames stacked over
+    ``sqrt(ridge * n) * I`` (the ridge scales with the frames the AU is fitted on): its normal
+    equations are the centred Gram ``G = S_xx - s_x s_x' / n`` plus ``ridge * n * I``, and
+    ``b = S_xy - s_x s_y / n``.
+    """
+    n_channels, n_shapes = sums.cross.shape
+    weights = np.zeros((n_shapes, n_channels))
+    intercept = np.zeros(n_channels)
+    for k in range(n_channels):
+        count = sums.count[k]
+        if count < 0.5:  # the AU is coded on none of these frames
+            continue
+        mean_shapes = sums.shape_sum[k] / count
+        mean_target = sums.target_sum[k] / count
+        gram = sums.gram[k] - count * np.outer(mean_shapes, mean_shapes)
+        cross = sums.cross[k] - mean_shapes * sums.target_sum[k]
+        gram = 0.5 * (gram + gram.T) + ridge * count * np.eye(n_shapes)
+        w = _nonnegative_quadratic(gram, cross)
+        w[w < 1e-4] = 0.0
+        weights[:, k] = w
+        intercept[k] = (mean_target + target_shift[k]) - float((mean_shapes + shift) @ w)
+    return weights, intercept
 
 
 def _columns(take: CodedTake, shapes: tuple[str, ...]) -> np.ndarray:
@@ -130,8 +246,49 @@ def _coded(take: CodedTake, channels: tuple[Channel, ...]) -> np.ndarray:
     return out
 
 
+def fold_count(n_takes: int, folds: int | None = None) -> int:
+    """Folds of the cross-validation: ``folds``, default one take per fold up to ten."""
+    return min(folds or min(n_takes, 10), n_takes)
+
+
+def _common(takes: list[CodedTake]) -> tuple[tuple[str, ...], tuple[Channel, ...]]:
+    """The shapes every take has and the facial AUs any take codes, or an error naming files."""
+    shapes = takes[0].shapes
+    for take in takes[1:]:
+        kept = tuple(name for name in shapes if name in take.shapes)
+        if not kept:
+            before = ", ".join(t.name for t in takes[:takes.index(take)])
+            raise CalibrationError(f"{take.name}: shares no blendshape with {before} (are they "
+                                   f"captures of the same tracker?)")
+        shapes = kept
+    channels = tuple(sorted({c for t in takes for c in t.channels if c.au < 50},
+                            key=lambda c: c.sort_key))
+    if not channels:
+        raise CalibrationError(f"no coding has a facial AU (1-49) to calibrate on: "
+                               f"{', '.join(t.coding or t.name for t in takes)}")
+    return shapes, channels
+
+
+def _unscored_reason(prediction: np.ndarray, truth: np.ndarray, takes_coding: int) -> str:
+    """Why an AU has no held-out r (its Pearson r is NaN).
+
+    ``prediction`` and ``truth`` are its pooled held-out and coded frames, ``takes_coding`` the
+    number of takes whose coding has a value for it.
+    """
+    ok = np.isfinite(prediction) & np.isfinite(truth)
+    if takes_coding == 0:
+        return "not coded in any take"
+    if takes_coding == 1:
+        return "coded in one take only (held out, no take is left to fit it on)"
+    if ok.sum() < 3:
+        return "coded on fewer than 3 frames"
+    if np.ptp(truth[ok]) <= 1e-12:
+        return f"the coding is constant ({float(truth[ok][0]):g}) in every take"
+    return "the held-out prediction is constant (no blendshape moves with it)"
+
+
 def fit_mapping(takes: list[CodedTake], *, ridge: float = DEFAULT_RIDGE,
-                folds: int | None = None) -> Calibration:
+                folds: int | None = None, progress=None) -> Calibration:
     """Fit a tracker -> AU mapping and score it k-fold by take.
 
     Parameters
@@ -142,39 +299,68 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float = DEFAULT_RIDGE,
         Ridge strength per frame on centred shapes.
     folds : int, optional
         Number of folds (takes are dealt round-robin); default one take per fold up to ten.
+    progress : callable, optional
+        Called with the number of fits done (``folds + 1`` in all: each fold, then every take).
 
     Raises
     ------
     CalibrationError
-        Fewer than two takes, no shape or no AU common to every take.
+        Fewer than two takes, no shape common to every take (naming the take), or no coding
+        with a facial AU (naming the codings).
+
+    Notes
+    -----
+    Each AU's fit is bounded least squares on centred frames, solved from its normal
+    equations: one pass over the frames sums each take's Gram matrix (shapes x shapes) and
+    cross products, a fold's are the total minus its held-out takes', and the bounded solve
+    is on the small system (:func:`_nonnegative_quadratic`). The cost is linear in frames and
+    in folds; the result is the stacked ``lsq_linear`` fit's (tests compare the two).
     """
     if len(takes) < 2:
         raise CalibrationError("calibration needs at least two coded takes (one is held out in turn)")
-    shapes = tuple(name for name in takes[0].shapes if all(name in t.shapes for t in takes[1:]))
-    channels = tuple(sorted({c for t in takes for c in t.channels if c.au < 50},
-                            key=lambda c: c.sort_key))
-    if not shapes or not channels:
-        raise CalibrationError("the takes share no blendshape or code no AU")
-    count = min(folds or min(len(takes), 10), len(takes))
+    shapes, channels = _common(takes)
+    count = fold_count(len(takes), folds)
     if count < 2:
         raise CalibrationError("k-fold needs at least two folds")
     fold_of = np.arange(len(takes)) % count
-    predictions = [np.zeros((t.blendshapes.shape[0], len(channels))) for t in takes]
+    columns = [_columns(take, shapes) for take in takes]
+    truths = [_coded(take, channels) for take in takes]
+    # Shifting by the means over every frame keeps the sums small, so that subtracting a
+    # held-out take's sums from the total loses nothing to cancellation.
+    frames = sum(x.shape[0] for x in columns)
+    shift = sum(x.sum(axis=0) for x in columns) / frames
+    coded_frames = sum(np.isfinite(y).sum(axis=0) for y in truths)
+    coded_sum = sum(np.nansum(y, axis=0) for y in truths)
+    target_shift = np.divide(coded_sum, coded_frames, out=np.zeros(len(channels)),
+                             where=coded_frames > 0)
+    per_take = [_TakeSums(x - shift, y - target_shift) for x, y in zip(columns, truths)]
+    total = _Sums(len(channels), len(shapes))
+    for sums in per_take:
+        total.add(sums)
+    predictions = [np.zeros((x.shape[0], len(channels))) for x in columns]
     for fold in range(count):
-        training = [t for t, f in zip(takes, fold_of) if f != fold]
-        weights, intercept = _fit(training, shapes, channels, ridge)
-        for k, take in enumerate(takes):
-            if fold_of[k] == fold:
-                predictions[k] = np.clip(intercept + _columns(take, shapes) @ weights, 0.0, 1.0)
+        held = np.flatnonzero(fold_of == fold)
+        weights, intercept = _solve(total.without([per_take[k] for k in held]), shift,
+                                    target_shift, ridge)
+        for k in held:
+            predictions[k] = np.clip(intercept + columns[k] @ weights, 0.0, 1.0)
+        if progress is not None:
+            progress(fold + 1)
     pooled = np.concatenate(predictions)
-    truth = np.concatenate([_coded(t, channels) for t in takes])
-    held = {channel: pearson(pooled[:, k], truth[:, k]) for k, channel in enumerate(channels)}
-    weights, intercept = _fit(takes, shapes, channels, ridge)
+    truth = np.concatenate(truths)
+    held_r = {channel: pearson(pooled[:, k], truth[:, k]) for k, channel in enumerate(channels)}
+    takes_coding = sum(np.isfinite(y).any(axis=0) for y in truths)
+    unscored = {channel: _unscored_reason(pooled[:, k], truth[:, k], int(takes_coding[k]))
+                for k, channel in enumerate(channels) if not np.isfinite(held_r[channel])}
+    weights, intercept = _solve(total, shift, target_shift, ridge)
+    if progress is not None:
+        progress(count + 1)
     used = np.flatnonzero(np.any(weights != 0.0, axis=1))
     mapping = AUMapping(channels, tuple(shapes[k] for k in used), weights[used], intercept,
-                        MappingProxyType({c: r for c, r in held.items() if np.isfinite(r)}))
+                        MappingProxyType({c: r for c, r in held_r.items() if np.isfinite(r)}))
     mapping = replace(mapping, ranges=au_ranges(mapping, takes))
-    return Calibration(mapping, MappingProxyType(held), count, pooled)
+    return Calibration(mapping, MappingProxyType(held_r), count, pooled,
+                       MappingProxyType(unscored))
 
 
 def au_ranges(mapping: AUMapping, takes: list[CodedTake]) -> MappingProxyType:
@@ -194,10 +380,15 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
     capture's times; the capture itself when it is a Py-Feat file with blendshapes) or an
     ELAN/timeline file (sampled at the capture's times).
 
+    Frames outside the coding's time span (a timeline's is 0 to its duration) are left
+    uncoded (NaN).
+
     Raises
     ------
     CaptureFormatError
-        The capture has no blendshapes, or the coding has no AU or does not overlap the take.
+        The capture has no blendshapes, or the coding has no AU.
+    CalibrationError
+        The coding covers less than half of the take (:func:`check_coverage`).
     """
     from facs_rig.core.filters import fill_gaps
     from facs_rig.io.captures import read_capture
@@ -218,21 +409,143 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
         timeline = read_timeline(coding, vocabulary)
         curves = sample(timeline, fps=max(timeline.fps, 1.0), duration=max(float(times[-1]),
                                                                            timeline.duration))
+        span = (0.0, timeline.duration)  # a timeline's times count from the take's start
     else:
         coded_capture = capture if os.path.samefile(coding, capture_path) else read_capture(coding)
         curves = coded_capture.aus
         if curves is None or not any(c.au < 50 for c in curves.channels):
             raise CaptureFormatError(f"{coding}: no facial AU columns to calibrate against")
+        span = (float(curves.times[0]), float(curves.times[-1])) if len(curves.times) else (0, -1)
+    check_coverage(coding, span, os.fspath(capture_path), (float(times[0]), float(times[-1])))
     source_times = np.asarray(curves.times, dtype=np.float64)
-    if source_times.size == 0 or source_times[-1] < times[0] or source_times[0] > times[-1]:
-        raise CaptureFormatError(f"{coding}: does not overlap the take {os.fspath(capture_path)}")
     channels = tuple(c for c in curves.channels if c.au < 50)
     coded = np.full((times.shape[0], len(channels)), np.nan)
+    # Frames outside the coding's span are not coded (not held at the coding's edge values).
+    inside = (times >= span[0]) & (times <= span[1])
     for k, channel in enumerate(channels):
         column = np.asarray(curves.values[:, curves.channels.index(channel)], dtype=np.float64)
         ok = np.isfinite(column)
         if ok.sum() >= 2:
-            coded[:, k] = np.interp(times, source_times[ok], column[ok])
+            coded[inside, k] = np.interp(times[inside], source_times[ok], column[ok])
     coded[np.asarray(capture.gaps, dtype=bool)] = np.nan
     return CodedTake(os.fspath(capture_path), names, np.asarray(filled, dtype=np.float64),
-                     channels, coded)
+                     channels, coded, coding=coding, capture_format=capture.format)
+
+
+#: The least share of a take's time span its coding must cover.
+MIN_COVERAGE = 0.5
+
+
+def check_coverage(coding: str, coding_span: tuple[float, float], take: str,
+                   take_span: tuple[float, float]) -> None:
+    """Refuse a coding that covers less than :data:`MIN_COVERAGE` of its take's time span.
+
+    A coding of the same take spans the take (up to a frame or two at the ends); one covering
+    less than half of it is another take's, a fragment, or a file given out of order, and
+    fitting on it would pair the take's frames with codes of other moments. Half is the
+    rule because it is the least that still makes most of the take's frames evidence.
+
+    Raises
+    ------
+    CalibrationError
+        Naming both files and both spans.
+    """
+    start, end = max(coding_span[0], take_span[0]), min(coding_span[1], take_span[1])
+    length = take_span[1] - take_span[0]
+    covered = max(end - start, 0.0) / length if length > 0 else float(start <= end)
+    if covered < MIN_COVERAGE:
+        raise CalibrationError(
+            f"{coding}: its codes span {coding_span[0]:.2f}-{max(coding_span[1], coding_span[0]):.2f} s, "
+            f"{covered:.0%} of the take {take} ({take_span[0]:.2f}-{take_span[1]:.2f} s); a "
+            f"coding must cover at least {MIN_COVERAGE:.0%} of its take (is it another take's, "
+            f"or are the --coded files out of order?)")
+
+
+def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
+                      tracker: str | None = None, folds: int | None = None,
+                      vocabulary=None, progress=None):
+    """``facs-rig calibrate``: fit a tracker profile on coded takes.
+
+    Parameters
+    ----------
+    captures, codings : list of str
+        One coding per capture, in the same order (see :func:`coded_take`).
+    name : str
+        The new profile's name.
+    tracker : str, optional
+        The profile (name or file) whose facts the new one keeps; default: the bundled one for
+        the first capture's format.
+    folds : int, optional
+        See :func:`fit_mapping`.
+    progress : callable, optional
+        ``progress(done, total, item)`` after each step: each take read (``item`` its file
+        name), each fold's fit (``"fold 1/6"``) and the final fit (``"final fit"``).
+
+    Returns
+    -------
+    profile : TrackerProfile
+        ``tracker`` with the fitted mapping, a description and a source naming the takes.
+    calibration : Calibration
+        The fit and its held-out figures (check them with :func:`check_held_out` before
+        writing the profile).
+
+    Raises
+    ------
+    CalibrationError, CaptureFormatError
+    """
+    from facs_rig.io.captures.pipeline import choose_tracker
+
+    total = len(captures) + fold_count(len(captures), folds) + 1
+    takes = []
+    for capture, coding in zip(captures, codings):
+        takes.append(coded_take(capture, coding, vocabulary))
+        if progress is not None:
+            progress(len(takes), total, Path(capture).name)
+    count = fold_count(len(takes), folds)
+    fitted = None if progress is None else (lambda done: progress(
+        len(takes) + done, total, f"fold {done}/{count}" if done <= count else "final fit"))
+    calibration = fit_mapping(takes, folds=folds, progress=fitted)
+    base = choose_tracker(tracker, takes[0].capture_format)
+    profile = replace(
+        base, name=name, mapping=calibration.mapping,
+        description=f"{base.name} calibrated on {len(takes)} coded takes by facs-rig calibrate",
+        sources=base.sources + (f"mapping fitted on {', '.join(Path(c).name for c in captures)}"
+                                f" coded by {', '.join(Path(k).name for k in codings)}; "
+                                f"held_out_r is {calibration.folds}-fold by take",))
+    return profile, calibration
+
+
+def check_held_out(calibration: Calibration) -> None:
+    """Refuse a mapping that predicts the takes held out worse than chance.
+
+    A held-out mean r below 0 (or no AU scored at all) means the codings do not go with their
+    takes (swapped or out of order), or the tracker does not see the coded AUs: such a
+    profile would make every later take worse than no profile.
+
+    Raises
+    ------
+    CalibrationError
+        One line with the figure and what to check.
+    """
+    mean_r = calibration.mean_r
+    if mean_r >= 0.0:
+        return
+    if mean_r != mean_r:
+        figure = "no AU has a held-out r (see the n/a reasons)"
+    else:
+        figure = f"held-out mean r {mean_r:.3f} over {calibration.scored} AUs is below 0"
+    raise CalibrationError(
+        f"{figure}: the mapping predicts the held-out takes no better than chance, so the "
+        f"profile was not written (are the --coded files in the captures' order? --force "
+        f"writes it anyway)")
+
+
+def write_tracker_profile(profile, path: str | os.PathLike[str]) -> None:
+    """Write ``profile`` as a tracker profile ``.json`` (atomically: a failed write leaves the
+    old file)."""
+    import json
+
+    from facs_rig.io.atomic import write_text_atomic
+    from facs_rig.io.captures.trackers import tracker_document
+
+    write_text_atomic(path, json.dumps(tracker_document(profile), indent=1) + "\n")

@@ -18,7 +18,14 @@ from facs_rig.core.curves import AUCurves
 from facs_rig.core.solve import DEFAULT_POSE_SCALE, PoseScale, pose_to_aus
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale
 from facs_rig.errors import CaptureFormatError
-from facs_rig.io.captures._common import Capture, RepairLog, clean_times, estimate_fps
+from facs_rig.io.captures._common import (
+    Capture,
+    RepairLog,
+    clean_times,
+    estimate_fps,
+    restore_dropped_frames,
+    with_constant_columns,
+)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.resources import load_vocabulary
 
@@ -183,11 +190,16 @@ def read_openface(path, *, face: int | None = None,
     values = np.ascontiguousarray(values[:, order], dtype=np.float32)
     all_channels = tuple(all_channels[k] for k in order)
     times = times.astype(np.float64)
+    # The tracker's own channels (not success, confidence or the AUxx_c it was not asked to
+    # gate with) over the rows where it tracked the face.
+    inputs = (*intensity, *(presence if gate_presence else ()), *pose, *gaze)
     meta = MappingProxyType({"source": name, "format": "openface",
                              "face": None if not faces else (faces[0] if face is None else face),
                              "scale": target_scale.name})
     curves = AUCurves(times, values, all_channels, estimate_fps(times), meta)
-    return Capture(name, "openface", curves, None, lost, log.notes(), faces, meta)
+    metadata = with_constant_columns(meta, table, inputs, indices[~lost])
+    return restore_dropped_frames(Capture(name, "openface", curves, None, lost, log.notes(), faces,
+                                          metadata))
 
 
 def _count_bad(raw: np.ndarray, column: str, log: RepairLog, lower: float, upper: float) -> None:

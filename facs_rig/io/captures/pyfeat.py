@@ -12,8 +12,16 @@ import numpy as np
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.errors import CaptureFormatError
-from facs_rig.io.captures._common import (Capture, RepairLog, clean_times, estimate_fps, to_float32,
-                                          unit_range)
+from facs_rig.io.captures._common import (
+    Capture,
+    RepairLog,
+    clean_times,
+    estimate_fps,
+    restore_dropped_frames,
+    to_float32,
+    unit_range,
+    with_constant_columns,
+)
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES
 from facs_rig.io.captures.arkit_tables import arkit_columns
@@ -55,10 +63,7 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
         raise CaptureFormatError(f"{name}: line 1: not a Py-Feat Fex CSV (no AU01-style columns "
                                  f"with FaceRectX or frame)")
     aus = sorted(n for n in header if _AU.match(n))
-    try:
-        mapping = arkit_columns(header)
-    except CaptureFormatError as exc:
-        raise CaptureFormatError(f"{name}: {exc}") from None
+    mapping = arkit_columns(header, name)
     shapes = tuple(n for n in ARKIT_NAMES if n in mapping) if len(mapping) >= 40 else ()
     time_column = "frame" if "frame" in header else None
     text = ("input",) if "input" in header else ()
@@ -85,6 +90,7 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
     log.add("rows with no face (every AU empty) treated as gaps", int(gaps.sum()))
     log.add("empty or NaN cells treated as gaps", int(np.isnan(values[~gaps]).sum()))
     fps_found = estimate_fps(times)
+    inputs = tuple(aus) + tuple(mapping[n] for n in shapes)
     meta = MappingProxyType({"source": name, "format": "pyfeat", "video_fps": rate})
     curves = AUCurves(times, values, tuple(Channel(int(c[2:])) for c in aus), fps_found, meta)
     blend = None
@@ -93,4 +99,6 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
         unit_range(weights, log, "blendshape weights")
         weights[gaps] = np.nan
         blend = TargetWeights(times, weights, shapes, fps_found, meta)
-    return Capture(name, "pyfeat", curves, blend, gaps, log.notes(), (), meta)
+    metadata = with_constant_columns(meta, table, inputs, np.flatnonzero(keep)[~gaps])
+    return restore_dropped_frames(Capture(name, "pyfeat", curves, blend, gaps, log.notes(), (),
+                                          metadata))

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from facs_rig.core.curves import AUCurves, TargetWeights
-from facs_rig.core.events import EventOptions, extract_events
+from facs_rig.core.events import EventOptions
 from facs_rig.errors import UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.captures import Capture, read_capture
@@ -33,10 +33,12 @@ from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import write_live_link_face
 from facs_rig.io.captures.pipeline import (
     CleaningOptions,
-    capture_curves,
+    SolvedAUs,
+    choose_tracker,
     direct_arkit_weights,
-    event_thresholds,
     resample_weights,
+    take_curves,
+    take_events,
 )
 from facs_rig.io.weights_csv import write_weights_csv
 from facs_rig.resources import load_vocabulary
@@ -159,23 +161,6 @@ def _default_mesh() -> str:
     return str(candidate)
 
 
-def choose_tracker(name_or_file: str | None, capture_format: str):
-    """The tracker profile ``--tracker`` names, or the bundled one for the capture's format."""
-    from facs_rig.io.captures.trackers import load_tracker, tracker_for_format
-
-    return load_tracker(name_or_file) if name_or_file else tracker_for_format(capture_format)
-
-
-def capture_source(source: str, tracker_given: str | None, capture: Capture) -> str:
-    """The AU source to use: ``--source`` as given, except that a tracker profile named with
-    ``--tracker`` on a capture that carries both its own AUs and blendshapes (Py-Feat) means the
-    blendshapes, since the profile maps blendshapes; ``auto`` would otherwise take the
-    detector's AUs and leave the profile unused without a word."""
-    if source == "auto" and tracker_given and capture.blendshapes is not None:
-        return "blendshapes"
-    return source
-
-
 def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> RetargetReport:
     """Read, solve, clean and write one capture per ``request``.
 
@@ -197,14 +182,11 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
     residual_mean = residual_max = None
     events = None
     rig_name, detected = None, False
-
+    # Loaded whatever the output, so that a bad --tracker fails even where the weights are copied.
     tracker = choose_tracker(request.tracker, capture.format)
 
-    def solved_curves() -> AUCurves:
+    def note_solve(solved: SolvedAUs) -> AUCurves:
         nonlocal via, residual_mean, residual_max
-        solved = capture_curves(capture, request.cleaning,
-                                source=capture_source(request.source, request.tracker, capture),
-                                tracker=tracker)
         if solved.residual is not None:
             via = "solved from blendshapes" if tracker.mapping is None else \
                 f"mapped by tracker profile {tracker.name}"
@@ -213,15 +195,20 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
                 residual_mean, residual_max = float(good.mean()), float(good.max())
         return solved.curves
 
+    def solved_curves() -> AUCurves:
+        solved, _ = take_curves(capture, request.cleaning, source=request.source,
+                                tracker=request.tracker, profile=tracker)
+        return note_solve(solved)
+
     if kind == "timeline":
         from facs_rig.io.timeline_files import write_timeline
 
         vocabulary = load_vocabulary()
-        curves = solved_curves()
-        timeline = extract_events(curves, vocabulary.scale(), options=request.events,
-                                  thresholds=event_thresholds(tracker, request.events))
-        write_timeline(timeline, request.output, vocabulary)
-        events = len(timeline.events)
+        take = take_events(capture, request.cleaning, request.events, source=request.source,
+                           tracker=request.tracker, profile=tracker, vocabulary=vocabulary)
+        curves = note_solve(take.solved)
+        write_timeline(take.timeline, request.output, vocabulary)
+        events = len(take.timeline.events)
         frames, fps = curves.n_frames, curves.fps
     elif kind == "curves":
         from facs_rig.io.curves_csv import write_curves_csv

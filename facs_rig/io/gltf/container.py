@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import mimetypes
 import os
 import struct
 import urllib.parse
@@ -41,6 +42,8 @@ __all__ = [
     "DecodeBudget",
     "DECODE_FLOOR",
     "DECODE_FACTOR",
+    "read_uri_image",
+    "sniff_image",
 ]
 
 GLB_MAGIC = b"glTF"
@@ -412,3 +415,50 @@ def glb_bytes(document: dict, binary: bytes) -> bytes:
         chunks += [struct.pack("<II", len(padded), _CHUNK_BIN), padded]
     body = b"".join(chunks)
     return struct.pack("<4sII", GLB_MAGIC, 2, 12 + len(body)) + body
+
+
+def read_uri_image(uri: str, pointer: str, where: Path, *, max_bytes: int | None = None
+                   ) -> tuple[bytes, str | None]:
+    """The bytes of an image a glTF file names by ``uri`` (glTF 2.0 §3.7.3.1: a ``data:`` URI
+    or a relative path inside the file's folder, :func:`resolve_relative_uri`), and the media
+    type the data URI or the file's name gives (None when neither does).
+
+    Raises
+    ------
+    GltfError
+        A URI that is refused or malformed, a file that cannot be read, or one larger than
+        ``max_bytes`` (checked before reading it).
+    """
+    if uri.startswith("data:"):
+        data = decode_data_uri(uri, pointer, where)
+        mime = uri[5:].split(";", 1)[0].split(",", 1)[0] or None
+    else:
+        target = resolve_relative_uri(uri, pointer, where)
+        try:
+            if max_bytes is not None and target.stat().st_size > max_bytes:
+                raise GltfError(f"{where}: {pointer}: image {uri!r} is larger than {max_bytes} bytes")
+            data = target.read_bytes()
+        except OSError as exc:
+            raise GltfError(f"{where}: {pointer}: cannot read image {uri!r}: "
+                            f"{exc.strerror or exc}") from None
+        mime = mimetypes.guess_type(target.name)[0]
+    if max_bytes is not None and len(data) > max_bytes:
+        raise GltfError(f"{where}: {pointer}: image is larger than {max_bytes} bytes")
+    return data, mime
+
+
+#: Leading bytes of the image formats glTF files carry: PNG's 8-byte signature (PNG spec
+#: §5.2), JPEG's start-of-image marker followed by a marker's 0xFF (ITU T.81 B.1.1.2), WebP's
+#: RIFF container (EXT_texture_webp), KTX2's identifier (KHR_texture_basisu).
+_IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+                     (b"\xabKTX 20", "image/ktx2"))
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The media type of an image by its leading bytes (PNG, JPEG, WebP, KTX2), or None."""
+    for signature, kind in _IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None

@@ -210,15 +210,7 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
             matrix = matrices[info.nodes[0]]
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                 positions = positions @ matrix[:3, :3].T + matrix[:3, 3]
-        with np.errstate(over="ignore"):
-            positions32 = positions.astype(np.float32)
-        if not np.isfinite(positions32).all():
-            raise GltfError(f"{gltf.path}: mesh {mesh.name!r}: its node transform (or deltas) put "
-                            f"vertices beyond float32 range; cannot pose it")
-        normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
-        posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
-                               target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
-                               normals=normals, metadata=mesh.metadata))
+        posed.append(_posed_mesh(mesh, positions, gltf.path))
     for node in moved:
         if node in morph_nodes:
             continue
@@ -226,13 +218,29 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
         mesh = node_mesh(gltf.source, node)
         if mesh is None:
             continue
-        world = mesh.positions.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
-        positions32 = world.astype(np.float32)
-        normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
-        posed.append(MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces,
-                               target_names=(), deltas=np.zeros((0, mesh.n_vertices, 3), np.float32),
-                               normals=normals, metadata=mesh.metadata))
+        with np.errstate(over="ignore", invalid="ignore"):  # checked in _posed_mesh
+            world = mesh.positions.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+        posed.append(_posed_mesh(mesh, world, gltf.path))
     return posed
+
+
+def _posed_mesh(mesh: MorphMesh, positions: np.ndarray, path) -> MorphMesh:
+    """``mesh`` at ``positions`` (n_vertices, 3) float64, without targets, normals recomputed.
+
+    Raises
+    ------
+    GltfError
+        When a node transform (or the deltas) put vertices beyond float32 range.
+    """
+    with np.errstate(over="ignore"):
+        positions32 = positions.astype(np.float32)
+    if not np.isfinite(positions32).all():
+        raise GltfError(f"{path}: mesh {mesh.name!r}: its node transform (or deltas) put "
+                        f"vertices beyond float32 range; cannot pose it")
+    normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
+    return MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces, target_names=(),
+                     deltas=np.zeros((0, mesh.n_vertices, 3), np.float32), normals=normals,
+                     metadata=mesh.metadata)
 
 
 def _posed_world_matrices(gltf: GltfRig, match: TargetMatch,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import mimetypes
 import os
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,12 @@ from facs_rig.core.nodes import NodeMotion, NodePose, node_poses
 from facs_rig.errors import GltfError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output, write_bytes_atomic
 from facs_rig.io.gltf.builder import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, BufferBuilder
-from facs_rig.io.gltf.container import decode_data_uri, glb_bytes, resolve_relative_uri
+from facs_rig.io.gltf.container import (
+    glb_bytes,
+    read_uri_image,
+    resolve_relative_uri,
+    sniff_image,
+)
 from facs_rig.io.gltf.reader import GltfRig
 
 __all__ = [
@@ -698,34 +702,12 @@ def _merged_copy(rig: GltfRig) -> tuple[dict, BufferBuilder]:
         if not isinstance(uri, str):
             continue
         pointer = f"/images/{index}/uri"
-        if uri.startswith("data:"):
-            data = decode_data_uri(uri, pointer, source.path)
-            mime = uri[5:].split(";", 1)[0].split(",", 1)[0] or None
-        else:
-            target = resolve_relative_uri(uri, pointer, source.path)
-            try:
-                data = target.read_bytes()
-            except OSError as exc:
-                raise GltfError(f"{source.path}: {pointer}: cannot read image {uri!r}: "
-                                f"{exc.strerror or exc}") from None
-            mime = mimetypes.guess_type(target.name)[0]
-        mime = image.get("mimeType") or mime or _sniff_image(data)
+        data, mime = read_uri_image(uri, pointer, source.path)
+        mime = image.get("mimeType") or mime or sniff_image(data)
         if mime is None:
             raise GltfError(f"{source.path}: {pointer}: cannot tell the image's type to embed it")
         del image["uri"]
         image["bufferView"] = builder.add_view(data)
         image["mimeType"] = mime
     return document, builder
-
-
-def _sniff_image(data: bytes) -> str | None:
-    if data.startswith(b"\x89PNG"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data.startswith(b"\xabKTX 20"):
-        return "image/ktx2"
-    return None
 

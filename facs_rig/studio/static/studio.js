@@ -381,7 +381,6 @@ async function loadRig() {
     studio.rig2 = rig2;
   }
   const centre = main.centre, size = main.size;
-  studio.focusSize = size;
   controls.target.copy(centre);
   camera.position.set(centre.x + size * 0.35, centre.y + size * 0.1, centre.z + size * 2.6);
   camera.near = size / 100; camera.far = size * 100; camera.updateProjectionMatrix();
@@ -542,7 +541,6 @@ function frame(now) {
   studio.lastNow = now;
   if (!dirty) return;
   dirty = false;
-  const t0 = performance.now();
   for (const view of views) {
     const w = currentWeights(view);
     let changed = false;
@@ -550,10 +548,7 @@ function frame(now) {
     if (changed || (view.inexact && !studio.playing)) { view.shown.set(w); morph(w, view, !studio.playing); }
     flushUploads(view);
   }
-  const t1 = performance.now();
   renderer.render(scene, camera);
-  const t2 = performance.now();
-  studio.timings = { morph: t1 - t0, render: t2 - t1 };
   studio.renderedFrames++;
   if (studio.playing) {
     studio.frameTimes.push(now);
@@ -642,7 +637,6 @@ function renderGutter(text, errorLine) {
 }
 notes.addEventListener("scroll", () => { $("gutter").scrollTop = notes.scrollTop; });
 notes.addEventListener("input", () => {
-  studio.editedAt = performance.now();
   renderGutter(notes.value, 0);
   send({ type: "notes", text: notes.value });
 });
@@ -655,7 +649,6 @@ function onState(m) {
     ? unpack(m.weights2, m.weights2_columns, m.frames, studio.rig2.profile_targets.length) : null;
   m.curvesArray = decodeF32(m.curves);
   studio.state = m;
-  studio.version = m.version;
   // The sender's own edits are already in its editor (it may have typed on since).
   if (m.origin !== studio.client || first) {
     if (notes.value !== m.text) notes.value = m.text;

@@ -1,0 +1,233 @@
+"""``facs-rig calibrate``: the fit from normal equations equals the stacked bounded fit, codings
+that do not go with their takes are refused, and progress is shown as retarget and batch show it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+from scipy.optimize import lsq_linear
+
+from facs_rig.cli import main
+from facs_rig.core.channels import Channel
+from facs_rig.errors import CalibrationError
+from facs_rig.io.captures.calibrate import (
+    DEFAULT_RIDGE,
+    CodedTake,
+    calibrate_tracker,
+    coded_take,
+    fit_mapping,
+)
+
+
+def _stacked_fit(takes: list[CodedTake], shapes: tuple[str, ...], channels: tuple[Channel, ...],
+                 ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """The fit as it was before the normal equations: per AU, ``lsq_linear`` (bvls) on every
+    training frame stacked over ``sqrt(ridge * n) * I``, weights under 1e-4 dropped."""
+    x = np.concatenate([t.blendshapes[:, [t.shapes.index(s) for s in shapes]] for t in takes])
+    y = np.concatenate([np.stack([t.coded[:, t.channels.index(c)] if c in t.channels else
+                                  np.full(t.coded.shape[0], np.nan) for c in channels], axis=1)
+                        for t in takes])
+    weights, intercept = np.zeros((len(shapes), len(channels))), np.zeros(len(channels))
+    for k in range(len(channels)):
+        ok = np.isfinite(y[:, k])
+        if not ok.any():
+            continue
+        frames, target = x[ok], y[ok, k]
+        centred = frames - frames.mean(axis=0)
+        system = np.vstack([centred, np.sqrt(ridge * ok.sum()) * np.eye(len(shapes))])
+        rhs = np.concatenate([target - target.mean(), np.zeros(len(shapes))])
+        w = lsq_linear(system, rhs, bounds=(0.0, np.inf), method="bvls").x
+        w[w < 1e-4] = 0.0
+        weights[:, k] = w
+        intercept[k] = target.mean() - frames.mean(axis=0) @ w
+    return weights, intercept
+
+
+def _assert_equals_stacked(takes: list[CodedTake], ridge: float = DEFAULT_RIDGE,
+                           folds: int | None = None) -> None:
+    calibration = fit_mapping(takes, ridge=ridge, folds=folds)
+    mapping = calibration.mapping
+    shapes = tuple(s for s in takes[0].shapes if all(s in t.shapes for t in takes))
+    weights, intercept = _stacked_fit(takes, shapes, mapping.channels, ridge)
+    fitted = np.zeros_like(weights)
+    fitted[[shapes.index(s) for s in mapping.shapes]] = mapping.weights
+    np.testing.assert_allclose(fitted, weights, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(mapping.intercept, intercept, rtol=0, atol=1e-9)
+    assert np.count_nonzero(weights) > 0
+    # Every fold: the held-out predictions of a stacked fit on the other folds' takes.
+    fold_of = np.arange(len(takes)) % calibration.folds
+    start = 0
+    for k, take in enumerate(takes):
+        training = [t for j, t in enumerate(takes) if fold_of[j] != fold_of[k]]
+        w, b = _stacked_fit(training, shapes, mapping.channels, ridge)
+        columns = take.blendshapes[:, [take.shapes.index(s) for s in shapes]]
+        stop = start + take.coded.shape[0]
+        np.testing.assert_allclose(calibration.predictions[start:stop],
+                                   np.clip(b + columns @ w, 0, 1), rtol=0, atol=1e-9)
+        start = stop
+
+
+def _random_takes(seed: int, n_takes: int = 5, n_shapes: int = 12) -> list[CodedTake]:
+    """Takes whose AUs are non-negative mixes of shapes plus noise, with uncoded frames that
+    differ per AU and per take (gaps, an AU one take does not code) and shapes in varying order."""
+    rng = np.random.default_rng(seed)
+    names = tuple(f"shape{k}" for k in range(n_shapes))
+    channels = (Channel(1), Channel(4), Channel(12), Channel(26))
+    truth = np.abs(rng.normal(size=(n_shapes, 4))) * (rng.random((n_shapes, 4)) < 0.3)
+    takes = []
+    for k in range(n_takes):
+        frames = int(rng.integers(80, 300))
+        x = rng.random((frames, n_shapes)) ** 2 + 0.3  # offset: centring matters
+        coded = np.clip(0.1 + 0.3 * x @ truth + rng.normal(0, 0.05, (frames, 4)), 0, 1)
+        coded[rng.random(frames) < 0.05] = np.nan  # gaps: every AU
+        coded[rng.random(frames) < 0.1, 1] = np.nan  # frames only AU4 lacks
+        order = rng.permutation(n_shapes)
+        kept = channels if k != 2 else channels[:3]  # take 2 does not code AU26
+        take_coded = coded if k != 2 else coded[:, :3]
+        takes.append(CodedTake(f"take{k}", tuple(names[i] for i in order), x[:, order], kept,
+                               take_coded))
+    return takes
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_normal_equations_fit_equals_the_stacked_lsq_linear_fit(seed):
+    _assert_equals_stacked(_random_takes(seed))
+
+
+def test_normal_equations_fit_equals_the_stacked_fit_with_fewer_folds_and_little_ridge():
+    _assert_equals_stacked(_random_takes(4, n_takes=6), ridge=1e-6, folds=3)
+
+
+def test_normal_equations_fit_equals_the_stacked_fit_on_the_pyfeat_clips():
+    clips = [shared_asset(f"captures/pyfeat/{i:03d}.csv") for i in range(1, 11)]
+    _assert_equals_stacked([coded_take(c, c) for c in clips])
+
+
+def test_no_ridge_and_a_repeated_shape_still_reach_the_least_squares_minimum():
+    """A singular Gram matrix (no ridge, a shape twice) is factored by its eigenvalues: the
+    weights are then not unique, but the residual is the stacked fit's."""
+    takes = [CodedTake(t.name, t.shapes + ("copy",), np.hstack([t.blendshapes,
+                                                                t.blendshapes[:, :1]]),
+                       t.channels, t.coded) for t in _random_takes(5)]
+    calibration = fit_mapping(takes, ridge=0.0)
+    mapping = calibration.mapping
+    shapes = takes[0].shapes
+    weights, intercept = _stacked_fit(takes, shapes, mapping.channels, 0.0)
+    for k, channel in enumerate(mapping.channels):
+        for take in takes:
+            coded = take.coded[:, take.channels.index(channel)] if channel in take.channels \
+                else None
+            if coded is None:
+                continue
+            ok = np.isfinite(coded)
+            ours = mapping.intercept[k] + take.blendshapes[:, [take.shapes.index(s) for s in
+                                                               mapping.shapes]] @ mapping.weights[:, k]
+            stacked = intercept[k] + take.blendshapes[:, [take.shapes.index(s) for s in
+                                                          shapes]] @ weights[:, k]
+            np.testing.assert_allclose(ours[ok], stacked[ok], rtol=0, atol=1e-6)
+
+
+def test_every_unscored_au_says_why():
+    takes = _random_takes(6, n_takes=4)
+    constant = Channel(9)
+    alone = Channel(26)  # coded by every take but take 2: give it to take 0 only instead
+    takes = [CodedTake(t.name, t.shapes, t.blendshapes, t.channels + (constant, Channel(17)),
+                       np.hstack([t.coded, np.zeros((t.coded.shape[0], 1)),
+                                  np.full((t.coded.shape[0], 1), np.nan)]))
+             for t in takes]
+    takes = [t if k == 0 or alone not in t.channels else
+             CodedTake(t.name, t.shapes, t.blendshapes, t.channels,
+                       np.where(np.arange(len(t.channels)) == t.channels.index(alone), np.nan,
+                                t.coded))
+             for k, t in enumerate(takes)]
+    calibration = fit_mapping(takes)
+    assert dict(calibration.unscored) == {
+        constant: "the coding is constant (0) in every take",
+        Channel(17): "not coded in any take",
+        alone: "coded in one take only (held out, no take is left to fit it on)",
+    }
+    assert calibration.scored == 3
+    assert all(np.isnan(calibration.held_out_r[c]) for c in calibration.unscored)
+
+
+def test_takes_without_a_common_shape_or_a_facial_au_are_refused_by_name():
+    first, second = _random_takes(7, n_takes=2)
+    other = CodedTake("b.csv", tuple(f"other{k}" for k in range(12)), second.blendshapes,
+                      second.channels, second.coded, coding="b.eaf")
+    with pytest.raises(CalibrationError) as caught:
+        fit_mapping([first, other])
+    assert str(caught.value) == ("b.csv: shares no blendshape with take0 (are they captures of "
+                                 "the same tracker?)")
+    head_only = [CodedTake(t.name, t.shapes, t.blendshapes, (Channel(51),), t.coded[:, :1],
+                           coding=f"{t.name}.eaf") for t in (first, second)]
+    with pytest.raises(CalibrationError) as caught:
+        fit_mapping(head_only)
+    assert str(caught.value) == ("no coding has a facial AU (1-49) to calibrate on: take0.eaf, "
+                                 "take1.eaf")
+
+
+def _error_line(capsys, argv: list[str]) -> str:
+    """Exit 1 and exactly one error line on stderr (progress lines aside)."""
+    assert main(argv) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("facs-rig")]
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+def test_a_coding_shorter_than_half_its_take_is_refused_naming_both_files(tmp_path, capsys):
+    takes = [str(shared_asset(f"captures/livelinkface/{t}.csv")) for t in ("S07-001", "alex_rom_3")]
+    codings = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2)]
+    out = tmp_path / "x.json"
+    line = _error_line(capsys, ["calibrate", *takes, "--coded", *codings, "-o", str(out)])
+    assert line == (f"facs-rig: error: {codings[0]}: its codes span 0.00-1.27 s, 2% of the take "
+                    f"{takes[0]} (0.00-67.62 s); a coding must cover at least 50% of its take (is "
+                    f"it another take's, or are the --coded files out of order?)")
+    assert not out.exists()
+
+
+def test_swapped_codings_are_refused_unless_forced(tmp_path, capsys):
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2)]
+    out = tmp_path / "x.json"
+    argv = ["calibrate", *clips, "--coded", *reversed(clips), "-o", str(out)]
+    line = _error_line(capsys, argv)
+    assert line == ("facs-rig: error: held-out mean r -0.077 over 20 AUs is below 0: the mapping "
+                    "predicts the held-out takes no better than chance, so the profile was not "
+                    "written (are the --coded files in the captures' order? --force writes it "
+                    "anyway)")
+    assert not out.exists()
+    assert main([*argv, "--force"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"mean r -0.077 over 20 AUs; wrote {out}"
+    assert out.exists()
+
+
+def test_cli_says_why_an_au_has_no_r_and_logs_one_line_per_step(tmp_path, capsys):
+    """Live Link Face takes coded by ELAN files (made here by retarget): AUs a coding leaves out
+    are n/a with the reason; off a terminal, progress is one line per step, as retarget's."""
+    takes = [str(shared_asset(f"captures/livelinkface/{t}.csv")) for t in ("S07-001", "alex_rom_3")]
+    codings = [str(tmp_path / f"{k}.eaf") for k in range(2)]
+    for take, coding in zip(takes, codings):
+        assert main(["retarget", take, "-o", coding]) == 0
+    capsys.readouterr()
+    out = tmp_path / "studio.json"
+    assert main(["calibrate", *takes, "--coded", *codings, "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "calibrate: 1/5 S07-001.csv", "calibrate: 2/5 alex_rom_3.csv", "calibrate: 3/5 fold 1/2",
+        "calibrate: 4/5 fold 2/2", "calibrate: 5/5 final fit"]
+    lines = captured.out.splitlines()
+    assert "  AU04_L      n/a: coded in one take only (held out, no take is left to fit it on)" \
+        in lines
+    assert not any("nan" in line for line in lines)
+    unscored = sum("n/a: " in line for line in lines)
+    assert unscored > 0
+    assert lines[-1].endswith(f"AUs ({unscored} n/a); wrote {out}")
+
+
+def test_calibrate_tracker_reports_each_step():
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3)]
+    steps = []
+    calibrate_tracker(clips, clips, name="studio", progress=lambda *step: steps.append(step))
+    assert steps == [(1, 7, "001.csv"), (2, 7, "002.csv"), (3, 7, "003.csv"), (4, 7, "fold 1/3"),
+                     (5, 7, "fold 2/3"), (6, 7, "fold 3/3"), (7, 7, "final fit")]
