@@ -437,6 +437,52 @@ def test_local_cluster_workers_run_without_dask_malloc_trim_and_profiler(monkeyp
     assert settings == [(None, False, "1s")]
 
 
+def test_local_workers_are_forked_ready_for_a_take_and_ignore_ctrl_c(monkeypatch):
+    """The local cluster's workers come from a fork server that imported the take's code and
+    numpy (with Dask's one-thread BLAS setting) before forking them, and ignore SIGINT."""
+    require_dask()
+    from facs_rig.cluster import engine
+
+    if engine.LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") != "forkserver":
+        pytest.skip("no fork server on this platform: workers are spawned")
+
+    def _worker_state():  # local: sent to the worker by value
+        import os
+        import signal
+        import sys
+
+        return (sorted(name for name in ("facs_rig.cluster.work", "facs_rig.core.events",
+                                         "PIL.PngImagePlugin") if name in sys.modules),
+                signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+                os.environ.get("OPENBLAS_NUM_THREADS"))
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with engine.dask_client(None, 2) as client:
+        client.wait_for_workers(2, timeout=60)
+        states = list(client.run(_worker_state).values())
+    assert states == [(["PIL.PngImagePlugin", "facs_rig.cluster.work", "facs_rig.core.events"],
+                       True, "1")] * 2
+
+
+def test_a_local_cluster_whose_workers_cannot_start_is_one_error(tmp_path, monkeypatch):
+    require_dask()
+    from facs_rig.cluster import engine
+
+    if engine.LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") != "forkserver":
+        pytest.skip("no fork server on this platform: workers are spawned")
+    # A fork server that dies while importing: no worker can be forked. (It finds the module
+    # on this process's sys.path: it imports what the client would.)
+    (tmp_path / "facs_rig_broken_preload.py").write_text("raise RuntimeError('broken install')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(engine, "WORKER_PRELOAD", ("facs_rig_broken_preload",))
+    start = time.monotonic()
+    with pytest.raises(engine.ClusterError, match=r"^cannot start the local Dask cluster: none of "
+                                                  r"its 2 worker processes started$"):
+        with engine.dask_client(None, 2):
+            pass
+    assert time.monotonic() - start < 60
+
+
 # --- inputs, manifests and output names (no cluster needed) ----------------------------------
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs
+from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs, start_worker_server
 from facs_rig.cluster.remote import is_url, url_exists
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
@@ -77,8 +77,9 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),
                   code_cleaning=code_cleaning).with_settings()  # once: the manifest records them
-    if manifest is not None and not settings.force:
-        # Through JSON, as the manifest stores it (tuples become lists).
+    if manifest is not None and not settings.force and job.key in manifest.entries:
+        # Through JSON, as the manifest stores it (tuples become lists); a take the manifest
+        # does not know (every take of a first run) has nothing to compare.
         current = json.loads(json.dumps(job.settings))
         job = replace(job, previous_sha256=manifest.up_to_date_hash(job.key, current))
     return job
@@ -261,6 +262,10 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
         problem = scheduler_address_problem(scheduler)
         if problem is not None:
             raise BatchUsageError(f"--scheduler {scheduler}: {problem}")
+    else:
+        # The local workers' fork server imports what they need while this process plans the
+        # takes and imports Dask (a bad input leaves it idle, until the next batch or exit).
+        start_worker_server()
     folder = report_folder(settings.outputs.template)
     manifest = ResultsManifest(folder)  # only read here: nothing is written before the plan holds
     jobs, notes = plan_jobs(inputs, settings, manifest)

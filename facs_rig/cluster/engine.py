@@ -14,6 +14,17 @@ Ctrl-C
     The local cluster's worker processes are started with SIGINT ignored (a terminal's Ctrl-C
     reaches the whole process group), so only the client handles it: it cancels what is in
     flight, closes the cluster and returns; nothing prints a traceback.
+
+Start-up of the local cluster
+    Its workers are forked by a *fork server* (``multiprocessing``'s ``forkserver`` method, which
+    Dask supports: ``distributed.worker.multiprocessing-method``), started by
+    :func:`start_worker_server` as soon as a batch begins: while the client imports Dask and
+    plans the takes, the server imports, on another core, what every worker needs (Dask,
+    facs-rig's take code, numpy, Pillow; :data:`WORKER_PRELOAD`) once, and each worker is a
+    fork of it, ready for its first take, instead of a new interpreter importing all of that
+    itself (Dask's default ``spawn``). The server is started with SIGINT ignored, which its
+    workers inherit. Takes are submitted as soon as the first worker is up; the others join
+    as they come.
 """
 
 from __future__ import annotations
@@ -21,9 +32,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import multiprocessing
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +73,10 @@ DASHBOARD_ADDRESS = "127.0.0.1:0"
 #:   workers' memory monitors every 100 ms (a take's memory does not change that fast; the
 #:   nanny still stops a worker past 95 % of the machine's memory). Together, off or slowed
 #:   down, they take the idle 2-worker cluster's background CPU from ~100 to ~15 ms a second.
+#: * Workers forked by a fork server that imported Dask and facs-rig once (~1 s of CPU, on
+#:   another core while the client plans; module notes), where it exists (not on Windows),
+#:   instead of spawned interpreters that import them each (~1.1 s of CPU a worker, after the
+#:   client's own start); see docs/batch.md "What starts when".
 LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
@@ -66,6 +84,26 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.system-monitor.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
 }
+if "forkserver" in multiprocessing.get_all_start_methods():
+    LOCAL_CLUSTER_CONFIG["distributed.worker.multiprocessing-method"] = "forkserver"
+#: What the fork server imports for every local worker: Dask, and what a take needs (the
+#: modules :func:`~facs_rig.cluster.work.process_take` imports, some of them lazily). A name
+#: that does not import is skipped (``multiprocessing`` ignores it): the take imports it then.
+WORKER_PRELOAD = ("distributed", "facs_rig.cluster.work", "facs_rig.io.captures.retarget",
+                  "facs_rig.io.captures.pipeline", "facs_rig.io.captures.trackers",
+                  "facs_rig.io.timeline_json", "facs_rig.core.events", "numpy.ma", "PIL.Image",
+                  "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin",
+                  # Pillow's Image.save() imports these first (PIL.Image.preinit)
+                  "PIL.BmpImagePlugin", "PIL.GifImagePlugin", "PIL.JpegImagePlugin",
+                  "PIL.PpmImagePlugin")
+#: The thread-pool sizes Dask's nanny gives worker processes (its default
+#: ``distributed.nanny.pre-spawn-environ``): numpy reads them once, when the fork server
+#: imports it, so the server must have them from the start.
+_NUMPY_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: How long the first local worker may take to start before the batch gives up.
+WORKER_START_TIMEOUT = 120.0
+#: The thread in which the last batch's fork server is being stopped (see _stop_worker_server).
+_server_stopper: threading.Thread | None = None
 
 
 class ClusterError(FacsRigError, RuntimeError):
@@ -186,9 +224,96 @@ def _sigint_ignored_in_children():
         signal.signal(signal.SIGINT, previous)
 
 
+def start_worker_server() -> None:
+    """Start the fork server of the local cluster's workers, in the background (returns at once).
+
+    The server imports :data:`WORKER_PRELOAD` while the caller goes on; the cluster's nannies
+    then ask it for workers. It inherits this process's environment and SIGINT disposition at
+    this moment: numpy's thread-pool variables are set first, in this process's environment,
+    as Dask's nanny sets them there a moment later anyway (a value already in the environment
+    wins over Dask's configuration), and SIGINT is ignored while it starts.
+    A server already running (an earlier call) is reused. Nothing happens where there is no
+    fork server (Windows: workers are spawned).
+    """
+    if not _forked_workers():
+        return
+    import multiprocessing.forkserver
+
+    import dask  # the user's Dask configuration (distributed's own defaults load later)
+
+    if _server_stopper is not None:
+        # The previous batch's server is still exiting (a batch right after another in this
+        # process): wait, so that this batch gets a server of its own, not one about to end.
+        _server_stopper.join()
+
+    for name in _NUMPY_THREADS:
+        value = dask.config.get(f"distributed.nanny.pre-spawn-environ.{name}", default=1)
+        if value is not None:
+            os.environ.setdefault(name, str(value))
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
+    # The server is a new interpreter, and Python 3.11's ignores the sys.path multiprocessing
+    # hands it: PYTHONPATH makes it import facs-rig from where this process does (not, say,
+    # another installed copy, whose code the workers would then run).
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        entry for entry in sys.path if isinstance(entry, str) and os.pathsep not in entry)
+    try:
+        with _sigint_ignored_in_children():
+            multiprocessing.forkserver.ensure_running()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def _forked_workers() -> bool:
+    return LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") == "forkserver"
+
+
+def _stop_worker_server(workers: Iterable = ()) -> None:
+    """Let the fork server end with the cluster (it would otherwise idle on until this process
+    ends), without waiting for its exit: the interpreter's teardown of all it imported takes it
+    0.2-0.5 s, which nobody needs to wait for.
+
+    ``workers`` (the cluster's worker processes, closed by now) are first waited for, a few
+    ms, until the server has reaped them: a server told to stop while its last worker exits
+    would end without reaping it, and that worker's CPU time would be missing from this
+    process's ``RUSAGE_CHILDREN`` (the benchmark's CPU figures read it).
+    """
+    if not _forked_workers():
+        return
+    import multiprocessing.forkserver
+
+    deadline = time.monotonic() + 5
+    remaining = set(workers)
+    while remaining and time.monotonic() < deadline:
+        # active_children() keeps those whose exit code the server has not yet reported,
+        # which it does once it has reaped them.
+        remaining &= set(multiprocessing.active_children())
+        time.sleep(0.002)
+    # ForkServer has no public stop: _stop() closes the pipe that keeps the server alive, then
+    # waits for it to exit (and reaps it) -- here in a thread of its own, which a batch started
+    # meanwhile joins (start_worker_server).
+    global _server_stopper
+
+    def stop() -> None:
+        # A server that died (its socket file gone, already reaped) has nothing left to stop.
+        with contextlib.suppress(OSError):
+            multiprocessing.forkserver._forkserver._stop()
+
+    _server_stopper = threading.Thread(target=stop, name="facs-rig fork server stop",
+                                       daemon=True)
+    _server_stopper.start()
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int | None):
-    """A Dask client: on a new local cluster (closed on exit) or on ``scheduler``'s cluster."""
+    """A Dask client: on a new local cluster (closed on exit) or on ``scheduler``'s cluster.
+
+    A local cluster's client is yielded once its first worker is up; the others start
+    meanwhile (see the module notes).
+    """
     distributed = _import_dask()
     # Dask logs its own trouble with tracebacks (a worker's heartbeat that finds the scheduler
     # gone after Ctrl-C, a reconnect); facs-rig reports what matters itself (ClusterError, each
@@ -208,18 +333,30 @@ def dask_client(scheduler: str | None, workers: int | None):
         else:
             import dask
 
-            count = workers or max(1, min(os.cpu_count() or 1, 8))
+            count = local_worker_count(workers)
+            others = set(multiprocessing.active_children())  # not the cluster's workers
+            start_worker_server()  # no-op when run_batch started it before planning
+            _skip_dask_forkserver_preload(distributed)
             with _sigint_ignored_in_children(), dask.config.set(LOCAL_CLUSTER_CONFIG):
+                # No workers yet: the constructor would wait for all of them.
                 cluster = distributed.LocalCluster(
-                    n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
                     silence_logs=logging.CRITICAL)
+                cluster.scale(count)  # starts them all at once, in the background
                 client = distributed.Client(cluster, set_as_default=False)
+                _wait_for_a_worker(client, cluster, count)
     except ClusterError:
+        if cluster is not None:  # none of its workers could start
+            with contextlib.suppress(Exception):
+                client.close()
+                cluster.close(timeout=10)
+            _stop_worker_server(set(multiprocessing.active_children()) - others)
         raise
     except Exception as exc:  # noqa: BLE001 (Dask raises many kinds; the user needs one line)
         if cluster is not None:
             cluster.close()
+            _stop_worker_server(set(multiprocessing.active_children()) - others)
         what = f"cannot use the Dask scheduler at {scheduler}" if scheduler else \
             "cannot start the local Dask cluster"
         raise ClusterError(f"{what}: {type(exc).__name__}: "
@@ -228,15 +365,53 @@ def dask_client(scheduler: str | None, workers: int | None):
         yield client
     finally:
         with contextlib.suppress(Exception):
-            if cluster is not None:
-                # Our own cluster: the scheduler stops the workers at once (0.6-0.7 s here),
-                # where closing the cluster first retires them one by one (0.8-1.9 s).
+            if cluster is not None and not _forked_workers():
+                # Our own cluster of spawned workers: the scheduler stops them at once
+                # (0.6-0.7 s here), where closing the cluster first retires them one by one
+                # (0.8-1.9 s: each spawned interpreter's exit is slow). Forked workers end with
+                # os._exit: closing the client then the cluster stops them in ~0.05 s, where
+                # the scheduler's shutdown takes ~0.13 s.
                 client.shutdown()
             else:
-                client.close(timeout=10)  # someone else's cluster: only disconnect
+                # Someone else's cluster: only disconnect. Our forked workers: the cluster's
+                # close, next, stops them.
+                client.close(timeout=10)
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
+            _stop_worker_server(set(multiprocessing.active_children()) - others)
+
+
+def _skip_dask_forkserver_preload(distributed) -> None:
+    """Keep Dask from importing its own preload list in the client.
+
+    On its first use of the fork server context Dask imports numpy, pandas and lz4 (when
+    installed) in *this* process to preload them in the server; ours runs already, with
+    :data:`WORKER_PRELOAD`, so that list would never reach it, and importing pandas alone would
+    put ~0.4 s in front of the first take. The flag is Dask's own "done once" marker.
+    """
+    utils = getattr(distributed, "utils", None)
+    if hasattr(utils, "_forkserver_preload_set"):
+        utils._forkserver_preload_set = True
+
+
+def local_worker_count(workers: int | None) -> int:
+    """Worker processes of a local cluster: ``workers``, or the CPU count (at most 8)."""
+    return workers or max(1, min(os.cpu_count() or 1, 8))
+
+
+def _wait_for_a_worker(client, cluster, count: int) -> None:
+    """Return once a worker of ``cluster`` is running; ClusterError when none can start."""
+    deadline = time.monotonic() + WORKER_START_TIMEOUT
+    # scheduler_info is the scheduler's list of workers as it pushes it to the cluster object
+    # (no round trip to poll); the cluster lists a worker in .workers once its start has ended,
+    # well or not, so all listed and none registered (asked for certain) means none could start.
+    while not cluster.scheduler_info.get("workers"):
+        if ((len(cluster.workers) >= count and not client.nthreads())
+                or time.monotonic() > deadline):
+            raise ClusterError(f"cannot start the local Dask cluster: none of its {count} worker "
+                               f"processes started")
+        time.sleep(0.01)
 
 
 def dashboard_link(client) -> str | None:
@@ -274,7 +449,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
     on_result : callable, optional
         Called with each take's entry (for progress).
     on_start : callable, optional
-        Called with the dashboard link (or None) once the cluster is up.
+        Called with the dashboard link (or None) once the cluster is up (a local cluster:
+        once its first worker is).
     task : callable, optional
         What a worker runs per take (default :func:`~facs_rig.cluster.work.process_take`; the
         benchmark times the engine alone with an empty one).
@@ -292,7 +468,9 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         result.dashboard = dashboard_link(client)
         if on_start is not None:
             on_start(result.dashboard)
-        threads = sum(client.nthreads().values()) or 1
+        # A local cluster's workers are still joining: size the window for all of them.
+        threads = (sum(client.nthreads().values()) if scheduler
+                   else local_worker_count(workers)) or 1
         window = distributed.as_completed(loop=client.loop)
         in_flight: dict[str, tuple[object, TakeJob]] = {}
 
