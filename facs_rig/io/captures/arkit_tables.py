@@ -158,13 +158,15 @@ def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndar
     A real midnight crossing is a timecode within :data:`_NEAR_MIDNIGHT` of 24:00 followed by one
     within it of 00:00, once in a take (a take is shorter than a day). Any other backward step
     (one stray ``00:00:00:00.000`` row in a take at 12:27) is an error naming the line: read as
-    a crossing it made a 5-row take 24 hours long. So is a row half a day or more after the one
-    before it once unwrapped (a stray 23:59:30 row in a take just after midnight).
+    a crossing it made a 5-row take 24 hours long. So is a row more than :data:`_LONGEST_STEP`
+    after the one before it once unwrapped (a stray first row, a stray 23:59:30 row in a take
+    just after midnight, two takes joined).
     """
     steps = np.diff(seconds)
     backwards = np.flatnonzero(steps < 0)
     wraps = np.zeros(seconds.shape[0], dtype=np.float64)
     if not backwards.size:
+        _refuse_leaps(seconds, where, cell_of)  # a stray first row is a leap forward
         return wraps
     crossing = ((seconds[backwards] >= _DAY - _NEAR_MIDNIGHT)
                 & (seconds[backwards + 1] < _NEAR_MIDNIGHT))
@@ -179,13 +181,26 @@ def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndar
             f"near 24:00 to near 00:00)")
     wraps[backwards + 1] = _DAY
     wraps = np.cumsum(wraps)
-    leaps = np.flatnonzero(np.diff(seconds + wraps) >= _DAY / 2)
+    _refuse_leaps(seconds + wraps, where, cell_of)
+    return wraps
+
+
+#: The longest step between two rows of one take: Live Link Face writes one file per recording,
+#: so rows ten minutes apart are two recordings joined (or a stray row), not frames of one.
+_LONGEST_STEP = 600.0
+
+
+def _refuse_leaps(seconds: np.ndarray, where, cell_of) -> None:
+    """A :class:`CaptureFormatError` naming the first row more than :data:`_LONGEST_STEP`
+    after the one before it (``seconds``: unwrapped, ``(n,)``)."""
+    leaps = np.flatnonzero(np.diff(seconds) > _LONGEST_STEP)
     if leaps.size:
         row = int(leaps[0]) + 1
+        gap = float(seconds[row] - seconds[row - 1])
         raise CaptureFormatError(
-            f"{where(row)}, column Timecode: {cell_of(row)!r} is half a day or more after the "
-            f"previous row's {cell_of(row - 1)!r} (timestamps out of order)")
-    return wraps
+            f"{where(row)}, column Timecode: {cell_of(row)!r} is {gap:.0f} s after the previous "
+            f"row's {cell_of(row - 1)!r}: more than {_LONGEST_STEP:.0f} s between two frames is "
+            f"two recordings joined or a stray row, not one take (split the file there)")
 
 
 def _weights(table, mapping: dict[str, str], log: RepairLog,
