@@ -9,6 +9,7 @@ make sure of it by replacing the engine with one that fails when called.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -177,7 +178,11 @@ def test_every_example_parses_and_passes_the_batch_wide_checks(example):
 @pytest.mark.parametrize("address, message", [
     ("http://x", "unknown address scheme 'http': Dask connects with tcp://, tls://, ucx://, "
                  "ws://, wss://"),
-    ("tcp://", "no host (give tcp://HOST:PORT)"),
+    ("tcp://", "no port (give tcp://HOST:PORT; `dask scheduler` listens on 8786 by default)"),
+    (":8786", "no host (give tcp://HOST:PORT)"),
+    # Second review: Dask's client waited 20 s and refused these ("missing port number").
+    ("foo", "no port (give tcp://HOST:PORT; `dask scheduler` listens on 8786 by default)"),
+    ("tcp://host", "no port (give tcp://HOST:PORT; `dask scheduler` listens on 8786 by default)"),
     ("tcp://127.0.0.1:99999", "port 99999 is not in 1-65535"),
     ("tcp://127.0.0.1:0", "port 0 is not in 1-65535"),
     ("tcp://host:port", "the port is not a number (give tcp://HOST:PORT)"),
@@ -282,3 +287,19 @@ def test_an_output_folder_that_is_a_file_is_said_as_retarget_says_it(tmp_path, c
     assert _one_line(capsys) == retarget_line == (
         f"{afile / 'S07-001.json'}: cannot write, {afile} is a file, not a folder")
     assert afile.read_text() == "mine\n"
+
+
+def test_too_many_local_workers_is_a_usage_error_before_anything_starts(tmp_path, capsys,
+                                                                       monkeypatch, no_cluster):
+    # Second review: --workers 999 started hundreds of processes (load average 167).
+    from facs_rig.cluster.engine import most_local_workers
+
+    monkeypatch.chdir(tmp_path)
+    limit = most_local_workers()
+    assert limit == max(8, 4 * (os.cpu_count() or 1))
+    assert main(["batch", "nothing.csv", "-o", "s/{stem}.json", "--workers", str(limit + 1)]) == 2
+    assert _one_line(capsys) == (
+        f"--workers {limit + 1}: at most {limit} on this machine (4 per core: "
+        f"more only compete for the cores; to use more machines, start Dask workers there and "
+        f"give --scheduler) (see 'facs-rig batch --help')")
+    assert list(tmp_path.iterdir()) == []

@@ -117,6 +117,13 @@ def batch_settings(args: argparse.Namespace):
     check_neutral(args.neutral)
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers applies to the local cluster, not to --scheduler")
+    if args.workers is not None:
+        from facs_rig.cluster.engine import most_local_workers
+
+        if args.workers > most_local_workers():
+            raise UsageError(f"--workers {args.workers}: at most {most_local_workers()} on this "
+                             f"machine (4 per core: more only compete for the cores; to use more "
+                             f"machines, start Dask workers there and give --scheduler)")
     if args.scheduler is not None:
         problem = scheduler_address_problem(args.scheduler)
         if problem is not None:

@@ -197,7 +197,7 @@ def scheduler_address_problem(address: str) -> str | None:
     scheme among the comm backends Dask knows (its registry, ``distributed.comm.registry``: tcp,
     tls, ws, wss, ucx and any installed through the ``distributed.comm.backends`` entry point;
     tcp when none is given; ``inproc`` is only within one process), a host, and a port 1-65535
-    (Dask's 8786 when none is given); a scheme whose comms are usable here (``ucx`` needs its
+    (which Dask's client needs written out); a scheme whose comms are usable here (``ucx`` needs its
     own package, ``tls`` Dask's TLS settings). Checked before anything is read, so that a typo
     is one line instead of a connection attempt that times out.
     """
@@ -220,8 +220,12 @@ def scheduler_address_problem(address: str) -> str | None:
         return (f"unknown address scheme {scheme!r}: Dask connects with "
                 f"{', '.join(known + '://' for known in schemes)}")
     try:
-        host, port = parse_host_port(location, 8786)
-    except ValueError:
+        # No default port: Dask's Client refuses an address without one ("missing port number")
+        # after a 20 s wait, though `dask scheduler` listens on 8786 unless told otherwise.
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        if "missing port" in str(exc):
+            return "no port (give tcp://HOST:PORT; `dask scheduler` listens on 8786 by default)"
         return "the port is not a number (give tcp://HOST:PORT)"
     if not host or any(character.isspace() or character in "/?#@" for character in host):
         return "no host (give tcp://HOST:PORT)"

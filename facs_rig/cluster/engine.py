@@ -400,6 +400,18 @@ def local_worker_count(workers: int | None) -> int:
     return workers or max(1, min(os.cpu_count() or 1, 8))
 
 
+#: Worker processes a local cluster may have per core: each runs one take at a time on one
+#: thread, so past a few per core they only compete for the cores (and 999 of them, as a
+#: reviewer asked for, took the machine's load to 167 and leaked thousands of semaphores).
+LOCAL_WORKERS_PER_CORE = 4
+
+
+def most_local_workers() -> int:
+    """The most worker processes :func:`dask_client` starts on this machine: 4 per core, and at
+    least 8."""
+    return max(8, LOCAL_WORKERS_PER_CORE * (os.cpu_count() or 1))
+
+
 def _wait_for_a_worker(client, cluster, count: int) -> None:
     """Return once a worker of ``cluster`` is running; ClusterError when none can start."""
     deadline = time.monotonic() + WORKER_START_TIMEOUT
