@@ -501,6 +501,30 @@ def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
         "6.80–8.00 s  12C  happiness 1/2"]
 
 
+def test_a_lid_raiser_is_bridged_across_overlapping_left_and_right_blinks(vocabulary):
+    # Second reader: the blink spans were searched assuming their ends were sorted, but the
+    # left and right eyes' blinks overlap: a short R blink inside a long L one hid the L blink
+    # and 5C, lowered 1.4-1.7 s within the L blink (widened by 0.25 s), was cut in two.
+    events = (_held(5, 0.0, 1.4), _held(5, 1.7, 3.0), _held(45, 1.0, 1.5, "D", "L"),
+              _held(45, 1.05, 1.1, "D", "R", ramp=0.02))
+    assert format_summary(code_segments(Timeline(events, 4.0), vocabulary)) == \
+        "0.00–3.00 s  5C+45\n"
+
+
+def test_blink_spans_are_merged_before_a_gap_is_looked_up():
+    from facs_rig.core.events import _merged_spans, _within_a_blink
+
+    blinks = _merged_spans([(1.05, 1.1), (1.0, 1.3), (2.0, 2.2), (2.1, 2.4)])
+    assert blinks == [(1.0, 1.3), (2.0, 2.4)]
+    # The reader's case: True with the outer blink alone, so True with both.
+    assert _within_a_blink(_merged_spans([(1.0, 1.3), (1.05, 1.1)]), 1.4, 1.5, 0.25)
+    assert _within_a_blink([(1.0, 1.3)], 1.4, 1.5, 0.25)
+    assert not _within_a_blink(blinks, 1.4, 1.6, 0.25)  # 1.6 > 1.3 + 0.25
+    assert not _within_a_blink(blinks, 0.5, 0.8, 0.25)  # starts before 1.0 - 0.25
+    assert _within_a_blink(blinks, 1.8, 2.6, 0.25) and not _within_a_blink(blinks, 1.7, 2.6, 0.25)
+    assert not _within_a_blink([], 1.0, 1.1, 0.25)
+
+
 def test_raised_brows_alone_are_no_surprise(vocabulary):
     # EMFACS surprise variants: 1+2+5B, 1+2+26, 5B+26 (with or without the rest); 1+2 alone
     # (a brow flash) is not among them, and 5A is below 5B.

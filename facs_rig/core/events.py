@@ -26,7 +26,8 @@ present.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -721,7 +722,8 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                  if vocabulary.action_unit(au).kind in _POSITION_KINDS}
     lids = {au for au in {event.channel.au for _, _, event in lasting}
             if vocabulary.action_unit(au).region == "eyes"}
-    blinks = sorted((start, end) for start, end, _ in momentary)
+    # Merged once: the left and right blinks overlap, and a gap is checked against one span.
+    blinks = _merged_spans([(start, end) for start, end, _ in momentary])
     pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks)
     # A blink belongs to the segment it overlaps most; blinks at rest make segments of their own.
     starts = [start for start, _, _ in pieces]
@@ -791,18 +793,26 @@ def _presence(intervals: list[tuple[float, float]], min_segment: float,
     return [(start, end) for start, end in merged if end - start >= min_segment]
 
 
+def _merged_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted ``(start, end)`` spans with the overlapping ones merged: disjoint, so their ends
+    are sorted too (the left and right eyes' blinks overlap)."""
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
 def _within_a_blink(blinks: list[tuple[float, float]], first: float, last: float,
                     margin: float) -> bool:
-    """Whether the gap ``first..last`` lies within one blink of the sorted ``(start, end)``
-    list, widened by ``margin`` on both sides (the lids close and reopen around it)."""
-    k = bisect_left(blinks, (last + margin,))
-    while k > 0 and blinks[k - 1][0] - margin <= first:
-        if blinks[k - 1][1] + margin >= last:
-            return True
-        k -= 1
-        if blinks[k][1] + margin < first:
-            break
-    return False
+    """Whether the gap ``first..last`` lies within one blink of ``blinks`` (disjoint sorted
+    ``(start, end)``, :func:`_merged_spans`), widened by ``margin`` on both sides (the lids
+    close and reopen around it). Of the disjoint blinks starting early enough, the last one
+    ends latest, so it is the only one to check."""
+    k = bisect_right(blinks, (first + margin, math.inf))
+    return k > 0 and blinks[k - 1][1] + margin >= last
 
 
 def _cuts(boundaries: list[float], min_segment: float) -> list[float]:
