@@ -339,3 +339,20 @@ def test_the_readme_quotes_a_line_code_prints(capsys):
     quoted_line = re.search(r"`facs-rig code` prints lines such as `([^`]+)`", readme).group(1)
     assert main(["code", str(shared_asset("captures/openface/facsvatar_demo_full.csv"))]) == 0
     assert quoted_line in capsys.readouterr().out.splitlines()
+
+
+def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys):
+    # Second reader: positions only cut nothing, so where no facial action was near they were
+    # lost; the head-movement take (positions only) printed "no AU events", and S07-001's
+    # eyes-left (61B) and eyes-up (63B) events at rest were in the timeline but not the summary.
+    # FACS 2002 (chapter 9) scores head and eye positions: held ones now make their own lines.
+    head = str(shared_asset("captures/openface/facsvatar_head_test_clean.csv"))
+    assert main(["code", head]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["2.37–3.33 s  56E+61C", "3.33–4.07 s  53C+56E+61C",
+                         "4.07–4.43 s  53C+56E+63B"]
+    assert lines[-1] == "21.77–23.80 s  64C" and len(lines) == 33
+    llf = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    assert main(["code", llf]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2:5] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]

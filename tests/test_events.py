@@ -501,6 +501,32 @@ def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
         "6.80–8.00 s  12C  happiness 1/2"]
 
 
+def test_positions_held_at_rest_make_segments_of_their_own(vocabulary):
+    # Second reader: positions never cut, so with no facial action near they were lost (a take
+    # of head movements only read "no AU events"). Held at rest, they are cut among themselves
+    # with the same rules (a 0.2 s glance is flicker); they still cut no facial segment.
+    events = (_held(62, 0.0, 5.0, "B"), _held(53, 4.0, 6.0, "C"), _held(12, 2.0, 3.0, "D"),
+              _held(61, 7.0, 7.2, "C"), _held(64, 8.0, 9.0, "C"), _held(64, 9.1, 10.0, "D"),
+              _held(45, 8.4, 8.6, "D"))
+    assert format_summary(code_segments(Timeline(events, 11.0), vocabulary)).splitlines() == [
+        "0.00–2.00 s  62B", "2.00–3.00 s  12D+62B  happiness 1/2", "3.00–4.00 s  62B",
+        "4.00–5.00 s  53C+62B", "5.00–6.00 s  53C",
+        # 64's gap of 0.1 s is flicker; a blink within a held position is listed in it.
+        "8.00–10.00 s  45+64D"]
+
+
+def test_the_summary_says_whether_a_take_had_no_events_or_none_to_code(vocabulary):
+    from facs_rig.io.captures.pipeline import code_summary_text
+
+    assert code_summary_text((), "none", None, [], 0) == "no AU events\n"
+    # A 0.2 s glance alone is flicker: an event, but nothing to code.
+    glance = Timeline((_held(61, 1.0, 1.2, "C"),), 3.0)
+    assert code_summary_text((), "none", None, code_segments(glance, vocabulary), 1) == \
+        "no AU coded: 1 AU event, all too brief to code\n"
+    assert code_summary_text(("x",), "none", None, [], 3) == \
+        "# repaired: x\nno AU coded: 3 AU events, all too brief to code\n"
+
+
 def test_a_lid_raiser_is_bridged_across_overlapping_left_and_right_blinks(vocabulary):
     # Second reader: the blink spans were searched assuming their ends were sorted, but the
     # left and right eyes' blinks overlap: a short R blink inside a long L one hid the L blink
