@@ -675,7 +675,8 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
 
 
 def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: float = 0.25,
-                  emotions: tuple[str, ...] = EMFACS_EMOTIONS) -> list[CodedSegment]:
+                  min_duration: float = 0.1, emotions: tuple[str, ...] = EMFACS_EMOTIONS
+                  ) -> list[CodedSegment]:
     """Cut a timeline into segments where the set of facial actions changes and code each one.
 
     Segmented as an event-based FACS coder segments (Ekman, Friesen & Hager 2002, chapter 10,
@@ -685,7 +686,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     1. Each channel's presence is the union of its events with the tracker's flicker removed:
        a gap shorter than ``min_segment`` is bridged, then a stretch shorter than
        ``min_segment`` is dropped. An AU on or off for less than ``min_segment`` does not start
-       or end a segment.
+       or end a segment next to other activity.
     2. A segment is cut where a facial action's presence starts or ends. Cuts closer than
        ``min_segment`` to the previous cut are not made (the AUs that changed within that time
        count for the segment they mostly lie in), so no segment is shorter than
@@ -693,6 +694,10 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     3. A segment's code lists the channels present for at least half of it, each at the
        strongest letter of its events that lie mostly in it; neighbours coding the same AUs
        join. Segments with no AU (rest) are not listed.
+    4. A lone action shorter than ``min_segment`` (facial activity with no facial segment
+       within ``min_segment`` of it) is a segment of its own when it lasts ``min_duration``:
+       brief expressions (1/25 to 1/5 s, Ekman 2003) are what a coder looks for, and
+       ``min_duration`` is the shortest event kept (:class:`EventOptions`).
 
     Head and eye positions (51-66, FACS 2002 chapter 9) never cut a facial segment and are
     listed in those they are held for half of; in the time outside every facial segment they
@@ -728,7 +733,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
             if vocabulary.action_unit(au).region == "eyes"}
     # Merged once: the left and right blinks overlap, and a gap is checked against one span.
     blinks = _merged_spans([(start, end) for start, end, _ in momentary])
-    pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks)
+    pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks, min_duration)
     # A blink belongs to the segment it overlaps most; blinks at rest make segments of their own.
     starts = [start for start, _, _ in pieces]
     at_rest: list[tuple[float, float, AUEvent]] = []
@@ -786,8 +791,8 @@ def _stretches(intervals: list[tuple[float, float]], min_segment: float,
     ``min_segment`` bridged (a tracker's flicker does not end an action). A gap within a blink
     (``blinks``, :func:`_merged_spans`, widened by ``min_segment``; given for the eyes' AUs) is
     bridged too: the closing lids hide a lid raiser for the blink's time, it has not ended.
-    Stretches of at least ``min_segment`` are the channel's presence; shorter ones are
-    flicker."""
+    Stretches of at least ``min_segment`` are the channel's presence; shorter ones start no
+    segment next to other activity (:func:`_apex_pieces`)."""
     merged: list[list[float]] = []
     for start, end in sorted(intervals):
         if merged and (start - merged[-1][1] < min_segment
@@ -858,16 +863,19 @@ def _overlapping(starts: np.ndarray, ends: np.ndarray, first: np.ndarray, last: 
 def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
                  positions: set[int] | frozenset[int] = frozenset(),
                  lids: set[int] | frozenset[int] = frozenset(),
-                 blinks: list[tuple[float, float]] = ()
+                 blinks: list[tuple[float, float]] = (), min_duration: float = 0.1
                  ) -> list[tuple[float, float, dict[Channel, str | None]]]:
     """``(start, end, {channel: letter})`` of the segments of :func:`code_segments` (before
     blinks are placed and neighbours join), rest left out, in time order.
 
-    Two kinds of segment, each coded by :func:`_coded`:
+    Three kinds of segment, each coded by :func:`_coded`:
 
     * facial segments, cut at the facial channels' presence boundaries (:func:`_cuts`) and
       listing at least one facial channel (positions held there are listed too);
-    * held positions at rest: in the time outside them, cut at the presence boundaries of
+    * lone short actions: facial activity shorter than ``min_segment`` (chained by gaps under
+      ``min_segment``) with no facial segment within ``min_segment``, at least
+      ``min_duration`` long, as one segment;
+    * held positions at rest: in the time outside those two, cut at the presence boundaries of
       the channels of ``positions`` (head and eye positions, which never cut a facial segment).
 
     Channels of the AUs in ``lids`` (the eyes' actions) are not interrupted by the ``blinks``.
@@ -917,6 +925,40 @@ def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
         keep = facial[present[0]]
         pieces += _listed(starts, ends, [found[keep] for found in present], channels)
         facial_starts, facial_ends = starts[facial], ends[facial]
+
+    # Lone short actions: flicker next to other activity starts nothing, but an action shorter
+    # than min_segment with the face at rest around it is what a coder looks for (brief
+    # expressions last 1/25-1/5 s, Ekman 2003): it is a segment of its own.
+    short = ~held & ~position
+    if short.any():
+        order = np.argsort(stretch_first[short], kind="stable")
+        first, last = stretch_first[short][order], stretch_last[short][order]
+        reach = np.maximum.accumulate(last)
+        opens = np.ones(first.size, dtype=bool)
+        opens[1:] = first[1:] - reach[:-1] >= min_segment
+        lone_first = first[opens]
+        lone_last = np.maximum.reduceat(last, np.flatnonzero(opens))
+        after = np.searchsorted(facial_starts, lone_first, side="right")
+        gap_before = np.where(after > 0, lone_first - facial_ends[np.maximum(after - 1, 0)]
+                              if facial_ends.size else np.inf, np.inf)
+        gap_after = np.where(after < facial_starts.size,
+                             facial_starts[np.minimum(after, facial_starts.size - 1)] - lone_last
+                             if facial_starts.size else np.inf, np.inf)
+        lone = ((gap_before >= min_segment - 1e-12) & (gap_after >= min_segment - 1e-12)
+                & (lone_last - lone_first >= min_duration - 1e-12))
+        lone_first, lone_last = lone_first[lone], lone_last[lone]
+        counted = short | (held & position)
+        present = _coded(lone_first, lone_last, (stretch_channel[counted],
+                                                 stretch_first[counted], stretch_last[counted]),
+                         events, len(channels), min_segment)
+        coded = np.zeros(lone_first.size, dtype=bool)
+        coded[present[0][~is_position[present[1]]]] = True
+        keep = coded[present[0]]
+        pieces += _listed(lone_first, lone_last, [found[keep] for found in present], channels)
+        facial_first = np.concatenate((facial_starts, lone_first[coded]))
+        order = np.argsort(facial_first, kind="stable")
+        facial_starts = facial_first[order]
+        facial_ends = np.concatenate((facial_ends, lone_last[coded]))[order]
 
     # Held positions at rest: the time outside every facial segment, cut where a position's
     # presence (clipped to it) starts or ends.

@@ -527,6 +527,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     if not keep_curves:
         solved = None
     step(3)
-    segments = code_segments(timeline, vocabulary) if code else None
+    segments = (code_segments(timeline, vocabulary, min_duration=events.min_duration)
+                if code else None)
     step(4)
     return TakeEvents(solved, timeline, segments, profile, repairs, times)
