@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
+from facs_rig.core.events import EventOptions, _merged_spans, code_segments, extract_events, format_summary
 from facs_rig.core.timeline import AUEvent, Timeline
 from facs_rig.errors import TimelineError
 
@@ -546,16 +546,6 @@ def test_a_lone_action_needs_min_duration(vocabulary):
         ["1.00–1.20 s  12C  happiness 1/2"]
 
 
-def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[list[float]] = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
-
-
 def _minus(intervals: list[tuple[float, float]], holes: list[tuple[float, float]]
            ) -> list[tuple[float, float]]:
     out = []
@@ -584,7 +574,7 @@ def test_every_held_or_lone_action_is_coded(vocabulary, spans):
     facial = [e for e in events if e.channel.au in facial_aus]
     for au in facial_aus:
         # A facial action held for 2 * min_segment is in some segment, whatever is around it.
-        held = _union([(e.start, e.end) for e in facial if e.channel.au == au])
+        held = _merged_spans([(e.start, e.end) for e in facial if e.channel.au == au])
         if any(end - start >= 2 * min_segment - 1e-9 for start, end in held):
             assert au in coded
     for event in facial:
@@ -597,7 +587,7 @@ def test_every_held_or_lone_action_is_coded(vocabulary, spans):
         assert 45 in coded  # a blink is always listed
     # A position held 2 * min_segment outside every facial segment is in some segment.
     faces = [(s.start, s.end) for s in segments if any(t.au in facial_aus for t in s.code)]
-    gaze = _union([(e.start, e.end) for e in events if e.channel.au == 62])
+    gaze = _merged_spans([(e.start, e.end) for e in events if e.channel.au == 62])
     if any(end - start >= 2 * min_segment - 1e-9 for start, end in _minus(gaze, faces)):
         assert 62 in coded
 
@@ -625,7 +615,7 @@ def test_a_lid_raiser_is_bridged_across_overlapping_left_and_right_blinks(vocabu
 
 
 def test_blink_spans_are_merged_before_a_gap_is_looked_up():
-    from facs_rig.core.events import _merged_spans, _within_a_blink
+    from facs_rig.core.events import _within_a_blink
 
     blinks = _merged_spans([(1.05, 1.1), (1.0, 1.3), (2.0, 2.2), (2.1, 2.4)])
     assert blinks == [(1.0, 1.3), (2.0, 2.4)]

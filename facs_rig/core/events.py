@@ -844,8 +844,8 @@ def _cuts(boundaries: list[float], min_segment: float) -> list[float]:
 def _overlapping(starts: np.ndarray, ends: np.ndarray, first: np.ndarray, last: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (item, segment) pair where item ``first[i]..last[i]`` overlaps segment
-    ``starts[k]..ends[k]`` (consecutive segments, in order): item indices, segment indices and
-    the overlaps in seconds, all positive."""
+    ``starts[k]..ends[k]`` (sorted, disjoint segments): item indices, segment indices and the
+    overlaps in seconds, all positive."""
     if not starts.size or not first.size:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty, np.zeros(0)
