@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import shared_asset
+from conftest import SHARED_ASSETS, shared_asset
 
 from facs_rig.cli import main
 from facs_rig.io.captures import read_live_link_face
@@ -334,8 +334,62 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
             if round(s["start"], 2) == 7.78] == [
         ("1D+2D+5D+8C+15C+18C+R20D+22B+26C+28B+R30C+33B+61C+64B", "fear", 5)]
 
+#: A segment line quoted inline in the docs, with its mark: ``<!-- code TAKE [OPTIONS] -->`` (a
+#: line ``facs-rig code TAKE`` prints today, checked) or ``<!-- unchecked: WHY -->`` (an earlier
+#: version's output, an example).
+_QUOTED_SEGMENT = re.compile(r"`(\d+\.\d\d–\d+\.\d\d s  [^`]+)`"
+                             r"(?:\s*<!--\s*(code|unchecked:)\s*([^<>]*?)\s*-->)?")
+#: A fenced block of segment lines marked as ``code``'s output on a take (``...`` skips lines).
+_QUOTED_BLOCK = re.compile(r"<!--\s*code\s+([^<>]*?)\s*-->\n```text\n(.*?)```", re.S)
+
+
+def test_every_code_line_docs_captures_quotes_is_one_code_prints(capsys):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "captures.md").read_text("utf-8")
+    quoted: dict[str, list[str]] = {}
+    unmarked = []
+    for line, mark, take in _QUOTED_SEGMENT.findall(docs):
+        if mark == "code":
+            quoted.setdefault(" ".join(take.split()), []).append(line)
+        elif not mark:
+            unmarked.append(line)
+    in_blocks = set()
+    for take, block in _QUOTED_BLOCK.findall(docs):
+        lines = [line for line in block.splitlines() if line != "..."]
+        quoted.setdefault(" ".join(take.split()), []).extend(lines)
+        in_blocks.update(lines)
+    unmarked += [line for line in docs.splitlines()
+                 if re.match(r"\d+\.\d\d–\d+\.\d\d s  ", line) and line not in in_blocks]
+    assert unmarked == [], "mark each quoted segment line <!-- code TAKE --> or <!-- unchecked: WHY -->"
+    assert sum(len(lines) for lines in quoted.values()) >= 10
+    for take, lines in quoted.items():
+        name, *options = take.split()
+        found = sorted((SHARED_ASSETS / "captures").glob(f"*/{name}"))
+        assert len(found) == 1 or not SHARED_ASSETS.exists(), f"{name}: no such take"
+        path = shared_asset(str(found[0].relative_to(SHARED_ASSETS)) if found else name)
+        assert main(["code", str(path), *options]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        assert [line for line in lines if line not in printed] == [], take
+
+
 def test_the_readme_quotes_a_line_code_prints(capsys):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     quoted_line = re.search(r"`facs-rig code` prints lines such as `([^`]+)`", readme).group(1)
     assert main(["code", str(shared_asset("captures/openface/facsvatar_demo_full.csv"))]) == 0
     assert quoted_line in capsys.readouterr().out.splitlines()
+
+
+def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys):
+    # Second reader: positions only cut nothing, so where no facial action was near they were
+    # lost; the head-movement take (positions only) printed "no AU events", and S07-001's
+    # eyes-left (61B) and eyes-up (63B) events at rest were in the timeline but not the summary.
+    # FACS 2002 (chapter 9) scores head and eye positions: held ones now make their own lines.
+    head = str(shared_asset("captures/openface/facsvatar_head_test_clean.csv"))
+    assert main(["code", head]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["2.37–3.33 s  56E+61C", "3.33–4.07 s  53C+56E+61C",
+                         "4.07–4.43 s  53C+56E+63B"]
+    assert lines[-1] == "21.77–23.80 s  64C" and len(lines) == 33
+    llf = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    assert main(["code", llf]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2:5] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]

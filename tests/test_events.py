@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.events import EventOptions, code_segments, extract_events, format_summary
+from facs_rig.core.events import EventOptions, _merged_spans, code_segments, extract_events, format_summary
 from facs_rig.core.timeline import AUEvent, Timeline
 from facs_rig.errors import TimelineError
 
@@ -499,6 +499,133 @@ def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
         # 12 is no eye AU: its 0.4 s gap at 6.4-6.8 s (no blink either) still cuts.
         "0.00–5.00 s  5C+15B+45", "6.00–6.40 s  12C  happiness 1/2",
         "6.80–8.00 s  12C  happiness 1/2"]
+
+
+def test_positions_held_at_rest_make_segments_of_their_own(vocabulary):
+    # Second reader: positions never cut, so with no facial action near they were lost (a take
+    # of head movements only read "no AU events"). Held at rest, they are cut among themselves
+    # with the same rules (a 0.2 s glance is flicker); they still cut no facial segment.
+    events = (_held(62, 0.0, 5.0, "B"), _held(53, 4.0, 6.0, "C"), _held(12, 2.0, 3.0, "D"),
+              _held(61, 7.0, 7.2, "C"), _held(64, 8.0, 9.0, "C"), _held(64, 9.1, 10.0, "D"),
+              _held(45, 8.4, 8.6, "D"))
+    assert format_summary(code_segments(Timeline(events, 11.0), vocabulary)).splitlines() == [
+        "0.00–2.00 s  62B", "2.00–3.00 s  12D+62B  happiness 1/2", "3.00–4.00 s  62B",
+        "4.00–5.00 s  53C+62B", "5.00–6.00 s  53C",
+        # 64's gap of 0.1 s is flicker; a blink within a held position is listed in it.
+        "8.00–10.00 s  45+64D"]
+
+
+@pytest.mark.parametrize("events, lines", [
+    # Second reader: a lone action under min_segment (0.25 s) vanished ("no AU events"). Brief
+    # expressions last 1/25-1/5 s (Ekman 2003) and --min-duration (0.1 s) is the shortest event
+    # kept: alone, such an action is a segment of its own.
+    ((_held(12, 1.0, 1.2),), ["1.00–1.20 s  12C  happiness 1/2"]),
+    ((_held(1, 1.0, 1.2), _held(2, 1.0, 1.2)), ["1.00–1.20 s  1C+2C"]),
+    # A brow flash whose AUs are a little apart is one action: each holds half of it.
+    ((_held(1, 1.0, 1.2), _held(2, 1.1, 1.3)), ["1.00–1.30 s  1C+2C"]),
+    # Under min_duration it is not an event.
+    ((_held(12, 1.0, 1.05, ramp=0.02),), []),
+    # Next to other activity (0.1 s after a smile) the flicker rule holds: no segment ...
+    ((_held(12, 1.0, 2.0, "D"), _held(9, 2.1, 2.3)), ["1.00–2.00 s  12D  happiness 1/2"]),
+    # ... 0.3 s after it, the face is at rest again; a position held around it is cut there.
+    ((_held(12, 1.0, 2.0, "D"), _held(9, 2.3, 2.5), _held(62, 0.0, 4.0, "B")),
+     ["0.00–1.00 s  62B", "1.00–2.00 s  12D+62B  happiness 1/2", "2.00–2.30 s  62B",
+      "2.30–2.50 s  9C+62B", "2.50–4.00 s  62B"]),
+    # Different AUs flickering in turn are no action: none holds half of the stretch.
+    (tuple(_held(au, 0.2 * k, 0.2 * k + 0.1, "B", ramp=0.02)
+           for k, au in enumerate([9, 10, 14, 15, 16])), []),
+])
+def test_a_lone_short_action_at_rest_is_its_own_segment(vocabulary, events, lines):
+    assert format_summary(code_segments(Timeline(events, 8.0), vocabulary)).splitlines() == lines
+
+
+def test_a_lone_action_needs_min_duration(vocabulary):
+    smile = Timeline((_held(12, 1.0, 1.2),), 3.0)
+    assert code_segments(smile, vocabulary, min_duration=0.21) == []
+    assert [str(s) for s in code_segments(smile, vocabulary, min_duration=0.2)] == \
+        ["1.00–1.20 s  12C  happiness 1/2"]
+
+
+def _minus(intervals: list[tuple[float, float]], holes: list[tuple[float, float]]
+           ) -> list[tuple[float, float]]:
+    out = []
+    for start, end in intervals:
+        for hole_start, hole_end in holes:
+            if hole_end <= start or hole_start >= end:
+                continue
+            if hole_start > start:
+                out.append((start, hole_start))
+            start = max(start, hole_end)
+        if end > start:
+            out.append((start, end))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(spans=st.lists(st.tuples(st.sampled_from([1, 4, 5, 12, 45, 62]),
+                                st.floats(0, 5), st.floats(0.01, 2)), max_size=30))
+def test_every_held_or_lone_action_is_coded(vocabulary, spans):
+    # Completeness, beside the soundness above: nothing a coder would score goes missing.
+    min_segment, min_duration, facial_aus = 0.25, 0.1, (1, 4, 5, 12)
+    events = tuple(_held(au, start, start + length, "C", ramp=0.0) for au, start, length in spans)
+    segments = code_segments(Timeline(events, 8.0), vocabulary, min_segment=min_segment,
+                             min_duration=min_duration)
+    coded = {term.au for segment in segments for term in segment.code}
+    facial = [e for e in events if e.channel.au in facial_aus]
+    for au in facial_aus:
+        # A facial action held for 2 * min_segment is in some segment, whatever is around it.
+        held = _merged_spans([(e.start, e.end) for e in facial if e.channel.au == au])
+        if any(end - start >= 2 * min_segment - 1e-9 for start, end in held):
+            assert au in coded
+    for event in facial:
+        # A lone action (nothing facial within min_segment) is coded from min_duration on.
+        alone = all(other is event or other.start >= event.end + min_segment
+                    or other.end <= event.start - min_segment for other in facial)
+        if alone and event.end - event.start >= min_duration - 1e-9:
+            assert event.channel.au in coded
+    if any(e.channel.au == 45 for e in events):
+        assert 45 in coded  # a blink is always listed
+    # A position held 2 * min_segment outside every facial segment is in some segment.
+    faces = [(s.start, s.end) for s in segments if any(t.au in facial_aus for t in s.code)]
+    gaze = _merged_spans([(e.start, e.end) for e in events if e.channel.au == 62])
+    if any(end - start >= 2 * min_segment - 1e-9 for start, end in _minus(gaze, faces)):
+        assert 62 in coded
+
+
+def test_the_summary_says_whether_a_take_had_no_events_or_none_to_code(vocabulary):
+    from facs_rig.io.captures.pipeline import code_summary_text
+
+    assert code_summary_text((), "none", None, [], 0) == "no AU events\n"
+    # A 0.2 s glance alone is flicker: an event, but nothing to code.
+    glance = Timeline((_held(61, 1.0, 1.2, "C"),), 3.0)
+    assert code_summary_text((), "none", None, code_segments(glance, vocabulary), 1) == \
+        "no AU coded: 1 AU event, all too brief to code\n"
+    assert code_summary_text(("x",), "none", None, [], 3) == \
+        "# repaired: x\nno AU coded: 3 AU events, all too brief to code\n"
+
+
+def test_a_lid_raiser_is_bridged_across_overlapping_left_and_right_blinks(vocabulary):
+    # Second reader: the blink spans were searched assuming their ends were sorted, but the
+    # left and right eyes' blinks overlap: a short R blink inside a long L one hid the L blink
+    # and 5C, lowered 1.4-1.7 s within the L blink (widened by 0.25 s), was cut in two.
+    events = (_held(5, 0.0, 1.4), _held(5, 1.7, 3.0), _held(45, 1.0, 1.5, "D", "L"),
+              _held(45, 1.05, 1.1, "D", "R", ramp=0.02))
+    assert format_summary(code_segments(Timeline(events, 4.0), vocabulary)) == \
+        "0.00–3.00 s  5C+45\n"
+
+
+def test_blink_spans_are_merged_before_a_gap_is_looked_up():
+    from facs_rig.core.events import _within_a_blink
+
+    blinks = _merged_spans([(1.05, 1.1), (1.0, 1.3), (2.0, 2.2), (2.1, 2.4)])
+    assert blinks == [(1.0, 1.3), (2.0, 2.4)]
+    # The reader's case: True with the outer blink alone, so True with both.
+    assert _within_a_blink(_merged_spans([(1.0, 1.3), (1.05, 1.1)]), 1.4, 1.5, 0.25)
+    assert _within_a_blink([(1.0, 1.3)], 1.4, 1.5, 0.25)
+    assert not _within_a_blink(blinks, 1.4, 1.6, 0.25)  # 1.6 > 1.3 + 0.25
+    assert not _within_a_blink(blinks, 0.5, 0.8, 0.25)  # starts before 1.0 - 0.25
+    assert _within_a_blink(blinks, 1.8, 2.6, 0.25) and not _within_a_blink(blinks, 1.7, 2.6, 0.25)
+    assert not _within_a_blink([], 1.0, 1.1, 0.25)
 
 
 def test_raised_brows_alone_are_no_surprise(vocabulary):

@@ -26,7 +26,8 @@ present.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -674,8 +675,9 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
 
 
 def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: float = 0.25,
-                  emotions: tuple[str, ...] = EMFACS_EMOTIONS) -> list[CodedSegment]:
-    """Cut a timeline into stretches of constant AU activity and code each one.
+                  min_duration: float = 0.1, emotions: tuple[str, ...] = EMFACS_EMOTIONS
+                  ) -> list[CodedSegment]:
+    """Cut a timeline into segments where the set of facial actions changes and code each one.
 
     Segmented as an event-based FACS coder segments (Ekman, Friesen & Hager 2002, chapter 10,
     scoring procedure: an event is scored with the AUs present at its apex, not every AU that
@@ -684,21 +686,29 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     1. Each channel's presence is the union of its events with the tracker's flicker removed:
        a gap shorter than ``min_segment`` is bridged, then a stretch shorter than
        ``min_segment`` is dropped. An AU on or off for less than ``min_segment`` does not start
-       or end a segment.
-    2. A segment is cut where a channel's presence starts or ends. Cuts closer than
+       or end a segment next to other activity.
+    2. A segment is cut where a facial action's presence starts or ends. Cuts closer than
        ``min_segment`` to the previous cut are not made (the AUs that changed within that time
        count for the segment they mostly lie in), so no segment is shorter than
        ``min_segment`` unless its neighbours are rest, and none grows by absorbing others.
     3. A segment's code lists the channels present for at least half of it, each at the
        strongest letter of its events that lie mostly in it; neighbours coding the same AUs
        join. Segments with no AU (rest) are not listed.
+    4. A lone action shorter than ``min_segment`` (facial activity with no facial segment
+       within ``min_segment`` of it) is a segment of its own when it lasts ``min_duration``:
+       brief expressions (1/25 to 1/5 s, Ekman 2003) are what a coder looks for, and
+       ``min_duration`` is the shortest event kept (:class:`EventOptions`).
+
+    Head and eye positions (51-66, FACS 2002 chapter 9) never cut a facial segment and are
+    listed in those they are held for half of; in the time outside every facial segment they
+    make segments of their own, cut and coded by steps 1-3 among themselves.
 
     A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
     at most half a second): it never cuts a segment and is listed in the segment it overlaps
     most, or, at rest, as a segment of its own.
 
-    Only AUs of driving kinds are coded; head and eye codes (51-64) are kept in the code but
-    never count against an emotion.
+    Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
+    count against an emotion.
 
     Returns
     -------
@@ -721,8 +731,9 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                  if vocabulary.action_unit(au).kind in _POSITION_KINDS}
     lids = {au for au in {event.channel.au for _, _, event in lasting}
             if vocabulary.action_unit(au).region == "eyes"}
-    blinks = sorted((start, end) for start, end, _ in momentary)
-    pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks)
+    # Merged once: the left and right blinks overlap, and a gap is checked against one span.
+    blinks = _merged_spans([(start, end) for start, end, _ in momentary])
+    pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks, min_duration)
     # A blink belongs to the segment it overlaps most; blinks at rest make segments of their own.
     starts = [start for start, _, _ in pieces]
     at_rest: list[tuple[float, float, AUEvent]] = []
@@ -774,13 +785,14 @@ _POSITION_KINDS = frozenset({"head", "eye"})
 _MOMENTARY_AUS = frozenset({45})
 
 
-def _presence(intervals: list[tuple[float, float]], min_segment: float,
-              blinks: list[tuple[float, float]] = ()) -> list[tuple[float, float]]:
-    """One channel's presence: the union of its events' ``(start, end)``, gaps shorter than
-    ``min_segment`` bridged, then stretches shorter than ``min_segment`` dropped (a tracker's
-    flicker neither starts nor ends an action). A gap within a blink (``blinks``, sorted
-    ``(start, end)``, widened by ``min_segment``; given for the eyes' AUs) is bridged too: the
-    closing lids hide a lid raiser for the blink's time, it has not ended."""
+def _stretches(intervals: list[tuple[float, float]], min_segment: float,
+               blinks: list[tuple[float, float]] = ()) -> list[tuple[float, float]]:
+    """One channel's activity: the union of its events' ``(start, end)``, gaps shorter than
+    ``min_segment`` bridged (a tracker's flicker does not end an action). A gap within a blink
+    (``blinks``, :func:`_merged_spans`, widened by ``min_segment``; given for the eyes' AUs) is
+    bridged too: the closing lids hide a lid raiser for the blink's time, it has not ended.
+    Stretches of at least ``min_segment`` are the channel's presence; shorter ones start no
+    segment next to other activity (:func:`_apex_pieces`)."""
     merged: list[list[float]] = []
     for start, end in sorted(intervals):
         if merged and (start - merged[-1][1] < min_segment
@@ -788,21 +800,29 @@ def _presence(intervals: list[tuple[float, float]], min_segment: float,
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    return [(start, end) for start, end in merged if end - start >= min_segment]
+    return [(start, end) for start, end in merged]
+
+
+def _merged_spans(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted ``(start, end)`` spans with the overlapping ones merged: disjoint, so their ends
+    are sorted too (the left and right eyes' blinks overlap)."""
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
 
 
 def _within_a_blink(blinks: list[tuple[float, float]], first: float, last: float,
                     margin: float) -> bool:
-    """Whether the gap ``first..last`` lies within one blink of the sorted ``(start, end)``
-    list, widened by ``margin`` on both sides (the lids close and reopen around it)."""
-    k = bisect_left(blinks, (last + margin,))
-    while k > 0 and blinks[k - 1][0] - margin <= first:
-        if blinks[k - 1][1] + margin >= last:
-            return True
-        k -= 1
-        if blinks[k][1] + margin < first:
-            break
-    return False
+    """Whether the gap ``first..last`` lies within one blink of ``blinks`` (disjoint sorted
+    ``(start, end)``, :func:`_merged_spans`), widened by ``margin`` on both sides (the lids
+    close and reopen around it). Of the disjoint blinks starting early enough, the last one
+    ends latest, so it is the only one to check."""
+    k = bisect_right(blinks, (first + margin, math.inf))
+    return k > 0 and blinks[k - 1][1] + margin >= last
 
 
 def _cuts(boundaries: list[float], min_segment: float) -> list[float]:
@@ -824,8 +844,8 @@ def _cuts(boundaries: list[float], min_segment: float) -> list[float]:
 def _overlapping(starts: np.ndarray, ends: np.ndarray, first: np.ndarray, last: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (item, segment) pair where item ``first[i]..last[i]`` overlaps segment
-    ``starts[k]..ends[k]`` (consecutive segments, in order): item indices, segment indices and
-    the overlaps in seconds, all positive."""
+    ``starts[k]..ends[k]`` (sorted, disjoint segments): item indices, segment indices and the
+    overlaps in seconds, all positive."""
     if not starts.size or not first.size:
         empty = np.zeros(0, dtype=np.intp)
         return empty, empty, np.zeros(0)
@@ -843,14 +863,28 @@ def _overlapping(starts: np.ndarray, ends: np.ndarray, first: np.ndarray, last: 
 def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
                  positions: set[int] | frozenset[int] = frozenset(),
                  lids: set[int] | frozenset[int] = frozenset(),
-                 blinks: list[tuple[float, float]] = ()
+                 blinks: list[tuple[float, float]] = (), min_duration: float = 0.1
                  ) -> list[tuple[float, float, dict[Channel, str | None]]]:
-    """``(start, end, {channel: letter})`` of the segments of :func:`code_segments` (steps 1-3,
-    before neighbours join), rest left out. Channels of the AUs in ``positions`` (head and eye
-    positions) are listed where present but do not cut; those of the AUs in ``lids`` (the
-    eyes' actions) are not interrupted by the ``blinks``. Each event and presence stretch is
-    matched only to the segments it overlaps, in whole-array operations (an hour of capture
-    has ~85,000 events): O(E log E + S·C) for E events, S segments and C channels."""
+    """``(start, end, {channel: letter})`` of the segments of :func:`code_segments` (before
+    blinks are placed and neighbours join), rest left out, in time order.
+
+    Three kinds of segment, each coded by :func:`_coded`:
+
+    * facial segments, cut at the facial channels' presence boundaries (:func:`_cuts`) and
+      listing at least one facial channel (positions held there are listed too);
+    * lone short actions: facial activity shorter than ``min_segment`` (chained by gaps under
+      ``min_segment``) with no facial segment within ``min_segment``, at least
+      ``min_duration`` long, as one segment;
+    * held positions at rest: in the time outside those two, cut at the presence boundaries of
+      the channels of ``positions`` (head and eye positions, which never cut a facial segment).
+
+    Channels of the AUs in ``lids`` (the eyes' actions) are not interrupted by the ``blinks``.
+    Each event and stretch is matched only to the segments it overlaps, in whole-array
+    operations (an hour of capture has ~85,000 events): O(E log E + S·C) for E events, S
+    segments and C channels.
+    """
+    if not spans:
+        return []
     channels = sorted({event.channel for _, _, event in spans}, key=lambda c: c.sort_key)
     number = {channel: k for k, channel in enumerate(channels)}
     event_channel = np.fromiter((number[event.channel] for _, _, event in spans), np.intp,
@@ -859,24 +893,144 @@ def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
                              np.intp, len(spans))
     event_start = np.fromiter((start for start, _, _ in spans), np.float64, len(spans))
     event_end = np.fromiter((end for _, end, _ in spans), np.float64, len(spans))
+    events = (event_channel, event_start, event_end, event_rank)
     by_channel: list[list[tuple[float, float]]] = [[] for _ in channels]
     for start, end, channel in zip(event_start.tolist(), event_end.tolist(),
                                    event_channel.tolist()):
         by_channel[channel].append((start, end))
-    presence = [_presence(intervals, min_segment, blinks if channel.au in lids else [])
-                for channel, intervals in zip(channels, by_channel)]
-    boundaries = sorted({time for channel, stretches in zip(channels, presence)
-                         if channel.au not in positions
-                         for stretch in stretches for time in stretch})
-    if len(boundaries) < 2:
-        return []
-    cuts = np.asarray(_cuts(boundaries, min_segment))
-    starts, ends = cuts[:-1], cuts[1:]
-    n_segments, n_channels = starts.size, len(channels)
-    stretch_channel = np.fromiter((c for c, stretches in enumerate(presence) for _ in stretches),
+    stretches = [_stretches(intervals, min_segment, blinks if channel.au in lids else [])
+                 for channel, intervals in zip(channels, by_channel)]
+    stretch_channel = np.fromiter((c for c, found in enumerate(stretches) for _ in found),
                                   np.intp)
-    stretch_first = np.fromiter((a for stretches in presence for a, _ in stretches), np.float64)
-    stretch_last = np.fromiter((b for stretches in presence for _, b in stretches), np.float64)
+    stretch_first = np.fromiter((a for found in stretches for a, _ in found), np.float64)
+    stretch_last = np.fromiter((b for found in stretches for _, b in found), np.float64)
+    is_position = np.fromiter((channel.au in positions for channel in channels), bool,
+                              len(channels))
+    position = is_position[stretch_channel]
+    held = stretch_last - stretch_first >= min_segment
+    facial_held = held & ~position
+
+    # Facial segments: cut where a facial channel's presence starts or ends.
+    pieces: list[tuple[float, float, dict[Channel, str | None]]] = []
+    boundaries = np.unique(np.concatenate((stretch_first[facial_held],
+                                           stretch_last[facial_held])))
+    facial_starts = facial_ends = np.zeros(0)
+    if boundaries.size >= 2:
+        cuts = np.asarray(_cuts(boundaries.tolist(), min_segment))
+        starts, ends = cuts[:-1], cuts[1:]
+        present = _coded(starts, ends, (stretch_channel[held], stretch_first[held],
+                                        stretch_last[held]), events, len(channels), min_segment)
+        facial = np.zeros(starts.size, dtype=bool)
+        facial[present[0][~is_position[present[1]]]] = True
+        keep = facial[present[0]]
+        pieces += _listed(starts, ends, [found[keep] for found in present], channels)
+        facial_starts, facial_ends = starts[facial], ends[facial]
+
+    # Lone short actions: flicker next to other activity starts nothing, but an action shorter
+    # than min_segment with the face at rest around it is what a coder looks for (brief
+    # expressions last 1/25-1/5 s, Ekman 2003): it is a segment of its own.
+    short = ~held & ~position
+    if short.any():
+        order = np.argsort(stretch_first[short], kind="stable")
+        first, last = stretch_first[short][order], stretch_last[short][order]
+        reach = np.maximum.accumulate(last)
+        opens = np.ones(first.size, dtype=bool)
+        opens[1:] = first[1:] - reach[:-1] >= min_segment
+        lone_first = first[opens]
+        lone_last = np.maximum.reduceat(last, np.flatnonzero(opens))
+        after = np.searchsorted(facial_starts, lone_first, side="right")
+        gap_before = np.where(after > 0, lone_first - facial_ends[np.maximum(after - 1, 0)]
+                              if facial_ends.size else np.inf, np.inf)
+        gap_after = np.where(after < facial_starts.size,
+                             facial_starts[np.minimum(after, facial_starts.size - 1)] - lone_last
+                             if facial_starts.size else np.inf, np.inf)
+        lone = ((gap_before >= min_segment - 1e-12) & (gap_after >= min_segment - 1e-12)
+                & (lone_last - lone_first >= min_duration - 1e-12))
+        lone_first, lone_last = lone_first[lone], lone_last[lone]
+        counted = short | (held & position)
+        present = _coded(lone_first, lone_last, (stretch_channel[counted],
+                                                 stretch_first[counted], stretch_last[counted]),
+                         events, len(channels), min_segment)
+        coded = np.zeros(lone_first.size, dtype=bool)
+        coded[present[0][~is_position[present[1]]]] = True
+        keep = coded[present[0]]
+        pieces += _listed(lone_first, lone_last, [found[keep] for found in present], channels)
+        facial_first = np.concatenate((facial_starts, lone_first[coded]))
+        order = np.argsort(facial_first, kind="stable")
+        facial_starts = facial_first[order]
+        facial_ends = np.concatenate((facial_ends, lone_last[coded]))[order]
+
+    # Held positions at rest: the time outside every facial segment, cut where a position's
+    # presence (clipped to it) starts or ends.
+    position_held = held & position
+    if position_held.any():
+        rest_first = np.concatenate(([-np.inf], facial_ends))
+        rest_last = np.concatenate((facial_starts, [np.inf]))
+        open_rest = rest_last > rest_first
+        rest_first, rest_last = rest_first[open_rest], rest_last[open_rest]
+        item, rest, _ = _overlapping(rest_first, rest_last, stretch_first[position_held],
+                                     stretch_last[position_held])
+        first = np.maximum(stretch_first[position_held][item], rest_first[rest])
+        last = np.minimum(stretch_last[position_held][item], rest_last[rest])
+        long_enough = last - first >= min_segment - 1e-12
+        item, rest, first, last = (item[long_enough], rest[long_enough], first[long_enough],
+                                   last[long_enough])
+        if item.size:
+            starts, ends = _rest_cuts(rest, first, last, min_segment)
+            present = _coded(starts, ends, (stretch_channel[position_held][item], first, last),
+                             events, len(channels), min_segment)
+            keep = is_position[present[1]]
+            pieces += _listed(starts, ends, [found[keep] for found in present], channels)
+    pieces.sort(key=lambda piece: piece[0])
+    return pieces
+
+
+def _rest_cuts(rest: np.ndarray, first: np.ndarray, last: np.ndarray, min_segment: float
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Segments (starts, ends) within each stretch of rest: clipped presence stretches
+    ``first..last`` of rest stretch ``rest[i]``, each rest stretch cut at its own boundaries
+    (:func:`_cuts`); the segments of different rest stretches are not joined."""
+    rest_of = np.concatenate((rest, rest))
+    times = np.concatenate((first, last))
+    order = np.lexsort((times, rest_of))
+    rest_of, times = rest_of[order], times[order]
+    group_starts = np.flatnonzero(np.append(True, rest_of[1:] != rest_of[:-1]))
+    starts: list[float] = []
+    ends: list[float] = []
+    for group in np.split(times, group_starts[1:]):
+        cuts = _cuts(sorted(set(group.tolist())), min_segment)
+        starts += cuts[:-1]
+        ends += cuts[1:]
+    return np.asarray(starts, dtype=np.float64), np.asarray(ends, dtype=np.float64)
+
+
+def _coded(starts: np.ndarray, ends: np.ndarray,
+           stretches: tuple[np.ndarray, np.ndarray, np.ndarray],
+           events: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], n_channels: int,
+           min_segment: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which channels a segment lists, and at which letter.
+
+    Parameters
+    ----------
+    starts, ends : (n_segments,) float arrays
+        Sorted disjoint segments.
+    stretches : ((n,) int, (n,) float, (n,) float)
+        Channel, first and last second of the presence stretches that count.
+    events : ((E,) int, (E,) float, (E,) float, (E,) int)
+        Channel, start, end and letter rank (-1: no letter) of the events.
+
+    Returns
+    -------
+    (k,) segment indices, (k,) channel indices and (k,) letter ranks of the channels present
+    for at least half of a segment and seen in it (not only bridged across a blink), by
+    segment then channel.
+    """
+    n_segments = starts.size
+    if not n_segments:
+        nothing = np.zeros(0, dtype=np.intp)
+        return nothing, nothing, nothing
+    stretch_channel, stretch_first, stretch_last = stretches
+    event_channel, event_start, event_end, event_rank = events
     item, segment, overlap = _overlapping(starts, ends, stretch_first, stretch_last)
     covered = np.bincount(segment * n_channels + stretch_channel[item], weights=overlap,
                           minlength=n_segments * n_channels).reshape(n_segments, n_channels)
@@ -894,15 +1048,22 @@ def _apex_pieces(spans: list[tuple[float, float, AUEvent]], min_segment: float,
     fallback = np.full(n_segments * n_channels, -2, dtype=np.intp)  # -2: no event in it
     fallback[key[last_of_key]] = rank[last_of_key]
     letters = np.where(letters > -2, letters, fallback)
-    # Present for half the segment, and seen in it (not only bridged across a blink).
     present_segment, present_channel = np.nonzero(
         (covered >= (0.5 * (ends - starts) - 1e-12)[:, None])
         & (letters.reshape(n_segments, n_channels) > -2))
+    return (present_segment, present_channel,
+            letters[present_segment * n_channels + present_channel])
+
+
+def _listed(starts: np.ndarray, ends: np.ndarray,
+            present: list[np.ndarray], channels: list[Channel]
+            ) -> list[tuple[float, float, dict[Channel, str | None]]]:
+    """The segments that list a channel as ``(start, end, {channel: letter})``, from
+    :func:`_coded`'s (segment, channel, letter rank) arrays."""
     pieces: list[tuple[float, float, dict[Channel, str | None]]] = []
     start_list, end_list = starts.tolist(), ends.tolist()
     previous = -1
-    for k, channel, letter in zip(present_segment.tolist(), present_channel.tolist(),
-                                  letters[present_segment * n_channels + present_channel].tolist()):
+    for k, channel, letter in zip(*(found.tolist() for found in present)):
         if k != previous:
             pieces.append((start_list[k], end_list[k], {}))
             previous = k

@@ -223,7 +223,8 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
 AUTO_NEUTRAL_MIN_TAKE = 5.0
 
 
-def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments) -> str:
+def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments,
+                      n_events: int = 0) -> str:
     """What ``facs-rig code`` prints for a take (and ``batch`` writes as ``.facs.txt``): its
     repairs and, when the automatic neutral fell back, why, as ``#`` lines, then the segments.
 
@@ -236,6 +237,9 @@ def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments)
     times : (n_frames,) array or None
         The take's frame times (None when the capture has no data).
     segments : sequence of CodedSegment
+    n_events : int
+        How many AU events the take has: with no segment, the summary says whether there were
+        none or all were too brief to code.
     """
     from facs_rig.core.events import format_summary
 
@@ -243,7 +247,12 @@ def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments)
     note = auto_neutral_note(times) if times is not None and neutral == "auto" else None
     if note is not None:
         text += f"# {note}\n"
-    return text + (format_summary(segments) or "no AU events\n")
+    if segments:
+        return text + format_summary(segments)
+    if n_events:
+        return text + (f"no AU coded: {n_events} AU event{'s' if n_events != 1 else ''}, "
+                       f"all too brief to code\n")
+    return text + "no AU events\n"
 
 
 def auto_neutral_note(times: np.ndarray) -> str | None:
@@ -461,7 +470,8 @@ class TakeEvents:
 
     def summary_text(self, neutral: str) -> str:
         """The take's ``code`` summary (:func:`code_summary_text`); needs ``code=True``."""
-        return code_summary_text(self.repairs, neutral, self.times, self.segments)
+        return code_summary_text(self.repairs, neutral, self.times, self.segments,
+                                 len(self.timeline.events))
 
 
 def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
@@ -517,6 +527,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     if not keep_curves:
         solved = None
     step(3)
-    segments = code_segments(timeline, vocabulary) if code else None
+    segments = (code_segments(timeline, vocabulary, min_duration=events.min_duration)
+                if code else None)
     step(4)
     return TakeEvents(solved, timeline, segments, profile, repairs, times)
