@@ -8,7 +8,6 @@ byte with serial ``facs-rig retarget`` / ``facs-rig code`` runs of the same take
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -53,10 +52,11 @@ def scheduler():
         yield cluster.scheduler_address
     finally:
         # A loaded machine can take longer than distributed's close timeout to stop the worker
-        # processes, and distributed's own shutdown has raised "generator raised StopIteration"
-        # from its event loop there (seen twice under a load average of 10): neither is a
-        # failure of the tests that used the cluster, and the worker processes go with ours.
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError, RuntimeError):
+        # processes, and distributed's own shutdown has let a StopIteration out of close() now
+        # and then (pytest reports it as "generator raised StopIteration" at this fixture's
+        # teardown, seen four times today): neither is a failure of the tests that used the
+        # cluster, and the worker processes go with ours.
+        with contextlib.suppress(Exception):  # StopIteration is not a RuntimeError here
             cluster.close(timeout=60)
 
 
@@ -876,3 +876,23 @@ def test_heat_map_time_axis_labels(start, duration, labels):
     first = math.ceil(round(start / step, 9))
     last = math.floor(round((start + duration) / step, 9))
     assert [_time_label(round(k * step, 6), step, duration) for k in range(first, last + 1)] == labels
+
+
+@pytest.mark.parametrize(("left", "threads", "size"), [
+    (200, 2, 4), (40, 2, 4), (31, 2, 3), (16, 2, 2), (15, 2, 1), (1, 2, 1), (0, 2, 1),
+    (200, 8, 4), (63, 8, 1)])
+def test_tasks_hold_a_few_takes_and_shrink_to_one_near_the_end(left, threads, size):
+    from facs_rig.cluster.engine import MOST_TAKES_PER_TASK, _takes_per_task
+
+    assert MOST_TAKES_PER_TASK == 4 and _takes_per_task(left, threads) == size
+
+
+def test_a_task_of_several_takes_keeps_each_takes_failure_its_own():
+    from facs_rig.cluster.engine import _run_takes
+
+    def task(job):
+        if job == "bad":
+            return {"key": job, "status": "failed", "error": "bad: unreadable"}
+        return {"key": job, "status": "ok"}
+
+    assert [o["status"] for o in _run_takes(task, ["a", "bad", "b"])] == ["ok", "failed", "ok"]
