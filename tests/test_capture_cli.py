@@ -308,6 +308,24 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
     assert take.repairs == ("2 dropped frames (missing rows) filled as gaps",)
 
 
+def test_code_names_emotions_as_the_emfacs_table_does_on_a_real_take(capsys):
+    # alex_rom_3 (Live Link Face range of motion): nose wrinkles with the upper lip raised and
+    # a weak smile read happiness 2/2 (6+12 all of happiness, 9 a third of 9+15+16); the EMFACS
+    # table's disgust rows 9+17 and 10+17 explain more of the face. 27 stands for 26 in
+    # surprise (the ROM's 1+2 with the mouth stretched open read sadness 2/3 for 15).
+    path = str(shared_asset("captures/livelinkface/alex_rom_3.csv"))
+    assert main(["code", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for line in ("30.60–30.93 s  4C+6B+9C+10C+12B+17C+24A+43C  disgust 2/2",
+                 "32.46–33.06 s  4D+6C+9C+10C+12B+17C+18B+22B+24B+43D  disgust 2/2",
+                 "45.86–46.33 s  4D+6C+9C+10C+12B+R14B+17C+18B+24B+43C  disgust 2/2",
+                 "42.56–43.59 s  1B+2B+8C+15C+22A+25C+27C+28C+29B  surprise 3/4",
+                 "4.01–6.79 s  1D+2D+5D  surprise 3/4",
+                 "36.43–36.80 s  1C+2C+12C+17B+18B+24B+33C  happiness 1/1"):
+        assert line in lines
+    assert not [line for line in lines if "happiness" in line and "9C+10C" in line]
+
+
 def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     # New-user review: flicker under 0.25 s chained 7.28-16.48 s of this take into one line of
     # 20 AUs; inside it are a brow lowering with upper lip raise (4+7+10, then +9, 10.8-12.1 s)
@@ -315,8 +333,10 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     path = str(shared_asset("captures/openface/facsvatar_demo_full.csv"))
     assert main(["code", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "10.76–11.40 s  4D+7D+10B  anger 2/4" in lines
-    assert "11.40–12.12 s  4D+7D+9B+10B+45  anger 2/4" in lines
+    # The upper lip raise is the EMFACS disgust row 10; 4+7 without 23 or 24 is no anger row.
+    assert "10.76–11.40 s  4D+7D+10B  disgust 1/1" in lines
+    assert "11.40–12.12 s  4D+7D+9B+10B+45  disgust 1/1" in lines
+    assert "12.12–12.48 s  4D+7D+45" in lines
     assert "14.00–14.68 s  6C+10B+12C+14B+25C+45+54B+64C  happiness 2/2" in lines
     assert main(["code", path, "--json"]) == 0
     segments = json.loads(capsys.readouterr().out)
@@ -328,8 +348,9 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     segments = json.loads(capsys.readouterr().out)
     assert max(s["end"] - s["start"] for s in segments) <= 2.2
     assert max(len(s["code"].split("+")) for s in segments) <= 15
-    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26, EMFACS's
-    # fear variant 1+2+4+5+20+25/26/27 without the 4) read as fear 5/7, no longer 7/7 of 30 AUs.
+    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26: EMFACS's fear
+    # variants 1+2+5 and 5+20, with 26) read as fear 5/6 (of the prototype 1+2+4+5+20+26), no
+    # longer 7/7 of 30 AUs.
     assert [(s["code"], s["emotion"], s["matched"]) for s in segments
             if round(s["start"], 2) == 7.78] == [
         ("1D+2D+5D+8C+15C+18C+R20D+22B+26C+28B+R30C+33B+61C+64B", "fear", 5)]
