@@ -22,8 +22,8 @@ def test_code_prints_one_line_per_segment(capsys):
     assert main(["code", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     # A 1.27 s clip is too short for the automatic neutral: said, and no neutral is used.
-    assert lines[0] == ("# neutral: the take is 1.27 s, shorter than the 5 s the automatic "
-                        "neutral needs; no neutral subtracted (give --neutral START-END)")
+    assert lines[0] == ("# neutral: none (take too short: 1.27 s, the automatic neutral needs "
+                        "5 s; give --neutral START-END)")
     out = lines[1:]
     assert out and all(" s  " in line for line in out)
     assert main(["code", str(path), "--json"]) == 0
@@ -308,6 +308,44 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
     assert take.repairs == ("2 dropped frames (missing rows) filled as gaps",)
 
 
+@pytest.mark.parametrize("take, options, header", [
+    # The resting seconds docs/captures.md ("Short takes and the automatic neutral") names.
+    ("livelinkface/S07-001.csv", [], ["# repaired: 2 dropped frames (missing rows) filled as gaps",
+                                      "# neutral: 59.86–60.86 s (automatic)"]),
+    ("livelinkface/alex_rom_3.csv", [], ["# repaired: 1 blendshape weights outside 0-1 clipped",
+                                         "# repaired: 3 dropped frames (missing rows) filled as gaps",
+                                         "# neutral: 52.49–53.49 s (automatic)"]),
+    ("livelinkface/S07-001.csv", ["--neutral", "42.5-43.5"],
+     ["# repaired: 2 dropped frames (missing rows) filled as gaps",
+      "# neutral: 42.50–43.50 s (given)"]),
+    ("livelinkface/S07-001.csv", ["--neutral", "none"],
+     ["# repaired: 2 dropped frames (missing rows) filled as gaps", "# neutral: none"]),
+    # OpenFace's own AUs are calibrated on their own resting second.
+    ("openface/facsvatar_demo_full.csv", [], ["# neutral: 9.88–10.84 s (automatic)"]),
+])
+def test_code_prints_the_neutral_it_subtracted(capsys, take, options, header):
+    assert main(["code", str(shared_asset(f"captures/{take}")), *options]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:len(header)] == header
+    assert not lines[len(header)].startswith("#")
+
+
+def test_the_automatic_neutral_window_is_the_one_subtracted():
+    # The window printed is the one the calibration used: refitting on it by hand
+    # (--neutral START-END) gives the same curves.
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+
+    capture = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
+    automatic = capture_curves(capture, CleaningOptions(neutral="auto"))
+    start, end = automatic.neutral_window
+    assert (round(start, 2), round(end, 2)) == (59.86, 60.86)
+    given = capture_curves(capture, CleaningOptions(neutral=f"{start!r}-{end!r}"))
+    assert given.neutral_window == (start, end)
+    np.testing.assert_array_equal(automatic.curves.values, given.curves.values)
+    assert capture_curves(capture, CleaningOptions()).neutral_window is None
+
+
 def test_code_names_emotions_as_the_emfacs_table_does_on_a_real_take(capsys):
     # alex_rom_3 (Live Link Face range of motion): nose wrinkles with the upper lip raised and
     # a weak smile read happiness 2/2 (6+12 all of happiness, 9 a third of 9+15+16); the EMFACS
@@ -394,9 +432,11 @@ def test_every_code_line_docs_captures_quotes_is_one_code_prints(capsys):
 
 def test_the_readme_quotes_a_line_code_prints(capsys):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    quoted_line = re.search(r"`facs-rig code` prints lines such as `([^`]+)`", readme).group(1)
+    quoted = re.search(r"`facs-rig code` prints the neutral it subtracted \(`([^`]+)`.*?then "
+                       r"lines such as\s+`([^`]+)`", readme, re.S)
     assert main(["code", str(shared_asset("captures/openface/facsvatar_demo_full.csv"))]) == 0
-    assert quoted_line in capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == quoted.group(1) and quoted.group(2) in lines
 
 
 def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys):
@@ -407,10 +447,10 @@ def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys
     head = str(shared_asset("captures/openface/facsvatar_head_test_clean.csv"))
     assert main(["code", head]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == ["2.37–3.33 s  56E+61C", "3.33–4.07 s  53C+56E+61C",
-                         "4.07–4.43 s  53C+56E+63B"]
-    assert lines[-1] == "21.77–23.80 s  64C" and len(lines) == 33
+    assert lines[:4] == ["# neutral: 0.00–0.97 s (automatic)", "2.37–3.33 s  56E+61C",
+                         "3.33–4.07 s  53C+56E+61C", "4.07–4.43 s  53C+56E+63B"]
+    assert lines[-1] == "21.77–23.80 s  64C" and len(lines) == 34
     llf = str(shared_asset("captures/livelinkface/S07-001.csv"))
     assert main(["code", llf]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2:5] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]
+    assert lines[3:6] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]

@@ -637,13 +637,31 @@ def test_every_held_or_lone_action_is_coded(vocabulary, spans):
 def test_the_summary_says_whether_a_take_had_no_events_or_none_to_code(vocabulary):
     from facs_rig.io.captures.pipeline import code_summary_text
 
-    assert code_summary_text((), "none", None, [], 0) == "no AU events\n"
+    assert code_summary_text((), "none", None, [], 0) == "# neutral: none\nno AU events\n"
     # A 0.2 s glance alone is flicker: an event, but nothing to code.
     glance = Timeline((_held(61, 1.0, 1.2, "C"),), 3.0)
     assert code_summary_text((), "none", None, code_segments(glance, vocabulary), 1) == \
-        "no AU coded: 1 AU event, all too brief to code\n"
+        "# neutral: none\nno AU coded: 1 AU event, all too brief to code\n"
     assert code_summary_text(("x",), "none", None, [], 3) == \
-        "# repaired: x\nno AU coded: 3 AU events, all too brief to code\n"
+        "# repaired: x\n# neutral: none\nno AU coded: 3 AU events, all too brief to code\n"
+
+
+def test_the_summary_names_the_neutral_it_was_coded_against():
+    # A coder checks the neutral against the video: the window, or why there was none.
+    from facs_rig.io.captures.pipeline import code_summary_text, neutral_description
+
+    long_take, short_take = np.arange(0, 20.0, 1 / 30), np.arange(0, 1.27 + 1e-9, 1 / 30)
+    assert neutral_description("auto", long_take, (12.4, 13.4)) == \
+        "neutral: 12.40–13.40 s (automatic)"
+    assert neutral_description("12.5-13.5", long_take, (12.5, 13.5)) == \
+        "neutral: 12.50–13.50 s (given)"
+    assert neutral_description("auto", short_take, None) == (
+        "neutral: none (take too short: 1.27 s, the automatic neutral needs 5 s; give "
+        "--neutral START-END)")
+    assert neutral_description("none", long_take, None) == "neutral: none"
+    assert neutral_description("auto", None, None) == "neutral: none"
+    assert code_summary_text(("x",), "auto", long_take, [], 0, (12.4, 13.4)) == \
+        "# repaired: x\n# neutral: 12.40–13.40 s (automatic)\nno AU events\n"
 
 
 def test_a_lid_raiser_is_bridged_across_overlapping_left_and_right_blinks(vocabulary):

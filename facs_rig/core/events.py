@@ -595,7 +595,7 @@ def _letter_rank(letter: str | None) -> int:
 
 
 #: The codes of the mouth's opening, lips parted (25), jaw dropped (26) or stretched open (27):
-#: one piece of evidence when naming an emotion (:func:`_name_emotion`).
+#: they select the EMFACS rows a face shows but weigh for no emotion (:func:`_name_emotion`).
 _MOUTH_OPENING = frozenset({25, 26, 27})
 
 #: A form of an emotion as :func:`_name_emotion` reads it: its terms as (AU, side, lowest letter
@@ -661,10 +661,11 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face is fear,
     not the surprise inside it. Equal evidence goes to the emotion whose prototype the face
     shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then to
-    the earlier emotion. The mouth's opening counts once, at its strongest code: FACS scores 25
-    with 26 or 27 when the lips part (Ekman, Friesen & Hager 2002, AU25-27), and the table gives
-    "25, 26 or 27" as alternatives, so 1+2+5B+25+26 is surprise, not fear for the 25 that fear's
-    rows name and surprise's do not.
+    the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
+    one emotion over another: the table names it in the rows of surprise, fear, anger and
+    disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so 1+2+5B+25+26 is
+    surprise, not fear for the 25 that fear's rows name), and laughter and speech open the
+    mouth too (a laugh 1+2+6E+12E+25+26 is happiness, not surprise for the brows and the jaw).
 
     ``matched``/``total``: of the emotion's prototypes, the one with the most AUs present (at
     any letter; then the fewest missing), how many of its AUs the face shows and how many it
@@ -680,10 +681,6 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
         rank = unscored if rank < 0 else rank
         strongest_au[term.au] = max(strongest_au.get(term.au, -1), rank)
         strongest_sided[(term.au, term.side)] = rank
-
-    # The mouth's opening is one piece of evidence however it is coded (25, 25+26, 25+27).
-    mouth_opening = max((values[strongest_au[au]] for au in _MOUTH_OPENING
-                         if au in strongest_au and au in facial), default=0.0)
 
     def shown(au: int, side: str | None) -> int:
         return strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
@@ -703,8 +700,6 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
             continue
         evidence = sum(values[shown(au, side)] for au, side in explained
                        if au in facial and au not in _MOUTH_OPENING)
-        if any(au in _MOUTH_OPENING for au, _ in explained):
-            evidence += mouth_opening
         matched, total = max(
             ((sum(shown(au, side) >= 0 for au, side, _ in form), -len(form))
              for form in prototype.prototypes))
