@@ -744,7 +744,8 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     most, or, at rest, as a segment of its own.
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
-    count against an emotion.
+    count against an emotion. ``emotions`` are the expressions that may name a segment: those
+    with EMFACS ``prototypes`` in the vocabulary (:func:`_name_emotion`); others never match.
 
     Returns
     -------
