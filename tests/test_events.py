@@ -694,3 +694,39 @@ def test_raised_brows_alone_are_no_surprise(vocabulary):
     assert _label(vocabulary, "1D+2D") == "0.00–1.40 s  1D+2D\n"
     assert _label(vocabulary, "1C+2C+5A") == "0.00–1.40 s  1C+2C+5A\n"
     assert _label(vocabulary, "1C+2C+26B") == "0.00–1.40 s  1C+2C+26B  surprise 3/4\n"
+
+
+_FACE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 20, 22, 23, 24, 25, 26, 27)
+
+
+def _table_rows_shown(vocabulary, name: str, code) -> bool:
+    """Whether ``code`` shows one row of ``name``'s EMFACS table in full (read from the data
+    independently of the naming code: AU present at or above the row's letter, on its side)."""
+    from facs_rig.core.vocabulary import INTENSITY_LETTERS
+
+    expression = vocabulary.expression(name)
+    rows = [vocabulary.parse(text) for text in (*expression.prototypes, *expression.variants)]
+    if expression.variants_omitting_one_of:
+        for left_out in vocabulary.parse(expression.variants_omitting_one_of):
+            rows += [tuple(t for t in row if t.au != left_out.au)
+                     for row in rows[:len(expression.prototypes)]
+                     if any(t.au == left_out.au for t in row)]
+    rank = {letter: k for k, letter in enumerate(INTENSITY_LETTERS)}
+    return any(all(any(t.au == r.au and (r.side is None or t.side == r.side)
+                       and rank[t.intensity] >= rank.get(r.intensity, 0) for t in code)
+                   for r in row) for row in rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(face=st.dictionaries(st.sampled_from(_FACE_AUS), st.sampled_from("ABCDE"), max_size=8))
+def test_an_emotion_is_named_only_when_a_row_of_its_table_is_shown(vocabulary, face):
+    from facs_rig.core.events import EMFACS_EMOTIONS, _name_emotion, _prototypes
+    from facs_rig.core.notation import Code, CodedAU
+
+    code = Code(tuple(CodedAU(au, None, letter) for au, letter in sorted(face.items())))
+    name, matched, total = _name_emotion(code, _prototypes(vocabulary, EMFACS_EMOTIONS),
+                                         vocabulary.scale(), set(_FACE_AUS))
+    shown = [emotion for emotion in EMFACS_EMOTIONS if _table_rows_shown(vocabulary, emotion, code)]
+    assert (name is None) == (not shown)
+    if name is not None:
+        assert name in shown and 0 < matched <= total
