@@ -22,8 +22,8 @@ def test_code_prints_one_line_per_segment(capsys):
     assert main(["code", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     # A 1.27 s clip is too short for the automatic neutral: said, and no neutral is used.
-    assert lines[0] == ("# neutral: the take is 1.27 s, shorter than the 5 s the automatic "
-                        "neutral needs; no neutral subtracted (give --neutral START-END)")
+    assert lines[0] == ("# neutral: none (take too short: 1.27 s, the automatic neutral needs "
+                        "5 s; give --neutral START-END)")
     out = lines[1:]
     assert out and all(" s  " in line for line in out)
     assert main(["code", str(path), "--json"]) == 0
@@ -308,6 +308,62 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
     assert take.repairs == ("2 dropped frames (missing rows) filled as gaps",)
 
 
+@pytest.mark.parametrize("take, options, header", [
+    # The resting seconds docs/captures.md ("Short takes and the automatic neutral") names.
+    ("livelinkface/S07-001.csv", [], ["# repaired: 2 dropped frames (missing rows) filled as gaps",
+                                      "# neutral: 59.86–60.86 s (automatic)"]),
+    ("livelinkface/alex_rom_3.csv", [], ["# repaired: 1 blendshape weights outside 0-1 clipped",
+                                         "# repaired: 3 dropped frames (missing rows) filled as gaps",
+                                         "# neutral: 52.49–53.49 s (automatic)"]),
+    ("livelinkface/S07-001.csv", ["--neutral", "42.5-43.5"],
+     ["# repaired: 2 dropped frames (missing rows) filled as gaps",
+      "# neutral: 42.50–43.50 s (given)"]),
+    ("livelinkface/S07-001.csv", ["--neutral", "none"],
+     ["# repaired: 2 dropped frames (missing rows) filled as gaps", "# neutral: none"]),
+    # OpenFace's own AUs are calibrated on their own resting second.
+    ("openface/facsvatar_demo_full.csv", [], ["# neutral: 9.88–10.84 s (automatic)"]),
+])
+def test_code_prints_the_neutral_it_subtracted(capsys, take, options, header):
+    assert main(["code", str(shared_asset(f"captures/{take}")), *options]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:len(header)] == header
+    assert not lines[len(header)].startswith("#")
+
+
+def test_the_automatic_neutral_window_is_the_one_subtracted():
+    # The window printed is the one the calibration used: refitting on it by hand
+    # (--neutral START-END) gives the same curves.
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+
+    capture = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
+    automatic = capture_curves(capture, CleaningOptions(neutral="auto"))
+    start, end = automatic.neutral_window
+    assert (round(start, 2), round(end, 2)) == (59.86, 60.86)
+    given = capture_curves(capture, CleaningOptions(neutral=f"{start!r}-{end!r}"))
+    assert given.neutral_window == (start, end)
+    np.testing.assert_array_equal(automatic.curves.values, given.curves.values)
+    assert capture_curves(capture, CleaningOptions()).neutral_window is None
+
+
+def test_code_names_emotions_as_the_emfacs_table_does_on_a_real_take(capsys):
+    # alex_rom_3 (Live Link Face range of motion): nose wrinkles with the upper lip raised and
+    # a weak smile read happiness 2/2 (6+12 all of happiness, 9 a third of 9+15+16); the EMFACS
+    # table's disgust rows 9+17 and 10+17 explain more of the face. 27 stands for 26 in
+    # surprise (the ROM's 1+2 with the mouth stretched open read sadness 2/3 for 15).
+    path = str(shared_asset("captures/livelinkface/alex_rom_3.csv"))
+    assert main(["code", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for line in ("30.60–30.93 s  4C+6B+9C+10C+12B+17C+24A+43C  disgust 2/2",
+                 "32.46–33.06 s  4D+6C+9C+10C+12B+17C+18B+22B+24B+43D  disgust 2/2",
+                 "45.86–46.33 s  4D+6C+9C+10C+12B+R14B+17C+18B+24B+43C  disgust 2/2",
+                 "42.56–43.59 s  1B+2B+8C+15C+22A+25C+27C+28C+29B  surprise 3/4",
+                 "4.01–6.79 s  1D+2D+5D  surprise 3/4",
+                 "36.43–36.80 s  1C+2C+12C+17B+18B+24B+33C  happiness 1/1"):
+        assert line in lines
+    assert not [line for line in lines if "happiness" in line and "9C+10C" in line]
+
+
 def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     # New-user review: flicker under 0.25 s chained 7.28-16.48 s of this take into one line of
     # 20 AUs; inside it are a brow lowering with upper lip raise (4+7+10, then +9, 10.8-12.1 s)
@@ -315,8 +371,10 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     path = str(shared_asset("captures/openface/facsvatar_demo_full.csv"))
     assert main(["code", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "10.76–11.40 s  4D+7D+10B  anger 2/4" in lines
-    assert "11.40–12.12 s  4D+7D+9B+10B+45  anger 2/4" in lines
+    # The upper lip raise is the EMFACS disgust row 10; 4+7 without 23 or 24 is no anger row.
+    assert "10.76–11.40 s  4D+7D+10B  disgust 1/1" in lines
+    assert "11.40–12.12 s  4D+7D+9B+10B+45  disgust 1/1" in lines
+    assert "12.12–12.48 s  4D+7D+45" in lines
     assert "14.00–14.68 s  6C+10B+12C+14B+25C+45+54B+64C  happiness 2/2" in lines
     assert main(["code", path, "--json"]) == 0
     segments = json.loads(capsys.readouterr().out)
@@ -328,8 +386,9 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     segments = json.loads(capsys.readouterr().out)
     assert max(s["end"] - s["start"] for s in segments) <= 2.2
     assert max(len(s["code"].split("+")) for s in segments) <= 15
-    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26, EMFACS's
-    # fear variant 1+2+4+5+20+25/26/27 without the 4) read as fear 5/7, no longer 7/7 of 30 AUs.
+    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26: EMFACS's fear
+    # variants 1+2+5 and 5+20, with 26) read as fear 5/6 (of the prototype 1+2+4+5+20+26), no
+    # longer 7/7 of 30 AUs.
     assert [(s["code"], s["emotion"], s["matched"]) for s in segments
             if round(s["start"], 2) == 7.78] == [
         ("1D+2D+5D+8C+15C+18C+R20D+22B+26C+28B+R30C+33B+61C+64B", "fear", 5)]
@@ -373,9 +432,11 @@ def test_every_code_line_docs_captures_quotes_is_one_code_prints(capsys):
 
 def test_the_readme_quotes_a_line_code_prints(capsys):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    quoted_line = re.search(r"`facs-rig code` prints lines such as `([^`]+)`", readme).group(1)
+    quoted = re.search(r"`facs-rig code` prints the neutral it subtracted \(`([^`]+)`.*?then "
+                       r"lines such as\s+`([^`]+)`", readme, re.S)
     assert main(["code", str(shared_asset("captures/openface/facsvatar_demo_full.csv"))]) == 0
-    assert quoted_line in capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == quoted.group(1) and quoted.group(2) in lines
 
 
 def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys):
@@ -386,10 +447,10 @@ def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys
     head = str(shared_asset("captures/openface/facsvatar_head_test_clean.csv"))
     assert main(["code", head]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == ["2.37–3.33 s  56E+61C", "3.33–4.07 s  53C+56E+61C",
-                         "4.07–4.43 s  53C+56E+63B"]
-    assert lines[-1] == "21.77–23.80 s  64C" and len(lines) == 33
+    assert lines[:4] == ["# neutral: 0.00–0.97 s (automatic)", "2.37–3.33 s  56E+61C",
+                         "3.33–4.07 s  53C+56E+61C", "4.07–4.43 s  53C+56E+63B"]
+    assert lines[-1] == "21.77–23.80 s  64C" and len(lines) == 34
     llf = str(shared_asset("captures/livelinkface/S07-001.csv"))
     assert main(["code", llf]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[2:5] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]
+    assert lines[3:6] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]

@@ -96,8 +96,10 @@ def test_sides_merge_and_partial_matches(vocabulary):
               AUEvent.from_times(Channel(14, "R"), 0.2, 4, 4.1, 4.9, 5.0, letter="B"),
               AUEvent.from_times(Channel(12, "R"), 0.1, 4, 4.1, 4.9, 5.0, letter="A"))
     lines = format_summary(code_segments(Timeline(events, 6.0), vocabulary)).splitlines()
-    assert lines == ["0.00–1.00 s  12D  happiness 1/2",
-                     "2.00–3.00 s  1C+4C  sadness 2/3",
+    # 12 at C or more is a happiness prototype of its own (EMFACS 12C/D): 1/1. The sadness
+    # brow 1+4 alone is in no row of the EMFACS table (every sadness row adds 11, 15 or 17).
+    assert lines == ["0.00–1.00 s  12D  happiness 1/1",
+                     "2.00–3.00 s  1C+4C",
                      "4.00–5.00 s  R12A+R14B  contempt 2/2"]
 
 
@@ -371,7 +373,8 @@ def test_flicker_neither_starts_nor_chains_segments(vocabulary):
     events = (_held(4, 1.0, 2.0, "D"), _held(7, 1.0, 2.0, "D"),
               _held(6, 2.5, 3.5, "C"), _held(12, 2.5, 3.5, "D")) + blips
     lines = format_summary(code_segments(Timeline(events, 4.0), vocabulary)).splitlines()
-    assert lines == ["1.00–2.00 s  4D+7D  anger 2/4",
+    # 4+7 without the lips' 23 or 24 is in no anger row of the EMFACS table.
+    assert lines == ["1.00–2.00 s  4D+7D",
                      "2.50–3.50 s  6C+12D  happiness 2/2"]
 
 
@@ -380,7 +383,7 @@ def test_fast_flicker_of_one_au_reads_as_presence(vocabulary):
     # threshold): its gaps under min_segment are bridged, so it is one stretch, not ten.
     flicker = tuple(_held(12, 1.0 + 0.2 * k, 1.1 + 0.2 * k, "C", ramp=0.02) for k in range(10))
     segments = code_segments(Timeline(flicker, 4.0), vocabulary)
-    assert format_summary(segments) == "1.00–2.90 s  12C  happiness 1/2\n"
+    assert format_summary(segments) == "1.00–2.90 s  12C  happiness 1/1\n"
 
 
 def test_near_simultaneous_changes_make_one_cut(vocabulary):
@@ -398,7 +401,7 @@ def test_segment_code_lists_aus_present_for_half_of_it(vocabulary):
     events = (_held(12, 1.0, 3.0, "D"), _held(1, 2.8, 3.0, "C"),
               _held(62, 1.5, 3.0, "B"), _held(64, 1.0, 1.3, "C"))
     assert format_summary(code_segments(Timeline(events, 4.0), vocabulary)) == \
-        "1.00–3.00 s  12D+62B  happiness 1/2\n"
+        "1.00–3.00 s  12D+62B  happiness 1/1\n"
 
 
 def test_letter_comes_from_events_that_lie_in_the_segment(vocabulary):
@@ -446,15 +449,17 @@ def _label(vocabulary, code: str) -> str:
 
 
 @pytest.mark.parametrize("letter", ["A", "B", "C", "D", "E"])
-@pytest.mark.parametrize("emotion, code", [
-    ("happiness", "6{0}+12{0}"), ("sadness", "1{0}+4{0}+15{0}"), ("surprise", "1{0}+2{0}+5{0}+26{0}"),
-    ("fear", "1{0}+2{0}+4{0}+5{0}+7{0}+20{0}+26{0}"), ("anger", "4{0}+5{0}+7{0}+23{0}"),
-    ("disgust", "9{0}+15{0}+16{0}"), ("contempt", "R12{0}+R14{0}")])
-def test_each_emfacs_prototype_is_named_at_every_intensity(vocabulary, emotion, code, letter):
+@pytest.mark.parametrize("emotion, code, matched", [
+    ("happiness", "6{0}+12{0}", "2/2"), ("sadness", "1{0}+4{0}+15{0}", "3/3"),
+    ("surprise", "1{0}+2{0}+5{0}+26{0}", "4/4"),
+    # The animation's fear (iMotions' 1+2+4+5+7+20+26) holds the table's prototype
+    # 1+2+4+5+20+26; 7 is in no fear row.
+    ("fear", "1{0}+2{0}+4{0}+5{0}+7{0}+20{0}+26{0}", "6/6"), ("anger", "4{0}+5{0}+7{0}+23{0}", "4/4"),
+    ("disgust", "9{0}+15{0}+16{0}", "3/3"), ("contempt", "R12{0}+R14{0}", "2/2")])
+def test_each_emfacs_prototype_is_named_at_every_intensity(vocabulary, emotion, code, matched,
+                                                            letter):
     written = code.format(letter)
-    total = written.count("+") + 1
-    assert _label(vocabulary, written) == \
-        f"0.00–1.40 s  {written}  {emotion} {total}/{total}\n"
+    assert _label(vocabulary, written) == f"0.00–1.40 s  {written}  {emotion} {matched}\n"
 
 
 def test_traces_weigh_little_against_a_full_smile(vocabulary):
@@ -467,25 +472,62 @@ def test_traces_weigh_little_against_a_full_smile(vocabulary):
         "0.00–1.40 s  1D+4D+6A+12A+15D  sadness 3/3\n"
     # A whole fear face is fear, not the surprise inside it, even with a weaker brow lowering.
     assert _label(vocabulary, "1C+2C+4B+5C+7C+20C+26C") == \
-        "0.00–1.40 s  1C+2C+4B+5C+7C+20C+26C  fear 7/7\n"
+        "0.00–1.40 s  1C+2C+4B+5C+7C+20C+26C  fear 6/6\n"
 
 
 @pytest.mark.parametrize("code, line", [
-    # No brow lowering, no anger (EMFACS: every anger variant has 4); S07-001's resting face.
+    # No lips, no anger: every anger row of the EMFACS table has 23 or 24 (a variant may
+    # drop one of 4, 5, 7, 10); S07-001's resting face.
     ("5+7", "0.00–1.40 s  5+7\n"),
     ("5C+7A+R15B", "0.00–1.40 s  5C+7A+R15B\n"),
-    ("4C+5C", "0.00–1.40 s  4C+5C  anger 2/4\n"),
+    ("4C+5C", "0.00–1.40 s  4C+5C\n"),
+    ("5+7+23", "0.00–1.40 s  5+7+23  anger 3/4\n"),
     # A trace of the lip corners alone is not a smile; 12 at C or more is (EMFACS 12C/D).
     ("12A", "0.00–1.40 s  12A\n"),
-    ("12C", "0.00–1.40 s  12C  happiness 1/2\n"),
-    # Contempt is sided: the prototype's right side only.
-    ("L12A+L14A", "0.00–1.40 s  L12A+L14A\n"),
-    # What the round trip reads back from fear and anger on arkit.
-    ("1+2+4+5+7+20+27", "0.00–1.40 s  1+2+4+5+7+20+27  fear 6/7\n"),
-    ("4+5+7", "0.00–1.40 s  4+5+7  anger 3/4\n"),
+    ("12C", "0.00–1.40 s  12C  happiness 1/1\n"),
+    # Contempt is unilateral, on either side; both sides at once are a dimpled smile.
+    ("L12A+L14A", "0.00–1.40 s  L12A+L14A  contempt 2/2\n"),
+    ("12B+14B", "0.00–1.40 s  12B+14B\n"),
+    # What the round trip reads back from fear and anger on arkit (which has no 23).
+    ("1+2+4+5+7+20+27", "0.00–1.40 s  1+2+4+5+7+20+27  fear 6/6\n"),
+    ("4+5+7", "0.00–1.40 s  4+5+7\n"),
     ("1+2+5B+25+26", "0.00–1.40 s  1+2+5B+25+26  surprise 4/4\n"),
 ])
 def test_partial_matches_need_the_defining_actions(vocabulary, code, line):
+    assert _label(vocabulary, code) == line
+
+
+@pytest.mark.parametrize("code, line", [
+    # Disgust is 9 and/or 10 (EMFACS table: 9; 9+16+15, 26; 9+17; 10; 10+16+25, 26; 10+17).
+    ("9", "0.00–1.40 s  9  disgust 1/1\n"),
+    ("10", "0.00–1.40 s  10  disgust 1/1\n"),
+    ("9+17", "0.00–1.40 s  9+17  disgust 2/2\n"),
+    ("10+17", "0.00–1.40 s  10+17  disgust 2/2\n"),
+    ("10+16+25", "0.00–1.40 s  10+16+25  disgust 3/3\n"),
+    ("9+16+26", "0.00–1.40 s  9+16+26  disgust 3/3\n"),
+    # alex_rom_3 30.60 s: a disgust face with a weak smile read happiness 2/2 (the smile was
+    # all of happiness; 9 a third of disgust's 9+15+16). 9C+10C+17C explain 1.65, 6B+12B 0.40.
+    ("4C+6B+9C+10C+12B+17C+24A", "0.00–1.40 s  4C+6B+9C+10C+12B+17C+24A  disgust 2/2\n"),
+    ("9C+10C+12B", "0.00–1.40 s  9C+10C+12B  disgust 1/1\n"),
+    # A felt smile with a trace of brow lowering is still happiness (no anger row holds 4 alone).
+    ("4A+6E+12E", "0.00–1.40 s  4A+6E+12E  happiness 2/2\n"),
+    # 27 stands for 26 in surprise (1+2+5B+27, 1+2+27, 5B+27).
+    ("1+2+5B+27", "0.00–1.40 s  1+2+5B+27  surprise 4/4\n"),
+    ("1B+2B+27C", "0.00–1.40 s  1B+2B+27C  surprise 3/4\n"),
+    ("5B+27", "0.00–1.40 s  5B+27  surprise 2/4\n"),
+    # 1+2+4 is the fear brow, in no row alone; 1+2+4+5 is a fear variant.
+    ("1+2+4", "0.00–1.40 s  1+2+4\n"),
+    ("1+2+4+5", "0.00–1.40 s  1+2+4+5  fear 4/5\n"),
+    # Raised brows and lids with stretched lips are fear, not the surprise inside them.
+    ("1D+2D+5D+20D+26C", "0.00–1.40 s  1D+2D+5D+20D+26C  fear 5/6\n"),
+    # Anger variants: any prototype without one of 4, 5, 7, 10 (here 4+5+7+17+24 without 5).
+    ("4D+7C+17C+24B", "0.00–1.40 s  4D+7C+17C+24B  anger 4/5\n"),
+    # Sadness variants 11+17 and 1+4+15B+17.
+    ("11+17", "0.00–1.40 s  11+17  sadness 1/4\n"),
+    ("1+4+15B+17", "0.00–1.40 s  1+4+15B+17  sadness 3/3\n"),
+    ("1+4+15A+17", "0.00–1.40 s  1+4+15A+17  sadness 3/3\n"),
+])
+def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
     assert _label(vocabulary, code) == line
 
 
@@ -497,8 +539,8 @@ def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
               _held(45, 4.0, 4.2, "D", ramp=0.05))
     assert format_summary(code_segments(Timeline(events, 9.0), vocabulary)).splitlines() == [
         # 12 is no eye AU: its 0.4 s gap at 6.4-6.8 s (no blink either) still cuts.
-        "0.00–5.00 s  5C+15B+45", "6.00–6.40 s  12C  happiness 1/2",
-        "6.80–8.00 s  12C  happiness 1/2"]
+        "0.00–5.00 s  5C+15B+45", "6.00–6.40 s  12C  happiness 1/1",
+        "6.80–8.00 s  12C  happiness 1/1"]
 
 
 def test_positions_held_at_rest_make_segments_of_their_own(vocabulary):
@@ -509,7 +551,7 @@ def test_positions_held_at_rest_make_segments_of_their_own(vocabulary):
               _held(61, 7.0, 7.2, "C"), _held(64, 8.0, 9.0, "C"), _held(64, 9.1, 10.0, "D"),
               _held(45, 8.4, 8.6, "D"))
     assert format_summary(code_segments(Timeline(events, 11.0), vocabulary)).splitlines() == [
-        "0.00–2.00 s  62B", "2.00–3.00 s  12D+62B  happiness 1/2", "3.00–4.00 s  62B",
+        "0.00–2.00 s  62B", "2.00–3.00 s  12D+62B  happiness 1/1", "3.00–4.00 s  62B",
         "4.00–5.00 s  53C+62B", "5.00–6.00 s  53C",
         # 64's gap of 0.1 s is flicker; a blink within a held position is listed in it.
         "8.00–10.00 s  45+64D"]
@@ -519,18 +561,18 @@ def test_positions_held_at_rest_make_segments_of_their_own(vocabulary):
     # Second reader: a lone action under min_segment (0.25 s) vanished ("no AU events"). Brief
     # expressions last 1/25-1/5 s (Ekman 2003) and --min-duration (0.1 s) is the shortest event
     # kept: alone, such an action is a segment of its own.
-    ((_held(12, 1.0, 1.2),), ["1.00–1.20 s  12C  happiness 1/2"]),
+    ((_held(12, 1.0, 1.2),), ["1.00–1.20 s  12C  happiness 1/1"]),
     ((_held(1, 1.0, 1.2), _held(2, 1.0, 1.2)), ["1.00–1.20 s  1C+2C"]),
     # A brow flash whose AUs are a little apart is one action: each holds half of it.
     ((_held(1, 1.0, 1.2), _held(2, 1.1, 1.3)), ["1.00–1.30 s  1C+2C"]),
     # Under min_duration it is not an event.
     ((_held(12, 1.0, 1.05, ramp=0.02),), []),
     # Next to other activity (0.1 s after a smile) the flicker rule holds: no segment ...
-    ((_held(12, 1.0, 2.0, "D"), _held(9, 2.1, 2.3)), ["1.00–2.00 s  12D  happiness 1/2"]),
+    ((_held(12, 1.0, 2.0, "D"), _held(9, 2.1, 2.3)), ["1.00–2.00 s  12D  happiness 1/1"]),
     # ... 0.3 s after it, the face is at rest again; a position held around it is cut there.
     ((_held(12, 1.0, 2.0, "D"), _held(9, 2.3, 2.5), _held(62, 0.0, 4.0, "B")),
-     ["0.00–1.00 s  62B", "1.00–2.00 s  12D+62B  happiness 1/2", "2.00–2.30 s  62B",
-      "2.30–2.50 s  9C+62B", "2.50–4.00 s  62B"]),
+     ["0.00–1.00 s  62B", "1.00–2.00 s  12D+62B  happiness 1/1", "2.00–2.30 s  62B",
+      "2.30–2.50 s  9C+62B  disgust 1/1", "2.50–4.00 s  62B"]),
     # Different AUs flickering in turn are no action: none holds half of the stretch.
     (tuple(_held(au, 0.2 * k, 0.2 * k + 0.1, "B", ramp=0.02)
            for k, au in enumerate([9, 10, 14, 15, 16])), []),
@@ -543,7 +585,7 @@ def test_a_lone_action_needs_min_duration(vocabulary):
     smile = Timeline((_held(12, 1.0, 1.2),), 3.0)
     assert code_segments(smile, vocabulary, min_duration=0.21) == []
     assert [str(s) for s in code_segments(smile, vocabulary, min_duration=0.2)] == \
-        ["1.00–1.20 s  12C  happiness 1/2"]
+        ["1.00–1.20 s  12C  happiness 1/1"]
 
 
 def _minus(intervals: list[tuple[float, float]], holes: list[tuple[float, float]]
@@ -595,13 +637,31 @@ def test_every_held_or_lone_action_is_coded(vocabulary, spans):
 def test_the_summary_says_whether_a_take_had_no_events_or_none_to_code(vocabulary):
     from facs_rig.io.captures.pipeline import code_summary_text
 
-    assert code_summary_text((), "none", None, [], 0) == "no AU events\n"
+    assert code_summary_text((), "none", None, [], 0) == "# neutral: none\nno AU events\n"
     # A 0.2 s glance alone is flicker: an event, but nothing to code.
     glance = Timeline((_held(61, 1.0, 1.2, "C"),), 3.0)
     assert code_summary_text((), "none", None, code_segments(glance, vocabulary), 1) == \
-        "no AU coded: 1 AU event, all too brief to code\n"
+        "# neutral: none\nno AU coded: 1 AU event, all too brief to code\n"
     assert code_summary_text(("x",), "none", None, [], 3) == \
-        "# repaired: x\nno AU coded: 3 AU events, all too brief to code\n"
+        "# repaired: x\n# neutral: none\nno AU coded: 3 AU events, all too brief to code\n"
+
+
+def test_the_summary_names_the_neutral_it_was_coded_against():
+    # A coder checks the neutral against the video: the window, or why there was none.
+    from facs_rig.io.captures.pipeline import code_summary_text, neutral_description
+
+    long_take, short_take = np.arange(0, 20.0, 1 / 30), np.arange(0, 1.27 + 1e-9, 1 / 30)
+    assert neutral_description("auto", long_take, (12.4, 13.4)) == \
+        "neutral: 12.40–13.40 s (automatic)"
+    assert neutral_description("12.5-13.5", long_take, (12.5, 13.5)) == \
+        "neutral: 12.50–13.50 s (given)"
+    assert neutral_description("auto", short_take, None) == (
+        "neutral: none (take too short: 1.27 s, the automatic neutral needs 5 s; give "
+        "--neutral START-END)")
+    assert neutral_description("none", long_take, None) == "neutral: none"
+    assert neutral_description("auto", None, None) == "neutral: none"
+    assert code_summary_text(("x",), "auto", long_take, [], 0, (12.4, 13.4)) == \
+        "# repaired: x\n# neutral: 12.40–13.40 s (automatic)\nno AU events\n"
 
 
 def test_a_lid_raiser_is_bridged_across_overlapping_left_and_right_blinks(vocabulary):
@@ -634,3 +694,39 @@ def test_raised_brows_alone_are_no_surprise(vocabulary):
     assert _label(vocabulary, "1D+2D") == "0.00–1.40 s  1D+2D\n"
     assert _label(vocabulary, "1C+2C+5A") == "0.00–1.40 s  1C+2C+5A\n"
     assert _label(vocabulary, "1C+2C+26B") == "0.00–1.40 s  1C+2C+26B  surprise 3/4\n"
+
+
+_FACE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 20, 22, 23, 24, 25, 26, 27)
+
+
+def _table_rows_shown(vocabulary, name: str, code) -> bool:
+    """Whether ``code`` shows one row of ``name``'s EMFACS table in full (read from the data
+    independently of the naming code: AU present at or above the row's letter, on its side)."""
+    from facs_rig.core.vocabulary import INTENSITY_LETTERS
+
+    expression = vocabulary.expression(name)
+    rows = [vocabulary.parse(text) for text in (*expression.prototypes, *expression.variants)]
+    if expression.variants_omitting_one_of:
+        for left_out in vocabulary.parse(expression.variants_omitting_one_of):
+            rows += [tuple(t for t in row if t.au != left_out.au)
+                     for row in rows[:len(expression.prototypes)]
+                     if any(t.au == left_out.au for t in row)]
+    rank = {letter: k for k, letter in enumerate(INTENSITY_LETTERS)}
+    return any(all(any(t.au == r.au and (r.side is None or t.side == r.side)
+                       and rank[t.intensity] >= rank.get(r.intensity, 0) for t in code)
+                   for r in row) for row in rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(face=st.dictionaries(st.sampled_from(_FACE_AUS), st.sampled_from("ABCDE"), max_size=8))
+def test_an_emotion_is_named_only_when_a_row_of_its_table_is_shown(vocabulary, face):
+    from facs_rig.core.events import EMFACS_EMOTIONS, _name_emotion, _prototypes
+    from facs_rig.core.notation import Code, CodedAU
+
+    code = Code(tuple(CodedAU(au, None, letter) for au, letter in sorted(face.items())))
+    name, matched, total = _name_emotion(code, _prototypes(vocabulary, EMFACS_EMOTIONS),
+                                         vocabulary.scale(), set(_FACE_AUS))
+    shown = [emotion for emotion in EMFACS_EMOTIONS if _table_rows_shown(vocabulary, emotion, code)]
+    assert (name is None) == (not shown)
+    if name is not None:
+        assert name in shown and 0 < matched <= total

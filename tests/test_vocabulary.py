@@ -182,29 +182,52 @@ def test_data_files_are_valid_json_on_disk():
         json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_emotion_prototypes_name_their_defining_actions(vocabulary):
-    # EMFACS prototypes and major variants (Friesen & Ekman 1983): anger always lowers the
-    # brows; happiness is 6+12 or 12 at C or more; contempt is both unilateral actions.
-    assert vocabulary.expression("anger").requires == ("4",)
-    assert vocabulary.expression("happiness").requires == ("6+12", "12C")
-    assert vocabulary.expression("contempt").requires == ("R12+R14",)
-    assert vocabulary.expression("pain").requires == ()
+def test_emotions_carry_the_emfacs_table(vocabulary):
+    # The FACS Investigator's Guide's emotion prediction table (Ekman, Friesen & Hager 2002,
+    # Table 10-1): disgust is 9 and/or 10; 27 stands for 26 in surprise; anger's variants are
+    # its prototypes without one of 4, 5, 7, 10; happiness is 6+12 or 12C/D.
+    assert vocabulary.expression("disgust").prototypes == (
+        "9", "9+15+16", "9+16+26", "9+17", "10", "10+16+25", "10+16+26", "10+17")
+    assert vocabulary.expression("surprise").prototypes == ("1+2+5B+26", "1+2+5B+27")
+    assert vocabulary.expression("surprise").variants == (
+        "1+2+5B", "1+2+26", "1+2+27", "5B+26", "5B+27")
+    assert vocabulary.expression("anger").variants_omitting_one_of == "4+5+7+10"
+    assert vocabulary.expression("happiness").prototypes == ("6+12", "12C")
+    assert vocabulary.expression("contempt").prototypes == ("R12A+R14A", "L12A+L14A")
+    assert vocabulary.expression("pain").prototypes == ()
+    assert vocabulary.expression("pain").variants_omitting_one_of is None
+    for name in ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"):
+        assert "Table 10-1" in vocabulary.expression(name).source or name == "contempt"
 
 
-@pytest.mark.parametrize("requires, message", [
-    (["4+9"], "anger: requires '4+9': 9 is not in its code '4+5+7+23'"),
-    (["L4"], "anger: requires 'L4': L4 is not in its code"),
-    (["4+"], "anger: "),
-    ("4", "expressions[4].requires: expected a list of FACS code strings"),
-    ([""], "expressions[4].requires: expected a list of FACS code strings"),
+@pytest.mark.parametrize("field, value, message", [
+    ("prototypes", ["4+"], "anger: "),
+    ("prototypes", "4", "expressions[4].prototypes: expected a list of FACS code strings"),
+    ("variants", [""], "expressions[4].variants: expected a list of FACS code strings"),
+    ("variants", ["4+99"], "anger: "),
+    ("variants_omitting_one_of", "4B+5", "anger: variants_omitting_one_of lists AU numbers "
+                                         "only, not 4B"),
+    ("variants_omitting_one_of", ["4"], "expressions[4].variants_omitting_one_of: expected a "
+                                        "FACS code string"),
+    ("requires", ["4"], "expressions[4].requires: replaced by prototypes and variants"),
 ])
-def test_validator_checks_defining_actions(requires, message):
+def test_validator_checks_the_emfacs_forms(field, value, message):
     units, scales, expressions = _bundled()
     expressions = copy.deepcopy(expressions)
     anger = next(e for e in expressions["expressions"] if e["name"] == "anger")
     assert expressions["expressions"].index(anger) == 4
-    anger["requires"] = requires
+    anger[field] = value
     with pytest.raises(VocabularyError, match=re.escape(message)):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_validator_wants_prototypes_for_variants():
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    anger = next(e for e in expressions["expressions"] if e["name"] == "anger")
+    del anger["prototypes"]
+    with pytest.raises(VocabularyError,
+                       match=re.escape("expressions[4]: variants need the prototypes they vary")):
         Vocabulary.from_dicts(units, scales, expressions)
 
 

@@ -19,9 +19,10 @@ not from the last frame at rest to the first one near the peak. The result is an
 :func:`code_segments` then cuts the timeline where the set of AUs present really changes (flicker
 shorter than ``min_segment`` removed first) and codes each stretch the way FACS-based emotion
 tools read AU combinations (iMotions' AFFDEX, Py-Feat):
-``1.20–2.05 s  6C+12D  happiness 2/2``, naming the EMFACS prototype that best accounts for its
-AUs, weighed by intensity (:func:`_name_emotion`), and how many of that prototype's AUs are
-present.
+``1.20–2.05 s  6C+12D  happiness 2/2``, naming the EMFACS emotion whose prototypes and major
+variants (the FACS Investigator's Guide's prediction table) shown in full explain most of its
+AUs, weighed by intensity (:func:`_name_emotion`), and how many AUs of that emotion's nearest
+prototype are present.
 """
 
 from __future__ import annotations
@@ -564,10 +565,10 @@ class CodedSegment:
     code : Code
         The active AUs, each with its strongest letter in the stretch.
     emotion : str or None
-        The EMFACS emotion whose prototype best accounts for the code (None when no prototype
-        has half of its AUs and its defining actions present).
+        The EMFACS emotion that explains most of the code (None when the face shows no
+        prototype or major variant of any emotion in full; :func:`_name_emotion`).
     matched, total : int
-        How many of that prototype's AUs are present, of how many.
+        How many AUs of that emotion's nearest prototype are present, of how many.
     """
 
     start: float
@@ -593,84 +594,119 @@ def _letter_rank(letter: str | None) -> int:
     return _LETTER_RANKS.get(letter, -1)
 
 
+#: The codes of the mouth's opening, lips parted (25), jaw dropped (26) or stretched open (27):
+#: they select the EMFACS rows a face shows but weigh for no emotion (:func:`_name_emotion`).
+_MOUTH_OPENING = frozenset({25, 26, 27})
+
+#: A form of an emotion as :func:`_name_emotion` reads it: its terms as (AU, side, lowest letter
+#: rank); side None matches either side, rank -1 any intensity.
+_Form = tuple[tuple[int, "str | None", int], ...]
+
+
 @dataclass(frozen=True)
 class _Prototype:
-    """An EMFACS prototype as :func:`_name_emotion` reads it: its terms as (AU, side) (side
-    None: either side matches), and its defining actions, alternatives of (AU, side, lowest
-    letter rank) terms (the expression's ``requires``)."""
+    """An emotion's EMFACS forms as :func:`_name_emotion` reads them: its prototypes (what
+    ``matched/total`` counts against) and every form that names it (prototypes and major
+    variants, the anger rule's omissions written out)."""
 
     name: str
-    terms: tuple[tuple[int, str | None], ...]
-    requires: tuple[tuple[tuple[int, str | None, int], ...], ...]
+    prototypes: tuple[_Form, ...]
+    forms: tuple[_Form, ...]
+    #: Each form's (AU, side) keys, to rule a form out with one set test.
+    form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "form_keys", tuple(
+            frozenset((au, side) for au, side, _ in form) for form in self.forms))
 
 
 def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
+    """The EMFACS forms of ``emotions`` (expressions without prototypes are left out)."""
+    def form(text: str) -> _Form:
+        return tuple((term.au, term.side, _letter_rank(term.intensity))
+                     for term in vocabulary.parse(text))
+
     table = []
     for name in emotions:
         expression = vocabulary.expression(name)
-        if expression is None:
+        if expression is None or not expression.prototypes:
             continue
-        terms = tuple((term.au, term.side) for term in vocabulary.parse(expression.code))
-        requires = tuple(tuple((term.au, term.side, _letter_rank(term.intensity))
-                               for term in vocabulary.parse(text))
-                         for text in expression.requires)
-        if terms:
-            table.append(_Prototype(name, terms, requires))
+        prototypes = tuple(form(text) for text in expression.prototypes)
+        forms = list(prototypes) + [form(text) for text in expression.variants]
+        if expression.variants_omitting_one_of:
+            # "Any of the prototypes without any one of" these AUs (Table 10-1, anger).
+            for au in (term.au for term in vocabulary.parse(expression.variants_omitting_one_of)):
+                forms.extend(tuple(term for term in prototype if term[0] != au)
+                             for prototype in prototypes
+                             if any(term[0] == au for term in prototype) and len(prototype) > 1)
+        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms))))
     return table
 
 
 def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScale,
                   facial: set[int] | frozenset[int]) -> tuple[str | None, int, int]:
-    """(emotion, matched, total): the EMFACS prototype that best accounts for the segment's
+    """(emotion, matched, total): the EMFACS emotion that explains most of the segment's
     code, or (None, 0, 0).
 
-    A prototype is a candidate when at least half of its terms are present and, if it has
-    defining actions (``requires`` in expressions.json, from the EMFACS prototypes and major
-    variants, Friesen & Ekman 1983), one alternative of them is present in full at its letters:
-    5+7 without 4 is not anger, 12A alone is not happiness (EMFACS: 6+12, or 12 at C or more).
+    An emotion is a candidate when the face shows one of its forms in full (a prototype or a
+    major variant of the FACS Investigator's Guide's emotion prediction table, Ekman, Friesen &
+    Hager 2002, Table 10-1; ``prototypes``/``variants`` in expressions.json), each term at least
+    at its letter: 4+5+7 without the lips is no anger (every anger row has 23 or 24), 12A alone
+    no happiness (6+12, or 12 at C or more), 1+2+4 alone (the fear brow) no emotion.
 
-    Each present term weighs its letter's value on the scale (A, a trace, 0.10 on the default
-    scale; E 1.0), as a coder's intensity says how much evidence there is. The match is the
-    harmonic mean of how much of the prototype the face shows (the weights of its present
-    terms over its number of terms) and how much of the face's facial actions (the AUs in
-    ``facial``: no head or eye position, no blink) the prototype accounts for (their weights in
-    it over their total): three traces of sadness (1A+4A+15A) do not outweigh a full Duchenne
-    smile (6E+12E), and a full fear face is fear, not the surprise inside it. Equal matches go
-    to the stronger evidence (the larger summed weight), then to the earlier emotion. A
-    bilateral term matches either side; a sided term (contempt's R12A+R14A) only its side.
+    Among candidates, the one whose forms shown in full explain the most of the face wins: the
+    AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
+    0.10 on the default scale; E 1.0), as a coder's intensity says how much evidence there is.
+    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (1.65 against 0.40); a felt
+    smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face is fear,
+    not the surprise inside it. Equal evidence goes to the emotion whose prototype the face
+    shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then to
+    the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
+    one emotion over another: the table names it in the rows of surprise, fear, anger and
+    disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so 1+2+5B+25+26 is
+    surprise, not fear for the 25 that fear's rows name), and laughter and speech open the
+    mouth too (a laugh 1+2+6E+12E+25+26 is happiness, not surprise for the brows and the jaw).
+
+    ``matched``/``total``: of the emotion's prototypes, the one with the most AUs present (at
+    any letter; then the fewest missing), how many of its AUs the face shows and how many it
+    has. Only AUs in ``facial`` (no head or eye position, no blink) count as evidence; a
+    bilateral term matches either side, a sided term (contempt's R12A+R14A) only its side.
     """
     values = [scale.letter_to_value(letter) for letter in INTENSITY_LETTERS]
     unscored = _LETTER_RANKS[scale.unscored]
     strongest_au: dict[int, int] = {}
     strongest_sided: dict[tuple[int, str | None], int] = {}
-    face = 0.0
     for term in code:
         rank = _letter_rank(term.intensity)
         rank = unscored if rank < 0 else rank
         strongest_au[term.au] = max(strongest_au.get(term.au, -1), rank)
         strongest_sided[(term.au, term.side)] = rank
-        if term.au in facial:
-            face += values[rank]
+
+    def shown(au: int, side: str | None) -> int:
+        return strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
+
+    # A bilateral term of a form is shown by the AU on any side, a sided one on its side only.
+    present = {(au, None) for au in strongest_au} | set(strongest_sided)
+
     best: tuple[float, float, int] | None = None
     best_name, best_matched, best_total = None, 0, 0
     for order, prototype in enumerate(prototypes):
-        ranks = [strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
-                 for au, side in prototype.terms]
-        present = [rank for rank in ranks if rank >= 0]
-        total = len(ranks)
-        if not present or 2 * len(present) < total:
+        explained: set[tuple[int, str | None]] = set()
+        for form, keys in zip(prototype.forms, prototype.form_keys):
+            if keys <= present and all(shown(au, side) >= max(lowest, 0)
+                                       for au, side, lowest in form):
+                explained.update((au, side) for au, side, _ in form)
+        if not explained:
             continue
-        if prototype.requires and not any(
-                all((strongest_au.get(au, -1) if side is None
-                     else strongest_sided.get((au, side), -1)) >= max(lowest, 0)
-                    for au, side, lowest in alternative)
-                for alternative in prototype.requires):
-            continue
-        evidence = sum(values[rank] for rank in present)
-        shown, accounted = evidence / total, min(evidence / face, 1.0) if face > 0 else 1.0
-        key = (2 * shown * accounted / (shown + accounted), evidence, -order)
+        evidence = sum(values[shown(au, side)] for au, side in explained
+                       if au in facial and au not in _MOUTH_OPENING)
+        matched, total = max(
+            ((sum(shown(au, side) >= 0 for au, side, _ in form), -len(form))
+             for form in prototype.prototypes))
+        total = -total
+        key = (round(evidence, 9), matched / total, -order)
         if best is None or key > best:
-            best, best_name, best_matched, best_total = key, prototype.name, len(present), total
+            best, best_name, best_matched, best_total = key, prototype.name, matched, total
     return best_name, best_matched, best_total
 
 
@@ -708,7 +744,8 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     most, or, at rest, as a segment of its own.
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
-    count against an emotion.
+    count against an emotion. ``emotions`` are the expressions that may name a segment: those
+    with EMFACS ``prototypes`` in the vocabulary (:func:`_name_emotion`); others never match.
 
     Returns
     -------

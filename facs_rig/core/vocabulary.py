@@ -152,16 +152,20 @@ class IntensityScale:
 class Expression:
     """A named expression: a FACS code string with its source (``happiness`` = ``6+12``).
 
-    ``requires`` (emotion prototypes): alternative codes of the prototype's defining actions,
-    each term at least at its letter (no letter: any intensity); a face that shows part of the
-    prototype is named after it only when it shows one of them in full (anger needs 4: 5+7
-    without brow lowering is no anger). Empty: no such requirement.
+    Emotions also carry their EMFACS forms (the FACS Investigator's Guide's emotion prediction
+    table, Ekman, Friesen & Hager 2002, Table 10-1): ``prototypes`` and ``variants`` (major
+    variants) are codes, each term at least at its letter (no letter: any intensity); a face
+    is named after the emotion only when it shows one of them in full. ``variants_omitting_one_of``
+    is the table's rule for anger: every prototype without any one of these AUs is a variant
+    too (``code_segments`` writes them out). ``code`` stays the shape the name animates.
     """
 
     name: str
     code: str
     source: str
-    requires: tuple[str, ...] = ()
+    prototypes: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+    variants_omitting_one_of: str | None = None
 
 
 def _require(condition: bool, problems: list[str], message: str) -> None:
@@ -267,14 +271,28 @@ def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Ex
         if not isinstance(cite, str) or not cite:
             problems.append(f"{path}.source: every expression cites its source")
             continue
-        requires = entry.get("requires", [])
-        if not (isinstance(requires, list)
-                and all(isinstance(item, str) and item for item in requires)):
-            problems.append(f"{path}.requires: expected a list of FACS code strings")
+        if "requires" in entry:
+            problems.append(f"{path}.requires: replaced by prototypes and variants (the EMFACS "
+                            f"table's rows, each shown in full names the emotion)")
+            continue
+        forms = {key: entry.get(key, []) for key in ("prototypes", "variants")}
+        bad = [key for key, value in forms.items()
+               if not (isinstance(value, list) and all(isinstance(item, str) and item
+                                                       for item in value))]
+        if bad:
+            problems.extend(f"{path}.{key}: expected a list of FACS code strings" for key in bad)
+            continue
+        omitting = entry.get("variants_omitting_one_of")
+        if omitting is not None and not (isinstance(omitting, str) and omitting):
+            problems.append(f"{path}.variants_omitting_one_of: expected a FACS code string")
+            continue
+        if (forms["variants"] or omitting) and not forms["prototypes"]:
+            problems.append(f"{path}: variants need the prototypes they vary")
             continue
         if name in expressions:
             problems.append(f"{path}.name: {name!r} is listed twice")
-        expressions[name] = Expression(name, code, cite, tuple(requires))
+        expressions[name] = Expression(name, code, cite, tuple(forms["prototypes"]),
+                                       tuple(forms["variants"]), omitting)
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return expressions
@@ -321,20 +339,21 @@ class Vocabulary:
         # Every expression must be a valid code of this very vocabulary.
         for expression in named.values():
             try:
-                code = parse_code(expression.code, vocabulary, allow_names=False)
-                required = [parse_code(text, vocabulary, allow_names=False)
-                            for text in expression.requires]
+                parse_code(expression.code, vocabulary, allow_names=False)
+                for text in (*expression.prototypes, *expression.variants):
+                    parse_code(text, vocabulary, allow_names=False)
+                omitted = (parse_code(expression.variants_omitting_one_of, vocabulary,
+                                      allow_names=False)
+                           if expression.variants_omitting_one_of else ())
             except CodeParseError as exc:
                 raise VocabularyError(
                     f"{source} (expressions): {expression.name}: {exc}") from None
-            # A defining action is one of the prototype's own terms (a sided one on its side).
-            terms = {(term.au, term.side) for term in code}
-            for text, alternative in zip(expression.requires, required):
-                stray = [str(term) for term in alternative if (term.au, term.side) not in terms]
-                if stray:
-                    raise VocabularyError(
-                        f"{source} (expressions): {expression.name}: requires {text!r}: "
-                        f"{'+'.join(stray)} is not in its code {expression.code!r}")
+            # The omission rule names AUs, not sided or graded terms.
+            graded = [str(term) for term in omitted if term.side or term.intensity]
+            if graded:
+                raise VocabularyError(
+                    f"{source} (expressions): {expression.name}: variants_omitting_one_of "
+                    f"lists AU numbers only, not {'+'.join(graded)}")
         return vocabulary
 
     def action_unit(self, code: int) -> ActionUnit:

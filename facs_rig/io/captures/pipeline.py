@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from facs_rig.io.captures.trackers import TrackerProfile
 
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
-           "event_thresholds", "auto_neutral_note", "code_summary_text",
+           "event_thresholds", "auto_neutral_note", "neutral_description", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
            "take_curves", "TakeEvents", "take_events", "CODE_STEPS"]
 
@@ -46,11 +46,15 @@ class SolvedAUs:
         RMS misfit of the solve per frame (None when the capture carried AUs itself).
     source : str
         ``'aus'`` (the tracker's own AUs) or ``'blendshapes'`` (solved).
+    neutral_window : (start, end) seconds or None
+        The stretch whose median was subtracted as the neutral (``--neutral auto``'s resting
+        second, or the ``START-END`` given); None when no neutral was subtracted.
     """
 
     curves: AUCurves
     residual: np.ndarray | None
     source: str
+    neutral_window: tuple[float, float] | None = None
 
 
 def solver_for(names: tuple[str, ...], rig=None, priors: SolvePriors = NO_PRIORS
@@ -107,14 +111,17 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
 
         raise CaptureFormatError(f"{capture.path}: this {capture.format} capture has no blendshapes")
     if not use_blendshapes:
-        return SolvedAUs(_calibrated_curves(capture.aus, neutral, gain_percentile), None, "aus")
+        calibration, window = _calibration_and_window(capture.aus.times, capture.aus.values,
+                                                      neutral, gain_percentile)
+        curves = capture.aus if calibration is None else \
+            replace(capture.aus, values=calibration.apply(capture.aus.values))
+        return SolvedAUs(curves, None, "aus", window)
     shapes = capture.blendshapes
     observed, _ = fill_gaps(shapes.times, shapes.weights)
-    rest_window = None  # the automatic neutral's stretch, shared with the angle AUs below
-    if neutral == "auto" and auto_neutral_note(shapes.times) is None and observed.shape[1]:
-        calibration, rest_window = _resting_calibration(shapes.times, observed, gain_percentile)
-    else:
-        calibration = _calibration(shapes.times, observed, neutral, gain_percentile)
+    calibration, window = _calibration_and_window(shapes.times, observed, neutral,
+                                                  gain_percentile)
+    # The automatic neutral's stretch, shared with the angle AUs below.
+    rest_window = window if neutral == "auto" else None
     if calibration is not None:
         observed = calibration.apply(observed)
     mapping = getattr(tracker, "mapping", None)
@@ -162,7 +169,7 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     values = np.ascontiguousarray(values[:, order], dtype=np.float32)
     curves = AUCurves(shapes.times, values,
                       tuple(channels[k] for k in order), shapes.fps, MappingProxyType(metadata))
-    return SolvedAUs(curves, residual, "blendshapes")
+    return SolvedAUs(curves, residual, "blendshapes", window)
 
 
 @dataclass(frozen=True)
@@ -224,29 +231,31 @@ AUTO_NEUTRAL_MIN_TAKE = 5.0
 
 
 def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments,
-                      n_events: int = 0) -> str:
+                      n_events: int = 0, window: tuple[float, float] | None = None) -> str:
     """What ``facs-rig code`` prints for a take (and ``batch`` writes as ``.facs.txt``): its
-    repairs and, when the automatic neutral fell back, why, as ``#`` lines, then the segments.
+    repairs and the neutral subtracted (:func:`neutral_description`) as ``#`` lines, then the
+    segments.
 
     Parameters
     ----------
     repairs : sequence of str
         The capture's repair notes.
     neutral : str
-        The cleaning's neutral spec (``'auto'`` adds the fallback note where it applies).
+        The cleaning's neutral spec (``'none'``, ``'auto'`` or ``'START-END'``).
     times : (n_frames,) array or None
         The take's frame times (None when the capture has no data).
     segments : sequence of CodedSegment
     n_events : int
         How many AU events the take has: with no segment, the summary says whether there were
         none or all were too brief to code.
+    window : (start, end) seconds, optional
+        The neutral window used (:attr:`SolvedAUs.neutral_window`); None when none was
+        subtracted.
     """
     from facs_rig.core.events import format_summary
 
     text = "".join(f"# repaired: {note}\n" for note in repairs)
-    note = auto_neutral_note(times) if times is not None and neutral == "auto" else None
-    if note is not None:
-        text += f"# {note}\n"
+    text += f"# {neutral_description(neutral, times, window)}\n"
     if segments:
         return text + format_summary(segments)
     if n_events:
@@ -261,20 +270,55 @@ def auto_neutral_note(times: np.ndarray) -> str | None:
     span = float(t[-1] - t[0]) if t.size else 0.0
     if span >= AUTO_NEUTRAL_MIN_TAKE:
         return None
-    return (f"neutral: the take is {span:.2f} s, shorter than the {AUTO_NEUTRAL_MIN_TAKE:g} s "
-            f"the automatic neutral needs; no neutral subtracted (give --neutral START-END)")
+    return (f"take too short: {span:.2f} s, the automatic neutral needs "
+            f"{AUTO_NEUTRAL_MIN_TAKE:g} s")
+
+
+def neutral_description(neutral: str, times: np.ndarray | None,
+                        window: tuple[float, float] | None) -> str:
+    """The neutral a take was coded against, for a coder to check against the video:
+    ``neutral: 52.49–53.49 s (automatic)``, ``neutral: 42.50–43.50 s (given)``,
+    ``neutral: none (take too short: 1.27 s, the automatic neutral needs 5 s; give --neutral
+    START-END)`` or ``neutral: none``.
+
+    Parameters
+    ----------
+    neutral : str
+        The cleaning's neutral spec (``'none'``, ``'auto'`` or ``'START-END'``).
+    times : (n_frames,) array or None
+        The take's frame times (the automatic neutral's fallback is measured on them).
+    window : (start, end) seconds or None
+        The window subtracted (:attr:`SolvedAUs.neutral_window`).
+    """
+    if window is not None:
+        how = "automatic" if neutral == "auto" else "given"
+        return f"neutral: {window[0]:.2f}–{window[1]:.2f} s ({how})"
+    note = auto_neutral_note(times) if neutral == "auto" and times is not None else None
+    if note is not None:
+        return f"neutral: none ({note}; give --neutral START-END)"
+    return "neutral: none"
 
 
 def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
                  gain_percentile: float | None) -> NeutralCalibration | None:
+    """The neutral calibration ``spec`` asks for (None: no neutral subtracted)."""
+    return _calibration_and_window(times, values, spec, gain_percentile)[0]
+
+
+def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
+                            gain_percentile: float | None
+                            ) -> tuple[NeutralCalibration | None, tuple[float, float] | None]:
+    """The neutral calibration ``spec`` asks for and the window it was fitted on (both None
+    when no neutral is subtracted)."""
     if spec == "none" or values.shape[1] == 0:
-        return None
+        return None, None
     if spec == "auto":
         if auto_neutral_note(times) is not None:
-            return None
-        return _resting_calibration(times, values, gain_percentile)[0]
+            return None, None
+        return _resting_calibration(times, values, gain_percentile)
     window = _neutral_window(spec)
-    return NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile)
+    return (NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile),
+            window)
 
 
 def _resting_calibration(times: np.ndarray, values: np.ndarray, gain_percentile: float | None,
@@ -296,13 +340,6 @@ def _resting_calibration(times: np.ndarray, values: np.ndarray, gain_percentile:
     return fitted, window
 
 
-def _calibrated_curves(curves: AUCurves, spec: str, gain_percentile: float | None) -> AUCurves:
-    calibration = _calibration(curves.times, curves.values, spec, gain_percentile)
-    if calibration is None:
-        return curves
-    return replace(curves, values=calibration.apply(curves.values))
-
-
 def capture_curves(capture: Capture, options: CleaningOptions = CleaningOptions(), *,
                    source: str = "auto", rig=None, tracker=None) -> SolvedAUs:
     """AU curves of a capture, calibrated in the tracker's own space, solved if needed, then
@@ -311,7 +348,7 @@ def capture_curves(capture: Capture, options: CleaningOptions = CleaningOptions(
                             gain_percentile=options.gain_percentile, tracker=tracker)
     cleaned = prepare_curves(solved.curves, replace(options, neutral="none",
                                                     gain_percentile=None))
-    return SolvedAUs(cleaned, solved.residual, solved.source)
+    return SolvedAUs(cleaned, solved.residual, solved.source, solved.neutral_window)
 
 
 def prepare_curves(curves: AUCurves, options: CleaningOptions = CleaningOptions()) -> AUCurves:
@@ -459,6 +496,9 @@ class TakeEvents:
     times : (n_frames,) array or None
         The capture's own frame times (None when it has no data): what the automatic
         neutral's note measures the take by.
+    neutral_window : (start, end) seconds or None
+        The neutral window subtracted (:attr:`SolvedAUs.neutral_window`), kept when the curves
+        are not.
     """
 
     solved: SolvedAUs | None
@@ -467,11 +507,12 @@ class TakeEvents:
     tracker: TrackerProfile
     repairs: tuple[str, ...]
     times: np.ndarray | None
+    neutral_window: tuple[float, float] | None = None
 
     def summary_text(self, neutral: str) -> str:
         """The take's ``code`` summary (:func:`code_summary_text`); needs ``code=True``."""
         return code_summary_text(self.repairs, neutral, self.times, self.segments,
-                                 len(self.timeline.events))
+                                 len(self.timeline.events), self.neutral_window)
 
 
 def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
@@ -524,10 +565,11 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     step(2)
     timeline = extract_events(solved.curves, vocabulary.scale(), options=events,
                               thresholds=event_thresholds(profile, events))
+    neutral_window = solved.neutral_window
     if not keep_curves:
         solved = None
     step(3)
     segments = (code_segments(timeline, vocabulary, min_duration=events.min_duration)
                 if code else None)
     step(4)
-    return TakeEvents(solved, timeline, segments, profile, repairs, times)
+    return TakeEvents(solved, timeline, segments, profile, repairs, times, neutral_window)
