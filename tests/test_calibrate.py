@@ -229,5 +229,6 @@ def test_calibrate_tracker_reports_each_step():
     clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3)]
     steps = []
     calibrate_tracker(clips, clips, name="studio", progress=lambda *step: steps.append(step))
-    assert steps == [(1, 7, "001.csv"), (2, 7, "002.csv"), (3, 7, "003.csv"), (4, 7, "fold 1/3"),
-                     (5, 7, "fold 2/3"), (6, 7, "fold 3/3"), (7, 7, "final fit")]
+    assert steps == [(1, 8, "001.csv"), (2, 8, "002.csv"), (3, 8, "003.csv"), (4, 8, "fold 1/3"),
+                     (5, 8, "fold 2/3"), (6, 8, "fold 3/3"), (7, 8, "final fit"),
+                     (8, 8, "event thresholds")]
