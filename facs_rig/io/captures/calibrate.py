@@ -679,9 +679,10 @@ def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
     chosen = (f"chosen among {len(REGULARISATIONS)} by {count}-fold by take"
               if len(takes) >= MIN_TAKES_TO_CHOOSE else "the default: too few takes to choose")
     events = ("" if fractions is None else
-              f"; events start {fractions[0]:g} of the way up each AU's range and end "
-              f"{fractions[1]:g} of the way back (chosen among {len(EVENT_FRACTIONS)} by "
-              f"{count}-fold by take, code's events against the coding)")
+              f"; events: code's events start {fractions[0]:g} of the way from an AU's low to "
+              f"its high (a rise of at most --on) and end {fractions[1]:g} of the way from the "
+              f"low to that start (chosen among {len(EVENT_FRACTIONS)} by {count}-fold by take, "
+              f"code's events against the coding)")
     method = (f"non-negative ridge least squares per AU (facs-rig calibrate, "
               f"{calibration.regularisation}, {chosen}), fitted on {len(takes)} takes; "
               f"held_out_r: {calibration.folds}-fold by take, frames pooled, the penalty chosen "
