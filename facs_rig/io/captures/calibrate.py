@@ -171,6 +171,55 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float((a * b).sum() / scale) if scale > 1e-12 else float("nan")
 
 
+class _PooledR:
+    """Pearson r per column over frames pooled from several takes, added one take at a time.
+
+    Each take's frames are centred on their own means and combined with the others' by the
+    pairwise update of Chan, Golub & LeVeque (1979), so nothing of the takes is kept and no
+    sum of squares cancels. Frames where the truth is NaN are left out, as :func:`pearson`
+    leaves them out.
+    """
+
+    def __init__(self, n_columns: int):
+        self.count = np.zeros(n_columns)
+        self.mean_x = np.zeros(n_columns)
+        self.mean_y = np.zeros(n_columns)
+        self.xx = np.zeros(n_columns)
+        self.yy = np.zeros(n_columns)
+        self.xy = np.zeros(n_columns)
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Add one take: prediction and truth, each ``(n_frames, n_columns)``."""
+        ok = np.isfinite(x) & np.isfinite(y)
+        count = ok.sum(axis=0).astype(np.float64)
+        seen = np.maximum(count, 1.0)
+        mean_x = np.where(ok, x, 0.0).sum(axis=0) / seen
+        mean_y = np.where(ok, y, 0.0).sum(axis=0) / seen
+        dx = np.where(ok, x - mean_x, 0.0)
+        dy = np.where(ok, y - mean_y, 0.0)
+        total = self.count + count
+        weight = np.divide(self.count * count, total, out=np.zeros_like(total), where=total > 0)
+        step_x, step_y = mean_x - self.mean_x, mean_y - self.mean_y
+        self.xx += (dx * dx).sum(axis=0) + weight * step_x * step_x
+        self.yy += (dy * dy).sum(axis=0) + weight * step_y * step_y
+        self.xy += (dx * dy).sum(axis=0) + weight * step_x * step_y
+        share = np.divide(count, total, out=np.zeros_like(total), where=total > 0)
+        self.mean_x += share * step_x
+        self.mean_y += share * step_y
+        self.count = total
+
+    def r(self) -> np.ndarray:
+        """``(n_columns,)`` r, NaN where either side is flat or fewer than 3 frames count."""
+        scale = np.sqrt(self.xx * self.yy)
+        r = np.divide(self.xy, scale, out=np.full_like(scale, np.nan), where=scale > 1e-12)
+        return np.where(self.count >= 3, r, np.nan)
+
+    def mean_r(self) -> float:
+        """Mean over columns, a column without r counting 0."""
+        r = self.r()
+        return float(np.mean(np.where(np.isfinite(r), r, 0.0)))
+
+
 class _TakeSums:
     """One take's sums for the normal equations of every AU, about a fixed shift.
 
@@ -385,14 +434,6 @@ class _Problem:
     def predict(self, take: int, weights: np.ndarray, intercept: np.ndarray) -> np.ndarray:
         return np.clip(intercept + self.columns[take] @ weights, 0.0, 1.0)
 
-    def score(self, takes, predictions) -> float:
-        """Mean over AUs of the pooled r of ``predictions`` (one per take of ``takes``); an AU
-        whose prediction never varies counts as 0."""
-        pooled = np.concatenate(predictions)
-        truth = np.concatenate([self.truths[k] for k in takes])
-        scores = [pearson(pooled[:, k], truth[:, k]) for k in range(len(self.channels))]
-        return float(np.mean([r if np.isfinite(r) else 0.0 for r in scores]))
-
     def choose(self, takes, left_out=()) -> Regularisation:
         """The penalty of :data:`REGULARISATIONS` whose fits predict the takes they leave out
         best, k-fold by take over ``takes`` (fits never see ``left_out``); the default with
@@ -403,11 +444,12 @@ class _Problem:
         folds = _folds(takes)
         scores = []
         for regularisation in REGULARISATIONS:
-            predictions = {}
+            pooled = _PooledR(len(self.channels))
             for held in folds:
                 weights, intercept = self.fit([*left_out, *held], regularisation)
-                predictions.update({k: self.predict(k, weights, intercept) for k in held})
-            scores.append(self.score(takes, [predictions[k] for k in takes]))
+                for k in held:
+                    pooled.add(self.predict(k, weights, intercept), self.truths[k])
+            scores.append(pooled.mean_r())
         return REGULARISATIONS[int(np.argmax(scores))]
 
     def mapping(self, weights: np.ndarray, intercept: np.ndarray, takes: list[CodedTake],
@@ -534,8 +576,7 @@ def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisatio
     problem = _Problem(takes)
     cleaning = _code_cleaning()
     everything = list(range(len(takes)))
-    sampled: dict[tuple[float, float], list[np.ndarray]] = {f: [None] * len(takes)
-                                                            for f in EVENT_FRACTIONS}
+    pooled = {fractions: _PooledR(len(problem.channels)) for fractions in EVENT_FRACTIONS}
     for held in _folds(everything, folds):
         weights, intercept = problem.fit(held, regularisation)
         mapping = problem.mapping(weights, intercept,
@@ -551,10 +592,10 @@ def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisatio
                 columns = np.stack([np.interp(frame_times, events.times, events.values[:, j])
                                     for j in range(len(events.channels))], axis=1)
                 index = {c: j for j, c in enumerate(events.channels)}
-                sampled[fractions][k] = np.stack(
+                pooled[fractions].add(np.stack(
                     [columns[:, index[c]] if c in index else np.zeros(len(frame_times))
-                     for c in problem.channels], axis=1)
-    scores = [problem.score(everything, sampled[f]) for f in EVENT_FRACTIONS]
+                     for c in problem.channels], axis=1), problem.truths[k])
+    scores = [pooled[fractions].mean_r() for fractions in EVENT_FRACTIONS]
     return EVENT_FRACTIONS[int(np.argmax(scores))]
 
 

@@ -14,8 +14,11 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
   bounded least squares;
 * ``mapping`` (optional): a fitted linear tracker -> AU mapping, ``AU = clip(intercept +
   sum(weight * shape), 0, 1)`` per AU, written by ``facs-rig calibrate`` with its held-out
-  (k-fold by take) Pearson r per AU. Without a mapping the blendshapes are solved through the
-  ``arkit`` rig profile (:func:`facs_rig.io.captures.pipeline.capture_to_aus`).
+  (k-fold by take) Pearson r and typical range per AU, the ``method`` in words and ``events``
+  (``{"on": 0.3, "off": 0.7}``: where in each AU's range ``code``'s events start and end,
+  :func:`facs_rig.io.captures.pipeline.event_thresholds`). Without a mapping the blendshapes
+  are solved through the ``arkit`` rig profile
+  (:func:`facs_rig.io.captures.pipeline.capture_to_aus`).
 
 Every error names the file and the JSON path of the bad value (``$.mapping.aus.AU12.weights``).
 """
