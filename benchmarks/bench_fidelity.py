@@ -5,15 +5,18 @@ holds MediaPipe's blendshapes and Py-Feat's image-based AU detector probabilitie
 same frame. The blendshapes go through facs-rig; the detector's AUs are the reference.
 
 Figure: Pearson r per AU across frames **pooled over the ten clips** (sided channels averaged
-to one AU), then the mean over AUs. Everything fitted on these clips (the mediapipe tracker
-profile's mapping and the AU ranges ``code``'s per-AU event thresholds come from) is refitted
-ten times, each time without the clip it is scored on (leave-one-clip-out), so every figure is
-held out; the fitted mapping's own r is never shown.
+to one AU), then the mean over AUs. Everything fitted or chosen on these clips is redone ten
+times, each time without the clip it is scored on (leave-one-clip-out): the whole of ``facs-rig
+calibrate`` (``calibrate_mapping``) on the other nine, i.e. the mediapipe profile's mapping, its
+ridge penalty and ``code``'s event fractions chosen by k-fold on those nine (nested), and the AU
+ranges the per-AU event thresholds come from. So every figure is held out and no choice saw
+the clip scored; the fitted mapping's own r is never shown.
 
 * ``retarget`` defaults: no neutral, no smoothing, the tracker profile chosen from the format.
 * ``code`` defaults: automatic neutral (which falls back to none on these 1-2.5 s clips, see
   docs/captures.md), zero-phase smoothing, events (split where the letter changes, per-AU
-  thresholds from the fold's AU ranges); the events are sampled back to curves.
+  thresholds from the fold's AU ranges and event fractions); the events are sampled back to
+  curves (``sampled_code_events``).
 * ``arkit solve`` (for reference): the ``generic`` tracker, i.e. the blendshapes solved through
   the ``arkit`` rig profile with no fitted mapping.
 

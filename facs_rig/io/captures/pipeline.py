@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from facs_rig.io.captures.trackers import TrackerProfile
 
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
-           "event_thresholds", "sampled_code_events", "auto_neutral_note", "code_summary_text",
+           "event_thresholds", "auto_neutral_note", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
-           "take_curves", "TakeEvents", "take_events", "CODE_STEPS"]
+           "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events"]
 
 
 @dataclass(frozen=True)
