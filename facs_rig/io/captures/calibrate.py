@@ -544,9 +544,9 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None 
                        MappingProxyType(unscored), regularisation, tuple(chosen))
 
 
-#: ``code``'s cleaning (its defaults: the automatic neutral, zero-phase smoothing), with which
-#: the event fractions are chosen.
 def _code_cleaning():
+    """``code``'s cleaning (its defaults: the automatic neutral, zero-phase smoothing), with
+    which the event fractions are chosen."""
     from facs_rig.io.captures.pipeline import CleaningOptions
 
     return CleaningOptions(neutral="auto", smoothing="zero-phase")
@@ -724,11 +724,11 @@ def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
               f"its high (a rise of at most --on) and end {fractions[1]:g} of the way from the "
               f"low to that start (chosen among {len(EVENT_FRACTIONS)} by {count}-fold by take, "
               f"code's events against the coding)")
+    held = (f"held_out_r: {calibration.folds}-fold by take, frames pooled, the penalty chosen "
+            f"again inside each fold" if score else "held_out_r: not computed")
     method = (f"non-negative ridge least squares per AU (facs-rig calibrate, "
-              f"{calibration.regularisation}, {chosen}), fitted on {len(takes)} takes; "
-              f"held_out_r: {calibration.folds}-fold by take, frames pooled, the penalty chosen "
-              f"again inside each fold; range: 1st-99th percentile of the mapping's output on "
-              f"the takes{events}")
+              f"{calibration.regularisation}, {chosen}), fitted on {len(takes)} takes; {held}; "
+              f"range: 1st-99th percentile of the mapping's output on the takes{events}")
     mapping = replace(calibration.mapping, event_fractions=fractions, method=method)
     return replace(calibration, mapping=mapping)
 

@@ -409,7 +409,8 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None) -> 
     ``code`` finds (``options``, default ``code``'s: events follow the intensity; the tracker's
     per-AU thresholds, :func:`event_thresholds`), sampled at 240 fps and interpolated onto
     ``curves.times``. A short closure ``code`` writes as AU45 (a blink) counts on the AU43
-    channel it was read from: an AU detector's or a coder's AU43 scores any closure.
+    channel it was read from when the curves have no AU45 of their own: an AU detector's AU43
+    (Py-Feat's) scores any closure.
 
     Returns
     -------
@@ -425,9 +426,10 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None) -> 
         options = EventOptions(follow_intensity=True)
     timeline = extract_events(curves, vocabulary.scale(), options=options,
                               thresholds=event_thresholds(tracker, options))
+    own = set(curves.channels)
     timeline = timeline.with_events(
-        dataclasses.replace(e, channel=Channel(43, e.channel.side)) if e.channel.au == 45 else e
-        for e in timeline.events)
+        dataclasses.replace(e, channel=Channel(43, e.channel.side))
+        if e.channel.au == 45 and e.channel not in own else e for e in timeline.events)
     times = np.asarray(curves.times, dtype=np.float64)
     dense = sample(timeline, fps=240.0, channels=curves.channels,
                    duration=float(times[-1]) + 0.01 if len(times) else 0.0)
