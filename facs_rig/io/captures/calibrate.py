@@ -82,8 +82,8 @@ REGULARISATIONS = (tuple(Regularisation(r) for r in (0.0003, 0.001, DEFAULT_RIDG
 #: spurious AU.
 SPREAD_FLOOR = 0.01
 #: The ``(on, off)`` event fractions (:attr:`AUMapping.event_fractions`) chosen among: events
-#: start 0.2-0.5 of the way up an AU's typical range (0.5 was the fixed default) and end 0.55-0.85
-#: of the way back from that threshold to its low (0.55 is about the global 0.08 / 0.15).
+#: start 0.2-0.5 of the way up an AU's typical range (0.5 was the fixed default) and end at
+#: 0.55-0.85 of that rise above the low (0.55 is about the global 0.08 / 0.15).
 EVENT_FRACTIONS = tuple((on, off) for on in (0.2, 0.3, 0.4, 0.5) for off in (0.55, 0.7, 0.85))
 #: The fewest takes a choice is made on: each fit of its k-fold then still has two takes.
 MIN_TAKES_TO_CHOOSE = 3
