@@ -333,6 +333,25 @@ def test_event_thresholds_are_measured_from_each_aus_typical_low():
     assert event_thresholds(load_tracker("arkit"), options) is None  # no ranges: global
 
 
+def test_sampled_code_events_score_a_blink_on_the_closure_channel_unless_45_is_coded(vocabulary):
+    from facs_rig.io.captures.pipeline import sampled_code_events
+    from facs_rig.io.captures.trackers import load_tracker
+
+    times = np.arange(0, 2.0, 1 / 60)
+    blink = np.where((times > 0.5) & (times < 0.7), 0.9, 0.0).astype(np.float32)
+    generic = load_tracker("generic")  # no AU ranges: the global thresholds
+    closure = AUCurves(times, blink[:, None], (Channel(43),), 60.0)
+    sampled = sampled_code_events(closure, generic, vocabulary)
+    assert sampled.channels == (Channel(43),)
+    assert sampled.values[:, 0].max() == pytest.approx(0.9, abs=0.05)  # the blink, on AU43
+    assert sampled.values[times > 1.0, 0].max() == 0.0
+    both = AUCurves(times, np.stack([blink, np.zeros_like(blink)], axis=1),
+                    (Channel(43), Channel(45)), 60.0)
+    sampled = sampled_code_events(both, generic, vocabulary)
+    assert sampled.values[:, 0].max() == 0.0  # a coding that codes 45 scores the blink as 45
+    assert sampled.values[:, 1].max() == pytest.approx(0.9, abs=0.05)
+
+
 def _checked_copy(event: AUEvent) -> AUEvent:
     """The event rebuilt through the public, validating constructor."""
     return AUEvent(event.channel, event.intensity, event.start, event.onset, event.apex,
@@ -649,22 +668,3 @@ def test_raised_brows_alone_are_no_surprise(vocabulary):
     assert _label(vocabulary, "1D+2D") == "0.00–1.40 s  1D+2D\n"
     assert _label(vocabulary, "1C+2C+5A") == "0.00–1.40 s  1C+2C+5A\n"
     assert _label(vocabulary, "1C+2C+26B") == "0.00–1.40 s  1C+2C+26B  surprise 3/4\n"
-
-
-def test_sampled_code_events_score_a_blink_on_the_closure_channel_unless_45_is_coded(vocabulary):
-    from facs_rig.io.captures.pipeline import sampled_code_events
-    from facs_rig.io.captures.trackers import load_tracker
-
-    times = np.arange(0, 2.0, 1 / 60)
-    blink = np.where((times > 0.5) & (times < 0.7), 0.9, 0.0).astype(np.float32)
-    generic = load_tracker("generic")  # no AU ranges: the global thresholds
-    closure = AUCurves(times, blink[:, None], (Channel(43),), 60.0)
-    sampled = sampled_code_events(closure, generic, vocabulary)
-    assert sampled.channels == (Channel(43),)
-    assert sampled.values[:, 0].max() == pytest.approx(0.9, abs=0.05)  # the blink, on AU43
-    assert sampled.values[times > 1.0, 0].max() == 0.0
-    both = AUCurves(times, np.stack([blink, np.zeros_like(blink)], axis=1),
-                    (Channel(43), Channel(45)), 60.0)
-    sampled = sampled_code_events(both, generic, vocabulary)
-    assert sampled.values[:, 0].max() == 0.0  # a coding that codes 45 scores the blink as 45
-    assert sampled.values[:, 1].max() == pytest.approx(0.9, abs=0.05)
