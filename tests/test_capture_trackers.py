@@ -49,6 +49,9 @@ def test_document_round_trips():
     profile = load_tracker("mediapipe")
     again = parse_tracker(json.loads(json.dumps(tracker_document(profile))), "again")
     assert again.mapping.channels == profile.mapping.channels
+    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.3, 0.7)
+    assert again.mapping.method == profile.mapping.method
+    assert "chosen among 8 by 10-fold by take" in profile.mapping.method
     np.testing.assert_allclose(again.mapping.weights, profile.mapping.weights, atol=1e-6)
     assert again.shapes == profile.shapes
     assert again.solve_priors == profile.solve_priors
@@ -82,6 +85,12 @@ def test_bundled_profiles_carry_the_solve_priors_with_sources():
      r"\$\.solve\.pairs\[1\]\.aus: expected two different whole AU numbers"),
     (lambda d: d["solve"]["pairs"][0].pop("source"),
      r"\$\.solve\.pairs\[0\]\.source: expected a string"),
+    (lambda d: d["mapping"]["events"].update(on=1.5), r"\$\.mapping\.events\.on: 1\.5 is outside 0\.\.1"),
+    (lambda d: d["mapping"]["events"].update(start=0.2),
+     r"\$\.mapping\.events\.start: unknown key \(known: on, off\)"),
+    (lambda d: d["mapping"].update(events=[0.3, 0.7]), r"\$\.mapping\.events: expected an object"),
+    (lambda d: d["mapping"]["aus"]["AU12"]["weights"].update(jawOpen=2000),
+     r"\$\.mapping\.aus\.AU12\.weights\.jawOpen: 2000\.0 is outside -1000\.\.1000"),
 ])
 def test_bad_profiles_name_file_and_json_path(tmp_path, change, message):
     document = tracker_document(load_tracker("mediapipe"))
@@ -163,6 +172,11 @@ def test_calibrate_cli_on_real_pyfeat_clips_writes_a_usable_profile(tmp_path, ca
     assert profile.mapping is not None and profile.capture_formats == ("mediapipe", "pyfeat")
     stored = profile.mapping.held_out_r[Channel(1)]
     assert f"AU01     {stored:6.3f}" in printed
+    on, off = profile.mapping.event_fractions
+    assert printed.splitlines()[-2] == (
+        f"penalty: {profile.mapping.method.split(', ')[1]} (chosen by k-fold by take); code's "
+        f"events start {on:g} of the way from each AU's low to its high and end at {off:g} of "
+        f"that rise (chosen by k-fold by take)")
     assert main(["code", clips[0], "--source", "blendshapes", "--tracker", str(out)]) == 0
     # A named profile is used on a Py-Feat take without --source: the blendshapes go through it
     # (auto alone reads the detector's own AUs, which would leave the profile silently unused).

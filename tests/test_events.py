@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -305,19 +307,51 @@ def test_per_au_thresholds_code_an_au_that_never_reaches_the_global_on(vocabular
     assert [(e.channel, e.letter) for e in timeline.events] == [(Channel(4), "B")]
 
 
-def test_event_thresholds_come_halfway_up_the_tracker_profiles_au_ranges():
+def test_event_thresholds_are_measured_from_each_aus_typical_low():
+    from types import MappingProxyType
+
     from facs_rig.io.captures.pipeline import event_thresholds
+    from facs_rig.io.captures.trackers import AUMapping, load_tracker
+
+    ranges = {Channel(6): (0.28, 1.0),   # rests above the global on (MediaPipe's resting squint)
+              Channel(4): (0.03, 0.15),  # tops out at the global on
+              Channel(9): (0.0, 0.004)}  # barely moves
+    mapping = AUMapping(tuple(ranges), (), np.zeros((0, 3)), np.zeros(3),
+                        ranges=MappingProxyType(ranges))
+    profile = dataclasses.replace(load_tracker("mediapipe"), mapping=mapping)
+    options = EventOptions()
+    thresholds = event_thresholds(profile, options)
+    ratio = options.off / options.on
+    # A rise of at most `on` (0.15) above the low, halfway up the range when that is less.
+    assert thresholds[6] == pytest.approx((0.43, 0.28 + 0.15 * ratio))
+    assert thresholds[4] == pytest.approx((0.09, 0.03 + 0.06 * ratio))
+    assert thresholds[9] == (0.03, pytest.approx(0.03 * ratio))  # never below the trace floor
+    # Fractions the profile carries (facs-rig calibrate chooses them) replace the defaults.
+    chosen = dataclasses.replace(profile, mapping=dataclasses.replace(
+        mapping, event_fractions=(0.3, 0.7)))
+    thresholds = event_thresholds(chosen, options)
+    assert thresholds[6] == pytest.approx((0.43, 0.28 + 0.15 * 0.7))
+    assert thresholds[4] == pytest.approx((0.066, 0.03 + 0.036 * 0.7))
+    assert event_thresholds(load_tracker("arkit"), options) is None  # no ranges: global
+
+
+def test_sampled_code_events_score_a_blink_on_the_closure_channel_unless_45_is_coded(vocabulary):
+    from facs_rig.io.captures.pipeline import sampled_code_events
     from facs_rig.io.captures.trackers import load_tracker
 
-    options = EventOptions()
-    thresholds = event_thresholds(load_tracker("mediapipe"), options)
-    low, high = load_tracker("mediapipe").mapping.ranges[Channel(4)]
-    on = low + 0.5 * (high - low)
-    assert thresholds[4] == pytest.approx((on, low + (on - low) * 0.08 / 0.15))
-    assert thresholds[1] == (0.15, pytest.approx(0.15))  # AU1 rests at 0.15 on MediaPipe
-    assert thresholds[9][0] == 0.03  # never below the trace floor (AU9 barely moves)
-    assert all(off <= on <= options.on for on, off in thresholds.values())
-    assert event_thresholds(load_tracker("arkit"), options) is None  # no ranges: global
+    times = np.arange(0, 2.0, 1 / 60)
+    blink = np.where((times > 0.5) & (times < 0.7), 0.9, 0.0).astype(np.float32)
+    generic = load_tracker("generic")  # no AU ranges: the global thresholds
+    closure = AUCurves(times, blink[:, None], (Channel(43),), 60.0)
+    sampled = sampled_code_events(closure, generic, vocabulary)
+    assert sampled.channels == (Channel(43),)
+    assert sampled.values[:, 0].max() == pytest.approx(0.9, abs=0.05)  # the blink, on AU43
+    assert sampled.values[times > 1.0, 0].max() == 0.0
+    both = AUCurves(times, np.stack([blink, np.zeros_like(blink)], axis=1),
+                    (Channel(43), Channel(45)), 60.0)
+    sampled = sampled_code_events(both, generic, vocabulary)
+    assert sampled.values[:, 0].max() == 0.0  # a coding that codes 45 scores the blink as 45
+    assert sampled.values[:, 1].max() == pytest.approx(0.9, abs=0.05)
 
 
 def _checked_copy(event: AUEvent) -> AUEvent:

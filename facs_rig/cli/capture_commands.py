@@ -179,6 +179,7 @@ def run_code(args: argparse.Namespace) -> int:
 def run_calibrate(args: argparse.Namespace) -> int:
     """Fit a tracker profile from coded takes; print held-out r per AU."""
     from facs_rig.io.captures.calibrate import (
+        MIN_TAKES_TO_CHOOSE,
         calibrate_tracker,
         check_held_out,
         write_tracker_profile,
@@ -219,6 +220,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # the table stays above the error when both go to one terminal
         check_held_out(calibration)
     write_tracker_profile(profile, args.output)
+    fractions = profile.mapping.event_fractions
+    chosen = len(args.captures) >= MIN_TAKES_TO_CHOOSE
+    print(f"penalty: {calibration.regularisation}"
+          + (" (chosen by k-fold by take)" if chosen else " (the default: too few takes to choose)")
+          + ("" if fractions is None else
+             f"; code's events start {fractions[0]:g} of the way from each AU's low to its "
+             f"high and end at {fractions[1]:g} of that rise (chosen by k-fold by take)"))
     unscored = len(calibration.unscored)
     print(f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs"
           + (f" ({unscored} n/a)" if unscored else "") + f"; wrote {args.output}")

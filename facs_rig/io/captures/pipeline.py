@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
            "event_thresholds", "auto_neutral_note", "neutral_description", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
-           "take_curves", "TakeEvents", "take_events", "CODE_STEPS"]
+           "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events"]
 
 
 @dataclass(frozen=True)
@@ -402,9 +402,9 @@ def au_channels(curves: AUCurves) -> tuple[Channel, ...]:
     return sort_channels(curves.channels)
 
 
-#: Where between an AU's typical low and high (its tracker profile range) its events start:
-#: halfway, set before measuring (0.3 and 0.7 were also scored on the fidelity folds: equal and
-#: lower, docs/captures.md); the ranges themselves are measured on the fitted takes only.
+#: Where between an AU's typical low and high (its tracker profile range) its events start when
+#: the profile does not say (``mapping.events``, which ``facs-rig calibrate`` chooses): halfway,
+#: set before measuring (docs/captures.md, "Fidelity").
 EVENT_ON_FRACTION = 0.5
 #: No event threshold goes below the FACS trace floor of the intensity scale (A starts above
 #: 0.03 on the bundled FACSHuman scale), so an AU the tracker barely moves stays uncoded.
@@ -414,24 +414,67 @@ EVENT_ON_FLOOR = 0.03
 def event_thresholds(tracker, options) -> dict[int, tuple[float, float]] | None:
     """Per-AU ``(on, off)`` event thresholds from a tracker profile's typical AU ranges.
 
-    An AU whose typical high on this tracker is well below ``options.on`` (MediaPipe's AU4,
-    AU15 and AU20 reach 0.11-0.15) would never start an event at the global threshold; its
-    events start halfway up its typical range instead, ``low + 0.5 (high - low)``, never above
-    ``options.on`` nor below :data:`EVENT_ON_FLOOR`, and end at the same fraction of it that
-    ``off`` is of ``on``. None when the profile has no AU ranges (solved captures, Live Link
-    Face): the global thresholds apply to every AU.
+    An AU's typical low on a tracker is its rest there (MediaPipe's resting squint maps to AU6
+    0.28, above the global ``on`` 0.15, so at rest AU6 read as always on), and its typical high
+    may be well below ``options.on`` (MediaPipe's AU4, AU15 and AU20 reach 0.11-0.15, so they
+    never started an event). So thresholds are measured from the low: an event starts at
+    ``low + min(options.on, on_fraction (high - low))`` (a rise of at most ``--on`` above rest,
+    never below :data:`EVENT_ON_FLOOR`) and ends at ``low + off_fraction (on - low)``. The
+    fractions are the profile mapping's ``event_fractions`` (chosen by ``facs-rig calibrate``),
+    else :data:`EVENT_ON_FRACTION` and ``options.off / options.on``. None when the profile has
+    no AU ranges (solved captures, Live Link Face): the global thresholds apply to every AU.
     """
     mapping = getattr(tracker, "mapping", None)
     ranges = getattr(mapping, "ranges", None)
     if not ranges or options.on <= 0:
         return None
+    on_fraction, off_fraction = (getattr(mapping, "event_fractions", None)
+                                 or (EVENT_ON_FRACTION, options.off / options.on))
     thresholds: dict[int, tuple[float, float]] = {}
     for channel, (low, high) in ranges.items():
-        on = min(options.on, max(EVENT_ON_FLOOR, low + EVENT_ON_FRACTION * (high - low)))
-        off = min(on, max(0.0, low + (on - low) * options.off / options.on))
+        on = min(1.0, max(EVENT_ON_FLOOR, low + min(options.on, on_fraction * (high - low))))
+        off = min(on, max(0.0, low + (on - low) * off_fraction))
         previous = thresholds.get(channel.au)
         thresholds[channel.au] = (on, off) if previous is None else min(previous, (on, off))
     return thresholds
+
+
+def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None) -> AUCurves:
+    """``code``'s events of ``curves`` sampled back onto their own frame times.
+
+    What a coding of the take says frame by frame, to score against another coding: the events
+    ``code`` finds (``options``, default ``code``'s: events follow the intensity; the tracker's
+    per-AU thresholds, :func:`event_thresholds`), sampled at 240 fps and interpolated onto
+    ``curves.times``. A short closure ``code`` writes as AU45 (a blink) counts on the AU43
+    channel it was read from when the curves have no AU45 of their own: an AU detector's AU43
+    (Py-Feat's) scores any closure.
+
+    Returns
+    -------
+    AUCurves
+        Same times and channels as ``curves``; values (n_frames, n_channels) float32.
+    """
+    import dataclasses
+
+    from facs_rig.core.events import EventOptions, extract_events
+    from facs_rig.core.timeline import sample
+
+    if options is None:
+        options = EventOptions(follow_intensity=True)
+    timeline = extract_events(curves, vocabulary.scale(), options=options,
+                              thresholds=event_thresholds(tracker, options))
+    own = set(curves.channels)
+    timeline = timeline.with_events(
+        dataclasses.replace(e, channel=Channel(43, e.channel.side))
+        if e.channel.au == 45 and e.channel not in own else e for e in timeline.events)
+    times = np.asarray(curves.times, dtype=np.float64)
+    dense = sample(timeline, fps=240.0, channels=curves.channels,
+                   duration=float(times[-1]) + 0.01 if len(times) else 0.0)
+    values = np.stack([np.interp(times, dense.times, dense.values[:, k])
+                       for k in range(len(curves.channels))], axis=1) if len(times) else \
+        np.zeros((0, len(curves.channels)))
+    return replace(curves, values=values.reshape(len(times), len(curves.channels))
+                   .astype(np.float32))
 
 
 def choose_tracker(name_or_file: str | None, capture_format: str):

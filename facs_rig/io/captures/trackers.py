@@ -14,8 +14,11 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
   bounded least squares;
 * ``mapping`` (optional): a fitted linear tracker -> AU mapping, ``AU = clip(intercept +
   sum(weight * shape), 0, 1)`` per AU, written by ``facs-rig calibrate`` with its held-out
-  (k-fold by take) Pearson r per AU. Without a mapping the blendshapes are solved through the
-  ``arkit`` rig profile (:func:`facs_rig.io.captures.pipeline.capture_to_aus`).
+  (k-fold by take) Pearson r and typical range per AU, the ``method`` in words and ``events``
+  (``{"on": 0.3, "off": 0.7}``: where in each AU's range ``code``'s events start and end,
+  :func:`facs_rig.io.captures.pipeline.event_thresholds`). Without a mapping the blendshapes
+  are solved through the ``arkit`` rig profile
+  (:func:`facs_rig.io.captures.pipeline.capture_to_aus`).
 
 Every error names the file and the JSON path of the bad value (``$.mapping.aus.AU12.weights``).
 """
@@ -44,6 +47,10 @@ __all__ = ["TrackerProfile", "AUMapping", "TRACKERS", "load_tracker", "tracker_f
 TRACKERS = ("arkit", "mediapipe", "facecap", "generic")
 _FORMAT_TAG = "facs-rig tracker profile"
 _MAX_PROFILE_BYTES = 4_000_000
+#: The largest weight or intercept a mapping may hold: a fit on standardised shapes gives a shape
+#: that moves 0.02 a weight of about 30 (MediaPipe's mouthShrugUpper for AU25), so 10 is too
+#: tight; a thousand still catches a value in the wrong unit (percent) or a corrupted file.
+_MAX_WEIGHT = 1000.0
 
 
 class TrackerProfileError(CaptureFormatError):
@@ -67,8 +74,14 @@ class AUMapping:
         Pearson r of each AU on takes left out of the fit (k-fold by take), as fitted.
     ranges : mapping of Channel to (low, high)
         Typical range of each mapped AU (1st and 99th percentile of the mapping's output on the
-        takes it was fitted on): ``code`` starts an AU's events halfway up it
+        takes it was fitted on): ``code`` starts an AU's events part of the way up it
         (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
+    event_fractions : (on, off) or None
+        Where in those ranges events start and end: ``on`` of the way from low to high, and
+        ``off`` of the way from low to that threshold (``facs-rig calibrate`` chooses them by
+        k-fold by take; None: the defaults of ``event_thresholds``).
+    method : str
+        How the mapping was fitted, in words ("" for a hand-written one).
     """
 
     channels: tuple[Channel, ...]
@@ -77,6 +90,8 @@ class AUMapping:
     intercept: np.ndarray
     held_out_r: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     ranges: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    event_fractions: tuple[float, float] | None = None
+    method: str = ""
 
     def apply(self, names: tuple[str, ...], values: np.ndarray) -> np.ndarray:
         """AU values ``(n_frames, n_channels)`` float32 from blendshape weights.
@@ -274,9 +289,18 @@ def _parse_solve(value: Any, where: str) -> SolvePriors:
 def _parse_mapping(value: Any, where: str) -> AUMapping:
     _expect(value, dict, where, "$.mapping", "an object")
     for key in value:
-        if key not in ("method", "aus"):
-            raise _fail(where, f"$.mapping.{key}", "unknown key (known: method, aus)")
-    _expect(value.get("method", ""), str, where, "$.mapping.method", "a string")
+        if key not in ("method", "aus", "events"):
+            raise _fail(where, f"$.mapping.{key}", "unknown key (known: method, aus, events)")
+    method = _expect(value.get("method", ""), str, where, "$.mapping.method", "a string")
+    event_fractions = None
+    if value.get("events") is not None:
+        events = _expect(value["events"], dict, where, "$.mapping.events", "an object")
+        for key in events:
+            if key not in ("on", "off"):
+                raise _fail(where, f"$.mapping.events.{key}", "unknown key (known: on, off)")
+        event_fractions = (_number(events.get("on", 0.5), where, "$.mapping.events.on", 0.0, 1.0),
+                           _number(events.get("off", 0.5), where, "$.mapping.events.off", 0.0,
+                                   1.0))
     aus = _expect(value.get("aus"), dict, where, "$.mapping.aus", "an object")
     if not aus:
         raise _fail(where, "$.mapping.aus", "no AU in the mapping")
@@ -292,12 +316,14 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
             if inner not in ("intercept", "weights", "held_out_r", "range"):
                 raise _fail(where, f"{path}.{inner}", "unknown key (known: intercept, weights, "
                             "held_out_r, range)")
-        intercept = _number(entry.get("intercept", 0.0), where, f"{path}.intercept", -1.0, 1.0)
+        intercept = _number(entry.get("intercept", 0.0), where, f"{path}.intercept", -_MAX_WEIGHT,
+                            _MAX_WEIGHT)
         weights_in = _expect(entry.get("weights", {}), dict, where, f"{path}.weights", "an object")
         weights = {}
         for shape, weight in weights_in.items():
             canonical = _shape_name(shape, where, f"{path}.weights.{shape}")
-            weights[canonical] = _number(weight, where, f"{path}.weights.{shape}", -10.0, 10.0)
+            weights[canonical] = _number(weight, where, f"{path}.weights.{shape}", -_MAX_WEIGHT,
+                                         _MAX_WEIGHT)
             shape_order.setdefault(canonical, len(shape_order))
         if "held_out_r" in entry:
             held[channel] = _number(entry["held_out_r"], where, f"{path}.held_out_r", -1.0, 1.0)
@@ -315,7 +341,7 @@ def _parse_mapping(value: Any, where: str) -> AUMapping:
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     return AUMapping(tuple(channels[k] for k in order), shapes, matrix[:, order],
                      np.asarray([intercepts[k] for k in order]), MappingProxyType(held),
-                     MappingProxyType(ranges))
+                     MappingProxyType(ranges), event_fractions, method)
 
 
 def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
@@ -351,7 +377,11 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
             if channel in mapping.ranges:
                 entry["range"] = [round(float(v), 4) for v in mapping.ranges[channel]]
             aus[key] = entry
-        document["mapping"] = {"method": "linear, fitted by facs-rig calibrate", "aus": aus}
+        document["mapping"] = {"method": mapping.method or "linear, fitted by facs-rig calibrate",
+                               "aus": aus}
+        if mapping.event_fractions is not None:
+            on, off = mapping.event_fractions
+            document["mapping"]["events"] = {"on": on, "off": off}
     return document
 
 
