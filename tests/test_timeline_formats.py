@@ -312,6 +312,15 @@ def test_notes_options_headers_and_units(vocabulary):
         ("AU12_L", 0.2, "step", "smooth"), ("AU26", 0.55, "step", "smooth")]
 
 
+def test_notes_duration_is_read_at_the_files_fps_wherever_fps_stands(vocabulary):
+    """'duration 48f' above 'fps 24' is 48 frames at 24 fps (it was read at the default 30: 1.6 s)."""
+    for text in ("duration 48f\nfps 24\n0 12\n", "fps 24\nduration 48f\n0 12\n",
+                 "fps 24\n0 12\nduration 48f\n", "duration 00:00:02:00\nfps 24\n0 12\n"):
+        timeline = parse_au_notes(text, vocabulary)
+        assert (timeline.duration, timeline.fps) == (2.0, 24.0), text
+    assert parse_au_notes("duration 00:00:01:12\nfps 24\n0 12\n", vocabulary).duration == 1.5
+
+
 def test_notes_accept_absolute_phase_times(vocabulary):
     timeline = parse_au_notes("fps 24\n00:00:01:00 12 apex_start 00:00:01:12 apex_end 2.5 end 72f\n",
                               vocabulary)
@@ -345,6 +354,17 @@ def test_notes_accept_absolute_phase_times(vocabulary):
     ("00:00:01;00 12\n", "drop-frame timecode"),
     ("00:61:00:00 12\n", "minutes 61 must be below 60"),
     ("1 L26\n", "AU26 .* cannot be unilateral"),
+    # A header given twice used to be taken silently from its last line.
+    ("fps 24\nfps 30\n1 12\n", "line 2, column 1: 'fps' given twice: it is already set on line 1"),
+    ("duration 2\n1 12\nduration 3\n", "line 3, column 1: 'duration' given twice: it is already set on line 1"),
+    ("title a\ntitle b\n", "line 2, column 1: 'title' given twice"),
+    # An fps that is not a number is not 'a number of seconds'.
+    ("fps abc\n", r"line 1, column 5: fps 'abc' must be a positive number of frames per second \(24, 29.97\)"),
+    ("fps 24f\n", "line 1, column 5: fps '24f' must be a positive number of frames per second"),
+    # A misspelled option keyword is named, not quoted as part of the code it was swallowed by.
+    ("1 12D onest 8f\n", "line 1, column 7: unknown option 'onest': did you mean 'onset'\\?"),
+    ("1 surprise + 25 ofset 2\n", "line 1, column 17: unknown option 'ofset': did you mean 'offset'\\?"),
+    ("duration 00:00:02:26\nfps 24\n1 12\n", "line 1, column 10: timecode '00:00:02:26': frame 26 must be below"),
 ])
 def test_notes_errors_name_file_line_and_problem(vocabulary, text, message):
     with pytest.raises(TimelineFormatError, match=f"^beats.notes, {message}" if "line" in message

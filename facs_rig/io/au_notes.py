@@ -28,6 +28,7 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -155,6 +156,16 @@ def _phases(options: dict, at: float) -> tuple[float, float, float]:
     return (round(apex_start - at, 12), round(apex_end - apex_start, 12), round(end - apex_end, 12))
 
 
+def _misspelled_option(tokens: list[_Token]) -> None:
+    """Raise for the first token that reads as a misspelled option keyword (``onest 8f``): the
+    code then swallowed it and its value, and the code's own error would quote them all."""
+    for token in tokens:
+        close = difflib.get_close_matches(token.text.lower(), _OPTION_KEYS, n=1, cutoff=0.75)
+        if close:
+            raise _LineError(f"unknown option {shown(token.text)}: did you mean {close[0]!r}? "
+                             f"(options: {', '.join(_OPTION_KEYS)})", token.column)
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         yield number, raw.split("#", 1)[0]
@@ -178,6 +189,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     previous: tuple[float, int] | None = None
     parsed_codes: dict[str, Code] = {}  # beat sheets repeat their codes
     seen_beat = False
+    header_lines: dict[str, int] = {}
+    duration_line: tuple[int, _Token] | None = None
     for line_number, line in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -187,6 +200,12 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             if keyword in _HEADER_KEYS:
                 if len(tokens) < 2:
                     raise _LineError(f"'{keyword}' needs a value", tokens[0].column)
+                if keyword in header_lines:
+                    # The later line would silently win: a second 'fps 30' above a file of
+                    # 24 fps timecodes moves every beat.
+                    raise _LineError(f"'{keyword}' given twice: it is already set on line "
+                                     f"{header_lines[keyword]}", tokens[0].column)
+                header_lines[keyword] = line_number
                 if keyword == "title":
                     metadata["title"] = line[tokens[1].column - 1:].strip()
                 elif len(tokens) > 2:
@@ -195,12 +214,17 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 elif keyword == "fps":
                     if seen_beat:
                         raise _LineError("'fps' must come before the first beat", tokens[0].column)
+                    if _QUANTITY.fullmatch(tokens[1].text) is None or tokens[1].text[-1:].isalpha():
+                        raise _LineError(f"fps {shown(tokens[1].text)} must be a positive number "
+                                         f"of frames per second (24, 29.97)", tokens[1].column)
                     fps = _quantity(tokens[1], 1.0, "fps")
-                    if fps <= 0 or tokens[1].text[-1:].isalpha():
+                    if fps <= 0:
                         raise _LineError(f"fps {shown(tokens[1].text)} must be a positive number",
                                          tokens[1].column)
                 else:
-                    duration = _time(tokens[1], fps, "duration")
+                    # Read at the end, at the file's fps: 'duration 48f' above 'fps 24' is 2 s
+                    # (read here it was 48 frames at the default 30 fps, 1.6 s).
+                    duration_line = (line_number, tokens[1])
                 continue
             seen_beat = True
             at = _time(tokens[0], fps)
@@ -252,6 +276,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 try:
                     code = parsed_codes[code_text] = vocabulary.parse(code_text)
                 except CodeParseError as exc:
+                    _misspelled_option(code_tokens[1:])
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
             onset, apex, offset = _phases(options, at)
@@ -274,6 +299,12 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
         except FacsRigError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
+    if duration_line is not None:
+        line_number, token = duration_line
+        try:
+            duration = _time(token, fps, "duration")
+        except _LineError as exc:
+            raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
     try:
         return Timeline(tuple(events), duration, fps, metadata)
     except TimelineError as exc:
