@@ -168,7 +168,7 @@ def test_show_says_which_events_the_duration_hides_or_cuts(tmp_path, capsys):
     """A 'duration' shorter than the beats: the beat after it never shows and the one across it
     is cut (sampling, previews and bakes stop at the duration); show used to list both silently."""
     notes = tmp_path / "short.notes"
-    notes.write_text("fps 24\nduration 1\n0.5 6\n00:00:01:12 12D\n1 L14 onset 0\n")
+    notes.write_text("fps 24\nduration 1\n0.5 6\n1 L14 onset 0\n00:00:01:12 12D\n")
     code, out, _ = run(capsys, "show", str(notes))
     assert code == 0
     assert out.splitlines()[-2:] == [
