@@ -307,6 +307,39 @@ def test_save_is_atomic_and_file_changes_are_picked_up(running, notes_dir):
         assert state["channels"] == ["AU01", "AU02"]
 
 
+def test_a_file_changed_on_disk_never_replaces_unsaved_edits(running, notes_dir):
+    """The director typed and has not saved; another editor (or a checkout) changes the file:
+    the typing stays, the pages are told; it used to be replaced by the file's text, lost."""
+    notes = notes_dir / "take.notes"
+    with _ws(running) as ws:
+        _receive(ws, "pose")
+        ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
+        assert _receive(ws, "state")["unsaved"] is True
+        notes.write_text("fps 24\n0  1+2\n")
+        changed = _receive(ws, "disk_changed")
+        assert changed["message"] == ("take.notes changed on disk; your unsaved edits are kept "
+                                      "here (Save writes them over the file)")
+        session = running.server.session
+        assert session.text == SMILE + "1  surprise\n" and session.unsaved
+        ws.send(json.dumps({"type": "save"}))
+        _receive(ws, "saved")
+        assert notes.read_text() == SMILE + "1  surprise\n" and not session.unsaved
+        notes.write_text("fps 24\n0  9\n")  # nothing unsaved now: the page follows the file
+        state = _receive(ws, "state")
+        assert state["reloaded"] and state["text"] == "fps 24\n0  9\n" and state["unsaved"] is False
+
+
+def test_unsaved_edits_are_kept_beside_the_notes_at_the_end(session, notes_dir):
+    assert session.keep_unsaved() is None
+    session.set_notes(SMILE + "2  R12A+R14A\n")
+    kept = session.keep_unsaved()
+    assert kept == notes_dir / "take.unsaved.notes"
+    assert kept.read_text() == SMILE + "2  R12A+R14A\n"
+    assert (notes_dir / "take.notes").read_text() == SMILE
+    session.save()
+    assert session.keep_unsaved() is None
+
+
 def test_osc_stream_ends_on_the_neutral_frame(running):
     from pythonosc.osc_packet import OscPacket
 
@@ -365,6 +398,60 @@ def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert process.returncode == 0, err
     assert "stopped (0 malformed message(s) refused)" in out
     assert "Traceback" not in err
+
+
+def test_cli_keeps_unsaved_edits_when_stopped(tmp_path):
+    (tmp_path / "take.notes").write_text(SMILE)
+    process = _start_cli("take.notes", "--port", "0", cwd=tmp_path)
+    try:
+        url = process.stdout.readline().split()[2]
+        with connect(url.replace("http", "ws") + "ws") as ws:
+            _receive(ws, "pose", timeout=60)
+            ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
+            _receive(ws, "state")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.splitlines()[-1] == (f"facs-rig studio: the notes had unsaved edits: kept in "
+                                    f"{tmp_path / 'take.unsaved.notes'} (take.notes is as last saved)")
+    assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
+    assert (tmp_path / "take.notes").read_text() == SMILE
+
+
+def test_cli_refuses_a_bad_source_before_the_port_and_never_replaces_notes(tmp_path, monkeypatch,
+                                                                          capsys):
+    """A timeline that does not read is one error line before the URL (it came after the URL,
+    with an asyncio traceback); a code or timeline whose notes file exists is refused, as Save
+    would replace that file with the converted text."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text('{"schema": "facs_rig.timeline/1", "events": '
+                                       '[{"channel": "AU99", "start": 0}]}')
+    assert main(["studio", "bad.json", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "facs-rig: error: bad.json: events[0].channel: unknown action unit 99\n"
+    (tmp_path / "studio.notes").write_text(SMILE)
+    assert main(["studio", "happiness", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("facs-rig: error: studio.notes exists and would be replaced on Save by "
+                            "notes made from 'happiness': edit it with 'facs-rig studio "
+                            "studio.notes', or move it away first\n")
+    assert (tmp_path / "studio.notes").read_text() == SMILE
+
+
+def test_cli_a_rig_that_fails_to_load_is_one_line_without_a_traceback(tmp_path):
+    (tmp_path / "bad.glb").write_text("garbage\n")
+    process = _start_cli("--mesh", "bad.glb", "--port", "0", cwd=tmp_path)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert err == ("facs-rig: error: bad.glb: not a glTF file (neither a GLB container nor a JSON "
+                   "object)\n")
 
 
 def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):

@@ -351,6 +351,7 @@ class StudioServer:
             status = s.status
             return {
                 "type": "state", "version": s.version, "origin": origin, "reloaded": reloaded,
+                "unsaved": s.text != s.saved_text,
                 "path": str(s.notes_path), "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
@@ -430,7 +431,8 @@ class StudioServer:
     async def _on_save(self, message: dict, client_id: int) -> dict:
         path = await asyncio.to_thread(self.session.save)
         self._disk = self._read_disk()
-        return {"type": "saved", "path": str(path)}
+        await self.broadcast({"type": "saved", "path": str(path)})
+        return None
 
     async def _on_pose(self, message: dict, client_id: int) -> None:
         if "code" in message:
@@ -545,8 +547,13 @@ class StudioServer:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError:
                 continue
-            if text != self.session.text:
-                await asyncio.to_thread(self.session.set_notes, text)
+            changed = text != self.session.text
+            if not await asyncio.to_thread(self.session.reload, text):
+                await self.broadcast({
+                    "type": "disk_changed", "path": str(self.session.notes_path),
+                    "message": f"{self.session.notes_path.name} changed on disk; your unsaved "
+                               f"edits are kept here (Save writes them over the file)"})
+            elif changed:
                 await self.broadcast(self.state_message(reloaded=True))
 
     # ------------------------------------------------------------------ life cycle
@@ -568,7 +575,10 @@ class StudioServer:
         return self.url
 
     async def _after_load(self, work: Callable[[], None]) -> None:
-        await asyncio.shield(self._loaded)
+        try:
+            await asyncio.shield(self._loaded)
+        except Exception:  # noqa: BLE001 - loading's own error is raised by serve_until_stopped
+            return          # (here it printed "Task exception was never retrieved" and a traceback)
         await asyncio.to_thread(work)
 
     async def wait_loaded(self) -> StudioSession:

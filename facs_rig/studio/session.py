@@ -114,6 +114,9 @@ class StudioSession:
         n_compare = len(compare.driver.profile.targets) if compare is not None else 0
         self.compare_weights = np.zeros((1, n_compare), np.float32)
         self.compare_pose_weights = np.zeros(n_compare, np.float32)
+        # The text the notes file is known to hold (read from it or saved to it): edits since
+        # are unsaved, and a change made to the file on disk must not replace them.
+        self.saved_text = notes_text
         self.set_notes(notes_text)
 
     # ------------------------------------------------------------------ notes and timeline
@@ -171,7 +174,42 @@ class StudioSession:
 
         with self._lock:
             write_text_atomic(self.notes_path, self.text)
+            self.saved_text = self.text
             return self.notes_path
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether the notes text has edits the notes file does not hold."""
+        with self._lock:
+            return self.text != self.saved_text
+
+    def keep_unsaved(self) -> Path | None:
+        """Write unsaved edits beside the notes file as ``NAME.unsaved.notes`` (atomically) and
+        return that path; None when there are none. For the end of a session: the page's typing
+        must outlive the server even when nobody pressed Save. The notes file is not touched."""
+        from facs_rig.io.atomic import write_text_atomic
+
+        with self._lock:
+            if self.text == self.saved_text:
+                return None
+            kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved.notes")
+            write_text_atomic(kept, self.text)
+            return kept
+
+    def reload(self, text: str) -> bool:
+        """Take ``text`` read from the notes file (changed on disk by another editor).
+
+        Returns False, leaving the notes as they are, when they hold unsaved edits: those are
+        the director's typing, and a file changed under them must not erase it (saving then
+        writes them over the file, as an editor does after a warning).
+        """
+        with self._lock:
+            if self.text != self.saved_text and text != self.text:
+                return False
+            self.saved_text = text
+            if text != self.text:
+                self.set_notes(text)
+            return True
 
     def insert_beat(self, code: str, at: float) -> NotesStatus:
         """Insert ``code`` as a beat line at ``at`` seconds, after the beats that start earlier.
