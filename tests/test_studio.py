@@ -336,6 +336,10 @@ def test_unsaved_edits_are_kept_beside_the_notes_at_the_end(session, notes_dir):
     assert kept == notes_dir / "take.unsaved.notes"
     assert kept.read_text() == SMILE + "2  R12A+R14A\n"
     assert (notes_dir / "take.notes").read_text() == SMILE
+    session.set_notes(SMILE + "3  9\n")  # an earlier session's copy is not replaced
+    assert session.keep_unsaved() == notes_dir / "take.unsaved-2.notes"
+    assert kept.read_text() == SMILE + "2  R12A+R14A\n"
+    assert session.keep_unsaved() == notes_dir / "take.unsaved-2.notes"  # the same text again
     session.save()
     assert session.keep_unsaved() is None
 

@@ -184,15 +184,20 @@ class StudioSession:
             return self.text != self.saved_text
 
     def keep_unsaved(self) -> Path | None:
-        """Write unsaved edits beside the notes file as ``NAME.unsaved.notes`` (atomically) and
-        return that path; None when there are none. For the end of a session: the page's typing
+        """Write unsaved edits beside the notes file as ``NAME.unsaved.notes`` (atomically; the
+        next free ``NAME.unsaved-2.notes``... when an earlier copy differs) and return that path; None when there are none. For the end of a session: the page's typing
         must outlive the server even when nobody pressed Save. The notes file is not touched."""
         from facs_rig.io.atomic import write_text_atomic
 
         with self._lock:
             if self.text == self.saved_text:
                 return None
+            # A copy kept by an earlier session is not replaced: the next free name.
             kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved.notes")
+            number = 1
+            while kept.exists() and kept.read_bytes() != self.text.encode("utf-8"):
+                number += 1
+                kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved-{number}.notes")
             write_text_atomic(kept, self.text)
             return kept
 
