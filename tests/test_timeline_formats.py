@@ -365,6 +365,11 @@ def test_notes_accept_absolute_phase_times(vocabulary):
     ("1 12D onest 8f\n", "line 1, column 7: unknown option 'onest': did you mean 'onset'\\?"),
     ("1 surprise + 25 ofset 2\n", "line 1, column 17: unknown option 'ofset': did you mean 'offset'\\?"),
     ("duration 00:00:02:26\nfps 24\n1 12\n", "line 1, column 10: timecode '00:00:02:26': frame 26 must be below"),
+    # A time that does not read names every form a time takes, timecode included.
+    ("fps 24\n1:00:12 12\n", r"line 2, column 1: time '1:00:12' is not a time: seconds \(1.5 or 1.5s\), "
+                            r"frames \(36f\) or timecode HH:MM:SS:FF"),
+    ("1 12 end soon apex_start 1 apex_end 2\n", "line 1, column 10: end 'soon' is not a time: seconds"),
+    ("1 12 onset soon\n", "line 1, column 12: onset 'soon' is not a number of seconds"),
 ])
 def test_notes_errors_name_file_line_and_problem(vocabulary, text, message):
     with pytest.raises(TimelineFormatError, match=f"^beats.notes, {message}" if "line" in message

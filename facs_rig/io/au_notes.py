@@ -111,6 +111,10 @@ def _time(token: _Token, fps: float, what: str = "time") -> float:
             return parse_timecode(token.text, fps)
         except ValueError as exc:
             raise _LineError(str(exc), token.column) from None
+    if _QUANTITY.fullmatch(token.text) is None:
+        # Times take timecode too: say so ('1:00:12' is a timecode typed short, not a bad number).
+        raise _LineError(f"{what} {quoted(token.text)} is not a time: seconds (1.5 or 1.5s), "
+                         f"frames (36f) or timecode HH:MM:SS:FF", token.column)
     return _quantity(token, fps, what)
 
 
