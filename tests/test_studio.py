@@ -115,6 +115,33 @@ def test_insert_beat_goes_in_time_order(session):
     assert session.text.splitlines()[5] == "00:00:01:00  R14A"
 
 
+def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
+    """Sliders at 0.3 show as C (the band), but C plays 0.55: 'insert at playhead' wrote the
+    code, so the timeline smiled harder than the pose the animator made. The lines now carry
+    the pose's own values; a 'both' and an L slider on one AU (an error before: no code holds
+    12 and L12) get a code and lines of their own."""
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU06": 0.55, "AU12_L": 0.3, "AU12_R": 0.3})
+    assert session.pose_code() == "6C+L12C+R12C"
+    session.insert_beat(session.pose_code(), 1.0)
+    assert session.text == ("fps 24\n00:00:01:00  6C\n"
+                            "00:00:01:00  L12C+R12C  intensity 0.3\n")
+    assert session.status.error is None
+    apex = {channel.name: value for channel, value in session.frame_values(1.5).items()}
+    assert apex == {"AU06": float(np.float32(0.55)), "AU12_L": float(np.float32(0.3)),
+                    "AU12_R": float(np.float32(0.3))}
+
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU12": 0.3, "AU12_L": 0.9})
+    assert session.pose_code() == "L12D+R12C"
+    session.insert_beat("L12D+R12C", 1.0)
+    assert session.text == "fps 24\n00:00:01:00  12C  intensity 0.3\n00:00:01:00  L12D\n"
+    apex = {channel.name: value for channel, value in session.frame_values(1.5).items()}
+    assert apex == {"AU12": float(np.float32(0.3)), "AU12_L": float(np.float32(0.9))}
+    session.insert_beat("R14A", 2.0)  # a typed code that is not the pose's: as typed
+    assert session.text.splitlines()[-1] == "00:00:02:00  R14A"
+
+
 @pytest.mark.parametrize("name", ["../x.json", "/etc/x.json", "sub/x.json", ".x.json", "x.py",
                                   "x", "..", "a\\b.json", "x.json\x00.png", ""])
 def test_outputs_stay_in_the_notes_folder(session, name):

@@ -219,6 +219,9 @@ class StudioSession:
     def insert_beat(self, code: str, at: float) -> NotesStatus:
         """Insert ``code`` as a beat line at ``at`` seconds, after the beats that start earlier.
 
+        When ``code`` is the slider pose's code, the lines play the pose's own values (its code
+        rounds them to letters: :meth:`_pose_lines`).
+
         The line is written in timecode at the timeline's fps when that reads back exactly, so
         the director sees the frame they were on.
 
@@ -233,6 +236,10 @@ class StudioSession:
                 raise TimelineFormatError(f"cannot insert a beat at {at!r} s")
             fps = self.timeline.fps
             stamp = format_timecode(at, fps)
+            if self.pose_values and canonical == self.pose_code():
+                beat_lines = self._pose_lines(stamp)
+            else:
+                beat_lines = [f"{stamp}  {canonical}"]
             lines = self.text.splitlines()
             insert_at = len(lines)
             for index, event_line in enumerate(lines):
@@ -240,8 +247,35 @@ class StudioSession:
                 if start is not None and start > at:
                     insert_at = index
                     break
-            lines.insert(insert_at, f"{stamp}  {canonical}")
+            lines[insert_at:insert_at] = beat_lines
             return self.set_notes("\n".join(lines) + "\n")
+
+    def _pose_lines(self, stamp: str) -> list[str]:
+        """Beat lines at ``stamp`` that play the slider pose exactly: its code is lettered by
+        band (0.3 shows as C, which plays 0.55), so AUs whose value is not their letter's get
+        an ``intensity`` option, one line per value (``L12C+R12C  intensity 0.3``)."""
+        scale = self.vocabulary.scale()
+        lines: list[tuple[str | None, list[Channel], list[str]]] = []
+
+        def clashes(channels: list[Channel], channel: Channel) -> bool:  # 12 with L12, or L12 twice
+            return any(c.au == channel.au and (c.side is None or channel.side is None or c.side == channel.side)
+                       for c in channels)
+
+        for channel, value in sorted(self.pose_values.items(),
+                                     key=lambda item: (item[0].au, item[0].side or "")):
+            letter = scale.value_to_letter(value)
+            exact = letter is not None and np.float32(scale.letter_to_value(letter)) == np.float32(value)
+            # The shortest text that reads back as the same float32, as the notes writer does.
+            text = None if exact else np.format_float_positional(np.float32(value), unique=True, trim="-")
+            # One line per value; an AU already on it in another side (12 and L12) starts another.
+            line = next((line for line in lines if line[0] == text and not clashes(line[1], channel)), None)
+            if line is None:
+                line = (text, [], [])
+                lines.append(line)
+            line[1].append(channel)
+            line[2].append(f"{channel.side or ''}{channel.au}{letter or ''}")
+        return [f"{stamp}  {format_code(self.vocabulary.parse('+'.join(terms)))}"
+                + (f"  intensity {text}" if text is not None else "") for text, _, terms in lines]
 
     # ------------------------------------------------------------------ poses
 
@@ -280,9 +314,18 @@ class StudioSession:
     def pose_code(self) -> str:
         """The code string of the slider pose: letters by the scale's bands (``6C+R12D``)."""
         scale = self.vocabulary.scale()
+        values = dict(self.pose_values)
+        # The page has a 'both' slider and L and R sliders per AU; a code cannot hold 12 and L12
+        # (asking it to made every such pose an error, the face not redrawn), so an AU set both
+        # ways shows each side at the larger of its two values.
+        for channel in [c for c in values if c.side is None]:
+            if any(c.au == channel.au and c.side for c in values):
+                both = values.pop(channel)
+                for side in "LR":
+                    sided = Channel(channel.au, side)
+                    values[sided] = max(values.get(sided, 0.0), both)
         terms = []
-        for channel, value in sorted(self.pose_values.items(), key=lambda item: (item[0].au,
-                                                                                  item[0].side or "")):
+        for channel, value in sorted(values.items(), key=lambda item: (item[0].au, item[0].side or "")):
             letter = scale.value_to_letter(value)
             if letter is not None:
                 terms.append(f"{channel.side or ''}{channel.au}{letter}")
