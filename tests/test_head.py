@@ -651,9 +651,9 @@ def test_neck_tightener_and_jaw_clencher_move_neck_and_jaw(head):
 def test_a_duchenne_smile_lifts_the_lip_corners_at_least_as_far_as_the_smile_alone():
     """6+12 (happiness) is 12 with the cheek raised: on the bundled head its mouth corners must
     move at least as far as 12's alone and rise as far to within 0.5 mm (AU6 turns the pull a
-    little backwards: at D the lift is 13.1 mm against 13.2). The 6+12 corrective used to saturate the whole summed
-    displacement (10 mm tanh), so 12's own 22 mm corner pull was cut to 10 mm and 6E+12E read
-    as a flatter smile than 12E (the corner's lift 14.7 mm -> 6.5 mm)."""
+    little backwards: at D the lift is 13.1 mm against 13.2). The 6+12 corrective used to
+    saturate the whole summed displacement (10 mm tanh), so 12's own 22 mm corner pull was cut
+    to 10 mm and 6E+12E read as a flatter smile than 12E (the corner's lift 14.7 mm -> 6.5 mm)."""
     from facs_rig import load_rig, load_vocabulary, mix_frame
     from facs_rig.io.gltf import read_gltf
 

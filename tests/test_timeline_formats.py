@@ -356,15 +356,18 @@ def test_notes_accept_absolute_phase_times(vocabulary):
     ("1 L26\n", "AU26 .* cannot be unilateral"),
     # A header given twice used to be taken silently from its last line.
     ("fps 24\nfps 30\n1 12\n", "line 2, column 1: 'fps' given twice: it is already set on line 1"),
-    ("duration 2\n1 12\nduration 3\n", "line 3, column 1: 'duration' given twice: it is already set on line 1"),
+    ("duration 2\n1 12\nduration 3\n",
+     "line 3, column 1: 'duration' given twice: it is already set on line 1"),
     ("title a\ntitle b\n", "line 2, column 1: 'title' given twice"),
     # An fps that is not a number is not 'a number of seconds'.
-    ("fps abc\n", r"line 1, column 5: fps 'abc' must be a positive number of frames per second \(24, 29.97\)"),
+    ("fps abc\n",
+     r"line 1, column 5: fps 'abc' must be a positive number of frames per second \(24, 29.97\)"),
     ("fps 24f\n", "line 1, column 5: fps '24f' must be a positive number of frames per second"),
     # A misspelled option keyword is named, not quoted as part of the code it was swallowed by.
     ("1 12D onest 8f\n", "line 1, column 7: unknown option 'onest': did you mean 'onset'\\?"),
     ("1 surprise + 25 ofset 2\n", "line 1, column 17: unknown option 'ofset': did you mean 'offset'\\?"),
-    ("duration 00:00:02:26\nfps 24\n1 12\n", "line 1, column 10: timecode '00:00:02:26': frame 26 must be below"),
+    ("duration 00:00:02:26\nfps 24\n1 12\n",
+     "line 1, column 10: timecode '00:00:02:26': frame 26 must be below"),
     # A time that does not read names every form a time takes, timecode included.
     ("fps 24\n1:00:12 12\n", r"line 2, column 1: time '1:00:12' is not a time: seconds \(1.5 or 1.5s\), "
                             r"frames \(36f\) or timecode HH:MM:SS:FF"),
