@@ -142,6 +142,14 @@ def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
     assert session.text.splitlines()[-1] == "00:00:02:00  R14A"
 
 
+def test_insert_beat_writes_timecode_from_the_start_header(session, running=None):
+    session.set_notes("fps 24\nstart 01:00:00:00\n01:00:01:00  6\n01:00:03:00  4C\n")
+    session.insert_beat("R14A", 2.0)
+    assert session.text.splitlines()[3] == "01:00:02:00  R14A"
+    assert session.status.error is None
+    assert [e.start for e in session.timeline.events] == [1.0, 2.0, 3.0]
+
+
 @pytest.mark.parametrize("name", ["../x.json", "/etc/x.json", "sub/x.json", ".x.json", "x.py",
                                   "x", "..", "a\\b.json", "x.json\x00.png", ""])
 def test_outputs_stay_in_the_notes_folder(session, name):

@@ -321,6 +321,39 @@ def test_notes_duration_is_read_at_the_files_fps_wherever_fps_stands(vocabulary)
     assert parse_au_notes("duration 00:00:01:12\nfps 24\n0 12\n", vocabulary).duration == 1.5
 
 
+def test_notes_start_header_makes_editorial_timecode_the_timelines_zero(vocabulary):
+    """Beats typed against an edit's timecode (01:00:00:00 is common) sat after an hour of
+    nothing: 'start' names the timecode of 0 s, read at the file's fps wherever 'fps' stands."""
+    text = ("start 01:00:00:00\nfps 24\n01:00:01:00  happiness\n"
+            "01:00:02:12  12 apex_start 01:00:02:20 apex_end 01:00:03:00 end 01:00:03:12\n")
+    timeline = parse_au_notes(text, vocabulary)
+    assert timeline.metadata == {"start": "01:00:00:00"}
+    assert timeline.duration == 3.5 and timeline.fps == 24.0
+    assert [(e.channel.name, e.start) for e in timeline.events] == [
+        ("AU06", 1.0), ("AU12", 1.0), ("AU12", 2.5)]
+    last = timeline.events[-1]
+    assert (last.start, last.onset, last.apex, last.offset) == (2.5, round(1 / 3, 12), round(1 / 6, 12), 0.5)
+    written = format_au_notes(timeline, vocabulary, timecode=True)
+    assert written.splitlines()[1:5] == ["fps 24", "start 01:00:00:00", "duration 3.5",
+                                         "01:00:01:00  6+12  onset 0.3  apex 1  offset 0.5"]
+    again = parse_au_notes(written, vocabulary)  # the same to the nanosecond, the written precision
+    assert again.metadata == timeline.metadata and again.duration == timeline.duration
+    assert [(e.channel, e.start) for e in again.events] == [(e.channel, e.start) for e in timeline.events]
+    assert np.allclose([(e.onset, e.apex, e.offset) for e in again.events],
+                       [(e.onset, e.apex, e.offset) for e in timeline.events], rtol=0, atol=1e-9)
+    assert format_au_notes(again, vocabulary, timecode=True) == written
+    # JSON keeps it in the metadata, so notes written from JSON have the header again.
+    assert timeline_from_json(timeline_to_json(timeline, vocabulary), vocabulary) == timeline
+    for bad, message in (
+            ("fps 24\nstart 01:00:00:00\n00:59:59:00  12\n",
+             r"line 3, column 1: time 00:59:59:00 \(3599 s\) is before the start \(3600 s\)"),
+            ("fps 24\n1 12\nstart 00:00:00:12\n",
+             "line 3, column 1: 'start' must come before the first beat"),
+            ("start 00:00:01:30\nfps 24\n1 12\n", "line 1, column 7: timecode '00:00:01:30': frame 30")):
+        with pytest.raises(TimelineFormatError, match=f"^beats.notes, {message}"):
+            parse_au_notes(bad, vocabulary, source="beats.notes")
+
+
 def test_notes_accept_absolute_phase_times(vocabulary):
     timeline = parse_au_notes("fps 24\n00:00:01:00 12 apex_start 00:00:01:12 apex_end 2.5 end 72f\n",
                               vocabulary)

@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from facs_rig.errors import FacsRigError
+from facs_rig.io.au_notes import notes_origin
 from facs_rig.io.osc.protocols import PROTOCOLS
 from facs_rig.studio.session import StudioSession
 
@@ -355,6 +356,7 @@ class StudioServer:
                 "path": str(s.notes_path), "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
+                "start": notes_origin(s.timeline),
                 "frames": int(s.weights.shape[0]),
                 **_packed("weights", s.weights), **_packed("weights2", s.compare_weights),
                 "channels": [c.name for c in s.curve_channels],

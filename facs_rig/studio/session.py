@@ -35,7 +35,7 @@ from facs_rig.core.timecode import format_timecode
 from facs_rig.core.timeline import Timeline, frame_count, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
-from facs_rig.io.au_notes import beat_start
+from facs_rig.io.au_notes import beat_start, notes_origin
 
 __all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
 
@@ -185,7 +185,8 @@ class StudioSession:
 
     def keep_unsaved(self) -> Path | None:
         """Write unsaved edits beside the notes file as ``NAME.unsaved.notes`` (atomically; the
-        next free ``NAME.unsaved-2.notes``... when an earlier copy differs) and return that path; None when there are none. For the end of a session: the page's typing
+        next free ``NAME.unsaved-2.notes``... when an earlier copy differs) and return that path;
+        None when there are none. For the end of a session: the page's typing
         must outlive the server even when nobody pressed Save. The notes file is not touched."""
         from facs_rig.io.atomic import write_text_atomic
 
@@ -235,7 +236,8 @@ class StudioSession:
             if not (math.isfinite(at) and at >= 0):
                 raise TimelineFormatError(f"cannot insert a beat at {at!r} s")
             fps = self.timeline.fps
-            stamp = format_timecode(at, fps)
+            origin = notes_origin(self.timeline)  # a 'start 01:00:00:00' header: times from it
+            stamp = format_timecode(at + origin, fps)
             if self.pose_values and canonical == self.pose_code():
                 beat_lines = self._pose_lines(stamp)
             else:
@@ -243,7 +245,7 @@ class StudioSession:
             lines = self.text.splitlines()
             insert_at = len(lines)
             for index, event_line in enumerate(lines):
-                start = beat_start(event_line, fps)
+                start = beat_start(event_line, fps, origin)
                 if start is not None and start > at:
                     insert_at = index
                     break
@@ -258,7 +260,8 @@ class StudioSession:
         lines: list[tuple[str | None, list[Channel], list[str]]] = []
 
         def clashes(channels: list[Channel], channel: Channel) -> bool:  # 12 with L12, or L12 twice
-            return any(c.au == channel.au and (c.side is None or channel.side is None or c.side == channel.side)
+            return any(c.au == channel.au
+                       and (c.side is None or channel.side is None or c.side == channel.side)
                        for c in channels)
 
         for channel, value in sorted(self.pose_values.items(),

@@ -580,7 +580,7 @@ function updateTransport() {
   const frameNo = Math.round(studio.time * s.fps);
   $("scrub").max = String(Math.max(0, s.frames - 1));
   $("scrub").value = String(frameNo);
-  $("timecode").textContent = timecode(studio.time, s.fps);
+  $("timecode").textContent = timecode(studio.time + (s.start || 0), s.fps);  // from a 'start' header
   $("play").textContent = studio.playing ? "⏸" : "▶";
   $("mode").textContent = studio.mode === "pose"
     ? `pose ${studio.pose && studio.pose.code ? studio.pose.code : "(neutral)"} — play or scrub for the timeline`
