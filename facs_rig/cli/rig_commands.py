@@ -150,7 +150,12 @@ def _held_values(code_text: str, scale: str | None, command: str) -> tuple[str, 
     try:
         code = vocabulary.parse(code_text)
     except CodeParseError:
-        if Path(code_text).suffix.lower() in available_formats() or Path(code_text).is_file():
+        try:
+            timeline_file = (Path(code_text).suffix.lower() in available_formats()
+                             or Path(code_text).is_file())
+        except (OSError, ValueError):  # not a possible file name (too long, a NUL byte)
+            timeline_file = False
+        if timeline_file and len(code_text) <= 200:
             # A timeline given where a code is expected: say which command takes it (the
             # parser's words, "unrecognised term 'take.notes'", do not).
             raise CodeParseError(f"{code_text}: {command} takes a FACS code or expression name, "
