@@ -142,7 +142,16 @@ def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
     assert session.text.splitlines()[-1] == "00:00:02:00  R14A"
 
 
-def test_insert_beat_writes_timecode_from_the_start_header(session, running=None):
+def test_insert_beat_between_frames_is_placed_by_the_frame_it_is_written_at(session):
+    """The playhead at 1.495 s is written as frame 36 (00:00:01:12, 1.5 s): it goes after a beat
+    at 1.497 s, not before it (the notes then went backwards: an error on the inserted line)."""
+    session.set_notes("fps 24\n1.49  6\n1.497  7\n2  9\n")
+    session.insert_beat("R14A", 1.495)
+    assert session.text == "fps 24\n1.49  6\n1.497  7\n00:00:01:12  R14A\n2  9\n"
+    assert session.status.error is None
+
+
+def test_insert_beat_writes_timecode_from_the_start_header(session):
     session.set_notes("fps 24\nstart 01:00:00:00\n01:00:01:00  6\n01:00:03:00  4C\n")
     session.insert_beat("R14A", 2.0)
     assert session.text.splitlines()[3] == "01:00:02:00  R14A"

@@ -223,8 +223,8 @@ class StudioSession:
         When ``code`` is the slider pose's code, the lines play the pose's own values (its code
         rounds them to letters: :meth:`_pose_lines`).
 
-        The line is written in timecode at the timeline's fps when that reads back exactly, so
-        the director sees the frame they were on.
+        The line is written in SMPTE timecode at the timeline's fps (from its ``start`` header),
+        the frame nearest ``at``, so the director sees the frame they were on.
 
         Raises
         ------
@@ -242,11 +242,15 @@ class StudioSession:
                 beat_lines = self._pose_lines(stamp)
             else:
                 beat_lines = [f"{stamp}  {canonical}"]
+            # Placed by the time the stamp reads back as (the playhead between two frames is
+            # written as the nearest frame): placed by the playhead, a beat between it and
+            # that frame made the new line go backwards.
+            placed = beat_start(stamp, fps, origin)
             lines = self.text.splitlines()
             insert_at = len(lines)
             for index, event_line in enumerate(lines):
                 start = beat_start(event_line, fps, origin)
-                if start is not None and start > at:
+                if start is not None and start > placed:
                     insert_at = index
                     break
             lines[insert_at:insert_at] = beat_lines
