@@ -96,8 +96,15 @@ def test_missing_and_unreadable_files_name_the_file(tmp_path):
         read_timeline(tmp_path / "beats.json")
     binary = tmp_path / "beats.notes"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(TimelineFormatError, match=r"beats\.notes: not UTF-8 text"):
+    with pytest.raises(TimelineFormatError, match=r"beats\.notes, line 1, column 1: not UTF-8 text"):
         read_timeline(binary)
+    # A director's Latin-1 'é' in a comment: the line and column, not only a byte offset.
+    latin = tmp_path / "latin.notes"
+    latin.write_bytes("fps 24\n0 12D  # café\n".encode("latin-1"))
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(latin)
+    assert str(caught.value) == (f"{latin}, line 2, column 13: not UTF-8 text (byte 0xe9 at "
+                                 f"offset 19): save it as UTF-8 (is this a timeline file?)")
 
 
 @pytest.mark.parametrize("extension", [".json", ".notes", ".txt", ".eaf"])
