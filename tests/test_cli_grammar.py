@@ -88,6 +88,11 @@ def test_rig_names_are_case_insensitive(capsys, name):
 @pytest.mark.parametrize(("argv", "suggestion"), [
     (["parse", "hapiness"], "did you mean 'happiness'?"),
     (["parse", "Suprise+25"], "did you mean 'surprise'?"),
+    # Word forms, not misspellings, had no suggestion.
+    (["parse", "happy"], "did you mean 'happiness'?"),
+    (["parse", "sad+25"], "did you mean 'sadness'?"),
+    (["mix", "smile"], "did you mean 'duchenne_smile' or 'polite_smile'?"),
+    (["parse", "wink"], "did you mean 'wink_left' or 'wink_right'?"),
     (["mix", "happiness", "--rig", "arkt"], "did you mean 'arkit'?"),
     (["mix", "happiness", "--rig", "MetaHumn"], "did you mean 'metahuman'?"),
     (["previw", "12"], "did you mean 'preview'?"),

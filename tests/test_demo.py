@@ -299,3 +299,23 @@ def test_intensity_scales_unlettered_aus_in_stills_and_clips(tmp_path):
                      "--intensity", value]) == 0
         clips[value] = output.read_bytes()
     assert clips["0.2"] != clips["1.0"]
+
+
+def test_demo_run_again_keeps_an_edited_timeline(tmp_path, capsys):
+    """The demo says 'edit it and re-run facs-rig preview'; running the demo again wrote its
+    own timeline over the edits. An edited timeline.json is now moved aside, once per edit."""
+    folder = tmp_path / "facs-rig-demo"
+    assert main(["demo", "-o", str(folder), "--size", "24", "--fps", "2"]) == 0
+    demo_text = (folder / "timeline.json").read_text()
+    edited = demo_text.replace('"title": "', '"title": "my cut of ', 1)
+    assert edited != demo_text
+    (folder / "timeline.json").write_text(edited)
+    capsys.readouterr()
+    assert main(["demo", "-o", str(folder), "--size", "24", "--fps", "2"]) == 0
+    assert (f"  {folder / 'timeline.edited.json'}   your edited timeline, kept (it was "
+            f"timeline.json)") in capsys.readouterr().out.splitlines()
+    assert (folder / "timeline.edited.json").read_text() == edited
+    assert (folder / "timeline.json").read_text() == demo_text
+    assert main(["demo", "-o", str(folder), "--size", "24", "--fps", "2"]) == 0  # unedited now
+    assert "kept" not in capsys.readouterr().out
+    assert sorted(p.name for p in folder.glob("timeline*")) == ["timeline.edited.json", "timeline.json"]

@@ -289,3 +289,20 @@ def test_pose_says_which_profile_it_detected(tmp_path, capsys):
     assert main(["pose", "12", "--mesh", str(shared_asset(ICT)), "--rig", "arkit", "-o",
                  str(tmp_path / "p.obj")]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("(given)")
+
+
+def test_pose_without_mesh_poses_the_default_head_as_bake_does(tmp_path, capsys, vocabulary):
+    """'pose surprise -o surprise.obj' (no --mesh) used to be a usage error, though bake and
+    preview take the bundled head by default: the same bytes as naming the head."""
+    from facs_rig.io.default_head import default_head_path
+    from facs_rig.io.gltf.pipeline import pose_code
+
+    assert main(["pose", "1+2+5B+26", "-o", str(tmp_path / "surprise.obj")]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "rig file: the bundled default head (--mesh FACE.glb for another)",
+        "detected rig profile facs: drives 92 of the file's 92 targets; 92 of its 92 targets "
+        "found (100%) (--rig NAME to choose another)",
+        f"wrote {tmp_path / 'surprise.obj'}",
+    ]
+    pose_code("1+2+5B+26", default_head_path(), tmp_path / "named.obj", vocabulary)
+    assert (tmp_path / "surprise.obj").read_bytes() == (tmp_path / "named.obj").read_bytes()

@@ -646,3 +646,30 @@ def test_neck_tightener_and_jaw_clencher_move_neck_and_jaw(head):
         outward = clench[belly] @ (p[belly] - np.array([0.0, p[belly, 1], 0.0]))
         assert outward > 0 and np.linalg.norm(clench[belly]) > 0.002
     assert np.abs(clench[head.parts == 4]).max() == 0.0  # the teeth stay together
+
+
+def test_a_duchenne_smile_lifts_the_lip_corners_at_least_as_far_as_the_smile_alone():
+    """6+12 (happiness) is 12 with the cheek raised: on the bundled head its mouth corners must
+    move at least as far as 12's alone and rise as far to within 0.5 mm (AU6 turns the pull a
+    little backwards: at D the lift is 13.1 mm against 13.2). The 6+12 corrective used to
+    saturate the whole summed displacement (10 mm tanh), so 12's own 22 mm corner pull was cut
+    to 10 mm and 6E+12E read as a flatter smile than 12E (the corner's lift 14.7 mm -> 6.5 mm)."""
+    from facs_rig import load_rig, load_vocabulary, mix_frame
+    from facs_rig.io.gltf import read_gltf
+
+    mesh = read_gltf(GLB).meshes[0]
+    rig, vocabulary = load_rig("facs"), load_vocabulary()
+    targets = [mesh.target_names.index(name) for name in rig.targets]
+
+    def displacement(code):
+        weights = mix_frame(vocabulary.channel_values(vocabulary.parse(code)), rig)
+        return np.tensordot(weights, mesh.deltas[targets], axes=1)
+
+    for side in "LR":
+        corner = int(np.argmax(np.linalg.norm(mesh.deltas[mesh.target_names.index(f"AU12_{side}")], axis=1)))
+        for letter in "CDE":
+            smile = displacement(f"12{letter}")[corner]
+            duchenne = displacement(f"6{letter}+12{letter}")[corner]
+            assert smile[1] > 0.005, (side, letter, smile)
+            assert duchenne[1] >= smile[1] - 0.0005, (side, letter, smile, duchenne)
+            assert np.linalg.norm(duchenne) >= np.linalg.norm(smile), (side, letter)

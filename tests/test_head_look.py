@@ -218,8 +218,8 @@ def _landmark_lift(scene: _Scene, points: np.ndarray, model, name: str) -> float
 @pytest.mark.parametrize(("code", "least_mm"), [("1+2", 5.5), ("surprise", 5.5), ("fear", 3.8)])
 def test_surprise_and_fear_raise_the_brows(scene, model, vocabulary, code, least_mm):
     """AU1+2 at C raise the inner and middle brow a marked amount on both sides (before: 4.9 and
-    5.0 mm in surprise, 3.2 and 2.6 mm in fear, where 4 pulls against them; now 6.3 and 6.3, 4.7
-    and 4.1)."""
+    5.0 mm in surprise, 3.2 and 2.6 mm in fear, where 4 pulls against them; then 6.3 and 6.3, 4.7
+    and 4.1; now, a corrective never shortening a single pull, 6.3 and 6.8, 4.9 and 4.7)."""
     points = posed(scene, code, vocabulary)
     for side in "LR":
         for where in ("brow_inner", "brow_mid"):

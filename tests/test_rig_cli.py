@@ -133,3 +133,16 @@ def test_rig_show_lists_aus_a_capture_reads_back_as_another(capsys):
     status, out, _ = run(capsys, "rig", "show", "metahuman", "--json")
     folded = {f["au"]: f["read_as"] for f in json.loads(out)["read_back_as"]}
     assert folded["AU25"] == "AU26"
+
+
+def test_mix_and_explain_name_a_timeline_given_for_a_code(capsys, tmp_path):
+    """'mix take.notes' said "unrecognised term 'take.notes'"; now it says what mix takes and
+    where a timeline's weights come from."""
+    for command in ("mix", "explain"):
+        status, out, err = run(capsys, command, "take.notes", "--rig", "arkit")
+        assert (status, out) == (1, "")
+        assert err == (f"facs-rig: error: take.notes: {command} takes a FACS code or expression "
+                       "name, not a timeline file; a timeline's per-frame weights: facs-rig bake "
+                       "take.notes -o weights.csv\n")
+    status, _, err = run(capsys, "mix", "6+99")
+    assert (status, err) == (1, "facs-rig: error: unknown action unit 99 at column 3 of '6+99'\n")

@@ -115,6 +115,50 @@ def test_insert_beat_goes_in_time_order(session):
     assert session.text.splitlines()[5] == "00:00:01:00  R14A"
 
 
+def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
+    """Sliders at 0.3 show as C (the band), but C plays 0.55: 'insert at playhead' wrote the
+    code, so the timeline smiled harder than the pose the animator made. The lines now carry
+    the pose's own values; a 'both' and an L slider on one AU (an error before: no code holds
+    12 and L12) get a code and lines of their own."""
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU06": 0.55, "AU12_L": 0.3, "AU12_R": 0.3})
+    assert session.pose_code() == "6C+L12C+R12C"
+    session.insert_beat(session.pose_code(), 1.0)
+    assert session.text == ("fps 24\n00:00:01:00  6C\n"
+                            "00:00:01:00  L12C+R12C  intensity 0.3\n")
+    assert session.status.error is None
+    apex = {channel.name: value for channel, value in session.frame_values(1.5).items()}
+    assert apex == {"AU06": float(np.float32(0.55)), "AU12_L": float(np.float32(0.3)),
+                    "AU12_R": float(np.float32(0.3))}
+
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU12": 0.3, "AU12_L": 0.9})
+    assert session.pose_code() == "L12D+R12C"
+    session.insert_beat("L12D+R12C", 1.0)
+    assert session.text == "fps 24\n00:00:01:00  12C  intensity 0.3\n00:00:01:00  L12D\n"
+    apex = {channel.name: value for channel, value in session.frame_values(1.5).items()}
+    assert apex == {"AU12": float(np.float32(0.3)), "AU12_L": float(np.float32(0.9))}
+    session.insert_beat("R14A", 2.0)  # a typed code that is not the pose's: as typed
+    assert session.text.splitlines()[-1] == "00:00:02:00  R14A"
+
+
+def test_insert_beat_between_frames_is_placed_by_the_frame_it_is_written_at(session):
+    """The playhead at 1.495 s is written as frame 36 (00:00:01:12, 1.5 s): it goes after a beat
+    at 1.497 s, not before it (the notes then went backwards: an error on the inserted line)."""
+    session.set_notes("fps 24\n1.49  6\n1.497  7\n2  9\n")
+    session.insert_beat("R14A", 1.495)
+    assert session.text == "fps 24\n1.49  6\n1.497  7\n00:00:01:12  R14A\n2  9\n"
+    assert session.status.error is None
+
+
+def test_insert_beat_writes_timecode_from_the_start_header(session):
+    session.set_notes("fps 24\nstart 01:00:00:00\n01:00:01:00  6\n01:00:03:00  4C\n")
+    session.insert_beat("R14A", 2.0)
+    assert session.text.splitlines()[3] == "01:00:02:00  R14A"
+    assert session.status.error is None
+    assert [e.start for e in session.timeline.events] == [1.0, 2.0, 3.0]
+
+
 @pytest.mark.parametrize("name", ["../x.json", "/etc/x.json", "sub/x.json", ".x.json", "x.py",
                                   "x", "..", "a\\b.json", "x.json\x00.png", ""])
 def test_outputs_stay_in_the_notes_folder(session, name):
@@ -307,6 +351,43 @@ def test_save_is_atomic_and_file_changes_are_picked_up(running, notes_dir):
         assert state["channels"] == ["AU01", "AU02"]
 
 
+def test_a_file_changed_on_disk_never_replaces_unsaved_edits(running, notes_dir):
+    """The director typed and has not saved; another editor (or a checkout) changes the file:
+    the typing stays, the pages are told; it used to be replaced by the file's text, lost."""
+    notes = notes_dir / "take.notes"
+    with _ws(running) as ws:
+        _receive(ws, "pose")
+        ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
+        assert _receive(ws, "state")["unsaved"] is True
+        notes.write_text("fps 24\n0  1+2\n")
+        changed = _receive(ws, "disk_changed")
+        assert changed["message"] == ("take.notes changed on disk; your unsaved edits are kept "
+                                      "here (Save writes them over the file)")
+        session = running.server.session
+        assert session.text == SMILE + "1  surprise\n" and session.unsaved
+        ws.send(json.dumps({"type": "save"}))
+        _receive(ws, "saved")
+        assert notes.read_text() == SMILE + "1  surprise\n" and not session.unsaved
+        notes.write_text("fps 24\n0  9\n")  # nothing unsaved now: the page follows the file
+        state = _receive(ws, "state")
+        assert state["reloaded"] and state["text"] == "fps 24\n0  9\n" and state["unsaved"] is False
+
+
+def test_unsaved_edits_are_kept_beside_the_notes_at_the_end(session, notes_dir):
+    assert session.keep_unsaved() is None
+    session.set_notes(SMILE + "2  R12A+R14A\n")
+    kept = session.keep_unsaved()
+    assert kept == notes_dir / "take.unsaved.notes"
+    assert kept.read_text() == SMILE + "2  R12A+R14A\n"
+    assert (notes_dir / "take.notes").read_text() == SMILE
+    session.set_notes(SMILE + "3  9\n")  # an earlier session's copy is not replaced
+    assert session.keep_unsaved() == notes_dir / "take.unsaved-2.notes"
+    assert kept.read_text() == SMILE + "2  R12A+R14A\n"
+    assert session.keep_unsaved() == notes_dir / "take.unsaved-2.notes"  # the same text again
+    session.save()
+    assert session.keep_unsaved() is None
+
+
 def test_osc_stream_ends_on_the_neutral_frame(running):
     from pythonosc.osc_packet import OscPacket
 
@@ -365,6 +446,60 @@ def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert process.returncode == 0, err
     assert "stopped (0 malformed message(s) refused)" in out
     assert "Traceback" not in err
+
+
+def test_cli_keeps_unsaved_edits_when_stopped(tmp_path):
+    (tmp_path / "take.notes").write_text(SMILE)
+    process = _start_cli("take.notes", "--port", "0", cwd=tmp_path)
+    try:
+        url = process.stdout.readline().split()[2]
+        with connect(url.replace("http", "ws") + "ws") as ws:
+            _receive(ws, "pose", timeout=60)
+            ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
+            _receive(ws, "state")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.splitlines()[-1] == (f"facs-rig studio: the notes had unsaved edits: kept in "
+                                    f"{tmp_path / 'take.unsaved.notes'} (take.notes is as last saved)")
+    assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
+    assert (tmp_path / "take.notes").read_text() == SMILE
+
+
+def test_cli_refuses_a_bad_source_before_the_port_and_never_replaces_notes(tmp_path, monkeypatch,
+                                                                          capsys):
+    """A timeline that does not read is one error line before the URL (it came after the URL,
+    with an asyncio traceback); a code or timeline whose notes file exists is refused, as Save
+    would replace that file with the converted text."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text('{"schema": "facs_rig.timeline/1", "events": '
+                                       '[{"channel": "AU99", "start": 0}]}')
+    assert main(["studio", "bad.json", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "facs-rig: error: bad.json: events[0].channel: unknown action unit 99\n"
+    (tmp_path / "studio.notes").write_text(SMILE)
+    assert main(["studio", "happiness", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("facs-rig: error: studio.notes exists and would be replaced on Save by "
+                            "notes made from 'happiness': edit it with 'facs-rig studio "
+                            "studio.notes', or move it away first\n")
+    assert (tmp_path / "studio.notes").read_text() == SMILE
+
+
+def test_cli_a_rig_that_fails_to_load_is_one_line_without_a_traceback(tmp_path):
+    (tmp_path / "bad.glb").write_text("garbage\n")
+    process = _start_cli("--mesh", "bad.glb", "--port", "0", cwd=tmp_path)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 1
+    assert err == ("facs-rig: error: bad.glb: not a glTF file (neither a GLB container nor a JSON "
+                   "object)\n")
 
 
 def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):

@@ -365,3 +365,31 @@ def test_a_pause_after_playback_shows_the_exact_sum(page):
         return [dp, dn];
     }""")
     assert differences == [0, 0]
+
+
+def test_typing_while_the_server_is_away_is_kept(browser, tmp_path, monkeypatch):
+    """The server stops (Ctrl-C, a restart) and the director types on: when a server is back on
+    the port, the page keeps what was typed and sends it (it used to take the server's text,
+    and the typing was gone)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "take.notes").write_text(SMILE)
+    first = ServerThread(open_session("take.notes"), watch_interval=0.05).start()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(first.url)
+        page.wait_for_function("window.studio && studio.ready && studio.state && studio.pose",
+                               timeout=60_000)
+        port = first.server.port
+        first.stop()
+        page.wait_for_function("document.getElementById('connection').textContent === 'disconnected'",
+                               timeout=20_000)
+        page.locator("#notes").evaluate("n => n.setSelectionRange(n.value.length, n.value.length)")
+        page.locator("#notes").type("1  surprise\n")
+        with ServerThread(open_session("take.notes"), port=port, watch_interval=0.05) as second:
+            page.wait_for_function("document.getElementById('connection').textContent === 'connected'"
+                                   " && studio.state.text.includes('surprise')", timeout=60_000)
+            assert page.locator("#notes").input_value() == SMILE + "1  surprise\n"
+            assert second.server.session.text == SMILE + "1  surprise\n"
+            assert second.server.session.unsaved
+    finally:
+        page.close()

@@ -162,3 +162,19 @@ def test_show_prints_intensities_that_agree_with_their_letter(tmp_path, capsys):
                     "AU06": ["0.10", "(A)"], "AU07": ["0.9003", "(E)"],
                     # A letter given against its value: no rounding agrees, the exact value.
                     "AU09": ["0.3", "(D)"]}
+
+
+def test_show_says_which_events_the_duration_hides_or_cuts(tmp_path, capsys):
+    """A 'duration' shorter than the beats: the beat after it never shows and the one across it
+    is cut (sampling, previews and bakes stop at the duration); show used to list both silently."""
+    notes = tmp_path / "short.notes"
+    notes.write_text("fps 24\nduration 1\n0.5 6\n1 L14 onset 0\n00:00:01:12 12D\n")
+    code, out, _ = run(capsys, "show", str(notes))
+    assert code == 0
+    assert out.splitlines()[-2:] == [
+        "note: 1 event(s) start at or after the duration (1 s) and never show: AU12 at 1.5 s",
+        "note: 1 event(s) run past the duration (1 s) and are cut off there",
+    ]
+    notes.write_text("fps 24\n0.5 6\n00:00:01:12 12D\n")
+    code, out, _ = run(capsys, "show", str(notes))
+    assert code == 0 and "note:" not in out

@@ -96,8 +96,15 @@ def test_missing_and_unreadable_files_name_the_file(tmp_path):
         read_timeline(tmp_path / "beats.json")
     binary = tmp_path / "beats.notes"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(TimelineFormatError, match=r"beats\.notes: not UTF-8 text"):
+    with pytest.raises(TimelineFormatError, match=r"beats\.notes, line 1, column 1: not UTF-8 text"):
         read_timeline(binary)
+    # A director's Latin-1 'é' in a comment: the line and column, not only a byte offset.
+    latin = tmp_path / "latin.notes"
+    latin.write_bytes("fps 24\n0 12D  # café\n".encode("latin-1"))
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(latin)
+    assert str(caught.value) == (f"{latin}, line 2, column 13: not UTF-8 text (byte 0xe9 at "
+                                 f"offset 19): save it as UTF-8 (is this a timeline file?)")
 
 
 @pytest.mark.parametrize("extension", [".json", ".notes", ".txt", ".eaf"])
@@ -312,6 +319,48 @@ def test_notes_options_headers_and_units(vocabulary):
         ("AU12_L", 0.2, "step", "smooth"), ("AU26", 0.55, "step", "smooth")]
 
 
+def test_notes_duration_is_read_at_the_files_fps_wherever_fps_stands(vocabulary):
+    """'duration 48f' above 'fps 24' is 48 frames at 24 fps (it was read at the default 30: 1.6 s)."""
+    for text in ("duration 48f\nfps 24\n0 12\n", "fps 24\nduration 48f\n0 12\n",
+                 "fps 24\n0 12\nduration 48f\n", "duration 00:00:02:00\nfps 24\n0 12\n"):
+        timeline = parse_au_notes(text, vocabulary)
+        assert (timeline.duration, timeline.fps) == (2.0, 24.0), text
+    assert parse_au_notes("duration 00:00:01:12\nfps 24\n0 12\n", vocabulary).duration == 1.5
+
+
+def test_notes_start_header_makes_editorial_timecode_the_timelines_zero(vocabulary):
+    """Beats typed against an edit's timecode (01:00:00:00 is common) sat after an hour of
+    nothing: 'start' names the timecode of 0 s, read at the file's fps wherever 'fps' stands."""
+    text = ("start 01:00:00:00\nfps 24\n01:00:01:00  happiness\n"
+            "01:00:02:12  12 apex_start 01:00:02:20 apex_end 01:00:03:00 end 01:00:03:12\n")
+    timeline = parse_au_notes(text, vocabulary)
+    assert timeline.metadata == {"start": "01:00:00:00"}
+    assert timeline.duration == 3.5 and timeline.fps == 24.0
+    assert [(e.channel.name, e.start) for e in timeline.events] == [
+        ("AU06", 1.0), ("AU12", 1.0), ("AU12", 2.5)]
+    last = timeline.events[-1]
+    assert (last.start, last.onset, last.apex, last.offset) == (2.5, round(1 / 3, 12), round(1 / 6, 12), 0.5)
+    written = format_au_notes(timeline, vocabulary, timecode=True)
+    assert written.splitlines()[1:5] == ["fps 24", "start 01:00:00:00", "duration 3.5",
+                                         "01:00:01:00  6+12  onset 0.3  apex 1  offset 0.5"]
+    again = parse_au_notes(written, vocabulary)  # the same to the nanosecond, the written precision
+    assert again.metadata == timeline.metadata and again.duration == timeline.duration
+    assert [(e.channel, e.start) for e in again.events] == [(e.channel, e.start) for e in timeline.events]
+    assert np.allclose([(e.onset, e.apex, e.offset) for e in again.events],
+                       [(e.onset, e.apex, e.offset) for e in timeline.events], rtol=0, atol=1e-9)
+    assert format_au_notes(again, vocabulary, timecode=True) == written
+    # JSON keeps it in the metadata, so notes written from JSON have the header again.
+    assert timeline_from_json(timeline_to_json(timeline, vocabulary), vocabulary) == timeline
+    for bad, message in (
+            ("fps 24\nstart 01:00:00:00\n00:59:59:00  12\n",
+             r"line 3, column 1: time 00:59:59:00 \(3599 s\) is before the start \(3600 s\)"),
+            ("fps 24\n1 12\nstart 00:00:00:12\n",
+             "line 3, column 1: 'start' must come before the first beat"),
+            ("start 00:00:01:30\nfps 24\n1 12\n", "line 1, column 7: timecode '00:00:01:30': frame 30")):
+        with pytest.raises(TimelineFormatError, match=f"^beats.notes, {message}"):
+            parse_au_notes(bad, vocabulary, source="beats.notes")
+
+
 def test_notes_accept_absolute_phase_times(vocabulary):
     timeline = parse_au_notes("fps 24\n00:00:01:00 12 apex_start 00:00:01:12 apex_end 2.5 end 72f\n",
                               vocabulary)
@@ -345,6 +394,25 @@ def test_notes_accept_absolute_phase_times(vocabulary):
     ("00:00:01;00 12\n", "drop-frame timecode"),
     ("00:61:00:00 12\n", "minutes 61 must be below 60"),
     ("1 L26\n", "AU26 .* cannot be unilateral"),
+    # A header given twice used to be taken silently from its last line.
+    ("fps 24\nfps 30\n1 12\n", "line 2, column 1: 'fps' given twice: it is already set on line 1"),
+    ("duration 2\n1 12\nduration 3\n",
+     "line 3, column 1: 'duration' given twice: it is already set on line 1"),
+    ("title a\ntitle b\n", "line 2, column 1: 'title' given twice"),
+    # An fps that is not a number is not 'a number of seconds'.
+    ("fps abc\n",
+     r"line 1, column 5: fps 'abc' must be a positive number of frames per second \(24, 29.97\)"),
+    ("fps 24f\n", "line 1, column 5: fps '24f' must be a positive number of frames per second"),
+    # A misspelled option keyword is named, not quoted as part of the code it was swallowed by.
+    ("1 12D onest 8f\n", "line 1, column 7: unknown option 'onest': did you mean 'onset'\\?"),
+    ("1 surprise + 25 ofset 2\n", "line 1, column 17: unknown option 'ofset': did you mean 'offset'\\?"),
+    ("duration 00:00:02:26\nfps 24\n1 12\n",
+     "line 1, column 10: timecode '00:00:02:26': frame 26 must be below"),
+    # A time that does not read names every form a time takes, timecode included.
+    ("fps 24\n1:00:12 12\n", r"line 2, column 1: time '1:00:12' is not a time: seconds \(1.5 or 1.5s\), "
+                            r"frames \(36f\) or timecode HH:MM:SS:FF"),
+    ("1 12 end soon apex_start 1 apex_end 2\n", "line 1, column 10: end 'soon' is not a time: seconds"),
+    ("1 12 onset soon\n", "line 1, column 12: onset 'soon' is not a number of seconds"),
 ])
 def test_notes_errors_name_file_line_and_problem(vocabulary, text, message):
     with pytest.raises(TimelineFormatError, match=f"^beats.notes, {message}" if "line" in message

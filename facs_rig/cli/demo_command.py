@@ -68,6 +68,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"  {files.sheet}   contact sheet, AU code under each face")
     print(f"  {files.gif}   the clip")
     print(f"  {files.timeline}   the timeline (edit it and re-run facs-rig preview)")
+    if files.kept is not None:
+        print(f"  {files.kept}   your edited timeline, kept (it was {files.timeline.name})")
     print("stream the same timeline live to a game engine (VMC, e.g. VSeeFace / Warudo / Unity EVMC4U):")
     print(f"  facs-rig stream {files.timeline} --rig arkit --to 127.0.0.1:39539")
     return 0

@@ -70,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "morph-target mesh of the rig and write the posed meshes. OBJ and PLY keep the vertex "
         "order (meshes one after another, node transforms applied).")
     pose.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
-    pose.add_argument("--mesh", required=True, metavar="FACE.glb", help="the rig: .glb or .gltf")
+    pose.add_argument("--mesh", default=None, metavar="FACE.glb",
+                      help="the rig: .glb or .gltf (default: the bundled default head, as bake)")
     pose.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
     pose.add_argument("-o", "--output", required=True, metavar="FILE",
                       help="output .glb, .gltf, .obj or .ply")
@@ -189,9 +190,14 @@ def _animations_line(result) -> str:
 
 def run_pose(args: argparse.Namespace) -> int:
     """Pose a rig with a code."""
-    check_output(args.output, inputs=(args.mesh,), suffixes=(".glb", ".gltf", ".obj", ".ply"),
+    from facs_rig.io.default_head import default_head_path
+
+    mesh = args.mesh if args.mesh is not None else default_head_path()
+    check_output(args.output, inputs=(mesh,), suffixes=(".glb", ".gltf", ".obj", ".ply"),
                  what="a posed mesh")
-    match = pose_code(args.code, args.mesh, args.output, load_vocabulary(), rig=args.rig)
+    match = pose_code(args.code, mesh, args.output, load_vocabulary(), rig=args.rig)
+    if args.mesh is None:
+        print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(match, args.rig is None))
     print(f"wrote {args.output}")
     return 0

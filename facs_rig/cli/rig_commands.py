@@ -140,9 +140,28 @@ def _first_sentence(text: str) -> str:
     return head if len(head) <= 90 else head[:87] + "..."
 
 
-def _held_values(code_text: str, scale: str | None) -> tuple[str, dict[Channel, float]]:
+def _held_values(code_text: str, scale: str | None, command: str) -> tuple[str, dict[Channel, float]]:
+    from pathlib import Path
+
+    from facs_rig.errors import CodeParseError
+    from facs_rig.io.timeline_files import available_formats
+
     vocabulary = load_vocabulary()
-    code = vocabulary.parse(code_text)
+    try:
+        code = vocabulary.parse(code_text)
+    except CodeParseError:
+        try:
+            timeline_file = (Path(code_text).suffix.lower() in available_formats()
+                             or Path(code_text).is_file())
+        except (OSError, ValueError):  # not a possible file name (too long, a NUL byte)
+            timeline_file = False
+        if timeline_file and len(code_text) <= 200:
+            # A timeline given where a code is expected: say which command takes it (the
+            # parser's words, "unrecognised term 'take.notes'", do not).
+            raise CodeParseError(f"{code_text}: {command} takes a FACS code or expression name, "
+                                 f"not a timeline file; a timeline's per-frame weights: "
+                                 f"facs-rig bake {code_text} -o weights.csv") from None
+        raise
     return format_code(code), vocabulary.channel_values(code, scale)
 
 
@@ -160,7 +179,7 @@ def _unshown_note(rig: RigProfile, values: Mapping[Channel, float]) -> str | Non
 def run_mix(args: argparse.Namespace) -> int:
     """Print the weights of a held code."""
     rig = load_rig(args.rig)
-    canonical, values = _held_values(args.code, args.scale)
+    canonical, values = _held_values(args.code, args.scale, "mix")
     weights = mix_frame(values, rig)
     note = _unshown_note(rig, values)
     if args.json:
@@ -183,7 +202,7 @@ def run_mix(args: argparse.Namespace) -> int:
 def run_explain(args: argparse.Namespace) -> int:
     """Print how each non-zero target is reached."""
     rig = load_rig(args.rig)
-    canonical, values = _held_values(args.code, args.scale)
+    canonical, values = _held_values(args.code, args.scale, "explain")
     result = explain(values, rig)
     if args.json:
         print_json({"code": canonical, **result.to_dict()})

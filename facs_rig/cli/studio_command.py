@@ -61,4 +61,8 @@ def run_studio(args: argparse.Namespace) -> int:
                           compare_rig=args.compare_rig, host=args.host, port=args.port,
                           on_ready=ready, on_loaded=loaded)
     print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)", flush=True)
+    kept = server.session.keep_unsaved() if server.session is not None else None
+    if kept is not None:
+        print(f"facs-rig studio: the notes had unsaved edits: kept in {kept} "
+              f"({server.session.notes_path.name} is as last saved)", flush=True)
     return 0

@@ -110,7 +110,27 @@ def run_show(args: argparse.Namespace) -> int:
                       f"{e['onset']:.3f}", f"{e['apex']:.3f}", f"{e['offset']:.3f}",
                       f"{e['end']:.3f}", f"{e['ease_in']}/{e['ease_out']}")
                      for e in summary["events"]])
+        _print_cut_events(timeline)
     return 0
+
+
+def _print_cut_events(timeline) -> None:
+    """Say which events an explicit duration hides or cuts: sampling, previews and bakes stop at
+    the duration, so an event starting after it never shows (a 'duration 1' over a beat at 1.5 s
+    gave a timeline of still frames and no word)."""
+    duration = timeline.duration
+    tolerance = 1e-9  # TIME_TOLERANCE: times within a nanosecond are the same instant
+    # An event starting on the last frame with no onset shows its apex there.
+    unseen = [e for e in timeline.events if e.intensity > 0 and (
+        e.start > duration + tolerance or (e.start >= duration - tolerance and e.onset > 0))]
+    cut = [e for e in timeline.events if e.start < duration - tolerance and e.end > duration + tolerance]
+    if unseen:
+        names = ", ".join(f"{e.channel.name} at {e.start:g} s" for e in unseen[:5])
+        more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        print(f"note: {len(unseen)} event(s) start at or after the duration ({duration:g} s) and "
+              f"never show: {names}{more}")
+    if cut:
+        print(f"note: {len(cut)} event(s) run past the duration ({duration:g} s) and are cut off there")
 
 
 def run_convert(args: argparse.Namespace) -> int:

@@ -142,9 +142,16 @@ def _did_you_mean(token: str, vocabulary: Vocabulary) -> str:
 
     if len(token) > 64:  # no name is that long; spare the comparison on hostile input
         return ""
-    close = get_close_matches(normalize_expression_name(token), list(vocabulary.expressions),
-                              n=1, cutoff=0.75)
-    return f"did you mean {close[0]!r}?" if close else ""
+    name = normalize_expression_name(token)
+    close = get_close_matches(name, list(vocabulary.expressions), n=1, cutoff=0.75)
+    if not close and len(name) >= 3:
+        # A word form rather than a misspelling ('happy', 'sad', 'smile', 'wink'): a name that
+        # starts with its first four letters, or one with it as a part (duchenne_smile).
+        close = [known for known in vocabulary.expressions
+                 if known.startswith(name[:4]) or name in known.split("_")][:2]
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(repr(known) for known in close) + "?"
 
 
 def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -> Code:

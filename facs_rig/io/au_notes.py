@@ -13,7 +13,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 * ``#`` starts a comment, anywhere on a line; blank lines are ignored.
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
   timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
-  ``title TEXT`` goes into the metadata.
+  ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
+  timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode). Each once.
 * A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
   at the file's fps (:mod:`facs_rig.core.timecode`). Beat times never go backwards.
 * The code is everything between the time and the first option keyword: ``6+12D``,
@@ -28,6 +29,7 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -60,13 +62,14 @@ from facs_rig.errors import (
     shown,
 )
 
-__all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start"]
+__all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
+           "notes_origin"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
 _ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
 _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
-_HEADER_KEYS = ("fps", "duration", "title")
+_HEADER_KEYS = ("fps", "duration", "title", "start")
 # Fullmatched, and linear: the integer digits and the fraction digits are separated by a
 # mandatory '.', so no two runs compete for the same digits (``\d+\.?\d*`` could split a run of
 # digits between them in every way: a 40 KB token of digits took 40 s to refuse).
@@ -84,9 +87,10 @@ def _tokens(line: str) -> list[_Token]:
 
 
 class _LineError(Exception):
-    def __init__(self, message: str, column: int = 0):
+    def __init__(self, message: str, column: int = 0, line: int | None = None):
         super().__init__(message)
         self.column = column
+        self.line = line  # when the error is on another line than the one being read
 
 
 def _quantity(token: _Token, fps: float, what: str) -> float:
@@ -110,20 +114,40 @@ def _time(token: _Token, fps: float, what: str = "time") -> float:
             return parse_timecode(token.text, fps)
         except ValueError as exc:
             raise _LineError(str(exc), token.column) from None
+    if _QUANTITY.fullmatch(token.text) is None:
+        # Times take timecode too: say so ('1:00:12' is a timecode typed short, not a bad number).
+        raise _LineError(f"{what} {quoted(token.text)} is not a time: seconds (1.5 or 1.5s), "
+                         f"frames (36f) or timecode HH:MM:SS:FF", token.column)
     return _quantity(token, fps, what)
 
 
-def beat_start(line: str, fps: float) -> float | None:
+def beat_start(line: str, fps: float, origin: float = 0.0) -> float | None:
     """The seconds at which ``line`` starts its beat, read as :func:`parse_au_notes` reads it
-    (at the file's ``fps``); None for a blank, comment or header line or a time that does not
-    read (the studio places an inserted beat among the others by it)."""
+    (at the file's ``fps``, less its ``start`` header's ``origin``); None for a blank, comment
+    or header line or a time that does not read (the studio places an inserted beat among the
+    others by it)."""
     tokens = _tokens(line.split("#", 1)[0])
     if not tokens or tokens[0].text.lower() in _HEADER_KEYS:
         return None
     try:
-        return _time(tokens[0], fps)
+        return _time(tokens[0], fps) - origin
     except _LineError:
         return None
+
+
+def notes_origin(timeline: Timeline) -> float:
+    """Seconds of the timecode a timeline's 0 s stands for: its ``start`` header
+    (``metadata["start"]``, e.g. ``01:00:00:00``, read at the timeline's fps), else 0."""
+    text = timeline.metadata.get("start")
+    if not isinstance(text, str):
+        return 0.0
+    tokens = _tokens(text)
+    if len(tokens) != 1:
+        return 0.0
+    try:
+        return _time(tokens[0], timeline.fps, "start")
+    except _LineError:
+        return 0.0
 
 
 def _phases(options: dict, at: float) -> tuple[float, float, float]:
@@ -155,6 +179,37 @@ def _phases(options: dict, at: float) -> tuple[float, float, float]:
     return (round(apex_start - at, 12), round(apex_end - apex_start, 12), round(end - apex_end, 12))
 
 
+def _origin(start_line: tuple[int, _Token], fps: float) -> float:
+    """Seconds of the ``start`` header's time, read at the file's fps (known by the first beat)."""
+    line_number, token = start_line
+    try:
+        return _time(token, fps, "start")
+    except _LineError as exc:
+        raise _LineError(str(exc), exc.column, line_number) from None
+
+
+def _since(seconds: float, origin: float, token: _Token, what: str = "time") -> float:
+    """``seconds`` on the timeline: less the ``start`` origin (rounded to a picosecond, as phase
+    times are, to drop binary noise); a time before the start is an error."""
+    if not origin:
+        return seconds
+    if seconds < origin:
+        raise _LineError(f"{what} {token.text} ({seconds:g} s) is before the start "
+                         f"({origin:g} s): times are timecode from the 'start' line on",
+                         token.column)
+    return round(seconds - origin, 12)
+
+
+def _misspelled_option(tokens: list[_Token]) -> None:
+    """Raise for the first token that reads as a misspelled option keyword (``onest 8f``): the
+    code then swallowed it and its value, and the code's own error would quote them all."""
+    for token in tokens:
+        close = difflib.get_close_matches(token.text.lower(), _OPTION_KEYS, n=1, cutoff=0.75)
+        if close:
+            raise _LineError(f"unknown option {shown(token.text)}: did you mean {close[0]!r}? "
+                             f"(options: {', '.join(_OPTION_KEYS)})", token.column)
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(text.splitlines(), start=1):
         yield number, raw.split("#", 1)[0]
@@ -178,6 +233,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     previous: tuple[float, int] | None = None
     parsed_codes: dict[str, Code] = {}  # beat sheets repeat their codes
     seen_beat = False
+    header_lines: dict[str, int] = {}
+    duration_line: tuple[int, _Token] | None = None
+    start_line: tuple[int, _Token] | None = None
+    origin = 0.0
     for line_number, line in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -187,23 +246,43 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             if keyword in _HEADER_KEYS:
                 if len(tokens) < 2:
                     raise _LineError(f"'{keyword}' needs a value", tokens[0].column)
+                if keyword in header_lines:
+                    # The later line would silently win: a second 'fps 30' above a file of
+                    # 24 fps timecodes moves every beat.
+                    raise _LineError(f"'{keyword}' given twice: it is already set on line "
+                                     f"{header_lines[keyword]}", tokens[0].column)
+                header_lines[keyword] = line_number
                 if keyword == "title":
                     metadata["title"] = line[tokens[1].column - 1:].strip()
                 elif len(tokens) > 2:
                     raise _LineError(f"unexpected {shown(tokens[2].text)} after {keyword} value",
                                      tokens[2].column)
+                elif keyword == "start":
+                    # The timecode of 0 s: editorial timecode often starts at 01:00:00:00, and
+                    # beats typed against it would otherwise sit after an hour of nothing.
+                    if seen_beat:
+                        raise _LineError("'start' must come before the first beat", tokens[0].column)
+                    start_line = (line_number, tokens[1])
+                    metadata["start"] = tokens[1].text
                 elif keyword == "fps":
                     if seen_beat:
                         raise _LineError("'fps' must come before the first beat", tokens[0].column)
+                    if _QUANTITY.fullmatch(tokens[1].text) is None or tokens[1].text[-1:].isalpha():
+                        raise _LineError(f"fps {shown(tokens[1].text)} must be a positive number "
+                                         f"of frames per second (24, 29.97)", tokens[1].column)
                     fps = _quantity(tokens[1], 1.0, "fps")
-                    if fps <= 0 or tokens[1].text[-1:].isalpha():
+                    if fps <= 0:
                         raise _LineError(f"fps {shown(tokens[1].text)} must be a positive number",
                                          tokens[1].column)
                 else:
-                    duration = _time(tokens[1], fps, "duration")
+                    # Read at the end, at the file's fps: 'duration 48f' above 'fps 24' is 2 s
+                    # (read here it was 48 frames at the default 30 fps, 1.6 s).
+                    duration_line = (line_number, tokens[1])
                 continue
+            if not seen_beat and start_line is not None:
+                origin = _origin(start_line, fps)
             seen_beat = True
-            at = _time(tokens[0], fps)
+            at = _since(_time(tokens[0], fps), origin, tokens[0])
             if previous is not None and at < previous[0]:
                 raise _LineError(f"time {tokens[0].text} ({at:g} s) goes backwards: the beat on "
                                  f"line {previous[1]} is at {previous[0]:g} s", tokens[0].column)
@@ -231,7 +310,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 if key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
                 elif key in _ABSOLUTE_KEYS:
-                    options[key] = (_time(value_token, fps, key), value_token.column)
+                    options[key] = (_since(_time(value_token, fps, key), origin, value_token, key),
+                                    value_token.column)
                 elif key in _EASE_KEYS:
                     if value_token.text.lower() not in EASINGS:
                         raise _LineError(f"easing {shown(value_token.text)} is not one of "
@@ -252,6 +332,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 try:
                     code = parsed_codes[code_text] = vocabulary.parse(code_text)
                 except CodeParseError as exc:
+                    _misspelled_option(code_tokens[1:])
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
             onset, apex, offset = _phases(options, at)
@@ -270,10 +351,16 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                              for event in beat)
             events.extend(beat)
         except _LineError as exc:
-            where = f"line {line_number}" + (f", column {exc.column}" if exc.column else "")
+            where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
         except FacsRigError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
+    if duration_line is not None:
+        line_number, token = duration_line
+        try:
+            duration = _time(token, fps, "duration")
+        except _LineError as exc:
+            raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
     try:
         return Timeline(tuple(events), duration, fps, metadata)
     except TimelineError as exc:
@@ -351,7 +438,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
     durations are written to the nanosecond, the timeline's precision; the header's fps and
     duration exactly. Reading the text back gives the same timeline to those precisions, and
-    writing that again gives the same text. Metadata other than ``title`` is not carried
+    writing that again gives the same text. Metadata other than ``title`` and ``start`` is not carried
     (use JSON for that).
 
     Raises
@@ -363,6 +450,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
 
     scale = vocabulary.scale()
     unscored = scale.letter_to_value(None)
+    origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}
     # The timeline's order on the written precision, so that the text read back and written
@@ -387,7 +475,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                 letter = None  # a letter against its value (12D at 0.3) would read back as D
         # Keyed by the text written, so that events whose times agree to the nanosecond share
         # a line (and the text read back and written again is the same).
-        key = (_beat_time(event.start, timeline.fps, timecode),
+        key = (_beat_time(event.start + origin, timeline.fps, timecode),
                *(_duration(value, timeline.fps, timecode)
                  for value in (event.onset, event.apex, event.offset)),
                event.ease_in, event.ease_out, intensity_text)
@@ -407,6 +495,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     if "title" in timeline.metadata:
         out.append(f"title {' '.join(str(timeline.metadata['title']).split())}")
     out.append(f"fps {_seconds(timeline.fps)}")
+    if origin:
+        out.append(f"start {timeline.metadata['start']}")
     out.append(f"duration {_seconds(timeline.duration)}")
     rows = []
     for beat in lines:

@@ -62,8 +62,13 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TimelineFormatError(f"{path}: not UTF-8 text (byte {exc.start}): "
-                                  f"is this a timeline file?") from None
+        # The line and column, as every other error names them: a notes file typed in an editor
+        # that saved Latin-1 has one 'é' in a comment, and a byte offset alone does not find it.
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise TimelineFormatError(f"{path}, line {line}, column {column}: not UTF-8 text (byte "
+                                  f"0x{data[exc.start]:02x} at offset {exc.start}): save it as "
+                                  f"UTF-8 (is this a timeline file?)") from None
 
 
 def _read_json(path: Path, vocabulary: Vocabulary) -> Timeline:

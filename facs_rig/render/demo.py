@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facs_rig.core.curves import TargetWeights
@@ -40,6 +40,8 @@ class DemoFiles:
     gif: Path
     duration: float
     beats: tuple[tuple[str, str], ...]
+    #: Where an edited ``timeline.json`` found in the folder was moved, or None.
+    kept: Path | None = None
 
 
 def demo_beats(vocabulary: Vocabulary) -> tuple[tuple[str, str], ...]:
@@ -72,6 +74,26 @@ def demo_timeline(vocabulary: Vocabulary, *, fps: float = 30.0) -> Timeline:
     return timeline.with_events(timeline.events, duration=round(at + 0.2, 6))
 
 
+def _keep_edited_timeline(path: Path, demo_text: str) -> Path | None:
+    """Move a ``timeline.json`` that is not the demo's own (the demo invites editing it) to
+    the next free ``timeline.edited.json``, ``timeline.edited-2.json``...; returns where, or None.
+    A second run used to write the demo's timeline over the edits."""
+    try:
+        if not path.is_file() or path.read_text(encoding="utf-8") == demo_text:
+            return None
+    except (OSError, UnicodeDecodeError):
+        pass
+    kept, number = path.with_name("timeline.edited.json"), 1
+    while kept.exists():
+        number += 1
+        kept = path.with_name(f"timeline.edited-{number}.json")
+    try:
+        path.rename(kept)
+    except OSError as exc:
+        raise OutputError(f"{path}: edited; cannot keep it as {kept.name}: {exc.strerror or exc}") from None
+    return kept
+
+
 def run_demo(
     folder: str | os.PathLike[str],
     vocabulary: Vocabulary,
@@ -96,6 +118,7 @@ def run_demo(
     """
     from facs_rig.io.default_head import write_head_glb
     from facs_rig.io.timeline_files import write_timeline
+    from facs_rig.io.timeline_json import timeline_to_json
     from facs_rig.render.encoders import write_gif, write_png
     from facs_rig.render.preview import preview_setup, render_sheet, timeline_clip, timeline_weights
 
@@ -114,6 +137,9 @@ def run_demo(
         timeline.duration,
         demo_beats(vocabulary),
     )
+    kept = _keep_edited_timeline(files.timeline, timeline_to_json(timeline, vocabulary))
+    if kept is not None:
+        files = replace(files, kept=kept)
     write_timeline(timeline, files.timeline, vocabulary)
 
     setup = preview_setup(size=size, supersample=1)

@@ -12,38 +12,27 @@ from pathlib import Path
 
 from facs_rig.studio.session import StudioSession
 
-__all__ = ["open_session", "StudioSession", "DEFAULT_NOTES"]
+__all__ = ["open_session", "studio_notes", "StudioSession", "DEFAULT_NOTES"]
 
 #: The notes file edited when the command names none (in the working folder).
 DEFAULT_NOTES = "studio.notes"
 
 
-def open_session(argument: str | None = None, *, mesh: str | None = None,
-                 rig: str | None = None, compare: str | None = None,
-                 compare_rig: str | None = None) -> StudioSession:
-    """A studio session for ``facs-rig studio [TIMELINE|CODE] [--mesh] [--rig]``.
-
-    * a ``.notes``/``.txt`` file: edited in place (it need not exist yet);
-    * another timeline file (``.json``, ``.eaf``, ``.csv``): converted to notes text, saved
-      beside it as ``NAME.notes`` (the original is never written);
-    * a FACS code or expression name: one held beat, saved as ``studio.notes``;
-    * nothing: ``studio.notes`` in the working folder (read when it exists, else empty).
-
-    ``compare`` (a glTF file, or ``default`` for the bundled head) with ``compare_rig`` (its
-    profile; default as for ``rig``) adds a second rig beside the first.
+def studio_notes(argument: str | None, vocabulary) -> tuple[Path, str]:
+    """The notes file a studio edits and the text it starts from, for ``facs-rig studio
+    [TIMELINE|CODE]`` (the rules of :func:`open_session`). Quick (no rig is read), so the
+    command checks its argument with it before it opens the port.
 
     Raises
     ------
     FacsRigError
-        For an unreadable timeline, a code that does not parse, or a rig that cannot be loaded.
+        For an unreadable timeline, a code that does not parse, or a notes file the converted
+        text would replace on Save.
     """
+    from facs_rig.errors import OutputError
     from facs_rig.io.au_notes import format_au_notes
-    from facs_rig.io.default_head import default_head_path
     from facs_rig.io.timeline_files import load_timeline_argument, read_text_file
-    from facs_rig.render.preview import preview_setup
-    from facs_rig.resources import load_vocabulary
 
-    vocabulary = load_vocabulary()
     notes_path = Path(DEFAULT_NOTES)
     text = ""
     if argument is None:
@@ -57,6 +46,41 @@ def open_session(argument: str | None = None, *, mesh: str | None = None,
         text = format_au_notes(timeline, vocabulary, timecode=True)
         if Path(argument).is_file():
             notes_path = Path(argument).with_suffix(".notes")
+        if notes_path.exists():
+            # The page would start from the converted text and Save would replace the file:
+            # a director's notes from an earlier session, lost to one click.
+            raise OutputError(f"{notes_path} exists and would be replaced on Save by notes made "
+                              f"from {argument!r}: edit it with 'facs-rig studio {notes_path}', "
+                              f"or move it away first")
+    return notes_path, text
+
+
+def open_session(argument: str | None = None, *, mesh: str | None = None,
+                 rig: str | None = None, compare: str | None = None,
+                 compare_rig: str | None = None) -> StudioSession:
+    """A studio session for ``facs-rig studio [TIMELINE|CODE] [--mesh] [--rig]``.
+
+    * a ``.notes``/``.txt`` file: edited in place (it need not exist yet);
+    * another timeline file (``.json``, ``.eaf``, ``.csv``): converted to notes text, saved
+      beside it as ``NAME.notes`` (the original is never written);
+    * a FACS code or expression name: one held beat, saved as ``studio.notes``;
+    * in those two cases a notes file that already exists is refused (Save would replace it);
+    * nothing: ``studio.notes`` in the working folder (read when it exists, else empty).
+
+    ``compare`` (a glTF file, or ``default`` for the bundled head) with ``compare_rig`` (its
+    profile; default as for ``rig``) adds a second rig beside the first.
+
+    Raises
+    ------
+    FacsRigError
+        For an unreadable timeline, a code that does not parse, or a rig that cannot be loaded.
+    """
+    from facs_rig.io.default_head import default_head_path
+    from facs_rig.render.preview import preview_setup
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    notes_path, text = studio_notes(argument, vocabulary)
     setup = preview_setup(mesh, rig, size=512, supersample=2)
     second = None
     if compare is not None or compare_rig is not None:

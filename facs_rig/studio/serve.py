@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from facs_rig.errors import UnsupportedFormatError
+from facs_rig.errors import FacsRigError, UnsupportedFormatError
 from facs_rig.studio.server import StudioServer
 from facs_rig.studio.session import StudioSession
 
@@ -43,7 +43,8 @@ def serve_studio(source: str | None = None, *, mesh: str | None = None, rig: str
         be read (after).
     """
     from facs_rig.io.rig_files import load_rig
-    from facs_rig.studio import open_session
+    from facs_rig.resources import load_vocabulary
+    from facs_rig.studio import open_session, studio_notes
     from facs_rig.studio.cache import payload_key
 
     for option, path in (("--mesh", mesh), ("--compare", compare)):
@@ -52,12 +53,17 @@ def serve_studio(source: str | None = None, *, mesh: str | None = None, rig: str
     for profile in (rig, compare_rig):
         if profile is not None:
             load_rig(profile)
+    # The notes or timeline too: a bad file is one error line before the port opens (read
+    # after it, the error came with the URL already printed and an asyncio traceback).
+    studio_notes(source, load_vocabulary())
     server = StudioServer(lambda: open_session(source, mesh=mesh, rig=rig, compare=compare,
                                                compare_rig=compare_rig),
                           host=host, port=port,
                           cache_key=payload_key(mesh, rig, compare, compare_rig))
     try:
         asyncio.run(server.serve_until_stopped(on_ready, on_loaded=on_loaded))
+    except FacsRigError:
+        raise  # OutputError is an OSError too, but not a port that cannot be opened
     except OSError as exc:
         raise UnsupportedFormatError(f"cannot listen on {host}:{port}: "
                                      f"{exc.strerror or exc}") from None

@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from facs_rig.errors import FacsRigError
+from facs_rig.io.au_notes import notes_origin
 from facs_rig.io.osc.protocols import PROTOCOLS
 from facs_rig.studio.session import StudioSession
 
@@ -351,9 +352,11 @@ class StudioServer:
             status = s.status
             return {
                 "type": "state", "version": s.version, "origin": origin, "reloaded": reloaded,
+                "unsaved": s.text != s.saved_text,
                 "path": str(s.notes_path), "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
+                "start": notes_origin(s.timeline),
                 "frames": int(s.weights.shape[0]),
                 **_packed("weights", s.weights), **_packed("weights2", s.compare_weights),
                 "channels": [c.name for c in s.curve_channels],
@@ -430,7 +433,8 @@ class StudioServer:
     async def _on_save(self, message: dict, client_id: int) -> dict:
         path = await asyncio.to_thread(self.session.save)
         self._disk = self._read_disk()
-        return {"type": "saved", "path": str(path)}
+        await self.broadcast({"type": "saved", "path": str(path)})
+        return None
 
     async def _on_pose(self, message: dict, client_id: int) -> None:
         if "code" in message:
@@ -545,8 +549,13 @@ class StudioServer:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError:
                 continue
-            if text != self.session.text:
-                await asyncio.to_thread(self.session.set_notes, text)
+            changed = text != self.session.text
+            if not await asyncio.to_thread(self.session.reload, text):
+                await self.broadcast({
+                    "type": "disk_changed", "path": str(self.session.notes_path),
+                    "message": f"{self.session.notes_path.name} changed on disk; your unsaved "
+                               f"edits are kept here (Save writes them over the file)"})
+            elif changed:
                 await self.broadcast(self.state_message(reloaded=True))
 
     # ------------------------------------------------------------------ life cycle
@@ -568,7 +577,10 @@ class StudioServer:
         return self.url
 
     async def _after_load(self, work: Callable[[], None]) -> None:
-        await asyncio.shield(self._loaded)
+        try:
+            await asyncio.shield(self._loaded)
+        except Exception:  # noqa: BLE001 - loading's own error is raised by serve_until_stopped
+            return          # (here it printed "Task exception was never retrieved" and a traceback)
         await asyncio.to_thread(work)
 
     async def wait_loaded(self) -> StudioSession:

@@ -35,7 +35,7 @@ from facs_rig.core.timecode import format_timecode
 from facs_rig.core.timeline import Timeline, frame_count, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
-from facs_rig.io.au_notes import beat_start
+from facs_rig.io.au_notes import beat_start, notes_origin
 
 __all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
 
@@ -114,6 +114,9 @@ class StudioSession:
         n_compare = len(compare.driver.profile.targets) if compare is not None else 0
         self.compare_weights = np.zeros((1, n_compare), np.float32)
         self.compare_pose_weights = np.zeros(n_compare, np.float32)
+        # The text the notes file is known to hold (read from it or saved to it): edits since
+        # are unsaved, and a change made to the file on disk must not replace them.
+        self.saved_text = notes_text
         self.set_notes(notes_text)
 
     # ------------------------------------------------------------------ notes and timeline
@@ -171,13 +174,57 @@ class StudioSession:
 
         with self._lock:
             write_text_atomic(self.notes_path, self.text)
+            self.saved_text = self.text
             return self.notes_path
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether the notes text has edits the notes file does not hold."""
+        with self._lock:
+            return self.text != self.saved_text
+
+    def keep_unsaved(self) -> Path | None:
+        """Write unsaved edits beside the notes file as ``NAME.unsaved.notes`` (atomically; the
+        next free ``NAME.unsaved-2.notes``... when an earlier copy differs) and return that path;
+        None when there are none. For the end of a session: the page's typing
+        must outlive the server even when nobody pressed Save. The notes file is not touched."""
+        from facs_rig.io.atomic import write_text_atomic
+
+        with self._lock:
+            if self.text == self.saved_text:
+                return None
+            # A copy kept by an earlier session is not replaced: the next free name.
+            kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved.notes")
+            number = 1
+            while kept.exists() and kept.read_bytes() != self.text.encode("utf-8"):
+                number += 1
+                kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved-{number}.notes")
+            write_text_atomic(kept, self.text)
+            return kept
+
+    def reload(self, text: str) -> bool:
+        """Take ``text`` read from the notes file (changed on disk by another editor).
+
+        Returns False, leaving the notes as they are, when they hold unsaved edits: those are
+        the director's typing, and a file changed under them must not erase it (saving then
+        writes them over the file, as an editor does after a warning).
+        """
+        with self._lock:
+            if self.text != self.saved_text and text != self.text:
+                return False
+            self.saved_text = text
+            if text != self.text:
+                self.set_notes(text)
+            return True
 
     def insert_beat(self, code: str, at: float) -> NotesStatus:
         """Insert ``code`` as a beat line at ``at`` seconds, after the beats that start earlier.
 
-        The line is written in timecode at the timeline's fps when that reads back exactly, so
-        the director sees the frame they were on.
+        When ``code`` is the slider pose's code, the lines play the pose's own values (its code
+        rounds them to letters: :meth:`_pose_lines`).
+
+        The line is written in SMPTE timecode at the timeline's fps (from its ``start`` header),
+        the frame nearest ``at``, so the director sees the frame they were on.
 
         Raises
         ------
@@ -189,16 +236,53 @@ class StudioSession:
             if not (math.isfinite(at) and at >= 0):
                 raise TimelineFormatError(f"cannot insert a beat at {at!r} s")
             fps = self.timeline.fps
-            stamp = format_timecode(at, fps)
+            origin = notes_origin(self.timeline)  # a 'start 01:00:00:00' header: times from it
+            stamp = format_timecode(at + origin, fps)
+            if self.pose_values and canonical == self.pose_code():
+                beat_lines = self._pose_lines(stamp)
+            else:
+                beat_lines = [f"{stamp}  {canonical}"]
+            # Placed by the time the stamp reads back as (the playhead between two frames is
+            # written as the nearest frame): placed by the playhead, a beat between it and
+            # that frame made the new line go backwards.
+            placed = beat_start(stamp, fps, origin)
             lines = self.text.splitlines()
             insert_at = len(lines)
             for index, event_line in enumerate(lines):
-                start = beat_start(event_line, fps)
-                if start is not None and start > at:
+                start = beat_start(event_line, fps, origin)
+                if start is not None and start > placed:
                     insert_at = index
                     break
-            lines.insert(insert_at, f"{stamp}  {canonical}")
+            lines[insert_at:insert_at] = beat_lines
             return self.set_notes("\n".join(lines) + "\n")
+
+    def _pose_lines(self, stamp: str) -> list[str]:
+        """Beat lines at ``stamp`` that play the slider pose exactly: its code is lettered by
+        band (0.3 shows as C, which plays 0.55), so AUs whose value is not their letter's get
+        an ``intensity`` option, one line per value (``L12C+R12C  intensity 0.3``)."""
+        scale = self.vocabulary.scale()
+        lines: list[tuple[str | None, list[Channel], list[str]]] = []
+
+        def clashes(channels: list[Channel], channel: Channel) -> bool:  # 12 with L12, or L12 twice
+            return any(c.au == channel.au
+                       and (c.side is None or channel.side is None or c.side == channel.side)
+                       for c in channels)
+
+        for channel, value in sorted(self.pose_values.items(),
+                                     key=lambda item: (item[0].au, item[0].side or "")):
+            letter = scale.value_to_letter(value)
+            exact = letter is not None and np.float32(scale.letter_to_value(letter)) == np.float32(value)
+            # The shortest text that reads back as the same float32, as the notes writer does.
+            text = None if exact else np.format_float_positional(np.float32(value), unique=True, trim="-")
+            # One line per value; an AU already on it in another side (12 and L12) starts another.
+            line = next((line for line in lines if line[0] == text and not clashes(line[1], channel)), None)
+            if line is None:
+                line = (text, [], [])
+                lines.append(line)
+            line[1].append(channel)
+            line[2].append(f"{channel.side or ''}{channel.au}{letter or ''}")
+        return [f"{stamp}  {format_code(self.vocabulary.parse('+'.join(terms)))}"
+                + (f"  intensity {text}" if text is not None else "") for text, _, terms in lines]
 
     # ------------------------------------------------------------------ poses
 
@@ -237,9 +321,18 @@ class StudioSession:
     def pose_code(self) -> str:
         """The code string of the slider pose: letters by the scale's bands (``6C+R12D``)."""
         scale = self.vocabulary.scale()
+        values = dict(self.pose_values)
+        # The page has a 'both' slider and L and R sliders per AU; a code cannot hold 12 and L12
+        # (asking it to made every such pose an error, the face not redrawn), so an AU set both
+        # ways shows each side at the larger of its two values.
+        for channel in [c for c in values if c.side is None]:
+            if any(c.au == channel.au and c.side for c in values):
+                both = values.pop(channel)
+                for side in "LR":
+                    sided = Channel(channel.au, side)
+                    values[sided] = max(values.get(sided, 0.0), both)
         terms = []
-        for channel, value in sorted(self.pose_values.items(), key=lambda item: (item[0].au,
-                                                                                  item[0].side or "")):
+        for channel, value in sorted(values.items(), key=lambda item: (item[0].au, item[0].side or "")):
             letter = scale.value_to_letter(value)
             if letter is not None:
                 terms.append(f"{channel.side or ''}{channel.au}{letter}")

@@ -12,8 +12,9 @@ of the bundled ``facs`` rig profile is made by a recipe from ``facs_rig/data/def
   from the model);
 - ``head`` and ``gaze``: rotations of the head about the neck; gaze targets carry ICT's scanned
   lid follow-through, the eyeballs turn as nodes (``rigs/facs.json`` ``node_motion``);
-- correctives: the tissue-saturated sum of the drivers plus the scans the recipe lists, minus
-  the drivers and minus smaller correctives (the rig drives them at the same time).
+- correctives: the tissue-saturated sum of the drivers (never moving a vertex less than its
+  strongest single driver does) plus the scans the recipe lists, minus the drivers and minus
+  smaller correctives (the rig drives them at the same time).
 
 Pure numpy: the caller reads the GLB and the recipe and passes arrays and dicts in.
 """
@@ -403,9 +404,16 @@ def _mouth_shade(head: IctHead, model: FaceModel, spec: Mapping[str, Any]) -> np
     return np.where(inner, lit, 1.0)
 
 
-def _saturate(displacement: np.ndarray, limit: float) -> np.ndarray:
+def _saturate(displacement: np.ndarray, limit: float, drivers: Sequence[np.ndarray]) -> np.ndarray:
+    """The summed drivers' displacement ``(n_vertices, 3)`` with tissue saturation: its length
+    ``limit · tanh(length / limit)``, but never shorter than the longest single driver's at that
+    vertex. Skin cannot follow two pulls linearly where they add up; where one pull acts alone it
+    moves as that pull's own scan did (a plain 10 mm tanh of the sum cut AU12's 22 mm corner
+    pull to 10 mm, so 6+12 smiled less than 12 alone)."""
     length = np.linalg.norm(displacement, axis=1, keepdims=True)
-    scale = limit * np.tanh(length / limit) / np.maximum(length, 1e-12)
+    longest = np.max([np.linalg.norm(d, axis=1, keepdims=True) for d in drivers], axis=0)
+    saturated = np.maximum(limit * np.tanh(length / limit), np.minimum(longest, length))
+    scale = saturated / np.maximum(length, 1e-12)
     return displacement * np.where(length > 1e-12, scale, 1.0)
 
 
@@ -449,7 +457,7 @@ def build_ict_targets(
             extra = _scan_sum(head, scans) * model.side_weight(side, width=0.006)[:, None]
         else:
             extra = _scan_sum(head, scans)
-        delta = _saturate(linear, limit) + extra - linear
+        delta = _saturate(linear, limit, [base[d] for d in drivers]) + extra - linear
         for (subset, sub_side), sub in made.items():
             if sub_side == side and subset < frozenset(aus):
                 delta = delta - sub

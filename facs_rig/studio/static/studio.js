@@ -61,7 +61,8 @@ function onMessage(m) {
   else if (m.type === "state") onState(m);
   else if (m.type === "pose") onPose(m);
   else if (m.type === "explain") showExplain(m);
-  else if (m.type === "saved") { $("save-status").textContent = `saved ${m.path}`; }
+  else if (m.type === "saved") { $("save-status").textContent = `saved ${m.path}`; $("save-status").className = ""; }
+  else if (m.type === "disk_changed") { $("save-status").textContent = m.message; $("save-status").className = "bad"; }
   else if (m.type === "exported") { $("out-status").textContent = `wrote ${m.path} (${m.bytes} bytes)`; }
   else if (m.type === "osc") showOsc(m);
   else if (m.type === "error") {
@@ -579,7 +580,7 @@ function updateTransport() {
   const frameNo = Math.round(studio.time * s.fps);
   $("scrub").max = String(Math.max(0, s.frames - 1));
   $("scrub").value = String(frameNo);
-  $("timecode").textContent = timecode(studio.time, s.fps);
+  $("timecode").textContent = timecode(studio.time + (s.start || 0), s.fps);  // from a 'start' header
   $("play").textContent = studio.playing ? "⏸" : "▶";
   $("mode").textContent = studio.mode === "pose"
     ? `pose ${studio.pose && studio.pose.code ? studio.pose.code : "(neutral)"} — play or scrub for the timeline`
@@ -638,6 +639,9 @@ function renderGutter(text, errorLine) {
 notes.addEventListener("scroll", () => { $("gutter").scrollTop = notes.scrollTop; });
 notes.addEventListener("input", () => {
   renderGutter(notes.value, 0);
+  // Typed while the server is away (restarting, stopped): kept, and sent when it is back,
+  // instead of being replaced by the server's text on reconnection.
+  if (!socket || socket.readyState !== 1) studio.unsent = true;
   send({ type: "notes", text: notes.value });
 });
 $("save").onclick = () => send({ type: "save" });
@@ -650,10 +654,14 @@ function onState(m) {
   m.curvesArray = decodeF32(m.curves);
   studio.state = m;
   // The sender's own edits are already in its editor (it may have typed on since).
-  if (m.origin !== studio.client || first) {
+  if (studio.unsent && !first) {
+    studio.unsent = false;
+    if (notes.value !== m.text) send({ type: "notes", text: notes.value });
+  } else if (m.origin !== studio.client || first) {
     if (notes.value !== m.text) notes.value = m.text;
   }
-  if (m.reloaded) $("save-status").textContent = "reloaded: the file changed on disk";
+  if (m.reloaded) { $("save-status").textContent = "reloaded: the file changed on disk"; $("save-status").className = ""; }
+  else if (m.unsaved && $("save-status").className !== "bad") $("save-status").textContent = "unsaved edits";
   const err = $("notes-error");
   if (m.error) {
     err.className = "bad";
