@@ -503,7 +503,8 @@ def test_folders_globs_and_manifests_expand_to_takes(tmp_path):
     assert [Path(t.capture).name for t in takes] == ["one.csv", "two.csv", "three.csv"]
     assert takes[1].overrides == {}  # two.csv came first from the glob; the repeat is dropped
     assert takes[2].parent == "b" and takes[2].stem == "three"
-    assert notes == [f"{tmp_path / 'a'}: 1 CSV file(s) skipped: not a capture format facs-rig knows"]
+    assert notes == [f"{tmp_path / 'a'}: 1 CSV file(s) skipped, not a capture format facs-rig "
+                     f"knows: notes.csv"]
     # Outputs written into the searched folder itself (or beside it) hide no take.
     for output_folder in (tmp_path / "a", tmp_path):
         takes, _ = expand_inputs([str(tmp_path / "a")], exclude=output_folder)
@@ -876,6 +877,58 @@ def test_heat_map_time_axis_labels(start, duration, labels):
     first = math.ceil(round(start / step, 9))
     last = math.floor(round((start + duration) / step, 9))
     assert [_time_label(round(k * step, 6), step, duration) for k in range(first, last + 1)] == labels
+
+
+def test_takes_finished_inside_a_running_task_are_recorded_at_ctrl_c(tmp_path, scheduler):
+    # Tasks of four takes whose second take is slow: at Ctrl-C each task has finished its first
+    # take and is still running; those first takes are recorded (announced as Dask events), the
+    # slow ones and those after them are not.
+    from facs_rig.cluster.engine import IN_FLIGHT_PER_THREAD, ResultsManifest, run_jobs
+    from facs_rig.cluster.work import TakeJob
+    from facs_rig.io.captures.pipeline import CleaningOptions
+
+    def second_is_slow(job):  # local: sent to the workers by value
+        import time as clock
+
+        if int(job.key[4:]) % 4 == 1:
+            clock.sleep(4)
+        return {"key": job.key, "status": "ok", "capture": job.capture, "outputs": []}
+
+    jobs = [TakeJob(f"take{k:02d}", f"take{k:02d}.csv", (), "", "", CleaningOptions())
+            for k in range(64)]
+    seen = []
+
+    def interrupt_at_first(entry):
+        seen.append(entry["key"])
+        time.sleep(1)  # the other worker's first take (a trivial one) is announced meanwhile
+        raise KeyboardInterrupt
+
+    manifest = ResultsManifest(tmp_path)
+    tasks = 2 * IN_FLIGHT_PER_THREAD  # the module's cluster: two single-thread workers
+    result = run_jobs(jobs, manifest, scheduler=scheduler, task=second_is_slow,
+                      on_result=interrupt_at_first)
+    recorded = sorted(json.loads(line)["key"] for line in
+                      (tmp_path / "batch-manifest.jsonl").read_text().splitlines())
+    # The two running tasks' first takes at least (the queued tasks have not started); never a
+    # slow take, which was still sleeping, nor one after it.
+    assert result.interrupted and result.done == len(recorded) >= 2
+    assert set(recorded) <= {f"take{4 * k:02d}" for k in range(tasks)}, recorded
+    entries = [json.loads(line) for line in
+               (tmp_path / "batch-manifest.jsonl").read_text().splitlines()]
+    assert all(set(entry) == {"key", "status", "capture", "outputs", "facs_rig_version",
+                              "settings"} for entry in entries), entries
+
+
+def test_a_folder_note_names_the_skipped_files_and_counts_past_five(tmp_path):
+    from facs_rig.cluster.takes import expand_inputs
+
+    (tmp_path / "day" / "sub").mkdir(parents=True)
+    for k in range(7):
+        (tmp_path / "day" / ("sub" if k == 0 else ".") / f"notes{k}.csv").write_text("x,y\n1,2\n")
+    takes, notes = expand_inputs([str(tmp_path / "day")])
+    assert takes == [] and notes == [
+        f"{tmp_path / 'day'}: 7 CSV file(s) skipped, not a capture format facs-rig knows: "
+        "notes1.csv, notes2.csv, notes3.csv, notes4.csv, notes5.csv and 2 more"]
 
 
 @pytest.mark.parametrize(("left", "threads", "size"), [

@@ -111,7 +111,8 @@ def test_expand_a_url_folder_skips_non_captures_and_hidden_files(tmp_path):
     takes, notes = expand_inputs([folder.as_uri()])
     assert [t.capture for t in takes] == [(folder / "a.csv").as_uri(), (folder / "b.csv").as_uri()]
     assert [(t.stem, t.parent) for t in takes] == [("a", "day1"), ("b", "day1")]
-    assert notes == [f"{folder.as_uri()}: 1 CSV file(s) skipped: not a capture format facs-rig knows"]
+    assert notes == [f"{folder.as_uri()}: 1 CSV file(s) skipped, not a capture format facs-rig "
+                     f"knows: notes.csv"]
     globbed, _ = expand_inputs([f"{folder.as_uri()}/*.csv"])
     assert [t.stem for t in globbed] == ["a", "b", "notes"]
 

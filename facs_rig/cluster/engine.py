@@ -1,12 +1,15 @@
 """Run a batch of takes on Dask (``dask.distributed``): a local cluster, or an existing one.
 
-The client submits one task per take (:func:`facs_rig.cluster.work.process_take`), keeps at
-most a few tasks per worker thread in flight, and records each result in the results manifest
-as it arrives. Tasks return small dicts, so the client never holds a take's arrays.
+The client submits tasks of a few takes each (:func:`facs_rig.cluster.work.process_take` per
+take), keeps at most a few tasks per worker thread in flight, and records each take's result in
+the results manifest as it arrives. Tasks return small dicts, so the client never holds a take's
+arrays. A take finished inside a task that has more to do is announced at once, as a Dask event
+(``Worker.log_event`` on a topic of this run, which the client subscribes to), so it is recorded
+without waiting for its task: the task's own result is the fallback and the rest.
 
 Resuming
     The manifest (``batch-manifest.jsonl`` in the output folder) gets one JSON line per finished
-    take, flushed and fsynced, so an interrupted run loses at most the takes in flight. A take is
+    take, flushed and fsynced, so an interrupted run loses at most the takes running. A take is
     up to date when its last entry has the same settings and facs-rig version, its input still
     has the recorded SHA-256 (computed by the worker) and its outputs exist.
 
@@ -34,10 +37,12 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +63,8 @@ IN_FLIGHT_PER_THREAD = 4
 #: once. Tasks shrink to one take as the batch nears its end (:func:`_takes_per_task`), so that
 #: no worker is left with a long task while the others idle.
 MOST_TAKES_PER_TASK = 4
+#: How often (seconds) the client's loop wakes when nothing arrives (to see Ctrl-C).
+WAKE_INTERVAL = 0.25
 #: After Ctrl-C, how long to wait for a finished task's result (a small dict) from its worker.
 RESULT_TIMEOUT = 5
 #: How long to try reaching a --scheduler before giving up.
@@ -478,7 +485,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         ``interrupted`` is True after Ctrl-C: finished takes are in the manifest, the rest are
         not, and a rerun continues from there.
     """
-    distributed = _import_dask()
+    _import_dask()  # a clear error when Dask is missing, before anything starts
     result = BatchResult()
     queued = list(jobs)
     pending = iter(queued)
@@ -490,8 +497,15 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         # A local cluster's workers are still joining: size the window for all of them.
         threads = (sum(client.nthreads().values()) if scheduler
                    else local_worker_count(workers)) or 1
-        window = distributed.as_completed(loop=client.loop)
         in_flight: dict[str, tuple[object, list[TakeJob]]] = {}
+        # Takes sent and not yet recorded, by key: a take is recorded once, from whichever comes
+        # first, its event or its task's result.
+        unrecorded: dict[str, TakeJob] = {}
+        # What arrives, in the order Dask delivers it on its own threads: a take's outcome
+        # (a dict, from its event) or a task that is done (its future). This thread records.
+        arrivals: queue.SimpleQueue = queue.SimpleQueue()
+        topic = f"facs-rig-takes-{uuid.uuid4().hex}"  # this run's own, on a shared scheduler too
+        client.subscribe_topic(topic, lambda event: arrivals.put(event[1]["outcome"]))
 
         def submit_next() -> bool:
             nonlocal left
@@ -499,47 +513,76 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             if not batch:
                 return False
             left -= len(batch)
-            future = client.submit(_run_takes, task, batch, pure=False)
+            unrecorded.update((job.key, job) for job in batch)
+            future = client.submit(_run_takes, task, batch, topic, pure=False)
             in_flight[future.key] = (future, batch)
-            window.add(future)
+            future.add_done_callback(arrivals.put)
             return True
+
+        def record(outcome: dict) -> None:
+            job = unrecorded.pop(outcome.get("key"), None)
+            if job is None:  # recorded already (its event came after its task's result)
+                return
+            entry = _entry(outcome, job, manifest)
+            if outcome["status"] != "skipped":
+                manifest.record(entry)
+            _count(result, entry)
+            result.entries.append(_brief(entry))
+            if on_result is not None:
+                on_result(entry)
+
+        def record_announced() -> None:
+            """Record the takes announced so far (tasks that are done are left to ``finish``)."""
+            while True:
+                try:
+                    arrival = arrivals.get_nowait()
+                except queue.Empty:
+                    return
+                if isinstance(arrival, dict):
+                    record(arrival)
 
         def finish(future, timeout: float | None = None) -> None:
             _, batch = in_flight.pop(future.key)
             try:
                 outcomes = future.result(timeout=timeout)
             except Exception as exc:  # noqa: BLE001 (a worker that died: KilledWorker, ...)
+                # Only the takes not announced as finished failed with it.
                 outcomes = [{"key": job.key, "status": "failed", "capture": job.capture,
                              "error": f"{job.capture}: the worker failed ({type(exc).__name__}:"
                                       f" {' '.join(str(exc).split())})"} for job in batch]
             future.release()
-            for outcome, job in zip(outcomes, batch):
-                entry = _entry(outcome, job, manifest)
-                if outcome["status"] != "skipped":
-                    manifest.record(entry)
-                _count(result, entry)
-                result.entries.append(_brief(entry))
-                if on_result is not None:
-                    on_result(entry)
+            for outcome in outcomes:
+                record(outcome)
 
         try:
             for _ in range(threads * IN_FLIGHT_PER_THREAD):
                 if not submit_next():
                     break
-            for future in window:
-                finish(future)
-                submit_next()
+            while in_flight:
+                try:
+                    # A timeout, so that Ctrl-C is seen at once whatever the platform.
+                    arrival = arrivals.get(timeout=WAKE_INTERVAL)
+                except queue.Empty:
+                    continue
+                if isinstance(arrival, dict):
+                    record(arrival)
+                elif getattr(arrival, "key", None) in in_flight:
+                    finish(arrival)
+                    submit_next()
         except KeyboardInterrupt:
             result.interrupted = True
             # Takes whose results are already here (finished while Ctrl-C arrived) are kept like
             # the others; the rest are cancelled (docs/batch.md says what they leave).
             with contextlib.suppress(Exception, KeyboardInterrupt):
+                record_announced()  # takes finished inside tasks that are still running
                 for future in [f for f, _ in in_flight.values() if f.status == "finished"]:
                     finish(future, timeout=RESULT_TIMEOUT)
             with contextlib.suppress(Exception):
                 client.cancel([future for future, _ in in_flight.values()], force=True)
         finally:
             manifest.close()  # whatever stopped the loop, what finished stays recorded
+            with contextlib.suppress(Exception):
+                client.unsubscribe_topic(topic)
     return result
 
 
@@ -551,10 +594,33 @@ def _takes_per_task(left: int, threads: int) -> int:
     return max(1, min(MOST_TAKES_PER_TASK, left // (4 * max(1, threads))))
 
 
-def _run_takes(task: Callable[[TakeJob], dict], jobs: list[TakeJob]) -> list[dict]:
+def _run_takes(task: Callable[[TakeJob], dict], jobs: list[TakeJob],
+               topic: str | None = None) -> list[dict]:
     """A task's takes, one after the other on the worker (``task`` reports each take's own
-    failure, so one bad take does not fail the others)."""
-    return [task(job) for job in jobs]
+    failure, so one bad take does not fail the others).
+
+    Each take but the last is also announced on ``topic`` as it finishes (the last comes back
+    with the task's result as soon), so that a Ctrl-C while the task runs keeps it.
+    """
+    outcomes = []
+    for number, job in enumerate(jobs, 1):
+        outcomes.append(task(job))
+        if topic is not None and number < len(jobs):
+            _announce(topic, outcomes[-1])
+    return outcomes
+
+
+def _announce(topic: str, outcome: dict) -> None:
+    """Send ``outcome`` to the client as a Dask event; best effort (the task's result carries it
+    too, so a take is never lost or failed for want of its event)."""
+    import distributed
+
+    with contextlib.suppress(Exception):
+        # Through JSON first: an event must be msgpack-able, and a take's outcome is written as
+        # JSON to the manifest anyway; what JSON refuses is left to the task's result.
+        # Wrapped: the scheduler adds a "worker" field to a dict it relays.
+        plain = json.loads(json.dumps(outcome))
+        distributed.get_worker().log_event(topic, {"outcome": plain})
 
 
 def _entry(outcome: dict, job: TakeJob, manifest: ResultsManifest) -> dict:

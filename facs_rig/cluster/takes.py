@@ -120,15 +120,14 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
     for argument in inputs:
         if remote.is_url(argument):
             urls, searched = remote.expand_url(argument)
-            skipped = 0
+            skipped = []
             for url in urls:
                 if searched and not _url_is_capture(url):
-                    skipped += 1
+                    skipped.append(url.rstrip("/").rsplit("/", 1)[-1])
                     continue
                 add(_take(url))
             if skipped:
-                notes.append(f"{argument}: {skipped} CSV file(s) skipped: not a capture format "
-                             f"facs-rig knows")
+                notes.append(_skipped_note(argument, skipped))
             continue
         if any(ch in argument for ch in "*?[") and not os.path.exists(argument):
             matches = sorted(glob.glob(argument, recursive=True))
@@ -141,8 +140,7 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
                 for capture in found:
                     add(_take(capture))
                 if skipped:
-                    notes.append(f"{path}: {skipped} CSV file(s) skipped: not a capture format "
-                                 f"facs-rig knows")
+                    notes.append(_skipped_note(path, skipped))
             elif _is_manifest(path):
                 for capture, overrides, origin in _manifest_rows(path):
                     add(_take(capture, overrides, origin))
@@ -162,13 +160,28 @@ def _url_is_capture(url: str) -> bool:
         return True  # unreadable or empty: a take whose error the report shows
 
 
-def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], int]:
+#: Skipped files a note names before it only counts the rest.
+SKIPPED_NAMED = 5
+
+
+def _skipped_note(folder: str, names: list[str]) -> str:
+    """The note on CSV files of ``folder`` that are not captures, naming the first few (in a
+    folder of hundreds of takes, a count alone leaves the user to find them)."""
+    shown = ", ".join(names[:SKIPPED_NAMED])
+    if len(names) > SKIPPED_NAMED:
+        shown += f" and {len(names) - SKIPPED_NAMED} more"
+    return (f"{folder}: {len(names)} CSV file(s) skipped, not a capture format facs-rig knows: "
+            f"{shown}")
+
+
+def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], list[str]]:
     # Only an output folder *inside* the searched one is left out: when the outputs go to the
     # searched folder itself or beside it, every capture in it is still a take.
     excluded = exclude.resolve() if exclude is not None else None
     if excluded is not None and folder.resolve() not in excluded.parents:
         excluded = None
-    found, skipped = [], 0
+    found: list[str] = []
+    skipped: list[str] = []  # paths relative to the folder
     for path in sorted(folder.rglob("*.csv")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
@@ -181,7 +194,7 @@ def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], int]:
         if known:
             found.append(str(path))
         else:
-            skipped += 1
+            skipped.append(path.relative_to(folder).as_posix())
     return found, skipped
 
 
