@@ -656,3 +656,30 @@ def test_a_table_header_with_a_missing_repeated_or_empty_column_is_refused(tmp_p
         with pytest.raises(CaptureFormatError) as refused:
             read_table(path, ("time", "a", "b"), ("name",))
         assert str(refused.value) == f"{path}: {message}"
+
+
+def test_header_longer_than_the_sample_is_refused_not_cut(tmp_path):
+    """A first line past 256 KiB was cut mid-name: the cut name 'X389' (of X38975) was reported
+    as 'column X389 appears twice (columns 453 and 38975)', a column the file does not repeat."""
+    names = ",".join(f"X{index}" for index in range(60_000))
+    path = write(tmp_path, "Timecode,BlendShapeCount," + names + "\n00:00:00:00.000,61\n")
+    with pytest.raises(CaptureFormatError) as info:
+        read_capture(path)
+    assert str(info.value) == (f"{path}: line 1: the header is longer than 256 KiB, "
+                               f"not a capture header")
+    # a header just under the sample is read as it is
+    short = write(tmp_path, "a," * 1000 + "b\n1\n", name="short.csv")
+    assert len(read_header(short)) == 1001
+
+
+def test_many_missing_columns_are_counted_not_all_listed(tmp_path):
+    path = write(tmp_path, "Timecode,BlendShapeCount,EyeBlinkLeft\n00:00:00:01.0,61,0\n")
+    with pytest.raises(CaptureFormatError) as info:
+        read_capture(path)
+    assert str(info.value) == (
+        f"{path}: line 1: missing Live Link Face column(s) EyeLookDownLeft, EyeLookInLeft, "
+        f"EyeLookOutLeft, EyeLookUpLeft, EyeSquintLeft, ... (51 in all)")
+    two = write(tmp_path, "time,a\n0,1\n", name="two.csv")
+    from facs_rig.io.captures._table import read_table
+    with pytest.raises(CaptureFormatError, match=r"line 1: missing column\(s\) b, c$"):
+        read_table(two, ("b", "c"))

@@ -141,6 +141,13 @@ def header_from_sample(name: str, sample: bytes) -> tuple[str, ...]:
         raise CaptureFormatError(f"{name}: the file is empty")
     if b"\x00" in sample:
         raise CaptureFormatError(f"{name}: is a binary file, not a CSV capture")
+    if b"\n" not in sample and len(sample) >= _HEADER_SAMPLE:
+        # The first line goes on past the sample: its last name would be cut in the middle
+        # (read as a column that is not in the file, or as a "repeated" one). No tracker writes
+        # a header near this long (OpenFace's full output, 714 columns, is about 10 KB).
+        raise CaptureFormatError(
+            f"{name}: line 1: the header is longer than {_HEADER_SAMPLE // 1024} KiB, not a "
+            f"capture header")
     first = sample.split(b"\n", 1)[0]
     try:
         line = first.decode("utf-8-sig")
@@ -162,7 +169,15 @@ def _check_header(name: str, header: tuple[str, ...], required: tuple[str, ...])
         seen[column] = index
     missing = [column for column in required if column not in seen]
     if missing:
-        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
+        raise CaptureFormatError(f"{name}: line 1: missing column(s) {name_list(missing)}")
+
+
+def name_list(names: list[str], shown: int = 5) -> str:
+    """``names`` joined by commas, the first ``shown`` only when there are more (an error line
+    naming every one of 52 missing shapes runs to a screenful)."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, ... ({len(names)} in all)"
 
 
 def _parse_cell(cell: str) -> float:

@@ -27,7 +27,7 @@ from facs_rig.io.captures._common import (
     unit_range,
     with_constant_columns,
 )
-from facs_rig.io.captures._table import read_header, read_table
+from facs_rig.io.captures._table import name_list, read_header, read_table
 from facs_rig.io.captures.arkit_names import (
     ARKIT_NAMES,
     LIVE_LINK_FACE_ROTATIONS,
@@ -250,7 +250,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     missing = [pascal_case(n) for n in ARKIT_NAMES if n not in mapping]
     if missing:
         raise CaptureFormatError(f"{name}: line 1: missing Live Link Face column(s) "
-                                 f"{', '.join(missing)}")
+                                 f"{name_list(missing)}")
     rotations = tuple(c for c in LIVE_LINK_FACE_ROTATIONS if c in header)
     numeric = tuple(mapping[n] for n in ARKIT_NAMES) + rotations
     fixed = None
