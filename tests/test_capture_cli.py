@@ -454,3 +454,29 @@ def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys
     assert main(["code", llf]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[3:6] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]
+
+
+def test_retarget_names_the_two_captures_that_would_write_one_output(tmp_path, capsys):
+    """Two takes of one name in two folders: the error said only 'two captures would write the
+    same output'; with hundreds of takes, which two is what the user needs."""
+    first, second = tmp_path / "day1" / "take.csv", tmp_path / "day2" / "take.csv"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text("timestamp,AU01_r\n0,1\n0.1,2\n")
+    template = str(tmp_path / "{stem}.json")
+    assert main(["retarget", str(first), str(second), "-o", template]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {first} and {second} would both write {tmp_path / 'take.json'}; "
+        f"rename one, or use facs-rig batch with -o .../{{parent}}/{{stem}} "
+        f"(see 'facs-rig retarget --help')\n")
+    assert not (tmp_path / "take.json").exists()
+
+
+def test_retarget_does_a_capture_named_twice_once(tmp_path, capsys):
+    """Overlapping globs (take*.csv take01.csv) name a take twice: batch does it once, and so
+    does retarget (it was refused as 'two captures would write the same output')."""
+    take = tmp_path / "take01.csv"
+    take.write_text("timestamp,AU01_r\n0,1\n0.1,2\n")
+    assert main(["retarget", str(take), str(take), "-o", str(tmp_path / "{stem}.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith(f"{take} -> {tmp_path / 'take01.json'}: 2 frames")
