@@ -231,3 +231,17 @@ def test_calibrate_tracker_reports_each_step():
     calibrate_tracker(clips, clips, name="studio", progress=lambda *step: steps.append(step))
     assert steps == [(1, 7, "001.csv"), (2, 7, "002.csv"), (3, 7, "003.csv"), (4, 7, "fold 1/3"),
                      (5, 7, "fold 2/3"), (6, 7, "fold 3/3"), (7, 7, "final fit")]
+
+
+def test_an_elan_coding_without_au_tiers_is_named_with_its_tiers(tmp_path, capsys):
+    """The shared ELAN files hold gesture and word tiers only; calibrate said 'its codes span
+    0.00-0.00 s, 0% of the take', as if the files were paired with the wrong takes."""
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2)]
+    codings = [str(shared_asset(f"elan/sample_{v}.eaf")) for v in ("2.7", "3.0")]
+    output = tmp_path / "profile.json"
+    assert main(["calibrate", *clips, "--coded", *codings, "-o", str(output)]) == 1
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {codings[0]}: holds no AU codes to calibrate against (no AU or FACS "
+        f"tier; its tiers: text, words-timesub, words-symsub, gestures, gest_included, "
+        f"words-pos)\n")
+    assert not output.exists()
