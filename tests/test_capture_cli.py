@@ -480,3 +480,24 @@ def test_retarget_does_a_capture_named_twice_once(tmp_path, capsys):
     assert main(["retarget", str(take), str(take), "-o", str(tmp_path / "{stem}.json")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith(f"{take} -> {tmp_path / 'take01.json'}: 2 frames")
+
+
+def test_a_given_neutral_where_the_face_was_lost_is_refused(tmp_path, capsys):
+    """`--neutral 2-3` over frames the tracker lost subtracted nothing (a NaN median), while
+    `code` printed 'neutral: 2.00–3.00 s (given)' above segments coded against no neutral."""
+    rows = ["frame,timestamp,confidence,success,AU12_r"]
+    for frame in range(50):
+        time = frame / 10
+        rows.append(f"{frame + 1},{time:.1f},0.98,{0 if 2 <= time <= 3 else 1},2.5")
+    take = tmp_path / "lost.csv"
+    take.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "lost.json"
+    assert main(["retarget", str(take), "--neutral", "2-3", "-o", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {take}: neutral window 2-3 s holds no frame with a tracked face (all "
+        f"11 are gaps where the tracker lost it); give a window where the face was tracked\n")
+    assert not out.exists()
+    assert main(["code", str(take), "--neutral", "1.9-3"]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "# repaired: 11 rows with success 0 or confidence below 0.75 treated as gaps",
+        "# neutral: 1.90–3.00 s (given)"]
