@@ -501,3 +501,17 @@ def test_a_given_neutral_where_the_face_was_lost_is_refused(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[:2] == [
         "# repaired: 11 rows with success 0 or confidence below 0.75 treated as gaps",
         "# neutral: 1.90–3.00 s (given)"]
+
+
+def test_code_of_a_take_whose_face_was_never_tracked_subtracts_no_neutral(tmp_path, capsys):
+    """Every row lost (success 0): code printed '# neutral: 0.00–0.97 s (automatic)', a
+    resting second chosen among frames with no face."""
+    rows = ["frame,timestamp,confidence,success,AU12_r"]
+    rows += [f"{frame + 1},{frame / 10:.1f},0.98,0,2.5" for frame in range(80)]
+    take = tmp_path / "lost.csv"
+    take.write_text("\n".join(rows) + "\n")
+    assert main(["code", str(take)]) == 0
+    assert capsys.readouterr().out == (
+        "# repaired: 80 rows with success 0 or confidence below 0.75 treated as gaps\n"
+        "# neutral: none\n"
+        "no AU events\n")

@@ -326,6 +326,10 @@ def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
     if spec == "auto":
         if auto_neutral_note(times) is not None:
             return None, None
+        if not np.isfinite(values).any():
+            # The face was never tracked: there is no resting second to choose (one of lost
+            # frames was printed as "neutral: 0.00-0.97 s (automatic)").
+            return None, None
         return _resting_calibration(times, values, gain_percentile)
     window = _neutral_window(spec)
     return (NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile),
