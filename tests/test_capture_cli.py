@@ -515,3 +515,35 @@ def test_code_of_a_take_whose_face_was_never_tracked_subtracts_no_neutral(tmp_pa
         "# repaired: 80 rows with success 0 or confidence below 0.75 treated as gaps\n"
         "# neutral: none\n"
         "no AU events\n")
+
+
+def test_a_live_link_face_take_retargeted_to_live_link_face_keeps_its_eye_rotations(tmp_path,
+                                                                                     capsys):
+    """The nine rotation columns were written as zeros: S07-001 copied to a new Live Link Face
+    take (the lossless path) lost LeftEyeYaw (-0.43 to 0.16 rad) and the other eye angles."""
+    import csv
+
+    source = shared_asset("captures/livelinkface/S07-001.csv")
+    rotations = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+                 "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+
+    def table(path):
+        with open(path, encoding="utf-8", newline="") as stream:
+            rows = list(csv.reader(stream))
+        columns = [rows[0].index(name) for name in rotations]
+        return {row[0]: [float(row[k]) for k in columns] for row in rows[1:]}
+
+    recorded = table(source)
+    for extra in ([], ["--solve", "--fps", "24"]):
+        out = tmp_path / f"copy{len(extra)}.csv"
+        assert main(["retarget", str(source), "--rig", "arkit", *extra, "-o", str(out)]) == 0
+        written = table(out)
+        if not extra:  # every recorded row is written back at its own timecode
+            assert len(written) == len(recorded) + 2  # and S07-001's 2 dropped frames
+            for timecode, values in recorded.items():
+                np.testing.assert_allclose(written[timecode], values, atol=1e-7)
+        values = np.array(list(written.values()))
+        assert values[:, 3].min() == pytest.approx(-0.4299, abs=2e-3)
+        assert values[:, 3].max() == pytest.approx(0.1564, abs=2e-3)
+        assert not values[:, :3].any()  # the take recorded no head rotation
+    capsys.readouterr()

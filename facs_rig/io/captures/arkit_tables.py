@@ -297,8 +297,14 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
                              "timecode_rate": rate, "head_recorded": recorded})
     blend = TargetWeights(times, weights, names, fps, meta)
     aus = AUCurves(times, pose_values, pose_channels, fps, meta) if pose_channels else None
+    rotations = None
+    if len(rot) == len(LIVE_LINK_FACE_ROTATIONS):  # kept as recorded, for a Live Link Face copy
+        rotations = TargetWeights(times, np.column_stack(
+            [rot[c] for c in LIVE_LINK_FACE_ROTATIONS]).astype(np.float32),
+            LIVE_LINK_FACE_ROTATIONS, fps, meta)
     return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (),
-                                          with_constant_columns(meta, table, numeric, keep)))
+                                          with_constant_columns(meta, table, numeric, keep),
+                                          rotations=rotations))
 
 
 def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Capture:
