@@ -343,3 +343,17 @@ def test_the_bundled_mediapipe_mapping_is_what_the_build_tool_makes(tmp_path):
     assert tool.main([str(out)]) == 0
     bundled = root / "facs_rig" / "data" / "trackers" / "mediapipe.json"
     assert out.read_bytes() == bundled.read_bytes(), "run python tools/build_mediapipe_profile.py"
+
+
+def test_an_elan_coding_without_au_tiers_is_named_with_its_tiers(tmp_path, capsys):
+    """The shared ELAN files hold gesture and word tiers only; calibrate said 'its codes span
+    0.00-0.00 s, 0% of the take', as if the files were paired with the wrong takes."""
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2)]
+    codings = [str(shared_asset(f"elan/sample_{v}.eaf")) for v in ("2.7", "3.0")]
+    output = tmp_path / "profile.json"
+    assert main(["calibrate", *clips, "--coded", *codings, "-o", str(output)]) == 1
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {codings[0]}: holds no AU codes to calibrate against (no AU or FACS "
+        f"tier; its tiers: text, words-timesub, words-symsub, gestures, gest_included, "
+        f"words-pos)\n")
+    assert not output.exists()

@@ -454,3 +454,96 @@ def test_code_lists_head_and_eye_positions_held_while_the_face_is_at_rest(capsys
     assert main(["code", llf]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[3:6] == ["0.47–1.40 s  45+61B", "2.60–3.57 s  63B", "4.30–5.07 s  61B"]
+
+
+def test_retarget_names_the_two_captures_that_would_write_one_output(tmp_path, capsys):
+    """Two takes of one name in two folders: the error said only 'two captures would write the
+    same output'; with hundreds of takes, which two is what the user needs."""
+    first, second = tmp_path / "day1" / "take.csv", tmp_path / "day2" / "take.csv"
+    for path in (first, second):
+        path.parent.mkdir()
+        path.write_text("timestamp,AU01_r\n0,1\n0.1,2\n")
+    template = str(tmp_path / "{stem}.json")
+    assert main(["retarget", str(first), str(second), "-o", template]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {first} and {second} would both write {tmp_path / 'take.json'}; "
+        f"rename one, or use facs-rig batch with -o .../{{parent}}/{{stem}} "
+        f"(see 'facs-rig retarget --help')\n")
+    assert not (tmp_path / "take.json").exists()
+
+
+def test_retarget_does_a_capture_named_twice_once(tmp_path, capsys):
+    """Overlapping globs (take*.csv take01.csv) name a take twice: batch does it once, and so
+    does retarget (it was refused as 'two captures would write the same output')."""
+    take = tmp_path / "take01.csv"
+    take.write_text("timestamp,AU01_r\n0,1\n0.1,2\n")
+    assert main(["retarget", str(take), str(take), "-o", str(tmp_path / "{stem}.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith(f"{take} -> {tmp_path / 'take01.json'}: 2 frames")
+
+
+def test_a_given_neutral_where_the_face_was_lost_is_refused(tmp_path, capsys):
+    """`--neutral 2-3` over frames the tracker lost subtracted nothing (a NaN median), while
+    `code` printed 'neutral: 2.00–3.00 s (given)' above segments coded against no neutral."""
+    rows = ["frame,timestamp,confidence,success,AU12_r"]
+    for frame in range(50):
+        time = frame / 10
+        rows.append(f"{frame + 1},{time:.1f},0.98,{0 if 2 <= time <= 3 else 1},2.5")
+    take = tmp_path / "lost.csv"
+    take.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "lost.json"
+    assert main(["retarget", str(take), "--neutral", "2-3", "-o", str(out)]) == 1
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {take}: neutral window 2-3 s holds no frame with a tracked face (all "
+        f"11 are gaps where the tracker lost it); give a window where the face was tracked\n")
+    assert not out.exists()
+    assert main(["code", str(take), "--neutral", "1.9-3"]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "# repaired: 11 rows with success 0 or confidence below 0.75 treated as gaps",
+        "# neutral: 1.90–3.00 s (given)"]
+
+
+def test_code_of_a_take_whose_face_was_never_tracked_subtracts_no_neutral(tmp_path, capsys):
+    """Every row lost (success 0): code printed '# neutral: 0.00–0.97 s (automatic)', a
+    resting second chosen among frames with no face."""
+    rows = ["frame,timestamp,confidence,success,AU12_r"]
+    rows += [f"{frame + 1},{frame / 10:.1f},0.98,0,2.5" for frame in range(80)]
+    take = tmp_path / "lost.csv"
+    take.write_text("\n".join(rows) + "\n")
+    assert main(["code", str(take)]) == 0
+    assert capsys.readouterr().out == (
+        "# repaired: 80 rows with success 0 or confidence below 0.75 treated as gaps\n"
+        "# neutral: none\n"
+        "no AU events\n")
+
+
+def test_a_live_link_face_take_retargeted_to_live_link_face_keeps_its_eye_rotations(tmp_path,
+                                                                                     capsys):
+    """The nine rotation columns were written as zeros: S07-001 copied to a new Live Link Face
+    take (the lossless path) lost LeftEyeYaw (-0.43 to 0.16 rad) and the other eye angles."""
+    import csv
+
+    source = shared_asset("captures/livelinkface/S07-001.csv")
+    rotations = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+                 "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+
+    def table(path):
+        with open(path, encoding="utf-8", newline="") as stream:
+            rows = list(csv.reader(stream))
+        columns = [rows[0].index(name) for name in rotations]
+        return {row[0]: [float(row[k]) for k in columns] for row in rows[1:]}
+
+    recorded = table(source)
+    for extra in ([], ["--solve", "--fps", "24"]):
+        out = tmp_path / f"copy{len(extra)}.csv"
+        assert main(["retarget", str(source), "--rig", "arkit", *extra, "-o", str(out)]) == 0
+        written = table(out)
+        if not extra:  # every recorded row is written back at its own timecode
+            assert len(written) == len(recorded) + 2  # and S07-001's 2 dropped frames
+            for timecode, values in recorded.items():
+                np.testing.assert_allclose(written[timecode], values, atol=1e-7)
+        values = np.array(list(written.values()))
+        assert values[:, 3].min() == pytest.approx(-0.4299, abs=2e-3)
+        assert values[:, 3].max() == pytest.approx(0.1564, abs=2e-3)
+        assert not values[:, :3].any()  # the take recorded no head rotation
+    capsys.readouterr()

@@ -656,3 +656,37 @@ def test_a_table_header_with_a_missing_repeated_or_empty_column_is_refused(tmp_p
         with pytest.raises(CaptureFormatError) as refused:
             read_table(path, ("time", "a", "b"), ("name",))
         assert str(refused.value) == f"{path}: {message}"
+
+
+def test_a_header_wider_than_the_first_block_is_read_whole(tmp_path, monkeypatch):
+    """The header was read from the first 256 KiB only: the name cut there, 'X389' of
+    'X38975', was refused as 'column X389 appears twice (columns 453 and 38975)'."""
+    live_link = open(shared_asset("captures/livelinkface/S07-001.csv"), encoding="utf-8")
+    header, row = live_link.readline().strip(), live_link.readline().strip()
+    live_link.close()
+    extra = 60_000
+    path = write(tmp_path, header + "," + ",".join(f"X{k}" for k in range(extra)) + "\n"
+                 + row + "," + ",".join(["0"] * extra) + "\n")
+    assert path.stat().st_size > 2 * 256 * 1024
+    assert len(read_header(path)) == header.count(",") + 1 + extra
+    capture = read_capture(path)
+    assert capture.n_frames == 1 and capture.blendshapes.weights.shape == (1, 52)
+    # A first line longer than the limit is refused, not cut.
+    import facs_rig.io.captures._table as table
+    monkeypatch.setattr(table, "MAX_HEADER_BYTES", 256 * 1024)
+    with pytest.raises(CaptureFormatError) as info:
+        read_capture(path)
+    assert str(info.value) == f"{path}: line 1: the header is longer than 256 KiB, not a capture header"
+
+
+def test_many_missing_columns_are_counted_not_all_listed(tmp_path):
+    path = write(tmp_path, "Timecode,BlendShapeCount,EyeBlinkLeft\n00:00:00:01.0,61,0\n")
+    with pytest.raises(CaptureFormatError) as info:
+        read_capture(path)
+    assert str(info.value) == (
+        f"{path}: line 1: missing Live Link Face column(s) EyeLookDownLeft, EyeLookInLeft, "
+        f"EyeLookOutLeft, EyeLookUpLeft, EyeSquintLeft, ... (51 in all)")
+    two = write(tmp_path, "time,a\n0,1\n", name="two.csv")
+    from facs_rig.io.captures._table import read_table
+    with pytest.raises(CaptureFormatError, match=r"line 1: missing column\(s\) b, c$"):
+        read_table(two, ("b", "c"))

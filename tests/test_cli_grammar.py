@@ -119,7 +119,7 @@ def test_an_unquoted_code_hints_to_quote_it(capsys, argv):
 
 
 @pytest.mark.parametrize(("group", "subcommands"), [
-    ("rig", "show, validate or detect"), ("timeline", "show, convert or sample")])
+    ("rig", "list, show, validate or detect"), ("timeline", "show, convert or sample")])
 def test_a_group_without_its_subcommand_is_one_usage_line(capsys, group, subcommands):
     assert run(capsys, group) == (
         2, "", f"facs-rig: error: facs-rig {group}: choose a subcommand: {subcommands} "

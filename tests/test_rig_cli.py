@@ -27,6 +27,14 @@ def test_rigs_lists_the_bundled_profiles(capsys):
     assert {r["name"]: r["targets"] for r in rows}["arkit"] == 52
 
 
+def test_rig_list_prints_what_rigs_prints(capsys):
+    """`rig list` (beside `rig show`) was refused as an invalid choice."""
+    for options in ((), ("--json",)):
+        listed = run(capsys, "rig", "list", *options)
+        assert listed[0] == 0 and listed[1].startswith("[" if options else "rig        targets")
+        assert listed == run(capsys, "rigs", *options)
+
+
 def test_mix_json_is_one_object_with_every_target(capsys):
     status, out, err = run(capsys, "mix", "R12A+R14A+11", "--rig", "arkit", "--json")
     assert status == 0

@@ -86,12 +86,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_retarget(args: argparse.Namespace) -> int:
     """Retarget every capture; one summary line each, a progress bar for several."""
     check_neutral(args.neutral)
-    captures = args.captures
+    # A capture named twice (overlapping globs: take*.csv take01.csv) is done once, as in batch.
+    captures = list(dict.fromkeys(args.captures, None))
     if len(captures) > 1 and "{stem}" not in args.output:
         raise UsageError("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")
     outputs = [args.output.replace("{stem}", Path(c).stem) for c in captures]
-    if len(set(outputs)) != len(outputs):
-        raise UsageError("two captures would write the same output; rename them or change -o")
+    first_capture: dict[str, str] = {}
+    for capture, output in zip(captures, outputs):
+        if output in first_capture:
+            raise UsageError(f"{first_capture[output]} and {capture} would both write {output}; "
+                             f"rename one, or use facs-rig batch with -o .../{{parent}}/{{stem}}")
+        first_capture[output] = capture
     output_kind(outputs[0], args.rig)  # an unknown extension fails before any work
     for capture, output in zip(captures, outputs):
         check_output(output, inputs=(capture, args.mesh))

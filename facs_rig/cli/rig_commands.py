@@ -94,6 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     why.add_argument("--json", action="store_true", help="print the explanation as JSON")
     why.set_defaults(handler=run_explain)
 
+    # `rig list` is what a user of `rig show` types first; it is `rigs` under the group's name.
+    listing = rig_subcommand(subparsers, "list", help="list the bundled rig profiles (as 'rigs')",
+                             description="The rig profiles bundled with facs-rig (rigs/*.json).")
+    listing.add_argument("--json", action="store_true", help="print the list as JSON")
+    listing.set_defaults(handler=run_rigs)
+
     show = rig_subcommand(subparsers, "show", help="show a rig profile: targets, mappings, rules, "
                           "AUs it cannot show",
                           description="Describe a bundled or user rig profile. Every FACS code "

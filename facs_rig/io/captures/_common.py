@@ -44,6 +44,10 @@ class Capture:
     metadata : mapping
         What the reader found (``source``, ``format``, ...), and ``constant_columns``: the
         file's input columns that never change over the take (:func:`with_constant_columns`).
+    rotations : TargetWeights or None
+        A Live Link Face take's nine rotation columns as recorded (``HeadYaw`` ...
+        ``RightEyeRoll``, :data:`LIVE_LINK_FACE_ROTATIONS` order), on the same rows: written
+        back when the take is retargeted to a Live Link Face CSV.
     """
 
     path: str
@@ -54,6 +58,7 @@ class Capture:
     repairs: tuple[str, ...] = ()
     faces: tuple[int, ...] = ()
     metadata: Any = field(default_factory=lambda: MappingProxyType({}))
+    rotations: TargetWeights | None = None
 
     @property
     def times(self) -> np.ndarray:
@@ -259,11 +264,14 @@ def restore_dropped_frames(capture: Capture) -> Capture:
     shapes = capture.blendshapes
     if shapes is not None:
         shapes = replace(shapes, times=full, weights=spread(shapes.weights), fps=fps)
+    rotations = capture.rotations
+    if rotations is not None:
+        rotations = replace(rotations, times=full, weights=spread(rotations.weights), fps=fps)
     gaps = np.ones(n_frames, dtype=bool)
     gaps[position] = capture.gaps
     note = f"{n_frames - n_rows} dropped frames (missing rows) filled as gaps"
     return replace(capture, aus=aus, blendshapes=shapes, gaps=gaps,
-                   repairs=capture.repairs + (note,))
+                   repairs=capture.repairs + (note,), rotations=rotations)
 
 
 def to_float32(values: np.ndarray) -> np.ndarray:

@@ -29,6 +29,10 @@ __all__ = ["Table", "read_header", "read_table"]
 #: Longest file we read into memory for a capture: far above a 60 fps hour (about 170 MB).
 MAX_CAPTURE_BYTES = 2_000_000_000
 _HEADER_SAMPLE = 256 * 1024
+#: The longest first line read as a header: far beyond any tracker's (OpenFace's full output,
+#: 714 columns, is about 10 KB; 100,000 extra columns about 700 KB), and it bounds the memory a
+#: file of one endless line takes before it is refused.
+MAX_HEADER_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -124,23 +128,39 @@ def read_header(path: str | os.PathLike[str]) -> tuple[str, ...]:
         When the file cannot be read, is empty, binary or not UTF-8.
     """
     name = os.fspath(path)
+    chunks: list[bytes] = []
+    size = 0
     try:
         with open(name, "rb") as stream:
-            sample = stream.read(_HEADER_SAMPLE)
+            # The whole first line, however wide (a file with 100,000 extra columns is read):
+            # a header cut at the first block named the cut name as a column of the file.
+            while size < MAX_HEADER_BYTES:
+                chunk = stream.read(_HEADER_SAMPLE)
+                chunks.append(chunk)
+                size += len(chunk)
+                if len(chunk) < _HEADER_SAMPLE or b"\n" in chunk:
+                    break
     except IsADirectoryError:
         raise CaptureFormatError(f"{name}: is a folder, not a capture file") from None
     except OSError as exc:
         raise CaptureFormatError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    return header_from_sample(name, sample)
+    return header_from_sample(name, b"".join(chunks), limit=MAX_HEADER_BYTES)
 
 
-def header_from_sample(name: str, sample: bytes) -> tuple[str, ...]:
+def header_from_sample(name: str, sample: bytes, *, limit: int = _HEADER_SAMPLE
+                       ) -> tuple[str, ...]:
     """The column names in ``sample``, the first bytes of the capture file ``name`` (read by the
-    caller: from a local file or, in a batch, from a URL)."""
+    caller: from a local file or, in a batch, from a URL), at most ``limit`` bytes of it."""
     if not sample.strip():
         raise CaptureFormatError(f"{name}: the file is empty")
     if b"\x00" in sample:
         raise CaptureFormatError(f"{name}: is a binary file, not a CSV capture")
+    if b"\n" not in sample and len(sample) >= limit:
+        # The first line goes on past what was read: its last name would be cut in the middle
+        # and read as a column that is not in the file (or as a "repeated" one).
+        shown = f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 1024} KiB"
+        raise CaptureFormatError(f"{name}: line 1: the header is longer than {shown}, not a "
+                                 f"capture header")
     first = sample.split(b"\n", 1)[0]
     try:
         line = first.decode("utf-8-sig")
@@ -162,7 +182,15 @@ def _check_header(name: str, header: tuple[str, ...], required: tuple[str, ...])
         seen[column] = index
     missing = [column for column in required if column not in seen]
     if missing:
-        raise CaptureFormatError(f"{name}: line 1: missing column(s) {', '.join(missing)}")
+        raise CaptureFormatError(f"{name}: line 1: missing column(s) {name_list(missing)}")
+
+
+def name_list(names: list[str], shown: int = 5) -> str:
+    """``names`` joined by commas, the first ``shown`` only when there are more (an error line
+    naming every one of 52 missing shapes runs to a screenful)."""
+    if len(names) <= shown + 1:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])}, ... ({len(names)} in all)"
 
 
 def _parse_cell(cell: str) -> float:

@@ -27,7 +27,7 @@ from facs_rig.io.captures._common import (
     unit_range,
     with_constant_columns,
 )
-from facs_rig.io.captures._table import read_header, read_table
+from facs_rig.io.captures._table import name_list, read_header, read_table
 from facs_rig.io.captures.arkit_names import (
     ARKIT_NAMES,
     LIVE_LINK_FACE_ROTATIONS,
@@ -250,7 +250,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     missing = [pascal_case(n) for n in ARKIT_NAMES if n not in mapping]
     if missing:
         raise CaptureFormatError(f"{name}: line 1: missing Live Link Face column(s) "
-                                 f"{', '.join(missing)}")
+                                 f"{name_list(missing)}")
     rotations = tuple(c for c in LIVE_LINK_FACE_ROTATIONS if c in header)
     numeric = tuple(mapping[n] for n in ARKIT_NAMES) + rotations
     fixed = None
@@ -297,8 +297,14 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
                              "timecode_rate": rate, "head_recorded": recorded})
     blend = TargetWeights(times, weights, names, fps, meta)
     aus = AUCurves(times, pose_values, pose_channels, fps, meta) if pose_channels else None
+    rotations = None
+    if len(rot) == len(LIVE_LINK_FACE_ROTATIONS):  # kept as recorded, for a Live Link Face copy
+        rotations = TargetWeights(times, np.column_stack(
+            [rot[c] for c in LIVE_LINK_FACE_ROTATIONS]).astype(np.float32),
+            LIVE_LINK_FACE_ROTATIONS, fps, meta)
     return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (),
-                                          with_constant_columns(meta, table, numeric, keep)))
+                                          with_constant_columns(meta, table, numeric, keep),
+                                          rotations=rotations))
 
 
 def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Capture:

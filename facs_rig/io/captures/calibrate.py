@@ -643,6 +643,12 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
         from facs_rig.io.timeline_files import read_timeline
 
         timeline = read_timeline(coding, vocabulary)
+        if not timeline.events:
+            # Else the coverage check below reports "its codes span 0.00-0.00 s, 0% of the take",
+            # which sends the user looking for a wrong pairing rather than for the AU tiers.
+            ignored = timeline.metadata.get("ignored_tiers")
+            tiers = f" (no AU or FACS tier; its tiers: {', '.join(ignored)})" if ignored else ""
+            raise CalibrationError(f"{coding}: holds no AU codes to calibrate against{tiers}")
         curves = sample(timeline, fps=max(timeline.fps, 1.0), duration=max(float(times[-1]),
                                                                            timeline.duration))
         span = (0.0, timeline.duration)  # a timeline's times count from the take's start

@@ -217,11 +217,22 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
     start, end = _neutral_window(spec)
     data = capture.blendshapes if capture.blendshapes is not None else capture.aus
     times = np.asarray(data.times) if data is not None else np.zeros(0)
-    if times.size and not np.any((times >= start) & (times <= end)):
+    inside = (times >= start) & (times <= end)
+    if times.size and not np.any(inside):
         from facs_rig.errors import CaptureFormatError
 
         raise CaptureFormatError(f"{capture.path}: neutral window {start:g}-{end:g} s holds no "
                                  f"frame (the capture spans {times[0]:g}-{times[-1]:g} s)")
+    gaps = np.asarray(capture.gaps, dtype=bool)
+    if times.size and gaps.shape == times.shape and np.all(gaps[inside]):
+        # Its median would be NaN and nothing would be subtracted, while `code` said
+        # "neutral: START-END s (given)" over segments coded against no neutral at all.
+        from facs_rig.errors import CaptureFormatError
+
+        raise CaptureFormatError(f"{capture.path}: neutral window {start:g}-{end:g} s holds no "
+                                 f"frame with a tracked face (all {int(inside.sum())} are gaps "
+                                 f"where the tracker lost it); give a window where the face "
+                                 f"was tracked")
 
 
 #: Shortest take the automatic neutral is used on: its one-second resting stretch must be at
@@ -314,6 +325,10 @@ def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
         return None, None
     if spec == "auto":
         if auto_neutral_note(times) is not None:
+            return None, None
+        if not np.isfinite(values).any():
+            # The face was never tracked: there is no resting second to choose (one of lost
+            # frames was printed as "neutral: 0.00-0.97 s (automatic)").
             return None, None
         return _resting_calibration(times, values, gain_percentile)
     window = _neutral_window(spec)

@@ -255,13 +255,38 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
         elif kind == "livelinkface":
             write_live_link_face(weights, request.output,
                                  start_timecode=capture.metadata.get("start_timecode",
-                                                                     "00:00:00:00.000"))
+                                                                     "00:00:00:00.000"),
+                                 head=recorded_rotations(capture, weights.times))
         else:
             write_weights_csv(weights, request.output)
         frames, fps = weights.n_frames, weights.fps
     return RetargetReport(request.capture, request.output, capture.format, kind, frames, fps,
                           capture.repairs, via, residual_mean, residual_max, events, rig_name,
                           detected)
+
+
+def recorded_rotations(capture: Capture, times: np.ndarray) -> np.ndarray | None:
+    """A Live Link Face take's nine rotation columns at ``times`` (gaps filled, linear between
+    rows), for the Live Link Face CSV it is retargeted to; None for other captures.
+
+    They were written as zeros: a take copied "losslessly" to a new Live Link Face CSV (to
+    resample it, or after a solve) lost its eye and head rotations, which Unreal's importer
+    reads as curves.
+
+    Returns
+    -------
+    (len(times), 9) float64 array or None
+    """
+    from facs_rig.core.filters import fill_gaps
+
+    rotations = capture.rotations
+    if rotations is None or rotations.n_frames == 0:
+        return None
+    filled, _ = fill_gaps(rotations.times, rotations.weights)
+    source = np.asarray(rotations.times, dtype=np.float64)
+    values = np.nan_to_num(np.asarray(filled, dtype=np.float64), nan=0.0)
+    at = np.asarray(times, dtype=np.float64)
+    return np.column_stack([np.interp(at, source, values[:, k]) for k in range(values.shape[1])])
 
 
 def write_animated_gltf_for(gltf, weights: TargetWeights, output: str, column_of_target) -> None:
