@@ -480,6 +480,11 @@ def test_retarget_does_a_capture_named_twice_once(tmp_path, capsys):
     assert main(["retarget", str(take), str(take), "-o", str(tmp_path / "{stem}.json")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith(f"{take} -> {tmp_path / 'take01.json'}: 2 frames")
+    # Spelt two ways, one file: still one capture (the first spelling).
+    relative = os.path.relpath(take)
+    assert main(["retarget", str(take), relative, "-o", str(tmp_path / "{stem}.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith(f"{take} -> ")
 
 
 def test_a_given_neutral_where_the_face_was_lost_is_refused(tmp_path, capsys):

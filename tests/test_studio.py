@@ -448,7 +448,10 @@ def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "Traceback" not in err
 
 
-def test_cli_keeps_unsaved_edits_when_stopped(tmp_path):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGHUP"])  # SIGHUP: the terminal was closed
+def test_cli_keeps_unsaved_edits_when_stopped(tmp_path, stop):
+    if not hasattr(signal, stop):
+        pytest.skip(f"no {stop} on this platform")
     (tmp_path / "take.notes").write_text(SMILE)
     process = _start_cli("take.notes", "--port", "0", cwd=tmp_path)
     try:
@@ -457,7 +460,7 @@ def test_cli_keeps_unsaved_edits_when_stopped(tmp_path):
             _receive(ws, "pose", timeout=60)
             ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
             _receive(ws, "state")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(getattr(signal, stop))
         out, err = process.communicate(timeout=20)
     finally:
         process.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -87,7 +88,11 @@ def run_retarget(args: argparse.Namespace) -> int:
     """Retarget every capture; one summary line each, a progress bar for several."""
     check_neutral(args.neutral)
     # A capture named twice (overlapping globs: take*.csv take01.csv) is done once, as in batch.
-    captures = list(dict.fromkeys(args.captures, None))
+    # By path, not by spelling (take01.csv and ./take01.csv are one capture); URLs as given.
+    first_by_path: dict[str, str] = {}
+    for capture in args.captures:
+        first_by_path.setdefault(capture if "://" in capture else os.path.abspath(capture), capture)
+    captures = list(first_by_path.values())
     if len(captures) > 1 and "{stem}" not in args.output:
         raise UsageError("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")
     outputs = [args.output.replace("{stem}", Path(c).stem) for c in captures]

@@ -60,8 +60,9 @@ def run_studio(args: argparse.Namespace) -> int:
     server = serve_studio(args.source, mesh=args.mesh, rig=args.rig, compare=args.compare,
                           compare_rig=args.compare_rig, host=args.host, port=args.port,
                           on_ready=ready, on_loaded=loaded)
-    print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)", flush=True)
+    # Kept before anything is printed: after a hang-up (the terminal closed) printing can fail.
     kept = server.session.keep_unsaved() if server.session is not None else None
+    print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)", flush=True)
     if kept is not None:
         print(f"facs-rig studio: the notes had unsaved edits: kept in {kept} "
               f"({server.session.notes_path.name} is as last saved)", flush=True)

@@ -606,7 +606,7 @@ class StudioServer:
     async def serve_until_stopped(self, on_ready: Callable[[str], None] | None = None,
                                   stop: asyncio.Event | None = None,
                                   on_loaded: Callable[[StudioSession], None] | None = None) -> None:
-        """Run until SIGINT/SIGTERM (or ``stop`` is set), then stop cleanly.
+        """Run until SIGINT/SIGTERM/SIGHUP (or ``stop`` is set), then stop cleanly.
 
         ``on_ready(url)`` is called once the port is open, ``on_loaded(session)`` once the rig is
         read. When reading it fails, the server stops and the error is raised.
@@ -615,7 +615,9 @@ class StudioServer:
         loop = asyncio.get_running_loop()
         installed = []
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            # SIGHUP: the terminal was closed; stopping cleanly keeps unsaved notes as Ctrl-C does.
+            hangup = getattr(signal, "SIGHUP", None)  # POSIX only
+            for signum in (signal.SIGINT, signal.SIGTERM, *([hangup] if hangup else [])):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(signum, stop.set)
                     installed.append(signum)
