@@ -356,9 +356,17 @@ def test_notes_start_header_makes_editorial_timecode_the_timelines_zero(vocabula
              r"line 3, column 1: time 00:59:59:00 \(3599 s\) is before the start \(3600 s\)"),
             ("fps 24\n1 12\nstart 00:00:00:12\n",
              "line 3, column 1: 'start' must come before the first beat"),
-            ("start 00:00:01:30\nfps 24\n1 12\n", "line 1, column 7: timecode '00:00:01:30': frame 30")):
+            ("start 00:00:01:30\nfps 24\n1 12\n", "line 1, column 7: timecode '00:00:01:30': frame 30"),
+            ("start abc\n", "line 1, column 7: start 'abc' is not a time"),  # no beat to read it
+            ("fps 24\nstart 01:00:00:00\nduration 01:00:10:00\n01:00:01:00  12\n",
+             r"line 3, column 10: duration 01:00:10:00 is a length, not an end timecode: with "
+             r"start 01:00:00:00 it would make the timeline 3610 s long; give the length "
+             r"\(e.g. duration 10s\)")):
         with pytest.raises(TimelineFormatError, match=f"^beats.notes, {message}"):
             parse_au_notes(bad, vocabulary, source="beats.notes")
+    # A timecode length under the start is a length: 10 s of timeline, as 'duration 10s'.
+    assert parse_au_notes("fps 24\nstart 01:00:00:00\nduration 00:00:10:00\n01:00:01:00  12\n",
+                          vocabulary).duration == 10.0
 
 
 def test_notes_accept_absolute_phase_times(vocabulary):

@@ -355,10 +355,23 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
         except FacsRigError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
+    if start_line is not None and not seen_beat:
+        try:  # with beats it was read at the first one; without, 'start abc' would pass unread
+            origin = _origin(start_line, fps)
+        except _LineError as exc:
+            raise TimelineFormatError(f"{source}, line {start_line[0]}, column {exc.column}: "
+                                      f"{exc}") from None
     if duration_line is not None:
         line_number, token = duration_line
         try:
             duration = _time(token, fps, "duration")
+            if start_line is not None and ":" in token.text and origin > 0 and duration >= origin:
+                # A timecode at or past the start reads as the end of the edit, but 'duration' is
+                # a length: taken as given it put the hour of nothing back that 'start' removes.
+                raise _LineError(
+                    f"duration {token.text} is a length, not an end timecode: with start "
+                    f"{start_line[1].text} it would make the timeline {duration:g} s long; give "
+                    f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
     try:
