@@ -41,15 +41,24 @@ def test_mediapipe_profile_marks_the_shapes_that_barely_move():
                   "cheekPuff", "jawLeft"):
         assert shape in profile.dead_shapes
     assert "jawOpen" not in profile.dead_shapes
-    held = profile.mapping.held_out_r
-    assert all(r > 0 for r in held.values()) and len(held) == 20
+    mapping = profile.mapping
+    # AUs whose every shape is dead on MediaPipe (eyeWide, noseSneer, mouthFrown, mouthShrug,
+    # mouthStretch) or that no ARKit shape expresses (AU11) are not read: no weight, no r.
+    unread = {5, 9, 11, 15, 17, 20}
+    for column, channel in enumerate(mapping.channels):
+        assert (not mapping.weights[:, column].any()) == (channel.au in unread), channel
+        assert (channel in mapping.held_out_r) == (channel.au not in unread | {8, 18}), channel
+    # No mapped AU uses a shape the profile declares dead.
+    used = {s for row, s in enumerate(mapping.shapes) if mapping.weights[row].any()}
+    assert not used & set(profile.dead_shapes)
 
 
 def test_document_round_trips():
     profile = load_tracker("mediapipe")
     again = parse_tracker(json.loads(json.dumps(tracker_document(profile))), "again")
     assert again.mapping.channels == profile.mapping.channels
-    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.3, 0.7)
+    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.5, 0.85)
+    assert again.relations == profile.relations and len(profile.relations) == 4
     assert again.mapping.method == profile.mapping.method
     assert "chosen among 8 by 10-fold by take" in profile.mapping.method
     np.testing.assert_allclose(again.mapping.weights, profile.mapping.weights, atol=1e-6)
@@ -208,7 +217,8 @@ def test_calibrate_tracker_assembles_the_profile_the_cli_writes(tmp_path):
     again = load_tracker(tmp_path / "studio.json")
     assert again.name == "studio" and again.sources == profile.sources
     assert again.mapping.held_out_r == pytest.approx(
-        {c: round(r, 4) for c, r in calibration.held_out_r.items()}, nan_ok=True)
+        {c: round(r, 4) for c, r in calibration.held_out_r.items() if np.isfinite(r)})
+    assert again.relations == base.relations
 
 
 def test_calibrate_refuses_mismatched_codings(capsys):
