@@ -2,8 +2,11 @@
 
 A studio records takes with its tracker and has them FACS-coded (an ELAN file from a coder, or
 an AU detector's CSV such as Py-Feat's or OpenFace's). :func:`fit_mapping` fits, for each coded
-AU, ``AU = intercept + sum(w_j * shape_j)`` with every ``w_j >= 0`` (a blendshape's activation
-is evidence for an AU, never against it: sign-constrained) by bounded ridge least squares,
+AU, ``AU = intercept + sum(w_j * shape_j)`` over the AU's own live shapes only (its FACS
+structure, :func:`au_structure`: the ``arkit`` rig profile's ``action_units`` and the tracker
+profile's sourced ``relations``) with every ``w_j >= 0`` (a blendshape's activation is evidence
+for the AU it expresses; ``<= 0`` only on a declared antagonist), scaled so that the rig's pose
+of the AU reads 1, by bounded ridge least squares,
 solved from its normal equations (per-take sums of the shapes' Gram matrix, so the cost is one
 pass over the frames whatever the folds; :func:`scipy.optimize.nnls` on the small system gives
 the minimum :func:`scipy.optimize.lsq_linear` gives on the stacked frames); the non-negativity
