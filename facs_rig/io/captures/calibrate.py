@@ -44,8 +44,8 @@ from facs_rig.io.captures.trackers import AUMapping
 
 __all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVENT_FRACTIONS",
            "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
-           "au_ranges", "au_structure", "Structure", "check_coverage", "check_held_out", "calibrate_mapping",
-           "calibrate_tracker",
+           "au_ranges", "au_structure", "Structure", "uncoded_aus", "check_coverage",
+           "check_held_out", "calibrate_mapping", "calibrate_tracker",
            "write_tracker_profile"]
 
 
@@ -95,6 +95,11 @@ MIN_TAKES_TO_CHOOSE = 3
 def _side_of_shape(name: str) -> str | None:
     """``'L'``/``'R'`` for an ARKit shape of one side (``mouthSmileLeft``), else None."""
     return "L" if name.endswith("Left") else "R" if name.endswith("Right") else None
+
+
+def _same_side(side: str | None, channel: Channel) -> bool:
+    """Whether a shape of ``side`` belongs to ``channel`` (an unsided one takes both sides)."""
+    return side is None or channel.side is None or side == channel.side
 
 
 @dataclass(frozen=True)
@@ -154,17 +159,14 @@ def au_structure(tracker, shapes: tuple[str, ...], channels: tuple[Channel, ...]
     pose = np.zeros((len(shapes), len(channels)))
     tied = np.full((len(shapes), len(channels)), -1, dtype=np.intp)
     for column, channel in enumerate(channels):
-        def fits(side: str | None) -> bool:
-            return side is None or channel.side is None or side == channel.side
-
         own: dict[str, float] = {}
         for m in rig.mappings:
-            if m.au == channel.au and fits(m.side):
+            if m.au == channel.au and _same_side(m.side, channel):
                 own[m.target] = max(own.get(m.target, 0.0), m.weight)
         against = set()
         for relation in getattr(tracker, "relations", ()):
             if relation.au == channel.au:
-                chosen = [s for s in relation.shapes if fits(_side_of_shape(s))]
+                chosen = [s for s in relation.shapes if _same_side(_side_of_shape(s), channel)]
                 if relation.kind == "drives":
                     own.update({s: relation.weight for s in chosen})
                 else:
@@ -621,7 +623,7 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None 
         ``predictions`` None), for callers that score the mapping themselves.
     tracker : TrackerProfile, optional
         The tracker's profile: each AU is then fitted on its own live shapes only
-        (:func:`au_support`, the FACS structure). None: on every shape (no structure known,
+        (:func:`au_structure`, the FACS structure). None: on every shape (no structure known,
         e.g. shapes that are not ARKit's).
 
     Raises

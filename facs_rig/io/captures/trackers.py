@@ -16,7 +16,7 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
   profile's ``action_units`` (which shapes each AU drives), each with its source: ``drives``
   (the shapes are evidence for the AU) or ``against`` (an antagonist: evidence against it).
   ``facs-rig calibrate`` lets each AU's weights use only these shapes and the rig's, and only
-  those the profile marks live (:func:`facs_rig.io.captures.calibrate.au_support`);
+  those the profile marks live (:func:`facs_rig.io.captures.calibrate.au_structure`);
 * ``mapping`` (optional): a fitted linear tracker -> AU mapping, ``AU = clip(intercept +
   sum(weight * shape), 0, 1)`` per AU, written by ``facs-rig calibrate`` with its held-out
   (k-fold by take) Pearson r and typical range per AU, the ``method`` in words and ``events``
@@ -45,7 +45,8 @@ from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
-__all__ = ["TrackerProfile", "AUMapping", "Relation", "TRACKERS", "load_tracker", "tracker_for_format",
+__all__ = ["TrackerProfile", "AUMapping", "Relation", "TRACKERS", "load_tracker",
+           "tracker_for_format",
            "parse_tracker", "tracker_document"]
 
 #: Bundled tracker profiles (``facs_rig/data/trackers/NAME.json``).
