@@ -21,7 +21,8 @@ from facs_rig.cli import main
 from facs_rig.core.curves import TargetWeights
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES
 from facs_rig.io.captures.arkit_tables import write_live_link_face
-from facs_rig.io.captures.trackers import load_tracker
+from facs_rig.io.captures.trackers import load_tracker, unreadable_aus
+from facs_rig.io.rig_files import load_rig
 
 #: Shape group -> (the AU a FACS coder names, AUs also allowed, and why they are).
 GROUPS = {
@@ -133,11 +134,15 @@ def test_one_shape_group_reads_as_its_au(tmp_path, capsys, profile, capture_form
         write_take(path, capture_format, group)
         found[group] = coded(capsys, path, tracker)
     assert found == EXPECTED[profile]
-    dead = set(load_tracker(profile).dead_shapes)
+    tracker_profile = load_tracker(profile)
+    dead = set(tracker_profile.dead_shapes)
+    unreadable = unreadable_aus(tracker_profile, load_rig("arkit"))
     for group, code in found.items():
         if code is None:
-            # Not read: every shape of the group is dead on this tracker.
+            # Not read: every shape of the group is dead on this tracker, and `rig show
+            # --tracker` lists its AU as one the tracker cannot show.
             assert set(GROUPS[group][0]) <= dead, group
+            assert GROUPS[group][1] in unreadable, group
         else:
             check_meaning(group, code)
 
@@ -194,3 +199,30 @@ def test_a_profile_calibrated_on_live_link_face_takes_reads_right(tmp_path, caps
                      "eyeSquint": "6C+7D"}
     for group, code in found.items():
         check_meaning(group, code)
+
+
+def test_rig_show_lists_the_aus_a_tracker_cannot_show(capsys):
+    assert main(["rig", "show", "arkit", "--tracker", "mediapipe"]) == 0
+    out = capsys.readouterr().out
+    section = out[out.index("AUs a mediapipe capture cannot show"):].split("\n\n")[0]
+    assert section.splitlines() == [
+        "AUs a mediapipe capture cannot show through arkit (10): every shape expressing them is "
+        "not live on the tracker",
+        "AU    shapes (not live)",
+        "----  -----------------------------------",
+        "AU05  eyeWideLeft, eyeWideRight",
+        "AU09  noseSneerLeft, noseSneerRight",
+        "AU15  mouthFrownLeft, mouthFrownRight",
+        "AU17  mouthShrugLower, mouthShrugUpper",
+        "AU20  mouthStretchLeft, mouthStretchRight",
+        "AU22  mouthFunnel",
+        "AU29  jawForward",
+        "AU30  jawLeft, jawRight",
+        "AU33  cheekPuff",
+        "AU34  cheekPuff"]
+    # Every shape is live on Live Link Face: nothing listed.
+    assert main(["rig", "show", "arkit", "--tracker", "arkit", "--json"]) == 0
+    import json
+
+    facts = json.loads(capsys.readouterr().out)["not_read_on_tracker"]
+    assert facts == {"tracker": "arkit", "aus": []}

@@ -46,7 +46,7 @@ from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
 __all__ = ["TrackerProfile", "AUMapping", "Relation", "TRACKERS", "load_tracker",
-           "tracker_for_format",
+           "tracker_for_format", "unreadable_aus",
            "parse_tracker", "tracker_document"]
 
 #: Bundled tracker profiles (``facs_rig/data/trackers/NAME.json``).
@@ -493,3 +493,27 @@ def tracker_for_format(capture_format: str) -> TrackerProfile:
         if capture_format in profile.capture_formats:
             return profile
     return load_tracker("generic")
+
+
+def unreadable_aus(tracker: TrackerProfile, rig) -> dict[int, tuple[str, ...]]:
+    """AUs a capture from ``tracker`` cannot show through ``rig``: every shape that expresses
+    them (the rig's targets for the AU and the profile's ``drives`` relations) is marked not
+    live on this tracker.
+
+    Returns
+    -------
+    dict of int to tuple of str
+        AU number -> its shapes (all dead), in AU order. An AU the rig maps to shapes the
+        tracker does not record at all is left out (that is the capture's, not the tracker's).
+    """
+    shapes: dict[int, set[str]] = {}
+    for mapping in rig.mappings:
+        target = canonical_arkit_name(mapping.target) or mapping.target
+        shapes.setdefault(mapping.au, set()).add(target)
+    for relation in tracker.relations:
+        if relation.kind == "drives":
+            shapes.setdefault(relation.au, set()).update(relation.shapes)
+    dead = set(tracker.dead_shapes)
+    known = set(tracker.shapes)
+    return {au: tuple(sorted(names)) for au, names in sorted(shapes.items())
+            if names <= known and names <= dead}
