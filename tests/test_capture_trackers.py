@@ -41,15 +41,24 @@ def test_mediapipe_profile_marks_the_shapes_that_barely_move():
                   "cheekPuff", "jawLeft"):
         assert shape in profile.dead_shapes
     assert "jawOpen" not in profile.dead_shapes
-    held = profile.mapping.held_out_r
-    assert all(r > 0 for r in held.values()) and len(held) == 20
+    mapping = profile.mapping
+    # AUs whose every shape is dead on MediaPipe (eyeWide, noseSneer, mouthFrown, mouthShrug,
+    # mouthStretch) or that no ARKit shape expresses (AU11) are not read: no weight, no r.
+    unread = {5, 9, 11, 15, 17, 20}
+    for column, channel in enumerate(mapping.channels):
+        assert (not mapping.weights[:, column].any()) == (channel.au in unread), channel
+        assert (channel in mapping.held_out_r) == (channel.au not in unread | {8, 18}), channel
+    # No mapped AU uses a shape the profile declares dead.
+    used = {s for row, s in enumerate(mapping.shapes) if mapping.weights[row].any()}
+    assert not used & set(profile.dead_shapes)
 
 
 def test_document_round_trips():
     profile = load_tracker("mediapipe")
     again = parse_tracker(json.loads(json.dumps(tracker_document(profile))), "again")
     assert again.mapping.channels == profile.mapping.channels
-    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.3, 0.7)
+    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.5, 0.85)
+    assert again.relations == profile.relations and len(profile.relations) == 4
     assert again.mapping.method == profile.mapping.method
     assert "chosen among 8 by 10-fold by take" in profile.mapping.method
     np.testing.assert_allclose(again.mapping.weights, profile.mapping.weights, atol=1e-6)
@@ -91,6 +100,18 @@ def test_bundled_profiles_carry_the_solve_priors_with_sources():
     (lambda d: d["mapping"].update(events=[0.3, 0.7]), r"\$\.mapping\.events: expected an object"),
     (lambda d: d["mapping"]["aus"]["AU12"]["weights"].update(jawOpen=2000),
      r"\$\.mapping\.aus\.AU12\.weights\.jawOpen: 2000\.0 is outside -1000\.\.1000"),
+    (lambda d: d["relations"][0].update(au=61),
+     r"\$\.relations\[0\]\.au: expected a facial AU number 1-49, got 61"),
+    (lambda d: d["relations"][1].update(shapes=["mouthPresLeft"]),
+     r"\$\.relations\[1\]\.shapes\[0\]: 'mouthPresLeft' is not"),
+    (lambda d: d["relations"][1].update(shapes=[]), r"\$\.relations\[1\]\.shapes: expected at least"),
+    (lambda d: d["relations"][2].update(kind="for"),
+     r"\$\.relations\[2\]\.kind: 'for' is not 'drives' or 'against'"),
+    (lambda d: d["relations"][3].update(source=" "),
+     r"\$\.relations\[3\]\.source: a relation needs its source"),
+    (lambda d: d["relations"][0].update(weight=0), r"\$\.relations\[0\]\.weight: expected a weight"),
+    (lambda d: d["relations"][0].update(gain=1), r"\$\.relations\[0\]\.gain: unknown key"),
+    (lambda d: d.update(relations={}), r"\$\.relations: expected a list"),
 ])
 def test_bad_profiles_name_file_and_json_path(tmp_path, change, message):
     document = tracker_document(load_tracker("mediapipe"))
@@ -208,7 +229,8 @@ def test_calibrate_tracker_assembles_the_profile_the_cli_writes(tmp_path):
     again = load_tracker(tmp_path / "studio.json")
     assert again.name == "studio" and again.sources == profile.sources
     assert again.mapping.held_out_r == pytest.approx(
-        {c: round(r, 4) for c, r in calibration.held_out_r.items()}, nan_ok=True)
+        {c: round(r, 4) for c, r in calibration.held_out_r.items() if np.isfinite(r)})
+    assert again.relations == base.relations
 
 
 def test_calibrate_refuses_mismatched_codings(capsys):
@@ -251,3 +273,103 @@ def test_a_capture_over_the_limit_is_refused_naming_it(tmp_path, monkeypatch):
     path.write_text(shared_asset("captures/facecap/facecap_animation_weights.csv").read_text())
     with pytest.raises(FacsRigError, match="long.csv: more than 1,000 bytes is too large for a capture"):
         read_capture(path)
+
+
+def test_each_au_is_fitted_on_its_own_live_shapes_only():
+    """The FACS structure (rigs/arkit.json + the profile's relations, live shapes only)."""
+    from facs_rig.io.captures.calibrate import au_structure
+
+    profile = load_tracker("mediapipe")
+    shapes = tuple(profile.shapes)
+    channels = tuple(Channel(au) for au in (1, 4, 5, 6, 7, 12, 23, 25)) + (Channel(12, "L"),)
+    structure = au_structure(profile, shapes, channels)
+
+    def own(channel, sign=1):
+        column = channels.index(channel)
+        return {s for k, s in enumerate(shapes) if structure.support[k, column] == sign}
+
+    assert own(Channel(12)) == {"mouthSmileLeft", "mouthSmileRight"}  # cheekSquint: not live
+    assert own(Channel(12, "L")) == {"mouthSmileLeft"}
+    assert own(Channel(7)) == {"eyeSquintLeft", "eyeSquintRight"}  # never eyeWide (AU5)
+    assert own(Channel(5)) == set()  # eyeWide is not live on MediaPipe: AU5 is not read
+    assert own(Channel(4)) == {"browDownRight"}
+    assert own(Channel(4), -1) == {"browInnerUp", "browOuterUpLeft", "browOuterUpRight"}
+    assert own(Channel(23)) == {"mouthPressLeft", "mouthPressRight"}
+    assert own(Channel(25)) == {"jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight"}
+    assert own(Channel(25), -1) == {"mouthClose"}
+    # The rig's pose (AU6: eyeSquint 0.25 on arkit, 1 by MediaPipe's relation) and the ties.
+    six, twelve = channels.index(Channel(6)), channels.index(Channel(12))
+    assert structure.pose[shapes.index("eyeSquintLeft"), six] == 1.0
+    assert structure.tied[shapes.index("mouthSmileLeft"), twelve] == \
+        structure.tied[shapes.index("mouthSmileRight"), twelve] >= 0
+
+
+def test_the_structured_fit_is_the_stacked_bounded_fit_on_each_aus_own_shapes():
+    """Per AU: lsq_linear on the frames' own-shape columns (Left + Right summed, an antagonist
+    negated), bounds >= 0, ridge rows; then scaled so the rig's pose reads 1, the intercept's
+    part below 0 kept; an AU the fit gives no weight keeps the rig's reading."""
+    from scipy.optimize import lsq_linear
+
+    from facs_rig.io.captures.calibrate import au_structure
+
+    clips = [shared_asset(f"captures/pyfeat/{i:03d}.csv") for i in range(1, 6)]
+    takes = [coded_take(c, c) for c in clips]
+    profile = load_tracker("mediapipe")
+    ridge = 0.002
+    mapping = fit_mapping(takes, ridge=ridge, tracker=profile, score=False).mapping
+    shapes = takes[0].shapes
+    structure = au_structure(profile, shapes, mapping.channels)
+    x = np.concatenate([t.blendshapes for t in takes])
+    checked = 0
+    for column, channel in enumerate(mapping.channels):
+        y = np.concatenate([t.coded[:, t.channels.index(channel)] for t in takes])
+        used = np.flatnonzero(structure.support[:, column])
+        expected = np.zeros(len(shapes))
+        intercept = 0.0
+        if used.size:
+            groups = structure.tied[used, column]
+            combine = np.zeros((used.size, groups.max() + 1))
+            combine[np.arange(used.size), groups] = structure.support[used, column]
+            ok = np.isfinite(y)
+            frames = x[ok][:, used] @ combine
+            centred = frames - frames.mean(axis=0)
+            system = np.vstack([centred, np.sqrt(ridge * ok.sum()) * np.sqrt(
+                np.diag(combine.T ** 2 @ np.ones(used.size)))])
+            rhs = np.concatenate([y[ok] - y[ok].mean(), np.zeros(combine.shape[1])])
+            solution = lsq_linear(system, rhs, bounds=(0.0, np.inf), method="bvls").x
+            expected[used] = combine @ solution
+            expected[np.abs(expected) < 1e-4] = 0.0
+            pose = structure.pose[:, column]
+            full = expected @ pose
+            if full > 1e-9:
+                rest = y[ok].mean() - x[ok].mean(axis=0) @ expected
+                expected, intercept = expected / full, min(rest / full, 0.0)
+                checked += 1
+            else:
+                expected = pose / (pose @ pose)
+        fitted = np.zeros(len(shapes))
+        for row, shape in enumerate(mapping.shapes):
+            fitted[shapes.index(shape)] = mapping.weights[row, column]
+        np.testing.assert_allclose(fitted, expected, rtol=0, atol=1e-7, err_msg=channel.name)
+        assert mapping.intercept[column] == pytest.approx(intercept, abs=1e-7), channel.name
+    assert checked >= 8
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entry=st.dictionaries(
+    st.sampled_from(["au", "shapes", "kind", "weight", "source", "x"]),
+    st.one_of(st.integers(-5, 70), st.floats(allow_nan=True), st.booleans(), st.none(),
+              st.sampled_from(["drives", "against", "mouthPucker", ""]),
+              st.lists(st.sampled_from(["jawOpen", "mouthPucker", "nope", ""]), max_size=3)),
+    max_size=6))
+def test_a_relation_parses_or_is_refused_by_path(entry):
+    document = tracker_document(load_tracker("mediapipe"))
+    document["relations"] = [entry]
+    try:
+        profile = parse_tracker(document, "fuzz.json")
+    except TrackerProfileError as error:
+        assert str(error).startswith("fuzz.json: $.relations[0]")
+        return
+    relation, = profile.relations
+    assert 1 <= relation.au <= 49 and relation.kind in ("drives", "against")
+    assert relation.shapes and relation.source.strip() and 0 < relation.weight <= 1

@@ -107,6 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "the reason.")
     show.add_argument("rig", metavar="NAME|FILE", help=_RIG_HELP)
     show.add_argument("--json", action="store_true", help="print the description as JSON")
+    show.add_argument("--tracker", metavar="NAME|FILE", default=None,
+                      help="also list the AUs a capture from this tracker profile cannot show "
+                      "through the rig (every shape expressing them is not live on the tracker)")
     show.set_defaults(handler=run_show)
 
     validate = rig_subcommand(subparsers, "validate", help="check rig profile files; list every problem",
@@ -239,6 +242,15 @@ def run_show(args: argparse.Namespace) -> int:
     rig = load_rig(args.rig)
     info = describe_rig(rig, load_vocabulary())
     info.update(read_back_facts(rig))
+    tracker = None
+    if getattr(args, "tracker", None):
+        from facs_rig.io.captures.trackers import load_tracker, unreadable_aus
+
+        tracker = load_tracker(args.tracker)
+        info["not_read_on_tracker"] = {
+            "tracker": tracker.name,
+            "aus": [{"au": Channel(au).name, "shapes": list(shapes)}
+                    for au, shapes in unreadable_aus(tracker, rig).items()]}
     if args.json:
         print_json(info)
         return 0
@@ -290,6 +302,12 @@ def run_show(args: argparse.Namespace) -> int:
               f"({len(info['nonlinear_in_solve'])}):")
         print_table(("AU", "targets"), [(f["au"], ", ".join(f["targets"]))
                                         for f in info["nonlinear_in_solve"]])
+    if tracker is not None:
+        unread = info["not_read_on_tracker"]["aus"]
+        print(f"\nAUs a {tracker.name} capture cannot show through {rig.name} ({len(unread)}): "
+              f"every shape expressing them is not live on the tracker")
+        print_table(("AU", "shapes (not live)"), [(u["au"], ", ".join(u["shapes"]))
+                                                  for u in unread])
     if info["undriven_targets"]:
         print(f"\ntargets no AU drives: {', '.join(info['undriven_targets'])}")
     sources = info["metadata"].get("sources", [])

@@ -2,8 +2,11 @@
 
 A studio records takes with its tracker and has them FACS-coded (an ELAN file from a coder, or
 an AU detector's CSV such as Py-Feat's or OpenFace's). :func:`fit_mapping` fits, for each coded
-AU, ``AU = intercept + sum(w_j * shape_j)`` with every ``w_j >= 0`` (a blendshape's activation
-is evidence for an AU, never against it: sign-constrained) by bounded ridge least squares,
+AU, ``AU = intercept + sum(w_j * shape_j)`` over the AU's own live shapes only (its FACS
+structure, :func:`au_structure`: the ``arkit`` rig profile's ``action_units`` and the tracker
+profile's sourced ``relations``) with every ``w_j >= 0`` (a blendshape's activation is evidence
+for the AU it expresses; ``<= 0`` only on a declared antagonist), scaled so that the rig's pose
+of the AU reads 1, by bounded ridge least squares,
 solved from its normal equations (per-take sums of the shapes' Gram matrix, so the cost is one
 pass over the frames whatever the folds; :func:`scipy.optimize.nnls` on the small system gives
 the minimum :func:`scipy.optimize.lsq_linear` gives on the stacked frames); the non-negativity
@@ -41,8 +44,8 @@ from facs_rig.io.captures.trackers import AUMapping
 
 __all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVENT_FRACTIONS",
            "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
-           "au_ranges", "check_coverage", "check_held_out", "calibrate_mapping",
-           "calibrate_tracker",
+           "au_ranges", "au_structure", "Structure", "uncoded_aus", "check_coverage",
+           "check_held_out", "calibrate_mapping", "calibrate_tracker",
            "write_tracker_profile"]
 
 
@@ -87,6 +90,97 @@ SPREAD_FLOOR = 0.01
 EVENT_FRACTIONS = tuple((on, off) for on in (0.2, 0.3, 0.4, 0.5) for off in (0.55, 0.7, 0.85))
 #: The fewest takes a choice is made on: each fit of its k-fold then still has two takes.
 MIN_TAKES_TO_CHOOSE = 3
+
+
+def _side_of_shape(name: str) -> str | None:
+    """``'L'``/``'R'`` for an ARKit shape of one side (``mouthSmileLeft``), else None."""
+    return "L" if name.endswith("Left") else "R" if name.endswith("Right") else None
+
+
+def _same_side(side: str | None, channel: Channel) -> bool:
+    """Whether a shape of ``side`` belongs to ``channel`` (an unsided one takes both sides)."""
+    return side is None or channel.side is None or side == channel.side
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The FACS structure of ``calibrate``'s fit (:func:`au_structure`).
+
+    Attributes
+    ----------
+    support : (n_shapes, n_channels) int8
+        +1 where a shape may carry an AU with a weight ``>= 0`` (one of the AU's own shapes),
+        -1 with a weight ``<= 0`` (an antagonist), 0 not at all.
+    pose : (n_shapes, n_channels) float64
+        Each AU's own shapes as the ``arkit`` rig makes them at full intensity (a ``drives``
+        relation's shapes at 1): the fitted weights are scaled so that this pose reads 1.
+    tied : (n_shapes, n_channels) int
+        Shapes with the same number in a column share one weight (the Left and Right of one
+        shape for an unsided AU); -1 where the shape is not in the support.
+    """
+
+    support: np.ndarray
+    pose: np.ndarray
+    tied: np.ndarray
+
+
+def au_structure(tracker, shapes: tuple[str, ...], channels: tuple[Channel, ...],
+                 rig=None) -> Structure:
+    """Which shapes may carry which AU in ``calibrate``'s fit, and on what scale.
+
+    An AU's own shapes are those the ``arkit`` rig profile's ``action_units`` drive with it
+    (``rigs/arkit.json``: AU12 -> mouthSmileLeft/Right and, softly, cheekSquint; AU6 ->
+    cheekSquint and eyeSquint), plus the tracker profile's ``relations`` of kind ``drives``;
+    the shapes of its ``against`` relations are antagonists. Of those, only shapes the tracker
+    profile marks live count (a shape that barely moves on the tracker is no evidence of
+    anything: its spread on a few takes is noise a fit turns into spurious AUs). A sided
+    channel (``AU12_L``) uses its side's shapes and unsided ones; an unsided channel uses both
+    sides with one weight per shape pair (an unsided AU is the same action on both sides, as
+    the rig's sided entries of equal weight say).
+
+    Parameters
+    ----------
+    tracker : TrackerProfile
+    shapes : tuple of str
+        Canonical ARKit names, the fit's rows.
+    channels : tuple of Channel
+        The fit's AUs.
+    rig : RigProfile, optional
+        Default: the bundled ``arkit`` profile.
+    """
+    if rig is None:
+        from facs_rig.io.rig_files import load_rig
+
+        rig = load_rig("arkit")
+    facts = getattr(tracker, "shapes", {}) or {}
+    live = {name for name in shapes if facts.get(name, {}).get("live", True)}
+    row = {name: k for k, name in enumerate(shapes)}
+    support = np.zeros((len(shapes), len(channels)), dtype=np.int8)
+    pose = np.zeros((len(shapes), len(channels)))
+    tied = np.full((len(shapes), len(channels)), -1, dtype=np.intp)
+    for column, channel in enumerate(channels):
+        own: dict[str, float] = {}
+        for m in rig.mappings:
+            if m.au == channel.au and _same_side(m.side, channel):
+                own[m.target] = max(own.get(m.target, 0.0), m.weight)
+        against = set()
+        for relation in getattr(tracker, "relations", ()):
+            if relation.au == channel.au:
+                chosen = [s for s in relation.shapes if _same_side(_side_of_shape(s), channel)]
+                if relation.kind == "drives":
+                    own.update({s: relation.weight for s in chosen})
+                else:
+                    against.update(chosen)
+        groups: dict[str, int] = {}
+        for name in (*own, *sorted(against)):
+            if name not in row or name not in live or support[row[name], column]:
+                continue
+            support[row[name], column] = -1 if name in against and name not in own else 1
+            if support[row[name], column] > 0:
+                pose[row[name], column] = own[name]
+            base = name.removesuffix("Left").removesuffix("Right")
+            tied[row[name], column] = groups.setdefault(base, len(groups))
+    return Structure(support, pose, tied)
 
 
 @dataclass(frozen=True)
@@ -313,7 +407,8 @@ def _nonnegative_quadratic(matrix: np.ndarray, linear: np.ndarray) -> np.ndarray
 
 
 def _solve(sums: _Sums, shift: np.ndarray, target_shift: np.ndarray,
-           regularisation: Regularisation) -> tuple[np.ndarray, np.ndarray]:
+           regularisation: Regularisation, structure: Structure | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Non-negative ridge fit of every AU from its sums: ``(weights (n_shapes, n_channels),
     intercept (n_channels,))``.
 
@@ -322,6 +417,15 @@ def _solve(sums: _Sums, shift: np.ndarray, target_shift: np.ndarray,
     equations are the centred Gram ``G = S_xx - s_x s_x' / n`` plus ``ridge * n * D^2``, and
     ``b = S_xy - s_x s_y / n``; ``D`` is the identity, or for a scaled penalty each shape's
     spread over those frames (at least :data:`SPREAD_FLOOR`).
+
+    With a ``structure`` (:func:`au_structure`) each AU is fitted on its own shapes only (tied
+    shapes summed into one column, an antagonist's column negated so its weight is ``<= 0``),
+    then scaled so that the AU's pose on the rig reads 1: the fit says how the AU's evidence is
+    shared among its shapes, the rig says what intensity 1 is (a detector's probability is no
+    FACS intensity). The intercept is then the part below 0 only, as
+    :meth:`AUMapping.apply` uses it (a positive intercept is the coding's floor). An AU without
+    a live shape gets no weight; one whose own shapes get no weight from the fit keeps the
+    rig's reading of them (``pose / |pose|^2``, intercept 0).
     """
     ridge = regularisation.strength
     n_channels, n_shapes = sums.cross.shape
@@ -338,11 +442,36 @@ def _solve(sums: _Sums, shift: np.ndarray, target_shift: np.ndarray,
         gram = 0.5 * (gram + gram.T)
         penalty = (np.maximum(np.diag(gram) / count, SPREAD_FLOOR ** 2)
                    if regularisation.scaled else np.ones(n_shapes))
-        gram = gram + ridge * count * np.diag(penalty)
-        w = _nonnegative_quadratic(gram, cross)
-        w[w < 1e-4] = 0.0
-        weights[:, k] = w
-        intercept[k] = (mean_target + target_shift[k]) - float((mean_shapes + shift) @ w)
+        if structure is None:
+            w = _nonnegative_quadratic(gram + ridge * count * np.diag(penalty), cross)
+            w[w < 1e-4] = 0.0
+            weights[:, k] = w
+            intercept[k] = (mean_target + target_shift[k]) - float((mean_shapes + shift) @ w)
+            continue
+        used = np.flatnonzero(structure.support[:, k])
+        if not used.size:
+            continue
+        # One column per tied group: the sum of its shapes, negated for an antagonist.
+        group = structure.tied[used, k]
+        combine = np.zeros((used.size, int(group.max()) + 1))
+        combine[np.arange(used.size), group] = structure.support[used, k]
+        inner = combine.T @ gram[np.ix_(used, used)] @ combine
+        inner += ridge * count * np.diag(combine.T ** 2 @ penalty[used])
+        w = np.zeros(n_shapes)
+        w[used] = combine @ _nonnegative_quadratic(inner, combine.T @ cross[used])
+        w[np.abs(w) < 1e-4] = 0.0
+        full = float(w @ structure.pose[:, k])
+        if full <= 1e-9:
+            # The coding does not move with the AU's own shapes on these takes: that is no
+            # evidence that the shapes mean something else, so the AU keeps the rig's reading
+            # of them (its pose read as 1, as :func:`uncoded_aus`), not fitted.
+            pose = structure.pose[:, k]
+            if pose.any():
+                weights[:, k] = pose / float(pose @ pose)
+            continue
+        weights[:, k] = w / full
+        rest = (mean_target + target_shift[k]) - float((mean_shapes + shift) @ w)
+        intercept[k] = min(rest / full, 0.0)
     return weights, intercept
 
 
@@ -408,8 +537,11 @@ class _Problem:
     nested cross-validation cost a small solve each, not a pass over the frames.
     """
 
-    def __init__(self, takes: list[CodedTake]):
+    def __init__(self, takes: list[CodedTake], tracker=None):
         self.shapes, self.channels = _common(takes)
+        # The FACS structure of the fit: which shapes may carry which AU (None: any shape).
+        self.structure = None if tracker is None else au_structure(tracker, self.shapes,
+                                                                   self.channels)
         self.columns = [_columns(take, self.shapes) for take in takes]
         self.truths = [_coded(take, self.channels) for take in takes]
         # Shifting by the means over every frame keeps the sums small, so that subtracting a
@@ -429,7 +561,7 @@ class _Problem:
     def fit(self, left_out, regularisation: Regularisation) -> tuple[np.ndarray, np.ndarray]:
         """``(weights, intercept)`` fitted on every take but those indexed by ``left_out``."""
         sums = self.total.without([self.per_take[k] for k in left_out])
-        return _solve(sums, self.shift, self.target_shift, regularisation)
+        return _solve(sums, self.shift, self.target_shift, regularisation, self.structure)
 
     def predict(self, take: int, weights: np.ndarray, intercept: np.ndarray) -> np.ndarray:
         return np.clip(intercept + self.columns[take] @ weights, 0.0, 1.0)
@@ -469,7 +601,8 @@ def _folds(takes: list[int], folds: int | None = None) -> list[list[int]]:
 
 
 def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None = None,
-                folds: int | None = None, progress=None, score: bool = True) -> Calibration:
+                folds: int | None = None, progress=None, score: bool = True,
+                tracker=None) -> Calibration:
     """Fit a tracker -> AU mapping and score it k-fold by take.
 
     Parameters
@@ -488,6 +621,10 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None 
     score : bool
         False skips the held-out figures (only the final fit; ``held_out_r`` empty,
         ``predictions`` None), for callers that score the mapping themselves.
+    tracker : TrackerProfile, optional
+        The tracker's profile: each AU is then fitted on its own live shapes only
+        (:func:`au_structure`, the FACS structure). None: on every shape (no structure known,
+        e.g. shapes that are not ARKit's).
 
     Raises
     ------
@@ -505,7 +642,7 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None 
     """
     if len(takes) < 2:
         raise CalibrationError("calibration needs at least two coded takes (one is held out in turn)")
-    problem = _Problem(takes)
+    problem = _Problem(takes, tracker)
     count = fold_count(len(takes), folds)
     if count < 2:
         raise CalibrationError("k-fold needs at least two folds")
@@ -534,6 +671,12 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None 
         takes_coding = sum(np.isfinite(y).any(axis=0) for y in problem.truths)
         unscored = {channel: _unscored_reason(pooled[:, k], truth[:, k], int(takes_coding[k]))
                     for k, channel in enumerate(channels) if not np.isfinite(held_r[channel])}
+        if problem.structure is not None:
+            for k, channel in enumerate(channels):
+                if not problem.structure.support[:, k].any():
+                    held_r[channel] = float("nan")
+                    unscored[channel] = ("no live shape of this tracker expresses it (the arkit "
+                                         "rig's action_units and the profile's relations)")
     regularisation = fixed or problem.choose(everything)
     weights, intercept = problem.fit((), regularisation)
     if progress is not None:
@@ -573,7 +716,7 @@ def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisatio
 
     if len(takes) < MIN_TAKES_TO_CHOOSE or any(take.capture is None for take in takes):
         return None
-    problem = _Problem(takes)
+    problem = _Problem(takes, tracker)
     cleaning = _code_cleaning()
     everything = list(range(len(takes)))
     pooled = {fractions: _PooledR(len(problem.channels)) for fractions in EVENT_FRACTIONS}
@@ -717,7 +860,8 @@ def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
         from facs_rig.resources import load_vocabulary
 
         vocabulary = load_vocabulary()
-    calibration = fit_mapping(takes, folds=folds, progress=progress, score=score)
+    calibration = fit_mapping(takes, folds=folds, progress=progress, score=score,
+                              tracker=tracker)
     fractions = choose_event_fractions(takes, calibration.regularisation, tracker, vocabulary,
                                        folds)
     if fractions is not None and progress is not None:
@@ -735,8 +879,76 @@ def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
     method = (f"non-negative ridge least squares per AU (facs-rig calibrate, "
               f"{calibration.regularisation}, {chosen}), fitted on {len(takes)} takes; {held}; "
               f"range: 1st-99th percentile of the mapping's output on the takes{events}")
-    mapping = replace(calibration.mapping, event_fractions=fractions, method=method)
+    mapping = _with_uncoded_aus(replace(calibration.mapping, event_fractions=fractions,
+                                        method=method), takes, tracker)
     return replace(calibration, mapping=mapping)
+
+
+def uncoded_aus(tracker, shapes: tuple[str, ...], coded: tuple[Channel, ...],
+                rig=None) -> dict[Channel, np.ndarray]:
+    """AUs the codings do not code that the tracker still shows, on the rig's scale.
+
+    A coding covers only some AUs (Py-Feat's detector has no AU18; an ELAN coder codes what
+    happened), yet a pucker on the tracker is AU18 to any coder. For each facial AU of the
+    ``arkit`` rig profile (and the profile's ``drives`` relations) that no coding codes, whose
+    live own shapes (:func:`au_structure`) exist and are none of a coded AU's own shapes (a
+    jaw drop coded as AU26 is not read as AU27 too), the weights are the AU's rig pose scaled
+    to read 1 at full pose (``pose / |pose|^2``: a lone shape of weight 1 maps as it is, a
+    Left/Right pair at half each), intercept 0.
+
+    Returns
+    -------
+    dict of Channel to (n_shapes,) float64
+        Unsided channels, in AU order.
+    """
+    if rig is None:
+        from facs_rig.io.rig_files import load_rig
+
+        rig = load_rig("arkit")
+    coded_aus = {c.au for c in coded}
+    taken = au_structure(tracker, shapes, coded, rig).support.max(axis=1, initial=0) > 0 \
+        if coded else np.zeros(len(shapes), dtype=bool)
+    candidates = sorted({m.au for m in rig.mappings if m.au < 50}
+                        | {r.au for r in getattr(tracker, "relations", ()) if r.kind == "drives"})
+    rows: dict[Channel, np.ndarray] = {}
+    for au in candidates:
+        if au in coded_aus:
+            continue
+        structure = au_structure(tracker, shapes, (Channel(au),), rig)
+        pose = np.where(structure.support[:, 0] > 0, structure.pose[:, 0], 0.0)
+        if not pose.any() or (taken & (pose > 0)).any():
+            continue
+        rows[Channel(au)] = pose / float(pose @ pose)
+    return rows
+
+
+def _with_uncoded_aus(mapping: AUMapping, takes: list[CodedTake], tracker) -> AUMapping:
+    """``mapping`` with :func:`uncoded_aus`' rows added (no held-out r: nothing codes them),
+    their ranges measured on ``takes`` as the fitted AUs' are."""
+    shapes, _ = _common(takes)
+    rows = uncoded_aus(tracker, shapes, mapping.channels)
+    if not rows:
+        return mapping
+    used = tuple(dict.fromkeys((*mapping.shapes,
+                                *(shapes[k] for row in rows.values() for k in np.flatnonzero(row)))))
+    channels = tuple(sorted((*mapping.channels, *rows), key=lambda c: c.sort_key))
+    weights = np.zeros((len(used), len(channels)))
+    intercept = np.zeros(len(channels))
+    for column, channel in enumerate(channels):
+        if channel in rows:
+            for k in np.flatnonzero(rows[channel]):
+                weights[used.index(shapes[k]), column] = rows[channel][k]
+        else:
+            old = mapping.channels.index(channel)
+            weights[:len(mapping.shapes), column] = mapping.weights[:, old]
+            intercept[column] = mapping.intercept[old]
+    extended = replace(mapping, channels=channels, shapes=used, weights=weights,
+                       intercept=intercept)
+    ranges = au_ranges(extended, takes)
+    return replace(extended, ranges=MappingProxyType(
+        {c: mapping.ranges.get(c, ranges[c]) for c in channels}),
+        method=mapping.method + "; AUs no coding codes (" + ", ".join(
+            c.name for c in rows) + "): the arkit rig's own shapes at its scale, not fitted")
 
 
 def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,

@@ -12,6 +12,11 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
   ``sparsity`` (the L1 weight per unit of shape) and ``pairs`` of AUs that go ``together`` or
   ``against`` each other, each with its weight and source. Without it the solve is plain
   bounded least squares;
+* ``relations`` (optional): AU <-> shape relations this tracker needs beyond the ``arkit`` rig
+  profile's ``action_units`` (which shapes each AU drives), each with its source: ``drives``
+  (the shapes are evidence for the AU) or ``against`` (an antagonist: evidence against it).
+  ``facs-rig calibrate`` lets each AU's weights use only these shapes and the rig's, and only
+  those the profile marks live (:func:`facs_rig.io.captures.calibrate.au_structure`);
 * ``mapping`` (optional): a fitted linear tracker -> AU mapping, ``AU = clip(intercept +
   sum(weight * shape), 0, 1)`` per AU, written by ``facs-rig calibrate`` with its held-out
   (k-fold by take) Pearson r and typical range per AU, the ``method`` in words and ``events``
@@ -40,7 +45,8 @@ from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
-__all__ = ["TrackerProfile", "AUMapping", "TRACKERS", "load_tracker", "tracker_for_format",
+__all__ = ["TrackerProfile", "AUMapping", "Relation", "TRACKERS", "load_tracker",
+           "tracker_for_format", "unreadable_aus",
            "parse_tracker", "tracker_document"]
 
 #: Bundled tracker profiles (``facs_rig/data/trackers/NAME.json``).
@@ -113,6 +119,32 @@ class AUMapping:
 
 
 @dataclass(frozen=True)
+class Relation:
+    """An AU <-> shape relation a tracker profile declares (its ``relations``).
+
+    Attributes
+    ----------
+    au : int
+    shapes : tuple of str
+        Canonical ARKit names.
+    kind : {'drives', 'against'}
+        ``drives``: the shapes express the AU (a non-negative weight in ``calibrate``'s fit);
+        ``against``: they express its antagonist (a non-positive weight).
+    source : str
+    weight : float
+        For ``drives``: each shape's value when the AU is at full intensity on this tracker
+        (replaces the ``arkit`` rig's weight for it; ``calibrate`` scales an AU so that its
+        full pose reads 1).
+    """
+
+    au: int
+    shapes: tuple[str, ...]
+    kind: str
+    source: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrackerProfile:
     """One tracker family's facts (see the module docstring for the file layout)."""
 
@@ -125,6 +157,7 @@ class TrackerProfile:
     mapping: AUMapping | None = None
     path: str = ""
     solve_priors: SolvePriors = NO_PRIORS
+    relations: tuple[Relation, ...] = ()
 
     @property
     def dead_shapes(self) -> tuple[str, ...]:
@@ -200,7 +233,7 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
     if version != 1:
         raise _fail(where, "$.version", f"version {version!r} is not supported (1)")
     known = {"format", "version", "name", "description", "capture_formats", "shapes", "quirks",
-             "sources", "mapping", "solve"}
+             "sources", "mapping", "solve", "relations"}
     for key in document:
         if key not in known:
             raise _fail(where, f"$.{key}", "unknown key (known: " + ", ".join(sorted(known)) + ")")
@@ -246,8 +279,38 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
     if document.get("mapping") is not None:
         mapping = _parse_mapping(document["mapping"], where)
     priors = _parse_solve(document["solve"], where) if "solve" in document else NO_PRIORS
+    relations = _parse_relations(document.get("relations", []), where)
     return TrackerProfile(name, description, formats, MappingProxyType(shapes), tuple(quirks),
-                          sources, mapping, where, priors)
+                          sources, mapping, where, priors, relations)
+
+
+def _parse_relations(value: Any, where: str) -> tuple[Relation, ...]:
+    relations = []
+    for k, entry in enumerate(_expect(value, list, where, "$.relations", "a list")):
+        path = f"$.relations[{k}]"
+        _expect(entry, dict, where, path, "an object")
+        for key in entry:
+            if key not in ("au", "shapes", "kind", "weight", "source"):
+                raise _fail(where, f"{path}.{key}", "unknown key (known: au, shapes, kind, "
+                            "weight, source)")
+        au = entry.get("au")
+        if isinstance(au, bool) or not isinstance(au, int) or not 1 <= au <= 49:
+            raise _fail(where, f"{path}.au", f"expected a facial AU number 1-49, got {au!r}")
+        shapes = tuple(_shape_name(s, where, f"{path}.shapes[{j}]") for j, s in
+                       enumerate(_strings(entry.get("shapes"), where, f"{path}.shapes")))
+        if not shapes:
+            raise _fail(where, f"{path}.shapes", "expected at least one shape")
+        kind = _expect(entry.get("kind"), str, where, f"{path}.kind", "'drives' or 'against'")
+        if kind not in ("drives", "against"):
+            raise _fail(where, f"{path}.kind", f"{kind!r} is not 'drives' or 'against'")
+        source = _expect(entry.get("source"), str, where, f"{path}.source", "a string")
+        if not source.strip():
+            raise _fail(where, f"{path}.source", "a relation needs its source")
+        weight = _number(entry.get("weight", 1.0), where, f"{path}.weight", 0.0, 1.0)
+        if weight <= 0.0:
+            raise _fail(where, f"{path}.weight", "expected a weight above 0")
+        relations.append(Relation(au, shapes, kind, source, weight))
+    return tuple(relations)
 
 
 def _parse_solve(value: Any, where: str) -> SolvePriors:
@@ -363,6 +426,11 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
         if priors.temporal_hz > 0:
             document["solve"].update(temporal_hz=priors.temporal_hz,
                                      temporal_weight=priors.temporal_weight)
+    if profile.relations:
+        document["relations"] = [
+            {"au": r.au, "shapes": list(r.shapes), "kind": r.kind,
+             **({"weight": r.weight} if r.weight != 1.0 else {}), "source": r.source}
+            for r in profile.relations]
     if profile.mapping is not None:
         mapping = profile.mapping
         aus = {}
@@ -425,3 +493,27 @@ def tracker_for_format(capture_format: str) -> TrackerProfile:
         if capture_format in profile.capture_formats:
             return profile
     return load_tracker("generic")
+
+
+def unreadable_aus(tracker: TrackerProfile, rig) -> dict[int, tuple[str, ...]]:
+    """AUs a capture from ``tracker`` cannot show through ``rig``: every shape that expresses
+    them (the rig's targets for the AU and the profile's ``drives`` relations) is marked not
+    live on this tracker.
+
+    Returns
+    -------
+    dict of int to tuple of str
+        AU number -> its shapes (all dead), in AU order. An AU the rig maps to shapes the
+        tracker does not record at all is left out (that is the capture's, not the tracker's).
+    """
+    shapes: dict[int, set[str]] = {}
+    for mapping in rig.mappings:
+        target = canonical_arkit_name(mapping.target) or mapping.target
+        shapes.setdefault(mapping.au, set()).add(target)
+    for relation in tracker.relations:
+        if relation.kind == "drives":
+            shapes.setdefault(relation.au, set()).update(relation.shapes)
+    dead = set(tracker.dead_shapes)
+    known = set(tracker.shapes)
+    return {au: tuple(sorted(names)) for au, names in sorted(shapes.items())
+            if names <= known and names <= dead}
