@@ -27,7 +27,7 @@ def test_code_prints_one_line_per_segment(capsys):
     out = lines[1:]
     assert out and all(" s  " in line for line in out)
     assert main(["code", str(path), "--json"]) == 0
-    segments = json.loads(capsys.readouterr().out)
+    segments = json.loads(capsys.readouterr().out)["segments"]
     assert segments[0]["start"] == 0.0 and "+" in segments[0]["code"]
 
 
@@ -38,9 +38,9 @@ def test_code_trace_option_codes_or_drops_held_traces(capsys):
     # resting second, the trace here was a 15B held through the whole take.)
     path = str(shared_asset("captures/livelinkface/S07-001.csv"))
     assert main(["code", path, "--json"]) == 0
-    traced = json.loads(capsys.readouterr().out)
+    traced = json.loads(capsys.readouterr().out)["segments"]
     assert main(["code", path, "--json", "--trace", "none"]) == 0
-    untraced = json.loads(capsys.readouterr().out)
+    untraced = json.loads(capsys.readouterr().out)["segments"]
     held = [s for s in traced if 14.0 < s["start"] < 16.5 and "63B" in s["code"].split("+")]
     assert sum(s["end"] - s["start"] for s in held) >= 0.5
     assert all("63" not in s["code"] for s in untraced if s["start"] < 17.0)
@@ -394,7 +394,7 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     # The smile from 14 s, held to 17.6 s.
     assert "14.12–17.64 s  6C+7D+10B+12D+14C+25C+45+55D+62C+64E  happiness 2/2" in lines
     assert main(["code", path, "--json"]) == 0
-    segments = json.loads(capsys.readouterr().out)
+    segments = json.loads(capsys.readouterr().out)["segments"]
     assert max(s["end"] - s["start"] for s in segments) <= 3.6
     assert max(sum(int(code.lstrip("LR").rstrip("ABCDE")) < 50 for code in s["code"].split("+"))
                for s in segments) <= 11
@@ -404,7 +404,7 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     # 17C and 28B all through the take.
     facecap = str(shared_asset("captures/facecap/facecap_animation_weights.csv"))
     assert main(["code", facecap, "--json", "--neutral", "1.314167-2.280833"]) == 0
-    segments = json.loads(capsys.readouterr().out)
+    segments = json.loads(capsys.readouterr().out)["segments"]
     assert max(s["end"] - s["start"] for s in segments) <= 2.2
     assert max(len(s["code"].split("+")) for s in segments) <= 15
     # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26: EMFACS's fear

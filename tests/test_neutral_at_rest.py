@@ -160,7 +160,7 @@ def _coded(segments, time: float, au: int) -> bool:
 
 def _code_json(capsys, path, *options):
     assert main(["code", str(path), "--json", *options]) == 0
-    return json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out)["segments"]
 
 
 def test_openface_brow_raise_and_smile_are_all_coded(capsys):
@@ -186,3 +186,39 @@ def test_face_cap_smiles_are_coded(capsys):
     # The 0.8 smile at 4.3-5.0 s read R12A against the smile subtracted as the neutral.
     at_the_smile = [s["code"] for s in segments if s["start"] <= 4.6 < s["end"]]
     assert len(at_the_smile) == 1 and "+12D+" in at_the_smile[0]
+
+
+# --- code --json carries the neutral ------------------------------------------------------------
+
+@pytest.mark.parametrize("take, options, neutral", [
+    ("livelinkface/S07-001.csv", [],
+     {"start": 59.8585, "end": 60.8583, "kind": "automatic",
+      "text": "neutral: 59.86–60.86 s (automatic)"}),
+    ("livelinkface/S07-001.csv", ["--neutral", "42.5-43.5"],
+     {"start": 42.5, "end": 43.5, "kind": "given", "text": "neutral: 42.50–43.50 s (given)"}),
+    ("livelinkface/S07-001.csv", ["--neutral", "none"],
+     {"start": None, "end": None, "kind": "none", "text": "neutral: none"}),
+    ("facecap/facecap_animation_weights.csv", [],
+     {"start": None, "end": None, "kind": "none",
+      "text": "neutral: none (no resting second found: the stillest, 1.31–2.28 s, reads "
+              "mouthSmileLeft 0.74, against its median 0.00 over the take; give --neutral "
+              "START-END)"}),
+])
+def test_code_json_names_the_neutral_the_text_prints(capsys, take, options, neutral):
+    path = str(shared_asset(f"captures/{take}"))
+    document = _code_json_document(capsys, path, *options)
+    assert document["neutral"] == neutral
+    assert main(["code", path, *options]) == 0
+    text = capsys.readouterr().out.splitlines()
+    repairs = [line.removeprefix("# repaired: ") for line in text if line.startswith("# rep")]
+    assert document["repairs"] == repairs
+    assert f"# {neutral['text']}" in text
+    # The segments are the lines printed, one for one.
+    segments = [line for line in text if not line.startswith("#")]
+    assert len(document["segments"]) == len(segments)
+    assert all(f"  {s['code']}" in line for s, line in zip(document["segments"], segments))
+
+
+def _code_json_document(capsys, path, *options):
+    assert main(["code", str(path), "--json", *options]) == 0
+    return json.loads(capsys.readouterr().out)

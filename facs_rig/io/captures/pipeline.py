@@ -647,6 +647,29 @@ class TakeEvents:
                                  len(self.timeline.events), self.neutral_window,
                                  self.neutral_note)
 
+    def summary_document(self, neutral: str) -> dict:
+        """The take's ``code --json`` document; needs ``code=True``.
+
+        ``{"neutral": {...}, "repairs": [...], "segments": [...]}``: the neutral the segments
+        were coded against (``start``/``end`` seconds or null, ``kind`` ``automatic``,
+        ``given`` or ``none``, and ``text``, the line ``code`` prints without its ``# ``),
+        the capture's repair notes, and the segments (``start``, ``end``, ``code``,
+        ``emotion``, ``matched``, ``of``).
+        """
+        window = self.neutral_window
+        kind = "none" if window is None else ("automatic" if neutral == "auto" else "given")
+        return {
+            "neutral": {"start": None if window is None else round(window[0], 4),
+                        "end": None if window is None else round(window[1], 4),
+                        "kind": kind,
+                        "text": neutral_description(neutral, self.times, window,
+                                                    self.neutral_note)},
+            "repairs": list(self.repairs),
+            "segments": [{"start": round(s.start, 4), "end": round(s.end, 4),
+                          "code": str(s.code), "emotion": s.emotion, "matched": s.matched,
+                          "of": s.total} for s in self.segments],
+        }
+
 
 def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
                 tracker: str | None = None, profile: TrackerProfile | None = None,
