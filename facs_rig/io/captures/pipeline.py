@@ -20,7 +20,6 @@ from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.filters import (
     REST_CEILING,
-    REST_TOLERANCE,
     NeutralCalibration,
     clean_curves,
     fill_gaps,
@@ -263,8 +262,9 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
 
 
 #: Why ``--neutral auto`` subtracts nothing from a capture format's own AU columns: they are
-#: already measured from the person's neutral (or from nothing at all), so a second subtracted
-#: from them removes real actions. OpenFace 2.x's AU intensity models for video are dynamic:
+#: already measured from the person's neutral (OpenFace) or are no measure from a neutral at
+#: all (Py-Feat's presence probabilities), so a second subtracted from them removes real
+#: actions. OpenFace 2.x's AU intensity models for video are dynamic:
 #: each frame is predicted against the person's running median appearance (their neutral) and,
 #: once the video is read, each AU is shifted so that its learned share of the frames reads 0
 #: and clipped there (FaceAnalyser::PredictCurrentAUs with ``hog_desc_median``,
@@ -273,7 +273,7 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
 #: person-specific normalisation for automatic Action Unit detection", FG 2015; the OpenFace
 #: wiki, "Action Units": AUxx_r reads 0 when the AU is not present). On
 #: ``facsvatar_demo_full.csv`` the stillest second (9.88–10.84 s) was a brow and lid raise
-#: (AU01_r 2.0–2.3) and subtracting it left 28 of the 91 frames with AU01_r > 2 coded 1.
+#: (AU01_r 2.0–2.3) and subtracting it left 31 of the 91 frames with AU01_r > 2 coded 1.
 #: Py-Feat's AU detectors predict each AU's presence from one frame alone (py-feat/xgb_au and
 #: svm_au model cards: "predict facial action units from single frame images"): a
 #: probability, 0 when absent, with no neutral to subtract.
