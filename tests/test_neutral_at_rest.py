@@ -222,3 +222,32 @@ def test_code_json_names_the_neutral_the_text_prints(capsys, take, options, neut
 def _code_json_document(capsys, path, *options):
     assert main(["code", str(path), "--json", *options]) == 0
     return json.loads(capsys.readouterr().out)
+
+
+def test_a_blendshape_take_never_tracked_gets_no_neutral_and_no_note():
+    # No face in any frame: no resting second to choose, and none to find fault with.
+    times, values = _face(8.0)
+    values[:] = np.nan
+    capture = Capture("take.csv", "facecap", None,
+                      TargetWeights(times, values.astype(np.float32), tuple(ARKIT_NAMES),
+                                    float(FPS)), np.ones(times.size, dtype=bool))
+    solved = capture_curves(capture, CleaningOptions(neutral="auto"))
+    assert solved.neutral_window is None and solved.neutral_note is None
+
+
+def test_openface_aus_are_left_as_measured_and_the_head_calibrated_at_rest():
+    # The head-movement take: its face rests at the top, so the head and eye angles are
+    # calibrated there; the facial AUs are the tracker's own, untouched.
+    from facs_rig.io.captures import read_capture
+
+    capture = read_capture(shared_asset("captures/openface/facsvatar_head_test_clean.csv"))
+    solved = capture_curves(capture, CleaningOptions(neutral="auto"))
+    assert solved.neutral_window == pytest.approx((0.0, 0.967), abs=0.01)
+    assert solved.neutral_note.startswith("head and eyes only: OpenFace AU intensities")
+    raw = capture_curves(capture, CleaningOptions(neutral="none")).curves
+    facial = [k for k, c in enumerate(raw.channels) if c.au < 50]
+    angles = [k for k, c in enumerate(raw.channels) if c.au >= 51]
+    np.testing.assert_array_equal(np.asarray(solved.curves.values)[:, facial],
+                                  np.asarray(raw.values)[:, facial])
+    assert not np.array_equal(np.asarray(solved.curves.values)[:, angles],
+                              np.asarray(raw.values)[:, angles])

@@ -138,8 +138,12 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         return SolvedAUs(curves, None, "aus", window, note)
     shapes = capture.blendshapes
     observed, _ = fill_gaps(shapes.times, shapes.weights)
+    # A face never tracked has no resting second: the gaps were filled with 0, and a second
+    # of those was printed as "neutral: 0.00-0.97 s (automatic)".
+    never_tracked = neutral == "auto" and bool(np.all(np.asarray(capture.gaps, dtype=bool)))
     calibration, window, note = _calibration_and_window(
-        shapes.times, observed, neutral, gain_percentile, names=shapes.names,
+        shapes.times, observed, "none" if never_tracked else neutral, gain_percentile,
+        names=shapes.names,
         checked=np.array([not arkit_key(n).startswith("eyelook") for n in shapes.names],
                          dtype=bool))
     # The automatic neutral's stretch, shared with the angle AUs below.
