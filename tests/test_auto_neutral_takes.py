@@ -72,7 +72,7 @@ def test_alex_rom_3_no_longer_reads_15_64_and_43_through_the_take():
 
 
 def _segments(path, *extra):
-    return json.loads(_run(path, "--json", *extra))
+    return json.loads(_run(path, "--json", *extra))["segments"]
 
 
 def _run(path, *extra):

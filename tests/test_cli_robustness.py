@@ -413,7 +413,7 @@ def test_capture_with_a_very_wide_header_is_read(tmp_path, capsys):
     capture = tmp_path / "wide.csv"
     capture.write_text(header + "\n" + rows, encoding="utf-8")
     assert main(["code", str(capture), "--json", "--neutral", "none"]) == 0
-    segments = json.loads(capsys.readouterr().out)
+    segments = json.loads(capsys.readouterr().out)["segments"]
     assert [s["code"] for s in segments] == ["12E"]
 
 

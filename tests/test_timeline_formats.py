@@ -853,9 +853,39 @@ def millisecond_events(draw):
 @given(timeline=timelines(millisecond_events(),
                           st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5))))
 def test_elan_round_trip_is_exact_on_milliseconds(vocabulary, timeline, tmp_path):
+    # Free intensities are written to the precision rig weights have, float32, in the shortest
+    # text that reads back as the same float32 (as AU notes write them); everything else, and
+    # that text, reads back exactly, and rewriting what was read gives the same file.
+    from facs_rig.io.au_notes import float32_text
+
     path = tmp_path / "round.eaf"
     write_timeline(timeline, path, vocabulary)
-    assert read_timeline(path, vocabulary) == timeline
+    back = read_timeline(path, vocabulary)
+    written = [e.intensity if e.letter is not None and e.intensity == LETTER_VALUES[e.letter]
+               else float(float32_text(e.intensity)) for e in timeline.events]
+    assert back == replace(timeline, events=tuple(
+        replace(e, intensity=value) for e, value in zip(timeline.events, written)))
+    assert [np.float32(e.intensity) for e in back.events] == \
+        [np.float32(e.intensity) for e in timeline.events]
+    again = tmp_path / "again.eaf"
+    write_timeline(back, again, vocabulary)
+    assert _annotations(again) == _annotations(path)
+
+
+def _annotations(path) -> str:
+    """The ELAN file's text without its creation date."""
+    return re.sub(r'DATE="[^"]*"', "", path.read_text(encoding="utf-8"))
+
+
+def test_elan_writes_a_captured_intensity_without_float_noise(vocabulary):
+    # An intensity from float32 tracker values was written as 0.16950000077486038; to a rig's
+    # float32 weight it is 0.1695.
+    value = 0.16950000077486038
+    assert np.float32(value) == np.float32(0.1695)
+    timeline = Timeline((AUEvent(Channel(12), value, 0.0, 0.1, 0.2, 0.1),))
+    text = eaf_to_string(timeline, vocabulary)
+    assert "<ANNOTATION_VALUE>0.1695</ANNOTATION_VALUE>" in text
+    assert "0.16950000077486038" not in text
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

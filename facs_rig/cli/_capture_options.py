@@ -53,8 +53,10 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="zero-phase smoothing cutoff (default 6 Hz)")
     parser.add_argument("--neutral", default=None, metavar="none|auto|START-END",
                         help="subtract the resting pose: auto (the second nearest every channel's "
-                             "resting level) or the median of a neutral stretch START-END seconds; "
-                             "default none for retarget, auto for code")
+                             "resting level, when the face is at rest there; none on AUs already "
+                             "relative to the person's neutral, such as OpenFace's) or the median "
+                             "of a neutral stretch START-END seconds; default none for retarget, "
+                             "auto for code")
     parser.add_argument("--gain", type=bounded(float, low=0, high=100), default=None, metavar="PERCENTILE",
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")

@@ -56,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "it, with the EMFACS emotion it matches and how fully, e.g. "
         "'1.20–2.05 s  6C+12D  happiness 2/2'.")
     code.add_argument("capture", metavar="CAPTURE", help="capture file")
-    code.add_argument("--json", action="store_true", help="print segments as JSON")
+    code.add_argument("--json", action="store_true",
+                      help="print a JSON object: the neutral, the repairs and the segments")
     add_capture_options(code)
     code.set_defaults(handler=run_code)
 
@@ -178,9 +179,7 @@ def run_code(args: argparse.Namespace) -> int:
                            cleaning, events, source=args.source, tracker=args.tracker,
                            code=True, keep_curves=False, progress=step)
     if args.json:
-        print_json([{"start": round(s.start, 4), "end": round(s.end, 4), "code": str(s.code),
-                     "emotion": s.emotion, "matched": s.matched, "of": s.total}
-                    for s in take.segments])
+        print_json(take.summary_document(cleaning.neutral))
         return 0
     sys.stdout.write(take.summary_text(cleaning.neutral))
     return 0

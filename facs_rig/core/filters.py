@@ -16,7 +16,9 @@ Every function works on time-first arrays ``values (n_frames, n_channels)`` with
   near zero, issue 8; OpenFace's head and gaze angles are relative to the camera, not to the
   performer's rest), so each channel's resting level is subtracted and its gain rescaled
   (:class:`NeutralCalibration`). When no neutral stretch was marked, :func:`resting_window`
-  finds the second closest to every channel's resting level (:func:`resting_levels`).
+  finds the second closest to every channel's resting level (:func:`resting_levels`), and
+  :func:`off_rest` says whether that second is at rest at all (a take that never rests has a
+  calmest second that is still an expression).
 * Resampling to an output frame rate by linear interpolation (:func:`resample`).
 """
 
@@ -41,6 +43,10 @@ __all__ = [
     "RestingLevels",
     "resting_levels",
     "resting_window",
+    "OffRest",
+    "off_rest",
+    "REST_CEILING",
+    "REST_TOLERANCE",
     "resample",
     "clean_curves",
     "GAP_METHODS",
@@ -435,7 +441,8 @@ def resting_levels(values: np.ndarray) -> RestingLevels:
 
 
 def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, *,
-                   levels: RestingLevels | None = None) -> tuple[float, float]:
+                   levels: RestingLevels | None = None,
+                   active: np.ndarray | None = None) -> tuple[float, float]:
     """The ``seconds``-long stretch where the face is most at rest: every channel close to its
     resting level, and nothing moving.
 
@@ -458,6 +465,9 @@ def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, 
         Window length.
     levels : RestingLevels, optional
         Precomputed :func:`resting_levels` of ``values``.
+    active : (n_frames,) bool, optional
+        Frames known not to be at rest (a facial AU coded there): scored as NaN frames are,
+        so a window holding one is chosen only when every window does.
 
     Returns
     -------
@@ -489,7 +499,105 @@ def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, 
             costs[first:last] = (np.minimum(here, clip).mean(axis=1, dtype=np.float64)
                                  + np.minimum(moved, clip).mean(axis=1, dtype=np.float64))
     costs[~np.isfinite(costs)] = np.inf  # NaN in the frame (or the one it is compared with)
+    if active is not None:
+        costs[np.asarray(active, dtype=bool)] = np.inf
     return _best_window(t, costs, seconds)
+
+
+#: A resting face reads no facial blendshape above this, whatever the tracker's bias. ARKit
+#: coefficients run from 0.0 at the neutral configuration to 1.0 at the feature's maximum
+#: movement (Apple, ``ARFaceAnchor.BlendShapeLocation``), so a channel more than halfway to its
+#: maximum is an action, not a resting face. The highest values measured over the Live Link
+#: Face takes' resting stretches (S07-001.csv 0-4, 42.5-43.5 and 59.2-62.0 s; alex_rom_3.csv
+#: 0-4 and 52.3-54.0 s) are 0.43 (eyeWide, S07-001 0-1 s), 0.28 (eyeBlink) and 0.23-0.27
+#: (mouthFrown, alex_rom_3); smiles read 0.74-0.80 (facecap_animation_weights.csv 1.31-2.28 s,
+#: alex_rom_3 59.2-62.0 s). Eye direction (eyeLook*) is not checked: where the eyes rest
+#: depends on where the camera is, not on the face.
+REST_CEILING = 0.5
+#: ... nor one more than this above the channel's median over the whole take: the event
+#: threshold ``on`` (0.15, ``core.events``), the rise that starts an action. A second chosen as
+#: the take's neutral that reads an action above where the face usually is would erase that
+#: action wherever it occurs (Face Cap's 1.31-2.28 s: mouthSmile 0.74 against a median of 0.00).
+#: The resting stretches above read at most 0.10 above their medians (alex_rom_3's
+#: mouthFrownRight); a brow lowering with a frown there (42.5-43.5 s) reads 0.31 above, a jaw
+#: drop in S07-001 (52.3-54.0 s) 0.21.
+REST_TOLERANCE = 0.15
+
+
+@dataclass(frozen=True)
+class OffRest:
+    """The channel showing that a candidate neutral stretch is not at rest.
+
+    Attributes
+    ----------
+    channel : int
+        Column of the channel.
+    value : float
+        Its median over the stretch.
+    limit : float
+        The most it may read at rest: :data:`REST_CEILING`, or its median over the take plus
+        :data:`REST_TOLERANCE`, whichever is lower.
+    usual : float
+        Its median over the whole take.
+    """
+
+    channel: int
+    value: float
+    limit: float
+    usual: float
+
+
+def off_rest(times: np.ndarray, values: np.ndarray, window: tuple[float, float], *,
+             checked: np.ndarray | None = None, ceiling: float = REST_CEILING,
+             tolerance: float = REST_TOLERANCE) -> OffRest | None:
+    """Whether the stretch ``window`` of a take is at rest, in absolute terms.
+
+    :func:`resting_window` finds the stretch *nearest* rest, relative to the take; a take that
+    never rests (an expression held throughout, or a performance with no pause) still has a
+    nearest stretch, and subtracting it as the neutral erases every action it holds. A FACS
+    coder takes as neutral a stretch where the face is at rest (FACS code 0; Ekman, Friesen &
+    Hager 2002), not merely the calmest one: here every checked channel's median over the
+    stretch must be at most ``ceiling`` and at most ``tolerance`` above its median over the
+    whole take.
+
+    Parameters
+    ----------
+    times : (n_frames,) float
+        Increasing seconds.
+    values : (n_frames, n_channels) float
+        NaN ignored.
+    window : (start, end) seconds
+    checked : (n_channels,) bool, optional
+        The channels to check (default all): facial ones, not eye direction.
+    ceiling, tolerance : float
+        See :data:`REST_CEILING` and :data:`REST_TOLERANCE`.
+
+    Returns
+    -------
+    OffRest or None
+        The checked channel furthest over its limit, or None when the stretch is at rest.
+    """
+    t, source = _check_take(times, values)
+    inside = (t >= window[0]) & (t <= window[1])
+    if not inside.any():
+        raise ValueError(f"neutral window {window[0]:g}-{window[1]:g} s holds no frame")
+    mask = np.ones(source.shape[1], dtype=bool) if checked is None else \
+        np.asarray(checked, dtype=bool)
+    if mask.shape != (source.shape[1],):
+        raise ValueError(f"checked must be ({source.shape[1]},) bool, got shape {mask.shape}")
+    if not mask.any():
+        return None
+    columns = np.flatnonzero(mask)
+    rest = _nan_stat(np.nanmedian, np.asarray(source[inside][:, columns], dtype=np.float64))
+    # Column by column: an hour's float32 channel is 0.9 MB, the whole take in float64 90 MB.
+    usual = np.array([_nan_stat(np.nanmedian, np.asarray(source[:, [k]]))[0] for k in columns])
+    limit = np.minimum(ceiling, usual + tolerance)
+    excess = rest - limit
+    worst = int(np.argmax(excess))
+    if not excess[worst] > 0.0:
+        return None
+    return OffRest(int(columns[worst]), float(rest[worst]), float(limit[worst]),
+                   float(usual[worst]))
 
 
 def _frames(values: np.ndarray) -> np.ndarray:

@@ -63,7 +63,7 @@ from facs_rig.errors import (
 )
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
-           "notes_origin"]
+           "notes_origin", "float32_text"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -404,9 +404,10 @@ def _time_text(value: float, fps: float) -> str:
     return rounded
 
 
-def _intensity(value: float) -> str:
+def float32_text(value: float) -> str:
     """The shortest text that reads back as the same float32, the precision rig weights have
-    (``0.17100000381469727``, a float32 tracker value widened to a double, is ``0.171``)."""
+    (``0.17100000381469727``, a float32 tracker value widened to a double, is ``0.171``): how
+    AU notes and ELAN files write a free intensity."""
     return np.format_float_positional(np.float32(value), unique=True, trim="-")
 
 
@@ -483,7 +484,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         elif letter is None and value == np.float32(unscored):
             intensity_text = None
         else:
-            intensity_text = _intensity(event.intensity)
+            intensity_text = float32_text(event.intensity)
             if letter is not None and scale.value_to_letter(float(intensity_text)) != letter:
                 letter = None  # a letter against its value (12D at 0.3) would read back as D
         # Keyed by the text written, so that events whose times agree to the nanosecond share

@@ -395,6 +395,8 @@ def _check_time_slot_references(eaf: Any, path: str) -> None:
 
 
 def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
+    from facs_rig.io.au_notes import float32_text
+
     scale = vocabulary.scale()
     # No letter where FACS scores no intensity (AU45, a blink): its value is written as a number.
     letter = vocabulary.letter_of(event.channel.au, event.letter)
@@ -402,7 +404,9 @@ def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
         return letter
     if letter is None and event.intensity == scale.letter_to_value(None):
         return ""
-    return repr(event.intensity)
+    # To the precision rig weights have, float32, as AU notes write it: a tracker's float32
+    # widened to a double was written as float noise (0.16950000077486038 for 0.1695).
+    return float32_text(event.intensity)
 
 
 def _milliseconds(seconds: float) -> int:

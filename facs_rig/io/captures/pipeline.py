@@ -18,7 +18,14 @@ import numpy as np
 
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
-from facs_rig.core.filters import NeutralCalibration, clean_curves, fill_gaps, resting_window
+from facs_rig.core.filters import (
+    REST_CEILING,
+    NeutralCalibration,
+    clean_curves,
+    fill_gaps,
+    off_rest,
+    resting_window,
+)
 from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
@@ -31,7 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepare_curves",
            "event_thresholds", "auto_neutral_note", "neutral_description", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
-           "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events"]
+           "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events",
+           "AUS_RELATIVE_TO_NEUTRAL"]
 
 
 @dataclass(frozen=True)
@@ -49,12 +57,16 @@ class SolvedAUs:
     neutral_window : (start, end) seconds or None
         The stretch whose median was subtracted as the neutral (``--neutral auto``'s resting
         second, or the ``START-END`` given); None when no neutral was subtracted.
+    neutral_note : str or None
+        Why ``--neutral auto`` subtracted no neutral, when it did not for a reason of the take
+        (no resting second in it, AUs already relative to the person's neutral); None otherwise.
     """
 
     curves: AUCurves
     residual: np.ndarray | None
     source: str
     neutral_window: tuple[float, float] | None = None
+    neutral_note: str | None = None
 
 
 def solver_for(names: tuple[str, ...], rig=None, priors: SolvePriors = NO_PRIORS
@@ -98,7 +110,10 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         Neutral calibration (see :class:`CleaningOptions`) applied in the tracker's own space
         *before* solving: a tracker's bias is per blendshape (MediaPipe's noseSneer barely
         moves), so it is removed from the blendshapes, and from the measured angle AUs. When
-        the tracker's own AUs are used, the calibration is applied to them.
+        the tracker's own AUs are used, the calibration is applied to them; ``'auto'`` then
+        subtracts nothing from AUs already relative to the person's neutral
+        (:data:`AUS_RELATIVE_TO_NEUTRAL`). ``'auto'`` subtracts nothing either when the take's
+        stillest second is not at rest (:func:`facs_rig.core.filters.off_rest`).
     """
     _check_neutral_covers(capture, neutral)
     facial = capture.aus is not None and any(c.au < 50 for c in capture.aus.channels)
@@ -111,15 +126,27 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
 
         raise CaptureFormatError(f"{capture.path}: this {capture.format} capture has no blendshapes")
     if not use_blendshapes:
-        calibration, window = _calibration_and_window(capture.aus.times, capture.aus.values,
-                                                      neutral, gain_percentile)
+        relative = AUS_RELATIVE_TO_NEUTRAL.get(capture.format) if facial else None
+        if neutral == "auto" and relative is not None \
+                and auto_neutral_note(capture.aus.times) is None:
+            return _angles_only_neutral(capture, relative, gain_percentile)
+        calibration, window, note = _calibration_and_window(
+            capture.aus.times, capture.aus.values, neutral, gain_percentile,
+            names=tuple(c.name for c in capture.aus.channels),
+            checked=np.array([c.au < 50 for c in capture.aus.channels], dtype=bool))
         curves = capture.aus if calibration is None else \
             replace(capture.aus, values=calibration.apply(capture.aus.values))
-        return SolvedAUs(curves, None, "aus", window)
+        return SolvedAUs(curves, None, "aus", window, note)
     shapes = capture.blendshapes
     observed, _ = fill_gaps(shapes.times, shapes.weights)
-    calibration, window = _calibration_and_window(shapes.times, observed, neutral,
-                                                  gain_percentile)
+    # A face never tracked has no resting second: the gaps were filled with 0, and a second
+    # of those was printed as "neutral: 0.00-0.97 s (automatic)".
+    never_tracked = neutral == "auto" and bool(np.all(np.asarray(capture.gaps, dtype=bool)))
+    calibration, window, note = _calibration_and_window(
+        shapes.times, observed, "none" if never_tracked else neutral, gain_percentile,
+        names=shapes.names,
+        checked=np.array([not arkit_key(n).startswith("eyelook") for n in shapes.names],
+                         dtype=bool))
     # The automatic neutral's stretch, shared with the angle AUs below.
     rest_window = window if neutral == "auto" else None
     if calibration is not None:
@@ -156,6 +183,10 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
             # (looking into the lens) need not be the performer's resting gaze.
             angle_calibration, _ = _resting_calibration(capture.aus.times, angle_values,
                                                         gain_percentile, rest_window)
+        elif neutral == "auto":
+            # The face had no resting second (or the take is too short): the angles are left
+            # as measured too, as `code` says ("neutral: none").
+            angle_calibration = None
         else:
             angle_calibration = _calibration(capture.aus.times, angle_values, neutral,
                                              gain_percentile)
@@ -169,7 +200,7 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     values = np.ascontiguousarray(values[:, order], dtype=np.float32)
     curves = AUCurves(shapes.times, values,
                       tuple(channels[k] for k in order), shapes.fps, MappingProxyType(metadata))
-    return SolvedAUs(curves, residual, "blendshapes", window)
+    return SolvedAUs(curves, residual, "blendshapes", window, note)
 
 
 @dataclass(frozen=True)
@@ -235,6 +266,27 @@ def _check_neutral_covers(capture: Capture, spec: str) -> None:
                                  f"was tracked")
 
 
+#: Why ``--neutral auto`` subtracts nothing from a capture format's own AU columns: they are
+#: already measured from the person's neutral (OpenFace) or are no measure from a neutral at
+#: all (Py-Feat's presence probabilities), so a second subtracted from them removes real
+#: actions. OpenFace 2.x's AU intensity models for video are dynamic:
+#: each frame is predicted against the person's running median appearance (their neutral) and,
+#: once the video is read, each AU is shifted so that its learned share of the frames reads 0
+#: and clipped there (FaceAnalyser::PredictCurrentAUs with ``hog_desc_median``,
+#: ExtractAllPredictionsOfflineReg's ``cutoff`` offsets, lib/local/FaceAnalyser/src/
+#: FaceAnalyser.cpp; Baltrušaitis, Mahmoud & Robinson 2015, "Cross-dataset learning and
+#: person-specific normalisation for automatic Action Unit detection", FG 2015; the OpenFace
+#: wiki, "Action Units": AUxx_r reads 0 when the AU is not present). On
+#: ``facsvatar_demo_full.csv`` the stillest second (9.88–10.84 s) was a brow and lid raise
+#: (AU01_r 2.0–2.3) and subtracting it left 31 of the 91 frames with AU01_r > 2 coded 1.
+#: Py-Feat's AU detectors predict each AU's presence from one frame alone (py-feat/xgb_au and
+#: svm_au model cards: "predict facial action units from single frame images"): a
+#: probability, 0 when absent, with no neutral to subtract.
+AUS_RELATIVE_TO_NEUTRAL = MappingProxyType({
+    "openface": "OpenFace AU intensities are already relative to the person's neutral",
+    "pyfeat": "Py-Feat AU detections are presence probabilities, 0 when absent",
+})
+
 #: Shortest take the automatic neutral is used on: its one-second resting stretch must be at
 #: most a fifth of the take, else on a 1-2.5 s clip "the resting second" is most of the clip
 #: and subtracting it removes the expression itself (Py-Feat clips: mean r 0.27 -> 0.25).
@@ -242,7 +294,8 @@ AUTO_NEUTRAL_MIN_TAKE = 5.0
 
 
 def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments,
-                      n_events: int = 0, window: tuple[float, float] | None = None) -> str:
+                      n_events: int = 0, window: tuple[float, float] | None = None,
+                      note: str | None = None) -> str:
     """What ``facs-rig code`` prints for a take (and ``batch`` writes as ``.facs.txt``): its
     repairs and the neutral subtracted (:func:`neutral_description`) as ``#`` lines, then the
     segments.
@@ -262,11 +315,13 @@ def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments,
     window : (start, end) seconds, optional
         The neutral window used (:attr:`SolvedAUs.neutral_window`); None when none was
         subtracted.
+    note : str, optional
+        Why none was (:attr:`SolvedAUs.neutral_note`).
     """
     from facs_rig.core.events import format_summary
 
-    text = "".join(f"# repaired: {note}\n" for note in repairs)
-    text += f"# {neutral_description(neutral, times, window)}\n"
+    text = "".join(f"# repaired: {repair}\n" for repair in repairs)
+    text += f"# {neutral_description(neutral, times, window, note)}\n"
     if segments:
         return text + format_summary(segments)
     if n_events:
@@ -286,7 +341,7 @@ def auto_neutral_note(times: np.ndarray) -> str | None:
 
 
 def neutral_description(neutral: str, times: np.ndarray | None,
-                        window: tuple[float, float] | None) -> str:
+                        window: tuple[float, float] | None, note: str | None = None) -> str:
     """The neutral a take was coded against, for a coder to check against the video:
     ``neutral: 52.49–53.49 s (automatic)``, ``neutral: 42.50–43.50 s (given)``,
     ``neutral: none (take too short: 1.27 s, the automatic neutral needs 5 s; give --neutral
@@ -300,14 +355,53 @@ def neutral_description(neutral: str, times: np.ndarray | None,
         The take's frame times (the automatic neutral's fallback is measured on them).
     window : (start, end) seconds or None
         The window subtracted (:attr:`SolvedAUs.neutral_window`).
+    note : str, optional
+        Why ``--neutral auto`` subtracted nothing (:attr:`SolvedAUs.neutral_note`):
+        ``neutral: none (no resting second found: ...)``.
     """
     if window is not None:
         how = "automatic" if neutral == "auto" else "given"
+        if note is not None and neutral == "auto":
+            how += f", {note}"
         return f"neutral: {window[0]:.2f}–{window[1]:.2f} s ({how})"
+    if note is not None and neutral == "auto":
+        return f"neutral: none ({note})"
     note = auto_neutral_note(times) if neutral == "auto" and times is not None else None
     if note is not None:
         return f"neutral: none ({note}; give --neutral START-END)"
     return "neutral: none"
+
+
+#: At rest no facial AU reads as much as the event threshold ``on`` (0.15, ``core.events``):
+#: none would be coded there. Used on AUs already relative to the person's neutral
+#: (:data:`AUS_RELATIVE_TO_NEUTRAL`), where 0 is the person's rest.
+AU_REST_CEILING = 0.15
+
+
+def _angles_only_neutral(capture: Capture, relative: str,
+                         gain_percentile: float | None) -> SolvedAUs:
+    """``--neutral auto`` on a capture whose facial AUs are already relative to the person's
+    neutral: the facial AUs are kept as measured; the head and eye angle AUs (relative to the
+    camera, not to the performer's rest) are calibrated on the stillest second in which no
+    facial AU reaches :data:`AU_REST_CEILING`, or left as measured when there is none."""
+    aus = capture.aus
+    angles = np.array([c.au >= 51 for c in aus.channels], dtype=bool)
+    if not angles.any() or not np.isfinite(aus.values).any():
+        return SolvedAUs(aus, None, "aus", None, relative)
+    with np.errstate(invalid="ignore"):
+        active = np.any(np.asarray(aus.values)[:, ~angles] >= AU_REST_CEILING, axis=1)
+    window = resting_window(aus.times, aus.values, active=active)
+    inside = (aus.times >= window[0]) & (aus.times <= window[1])
+    if active[inside].any():
+        return SolvedAUs(aus, None, "aus", None,
+                         f"{relative}; the head and eyes as measured: no second with every "
+                         f"facial AU below {AU_REST_CEILING:g}")
+    calibration = NeutralCalibration.fit(aus.times, aus.values[:, angles], window=window,
+                                         gain_percentile=gain_percentile)
+    values = np.array(aus.values, dtype=np.float32)
+    values[:, angles] = calibration.apply(values[:, angles])
+    return SolvedAUs(replace(aus, values=values), None, "aus", window,
+                     f"head and eyes only: {relative}")
 
 
 def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
@@ -317,23 +411,47 @@ def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
 
 
 def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
-                            gain_percentile: float | None
-                            ) -> tuple[NeutralCalibration | None, tuple[float, float] | None]:
-    """The neutral calibration ``spec`` asks for and the window it was fitted on (both None
-    when no neutral is subtracted)."""
+                            gain_percentile: float | None, *,
+                            names: tuple[str, ...] | None = None,
+                            checked: np.ndarray | None = None
+                            ) -> tuple[NeutralCalibration | None, tuple[float, float] | None,
+                                       str | None]:
+    """The neutral calibration ``spec`` asks for, the window it was fitted on (both None when
+    no neutral is subtracted) and, for ``'auto'`` on a take with no resting second, why not.
+
+    ``names`` label the channels in that note; ``checked`` marks the ones that must be at rest
+    in the automatic window (:func:`facs_rig.core.filters.off_rest`; default all).
+    """
     if spec == "none" or values.shape[1] == 0:
-        return None, None
+        return None, None, None
     if spec == "auto":
         if auto_neutral_note(times) is not None:
-            return None, None
+            return None, None, None
         if not np.isfinite(values).any():
             # The face was never tracked: there is no resting second to choose (one of lost
             # frames was printed as "neutral: 0.00-0.97 s (automatic)").
-            return None, None
-        return _resting_calibration(times, values, gain_percentile)
+            return None, None, None
+        window = resting_window(times, values)
+        problem = off_rest(times, values, window, checked=checked)
+        if problem is not None:
+            return None, None, _no_rest_note(window, problem, names)
+        return (*_resting_calibration(times, values, gain_percentile, window), None)
     window = _neutral_window(spec)
     return (NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile),
-            window)
+            window, None)
+
+
+def _no_rest_note(window: tuple[float, float], problem, names: tuple[str, ...] | None) -> str:
+    """``no resting second found: the stillest, 1.31–2.28 s, reads mouthSmileLeft 0.74, against
+    its median 0.00 over the take; give --neutral START-END``: why the automatic neutral was
+    refused."""
+    name = names[problem.channel] if names is not None else f"channel {problem.channel}"
+    if problem.limit >= REST_CEILING:
+        why = "more than halfway to its maximum"
+    else:
+        why = f"against its median {problem.usual:.2f} over the take"
+    return (f"no resting second found: the stillest, {window[0]:.2f}–{window[1]:.2f} s, reads "
+            f"{name} {problem.value:.2f}, {why}; give --neutral START-END")
 
 
 def _resting_calibration(times: np.ndarray, values: np.ndarray, gain_percentile: float | None,
@@ -363,7 +481,8 @@ def capture_curves(capture: Capture, options: CleaningOptions = CleaningOptions(
                             gain_percentile=options.gain_percentile, tracker=tracker)
     cleaned = prepare_curves(solved.curves, replace(options, neutral="none",
                                                     gain_percentile=None))
-    return SolvedAUs(cleaned, solved.residual, solved.source, solved.neutral_window)
+    return SolvedAUs(cleaned, solved.residual, solved.source, solved.neutral_window,
+                     solved.neutral_note)
 
 
 def prepare_curves(curves: AUCurves, options: CleaningOptions = CleaningOptions()) -> AUCurves:
@@ -557,6 +676,8 @@ class TakeEvents:
     neutral_window : (start, end) seconds or None
         The neutral window subtracted (:attr:`SolvedAUs.neutral_window`), kept when the curves
         are not.
+    neutral_note : str or None
+        Why ``--neutral auto`` subtracted none (:attr:`SolvedAUs.neutral_note`).
     """
 
     solved: SolvedAUs | None
@@ -566,11 +687,36 @@ class TakeEvents:
     repairs: tuple[str, ...]
     times: np.ndarray | None
     neutral_window: tuple[float, float] | None = None
+    neutral_note: str | None = None
 
     def summary_text(self, neutral: str) -> str:
         """The take's ``code`` summary (:func:`code_summary_text`); needs ``code=True``."""
         return code_summary_text(self.repairs, neutral, self.times, self.segments,
-                                 len(self.timeline.events), self.neutral_window)
+                                 len(self.timeline.events), self.neutral_window,
+                                 self.neutral_note)
+
+    def summary_document(self, neutral: str) -> dict:
+        """The take's ``code --json`` document; needs ``code=True``.
+
+        ``{"neutral": {...}, "repairs": [...], "segments": [...]}``: the neutral the segments
+        were coded against (``start``/``end`` seconds or null, ``kind`` ``automatic``,
+        ``given`` or ``none``, and ``text``, the line ``code`` prints without its ``# ``),
+        the capture's repair notes, and the segments (``start``, ``end``, ``code``,
+        ``emotion``, ``matched``, ``of``).
+        """
+        window = self.neutral_window
+        kind = "none" if window is None else ("automatic" if neutral == "auto" else "given")
+        return {
+            "neutral": {"start": None if window is None else round(window[0], 4),
+                        "end": None if window is None else round(window[1], 4),
+                        "kind": kind,
+                        "text": neutral_description(neutral, self.times, window,
+                                                    self.neutral_note)},
+            "repairs": list(self.repairs),
+            "segments": [{"start": round(s.start, 4), "end": round(s.end, 4),
+                          "code": str(s.code), "emotion": s.emotion, "matched": s.matched,
+                          "of": s.total} for s in self.segments],
+        }
 
 
 def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
@@ -623,11 +769,12 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     step(2)
     timeline = extract_events(solved.curves, vocabulary.scale(), options=events,
                               thresholds=event_thresholds(profile, events))
-    neutral_window = solved.neutral_window
+    neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
     if not keep_curves:
         solved = None
     step(3)
     segments = (code_segments(timeline, vocabulary, min_duration=events.min_duration)
                 if code else None)
     step(4)
-    return TakeEvents(solved, timeline, segments, profile, repairs, times, neutral_window)
+    return TakeEvents(solved, timeline, segments, profile, repairs, times, neutral_window,
+                      neutral_note)
