@@ -40,7 +40,7 @@ import numpy as np
 from facs_rig.core.channels import Channel
 from facs_rig.errors import CalibrationError, CaptureFormatError
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
-from facs_rig.io.captures.trackers import AUMapping
+from facs_rig.io.captures.trackers import AUMapping, shape_gain
 
 __all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVENT_FRACTIONS",
            "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
@@ -112,8 +112,10 @@ class Structure:
         +1 where a shape may carry an AU with a weight ``>= 0`` (one of the AU's own shapes),
         -1 with a weight ``<= 0`` (an antagonist), 0 not at all.
     pose : (n_shapes, n_channels) float64
-        Each AU's own shapes as the ``arkit`` rig makes them at full intensity (a ``drives``
-        relation's shapes at 1): the fitted weights are scaled so that this pose reads 1.
+        Each AU's own shapes at full intensity as this tracker reads them: the ``arkit`` rig's
+        weights (a ``drives`` relation's ``weight``), on ARKit's scale, divided by the shape's
+        ``gain`` in the tracker profile (MediaPipe's eyeWide, gain 25.6, reaches ARKit's 1 at
+        0.039). The fitted weights are scaled so that this pose reads 1.
     tied : (n_shapes, n_channels) int
         Shapes with the same number in a column share one weight (the Left and Right of one
         shape for an unsided AU); -1 where the shape is not in the support.
@@ -131,7 +133,9 @@ def au_structure(tracker, shapes: tuple[str, ...], channels: tuple[Channel, ...]
     An AU's own shapes are those the ``arkit`` rig profile's ``action_units`` drive with it
     (``rigs/arkit.json``: AU12 -> mouthSmileLeft/Right and, softly, cheekSquint; AU6 ->
     cheekSquint and eyeSquint), plus the tracker profile's ``relations`` of kind ``drives``;
-    the shapes of its ``against`` relations are antagonists. Of those, only shapes the tracker
+    the shapes of its ``against`` relations are antagonists. The pose an AU is scaled by is
+    the rig's, each shape divided by its ``gain`` in the profile (the tracker's shape at its
+    typical high reads as ARKit's at 1). Of those, only shapes the tracker
     profile marks live count (a shape that barely moves on the tracker is no evidence of
     anything: its spread on a few takes is noise a fit turns into spurious AUs). A sided
     channel (``AU12_L``) uses its side's shapes and unsided ones; an unsided channel uses both
@@ -177,7 +181,8 @@ def au_structure(tracker, shapes: tuple[str, ...], channels: tuple[Channel, ...]
                 continue
             support[row[name], column] = -1 if name in against and name not in own else 1
             if support[row[name], column] > 0:
-                pose[row[name], column] = own[name]
+                # The rig's weight is on ARKit's scale; the tracker reaches it at 1 / gain.
+                pose[row[name], column] = own[name] / shape_gain(facts, name)
             base = name.removesuffix("Left").removesuffix("Right")
             tied[row[name], column] = groups.setdefault(base, len(groups))
     return Structure(support, pose, tied)
