@@ -79,7 +79,7 @@ DEFAULT_RIDGE = 0.002
 REGULARISATIONS = (tuple(Regularisation(r) for r in (0.0003, 0.001, DEFAULT_RIDGE, 0.005))
                    + tuple(Regularisation(r, scaled=True) for r in (0.01, 0.03, 0.1, 0.3)))
 #: The least spread a standardised shape is taken to have: a shape whose 1st-99th percentile
-#: range is under 0.05 is not live (tracker profiles' ``live``), a standard deviation of about
+#: range is 0.05 (the tracker profiles' former ``live`` limit) has a standard deviation of about
 #: 0.01; below that its movement is weighed as if it were 0.01, so that a shape which barely
 #: moves on the fitted takes cannot get a weight that its first larger movement turns into a
 #: spurious AU.
