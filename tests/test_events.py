@@ -335,6 +335,32 @@ def test_event_thresholds_are_measured_from_each_aus_typical_low():
     assert event_thresholds(load_tracker("arkit"), options) is None  # no ranges: global
 
 
+def test_event_thresholds_after_a_neutral_and_given_on_off_override_the_profile():
+    from types import MappingProxyType
+
+    from facs_rig.io.captures.pipeline import event_thresholds
+    from facs_rig.io.captures.trackers import AUMapping, load_tracker
+
+    ranges = {Channel(6): (0.28, 1.0), Channel(4): (0.03, 0.15)}
+    mapping = AUMapping(tuple(ranges), (), np.zeros((0, 2)), np.zeros(2),
+                        ranges=MappingProxyType(ranges), event_fractions=(0.3, 0.7))
+    profile = dataclasses.replace(load_tracker("mediapipe"), mapping=mapping)
+    options = EventOptions()
+    # A neutral subtracted puts the rest at 0: thresholds rise from 0 over the range's span
+    # (AU6's 0.28 rest no longer stands between it and its events).
+    rested = event_thresholds(profile, options, rest_at_zero=True)
+    assert rested[6] == pytest.approx((0.15, 0.15 * 0.7))
+    assert rested[4] == pytest.approx((0.036, 0.036 * 0.7))
+    # --on/--off given apply as they are, above each AU's rest, not the profile's fractions.
+    given = EventOptions(on=0.1, off=0.02)
+    assert event_thresholds(profile, given, given=frozenset({"off"}))[6] == pytest.approx(
+        (0.28 + 0.1, 0.28 + 0.02))
+    assert event_thresholds(profile, given, given=frozenset({"on", "off"}))[4] == pytest.approx(
+        (0.13, 0.05))
+    assert event_thresholds(profile, given, rest_at_zero=True,
+                            given=frozenset({"on", "off"}))[6] == pytest.approx((0.1, 0.02))
+
+
 def test_sampled_code_events_score_a_blink_on_the_closure_channel_unless_45_is_coded(vocabulary):
     from facs_rig.io.captures.pipeline import sampled_code_events
     from facs_rig.io.captures.trackers import load_tracker

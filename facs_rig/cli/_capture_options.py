@@ -19,7 +19,7 @@ from facs_rig.io.captures import CAPTURE_FORMATS
 from facs_rig.io.captures.pipeline import CleaningOptions
 
 __all__ = ["add_capture_options", "add_rig_options", "check_neutral", "cleaning_options", "event_options",
-           "retarget_options"]
+           "retarget_options", "thresholds_given"]
 
 
 def _usage_error(message: str):
@@ -61,10 +61,14 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="also rescale each channel so this percentile reads 1 (for trackers "
                              "that never reach full scale)")
     add_fps_argument(parser, "output frame rate (default: the capture's)")
-    parser.add_argument("--on", type=bounded(float, low=0, high=1), default=0.15, metavar="0-1",
-                        help="event start threshold 0-1 (default 0.15)")
-    parser.add_argument("--off", type=bounded(float, low=0, high=1), default=0.08, metavar="0-1",
-                        help="event end threshold 0-1 (default 0.08)")
+    parser.add_argument("--on", type=bounded(float, low=0, high=1), default=None, metavar="0-1",
+                        help="event start threshold 0-1, a rise above each AU's rest (default "
+                             "0.15 at most: a tracker profile with AU ranges starts each AU part "
+                             "of the way up its range; code: given, it applies to every AU)")
+    parser.add_argument("--off", type=bounded(float, low=0, high=1), default=None, metavar="0-1",
+                        help="event end threshold 0-1 above each AU's rest (default 0.08, or the "
+                             "profile's fraction of the start; code: given, it applies to every "
+                             "AU)")
     parser.add_argument("--min-duration", type=bounded(float, low=0, unit="seconds"), default=0.10,
                         metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
@@ -108,10 +112,18 @@ def event_options(args: argparse.Namespace) -> EventOptions:
     if trace is not None and not 0.0 <= trace < math.inf:
         raise _usage_error(f"--trace {args.trace!r}: give a number of seconds >= 0, or none")
     try:
-        return EventOptions(on=args.on, off=args.off, min_duration=args.min_duration,
+        defaults = EventOptions()
+        return EventOptions(on=defaults.on if args.on is None else args.on,
+                            off=defaults.off if args.off is None else args.off,
+                            min_duration=args.min_duration,
                             follow_intensity=not args.whole_events, trace_duration=trace)
     except ValueError as exc:  # EventOptions checks what the option types cannot (off <= on)
         raise _usage_error(str(exc)) from None
+
+
+def thresholds_given(args: argparse.Namespace) -> frozenset[str]:
+    """Which of ``--on`` and ``--off`` the user gave (they override a profile's fractions)."""
+    return frozenset(name for name in ("on", "off") if getattr(args, name, None) is not None)
 
 
 def check_neutral(text: str | None) -> None:

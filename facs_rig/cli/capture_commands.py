@@ -15,6 +15,7 @@ from facs_rig.cli._capture_options import (
     cleaning_options,
     event_options,
     retarget_options,
+    thresholds_given,
 )
 from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
@@ -177,7 +178,8 @@ def run_code(args: argparse.Namespace) -> int:
         # The capture is not kept here: the pipeline lets it go once the curves are made.
         take = take_events(read_capture(args.capture, format=args.format, face=args.face),
                            cleaning, events, source=args.source, tracker=args.tracker,
-                           code=True, keep_curves=False, progress=step)
+                           code=True, keep_curves=False, progress=step,
+                           thresholds_given=thresholds_given(args))
     if args.json:
         print_json(take.summary_document(cleaning.neutral))
         return 0

@@ -40,7 +40,7 @@ import numpy as np
 from facs_rig.core.channels import Channel
 from facs_rig.errors import CalibrationError, CaptureFormatError
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
-from facs_rig.io.captures.trackers import AUMapping
+from facs_rig.io.captures.trackers import AUMapping, shape_gain
 
 __all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVENT_FRACTIONS",
            "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
@@ -79,7 +79,7 @@ DEFAULT_RIDGE = 0.002
 REGULARISATIONS = (tuple(Regularisation(r) for r in (0.0003, 0.001, DEFAULT_RIDGE, 0.005))
                    + tuple(Regularisation(r, scaled=True) for r in (0.01, 0.03, 0.1, 0.3)))
 #: The least spread a standardised shape is taken to have: a shape whose 1st-99th percentile
-#: range is under 0.05 is not live (tracker profiles' ``live``), a standard deviation of about
+#: range is 0.05 (the tracker profiles' former ``live`` limit) has a standard deviation of about
 #: 0.01; below that its movement is weighed as if it were 0.01, so that a shape which barely
 #: moves on the fitted takes cannot get a weight that its first larger movement turns into a
 #: spurious AU.
@@ -112,8 +112,10 @@ class Structure:
         +1 where a shape may carry an AU with a weight ``>= 0`` (one of the AU's own shapes),
         -1 with a weight ``<= 0`` (an antagonist), 0 not at all.
     pose : (n_shapes, n_channels) float64
-        Each AU's own shapes as the ``arkit`` rig makes them at full intensity (a ``drives``
-        relation's shapes at 1): the fitted weights are scaled so that this pose reads 1.
+        Each AU's own shapes at full intensity as this tracker reads them: the ``arkit`` rig's
+        weights (a ``drives`` relation's ``weight``), on ARKit's scale, divided by the shape's
+        ``gain`` in the tracker profile (MediaPipe's eyeWide, gain 25.6, reaches ARKit's 1 at
+        0.039). The fitted weights are scaled so that this pose reads 1.
     tied : (n_shapes, n_channels) int
         Shapes with the same number in a column share one weight (the Left and Right of one
         shape for an unsided AU); -1 where the shape is not in the support.
@@ -131,7 +133,9 @@ def au_structure(tracker, shapes: tuple[str, ...], channels: tuple[Channel, ...]
     An AU's own shapes are those the ``arkit`` rig profile's ``action_units`` drive with it
     (``rigs/arkit.json``: AU12 -> mouthSmileLeft/Right and, softly, cheekSquint; AU6 ->
     cheekSquint and eyeSquint), plus the tracker profile's ``relations`` of kind ``drives``;
-    the shapes of its ``against`` relations are antagonists. Of those, only shapes the tracker
+    the shapes of its ``against`` relations are antagonists. The pose an AU is scaled by is
+    the rig's, each shape divided by its ``gain`` in the profile (the tracker's shape at its
+    typical high reads as ARKit's at 1). Of those, only shapes the tracker
     profile marks live count (a shape that barely moves on the tracker is no evidence of
     anything: its spread on a few takes is noise a fit turns into spurious AUs). A sided
     channel (``AU12_L``) uses its side's shapes and unsided ones; an unsided channel uses both
@@ -177,7 +181,8 @@ def au_structure(tracker, shapes: tuple[str, ...], channels: tuple[Channel, ...]
                 continue
             support[row[name], column] = -1 if name in against and name not in own else 1
             if support[row[name], column] > 0:
-                pose[row[name], column] = own[name]
+                # The rig's weight is on ARKit's scale; the tracker reaches it at 1 / gain.
+                pose[row[name], column] = own[name] / shape_gain(facts, name)
             base = name.removesuffix("Left").removesuffix("Right")
             tied[row[name], column] = groups.setdefault(base, len(groups))
     return Structure(support, pose, tied)
@@ -726,12 +731,13 @@ def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisatio
                                   [t for k, t in enumerate(takes) if k not in held])
         for k in held:
             capture = takes[k].capture
-            curves = capture_curves(capture, cleaning, source="blendshapes",
-                                    tracker=replace(tracker, mapping=mapping)).curves
+            solved = capture_curves(capture, cleaning, source="blendshapes",
+                                    tracker=replace(tracker, mapping=mapping))
+            curves, rested = solved.curves, solved.neutral_window is not None
             frame_times = np.asarray(capture.blendshapes.times, dtype=np.float64)
             for fractions in EVENT_FRACTIONS:
                 profile = replace(tracker, mapping=replace(mapping, event_fractions=fractions))
-                events = sampled_code_events(curves, profile, vocabulary)
+                events = sampled_code_events(curves, profile, vocabulary, rest_at_zero=rested)
                 columns = np.stack([np.interp(frame_times, events.times, events.values[:, j])
                                     for j in range(len(events.channels))], axis=1)
                 index = {c: j for j, c in enumerate(events.channels)}

@@ -545,7 +545,8 @@ EVENT_ON_FRACTION = 0.5
 EVENT_ON_FLOOR = 0.03
 
 
-def event_thresholds(tracker, options) -> dict[int, tuple[float, float]] | None:
+def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
+                     given: frozenset[str] = frozenset()) -> dict[int, tuple[float, float]] | None:
     """Per-AU ``(on, off)`` event thresholds from a tracker profile's typical AU ranges.
 
     An AU's typical low on a tracker is its rest there (MediaPipe's resting squint maps to AU6
@@ -557,6 +558,20 @@ def event_thresholds(tracker, options) -> dict[int, tuple[float, float]] | None:
     fractions are the profile mapping's ``event_fractions`` (chosen by ``facs-rig calibrate``),
     else :data:`EVENT_ON_FRACTION` and ``options.off / options.on``. None when the profile has
     no AU ranges (solved captures, Live Link Face): the global thresholds apply to every AU.
+
+    Parameters
+    ----------
+    tracker : TrackerProfile
+    options : EventOptions
+    rest_at_zero : bool
+        A neutral was subtracted (``code``'s automatic neutral on a take of 5 s or more, or
+        ``--neutral START-END``): the rest is then at 0, not at the typical low the ranges were
+        measured with (on raw output), so thresholds are measured from 0 over the range's span
+        ``high - low``. Measured from the raw low, a 10 s MediaPipe take's smile lost its AU6:
+        its rest 0.27 above the neutralised rest stood between it and its events.
+    given : frozenset of {'on', 'off'}
+        The thresholds the user gave (``--on``, ``--off``): each then applies as it is, a rise
+        above the AU's rest, instead of the profile's fraction.
     """
     mapping = getattr(tracker, "mapping", None)
     ranges = getattr(mapping, "ranges", None)
@@ -566,19 +581,27 @@ def event_thresholds(tracker, options) -> dict[int, tuple[float, float]] | None:
                                  or (EVENT_ON_FRACTION, options.off / options.on))
     thresholds: dict[int, tuple[float, float]] = {}
     for channel, (low, high) in ranges.items():
-        on = min(1.0, max(EVENT_ON_FLOOR, low + min(options.on, on_fraction * (high - low))))
-        off = min(on, max(0.0, low + (on - low) * off_fraction))
+        if rest_at_zero:
+            low, high = 0.0, max(high - low, 0.0)
+        if "on" in given:
+            on = min(1.0, low + options.on)
+        else:
+            on = min(1.0, max(EVENT_ON_FLOOR, low + min(options.on, on_fraction * (high - low))))
+        off = low + (options.off if "off" in given else (on - low) * off_fraction)
+        off = min(on, max(0.0, off))
         previous = thresholds.get(channel.au)
         thresholds[channel.au] = (on, off) if previous is None else min(previous, (on, off))
     return thresholds
 
 
-def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None) -> AUCurves:
+def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
+                        rest_at_zero: bool = False) -> AUCurves:
     """``code``'s events of ``curves`` sampled back onto their own frame times.
 
     What a coding of the take says frame by frame, to score against another coding: the events
     ``code`` finds (``options``, default ``code``'s: events follow the intensity; the tracker's
-    per-AU thresholds, :func:`event_thresholds`), sampled at 240 fps and interpolated onto
+    per-AU thresholds, :func:`event_thresholds`, from a rest of 0 with ``rest_at_zero``: a
+    neutral was subtracted from ``curves``), sampled at 240 fps and interpolated onto
     ``curves.times``. A short closure ``code`` writes as AU45 (a blink) counts on the AU43
     channel it was read from when the curves have no AU45 of their own: an AU detector's AU43
     (Py-Feat's) scores any closure.
@@ -596,7 +619,8 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None) -> 
     if options is None:
         options = EventOptions(follow_intensity=True)
     timeline = extract_events(curves, vocabulary.scale(), options=options,
-                              thresholds=event_thresholds(tracker, options))
+                              thresholds=event_thresholds(tracker, options,
+                                                          rest_at_zero=rest_at_zero))
     own = set(curves.channels)
     timeline = timeline.with_events(
         dataclasses.replace(e, channel=Channel(43, e.channel.side))
@@ -722,7 +746,7 @@ class TakeEvents:
 def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
                 tracker: str | None = None, profile: TrackerProfile | None = None,
                 vocabulary=None, code: bool = False, keep_curves: bool = True,
-                progress=None) -> TakeEvents:
+                progress=None, thresholds_given: frozenset[str] = frozenset()) -> TakeEvents:
     """The capture -> events pipeline: a take's AU curves (:func:`take_curves`), their events
     and, with ``code``, their FACS-coded segments.
 
@@ -747,6 +771,9 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     progress : callable, optional
         Called with the index in :data:`CODE_STEPS` of each step as it starts, then with
         ``len(CODE_STEPS)``.
+    thresholds_given : frozenset of {'on', 'off'}
+        The thresholds of ``events`` the user gave: they override the profile's per-AU
+        fractions (:func:`event_thresholds`).
     """
     from facs_rig.core.events import code_segments, extract_events
 
@@ -767,8 +794,11 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
                                   profile=profile)
     del capture
     step(2)
+    # Thresholds from a rest of 0 when a neutral was subtracted (the ranges are of raw output).
+    thresholds = event_thresholds(profile, events, rest_at_zero=solved.neutral_window is not None,
+                                  given=thresholds_given)
     timeline = extract_events(solved.curves, vocabulary.scale(), options=events,
-                              thresholds=event_thresholds(profile, events))
+                              thresholds=thresholds)
     neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
     if not keep_curves:
         solved = None

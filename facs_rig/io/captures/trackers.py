@@ -5,8 +5,10 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
 
 * ``capture_formats``: the capture formats (:data:`~facs_rig.io.captures.CAPTURE_FORMATS`) it is
   the default for;
-* ``shapes``: per blendshape, whether it is live and its measured typical range (the 1st and
-  99th percentile on the real takes named in ``sources``);
+* ``shapes``: per blendshape, whether it is live, its measured typical range (the 1st and
+  99th percentile on the real takes named in ``sources``) and optionally its ``gain`` (what
+  turns the tracker's value into ARKit's scale: ``1 / typical high`` where the tracker's shape
+  tops out far below 1); :func:`measure_shapes` measures all three from blendshapes alone;
 * ``quirks``: known behaviour, each with its source or measurement;
 * ``solve`` (optional): the priors of the blendshape solve (:class:`~facs_rig.core.solve.SolvePriors`):
   ``sparsity`` (the L1 weight per unit of shape) and ``pairs`` of AUs that go ``together`` or
@@ -46,7 +48,8 @@ from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
 __all__ = ["TrackerProfile", "AUMapping", "Relation", "TRACKERS", "load_tracker",
-           "tracker_for_format", "unreadable_aus",
+           "tracker_for_format", "unreadable_aus", "measure_shapes", "shape_gain",
+           "LIVE_MIN_RANGE", "LIVE_MIN_NOISE_RATIO",
            "parse_tracker", "tracker_document"]
 
 #: Bundled tracker profiles (``facs_rig/data/trackers/NAME.json``).
@@ -132,8 +135,9 @@ class Relation:
         ``against``: they express its antagonist (a non-positive weight).
     source : str
     weight : float
-        For ``drives``: each shape's value when the AU is at full intensity on this tracker
-        (replaces the ``arkit`` rig's weight for it; ``calibrate`` scales an AU so that its
+        For ``drives``: each shape's value when the AU is at full intensity, on ARKit's scale
+        as the rig's weights are (replaces the ``arkit`` rig's weight for it; the shape's
+        ``gain`` converts it to this tracker's scale; ``calibrate`` scales an AU so that its
         full pose reads 1).
     """
 
@@ -158,6 +162,10 @@ class TrackerProfile:
     path: str = ""
     solve_priors: SolvePriors = NO_PRIORS
     relations: tuple[Relation, ...] = ()
+
+    def gain(self, shape: str) -> float:
+        """The shape's ``gain`` (1 when the profile gives none): :func:`shape_gain`."""
+        return shape_gain(self.shapes, shape)
 
     @property
     def dead_shapes(self) -> tuple[str, ...]:
@@ -256,10 +264,12 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
                 checked[key] = _expect(value, bool, where, f"{path}.live", "true or false")
             elif key == "range":
                 checked[key] = _range(value, where, f"{path}.range")
+            elif key == "gain":
+                checked[key] = _number(value, where, f"{path}.gain", 1.0, _MAX_WEIGHT)
             elif key == "note":
                 checked[key] = _expect(value, str, where, f"{path}.note", "a string")
             else:
-                raise _fail(where, f"{path}.{key}", "unknown key (known: live, range, note)")
+                raise _fail(where, f"{path}.{key}", "unknown key (known: live, range, gain, note)")
         shapes[canonical] = MappingProxyType(checked)
     quirks_in = _expect(document.get("quirks", []), list, where, "$.quirks", "a list")
     quirks = []
@@ -517,3 +527,62 @@ def unreadable_aus(tracker: TrackerProfile, rig) -> dict[int, tuple[str, ...]]:
     known = set(tracker.shapes)
     return {au: tuple(sorted(names)) for au, names in sorted(shapes.items())
             if names <= known and names <= dead}
+
+
+#: The least typical range (1st-99th percentile) a live shape moves over: five of the finest
+#: rounding steps a bundled tracker format records (Face Cap's 8-bit weight track, 1/255 =
+#: 0.0039, ``../shared/assets/README.md``), about 0.02. A live shape's gain is ``1 / high`` and
+#: its high is at least its range, so one rounding step then moves the AU by at most a fifth
+#: of its scale, one of FACS's five intensity letters; a shape that moves less cannot carry
+#: an AU through its gain without turning rounding or jitter into letters. Set from that
+#: step, not from any AU reference (docs/captures.md, "Tracker profiles").
+LIVE_MIN_RANGE = 5 / 255
+#: A live shape's typical range is also at least this many times its frame-to-frame noise
+#: (the robust standard deviation of one frame's change, ``1.4826 MAD / sqrt 2``): twice the
+#: 1st-99th percentile range of noise alone (Gaussian: 2 x 2.326 = 4.65 standard deviations),
+#: so a shape that only jitters is dead however large its jitter. On MediaPipe every shape
+#: passes it (11 or more: its outputs are a smooth function of the image), so there the range
+#: decides.
+LIVE_MIN_NOISE_RATIO = 2 * 4.653
+
+
+def shape_gain(facts, shape: str) -> float:
+    """The ``gain`` of ``shape`` in a profile's ``shapes`` facts (1 when not given)."""
+    return float((facts or {}).get(shape, {}).get("gain", 1.0))
+
+
+def measure_shapes(names: tuple[str, ...], takes: list[np.ndarray]) -> dict[str, dict]:
+    """A tracker's shape facts measured on its blendshapes alone (no AU reference).
+
+    Parameters
+    ----------
+    names : tuple of str
+        Canonical ARKit names of the columns.
+    takes : list of (n_frames, n_shapes) arrays
+        Each take's blendshapes (no NaN), frames in time order.
+
+    Returns
+    -------
+    dict of str to dict
+        Per shape: ``live`` (carries movement: its typical range is at least
+        :data:`LIVE_MIN_RANGE` and at least :data:`LIVE_MIN_NOISE_RATIO` times its
+        frame-to-frame noise; a shape that reads 0 or a constant is dead), ``range`` (the 1st
+        and 99th percentile over every frame, 4 decimals) and, for a live shape whose typical
+        high is below 1, ``gain`` = ``1 / high`` (3 significant digits): the tracker's shape at
+        its typical high is read as ARKit's at 1, the full pose (a MediaPipe eyeWide that tops
+        out at 0.04 is a strong AU5 there, not a trace).
+    """
+    frames = np.concatenate(takes)
+    steps = np.concatenate([np.diff(values, axis=0) for values in takes])
+    low, high = np.percentile(frames, [1, 99], axis=0)
+    spread = high - low
+    deviation = np.median(np.abs(steps - np.median(steps, axis=0)), axis=0)
+    noise = 1.4826 * deviation / np.sqrt(2.0)
+    facts: dict[str, dict] = {}
+    for k, name in enumerate(names):
+        live = bool(spread[k] >= LIVE_MIN_RANGE and spread[k] >= LIVE_MIN_NOISE_RATIO * noise[k])
+        entry: dict = {"live": live, "range": [round(float(low[k]), 4), round(float(high[k]), 4)]}
+        if live and high[k] < 1.0:
+            entry["gain"] = float(f"{1.0 / high[k]:.3g}")
+        facts[name] = entry
+    return facts
