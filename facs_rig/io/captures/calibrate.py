@@ -114,8 +114,8 @@ class Structure:
     pose : (n_shapes, n_channels) float64
         Each AU's own shapes at full intensity as this tracker reads them: the ``arkit`` rig's
         weights (a ``drives`` relation's ``weight``), on ARKit's scale, divided by the shape's
-        ``gain`` in the tracker profile (MediaPipe's eyeWide, gain 25.6, reaches ARKit's 1 at
-        0.039). The fitted weights are scaled so that this pose reads 1.
+        ``gain`` in the tracker profile, when it gives one (measured on a range-of-motion take;
+        the bundled profiles give none). The fitted weights are scaled so that this pose reads 1.
     tied : (n_shapes, n_channels) int
         Shapes with the same number in a column share one weight (the Left and Right of one
         shape for an unsided AU); -1 where the shape is not in the support.

