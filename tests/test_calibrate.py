@@ -359,3 +359,24 @@ def test_an_elan_coding_without_au_tiers_is_named_with_its_tiers(tmp_path, capsy
         f"tier; its tiers: text, words-timesub, words-symsub, gestures, gest_included, "
         f"words-pos)\n")
     assert not output.exists()
+
+
+def test_a_fitted_profile_that_would_not_load_is_not_written(tmp_path, capsys):
+    """A base profile's extreme gain scales a fitted weight past the profile limits: calibrate
+    wrote such a profile with exit 0, and every later --tracker use of it failed."""
+    import json
+
+    from facs_rig.io.captures.trackers import load_tracker, tracker_document
+
+    base = tracker_document(load_tracker("mediapipe"))
+    base["shapes"]["jawOpen"]["gain"] = 1000.0
+    base_path = tmp_path / "base.json"
+    base_path.write_text(json.dumps(base), encoding="utf-8")
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3, 4)]
+    output = tmp_path / "fitted.json"
+    assert main(["calibrate", *clips, "--coded", *clips, "--tracker", str(base_path),
+                 "-o", str(output)]) == 1
+    error = capsys.readouterr().err.splitlines()[-1]  # after the progress lines
+    assert error.startswith("facs-rig: error: the fitted profile would not load, so it was not "
+                            f"written: {output}: $.mapping.aus.")
+    assert error.endswith("is outside -1000..1000") and not output.exists()

@@ -1045,7 +1045,16 @@ def write_tracker_profile(profile, path: str | os.PathLike[str]) -> None:
     old file)."""
     import json
 
+    from facs_rig.errors import FacsRigError
     from facs_rig.io.atomic import write_text_atomic
-    from facs_rig.io.captures.trackers import tracker_document
+    from facs_rig.io.captures.trackers import parse_tracker, tracker_document
 
-    write_text_atomic(path, json.dumps(tracker_document(profile), indent=1) + "\n")
+    text = json.dumps(tracker_document(profile), indent=1) + "\n"
+    try:
+        # What facs-rig would refuse to load is never written (a base profile's extreme gain or
+        # relation weight can scale a fitted weight past the profile limits).
+        parse_tracker(json.loads(text), str(path))
+    except FacsRigError as exc:
+        raise CalibrationError(f"the fitted profile would not load, so it was not written: "
+                               f"{exc}") from None
+    write_text_atomic(path, text)
