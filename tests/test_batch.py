@@ -470,11 +470,15 @@ def test_a_local_cluster_whose_workers_cannot_start_is_one_error(tmp_path, monke
 
     if engine.LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") != "forkserver":
         pytest.skip("no fork server on this platform: workers are spawned")
-    # A fork server that dies while importing: no worker can be forked. (It finds the module
-    # on this process's sys.path: it imports what the client would.)
+    # Every worker fails as it starts (a worker preload that raises, as a broken install
+    # would). A fork server that dies on its own preload was the first way to test this, but
+    # it raced: the nanny's retry could meet a server restarted with Dask's preload, and the
+    # workers then started (the test failed two runs in three on an idle machine). The workers
+    # are forked from a server that finds the module on this process's sys.path.
     (tmp_path / "facs_rig_broken_preload.py").write_text("raise RuntimeError('broken install')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(engine, "WORKER_PRELOAD", ("facs_rig_broken_preload",))
+    monkeypatch.setitem(engine.LOCAL_CLUSTER_CONFIG, "distributed.worker.preload",
+                        ["facs_rig_broken_preload"])
     start = time.monotonic()
     with pytest.raises(engine.ClusterError, match=r"^cannot start the local Dask cluster: none of "
                                                   r"its 2 worker processes started$"):
