@@ -913,9 +913,10 @@ def test_takes_finished_inside_a_running_task_are_recorded_at_ctrl_c(tmp_path, s
                       on_result=interrupt_at_first)
     recorded = sorted(json.loads(line)["key"] for line in
                       (tmp_path / "batch-manifest.jsonl").read_text().splitlines())
-    # The two running tasks' first takes at least (the queued tasks have not started); never a
-    # slow take, which was still sleeping, nor one after it.
-    assert result.interrupted and result.done == len(recorded) >= 2
+    # The running tasks' first takes (the one announced first at least: the other worker's is
+    # usually in by then too; the queued tasks have not started); never a slow take, which was
+    # still sleeping, nor one after it.
+    assert result.interrupted and result.done == len(recorded) >= 1 and seen[0] in recorded
     assert set(recorded) <= {f"take{4 * k:02d}" for k in range(tasks)}, recorded
     entries = [json.loads(line) for line in
                (tmp_path / "batch-manifest.jsonl").read_text().splitlines()]
