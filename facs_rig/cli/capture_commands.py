@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
+from facs_rig.cluster.remote import capture_identity
 from facs_rig.io.captures.pipeline import CODE_STEPS, take_events
 from facs_rig.io.captures.retarget import RetargetOptions, RetargetRequest, output_kind
 from facs_rig.resources import load_vocabulary
@@ -90,10 +90,9 @@ def run_retarget(args: argparse.Namespace) -> int:
     """Retarget every capture; one summary line each, a progress bar for several."""
     check_neutral(args.neutral)
     # A capture named twice (overlapping globs: take*.csv take01.csv) is done once, as in batch.
-    # By path, not by spelling (take01.csv and ./take01.csv are one capture); URLs as given.
     first_by_path: dict[str, str] = {}
     for capture in args.captures:
-        first_by_path.setdefault(capture if "://" in capture else os.path.abspath(capture), capture)
+        first_by_path.setdefault(capture_identity(capture), capture)
     captures = list(first_by_path.values())
     if len(captures) > 1 and "{stem}" not in args.output:
         raise UsageError("with several captures, -o must contain {stem} (e.g. -o out/{stem}.glb)")

@@ -18,6 +18,7 @@ report of a URL output folder the same way (:class:`RemoteText`).
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import re
 import secrets
@@ -42,6 +43,13 @@ class RemoteError(FacsRigError, OSError):
 def is_url(text: str) -> bool:
     """True for an fsspec URL (``s3://bucket/take.csv``), False for a local path."""
     return bool(_URL.search(str(text)))
+
+
+def capture_identity(text: str) -> str:
+    """What makes two spellings of one capture the same: a URL as given, a local path made
+    absolute (``take01.csv`` and ``./take01.csv`` are one file). ``retarget`` and ``batch``
+    both do a capture named twice once."""
+    return str(text) if is_url(text) else os.path.abspath(text)
 
 
 def url_filesystem(url: str):

@@ -111,8 +111,7 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
     def add(take: Take) -> None:
         # The same file named twice (a glob, a folder, a manifest row) is one take, the first;
         # two manifest rows of one capture under other stems (face 0 as a, face 1 as b) are two.
-        key = (take.capture if remote.is_url(take.capture) else os.path.abspath(take.capture),
-               take.stem)
+        key = (remote.capture_identity(take.capture), take.stem)
         if key not in seen:
             seen.add(key)
             takes.append(take)
