@@ -18,9 +18,9 @@ from facs_rig.cli._capture_options import (
 )
 from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
+from facs_rig.cluster.remote import capture_identity
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
-from facs_rig.cluster.remote import capture_identity
 from facs_rig.io.captures.pipeline import CODE_STEPS, take_events
 from facs_rig.io.captures.retarget import RetargetOptions, RetargetRequest, output_kind
 from facs_rig.resources import load_vocabulary
