@@ -701,8 +701,8 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
         evidence = sum(values[shown(au, side)] for au, side in explained
                        if au in facial and au not in _MOUTH_OPENING)
         matched, total = max(
-            ((sum(shown(au, side) >= 0 for au, side, _ in form), -len(form))
-             for form in prototype.prototypes))
+            (sum(shown(au, side) >= 0 for au, side, _ in form), -len(form))
+             for form in prototype.prototypes)
         total = -total
         key = (round(evidence, 9), matched / total, -order)
         if best is None or key > best:

@@ -379,7 +379,7 @@ class _Sums:
         self.target_sum += sign * take.target_sum
         self.cross += sign * take.cross
 
-    def without(self, takes: list[_TakeSums]) -> "_Sums":
+    def without(self, takes: list[_TakeSums]) -> _Sums:
         rest = _Sums(*self.cross.shape)
         for name in ("count", "shape_sum", "gram", "target_sum", "cross"):
             setattr(rest, name, getattr(self, name).copy())
