@@ -34,7 +34,10 @@ The figures, each against its target:
 
 A pure-CPU control (two busy loops in two processes against one) prints the parallel speed-up the
 machine gives at the moment: on a loaded shared machine it is well under 2, and no batch can beat
-it. The load average is printed too.
+it. The load average is printed too. A second control is the takes' own ceiling: each pair also
+runs two serial loops at once, each on half the takes, with no Dask at all; their speed-up over
+the pair's serial loop is the most any engine could give this work on this machine (two
+processes' numpy work share caches and memory bandwidth, which busy loops do not).
 
 The runs get every core: ``run.py`` pins itself to one core, which they would otherwise inherit.
 """
@@ -118,6 +121,7 @@ def empty_take(job):
 
 def main():
     mode, folder, out, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    part, parts = (int(n) for n in sys.argv[5].split("/")) if len(sys.argv) > 5 else (0, 1)
     start = time.perf_counter()
     marks = {}
     from facs_rig.cluster import BatchSettings, OutputNames, ResultsManifest, plan_jobs, run_batch
@@ -131,6 +135,7 @@ def main():
         from facs_rig.cluster.work import process_take
 
         jobs, _ = plan_jobs([folder], settings)
+        jobs = jobs[part::parts]  # one share of the takes, for the side-by-side control
         for job in jobs:
             result = process_take(job)
             assert result["status"] == "ok", result
@@ -183,17 +188,48 @@ def parallel_ceiling() -> float:
     return 2 * run(1) / run(2)
 
 
-def _run(script: Path, mode: str, folder: Path, out: Path, workers: int = 0) -> dict:
+def _command(script: Path, mode: str, folder: Path, out: Path, workers: int = 0,
+             share: str = "0/1") -> list[str]:
+    return [sys.executable, str(script), mode, str(folder), str(out), str(workers), share]
+
+
+def _environment() -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[variable] = "1"  # one BLAS thread per process, as Dask's nanny sets for its workers
-    completed = subprocess.run([sys.executable, str(script), mode, str(folder), str(out),
-                                str(workers)], env=env, capture_output=True, text=True,
-                               check=False, preexec_fn=every_core, timeout=3600)
-    if completed.returncode != 0:
-        raise RuntimeError(completed.stderr.strip().splitlines()[-1] if completed.stderr else
-                           f"{mode} run exited {completed.returncode}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return env
+
+
+def _result(mode: str, returncode: int, stdout: str, stderr: str) -> dict:
+    if returncode != 0:
+        raise RuntimeError(stderr.strip().splitlines()[-1] if stderr.strip() else
+                           f"{mode} run exited {returncode}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _run(script: Path, mode: str, folder: Path, out: Path, workers: int = 0) -> dict:
+    completed = subprocess.run(_command(script, mode, folder, out, workers), env=_environment(),
+                               capture_output=True, text=True, check=False,
+                               preexec_fn=every_core, timeout=3600)
+    return _result(mode, completed.returncode, completed.stdout, completed.stderr)
+
+
+def _side_by_side(script: Path, folder: Path, out: Path, copies: int) -> float:
+    """Wall seconds of ``copies`` serial loops run at once, each on its share of the takes.
+
+    No engine can run the takes faster than this on this machine: it is the take work's own
+    parallel ceiling (two processes' numpy work share caches and memory bandwidth, which the
+    pure-Python control does not touch), with no Dask, no manifest and no report.
+    """
+    start = time.perf_counter()
+    processes = [subprocess.Popen(_command(script, "serial", folder, out / f"share-{k}", 0,
+                                           f"{k}/{copies}"), env=_environment(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=every_core) for k in range(copies)]
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=3600)
+        _result("side-by-side serial", process.returncode, stdout, stderr)
+    return time.perf_counter() - start
 
 
 def _load() -> str:
@@ -222,11 +258,14 @@ def benchmarks(quick: bool) -> list[Benchmark]:
             # The serial loop and the batch alternate, PAIRS times, each into a folder of its
             # own: a burst of other work on the machine then slows one run of one pair, not one
             # side of the comparison, and the median pair ratio is the figure.
-            pairs = []
+            # Each pair also runs the workload's own ceiling: WORKERS serial loops side by side.
+            pairs, ceilings = [], []
             for pair in range(PAIRS):
                 pairs.append((_run(script, "serial", many, root / f"pair-{pair}-serial"),
                               _run(script, "batch", many, root / f"pair-{pair}-batch",
                                    workers=WORKERS)))
+                ceilings.append(pairs[-1][0]["seconds"] / _side_by_side(
+                    script, many, root / f"pair-{pair}-side", WORKERS))
             ratios = sorted(serial["seconds"] / batch["seconds"] for serial, batch in pairs)
             serial, batch = min(pairs, key=lambda pair: abs(
                 pair[0]["seconds"] / pair[1]["seconds"] - statistics.median(ratios)))
@@ -248,6 +287,9 @@ def benchmarks(quick: bool) -> list[Benchmark]:
               f"#   {PAIRS} alternating serial/batch pairs: serial {serial_walls} s; "
               f"{WORKERS} workers {batch_walls} s; ratios {ratio_list} (the median pair "
               f"below)\n"
+              f"#   the takes' own ceiling, {WORKERS} serial loops side by side on shares of "
+              f"the takes (no Dask): {', '.join(f'{c:.2f}' for c in ceilings)}x of the "
+              f"pair's serial loop (median {statistics.median(ceilings):.2f}x)\n"
               f"#   serial loop {serial['seconds']:.1f} s ({count / serial['seconds']:.2f} "
               f"takes/s, {serial['cpu'] / count * 1000:.0f} ms CPU a take)\n"
               f"#   {WORKERS} workers {batch['seconds']:.1f} s ({count / batch['seconds']:.2f} "
