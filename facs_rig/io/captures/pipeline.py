@@ -9,6 +9,7 @@ goes on to the take's AU events and FACS segments: the one capture -> events pip
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -81,9 +82,25 @@ def solver_for(names: tuple[str, ...], rig=None, priors: SolvePriors = NO_PRIORS
         from facs_rig.io.rig_files import load_rig
 
         rig = load_rig("arkit")
+    solver, columns = _solver_for(tuple(names), rig, priors)
+    return solver, columns.copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _solver_for(names: tuple[str, ...], rig, priors: SolvePriors
+                ) -> tuple[BlendshapeSolver, np.ndarray]:
+    """:func:`solver_for`, once per capture layout, rig and priors in a process.
+
+    Building the basis (:func:`facs_rig.core.solve.basis_from_rig`) costs ~5 ms, and a batch
+    take built it three times (the retarget outputs, the FACS summary, the QC's unused
+    channels): a tenth of a one-minute take's work, the same every take. A rig profile
+    compares by identity (``load_rig`` returns one object per profile), so a rig object is
+    never mistaken for another one; the basis is made read-only, as every caller shares it.
+    """
     column_of = {arkit_key(name): k for k, name in enumerate(names)}
     targets = tuple(t for t in rig.targets if arkit_key(t) in column_of)
     solver = BlendshapeSolver.from_rig(rig, targets, priors)
+    solver.basis.setflags(write=False)
     columns = np.asarray([column_of[arkit_key(t)] for t in targets], dtype=np.int64)
     return solver, columns
 
