@@ -464,6 +464,25 @@ def test_local_workers_are_forked_ready_for_a_take_and_ignore_ctrl_c(monkeypatch
                        True, "1")] * 2
 
 
+def test_a_python_without_the_fork_servers_private_stop_leaves_it_running_quietly(monkeypatch):
+    """ForkServer._stop is private: where a Python lacks it, stopping the server is skipped (it
+    then ends with this process), not an AttributeError in a background thread."""
+    import multiprocessing.forkserver
+    import threading
+
+    from facs_rig.cluster import engine
+
+    if engine.LOCAL_CLUSTER_CONFIG.get("distributed.worker.multiprocessing-method") != "forkserver":
+        pytest.skip("no fork server on this platform: workers are spawned")
+    failures = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    monkeypatch.delattr(type(multiprocessing.forkserver._forkserver), "_stop")
+    engine._stop_worker_server()
+    engine._server_stopper.join(timeout=10)
+    assert not engine._server_stopper.is_alive()
+    assert failures == []
+
+
 def test_a_local_cluster_whose_workers_cannot_start_is_one_error(tmp_path, monkeypatch):
     require_dask()
     from facs_rig.cluster import engine

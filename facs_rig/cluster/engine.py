@@ -311,8 +311,13 @@ def _stop_worker_server(workers: Iterable = ()) -> None:
 
     def stop() -> None:
         # A server that died (its socket file gone, already reaped) has nothing left to stop.
-        with contextlib.suppress(OSError):
-            multiprocessing.forkserver._forkserver._stop()
+        # _stop is private (CPython 3.8-3.13): where a Python lacks it, the server idles on
+        # until this process ends, as it would without this function.
+        stop_server = getattr(getattr(multiprocessing.forkserver, "_forkserver", None),
+                              "_stop", None)
+        if stop_server is not None:
+            with contextlib.suppress(OSError):
+                stop_server()
 
     _server_stopper = threading.Thread(target=stop, name="facs-rig fork server stop",
                                        daemon=True)
