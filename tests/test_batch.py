@@ -464,6 +464,64 @@ def test_local_workers_are_forked_ready_for_a_take_and_ignore_ctrl_c(monkeypatch
                        True, "1")] * 2
 
 
+_HELD_CTRL_C = """
+import os, signal, sys, time
+from facs_rig.cluster.engine import _interrupt_held
+
+went_on = []
+try:
+    with _interrupt_held(new_interpreters=sys.argv[1] == "new") as held:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # a signal is handled between bytecodes: time for it to arrive
+        went_on.append(held.pressed)
+    time.sleep(0.05)
+    print("not raised", went_on)
+except KeyboardInterrupt:
+    blocked = hasattr(signal, "pthread_sigmask") and \
+        signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    print("raised", went_on, signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+          blocked)
+"""
+
+
+@pytest.mark.parametrize(("mode", "recorded"), [("new", False), ("forked", True)])
+def test_a_ctrl_c_while_cluster_processes_start_is_held_then_raised(mode, recorded):
+    """Ctrl-C inside the start-up window does not stop the code inside (its processes must
+    start whole) and is not dropped either: it is raised on leaving, and the handler and the
+    signal mask are as before. In a process of its own, as in the CLI, where nothing else has
+    started a thread (a thread of another test, not blocking SIGINT, could take the signal
+    while it is ignored)."""
+    done = subprocess.run([sys.executable, "-c", _HELD_CTRL_C, mode], capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.stdout.split("\n")[0] == f"raised [{recorded}] True False", done.stderr
+
+
+def test_a_ctrl_c_while_the_local_cluster_starts_stops_it_cleanly(monkeypatch):
+    """A reviewer pressed Ctrl-C 0.8 s into a batch, while the cluster started: it was dropped,
+    and the whole batch ran. It now interrupts, and the cluster's processes are stopped."""
+    require_dask()
+    import multiprocessing
+
+    from facs_rig.cluster import engine
+
+    before = set(multiprocessing.active_children())
+    wait = engine._wait_for_a_worker
+
+    def pressed_while_waiting(client, cluster, count, stop=lambda: False):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        wait(client, cluster, count, stop)
+
+    monkeypatch.setattr(engine, "_wait_for_a_worker", pressed_while_waiting)
+    with pytest.raises(KeyboardInterrupt):
+        with engine.dask_client(None, 1):
+            pytest.fail("the batch went on after Ctrl-C")
+    deadline = time.monotonic() + 10
+    while set(multiprocessing.active_children()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert set(multiprocessing.active_children()) - before == set()
+
+
 def test_a_python_without_the_fork_servers_private_stop_leaves_it_running_quietly(monkeypatch):
     """ForkServer._stop is private: where a Python lacks it, stopping the server is skipped (it
     then ends with this process), not an AttributeError in a background thread."""

@@ -220,20 +220,53 @@ def _import_dask():
 
 
 @contextlib.contextmanager
-def _sigint_ignored_in_children():
-    """Start processes with SIGINT ignored (inherited across exec), then restore the handler.
+def _interrupt_held(*, new_interpreters: bool):
+    """Hold Ctrl-C while local cluster processes start, and deliver it once they have.
 
     A terminal sends Ctrl-C to the whole foreground process group; worker processes that
-    ignore it leave the client to stop them cleanly instead of each printing a traceback.
+    ignore it leave the client to stop them cleanly instead of each printing a traceback. A
+    Ctrl-C pressed inside is raised as KeyboardInterrupt on leaving (never dropped: a user who
+    pressed it once and walked away found the whole batch run).
+
+    Parameters
+    ----------
+    new_interpreters : bool
+        Processes started inside exec a new interpreter (the fork server, spawned workers):
+        they must start with SIGINT ignored, a disposition that survives exec (a handler does
+        not), so it is ignored here too, after blocking it, so that a Ctrl-C meanwhile stays
+        pending (Linux does not discard a blocked signal, even an ignored one:
+        kernel/signal.c ``sig_ignored``) and arrives when it is unblocked. Otherwise (workers
+        forked by the fork server, which ignores SIGINT itself) a handler records it, and
+        ``held.pressed`` tells the code inside, which may stop waiting.
+
+    Yields
+    ------
+    held : types.SimpleNamespace
+        ``pressed``: whether Ctrl-C was pressed (recorded mode only).
     """
+    import types
+
+    held = types.SimpleNamespace(pressed=False)
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield held
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def record(signum, frame) -> None:
+        held.pressed = True
+
+    blocking = new_interpreters and hasattr(signal, "pthread_sigmask")
+    if blocking:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if new_interpreters else record)
     try:
-        yield
+        yield held
     finally:
         signal.signal(signal.SIGINT, previous)
+        if blocking:
+            # A Ctrl-C pressed meanwhile is delivered now, to the handler just restored.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if held.pressed:
+        raise KeyboardInterrupt
 
 
 def start_worker_server() -> None:
@@ -270,7 +303,7 @@ def start_worker_server() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         entry for entry in sys.path if isinstance(entry, str) and os.pathsep not in entry)
     try:
-        with _sigint_ignored_in_children():
+        with _interrupt_held(new_interpreters=True):
             multiprocessing.forkserver.ensure_running()
     finally:
         if saved is None:
@@ -354,7 +387,11 @@ def dask_client(scheduler: str | None, workers: int | None):
             others = set(multiprocessing.active_children())  # not the cluster's workers
             start_worker_server()  # no-op when run_batch started it before planning
             _skip_dask_forkserver_preload(distributed)
-            with _sigint_ignored_in_children(), dask.config.set(LOCAL_CLUSTER_CONFIG):
+            # Forked workers inherit the fork server's SIGINT disposition, not this process's:
+            # a Ctrl-C while the cluster starts is then only recorded, and raised once the
+            # cluster exists (below), where it is closed cleanly.
+            with _interrupt_held(new_interpreters=not _forked_workers()) as held, \
+                    dask.config.set(LOCAL_CLUSTER_CONFIG):
                 # No workers yet: the constructor would wait for all of them.
                 cluster = distributed.LocalCluster(
                     n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -362,7 +399,16 @@ def dask_client(scheduler: str | None, workers: int | None):
                     silence_logs=logging.CRITICAL)
                 cluster.scale(count)  # starts them all at once, in the background
                 client = distributed.Client(cluster, set_as_default=False)
-                _wait_for_a_worker(client, cluster, count)
+                _wait_for_a_worker(client, cluster, count, stop=lambda: held.pressed)
+    except KeyboardInterrupt:
+        # Ctrl-C while the cluster started: nothing ran; close what was started, then report it.
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                client.close()
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=10)
+            _stop_worker_server(set(multiprocessing.active_children()) - others)
+        raise
     except ClusterError:
         if cluster is not None:  # none of its workers could start
             with contextlib.suppress(Exception):
@@ -429,13 +475,15 @@ def most_local_workers() -> int:
     return max(8, LOCAL_WORKERS_PER_CORE * (os.cpu_count() or 1))
 
 
-def _wait_for_a_worker(client, cluster, count: int) -> None:
-    """Return once a worker of ``cluster`` is running; ClusterError when none can start."""
+def _wait_for_a_worker(client, cluster, count: int,
+                       stop: Callable[[], bool] = lambda: False) -> None:
+    """Return once a worker of ``cluster`` is running, or ``stop()`` is true (Ctrl-C was
+    pressed); ClusterError when none can start."""
     deadline = time.monotonic() + WORKER_START_TIMEOUT
     # scheduler_info is the scheduler's list of workers as it pushes it to the cluster object
     # (no round trip to poll); the cluster lists a worker in .workers once its start has ended,
     # well or not, so all listed and none registered (asked for certain) means none could start.
-    while not cluster.scheduler_info.get("workers"):
+    while not cluster.scheduler_info.get("workers") and not stop():
         if ((len(cluster.workers) >= count and not client.nthreads())
                 or time.monotonic() > deadline):
             raise ClusterError(f"cannot start the local Dask cluster: none of its {count} worker "
