@@ -743,7 +743,7 @@ def test_report_lists_failures_first_and_its_own_script_sorts_numbers(tmp_path):
     json_path, html_path = write_reports(tmp_path, _report_entries())
     document = json.loads(json_path.read_text())
     assert [t["key"] for t in document["takes"]] == ["b.csv", "a.csv", "c.csv", "d.csv"]
-    assert document["totals"] == {"takes": 4, "ok": 3, "failed": 1, "frames": 10995,
+    assert document["totals"] == {"takes": 4, "ok": 3, "failed": 1, "not_done": 0, "frames": 10995,
                                   "duration": 366.5, "gap_frames": 0, "clipped_values": 0,
                                   "takes_with_repairs": 0, "residual_mean": 0.045}
     page = html_path.read_text()

@@ -129,3 +129,43 @@ def test_the_report_page_fits_a_1400_pixel_window_without_scrolling_sideways(tmp
     assert widths[0] <= widths[1] <= 1400
     assert right <= widths[1]
     assert error == "line 3, column 2 (AU01_r): 'oops' is not a number"
+
+
+def test_emotions_read_longest_first_whatever_order_the_manifest_kept(tmp_path):
+    """The manifest stores the QC with sorted keys, so a rerun's report listed emotions
+    alphabetically: "anger 4.8 s" first on a take that is mostly disgust."""
+    import json
+
+    from facs_rig.cluster.report import write_reports
+
+    entries = _long_entries(tmp_path)
+    entries[1]["qc"]["emotions"] = json.loads(json.dumps(
+        {"disgust": 39.5, "surprise": 16.2, "happiness": 10.6, "anger": 4.8, "fear": 3.8},
+        sort_keys=True))
+    _, html_path = write_reports(tmp_path, entries)
+    nbsp = "\u00a0"
+    assert (f"disgust{nbsp}39.5{nbsp}s, surprise{nbsp}16.2{nbsp}s, happiness{nbsp}10.6{nbsp}s, "
+            f"anger{nbsp}4.8{nbsp}s, fear{nbsp}3.8{nbsp}s") in html_path.read_text("utf-8")
+
+
+def test_an_interrupted_batch_lists_its_takes_not_done_and_the_files_it_skipped(tmp_path):
+    """A reviewer's page read "5 takes: 5 ok, 0 failed" after a Ctrl-C that left 35 takes
+    undone, and a skipped file was named only on the terminal."""
+    import json
+
+    from facs_rig.cluster.report import write_reports
+
+    skipped = "in/: 1 CSV file(s) skipped, not a capture format facs-rig knows: notes.csv"
+    json_path, html_path = write_reports(tmp_path, _long_entries(tmp_path), interrupted=True,
+                                         not_done=["in/c.csv", "in/d.csv"], notes=[skipped])
+    document = json.loads(json_path.read_text("utf-8"))
+    assert {k: document["totals"][k] for k in ("takes", "ok", "failed", "not_done")} == \
+        {"takes": 4, "ok": 1, "failed": 1, "not_done": 2}
+    assert [(t["status"], Path(t["capture"]).name[:7]) for t in document["takes"]] == \
+        [("failed", "a_take_"), ("not done", "c.csv"), ("not done", "d.csv"), ("ok", "take_yy")]
+    assert document["skipped_files"] == [skipped]
+    page = html_path.read_text("utf-8")
+    assert "<p>4 takes: 1 ok, 1 failed, 2 not done;" in page
+    assert "<strong>Interrupted:</strong> 2 of 4 takes not done; rerun" in page
+    assert f"<strong>Skipped:</strong> {skipped}</p>" in page
+    assert page.count('<tr class="waiting">') == 2

@@ -292,7 +292,8 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
     outcome = BatchOutcome(result, len(jobs), notes)
     # The report covers every take of this batch that has an entry (finished now or before).
     entries = [manifest.entries[job.key] for job in jobs if job.key in manifest.entries]
-    outcome.report_json, outcome.report_html = write_reports(folder, entries,
-                                                             interrupted=result.interrupted)
+    not_done = [job.capture for job in jobs if job.key not in manifest.entries]
+    outcome.report_json, outcome.report_html = write_reports(
+        folder, entries, interrupted=result.interrupted, not_done=not_done, notes=notes)
     manifest.compact()
     return outcome

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import posixpath
+from collections.abc import Sequence
 from pathlib import Path
 
 from facs_rig import __version__
@@ -28,14 +29,16 @@ def ordered(entries: list[dict]) -> list[dict]:
             + [e for e in entries if e.get("status") != "failed"])
 
 
-def batch_totals(entries: list[dict]) -> dict:
-    """Counts and sums over the batch's takes."""
+def batch_totals(entries: list[dict], not_done: int = 0) -> dict:
+    """Counts and sums over the batch's takes (``not_done``: takes with no entry yet, after an
+    interrupted run)."""
     good = [e["qc"] for e in entries if e.get("status") == "ok" and "qc" in e]
     residuals = [q["residual_mean"] for q in good if q.get("residual_mean") is not None]
     return {
-        "takes": len(entries),
+        "takes": len(entries) + not_done,
         "ok": len(good),
         "failed": sum(e.get("status") == "failed" for e in entries),
+        "not_done": not_done,
         "frames": sum(q["frames"] for q in good),
         "duration": round(sum(q["duration"] for q in good), 3),
         "gap_frames": sum(q["gap_frames"] for q in good),
@@ -45,18 +48,30 @@ def batch_totals(entries: list[dict]) -> dict:
     }
 
 
-def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool = False
+def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool = False,
+                  not_done: Sequence[str] = (), notes: Sequence[str] = ()
                   ) -> tuple[Path | str, Path | str]:
     """Write the JSON and HTML reports of ``entries`` (manifest entries) into ``folder`` (a
-    local folder or an fsspec URL)."""
+    local folder or an fsspec URL).
+
+    ``not_done`` names the captures of the batch with no entry yet (an interrupted run), listed
+    after the failures; ``notes`` are the notes on files the inputs named and the batch skipped
+    (not a capture format), shown above the table: a reviewer found a skipped file named only
+    on the terminal, and a page reading "5 takes: 5 ok" after a Ctrl-C that left 35 undone.
+    """
     from facs_rig.cluster.remote import RemoteText, is_url
     from facs_rig.io.atomic import write_text_atomic
 
     rows = [{k: v for k, v in entry.items() if k != "settings"} for entry in ordered(entries)]
+    waiting = [{"capture": capture, "status": "not done"} for capture in not_done]
+    rows = [r for r in rows if r.get("status") == "failed"] + waiting + \
+        [r for r in rows if r.get("status") != "failed"]
     document = {"facs_rig_version": __version__, "interrupted": interrupted,
-                "totals": batch_totals(rows), "takes": rows}
+                "totals": batch_totals([r for r in rows if r["status"] != "not done"],
+                                       len(waiting)),
+                "skipped_files": list(notes), "takes": rows}
     texts = (json.dumps(document, indent=1, sort_keys=True) + "\n",
-             _html(folder, rows, document["totals"], interrupted))
+             _html(folder, rows, document["totals"], interrupted, list(notes)))
     if is_url(folder):
         paths = tuple(f"{str(folder).rstrip('/')}/{name}" for name in (REPORT_JSON, REPORT_HTML))
         for path, text in zip(paths, texts):
@@ -106,6 +121,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 4px 5px; text-align: left; vert
          overflow-wrap: anywhere; }
 th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }
 tr.failed td { background: #fde8e8; }
+tr.waiting td { background: #fff6dc; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { display: block; width: 100%; max-width: 240px; image-rendering: pixelated; }
 .error { color: #a00; }
@@ -122,6 +138,11 @@ def _row(folder: Path, entry: dict) -> str:
     escape = html.escape
     name = escape(Path(entry.get("capture", entry.get("key", "?"))).name)
     title = escape(entry.get("capture", ""))
+    if entry.get("status") == "not done":
+        return ('<tr class="waiting">' + _cell("not done", sort="0 not done")
+                + _cell(f'<span title="{title}">{name}</span><div>interrupted before it '
+                        f'finished: the rerun does it</div>', sort=name)
+                + "".join(_cell("", sort=-1) for _ in _COLUMNS[2:]) + "</tr>")
     if entry.get("status") == "failed":
         # The error without the capture's path, which the take's name and its tooltip give.
         error = entry.get("error", "")
@@ -138,7 +159,10 @@ def _row(folder: Path, entry: dict) -> str:
     # so that a narrow column wraps between items only.
     dominant = ", ".join(f"{d['au']}\u00a0{d['seconds']:.1f}\u00a0s"
                          for d in qc.get("dominant_aus", []))
-    emotions = ", ".join(f"{k}\u00a0{v:.1f}\u00a0s" for k, v in qc.get("emotions", {}).items())
+    # Longest first: the manifest stores the QC with its keys sorted, so a rerun's entries came
+    # back alphabetical ("anger 4.8 s" first on a take that is mostly disgust).
+    emotions = ", ".join(f"{k}\u00a0{v:.1f}\u00a0s" for k, v in sorted(
+        qc.get("emotions", {}).items(), key=lambda item: (-item[1], item[0])))
     picture = next((p for p in entry.get("outputs", []) if p.endswith(".qc.png")), None)
     thumbnail = ""
     if picture:
@@ -171,12 +195,16 @@ def _row(folder: Path, entry: dict) -> str:
             + _cell(thumbnail, sort=name) + "</tr>")
 
 
-def _html(folder: Path, rows: list[dict], totals: dict, interrupted: bool) -> str:
+def _html(folder: Path, rows: list[dict], totals: dict, interrupted: bool,
+          notes: list[str]) -> str:
     columns = "".join(f'<col style="width: {share}%">' for _, share in _COLUMNS)
     header = "".join(f"<th>{html.escape(name)}</th>" for name, _ in _COLUMNS)
     body = "\n".join(_row(folder, e) for e in rows)
-    note = "<p><strong>Interrupted:</strong> rerun the same command to finish.</p>" if interrupted else ""
-    summary = (f"{totals['takes']} takes: {totals['ok']} ok, {totals['failed']} failed; "
+    note = (f"<p><strong>Interrupted:</strong> {totals['not_done']} of {totals['takes']} takes "
+            f"not done; rerun the same command to finish.</p>" if interrupted else "")
+    note += "".join(f"<p><strong>Skipped:</strong> {html.escape(text)}</p>" for text in notes)
+    not_done = f", {totals['not_done']} not done" if totals["not_done"] else ""
+    summary = (f"{totals['takes']} takes: {totals['ok']} ok, {totals['failed']} failed{not_done}; "
                f"{totals['frames']} frames, {totals['duration']:.1f} s; "
                f"{totals['gap_frames']} gap frames; {totals['clipped_values']} clipped values")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
