@@ -576,3 +576,24 @@ def test_a_live_link_face_take_retargeted_to_live_link_face_keeps_its_eye_rotati
         assert values[:, 3].max() == pytest.approx(0.1564, abs=2e-3)
         assert not values[:, :3].any()  # the take recorded no head rotation
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(("command", "asset"), [
+    ("code", "captures/facecap/facecap_animation_weights.csv"),
+    ("code", "captures/livelinkface/S07-001.csv"),
+    ("retarget", "captures/facecap/facecap_animation_weights.csv"),
+])
+def test_source_aus_on_a_blendshape_capture_is_one_error(command, asset, capsys, tmp_path):
+    """A reviewer's `--source aus` on Face Cap printed a 20-line AttributeError traceback, and on
+    Live Link Face coded only the head and eye AUs measured from its angles, silently."""
+    arguments = [command, str(shared_asset(asset)), "--source", "aus"]
+    if command == "retarget":
+        arguments += ["-o", str(tmp_path / "out.json")]
+    assert main(arguments) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"facs-rig: error: {shared_asset(asset)}: ")
+    assert lines[0].endswith("capture has no facial AU columns of its own (--source aus); its "
+                             "AUs are solved from its blendshapes: --source auto or blendshapes")
+    assert list(tmp_path.iterdir()) == []

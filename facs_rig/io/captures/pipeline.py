@@ -142,6 +142,15 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         from facs_rig.errors import CaptureFormatError
 
         raise CaptureFormatError(f"{capture.path}: this {capture.format} capture has no blendshapes")
+    if source == "aus" and not facial:
+        from facs_rig.errors import CaptureFormatError
+
+        # A blendshape capture has no AU columns of its own (Face Cap: none, a traceback once;
+        # Live Link Face: only the head and eye AUs measured from its angles, so every facial
+        # AU was silently dropped).
+        raise CaptureFormatError(f"{capture.path}: this {capture.format} capture has no facial "
+                                 f"AU columns of its own (--source aus); its AUs are solved "
+                                 f"from its blendshapes: --source auto or blendshapes")
     if not use_blendshapes:
         relative = AUS_RELATIVE_TO_NEUTRAL.get(capture.format) if facial else None
         if neutral == "auto" and relative is not None \
