@@ -118,6 +118,18 @@ def test_an_unquoted_code_hints_to_quote_it(capsys, argv):
     assert "a FACS code with spaces must be quoted, e.g. '6 + 12'" in err
 
 
+@pytest.mark.parametrize(("argv", "unknown"), [
+    (["sheet", "6+12,4", "-o", "d.png", "--at", "2"], "--at 2"),
+    (["mix", "6+12", "--intensity", "0.9"], "--intensity 0.9"),
+    (["parse", "6+12", "--bogus"], "--bogus")])
+def test_an_unknown_option_beside_a_code_gets_no_quoting_hint(capsys, argv, unknown):
+    """A reviewer was told to quote a code for `--at 2`: the hint fired on any '+' in the line."""
+    status, _, err = run(capsys, *argv)
+    assert status == 2
+    assert err == (f"facs-rig: error: unrecognized arguments: {unknown} "
+                   f"(see 'facs-rig {argv[0]} --help')\n")
+
+
 @pytest.mark.parametrize(("group", "subcommands"), [
     ("rig", "list, show, validate or detect"), ("timeline", "show, convert or sample")])
 def test_a_group_without_its_subcommand_is_one_usage_line(capsys, group, subcommands):

@@ -130,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(arguments))
+    extras: list[str] = []
     try:
         args, extras = parser.parse_known_args(arguments)
         if extras:
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"(see '{args.usage_prog} --help')")
     except UsageError as exc:
         message = str(exc)
-        if message.startswith("unrecognized arguments") and "+" in " ".join(arguments):
+        if message.startswith("unrecognized arguments") and _pieces_of_a_code(extras):
             # `facs-rig parse 6 + 12`: the shell split the code at its spaces.
             hint = "a FACS code with spaces must be quoted, e.g. '6 + 12' (or written 6+12)"
             message = message.replace(" (see '", f"; {hint} (see '", 1)
@@ -182,6 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("facs-rig: interrupted", file=sys.stderr)
         return 130
+
+
+def _pieces_of_a_code(extras: list[str]) -> bool:
+    """Whether the arguments argparse did not take look like a FACS code the shell split at its
+    spaces (``6 + 12`` leaves ``+ 12``), not like an option this command lacks (``--at 2``: a
+    reviewer was told to quote a code for it, because ``6+12`` was elsewhere in the line)."""
+    return (bool(extras) and any("+" in extra for extra in extras)
+            and not any(extra.startswith("-") and not extra[1:2].isdigit() for extra in extras))
 
 
 def _one_line(message: str) -> str:
