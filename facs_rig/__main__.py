@@ -1,5 +1,5 @@
 """``python -m facs_rig`` runs the command-line tool."""
 
-from facs_rig.cli import main
+from facs_rig._console import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -118,3 +118,36 @@ def test_ctrl_c_during_an_mp4_clip_is_one_line_and_leaves_nothing(tmp_path):
     assert (status, stdout, err) == (130, "", "facs-rig: interrupted\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_import_facs_rig_imports_nothing_heavy():
+    """The command's entry point is reached at once: `import facs_rig` loads its names when
+    first used, so a Ctrl-C while numpy imports is caught by facs_rig._console (below)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, facs_rig, facs_rig._console; "
+                               "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                               "('numpy', 'scipy', 'trimesh', 'pygltflib')), facs_rig.__version__)"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+        check=True)
+    assert done.stdout.startswith("[] ")
+    import facs_rig
+    from facs_rig import __all__ as exported
+    assert all(getattr(facs_rig, name) is not None for name in exported)
+    assert str(facs_rig.parse("AU12D+6C")) == "6C+12D"
+    with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+        facs_rig.nothing_here  # noqa: B018
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(monkeypatch, capsys):
+    """A reviewer's Ctrl-C 0.1-0.3 s into `facs-rig code` printed a 38-line traceback of the
+    import of numpy: the command modules import before main() handles Ctrl-C."""
+    import facs_rig.cli
+    from facs_rig._console import run
+
+    def importing(*_):
+        raise KeyboardInterrupt  # as a Ctrl-C arrives inside build_parser's imports
+
+    monkeypatch.setattr(facs_rig.cli, "build_parser", importing)
+    monkeypatch.setattr(sys, "argv", ["facs-rig", "code", "take.csv"])
+    assert run() == 130
+    assert capsys.readouterr().err == "facs-rig: interrupted\n"
