@@ -128,3 +128,27 @@ def test_resample_refuses_frames_out_of_proportion_to_the_rows():
     with pytest.raises(TimelineError, match="more than 1000 per row"):
         resample(times, np.zeros((rows, 1)), MAX_FRAMES_PER_ROW * rows + 1)
     assert FRAMES_ALWAYS_ALLOWED == 100_000
+
+
+def test_gain_without_a_neutral_rescales_from_rest_zero():
+    """`--gain P` was fitted only with a neutral: without one (`--neutral none`, or an automatic
+    neutral that found no rest) it changed nothing, silently (a reviewer's retarget outputs were
+    byte-identical with and without it)."""
+    from facs_rig.io.captures.pipeline import _calibration_and_window
+
+    rng = np.random.default_rng(7)
+    times = np.arange(600) / 60.0
+    values = np.stack([rng.uniform(0.0, 0.5, 600),      # reaches 0.475 at P95: stretched to 1
+                       rng.uniform(0.0, 0.1, 600),      # idle: stretched at most 5 times
+                       np.full(600, np.nan)], axis=1)   # never tracked: stays NaN
+    calibration, window, note = _calibration_and_window(times, values, "none", 95.0)
+    assert window is None and note is None
+    assert calibration.rest.tolist() == [0.0, 0.0, 0.0]
+    calibrated = calibration.apply(values)
+    # (clipped at 1 above it, so the interpolated percentile reads a hair under 1)
+    assert np.nanpercentile(calibrated[:, 0], 95) == pytest.approx(1.0, abs=1e-3)
+    assert calibrated[:, 0].max() == 1.0
+    assert np.allclose(calibrated[:, 1], values[:, 1] * 5.0, atol=1e-6)
+    assert np.isnan(calibrated[:, 2]).all()
+    # Without --gain, nothing is applied when no neutral is.
+    assert _calibration_and_window(times, values, "none", None) == (None, None, None)

@@ -59,7 +59,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "auto for code")
     parser.add_argument("--gain", type=bounded(float, low=0, high=100), default=None, metavar="PERCENTILE",
                         help="also rescale each channel so this percentile reads 1 (for trackers "
-                             "that never reach full scale)")
+                             "that never reach full scale), from the neutral when one is "
+                             "subtracted, from 0 otherwise")
     add_fps_argument(parser, "output frame rate (default: the capture's)")
     parser.add_argument("--on", type=bounded(float, low=0, high=1), default=None, metavar="0-1",
                         help="event start threshold 0-1, a rise above each AU's rest (default "

@@ -333,6 +333,26 @@ class NeutralCalibration:
             gain = 1.0 / np.maximum(reach, min_range)
         return cls(rest, gain)
 
+    @classmethod
+    def gain_only(cls, values: np.ndarray, gain_percentile: float, *, min_range: float = 0.2
+                  ) -> NeutralCalibration:
+        """A gain with no neutral subtracted (rest 0): each channel's ``gain_percentile`` of
+        ``values`` reads 1.0, a channel moving less than ``min_range`` stretched at most
+        ``1 / min_range`` times (as in :meth:`fit`).
+
+        For ``--gain`` without a neutral (``--neutral none``, or an automatic neutral that found
+        no resting second): the gain was fitted only with a neutral, so ``--gain`` alone changed
+        nothing, silently.
+
+        Parameters
+        ----------
+        values : (n_frames, n_channels) array
+            The take (NaN ignored).
+        """
+        data = _as_2d(np.asarray(values))
+        reach = _nan_stat(lambda a, axis: np.nanpercentile(a, gain_percentile, axis=axis), data)
+        return cls(np.zeros(data.shape[1]), 1.0 / np.maximum(reach, min_range))
+
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Calibrated ``(n_frames, n_channels)`` float32 values (NaN stays NaN)."""
         source = np.asarray(values)

@@ -447,7 +447,26 @@ def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
 
     ``names`` label the channels in that note; ``checked`` marks the ones that must be at rest
     in the automatic window (:func:`facs_rig.core.filters.off_rest`; default all).
+
+    With ``gain_percentile`` and no neutral subtracted (``'none'``, or ``'auto'`` finding no
+    resting second), the calibration is the gain alone, from rest 0
+    (:meth:`~facs_rig.core.filters.NeutralCalibration.gain_only`).
     """
+    calibration, window, note = _neutral_and_window(times, values, spec, gain_percentile,
+                                                    names=names, checked=checked)
+    if calibration is None and gain_percentile is not None and values.shape[1] > 0 \
+            and np.isfinite(values).any():
+        calibration = NeutralCalibration.gain_only(values, gain_percentile)
+    return calibration, window, note
+
+
+def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
+                        gain_percentile: float | None, *,
+                        names: tuple[str, ...] | None = None,
+                        checked: np.ndarray | None = None
+                        ) -> tuple[NeutralCalibration | None, tuple[float, float] | None,
+                                   str | None]:
+    """:func:`_calibration_and_window` when a neutral is subtracted (None otherwise)."""
     if spec == "none" or values.shape[1] == 0:
         return None, None, None
     if spec == "auto":
