@@ -207,3 +207,30 @@ def test_a_still_of_a_timeline_past_the_frame_limit_names_the_file(tmp_path, cap
     message = _one_error(capsys, ["preview", str(long), "--size", "16", "-o",
                                   str(tmp_path / "x.png")])
     assert message.startswith(f"facs-rig: error: {long}: 3001.8 s at 10000 fps is 3e+07 frames")
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["6+12", "-o", "a.png", "--fps", "10"],
+     "--fps applies to a GIF or MP4 clip, not to a PNG (one pose)"),
+    (["6+12", "-o", "a.png", "--hold", "3"],
+     "--hold applies to a GIF or MP4 clip made from a code, not to a PNG (one pose)"),
+    (["6+12", "-o", "a.png", "--at", "5"],
+     "--at picks a moment of a timeline file; a code is one pose (its apex): leave --at out, "
+     "or give a timeline"),
+    (["6+12", "-o", "a.gif", "--at", "1"],
+     "--at picks the moment of a PNG; a GIF clip shows the whole timeline"),
+    (["examples/suspicion_beat.notes", "-o", "a.gif", "--hold", "3"],
+     "--hold applies to a clip made from a code; a timeline file has its own timing"),
+])
+def test_preview_refuses_options_the_picture_would_ignore(arguments, message, capsys, tmp_path,
+                                                          monkeypatch):
+    """A reviewer's --fps, --hold and --at on a PNG of a code gave byte-identical files."""
+    from facs_rig.cli import main
+
+    repo = Path(__file__).resolve().parent.parent
+    arguments = [str(repo / a) if a.startswith("examples/") else a for a in arguments]
+    monkeypatch.chdir(tmp_path)
+    assert main(["preview", *arguments]) == 2
+    assert capsys.readouterr().err == (f"facs-rig: error: {message} "
+                                       f"(see 'facs-rig preview --help')\n")
+    assert list(tmp_path.iterdir()) == []

@@ -56,9 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument(
         "--hold",
         type=hold_type,
-        default=2.0,
+        default=None,
         metavar="SECONDS",
-        help="apex hold when a clip is made from a code (default 2)",
+        help=f"apex hold when a clip is made from a code (default {DEFAULT_HOLD:g})",
     )
     _add_common(preview)
     preview.set_defaults(handler=run_preview)
@@ -123,6 +123,9 @@ def run_preview(args: argparse.Namespace) -> int:
     output = check_output(args.output, inputs=(file_input(args.source), args.mesh),
                           suffixes=_STILL + _CLIPS, what="a preview")
     suffix = output.suffix.lower()
+    _check_preview_options(args, still=suffix in _STILL,
+                           timeline_file=file_input(args.source) is not None)
+    hold = DEFAULT_HOLD if args.hold is None else args.hold
     vocabulary = load_vocabulary()
     if suffix in _STILL:
         setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
@@ -135,12 +138,12 @@ def run_preview(args: argparse.Namespace) -> int:
             f"rig {setup.driver.profile.name})"
         )
         return 0
-    timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold)
+    timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
     if args.intensity is not None and not Path(args.source).is_file():
         from facs_rig.core.timeline import timeline_from_code
 
         # The code held at the asked intensity (unlettered AUs otherwise take the scale's C).
-        timeline = timeline_from_code(args.source, vocabulary, hold=args.hold, intensity=args.intensity)
+        timeline = timeline_from_code(args.source, vocabulary, hold=hold, intensity=args.intensity)
     rate = args.fps or timeline.fps
     n_frames = check_frame_count(timeline.duration, rate, file_input(args.source))
     width = args.size * 2 + 4 if args.side_by_side else args.size
@@ -157,6 +160,36 @@ def run_preview(args: argparse.Namespace) -> int:
         f"{width}x{setup.renderer.camera.height})"
     )
     return 0
+
+
+#: The apex hold of a clip made from a code, seconds.
+DEFAULT_HOLD = 2.0
+
+
+def _check_preview_options(args: argparse.Namespace, *, still: bool, timeline_file: bool) -> None:
+    """Refuse options that the asked preview would ignore (a reviewer's ``--fps 10``, ``--hold 3``
+    and ``--at 5`` on a PNG of a code gave byte-identical files, silently).
+
+    Raises
+    ------
+    UsageError
+    """
+    what = f"a {Path(args.output).suffix.lower()[1:].upper()}"
+    if still:
+        if args.fps is not None:
+            raise UsageError(f"--fps applies to a GIF or MP4 clip, not to {what} (one pose)")
+        if args.hold is not None:
+            raise UsageError(f"--hold applies to a GIF or MP4 clip made from a code, not to "
+                             f"{what} (one pose)")
+        if args.at is not None and not timeline_file:
+            raise UsageError("--at picks a moment of a timeline file; a code is one pose "
+                             "(its apex): leave --at out, or give a timeline")
+        return
+    if args.at is not None:
+        raise UsageError(f"--at picks the moment of a PNG; {what} clip shows the whole timeline")
+    if args.hold is not None and timeline_file:
+        raise UsageError("--hold applies to a clip made from a code; a timeline file has its "
+                         "own timing")
 
 
 def run_sheet(args: argparse.Namespace) -> int:
