@@ -121,3 +121,22 @@ def test_scales(capsys):
     assert scales["hapfacs"]["values"] == {"A": 0.15, "B": 0.3, "C": 0.55, "D": 0.85, "E": 1.0}
     _, table, _ = run(capsys, "scales")
     assert "facshuman (default)" in table and "0.55 (<= 0.55)" in table
+
+
+def test_tables_wrap_their_last_column_at_a_terminals_width(capsys, monkeypatch):
+    """`facs-rig expressions` printed 546-character lines on a terminal; off one, each row stays
+    one line (for grep)."""
+    import facs_rig.cli._output as output
+
+    status, whole, _ = run(capsys, "expressions")
+    assert status == 0 and max(map(len, whole.splitlines())) > 300
+    monkeypatch.setattr(output, "_terminal_width", lambda: 100)
+    status, wrapped, _ = run(capsys, "expressions")
+    lines = wrapped.splitlines()
+    assert status == 0 and max(map(len, lines)) <= 100
+    indent = lines[1].rindex("  ") + 2  # where the rule's last column starts
+    # Every row's source reads whole again from its lines, continuation lines under its start.
+    rows = [line.split(None, 2) for line in whole.splitlines()[2:]]
+    text = " ".join(line[indent:] for line in lines[2:])
+    assert all(row[2] in text for row in rows if len(row) == 3)
+    assert all(line.startswith(" " * indent) or line[0] != " " for line in lines[2:])

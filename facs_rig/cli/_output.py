@@ -28,16 +28,42 @@ def print_json(value: Any) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Print a left-aligned text table with a header rule."""
+    """Print a left-aligned text table with a header rule.
+
+    On a terminal, the last column (sources, descriptions) wraps at the terminal's width, its
+    continuation lines under its start (`facs-rig expressions` was 546 characters wide); off a
+    terminal each row stays one line, for grep and scripts.
+    """
+    import textwrap
+
     text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
+    terminal = _terminal_width()
+    indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    last = widths[-1]
+    if terminal is not None and indent + widths[-1] > terminal:
+        last = max(20, terminal - indent - 1)
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, [*widths[:-1], last])).rstrip()
     print(line)
-    print("  ".join("-" * w for w in widths))
+    print("  ".join("-" * w for w in [*widths[:-1], last]))
     for row in text_rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        head = "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths))
+        pieces = (textwrap.wrap(row[-1], last, break_on_hyphens=False, break_long_words=False)
+                  if last < widths[-1] and row[-1] else [row[-1]])
+        print(f"{head}  {pieces[0]}".rstrip() if len(row) > 1 else pieces[0])
+        for piece in pieces[1:]:
+            print(" " * indent + piece)
+
+
+def _terminal_width() -> int | None:
+    """Columns of the terminal standard output writes to; None when it is not one."""
+    import shutil
+
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
 
 
 # ---------------------------------------------------------------------------- output paths
