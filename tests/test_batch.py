@@ -1031,3 +1031,56 @@ def test_a_task_of_several_takes_keeps_each_takes_failure_its_own():
         return {"key": job, "status": "ok"}
 
     assert [o["status"] for o in _run_takes(task, ["a", "bad", "b"])] == ["ok", "failed", "ok"]
+
+
+@pytest.mark.parametrize(("template", "formats", "message"), [
+    ("{stem}.{ext}", ("facs.txt",), "{out}/001.facs.txt would be both {take}'s output and "
+                                    "{take}'s FACS summary"),
+    ("{stem}.{ext}", ("json", "facs.txt"), "{out}/001.facs.txt would be both {take}'s output "
+                                           "and {take}'s FACS summary"),
+    ("batch-report.json", (), "{out}/batch-report.json would be both the batch's JSON report "
+                              "and {take}'s output"),
+    ("batch-manifest.jsonl.json", (), None),  # a name of its own: fine
+])
+def test_an_output_named_like_a_file_the_batch_writes_itself_is_refused(tmp_path, template,
+                                                                       formats, message):
+    """A reviewer's `--formats facs.txt` printed a timeline written, which the FACS summary then
+    replaced; `-o out/batch-report.json` lost the timeline to the report."""
+    from facs_rig.cluster import BatchSettings, plan_jobs
+
+    take = tmp_path / "001.csv"
+    take.write_bytes(shared_asset(LLF).read_bytes())
+    out = tmp_path / "out"
+    settings = BatchSettings(OutputNames(f"{out}/{template}", formats))
+    if message is None:
+        jobs, _ = plan_jobs([str(take)], settings)
+        assert len(jobs) == 1
+        return
+    with pytest.raises(BatchInputError) as error:
+        plan_jobs([str(take)], settings)
+    assert str(error.value) == (message.format(out=out, take=take)
+                                + "; choose other output names in -o or --formats")
+    assert not out.exists()
+
+
+def test_a_rerun_does_not_take_the_batchs_own_outputs_for_new_takes(tmp_path):
+    """Live Link Face CSVs written into the folder the batch reads were new takes on every rerun
+    (S07-001_w.csv, then S07-001_w_w.csv...). The manifest's outputs are not takes, in a folder
+    search or a glob; a file named as it is still is."""
+    from facs_rig.cluster import BatchSettings, ResultsManifest, plan_jobs
+
+    (tmp_path / "S07-001.csv").write_bytes(shared_asset(LLF).read_bytes())
+    (tmp_path / "S07-001_w.csv").write_bytes(shared_asset(LLF).read_bytes())  # as written
+    (tmp_path / "batch-manifest.jsonl").write_text(json.dumps(
+        {"key": str(tmp_path / "S07-001_w.csv"), "status": "ok",
+         "capture": str(tmp_path / "S07-001.csv"),
+         "outputs": [str(tmp_path / "S07-001_w.csv")]}) + "\n")
+    settings = BatchSettings(OutputNames(f"{tmp_path}/{{stem}}_w.csv"))
+    manifest = ResultsManifest(tmp_path)
+    for inputs in ([str(tmp_path)], [str(tmp_path / "*.csv")]):
+        jobs, notes = plan_jobs(inputs, settings, manifest)
+        assert [Path(job.capture).name for job in jobs] == ["S07-001.csv"]
+        assert notes == [f"{inputs[0]}: 1 file(s) skipped, outputs of this batch (its results "
+                         f"manifest lists them): S07-001_w.csv"]
+    jobs, notes = plan_jobs([str(tmp_path / "S07-001_w.csv")], settings, manifest)
+    assert [Path(job.capture).name for job in jobs] == ["S07-001_w.csv"] and notes == []

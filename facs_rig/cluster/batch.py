@@ -101,7 +101,11 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
 
         load_tracker(settings.tracker)
     folder = report_folder(settings.outputs.template)
-    takes, notes = expand_inputs(inputs, exclude=None if is_url(folder) else folder)
+    recorded = frozenset(
+        os.path.realpath(path) for entry in (manifest.entries.values() if manifest else ())
+        for path in entry.get("outputs", []) if isinstance(path, str) and not is_url(path))
+    takes, notes = expand_inputs(inputs, exclude=None if is_url(folder) else folder,
+                                 outputs=recorded)
     if not takes:
         raise BatchInputError("no takes: the inputs name no capture files"
                               + (f" ({'; '.join(notes)})" if notes else ""))
@@ -117,17 +121,49 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
         raise BatchInputError(f"no takes: {missing}: no such file or folder")
     _check_rigs(takes, settings)
     jobs = [_job(take, settings, manifest) for take in takes]
-    writers: dict[str, str] = {}
-    for job in jobs:
-        for path in job.output_paths():
-            name = path if is_url(path) else str(Path(path).resolve())
-            other = writers.setdefault(name, job.capture)
-            if other != job.capture:
-                raise BatchInputError(
-                    f"{other} and {job.capture} would both write {path}; use {{parent}} in -o "
-                    f"or a manifest with a stem per take")
+    _check_one_writer_per_file(jobs, folder)
     _check_output_folders(path for job in jobs for path in job.output_paths())
     return jobs, notes
+
+
+def _check_one_writer_per_file(jobs: list[TakeJob], folder: Path | str) -> None:
+    """Refuse a plan in which one file would be written twice: by two takes, by one take as two
+    of its files (an output named like its FACS summary ``{stem}.facs.txt`` or its heat map
+    ``{stem}.qc.png``), or as the batch's own report or manifest. A reviewer's
+    ``-o out/{stem}.{ext} --formats facs.txt`` printed a timeline written, then the summary
+    replaced it; ``-o out/batch-report.json`` lost the timeline to the report.
+
+    Raises
+    ------
+    BatchInputError
+    """
+    from facs_rig.cluster.engine import MANIFEST_NAME
+    from facs_rig.cluster.report import REPORT_HTML, REPORT_JSON
+
+    def key(path: str) -> str:
+        return path if is_url(path) else str(Path(path).resolve())
+
+    base = str(folder).rstrip("/")
+    # Each file's writer: (the take's capture, or None for the batch itself; what the file is).
+    writers: dict[str, tuple[str | None, str]] = {key(f"{base}/{name}"): (None, what) for name, what in (
+        (REPORT_JSON, "the batch's JSON report"), (REPORT_HTML, "the batch's HTML report"),
+        (MANIFEST_NAME, "the batch's results manifest"))}
+    for job in jobs:
+        paths = job.output_paths()  # the outputs, then the FACS summary and the heat map
+        roles = ["output"] * (len(paths) - 2) + ["FACS summary", "QC heat map"]
+        for path, role in zip(paths, roles):
+            other = writers.get(key(path))
+            if other is None:
+                writers[key(path)] = (job.capture, role)
+                continue
+            capture, what = other
+            if capture is None or capture == job.capture:
+                first = what if capture is None else f"{capture}'s {what}"
+                raise BatchInputError(f"{path} would be both {first} and {job.capture}'s {role}; "
+                                      f"choose other output names in -o or --formats")
+            raise BatchInputError(
+                f"{capture} and {job.capture} would both write {path}; use {{parent}} in -o "
+                f"or a manifest with a stem per take")
 
 
 def check_rig_settings(rig: str | None, mesh: str | None, formats: tuple[str, ...]) -> None:

@@ -86,7 +86,8 @@ def _take(path: str, overrides: dict | None = None, origin: str = "") -> Take:
     return Take(path, stem, Path(path).resolve().parent.name, overrides, origin)
 
 
-def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[list[Take], list[str]]:
+def expand_inputs(inputs: list[str], *, exclude: Path | None = None,
+                  outputs: frozenset[str] = frozenset()) -> tuple[list[Take], list[str]]:
     """The takes named by ``inputs``, in order, without repeats; and notes on skipped files.
 
     Parameters
@@ -95,6 +96,11 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
         Capture files, folders, glob patterns or manifests.
     exclude : Path, optional
         A folder never searched (the batch's output folder, which holds CSV outputs).
+    outputs : frozenset of str
+        Files a folder search or a glob does not take (resolved paths): the outputs the batch's
+        results manifest records. A batch writing Live Link Face CSVs into the folder it reads
+        took its own outputs as new takes on every rerun (``S07-001_w_w.csv``...). A file named
+        as it is stays a take.
 
     Returns
     -------
@@ -128,16 +134,21 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
             if skipped:
                 notes.append(_skipped_note(argument, skipped))
             continue
+        own: list[str] = []  # outputs of this batch met by a search or a glob
         if any(ch in argument for ch in "*?[") and not os.path.exists(argument):
             matches = sorted(glob.glob(argument, recursive=True))
-            paths = matches or [argument]  # no match: reported as a missing file, like a typo
+            own = [m for m in matches if os.path.isfile(m) and os.path.realpath(m) in outputs]
+            matches = [m for m in matches if m not in own]
+            paths = matches or ([] if own else [argument])  # no match: a missing file, like a typo
         else:
             paths = [argument]
         for path in paths:
             if os.path.isdir(path):
                 found, skipped = _search_folder(Path(path), exclude)
+                own += [f for f in found if os.path.realpath(f) in outputs]
                 for capture in found:
-                    add(_take(capture))
+                    if os.path.realpath(capture) not in outputs:
+                        add(_take(capture))
                 if skipped:
                     notes.append(_skipped_note(path, skipped))
             elif _is_manifest(path):
@@ -145,6 +156,11 @@ def expand_inputs(inputs: list[str], *, exclude: Path | None = None) -> tuple[li
                     add(_take(capture, overrides, origin))
             else:
                 add(_take(path))
+        if own:
+            names = ", ".join(Path(p).name for p in own[:SKIPPED_NAMED])
+            more = f" and {len(own) - SKIPPED_NAMED} more" if len(own) > SKIPPED_NAMED else ""
+            notes.append(f"{argument}: {len(own)} file(s) skipped, outputs of this batch "
+                         f"(its results manifest lists them): {names}{more}")
     return takes, notes
 
 
