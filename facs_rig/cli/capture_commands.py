@@ -13,6 +13,7 @@ from facs_rig.cli._capture_options import (
     check_neutral,
     cleaning_options,
     event_options,
+    event_options_given,
     retarget_options,
     thresholds_given,
 )
@@ -103,7 +104,13 @@ def run_retarget(args: argparse.Namespace) -> int:
             raise UsageError(f"{first_capture[output]} and {capture} would both write {output}; "
                              f"rename one, or use facs-rig batch with -o .../{{parent}}/{{stem}}")
         first_capture[output] = capture
-    output_kind(outputs[0], args.rig)  # an unknown extension fails before any work
+    # An unknown extension fails before any work; so do event options on an output without
+    # events (they would change nothing, and silence would say they did).
+    if output_kind(outputs[0], args.rig) != "timeline" and event_options_given(args):
+        given = event_options_given(args)
+        raise UsageError(f"{', '.join(given)}: {'these options change' if len(given) > 1 else 'it changes'} "
+                         f"the events of timeline outputs (.json, .txt, .notes, .eaf); "
+                         f"{outputs[0]} holds no events")
     for capture, output in zip(captures, outputs):
         check_output(output, inputs=(capture, args.mesh))
     options = RetargetOptions(**retarget_options(args))
