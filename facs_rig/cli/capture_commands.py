@@ -199,6 +199,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         MIN_TAKES_TO_CHOOSE,
         calibrate_tracker,
         check_held_out,
+        fold_count,
+        held_out_penalty,
         write_tracker_profile,
     )
 
@@ -238,12 +240,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
         check_held_out(calibration)
     write_tracker_profile(profile, args.output)
     fractions = profile.mapping.event_fractions
-    chosen = len(args.captures) >= MIN_TAKES_TO_CHOOSE
+    takes = len(args.captures)
+    # What was done, fold by fold: with 3 takes each held-out fit has 2, too few to choose on.
     print(f"penalty: {calibration.regularisation}"
-          + (" (chosen by k-fold by take)" if chosen else " (the default: too few takes to choose)")
+          + (f" (chosen by {fold_count(takes)}-fold by take); in the held-out fits, "
+             f"{held_out_penalty(takes, args.folds)}" if takes >= MIN_TAKES_TO_CHOOSE
+             else " (the default: too few takes to choose)")
           + ("" if fractions is None else
              f"; code's events start {fractions[0]:g} of the way from each AU's low to its "
-             f"high and end at {fractions[1]:g} of that rise (chosen by k-fold by take)"))
+             f"high and end at {fractions[1]:g} of that rise (chosen by {calibration.folds}-fold "
+             f"by take)"))
     unscored = len(calibration.unscored)
     print(f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs"
           + (f" ({unscored} n/a)" if unscored else "") + f"; wrote {args.output}")
