@@ -448,7 +448,8 @@ def test_notes_writer_splits_lines_that_one_code_cannot_hold(vocabulary):
 
 
 @settings(max_examples=150, deadline=None)
-@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}])),
+@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}, {"title": "Take #3"},
+                                                   {"title": "a  # b\t#c"}])),
        timecode=st.booleans())
 def test_notes_round_trip_keeps_the_timeline(vocabulary, timeline, timecode):
     # Times are written to the timeline's precision (1 ns, TIME_TOLERANCE), intensities to
@@ -979,3 +980,35 @@ def test_notes_intensity_in_a_letters_band_keeps_the_letter(vocabulary):
     assert (seven.letter, seven.intensity) == ("E", 0.907)
     six, twelve = parse_au_notes("1 6+12D intensity 0.3\n", vocabulary).events
     assert (six.letter, six.intensity, twelve.letter, twelve.intensity) == (None, 0.3, "D", 0.9)
+
+
+@pytest.mark.parametrize("line, title", [
+    ("title Take #3", "Take #3"),
+    ("  TITLE   Take #3 #4  ", "Take #3 #4"),  # a title line carries no comment
+    ("title #3", "#3"),
+    ("title a\t#\tb", "a\t#\tb"),
+])
+def test_a_title_keeps_its_hash(vocabulary, line, title):
+    """``title Take #3`` was read as ``Take``: the ``#`` began a comment. Comments still end
+    every other line, and a line that starts with ``#`` is still a comment."""
+    text = f"# title not this one\n{line}\nfps 24\n1  12C  # a smile # twice\n"
+    timeline = parse_au_notes(text, vocabulary)
+    assert timeline.metadata == {"title": title}
+    assert [(e.channel.name, e.start) for e in timeline.events] == [("AU12", 1.0)]
+    assert format_au_notes(timeline, vocabulary).splitlines()[1] == f"title {title}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=st.text(st.characters(codec="utf-8"), max_size=30))
+def test_any_title_is_written_so_that_it_reads_back(vocabulary, title):
+    """A title on one line without whitespace at its ends comes back exactly, ``#`` and all;
+    any other (line breaks would end the header line, reading strips the ends) comes back with
+    its whitespace runs as single spaces, and a blank one is not written ('title' needs a
+    value, and the text written was unreadable)."""
+    timeline = Timeline((AUEvent(Channel(12), 0.55, 1.0),), metadata={"title": title})
+    text = format_au_notes(timeline, vocabulary)
+    back = parse_au_notes(text, vocabulary)
+    one_line = title == title.strip() and title.splitlines() == [title]
+    expected = title if one_line else " ".join(title.split())
+    assert dict(back.metadata) == ({"title": expected} if expected else {})
+    assert format_au_notes(back, vocabulary) == text
