@@ -1012,3 +1012,62 @@ def test_any_title_is_written_so_that_it_reads_back(vocabulary, title):
     expected = title if one_line else " ".join(title.split())
     assert dict(back.metadata) == ({"title": expected} if expected else {})
     assert format_au_notes(back, vocabulary) == text
+
+
+def test_elan_one_tier_per_au_may_name_each_annotations_side(vocabulary, tmp_path):
+    """A coder who keeps one tier per AU writes a unilateral action as FACS writes it, ``L12B``
+    on tier ``AU12``: it is the left side's event (it was refused: 'value 'L12B' is not an
+    intensity letter'). A side the AU cannot have is refused, naming tier and annotation."""
+    path = _coded_eaf(tmp_path, {"AU12": [(0, 1000, "L12B"), (1000, 2000, "C"),
+                                          (2000, 3000, "R12"), (3000, 4000, "r 12 d")]})
+    timeline = read_eaf(path, vocabulary)
+    assert [(e.channel.name, e.start, e.intensity, e.letter) for e in timeline.events] == [
+        ("AU12_L", 0.0, 0.2, "B"), ("AU12", 1.0, 0.55, "C"), ("AU12_R", 2.0, 0.55, None),
+        ("AU12_R", 3.0, 0.9, "D")]
+    path = _coded_eaf(tmp_path, {"AU26": [(1000, 2000, "L26B")]})
+    with pytest.raises(TimelineFormatError, match=r"coded.eaf: tier 'AU26', annotation 1-2 s: "
+                                                  r"value 'L26B': AU26 \(Jaw Drop\) cannot be "
+                                                  r"unilateral"):
+        read_eaf(path, vocabulary)
+    path = _coded_eaf(tmp_path, {"AU12": [(1000, 2000, "L13B")]})
+    with pytest.raises(TimelineFormatError, match=r"value 'L13B' is not an intensity letter A-E, "
+                                                  r"empty, the tier's AU \(12C, L12C or R12C\)"):
+        read_eaf(path, vocabulary)
+
+
+def _tier_layout(path) -> dict[str, list[tuple[int, int]]]:
+    """Each AU tier's annotation spans (ms), read by pympi, phases tiers left out."""
+    import pympi.Elan
+
+    eaf = pympi.Elan.Eaf(str(path))
+    return {tier: sorted((start, end) for start, end, *_ in eaf.get_annotation_data_for_tier(tier))
+            for tier in eaf.get_tier_names() if not tier.endswith(" phases")}
+
+
+def test_elan_layout_a_tier_per_channel_lanes_only_for_overlaps(vocabulary, tmp_path):
+    """Why more than one tier per AU (docs/timeline-formats.md, "Why this layout"): ELAN cannot
+    hold overlapping annotations on one tier, and a take's events overlap (both sides of a smile
+    at once; pieces that follow the intensity reach over to their neighbours' apexes). A coded
+    timeline whose events do not overlap has one tier per channel, each with its phases tier."""
+    coded = Timeline((AUEvent(Channel(12, "L"), 0.2, 1.0, letter="B"),
+                      AUEvent(Channel(12, "L"), 0.55, 3.0, letter="C"),
+                      AUEvent(Channel(12), 0.9, 5.0, letter="D"),
+                      AUEvent(Channel(1), 0.55, 1.0, letter="C")), fps=30)
+    path = tmp_path / "coded.eaf"
+    write_timeline(coded, path, vocabulary)
+    assert _tier_layout(path) == {"AU01": [(1000, 2800)], "AU12": [(5000, 6800)],
+                                  "AU12_L": [(1000, 2800), (3000, 4800)]}
+    assert read_timeline(path, vocabulary) == coded
+    # A real take: 799 events in 83 lanes (166 tiers with their phases); no tier has two
+    # annotations that overlap, so ELAN opens and keeps every one of them.
+    take = tmp_path / "S07-001.eaf"
+    from facs_rig.cli import main
+
+    assert main(["retarget", str(shared_asset("captures/livelinkface/S07-001.csv")), "-o",
+                 str(take)]) == 0
+    layout = _tier_layout(take)
+    assert len(layout) == 83 and sum(map(len, layout.values())) == 799
+    for spans in layout.values():
+        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert {name for name in layout if name.startswith("AU12")} == {
+        "AU12_L", "AU12_L #2", "AU12_L #3", "AU12_L #4", "AU12_R", "AU12_R #2", "AU12_R #3"}
