@@ -795,8 +795,9 @@ def test_elan_code_tier_and_phase_child_tier(vocabulary, tmp_path):
 
 @pytest.mark.parametrize(("tiers", "message"), [
     ({"AU12": [(1000, 2000, "Q")]}, r"tier 'AU12', annotation 1-2 s: value 'Q' is not an intensity"),
-    ({"L12": [(1000, 2000, "13C")]}, r"tier 'L12', annotation 1-2 s: value '13C' is not an intensity letter A-E, empty, the "
-                                     r"tier's AU \(L12C\), or a number 0-1"),
+    ({"L12": [(1000, 2000, "13C")]}, r"tier 'L12', annotation 1-2 s: value '13C' is not an "
+                                     r"intensity letter A-E, empty, the tier's AU \(L12C\), or a "
+                                     r"number 0-1"),
     ({"L12": [(1000, 2000, "R12C")]}, "tier 'L12', annotation 1-2 s: value 'R12C' is not"),
     ({"AU99": [(1000, 2000, "A")]}, "tier 'AU99': unknown action unit 99"),
     ({"L26": [(1000, 2000, "A")]}, "tier 'L26': AU26 .* cannot be unilateral"),
