@@ -18,8 +18,9 @@ from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.io.captures import CAPTURE_FORMATS
 from facs_rig.io.captures.pipeline import CleaningOptions
 
-__all__ = ["add_capture_options", "add_rig_options", "check_neutral", "cleaning_options", "event_options",
-           "event_options_given", "retarget_options", "thresholds_given"]
+__all__ = ["add_capture_options", "add_rig_options", "check_neutral", "check_rig_options_used",
+           "cleaning_options", "event_options", "event_options_given", "retarget_options",
+           "thresholds_given"]
 
 
 def _usage_error(message: str):
@@ -140,6 +141,30 @@ def event_options_given(args: argparse.Namespace) -> list[str]:
     given += [option for option, value in (("--min-duration", args.min_duration),
                                            ("--trace", args.trace)) if value is not None]
     return given + (["--whole-events"] if args.whole_events else [])
+
+
+#: Each rig option with the output extensions it changes and those in words.
+_RIG_OPTION_USES = {
+    "--mesh": (("glb", "gltf"), ".glb/.gltf outputs (the mesh they animate)"),
+    "--rig": (("glb", "gltf", "csv"), ".glb/.gltf/.csv outputs (AU timelines hold AUs, not "
+                                      "rig weights)"),
+    "--solve": (("glb", "gltf", "rig-csv"), "outputs on a rig (.glb, .gltf, .csv with --rig)"),
+}
+
+
+def check_rig_options_used(args: argparse.Namespace, extensions, outputs: str) -> None:
+    """Refuse ``--mesh``, ``--rig`` or ``--solve`` when none of the outputs (their
+    ``extensions``, without the dot) would change with it: accepted, they were ignored without
+    a word. ``outputs`` ends the message (``x.json is not one``, ``--formats json names none``).
+    """
+    kinds = {extension.lower().lstrip(".") for extension in extensions}
+    if "csv" in kinds and args.rig is not None:
+        kinds.add("rig-csv")
+    given = {"--mesh": args.mesh is not None, "--rig": args.rig is not None,
+             "--solve": args.solve}
+    for option, (uses, where) in _RIG_OPTION_USES.items():
+        if given[option] and not kinds & set(uses):
+            raise _usage_error(f"{option} only changes {where}, and {outputs}")
 
 
 def check_neutral(text: str | None) -> None:

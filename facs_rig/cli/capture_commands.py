@@ -11,6 +11,7 @@ from facs_rig.cli._capture_options import (
     add_capture_options,
     add_rig_options,
     check_neutral,
+    check_rig_options_used,
     cleaning_options,
     event_options,
     event_options_given,
@@ -106,6 +107,7 @@ def run_retarget(args: argparse.Namespace) -> int:
         first_capture[output] = capture
     # An unknown extension fails before any work; so do event options on an output without
     # events (they would change nothing, and silence would say they did).
+    check_rig_options_used(args, [Path(outputs[0]).suffix], f"{outputs[0]} is not one")
     if output_kind(outputs[0], args.rig) != "timeline" and event_options_given(args):
         given = event_options_given(args)
         raise UsageError(f"{', '.join(given)}: {'these options change' if len(given) > 1 else 'it changes'} "

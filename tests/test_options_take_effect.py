@@ -1,5 +1,8 @@
-"""The event options (``--on``, ``--off``, ``--min-duration``, ``--trace``, ``--whole-events``)
-have their effect on every path that makes events, or are refused.
+"""Options have their effect or are refused in one line, never accepted and ignored.
+
+The event options (``--on``, ``--off``, ``--min-duration``, ``--trace``, ``--whole-events``)
+have their effect on every path that makes events, or are refused; so are the rig options
+(``--mesh``, ``--rig``, ``--solve``) where no output uses them.
 
 ``code`` applies a given ``--on``/``--off`` to every AU as it is (a rise above its rest) instead
 of the tracker profile's per-AU fractions. ``retarget``'s timeline outputs (.notes, .json, .eaf)
@@ -184,3 +187,52 @@ def test_the_manifest_records_which_thresholds_were_given_and_a_change_redoes_th
     assert run("--on", "0.15").startswith("batch: 1 takes: 0 done, 1 up to date")
     assert run("--on", "0.15", "--off", "0.08").startswith("batch: 1 takes: 1 done")
     assert recorded() == ["off", "on"]
+
+
+@pytest.mark.parametrize("options, output, message", [
+    (["--rig", "arkit"], "x.json", "--rig only changes .glb/.gltf/.csv outputs (AU timelines hold "
+                                   "AUs, not rig weights), and {out} is not one"),
+    (["--rig", "arkit"], "x.notes", "--rig only changes .glb/.gltf/.csv outputs (AU timelines "
+                                    "hold AUs, not rig weights), and {out} is not one"),
+    (["--mesh", "face.glb"], "x.csv", "--mesh only changes .glb/.gltf outputs (the mesh they "
+                                      "animate), and {out} is not one"),
+    (["--mesh", "face.glb", "--rig", "arkit"], "x.csv",
+     "--mesh only changes .glb/.gltf outputs (the mesh they animate), and {out} is not one"),
+    (["--solve"], "x.eaf", "--solve only changes outputs on a rig (.glb, .gltf, .csv with --rig), "
+                           "and {out} is not one"),
+    # AU curves: a capture is solved to AUs whatever --solve says.
+    (["--solve"], "x.csv", "--solve only changes outputs on a rig (.glb, .gltf, .csv with "
+                           "--rig), and {out} is not one"),
+])
+def test_retarget_refuses_rig_options_no_output_uses(smile, tmp_path, capsys, options, output,
+                                                     message):
+    out = tmp_path / output
+    capsys.readouterr()
+    assert main(["retarget", str(smile), *options, "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (f"facs-rig: error: {message.format(out=out)} (see "
+                                       f"'facs-rig retarget --help')\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("options, output", [
+    (["--solve", "--rig", "arkit"], "x.csv"), (["--solve"], "x.glb"), (["--rig", "facs"], "x.glb"),
+])
+def test_retarget_keeps_rig_options_an_output_uses(smile, tmp_path, options, output):
+    assert main(["retarget", str(smile), *options, "-o", str(tmp_path / output)]) == 0
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--formats", "json,notes", "--rig", "arkit"],
+     "--rig only changes .glb/.gltf/.csv outputs (AU timelines hold AUs, not rig weights), and "
+     "--formats json,notes names none"),
+    (["--formats", "csv,eaf", "--mesh", "face.glb"],
+     "--mesh only changes .glb/.gltf outputs (the mesh they animate), and --formats csv,eaf "
+     "names none"),
+])
+def test_batch_refuses_rig_options_no_output_uses_before_any_work(smile, tmp_path, capsys,
+                                                                  options, message):
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(smile), "-o", f"{out}/{{stem}}.{{ext}}", *options]) == 2
+    assert capsys.readouterr().err == f"facs-rig: error: {message} (see 'facs-rig batch --help')\n"
+    assert not out.exists()
