@@ -3,6 +3,8 @@ that do not go with their takes are refused, and progress is shown as retarget a
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import shared_asset
@@ -380,3 +382,68 @@ def test_a_fitted_profile_that_would_not_load_is_not_written(tmp_path, capsys):
     assert error.startswith("facs-rig: error: the fitted profile would not load, so it was not "
                             f"written: {output}: $.mapping.aus.")
     assert error.endswith("is outside -1000..1000") and not output.exists()
+
+
+@pytest.mark.parametrize("n_takes, folds, text", [
+    (10, None, "the penalty chosen again inside each fold"),
+    (4, None, "the penalty chosen again inside each fold"),
+    # Three takes: each fold fits two, too few to choose on; the default stays.
+    (3, None, "ridge 0.002, the default, in every fold (each fitted on 2 takes, too few to "
+              "choose on: 3 are needed)"),
+    (2, None, "ridge 0.002, the default, in every fold (each fitted on 1 take, too few to "
+              "choose on: 3 are needed)"),
+    # Four takes in three folds (two, one, one held out): the first fold fits two.
+    (4, 3, "the penalty chosen again inside 2 of 3 folds; ridge 0.002, the default, in the "
+           "other 1 (fitted on 2 takes, too few to choose on: 3 are needed)"),
+    # Five takes in two folds (three, two held out): fits of two and three takes.
+    (5, 2, "the penalty chosen again inside 1 of 2 folds; ridge 0.002, the default, in the "
+           "other 1 (fitted on 2 takes, too few to choose on: 3 are needed)"),
+])
+def test_the_held_out_penalty_is_described_as_it_was_set(n_takes, folds, text):
+    """The words are checked against what fit_mapping did: each fold that the text says kept
+    the default kept it, and the others chose among REGULARISATIONS on their own takes."""
+    from facs_rig.io.captures.calibrate import (
+        MIN_TAKES_TO_CHOOSE,
+        Regularisation,
+        _folds,
+        held_out_penalty,
+    )
+
+    assert held_out_penalty(n_takes, folds) == text
+    calibration = fit_mapping(_random_takes(9, n_takes=n_takes), folds=folds)
+    for held, used in zip(_folds(list(range(n_takes)), folds), calibration.fold_regularisations):
+        if n_takes - len(held) < MIN_TAKES_TO_CHOOSE:
+            assert used == Regularisation(DEFAULT_RIDGE)
+
+
+def test_three_takes_say_the_held_out_fits_kept_the_default_penalty(tmp_path, capsys):
+    """With three takes the final penalty is chosen (3-fold), but each held-out fit has two
+    takes and keeps the default: the printed line and the profile's method said "chosen again
+    inside each fold"."""
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3)]
+    out = tmp_path / "three.json"
+    assert main(["calibrate", *clips, "--coded", *clips, "-o", str(out)]) == 0
+    line = capsys.readouterr().out.splitlines()[-2]
+    assert line == ("penalty: ridge 0.005 (chosen by 3-fold by take); in the held-out fits, "
+                    "ridge 0.002, the default, in every fold (each fitted on 2 takes, too few to "
+                    "choose on: 3 are needed); code's events start 0.2 of the way from each AU's "
+                    "low to its high and end at 0.85 of that rise (chosen by 3-fold by take)")
+    method = json.loads(out.read_text())["mapping"]["method"]
+    assert ("(facs-rig calibrate, ridge 0.005, chosen among 8 by 3-fold by take), fitted on 3 "
+            "takes; held_out_r: 3-fold by take, frames pooled, ridge 0.002, the default, in every "
+            "fold (each fitted on 2 takes, too few to choose on: 3 are needed); range") in method
+    assert "chosen again inside each fold" not in method
+
+
+def test_the_penalty_choice_names_its_own_folds_not_those_of_folds(tmp_path, capsys):
+    """--folds sets the held-out figures' folds; the penalty is chosen one take per fold."""
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2, 3, 4)]
+    out = tmp_path / "four.json"
+    assert main(["calibrate", *clips, "--coded", *clips, "--folds", "2", "-o", str(out)]) == 0
+    line = capsys.readouterr().out.splitlines()[-2]
+    assert line.startswith("penalty: ridge 0.0003 (chosen by 4-fold by take); in the held-out "
+                           "fits, ridge 0.002, the default, in every fold (each fitted on 2 "
+                           "takes, too few to choose on: 3 are needed); ")
+    assert line.endswith("(chosen by 2-fold by take)")
+    method = json.loads(out.read_text())["mapping"]["method"]
+    assert "chosen among 8 by 4-fold by take), fitted on 4 takes; held_out_r: 2-fold" in method

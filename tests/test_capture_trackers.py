@@ -224,9 +224,10 @@ def test_calibrate_cli_on_real_pyfeat_clips_writes_a_usable_profile(tmp_path, ca
     assert f"AU01     {stored:6.3f}" in printed
     on, off = profile.mapping.event_fractions
     assert printed.splitlines()[-2] == (
-        f"penalty: {profile.mapping.method.split(', ')[1]} (chosen by k-fold by take); code's "
-        f"events start {on:g} of the way from each AU's low to its high and end at {off:g} of "
-        f"that rise (chosen by k-fold by take)")
+        f"penalty: {profile.mapping.method.split(', ')[1]} (chosen by 4-fold by take); in the "
+        f"held-out fits, the penalty chosen again inside each fold; code's events start {on:g} "
+        f"of the way from each AU's low to its high and end at {off:g} of that rise (chosen by "
+        f"4-fold by take)")
     assert main(["code", clips[0], "--source", "blendshapes", "--tracker", str(out)]) == 0
     # A named profile is used on a Py-Feat take without --source: the blendshapes go through it
     # (auto alone reads the detector's own AUs, which would leave the profile silently unused).

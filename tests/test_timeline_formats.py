@@ -448,7 +448,8 @@ def test_notes_writer_splits_lines_that_one_code_cannot_hold(vocabulary):
 
 
 @settings(max_examples=150, deadline=None)
-@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}])),
+@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}, {"title": "Take #3"},
+                                                   {"title": "a  # b\t#c"}])),
        timecode=st.booleans())
 def test_notes_round_trip_keeps_the_timeline(vocabulary, timeline, timecode):
     # Times are written to the timeline's precision (1 ns, TIME_TOLERANCE), intensities to
@@ -794,8 +795,9 @@ def test_elan_code_tier_and_phase_child_tier(vocabulary, tmp_path):
 
 @pytest.mark.parametrize(("tiers", "message"), [
     ({"AU12": [(1000, 2000, "Q")]}, r"tier 'AU12', annotation 1-2 s: value 'Q' is not an intensity"),
-    ({"L12": [(1000, 2000, "13C")]}, r"tier 'L12', annotation 1-2 s: value '13C' is not an intensity letter A-E, empty, the "
-                                     r"tier's AU \(L12C\), or a number 0-1"),
+    ({"L12": [(1000, 2000, "13C")]}, r"tier 'L12', annotation 1-2 s: value '13C' is not an "
+                                     r"intensity letter A-E, empty, the tier's AU \(L12C\), or a "
+                                     r"number 0-1"),
     ({"L12": [(1000, 2000, "R12C")]}, "tier 'L12', annotation 1-2 s: value 'R12C' is not"),
     ({"AU99": [(1000, 2000, "A")]}, "tier 'AU99': unknown action unit 99"),
     ({"L26": [(1000, 2000, "A")]}, "tier 'L26': AU26 .* cannot be unilateral"),
@@ -979,3 +981,94 @@ def test_notes_intensity_in_a_letters_band_keeps_the_letter(vocabulary):
     assert (seven.letter, seven.intensity) == ("E", 0.907)
     six, twelve = parse_au_notes("1 6+12D intensity 0.3\n", vocabulary).events
     assert (six.letter, six.intensity, twelve.letter, twelve.intensity) == (None, 0.3, "D", 0.9)
+
+
+@pytest.mark.parametrize("line, title", [
+    ("title Take #3", "Take #3"),
+    ("  TITLE   Take #3 #4  ", "Take #3 #4"),  # a title line carries no comment
+    ("title #3", "#3"),
+    ("title a\t#\tb", "a\t#\tb"),
+])
+def test_a_title_keeps_its_hash(vocabulary, line, title):
+    """``title Take #3`` was read as ``Take``: the ``#`` began a comment. Comments still end
+    every other line, and a line that starts with ``#`` is still a comment."""
+    text = f"# title not this one\n{line}\nfps 24\n1  12C  # a smile # twice\n"
+    timeline = parse_au_notes(text, vocabulary)
+    assert timeline.metadata == {"title": title}
+    assert [(e.channel.name, e.start) for e in timeline.events] == [("AU12", 1.0)]
+    assert format_au_notes(timeline, vocabulary).splitlines()[1] == f"title {title}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(title=st.text(st.characters(codec="utf-8"), max_size=30))
+def test_any_title_is_written_so_that_it_reads_back(vocabulary, title):
+    """A title on one line without whitespace at its ends comes back exactly, ``#`` and all;
+    any other (line breaks would end the header line, reading strips the ends) comes back with
+    its whitespace runs as single spaces, and a blank one is not written ('title' needs a
+    value, and the text written was unreadable)."""
+    timeline = Timeline((AUEvent(Channel(12), 0.55, 1.0),), metadata={"title": title})
+    text = format_au_notes(timeline, vocabulary)
+    back = parse_au_notes(text, vocabulary)
+    one_line = title == title.strip() and title.splitlines() == [title]
+    expected = title if one_line else " ".join(title.split())
+    assert dict(back.metadata) == ({"title": expected} if expected else {})
+    assert format_au_notes(back, vocabulary) == text
+
+
+def test_elan_one_tier_per_au_may_name_each_annotations_side(vocabulary, tmp_path):
+    """A coder who keeps one tier per AU writes a unilateral action as FACS writes it, ``L12B``
+    on tier ``AU12``: it is the left side's event (it was refused: 'value 'L12B' is not an
+    intensity letter'). A side the AU cannot have is refused, naming tier and annotation."""
+    path = _coded_eaf(tmp_path, {"AU12": [(0, 1000, "L12B"), (1000, 2000, "C"),
+                                          (2000, 3000, "R12"), (3000, 4000, "r 12 d")]})
+    timeline = read_eaf(path, vocabulary)
+    assert [(e.channel.name, e.start, e.intensity, e.letter) for e in timeline.events] == [
+        ("AU12_L", 0.0, 0.2, "B"), ("AU12", 1.0, 0.55, "C"), ("AU12_R", 2.0, 0.55, None),
+        ("AU12_R", 3.0, 0.9, "D")]
+    path = _coded_eaf(tmp_path, {"AU26": [(1000, 2000, "L26B")]})
+    with pytest.raises(TimelineFormatError, match=r"coded.eaf: tier 'AU26', annotation 1-2 s: "
+                                                  r"value 'L26B': AU26 \(Jaw Drop\) cannot be "
+                                                  r"unilateral"):
+        read_eaf(path, vocabulary)
+    path = _coded_eaf(tmp_path, {"AU12": [(1000, 2000, "L13B")]})
+    with pytest.raises(TimelineFormatError, match=r"value 'L13B' is not an intensity letter A-E, "
+                                                  r"empty, the tier's AU \(12C, L12C or R12C\)"):
+        read_eaf(path, vocabulary)
+
+
+def _tier_layout(path) -> dict[str, list[tuple[int, int]]]:
+    """Each AU tier's annotation spans (ms), read by pympi, phases tiers left out."""
+    import pympi.Elan
+
+    eaf = pympi.Elan.Eaf(str(path))
+    return {tier: sorted((start, end) for start, end, *_ in eaf.get_annotation_data_for_tier(tier))
+            for tier in eaf.get_tier_names() if not tier.endswith(" phases")}
+
+
+def test_elan_layout_a_tier_per_channel_lanes_only_for_overlaps(vocabulary, tmp_path):
+    """Why more than one tier per AU (docs/timeline-formats.md, "Why this layout"): ELAN cannot
+    hold overlapping annotations on one tier, and a take's events overlap (both sides of a smile
+    at once; pieces that follow the intensity reach over to their neighbours' apexes). A coded
+    timeline whose events do not overlap has one tier per channel, each with its phases tier."""
+    coded = Timeline((AUEvent(Channel(12, "L"), 0.2, 1.0, letter="B"),
+                      AUEvent(Channel(12, "L"), 0.55, 3.0, letter="C"),
+                      AUEvent(Channel(12), 0.9, 5.0, letter="D"),
+                      AUEvent(Channel(1), 0.55, 1.0, letter="C")), fps=30)
+    path = tmp_path / "coded.eaf"
+    write_timeline(coded, path, vocabulary)
+    assert _tier_layout(path) == {"AU01": [(1000, 2800)], "AU12": [(5000, 6800)],
+                                  "AU12_L": [(1000, 2800), (3000, 4800)]}
+    assert read_timeline(path, vocabulary) == coded
+    # A real take: 799 events in 83 lanes (166 tiers with their phases); no tier has two
+    # annotations that overlap, so ELAN opens and keeps every one of them.
+    take = tmp_path / "S07-001.eaf"
+    from facs_rig.cli import main
+
+    assert main(["retarget", str(shared_asset("captures/livelinkface/S07-001.csv")), "-o",
+                 str(take)]) == 0
+    layout = _tier_layout(take)
+    assert len(layout) == 83 and sum(map(len, layout.values())) == 799
+    for spans in layout.values():
+        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert {name for name in layout if name.startswith("AU12")} == {
+        "AU12_L", "AU12_L #2", "AU12_L #3", "AU12_L #4", "AU12_R", "AU12_R #2", "AU12_R #3"}

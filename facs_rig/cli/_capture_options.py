@@ -18,8 +18,9 @@ from facs_rig.core.filters import GAP_METHODS, SMOOTHING
 from facs_rig.io.captures import CAPTURE_FORMATS
 from facs_rig.io.captures.pipeline import CleaningOptions
 
-__all__ = ["add_capture_options", "add_rig_options", "check_neutral", "cleaning_options", "event_options",
-           "retarget_options", "thresholds_given"]
+__all__ = ["add_capture_options", "add_rig_options", "check_neutral", "check_rig_options_used",
+           "cleaning_options", "event_options", "event_options_given", "retarget_options",
+           "thresholds_given"]
 
 
 def _usage_error(message: str):
@@ -70,10 +71,11 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="event end threshold 0-1 above each AU's rest (default 0.08, or the "
                              "profile's fraction of the start; code: given, it applies to every "
                              "AU)")
-    parser.add_argument("--min-duration", type=bounded(float, low=0, unit="seconds"), default=0.10,
+    # None by default (the value is EventOptions'), so that retarget can tell them given.
+    parser.add_argument("--min-duration", type=bounded(float, low=0, unit="seconds"), default=None,
                         metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
-    parser.add_argument("--trace", default="0.5", metavar="SECONDS|none",
+    parser.add_argument("--trace", default=None, metavar="SECONDS|none",
                         help="a stretch above --off that never reaches --on is still an event "
                              "(FACS's A, trace) when it lasts this long (default 0.5 s; none: never)")
     parser.add_argument("--whole-events", action="store_true",
@@ -106,17 +108,20 @@ def cleaning_options(args: argparse.Namespace, *, neutral_default: str,
 
 def event_options(args: argparse.Namespace) -> EventOptions:
     """The event-finding options."""
+    defaults = EventOptions()
+    trace = defaults.trace_duration
+    if args.trace is not None:
+        try:
+            trace = None if args.trace.strip().lower() == "none" else float(args.trace)
+        except ValueError:
+            trace = math.nan
+        if trace is not None and not 0.0 <= trace < math.inf:
+            raise _usage_error(f"--trace {args.trace!r}: give a number of seconds >= 0, or none")
     try:
-        trace = None if args.trace.strip().lower() == "none" else float(args.trace)
-    except ValueError:
-        trace = math.nan
-    if trace is not None and not 0.0 <= trace < math.inf:
-        raise _usage_error(f"--trace {args.trace!r}: give a number of seconds >= 0, or none")
-    try:
-        defaults = EventOptions()
         return EventOptions(on=defaults.on if args.on is None else args.on,
                             off=defaults.off if args.off is None else args.off,
-                            min_duration=args.min_duration,
+                            min_duration=(defaults.min_duration if args.min_duration is None
+                                          else args.min_duration),
                             follow_intensity=not args.whole_events, trace_duration=trace)
     except ValueError as exc:  # EventOptions checks what the option types cannot (off <= on)
         raise _usage_error(str(exc)) from None
@@ -125,6 +130,42 @@ def event_options(args: argparse.Namespace) -> EventOptions:
 def thresholds_given(args: argparse.Namespace) -> frozenset[str]:
     """Which of ``--on`` and ``--off`` the user gave (they override a profile's fractions)."""
     return frozenset(name for name in ("on", "off") if getattr(args, name, None) is not None)
+
+
+def event_options_given(args: argparse.Namespace) -> list[str]:
+    """The event options the user gave, as typed (``['--on', '--whole-events']``).
+
+    ``retarget`` refuses them for an output that holds no events (a .glb, a .csv): they would
+    change nothing, and silence would let the user believe they did.
+    """
+    given = [f"--{name}" for name in ("on", "off") if getattr(args, name, None) is not None]
+    given += [option for option, value in (("--min-duration", args.min_duration),
+                                           ("--trace", args.trace)) if value is not None]
+    return given + (["--whole-events"] if args.whole_events else [])
+
+
+#: Each rig option with the output extensions it changes and those in words.
+_RIG_OPTION_USES = {
+    "--mesh": (("glb", "gltf"), ".glb/.gltf outputs (the mesh they animate)"),
+    "--rig": (("glb", "gltf", "csv"), ".glb/.gltf/.csv outputs (AU timelines hold AUs, not "
+                                      "rig weights)"),
+    "--solve": (("glb", "gltf", "rig-csv"), "outputs on a rig (.glb, .gltf, .csv with --rig)"),
+}
+
+
+def check_rig_options_used(args: argparse.Namespace, extensions, outputs: str) -> None:
+    """Refuse ``--mesh``, ``--rig`` or ``--solve`` when none of the outputs (their
+    ``extensions``, without the dot) would change with it: accepted, they were ignored without
+    a word. ``outputs`` ends the message (``x.json is not one``, ``--formats json names none``).
+    """
+    kinds = {extension.lower().lstrip(".") for extension in extensions}
+    if "csv" in kinds and args.rig is not None:
+        kinds.add("rig-csv")
+    given = {"--mesh": args.mesh is not None, "--rig": args.rig is not None,
+             "--solve": args.solve}
+    for option, (uses, where) in _RIG_OPTION_USES.items():
+        if given[option] and not kinds & set(uses):
+            raise _usage_error(f"{option} only changes {where}, and {outputs}")
 
 
 def check_neutral(text: str | None) -> None:
@@ -144,4 +185,4 @@ def retarget_options(args: argparse.Namespace) -> dict[str, Any]:
     return dict(rig=args.rig, mesh=args.mesh, format=args.format, face=args.face,
                 source=args.source, solve=args.solve, tracker=args.tracker,
                 cleaning=cleaning_options(args, neutral_default="none", smooth_default="none"),
-                events=event_options(args))
+                events=event_options(args), thresholds_given=tuple(sorted(thresholds_given(args))))

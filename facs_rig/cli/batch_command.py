@@ -10,6 +10,7 @@ from facs_rig.cli._capture_options import (
     add_capture_options,
     add_rig_options,
     check_neutral,
+    check_rig_options_used,
     cleaning_options,
     retarget_options,
 )
@@ -133,6 +134,9 @@ def batch_settings(args: argparse.Namespace):
         outputs = OutputNames(args.output, formats)
     except BatchInputError as exc:  # -o and --formats contradict, or name no output: usage
         raise UsageError(str(exc)) from None
+    check_rig_options_used(args, outputs.formats,
+                           f"--formats {args.formats} names none" if args.formats
+                           else f"-o {args.output} is not one")
     return BatchSettings(
         outputs=outputs,
         code_cleaning=cleaning_options(args, neutral_default="auto", smooth_default="zero-phase"),

@@ -11,8 +11,10 @@ from facs_rig.cli._capture_options import (
     add_capture_options,
     add_rig_options,
     check_neutral,
+    check_rig_options_used,
     cleaning_options,
     event_options,
+    event_options_given,
     retarget_options,
     thresholds_given,
 )
@@ -103,7 +105,14 @@ def run_retarget(args: argparse.Namespace) -> int:
             raise UsageError(f"{first_capture[output]} and {capture} would both write {output}; "
                              f"rename one, or use facs-rig batch with -o .../{{parent}}/{{stem}}")
         first_capture[output] = capture
-    output_kind(outputs[0], args.rig)  # an unknown extension fails before any work
+    # An unknown extension fails before any work; so do event options on an output without
+    # events (they would change nothing, and silence would say they did).
+    check_rig_options_used(args, [Path(outputs[0]).suffix], f"{outputs[0]} is not one")
+    if output_kind(outputs[0], args.rig) != "timeline" and event_options_given(args):
+        given = event_options_given(args)
+        raise UsageError(f"{', '.join(given)}: {'these options change' if len(given) > 1 else 'it changes'} "
+                         f"the events of timeline outputs (.json, .txt, .notes, .eaf); "
+                         f"{outputs[0]} holds no events")
     for capture, output in zip(captures, outputs):
         check_output(output, inputs=(capture, args.mesh))
     options = RetargetOptions(**retarget_options(args))
@@ -192,6 +201,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         MIN_TAKES_TO_CHOOSE,
         calibrate_tracker,
         check_held_out,
+        fold_count,
+        held_out_penalty,
         write_tracker_profile,
     )
 
@@ -231,12 +242,16 @@ def run_calibrate(args: argparse.Namespace) -> int:
         check_held_out(calibration)
     write_tracker_profile(profile, args.output)
     fractions = profile.mapping.event_fractions
-    chosen = len(args.captures) >= MIN_TAKES_TO_CHOOSE
+    takes = len(args.captures)
+    # What was done, fold by fold: with 3 takes each held-out fit has 2, too few to choose on.
     print(f"penalty: {calibration.regularisation}"
-          + (" (chosen by k-fold by take)" if chosen else " (the default: too few takes to choose)")
+          + (f" (chosen by {fold_count(takes)}-fold by take); in the held-out fits, "
+             f"{held_out_penalty(takes, args.folds)}" if takes >= MIN_TAKES_TO_CHOOSE
+             else " (the default: too few takes to choose)")
           + ("" if fractions is None else
              f"; code's events start {fractions[0]:g} of the way from each AU's low to its "
-             f"high and end at {fractions[1]:g} of that rise (chosen by k-fold by take)"))
+             f"high and end at {fractions[1]:g} of that rise (chosen by {calibration.folds}-fold "
+             f"by take)"))
     unscored = len(calibration.unscored)
     print(f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs"
           + (f" ({unscored} n/a)" if unscored else "") + f"; wrote {args.output}")

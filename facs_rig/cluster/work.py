@@ -244,7 +244,8 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
     # capture's format), so that the .facs.txt summary is what `code` prints for the take.
     take = take_events(capture, job.code_cleaning, first.events, source=first.source,
-                       tracker=first.tracker, code=True)
+                       tracker=first.tracker, code=True,
+                       thresholds_given=frozenset(first.thresholds_given))
     write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
     write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
                                                                     take.timeline)))

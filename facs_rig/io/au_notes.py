@@ -10,7 +10,8 @@ One beat per line: a time, a FACS code or named expression, optional phases and 
 
 Grammar (full reference in ``docs/timeline-formats.md``):
 
-* ``#`` starts a comment, anywhere on a line; blank lines are ignored.
+* ``#`` starts a comment, anywhere on a line but a ``title`` line (``title Take #3``: the
+  title runs to the end of its line, ``#`` included); blank lines are ignored.
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
   timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
@@ -211,8 +212,29 @@ def _misspelled_option(tokens: list[_Token]) -> None:
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(number, line)`` without its comment, except on a ``title`` line: there a ``#`` is
+    part of the title (``title Take #3``), so a title line carries no comment."""
     for number, raw in enumerate(text.splitlines(), start=1):
-        yield number, raw.split("#", 1)[0]
+        first = raw.split(None, 1)
+        if first and first[0].lower() == "title":
+            yield number, raw
+        else:
+            yield number, raw.split("#", 1)[0]
+
+
+def _title_line(title: object) -> str | None:
+    """The ``title`` header line of a title, or None when nothing of it can be written.
+
+    A title on one line without surrounding whitespace is written as it is, ``#`` and runs of
+    spaces included, and reads back the same. Other text (line breaks, which would end the
+    header line, or whitespace at either end, which reading strips) is written with its
+    whitespace runs as single spaces; a title of whitespace alone has no line ('title' needs a
+    value).
+    """
+    text = str(title)
+    if not (text == text.strip() and text.splitlines() == [text]):
+        text = " ".join(text.split())
+    return f"title {text}" if text else None
 
 
 def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes") -> Timeline:
@@ -506,8 +528,9 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         beat["aus"].add(event.channel.au)
         beat["terms"].append(_term(event, letter))
     out = ["# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"]
-    if "title" in timeline.metadata:
-        out.append(f"title {' '.join(str(timeline.metadata['title']).split())}")
+    title = _title_line(timeline.metadata["title"]) if "title" in timeline.metadata else None
+    if title is not None:
+        out.append(title)
     out.append(f"fps {_seconds(timeline.fps)}")
     if origin:
         out.append(f"start {timeline.metadata['start']}")

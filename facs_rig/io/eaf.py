@@ -9,7 +9,9 @@ adapter reads the three shapes in common lab use:
    trailing ``#2`` marks a second lane of the same AU). Each annotation is one event; its
    value is an intensity letter ``A``-``E``, empty (present, intensity not scored: the
    scale's unscored value), a number 0-1, or the tier's own AU with or without a letter
-   (``12C`` or ``12`` on tier ``AU12``, ``L12B`` on tier ``L12``).
+   (``12C`` or ``12`` on tier ``AU12``, ``L12B`` on tier ``L12``); on a tier of both sides
+   (``AU12``) it may name a side (``L12B``: the left side's event), as a coder who keeps one
+   tier per AU writes a unilateral action.
 2. **A tier of whole codes**, named ``FACS``, ``AUs``, ``AU``, ``code``, ``codes`` or
    ``FACS codes`` (any case): each annotation's value is a code string or expression name
    (``1+2+5B+26``, ``happiness``) expanding into one event per AU.
@@ -26,7 +28,8 @@ files hold words, gestures, translations...). Annotations on unaligned time slot
 placed and are skipped, counted in ``metadata["unaligned_annotations"]``.
 
 The writer makes shape 1 plus shape 3: one tier per channel (``AU12``, ``AU12_L``; overlapping
-events of one channel go to extra lanes ``AU12 #2``, ...), a child ``<tier> phases`` tier
+events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN tier cannot hold
+overlapping annotations: see docs/timeline-formats.md, "Why this layout"), a child ``<tier> phases`` tier
 holding each event's onset/apex/offset (with non-default easings), and ``PROPERTY`` entries
 ``facs_rig.fps``, ``facs_rig.duration`` and ``facs_rig.metadata`` (JSON) in the header, so that
 reading the file back gives the same timeline (times are whole milliseconds in EAF; others
@@ -180,7 +183,12 @@ _TERM_VALUE = re.compile(r"(?P<side>[LR])?\s*(?:AU\s*)?0*(?P<number>\d{1,3})\s*(
 
 
 def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
-               channel: Channel) -> tuple[float, str | None]:
+               channel: Channel) -> tuple[float, str | None, Channel]:
+    """The intensity, letter and channel of one annotation on the AU tier of ``channel``.
+
+    The channel is the tier's, or on a tier of both sides (``AU12``) the side its value names
+    (``L12B``): coders who keep one tier per AU write a unilateral action as FACS writes it.
+    """
     text = value.strip()
     scale = context.vocabulary.scale()
     try:
@@ -188,18 +196,23 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
     except ValueError:
         number = math.nan
     if 0 <= number <= 1:  # a number 0-1 first, so "1" on tier AU1 is full intensity
-        return number, None
+        return number, None, channel
     term = _TERM_VALUE.fullmatch(text) if len(text) <= _MAX_AU_TEXT else None
+    side = term["side"].upper() if term is not None and term["side"] else None
     if term is not None and int(term["number"]) == channel.au and (
-            term["side"] is None or term["side"].upper() == channel.side):
+            side is None or channel.side in (None, side)):
         # Some coders repeat the AU in each annotation ("12C" on tier AU12): keep the letter.
         text = term["letter"] or ""
+        if side is not None:
+            channel = Channel(channel.au, side)
     if not text:
-        return scale.letter_to_value(None), None
+        return scale.letter_to_value(None), None, channel
     if text.upper() in INTENSITY_LETTERS:
-        return scale.letter_to_value(text.upper()), text.upper()
+        return scale.letter_to_value(text.upper()), text.upper(), channel
     raise context.fail(tier, f"value {shown(value.strip())} is not an intensity letter A-E, empty, the "
-                             f"tier's AU ({channel.side or ''}{channel.au}C), or a number 0-1", span)
+                             f"tier's AU ({channel.side or ''}{channel.au}C"
+                             f"{'' if channel.side else f', L{channel.au}C or R{channel.au}C'}), "
+                             f"or a number 0-1", span)
 
 
 def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN file") -> Timeline:
@@ -243,8 +256,13 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 raise context.fail(tier, str(exc), span) from None
             try:
                 if channel is not None:
-                    intensity, letter = _intensity(str(value), context, tier, span, channel)
-                    events.append(AUEvent(channel, intensity, _seconds(start), onset, apex, offset,
+                    intensity, letter, sided = _intensity(str(value), context, tier, span, channel)
+                    if sided != channel:
+                        problem = check_channel(sided, vocabulary)
+                        if problem:
+                            raise context.fail(tier, f"value {shown(str(value).strip())}: "
+                                                     f"{problem}", span)
+                    events.append(AUEvent(sided, intensity, _seconds(start), onset, apex, offset,
                                           ease_in=ease_in, ease_out=ease_out, letter=letter))
                 elif str(value).strip():
                     events.extend(events_from_code(

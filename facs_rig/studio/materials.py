@@ -155,7 +155,8 @@ def rig_looks(render_rig) -> RigLooks:
                     images.append(found)
             if image_slot[image_index] >= 0:
                 sampler = doc.get("sampler")
-                sampler = samplers[sampler] if isinstance(sampler, int) and 0 <= sampler < len(samplers) else {}
+                sampler = (samplers[sampler] if isinstance(sampler, int)
+                           and 0 <= sampler < len(samplers) else {})
                 textures.append({"image": image_slot[image_index], "texCoord": tex_coord,
                                  "wrapS": _WRAPS.get(sampler.get("wrapS"), "repeat"),
                                  "wrapT": _WRAPS.get(sampler.get("wrapT"), "repeat")})

@@ -45,7 +45,7 @@ from facs_rig.io.captures.trackers import AUMapping, shape_gain
 __all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVENT_FRACTIONS",
            "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
            "au_ranges", "au_structure", "Structure", "uncoded_aus", "check_coverage",
-           "check_held_out", "calibrate_mapping", "calibrate_tracker",
+           "check_held_out", "calibrate_mapping", "calibrate_tracker", "held_out_penalty",
            "write_tracker_profile"]
 
 
@@ -599,6 +599,29 @@ class _Problem:
         return replace(mapping, ranges=au_ranges(mapping, takes))
 
 
+def held_out_penalty(n_takes: int, folds: int | None = None) -> str:
+    """How the penalty of the held-out fits was set, in words, as :func:`fit_mapping` sets it.
+
+    Each fold's fit chooses its penalty again on its own training takes (nested
+    cross-validation) only when they are :data:`MIN_TAKES_TO_CHOOSE` or more; with fewer (3
+    takes: each fold fits 2) it falls back to the default, which the profile's method and
+    ``calibrate``'s output say instead of a choice that was not made.
+    """
+    count = fold_count(n_takes, folds)
+    training = [n_takes - len(held) for held in _folds(list(range(n_takes)), count)]
+    short = sorted({n for n in training if n < MIN_TAKES_TO_CHOOSE})
+    if not short:
+        return "the penalty chosen again inside each fold"
+    fallen = sum(1 for n in training if n < MIN_TAKES_TO_CHOOSE)
+    default = f"{Regularisation(DEFAULT_RIDGE)}, the default,"
+    why = (f"fitted on {' or '.join(map(str, short))} take{'s' if short != [1] else ''}, too few "
+           f"to choose on: {MIN_TAKES_TO_CHOOSE} are needed")
+    if fallen == count:
+        return f"{default} in every fold ({'each' if count > 1 else 'it'} {why})"
+    return (f"the penalty chosen again inside {count - fallen} of {count} folds; {default} in "
+            f"the other {fallen} ({why})")
+
+
 def _folds(takes: list[int], folds: int | None = None) -> list[list[int]]:
     """``takes`` dealt round-robin into :func:`fold_count` folds."""
     count = fold_count(len(takes), folds)
@@ -873,15 +896,17 @@ def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
     if fractions is not None and progress is not None:
         progress(calibration.folds + 2)
     count = fold_count(len(takes), folds)
-    chosen = (f"chosen among {len(REGULARISATIONS)} by {count}-fold by take"
+    # The penalty is chosen with one take per fold (up to ten) whatever --folds says: the
+    # folds of _Problem.choose, not those of the held-out figures.
+    chosen = (f"chosen among {len(REGULARISATIONS)} by {fold_count(len(takes))}-fold by take"
               if len(takes) >= MIN_TAKES_TO_CHOOSE else "the default: too few takes to choose")
     events = ("" if fractions is None else
               f"; events: code's events start {fractions[0]:g} of the way from an AU's low to "
               f"its high (a rise of at most --on) and end {fractions[1]:g} of the way from the "
               f"low to that start (chosen among {len(EVENT_FRACTIONS)} by {count}-fold by take, "
               f"code's events against the coding)")
-    held = (f"held_out_r: {calibration.folds}-fold by take, frames pooled, the penalty chosen "
-            f"again inside each fold" if score else "held_out_r: not computed")
+    held = (f"held_out_r: {calibration.folds}-fold by take, frames pooled, "
+            f"{held_out_penalty(len(takes), folds)}" if score else "held_out_r: not computed")
     method = (f"non-negative ridge least squares per AU (facs-rig calibrate, "
               f"{calibration.regularisation}, {chosen}), fitted on {len(takes)} takes; {held}; "
               f"range: 1st-99th percentile of the mapping's output on the takes{events}")

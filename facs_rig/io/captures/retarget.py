@@ -66,6 +66,11 @@ class RetargetOptions:
     tracker: str | None = None  # tracker profile name or file; default from the capture format
     cleaning: CleaningOptions = field(default_factory=CleaningOptions)
     events: EventOptions = field(default_factory=EventOptions)
+    #: Which of ``events.on`` and ``events.off`` the user gave (``--on``, ``--off``), sorted:
+    #: those apply to every AU as they are, a rise above its rest, instead of the tracker
+    #: profile's per-AU fractions (:func:`~facs_rig.io.captures.pipeline.event_thresholds`),
+    #: as in ``facs-rig code``. A tuple, not a set, so that a batch manifest records it as JSON.
+    thresholds_given: tuple[str, ...] = ()
 
     def request(self, capture: str, output: str, **changes) -> RetargetRequest:
         """These options (with ``changes``) for one ``capture`` written to ``output``."""
@@ -221,7 +226,8 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
 
         vocabulary = load_vocabulary()
         take = take_events(capture, request.cleaning, request.events, source=request.source,
-                           tracker=request.tracker, profile=tracker, vocabulary=vocabulary)
+                           tracker=request.tracker, profile=tracker, vocabulary=vocabulary,
+                           thresholds_given=frozenset(request.thresholds_given))
         curves = note_solve(take.solved)
         write_timeline(take.timeline, request.output, vocabulary)
         events = len(take.timeline.events)
