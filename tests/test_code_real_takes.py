@@ -1,0 +1,99 @@
+"""What ``facs-rig code`` says on the real takes in ../shared/assets/captures, against what a FACS
+coder would say (Ekman, Friesen & Hager 2002, the FACS Manual and Investigator's Guide).
+
+Each test counts codes on a real take and fails on the code before its fix (the counts before
+are in the comments; docs/captures.md, "Events", has the outputs).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+
+from facs_rig.cli import main
+from facs_rig.core.solve import AUPrior, BlendshapeSolver, SolvePriors
+from facs_rig.io.captures.trackers import (
+    TrackerProfileError,
+    load_tracker,
+    parse_tracker,
+    tracker_document,
+)
+from facs_rig.io.rig_files import load_rig
+
+
+def code_lines(capsys, path, *options: str) -> list[str]:
+    """The segment lines ``facs-rig code`` prints for a take (``#`` lines left out)."""
+    assert main(["code", str(path), *options]) == 0
+    return [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+
+
+def segments_with(lines: list[str], au: int) -> int:
+    """How many segment lines code ``au`` (any side, any letter)."""
+    term = re.compile(rf"^[LR]?{au}[A-E]?$")
+    return sum(any(term.match(t) for t in line.split("  ")[1].split("+"))
+               for line in lines if "  " in line)
+
+
+# --- 1. Live Link Face jaw openings: 26, and 27 only beyond 26's reach --------------------------
+
+def test_live_link_face_speech_openings_read_26_not_27(capsys):
+    # S07-001.csv: a reader talking and smiling, jawOpen at most 0.61. Before: 10 segments
+    # with 27 and none with 26 (mouthStretch rises with every ARKit jaw opening, r = 0.94).
+    lines = code_lines(capsys, shared_asset("captures/livelinkface/S07-001.csv"))
+    assert segments_with(lines, 26) == 9
+    assert segments_with(lines, 27) == 0
+
+
+def test_live_link_face_rom_take_reads_27_only_past_26s_full_jaw_drop(capsys):
+    # alex_rom_3.csv, a range-of-motion take that opens the jaw to 0.93. Before: 60 segments
+    # with 27, none with 26.
+    lines = code_lines(capsys, shared_asset("captures/livelinkface/alex_rom_3.csv"))
+    assert segments_with(lines, 26) == 50
+    assert segments_with(lines, 27) == 22
+
+
+def test_arkit_solve_reads_27_only_where_jaw_open_passes_26s_pose():
+    rig = load_rig("arkit")
+    solver = BlendshapeSolver.from_rig(rig, priors=load_tracker("arkit").solve_priors)
+    row = {name: k for k, name in enumerate(solver.targets)}
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    weights = np.zeros((4, len(solver.targets)), dtype=np.float32)
+    # jawOpen with mouthStretch in AU27's own proportions (0.3), then past 26's 0.7.
+    for frame, jaw in enumerate((0.3, 0.5, 0.69, 0.9)):
+        weights[frame, row["jawOpen"]] = jaw
+        weights[frame, row["mouthStretchLeft"]] = weights[frame, row["mouthStretchRight"]] = 0.3 * jaw
+    values = solver.solve(weights).values
+    np.testing.assert_array_equal(values[:3, column["AU27"]], 0.0)
+    np.testing.assert_allclose(values[:3, column["AU26"]], np.array([0.3, 0.5, 0.69]) / 0.7,
+                               atol=0.02)
+    assert values[3, column["AU26"]] == 0.0
+    assert values[3, column["AU27"]] == pytest.approx(0.9)
+    # The sparsity prior alone (the profile before) read the same shapes as 27 throughout.
+    plain = BlendshapeSolver.from_rig(rig, priors=SolvePriors(0.01)).solve(weights).values
+    assert np.all(plain[:, column["AU27"]] > 0.29)
+    assert np.all(plain[:3, column["AU26"]] < 0.01)
+
+
+def test_au_prior_round_trips_through_the_profile_document():
+    profile = load_tracker("arkit")
+    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, profile.solve_priors.aus[0].source),)
+    document = tracker_document(profile)
+    assert document["solve"]["aus"][0]["beyond"] == 26
+    assert parse_tracker(document).solve_priors == profile.solve_priors
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"au": 27, "weight": 0.01, "beyond": 27, "source": "x"}, "another whole AU"),
+    ({"au": 27.5, "weight": 0.01, "source": "x"}, "whole AU"),
+    ({"au": 27, "weight": 2, "source": "x"}, "outside"),
+    ({"au": 27, "weight": 0.01, "source": "x", "later": 1}, "unknown key"),
+])
+def test_bad_au_priors_are_refused_naming_the_field(entry, message):
+    document = tracker_document(load_tracker("arkit"))
+    document["solve"]["aus"] = [entry]
+    with pytest.raises(TrackerProfileError, match=message) as caught:
+        parse_tracker(document)
+    assert "$.solve.aus[0]" in str(caught.value)
