@@ -14,13 +14,16 @@ import pytest
 from conftest import shared_asset
 
 from facs_rig.cli import main
-from facs_rig.core.solve import AUPrior, BlendshapeSolver, SolvePriors
+from facs_rig.core.channels import Channel
+from facs_rig.core.events import EventOptions
+from facs_rig.core.solve import AUPrior, BlendshapeSolver, SolvePriors, pose_relative_to
 from facs_rig.io.captures.trackers import (
     TrackerProfileError,
     load_tracker,
     parse_tracker,
     tracker_document,
 )
+from facs_rig.io.captures.pipeline import position_thresholds
 from facs_rig.io.rig_files import load_rig
 
 
@@ -97,3 +100,54 @@ def test_bad_au_priors_are_refused_naming_the_field(entry, message):
     with pytest.raises(TrackerProfileError, match=message) as caught:
         parse_tracker(document)
     assert "$.solve.aus[0]" in str(caught.value)
+
+
+# --- 2. OpenFace head and eye positions: against the person's neutral, from B ------------------
+
+def test_openface_positions_read_against_the_takes_median_pose_when_the_face_never_rests(capsys):
+    # facsvatar_demo_full.csv: no second with every facial AU below 0.15, so no neutral; the
+    # eyes look about 13 degrees down all through (gaze_angle_y median 0.23 rad). Read against
+    # 0 rad: 64 in 30 of 30 lines (64E in 21) and 55 in 28. Against the median pose: 64 where the
+    # eyes go down further, 63 where they come up.
+    lines = code_lines(capsys, shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    assert len(lines) == 30
+    assert segments_with(lines, 64) == 9
+    assert not [line for line in lines if "64E" in line or "64D" in line]
+    assert segments_with(lines, 55) == 6
+    assert segments_with(lines, 63) == 6
+
+
+def test_pose_relative_to_splits_each_opposed_pair_from_the_rest_pose():
+    channels = (Channel(51), Channel(52), Channel(12))
+    # The head held 0.2 (8 degrees) left at rest, then back at the camera, then 0.5 left.
+    values = np.array([[0.2, 0.0, 0.3], [0.2, 0.0, 0.3], [0.0, 0.0, 0.3], [0.5, 0.0, np.nan]],
+                      dtype=np.float32)
+    out = pose_relative_to(values, channels, np.array([True, True, False, False]))
+    np.testing.assert_allclose(out[:, :2], [[0, 0], [0, 0], [0, 0.2], [0.3, 0]], atol=1e-6)
+    np.testing.assert_array_equal(out[:, 2], values[:, 2])  # not a position: unchanged
+
+
+def _openface_gaze_take(path, down_radians: float) -> None:
+    """6 s of an OpenFace take at 30 fps, the face at rest, the eyes ``down_radians`` down from
+    2 to 3.5 s and level elsewhere."""
+    rows = ["frame,timestamp,confidence,success,gaze_angle_x,gaze_angle_y,AU01_r,AU12_r"]
+    for frame in range(180):
+        t = frame / 30.0
+        rows.append(f"{frame + 1},{t:.4f},0.98,1,0,{down_radians if 2.0 <= t < 3.5 else 0.0},0,0")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_a_gaze_held_within_the_a_band_is_no_eye_position(tmp_path, capsys):
+    # 1.8 degrees down (0.09 of the 20-degree scale) held 1.5 s: a held A trace, 64A, before.
+    _openface_gaze_take(tmp_path / "a.csv", np.deg2rad(1.8))
+    assert code_lines(capsys, tmp_path / "a.csv") == ["no AU events"]
+    # 3.6 degrees (0.18: B) is an eye position.
+    _openface_gaze_take(tmp_path / "b.csv", np.deg2rad(3.6))
+    assert code_lines(capsys, tmp_path / "b.csv") == ["1.97–3.50 s  64B"]
+
+
+def test_position_thresholds_end_at_the_top_of_the_a_band_unless_off_is_given():
+    options = EventOptions()
+    assert position_thresholds(options)[64] == (0.15, 0.10)
+    assert position_thresholds(options, frozenset({"off"}))[51] == (0.15, 0.08)
+    assert set(position_thresholds(options)) == {*range(51, 59), *range(61, 67)}

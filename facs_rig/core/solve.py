@@ -58,6 +58,7 @@ __all__ = [
     "prior_terms",
     "PoseScale",
     "pose_to_aus",
+    "pose_relative_to",
     "POSE_CHANNELS",
     "DEFAULT_POSE_SCALE",
 ]
@@ -766,3 +767,52 @@ def pose_to_aus(*, yaw=None, pitch=None, roll=None, forward=None, gaze_yaw=None,
     if not columns:
         return np.zeros((n_frames, 0), dtype=np.float32), ()
     return np.stack(columns, axis=1).astype(np.float32), tuple(channels)
+
+
+#: The opposed head and eye position AUs (FACS 2002, Table 9-1, alternative rules: the head
+#: cannot be turned left and right at once, ...): each pair is one signed angle.
+OPPOSED_POSITIONS: tuple[tuple[int, int], ...] = ((51, 52), (53, 54), (55, 56), (57, 58),
+                                                 (61, 62), (63, 64))
+
+
+def pose_relative_to(values: np.ndarray, channels: Sequence[Channel], rest: np.ndarray
+                     ) -> np.ndarray:
+    """Head and eye position AUs measured from the pose held over the ``rest`` frames.
+
+    FACS scores a head or eye position against the person's neutral, not against the camera
+    ("you must evaluate this against a neutral example"; "the neutral is broad, including minor
+    variations": FACS Manual, Ekman, Friesen & Hager 2002, ch. 9, Head and Eye Positions). Each
+    opposed pair (51/52, 53/54, ...; :data:`OPPOSED_POSITIONS`) is one signed angle
+    ``AU_a - AU_b``; its median over ``rest`` is subtracted from it and the result split again,
+    so a head held turned 5 degrees left reads as the rest and a turn back to the camera reads
+    as a turn right (a per-channel subtraction would read it as nothing).
+
+    Parameters
+    ----------
+    values : (n_frames, n_channels) array
+        AU values (0-1), NaN where not tracked.
+    channels : sequence of Channel
+        The columns' channels; channels outside the pairs are returned unchanged.
+    rest : (n_frames,) bool array
+        The frames whose pose is the neutral.
+
+    Returns
+    -------
+    (n_frames, n_channels) float32
+    """
+    out = np.array(values, dtype=np.float32)
+    column = {(c.au, c.side): k for k, c in enumerate(channels)}
+    rest = np.asarray(rest, dtype=bool)
+    for first, second in OPPOSED_POSITIONS:
+        a, b = column.get((first, None)), column.get((second, None))
+        if a is None or b is None:
+            continue
+        signed = out[:, a].astype(np.float64) - out[:, b]
+        kept = signed[rest & np.isfinite(signed)]
+        if not kept.size:
+            continue
+        signed -= float(np.median(kept))
+        with np.errstate(invalid="ignore"):
+            out[:, a] = np.clip(signed, 0.0, 1.0)
+            out[:, b] = np.clip(-signed, 0.0, 1.0)
+    return out

@@ -26,7 +26,7 @@ from facs_rig.core.filters import (
     off_rest,
     resting_window,
 )
-from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors
+from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors, pose_relative_to
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
@@ -381,9 +381,19 @@ AU_REST_CEILING = 0.15
 def _angles_only_neutral(capture: Capture, relative: str,
                          gain_percentile: float | None) -> SolvedAUs:
     """``--neutral auto`` on a capture whose facial AUs are already relative to the person's
-    neutral: the facial AUs are kept as measured; the head and eye angle AUs (relative to the
-    camera, not to the performer's rest) are calibrated on the stillest second in which no
-    facial AU reaches :data:`AU_REST_CEILING`, or left as measured when there is none."""
+    neutral: the facial AUs are kept as measured; the head and eye position AUs (relative to
+    the camera, not to the performer's rest) are measured from the pose over the stillest
+    second in which no facial AU reaches :data:`AU_REST_CEILING` or, when there is none, from
+    the take's median pose (:func:`facs_rig.core.solve.pose_relative_to`).
+
+    FACS scores head and eye positions against the person's neutral (FACS Manual, Ekman, Friesen
+    & Hager 2002, ch. 9: "you must evaluate this against a neutral example"), and the FACS
+    Final Test tells coders to "assume that subjects are in their neutral position when they
+    are facing towards the person they are talking to or facing towards the camera": the pose
+    a person holds most of a take, its median. Read against 0 rad, a face that looks slightly
+    down at its screen all through coded 64 (eyes down) in every line
+    (``facsvatar_demo_full.csv``: 30 of 30 lines, ``64E`` in 21).
+    """
     aus = capture.aus
     angles = np.array([c.au >= 51 for c in aus.channels], dtype=bool)
     if not angles.any() or not np.isfinite(aus.values).any():
@@ -392,14 +402,20 @@ def _angles_only_neutral(capture: Capture, relative: str,
         active = np.any(np.asarray(aus.values)[:, ~angles] >= AU_REST_CEILING, axis=1)
     window = resting_window(aus.times, aus.values, active=active)
     inside = (aus.times >= window[0]) & (aus.times <= window[1])
-    if active[inside].any():
-        return SolvedAUs(aus, None, "aus", None,
-                         f"{relative}; the head and eyes as measured: no second with every "
-                         f"facial AU below {AU_REST_CEILING:g}")
-    calibration = NeutralCalibration.fit(aus.times, aus.values[:, angles], window=window,
-                                         gain_percentile=gain_percentile)
-    values = np.array(aus.values, dtype=np.float32)
-    values[:, angles] = calibration.apply(values[:, angles])
+    at_rest = not active[inside].any()
+    values = pose_relative_to(aus.values, aus.channels,
+                              inside if at_rest else np.ones(len(aus.times), dtype=bool))
+    if gain_percentile is not None and np.isfinite(values[:, angles]).any():
+        # --gain as on any neutral (NeutralCalibration): the percentile of each position's
+        # departure from the neutral reads 1.0, stretched at most 1 / 0.2 times.
+        with np.errstate(all="ignore"):
+            reach = np.nanpercentile(values[:, angles], gain_percentile, axis=0)
+        gain = 1.0 / np.maximum(np.nan_to_num(reach), 0.2)
+        values[:, angles] = NeutralCalibration(np.zeros(gain.size), gain).apply(values[:, angles])
+    if not at_rest:
+        return SolvedAUs(replace(aus, values=values), None, "aus", None,
+                         f"{relative}; the head and eyes against their median over the take: "
+                         f"no second with every facial AU below {AU_REST_CEILING:g}")
     return SolvedAUs(replace(aus, values=values), None, "aus", window,
                      f"head and eyes only: {relative}")
 
@@ -594,6 +610,33 @@ def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
     return thresholds
 
 
+#: FACS AU numbers of the head and eye positions (FACS Manual 2002, ch. 9: 51-58, 61-66).
+POSITION_AUS = frozenset((*range(51, 59), *range(61, 67)))
+
+
+def position_thresholds(options, given: frozenset[str] = frozenset()
+                        ) -> dict[int, tuple[float, float]]:
+    """Event thresholds ``(on, off)`` of the head and eye position AUs: ``on`` as for any AU,
+    ``off`` at the top of the intensity scale's A band (0.10 on the bundled FACSHuman scale),
+    so a position is coded only where it reaches B.
+
+    FACS scores head and eye positions from B: its guideline images show the smaller
+    deviations as "unscorable" and the first scorable ones as B (54B, 54C), and "the neutral
+    is broad, including minor variations" (FACS Manual, Ekman, Friesen & Hager 2002, ch. 9).
+    A facial AU held at A for ``trace_duration`` is a codable trace; a head or gaze held within
+    the A band of the person's neutral is that neutral. On the default pose scale
+    (:data:`facs_rig.core.solve.DEFAULT_POSE_SCALE`) 0.10 is a head turn of 4 degrees, a nod or
+    tilt of 3, a gaze 3 degrees aside or 2 up or down. ``given`` (``--on``/``--off``) wins.
+    """
+    on = options.on
+    off = options.off if "off" in given else max(options.off, min(on, POSITION_OFF))
+    return {au: (on, off) for au in POSITION_AUS}
+
+
+#: The top of the A band of the bundled (FACSHuman) scale: position events end below it.
+POSITION_OFF = 0.10
+
+
 def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
                         rest_at_zero: bool = False) -> AUCurves:
     """``code``'s events of ``curves`` sampled back onto their own frame times.
@@ -618,9 +661,10 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
 
     if options is None:
         options = EventOptions(follow_intensity=True)
+    thresholds = {**position_thresholds(options),
+                  **(event_thresholds(tracker, options, rest_at_zero=rest_at_zero) or {})}
     timeline = extract_events(curves, vocabulary.scale(), options=options,
-                              thresholds=event_thresholds(tracker, options,
-                                                          rest_at_zero=rest_at_zero))
+                              thresholds=thresholds)
     own = set(curves.channels)
     timeline = timeline.with_events(
         dataclasses.replace(e, channel=Channel(43, e.channel.side))
@@ -795,8 +839,10 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     del capture
     step(2)
     # Thresholds from a rest of 0 when a neutral was subtracted (the ranges are of raw output).
-    thresholds = event_thresholds(profile, events, rest_at_zero=solved.neutral_window is not None,
-                                  given=thresholds_given)
+    thresholds = {**position_thresholds(events, thresholds_given),
+                  **(event_thresholds(profile, events,
+                                      rest_at_zero=solved.neutral_window is not None,
+                                      given=thresholds_given) or {})}
     timeline = extract_events(solved.curves, vocabulary.scale(), options=events,
                               thresholds=thresholds)
     neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
