@@ -182,3 +182,46 @@ def test_the_mediapipe_profile_reads_au4_from_the_brows_rest():
     au4 = [k for k, c in enumerate(mapping.channels) if c.au == 4][0]
     assert mapping.intercept[au4] == pytest.approx(-0.054)
     assert Channel(4) not in mapping.ranges  # no AU4 range measured: code's own thresholds
+
+
+# --- 4. Py-Feat AU probabilities: present from one half, with no intensity letter ---------------
+
+def test_pyfeat_probabilities_code_presence_without_letters(capsys):
+    # Before: every line of the ten clips printed letters (35 of 35), nearly every AU at D or E
+    # at once, and 9 lines of smiling readers read anger (005.csv 0.00-0.27 s
+    # 1D+2C+4A+6E+7C+10E+11B+12E+14E+15A+17C+23D+25E+26D+28B  anger 5/6).
+    lines = [line for clip in PYFEAT_CLIPS
+             for line in code_lines(capsys, shared_asset(clip))]
+    assert len(lines) == 31
+    assert not [line for line in lines if re.search(r"\d[A-E](\+|  |$)", line.split("  ")[1])]
+    assert not [line for line in lines if "anger" in line]
+    assert code_lines(capsys, shared_asset("captures/pyfeat/005.csv")) == [
+        "0.00–0.33 s  6+10+12+14+23+25+26  happiness 2/2",
+        "0.33–0.73 s  6+7+10+11+12+14+25+45  happiness 2/2",
+        "0.73–1.00 s  6+7+10+11+12+14+24+25  happiness 2/2",
+        "1.00–1.47 s  6+10+12+14+23+24+25  happiness 2/2"]
+
+
+@pytest.mark.parametrize("clip", PYFEAT_CLIPS)
+def test_a_pyfeat_au_is_present_exactly_where_its_probability_reaches_one_half(clip):
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, take_events
+
+    capture = read_capture(shared_asset(clip))
+    probabilities = capture.aus
+    # No smoothing, no shortest event, no bridging: presence alone decides.
+    take = take_events(capture, CleaningOptions(neutral="auto"),
+                       EventOptions(min_duration=0.0, min_gap=0.0))
+    times = np.asarray(probabilities.times)
+    for k, channel in enumerate(probabilities.channels):
+        found = [e for e in take.timeline.events
+                 if e.channel == channel or (channel.au == 43 and e.channel.au == 45)]
+        assert all(e.letter is None and e.intensity == pytest.approx(0.55) for e in found)
+        inside = np.zeros(times.size, dtype=bool)  # between an event's first and last frame
+        covered = np.zeros(times.size, dtype=bool)  # with its ramps' rest frames
+        for event in found:
+            inside |= (times > event.start + 1e-9) & (times < event.end - 1e-9)
+            covered |= (times >= event.start - 1e-9) & (times <= event.end + 1e-9)
+        present = np.asarray(probabilities.values[:, k]) >= 0.5
+        assert not (inside & ~present).any(), (clip, channel.name)
+        assert not (present & ~covered).any(), (clip, channel.name)

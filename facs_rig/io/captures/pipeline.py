@@ -547,6 +547,13 @@ def resample_weights(weights: TargetWeights, fps: float | None) -> TargetWeights
     return replace(weights, times=grid, weights=values, fps=target)
 
 
+def _channel_subset(curves: AUCurves, keep: np.ndarray) -> AUCurves:
+    """The curves of the channels where ``keep`` (a boolean mask over ``curves.channels``)."""
+    index = np.flatnonzero(keep)
+    return replace(curves, values=np.ascontiguousarray(curves.values[:, index]),
+                   channels=tuple(curves.channels[k] for k in index))
+
+
 def au_channels(curves: AUCurves) -> tuple[Channel, ...]:
     """The channels of the curves in stable order (helper for callers building rigs)."""
     return sort_channels(curves.channels)
@@ -608,6 +615,47 @@ def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
         previous = thresholds.get(channel.au)
         thresholds[channel.au] = (on, off) if previous is None else min(previous, (on, off))
     return thresholds
+
+
+#: Capture formats whose own AU columns are a detector's probability that the AU is present, not
+#: its intensity: Py-Feat's AU detectors (``xgb_au``, ``svm_au``) are classifiers that "predict
+#: facial action units from single frame images" (py-feat model cards on Hugging Face; Cheong et
+#: al. 2023, "Py-Feat: Python Facial Expression Analysis Toolbox", Affective Science 4:781-796),
+#: and ``Detector.detect`` writes each classifier's probability of the AU's presence. A 0.9 is
+#: "very likely present", not "E, maximum intensity".
+PRESENCE_FORMATS = MappingProxyType({
+    "pyfeat": "Py-Feat AU columns are presence probabilities",
+})
+#: A presence probability codes the AU from one half: the classifier's own decision (the more
+#: probable of present and absent).
+PRESENCE_PROBABILITY = 0.5
+
+
+def presence_events(curves: AUCurves, vocabulary, events, given: frozenset[str] = frozenset()
+                    ) -> Timeline:
+    """AU events of presence probabilities (:data:`PRESENCE_FORMATS`), coded without a letter.
+
+    An AU is present while its probability is at least :data:`PRESENCE_PROBABILITY` (``--on``
+    and ``--off`` when given, as probabilities); its events carry no intensity letter, which
+    FACS allows (FACS Manual, Ekman, Friesen & Hager 2002: intensity scoring is optional per
+    AU; ``12`` rather than ``12C``), and drive the vocabulary scale's unscored letter's value
+    (C on the bundled scale) on a rig. Blinks, splits and the shortest event are as for any AU;
+    the intensity is not followed (a probability rising from 0.6 to 0.9 is no stronger action).
+    """
+    import dataclasses
+
+    from facs_rig.core.events import extract_events
+
+    on = events.on if "on" in given else PRESENCE_PROBABILITY
+    off = events.off if "off" in given else min(on, PRESENCE_PROBABILITY)
+    options = dataclasses.replace(events, on=on, off=min(off, on), follow_intensity=False,
+                                  trace_duration=None)
+    scale = vocabulary.scale()
+    found = extract_events(curves, scale, options=options,
+                           thresholds={c.au: (options.on, options.off) for c in curves.channels})
+    unscored = scale.letter_to_value(scale.unscored) / scale.maximum
+    return found.with_events(dataclasses.replace(e, intensity=unscored, letter=None)
+                             for e in found.events)
 
 
 #: FACS AU numbers of the head and eye positions (FACS Manual 2002, ch. 9: 51-58, 61-66).
@@ -832,6 +880,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     take = capture.blendshapes if capture.blendshapes is not None else capture.aus
     times = take.times if take is not None else None
     repairs = capture.repairs
+    capture_format = capture.format
     del take
     step(1)
     solved, profile = take_curves(capture, cleaning, source=source, tracker=tracker,
@@ -843,8 +892,29 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
                   **(event_thresholds(profile, events,
                                       rest_at_zero=solved.neutral_window is not None,
                                       given=thresholds_given) or {})}
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=events,
-                              thresholds=thresholds)
+    curves = solved.curves
+    presence = (np.array([c.au < 50 for c in curves.channels], dtype=bool)
+                if solved.source == "aus" and capture_format in PRESENCE_FORMATS
+                else np.zeros(len(curves.channels), dtype=bool))
+    if presence.any():
+        # A detector's presence probabilities are coded as present or not, with no letter.
+        found = presence_events(_channel_subset(curves, presence), vocabulary, events,
+                                thresholds_given)
+        rest = extract_events(_channel_subset(curves, ~presence), vocabulary.scale(),
+                              options=events, thresholds=thresholds)
+        from facs_rig.core.timeline import Timeline
+
+        metadata = dict(rest.metadata)
+        metadata["events_from"] = (f"{PRESENCE_FORMATS[capture_format]}, coded present without "
+                                   f"a letter: {found.metadata.get('events_from', '')}"
+                                   + ("" if presence.all() else
+                                      f"; other AUs: {rest.metadata.get('events_from', '')}"))
+        timeline = Timeline((*rest.events, *found.events),
+                            max(found.duration, rest.duration), rest.fps, metadata)
+    else:
+        timeline = extract_events(curves, vocabulary.scale(), options=events,
+                                  thresholds=thresholds)
+    del curves
     neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
     if not keep_curves:
         solved = None
