@@ -17,13 +17,13 @@ from facs_rig.cli import main
 from facs_rig.core.channels import Channel
 from facs_rig.core.events import EventOptions
 from facs_rig.core.solve import AUPrior, BlendshapeSolver, SolvePriors, pose_relative_to
+from facs_rig.io.captures.pipeline import position_thresholds
 from facs_rig.io.captures.trackers import (
     TrackerProfileError,
     load_tracker,
     parse_tracker,
     tracker_document,
 )
-from facs_rig.io.captures.pipeline import position_thresholds
 from facs_rig.io.rig_files import load_rig
 
 

@@ -130,14 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         check_held_out(calibration)
         profile = dataclasses.replace(profile, mapping=calibration.mapping)
         document["mapping"] = tracker_document(profile)["mapping"]
-        for line in read_from_rest(document, profile, takes):
-            print(line)
+        from_rest = read_from_rest(document, profile, takes)
         write_text_atomic(output, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     except (FacsRigError, OSError) as exc:
         sys.stderr.write(f"build_mediapipe_profile: error: {exc}\n")
         return 1
     print(f"{calibration.regularisation}; events {calibration.mapping.event_fractions}; held-out "
-          f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs; wrote {output}")
+          f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs; "
+          + "".join(f"{line}; " for line in from_rest) + f"wrote {output}")
     return 0
 
 
