@@ -114,14 +114,14 @@ class AUPrior:
     Where a tracker cannot tell an AU from a mix of others, the sparsity prior alone reads the
     single AU. ARKit's AU27 (jawOpen 1 with mouthStretch 0.3 on the arkit rig) is
     AU26 x 1.43 + AU20 x 0.3, and ARKit raises mouthStretch with any jaw opening, so every
-    opening read as 27 (``S07-001.csv``: 12 of its 12 jaw openings). FACS scores the relaxed
-    jaw drop 26 and the mouth stretched open, the jaw pulled far down, 27 (Ekman, Friesen &
-    Hager 2002, AU26 and AU27); ``weight`` makes the solve read the alternative (26, and 20 for
-    a stretch beyond what the jaw brings), and ``beyond`` names the AU whose full extent the
-    opening must pass to be this one: a frame whose observed value of the target the two share
-    most (jawOpen) exceeds ``beyond``'s full weight on it (0.7) is read as this AU alone at
-    ``observed / its own weight`` and ``beyond`` at 0 (27 subsumes 26: the rig's exclusive
-    chain 25/26/27).
+    opening read as 27 (``facs-rig code S07-001.csv``: 27 in 10 segments, 26 in none). FACS
+    scores the relaxed jaw drop 26 and the mouth stretched open, the jaw pulled far down, 27
+    (Ekman, Friesen & Hager 2002, AU26 and AU27); ``weight`` makes the solve read the
+    alternative (26, and 20 for a stretch beyond what the jaw brings), and ``beyond`` names the
+    AU whose full extent the opening must pass to be this one: a frame whose observed value of
+    the target the two share most (jawOpen) exceeds ``beyond``'s full weight on it (0.7) is
+    read as this AU alone at ``observed / its own weight`` and ``beyond`` at 0 (27 subsumes
+    26: the rig's exclusive chain 25/26/27).
 
     Attributes
     ----------
