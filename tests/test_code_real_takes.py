@@ -54,7 +54,9 @@ def test_live_link_face_rom_take_reads_27_only_past_26s_full_jaw_drop(capsys):
     # alex_rom_3.csv, a range-of-motion take that opens the jaw to 0.93. Before: 60 segments
     # with 27, none with 26.
     lines = code_lines(capsys, shared_asset("captures/livelinkface/alex_rom_3.csv"))
-    assert segments_with(lines, 26) == 50
+    assert segments_with(lines, 26) == 43
+    # 26 and 27 are FACS alternatives of one opening: no segment writes both.
+    assert not [line for line in lines if re.search(r"(^|\+)26[A-E]?\+.*27", line)]
     assert segments_with(lines, 27) == 22
 
 
@@ -225,3 +227,18 @@ def test_a_pyfeat_au_is_present_exactly_where_its_probability_reaches_one_half(c
         present = np.asarray(probabilities.values[:, k]) >= 0.5
         assert not (inside & ~present).any(), (clip, channel.name)
         assert not (present & ~covered).any(), (clip, channel.name)
+
+
+def test_a_segment_with_26_and_27_writes_the_one_alternative_27_at_the_stronger_letter():
+    from facs_rig.core.events import code_segments
+    from facs_rig.core.timeline import AUEvent, Timeline
+    from facs_rig.resources import load_vocabulary
+
+    events = (AUEvent(Channel(26), 1.0, 0.0, 0.1, 1.0, 0.1, letter="E"),
+              AUEvent(Channel(27), 0.2, 0.0, 0.1, 1.0, 0.1, letter="B"),
+              AUEvent(Channel(25), 0.9, 0.0, 0.1, 1.0, 0.1, letter="D"))
+    segments = code_segments(Timeline(events), load_vocabulary())
+    assert [str(s.code) for s in segments] == ["25D+27E"]
+    # 26 alone stays 26.
+    segments = code_segments(Timeline(events[:1] + events[2:]), load_vocabulary())
+    assert [str(s.code) for s in segments] == ["25D+26E"]

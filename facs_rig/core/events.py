@@ -794,7 +794,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     for start, end, active in pieces:
         # FACS scores no intensity for a blink (AU45): it is written without a letter.
         terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
-                        for t in _bilateral_terms(active)),
+                        for t in _without_alternatives(_bilateral_terms(active))),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
         best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
@@ -1142,6 +1142,29 @@ def _bilateral_terms(active: dict[Channel, str | None]) -> list[CodedAU]:
             terms.append(CodedAU(au, None, letter))
         else:
             terms.extend(CodedAU(au, side, letter) for side, letter in sides.items())
+    return terms
+
+
+#: FACS alternatives a segment lists once: ``(kept, dropped)``. 26 (jaw drop) and 27 (mouth
+#: stretch) are alternative scores of one jaw opening, 27 the wider; where a segment holds both
+#: (a jaw crossing the rig's 26 reach within it) the coder writes 27 (FACS Manual,
+#: Ekman, Friesen & Hager 2002, AU26/AU27: score one or the other; the rig profiles' exclusive
+#: chain 25/26/27).
+_ALTERNATIVES = ((27, 26),)
+
+
+def _without_alternatives(terms: list[CodedAU]) -> list[CodedAU]:
+    """The terms without the ones a kept FACS alternative subsumes (:data:`_ALTERNATIVES`); the
+    kept term takes the stronger letter of the two (26E with 27B is an opening as wide as 26E
+    at least: 27E)."""
+    for kept, lower in _ALTERNATIVES:
+        wide = [t for t in terms if t.au == kept]
+        narrow = [t for t in terms if t.au == lower]
+        if not wide or not narrow:
+            continue
+        letter = max((t.intensity for t in wide + narrow), key=_letter_rank)
+        terms = [CodedAU(t.au, t.side, letter) if t.au == kept else t
+                 for t in terms if t.au != lower]
     return terms
 
 
