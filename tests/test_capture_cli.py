@@ -334,10 +334,12 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
       "already relative to the person's neutral)"]),
     ("openface/facsvatar_demo_full.csv", ["--neutral", "9.88-10.84"],
      ["# neutral: 9.88–10.84 s (given)"]),
-    # Face Cap: the stillest second is a smile (mouthSmile 0.69-0.75): no resting second.
+    # Face Cap: the stillest second is a smile (mouthSmile 0.69-0.75): no resting second; the
+    # eye positions (eyeLook) are read against their median over the take.
     ("facecap/facecap_animation_weights.csv", [],
      ["# neutral: none (no resting second found: the stillest, 1.31–2.28 s, reads "
-      "mouthSmileLeft 0.74, against its median 0.00 over the take; give --neutral START-END)"]),
+      "mouthSmileLeft 0.74, against its median 0.00 over the take; the head and eyes against "
+      "their median over the take; give --neutral START-END)"]),
 ])
 def test_code_prints_the_neutral_it_subtracted(capsys, take, options, header):
     assert main(["code", str(shared_asset(f"captures/{take}")), *options]) == 0

@@ -119,6 +119,15 @@ def test_openface_positions_read_against_the_takes_median_pose_when_the_face_nev
     assert segments_with(lines, 63) == 6
 
 
+def test_face_cap_eye_positions_read_against_the_takes_median_when_the_face_never_rests(capsys):
+    # facecap_animation_weights.csv: no resting second (its stillest is a smile). Before, its
+    # eyeLook shapes, solved to 61-64, were coded as measured: 64C in all 18 lines.
+    lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert len(lines) == 18
+    assert segments_with(lines, 64) == 1
+    assert sum(segments_with(lines, au) for au in (61, 62, 63, 64)) <= 12
+
+
 def test_pose_relative_to_splits_each_opposed_pair_from_the_rest_pose():
     channels = (Channel(51), Channel(52), Channel(12))
     # The head held 0.2 (8 degrees) left at rest, then back at the camera, then 0.5 left.

@@ -194,6 +194,15 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
             angle_values = angle_calibration.apply(angle_values)
         values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
         channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
+    if neutral == "auto" and window is None and note is not None:
+        # No resting second (``note`` says why): the face is coded as measured, but head and
+        # eye positions are read against the take's median pose, the position the person holds
+        # most, as FACS scores them against the person's neutral (see _angles_only_neutral).
+        # Read against 0, Face Cap's eyeLookDown coded 64C in every line of its take.
+        values = pose_relative_to(values, channels, np.ones(values.shape[0], dtype=bool))
+        note = note.replace("; give --neutral START-END",
+                            "; the head and eyes against their median over the take; give "
+                            "--neutral START-END")
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     metadata = dict(shapes.metadata)
     metadata["solved_from"] = "blendshapes"
