@@ -52,7 +52,7 @@ GROUPS = {
 
 #: What ``code`` prints for each group, per path (None: the AU cannot be read on that tracker).
 SOLVED = {"mouthSmile": "12D", "browInnerUp": "1D", "browOuterUp": "2D", "browDown": "4D",
-          "jawOpen": "26E+27B", "eyeBlink": "43D", "eyeSquint": "7D", "mouthFrown": "15D",
+          "jawOpen": "27E", "eyeBlink": "43D", "eyeSquint": "7D", "mouthFrown": "15D",
           "mouthPucker": "18D", "mouthFunnel": "22D", "mouthUpperUp": "10D",
           "mouthPress": "24D", "mouthRoll": "28D", "mouthStretch": "20D", "noseSneer": "9D",
           "eyeWide": "5D", "mouthShrugLower": "17D"}
@@ -68,7 +68,9 @@ EXPECTED = {
                   # 0.0196: mouthFunnel 0.017, mouthStretch 0.007, the others 2.3e-4 at most): not read.
                   "mouthFrown": None, "mouthFunnel": None, "mouthStretch": None,
                   "noseSneer": None},
-    "arkit": SOLVED,
+    # ARKit (Live Link Face): jawOpen 0.9 is past AU26's full jawOpen on the arkit rig (0.7),
+    # so the arkit profile reads it as 27 alone (its solve.aus prior: 27 beyond 26).
+    "arkit": {**SOLVED, "jawOpen": "27D"},
     "facecap": SOLVED,
     "generic": SOLVED,
 }
@@ -133,8 +135,8 @@ def check_meaning(group: str, code: str | None) -> None:
         number = int(term.lstrip("LR").rstrip(LETTERS))
         letter = term[-1] if term[-1] in LETTERS else "E"  # 45 has no intensity
         terms[number] = max(terms.get(number, "A"), letter)
-    # A jaw dropped to 0.9 may be coded 27 alone (the codings of the Live Link Face takes are
-    # the arkit solve's, which codes no AU26); a closure may be coded 45 (no letter).
+    # A jaw dropped to 0.9 may be coded 27 alone (past AU26's reach on the arkit rig: the
+    # arkit profile's 27-beyond-26 prior); a closure may be coded 45 (no letter).
     primary = {au} | ({27} if au == 26 else {45} if au == 43 else set())
     assert max(terms.get(a, "") for a in primary) >= "C", (group, code)
     for number, letter in terms.items():
@@ -249,8 +251,11 @@ def test_a_profile_calibrated_on_live_link_face_takes_reads_right(tmp_path, caps
         path = tmp_path / f"{group}.csv"
         write_take(path, "livelinkface", group)
         found[group] = coded(capsys, path, str(profile))
-    # The codings read a 0.9 jaw drop as 25+27 (no AU26 coded), and code blinks as 45 and 43.
-    assert found == {**SOLVED, "jawOpen": "25D+27D", "eyeBlink": "43D+45",
+    # The codings read jaw openings up to jawOpen 0.7 as 26 and wider ones as 27 (the arkit
+    # profile's 27-beyond-26 prior); the fitted mapping is linear per AU and learns jawOpen for
+    # both (26E and 27D at 0.9), which a segment writes as the one alternative, 27, at the
+    # stronger letter. Blinks are coded as 45 and 43.
+    assert found == {**SOLVED, "jawOpen": "25D+27E", "eyeBlink": "43D+45",
                      "eyeSquint": "6C+7D"}
     for group, code in found.items():
         check_meaning(group, code)

