@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, SHARED_ASSETS, missing_interop, require_tool, shared_asset
+from conftest import (
+    REPO,
+    SHARED_ASSETS,
+    end_with_this_process,
+    missing_interop,
+    require_tool,
+    shared_asset,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -358,7 +365,7 @@ def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
     def start(*arguments):
         process = subprocess.Popen([dask, *arguments], cwd=tmp_path, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=end_with_this_process)
         processes.append(process)
 
     try:

@@ -152,3 +152,24 @@ def test_gain_without_a_neutral_rescales_from_rest_zero():
     assert np.isnan(calibrated[:, 2]).all()
     # Without --gain, nothing is applied when no neutral is.
     assert _calibration_and_window(times, values, "none", None) == (None, None, None)
+
+
+def test_gain_reaches_openfaces_facial_aus_under_the_automatic_neutral():
+    """OpenFace's AUs are relative to the person's neutral already, so `--neutral auto` (code's
+    default) subtracts nothing from them; `--gain` then rescaled only the head and eye
+    positions, and `code --gain 95` printed the facial AUs unchanged."""
+    from conftest import shared_asset
+
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import capture_to_aus
+
+    capture = read_capture(shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    plain = capture_to_aus(capture, neutral="auto").curves
+    gained = capture_to_aus(capture, neutral="auto", gain_percentile=95.0).curves
+    facial = [k for k, c in enumerate(plain.channels) if c.au < 50]
+    moving = [k for k in facial if np.nanpercentile(plain.values[:, k], 95) >= 0.2]
+    assert len(moving) >= 5
+    for k in moving:  # each moving facial AU's 95th percentile now reads 1 (clipped above)
+        assert np.nanpercentile(gained.values[:, k], 95) == pytest.approx(1.0, abs=0.01)
+        assert np.allclose(gained.values[:, k], np.minimum(
+            plain.values[:, k] / np.nanpercentile(plain.values[:, k], 95), 1.0), atol=1e-5)

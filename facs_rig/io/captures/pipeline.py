@@ -440,13 +440,15 @@ def _angles_only_neutral(capture: Capture, relative: str,
     at_rest = not active[inside].any()
     values = pose_relative_to(aus.values, aus.channels,
                               inside if at_rest else np.ones(len(aus.times), dtype=bool))
-    if gain_percentile is not None and np.isfinite(values[:, angles]).any():
-        # --gain as on any neutral (NeutralCalibration): the percentile of each position's
-        # departure from the neutral reads 1.0, stretched at most 1 / 0.2 times.
-        with np.errstate(all="ignore"):
-            reach = np.nanpercentile(values[:, angles], gain_percentile, axis=0)
-        gain = 1.0 / np.maximum(np.nan_to_num(reach), 0.2)
-        values[:, angles] = NeutralCalibration(np.zeros(gain.size), gain).apply(values[:, angles])
+    if gain_percentile is not None:
+        # --gain as on any neutral (NeutralCalibration): the percentile of each channel's
+        # departure from the neutral reads 1.0, stretched at most 1 / 0.2 times: the positions'
+        # from the neutral pose just subtracted, the facial AUs' from their own (they are
+        # relative to the person's neutral already). The facial AUs were left out, so
+        # `code --gain` on OpenFace changed nothing but the head and eyes.
+        tracked = np.isfinite(values).any(axis=0)
+        values[:, tracked] = NeutralCalibration.gain_only(
+            values[:, tracked], gain_percentile).apply(values[:, tracked])
     if not at_rest:
         return SolvedAUs(replace(aus, values=values), None, "aus", None,
                          f"{relative}; the head and eyes against their median over the take: "
