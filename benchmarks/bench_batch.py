@@ -279,17 +279,18 @@ def benchmarks(quick: bool) -> list[Benchmark]:
             cpu_overhead_ms=(batch["cpu"] - serial["cpu"]) / count * 1000.0,
             memory_growth_mb=batch["peak_rss_mb"] - small["peak_rss_mb"])
         running = batch["last"] - batch["up"]
-        serial_walls = ", ".join(f"{run['seconds']:.1f}" for run, _ in pairs)
-        batch_walls = ", ".join(f"{run['seconds']:.1f}" for _, run in pairs)
-        ratio_list = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        # Pair by pair, in the order run: the ratio and the takes' own ceiling of that moment.
+        pair_lines = "; ".join(
+            f"{serial_run['seconds']:.1f} / {batch_run['seconds']:.1f} s = "
+            f"{serial_run['seconds'] / batch_run['seconds']:.2f}x (ceiling {ceiling:.2f}x)"
+            for (serial_run, batch_run), ceiling in zip(pairs, ceilings))
         print(f"# batch: {count} takes of {rows} rows; load average {load_before} before, "
               f"{load_after} after; machine's parallel ceiling now {ceiling:.2f}x\n"
-              f"#   {PAIRS} alternating serial/batch pairs: serial {serial_walls} s; "
-              f"{WORKERS} workers {batch_walls} s; ratios {ratio_list} (the median pair "
-              f"below)\n"
-              f"#   the takes' own ceiling, {WORKERS} serial loops side by side on shares of "
-              f"the takes (no Dask): {', '.join(f'{c:.2f}' for c in ceilings)}x of the "
-              f"pair's serial loop (median {statistics.median(ceilings):.2f}x)\n"
+              f"#   {PAIRS} alternating pairs, serial / {WORKERS} workers (the takes' own "
+              f"ceiling: {WORKERS} serial loops side by side on shares of the takes, no Dask, "
+              f"over the pair's serial loop): {pair_lines}; median ratio "
+              f"{statistics.median(ratios):.2f}x, median ceiling "
+              f"{statistics.median(ceilings):.2f}x (the median pair below)\n"
               f"#   serial loop {serial['seconds']:.1f} s ({count / serial['seconds']:.2f} "
               f"takes/s, {serial['cpu'] / count * 1000:.0f} ms CPU a take)\n"
               f"#   {WORKERS} workers {batch['seconds']:.1f} s ({count / batch['seconds']:.2f} "
