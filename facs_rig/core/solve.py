@@ -653,16 +653,25 @@ class BlendshapeSolver:
             if not beyond.any():
                 continue
             if values is None:
-                values = result.values.copy()
+                # The solve's own new arrays (nobody else holds them): changed in place, and
+                # only the frames read beyond get a new residual. A copy and a whole-take
+                # misfit cost an hour's `code` 110 MB of peak memory (268 -> 378 MB).
+                values, residual = result.values, result.residual
+                changed = np.zeros(values.shape[0], dtype=bool)
             read = np.minimum(observed[beyond] / full, 1.0).astype(np.float32)
             for k in upper:
                 values[beyond, k] = read
             for k in lower:
                 values[beyond, k] = 0.0
+            changed |= beyond
         if values is None:
             return result
-        misfit = values @ self.basis.T.astype(np.float32) - np.asarray(weights, dtype=np.float32)
-        residual = np.sqrt(np.mean(misfit * misfit, axis=1)).astype(np.float32)
+        basis = self.basis.T.astype(np.float32)
+        frames = np.flatnonzero(changed)
+        for first in range(0, frames.size, SOLVE_BLOCK_FRAMES):
+            block = frames[first:first + SOLVE_BLOCK_FRAMES]
+            misfit = values[block] @ basis - np.asarray(weights[block], dtype=np.float32)
+            residual[block] = np.sqrt(np.mean(misfit * misfit, axis=1))
         return SolveResult(values, residual, result.sweeps)
 
 
