@@ -66,3 +66,25 @@ def end_with_this_process() -> None:
 
         pr_set_pdeathsig = 1  # <linux/prctl.h>
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def write_mediapipe_smile(path: Path, fps: float = 30.0) -> Path:
+    """A 10 s MediaPipe take at ``path``: at rest (a resting squint, as MediaPipe reads one),
+    a Duchenne smile from 4 to 6 s (squint and smile raised), rest again to 10 s."""
+    import csv
+
+    import numpy as np
+
+    from facs_rig.io.captures.arkit_names import ARKIT_NAMES
+
+    times = np.arange(int(10 * fps)) / fps
+    names = [n for n in ARKIT_NAMES if n != "tongueOut"]
+    values = np.zeros((times.size, len(names)))
+    smiling = (times >= 4.0) & (times < 6.0)
+    for shape, rest, peak in (("eyeSquintLeft", 0.21, 0.42), ("eyeSquintRight", 0.22, 0.43),
+                              ("mouthSmileLeft", 0.01, 0.51), ("mouthSmileRight", 0.02, 0.52)):
+        values[:, names.index(shape)] = np.where(smiling, peak, rest)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["time_s", "_neutral", *names]] + [
+            [f"{t:.6f}", "0", *(f"{v:g}" for v in row)] for t, row in zip(times, values)])
+    return path

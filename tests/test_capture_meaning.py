@@ -15,7 +15,7 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import shared_asset
+from conftest import shared_asset, write_mediapipe_smile
 
 from facs_rig.cli import main
 from facs_rig.core.curves import TargetWeights
@@ -208,17 +208,7 @@ def test_a_ten_second_mediapipe_smile_keeps_its_au6_after_the_automatic_neutral(
     its events' thresholds must rise from 0, not from the typical low of raw output (MediaPipe's
     resting squint reads AU6 0.27, which put AU6's threshold out of a Duchenne smile's reach).
     ``--on`` and ``--off`` given are used as they are."""
-    times = np.arange(300) / FPS
-    names = [n for n in ARKIT_NAMES if n != "tongueOut"]
-    values = np.zeros((300, len(names)))
-    smiling = (times >= 4.0) & (times < 6.0)
-    for shape, rest, peak in (("eyeSquintLeft", 0.21, 0.42), ("eyeSquintRight", 0.22, 0.43),
-                              ("mouthSmileLeft", 0.01, 0.51), ("mouthSmileRight", 0.02, 0.52)):
-        values[:, names.index(shape)] = np.where(smiling, peak, rest)
-    path = tmp_path / "smile.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([["time_s", "_neutral", *names]] + [
-            [f"{t:.6f}", "0", *(f"{v:g}" for v in row)] for t, row in zip(times, values)])
+    path = write_mediapipe_smile(tmp_path / "smile.csv", FPS)
     assert main(["code", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("# neutral:") and "(automatic)" in lines[0]

@@ -18,15 +18,13 @@ kept AU6 at C.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from conftest import write_mediapipe_smile
 
 from facs_rig.cli import main
-from facs_rig.io.captures.arkit_names import ARKIT_NAMES
 from facs_rig.io.timeline_files import read_timeline
 from facs_rig.resources import load_vocabulary
 
@@ -39,18 +37,7 @@ AS_CODE = ["--neutral", "auto", "--smooth", "zero-phase"]
 @pytest.fixture
 def smile(tmp_path: Path) -> Path:
     """A MediaPipe take: 4 s at rest, a Duchenne smile 4-6 s, rest to 10 s."""
-    times = np.arange(300) / FPS
-    names = [n for n in ARKIT_NAMES if n != "tongueOut"]
-    values = np.zeros((300, len(names)))
-    smiling = (times >= 4.0) & (times < 6.0)
-    for shape, rest, peak in (("eyeSquintLeft", 0.21, 0.42), ("eyeSquintRight", 0.22, 0.43),
-                              ("mouthSmileLeft", 0.01, 0.51), ("mouthSmileRight", 0.02, 0.52)):
-        values[:, names.index(shape)] = np.where(smiling, peak, rest)
-    path = tmp_path / "smile.csv"
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([["time_s", "_neutral", *names]] + [
-            [f"{t:.6f}", "0", *(f"{v:g}" for v in row)] for t, row in zip(times, values)])
-    return path
+    return write_mediapipe_smile(tmp_path / "smile.csv", FPS)
 
 
 def _code(capsys, take: Path, *options: str) -> str:
