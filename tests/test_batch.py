@@ -1093,3 +1093,22 @@ def test_a_rerun_does_not_take_the_batchs_own_outputs_for_new_takes(tmp_path):
                          f"manifest lists them): S07-001_w.csv"]
     jobs, notes = plan_jobs([str(tmp_path / "S07-001_w.csv")], settings, manifest)
     assert [Path(job.capture).name for job in jobs] == ["S07-001_w.csv"] and notes == []
+
+
+def test_the_batchs_face_goes_to_its_openface_takes_only(tmp_path):
+    """`--face 0` on a mixed folder failed every take that is not OpenFace ("--face applies to
+    OpenFace captures"); a manifest's own face for a take stays strict."""
+    from facs_rig.cluster import BatchSettings, plan_jobs
+
+    for name in ("openface/facsvatar_demo_full.csv", "livelinkface/S07-001.csv",
+                 "pyfeat/001.csv", "facecap/facecap_animation_weights.csv"):
+        (tmp_path / Path(name).name).write_bytes(shared_asset(f"captures/{name}").read_bytes())
+    settings = BatchSettings(OutputNames(f"{tmp_path}/out/{{stem}}.json"), face=0)
+    jobs, _ = plan_jobs([str(tmp_path)], settings)
+    assert {Path(job.capture).name: job.requests[0].face for job in jobs} == {
+        "facsvatar_demo_full.csv": 0, "S07-001.csv": None, "001.csv": None,
+        "facecap_animation_weights.csv": None}
+    manifest = tmp_path / "takes.json"
+    manifest.write_text(json.dumps([{"capture": "S07-001.csv", "face": 1}]))
+    [job], _ = plan_jobs([str(manifest)], settings)
+    assert job.requests[0].face == 1  # the worker then reports it, as retarget would

@@ -61,9 +61,30 @@ class BatchOutcome:
         return [e for e in self.result.entries if e.get("status") == "failed"]
 
 
+def _face_for(take: Take, settings: BatchSettings) -> int | None:
+    """The batch's ``--face`` for ``take``: given to every OpenFace take, not to a take of a
+    format with one face per row (Live Link Face, MediaPipe, Face Cap, Py-Feat), which would
+    fail on it ("--face applies to OpenFace captures"): a reviewer's mixed folder lost 6 of 8
+    takes to `--face 0`. A manifest's own ``face`` for a take stays as strict as ``retarget``'s.
+    The format is read from the header (``--from`` when given); a take whose header cannot
+    be read keeps the face, and fails with its own error.
+    """
+    if settings.face is None or "face" in take.overrides:
+        return settings.face
+    chosen = take.overrides.get("from", settings.format)
+    if chosen is None and not is_url(take.capture):
+        from facs_rig.io.captures import detect_format, read_header
+
+        try:
+            chosen = detect_format(read_header(take.capture))
+        except (FacsRigError, OSError):
+            return settings.face
+    return settings.face if chosen in (None, "openface") else None
+
+
 def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) -> TakeJob:
     options = with_overrides(take, rig=settings.rig, mesh=settings.mesh, format=settings.format,
-                             face=settings.face)
+                             face=_face_for(take, settings))
     fps = take.overrides.get("fps", settings.cleaning.fps)
     neutral = take.overrides.get("neutral")
     cleaning = replace(settings.cleaning, fps=fps,
