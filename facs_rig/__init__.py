@@ -86,16 +86,26 @@ def parse(text: str) -> Code:
     return load_vocabulary().parse(text)
 
 
+#: Subpackages and modules reachable as attributes after `import facs_rig` alone, as they were
+#: when this file imported them (`facs_rig.io.timeline_files.read_timeline(path)` in the docs).
+_SUBMODULES = ("cli", "cluster", "core", "errors", "io", "render", "resources", "studio")
+
+
 def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'facs_rig' has no attribute {name!r}")
     import importlib
 
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in _SUBMODULES:
+            # Everything the old eager imports made reachable (facs_rig.io.timeline_files, ...).
+            for path in dict.fromkeys(_EXPORTS.values()):
+                importlib.import_module(path)
+            return importlib.import_module(f"facs_rig.{name}")  # which sets the attribute
+        raise AttributeError(f"module 'facs_rig' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # once: later uses are plain attribute reads
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))

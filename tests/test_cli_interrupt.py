@@ -136,6 +136,14 @@ def test_import_facs_rig_imports_nothing_heavy():
     assert str(facs_rig.parse("AU12D+6C")) == "6C+12D"
     with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
         facs_rig.nothing_here  # noqa: B018
+    # The dotted paths the docs write after `import facs_rig` alone (a second reader found
+    # `facs_rig.io.timeline_files.read_timeline` gone), in a fresh process.
+    done = subprocess.run(
+        [sys.executable, "-c", "import facs_rig; print(facs_rig.io.timeline_files.read_timeline"
+                               ".__name__, facs_rig.core.mixing.mix.__name__)"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60,
+        check=True)
+    assert done.stdout == "read_timeline mix\n"
 
 
 def test_ctrl_c_while_the_command_imports_is_one_line(monkeypatch, capsys):
