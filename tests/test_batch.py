@@ -1112,3 +1112,34 @@ def test_the_batchs_face_goes_to_its_openface_takes_only(tmp_path):
     manifest.write_text(json.dumps([{"capture": "S07-001.csv", "face": 1}]))
     [job], _ = plan_jobs([str(manifest)], settings)
     assert job.requests[0].face == 1  # the worker then reports it, as retarget would
+
+
+def test_an_output_that_would_replace_a_takes_capture_is_refused(tmp_path):
+    """`-o DIR/{stem}_w.csv` over a folder holding A.csv and A_w.csv replaced the capture A_w.csv
+    with A's AU curves (a second reader lost the file)."""
+    from facs_rig.cluster import BatchSettings, plan_jobs
+
+    (tmp_path / "A.csv").write_bytes(shared_asset(LLF).read_bytes())
+    kept = shared_asset("captures/livelinkface/alex_rom_3.csv").read_bytes()
+    (tmp_path / "A_w.csv").write_bytes(kept)
+    with pytest.raises(BatchInputError) as error:
+        plan_jobs([str(tmp_path)], BatchSettings(OutputNames(f"{tmp_path}/{{stem}}_w.csv")))
+    assert str(error.value) == (f"{tmp_path}/A_w.csv: an output of {tmp_path}/A.csv would "
+                                f"replace the capture {tmp_path}/A_w.csv, a take of this batch; "
+                                f"choose other output names in -o")
+    assert (tmp_path / "A_w.csv").read_bytes() == kept
+
+
+def test_a_url_folders_root_keeps_its_slashes(tmp_path):
+    """`-o memory://{stem}.{ext}`: the report was named memory:/batch-report.html, and a take
+    whose output was memory://batch-report.json was not refused."""
+    from facs_rig.cluster import BatchSettings, plan_jobs
+    from facs_rig.cluster.remote import join
+
+    assert join("memory://", "batch-report.html") == "memory://batch-report.html"
+    assert join("s3://bucket/out", "x") == join("s3://bucket/out/", "x") == "s3://bucket/out/x"
+    take = tmp_path / "batch-report.csv"
+    take.write_bytes(shared_asset(LLF).read_bytes())
+    with pytest.raises(BatchInputError, match=r"^memory://batch-report\.json would be both the "
+                                              r"batch's JSON report and "):
+        plan_jobs([str(take)], BatchSettings(OutputNames("memory://{stem}.{ext}", ("json",))))

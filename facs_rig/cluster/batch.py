@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs, start_worker_server
-from facs_rig.cluster.remote import is_url, url_exists
+from facs_rig.cluster.remote import is_url, join, url_exists
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
     BatchInputError,
@@ -164,11 +164,19 @@ def _check_one_writer_per_file(jobs: list[TakeJob], folder: Path | str) -> None:
     def key(path: str) -> str:
         return path if is_url(path) else str(Path(path).resolve())
 
-    base = str(folder).rstrip("/")
     # Each file's writer: (the take's capture, or None for the batch itself; what the file is).
-    writers: dict[str, tuple[str | None, str]] = {key(f"{base}/{name}"): (None, what) for name, what in (
+    writers: dict[str, tuple[str | None, str]] = {key(join(folder, name)): (None, what) for name, what in (
         (REPORT_JSON, "the batch's JSON report"), (REPORT_HTML, "the batch's HTML report"),
         (MANIFEST_NAME, "the batch's results manifest"))}
+    # No output may replace a take's capture (a reviewer's `-o DIR/{stem}_w.csv` over a folder
+    # holding A.csv and A_w.csv replaced the capture A_w.csv with A's curves).
+    captures = {key(job.capture): job.capture for job in jobs}
+    for job in jobs:
+        for path in job.output_paths():
+            if key(path) in captures:
+                raise BatchInputError(f"{path}: an output of {job.capture} would replace the "
+                                      f"capture {captures[key(path)]}, a take of this batch; "
+                                      f"choose other output names in -o")
     for job in jobs:
         paths = job.output_paths()  # the outputs, then the FACS summary and the heat map
         roles = ["output"] * (len(paths) - 2) + ["FACS summary", "QC heat map"]

@@ -143,12 +143,12 @@ class ResultsManifest:
     """
 
     def __init__(self, folder: Path | str):
-        from facs_rig.cluster.remote import RemoteText, is_url
+        from facs_rig.cluster.remote import RemoteText, is_url, join
 
         self.entries: dict[str, dict] = {}
         self._stream = None
         # An fsspec URL folder (s3://...) cannot be appended to: the lines are uploaded whole.
-        self._remote = RemoteText(f"{str(folder).rstrip('/')}/{MANIFEST_NAME}") if is_url(folder) else None
+        self._remote = RemoteText(join(folder, MANIFEST_NAME)) if is_url(folder) else None
         if self._remote is not None:
             self.path = self._remote.url
             text = self._remote.read()

@@ -40,6 +40,14 @@ class RemoteError(FacsRigError, OSError):
     """A URL cannot be resolved, read or written (the message names the URL)."""
 
 
+
+def join(folder: str | object, name: str) -> str:
+    """``folder/name`` for a folder URL or path, keeping a URL's root whole: ``memory://`` and
+    ``memory://`` + ``/`` are one root, so stripping its slashes named ``memory:/batch-report.html``
+    (a second reader's report path, and a take's output the report name check missed)."""
+    base = str(folder)
+    return f"{base}{name}" if base.endswith("/") else f"{base}/{name}"
+
 def is_url(text: str) -> bool:
     """True for an fsspec URL (``s3://bucket/take.csv``), False for a local path."""
     return bool(_URL.search(str(text)))

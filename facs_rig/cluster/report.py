@@ -59,7 +59,7 @@ def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool 
     (not a capture format), shown above the table: a reviewer found a skipped file named only
     on the terminal, and a page reading "5 takes: 5 ok" after a Ctrl-C that left 35 undone.
     """
-    from facs_rig.cluster.remote import RemoteText, is_url
+    from facs_rig.cluster.remote import RemoteText, is_url, join
     from facs_rig.io.atomic import write_text_atomic
 
     rows = [{k: v for k, v in entry.items() if k != "settings"} for entry in ordered(entries)]
@@ -73,7 +73,7 @@ def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool 
     texts = (json.dumps(document, indent=1, sort_keys=True) + "\n",
              _html(folder, rows, document["totals"], interrupted, list(notes)))
     if is_url(folder):
-        paths = tuple(f"{str(folder).rstrip('/')}/{name}" for name in (REPORT_JSON, REPORT_HTML))
+        paths = tuple(join(folder, name) for name in (REPORT_JSON, REPORT_HTML))
         for path, text in zip(paths, texts):
             RemoteText(path).write(text)
         return paths
