@@ -475,16 +475,17 @@ def test_local_workers_are_forked_ready_for_a_take_and_ignore_ctrl_c(monkeypatch
 
 _HELD_CTRL_C = """
 import os, signal, sys, time
+import numpy  # its OpenBLAS threads do not block SIGINT: the kernel may hand one of them the signal
 from facs_rig.cluster.engine import _interrupt_held
 
 went_on = []
 try:
-    with _interrupt_held(new_interpreters=sys.argv[1] == "new") as held:
+    with _interrupt_held(children=sys.argv[1]) as held:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # a signal is handled between bytecodes: time for it to arrive
-        went_on.append(held.pressed)
+        went_on.append(True)
     time.sleep(0.05)
-    print("not raised", went_on)
+    print("not raised", went_on, signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
 except KeyboardInterrupt:
     blocked = hasattr(signal, "pthread_sigmask") and \
         signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
@@ -493,16 +494,71 @@ except KeyboardInterrupt:
 """
 
 
-@pytest.mark.parametrize(("mode", "recorded"), [("new", False), ("forked", True)])
-def test_a_ctrl_c_while_cluster_processes_start_is_held_then_raised(mode, recorded):
+def _ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("children", ["server", "forked"])
+def test_a_ctrl_c_while_cluster_processes_start_is_held_then_raised(children):
     """Ctrl-C inside the start-up window does not stop the code inside (its processes must
-    start whole) and is not dropped either: it is raised on leaving, and the handler and the
-    signal mask are as before. In a process of its own, as in the CLI, where nothing else has
-    started a thread (a thread of another test, not blocking SIGINT, could take the signal
-    while it is ignored)."""
-    done = subprocess.run([sys.executable, "-c", _HELD_CTRL_C, mode], capture_output=True,
+    start whole) and is not dropped either, whichever thread the kernel hands it to: it is
+    raised on leaving, and the handler and the signal mask are as before. In a process of its
+    own, as in the CLI (a thread of another test could take the signal)."""
+    done = subprocess.run([sys.executable, "-c", _HELD_CTRL_C, children], capture_output=True,
                           text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    assert done.stdout.split("\n")[0] == f"raised [{recorded}] True False", done.stderr
+    assert done.stdout.split("\n")[0] == "raised [True] True False", done.stderr
+
+
+@pytest.mark.parametrize("children", ["server", "forked", "spawned"])
+def test_a_sigint_the_command_was_started_ignoring_stays_ignored(children):
+    """A job started with `&` from a script has SIGINT ignored (POSIX): a Ctrl-C meant for the
+    script must not stop it. The start-up window turned it back on (a second reader's batch
+    stopped with 130)."""
+    done = subprocess.run([sys.executable, "-c", _HELD_CTRL_C, children], capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          preexec_fn=_ignoring_sigint)
+    assert done.stdout.split("\n")[0] == "not raised [True] True", done.stderr
+
+
+_SERVER_CTRL_C = """
+import os, signal, sys, time
+import numpy
+import multiprocessing.util as util
+from facs_rig.cluster import engine
+
+spawn = util.spawnv_passfds
+
+
+def ctrl_c_while_spawning(path, args, passfds):
+    # A Ctrl-C while the fork server's interpreter is being started.
+    if "forkserver" in " ".join(map(str, args)):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    return spawn(path, args, passfds)
+
+
+util.spawnv_passfds = ctrl_c_while_spawning
+try:
+    engine.start_worker_server()
+    time.sleep(0.2)
+    print("dropped")
+except KeyboardInterrupt:
+    print("raised", signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+"""
+
+
+def test_a_ctrl_c_while_the_fork_server_starts_is_not_dropped():
+    """A second reader's Ctrl-C 0.7 s into a batch was dropped 2 times in 30 and the whole
+    batch ran: multiprocessing's resource tracker unblocked SIGINT inside the window while it
+    was ignored, and numpy's threads could take it and ignore it."""
+    require_dask()
+    from facs_rig.cluster import engine
+
+    if not engine._forked_workers():
+        pytest.skip("no fork server on this platform: workers are spawned")
+    done = subprocess.run([sys.executable, "-c", _SERVER_CTRL_C], capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.stdout.split("\n")[0] == "raised False", done.stderr
 
 
 def test_a_ctrl_c_while_the_local_cluster_starts_stops_it_cleanly(monkeypatch):

@@ -25,8 +25,8 @@ Start-up of the local cluster
     plans the takes, the server imports, on another core, what every worker needs (Dask,
     facs-rig's take code, numpy, Pillow; :data:`WORKER_PRELOAD`) once, and each worker is a
     fork of it, ready for its first take, instead of a new interpreter importing all of that
-    itself (Dask's default ``spawn``). The server is started with SIGINT ignored, which its
-    workers inherit. Takes are submitted as soon as the first worker is up; the others join
+    itself (Dask's default ``spawn``). The server ignores SIGINT from its first import on, and
+    its workers inherit that. Takes are submitted as soon as the first worker is up; the others join
     as they come.
 """
 
@@ -98,10 +98,12 @@ LOCAL_CLUSTER_CONFIG = {
 }
 if "forkserver" in multiprocessing.get_all_start_methods():
     LOCAL_CLUSTER_CONFIG["distributed.worker.multiprocessing-method"] = "forkserver"
-#: What the fork server imports for every local worker: Dask, and what a take needs (the
-#: modules :func:`~facs_rig.cluster.work.process_take` imports, some of them lazily). A name
-#: that does not import is skipped (``multiprocessing`` ignores it): the take imports it then.
-WORKER_PRELOAD = ("distributed", "facs_rig.cluster.work", "facs_rig.io.captures.retarget",
+#: What the fork server imports for every local worker: first what ignores SIGINT in it and its
+#: workers (:mod:`facs_rig._ignore_ctrl_c`), then Dask and what a take needs (the modules
+#: :func:`~facs_rig.cluster.work.process_take` imports, some of them lazily). A name that does
+#: not import is skipped (``multiprocessing`` ignores it): the take imports it then.
+WORKER_PRELOAD = ("facs_rig._ignore_ctrl_c", "distributed", "facs_rig.cluster.work",
+                  "facs_rig.io.captures.retarget",
                   "facs_rig.io.captures.pipeline", "facs_rig.io.captures.trackers",
                   "facs_rig.io.timeline_json", "facs_rig.core.events", "numpy.ma", "PIL.Image",
                   "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin",
@@ -220,50 +222,58 @@ def _import_dask():
 
 
 @contextlib.contextmanager
-def _interrupt_held(*, new_interpreters: bool):
+def _interrupt_held(*, children: str):
     """Hold Ctrl-C while local cluster processes start, and deliver it once they have.
 
     A terminal sends Ctrl-C to the whole foreground process group; worker processes that
     ignore it leave the client to stop them cleanly instead of each printing a traceback. A
-    Ctrl-C pressed inside is raised as KeyboardInterrupt on leaving (never dropped: a user who
-    pressed it once and walked away found the whole batch run).
+    Ctrl-C pressed inside is raised as KeyboardInterrupt on leaving, not dropped: a user who
+    pressed it once and walked away found the whole batch run. A SIGINT this process was
+    started with ignored (a job started with ``&`` from a script) stays ignored.
 
     Parameters
     ----------
-    new_interpreters : bool
-        Processes started inside exec a new interpreter (the fork server, spawned workers):
-        they must start with SIGINT ignored, a disposition that survives exec (a handler does
-        not), so it is ignored here too, after blocking it, so that a Ctrl-C meanwhile stays
-        pending (Linux does not discard a blocked signal, even an ignored one:
-        kernel/signal.c ``sig_ignored``) and arrives when it is unblocked. Otherwise (workers
-        forked by the fork server, which ignores SIGINT itself) a handler records it, and
-        ``held.pressed`` tells the code inside, which may stop waiting.
+    children : {'server', 'forked', 'spawned'}
+        What starts inside. ``'server'``: the fork server, a new interpreter that ignores
+        SIGINT itself from its first preload (:mod:`facs_rig._ignore_ctrl_c`); SIGINT is blocked
+        in this thread, which the server inherits across exec, so a Ctrl-C before that import
+        stays pending there and is discarded when it ignores it; here a handler records it
+        (ignoring it here lost it whenever a thread that does not block it, numpy's OpenBLAS
+        threads, took it, or when multiprocessing's resource tracker unblocked it: hence the
+        tracker is started first, by the caller). ``'forked'``: workers forked by that server,
+        which inherit its disposition, not this process's: a handler records. ``'spawned'``:
+        new worker interpreters with nothing of ours in them (where there is no fork server):
+        they must start with SIGINT ignored, which survives exec, so it is ignored here too,
+        blocked first where the platform can, so that it stays pending (Linux does not discard
+        a blocked signal: kernel/signal.c ``sig_ignored``); where it cannot (Windows), a Ctrl-C
+        in that second is lost.
 
     Yields
     ------
     held : types.SimpleNamespace
-        ``pressed``: whether Ctrl-C was pressed (recorded mode only).
+        ``pressed``: whether Ctrl-C was pressed (recorded by a handler).
     """
     import types
 
     held = types.SimpleNamespace(pressed=False)
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) == signal.SIG_IGN):
         yield held
         return
 
     def record(signum, frame) -> None:
         held.pressed = True
 
-    blocking = new_interpreters and hasattr(signal, "pthread_sigmask")
+    blocking = children in ("server", "spawned") and hasattr(signal, "pthread_sigmask")
     if blocking:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if new_interpreters else record)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if children == "spawned" else record)
     try:
         yield held
     finally:
         signal.signal(signal.SIGINT, previous)
         if blocking:
-            # A Ctrl-C pressed meanwhile is delivered now, to the handler just restored.
+            # A Ctrl-C pending in this thread is delivered now, to the handler just restored.
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if held.pressed:
         raise KeyboardInterrupt
@@ -283,6 +293,7 @@ def start_worker_server() -> None:
     if not _forked_workers():
         return
     import multiprocessing.forkserver
+    import multiprocessing.resource_tracker
 
     import dask  # the user's Dask configuration (distributed's own defaults load later)
 
@@ -303,7 +314,10 @@ def start_worker_server() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         entry for entry in sys.path if isinstance(entry, str) and os.pathsep not in entry)
     try:
-        with _interrupt_held(new_interpreters=True):
+        # Started first: its own start unblocks SIGINT in this thread (resource_tracker's
+        # ensure_running), which would leave the window below open; it ignores SIGINT itself.
+        multiprocessing.resource_tracker.ensure_running()
+        with _interrupt_held(children="server"):
             multiprocessing.forkserver.ensure_running()
     finally:
         if saved is None:
@@ -390,7 +404,7 @@ def dask_client(scheduler: str | None, workers: int | None):
             # Forked workers inherit the fork server's SIGINT disposition, not this process's:
             # a Ctrl-C while the cluster starts is then only recorded, and raised once the
             # cluster exists (below), where it is closed cleanly.
-            with _interrupt_held(new_interpreters=not _forked_workers()) as held, \
+            with _interrupt_held(children="forked" if _forked_workers() else "spawned") as held, \
                     dask.config.set(LOCAL_CLUSTER_CONFIG):
                 # No workers yet: the constructor would wait for all of them.
                 cluster = distributed.LocalCluster(
