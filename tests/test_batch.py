@@ -1051,8 +1051,10 @@ def test_takes_finished_inside_a_running_task_are_recorded_at_ctrl_c(tmp_path, s
 
     manifest = ResultsManifest(tmp_path)
     tasks = 2 * IN_FLIGHT_PER_THREAD  # the module's cluster: two single-thread workers
+    handler = signal.getsignal(signal.SIGINT)
     result = run_jobs(jobs, manifest, scheduler=scheduler, task=second_is_slow,
                       on_result=interrupt_at_first)
+    assert signal.getsignal(signal.SIGINT) is handler  # the hold after Ctrl-C is released
     recorded = sorted(json.loads(line)["key"] for line in
                       (tmp_path / "batch-manifest.jsonl").read_text().splitlines())
     # The running tasks' first takes (the one announced first at least: the other worker's is
@@ -1199,3 +1201,22 @@ def test_a_url_folders_root_keeps_its_slashes(tmp_path):
     with pytest.raises(BatchInputError, match=r"^memory://batch-report\.json would be both the "
                                               r"batch's JSON report and "):
         plan_jobs([str(take)], BatchSettings(OutputNames("memory://{stem}.{ext}", ("json",))))
+
+
+def test_a_second_ctrl_c_while_the_batch_stops_waits_for_the_report():
+    """An impatient second Ctrl-C cut the stopping batch short: no report, no "N of 30 kept"
+    line (a second reader's). After the first, the next ones are recorded until the batch has
+    written its report and put the handler back."""
+    from facs_rig.cluster.engine import hold_interrupts, release_interrupts
+
+    handler = signal.getsignal(signal.SIGINT)
+    hold_interrupts()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # handled between bytecodes: nothing is raised
+        hold_interrupts()  # a second hold keeps the first's handler to restore
+    finally:
+        release_interrupts()
+    assert signal.getsignal(signal.SIGINT) is handler
+    release_interrupts()  # nothing held: nothing changes
+    assert signal.getsignal(signal.SIGINT) is handler

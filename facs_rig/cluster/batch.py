@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from facs_rig.cluster.engine import BatchResult, ResultsManifest, run_jobs, start_worker_server
+from facs_rig.cluster.engine import (
+    BatchResult,
+    ResultsManifest,
+    release_interrupts,
+    run_jobs,
+    start_worker_server,
+)
 from facs_rig.cluster.remote import is_url, join, url_exists
 from facs_rig.cluster.report import ordered, write_reports
 from facs_rig.cluster.takes import (
@@ -350,15 +356,19 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
             on_start(dashboard)
 
     order = {job.key: index for index, job in enumerate(jobs)}
-    result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
-                      on_result=on_result, on_start=started)
-    result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
-    result.entries[:] = ordered(result.entries)
-    outcome = BatchOutcome(result, len(jobs), notes)
-    # The report covers every take of this batch that has an entry (finished now or before).
-    entries = [manifest.entries[job.key] for job in jobs if job.key in manifest.entries]
-    not_done = [job.capture for job in jobs if job.key not in manifest.entries]
-    outcome.report_json, outcome.report_html = write_reports(
-        folder, entries, interrupted=result.interrupted, not_done=not_done, notes=notes)
-    manifest.compact()
+    try:
+        # After a Ctrl-C, a second one waits until the report is written (hold_interrupts).
+        result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
+                          on_result=on_result, on_start=started, keep_holding=True)
+        result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
+        result.entries[:] = ordered(result.entries)
+        outcome = BatchOutcome(result, len(jobs), notes)
+        # The report covers every take of this batch that has an entry (finished now or before).
+        entries = [manifest.entries[job.key] for job in jobs if job.key in manifest.entries]
+        not_done = [job.capture for job in jobs if job.key not in manifest.entries]
+        outcome.report_json, outcome.report_html = write_reports(
+            folder, entries, interrupted=result.interrupted, not_done=not_done, notes=notes)
+        manifest.compact()
+    finally:
+        release_interrupts()
     return outcome

@@ -521,11 +521,33 @@ def dashboard_link(client) -> str | None:
     return link
 
 
+#: The SIGINT handler to put back once an interrupted batch has stopped (see hold_interrupts).
+_handler_after_stop: list = []
+
+
+def hold_interrupts() -> None:
+    """After a first Ctrl-C, record the next ones instead of raising them, until
+    :func:`release_interrupts`: the batch is stopping (cancelling, closing the cluster, writing
+    the manifest and the report, a second or two), and an impatient second Ctrl-C cut that
+    short, leaving no report (a second reader's). In the main thread only; a SIGINT ignored
+    stays ignored."""
+    if (threading.current_thread() is threading.main_thread() and not _handler_after_stop
+            and signal.getsignal(signal.SIGINT) != signal.SIG_IGN):
+        _handler_after_stop.append(signal.signal(signal.SIGINT, lambda signum, frame: None))
+
+
+def release_interrupts() -> None:
+    """Put back the SIGINT handler :func:`hold_interrupts` replaced (nothing when it did not)."""
+    if _handler_after_stop:
+        signal.signal(signal.SIGINT, _handler_after_stop.pop())
+
+
 def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
              scheduler: str | None = None, workers: int | None = None,
              on_result: Callable[[dict], None] | None = None,
              on_start: Callable[[str | None], None] | None = None,
-             task: Callable[[TakeJob], dict] = process_take) -> BatchResult:
+             task: Callable[[TakeJob], dict] = process_take,
+             keep_holding: bool = False) -> BatchResult:
     """Run ``jobs`` on Dask, recording each result in ``manifest`` as it arrives.
 
     Parameters
@@ -545,6 +567,10 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
     task : callable, optional
         What a worker runs per take (default :func:`~facs_rig.cluster.work.process_take`; the
         benchmark times the engine alone with an empty one).
+    keep_holding : bool
+        After Ctrl-C, further ones are held (:func:`hold_interrupts`) until the caller calls
+        :func:`release_interrupts` (``run_batch``, once its report is written), not only until
+        this returns.
 
     Returns
     -------
@@ -638,6 +664,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
                     submit_next()
         except KeyboardInterrupt:
             result.interrupted = True
+            hold_interrupts()
             # Takes whose results are already here (finished while Ctrl-C arrived) are kept like
             # the others; the rest are cancelled (docs/batch.md says what they leave).
             with contextlib.suppress(Exception, KeyboardInterrupt):
@@ -650,6 +677,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             manifest.close()  # whatever stopped the loop, what finished stays recorded
             with contextlib.suppress(Exception):
                 client.unsubscribe_topic(topic)
+            if not keep_holding:
+                release_interrupts()
     return result
 
 
