@@ -218,7 +218,9 @@ def test_a_still_of_a_timeline_past_the_frame_limit_names_the_file(tmp_path, cap
      "--at picks a moment of a timeline file; a code is one pose (its apex): leave --at out, "
      "or give a timeline"),
     (["6+12", "-o", "a.gif", "--at", "1"],
-     "--at picks the moment of a PNG; a GIF clip shows the whole timeline"),
+     "--at picks the moment a PNG shows; a GIF clip shows the whole timeline (or code)"),
+    (["6+12", "-o", "a.mp4", "--at", "1"],
+     "--at picks the moment a PNG shows; an MP4 clip shows the whole timeline (or code)"),
     (["examples/suspicion_beat.notes", "-o", "a.gif", "--hold", "3"],
      "--hold applies to a clip made from a code; a timeline file has its own timing"),
 ])

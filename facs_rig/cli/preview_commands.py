@@ -174,7 +174,9 @@ def _check_preview_options(args: argparse.Namespace, *, still: bool, timeline_fi
     ------
     UsageError
     """
-    what = f"a {Path(args.output).suffix.lower()[1:].upper()}"
+    kind = Path(args.output).suffix.lower()[1:].upper()
+    # "an MP4": the letters whose names start with a vowel sound take "an".
+    what = f"{'an' if kind[:1] in set('AEFHILMNORSX') else 'a'} {kind}"
     if still:
         if args.fps is not None:
             raise UsageError(f"--fps applies to a GIF or MP4 clip, not to {what} (one pose)")
@@ -186,7 +188,8 @@ def _check_preview_options(args: argparse.Namespace, *, still: bool, timeline_fi
                              "(its apex): leave --at out, or give a timeline")
         return
     if args.at is not None:
-        raise UsageError(f"--at picks the moment of a PNG; {what} clip shows the whole timeline")
+        raise UsageError(f"--at picks the moment a PNG shows; {what} clip shows the whole "
+                         f"timeline (or code)")
     if args.hold is not None and timeline_file:
         raise UsageError("--hold applies to a clip made from a code; a timeline file has its "
                          "own timing")
