@@ -294,15 +294,23 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
                           sources, mapping, where, priors, relations)
 
 
+def _objects(value: Any, where: str, path: str, known: tuple[str, ...]):
+    """Each object of the list at ``path`` with its own JSON path (``$.relations[2]``); an
+    entry that is not an object, or has a key not in ``known``, is refused by its path."""
+    for k, entry in enumerate(_expect(value, list, where, path, "a list")):
+        entry_path = f"{path}[{k}]"
+        _expect(entry, dict, where, entry_path, "an object")
+        for key in entry:
+            if key not in known:
+                raise _fail(where, f"{entry_path}.{key}",
+                            f"unknown key (known: {', '.join(known)})")
+        yield entry_path, entry
+
+
 def _parse_relations(value: Any, where: str) -> tuple[Relation, ...]:
     relations = []
-    for k, entry in enumerate(_expect(value, list, where, "$.relations", "a list")):
-        path = f"$.relations[{k}]"
-        _expect(entry, dict, where, path, "an object")
-        for key in entry:
-            if key not in ("au", "shapes", "kind", "weight", "source"):
-                raise _fail(where, f"{path}.{key}", "unknown key (known: au, shapes, kind, "
-                            "weight, source)")
+    for path, entry in _objects(value, where, "$.relations",
+                                ("au", "shapes", "kind", "weight", "source")):
         au = entry.get("au")
         if isinstance(au, bool) or not isinstance(au, int) or not 1 <= au <= 49:
             raise _fail(where, f"{path}.au", f"expected a facial AU number 1-49, got {au!r}")
@@ -363,13 +371,7 @@ def _parse_solve(value: Any, where: str) -> SolvePriors:
 def _parse_au_priors(value: Any, where: str) -> tuple[AUPrior, ...]:
     """A profile's ``solve.aus``: per-AU priors (:class:`facs_rig.core.solve.AUPrior`)."""
     priors = []
-    for k, entry in enumerate(_expect(value, list, where, "$.solve.aus", "a list")):
-        path = f"$.solve.aus[{k}]"
-        _expect(entry, dict, where, path, "an object")
-        for key in entry:
-            if key not in ("au", "weight", "beyond", "source"):
-                raise _fail(where, f"{path}.{key}", "unknown key (known: au, weight, beyond, "
-                            "source)")
+    for path, entry in _objects(value, where, "$.solve.aus", ("au", "weight", "beyond", "source")):
         au = _number(entry.get("au"), where, f"{path}.au", 1, 99)
         if au != int(au):
             raise _fail(where, f"{path}.au", "expected a whole AU number")
