@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_mediapipe_smile
+from conftest import shared_asset, write_mediapipe_smile
 
 from facs_rig.cli import main
 from facs_rig.io.timeline_files import read_timeline
@@ -223,3 +223,21 @@ def test_batch_refuses_rig_options_no_output_uses_before_any_work(smile, tmp_pat
     assert main(["batch", str(smile), "-o", f"{out}/{{stem}}.{{ext}}", *options]) == 2
     assert capsys.readouterr().err == f"facs-rig: error: {message} (see 'facs-rig batch --help')\n"
     assert not out.exists()
+
+
+def test_cutoff_is_refused_where_no_zero_phase_smoothing_uses_it(tmp_path, capsys):
+    """`--smooth one-euro --cutoff 1` gave byte-identical files: --cutoff only sets the
+    zero-phase filter's cutoff. It is refused where nothing smooths that way (retarget's
+    default is no smoothing), and kept where something does (code's default; a batch's summary)."""
+    take = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    for arguments, smoothing in (([], "none"), (["--smooth", "one-euro"], "one-euro")):
+        assert main(["retarget", take, "-o", str(tmp_path / "x.csv"), "--cutoff", "1",
+                     *arguments]) == 2
+        assert capsys.readouterr().err == (
+            f"facs-rig: error: --cutoff sets the zero-phase smoothing's cutoff, and the smoothing "
+            f"here is {smoothing}: add --smooth zero-phase (see 'facs-rig retarget --help')\n")
+    assert not (tmp_path / "x.csv").exists()
+    assert main(["code", take, "--cutoff", "1"]) == 0
+    slow = capsys.readouterr().out
+    assert main(["code", take]) == 0
+    assert capsys.readouterr().out != slow  # a 1 Hz cutoff smooths more than the default 6 Hz

@@ -50,8 +50,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smooth", choices=SMOOTHING, default=None,
                         help="none, one-euro (causal, as live) or zero-phase (offline); default "
                              "none for retarget, zero-phase for code")
-    parser.add_argument("--cutoff", type=bounded(float, positive=True, unit="Hz"), default=6.0, metavar="HZ",
-                        help="zero-phase smoothing cutoff (default 6 Hz)")
+    parser.add_argument("--cutoff", type=bounded(float, positive=True, unit="Hz"), default=None, metavar="HZ",
+                        help="zero-phase smoothing cutoff (default 6 Hz; needs --smooth "
+                             "zero-phase, code's default)")
     parser.add_argument("--neutral", default=None, metavar="none|auto|START-END",
                         help="subtract the resting pose: auto (the second nearest every channel's "
                              "resting level, when the face is at rest there; none on AUs already "
@@ -95,11 +96,18 @@ def add_rig_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cleaning_options(args: argparse.Namespace, *, neutral_default: str,
-                     smooth_default: str) -> CleaningOptions:
-    """The cleaning options, with a command's defaults for ``--neutral`` and ``--smooth``."""
+                     smooth_default: str, check_cutoff: bool = True) -> CleaningOptions:
+    """The cleaning options, with a command's defaults for ``--neutral`` and ``--smooth``
+    (``check_cutoff``: refuse a ``--cutoff`` these options would not use)."""
+    smoothing = args.smooth or smooth_default
+    if check_cutoff and args.cutoff is not None and smoothing != "zero-phase":
+        # It only sets the zero-phase filter's cutoff: with another smoothing it changed
+        # nothing, silently (a reviewer's `--smooth one-euro --cutoff 1` was byte-identical).
+        raise _usage_error(f"--cutoff sets the zero-phase smoothing's cutoff, and the smoothing "
+                           f"here is {smoothing}: add --smooth zero-phase")
     try:
-        return CleaningOptions(gaps=args.gaps, max_gap=args.max_gap,
-                               smoothing=args.smooth or smooth_default, cutoff_hz=args.cutoff,
+        return CleaningOptions(gaps=args.gaps, max_gap=args.max_gap, smoothing=smoothing,
+                               cutoff_hz=6.0 if args.cutoff is None else args.cutoff,
                                neutral=args.neutral or neutral_default, gain_percentile=args.gain,
                                fps=args.fps)
     except ValueError as exc:  # CleaningOptions checks what the option types cannot (--neutral)
@@ -180,9 +188,11 @@ def check_neutral(text: str | None) -> None:
         raise _usage_error(f"--neutral {text!r}: the start must be before the end")
 
 
-def retarget_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword values of a ``RetargetOptions`` from ``retarget``'s or ``batch``'s options."""
+def retarget_options(args: argparse.Namespace, *, check_cutoff: bool = True) -> dict[str, Any]:
+    """The keyword values of a ``RetargetOptions`` from ``retarget``'s or ``batch``'s options
+    (``batch`` checks ``--cutoff`` against its summary's cleaning, which smooths by default)."""
     return dict(rig=args.rig, mesh=args.mesh, format=args.format, face=args.face,
                 source=args.source, solve=args.solve, tracker=args.tracker,
-                cleaning=cleaning_options(args, neutral_default="none", smooth_default="none"),
+                cleaning=cleaning_options(args, neutral_default="none", smooth_default="none",
+                                          check_cutoff=check_cutoff),
                 events=event_options(args), thresholds_given=tuple(sorted(thresholds_given(args))))

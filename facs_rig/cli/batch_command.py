@@ -140,7 +140,7 @@ def batch_settings(args: argparse.Namespace):
     return BatchSettings(
         outputs=outputs,
         code_cleaning=cleaning_options(args, neutral_default="auto", smooth_default="zero-phase"),
-        force=args.force, **retarget_options(args))
+        force=args.force, **retarget_options(args, check_cutoff=False))
 
 
 class _Progress:
