@@ -146,7 +146,7 @@ def event_options_given(args: argparse.Namespace) -> list[str]:
     ``retarget`` refuses them for an output that holds no events (a .glb, a .csv): they would
     change nothing, and silence would let the user believe they did.
     """
-    given = [f"--{name}" for name in ("on", "off") if getattr(args, name, None) is not None]
+    given = [f"--{name}" for name in ("on", "off") if name in thresholds_given(args)]
     given += [option for option, value in (("--min-duration", args.min_duration),
                                            ("--trace", args.trace)) if value is not None]
     return given + (["--whole-events"] if args.whole_events else [])

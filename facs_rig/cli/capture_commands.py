@@ -108,8 +108,8 @@ def run_retarget(args: argparse.Namespace) -> int:
     # An unknown extension fails before any work; so do event options on an output without
     # events (they would change nothing, and silence would say they did).
     check_rig_options_used(args, [Path(outputs[0]).suffix], f"{outputs[0]} is not one")
-    if output_kind(outputs[0], args.rig) != "timeline" and event_options_given(args):
-        given = event_options_given(args)
+    given = event_options_given(args)
+    if output_kind(outputs[0], args.rig) != "timeline" and given:
         raise UsageError(f"{', '.join(given)}: {'these options change' if len(given) > 1 else 'it changes'} "
                          f"the events of timeline outputs (.json, .txt, .notes, .eaf); "
                          f"{outputs[0]} holds no events")
