@@ -88,13 +88,17 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 print(line)
     finished = result.done + result.skipped + result.failed
     not_done = (f", {outcome.total - finished} not done: rerun to continue"
-                if result.interrupted and finished < outcome.total else "")
+                if (result.interrupted or result.lost) and finished < outcome.total else "")
     print(f"batch: {outcome.total} takes: {result.done} done, {result.skipped} up to date, "
           f"{result.failed} failed{not_done}; report {outcome.report_html}")
     if result.interrupted:
         print(f"facs-rig: interrupted: {finished} of {outcome.total} takes finished (kept); "
               f"rerun the same command to continue", file=sys.stderr)
         return 130
+    if result.lost:
+        print(f"facs-rig: error: {result.lost}: {finished} of {outcome.total} takes finished "
+              f"(kept); rerun the same command to continue", file=sys.stderr)
+        return 1
     if result.failed:
         print(f"facs-rig: error: {result.failed} of {outcome.total} takes failed "
               f"(listed first in {outcome.report_html})", file=sys.stderr)

@@ -367,7 +367,8 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
         entries = [manifest.entries[job.key] for job in jobs if job.key in manifest.entries]
         not_done = [job.capture for job in jobs if job.key not in manifest.entries]
         outcome.report_json, outcome.report_html = write_reports(
-            folder, entries, interrupted=result.interrupted, not_done=not_done, notes=notes)
+            folder, entries, interrupted=result.interrupted, not_done=not_done, notes=notes,
+            lost=result.lost)
         manifest.compact()
     finally:
         release_interrupts()

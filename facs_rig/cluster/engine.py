@@ -133,6 +133,8 @@ class BatchResult:
     skipped: int = 0
     failed: int = 0
     interrupted: bool = False
+    #: Why the run stopped before every take was sent back (the scheduler went away), or None.
+    lost: str | None = None
     dashboard: str | None = None
 
 
@@ -382,8 +384,7 @@ def dask_client(scheduler: str | None, workers: int | None):
     # Dask logs its own trouble with tracebacks (a worker's heartbeat that finds the scheduler
     # gone after Ctrl-C, a reconnect); facs-rig reports what matters itself (ClusterError, each
     # take's error line), so only Dask's critical messages reach the terminal.
-    for name in ("distributed", "tornado", "bokeh"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    _quiet_dask_logs()
     cluster = None
     try:
         if scheduler:
@@ -394,6 +395,7 @@ def dask_client(scheduler: str | None, workers: int | None):
 
                 raise ClusterError(f"no Dask scheduler answers at {scheduler} (waited "
                                    f"{parse_timedelta(CONNECT_TIMEOUT):g} s)") from None
+            _check_remote_environment(client, scheduler)
         else:
             import dask
 
@@ -459,6 +461,58 @@ def dask_client(scheduler: str | None, workers: int | None):
             _stop_worker_server(set(multiprocessing.active_children()) - others)
 
 
+def _environment() -> dict:
+    """What a batch needs of a scheduler or worker process, run there by Dask: importing this
+    function is the first test (Dask unpickles a batch's tasks on the scheduler and the workers,
+    so both need facs-rig), its version the second (the manifest records the client's)."""
+    import importlib.util
+
+    return {"facs_rig": __version__, "bokeh": importlib.util.find_spec("bokeh") is not None}
+
+
+def _check_remote_environment(client, scheduler: str) -> None:
+    """Refuse, in one line and before any take is sent, an existing cluster whose scheduler or
+    workers cannot run facs-rig's tasks or run another version of it.
+
+    Without this, a scheduler without facs-rig failed every take with Dask's "Error during
+    deserialization of the task graph", one long line per take. Workers that join later are not
+    checked here; a take they cannot run fails with its own line.
+    """
+    need = (f"Dask unpickles the tasks on the scheduler and the workers, so each needs "
+            f"facs-rig {__version__} installed (docs/batch.md)")
+
+    def refuse(who: str, answer) -> None:
+        if type(answer) is Exception and answer.args and isinstance(answer.args[0],
+                                                                   BaseException):
+            answer = answer.args[0]  # Client.run wraps what a worker raised
+        if isinstance(answer, BaseException):
+            raise ClusterError(f"{who} cannot run facs-rig ({type(answer).__name__}: "
+                               f"{' '.join(str(answer).split())}): {need}")
+        theirs = answer.get("facs_rig") if isinstance(answer, dict) else None
+        if theirs != __version__:
+            raise ClusterError(f"{who} runs facs-rig {theirs}, this command {__version__}: {need}")
+
+    try:
+        answer = client.run_on_scheduler(_environment)
+    except Exception as exc:  # noqa: BLE001 (what the scheduler raised, or could not import)
+        answer = exc
+    refuse(f"the Dask scheduler at {scheduler}", answer)
+    for worker, answer in sorted(client.run(_environment, on_error="return").items()):
+        refuse(f"the Dask worker {worker} of {scheduler}", answer)
+
+
+def _quiet_dask_logs() -> None:
+    """Only Dask's critical messages reach the terminal: its own ``logging`` configuration gives
+    some loggers a level of their own (``distributed.client`` at warning printed "Failed to
+    reconnect to scheduler ... closing client" beside facs-rig's own line for the same event),
+    so each configured one is set, not only the packages' roots."""
+    roots = ("distributed", "tornado", "bokeh")
+    names = [name for name in list(logging.root.manager.loggerDict)
+             if name.split(".")[0] in roots]
+    for name in (*roots, *names):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _skip_dask_forkserver_preload(distributed) -> None:
     """Keep Dask from importing its own preload list in the client.
 
@@ -506,19 +560,20 @@ def _wait_for_a_worker(client, cluster, count: int,
 
 
 def dashboard_link(client) -> str | None:
-    """The dashboard's address, when the scheduler serves one (its plots need Bokeh here)."""
-    import importlib.util
+    """The dashboard's address, when the scheduler serves one with its plots.
 
+    Dask lists a dashboard service even where Bokeh, which draws every page of it, is not
+    installed; its pages then answer 404, so that link is not shown (docs/batch.md says how to
+    get it).
+    """
     try:
-        services = client.scheduler_info().get("services", {})
+        if "dashboard" not in client.scheduler_info().get("services", {}):
+            return None
+        if not client.run_on_scheduler(_environment)["bokeh"]:
+            return None
     except Exception:  # noqa: BLE001 (an unreachable scheduler has no dashboard to show)
         return None
-    if "dashboard" not in services:
-        return None
-    link = client.dashboard_link
-    if importlib.util.find_spec("bokeh") is None:
-        link += " (its plots need: pip install bokeh)"
-    return link
+    return client.dashboard_link
 
 
 #: The SIGINT handler to put back once an interrupted batch has stopped (see hold_interrupts).
@@ -578,7 +633,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         ``interrupted`` is True after Ctrl-C: finished takes are in the manifest, the rest are
         not, and a rerun continues from there.
     """
-    _import_dask()  # a clear error when Dask is missing, before anything starts
+    distributed = _import_dask()  # a clear error when Dask is missing, before anything starts
     result = BatchResult()
     queued = list(jobs)
     pending = iter(queued)
@@ -639,6 +694,10 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             try:
                 outcomes = future.result(timeout=timeout)
             except Exception as exc:  # noqa: BLE001 (a worker that died: KilledWorker, ...)
+                if _connection_lost(client, exc):
+                    # Not the takes' failure: the scheduler went away, and Dask cancelled every
+                    # future with it. Its takes stay unrecorded, so a rerun does them.
+                    raise _SchedulerLost from None
                 # Only the takes not announced as finished failed with it.
                 outcomes = [{"key": job.key, "status": "failed", "capture": job.capture,
                              "error": f"{job.capture}: the worker failed ({type(exc).__name__}:"
@@ -656,12 +715,20 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
                     # A timeout, so that Ctrl-C is seen at once whatever the platform.
                     arrival = arrivals.get(timeout=WAKE_INTERVAL)
                 except queue.Empty:
+                    if client.status in ("closing", "closed"):
+                        raise _SchedulerLost from None
                     continue
                 if isinstance(arrival, dict):
                     record(arrival)
                 elif getattr(arrival, "key", None) in in_flight:
                     finish(arrival)
                     submit_next()
+        except (_SchedulerLost, distributed.client.ClosedClientError):
+            # Takes announced before the loss are kept; the rest are left for a rerun.
+            with contextlib.suppress(Exception):
+                record_announced()
+            result.lost = (f"lost the Dask scheduler at {scheduler}" if scheduler
+                           else "lost the local Dask cluster's scheduler")
         except KeyboardInterrupt:
             result.interrupted = True
             hold_interrupts()
@@ -680,6 +747,23 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             if not keep_holding:
                 release_interrupts()
     return result
+
+
+class _SchedulerLost(Exception):
+    """The client lost its scheduler during a run: what was in flight is gone with it."""
+
+
+def _connection_lost(client, exc: Exception) -> bool:
+    """Whether ``exc``, raised by a task's future, means the client lost the scheduler (Dask
+    cancels every future then, reason ``scheduler-connection-lost``), not that the task failed.
+
+    Nothing else cancels this run's futures before its loop ends (a Ctrl-C cancels them after).
+    """
+    from concurrent.futures import CancelledError
+
+    return (isinstance(exc, CancelledError)
+            or getattr(exc, "reason", None) == "scheduler-connection-lost"
+            or client.status not in ("running", "connecting", "newly-created"))
 
 
 def _takes_per_task(left: int, threads: int) -> int:
