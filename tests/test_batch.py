@@ -330,6 +330,44 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
                                                                "json")
 
 
+@pytest.mark.parametrize("sigint_ignored", [False, True])
+def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(tmp_path,
+                                                                             sigint_ignored):
+    # SIGTERM (kill, timeout, a job scheduler) to the command alone, as those send it: before,
+    # the command ended at once, with no report and no line. With SIGINT ignored (a job started
+    # with `&`) it must stop all the same.
+    source = shared_asset(LLF)
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for k in range(TAKES):
+        os.link(source, folder / f"take{k:02d}.csv")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o", f"{out}/{{stem}}.json",
+         "--workers", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_ignoring_sigint if sigint_ignored else None)
+    try:
+        _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    entries = read_manifest_lines(out / "batch-manifest.jsonl")
+    finished = len({e["key"] for e in entries if e["status"] == "ok"})
+    assert 1 <= finished <= TAKES, entries
+    if finished < TAKES:
+        assert stderr.splitlines()[-1] == (
+            f"facs-rig: terminated: {finished} of {TAKES} takes finished (kept); rerun the "
+            f"same command to continue"), stderr
+    report = json.loads((out / "batch-report.json").read_text())
+    assert report["interrupted"] is True and report["totals"]["ok"] == finished
+    assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives it
+
+
 def test_takes_finished_when_ctrl_c_arrives_are_recorded(tmp_path, scheduler):
     # Ctrl-C while the client handles one result: the other tasks in flight have finished by
     # then (a trivial task), and their results are recorded rather than dropped with the cancel.
@@ -364,7 +402,8 @@ def test_takes_finished_when_ctrl_c_arrives_are_recorded(tmp_path, scheduler):
 def _separate_cluster(folder: Path, workers: tuple[str, ...] = ("w1", "w2"),
                       scheduler_without_facs_rig: bool = False):
     """``dask scheduler`` and one ``dask worker`` process per name, on 127.0.0.1; yields
-    ``(address, scheduler process)`` once every worker has joined, and stops them all after."""
+    ``(address, [scheduler process, worker processes...])`` once every worker has joined, and
+    stops them all after. Each is the leader of a process group of its own."""
     distributed = require_dask()
     dask = require_tool("dask")
     env = dict(os.environ, PYTHONPATH=str(REPO), DASK_DISTRIBUTED__LOGGING__DISTRIBUTED="error")
@@ -384,8 +423,8 @@ def _separate_cluster(folder: Path, workers: tuple[str, ...] = ("w1", "w2"),
                           "from distributed.cli.dask_scheduler import main; main()"]
                          if scheduler_without_facs_rig else [dask, "scheduler"])
     try:
-        scheduler = start(scheduler_command, "--host", "127.0.0.1", "--port", "0",
-                          "--no-dashboard", "--scheduler-file", str(scheduler_file))
+        start(scheduler_command, "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+              "--scheduler-file", str(scheduler_file))
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -396,7 +435,7 @@ def _separate_cluster(folder: Path, workers: tuple[str, ...] = ("w1", "w2"),
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(len(workers), timeout=90)
             assert len(client.scheduler_info()["workers"]) == len(workers)
-        yield address, scheduler
+        yield address, list(processes)
     finally:
         for process in reversed(processes):
             with contextlib.suppress(ProcessLookupError):
@@ -432,7 +471,7 @@ def test_a_scheduler_lost_mid_batch_keeps_what_finished_and_a_rerun_continues(tm
     for k in range(count):
         os.link(source, folder / f"take{k:02d}.csv")
     out = tmp_path / "out"
-    with _separate_cluster(tmp_path, workers=("w1",)) as (address, scheduler):
+    with _separate_cluster(tmp_path, workers=("w1",)) as (address, (scheduler, _)):
         process = subprocess.Popen(
             [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o",
              f"{out}/{{stem}}.json", "--scheduler", address], cwd=tmp_path,
@@ -468,6 +507,38 @@ def test_a_scheduler_lost_mid_batch_keeps_what_finished_and_a_rerun_continues(tm
     assert done.returncode == 0, done.stderr
     assert (f"{count - finished} done, {finished} up to date, 0 failed"
             in done.stdout.splitlines()[-1])
+
+
+def test_a_cluster_without_workers_is_said_to_be_waited_for(tmp_path, monkeypatch):
+    # Every worker of an existing cluster killed mid-batch: Dask waits for new workers as long
+    # as it takes, and the batch looked frozen. Now the command says it is waiting (here after
+    # 1 s, STALL_NOTICE); the test then stops it as Ctrl-C would.
+    from facs_rig.cluster import BatchSettings, OutputNames, engine, run_batch
+
+    monkeypatch.setattr(engine, "STALL_NOTICE", 1.0)
+    source = shared_asset(LLF)
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for k in range(20):
+        os.link(source, folder / f"take{k:02d}.csv")
+    waits, finished = [], []
+
+    def on_wait(seconds):
+        waits.append(seconds)
+        raise KeyboardInterrupt  # what the user does next
+
+    with _separate_cluster(tmp_path, workers=("w1",)) as (address, (_, worker)):
+
+        def kill_the_workers(entry):
+            if not finished:  # the worker and its nanny, at once
+                os.killpg(worker.pid, signal.SIGKILL)
+            finished.append(entry)
+
+        outcome = run_batch([str(folder)],
+                            BatchSettings(OutputNames(f"{tmp_path}/out/{{stem}}.json")),
+                            scheduler=address, on_result=kill_the_workers, on_wait=on_wait)
+    assert len(waits) == 1 and 1.0 <= waits[0] < 5
+    assert outcome.result.interrupted and outcome.result.done == len(finished) < 20
 
 
 def read_manifest_lines(path: Path) -> list[dict]:

@@ -67,6 +67,13 @@ MOST_TAKES_PER_TASK = 4
 WAKE_INTERVAL = 0.25
 #: After Ctrl-C, how long to wait for a finished task's result (a small dict) from its worker.
 RESULT_TIMEOUT = 5
+#: Seconds without any take finishing after which the command says it is still waiting (once
+#: per such stretch): a cluster whose workers are all gone leaves Dask waiting for new ones,
+#: and the batch looked frozen.
+STALL_NOTICE = 60.0
+#: How long a Dask client may take to start (connect, register) before the batch gives up; the
+#: connection itself is bounded by CONNECT_TIMEOUT, this catches a start that never returns.
+CLIENT_START_TIMEOUT = 60.0
 #: How long to try reaching a --scheduler before giving up.
 CONNECT_TIMEOUT = "10s"
 #: The local cluster's dashboard: loopback, a free port (Dask's default 8787 clashes between runs).
@@ -133,6 +140,8 @@ class BatchResult:
     skipped: int = 0
     failed: int = 0
     interrupted: bool = False
+    #: The interruption was a SIGTERM (a job scheduler's or ``kill``'s stop), not a Ctrl-C.
+    terminated: bool = False
     #: Why the run stopped before every take was sent back (the scheduler went away), or None.
     lost: str | None = None
     dashboard: str | None = None
@@ -389,7 +398,8 @@ def dask_client(scheduler: str | None, workers: int | None):
     try:
         if scheduler:
             try:
-                client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+                client = _new_client(distributed, scheduler, f"the Dask scheduler at {scheduler}",
+                                     timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError):
                 from dask.utils import parse_timedelta
 
@@ -414,7 +424,7 @@ def dask_client(scheduler: str | None, workers: int | None):
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
                     silence_logs=logging.CRITICAL)
                 cluster.scale(count)  # starts them all at once, in the background
-                client = distributed.Client(cluster, set_as_default=False)
+                client = _new_client(distributed, cluster, "the local Dask cluster's scheduler")
                 _wait_for_a_worker(client, cluster, count, stop=lambda: held.pressed)
     except KeyboardInterrupt:
         # Ctrl-C while the cluster started: nothing ran; close what was started, then report it.
@@ -459,6 +469,34 @@ def dask_client(scheduler: str | None, workers: int | None):
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
             _stop_worker_server(set(multiprocessing.active_children()) - others)
+
+
+def _new_client(distributed, address, where: str, **options):
+    """``distributed.Client(address, **options)``, given up on after :data:`CLIENT_START_TIMEOUT`.
+
+    Dask's ``Client.start`` waits for its start coroutine with no limit of its own (a
+    ``timeout`` bounds the connection, not that wait), and twice here, once in a test run on a
+    loaded machine, it never returned: the batch hung before its first take. The constructor
+    runs in a thread of its own, so that this one can stop waiting: a ClusterError then, and
+    the stuck thread is left to end with the process.
+    """
+    outcome: dict = {}
+
+    def construct() -> None:
+        try:
+            outcome["client"] = distributed.Client(address, set_as_default=False, **options)
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=construct, name="facs-rig Dask client start", daemon=True)
+    thread.start()
+    thread.join(CLIENT_START_TIMEOUT)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "client" not in outcome:
+        raise ClusterError(f"Dask's client did not start: no answer from {where} within "
+                           f"{CLIENT_START_TIMEOUT:g} s")
+    return outcome["client"]
 
 
 def _environment() -> dict:
@@ -591,6 +629,41 @@ def hold_interrupts() -> None:
         _handler_after_stop.append(signal.signal(signal.SIGINT, lambda signum, frame: None))
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Inside, SIGTERM stops the batch as Ctrl-C does: finished takes kept, the report written.
+
+    SIGTERM is how job schedulers, ``timeout``, ``kill`` and service managers stop a command;
+    its default action ended the client at once, with no report and no line (the manifest kept
+    the finished takes). The handler sends this process a SIGINT, so every rule of Ctrl-C holds
+    (held while the cluster starts, a second one waiting for the report); where SIGINT is
+    ignored (a job started with ``&``), it raises KeyboardInterrupt itself.
+
+    Yields
+    ------
+    received : types.SimpleNamespace
+        ``signalled``: whether SIGTERM arrived.
+    """
+    import types
+
+    received = types.SimpleNamespace(signalled=False)
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def stop(signum, frame) -> None:
+        received.signalled = True
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+            raise KeyboardInterrupt
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def release_interrupts() -> None:
     """Put back the SIGINT handler :func:`hold_interrupts` replaced (nothing when it did not)."""
     if _handler_after_stop:
@@ -602,7 +675,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
              on_result: Callable[[dict], None] | None = None,
              on_start: Callable[[str | None], None] | None = None,
              task: Callable[[TakeJob], dict] = process_take,
-             keep_holding: bool = False) -> BatchResult:
+             keep_holding: bool = False,
+             on_wait: Callable[[float], None] | None = None) -> BatchResult:
     """Run ``jobs`` on Dask, recording each result in ``manifest`` as it arrives.
 
     Parameters
@@ -626,6 +700,10 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         After Ctrl-C, further ones are held (:func:`hold_interrupts`) until the caller calls
         :func:`release_interrupts` (``run_batch``, once its report is written), not only until
         this returns.
+    on_wait : callable, optional
+        Called with the seconds waited when no take has finished for :data:`STALL_NOTICE`
+        seconds (once per such stretch): Dask waits for workers as long as it takes, so a
+        cluster that lost every worker would otherwise look frozen.
 
     Returns
     -------
@@ -710,6 +788,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             for _ in range(threads * IN_FLIGHT_PER_THREAD):
                 if not submit_next():
                     break
+            last_arrival, waited_told = time.monotonic(), False
             while in_flight:
                 try:
                     # A timeout, so that Ctrl-C is seen at once whatever the platform.
@@ -717,7 +796,12 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
                 except queue.Empty:
                     if client.status in ("closing", "closed"):
                         raise _SchedulerLost from None
+                    waited = time.monotonic() - last_arrival
+                    if waited >= STALL_NOTICE and not waited_told and on_wait is not None:
+                        waited_told = True
+                        on_wait(waited)
                     continue
+                last_arrival, waited_told = time.monotonic(), False
                 if isinstance(arrival, dict):
                     record(arrival)
                 elif getattr(arrival, "key", None) in in_flight:
