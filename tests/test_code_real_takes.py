@@ -251,3 +251,135 @@ def test_a_segment_with_26_and_27_writes_the_one_alternative_27_at_the_stronger_
     # 26 alone stays 26.
     segments = code_segments(Timeline(events[:1] + events[2:]), load_vocabulary())
     assert [str(s.code) for s in segments] == ["25D+26E"]
+
+
+# --- 5. ARKit crosstalk: jawForward and mouthStretch rise with the jaw and the smile ----------
+
+S07 = "captures/livelinkface/S07-001.csv"
+ALEX = "captures/livelinkface/alex_rom_3.csv"
+
+
+def test_live_link_face_laughs_code_no_jaw_thrust_and_no_lip_stretcher(capsys):
+    # S07-001.csv: ARKit's jawForward follows jawOpen and the smile (r 0.98; 0.23 in the laughs
+    # against 0.05 at rest) and mouthStretch follows jawOpen (r 0.94). Before: 29 in 15 lines
+    # (29B/C in every laugh), 20 in 16: `14.06–14.76 s  8B+12D+16C+20C+25E+26C+29C  happiness 1/1`.
+    lines = code_lines(capsys, shared_asset(S07))
+    assert segments_with(lines, 29) == 0
+    assert segments_with(lines, 20) == 0
+    assert "14.06–14.76 s  8B+12D+16C+25E+26C  happiness 1/1" in lines
+    assert "20.20–20.80 s  8A+12D+16C+25E+26C  happiness 1/1" in lines
+    assert segments_with(lines, 26) == 9  # the jaw openings are read as before
+
+
+def test_live_link_face_rom_take_keeps_its_thrusts_and_its_fear_stretch(capsys):
+    # alex_rom_3.csv: 29 in 35 lines before, 27 of them with a smile (12); now 4, where
+    # jawForward reaches 0.24-0.28 with the lips rolled in (28) and no smile, beyond what its
+    # jaw (0.2-0.4) explains. 20 in 79 lines before, now 34; the fear lines keep their 20.
+    lines = code_lines(capsys, shared_asset(ALEX))
+    thrusts = [line for line in lines if re.search(r"(^|[ +])29[A-E]", line)]
+    assert [line.split("  ")[0] for line in thrusts] == [
+        "43.59–43.96 s", "43.96–44.29 s", "95.09–95.72 s", "97.02–97.72 s"]
+    assert all("+28" in line and "12" not in line.split("  ")[1] for line in thrusts)
+    assert segments_with(lines, 20) == 34
+    fear = [line for line in lines if "fear" in line]
+    assert len(fear) == 7 and sum(bool(re.search(r"\+R?20[A-E]", line)) for line in fear) == 5
+
+
+def _live_link_face_take(path, held: dict[str, float]) -> None:
+    """2 s at rest, then 2 s with ``held`` shapes at their values (30 fps)."""
+    from facs_rig.core.curves import TargetWeights
+    from facs_rig.io.captures.arkit_names import ARKIT_NAMES
+    from facs_rig.io.captures.arkit_tables import write_live_link_face
+
+    values = np.zeros((120, len(ARKIT_NAMES)), dtype=np.float32)
+    for shape, value in held.items():
+        values[60:, ARKIT_NAMES.index(shape)] = value
+    write_live_link_face(TargetWeights(np.arange(120) / 30.0, values, ARKIT_NAMES, 30.0), path)
+
+
+def _one_line(capsys, path) -> str:
+    lines = code_lines(capsys, path)
+    assert len(lines) == 1, lines
+    return lines[0].split("  ")[1]
+
+
+#: A laugh on Live Link Face: smile 0.6, jaw open 0.45, the lower lip down, and the jawForward
+#: and mouthStretch the arkit profile's crosstalk predicts for them (0.31 x 0.45 + 0.114 x 0.6,
+#: 0.47 x 0.45).
+LAUGH = {"mouthSmileLeft": 0.6, "mouthSmileRight": 0.6, "jawOpen": 0.45,
+         "mouthLowerDownLeft": 0.4, "mouthLowerDownRight": 0.4,
+         "jawForward": 0.31 * 0.45 + 0.114 * 0.6,
+         "mouthStretchLeft": 0.47 * 0.45, "mouthStretchRight": 0.47 * 0.45}
+
+
+def test_a_jaw_thrust_alone_still_reads_29(tmp_path, capsys):
+    path = tmp_path / "thrust.csv"
+    _live_link_face_take(path, {"jawForward": 0.6})
+    assert _one_line(capsys, path) == "29D"  # 0.6 less the sparsity's 0.01
+
+
+def test_a_laugh_reads_no_thrust_but_a_thrust_beyond_its_crosstalk_does(tmp_path, capsys):
+    path = tmp_path / "laugh.csv"
+    _live_link_face_take(path, LAUGH)
+    assert _one_line(capsys, path) == "12C+16A+25E+26C"
+    # Without the crosstalk (the generic profile, same solve priors otherwise) the same laugh
+    # read a thrust and a stretch.
+    assert "29B" in code_lines(capsys, path, "--tracker", "generic")[0]
+    # The same laugh with the jaw really thrust (jawForward 0.4 beyond the crosstalk) and the
+    # lips really stretched (0.4 beyond it).
+    _live_link_face_take(path, {**LAUGH, "jawForward": LAUGH["jawForward"] + 0.4,
+                                "mouthStretchLeft": LAUGH["mouthStretchLeft"] + 0.4,
+                                "mouthStretchRight": LAUGH["mouthStretchRight"] + 0.4})
+    assert _one_line(capsys, path) == "12C+16A+20C+25E+26C+29C"
+
+
+def test_remove_crosstalk_lowers_a_shape_by_what_its_sources_explain():
+    from facs_rig.core.solve import ShapeCrosstalk, remove_crosstalk
+
+    crosstalk = (ShapeCrosstalk("jawForward", (("jawOpen", 0.3), ("mouthSmileLeft", 0.1))),
+                 ShapeCrosstalk("cheekPuff", (("tongueOut", 0.5),)))  # no tongueOut: skipped
+    weights = np.array([[0.25, 0.5, 0.5],    # 0.25 - 0.15 - 0.05 = 0.05
+                        [0.10, 0.5, 0.5],    # explained 0.2 > 0.1: lowered to 0, no further
+                        [-0.02, 0.5, 0.0],   # below 0 (under the neutral): left as it is
+                        [0.30, -0.1, 0.0]],  # a source below its rest explains nothing
+                       dtype=np.float32)
+    targets = ("jawForward", "jawOpen", "mouthSmileLeft")
+    out = remove_crosstalk(weights, targets, crosstalk)
+    np.testing.assert_allclose(out[:, 0], [0.05, 0.0, -0.02, 0.30], atol=1e-7)
+    np.testing.assert_array_equal(out[:, 1:], weights[:, 1:])
+    assert weights[0, 0] == np.float32(0.25)  # a copy unless told to overwrite
+    assert remove_crosstalk(weights, targets, crosstalk, overwrite=True) is weights
+    assert weights[0, 0] == pytest.approx(0.05)
+    assert remove_crosstalk(weights, ("jawOpen",), crosstalk) is weights  # nothing applies
+
+
+def test_crosstalk_round_trips_through_the_profile_document():
+    profile = load_tracker("arkit")
+    crosstalk = profile.solve_priors.crosstalk
+    assert [(c.shape, dict(c.sources)) for c in crosstalk] == [
+        ("jawForward", {"jawOpen": 0.31, "mouthSmileLeft": 0.057, "mouthSmileRight": 0.057}),
+        ("mouthStretchLeft", {"jawOpen": 0.47}), ("mouthStretchRight", {"jawOpen": 0.47})]
+    assert all("S07-001.csv" in c.source and "alex_rom_3.csv" in c.source for c in crosstalk)
+    again = parse_tracker(tracker_document(profile))
+    assert again.solve_priors == profile.solve_priors
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"shape": "jawForward", "from": {"jawOpen": 0.3}}, "$.solve.crosstalk[0].source: expected a string"),
+    ({"shape": "jawFwd", "from": {"jawOpen": 0.3}, "source": "x"},
+     "$.solve.crosstalk[0].shape: 'jawFwd' is not an ARKit blendshape name"),
+    ({"shape": "jawForward", "from": {"jawForward": 0.3}, "source": "x"},
+     "$.solve.crosstalk[0].from.jawForward: a shape is no crosstalk of its own"),
+    ({"shape": "jawForward", "from": {"jawOpen": 1.5}, "source": "x"},
+     "$.solve.crosstalk[0].from.jawOpen: 1.5 is outside 0..1"),
+    ({"shape": "jawForward", "from": {}, "source": "x"},
+     "$.solve.crosstalk[0].from: expected at least one shape"),
+    ({"shape": "jawForward", "from": {"jawOpen": 0.3}, "source": " "},
+     "$.solve.crosstalk[0].source: a crosstalk needs its measurement's source"),
+])
+def test_bad_crosstalk_is_refused_naming_the_field(entry, message):
+    document = tracker_document(load_tracker("arkit"))
+    document["solve"]["crosstalk"] = [entry]
+    with pytest.raises(TrackerProfileError) as caught:
+        parse_tracker(document)
+    assert message in str(caught.value)

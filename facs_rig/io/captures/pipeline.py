@@ -188,7 +188,8 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         solver, columns = solver_for(shapes.names, rig,
                                      getattr(tracker, "solve_priors", NO_PRIORS))
         observed = observed[:, columns]  # drop each whole-take array once used: an hour is 45 MB
-        result = solver.solve(observed, times=shapes.times)
+        # ``observed`` is this function's own copy: the tracker's crosstalk comes out in place.
+        result = solver.solve(observed, times=shapes.times, overwrite_weights=True)
         del observed
         values = result.values
         residual = result.residual.copy()
