@@ -334,12 +334,10 @@ def test_take_events_reports_its_steps_and_lets_the_capture_go(tmp_path):
       "already relative to the person's neutral)"]),
     ("openface/facsvatar_demo_full.csv", ["--neutral", "9.88-10.84"],
      ["# neutral: 9.88–10.84 s (given)"]),
-    # Face Cap: the stillest second is a smile (mouthSmile 0.69-0.75): no resting second; the
-    # eye positions (eyeLook) are read against their median over the take.
+    # Face Cap: the stillest second is a smile (mouthSmile 0.69-0.75); the stillest second at
+    # rest, the face before the performance, is the neutral.
     ("facecap/facecap_animation_weights.csv", [],
-     ["# neutral: none (no resting second found: the stillest, 1.31–2.28 s, reads "
-      "mouthSmileLeft 0.74, against its median 0.00 over the take; the head and eyes against "
-      "their median over the take; give --neutral START-END)"]),
+     ["# neutral: 0.15–1.11 s (automatic)"]),
 ])
 def test_code_prints_the_neutral_it_subtracted(capsys, take, options, header):
     assert main(["code", str(shared_asset(f"captures/{take}")), *options]) == 0

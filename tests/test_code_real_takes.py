@@ -119,13 +119,45 @@ def test_openface_positions_read_against_the_takes_median_pose_when_the_face_nev
     assert segments_with(lines, 63) == 6
 
 
-def test_face_cap_eye_positions_read_against_the_takes_median_when_the_face_never_rests(capsys):
-    # facecap_animation_weights.csv: no resting second (its stillest is a smile). Before, its
-    # eyeLook shapes, solved to 61-64, were coded as measured: 64C in all 18 lines.
+def test_blendshape_eye_positions_read_against_the_takes_median_when_the_face_never_rests(
+        tmp_path, capsys):
+    # A Face Cap take (blendshapes only: its eye positions are solved from eyeLook) smiling
+    # throughout (no resting second) with the eyes 0.3 down all through: read against 0 the
+    # eyeLook shapes code 64 (as facecap_animation_weights.csv did, 64C in all 18 lines, before
+    # its resting first second was found: round 9); against the take's median pose the eyes
+    # are where they usually are.
+    import csv
+
+    from facs_rig.io.captures.arkit_names import ARKIT_NAMES
+
+    held = {"mouthSmileLeft": 0.7, "mouthSmileRight": 0.7, "eyeLookDownLeft": 0.3,
+            "eyeLookDownRight": 0.3}
+    path = tmp_path / "smiling.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time_s", *(n.replace("Left", "_L").replace("Right", "_R")
+                                     for n in ARKIT_NAMES)])
+        writer.writerows([f"{k / 30:.6f}", *(f"{held.get(n, 0.0):g}" for n in ARKIT_NAMES)]
+                         for k in range(240))
+    assert main(["code", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("# neutral: none (no resting second found")
+    assert out[1:] == ["0.00–7.97 s  12D  happiness 1/1"]
+    assert main(["code", str(path), "--neutral", "none"]) == 0
+    assert "+64" in capsys.readouterr().out
+
+
+def test_face_cap_smiles_read_happiness_against_its_resting_first_second(capsys):
+    # facecap_animation_weights.csv: its stillest second (1.31-2.28 s) is a held smile, so no
+    # neutral was subtracted and the tracker's resting levels (noseSneer 0.09, mouthShrugLower
+    # 0.21, mouthRollLower 0.33) read 9, 17 and 28 beside every smile: `1.18–2.41 s
+    # 4B+6B+9C+10B+12D+14C+17C+20B+24C+25C+28B  disgust 2/2`. The stillest second among the
+    # frames at rest is the performer's face before the performance.
     lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
-    assert len(lines) == 18
-    assert segments_with(lines, 64) == 1
-    assert sum(segments_with(lines, au) for au in (61, 62, 63, 64)) <= 12
+    assert "1.65–2.41 s  4B+6B+9B+10A+12D+14B+17C+24B+43B+64B  happiness 2/2" in lines
+    assert "4.08–4.88 s  6B+9B+10B+12D+14C+17C+24B+64C  happiness 2/2" in lines
+    assert not [line for line in lines if "+12" in line and "disgust" in line]
+    assert segments_with(lines, 28) == 3  # was in all 18 lines
 
 
 def test_pose_relative_to_splits_each_opposed_pair_from_the_rest_pose():
