@@ -306,7 +306,8 @@ def test_live_link_face_laughs_code_no_jaw_thrust_and_no_lip_stretcher(capsys):
 def test_live_link_face_rom_take_keeps_its_thrusts_and_its_fear_stretch(capsys):
     # alex_rom_3.csv: 29 in 35 lines before, 27 of them with a smile (12); now 4, where
     # jawForward reaches 0.24-0.28 with the lips rolled in (28) and no smile, beyond what its
-    # jaw (0.2-0.4) explains. 20 in 79 lines before, now 34; the fear lines keep their 20.
+    # jaw (0.2-0.4) explains. 20 in 79 lines before, now 34; 5 of the 7 fear lines with a 20
+    # keep it (the other 2, lips puckered and funneled with the jaw wide, read surprise 4/4).
     lines = code_lines(capsys, shared_asset(ALEX))
     thrusts = [line for line in lines if re.search(r"(^|[ +])29[A-E]", line)]
     assert [line.split("  ")[0] for line in thrusts] == [
