@@ -431,3 +431,33 @@ def test_a_smile_with_raised_brows_and_a_dropped_jaw_reads_happiness_on_real_tak
     # Surprise's brows and lids (1+2+5B) beside a marked smile: a blend.
     assert "92.15–92.62 s  1D+2D+5C+12C+14C+17C+24B+64B  surprise+happiness 4/5" in lines
     assert sum("+happiness" in line or "happiness+" in line for line in lines) == 1
+
+
+def test_the_arkit_crosstalk_is_the_larger_of_the_two_takes_measured_coefficients():
+    # tools/measure_arkit_crosstalk.py's fits on the Live Link Face takes, and the profile's
+    # entries taken from them (docs/captures.md, round 9).
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "measure_arkit_crosstalk", root / "tools" / "measure_arkit_crosstalk.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.FOLDER = shared_asset(S07).parent
+    takes = [tool.shapes_of(take) for take in tool.TAKES]
+    fits = {target: [tool.fit([(0, shapes)], target, 1) for shapes in takes]
+            for target in ("jawForward", "mouthStretchLeft", "mouthStretchRight")}
+    (_, a07, b07), r07 = fits["jawForward"][0]
+    (_, a_rom, b_rom), r_rom = fits["jawForward"][1]
+    assert [round(v, 3) for v in (a07, b07, a_rom, b_rom)] == [0.308, 0.105, 0.051, 0.114]
+    assert round(r07, 2) == 0.98 and round(r_rom, 2) == 0.66
+    stretch = [round(fit[0][1], 3) for target in ("mouthStretchLeft", "mouthStretchRight")
+               for fit in fits[target]]
+    assert stretch == [0.468, 0.413, 0.468, 0.442]
+    crosstalk = {c.shape: dict(c.sources) for c in load_tracker("arkit").solve_priors.crosstalk}
+    assert crosstalk["jawForward"] == {"jawOpen": round(max(a07, a_rom), 2),
+                                       "mouthSmileLeft": round(max(b07, b_rom) / 2, 3),
+                                       "mouthSmileRight": round(max(b07, b_rom) / 2, 3)}
+    assert crosstalk["mouthStretchLeft"] == crosstalk["mouthStretchRight"] == {
+        "jawOpen": round(max(stretch), 2)}
