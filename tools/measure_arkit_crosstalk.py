@@ -59,19 +59,24 @@ def fit(rows: list[tuple[int, dict[str, np.ndarray]]], target: str, n_takes: int
     return coefficients, float(np.corrcoef(x @ coefficients, y)[0, 1])
 
 
+def say(text: str) -> None:
+    """One line of the report on standard output (a tool's output, not a log)."""
+    sys.stdout.write(text + "\n")
+
+
 def main() -> int:
     takes = [shapes_of(take) for take in TAKES]
     for target in ("jawForward", "mouthStretchLeft", "mouthStretchRight"):
-        print(f"{target} = rest + a * jawOpen + b * smile")
+        say(f"{target} = rest + a * jawOpen + b * smile")
         for index, take in enumerate(TAKES):
             (rest, a, b), r = fit([(0, takes[index])], target, 1)
-            print(f"  {take:12s} rest {rest:.3f}  a {a:.3f}  b {b:.3f}  r {r:.2f}")
+            say(f"  {take:12s} rest {rest:.3f}  a {a:.3f}  b {b:.3f}  r {r:.2f}")
         coefficients, r = fit(list(enumerate(takes)), target, len(TAKES))
         a, b = coefficients[-2:]
-        print(f"  {'pooled':12s} a {a:.3f}  b {b:.3f}  r {r:.2f}")
-    print("median jawForward by jawOpen (columns, 0.1 wide) and smile (rows); (frames)")
+        say(f"  {'pooled':12s} a {a:.3f}  b {b:.3f}  r {r:.2f}")
+    say("median jawForward by jawOpen (columns, 0.1 wide) and smile (rows); (frames)")
     for take, shapes in zip(TAKES, takes):
-        print(f"  {take}")
+        say(f"  {take}")
         smile = (shapes["mouthSmileLeft"] + shapes["mouthSmileRight"]) / 2
         jaw = shapes["jawOpen"]
         for low, high in ((0.0, 0.05), (0.05, 0.3), (0.3, 0.6), (0.6, 1.01)):
@@ -80,7 +85,7 @@ def main() -> int:
                 kept = (jaw >= start) & (jaw < start + 0.1) & (smile >= low) & (smile < high)
                 cells.append(f"{np.median(shapes['jawForward'][kept]):.3f}({kept.sum():4d})"
                              if kept.sum() >= 5 else "     -     ")
-            print(f"    smile {low:.2f}-{high:.2f} " + " ".join(cells))
+            say(f"    smile {low:.2f}-{high:.2f} " + " ".join(cells))
     return 0
 
 
