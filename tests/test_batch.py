@@ -614,6 +614,9 @@ def test_the_dashboard_link_is_shown_only_where_its_pages_are_drawn():
     assert dashboard_link(_FakeClient(without, {})) is None
     assert dashboard_link(_FakeClient(with_bokeh, {}, services=())) is None
     assert dashboard_link(_FakeClient(OSError("gone"), {})) is None
+    # The local cluster's scheduler runs in this process: Bokeh is looked for here.
+    here = importlib.util.find_spec("bokeh") is not None
+    assert (dashboard_link(_FakeClient(OSError("never asked"), {}), local=True) is not None) is here
 
 
 def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):

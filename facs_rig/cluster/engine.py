@@ -597,17 +597,23 @@ def _wait_for_a_worker(client, cluster, count: int,
         time.sleep(0.01)
 
 
-def dashboard_link(client) -> str | None:
+def dashboard_link(client, local: bool = False) -> str | None:
     """The dashboard's address, when the scheduler serves one with its plots.
 
     Dask lists a dashboard service even where Bokeh, which draws every page of it, is not
     installed; its pages then answer 404, so that link is not shown (docs/batch.md says how to
-    get it).
+    get it). ``local``: the scheduler runs in this process (the local cluster), so Bokeh is
+    looked for here, with no round trip before the first take.
     """
+    import importlib.util
+
     try:
         if "dashboard" not in client.scheduler_info().get("services", {}):
             return None
-        if not client.run_on_scheduler(_environment)["bokeh"]:
+        if local:
+            if importlib.util.find_spec("bokeh") is None:
+                return None
+        elif not client.run_on_scheduler(_environment)["bokeh"]:
             return None
     except Exception:  # noqa: BLE001 (an unreachable scheduler has no dashboard to show)
         return None
@@ -717,7 +723,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
     pending = iter(queued)
     left = len(queued)
     with dask_client(scheduler, workers) as client:
-        result.dashboard = dashboard_link(client)
+        result.dashboard = dashboard_link(client, local=not scheduler)
         if on_start is not None:
             on_start(result.dashboard)
         # A local cluster's workers are still joining: size the window for all of them.
