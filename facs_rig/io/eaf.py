@@ -205,8 +205,8 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
         text = term["letter"] or ""
         if side is not None:
             channel = Channel(channel.au, side)
-    if not text:
-        return scale.letter_to_value(None), None, channel
+    if not text:  # unlettered: C, or full closure for a blink or wink (AU45, AU46)
+        return scale.letter_to_value(context.vocabulary.unlettered_letter(channel.au)), None, channel
     if text.upper() in INTENSITY_LETTERS:
         return scale.letter_to_value(text.upper()), text.upper(), channel
     raise context.fail(tier, f"value {shown(value.strip())} is not an intensity letter A-E, empty, the "
@@ -416,11 +416,13 @@ def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
     from facs_rig.io.au_notes import float32_text
 
     scale = vocabulary.scale()
-    # No letter where FACS scores no intensity (AU45, a blink): its value is written as a number.
+    # No letter where FACS scores no intensity (AU45 blink, AU46 wink): a value other than the
+    # unlettered one (full closure) is written as a number.
     letter = vocabulary.letter_of(event.channel.au, event.letter)
     if letter is not None and event.intensity == scale.letter_to_value(letter):
         return letter
-    if letter is None and event.intensity == scale.letter_to_value(None):
+    if letter is None and event.intensity == scale.letter_to_value(
+            vocabulary.unlettered_letter(event.channel.au)):
         return ""
     # To the precision rig weights have, float32, as AU notes write it: a tracker's float32
     # widened to a double was written as float noise (0.16950000077486038 for 0.1695).
