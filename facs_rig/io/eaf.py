@@ -429,8 +429,26 @@ def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
     return float32_text(event.intensity)
 
 
-def _milliseconds(seconds: float) -> int:
-    return int(round(seconds * 1000))
+#: Latest time facs-rig writes, in milliseconds: the EAF 2.8 schema declares TIME_VALUE an
+#: ``xsd:unsignedInt``, whole milliseconds from 0 to 2**32 - 1 (49.7 days).
+MAX_WRITTEN_MS = 2**32 - 1
+
+
+def _milliseconds(seconds: float, event: AUEvent, what: str) -> int:
+    """``seconds`` as an ELAN time slot value, or a TimelineFormatError naming the event and why.
+
+    Checked before any rounding: ``int(round(inf))`` raised OverflowError, and times past 2**53 ms
+    lost the event's length to float rounding (reported as "lasts under a millisecond").
+    """
+    milliseconds = seconds * 1000
+    if not 0 <= milliseconds <= MAX_WRITTEN_MS:  # also refuses NaN and infinities
+        where = "before 0 s" if milliseconds < 0 else (
+            f"at {seconds:g} s" if math.isfinite(seconds) else "at no finite time")
+        raise TimelineFormatError(
+            f"cannot write the {event.channel.name} event that starts at {event.start:g} s to "
+            f"ELAN: its {what} is {where}, outside the 0 to {MAX_WRITTEN_MS} ms (49.7 days) an "
+            f"ELAN time slot holds (TIME_VALUE is whole milliseconds, xsd:unsignedInt)")
+    return int(round(milliseconds))
 
 
 def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
@@ -448,7 +466,8 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
         if problem:
             raise TimelineFormatError(f"cannot write {channel.name} to ELAN: {problem}")
         for event in (e for e in timeline.events if e.channel == channel):
-            start, end = _milliseconds(event.start), _milliseconds(event.end)
+            start, end = _milliseconds(event.start, event, "start"), _milliseconds(
+                event.end, event, "end")
             if end <= start:
                 raise TimelineFormatError(
                     f"cannot write the {channel.name} event at {event.start:g} s to ELAN: it "
@@ -465,7 +484,8 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
                 lane += 1
             lanes[tier][0] = end
             eaf.add_annotation(tier, start, end, _value_text(event, vocabulary))
-            apex_start, apex_end = _milliseconds(event.apex_start), _milliseconds(event.apex_end)
+            apex_start, apex_end = (_milliseconds(event.apex_start, event, "apex start"),
+                                    _milliseconds(event.apex_end, event, "apex end"))
             for phase, phase_start, phase_end, easing in (
                     ("onset", start, apex_start, event.ease_in),
                     ("apex", apex_start, apex_end, DEFAULT_EASING),
@@ -495,4 +515,8 @@ def write_eaf(timeline: Timeline, path: str | os.PathLike[str], vocabulary: Voca
     """Write a timeline as an ELAN file, atomically (pympi's own writer renames old files to .bak)."""
     from facs_rig.io.atomic import write_text_atomic
 
-    write_text_atomic(path, eaf_to_string(timeline, vocabulary))
+    try:
+        text = eaf_to_string(timeline, vocabulary)
+    except TimelineFormatError as exc:
+        raise TimelineFormatError(f"{os.fspath(path)}: {exc}") from None
+    write_text_atomic(path, text)
