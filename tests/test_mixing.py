@@ -370,3 +370,18 @@ def test_12E_15E_flattens_the_lip_corner_on_the_default_head():
     lifted = float(smile[corner, 1] - rest[corner, 1])
     assert lifted > 0.01                                          # 12E lifts it over a centimetre
     assert rise["L15E"] < 0 < rise["L12E+L15E"] < 0.25 * lifted    # flattened, between the two
+
+
+@pytest.mark.parametrize(("code", "happy"), [
+    ("6A+12A", 0.05), ("6B+12B", 0.10), ("happiness", 0.55), ("6C+12C", 0.55), ("6D+12D", 1.0),
+    ("6E+12E", 1.0), ("12C", 0.275)])
+def test_vrm_happy_is_graded_up_to_C_instead_of_full_at_C(vocabulary, code, happy):
+    """The happy preset was 1.0 for 6C+12C (a corrective 3.31 x 0.55 x 0.55): C, D and E showed
+    one face. It is now 0.55 at C, the value C drives on every other profile."""
+    assert frame(vocabulary, code, load_rig("vrm"))["happy"] == pytest.approx(happy, abs=1e-4)
+
+
+@pytest.mark.parametrize(("code", "target"), [
+    ("sadness", "sad"), ("surprise", "surprised"), ("anger", "angry")])
+def test_vrm_emotion_presets_read_C_as_C(vocabulary, code, target):
+    assert frame(vocabulary, code, load_rig("vrm"))[target] == pytest.approx(0.55, abs=1e-4)
