@@ -388,6 +388,60 @@ def test_unsaved_edits_are_kept_beside_the_notes_at_the_end(session, notes_dir):
     assert session.keep_unsaved() is None
 
 
+def test_unsaved_edits_go_to_the_working_folder_when_the_notes_folder_is_gone(tmp_path, monkeypatch):
+    """The folder removed while the studio ran: the copy is kept in the working folder, else in
+    the temporary folder (it was lost: the rescue wrote only beside the notes)."""
+    (tmp_path / "scene").mkdir()
+    (tmp_path / "scene" / "take.notes").write_text(SMILE)
+    monkeypatch.chdir(tmp_path)
+    session = open_session("scene/take.notes")
+    session.set_notes(SMILE + "2  9\n")
+    (tmp_path / "scene" / "take.notes").unlink()
+    (tmp_path / "scene").rmdir()
+    assert session.keep_unsaved() == tmp_path / "take.unsaved.notes"
+    assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "2  9\n"
+    elsewhere = tmp_path / "kept"
+    elsewhere.mkdir()
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(elsewhere))
+    (tmp_path / "gone").mkdir()
+    monkeypatch.chdir(tmp_path / "gone")
+    (tmp_path / "gone").rmdir()  # the working folder is gone too
+    session.set_notes(SMILE + "3  9\n")
+    assert session.keep_unsaved() == elsewhere / "take.unsaved.notes"
+    assert (elsewhere / "take.unsaved.notes").read_text() == SMILE + "3  9\n"
+
+
+@pytest.mark.parametrize("notes, made, reason", [
+    ("nodir/beats.notes", None, "folder nodir does not exist"),
+    ("afile/beats.notes", "file", "afile is a file, not a folder"),
+    ("studio.notes", "dir", "it is a folder"),  # the default notes file (no argument)
+    ("ro/beats.notes", "readonly", "folder ro is not writable"),
+])
+def test_cli_refuses_notes_it_could_not_save_before_the_port(tmp_path, monkeypatch, capsys, notes,
+                                                             made, reason):
+    """Save, every export and the unsaved-edits copy write in the notes folder: a studio on a
+    notes path there is no writing to is refused in one line before the server starts (it
+    started, and everything typed was lost)."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path(notes).parent
+    if made == "file":
+        folder.write_text("")
+    elif made == "dir":
+        Path(notes).mkdir()
+    elif made == "readonly":
+        folder.mkdir()
+        real_access = os.access  # root may write anywhere: the check asks os.access, as the CLI
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != folder
+                            and real_access(path, mode, **kw))
+    argv = ["studio", "--port", "0"] if made == "dir" else ["studio", notes, "--port", "0"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"facs-rig: error: {notes}: cannot save the notes there, {reason} (the "
+                            f"studio saves the notes, its exports and unsaved edits in the notes "
+                            f"file's folder)\n")
+
+
 def test_osc_stream_ends_on_the_neutral_frame(running):
     from pythonosc.osc_packet import OscPacket
 
@@ -469,6 +523,32 @@ def test_cli_keeps_unsaved_edits_when_stopped(tmp_path, stop):
                                     f"{tmp_path / 'take.unsaved.notes'} (take.notes is as last saved)")
     assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
     assert (tmp_path / "take.notes").read_text() == SMILE
+
+
+def test_cli_keeps_unsaved_edits_elsewhere_when_the_notes_folder_went_away(tmp_path):
+    """SIGTERM after the notes folder was removed: the edits are kept in the working folder,
+    and the last line says where and why."""
+    (tmp_path / "scene").mkdir()
+    (tmp_path / "scene" / "take.notes").write_text(SMILE)
+    process = _start_cli("scene/take.notes", "--port", "0", cwd=tmp_path)
+    try:
+        url = process.stdout.readline().split()[2]
+        with connect(url.replace("http", "ws") + "ws") as ws:
+            _receive(ws, "pose", timeout=60)
+            ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
+            _receive(ws, "state")
+        (tmp_path / "scene" / "take.notes").unlink()
+        (tmp_path / "scene").rmdir()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert out.splitlines()[-1] == (
+        f"facs-rig studio: the notes had unsaved edits: kept in {tmp_path / 'take.unsaved.notes'} "
+        f"(take.notes is as last saved; the notes folder {tmp_path / 'scene'} could not be "
+        f"written any more)")
+    assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
 
 
 def test_cli_refuses_a_bad_source_before_the_port_and_never_replaces_notes(tmp_path, monkeypatch,

@@ -125,7 +125,7 @@ class StudioSession:
         """The file name as the CLI names it in messages (relative to the working folder)."""
         try:
             return str(self.notes_path.relative_to(Path.cwd()))
-        except ValueError:
+        except (ValueError, OSError):  # OSError: the working folder was removed
             return str(self.notes_path)
 
     def set_notes(self, text: str) -> NotesStatus:
@@ -187,20 +187,46 @@ class StudioSession:
         """Write unsaved edits beside the notes file as ``NAME.unsaved.notes`` (atomically; the
         next free ``NAME.unsaved-2.notes``... when an earlier copy differs) and return that path;
         None when there are none. For the end of a session: the page's typing
-        must outlive the server even when nobody pressed Save. The notes file is not touched."""
-        from facs_rig.io.atomic import write_text_atomic
+        must outlive the server even when nobody pressed Save. The notes file is not touched.
+
+        When the notes folder cannot be written any more (removed, made read-only while the
+        studio ran), the copy goes to the working folder, else the temporary folder: the
+        returned path says where (the start checked the folder, so this is the rare case).
+
+        Raises
+        ------
+        OutputError
+            Only when none of those three folders can be written.
+        """
+        import tempfile
 
         with self._lock:
             if self.text == self.saved_text:
                 return None
-            # A copy kept by an earlier session is not replaced: the next free name.
-            kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved.notes")
-            number = 1
-            while kept.exists() and kept.read_bytes() != self.text.encode("utf-8"):
-                number += 1
-                kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved-{number}.notes")
-            write_text_atomic(kept, self.text)
-            return kept
+            failures = []
+            try:
+                working = Path.cwd()
+            except OSError:  # removed too
+                working = self.folder
+            for folder in dict.fromkeys((self.folder, working, Path(tempfile.gettempdir()))):
+                try:
+                    return self._keep_in(folder)
+                except OSError as exc:  # OutputError is one
+                    failures.append(" ".join(str(exc).split()))
+            raise OutputError("the unsaved notes could not be kept anywhere: " + "; ".join(failures))
+
+    def _keep_in(self, folder: Path) -> Path:
+        from facs_rig.io.atomic import write_text_atomic
+
+        # A copy kept by an earlier session is not replaced: the next free name.
+        stem = self.notes_path.stem
+        kept = folder / f"{stem}.unsaved.notes"
+        number = 1
+        while kept.exists() and (kept.is_dir() or kept.read_bytes() != self.text.encode("utf-8")):
+            number += 1
+            kept = folder / f"{stem}.unsaved-{number}.notes"
+        write_text_atomic(kept, self.text)
+        return kept
 
     def reload(self, text: str) -> bool:
         """Take ``text`` read from the notes file (changed on disk by another editor).
