@@ -24,7 +24,7 @@ from facs_rig.core.timeline import sample
 from facs_rig.errors import OutputError
 from facs_rig.io.timeline_files import read_timeline
 from facs_rig.studio import open_session
-from facs_rig.studio.server import ServerThread
+from facs_rig.studio.server import ServerThread, decode_state
 
 REPO = Path(__file__).resolve().parents[1]
 SMILE = "fps 24\n0  6+12D  onset 0.5 apex 1 offset 0.5\n"
@@ -52,24 +52,23 @@ def _ws(running, **kwargs):
     return connect(running.url.replace("http", "ws") + "ws", **kwargs)
 
 
+_ARRAYS: dict[int, dict] = {}  # each test connection's copy of the timeline's arrays
+
+
 def _receive(ws, kind, *, timeout=10.0):
+    """The next message of type ``kind``; binary state frames are read as the page reads them,
+    into the connection's arrays (:func:`_arrays`)."""
     deadline = time.monotonic() + timeout
     while True:
-        message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        frame = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+        message = decode_state(frame, _ARRAYS.setdefault(id(ws), {}))
         if message["type"] == kind:
             return message
 
 
-def _weights(message, n_targets: int) -> np.ndarray:
-    """The state's (frames, targets) weights, unpacked from the moving columns."""
-    import base64
-
-    columns = message["weights_columns"]
-    packed = np.frombuffer(base64.b64decode(message["weights"]), "<f4").reshape(message["frames"],
-                                                                                  len(columns))
-    weights = np.zeros((message["frames"], n_targets), np.float32)
-    weights[:, columns] = packed
-    return weights
+def _arrays(ws) -> dict:
+    """``weights``, ``weights2``, ``curves`` as the connection has them from its state frames."""
+    return _ARRAYS[id(ws)]
 
 
 # ---------------------------------------------------------------------------- the session
@@ -328,12 +327,66 @@ def test_two_pages_see_the_same_state(running):
         _receive(first, "pose"), _receive(second, "pose")
         first.send(json.dumps({"type": "notes", "text": "0  26E\n"}))
         a, b = _receive(first, "state"), _receive(second, "state")
-        assert a["text"] == b["text"] == "0  26E\n" and a["weights"] == b["weights"]
+        assert a["text"] == b["text"] == "0  26E\n" and a["blocks"] == b["blocks"]
         session = running.server.session
-        np.testing.assert_array_equal(_weights(a, len(session.profile.targets)), session.weights)
-        assert [session.profile.targets[c] for c in a["weights_columns"]] == ["AU26"]
+        np.testing.assert_array_equal(_arrays(first)["weights"], session.weights)
+        np.testing.assert_array_equal(_arrays(second)["weights"], session.weights)
+        np.testing.assert_array_equal(_arrays(second)["curves"], session.curves)
         second.send(json.dumps({"type": "pose", "code": "R12A+R14A"}))
         assert _receive(first, "pose")["code"] == _receive(second, "pose")["code"] == "R12A+R14A"
+
+
+HOUR = "fps 24\n00:00:01:00  happiness\n3600  sadness\n"  # 86,444 frames
+
+
+def test_session_mixes_only_changed_frames_and_matches_mix(session):
+    """Edits mix only the frames whose AU values changed; the weights stay mix()'s exactly
+    (a beat changed, added past the end, the end cut, the rate changed, a compare rig)."""
+    versions = []
+    for text in [HOUR, HOUR.replace("happiness", "surprise"), HOUR + "3601  fear\n",
+                 "fps 24\n1  happiness\n", "fps 30\n1  happiness\n", "fps 30\n1  happiness  # hi\n",
+                 "fps 30\n0  L12B\n1  happiness\n", "fps 30\n"]:
+        assert session.set_notes(text).error is None, text
+        expected = mix(sample(session.timeline, channels=session.profile.channels), session.profile)
+        np.testing.assert_array_equal(session.weights, expected.weights)
+        np.testing.assert_array_equal(session.curves, sample(session.timeline).values)
+        versions.append(session.timeline_version)
+    # The comment changed nothing: the same version (the page is sent no arrays).
+    assert versions[5] == versions[4] and len(set(versions)) == len(versions) - 1
+
+
+def test_state_frames_send_only_what_changed(running):
+    """On an hour-long timeline a keystroke sent ~9 MB of weights (base64 in JSON), also for a
+    comment or an error; now those send none, and a changed beat its frames only."""
+    session = running.server.session
+    with _ws(running, max_size=None) as ws, _ws(running, max_size=None) as other:
+        _receive(ws, "pose"), _receive(other, "pose")
+        ws.send(json.dumps({"type": "notes", "text": HOUR}))  # the hour itself: every frame
+        _receive(ws, "state"), _receive(other, "state")
+        for edit in (HOUR + "# a comment\n", HOUR + "  \n", HOUR + "3601  happy\n"):
+            ws.send(json.dumps({"type": "notes", "text": edit}))
+            raw = ws.recv(timeout=10)
+            assert isinstance(raw, str) and len(raw) < 1000, edit  # JSON, no arrays
+            state = json.loads(raw)
+            assert "blocks" not in state and state["timeline"] == state["base"]
+        assert state["error"].startswith("take.notes, line 4, column 7: ")
+        ws.send(json.dumps({"type": "notes", "text": HOUR.replace("happiness", "surprise")}))
+        raw = ws.recv(timeout=10)
+        assert isinstance(raw, bytes) and len(raw) < 10_000
+        state = decode_state(raw, _arrays(ws))
+        spans = {block["array"]: (block["first"], block["rows"]) for block in state["blocks"]}
+        assert set(spans) == {"weights", "curves"} and spans["weights"][1] < 100
+        for client in (ws, other):  # both pages hold the session's arrays exactly
+            if client is other:  # the three edits without arrays, then the changed beat
+                for _ in range(4):
+                    _receive(other, "state")
+            np.testing.assert_array_equal(_arrays(client)["weights"], session.weights)
+            np.testing.assert_array_equal(_arrays(client)["curves"], session.curves)
+        assert _arrays(ws)["channels"] == [c.name for c in session.curve_channels]
+        ws.send(json.dumps({"type": "resync"}))  # a page that missed a change: everything again
+        full = _receive(ws, "state")
+        assert full["base"] is None and all(block["reset"] for block in full["blocks"])
+        np.testing.assert_array_equal(_arrays(ws)["weights"], session.weights)
 
 
 def test_save_is_atomic_and_file_changes_are_picked_up(running, notes_dir):

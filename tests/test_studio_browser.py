@@ -101,6 +101,31 @@ def test_typing_a_note_moves_the_face_as_facs_rig_mix(page, capsys):
                          ".filter((name) => name in studio)") == []
 
 
+def test_the_page_holds_the_servers_arrays_after_edits_that_send_only_changes(page, studio):
+    """State frames carry only the frames and columns that changed (binary float32); after
+    each kind of edit the page's copy is the server's exactly, and a page that missed a change
+    asks for everything again."""
+    session = studio.server.session
+    edits = ["fps 24\n1  happiness\n50  sadness\n", "fps 24\n1  surprise\n50  sadness\n",
+             "fps 24\n1  surprise\n50  sadness\n60  L12B\n", "fps 24\n1  surprise\n",
+             "fps 24\n1  surprise\n# a comment\n", "fps 30\n1  surprise+26\n"]
+    for index, text in enumerate(edits):
+        if index == len(edits) - 1:
+            page.evaluate("studio.timeline.version = -5")  # as if it had missed a change
+        page.evaluate("(text) => { const n = document.getElementById('notes'); n.value = text;"
+                      " n.dispatchEvent(new Event('input')); }", text)
+        _settle(page, f"studio.state.text === {json.dumps(text)} && !studio.state.error"
+                      f" && studio.timeline.version === studio.state.timeline")
+        weights, curves, channels = page.evaluate(
+            "[Array.from(studio.timeline.arrays.weights.data), Array.from(studio.timeline.arrays"
+            ".curves.data), studio.timeline.channels]")
+        np.testing.assert_array_equal(np.float32(weights).reshape(session.weights.shape), session.weights)
+        np.testing.assert_array_equal(np.float32(curves).reshape(session.curves.shape), session.curves)
+        assert channels == [c.name for c in session.curve_channels]
+    active = page.evaluate("Array.from(studio.timeline.arrays.weights.active)")
+    assert active == [int(moving) for moving in (session.weights > 0).any(axis=0)]
+
+
 def test_a_bad_note_shows_its_error_at_its_line(page):
     page.locator("#notes").fill("fps 24\n0  6+12D\n\n2  6+99 onset 1\n")
     _settle(page, "studio.state.error !== null")
