@@ -176,6 +176,27 @@ def test_slider_poses_and_code_both_ways(page):
     _settle(page, "studio.state.text.includes('00:00:00:06  1C+2C+5B+26C')")
 
 
+def test_snap_steps_a_slider_to_the_letter_whose_band_holds_it(page, vocabulary):
+    """'snap to A-E' took the nearest letter value (0.3 -> B at 0.2) though the code shows 0.3
+    as C (facs_rig's bands): now it snaps to the band's letter, at that letter's value, and the
+    slider's readout, the pose's code and value_to_letter agree."""
+    scale = vocabulary.scale()
+    grid = [round(0.005 * k, 3) for k in range(201)]
+    letters = page.evaluate("(grid) => grid.map(letterOf)", grid)
+    assert letters == [scale.value_to_letter(v) or "" for v in grid]
+    for value, letter in [(0.3, "C"), (0.15, "B"), (0.56, "D"), (0.95, "E"), (0.1, "A"), (0.02, "")]:
+        page.evaluate("""(v) => {
+            document.getElementById('snap').checked = true;
+            const s = document.querySelector('input[data-channel=AU12]');
+            s.value = String(v); s.dispatchEvent(new Event('input'));
+        }""", value)
+        expected = scale.values[letter] if letter else 0.0
+        assert float(page.locator("input[data-channel=AU12]").input_value()) == pytest.approx(expected)
+        readout = page.locator("input[data-channel=AU12] + span").inner_text().split()
+        assert readout == (["both", letter] if letter else ["both"])
+        _settle(page, f"studio.pose && studio.pose.code === {json.dumps(f'12{letter}' if letter else '')}")
+
+
 def test_exported_glb_passes_the_khronos_validator(page, studio):
     page.locator("nav button[data-tab=out]").click()
     page.locator("#out-stem").fill("baked")

@@ -219,6 +219,10 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes, list]:
         # Profile column driving each mesh target; -1 for none.
         "columns": [int(c) if c < len(profile.targets) else -1 for c in columns],
         "aus": aus, "letters": dict(scale.values), "scale": scale.name,
+        # The letter bands on 0-1 (as Scale.value_to_letter reads a value): a value above
+        # `band_floor` is the first letter whose upper bound holds it (0.3 is C, up to 0.55).
+        "bands": {letter: upper / scale.maximum for letter, upper in scale.upper.items()},
+        "band_floor": scale.minimum / scale.maximum,
         "focus": np.asarray(render_rig.focus, float).tolist(),
         "bounds": [mesh.positions.min(axis=0).tolist(), mesh.positions.max(axis=0).tolist()],
         "layout": layout, "looks": looks.looks, "textures": looks.textures,

@@ -744,19 +744,21 @@ function onState(m) {
 
 // ---------------------------------------------------------------- AU panel
 const sliders = {};  // channel name -> {input, readout}
+// The letter of a 0-1 value by the scale's bands, as facs_rig's Scale.value_to_letter: none at
+// or below the floor, else the first letter whose upper bound holds it (0.3 is C), above the
+// top band E. The same small tolerance, so a letter's own value maps back to it.
 function letterOf(v) {
-  const letters = studio.rig.letters;
-  if (v <= 0.0001) return "";
-  let best = "A";
-  for (const [l, value] of Object.entries(letters)) if (v <= value + 1e-6) { best = l; break; } else best = l;
-  return best;
+  const bands = studio.rig.bands, tolerance = 1e-6;
+  if (v <= studio.rig.band_floor + tolerance) return "";
+  for (const [letter, upper] of Object.entries(bands)) if (v <= upper + tolerance) return letter;
+  return "E";
 }
+// "snap to A–E": the value of the letter whose band holds the slider (0.3 -> C, 0.55), 0 below
+// the first band; so the slider, its readout and the pose's code always agree.
 function snapValue(v) {
-  if (!$("snap").checked || v <= 0.0001) return v;
-  const values = Object.values(studio.rig.letters);
-  let best = values[0];
-  for (const x of values) if (Math.abs(x - v) < Math.abs(best - v)) best = x;
-  return best;
+  if (!$("snap").checked) return v;
+  const letter = letterOf(v);
+  return letter ? studio.rig.letters[letter] : 0;
 }
 function buildAuPanel(rig) {
   const panel = $("au-panel");
