@@ -555,23 +555,31 @@ def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("stop", ["SIGINT", "SIGHUP"])  # SIGHUP: the terminal was closed
-def test_cli_keeps_unsaved_edits_when_stopped(tmp_path, stop):
-    if not hasattr(signal, stop):
-        pytest.skip(f"no {stop} on this platform")
-    (tmp_path / "take.notes").write_text(SMILE)
-    process = _start_cli("take.notes", "--port", "0", cwd=tmp_path)
+def _type_then_stop(notes: str, cwd: Path, signum: int, before_stop=lambda: None) -> str:
+    """Start ``facs-rig studio NOTES``, type a surprise beat (unsaved), call ``before_stop``,
+    send ``signum``; the command's standard output (it must exit 0)."""
+    process = _start_cli(notes, "--port", "0", cwd=cwd)
     try:
         url = process.stdout.readline().split()[2]
         with connect(url.replace("http", "ws") + "ws") as ws:
             _receive(ws, "pose", timeout=60)
             ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
             _receive(ws, "state")
-        process.send_signal(getattr(signal, stop))
+        before_stop()
+        process.send_signal(signum)
         out, err = process.communicate(timeout=20)
     finally:
         process.kill()
     assert process.returncode == 0, err
+    return out
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGHUP"])  # SIGHUP: the terminal was closed
+def test_cli_keeps_unsaved_edits_when_stopped(tmp_path, stop):
+    if not hasattr(signal, stop):
+        pytest.skip(f"no {stop} on this platform")
+    (tmp_path / "take.notes").write_text(SMILE)
+    out = _type_then_stop("take.notes", tmp_path, getattr(signal, stop))
     assert out.splitlines()[-1] == (f"facs-rig studio: the notes had unsaved edits: kept in "
                                     f"{tmp_path / 'take.unsaved.notes'} (take.notes is as last saved)")
     assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
@@ -583,20 +591,12 @@ def test_cli_keeps_unsaved_edits_elsewhere_when_the_notes_folder_went_away(tmp_p
     and the last line says where and why."""
     (tmp_path / "scene").mkdir()
     (tmp_path / "scene" / "take.notes").write_text(SMILE)
-    process = _start_cli("scene/take.notes", "--port", "0", cwd=tmp_path)
-    try:
-        url = process.stdout.readline().split()[2]
-        with connect(url.replace("http", "ws") + "ws") as ws:
-            _receive(ws, "pose", timeout=60)
-            ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
-            _receive(ws, "state")
+
+    def remove_the_folder() -> None:
         (tmp_path / "scene" / "take.notes").unlink()
         (tmp_path / "scene").rmdir()
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=20)
-    finally:
-        process.kill()
-    assert process.returncode == 0, err
+
+    out = _type_then_stop("scene/take.notes", tmp_path, signal.SIGTERM, remove_the_folder)
     assert out.splitlines()[-1] == (
         f"facs-rig studio: the notes had unsaved edits: kept in {tmp_path / 'take.unsaved.notes'} "
         f"(take.notes is as last saved; the notes folder {tmp_path / 'scene'} could not be "
