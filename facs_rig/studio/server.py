@@ -72,9 +72,9 @@ def _block(name: str, old: np.ndarray | None, new: np.ndarray) -> tuple[dict, np
     Returns ``(description, values)``: ``values`` ``(rows, len(columns))`` go to frames
     ``first .. first + rows`` of the listed ``columns``; with ``reset`` the page starts from
     zeros of ``(frames, width)`` (the first state, or a width that changed), else from its
-    copy cut or padded with zeros to the new frame count. None when nothing differs. Only the span of frames that
-    changed and the columns that changed in it are sent: most of an hour-long timeline and most
-    targets of a rig stay as they were on a keystroke."""
+    copy cut or padded with zeros to the new frame count. None when nothing differs. Only the
+    span of frames that changed and the columns that changed in it are sent: most of an
+    hour-long timeline and most targets of a rig stay as they were on a keystroke."""
     reset = old is None or old.shape[1] != new.shape[1]
     base = np.zeros((0, new.shape[1]), new.dtype) if reset else old
     common = min(base.shape[0], new.shape[0])
@@ -506,7 +506,8 @@ class StudioServer:
             async for raw in connection:
                 reply = await self._dispatch(raw, client_id)
                 if reply is not None:
-                    await connection.send(reply if isinstance(reply, (str, bytes)) else json.dumps(reply))
+                    await connection.send(reply if isinstance(reply, (str, bytes))
+                                          else json.dumps(reply))
         except ConnectionClosed:
             pass
         finally:
