@@ -62,11 +62,17 @@ def _serving_seconds(paths: tuple[str, ...] = ("", "rig.json", "rig.bin", "three
         return elapsed
 
 
+#: A scene-length notes file: two beats an hour apart (the timeline the studio plays is the
+#: whole hour, 86,400 frames at 24 fps, though only two beats move).
+HOUR_NOTES = "fps 24\n00:00:01:00  happiness\n3600  sadness\n"
+
+
 class _BrowserStudio:
     """A studio server in a thread and one Chromium page on it."""
 
-    def __init__(self, mesh: Path | None):
+    def __init__(self, mesh: Path | None, notes: str = BUSY_NOTES):
         self.mesh = mesh
+        self.notes = notes
 
     def __enter__(self):
         from playwright.sync_api import sync_playwright
@@ -78,7 +84,7 @@ class _BrowserStudio:
         every_core()  # the browser and the server must not share run.py's one core
         self._folder = tempfile.TemporaryDirectory()
         notes = Path(self._folder.name) / "busy.notes"
-        notes.write_text(BUSY_NOTES)
+        notes.write_text(self.notes)
         self._server = ServerThread(open_session(str(notes), mesh=str(self.mesh) if self.mesh else None))
         self._server.start()
         self._playwright = sync_playwright().start()
@@ -110,6 +116,37 @@ def _slider_ms() -> float:
             }""", value)
             page.wait_for_function("studio.lastPoseLatency !== null", timeout=10_000)
             latencies.append(page.evaluate("studio.lastPoseLatency"))
+        return statistics.median(latencies)
+
+
+def _keystroke_ms(edit: str) -> float:
+    """Keystroke in the notes editor to the face drawn from the server's answer, on
+    :data:`HOUR_NOTES` (ms, median of 10; the bytes the page received per keystroke are printed).
+
+    ``edit``: ``"comment"`` types a comment line (the timeline does not change), ``"beat"``
+    changes the first beat's expression back and forth (the face at the playhead changes)."""
+    with _BrowserStudio(None, HOUR_NOTES) as studio:
+        page = studio.page
+        page.evaluate("studio.seek(1.5)")
+        latencies, received = [], []
+        for index in range(10):
+            if edit == "comment":
+                text = HOUR_NOTES + "# a comment" + "!" * index + "\n"
+            else:
+                text = HOUR_NOTES.replace("happiness", "surprise" if index % 2 == 0 else "happiness")
+            before = page.evaluate("""(text) => {
+                studio.lastNotesLatency = null;
+                const bytes = studio.receivedBytes;
+                const notes = document.getElementById('notes');
+                notes.value = text; notes.dispatchEvent(new Event('input'));
+                return bytes;
+            }""", text)
+            page.wait_for_function("studio.lastNotesLatency !== null", timeout=60_000)
+            latency, after = page.evaluate("[studio.lastNotesLatency, studio.receivedBytes]")
+            latencies.append(latency)
+            received.append(after - before)
+        print(f"    ({edit} edit: the page received {statistics.median(received):,.0f} bytes "
+              f"per keystroke)", file=sys.stderr)
         return statistics.median(latencies)
 
 
@@ -175,6 +212,10 @@ def benchmarks(quick: bool) -> list[Benchmark]:
                   "lower", lambda: _serving_seconds(cached=True)),
         Benchmark("studio: slider change to redrawn face (Chromium, median)", "ms", 50.0, "lower",
                   _slider_ms),
+        Benchmark("studio: keystroke to face, a comment on a 1-hour timeline (Chromium, median)",
+                  "ms", 100.0, "lower", lambda: _keystroke_ms("comment")),
+        Benchmark("studio: keystroke to face, a beat changed on a 1-hour timeline (Chromium, median)",
+                  "ms", 100.0, "lower", lambda: _keystroke_ms("beat")),
         Benchmark("studio: playback, bundled head (headless Chromium)", "frames/s", 30.0, "higher",
                   lambda: _playback_fps(None)),
         Benchmark("studio: playback, ICT FaceKit full head (headless Chromium)", "frames/s", 30.0,

@@ -398,3 +398,11 @@ def test_arkit_targets_follow_live_link_face_column_order():
         header = next(csv.reader(handle))
     shapes = [name for name in header if name not in ("Timecode", "BlendShapeCount")][:52]
     assert [name[0].lower() + name[1:] for name in shapes] == list(load_rig("arkit").targets)
+
+
+def test_a_profile_names_its_targets_as_meshes_do():
+    """``rig.target_names`` (the name glTF rigs and meshes use) is the profile's ``targets``,
+    in column order, and ``target_index`` finds each there."""
+    rig = load_rig("arkit")
+    assert rig.target_names == rig.targets and len(rig.target_names) == 52
+    assert [rig.target_index(name) for name in rig.target_names] == list(range(52))

@@ -24,7 +24,7 @@ from facs_rig.core.timeline import sample
 from facs_rig.errors import OutputError
 from facs_rig.io.timeline_files import read_timeline
 from facs_rig.studio import open_session
-from facs_rig.studio.server import ServerThread
+from facs_rig.studio.server import ServerThread, decode_state
 
 REPO = Path(__file__).resolve().parents[1]
 SMILE = "fps 24\n0  6+12D  onset 0.5 apex 1 offset 0.5\n"
@@ -52,24 +52,23 @@ def _ws(running, **kwargs):
     return connect(running.url.replace("http", "ws") + "ws", **kwargs)
 
 
+_ARRAYS: dict[int, dict] = {}  # each test connection's copy of the timeline's arrays
+
+
 def _receive(ws, kind, *, timeout=10.0):
+    """The next message of type ``kind``; binary state frames are read as the page reads them,
+    into the connection's arrays (:func:`_arrays`)."""
     deadline = time.monotonic() + timeout
     while True:
-        message = json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+        frame = ws.recv(timeout=max(0.01, deadline - time.monotonic()))
+        message = decode_state(frame, _ARRAYS.setdefault(id(ws), {}))
         if message["type"] == kind:
             return message
 
 
-def _weights(message, n_targets: int) -> np.ndarray:
-    """The state's (frames, targets) weights, unpacked from the moving columns."""
-    import base64
-
-    columns = message["weights_columns"]
-    packed = np.frombuffer(base64.b64decode(message["weights"]), "<f4").reshape(message["frames"],
-                                                                                  len(columns))
-    weights = np.zeros((message["frames"], n_targets), np.float32)
-    weights[:, columns] = packed
-    return weights
+def _arrays(ws) -> dict:
+    """``weights``, ``weights2``, ``curves`` as the connection has them from its state frames."""
+    return _ARRAYS[id(ws)]
 
 
 # ---------------------------------------------------------------------------- the session
@@ -328,12 +327,66 @@ def test_two_pages_see_the_same_state(running):
         _receive(first, "pose"), _receive(second, "pose")
         first.send(json.dumps({"type": "notes", "text": "0  26E\n"}))
         a, b = _receive(first, "state"), _receive(second, "state")
-        assert a["text"] == b["text"] == "0  26E\n" and a["weights"] == b["weights"]
+        assert a["text"] == b["text"] == "0  26E\n" and a["blocks"] == b["blocks"]
         session = running.server.session
-        np.testing.assert_array_equal(_weights(a, len(session.profile.targets)), session.weights)
-        assert [session.profile.targets[c] for c in a["weights_columns"]] == ["AU26"]
+        np.testing.assert_array_equal(_arrays(first)["weights"], session.weights)
+        np.testing.assert_array_equal(_arrays(second)["weights"], session.weights)
+        np.testing.assert_array_equal(_arrays(second)["curves"], session.curves)
         second.send(json.dumps({"type": "pose", "code": "R12A+R14A"}))
         assert _receive(first, "pose")["code"] == _receive(second, "pose")["code"] == "R12A+R14A"
+
+
+HOUR = "fps 24\n00:00:01:00  happiness\n3600  sadness\n"  # 86,444 frames
+
+
+def test_session_mixes_only_changed_frames_and_matches_mix(session):
+    """Edits mix only the frames whose AU values changed; the weights stay mix()'s exactly
+    (a beat changed, added past the end, the end cut, the rate changed, a compare rig)."""
+    versions = []
+    for text in [HOUR, HOUR.replace("happiness", "surprise"), HOUR + "3601  fear\n",
+                 "fps 24\n1  happiness\n", "fps 30\n1  happiness\n", "fps 30\n1  happiness  # hi\n",
+                 "fps 30\n0  L12B\n1  happiness\n", "fps 30\n"]:
+        assert session.set_notes(text).error is None, text
+        expected = mix(sample(session.timeline, channels=session.profile.channels), session.profile)
+        np.testing.assert_array_equal(session.weights, expected.weights)
+        np.testing.assert_array_equal(session.curves, sample(session.timeline).values)
+        versions.append(session.timeline_version)
+    # The comment changed nothing: the same version (the page is sent no arrays).
+    assert versions[5] == versions[4] and len(set(versions)) == len(versions) - 1
+
+
+def test_state_frames_send_only_what_changed(running):
+    """On an hour-long timeline a keystroke sent ~9 MB of weights (base64 in JSON), also for a
+    comment or an error; now those send none, and a changed beat its frames only."""
+    session = running.server.session
+    with _ws(running, max_size=None) as ws, _ws(running, max_size=None) as other:
+        _receive(ws, "pose"), _receive(other, "pose")
+        ws.send(json.dumps({"type": "notes", "text": HOUR}))  # the hour itself: every frame
+        _receive(ws, "state"), _receive(other, "state")
+        for edit in (HOUR + "# a comment\n", HOUR + "  \n", HOUR + "3601  happy\n"):
+            ws.send(json.dumps({"type": "notes", "text": edit}))
+            raw = ws.recv(timeout=10)
+            assert isinstance(raw, str) and len(raw) < 1000, edit  # JSON, no arrays
+            state = json.loads(raw)
+            assert "blocks" not in state and state["timeline"] == state["base"]
+        assert state["error"].startswith("take.notes, line 4, column 7: ")
+        ws.send(json.dumps({"type": "notes", "text": HOUR.replace("happiness", "surprise")}))
+        raw = ws.recv(timeout=10)
+        assert isinstance(raw, bytes) and len(raw) < 10_000
+        state = decode_state(raw, _arrays(ws))
+        spans = {block["array"]: (block["first"], block["rows"]) for block in state["blocks"]}
+        assert set(spans) == {"weights", "curves"} and spans["weights"][1] < 100
+        for client in (ws, other):  # both pages hold the session's arrays exactly
+            if client is other:  # the three edits without arrays, then the changed beat
+                for _ in range(4):
+                    _receive(other, "state")
+            np.testing.assert_array_equal(_arrays(client)["weights"], session.weights)
+            np.testing.assert_array_equal(_arrays(client)["curves"], session.curves)
+        assert _arrays(ws)["channels"] == [c.name for c in session.curve_channels]
+        ws.send(json.dumps({"type": "resync"}))  # a page that missed a change: everything again
+        full = _receive(ws, "state")
+        assert full["base"] is None and all(block["reset"] for block in full["blocks"])
+        np.testing.assert_array_equal(_arrays(ws)["weights"], session.weights)
 
 
 def test_save_is_atomic_and_file_changes_are_picked_up(running, notes_dir):
@@ -386,6 +439,60 @@ def test_unsaved_edits_are_kept_beside_the_notes_at_the_end(session, notes_dir):
     assert session.keep_unsaved() == notes_dir / "take.unsaved-2.notes"  # the same text again
     session.save()
     assert session.keep_unsaved() is None
+
+
+def test_unsaved_edits_go_to_the_working_folder_when_the_notes_folder_is_gone(tmp_path, monkeypatch):
+    """The folder removed while the studio ran: the copy is kept in the working folder, else in
+    the temporary folder (it was lost: the rescue wrote only beside the notes)."""
+    (tmp_path / "scene").mkdir()
+    (tmp_path / "scene" / "take.notes").write_text(SMILE)
+    monkeypatch.chdir(tmp_path)
+    session = open_session("scene/take.notes")
+    session.set_notes(SMILE + "2  9\n")
+    (tmp_path / "scene" / "take.notes").unlink()
+    (tmp_path / "scene").rmdir()
+    assert session.keep_unsaved() == tmp_path / "take.unsaved.notes"
+    assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "2  9\n"
+    elsewhere = tmp_path / "kept"
+    elsewhere.mkdir()
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(elsewhere))
+    (tmp_path / "gone").mkdir()
+    monkeypatch.chdir(tmp_path / "gone")
+    (tmp_path / "gone").rmdir()  # the working folder is gone too
+    session.set_notes(SMILE + "3  9\n")
+    assert session.keep_unsaved() == elsewhere / "take.unsaved.notes"
+    assert (elsewhere / "take.unsaved.notes").read_text() == SMILE + "3  9\n"
+
+
+@pytest.mark.parametrize("notes, made, reason", [
+    ("nodir/beats.notes", None, "folder nodir does not exist"),
+    ("afile/beats.notes", "file", "afile is a file, not a folder"),
+    ("studio.notes", "dir", "it is a folder"),  # the default notes file (no argument)
+    ("ro/beats.notes", "readonly", "folder ro is not writable"),
+])
+def test_cli_refuses_notes_it_could_not_save_before_the_port(tmp_path, monkeypatch, capsys, notes,
+                                                             made, reason):
+    """Save, every export and the unsaved-edits copy write in the notes folder: a studio on a
+    notes path there is no writing to is refused in one line before the server starts (it
+    started, and everything typed was lost)."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path(notes).parent
+    if made == "file":
+        folder.write_text("")
+    elif made == "dir":
+        Path(notes).mkdir()
+    elif made == "readonly":
+        folder.mkdir()
+        real_access = os.access  # root may write anywhere: the check asks os.access, as the CLI
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != folder
+                            and real_access(path, mode, **kw))
+    argv = ["studio", "--port", "0"] if made == "dir" else ["studio", notes, "--port", "0"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"facs-rig: error: {notes}: cannot save the notes there, {reason} (the "
+                            f"studio saves the notes, its exports and unsaved edits in the notes "
+                            f"file's folder)\n")
 
 
 def test_osc_stream_ends_on_the_neutral_frame(running):
@@ -448,27 +555,53 @@ def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("stop", ["SIGINT", "SIGHUP"])  # SIGHUP: the terminal was closed
-def test_cli_keeps_unsaved_edits_when_stopped(tmp_path, stop):
-    if not hasattr(signal, stop):
-        pytest.skip(f"no {stop} on this platform")
-    (tmp_path / "take.notes").write_text(SMILE)
-    process = _start_cli("take.notes", "--port", "0", cwd=tmp_path)
+def _type_then_stop(notes: str, cwd: Path, signum: int, before_stop=lambda: None) -> str:
+    """Start ``facs-rig studio NOTES``, type a surprise beat (unsaved), call ``before_stop``,
+    send ``signum``; the command's standard output (it must exit 0)."""
+    process = _start_cli(notes, "--port", "0", cwd=cwd)
     try:
         url = process.stdout.readline().split()[2]
         with connect(url.replace("http", "ws") + "ws") as ws:
             _receive(ws, "pose", timeout=60)
             ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
             _receive(ws, "state")
-        process.send_signal(getattr(signal, stop))
+        before_stop()
+        process.send_signal(signum)
         out, err = process.communicate(timeout=20)
     finally:
         process.kill()
     assert process.returncode == 0, err
+    return out
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGHUP"])  # SIGHUP: the terminal was closed
+def test_cli_keeps_unsaved_edits_when_stopped(tmp_path, stop):
+    if not hasattr(signal, stop):
+        pytest.skip(f"no {stop} on this platform")
+    (tmp_path / "take.notes").write_text(SMILE)
+    out = _type_then_stop("take.notes", tmp_path, getattr(signal, stop))
     assert out.splitlines()[-1] == (f"facs-rig studio: the notes had unsaved edits: kept in "
                                     f"{tmp_path / 'take.unsaved.notes'} (take.notes is as last saved)")
     assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
     assert (tmp_path / "take.notes").read_text() == SMILE
+
+
+def test_cli_keeps_unsaved_edits_elsewhere_when_the_notes_folder_went_away(tmp_path):
+    """SIGTERM after the notes folder was removed: the edits are kept in the working folder,
+    and the last line says where and why."""
+    (tmp_path / "scene").mkdir()
+    (tmp_path / "scene" / "take.notes").write_text(SMILE)
+
+    def remove_the_folder() -> None:
+        (tmp_path / "scene" / "take.notes").unlink()
+        (tmp_path / "scene").rmdir()
+
+    out = _type_then_stop("scene/take.notes", tmp_path, signal.SIGTERM, remove_the_folder)
+    assert out.splitlines()[-1] == (
+        f"facs-rig studio: the notes had unsaved edits: kept in {tmp_path / 'take.unsaved.notes'} "
+        f"(take.notes is as last saved; the notes folder {tmp_path / 'scene'} could not be "
+        f"written any more)")
+    assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
 
 
 def test_cli_refuses_a_bad_source_before_the_port_and_never_replaces_notes(tmp_path, monkeypatch,

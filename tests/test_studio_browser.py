@@ -101,6 +101,31 @@ def test_typing_a_note_moves_the_face_as_facs_rig_mix(page, capsys):
                          ".filter((name) => name in studio)") == []
 
 
+def test_the_page_holds_the_servers_arrays_after_edits_that_send_only_changes(page, studio):
+    """State frames carry only the frames and columns that changed (binary float32); after
+    each kind of edit the page's copy is the server's exactly, and a page that missed a change
+    asks for everything again."""
+    session = studio.server.session
+    edits = ["fps 24\n1  happiness\n50  sadness\n", "fps 24\n1  surprise\n50  sadness\n",
+             "fps 24\n1  surprise\n50  sadness\n60  L12B\n", "fps 24\n1  surprise\n",
+             "fps 24\n1  surprise\n# a comment\n", "fps 30\n1  surprise+26\n"]
+    for index, text in enumerate(edits):
+        if index == len(edits) - 1:
+            page.evaluate("studio.timeline.version = -5")  # as if it had missed a change
+        page.evaluate("(text) => { const n = document.getElementById('notes'); n.value = text;"
+                      " n.dispatchEvent(new Event('input')); }", text)
+        _settle(page, f"studio.state.text === {json.dumps(text)} && !studio.state.error"
+                      f" && studio.timeline.version === studio.state.timeline")
+        weights, curves, channels = page.evaluate(
+            "[Array.from(studio.timeline.arrays.weights.data), Array.from(studio.timeline.arrays"
+            ".curves.data), studio.timeline.channels]")
+        np.testing.assert_array_equal(np.float32(weights).reshape(session.weights.shape), session.weights)
+        np.testing.assert_array_equal(np.float32(curves).reshape(session.curves.shape), session.curves)
+        assert channels == [c.name for c in session.curve_channels]
+    active = page.evaluate("Array.from(studio.timeline.arrays.weights.active)")
+    assert active == [int(moving) for moving in (session.weights > 0).any(axis=0)]
+
+
 def test_a_bad_note_shows_its_error_at_its_line(page):
     page.locator("#notes").fill("fps 24\n0  6+12D\n\n2  6+99 onset 1\n")
     _settle(page, "studio.state.error !== null")
@@ -149,6 +174,27 @@ def test_slider_poses_and_code_both_ways(page):
     page.evaluate("studio.seek(0.25)")
     page.locator("#pose-insert").click()
     _settle(page, "studio.state.text.includes('00:00:00:06  1C+2C+5B+26C')")
+
+
+def test_snap_steps_a_slider_to_the_letter_whose_band_holds_it(page, vocabulary):
+    """'snap to A-E' took the nearest letter value (0.3 -> B at 0.2) though the code shows 0.3
+    as C (facs_rig's bands): now it snaps to the band's letter, at that letter's value, and the
+    slider's readout, the pose's code and value_to_letter agree."""
+    scale = vocabulary.scale()
+    grid = [round(0.005 * k, 3) for k in range(201)]
+    letters = page.evaluate("(grid) => grid.map(letterOf)", grid)
+    assert letters == [scale.value_to_letter(v) or "" for v in grid]
+    for value, letter in [(0.3, "C"), (0.15, "B"), (0.56, "D"), (0.95, "E"), (0.1, "A"), (0.02, "")]:
+        page.evaluate("""(v) => {
+            document.getElementById('snap').checked = true;
+            const s = document.querySelector('input[data-channel=AU12]');
+            s.value = String(v); s.dispatchEvent(new Event('input'));
+        }""", value)
+        expected = scale.values[letter] if letter else 0.0
+        assert float(page.locator("input[data-channel=AU12]").input_value()) == pytest.approx(expected)
+        readout = page.locator("input[data-channel=AU12] + span").inner_text().split()
+        assert readout == (["both", letter] if letter else ["both"])
+        _settle(page, f"studio.pose && studio.pose.code === {json.dumps(f'12{letter}' if letter else '')}")
 
 
 def test_exported_glb_passes_the_khronos_validator(page, studio):

@@ -64,6 +64,9 @@ def run_studio(args: argparse.Namespace) -> int:
     kept = server.session.keep_unsaved() if server.session is not None else None
     print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)", flush=True)
     if kept is not None:
+        notes = server.session.notes_path
+        elsewhere = ("" if kept.parent == notes.parent else
+                     f"; the notes folder {notes.parent} could not be written any more")
         print(f"facs-rig studio: the notes had unsaved edits: kept in {kept} "
-              f"({server.session.notes_path.name} is as last saved)", flush=True)
+              f"({notes.name} is as last saved{elsewhere})", flush=True)
     return 0

@@ -281,6 +281,12 @@ class RigProfile:
                      for code, unit in sorted(vocabulary.action_units.items())
                      if unit.drives and code not in known)
 
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        """:attr:`targets` under the name meshes and glTF rigs give their targets
+        (``mesh.target_names``), so code written for one reads the other."""
+        return self.targets
+
     def target_index(self, name: str) -> int:
         """Column of a target; raises :class:`RigError` naming the rig when it is not one."""
         try:

@@ -211,6 +211,69 @@ def _misspelled_option(tokens: list[_Token]) -> None:
                              f"(options: {', '.join(_OPTION_KEYS)})", token.column)
 
 
+def _did_you_mean(text: str, choices: tuple[str, ...]) -> str:
+    """``": did you mean 'smooth'?"`` for a misspelled choice (the README promises it), else ''."""
+    close = difflib.get_close_matches(text.lower(), choices, n=1, cutoff=0.6)
+    return f": did you mean {close[0]!r}?" if close else ""
+
+
+def _intensity(token: _Token, vocabulary: Vocabulary) -> float:
+    """The ``intensity`` option's value: a plain number 0-1 (``0.55``; not ``55%``, ``nan`` or
+    a duration). An intensity letter is written on the AU (``12D``): letters are not taken
+    here, as the docs promise a number and a letter would give two ways to score one AU."""
+    match = _QUANTITY.fullmatch(token.text)
+    value = float(match["number"]) if match is not None and not match["unit"] else math.nan
+    if 0.0 <= value <= 1.0:
+        return value
+    letters = vocabulary.scale().values
+    hint = (f"; an intensity letter goes on the AU itself (12{token.text.upper()})"
+            if token.text.upper() in letters else "")
+    raise _LineError(f"intensity {shown(token.text)} must be a number 0-1 (such as 0.55){hint}",
+                     token.column)
+
+
+def _stray_after_code(line: str, code_tokens: list[_Token], vocabulary: Vocabulary) -> None:
+    """Raise for the word after a complete code that is no option (``happiness for 2s``,
+    ``6+12 hold 2``, ``happiness 2s``): the code swallowed it, and the code's own error quoted
+    it as a term (``unrecognised term 'happiness for 2s' ... did you mean 'happiness'?``),
+    hiding the cause. Nothing is raised when no leading part of the tokens is a whole code, or
+    the next token continues it with ``+`` (then the code's own error is the right one)."""
+    def parses(tokens: list[_Token]) -> bool:
+        text = line[tokens[0].column - 1:tokens[-1].column - 1 + len(tokens[-1].text)]
+        try:
+            vocabulary.parse(text)
+        except CodeParseError:
+            return False
+        return True
+
+    # Longest first, and at most 32 tokens: a line of thousands of tokens is not parsed
+    # thousands of times (its code's own error is then the message).
+    for count in range(min(len(code_tokens) - 1, 32), 0, -1):
+        if parses(code_tokens[:count]):
+            break
+    else:
+        return
+    last = code_tokens[count - 1]
+    code = line[code_tokens[0].column - 1:last.column - 1 + len(last.text)]
+    stray = code_tokens[count]
+    if stray.text.startswith("+") or code.endswith("+"):
+        return
+    options = f"(options: {', '.join(_OPTION_KEYS)})"
+    if is_timecode(stray.text):
+        raise _LineError(f"{shown(stray.text)} after the code {code!r} is a time with no option "
+                         f"word: absolute times go after apex_start, apex_end and end", stray.column)
+    if _QUANTITY.fullmatch(stray.text):
+        joined = f"; an AU joins the code with '+' ({code}+{stray.text})" if parses([stray]) else ""
+        raise _LineError(f"{shown(stray.text)} after the code {code!r} is a duration with no "
+                         f"option word: write onset, apex or offset before it (apex {stray.text})"
+                         f"{joined}", stray.column)
+    if parses([stray]):
+        raise _LineError(f"{shown(stray.text)} after the code {code!r}: join codes with '+' "
+                         f"({code}+{stray.text})", stray.column)
+    raise _LineError(f"unknown option {shown(stray.text)} after the code {code!r} {options}",
+                     stray.column)
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     """``(number, line)`` without its comment, except on a ``title`` line: there a ``#`` is
     part of the title (``title Take #3``), so a title line carries no comment."""
@@ -337,14 +400,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 elif key in _EASE_KEYS:
                     if value_token.text.lower() not in EASINGS:
                         raise _LineError(f"easing {shown(value_token.text)} is not one of "
-                                         f"{', '.join(EASINGS)}", value_token.column)
+                                         f"{', '.join(EASINGS)}{_did_you_mean(value_token.text, EASINGS)}",
+                                         value_token.column)
                     options[key] = value_token.text.lower()
                 else:
-                    value = _quantity(value_token, 1.0, "intensity")
-                    if value > 1 or value_token.text[-1:].isalpha():
-                        raise _LineError(f"intensity {shown(value_token.text)} must be a number 0-1",
-                                         value_token.column)
-                    options[key] = value
+                    options[key] = _intensity(value_token, vocabulary)
                 index += 2
             code_start = code_tokens[0].column
             code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
@@ -355,6 +415,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     code = parsed_codes[code_text] = vocabulary.parse(code_text)
                 except CodeParseError as exc:
                     _misspelled_option(code_tokens[1:])
+                    _stray_after_code(line, code_tokens, vocabulary)
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
             onset, apex, offset = _phases(options, at)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from facs_rig.studio.session import StudioSession
 
-__all__ = ["open_session", "studio_notes", "StudioSession", "DEFAULT_NOTES"]
+__all__ = ["open_session", "studio_notes", "check_notes_writable", "StudioSession", "DEFAULT_NOTES"]
 
 #: The notes file edited when the command names none (in the working folder).
 DEFAULT_NOTES = "studio.notes"
@@ -26,8 +26,9 @@ def studio_notes(argument: str | None, vocabulary) -> tuple[Path, str]:
     Raises
     ------
     FacsRigError
-        For an unreadable timeline, a code that does not parse, or a notes file the converted
-        text would replace on Save.
+        For an unreadable timeline, a code that does not parse, a notes file the converted
+        text would replace on Save, or a notes file that cannot be saved
+        (:func:`check_notes_writable`).
     """
     from facs_rig.errors import OutputError
     from facs_rig.io.au_notes import format_au_notes
@@ -52,7 +53,40 @@ def studio_notes(argument: str | None, vocabulary) -> tuple[Path, str]:
             raise OutputError(f"{notes_path} exists and would be replaced on Save by notes made "
                               f"from {argument!r}: edit it with 'facs-rig studio {notes_path}', "
                               f"or move it away first")
+    check_notes_writable(notes_path)
     return notes_path, text
+
+
+def check_notes_writable(notes_path: Path) -> Path:
+    """Refuse a notes file that Save (and the unsaved-edits copy kept at the end) cannot write.
+
+    Checked before the server starts: a studio on a notes path in a missing or read-only folder
+    started, took the director's typing, and then lost all of it (Save, every export and the
+    ``NAME.unsaved.notes`` rescue failed the same way).
+
+    Raises
+    ------
+    OutputError
+        The folder is missing, is a file, or cannot be written; or the notes path is a folder.
+    """
+    import os
+
+    from facs_rig.errors import OutputError
+
+    folder = notes_path.parent if str(notes_path.parent) else Path(".")
+    why = None
+    if not folder.exists():
+        why = f"folder {folder} does not exist"
+    elif not folder.is_dir():
+        why = f"{folder} is a file, not a folder"
+    elif notes_path.is_dir():
+        why = "it is a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        why = f"folder {folder} is not writable"
+    if why is not None:
+        raise OutputError(f"{notes_path}: cannot save the notes there, {why} (the studio saves "
+                          f"the notes, its exports and unsaved edits in the notes file's folder)")
+    return notes_path
 
 
 def open_session(argument: str | None = None, *, mesh: str | None = None,

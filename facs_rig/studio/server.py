@@ -13,7 +13,7 @@ through its ``process_request`` hook and upgrades ``/ws``):
 ``/rig-image-N`` the images of the rig's textures (PNG/JPEG read when the rig was loaded)
 ``/rig-coarse.bin`` the playback's coarser triangles (made after the rest answers)
 ``/rig2*``      the same for the comparison rig (``--compare``), when there is one
-``/ws``         JSON messages both ways (see ``docs/studio.md``)
+``/ws``         JSON messages both ways, and binary ``state`` frames (see ``docs/studio.md``)
 ==============  ==================================================================
 
 No request path is ever used to open a file: the routes are a fixed table. Messages from the
@@ -26,11 +26,11 @@ server keeps answering.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import math
 import signal
+import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -47,7 +47,8 @@ from facs_rig.io.au_notes import notes_origin
 from facs_rig.io.osc.protocols import PROTOCOLS
 from facs_rig.studio.session import StudioSession
 
-__all__ = ["StudioServer", "rig_payload", "coarse_payload", "three_js_path", "OSC_PROTOCOLS"]
+__all__ = ["StudioServer", "rig_payload", "coarse_payload", "three_js_path", "OSC_PROTOCOLS",
+           "encode_state", "decode_state"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 OSC_PROTOCOLS = PROTOCOLS  # the stream command's protocols (facs_rig.io.osc.protocols)
@@ -65,16 +66,97 @@ def three_js_path() -> Path:
     return Path(jupyter_threejs_sage.__file__).resolve().parent / "static" / "r130" / "three.min.js"
 
 
-def _b64(array: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(array, "<f4").tobytes()).decode("ascii")
+def _block(name: str, old: np.ndarray | None, new: np.ndarray) -> tuple[dict, np.ndarray] | None:
+    """What the page must write into its copy of ``old`` to hold ``new`` (``(frames, width)``).
+
+    Returns ``(description, values)``: ``values`` ``(rows, len(columns))`` go to frames
+    ``first .. first + rows`` of the listed ``columns``; with ``reset`` the page starts from
+    zeros of ``(frames, width)`` (the first state, or a width that changed), else from its
+    copy cut or padded with zeros to the new frame count. None when nothing differs. Only the
+    span of frames that changed and the columns that changed in it are sent: most of an
+    hour-long timeline and most targets of a rig stay as they were on a keystroke."""
+    reset = old is None or old.shape[1] != new.shape[1]
+    base = np.zeros((0, new.shape[1]), new.dtype) if reset else old
+    common = min(base.shape[0], new.shape[0])
+    differ = np.flatnonzero(np.concatenate([np.any(base[:common] != new[:common], axis=1),
+                                            np.any(new[common:] != 0, axis=1)]))
+    if not differ.size:
+        return ({"array": name, "reset": True, "width": new.shape[1], "first": 0, "rows": 0,
+                 "columns": []},
+                new[:0, :0]) if reset else None
+    first, stop = int(differ[0]), int(differ[-1]) + 1
+    before = np.zeros((stop - first, new.shape[1]), new.dtype)
+    kept = base[first:min(stop, common)]
+    before[:kept.shape[0]] = kept
+    columns = np.flatnonzero(np.any(before != new[first:stop], axis=0))
+    return ({"array": name, "reset": reset, "width": new.shape[1], "first": first,
+             "rows": stop - first, "columns": columns.tolist()}, new[first:stop][:, columns])
 
 
-def _packed(name: str, weights: np.ndarray) -> dict:
-    """``(frames, targets)`` weights as base64 float32 of only the columns that move anywhere,
-    with their indices (``name_columns``): most targets of a rig stay 0 in a take, and the
-    state goes to every page on every keystroke."""
-    columns = np.flatnonzero(np.any(weights != 0, axis=0))
-    return {name: _b64(weights[:, columns]), f"{name}_columns": columns.tolist()}
+def _by_channel(values: np.ndarray, channels: list[str], new_channels: list[str]) -> np.ndarray:
+    """``(frames, channels)`` curves with their columns moved to ``new_channels`` (zeros for a
+    channel they did not have): a beat that brings in a new AU adds a column, and only the
+    frames that changed are sent, not every curve again."""
+    if channels == new_channels:
+        return values
+    aligned = np.zeros((values.shape[0], len(new_channels)), values.dtype)
+    for column, name in enumerate(new_channels):
+        if name in channels:
+            aligned[:, column] = values[:, channels.index(name)]
+    return aligned
+
+
+def encode_state(header: dict, blocks: list[tuple[dict, np.ndarray]] | None) -> bytes | str:
+    """A ``state`` message: JSON text when the timeline did not change (``blocks`` None), else
+    one binary frame (its blocks may be none: a timeline cut shorter changes no frame it keeps).
+
+    The binary frame is: the header's length N (uint32, little-endian), the header as UTF-8 JSON
+    padded with spaces to a multiple of 4 bytes (its ``blocks`` describe the arrays), then each
+    block's values as little-endian float32, rows first, in the header's order. Binary float32
+    instead of numbers in JSON (or base64): a quarter of the bytes of JSON text, and the page
+    reads them as a ``Float32Array`` without parsing."""
+    if blocks is None:
+        return json.dumps(header)
+    head = json.dumps({**header, "blocks": [description for description, _ in blocks]}).encode()
+    head += b" " * (-len(head) % 4)
+    return b"".join([struct.pack("<I", len(head)), head,
+                     *(np.ascontiguousarray(values, "<f4").tobytes() for _, values in blocks)])
+
+
+def decode_state(frame: bytes | str, arrays: dict[str, np.ndarray] | None = None) -> dict:
+    """Read a ``state`` message as the page does (for Python clients and tests).
+
+    ``arrays`` holds the client's copies (``weights``, ``weights2``, ``curves``): the blocks
+    are written into them, as the page writes its ``Float32Array`` copies. Returns the header;
+    ``arrays`` is updated in place.
+    """
+    if isinstance(frame, str):
+        return json.loads(frame)
+    (length,) = struct.unpack_from("<I", frame)
+    header = json.loads(frame[4:4 + length])
+    offset = 4 + length
+    arrays = {} if arrays is None else arrays
+    if "curves" in arrays:  # the curves' columns follow the channels, by name
+        arrays["curves"] = _by_channel(arrays["curves"], arrays.pop("channels", []), header["channels"])
+    arrays["channels"] = header["channels"]
+    for block in header["blocks"]:
+        name, columns = block["array"], block["columns"]
+        count = block["rows"] * len(columns)
+        values = np.frombuffer(frame, "<f4", count, offset).reshape(block["rows"], len(columns))
+        offset += 4 * count
+        old = arrays.get(name)
+        if block["reset"] or old is None:
+            old = np.zeros((0, block["width"]), np.float32)
+        copy = np.zeros((header["frames"], old.shape[1]), np.float32)
+        copy[:min(old.shape[0], header["frames"])] = old[:header["frames"]]
+        copy[block["first"]:block["first"] + block["rows"], columns] = values
+        arrays[name] = copy
+    for name, old in arrays.items():  # arrays without a block keep their values, cut or padded
+        if name != "channels" and old.shape[0] != header["frames"]:
+            copy = np.zeros((header["frames"], old.shape[1]), np.float32)
+            copy[:min(old.shape[0], header["frames"])] = old[:header["frames"]]
+            arrays[name] = copy
+    return header
 
 
 def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes, list]:
@@ -137,6 +219,10 @@ def rig_payload(session: StudioSession, setup=None) -> tuple[dict, bytes, list]:
         # Profile column driving each mesh target; -1 for none.
         "columns": [int(c) if c < len(profile.targets) else -1 for c in columns],
         "aus": aus, "letters": dict(scale.values), "scale": scale.name,
+        # The letter bands on 0-1 (as Scale.value_to_letter reads a value): a value above
+        # `band_floor` is the first letter whose upper bound holds it (0.3 is C, up to 0.55).
+        "bands": {letter: upper / scale.maximum for letter, upper in scale.upper.items()},
+        "band_floor": scale.minimum / scale.maximum,
         "focus": np.asarray(render_rig.focus, float).tolist(),
         "bounds": [mesh.positions.min(axis=0).tolist(), mesh.positions.max(axis=0).tolist()],
         "layout": layout, "looks": looks.looks, "textures": looks.textures,
@@ -222,6 +308,9 @@ class StudioServer:
         self._server = None
         self._watch_task: asyncio.Task | None = None
         self._disk: bytes | None = None
+        # The timeline as last broadcast ({version, weights, weights2, curves}): the next
+        # broadcast sends what changed since (state_message).
+        self._sent: dict[str, Any] | None = None
         self._pending: bytes | None = None
         self._osc = None
         self._osc_info: dict[str, Any] = {"on": False}
@@ -345,24 +434,50 @@ class StudioServer:
 
     # ------------------------------------------------------------------ state messages
 
-    def state_message(self, *, origin: int = 0, reloaded: bool = False) -> dict:
-        """The notes, their parse status, and the timeline's curves and weights."""
+    def state_message(self, *, origin: int = 0, reloaded: bool = False,
+                      full: bool = False) -> bytes | str:
+        """The notes, their parse status, and what changed in the timeline's curves and weights
+        (:func:`encode_state`), for every page: since the last state broadcast, or everything
+        (``full``: a page that connects or asks to ``resync``; the broadcasts' base is then
+        left as it is).
+
+        An edit that leaves the timeline as it was (a comment, spaces, an error: the face keeps
+        the last timeline that parsed) sends no arrays at all; one that changes it sends the
+        frames and columns that changed, as float32 (an hour-long timeline was resent whole as
+        base64 in JSON, ~9 MB per keystroke)."""
         s = self.session
         with s._lock:
             status = s.status
-            return {
+            header = {
                 "type": "state", "version": s.version, "origin": origin, "reloaded": reloaded,
                 "unsaved": s.text != s.saved_text,
                 "path": str(s.notes_path), "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
                 "start": notes_origin(s.timeline),
-                "frames": int(s.weights.shape[0]),
-                **_packed("weights", s.weights), **_packed("weights2", s.compare_weights),
+                "frames": int(s.weights.shape[0]), "timeline": s.timeline_version,
                 "channels": [c.name for c in s.curve_channels],
-                "curves": _b64(s.curves), "title": str(s.timeline.metadata.get("title", "")),
+                "title": str(s.timeline.metadata.get("title", "")),
                 "osc": self._osc_info, "refused": self.refused,
             }
+            current = {"version": s.timeline_version, "weights": s.weights,
+                       "weights2": s.compare_weights, "curves": s.curves,
+                       "channels": header["channels"]}
+            sent = None if full else self._sent
+            header["base"] = None if sent is None else sent["version"]
+            blocks = None
+            if sent is None or sent["version"] != current["version"]:
+                blocks = []
+                for name in ("weights", "weights2", "curves"):
+                    old = None if sent is None else sent[name]
+                    if name == "curves" and old is not None:  # the page lines its columns up too
+                        old = _by_channel(old, sent["channels"], current["channels"])
+                    block = _block(name, old, current[name])
+                    if block is not None:
+                        blocks.append(block)
+            if not full:
+                self._sent = current
+        return encode_state(header, blocks)
 
     def pose_message(self) -> dict:
         s = self.session
@@ -371,8 +486,8 @@ class StudioServer:
                     "code": s.pose_code(), "weights": [float(w) for w in s.pose_weights],
                     "weights2": [float(w) for w in s.compare_pose_weights]}
 
-    async def broadcast(self, message: dict) -> None:
-        data = json.dumps(message)
+    async def broadcast(self, message: dict | str | bytes) -> None:
+        data = message if isinstance(message, (str, bytes)) else json.dumps(message)
         for client in list(self.clients):
             with contextlib.suppress(ConnectionClosed):
                 await client.send(data)
@@ -386,12 +501,13 @@ class StudioServer:
         self.clients.add(connection)
         try:
             await connection.send(json.dumps({"type": "hello", "client": client_id}))
-            await connection.send(json.dumps(self.state_message()))
+            await connection.send(self.state_message(full=True))
             await connection.send(json.dumps(self.pose_message()))
             async for raw in connection:
                 reply = await self._dispatch(raw, client_id)
                 if reply is not None:
-                    await connection.send(json.dumps(reply))
+                    await connection.send(reply if isinstance(reply, (str, bytes))
+                                          else json.dumps(reply))
         except ConnectionClosed:
             pass
         finally:
@@ -429,6 +545,10 @@ class StudioServer:
         text = _field(message, "text", str)
         await asyncio.to_thread(self.session.set_notes, text)
         await self.broadcast(self.state_message(origin=client_id))
+
+    async def _on_resync(self, message: dict, client_id: int) -> bytes | str:
+        """The whole state again, to this page (one that missed a change it was sent)."""
+        return self.state_message(full=True)
 
     async def _on_save(self, message: dict, client_id: int) -> dict:
         path = await asyncio.to_thread(self.session.save)

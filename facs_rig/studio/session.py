@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from facs_rig.core.channels import Channel, parse_channel
-from facs_rig.core.mixing import explain, mix, mix_frame
+from facs_rig.core.mixing import explain, mix_array, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
 from facs_rig.core.timeline import Timeline, frame_count, sample
@@ -46,6 +46,42 @@ EXPORT_FORMATS = (".notes", ".json", ".eaf", ".glb", ".png", ".gif", ".mp4")
 MAX_FRAMES = 108_000
 _WHERE = re.compile(r", line (?P<line>\d+)(?:, column (?P<column>\d+))?: ")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,120}$")
+
+
+def _remixed(old_values: np.ndarray | None, old_weights: np.ndarray, values: np.ndarray,
+             profile) -> np.ndarray:
+    """``mix_array(values, profile.channels, profile)``, mixing only the frames whose AU values
+    differ from ``old_values`` (mixed into ``old_weights``): mixing is frame by frame, so the
+    other frames' weights are those already made (an edit to one beat of an hour-long timeline
+    mixes that beat's frames, not 86,400).
+
+    Parameters
+    ----------
+    old_values : (n_old, n_channels) float32 or None
+        The values ``old_weights`` were mixed from; None mixes every frame.
+    old_weights : (n_old, n_targets) float32
+    values : (n_frames, n_channels) float32
+        On ``profile.channels``.
+
+    Returns
+    -------
+    weights : (n_frames, n_targets) float32
+        A new array (``old_weights`` is left as it is: the server compares the two).
+    """
+    if (old_values is None or old_values.shape[1] != values.shape[1]
+            or old_weights.shape[0] != old_values.shape[0]):
+        return mix_array(values, profile.channels, profile)
+    common = min(old_values.shape[0], values.shape[0])
+    differ = np.flatnonzero(np.any(old_values[:common] != values[:common], axis=1))
+    start = int(differ[0]) if differ.size else common
+    stop = int(differ[-1]) + 1 if differ.size else common
+    if values.shape[0] > common:  # frames past the old end are all mixed
+        start, stop = min(start, common), values.shape[0]
+    weights = np.empty((values.shape[0], old_weights.shape[1]), np.float32)
+    weights[:common] = old_weights[:common]
+    if stop > start:
+        weights[start:stop] = mix_array(values[start:stop], profile.channels, profile)
+    return weights
 
 
 @dataclass(frozen=True)
@@ -117,6 +153,11 @@ class StudioSession:
         # The text the notes file is known to hold (read from it or saved to it): edits since
         # are unsaved, and a change made to the file on disk must not replace them.
         self.saved_text = notes_text
+        # The timeline's curves and weights change together, and only when they differ: the
+        # server sends the page the frames that changed since the version it has.
+        self.timeline_version = 0
+        self._mixed_values: np.ndarray | None = None  # the AU values the weights were mixed from
+        self._compare_values: np.ndarray | None = None
         self.set_notes(notes_text)
 
     # ------------------------------------------------------------------ notes and timeline
@@ -125,7 +166,7 @@ class StudioSession:
         """The file name as the CLI names it in messages (relative to the working folder)."""
         try:
             return str(self.notes_path.relative_to(Path.cwd()))
-        except ValueError:
+        except (ValueError, OSError):  # OSError: the working folder was removed
             return str(self.notes_path)
 
     def set_notes(self, text: str) -> NotesStatus:
@@ -151,22 +192,45 @@ class StudioSession:
             return self.status
 
     def _set_timeline(self, timeline: Timeline) -> None:
+        """Follow ``timeline``: its curves and weights, mixed again only on the frames whose AU
+        values changed (a keystroke on an hour-long timeline mixed all 86,400 frames).
+
+        ``timeline_version`` goes up only when the curves or weights change: an edit that
+        leaves them as they were (a comment, spaces, another spelling of the same beat) keeps
+        the arrays, and the page is sent no weights (:mod:`facs_rig.studio.server`)."""
+        if timeline == self.timeline and self._mixed_values is not None:
+            self.timeline = timeline
+            return
         n_frames = frame_count(timeline.duration, timeline.fps)  # as sample() will make them
         if n_frames > MAX_FRAMES:
             raise TimelineFormatError(
                 f"{self._source_name()}: {timeline.duration:g} s at {timeline.fps:g} fps is "
                 f"{n_frames} frames; the studio plays at most {MAX_FRAMES}")
+        same_rate = timeline.fps == self.timeline.fps
         curves = sample(timeline)
         # Mixed on every channel the profile reads, so the weights are mix()'s exactly.
-        mixed = mix(sample(timeline, channels=self.profile.channels), self.profile)
+        values = sample(timeline, channels=self.profile.channels).values
+        weights = _remixed(self._mixed_values if same_rate else None, self.weights, values,
+                           self.profile)
+        compare_values, compare_weights = None, self.compare_weights
         if self.compare is not None:
             other = self.compare.driver.profile
-            self.compare_weights = mix(sample(timeline, channels=other.channels), other).weights
+            compare_values = sample(timeline, channels=other.channels).values
+            compare_weights = _remixed(self._compare_values if same_rate else None,
+                                       self.compare_weights, compare_values, other)
+        changed = not (same_rate and curves.channels == self.curve_channels
+                       and np.array_equal(curves.values, self.curves)
+                       and np.array_equal(weights, self.weights)
+                       and np.array_equal(compare_weights, self.compare_weights))
         self.timeline = timeline
-        self.times = curves.times
-        self.curves = curves.values
-        self.curve_channels = curves.channels
-        self.weights = mixed.weights
+        self._mixed_values, self._compare_values = values, compare_values
+        if changed:
+            self.timeline_version += 1
+            self.times = curves.times
+            self.curves = curves.values
+            self.curve_channels = curves.channels
+            self.weights = weights
+            self.compare_weights = compare_weights
 
     def save(self) -> Path:
         """Write the notes text, as typed, atomically to the notes file."""
@@ -187,20 +251,46 @@ class StudioSession:
         """Write unsaved edits beside the notes file as ``NAME.unsaved.notes`` (atomically; the
         next free ``NAME.unsaved-2.notes``... when an earlier copy differs) and return that path;
         None when there are none. For the end of a session: the page's typing
-        must outlive the server even when nobody pressed Save. The notes file is not touched."""
-        from facs_rig.io.atomic import write_text_atomic
+        must outlive the server even when nobody pressed Save. The notes file is not touched.
+
+        When the notes folder cannot be written any more (removed, made read-only while the
+        studio ran), the copy goes to the working folder, else the temporary folder: the
+        returned path says where (the start checked the folder, so this is the rare case).
+
+        Raises
+        ------
+        OutputError
+            Only when none of those three folders can be written.
+        """
+        import tempfile
 
         with self._lock:
             if self.text == self.saved_text:
                 return None
-            # A copy kept by an earlier session is not replaced: the next free name.
-            kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved.notes")
-            number = 1
-            while kept.exists() and kept.read_bytes() != self.text.encode("utf-8"):
-                number += 1
-                kept = self.notes_path.with_name(f"{self.notes_path.stem}.unsaved-{number}.notes")
-            write_text_atomic(kept, self.text)
-            return kept
+            failures = []
+            try:
+                working = Path.cwd()
+            except OSError:  # removed too
+                working = self.folder
+            for folder in dict.fromkeys((self.folder, working, Path(tempfile.gettempdir()))):
+                try:
+                    return self._keep_in(folder)
+                except OSError as exc:  # OutputError is one
+                    failures.append(" ".join(str(exc).split()))
+            raise OutputError("the unsaved notes could not be kept anywhere: " + "; ".join(failures))
+
+    def _keep_in(self, folder: Path) -> Path:
+        from facs_rig.io.atomic import write_text_atomic
+
+        # A copy kept by an earlier session is not replaced: the next free name.
+        stem = self.notes_path.stem
+        kept = folder / f"{stem}.unsaved.notes"
+        number = 1
+        while kept.exists() and (kept.is_dir() or kept.read_bytes() != self.text.encode("utf-8")):
+            number += 1
+            kept = folder / f"{stem}.unsaved-{number}.notes"
+        write_text_atomic(kept, self.text)
+        return kept
 
     def reload(self, text: str) -> bool:
         """Take ``text`` read from the notes file (changed on disk by another editor).

@@ -9,24 +9,74 @@ const studio = (window.studio = {
   ready: false, client: 0, rig: null, state: null, pose: null,
   mode: "timeline", time: 0, playing: false, speed: 1,
   frameTimes: [], renderedFrames: 0, lastPoseLatency: null, poseSentAt: null,
+  lastNotesLatency: null, notesSentAt: null, receivedBytes: 0, timeline: null,
   errors: [],
 });
 window.addEventListener("error", (e) => studio.errors.push(String(e.message)));
 
 // ---------------------------------------------------------------- helpers
-function decodeF32(b64) {
-  const raw = atob(b64);
-  const bytes = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  return new Float32Array(bytes.buffer);
-}
-// The server sends only the target columns that move; spread them back to (frames, targets).
-function unpack(b64, columns, frames, T) {
-  const packed = decodeF32(b64), n = columns.length, out = new Float32Array(frames * T);
-  for (let f = 0; f < frames; f++) {
-    for (let k = 0; k < n; k++) out[f * T + columns[k]] = packed[f * n + k];
+// A binary state frame (facs_rig.studio.server.encode_state): header length (uint32 LE), the
+// JSON header (padded to 4 bytes), then each block's float32 values (rows x columns).
+function readStateFrame(buffer) {
+  const length = new DataView(buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
+  let offset = 4 + length;
+  for (const block of header.blocks) {
+    const count = block.rows * block.columns.length;
+    block.values = new Float32Array(buffer, offset, count);
+    offset += 4 * count;
   }
+  return header;
+}
+// The page's copy of an array (frames x width), cut or padded with zeros to `frames` rows.
+function resized(array, frames, width) {
+  if (array.length === frames * width) return array;
+  const out = new Float32Array(frames * width);
+  out.set(array.subarray(0, Math.min(array.length, out.length)));
   return out;
+}
+// Write what changed (the frames and columns in `block`) into the timeline's arrays
+// ({name: {data: Float32Array(frames x width), width, active: Uint8Array(width)}}).
+function applyBlock(arrays, block, frames) {
+  const width = block.width, n = block.columns.length, had = arrays[block.array];
+  const fresh = block.reset || !had;
+  const data = fresh ? new Float32Array(frames * width) : had.data;  // in place: no copy per keystroke
+  for (let r = 0; r < block.rows; r++) {
+    const row = (block.first + r) * width;
+    for (let k = 0; k < n; k++) data[row + block.columns[k]] = block.values[r * n + k];
+  }
+  // Which columns move at all (the curves panel lists the moving targets): only the columns
+  // the block wrote are looked at again.
+  const active = fresh ? new Uint8Array(width) : had.active.slice();
+  for (const c of fresh ? active.keys() : block.columns) {
+    active[c] = 0;
+    for (let f = 0; f < frames; f++) if (data[f * width + c] > 0) { active[c] = 1; break; }
+  }
+  arrays[block.array] = { data, width, active };
+}
+// The timeline's arrays, as the server sends what changed since the version the page has
+// (`base`; null: everything). Returns false when they cannot be brought up to date (a change
+// this page missed): the page then asks for the whole state again.
+function updateTimeline(m) {
+  const prev = studio.timeline;
+  if (prev && m.timeline === prev.version) return true;  // unchanged (or already had it)
+  if (!m.blocks || (m.base !== null && !(prev && m.base === prev.version))) return false;
+  const arrays = m.base === null ? {} : { ...prev.arrays };
+  for (const name of Object.keys(arrays)) {  // cut or padded to the new length (rows past
+    const a = arrays[name];                  // the old end start at zero, as on the server)
+    arrays[name] = { ...a, data: resized(a.data, m.frames, a.width) };
+  }
+  if (arrays.curves && prev.channels.join() !== m.channels.join()) {  // columns follow the AUs
+    const a = arrays.curves, C = m.channels.length, data = new Float32Array(m.frames * C);
+    m.channels.forEach((name, c) => {
+      const old = prev.channels.indexOf(name);
+      if (old >= 0) for (let f = 0; f < m.frames; f++) data[f * C + c] = a.data[f * a.width + old];
+    });
+    arrays.curves = { data, width: C, active: new Uint8Array(C) };
+  }
+  for (const block of m.blocks) applyBlock(arrays, block, m.frames);
+  studio.timeline = { version: m.timeline, frames: m.frames, channels: m.channels, arrays };
+  return true;
 }
 // Python's round(): halves go to the even neighbour (so 2.5 fps counts 2 frames, as the CLI).
 function roundHalfEven(x) {
@@ -54,7 +104,11 @@ function connect() {
     $("connection").textContent = "disconnected"; $("connection").className = "bad";
     setTimeout(connect, 1000);
   };
-  socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+  socket.binaryType = "arraybuffer";  // state frames with float32 arrays
+  socket.onmessage = (event) => {
+    studio.receivedBytes += typeof event.data === "string" ? event.data.length : event.data.byteLength;
+    onMessage(typeof event.data === "string" ? JSON.parse(event.data) : readStateFrame(event.data));
+  };
 }
 function onMessage(m) {
   if (m.type === "hello") studio.client = m.client;
@@ -566,6 +620,10 @@ function frame(now) {
     studio.lastPoseLatency = performance.now() - studio.poseSentAt;
     studio.poseSentAt = null; studio.poseArrived = false;
   }
+  if (studio.notesSentAt !== null && studio.notesArrived) {  // keystroke to the face drawn
+    studio.lastNotesLatency = performance.now() - studio.notesSentAt;
+    studio.notesSentAt = null; studio.notesArrived = false;
+  }
   studio.shownTime = studio.time;
   if (studio.oscOn && studio.mode === "timeline" && studio.time !== lastShownSent) {
     lastShownSent = studio.time; send({ type: "shown", time: studio.time });
@@ -642,16 +700,17 @@ notes.addEventListener("input", () => {
   // Typed while the server is away (restarting, stopped): kept, and sent when it is back,
   // instead of being replaced by the server's text on reconnection.
   if (!socket || socket.readyState !== 1) studio.unsent = true;
+  studio.notesSentAt = performance.now(); studio.notesArrived = false;
   send({ type: "notes", text: notes.value });
 });
 $("save").onclick = () => send({ type: "save" });
 
 function onState(m) {
   const first = !studio.state;
-  m.weightsArray = unpack(m.weights, m.weights_columns, m.frames, studio.rig.profile_targets.length);
-  m.weights2Array = studio.rig2
-    ? unpack(m.weights2, m.weights2_columns, m.frames, studio.rig2.profile_targets.length) : null;
-  m.curvesArray = decodeF32(m.curves);
+  if (!updateTimeline(m)) { send({ type: "resync" }); return; }
+  const arrays = studio.timeline.arrays;
+  m.weightsArray = arrays.weights.data; m.weights2Array = studio.rig2 ? arrays.weights2.data : null;
+  m.curvesArray = arrays.curves.data; m.weightsActive = arrays.weights.active;
   studio.state = m;
   // The sender's own edits are already in its editor (it may have typed on since).
   if (studio.unsent && !first) {
@@ -677,6 +736,7 @@ function onState(m) {
     `${m.frames} frames, channels ${m.channels.join(" ") || "none"}`;
   if (studio.time > m.duration) studio.time = m.duration;
   if (!m.error && !first && m.origin === studio.client) studio.mode = "timeline";
+  if (m.origin === studio.client && studio.notesSentAt !== null) studio.notesArrived = true;
   showOsc(m.osc);
   updateTransport();
   dirty = true;
@@ -684,19 +744,21 @@ function onState(m) {
 
 // ---------------------------------------------------------------- AU panel
 const sliders = {};  // channel name -> {input, readout}
+// The letter of a 0-1 value by the scale's bands, as facs_rig's Scale.value_to_letter: none at
+// or below the floor, else the first letter whose upper bound holds it (0.3 is C), above the
+// top band E. The same small tolerance, so a letter's own value maps back to it.
 function letterOf(v) {
-  const letters = studio.rig.letters;
-  if (v <= 0.0001) return "";
-  let best = "A";
-  for (const [l, value] of Object.entries(letters)) if (v <= value + 1e-6) { best = l; break; } else best = l;
-  return best;
+  const bands = studio.rig.bands, tolerance = 1e-6;
+  if (v <= studio.rig.band_floor + tolerance) return "";
+  for (const [letter, upper] of Object.entries(bands)) if (v <= upper + tolerance) return letter;
+  return "E";
 }
+// "snap to A–E": the value of the letter whose band holds the slider (0.3 -> C, 0.55), 0 below
+// the first band; so the slider, its readout and the pose's code always agree.
 function snapValue(v) {
-  if (!$("snap").checked || v <= 0.0001) return v;
-  const values = Object.values(studio.rig.letters);
-  let best = values[0];
-  for (const x of values) if (Math.abs(x - v) < Math.abs(best - v)) best = x;
-  return best;
+  if (!$("snap").checked) return v;
+  const letter = letterOf(v);
+  return letter ? studio.rig.letters[letter] : 0;
 }
 function buildAuPanel(rig) {
   const panel = $("au-panel");
@@ -836,7 +898,7 @@ function drawCurves() {
   const W = curveCanvas.clientWidth, H = curveCanvas.height;
   if (curveCanvas.width !== W) curveCanvas.width = W;
   if (!s || s.frames < 1) return;
-  const key = `${s.version}:${W}`;
+  const key = `${s.timeline}:${W}`;  // drawn again when the timeline changed, not per keystroke
   if (!curveCache || curveCache.key !== key) curveCache = { key, image: plotCurves(s, W, H) };
   ctx.drawImage(curveCache.image, 0, 0);
   const F = s.frames;
@@ -865,9 +927,7 @@ function plotCurves(s, W, H) {
     legend.push(`<span style="color:${palette[c % palette.length]}">${s.channels[c]}</span>`);
   }
   const active = [];
-  for (let t = 0; t < T; t++) {
-    for (let f = 0; f < F; f++) if (s.weightsArray[f * T + t] > 0) { active.push(t); break; }
-  }
+  for (let t = 0; t < T; t++) if (s.weightsActive[t]) active.push(t);
   ctx.globalAlpha = 0.8;
   active.forEach((t, k) => {
     ctx.strokeStyle = palette[(k + 7) % palette.length]; ctx.beginPath();
