@@ -124,6 +124,11 @@ class OutputError(FacsRigError, OSError):
     """An output file could not be written (the previous file, if any, is left untouched)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM stopped a command that handles it as an interruption (``batch``): reported as
+    ``facs-rig: terminated`` with exit 143 (128 + 15), not as a Ctrl-C."""
+
+
 class FacsRigWarning(UserWarning):
     """Lossy but valid situations, such as weights clipped to their range."""
 

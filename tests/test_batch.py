@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -368,6 +369,99 @@ def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(tmp
     assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives it
 
 
+def test_a_second_sigterm_waits_for_the_report_with_sigint_ignored(tmp_path):
+    # A job started with SIGINT ignored, sent SIGTERM twice (a second reader's run): the second
+    # cut the stop short (exit 130, no report, no manifest).
+    source = shared_asset(LLF)
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for k in range(TAKES):
+        os.link(source, folder / f"take{k:02d}.csv")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o", f"{out}/{{stem}}.json",
+         "--workers", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_ignoring_sigint)
+    try:
+        _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
+        process.terminate()
+        time.sleep(0.1)
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert (out / "batch-report.json").exists() and (out / "batch-report.html").exists()
+    assert stderr.splitlines()[-1].startswith("facs-rig: terminated: "), stderr
+
+
+def test_a_sigterm_while_the_cluster_starts_is_terminated_and_writes_nothing(
+        tmp_path, capsys, monkeypatch):
+    # Before, it was reported as a Ctrl-C ("facs-rig: interrupted", 130): a job scheduler reads
+    # that as a user's interrupt.
+    from facs_rig.cluster import engine
+
+    waiting = engine._wait_for_a_worker
+
+    def sigterm_then_wait(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)
+        return waiting(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_wait_for_a_worker", sigterm_then_wait)
+    before = set(multiprocessing.active_children())
+    out = tmp_path / "out"
+    status = main(["batch", str(shared_asset(LLF)), "-o", f"{out}/{{stem}}.json",
+                   "--workers", "1"])
+    assert status == 143
+    assert capsys.readouterr().err.splitlines() == ["facs-rig: terminated"]
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # put back
+    _no_new_children(before)
+
+
+def test_a_client_that_does_not_start_closes_the_local_cluster(tmp_path, capsys, monkeypatch):
+    # The client's start given up on (here at once): the local cluster it was for was left
+    # running (a second reader found it in gc after the error), its workers with it.
+    from facs_rig.cluster import engine
+
+    monkeypatch.setattr(engine, "CLIENT_START_TIMEOUT", 0.0)
+    before = set(multiprocessing.active_children())
+    out = tmp_path / "out"
+    status = main(["batch", str(shared_asset(LLF)), "-o", f"{out}/{{stem}}.json",
+                   "--workers", "1"])
+    assert status == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "facs-rig: error: Dask's client did not start: no Dask answer from the local Dask "
+        "cluster's scheduler within 0 s"]
+    assert not out.exists()
+    _no_new_children(before)
+    import gc
+
+    import distributed
+
+    gc.collect()
+    running = [cluster for cluster in gc.get_objects()
+               if isinstance(cluster, distributed.LocalCluster)
+               and cluster.status.name not in ("closed", "closing", "failed")]
+    assert running == []
+
+
+def _no_new_children(before: set, wait: float = 20) -> None:
+    """Every child process started since ``before`` has ended (the fork server may stay)."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = [child for child in set(multiprocessing.active_children()) - before
+                if "forkserver" not in " ".join(getattr(child, "_args", ()) or ())]
+        left = [child for child in left if child.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, left
+
+
 def test_takes_finished_when_ctrl_c_arrives_are_recorded(tmp_path, scheduler):
     # Ctrl-C while the client handles one result: the other tasks in flight have finished by
     # then (a trivial task), and their results are recorded rather than dropped with the cancel.
@@ -590,13 +684,16 @@ def test_workers_without_facs_rig_or_in_another_version_are_refused_by_name():
 
     here = {"facs_rig": __version__, "bokeh": False}
     _check_remote_environment(_FakeClient(here, {"tcp://a:1": here, "tcp://b:2": here}), "S")
-    wrapped = Exception(ModuleNotFoundError("No module named 'facs_rig'"))
-    with pytest.raises(ClusterError) as refused:
-        _check_remote_environment(_FakeClient(here, {"tcp://a:1": here, "tcp://b:2": wrapped}),
-                                  "tcp://s:8786")
-    assert str(refused.value).startswith(
-        "the Dask worker tcp://b:2 of tcp://s:8786 cannot run facs-rig (ModuleNotFoundError: No "
-        "module named 'facs_rig'): Dask unpickles")
+    # Client.run hands a worker's exception back as its repr in a plain Exception (a second
+    # reader's run against a real worker without facs-rig), or as the exception itself.
+    for wrapped in (Exception('ModuleNotFoundError("No module named \'facs_rig\'")'),
+                    Exception(ModuleNotFoundError("No module named 'facs_rig'"))):
+        with pytest.raises(ClusterError) as refused:
+            _check_remote_environment(
+                _FakeClient(here, {"tcp://a:1": here, "tcp://b:2": wrapped}), "tcp://s:8786")
+        assert str(refused.value).startswith(
+            "the Dask worker tcp://b:2 of tcp://s:8786 cannot run facs-rig (ModuleNotFoundError: "
+            "No module named 'facs_rig'): Dask unpickles")
     old = {"facs_rig": "0.0.9", "bokeh": False}
     with pytest.raises(ClusterError) as refused:
         _check_remote_environment(_FakeClient(old, {}), "tcp://s:8786")

@@ -180,7 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"facs-rig: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from facs_rig.errors import Terminated
+
+        if isinstance(exc, Terminated):
+            print("facs-rig: terminated", file=sys.stderr)
+            return 143
         print("facs-rig: interrupted", file=sys.stderr)
         return 130
 

@@ -28,7 +28,7 @@ from facs_rig.cluster.takes import (
     with_overrides,
 )
 from facs_rig.cluster.work import TakeJob
-from facs_rig.errors import FacsRigError, OutputError
+from facs_rig.errors import FacsRigError, OutputError, Terminated
 from facs_rig.io.captures.pipeline import CleaningOptions
 from facs_rig.io.captures.retarget import RetargetOptions
 
@@ -364,9 +364,16 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
         # After a Ctrl-C, a second one waits until the report is written (hold_interrupts);
         # a SIGTERM stops the batch as a Ctrl-C does.
         with terminate_as_interrupt() as term:
-            result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
-                              on_result=on_result, on_start=started, keep_holding=True,
-                              on_wait=on_wait)
+            try:
+                result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
+                                  on_result=on_result, on_start=started, keep_holding=True,
+                                  on_wait=on_wait)
+            except KeyboardInterrupt:
+                # Stopped before the takes were sent (the cluster starting): nothing to report,
+                # but a SIGTERM is said as one.
+                if term.signalled:
+                    raise Terminated from None
+                raise
             result.terminated = term.signalled
             result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
             result.entries[:] = ordered(result.entries)

@@ -394,7 +394,8 @@ def dask_client(scheduler: str | None, workers: int | None):
     # gone after Ctrl-C, a reconnect); facs-rig reports what matters itself (ClusterError, each
     # take's error line), so only Dask's critical messages reach the terminal.
     _quiet_dask_logs()
-    cluster = None
+    client = cluster = None
+    others: set = set()  # child processes that are not the cluster's (a local cluster sets it)
     try:
         if scheduler:
             try:
@@ -428,24 +429,15 @@ def dask_client(scheduler: str | None, workers: int | None):
                 _wait_for_a_worker(client, cluster, count, stop=lambda: held.pressed)
     except KeyboardInterrupt:
         # Ctrl-C while the cluster started: nothing ran; close what was started, then report it.
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                client.close()
-            with contextlib.suppress(Exception):
-                cluster.close(timeout=10)
-            _stop_worker_server(set(multiprocessing.active_children()) - others)
+        _close_started(client, cluster, others)
         raise
     except ClusterError:
-        if cluster is not None:  # none of its workers could start
-            with contextlib.suppress(Exception):
-                client.close()
-                cluster.close(timeout=10)
-            _stop_worker_server(set(multiprocessing.active_children()) - others)
+        # None of its workers could start, its client did not, or the scheduler's environment
+        # was refused.
+        _close_started(client, cluster, others)
         raise
     except Exception as exc:  # noqa: BLE001 (Dask raises many kinds; the user needs one line)
-        if cluster is not None:
-            cluster.close()
-            _stop_worker_server(set(multiprocessing.active_children()) - others)
+        _close_started(client, cluster, others)
         what = f"cannot use the Dask scheduler at {scheduler}" if scheduler else \
             "cannot start the local Dask cluster"
         raise ClusterError(f"{what}: {type(exc).__name__}: "
@@ -494,8 +486,12 @@ def _new_client(distributed, address, where: str, **options):
     if "error" in outcome:
         raise outcome["error"]
     if "client" not in outcome:
-        raise ClusterError(f"Dask's client did not start: no answer from {where} within "
-                           f"{CLIENT_START_TIMEOUT:g} s")
+        # A string address is a --scheduler (the local cluster's client gets the cluster).
+        hint = ("" if not isinstance(address, str) else
+                " (is that the scheduler's port? `dask scheduler` listens on 8786 by default, "
+                "its dashboard on 8787)")
+        raise ClusterError(f"Dask's client did not start: no Dask answer from {where} within "
+                           f"{CLIENT_START_TIMEOUT:g} s{hint}")
     return outcome["client"]
 
 
@@ -520,12 +516,8 @@ def _check_remote_environment(client, scheduler: str) -> None:
             f"facs-rig {__version__} installed (docs/batch.md)")
 
     def refuse(who: str, answer) -> None:
-        if type(answer) is Exception and answer.args and isinstance(answer.args[0],
-                                                                   BaseException):
-            answer = answer.args[0]  # Client.run wraps what a worker raised
         if isinstance(answer, BaseException):
-            raise ClusterError(f"{who} cannot run facs-rig ({type(answer).__name__}: "
-                               f"{' '.join(str(answer).split())}): {need}")
+            raise ClusterError(f"{who} cannot run facs-rig ({_what_was_raised(answer)}): {need}")
         theirs = answer.get("facs_rig") if isinstance(answer, dict) else None
         if theirs != __version__:
             raise ClusterError(f"{who} runs facs-rig {theirs}, this command {__version__}: {need}")
@@ -539,6 +531,22 @@ def _check_remote_environment(client, scheduler: str) -> None:
         refuse(f"the Dask worker {worker} of {scheduler}", answer)
 
 
+def _what_was_raised(error: BaseException) -> str:
+    """``Name: message`` of an exception a scheduler or worker raised. ``Client.run`` hands a
+    worker's back as ``Exception("ModuleNotFoundError(\"No module named 'facs_rig'\")")``:
+    its repr in a plain Exception, which is unwrapped here."""
+    import re
+
+    if type(error) is Exception and len(error.args) == 1:
+        inner = error.args[0]
+        if isinstance(inner, BaseException):
+            return _what_was_raised(inner)
+        wrapped = re.fullmatch(r"([A-Za-z_][\w.]*)\((['\"])(.*)\2\)", str(inner), re.DOTALL)
+        if wrapped:
+            return f"{wrapped.group(1)}: {wrapped.group(3)}"
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
 def _quiet_dask_logs() -> None:
     """Only Dask's critical messages reach the terminal: its own ``logging`` configuration gives
     some loggers a level of their own (``distributed.client`` at warning printed "Failed to
@@ -549,6 +557,19 @@ def _quiet_dask_logs() -> None:
              if name.split(".")[0] in roots]
     for name in (*roots, *names):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _close_started(client, cluster, others: set) -> None:
+    """Close what :func:`dask_client` started before it failed: the client, whichever step it
+    reached, then the local cluster and its worker processes (``others``: children that were
+    there before)."""
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close()
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=10)
+        _stop_worker_server(set(multiprocessing.active_children()) - others)
 
 
 def _skip_dask_forkserver_preload(distributed) -> None:
@@ -641,9 +662,10 @@ def terminate_as_interrupt():
 
     SIGTERM is how job schedulers, ``timeout``, ``kill`` and service managers stop a command;
     its default action ended the client at once, with no report and no line (the manifest kept
-    the finished takes). The handler sends this process a SIGINT, so every rule of Ctrl-C holds
-    (held while the cluster starts, a second one waiting for the report); where SIGINT is
-    ignored (a job started with ``&``), it raises KeyboardInterrupt itself.
+    the finished takes). The handler sends this process a SIGINT, so the rules of Ctrl-C hold
+    (held while the cluster starts); where SIGINT is ignored (a job started with ``&``), it
+    raises KeyboardInterrupt itself. A second SIGTERM inside is ignored, so the report is
+    written (SIGKILL still ends the command at once).
 
     Yields
     ------
@@ -658,6 +680,8 @@ def terminate_as_interrupt():
         return
 
     def stop(signum, frame) -> None:
+        if received.signalled:
+            return  # a second one waits for the report, as a second Ctrl-C does
         received.signalled = True
         if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
             raise KeyboardInterrupt
