@@ -817,7 +817,17 @@ def test_a_rise_from_a_first_frame_at_rest_is_one_event_at_its_apex(vocabulary):
     # each marked (C or more) in AUs of its own, a blend, the stronger first.
     ("1C+2C+5C+6C+12D", "0.00–1.40 s  1C+2C+5C+6C+12D  surprise+happiness 5/6\n"),
     ("1C+2C+5C+6D+12E", "0.00–1.40 s  1C+2C+5C+6D+12E  happiness+surprise 5/6\n"),
-    ("1+2+5+7+10+12+14+25+26", "0.00–1.40 s  1+2+5+7+10+12+14+25+26  surprise+happiness 5/5\n"),
+    # (the opening the smile owns counts for neither surprise's prototype nor its total)
+    ("1+2+5+7+10+12+14+25+26", "0.00–1.40 s  1+2+5+7+10+12+14+25+26  surprise+happiness 4/4\n"),
+    # The lips parted in a surprised smile: the opening is the smile's, so fear's 1+2+4+5+25 no
+    # longer matches it better than surprise's 1+2+5B+26 (it read fear 4/5: a second reader's).
+    ("1D+2D+5D+12D+25E", "0.00–1.40 s  1D+2D+5D+12D+25E  surprise+happiness 4/5\n"),
+    ("1D+2D+5D+6C+12D+25E", "0.00–1.40 s  1D+2D+5D+6C+12D+25E  surprise+happiness 5/6\n"),
+    # Surprise's own row names 5B: a B lid raise is that row in full, marked (it read surprise
+    # 4/4 beside a D smile).
+    ("1D+2D+5B+12D+26D", "0.00–1.40 s  1D+2D+5B+12D+26D  surprise+happiness 4/4\n"),
+    # Fear's own actions (4, 20) beside a smile still read fear.
+    ("1+2+4+5+12+20+25", "0.00–1.40 s  1+2+4+5+12+20+25  fear 5/5\n"),
     # A slight smile (B) beside the surprise brows and lids is no blend, nor is a smile beside
     # another emotion (of one valence or the other, observers read no blend: Mäkäräinen et al.
     # 2018).

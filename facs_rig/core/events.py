@@ -732,15 +732,26 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
             if keys <= present and all(shown(au, side) >= max(lowest, 0)
                                        for au, side, lowest in form):
                 explained.update((au, side) for au, side, _ in form)
-                marked = marked or all(shown(au, side) >= _BLEND_RANK for au, side, _ in form)
+                # Marked: C or more, or the row's own letter where it names a lower one
+                # (surprise's 1+2+5B: a B lid raise is that row in full).
+                marked = marked or all(
+                    shown(au, side) >= (min(lowest, _BLEND_RANK) if lowest >= 0 else _BLEND_RANK)
+                    for au, side, lowest in form)
         if not explained:
             continue
         weighed = frozenset((au, side) for au, side in explained
                             if au in facial and au not in _MOUTH_OPENING)
         evidence = sum(values[shown(au, side)] for au, side in weighed)
+        # Nor does the smile's opening, where the mouth is open, count towards another
+        # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
+        # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
+        # (a second reader's find). An opening that is not there is still missing.
+        owned = smiling and prototype.name != "happiness"
         matched, total = max(
-            (sum(shown(au, side) >= 0 for au, side, _ in form), -len(form))
-             for form in prototype.prototypes)
+            (sum(shown(au, side) >= 0 for au, side in kept), -len(kept))
+            for kept in ([(au, side) for au, side, _ in form
+                          if not (owned and au in _MOUTH_OPENING and shown(au, side) >= 0)]
+                         for form in prototype.prototypes) if kept)
         total = -total
         key = (round(evidence, 9), matched / total, -order)
         candidates.append((key, prototype.name, matched, total, weighed, marked))
