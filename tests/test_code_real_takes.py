@@ -466,3 +466,16 @@ def test_the_arkit_crosstalk_is_the_larger_of_the_two_takes_measured_coefficient
                                        "mouthSmileRight": round(max(b07, b_rom) / 2, 3)}
     assert crosstalk["mouthStretchLeft"] == crosstalk["mouthStretchRight"] == {
         "jawOpen": round(max(stretch), 2)}
+
+
+def test_face_cap_takes_the_arkit_crosstalk_it_was_not_measured_on(capsys):
+    # Face Cap runs ARKit's face tracking: the crosstalk measured on the two Live Link Face
+    # takes applies, and on the Face Cap take (not measured on) it removes the two 29C its
+    # stretched-open jaw read (2.92-4.08 s and 5.15-5.45 s); that face, 1+2+5 with 27, reads
+    # surprise rather than fear for a crosstalk 20 (a second reader's find).
+    arkit, facecap = load_tracker("arkit"), load_tracker("facecap")
+    assert [(c.shape, c.sources) for c in facecap.solve_priors.crosstalk] == \
+        [(c.shape, c.sources) for c in arkit.solve_priors.crosstalk]
+    lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert not any(re.search(r"(^|[ +])29[A-E]", line) for line in lines)
+    assert "2.92–4.08 s  1D+2D+5D+15C+16C+18C+22D+25E+27D  surprise 4/4" in lines
