@@ -47,6 +47,7 @@ __all__ = [
     "off_rest",
     "REST_CEILING",
     "REST_TOLERANCE",
+    "stillest_at_rest",
     "resample",
     "clean_curves",
     "GAP_METHODS",
@@ -611,13 +612,60 @@ def off_rest(times: np.ndarray, values: np.ndarray, window: tuple[float, float],
     rest = _nan_stat(np.nanmedian, np.asarray(source[inside][:, columns], dtype=np.float64))
     # Column by column: an hour's float32 channel is 0.9 MB, the whole take in float64 90 MB.
     usual = np.array([_nan_stat(np.nanmedian, np.asarray(source[:, [k]]))[0] for k in columns])
-    limit = np.minimum(ceiling, usual + tolerance)
+    limit = _rest_limit(usual, ceiling, tolerance)
     excess = rest - limit
     worst = int(np.argmax(excess))
     if not excess[worst] > 0.0:
         return None
     return OffRest(int(columns[worst]), float(rest[worst]), float(limit[worst]),
                    float(usual[worst]))
+
+
+def _rest_limit(usual, ceiling: float, tolerance: float):
+    """The most a channel may read at rest: ``ceiling``, or its median over the take
+    (``usual``) plus ``tolerance``, whichever is lower (see :func:`off_rest`)."""
+    return np.minimum(ceiling, usual + tolerance)
+
+
+def stillest_at_rest(times: np.ndarray, values: np.ndarray, *,
+                     checked: np.ndarray | None = None) -> tuple[float, float] | None:
+    """The stillest second among the frames at rest, or None when it is not at rest either.
+
+    A frame is at rest when every checked channel reads at most the limit :func:`off_rest`
+    puts on a neutral stretch (:func:`_rest_limit`); frames that are not are kept out of
+    :func:`resting_window`'s choice, and the second it picks must pass :func:`off_rest`
+    itself. A take's stillest second can be a held expression (``facecap_animation_weights.csv``:
+    a smile at 1.31-2.28 s, mouthSmile 0.74), while its first second, the performer's face
+    before the performance, is at rest.
+
+    Parameters
+    ----------
+    times : (n_frames,) float
+        Increasing seconds.
+    values : (n_frames, n_channels) float
+        NaN ignored.
+    checked : (n_channels,) bool, optional
+        The channels to check (default all).
+
+    Returns
+    -------
+    (start, end) seconds or None
+    """
+    source = _frames(values)
+    mask = np.ones(source.shape[1], dtype=bool) if checked is None else \
+        np.asarray(checked, dtype=bool)
+    off = np.zeros(source.shape[0], dtype=bool)
+    for k in np.flatnonzero(mask):  # column by column: an hour's float64 copy would be 90 MB
+        column = np.asarray(source[:, k], dtype=np.float64)
+        if not np.isfinite(column).any():
+            continue
+        limit = _rest_limit(float(np.nanmedian(column)), REST_CEILING, REST_TOLERANCE)
+        with np.errstate(invalid="ignore"):
+            off |= column > limit
+    if off.all():
+        return None
+    window = resting_window(times, source, active=off)
+    return window if off_rest(times, source, window, checked=checked) is None else None
 
 
 def _frames(values: np.ndarray) -> np.ndarray:

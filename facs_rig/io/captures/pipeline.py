@@ -21,12 +21,12 @@ from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.filters import (
     REST_CEILING,
-    REST_TOLERANCE,
     NeutralCalibration,
     clean_curves,
     fill_gaps,
     off_rest,
     resting_window,
+    stillest_at_rest,
 )
 from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors, pose_relative_to
 from facs_rig.io.captures._common import Capture
@@ -510,7 +510,7 @@ def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
         if problem is not None:
             # The stillest second holds an expression (Face Cap's held smile): a second at
             # rest elsewhere in the take is still the neutral a coder would pick.
-            at_rest = _stillest_at_rest(times, values, checked)
+            at_rest = stillest_at_rest(times, values, checked=checked)
             if at_rest is None:
                 return None, None, _no_rest_note(window, problem, names)
             window = at_rest
@@ -518,35 +518,6 @@ def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
     window = _neutral_window(spec)
     return (NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile),
             window, None)
-
-
-def _stillest_at_rest(times: np.ndarray, values: np.ndarray, checked: np.ndarray | None
-                      ) -> tuple[float, float] | None:
-    """The stillest second among the frames at rest, or None when it is not at rest either.
-
-    A frame is at rest when every checked channel reads at most the limit
-    :func:`facs_rig.core.filters.off_rest` puts on a neutral stretch (at most
-    :data:`~facs_rig.core.filters.REST_CEILING` and at most
-    :data:`~facs_rig.core.filters.REST_TOLERANCE` above its median over the take); frames that
-    are not are kept out of :func:`~facs_rig.core.filters.resting_window`'s choice, and the
-    second it picks must pass ``off_rest`` itself. The take's stillest second can be a held
-    expression (``facecap_animation_weights.csv``: a smile at 1.31-2.28 s, mouthSmile 0.74),
-    while its first second, the performer's face before the performance, is at rest.
-    """
-    mask = np.ones(values.shape[1], dtype=bool) if checked is None else \
-        np.asarray(checked, dtype=bool)
-    off = np.zeros(values.shape[0], dtype=bool)
-    for k in np.flatnonzero(mask):  # column by column: an hour's float64 copy would be 90 MB
-        column = np.asarray(values[:, k], dtype=np.float64)
-        if not np.isfinite(column).any():
-            continue
-        limit = min(REST_CEILING, float(np.nanmedian(column)) + REST_TOLERANCE)
-        with np.errstate(invalid="ignore"):
-            off |= column > limit
-    if off.all():
-        return None
-    window = resting_window(times, values, active=off)
-    return window if off_rest(times, values, window, checked=checked) is None else None
 
 
 def _no_rest_note(window: tuple[float, float], problem, names: tuple[str, ...] | None) -> str:
