@@ -429,6 +429,7 @@ def test_a_client_that_does_not_start_closes_the_local_cluster(tmp_path, capsys,
 
     monkeypatch.setattr(engine, "CLIENT_START_TIMEOUT", 0.0)
     before = set(multiprocessing.active_children())
+    clusters_before = {id(cluster) for cluster in _running_local_clusters()}
     out = tmp_path / "out"
     status = main(["batch", str(shared_asset(LLF)), "-o", f"{out}/{{stem}}.json",
                    "--workers", "1"])
@@ -438,15 +439,20 @@ def test_a_client_that_does_not_start_closes_the_local_cluster(tmp_path, capsys,
         "cluster's scheduler within 0 s"]
     assert not out.exists()
     _no_new_children(before)
+    # (the module's own cluster, the `scheduler` fixture's, runs in this process too)
+    assert [cluster for cluster in _running_local_clusters()
+            if id(cluster) not in clusters_before] == []
+
+
+def _running_local_clusters() -> list:
     import gc
 
     import distributed
 
     gc.collect()
-    running = [cluster for cluster in gc.get_objects()
-               if isinstance(cluster, distributed.LocalCluster)
-               and cluster.status.name not in ("closed", "closing", "failed")]
-    assert running == []
+    return [cluster for cluster in gc.get_objects()
+            if isinstance(cluster, distributed.LocalCluster)
+            and cluster.status.name not in ("closed", "closing", "failed")]
 
 
 def _no_new_children(before: set, wait: float = 20) -> None:
