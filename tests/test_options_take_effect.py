@@ -19,6 +19,7 @@ kept AU6 at C.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -241,3 +242,130 @@ def test_cutoff_is_refused_where_no_zero_phase_smoothing_uses_it(tmp_path, capsy
     slow = capsys.readouterr().out
     assert main(["code", take]) == 0
     assert capsys.readouterr().out != slow  # a 1 Hz cutoff smooths more than the default 6 Hz
+
+
+# --tracker where the AUs are the capture's own AU columns -------------------------------------
+
+OPENFACE = "captures/openface/facsvatar_2people_60fps_p0_clean.csv"
+#: A Py-Feat file of the Fex test, with Py-Feat's AUs and no MediaPipe blendshapes.
+PYFEAT_AUS_ONLY = "captures/pyfeat/fex_test_001.csv"
+NOT_APPLIED = ("is an openface capture with no blendshapes for a tracker profile to map (its AUs "
+               "are its own AU columns)")
+
+
+@pytest.mark.parametrize("command", ["code", "retarget"])
+def test_tracker_is_refused_on_an_openface_take(tmp_path, capsys, command):
+    """`code --tracker mediapipe` on an OpenFace take read OpenFace's AUs with the MediaPipe
+    mapping's event thresholds (other lines: 1.48-2.31 s 52C+53C+62C split in three);
+    `--tracker arkit` was ignored without a word."""
+    take = str(shared_asset(OPENFACE))
+    out = tmp_path / "x.json"
+    arguments = [take] if command == "code" else [take, "-o", str(out)]
+    for tracker in ("mediapipe", "arkit"):
+        capsys.readouterr()
+        assert main([command, *arguments, "--tracker", tracker]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (f"facs-rig: error: --tracker {tracker}: {take} {NOT_APPLIED} "
+                                f"(see 'facs-rig {command} --help')\n")
+    assert not out.exists()
+
+
+def test_tracker_is_refused_on_a_pyfeat_file_without_blendshapes(capsys):
+    take = str(shared_asset(PYFEAT_AUS_ONLY))
+    assert main(["code", take, "--tracker", "arkit"]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: --tracker arkit: {take} is a pyfeat capture with no blendshapes for a "
+        f"tracker profile to map (its AUs are its own AU columns) (see 'facs-rig code --help')\n")
+
+
+@pytest.mark.parametrize("command", ["code", "retarget", "batch"])
+def test_tracker_is_refused_with_source_aus(tmp_path, capsys, command):
+    """With --source aus a Py-Feat file's own AUs were read and --tracker changed nothing."""
+    take = str(shared_asset("captures/pyfeat/005.csv"))
+    outputs = {"code": [], "retarget": ["-o", str(tmp_path / "x.json")],
+               "batch": ["-o", f"{tmp_path}/out/{{stem}}.json"]}[command]
+    assert main([command, take, *outputs, "--source", "aus", "--tracker", "mediapipe"]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: --tracker mediapipe: --source aus reads the capture's own AU columns, "
+        f"not blendshapes for a tracker profile to map (see 'facs-rig {command} --help')\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_retarget_refuses_tracker_for_one_openface_take_among_several_before_any_work(
+        tmp_path, capsys):
+    llf, openface = (str(shared_asset(name)) for name in ("captures/livelinkface/S07-001.csv",
+                                                          OPENFACE))
+    assert main(["retarget", llf, openface, "--tracker", "arkit", "-o",
+                 str(tmp_path / "{stem}.json")]) == 2
+    assert capsys.readouterr().err.startswith(f"facs-rig: error: --tracker arkit: {openface} ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tracker_still_applies_where_there_are_blendshapes(tmp_path, capsys):
+    """A Py-Feat file with MediaPipe's blendshapes: --tracker means them (not refused)."""
+    take = str(shared_asset("captures/pyfeat/005.csv"))
+    assert main(["retarget", take, "--tracker", "arkit", "-o", str(tmp_path / "x.csv")]) == 0
+    assert "pyfeat, solved from blendshapes" in capsys.readouterr().out
+
+
+def test_the_library_refuses_a_tracker_on_a_take_of_its_own_aus():
+    from facs_rig.errors import CaptureFormatError
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, take_curves
+
+    capture = read_capture(shared_asset(OPENFACE))
+    with pytest.raises(CaptureFormatError, match=f"^--tracker mediapipe: .* {re.escape(NOT_APPLIED)}$"):
+        take_curves(capture, CleaningOptions(), tracker="mediapipe")
+    solved, profile = take_curves(capture, CleaningOptions())  # the format's own: generic
+    assert solved.source == "aus" and profile.name == "generic"
+
+
+def test_docs_quote_the_refusal(tmp_path, capsys, monkeypatch):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "captures.md").read_text("utf-8")
+    quoted = re.search(r"```text\n(facs-rig: error: --tracker [^\n]+)\n```", docs).group(1)
+    take = shared_asset("captures/openface/facsvatar_demo_full.csv")
+    monkeypatch.chdir(take.parent)
+    assert main(["code", take.name, "--tracker", "mediapipe"]) == 2
+    assert capsys.readouterr().err == quoted + "\n"
+
+
+def test_batch_gives_tracker_to_the_blendshape_takes_and_says_which_it_did_not(tmp_path, capsys):
+    """As --face goes to the OpenFace takes only, --tracker goes to the takes with blendshapes:
+    the OpenFace take is done without it (its outputs are retarget's and code's without
+    --tracker), its QC and a note line say so; the Live Link Face take is solved with it."""
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for name in (OPENFACE, "captures/livelinkface/S07-001.csv"):
+        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    openface = folder / Path(OPENFACE).name
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(folder), "-o", f"{out}/{{stem}}.{{ext}}", "--formats", "json,csv",
+                 "--workers", "1", "--tracker", "arkit"]) == 0
+    note = f"--tracker arkit not applied: {openface} {NOT_APPLIED}"
+    assert f"facs-rig: note: {note}\n" in capsys.readouterr().err
+    takes = {Path(t["capture"]).name: t["qc"]
+             for t in json.loads((out / "batch-report.json").read_text())["takes"]}
+    assert takes[openface.name]["tracker"] is None
+    assert takes[openface.name]["not_applied"] == [note]
+    assert takes["S07-001.csv"]["tracker"] == "arkit"
+    assert takes["S07-001.csv"]["not_applied"] == []
+    assert f"<div>{note}</div>" in (out / "batch-report.html").read_text(encoding="utf-8")
+    # The OpenFace take's files are those made without --tracker.
+    alone = tmp_path / "alone.csv"
+    assert main(["retarget", str(openface), "-o", str(alone)]) == 0
+    assert (out / f"{openface.stem}.csv").read_bytes() == alone.read_bytes()
+    assert (out / f"{openface.stem}.facs.txt").read_text(encoding="utf-8") == \
+        _code(capsys, openface)
+
+
+def test_a_manifest_has_no_per_take_tracker(tmp_path, capsys):
+    """There is no per-take tracker field: a manifest naming one is refused, not ignored."""
+    manifest = tmp_path / "takes.csv"
+    manifest.write_text(f"capture,tracker\n{shared_asset(OPENFACE)},mediapipe\n")
+    assert main(["batch", str(manifest), "-o", f"{tmp_path}/out/{{stem}}.json"]) == 1
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {manifest}: line 2: unknown field(s) tracker; known: capture, rig, "
+        f"mesh, fps, neutral, from, face, stem\n")
+

@@ -19,6 +19,7 @@ from facs_rig.io.captures import CAPTURE_FORMATS
 from facs_rig.io.captures.pipeline import CleaningOptions
 
 __all__ = ["add_capture_options", "add_rig_options", "check_neutral", "check_rig_options_used",
+           "check_tracker_source", "check_tracker_applies",
            "cleaning_options", "event_options", "event_options_given", "retarget_options",
            "thresholds_given"]
 
@@ -174,6 +175,43 @@ def check_rig_options_used(args: argparse.Namespace, extensions, outputs: str) -
     for option, (uses, where) in _RIG_OPTION_USES.items():
         if given[option] and not kinds & set(uses):
             raise _usage_error(f"{option} only changes {where}, and {outputs}")
+
+
+def check_tracker_source(args: argparse.Namespace) -> None:
+    """Refuse ``--tracker`` with ``--source aus``: the tracker's own AU columns go through no
+    tracker profile, which would change nothing."""
+    from facs_rig.io.captures.pipeline import tracker_unused
+
+    if args.tracker is not None and args.source == "aus":
+        raise _usage_error(f"--tracker {args.tracker}: "
+                           f"{tracker_unused('', '', True, args.source)}")
+
+
+def check_tracker_applies(args: argparse.Namespace, captures) -> None:
+    """Refuse ``--tracker`` for captures whose AUs are their own AU columns (OpenFace, a Py-Feat
+    file without blendshapes; :func:`~facs_rig.io.captures.pipeline.tracker_unused`), from each
+    capture's header, before any work. A header that cannot be read is left to the reader,
+    which names the problem.
+    """
+    check_tracker_source(args)
+    if args.tracker is None:
+        return
+    from facs_rig.errors import FacsRigError
+    from facs_rig.io.captures import detect_format, header_has_blendshapes, read_header
+    from facs_rig.io.captures.pipeline import tracker_unused
+
+    for capture in captures:
+        try:
+            header = read_header(capture)
+            chosen = args.format or detect_format(header)
+            if chosen is None:
+                continue
+            has_blendshapes = header_has_blendshapes(header, chosen, capture)
+        except (FacsRigError, OSError):
+            continue
+        unused = tracker_unused(capture, chosen, has_blendshapes, args.source)
+        if unused is not None:
+            raise _usage_error(f"--tracker {args.tracker}: {unused}")
 
 
 def check_neutral(text: str | None) -> None:

@@ -12,6 +12,7 @@ from facs_rig.cli._capture_options import (
     add_rig_options,
     check_neutral,
     check_rig_options_used,
+    check_tracker_applies,
     cleaning_options,
     event_options,
     event_options_given,
@@ -115,6 +116,7 @@ def run_retarget(args: argparse.Namespace) -> int:
                          f"{outputs[0]} holds no events")
     for capture, output in zip(captures, outputs):
         check_output(output, inputs=(capture, args.mesh))
+    check_tracker_applies(args, captures)
     options = RetargetOptions(**retarget_options(args))
     requests = [options.request(c, o) for c, o in zip(captures, outputs)]
     if len(requests) == 1:
@@ -173,6 +175,7 @@ def run_code(args: argparse.Namespace) -> int:
     check_neutral(args.neutral)
     cleaning = cleaning_options(args, neutral_default="auto", smooth_default="zero-phase")
     events = event_options(args)
+    check_tracker_applies(args, [args.capture])
     # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
     progress = ProgressBar(len(CODE_STEPS), sys.stderr, label="code", unit="steps") \
         if sys.stderr.isatty() else None

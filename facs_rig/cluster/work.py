@@ -240,7 +240,9 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     capture = read_capture(job.capture, format=first.format, face=first.face)
     if source_name is not None:
         capture = _named(capture, source_name)
-    reports = [retarget_file(request, capture) for request in job.requests]
+    requests, not_applied = _tracker_applied(job.requests, capture)
+    first = requests[0]
+    reports = [retarget_file(request, capture) for request in requests]
     # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
     # capture's format), so that the .facs.txt summary is what `code` prints for the take.
     take = take_events(capture, job.code_cleaning, first.events, source=first.source,
@@ -251,12 +253,36 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
                                                                     take.timeline)))
     return {"capture": job.capture, "outputs": job.output_paths(),
             "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker)}
+            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker,
+                          not_applied)}
 
 
-def take_qc(capture, solved, timeline, segments, tracker=None) -> dict:
+def _tracker_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
+    """The take's requests with the batch's ``--tracker`` where it applies, and a note when it
+    does not.
+
+    As ``--face`` goes to the OpenFace takes only, ``--tracker`` goes to the takes whose AUs
+    are mapped from blendshapes (``retarget`` and ``code`` refuse it on the others,
+    :func:`~facs_rig.io.captures.pipeline.tracker_unused`): a mixed folder's OpenFace takes
+    are done without it, and their QC says so (``not_applied``) rather than nothing.
+    """
+    from facs_rig.io.captures.pipeline import tracker_unused
+
+    first = requests[0]
+    if not first.tracker:
+        return requests, []
+    unused = tracker_unused(capture.path, capture.format, capture.blendshapes is not None,
+                            first.source)
+    if unused is None:
+        return requests, []
+    return (tuple(replace(request, tracker=None) for request in requests),
+            [f"--tracker {first.tracker} not applied: {unused}"])
+
+
+def take_qc(capture, solved, timeline, segments, tracker=None, not_applied=()) -> dict:
     """The QC figures of one take (JSON-able; see docs/batch.md for each field); ``tracker`` is
-    the profile the AUs were solved with (its fitted mapping decides which shapes are used)."""
+    the profile the AUs were solved with (its fitted mapping decides which shapes are used);
+    ``not_applied``, the batch's options this take was done without, each with why."""
     from facs_rig.core.channels import Channel
     from facs_rig.io.captures.pipeline import solver_for
 
@@ -332,6 +358,9 @@ def take_qc(capture, solved, timeline, segments, tracker=None) -> dict:
                       sorted(emotions.items(), key=lambda item: -item[1])}
     qc["segments"] = [str(segment) for segment in segments[:MAX_REPORTED_SEGMENTS]]
     qc["segment_count"] = len(segments)
+    # The profile that mapped or solved the blendshapes; none reads the capture's own AUs.
+    qc["tracker"] = getattr(tracker, "name", None) if solved.source == "blendshapes" else None
+    qc["not_applied"] = list(not_applied)
     return qc
 
 

@@ -40,7 +40,7 @@ __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepa
            "event_thresholds", "auto_neutral_note", "neutral_description", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
            "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events",
-           "AUS_RELATIVE_TO_NEUTRAL"]
+           "AUS_RELATIVE_TO_NEUTRAL", "tracker_unused"]
 
 
 @dataclass(frozen=True)
@@ -800,6 +800,40 @@ def capture_source(source: str, tracker_given: str | None, capture: Capture) -> 
     return source
 
 
+def tracker_unused(name: str, capture_format: str, has_blendshapes: bool, source: str
+                   ) -> str | None:
+    """Why a tracker profile named with ``--tracker`` has nothing to apply to on a take (the
+    text after ``--tracker NAME: ``), or None when it applies.
+
+    A tracker profile maps or solves a capture's blendshapes to AUs, and its mapping's AU
+    ranges set the event thresholds of the AUs it mapped. A take whose AUs are the capture's
+    own AU columns (OpenFace's intensities, the detections of a Py-Feat file without
+    blendshapes, ``--source aus``) goes through neither: the profile was ignored without a
+    word, or its ranges, measured on another tracker's mapped AUs, set the thresholds of
+    OpenFace's AUs (``code --tracker mediapipe`` on an OpenFace take changed its lines).
+
+    Parameters
+    ----------
+    name : str
+        The capture's path, for the message.
+    capture_format : str
+        One of ``CAPTURE_FORMATS``.
+    has_blendshapes : bool
+        The capture carries blendshapes (Live Link Face, MediaPipe, Face Cap, a Py-Feat file
+        with MediaPipe's).
+    source : {'auto', 'aus', 'blendshapes'}
+        ``--source``.
+    """
+    if source == "aus":
+        return ("--source aus reads the capture's own AU columns, not blendshapes for a "
+                "tracker profile to map")
+    if not has_blendshapes:
+        return (f"{name} is {'an' if capture_format[0] in 'aeiou' else 'a'} {capture_format} "
+                f"capture with no blendshapes for a tracker profile to map (its AUs are its own "
+                f"AU columns)")
+    return None
+
+
 def take_curves(capture: Capture, cleaning: CleaningOptions, *, source: str = "auto",
                 tracker: str | None = None, profile: TrackerProfile | None = None
                 ) -> tuple[SolvedAUs, TrackerProfile]:
@@ -808,12 +842,25 @@ def take_curves(capture: Capture, cleaning: CleaningOptions, *, source: str = "a
 
     ``profile``, when given, is that profile already loaded (:func:`choose_tracker`).
 
+    Raises
+    ------
+    CaptureFormatError
+        ``tracker`` named on a take whose AUs are the capture's own AU columns
+        (:func:`tracker_unused`): it would change nothing, or the wrong thing.
+
     Returns
     -------
     solved : SolvedAUs
     profile : TrackerProfile
         The tracker profile used (its mapping and AU ranges also set the event thresholds).
     """
+    if tracker:
+        unused = tracker_unused(capture.path, capture.format, capture.blendshapes is not None,
+                                source)
+        if unused is not None:
+            from facs_rig.errors import CaptureFormatError
+
+            raise CaptureFormatError(f"--tracker {tracker}: {unused}")
     if profile is None:
         profile = choose_tracker(tracker, capture.format)
     solved = capture_curves(capture, cleaning, tracker=profile,
