@@ -22,6 +22,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import shared_asset, write_mediapipe_smile
 
@@ -369,3 +370,57 @@ def test_a_manifest_has_no_per_take_tracker(tmp_path, capsys):
         f"facs-rig: error: {manifest}: line 2: unknown field(s) tracker; known: capture, rig, "
         f"mesh, fps, neutral, from, face, stem\n")
 
+
+# --gain on the head and eye positions of a blendshape take -------------------------------------
+
+def _llf_cut(frames: int, smile: float | None = None):
+    """The first ``frames`` of S07-001.csv (its eye angles measured: AU61-64), with both
+    mouthSmile shapes held at ``smile`` when given (then no second of it is at rest)."""
+    from dataclasses import replace
+
+    from facs_rig.io.captures import read_capture
+
+    capture = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
+    weights = capture.blendshapes.weights[:frames].copy()
+    if smile is not None:
+        for k, name in enumerate(capture.blendshapes.names):
+            if name.startswith("mouthSmile"):
+                weights[:, k] = smile
+    return replace(capture, gaps=capture.gaps[:frames],
+                   aus=replace(capture.aus, times=capture.aus.times[:frames],
+                               values=capture.aus.values[:frames]),
+                   blendshapes=replace(capture.blendshapes,
+                                       times=capture.blendshapes.times[:frames], weights=weights))
+
+
+def _p95(solved, name: str) -> float:
+    names = [c.name for c in solved.curves.channels]
+    return round(float(np.nanpercentile(solved.curves.values[:, names.index(name)], 95)), 3)
+
+
+def test_gain_reaches_the_angle_aus_under_the_automatic_neutral_without_a_rest():
+    """--gain 95 rescaled the blendshapes (so AU12) but not the measured eye positions when the
+    automatic neutral subtracted nothing: a take too short for it (they stayed as measured,
+    AU63 0.575 at its 95th percentile) or one with no resting second (AU64 0.53 against the
+    median pose). Every other path gained them; now these do too, by the same rule: from 0 on
+    the short take (as --neutral none), from the median pose the positions are read against."""
+    from facs_rig.io.captures.pipeline import capture_to_aus
+
+    short = _llf_cut(90)  # 3 s: under the automatic neutral's 5 s
+    plain = capture_to_aus(short, neutral="auto")
+    gained = capture_to_aus(short, neutral="auto", gain_percentile=95.0)
+    assert [_p95(plain, n) for n in ("AU61", "AU63", "AU64")] == [0.251, 0.575, 0.301]
+    assert [_p95(gained, n) for n in ("AU61", "AU63", "AU64")] == [0.999, 0.999, 0.903]
+    # From 0, as with no neutral at all: the very same curves.
+    none = capture_to_aus(short, neutral="none", gain_percentile=95.0)
+    np.testing.assert_array_equal(gained.curves.values, none.curves.values)
+
+    smiling = _llf_cut(240, smile=0.8)  # 8 s, never at rest
+    plain = capture_to_aus(smiling, neutral="auto")
+    gained = capture_to_aus(smiling, neutral="auto", gain_percentile=95.0)
+    assert gained.neutral_window is None and gained.neutral_note.startswith("no resting second")
+    assert [_p95(plain, n) for n in ("AU12_L", "AU61", "AU62", "AU64")] == \
+        [0.739, 0.053, 0.118, 0.53]
+    # AU61 and AU62 move less than 0.2 from the median pose: stretched at most 5 times.
+    assert [_p95(gained, n) for n in ("AU12_L", "AU61", "AU62", "AU64")] == \
+        [0.943, 0.264, 0.591, 0.999]

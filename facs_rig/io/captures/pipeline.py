@@ -196,6 +196,7 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         channels = solver.channels
     values[capture.gaps] = np.nan
     residual[capture.gaps] = np.nan
+    angle_columns = slice(0, 0)  # the measured head and eye AUs' columns in ``values``
     if capture.aus is not None:
         # Head and eye AUs measured from angles beat solved ones; a detector's facial AUs
         # (Py-Feat) are a different estimate and are not mixed into the solve.
@@ -210,14 +211,21 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
             angle_calibration, _ = _resting_calibration(capture.aus.times, angle_values,
                                                         gain_percentile, rest_window)
         elif neutral == "auto":
-            # The face had no resting second (or the take is too short): the angles are left
-            # as measured too, as `code` says ("neutral: none").
+            # The face had no resting second (or the take is too short): nothing is subtracted
+            # from the angles here either, as `code` says ("neutral: none"). --gain applies to
+            # them as to the blendshapes: from 0 on a take too short for a neutral, and from
+            # the take's median pose on one with no resting second, once it is subtracted
+            # (below). It was left out of both, while every other path gained the angles.
             angle_calibration = None
+            if note is None and gain_percentile is not None \
+                    and np.isfinite(angle_values).any():
+                angle_calibration = NeutralCalibration.gain_only(angle_values, gain_percentile)
         else:
             angle_calibration = _calibration(capture.aus.times, angle_values, neutral,
                                              gain_percentile)
         if angle_calibration is not None:
             angle_values = angle_calibration.apply(angle_values)
+        angle_columns = slice(len(keep), len(keep) + len(angles))
         values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
         channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
     if neutral == "auto" and window is None and note is not None:
@@ -226,6 +234,12 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         # most, as FACS scores them against the person's neutral (see _angles_only_neutral).
         # Read against 0, Face Cap's eyeLookDown coded 64C in every line of its take.
         values = pose_relative_to(values, channels, np.ones(values.shape[0], dtype=bool))
+        measured = values[:, angle_columns]
+        if gain_percentile is not None and np.isfinite(measured).any():
+            # As on OpenFace's angles (_angles_only_neutral): each measured position's
+            # percentile of its departure from the median pose reads 1.0.
+            values[:, angle_columns] = NeutralCalibration.gain_only(
+                measured, gain_percentile).apply(measured)
         note = note.replace("; give --neutral START-END",
                             "; the head and eyes against their median over the take; give "
                             "--neutral START-END")
