@@ -244,6 +244,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # the table stays above the error when both go to one terminal
         check_held_out(calibration)
     write_tracker_profile(profile, args.output)
+    for line in calibration.beyond_rest:
+        # As retarget and code read the profile, and as the held-out figures above were scored.
+        print(line)
     fractions = profile.mapping.event_fractions
     takes = len(args.captures)
     # What was done, fold by fold: with 3 takes each held-out fit has 2, too few to choose on.
