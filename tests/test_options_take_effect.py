@@ -424,3 +424,63 @@ def test_gain_reaches_the_angle_aus_under_the_automatic_neutral_without_a_rest()
     # AU61 and AU62 move less than 0.2 from the median pose: stretched at most 5 times.
     assert [_p95(gained, n) for n in ("AU12_L", "AU61", "AU62", "AU64")] == \
         [0.943, 0.264, 0.591, 0.999]
+
+
+# Cleaning options where ARKit weights are copied as recorded -----------------------------------
+
+@pytest.mark.parametrize("options, named", [
+    (["--neutral", "auto"], "--neutral auto: "),
+    (["--gain", "95", "--smooth", "zero-phase"], "--gain 95, --smooth zero-phase: "),
+    (["--gaps", "hold", "--max-gap", "0.5"], "--gaps hold, --max-gap 0.5: "),
+    (["--tracker", "generic"], "--tracker generic: "),
+])
+def test_retarget_refuses_cleaning_a_copy_of_arkit_weights(tmp_path, capsys, options, named):
+    """A Live Link Face take onto --rig arkit copies its weights as recorded (lossless): with
+    --neutral auto, --gain 95, --smooth zero-phase, --gaps hold or --tracker the file was
+    byte-identical to the plain copy. Refused, naming --solve, which applies them."""
+    take = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    out = tmp_path / "take.csv"
+    capsys.readouterr()
+    assert main(["retarget", take, "--rig", "arkit", *options, "-o", str(out)]) == 1
+    verb = "these options do" if "," in named else "it does"
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {take}: {named}the livelinkface take's ARKit weights are copied onto "
+        f"arkit as recorded, which {verb} not change; add --solve to solve, clean and mix them\n")
+    assert not out.exists()
+    # With --solve they go through the AU route, and change the file.
+    plain, solved = tmp_path / "plain.csv", tmp_path / "solved.csv"
+    assert main(["retarget", take, "--rig", "arkit", "--solve", "-o", str(plain)]) == 0
+    assert main(["retarget", take, "--rig", "arkit", "--solve", *options, "-o",
+                 str(solved)]) == 0
+    assert solved.read_bytes() != plain.read_bytes()
+
+
+def test_the_copy_still_takes_fps(tmp_path):
+    take = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    out = tmp_path / "take.csv"
+    assert main(["retarget", take, "--rig", "arkit", "--fps", "60", "-o", str(out)]) == 0
+    # 2030 frames at 30 fps (67.63 s) copied at 60 fps: 4058 rows under the header.
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1 + 4058
+
+
+def test_docs_quote_the_copys_refusal(capsys, monkeypatch, tmp_path):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "captures.md").read_text("utf-8")
+    quoted = re.search(r"```text\n(facs-rig: error: S07-001\.csv: [^\n]+)\n```", docs).group(1)
+    take = shared_asset("captures/livelinkface/S07-001.csv")
+    monkeypatch.chdir(take.parent)
+    assert main(["retarget", take.name, "--rig", "arkit", "--neutral", "auto", "-o",
+                 str(tmp_path / "x.csv")]) == 1
+    assert capsys.readouterr().err == quoted + "\n"
+
+
+def test_batch_fails_the_take_whose_copy_would_ignore_its_cleaning(tmp_path, capsys):
+    take = tmp_path / "S07-001.csv"
+    take.write_bytes(shared_asset("captures/livelinkface/S07-001.csv").read_bytes())
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(take), "-o", f"{out}/{{stem}}_w.csv", "--rig", "arkit",
+                 "--smooth", "zero-phase", "--workers", "1"]) == 1
+    assert (f"facs-rig: error: {take}: --smooth zero-phase: the livelinkface take's ARKit "
+            f"weights are copied onto arkit as recorded, which it does not change; add --solve "
+            f"to solve, clean and mix them\n") in capsys.readouterr().err
+    assert not (out / "S07-001_w.csv").exists()
