@@ -484,3 +484,54 @@ def test_batch_fails_the_take_whose_copy_would_ignore_its_cleaning(tmp_path, cap
             f"weights are copied onto arkit as recorded, which it does not change; add --solve "
             f"to solve, clean and mix them\n") in capsys.readouterr().err
     assert not (out / "S07-001_w.csv").exists()
+
+
+# --trace and --whole-events on AUs coded as presence (a Py-Feat file's own) ------------------
+
+PRESENCE = ("is a pyfeat capture whose AU columns are presence probabilities, coded present or "
+            "absent, with no trace and no intensity to follow")
+
+
+@pytest.mark.parametrize("options, named", [(["--trace", "2"], "--trace 2"),
+                                            (["--whole-events"], "--whole-events"),
+                                            (["--trace", "none", "--whole-events"],
+                                             "--trace none, --whole-events")])
+def test_code_refuses_trace_and_whole_events_on_presence_aus(capsys, options, named):
+    """Py-Feat's own AUs are coded present or absent (pipeline.presence_events): `code 005.csv`
+    printed the same bytes with --trace 2, --trace none or --whole-events."""
+    take = str(shared_asset("captures/pyfeat/005.csv"))
+    capsys.readouterr()
+    assert main(["code", take, *options]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {named}: {take} {PRESENCE}; --source blendshapes codes its "
+        f"blendshapes (see 'facs-rig code --help')\n")
+    # Its blendshapes are intensities: there the options apply.
+    assert main(["code", take, "--source", "blendshapes", *options]) == 0
+
+
+def test_retarget_refuses_them_too_and_names_no_blendshapes_where_there_are_none(tmp_path,
+                                                                                capsys):
+    take = str(shared_asset(PYFEAT_AUS_ONLY))
+    out = tmp_path / "x.json"
+    assert main(["retarget", take, "--whole-events", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (f"facs-rig: error: --whole-events: {take} {PRESENCE} "
+                                       f"(see 'facs-rig retarget --help')\n")
+    assert not out.exists()
+
+
+def test_batch_notes_the_presence_take_its_trace_did_nothing_to(tmp_path, capsys):
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for name in ("captures/pyfeat/005.csv", "captures/livelinkface/S07-001.csv"):
+        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(folder), "-o", f"{out}/{{stem}}.json", "--trace", "none",
+                 "--workers", "1"]) == 0
+    note = (f"--trace none not applied: {folder / '005.csv'} {PRESENCE}; --source blendshapes "
+            f"codes its blendshapes")
+    assert f"facs-rig: note: {note}\n" in capsys.readouterr().err
+    takes = {Path(t["capture"]).name: t["qc"]
+             for t in json.loads((out / "batch-report.json").read_text())["takes"]}
+    assert takes["005.csv"]["not_applied"] == [note]
+    assert takes["S07-001.csv"]["not_applied"] == []

@@ -11,6 +11,7 @@ from facs_rig.cli._capture_options import (
     add_capture_options,
     add_rig_options,
     check_neutral,
+    check_presence_options,
     check_rig_options_used,
     check_tracker_applies,
     cleaning_options,
@@ -117,6 +118,7 @@ def run_retarget(args: argparse.Namespace) -> int:
     for capture, output in zip(captures, outputs):
         check_output(output, inputs=(capture, args.mesh))
     check_tracker_applies(args, captures)
+    check_presence_options(args, captures)
     options = RetargetOptions(**retarget_options(args))
     requests = [options.request(c, o) for c, o in zip(captures, outputs)]
     if len(requests) == 1:
@@ -176,6 +178,7 @@ def run_code(args: argparse.Namespace) -> int:
     cleaning = cleaning_options(args, neutral_default="auto", smooth_default="zero-phase")
     events = event_options(args)
     check_tracker_applies(args, [args.capture])
+    check_presence_options(args, [args.capture])
     # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
     progress = ProgressBar(len(CODE_STEPS), sys.stderr, label="code", unit="steps") \
         if sys.stderr.isatty() else None

@@ -248,6 +248,7 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     take = take_events(capture, job.code_cleaning, first.events, source=first.source,
                        tracker=first.tracker, code=True,
                        thresholds_given=frozenset(first.thresholds_given))
+    not_applied += _presence_notes(capture, take, first)
     write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
     write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
                                                                     take.timeline)))
@@ -277,6 +278,26 @@ def _tracker_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
         return requests, []
     return (tuple(replace(request, tracker=None) for request in requests),
             [f"--tracker {first.tracker} not applied: {unused}"])
+
+
+def _presence_notes(capture, take, request) -> list[str]:
+    """A note when the batch's ``--trace`` or ``--whole-events`` did nothing to this take: its
+    AUs are a Py-Feat file's own, coded present or absent (``retarget`` and ``code`` refuse
+    them there; :func:`~facs_rig.io.captures.pipeline.presence_ignores`). A ``--trace``
+    given at its default (0.5 s) cannot be told from none and is not noted."""
+    from facs_rig.core.events import EventOptions
+    from facs_rig.io.captures.pipeline import presence_ignores
+
+    events, defaults = request.events, EventOptions()
+    given = []
+    if events.trace_duration != defaults.trace_duration:
+        given.append("--trace " + ("none" if events.trace_duration is None
+                                   else f"{events.trace_duration:g}"))
+    if not events.follow_intensity:
+        given.append("--whole-events")
+    ignored = presence_ignores(capture.path, capture.format, take.solved.source == "aus", given,
+                               capture.blendshapes is not None)
+    return [] if ignored is None else [f"{ignored.replace(': ', ' not applied: ', 1)}"]
 
 
 def take_qc(capture, solved, timeline, segments, tracker=None, not_applied=()) -> dict:

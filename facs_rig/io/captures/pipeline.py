@@ -40,7 +40,7 @@ __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepa
            "event_thresholds", "auto_neutral_note", "neutral_description", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
            "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events",
-           "AUS_RELATIVE_TO_NEUTRAL", "tracker_unused"]
+           "AUS_RELATIVE_TO_NEUTRAL", "tracker_unused", "presence_ignores"]
 
 
 @dataclass(frozen=True)
@@ -696,6 +696,26 @@ def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
 PRESENCE_FORMATS = MappingProxyType({
     "pyfeat": "Py-Feat AU columns are presence probabilities",
 })
+
+
+def presence_ignores(name: str, capture_format: str, own_aus: bool, events_given,
+                     has_blendshapes: bool = False) -> str | None:
+    """Why ``--trace`` or ``--whole-events`` (``events_given``, as typed) change nothing on a
+    take whose AUs are coded as presence (:data:`PRESENCE_FORMATS`, :func:`presence_events`:
+    no trace, no letter to follow), or None. ``own_aus``: the take's AUs are its own AU
+    columns, not solved from its blendshapes (which it has, with ``has_blendshapes``)."""
+    if not own_aus or capture_format not in PRESENCE_FORMATS:
+        return None
+    ignored = [option for option in events_given if option.split()[0] in ("--trace",
+                                                                           "--whole-events")]
+    if not ignored:
+        return None
+    return (f"{', '.join(ignored)}: {name} is a {capture_format} capture whose AU columns are "
+            f"presence probabilities, coded present or absent, with no trace and no intensity "
+            f"to follow" + ("; --source blendshapes codes its blendshapes" if has_blendshapes
+                            else ""))
+
+
 #: A presence probability codes the AU from one half: the classifier's own decision (the more
 #: probable of present and absent).
 PRESENCE_PROBABILITY = 0.5
