@@ -204,7 +204,7 @@ def test_retarget_refuses_rig_options_no_output_uses(smile, tmp_path, capsys, op
 
 
 @pytest.mark.parametrize("options, output", [
-    (["--solve", "--rig", "arkit"], "x.csv"), (["--solve"], "x.glb"), (["--rig", "facs"], "x.glb"),
+    (["--solve", "--rig", "arkit"], "x.csv"), (["--rig", "facs"], "x.glb"),
 ])
 def test_retarget_keeps_rig_options_an_output_uses(smile, tmp_path, options, output):
     assert main(["retarget", str(smile), *options, "-o", str(tmp_path / output)]) == 0
@@ -534,4 +534,51 @@ def test_batch_notes_the_presence_take_its_trace_did_nothing_to(tmp_path, capsys
     takes = {Path(t["capture"]).name: t["qc"]
              for t in json.loads((out / "batch-report.json").read_text())["takes"]}
     assert takes["005.csv"]["not_applied"] == [note]
+    assert takes["S07-001.csv"]["not_applied"] == []
+
+
+# --solve where no ARKit weights would be copied ------------------------------------------------
+
+SOLVED_ANYWAY = ("goes onto {rig} through its AUs anyway; --solve only changes a take whose ARKit "
+                 "weights would be copied onto an ARKit-named rig whose targets it recorded")
+
+
+@pytest.mark.parametrize("take, options, output, rig", [
+    ("captures/livelinkface/S07-001.csv", ["--rig", "metahuman"], "x.csv", "metahuman"),
+    ("captures/livelinkface/S07-001.csv", [], "x.glb", "facs"),  # the bundled head
+    (OPENFACE, ["--rig", "arkit"], "x.csv", "arkit"),
+])
+def test_retarget_refuses_solve_where_the_take_is_solved_anyway(tmp_path, capsys, take, options,
+                                                                output, rig):
+    """--solve only turns a copy of ARKit weights into a solve: onto metahuman, the bundled
+    head, or from an OpenFace take the files were byte-identical with it and without."""
+    path = str(shared_asset(take))
+    out = tmp_path / output
+    capsys.readouterr()
+    assert main(["retarget", path, *options, "--solve", "-o", str(out)]) == 1
+    kind = "livelinkface" if "livelinkface" in take else "openface"
+    assert capsys.readouterr().err == (f"facs-rig: error: {path}: --solve: the {kind} take "
+                                       f"{SOLVED_ANYWAY.format(rig=rig)}\n")
+    assert not out.exists()
+
+
+def test_batch_solves_what_it_can_and_notes_the_take_solved_anyway(tmp_path, capsys):
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for name in (OPENFACE, "captures/livelinkface/S07-001.csv"):
+        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(folder), "-o", f"{out}/{{stem}}_w.csv", "--rig", "arkit",
+                 "--solve", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    openface = folder / Path(OPENFACE).name
+    note = (f"--solve not applied: {openface}: the openface take "
+            f"{SOLVED_ANYWAY.format(rig='arkit')}")
+    assert f"facs-rig: note: {note}\n" in captured.err
+    assert "S07-001_w.csv: 2030 frames at 30 fps, livelinkface, solved from blendshapes" in \
+        captured.out
+    takes = {Path(t["capture"]).name: t["qc"]
+             for t in json.loads((out / "batch-report.json").read_text())["takes"]}
+    assert takes[openface.name]["not_applied"] == [note]
     assert takes["S07-001.csv"]["not_applied"] == []

@@ -241,6 +241,8 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     if source_name is not None:
         capture = _named(capture, source_name)
     requests, not_applied = _tracker_applied(job.requests, capture)
+    requests, solve_notes = _solve_applied(requests, capture)
+    not_applied += solve_notes
     first = requests[0]
     reports = [retarget_file(request, capture) for request in requests]
     # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
@@ -278,6 +280,30 @@ def _tracker_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
         return requests, []
     return (tuple(replace(request, tracker=None) for request in requests),
             [f"--tracker {first.tracker} not applied: {unused}"])
+
+
+def _solve_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
+    """The take's requests with the batch's ``--solve`` where it changes the output (ARKit
+    weights that would be copied onto an ARKit-named rig), and a note when it changes none:
+    ``retarget`` refuses it there (:func:`~facs_rig.io.captures.retarget.solve_unused`), and an
+    OpenFace take of a mixed batch onto ``--rig arkit`` is solved anyway."""
+    from facs_rig.io.captures.pipeline import copies_arkit_weights
+    from facs_rig.io.captures.retarget import mesh_and_rig, output_kind, solve_unused
+    from facs_rig.io.rig_files import load_rig
+
+    kept, unused = [], None
+    for request in requests:
+        kind = output_kind(request.output, request.rig)
+        if request.solve and kind in ("glb", "livelinkface", "weights"):
+            rig = (mesh_and_rig(request.rig, request.mesh)[1].profile if kind == "glb"
+                   else load_rig(request.rig))
+            if not copies_arkit_weights(capture, rig):
+                unused = solve_unused(capture.path, capture.format, rig.name)
+                request = replace(request, solve=False)
+        kept.append(request)
+    if unused is None:
+        return requests, []
+    return tuple(kept), [f"--solve not applied: {unused.replace(': --solve: ', ': ', 1)}"]
 
 
 def _presence_notes(capture, take, request) -> list[str]:

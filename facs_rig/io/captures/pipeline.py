@@ -40,7 +40,8 @@ __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepa
            "event_thresholds", "auto_neutral_note", "neutral_description", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
            "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events",
-           "AUS_RELATIVE_TO_NEUTRAL", "tracker_unused", "presence_ignores"]
+           "AUS_RELATIVE_TO_NEUTRAL", "tracker_unused", "presence_ignores",
+           "copies_arkit_weights"]
 
 
 @dataclass(frozen=True)
@@ -579,6 +580,17 @@ def prepare_curves(curves: AUCurves, options: CleaningOptions = CleaningOptions(
                         neutral=neutral, fps=options.fps)
 
 
+def copies_arkit_weights(capture: Capture, rig) -> bool:
+    """Whether :func:`direct_arkit_weights` copies the capture's weights onto ``rig`` (every
+    target of the rig is an ARKit shape the capture recorded; MediaPipe's missing tongueOut
+    reads 0): the only case ``--solve`` changes."""
+    shapes = capture.blendshapes
+    if shapes is None or not rig.targets:
+        return False
+    names = {arkit_key(name) for name in shapes.names}
+    return all(arkit_key(t) in names for t in rig.targets if arkit_key(t) != "tongueout")
+
+
 def direct_arkit_weights(capture: Capture, rig) -> TargetWeights | None:
     """The capture's own blendshapes renamed to an ARKit-named rig's targets, or None.
 
@@ -586,13 +598,10 @@ def direct_arkit_weights(capture: Capture, rig) -> TargetWeights | None:
     capture recorded): copying weights is lossless, solving to AUs and mixing back is not.
     Gaps are filled by interpolation.
     """
+    if not copies_arkit_weights(capture, rig):
+        return None
     shapes = capture.blendshapes
-    if shapes is None:
-        return None
     column_of = {arkit_key(name): k for k, name in enumerate(shapes.names)}
-    if not rig.targets or any(arkit_key(t) not in column_of for t in rig.targets
-                              if arkit_key(t) != "tongueout"):
-        return None
     filled, _ = fill_gaps(shapes.times, shapes.weights)
     out = np.zeros((shapes.n_frames, len(rig.targets)), dtype=np.float32)
     for k, target in enumerate(rig.targets):
