@@ -331,14 +331,20 @@ def test_docs_quote_the_refusal(tmp_path, capsys, monkeypatch):
     assert capsys.readouterr().err == quoted + "\n"
 
 
+def _folder_of(tmp_path: Path, *names: str) -> Path:
+    """A folder holding copies of the shared takes ``names``."""
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for name in names:
+        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    return folder
+
+
 def test_batch_gives_tracker_to_the_blendshape_takes_and_says_which_it_did_not(tmp_path, capsys):
     """As --face goes to the OpenFace takes only, --tracker goes to the takes with blendshapes:
     the OpenFace take is done without it (its outputs are retarget's and code's without
     --tracker), its QC and a note line say so; the Live Link Face take is solved with it."""
-    folder = tmp_path / "takes"
-    folder.mkdir()
-    for name in (OPENFACE, "captures/livelinkface/S07-001.csv"):
-        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    folder = _folder_of(tmp_path, OPENFACE, "captures/livelinkface/S07-001.csv")
     openface = folder / Path(OPENFACE).name
     out = tmp_path / "out"
     capsys.readouterr()
@@ -520,10 +526,7 @@ def test_retarget_refuses_them_too_and_names_no_blendshapes_where_there_are_none
 
 
 def test_batch_notes_the_presence_take_its_trace_did_nothing_to(tmp_path, capsys):
-    folder = tmp_path / "takes"
-    folder.mkdir()
-    for name in ("captures/pyfeat/005.csv", "captures/livelinkface/S07-001.csv"):
-        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    folder = _folder_of(tmp_path, "captures/pyfeat/005.csv", "captures/livelinkface/S07-001.csv")
     out = tmp_path / "out"
     capsys.readouterr()
     assert main(["batch", str(folder), "-o", f"{out}/{{stem}}.json", "--trace", "none",
@@ -563,10 +566,7 @@ def test_retarget_refuses_solve_where_the_take_is_solved_anyway(tmp_path, capsys
 
 
 def test_batch_solves_what_it_can_and_notes_the_take_solved_anyway(tmp_path, capsys):
-    folder = tmp_path / "takes"
-    folder.mkdir()
-    for name in (OPENFACE, "captures/livelinkface/S07-001.csv"):
-        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    folder = _folder_of(tmp_path, OPENFACE, "captures/livelinkface/S07-001.csv")
     out = tmp_path / "out"
     capsys.readouterr()
     assert main(["batch", str(folder), "-o", f"{out}/{{stem}}_w.csv", "--rig", "arkit",
