@@ -214,8 +214,9 @@ def _run(script: Path, mode: str, folder: Path, out: Path, workers: int = 0) -> 
     return _result(mode, completed.returncode, completed.stdout, completed.stderr)
 
 
-def _side_by_side(script: Path, folder: Path, out: Path, copies: int) -> float:
-    """Wall seconds of ``copies`` serial loops run at once, each on its share of the takes.
+def _side_by_side(script: Path, folder: Path, out: Path, copies: int) -> tuple[float, float]:
+    """Wall seconds of ``copies`` serial loops run at once, each on its share of the takes, and
+    their CPU seconds together.
 
     No engine can run the takes faster than this on this machine: it is the take work's own
     parallel ceiling (two processes' numpy work share caches and memory bandwidth, which the
@@ -226,10 +227,11 @@ def _side_by_side(script: Path, folder: Path, out: Path, copies: int) -> float:
                                            f"{k}/{copies}"), env=_environment(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   preexec_fn=every_core) for k in range(copies)]
+    cpu = 0.0
     for process in processes:
         stdout, stderr = process.communicate(timeout=3600)
-        _result("side-by-side serial", process.returncode, stdout, stderr)
-    return time.perf_counter() - start
+        cpu += _result("side-by-side serial", process.returncode, stdout, stderr)["cpu"]
+    return time.perf_counter() - start, cpu
 
 
 def _load() -> str:
@@ -259,16 +261,19 @@ def benchmarks(quick: bool) -> list[Benchmark]:
             # own: a burst of other work on the machine then slows one run of one pair, not one
             # side of the comparison, and the median pair ratio is the figure.
             # Each pair also runs the workload's own ceiling: WORKERS serial loops side by side.
-            pairs, ceilings = [], []
+            pairs, ceilings, ceiling_cpus = [], [], []
             for pair in range(PAIRS):
                 pairs.append((_run(script, "serial", many, root / f"pair-{pair}-serial"),
                               _run(script, "batch", many, root / f"pair-{pair}-batch",
                                    workers=WORKERS)))
-                ceilings.append(pairs[-1][0]["seconds"] / _side_by_side(
-                    script, many, root / f"pair-{pair}-side", WORKERS))
+                seconds, cpu = _side_by_side(script, many, root / f"pair-{pair}-side", WORKERS)
+                ceilings.append(pairs[-1][0]["seconds"] / seconds)
+                ceiling_cpus.append(cpu)
             ratios = sorted(serial["seconds"] / batch["seconds"] for serial, batch in pairs)
-            serial, batch = min(pairs, key=lambda pair: abs(
-                pair[0]["seconds"] / pair[1]["seconds"] - statistics.median(ratios)))
+            median_pair = min(range(PAIRS), key=lambda k: abs(
+                pairs[k][0]["seconds"] / pairs[k][1]["seconds"] - statistics.median(ratios)))
+            serial, batch = pairs[median_pair]
+            ceiling_cpu = ceiling_cpus[median_pair]
             empty = _run(script, "empty", many, root / "empty", workers=1)
             one = _run(script, "batch", many, root / "batch-1", workers=1)
             small = _run(script, "batch", few, root / "batch-few", workers=WORKERS)
@@ -296,7 +301,10 @@ def benchmarks(quick: bool) -> list[Benchmark]:
               f"#   {WORKERS} workers {batch['seconds']:.1f} s ({count / batch['seconds']:.2f} "
               f"takes/s): first worker up at {batch['up']:.1f} s, takes {running:.1f} s "
               f"({count / running:.2f} takes/s), close and report "
-              f"{batch['seconds'] - batch['last']:.1f} s; CPU {batch['cpu']:.1f} s\n"
+              f"{batch['seconds'] - batch['last']:.1f} s; CPU {batch['cpu']:.1f} s "
+              f"({batch['cpu'] / count * 1000:.0f} ms a take; the side-by-side loops of the "
+              f"same pair {ceiling_cpu / count * 1000:.0f} ms a take: what two processes at "
+              f"once cost the takes themselves)\n"
               f"#   1 worker {one['seconds']:.1f} s; empty tasks on 1 worker "
               f"{empty['seconds']:.1f} s: worker up at {empty['up']:.1f} s, "
               f"{(empty['last'] - empty['up']) / count * 1000:.1f} ms a take, close "

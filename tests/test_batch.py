@@ -9,6 +9,7 @@ byte with serial ``facs-rig retarget`` / ``facs-rig code`` runs of the same take
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
@@ -32,6 +33,7 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import facs_rig
 from facs_rig.cli import main
 from facs_rig.cluster import BatchInputError, OutputNames, expand_inputs
 from facs_rig.cluster.takes import read_manifest, report_folder
@@ -304,7 +306,10 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "Traceback" not in stdout
     assert "facs-rig: interrupted: " in stderr and "rerun the same command" in stderr
-    assert "batch: Dask dashboard at http://127.0.0.1:" in stderr  # loopback, a free port
+    if importlib.util.find_spec("bokeh") is not None:
+        assert "batch: Dask dashboard at http://127.0.0.1:" in stderr  # loopback, a free port
+    else:  # its pages would all answer 404
+        assert "dashboard" not in stderr
     assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives the command
     entries = [json.loads(line) for line in (out / "batch-manifest.jsonl").read_text().splitlines()]
     finished = {e["key"] for e in entries if e["status"] == "ok"}
@@ -323,6 +328,44 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
     for stem in (before, after):
         assert (out / f"{stem}.json").read_bytes() == _serial(tmp_path, folder / f"{stem}.csv",
                                                                "json")
+
+
+@pytest.mark.parametrize("sigint_ignored", [False, True])
+def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(tmp_path,
+                                                                             sigint_ignored):
+    # SIGTERM (kill, timeout, a job scheduler) to the command alone, as those send it: before,
+    # the command ended at once, with no report and no line. With SIGINT ignored (a job started
+    # with `&`) it must stop all the same.
+    source = shared_asset(LLF)
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for k in range(TAKES):
+        os.link(source, folder / f"take{k:02d}.csv")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o", f"{out}/{{stem}}.json",
+         "--workers", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_ignoring_sigint if sigint_ignored else None)
+    try:
+        _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    entries = read_manifest_lines(out / "batch-manifest.jsonl")
+    finished = len({e["key"] for e in entries if e["status"] == "ok"})
+    assert 1 <= finished <= TAKES, entries
+    if finished < TAKES:
+        assert stderr.splitlines()[-1] == (
+            f"facs-rig: terminated: {finished} of {TAKES} takes finished (kept); rerun the "
+            f"same command to continue"), stderr
+    report = json.loads((out / "batch-report.json").read_text())
+    assert report["interrupted"] is True and report["totals"]["ok"] == finished
+    assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives it
 
 
 def test_takes_finished_when_ctrl_c_arrives_are_recorded(tmp_path, scheduler):
@@ -355,43 +398,44 @@ def test_takes_finished_when_ctrl_c_arrives_are_recorded(tmp_path, scheduler):
     assert sorted(recorded) == sorted(seen) == [f"take{k:02d}" for k in range(in_flight)]
 
 
-def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
-    require_dask()
+@contextlib.contextmanager
+def _separate_cluster(folder: Path, workers: tuple[str, ...] = ("w1", "w2"),
+                      scheduler_without_facs_rig: bool = False):
+    """``dask scheduler`` and one ``dask worker`` process per name, on 127.0.0.1; yields
+    ``(address, [scheduler process, worker processes...])`` once every worker has joined, and
+    stops them all after. Each is the leader of a process group of its own."""
+    distributed = require_dask()
     dask = require_tool("dask")
     env = dict(os.environ, PYTHONPATH=str(REPO), DASK_DISTRIBUTED__LOGGING__DISTRIBUTED="error")
-    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file = folder / "scheduler.json"
     processes = []
 
-    def start(*arguments):
-        process = subprocess.Popen([dask, *arguments], cwd=tmp_path, env=env,
+    def start(command, *arguments):
+        process = subprocess.Popen([*command, *arguments], cwd=folder, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True, preexec_fn=end_with_this_process)
         processes.append(process)
+        return process
 
+    # A scheduler that cannot import facs-rig, whether or not it is installed here: None in
+    # sys.modules makes every import of it raise ModuleNotFoundError.
+    scheduler_command = ([sys.executable, "-c", "import sys; sys.modules['facs_rig'] = None; "
+                          "from distributed.cli.dask_scheduler import main; main()"]
+                         if scheduler_without_facs_rig else [dask, "scheduler"])
     try:
-        start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+        start(scheduler_command, "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
               "--scheduler-file", str(scheduler_file))
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         address = json.loads(scheduler_file.read_text())["address"]
-        for name in ("w1", "w2"):
-            start("worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
-                  "--no-dashboard", "--name", name)
-        import distributed
-
+        for name in workers:
+            start([dask, "worker"], address, "--host", "127.0.0.1", "--nthreads", "1",
+                  "--nworkers", "1", "--no-dashboard", "--name", name)
         with distributed.Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=90)
-            assert len(client.scheduler_info()["workers"]) == 2
-        takes = [shared_asset(LLF), shared_asset("captures/openface/facsvatar_demo_full.csv")]
-        out = tmp_path / "out"
-        assert main(["batch", *map(str, takes), "-o", f"{out}/{{stem}}.csv", "--rig", "arkit",
-                     "--scheduler", address]) == 0
-        assert "2 done" in capsys.readouterr().out
-        for take in takes:
-            assert (out / f"{take.stem}.csv").read_bytes() == _serial(tmp_path, take, "csv",
-                                                                      "--rig", "arkit")
-            assert (out / f"{take.stem}.facs.txt").read_text() == _code(capsys, take)
+            client.wait_for_workers(len(workers), timeout=90)
+            assert len(client.scheduler_info()["workers"]) == len(workers)
+        yield address, list(processes)
     finally:
         for process in reversed(processes):
             with contextlib.suppress(ProcessLookupError):
@@ -402,6 +446,177 @@ def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
+
+
+def test_scheduler_and_two_workers_as_separate_processes(tmp_path, capsys):
+    with _separate_cluster(tmp_path) as (address, _):
+        takes = [shared_asset(LLF), shared_asset("captures/openface/facsvatar_demo_full.csv")]
+        out = tmp_path / "out"
+        assert main(["batch", *map(str, takes), "-o", f"{out}/{{stem}}.csv", "--rig", "arkit",
+                     "--scheduler", address]) == 0
+        assert "2 done" in capsys.readouterr().out
+        for take in takes:
+            assert (out / f"{take.stem}.csv").read_bytes() == _serial(tmp_path, take, "csv",
+                                                                      "--rig", "arkit")
+            assert (out / f"{take.stem}.facs.txt").read_text() == _code(capsys, take)
+
+
+def test_a_scheduler_lost_mid_batch_keeps_what_finished_and_a_rerun_continues(tmp_path):
+    # The scheduler's process is killed while takes run: before, a ClosedClientError traceback,
+    # Dask's own "Failed to reconnect" log line, the takes in flight counted as failed, no report.
+    source = shared_asset(LLF)
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    count = 40
+    for k in range(count):
+        os.link(source, folder / f"take{k:02d}.csv")
+    out = tmp_path / "out"
+    with _separate_cluster(tmp_path, workers=("w1",)) as (address, (scheduler, _)):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o",
+             f"{out}/{{stem}}.json", "--scheduler", address], cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, preexec_fn=end_with_this_process)
+        try:
+            _run_until(process, out / "batch-manifest.jsonl", 3, timeout=120)
+            os.killpg(scheduler.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+    entries = read_manifest_lines(out / "batch-manifest.jsonl")
+    finished = len(entries)
+    assert 3 <= finished < count and all(e["status"] == "ok" for e in entries), entries
+    assert process.returncode == 1, stderr
+    assert stderr.splitlines()[-1] == (
+        f"facs-rig: error: lost the Dask scheduler at {address}: {finished} of {count} takes "
+        f"finished (kept); rerun the same command to continue"), stderr
+    assert "Traceback" not in stderr and "distributed" not in stderr, stderr
+    assert stdout.splitlines()[-1] == (
+        f"batch: {count} takes: {finished} done, 0 up to date, 0 failed, {count - finished} not "
+        f"done: rerun to continue; report {out / 'batch-report.html'}")
+    report = json.loads((out / "batch-report.json").read_text())
+    assert report["lost"] == f"lost the Dask scheduler at {address}"
+    assert report["totals"]["not_done"] == count - finished
+    assert "<strong>Stopped:</strong> lost the Dask scheduler" in \
+        (out / "batch-report.html").read_text()
+    done = subprocess.run(
+        [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o", f"{out}/{{stem}}.json",
+         "--workers", "1"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (f"{count - finished} done, {finished} up to date, 0 failed"
+            in done.stdout.splitlines()[-1])
+
+
+def test_a_cluster_without_workers_is_said_to_be_waited_for(tmp_path, monkeypatch):
+    # Every worker of an existing cluster killed mid-batch: Dask waits for new workers as long
+    # as it takes, and the batch looked frozen. Now the command says it is waiting (here after
+    # 1 s, STALL_NOTICE); the test then stops it as Ctrl-C would.
+    from facs_rig.cluster import BatchSettings, OutputNames, engine, run_batch
+
+    monkeypatch.setattr(engine, "STALL_NOTICE", 1.0)
+    source = shared_asset(LLF)
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for k in range(20):
+        os.link(source, folder / f"take{k:02d}.csv")
+    waits, finished = [], []
+
+    def on_wait(seconds):
+        waits.append(seconds)
+        raise KeyboardInterrupt  # what the user does next
+
+    with _separate_cluster(tmp_path, workers=("w1",)) as (address, (_, worker)):
+
+        def kill_the_workers(entry):
+            if not finished:  # the worker and its nanny, at once
+                os.killpg(worker.pid, signal.SIGKILL)
+            finished.append(entry)
+
+        outcome = run_batch([str(folder)],
+                            BatchSettings(OutputNames(f"{tmp_path}/out/{{stem}}.json")),
+                            scheduler=address, on_result=kill_the_workers, on_wait=on_wait)
+    assert len(waits) == 1 and 1.0 <= waits[0] < 5
+    assert outcome.result.interrupted and outcome.result.done == len(finished) < 20
+
+
+def read_manifest_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_scheduler_without_facs_rig_is_one_error_line_before_any_take(tmp_path, capsys):
+    # Before: every take failed with Dask's "Error during deserialization of the task graph",
+    # one long line per take.
+    with _separate_cluster(tmp_path, workers=("w1",), scheduler_without_facs_rig=True) as (
+            address, _):
+        out = tmp_path / "out"
+        status = main(["batch", str(shared_asset(LLF)), "-o", f"{out}/{{stem}}.json",
+                       "--scheduler", address])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1
+    assert len(err) == 1, err
+    assert err[0].startswith(f"facs-rig: error: the Dask scheduler at {address} cannot run "
+                             f"facs-rig (ModuleNotFoundError: "), err
+    assert err[0].endswith(f"): Dask unpickles the tasks on the scheduler and the workers, so "
+                           f"each needs facs-rig {facs_rig.__version__} installed "
+                           f"(docs/batch.md)"), err
+    assert not out.exists()
+
+
+class _FakeClient:
+    """What ``_check_remote_environment`` and ``dashboard_link`` ask of a Dask client."""
+
+    dashboard_link = "http://127.0.0.1:8787/status"
+
+    def __init__(self, scheduler, workers, services=("dashboard",)):
+        self.scheduler_answer, self.worker_answers, self.services = scheduler, workers, services
+
+    def run_on_scheduler(self, function):
+        if isinstance(self.scheduler_answer, BaseException):
+            raise self.scheduler_answer
+        return self.scheduler_answer
+
+    def run(self, function, on_error):
+        assert on_error == "return"
+        return self.worker_answers
+
+    def scheduler_info(self):
+        return {"services": {name: 8787 for name in self.services}}
+
+
+def test_workers_without_facs_rig_or_in_another_version_are_refused_by_name():
+    from facs_rig.cluster.engine import ClusterError, __version__, _check_remote_environment
+
+    here = {"facs_rig": __version__, "bokeh": False}
+    _check_remote_environment(_FakeClient(here, {"tcp://a:1": here, "tcp://b:2": here}), "S")
+    wrapped = Exception(ModuleNotFoundError("No module named 'facs_rig'"))
+    with pytest.raises(ClusterError) as refused:
+        _check_remote_environment(_FakeClient(here, {"tcp://a:1": here, "tcp://b:2": wrapped}),
+                                  "tcp://s:8786")
+    assert str(refused.value).startswith(
+        "the Dask worker tcp://b:2 of tcp://s:8786 cannot run facs-rig (ModuleNotFoundError: No "
+        "module named 'facs_rig'): Dask unpickles")
+    old = {"facs_rig": "0.0.9", "bokeh": False}
+    with pytest.raises(ClusterError) as refused:
+        _check_remote_environment(_FakeClient(old, {}), "tcp://s:8786")
+    assert str(refused.value).startswith(
+        f"the Dask scheduler at tcp://s:8786 runs facs-rig 0.0.9, this command {__version__}: ")
+
+
+def test_the_dashboard_link_is_shown_only_where_its_pages_are_drawn():
+    from facs_rig.cluster.engine import dashboard_link
+
+    with_bokeh = {"facs_rig": facs_rig.__version__, "bokeh": True}
+    without = {"facs_rig": facs_rig.__version__, "bokeh": False}
+    assert dashboard_link(_FakeClient(with_bokeh, {})) == "http://127.0.0.1:8787/status"
+    # Dask lists the service without Bokeh, but every page of it answers 404.
+    assert dashboard_link(_FakeClient(without, {})) is None
+    assert dashboard_link(_FakeClient(with_bokeh, {}, services=())) is None
+    assert dashboard_link(_FakeClient(OSError("gone"), {})) is None
+    # The local cluster's scheduler runs in this process: Bokeh is looked for here.
+    here = importlib.util.find_spec("bokeh") is not None
+    assert (dashboard_link(_FakeClient(OSError("never asked"), {}), local=True) is not None) is here
 
 
 def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):

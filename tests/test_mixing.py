@@ -334,3 +334,54 @@ def test_a_sampled_timeline_mixes_frame_by_frame(vocabulary):
     assert smile_right.max() == pytest.approx(0.9) and jaw.max() == pytest.approx(0.7 * 0.55)
     assert not weights.weights[:, rig.target_index("mouthSmileLeft")].any()
     assert smile_right[0] == 0 and np.all(np.diff(smile_right[:30]) >= 0)  # onset rises
+
+
+@pytest.mark.parametrize(("name", "smile", "frown"), [
+    ("facs", "AU12_L", "AU15_L"), ("arkit", "mouthSmileLeft", "mouthFrownLeft"),
+    ("unified", "MouthCornerPullLeft", "MouthFrownLeft")])
+def test_a_lip_corner_depressor_dampens_the_smile(vocabulary, name, smile, frown):
+    """12+15, the miserable smile: the depressor holds the corner down against the pull (the
+    pull counts 1 - 0.5 x AU15), so 12E+15E is no longer the plain smile 12E + the frown."""
+    rig = load_rig(name)
+    assert frame(vocabulary, "12E", rig)[smile] == pytest.approx(1.0)
+    both = frame(vocabulary, "12E+15E", rig)
+    assert (both[smile], both[frown]) == pytest.approx((0.5, 1.0))   # was (1.0, 1.0)
+    assert frame(vocabulary, "12E+15A", rig)[smile] == pytest.approx(0.95)
+    assert frame(vocabulary, "12C+15C", rig)[smile] == pytest.approx(0.55 * (1 - 0.5 * 0.55))
+    assert frame(vocabulary, "12E+R15E", rig)[smile] == pytest.approx(1.0)  # the other side's 15
+
+
+def test_12E_15E_flattens_the_lip_corner_on_the_default_head():
+    """The picture: the corner that 12E lifts 1.47 cm rises 0.29 cm under 12E+15E (1.03 cm
+    before the dampening, a plain smile); 15E alone lowers it 0.44 cm."""
+    from facs_rig.render.preview import code_values, preview_setup
+    from facs_rig.resources import load_vocabulary
+
+    setup, vocabulary = preview_setup(size=32), load_vocabulary()
+
+    def positions(code: str) -> np.ndarray:
+        weights = setup.driver.frame(code_values(code, vocabulary)) if code else np.zeros(
+            setup.renderer.n_targets, np.float32)
+        return setup.renderer._deformer(np.asarray(weights, np.float32))
+
+    rest, smile = positions(""), positions("L12E")
+    corner = int(np.argmax(np.linalg.norm(smile - rest, axis=1)))  # the lip corner 12 moves most
+    rise = {code: float(positions(code)[corner, 1] - rest[corner, 1]) for code in ("L12E+L15E", "L15E")}
+    lifted = float(smile[corner, 1] - rest[corner, 1])
+    assert lifted > 0.01                                          # 12E lifts it over a centimetre
+    assert rise["L15E"] < 0 < rise["L12E+L15E"] < 0.25 * lifted    # flattened, between the two
+
+
+@pytest.mark.parametrize(("code", "happy"), [
+    ("6A+12A", 0.05), ("6B+12B", 0.10), ("happiness", 0.55), ("6C+12C", 0.55), ("6D+12D", 1.0),
+    ("6E+12E", 1.0), ("12C", 0.275)])
+def test_vrm_happy_is_graded_up_to_C_instead_of_full_at_C(vocabulary, code, happy):
+    """The happy preset was 1.0 for 6C+12C (a corrective 3.31 x 0.55 x 0.55): C, D and E showed
+    one face. It is now 0.55 at C, the value C drives on every other profile."""
+    assert frame(vocabulary, code, load_rig("vrm"))["happy"] == pytest.approx(happy, abs=1e-4)
+
+
+@pytest.mark.parametrize(("code", "target"), [
+    ("sadness", "sad"), ("surprise", "surprised"), ("anger", "angry")])
+def test_vrm_emotion_presets_read_C_as_C(vocabulary, code, target):
+    assert frame(vocabulary, code, load_rig("vrm"))[target] == pytest.approx(0.55, abs=1e-4)

@@ -45,7 +45,7 @@ def test_parsed_terms():
     ("duchenne smile", "6+12"),
     ("wink-left", "L46"),
     ("neutral", "0"),
-    ("contempt+L12A", "L12A+R14A"),      # explicit AU12 replaces every side of the expression's
+    ("contempt+L12A", "L12A+R14C"),      # explicit AU12 replaces every side of the expression's
     # Overlapping expressions: the stronger wins, an unlettered AU counting as C (0.55), so
     # fear's AU5 beats surprise's 5B (0.20) whichever comes first.
     ("fear+surprise", "1+2+4+5+7+20+26"),

@@ -42,7 +42,7 @@ def suspicion_beat(vocabulary):
 
 
 @pytest.mark.parametrize(("rig_name", "every_frame", "changed_only"), [
-    ("unified", 42_024, 1_578), ("arkit", 21_424, 1_068)])
+    ("unified", 46_104, 1_720), ("arkit", 23_504, 1_160)])
 def test_datagrams_on_a_real_timeline(vocabulary, suspicion_beat, rig_name, every_frame,
                                       changed_only):
     from facs_rig.io.rig_files import load_rig
@@ -50,9 +50,9 @@ def test_datagrams_on_a_real_timeline(vocabulary, suspicion_beat, rig_name, ever
     full_stream, full = play(rig, suspicion_beat, vocabulary, changes_only=False)
     stream, changes = play(rig, suspicion_beat, vocabulary)
     n_targets = len(rig.targets)
-    # 411 frames of the 6.85 s beat sheet at 60 fps, then the neutral frame.
-    assert len(full) == len(changes) == 412
-    assert sum(map(len, full)) == full_stream.datagrams == every_frame == 412 * n_targets
+    # 451 frames of the 7.5 s beat sheet at 60 fps, then the neutral frame.
+    assert len(full) == len(changes) == 452
+    assert sum(map(len, full)) == full_stream.datagrams == every_frame == 452 * n_targets
     assert sum(map(len, changes)) == stream.datagrams == changed_only
     # The neutral frame at the end goes out whole; so does the first frame.
     assert len(changes[0]) == len(changes[-1]) == n_targets
@@ -69,8 +69,8 @@ def test_a_full_refresh_every_second_and_on_request(vocabulary, suspicion_beat):
     from facs_rig.io.rig_files import load_rig
     _, frames = play(load_rig("arkit"), suspicion_beat, vocabulary, refresh=0.5)
     full = [index for index, frame in enumerate(frames) if len(frame) == 52]
-    # Frames 0, 30, 60, ... (every 0.5 s at 60 fps) and the neutral frame 411.
-    assert [index for index in full if index % 30 == 0] == list(range(0, 411, 30))
+    # Frames 0, 30, 60, ... (every 0.5 s at 60 fps) and the neutral frame 451.
+    assert [index for index in full if index % 30 == 0] == list(range(0, 451, 30))
 
 
 def _layout():

@@ -28,7 +28,7 @@ def test_show_lists_duration_channels_and_events(capsys):
     status, out, err = run(capsys, "show", SUSPICION)
     assert status == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0] == "duration  6.83333 s at 24 fps (165 frames)"
+    assert lines[0] == "duration  7.5 s at 24 fps (181 frames)"
     assert lines[1] == "events    7"
     assert lines[2] == "channels  AU04 AU06 AU07 AU12 AU12_L AU12_R AU14_R"
     assert lines[3] == "title: suspicion, then a smile"
@@ -57,7 +57,7 @@ def test_convert_between_formats(capsys, tmp_path):
     for name in ("beats.json", "beats.eaf", "beats.txt"):
         status, out, _ = run(capsys, "convert", SUSPICION, str(tmp_path / name))
         assert status == 0
-        assert out == f"wrote {tmp_path / name}: 7 events, 6.83333 s\n"
+        assert out == f"wrote {tmp_path / name}: 7 events, 7.5 s\n"
     assert read_timeline(tmp_path / "beats.json") == read_timeline(SUSPICION)
     assert read_timeline(tmp_path / "beats.txt") == read_timeline(SUSPICION)
     status, _, _ = run(capsys, "convert", "surprise", str(tmp_path / "held.csv"), "--fps", "10")
@@ -83,7 +83,7 @@ def test_sample_writes_csv_and_json(capsys, tmp_path):
     output = tmp_path / "curves.csv"
     status, out, _ = run(capsys, "sample", SUSPICION, "--fps", "60", "-o", str(output))
     assert status == 0
-    assert out == f"wrote {output}: 411 frames x 7 channels at 60 fps\n"
+    assert out == f"wrote {output}: 451 frames x 7 channels at 60 fps\n"
     curves = read_curves_csv(output)
     expected = sample(read_timeline(SUSPICION), fps=60)
     np.testing.assert_array_equal(curves.values, expected.values)

@@ -120,10 +120,20 @@ def test_unknown_scale(vocabulary):
 @pytest.mark.parametrize(("name", "code"), [
     ("happiness", "6+12"), ("sadness", "1+4+15"), ("surprise", "1+2+5B+26"),
     ("fear", "1+2+4+5+7+20+26"), ("anger", "4+5+7+23"), ("disgust", "9+15+16"),
-    ("contempt", "R12A+R14A")])
+    ("contempt", "R12C+R14C")])
 def test_emfacs_prototypes(vocabulary, name, code):
     assert str(vocabulary.parse(name)) == code
     assert vocabulary.expression(name).source
+
+
+def test_contempt_plays_a_visible_smirk_and_keeps_its_emfacs_trace_as_prototype(vocabulary):
+    """EMFACS contempt, R12A+R14A, drives 0.10: a neutral face on screen. The name plays it at
+    C (0.55, one side only); the EMFACS code stays the prototype that names captured faces."""
+    values = vocabulary.channel_values(vocabulary.parse("contempt"))
+    assert {channel.name: value for channel, value in values.items()} == {
+        "AU12_R": 0.55, "AU14_R": 0.55}
+    contempt = vocabulary.expression("contempt")
+    assert contempt.prototypes[0] == "R12A+R14A" and "R12A+R14A" in contempt.source
 
 
 def test_every_expression_parses_and_cites_a_source(vocabulary):

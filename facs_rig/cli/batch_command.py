@@ -73,7 +73,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     try:
         outcome = run_batch(args.inputs, settings, scheduler=args.scheduler,
                             workers=args.workers, on_plan=progress.start,
-                            on_start=progress.cluster_up, on_result=progress.step)
+                            on_start=progress.cluster_up, on_result=progress.step,
+                            on_wait=progress.waiting)
     except BatchUsageError as exc:  # -o without {stem} for several takes: as in retarget
         raise UsageError(str(exc)) from None
     finally:
@@ -91,13 +92,19 @@ def run_batch_command(args: argparse.Namespace) -> int:
                 print(f"facs-rig: note: {note}", file=sys.stderr)
     finished = result.done + result.skipped + result.failed
     not_done = (f", {outcome.total - finished} not done: rerun to continue"
-                if result.interrupted and finished < outcome.total else "")
+                if (result.interrupted or result.lost) and finished < outcome.total else "")
     print(f"batch: {outcome.total} takes: {result.done} done, {result.skipped} up to date, "
           f"{result.failed} failed{not_done}; report {outcome.report_html}")
     if result.interrupted:
-        print(f"facs-rig: interrupted: {finished} of {outcome.total} takes finished (kept); "
+        # 128 + the signal's number, as a shell reports a command the signal ended.
+        word, status = ("terminated", 143) if result.terminated else ("interrupted", 130)
+        print(f"facs-rig: {word}: {finished} of {outcome.total} takes finished (kept); "
               f"rerun the same command to continue", file=sys.stderr)
-        return 130
+        return status
+    if result.lost:
+        print(f"facs-rig: error: {result.lost}: {finished} of {outcome.total} takes finished "
+              f"(kept); rerun the same command to continue", file=sys.stderr)
+        return 1
     if result.failed:
         print(f"facs-rig: error: {result.failed} of {outcome.total} takes failed "
               f"(listed first in {outcome.report_html})", file=sys.stderr)
@@ -164,6 +171,13 @@ class _Progress:
     def cluster_up(self, dashboard: str | None) -> None:
         if dashboard:
             print(f"batch: Dask dashboard at {dashboard}", file=sys.stderr)
+
+    def waiting(self, seconds: float) -> None:
+        if self.bar is not None:
+            self.bar.clear()  # a line of its own, not across the bar
+        print(f"batch: no take has finished for {seconds:.0f} s; still waiting for the Dask "
+              f"cluster (are its workers running?); Ctrl-C stops and keeps what finished",
+              file=sys.stderr)
 
     def step(self, entry: dict) -> None:
         self.done += 1

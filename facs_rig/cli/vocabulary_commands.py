@@ -64,16 +64,20 @@ def run_parse(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"code": format_code(code), "aus": [
             {"au": term.au, "name": unit.name, "side": term.side, "intensity": term.intensity,
-             "value": round(term.value(scale), 6)} for term, unit in rows]})
+             "value": round(vocabulary.term_value(term, scale.name), 6)} for term, unit in rows]})
         return 0
     print(f"{format_code(code)}")
     if rows:
         print()
         print_table(("AU", "name", "side", "intensity", "value"),
                     [(term.au, unit.name, term.side or "both", term.intensity or "-",
-                      f"{term.value(scale):.2f}" if unit.drives else "-") for term, unit in rows])
+                      f"{vocabulary.term_value(term, scale.name):.2f}" if unit.drives else "-")
+                     for term, unit in rows])
         print(f"\nvalues on the {scale.name} scale; an AU without a letter counts as "
-              f"{scale.unscored} ({scale.letter_to_value(None):.2f})")
+              f"{scale.unscored} ({scale.letter_to_value(None):.2f})"
+              + ("" if all(vocabulary.scores_intensity(term.au) for term in code) else
+                 f", a blink or wink (AU45, AU46) as E ({scale.letter_to_value('E'):.2f}): "
+                 "FACS scores them only present"))
     return 0
 
 

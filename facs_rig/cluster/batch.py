@@ -14,6 +14,7 @@ from facs_rig.cluster.engine import (
     release_interrupts,
     run_jobs,
     start_worker_server,
+    terminate_as_interrupt,
 )
 from facs_rig.cluster.remote import is_url, join, url_exists
 from facs_rig.cluster.report import ordered, write_reports
@@ -320,7 +321,8 @@ def scheduler_address_problem(address: str) -> str | None:
 def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | None = None,
               workers: int | None = None, on_plan: Callable[[int], None] | None = None,
               on_start: Callable[[str | None], None] | None = None,
-              on_result: Callable[[dict], None] | None = None) -> BatchOutcome:
+              on_result: Callable[[dict], None] | None = None,
+              on_wait: Callable[[float], None] | None = None) -> BatchOutcome:
     """Run a whole batch and write its results manifest and QC reports.
 
     Parameters
@@ -330,8 +332,10 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
     settings : BatchSettings
     scheduler, workers :
         See :func:`facs_rig.cluster.engine.run_jobs`.
-    on_plan, on_start, on_result : callable, optional
-        Called with the number of takes, with the dashboard link, and with each take's entry.
+    on_plan, on_start, on_result, on_wait : callable, optional
+        Called with the number of takes, with the dashboard link, with each take's entry, and
+        with the seconds waited when no take has finished for a while
+        (:data:`~facs_rig.cluster.engine.STALL_NOTICE`).
     """
     if scheduler is not None:
         problem = scheduler_address_problem(scheduler)
@@ -357,18 +361,23 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
 
     order = {job.key: index for index, job in enumerate(jobs)}
     try:
-        # After a Ctrl-C, a second one waits until the report is written (hold_interrupts).
-        result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
-                          on_result=on_result, on_start=started, keep_holding=True)
-        result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
-        result.entries[:] = ordered(result.entries)
-        outcome = BatchOutcome(result, len(jobs), notes)
-        # The report covers every take of this batch that has an entry (finished now or before).
-        entries = [manifest.entries[job.key] for job in jobs if job.key in manifest.entries]
-        not_done = [job.capture for job in jobs if job.key not in manifest.entries]
-        outcome.report_json, outcome.report_html = write_reports(
-            folder, entries, interrupted=result.interrupted, not_done=not_done, notes=notes)
-        manifest.compact()
+        # After a Ctrl-C, a second one waits until the report is written (hold_interrupts);
+        # a SIGTERM stops the batch as a Ctrl-C does.
+        with terminate_as_interrupt() as term:
+            result = run_jobs(jobs, manifest, scheduler=scheduler, workers=workers,
+                              on_result=on_result, on_start=started, keep_holding=True,
+                              on_wait=on_wait)
+            result.terminated = term.signalled
+            result.entries.sort(key=lambda entry: order.get(entry.get("key"), len(order)))
+            result.entries[:] = ordered(result.entries)
+            outcome = BatchOutcome(result, len(jobs), notes)
+            # The report covers every take of this batch with an entry (finished now or before).
+            entries = [manifest.entries[job.key] for job in jobs if job.key in manifest.entries]
+            not_done = [job.capture for job in jobs if job.key not in manifest.entries]
+            outcome.report_json, outcome.report_html = write_reports(
+                folder, entries, interrupted=result.interrupted, not_done=not_done, notes=notes,
+                lost=result.lost)
+            manifest.compact()
     finally:
         release_interrupts()
     return outcome

@@ -67,6 +67,13 @@ MOST_TAKES_PER_TASK = 4
 WAKE_INTERVAL = 0.25
 #: After Ctrl-C, how long to wait for a finished task's result (a small dict) from its worker.
 RESULT_TIMEOUT = 5
+#: Seconds without any take finishing after which the command says it is still waiting (once
+#: per such stretch): a cluster whose workers are all gone leaves Dask waiting for new ones,
+#: and the batch looked frozen.
+STALL_NOTICE = 60.0
+#: How long a Dask client may take to start (connect, register) before the batch gives up; the
+#: connection itself is bounded by CONNECT_TIMEOUT, this catches a start that never returns.
+CLIENT_START_TIMEOUT = 60.0
 #: How long to try reaching a --scheduler before giving up.
 CONNECT_TIMEOUT = "10s"
 #: The local cluster's dashboard: loopback, a free port (Dask's default 8787 clashes between runs).
@@ -133,6 +140,10 @@ class BatchResult:
     skipped: int = 0
     failed: int = 0
     interrupted: bool = False
+    #: The interruption was a SIGTERM (a job scheduler's or ``kill``'s stop), not a Ctrl-C.
+    terminated: bool = False
+    #: Why the run stopped before every take was sent back (the scheduler went away), or None.
+    lost: str | None = None
     dashboard: str | None = None
 
 
@@ -382,18 +393,19 @@ def dask_client(scheduler: str | None, workers: int | None):
     # Dask logs its own trouble with tracebacks (a worker's heartbeat that finds the scheduler
     # gone after Ctrl-C, a reconnect); facs-rig reports what matters itself (ClusterError, each
     # take's error line), so only Dask's critical messages reach the terminal.
-    for name in ("distributed", "tornado", "bokeh"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    _quiet_dask_logs()
     cluster = None
     try:
         if scheduler:
             try:
-                client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+                client = _new_client(distributed, scheduler, f"the Dask scheduler at {scheduler}",
+                                     timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError):
                 from dask.utils import parse_timedelta
 
                 raise ClusterError(f"no Dask scheduler answers at {scheduler} (waited "
                                    f"{parse_timedelta(CONNECT_TIMEOUT):g} s)") from None
+            _check_remote_environment(client, scheduler)
         else:
             import dask
 
@@ -412,7 +424,7 @@ def dask_client(scheduler: str | None, workers: int | None):
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
                     silence_logs=logging.CRITICAL)
                 cluster.scale(count)  # starts them all at once, in the background
-                client = distributed.Client(cluster, set_as_default=False)
+                client = _new_client(distributed, cluster, "the local Dask cluster's scheduler")
                 _wait_for_a_worker(client, cluster, count, stop=lambda: held.pressed)
     except KeyboardInterrupt:
         # Ctrl-C while the cluster started: nothing ran; close what was started, then report it.
@@ -457,6 +469,86 @@ def dask_client(scheduler: str | None, workers: int | None):
             with contextlib.suppress(Exception):
                 cluster.close(timeout=10)
             _stop_worker_server(set(multiprocessing.active_children()) - others)
+
+
+def _new_client(distributed, address, where: str, **options):
+    """``distributed.Client(address, **options)``, given up on after :data:`CLIENT_START_TIMEOUT`.
+
+    Dask's ``Client.start`` waits for its start coroutine with no limit of its own (a
+    ``timeout`` bounds the connection, not that wait), and twice here, once in a test run on a
+    loaded machine, it never returned: the batch hung before its first take. The constructor
+    runs in a thread of its own, so that this one can stop waiting: a ClusterError then, and
+    the stuck thread is left to end with the process.
+    """
+    outcome: dict = {}
+
+    def construct() -> None:
+        try:
+            outcome["client"] = distributed.Client(address, set_as_default=False, **options)
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=construct, name="facs-rig Dask client start", daemon=True)
+    thread.start()
+    thread.join(CLIENT_START_TIMEOUT)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "client" not in outcome:
+        raise ClusterError(f"Dask's client did not start: no answer from {where} within "
+                           f"{CLIENT_START_TIMEOUT:g} s")
+    return outcome["client"]
+
+
+def _environment() -> dict:
+    """What a batch needs of a scheduler or worker process, run there by Dask: importing this
+    function is the first test (Dask unpickles a batch's tasks on the scheduler and the workers,
+    so both need facs-rig), its version the second (the manifest records the client's)."""
+    import importlib.util
+
+    return {"facs_rig": __version__, "bokeh": importlib.util.find_spec("bokeh") is not None}
+
+
+def _check_remote_environment(client, scheduler: str) -> None:
+    """Refuse, in one line and before any take is sent, an existing cluster whose scheduler or
+    workers cannot run facs-rig's tasks or run another version of it.
+
+    Without this, a scheduler without facs-rig failed every take with Dask's "Error during
+    deserialization of the task graph", one long line per take. Workers that join later are not
+    checked here; a take they cannot run fails with its own line.
+    """
+    need = (f"Dask unpickles the tasks on the scheduler and the workers, so each needs "
+            f"facs-rig {__version__} installed (docs/batch.md)")
+
+    def refuse(who: str, answer) -> None:
+        if type(answer) is Exception and answer.args and isinstance(answer.args[0],
+                                                                   BaseException):
+            answer = answer.args[0]  # Client.run wraps what a worker raised
+        if isinstance(answer, BaseException):
+            raise ClusterError(f"{who} cannot run facs-rig ({type(answer).__name__}: "
+                               f"{' '.join(str(answer).split())}): {need}")
+        theirs = answer.get("facs_rig") if isinstance(answer, dict) else None
+        if theirs != __version__:
+            raise ClusterError(f"{who} runs facs-rig {theirs}, this command {__version__}: {need}")
+
+    try:
+        answer = client.run_on_scheduler(_environment)
+    except Exception as exc:  # noqa: BLE001 (what the scheduler raised, or could not import)
+        answer = exc
+    refuse(f"the Dask scheduler at {scheduler}", answer)
+    for worker, answer in sorted(client.run(_environment, on_error="return").items()):
+        refuse(f"the Dask worker {worker} of {scheduler}", answer)
+
+
+def _quiet_dask_logs() -> None:
+    """Only Dask's critical messages reach the terminal: its own ``logging`` configuration gives
+    some loggers a level of their own (``distributed.client`` at warning printed "Failed to
+    reconnect to scheduler ... closing client" beside facs-rig's own line for the same event),
+    so each configured one is set, not only the packages' roots."""
+    roots = ("distributed", "tornado", "bokeh")
+    names = [name for name in list(logging.root.manager.loggerDict)
+             if name.split(".")[0] in roots]
+    for name in (*roots, *names):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _skip_dask_forkserver_preload(distributed) -> None:
@@ -505,20 +597,27 @@ def _wait_for_a_worker(client, cluster, count: int,
         time.sleep(0.01)
 
 
-def dashboard_link(client) -> str | None:
-    """The dashboard's address, when the scheduler serves one (its plots need Bokeh here)."""
+def dashboard_link(client, local: bool = False) -> str | None:
+    """The dashboard's address, when the scheduler serves one with its plots.
+
+    Dask lists a dashboard service even where Bokeh, which draws every page of it, is not
+    installed; its pages then answer 404, so that link is not shown (docs/batch.md says how to
+    get it). ``local``: the scheduler runs in this process (the local cluster), so Bokeh is
+    looked for here, with no round trip before the first take.
+    """
     import importlib.util
 
     try:
-        services = client.scheduler_info().get("services", {})
+        if "dashboard" not in client.scheduler_info().get("services", {}):
+            return None
+        if local:
+            if importlib.util.find_spec("bokeh") is None:
+                return None
+        elif not client.run_on_scheduler(_environment)["bokeh"]:
+            return None
     except Exception:  # noqa: BLE001 (an unreachable scheduler has no dashboard to show)
         return None
-    if "dashboard" not in services:
-        return None
-    link = client.dashboard_link
-    if importlib.util.find_spec("bokeh") is None:
-        link += " (its plots need: pip install bokeh)"
-    return link
+    return client.dashboard_link
 
 
 #: The SIGINT handler to put back once an interrupted batch has stopped (see hold_interrupts).
@@ -536,6 +635,41 @@ def hold_interrupts() -> None:
         _handler_after_stop.append(signal.signal(signal.SIGINT, lambda signum, frame: None))
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Inside, SIGTERM stops the batch as Ctrl-C does: finished takes kept, the report written.
+
+    SIGTERM is how job schedulers, ``timeout``, ``kill`` and service managers stop a command;
+    its default action ended the client at once, with no report and no line (the manifest kept
+    the finished takes). The handler sends this process a SIGINT, so every rule of Ctrl-C holds
+    (held while the cluster starts, a second one waiting for the report); where SIGINT is
+    ignored (a job started with ``&``), it raises KeyboardInterrupt itself.
+
+    Yields
+    ------
+    received : types.SimpleNamespace
+        ``signalled``: whether SIGTERM arrived.
+    """
+    import types
+
+    received = types.SimpleNamespace(signalled=False)
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def stop(signum, frame) -> None:
+        received.signalled = True
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+            raise KeyboardInterrupt
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def release_interrupts() -> None:
     """Put back the SIGINT handler :func:`hold_interrupts` replaced (nothing when it did not)."""
     if _handler_after_stop:
@@ -547,7 +681,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
              on_result: Callable[[dict], None] | None = None,
              on_start: Callable[[str | None], None] | None = None,
              task: Callable[[TakeJob], dict] = process_take,
-             keep_holding: bool = False) -> BatchResult:
+             keep_holding: bool = False,
+             on_wait: Callable[[float], None] | None = None) -> BatchResult:
     """Run ``jobs`` on Dask, recording each result in ``manifest`` as it arrives.
 
     Parameters
@@ -571,6 +706,10 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         After Ctrl-C, further ones are held (:func:`hold_interrupts`) until the caller calls
         :func:`release_interrupts` (``run_batch``, once its report is written), not only until
         this returns.
+    on_wait : callable, optional
+        Called with the seconds waited when no take has finished for :data:`STALL_NOTICE`
+        seconds (once per such stretch): Dask waits for workers as long as it takes, so a
+        cluster that lost every worker would otherwise look frozen.
 
     Returns
     -------
@@ -578,13 +717,13 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         ``interrupted`` is True after Ctrl-C: finished takes are in the manifest, the rest are
         not, and a rerun continues from there.
     """
-    _import_dask()  # a clear error when Dask is missing, before anything starts
+    distributed = _import_dask()  # a clear error when Dask is missing, before anything starts
     result = BatchResult()
     queued = list(jobs)
     pending = iter(queued)
     left = len(queued)
     with dask_client(scheduler, workers) as client:
-        result.dashboard = dashboard_link(client)
+        result.dashboard = dashboard_link(client, local=not scheduler)
         if on_start is not None:
             on_start(result.dashboard)
         # A local cluster's workers are still joining: size the window for all of them.
@@ -639,6 +778,10 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             try:
                 outcomes = future.result(timeout=timeout)
             except Exception as exc:  # noqa: BLE001 (a worker that died: KilledWorker, ...)
+                if _connection_lost(client, exc):
+                    # Not the takes' failure: the scheduler went away, and Dask cancelled every
+                    # future with it. Its takes stay unrecorded, so a rerun does them.
+                    raise _SchedulerLost from None
                 # Only the takes not announced as finished failed with it.
                 outcomes = [{"key": job.key, "status": "failed", "capture": job.capture,
                              "error": f"{job.capture}: the worker failed ({type(exc).__name__}:"
@@ -651,17 +794,31 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             for _ in range(threads * IN_FLIGHT_PER_THREAD):
                 if not submit_next():
                     break
+            last_arrival, waited_told = time.monotonic(), False
             while in_flight:
                 try:
                     # A timeout, so that Ctrl-C is seen at once whatever the platform.
                     arrival = arrivals.get(timeout=WAKE_INTERVAL)
                 except queue.Empty:
+                    if client.status in ("closing", "closed"):
+                        raise _SchedulerLost from None
+                    waited = time.monotonic() - last_arrival
+                    if waited >= STALL_NOTICE and not waited_told and on_wait is not None:
+                        waited_told = True
+                        on_wait(waited)
                     continue
+                last_arrival, waited_told = time.monotonic(), False
                 if isinstance(arrival, dict):
                     record(arrival)
                 elif getattr(arrival, "key", None) in in_flight:
                     finish(arrival)
                     submit_next()
+        except (_SchedulerLost, distributed.client.ClosedClientError):
+            # Takes announced before the loss are kept; the rest are left for a rerun.
+            with contextlib.suppress(Exception):
+                record_announced()
+            result.lost = (f"lost the Dask scheduler at {scheduler}" if scheduler
+                           else "lost the local Dask cluster's scheduler")
         except KeyboardInterrupt:
             result.interrupted = True
             hold_interrupts()
@@ -680,6 +837,23 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
             if not keep_holding:
                 release_interrupts()
     return result
+
+
+class _SchedulerLost(Exception):
+    """The client lost its scheduler during a run: what was in flight is gone with it."""
+
+
+def _connection_lost(client, exc: Exception) -> bool:
+    """Whether ``exc``, raised by a task's future, means the client lost the scheduler (Dask
+    cancels every future then, reason ``scheduler-connection-lost``), not that the task failed.
+
+    Nothing else cancels this run's futures before its loop ends (a Ctrl-C cancels them after).
+    """
+    from concurrent.futures import CancelledError
+
+    return (isinstance(exc, CancelledError)
+            or getattr(exc, "reason", None) == "scheduler-connection-lost"
+            or client.status not in ("running", "connecting", "newly-created"))
 
 
 def _takes_per_task(left: int, threads: int) -> int:

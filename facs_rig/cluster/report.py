@@ -49,8 +49,8 @@ def batch_totals(entries: list[dict], not_done: int = 0) -> dict:
 
 
 def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool = False,
-                  not_done: Sequence[str] = (), notes: Sequence[str] = ()
-                  ) -> tuple[Path | str, Path | str]:
+                  not_done: Sequence[str] = (), notes: Sequence[str] = (),
+                  lost: str | None = None) -> tuple[Path | str, Path | str]:
     """Write the JSON and HTML reports of ``entries`` (manifest entries) into ``folder`` (a
     local folder or an fsspec URL).
 
@@ -58,6 +58,7 @@ def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool 
     after the failures; ``notes`` are the notes on files the inputs named and the batch skipped
     (not a capture format), shown above the table: a reviewer found a skipped file named only
     on the terminal, and a page reading "5 takes: 5 ok" after a Ctrl-C that left 35 undone.
+    ``lost`` says why the run stopped early when it was not a Ctrl-C (the scheduler was lost).
     """
     from facs_rig.cluster.remote import RemoteText, is_url, join
     from facs_rig.io.atomic import write_text_atomic
@@ -66,12 +67,12 @@ def write_reports(folder: Path | str, entries: list[dict], *, interrupted: bool 
     waiting = [{"capture": capture, "status": "not done"} for capture in not_done]
     rows = [r for r in rows if r.get("status") == "failed"] + waiting + \
         [r for r in rows if r.get("status") != "failed"]
-    document = {"facs_rig_version": __version__, "interrupted": interrupted,
+    document = {"facs_rig_version": __version__, "interrupted": interrupted, "lost": lost,
                 "totals": batch_totals([r for r in rows if r["status"] != "not done"],
                                        len(waiting)),
                 "skipped_files": list(notes), "takes": rows}
     texts = (json.dumps(document, indent=1, sort_keys=True) + "\n",
-             _html(folder, rows, document["totals"], interrupted, list(notes)))
+             _html(folder, rows, document["totals"], interrupted, list(notes), lost))
     if is_url(folder):
         paths = tuple(join(folder, name) for name in (REPORT_JSON, REPORT_HTML))
         for path, text in zip(paths, texts):
@@ -198,12 +199,15 @@ def _row(folder: Path, entry: dict) -> str:
 
 
 def _html(folder: Path, rows: list[dict], totals: dict, interrupted: bool,
-          notes: list[str]) -> str:
+          notes: list[str], lost: str | None = None) -> str:
     columns = "".join(f'<col style="width: {share}%">' for _, share in _COLUMNS)
     header = "".join(f"<th>{html.escape(name)}</th>" for name, _ in _COLUMNS)
     body = "\n".join(_row(folder, e) for e in rows)
     note = (f"<p><strong>Interrupted:</strong> {totals['not_done']} of {totals['takes']} takes "
             f"not done; rerun the same command to finish.</p>" if interrupted else "")
+    if lost:
+        note += (f"<p><strong>Stopped:</strong> {html.escape(lost)}; {totals['not_done']} of "
+                 f"{totals['takes']} takes not done; rerun the same command to finish.</p>")
     note += "".join(f"<p><strong>Skipped:</strong> {html.escape(text)}</p>" for text in notes)
     not_done = f", {totals['not_done']} not done" if totals["not_done"] else ""
     summary = (f"{totals['takes']} takes: {totals['ok']} ok, {totals['failed']} failed{not_done}; "

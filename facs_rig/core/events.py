@@ -681,6 +681,19 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so 1+2+5B+25+26 is
     surprise, not fear for the 25 that fear's rows name), and laughter and speech open the
     mouth too (a laugh 1+2+6E+12E+25+26 is happiness, not surprise for the brows and the jaw).
+    With a smile shown (a happiness row in full) the opening is the smile's, laughter's
+    12+25+26: another emotion's row that needs 25, 26 or 27 does not select it, so raised brows
+    with a smile and a dropped jaw (1+2+12+26) are happiness, not surprise by its row 1+2+26
+    (Py-Feat 008.csv read surprise 3/4), and a grin 10C+12D+16C+25E is happiness, not disgust
+    by 10+16+25.
+
+    A blend: when the winner is happiness or surprise and the other is a candidate too, each
+    shown in full by a row at C or more (marked evidence) in facial AUs the other does not
+    explain, both are named, the one with more evidence first (``surprise+happiness``), with
+    ``matched/total`` over both nearest prototypes. Only this pair: observers read a blend of
+    joy and surprise as both emotions, while blends of one valence read as one emotion and of
+    opposite valence as neither (Mäkäräinen, Kätsyri & Takala 2018); Ekman & Friesen (1975,
+    Unmasking the Face) show blends with each emotion in its own part of the face.
 
     ``matched``/``total``: of the emotion's prototypes, the one with the most AUs present (at
     any letter; then the fewest missing), how many of its AUs the face shows and how many it
@@ -703,26 +716,58 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     # A bilateral term of a form is shown by the AU on any side, a sided one on its side only.
     present = {(au, None) for au in strongest_au} | set(strongest_sided)
 
-    best: tuple[float, float, int] | None = None
-    best_name, best_matched, best_total = None, 0, 0
+    # With a smile shown, an open mouth is the smile's: laughter opens the lips and drops the
+    # jaw (12+25+26), so another emotion's row that needs the opening does not select it.
+    smiling = any(prototype.name == "happiness" and any(
+        keys <= present and all(shown(au, side) >= max(lowest, 0) for au, side, lowest in form)
+        for form, keys in zip(prototype.forms, prototype.form_keys)) for prototype in prototypes)
+    candidates = []
     for order, prototype in enumerate(prototypes):
         explained: set[tuple[int, str | None]] = set()
+        marked = False  # a form shown in full at C or more (a blend's criterion)
         for form, keys in zip(prototype.forms, prototype.form_keys):
+            if smiling and prototype.name != "happiness" and any(
+                    au in _MOUTH_OPENING for au, _, _ in form):
+                continue
             if keys <= present and all(shown(au, side) >= max(lowest, 0)
                                        for au, side, lowest in form):
                 explained.update((au, side) for au, side, _ in form)
+                marked = marked or all(shown(au, side) >= _BLEND_RANK for au, side, _ in form)
         if not explained:
             continue
-        evidence = sum(values[shown(au, side)] for au, side in explained
-                       if au in facial and au not in _MOUTH_OPENING)
+        weighed = frozenset((au, side) for au, side in explained
+                            if au in facial and au not in _MOUTH_OPENING)
+        evidence = sum(values[shown(au, side)] for au, side in weighed)
         matched, total = max(
             (sum(shown(au, side) >= 0 for au, side, _ in form), -len(form))
              for form in prototype.prototypes)
         total = -total
         key = (round(evidence, 9), matched / total, -order)
-        if best is None or key > best:
-            best, best_name, best_matched, best_total = key, prototype.name, matched, total
-    return best_name, best_matched, best_total
+        candidates.append((key, prototype.name, matched, total, weighed, marked))
+    if not candidates:
+        return None, 0, 0
+    candidates.sort(key=lambda candidate: candidate[0], reverse=True)
+    best = candidates[0]
+    names = {candidate[1]: candidate for candidate in candidates}
+    if best[1] in _BLENDS:
+        other = names.get(_BLENDS[best[1]])
+        if other is not None and best[5] and other[5] and not best[4] & other[4]:
+            # Both shown in full, each in AUs of its own, each marked: a blend, the one with
+            # more evidence first; matched/total over both nearest prototypes.
+            return f"{best[1]}+{other[1]}", best[2] + other[2], best[3] + other[3]
+    return best[1], best[2], best[3]
+
+
+#: The lowest letter rank at which a blend's emotions must each show a form in full (C: FACS's
+#: "marked or pronounced" evidence; A and B are a trace and slight evidence).
+_BLEND_RANK = 2
+
+#: The blends named (each way round): happiness with surprise, the one pair of basic emotions
+#: whose blend observers read as both (Mäkäräinen, Kätsyri & Takala 2018, WSCG: of all
+#: pairwise blends only joy+surprise was; blends of one valence read as one emotion, of
+#: opposite valence as neither); Ekman & Friesen (1975, Unmasking the Face) show such blends,
+#: each emotion in its own part of the face.
+_BLENDS = {"happiness": "surprise", "surprise": "happiness"}
 
 
 def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: float = 0.25,

@@ -64,7 +64,11 @@ class CodedAU:
         return Channel(self.au, self.side)
 
     def value(self, scale: IntensityScale) -> float:
-        """The 0-1 intensity of this term on ``scale`` (unscored terms take the scale's default)."""
+        """The 0-1 intensity of this term on ``scale`` (unscored terms take the scale's default).
+
+        Blind to the AU: :meth:`Vocabulary.term_value` is what plays, where an unlettered blink
+        or wink (AU45, AU46) closes the eye (E) instead.
+        """
         return scale.letter_to_value(self.intensity)
 
 
@@ -130,8 +134,9 @@ def _excerpt(token: str) -> str:
 
 
 def _strength(term: CodedAU, vocabulary: Vocabulary) -> int:
-    """Rank of a term's intensity; an unlettered AU plays at the default scale's unscored letter (C)."""
-    return _LETTER_RANK[term.intensity or vocabulary.scale().unscored]
+    """Rank of a term's intensity; an unlettered AU plays at the default scale's unscored letter
+    (C), or at E where FACS scores it only present (a blink or wink closes the eye)."""
+    return _LETTER_RANK[term.intensity or vocabulary.unlettered_letter(term.au)]
 
 
 def _did_you_mean(token: str, vocabulary: Vocabulary) -> str:

@@ -47,6 +47,8 @@ __all__ = [
     "SolvePriors",
     "PairPrior",
     "AUPrior",
+    "ShapeCrosstalk",
+    "remove_crosstalk",
     "NO_PRIORS",
     "solve_bounded",
     "basis_from_rig",
@@ -141,6 +143,78 @@ class AUPrior:
 
 
 @dataclass(frozen=True)
+class ShapeCrosstalk:
+    """A tracker's crosstalk into one shape (a tracker profile's ``solve.crosstalk`` entry):
+    how much of ``shape`` other shapes' movement raises, measured, not a movement of its own.
+
+    ARKit's jawForward rises with every jaw opening and smile (``livelinkface/S07-001.csv``:
+    r = 0.97 with jawOpen; 0.23 during the laughs against 0.05 at rest), which the solve read
+    as a jaw thrust (AU29) in every laugh. Before the solve, ``shape`` is lowered by
+    ``sum(weight * max(source, 0))`` over ``sources``, but never below ``min(shape, 0)``: the
+    crosstalk removes at most what the shape shows (:func:`remove_crosstalk`).
+
+    Attributes
+    ----------
+    shape : str
+        The target it raises.
+    sources : tuple of (str, float)
+        Each shape that raises it and by how much per unit (0-1).
+    source : str
+        Where the measurement comes from.
+    """
+
+    shape: str
+    sources: tuple[tuple[str, float], ...]
+    source: str = ""
+
+
+def remove_crosstalk(weights: np.ndarray, targets: Sequence[str],
+                     crosstalk: Sequence[ShapeCrosstalk], *, overwrite: bool = False
+                     ) -> np.ndarray:
+    """Shape weights with a tracker's measured crosstalk taken out (:class:`ShapeCrosstalk`).
+
+    Every correction is computed from the weights as given (a shape that is both corrected and
+    a source of another's crosstalk counts with its own value), then written.
+
+    Parameters
+    ----------
+    weights : (n_frames, n_targets) array
+    targets : sequence of str
+        The columns' shape names.
+    crosstalk : sequence of ShapeCrosstalk
+        Entries whose shape, or all of whose sources, are not among ``targets`` are skipped.
+    overwrite : bool
+        Correct ``weights`` in place (no copy of a whole take) instead of a copy.
+
+    Returns
+    -------
+    (n_frames, n_targets) array
+        ``weights`` itself when nothing applies (or with ``overwrite``), else a corrected copy.
+    """
+    weights = np.asarray(weights)
+    column = {name: k for k, name in enumerate(targets)}
+    rules = []
+    for entry in crosstalk:
+        sources = [(column[name], weight) for name, weight in entry.sources
+                   if name in column and weight != 0.0]
+        if entry.shape in column and sources:
+            rules.append((column[entry.shape], sources))
+    if not rules:
+        return weights
+    corrected = []
+    for target, sources in rules:
+        own = weights[:, target]
+        explained = np.zeros(own.shape, dtype=weights.dtype)
+        for source, weight in sources:
+            explained += weight * np.maximum(weights[:, source], 0)
+        corrected.append((target, np.maximum(own - explained, np.minimum(own, 0))))
+    out = weights if overwrite else weights.copy()
+    for target, values in corrected:
+        out[:, target] = values
+    return out
+
+
+@dataclass(frozen=True)
 class SolvePriors:
     """The priors of a blendshape solve (see the module docstring).
 
@@ -157,6 +231,9 @@ class SolvePriors:
         shapes: an isolated AU lands halfway between its per-frame fit and the smoothed one).
     aus : tuple of AUPrior
         Extra per-AU L1 weights (base-rate priors), added to ``sparsity`` for those AUs.
+    crosstalk : tuple of ShapeCrosstalk
+        The tracker's measured crosstalk between shapes, taken out of the weights before the
+        solve (:func:`remove_crosstalk`).
     """
 
     sparsity: float = 0.0
@@ -164,6 +241,7 @@ class SolvePriors:
     temporal_hz: float = 0.0
     temporal_weight: float = 1.0
     aus: tuple[AUPrior, ...] = ()
+    crosstalk: tuple[ShapeCrosstalk, ...] = ()
 
 
 #: Plain bounded least squares.
@@ -585,8 +663,12 @@ class BlendshapeSolver:
         return prior_terms(self.basis, self.channels, self.priors)
 
     def solve(self, weights: np.ndarray, *, times: np.ndarray | None = None,
-              **options) -> SolveResult:
+              overwrite_weights: bool = False, **options) -> SolveResult:
         """Solve ``(n_frames, n_targets)`` weights in :attr:`targets` order; see :func:`solve_bounded`.
+
+        The priors' measured crosstalk (:class:`ShapeCrosstalk`) is taken out of the weights
+        first, in place with ``overwrite_weights`` (a caller that owns its copy of an hour's
+        weights spares another), and the residual is that of the corrected weights.
 
         With a temporal prior (``priors.temporal_hz > 0``) and the frames' ``times`` (seconds,
         ``(n_frames,)``), the take is solved twice. The first solve's AU curves, low-passed
@@ -601,6 +683,8 @@ class BlendshapeSolver:
         lid closing in under 100 ms (Stern, Walrath & Goldstein 1984), and a 6 Hz prior keeps
         such a blink's closure within 10 % (tests/test_solve_temporal.py).
         """
+        weights = remove_crosstalk(weights, self.targets, self.priors.crosstalk,
+                                   overwrite=overwrite_weights)
         penalty, coupling = self.prior_terms()
         options.setdefault("penalty", penalty)
         options.setdefault("coupling", coupling)

@@ -464,8 +464,8 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
         Phase durations in seconds.
     intensity : float or None
         0-1 value for the AUs coded *without* a letter; ``None`` uses the scale's value of its
-        unscored letter (``C`` = 0.55 on the default FACSHuman scale). Lettered AUs always take
-        their letter's value.
+        unscored letter (``C`` = 0.55 on the default FACSHuman scale; ``E`` for a blink or wink,
+        AU45/AU46, which FACS scores only present). Lettered AUs always take their letter's value.
     scale : str or None
         Intensity scale name (default: the vocabulary's default).
 
@@ -492,7 +492,7 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
         if term.intensity is None and intensity is not None:
             value = intensity
         else:
-            value = term.value(intensity_scale)
+            value = vocabulary.term_value(term, intensity_scale.name)
         events.append(AUEvent(term.channel, value, at, onset, apex, offset, ease_in, ease_out,
                               term.intensity))
     return tuple(events)

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from facs_rig.core.channels import Channel
-from facs_rig.core.notation import Code, format_code, parse_code
+from facs_rig.core.notation import Code, CodedAU, format_code, parse_code
 from facs_rig.errors import CodeParseError, VocabularyError
 
 __all__ = [
@@ -54,8 +54,9 @@ class ActionUnit:
     muscles : tuple of str
         Muscular basis where FACS names one.
     scores_intensity : bool
-        Whether FACS scores this code's intensity A-E; False for the blink, AU45 (FACS 2002
-        gives it no intensity criteria: a blink is there or not), whose letter is not written.
+        Whether FACS scores this code's intensity A-E; False for the blink and the wink, AU45
+        and AU46 (FACS 2002 gives them no intensity criteria: the eye closes or it does not),
+        whose letter is not written and which, unlettered, play at full closure.
     """
 
     code: int
@@ -370,8 +371,28 @@ class Vocabulary:
         return unit is None or unit.scores_intensity
 
     def letter_of(self, au: int, letter: str | None) -> str | None:
-        """``letter`` as written for ``au``: None where FACS scores no intensity (AU45)."""
+        """``letter`` as written for ``au``: None where FACS scores no intensity (AU45, AU46)."""
         return letter if self.scores_intensity(au) else None
+
+    def unlettered_letter(self, au: int, scale: str | None = None) -> str:
+        """The letter an AU written without one plays at, on ``scale`` (None: the default).
+
+        The scale's unscored letter (C) for the AUs FACS scores A-E; E for those it scores only
+        present (AU45 blink, AU46 wink): a blink or wink closes the eye (FACS 2002 manual,
+        AU45 section), and C would leave the lid half open.
+        """
+        return self.scale(scale).unscored if self.scores_intensity(au) else INTENSITY_LETTERS[-1]
+
+    def term_value(self, term: CodedAU, scale: str | None = None) -> float:
+        """The 0-1 value a coded AU drives on ``scale``: its letter's, else its unlettered one.
+
+        >>> from facs_rig import load_vocabulary
+        >>> vocabulary = load_vocabulary()
+        >>> [vocabulary.term_value(term) for term in vocabulary.parse("12+L46+45B")]
+        [0.55, 0.2, 1.0]
+        """
+        return self.scale(scale).letter_to_value(
+            term.intensity or self.unlettered_letter(term.au, scale))
 
     def scale(self, name: str | None = None) -> IntensityScale:
         """An intensity scale by name (``None``: the default scale)."""
@@ -398,7 +419,7 @@ class Vocabulary:
         {Channel(au=12, side='R'): 0.1}
         """
         intensity_scale = self.scale(scale)
-        return {term.channel: term.value(intensity_scale) for term in code
+        return {term.channel: self.term_value(term, intensity_scale.name) for term in code
                 if self.action_unit(term.au).drives}
 
     def parse(self, text: str) -> Code:

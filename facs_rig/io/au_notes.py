@@ -485,7 +485,6 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     from facs_rig.io.timeline_json import check_channel
 
     scale = vocabulary.scale()
-    unscored = scale.letter_to_value(None)
     origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}
@@ -503,7 +502,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         value = np.float32(event.intensity)  # what drives the rig
         if letter is not None and value == np.float32(scale.letter_to_value(letter)):
             intensity_text = None
-        elif letter is None and value == np.float32(unscored):
+        elif letter is None and value == np.float32(scale.letter_to_value(
+                vocabulary.unlettered_letter(event.channel.au))):  # C, or E for AU45/46
             intensity_text = None
         else:
             intensity_text = float32_text(event.intensity)

@@ -205,8 +205,8 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
         text = term["letter"] or ""
         if side is not None:
             channel = Channel(channel.au, side)
-    if not text:
-        return scale.letter_to_value(None), None, channel
+    if not text:  # unlettered: C, or full closure for a blink or wink (AU45, AU46)
+        return scale.letter_to_value(context.vocabulary.unlettered_letter(channel.au)), None, channel
     if text.upper() in INTENSITY_LETTERS:
         return scale.letter_to_value(text.upper()), text.upper(), channel
     raise context.fail(tier, f"value {shown(value.strip())} is not an intensity letter A-E, empty, the "
@@ -416,19 +416,39 @@ def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
     from facs_rig.io.au_notes import float32_text
 
     scale = vocabulary.scale()
-    # No letter where FACS scores no intensity (AU45, a blink): its value is written as a number.
+    # No letter where FACS scores no intensity (AU45 blink, AU46 wink): a value other than the
+    # unlettered one (full closure) is written as a number.
     letter = vocabulary.letter_of(event.channel.au, event.letter)
     if letter is not None and event.intensity == scale.letter_to_value(letter):
         return letter
-    if letter is None and event.intensity == scale.letter_to_value(None):
+    if letter is None and event.intensity == scale.letter_to_value(
+            vocabulary.unlettered_letter(event.channel.au)):
         return ""
     # To the precision rig weights have, float32, as AU notes write it: a tracker's float32
     # widened to a double was written as float noise (0.16950000077486038 for 0.1695).
     return float32_text(event.intensity)
 
 
-def _milliseconds(seconds: float) -> int:
-    return int(round(seconds * 1000))
+#: Latest time facs-rig writes, in milliseconds: the EAF 2.8 schema declares TIME_VALUE an
+#: ``xsd:unsignedInt``, whole milliseconds from 0 to 2**32 - 1 (49.7 days).
+MAX_WRITTEN_MS = 2**32 - 1
+
+
+def _milliseconds(seconds: float, event: AUEvent, what: str) -> int:
+    """``seconds`` as an ELAN time slot value, or a TimelineFormatError naming the event and why.
+
+    Checked before any rounding: ``int(round(inf))`` raised OverflowError, and times past 2**53 ms
+    lost the event's length to float rounding (reported as "lasts under a millisecond").
+    """
+    milliseconds = seconds * 1000
+    if not 0 <= milliseconds <= MAX_WRITTEN_MS:  # also refuses NaN and infinities
+        where = "before 0 s" if milliseconds < 0 else (
+            f"at {seconds:g} s" if math.isfinite(seconds) else "at no finite time")
+        raise TimelineFormatError(
+            f"cannot write the {event.channel.name} event that starts at {event.start:g} s to "
+            f"ELAN: its {what} is {where}, outside the 0 to {MAX_WRITTEN_MS} ms (49.7 days) an "
+            f"ELAN time slot holds (TIME_VALUE is whole milliseconds, xsd:unsignedInt)")
+    return int(round(milliseconds))
 
 
 def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
@@ -446,7 +466,8 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
         if problem:
             raise TimelineFormatError(f"cannot write {channel.name} to ELAN: {problem}")
         for event in (e for e in timeline.events if e.channel == channel):
-            start, end = _milliseconds(event.start), _milliseconds(event.end)
+            start, end = _milliseconds(event.start, event, "start"), _milliseconds(
+                event.end, event, "end")
             if end <= start:
                 raise TimelineFormatError(
                     f"cannot write the {channel.name} event at {event.start:g} s to ELAN: it "
@@ -463,7 +484,8 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
                 lane += 1
             lanes[tier][0] = end
             eaf.add_annotation(tier, start, end, _value_text(event, vocabulary))
-            apex_start, apex_end = _milliseconds(event.apex_start), _milliseconds(event.apex_end)
+            apex_start, apex_end = (_milliseconds(event.apex_start, event, "apex start"),
+                                    _milliseconds(event.apex_end, event, "apex end"))
             for phase, phase_start, phase_end, easing in (
                     ("onset", start, apex_start, event.ease_in),
                     ("apex", apex_start, apex_end, DEFAULT_EASING),
@@ -493,4 +515,8 @@ def write_eaf(timeline: Timeline, path: str | os.PathLike[str], vocabulary: Voca
     """Write a timeline as an ELAN file, atomically (pympi's own writer renames old files to .bak)."""
     from facs_rig.io.atomic import write_text_atomic
 
-    write_text_atomic(path, eaf_to_string(timeline, vocabulary))
+    try:
+        text = eaf_to_string(timeline, vocabulary)
+    except TimelineFormatError as exc:
+        raise TimelineFormatError(f"{os.fspath(path)}: {exc}") from None
+    write_text_atomic(path, text)

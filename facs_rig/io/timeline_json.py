@@ -235,8 +235,9 @@ class _Reader:
                 raise self.fail(f"{path}.intensity", f"intensity {intensity:g} is outside 0-1")
         elif letter is not None:
             intensity = self.vocabulary.scale().letter_to_value(letter)
-        else:
-            intensity = self.vocabulary.scale().letter_to_value(None)
+        else:  # unlettered: C, or full closure for a blink or wink (AU45, AU46)
+            intensity = self.vocabulary.scale().letter_to_value(
+                self.vocabulary.unlettered_letter(channel.au))
         options = self.easings(entry, path)
         start = self.number(entry, "start", path)
         absolute = [key for key in ("apex_start", "apex_end", "end") if key in entry]

@@ -24,9 +24,8 @@ BASIC_EXPRESSIONS = ("happiness", "sadness", "surprise", "fear", "anger", "disgu
 #: Seconds per beat: onset, apex hold, offset, then a short rest at neutral.
 _ONSET, _APEX, _OFFSET, _REST = 0.35, 0.75, 0.35, 0.15
 #: Unlettered AUs play at D (marked-to-severe) so each beat reads at preview size; contempt's
-#: EMFACS code is a trace (R12A+R14A), shown here at C so it is visible at all.
+#: name already plays R12C+R14C (its EMFACS code R12A+R14A is a trace: expressions.json).
 _DEMO_INTENSITY = 0.75
-_CONTEMPT_VISIBLE = "R12C+R14C"
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,7 @@ def demo_beats(vocabulary: Vocabulary) -> tuple[tuple[str, str], ...]:
     """``(name, canonical code)`` of each beat, in order."""
     beats = []
     for name in BASIC_EXPRESSIONS:
-        text = _CONTEMPT_VISIBLE if name == "contempt" else name
-        beats.append((name, format_code(vocabulary.parse(text))))
+        beats.append((name, format_code(vocabulary.parse(name))))
     return tuple(beats)
 
 

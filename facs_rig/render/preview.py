@@ -148,7 +148,7 @@ def code_values(
     """AU channel values of a FACS code or expression name (``6+12D``, ``surprise``).
 
     ``intensity`` (0-1), when given, is the value of AUs coded without a letter; by default they
-    take the scale's unscored letter (C), as everywhere in facs-rig.
+    take the scale's unscored letter (C), a blink or wink E, as everywhere in facs-rig.
     """
     code = vocabulary.parse(text)
     values = vocabulary.channel_values(code, scale)

@@ -21,6 +21,7 @@ from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.filters import (
     REST_CEILING,
+    REST_TOLERANCE,
     NeutralCalibration,
     clean_curves,
     fill_gaps,
@@ -189,7 +190,8 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         solver, columns = solver_for(shapes.names, rig,
                                      getattr(tracker, "solve_priors", NO_PRIORS))
         observed = observed[:, columns]  # drop each whole-take array once used: an hour is 45 MB
-        result = solver.solve(observed, times=shapes.times)
+        # ``observed`` is this function's own copy: the tracker's crosstalk comes out in place.
+        result = solver.solve(observed, times=shapes.times, overwrite_weights=True)
         del observed
         values = result.values
         residual = result.residual.copy()
@@ -521,11 +523,45 @@ def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
         window = resting_window(times, values)
         problem = off_rest(times, values, window, checked=checked)
         if problem is not None:
-            return None, None, _no_rest_note(window, problem, names)
+            # The stillest second holds an expression (Face Cap's held smile): a second at
+            # rest elsewhere in the take is still the neutral a coder would pick.
+            at_rest = _stillest_at_rest(times, values, checked)
+            if at_rest is None:
+                return None, None, _no_rest_note(window, problem, names)
+            window = at_rest
         return (*_resting_calibration(times, values, gain_percentile, window), None)
     window = _neutral_window(spec)
     return (NeutralCalibration.fit(times, values, window=window, gain_percentile=gain_percentile),
             window, None)
+
+
+def _stillest_at_rest(times: np.ndarray, values: np.ndarray, checked: np.ndarray | None
+                      ) -> tuple[float, float] | None:
+    """The stillest second among the frames at rest, or None when it is not at rest either.
+
+    A frame is at rest when every checked channel reads at most the limit
+    :func:`facs_rig.core.filters.off_rest` puts on a neutral stretch (at most
+    :data:`~facs_rig.core.filters.REST_CEILING` and at most
+    :data:`~facs_rig.core.filters.REST_TOLERANCE` above its median over the take); frames that
+    are not are kept out of :func:`~facs_rig.core.filters.resting_window`'s choice, and the
+    second it picks must pass ``off_rest`` itself. The take's stillest second can be a held
+    expression (``facecap_animation_weights.csv``: a smile at 1.31-2.28 s, mouthSmile 0.74),
+    while its first second, the performer's face before the performance, is at rest.
+    """
+    mask = np.ones(values.shape[1], dtype=bool) if checked is None else \
+        np.asarray(checked, dtype=bool)
+    off = np.zeros(values.shape[0], dtype=bool)
+    for k in np.flatnonzero(mask):  # column by column: an hour's float64 copy would be 90 MB
+        column = np.asarray(values[:, k], dtype=np.float64)
+        if not np.isfinite(column).any():
+            continue
+        limit = min(REST_CEILING, float(np.nanmedian(column)) + REST_TOLERANCE)
+        with np.errstate(invalid="ignore"):
+            off |= column > limit
+    if off.all():
+        return None
+    window = resting_window(times, values, active=off)
+    return window if off_rest(times, values, window, checked=checked) is None else None
 
 
 def _no_rest_note(window: tuple[float, float], problem, names: tuple[str, ...] | None) -> str:

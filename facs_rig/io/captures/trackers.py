@@ -12,7 +12,9 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
 * ``quirks``: known behaviour, each with its source or measurement;
 * ``solve`` (optional): the priors of the blendshape solve (:class:`~facs_rig.core.solve.SolvePriors`):
   ``sparsity`` (the L1 weight per unit of shape) and ``pairs`` of AUs that go ``together`` or
-  ``against`` each other, each with its weight and source. Without it the solve is plain
+  ``against`` each other, each with its weight and source, per-AU priors (``aus``) and the
+  tracker's measured ``crosstalk`` between shapes (``{"shape", "from": {shape: weight},
+  "source"}``: taken out of the weights before the solve). Without it the solve is plain
   bounded least squares;
 * ``relations`` (optional): AU <-> shape relations this tracker needs beyond the ``arkit`` rig
   profile's ``action_units`` (which shapes each AU drives), each with its source: ``drives``
@@ -42,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from facs_rig.core.channels import Channel
-from facs_rig.core.solve import NO_PRIORS, AUPrior, PairPrior, SolvePriors
+from facs_rig.core.solve import NO_PRIORS, AUPrior, PairPrior, ShapeCrosstalk, SolvePriors
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
@@ -334,9 +336,10 @@ def _parse_relations(value: Any, where: str) -> tuple[Relation, ...]:
 def _parse_solve(value: Any, where: str) -> SolvePriors:
     _expect(value, dict, where, "$.solve", "an object")
     for key in value:
-        if key not in ("sparsity", "pairs", "aus", "temporal_hz", "temporal_weight", "note"):
+        if key not in ("sparsity", "pairs", "aus", "crosstalk", "temporal_hz",
+                       "temporal_weight", "note"):
             raise _fail(where, f"$.solve.{key}", "unknown key (known: sparsity, pairs, aus, "
-                        "temporal_hz, temporal_weight, note)")
+                        "crosstalk, temporal_hz, temporal_weight, note)")
     _expect(value.get("note", ""), str, where, "$.solve.note", "a string")
     sparsity = _number(value.get("sparsity", 0.0), where, "$.solve.sparsity", 0.0, 1.0)
     pairs = []
@@ -365,7 +368,32 @@ def _parse_solve(value: Any, where: str) -> SolvePriors:
     temporal_weight = _number(value.get("temporal_weight", 1.0), where, "$.solve.temporal_weight",
                               0.0, 100.0)
     return SolvePriors(sparsity, tuple(pairs), temporal_hz, temporal_weight,
-                       _parse_au_priors(value.get("aus", []), where))
+                       _parse_au_priors(value.get("aus", []), where),
+                       _parse_crosstalk(value.get("crosstalk", []), where))
+
+
+def _parse_crosstalk(value: Any, where: str) -> tuple[ShapeCrosstalk, ...]:
+    """A profile's ``solve.crosstalk``: measured crosstalk between shapes
+    (:class:`facs_rig.core.solve.ShapeCrosstalk`)."""
+    entries = []
+    for path, entry in _objects(value, where, "$.solve.crosstalk", ("shape", "from", "source")):
+        shape = _shape_name(_expect(entry.get("shape"), str, where, f"{path}.shape",
+                                    "a shape name"), where, f"{path}.shape")
+        raw = _expect(entry.get("from"), dict, where, f"{path}.from",
+                      "an object of shape: weight")
+        if not raw:
+            raise _fail(where, f"{path}.from", "expected at least one shape")
+        sources = []
+        for name, weight in raw.items():
+            canonical = _shape_name(name, where, f"{path}.from.{name}")
+            if canonical == shape:
+                raise _fail(where, f"{path}.from.{name}", "a shape is no crosstalk of its own")
+            sources.append((canonical, _number(weight, where, f"{path}.from.{name}", 0.0, 1.0)))
+        source = _expect(entry.get("source"), str, where, f"{path}.source", "a string")
+        if not source.strip():
+            raise _fail(where, f"{path}.source", "a crosstalk needs its measurement's source")
+        entries.append(ShapeCrosstalk(shape, tuple(sources), source))
+    return tuple(entries)
 
 
 def _parse_au_priors(value: Any, where: str) -> tuple[AUPrior, ...]:
@@ -466,6 +494,10 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
                 {"au": p.au, "weight": p.weight,
                  **({"beyond": p.beyond} if p.beyond is not None else {}), "source": p.source}
                 for p in priors.aus]
+        if priors.crosstalk:
+            document["solve"]["crosstalk"] = [
+                {"shape": c.shape, "from": dict(c.sources), "source": c.source}
+                for c in priors.crosstalk]
         if priors.temporal_hz > 0:
             document["solve"].update(temporal_hz=priors.temporal_hz,
                                      temporal_weight=priors.temporal_weight)
