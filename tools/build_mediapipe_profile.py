@@ -15,8 +15,8 @@ inside each fold (docs/captures.md, "Calibration from coded takes"). First the p
 with the quirk listing the dead shapes and the source line saying how; then the ``mapping`` is
 fitted with those facts, each AU the profile's ``against`` relations oppose read from its rest
 where the clips hold no action of it (``calibrate`` does it:
-:func:`facs_rig.io.captures.calibrate.read_beyond_rest`). The other quirks, relations, solve priors (with their notes) and
-other sources are kept as written. Default OUTPUT: the bundled profile itself.
+:func:`facs_rig.io.captures.calibrate.read_beyond_rest`). The other quirks, relations, solve
+priors (with their notes) and other sources are kept as written. Default OUTPUT: the bundled profile itself.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
