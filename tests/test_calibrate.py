@@ -447,3 +447,76 @@ def test_the_penalty_choice_names_its_own_folds_not_those_of_folds(tmp_path, cap
     assert line.endswith("(chosen by 2-fold by take)")
     method = json.loads(out.read_text())["mapping"]["method"]
     assert "chosen among 8 by 4-fold by take), fitted on 4 takes; held_out_r: 2-fold" in method
+
+
+def _clips() -> list[str]:
+    return [str(shared_asset(f"captures/pyfeat/{k:03d}.csv")) for k in range(1, 11)]
+
+
+def test_calibrate_reads_au4_from_the_brows_rest_as_retarget_and_code_will(tmp_path, capsys):
+    """meaning3's rule (the mapping reads AU4 only beyond the brows' rest) was the build tool's,
+    not calibrate's: a studio calibrating its own MediaPipe takes got AU4's range back
+    (0-0.0728), and `code` coded the brows' return to rest 4A on smiling readers (6 segments
+    of 5 clips; 005.csv: `0.33-0.60 s 4A+6C+...`, `0.60-1.47 s 4A+6C+7C+12D`), while the
+    held-out AU04 r printed (-0.432) was of a reading without the rule."""
+    from facs_rig.io.captures.trackers import load_tracker
+
+    clips = _clips()
+    profile = tmp_path / "studio.json"
+    assert main(["calibrate", *clips, "--coded", *clips, "--tracker", "mediapipe", "-o",
+                 str(profile)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "  AU04     -0.260" in out
+    assert out[-3] == ("AU04: read beyond its rest 0.054 (41 frames with browInnerUp, "
+                       "browOuterUpLeft, browOuterUpRight at rest)")
+    assert out[-1] == f"mean r 0.395 over 16 AUs (4 n/a); wrote {profile}"
+    studio, bundled = load_tracker(str(profile)).mapping, load_tracker("mediapipe").mapping
+    au4 = Channel(4)
+    k, j = studio.channels.index(au4), bundled.channels.index(au4)
+    assert float(studio.intercept[k]) == float(bundled.intercept[j]) == -0.054
+    assert au4 not in studio.ranges and au4 not in bundled.ranges
+    smiling = str(shared_asset("captures/pyfeat/005.csv"))
+    expected = ["0.00–0.33 s  6C+7C+12C  happiness 2/2",
+                "0.33–0.60 s  6C+7C+10C+12D+25B+45  happiness 2/2",
+                "0.60–1.47 s  6C+7C+12D  happiness 2/2"]
+    for tracker in ([], ["--tracker", str(profile)]):
+        assert main(["code", smiling, "--source", "blendshapes", *tracker]) == 0
+        assert capsys.readouterr().out.splitlines()[1:] == expected
+    for clip in clips:  # no clip codes a brow lowering with the studio's profile
+        assert main(["code", clip, "--source", "blendshapes", "--tracker", str(profile)]) == 0
+        lines = capsys.readouterr().out.splitlines()[1:]
+        assert not [line for line in lines
+                    if any(term.lstrip("LR").rstrip("ABCDE") == "4"
+                           for term in line.split("  ")[1].split("+"))], clip
+
+
+def test_the_held_out_r_calibrate_prints_is_that_of_the_profile_retarget_reads():
+    """Each fold's mapping, fitted on the other clips and read as retarget reads a profile
+    (`capture_to_aus` through the tracker's mapping, beyond the brows' rest), predicts the
+    clip left out: pooled, every AU's r is the one calibrate reports."""
+    from dataclasses import replace
+
+    from facs_rig.io.captures.calibrate import calibrate_mapping, fit_mapping, pearson
+    from facs_rig.io.captures.pipeline import capture_to_aus
+    from facs_rig.io.captures.trackers import load_tracker
+
+    base = load_tracker("mediapipe")
+    takes = [coded_take(clip, clip) for clip in _clips()]
+    calibration = calibrate_mapping(takes, base, score=True)
+    predicted, coded = [], []
+    for held, take in enumerate(takes):
+        fold = fit_mapping([t for k, t in enumerate(takes) if k != held], score=False,
+                           tracker=base)
+        solved = capture_to_aus(take.capture, source="blendshapes",
+                                tracker=replace(base, mapping=fold.mapping))
+        names = [c for c in solved.curves.channels]
+        predicted.append(np.stack([solved.curves.values[:, names.index(c)]
+                                   for c in calibration.held_out_r], axis=1))
+        coded.append(np.stack([take.coded[:, take.channels.index(c)]
+                               for c in calibration.held_out_r], axis=1))
+    predicted, coded = np.concatenate(predicted), np.concatenate(coded)
+    for k, (channel, r) in enumerate(calibration.held_out_r.items()):
+        if np.isfinite(r):
+            assert pearson(predicted[:, k].astype(np.float64), coded[:, k]) == \
+                pytest.approx(r, abs=1e-5), channel.name
+    assert round(calibration.held_out_r[Channel(4)], 4) == -0.2602

@@ -350,7 +350,8 @@ def test_each_au_is_fitted_on_its_own_live_shapes_only():
 def test_the_structured_fit_is_the_stacked_bounded_fit_on_each_aus_own_shapes():
     """Per AU: lsq_linear on the frames' own-shape columns (Left + Right summed, an antagonist
     negated), bounds >= 0, ridge rows; then scaled so the rig's pose reads 1, the intercept's
-    part below 0 kept; an AU the fit gives no weight keeps the rig's reading."""
+    part below 0 kept; an AU the fit gives no weight keeps the rig's reading; an AU read beyond
+    its rest (calibrate.read_beyond_rest: AU4 here) has that rest subtracted too."""
     from scipy.optimize import lsq_linear
 
     from facs_rig.io.captures.calibrate import au_structure
@@ -359,7 +360,12 @@ def test_the_structured_fit_is_the_stacked_bounded_fit_on_each_aus_own_shapes():
     takes = [coded_take(c, c) for c in clips]
     profile = load_tracker("mediapipe")
     ridge = 0.002
-    mapping = fit_mapping(takes, ridge=ridge, tracker=profile, score=False).mapping
+    calibration = fit_mapping(takes, ridge=ridge, tracker=profile, score=False)
+    mapping = calibration.mapping
+    # "AU04: read beyond its rest 0.056 (...)": the rest subtracted, to three decimals.
+    rests = {line.split(":")[0]: float(line.split("its rest ")[1].split()[0])
+             for line in calibration.beyond_rest}
+    assert list(rests) == ["AU04"]
     shapes = takes[0].shapes
     structure = au_structure(profile, shapes, mapping.channels)
     x = np.concatenate([t.blendshapes for t in takes])
@@ -394,6 +400,8 @@ def test_the_structured_fit_is_the_stacked_bounded_fit_on_each_aus_own_shapes():
         for row, shape in enumerate(mapping.shapes):
             fitted[shapes.index(shape)] = mapping.weights[row, column]
         np.testing.assert_allclose(fitted, expected, rtol=0, atol=1e-7, err_msg=channel.name)
+        intercept = round(intercept - rests[channel.name], 6) if channel.name in rests \
+            else intercept
         assert mapping.intercept[column] == pytest.approx(intercept, abs=1e-7), channel.name
     assert checked >= 8
 

@@ -19,8 +19,10 @@ kept AU6 at C.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import shared_asset, write_mediapipe_smile
 
@@ -202,7 +204,7 @@ def test_retarget_refuses_rig_options_no_output_uses(smile, tmp_path, capsys, op
 
 
 @pytest.mark.parametrize("options, output", [
-    (["--solve", "--rig", "arkit"], "x.csv"), (["--solve"], "x.glb"), (["--rig", "facs"], "x.glb"),
+    (["--solve", "--rig", "arkit"], "x.csv"), (["--rig", "facs"], "x.glb"),
 ])
 def test_retarget_keeps_rig_options_an_output_uses(smile, tmp_path, options, output):
     assert main(["retarget", str(smile), *options, "-o", str(tmp_path / output)]) == 0
@@ -241,3 +243,342 @@ def test_cutoff_is_refused_where_no_zero_phase_smoothing_uses_it(tmp_path, capsy
     slow = capsys.readouterr().out
     assert main(["code", take]) == 0
     assert capsys.readouterr().out != slow  # a 1 Hz cutoff smooths more than the default 6 Hz
+
+
+# --tracker where the AUs are the capture's own AU columns -------------------------------------
+
+OPENFACE = "captures/openface/facsvatar_2people_60fps_p0_clean.csv"
+#: A Py-Feat file of the Fex test, with Py-Feat's AUs and no MediaPipe blendshapes.
+PYFEAT_AUS_ONLY = "captures/pyfeat/fex_test_001.csv"
+NOT_APPLIED = ("is an openface capture with no blendshapes for a tracker profile to map (its AUs "
+               "are its own AU columns)")
+
+
+@pytest.mark.parametrize("command", ["code", "retarget"])
+def test_tracker_is_refused_on_an_openface_take(tmp_path, capsys, command):
+    """`code --tracker mediapipe` on an OpenFace take read OpenFace's AUs with the MediaPipe
+    mapping's event thresholds (other lines: 1.48-2.31 s 52C+53C+62C split in three);
+    `--tracker arkit` was ignored without a word."""
+    take = str(shared_asset(OPENFACE))
+    out = tmp_path / "x.json"
+    arguments = [take] if command == "code" else [take, "-o", str(out)]
+    for tracker in ("mediapipe", "arkit"):
+        capsys.readouterr()
+        assert main([command, *arguments, "--tracker", tracker]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err == (f"facs-rig: error: --tracker {tracker}: {take} {NOT_APPLIED} "
+                                f"(see 'facs-rig {command} --help')\n")
+    assert not out.exists()
+
+
+def test_tracker_is_refused_on_a_pyfeat_file_without_blendshapes(capsys):
+    take = str(shared_asset(PYFEAT_AUS_ONLY))
+    assert main(["code", take, "--tracker", "arkit"]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: --tracker arkit: {take} is a pyfeat capture with no blendshapes for a "
+        f"tracker profile to map (its AUs are its own AU columns) (see 'facs-rig code --help')\n")
+
+
+@pytest.mark.parametrize("command", ["code", "retarget", "batch"])
+def test_tracker_is_refused_with_source_aus(tmp_path, capsys, command):
+    """With --source aus a Py-Feat file's own AUs were read and --tracker changed nothing."""
+    take = str(shared_asset("captures/pyfeat/005.csv"))
+    outputs = {"code": [], "retarget": ["-o", str(tmp_path / "x.json")],
+               "batch": ["-o", f"{tmp_path}/out/{{stem}}.json"]}[command]
+    assert main([command, take, *outputs, "--source", "aus", "--tracker", "mediapipe"]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: --tracker mediapipe: --source aus reads the capture's own AU columns, "
+        f"not blendshapes for a tracker profile to map (see 'facs-rig {command} --help')\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_retarget_refuses_tracker_for_one_openface_take_among_several_before_any_work(
+        tmp_path, capsys):
+    llf, openface = (str(shared_asset(name)) for name in ("captures/livelinkface/S07-001.csv",
+                                                          OPENFACE))
+    assert main(["retarget", llf, openface, "--tracker", "arkit", "-o",
+                 str(tmp_path / "{stem}.json")]) == 2
+    assert capsys.readouterr().err.startswith(f"facs-rig: error: --tracker arkit: {openface} ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tracker_still_applies_where_there_are_blendshapes(tmp_path, capsys):
+    """A Py-Feat file with MediaPipe's blendshapes: --tracker means them (not refused)."""
+    take = str(shared_asset("captures/pyfeat/005.csv"))
+    assert main(["retarget", take, "--tracker", "arkit", "-o", str(tmp_path / "x.csv")]) == 0
+    assert "pyfeat, solved from blendshapes" in capsys.readouterr().out
+
+
+def test_the_library_refuses_a_tracker_on_a_take_of_its_own_aus():
+    from facs_rig.errors import CaptureFormatError
+    from facs_rig.io.captures import read_capture
+    from facs_rig.io.captures.pipeline import CleaningOptions, take_curves
+
+    capture = read_capture(shared_asset(OPENFACE))
+    with pytest.raises(CaptureFormatError, match=f"^--tracker mediapipe: .* {re.escape(NOT_APPLIED)}$"):
+        take_curves(capture, CleaningOptions(), tracker="mediapipe")
+    solved, profile = take_curves(capture, CleaningOptions())  # the format's own: generic
+    assert solved.source == "aus" and profile.name == "generic"
+
+
+def test_docs_quote_the_refusal(tmp_path, capsys, monkeypatch):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "captures.md").read_text("utf-8")
+    quoted = re.search(r"```text\n(facs-rig: error: --tracker [^\n]+)\n```", docs).group(1)
+    take = shared_asset("captures/openface/facsvatar_demo_full.csv")
+    monkeypatch.chdir(take.parent)
+    assert main(["code", take.name, "--tracker", "mediapipe"]) == 2
+    assert capsys.readouterr().err == quoted + "\n"
+
+
+def _folder_of(tmp_path: Path, *names: str) -> Path:
+    """A folder holding copies of the shared takes ``names``."""
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for name in names:
+        (folder / Path(name).name).write_bytes(shared_asset(name).read_bytes())
+    return folder
+
+
+def test_batch_gives_tracker_to_the_blendshape_takes_and_says_which_it_did_not(tmp_path, capsys):
+    """As --face goes to the OpenFace takes only, --tracker goes to the takes with blendshapes:
+    the OpenFace take is done without it (its outputs are retarget's and code's without
+    --tracker), its QC and a note line say so; the Live Link Face take is solved with it."""
+    folder = _folder_of(tmp_path, OPENFACE, "captures/livelinkface/S07-001.csv")
+    openface = folder / Path(OPENFACE).name
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(folder), "-o", f"{out}/{{stem}}.{{ext}}", "--formats", "json,csv",
+                 "--workers", "1", "--tracker", "arkit"]) == 0
+    note = f"--tracker arkit not applied: {openface} {NOT_APPLIED}"
+    assert f"facs-rig: note: {note}\n" in capsys.readouterr().err
+    takes = {Path(t["capture"]).name: t["qc"]
+             for t in json.loads((out / "batch-report.json").read_text())["takes"]}
+    assert takes[openface.name]["tracker"] is None
+    assert takes[openface.name]["not_applied"] == [note]
+    assert takes["S07-001.csv"]["tracker"] == "arkit"
+    assert takes["S07-001.csv"]["not_applied"] == []
+    assert f"<div>{note}</div>" in (out / "batch-report.html").read_text(encoding="utf-8")
+    # The OpenFace take's files are those made without --tracker.
+    alone = tmp_path / "alone.csv"
+    assert main(["retarget", str(openface), "-o", str(alone)]) == 0
+    assert (out / f"{openface.stem}.csv").read_bytes() == alone.read_bytes()
+    assert (out / f"{openface.stem}.facs.txt").read_text(encoding="utf-8") == \
+        _code(capsys, openface)
+
+
+def test_a_manifest_has_no_per_take_tracker(tmp_path, capsys):
+    """There is no per-take tracker field: a manifest naming one is refused, not ignored."""
+    manifest = tmp_path / "takes.csv"
+    manifest.write_text(f"capture,tracker\n{shared_asset(OPENFACE)},mediapipe\n")
+    assert main(["batch", str(manifest), "-o", f"{tmp_path}/out/{{stem}}.json"]) == 1
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {manifest}: line 2: unknown field(s) tracker; known: capture, rig, "
+        f"mesh, fps, neutral, from, face, stem\n")
+
+
+# --gain on the head and eye positions of a blendshape take -------------------------------------
+
+def _llf_cut(frames: int, smile: float | None = None):
+    """The first ``frames`` of S07-001.csv (its eye angles measured: AU61-64), with both
+    mouthSmile shapes held at ``smile`` when given (then no second of it is at rest)."""
+    from dataclasses import replace
+
+    from facs_rig.io.captures import read_capture
+
+    capture = read_capture(shared_asset("captures/livelinkface/S07-001.csv"))
+    weights = capture.blendshapes.weights[:frames].copy()
+    if smile is not None:
+        for k, name in enumerate(capture.blendshapes.names):
+            if name.startswith("mouthSmile"):
+                weights[:, k] = smile
+    return replace(capture, gaps=capture.gaps[:frames],
+                   aus=replace(capture.aus, times=capture.aus.times[:frames],
+                               values=capture.aus.values[:frames]),
+                   blendshapes=replace(capture.blendshapes,
+                                       times=capture.blendshapes.times[:frames], weights=weights))
+
+
+def _p95(solved, name: str) -> float:
+    names = [c.name for c in solved.curves.channels]
+    return round(float(np.nanpercentile(solved.curves.values[:, names.index(name)], 95)), 3)
+
+
+def test_gain_reaches_the_angle_aus_under_the_automatic_neutral_without_a_rest():
+    """--gain 95 rescaled the blendshapes (so AU12) but not the measured eye positions when the
+    automatic neutral subtracted nothing: a take too short for it (they stayed as measured,
+    AU63 0.575 at its 95th percentile) or one with no resting second (AU64 0.53 against the
+    median pose). Every other path gained them; now these do too, by the same rule: from 0 on
+    the short take (as --neutral none), from the median pose the positions are read against."""
+    from facs_rig.io.captures.pipeline import capture_to_aus
+
+    short = _llf_cut(90)  # 3 s: under the automatic neutral's 5 s
+    plain = capture_to_aus(short, neutral="auto")
+    gained = capture_to_aus(short, neutral="auto", gain_percentile=95.0)
+    assert [_p95(plain, n) for n in ("AU61", "AU63", "AU64")] == [0.251, 0.575, 0.301]
+    assert [_p95(gained, n) for n in ("AU61", "AU63", "AU64")] == [0.999, 0.999, 0.903]
+    # From 0, as with no neutral at all: the very same curves.
+    none = capture_to_aus(short, neutral="none", gain_percentile=95.0)
+    np.testing.assert_array_equal(gained.curves.values, none.curves.values)
+
+    smiling = _llf_cut(240, smile=0.8)  # 8 s, never at rest
+    plain = capture_to_aus(smiling, neutral="auto")
+    gained = capture_to_aus(smiling, neutral="auto", gain_percentile=95.0)
+    assert gained.neutral_window is None and gained.neutral_note.startswith("no resting second")
+    assert [_p95(plain, n) for n in ("AU12_L", "AU61", "AU62", "AU64")] == \
+        [0.739, 0.053, 0.118, 0.53]
+    # AU61 and AU62 move less than 0.2 from the median pose: stretched at most 5 times.
+    assert [_p95(gained, n) for n in ("AU12_L", "AU61", "AU62", "AU64")] == \
+        [0.943, 0.264, 0.591, 0.999]
+
+
+# Cleaning options where ARKit weights are copied as recorded -----------------------------------
+
+@pytest.mark.parametrize("options, named", [
+    (["--neutral", "auto"], "--neutral auto: "),
+    (["--gain", "95", "--smooth", "zero-phase"], "--gain 95, --smooth zero-phase: "),
+    (["--gaps", "hold", "--max-gap", "0.5"], "--gaps hold, --max-gap 0.5: "),
+    (["--tracker", "generic"], "--tracker generic: "),
+])
+def test_retarget_refuses_cleaning_a_copy_of_arkit_weights(tmp_path, capsys, options, named):
+    """A Live Link Face take onto --rig arkit copies its weights as recorded (lossless): with
+    --neutral auto, --gain 95, --smooth zero-phase, --gaps hold or --tracker the file was
+    byte-identical to the plain copy. Refused, naming --solve, which applies them."""
+    take = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    out = tmp_path / "take.csv"
+    capsys.readouterr()
+    assert main(["retarget", take, "--rig", "arkit", *options, "-o", str(out)]) == 1
+    verb = "these options do" if "," in named else "it does"
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {take}: {named}the livelinkface take's ARKit weights are copied onto "
+        f"arkit as recorded, which {verb} not change; add --solve to solve, clean and mix them\n")
+    assert not out.exists()
+    # With --solve they go through the AU route, and change the file.
+    plain, solved = tmp_path / "plain.csv", tmp_path / "solved.csv"
+    assert main(["retarget", take, "--rig", "arkit", "--solve", "-o", str(plain)]) == 0
+    assert main(["retarget", take, "--rig", "arkit", "--solve", *options, "-o",
+                 str(solved)]) == 0
+    assert solved.read_bytes() != plain.read_bytes()
+
+
+def test_the_copy_still_takes_fps(tmp_path):
+    take = str(shared_asset("captures/livelinkface/S07-001.csv"))
+    out = tmp_path / "take.csv"
+    assert main(["retarget", take, "--rig", "arkit", "--fps", "60", "-o", str(out)]) == 0
+    # 2030 frames at 30 fps (67.63 s) copied at 60 fps: 4058 rows under the header.
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1 + 4058
+
+
+def test_docs_quote_the_copys_refusal(capsys, monkeypatch, tmp_path):
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "captures.md").read_text("utf-8")
+    quoted = re.search(r"```text\n(facs-rig: error: S07-001\.csv: [^\n]+)\n```", docs).group(1)
+    take = shared_asset("captures/livelinkface/S07-001.csv")
+    monkeypatch.chdir(take.parent)
+    assert main(["retarget", take.name, "--rig", "arkit", "--neutral", "auto", "-o",
+                 str(tmp_path / "x.csv")]) == 1
+    assert capsys.readouterr().err == quoted + "\n"
+
+
+def test_batch_fails_the_take_whose_copy_would_ignore_its_cleaning(tmp_path, capsys):
+    take = tmp_path / "S07-001.csv"
+    take.write_bytes(shared_asset("captures/livelinkface/S07-001.csv").read_bytes())
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(take), "-o", f"{out}/{{stem}}_w.csv", "--rig", "arkit",
+                 "--smooth", "zero-phase", "--workers", "1"]) == 1
+    assert (f"facs-rig: error: {take}: --smooth zero-phase: the livelinkface take's ARKit "
+            f"weights are copied onto arkit as recorded, which it does not change; add --solve "
+            f"to solve, clean and mix them\n") in capsys.readouterr().err
+    assert not (out / "S07-001_w.csv").exists()
+
+
+# --trace and --whole-events on AUs coded as presence (a Py-Feat file's own) ------------------
+
+PRESENCE = ("is a pyfeat capture whose AU columns are presence probabilities, coded present or "
+            "absent, with no trace and no intensity to follow")
+
+
+@pytest.mark.parametrize("options, named", [(["--trace", "2"], "--trace 2"),
+                                            (["--whole-events"], "--whole-events"),
+                                            (["--trace", "none", "--whole-events"],
+                                             "--trace none, --whole-events")])
+def test_code_refuses_trace_and_whole_events_on_presence_aus(capsys, options, named):
+    """Py-Feat's own AUs are coded present or absent (pipeline.presence_events): `code 005.csv`
+    printed the same bytes with --trace 2, --trace none or --whole-events."""
+    take = str(shared_asset("captures/pyfeat/005.csv"))
+    capsys.readouterr()
+    assert main(["code", take, *options]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {named}: {take} {PRESENCE}; --source blendshapes codes its "
+        f"blendshapes (see 'facs-rig code --help')\n")
+    # Its blendshapes are intensities: there the options apply.
+    assert main(["code", take, "--source", "blendshapes", *options]) == 0
+
+
+def test_retarget_refuses_them_too_and_names_no_blendshapes_where_there_are_none(tmp_path,
+                                                                                capsys):
+    take = str(shared_asset(PYFEAT_AUS_ONLY))
+    out = tmp_path / "x.json"
+    assert main(["retarget", take, "--whole-events", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (f"facs-rig: error: --whole-events: {take} {PRESENCE} "
+                                       f"(see 'facs-rig retarget --help')\n")
+    assert not out.exists()
+
+
+def test_batch_notes_the_presence_take_its_trace_did_nothing_to(tmp_path, capsys):
+    folder = _folder_of(tmp_path, "captures/pyfeat/005.csv", "captures/livelinkface/S07-001.csv")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(folder), "-o", f"{out}/{{stem}}.json", "--trace", "none",
+                 "--workers", "1"]) == 0
+    note = (f"--trace none not applied: {folder / '005.csv'} {PRESENCE}; --source blendshapes "
+            f"codes its blendshapes")
+    assert f"facs-rig: note: {note}\n" in capsys.readouterr().err
+    takes = {Path(t["capture"]).name: t["qc"]
+             for t in json.loads((out / "batch-report.json").read_text())["takes"]}
+    assert takes["005.csv"]["not_applied"] == [note]
+    assert takes["S07-001.csv"]["not_applied"] == []
+
+
+# --solve where no ARKit weights would be copied ------------------------------------------------
+
+SOLVED_ANYWAY = ("goes onto {rig} through its AUs anyway; --solve only changes a take whose ARKit "
+                 "weights would be copied onto an ARKit-named rig whose targets it recorded")
+
+
+@pytest.mark.parametrize("take, options, output, rig", [
+    ("captures/livelinkface/S07-001.csv", ["--rig", "metahuman"], "x.csv", "metahuman"),
+    ("captures/livelinkface/S07-001.csv", [], "x.glb", "facs"),  # the bundled head
+    (OPENFACE, ["--rig", "arkit"], "x.csv", "arkit"),
+])
+def test_retarget_refuses_solve_where_the_take_is_solved_anyway(tmp_path, capsys, take, options,
+                                                                output, rig):
+    """--solve only turns a copy of ARKit weights into a solve: onto metahuman, the bundled
+    head, or from an OpenFace take the files were byte-identical with it and without."""
+    path = str(shared_asset(take))
+    out = tmp_path / output
+    capsys.readouterr()
+    assert main(["retarget", path, *options, "--solve", "-o", str(out)]) == 1
+    kind = "livelinkface" if "livelinkface" in take else "openface"
+    assert capsys.readouterr().err == (f"facs-rig: error: {path}: --solve: the {kind} take "
+                                       f"{SOLVED_ANYWAY.format(rig=rig)}\n")
+    assert not out.exists()
+
+
+def test_batch_solves_what_it_can_and_notes_the_take_solved_anyway(tmp_path, capsys):
+    folder = _folder_of(tmp_path, OPENFACE, "captures/livelinkface/S07-001.csv")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main(["batch", str(folder), "-o", f"{out}/{{stem}}_w.csv", "--rig", "arkit",
+                 "--solve", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    openface = folder / Path(OPENFACE).name
+    note = (f"--solve not applied: {openface}: the openface take "
+            f"{SOLVED_ANYWAY.format(rig='arkit')}")
+    assert f"facs-rig: note: {note}\n" in captured.err
+    assert "S07-001_w.csv: 2030 frames at 30 fps, livelinkface, solved from blendshapes" in \
+        captured.out
+    takes = {Path(t["capture"]).name: t["qc"]
+             for t in json.loads((out / "batch-report.json").read_text())["takes"]}
+    assert takes[openface.name]["not_applied"] == [note]
+    assert takes["S07-001.csv"]["not_applied"] == []

@@ -154,3 +154,35 @@ def test_mix_and_explain_name_a_timeline_given_for_a_code(capsys, tmp_path):
                        "take.notes -o weights.csv\n")
     status, _, err = run(capsys, "mix", "6+99")
     assert (status, err) == (1, "facs-rig: error: unknown action unit 99 at column 3 of '6+99'\n")
+
+
+def test_explain_prints_a_target_and_its_one_term_alike(capsys):
+    """`explain happiness` printed `eyeSquintLeft = 0.137` above its one term `... = 0.138`:
+    the weight is float32 (0.1374999881), the term float64 (0.1375000030). Both are 0.1375 to
+    six decimals, as --json gives them, and now print 0.138; `mix` prints the same."""
+    status, out, _ = run(capsys, "explain", "happiness", "--rig", "arkit")
+    assert status == 0
+    assert out.split("\n\n")[1] == ("eyeSquintLeft = 0.138   (combine: soft)\n"
+                                    "  AU06 [L entry]     0.550 x 0.25 = 0.138")
+    status, out, _ = run(capsys, "mix", "happiness", "--rig", "arkit")
+    assert "eyeSquintLeft     0.138\n" in out
+
+
+def test_explain_prints_the_terms_of_a_sum_adding_up_to_it(capsys, tmp_path):
+    """Three terms of 0.122375 sum to 0.367125: each rounded alone printed 0.122 three times
+    under `combined (sum) = 0.367`. The thousandth they lose goes to the largest remainder
+    (ties: the first term)."""
+    profile = {"schema": "facs_rig.rig/1", "name": "summing", "targets": ["brows"],
+               "combine": {"default": "sum"},
+               "action_units": {f"AU0{au}": [{"target": "brows", "weight": 0.2225}]
+                                for au in (1, 2, 4)}}
+    path = tmp_path / "summing.json"
+    path.write_text(json.dumps(profile), encoding="utf-8")
+    status, out, _ = run(capsys, "explain", "1C+2C+4C", "--rig", str(path))
+    assert status == 0
+    assert out == ("1C+2C+4C on summing\n\n"
+                   "brows = 0.367   (combine: sum)\n"
+                   "  AU01               0.550 x 0.2225 = 0.123\n"
+                   "  AU02               0.550 x 0.2225 = 0.122\n"
+                   "  AU04               0.550 x 0.2225 = 0.122\n"
+                   "  combined (sum) = 0.367\n")

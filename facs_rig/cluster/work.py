@@ -240,23 +240,96 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     capture = read_capture(job.capture, format=first.format, face=first.face)
     if source_name is not None:
         capture = _named(capture, source_name)
-    reports = [retarget_file(request, capture) for request in job.requests]
+    requests, not_applied = _tracker_applied(job.requests, capture)
+    requests, solve_notes = _solve_applied(requests, capture)
+    not_applied += solve_notes
+    first = requests[0]
+    reports = [retarget_file(request, capture) for request in requests]
     # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
     # capture's format), so that the .facs.txt summary is what `code` prints for the take.
     take = take_events(capture, job.code_cleaning, first.events, source=first.source,
                        tracker=first.tracker, code=True,
                        thresholds_given=frozenset(first.thresholds_given))
+    not_applied += _presence_notes(capture, take, first)
     write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
     write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
                                                                     take.timeline)))
     return {"capture": job.capture, "outputs": job.output_paths(),
             "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker)}
+            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker,
+                          not_applied)}
 
 
-def take_qc(capture, solved, timeline, segments, tracker=None) -> dict:
+def _tracker_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
+    """The take's requests with the batch's ``--tracker`` where it applies, and a note when it
+    does not.
+
+    As ``--face`` goes to the OpenFace takes only, ``--tracker`` goes to the takes whose AUs
+    are mapped from blendshapes (``retarget`` and ``code`` refuse it on the others,
+    :func:`~facs_rig.io.captures.pipeline.tracker_unused`): a mixed folder's OpenFace takes
+    are done without it, and their QC says so (``not_applied``) rather than nothing.
+    """
+    from facs_rig.io.captures.pipeline import tracker_unused
+
+    first = requests[0]
+    if not first.tracker:
+        return requests, []
+    unused = tracker_unused(capture.path, capture.format, capture.blendshapes is not None,
+                            first.source)
+    if unused is None:
+        return requests, []
+    return (tuple(replace(request, tracker=None) for request in requests),
+            [f"--tracker {first.tracker} not applied: {unused}"])
+
+
+def _solve_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
+    """The take's requests with the batch's ``--solve`` where it changes the output (ARKit
+    weights that would be copied onto an ARKit-named rig), and a note when it changes none:
+    ``retarget`` refuses it there (:func:`~facs_rig.io.captures.retarget.solve_unused`), and an
+    OpenFace take of a mixed batch onto ``--rig arkit`` is solved anyway."""
+    from facs_rig.io.captures.pipeline import copies_arkit_weights
+    from facs_rig.io.captures.retarget import mesh_and_rig, output_kind, solve_unused
+    from facs_rig.io.rig_files import load_rig
+
+    kept, unused = [], None
+    for request in requests:
+        kind = output_kind(request.output, request.rig)
+        if request.solve and kind in ("glb", "livelinkface", "weights"):
+            rig = (mesh_and_rig(request.rig, request.mesh)[1].profile if kind == "glb"
+                   else load_rig(request.rig))
+            if not copies_arkit_weights(capture, rig):
+                unused = solve_unused(capture.path, capture.format, rig.name)
+                request = replace(request, solve=False)
+        kept.append(request)
+    if unused is None:
+        return requests, []
+    return tuple(kept), [f"--solve not applied: {unused.replace(': --solve: ', ': ', 1)}"]
+
+
+def _presence_notes(capture, take, request) -> list[str]:
+    """A note when the batch's ``--trace`` or ``--whole-events`` did nothing to this take: its
+    AUs are a Py-Feat file's own, coded present or absent (``retarget`` and ``code`` refuse
+    them there; :func:`~facs_rig.io.captures.pipeline.presence_ignores`). A ``--trace``
+    given at its default (0.5 s) cannot be told from none and is not noted."""
+    from facs_rig.core.events import EventOptions
+    from facs_rig.io.captures.pipeline import presence_ignores
+
+    events, defaults = request.events, EventOptions()
+    given = []
+    if events.trace_duration != defaults.trace_duration:
+        given.append("--trace " + ("none" if events.trace_duration is None
+                                   else f"{events.trace_duration:g}"))
+    if not events.follow_intensity:
+        given.append("--whole-events")
+    ignored = presence_ignores(capture.path, capture.format, take.solved.source == "aus", given,
+                               capture.blendshapes is not None)
+    return [] if ignored is None else [f"{ignored.replace(': ', ' not applied: ', 1)}"]
+
+
+def take_qc(capture, solved, timeline, segments, tracker=None, not_applied=()) -> dict:
     """The QC figures of one take (JSON-able; see docs/batch.md for each field); ``tracker`` is
-    the profile the AUs were solved with (its fitted mapping decides which shapes are used)."""
+    the profile the AUs were solved with (its fitted mapping decides which shapes are used);
+    ``not_applied``, the batch's options this take was done without, each with why."""
     from facs_rig.core.channels import Channel
     from facs_rig.io.captures.pipeline import solver_for
 
@@ -332,6 +405,9 @@ def take_qc(capture, solved, timeline, segments, tracker=None) -> dict:
                       sorted(emotions.items(), key=lambda item: -item[1])}
     qc["segments"] = [str(segment) for segment in segments[:MAX_REPORTED_SEGMENTS]]
     qc["segment_count"] = len(segments)
+    # The profile that mapped or solved the blendshapes; none reads the capture's own AUs.
+    qc["tracker"] = getattr(tracker, "name", None) if solved.source == "blendshapes" else None
+    qc["not_applied"] = list(not_applied)
     return qc
 
 

@@ -19,13 +19,14 @@ from facs_rig.io.captures._table import read_header
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import read_blendshape_table, read_live_link_face, write_live_link_face
 from facs_rig.io.captures.openface import is_openface_header, read_openface
-from facs_rig.io.captures.pyfeat import is_pyfeat_header, read_pyfeat
+from facs_rig.io.captures.pyfeat import blendshape_columns, is_pyfeat_header, read_pyfeat
 
 __all__ = [
     "CAPTURE_FORMATS",
     "Capture",
     "ARKIT_NAMES",
     "detect_format",
+    "header_has_blendshapes",
     "read_capture",
     "read_openface",
     "read_pyfeat",
@@ -66,6 +67,22 @@ def detect_format(header: tuple[str, ...]) -> str | None:
         suffixed = sum(column.endswith(("_L", "_R")) for column in shapes)
         return "facecap" if suffixed else "mediapipe"
     return None
+
+
+def header_has_blendshapes(header: tuple[str, ...], capture_format: str, name: str) -> bool:
+    """Whether a capture of this header and format carries blendshapes: OpenFace never (AUs,
+    pose and gaze), Py-Feat when its MediaPipe detector wrote them, the others always.
+
+    Raises
+    ------
+    CaptureFormatError
+        Two columns of a Py-Feat header spell the same shape (as :func:`read_pyfeat` says).
+    """
+    if capture_format == "openface":
+        return False
+    if capture_format == "pyfeat":
+        return bool(blendshape_columns(header, name))
+    return True
 
 
 def read_capture(path: str | os.PathLike[str], *, format: str | None = None,

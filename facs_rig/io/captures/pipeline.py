@@ -41,7 +41,8 @@ __all__ = ["SolvedAUs", "capture_to_aus", "capture_curves", "solver_for", "prepa
            "event_thresholds", "auto_neutral_note", "neutral_description", "code_summary_text",
            "direct_arkit_weights", "CleaningOptions", "choose_tracker", "capture_source",
            "take_curves", "TakeEvents", "take_events", "CODE_STEPS", "sampled_code_events",
-           "AUS_RELATIVE_TO_NEUTRAL"]
+           "AUS_RELATIVE_TO_NEUTRAL", "tracker_unused", "presence_ignores",
+           "copies_arkit_weights"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         channels = solver.channels
     values[capture.gaps] = np.nan
     residual[capture.gaps] = np.nan
+    angle_columns = slice(0, 0)  # the measured head and eye AUs' columns in ``values``
     if capture.aus is not None:
         # Head and eye AUs measured from angles beat solved ones; a detector's facial AUs
         # (Py-Feat) are a different estimate and are not mixed into the solve.
@@ -212,14 +214,21 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
             angle_calibration, _ = _resting_calibration(capture.aus.times, angle_values,
                                                         gain_percentile, rest_window)
         elif neutral == "auto":
-            # The face had no resting second (or the take is too short): the angles are left
-            # as measured too, as `code` says ("neutral: none").
+            # The face had no resting second (or the take is too short): nothing is subtracted
+            # from the angles here either, as `code` says ("neutral: none"). --gain applies to
+            # them as to the blendshapes: from 0 on a take too short for a neutral, and from
+            # the take's median pose on one with no resting second, once it is subtracted
+            # (below). It was left out of both, while every other path gained the angles.
             angle_calibration = None
+            if note is None and gain_percentile is not None \
+                    and np.isfinite(angle_values).any():
+                angle_calibration = NeutralCalibration.gain_only(angle_values, gain_percentile)
         else:
             angle_calibration = _calibration(capture.aus.times, angle_values, neutral,
                                              gain_percentile)
         if angle_calibration is not None:
             angle_values = angle_calibration.apply(angle_values)
+        angle_columns = slice(len(keep), len(keep) + len(angles))
         values = np.concatenate([values[:, keep], angle_values], axis=1, dtype=np.float32)
         channels = tuple(channels[k] for k in keep) + tuple(capture.aus.channels[k] for k in angles)
     if neutral == "auto" and window is None and note is not None:
@@ -228,6 +237,12 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         # most, as FACS scores them against the person's neutral (see _angles_only_neutral).
         # Read against 0, Face Cap's eyeLookDown coded 64C in every line of its take.
         values = pose_relative_to(values, channels, np.ones(values.shape[0], dtype=bool))
+        measured = values[:, angle_columns]
+        if gain_percentile is not None and np.isfinite(measured).any():
+            # As on OpenFace's angles (_angles_only_neutral): each measured position's
+            # percentile of its departure from the median pose reads 1.0.
+            values[:, angle_columns] = NeutralCalibration.gain_only(
+                measured, gain_percentile).apply(measured)
         note = note.replace("; give --neutral START-END",
                             "; the head and eyes against their median over the take; give "
                             "--neutral START-END")
@@ -572,6 +587,17 @@ def prepare_curves(curves: AUCurves, options: CleaningOptions = CleaningOptions(
                         neutral=neutral, fps=options.fps)
 
 
+def copies_arkit_weights(capture: Capture, rig) -> bool:
+    """Whether :func:`direct_arkit_weights` copies the capture's weights onto ``rig`` (every
+    target of the rig is an ARKit shape the capture recorded; MediaPipe's missing tongueOut
+    reads 0): the only case ``--solve`` changes."""
+    shapes = capture.blendshapes
+    if shapes is None or not rig.targets:
+        return False
+    names = {arkit_key(name) for name in shapes.names}
+    return all(arkit_key(t) in names for t in rig.targets if arkit_key(t) != "tongueout")
+
+
 def direct_arkit_weights(capture: Capture, rig) -> TargetWeights | None:
     """The capture's own blendshapes renamed to an ARKit-named rig's targets, or None.
 
@@ -579,13 +605,10 @@ def direct_arkit_weights(capture: Capture, rig) -> TargetWeights | None:
     capture recorded): copying weights is lossless, solving to AUs and mixing back is not.
     Gaps are filled by interpolation.
     """
+    if not copies_arkit_weights(capture, rig):
+        return None
     shapes = capture.blendshapes
-    if shapes is None:
-        return None
     column_of = {arkit_key(name): k for k, name in enumerate(shapes.names)}
-    if not rig.targets or any(arkit_key(t) not in column_of for t in rig.targets
-                              if arkit_key(t) != "tongueout"):
-        return None
     filled, _ = fill_gaps(shapes.times, shapes.weights)
     out = np.zeros((shapes.n_frames, len(rig.targets)), dtype=np.float32)
     for k, target in enumerate(rig.targets):
@@ -689,6 +712,26 @@ def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
 PRESENCE_FORMATS = MappingProxyType({
     "pyfeat": "Py-Feat AU columns are presence probabilities",
 })
+
+
+def presence_ignores(name: str, capture_format: str, own_aus: bool, events_given,
+                     has_blendshapes: bool = False) -> str | None:
+    """Why ``--trace`` or ``--whole-events`` (``events_given``, as typed) change nothing on a
+    take whose AUs are coded as presence (:data:`PRESENCE_FORMATS`, :func:`presence_events`:
+    no trace, no letter to follow), or None. ``own_aus``: the take's AUs are its own AU
+    columns, not solved from its blendshapes (which it has, with ``has_blendshapes``)."""
+    if not own_aus or capture_format not in PRESENCE_FORMATS:
+        return None
+    ignored = [option for option in events_given if option.split()[0] in ("--trace",
+                                                                           "--whole-events")]
+    if not ignored:
+        return None
+    return (f"{', '.join(ignored)}: {name} is a {capture_format} capture whose AU columns are "
+            f"presence probabilities, coded present or absent, with no trace and no intensity "
+            f"to follow" + ("; --source blendshapes codes its blendshapes" if has_blendshapes
+                            else ""))
+
+
 #: A presence probability codes the AU from one half: the classifier's own decision (the more
 #: probable of present and absent).
 PRESENCE_PROBABILITY = 0.5
@@ -807,6 +850,40 @@ def capture_source(source: str, tracker_given: str | None, capture: Capture) -> 
     return source
 
 
+def tracker_unused(name: str, capture_format: str, has_blendshapes: bool, source: str
+                   ) -> str | None:
+    """Why a tracker profile named with ``--tracker`` has nothing to apply to on a take (the
+    text after ``--tracker NAME: ``), or None when it applies.
+
+    A tracker profile maps or solves a capture's blendshapes to AUs, and its mapping's AU
+    ranges set the event thresholds of the AUs it mapped. A take whose AUs are the capture's
+    own AU columns (OpenFace's intensities, the detections of a Py-Feat file without
+    blendshapes, ``--source aus``) goes through neither: the profile was ignored without a
+    word, or its ranges, measured on another tracker's mapped AUs, set the thresholds of
+    OpenFace's AUs (``code --tracker mediapipe`` on an OpenFace take changed its lines).
+
+    Parameters
+    ----------
+    name : str
+        The capture's path, for the message.
+    capture_format : str
+        One of ``CAPTURE_FORMATS``.
+    has_blendshapes : bool
+        The capture carries blendshapes (Live Link Face, MediaPipe, Face Cap, a Py-Feat file
+        with MediaPipe's).
+    source : {'auto', 'aus', 'blendshapes'}
+        ``--source``.
+    """
+    if source == "aus":
+        return ("--source aus reads the capture's own AU columns, not blendshapes for a "
+                "tracker profile to map")
+    if not has_blendshapes:
+        return (f"{name} is {'an' if capture_format[0] in 'aeiou' else 'a'} {capture_format} "
+                f"capture with no blendshapes for a tracker profile to map (its AUs are its own "
+                f"AU columns)")
+    return None
+
+
 def take_curves(capture: Capture, cleaning: CleaningOptions, *, source: str = "auto",
                 tracker: str | None = None, profile: TrackerProfile | None = None
                 ) -> tuple[SolvedAUs, TrackerProfile]:
@@ -815,12 +892,25 @@ def take_curves(capture: Capture, cleaning: CleaningOptions, *, source: str = "a
 
     ``profile``, when given, is that profile already loaded (:func:`choose_tracker`).
 
+    Raises
+    ------
+    CaptureFormatError
+        ``tracker`` named on a take whose AUs are the capture's own AU columns
+        (:func:`tracker_unused`): it would change nothing, or the wrong thing.
+
     Returns
     -------
     solved : SolvedAUs
     profile : TrackerProfile
         The tracker profile used (its mapping and AU ranges also set the event thresholds).
     """
+    if tracker:
+        unused = tracker_unused(capture.path, capture.format, capture.blendshapes is not None,
+                                source)
+        if unused is not None:
+            from facs_rig.errors import CaptureFormatError
+
+            raise CaptureFormatError(f"--tracker {tracker}: {unused}")
     if profile is None:
         profile = choose_tracker(tracker, capture.format)
     solved = capture_curves(capture, cleaning, tracker=profile,

@@ -26,7 +26,7 @@ from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES
 from facs_rig.io.captures.arkit_tables import arkit_columns
 
-__all__ = ["read_pyfeat", "is_pyfeat_header", "DEFAULT_VIDEO_FPS"]
+__all__ = ["read_pyfeat", "is_pyfeat_header", "blendshape_columns", "DEFAULT_VIDEO_FPS"]
 
 _AU = re.compile(r"^AU(\d\d)$")
 #: Py-Feat writes the video frame index but not the video's rate; assumed unless given.
@@ -38,6 +38,13 @@ def is_pyfeat_header(header: tuple[str, ...]) -> bool:
     names = set(header)
     return (sum(1 for n in header if _AU.match(n)) >= 5
             and bool({"FaceRectX", "frame", "input", "approx_time"} & names))
+
+
+def blendshape_columns(header: tuple[str, ...], name: str) -> dict[str, str]:
+    """Canonical ARKit name -> column of a Py-Feat header's MediaPipe blendshapes; empty when the
+    file has none (fewer than 40 ARKit names: Py-Feat's other detectors write no blendshapes)."""
+    mapping = arkit_columns(header, name)
+    return mapping if len(mapping) >= 40 else {}
 
 
 def read_pyfeat(path, *, fps: float | None = None) -> Capture:
@@ -63,8 +70,8 @@ def read_pyfeat(path, *, fps: float | None = None) -> Capture:
         raise CaptureFormatError(f"{name}: line 1: not a Py-Feat Fex CSV (no AU01-style columns "
                                  f"with FaceRectX or frame)")
     aus = sorted(n for n in header if _AU.match(n))
-    mapping = arkit_columns(header, name)
-    shapes = tuple(n for n in ARKIT_NAMES if n in mapping) if len(mapping) >= 40 else ()
+    mapping = blendshape_columns(header, name)
+    shapes = tuple(n for n in ARKIT_NAMES if n in mapping)
     time_column = "frame" if "frame" in header else None
     text = ("input",) if "input" in header else ()
     table = read_table(path, tuple(aus) + tuple(mapping[n] for n in shapes)

@@ -26,7 +26,7 @@ import numpy as np
 
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.events import EventOptions
-from facs_rig.errors import UnsupportedFormatError
+from facs_rig.errors import CaptureFormatError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
 from facs_rig.io.captures import Capture, read_capture
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
@@ -35,6 +35,7 @@ from facs_rig.io.captures.pipeline import (
     CleaningOptions,
     SolvedAUs,
     choose_tracker,
+    copies_arkit_weights,
     direct_arkit_weights,
     resample_weights,
     take_curves,
@@ -44,6 +45,7 @@ from facs_rig.io.weights_csv import write_weights_csv
 from facs_rig.resources import load_vocabulary
 
 __all__ = ["RetargetOptions", "RetargetRequest", "RetargetReport", "retarget_file", "output_kind",
+           "copy_ignores", "solve_unused",
            "write_weights_csv", "TIMELINE_EXTENSIONS"]
 
 TIMELINE_EXTENSIONS = (".json", ".txt", ".notes", ".eaf")
@@ -248,8 +250,11 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
         else:
             rig = load_rig(request.rig)
         rig_name = rig.name
+        if request.solve and not copies_arkit_weights(capture, rig):
+            raise CaptureFormatError(solve_unused(request.capture, capture.format, rig_name))
         weights = None if request.solve else direct_arkit_weights(capture, rig)
         if weights is not None:
+            _refuse_cleaning_of_a_copy(request, capture, rig.name)
             via = "ARKit weights copied"
             weights = resample_weights(weights, request.cleaning.fps)
         else:
@@ -269,6 +274,55 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
     return RetargetReport(request.capture, request.output, capture.format, kind, frames, fps,
                           capture.repairs, via, residual_mean, residual_max, events, rig_name,
                           detected)
+
+
+def solve_unused(name: str, capture_format: str, rig_name: str) -> str:
+    """Why ``--solve`` changes nothing for this capture onto this rig: its AUs go to the rig
+    through the AU route anyway (``retarget openface.csv --rig arkit --solve``, a Live Link
+    Face take onto ``--rig metahuman`` or onto the bundled head wrote the same bytes)."""
+    return (f"{name}: --solve: the {capture_format} take goes onto {rig_name} through its AUs "
+            f"anyway; --solve only changes a take whose ARKit weights would be copied onto an "
+            f"ARKit-named rig whose targets it recorded")
+
+
+def copy_ignores(request: RetargetRequest) -> list[str]:
+    """The options of ``request`` that an ARKit take's weights copied onto an ARKit-named rig do
+    not go through, as typed (``['--neutral auto', '--smooth zero-phase']``).
+
+    The copy (:func:`~facs_rig.io.captures.pipeline.direct_arkit_weights`) takes the recorded
+    weights as they are, gaps interpolated, resampled to ``--fps``: the neutral, the gain,
+    the smoothing, the gap options and the tracker profile belong to the AU route.
+    """
+    cleaning = request.cleaning
+    return [option for option, given in (
+        (f"--neutral {cleaning.neutral}", cleaning.neutral != "none"),
+        (f"--gain {cleaning.gain_percentile:g}" if cleaning.gain_percentile is not None else "",
+         cleaning.gain_percentile is not None),
+        (f"--smooth {cleaning.smoothing}", cleaning.smoothing != "none"),
+        (f"--gaps {cleaning.gaps}", cleaning.gaps != "interpolate"),
+        (f"--max-gap {cleaning.max_gap:g}" if cleaning.max_gap is not None else "",
+         cleaning.max_gap is not None),
+        (f"--tracker {request.tracker}", bool(request.tracker)),
+        (f"--source {request.source}", request.source == "aus")) if given]
+
+
+def _refuse_cleaning_of_a_copy(request: RetargetRequest, capture: Capture, rig_name: str) -> None:
+    """Refuse options the copy of ARKit weights would not apply (:func:`copy_ignores`): a Live
+    Link Face take onto ``--rig arkit`` with ``--neutral auto``, ``--gain 95``, ``--smooth
+    zero-phase``, ``--gaps hold`` or ``--tracker`` wrote byte-identical files.
+
+    Raises
+    ------
+    CaptureFormatError
+        Naming the capture, the options and ``--solve``, which applies them.
+    """
+    ignored = copy_ignores(request)
+    if ignored:
+        raise CaptureFormatError(
+            f"{request.capture}: {', '.join(ignored)}: the {capture.format} take's ARKit weights "
+            f"are copied onto {rig_name} as recorded, which "
+            f"{'these options do' if len(ignored) > 1 else 'it does'} not change; add --solve "
+            f"to solve, clean and mix them")
 
 
 def recorded_rotations(capture: Capture, times: np.ndarray) -> np.ndarray | None:
