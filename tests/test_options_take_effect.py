@@ -479,17 +479,29 @@ def test_docs_quote_the_copys_refusal(capsys, monkeypatch, tmp_path):
     assert capsys.readouterr().err == quoted + "\n"
 
 
-def test_batch_fails_the_take_whose_copy_would_ignore_its_cleaning(tmp_path, capsys):
+def test_batch_copies_the_weights_as_recorded_and_applies_the_cleaning_where_it_acts(
+        tmp_path, capsys):
+    """In a batch the cleaning options still shape the take's timelines, its summary and QC, so
+    the take is done: the weights copy is written as retarget writes it without them, and a note
+    says so (a second reader's batch to {csv,json} failed the whole take)."""
     take = tmp_path / "S07-001.csv"
     take.write_bytes(shared_asset("captures/livelinkface/S07-001.csv").read_bytes())
     out = tmp_path / "out"
     capsys.readouterr()
-    assert main(["batch", str(take), "-o", f"{out}/{{stem}}_w.csv", "--rig", "arkit",
-                 "--smooth", "zero-phase", "--workers", "1"]) == 1
-    assert (f"facs-rig: error: {take}: --smooth zero-phase: the livelinkface take's ARKit "
-            f"weights are copied onto arkit as recorded, which it does not change; add --solve "
-            f"to solve, clean and mix them\n") in capsys.readouterr().err
-    assert not (out / "S07-001_w.csv").exists()
+    assert main(["batch", str(take), "-o", f"{out}/{{stem}}.{{ext}}", "--formats", "csv,json",
+                 "--rig", "arkit", "--smooth", "zero-phase", "--workers", "1"]) == 0
+    note = (f"--smooth zero-phase not applied to {out}/S07-001.csv: the livelinkface take's ARKit "
+            f"weights are copied onto arkit as recorded (--solve solves, cleans and mixes them)")
+    assert f"facs-rig: note: {note}\n" in capsys.readouterr().err
+    (qc,) = [t["qc"] for t in json.loads((out / "batch-report.json").read_text())["takes"]]
+    assert qc["not_applied"] == [note]
+    copy, smoothed = tmp_path / "copy.csv", tmp_path / "smoothed.json"
+    assert main(["retarget", str(take), "--rig", "arkit", "-o", str(copy)]) == 0
+    assert main(["retarget", str(take), "--smooth", "zero-phase", "-o", str(smoothed)]) == 0
+    assert (out / "S07-001.csv").read_bytes() == copy.read_bytes()
+    assert (out / "S07-001.json").read_bytes() == smoothed.read_bytes()
+    assert (out / "S07-001.facs.txt").read_text(encoding="utf-8") == \
+        _code(capsys, take, "--smooth", "zero-phase")
 
 
 # --trace and --whole-events on AUs coded as presence (a Py-Feat file's own) ------------------

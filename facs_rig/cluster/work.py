@@ -243,6 +243,8 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     requests, not_applied = _tracker_applied(job.requests, capture)
     requests, solve_notes = _solve_applied(requests, capture)
     not_applied += solve_notes
+    requests, copy_notes = _copy_applied(requests, capture)
+    not_applied += copy_notes
     first = requests[0]
     reports = [retarget_file(request, capture) for request in requests]
     # The same pipeline and tracker profile as `facs-rig code` (--tracker, else by the
@@ -304,6 +306,40 @@ def _solve_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
     if unused is None:
         return requests, []
     return tuple(kept), [f"--solve not applied: {unused.replace(': --solve: ', ': ', 1)}"]
+
+
+def _copy_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
+    """The take's requests with the AU route's options taken off the outputs that copy ARKit
+    weights as recorded, and a note naming them.
+
+    ``retarget`` refuses ``--neutral``, ``--gain``, ``--smooth``, the gap options, ``--tracker``
+    and ``--source aus`` there (:func:`~facs_rig.io.captures.retarget.copy_ignores`: the copy
+    would be the same bytes), but in a batch they still shape the take's timelines, its FACS
+    summary and QC: a second reader's batch of a Live Link Face take to ``{csv,json}`` on
+    ``--rig arkit --smooth zero-phase`` failed whole. The copy is written as ``retarget``
+    writes it without them, and the note says so.
+    """
+    from facs_rig.io.captures.pipeline import copies_arkit_weights
+    from facs_rig.io.captures.retarget import copy_ignores, mesh_and_rig, output_kind
+    from facs_rig.io.rig_files import load_rig
+
+    kept, notes = [], []
+    for request in requests:
+        kind = output_kind(request.output, request.rig)
+        ignored = copy_ignores(request) if kind in ("glb", "livelinkface", "weights") and \
+            not request.solve else []
+        if ignored:
+            rig = (mesh_and_rig(request.rig, request.mesh)[1].profile if kind == "glb"
+                   else load_rig(request.rig))
+            if copies_arkit_weights(capture, rig):
+                cleaning = replace(request.cleaning, neutral="none", gain_percentile=None,
+                                   smoothing="none", gaps="interpolate", max_gap=None)
+                request = replace(request, cleaning=cleaning, tracker=None, source="auto")
+                notes.append(f"{', '.join(ignored)} not applied to {request.output}: the "
+                             f"{capture.format} take's ARKit weights are copied onto {rig.name} "
+                             f"as recorded (--solve solves, cleans and mixes them)")
+        kept.append(request)
+    return tuple(kept), notes
 
 
 def _presence_notes(capture, take, request) -> list[str]:
