@@ -439,3 +439,51 @@ def test_typing_while_the_server_is_away_is_kept(browser, tmp_path, monkeypatch)
             assert second.server.session.unsaved
     finally:
         page.close()
+
+
+def test_a_restarted_server_s_whole_state_replaces_the_pages_arrays(browser, tmp_path,
+                                                                     monkeypatch):
+    """A server started again numbers its timeline versions from 1: a page at version 1 kept the
+    first server's weights and curves beside the new notes (a second reader's find). A whole
+    state (base null) now always replaces them."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "take.notes").write_text(SMILE)
+    first = ServerThread(open_session("take.notes"), watch_interval=0.05).start()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(first.url)
+        page.wait_for_function("window.studio && studio.ready && studio.state && studio.pose",
+                               timeout=60_000)
+        port = first.server.port
+        first.stop()
+        page.wait_for_function("document.getElementById('connection').textContent === "
+                               "'disconnected'", timeout=20_000)
+        surprise = "fps 24\n0  1+2+5B+26 onset 0.5 apex 3 offset 0.5\n"
+        (tmp_path / "take.notes").write_text(surprise)
+        with ServerThread(open_session("take.notes"), port=port, watch_interval=0.05) as second:
+            _settle(page, "document.getElementById('connection').textContent === 'connected'"
+                          " && studio.state.text.includes('1+2+5B')")
+            session = second.server.session
+            weights, curves, channels = page.evaluate(
+                "[Array.from(studio.timeline.arrays.weights.data), Array.from(studio.timeline"
+                ".arrays.curves.data), studio.timeline.channels]")
+            np.testing.assert_array_equal(np.float32(weights).reshape(session.weights.shape),
+                                          session.weights)
+            np.testing.assert_array_equal(np.float32(curves).reshape(session.curves.shape),
+                                          session.curves)
+            assert channels == [c.name for c in session.curve_channels]
+    finally:
+        page.close()
+
+
+def test_a_cut_that_stops_a_target_moving_updates_which_targets_move(page, studio):
+    """Deleting the only beat that moved some targets sends no block for them (the frames left
+    did not change): the page's list of moving targets kept them (a second reader's find)."""
+    session = studio.server.session
+    for text in ("fps 24\n0  12\n2  9\n", "fps 24\n0  12\n"):
+        page.evaluate("(text) => { const n = document.getElementById('notes'); n.value = text;"
+                      " n.dispatchEvent(new Event('input')); }", text)
+        _settle(page, f"studio.state.text === {json.dumps(text)} && !studio.state.error"
+                      f" && studio.timeline.version === studio.state.timeline")
+    active = page.evaluate("Array.from(studio.timeline.arrays.weights.active)")
+    assert active == [int(moving) for moving in (session.weights > 0).any(axis=0)]

@@ -35,6 +35,14 @@ function resized(array, frames, width) {
   out.set(array.subarray(0, Math.min(array.length, out.length)));
   return out;
 }
+// Which of an array's columns move at all (are above 0 in some frame).
+function moving(data, frames, width) {
+  const active = new Uint8Array(width);
+  for (let c = 0; c < width; c++) {
+    for (let f = 0; f < frames; f++) if (data[f * width + c] > 0) { active[c] = 1; break; }
+  }
+  return active;
+}
 // Write what changed (the frames and columns in `block`) into the timeline's arrays
 // ({name: {data: Float32Array(frames x width), width, active: Uint8Array(width)}}).
 function applyBlock(arrays, block, frames) {
@@ -59,12 +67,17 @@ function applyBlock(arrays, block, frames) {
 // this page missed): the page then asks for the whole state again.
 function updateTimeline(m) {
   const prev = studio.timeline;
-  if (prev && m.timeline === prev.version) return true;  // unchanged (or already had it)
+  // Unchanged (or already had it); a whole state (base null) is always taken: a restarted
+  // server numbers its versions from 1 again, and the page kept the old server's weights.
+  if (prev && m.timeline === prev.version && m.base !== null) return true;
   if (!m.blocks || (m.base !== null && !(prev && m.base === prev.version))) return false;
   const arrays = m.base === null ? {} : { ...prev.arrays };
   for (const name of Object.keys(arrays)) {  // cut or padded to the new length (rows past
     const a = arrays[name];                  // the old end start at zero, as on the server)
-    arrays[name] = { ...a, data: resized(a.data, m.frames, a.width) };
+    const data = resized(a.data, m.frames, a.width);
+    // A cut can stop a column moving with no block to say so: look at every column again.
+    arrays[name] = { ...a, data, active: m.frames < prev.frames ? moving(data, m.frames, a.width)
+                                                              : a.active };
   }
   if (arrays.curves && prev.channels.join() !== m.channels.join()) {  // columns follow the AUs
     const a = arrays.curves, C = m.channels.length, data = new Float32Array(m.frames * C);
