@@ -338,7 +338,8 @@ def test_a_sampled_timeline_mixes_frame_by_frame(vocabulary):
 
 @pytest.mark.parametrize(("name", "smile", "frown"), [
     ("facs", "AU12_L", "AU15_L"), ("arkit", "mouthSmileLeft", "mouthFrownLeft"),
-    ("unified", "MouthCornerPullLeft", "MouthFrownLeft")])
+    ("unified", "MouthCornerPullLeft", "MouthFrownLeft"),
+    ("metahuman", "CTRL_expressions_mouthCornerPullL", "CTRL_expressions_mouthCornerDepressL")])
 def test_a_lip_corner_depressor_dampens_the_smile(vocabulary, name, smile, frown):
     """12+15, the miserable smile: the depressor holds the corner down against the pull (the
     pull counts 1 - 0.5 x AU15), so 12E+15E is no longer the plain smile 12E + the frown."""
