@@ -168,10 +168,11 @@ def test_explain_prints_a_target_and_its_one_term_alike(capsys):
     assert "eyeSquintLeft     0.138\n" in out
 
 
-def test_explain_prints_the_terms_of_a_sum_adding_up_to_it(capsys, tmp_path):
-    """Three terms of 0.122375 sum to 0.367125: each rounded alone printed 0.122 three times
-    under `combined (sum) = 0.367`. The thousandth they lose goes to the largest remainder
-    (ties: the first term)."""
+def test_explain_shows_why_the_terms_of_a_sum_do_not_add_up_as_printed(capsys, tmp_path):
+    """Three terms of 0.122375 sum to 0.367125: each rounded prints 0.122 under `combined
+    (sum) = 0.367`. Each term keeps its own rounding (a thousandth moved onto one printed
+    `0.550 x 0.2225 = 0.123`, false on its face), and the combined line gives the terms
+    unrounded."""
     profile = {"schema": "facs_rig.rig/1", "name": "summing", "targets": ["brows"],
                "combine": {"default": "sum"},
                "action_units": {f"AU0{au}": [{"target": "brows", "weight": 0.2225}]
@@ -182,7 +183,12 @@ def test_explain_prints_the_terms_of_a_sum_adding_up_to_it(capsys, tmp_path):
     assert status == 0
     assert out == ("1C+2C+4C on summing\n\n"
                    "brows = 0.367   (combine: sum)\n"
-                   "  AU01               0.550 x 0.2225 = 0.123\n"
+                   "  AU01               0.550 x 0.2225 = 0.122\n"
                    "  AU02               0.550 x 0.2225 = 0.122\n"
                    "  AU04               0.550 x 0.2225 = 0.122\n"
-                   "  combined (sum) = 0.367\n")
+                   "  combined (sum) = 0.367   (the terms unrounded: 0.122375 + 0.122375 + "
+                   "0.122375)\n")
+    # Terms that add up as printed need no note.
+    status, out, _ = run(capsys, "explain", "1E+4C", "--rig", str(path))
+    assert out.endswith("= 0.223\n  AU04               0.550 x 0.2225 = 0.122\n"
+                        "  combined (sum) = 0.345\n")

@@ -8,7 +8,6 @@ order the modules register.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Mapping
 
@@ -220,22 +219,21 @@ def _shown(value: float) -> str:
     return f"{round(float(value), 6):.3f}"
 
 
-def _summed_terms(terms: list[float], total: float) -> list[str]:
-    """The terms of a ``sum`` target to three decimals, adding up to its total as printed.
+def _unrounded_sum(target, kept: list) -> str:
+    """For a ``sum`` whose printed terms do not add up to its printed total (0.122375 three
+    times prints 0.122 thrice under 0.367), the terms to six decimals, so the reader sees why.
 
-    Each term rounded on its own need not add up to the rounded sum (0.122375 three times
-    prints 0.122 thrice under 0.367): the thousandths the floors leave out go to the terms with
-    the largest remainders (Hamilton's largest-remainder method), ties to the earlier term.
+    Each term keeps its own rounding: shifting a thousandth onto one of them (largest
+    remainder) printed ``0.550 x 0.2225 = 0.123``, a product that is false on its face (a
+    second reader's).
     """
-    units = [round(float(term), 6) * 1000.0 for term in terms]
-    floors = [math.floor(unit + 1e-9) for unit in units]
-    extra = round(float(_shown(total)) * 1000.0) - sum(floors)
-    if not 0 <= extra <= len(terms):
-        return [_shown(term) for term in terms]  # not the sum of these terms: as they are
-    order = sorted(range(len(terms)), key=lambda k: (-(units[k] - floors[k]), k))
-    for k in order[:extra]:
-        floors[k] += 1
-    return [f"{units_:.3f}" for units_ in (f / 1000.0 for f in floors)]
+    if target.combine != "sum" or len(kept) < 2:
+        return ""
+    printed = sum(round(float(_shown(c.value)) * 1000) for c in kept)
+    if printed == round(float(_shown(target.combined)) * 1000):
+        return ""
+    terms = " + ".join(f"{round(float(c.value), 6):g}" for c in kept)
+    return f"   (the terms unrounded: {terms})"
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -251,17 +249,14 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"\n{target.target} = {_shown(target.value)}   (combine: {target.combine})")
         shown = {k: _shown(c.value) for k, c in enumerate(target.contributions)}
         kept = [k for k, c in enumerate(target.contributions) if c.kept]
-        if target.combine == "sum" and len(kept) > 1:
-            # Their sum is the combined value: the printed terms add up to it.
-            shown.update(zip(kept, _summed_terms([target.contributions[k].value for k in kept],
-                                                 target.combined)))
         for k, c in enumerate(target.contributions):
             au = Channel(c.au).name + (f" [{c.side} entry]" if c.side else "")
             shaped = " after curve" if c.curve else ""
             dropped = "   dropped by the exclusive chain" if not c.kept else ""
             print(f"  {au:18} {_shown(c.input)}{shaped} x {c.weight:g} = {shown[k]}{dropped}")
         if len(target.contributions) > 1:
-            print(f"  combined ({target.combine}) = {_shown(target.combined)}")
+            print(f"  combined ({target.combine}) = {_shown(target.combined)}"
+                  f"{_unrounded_sum(target, [target.contributions[k] for k in kept])}")
         for rule in target.rules:
             change = (f"   {_shown(rule.before)} -> {_shown(rule.after)}"
                       if rule.before != rule.after else "")
