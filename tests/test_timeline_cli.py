@@ -31,7 +31,7 @@ def test_show_lists_duration_channels_and_events(capsys):
     assert lines[0] == "duration  7.5 s at 24 fps (181 frames)"
     assert lines[1] == "events    7"
     assert lines[2] == "channels  AU04 AU06 AU07 AU12 AU12_L AU12_R AU14_R"
-    assert lines[3] == "title: suspicion, then a smile"
+    assert lines[3] == "title: suspicion, a smile, then contempt"
     assert "1.000  AU04     0.55 (C)   0.400  1.200  0.600   3.200  smooth/smooth" in lines
 
 
