@@ -331,12 +331,10 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
                                                                "json")
 
 
-@pytest.mark.parametrize("sigint_ignored", [False, True])
-def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(tmp_path,
-                                                                             sigint_ignored):
-    # SIGTERM (kill, timeout, a job scheduler) to the command alone, as those send it: before,
-    # the command ended at once, with no report and no line. With SIGINT ignored (a job started
-    # with `&`) it must stop all the same.
+def _batch_in_its_own_session(tmp_path: Path, sigint_ignored: bool = False):
+    """A local 2-worker batch of TAKES links to the Live Link Face take, started in a session of
+    its own (SIGINT ignored: as a job a script started with `&`); returns it and its output
+    folder."""
     source = shared_asset(LLF)
     folder = tmp_path / "takes"
     folder.mkdir()
@@ -348,9 +346,23 @@ def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(tmp
          "--workers", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=_ignoring_sigint if sigint_ignored else None)
+    return process, out
+
+
+@pytest.mark.parametrize(("sigint_ignored", "signals"), [(False, 1), (True, 1), (True, 2)])
+def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(
+        tmp_path, sigint_ignored, signals):
+    # SIGTERM (kill, timeout, a job scheduler) to the command alone, as those send it: before,
+    # the command ended at once, with no report and no line. With SIGINT ignored (a job started
+    # with `&`) it must stop all the same, and a second SIGTERM wait for the report (it cut the
+    # stop short: exit 130, no report; a second reader's run).
+    process, out = _batch_in_its_own_session(tmp_path, sigint_ignored)
     try:
         _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
-        process.terminate()
+        for signal_number in range(signals):
+            if signal_number:
+                time.sleep(0.1)
+            process.terminate()
         stdout, stderr = process.communicate(timeout=60)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -367,35 +379,6 @@ def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(tmp
     report = json.loads((out / "batch-report.json").read_text())
     assert report["interrupted"] is True and report["totals"]["ok"] == finished
     assert _live_processes_in_group(process.pid, wait=10) == []  # no worker outlives it
-
-
-def test_a_second_sigterm_waits_for_the_report_with_sigint_ignored(tmp_path):
-    # A job started with SIGINT ignored, sent SIGTERM twice (a second reader's run): the second
-    # cut the stop short (exit 130, no report, no manifest).
-    source = shared_asset(LLF)
-    folder = tmp_path / "takes"
-    folder.mkdir()
-    for k in range(TAKES):
-        os.link(source, folder / f"take{k:02d}.csv")
-    out = tmp_path / "out"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o", f"{out}/{{stem}}.json",
-         "--workers", "2"], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=_ignoring_sigint)
-    try:
-        _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
-        process.terminate()
-        time.sleep(0.1)
-        process.terminate()
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 143, stderr
-    assert "Traceback" not in stderr
-    assert (out / "batch-report.json").exists() and (out / "batch-report.html").exists()
-    assert stderr.splitlines()[-1].startswith("facs-rig: terminated: "), stderr
 
 
 def test_a_sigterm_while_the_cluster_starts_is_terminated_and_writes_nothing(

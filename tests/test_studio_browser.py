@@ -413,22 +413,29 @@ def test_a_pause_after_playback_shows_the_exact_sum(page):
     assert differences == [0, 0]
 
 
-def test_typing_while_the_server_is_away_is_kept(browser, tmp_path, monkeypatch):
-    """The server stops (Ctrl-C, a restart) and the director types on: when a server is back on
-    the port, the page keeps what was typed and sends it (it used to take the server's text,
-    and the typing was gone)."""
+def _a_page_whose_server_stopped(browser, tmp_path, monkeypatch):
+    """A page opened on a studio of SMILE whose server has then stopped; the page and the port
+    a new server can take."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "take.notes").write_text(SMILE)
     first = ServerThread(open_session("take.notes"), watch_interval=0.05).start()
     page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(first.url)
+    page.wait_for_function("window.studio && studio.ready && studio.state && studio.pose",
+                           timeout=60_000)
+    port = first.server.port
+    first.stop()
+    page.wait_for_function("document.getElementById('connection').textContent === "
+                           "'disconnected'", timeout=20_000)
+    return page, port
+
+
+def test_typing_while_the_server_is_away_is_kept(browser, tmp_path, monkeypatch):
+    """The server stops (Ctrl-C, a restart) and the director types on: when a server is back on
+    the port, the page keeps what was typed and sends it (it used to take the server's text,
+    and the typing was gone)."""
+    page, port = _a_page_whose_server_stopped(browser, tmp_path, monkeypatch)
     try:
-        page.goto(first.url)
-        page.wait_for_function("window.studio && studio.ready && studio.state && studio.pose",
-                               timeout=60_000)
-        port = first.server.port
-        first.stop()
-        page.wait_for_function("document.getElementById('connection').textContent === 'disconnected'",
-                               timeout=20_000)
         page.locator("#notes").evaluate("n => n.setSelectionRange(n.value.length, n.value.length)")
         page.locator("#notes").type("1  surprise\n")
         with ServerThread(open_session("take.notes"), port=port, watch_interval=0.05) as second:
@@ -446,18 +453,8 @@ def test_a_restarted_server_s_whole_state_replaces_the_pages_arrays(browser, tmp
     """A server started again numbers its timeline versions from 1: a page at version 1 kept the
     first server's weights and curves beside the new notes (a second reader's find). A whole
     state (base null) now always replaces them."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "take.notes").write_text(SMILE)
-    first = ServerThread(open_session("take.notes"), watch_interval=0.05).start()
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page, port = _a_page_whose_server_stopped(browser, tmp_path, monkeypatch)
     try:
-        page.goto(first.url)
-        page.wait_for_function("window.studio && studio.ready && studio.state && studio.pose",
-                               timeout=60_000)
-        port = first.server.port
-        first.stop()
-        page.wait_for_function("document.getElementById('connection').textContent === "
-                               "'disconnected'", timeout=20_000)
         surprise = "fps 24\n0  1+2+5B+26 onset 0.5 apex 3 offset 0.5\n"
         (tmp_path / "take.notes").write_text(surprise)
         with ServerThread(open_session("take.notes"), port=port, watch_interval=0.05) as second:
