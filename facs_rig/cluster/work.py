@@ -290,18 +290,14 @@ def _solve_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
     ``retarget`` refuses it there (:func:`~facs_rig.io.captures.retarget.solve_unused`), and an
     OpenFace take of a mixed batch onto ``--rig arkit`` is solved anyway."""
     from facs_rig.io.captures.pipeline import copies_arkit_weights
-    from facs_rig.io.captures.retarget import mesh_and_rig, output_kind, solve_unused
-    from facs_rig.io.rig_files import load_rig
+    from facs_rig.io.captures.retarget import solve_unused
 
     kept, unused = [], None
     for request in requests:
-        kind = output_kind(request.output, request.rig)
-        if request.solve and kind in ("glb", "livelinkface", "weights"):
-            rig = (mesh_and_rig(request.rig, request.mesh)[1].profile if kind == "glb"
-                   else load_rig(request.rig))
-            if not copies_arkit_weights(capture, rig):
-                unused = solve_unused(capture.path, capture.format, rig.name)
-                request = replace(request, solve=False)
+        rig = _weights_rig(request) if request.solve else None
+        if rig is not None and not copies_arkit_weights(capture, rig):
+            unused = solve_unused(capture.path, capture.format, rig.name)
+            request = replace(request, solve=False)
         kept.append(request)
     if unused is None:
         return requests, []
@@ -320,26 +316,33 @@ def _copy_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
     writes it without them, and the note says so.
     """
     from facs_rig.io.captures.pipeline import copies_arkit_weights
-    from facs_rig.io.captures.retarget import copy_ignores, mesh_and_rig, output_kind
-    from facs_rig.io.rig_files import load_rig
+    from facs_rig.io.captures.retarget import copy_ignores
 
     kept, notes = [], []
     for request in requests:
-        kind = output_kind(request.output, request.rig)
-        ignored = copy_ignores(request) if kind in ("glb", "livelinkface", "weights") and \
-            not request.solve else []
-        if ignored:
-            rig = (mesh_and_rig(request.rig, request.mesh)[1].profile if kind == "glb"
-                   else load_rig(request.rig))
-            if copies_arkit_weights(capture, rig):
-                cleaning = replace(request.cleaning, neutral="none", gain_percentile=None,
-                                   smoothing="none", gaps="interpolate", max_gap=None)
-                request = replace(request, cleaning=cleaning, tracker=None, source="auto")
-                notes.append(f"{', '.join(ignored)} not applied to {request.output}: the "
-                             f"{capture.format} take's ARKit weights are copied onto {rig.name} "
-                             f"as recorded (--solve solves, cleans and mixes them)")
+        ignored = copy_ignores(request) if not request.solve else []
+        rig = _weights_rig(request) if ignored else None
+        if rig is not None and copies_arkit_weights(capture, rig):
+            cleaning = replace(request.cleaning, neutral="none", gain_percentile=None,
+                               smoothing="none", gaps="interpolate", max_gap=None)
+            request = replace(request, cleaning=cleaning, tracker=None, source="auto")
+            notes.append(f"{', '.join(ignored)} not applied to {request.output}: the "
+                         f"{capture.format} take's ARKit weights are copied onto {rig.name} as "
+                         f"recorded (--solve solves, cleans and mixes them)")
         kept.append(request)
     return tuple(kept), notes
+
+
+def _weights_rig(request):
+    """The rig profile a weights output of ``request`` goes through (a weights CSV, a Live Link
+    Face CSV, an animated GLB: the mesh's matched profile), or None for an AU output."""
+    from facs_rig.io.captures.retarget import mesh_and_rig, output_kind
+    from facs_rig.io.rig_files import load_rig
+
+    kind = output_kind(request.output, request.rig)
+    if kind == "glb":
+        return mesh_and_rig(request.rig, request.mesh)[1].profile
+    return load_rig(request.rig) if kind in ("livelinkface", "weights") else None
 
 
 def _presence_notes(capture, take, request) -> list[str]:
