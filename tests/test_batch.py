@@ -155,7 +155,7 @@ def test_summary_uses_the_tracker_profile_code_uses(tmp_path, capsys, scheduler)
 
 
 def test_manifest_overrides_per_take_match_serial_runs(tmp_path, capsys, scheduler):
-    take = shared_asset(LLF)
+    take = shared_asset("captures/livelinkface/alex_rom_3.csv")
     other = shared_asset("captures/openface/facsvatar_head_test_clean.csv")
     manifest = tmp_path / "takes.csv"
     manifest.write_text("capture,rig,fps,neutral,stem\n"
@@ -713,7 +713,7 @@ def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    take = shared_asset(LLF)
+    take = shared_asset("captures/livelinkface/alex_rom_3.csv")
     status = main(["batch", str(take), "-o", str(tmp_path / "{stem}.json"),
                    "--scheduler", f"tcp://127.0.0.1:{port}"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -723,11 +723,17 @@ def test_unreachable_scheduler_is_one_error_line(tmp_path, capsys, monkeypatch):
     assert not list(tmp_path.iterdir())  # no output folder for a batch that never started
 
 
-def test_local_cluster_workers_run_without_dask_malloc_trim_and_profiler(monkeypatch):
-    """The local cluster's workers keep glibc's adaptive mmap threshold (Dask's nanny would set
-    MALLOC_TRIM_THRESHOLD_=65536: ~17,000 page faults a one-minute take) and do not sample
-    their task thread every 10 ms."""
+def test_local_cluster_workers_keep_takes_off_page_faults_and_profiler(monkeypatch, tmp_path):
+    """The local cluster's workers run with glibc's malloc thresholds fixed at the ceiling of its
+    adaptive rule (with Dask's MALLOC_TRIM_THRESHOLD_=65536 a one-minute take cost ~17,000 page
+    faults; with neither, ~3,100 on a worker's task thread) and do not sample their task thread
+    every 10 ms.
+
+    The faults are counted on the worker's own task thread around each of three takes of a real
+    capture: a count, not a time.
+    """
     require_dask()
+    from facs_rig.cluster import BatchSettings, OutputNames, plan_jobs
     from facs_rig.cluster.engine import dask_client
 
     def _worker_settings():  # local: sent to the worker by value (tests/ is not importable there)
@@ -735,16 +741,36 @@ def test_local_cluster_workers_run_without_dask_malloc_trim_and_profiler(monkeyp
 
         import dask
 
-        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        return (os.environ.get("MALLOC_MMAP_THRESHOLD_"), os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                 dask.config.get("distributed.worker.profile.enabled"),
                 dask.config.get("distributed.admin.tick.interval"))
 
-    # As in a fresh `facs-rig batch` process: the module's cluster put Dask's value into this
-    # process's environment, which worker processes would inherit.
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    def _faults_of_a_take(jobs):  # local: sent to the worker by value
+        import resource
+
+        from facs_rig.cluster.work import process_take
+
+        faults = []
+        for job in jobs:
+            before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+            assert process_take(job)["status"] == "ok"
+            faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
+        return faults
+
+    # As in a fresh `facs-rig batch` process: an earlier cluster of this process put its values
+    # into this process's environment, which the fork server would inherit.
+    for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    take = shared_asset("captures/livelinkface/alex_rom_3.csv")
+    jobs = [plan_jobs([str(take)], BatchSettings(OutputNames(str(tmp_path / f"{k}/{{stem}}.json"))))
+            [0][0] for k in range(3)]
     with dask_client(None, 1) as client:
         settings = list(client.run(_worker_settings).values())
-    assert settings == [(None, False, "1s")]
+        faults = client.submit(_faults_of_a_take, jobs, pure=False).result(timeout=120)
+    assert settings == [(str(32 << 20), str(64 << 20), False, "1s")]
+    # alex_rom_3 (4,030 frames at 60 fps), third take: 3,218 faults before, 13 now (the first
+    # takes grow the heap either way; S07-001's 2,030 frames stay under the old threshold).
+    assert faults[-1] < 300, faults
 
 
 def test_local_workers_are_forked_ready_for_a_take_and_ignore_ctrl_c(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -170,6 +171,30 @@ def test_every_example_parses_and_passes_the_batch_wide_checks(example):
     settings = batch_settings(args)  # the usage checks (-o, --formats, --scheduler, ...)
     if settings.mesh is None or Path(settings.mesh).exists():  # /shared/rigs/hero.glb is not here
         check_rig_settings(settings.rig, settings.mesh, settings.outputs.formats)
+
+
+def test_docs_yaml_for_an_existing_cluster_is_the_local_clusters_settings():
+    """docs/batch.md's Dask configuration for the workers of an existing cluster says what the
+    local cluster sets, value for value (it is loaded as Dask loads such a file)."""
+    import yaml  # Dask's own dependency: it reads ~/.config/dask/*.yaml with it
+
+    from facs_rig.cluster.engine import LOCAL_CLUSTER_CONFIG
+
+    text = (REPO / "docs" / "batch.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 1
+    flat = {}
+
+    def flatten(prefix: str, node) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                flatten(f"{prefix}{key}.", value)
+            else:
+                flat[f"{prefix}{key}"] = value
+
+    flatten("", yaml.safe_load(blocks[0]))
+    assert flat == {key: LOCAL_CLUSTER_CONFIG[key] for key in flat}
+    assert "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_" in flat
 
 
 # --- --scheduler -----------------------------------------------------------------------------

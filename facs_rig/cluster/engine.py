@@ -82,10 +82,16 @@ DASHBOARD_ADDRESS = "127.0.0.1:0"
 #: keeps its own; docs/batch.md says which to set there). Each was measured on a batch of
 #: one-minute takes (``benchmarks/bench_batch.py``; a take is ~0.2 s of CPU):
 #:
-#: * Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which turns off glibc's
-#:   adaptive mmap threshold: every array above 128 KiB is then mmapped and unmapped, and a take
-#:   costs ~17,000 page faults and ~45 ms more system time (about 20 %). ``None`` removes it
-#:   (an ``MALLOC_TRIM_THRESHOLD_`` of the user's own environment still wins).
+#: * glibc's malloc thresholds, fixed at the ceiling its adaptive rule would reach: arrays up to
+#:   32 MiB come from the heap, and the heap is given back past 64 MiB free (mallopt(3):
+#:   ``M_MMAP_THRESHOLD`` rises to at most 32 MiB on 64-bit systems, and ``M_TRIM_THRESHOLD``
+#:   follows at twice it). Dask's nanny would start workers with ``MALLOC_TRIM_THRESHOLD_=65536``,
+#:   which turns the adaptive rule off at a 128 KiB mmap threshold: ~17,000 page faults and ~45 ms
+#:   more system time a take. Without it the rule should adapt, and does in a plain loop (50
+#:   faults a take), but a worker's task thread still took ~3,100 faults and 12-16 ms of system
+#:   time a take (measured with ``RUSAGE_THREAD`` around each take; ``MALLOC_ARENA_MAX=1`` did
+#:   not change it); with both thresholds set, 1 fault and ~4 ms. A value of the user's own
+#:   environment wins (as Dask's nanny does it).
 #: * The worker's statistical profiler samples the task thread every 10 ms (the dashboard's
 #:   profile plots, not needed here); the event-loop "tick" watchdog runs every 20 ms in the
 #:   scheduler, each nanny and each worker; the system monitor every 500 ms; the nannies' and
@@ -97,7 +103,8 @@ DASHBOARD_ADDRESS = "127.0.0.1:0"
 #:   instead of spawned interpreters that import them each (~1.1 s of CPU a worker, after the
 #:   client's own start); see docs/batch.md "What starts when".
 LOCAL_CLUSTER_CONFIG = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(64 << 20),
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "1s",
@@ -121,6 +128,8 @@ WORKER_PRELOAD = ("facs_rig._ignore_ctrl_c", "distributed", "facs_rig.cluster.wo
 #: ``distributed.nanny.pre-spawn-environ``): numpy reads them once, when the fork server
 #: imports it, so the server must have them from the start.
 _NUMPY_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: glibc reads these once, when a process starts: the fork server's are its workers'.
+_MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 #: How long the first local worker may take to start before the batch gives up.
 WORKER_START_TIMEOUT = 120.0
 #: The thread in which the last batch's fork server is being stopped (see _stop_worker_server).
@@ -295,9 +304,10 @@ def start_worker_server() -> None:
 
     The server imports :data:`WORKER_PRELOAD` while the caller goes on; the cluster's nannies
     then ask it for workers. It inherits this process's environment and SIGINT disposition at
-    this moment: numpy's thread-pool variables are set first, in this process's environment,
-    as Dask's nanny sets them there a moment later anyway (a value already in the environment
-    wins over Dask's configuration), and SIGINT is ignored while it starts.
+    this moment: numpy's thread-pool variables and glibc's malloc thresholds are set first, in
+    this process's environment, as Dask's nanny sets them there a moment later anyway (a value
+    already in the environment wins over Dask's configuration), and SIGINT is ignored while it
+    starts.
     A server already running (an earlier call) is reused. Nothing happens where there is no
     fork server (Windows: workers are spawned).
     """
@@ -317,6 +327,9 @@ def start_worker_server() -> None:
         value = dask.config.get(f"distributed.nanny.pre-spawn-environ.{name}", default=1)
         if value is not None:
             os.environ.setdefault(name, str(value))
+    for name in _MALLOC_SETTINGS:
+        os.environ.setdefault(name,
+                              LOCAL_CLUSTER_CONFIG[f"distributed.nanny.pre-spawn-environ.{name}"])
     multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
     # The server is a new interpreter, and Python 3.11's ignores the sys.path multiprocessing
     # hands it: PYTHONPATH makes it import facs-rig from where this process does (not, say,
