@@ -23,9 +23,9 @@ the clip scored; the fitted mapping's own r is never shown.
 Round trip: every single facial AU (kind ``action_unit``) and every EMFACS prototype is made a
 timeline (``timeline_from_code``, 1 s hold), sampled at 60 fps, mixed onto ``arkit``,
 ``metahuman`` and ``unified``, solved back through the same profile (with the bundled tracker
-profiles' solve priors) and coded
-(``extract_events`` with its defaults, held traces included, + ``code_segments``); a code counts as exact when the stretch in the middle
-of the hold has the same set of AUs (letters are not compared). The codes that differ are printed.
+profiles' solve priors) and coded (``extract_events`` with its defaults, held traces included,
++ ``code_segments``); a code counts as exact when the stretch in the middle of the hold has the
+same set of AUs (letters are not compared). The codes that differ are printed.
 
 Run ``python benchmarks/run.py --only fidelity``; per-AU figures are printed above the table rows.
 """
@@ -54,8 +54,7 @@ def fidelity() -> dict[str, dict[int, float]]:
     """Held-out per-AU Pearson r of each method (``{method: {au: r}}``)."""
     from facs_rig.io.captures import read_capture
     from facs_rig.io.captures.calibrate import calibrate_mapping, coded_take, pearson
-    from facs_rig.io.captures.pipeline import (CleaningOptions, capture_curves,
-                                               sampled_code_events)
+    from facs_rig.io.captures.pipeline import CleaningOptions, capture_curves, sampled_code_events
     from facs_rig.io.captures.trackers import load_tracker
     from facs_rig.resources import load_vocabulary
 

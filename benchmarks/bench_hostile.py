@@ -56,7 +56,7 @@ def benchmarks(quick: bool) -> list[Benchmark]:
         "code with an AU number of 5,000 digits": (vocabulary.parse, "1" + "0" * 5000),
     }
     results = [Benchmark(f"refuse: {name}", "s", 0.5, "lower",
-                         lambda run=_refusal(*case): best_of(run, repeat=repeat))
+                         lambda run=_refusal(*case): best_of(run, repeat=repeat))  # noqa: B008 (bound per case)
                for name, case in cases.items()]
 
     folder = Path(tempfile.mkdtemp(prefix="facs-rig-bench-"))

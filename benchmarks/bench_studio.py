@@ -45,7 +45,8 @@ def _serving_seconds(paths: tuple[str, ...] = ("", "rig.json", "rig.bin", "three
         env = dict(os.environ, PYTHONPATH=str(REPO), FACS_RIG_CACHE_DIR=str(Path(folder) / "cache"))
         for attempt in range(2 if cached else 1):
             start = time.perf_counter()
-            process = subprocess.Popen([sys.executable, "-m", "facs_rig", "studio", "happiness", "--port", "0"],
+            process = subprocess.Popen([sys.executable, "-m", "facs_rig", "studio", "happiness",
+                                        "--port", "0"],
                                        cwd=folder, env=env,
                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             try:

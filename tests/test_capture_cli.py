@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_ASSETS, shared_asset
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from conftest import SHARED_ASSETS, shared_asset
 
 from facs_rig.cli import main
 from facs_rig.io.captures import read_live_link_face

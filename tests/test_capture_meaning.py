@@ -212,7 +212,8 @@ def test_a_ten_second_mediapipe_smile_keeps_its_au6_after_the_automatic_neutral(
     assert main(["code", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("# neutral:") and "(automatic)" in lines[0]
-    assert [line.split("  ")[:2] for line in lines[1:]] == [["3.97–6.00 s", "6C+7B+12C"]]  # smoothing starts the rise a frame early
+    # Smoothing starts the rise a frame early.
+    assert [line.split("  ")[:2] for line in lines[1:]] == [["3.97–6.00 s", "6C+7B+12C"]]
     # --off given is used as it is (the profile's fraction ended events at 0.85 of the start):
     # at 0.02 above rest the events end later.
     assert main(["code", str(path), "--off", "0.02"]) == 0

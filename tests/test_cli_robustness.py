@@ -265,7 +265,8 @@ def _mutations():
 
 
 def test_validator_never_crashes_on_any_single_hostile_value():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from facs_rig.core.rig import rig_from_dict, validate_rig
     from facs_rig.errors import FacsRigError
@@ -478,7 +479,8 @@ def _one_line_or_success(status: int, err: str) -> None:
 
 
 def test_any_code_text_parses_or_fails_in_one_line(capsys):
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     alphabet = st.sampled_from(list("0123456789+LRABCDEFZau ,.-_") + ["AU", "happiness", "𝟙",
                                                                      "\x00", "é", "12E"])
@@ -495,7 +497,8 @@ def test_any_code_text_parses_or_fails_in_one_line(capsys):
 
 @pytest.mark.parametrize("extension", [".json", ".notes", ".txt", ".eaf", ".csv"])
 def test_any_bytes_as_a_timeline_file_read_or_fail_in_one_line(tmp_path, capsys, extension):
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     seeds = {
         ".json": (EXAMPLES / "surprise_then_smile.json").read_bytes(),

@@ -25,7 +25,6 @@ from facs_rig.core.rig import rig_from_dict, validate_rig
 from facs_rig.core.timecode import format_timecode, parse_timecode
 from facs_rig.errors import (
     CodeParseError,
-    FacsRigError,
     RigError,
     RigValidationError,
     TimelineError,
@@ -495,7 +494,8 @@ def _depth_oracle(text: str, limit: int) -> int | None:
 
 
 def test_json_depth_scan_agrees_with_a_character_by_character_reading():
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     from facs_rig.io.bounded_json import _too_deep_at
 

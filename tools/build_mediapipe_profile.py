@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         document["quirks"][0] = {
             "shapes": dead,
             "note": f"never move beyond rounding: 1st-99th percentile range below "
-                    f"{LIVE_MIN_RANGE:.4f} (five 8-bit steps; or below {LIVE_MIN_NOISE_RATIO:.2g}x the shape's "
-                    f"frame-to-frame noise) even in expressive clips; noseSneer and cheekSquint "
-                    f"never exceed 6e-6, mouthFrown 2.3e-4",
+                    f"{LIVE_MIN_RANGE:.4f} (five 8-bit steps; or below "
+                    f"{LIVE_MIN_NOISE_RATIO:.2g}x the shape's frame-to-frame noise) even in "
+                    f"expressive clips; noseSneer and cheekSquint never exceed 6e-6, mouthFrown "
+                    f"2.3e-4",
             "source": QUIRK_SOURCE}
         document["sources"][1] = SHAPES_SOURCE
         profile = parse_tracker(document, str(BUNDLED))
