@@ -1427,6 +1427,36 @@ def test_a_task_of_several_takes_keeps_each_takes_failure_its_own():
     assert [o["status"] for o in _run_takes(task, ["a", "bad", "b"])] == ["ok", "failed", "ok"]
 
 
+def test_a_worker_of_another_facs_rig_version_runs_none_of_its_takes(scheduler, tmp_path):
+    """A worker that joined after the client's check, with another facs-rig, fails each take of
+    its task with one line naming itself and both versions, and runs none (its outputs would be
+    recorded under the client's version). On a real worker process of the module's cluster."""
+    distributed = require_dask()
+    from facs_rig.cluster import BatchSettings, OutputNames, plan_jobs
+    from facs_rig.cluster.engine import _run_takes
+    from facs_rig.cluster.work import process_take
+
+    take = shared_asset(LLF)
+    jobs, _ = plan_jobs([str(take)], BatchSettings(OutputNames(str(tmp_path / "{stem}.json"))))
+    with distributed.Client(scheduler, timeout=60) as client:
+        same = client.submit(_run_takes, process_take, jobs, None, facs_rig.__version__,
+                             pure=False).result(timeout=120)
+        other = client.submit(_run_takes, process_take, jobs, None, "0.0.1",
+                              pure=False).result(timeout=120)
+        workers = set(client.scheduler_info()["workers"])
+    assert [outcome["status"] for outcome in same] == ["ok"]
+    assert (tmp_path / "S07-001.json").stat().st_size > 0
+    (tmp_path / "S07-001.json").unlink()
+    [failed] = other
+    worker = re.search(r"the Dask worker (\S+) runs", failed["error"]).group(1)
+    assert worker in workers
+    assert failed == {"key": jobs[0].key, "status": "failed", "capture": str(take),
+                      "error": f"{take}: the Dask worker {worker} runs facs-rig "
+                               f"{facs_rig.__version__}, this command 0.0.1: install the same "
+                               f"version there (docs/batch.md)"}
+    assert not (tmp_path / "S07-001.json").exists()  # nothing written
+
+
 @pytest.mark.parametrize(("template", "formats", "message"), [
     ("{stem}.{ext}", ("facs.txt",), "{out}/001.facs.txt would be both {take}'s output and "
                                     "{take}'s FACS summary"),

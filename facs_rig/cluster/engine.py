@@ -522,8 +522,8 @@ def _check_remote_environment(client, scheduler: str) -> None:
     workers cannot run facs-rig's tasks or run another version of it.
 
     Without this, a scheduler without facs-rig failed every take with Dask's "Error during
-    deserialization of the task graph", one long line per take. Workers that join later are not
-    checked here; a take they cannot run fails with its own line.
+    deserialization of the task graph", one long line per take. Workers that join later are
+    checked by each task (:func:`_run_takes`): a take they cannot run fails with its own line.
     """
     need = (f"Dask unpickles the tasks on the scheduler and the workers, so each needs "
             f"facs-rig {__version__} installed (docs/batch.md)")
@@ -783,7 +783,7 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
                 return False
             left -= len(batch)
             unrecorded.update((job.key, job) for job in batch)
-            future = client.submit(_run_takes, task, batch, topic, pure=False)
+            future = client.submit(_run_takes, task, batch, topic, __version__, pure=False)
             in_flight[future.key] = (future, batch)
             future.add_done_callback(arrivals.put)
             return True
@@ -902,13 +902,27 @@ def _takes_per_task(left: int, threads: int) -> int:
 
 
 def _run_takes(task: Callable[[TakeJob], dict], jobs: list[TakeJob],
-               topic: str | None = None) -> list[dict]:
+               topic: str | None = None, version: str | None = None) -> list[dict]:
     """A task's takes, one after the other on the worker (``task`` reports each take's own
     failure, so one bad take does not fail the others).
 
     Each take but the last is also announced on ``topic`` as it finishes (the last comes back
     with the task's result as soon), so that a Ctrl-C while the task runs keeps it.
+    A worker whose facs-rig is not ``version`` (the client's) runs none of them: each fails with
+    one line. The client checks the workers there are when it connects; this catches those that
+    join later, whose outputs would otherwise be recorded under the client's version.
     """
+    if version is not None and version != __version__:
+        import distributed
+
+        try:
+            who = f"the Dask worker {distributed.get_worker().address}"
+        except ValueError:  # not on a worker (called directly)
+            who = "this process"
+        return [{"key": job.key, "status": "failed", "capture": job.capture,
+                 "error": f"{job.capture}: {who} runs facs-rig {__version__}, this command "
+                          f"{version}: install the same version there (docs/batch.md)"}
+                for job in jobs]
     outcomes = []
     for number, job in enumerate(jobs, 1):
         outcomes.append(task(job))
