@@ -172,6 +172,26 @@ def test_manifest_overrides_per_take_match_serial_runs(tmp_path, capsys, schedul
     assert (out / "calm.facs.txt").read_text() == _code(capsys, other, "--neutral", "0-1")
 
 
+def test_retarget_output_does_not_depend_on_the_blas_thread_count(tmp_path):
+    """A take's weights are the same bytes whatever number of threads numpy's BLAS was given (a
+    batch worker runs one; a terminal's retarget as many as cores). With two threads and no
+    limit, OpenBLAS 0.3.31 changed alex_rom_3's weights in the 10th decimal
+    (facs_rig/io/blas.py)."""
+    take = shared_asset("captures/livelinkface/alex_rom_3.csv")
+    outputs = []
+    for threads in ("1", "2"):
+        environment = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads,
+                           MKL_NUM_THREADS=threads)
+        out = tmp_path / f"{threads}.csv"
+        completed = subprocess.run([sys.executable, "-m", "facs_rig", "retarget", str(take),
+                                    "--rig", "facs", "-o", str(out)], env=environment,
+                                   capture_output=True, check=False, timeout=300)
+        assert completed.returncode == 0, completed.stderr
+        outputs.append(out.read_bytes())
+    assert len(outputs[0]) > 1_000_000  # 4,030 frames of the facs rig's channels
+    assert outputs[0] == outputs[1]
+
+
 def _hostile_takes(folder: Path) -> dict[str, Path]:
     folder.mkdir()
     source = shared_asset(LLF).read_bytes()

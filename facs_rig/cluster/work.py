@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from facs_rig.errors import FacsRigError
+from facs_rig.io.blas import on_one_blas_thread
 
 __all__ = ["TakeJob", "process_take", "file_sha256", "heat_map_png", "coded_curves", "take_qc"]
 
@@ -91,6 +92,7 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@on_one_blas_thread
 def process_take(job: TakeJob) -> dict:
     """Do one take; return ``{"status": "ok"|"skipped"|"failed", ...}`` (small, JSON-able).
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from facs_rig.core.channels import Channel
 from facs_rig.errors import CalibrationError, CaptureFormatError
+from facs_rig.io.blas import on_one_blas_thread
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.trackers import AUMapping, shape_gain
 
@@ -1067,6 +1068,7 @@ def _with_uncoded_aus(mapping: AUMapping, takes: list[CodedTake], tracker
     return read_beyond_rest(extended, takes, tracker, channels=frozenset(rows))
 
 
+@on_one_blas_thread
 def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
                       tracker: str | None = None, folds: int | None = None,
                       vocabulary=None, progress=None):

@@ -29,6 +29,7 @@ from facs_rig.core.filters import (
     stillest_at_rest,
 )
 from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors, pose_relative_to
+from facs_rig.io.blas import on_one_blas_thread
 from facs_rig.io.captures._common import Capture
 from facs_rig.io.captures.arkit_names import arkit_key
 
@@ -988,6 +989,7 @@ class TakeEvents:
         }
 
 
+@on_one_blas_thread
 def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
                 tracker: str | None = None, profile: TrackerProfile | None = None,
                 vocabulary=None, code: bool = False, keep_curves: bool = True,

@@ -28,6 +28,7 @@ from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.events import EventOptions
 from facs_rig.errors import CaptureFormatError, UnsupportedFormatError
 from facs_rig.io.atomic import refuse_input_as_output
+from facs_rig.io.blas import on_one_blas_thread
 from facs_rig.io.captures import Capture, read_capture
 from facs_rig.io.captures.arkit_names import canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import write_live_link_face
@@ -184,6 +185,7 @@ def mesh_and_rig(rig: str | None, mesh: str | None):
     return gltf, resolve_rig(rig, gltf)
 
 
+@on_one_blas_thread
 def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> RetargetReport:
     """Read, solve, clean and write one capture per ``request``.
 
