@@ -125,7 +125,7 @@ class OutputError(FacsRigError, OSError):
 
 
 class Terminated(KeyboardInterrupt):
-    """A SIGTERM stopped a command that handles it as an interruption (``batch``): reported as
+    """A SIGTERM stopped a command, which cleans up as after Ctrl-C: reported as
     ``facs-rig: terminated`` with exit 143 (128 + 15), not as a Ctrl-C."""
 
 
