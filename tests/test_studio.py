@@ -141,6 +141,32 @@ def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
     assert session.text.splitlines()[-1] == "00:00:02:00  R14A"
 
 
+def test_inserting_a_wink_writes_no_letter_as_the_notes_writer(session, vocabulary):
+    """FACS scores AU45 (blink) and AU46 (wink) present only: the notes writer never letters
+    them (docs/timeline-formats.md), yet 'insert at playhead' wrote the slider pose's band
+    letter (``L12D+R46E``). The pose lines now letter each AU as format_au_notes does."""
+    from facs_rig.io.au_notes import format_au_notes
+
+    session.set_notes("fps 24\n")
+    session.pose_from_code("L12D+R46")
+    assert session.pose_code() == "L12D+R46"
+    session.insert_beat(session.pose_code(), 6.5)
+    assert session.text == "fps 24\n00:00:06:12  L12D+R46\n"
+    assert session.status.error is None
+    assert {c.name: v for c, v in session.frame_values(7.5).items()} == {
+        "AU12_L": float(np.float32(0.9)), "AU46_R": 1.0}
+    # A blink slider short of closure keeps its value in 'intensity', unlettered, as the
+    # writer writes the timeline it parses to.
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU45": 0.2, "AU06": 0.55})
+    assert session.pose_code() == "6C+45B"  # the slider's band, so the code reads back to 0.2
+    session.insert_beat(session.pose_code(), 1.0)
+    assert session.text == "fps 24\n00:00:01:00  6C\n00:00:01:00  45  intensity 0.2\n"
+    written = format_au_notes(session.timeline, vocabulary, timecode=True)
+    assert written.splitlines()[-2:] == ["00:00:01:00  6C  onset 0.3  apex 1  offset 0.5",
+                                         "00:00:01:00  45  onset 0.3  apex 1  offset 0.5  intensity 0.2"]
+
+
 def test_insert_beat_between_frames_is_placed_by_the_frame_it_is_written_at(session):
     """The playhead at 1.495 s is written as frame 36 (00:00:01:12, 1.5 s): it goes after a beat
     at 1.497 s, not before it (the notes then went backwards: an error on the inserted line)."""

@@ -35,7 +35,7 @@ from facs_rig.core.timecode import format_timecode
 from facs_rig.core.timeline import Timeline, frame_count, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
-from facs_rig.io.au_notes import beat_start, notes_origin
+from facs_rig.io.au_notes import beat_start, notes_origin, written_intensity
 
 __all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
 
@@ -360,10 +360,11 @@ class StudioSession:
 
         for channel, value in sorted(self.pose_values.items(),
                                      key=lambda item: (item[0].au, item[0].side or "")):
-            letter = scale.value_to_letter(value)
-            exact = letter is not None and np.float32(scale.letter_to_value(letter)) == np.float32(value)
-            # The shortest text that reads back as the same float32, as the notes writer does.
-            text = None if exact else np.format_float_positional(np.float32(value), unique=True, trim="-")
+            # Lettered as the notes writer letters it: the band's letter, none for AU45/46
+            # (FACS scores a blink or wink present only), and the value in 'intensity' when it
+            # is not what the written term plays (shortest float32 text).
+            letter, text = written_intensity(self.vocabulary, channel.au,
+                                             scale.value_to_letter(value), value)
             # One line per value; an AU already on it in another side (12 and L12) starts another.
             line = next((line for line in lines if line[0] == text and not clashes(line[1], channel)), None)
             if line is None:
@@ -424,8 +425,14 @@ class StudioSession:
         terms = []
         for channel, value in sorted(values.items(), key=lambda item: (item[0].au, item[0].side or "")):
             letter = scale.value_to_letter(value)
-            if letter is not None:
-                terms.append(f"{channel.side or ''}{channel.au}{letter}")
+            if letter is None:
+                continue
+            # A blink or wink at the value it plays unlettered (E, full closure) is written as
+            # the notes writer writes it, without a letter (FACS 2002 scores AU45/46 present
+            # only); short of closure it keeps its band's letter, so the code reads back to it.
+            if written_intensity(self.vocabulary, channel.au, letter, value) == (None, None):
+                letter = ""
+            terms.append(f"{channel.side or ''}{channel.au}{letter}")
         if not terms:
             return ""
         return format_code(self.vocabulary.parse("+".join(terms)))
