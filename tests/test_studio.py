@@ -141,6 +141,32 @@ def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
     assert session.text.splitlines()[-1] == "00:00:02:00  R14A"
 
 
+def test_inserting_a_wink_writes_no_letter_as_the_notes_writer(session, vocabulary):
+    """FACS scores AU45 (blink) and AU46 (wink) present only: the notes writer never letters
+    them (docs/timeline-formats.md), yet 'insert at playhead' wrote the slider pose's band
+    letter (``L12D+R46E``). The pose lines now letter each AU as format_au_notes does."""
+    from facs_rig.io.au_notes import format_au_notes
+
+    session.set_notes("fps 24\n")
+    session.pose_from_code("L12D+R46")
+    assert session.pose_code() == "L12D+R46"
+    session.insert_beat(session.pose_code(), 6.5)
+    assert session.text == "fps 24\n00:00:06:12  L12D+R46\n"
+    assert session.status.error is None
+    assert {c.name: v for c, v in session.frame_values(7.5).items()} == {
+        "AU12_L": float(np.float32(0.9)), "AU46_R": 1.0}
+    # A blink slider short of closure keeps its value in 'intensity', unlettered, as the
+    # writer writes the timeline it parses to.
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU45": 0.2, "AU06": 0.55})
+    assert session.pose_code() == "6C+45B"  # the slider's band, so the code reads back to 0.2
+    session.insert_beat(session.pose_code(), 1.0)
+    assert session.text == "fps 24\n00:00:01:00  6C\n00:00:01:00  45  intensity 0.2\n"
+    written = format_au_notes(session.timeline, vocabulary, timecode=True)
+    assert written.splitlines()[-2:] == ["00:00:01:00  6C  onset 0.3  apex 1  offset 0.5",
+                                         "00:00:01:00  45  onset 0.3  apex 1  offset 0.5  intensity 0.2"]
+
+
 def test_insert_beat_between_frames_is_placed_by_the_frame_it_is_written_at(session):
     """The playhead at 1.495 s is written as frame 36 (00:00:01:12, 1.5 s): it goes after a beat
     at 1.497 s, not before it (the notes then went backwards: an error on the inserted line)."""
@@ -414,16 +440,98 @@ def test_a_file_changed_on_disk_never_replaces_unsaved_edits(running, notes_dir)
         assert _receive(ws, "state")["unsaved"] is True
         notes.write_text("fps 24\n0  1+2\n")
         changed = _receive(ws, "disk_changed")
-        assert changed["message"] == ("take.notes changed on disk; your unsaved edits are kept "
-                                      "here (Save writes them over the file)")
+        assert changed["message"] == CONFLICT
         session = running.server.session
         assert session.text == SMILE + "1  surprise\n" and session.unsaved
-        ws.send(json.dumps({"type": "save"}))
+        ws.send(json.dumps({"type": "save", "overwrite": True}))  # the warning's Overwrite
         _receive(ws, "saved")
         assert notes.read_text() == SMILE + "1  surprise\n" and not session.unsaved
         notes.write_text("fps 24\n0  9\n")  # nothing unsaved now: the page follows the file
         state = _receive(ws, "state")
         assert state["reloaded"] and state["text"] == "fps 24\n0  9\n" and state["unsaved"] is False
+
+
+CONFLICT = ("take.notes changed on disk; your unsaved edits are kept here (Overwrite writes them "
+            "over the file, Reload from disk takes the file's text)")
+SAVE_REFUSED = ("take.notes changed on disk since it was read or saved; Save would write over that "
+                "change: Overwrite writes your edits over it, Reload from disk takes the file's text")
+
+
+def test_a_change_on_disk_is_the_servers_state_and_save_does_not_write_over_it(running, notes_dir):
+    """The warning that the file changed on disk under unsaved edits went once, to the pages
+    open then: a page opened (or reloaded) after showed only "unsaved edits", and its Save wrote
+    over the other editor's change (their '7.0  45' line was lost) without a word. Now every
+    state carries the conflict, and Save refuses until asked to overwrite."""
+    notes = notes_dir / "take.notes"
+    edits, theirs = SMILE + "1  surprise\n", SMILE + "7.0  45\n"
+    with _ws(running) as first:
+        _receive(first, "pose")
+        first.send(json.dumps({"type": "notes", "text": edits}))
+        assert _receive(first, "state")["conflict"] is None
+        notes.write_text(theirs)
+        assert _receive(first, "disk_changed")["message"] == CONFLICT
+    with _ws(running) as later:  # opened after the change
+        state = _receive(later, "state")
+        assert (state["conflict"], state["text"], state["unsaved"]) == (CONFLICT, edits, True)
+        later.send(json.dumps({"type": "save"}))
+        assert _receive(later, "error") == {"type": "error", "request": "save", "message": SAVE_REFUSED}
+        assert notes.read_text() == theirs
+        later.send(json.dumps({"type": "notes", "text": edits + "2  9\n"}))  # typing keeps it
+        assert _receive(later, "state")["conflict"] == CONFLICT
+        later.send(json.dumps({"type": "save", "overwrite": True}))
+        assert _receive(later, "saved")["path"] == str(notes)
+        assert notes.read_text() == edits + "2  9\n"
+    with _ws(running) as after:
+        state = _receive(after, "state")
+        assert state["conflict"] is None and state["unsaved"] is False
+
+
+def test_reload_from_disk_takes_the_file_and_ends_the_conflict(running, notes_dir):
+    notes = notes_dir / "take.notes"
+    theirs = SMILE + "7.0  45\n"
+    with _ws(running) as ws, _ws(running) as other:
+        _receive(ws, "pose"), _receive(other, "pose")
+        ws.send(json.dumps({"type": "notes", "text": SMILE + "1  surprise\n"}))
+        _receive(ws, "state"), _receive(other, "state")
+        notes.write_text(theirs)
+        _receive(ws, "disk_changed"), _receive(other, "disk_changed")
+        other.send(json.dumps({"type": "reload"}))
+        for page in (ws, other):
+            state = _receive(page, "state")
+            assert (state["text"], state["reloaded"], state["unsaved"], state["conflict"]) == (
+                theirs, True, False, None)
+        assert [e.channel.name for e in running.server.session.timeline.events][-1] == "AU45"
+        notes.write_text(SMILE)  # no edits now: the page follows the file again
+        assert _receive(ws, "state")["text"] == SMILE
+
+
+def test_save_finds_a_change_on_disk_the_watch_has_not_seen(session, notes_dir):
+    """The file watch polls; a Save between another editor's write and the next poll wrote
+    over it. Save reads the file again: a change is refused, and becomes the conflict."""
+    notes = notes_dir / "take.notes"
+    session.set_notes(SMILE + "1  surprise\n")
+    notes.write_text(SMILE + "7.0  45\n")
+    with pytest.raises(OutputError) as refused:
+        session.save()
+    assert str(refused.value) == SAVE_REFUSED and session.conflict == CONFLICT
+    assert notes.read_text() == SMILE + "7.0  45\n"
+    notes.write_bytes(b"fps 24\n# caf\xe9\n")  # not UTF-8: a change all the same
+    with pytest.raises(OutputError):
+        session.save()
+    notes.write_text(SMILE)  # back to the text last read: writing over it loses nothing
+    assert session.save() == notes.absolute() and session.conflict is None
+    assert notes.read_text() == SMILE + "1  surprise\n"
+    notes.write_text(SMILE + "7.0  45\n")
+    session.set_notes(SMILE + "2  9\n")
+    assert session.reload(SMILE + "7.0  45\n") is False and session.conflict == CONFLICT
+    session.set_notes(SMILE + "7.0  45\n")  # typed what the file holds: nothing to warn of
+    assert session.conflict is None and not session.unsaved
+    session.set_notes(SMILE + "3  9\n")
+    notes.write_text(SMILE + "8  45\n")
+    with pytest.raises(OutputError):
+        session.save()
+    assert session.save(overwrite=True) == notes.absolute()
+    assert notes.read_text() == SMILE + "3  9\n" and session.conflict is None
 
 
 def test_unsaved_edits_are_kept_beside_the_notes_at_the_end(session, notes_dir):
@@ -669,7 +777,7 @@ _JSON = st.recursive(
                                                                        max_size=4),
     max_leaves=12)
 _TYPES = st.sampled_from(["notes", "save", "pose", "insert", "explain", "export", "shown", "osc",
-                          "ping", "nope", "_on_notes", "__init__", ""])
+                          "reload", "ping", "nope", "_on_notes", "__init__", ""])
 
 
 @pytest.mark.parametrize("message", [

@@ -174,6 +174,14 @@ def test_slider_poses_and_code_both_ways(page):
     page.evaluate("studio.seek(0.25)")
     page.locator("#pose-insert").click()
     _settle(page, "studio.state.text.includes('00:00:00:06  1C+2C+5B+26C')")
+    # A wink is written without a letter, as the notes writer writes AU45/46 (it wrote R46E).
+    page.locator("#pose-code").fill("L12D+R46")
+    page.locator("#pose-code").press("Enter")
+    _settle(page, "studio.pose.code === 'L12D+R46'")
+    page.evaluate("studio.seek(0.5)")
+    page.locator("#pose-insert").click()
+    _settle(page, "studio.state.text.includes('00:00:00:12  L12D+R46')")
+    assert page.locator("#notes").input_value().splitlines()[-1] == "00:00:00:12  L12D+R46"
 
 
 def test_snap_steps_a_slider_to_the_letter_whose_band_holds_it(page, vocabulary):
@@ -216,6 +224,46 @@ def test_file_changed_on_disk_reloads_the_page(page, studio):
     page.evaluate("studio.seek(0.5)")
     _settle(page, "studio.shownTime === 0.5")
     assert page.evaluate("studio.weights()['AU05_L']") > 0
+
+
+def test_a_page_opened_after_the_file_changed_on_disk_warns_and_save_keeps_the_change(page, browser,
+                                                                                     studio):
+    """The warning went only to the pages open when the file changed: a page opened after
+    showed "unsaved edits" and its Save wrote over the other editor's line. Now every page
+    shows the warning, Save is refused with the reason, and its buttons resolve it."""
+    path = studio.server.session.notes_path
+    edits, theirs = SMILE + "1  surprise\n", SMILE + "7.0  45\n"
+    page.locator("#notes").fill(edits)
+    _settle(page, "studio.state.unsaved")
+    path.write_text(theirs)
+    page.wait_for_function("!document.getElementById('disk-conflict').hidden", timeout=20_000)
+    warning = ("take.notes changed on disk; your unsaved edits are kept here (Overwrite writes them "
+               "over the file, Reload from disk takes the file's text)")
+    assert page.locator("#disk-conflict-message").inner_text() == warning
+    later = browser.new_page()
+    later.goto(studio.url)
+    later.wait_for_function("window.studio && studio.state", timeout=60_000)
+    assert later.locator("#disk-conflict").is_visible()
+    assert later.locator("#disk-conflict-message").inner_text() == warning
+    later.locator("#save").click()
+    later.wait_for_function("document.getElementById('save-status').textContent.includes("
+                            "'Save would write over')", timeout=20_000)
+    assert path.read_text() == theirs
+    later.locator("#overwrite").click()
+    for each in (page, later):
+        each.wait_for_function("document.getElementById('disk-conflict').hidden", timeout=20_000)
+    assert path.read_text() == edits
+    # Again, and this time the file's text is taken: every page follows it.
+    page.locator("#notes").fill(edits + "2  9\n")
+    _settle(page, "studio.state.unsaved")
+    path.write_text(theirs)
+    later.wait_for_function("!document.getElementById('disk-conflict').hidden", timeout=20_000)
+    later.locator("#reload-disk").click()
+    for each in (page, later):
+        each.wait_for_function(f"document.getElementById('notes').value === {json.dumps(theirs)}"
+                               " && document.getElementById('disk-conflict').hidden", timeout=20_000)
+    assert path.read_text() == theirs and not studio.server.session.unsaved
+    later.close()
 
 
 def test_explain_a_target(page):

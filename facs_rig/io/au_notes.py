@@ -64,7 +64,7 @@ from facs_rig.errors import (
 )
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
-           "notes_origin", "float32_text"]
+           "notes_origin", "float32_text", "written_intensity"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -494,6 +494,32 @@ def float32_text(value: float) -> str:
     return np.format_float_positional(np.float32(value), unique=True, trim="-")
 
 
+def written_intensity(vocabulary: Vocabulary, au: int, letter: str | None,
+                      value: float) -> tuple[str | None, str | None]:
+    """How the notes write an AU with ``letter`` (or none) that drives ``value`` (0-1):
+    ``(letter written, intensity option text)``, either None when not written.
+
+    No letter where FACS scores no intensity (AU45 blink, AU46 wink: FACS 2002 scores them
+    present only; unlettered they play at E). A value that is not the letter's (nor, unlettered,
+    the unscored value) goes in an ``intensity`` option, in the shortest text that reads back as
+    the same float32, with the letter only when the value lies in its band (a letter against its
+    value, 12D at 0.3, would read back as D). The writer (:func:`format_au_notes`) and the
+    studio's "insert at playhead" both letter an AU with this.
+    """
+    scale = vocabulary.scale()
+    letter = vocabulary.letter_of(au, letter)
+    drives = np.float32(value)  # what drives the rig
+    if letter is not None and drives == np.float32(scale.letter_to_value(letter)):
+        return letter, None
+    if letter is None and drives == np.float32(scale.letter_to_value(
+            vocabulary.unlettered_letter(au))):  # C, or E for AU45/46
+        return None, None
+    text = float32_text(value)
+    if letter is not None and scale.value_to_letter(float(text)) != letter:
+        letter = None
+    return letter, text
+
+
 def _term(event: AUEvent, letter: str | None) -> str:
     return f"{event.channel.side or ''}{event.channel.au}{letter or ''}"
 
@@ -545,7 +571,6 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     """
     from facs_rig.io.timeline_json import check_channel
 
-    scale = vocabulary.scale()
     origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}
@@ -559,17 +584,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         if problem:
             raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
         # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).
-        letter = vocabulary.letter_of(event.channel.au, event.letter)
-        value = np.float32(event.intensity)  # what drives the rig
-        if letter is not None and value == np.float32(scale.letter_to_value(letter)):
-            intensity_text = None
-        elif letter is None and value == np.float32(scale.letter_to_value(
-                vocabulary.unlettered_letter(event.channel.au))):  # C, or E for AU45/46
-            intensity_text = None
-        else:
-            intensity_text = float32_text(event.intensity)
-            if letter is not None and scale.value_to_letter(float(intensity_text)) != letter:
-                letter = None  # a letter against its value (12D at 0.3) would read back as D
+        letter, intensity_text = written_intensity(vocabulary, event.channel.au, event.letter,
+                                                   event.intensity)
         # Keyed by the text written, so that events whose times agree to the nanosecond share
         # a line (and the text read back and written again is the same).
         key = (_beat_time(event.start + origin, timeline.fps, timecode),

@@ -451,6 +451,9 @@ class StudioServer:
             header = {
                 "type": "state", "version": s.version, "origin": origin, "reloaded": reloaded,
                 "unsaved": s.text != s.saved_text,
+                # The file changed on disk under unsaved edits: every page shows it, one opened
+                # or reloaded after the change too, until Save overwrites or Reload from disk.
+                "conflict": s.conflict,
                 "path": str(s.notes_path), "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
@@ -551,10 +554,28 @@ class StudioServer:
         return self.state_message(full=True)
 
     async def _on_save(self, message: dict, client_id: int) -> dict:
-        path = await asyncio.to_thread(self.session.save)
+        """Save; refused (an ``error`` to the sender, the conflict to every page) when the file
+        changed on disk, unless the page asks to ``overwrite`` (its Overwrite button)."""
+        overwrite = _field(message, "overwrite", bool) if "overwrite" in message else False
+        try:
+            path = await asyncio.to_thread(self.session.save, overwrite=overwrite)
+        except FacsRigError:
+            if self.session.conflict is not None:  # found on saving, before the watch saw it
+                await self.broadcast(self._disk_changed_message())
+            raise
         self._disk = self._read_disk()
         await self.broadcast({"type": "saved", "path": str(path)})
         return None
+
+    async def _on_reload(self, message: dict, client_id: int) -> None:
+        """Reload from disk: the file's text replaces the notes, unsaved edits and all."""
+        await asyncio.to_thread(self.session.reload_from_disk)
+        self._disk = self._read_disk()
+        await self.broadcast(self.state_message(reloaded=True))
+
+    def _disk_changed_message(self) -> dict:
+        return {"type": "disk_changed", "path": str(self.session.notes_path),
+                "message": self.session.conflict}
 
     async def _on_pose(self, message: dict, client_id: int) -> None:
         if "code" in message:
@@ -669,14 +690,12 @@ class StudioServer:
                 text = data.decode("utf-8-sig")
             except UnicodeDecodeError:
                 continue
-            changed = text != self.session.text
-            if not await asyncio.to_thread(self.session.reload, text):
-                await self.broadcast({
-                    "type": "disk_changed", "path": str(self.session.notes_path),
-                    "message": f"{self.session.notes_path.name} changed on disk; your unsaved "
-                               f"edits are kept here (Save writes them over the file)"})
-            elif changed:
+            if await asyncio.to_thread(self.session.reload, text):
                 await self.broadcast(self.state_message(reloaded=True))
+            else:
+                # The pages open now are told at once (a state here could replace text a page
+                # typed since); the conflict is in every later state, for pages opened after.
+                await self.broadcast(self._disk_changed_message())
 
     # ------------------------------------------------------------------ life cycle
 

@@ -35,7 +35,7 @@ from facs_rig.core.timecode import format_timecode
 from facs_rig.core.timeline import Timeline, frame_count, sample
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
-from facs_rig.io.au_notes import beat_start, notes_origin
+from facs_rig.io.au_notes import beat_start, notes_origin, written_intensity
 
 __all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
 
@@ -153,6 +153,11 @@ class StudioSession:
         # The text the notes file is known to hold (read from it or saved to it): edits since
         # are unsaved, and a change made to the file on disk must not replace them.
         self.saved_text = notes_text
+        # Whether the file changed on disk under unsaved edits (another editor wrote it), and the
+        # text it then held (None: not UTF-8). Part of the state every page is sent, opened
+        # before or after; Save refuses to write over such a change unless asked to overwrite.
+        self._conflict = False
+        self._disk_text: str | None = None
         # The timeline's curves and weights change together, and only when they differ: the
         # server sends the page the frames that changed since the version it has.
         self.timeline_version = 0
@@ -180,6 +185,8 @@ class StudioSession:
         with self._lock:
             self.text = text
             self.version += 1
+            if self._conflict and text == self._disk_text:  # typed what the file holds: no conflict
+                self.saved_text, self._conflict = text, False
             try:
                 timeline = parse_au_notes(text, self.vocabulary, source=self._source_name())
                 self._set_timeline(timeline)
@@ -232,14 +239,80 @@ class StudioSession:
             self.weights = weights
             self.compare_weights = compare_weights
 
-    def save(self) -> Path:
-        """Write the notes text, as typed, atomically to the notes file."""
+    def save(self, *, overwrite: bool = False) -> Path:
+        """Write the notes text, as typed, atomically to the notes file.
+
+        As an editor does when the file changed since it was read (vim: "The file has been
+        changed since reading it!!!"; VS Code: "The content of the file is newer"), Save refuses
+        to write over a change made on disk by another editor unless ``overwrite``. The file is
+        read again here, so a change the server's file watch has not seen yet is found too.
+
+        Raises
+        ------
+        OutputError
+            The file changed on disk (it holds neither the text last read or saved nor the
+            text being saved) and ``overwrite`` is False: nothing is written, and
+            :attr:`conflict` is set (every page is shown it).
+        """
         from facs_rig.io.atomic import write_text_atomic
 
         with self._lock:
+            if not overwrite and self._changed_on_disk():
+                self._conflict = True
+                name = self.notes_path.name
+                raise OutputError(f"{name} changed on disk since it was read or saved; Save would "
+                                  f"write over that change: Overwrite writes your edits over it, "
+                                  f"Reload from disk takes the file's text")
             write_text_atomic(self.notes_path, self.text)
             self.saved_text = self.text
+            self._conflict, self._disk_text = False, None
             return self.notes_path
+
+    def _changed_on_disk(self) -> bool:
+        """Whether the notes file holds a text other than the one last read or saved (and
+        other than the text being saved: writing that loses nothing)."""
+        try:
+            data = self.notes_path.read_bytes()
+        except FileNotFoundError:
+            return False  # removed: writing it back loses nothing
+        except OSError:
+            return False  # unreadable: the write reports what is wrong
+        try:
+            on_disk = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            self._disk_text = None
+            return True
+        if on_disk in (self.saved_text, self.text):
+            return False
+        self._disk_text = on_disk
+        return True
+
+    @property
+    def conflict(self) -> str | None:
+        """The warning every page shows while the notes file changed on disk under unsaved
+        edits (until Save with ``overwrite``, :meth:`reload_from_disk`, or the file or the text
+        agreeing again); None when there is no such change."""
+        with self._lock:
+            if not self._conflict:
+                return None
+            return (f"{self.notes_path.name} changed on disk; your unsaved edits are kept here "
+                    f"(Overwrite writes them over the file, Reload from disk takes the file's text)")
+
+    def reload_from_disk(self) -> NotesStatus:
+        """Take the notes file's text, dropping unsaved edits (the page's "Reload from disk").
+
+        Raises
+        ------
+        TimelineFormatError
+            The file cannot be read or is not UTF-8 (the notes are left as they are).
+        """
+        from facs_rig.io.timeline_files import read_text_file
+
+        text = read_text_file(self.notes_path)
+        with self._lock:
+            self.saved_text = text
+            self._conflict, self._disk_text = False, None
+            return self.set_notes(text)
 
     @property
     def unsaved(self) -> bool:
@@ -295,16 +368,23 @@ class StudioSession:
     def reload(self, text: str) -> bool:
         """Take ``text`` read from the notes file (changed on disk by another editor).
 
-        Returns False, leaving the notes as they are, when they hold unsaved edits: those are
-        the director's typing, and a file changed under them must not erase it (saving then
-        writes them over the file, as an editor does after a warning).
+        Returns whether the notes text was replaced by it. It is not when they hold unsaved
+        edits: those are the director's typing, and a file changed under them must not erase
+        it; the change is recorded instead (:attr:`conflict`, shown on every page), and Save
+        then refuses to write over it unless asked to overwrite, as an editor warns. A file
+        back to the text last read or saved, or holding the notes' own text, ends the conflict.
         """
         with self._lock:
-            if self.text != self.saved_text and text != self.text:
+            if text == self.text or (text == self.saved_text and self.text != self.saved_text):
+                self.saved_text = text
+                self._conflict, self._disk_text = False, None
+                return False
+            if self.text != self.saved_text:
+                self._conflict, self._disk_text = True, text
                 return False
             self.saved_text = text
-            if text != self.text:
-                self.set_notes(text)
+            self._conflict, self._disk_text = False, None
+            self.set_notes(text)
             return True
 
     def insert_beat(self, code: str, at: float) -> NotesStatus:
@@ -360,10 +440,11 @@ class StudioSession:
 
         for channel, value in sorted(self.pose_values.items(),
                                      key=lambda item: (item[0].au, item[0].side or "")):
-            letter = scale.value_to_letter(value)
-            exact = letter is not None and np.float32(scale.letter_to_value(letter)) == np.float32(value)
-            # The shortest text that reads back as the same float32, as the notes writer does.
-            text = None if exact else np.format_float_positional(np.float32(value), unique=True, trim="-")
+            # Lettered as the notes writer letters it: the band's letter, none for AU45/46
+            # (FACS scores a blink or wink present only), and the value in 'intensity' when it
+            # is not what the written term plays (shortest float32 text).
+            letter, text = written_intensity(self.vocabulary, channel.au,
+                                             scale.value_to_letter(value), value)
             # One line per value; an AU already on it in another side (12 and L12) starts another.
             line = next((line for line in lines if line[0] == text and not clashes(line[1], channel)), None)
             if line is None:
@@ -424,8 +505,14 @@ class StudioSession:
         terms = []
         for channel, value in sorted(values.items(), key=lambda item: (item[0].au, item[0].side or "")):
             letter = scale.value_to_letter(value)
-            if letter is not None:
-                terms.append(f"{channel.side or ''}{channel.au}{letter}")
+            if letter is None:
+                continue
+            # A blink or wink at the value it plays unlettered (E, full closure) is written as
+            # the notes writer writes it, without a letter (FACS 2002 scores AU45/46 present
+            # only); short of closure it keeps its band's letter, so the code reads back to it.
+            if written_intensity(self.vocabulary, channel.au, letter, value) == (None, None):
+                letter = ""
+            terms.append(f"{channel.side or ''}{channel.au}{letter}")
         if not terms:
             return ""
         return format_code(self.vocabulary.parse("+".join(terms)))

@@ -128,16 +128,29 @@ function onMessage(m) {
   else if (m.type === "state") onState(m);
   else if (m.type === "pose") onPose(m);
   else if (m.type === "explain") showExplain(m);
-  else if (m.type === "saved") { $("save-status").textContent = `saved ${m.path}`; $("save-status").className = ""; }
-  else if (m.type === "disk_changed") { $("save-status").textContent = m.message; $("save-status").className = "bad"; }
+  else if (m.type === "saved") {
+    $("save-status").textContent = `saved ${m.path}`; $("save-status").className = "";
+    showConflict(null);
+  } else if (m.type === "disk_changed") showConflict(m.message);
   else if (m.type === "exported") { $("out-status").textContent = `wrote ${m.path} (${m.bytes} bytes)`; }
   else if (m.type === "osc") showOsc(m);
   else if (m.type === "error") {
     const where = m.request === "pose" || m.request === "insert" ? "pose-error" : "out-status";
     $(where).textContent = `facs-rig: error: ${m.message}`;
-    if (m.request === "save") $("save-status").textContent = `facs-rig: error: ${m.message}`;
+    if (m.request === "save" || m.request === "reload") {
+      $("save-status").textContent = `facs-rig: error: ${m.message}`; $("save-status").className = "bad";
+    }
   } else if (m.type === "refused") console.warn("refused:", m.reason);
 }
+// The notes file changed on disk under unsaved edits: the server's state (every state carries
+// it, so a page opened after the change shows it too), with the two ways out. Save alone is
+// refused by the server meanwhile: it would write over the other editor's change.
+function showConflict(message) {
+  $("disk-conflict").hidden = !message;
+  $("disk-conflict-message").textContent = message || "";
+}
+$("overwrite").onclick = () => send({ type: "save", overwrite: true });
+$("reload-disk").onclick = () => send({ type: "reload" });
 
 // ---------------------------------------------------------------- three.js view
 const canvas = $("view");
@@ -734,6 +747,7 @@ function onState(m) {
   }
   if (m.reloaded) { $("save-status").textContent = "reloaded: the file changed on disk"; $("save-status").className = ""; }
   else if (m.unsaved && $("save-status").className !== "bad") $("save-status").textContent = "unsaved edits";
+  showConflict(m.conflict);
   const err = $("notes-error");
   if (m.error) {
     err.className = "bad";
