@@ -6,8 +6,12 @@ differently for each thread count: the same take retargeted by a process with tw
 and by one with one thread differed in the 10th decimal of a weight (OpenBLAS 0.3.31, numpy 2.4;
 alex_rom_3.csv). A batch's workers run one thread (Dask's nanny sets ``OMP_NUM_THREADS=1`` and
 its kin, as the local cluster's fork server does), and ``facs-rig batch`` promises the bytes
-``facs-rig retarget`` writes, so every entry point of capture work (:func:`retarget_file`,
-:func:`take_events`, :func:`calibrate_tracker`, a batch take) runs on one thread too.
+``facs-rig retarget`` writes, so capture work runs on one thread too: a batch take, and
+:func:`retarget_file`, :func:`take_curves` (the solve, which ``code`` and ``take_events`` reach
+through it) and :func:`calibrate_tracker`. Not :func:`take_events` itself: a wrapper holds its
+arguments for the whole call, and ``take_events`` lets go of a capture its caller does not keep
+before finding events (an hour of blendshapes is 45 MB); what follows the solve there does no
+matrix products.
 
 One thread costs nothing here: a one-minute take's products are a few million multiply-adds,
 where a second thread's start-up costs about what it saves (an hour at 60 fps, ~3.4e8 of them,

@@ -885,6 +885,7 @@ def tracker_unused(name: str, capture_format: str, has_blendshapes: bool, source
     return None
 
 
+@on_one_blas_thread
 def take_curves(capture: Capture, cleaning: CleaningOptions, *, source: str = "auto",
                 tracker: str | None = None, profile: TrackerProfile | None = None
                 ) -> tuple[SolvedAUs, TrackerProfile]:
@@ -989,7 +990,6 @@ class TakeEvents:
         }
 
 
-@on_one_blas_thread
 def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: str = "auto",
                 tracker: str | None = None, profile: TrackerProfile | None = None,
                 vocabulary=None, code: bool = False, keep_curves: bool = True,
