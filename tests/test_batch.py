@@ -1005,6 +1005,28 @@ def test_folders_globs_and_manifests_expand_to_takes(tmp_path):
             ["one.csv", "out/one.csv"]
 
 
+def test_a_folder_search_takes_csv_files_whatever_the_case_of_their_extension(tmp_path):
+    """A reviewer's folder of A.CSV (a device's export) and b.csv: `1 takes: 1 done`, no note,
+    A.CSV unmentioned; rglob("*.csv") matches case-sensitively on Linux. A glob the user gives
+    matches as written, as the shell's would; the outputs keep -o's own extensions."""
+    source = shared_asset("captures/facecap/facecap_animation_weights.csv").read_bytes()
+    folder = tmp_path / "up"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("A.CSV", "b.csv", "sub/C.Csv"):
+        (folder / name).write_bytes(source)
+    (folder / "NOTES.CSV").write_text("x,y\n1,2\n")  # not a capture: skipped with a note
+    (folder / "readme.txt").write_text("not a take\n")
+    takes, notes = expand_inputs([str(folder)])
+    assert [Path(t.capture).relative_to(folder).as_posix() for t in takes] == \
+        ["A.CSV", "b.csv", "sub/C.Csv"]
+    assert notes == [f"{folder}: 1 CSV file(s) skipped, not a capture format facs-rig knows: "
+                     f"NOTES.CSV"]
+    assert OutputNames("out/{stem}.{ext}", ("json", "CSV")).outputs(takes[0]) == \
+        ["out/A.json", "out/A.csv"]
+    takes, _ = expand_inputs([str(folder / "*.csv")])
+    assert [Path(t.capture).name for t in takes] == ["b.csv"]
+
+
 @pytest.mark.parametrize("text, message", [
     ("capture,rig\n", None),
     ("capture,speed\nx.csv,2\n", "line 2: unknown field(s) speed"),

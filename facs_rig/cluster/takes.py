@@ -1,10 +1,10 @@
 """What a batch is made of: the takes named by ``facs-rig batch`` INPUTS and the files each writes.
 
-INPUTS are capture files, folders (searched recursively for ``.csv`` files whose header is a
-capture format facs-rig knows), glob patterns, or manifests: a ``.json`` file (a list of objects,
-or ``{"takes": [...]}``) or a ``.csv`` file whose first column is ``capture``, one take per row
-with optional per-take overrides (:data:`OVERRIDE_FIELDS`). Relative paths in a manifest are
-relative to the manifest's folder.
+INPUTS are capture files, folders (searched recursively for ``.csv`` files, the extension in any
+case, whose header is a capture format facs-rig knows), glob patterns (matched as written), or
+manifests: a ``.json`` file (a list of objects, or ``{"takes": [...]}``) or a ``.csv`` file whose
+first column is ``capture``, one take per row with optional per-take overrides
+(:data:`OVERRIDE_FIELDS`). Relative paths in a manifest are relative to the manifest's folder.
 
 Everything here runs on the client and is cheap: a folder search reads one header line per
 file; captures themselves are only read by workers. Inputs may also be fsspec URLs
@@ -197,7 +197,11 @@ def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], list[
         excluded = None
     found: list[str] = []
     skipped: list[str] = []  # paths relative to the folder
-    for path in sorted(folder.rglob("*.csv")):
+    # The extension in any case: devices and Windows tools export ``TAKE.CSV``, which
+    # ``rglob("*.csv")`` left out without a note on Linux (its match is case-sensitive there).
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() != ".csv":
+            continue
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         if excluded is not None and excluded in path.resolve().parents:
