@@ -1029,7 +1029,9 @@ def test_a_folder_search_takes_csv_files_whatever_the_case_of_their_extension(tm
 
 @pytest.mark.parametrize("text, message", [
     ("capture,rig\n", None),
-    ("capture,speed\nx.csv,2\n", "line 2: unknown field(s) speed"),
+    # The misspelt column is in the header, line 1, with rows or without.
+    ("capture,speed\nx.csv,2\n", "line 1: unknown column(s) speed; known: capture, rig, mesh"),
+    ("capture,rgi\n", "line 1: unknown column(s) rgi; known: capture, rig, mesh"),
     ("capture,fps\nx.csv,fast\n", "line 2: field fps: 'fast': fps must be a number in (0, 10000]"),
     ("capture,fps\nx.csv,-1\n", "field fps"),
     ("capture,neutral\nx.csv,3-1\n", "field neutral: neutral '3-1': the start must be before"),
@@ -1048,6 +1050,46 @@ def test_csv_manifest_errors_name_line_and_field(tmp_path, text, message):
     with pytest.raises(BatchInputError) as error:
         read_manifest(str(path))
     assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_a_folder_in_a_manifest_is_refused_naming_the_manifest_and_row(tmp_path, suffix):
+    """A reviewer's manifest listing ../takes: `facs-rig: error: ../takes: Is a directory` from
+    the worker, the take reported as takes.csv, and no word of the manifest."""
+    (tmp_path / "takes").mkdir()
+    (tmp_path / "m").mkdir()
+    manifest = tmp_path / "m" / f"list{suffix}"
+    manifest.write_text("capture\n../takes\n" if suffix == ".csv" else '["../takes"]')
+    with pytest.raises(BatchInputError) as error:
+        expand_inputs([str(manifest)])
+    where = "line 2" if suffix == ".csv" else "take 1"
+    assert str(error.value) == (f"{manifest}: {where}: capture ../takes is a folder (list takes "
+                                f"one per row, or give the folder itself as an input)")
+
+
+def test_a_missing_take_of_a_manifest_fails_naming_the_manifest_and_line(tmp_path):
+    """One missing take of a manifest fails alone, as before, but its error names the row to
+    fix (it said `m/missing.csv: No such file or directory`); a manifest whose every take is
+    missing is refused whole, naming the rows."""
+    from facs_rig.cluster import BatchSettings, plan_jobs
+    from facs_rig.cluster.work import process_take
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "here.csv").write_bytes(shared_asset(LLF).read_bytes())
+    manifest = tmp_path / "m" / "list.csv"
+    manifest.write_text("capture\nhere.csv\nmissing.csv\n")
+    settings = BatchSettings(OutputNames(f"{tmp_path}/out/{{stem}}.json"))
+    jobs, _ = plan_jobs([str(manifest)], settings)
+    missing = tmp_path / "m" / "missing.csv"
+    result = process_take(jobs[1])
+    assert (result["status"], result["error"]) == (
+        "failed", f"{manifest}: line 3: capture {missing}: No such file or directory")
+    manifest.write_text("capture\nmissing.csv\n")
+    with pytest.raises(BatchInputError) as error:
+        plan_jobs([str(manifest)], settings)
+    assert str(error.value) == (f"no takes: {manifest}: line 2: capture {missing}: no such file "
+                                f"or folder")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("text, message", [

@@ -104,7 +104,8 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
     job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),
-                  code_cleaning=code_cleaning).with_settings()  # once: the manifest records them
+                  code_cleaning=code_cleaning,
+                  origin=take.origin).with_settings()  # once: the manifest records them
     if manifest is not None and not settings.force and job.key in manifest.entries:
         # Through JSON, as the manifest stores it (tuples become lists); a take the manifest
         # does not know (every take of a first run) has nothing to compare.
@@ -145,7 +146,8 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
            for t in takes):
         # Every input missing is a mistyped command, not a batch of failed takes: nothing is
         # run or written (one missing take among others fails alone, and the rest go on).
-        missing = ", ".join(dict.fromkeys(t.capture for t in takes))
+        missing = ", ".join(dict.fromkeys(f"{t.origin}: capture {t.capture}" if t.origin
+                                          else t.capture for t in takes))
         raise BatchInputError(f"no takes: {missing}: no such file or folder")
     _check_rigs(takes, settings)
     jobs = [_job(take, settings, manifest) for take in takes]

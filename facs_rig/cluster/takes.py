@@ -268,6 +268,13 @@ def _manifest_rows(path: str) -> list[tuple[str, dict, str]]:
             rows.append((*_manifest_row(entry, where, folder), where))
     else:
         reader = csv.DictReader(text.splitlines())
+        # A misspelt column is the header's mistake, line 1 (it was said at the first row that
+        # had a value in it, line 2 or later, or not at all in a manifest of no rows).
+        names = [name.strip().lower() for name in reader.fieldnames or ()]
+        unknown = sorted(set(names) - set(OVERRIDE_FIELDS) - {"capture", ""})
+        if unknown:
+            raise BatchInputError(f"{path}: line 1: unknown column(s) {', '.join(unknown)}; "
+                                  f"known: capture, {', '.join(OVERRIDE_FIELDS)}")
         for row in reader:
             where = f"{path}: line {reader.line_num}"
             if None in row:
@@ -295,7 +302,14 @@ def _manifest_row(entry: dict, where: str, folder: Path) -> tuple[str, dict]:
         overrides["mesh"] = str(folder / overrides["mesh"])
     if "rig" in overrides and ("/" in overrides["rig"] or overrides["rig"].endswith(".json")):
         overrides["rig"] = str(folder / overrides["rig"])  # a profile file, not a bundled name
-    return (capture if remote.is_url(capture) else str(folder / capture)), overrides
+    if remote.is_url(capture):
+        return capture, overrides
+    if (folder / capture).is_dir():
+        # Read as a take, a folder failed with the OS's words ("../takes: Is a directory")
+        # under the name takes.csv in the report; a manifest lists takes, not folders.
+        raise BatchInputError(f"{where}: capture {capture} is a folder (list takes one per row, "
+                              f"or give the folder itself as an input)")
+    return str(folder / capture), overrides
 
 
 def _check_field(key: str, value, where: str):
