@@ -1137,7 +1137,6 @@ def test_output_names_and_report_folder():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["batch", "a.csv", "-o", "out/{stem}.xyz"], "cannot write .xyz: the outputs are glb"),
     (["batch", "a.csv", "b.csv", "-o", "out/x.json"], "must contain {stem}"),
     (["batch", "a.csv", "-o", "out/{stem}.json", "--workers", "0"], "--workers: 0: must be at least 1"),
     (["batch", "a.csv", "-o", "o/{stem}.json", "--neutral", "3-1"], "start must be before"),
@@ -1149,14 +1148,37 @@ def test_usage_errors(tmp_path, capsys, monkeypatch, arguments, message):
     assert len(err) == 1 and message in err[0]
 
 
-def test_two_takes_writing_one_file_are_refused(tmp_path, capsys):
+def test_two_takes_writing_one_file_are_a_usage_error_as_in_retarget(tmp_path, capsys):
+    """Exit 2, as `retarget d1/t.csv d2/t.csv -o {stem}.json` (the README's "Errors": -o does
+    not tell the takes apart); it was exit 1."""
     source = shared_asset(LLF).read_bytes()
     for folder in ("s1", "s2"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "take.csv").write_bytes(source)
+    out = tmp_path / "out"
     assert main(["batch", str(tmp_path / "s1"), str(tmp_path / "s2"),
-                 "-o", str(tmp_path / "out" / "{stem}.json")]) == 1
-    assert "use {parent} in -o" in capsys.readouterr().err
+                 "-o", str(out / "{stem}.json")]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {tmp_path / 's1' / 'take.csv'} and {tmp_path / 's2' / 'take.csv'} would "
+        f"both write {out / 'take.json'}; use {{parent}} in -o or a manifest with a stem per take "
+        f"(see 'facs-rig batch --help')\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("arguments", "given"), [
+    (["-o", "{out}/{{stem}}.xyz"], "-o {out}/{{stem}}.xyz"),
+    (["-o", "{out}/{{stem}}.{{ext}}", "--formats", "json,xyz"], "--formats json,xyz"),
+])
+def test_an_extension_batch_does_not_write_is_exit_1_as_in_retarget(tmp_path, capsys, arguments,
+                                                                    given):
+    """The README's "Errors": an output whose extension the command does not write is exit 1,
+    naming the value, as `retarget take.csv -o x.xyz`; batch said it as a usage error, exit 2."""
+    out = tmp_path / "out"
+    status = main(["batch", str(shared_asset(LLF)), *[a.format(out=out) for a in arguments]])
+    assert (status, capsys.readouterr().err) == (1, (
+        f"facs-rig: error: {given.format(out=out)}: cannot write .xyz; batch writes .glb, .gltf, "
+        f".csv, .json, .txt, .notes or .eaf, as retarget does\n"))
+    assert not out.exists()
 
 
 def test_heat_map_has_one_band_per_channel_and_bins_long_takes():
@@ -1397,8 +1419,7 @@ def test_dominant_au_seconds_are_a_union_never_longer_than_the_take():
 @pytest.mark.parametrize("arguments, message", [
     (["-o", "{out}/{{stem}}.{{ext}}"], r"-o contains \{ext\}: list the outputs with --formats"),
     (["-o", "{out}/x.json", "--formats", "json"], r"--formats needs \{ext\} in -o"),
-    (["-o", "{out}/{{stem}}.{{ext}}", "--formats", "json,xyz"],
-     r"cannot write \.xyz: the outputs are glb"),
+    (["-o", "{out}/{{stem}}.{{ext}}", "--formats", "json,JSON"], r"--formats lists an extension twice"),
 ])
 def test_contradicting_output_options_are_usage_errors(tmp_path, capsys, arguments, message):
     out = tmp_path / "out"

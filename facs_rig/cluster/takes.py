@@ -22,7 +22,7 @@ from pathlib import Path
 
 from facs_rig.cluster import remote
 from facs_rig.core.limits import fps_problem
-from facs_rig.errors import CaptureFormatError, FacsRigError
+from facs_rig.errors import CaptureFormatError, FacsRigError, UnsupportedFormatError
 from facs_rig.io import bounded_json
 from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
 from facs_rig.io.captures._table import _HEADER_SAMPLE, header_from_sample, read_header
@@ -47,8 +47,9 @@ class BatchInputError(FacsRigError, ValueError):
 
 
 class BatchUsageError(BatchInputError):
-    """A mistake in the batch's options themselves (``-o`` and ``--formats``, ``--scheduler``):
-    the CLI reports it as a usage error (exit 2), as ``retarget`` does the same mistakes."""
+    """A mistake in the batch's options themselves (``-o`` and ``--formats`` that contradict,
+    an ``-o`` that names two takes' outputs alike, ``--scheduler``): the CLI reports it as a
+    usage error (exit 2), as ``retarget`` does the same mistakes."""
 
 
 @dataclass(frozen=True)
@@ -352,10 +353,22 @@ class OutputNames:
     ``{ext}`` is replaced by each of ``formats``. Without ``{ext}`` the template's own
     extension is the one output. Each take also gets ``.facs.txt`` (the ``code`` summary) and
     ``.qc.png`` (the AU heat map) beside its outputs.
+
+    Raises
+    ------
+    BatchUsageError
+        ``-o`` and ``formats`` contradict, or list an extension twice.
+    UnsupportedFormatError
+        An extension ``retarget`` does not write (exit 1, as ``retarget``'s).
     """
 
     template: str
     formats: tuple[str, ...] = ()
+
+    @property
+    def formats_given(self) -> bool:
+        """Whether the extensions are ``--formats``' (``{ext}`` in the template), not ``-o``'s."""
+        return "{ext}" in self.template
 
     def __post_init__(self) -> None:
         if "{ext}" in self.template:
@@ -378,9 +391,13 @@ class OutputNames:
             try:
                 output_kind(f"take.{extension}", None)
             except FacsRigError:
-                raise BatchUsageError(
-                    f"cannot write .{extension}: the outputs are glb, gltf, csv, json, txt, notes "
-                    f"or eaf (the extension of -o, or --formats)") from None
+                # An extension the command does not write is exit 1, naming the value, as in
+                # retarget (the README's "Errors"); it was a usage error here, exit 2.
+                given = f"--formats {','.join(self.formats)}" if self.formats_given else \
+                    f"-o {self.template}"
+                raise UnsupportedFormatError(
+                    f"{given}: cannot write .{extension}; batch writes .glb, .gltf, .csv, .json, "
+                    f".txt, .notes or .eaf, as retarget does") from None
         if remote.is_url(self.template) and "gltf" in formats:
             raise BatchUsageError(
                 f"-o {self.template}: a .gltf is two files (the JSON and its .bin) that an object "
