@@ -1005,9 +1005,33 @@ def test_folders_globs_and_manifests_expand_to_takes(tmp_path):
             ["one.csv", "out/one.csv"]
 
 
+def test_a_folder_search_takes_csv_files_whatever_the_case_of_their_extension(tmp_path):
+    """A reviewer's folder of A.CSV (a device's export) and b.csv: `1 takes: 1 done`, no note,
+    A.CSV unmentioned; rglob("*.csv") matches case-sensitively on Linux. A glob the user gives
+    matches as written, as the shell's would; the outputs keep -o's own extensions."""
+    source = shared_asset("captures/facecap/facecap_animation_weights.csv").read_bytes()
+    folder = tmp_path / "up"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("A.CSV", "b.csv", "sub/C.Csv"):
+        (folder / name).write_bytes(source)
+    (folder / "NOTES.CSV").write_text("x,y\n1,2\n")  # not a capture: skipped with a note
+    (folder / "readme.txt").write_text("not a take\n")
+    takes, notes = expand_inputs([str(folder)])
+    assert [Path(t.capture).relative_to(folder).as_posix() for t in takes] == \
+        ["A.CSV", "b.csv", "sub/C.Csv"]
+    assert notes == [f"{folder}: 1 CSV file(s) skipped, not a capture format facs-rig knows: "
+                     f"NOTES.CSV"]
+    assert OutputNames("out/{stem}.{ext}", ("json", "CSV")).outputs(takes[0]) == \
+        ["out/A.json", "out/A.csv"]
+    takes, _ = expand_inputs([str(folder / "*.csv")])
+    assert [Path(t.capture).name for t in takes] == ["b.csv"]
+
+
 @pytest.mark.parametrize("text, message", [
     ("capture,rig\n", None),
-    ("capture,speed\nx.csv,2\n", "line 2: unknown field(s) speed"),
+    # The misspelt column is in the header, line 1, with rows or without.
+    ("capture,speed\nx.csv,2\n", "line 1: unknown column(s) speed; known: capture, rig, mesh"),
+    ("capture,rgi\n", "line 1: unknown column(s) rgi; known: capture, rig, mesh"),
     ("capture,fps\nx.csv,fast\n", "line 2: field fps: 'fast': fps must be a number in (0, 10000]"),
     ("capture,fps\nx.csv,-1\n", "field fps"),
     ("capture,neutral\nx.csv,3-1\n", "field neutral: neutral '3-1': the start must be before"),
@@ -1026,6 +1050,46 @@ def test_csv_manifest_errors_name_line_and_field(tmp_path, text, message):
     with pytest.raises(BatchInputError) as error:
         read_manifest(str(path))
     assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_a_folder_in_a_manifest_is_refused_naming_the_manifest_and_row(tmp_path, suffix):
+    """A reviewer's manifest listing ../takes: `facs-rig: error: ../takes: Is a directory` from
+    the worker, the take reported as takes.csv, and no word of the manifest."""
+    (tmp_path / "takes").mkdir()
+    (tmp_path / "m").mkdir()
+    manifest = tmp_path / "m" / f"list{suffix}"
+    manifest.write_text("capture\n../takes\n" if suffix == ".csv" else '["../takes"]')
+    with pytest.raises(BatchInputError) as error:
+        expand_inputs([str(manifest)])
+    where = "line 2" if suffix == ".csv" else "take 1"
+    assert str(error.value) == (f"{manifest}: {where}: capture ../takes is a folder (list takes "
+                                f"one per row, or give the folder itself as an input)")
+
+
+def test_a_missing_take_of_a_manifest_fails_naming_the_manifest_and_line(tmp_path):
+    """One missing take of a manifest fails alone, as before, but its error names the row to
+    fix (it said `m/missing.csv: No such file or directory`); a manifest whose every take is
+    missing is refused whole, naming the rows."""
+    from facs_rig.cluster import BatchSettings, plan_jobs
+    from facs_rig.cluster.work import process_take
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "here.csv").write_bytes(shared_asset(LLF).read_bytes())
+    manifest = tmp_path / "m" / "list.csv"
+    manifest.write_text("capture\nhere.csv\nmissing.csv\n")
+    settings = BatchSettings(OutputNames(f"{tmp_path}/out/{{stem}}.json"))
+    jobs, _ = plan_jobs([str(manifest)], settings)
+    missing = tmp_path / "m" / "missing.csv"
+    result = process_take(jobs[1])
+    assert (result["status"], result["error"]) == (
+        "failed", f"{manifest}: line 3: capture {missing}: No such file or directory")
+    manifest.write_text("capture\nmissing.csv\n")
+    with pytest.raises(BatchInputError) as error:
+        plan_jobs([str(manifest)], settings)
+    assert str(error.value) == (f"no takes: {manifest}: line 2: capture {missing}: no such file "
+                                f"or folder")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("text, message", [
@@ -1073,7 +1137,6 @@ def test_output_names_and_report_folder():
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["batch", "a.csv", "-o", "out/{stem}.xyz"], "cannot write .xyz: the outputs are glb"),
     (["batch", "a.csv", "b.csv", "-o", "out/x.json"], "must contain {stem}"),
     (["batch", "a.csv", "-o", "out/{stem}.json", "--workers", "0"], "--workers: 0: must be at least 1"),
     (["batch", "a.csv", "-o", "o/{stem}.json", "--neutral", "3-1"], "start must be before"),
@@ -1085,14 +1148,37 @@ def test_usage_errors(tmp_path, capsys, monkeypatch, arguments, message):
     assert len(err) == 1 and message in err[0]
 
 
-def test_two_takes_writing_one_file_are_refused(tmp_path, capsys):
+def test_two_takes_writing_one_file_are_a_usage_error_as_in_retarget(tmp_path, capsys):
+    """Exit 2, as `retarget d1/t.csv d2/t.csv -o {stem}.json` (the README's "Errors": -o does
+    not tell the takes apart); it was exit 1."""
     source = shared_asset(LLF).read_bytes()
     for folder in ("s1", "s2"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "take.csv").write_bytes(source)
+    out = tmp_path / "out"
     assert main(["batch", str(tmp_path / "s1"), str(tmp_path / "s2"),
-                 "-o", str(tmp_path / "out" / "{stem}.json")]) == 1
-    assert "use {parent} in -o" in capsys.readouterr().err
+                 "-o", str(out / "{stem}.json")]) == 2
+    assert capsys.readouterr().err == (
+        f"facs-rig: error: {tmp_path / 's1' / 'take.csv'} and {tmp_path / 's2' / 'take.csv'} would "
+        f"both write {out / 'take.json'}; use {{parent}} in -o or a manifest with a stem per take "
+        f"(see 'facs-rig batch --help')\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("arguments", "given"), [
+    (["-o", "{out}/{{stem}}.xyz"], "-o {out}/{{stem}}.xyz"),
+    (["-o", "{out}/{{stem}}.{{ext}}", "--formats", "json,xyz"], "--formats json,xyz"),
+])
+def test_an_extension_batch_does_not_write_is_exit_1_as_in_retarget(tmp_path, capsys, arguments,
+                                                                    given):
+    """The README's "Errors": an output whose extension the command does not write is exit 1,
+    naming the value, as `retarget take.csv -o x.xyz`; batch said it as a usage error, exit 2."""
+    out = tmp_path / "out"
+    status = main(["batch", str(shared_asset(LLF)), *[a.format(out=out) for a in arguments]])
+    assert (status, capsys.readouterr().err) == (1, (
+        f"facs-rig: error: {given.format(out=out)}: cannot write .xyz; batch writes .glb, .gltf, "
+        f".csv, .json, .txt, .notes or .eaf, as retarget does\n"))
+    assert not out.exists()
 
 
 def test_heat_map_has_one_band_per_channel_and_bins_long_takes():
@@ -1333,8 +1419,7 @@ def test_dominant_au_seconds_are_a_union_never_longer_than_the_take():
 @pytest.mark.parametrize("arguments, message", [
     (["-o", "{out}/{{stem}}.{{ext}}"], r"-o contains \{ext\}: list the outputs with --formats"),
     (["-o", "{out}/x.json", "--formats", "json"], r"--formats needs \{ext\} in -o"),
-    (["-o", "{out}/{{stem}}.{{ext}}", "--formats", "json,xyz"],
-     r"cannot write \.xyz: the outputs are glb"),
+    (["-o", "{out}/{{stem}}.{{ext}}", "--formats", "json,JSON"], r"--formats lists an extension twice"),
 ])
 def test_contradicting_output_options_are_usage_errors(tmp_path, capsys, arguments, message):
     out = tmp_path / "out"

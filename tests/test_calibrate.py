@@ -17,7 +17,9 @@ from facs_rig.io.captures.calibrate import (
     DEFAULT_RIDGE,
     CodedTake,
     calibrate_tracker,
+    check_coverage,
     coded_take,
+    duplicated_takes,
     fit_mapping,
 )
 
@@ -169,13 +171,15 @@ def test_takes_without_a_common_shape_or_a_facial_au_are_refused_by_name():
                                  "take1.eaf")
 
 
-def _error_line(capsys, argv: list[str]) -> str:
-    """Exit 1 and exactly one error line on stderr (progress lines aside)."""
-    assert main(argv) == 1
+def _error_line(capsys, argv: list[str], notes: tuple[str, ...] = (), status: int = 1) -> str:
+    """Exit ``status`` and exactly one error line on stderr (progress lines aside), after the
+    ``notes`` given."""
+    assert main(argv) == status
     errors = [line for line in capsys.readouterr().err.splitlines()
               if line.startswith("facs-rig")]
-    assert len(errors) == 1, errors
-    return errors[0]
+    assert len(errors) == len(notes) + 1, errors
+    assert errors[:-1] == [f"facs-rig: note: {note}" for note in notes]
+    return errors[-1]
 
 
 def test_a_coding_shorter_than_half_its_take_is_refused_naming_both_files(tmp_path, capsys):
@@ -189,13 +193,92 @@ def test_a_coding_shorter_than_half_its_take_is_refused_naming_both_files(tmp_pa
     assert not out.exists()
 
 
+def test_a_coding_much_longer_than_its_take_is_noted_or_refused_naming_both_files(tmp_path,
+                                                                                 capsys):
+    """A reviewer's 19.6 s OpenFace coding of another take, given for an 11.1 s Face Cap take,
+    was fitted without a word; the rule was one way only (a coding under half its take)."""
+    s07, facecap = (str(shared_asset(f"captures/{t}.csv")) for t in
+                    ("livelinkface/S07-001", "facecap/facecap_animation_weights"))
+    openface = str(shared_asset("captures/openface/facsvatar_demo_full.csv"))
+    s07_coding = str(tmp_path / "s07.eaf")
+    assert main(["retarget", s07, "-o", s07_coding]) == 0
+    capsys.readouterr()
+    out = tmp_path / "x.json"
+    assert main(["calibrate", s07, facecap, "--coded", s07_coding, openface, "-o", str(out)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("facs-rig")]
+    assert notes == [
+        f"facs-rig: note: {openface}: its codes span 0.00-19.56 s (19.6 s), and the take "
+        f"{facecap} (0.05-11.18 s, 11.1 s) covers 57% of them; a coding of the same take spans "
+        f"it to a frame or two: is it another, longer take's? (codes outside the take are not "
+        f"used)"]
+    assert out.exists()
+    # Under half of the coding within the take is refused, as under half of the take coded.
+    out.unlink()
+    s07_cut = tmp_path / "S07-cut.csv"
+    s07_cut.write_text("".join(open(s07, encoding="utf-8").readlines()[:400]), encoding="utf-8")
+    line = _error_line(capsys, ["calibrate", str(s07_cut), facecap, "--coded", s07_coding,
+                                str(tmp_path / "f.eaf"), "-o", str(out)])
+    assert line == (f"facs-rig: error: {s07_coding}: its codes span 0.00-67.62 s (67.6 s), and "
+                    f"the take {s07_cut} (0.00-13.26 s, 13.3 s) covers 20% of them; a take must "
+                    f"cover at least 50% of its coding (is it another take's, or are the --coded "
+                    f"files out of order?)")
+    assert not out.exists()
+
+
+def test_check_coverage_is_the_same_rule_both_ways():
+    assert check_coverage("c", (0.0, 10.0), "t", (0.0, 10.0)) is None
+    assert check_coverage("c", (0.0, 11.0), "t", (0.0, 10.0)) is None  # 91 %: a frame or two
+    assert "covers 83% of them" in check_coverage("c", (0.0, 12.0), "t", (0.0, 10.0))
+    assert check_coverage("c", (0.0, 5.0), "t", (0.0, 10.0)) is None  # half the take coded
+    for coding_span, take_span in (((0.0, 20.1), (0.0, 10.0)), ((0.0, 4.9), (0.0, 10.0))):
+        with pytest.raises(CalibrationError, match="must cover at least 50%"):
+            check_coverage("c", coding_span, "t", take_span)
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_a_take_given_twice_is_refused_naming_both_arguments(tmp_path, capsys, copy):
+    """A reviewer's `calibrate 001.csv 001.csv --coded 001.csv 001.csv` printed a "held-out" r
+    of a fit on the very take it scored. The same path is a usage error, found before reading;
+    a copy under another name is found by its bytes (exit 1)."""
+    clip = str(shared_asset("captures/pyfeat/001.csv"))
+    twin = clip
+    if copy:
+        twin = str(tmp_path / "copy.csv")
+        (tmp_path / "copy.csv").write_bytes(shared_asset("captures/pyfeat/001.csv").read_bytes())
+    out = tmp_path / "x.json"
+    line = _error_line(capsys, ["calibrate", clip, twin, "--coded", clip, twin, "-o", str(out)],
+                       status=1 if copy else 2)
+    same = "copies (the same bytes)" if copy else "the same file"
+    assert line == (f"facs-rig: error: CAPTURE 1 ({clip}) and CAPTURE 2 ({twin}) are {same}: each "
+                    f"take is held out in turn, and one given twice would be scored by a fit on "
+                    f"its copy; give each take once" + ("" if copy else
+                                                        " (see 'facs-rig calibrate --help')"))
+    assert not out.exists()
+
+
+def test_one_coding_for_two_takes_is_refused(tmp_path, capsys):
+    clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 2)]
+    out = tmp_path / "x.json"
+    line = _error_line(capsys, ["calibrate", *clips, "--coded", clips[0], clips[0], "-o",
+                                str(out)], status=2)
+    assert line == (f"facs-rig: error: --coded 1 ({clips[0]}) and --coded 2 ({clips[0]}) are the "
+                    f"same file: two takes coded alike are one take twice or a wrong pairing; "
+                    f"give each take its own coding (see 'facs-rig calibrate --help')")
+    assert duplicated_takes(clips, clips) is None
+    assert not out.exists()
+
+
 def test_swapped_codings_are_refused_unless_forced(tmp_path, capsys):
     # Clips 1 and 2 swapped now score +0.003 (news readers' codings are much alike), so the
     # swap is of clips 1 and 3.
     clips = [str(shared_asset(f"captures/pyfeat/{i:03d}.csv")) for i in (1, 3)]
     out = tmp_path / "x.json"
     argv = ["calibrate", *clips, "--coded", *reversed(clips), "-o", str(out)]
-    line = _error_line(capsys, argv)
+    # Clip 3's coding is 1.53 s, clip 1 1.27 s: the longer coding is noted (check_coverage).
+    line = _error_line(capsys, argv, notes=(
+        f"{clips[1]}: its codes span 0.00-1.53 s (1.5 s), and the take {clips[0]} (0.00-1.27 s, "
+        f"1.3 s) covers 83% of them; a coding of the same take spans it to a frame or two: is it "
+        f"another, longer take's? (codes outside the take are not used)",))
     assert line == ("facs-rig: error: held-out mean r -0.104 over 16 AUs is below 0: the mapping "
                     "predicts the held-out takes no better than chance, so the profile was not "
                     "written (are the --coded files in the captures' order? --force writes it "

@@ -92,6 +92,22 @@ def test_errors_in_files_and_data_are_exit_1_without_the_hint(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
 
 
+def test_retarget_and_batch_give_one_status_for_the_same_mistake(tmp_path, capsys, monkeypatch):
+    """The README's rule for both: an extension the command does not write is exit 1 (batch
+    said 2); two takes of one name that -o does not tell apart are exit 2 (batch said 1)."""
+    monkeypatch.chdir(tmp_path)
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "t.csv").write_bytes(shared_asset(CAPTURE).read_bytes())
+    for command, template in (("retarget", "{stem}.json"), ("batch", "out/{stem}.json")):
+        line = _one_line(capsys, [command, "d1/t.csv", "d2/t.csv", "-o", template], 2)
+        assert "d1/t.csv and d2/t.csv would both write" in line, line
+        assert line.endswith(f"(see 'facs-rig {command} --help')"), line
+        line = _one_line(capsys, [command, "d1/t.csv", "-o", "out/{stem}.xyz"], 1)
+        assert "cannot write .xyz;" in line and "--help" not in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d1", "d2"]
+
+
 def test_every_fps_and_range_option_is_checked_while_parsing(capsys):
     # --fps 0 and --yaw 400 were 2 and 1: both are now refused by argparse, before the handler.
     for argv in (["preview", "12", "-o", "/nonexistent/x.png", "--fps", "0"],

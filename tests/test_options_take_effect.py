@@ -373,7 +373,7 @@ def test_a_manifest_has_no_per_take_tracker(tmp_path, capsys):
     manifest.write_text(f"capture,tracker\n{shared_asset(OPENFACE)},mediapipe\n")
     assert main(["batch", str(manifest), "-o", f"{tmp_path}/out/{{stem}}.json"]) == 1
     assert capsys.readouterr().err == (
-        f"facs-rig: error: {manifest}: line 2: unknown field(s) tracker; known: capture, rig, "
+        f"facs-rig: error: {manifest}: line 1: unknown column(s) tracker; known: capture, rig, "
         f"mesh, fps, neutral, from, face, stem\n")
 
 

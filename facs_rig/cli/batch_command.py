@@ -75,7 +75,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
                             workers=args.workers, on_plan=progress.start,
                             on_start=progress.cluster_up, on_result=progress.step,
                             on_wait=progress.waiting)
-    except BatchUsageError as exc:  # -o without {stem} for several takes: as in retarget
+    except BatchUsageError as exc:  # -o naming several takes alike: as in retarget
         raise UsageError(str(exc)) from None
     finally:
         progress.finish()

@@ -207,6 +207,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         MIN_TAKES_TO_CHOOSE,
         calibrate_tracker,
         check_held_out,
+        duplicated_takes,
         fold_count,
         held_out_penalty,
         write_tracker_profile,
@@ -221,6 +222,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(f"--folds must lie in 2..{len(args.captures)} (the number of takes)")
     if not args.output.lower().endswith(".json"):
         raise UsageError("-o must be a .json tracker profile")
+    # A path given twice is a command-line mistake; a copy under another name is found when
+    # the files are read (calibrate_tracker, exit 1).
+    problem = duplicated_takes(args.captures, args.coded, by_content=False)
+    if problem is not None:
+        raise UsageError(problem)
     check_output(args.output, inputs=(*args.captures, *args.coded, args.tracker))
     bars: list[ProgressBar] = []
 
@@ -239,6 +245,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     finally:
         if bars:
             bars[0].finish()  # an error is printed below the bar, not over it
+    for note in calibration.notes:
+        print(f"facs-rig: note: {note}", file=sys.stderr)
     print(f"held-out r per AU ({calibration.folds}-fold by take, frames pooled):")
     for channel, r in calibration.held_out_r.items():
         shown = f"{r:6.3f}" if r == r else f"   n/a: {calibration.unscored[channel]}"

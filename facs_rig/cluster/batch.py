@@ -104,7 +104,8 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
     job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),
-                  code_cleaning=code_cleaning).with_settings()  # once: the manifest records them
+                  code_cleaning=code_cleaning,
+                  origin=take.origin).with_settings()  # once: the manifest records them
     if manifest is not None and not settings.force and job.key in manifest.entries:
         # Through JSON, as the manifest stores it (tuples become lists); a take the manifest
         # does not know (every take of a first run) has nothing to compare.
@@ -120,8 +121,11 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     Raises
     ------
     BatchInputError
-        No takes, several takes without ``{stem}`` in ``-o``, two takes writing one file.
-        (An output extension ``retarget`` cannot write is refused by :class:`OutputNames`.)
+        No takes, an output that would replace a capture or a file the batch writes itself.
+    BatchUsageError
+        Several takes without ``{stem}`` in ``-o``, two takes writing one file (a usage error,
+        as ``retarget``'s). (An output extension ``retarget`` cannot write is refused by
+        :class:`OutputNames`.)
     """
     if settings.tracker:
         # The same for every take: resolved once here, not failed by each worker in turn.
@@ -145,7 +149,8 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
            for t in takes):
         # Every input missing is a mistyped command, not a batch of failed takes: nothing is
         # run or written (one missing take among others fails alone, and the rest go on).
-        missing = ", ".join(dict.fromkeys(t.capture for t in takes))
+        missing = ", ".join(dict.fromkeys(f"{t.origin}: capture {t.capture}" if t.origin
+                                          else t.capture for t in takes))
         raise BatchInputError(f"no takes: {missing}: no such file or folder")
     _check_rigs(takes, settings)
     jobs = [_job(take, settings, manifest) for take in takes]
@@ -164,6 +169,9 @@ def _check_one_writer_per_file(jobs: list[TakeJob], folder: Path | str) -> None:
     Raises
     ------
     BatchInputError
+        An output would replace a take's capture, or be two files of one take or the batch's.
+    BatchUsageError
+        Two takes would write one file (``retarget``'s usage error for the same captures).
     """
     from facs_rig.cluster.engine import MANIFEST_NAME
     from facs_rig.cluster.report import REPORT_HTML, REPORT_JSON
@@ -197,7 +205,9 @@ def _check_one_writer_per_file(jobs: list[TakeJob], folder: Path | str) -> None:
                 first = what if capture is None else f"{capture}'s {what}"
                 raise BatchInputError(f"{path} would be both {first} and {job.capture}'s {role}; "
                                       f"choose other output names in -o or --formats")
-            raise BatchInputError(
+            # A usage error (exit 2), as retarget's for the same two captures: the -o template
+            # does not tell the takes apart (the README's "Errors"); it was exit 1 here.
+            raise BatchUsageError(
                 f"{capture} and {job.capture} would both write {path}; use {{parent}} in -o "
                 f"or a manifest with a stem per take")
 

@@ -1,10 +1,10 @@
 """What a batch is made of: the takes named by ``facs-rig batch`` INPUTS and the files each writes.
 
-INPUTS are capture files, folders (searched recursively for ``.csv`` files whose header is a
-capture format facs-rig knows), glob patterns, or manifests: a ``.json`` file (a list of objects,
-or ``{"takes": [...]}``) or a ``.csv`` file whose first column is ``capture``, one take per row
-with optional per-take overrides (:data:`OVERRIDE_FIELDS`). Relative paths in a manifest are
-relative to the manifest's folder.
+INPUTS are capture files, folders (searched recursively for ``.csv`` files, the extension in any
+case, whose header is a capture format facs-rig knows), glob patterns (matched as written), or
+manifests: a ``.json`` file (a list of objects, or ``{"takes": [...]}``) or a ``.csv`` file whose
+first column is ``capture``, one take per row with optional per-take overrides
+(:data:`OVERRIDE_FIELDS`). Relative paths in a manifest are relative to the manifest's folder.
 
 Everything here runs on the client and is cheap: a folder search reads one header line per
 file; captures themselves are only read by workers. Inputs may also be fsspec URLs
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from facs_rig.cluster import remote
 from facs_rig.core.limits import fps_problem
-from facs_rig.errors import CaptureFormatError, FacsRigError
+from facs_rig.errors import CaptureFormatError, FacsRigError, UnsupportedFormatError
 from facs_rig.io import bounded_json
 from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
 from facs_rig.io.captures._table import _HEADER_SAMPLE, header_from_sample, read_header
@@ -47,8 +47,9 @@ class BatchInputError(FacsRigError, ValueError):
 
 
 class BatchUsageError(BatchInputError):
-    """A mistake in the batch's options themselves (``-o`` and ``--formats``, ``--scheduler``):
-    the CLI reports it as a usage error (exit 2), as ``retarget`` does the same mistakes."""
+    """A mistake in the batch's options themselves (``-o`` and ``--formats`` that contradict,
+    an ``-o`` that names two takes' outputs alike, ``--scheduler``): the CLI reports it as a
+    usage error (exit 2), as ``retarget`` does the same mistakes."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,11 @@ def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], list[
         excluded = None
     found: list[str] = []
     skipped: list[str] = []  # paths relative to the folder
-    for path in sorted(folder.rglob("*.csv")):
+    # The extension in any case: devices and Windows tools export ``TAKE.CSV``, which
+    # ``rglob("*.csv")`` left out without a note on Linux (its match is case-sensitive there).
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() != ".csv":
+            continue
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         if excluded is not None and excluded in path.resolve().parents:
@@ -264,6 +269,13 @@ def _manifest_rows(path: str) -> list[tuple[str, dict, str]]:
             rows.append((*_manifest_row(entry, where, folder), where))
     else:
         reader = csv.DictReader(text.splitlines())
+        # A misspelt column is the header's mistake, line 1 (it was said at the first row that
+        # had a value in it, line 2 or later, or not at all in a manifest of no rows).
+        names = [name.strip().lower() for name in reader.fieldnames or ()]
+        unknown = sorted(set(names) - set(OVERRIDE_FIELDS) - {"capture", ""})
+        if unknown:
+            raise BatchInputError(f"{path}: line 1: unknown column(s) {', '.join(unknown)}; "
+                                  f"known: capture, {', '.join(OVERRIDE_FIELDS)}")
         for row in reader:
             where = f"{path}: line {reader.line_num}"
             if None in row:
@@ -291,7 +303,14 @@ def _manifest_row(entry: dict, where: str, folder: Path) -> tuple[str, dict]:
         overrides["mesh"] = str(folder / overrides["mesh"])
     if "rig" in overrides and ("/" in overrides["rig"] or overrides["rig"].endswith(".json")):
         overrides["rig"] = str(folder / overrides["rig"])  # a profile file, not a bundled name
-    return (capture if remote.is_url(capture) else str(folder / capture)), overrides
+    if remote.is_url(capture):
+        return capture, overrides
+    if (folder / capture).is_dir():
+        # Read as a take, a folder failed with the OS's words ("../takes: Is a directory")
+        # under the name takes.csv in the report; a manifest lists takes, not folders.
+        raise BatchInputError(f"{where}: capture {capture} is a folder (list takes one per row, "
+                              f"or give the folder itself as an input)")
+    return str(folder / capture), overrides
 
 
 def _check_field(key: str, value, where: str):
@@ -334,10 +353,22 @@ class OutputNames:
     ``{ext}`` is replaced by each of ``formats``. Without ``{ext}`` the template's own
     extension is the one output. Each take also gets ``.facs.txt`` (the ``code`` summary) and
     ``.qc.png`` (the AU heat map) beside its outputs.
+
+    Raises
+    ------
+    BatchUsageError
+        ``-o`` and ``formats`` contradict, or list an extension twice.
+    UnsupportedFormatError
+        An extension ``retarget`` does not write (exit 1, as ``retarget``'s).
     """
 
     template: str
     formats: tuple[str, ...] = ()
+
+    @property
+    def formats_given(self) -> bool:
+        """Whether the extensions are ``--formats``' (``{ext}`` in the template), not ``-o``'s."""
+        return "{ext}" in self.template
 
     def __post_init__(self) -> None:
         if "{ext}" in self.template:
@@ -360,9 +391,13 @@ class OutputNames:
             try:
                 output_kind(f"take.{extension}", None)
             except FacsRigError:
-                raise BatchUsageError(
-                    f"cannot write .{extension}: the outputs are glb, gltf, csv, json, txt, notes "
-                    f"or eaf (the extension of -o, or --formats)") from None
+                # An extension the command does not write is exit 1, naming the value, as in
+                # retarget (the README's "Errors"); it was a usage error here, exit 2.
+                given = f"--formats {','.join(self.formats)}" if self.formats_given else \
+                    f"-o {self.template}"
+                raise UnsupportedFormatError(
+                    f"{given}: cannot write .{extension}; batch writes .glb, .gltf, .csv, .json, "
+                    f".txt, .notes or .eaf, as retarget does") from None
         if remote.is_url(self.template) and "gltf" in formats:
             raise BatchUsageError(
                 f"-o {self.template}: a .gltf is two files (the JSON and its .bin) that an object "

@@ -56,6 +56,9 @@ class TakeJob:
         :func:`job_settings` of this job, computed once when the batch is planned (it hashes
         rig, mesh and tracker profile files), then compared with the manifest and recorded in
         it; None until then.
+    origin : str
+        Where a manifest named the take (``takes.csv: line 3``), said before the error of a
+        capture that cannot be opened; empty for a take named otherwise.
     """
 
     key: str
@@ -66,6 +69,7 @@ class TakeJob:
     code_cleaning: object
     previous_sha256: str | None = None
     settings: dict | None = field(default=None, compare=False)  # derived: not part of equality
+    origin: str = field(default="", compare=False)
 
     def with_settings(self) -> TakeJob:
         """This job with its :attr:`settings` computed (unchanged if they already are)."""
@@ -116,6 +120,9 @@ def process_take(job: TakeJob) -> dict:
         return _failed(job, " ".join(str(exc).split()), start)
     except OSError as exc:
         where = exc.filename if getattr(exc, "filename", None) else job.capture
+        if job.origin and where == job.capture:
+            # A manifest's row names a missing take: the manifest and its line are what to fix.
+            where = f"{job.origin}: capture {where}"
         return _failed(job, f"{where}: {exc.strerror or exc}", start)
     except Exception as exc:  # noqa: BLE001 (a bug or MemoryError on one take must not end the batch)
         return _failed(job, f"{job.capture}: unexpected {type(exc).__name__}: "

@@ -14,8 +14,9 @@ bound leaves most weights at exactly zero (sparse), and weights under ``1e-4`` a
 mapping's quality is Pearson r per AU on frames of takes **left out of the fit**: k-fold by
 take (leave-one-take-out up to ten takes), predictions pooled over the held-out takes. The
 final mapping is then fitted on every take; its r on the takes it was fitted on is never
-reported. A coding must cover at least half of its take (:func:`check_coverage`), and a
-mapping whose held-out mean r is below 0 should not be written (:func:`check_held_out`).
+reported. A coding must cover at least half of its take, and the take half of its coding
+(:func:`check_coverage`); a take or a coding given twice is refused (:func:`duplicated_takes`);
+a mapping whose held-out mean r is below 0 should not be written (:func:`check_held_out`).
 
 Two things are chosen from the data, each by k-fold by take on the takes being fitted only
 (:data:`MIN_TAKES_TO_CHOOSE` or more; fewer keep the defaults): the ridge penalty
@@ -30,6 +31,7 @@ scipy lives here, in an adapter: :mod:`facs_rig.core` stays numpy and the standa
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,8 +48,8 @@ from facs_rig.io.captures.trackers import AUMapping, shape_gain
 __all__ = ["CodedTake", "Calibration", "Regularisation", "REGULARISATIONS", "EVENT_FRACTIONS",
            "fit_mapping", "choose_event_fractions", "fold_count", "coded_take", "pearson",
            "au_ranges", "au_structure", "Structure", "uncoded_aus", "check_coverage",
-           "check_held_out", "calibrate_mapping", "calibrate_tracker", "held_out_penalty",
-           "write_tracker_profile", "read_beyond_rest", "REST_QUANTILE"]
+           "check_held_out", "calibrate_mapping", "calibrate_tracker", "duplicated_takes",
+           "held_out_penalty", "write_tracker_profile", "read_beyond_rest", "REST_QUANTILE"]
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class CodedTake:
     capture : Capture or None
         The capture read (to run ``code``'s events on it when choosing their thresholds;
         None when the take was not read from a file).
+    notes : tuple of str
+        What :func:`check_coverage` found doubtful in the pairing, one line each.
     """
 
     name: str
@@ -218,6 +222,7 @@ class CodedTake:
     coding: str = ""
     capture_format: str = ""
     capture: object = field(default=None, compare=False, repr=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,8 @@ class Calibration:
     beyond_rest : tuple of str
         The AUs the final mapping reads beyond their rest (:func:`read_beyond_rest`), one line
         each, as ``calibrate`` prints them.
+    notes : tuple of str
+        The takes' doubtful pairings (:attr:`CodedTake.notes`), as ``calibrate`` prints them.
     """
 
     mapping: AUMapping
@@ -254,6 +261,7 @@ class Calibration:
     fold_regularisations: tuple = ()
     #: The AUs the mapping reads beyond their rest (:func:`read_beyond_rest`), one line each.
     beyond_rest: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def scored(self) -> int:
@@ -876,7 +884,8 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
     CaptureFormatError
         The capture has no blendshapes, or the coding has no AU.
     CalibrationError
-        The coding covers less than half of the take (:func:`check_coverage`).
+        The coding covers less than half of the take, or the take less than half of the
+        coding (:func:`check_coverage`).
     """
     from facs_rig.core.filters import fill_gaps
     from facs_rig.io.captures import read_capture
@@ -910,7 +919,8 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
         if curves is None or not any(c.au < 50 for c in curves.channels):
             raise CaptureFormatError(f"{coding}: no facial AU columns to calibrate against")
         span = (float(curves.times[0]), float(curves.times[-1])) if len(curves.times) else (0, -1)
-    check_coverage(coding, span, os.fspath(capture_path), (float(times[0]), float(times[-1])))
+    note = check_coverage(coding, span, os.fspath(capture_path),
+                          (float(times[0]), float(times[-1])))
     source_times = np.asarray(curves.times, dtype=np.float64)
     channels = tuple(c for c in curves.channels if c.au < 50)
     coded = np.full((times.shape[0], len(channels)), np.nan)
@@ -924,21 +934,33 @@ def coded_take(capture_path: str | os.PathLike[str], coding_path: str | os.PathL
     coded[np.asarray(capture.gaps, dtype=bool)] = np.nan
     return CodedTake(os.fspath(capture_path), names, np.asarray(filled, dtype=np.float64),
                      channels, coded, coding=coding, capture_format=capture.format,
-                     capture=capture)
+                     capture=capture, notes=() if note is None else (note,))
 
 
-#: The least share of a take's time span its coding must cover.
+#: The least share of a take's time span its coding must cover, and of a coding's its take.
 MIN_COVERAGE = 0.5
+#: Below this share of its coding's span covered by the take, the pairing is said in a note.
+NOTED_COVERAGE = 0.9
 
 
 def check_coverage(coding: str, coding_span: tuple[float, float], take: str,
-                   take_span: tuple[float, float]) -> None:
-    """Refuse a coding that covers less than :data:`MIN_COVERAGE` of its take's time span.
+                   take_span: tuple[float, float]) -> str | None:
+    """Refuse a coding that covers less than :data:`MIN_COVERAGE` of its take's time span, or
+    whose take covers less than that of the coding's; note one the take covers less than
+    :data:`NOTED_COVERAGE` of.
 
     A coding of the same take spans the take (up to a frame or two at the ends); one covering
     less than half of it is another take's, a fragment, or a file given out of order, and
     fitting on it would pair the take's frames with codes of other moments. Half is the
-    rule because it is the least that still makes most of the take's frames evidence.
+    rule because it is the least that still makes most of the take's frames evidence. The
+    same holds the other way: a coding much longer than its take (a reviewer's 19.6 s OpenFace
+    coding of another take, given for an 11.1 s Face Cap take, was fitted without a word) is
+    another, longer take's; half of it outside the take is refused, a tenth or more noted.
+
+    Returns
+    -------
+    str or None
+        The note (naming both files and both durations), or None for a coding that fits.
 
     Raises
     ------
@@ -946,14 +968,29 @@ def check_coverage(coding: str, coding_span: tuple[float, float], take: str,
         Naming both files and both spans.
     """
     start, end = max(coding_span[0], take_span[0]), min(coding_span[1], take_span[1])
+    overlap = max(end - start, 0.0)
     length = take_span[1] - take_span[0]
-    covered = max(end - start, 0.0) / length if length > 0 else float(start <= end)
+    covered = overlap / length if length > 0 else float(start <= end)
+    codes = f"{coding_span[0]:.2f}-{max(coding_span[1], coding_span[0]):.2f} s"
     if covered < MIN_COVERAGE:
         raise CalibrationError(
-            f"{coding}: its codes span {coding_span[0]:.2f}-{max(coding_span[1], coding_span[0]):.2f} s, "
+            f"{coding}: its codes span {codes}, "
             f"{covered:.0%} of the take {take} ({take_span[0]:.2f}-{take_span[1]:.2f} s); a "
             f"coding must cover at least {MIN_COVERAGE:.0%} of its take (is it another take's, "
             f"or are the --coded files out of order?)")
+    coding_length = coding_span[1] - coding_span[0]
+    of_coding = overlap / coding_length if coding_length > 0 else 1.0
+    if of_coding >= NOTED_COVERAGE:
+        return None
+    said = (f"{coding}: its codes span {codes} ({coding_length:.1f} s), and the take {take} "
+            f"({take_span[0]:.2f}-{take_span[1]:.2f} s, {length:.1f} s) covers {of_coding:.0%} "
+            f"of them")
+    if of_coding < MIN_COVERAGE:
+        raise CalibrationError(
+            f"{said}; a take must cover at least {MIN_COVERAGE:.0%} of its coding (is it another "
+            f"take's, or are the --coded files out of order?)")
+    return (f"{said}; a coding of the same take spans it to a frame or two: is it another, "
+            f"longer take's? (codes outside the take are not used)")
 
 
 def calibrate_mapping(takes: list[CodedTake], tracker, *, vocabulary=None,
@@ -1069,6 +1106,52 @@ def _with_uncoded_aus(mapping: AUMapping, takes: list[CodedTake], tracker
 
 
 @on_one_blas_thread
+def _content_key(path: str) -> str | None:
+    """SHA-256 of the file's bytes, read in 1 MiB pieces; None when it cannot be read (its
+    reader then says why, in its own words)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def duplicated_takes(captures: list[str], codings: list[str], *,
+                     by_content: bool = True) -> str | None:
+    """Why these takes cannot be calibrated on together, or None: a capture given twice, or one
+    coding given for two takes.
+
+    Each take is held out in turn; a take given twice is fitted on its copy and then scored as
+    if unseen (a reviewer's ``calibrate 001.csv 001.csv --coded 001.csv 001.csv`` printed a
+    "held-out" r of a fit on the take it scored). One coding for two takes is that, or a wrong
+    pairing. Two arguments are the same when their paths name one file (as ``batch`` and
+    ``retarget`` do a capture named twice once) or, with ``by_content``, when their bytes are
+    the same (a copy under another name).
+    """
+    for what, option, paths in (("capture", "CAPTURE", captures), ("coding", "--coded", codings)):
+        first: dict[str, tuple[int, str]] = {}
+        for number, path in enumerate(map(os.fspath, paths), 1):
+            keys = [os.path.abspath(path)]
+            if by_content and (content := _content_key(path)) is not None:
+                keys.append(content)
+            earlier = next((first[key] for key in keys if key in first), None)
+            if earlier is not None:
+                same = ("the same file" if os.path.abspath(earlier[1]) == keys[0]
+                        else "copies (the same bytes)")
+                uses = ("each take is held out in turn, and one given twice would be scored by a "
+                        "fit on its copy; give each take once" if what == "capture" else
+                        "two takes coded alike are one take twice or a wrong pairing; give each "
+                        "take its own coding")
+                return (f"{option} {earlier[0]} ({earlier[1]}) and {option} {number} ({path}) are "
+                        f"{same}: {uses}")
+            for key in keys:
+                first.setdefault(key, (number, path))
+    return None
+
+
 def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
                       tracker: str | None = None, folds: int | None = None,
                       vocabulary=None, progress=None):
@@ -1101,10 +1184,16 @@ def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
 
     Raises
     ------
-    CalibrationError, CaptureFormatError
+    CalibrationError
+        A take or a coding given twice (:func:`duplicated_takes`), a coding that does not go
+        with its take (:func:`check_coverage`), takes that cannot be fitted together.
+    CaptureFormatError
     """
     from facs_rig.io.captures.pipeline import choose_tracker
 
+    problem = duplicated_takes(captures, codings)
+    if problem is not None:
+        raise CalibrationError(problem)
     count = fold_count(len(captures), folds)
     total = len(captures) + count + 1 + (len(captures) >= MIN_TAKES_TO_CHOOSE)
     takes = []
@@ -1118,6 +1207,7 @@ def calibrate_tracker(captures: list[str], codings: list[str], *, name: str,
     base = choose_tracker(tracker, takes[0].capture_format)
     calibration = calibrate_mapping(takes, base, vocabulary=vocabulary, folds=folds,
                                     progress=fitted)
+    calibration = replace(calibration, notes=tuple(note for take in takes for note in take.notes))
     profile = replace(
         base, name=name, mapping=calibration.mapping,
         description=f"{base.name} calibrated on {len(takes)} coded takes by facs-rig calibrate",
