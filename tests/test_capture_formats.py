@@ -216,10 +216,65 @@ def test_timecode_parsing():
     seconds, rate = parse_timecodes(("01:00:00:00.000", "01:00:00:30.500", "01:00:01:59.000"))
     assert rate == 60
     assert seconds.tolist() == pytest.approx([0.0, 30.5 / 60, 1 + 59 / 60])
-    _, rate30 = parse_timecodes(("00:00:00:00.000", "00:00:00:29.000"))
-    assert rate30 == 30
+    # Shorter than a second and inside one: the rate cannot be told (29 frames is 0.97 s at
+    # 30 fps or 0.48 s at 60); it is read at Live Link Face's usual 60, not guessed from 29.
+    _, rate_short = parse_timecodes(("00:00:00:00.000", "00:00:00:29.000"))
+    assert rate_short == 60
     with pytest.raises(CaptureFormatError, match="not a HH:MM:SS:FF.fff timecode"):
         parse_timecodes(("12:00:00",))
+    # 10 rows a second on a 50 fps timecode: the field tops out at 45, below 48, but read at 48
+    # every step across a second would be 3 frames against 5 within one.
+    cells = tuple(f"00:00:{s:02d}:{f:02d}.000" for s in range(3) for f in range(0, 50, 5))
+    seconds, rate = parse_timecodes(cells)
+    assert rate == 50
+    np.testing.assert_allclose(seconds, np.arange(30) / 10)
+
+
+def _retimed_take(tmp_path: Path, rate: int, rows: slice = slice(None)) -> Path:
+    """S07-001.csv with each row's own instant written as a ``rate`` fps timecode
+    (``HH:MM:SS:FF.fff``, the frame field counting 0 to rate - 1), keeping its 30 rows a second
+    and the two frames the app dropped."""
+    lines = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:][rows]:
+        cell, rest = line.split(",", 1)
+        h, m, s, f = cell.split(":")
+        milliframes = round(float(f) / 60 * rate * 1000)  # the same instant, in 1/1000 frames
+        out.append(f"{h}:{m}:{s}:{milliframes // 1000:02d}.{milliframes % 1000:03d},{rest}")
+    path = tmp_path / f"tc{rate}.csv"
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("rate", [24, 25, 30, 48, 50])
+def test_live_link_face_timecode_rate_from_whole_seconds(tmp_path, rate):
+    """A 24 fps timecode's frame field tops out at 23: it was read at 60 fps, making the
+    68 s take 5090 frames at 75 fps with 3062 invented dropped frames. Over whole seconds the
+    frame field's maximum and the rows' spacing tell each rate; the take reads as the original
+    does (2030 frames at 30 fps, its own 2 dropped frames)."""
+    original = read_live_link_face(shared_asset("captures/livelinkface/S07-001.csv"))
+    capture = read_live_link_face(_retimed_take(tmp_path, rate))
+    assert capture.metadata["timecode_rate"] == rate
+    assert capture.n_frames == 2030 and capture.fps == 30.0
+    assert capture.repairs == ("2 dropped frames (missing rows) filled as gaps",)
+    np.testing.assert_allclose(capture.times, original.times, atol=1e-3 / rate + 1e-9)
+
+
+def test_live_link_face_timecode_rate_of_a_take_shorter_than_a_second(tmp_path):
+    """Two rows of S07-001.csv (frame fields 47.169 and 49.169 at 60 fps): read at 50 fps (the
+    smallest rate above 49), 25 rows a second, with no word of the guess. A take that holds no
+    whole second cannot tell its rate: it is read at 60 and the repairs say so; one that
+    crosses a second boundary is told it by the spacing of its rows."""
+    two = _retimed_take(tmp_path, 60, slice(0, 2))
+    capture = read_live_link_face(two)
+    assert capture.metadata["timecode_rate"] == 60.0 and capture.fps == 30.0
+    assert capture.repairs == ("take shorter than a whole timecode second: its timecode rate "
+                               "cannot be told, read at 60 fps (Live Link Face's usual rate)",)
+    across = _retimed_take(tmp_path, 25, slice(5, 9))  # 23.667, 24.467 | 00.467, 01.267 ...
+    capture = read_live_link_face(across)
+    assert capture.metadata["timecode_rate"] == 25.0 and capture.fps == 30.0
+    assert capture.repairs == ("take shorter than a whole timecode second: timecode rate 25 fps "
+                               "told by the spacing of its rows across a second",)
 
 
 def test_arkit_name_variants():

@@ -36,7 +36,7 @@ from facs_rig.io.captures.arkit_names import (
 )
 
 __all__ = ["read_live_link_face", "read_blendshape_table", "write_live_link_face",
-           "parse_timecodes", "arkit_columns", "TIME_COLUMNS"]
+           "parse_timecodes", "infer_timecode_rate", "arkit_columns", "TIME_COLUMNS"]
 
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})[:;](\d{1,3}(?:\.\d*)?)$")
 #: Timecode rates Live Link Face can run at; the base is inferred from the largest frame field.
@@ -78,8 +78,9 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
     ----------
     cells : tuple of str
     rate : float, optional
-        Timecode frame rate. When None it is the smallest common rate above the largest frame
-        field seen (Live Link Face counts frames at 60 even when it records 30 rows a second,
+        Timecode frame rate. When None it is inferred (:func:`infer_timecode_rate`: over a
+        whole second, the common rate above the largest frame field that the rows' spacing
+        agrees with; Live Link Face counts frames at 60 even when it records 30 rows a second,
         as the real take S07-001.csv shows).
     where : callable
         Row index -> location text for messages.
@@ -89,6 +90,13 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
     seconds : (n,) float64
     rate : float
     """
+    parts = _timecode_parts(cells, where)
+    seconds, rate, _ = _timecode_seconds(parts, rate, where, lambda row: cells[row])
+    return seconds, rate
+
+
+def _timecode_parts(cells: tuple[str, ...], where) -> np.ndarray:
+    """``(n, 4)`` hours, minutes, seconds and frame field of ``HH:MM:SS:FF.fff`` cells."""
     parts = np.empty((len(cells), 4), dtype=np.float64)
     for row, cell in enumerate(cells):
         match = _TIMECODE.match(cell)
@@ -97,7 +105,7 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
             raise CaptureFormatError(f"{where(row)}, column Timecode: {shown!r} is not a "
                                      f"HH:MM:SS:FF.fff timecode")
         parts[row] = [float(g) for g in match.groups()]
-    return _timecode_seconds(parts, rate, where, lambda row: cells[row])
+    return parts
 
 
 #: Byte layout of Live Link Face's fixed-width timecode cell ``HH:MM:SS:FF.fff,``.
@@ -124,23 +132,97 @@ def _fixed_timecodes(fields: np.ndarray) -> np.ndarray | None:
     return parts
 
 
-def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of) -> tuple[np.ndarray, float]:
+def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of
+                      ) -> tuple[np.ndarray, float, str | None]:
+    """Seconds of ``(n, 4)`` timecode parts, relative to the first row, the rate they were read
+    at, and a note when the take could not tell its rate (see :func:`infer_timecode_rate`)."""
+    note = None
     if rate is None:
-        largest = float(parts[:, 3].max()) if parts.shape[0] else 0.0
-        rate = next((r for r in _TIMECODE_RATES if largest < r), None)
-        if rate is None:
-            row = int(parts[:, 3].argmax())
-            raise CaptureFormatError(f"{where(row)}, column Timecode: frame field {largest:g} is "
-                                     f"above every timecode rate")
-        if largest < 24:
-            rate = 60  # a take shorter than a second: Live Link Face's usual 60 fps timecode
+        rate, note = infer_timecode_rate(parts, where)
     bad = np.flatnonzero((parts[:, 1] >= 60) | (parts[:, 2] >= 60) | (parts[:, 3] >= rate))
     if bad.size:
         raise CaptureFormatError(f"{where(int(bad[0]))}, column Timecode: {cell_of(int(bad[0]))!r} "
                                  f"is out of range at {rate:g} fps")
     seconds = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + parts[:, 3] / rate
     seconds = seconds + _midnight_wraps(seconds, rate, where, cell_of)
-    return seconds - (seconds[0] if seconds.size else 0.0), float(rate)
+    return seconds - (seconds[0] if seconds.size else 0.0), float(rate), note
+
+
+#: The rate a take too short to tell its own is read at: Unreal's importer of Live Link Face
+#: CSVs reads every take's frame field at 60 fps (``Frames / 60.0`` in
+#: ``LiveLinkFaceImporterFactory.cpp``, Epic's LiveLinkFaceImporter plugin), and both sample
+#: takes count at 60.
+DEFAULT_TIMECODE_RATE = 60
+#: A step across a second boundary is a whole number of the take's usual step within a second
+#: when it lies within this fraction of it (the tolerance of ``_common.dropped_frames``).
+_BOUNDARY_TOLERANCE = 0.25
+
+
+def infer_timecode_rate(parts: np.ndarray, where=lambda row: f"row {row + 1}"
+                        ) -> tuple[float, str | None]:
+    """The frame rate of a take's timecodes, and a note when the take could not tell it.
+
+    The frame field counts 0 to rate - 1 within each second, so over one whole second its
+    maximum is within one row's step of the rate, and the rate is among the common rates
+    (:data:`_TIMECODE_RATES`) above the largest frame field. Among those, the rate is the one
+    under which each step across a second boundary is a whole number of the take's usual step
+    within a second, with the fewest frames missing there (a 25 fps timecode read at 24 would
+    make every boundary step short; one read at 50 would put 25 missing frames at each); a take
+    whose rows are too irregular for that takes the smallest rate above its largest field.
+
+    A take that never holds a whole second (the rows of one second label between two others)
+    shows no maximum. When it crosses a second boundary with rows within a second on either
+    side, the spacing of its rows still tells the rate (the boundary step must be a usual
+    step); otherwise it is read at :data:`DEFAULT_TIMECODE_RATE`. Either way the returned note
+    says so (a 2-row take with frame fields 47 and 49 was read at 50 fps, and one whose fields
+    stayed below 24 at 60, with no word of either).
+
+    Parameters
+    ----------
+    parts : (n, 4) float
+        Hours, minutes, seconds and frame field (with its sub-frame fraction) of each row.
+    where : callable
+        Row index -> location text for messages.
+
+    Returns
+    -------
+    rate : float
+    note : str or None
+        Set when the take was shorter than a whole timecode second.
+    """
+    frames = parts[:, 3]
+    largest = float(frames.max()) if frames.size else 0.0
+    candidates = [r for r in _TIMECODE_RATES if largest < r]
+    if not candidates:
+        row = int(frames.argmax())
+        raise CaptureFormatError(f"{where(row)}, column Timecode: frame field {largest:g} is "
+                                 f"above every timecode rate")
+    label = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2]
+    seconds_apart = np.diff(label)
+    seconds_apart[seconds_apart < 0] += 86400.0  # across midnight
+    crossing = seconds_apart > 0
+    frame_steps = np.diff(frames)
+    within = frame_steps[~crossing & (frame_steps > 0)]
+    spaced = None
+    if crossing.any() and within.size:
+        usual = float(np.median(within))
+        costs = []
+        for rate in candidates:
+            boundary = seconds_apart[crossing] * rate + frame_steps[crossing]
+            whole = np.rint(boundary / usual)
+            if np.all((whole >= 1) & (np.abs(boundary - whole * usual)
+                                      <= _BOUNDARY_TOLERANCE * usual)):
+                costs.append((float((whole - 1).sum()), rate))
+        if costs:
+            spaced = min(costs)[1]
+    if int(crossing.sum()) >= 2:  # a whole labelled second lies between the first and last
+        return float(spaced if spaced is not None else candidates[0]), None
+    if spaced is not None:
+        return float(spaced), (f"take shorter than a whole timecode second: timecode rate "
+                               f"{spaced:g} fps told by the spacing of its rows across a second")
+    rate = DEFAULT_TIMECODE_RATE if DEFAULT_TIMECODE_RATE in candidates else candidates[0]
+    return float(rate), (f"take shorter than a whole timecode second: its timecode rate cannot "
+                         f"be told, read at {rate:g} fps (Live Link Face's usual rate)")
 
 
 #: Seconds in a day: the time-of-day clock of a timecode restarts at 00:00:00:00 after 24 h.
@@ -261,17 +343,20 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
         fixed = _fixed_timecodes(fields) if fields is not None else None
     if fixed is not None:
         first = bytes(fields[0, :15]).decode("ascii")
-        seconds, rate = _timecode_seconds(fixed, timecode_rate, table.where,
-                                          lambda row: bytes(fields[row, :15]).decode("ascii"))
+        seconds, rate, rate_note = _timecode_seconds(
+            fixed, timecode_rate, table.where, lambda row: bytes(fields[row, :15]).decode("ascii"))
     else:
         table = read_table(path, numeric, ("Timecode",))
         first = table.text["Timecode"][0]
-        seconds, rate = parse_timecodes(table.text["Timecode"], rate=timecode_rate,
-                                        where=table.where)
+        cells = table.text["Timecode"]
+        parts = _timecode_parts(cells, table.where)
+        seconds, rate, rate_note = _timecode_seconds(parts, timecode_rate, table.where,
+                                                     lambda row: cells[row])
     log = RepairLog()
     keep = clean_times(table, seconds, "Timecode", log)
     times = seconds[keep]
     weights, names = _weights(table, mapping, log, keep)
+    notes = log.notes() + ((rate_note,) if rate_note else ())
     n = times.shape[0]
     rot = {c: table.numeric[c][keep] for c in rotations}
     # Eye angles: on the real takes LeftEyeYaw rises as EyeLookInLeft rises (r = -0.999 with
@@ -302,7 +387,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
         rotations = TargetWeights(times, np.column_stack(
             [rot[c] for c in LIVE_LINK_FACE_ROTATIONS]).astype(np.float32),
             LIVE_LINK_FACE_ROTATIONS, fps, meta)
-    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (),
+    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, notes, (),
                                           with_constant_columns(meta, table, numeric, keep),
                                           rotations=rotations))
 
