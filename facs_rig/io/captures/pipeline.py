@@ -175,7 +175,8 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         shapes.times, observed, "none" if never_tracked else neutral, gain_percentile,
         names=shapes.names,
         checked=np.array([not arkit_key(n).startswith("eyelook") for n in shapes.names],
-                         dtype=bool))
+                         dtype=bool),
+        lost=np.asarray(capture.gaps, dtype=bool))  # ``observed`` is filled there
     # The automatic neutral's stretch, shared with the angle AUs below.
     rest_window = window if neutral == "auto" else None
     if calibration is not None:
@@ -484,21 +485,24 @@ def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
 def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
                             gain_percentile: float | None, *,
                             names: tuple[str, ...] | None = None,
-                            checked: np.ndarray | None = None
+                            checked: np.ndarray | None = None,
+                            lost: np.ndarray | None = None
                             ) -> tuple[NeutralCalibration | None, tuple[float, float] | None,
                                        str | None]:
     """The neutral calibration ``spec`` asks for, the window it was fitted on (both None when
     no neutral is subtracted) and, for ``'auto'`` on a take with no resting second, why not.
 
     ``names`` label the channels in that note; ``checked`` marks the ones that must be at rest
-    in the automatic window (:func:`facs_rig.core.filters.off_rest`; default all).
+    in the automatic window (:func:`facs_rig.core.filters.off_rest`; default all); ``lost``
+    marks frames where the tracker lost the face (filled in ``values``), never chosen as the
+    automatic window (:func:`facs_rig.core.filters.resting_window`).
 
     With ``gain_percentile`` and no neutral subtracted (``'none'``, or ``'auto'`` finding no
     resting second), the calibration is the gain alone, from rest 0
     (:meth:`~facs_rig.core.filters.NeutralCalibration.gain_only`).
     """
     calibration, window, note = _neutral_and_window(times, values, spec, gain_percentile,
-                                                    names=names, checked=checked)
+                                                    names=names, checked=checked, lost=lost)
     if calibration is None and gain_percentile is not None and values.shape[1] > 0 \
             and np.isfinite(values).any():
         calibration = NeutralCalibration.gain_only(values, gain_percentile)
@@ -508,7 +512,8 @@ def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
 def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
                         gain_percentile: float | None, *,
                         names: tuple[str, ...] | None = None,
-                        checked: np.ndarray | None = None
+                        checked: np.ndarray | None = None,
+                        lost: np.ndarray | None = None
                         ) -> tuple[NeutralCalibration | None, tuple[float, float] | None,
                                    str | None]:
     """:func:`_calibration_and_window` when a neutral is subtracted (None otherwise)."""
@@ -521,12 +526,12 @@ def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
             # The face was never tracked: there is no resting second to choose (one of lost
             # frames was printed as "neutral: 0.00-0.97 s (automatic)").
             return None, None, None
-        window = resting_window(times, values)
+        window = resting_window(times, values, lost=lost)
         problem = off_rest(times, values, window, checked=checked)
         if problem is not None:
             # The stillest second holds an expression (Face Cap's held smile): a second at
             # rest elsewhere in the take is still the neutral a coder would pick.
-            at_rest = stillest_at_rest(times, values, checked=checked)
+            at_rest = stillest_at_rest(times, values, checked=checked, lost=lost)
             if at_rest is None:
                 return None, None, _no_rest_note(window, problem, names)
             window = at_rest
