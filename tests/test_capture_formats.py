@@ -270,7 +270,9 @@ def test_live_link_face_timecode_rate_of_a_take_shorter_than_a_second(tmp_path):
     assert capture.metadata["timecode_rate"] == 60.0 and capture.fps == 30.0
     assert capture.repairs == ("take shorter than a whole timecode second: its timecode rate "
                                "cannot be told, read at 60 fps (Live Link Face's usual rate)",)
-    across = _retimed_take(tmp_path, 25, slice(5, 9))  # 23.667, 24.467 | 00.467, 01.267 ...
+    # Frame fields 23.820, 24.653 | 00.486, 01.320: only 25 makes the step across the second
+    # one usual step (0.833 frames); at 30 it would hide 6 missing frames.
+    across = _retimed_take(tmp_path, 25, slice(5, 9))
     capture = read_live_link_face(across)
     assert capture.metadata["timecode_rate"] == 25.0 and capture.fps == 30.0
     assert capture.repairs == ("take shorter than a whole timecode second: timecode rate 25 fps "

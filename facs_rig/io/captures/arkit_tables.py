@@ -171,11 +171,11 @@ def infer_timecode_rate(parts: np.ndarray, where=lambda row: f"row {row + 1}"
     whose rows are too irregular for that takes the smallest rate above its largest field.
 
     A take that never holds a whole second (the rows of one second label between two others)
-    shows no maximum. When it crosses a second boundary with rows within a second on either
-    side, the spacing of its rows still tells the rate (the boundary step must be a usual
-    step); otherwise it is read at :data:`DEFAULT_TIMECODE_RATE`. Either way the returned note
-    says so (a 2-row take with frame fields 47 and 49 was read at 50 fps, and one whose fields
-    stayed below 24 at 60, with no word of either).
+    shows no maximum. When it crosses a second boundary with rows within a second, the spacing
+    of its rows still tells the rate if exactly one candidate makes the boundary step one usual
+    step (no frame missing there); otherwise it is read at :data:`DEFAULT_TIMECODE_RATE`.
+    Either way the returned note says so (a 2-row take with frame fields 47 and 49 was read at
+    50 fps, and one whose fields stayed below 24 at 60, with no word of either).
 
     Parameters
     ----------
@@ -203,20 +203,22 @@ def infer_timecode_rate(parts: np.ndarray, where=lambda row: f"row {row + 1}"
     crossing = seconds_apart > 0
     frame_steps = np.diff(frames)
     within = frame_steps[~crossing & (frame_steps > 0)]
-    spaced = None
+    costs: list[tuple[float, int]] = []
     if crossing.any() and within.size:
         usual = float(np.median(within))
-        costs = []
         for rate in candidates:
             boundary = seconds_apart[crossing] * rate + frame_steps[crossing]
             whole = np.rint(boundary / usual)
             if np.all((whole >= 1) & (np.abs(boundary - whole * usual)
                                       <= _BOUNDARY_TOLERANCE * usual)):
                 costs.append((float((whole - 1).sum()), rate))
-        if costs:
-            spaced = min(costs)[1]
     if int(crossing.sum()) >= 2:  # a whole labelled second lies between the first and last
-        return float(spaced if spaced is not None else candidates[0]), None
+        return float(min(costs)[1] if costs else candidates[0]), None
+    # Without a whole second the largest field bounds nothing: frames missing at the boundary
+    # fit any rate (two seconds lost at midnight fit 24, 25, ... alike), so the spacing tells
+    # the rate only when one rate alone needs no missing frame there.
+    exact = [rate for cost, rate in costs if cost == 0]
+    spaced = exact[0] if len(exact) == 1 else None
     if spaced is not None:
         return float(spaced), (f"take shorter than a whole timecode second: timecode rate "
                                f"{spaced:g} fps told by the spacing of its rows across a second")
