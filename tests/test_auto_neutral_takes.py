@@ -150,3 +150,15 @@ def test_the_automatic_neutral_is_never_a_lost_stretch(tmp_path):
     again = [s for s in document["segments"] if 30.0 <= s["start"] < 37.0]
     assert [s["code"] for s in again] == [s["code"] for s in late]
     assert np.allclose([s["start"] for s in again], [s["start"] for s in late], atol=0.1)
+
+
+def test_code_codes_nothing_across_a_lost_stretch_of_a_real_take(tmp_path):
+    # With no neutral, the 10 s with no face were coded
+    # `14.20–18.80 s  1C+5C+7B+R15B+20B+25C+63C  fear 4/6` from interpolated frames.
+    document = json.loads(_run(_blanked(tmp_path, 400, 700), "--json", "--neutral", "none"))
+    assert document["untracked"] == [{"start": 13.2648, "end": 23.2968}]
+    for segment in document["segments"]:
+        assert segment["end"] <= 13.2648 or segment["start"] >= 23.2968, segment
+    # A take whose gaps are all single dropped frames has no untracked stretch.
+    original = json.loads(_run(shared_asset("captures/livelinkface/S07-001.csv"), "--json"))
+    assert original["untracked"] == []

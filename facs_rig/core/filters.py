@@ -35,6 +35,9 @@ from facs_rig.errors import TimelineError
 
 __all__ = [
     "fill_gaps",
+    "LostStretch",
+    "lost_stretches",
+    "BRIDGED_GAP",
     "OneEuroFilter",
     "one_euro",
     "smooth_zero_phase",
@@ -119,6 +122,65 @@ def fill_gaps(times: np.ndarray, values: np.ndarray, *, method: str = "interpola
         if max_gap is not None:
             _zero_long_gaps(t, bad, data[:, column], max_gap)
     return data.astype(np.float32), count
+
+
+#: Longest stretch of lost tracking (seconds, from the last tracked frame before it to the first
+#: after it) that events are read across: a momentary action, a blink, lasts at most this long
+#: (``core.events.EventOptions.blink_max``, 0.5 s: the closure that reopens at once), so a
+#: lost stretch no longer than one can hide no action but one, and filling it is a guess a
+#: coder would make too. Longer, the face is unscorable there (FACS Manual, Ekman, Friesen &
+#: Hager 2002: an action that cannot be seen is not scored) and no event is read inside.
+BRIDGED_GAP = 0.5
+
+
+@dataclass(frozen=True)
+class LostStretch:
+    """A run of frames where the tracker lost the face, too long to bridge.
+
+    Attributes
+    ----------
+    start, end : float
+        Seconds of its first and last lost frame.
+    before, after : float
+        Seconds of the last tracked frame before it and the first after it (-inf / inf when
+        the take starts or ends lost): no frame strictly between them was seen.
+    """
+
+    start: float
+    end: float
+    before: float
+    after: float
+
+
+def lost_stretches(times: np.ndarray, lost: np.ndarray, max_gap: float = BRIDGED_GAP
+                   ) -> tuple[LostStretch, ...]:
+    """The runs of lost frames spanning more than ``max_gap`` seconds, measured as
+    :func:`fill_gaps` measures its ``max_gap``: from the tracked frame before the run to the one
+    after it (or the run's own first / last frame at the take's start / end).
+
+    Parameters
+    ----------
+    times : (n_frames,) float
+        Increasing seconds.
+    lost : (n_frames,) bool
+        Frames where the tracker lost the face (``Capture.gaps``).
+    max_gap : float
+        Longest stretch bridged (default :data:`BRIDGED_GAP`).
+    """
+    t = np.asarray(times, dtype=np.float64)
+    bad = np.asarray(lost, dtype=bool)
+    if bad.shape != t.shape or not bad.any():
+        return ()
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
+    found = []
+    for first, end in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+        before = float(t[first - 1]) if first > 0 else float(t[first])
+        after = float(t[end]) if end < t.shape[0] else float(t[end - 1])
+        if after - before > max_gap:
+            found.append(LostStretch(float(t[first]), float(t[end - 1]),
+                                     before if first > 0 else -math.inf,
+                                     after if end < t.shape[0] else math.inf))
+    return tuple(found)
 
 
 def _zero_long_gaps(t: np.ndarray, bad: np.ndarray, column: np.ndarray, max_gap: float) -> None:
