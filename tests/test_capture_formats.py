@@ -279,6 +279,38 @@ def test_live_link_face_timecode_rate_of_a_take_shorter_than_a_second(tmp_path):
                                "told by the spacing of its rows across a second",)
 
 
+def _drop_frame_label(frame: int) -> str:
+    """29.97 fps drop-frame timecode of frame number ``frame`` (frame numbers 00 and 01 skipped
+    at the start of every minute but each tenth: 17982 frames per ten minutes, 1798 per
+    minute after the tenth's first)."""
+    tens, rest = divmod(frame, 17982)
+    label = frame + 18 * tens + (2 * ((rest - 2) // 1798) if rest > 1 else 0)
+    return (f"{label // 108000:02d}:{label // 1800 % 60:02d}:{label // 30 % 60:02d};"
+            f"{label % 30:02d}.000")
+
+
+def test_live_link_face_drop_frame_timecode(tmp_path):
+    """S07-001.csv's rows relabelled as consecutive 29.97 fps drop-frame timecodes from
+    00:00:30;00 (00:00:59;29 is followed by 00:01:00;02): read as 30 fps non-drop, the skipped
+    numbers were 2 dropped frames put back as gaps and the take ran 0.1 % fast. Drop-frame
+    timecode (';') is read at 29.97 fps, every row one frame after the one before."""
+    lines = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    body = [f"{_drop_frame_label(900 + k)},{line.split(',', 1)[1]}"
+            for k, line in enumerate(lines[1:])]
+    assert "00:00:59;29.000" in body[899] and "00:01:00;02.000" in body[900]
+    path = write(tmp_path, "\n".join([lines[0], *body]) + "\n")
+    capture = read_live_link_face(path)
+    assert capture.metadata["timecode_rate"] == pytest.approx(30000 / 1001)
+    assert capture.n_frames == 2028 and capture.fps == 29.97 and capture.repairs == ()
+    np.testing.assert_allclose(capture.times, np.arange(2028) * 1001 / 30000, atol=1e-9)
+    # 00:01:00;00 and ;01 do not exist; one take is all drop-frame or all non-drop.
+    with pytest.raises(CaptureFormatError, match="'00:01:00;01.000' is out of range at 29.97 "
+                                                 "fps drop-frame"):
+        parse_timecodes(("00:00:59;29.000", "00:01:00;01.000"))
+    with pytest.raises(CaptureFormatError, match="mixes drop-frame"):
+        parse_timecodes(("00:00:59;29.000", "00:01:00:02.000"))
+
+
 def test_arkit_name_variants():
     for variant in ("eyeBlinkLeft", "EyeBlinkLeft", "eyeBlink_L", "ARBlendShapeLocationEyeBlinkLeft"):
         assert canonical_arkit_name(variant) == "eyeBlinkLeft"
