@@ -121,3 +121,44 @@ def test_the_automatic_neutral_removes_no_expression(name):
     by_hand = _calibration(capture.times, raw, f"{first}-{last}", None)
     expression = raw >= by_hand.rest + 0.15
     assert expression.any() and np.all(automatic[expression] > 0)
+
+
+def _blanked(tmp_path, first_line: int, last_line: int):
+    """S07-001.csv with every value of lines ``first_line``-``last_line`` blanked (the tracker
+    lost the face there; the timecodes stay)."""
+    lines = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    for index in range(first_line - 1, last_line):
+        cells = lines[index].split(",")
+        lines[index] = ",".join(cells[:2] + [""] * (len(cells) - 2))
+    path = tmp_path / "blanked.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_automatic_neutral_is_never_a_lost_stretch(tmp_path):
+    # Lines 400-700 blanked: 10 s (13.2-23.2 s) with no face. Its interpolated line is the
+    # stillest stretch of the take, and it was picked ("neutral: 18.46–19.46 s"), which coded a
+    # 12 s blink (12.50-24.86 s 45+63C) and 63C/63D far from the gap (30-37 s).
+    path = _blanked(tmp_path, 400, 700)
+    document = json.loads(_run(path, "--json"))
+    start, end = document["neutral"]["start"], document["neutral"]["end"]
+    assert any(first <= start and end <= last for first, last in RESTING["S07-001"]), (start, end)
+    # Far from the gap the take codes as the original does (the resting second moved by
+    # 0.13 s, the rest measured without the lost frames: onsets move by at most 0.1 s).
+    original = _segments(shared_asset("captures/livelinkface/S07-001.csv"))
+    late = [s for s in original if 30.0 <= s["start"] < 37.0]
+    again = [s for s in document["segments"] if 30.0 <= s["start"] < 37.0]
+    assert [s["code"] for s in again] == [s["code"] for s in late]
+    assert np.allclose([s["start"] for s in again], [s["start"] for s in late], atol=0.1)
+
+
+def test_code_codes_nothing_across_a_lost_stretch_of_a_real_take(tmp_path):
+    # With no neutral, the 10 s with no face were coded
+    # `14.20–18.80 s  1C+5C+7B+R15B+20B+25C+63C  fear 4/6` from interpolated frames.
+    document = json.loads(_run(_blanked(tmp_path, 400, 700), "--json", "--neutral", "none"))
+    assert document["untracked"] == [{"start": 13.2648, "end": 23.2968}]
+    for segment in document["segments"]:
+        assert segment["end"] <= 13.2648 or segment["start"] >= 23.2968, segment
+    # A take whose gaps are all single dropped frames has no untracked stretch.
+    original = json.loads(_run(shared_asset("captures/livelinkface/S07-001.csv"), "--json"))
+    assert original["untracked"] == []

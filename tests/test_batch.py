@@ -136,6 +136,27 @@ def test_outputs_equal_serial_retarget_and_code_byte_for_byte(tmp_path, capsys, 
     assert (picture.height - HEAT_MAP_AXIS) // HEAT_MAP_ROW > 20
 
 
+def test_a_take_with_a_lost_stretch_codes_in_batch_as_in_code(tmp_path, capsys, scheduler):
+    """The batch's summary and timeline of a take whose face was lost for 10 s leave the lost
+    stretch uncoded and name it, byte for byte as `code` and `retarget` do (one code path,
+    take_events)."""
+    rows = ["frame,timestamp,confidence,success,AU06_r,AU12_r"]
+    for frame in range(900):
+        time = frame / 30
+        value = "3.0" if 8 <= time < 22 else "0.0"
+        rows.append(f"{frame + 1},{time:.4f},0.98,{0 if 10 <= time < 20 else 1},{value},{value}")
+    take = tmp_path / "lost.csv"
+    take.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    status = main(["batch", str(take), "-o", f"{out}/{{stem}}.{{ext}}", "--formats", "json",
+                   "--scheduler", scheduler])
+    assert status == 0, capsys.readouterr().err
+    summary = (out / "lost.facs.txt").read_text()
+    assert "# untracked: 10.00–19.97 s (the face was lost: nothing coded there)\n" in summary
+    assert summary == _code(capsys, take)
+    assert (out / "lost.json").read_bytes() == _serial(tmp_path, take, "json")
+
+
 def test_summary_uses_the_tracker_profile_code_uses(tmp_path, capsys, scheduler):
     # A Py-Feat take solved from its MediaPipe blendshapes: `code` maps them through the
     # mediapipe tracker profile (chosen by format) or the one --tracker names; batch's

@@ -555,7 +555,58 @@ def test_code_of_a_take_whose_face_was_never_tracked_subtracts_no_neutral(tmp_pa
         "# repaired: 80 rows with success 0 or confidence below 0.75 treated as gaps\n"
         "# neutral: none (OpenFace AU intensities are already relative to the person's "
         "neutral)\n"
+        "# untracked: 0.00–7.90 s (the face was lost: nothing coded there)\n"
         "no AU events\n")
+
+
+def _smile_lost_midway(tmp_path):
+    """30 s of OpenFace at 30 fps: 6+12 at 3.0 from 8 to 22 s, the face lost (success 0)
+    from 10 to 20 s."""
+    rows = ["frame,timestamp,confidence,success,AU06_r,AU12_r"]
+    for frame in range(900):
+        time = frame / 30
+        value = "3.0" if 8 <= time < 22 else "0.0"
+        rows.append(f"{frame + 1},{time:.4f},0.98,{0 if 10 <= time < 20 else 1},{value},{value}")
+    take = tmp_path / "lost_midway.csv"
+    take.write_text("\n".join(rows) + "\n")
+    return take
+
+
+def test_code_codes_nothing_where_the_face_was_lost_and_says_so(tmp_path, capsys):
+    """`code` read the 10 s with no face as interpolated frames and coded
+    `7.96–22.00 s  6C+12C  happiness 2/2` across them; a coder scores nothing there. The smile
+    is coded up to where the face is lost and from where it is found again, and the summary
+    names the untracked stretch (first and last lost frame)."""
+    take = _smile_lost_midway(tmp_path)
+    assert main(["code", str(take)]) == 0
+    assert capsys.readouterr().out == (
+        "# repaired: 300 rows with success 0 or confidence below 0.75 treated as gaps\n"
+        "# neutral: none (OpenFace AU intensities are already relative to the person's "
+        "neutral)\n"
+        "# untracked: 10.00–19.97 s (the face was lost: nothing coded there)\n"
+        "7.94–9.97 s  6C+12C  happiness 2/2\n"
+        "20.00–22.03 s  6C+12C  happiness 2/2\n")
+    assert main(["code", str(take), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["untracked"] == [{"start": 10.0, "end": 19.9667}]
+    # --max-gap sets how long a lost stretch may be and still be read across.
+    assert main(["code", str(take), "--max-gap", "11"]) == 0
+    assert "7.94–22.03 s  6C+12C  happiness 2/2" in capsys.readouterr().out
+
+
+def test_retarget_writes_every_frame_but_no_event_where_the_face_was_lost(tmp_path, capsys):
+    """The weights keep every frame (filled across the gap, for animation); the timeline's
+    events stop at the lost stretch, which its metadata names."""
+    take = _smile_lost_midway(tmp_path)
+    assert main(["retarget", str(take), "--rig", "arkit", "-o", str(tmp_path / "w.csv")]) == 0
+    assert ": 900 frames at 30 fps" in capsys.readouterr().out
+    assert main(["retarget", str(take), "-o", str(tmp_path / "t.json")]) == 0
+    assert "4 events" in capsys.readouterr().out
+    timeline = json.loads((tmp_path / "t.json").read_text())
+    assert timeline["metadata"]["untracked"] == [[10.0, 19.9667]]
+    for event in timeline["events"]:
+        end = event["start"] + event["onset"] + event["apex"] + event["offset"]
+        assert end <= 10.0 or event["start"] >= 19.99, event
 
 
 def test_a_live_link_face_take_retargeted_to_live_link_face_keeps_its_eye_rotations(tmp_path,

@@ -216,10 +216,99 @@ def test_timecode_parsing():
     seconds, rate = parse_timecodes(("01:00:00:00.000", "01:00:00:30.500", "01:00:01:59.000"))
     assert rate == 60
     assert seconds.tolist() == pytest.approx([0.0, 30.5 / 60, 1 + 59 / 60])
-    _, rate30 = parse_timecodes(("00:00:00:00.000", "00:00:00:29.000"))
-    assert rate30 == 30
+    # Shorter than a second and inside one: the rate cannot be told (29 frames is 0.97 s at
+    # 30 fps or 0.48 s at 60); it is read at Live Link Face's usual 60, not guessed from 29.
+    _, rate_short = parse_timecodes(("00:00:00:00.000", "00:00:00:29.000"))
+    assert rate_short == 60
     with pytest.raises(CaptureFormatError, match="not a HH:MM:SS:FF.fff timecode"):
         parse_timecodes(("12:00:00",))
+    # 10 rows a second on a 50 fps timecode: the field tops out at 45, below 48, but read at 48
+    # every step across a second would be 3 frames against 5 within one.
+    cells = tuple(f"00:00:{s:02d}:{f:02d}.000" for s in range(3) for f in range(0, 50, 5))
+    seconds, rate = parse_timecodes(cells)
+    assert rate == 50
+    np.testing.assert_allclose(seconds, np.arange(30) / 10)
+
+
+def _retimed_take(tmp_path: Path, rate: int, rows: slice = slice(None)) -> Path:
+    """S07-001.csv with each row's own instant written as a ``rate`` fps timecode
+    (``HH:MM:SS:FF.fff``, the frame field counting 0 to rate - 1), keeping its 30 rows a second
+    and the two frames the app dropped."""
+    lines = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:][rows]:
+        cell, rest = line.split(",", 1)
+        h, m, s, f = cell.split(":")
+        milliframes = round(float(f) / 60 * rate * 1000)  # the same instant, in 1/1000 frames
+        out.append(f"{h}:{m}:{s}:{milliframes // 1000:02d}.{milliframes % 1000:03d},{rest}")
+    path = tmp_path / f"tc{rate}.csv"
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("rate", [24, 25, 30, 48, 50])
+def test_live_link_face_timecode_rate_from_whole_seconds(tmp_path, rate):
+    """A 24 fps timecode's frame field tops out at 23: it was read at 60 fps, making the
+    68 s take 5090 frames at 75 fps with 3062 invented dropped frames. Over whole seconds the
+    frame field's maximum and the rows' spacing tell each rate; the take reads as the original
+    does (2030 frames at 30 fps, its own 2 dropped frames)."""
+    original = read_live_link_face(shared_asset("captures/livelinkface/S07-001.csv"))
+    capture = read_live_link_face(_retimed_take(tmp_path, rate))
+    assert capture.metadata["timecode_rate"] == rate
+    assert capture.n_frames == 2030 and capture.fps == 30.0
+    assert capture.repairs == ("2 dropped frames (missing rows) filled as gaps",)
+    np.testing.assert_allclose(capture.times, original.times, atol=1e-3 / rate + 1e-9)
+
+
+def test_live_link_face_timecode_rate_of_a_take_shorter_than_a_second(tmp_path):
+    """Two rows of S07-001.csv (frame fields 47.169 and 49.169 at 60 fps): read at 50 fps (the
+    smallest rate above 49), 25 rows a second, with no word of the guess. A take that holds no
+    whole second cannot tell its rate: it is read at 60 and the repairs say so; one that
+    crosses a second boundary is told it by the spacing of its rows."""
+    two = _retimed_take(tmp_path, 60, slice(0, 2))
+    capture = read_live_link_face(two)
+    assert capture.metadata["timecode_rate"] == 60.0 and capture.fps == 30.0
+    assert capture.repairs == ("take shorter than a whole timecode second: its timecode rate "
+                               "cannot be told, read at 60 fps (Live Link Face's usual rate)",)
+    # Frame fields 23.820, 24.653 | 00.486, 01.320: only 25 makes the step across the second
+    # one usual step (0.833 frames); at 30 it would hide 6 missing frames.
+    across = _retimed_take(tmp_path, 25, slice(5, 9))
+    capture = read_live_link_face(across)
+    assert capture.metadata["timecode_rate"] == 25.0 and capture.fps == 30.0
+    assert capture.repairs == ("take shorter than a whole timecode second: timecode rate 25 fps "
+                               "told by the spacing of its rows across a second",)
+
+
+def _drop_frame_label(frame: int) -> str:
+    """29.97 fps drop-frame timecode of frame number ``frame`` (frame numbers 00 and 01 skipped
+    at the start of every minute but each tenth: 17982 frames per ten minutes, 1798 per
+    minute after the tenth's first)."""
+    tens, rest = divmod(frame, 17982)
+    label = frame + 18 * tens + (2 * ((rest - 2) // 1798) if rest > 1 else 0)
+    return (f"{label // 108000:02d}:{label // 1800 % 60:02d}:{label // 30 % 60:02d};"
+            f"{label % 30:02d}.000")
+
+
+def test_live_link_face_drop_frame_timecode(tmp_path):
+    """S07-001.csv's rows relabelled as consecutive 29.97 fps drop-frame timecodes from
+    00:00:30;00 (00:00:59;29 is followed by 00:01:00;02): read as 30 fps non-drop, the skipped
+    numbers were 2 dropped frames put back as gaps and the take ran 0.1 % fast. Drop-frame
+    timecode (';') is read at 29.97 fps, every row one frame after the one before."""
+    lines = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    body = [f"{_drop_frame_label(900 + k)},{line.split(',', 1)[1]}"
+            for k, line in enumerate(lines[1:])]
+    assert "00:00:59;29.000" in body[899] and "00:01:00;02.000" in body[900]
+    path = write(tmp_path, "\n".join([lines[0], *body]) + "\n")
+    capture = read_live_link_face(path)
+    assert capture.metadata["timecode_rate"] == pytest.approx(30000 / 1001)
+    assert capture.n_frames == 2028 and capture.fps == 29.97 and capture.repairs == ()
+    np.testing.assert_allclose(capture.times, np.arange(2028) * 1001 / 30000, atol=1e-9)
+    # 00:01:00;00 and ;01 do not exist; one take is all drop-frame or all non-drop.
+    with pytest.raises(CaptureFormatError, match="'00:01:00;01.000' is out of range at 29.97 "
+                                                 "fps drop-frame"):
+        parse_timecodes(("00:00:59;29.000", "00:01:00;01.000"))
+    with pytest.raises(CaptureFormatError, match="mixes drop-frame"):
+        parse_timecodes(("00:00:59;29.000", "00:01:00:02.000"))
 
 
 def test_arkit_name_variants():

@@ -47,7 +47,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="how lost-tracking frames are filled (default interpolate)")
     parser.add_argument("--max-gap", type=bounded(float, low=0, unit="seconds"), default=None,
                         metavar="SECONDS",
-                        help="gaps longer than this return to rest instead of being filled")
+                        help="gaps longer than this return to rest instead of being filled, and "
+                             "no event is read inside them (for events, default 0.5: a "
+                             "lost stretch longer than a blink is untracked)")
     parser.add_argument("--smooth", choices=SMOOTHING, default=None,
                         help="none, one-euro (causal, as live) or zero-phase (offline); default "
                              "none for retarget, zero-phase for code")

@@ -35,6 +35,9 @@ from facs_rig.errors import TimelineError
 
 __all__ = [
     "fill_gaps",
+    "LostStretch",
+    "lost_stretches",
+    "BRIDGED_GAP",
     "OneEuroFilter",
     "one_euro",
     "smooth_zero_phase",
@@ -119,6 +122,65 @@ def fill_gaps(times: np.ndarray, values: np.ndarray, *, method: str = "interpola
         if max_gap is not None:
             _zero_long_gaps(t, bad, data[:, column], max_gap)
     return data.astype(np.float32), count
+
+
+#: Longest stretch of lost tracking (seconds, from the last tracked frame before it to the first
+#: after it) that events are read across: a momentary action, a blink, lasts at most this long
+#: (``core.events.EventOptions.blink_max``, 0.5 s: the closure that reopens at once), so a
+#: lost stretch no longer than one can hide no action but one, and filling it is a guess a
+#: coder would make too. Longer, the face is unscorable there (FACS Manual, Ekman, Friesen &
+#: Hager 2002: an action that cannot be seen is not scored) and no event is read inside.
+BRIDGED_GAP = 0.5
+
+
+@dataclass(frozen=True)
+class LostStretch:
+    """A run of frames where the tracker lost the face, too long to bridge.
+
+    Attributes
+    ----------
+    start, end : float
+        Seconds of its first and last lost frame.
+    before, after : float
+        Seconds of the last tracked frame before it and the first after it (-inf / inf when
+        the take starts or ends lost): no frame strictly between them was seen.
+    """
+
+    start: float
+    end: float
+    before: float
+    after: float
+
+
+def lost_stretches(times: np.ndarray, lost: np.ndarray, max_gap: float = BRIDGED_GAP
+                   ) -> tuple[LostStretch, ...]:
+    """The runs of lost frames spanning more than ``max_gap`` seconds, measured as
+    :func:`fill_gaps` measures its ``max_gap``: from the tracked frame before the run to the one
+    after it (or the run's own first / last frame at the take's start / end).
+
+    Parameters
+    ----------
+    times : (n_frames,) float
+        Increasing seconds.
+    lost : (n_frames,) bool
+        Frames where the tracker lost the face (``Capture.gaps``).
+    max_gap : float
+        Longest stretch bridged (default :data:`BRIDGED_GAP`).
+    """
+    t = np.asarray(times, dtype=np.float64)
+    bad = np.asarray(lost, dtype=bool)
+    if bad.shape != t.shape or not bad.any():
+        return ()
+    edges = np.diff(np.concatenate(([0], bad.astype(np.int8), [0])))
+    found = []
+    for first, end in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+        before = float(t[first - 1]) if first > 0 else float(t[first])
+        after = float(t[end]) if end < t.shape[0] else float(t[end - 1])
+        if after - before > max_gap:
+            found.append(LostStretch(float(t[first]), float(t[end - 1]),
+                                     before if first > 0 else -math.inf,
+                                     after if end < t.shape[0] else math.inf))
+    return tuple(found)
 
 
 def _zero_long_gaps(t: np.ndarray, bad: np.ndarray, column: np.ndarray, max_gap: float) -> None:
@@ -423,7 +485,7 @@ class RestingLevels:
     scale: np.ndarray
 
 
-def resting_levels(values: np.ndarray) -> RestingLevels:
+def resting_levels(values: np.ndarray, *, lost: np.ndarray | None = None) -> RestingLevels:
     """Each channel's resting level and spread, from a take with no marked neutral.
 
     Why the calmer half: a tracker's blendshapes are activations, 0 for the neutral face and
@@ -442,9 +504,14 @@ def resting_levels(values: np.ndarray) -> RestingLevels:
     ----------
     values : (n_frames, n_channels) float
         NaN frames are left out (a lost face is no evidence of rest).
+    lost : (n_frames,) bool, optional
+        Frames where the tracker lost the face, filled by interpolation: left out as NaN
+        frames are (a straight line across a lost stretch is no evidence of rest either).
     """
     source = _frames(values)
     activation = _frame_activation(source)
+    if lost is not None:
+        activation[np.asarray(lost, dtype=bool)] = np.inf
     finite = np.isfinite(activation)
     level = np.zeros(source.shape[1])
     spread = np.zeros(source.shape[1])
@@ -463,7 +530,8 @@ def resting_levels(values: np.ndarray) -> RestingLevels:
 
 def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, *,
                    levels: RestingLevels | None = None,
-                   active: np.ndarray | None = None) -> tuple[float, float]:
+                   active: np.ndarray | None = None,
+                   lost: np.ndarray | None = None) -> tuple[float, float]:
     """The ``seconds``-long stretch where the face is most at rest: every channel close to its
     resting level, and nothing moving.
 
@@ -489,6 +557,11 @@ def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, 
     active : (n_frames,) bool, optional
         Frames known not to be at rest (a facial AU coded there): scored as NaN frames are,
         so a window holding one is chosen only when every window does.
+    lost : (n_frames,) bool, optional
+        Frames where the tracker lost the face (gaps, restored dropped frames), whatever
+        their filled values: scored as NaN frames are and left out of the resting levels. A
+        lost stretch's interpolated line is the stillest thing in a take, and a 10 s gap in
+        ``S07-001.csv`` was picked as its neutral (18.46-19.46 s), recoding the whole take.
 
     Returns
     -------
@@ -496,7 +569,7 @@ def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, 
     """
     t, source = _check_take(times, values)
     if levels is None:
-        levels = resting_levels(source)
+        levels = resting_levels(source, lost=lost)
     lag = 1
     if t.shape[0] > 1 and t[-1] > t[0]:
         lag = max(1, int(round(STILLNESS_LAG_SECONDS * (t.shape[0] - 1) / (t[-1] - t[0]))))
@@ -522,6 +595,8 @@ def resting_window(times: np.ndarray, values: np.ndarray, seconds: float = 1.0, 
     costs[~np.isfinite(costs)] = np.inf  # NaN in the frame (or the one it is compared with)
     if active is not None:
         costs[np.asarray(active, dtype=bool)] = np.inf
+    if lost is not None:
+        costs[np.asarray(lost, dtype=bool)] = np.inf
     return _best_window(t, costs, seconds)
 
 
@@ -628,7 +703,8 @@ def _rest_limit(usual, ceiling: float, tolerance: float):
 
 
 def stillest_at_rest(times: np.ndarray, values: np.ndarray, *,
-                     checked: np.ndarray | None = None) -> tuple[float, float] | None:
+                     checked: np.ndarray | None = None,
+                     lost: np.ndarray | None = None) -> tuple[float, float] | None:
     """The stillest second among the frames at rest, or None when it is not at rest either.
 
     A frame is at rest when every checked channel reads at most the limit :func:`off_rest`
@@ -646,6 +722,8 @@ def stillest_at_rest(times: np.ndarray, values: np.ndarray, *,
         NaN ignored.
     checked : (n_channels,) bool, optional
         The channels to check (default all).
+    lost : (n_frames,) bool, optional
+        Frames where the tracker lost the face: never at rest (see :func:`resting_window`).
 
     Returns
     -------
@@ -662,9 +740,11 @@ def stillest_at_rest(times: np.ndarray, values: np.ndarray, *,
         limit = _rest_limit(float(np.nanmedian(column)), REST_CEILING, REST_TOLERANCE)
         with np.errstate(invalid="ignore"):
             off |= column > limit
+    if lost is not None:
+        off |= np.asarray(lost, dtype=bool)
     if off.all():
         return None
-    window = resting_window(times, source, active=off)
+    window = resting_window(times, source, active=off, lost=lost)
     return window if off_rest(times, source, window, checked=checked) is None else None
 
 

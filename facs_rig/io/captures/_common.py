@@ -258,6 +258,8 @@ def restore_dropped_frames(capture: Capture) -> Capture:
         return out
 
     fps = estimate_fps(full)
+    if capture.fps in (29.97, 59.94) and fps is not None and abs(fps - capture.fps) < 0.01 * fps:
+        fps = capture.fps  # a drop-frame take's NTSC rate, set by its reader (30 is within 1 %)
     aus = capture.aus
     if aus is not None:
         aus = replace(aus, times=full, values=spread(aus.values), fps=fps)

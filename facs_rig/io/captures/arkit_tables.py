@@ -36,9 +36,9 @@ from facs_rig.io.captures.arkit_names import (
 )
 
 __all__ = ["read_live_link_face", "read_blendshape_table", "write_live_link_face",
-           "parse_timecodes", "arkit_columns", "TIME_COLUMNS"]
+           "parse_timecodes", "infer_timecode_rate", "arkit_columns", "TIME_COLUMNS"]
 
-_TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})[:;](\d{1,3}(?:\.\d*)?)$")
+_TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;])(\d{1,3}(?:\.\d*)?)$")
 #: Timecode rates Live Link Face can run at; the base is inferred from the largest frame field.
 _TIMECODE_RATES = (24, 25, 30, 48, 50, 60, 120)
 
@@ -78,8 +78,9 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
     ----------
     cells : tuple of str
     rate : float, optional
-        Timecode frame rate. When None it is the smallest common rate above the largest frame
-        field seen (Live Link Face counts frames at 60 even when it records 30 rows a second,
+        Timecode frame rate. When None it is inferred (:func:`infer_timecode_rate`: over a
+        whole second, the common rate above the largest frame field that the rows' spacing
+        agrees with; Live Link Face counts frames at 60 even when it records 30 rows a second,
         as the real take S07-001.csv shows).
     where : callable
         Row index -> location text for messages.
@@ -89,15 +90,31 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
     seconds : (n,) float64
     rate : float
     """
+    parts = _timecode_parts(cells, where)
+    parts, drop = _timecode_parts(cells, where)
+    seconds, rate, _ = _timecode_seconds(parts, rate, where, lambda row: cells[row], drop=drop)
+    return seconds, rate
+
+
+def _timecode_parts(cells: tuple[str, ...], where) -> tuple[np.ndarray, bool]:
+    """``(n, 4)`` hours, minutes, seconds and frame field of ``HH:MM:SS:FF.fff`` cells, and
+    whether they are drop-frame timecodes (``HH:MM:SS;FF``: the semicolon marks drop-frame
+    timecode by convention; every cell of a take must agree)."""
     parts = np.empty((len(cells), 4), dtype=np.float64)
+    separators = set()
     for row, cell in enumerate(cells):
         match = _TIMECODE.match(cell)
         if not match:
             shown = cell if len(cell) <= 30 else cell[:27] + "..."
             raise CaptureFormatError(f"{where(row)}, column Timecode: {shown!r} is not a "
                                      f"HH:MM:SS:FF.fff timecode")
-        parts[row] = [float(g) for g in match.groups()]
-    return _timecode_seconds(parts, rate, where, lambda row: cells[row])
+        hours, minutes, seconds, separator, frames = match.groups()
+        separators.add(separator)
+        if len(separators) > 1:
+            raise CaptureFormatError(f"{where(row)}, column Timecode: {cell!r} mixes drop-frame "
+                                     f"(';') and non-drop (':') timecodes in one take")
+        parts[row] = [float(hours), float(minutes), float(seconds), float(frames)]
+    return parts, separators == {";"}
 
 
 #: Byte layout of Live Link Face's fixed-width timecode cell ``HH:MM:SS:FF.fff,``.
@@ -124,23 +141,155 @@ def _fixed_timecodes(fields: np.ndarray) -> np.ndarray | None:
     return parts
 
 
-def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of) -> tuple[np.ndarray, float]:
+#: Drop-frame timecode exists for the NTSC rates 29.97 and 59.94 only (counted as 30 and 60):
+#: it skips the first frame numbers of every minute except each tenth (Epic's ``FTimecode``
+#: documentation, ``FromFrameNumber``: "drop the first two frames on every minute (except when
+#: Minute % 10 == 0) ... only valid for NTSC framerates (29.97, 59.94)"), 2 numbers at 29.97 and
+#: 4 at 59.94 (a fifteenth of the nominal rate; SMPTE ST 12-1, as the ``tank``/sgtk timecode
+#: module of Autodesk's toolkit computes it).
+_DROP_FRAME_RATES = (30, 60)
+
+
+#: The NTSC rate of each whole rate, for the rows of a drop-frame take.
+_NTSC_OF = {30.0: 29.97, 60.0: 59.94}
+
+
+def _timecode_seconds(parts: np.ndarray, rate: float | None, where, cell_of, *,
+                      drop: bool = False) -> tuple[np.ndarray, float, str | None]:
+    """Seconds of ``(n, 4)`` timecode parts, relative to the first row, the rate they were read
+    at, and a note when the take could not tell its rate (see :func:`infer_timecode_rate`).
+    ``drop``: drop-frame timecodes (:data:`_DROP_FRAME_RATES`), read at 29.97 or 59.94 fps."""
+    note = None
     if rate is None:
-        largest = float(parts[:, 3].max()) if parts.shape[0] else 0.0
-        rate = next((r for r in _TIMECODE_RATES if largest < r), None)
-        if rate is None:
-            row = int(parts[:, 3].argmax())
-            raise CaptureFormatError(f"{where(row)}, column Timecode: frame field {largest:g} is "
-                                     f"above every timecode rate")
-        if largest < 24:
-            rate = 60  # a take shorter than a second: Live Link Face's usual 60 fps timecode
-    bad = np.flatnonzero((parts[:, 1] >= 60) | (parts[:, 2] >= 60) | (parts[:, 3] >= rate))
+        rate, note = infer_timecode_rate(parts, where, drop=drop)
+    # A given drop-frame rate may be nominal (30) or real (29.97); either counts 30 numbers.
+    nominal = float(round(rate)) if drop else float(rate)
+    if drop and nominal not in _DROP_FRAME_RATES:
+        raise CaptureFormatError(f"{where(0)}, column Timecode: {cell_of(0)!r} is a drop-frame "
+                                 f"timecode (';'), which exists at 29.97 and 59.94 fps only, "
+                                 f"not {rate:g}")
+    bad = (parts[:, 1] >= 60) | (parts[:, 2] >= 60) | (parts[:, 3] >= nominal)
+    skipped = nominal // 15  # frame numbers a drop-frame minute starts without
+    if drop:
+        # A number drop-frame timecode never shows: the minute's first ones, but each tenth's.
+        bad |= ((parts[:, 2] == 0) & (parts[:, 1] % 10 != 0)
+                & (np.floor(parts[:, 3]) < skipped))
+    bad = np.flatnonzero(bad)
     if bad.size:
         raise CaptureFormatError(f"{where(int(bad[0]))}, column Timecode: {cell_of(int(bad[0]))!r} "
-                                 f"is out of range at {rate:g} fps")
-    seconds = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + parts[:, 3] / rate
-    seconds = seconds + _midnight_wraps(seconds, rate, where, cell_of)
-    return seconds - (seconds[0] if seconds.size else 0.0), float(rate)
+                                 f"is out of range at {_rate_text(nominal, drop)}")
+    if drop:
+        minutes = parts[:, 0] * 60 + parts[:, 1]
+        frames = ((parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2]) * nominal + parts[:, 3]
+                  - skipped * (minutes - minutes // 10))
+        frame_seconds = 1001.0 / (nominal * 1000.0)  # 30000/1001 or 60000/1001 frames a second
+        seconds = frames * frame_seconds
+        day = (_DAY * nominal - skipped * (24 * 60 - 24 * 6)) * frame_seconds
+        rate = nominal / 1.001
+    else:
+        seconds = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2] + parts[:, 3] / rate
+        day = _DAY
+    seconds = seconds + _midnight_wraps(seconds, rate, where, cell_of, day=day)
+    return seconds - (seconds[0] if seconds.size else 0.0), float(rate), note
+
+
+#: The rate a take too short to tell its own is read at: Unreal's importer of Live Link Face
+#: CSVs reads every take's frame field at 60 fps (``Frames / 60.0`` in
+#: ``LiveLinkFaceImporterFactory.cpp``, Epic's LiveLinkFaceImporter plugin), and both sample
+#: takes count at 60.
+DEFAULT_TIMECODE_RATE = 60
+#: A step across a second boundary is a whole number of the take's usual step within a second
+#: when it lies within this fraction of it (the tolerance of ``_common.dropped_frames``).
+_BOUNDARY_TOLERANCE = 0.25
+
+
+def infer_timecode_rate(parts: np.ndarray, where=lambda row: f"row {row + 1}", *,
+                        drop: bool = False) -> tuple[float, str | None]:
+    """The frame rate of a take's timecodes, and a note when the take could not tell it.
+
+    The frame field counts 0 to rate - 1 within each second, so over one whole second its
+    maximum is within one row's step of the rate, and the rate is among the common rates
+    (:data:`_TIMECODE_RATES`) above the largest frame field. Among those, the rate is the one
+    under which each step across a second boundary is a whole number of the take's usual step
+    within a second, with the fewest frames missing there (a 25 fps timecode read at 24 would
+    make every boundary step short; one read at 50 would put 25 missing frames at each); a take
+    whose rows are too irregular for that takes the smallest rate above its largest field.
+
+    A take that never holds a whole second (the rows of one second label between two others)
+    shows no maximum. When it crosses a second boundary with rows within a second, the spacing
+    of its rows still tells the rate if exactly one candidate makes the boundary step one usual
+    step (no frame missing there); otherwise it is read at :data:`DEFAULT_TIMECODE_RATE`.
+    Either way the returned note says so (a 2-row take with frame fields 47 and 49 was read at
+    50 fps, and one whose fields stayed below 24 at 60, with no word of either).
+
+    Parameters
+    ----------
+    parts : (n, 4) float
+        Hours, minutes, seconds and frame field (with its sub-frame fraction) of each row.
+    where : callable
+        Row index -> location text for messages.
+    drop : bool
+        Drop-frame timecodes: the rate is 30 or 60 (29.97 or 59.94 counted as drop-frame
+        timecode counts them), the numbers each minute skips are no missing frames, and a take
+        that cannot tell its rate is read at 30 (29.97 fps, the rate drop-frame timecode was
+        made for).
+
+    Returns
+    -------
+    rate : float
+        The nominal rate (30 or 60 for drop-frame timecodes).
+    note : str or None
+        Set when the take was shorter than a whole timecode second.
+    """
+    frames = parts[:, 3]
+    largest = float(frames.max()) if frames.size else 0.0
+    candidates = [r for r in (_DROP_FRAME_RATES if drop else _TIMECODE_RATES) if largest < r]
+    if not candidates:
+        row = int(frames.argmax())
+        raise CaptureFormatError(f"{where(row)}, column Timecode: frame field {largest:g} is "
+                                 f"above every timecode rate")
+    label = parts[:, 0] * 3600 + parts[:, 1] * 60 + parts[:, 2]
+    seconds_apart = np.diff(label)
+    seconds_apart[seconds_apart < 0] += 86400.0  # across midnight
+    crossing = seconds_apart > 0
+    frame_steps = np.diff(frames)
+    within = frame_steps[~crossing & (frame_steps > 0)]
+    skipping_minutes = np.zeros(frame_steps.shape[0])
+    if drop:  # minutes whose first frame numbers the timecode skips, between two rows
+        minutes = parts[:, 0] * 60 + parts[:, 1]
+        skipping_minutes = np.diff(minutes - minutes // 10)
+        skipping_minutes[skipping_minutes < 0] += 24 * 60 - 24 * 6  # across midnight
+    costs: list[tuple[float, int]] = []
+    if crossing.any() and within.size:
+        usual = float(np.median(within))
+        for rate in candidates:
+            boundary = (seconds_apart[crossing] * rate + frame_steps[crossing]
+                        - (rate // 15) * skipping_minutes[crossing])
+            whole = np.rint(boundary / usual)
+            if np.all((whole >= 1) & (np.abs(boundary - whole * usual)
+                                      <= _BOUNDARY_TOLERANCE * usual)):
+                costs.append((float((whole - 1).sum()), rate))
+    if int(crossing.sum()) >= 2:  # a whole labelled second lies between the first and last
+        return float(min(costs)[1] if costs else candidates[0]), None
+    # Without a whole second the largest field bounds nothing: frames missing at the boundary
+    # fit any rate (two seconds lost at midnight fit 24, 25, ... alike), so the spacing tells
+    # the rate only when one rate alone needs no missing frame there.
+    exact = [rate for cost, rate in costs if cost == 0]
+    spaced = exact[0] if len(exact) == 1 else None
+    if spaced is not None:
+        return float(spaced), (f"take shorter than a whole timecode second: timecode rate "
+                               f"{_rate_text(spaced, drop)} told by the spacing of its rows "
+                               f"across a second")
+    default = _DROP_FRAME_RATES[0] if drop else DEFAULT_TIMECODE_RATE
+    rate = default if default in candidates else candidates[0]
+    usual = "drop-frame timecode's usual rate" if drop else "Live Link Face's usual rate"
+    return float(rate), (f"take shorter than a whole timecode second: its timecode rate cannot "
+                         f"be told, read at {_rate_text(rate, drop)} ({usual})")
+
+
+def _rate_text(rate: float, drop: bool) -> str:
+    """``60 fps``, or ``29.97 fps drop-frame`` for a drop-frame timecode's nominal 30."""
+    return f"{rate / 1.001:.2f} fps drop-frame" if drop else f"{rate:g} fps"
 
 
 #: Seconds in a day: the time-of-day clock of a timecode restarts at 00:00:00:00 after 24 h.
@@ -151,7 +300,8 @@ _DAY = 86400.0
 _NEAR_MIDNIGHT = 60.0
 
 
-def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndarray:
+def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of, *,
+                    day: float = _DAY) -> np.ndarray:
     """``(n,)`` seconds to add to each row of a take recorded across midnight (0 before it,
     86400 after it), or a :class:`CaptureFormatError` for a timecode that goes backwards.
 
@@ -168,7 +318,7 @@ def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndar
     if not backwards.size:
         _refuse_leaps(seconds, where, cell_of)  # a stray first row is a leap forward
         return wraps
-    crossing = ((seconds[backwards] >= _DAY - _NEAR_MIDNIGHT)
+    crossing = ((seconds[backwards] >= day - _NEAR_MIDNIGHT)
                 & (seconds[backwards + 1] < _NEAR_MIDNIGHT))
     bad = backwards[~crossing]
     if not bad.size and backwards.size > 1:
@@ -179,7 +329,7 @@ def _midnight_wraps(seconds: np.ndarray, rate: float, where, cell_of) -> np.ndar
             f"{where(row)}, column Timecode: {cell_of(row)!r} is earlier than the previous row's "
             f"{cell_of(row - 1)!r} (timestamps out of order; a take across midnight steps from "
             f"near 24:00 to near 00:00)")
-    wraps[backwards + 1] = _DAY
+    wraps[backwards + 1] = day
     wraps = np.cumsum(wraps)
     _refuse_leaps(seconds + wraps, where, cell_of)
     return wraps
@@ -254,6 +404,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     rotations = tuple(c for c in LIVE_LINK_FACE_ROTATIONS if c in header)
     numeric = tuple(mapping[n] for n in ARKIT_NAMES) + rotations
     fixed = None
+    drop = False  # the fixed-width fast path reads non-drop ':' timecodes only
     if header[0] == "Timecode":
         table = read_table(path, numeric, leading_width=16,
                            single=tuple(mapping[n] for n in ARKIT_NAMES))
@@ -261,17 +412,20 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
         fixed = _fixed_timecodes(fields) if fields is not None else None
     if fixed is not None:
         first = bytes(fields[0, :15]).decode("ascii")
-        seconds, rate = _timecode_seconds(fixed, timecode_rate, table.where,
-                                          lambda row: bytes(fields[row, :15]).decode("ascii"))
+        seconds, rate, rate_note = _timecode_seconds(
+            fixed, timecode_rate, table.where, lambda row: bytes(fields[row, :15]).decode("ascii"))
     else:
         table = read_table(path, numeric, ("Timecode",))
         first = table.text["Timecode"][0]
-        seconds, rate = parse_timecodes(table.text["Timecode"], rate=timecode_rate,
-                                        where=table.where)
+        cells = table.text["Timecode"]
+        parts, drop = _timecode_parts(cells, table.where)
+        seconds, rate, rate_note = _timecode_seconds(parts, timecode_rate, table.where,
+                                                     lambda row: cells[row], drop=drop)
     log = RepairLog()
     keep = clean_times(table, seconds, "Timecode", log)
     times = seconds[keep]
     weights, names = _weights(table, mapping, log, keep)
+    notes = log.notes() + ((rate_note,) if rate_note else ())
     n = times.shape[0]
     rot = {c: table.numeric[c][keep] for c in rotations}
     # Eye angles: on the real takes LeftEyeYaw rises as EyeLookInLeft rises (r = -0.999 with
@@ -292,6 +446,10 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
         gaze_yaw=gaze_yaw, gaze_pitch=gaze_pitch, n_frames=n, scale=pose_scale)
     gaps = np.all(np.isnan(weights), axis=1) if weights.size else np.zeros(n, bool)
     fps = estimate_fps(times)
+    if drop and fps in _NTSC_OF:
+        # Rows 1001/30000 s apart are within 1 % of 30 fps, which estimate_fps prefers (rounded
+        # stamps cannot tell the two apart); a drop-frame timecode says which it is.
+        fps = _NTSC_OF[fps]
     meta = MappingProxyType({"source": name, "format": "livelinkface",
                              "start_timecode": first,
                              "timecode_rate": rate, "head_recorded": recorded})
@@ -302,7 +460,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
         rotations = TargetWeights(times, np.column_stack(
             [rot[c] for c in LIVE_LINK_FACE_ROTATIONS]).astype(np.float32),
             LIVE_LINK_FACE_ROTATIONS, fps, meta)
-    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, log.notes(), (),
+    return restore_dropped_frames(Capture(name, "livelinkface", aus, blend, gaps, notes, (),
                                           with_constant_columns(meta, table, numeric, keep),
                                           rotations=rotations))
 
@@ -388,7 +546,8 @@ def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = 
     match = _TIMECODE.match(start_timecode)
     if not match:
         raise CaptureFormatError(f"start timecode {start_timecode!r} is not HH:MM:SS:FF.fff")
-    h, m, s, f = (float(g) for g in match.groups())
+    # A drop-frame start (';') is written on as the same label, counted non-drop at ``rate``.
+    h, m, s, f = (float(match.group(k)) for k in (1, 2, 3, 5))
     origin = h * 3600 + m * 60 + s + f / rate
     stamps = origin + np.asarray(weights.times, dtype=np.float64) - float(weights.times[0] if n else 0)
     header = ",".join(["Timecode", "BlendShapeCount", *(pascal_case(x) for x in _LLF_CSV_ORDER),

@@ -20,10 +20,13 @@ import numpy as np
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves, TargetWeights
 from facs_rig.core.filters import (
+    BRIDGED_GAP,
     REST_CEILING,
+    LostStretch,
     NeutralCalibration,
     clean_curves,
     fill_gaps,
+    lost_stretches,
     off_rest,
     resting_window,
     stillest_at_rest,
@@ -175,7 +178,8 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
         shapes.times, observed, "none" if never_tracked else neutral, gain_percentile,
         names=shapes.names,
         checked=np.array([not arkit_key(n).startswith("eyelook") for n in shapes.names],
-                         dtype=bool))
+                         dtype=bool),
+        lost=np.asarray(capture.gaps, dtype=bool))  # ``observed`` is filled there
     # The automatic neutral's stretch, shared with the angle AUs below.
     rest_window = window if neutral == "auto" else None
     if calibration is not None:
@@ -348,7 +352,7 @@ AUTO_NEUTRAL_MIN_TAKE = 5.0
 
 def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments,
                       n_events: int = 0, window: tuple[float, float] | None = None,
-                      note: str | None = None) -> str:
+                      note: str | None = None, untracked: tuple[LostStretch, ...] = ()) -> str:
     """What ``facs-rig code`` prints for a take (and ``batch`` writes as ``.facs.txt``): its
     repairs and the neutral subtracted (:func:`neutral_description`) as ``#`` lines, then the
     segments.
@@ -370,11 +374,17 @@ def code_summary_text(repairs, neutral: str, times: np.ndarray | None, segments,
         subtracted.
     note : str, optional
         Why none was (:attr:`SolvedAUs.neutral_note`).
+    untracked : tuple of LostStretch
+        Stretches where the tracker lost the face, coded as nothing
+        (:attr:`TakeEvents.untracked`): ``# untracked: 13.23–23.23 s`` when there are any.
     """
     from facs_rig.core.events import format_summary
 
     text = "".join(f"# repaired: {repair}\n" for repair in repairs)
     text += f"# {neutral_description(neutral, times, window, note)}\n"
+    if untracked:
+        text += "# untracked: " + ", ".join(f"{u.start:.2f}–{u.end:.2f} s" for u in untracked) \
+            + " (the face was lost: nothing coded there)\n"
     if segments:
         return text + format_summary(segments)
     if n_events:
@@ -484,21 +494,24 @@ def _calibration(times: np.ndarray, values: np.ndarray, spec: str,
 def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
                             gain_percentile: float | None, *,
                             names: tuple[str, ...] | None = None,
-                            checked: np.ndarray | None = None
+                            checked: np.ndarray | None = None,
+                            lost: np.ndarray | None = None
                             ) -> tuple[NeutralCalibration | None, tuple[float, float] | None,
                                        str | None]:
     """The neutral calibration ``spec`` asks for, the window it was fitted on (both None when
     no neutral is subtracted) and, for ``'auto'`` on a take with no resting second, why not.
 
     ``names`` label the channels in that note; ``checked`` marks the ones that must be at rest
-    in the automatic window (:func:`facs_rig.core.filters.off_rest`; default all).
+    in the automatic window (:func:`facs_rig.core.filters.off_rest`; default all); ``lost``
+    marks frames where the tracker lost the face (filled in ``values``), never chosen as the
+    automatic window (:func:`facs_rig.core.filters.resting_window`).
 
     With ``gain_percentile`` and no neutral subtracted (``'none'``, or ``'auto'`` finding no
     resting second), the calibration is the gain alone, from rest 0
     (:meth:`~facs_rig.core.filters.NeutralCalibration.gain_only`).
     """
     calibration, window, note = _neutral_and_window(times, values, spec, gain_percentile,
-                                                    names=names, checked=checked)
+                                                    names=names, checked=checked, lost=lost)
     if calibration is None and gain_percentile is not None and values.shape[1] > 0 \
             and np.isfinite(values).any():
         calibration = NeutralCalibration.gain_only(values, gain_percentile)
@@ -508,7 +521,8 @@ def _calibration_and_window(times: np.ndarray, values: np.ndarray, spec: str,
 def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
                         gain_percentile: float | None, *,
                         names: tuple[str, ...] | None = None,
-                        checked: np.ndarray | None = None
+                        checked: np.ndarray | None = None,
+                        lost: np.ndarray | None = None
                         ) -> tuple[NeutralCalibration | None, tuple[float, float] | None,
                                    str | None]:
     """:func:`_calibration_and_window` when a neutral is subtracted (None otherwise)."""
@@ -521,12 +535,12 @@ def _neutral_and_window(times: np.ndarray, values: np.ndarray, spec: str,
             # The face was never tracked: there is no resting second to choose (one of lost
             # frames was printed as "neutral: 0.00-0.97 s (automatic)").
             return None, None, None
-        window = resting_window(times, values)
+        window = resting_window(times, values, lost=lost)
         problem = off_rest(times, values, window, checked=checked)
         if problem is not None:
             # The stillest second holds an expression (Face Cap's held smile): a second at
             # rest elsewhere in the take is still the neutral a coder would pick.
-            at_rest = stillest_at_rest(times, values, checked=checked)
+            at_rest = stillest_at_rest(times, values, checked=checked, lost=lost)
             if at_rest is None:
                 return None, None, _no_rest_note(window, problem, names)
             window = at_rest
@@ -949,6 +963,9 @@ class TakeEvents:
         are not.
     neutral_note : str or None
         Why ``--neutral auto`` subtracted none (:attr:`SolvedAUs.neutral_note`).
+    untracked : tuple of LostStretch
+        Stretches where the tracker lost the face for longer than the events bridge
+        (:func:`untracked_stretches`): no event is read inside them.
     """
 
     solved: SolvedAUs | None
@@ -959,21 +976,23 @@ class TakeEvents:
     times: np.ndarray | None
     neutral_window: tuple[float, float] | None = None
     neutral_note: str | None = None
+    untracked: tuple[LostStretch, ...] = ()
 
     def summary_text(self, neutral: str) -> str:
         """The take's ``code`` summary (:func:`code_summary_text`); needs ``code=True``."""
         return code_summary_text(self.repairs, neutral, self.times, self.segments,
                                  len(self.timeline.events), self.neutral_window,
-                                 self.neutral_note)
+                                 self.neutral_note, self.untracked)
 
     def summary_document(self, neutral: str) -> dict:
         """The take's ``code --json`` document; needs ``code=True``.
 
-        ``{"neutral": {...}, "repairs": [...], "segments": [...]}``: the neutral the segments
-        were coded against (``start``/``end`` seconds or null, ``kind`` ``automatic``,
-        ``given`` or ``none``, and ``text``, the line ``code`` prints without its ``# ``),
-        the capture's repair notes, and the segments (``start``, ``end``, ``code``,
-        ``emotion``, ``matched``, ``of``).
+        ``{"neutral": {...}, "repairs": [...], "untracked": [...], "segments": [...]}``: the
+        neutral the segments were coded against (``start``/``end`` seconds or null, ``kind``
+        ``automatic``, ``given`` or ``none``, and ``text``, the line ``code`` prints without
+        its ``# ``), the capture's repair notes, the stretches where the face was lost and
+        nothing was coded (``start``, ``end``: first and last lost frame), and the segments
+        (``start``, ``end``, ``code``, ``emotion``, ``matched``, ``of``).
         """
         window = self.neutral_window
         kind = "none" if window is None else ("automatic" if neutral == "auto" else "given")
@@ -984,6 +1003,8 @@ class TakeEvents:
                         "text": neutral_description(neutral, self.times, window,
                                                     self.neutral_note)},
             "repairs": list(self.repairs),
+            "untracked": [{"start": round(u.start, 4), "end": round(u.end, 4)}
+                          for u in self.untracked],
             "segments": [{"start": round(s.start, 4), "end": round(s.end, 4),
                           "code": str(s.code), "emotion": s.emotion, "matched": s.matched,
                           "of": s.total} for s in self.segments],
@@ -1034,6 +1055,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
         vocabulary = load_vocabulary()
     take = capture.blendshapes if capture.blendshapes is not None else capture.aus
     times = take.times if take is not None else None
+    untracked = untracked_stretches(capture, cleaning) if times is not None else ()
     repairs = capture.repairs
     capture_format = capture.format
     del take
@@ -1051,24 +1073,27 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     presence = (np.array([c.au < 50 for c in curves.channels], dtype=bool)
                 if solved.source == "aus" and capture_format in PRESENCE_FORMATS
                 else np.zeros(len(curves.channels), dtype=bool))
-    if presence.any():
-        # A detector's presence probabilities are coded as present or not, with no letter.
-        found = presence_events(_channel_subset(curves, presence), vocabulary, events,
-                                thresholds_given)
-        rest = extract_events(_channel_subset(curves, ~presence), vocabulary.scale(),
-                              options=events, thresholds=thresholds)
-        from facs_rig.core.timeline import Timeline
 
-        metadata = dict(rest.metadata)
-        metadata["events_from"] = (f"{PRESENCE_FORMATS[capture_format]}, coded present without "
-                                   f"a letter: {found.metadata.get('events_from', '')}"
-                                   + ("" if presence.all() else
-                                      f"; other AUs: {rest.metadata.get('events_from', '')}"))
-        timeline = Timeline((*rest.events, *found.events),
+    def read_events(curves: AUCurves) -> Timeline:
+        if presence.any():
+            # A detector's presence probabilities are coded as present or not, with no letter.
+            found = presence_events(_channel_subset(curves, presence), vocabulary, events,
+                                    thresholds_given)
+            rest = extract_events(_channel_subset(curves, ~presence), vocabulary.scale(),
+                                  options=events, thresholds=thresholds)
+            from facs_rig.core.timeline import Timeline
+
+            metadata = dict(rest.metadata)
+            metadata["events_from"] = (
+                f"{PRESENCE_FORMATS[capture_format]}, coded present without a letter: "
+                f"{found.metadata.get('events_from', '')}"
+                + ("" if presence.all() else f"; other AUs: {rest.metadata.get('events_from', '')}"))
+            return Timeline((*rest.events, *found.events),
                             max(found.duration, rest.duration), rest.fps, metadata)
-    else:
-        timeline = extract_events(curves, vocabulary.scale(), options=events,
-                                  thresholds=thresholds)
+        return extract_events(curves, vocabulary.scale(), options=events, thresholds=thresholds)
+
+    timeline = (tracked_events(curves, untracked, read_events) if untracked
+                else read_events(curves))
     del curves
     neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
     if not keep_curves:
@@ -1078,4 +1103,41 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
                 if code else None)
     step(4)
     return TakeEvents(solved, timeline, segments, profile, repairs, times, neutral_window,
-                      neutral_note)
+                      neutral_note, untracked)
+
+
+def untracked_stretches(capture: Capture, cleaning: CleaningOptions) -> tuple[LostStretch, ...]:
+    """The stretches of ``capture`` where the tracker lost the face for longer than events
+    are read across: ``cleaning.max_gap`` (``--max-gap``) when given, else
+    :data:`~facs_rig.core.filters.BRIDGED_GAP` (a blink's length, 0.5 s)."""
+    bridge = cleaning.max_gap if cleaning.max_gap is not None else BRIDGED_GAP
+    return lost_stretches(capture.times, capture.gaps, bridge)
+
+
+def tracked_events(curves: AUCurves, untracked: tuple[LostStretch, ...], read_events
+                   ) -> Timeline:
+    """Events read by ``read_events`` (curves -> Timeline) from each tracked part of
+    ``curves`` on its own, as if each were a take: none inside an ``untracked`` stretch, and
+    an action under way where the face is lost ends there without an offset, as at a take's
+    end, instead of being read across seconds of interpolated (invented) frames.
+
+    The curves' frames stay as they are (``retarget`` writes weights for every frame, filled
+    across the gaps for animation); only the events leave the lost stretches out.
+    """
+    from facs_rig.core.timeline import Timeline
+
+    times = np.asarray(curves.times, dtype=np.float64)
+    lost = np.zeros(times.shape[0], dtype=bool)
+    for stretch in untracked:
+        lost |= (times > stretch.before) & (times < stretch.after)
+    edges = np.diff(np.concatenate(([0], (~lost).astype(np.int8), [0])))
+    found, metadata = [], None
+    for first, end in zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()):
+        part = read_events(replace(curves, times=times[first:end],
+                                   values=np.asarray(curves.values)[first:end]))
+        found.extend(part.events)
+        metadata = metadata if metadata is not None else dict(part.metadata)
+    metadata = dict(curves.metadata) if metadata is None else metadata
+    metadata["untracked"] = [[round(u.start, 4), round(u.end, 4)] for u in untracked]
+    return Timeline(tuple(found), float(times[-1]) if times.size else 0.0, curves.fps or 30.0,
+                    metadata)
