@@ -638,6 +638,115 @@ def test_csv_errors_name_line_and_column(text, message):
         curves_from_csv_text(text, source="curves.csv")
 
 
+@pytest.mark.parametrize("column", ["AU26_R", "R26", "AU26R", "L AU26", "l26"])
+def test_csv_timeline_refuses_a_side_facs_forbids(vocabulary, tmp_path, column):
+    # New-user review: `time,AU26_R` read as a right-side jaw drop that every rig then dropped
+    # (bake wrote zeros); the JSON reader and --channels refuse it, so does the CSV reader now.
+    path = tmp_path / "r26.csv"
+    path.write_text(f"time,AU12_R,{column}\n0,0,0\n0.1,1,1\n0.2,0,0\n")
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(path, vocabulary)
+    assert str(caught.value) == (f"{path}, line 1, column 3: '{column}': AU26 (Jaw Drop) cannot be "
+                                 f"unilateral")
+
+
+@pytest.mark.parametrize("column, problem", [("AU99", "unknown action unit 99"),
+                                             ("AU70", "AU70 (Brows and Forehead Not Visible) is a "
+                                                      "visibility code and drives nothing")])
+def test_csv_timeline_refuses_what_the_json_reader_refuses(vocabulary, tmp_path, column, problem):
+    path = tmp_path / "t.csv"
+    path.write_text(f"time,{column}\n0,0\n0.1,1\n")
+    with pytest.raises(TimelineFormatError, match=re.escape(f"line 1, column 2: '{column}': {problem}")):
+        read_timeline(path, vocabulary)
+    json_path = tmp_path / "t.json"
+    json_path.write_text(json.dumps({"schema": "facs_rig.timeline/1",
+                                     "events": [{"channel": column, "start": 0}]}))
+    with pytest.raises(TimelineFormatError, match=re.escape(f"events[0].channel: {problem}")):
+        read_timeline(json_path, vocabulary)
+
+
+def test_csv_timeline_keeps_the_documented_side_columns(vocabulary, tmp_path):
+    # docs/timeline-formats.md: columns are written AU12, AU12_L, AU12_R and read in any
+    # parse_channel spelling or the FACS form (L12); sides stay on the AUs that can have one.
+    path = tmp_path / "sides.csv"
+    path.write_text("time,AU12_R,au12l,R14,AU45_L\n0,0,0,0,0\n0.1,1,0.2,0.9,1\n0.2,0,0,0,0\n")
+    timeline = read_timeline(path, vocabulary)
+    assert [(e.channel.name, e.intensity, e.letter) for e in timeline.events] == [
+        ("AU12_L", 0.2, "B"), ("AU12_R", 1.0, "E"), ("AU14_R", 0.9, "D"), ("AU45_L", 1.0, "E")]
+
+
+@pytest.mark.parametrize("column, kind", [("AU12_r", "intensity (0-5)"), ("AU45_c", "presence (0/1)")])
+def test_csv_refuses_openfaces_lower_case_r_as_a_side(tmp_path, column, kind):
+    # OpenFace names its AU regression intensity AU12_r and its presence AU12_c (OpenFace 2.x
+    # wiki, "Output Format"): the lower-case r is no right side, 0-5 no 0-1 curve.
+    path = tmp_path / "of.csv"
+    path.write_text(f"time,{column}\n0,0\n0.1,1\n")
+    with pytest.raises(TimelineFormatError) as caught:
+        read_curves_csv(path)
+    right = "; a right side is written AU12_R" if column == "AU12_r" else ""
+    assert str(caught.value) == (
+        f"{path}, line 1, column 2: '{column}' is how OpenFace names its AU{column[2:4]} {kind} "
+        f"column (a lower-case _{column[-1]}, no side), not a 0-1 AU channel: read an OpenFace "
+        f"capture (with its 'timestamp' column) with 'facs-rig retarget {path} -o aus.json' or "
+        f"'facs-rig code {path}'{right}")
+
+
+def test_csv_of_openface_au_columns_is_an_openface_capture(vocabulary, tmp_path):
+    # New-user review: timestamp + the AUxx_r columns of a real OpenFace capture listed
+    # AU01_R ... AU26_R in `timeline show`. It is a capture: the hint says so, and the capture
+    # reader still reads the same file.
+    from facs_rig.io.captures import read_capture
+
+    source = shared_asset("captures/openface/facsvatar_head_test_clean.csv")
+    rows = source.read_text().splitlines()
+    header = rows[0].split(",")
+    keep = [i for i, name in enumerate(header) if name == "timestamp" or name.endswith("_r")]
+    path = tmp_path / "au_r.csv"
+    path.write_text("\n".join(",".join(row.split(",")[i] for i in keep) for row in rows) + "\n")
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(path, vocabulary)
+    assert str(caught.value) == (
+        f"{path} is a face tracker's capture (OpenFace 2.x FeatureExtraction CSV), not AU curves: "
+        f"solve it to AUs with 'facs-rig retarget {path} -o aus.json' (or 'facs-rig code {path}' "
+        f"for its FACS code)")
+    capture = read_capture(path)
+    assert capture.format == "openface" and Channel(12) in capture.aus.channels
+
+
+CSV_COLUMN_NAMES = st.builds(
+    lambda side, au, spelling: spelling.format(au=au, side=side),
+    st.sampled_from(["L", "R"]), st.sampled_from([1, 12, 14, 25, 26, 45, 46, 64, 70, 99]),
+    st.sampled_from(["AU{au:02d}_{side}", "{side}{au}", "AU{au:02d}{side}", "{side} AU{au}",
+                     "AU{au:02d}", "{au}", "au{au}_{side}"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(names=st.lists(CSV_COLUMN_NAMES, min_size=1, max_size=4, unique=True))
+def test_csv_timeline_columns_pass_the_json_readers_channel_rule(vocabulary, names):
+    # Every column is either a channel the vocabulary allows (as the JSON reader's check_channel
+    # says) or refused at line 1, naming its column number and name.
+    from facs_rig.io.timeline_json import check_channel, read_channel_name
+
+    text = "time," + ",".join(names) + "\n0" + ",0" * len(names) + "\n"
+    channels = [read_channel_name(name) for name in names]
+    problems = [(index, check_channel(channel, vocabulary)) for index, channel in enumerate(channels)]
+    duplicate = len(set(channels)) < len(channels)
+    try:
+        curves = curves_from_csv_text(text, source="t.csv", vocabulary=vocabulary)
+    except TimelineFormatError as exc:
+        first = next(((index, problem) for index, problem in problems if problem), None)
+        if first is None:
+            assert duplicate and "are both" in str(exc)
+        else:
+            index, problem = first
+            message = str(exc)
+            assert message == f"t.csv, line 1, column {index + 2}: '{names[index]}': {problem}" or (
+                duplicate and "are both" in message)
+    else:
+        assert not any(problem for _, problem in problems) and not duplicate
+        assert list(curves.channels) == channels
+
+
 @settings(max_examples=100, deadline=None)
 @given(values=st.lists(st.lists(st.floats(0, 1, width=32), min_size=3, max_size=3), min_size=1,
                        max_size=20),
