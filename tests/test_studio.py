@@ -141,6 +141,19 @@ def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
     assert session.text.splitlines()[-1] == "00:00:02:00  R14A"
 
 
+def test_inserting_a_faint_blink_pose_keeps_its_depth(session):
+    """An unlettered blink (45) plays closed whatever the line's intensity (FACS scores it only
+    present), so a blink slider below A's band is written with A and its value."""
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU06": 0.55, "AU45": 0.02, "AU12": 0.02})
+    session.insert_beat(session.pose_code(), 1.0)
+    assert session.text == "fps 24\n00:00:01:00  6C\n00:00:01:00  12+45A  intensity 0.02\n"
+    assert session.status.error is None
+    apex = {channel.name: value for channel, value in session.frame_values(1.5).items()}
+    assert apex == {"AU06": float(np.float32(0.55)), "AU12": float(np.float32(0.02)),
+                    "AU45": float(np.float32(0.02))}
+
+
 def test_insert_beat_between_frames_is_placed_by_the_frame_it_is_written_at(session):
     """The playhead at 1.495 s is written as frame 36 (00:00:01:12, 1.5 s): it goes after a beat
     at 1.497 s, not before it (the notes then went backwards: an error on the inserted line)."""

@@ -1060,16 +1060,16 @@ def test_a_free_peak_a_few_float32_steps_from_a_letter_stays_free(vocabulary, tm
 
 def test_a_blink_is_written_without_a_letter(vocabulary, tmp_path):
     # FACS 2002 scores no intensity for AU45 (a blink is there or not): events read off a
-    # capture carry the band letter of their depth (45D), no writer shows it.
+    # capture carry the band letter of their depth (45D), JSON and ELAN do not show it. AU notes
+    # write the band letter of a blink below full closure (45D): `45` alone closes the eye,
+    # whatever the line's intensity, so `45 intensity 0.9` would read back at 1.
     blink = AUEvent(Channel(45), 0.9, 1.0, 0.05, 0.1, 0.05, ease_in="linear", ease_out="linear",
                     letter="D")
     smile = AUEvent(Channel(12), 0.9, 1.0, 0.05, 0.1, 0.05, ease_in="linear", ease_out="linear",
                     letter="D")
     timeline = Timeline((blink, smile), 2.0)
     notes = format_au_notes(timeline, vocabulary)
-    assert notes.splitlines()[-2:] == [
-        "1  12D  onset 0.05  apex 0.1  offset 0.05  ease linear",
-        "1  45   onset 0.05  apex 0.1  offset 0.05  ease linear  intensity 0.9"]
+    assert notes.splitlines()[-1:] == ["1  12D+45D  onset 0.05  apex 0.1  offset 0.05  ease linear"]
     back = parse_au_notes(notes, vocabulary)
     assert {(e.channel.au, e.letter, e.intensity) for e in back.events} == {(45, None, 0.9),
                                                                            (12, "D", 0.9)}

@@ -25,7 +25,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   ``apex_start``, ``apex_end`` and ``end`` (all three; any time form), ``ease`` (both ramps), ``ease_in``,
   ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
   without a letter, and for those whose letter's band holds it: ``7E intensity 0.907``; default
-  the scale's value of an unscored AU).
+  the scale's value of an unscored AU). An unlettered blink or wink (``45``, ``L46``) stays at E:
+  FACS scores it only present.
 """
 
 from __future__ import annotations
@@ -274,6 +275,13 @@ def _stray_after_code(line: str, code_tokens: list[_Token], vocabulary: Vocabula
                      stray.column)
 
 
+def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
+    """The letter whose band holds an intensity, for ``au``: on a blink or wink (a depth FACS
+    does not score) A's band reaches down to 0, so that a blink at any depth below full closure
+    has a letter to carry it (``45A intensity 0.02``) and reads back as written."""
+    return letter or ("A" if not vocabulary.scores_intensity(au) else None)
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     """``(number, line)`` without its comment, except on a ``title`` line: there a ``#`` is
     part of the title (``title Take #3``), so a title line carries no comment."""
@@ -426,12 +434,18 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             if "intensity" in options:
                 # An explicit intensity in a lettered AU's own band is that letter measured
                 # finely (7E intensity 0.907): it keeps the letter and takes the number. One
-                # outside the band (6+12D intensity 0.3) is for the unlettered AUs only.
+                # outside the band (6+12D intensity 0.3) is for the unlettered AUs only, but
+                # not an unlettered blink or wink (45: present, so closed; events_from_code).
                 value = float(options["intensity"])
                 band = vocabulary.scale().value_to_letter(value)
                 beat = tuple(replace(event, intensity=value)
-                             if event.letter is not None and event.letter == band else event
+                             if event.letter is not None and event.letter == _band(
+                                 band, event.channel.au, vocabulary) else event
                              for event in beat)
+            # FACS scores no letter on a blink or wink: on 45B it marks a depth only, and no
+            # writer writes it back (Vocabulary.letter_of).
+            beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
+                         else event for event in beat)
             events.extend(beat)
         except _LineError as exc:
             where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
@@ -529,7 +543,9 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     as ``HH:MM:SS:FF`` and such durations as frames (``8f``); other times stay in seconds (to the
     nanosecond, as below).
 
-    Lettered events write their letter (never AU45, whose intensity FACS does not score);
+    Lettered events write their letter (never AU45's coded letter, whose intensity FACS does not
+    score; a blink below full closure is written with its band's letter, ``45B``, since ``45``
+    alone reads back closed whatever the line's ``intensity``);
     an intensity that is not its letter's value (nor, unlettered, the unscored value) goes in
     an ``intensity`` option, in the shortest text that reads back as the same float32, with
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
@@ -558,14 +574,22 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         problem = check_channel(event.channel, vocabulary)
         if problem:
             raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
-        # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).
+        # No coded letter where FACS scores no intensity (AU45, a blink).
         letter = vocabulary.letter_of(event.channel.au, event.letter)
         value = np.float32(event.intensity)  # what drives the rig
+        blink = not vocabulary.scores_intensity(event.channel.au)
         if letter is not None and value == np.float32(scale.letter_to_value(letter)):
             intensity_text = None
         elif letter is None and value == np.float32(scale.letter_to_value(
                 vocabulary.unlettered_letter(event.channel.au))):  # C, or E for AU45/46
             intensity_text = None
+        elif blink:
+            # A blink below full closure: '45' alone closes the eye, whatever the line's
+            # intensity, so it carries the letter of its depth's band (45B, 45D intensity 0.8).
+            letter = _band(scale.value_to_letter(float(float32_text(event.intensity))),
+                           event.channel.au, vocabulary)
+            intensity_text = (None if value == np.float32(scale.letter_to_value(letter))
+                              else float32_text(event.intensity))
         else:
             intensity_text = float32_text(event.intensity)
             if letter is not None and scale.value_to_letter(float(intensity_text)) != letter:

@@ -361,6 +361,10 @@ class StudioSession:
         for channel, value in sorted(self.pose_values.items(),
                                      key=lambda item: (item[0].au, item[0].side or "")):
             letter = scale.value_to_letter(value)
+            if letter is None and not self.vocabulary.scores_intensity(channel.au):
+                # '45' alone plays a closed eye whatever the intensity (AU notes read a blink
+                # below A's band as A, au_notes._band): a faint blink needs its letter.
+                letter = "A"
             exact = letter is not None and np.float32(scale.letter_to_value(letter)) == np.float32(value)
             # The shortest text that reads back as the same float32, as the notes writer does.
             text = None if exact else np.format_float_positional(np.float32(value), unique=True, trim="-")
