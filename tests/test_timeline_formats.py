@@ -463,8 +463,17 @@ def test_notes_round_trip_keeps_the_timeline(vocabulary, timeline, timecode):
 
 
 def assert_same_to_notes_precision(back: Timeline, timeline: Timeline) -> None:
-    assert (back.duration, back.fps, dict(back.metadata)) == (
-        timeline.duration, timeline.fps, dict(timeline.metadata))
+    assert (back.fps, dict(back.metadata)) == (timeline.fps, dict(timeline.metadata))
+    # The duration to the nanosecond, as every time, exactly where it already is that precise;
+    # one written as the events' end to the nanosecond is read as the end of the events read
+    # back, whose four times are each to the nanosecond.
+    end = max((event.end for event in back.events), default=0.0)
+    if back.duration == end:
+        assert back.duration == pytest.approx(timeline.duration, rel=1e-15, abs=2.5e-9)
+    else:
+        assert back.duration == pytest.approx(timeline.duration, rel=1e-15, abs=5e-10)
+        if round(timeline.duration, 9) == timeline.duration:
+            assert back.duration == timeline.duration
     assert len(back.events) == len(timeline.events)
 
     def order(event: AUEvent) -> tuple:  # the timeline's own order, on the written precision
@@ -547,6 +556,23 @@ def test_notes_timecode_round_trip_on_frames(vocabulary, frames, fps):
                               for start, onset in frames), fps=fps)
     text = format_au_notes(timeline, vocabulary, timecode=True)
     assert parse_au_notes(text, vocabulary) == timeline
+
+
+@pytest.mark.parametrize("timecode, duration", [(False, "12.310510511"), (True, "12.310510511")])
+def test_notes_writer_rounds_the_duration_to_the_nanosecond(vocabulary, timecode, duration):
+    # New-user review: a beat at 00:00:10:15 at 29.97 fps ends at 10.5105105... + 1.8 s, and the
+    # header said 'duration 12.310510510510511'; times are written to the nanosecond.
+    timeline = parse_au_notes("fps 29.97\n00:00:10:15 12\n", vocabulary)
+    text = format_au_notes(timeline, vocabulary, timecode=timecode)
+    assert text.splitlines()[2] == f"duration {duration}"
+    back = parse_au_notes(text, vocabulary)
+    assert_same_to_notes_precision(back, timeline)
+    assert format_au_notes(back, vocabulary, timecode=timecode) == text
+    # A frame-exact duration long in decimal is written in frames with --timecode, as phases are.
+    frames = Timeline((AUEvent(Channel(12), 0.55, 0.0, 0.0, 0.0, 0.0),), 368 / 29.97, 29.97)
+    assert format_au_notes(frames, vocabulary, timecode=True).splitlines()[2] == "duration 368f"
+    assert parse_au_notes(format_au_notes(frames, vocabulary, timecode=True), vocabulary) == frames
+    assert format_au_notes(frames, vocabulary).splitlines()[2] == "duration 368f"
 
 
 def test_notes_writer_timecode_layout(vocabulary):

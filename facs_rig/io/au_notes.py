@@ -471,6 +471,12 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
+        end = max((event.end for event in events), default=0.0)
+        if duration != end and round(end, 9) == duration:
+            # The last event's end, written to the nanosecond as every time (the writer's default
+            # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
+            # timeline on frames at 29.97 fps reads back as it was.
+            duration = end
     try:
         return Timeline(tuple(events), duration, fps, metadata)
     except TimelineError as exc:
@@ -549,8 +555,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     an intensity that is not its letter's value (nor, unlettered, the unscored value) goes in
     an ``intensity`` option, in the shortest text that reads back as the same float32, with
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
-    durations are written to the nanosecond, the timeline's precision; the header's fps and
-    duration exactly. Reading the text back gives the same timeline to those precisions, and
+    durations are written to the nanosecond, the timeline's precision, and so is the header's
+    duration; its fps exactly. Reading the text back gives the same timeline to those precisions, and
     writing that again gives the same text. Metadata other than ``title`` and ``start`` is not carried
     (use JSON for that).
 
@@ -619,7 +625,13 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     out.append(f"fps {_seconds(timeline.fps)}")
     if origin:
         out.append(f"start {timeline.metadata['start']}")
-    out.append(f"duration {_seconds(timeline.duration)}")
+    # To the nanosecond as every other time (its default, the last event's end, is a sum of
+    # times: 10.5105105... + 1.8 at 29.97 fps wrote 'duration 12.310510510510511'). The events'
+    # end in seconds only: the reader takes it as the end of the events it reads, which may be
+    # a frame count where this one was not ('7f' the second time round).
+    end = max((event.end for event in timeline.events), default=0.0)
+    out.append("duration " + (_seconds(round(timeline.duration, 9)) if timeline.duration == end
+                              else _duration(timeline.duration, timeline.fps, timecode)))
     rows = []
     for beat in lines:
         start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]
