@@ -252,6 +252,37 @@ def test_json_errors_name_the_file_and_json_path(vocabulary, patch, message):
         timeline_from_dict(data, vocabulary, source="beats.json")
 
 
+@pytest.mark.parametrize(("data", "message"), [
+    # New-user review: a file without "schema" said "got None", as if it held a Python None.
+    ({"events": []}, "schema: missing (expected 'facs_rig.timeline/1')"),
+    ({"schema": None}, "schema: expected 'facs_rig.timeline/1', got null"),
+    ({"schema": True}, "schema: expected 'facs_rig.timeline/1', got true"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"start": 0}]},
+     "events[0].channel: missing (expected an AU channel such as 'AU12' or 'AU12_L')"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": None, "start": 0}]},
+     "events[0].channel: expected an AU channel such as 'AU12' or 'AU12_L', got null"),
+    ({"schema": "facs_rig.timeline/1", "beats": [{"at": 0}]},
+     "beats[0].code: missing (expected a FACS code string or expression name, such as '6+12D' or "
+     "'happiness')"),
+    ({"schema": "facs_rig.timeline/1", "beats": [{"at": 0, "code": None}]},
+     "beats[0].code: expected a FACS code string, got null"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": "AU12", "start": None}]},
+     "events[0].start: expected a number, got null"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": "AU12", "start": 0, "ease": None}]},
+     "events[0].ease: easing null is not one of linear, smooth, step"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": "AU12", "start": 0, "letter": False}]},
+     "events[0].letter: intensity letter false is not one of A-E"),
+    ({"schema": "facs_rig.timeline/1", "beats": [{"at": 0, "code": "12", "scale": False}]},
+     "beats[0].scale: expected a scale name, got false"),
+])
+def test_json_errors_say_missing_and_spell_json_values(vocabulary, tmp_path, data, message):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(path, vocabulary)
+    assert str(caught.value) == f"{path}: {message}"
+
+
 def test_json_syntax_errors_name_line_and_column(vocabulary):
     with pytest.raises(TimelineFormatError, match="beats.json: line 2 column 1: invalid JSON"):
         timeline_from_json('{"schema": \n}', vocabulary, source="beats.json")
