@@ -135,6 +135,16 @@ def test_failed_write_leaves_the_previous_file(tmp_path, vocabulary):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["beats.notes"]
 
 
+def test_a_notes_file_that_cannot_be_written_is_named(vocabulary, tmp_path):
+    # New-user review: 'cannot write AU26_R as AU notes: ...' named no file.
+    path = tmp_path / "r26.notes"
+    with pytest.raises(TimelineFormatError) as caught:
+        write_timeline(Timeline((AUEvent(Channel(26, "R"), 1.0, 0.0),)), path, vocabulary)
+    assert str(caught.value) == (f"{path}: cannot write AU26_R as AU notes: AU26 (Jaw Drop) cannot be "
+                                 f"unilateral")
+    assert not path.exists()
+
+
 @pytest.mark.parametrize("name", ["suspicion_beat.notes", "surprise_then_smile.json"])
 def test_example_timelines_read_and_round_trip(vocabulary, name, tmp_path):
     timeline = read_timeline(REPO / "examples" / name, vocabulary)

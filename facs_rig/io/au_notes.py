@@ -662,4 +662,8 @@ def write_au_notes(timeline: Timeline, path: str | os.PathLike[str], vocabulary:
     """Write a timeline as AU notes, atomically (``timecode``: see :func:`format_au_notes`)."""
     from facs_rig.io.atomic import write_text_atomic
 
-    write_text_atomic(path, format_au_notes(timeline, vocabulary, timecode=timecode))
+    try:
+        text = format_au_notes(timeline, vocabulary, timecode=timecode)
+    except TimelineFormatError as exc:  # 'cannot write AU26_R as AU notes': say which file
+        raise TimelineFormatError(f"{Path(path)}: {exc}") from None
+    write_text_atomic(path, text)
