@@ -91,3 +91,51 @@ def test_a_blink_on_the_default_head_looks_like_closed_eyes():
     assert changed(half, closed) > 0.002  # the two lids differ visibly
     for code in ("blink", "45"):
         assert changed(render(code), closed) < 0.1 * changed(half, closed)
+
+
+def test_an_intensity_leaves_an_unlettered_blink_closed(vocabulary):
+    """New-user review: `1 45+12 intensity 0.2` played the blink at 0.2 and `sheet "45,12"
+    --intensity 0.2` drew open eyes. `intensity` is for the AUs FACS scores A-E; a blink or wink
+    written without a letter is scored present only (FACS 2002), so it stays at E. A letter
+    written on it (45B) is a depth, scaled as any lettered AU: the intensity replaces it only
+    when it lies in the letter's band."""
+    from facs_rig.core.timeline import events_from_code, timeline_from_code
+    from facs_rig.io.au_notes import parse_au_notes
+    from facs_rig.io.timeline_json import timeline_from_dict
+    from facs_rig.render.preview import code_values
+
+    notes = parse_au_notes("1 45+12 intensity 0.2\n2 L46+45B intensity 0.15\n3 45B intensity 0.6\n",
+                           vocabulary)
+    assert [(e.start, e.channel.name, e.intensity) for e in notes.events] == [
+        (1.0, "AU12", 0.2), (1.0, "AU45", 1.0), (2.0, "AU45", 0.15), (2.0, "AU46_L", 1.0),
+        (3.0, "AU45", 0.2)]
+    beats = timeline_from_dict({"schema": "facs_rig.timeline/1",
+                                "beats": [{"at": 0, "code": "45+R46+12", "intensity": 0.2}]},
+                               vocabulary)
+    assert {e.channel.name: e.intensity for e in beats.events} == {
+        "AU12": 0.2, "AU45": 1.0, "AU46_R": 1.0}
+    assert [e.intensity for e in events_from_code("45+L46B", vocabulary, at=0, intensity=0.3)] == [
+        1.0, 0.2]
+    held = timeline_from_code("blink", vocabulary, intensity=0.2)  # preview CODE --intensity
+    assert [(e.channel.name, e.intensity) for e in held.events] == [("AU45", 1.0)]
+    # sheet, preview and the studio's stills: code_values with --intensity
+    assert {c.name: v for c, v in code_values("45+12+R46B", vocabulary, intensity=0.2).items()} == {
+        "AU12": 0.2, "AU45": 1.0, "AU46_R": 0.2}
+
+
+@pytest.mark.parametrize("depth, code, option", [
+    (1.0, "45", ""), (0.2, "45B", ""), (0.3, "45C", "  intensity 0.3"),
+    (0.95, "45E", "  intensity 0.95"), (0.02, "45A", "  intensity 0.02"), (0.0, "45A", "  intensity 0"),
+])
+def test_notes_write_a_blinks_depth_with_its_band_letter(vocabulary, depth, code, option):
+    """`45 intensity 0.3` now closes the eye, so the notes writer gives a blink below full
+    closure the letter of its band (A's reaching down to 0 for a blink) and reads it back."""
+    from facs_rig.core.channels import Channel
+    from facs_rig.core.timeline import AUEvent, Timeline
+    from facs_rig.io.au_notes import format_au_notes, parse_au_notes
+
+    timeline = Timeline((AUEvent(Channel(45), depth, 1.0),), 2.0)
+    text = format_au_notes(timeline, vocabulary)
+    assert text.splitlines()[-1] == f"1  {code}  onset 0.3  apex 1  offset 0.5{option}"
+    assert parse_au_notes(text, vocabulary) == timeline
+    assert format_au_notes(parse_au_notes(text, vocabulary), vocabulary) == text

@@ -145,8 +145,11 @@ def test_fuzz_curves_csv():
     @FUZZ
     @given(MUTATIONS)
     def run(mutations):
-        only_facs_rig_errors(lambda text: curves_from_csv_text(text, source="t.csv"),
-                             mutate(seed, mutations))
+        text = mutate(seed, mutations)
+        only_facs_rig_errors(lambda text: curves_from_csv_text(text, source="t.csv"), text)
+        # As a timeline, with each column's channel checked against the vocabulary.
+        only_facs_rig_errors(lambda text: curves_from_csv_text(text, source="t.csv",
+                                                               vocabulary=VOCABULARY), text)
 
     run()
 

@@ -463,7 +463,7 @@ def test_rig_and_timeline_messages_quote_long_values_alike(vocabulary):
 
 def test_timeline_json_messages_quote_values_cut(vocabulary):
     base = {"schema": "facs_rig.timeline/1"}
-    cases = [({**base, "fps": True}, "$.fps: expected a number, got True"),
+    cases = [({**base, "fps": True}, "$.fps: expected a number, got true"),  # JSON's spelling
              ({**base, "fps": ["x"] * 5000}, "$.fps: expected a number, got ['x', 'x'"),
              ({**base, "k" * 5000: 1}, "$: unknown key 'kkkk"),
              ({**base, "beats": [{"at": 0, "code": 7 * [None] * 900}]}, "beats[0].code: expected")]

@@ -155,16 +155,30 @@ def test_inserting_a_wink_writes_no_letter_as_the_notes_writer(session, vocabula
     assert session.status.error is None
     assert {c.name: v for c, v in session.frame_values(7.5).items()} == {
         "AU12_L": float(np.float32(0.9)), "AU46_R": 1.0}
-    # A blink slider short of closure keeps its value in 'intensity', unlettered, as the
-    # writer writes the timeline it parses to.
+    # A blink slider short of closure keeps its band's letter ('45' alone would close the eye,
+    # whatever a line's intensity), as the writer writes the timeline it parses to.
     session.set_notes("fps 24\n")
     session.pose_from_values({"AU45": 0.2, "AU06": 0.55})
     assert session.pose_code() == "6C+45B"  # the slider's band, so the code reads back to 0.2
     session.insert_beat(session.pose_code(), 1.0)
-    assert session.text == "fps 24\n00:00:01:00  6C\n00:00:01:00  45  intensity 0.2\n"
+    assert session.text == "fps 24\n00:00:01:00  6C+45B\n"
+    assert {c.name: v for c, v in session.frame_values(1.5).items()} == {
+        "AU06": float(np.float32(0.55)), "AU45": float(np.float32(0.2))}
     written = format_au_notes(session.timeline, vocabulary, timecode=True)
-    assert written.splitlines()[-2:] == ["00:00:01:00  6C  onset 0.3  apex 1  offset 0.5",
-                                         "00:00:01:00  45  onset 0.3  apex 1  offset 0.5  intensity 0.2"]
+    assert written.splitlines()[-1] == "00:00:01:00  6C+45B  onset 0.3  apex 1  offset 0.5"
+
+
+def test_inserting_a_faint_blink_pose_keeps_its_depth(session):
+    """An unlettered blink (45) plays closed whatever the line's intensity (FACS scores it only
+    present), so a blink slider below A's band is written with A and its value."""
+    session.set_notes("fps 24\n")
+    session.pose_from_values({"AU06": 0.55, "AU45": 0.02, "AU12": 0.02})
+    session.insert_beat(session.pose_code(), 1.0)
+    assert session.text == "fps 24\n00:00:01:00  6C\n00:00:01:00  12+45A  intensity 0.02\n"
+    assert session.status.error is None
+    apex = {channel.name: value for channel, value in session.frame_values(1.5).items()}
+    assert apex == {"AU06": float(np.float32(0.55)), "AU12": float(np.float32(0.02)),
+                    "AU45": float(np.float32(0.02))}
 
 
 def test_insert_beat_between_frames_is_placed_by_the_frame_it_is_written_at(session):

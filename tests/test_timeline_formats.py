@@ -135,6 +135,16 @@ def test_failed_write_leaves_the_previous_file(tmp_path, vocabulary):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["beats.notes"]
 
 
+def test_a_notes_file_that_cannot_be_written_is_named(vocabulary, tmp_path):
+    # New-user review: 'cannot write AU26_R as AU notes: ...' named no file.
+    path = tmp_path / "r26.notes"
+    with pytest.raises(TimelineFormatError) as caught:
+        write_timeline(Timeline((AUEvent(Channel(26, "R"), 1.0, 0.0),)), path, vocabulary)
+    assert str(caught.value) == (f"{path}: cannot write AU26_R as AU notes: AU26 (Jaw Drop) cannot be "
+                                 f"unilateral")
+    assert not path.exists()
+
+
 @pytest.mark.parametrize("name", ["suspicion_beat.notes", "surprise_then_smile.json"])
 def test_example_timelines_read_and_round_trip(vocabulary, name, tmp_path):
     timeline = read_timeline(REPO / "examples" / name, vocabulary)
@@ -250,6 +260,37 @@ def test_json_errors_name_the_file_and_json_path(vocabulary, patch, message):
     data.update(patch)
     with pytest.raises(TimelineFormatError, match=f"^beats.json: .*{message}"):
         timeline_from_dict(data, vocabulary, source="beats.json")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    # New-user review: a file without "schema" said "got None", as if it held a Python None.
+    ({"events": []}, "schema: missing (expected 'facs_rig.timeline/1')"),
+    ({"schema": None}, "schema: expected 'facs_rig.timeline/1', got null"),
+    ({"schema": True}, "schema: expected 'facs_rig.timeline/1', got true"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"start": 0}]},
+     "events[0].channel: missing (expected an AU channel such as 'AU12' or 'AU12_L')"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": None, "start": 0}]},
+     "events[0].channel: expected an AU channel such as 'AU12' or 'AU12_L', got null"),
+    ({"schema": "facs_rig.timeline/1", "beats": [{"at": 0}]},
+     "beats[0].code: missing (expected a FACS code string or expression name, such as '6+12D' or "
+     "'happiness')"),
+    ({"schema": "facs_rig.timeline/1", "beats": [{"at": 0, "code": None}]},
+     "beats[0].code: expected a FACS code string, got null"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": "AU12", "start": None}]},
+     "events[0].start: expected a number, got null"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": "AU12", "start": 0, "ease": None}]},
+     "events[0].ease: easing null is not one of linear, smooth, step"),
+    ({"schema": "facs_rig.timeline/1", "events": [{"channel": "AU12", "start": 0, "letter": False}]},
+     "events[0].letter: intensity letter false is not one of A-E"),
+    ({"schema": "facs_rig.timeline/1", "beats": [{"at": 0, "code": "12", "scale": False}]},
+     "beats[0].scale: expected a scale name, got false"),
+])
+def test_json_errors_say_missing_and_spell_json_values(vocabulary, tmp_path, data, message):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(path, vocabulary)
+    assert str(caught.value) == f"{path}: {message}"
 
 
 def test_json_syntax_errors_name_line_and_column(vocabulary):
@@ -463,8 +504,17 @@ def test_notes_round_trip_keeps_the_timeline(vocabulary, timeline, timecode):
 
 
 def assert_same_to_notes_precision(back: Timeline, timeline: Timeline) -> None:
-    assert (back.duration, back.fps, dict(back.metadata)) == (
-        timeline.duration, timeline.fps, dict(timeline.metadata))
+    assert (back.fps, dict(back.metadata)) == (timeline.fps, dict(timeline.metadata))
+    # The duration to the nanosecond, as every time, exactly where it already is that precise;
+    # one written as the events' end to the nanosecond is read as the end of the events read
+    # back, whose four times are each to the nanosecond.
+    end = max((event.end for event in back.events), default=0.0)
+    if back.duration == end:
+        assert back.duration == pytest.approx(timeline.duration, rel=1e-15, abs=2.5e-9)
+    else:
+        assert back.duration == pytest.approx(timeline.duration, rel=1e-15, abs=5e-10)
+        if round(timeline.duration, 9) == timeline.duration:
+            assert back.duration == timeline.duration
     assert len(back.events) == len(timeline.events)
 
     def order(event: AUEvent) -> tuple:  # the timeline's own order, on the written precision
@@ -547,6 +597,23 @@ def test_notes_timecode_round_trip_on_frames(vocabulary, frames, fps):
                               for start, onset in frames), fps=fps)
     text = format_au_notes(timeline, vocabulary, timecode=True)
     assert parse_au_notes(text, vocabulary) == timeline
+
+
+@pytest.mark.parametrize("timecode, duration", [(False, "12.310510511"), (True, "12.310510511")])
+def test_notes_writer_rounds_the_duration_to_the_nanosecond(vocabulary, timecode, duration):
+    # New-user review: a beat at 00:00:10:15 at 29.97 fps ends at 10.5105105... + 1.8 s, and the
+    # header said 'duration 12.310510510510511'; times are written to the nanosecond.
+    timeline = parse_au_notes("fps 29.97\n00:00:10:15 12\n", vocabulary)
+    text = format_au_notes(timeline, vocabulary, timecode=timecode)
+    assert text.splitlines()[2] == f"duration {duration}"
+    back = parse_au_notes(text, vocabulary)
+    assert_same_to_notes_precision(back, timeline)
+    assert format_au_notes(back, vocabulary, timecode=timecode) == text
+    # A frame-exact duration long in decimal is written in frames with --timecode, as phases are.
+    frames = Timeline((AUEvent(Channel(12), 0.55, 0.0, 0.0, 0.0, 0.0),), 368 / 29.97, 29.97)
+    assert format_au_notes(frames, vocabulary, timecode=True).splitlines()[2] == "duration 368f"
+    assert parse_au_notes(format_au_notes(frames, vocabulary, timecode=True), vocabulary) == frames
+    assert format_au_notes(frames, vocabulary).splitlines()[2] == "duration 368f"
 
 
 def test_notes_writer_timecode_layout(vocabulary):
@@ -636,6 +703,115 @@ def test_csv_reads_semicolon_and_tab_separated_files(separator):
 def test_csv_errors_name_line_and_column(text, message):
     with pytest.raises(TimelineFormatError, match=f"^curves.csv.*{message}"):
         curves_from_csv_text(text, source="curves.csv")
+
+
+@pytest.mark.parametrize("column", ["AU26_R", "R26", "AU26R", "L AU26", "l26"])
+def test_csv_timeline_refuses_a_side_facs_forbids(vocabulary, tmp_path, column):
+    # New-user review: `time,AU26_R` read as a right-side jaw drop that every rig then dropped
+    # (bake wrote zeros); the JSON reader and --channels refuse it, so does the CSV reader now.
+    path = tmp_path / "r26.csv"
+    path.write_text(f"time,AU12_R,{column}\n0,0,0\n0.1,1,1\n0.2,0,0\n")
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(path, vocabulary)
+    assert str(caught.value) == (f"{path}, line 1, column 3: '{column}': AU26 (Jaw Drop) cannot be "
+                                 f"unilateral")
+
+
+@pytest.mark.parametrize("column, problem", [("AU99", "unknown action unit 99"),
+                                             ("AU70", "AU70 (Brows and Forehead Not Visible) is a "
+                                                      "visibility code and drives nothing")])
+def test_csv_timeline_refuses_what_the_json_reader_refuses(vocabulary, tmp_path, column, problem):
+    path = tmp_path / "t.csv"
+    path.write_text(f"time,{column}\n0,0\n0.1,1\n")
+    with pytest.raises(TimelineFormatError, match=re.escape(f"line 1, column 2: '{column}': {problem}")):
+        read_timeline(path, vocabulary)
+    json_path = tmp_path / "t.json"
+    json_path.write_text(json.dumps({"schema": "facs_rig.timeline/1",
+                                     "events": [{"channel": column, "start": 0}]}))
+    with pytest.raises(TimelineFormatError, match=re.escape(f"events[0].channel: {problem}")):
+        read_timeline(json_path, vocabulary)
+
+
+def test_csv_timeline_keeps_the_documented_side_columns(vocabulary, tmp_path):
+    # docs/timeline-formats.md: columns are written AU12, AU12_L, AU12_R and read in any
+    # parse_channel spelling or the FACS form (L12); sides stay on the AUs that can have one.
+    path = tmp_path / "sides.csv"
+    path.write_text("time,AU12_R,au12l,R14,AU45_L\n0,0,0,0,0\n0.1,1,0.2,0.9,1\n0.2,0,0,0,0\n")
+    timeline = read_timeline(path, vocabulary)
+    assert [(e.channel.name, e.intensity, e.letter) for e in timeline.events] == [
+        ("AU12_L", 0.2, "B"), ("AU12_R", 1.0, "E"), ("AU14_R", 0.9, "D"), ("AU45_L", 1.0, "E")]
+
+
+@pytest.mark.parametrize("column, kind", [("AU12_r", "intensity (0-5)"), ("AU45_c", "presence (0/1)")])
+def test_csv_refuses_openfaces_lower_case_r_as_a_side(tmp_path, column, kind):
+    # OpenFace names its AU regression intensity AU12_r and its presence AU12_c (OpenFace 2.x
+    # wiki, "Output Format"): the lower-case r is no right side, 0-5 no 0-1 curve.
+    path = tmp_path / "of.csv"
+    path.write_text(f"time,{column}\n0,0\n0.1,1\n")
+    with pytest.raises(TimelineFormatError) as caught:
+        read_curves_csv(path)
+    right = "; a right side is written AU12_R" if column == "AU12_r" else ""
+    assert str(caught.value) == (
+        f"{path}, line 1, column 2: '{column}' is how OpenFace names its AU{column[2:4]} {kind} "
+        f"column (a lower-case _{column[-1]}, no side), not a 0-1 AU channel: read an OpenFace "
+        f"capture (with its 'timestamp' column) with 'facs-rig retarget {path} -o aus.json' or "
+        f"'facs-rig code {path}'{right}")
+
+
+def test_csv_of_openface_au_columns_is_an_openface_capture(vocabulary, tmp_path):
+    # New-user review: timestamp + the AUxx_r columns of a real OpenFace capture listed
+    # AU01_R ... AU26_R in `timeline show`. It is a capture: the hint says so, and the capture
+    # reader still reads the same file.
+    from facs_rig.io.captures import read_capture
+
+    source = shared_asset("captures/openface/facsvatar_head_test_clean.csv")
+    rows = source.read_text().splitlines()
+    header = rows[0].split(",")
+    keep = [i for i, name in enumerate(header) if name == "timestamp" or name.endswith("_r")]
+    path = tmp_path / "au_r.csv"
+    path.write_text("\n".join(",".join(row.split(",")[i] for i in keep) for row in rows) + "\n")
+    with pytest.raises(TimelineFormatError) as caught:
+        read_timeline(path, vocabulary)
+    assert str(caught.value) == (
+        f"{path} is a face tracker's capture (OpenFace 2.x FeatureExtraction CSV), not AU curves: "
+        f"solve it to AUs with 'facs-rig retarget {path} -o aus.json' (or 'facs-rig code {path}' "
+        f"for its FACS code)")
+    capture = read_capture(path)
+    assert capture.format == "openface" and Channel(12) in capture.aus.channels
+
+
+CSV_COLUMN_NAMES = st.builds(
+    lambda side, au, spelling: spelling.format(au=au, side=side),
+    st.sampled_from(["L", "R"]), st.sampled_from([1, 12, 14, 25, 26, 45, 46, 64, 70, 99]),
+    st.sampled_from(["AU{au:02d}_{side}", "{side}{au}", "AU{au:02d}{side}", "{side} AU{au}",
+                     "AU{au:02d}", "{au}", "au{au}_{side}"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(names=st.lists(CSV_COLUMN_NAMES, min_size=1, max_size=4, unique=True))
+def test_csv_timeline_columns_pass_the_json_readers_channel_rule(vocabulary, names):
+    # Every column is either a channel the vocabulary allows (as the JSON reader's check_channel
+    # says) or refused at line 1, naming its column number and name.
+    from facs_rig.io.timeline_json import check_channel, read_channel_name
+
+    text = "time," + ",".join(names) + "\n0" + ",0" * len(names) + "\n"
+    channels = [read_channel_name(name) for name in names]
+    problems = [(index, check_channel(channel, vocabulary)) for index, channel in enumerate(channels)]
+    duplicate = len(set(channels)) < len(channels)
+    try:
+        curves = curves_from_csv_text(text, source="t.csv", vocabulary=vocabulary)
+    except TimelineFormatError as exc:
+        first = next(((index, problem) for index, problem in problems if problem), None)
+        if first is None:
+            assert duplicate and "are both" in str(exc)
+        else:
+            index, problem = first
+            message = str(exc)
+            assert message == f"t.csv, line 1, column {index + 2}: '{names[index]}': {problem}" or (
+                duplicate and "are both" in message)
+    else:
+        assert not any(problem for _, problem in problems) and not duplicate
+        assert list(curves.channels) == channels
 
 
 @settings(max_examples=100, deadline=None)
@@ -951,16 +1127,16 @@ def test_a_free_peak_a_few_float32_steps_from_a_letter_stays_free(vocabulary, tm
 
 def test_a_blink_is_written_without_a_letter(vocabulary, tmp_path):
     # FACS 2002 scores no intensity for AU45 (a blink is there or not): events read off a
-    # capture carry the band letter of their depth (45D), no writer shows it.
+    # capture carry the band letter of their depth (45D), JSON and ELAN do not show it. AU notes
+    # write the band letter of a blink below full closure (45D): `45` alone closes the eye,
+    # whatever the line's intensity, so `45 intensity 0.9` would read back at 1.
     blink = AUEvent(Channel(45), 0.9, 1.0, 0.05, 0.1, 0.05, ease_in="linear", ease_out="linear",
                     letter="D")
     smile = AUEvent(Channel(12), 0.9, 1.0, 0.05, 0.1, 0.05, ease_in="linear", ease_out="linear",
                     letter="D")
     timeline = Timeline((blink, smile), 2.0)
     notes = format_au_notes(timeline, vocabulary)
-    assert notes.splitlines()[-2:] == [
-        "1  12D  onset 0.05  apex 0.1  offset 0.05  ease linear",
-        "1  45   onset 0.05  apex 0.1  offset 0.05  ease linear  intensity 0.9"]
+    assert notes.splitlines()[-1:] == ["1  12D+45D  onset 0.05  apex 0.1  offset 0.05  ease linear"]
     back = parse_au_notes(notes, vocabulary)
     assert {(e.channel.au, e.letter, e.intensity) for e in back.events} == {(45, None, 0.9),
                                                                            (12, "D", 0.9)}

@@ -101,7 +101,8 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
         "--intensity",
         type=bounded(float, low=0, high=1),
         metavar="0-1",
-        help="value of AUs coded without a letter (default: the scale's C)",
+        help="value of AUs coded without a letter (default: the scale's C); an unlettered blink or "
+        "wink stays closed",
     )
     parser.add_argument(
         "--yaw",

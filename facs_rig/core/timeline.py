@@ -464,8 +464,9 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
         Phase durations in seconds.
     intensity : float or None
         0-1 value for the AUs coded *without* a letter; ``None`` uses the scale's value of its
-        unscored letter (``C`` = 0.55 on the default FACSHuman scale; ``E`` for a blink or wink,
-        AU45/AU46, which FACS scores only present). Lettered AUs always take their letter's value.
+        unscored letter (``C`` = 0.55 on the default FACSHuman scale). A blink or wink (AU45,
+        AU46), which FACS scores only present, written without a letter plays at ``E`` either
+        way. Lettered AUs always take their letter's value (``45B`` too).
     scale : str or None
         Intensity scale name (default: the vocabulary's default).
 
@@ -489,7 +490,9 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
     for term in code:
         if not vocabulary.action_unit(term.au).drives:
             continue
-        if term.intensity is None and intensity is not None:
+        # FACS 2002 scores a blink or wink only present (vocabulary.unlettered_letter): written
+        # without a letter it closes the eye, whatever value the unlettered AUs are given.
+        if term.intensity is None and intensity is not None and vocabulary.scores_intensity(term.au):
             value = intensity
         else:
             value = vocabulary.term_value(term, intensity_scale.name)

@@ -25,7 +25,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   ``apex_start``, ``apex_end`` and ``end`` (all three; any time form), ``ease`` (both ramps), ``ease_in``,
   ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
   without a letter, and for those whose letter's band holds it: ``7E intensity 0.907``; default
-  the scale's value of an unscored AU).
+  the scale's value of an unscored AU). An unlettered blink or wink (``45``, ``L46``) stays at E:
+  FACS scores it only present.
 """
 
 from __future__ import annotations
@@ -274,6 +275,13 @@ def _stray_after_code(line: str, code_tokens: list[_Token], vocabulary: Vocabula
                      stray.column)
 
 
+def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
+    """The letter whose band holds an intensity, for ``au``: on a blink or wink (a depth FACS
+    does not score) A's band reaches down to 0, so that a blink at any depth below full closure
+    has a letter to carry it (``45A intensity 0.02``) and reads back as written."""
+    return letter or ("A" if not vocabulary.scores_intensity(au) else None)
+
+
 def _lines(text: str) -> Iterator[tuple[int, str]]:
     """``(number, line)`` without its comment, except on a ``title`` line: there a ``#`` is
     part of the title (``title Take #3``), so a title line carries no comment."""
@@ -426,12 +434,18 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             if "intensity" in options:
                 # An explicit intensity in a lettered AU's own band is that letter measured
                 # finely (7E intensity 0.907): it keeps the letter and takes the number. One
-                # outside the band (6+12D intensity 0.3) is for the unlettered AUs only.
+                # outside the band (6+12D intensity 0.3) is for the unlettered AUs only, but
+                # not an unlettered blink or wink (45: present, so closed; events_from_code).
                 value = float(options["intensity"])
                 band = vocabulary.scale().value_to_letter(value)
                 beat = tuple(replace(event, intensity=value)
-                             if event.letter is not None and event.letter == band else event
+                             if event.letter is not None and event.letter == _band(
+                                 band, event.channel.au, vocabulary) else event
                              for event in beat)
+            # FACS scores no letter on a blink or wink: on 45B it marks a depth only, and no
+            # writer writes it back (Vocabulary.letter_of).
+            beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
+                         else event for event in beat)
             events.extend(beat)
         except _LineError as exc:
             where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
@@ -457,6 +471,12 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
+        end = max((event.end for event in events), default=0.0)
+        if duration != end and round(end, 9) == duration:
+            # The last event's end, written to the nanosecond as every time (the writer's default
+            # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
+            # timeline on frames at 29.97 fps reads back as it was.
+            duration = end
     try:
         return Timeline(tuple(events), duration, fps, metadata)
     except TimelineError as exc:
@@ -500,11 +520,13 @@ def written_intensity(vocabulary: Vocabulary, au: int, letter: str | None,
     ``(letter written, intensity option text)``, either None when not written.
 
     No letter where FACS scores no intensity (AU45 blink, AU46 wink: FACS 2002 scores them
-    present only; unlettered they play at E). A value that is not the letter's (nor, unlettered,
-    the unscored value) goes in an ``intensity`` option, in the shortest text that reads back as
-    the same float32, with the letter only when the value lies in its band (a letter against its
-    value, 12D at 0.3, would read back as D). The writer (:func:`format_au_notes`) and the
-    studio's "insert at playhead" both letter an AU with this.
+    present only; unlettered they play at E, whatever a line's ``intensity``), except on a blink
+    below full closure: it carries the letter of its depth's band (``45B``,
+    ``45D intensity 0.8``; A's band reaches down to 0 for it, :func:`_band`). A value that is not
+    the letter's (nor, unlettered, the unscored value) goes in an ``intensity`` option, in the
+    shortest text that reads back as the same float32, with the letter only when the value lies
+    in its band (a letter against its value, 12D at 0.3, would read back as D). The writer
+    (:func:`format_au_notes`) and the studio's "insert at playhead" both letter an AU with this.
     """
     scale = vocabulary.scale()
     letter = vocabulary.letter_of(au, letter)
@@ -515,6 +537,10 @@ def written_intensity(vocabulary: Vocabulary, au: int, letter: str | None,
             vocabulary.unlettered_letter(au))):  # C, or E for AU45/46
         return None, None
     text = float32_text(value)
+    if not vocabulary.scores_intensity(au):
+        # A blink below full closure: '45' alone closes the eye whatever the line's intensity.
+        letter = _band(scale.value_to_letter(float(text)), au, vocabulary)
+        return letter, (None if drives == np.float32(scale.letter_to_value(letter)) else text)
     if letter is not None and scale.value_to_letter(float(text)) != letter:
         letter = None
     return letter, text
@@ -555,12 +581,14 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     as ``HH:MM:SS:FF`` and such durations as frames (``8f``); other times stay in seconds (to the
     nanosecond, as below).
 
-    Lettered events write their letter (never AU45, whose intensity FACS does not score);
+    Lettered events write their letter (never AU45's coded letter, whose intensity FACS does not
+    score; a blink below full closure is written with its band's letter, ``45B``, since ``45``
+    alone reads back closed whatever the line's ``intensity``);
     an intensity that is not its letter's value (nor, unlettered, the unscored value) goes in
     an ``intensity`` option, in the shortest text that reads back as the same float32, with
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
-    durations are written to the nanosecond, the timeline's precision; the header's fps and
-    duration exactly. Reading the text back gives the same timeline to those precisions, and
+    durations are written to the nanosecond, the timeline's precision, and so is the header's
+    duration; its fps exactly. Reading the text back gives the same timeline to those precisions, and
     writing that again gives the same text. Metadata other than ``title`` and ``start`` is not carried
     (use JSON for that).
 
@@ -611,7 +639,13 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     out.append(f"fps {_seconds(timeline.fps)}")
     if origin:
         out.append(f"start {timeline.metadata['start']}")
-    out.append(f"duration {_seconds(timeline.duration)}")
+    # To the nanosecond as every other time (its default, the last event's end, is a sum of
+    # times: 10.5105105... + 1.8 at 29.97 fps wrote 'duration 12.310510510510511'). The events'
+    # end in seconds only: the reader takes it as the end of the events it reads, which may be
+    # a frame count where this one was not ('7f' the second time round).
+    end = max((event.end for event in timeline.events), default=0.0)
+    out.append("duration " + (_seconds(round(timeline.duration, 9)) if timeline.duration == end
+                              else _duration(timeline.duration, timeline.fps, timecode)))
     rows = []
     for beat in lines:
         start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]
@@ -642,4 +676,8 @@ def write_au_notes(timeline: Timeline, path: str | os.PathLike[str], vocabulary:
     """Write a timeline as AU notes, atomically (``timecode``: see :func:`format_au_notes`)."""
     from facs_rig.io.atomic import write_text_atomic
 
-    write_text_atomic(path, format_au_notes(timeline, vocabulary, timecode=timecode))
+    try:
+        text = format_au_notes(timeline, vocabulary, timecode=timecode)
+    except TimelineFormatError as exc:  # 'cannot write AU26_R as AU notes': say which file
+        raise TimelineFormatError(f"{Path(path)}: {exc}") from None
+    write_text_atomic(path, text)

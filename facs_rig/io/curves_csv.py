@@ -10,7 +10,9 @@ Layout (written by :func:`write_curves_csv`, comma-separated, UTF-8, ``\\n`` lin
   ``seconds``, ``timestamp`` and ``t`` (any case) and ignore a ``frame`` column.
 * Every other column is an AU channel: ``AU12``, ``AU12_L``, ``AU12_R`` as written, read in any
   spelling :func:`~facs_rig.core.channels.parse_channel` accepts (``au12``, ``AU12L``,
-  ``L AU12``) or the FACS term form (``12``, ``L12``).
+  ``L AU12``) or the FACS term form (``12``, ``L12``), except OpenFace's ``AU12_r``/``AU12_c``
+  (a lower-case ``r`` is its intensity, not the right side). As a timeline, each channel must be
+  one the vocabulary allows (no side on a bilateral-only AU such as ``AU26``).
 * Values are 0-1. An empty cell reads as 0 (spreadsheets leave untouched cells empty).
 * Readers also accept ``;`` or tab as the separator (whichever the header line uses most).
 * Numbers are written in the shortest form that reads back to the same float32 value (and float64
@@ -45,7 +47,7 @@ from facs_rig.core.timeline import (
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import TimelineError, TimelineFormatError, quoted, shown
-from facs_rig.io.timeline_json import read_channel_name
+from facs_rig.io.timeline_json import check_channel, read_channel_name
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
            "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves",
@@ -97,7 +99,8 @@ def infer_fps(times: np.ndarray) -> float | None:
     return round(1.0 / step, 6)
 
 
-def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[int, Channel]]]:
+def _channel_columns(header: list[str], source: str, vocabulary: Vocabulary | None = None
+                     ) -> tuple[int, list[tuple[int, Channel]]]:
     time_column = None
     channels: list[tuple[int, Channel]] = []
     seen: dict[Channel, str] = {}
@@ -111,12 +114,18 @@ def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[in
             continue
         if name.lower() in _IGNORED_NAMES:
             continue
+        _refuse_an_openface_column(header, index, source)
         channel = read_channel_name(name)
         if channel is None:
             _refuse_a_capture(header, source)
             raise TimelineFormatError(
                 f"{source}, line 1, column {index + 1}: {quoted(name)} is neither a time column nor an "
                 f"AU channel such as AU12 or AU12_L")
+        # The rule the JSON reader and --channels apply: a side on a bilateral-only AU (AU26_R)
+        # or an AU that drives nothing would be a column no rig reads, dropped without a word.
+        problem = check_channel(channel, vocabulary) if vocabulary is not None else None
+        if problem:
+            raise TimelineFormatError(f"{source}, line 1, column {index + 1}: {quoted(name)}: {problem}")
         if channel in seen:
             raise TimelineFormatError(f"{source}, line 1: columns {shown(seen[channel])} and {shown(name)} "
                                       f"are both {channel.name}")
@@ -126,6 +135,26 @@ def _channel_columns(header: list[str], source: str) -> tuple[int, list[tuple[in
         raise TimelineFormatError(f"{source}, line 1: no time column (expected one named "
                                   f"{', '.join(_TIME_NAMES)})")
     return time_column, channels
+
+
+def _refuse_an_openface_column(header: list[str], index: int, source: str) -> None:
+    """Refuse OpenFace's ``AU12_r`` (intensity 0-5) and ``AU12_c`` (presence): the lower-case
+    ``r`` is no right side, and those values are no 0-1 curves. A whole OpenFace header gets the
+    capture hint of :func:`_refuse_a_capture`."""
+    # Imported here: the capture readers import this module.
+    from facs_rig.io.captures.openface import is_openface_au_column
+
+    name = header[index].strip()
+    if not is_openface_au_column(name):
+        return
+    _refuse_a_capture(header, source)
+    intensity = name.endswith("_r")
+    kind = "intensity (0-5)" if intensity else "presence (0/1)"
+    raise TimelineFormatError(
+        f"{source}, line 1, column {index + 1}: {quoted(name)} is how OpenFace names its AU{name[2:4]} "
+        f"{kind} column (a lower-case _{name[-1]}, no side), not a 0-1 AU channel: read an OpenFace "
+        f"capture (with its 'timestamp' column) with 'facs-rig retarget {source} -o aus.json' or "
+        f"'facs-rig code {source}'" + (f"; a right side is written {name[:-2]}_R" if intensity else ""))
 
 
 def _refuse_a_capture(header: list[str], source: str) -> None:
@@ -143,8 +172,13 @@ def _refuse_a_capture(header: list[str], source: str) -> None:
             f"FACS code)")
 
 
-def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
+def curves_from_csv_text(text: str, *, source: str = "CSV", vocabulary: Vocabulary | None = None
+                         ) -> AUCurves:
     """Parse per-frame AU CSV text.
+
+    With a ``vocabulary``, each column's channel must also be one it knows, as timeline files
+    require (:func:`~facs_rig.io.timeline_json.check_channel`): ``AU26_R`` (FACS codes no side
+    for a jaw drop) or ``AU99`` is refused, where a rig would drop it silently.
 
     Returns
     -------
@@ -155,9 +189,10 @@ def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
     Raises
     ------
     TimelineFormatError
-        Naming the source, line and column: no time column, a column that is not a channel, a
-        duplicate channel, a row of the wrong length, a value that is not a number or is outside
-        0-1, a time that does not increase.
+        Naming the source, line and column: no time column, a column that is not a channel
+        (OpenFace's ``AU12_r`` included), one the ``vocabulary`` refuses, a duplicate channel,
+        a row of the wrong length, a value that is not a number or is outside 0-1, a time that
+        does not increase.
     """
     header_line = text.split("\n", 1)[0]
     # Spreadsheets in many locales export ';'-separated CSV, others export tabs: follow the header.
@@ -172,7 +207,7 @@ def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
         raise TimelineFormatError(f"{source}: empty file, expected a header line "
                                   f"'time,AU01,AU12,...'")
     header, body = rows[0], rows[1:]
-    time_column, channels = _channel_columns(header, source)
+    time_column, channels = _channel_columns(header, source, vocabulary)
     width = len(header)
     for number, row in enumerate(body, start=2):
         if len(row) != width:
@@ -222,11 +257,12 @@ def curves_from_csv_text(text: str, *, source: str = "CSV") -> AUCurves:
                     MappingProxyType({}))
 
 
-def read_curves_csv(path: str | os.PathLike[str]) -> AUCurves:
-    """Read a per-frame AU CSV file into :class:`AUCurves` (see :func:`curves_from_csv_text`)."""
+def read_curves_csv(path: str | os.PathLike[str], vocabulary: Vocabulary | None = None) -> AUCurves:
+    """Read a per-frame AU CSV file into :class:`AUCurves` (see :func:`curves_from_csv_text`;
+    with a ``vocabulary``, every channel must be one it knows)."""
     from facs_rig.io.timeline_files import read_text_file
 
-    return curves_from_csv_text(read_text_file(path), source=str(Path(path)))
+    return curves_from_csv_text(read_text_file(path), source=str(Path(path)), vocabulary=vocabulary)
 
 
 def write_curves_csv(curves: AUCurves, path: str | os.PathLike[str]) -> None:
@@ -341,7 +377,7 @@ def read_timeline_csv(path: str | os.PathLike[str], vocabulary: Vocabulary) -> T
     Peaks equal to a letter's value on the vocabulary's default scale keep that letter. See
     :func:`~facs_rig.core.timeline.timeline_from_curves` for what is exact and what is not.
     """
-    curves = read_curves_csv(path)
+    curves = read_curves_csv(path, vocabulary)
     try:
         return timeline_from_curves(curves, scale=vocabulary.scale(), metadata={})
     except TimelineError as exc:  # events rebuilt from valid curves can still be out of range

@@ -166,6 +166,13 @@ def timeline_to_json(timeline: Timeline, vocabulary: Vocabulary | None = None) -
     return head_text[:-2] + ',\n  "events": ' + events_text + "\n}\n"
 
 
+def _json_shown(value: Any) -> str:
+    """A JSON value for a message, as JSON spells it where Python would not (``null``, ``true``)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return shown(value)
+
+
 def _finite(value: int | float) -> bool:
     # JSON integers are unbounded: 1e400 written out as digits overflows math.isfinite.
     try:
@@ -193,7 +200,7 @@ class _Reader:
         value = entry[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             huge = isinstance(value, int) and not isinstance(value, bool)
-            got = "an integer beyond float range" if huge else shown(value)
+            got = "an integer beyond float range" if huge else _json_shown(value)
             raise self.fail(f"{path}.{key}", f"expected a number, got {got}")
         if minimum is not None and value < minimum:
             what = "negative duration" if key in ("onset", "apex", "offset") else "negative time"
@@ -206,7 +213,7 @@ class _Reader:
         for key, value in options.items():
             if value not in ("linear", "smooth", "step"):
                 raise self.fail(f"{path}.{key if key in entry else 'ease'}",
-                                f"easing {shown(value)} is not one of linear, smooth, step")
+                                f"easing {_json_shown(value)} is not one of linear, smooth, step")
         return options
 
     def unknown_keys(self, entry: Mapping[str, Any], allowed: set[str], path: str) -> None:
@@ -218,17 +225,20 @@ class _Reader:
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _EVENT_KEYS, path)
-        name = entry.get("channel")
+        if "channel" not in entry:
+            raise self.fail(f"{path}.channel", "missing (expected an AU channel such as 'AU12' or "
+                            "'AU12_L')")
+        name = entry["channel"]
         channel = read_channel_name(name) if isinstance(name, str) else None
         if channel is None:
             raise self.fail(f"{path}.channel", f"expected an AU channel such as 'AU12' or "
-                            f"'AU12_L', got {quoted(name) if isinstance(name, str) else repr(name)}")
+                            f"'AU12_L', got {_json_shown(name)}")
         problem = check_channel(channel, self.vocabulary)
         if problem:
             raise self.fail(f"{path}.channel", problem)
         letter = entry.get("letter")
         if letter is not None and letter not in ("A", "B", "C", "D", "E"):
-            raise self.fail(f"{path}.letter", f"intensity letter {shown(letter)} is not one of A-E")
+            raise self.fail(f"{path}.letter", f"intensity letter {_json_shown(letter)} is not one of A-E")
         if "intensity" in entry:
             intensity = self.number(entry, "intensity", path)
             if intensity > 1:
@@ -267,9 +277,12 @@ class _Reader:
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _BEAT_KEYS, path)
-        code = entry.get("code")
+        if "code" not in entry:
+            raise self.fail(f"{path}.code", "missing (expected a FACS code string or expression "
+                            "name, such as '6+12D' or 'happiness')")
+        code = entry["code"]
         if not isinstance(code, str):
-            raise self.fail(f"{path}.code", f"expected a FACS code string, got {shown(code)}")
+            raise self.fail(f"{path}.code", f"expected a FACS code string, got {_json_shown(code)}")
         intensity = None
         if "intensity" in entry:
             intensity = self.number(entry, "intensity", path)
@@ -277,7 +290,7 @@ class _Reader:
                 raise self.fail(f"{path}.intensity", f"intensity {intensity:g} is outside 0-1")
         scale = entry.get("scale")
         if scale is not None and not isinstance(scale, str):
-            raise self.fail(f"{path}.scale", f"expected a scale name, got {shown(scale)}")
+            raise self.fail(f"{path}.scale", f"expected a scale name, got {_json_shown(scale)}")
         try:
             return events_from_code(
                 code, self.vocabulary, at=self.number(entry, "at", path),
@@ -303,8 +316,10 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
     reader = _Reader(source, vocabulary)
     if not isinstance(data, Mapping):
         raise reader.fail("$", "expected a JSON object")
-    if data.get("schema") != SCHEMA:
-        raise reader.fail("schema", f"expected {SCHEMA!r}, got {shown(data.get('schema'))}")
+    if "schema" not in data:
+        raise reader.fail("schema", f"missing (expected {SCHEMA!r})")
+    if data["schema"] != SCHEMA:
+        raise reader.fail("schema", f"expected {SCHEMA!r}, got {_json_shown(data['schema'])}")
     reader.unknown_keys(data, _TOP_KEYS, "$")
     fps = reader.number(data, "fps", "$", DEFAULT_FPS)
     if fps <= 0:

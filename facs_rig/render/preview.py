@@ -148,13 +148,15 @@ def code_values(
     """AU channel values of a FACS code or expression name (``6+12D``, ``surprise``).
 
     ``intensity`` (0-1), when given, is the value of AUs coded without a letter; by default they
-    take the scale's unscored letter (C), a blink or wink E, as everywhere in facs-rig.
+    take the scale's unscored letter (C). A blink or wink written without a letter (``45``) plays
+    at E either way, as everywhere in facs-rig (FACS scores it only present).
     """
     code = vocabulary.parse(text)
     values = vocabulary.channel_values(code, scale)
     if intensity is not None:
         for term in code:
-            if term.intensity is None and term.channel in values:
+            if (term.intensity is None and term.channel in values
+                    and vocabulary.scores_intensity(term.au)):
                 values[term.channel] = float(intensity)
     return values
 

@@ -29,7 +29,7 @@ from facs_rig.io.captures._common import (
 from facs_rig.io.captures._table import read_header, read_table
 from facs_rig.resources import load_vocabulary
 
-__all__ = ["read_openface", "openface_intensity", "is_openface_header"]
+__all__ = ["read_openface", "openface_intensity", "is_openface_header", "is_openface_au_column"]
 
 _INTENSITY = re.compile(r"^AU(\d\d)_r$")
 _PRESENCE = re.compile(r"^AU(\d\d)_c$")
@@ -38,10 +38,17 @@ _PRESENCE = re.compile(r"^AU(\d\d)_c$")
 DEFAULT_MIN_CONFIDENCE = 0.75
 
 
+def is_openface_au_column(name: str) -> bool:
+    """True for a column named as OpenFace names its AU outputs: ``AU12_r`` (intensity, 0-5) or
+    ``AU12_c`` (presence, 0/1): two digits and a lower-case suffix, as its CSV names them (OpenFace
+    2.x wiki, "Output Format", Action Units: ``AU01_r`` ... intensity, ``AU01_c`` ... presence)."""
+    return bool(_INTENSITY.match(name) or _PRESENCE.match(name))
+
+
 def is_openface_header(header: tuple[str, ...]) -> bool:
     """True for an OpenFace header: ``timestamp`` plus ``AUxx_r``/``AUxx_c`` or pose/gaze columns."""
     names = set(header)
-    has_aus = any(_INTENSITY.match(n) or _PRESENCE.match(n) for n in header)
+    has_aus = any(is_openface_au_column(n) for n in header)
     has_pose = bool({"pose_Rx", "gaze_angle_x"} & names)
     return "timestamp" in names and (has_aus or has_pose)
 
