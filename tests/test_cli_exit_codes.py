@@ -158,3 +158,49 @@ def test_rows_hours_apart_are_not_resampled_into_millions_of_frames(tmp_path, ca
     assert line == (f"facs-rig: error: {path}: resampling 86400 s at 30 fps is 2.59e+06 frames "
                     f"from 4 row(s), more than 1000 per row: the rows' times are far apart for "
                     f"their number (a wrong time column or timecode?)")
+
+
+#: Every command that takes TIMELINE|CODE, with a missing timeline file (the review's three
+#: preview/pose lines and the paths that were already right).
+_MISSING_TIMELINE = [
+    ["preview", "missing.json", "-o", "m.png"],
+    ["preview", "missing.notes", "--at", "1", "-o", "x.png"],
+    ["preview", "missing.json", "-o", "m.gif"],
+    ["timeline", "show", "missing.json"],
+    ["bake", "missing.json", "-o", "m.glb"],
+    ["stream", "missing.json", "--dry-run"],
+    ["studio", "missing.json"],
+]
+
+
+@pytest.mark.parametrize("argv", _MISSING_TIMELINE, ids=" ".join)
+def test_a_missing_timeline_file_is_named_as_one_by_every_command(tmp_path, capsys, monkeypatch,
+                                                                   argv):
+    """`preview missing.json -o m.png` said "unrecognised term 'missing.json'" (a bad code) and
+    with --at a usage error about codes: one rule (timeline_file_argument) decides for all."""
+    monkeypatch.chdir(tmp_path)
+    line = _one_line(capsys, argv, 1)
+    missing = next(argument for argument in argv if argument.startswith("missing"))
+    assert line == f"facs-rig: error: {missing}: no such timeline file"
+    assert not list(tmp_path.iterdir())
+
+
+def test_pose_refuses_a_timeline_file_missing_or_not_in_words_that_name_it(tmp_path, capsys,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "beat.notes").write_text("0 12C\n", encoding="utf-8")
+    for name in ("missing.json", "beat.notes"):
+        line = _one_line(capsys, ["pose", name, "-o", "p.obj"], 1)
+        assert line == (f"facs-rig: error: {name}: pose takes a FACS code or expression name, not "
+                        f"a timeline file; a timeline on the rig: facs-rig bake {name} -o face.glb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beat.notes"]
+
+
+def test_a_code_longer_than_a_file_name_is_a_code(tmp_path, capsys, monkeypatch):
+    """`timeline show 12+12+...` (past 255 bytes) failed with "File name too long": deciding
+    "code or file" asked the file system about a name it cannot take."""
+    monkeypatch.chdir(tmp_path)
+    code = "+".join(["12"] * 200)
+    assert main(["timeline", "show", code]) == 0
+    assert main(["bake", code, "-o", "face.csv"]) == 0
+    assert (tmp_path / "face.csv").is_file()

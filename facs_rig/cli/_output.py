@@ -127,8 +127,45 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
 
 
 def file_input(argument: str | None) -> str | None:
-    """``argument`` when it names an existing file (a timeline, a rig), else ``None`` (a code)."""
-    return argument if argument is not None and Path(argument).is_file() else None
+    """``argument`` when it names an existing file (a timeline, a rig), else ``None`` (a code).
+
+    A text no file system takes as a name (a long code, past 255 bytes) is not a file.
+    """
+    try:
+        return argument if argument is not None and Path(argument).is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def code_argument(text: str, command: str, timeline_hint: str, vocabulary=None):
+    """The parsed code of a command that takes a code and no timeline (``mix``, ``explain``,
+    ``pose``).
+
+    A timeline file given instead, or a path that names nothing, is refused in words that say
+    what the command takes and where a timeline goes (``timeline_hint``, e.g. "a timeline on
+    the rig: facs-rig bake {file} -o face.glb"), by the rule that decides "code or timeline
+    file" for every command (:func:`~facs_rig.io.timeline_files.timeline_file_argument`); the
+    parser's words, "unrecognised term 'take.notes'", said neither.
+
+    Raises
+    ------
+    CodeParseError
+    """
+    from facs_rig.errors import CodeParseError, TimelineFormatError
+    from facs_rig.io.timeline_files import timeline_file_argument
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = vocabulary or load_vocabulary()
+    try:
+        timeline_file = timeline_file_argument(text, vocabulary) is not None
+    except TimelineFormatError:  # looks like a path: a missing file or a folder
+        timeline_file = True
+    except TimelineError:  # neither: the parser's own message, with its "did you mean"
+        timeline_file = False
+    if timeline_file and len(text) <= 200:
+        raise CodeParseError(f"{text}: {command} takes a FACS code or expression name, not a "
+                             f"timeline file; {timeline_hint.format(file=text)}")
+    return vocabulary.parse(text)
 
 
 def _choices(suffixes: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ from facs_rig.cli._output import (
     add_fps_argument,
     check_frame_count,
     check_output,
+    code_argument,
     file_input,
     hold_type,
     print_json,
@@ -195,7 +196,11 @@ def run_pose(args: argparse.Namespace) -> int:
     mesh = args.mesh if args.mesh is not None else default_head_path()
     check_output(args.output, inputs=(mesh,), suffixes=(".glb", ".gltf", ".obj", ".ply"),
                  what="a posed mesh")
-    match = pose_code(args.code, mesh, args.output, load_vocabulary(), rig=args.rig)
+    vocabulary = load_vocabulary()
+    # `pose missing.json` said "unrecognised term 'missing.json'".
+    code_argument(args.code, "pose", "a timeline on the rig: facs-rig bake {file} -o face.glb",
+                  vocabulary)
+    match = pose_code(args.code, mesh, args.output, vocabulary, rig=args.rig)
     if args.mesh is None:
         print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(match, args.rig is None))

@@ -150,27 +150,11 @@ def _first_sentence(text: str) -> str:
 
 
 def _held_values(code_text: str, scale: str | None, command: str) -> tuple[str, dict[Channel, float]]:
-    from pathlib import Path
-
-    from facs_rig.errors import CodeParseError
-    from facs_rig.io.timeline_files import available_formats
+    from facs_rig.cli._output import code_argument
 
     vocabulary = load_vocabulary()
-    try:
-        code = vocabulary.parse(code_text)
-    except CodeParseError:
-        try:
-            timeline_file = (Path(code_text).suffix.lower() in available_formats()
-                             or Path(code_text).is_file())
-        except (OSError, ValueError):  # not a possible file name (too long, a NUL byte)
-            timeline_file = False
-        if timeline_file and len(code_text) <= 200:
-            # A timeline given where a code is expected: say which command takes it (the
-            # parser's words, "unrecognised term 'take.notes'", do not).
-            raise CodeParseError(f"{code_text}: {command} takes a FACS code or expression name, "
-                                 f"not a timeline file; a timeline's per-frame weights: "
-                                 f"facs-rig bake {code_text} -o weights.csv") from None
-        raise
+    code = code_argument(code_text, command, "a timeline's per-frame weights: facs-rig bake {file} "
+                         "-o weights.csv", vocabulary)
     return format_code(code), vocabulary.channel_values(code, scale)
 
 
