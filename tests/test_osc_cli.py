@@ -178,7 +178,11 @@ def test_bridge_forwards_and_summarises_bad_input():
     (["stream", "12", "--head-max", "1,2"], 2, "argument --head-max: '1,2': expected 3"),
     (["stream", "12", "--max-bytes", "63"], 2, "argument --max-bytes: 63: must lie between 64"),
     (["stream", "12", "--rig", "no-such-rig"], 1, "no-such-rig"),
-    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], 1, "template"),
+    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], 2,
+     "argument --address: '/x/{bad}': unknown field(s) {bad}"),
+    # The rig's targets decide (a rig may be any file): bad input, not a usage error.
+    (["stream", "12", "--protocol", "facecap", "--rig", "facs"], 1,
+     "none of the rig's 92 targets is one of Face Cap's 52 ARKit shapes"),
     (["stream", "not a code at all", "--dry-run"], 1, "not a code"),
     (["bridge", "--listen", "127.0.0.1:99999"], 2, "argument --listen: endpoint"),
 ])

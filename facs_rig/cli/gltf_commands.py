@@ -14,6 +14,7 @@ from facs_rig.cli._output import (
     check_frame_count,
     check_output,
     code_argument,
+    code_hold,
     file_input,
     hold_type,
     print_json,
@@ -47,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="the rig: .glb or .gltf (default: the bundled default head)")
     bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
     add_fps_argument(bake, "frames per second (default: the timeline's own, 30 for codes)")
-    bake.add_argument("--hold", type=hold_type, default=2.0, metavar="SECONDS",
+    bake.add_argument("--hold", type=hold_type, default=None, metavar="SECONDS",
                       help="apex hold of a code given instead of a file (default 2)")
     bake.add_argument("--step", action="store_true", help="STEP interpolation instead of LINEAR")
     bake.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="WEIGHT",
@@ -134,10 +135,11 @@ def _unmatched_lines(match: TargetMatch) -> list[str]:
 
 def run_bake(args: argparse.Namespace) -> int:
     """Bake a timeline onto a rig file."""
+    vocabulary = load_vocabulary()
+    hold = code_hold(args.timeline, args.hold, vocabulary)
     check_output(args.output, inputs=(file_input(args.timeline), args.mesh),
                  suffixes=(".glb", ".gltf", ".csv"), what="a bake")
-    vocabulary = load_vocabulary()
-    timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
     check_frame_count(timeline.duration, args.fps or timeline.fps, file_input(args.timeline))
     name = args.name or default_animation_name(timeline, args.timeline)
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,

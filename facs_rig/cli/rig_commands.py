@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Mapping
 
-from facs_rig.cli._output import print_json, print_table
+from facs_rig.cli._output import print_json, print_table, scale_type
 from facs_rig.core.channels import Channel
 from facs_rig.core.mixing import explain, mix_frame
 from facs_rig.core.notation import format_code
@@ -63,7 +63,7 @@ def _add_held_code_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
     parser.add_argument("--rig", default="arkit", metavar="NAME|FILE",
                         help=_RIG_HELP + " (default arkit)")
-    parser.add_argument("--scale", default=None, metavar="SCALE",
+    parser.add_argument("--scale", type=scale_type, default=None, metavar="SCALE",
                         help="intensity scale for A-E (default: facshuman)")
 
 
