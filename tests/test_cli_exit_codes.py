@@ -61,6 +61,12 @@ USAGE = [
      "with several takes, -o must contain {stem}"),
     (["calibrate", "a.csv", "--coded", "a.csv", "-o", "t.json"], "facs-rig calibrate",
      "at least two coded takes"),
+    # "happiness,,sadness" was rendered as 2 faces, the empty item dropped.
+    (["sheet", "happiness,,sadness", "-o", "s.png"], "facs-rig sheet",
+     "item 2 of 3 in 'happiness,,sadness' is empty: give a code or expression name between each "
+     "pair of commas"),
+    (["sheet", "12,", "-o", "s.png"], "facs-rig sheet", "item 2 of 2 in '12,' is empty"),
+    (["sheet", " , ", "-o", "s.png"], "facs-rig sheet", "no codes given"),
     # A misspelled scale was exit 1 with only the list; a malformed --address exit 1.
     (["mix", "12A", "--scale", "hapfax"], "facs-rig mix",
      "argument --scale: unknown intensity scale 'hapfax'; known: facshuman, hapfacs, openface; "

@@ -217,9 +217,13 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
-    codes = [code.strip() for code in args.codes.split(",") if code.strip()]
-    if not codes:
+    codes = [code.strip() for code in args.codes.split(",")]
+    if not any(codes):
         raise UsageError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
+    if "" in codes:
+        # "happiness,,sadness" printed "2 faces": a dropped item shifts every face after it.
+        raise UsageError(f"item {codes.index('') + 1} of {len(codes)} in {args.codes!r} is empty: "
+                         f"give a code or expression name between each pair of commas")
     output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
     vocabulary = load_vocabulary()
     for code in codes:
