@@ -61,6 +61,27 @@ USAGE = [
      "with several takes, -o must contain {stem}"),
     (["calibrate", "a.csv", "--coded", "a.csv", "-o", "t.json"], "facs-rig calibrate",
      "at least two coded takes"),
+    # "happiness,,sadness" was rendered as 2 faces, the empty item dropped.
+    (["sheet", "happiness,,sadness", "-o", "s.png"], "facs-rig sheet",
+     "item 2 of 3 in 'happiness,,sadness' is empty: give a code or expression name between each "
+     "pair of commas"),
+    (["sheet", "12,", "-o", "s.png"], "facs-rig sheet", "item 2 of 2 in '12,' is empty"),
+    (["sheet", " , ", "-o", "s.png"], "facs-rig sheet", "no codes given"),
+    # A misspelled scale was exit 1 with only the list; a malformed --address exit 1.
+    (["mix", "12A", "--scale", "hapfax"], "facs-rig mix",
+     "argument --scale: unknown intensity scale 'hapfax'; known: facshuman, hapfacs, openface; "
+     "did you mean 'hapfacs'?"),
+    (["parse", "12A", "--scale", "opnface"], "facs-rig parse", "did you mean 'openface'?"),
+    (["stream", "12", "--protocol", "template", "--address", "/x/{nope}"], "facs-rig stream",
+     "argument --address: '/x/{nope}': unknown field(s) {nope}; use {target}, {au}, {side} or "
+     "{channel}"),
+    (["stream", "12", "--protocol", "template", "--address", "x/{target}"], "facs-rig stream",
+     "argument --address: 'x/{target}' must start with '/'"),
+    # An option that changes nothing is refused (vmc ignored --address silently).
+    (["stream", "12", "--address", "/x/{target}"], "facs-rig stream",
+     "--address applies to --protocol template, not vmc"),
+    (["bridge", "--protocol", "vrchat", "--address", "/x/{target}"], "facs-rig bridge",
+     "--address applies to --protocol template, not vrchat"),
 ]
 
 
@@ -174,3 +195,109 @@ def test_rows_hours_apart_are_not_resampled_into_millions_of_frames(tmp_path, ca
     assert line == (f"facs-rig: error: {path}: resampling 86400 s at 30 fps is 2.59e+06 frames "
                     f"from 4 row(s), more than 1000 per row: the rows' times are far apart for "
                     f"their number (a wrong time column or timecode?)")
+
+
+#: Every command that takes TIMELINE|CODE, with a missing timeline file (the review's three
+#: preview/pose lines and the paths that were already right).
+_MISSING_TIMELINE = [
+    ["preview", "missing.json", "-o", "m.png"],
+    ["preview", "missing.notes", "--at", "1", "-o", "x.png"],
+    ["preview", "missing.json", "-o", "m.gif"],
+    ["timeline", "show", "missing.json"],
+    ["bake", "missing.json", "-o", "m.glb"],
+    ["stream", "missing.json", "--dry-run"],
+    ["studio", "missing.json"],
+]
+
+
+@pytest.mark.parametrize("argv", _MISSING_TIMELINE, ids=" ".join)
+def test_a_missing_timeline_file_is_named_as_one_by_every_command(tmp_path, capsys, monkeypatch,
+                                                                   argv):
+    """`preview missing.json -o m.png` said "unrecognised term 'missing.json'" (a bad code) and
+    with --at a usage error about codes: one rule (timeline_file_argument) decides for all."""
+    monkeypatch.chdir(tmp_path)
+    line = _one_line(capsys, argv, 1)
+    missing = next(argument for argument in argv if argument.startswith("missing"))
+    assert line == f"facs-rig: error: {missing}: no such timeline file"
+    assert not list(tmp_path.iterdir())
+
+
+def test_pose_refuses_a_timeline_file_missing_or_not_in_words_that_name_it(tmp_path, capsys,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "beat.notes").write_text("0 12C\n", encoding="utf-8")
+    for name in ("missing.json", "beat.notes"):
+        line = _one_line(capsys, ["pose", name, "-o", "p.obj"], 1)
+        assert line == (f"facs-rig: error: {name}: pose takes a FACS code or expression name, not "
+                        f"a timeline file; a timeline on the rig: facs-rig bake {name} -o face.glb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beat.notes"]
+
+
+def test_a_code_longer_than_a_file_name_is_a_code(tmp_path, capsys, monkeypatch):
+    """`timeline show 12+12+...` (past 255 bytes) failed with "File name too long": deciding
+    "code or file" asked the file system about a name it cannot take."""
+    monkeypatch.chdir(tmp_path)
+    code = "+".join(["12"] * 200)
+    assert main(["timeline", "show", code]) == 0
+    assert main(["bake", code, "-o", "face.csv"]) == 0
+    assert (tmp_path / "face.csv").is_file()
+
+
+def test_a_scale_name_is_case_insensitive(capsys):
+    assert main(["parse", "12A", "--scale", "OpenFace", "--json"]) == 0
+    by_name = capsys.readouterr().out
+    assert main(["parse", "12A", "--scale", "openface", "--json"]) == 0
+    assert capsys.readouterr().out == by_name
+
+
+@pytest.mark.parametrize("argv", [
+    ["timeline", "show", "beat.notes", "--hold", "2"],
+    ["timeline", "sample", "beat.notes", "--hold", "2", "-o", "s.csv"],
+    ["timeline", "convert", "beat.notes", "--hold", "2", "-o", "b.json"],
+    ["bake", "beat.notes", "--hold", "2", "-o", "w.csv"],
+    ["stream", "beat.notes", "--hold", "2", "--dry-run"],
+], ids=lambda argv: " ".join(argv[:2]))
+def test_hold_with_a_timeline_file_is_refused_as_it_changes_nothing(tmp_path, capsys, monkeypatch,
+                                                                     argv):
+    """`timeline show file.notes --hold 2` ignored --hold silently (preview refused it)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "beat.notes").write_text("0 12C\n", encoding="utf-8")
+    line = _one_line(capsys, argv, 2)
+    prog = " ".join(["facs-rig", *argv[:2 if argv[0] == "timeline" else 1]])
+    assert line == (f"facs-rig: error: --hold applies to a code given instead of a timeline file; "
+                    f"beat.notes has its own timing (see '{prog} --help')")
+    assert [p.name for p in tmp_path.iterdir()] == ["beat.notes"]
+    # Without --hold the file is used, with --hold a code is held as asked.
+    at = argv.index("--hold")
+    assert main(argv[:at] + argv[at + 2:]) == 0
+    assert main(["timeline", "show", "12", "--hold", "0.5", "--json"]) == 0
+    assert '"duration": 1.3' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [
+    ["preview", "12", "-o", "a.bmp", "--debug"],
+    ["timeline", "show", "missing.json", "--debug"],
+    ["--debug", "preview", "12", "-o", "a.bmp"],
+])
+def test_debug_works_before_and_after_the_command(tmp_path, monkeypatch, argv):
+    """`preview 12 -o a.png --debug` was "unrecognized arguments: --debug"."""
+    from facs_rig.errors import FacsRigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FacsRigError):  # the traceback, not the one line
+        main(argv)
+
+
+def test_without_debug_after_the_command_the_error_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _one_line(capsys, ["preview", "12", "-o", "a.bmp"], 1)
+    assert line.endswith("cannot write .bmp as a preview; use .png, .gif or .mp4")
+
+
+def test_no_command_is_a_usage_error_with_the_help(capsys):
+    """As a group without its subcommand (`facs-rig timeline`): exit 2, nothing on stdout."""
+    for argv in ([], ["--debug"]):
+        assert main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("usage: facs-rig [-h] [--version]")
+        assert "Run 'facs-rig COMMAND --help' for each command's options." in captured.err

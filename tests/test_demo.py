@@ -151,7 +151,8 @@ def test_bad_option_values_are_usage_errors_exit_2(tmp_path, capsys, monkeypatch
 
 
 def test_demo_writes_glb_sheet_gif_and_timeline(tmp_path, capsys):
-    folder = tmp_path / "facs-rig-demo"
+    # -o names an output folder: it is made with its missing parents (README, docs/default-head.md).
+    folder = tmp_path / "new" / "facs-rig-demo"
     assert main(["demo", "-o", str(folder), "--size", "40", "--fps", "4"]) == 0
     out = capsys.readouterr().out
     for name in ("default_head_animated.glb", "expressions.png", "expressions.gif", "timeline.json"):
@@ -319,3 +320,22 @@ def test_demo_run_again_keeps_an_edited_timeline(tmp_path, capsys):
     assert main(["demo", "-o", str(folder), "--size", "24", "--fps", "2"]) == 0  # unedited now
     assert "kept" not in capsys.readouterr().out
     assert sorted(p.name for p in folder.glob("timeline*")) == ["timeline.edited.json", "timeline.json"]
+
+
+def test_the_demo_plays_the_letters_its_labels_show():
+    """The sheet said `6+12` under a face played at 0.75 (D's band), while `preview 6+12` plays
+    C (0.55): the labels now carry the letters played, and each beat's events are that code's."""
+    from facs_rig.render.demo import demo_beats, demo_timeline
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = load_vocabulary()
+    beats = dict(demo_beats(vocabulary))
+    assert beats["happiness"] == "6D+12D" and beats["sadness"] == "1D+4D+15D"
+    assert beats["surprise"] == "1D+2D+5B+26D" and beats["contempt"] == "R12C+R14C"
+    timeline = demo_timeline(vocabulary)
+    played = {}
+    for event in timeline.events:
+        played.setdefault(event.channel.name, []).append(round(event.intensity, 6))
+    assert played["AU06"] == [0.9] and played["AU12"] == [0.9]  # facshuman D
+    assert played["AU12_R"] == [0.55]  # contempt's C
+    assert played["AU05"] == [0.2, 0.9, 0.9]  # surprise's 5B, fear's and anger's 5D

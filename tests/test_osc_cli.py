@@ -178,7 +178,11 @@ def test_bridge_forwards_and_summarises_bad_input():
     (["stream", "12", "--head-max", "1,2"], 2, "argument --head-max: '1,2': expected 3"),
     (["stream", "12", "--max-bytes", "63"], 2, "argument --max-bytes: 63: must lie between 64"),
     (["stream", "12", "--rig", "no-such-rig"], 1, "no-such-rig"),
-    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], 1, "template"),
+    (["stream", "12", "--protocol", "template", "--address", "/x/{bad}"], 2,
+     "argument --address: '/x/{bad}': unknown field(s) {bad}"),
+    # The rig's targets decide (a rig may be any file): bad input, not a usage error.
+    (["stream", "12", "--protocol", "facecap", "--rig", "facs"], 1,
+     "none of the rig's 92 targets is one of Face Cap's 52 ARKit shapes"),
     (["stream", "not a code at all", "--dry-run"], 1, "not a code"),
     (["bridge", "--listen", "127.0.0.1:99999"], 2, "argument --listen: endpoint"),
 ])
@@ -289,3 +293,36 @@ def test_bridge_warns_in_one_line_when_it_listens_beyond_loopback(monkeypatch, c
 def test_which_listen_addresses_reach_beyond_this_machine(host, exposed):
     from facs_rig.io.osc.bridge import listens_beyond_loopback
     assert listens_beyond_loopback(host) is exposed
+
+
+def test_a_frame_rate_that_misses_the_whole_expression_is_refused_and_sends_nothing(tmp_path):
+    """`stream 12 --hold 0.1 --fps 0.5` sent frame 0 (neutral, before the onset) and said
+    "1 frames in 0.00 s": the smile never played. Refused, with the rate that shows it."""
+    beat = tmp_path / "beat.notes"
+    beat.write_text("0 12C\n", encoding="utf-8")
+    with OscRecorder() as receiver:
+        to = f"127.0.0.1:{receiver.port}"
+        result = run_cli("stream", "12", "--hold", "0.1", "--fps", "0.5", "--to", to)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr == (
+            "facs-rig: error: --fps 0.5 samples one frame every 2 s: none of the 1 frame(s) of "
+            "the 0.9 s clip shows its expression (only neutral would be sent); use --fps 2.22 or "
+            "more (see 'facs-rig stream --help')\n")
+        # A timeline file's own timing: bad input, named (exit 1).
+        result = run_cli("stream", str(beat), "--fps", "0.1", "--to", to)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"facs-rig: error: {beat}: --fps 0.1 samples one frame every 10 s: none of the 1 "
+            f"frame(s) of the 1.8 s clip shows its expression (only neutral would be sent); use "
+            f"--fps 1.11 or more\n")
+        time.sleep(0.2)
+        assert receiver.snapshot() == []
+        # At the rate suggested the smile reaches the receiver, then the neutral frame.
+        result = run_cli("stream", "12", "--hold", "0.1", "--fps", "2.3", "--rig", "arkit",
+                         "--to", to)
+        assert result.returncode == 0, result.stderr
+        frames = blend_frames(receiver.wait_for(
+            lambda messages: len(blend_frames(messages)) == 4))
+    assert "3 frames in" in result.stderr and "neutral frame sent" in result.stderr
+    smile = [round(frame["MouthSmileLeft"], 4) for frame in frames]
+    assert smile == [0.0, 0.5424, 0.0059, 0.0]  # frames at 0, 0.43, 0.87 s, then the neutral one

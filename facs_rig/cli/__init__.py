@@ -88,6 +88,9 @@ def missing_subcommand(group: argparse.ArgumentParser) -> int:
     raise UsageError(f"{group.prog}: choose a subcommand: {listed} (see '{group.prog} --help')")
 
 
+_DEBUG_HELP = "show the full traceback on errors (for bug reports)"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``facs-rig`` argument parser: every command, or only ``command`` when it is one
     (the modules of the other commands are then not imported)."""
@@ -97,8 +100,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="Run 'facs-rig COMMAND --help' for each command's options.",
     )
     parser.add_argument("--version", action="version", version=f"facs-rig {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the full traceback on errors (for bug reports)")
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     wanted = [name for name in COMMAND_MODULES if command in COMMANDS_OF_MODULE.get(name, ())]
     for module_name in wanted or COMMAND_MODULES:
@@ -107,13 +109,19 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _record_progs(parser: argparse.ArgumentParser) -> None:
-    """Give each (sub)command's namespace its ``prog``, for the hint of a handler's usage error."""
+def _record_progs(parser: argparse.ArgumentParser, *, top: bool = True) -> None:
+    """Give each (sub)command's namespace its ``prog``, for the hint of a handler's usage error,
+    and each subcommand ``--debug``: `facs-rig preview 12 -o a.png --debug` was "unrecognized
+    arguments", only the top level had it. Its default there is "not given", so that it does
+    not undo a ``--debug`` before the command."""
     parser.set_defaults(usage_prog=parser.prog)
+    if not top:
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                            help=_DEBUG_HELP)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for subparser in set(action.choices.values()):
-                _record_progs(subparser)
+                _record_progs(subparser, top=False)
 
 
 def _command_in(arguments: list[str]) -> str | None:

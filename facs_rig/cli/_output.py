@@ -127,8 +127,45 @@ def check_output_folder(path: str | os.PathLike[str]) -> Path:
 
 
 def file_input(argument: str | None) -> str | None:
-    """``argument`` when it names an existing file (a timeline, a rig), else ``None`` (a code)."""
-    return argument if argument is not None and Path(argument).is_file() else None
+    """``argument`` when it names an existing file (a timeline, a rig), else ``None`` (a code).
+
+    A text no file system takes as a name (a long code, past 255 bytes) is not a file.
+    """
+    try:
+        return argument if argument is not None and Path(argument).is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def code_argument(text: str, command: str, timeline_hint: str, vocabulary=None):
+    """The parsed code of a command that takes a code and no timeline (``mix``, ``explain``,
+    ``pose``).
+
+    A timeline file given instead, or a path that names nothing, is refused in words that say
+    what the command takes and where a timeline goes (``timeline_hint``, e.g. "a timeline on
+    the rig: facs-rig bake {file} -o face.glb"), by the rule that decides "code or timeline
+    file" for every command (:func:`~facs_rig.io.timeline_files.timeline_file_argument`); the
+    parser's words, "unrecognised term 'take.notes'", said neither.
+
+    Raises
+    ------
+    CodeParseError
+    """
+    from facs_rig.errors import CodeParseError, TimelineFormatError
+    from facs_rig.io.timeline_files import timeline_file_argument
+    from facs_rig.resources import load_vocabulary
+
+    vocabulary = vocabulary or load_vocabulary()
+    try:
+        timeline_file = timeline_file_argument(text, vocabulary) is not None
+    except TimelineFormatError:  # looks like a path: a missing file or a folder
+        timeline_file = True
+    except TimelineError:  # neither: the parser's own message, with its "did you mean"
+        timeline_file = False
+    if timeline_file and len(text) <= 200:
+        raise CodeParseError(f"{text}: {command} takes a FACS code or expression name, not a "
+                             f"timeline file; {timeline_hint.format(file=text)}")
+    return vocabulary.parse(text)
 
 
 def _choices(suffixes: Sequence[str]) -> str:
@@ -173,6 +210,36 @@ def bounded(kind: Callable[[str], float] = float, *, low: float | None = None,
 #: argparse ``type`` of every ``--hold`` (a code's apex hold): seconds, 0 or more.
 hold_type = bounded(float, low=0, unit="seconds")
 
+#: The apex hold of a code given where a timeline is expected, when ``--hold`` is not given.
+DEFAULT_HOLD = 2.0
+
+
+def code_hold(argument: str, hold: float | None, vocabulary=None) -> float:
+    """The apex hold for ``argument`` (``TIMELINE|CODE``): ``--hold`` (``hold``, ``None`` when
+    not given) or :data:`DEFAULT_HOLD`.
+
+    ``--hold`` with a timeline file is a usage error: the file has its own timing, and
+    ``timeline show beats.notes --hold 2`` ignored it silently while ``preview`` refused it.
+    Deciding "code or file" only looks at the file system (no file is read), by the rule of
+    :func:`~facs_rig.io.timeline_files.timeline_file_argument`.
+
+    Raises
+    ------
+    UsageError
+        ``--hold`` given with a timeline file.
+    TimelineFormatError
+        ``argument`` looks like a timeline file that does not exist.
+    """
+    if hold is None:
+        return DEFAULT_HOLD
+    from facs_rig.cli import UsageError
+    from facs_rig.io.timeline_files import timeline_file_argument
+
+    if timeline_file_argument(argument, vocabulary) is not None:
+        raise UsageError(f"--hold applies to a code given instead of a timeline file; "
+                         f"{argument} has its own timing")
+    return hold
+
 
 def fps_type(text: str) -> float:
     """argparse ``type`` of every ``--fps``: a number in ``(0, MAX_FPS]`` (a usage error if not)."""
@@ -180,6 +247,26 @@ def fps_type(text: str) -> float:
     if problem:
         raise argparse.ArgumentTypeError(f"{text}: {problem}")
     return float(text)
+
+
+def scale_type(text: str) -> str:
+    """argparse ``type`` of every ``--scale``: a bundled intensity scale's name, any case.
+
+    A misspelled name is a usage error with "did you mean" (``--scale hapfax`` was exit 1 with
+    only the list), like every other misspelled choice.
+    """
+    import difflib
+
+    from facs_rig.resources import load_vocabulary
+
+    names = sorted(load_vocabulary().scales)
+    by_lower = {name.lower(): name for name in names}
+    if text.lower() in by_lower:
+        return by_lower[text.lower()]
+    close = difflib.get_close_matches(text.lower(), list(by_lower), n=1, cutoff=0.6)
+    hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+    raise argparse.ArgumentTypeError(f"unknown intensity scale {text!r}; known: "
+                                     f"{', '.join(names)}{hint}")
 
 
 def add_fps_argument(parser: argparse.ArgumentParser, help: str, **kwargs: Any) -> None:

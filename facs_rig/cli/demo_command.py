@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"timeline. No arguments, no network.",
     )
     demo.add_argument(
-        "-o", "--output", default=DEMO_FOLDER, metavar="FOLDER", help=f"output folder (default {DEMO_FOLDER})"
+        "-o", "--output", default=DEMO_FOLDER, metavar="FOLDER",
+        help=f"output folder, made with any missing parents (default {DEMO_FOLDER})",
     )
     demo.add_argument(
         "--size",

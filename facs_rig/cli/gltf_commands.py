@@ -13,6 +13,8 @@ from facs_rig.cli._output import (
     add_fps_argument,
     check_frame_count,
     check_output,
+    code_argument,
+    code_hold,
     file_input,
     hold_type,
     print_json,
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="the rig: .glb or .gltf (default: the bundled default head)")
     bake.add_argument("--rig", metavar="NAME|FILE", default=None, help=_RIG_HELP)
     add_fps_argument(bake, "frames per second (default: the timeline's own, 30 for codes)")
-    bake.add_argument("--hold", type=hold_type, default=2.0, metavar="SECONDS",
+    bake.add_argument("--hold", type=hold_type, default=None, metavar="SECONDS",
                       help="apex hold of a code given instead of a file (default 2)")
     bake.add_argument("--step", action="store_true", help="STEP interpolation instead of LINEAR")
     bake.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, metavar="WEIGHT",
@@ -133,10 +135,11 @@ def _unmatched_lines(match: TargetMatch) -> list[str]:
 
 def run_bake(args: argparse.Namespace) -> int:
     """Bake a timeline onto a rig file."""
+    vocabulary = load_vocabulary()
+    hold = code_hold(args.timeline, args.hold, vocabulary)
     check_output(args.output, inputs=(file_input(args.timeline), args.mesh),
                  suffixes=(".glb", ".gltf", ".csv"), what="a bake")
-    vocabulary = load_vocabulary()
-    timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
     check_frame_count(timeline.duration, args.fps or timeline.fps, file_input(args.timeline))
     name = args.name or default_animation_name(timeline, args.timeline)
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
@@ -195,7 +198,11 @@ def run_pose(args: argparse.Namespace) -> int:
     mesh = args.mesh if args.mesh is not None else default_head_path()
     check_output(args.output, inputs=(mesh,), suffixes=(".glb", ".gltf", ".obj", ".ply"),
                  what="a posed mesh")
-    match = pose_code(args.code, mesh, args.output, load_vocabulary(), rig=args.rig)
+    vocabulary = load_vocabulary()
+    # `pose missing.json` said "unrecognised term 'missing.json'".
+    code_argument(args.code, "pose", "a timeline on the rig: facs-rig bake {file} -o face.glb",
+                  vocabulary)
+    match = pose_code(args.code, mesh, args.output, vocabulary, rig=args.rig)
     if args.mesh is None:
         print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(match, args.rig is None))

@@ -6,7 +6,15 @@ import argparse
 import signal
 import sys
 
-from facs_rig.cli._output import add_fps_argument, bounded, check_frame_count, file_input, hold_type
+from facs_rig.cli import UsageError
+from facs_rig.cli._output import (
+    add_fps_argument,
+    bounded,
+    check_frame_count,
+    code_hold,
+    file_input,
+    hold_type,
+)
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
 from facs_rig.io.osc.protocols import (
@@ -16,6 +24,7 @@ from facs_rig.io.osc.protocols import (
     PROTOCOLS,
     BoneLimits,
     ProtocolOptions,
+    address_template_problem,
 )
 
 
@@ -28,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: facs-rig stream happiness --rig arkit --to 127.0.0.1:39539 --loop")
     stream.add_argument("source", metavar="TIMELINE|CODE",
                         help="timeline file (.json, .notes/.txt, .eaf, .csv) or FACS code / expression")
-    stream.add_argument("--hold", type=hold_type, default=2.0, metavar="SECONDS",
+    stream.add_argument("--hold", type=hold_type, default=None, metavar="SECONDS",
                         help="apex hold of a code's expression, seconds (default 2)")
     stream.add_argument("--loop", action="store_true", help="repeat until stopped")
     _add_output_arguments(stream)
@@ -61,7 +70,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--names", choices=NAME_CONVENTIONS, default="auto",
                         help="target name convention (auto: Perfect Sync for arkit, VRM0 presets "
                              "for vrm, else as in the rig)")
-    parser.add_argument("--address", default="/facs/{target}", metavar="TEMPLATE",
+    parser.add_argument("--address", type=_address_template, default=None, metavar="TEMPLATE",
                         help="template protocol address: {target}, or {au}/{side}/{channel} for "
                              "raw AU values (default /facs/{target})")
     parser.add_argument("--bones", choices=("auto", "on", "off"), default="auto",
@@ -113,6 +122,14 @@ def _numbers(count: int):
     return parse
 
 
+def _address_template(text: str) -> str:
+    """argparse ``type`` of ``--address``: a well-formed template (``/x/{nope}`` was exit 1)."""
+    problem = address_template_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}{problem}")
+    return text
+
+
 def _endpoint(allow_any_port: bool = False):
     """argparse ``type``: a ``HOST:PORT`` the OSC code can read (kept as text); a usage error if not."""
 
@@ -128,12 +145,21 @@ def _endpoint(allow_any_port: bool = False):
     return parse
 
 
+#: ``--address`` when it is not given.
+DEFAULT_ADDRESS = "/facs/{target}"
+
+
 def _options(args: argparse.Namespace) -> ProtocolOptions:
+    if args.address is not None and args.protocol != "template":
+        # --address with vmc changed nothing, silently (the rule: refuse an option that does not
+        # apply, as preview refuses --hold on a PNG).
+        raise UsageError(f"--address applies to --protocol template, not {args.protocol}")
     yaw, pitch, roll = args.head_max
     eye_yaw, eye_pitch = args.eye_max
     limits = BoneLimits(head_yaw=yaw, head_pitch=pitch, head_roll=roll, eye_yaw=eye_yaw,
                         eye_pitch=eye_pitch)
-    return ProtocolOptions(protocol=args.protocol, names=args.names, address_template=args.address,
+    return ProtocolOptions(protocol=args.protocol, names=args.names,
+                           address_template=args.address or DEFAULT_ADDRESS,
                            bones=args.bones, limits=limits, send_ok=args.vmc_ok,
                            send_time=args.vmc_time, bundle=False if args.no_bundle else None,
                            max_bytes=args.max_bytes, changes_only=False if args.every_frame else None,
@@ -163,10 +189,12 @@ def run_stream(args: argparse.Namespace) -> int:
     from facs_rig.io.timeline_files import load_timeline_argument
     from facs_rig.resources import load_vocabulary
 
-    options, destinations, rig, transport = _common(args)
     vocabulary = load_vocabulary()
-    timeline = load_timeline_argument(args.source, vocabulary, hold=args.hold, fps=args.fps)
-    check_frame_count(timeline.duration, args.fps, file_input(args.source))
+    hold = code_hold(args.source, args.hold, vocabulary)
+    options, destinations, rig, transport = _common(args)
+    timeline = load_timeline_argument(args.source, vocabulary, hold=hold, fps=args.fps)
+    n_frames = check_frame_count(timeline.duration, args.fps, file_input(args.source))
+    _refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source))
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
     status = 0
@@ -182,6 +210,41 @@ def run_stream(args: argparse.Namespace) -> int:
         print(f"facs-rig stream: {args.protocol} cannot address {len(summary.skipped_targets)} "
               f"target(s): {', '.join(summary.skipped_targets)}", file=sys.stderr)
     return status
+
+
+def _refuse_a_rate_that_misses_every_event(timeline, fps: float, n_frames: int,
+                                           source: str | None) -> None:
+    """Refuse a frame rate at which no frame of the clip shows any of its events.
+
+    ``stream 12 --hold 0.1 --fps 0.5`` sent one frame, frame 0 (neutral, before the onset), and
+    said "1 frames in 0.00 s": the expression never played. Sending the apex instead would not
+    be the clip at that rate; the user asked for a rate that cannot show it, so it is refused
+    with the rate that can. For a code it is --fps against --hold (a usage error); for a file,
+    the file's timing (bad input, named). Only short grids are looked at: a long clip's frames
+    cannot all miss its events unless they are far shorter than the frame interval.
+
+    Raises
+    ------
+    UsageError, TimelineError
+    """
+    import numpy as np
+
+    from facs_rig.core.timeline import sample
+    from facs_rig.errors import TimelineError
+
+    visible = [e for e in timeline.events if e.intensity > 0 and e.end > e.start]
+    if not visible or n_frames > 10_000:
+        return
+    if np.any(sample(timeline, fps=fps).values > 0):
+        return
+    # An interval at most half the shortest event puts a frame inside each one.
+    enough = 2 / min(e.end - e.start for e in visible)
+    problem = (f"--fps {fps:g} samples one frame every {1 / fps:g} s: none of the {n_frames} "
+               f"frame(s) of the {timeline.duration:g} s clip shows its expression (only neutral "
+               f"would be sent); use --fps {enough:.3g} or more")
+    if source is None:
+        raise UsageError(problem)
+    raise TimelineError(f"{source}: {problem}")
 
 
 def run_bridge(args: argparse.Namespace) -> int:

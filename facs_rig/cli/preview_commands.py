@@ -117,20 +117,23 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
 def run_preview(args: argparse.Namespace) -> int:
     """Render one pose or a clip."""
     from facs_rig.cli._progress import ProgressBar
-    from facs_rig.io.timeline_files import load_timeline_argument
+    from facs_rig.io.timeline_files import load_timeline_argument, timeline_file_argument
     from facs_rig.render.encoders import check_clip, write_clip, write_png
     from facs_rig.render.preview import preview_setup, render_still, timeline_clip
 
     output = check_output(args.output, inputs=(file_input(args.source), args.mesh),
                           suffixes=_STILL + _CLIPS, what="a preview")
     suffix = output.suffix.lower()
-    _check_preview_options(args, still=suffix in _STILL,
-                           timeline_file=file_input(args.source) is not None)
+    _check_preview_options(args, still=suffix in _STILL)
     hold = DEFAULT_HOLD if args.hold is None else args.hold
     vocabulary = load_vocabulary()
+    # Code or timeline file: the rule bake, stream and timeline use (a missing file is named as
+    # one, not parsed as a code), decided before the options that depend on it are checked.
+    timeline_file = timeline_file_argument(args.source, vocabulary)
+    _check_source_options(args, still=suffix in _STILL, timeline_file=timeline_file is not None)
     if suffix in _STILL:
         setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
-        with naming(file_input(args.source)):  # a timeline's moment: the frame limit names it
+        with naming(timeline_file and args.source):  # a timeline's moment: the frame limit names it
             image = render_still(setup, args.source, vocabulary, at=args.at,
                                  side_by_side_neutral=args.side_by_side, intensity=args.intensity)
         write_png(output, image)
@@ -140,13 +143,13 @@ def run_preview(args: argparse.Namespace) -> int:
         )
         return 0
     timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
-    if args.intensity is not None and not Path(args.source).is_file():
+    if args.intensity is not None and timeline_file is None:
         from facs_rig.core.timeline import timeline_from_code
 
         # The code held at the asked intensity (unlettered AUs otherwise take the scale's C).
         timeline = timeline_from_code(args.source, vocabulary, hold=hold, intensity=args.intensity)
     rate = args.fps or timeline.fps
-    n_frames = check_frame_count(timeline.duration, rate, file_input(args.source))
+    n_frames = check_frame_count(timeline.duration, rate, timeline_file and str(timeline_file))
     width = args.size * 2 + 4 if args.side_by_side else args.size
     check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
@@ -167,33 +170,47 @@ def run_preview(args: argparse.Namespace) -> int:
 DEFAULT_HOLD = 2.0
 
 
-def _check_preview_options(args: argparse.Namespace, *, still: bool, timeline_file: bool) -> None:
-    """Refuse options that the asked preview would ignore (a reviewer's ``--fps 10``, ``--hold 3``
-    and ``--at 5`` on a PNG of a code gave byte-identical files, silently).
+def _check_preview_options(args: argparse.Namespace, *, still: bool) -> None:
+    """Refuse options that the asked preview would ignore whatever its source (a reviewer's
+    ``--fps 10`` and ``--hold 3`` on a PNG gave byte-identical files, silently).
 
     Raises
     ------
     UsageError
     """
-    kind = Path(args.output).suffix.lower()[1:].upper()
-    # "an MP4": the letters whose names start with a vowel sound take "an".
-    what = f"{'an' if kind[:1] in set('AEFHILMNORSX') else 'a'} {kind}"
+    what = _an_output(args.output)
     if still:
         if args.fps is not None:
             raise UsageError(f"--fps applies to a GIF or MP4 clip, not to {what} (one pose)")
         if args.hold is not None:
             raise UsageError(f"--hold applies to a GIF or MP4 clip made from a code, not to "
                              f"{what} (one pose)")
-        if args.at is not None and not timeline_file:
-            raise UsageError("--at picks a moment of a timeline file; a code is one pose "
-                             "(its apex): leave --at out, or give a timeline")
-        return
-    if args.at is not None:
+    elif args.at is not None:
         raise UsageError(f"--at picks the moment a PNG shows; {what} clip shows the whole "
                          f"timeline (or code)")
-    if args.hold is not None and timeline_file:
+
+
+def _check_source_options(args: argparse.Namespace, *, still: bool, timeline_file: bool) -> None:
+    """Refuse options that the source, a code or a timeline file, would ignore (``--at 5`` on a
+    PNG of a code, ``--hold`` on a clip of a timeline file).
+
+    Raises
+    ------
+    UsageError
+    """
+    if still and args.at is not None and not timeline_file:
+        raise UsageError("--at picks a moment of a timeline file; a code is one pose "
+                         "(its apex): leave --at out, or give a timeline")
+    if not still and args.hold is not None and timeline_file:
         raise UsageError("--hold applies to a clip made from a code; a timeline file has its "
                          "own timing")
+
+
+def _an_output(output: str) -> str:
+    """"a PNG", "an MP4": the output's kind with its article."""
+    kind = Path(output).suffix.lower()[1:].upper()
+    # "an MP4": the letters whose names start with a vowel sound take "an".
+    return f"{'an' if kind[:1] in set('AEFHILMNORSX') else 'a'} {kind}"
 
 
 def run_sheet(args: argparse.Namespace) -> int:
@@ -201,9 +218,13 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
-    codes = [code.strip() for code in args.codes.split(",") if code.strip()]
-    if not codes:
+    codes = [code.strip() for code in args.codes.split(",")]
+    if not any(codes):
         raise UsageError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
+    if "" in codes:
+        # "happiness,,sadness" printed "2 faces": a dropped item shifts every face after it.
+        raise UsageError(f"item {codes.index('') + 1} of {len(codes)} in {args.codes!r} is empty: "
+                         f"give a code or expression name between each pair of commas")
     output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
     vocabulary = load_vocabulary()
     for code in codes:

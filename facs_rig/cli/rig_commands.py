@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Mapping
 
-from facs_rig.cli._output import print_json, print_table
+from facs_rig.cli._output import print_json, print_table, scale_type
 from facs_rig.core.channels import Channel
 from facs_rig.core.mixing import explain, mix_frame
 from facs_rig.core.notation import format_code
@@ -63,7 +63,7 @@ def _add_held_code_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("code", metavar="CODE", help="FACS code or expression name, e.g. '6+12D'")
     parser.add_argument("--rig", default="arkit", metavar="NAME|FILE",
                         help=_RIG_HELP + " (default arkit)")
-    parser.add_argument("--scale", default=None, metavar="SCALE",
+    parser.add_argument("--scale", type=scale_type, default=None, metavar="SCALE",
                         help="intensity scale for A-E (default: facshuman)")
 
 
@@ -150,27 +150,11 @@ def _first_sentence(text: str) -> str:
 
 
 def _held_values(code_text: str, scale: str | None, command: str) -> tuple[str, dict[Channel, float]]:
-    from pathlib import Path
-
-    from facs_rig.errors import CodeParseError
-    from facs_rig.io.timeline_files import available_formats
+    from facs_rig.cli._output import code_argument
 
     vocabulary = load_vocabulary()
-    try:
-        code = vocabulary.parse(code_text)
-    except CodeParseError:
-        try:
-            timeline_file = (Path(code_text).suffix.lower() in available_formats()
-                             or Path(code_text).is_file())
-        except (OSError, ValueError):  # not a possible file name (too long, a NUL byte)
-            timeline_file = False
-        if timeline_file and len(code_text) <= 200:
-            # A timeline given where a code is expected: say which command takes it (the
-            # parser's words, "unrecognised term 'take.notes'", do not).
-            raise CodeParseError(f"{code_text}: {command} takes a FACS code or expression name, "
-                                 f"not a timeline file; a timeline's per-frame weights: "
-                                 f"facs-rig bake {code_text} -o weights.csv") from None
-        raise
+    code = code_argument(code_text, command, "a timeline's per-frame weights: facs-rig bake {file} "
+                         "-o weights.csv", vocabulary)
     return format_code(code), vocabulary.channel_values(code, scale)
 
 

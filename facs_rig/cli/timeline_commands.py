@@ -9,6 +9,7 @@ from facs_rig.cli._output import (
     add_fps_argument,
     check_frame_count,
     check_output,
+    code_hold,
     file_input,
     hold_type,
     print_json,
@@ -26,7 +27,7 @@ _TIMELINE_HELP = ("timeline file (.json, .notes/.txt, .eaf, .csv) or a FACS code
 
 def _add_timeline_argument(parser: argparse.ArgumentParser, name: str = "timeline") -> None:
     parser.add_argument(name, metavar="TIMELINE|CODE", help=_TIMELINE_HELP)
-    parser.add_argument("--hold", type=hold_type, default=2.0, metavar="SECONDS",
+    parser.add_argument("--hold", type=hold_type, default=None, metavar="SECONDS",
                         help="apex hold of a code given instead of a file (default 2)")
 
 
@@ -85,7 +86,8 @@ def _missing_subcommand(group: argparse.ArgumentParser) -> int:
 def run_show(args: argparse.Namespace) -> int:
     """Print the summary of a timeline."""
     vocabulary = load_vocabulary()
-    timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    hold = code_hold(args.timeline, args.hold, vocabulary)
+    timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
     summary = timeline_summary(timeline)
     if args.json:
         print_json(summary)
@@ -136,10 +138,11 @@ def _print_cut_events(timeline) -> None:
 def run_convert(args: argparse.Namespace) -> int:
     """Read a timeline and write it in another format."""
     output = _convert_output(args)
+    vocabulary = load_vocabulary()
+    hold = code_hold(args.input, args.hold, vocabulary)
     source = file_input(args.input)
     check_output(output, inputs=(source,), suffixes=tuple(available_formats()), what="a timeline")
-    vocabulary = load_vocabulary()
-    timeline = load_timeline_argument(args.input, vocabulary, hold=args.hold)
+    timeline = load_timeline_argument(args.input, vocabulary, hold=hold)
     if args.fps is not None:
         timeline = timeline.with_fps(args.fps)
     if Path(output).suffix.lower() == ".csv":  # a CSV timeline is sampled per frame
@@ -163,10 +166,11 @@ def _convert_output(args: argparse.Namespace) -> str:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample a timeline into AU curves and write them."""
+    vocabulary = load_vocabulary()
+    hold = code_hold(args.timeline, args.hold, vocabulary)
     source = file_input(args.timeline)
     check_output(args.output, inputs=(source,), suffixes=(".csv", ".json"), what="AU curves")
-    vocabulary = load_vocabulary()
-    timeline = load_timeline_argument(args.timeline, vocabulary, hold=args.hold)
+    timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
     check_frame_count(timeline.duration, args.fps or timeline.fps, source)
     channels = parse_channel_list(args.channels, vocabulary) if args.channels is not None else None
     # Written block by block: memory stays bounded however long the sampling is.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from facs_rig.cli._output import print_json, print_table
+from facs_rig.cli._output import print_json, print_table, scale_type
 from facs_rig.core.notation import format_code
 from facs_rig.resources import load_vocabulary
 
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                   "named expression such as 'surprise+25', and print its canonical "
                                   "form with each AU's name, side and intensity.")
     parse.add_argument("code", metavar="CODE", help="FACS code string or expression name")
-    parse.add_argument("--scale", default=None, metavar="SCALE",
+    parse.add_argument("--scale", type=scale_type, default=None, metavar="SCALE",
                        help="intensity scale for letter values (default: the vocabulary's default, "
                             "facshuman)")
     parse.add_argument("--json", action="store_true", help="print the result as JSON")

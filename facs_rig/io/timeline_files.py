@@ -10,7 +10,8 @@ extension          format
 =================  ============================================================
 
 :func:`load_timeline_argument` is what every command that takes a timeline calls: the argument
-is a file, or else a FACS code string or expression name for a single held expression.
+is a file, or else a FACS code string or expression name for a single held expression;
+:func:`timeline_file_argument` is its rule for which of the two, shared by every command.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import CodeParseError, TimelineError, TimelineFormatError, UnsupportedFormatError
 from facs_rig.resources import load_vocabulary
 
-__all__ = ["read_timeline", "write_timeline", "load_timeline_argument", "available_formats",
-           "read_text_file"]
+__all__ = ["read_timeline", "write_timeline", "load_timeline_argument", "timeline_file_argument",
+           "available_formats", "read_text_file"]
 
 _FORMATS = {
     ".json": "json",
@@ -152,9 +153,57 @@ def _looks_like_path(argument: str) -> bool:
             or Path(argument).suffix.lower() in _FORMATS)
 
 
+def _is(test: Callable[[Path], bool], path: Path) -> bool:
+    """``path.is_file()`` or ``is_dir()``, False for a text no file system takes as a name: a
+    long code (``12+12+...``, past 255 bytes) raised "File name too long" in ``timeline show``."""
+    try:
+        return test(path)
+    except (OSError, ValueError):
+        return False
+
+
+def timeline_file_argument(argument: str, vocabulary: Vocabulary | None = None) -> Path | None:
+    """The timeline file a command-line argument names, or ``None`` when it is a FACS code.
+
+    The one rule of every command that takes ``TIMELINE|CODE`` (``preview``, ``bake``,
+    ``stream``, ``timeline``, ``studio``; ``pose``, ``mix`` and ``explain`` use it to refuse a
+    timeline): an existing file with a timeline extension is a file; else text the vocabulary
+    parses is a code (a code wins over a stray file of the same name without such an extension);
+    else an existing file is a file (reading it names the extensions); else text that looks like
+    a path (a ``/``, or a timeline extension) is a missing file. Only the file system's metadata
+    is looked at, no file is read.
+
+    Raises
+    ------
+    TimelineFormatError
+        The argument looks like a path, and names a folder or nothing.
+    TimelineError
+        It is neither a file nor a valid code (the message says both, with the parser's words).
+    """
+    vocabulary = vocabulary or load_vocabulary()
+    path = Path(argument)
+    if path.suffix.lower() in _FORMATS and _is(Path.is_file, path):
+        return path
+    try:
+        vocabulary.parse(argument)
+    except CodeParseError as exc:
+        code_error = exc
+    else:
+        return None
+    if _is(Path.is_file, path):
+        return path
+    if _is(Path.is_dir, path):
+        raise TimelineFormatError(f"{argument}: is a folder, not a timeline file")
+    if _looks_like_path(argument):
+        raise TimelineFormatError(f"{argument}: no such timeline file")
+    raise TimelineError(f"{argument!r} is neither a timeline file nor a FACS code: {code_error}")
+
+
 def load_timeline_argument(argument: str, vocabulary: Vocabulary | None = None, *,
                            hold: float = 2.0, fps: float = DEFAULT_FPS) -> Timeline:
     """A timeline from a command-line argument: a timeline file, or a code for one held expression.
+
+    Which of the two it is, is :func:`timeline_file_argument`'s rule.
 
     Parameters
     ----------
@@ -175,20 +224,7 @@ def load_timeline_argument(argument: str, vocabulary: Vocabulary | None = None, 
         When it is neither a file nor a valid code (the message says both).
     """
     vocabulary = vocabulary or load_vocabulary()
-    path = Path(argument)
-    if path.is_file() and path.suffix.lower() in _FORMATS:
-        return read_timeline(path, vocabulary)
-    try:
-        code = vocabulary.parse(argument)
-    except CodeParseError as exc:
-        code_error = exc
-    else:
-        # A code wins over a stray file of the same name without a timeline extension.
-        return timeline_from_code(code, vocabulary, hold=hold, fps=fps)
-    if path.is_file():
-        return read_timeline(path, vocabulary)  # raises UnsupportedFormatError with the choices
-    if path.is_dir():
-        raise TimelineFormatError(f"{argument}: is a folder, not a timeline file")
-    if _looks_like_path(argument):
-        raise TimelineFormatError(f"{argument}: no such timeline file")
-    raise TimelineError(f"{argument!r} is neither a timeline file nor a FACS code: {code_error}")
+    path = timeline_file_argument(argument, vocabulary)
+    if path is not None:
+        return read_timeline(path, vocabulary)  # an unknown extension: the choices are named
+    return timeline_from_code(vocabulary.parse(argument), vocabulary, hold=hold, fps=fps)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facs_rig.core.curves import TargetWeights
-from facs_rig.core.notation import format_code
+from facs_rig.core.notation import Code, format_code
 from facs_rig.core.timeline import Timeline
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import OutputError
@@ -23,9 +23,12 @@ __all__ = ["BASIC_EXPRESSIONS", "DemoFiles", "demo_beats", "demo_timeline", "run
 BASIC_EXPRESSIONS = ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")
 #: Seconds per beat: onset, apex hold, offset, then a short rest at neutral.
 _ONSET, _APEX, _OFFSET, _REST = 0.35, 0.75, 0.35, 0.15
-#: Unlettered AUs play at D (marked-to-severe) so each beat reads at preview size; contempt's
-#: name already plays R12C+R14C (its EMFACS code R12A+R14A is a trace: expressions.json).
-_DEMO_INTENSITY = 0.75
+#: The letter the expressions' unlettered AUs are given, so that each beat reads at preview
+#: size (D, marked-to-severe; unlettered would play C). The beats' codes carry it, so the label
+#: under a face and ``facs-rig preview CODE`` show what the demo plays (the demo played 0.75 under
+#: a label "6+12", which previews at C, 0.55). Contempt's name already plays R12C+R14C (its
+#: EMFACS code R12A+R14A is a trace: expressions.json).
+_DEMO_LETTER = "D"
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,16 @@ class DemoFiles:
 
 
 def demo_beats(vocabulary: Vocabulary) -> tuple[tuple[str, str], ...]:
-    """``(name, canonical code)`` of each beat, in order."""
+    """``(name, canonical code as played)`` of each beat, in order: the expression's code with
+    :data:`_DEMO_LETTER` on each AU it left unlettered that FACS scores A-E (``6D+12D``)."""
     beats = []
     for name in BASIC_EXPRESSIONS:
-        beats.append((name, format_code(vocabulary.parse(name))))
+        code = vocabulary.parse(name)
+        lettered = Code(tuple(
+            replace(term, intensity=_DEMO_LETTER)
+            if term.intensity is None and vocabulary.scores_intensity(term.au) else term
+            for term in code))
+        beats.append((name, format_code(lettered)))
     return tuple(beats)
 
 
@@ -57,7 +66,7 @@ def demo_timeline(vocabulary: Vocabulary, *, fps: float = 30.0) -> Timeline:
     at = 0.2
     for _name, code in demo_beats(vocabulary):
         timeline = timeline.add_code(
-            code, vocabulary, at=at, onset=_ONSET, apex=_APEX, offset=_OFFSET, intensity=_DEMO_INTENSITY
+            code, vocabulary, at=at, onset=_ONSET, apex=_APEX, offset=_OFFSET
         )
         at = round(at + _ONSET + _APEX + _OFFSET + _REST, 6)
     timeline = timeline.add_code(
@@ -154,7 +163,7 @@ def run_demo(
     still = preview_setup(size=size, supersample=2)
     codes = ["0"] + [code for _, code in files.beats]
     names = ["neutral"] + [name for name, _ in files.beats]
-    sheet = render_sheet(still, codes, vocabulary, columns=4, intensity=_DEMO_INTENSITY, labels=names)
+    sheet = render_sheet(still, codes, vocabulary, columns=4, labels=names)
     write_png(files.sheet, sheet)
 
     clip = timeline_clip(setup, timeline, fps=fps)

@@ -411,11 +411,9 @@ def render_still(
     A code is rendered at exactly its values (``intensity`` replaces the value of AUs coded
     without a letter); a timeline file is read with ``load_timeline_argument``.
     """
-    from pathlib import Path
+    from facs_rig.io.timeline_files import load_timeline_argument, timeline_file_argument
 
-    from facs_rig.io.timeline_files import load_timeline_argument
-
-    if not Path(source).is_file():
+    if timeline_file_argument(source, vocabulary) is None:  # a code (a missing file is refused)
         return render_code(setup, source, vocabulary, side_by_side_neutral=side_by_side_neutral,
                            intensity=intensity)
     timeline = load_timeline_argument(source, vocabulary)

@@ -158,7 +158,11 @@ def default_animation_name(timeline: Timeline, source: str | os.PathLike[str] | 
             return " ".join(get(key).split())
     if source is not None:
         text = " ".join(str(source).split())
-        return Path(source).stem if Path(source).is_file() else text or "facs-rig"
+        try:
+            is_file = Path(source).is_file()
+        except (OSError, ValueError):  # a code longer than a file name can be
+            is_file = False
+        return Path(source).stem if is_file else text or "facs-rig"
     code = get("code")
     return str(code) if code else "facs-rig"
 

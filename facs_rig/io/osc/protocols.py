@@ -379,6 +379,27 @@ class ProtocolOptions:
 _TEMPLATE_FIELDS = re.compile(r"\{([a-z_]*)\}")
 
 
+def address_template_problem(template: str) -> str | None:
+    """What is wrong with an address template of the ``template`` protocol, or ``None``.
+
+    The text follows the template in a message (``address template '/x/{nope}': unknown ...``),
+    so that the command line can refuse a malformed ``--address`` while parsing, before the rig
+    is read.
+    """
+    if not template.startswith("/"):
+        return " must start with '/'"
+    fields = set(_TEMPLATE_FIELDS.findall(template))
+    unknown = fields - {"target", "au", "side", "channel"}
+    if unknown:
+        return (f": unknown field(s) {', '.join('{' + f + '}' for f in sorted(unknown))}; use "
+                f"{{target}}, {{au}}, {{side}} or {{channel}}")
+    if "target" in fields and fields & {"au", "side", "channel"}:
+        return " mixes {target} with AU fields"
+    if not fields:
+        return " has no {target} or {au} field"
+    return None
+
+
 class FrameLayout:
     """A protocol's messages for one rig and one channel set, compiled to patchable packets.
 
@@ -474,17 +495,11 @@ class FrameLayout:
 
     def _template_templates(self) -> list[MessageTemplate]:
         template = self.options.address_template
+        problem = address_template_problem(template)
+        if problem:
+            raise OscError(f"address template {template!r}{problem}")
         fields = set(_TEMPLATE_FIELDS.findall(template))
-        unknown = fields - {"target", "au", "side", "channel"}
-        if unknown:
-            raise OscError(f"address template {template!r}: unknown field(s) "
-                           f"{', '.join('{' + f + '}' for f in sorted(unknown))}; use {{target}}, "
-                           f"{{au}}, {{side}} or {{channel}}")
-        if "target" in fields and fields & {"au", "side", "channel"}:
-            raise OscError(f"address template {template!r} mixes {{target}} with AU fields")
-        if "target" in fields or not fields:
-            if not fields:
-                raise OscError(f"address template {template!r} has no {{target}} or {{au}} field")
+        if "target" in fields:
             return [MessageTemplate(template.replace("{target}", name), (Slot(index),))
                     for index, name in enumerate(self.names)]
         templates = []
