@@ -23,6 +23,7 @@ from facs_rig.cli._capture_options import (
 from facs_rig.cli._output import bounded, check_output, naming, print_json
 from facs_rig.cli._progress import ProgressBar
 from facs_rig.cluster.remote import capture_identity
+from facs_rig.errors import Terminated
 from facs_rig.io.captures import CAPTURE_FORMATS, read_capture
 from facs_rig.io.captures.parallel import Outcome, retarget_each, retarget_one
 from facs_rig.io.captures.pipeline import CODE_STEPS, take_events
@@ -147,11 +148,11 @@ def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
             progress.clear()
             print(f"facs-rig: error: {outcome[1]}", file=sys.stderr)
 
-    interrupted = False
+    interrupted = terminated = False
     try:
         retarget_each(requests, jobs, record)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
+        interrupted, terminated = True, isinstance(stop, Terminated)
     progress.finish()
     reports = [outcomes[i][0] for i in sorted(outcomes) if outcomes[i][0] is not None]
     failures = sum(1 for report, error in outcomes.values() if error is not None)
@@ -163,9 +164,10 @@ def _run_many(requests: list[RetargetRequest], jobs: int, as_json: bool) -> int:
         for report in reports:
             print(report.summary())
     if interrupted:
-        print(f"facs-rig: interrupted: {len(reports)} of {len(requests)} captures finished and "
-              f"written; the others were not written", file=sys.stderr)
-        return 130
+        print(f"facs-rig: {'terminated' if terminated else 'interrupted'}: {len(reports)} of "
+              f"{len(requests)} captures finished and written; the others were not written",
+              file=sys.stderr)
+        return 143 if terminated else 130
     if failures:
         print(f"facs-rig: error: {failures} of {len(requests)} captures failed", file=sys.stderr)
         return 1

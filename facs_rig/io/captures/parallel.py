@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
-from facs_rig.errors import FacsRigError, naming
+from facs_rig.errors import FacsRigError, Terminated, naming
 from facs_rig.io.captures.retarget import RetargetReport, RetargetRequest, retarget_file
 
 __all__ = ["Outcome", "retarget_each", "retarget_one", "retarget_safely"]
@@ -25,7 +25,11 @@ Outcome = tuple[RetargetReport | None, str | None]
 
 #: What a worker returns for a take stopped by Ctrl-C (nothing was written for it).
 _INTERRUPTED = "interrupted"
+_TERMINATED = "terminated"
+_STOPPED = (_INTERRUPTED, _TERMINATED)
 _busy = False
+#: The stop signal a worker received (SIGINT or SIGTERM), busy or idle: it runs no take after.
+_stop_signal: int | None = None
 
 
 def retarget_one(request: RetargetRequest) -> RetargetReport:
@@ -78,8 +82,8 @@ def _run_pool(requests: Sequence[RetargetRequest], jobs: int,
             except BrokenProcessPool:  # a worker was killed (out of memory, SIGKILL)
                 outcome = (None, "its worker process died (killed, or out of memory); "
                                  "run it again, or with --jobs 1")
-            if outcome[1] == _INTERRUPTED:  # the worker saw the Ctrl-C before we did
-                raise KeyboardInterrupt
+            if outcome[1] in _STOPPED:  # the worker saw the Ctrl-C or SIGTERM before we did
+                raise Terminated if outcome[1] == _TERMINATED else KeyboardInterrupt
             record(futures[future], outcome)
             recorded.add(futures[future])
     except KeyboardInterrupt:
@@ -93,7 +97,7 @@ def _run_pool(requests: Sequence[RetargetRequest], jobs: int,
             pool.shutdown(wait=True, cancel_futures=True)
             for future, index in futures.items():
                 if (index not in recorded and future.done() and not future.cancelled()
-                        and future.exception() is None and future.result()[1] != _INTERRUPTED):
+                        and future.exception() is None and future.result()[1] not in _STOPPED):
                     record(index, future.result())
         finally:
             signal.signal(signal.SIGINT, previous)
@@ -102,14 +106,23 @@ def _run_pool(requests: Sequence[RetargetRequest], jobs: int,
 
 
 def _worker_setup() -> None:
+    # SIGTERM too: `timeout`, job schedulers and service managers send it to the whole process
+    # group, and a forked worker inherits the command's handler (facs_rig.cli), which raised in
+    # an idle worker's queue code and left the pool hanging at exit.
     signal.signal(signal.SIGINT, _worker_interrupt)
+    signal.signal(signal.SIGTERM, _worker_interrupt)
 
 
 def _worker_interrupt(signum, frame) -> None:
-    global _busy
+    global _busy, _stop_signal
+    _stop_signal = signum
     if _busy:  # stop the take; an idle worker has nothing to stop and waits to be shut down
         _busy = False
-        raise KeyboardInterrupt
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def _stopped() -> Outcome:
+    return None, _TERMINATED if _stop_signal == signal.SIGTERM else _INTERRUPTED
 
 
 def _work(request: RetargetRequest) -> Outcome:
@@ -117,8 +130,12 @@ def _work(request: RetargetRequest) -> Outcome:
     global _busy
     _busy = True
     try:
+        if _stop_signal is not None:
+            # Stopped while idle, between two takes: the pool had already queued this one for
+            # it (one more than the workers), and running it would keep the command waiting.
+            return _stopped()
         return retarget_safely(request)
-    except KeyboardInterrupt:
-        return None, _INTERRUPTED
+    except KeyboardInterrupt:  # Terminated included
+        return _stopped()
     finally:
         _busy = False
