@@ -1557,14 +1557,16 @@ def test_a_worker_of_another_facs_rig_version_runs_none_of_its_takes(scheduler, 
     """A worker that joined after the client's check, with another facs-rig, fails each take of
     its task with one line naming itself and both versions, and runs none (its outputs would be
     recorded under the client's version). On a real worker process of the module's cluster."""
-    distributed = require_dask()
+    require_dask()
     from facs_rig.cluster import BatchSettings, OutputNames, plan_jobs
-    from facs_rig.cluster.engine import _run_takes
+    from facs_rig.cluster.engine import _run_takes, dask_client
     from facs_rig.cluster.work import process_take
 
     take = shared_asset(LLF)
     jobs, _ = plan_jobs([str(take)], BatchSettings(OutputNames(str(tmp_path / "{stem}.json"))))
-    with distributed.Client(scheduler, timeout=60) as client:
+    # The command's own client: its start is bounded (Dask's Client.start is not, and hung
+    # the whole test run once under load).
+    with dask_client(scheduler, None) as client:
         same = client.submit(_run_takes, process_take, jobs, None, facs_rig.__version__,
                              pure=False).result(timeout=120)
         other = client.submit(_run_takes, process_take, jobs, None, "0.0.1",

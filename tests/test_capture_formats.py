@@ -779,3 +779,27 @@ def test_many_missing_columns_are_counted_not_all_listed(tmp_path):
     from facs_rig.io.captures._table import read_table
     with pytest.raises(CaptureFormatError, match=r"line 1: missing column\(s\) b, c$"):
         read_table(two, ("b", "c"))
+
+
+def test_a_24_fps_take_retargeted_to_live_link_face_keeps_its_timecodes(tmp_path):
+    """The Live Link Face output is labelled at the take's own timecode rate: a 24 fps take's
+    first label 00:00:00:20 (0.833 s) came out counted at 60 fps (0.333 s), and its end 0.5 s
+    early. S07-001 relabelled at 24 fps from frame 20, one row a frame."""
+    from facs_rig.cli import main
+
+    rows = shared_asset("captures/livelinkface/S07-001.csv").read_text().splitlines()
+    relabelled = [rows[0]]
+    for index, row in enumerate(rows[1:]):
+        second, frame = divmod(20 + index, 24)
+        minute, second = divmod(second, 60)
+        relabelled.append(f"00:{minute:02d}:{second:02d}:{frame:02d}.000," + row.split(",", 1)[1])
+    take = tmp_path / "r24.csv"
+    take.write_text("\n".join(relabelled) + "\n")
+    out = tmp_path / "r24.llf.csv"
+    assert main(["retarget", str(take), "--rig", "arkit", "-o", str(out)]) == 0
+    written = out.read_text().splitlines()
+    assert len(written) == len(relabelled) == 2029
+    assert [line.split(",")[0] for line in (written[1], written[-1])] == [
+        "00:00:00:20.000", "00:01:25:07.000"]
+    assert [line.split(",")[0] for line in (relabelled[1], relabelled[-1])] == [
+        "00:00:00:20.000", "00:01:25:07.000"]

@@ -90,7 +90,6 @@ def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
     seconds : (n,) float64
     rate : float
     """
-    parts = _timecode_parts(cells, where)
     parts, drop = _timecode_parts(cells, where)
     seconds, rate, _ = _timecode_seconds(parts, rate, where, lambda row: cells[row], drop=drop)
     return seconds, rate

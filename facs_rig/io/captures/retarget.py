@@ -266,9 +266,15 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
         if kind == "glb":
             write_animated_gltf_for(gltf, weights, request.output, match.column_of_target)
         elif kind == "livelinkface":
+            # The take's own timecode rate, so that the start label means the same moment (a
+            # 24 fps take's 00:00:00:20 is 0.833 s; counted at 60 it was 0.333 s). A drop-frame
+            # take (29.97) is labelled non-drop at 30: the start label is the same, the end
+            # drifts by drop-frame's 0.1 %.
+            rate = float(capture.metadata.get("timecode_rate") or 60.0)
             write_live_link_face(weights, request.output,
                                  start_timecode=capture.metadata.get("start_timecode",
                                                                      "00:00:00:00.000"),
+                                 timecode_rate=round(rate),
                                  head=recorded_rotations(capture, weights.times))
         else:
             write_weights_csv(weights, request.output)
