@@ -151,7 +151,8 @@ class StudioSession:
         self.compare_weights = np.zeros((1, n_compare), np.float32)
         self.compare_pose_weights = np.zeros(n_compare, np.float32)
         # The text the notes file is known to hold (read from it or saved to it): edits since
-        # are unsaved, and a change made to the file on disk must not replace them.
+        # are unsaved, and a change made to the file on disk must not replace them. None: the
+        # edits were built on a text older than the file's, not kept here (set_notes).
         self.saved_text: str | None = notes_text
         # How many times the notes took the file's text (the file watch's reload, Reload from
         # disk): the base a page's edit was built on (see set_notes).
