@@ -783,6 +783,70 @@ def test_cli_warns_for_other_hosts_and_refuses_bad_input(tmp_path, capsys):
     assert captured.err.splitlines()[0] == "facs-rig: error: --mesh nothere.glb: no such file"
 
 
+def test_an_edit_built_before_a_reload_is_a_conflict_not_a_silent_overwrite(session, notes_dir):
+    """A second reader's race: no unsaved edits; another editor writes the file and the watch
+    reloads it; a keystroke the page sent before the reloaded text reached it (built on the old
+    text) arrives. It was taken as a plain edit, and Save (the file held the text last read)
+    wrote it over the other editor's change. Its base (the disk version it was built on) is
+    older than the reload: it is edits over a changed file, the conflict."""
+    notes = notes_dir / "take.notes"
+    theirs = SMILE + "7.0  45\n"
+    base = session.disk_version
+    notes.write_text(theirs)
+    assert session.reload(theirs) is True and session.disk_version == base + 1
+    session.set_notes(SMILE + "1  45\n", base=base)
+    assert session.conflict == CONFLICT and session.unsaved
+    with pytest.raises(OutputError) as refused:
+        session.save()
+    assert str(refused.value) == SAVE_REFUSED and notes.read_text() == theirs
+    session.set_notes(SMILE + "1  45\n2  9\n", base=base)  # typing on keeps it
+    assert session.conflict == CONFLICT
+    session.set_notes(theirs, base=base)  # typed what the file holds: nothing to warn of
+    assert session.conflict is None and not session.unsaved
+    session.set_notes(theirs + "3  9\n", base=session.disk_version)  # built on the file's text
+    assert session.conflict is None and session.save() == notes.absolute()
+    assert notes.read_text() == theirs + "3  9\n"
+    session.set_notes(SMILE + "4  9\n", base=base)  # a stale edit after a save: the same
+    assert session.conflict == CONFLICT
+    assert session.save(overwrite=True) == notes.absolute() and session.conflict is None
+    assert notes.read_text() == SMILE + "4  9\n"
+
+
+def test_a_stale_notes_message_is_a_conflict_every_page_is_shown(running, notes_dir):
+    """The race above through the WebSocket: a notes message whose ``base`` is the disk
+    version before the file was reloaded; one without a base (a page loaded before bases were
+    sent) built on what it had at its last message or connection, the same."""
+    notes = notes_dir / "take.notes"
+    theirs = SMILE + "7.0  45\n"
+    with _ws(running) as page, _ws(running) as old_page:
+        assert _receive(page, "state")["disk"] == 0 and _receive(old_page, "state")["disk"] == 0
+        notes.write_text(theirs)
+        for ws in (page, old_page):
+            state = _receive(ws, "state")
+            assert (state["reloaded"], state["text"], state["disk"], state["conflict"]) == (
+                True, theirs, 1, None)
+        page.send(json.dumps({"type": "notes", "text": theirs + "1  9\n", "base": 1}))  # after
+        for ws in (page, old_page):
+            state = _receive(ws, "state")
+            assert (state["conflict"], state["unsaved"]) == (None, True)
+        page.send(json.dumps({"type": "notes", "text": SMILE + "1  45\n", "base": 0}))  # before
+        for ws in (page, old_page):
+            state = _receive(ws, "state")
+            assert (state["text"], state["conflict"], state["unsaved"]) == (SMILE + "1  45\n", CONFLICT, True)
+        page.send(json.dumps({"type": "save"}))
+        assert _receive(page, "error") == {"type": "error", "request": "save", "message": SAVE_REFUSED}
+        assert notes.read_text() == theirs
+        page.send(json.dumps({"type": "reload"}))
+        assert _receive(page, "state")["disk"] == _receive(old_page, "state")["disk"] == 2
+        old_page.send(json.dumps({"type": "notes", "text": SMILE + "2  9\n"}))  # no base
+        assert _receive(old_page, "state")["conflict"] == CONFLICT
+        old_page.send(json.dumps({"type": "save"}))
+        assert _receive(old_page, "error")["message"] == SAVE_REFUSED and notes.read_text() == theirs
+        page.send(json.dumps({"type": "notes", "text": "0  4\n", "base": True}))
+        assert _receive(page, "refused")["reason"] == "notes: field 'base' must be a int"
+
+
+
 # ---------------------------------------------------------------------------- fuzz
 
 _JSON = st.recursive(

@@ -266,6 +266,43 @@ def test_a_page_opened_after_the_file_changed_on_disk_warns_and_save_keeps_the_c
     later.close()
 
 
+def test_a_keystroke_sent_before_the_reloaded_text_arrived_is_kept_as_a_conflict(page, studio):
+    """Another editor writes the file and the server reloads it; the director types before the
+    reloaded text reaches the page (held back here, as by a slow network). That keystroke was
+    built on the old text: the server took it as a plain edit, the page then showed the
+    file's text, and Save wrote the keystroke's text over the other editor's change. Now it is
+    the conflict, and the page shows the text the server holds (what Overwrite writes)."""
+    session = studio.server.session
+    edits, theirs = SMILE + "1  45\n", SMILE + "7.0  45\n"
+    page.evaluate("""() => {
+      studio.held = [];
+      const deliver = socket.onmessage;
+      socket.onmessage = (event) => (studio.held ? studio.held.push(event) : deliver(event));
+      studio.release = () => { const held = studio.held; studio.held = null; held.forEach(deliver); };
+    }""")
+    session.notes_path.write_text(theirs)
+    deadline = time.monotonic() + 20
+    while session.disk_version == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    page.locator("#notes").fill(edits)  # sent with the base it was built on
+    while session.text != edits and time.monotonic() < deadline:
+        time.sleep(0.02)
+    page.evaluate("studio.release()")
+    page.wait_for_function("!document.getElementById('disk-conflict').hidden", timeout=20_000)
+    assert page.locator("#notes").input_value() == edits == session.text
+    assert session.notes_path.read_text() == theirs
+    page.locator("#save").click()
+    page.wait_for_function("document.getElementById('save-status').textContent.includes("
+                           "'Save would write over')", timeout=20_000)
+    assert session.notes_path.read_text() == theirs
+    page.locator("#overwrite").click()
+    page.wait_for_function("document.getElementById('disk-conflict').hidden", timeout=20_000)
+    assert session.notes_path.read_text() == edits
+    page.locator("#notes").fill(edits + "2  9\n")  # built on the file's text now: no warning
+    _settle(page, "studio.state.unsaved")
+    assert session.conflict is None and page.locator("#disk-conflict").is_hidden()
+
+
 def test_explain_a_target(page):
     page.evaluate("studio.seek(1.0)")
     page.locator("nav button[data-tab=explain]").click()

@@ -312,6 +312,9 @@ class StudioServer:
         # broadcast sends what changed since (state_message).
         self._sent: dict[str, Any] | None = None
         self._pending: bytes | None = None
+        # Per page: the session's disk_version at its last notes message (or its connection),
+        # the base of a notes message that names none (_on_notes).
+        self._page_disk: dict[int, int] = {}
         self._osc = None
         self._osc_info: dict[str, Any] = {"on": False}
         self._osc_lock = threading.Lock()
@@ -454,6 +457,9 @@ class StudioServer:
                 # The file changed on disk under unsaved edits: every page shows it, one opened
                 # or reloaded after the change too, until Save overwrites or Reload from disk.
                 "conflict": s.conflict,
+                # How many times the notes took the file's text: the page's notes messages
+                # name the one their text was built on (their base).
+                "disk": s.disk_version,
                 "path": str(s.notes_path), "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
@@ -504,7 +510,10 @@ class StudioServer:
         self.clients.add(connection)
         try:
             await connection.send(json.dumps({"type": "hello", "client": client_id}))
-            await connection.send(self.state_message(full=True))
+            with self.session._lock:
+                self._page_disk[client_id] = self.session.disk_version
+                state = self.state_message(full=True)
+            await connection.send(state)
             await connection.send(json.dumps(self.pose_message()))
             async for raw in connection:
                 reply = await self._dispatch(raw, client_id)
@@ -515,6 +524,7 @@ class StudioServer:
             pass
         finally:
             self.clients.discard(connection)
+            self._page_disk.pop(client_id, None)
 
     def _refuse(self, reason: str) -> dict:
         self.refused += 1
@@ -545,8 +555,21 @@ class StudioServer:
                     f"{exc.strerror or exc}"}
 
     async def _on_notes(self, message: dict, client_id: int) -> None:
+        """New notes text, with the ``disk`` version of the state its text was built on
+        (``base``): an edit sent before a reload from disk reached the page is a conflict
+        (:meth:`StudioSession.set_notes`). A page without ``base`` (one loaded before it was
+        sent) is taken as built on what the session had at its previous notes message (or at
+        its connection): safe, though a page that took the reloaded text and typed on it is
+        shown the conflict too."""
         text = _field(message, "text", str)
-        await asyncio.to_thread(self.session.set_notes, text)
+        base = _field(message, "base", int) if "base" in message else self._page_disk.get(client_id)
+
+        def take() -> int:
+            with self.session._lock:
+                self.session.set_notes(text, base)
+                return self.session.disk_version
+
+        self._page_disk[client_id] = await asyncio.to_thread(take)
         await self.broadcast(self.state_message(origin=client_id))
 
     async def _on_resync(self, message: dict, client_id: int) -> bytes | str:

@@ -151,8 +151,12 @@ class StudioSession:
         self.compare_weights = np.zeros((1, n_compare), np.float32)
         self.compare_pose_weights = np.zeros(n_compare, np.float32)
         # The text the notes file is known to hold (read from it or saved to it): edits since
-        # are unsaved, and a change made to the file on disk must not replace them.
-        self.saved_text = notes_text
+        # are unsaved, and a change made to the file on disk must not replace them. None: the
+        # edits were built on a text older than the file's, not kept here (set_notes).
+        self.saved_text: str | None = notes_text
+        # How many times the notes took the file's text (the file watch's reload, Reload from
+        # disk): the base a page's edit was built on (see set_notes).
+        self.disk_version = 0
         # Whether the file changed on disk under unsaved edits (another editor wrote it), and the
         # text it then held (None: not UTF-8). Part of the state every page is sent, opened
         # before or after; Save refuses to write over such a change unless asked to overwrite.
@@ -174,15 +178,27 @@ class StudioSession:
         except (ValueError, OSError):  # OSError: the working folder was removed
             return str(self.notes_path)
 
-    def set_notes(self, text: str) -> NotesStatus:
+    def set_notes(self, text: str, base: int | None = None) -> NotesStatus:
         """Take new notes text; on success the timeline, curves and weights follow it.
 
         A text that does not parse keeps the last good timeline (the face does not jump back to
         neutral while the director types) and reports the error at its line and column.
+
+        ``base`` is the :attr:`disk_version` the text was built on (a page's). When the notes
+        took the file's text since (a keystroke sent before the reloaded text reached the
+        page), a text other than the file's is edits over a changed file, as when the file
+        changes under unsaved edits: :attr:`conflict` is set, and Save refuses to write over
+        the file's text (it was lost before: the file held the text last read, so Save wrote).
+        None (the library's own calls) checks nothing.
         """
         from facs_rig.io.au_notes import parse_au_notes
 
         with self._lock:
+            if (base is not None and base < self.disk_version and text != self.saved_text
+                    and not self._conflict):
+                # The edits were built on a text older than the file's, which this session no
+                # longer has: any text on disk but the edits' own is a change they have not seen.
+                self._conflict, self._disk_text, self.saved_text = True, self.saved_text, None
             self.text = text
             self.version += 1
             if self._conflict and text == self._disk_text:  # typed what the file holds: no conflict
@@ -312,6 +328,7 @@ class StudioSession:
         with self._lock:
             self.saved_text = text
             self._conflict, self._disk_text = False, None
+            self.disk_version += 1
             return self.set_notes(text)
 
     @property
@@ -384,6 +401,7 @@ class StudioSession:
                 return False
             self.saved_text = text
             self._conflict, self._disk_text = False, None
+            self.disk_version += 1
             self.set_notes(text)
             return True
 

@@ -11,6 +11,10 @@ const studio = (window.studio = {
   frameTimes: [], renderedFrames: 0, lastPoseLatency: null, poseSentAt: null,
   lastNotesLatency: null, notesSentAt: null, receivedBytes: 0, timeline: null,
   errors: [],
+  // The state's `disk` (how many times the server's notes took the file's text) that the
+  // editor's text was built on, sent with each notes message; and the notes messages sent
+  // whose state has not come back.
+  disk: 0, notesInFlight: 0,
 });
 window.addEventListener("error", (e) => studio.errors.push(String(e.message)));
 
@@ -124,7 +128,7 @@ function connect() {
   };
 }
 function onMessage(m) {
-  if (m.type === "hello") studio.client = m.client;
+  if (m.type === "hello") { studio.client = m.client; studio.notesInFlight = 0; }
   else if (m.type === "state") onState(m);
   else if (m.type === "pose") onPose(m);
   else if (m.type === "explain") showExplain(m);
@@ -727,12 +731,19 @@ notes.addEventListener("input", () => {
   // instead of being replaced by the server's text on reconnection.
   if (!socket || socket.readyState !== 1) studio.unsent = true;
   studio.notesSentAt = performance.now(); studio.notesArrived = false;
-  send({ type: "notes", text: notes.value });
+  sendNotes();
 });
+// The base lets the server tell an edit made before the file's new text reached this page
+// (a conflict: saving it would write over the other editor's change) from one made after.
+function sendNotes() {
+  if (socket && socket.readyState === 1) studio.notesInFlight += 1;
+  send({ type: "notes", text: notes.value, base: studio.disk });
+}
 $("save").onclick = () => send({ type: "save" });
 
 function onState(m) {
   const first = !studio.state;
+  if (m.origin === studio.client && studio.notesInFlight > 0) studio.notesInFlight -= 1;
   if (!updateTimeline(m)) { send({ type: "resync" }); return; }
   const arrays = studio.timeline.arrays;
   m.weightsArray = arrays.weights.data; m.weights2Array = studio.rig2 ? arrays.weights2.data : null;
@@ -741,10 +752,17 @@ function onState(m) {
   // The sender's own edits are already in its editor (it may have typed on since).
   if (studio.unsent && !first) {
     studio.unsent = false;
-    if (notes.value !== m.text) send({ type: "notes", text: notes.value });
+    if (notes.value !== m.text) sendNotes();
+  } else if (m.reloaded && !first && studio.notesInFlight > 0) {
+    // The file's text came while edits built on the text before were on their way: the server
+    // keeps them as edits over a changed file (the conflict, in their state), and so does this
+    // editor (taking the file's text here showed it while Overwrite would write the edits).
   } else if (m.origin !== studio.client || first) {
     if (notes.value !== m.text) notes.value = m.text;
   }
+  // The editor holds the server's text: built on the file's text of this state (a conflict
+  // over an older one is the server's, in `conflict`, until Overwrite or Reload from disk).
+  if (notes.value === m.text) studio.disk = m.disk;
   if (m.reloaded) { $("save-status").textContent = "reloaded: the file changed on disk"; $("save-status").className = ""; }
   else if (m.unsaved && $("save-status").className !== "bad") $("save-status").textContent = "unsaved edits";
   showConflict(m.conflict);
