@@ -50,9 +50,12 @@ def test_bad_code_is_one_line_exit_1(capsys):
     assert err == "facs-rig: error: unknown action unit 3 at column 3 of '1+3'\n"
 
 
-def test_unknown_scale_exit_1(capsys):
+def test_unknown_scale_is_a_usage_error(capsys):
+    """A scale name is a choice of the command line: exit 2, checked while parsing (README)."""
     status, _, err = run(capsys, "parse", "12", "--scale", "nope")
-    assert status == 1 and err.startswith("facs-rig: error: unknown intensity scale 'nope'")
+    assert (status, err) == (2, "facs-rig: error: argument --scale: unknown intensity scale "
+                                "'nope'; known: facshuman, hapfacs, openface (see 'facs-rig "
+                                "parse --help')\n")
 
 
 @pytest.mark.parametrize("argv", [["parse"], ["nonsense"], ["aus", "--bogus"], []])
