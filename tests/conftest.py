@@ -68,6 +68,18 @@ def end_with_this_process() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def write_openface_smile_lost_midway(path: Path) -> Path:
+    """30 s of OpenFace at 30 fps at ``path``: 6+12 at 3.0 from 8 to 22 s, the face lost
+    (success 0) from 10 to 20 s."""
+    rows = ["frame,timestamp,confidence,success,AU06_r,AU12_r"]
+    for frame in range(900):
+        time = frame / 30
+        value = "3.0" if 8 <= time < 22 else "0.0"
+        rows.append(f"{frame + 1},{time:.4f},0.98,{0 if 10 <= time < 20 else 1},{value},{value}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
 def write_mediapipe_smile(path: Path, fps: float = 30.0) -> Path:
     """A 10 s MediaPipe take at ``path``: at rest (a resting squint, as MediaPipe reads one),
     a Duchenne smile from 4 to 6 s (squint and smile raised), rest again to 10 s."""

@@ -30,6 +30,7 @@ from conftest import (
     missing_interop,
     require_tool,
     shared_asset,
+    write_openface_smile_lost_midway,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -140,13 +141,7 @@ def test_a_take_with_a_lost_stretch_codes_in_batch_as_in_code(tmp_path, capsys, 
     """The batch's summary and timeline of a take whose face was lost for 10 s leave the lost
     stretch uncoded and name it, byte for byte as `code` and `retarget` do (one code path,
     take_events)."""
-    rows = ["frame,timestamp,confidence,success,AU06_r,AU12_r"]
-    for frame in range(900):
-        time = frame / 30
-        value = "3.0" if 8 <= time < 22 else "0.0"
-        rows.append(f"{frame + 1},{time:.4f},0.98,{0 if 10 <= time < 20 else 1},{value},{value}")
-    take = tmp_path / "lost.csv"
-    take.write_text("\n".join(rows) + "\n")
+    take = write_openface_smile_lost_midway(tmp_path / "lost.csv")
     out = tmp_path / "out"
     status = main(["batch", str(take), "-o", f"{out}/{{stem}}.{{ext}}", "--formats", "json",
                    "--scheduler", scheduler])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_ASSETS, shared_asset
+from conftest import SHARED_ASSETS, shared_asset, write_openface_smile_lost_midway
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -560,16 +560,7 @@ def test_code_of_a_take_whose_face_was_never_tracked_subtracts_no_neutral(tmp_pa
 
 
 def _smile_lost_midway(tmp_path):
-    """30 s of OpenFace at 30 fps: 6+12 at 3.0 from 8 to 22 s, the face lost (success 0)
-    from 10 to 20 s."""
-    rows = ["frame,timestamp,confidence,success,AU06_r,AU12_r"]
-    for frame in range(900):
-        time = frame / 30
-        value = "3.0" if 8 <= time < 22 else "0.0"
-        rows.append(f"{frame + 1},{time:.4f},0.98,{0 if 10 <= time < 20 else 1},{value},{value}")
-    take = tmp_path / "lost_midway.csv"
-    take.write_text("\n".join(rows) + "\n")
-    return take
+    return write_openface_smile_lost_midway(tmp_path / "lost_midway.csv")
 
 
 def test_code_codes_nothing_where_the_face_was_lost_and_says_so(tmp_path, capsys):
