@@ -299,6 +299,18 @@ def _run_until(process: subprocess.Popen, manifest: Path, lines: int, timeout: f
     pytest.fail("batch did not finish two takes in time")
 
 
+def _signal_after_two_takes(process: subprocess.Popen, out: Path, send) -> tuple[str, str]:
+    """Once the batch in its own session has recorded two takes, ``send()`` its signal(s); its
+    stdout and stderr. Its whole process group is killed whatever happens."""
+    try:
+        _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
+        send()
+        return process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def _live_processes_in_group(group: int, wait: float) -> list[str]:
     """Command lines of the processes of ``group`` that are running (not zombies awaiting their
     reaper), after waiting up to ``wait`` seconds for them to end."""
@@ -333,13 +345,8 @@ def test_ctrl_c_stops_workers_without_tracebacks_and_a_rerun_continues(tmp_path,
         [sys.executable, "-m", "facs_rig", "batch", str(folder), "-o", f"{out}/{{stem}}.json",
          "--workers", "2"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True)
-    try:
-        _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
-        os.killpg(process.pid, signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+    stdout, stderr = _signal_after_two_takes(
+        process, out, lambda: os.killpg(process.pid, signal.SIGINT))
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "Traceback" not in stdout
     assert "facs-rig: interrupted: " in stderr and "rerun the same command" in stderr
@@ -393,16 +400,14 @@ def test_sigterm_stops_like_ctrl_c_keeps_what_finished_and_writes_the_report(
     # with `&`) it must stop all the same, and a second SIGTERM wait for the report (it cut the
     # stop short: exit 130, no report; a second reader's run).
     process, out = _batch_in_its_own_session(tmp_path, sigint_ignored)
-    try:
-        _run_until(process, out / "batch-manifest.jsonl", 2, timeout=120)
+
+    def terminate() -> None:
         for signal_number in range(signals):
             if signal_number:
                 time.sleep(0.1)
             process.terminate()
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+
+    stdout, stderr = _signal_after_two_takes(process, out, terminate)
     assert process.returncode == 143, stderr
     assert "Traceback" not in stderr and "Traceback" not in stdout
     entries = read_manifest_lines(out / "batch-manifest.jsonl")

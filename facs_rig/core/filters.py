@@ -677,10 +677,7 @@ def off_rest(times: np.ndarray, values: np.ndarray, window: tuple[float, float],
     inside = (t >= window[0]) & (t <= window[1])
     if not inside.any():
         raise ValueError(f"neutral window {window[0]:g}-{window[1]:g} s holds no frame")
-    mask = np.ones(source.shape[1], dtype=bool) if checked is None else \
-        np.asarray(checked, dtype=bool)
-    if mask.shape != (source.shape[1],):
-        raise ValueError(f"checked must be ({source.shape[1]},) bool, got shape {mask.shape}")
+    mask = _checked_channels(checked, source.shape[1])
     if not mask.any():
         return None
     columns = np.flatnonzero(mask)
@@ -730,8 +727,7 @@ def stillest_at_rest(times: np.ndarray, values: np.ndarray, *,
     (start, end) seconds or None
     """
     source = _frames(values)
-    mask = np.ones(source.shape[1], dtype=bool) if checked is None else \
-        np.asarray(checked, dtype=bool)
+    mask = _checked_channels(checked, source.shape[1])
     off = np.zeros(source.shape[0], dtype=bool)
     for k in np.flatnonzero(mask):  # column by column: an hour's float64 copy would be 90 MB
         column = np.asarray(source[:, k], dtype=np.float64)
@@ -746,6 +742,15 @@ def stillest_at_rest(times: np.ndarray, values: np.ndarray, *,
         return None
     window = resting_window(times, source, active=off, lost=lost)
     return window if off_rest(times, source, window, checked=checked) is None else None
+
+
+def _checked_channels(checked: np.ndarray | None, n_channels: int) -> np.ndarray:
+    """The ``(n_channels,)`` bool mask of the channels :func:`off_rest` and
+    :func:`stillest_at_rest` check (all when None)."""
+    mask = np.ones(n_channels, dtype=bool) if checked is None else np.asarray(checked, dtype=bool)
+    if mask.shape != (n_channels,):
+        raise ValueError(f"checked must be ({n_channels},) bool, got shape {mask.shape}")
+    return mask
 
 
 def _frames(values: np.ndarray) -> np.ndarray:
