@@ -253,6 +253,15 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _below_knee(entry: dict) -> str:
+    """``rig show``'s cell for an AU with in-between curves: the mix its other targets are
+    below the curves' knee (``0.3 AU20_L + ... (up to 0.5)``), or empty."""
+    if "below_knee_mix" not in entry:
+        return ""
+    mix = " + ".join(f"{term['times']:g} {term['au']}" for term in entry["below_knee_mix"])
+    return f"{mix} (up to {entry['knee']:g})"
+
+
 def run_show(args: argparse.Namespace) -> int:
     """Describe a profile."""
     rig = load_rig(args.rig)
@@ -316,8 +325,9 @@ def run_show(args: argparse.Namespace) -> int:
     if info["nonlinear_in_solve"]:
         print(f"\nAUs with in-between curves the linear solve reads at full weight "
               f"({len(info['nonlinear_in_solve'])}):")
-        print_table(("AU", "targets"), [(f["au"], ", ".join(f["targets"]))
-                                        for f in info["nonlinear_in_solve"]])
+        print_table(("AU", "targets", "below the knee, reads as"),
+                    [(f["au"], ", ".join(f["targets"]), _below_knee(f))
+                     for f in info["nonlinear_in_solve"]])
     if tracker is not None:
         unread = info["not_read_on_tracker"]["aus"]
         print(f"\nAUs a {tracker.name} capture cannot show through {rig.name} ({len(unread)}): "

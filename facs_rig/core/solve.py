@@ -526,22 +526,78 @@ def dependent_channels(rig) -> list[tuple[Channel, tuple[tuple[Channel, float], 
     basis, channels = basis_from_rig(rig)
     dependent = []
     for k, channel in enumerate(channels):
-        others = [j for j in range(len(channels)) if j != k]
-        if not others:
-            continue
-        limit = 1e-4 * np.linalg.norm(basis[:, k])
-        # Outside the span of the others even with any signs: independent (the common case,
-        # settled by one least-squares call instead of a long bounded solve).
-        free, *_ = np.linalg.lstsq(basis[:, others], basis[:, k], rcond=None)
-        if np.linalg.norm(basis[:, others] @ free - basis[:, k]) > limit:
-            continue
-        fit = solve_bounded(basis[:, others], basis[None, :, k], upper=10.0, tolerance=1e-10,
-                            max_sweeps=20_000)
-        if float(fit.residual[0]) * np.sqrt(basis.shape[0]) < limit:
-            terms = tuple((channels[others[j]], round(float(x), 3))
-                          for j, x in enumerate(fit.values[0]) if x > 1e-3)
+        terms = _nonnegative_mix(basis, channels, k, basis[:, k])
+        if terms:
             dependent.append((channel, terms))
     return dependent
+
+
+def _nonnegative_mix(basis: np.ndarray, channels: Sequence[Channel], k: int,
+                     column: np.ndarray) -> tuple[tuple[Channel, float], ...]:
+    """``column`` ``(n_targets,)`` as a non-negative mix of the columns of ``basis``
+    ``(n_targets, n_channels)`` other than ``k``: ``((channel, coefficient), ...)`` with the
+    coefficients above 1e-3, or ``()`` where no such mix reproduces it."""
+    others = [j for j in range(len(channels)) if j != k]
+    if not others or not np.any(column):
+        return ()
+    limit = 1e-4 * np.linalg.norm(column)
+    # Outside the span of the others even with any signs: independent (the common case,
+    # settled by one least-squares call instead of a long bounded solve).
+    free, *_ = np.linalg.lstsq(basis[:, others], column, rcond=None)
+    if np.linalg.norm(basis[:, others] @ free - column) > limit:
+        return ()
+    fit = solve_bounded(basis[:, others], column[None, :], upper=10.0, tolerance=1e-10,
+                        max_sweeps=20_000)
+    if float(fit.residual[0]) * np.sqrt(basis.shape[0]) >= limit:
+        return ()
+    return tuple((channels[others[j]], round(float(x), 3))
+                 for j, x in enumerate(fit.values[0]) if x > 1e-3)
+
+
+def below_knee_mixes(rig) -> list[tuple[Channel, float, tuple[tuple[Channel, float], ...]]]:
+    """Solved channels whose shapes, below their in-between curves' knee, are a non-negative
+    mix of other channels' shapes.
+
+    An in-between curve that stays at 0 up to a knee (MetaHuman's ``AU27`` drives
+    ``jawOpenExtreme`` through ``[[0, 0], [0.5, 0], [1, 1]]``) leaves the AU, up to that
+    intensity, with only its other targets. Where those are a mix of other AUs' (27's jawOpen 1
+    + mouthStretch 0.3 is ``AU26 x 1.43 + AU20 x 0.3``, as on ARKit), a capture of the AU there
+    cannot be told from that mix, and the linear solve, which gives the AU its curved targets
+    at full weight, reads the mix (27C as 20+26, with a little 27 for the curved target's first
+    tenth). Returned as ``(channel, knee, ((other, coefficient), ...))`` in channel order; the
+    knee is the AU value up to which every curved target of the channel stays at 0.
+    """
+    basis, channels = basis_from_rig(rig)
+    row_of = {name: k for k, name in enumerate(rig.targets)}
+    mixes = []
+    for k, channel in enumerate(channels):
+        mappings = [m for m in rig.mappings if m.au == channel.au and m.target in row_of
+                    and (channel.side is None or m.side in (None, channel.side))]
+        curved = [m for m in mappings if m.curve]
+        if not curved:
+            continue
+        knee = min(_flat_until(m.curve) for m in curved)
+        if knee <= 0:
+            continue
+        column = np.zeros(len(rig.targets))
+        for m in mappings:
+            if not m.curve:
+                column[row_of[m.target]] = max(column[row_of[m.target]], float(m.weight))
+        terms = _nonnegative_mix(basis, channels, k, column)
+        if terms:
+            mixes.append((channel, knee, terms))
+    return mixes
+
+
+def _flat_until(curve: Sequence[tuple[float, float]]) -> float:
+    """The AU value up to which an in-between curve stays at 0 (its last leading zero point;
+    every curve starts at ``(0, 0)``, so at least 0)."""
+    knee = 0.0
+    for x, y in curve:
+        if y != 0:
+            break
+        knee = float(x)
+    return knee
 
 
 def silent_channels(rig) -> list[Channel]:
@@ -593,12 +649,20 @@ def read_back_facts(rig) -> dict[str, list[dict]]:
     for mapping in rig.mappings:
         if mapping.curve:
             curved.setdefault(f"AU{mapping.au:02d}", []).append(mapping.target)
-    nonlinear_in_solve = [
-        {"au": au, "targets": sorted(set(targets)),
-         "reason": "drives these targets through an in-between curve; the solve is linear and "
-                   "reads them at full weight, so the AU reads low (or as another) below the "
-                   "curve's knee"}
-        for au, targets in sorted(curved.items())]
+    below_knee = {channel.name: (knee, terms) for channel, knee, terms in below_knee_mixes(rig)}
+    nonlinear_in_solve = []
+    for au, targets in sorted(curved.items()):
+        entry = {"au": au, "targets": sorted(set(targets)),
+                 "reason": "drives these targets through an in-between curve; the solve is "
+                           "linear and reads them at full weight, so the AU reads low (or as "
+                           "another) below the curve's knee"}
+        if au in below_knee:
+            knee, terms = below_knee[au]
+            entry["knee"] = knee
+            entry["below_knee_mix"] = [{"au": other.name, "times": x} for other, x in terms]
+            entry["reason"] += (f"; up to {knee:g} its other targets are those of this mix, "
+                                f"which a capture there reads back as")
+        nonlinear_in_solve.append(entry)
     return {"read_back_as": read_back_as, "told_apart_by_prior": told_apart_by_prior,
             "nonlinear_in_solve": nonlinear_in_solve}
 
