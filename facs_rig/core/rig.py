@@ -396,6 +396,48 @@ def _too_deep(data: Any) -> str | None:
     return None
 
 
+def _got(value: Any) -> str:
+    """A value as the JSON file spells it where JSON and Python differ (``null``, ``true``),
+    else :func:`~facs_rig.errors.shown`: a profile is JSON, and "got None" read as Python's."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return shown(value)
+
+
+#: What a glTF file given as a profile is told (the JSON .gltf here, the binary .glb by
+#: :func:`facs_rig.io.rig_files.read_rig_json`).
+GLTF_NOT_A_PROFILE = (f"this is a glTF file, not a rig profile: did you mean --mesh? (--rig takes a "
+                      f"bundled profile name or a {SCHEMA} .json file)")
+#: The project's other JSON formats, by schema name: what a file of each is, for the message
+#: when one is given as a rig profile.
+_OTHER_FORMATS = {
+    "timeline": "an AU timeline",
+    "curves": "dense AU curves",
+    "action_units": "the FACS vocabulary",
+    "intensity_scales": "the intensity scales",
+    "expressions": "the expression vocabulary",
+    "head_recipe": "a default-head recipe",
+}
+_ANY_SCHEMA = re.compile(r"facs_rig\.([a-z_]{1,40})/(\d{1,9})")
+
+
+def _another_format(data: Mapping[str, Any]) -> RigIssue | None:
+    """The issue of a file of another known format (a facs-rig timeline, a glTF file), or None."""
+    schema = data.get("schema")
+    match = _ANY_SCHEMA.fullmatch(schema) if isinstance(schema, str) else None
+    if match and match.group(1) != SCHEMA_NAME.split(".")[1]:
+        kind = _OTHER_FORMATS.get(match.group(1), "another facs-rig format")
+        return RigIssue("schema", f"this is a {schema} file ({kind}), not a rig profile "
+                        f"(expected {SCHEMA!r})")
+    asset = data.get("asset")
+    if "schema" not in data and isinstance(asset, Mapping) and "version" in asset:
+        # glTF 2.0 section 5.1: every glTF file has "asset" with its "version".
+        return RigIssue("", GLTF_NOT_A_PROFILE)
+    return None
+
+
 def _is_number(value: Any) -> bool:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -441,7 +483,7 @@ class _Checker:
 
     def target(self, value: Any, path: str) -> bool:
         if not isinstance(value, str):
-            self.add(path, f"expected a target name, got {shown(value)}")
+            self.add(path, f"expected a target name, got {_got(value)}")
             return False
         if value not in self.targets:
             self.add(path, f"{shown(value)} is not a target of this rig")
@@ -498,21 +540,34 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     too_deep = _too_deep(data)
     if too_deep is not None:  # checked first: the checks below and the build recurse into values
         return [RigIssue(too_deep, f"nested deeper than {MAX_NESTING} levels of objects and lists")]
+    other = _another_format(data)
+    if other is not None:
+        # Every field of another format would be reported as unknown and every required one as
+        # missing (a timeline given as a profile said "7 problem(s): fps: unknown field ...").
+        return [other]
     data = _upgrade(data)
     check = _Checker(data, vocabulary)
     check.keys(data, _TOP_KEYS, "")
     version = _schema_version(data.get("schema"))
-    if version is None:
-        check.add("schema", f"expected {SCHEMA!r}, got {shown(data.get('schema'))}")
+    if "schema" not in data:
+        check.add("schema", f"missing (expected {SCHEMA!r})")
+    elif version is None:
+        check.add("schema", f"expected {SCHEMA!r}, got {_got(data['schema'])}")
     elif version > SCHEMA_VERSION:
         check.add("schema", f"{shown(data['schema'])} is newer than this facs-rig reads ({SCHEMA!r}); "
                   "upgrade facs-rig")
     name = data.get("name")
-    if not (isinstance(name, str) and _NAME.match(name)):
-        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {shown(name)}")
+    if "name" not in data:
+        check.add("name", "missing (expected a name of lower-case letters, digits, '_', '-' or '.')")
+    elif not (isinstance(name, str) and _NAME.match(name)):
+        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {_got(name)}")
     if "description" in data and not isinstance(data["description"], str):
         check.add("description", "expected a string")
-    _check_targets(check, data.get("targets"))
+    _check_targets(check, data.get("targets"), present="targets" in data)
+    if not check.targets:
+        # Without targets every mapping, combine entry and rule would also be reported, each as
+        # "'jawOpen' is not a target of this rig" (51 of a reviewer's 52 problems): stop here.
+        return check.issues
     _check_combine(check, data.get("combine", {"default": "sum"}))
     _check_ranges(check, data)
     mapped = _check_action_units(check, data.get("action_units"))
@@ -528,9 +583,12 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     return check.issues
 
 
-def _check_targets(check: _Checker, targets: Any) -> None:
+def _check_targets(check: _Checker, targets: Any, *, present: bool = True) -> None:
+    if not present:
+        check.add("targets", "missing (expected a non-empty list of target names)")
+        return
     if not isinstance(targets, list) or not targets:
-        check.add("targets", "expected a non-empty list of target names")
+        check.add("targets", f"expected a non-empty list of target names, got {_got(targets)}")
         return
     seen: dict[str, int] = {}
     keys: dict[str, int] = {}
@@ -607,6 +665,10 @@ def _check_curve(check: _Checker, curve: Any, path: str) -> None:
 def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tuple[str, float]]]:
     """Validate the mappings; return AU -> [(target, weight)] of the valid entries."""
     mapped: dict[int, list[tuple[str, float]]] = {}
+    if action_units is None and "action_units" not in check.data:
+        check.add("action_units", "missing (expected an object: {\"AU12\": [{\"target\": ..., "
+                  "\"weight\": ...}]})")
+        return mapped
     if not isinstance(action_units, Mapping):
         check.add("action_units", "expected an object: {\"AU12\": [{\"target\": ..., \"weight\": ...}]}")
         return mapped
@@ -630,7 +692,11 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
                 check.add(path, f"expected an object, got {shown(entry)}")
                 continue
             check.keys(entry, _ENTRY_KEYS, path)
-            ok = check.target(entry.get("target"), f"{path}.target")
+            if "target" not in entry:
+                check.add(f"{path}.target", "missing (expected a target name)")
+                ok = False
+            else:
+                ok = check.target(entry["target"], f"{path}.target")
             weight = entry.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= 1:
                 check.add(f"{path}.weight", f"expected a number in (0, 1], got {shown(weight)}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facs_rig.core.rig import RigIssue, RigProfile, rig_from_dict, validate_rig
+from facs_rig.core.rig import GLTF_NOT_A_PROFILE, RigIssue, RigProfile, rig_from_dict, validate_rig
 from facs_rig.errors import RigError, RigValidationError, UnknownRigError
 from facs_rig.io import bounded_json
 from facs_rig.resources import load_vocabulary, rigs_dir
@@ -52,7 +52,10 @@ def read_rig_json(path: str | os.PathLike[str]) -> Any:
     try:
         # utf-8-sig: Windows editors save JSON with a BOM, which json.loads refuses; timeline and
         # capture files accept it too.
-        text = file.read_text(encoding="utf-8-sig")
+        raw = file.read_bytes()
+        if raw[:4] == b"glTF":  # the GLB header's magic (glTF 2.0 section 4.4.2.1)
+            raise RigError(f"{file}: {GLTF_NOT_A_PROFILE}")
+        text = raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise UnknownRigError(f"{file}: no such rig profile file") from None
     except UnicodeDecodeError as exc:
