@@ -127,7 +127,7 @@ def test_rig_group_without_subcommand_prints_help(capsys):
 def test_rig_show_lists_aus_a_capture_reads_back_as_another(capsys):
     status, out, _ = run(capsys, "rig", "show", "arkit")
     assert status == 0
-    assert "AUs a capture solved through arkit reads back as another (12):" in out
+    assert "AUs a capture solved through arkit reads back as another (20):" in out
     assert "AU45_L  AU43_L   same targets, same proportions" in out
     assert "AU08    nothing  alone it moves no target (rules)" in out  # mouthClose <= jawOpen
     assert "AU27  0.3 AU20_L + 0.3 AU20_R + 1.429 AU26" in out

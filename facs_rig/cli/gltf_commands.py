@@ -17,6 +17,8 @@ from facs_rig.cli._output import (
     code_hold,
     file_input,
     hold_type,
+    note_unshown,
+    played_channels,
     print_json,
     print_table,
 )
@@ -145,6 +147,7 @@ def run_bake(args: argparse.Namespace) -> int:
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
                            step=args.step, tolerance=None if args.no_reduce else args.tolerance,
                            animation_name=name, keep_animations=args.keep_animations)
+    note_unshown(report.match.profile, played_channels(timeline))
     if args.mesh is None:
         print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(report.match, report.detected))
@@ -200,9 +203,10 @@ def run_pose(args: argparse.Namespace) -> int:
                  what="a posed mesh")
     vocabulary = load_vocabulary()
     # `pose missing.json` said "unrecognised term 'missing.json'".
-    code_argument(args.code, "pose", "a timeline on the rig: facs-rig bake {file} -o face.glb",
-                  vocabulary)
+    code = code_argument(args.code, "pose", "a timeline on the rig: facs-rig bake {file} -o "
+                         "face.glb", vocabulary)
     match = pose_code(args.code, mesh, args.output, vocabulary, rig=args.rig)
+    note_unshown(match.profile, vocabulary.channel_values(code))
     if args.mesh is None:
         print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(match, args.rig is None))

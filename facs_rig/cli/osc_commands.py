@@ -14,6 +14,8 @@ from facs_rig.cli._output import (
     code_hold,
     file_input,
     hold_type,
+    note_unshown,
+    played_channels,
 )
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
@@ -195,6 +197,7 @@ def run_stream(args: argparse.Namespace) -> int:
     timeline = load_timeline_argument(args.source, vocabulary, hold=hold, fps=args.fps)
     n_frames = check_frame_count(timeline.duration, args.fps, file_input(args.source))
     _refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source))
+    note_unshown(rig, played_channels(timeline))
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
     status = 0

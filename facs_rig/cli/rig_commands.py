@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Mapping
 
-from facs_rig.cli._output import print_json, print_table, scale_type
+from facs_rig.cli._output import note_unshown, print_json, print_table, scale_type
 from facs_rig.core.channels import Channel
 from facs_rig.core.mixing import explain, mix_frame
 from facs_rig.core.notation import format_code
@@ -159,14 +159,9 @@ def _held_values(code_text: str, scale: str | None, command: str) -> tuple[str, 
 
 
 def _unshown_note(rig: RigProfile, values: Mapping[Channel, float]) -> str | None:
-    unshown = rig.cannot_show(values)
-    if not unshown:
-        return None
-    parts = []
-    for channel in unshown:
-        reason = rig.unsupported.get(channel.au)
-        parts.append(f"{channel.name} ({reason})" if reason else channel.name)
-    return f"{rig.name} cannot show: " + "; ".join(parts)
+    """``mix``'s and ``explain``'s notes (one per line), or None: the same notes
+    :func:`~facs_rig.cli._output.note_unshown` gives the commands that play a code on a rig."""
+    return "\n".join(rig.unshown_notes(values)) or None
 
 
 def run_mix(args: argparse.Namespace) -> int:
@@ -178,7 +173,7 @@ def run_mix(args: argparse.Namespace) -> int:
     if args.json:
         print_json({name: round(float(w), 6) for name, w in zip(rig.targets, weights)})
         if note:
-            print(f"facs-rig: note: {note}", file=sys.stderr)
+            note_unshown(rig, values)
         return 0
     print(f"{canonical} on {rig.name}")
     rows = [(name, _shown(w)) for name, w in zip(rig.targets, weights) if args.all or w != 0]
@@ -262,6 +257,17 @@ def _below_knee(entry: dict) -> str:
     return f"{mix} (up to {entry['knee']:g})"
 
 
+def _read_back_why(entry: dict) -> str:
+    """``rig show``'s short why of one ``read_back_as`` entry."""
+    if "shapes" in entry:
+        shapes = entry["shapes"]
+        one = "one shape" if len(shapes) == 1 else "the same shapes"
+        return f"{one} for both sides ({', '.join(shapes)})"
+    if entry["read_as"] == "nothing":
+        return "alone it moves no target (rules)"
+    return "same targets, same proportions"
+
+
 def run_show(args: argparse.Namespace) -> int:
     """Describe a profile."""
     rig = load_rig(args.rig)
@@ -312,9 +318,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"\nAUs a capture solved through {rig.name} reads back as another "
               f"({len(info['read_back_as'])}):")
         print_table(("AU", "read as", "why"),
-                    [(f["au"], f["read_as"], "same targets, same proportions"
-                      if f["read_as"] != "nothing" else "alone it moves no target (rules)")
-                     for f in info["read_back_as"]])
+                    [(f["au"], f["read_as"], _read_back_why(f)) for f in info["read_back_as"]])
     if info["told_apart_by_prior"]:
         print(f"\nAUs whose targets are a mix of other AUs' ({len(info['told_apart_by_prior'])}): "
               f"the solve's sparsity prior reads the single AU, so the mix in these proportions "

@@ -303,6 +303,54 @@ class RigProfile:
         known = set(self.aus)
         return sort_channels(c for c in channels if c.au not in known)
 
+    @property
+    def sides_unshown(self) -> Mapping[int, tuple[str, ...]]:
+        """AUs FACS codes on one side whose every mapping is unsided, with their targets.
+
+        ARKit's ``AU01`` drives ``browInnerUp``, one shape for both brows: ``L1``, ``R1`` and
+        ``1`` all give ``browInnerUp``, so the side a code or a capture gives is lost. An AU
+        with at least one sided entry shows its side there and is not listed. ``{au: targets}``
+        in ascending AU order.
+        """
+        sides: dict[int, list[str]] = {}
+        for m in self.mappings:
+            if self.sided_aus is None or m.au in self.sided_aus:
+                sides.setdefault(m.au, []).append(m.target if m.side is None else "")
+        return MappingProxyType({au: tuple(dict.fromkeys(targets))
+                                 for au, targets in sorted(sides.items()) if all(targets)})
+
+    def unshown_notes(self, channels: Iterable[Channel]) -> tuple[str, ...]:
+        """What of ``channels`` this profile cannot show, for people: the AUs it does not read,
+        then each AU whose coded side it cannot show.
+
+        Returns
+        -------
+        tuple of str
+            ``arkit cannot show: AU11 (why)`` (one line for every such AU) and ``L1: arkit shows
+            AU1 on both sides (one shape, browInnerUp)`` (one line per AU); empty when the
+            profile shows every channel as coded.
+        """
+        channels = sort_channels(set(channels))
+        notes = []
+        unshown = self.cannot_show(channels)
+        if unshown:
+            parts = []
+            for channel in unshown:
+                reason = self.unsupported.get(channel.au)
+                parts.append(f"{channel.name} ({reason})" if reason else channel.name)
+            notes.append(f"{self.name} cannot show: " + "; ".join(parts))
+        sides = self.sides_unshown
+        coded: dict[int, list[str]] = {}
+        for channel in channels:
+            if channel.side is not None and channel.au in sides:
+                coded.setdefault(channel.au, []).append(f"{channel.side}{channel.au}")
+        for au, labels in coded.items():
+            targets = sides[au]
+            shapes = (f"one shape, {targets[0]}" if len(targets) == 1
+                      else f"unsided shapes {', '.join(targets)}")
+            notes.append(f"{', '.join(labels)}: {self.name} shows AU{au} on both sides ({shapes})")
+        return tuple(notes)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-shaped form (``rig_from_dict(p.to_dict())`` rebuilds an equal profile)."""
         action_units: dict[str, list[dict[str, Any]]] = {}
