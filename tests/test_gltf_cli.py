@@ -306,3 +306,36 @@ def test_pose_without_mesh_poses_the_default_head_as_bake_does(tmp_path, capsys,
     ]
     pose_code("1+2+5B+26", default_head_path(), tmp_path / "named.obj", vocabulary)
     assert (tmp_path / "surprise.obj").read_bytes() == (tmp_path / "named.obj").read_bytes()
+
+
+def _box_glb(tmp_path):
+    """A mesh with no morph targets (a new-user reviewer's box.glb)."""
+    builder, _ = quad_rig(names=())
+    document = builder.finish()
+    for mesh in document["meshes"]:
+        for primitive in mesh["primitives"]:
+            primitive.pop("targets", None)
+        mesh.pop("extras", None)
+    path = tmp_path / "box.glb"
+    from gltf_samples import glb_from
+
+    path.write_bytes(glb_from(document, bytes(builder.binary)))
+    return path
+
+
+@pytest.mark.parametrize("argv", [
+    ["rig", "detect", "{box}"],
+    ["rig", "detect", "{box}", "--rig", "arkit", "--json"],
+    ["bake", "12", "--mesh", "{box}", "-o", "{tmp}/out.glb"],
+    ["bake", "12", "--mesh", "{box}", "--rig", "arkit", "-o", "{tmp}/out.glb"],
+    ["pose", "12", "--mesh", "{box}", "-o", "{tmp}/out.obj"],
+])
+def test_a_mesh_without_morph_targets_is_one_line_saying_so(argv, tmp_path, capsys):
+    """`rig detect box.glb` exited 0 with an empty table, and `bake` advised "pass --rig with a
+    profile", which cannot help."""
+    box = _box_glb(tmp_path)
+    assert main([part.format(box=box, tmp=tmp_path) for part in argv]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"facs-rig: error: {box}: no morph targets (blend shapes), so "
+                              f"nothing to drive: a face rig for facs-rig needs morph targets\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box.glb"]

@@ -23,7 +23,7 @@ from facs_rig.cli._output import (
     print_table,
 )
 from facs_rig.io.gltf import read_gltf
-from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig
+from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig, require_morph_targets
 from facs_rig.io.gltf.pipeline import bake_timeline, default_animation_name, pose_code
 from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE
 from facs_rig.io.rig_files import load_rig
@@ -217,6 +217,7 @@ def run_pose(args: argparse.Namespace) -> int:
 def run_detect(args: argparse.Namespace) -> int:
     """Rank the bundled profiles against a glTF file (or report one profile's match)."""
     rig = read_gltf(args.file, geometry=False)
+    require_morph_targets(rig)
     if args.rig is not None:
         match = match_rig(load_rig(args.rig), rig)
         if args.json:

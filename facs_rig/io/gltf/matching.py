@@ -19,7 +19,7 @@ from facs_rig.errors import RigError
 from facs_rig.io.gltf.reader import GltfRig
 from facs_rig.io.rig_files import list_rigs, load_rig
 
-__all__ = ["TargetMatch", "match_rig", "detect_rigs", "resolve_rig"]
+__all__ = ["TargetMatch", "match_rig", "detect_rigs", "resolve_rig", "require_morph_targets"]
 
 
 @dataclass(frozen=True)
@@ -99,15 +99,31 @@ def detect_rigs(rig: GltfRig, candidates: Sequence[RigProfile] | None = None) ->
                                           m.profile.name))
 
 
+def require_morph_targets(rig: GltfRig) -> None:
+    """Refuse a file with no morph targets: no profile can drive it.
+
+    A mesh without morph targets (a plain box) gave ``rig detect`` an empty table and exit 0,
+    and ``bake`` the advice to "pass --rig with a profile", which cannot help.
+
+    Raises
+    ------
+    RigError
+    """
+    if not rig.target_names:
+        raise RigError(f"{rig.path}: no morph targets (blend shapes), so nothing to drive: a "
+                       f"face rig for facs-rig needs morph targets")
+
+
 def resolve_rig(name_or_path: str | RigProfile | None, rig: GltfRig) -> TargetMatch:
     """The named profile's match with ``rig``, or the best bundled profile's when ``None``.
 
     Raises
     ------
     RigError
-        When the profile drives none of the file's targets (the message lists a few of them and
-        the best bundled profile).
+        When the file has no morph targets, or the profile drives none of them (the message
+        lists a few of them and the best bundled profile).
     """
+    require_morph_targets(rig)
     if name_or_path is not None:
         match = match_rig(load_rig(name_or_path), rig)
         if not match.column_of_target:
