@@ -212,6 +212,11 @@ def run_stream(args: argparse.Namespace) -> int:
     if summary.skipped_targets:
         print(f"facs-rig stream: {args.protocol} cannot address {len(summary.skipped_targets)} "
               f"target(s): {', '.join(summary.skipped_targets)}", file=sys.stderr)
+    if status:
+        # The line every other command ends with when stopped (facs_rig.cli.main prints it for
+        # those; stream catches the interrupt itself to send the neutral frame first).
+        print(f"facs-rig: {'terminated' if status == 128 + signal.SIGTERM else 'interrupted'}",
+              file=sys.stderr)
     return status
 
 
