@@ -54,12 +54,33 @@ class TargetMatch:
         """Fraction of the file's targets the profile drives (0-1)."""
         return len(self.column_of_target) / self.n_file_targets if self.n_file_targets else 0.0
 
+    @property
+    def undriven_file_targets(self) -> tuple[str, ...]:
+        """Matched file targets whose profile target no FACS code drives (no mapping or
+        corrective: ARKit's ``mouthLeft``/``mouthRight``); they stay at the bottom of their range.
+        """
+        undriven = set(self.profile.undriven_targets)
+        return tuple(name for name, column in self.column_of_target.items()
+                     if self.profile.targets[column] in undriven)
+
+    @property
+    def n_driven_file_targets(self) -> int:
+        """Matched file targets some FACS code of the profile drives."""
+        return len(self.column_of_target) - len(self.undriven_file_targets)
+
     def to_dict(self) -> dict:
-        """A JSON-ready report: coverage, matched pairs, missing and unused names."""
+        """A JSON-ready report: coverage, matched pairs, missing and unused names.
+
+        ``matched_file_targets`` counts the file targets paired with a profile target;
+        ``driven_file_targets`` those of them some FACS code drives (it counted every matched
+        one, a new-user reviewer found), ``undriven_file_targets`` names the others.
+        """
         return {
             "rig": self.profile.name,
             "file_targets": self.n_file_targets,
-            "driven_file_targets": len(self.column_of_target),
+            "matched_file_targets": len(self.column_of_target),
+            "driven_file_targets": self.n_driven_file_targets,
+            "undriven_file_targets": list(self.undriven_file_targets),
             "file_coverage": round(self.file_coverage, 4),
             "profile_coverage": round(self.profile_coverage, 4),
             "matched": {target: list(names) for target, names in self.names.matched.items()},
