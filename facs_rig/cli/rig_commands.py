@@ -112,6 +112,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "through the rig (every shape expressing them is not live on the tracker)")
     show.set_defaults(handler=run_show)
 
+    copy = rig_subcommand(
+        subparsers, "copy", help="write a bundled rig profile's file, to start your own from",
+        description="Write the bundled profile's .json file as it is (the start of a profile "
+        "for your own rig; see 'Adding a rig' in the rig profile format: rigs/README.md). An "
+        "existing file is never replaced.",
+        epilog="example: facs-rig rig copy arkit -o my_rig.json")
+    copy.add_argument("rig", metavar="NAME", help="a bundled profile: arkit, metahuman, facs, "
+                      "unified or vrm (facs-rig rigs lists them)")
+    copy.add_argument("-o", "--output", required=True, metavar="FILE",
+                      help="the new profile .json file (must not exist)")
+    copy.set_defaults(handler=run_copy)
+
     validate = rig_subcommand(subparsers, "validate", help="check rig profile files; list every problem",
                               description="Validate rig profile files against the format of "
                               "rigs/README.md. Every problem is listed with its JSON path; the "
@@ -345,6 +357,20 @@ def run_show(args: argparse.Namespace) -> int:
         print("\nsources:")
         for source in sources:
             print(f"  - {source}")
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    """Write a bundled profile's file to a new file."""
+    from facs_rig.cli._output import check_output
+    from facs_rig.io.rig_files import copy_bundled_rig
+
+    check_output(args.output, suffixes=(".json",), what="a rig profile")
+    target = copy_bundled_rig(args.rig, args.output)
+    name = load_rig(args.rig).name
+    print(f"wrote {target}: the bundled {name} profile. Give it your own \"name\", list your "
+          f"rig's targets and map the AUs to them (rigs/README.md, 'Adding a rig'), then "
+          f"facs-rig rig validate {target}")
     return 0
 
 
