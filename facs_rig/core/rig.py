@@ -643,7 +643,7 @@ def _check_targets(check: _Checker, targets: Any, *, present: bool = True) -> No
     for index, target in enumerate(targets):
         path = f"targets[{index}]"
         if not isinstance(target, str) or not target.strip():
-            check.add(path, f"expected a non-empty string, got {shown(target)}")
+            check.add(path, f"expected a non-empty string, got {_got(target)}")
             continue
         if target in seen:
             check.add(path, f"{shown(target)} is listed twice (first at targets[{seen[target]}])")
@@ -676,7 +676,7 @@ def _valid_range(value: Any) -> bool:
 
 def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
     if "range" in data and not _valid_range(data["range"]):
-        check.add("range", f"expected [low, high] with low < high, got {shown(data['range'])}")
+        check.add("range", f"expected [low, high] with low < high, got {_got(data['range'])}")
     ranges = data.get("target_ranges", {})
     if not isinstance(ranges, Mapping):
         check.add("target_ranges", "expected an object: {target: [low, high]}")
@@ -686,7 +686,7 @@ def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
         if key not in check.targets:
             check.add(path, f"{shown(key)} is not a target of this rig")
         if not _valid_range(value):
-            check.add(path, f"expected [low, high] with low < high, got {shown(value)}")
+            check.add(path, f"expected [low, high] with low < high, got {_got(value)}")
 
 
 def _check_curve(check: _Checker, curve: Any, path: str) -> None:
@@ -696,7 +696,7 @@ def _check_curve(check: _Checker, curve: Any, path: str) -> None:
     xs: list[float] = []
     for index, point in enumerate(curve):
         if not (isinstance(point, list) and len(point) == 2 and all(_is_number(v) for v in point)):
-            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {shown(point)}")
+            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {_got(point)}")
             return
         x, y = point
         if not 0 <= y <= 1:
@@ -737,7 +737,7 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
         for index, entry in enumerate(entries):
             path = f"{base}[{index}]"
             if not isinstance(entry, Mapping):
-                check.add(path, f"expected an object, got {shown(entry)}")
+                check.add(path, f"expected an object, got {_got(entry)}")
                 continue
             check.keys(entry, _ENTRY_KEYS, path)
             if "target" not in entry:
@@ -747,11 +747,11 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
                 ok = check.target(entry["target"], f"{path}.target")
             weight = entry.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= 1:
-                check.add(f"{path}.weight", f"expected a number in (0, 1], got {shown(weight)}")
+                check.add(f"{path}.weight", f"expected a number in (0, 1], got {_got(weight)}")
                 ok = False
             side = entry.get("side")
             if side not in (None, "L", "R"):
-                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {shown(side)}")
+                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {_got(side)}")
                 ok = False  # and keep an unhashable side (a list) out of seen_pairs
             elif side is not None and channel is not None:
                 check.known_au(Channel(channel.au, side), f"{path}.side")
@@ -774,7 +774,7 @@ def _string_list(check: _Checker, value: Any, path: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.add(path, f"expected a list, got {shown(value)}")
+        check.add(path, f"expected a list, got {_got(value)}")
         return []
     return value
 
@@ -789,7 +789,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
     for index, rule in enumerate(rules):
         path = f"rules[{index}]"
         if not isinstance(rule, Mapping):
-            check.add(path, f"expected an object, got {shown(rule)}")
+            check.add(path, f"expected an object, got {_got(rule)}")
             continue
         kind = rule.get("rule")
         if kind not in RULE_KINDS:
@@ -821,7 +821,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
             weight = rule.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= MAX_CORRECTIVE_WEIGHT:
                 check.add(f"{path}.weight", f"expected a number in (0, {MAX_CORRECTIVE_WEIGHT:g}], "
-                          f"got {shown(weight)}")
+                          f"got {_got(weight)}")
         elif kind == "exclusive":
             _check_chain(check, rule.get("chain"), f"{path}.chain", in_chain, mapped)
         elif kind == "suppress":
@@ -836,7 +836,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
                 check.add(f"{path}.by_target", "a target cannot suppress itself")
             k = rule.get("k", 1.0)
             if not _is_number(k) or not 0 < k <= 1:
-                check.add(f"{path}.k", f"expected a number in (0, 1], got {shown(k)}")
+                check.add(f"{path}.k", f"expected a number in (0, 1], got {_got(k)}")
         else:  # clamp
             ok = check.target(rule.get("target"), f"{path}.target")
             if check.target(rule.get("max_target"), f"{path}.max_target") and ok and \
@@ -918,7 +918,7 @@ def _check_unsupported(check: _Checker, unsupported: Any,
 
 def _vector(check: _Checker, value: Any, path: str, *, nonzero: bool = False) -> bool:
     if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
-        check.add(path, f"expected 3 finite numbers, got {shown(value)}")
+        check.add(path, f"expected 3 finite numbers, got {_got(value)}")
         return False
     if nonzero and not math.hypot(*(float(v) for v in value)) > 1e-9:
         check.add(path, "the axis must not be zero (length above 1e-9)")
@@ -949,14 +949,14 @@ def _check_node_motion(check: _Checker, motion: Any) -> None:
                 continue
             check.keys(entry, _MOTION_KEYS, where)
             if not (isinstance(entry.get("node"), str) and entry["node"]):
-                check.add(f"{where}.node", f"expected a node name, got {shown(entry.get('node'))}")
+                check.add(f"{where}.node", f"expected a node name, got {_got(entry.get('node'))}")
             rotates = "axis" in entry or "degrees" in entry
             if rotates:
                 _vector(check, entry.get("axis"), f"{where}.axis", nonzero=True)
                 degrees = entry.get("degrees")
                 if not (_is_number(degrees) and abs(float(degrees)) <= MAX_MOTION_DEGREES):
                     check.add(f"{where}.degrees", f"expected a number within ±{MAX_MOTION_DEGREES:g}, "
-                              f"got {shown(degrees)}")
+                              f"got {_got(degrees)}")
             if "pivot" in entry:
                 if not rotates:
                     check.add(f"{where}.pivot", "a pivot needs an axis and degrees")
