@@ -42,6 +42,7 @@ def facecap():
     ["sheet", "11,L1+12,11", "--mesh", "{mesh}", "--size", "16", "-o", "{tmp}/sheet.png"],
     ["stream", "11+L1+12", "--rig", "arkit", "--hold", "0.05", "--dry-run"],
     ["mix", "11+L1+12", "--json"],
+    ["explain", "11+L1+12", "--json"],
 ])
 def test_every_command_playing_a_code_names_what_the_rig_cannot_show_once(
         command, facecap, tmp_path, capsys):

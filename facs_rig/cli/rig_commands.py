@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mix", help="mix a held FACS code into a rig's target weights",
         description="Parse a FACS code or expression name, hold it at its intensities and print "
         "the rig's target weights after combination-aware mixing. AUs the rig cannot show are "
-        "named (on stderr with --json).")
+        "named (on stderr with --json), and so is a coded side the rig shows on both sides.")
     _add_held_code_arguments(mix)
     mix.add_argument("--json", action="store_true",
                      help="print one JSON object: every target of the rig -> weight")
@@ -234,6 +234,7 @@ def run_explain(args: argparse.Namespace) -> int:
     result = explain(values, rig)
     if args.json:
         print_json({"code": canonical, **result.to_dict()})
+        note_unshown(rig, values)  # on stderr, as mix --json does
         return 0
     print(f"{canonical} on {rig.name}")
     for target in result.targets:
