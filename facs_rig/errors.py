@@ -85,11 +85,21 @@ class UnknownRigError(RigError, KeyError):
 class RigValidationError(RigError):
     """A rig profile is malformed. ``issues`` lists every problem found, each with its path."""
 
+    #: Problems the message quotes; the rest are counted ("... and 12 more"). A profile
+    #: without targets once gave a 3,747-character line of 52 problems.
+    SHOWN = 5
+
     def __init__(self, issues, *, source: str = "rig profile"):
         self.issues = list(issues)
         self.source = source
-        lines = "; ".join(str(issue) for issue in self.issues)
-        super().__init__(f"{source}: {len(self.issues)} problem(s): {lines}")
+        if len(self.issues) == 1:
+            super().__init__(f"{source}: {self.issues[0]}")
+            return
+        lines = "; ".join(str(issue) for issue in self.issues[:self.SHOWN])
+        more = len(self.issues) - self.SHOWN
+        if more > 0:
+            lines += f"; ... and {more} more (facs-rig rig validate FILE lists them all)"
+        super().__init__(f"{source}: {len(self.issues)} problems: {lines}")
 
 
 class GltfError(FacsRigError, ValueError):

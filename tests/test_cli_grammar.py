@@ -43,7 +43,9 @@ def _options():
 
 
 #: The few arguments whose name means a different thing in one command.
-_DIFFERENT_BY_DESIGN = {("demo", "--output"): "FOLDER", ("batch", "--output"): "TEMPLATE"}
+_DIFFERENT_BY_DESIGN = {("demo", "--output"): "FOLDER", ("batch", "--output"): "TEMPLATE",
+                        # copies a bundled profile: a name, never a file
+                        ("rig copy", "<rig>"): "NAME"}
 
 
 def test_the_same_option_has_the_same_metavar_everywhere():
@@ -131,7 +133,7 @@ def test_an_unknown_option_beside_a_code_gets_no_quoting_hint(capsys, argv, unkn
 
 
 @pytest.mark.parametrize(("group", "subcommands"), [
-    ("rig", "list, show, validate or detect"), ("timeline", "show, convert or sample")])
+    ("rig", "list, show, copy, validate or detect"), ("timeline", "show, convert or sample")])
 def test_a_group_without_its_subcommand_is_one_usage_line(capsys, group, subcommands):
     assert run(capsys, group) == (
         2, "", f"facs-rig: error: facs-rig {group}: choose a subcommand: {subcommands} "

@@ -122,6 +122,9 @@ def test_signal_stops_the_stream_with_a_neutral_frame(sig, status):
     assert len(frames[-1]) == 52 and set(frames[-1].values()) == {0.0}
     assert frames[-2]["MouthSmileLeft"] > 0.2  # the neutral frame follows a smiling one
     assert "neutral frame sent" in stderr
+    # The last line, as every other command stopped so ends (it printed none).
+    word = "terminated" if sig == signal.SIGTERM else "interrupted"
+    assert stderr.splitlines()[-1] == f"facs-rig: {word}", stderr
 
 
 def test_no_reset_leaves_the_last_expression():

@@ -127,7 +127,7 @@ def test_rig_group_without_subcommand_prints_help(capsys):
 def test_rig_show_lists_aus_a_capture_reads_back_as_another(capsys):
     status, out, _ = run(capsys, "rig", "show", "arkit")
     assert status == 0
-    assert "AUs a capture solved through arkit reads back as another (12):" in out
+    assert "AUs a capture solved through arkit reads back as another (20):" in out
     assert "AU45_L  AU43_L   same targets, same proportions" in out
     assert "AU08    nothing  alone it moves no target (rules)" in out  # mouthClose <= jawOpen
     assert "AU27  0.3 AU20_L + 0.3 AU20_R + 1.429 AU26" in out
@@ -194,3 +194,25 @@ def test_explain_shows_why_the_terms_of_a_sum_do_not_add_up_as_printed(capsys, t
     status, out, _ = run(capsys, "explain", "1E+4C", "--rig", str(path))
     assert out.endswith("= 0.223\n  AU04               0.550 x 0.2225 = 0.122\n"
                         "  combined (sum) = 0.345\n")
+
+
+def test_rig_copy_writes_the_bundled_profile_file_as_is_and_never_replaces_one(capsys, tmp_path):
+    """rigs/README.md said "copy the bundled profile closest to your rig", which a pip user had
+    no way to do (`rig show --json` is a description, not a profile)."""
+    mine = tmp_path / "my_rig.json"
+    status, out, err = run(capsys, "rig", "copy", "ARKit", "-o", str(mine))
+    assert (status, err) == (0, "")
+    assert out == (f"wrote {mine}: the bundled arkit profile. Give it your own \"name\", list "
+                   f"your rig's targets and map the AUs to them (rigs/README.md, 'Adding a "
+                   f"rig'), then facs-rig rig validate {mine}\n")
+    assert mine.read_bytes() == (REPO / "rigs" / "arkit.json").read_bytes()
+    mine.write_text("my own work")
+    status, out, err = run(capsys, "rig", "copy", "facs", "-o", str(mine))
+    assert (status, out) == (1, "")
+    assert err == (f"facs-rig: error: {mine}: already exists; facs-rig rig copy never replaces "
+                   f"a file (choose another name, or remove it first)\n")
+    assert mine.read_text() == "my own work"
+    status, _, err = run(capsys, "rig", "copy", "arkt", "-o", str(tmp_path / "x.json"))
+    assert status == 1 and err == ("facs-rig: error: unknown rig 'arkt': not a bundled profile "
+                                   "(arkit, facs, metahuman, unified, vrm)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_rig.json"]

@@ -224,7 +224,8 @@ def test_read_back_facts_name_what_a_solved_capture_reads_back_as(arkit):
     facts = read_back_facts(arkit)
     assert list(facts) == ["read_back_as", "told_apart_by_prior", "nonlinear_in_solve"]
     read_as = {f["au"]: f["read_as"] for f in facts["read_back_as"]}
-    assert len(read_as) == 12 and read_as["AU45_L"] == "AU43_L" and read_as["AU08"] == "nothing"
+    assert len(read_as) == 20 and read_as["AU45_L"] == "AU43_L" and read_as["AU08"] == "nothing"
+    assert read_as["AU01_L"] == read_as["AU01_R"] == "AU01"  # one browInnerUp for both brows
     assert {f["au"]: {m["au"]: m["times"] for m in f["mix"]}
             for f in facts["told_apart_by_prior"]}["AU27"] == {"AU20_L": 0.3, "AU20_R": 0.3,
                                                                 "AU26": 1.429}

@@ -287,3 +287,29 @@ def check_frame_count(duration: float, fps: float, source: str | None) -> int:
     if problem:
         raise TimelineError(f"{source}: {problem}" if source else problem)
     return int(n_frames)
+
+
+def note_unshown(rig, channels: Iterable[Any]) -> None:
+    """Name on stderr what of the played channels the rig cannot show: the AUs it does not read
+    and the coded sides it shows on both (``L1`` on ARKit's one ``browInnerUp``).
+
+    The README's rule: an AU a rig cannot show is named, never dropped silently. Every command
+    that plays codes or timelines on a rig (``bake``, ``pose``, ``preview``, ``sheet``,
+    ``stream``) calls this once per run, before its output; ``mix`` and ``explain`` print the
+    same notes (:meth:`facs_rig.core.rig.RigProfile.unshown_notes`) after their table.
+
+    Parameters
+    ----------
+    rig : RigProfile
+        The profile the command plays through (named or detected).
+    channels : iterable of Channel
+        Every channel the command plays (a timeline's :attr:`~facs_rig.core.timeline.Timeline.
+        channels`, a code's ``Vocabulary.channel_values`` keys).
+    """
+    for note in rig.unshown_notes(channels):
+        print(f"facs-rig: note: {note}", file=sys.stderr)
+
+
+def played_channels(timeline) -> list[Any]:
+    """The channels a timeline plays: its events' with an intensity above 0."""
+    return [event.channel for event in timeline.events if event.intensity > 0]

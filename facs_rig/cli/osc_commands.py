@@ -14,6 +14,8 @@ from facs_rig.cli._output import (
     code_hold,
     file_input,
     hold_type,
+    note_unshown,
+    played_channels,
 )
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
@@ -246,6 +248,7 @@ def run_stream(args: argparse.Namespace) -> int:
     timeline = load_timeline_argument(args.source, vocabulary, hold=hold, fps=args.fps)
     n_frames = check_frame_count(timeline.duration, args.fps, file_input(args.source))
     _refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source))
+    note_unshown(rig, played_channels(timeline))
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
     status = 0
@@ -260,6 +263,11 @@ def run_stream(args: argparse.Namespace) -> int:
     if summary.skipped_targets:
         print(f"facs-rig stream: {args.protocol} cannot address {len(summary.skipped_targets)} "
               f"target(s): {', '.join(summary.skipped_targets)}", file=sys.stderr)
+    if status:
+        # The line every other command ends with when stopped (facs_rig.cli.main prints it for
+        # those; stream catches the interrupt itself to send the neutral frame first).
+        print(f"facs-rig: {'terminated' if status == 128 + signal.SIGTERM else 'interrupted'}",
+              file=sys.stderr)
     return status
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facs_rig.core.channels import Channel
+from facs_rig.core.channels import Channel, parse_channel
 
 __all__ = [
     "SolveResult",
@@ -629,11 +629,14 @@ def read_back_facts(rig) -> dict[str, list[dict]]:
         through in-between curves, which the linear solve reads at full weight. Each entry
         names the AU(s) and gives the reason.
     """
+    folded = folded_channels(rig)
     read_back_as = [
         {"au": channel.name, "read_as": read_as.name,
          "reason": f"drives the same targets in the same proportions as {read_as.name}: a "
                    f"capture solved through this profile cannot tell them apart"}
-        for channel, read_as in folded_channels(rig)]
+        for channel, read_as in folded]
+    read_back_as += _sides_read_as_both(rig, dict(folded))
+    read_back_as.sort(key=lambda entry: parse_channel(entry["au"]).sort_key)
     read_back_as += [
         {"au": channel.name, "read_as": "nothing",
          "reason": "alone it moves no target: the profile's rules show it only with other AUs "
@@ -665,6 +668,32 @@ def read_back_facts(rig) -> dict[str, list[dict]]:
         nonlinear_in_solve.append(entry)
     return {"read_back_as": read_back_as, "told_apart_by_prior": told_apart_by_prior,
             "nonlinear_in_solve": nonlinear_in_solve}
+
+
+def _sides_read_as_both(rig, folded: dict[Channel, Channel]) -> list[dict]:
+    """``read_back_as`` entries of the sides a capture reads as both: ``AU01_L`` -> ``AU01``.
+
+    An AU FACS codes on one side but with an unsided mapping is solved as one bilateral
+    channel (:func:`basis_from_rig`): ARKit's ``AU01`` drives ``browInnerUp``, one shape for
+    both brows, so a left brow raise reads back as ``AU01`` (or as what ``AU01`` itself folds
+    into). The shapes named are the AU's unsided ones.
+    """
+    columns = _channel_columns(rig, tuple(rig.targets))
+    entries = []
+    for channel in columns:
+        if channel.side is not None or (rig.sided_aus is not None
+                                        and channel.au not in rig.sided_aus):
+            continue
+        read_as = folded.get(channel, channel)
+        shapes = list(dict.fromkeys(m.target for m in rig.mappings_of(channel.au)
+                                    if m.side is None))
+        for side in ("L", "R"):
+            entries.append({
+                "au": Channel(channel.au, side).name, "read_as": read_as.name, "shapes": shapes,
+                "reason": f"{channel.name} drives {'one shape' if len(shapes) == 1 else 'the same shapes'} "
+                          f"for both sides ({', '.join(shapes)}): a capture of one side is "
+                          f"solved, and coded, as both"})
+    return entries
 
 
 def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
