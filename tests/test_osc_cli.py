@@ -173,6 +173,7 @@ def test_bridge_forwards_and_summarises_bad_input():
     assert set(frames[-1].values()) == {0.0}
     assert "1 malformed packets" in stderr and "1 NaN/inf" in stderr
     assert "listening on 127.0.0.1:" in stderr
+    assert stderr.splitlines()[-1] == "facs-rig: interrupted", stderr  # as stream and the rest
 
 
 @pytest.mark.parametrize(("args", "status", "message"), [

@@ -263,12 +263,16 @@ def run_stream(args: argparse.Namespace) -> int:
     if summary.skipped_targets:
         print(f"facs-rig stream: {args.protocol} cannot address {len(summary.skipped_targets)} "
               f"target(s): {', '.join(summary.skipped_targets)}", file=sys.stderr)
+    _say_stopped(status)
+    return status
+
+
+def _say_stopped(status: int) -> None:
+    """The line every other command ends with when stopped (facs_rig.cli.main prints it for
+    those; stream and bridge catch the interrupt themselves to send the neutral frame first)."""
     if status:
-        # The line every other command ends with when stopped (facs_rig.cli.main prints it for
-        # those; stream catches the interrupt itself to send the neutral frame first).
         print(f"facs-rig: {'terminated' if status == 128 + signal.SIGTERM else 'interrupted'}",
               file=sys.stderr)
-    return status
 
 
 def _refuse_a_rate_that_misses_every_event(timeline, fps: float, n_frames: int,
@@ -331,4 +335,5 @@ def run_bridge(args: argparse.Namespace) -> int:
             bridge.close()
     print(f"facs-rig bridge: {bridge.stream.summary().line()}", file=sys.stderr)
     print(f"facs-rig bridge: {bridge.counters.line()}", file=sys.stderr)
+    _say_stopped(status)
     return status
