@@ -180,6 +180,45 @@ def test_unmatched_targets_stay_zero_and_mesh_order_is_kept(tmp_path):
     assert not keys[:, :2].any() and np.array_equal(keys[:, 2], weights.weights[:, 0])
 
 
+def test_the_result_names_file_targets_and_weights_columns_left_unmatched(tmp_path):
+    rig = read_gltf(quad_file(tmp_path, names=("a", "b", "c")), geometry=False)
+    result = write_animated_gltf(rig, ramp_weights(["c", "zzz"]), tmp_path / "x.glb")
+    assert result.unmatched_targets == ("a", "b") and result.unmatched_columns == ("zzz",)
+    everything = write_animated_gltf(rig, ramp_weights(["A", "b", "c"]), tmp_path / "y.glb")
+    assert everything.unmatched_targets == () and everything.unmatched_columns == ()
+
+
+def test_python_bake_matches_names_by_convention_as_the_cli_does(tmp_path):
+    """The library call without ``column_of_target`` drives Face Cap's ``mouthSmile_L`` from the
+    arkit profile's ``mouthSmileLeft`` (it used to drive only the exactly equal names, such as
+    ``jawOpen``, and leave the rest at 0 without a word), and writes the keys ``bake`` writes."""
+    import facs_rig
+    from conftest import REPO
+
+    from facs_rig.cli import main
+    from facs_rig.core.timeline import sample
+
+    path = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    timeline_file = REPO / "examples" / "surprise_then_smile.json"
+    arkit = facs_rig.load_rig("arkit")
+    timeline = facs_rig.read_timeline(timeline_file, facs_rig.load_vocabulary())
+    weights = facs_rig.mix(sample(timeline, channels=arkit.channels), arkit)
+    output = tmp_path / "python.glb"
+    result = write_animated_gltf(read_gltf(path, geometry=False), weights, output)
+    assert_valid(output)
+    cli = tmp_path / "cli.glb"
+    assert main(["bake", str(timeline_file), "--mesh", str(path), "--rig", "arkit", "-o", str(cli)]) == 0
+    ours, theirs = read_gltf_source(output), read_gltf_source(cli)
+    node = result.nodes[0]
+    python_times, python_keys, _ = animation_of(ours.document, ours, node)
+    cli_times, cli_keys, _ = animation_of(theirs.document, theirs, node)
+    np.testing.assert_array_equal(python_times, cli_times)
+    np.testing.assert_array_equal(python_keys, cli_keys)
+    smile = read_gltf(path, geometry=False).targets[0].target_names.index("mouthSmile_L")
+    assert python_keys[:, smile].max() > 0.5
+    assert result.unmatched_targets == () and result.unmatched_columns == ()
+
+
 def test_meshes_with_the_same_names_share_one_sampler(tmp_path):
     builder, _ = quad_rig(names=("jawOpen", "x"))
     quad_rig(builder, names=("jawOpen", "x"))
