@@ -110,6 +110,50 @@ def test_glb_document_is_deterministic():
     assert json.dumps(first[0]) == json.dumps(second[0]) and first[1] == second[1]
 
 
+def test_transform_mesh_moves_points_turns_offsets_and_keeps_faces_outward():
+    from facs_rig.core.mesh import transform_mesh
+
+    mesh = small_mesh()
+    # Scale (2, 1, 0.5), mirror X, turn 90 degrees about Z, move by (1, 2, 3).
+    linear = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([-2.0, 1.0, 0.5])
+    matrix = np.eye(4)
+    matrix[:3, :3], matrix[:3, 3] = linear, [1.0, 2.0, 3.0]
+    moved = transform_mesh(mesh, matrix)
+    np.testing.assert_allclose(moved.positions, mesh.positions @ linear.T + [1, 2, 3], atol=1e-5)
+    np.testing.assert_allclose(moved.deltas, mesh.deltas @ linear.T, atol=1e-5)  # no translation
+    assert np.array_equal(moved.faces, mesh.faces[:, ::-1])  # mirrored: winding reversed
+    # Normals stay perpendicular to moved surface directions (a tangent t moves to linear @ t).
+    tangent = np.cross(mesh.normals, [0.3, 0.5, 0.8])
+    assert np.abs(np.sum(moved.normals * (tangent @ linear.T), axis=1)).max() < 1e-4
+    np.testing.assert_allclose(np.linalg.norm(moved.normals, axis=1), 1.0, atol=1e-6)
+    assert np.array_equal(transform_mesh(mesh, np.eye(4)).faces, mesh.faces)
+
+
+def test_world_meshes_give_a_copy_that_looks_like_the_file(tmp_path):
+    """``read_gltf(...).meshes`` are mesh-local: written as they are, Face Cap's head comes out
+    ~5,000 times too big and lying on its back (its nodes scale it by 0.000195 and turn it about
+    X). ``world_meshes()`` places them as the file shows them (and as the previews draw them)."""
+    from facs_rig.render.scene import load_render_rig
+
+    path = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    rig = read_gltf(path)
+    local_height = np.ptp(rig.meshes[0].positions[:, 1])
+    (head,) = rig.world_meshes()
+    output = tmp_path / "head_copy.glb"
+    write_glb([head], output)
+    report = assert_valid(output)
+    assert report["issues"]["numWarnings"] == 0
+    copy = read_gltf(output)
+    shown = load_render_rig(path).mesh
+    vertices = slice(0, head.n_vertices)  # the head is the first mesh the preview merges
+    np.testing.assert_allclose(copy.meshes[0].positions, shown.positions[vertices], atol=1e-6)
+    np.testing.assert_allclose(copy.meshes[0].deltas, shown.deltas[:, vertices], atol=1e-6)
+    height = np.ptp(copy.meshes[0].positions[:, 1])
+    assert 2.2 < height < 2.4 and local_height / height > 5000
+    with pytest.raises(GltfError, match="without geometry"):
+        read_gltf(path, geometry=False).world_meshes()
+
+
 # ------------------------------------------------------------------------ animated copies
 
 def quad_file(tmp_path, **kwargs):
