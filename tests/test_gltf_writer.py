@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import shared_asset
+from conftest import REPO, shared_asset
 from gltf_samples import quad_rig
 from gltf_validator import errors_and_warnings, validate_gltf
 
@@ -237,8 +237,6 @@ def test_python_bake_matches_names_by_convention_as_the_cli_does(tmp_path):
     arkit profile's ``mouthSmileLeft`` (it used to drive only the exactly equal names, such as
     ``jawOpen``, and leave the rest at 0 without a word), and writes the keys ``bake`` writes."""
     import facs_rig
-    from conftest import REPO
-
     from facs_rig.cli import main
     from facs_rig.core.timeline import sample
 
