@@ -90,7 +90,8 @@ class GltfRig:
 
         :attr:`meshes` are in the mesh's own space, as the file stores them: Face Cap's head is
         ~12,000 units tall there and lies on its back (its nodes scale it by 1/5,000 and turn it
-        98° about X). Write these, not :attr:`meshes`, to get a copy that looks like the file.
+        about 90° about X). Write these, not :attr:`meshes`, to get a copy that looks like the
+        file.
 
         Raises
         ------
