@@ -8,7 +8,7 @@ profile drives ICT FaceKit's ``mouthSmile_L`` and Face Cap's ``mouthSmile_L`` as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +19,8 @@ from facs_rig.errors import RigError
 from facs_rig.io.gltf.reader import GltfRig
 from facs_rig.io.rig_files import list_rigs, load_rig
 
-__all__ = ["TargetMatch", "match_rig", "detect_rigs", "resolve_rig", "require_morph_targets"]
+__all__ = ["TargetMatch", "column_map", "match_rig", "detect_rigs", "resolve_rig",
+           "require_morph_targets"]
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,34 @@ def match_rig(profile: RigProfile, rig: GltfRig) -> TargetMatch:
     """
     file_names = rig.target_names
     names = match_names(profile.targets, file_names)
-    column_of_target: dict[str, int] = {}
-    for target, found in names.matched.items():
-        column = profile.targets.index(target)
-        for name in found:
-            column_of_target.setdefault(name, column)
+    column_of_target = _columns(profile.targets, names.matched)
     return TargetMatch(profile=profile, names=names,
                        column_of_target=MappingProxyType(column_of_target),
                        n_file_targets=len(file_names))
+
+
+def column_map(columns: Sequence[str], file_names: Iterable[str]) -> dict[str, int]:
+    """File target name -> index of the column of ``columns`` that drives it, names compared as
+    the CLI compares them (:func:`~facs_rig.core.naming.match_names`: ``mouthSmileLeft`` drives
+    ``mouthSmile_L``). A file name several columns match takes the first; file names no column
+    matches are absent.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Weight column names (``TargetWeights.names``, a profile's targets), in column order.
+    file_names : iterable of str
+        A file's morph target names.
+    """
+    return _columns(columns, match_names(columns, file_names).matched)
+
+
+def _columns(columns: Sequence[str], matched: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    column_of_target: dict[str, int] = {}
+    for column, target in enumerate(columns):
+        for name in matched.get(target, ()):
+            column_of_target.setdefault(name, column)
+    return column_of_target
 
 
 def detect_rigs(rig: GltfRig, candidates: Sequence[RigProfile] | None = None) -> list[TargetMatch]:
