@@ -15,6 +15,7 @@ from facs_rig.cli._output import (
     file_input,
     hold_type,
     naming,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.resources import load_vocabulary
 
@@ -150,6 +151,10 @@ def run_preview(args: argparse.Namespace) -> int:
         timeline = timeline_from_code(args.source, vocabulary, hold=hold, intensity=args.intensity)
     rate = args.fps or timeline.fps
     n_frames = check_frame_count(timeline.duration, rate, timeline_file and str(timeline_file))
+    refuse_a_rate_that_misses_every_event(timeline, rate, n_frames,
+                                          timeline_file and str(timeline_file),
+                                          given=args.fps is not None,
+                                          result="the clip would show the neutral face only")
     width = args.size * 2 + 4 if args.side_by_side else args.size
     check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
