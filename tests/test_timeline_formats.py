@@ -95,7 +95,7 @@ def test_missing_and_unreadable_files_name_the_file(tmp_path):
     with pytest.raises(TimelineFormatError, match=r"beats\.json: cannot read: no such file"):
         read_timeline(tmp_path / "beats.json")
     binary = tmp_path / "beats.notes"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
+    binary.write_bytes(b"\xff\x00garbage")  # (FF FE would be UTF-16's byte-order mark, read)
     with pytest.raises(TimelineFormatError, match=r"beats\.notes, line 1, column 1: not UTF-8 text"):
         read_timeline(binary)
     # A director's Latin-1 'é' in a comment: the line and column, not only a byte offset.
