@@ -100,3 +100,12 @@ def test_timeline_commands_refuse_a_rate_that_shows_no_event(tmp_path, capsys):
     # At the rate named the curves hold the smile.
     assert main(["timeline", "sample", "12C", "--fps", "0.714", "-o", str(tmp_path / "s.csv")]) == 0
     assert (tmp_path / "s.csv").read_text().splitlines()[2].split(",")[1] != "0"
+
+
+def test_demo_refuses_a_rate_that_shows_no_expression_before_making_its_folder(tmp_path, capsys):
+    folder = tmp_path / "demo"
+    line = _error(capsys, ["demo", "-o", str(folder), "--fps", "0.002"], 2)
+    assert line == ("facs-rig: error: --fps 0.002 samples one frame every 500 s: none of the 1 "
+                    "frame(s) of the 11.6 s clip shows its expression (the clip would show the "
+                    "neutral face only); use --fps 8.33 or more (see 'facs-rig demo --help')")
+    assert not folder.exists()
