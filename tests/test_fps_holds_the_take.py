@@ -77,9 +77,10 @@ def test_timeline_commands_refuse_a_rate_that_shows_no_event(tmp_path, capsys):
              "the animation would hold the neutral face"),
             (["preview", "12C", "-o", str(tmp_path / "p.gif")],
              "the clip would show the neutral face only")):
-        line = _error(capsys, [*argv, "--fps", "0.001"], 2)
+        # (0.1 fps: a GIF frame holds 10 s; at 0.001 the GIF's own limit is said first.)
+        line = _error(capsys, [*argv, "--fps", "0.1"], 2)
         command = " ".join(argv[:2]) if argv[0] == "timeline" else argv[0]
-        assert line == (f"facs-rig: error: --fps 0.001 samples one frame every 1000 s: none of the "
+        assert line == (f"facs-rig: error: --fps 0.1 samples one frame every 10 s: none of the "
                         f"1 frame(s) of the 2.8 s clip shows its expression ({result}); use --fps "
                         f"0.714 or more (see 'facs-rig {command} --help')")
         assert list(tmp_path.iterdir()) == []

@@ -151,12 +151,13 @@ def run_preview(args: argparse.Namespace) -> int:
         timeline = timeline_from_code(args.source, vocabulary, hold=hold, intensity=args.intensity)
     rate = args.fps or timeline.fps
     n_frames = check_frame_count(timeline.duration, rate, timeline_file and str(timeline_file))
+    width = args.size * 2 + 4 if args.side_by_side else args.size
+    check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
+    # After the encoder's own limits (a GIF frame lasts at most 655.35 s), which say more.
     refuse_a_rate_that_misses_every_event(timeline, rate, n_frames,
                                           timeline_file and str(timeline_file),
                                           given=args.fps is not None,
                                           result="the clip would show the neutral face only")
-    width = args.size * 2 + 4 if args.side_by_side else args.size
-    check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
     # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.
     clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side)
