@@ -133,7 +133,8 @@ def test_round_trip_keeps_letters_and_float32_intensities(vocabulary, tmp_path, 
         (e.channel.sort_key, e.start, letter or "", float(np.float32(e.intensity)))
         for e, letter in zip(timeline.events, kept))
     text = path.read_text(encoding="utf-8")
-    for tier in re.findall(r'<TIER TIER_ID="(AU\d\d(?:_[LR])?(?: #\d+)?)" LINGUISTIC_TYPE_REF="facs-au"', text):
+    au_tiers = r'<TIER TIER_ID="(AU\d\d(?:_[LR])?(?: #\d+)?)" LINGUISTIC_TYPE_REF="facs-au"'
+    for tier in re.findall(au_tiers, text):
         block = text[text.index(f'<TIER TIER_ID="{tier}" '):]
         for value in _values(block[:block.index("</TIER>")]):
             # A FACS term with its letter, empty (unscored, a closed blink) or a bare number

@@ -249,8 +249,8 @@ def curves_from_csv_text(text: str, *, source: str = "CSV", vocabulary: Vocabula
                         name = header[columns[column_index]].strip()
                         written = body[row_index][columns[column_index]].strip()  # as in the file
                         raise TimelineFormatError(
-                            f"{source}, line {row_index + 2}, column {shown(name)}: {shown(written)} is not a "
-                            f"finite number")
+                            f"{source}, line {row_index + 2}, column {shown(name)}: "
+                            f"{shown(written)} is not a finite number")
         times = numbers[:, 0]
         data = numbers[:, 1:]
         bad = np.argwhere((data < 0) | (data > 1))

@@ -28,6 +28,7 @@ __all__ = [
     "detect_format",
     "header_has_blendshapes",
     "read_capture",
+    "read_header",
     "read_openface",
     "read_pyfeat",
     "read_live_link_face",
