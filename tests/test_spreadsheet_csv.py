@@ -287,3 +287,24 @@ def test_timeline_csv_still_names_what_is_wrong(tmp_path):
     with pytest.raises(TimelineFormatError) as caught:
         read_curves_csv(broken)
     assert str(caught.value).startswith(f"{broken}, line 2, column 1: not UTF-16 text")
+
+
+# --- batch manifests (facs_rig/cluster/takes.py) ----------------------------------------------
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rates=st.lists(st.sampled_from(["30", "29.97", "59.94", "24"]), min_size=1, max_size=4),
+       dialect=_DIALECTS)
+def test_a_manifest_saved_by_a_spreadsheet_reads_as_the_comma_original(tmp_path, rates, dialect):
+    """A manifest made in Excel (``capture;fps``, ``29,97``; or Unicode Text) was refused:
+    "unknown column(s) capture;fps"."""
+    from facs_rig.cluster.takes import read_manifest
+
+    if dialect["delimiter"] == ",":
+        dialect["decimal_comma"] = False
+    text = "capture,fps,neutral\n" + "".join(
+        f"take_{k},{rate},auto\n" for k, rate in enumerate(rates))  # (no '.': _saved_as commas it)
+    (tmp_path / "comma.csv").write_text(text)
+    (tmp_path / "saved.csv").write_bytes(_saved_as(text, **dialect))
+    got = read_manifest(str(tmp_path / "saved.csv"))
+    assert got == read_manifest(str(tmp_path / "comma.csv"))
+    assert [overrides["fps"] for _, overrides in got] == [float(rate) for rate in rates]
