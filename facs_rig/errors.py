@@ -29,6 +29,7 @@ __all__ = [
     "CalibrationError",
     "MissingDependencyError",
     "OutputError",
+    "OptionValueError",
     "FacsRigWarning",
     "naming",
     "QUOTE_LIMIT",
@@ -132,6 +133,12 @@ class MissingDependencyError(FacsRigError, ImportError):
 
 class OutputError(FacsRigError, OSError):
     """An output file could not be written (the previous file, if any, is left untouched)."""
+
+
+class OptionValueError(FacsRigError, ValueError):
+    """An option's value that the input cannot take, seen only once the input is read
+    (``--fps 0.001`` for a 24 s take: not one frame after the first). The CLI exits 2 for it,
+    as for any other mistake in the command line."""
 
 
 class Terminated(KeyboardInterrupt):

@@ -397,9 +397,9 @@ def test_a_frame_rate_that_misses_the_whole_expression_is_refused_and_sends_noth
             "facs-rig: error: --fps 0.5 samples one frame every 2 s: none of the 1 frame(s) of "
             "the 0.9 s clip shows its expression (only neutral would be sent); use --fps 2.22 or "
             "more (see 'facs-rig stream --help')\n")
-        # A timeline file's own timing: bad input, named (exit 1).
+        # A timeline file with --fps: the option is still the mistake (exit 2), the file named.
         result = run_cli("stream", str(beat), "--fps", "0.1", "--to", to)
-        assert result.returncode == 1
+        assert result.returncode == 2
         assert result.stderr == (
             f"facs-rig: error: {beat}: --fps 0.1 samples one frame every 10 s: none of the 1 "
             f"frame(s) of the 1.8 s clip shows its expression (only neutral would be sent); use "

@@ -21,6 +21,7 @@ from facs_rig.cli._output import (
     played_channels,
     print_json,
     print_table,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.io.gltf import read_gltf
 from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig, require_morph_targets
@@ -149,7 +150,11 @@ def run_bake(args: argparse.Namespace) -> int:
     check_output(args.output, inputs=(file_input(args.timeline), args.mesh),
                  suffixes=(".glb", ".gltf", ".csv"), what="a bake")
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
-    check_frame_count(timeline.duration, args.fps or timeline.fps, file_input(args.timeline))
+    n_frames = check_frame_count(timeline.duration, args.fps or timeline.fps,
+                                 file_input(args.timeline))
+    refuse_a_rate_that_misses_every_event(timeline, args.fps or timeline.fps, n_frames,
+                                          file_input(args.timeline), given=args.fps is not None,
+                                          result="the animation would hold the neutral face")
     name = args.name or default_animation_name(timeline, args.timeline)
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
                            step=args.step, tolerance=None if args.no_reduce else args.tolerance,

@@ -16,6 +16,7 @@ from facs_rig.cli._output import (
     hold_type,
     note_unshown,
     played_channels,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
@@ -247,7 +248,8 @@ def run_stream(args: argparse.Namespace) -> int:
     options, destinations, rig, transport = _common(args)
     timeline = load_timeline_argument(args.source, vocabulary, hold=hold, fps=args.fps)
     n_frames = check_frame_count(timeline.duration, args.fps, file_input(args.source))
-    _refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source))
+    refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source),
+                                          given=True, result="only neutral would be sent")
     note_unshown(rig, played_channels(timeline))
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
@@ -273,41 +275,6 @@ def _say_stopped(status: int) -> None:
     if status:
         print(f"facs-rig: {'terminated' if status == 128 + signal.SIGTERM else 'interrupted'}",
               file=sys.stderr)
-
-
-def _refuse_a_rate_that_misses_every_event(timeline, fps: float, n_frames: int,
-                                           source: str | None) -> None:
-    """Refuse a frame rate at which no frame of the clip shows any of its events.
-
-    ``stream 12 --hold 0.1 --fps 0.5`` sent one frame, frame 0 (neutral, before the onset), and
-    said "1 frames in 0.00 s": the expression never played. Sending the apex instead would not
-    be the clip at that rate; the user asked for a rate that cannot show it, so it is refused
-    with the rate that can. For a code it is --fps against --hold (a usage error); for a file,
-    the file's timing (bad input, named). Only short grids are looked at: a long clip's frames
-    cannot all miss its events unless they are far shorter than the frame interval.
-
-    Raises
-    ------
-    UsageError, TimelineError
-    """
-    import numpy as np
-
-    from facs_rig.core.timeline import sample
-    from facs_rig.errors import TimelineError
-
-    visible = [e for e in timeline.events if e.intensity > 0 and e.end > e.start]
-    if not visible or n_frames > 10_000:
-        return
-    if np.any(sample(timeline, fps=fps).values > 0):
-        return
-    # An interval at most half the shortest event puts a frame inside each one.
-    enough = 2 / min(e.end - e.start for e in visible)
-    problem = (f"--fps {fps:g} samples one frame every {1 / fps:g} s: none of the {n_frames} "
-               f"frame(s) of the {timeline.duration:g} s clip shows its expression (only neutral "
-               f"would be sent); use --fps {enough:.3g} or more")
-    if source is None:
-        raise UsageError(problem)
-    raise TimelineError(f"{source}: {problem}")
 
 
 def run_bridge(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from facs_rig.cli._output import (
     naming,
     note_unshown,
     played_channels,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.resources import load_vocabulary
 
@@ -157,6 +158,11 @@ def run_preview(args: argparse.Namespace) -> int:
     n_frames = check_frame_count(timeline.duration, rate, timeline_file and str(timeline_file))
     width = args.size * 2 + 4 if args.side_by_side else args.size
     check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
+    # After the encoder's own limits (a GIF frame lasts at most 655.35 s), which say more.
+    refuse_a_rate_that_misses_every_event(timeline, rate, n_frames,
+                                          timeline_file and str(timeline_file),
+                                          given=args.fps is not None,
+                                          result="the clip would show the neutral face only")
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
     note_unshown(setup.driver.profile, played_channels(timeline))
     # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.

@@ -8,7 +8,6 @@ order the modules register.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping
 
 from facs_rig.cli._output import note_unshown, print_json, print_table, scale_type

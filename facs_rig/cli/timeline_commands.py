@@ -14,6 +14,7 @@ from facs_rig.cli._output import (
     hold_type,
     print_json,
     print_table,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.core.timeline import timeline_summary
 from facs_rig.io.curves_csv import write_sampled
@@ -146,7 +147,10 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.fps is not None:
         timeline = timeline.with_fps(args.fps)
     if Path(output).suffix.lower() == ".csv":  # a CSV timeline is sampled per frame
-        check_frame_count(timeline.duration, timeline.fps, source)
+        n_frames = check_frame_count(timeline.duration, timeline.fps, source)
+        refuse_a_rate_that_misses_every_event(timeline, timeline.fps, n_frames, source,
+                                              given=args.fps is not None,
+                                              result="its curves would be all 0")
     write_timeline(timeline, output, vocabulary, timecode=args.timecode)
     print(f"wrote {output}: {len(timeline.events)} events, {timeline.duration:g} s")
     return 0
@@ -171,7 +175,10 @@ def run_sample(args: argparse.Namespace) -> int:
     source = file_input(args.timeline)
     check_output(args.output, inputs=(source,), suffixes=(".csv", ".json"), what="AU curves")
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
-    check_frame_count(timeline.duration, args.fps or timeline.fps, source)
+    n_frames = check_frame_count(timeline.duration, args.fps or timeline.fps, source)
+    refuse_a_rate_that_misses_every_event(timeline, args.fps or timeline.fps, n_frames, source,
+                                          given=args.fps is not None,
+                                          result="the curves would be all 0")
     channels = parse_channel_list(args.channels, vocabulary) if args.channels is not None else None
     # Written block by block: memory stays bounded however long the sampling is.
     n_frames, columns, fps = write_sampled(timeline, args.output, fps=args.fps, channels=channels)

@@ -18,6 +18,10 @@ adapter reads the three shapes in common lab use:
 3. **Phase annotations** on a child tier of either (any tier whose ``PARENT_REF`` is the AU or
    code tier) with values ``onset``, ``apex``, ``offset``, optionally followed by an easing
    (``onset linear``). They place the phase boundaries inside the parent annotation.
+4. **Exact intensities** on an AU tier's child ``<tier> intensity`` (what the writer makes): a
+   number 0-1 referring to one lettered annotation, read as that letter measured finely when
+   it lies in the letter's band (``12C`` with ``0.43688032``); outside it (a coder changed the
+   letter) the letter's own value is read, as AU notes read ``12D intensity 0.3``.
 
 An annotation span ``[t0, t1]`` without phase annotations is split by
 :data:`DEFAULT_PHASE_PROPORTIONS`: onset 25 %, apex 50 %, offset 25 % of the span. A symmetric
@@ -27,10 +31,13 @@ Every other tier is ignored and listed in the timeline's ``metadata["ignored_tie
 files hold words, gestures, translations...). Annotations on unaligned time slots cannot be
 placed and are skipped, counted in ``metadata["unaligned_annotations"]``.
 
-The writer makes shape 1 plus shape 3: one tier per channel (``AU12``, ``AU12_L``; overlapping
+The writer makes shapes 1, 3 and 4: one tier per channel (``AU12``, ``AU12_L``; overlapping
 events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN tier cannot hold
-overlapping annotations: see docs/timeline-formats.md, "Why this layout"), a child ``<tier> phases`` tier
-holding each event's onset/apex/offset (with non-default easings), and ``PROPERTY`` entries
+overlapping annotations: see docs/timeline-formats.md, "Why this layout") whose values are what
+a FACS coder writes, the FACS term with its letter (``12C``, ``L12B``; :func:`_value_texts`), a
+child ``<tier> phases`` tier holding each event's onset/apex/offset (with non-default easings),
+a child ``<tier> intensity`` tier where an event's intensity is not its letter's value (a
+capture's), and ``PROPERTY`` entries
 ``facs_rig.fps``, ``facs_rig.duration`` and ``facs_rig.metadata`` (JSON) in the header, so that
 reading the file back gives the same timeline (times are whole milliseconds in EAF; others
 are rounded to the nearest millisecond).
@@ -47,6 +54,8 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, events_from_code
@@ -81,6 +90,9 @@ _PROPERTY_DURATION = "facs_rig.duration"
 _PROPERTY_METADATA = "facs_rig.metadata"
 _AU_TYPE = "facs-au"
 _PHASE_TYPE = "facs-phase"
+_INTENSITY_TYPE = "facs-intensity"
+#: The child tier of an AU tier holding each annotation's exact intensity (``AU12 intensity``).
+_INTENSITY_SUFFIX = " intensity"
 
 
 def _pympi():
@@ -215,6 +227,47 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
                              f"or a number 0-1", span)
 
 
+def _annotations(eaf: Any, tier: str) -> list[tuple[str | None, int | None, int | None, Any]]:
+    """``(annotation id, start ms, end ms, value)`` of every annotation on ``tier``: its
+    aligned annotations with their ids (an exact intensity refers to one), or a reference
+    tier's as pympi gives them (no id)."""
+    aligned, references, *_ = eaf.tiers[tier]
+    if references:
+        return [(None, start, end, value)
+                for start, end, value, *_ in eaf.get_annotation_data_for_tier(tier)]
+    return [(annotation, eaf.timeslots[first], eaf.timeslots[second], value)
+            for annotation, (first, second, value, *_) in aligned.items()]
+
+
+def _exact_intensities(eaf: Any, tier: str) -> dict[str, str]:
+    """Annotation id -> the text on the ``<tier> intensity`` child tier that refers to it
+    (what facs-rig writes for a lettered event whose intensity is not its letter's value)."""
+    child = f"{tier}{_INTENSITY_SUFFIX}"
+    if child not in eaf.tiers or eaf.tiers[child][2].get("PARENT_REF") != tier:
+        return {}
+    return {reference: str(value) for reference, value, *_ in eaf.tiers[child][1].values()}
+
+
+def _exact_in_band(text: str, letter: str, channel: Channel, lettered: float, context: _Context,
+                   tier: str, span: tuple[int, int]) -> float:
+    """The exact intensity of a lettered annotation: ``text``, a number 0-1, when it lies in the
+    letter's band (the letter measured finely, as AU notes read ``7E intensity 0.907``); the
+    letter's own value ``lettered`` when it does not (a coder changed ``12C`` to ``12D`` in
+    ELAN: the letter written wins)."""
+    from facs_rig.io.au_notes import _band
+
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise context.fail(f"{tier}{_INTENSITY_SUFFIX}",
+                           f"value {shown(text.strip())} is not an intensity 0-1", span)
+    band = _band(context.vocabulary.scale().value_to_letter(value), channel.au,
+                 context.vocabulary)
+    return value if band == letter else lettered
+
+
 def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN file") -> Timeline:
     """Build a timeline from a parsed ``pympi.Elan.Eaf`` document (see the module notes)."""
     from facs_rig.io.timeline_json import check_channel
@@ -241,8 +294,11 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         phases = _phase_annotations(eaf, tier)
         phase_tiers.update(eaf.get_child_tiers_for(tier) if phases else ())
         phases_by_start = _PhasesByStart(phases)
-        for start, end, value, *_ in sorted(eaf.get_annotation_data_for_tier(tier),
-                                            key=lambda row: (row[0] is None, row[0] or 0)):
+        exact = _exact_intensities(eaf, tier) if channel is not None else {}
+        if exact:
+            phase_tiers.add(f"{tier}{_INTENSITY_SUFFIX}")
+        for annotation, start, end, value in sorted(_annotations(eaf, tier),
+                                                    key=lambda row: (row[1] is None, row[1] or 0)):
             if start is None or end is None:
                 unaligned += 1
                 continue
@@ -257,6 +313,9 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
             try:
                 if channel is not None:
                     intensity, letter, sided = _intensity(str(value), context, tier, span, channel)
+                    if letter is not None and annotation in exact:
+                        intensity = _exact_in_band(exact[annotation], letter, sided, intensity,
+                                                   context, tier, span)
                     if sided != channel:
                         problem = check_channel(sided, vocabulary)
                         if problem:
@@ -412,21 +471,29 @@ def _check_time_slot_references(eaf: Any, path: str) -> None:
                         f"{shown(reference)} is not declared in TIME_ORDER")
 
 
-def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
-    from facs_rig.io.au_notes import float32_text
+def _value_texts(event: AUEvent, vocabulary: Vocabulary) -> tuple[str, str | None]:
+    """``(annotation value, exact intensity)`` of an event, as a FACS coder writes it.
 
-    scale = vocabulary.scale()
-    # No letter where FACS scores no intensity (AU45 blink, AU46 wink): a value other than the
-    # unlettered one (full closure) is written as a number.
-    letter = vocabulary.letter_of(event.channel.au, event.letter)
-    if letter is not None and event.intensity == scale.letter_to_value(letter):
-        return letter
-    if letter is None and event.intensity == scale.letter_to_value(
-            vocabulary.unlettered_letter(event.channel.au)):
-        return ""
-    # To the precision rig weights have, float32, as AU notes write it: a tracker's float32
-    # widened to a double was written as float noise (0.16950000077486038 for 0.1695).
-    return float32_text(event.intensity)
+    A lettered event is its FACS term, side, AU and letter (``12C``, ``L12B``), as AU notes
+    write it (:func:`~facs_rig.io.au_notes.written_intensity`); an intensity that is not its
+    letter's value but lies in its band (a capture's 0.4369 under ``C``) is the second item, for
+    the ``<tier> intensity`` child tier. An unlettered event is empty where its value is the
+    unscored one (C; full closure for a blink or wink, AU45/AU46, which FACS scores present
+    only), else the number: the shortest text that reads back as the same float32.
+    """
+    from facs_rig.io.au_notes import float32_text, written_intensity
+
+    au = event.channel.au
+    if vocabulary.scores_intensity(au):
+        letter, exact = written_intensity(vocabulary, au, event.letter, event.intensity)
+        if letter is not None:
+            return f"{event.channel.side or ''}{au}{letter}", exact
+        return exact or "", None
+    # A blink or wink: no letter; a value other than full closure is written as a number.
+    closed = vocabulary.scale().letter_to_value(vocabulary.unlettered_letter(au))
+    if np.float32(event.intensity) == np.float32(closed):
+        return "", None
+    return float32_text(event.intensity), None
 
 
 #: Latest time facs-rig writes, in milliseconds: the EAF 2.8 schema declares TIME_VALUE an
@@ -459,6 +526,7 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
     eaf.remove_tier("default")
     eaf.add_linguistic_type(_AU_TYPE)
     eaf.add_linguistic_type(_PHASE_TYPE, constraints="Included_In")
+    exact_tiers: set[str] = set()  # lanes with a "<tier> intensity" child, made when needed
     eaf.remove_linguistic_type("default-lt")
     lanes: dict[str, list[int]] = {}  # tier name -> end (ms) of its last annotation
     for channel in timeline.channels:
@@ -483,7 +551,10 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
                     break
                 lane += 1
             lanes[tier][0] = end
-            eaf.add_annotation(tier, start, end, _value_text(event, vocabulary))
+            value, exact = _value_texts(event, vocabulary)
+            eaf.add_annotation(tier, start, end, value)
+            if exact is not None:
+                _add_exact_intensity(eaf, tier, exact, exact_tiers)
             apex_start, apex_end = (_milliseconds(event.apex_start, event, "apex start"),
                                     _milliseconds(event.apex_end, event, "apex end"))
             for phase, phase_start, phase_end, easing in (
@@ -502,6 +573,23 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
         raise TimelineFormatError(f"timeline metadata cannot be written to ELAN: {exc}") from None
     eaf.add_property(_PROPERTY_METADATA, metadata)
     return eaf
+
+
+def _add_exact_intensity(eaf: Any, tier: str, exact: str, exact_tiers: set[str]) -> None:
+    """Put ``exact`` on the ``<tier> intensity`` child tier (Symbolic Association: one value
+    per annotation of its parent, which ELAN moves and deletes with it), referring to the
+    annotation just added to ``tier``."""
+    child = f"{tier}{_INTENSITY_SUFFIX}"
+    if not exact_tiers:
+        eaf.add_linguistic_type(_INTENSITY_TYPE, constraints="Symbolic_Association",
+                                timealignable=False)
+    if child not in exact_tiers:
+        eaf.add_tier(child, ling=_INTENSITY_TYPE, parent=tier)
+        exact_tiers.add(child)
+    parent = f"a{eaf.maxaid}"  # pympi's id of the annotation just added (generate_annotation_id)
+    annotation = eaf.generate_annotation_id()
+    eaf.annotations[annotation] = child
+    eaf.tiers[child][1][annotation] = (parent, exact, None, None)  # as add_ref_annotation stores it
 
 
 def eaf_to_string(timeline: Timeline, vocabulary: Vocabulary) -> str:
