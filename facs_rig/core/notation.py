@@ -25,7 +25,7 @@ from facs_rig.errors import CodeParseError
 if TYPE_CHECKING:
     from facs_rig.core.vocabulary import IntensityScale, Vocabulary
 
-__all__ = ["CodedAU", "Code", "parse_code", "format_code"]
+__all__ = ["CodedAU", "Code", "parse_code", "format_code", "combination_problem"]
 
 # Fullmatched on a stripped term: one run of digits between literals, so matching is linear.
 _TERM = re.compile(r"(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?", re.IGNORECASE)
@@ -351,30 +351,40 @@ def _override(from_names: _Placed, explicit: _Placed, vocabulary: Vocabulary) ->
     return merged
 
 
+def combination_problem(a: CodedAU, b: CodedAU, vocabulary: Vocabulary) -> str | None:
+    """Why FACS does not score terms ``a`` and ``b`` in one code, or None when it does.
+
+    ``"51+52: the head cannot turn left and right at once (FACS 2002, Table 9-1)"``: a FACS
+    alternative (``vocabulary.rules.alternatives``) on a shared side, or an AU of a region a
+    visibility code says is not visible (``vocabulary.rules.hides``).
+    """
+    rules = vocabulary.rules
+    for rule in rules.alternatives:
+        if rule.matches(a, b):
+            first, second = sorted((a, b), key=lambda t: t.au)
+            return f"{first}+{second}: {rule.reason} ({rule.source})"
+    for hider, hidden in ((a, b), (b, a)):
+        regions = rules.hides.get(hider.au)
+        unit = vocabulary.action_units.get(hidden.au)
+        if regions and unit is not None and unit.drives and unit.region in regions:
+            hiding = vocabulary.action_units[hider.au]
+            return (f"{hider}+{hidden}: {hiding.name.lower()} ({hider.au}), yet AU{hidden.au} "
+                    f"({unit.name}) is scored ({rules.hides_source[hider.au]})")
+    return None
+
+
 def _check_combinations(text: str, terms: _Placed, vocabulary: Vocabulary) -> None:
-    """Refuse two terms FACS never scores in one code: alternatives and hidden regions.
+    """Refuse two terms FACS never scores in one code (:func:`combination_problem`).
 
     Raises
     ------
     CodeParseError
         At the later of the two terms' columns, naming both and the rule's source.
     """
-    rules = vocabulary.rules
     placed = sorted(terms.values(), key=lambda item: (item[1], item[0].au))
     for index, (later, later_column) in enumerate(placed):
         for earlier, _ in placed[:index]:
-            for rule in rules.alternatives:
-                if rule.matches(earlier, later):
-                    first, second = sorted((earlier, later), key=lambda t: t.au)
-                    raise CodeParseError(
-                        f"{first}+{second}: {rule.reason} ({rule.source}) "
-                        f"{_where(text, later_column)}", text=text, column=later_column)
-            for hider, hidden in ((earlier, later), (later, earlier)):
-                regions = rules.hides.get(hider.au)
-                unit = vocabulary.action_units[hidden.au]
-                if regions and unit.drives and unit.region in regions:
-                    hiding = vocabulary.action_units[hider.au]
-                    raise CodeParseError(
-                        f"{hider}+{hidden}: {hiding.name.lower()} ({hider.au}), yet AU{hidden.au} "
-                        f"({unit.name}) is scored ({rules.hides_source[hider.au]}) "
-                        f"{_where(text, later_column)}", text=text, column=later_column)
+            problem = combination_problem(earlier, later, vocabulary)
+            if problem:
+                raise CodeParseError(f"{problem} {_where(text, later_column)}",
+                                     text=text, column=later_column)
