@@ -1398,3 +1398,21 @@ def test_elan_round_trip_keeps_marks_on_milliseconds(vocabulary, extra, tmp_path
     back = read_timeline(path, vocabulary)
     assert back.marks == tuple(CodeMark(m.code, round(m.start * 1000) / 1000,
                                         round(m.end * 1000) / 1000) for m in timeline.marks)
+
+
+def test_notes_writer_puts_facs_alternatives_on_lines_of_their_own(vocabulary):
+    # Two events at the same times that no one code scores together (a JSON or ELAN timeline can
+    # hold them): one line would read back as '51+52', refused (FACS 2002, Table 9-1).
+    timeline = Timeline((AUEvent(Channel(51), 0.55, 1.0), AUEvent(Channel(52), 0.55, 1.0),
+                         AUEvent(Channel(12), 0.55, 1.0)))
+    text = format_au_notes(timeline, vocabulary)
+    assert text.splitlines()[3:] == ["1  12+51  onset 0.3  apex 1  offset 0.5",
+                                     "1  52     onset 0.3  apex 1  offset 0.5"]
+    assert parse_au_notes(text, vocabulary) == timeline
+
+
+def test_notes_writer_refuses_an_unsided_wink(vocabulary):
+    with pytest.raises(TimelineFormatError, match=r"^cannot write AU46 as AU notes: 46 is a wink "
+                                                  r"of one eye: write L46 or R46 \(both eyes: 45 "
+                                                  r"or 43\)$"):
+        format_au_notes(Timeline((AUEvent(Channel(46), 1.0, 0.0),)), vocabulary)
