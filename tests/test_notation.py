@@ -80,7 +80,8 @@ def test_parsed_terms():
     # An explicit term replaces the expression's FACS alternatives of it (26 and 27).
     ("surprise+27", "1+2+5B+27"),
     ("scream+26", "1+2+4+5+10+20+25+26"),
-    ("eyes_closed+L45", "L45"),
+    ("eyes_closed+L45", "R43E+L45"),        # the left eye blinks, the right stays closed
+    ("eyes_closed+45", "45"),
     # Overlapping expressions: the stronger wins, an unlettered AU counting as C (0.55), so
     # fear's AU5 beats surprise's 5B (0.20) whichever comes first.
     ("fear+surprise", "1+2+4+5+7+20+26"),
@@ -414,7 +415,7 @@ def test_neutral_takes_no_other_au(code, data):
 def test_a_named_expression_keeps_the_sides_a_term_does_not_name(code, name):
     """``name+code``, side by side: a side a written term names plays the term; a side of the
     expression's AU no written term names keeps the expression's value, unless a written term
-    is a FACS alternative of it there (then it is gone)."""
+    on that side is a FACS alternative of it (then it is gone there)."""
     try:
         combined = parse(f"{name}+{format_code(code)}" if code.aus else name)
     except CodeParseError:
@@ -422,10 +423,10 @@ def test_a_named_expression_keeps_the_sides_a_term_does_not_name(code, name):
     expression = parse(name)
     expected = {}
     for term in expression:
-        if any(_conflict(term, written) for written in code):
-            continue
+        unsided = CodedAU(term.au, None, term.intensity)
         for side in _sides(term):
-            if not any(written.au == term.au and side in _sides(written) for written in code):
+            if not any((written.au == term.au or _conflict(unsided, written))
+                       and side in _sides(written) for written in code):
                 expected[(term.au, side)] = VOCABULARY.term_value(term)
     for written in code:
         if VOCABULARY.action_units[written.au].drives:

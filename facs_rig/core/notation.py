@@ -331,18 +331,17 @@ def _override(from_names: _Placed, explicit: _Placed, vocabulary: Vocabulary) ->
     """The expressions' terms overridden by the explicit ones, side by side.
 
     An explicit term replaces what the expressions say about its AU on its sides (a bilateral
-    term: both), and the expressions' terms that are a FACS alternative of it on a shared side
+    term: both), and the expressions' terms that are a FACS alternative of it on those sides
     (``surprise+27``: 27 replaces 26). The other side of a bilateral expression term keeps its
-    value: ``happiness+L12E`` is ``6+L12E+R12``.
+    value: ``happiness+L12E`` is ``6+L12E+R12``, ``eyes_closed+L45`` is ``R43E+L45``.
     """
     merged: _Placed = {}
     for (au, side), (term, column) in from_names.items():
-        written = [t for t, _ in explicit.values() if t.au == au]
-        if any(any(rule.matches(t, term) for rule in vocabulary.rules.alternatives)
-               for t, _ in explicit.values()):
-            continue
+        replacing = [t for t, _ in explicit.values()
+                     if t.au == au or any(rule.matches(t, CodedAU(term.au, None, term.intensity))
+                                          for rule in vocabulary.rules.alternatives)]
         sides = ("L", "R") if side is None else (side,)
-        kept = [one for one in sides if not any(_overlap(t.side, one) for t in written)]
+        kept = [one for one in sides if not any(_overlap(t.side, one) for t in replacing)]
         if len(kept) == len(sides):
             merged[(au, side)] = (term, column)
         else:
