@@ -99,6 +99,8 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} {unit})")
     print(f"events    {len(summary['events'])}")
     print(f"channels  {' '.join(summary['channels']) or '-'}")
+    if summary["marks"]:
+        print(f"marks     {len(summary['marks'])} (codes that drive nothing: kept, not played)")
     for key, value in summary["metadata"].items():
         text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         print(f"{key.replace('_', ' ')}: {text}")
@@ -114,6 +116,11 @@ def run_show(args: argparse.Namespace) -> int:
                       f"{e['end']:.3f}", f"{e['ease_in']}/{e['ease_out']}")
                      for e in summary["events"]])
         _print_cut_events(timeline)
+    if summary["marks"]:
+        print()
+        print_table(("start", "code", "name", "end"),
+                    [(f"{m['start']:.3f}", str(m["code"]), vocabulary.action_unit(m["code"]).name,
+                      f"{m['end']:.3f}") for m in summary["marks"]])
     return 0
 
 
@@ -152,7 +159,13 @@ def run_convert(args: argparse.Namespace) -> int:
                                               given=args.fps is not None,
                                               result="its curves would be all 0")
     write_timeline(timeline, output, vocabulary, timecode=args.timecode)
-    print(f"wrote {output}: {len(timeline.events)} events, {timeline.duration:g} s")
+    marks = (f", {len(timeline.marks)} mark{'' if len(timeline.marks) == 1 else 's'}"
+             if timeline.marks else "")
+    print(f"wrote {output}: {len(timeline.events)} events{marks}, {timeline.duration:g} s")
+    if timeline.marks and Path(output).suffix.lower() == ".csv":
+        codes = ", ".join(sorted({str(mark.code) for mark in timeline.marks}, key=int))
+        print(f"note: a CSV holds per-frame values: the {len(timeline.marks)} mark(s) of codes "
+              f"that drive nothing ({codes}) are not in it; keep them in .json, .notes or .eaf")
     return 0
 
 

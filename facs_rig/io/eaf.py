@@ -58,7 +58,15 @@ from typing import Any
 import numpy as np
 
 from facs_rig.core.channels import Channel
-from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, events_from_code
+from facs_rig.core.timeline import (
+    DEFAULT_EASING,
+    EASINGS,
+    AUEvent,
+    CodeMark,
+    Timeline,
+    events_from_code,
+    marks_from_code,
+)
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import (
     FacsRigError,
@@ -278,6 +286,7 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     _check_annotation_references(eaf, source)
     context = _Context(source, vocabulary)
     events: list[AUEvent] = []
+    marks: list[CodeMark] = []  # codes that drive nothing (50 speech, 74 unscorable)
     ignored: list[str] = []
     unaligned = 0
     phase_tiers: set[str] = set()
@@ -287,7 +296,9 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         is_code_tier = " ".join(tier.lower().split()) in CODE_TIER_NAMES
         if channel is None and not is_code_tier:
             continue
-        if channel is not None:
+        unit = vocabulary.action_units.get(channel.au) if channel is not None else None
+        marking = unit is not None and not unit.drives and channel.side is None
+        if channel is not None and not marking:
             problem = check_channel(channel, vocabulary)
             if problem:
                 raise context.fail(tier, problem)
@@ -311,7 +322,16 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
             except ValueError as exc:
                 raise context.fail(tier, str(exc), span) from None
             try:
-                if channel is not None:
+                if marking:
+                    # A tier of a code that drives nothing (AU50, AU74): each annotation is a
+                    # mark over its span; FACS scores these codes present, so no letter.
+                    if str(value).strip() not in ("", str(channel.au)):
+                        raise context.fail(tier, f"value {shown(str(value).strip())}: "
+                                                 f"AU{channel.au} ({unit.name}) is a {unit.kind} "
+                                                 f"code, scored present: leave the annotation "
+                                                 f"empty", span)
+                    marks.append(CodeMark(channel.au, _seconds(start), _seconds(end)))
+                elif channel is not None:
                     intensity, letter, sided = _intensity(str(value), context, tier, span, channel)
                     if letter is not None and annotation in exact:
                         intensity = _exact_in_band(exact[annotation], letter, sided, intensity,
@@ -324,9 +344,12 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                     events.append(AUEvent(sided, intensity, _seconds(start), onset, apex, offset,
                                           ease_in=ease_in, ease_out=ease_out, letter=letter))
                 elif str(value).strip():
+                    code = vocabulary.parse(str(value))
                     events.extend(events_from_code(
-                        str(value), vocabulary, at=_seconds(start), onset=onset, apex=apex,
+                        code, vocabulary, at=_seconds(start), onset=onset, apex=apex,
                         offset=offset, ease_in=ease_in, ease_out=ease_out))
+                    marks.extend(marks_from_code(code, vocabulary, at=_seconds(start),
+                                                 end=_seconds(end)))
             except TimelineFormatError:
                 raise
             except (TimelineError, FacsRigError) as exc:
@@ -354,7 +377,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     fps = _number_property(properties, _PROPERTY_FPS, source)
     duration = _number_property(properties, _PROPERTY_DURATION, source)
     try:
-        return Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata)
+        return Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata,
+                        tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
 
@@ -501,7 +525,8 @@ def _value_texts(event: AUEvent, vocabulary: Vocabulary) -> tuple[str, str | Non
 MAX_WRITTEN_MS = 2**32 - 1
 
 
-def _milliseconds(seconds: float, event: AUEvent, what: str) -> int:
+def _milliseconds(seconds: float, event: AUEvent | None, what: str,
+                  mark: CodeMark | None = None) -> int:
     """``seconds`` as an ELAN time slot value, or a TimelineFormatError naming the event and why.
 
     Checked before any rounding: ``int(round(inf))`` raised OverflowError, and times past 2**53 ms
@@ -511,8 +536,10 @@ def _milliseconds(seconds: float, event: AUEvent, what: str) -> int:
     if not 0 <= milliseconds <= MAX_WRITTEN_MS:  # also refuses NaN and infinities
         where = "before 0 s" if milliseconds < 0 else (
             f"at {seconds:g} s" if math.isfinite(seconds) else "at no finite time")
+        item = (f"{event.channel.name} event that starts at {event.start:g} s" if event is not None
+                else f"code {mark.code} mark that starts at {mark.start:g} s")
         raise TimelineFormatError(
-            f"cannot write the {event.channel.name} event that starts at {event.start:g} s to "
+            f"cannot write the {item} to "
             f"ELAN: its {what} is {where}, outside the 0 to {MAX_WRITTEN_MS} ms (49.7 days) an "
             f"ELAN time slot holds (TIME_VALUE is whole milliseconds, xsd:unsignedInt)")
     return int(round(milliseconds))
@@ -564,6 +591,26 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
                 if phase_end > phase_start:
                     label = phase if easing == DEFAULT_EASING else f"{phase} {easing}"
                     eaf.add_annotation(f"{tier} phases", phase_start, phase_end, label)
+    # Marks (codes that drive nothing: 50 speech, 74 unscorable) on a tier of their code, as
+    # the AU tiers, an empty value (scored present) and no phases; lanes where they overlap.
+    for mark in timeline.marks:
+        start, end = (_milliseconds(mark.start, None, "start", mark),
+                      _milliseconds(mark.end, None, "end", mark))
+        if end <= start:
+            raise TimelineFormatError(f"cannot write the code {mark.code} mark at "
+                                      f"{mark.start:g} s to ELAN: it lasts under a millisecond")
+        name = Channel(mark.code).name
+        lane = 1
+        while True:
+            tier = name if lane == 1 else f"{name} #{lane}"
+            if tier not in lanes:
+                eaf.add_tier(tier, ling=_AU_TYPE)
+                lanes[tier] = [0]
+            if lanes[tier][0] <= start:
+                break
+            lane += 1
+        lanes[tier][0] = end
+        eaf.add_annotation(tier, start, end, "")
     eaf.add_property(_PROPERTY_FPS, repr(timeline.fps))
     eaf.add_property(_PROPERTY_DURATION, repr(timeline.duration))
     try:
