@@ -264,7 +264,8 @@ def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path
     events = EventOptions(follow_intensity=True)  # the CLI's default (--whole-events unset)
     take = take_events(read_capture(path), code_cleaning, events, code=True)
     expected_json = tmp_path / "expected.json"
-    write_timeline(take_events(read_capture(path), CleaningOptions(), events).timeline,
+    # A timeline output holds code's events, with code's cleaning by default.
+    write_timeline(take_events(read_capture(path), code_cleaning, events).timeline,
                    str(expected_json), load_vocabulary())
     calls = []
     real = pipeline.take_curves
@@ -276,7 +277,8 @@ def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path
     assert main(["retarget", path, "-o", str(tmp_path / "cli.json")]) == 0
     assert (tmp_path / "cli.json").read_bytes() == expected_json.read_bytes() and len(calls) == 2
     job = TakeJob(key="k", capture=path,
-                  requests=(RetargetRequest(path, str(tmp_path / "batch.json"), events=events),),
+                  requests=(RetargetRequest(path, str(tmp_path / "batch.json"), events=events,
+                                            cleaning=code_cleaning),),
                   summary_path=str(tmp_path / "batch.facs.txt"),
                   heat_map_path=str(tmp_path / "batch.qc.png"), code_cleaning=code_cleaning)
     assert process_take(job)["status"] == "ok" and len(calls) == 4  # the .json, the summary
