@@ -371,13 +371,14 @@ def test_sampled_code_events_score_a_blink_on_the_closure_channel_unless_45_is_c
     closure = AUCurves(times, blink[:, None], (Channel(43),), 60.0)
     sampled = sampled_code_events(closure, generic, vocabulary)
     assert sampled.channels == (Channel(43),)
-    assert sampled.values[:, 0].max() == pytest.approx(0.9, abs=0.05)  # the blink, on AU43
+    # The blink, on AU43, closed: a blink is scored present (FACS 2002) and plays at E.
+    assert sampled.values[:, 0].max() == pytest.approx(1.0)
     assert sampled.values[times > 1.0, 0].max() == 0.0
     both = AUCurves(times, np.stack([blink, np.zeros_like(blink)], axis=1),
                     (Channel(43), Channel(45)), 60.0)
     sampled = sampled_code_events(both, generic, vocabulary)
     assert sampled.values[:, 0].max() == 0.0  # a coding that codes 45 scores the blink as 45
-    assert sampled.values[:, 1].max() == pytest.approx(0.9, abs=0.05)
+    assert sampled.values[:, 1].max() == pytest.approx(1.0)
 
 
 def _checked_copy(event: AUEvent) -> AUEvent:

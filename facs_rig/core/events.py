@@ -529,7 +529,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
                                              options.min_gap), end_index] if hump_count > 1 \
                 else [start_index, end_index]
-            if options.follow_intensity and channel.au != 43:
+            if options.follow_intensity and channel.au not in _EYE_CLOSURES:
                 # An eye closure stays whole: its length tells blink (45) from closure (43).
                 pieces: list[tuple[int, int]] = []
                 continues: list[bool] = []  # piece k changes letter within piece k-1's hump
@@ -551,22 +551,74 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 intensity, letter, start, onset, apex, offset = _event(
                     time_list, curve[left:right + 1], left, right, scale, apex_fraction)
                 event_channel = channel
-                # (start + onset + apex + offset) - start is AUEvent's end - start.
-                if channel.au == 43 and start + onset + apex + offset - start \
-                        <= options.blink_max:
-                    # FACS 2002: a closure that reopens at once is a blink, AU45; 43 is the
-                    # held closure. ARKit's eyeBlink cannot tell them apart, timing can.
-                    event_channel = Channel(45, channel.side)
+                if channel.au in _EYE_CLOSURES:
+                    # FACS 2002, AU45: a closure that reopens within half a second is a blink,
+                    # 45, scored present without a letter; "if bilateral and the eyes remain
+                    # closed more than 1/2 second, then the action should be scored as eyes
+                    # closed (43E)": the held closure is 43 at its letter. ARKit's eyeBlink
+                    # (read as 43) and OpenFace's AU45_r (a closure's intensity, whatever its
+                    # length) cannot tell them apart; timing can.
+                    # (start + onset + apex + offset) - start is AUEvent's end - start.
+                    blink = start + onset + apex + offset - start <= options.blink_max
+                    event_channel = Channel(45 if blink else 43, channel.side)
+                    if blink:
+                        # Present, so closed: FACS 2002 gives a blink no intensity criteria
+                        # (the eyes "close or nearly close"), and an unlettered 45 plays at
+                        # the scale's E (action_units.json, "intensity"), as '45' read back
+                        # from the notes does; a 45D for a smoothed peak was a letter FACS
+                        # never scores.
+                        intensity, letter = scale.letter_to_value("E"), None
                 events.append(make(event_channel, intensity, start, onset, apex, offset, letter))
         if following:
             events.extend(make(channel, intensity, start, onset, apex, offset, letter)
                           for intensity, letter, start, onset, apex, offset in _phased_events(
                               curve, times, time_list, following, scale, apex_fraction))
+    events = _bilateral_blinks(events)
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
         f"{options.on:g}/{options.off:g}, min {options.min_duration:g} s)"
     return Timeline(tuple(events), duration, curves.fps or 30.0, metadata)
+
+
+#: The channels that measure how far the eyes are closed: 43 (ARKit's eyeBlink, solved) and 45
+#: (OpenFace's AU45_r). Their events are blinks (45) or held closures (43) by their length.
+_EYE_CLOSURES = frozenset({43, 45})
+
+
+def _bilateral_blinks(events: list[AUEvent]) -> list[AUEvent]:
+    """``events`` with each left blink that overlaps a right one (and so both eyes blinking)
+    written as one bilateral blink, ``45``, as a FACS coder scores it: FACS 2002, AU45, scores
+    a blink of both eyes as 45 and keeps L45/R45 for a unilateral one. The merged event spans
+    both (earliest start and apex, latest apex end and end) at the stronger intensity; it
+    takes the place of the earlier of the two."""
+    left = [k for k, e in enumerate(events) if e.channel.au == 45 and e.channel.side == "L"]
+    right = [k for k, e in enumerate(events) if e.channel.au == 45 and e.channel.side == "R"]
+    if not left or not right:
+        return events
+    right.sort(key=lambda k: events[k].start)
+    right_starts = [events[k].start for k in right]
+    used: set[int] = set()
+    merged: dict[int, AUEvent] = {}
+    for k in left:
+        blink = events[k]
+        # The right blinks starting before this one ends; the first still open overlaps it.
+        for j in right[:bisect_left(right_starts, blink.end)]:
+            other = events[j]
+            if j in used or other.end <= blink.start:
+                continue
+            start = min(blink.start, other.start)
+            apex_start = min(blink.start + blink.onset, other.start + other.onset)
+            apex_end = max(blink.start + blink.onset + blink.apex,
+                           other.start + other.onset + other.apex)
+            end = max(blink.end, other.end)
+            merged[min(k, j)] = AUEvent.from_times(
+                Channel(45), max(blink.intensity, other.intensity), start, apex_start,
+                apex_end, end, ease_in=blink.ease_in, ease_out=blink.ease_out, letter=None)
+            used.update((k, j))
+            break
+    return [merged.get(k, event) for k, event in enumerate(events)
+            if k in merged or k not in used]
 
 
 @dataclass(frozen=True)
