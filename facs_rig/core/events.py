@@ -863,8 +863,12 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     make segments of their own, cut and coded by steps 1-3 among themselves.
 
     A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
-    at most half a second): it never cuts a segment and is listed in the segment it overlaps
-    most, or, at rest, as a segment of its own.
+    at most half a second): it is listed over its own time only. The segment it mostly lies in
+    is cut around it (before, the blink with that segment's AUs, after; a piece left shorter
+    than ``min_duration`` joins the blink's while the blink still covers half of it), as
+    step 3's "present for at least half" asks; a blink mostly at rest is a segment of its own
+    there. None is listed where the segment holds 43, the eyes closed: FACS scores one closure
+    at a time (AU45: a closure held over half a second is 43).
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
     count against an emotion. ``emotions`` are the expressions that may name a segment: those
@@ -894,9 +898,12 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     # Merged once: the left and right blinks overlap, and a gap is checked against one span.
     blinks = _merged_spans([(start, end) for start, end, _ in momentary])
     pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks, min_duration)
-    # A blink belongs to the segment it overlaps most; blinks at rest make segments of their own.
+    # A blink is listed only over its own time: the segment it mostly lies in is cut around it
+    # (a 0.23 s blink was listed in a 2.08 s segment, against "present for at least half");
+    # one mostly at rest is a segment of its own there.
     starts = [start for start, _, _ in pieces]
     at_rest: list[tuple[float, float, AUEvent]] = []
+    blinks_in: dict[int, list[tuple[float, float, AUEvent]]] = {}
     for start, end, event in momentary:
         overlaps = []
         k = max(bisect_left(starts, start) - 1, 0)
@@ -904,12 +911,28 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
             if pieces[k][1] > start:
                 overlaps.append((min(end, pieces[k][1]) - max(start, pieces[k][0]), -k))
             k += 1
-        if overlaps:
-            active = pieces[-max(overlaps)[1]][2]
-            active[event.channel] = max(active.get(event.channel, event.letter), event.letter,
-                                        key=_letter_rank)
+        covered = sum(overlap for overlap, _ in overlaps)
+        if overlaps and covered >= 0.5 * (end - start):
+            k = -max(overlaps)[1]
+            if any(channel.au == 43 for channel in pieces[k][2]):
+                # The eyes are closed through that segment (43): FACS scores one closure at a
+                # time, the held one, not a blink inside it (AU45: a longer closure is 43).
+                continue
+            blinks_in.setdefault(k, []).append(
+                (max(start, pieces[k][0]), min(end, pieces[k][1]), event))
         else:
-            at_rest.append((start, end, event))
+            # Mostly at rest: the blink's time outside the segments it touches.
+            for _, k in sorted(overlaps, key=lambda overlap: -overlap[1]):
+                first, last = pieces[-k][0], pieces[-k][1]
+                if first <= start:
+                    start = max(start, last)
+                else:
+                    end = min(end, first)
+            if end > start:
+                at_rest.append((start, end, event))
+    pieces = [cut for k, piece in enumerate(pieces)
+              for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration)
+                          if k in blinks_in else [piece])]
     for first, last, channels in _closed_spans(at_rest, min_segment):
         pieces.append((first, last, channels))
     pieces.sort(key=lambda piece: piece[0])
@@ -1229,6 +1252,47 @@ def _listed(starts: np.ndarray, ends: np.ndarray,
             previous = k
         pieces[-1][2][channels[channel]] = INTENSITY_LETTERS[letter] if letter >= 0 else None
     return pieces
+
+
+def _cut_around_blinks(piece: tuple[float, float, dict[Channel, str | None]],
+                       blinks: list[tuple[float, float, AUEvent]], min_duration: float
+                       ) -> list[tuple[float, float, dict[Channel, str | None]]]:
+    """A segment ``(start, end, {channel: letter})`` cut around the blinks that lie mostly in
+    it (``(first, last, event)``, clipped to it): its stretches without a blink keep its
+    channels, each blink's stretch adds the blink. A stretch without a blink shorter than
+    ``min_duration`` (the shortest event kept) joins the blink next to it as long as the blink
+    still covers at least half of the result, so no sliver of a segment is listed alone."""
+    start, end, active = piece
+    spans: list[list] = []  # [first, last, blink channels, blink's own seconds]
+    for first, last, event in sorted(blinks, key=lambda blink: blink[:2]):
+        if spans and first <= spans[-1][1]:  # the other eye's blink: one stretch
+            spans[-1][1] = max(spans[-1][1], last)
+            spans[-1][3] = spans[-1][1] - spans[-1][0]
+        else:
+            spans.append([first, last, {}, last - first])
+        channels = spans[-1][2]
+        channels[event.channel] = max(channels.get(event.channel, event.letter), event.letter,
+                                      key=_letter_rank)
+    cuts: list[list] = []
+    cursor = start
+    for first, last, channels, own in spans:
+        if first > cursor:
+            cuts.append([cursor, first, None, 0.0])
+        cuts.append([first, last, channels, own])
+        cursor = last
+    if end > cursor:
+        cuts.append([cursor, end, None, 0.0])
+    for k, cut in enumerate(cuts):
+        if cut[2] is not None or cut[1] - cut[0] >= min_duration:
+            continue
+        for j in (k - 1, k + 1):  # the blink before, else the one after
+            if 0 <= j < len(cuts) and cuts[j][2] is not None and cuts[j][3] >= 0.5 * (
+                    max(cuts[j][1], cut[1]) - min(cuts[j][0], cut[0])):
+                cuts[j][0], cuts[j][1] = min(cuts[j][0], cut[0]), max(cuts[j][1], cut[1])
+                cut[2] = "joined"
+                break
+    return [(first, last, active if channels is None else {**active, **channels})
+            for first, last, channels, _ in cuts if channels != "joined"]
 
 
 def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float
