@@ -596,16 +596,20 @@ def _bilateral_blinks(events: list[AUEvent]) -> list[AUEvent]:
     right = [k for k, e in enumerate(events) if e.channel.au == 45 and e.channel.side == "R"]
     if not left or not right:
         return events
+    # One channel's events do not overlap, so the right blinks sorted by start are sorted by
+    # end too: the first one ending after a left blink starts is the one that may overlap it.
     right.sort(key=lambda k: events[k].start)
-    right_starts = [events[k].start for k in right]
+    right_ends = [events[k].end for k in right]
     used: set[int] = set()
     merged: dict[int, AUEvent] = {}
     for k in left:
         blink = events[k]
-        # The right blinks starting before this one ends; the first still open overlaps it.
-        for j in right[:bisect_left(right_starts, blink.end)]:
+        for position in range(bisect_right(right_ends, blink.start), len(right)):
+            j = right[position]
             other = events[j]
-            if j in used or other.end <= blink.start:
+            if other.start >= blink.end:
+                break
+            if j in used:
                 continue
             start = min(blink.start, other.start)
             apex_start = min(blink.start + blink.onset, other.start + other.onset)
