@@ -111,14 +111,14 @@ def test_openface_positions_read_against_the_takes_median_pose_when_the_face_nev
     # eyes look about 13 degrees down all through (gaze_angle_y median 0.23 rad). Read against
     # 0 rad: 64 in 30 of 30 lines (64E in 21) and 55 in 28. Against the median pose: 64 where the
     # eyes go down further, 63 where they come up.
-    # (39 lines since a blink is listed over its own time, cutting the segment it lies in:
-    # 30 before; 55 in 7, one of its segments cut around a blink.)
+    # (39 lines since a blink is listed over its own time, cutting the segment it lies in,
+    # each piece listing what is present for half of it: 30 before, 64 in 9, 55 in 6, 63 in 6.)
     lines = code_lines(capsys, shared_asset("captures/openface/facsvatar_demo_full.csv"))
     assert len(lines) == 39
-    assert segments_with(lines, 64) == 9
+    assert segments_with(lines, 64) == 8
     assert not [line for line in lines if "64E" in line or "64D" in line]
     assert segments_with(lines, 55) == 7
-    assert segments_with(lines, 63) == 6
+    assert segments_with(lines, 63) == 5
 
 
 def test_blendshape_eye_positions_read_against_the_takes_median_when_the_face_never_rests(

@@ -868,8 +868,10 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
 
     A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
     at most half a second): it is listed over its own time only. The segment it mostly lies in
-    is cut around it (before, the blink with that segment's AUs, after; a piece left shorter
-    than ``min_duration`` joins the blink's while the blink still covers half of it), as
+    is cut around it (before, the blink with that segment's AUs, after; each piece lists those
+    of them present for at least half of it, the eyes' own staying across the blink; a piece
+    left shorter than ``min_duration`` joins the blink's while the blink still covers half of
+    it), as
     step 3's "present for at least half" asks; a blink mostly at rest is a segment of its own
     there. None is listed where the segment holds 43, the eyes closed: FACS scores one closure
     at a time (AU45: a closure held over half a second is 43).
@@ -934,9 +936,13 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                     end = min(end, first)
             if end > start:
                 at_rest.append((start, end, event))
-    pieces = [cut for k, piece in enumerate(pieces)
-              for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration)
-                          if k in blinks_in else [piece])]
+    if blinks_in:
+        intervals: dict[Channel, list[tuple[float, float]]] = {}
+        for start, end, event in lasting:
+            intervals.setdefault(event.channel, []).append((start, end))
+        pieces = [cut for k, piece in enumerate(pieces)
+                  for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration, intervals,
+                                                 lids) if k in blinks_in else [piece])]
     for first, last, channels in _closed_spans(at_rest, min_segment):
         pieces.append((first, last, channels))
     pieces.sort(key=lambda piece: piece[0])
@@ -1259,13 +1265,17 @@ def _listed(starts: np.ndarray, ends: np.ndarray,
 
 
 def _cut_around_blinks(piece: tuple[float, float, dict[Channel, str | None]],
-                       blinks: list[tuple[float, float, AUEvent]], min_duration: float
-                       ) -> list[tuple[float, float, dict[Channel, str | None]]]:
+                       blinks: list[tuple[float, float, AUEvent]], min_duration: float,
+                       intervals: Mapping[Channel, list[tuple[float, float]]],
+                       lids: set[int]) -> list[tuple[float, float, dict[Channel, str | None]]]:
     """A segment ``(start, end, {channel: letter})`` cut around the blinks that lie mostly in
-    it (``(first, last, event)``, clipped to it): its stretches without a blink keep its
-    channels, each blink's stretch adds the blink. A stretch without a blink shorter than
-    ``min_duration`` (the shortest event kept) joins the blink next to it as long as the blink
-    still covers at least half of the result, so no sliver of a segment is listed alone."""
+    it (``(first, last, event)``, clipped to it): each stretch lists the segment's channels
+    that its events (``intervals``, ``(start, end)`` per channel) cover for at least half of
+    it, as the segment does (the eyes' own AUs, ``lids``, stay: the closing lids hide a lid
+    raiser for the blink's time, it has not ended), and each blink's stretch adds the blink.
+    A stretch without a blink shorter than ``min_duration`` (the shortest event kept) joins
+    the blink next to it as long as the blink still covers at least half of the result, so no
+    sliver of a segment is listed alone."""
     start, end, active = piece
     spans: list[list] = []  # [first, last, blink channels, blink's own seconds]
     for first, last, event in sorted(blinks, key=lambda blink: blink[:2]):
@@ -1295,8 +1305,24 @@ def _cut_around_blinks(piece: tuple[float, float, dict[Channel, str | None]],
                 cuts[j][0], cuts[j][1] = min(cuts[j][0], cut[0]), max(cuts[j][1], cut[1])
                 cut[2] = "joined"
                 break
-    return [(first, last, active if channels is None else {**active, **channels})
-            for first, last, channels, _ in cuts if channels != "joined"]
+    def present(channel: Channel, first: float, last: float) -> bool:
+        if channel.au in lids:
+            return True
+        covered = sum(max(0.0, min(b, last) - max(a, first))
+                      for a, b in _merged_spans(intervals.get(channel, [])))
+        return covered >= 0.5 * (last - first) - 1e-12
+
+    out = []
+    for first, last, channels, _ in cuts:
+        if channels == "joined":
+            continue
+        listed = {channel: letter for channel, letter in active.items()
+                  if present(channel, first, last)}
+        if channels is not None:
+            listed.update(channels)
+        if listed:
+            out.append((first, last, listed))
+    return out
 
 
 def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float
