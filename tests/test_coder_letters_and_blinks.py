@@ -217,3 +217,17 @@ def test_a_held_closure_read_from_openfaces_au45_scores_and_shows_on_its_own_cha
     shown = coded_curves(curves, timeline)
     assert shown.channels == (Channel(43), Channel(45))
     assert shown.values[:, 0].max() == 1.0 and shown.values[:, 1].max() == 0.0
+
+
+def test_a_piece_cut_around_a_blink_lists_only_what_is_present_in_it(vocabulary):
+    # Hypothesis's find: 1C from 1.25 s, held in the segment 1.06-2.25 s, was listed in the
+    # blink's piece 1.06-1.25 s too, where AU1 was not on at all.
+    from facs_rig.core.channels import Channel
+    from facs_rig.core.events import code_segments
+    from facs_rig.core.timeline import AUEvent, Timeline
+
+    events = (AUEvent.from_times(Channel(1), 0.55, 1.25, 1.25, 2.25, 2.25, letter="C"),
+              AUEvent.from_times(Channel(4), 0.55, 0.8125, 0.8125, 1.0625, 1.0625, letter="C"),
+              AUEvent.from_times(Channel(45), 1.0, 1.0, 1.0, 1.25, 1.25))
+    assert [str(s) for s in code_segments(Timeline(events, 8.0), vocabulary)] == [
+        "0.81–1.06 s  4C", "1.06–1.25 s  45", "1.25–2.25 s  1C"]
