@@ -264,7 +264,8 @@ def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path
     events = EventOptions(follow_intensity=True)  # the CLI's default (--whole-events unset)
     take = take_events(read_capture(path), code_cleaning, events, code=True)
     expected_json = tmp_path / "expected.json"
-    write_timeline(take_events(read_capture(path), CleaningOptions(), events).timeline,
+    # A timeline output holds code's events, with code's cleaning by default.
+    write_timeline(take_events(read_capture(path), code_cleaning, events).timeline,
                    str(expected_json), load_vocabulary())
     calls = []
     real = pipeline.take_curves
@@ -276,7 +277,8 @@ def test_code_retarget_timelines_and_batch_summaries_share_one_pipeline(tmp_path
     assert main(["retarget", path, "-o", str(tmp_path / "cli.json")]) == 0
     assert (tmp_path / "cli.json").read_bytes() == expected_json.read_bytes() and len(calls) == 2
     job = TakeJob(key="k", capture=path,
-                  requests=(RetargetRequest(path, str(tmp_path / "batch.json"), events=events),),
+                  requests=(RetargetRequest(path, str(tmp_path / "batch.json"), events=events,
+                                            cleaning=code_cleaning),),
                   summary_path=str(tmp_path / "batch.facs.txt"),
                   heat_map_path=str(tmp_path / "batch.qc.png"), code_cleaning=code_cleaning)
     assert process_take(job)["status"] == "ok" and len(calls) == 4  # the .json, the summary
@@ -393,11 +395,14 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     # (OpenFace's AUs get no automatic neutral: the head and eye positions are measured from
     # the take's median pose; against 0 rad the eyes read down (64D-E) and the head tilted
     # (55C-D) all through.)
-    assert "11.12–11.40 s  4D+6B+7E+10B+17B+56C+63B  disgust 2/2" in lines
-    assert "11.40–12.12 s  4D+6B+7E+9B+10B+45+56C+63C  disgust 1/1" in lines
-    assert "12.12–12.40 s  4D+6B+7E+10B+45+56C  disgust 1/1" in lines
-    # The smile from 14 s, held to 17.6 s.
-    assert "14.12–17.64 s  6C+7D+10B+12D+14C+25C+45+55C  happiness 2/2" in lines
+    # (AU10_r peaks at 1.47 there, an A on OpenFace's scale: it read 10B, and disgust, before
+    # OpenFace's letters were read band to band; AU04_r's 3.3 is a C, not a D.)
+    assert "11.00–11.88 s  4C+6B+7E+56C+63C" in lines
+    assert "11.88–12.16 s  4C+6B+7E+45+56C+63C" in lines
+    assert "12.16–12.48 s  4C+7D+56C" in lines
+    # The smile from 14 s, held to 17.5 s (cut around its blinks).
+    assert "14.36–15.40 s  6B+7C+10B+12C+14B+25C+56C  happiness 2/2" in lines
+    assert "16.04–17.08 s  6B+7C+10B+12C+25C+55C  happiness 2/2" in lines
     assert main(["code", path, "--json"]) == 0
     segments = json.loads(capsys.readouterr().out)["segments"]
     assert max(s["end"] - s["start"] for s in segments) <= 3.6
@@ -575,14 +580,14 @@ def test_code_codes_nothing_where_the_face_was_lost_and_says_so(tmp_path, capsys
         "# neutral: none (OpenFace AU intensities are already relative to the person's "
         "neutral)\n"
         "# untracked: 10.00–19.97 s (the face was lost: nothing coded there)\n"
-        "7.94–9.97 s  6C+12C  happiness 2/2\n"
-        "20.00–22.03 s  6C+12C  happiness 2/2\n")
+        "7.97–9.97 s  6C+12C  happiness 2/2\n"
+        "20.00–22.00 s  6C+12C  happiness 2/2\n")
     assert main(["code", str(take), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["untracked"] == [{"start": 10.0, "end": 19.9667}]
     # --max-gap sets how long a lost stretch may be and still be read across.
     assert main(["code", str(take), "--max-gap", "11"]) == 0
-    assert "7.94–22.03 s  6C+12C  happiness 2/2" in capsys.readouterr().out
+    assert "7.97–22.00 s  6C+12C  happiness 2/2" in capsys.readouterr().out
 
 
 def test_retarget_writes_every_frame_but_no_event_where_the_face_was_lost(tmp_path, capsys):

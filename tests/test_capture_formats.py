@@ -84,12 +84,17 @@ def test_openface_full_values_go_through_the_openface_scale():
     assert {51, 52, 53, 54, 55, 56, 57, 58, 61, 62, 63, 64} <= {c.au for c in capture.aus.channels}
 
 
-def test_openface_scale_maps_letters_onto_letters():
+def test_openface_scale_maps_bands_onto_bands():
     vocabulary = load_vocabulary()
     source, target = vocabulary.scale("openface"), vocabulary.scale("facshuman")
-    raw = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    # Band edges onto band edges (0.5 -> 0.03, 1.5 -> 0.10, ...), so the letters 1..5 land
+    # inside the facshuman bands A..E, not on their top edges.
+    raw = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0])
     mapped = openface_intensity(raw, source, target)
-    assert mapped.tolist() == pytest.approx([0.0, 0.03, 0.10, 0.20, 0.55, 0.90, 1.0, 1.0])
+    assert mapped.tolist() == pytest.approx([0.0, 0.03, 0.065, 0.10, 0.15, 0.375, 0.725, 1.0,
+                                             1.0])
+    assert [target.value_to_letter(float(v)) for v in mapped] == [
+        None, None, "A", "A", "B", "C", "D", "E", "E"]
 
 
 def test_live_link_face_timecode_and_columns_by_name():
@@ -145,13 +150,13 @@ def test_openface_comma_variants_and_faces(tmp_path):
     a, b = read_capture(spaced), read_capture(tight)
     np.testing.assert_array_equal(a.aus.values, b.aus.values)
     assert a.faces == (0, 1)
-    assert a.aus.column(Channel(12)).tolist() == pytest.approx([0.55, 0.90])
+    assert a.aus.column(Channel(12)).tolist() == pytest.approx([0.375, 0.725])  # OpenFace C, D
     face1 = read_capture(spaced, face=1)
     assert face1.aus.column(Channel(1))[0] == pytest.approx(1.0)
     assert np.isnan(face1.aus.values[1]).all() and face1.gaps.tolist() == [False, True]
     assert any("confidence" in note for note in face1.repairs)
     gated = read_capture(spaced, gate_presence=True)
-    assert gated.aus.column(Channel(12)).tolist() == pytest.approx([0.55, 0.0])
+    assert gated.aus.column(Channel(12)).tolist() == pytest.approx([0.375, 0.0])
     assert gated.aus.column(Channel(28)).tolist() == pytest.approx([0.0, 0.55])
     with pytest.raises(CaptureFormatError, match="no face 7 .* faces present: 0, 1"):
         read_capture(spaced, face=7)

@@ -245,8 +245,9 @@ def test_a_profile_calibrated_on_live_link_face_takes_reads_right(tmp_path, caps
     # The codings read jaw openings up to jawOpen 0.7 as 26 and wider ones as 27 (the arkit
     # profile's 27-beyond-26 prior); the fitted mapping is linear per AU and learns jawOpen for
     # both (26E and 27D at 0.9), which a segment writes as the one alternative, 27, at the
-    # stronger letter. Blinks are coded as 45 and 43.
-    assert found == {**SOLVED, "jawOpen": "25D+27E", "eyeBlink": "43D+45",
+    # stronger letter. The held closure is 43D, with no blink beside it in its segment (it
+    # read 43D+45: FACS scores one closure at a time).
+    assert found == {**SOLVED, "jawOpen": "25D+27E", "eyeBlink": "43D",
                      "eyeSquint": "6C+7D"}
     for group, code in found.items():
         check_meaning(group, code)

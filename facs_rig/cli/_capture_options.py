@@ -74,7 +74,8 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "lost stretch longer than a blink is untracked)")
     parser.add_argument("--smooth", choices=SMOOTHING, default=None,
                         help="none, one-euro (causal, as live) or zero-phase (offline); default "
-                             "none for retarget, zero-phase for code")
+                             "zero-phase for code and timeline outputs (.json, .txt, .notes, "
+                             ".eaf), none for retarget's others")
     parser.add_argument("--cutoff", type=bounded(float, positive=True, unit="Hz"), default=None, metavar="HZ",
                         help="zero-phase smoothing cutoff (default 6 Hz; needs --smooth "
                              "zero-phase, code's default)")
@@ -82,8 +83,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="subtract the resting pose: auto (the second nearest every channel's "
                              "resting level, when the face is at rest there; none on AUs already "
                              "relative to the person's neutral, such as OpenFace's) or the median "
-                             "of a neutral stretch START-END seconds; default none for retarget, "
-                             "auto for code")
+                             "of a neutral stretch START-END seconds; default auto for code and "
+                             "timeline outputs (.json, .txt, .notes, .eaf), none for retarget's "
+                             "others")
     parser.add_argument("--gain", type=_gain_percentile, default=None, metavar="PERCENTILE",
                         help="also rescale each channel so this percentile (above 0, at most "
                              "100) reads 1 (for trackers that never reach full scale), from the "
@@ -274,11 +276,21 @@ def check_neutral(text: str | None) -> None:
         raise _usage_error(f"--neutral {text!r}: the start must be before the end")
 
 
-def retarget_options(args: argparse.Namespace, *, check_cutoff: bool = True) -> dict[str, Any]:
+def retarget_options(args: argparse.Namespace, *, check_cutoff: bool = True,
+                     timeline: bool = False) -> dict[str, Any]:
     """The keyword values of a ``RetargetOptions`` from ``retarget``'s or ``batch``'s options
-    (``batch`` checks ``--cutoff`` against its summary's cleaning, which smooths by default)."""
+    (``batch`` checks ``--cutoff`` against its summary's cleaning, which smooths by default).
+
+    ``timeline``: the outputs are AU timelines (``.json``, ``.txt``, ``.notes``, ``.eaf``),
+    whose events are ``code``'s, so ``--neutral`` and ``--smooth`` default as ``code``'s do
+    (auto, zero-phase). With ``retarget``'s own defaults (none, none) a Live Link Face take's
+    resting eyeBlink (0.12-0.16) kept the eye-closure channel above the event threshold from the
+    first frame: two 0.17 s blinks that ``code`` writes ``45`` became ``L43E``/``R43E`` events
+    from 0 s and 1.77 s."""
+    neutral_default, smooth_default = ("auto", "zero-phase") if timeline else ("none", "none")
     return dict(rig=args.rig, mesh=args.mesh, format=args.format, face=args.face,
                 source=args.source, solve=args.solve, tracker=args.tracker,
-                cleaning=cleaning_options(args, neutral_default="none", smooth_default="none",
+                cleaning=cleaning_options(args, neutral_default=neutral_default,
+                                          smooth_default=smooth_default,
                                           check_cutoff=check_cutoff),
                 events=event_options(args), thresholds_given=tuple(sorted(thresholds_given(args))))

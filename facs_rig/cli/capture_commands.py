@@ -120,7 +120,8 @@ def run_retarget(args: argparse.Namespace) -> int:
         check_output(output, inputs=(capture, args.mesh))
     check_tracker_applies(args, captures)
     check_presence_options(args, captures)
-    options = RetargetOptions(**retarget_options(args))
+    options = RetargetOptions(**retarget_options(
+        args, timeline=output_kind(outputs[0], args.rig) == "timeline"))
     requests = [options.request(c, o) for c, o in zip(captures, outputs)]
     if len(requests) == 1:
         report = retarget_one(requests[0])

@@ -30,7 +30,7 @@ from facs_rig.cluster.takes import (
 from facs_rig.cluster.work import TakeJob
 from facs_rig.errors import FacsRigError, OutputError, Terminated
 from facs_rig.io.captures.pipeline import CleaningOptions
-from facs_rig.io.captures.retarget import RetargetOptions
+from facs_rig.io.captures.retarget import TIMELINE_EXTENSIONS, RetargetOptions
 
 __all__ = ["BatchSettings", "BatchOutcome", "plan_jobs", "run_batch", "check_rig_settings",
            "scheduler_address_problem"]
@@ -42,9 +42,10 @@ class BatchSettings(RetargetOptions):
 
     The retarget options (``rig``, ``mesh``, ..., ``cleaning``, ``events``; keyword-only) are
     :class:`~facs_rig.io.captures.retarget.RetargetOptions`, declared once for both commands.
-    ``cleaning`` is what the retarget outputs use (``retarget``'s defaults); ``code_cleaning``
-    is what the FACS summary and the QC use (``code``'s defaults: zero-phase smoothing and an
-    automatic neutral, unless the batch set them).
+    ``cleaning`` is what the retarget outputs on a rig or as curves use (``retarget``'s
+    defaults); ``code_cleaning`` is what the FACS summary, the QC and the timeline outputs
+    (``.json``, ``.txt``, ``.notes``, ``.eaf``: ``code``'s events) use (``code``'s defaults:
+    zero-phase smoothing and an automatic neutral, unless the batch set them).
     """
 
     outputs: OutputNames
@@ -99,8 +100,13 @@ def _job(take: Take, settings: BatchSettings, manifest: ResultsManifest | None) 
     code_cleaning = replace(settings.code_cleaning, fps=fps,
                             neutral=neutral or settings.code_cleaning.neutral)
     per_take = {name: options[name] for name in ("rig", "mesh", "format", "face")}
-    requests = tuple(settings.request(take.capture, output, cleaning=cleaning, **per_take)
-                     for output in settings.outputs.outputs(take))
+    # A timeline output holds code's events: code's cleaning (an automatic neutral, zero-phase
+    # smoothing, unless the batch set them), as `retarget` gives it one.
+    requests = tuple(settings.request(
+        take.capture, output, **per_take,
+        cleaning=code_cleaning if Path(output).suffix.lower() in TIMELINE_EXTENSIONS
+        else cleaning)
+        for output in settings.outputs.outputs(take))
     job = TakeJob(key=requests[0].output, capture=take.capture, requests=requests,
                   summary_path=settings.outputs.extra(take, "facs.txt"),
                   heat_map_path=settings.outputs.extra(take, "qc.png"),

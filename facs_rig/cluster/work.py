@@ -478,8 +478,10 @@ def coded_curves(curves, timeline):
     The summary codes an AU43 closure no longer than ``blink_max`` as AU45, a blink
     (:func:`facs_rig.core.events.extract_events`; docs/captures.md, Events), while the solved
     curves have one AU43 row for both. Within each AU45 event of the timeline, the AU43 row's
-    values move to an AU45 row of the same side; AU43 keeps the rest (the closures held longer).
-    Curves that carry AU45 themselves (OpenFace) are returned unchanged.
+    values move to an AU45 row of the same side (a bilateral blink, ``45``, on both sides);
+    AU43 keeps the rest (the closures held longer). On curves that carry AU45 themselves
+    (OpenFace's AU45_r), the closures held over half a second, coded AU43 (FACS 2002, AU45:
+    "scored as eyes closed (43E)"), move to an AU43 row the same way.
 
     Parameters
     ----------
@@ -491,28 +493,36 @@ def coded_curves(curves, timeline):
     Returns
     -------
     AUCurves
-        One more channel per side that has blinks, in channel order.
+        One more channel per side that has blinks (or held closures), in channel order.
     """
     from facs_rig.core.channels import Channel
 
-    blinks: dict[str | None, list[tuple[float, float]]] = {}
+    # Each closure channel's events coded under the other code: blinks (45) read from AU43
+    # (ARKit's eyeBlink), closures held over half a second (43) read from AU45 (OpenFace's
+    # AU45_r). A bilateral event (a blink of both eyes, written 45) covers either side.
+    spans: dict[tuple[int, str | None], list[tuple[float, float]]] = {}
     for event in timeline.events:
-        if event.channel.au == 45:
-            blinks.setdefault(event.channel.side, []).append((event.start, event.end))
+        if event.channel.au in (43, 45):
+            spans.setdefault((event.channel.au, event.channel.side), []).append(
+                (event.start, event.end))
     times = np.asarray(curves.times, dtype=np.float64)
     values = np.asarray(curves.values, dtype=np.float32)
     columns = [values[:, k] for k in range(values.shape[1])]
     channels = list(curves.channels)
     for k, channel in enumerate(curves.channels):
-        blink = Channel(45, channel.side)
-        if channel.au != 43 or channel.side not in blinks or blink in curves.channels:
+        if channel.au not in (43, 45):
+            continue
+        other = Channel(88 - channel.au, channel.side)  # 43 <-> 45
+        moved = spans.get((other.au, channel.side), []) + (
+            spans.get((other.au, None), []) if channel.side is not None else [])
+        if not moved or other in curves.channels:
             continue
         inside = np.zeros(times.shape[0], dtype=bool)
-        for start, end in blinks[channel.side]:
+        for start, end in moved:
             inside |= (times >= start) & (times <= end)
         columns.append(np.where(inside, values[:, k], np.float32(0.0)))
         columns[k] = np.where(inside, np.float32(0.0), values[:, k])
-        channels.append(blink)
+        channels.append(other)
     if len(channels) == len(curves.channels):
         return curves
     order = sorted(range(len(channels)), key=lambda k: channels[k].sort_key)

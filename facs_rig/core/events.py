@@ -529,7 +529,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
                                              options.min_gap), end_index] if hump_count > 1 \
                 else [start_index, end_index]
-            if options.follow_intensity and channel.au != 43:
+            if options.follow_intensity and channel.au not in _EYE_CLOSURES:
                 # An eye closure stays whole: its length tells blink (45) from closure (43).
                 pieces: list[tuple[int, int]] = []
                 continues: list[bool] = []  # piece k changes letter within piece k-1's hump
@@ -551,22 +551,78 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 intensity, letter, start, onset, apex, offset = _event(
                     time_list, curve[left:right + 1], left, right, scale, apex_fraction)
                 event_channel = channel
-                # (start + onset + apex + offset) - start is AUEvent's end - start.
-                if channel.au == 43 and start + onset + apex + offset - start \
-                        <= options.blink_max:
-                    # FACS 2002: a closure that reopens at once is a blink, AU45; 43 is the
-                    # held closure. ARKit's eyeBlink cannot tell them apart, timing can.
-                    event_channel = Channel(45, channel.side)
+                if channel.au in _EYE_CLOSURES:
+                    # FACS 2002, AU45: a closure that reopens within half a second is a blink,
+                    # 45, scored present without a letter; "if bilateral and the eyes remain
+                    # closed more than 1/2 second, then the action should be scored as eyes
+                    # closed (43E)": the held closure is 43 at its letter. ARKit's eyeBlink
+                    # (read as 43) and OpenFace's AU45_r (a closure's intensity, whatever its
+                    # length) cannot tell them apart; timing can.
+                    # (start + onset + apex + offset) - start is AUEvent's end - start.
+                    blink = start + onset + apex + offset - start <= options.blink_max
+                    event_channel = Channel(45 if blink else 43, channel.side)
+                    if blink:
+                        # Present, so closed: FACS 2002 gives a blink no intensity criteria
+                        # (the eyes "close or nearly close"), and an unlettered 45 plays at
+                        # the scale's E (action_units.json, "intensity"), as '45' read back
+                        # from the notes does; a 45D for a smoothed peak was a letter FACS
+                        # never scores.
+                        intensity, letter = scale.letter_to_value("E"), None
                 events.append(make(event_channel, intensity, start, onset, apex, offset, letter))
         if following:
             events.extend(make(channel, intensity, start, onset, apex, offset, letter)
                           for intensity, letter, start, onset, apex, offset in _phased_events(
                               curve, times, time_list, following, scale, apex_fraction))
+    events = _bilateral_blinks(events)
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
         f"{options.on:g}/{options.off:g}, min {options.min_duration:g} s)"
     return Timeline(tuple(events), duration, curves.fps or 30.0, metadata)
+
+
+#: The channels that measure how far the eyes are closed: 43 (ARKit's eyeBlink, solved) and 45
+#: (OpenFace's AU45_r). Their events are blinks (45) or held closures (43) by their length.
+_EYE_CLOSURES = frozenset({43, 45})
+
+
+def _bilateral_blinks(events: list[AUEvent]) -> list[AUEvent]:
+    """``events`` with each left blink that overlaps a right one (and so both eyes blinking)
+    written as one bilateral blink, ``45``, as a FACS coder scores it: FACS 2002, AU45, scores
+    a blink of both eyes as 45 and keeps L45/R45 for a unilateral one. The merged event spans
+    both (earliest start and apex, latest apex end and end) at the stronger intensity; it
+    takes the place of the earlier of the two."""
+    left = [k for k, e in enumerate(events) if e.channel.au == 45 and e.channel.side == "L"]
+    right = [k for k, e in enumerate(events) if e.channel.au == 45 and e.channel.side == "R"]
+    if not left or not right:
+        return events
+    # One channel's events do not overlap, so the right blinks sorted by start are sorted by
+    # end too: the first one ending after a left blink starts is the one that may overlap it.
+    right.sort(key=lambda k: events[k].start)
+    right_ends = [events[k].end for k in right]
+    used: set[int] = set()
+    merged: dict[int, AUEvent] = {}
+    for k in left:
+        blink = events[k]
+        for position in range(bisect_right(right_ends, blink.start), len(right)):
+            j = right[position]
+            other = events[j]
+            if other.start >= blink.end:
+                break
+            if j in used:
+                continue
+            start = min(blink.start, other.start)
+            apex_start = min(blink.start + blink.onset, other.start + other.onset)
+            apex_end = max(blink.start + blink.onset + blink.apex,
+                           other.start + other.onset + other.apex)
+            end = max(blink.end, other.end)
+            merged[min(k, j)] = AUEvent.from_times(
+                Channel(45), max(blink.intensity, other.intensity), start, apex_start,
+                apex_end, end, ease_in=blink.ease_in, ease_out=blink.ease_out, letter=None)
+            used.update((k, j))
+            break
+    return [merged.get(k, event) for k, event in enumerate(events)
+            if k in merged or k not in used]
 
 
 @dataclass(frozen=True)
@@ -811,8 +867,14 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     make segments of their own, cut and coded by steps 1-3 among themselves.
 
     A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
-    at most half a second): it never cuts a segment and is listed in the segment it overlaps
-    most, or, at rest, as a segment of its own.
+    at most half a second): it is listed over its own time only. The segment it mostly lies in
+    is cut around it (before, the blink with that segment's AUs, after; each piece lists those
+    of them present for at least half of it, the eyes' own staying across the blink; a piece
+    left shorter than ``min_duration`` joins the blink's while the blink still covers half of
+    it), as
+    step 3's "present for at least half" asks; a blink mostly at rest is a segment of its own
+    there. None is listed where the segment holds 43, the eyes closed: FACS scores one closure
+    at a time (AU45: a closure held over half a second is 43).
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
     count against an emotion. ``emotions`` are the expressions that may name a segment: those
@@ -842,9 +904,12 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     # Merged once: the left and right blinks overlap, and a gap is checked against one span.
     blinks = _merged_spans([(start, end) for start, end, _ in momentary])
     pieces = _apex_pieces(lasting, min_segment, positions, lids, blinks, min_duration)
-    # A blink belongs to the segment it overlaps most; blinks at rest make segments of their own.
+    # A blink is listed only over its own time: the segment it mostly lies in is cut around it
+    # (a 0.23 s blink was listed in a 2.08 s segment, against "present for at least half");
+    # one mostly at rest is a segment of its own there.
     starts = [start for start, _, _ in pieces]
     at_rest: list[tuple[float, float, AUEvent]] = []
+    blinks_in: dict[int, list[tuple[float, float, AUEvent]]] = {}
     for start, end, event in momentary:
         overlaps = []
         k = max(bisect_left(starts, start) - 1, 0)
@@ -852,12 +917,32 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
             if pieces[k][1] > start:
                 overlaps.append((min(end, pieces[k][1]) - max(start, pieces[k][0]), -k))
             k += 1
-        if overlaps:
-            active = pieces[-max(overlaps)[1]][2]
-            active[event.channel] = max(active.get(event.channel, event.letter), event.letter,
-                                        key=_letter_rank)
+        covered = sum(overlap for overlap, _ in overlaps)
+        if overlaps and covered >= 0.5 * (end - start):
+            k = -max(overlaps)[1]
+            if any(channel.au == 43 for channel in pieces[k][2]):
+                # The eyes are closed through that segment (43): FACS scores one closure at a
+                # time, the held one, not a blink inside it (AU45: a longer closure is 43).
+                continue
+            blinks_in.setdefault(k, []).append(
+                (max(start, pieces[k][0]), min(end, pieces[k][1]), event))
         else:
-            at_rest.append((start, end, event))
+            # Mostly at rest: the blink's time outside the segments it touches.
+            for _, k in sorted(overlaps, key=lambda overlap: -overlap[1]):
+                first, last = pieces[-k][0], pieces[-k][1]
+                if first <= start:
+                    start = max(start, last)
+                else:
+                    end = min(end, first)
+            if end > start:
+                at_rest.append((start, end, event))
+    if blinks_in:
+        intervals: dict[Channel, list[tuple[float, float]]] = {}
+        for start, end, event in lasting:
+            intervals.setdefault(event.channel, []).append((start, end))
+        pieces = [cut for k, piece in enumerate(pieces)
+                  for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration, intervals,
+                                                 lids) if k in blinks_in else [piece])]
     for first, last, channels in _closed_spans(at_rest, min_segment):
         pieces.append((first, last, channels))
     pieces.sort(key=lambda piece: piece[0])
@@ -1178,6 +1263,67 @@ def _listed(starts: np.ndarray, ends: np.ndarray,
             previous = k
         pieces[-1][2][channels[channel]] = INTENSITY_LETTERS[letter] if letter >= 0 else None
     return pieces
+
+
+def _cut_around_blinks(piece: tuple[float, float, dict[Channel, str | None]],
+                       blinks: list[tuple[float, float, AUEvent]], min_duration: float,
+                       intervals: Mapping[Channel, list[tuple[float, float]]],
+                       lids: set[int]) -> list[tuple[float, float, dict[Channel, str | None]]]:
+    """A segment ``(start, end, {channel: letter})`` cut around the blinks that lie mostly in
+    it (``(first, last, event)``, clipped to it): each stretch lists the segment's channels
+    that its events (``intervals``, ``(start, end)`` per channel) cover for at least half of
+    it, as the segment does (the eyes' own AUs, ``lids``, stay: the closing lids hide a lid
+    raiser for the blink's time, it has not ended), and each blink's stretch adds the blink.
+    A stretch without a blink shorter than ``min_duration`` (the shortest event kept) joins
+    the blink next to it as long as the blink still covers at least half of the result, so no
+    sliver of a segment is listed alone."""
+    start, end, active = piece
+    spans: list[list] = []  # [first, last, blink channels, blink's own seconds]
+    for first, last, event in sorted(blinks, key=lambda blink: blink[:2]):
+        if spans and first <= spans[-1][1]:  # the other eye's blink: one stretch
+            spans[-1][1] = max(spans[-1][1], last)
+            spans[-1][3] = spans[-1][1] - spans[-1][0]
+        else:
+            spans.append([first, last, {}, last - first])
+        channels = spans[-1][2]
+        channels[event.channel] = max(channels.get(event.channel, event.letter), event.letter,
+                                      key=_letter_rank)
+    cuts: list[list] = []
+    cursor = start
+    for first, last, channels, own in spans:
+        if first > cursor:
+            cuts.append([cursor, first, None, 0.0])
+        cuts.append([first, last, channels, own])
+        cursor = last
+    if end > cursor:
+        cuts.append([cursor, end, None, 0.0])
+    for k, cut in enumerate(cuts):
+        if cut[2] is not None or cut[1] - cut[0] >= min_duration:
+            continue
+        for j in (k - 1, k + 1):  # the blink before, else the one after
+            if 0 <= j < len(cuts) and cuts[j][2] is not None and cuts[j][3] >= 0.5 * (
+                    max(cuts[j][1], cut[1]) - min(cuts[j][0], cut[0])):
+                cuts[j][0], cuts[j][1] = min(cuts[j][0], cut[0]), max(cuts[j][1], cut[1])
+                cut[2] = "joined"
+                break
+    def present(channel: Channel, first: float, last: float) -> bool:
+        if channel.au in lids:
+            return True
+        covered = sum(max(0.0, min(b, last) - max(a, first))
+                      for a, b in _merged_spans(intervals.get(channel, [])))
+        return covered >= 0.5 * (last - first) - 1e-12
+
+    out = []
+    for first, last, channels, _ in cuts:
+        if channels == "joined":
+            continue
+        listed = {channel: letter for channel, letter in active.items()
+                  if present(channel, first, last)}
+        if channels is not None:
+            listed.update(channels)
+        if listed:
+            out.append((first, last, listed))
+    return out
 
 
 def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float

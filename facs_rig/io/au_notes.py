@@ -651,7 +651,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     for mark in sorted(timeline.marks, key=lambda m: (round(m.start, 9), m.code, round(m.end, 9))):
         term = CodedAU(mark.code)
 
-        def takes(beat: dict) -> bool:
+        def takes(beat: dict, mark=mark, term=term) -> bool:  # this mark's, bound now
             return mark.code not in beat["aus"] and not any(
                 combination_problem(term, other, vocabulary) for other in beat["coded"])
 

@@ -55,16 +55,22 @@ def is_openface_header(header: tuple[str, ...]) -> bool:
 
 def openface_intensity(raw: np.ndarray, source: IntensityScale,
                        target: IntensityScale) -> np.ndarray:
-    """Map OpenFace's 0-5 ``AUxx_r`` onto a 0-1 intensity scale letter by letter.
+    """Map OpenFace's 0-5 ``AUxx_r`` onto a 0-1 intensity scale band by band.
 
-    The ``openface`` scale says raw 1..5 are the letters A..E and raw 0.5 is the presence
-    threshold (``intensity_scales.json``). The curve through the points (0, 0),
-    (threshold, target threshold), (A, target A), ..., (E, target E) is piecewise linear, so an
-    OpenFace C (3.0) drives what the rig's scale calls C (0.55 on ``facshuman``), not 3/5.
-    Values above E stay at E; NaN stays NaN.
+    The ``openface`` scale says raw 1..5 are the letters A..E, each band reaching half-way to
+    its neighbours (A up to 1.5, B up to 2.5, ...), and raw 0.5 is the presence threshold
+    (``intensity_scales.json``: OpenFace issue #799, the DISFA labelling convention). The
+    curve is piecewise linear through the band edges: (0, 0), (source minimum, target
+    minimum), then each letter's upper edge on the source onto its upper edge on the target,
+    so a raw value reads the same letter on both scales (``value_to_letter``): OpenFace 3.2,
+    a C, drives 0.445, inside ``facshuman``'s C band (0.20, 0.55], not 0.62, a D, as the curve
+    through the letters' values (1 -> 0.10, 2 -> 0.20, 3 -> 0.55, ...) put it: that curve laid
+    each OpenFace integer on the top edge of a ``facshuman`` band (FACSHuman's letters drive
+    the top of their bands), so anything just above an integer read one letter too high
+    (1.4, an A, read B; 4.4, a D, read E). Values above E stay at E; NaN stays NaN.
     """
-    knots_in = [0.0, source.minimum] + [source.values[k] for k in INTENSITY_LETTERS]
-    knots_out = [0.0, target.minimum * target.maximum] + [target.values[k] for k in INTENSITY_LETTERS]
+    knots_in = [0.0, source.minimum] + [source.upper[k] for k in INTENSITY_LETTERS]
+    knots_out = [0.0, target.minimum] + [target.upper[k] for k in INTENSITY_LETTERS]
     knots_out = [value / target.maximum for value in knots_out]
     return np.interp(raw, knots_in, knots_out).astype(np.float32)
 

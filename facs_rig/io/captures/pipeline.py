@@ -843,9 +843,10 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
     ``code`` finds (``options``, default ``code``'s: events follow the intensity; the tracker's
     per-AU thresholds, :func:`event_thresholds`, from a rest of 0 with ``rest_at_zero``: a
     neutral was subtracted from ``curves``), sampled at 240 fps and interpolated onto
-    ``curves.times``. A short closure ``code`` writes as AU45 (a blink) counts on the AU43
-    channel it was read from when the curves have no AU45 of their own: an AU detector's AU43
-    (Py-Feat's) scores any closure.
+    ``curves.times``. A short closure ``code`` writes as AU45 (a blink, bilateral when both
+    eyes close) counts on the AU43 channel(s) it was read from when the curves have no AU45 of
+    their own (an AU detector's AU43, Py-Feat's, scores any closure), and a long one written as
+    AU43 on the AU45 channel it was read from (OpenFace's AU45_r).
 
     Returns
     -------
@@ -864,9 +865,19 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
     timeline = extract_events(curves, vocabulary.scale(), options=options,
                               thresholds=thresholds)
     own = set(curves.channels)
+    closures = [c for c in curves.channels if c.au in (43, 45)]
+
+    def on_own_channels(event):
+        """A blink (45) or held closure (43) back on the closure channel(s) it was read from
+        (:func:`~facs_rig.core.events.extract_events` names them by length, and writes a blink
+        of both eyes as one bilateral 45)."""
+        if event.channel in own or event.channel.au not in (43, 45):
+            return [event]
+        return [dataclasses.replace(event, channel=c) for c in closures
+                if event.channel.side is None or c.side == event.channel.side]
+
     timeline = timeline.with_events(
-        dataclasses.replace(e, channel=Channel(43, e.channel.side))
-        if e.channel.au == 45 and e.channel not in own else e for e in timeline.events)
+        [mapped for e in timeline.events for mapped in on_own_channels(e)])
     times = np.asarray(curves.times, dtype=np.float64)
     dense = sample(timeline, fps=240.0, channels=curves.channels,
                    duration=float(times[-1]) + 0.01 if len(times) else 0.0)
