@@ -375,7 +375,7 @@ def test_code_names_emotions_as_the_emfacs_table_does_on_a_real_take(capsys):
     assert main(["code", path]) == 0
     lines = capsys.readouterr().out.splitlines()
     for line in ("30.60–30.93 s  4C+6B+9C+10C+12B+17C+24A+43C  pain 4/4",
-                 "32.46–33.06 s  4D+6C+9C+10C+12B+17C+18B+22B+24B+43D  pain 4/4",
+                 "32.43–33.06 s  4D+6C+9C+10C+R12B+17C+18B+22B+24B+43D  pain 4/4",
                  "45.86–46.33 s  4D+6C+9C+10C+12B+R14B+17C+18B+24B+43C  pain 4/4",
                  "42.53–43.59 s  1B+2B+8C+15C+22A+25C+26C+28C  surprise 3/4",
                  "4.01–6.79 s  1D+2D+5D  surprise 3/4",
