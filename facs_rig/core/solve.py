@@ -781,44 +781,49 @@ class BlendshapeSolver:
             passed["penalty"] = np.asarray(penalty)[..., columns]
         if coupling is not None:
             passed["coupling"] = np.asarray(coupling)[np.ix_(columns, columns)]
-        # The part's own contiguous arrays: a pass gathers and scatters frames of these only.
-        observed = np.ascontiguousarray(weights[:, rows])
-        solved = np.ascontiguousarray(values[:, columns])
-        excess = _soft_excess(solved, terms)
-        working = (np.arange(values.shape[0]) if coupled
-                   else np.flatnonzero(np.any(excess > tolerance, axis=1)))
-        touched = working
-        for _ in range(COMBINED_PASSES):
-            if not working.size:
-                break
-            corrected = observed[working].astype(np.float64)
-            corrected[:, soft_rows] += excess[working]
-            passed["initial"] = solved[working]
-            if np.ndim(penalty) == 2:
-                passed["penalty"] = np.asarray(penalty)[np.ix_(working, columns)]
-            again = part._solve_linear(corrected, times if coupled else None, dict(passed)).values
-            moved = np.max(np.abs(again - solved[working]), axis=1)
-            solved[working] = again
-            if coupled:
-                if not np.any(moved > tolerance):
-                    break
-                excess = _soft_excess(solved, terms)
-                continue
-            # Ten times the solve's tolerance: a warm-started solve moves values by about its
-            # tolerance without any correction, and those frames would keep every pass going.
-            working = working[moved > 10 * tolerance]
-            excess[working] = _soft_excess(solved[working], terms)
-        values[:, columns] = solved
         residual = result.residual  # also the linear solve's own: written in place
         basis = self.basis.T.astype(np.float32)
         soft = [row for row, _ in self.combined]
-        for first in range(0, touched.size, SOLVE_BLOCK_FRAMES):
-            # The residual of the rig's combination, on the frames the passes changed (in
-            # blocks: whole-take misfits cost an hour 90 MB).
-            block = touched[first:first + SOLVE_BLOCK_FRAMES]
-            misfit = values[block] @ basis - np.asarray(weights[block], dtype=np.float32)
-            misfit[:, soft] -= _soft_excess(solved[block], terms).astype(np.float32)
-            residual[block] = np.sqrt(np.mean(misfit * misfit, axis=1))
+        # Frames are independent problems: the passes run block by block (every working array
+        # a block's, as the linear solve's), unless a temporal prior couples the take.
+        step = values.shape[0] if coupled else SOLVE_BLOCK_FRAMES
+        for first in range(0, values.shape[0], step):
+            block = slice(first, first + step)
+            # The part's own contiguous arrays: a pass gathers and scatters frames of these.
+            observed = np.ascontiguousarray(weights[block][:, rows])
+            solved = np.ascontiguousarray(values[block][:, columns])
+            excess = _soft_excess(solved, terms)
+            working = (np.arange(solved.shape[0]) if coupled
+                       else np.flatnonzero(np.any(excess > tolerance, axis=1)))
+            touched = working
+            for _ in range(COMBINED_PASSES):
+                if not working.size:
+                    break
+                corrected = observed[working].astype(np.float64)
+                corrected[:, soft_rows] += excess[working]
+                passed["initial"] = solved[working]
+                if np.ndim(penalty) == 2:
+                    passed["penalty"] = np.asarray(penalty)[np.ix_(working + first, columns)]
+                again = part._solve_linear(corrected, times if coupled else None,
+                                           dict(passed)).values
+                moved = np.max(np.abs(again - solved[working]), axis=1)
+                solved[working] = again
+                if coupled:
+                    if not np.any(moved > tolerance):
+                        break
+                    excess = _soft_excess(solved, terms)
+                    continue
+                # Ten times the solve's tolerance: a warm-started solve moves values by about
+                # its tolerance with no correction, and those frames would keep passes going.
+                working = working[moved > 10 * tolerance]
+                excess[working] = _soft_excess(solved[working], terms)
+            values[block, columns] = solved
+            if touched.size:
+                # The residual of the rig's combination, on the frames the passes changed.
+                frames = touched + first
+                misfit = values[frames] @ basis - np.asarray(weights[frames], dtype=np.float32)
+                misfit[:, soft] -= _soft_excess(solved[touched], terms).astype(np.float32)
+                residual[frames] = np.sqrt(np.mean(misfit * misfit, axis=1))
         return SolveResult(values, residual, result.sweeps)
 
     def _excess(self, values: np.ndarray) -> np.ndarray:
