@@ -28,13 +28,22 @@ for bundled in list_rigs():
     top = sorted(zip(rig.targets, weights.tolist()), key=lambda pair: -pair[1])[:3]
     print(f"  {rig.name:10} " + ", ".join(f"{name}={value:.2f}" for name, value in top))
 
-# 2. Combination rules at work: 27 subsumes 26's jaw drop, closed lids cancel AU5.
+# 2. Combination rules at work: 27 subsumes 26's jaw drop, closed lids cancel AU5. No one FACS
+# code holds 26 with 27 or 5 with 43E (alternatives: the parser refuses them), but a capture's
+# channels can, so the rig's rules mix them: the channels of several codes, merged.
 arkit = load_rig("arkit")
 jaw = arkit.target_index("jawOpen")
-for code in ("26", "27", "26+27"):
-    value = mix_frame(vocabulary.channel_values(vocabulary.parse(code)), arkit)[jaw]
-    print(f"jawOpen for {code:6} = {value:.3f}")
-result = explain(vocabulary.channel_values(vocabulary.parse("43E+5E+11")), arkit)
+
+
+def channels_of(*codes: str) -> dict:
+    return {channel: value for code in codes
+            for channel, value in vocabulary.channel_values(vocabulary.parse(code)).items()}
+
+
+for codes in (("26",), ("27",), ("26", "27")):
+    value = mix_frame(channels_of(*codes), arkit)[jaw]
+    print(f"jawOpen for {' & '.join(codes):7} = {value:.3f}")
+result = explain(channels_of("43E+11", "5E"), arkit)
 for target in result.targets:
     rules = "; ".join(f"{r.kind}: {r.description}" for r in target.rules) or "no rule"
     print(f"  {target.target:14} {target.value:.3f}  ({rules})")

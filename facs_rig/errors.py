@@ -29,6 +29,7 @@ __all__ = [
     "CalibrationError",
     "MissingDependencyError",
     "OutputError",
+    "OptionValueError",
     "FacsRigWarning",
     "naming",
     "QUOTE_LIMIT",
@@ -85,11 +86,21 @@ class UnknownRigError(RigError, KeyError):
 class RigValidationError(RigError):
     """A rig profile is malformed. ``issues`` lists every problem found, each with its path."""
 
+    #: Problems the message quotes; the rest are counted ("... and 12 more"). A profile
+    #: without targets once gave a 3,747-character line of 52 problems.
+    SHOWN = 5
+
     def __init__(self, issues, *, source: str = "rig profile"):
         self.issues = list(issues)
         self.source = source
-        lines = "; ".join(str(issue) for issue in self.issues)
-        super().__init__(f"{source}: {len(self.issues)} problem(s): {lines}")
+        if len(self.issues) == 1:
+            super().__init__(f"{source}: {self.issues[0]}")
+            return
+        lines = "; ".join(str(issue) for issue in self.issues[:self.SHOWN])
+        more = len(self.issues) - self.SHOWN
+        if more > 0:
+            lines += f"; ... and {more} more (facs-rig rig validate FILE lists them all)"
+        super().__init__(f"{source}: {len(self.issues)} problems: {lines}")
 
 
 class GltfError(FacsRigError, ValueError):
@@ -122,6 +133,12 @@ class MissingDependencyError(FacsRigError, ImportError):
 
 class OutputError(FacsRigError, OSError):
     """An output file could not be written (the previous file, if any, is left untouched)."""
+
+
+class OptionValueError(FacsRigError, ValueError):
+    """An option's value that the input cannot take, seen only once the input is read
+    (``--fps 0.001`` for a 24 s take: not one frame after the first). The CLI exits 2 for it,
+    as for any other mistake in the command line."""
 
 
 class Terminated(KeyboardInterrupt):

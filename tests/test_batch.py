@@ -557,7 +557,8 @@ def _separate_cluster(folder: Path, workers: tuple[str, ...] = ("w1", "w2"),
             start([dask, "worker"], address, "--host", "127.0.0.1", "--nthreads", "1",
                   "--nworkers", "1", "--no-dashboard", "--name", name)
         with distributed.Client(address, timeout="30s") as client:
-            client.wait_for_workers(len(workers), timeout=90)
+            if workers:  # none: a test's own workers join later
+                client.wait_for_workers(len(workers), timeout=90)
             assert len(client.scheduler_info()["workers"]) == len(workers)
         yield address, list(processes)
     finally:
@@ -1583,6 +1584,80 @@ def test_a_worker_of_another_facs_rig_version_runs_none_of_its_takes(scheduler, 
                                f"{facs_rig.__version__}, this command 0.0.1: install the same "
                                f"version there (docs/batch.md)"}
     assert not (tmp_path / "S07-001.json").exists()  # nothing written
+
+
+#: A ``dask worker --preload`` that makes the worker's facs-rig one from before ``_run_takes``
+#: took the client's version (and its own version ``FAKE_FACS_RIG_VERSION``, when set).
+_OLDER_WORKER = """
+import os
+import facs_rig
+import facs_rig.cluster.engine as engine
+
+if os.environ.get("FAKE_FACS_RIG_VERSION"):
+    facs_rig.__version__ = engine.__version__ = os.environ["FAKE_FACS_RIG_VERSION"]
+
+
+def _run_takes(task, jobs, topic=None):  # as it was before the version check
+    return [task(job) for job in jobs]
+
+
+engine._run_takes = _run_takes
+"""
+
+
+@pytest.mark.parametrize("theirs", ["0.0.9", None])  # None: the same version number
+def test_a_late_worker_with_an_older_facs_rig_is_named_with_both_versions(tmp_path, theirs):
+    """A worker that joins after the client's check with a facs-rig from before _run_takes
+    checked the version cannot run its tasks at all: each take failed with a bare "the worker
+    failed (TypeError: _run_takes() takes from 2 to 3 positional arguments but 4 were given)".
+    The line now names the worker and both versions (or, of one version number, says its code
+    is another). On a real worker process that joins once the client is connected."""
+    require_dask()
+    dask = require_tool("dask")
+    from facs_rig.cluster import BatchSettings, OutputNames, plan_jobs
+    from facs_rig.cluster.engine import ResultsManifest, run_jobs
+
+    take = shared_asset(LLF)
+    jobs, _ = plan_jobs([str(take)], BatchSettings(OutputNames(str(tmp_path / "{stem}.json"))))
+    (tmp_path / "older.py").write_text(_OLDER_WORKER)
+    env = dict(os.environ, PYTHONPATH=str(REPO), DASK_DISTRIBUTED__LOGGING__DISTRIBUTED="error",
+               **({"FAKE_FACS_RIG_VERSION": theirs} if theirs else {}))
+    late = []
+
+    def join_late(_dashboard) -> None:  # the client has checked the workers there are: none
+        late.append(subprocess.Popen(
+            [dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
+             "--no-dashboard", "--name", "older", "--preload", str(tmp_path / "older.py")],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=end_with_this_process))
+
+    try:
+        with _separate_cluster(tmp_path, workers=()) as (address, _):
+            result = run_jobs(jobs, ResultsManifest(tmp_path), scheduler=address,
+                              on_start=join_late)
+            import distributed
+
+            with distributed.Client(address, timeout="30s") as client:
+                [worker] = client.scheduler_info()["workers"]
+    finally:
+        for process in late:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+    [entry] = result.entries
+    assert entry["status"] == "failed"
+    if theirs:
+        assert entry["error"] == (
+            f"{take}: the Dask worker {worker} runs facs-rig 0.0.9, this command "
+            f"{facs_rig.__version__}: install the same version there (docs/batch.md; the task "
+            f"raised TypeError: _run_takes() takes from 2 to 3 positional arguments but 4 were "
+            f"given)")
+    else:
+        assert entry["error"] == (
+            f"{take}: the Dask worker {worker} runs other code as facs-rig "
+            f"{facs_rig.__version__} than this command (its _run_takes takes other arguments): "
+            f"install this command's facs-rig there (docs/batch.md)")
+    assert not (tmp_path / "S07-001.json").exists()
 
 
 @pytest.mark.parametrize(("template", "formats", "message"), [

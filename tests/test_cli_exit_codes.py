@@ -50,7 +50,7 @@ USAGE = [
     (["retarget", "take.csv", "-o", "x.csv", "--jobs", "0"], "facs-rig retarget",
      "argument --jobs/-j: 0: must be at least 1"),
     (["retarget", "take.csv", "-o", "x.csv", "--gain", "101"], "facs-rig retarget",
-     "argument --gain: 101: must lie between 0 and 100"),
+     "argument --gain: 101: must be more than 0 and at most 100"),
     (["code", "take.csv", "--on", "0.1", "--off", "0.2"], "facs-rig code", "off (0.2) <= on (0.1)"),
     (["code", "take.csv", "--neutral", "3-1"], "facs-rig code", "the start must be before the end"),
     (["batch", "take.csv", "-o", "o/{stem}.csv", "--workers", "2", "--scheduler", "tcp://x:1"],

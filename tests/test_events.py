@@ -610,8 +610,9 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
     # Nor without the brows lowered, or without the nose and upper lip.
     ("6C+9C+10C+43D", "0.00–1.40 s  6C+9C+10C+43D  disgust 1/1\n"),
     ("4C+6C+7C+43D", "0.00–1.40 s  4C+6C+7C+43D\n"),
-    # A full anger face with the core in traces is still anger (evidence 3.2 against 0.4).
-    ("4D+5D+7D+23D+6A+9A+43A", "0.00–1.40 s  4D+5D+6A+7D+9A+23D+43A  anger 4/4\n"),
+    # An anger face (4+5+7+17+23 without 5; 5 beside 43 is refused) with the core in traces
+    # is still anger (evidence 3.6 against 2.1: pain's 4D+7D count for both).
+    ("4D+7D+17D+23D+6A+9A+43A", "0.00–1.40 s  4D+6A+7D+9A+17D+23D+43A  anger 4/5\n"),
 ])
 def test_the_core_pain_expression_names_pain_not_anger_or_disgust(vocabulary, code, line):
     assert _label(vocabulary, code) == line
@@ -875,3 +876,53 @@ def test_a_rise_from_a_first_frame_at_rest_is_one_event_at_its_apex(vocabulary):
 def test_a_smile_owns_the_open_mouth_and_happiness_blends_only_with_surprise(vocabulary, code,
                                                                             line):
     assert _label(vocabulary, code) == line
+
+
+# -------------------------------------------- segments never code what FACS does not score
+
+def _position(au: int, side: str | None, start: float, end: float, letter: str = "C") -> AUEvent:
+    value = {"A": 0.1, "B": 0.2, "C": 0.55, "D": 0.9, "E": 1.0}[letter]
+    return AUEvent.from_times(Channel(au, side), value, start, start, end, end, letter=letter)
+
+
+@pytest.mark.parametrize(("events", "codes"), [
+    # The head turns left for half a facial segment and right for the other half: each is
+    # listed where held for half a segment, and 51+52 is refused (FACS 2002, Table 9-1). Of
+    # two alternatives the stronger letter stays, on a tie the lower AU.
+    ([_position(12, None, 0, 2), _position(51, None, 0, 1), _position(52, None, 1, 2)], ["12C+51C"]),
+    ([_position(12, None, 0, 2), _position(51, None, 0, 1, "B"), _position(52, None, 1, 2, "D")],
+     ["12C+52D"]),
+    ([_position(12, None, 0, 2), _position(61, None, 0, 1), _position(62, None, 1, 2)], ["12C+61C"]),
+    ([_position(12, None, 0, 2), _position(61, None, 0, 2), _position(65, None, 0, 2, "E")], ["12C+65E"]),
+    # A tracker reading the lid raised and lowered at once (5+43: refused).
+    ([_position(5, None, 0, 1), _position(43, None, 0.2, 1, "B")], ["5C"]),
+    ([_position(41, None, 0, 1), _position(43, None, 0, 1, "D")], ["43D"]),
+    # Two winks at once are two winks, not an unsided 46 (refused: a wink is one eye).
+    ([_position(46, "L", 0, 0.3, "E"), _position(46, "R", 0, 0.3, "E")], ["L46+R46"]),
+    # Two eyes: a left blink and a right wink are fine.
+    ([_position(12, None, 0, 1), _position(43, "L", 0, 1, "E"), _position(46, "R", 0.3, 0.6, "E")],
+     ["12C+L43E", "12C+L43E+R46", "12C+L43E"]),
+])
+def test_a_segment_never_codes_two_terms_facs_does_not_score_together(vocabulary, events, codes):
+    segments = code_segments(Timeline(tuple(events)), vocabulary)
+    assert [str(segment.code) for segment in segments] == codes
+    for segment in segments:
+        assert vocabulary.parse(str(segment.code)) == segment.code
+
+
+_SEGMENT_CHANNELS = [Channel(au, side) for au, side in (
+    (5, None), (12, None), (12, "L"), (26, None), (27, None), (41, None), (42, "R"), (43, None),
+    (43, "L"), (46, "L"), (46, "R"), (51, None), (52, None), (61, None), (62, None), (65, None),
+    (66, None), (53, None), (54, None))]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_SEGMENT_CHANNELS), st.integers(0, 20),
+                          st.integers(1, 12), st.sampled_from("ABCDE")), max_size=10))
+@settings(max_examples=150, deadline=None)
+def test_every_segment_code_parses_back(vocabulary, spans):
+    """Whatever the channels held (no blink: AU45 is the blink rules'), every code a segment
+    writes parses back to itself: no alternatives, no unsided wink."""
+    events = [_position(channel.au, channel.side, start / 10, (start + length) / 10, letter)
+              for channel, start, length, letter in spans]
+    for segment in code_segments(Timeline(tuple(events)), vocabulary):
+        assert vocabulary.parse(str(segment.code)) == segment.code

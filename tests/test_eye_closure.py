@@ -37,7 +37,7 @@ def test_blinks_and_winks_close_the_eye_on_arkit(vocabulary, code, expected):
 
 @pytest.mark.parametrize("scale, full", [("facshuman", 1.0), ("hapfacs", 1.0), ("openface", 1.0)])
 def test_an_unlettered_blink_takes_each_scales_E(vocabulary, scale, full):
-    values = vocabulary.channel_values(vocabulary.parse("12+45+R46"), scale)
+    values = vocabulary.channel_values(vocabulary.parse("12+L45+R46"), scale)
     assert [round(v, 6) for v in values.values()] == [
         round(vocabulary.scale(scale).letter_to_value("C"), 6), full, full]
     assert vocabulary.unlettered_letter(45) == vocabulary.unlettered_letter(46) == "E"
@@ -98,29 +98,30 @@ def test_an_intensity_leaves_an_unlettered_blink_closed(vocabulary):
     --intensity 0.2` drew open eyes. `intensity` is for the AUs FACS scores A-E; a blink or wink
     written without a letter is scored present only (FACS 2002), so it stays at E. A letter
     written on it (45B) is a depth, scaled as any lettered AU: the intensity replaces it only
-    when it lies in the letter's band."""
+    when it lies in the letter's band. (A blink and a wink are on different eyes: one eye's
+    closure is one or the other, FACS 2002 AU45 section.)"""
     from facs_rig.core.timeline import events_from_code, timeline_from_code
     from facs_rig.io.au_notes import parse_au_notes
     from facs_rig.io.timeline_json import timeline_from_dict
     from facs_rig.render.preview import code_values
 
-    notes = parse_au_notes("1 45+12 intensity 0.2\n2 L46+45B intensity 0.15\n3 45B intensity 0.6\n",
+    notes = parse_au_notes("1 45+12 intensity 0.2\n2 L46+R45B intensity 0.15\n3 45B intensity 0.6\n",
                            vocabulary)
     assert [(e.start, e.channel.name, e.intensity) for e in notes.events] == [
-        (1.0, "AU12", 0.2), (1.0, "AU45", 1.0), (2.0, "AU45", 0.15), (2.0, "AU46_L", 1.0),
+        (1.0, "AU12", 0.2), (1.0, "AU45", 1.0), (2.0, "AU45_R", 0.15), (2.0, "AU46_L", 1.0),
         (3.0, "AU45", 0.2)]
     beats = timeline_from_dict({"schema": "facs_rig.timeline/1",
-                                "beats": [{"at": 0, "code": "45+R46+12", "intensity": 0.2}]},
+                                "beats": [{"at": 0, "code": "L45+R46+12", "intensity": 0.2}]},
                                vocabulary)
     assert {e.channel.name: e.intensity for e in beats.events} == {
-        "AU12": 0.2, "AU45": 1.0, "AU46_R": 1.0}
-    assert [e.intensity for e in events_from_code("45+L46B", vocabulary, at=0, intensity=0.3)] == [
+        "AU12": 0.2, "AU45_L": 1.0, "AU46_R": 1.0}
+    assert [e.intensity for e in events_from_code("R45+L46B", vocabulary, at=0, intensity=0.3)] == [
         1.0, 0.2]
     held = timeline_from_code("blink", vocabulary, intensity=0.2)  # preview CODE --intensity
     assert [(e.channel.name, e.intensity) for e in held.events] == [("AU45", 1.0)]
     # sheet, preview and the studio's stills: code_values with --intensity
-    assert {c.name: v for c, v in code_values("45+12+R46B", vocabulary, intensity=0.2).items()} == {
-        "AU12": 0.2, "AU45": 1.0, "AU46_R": 0.2}
+    assert {c.name: v for c, v in code_values("L45+12+R46B", vocabulary, intensity=0.2).items()} == {
+        "AU12": 0.2, "AU45_L": 1.0, "AU46_R": 0.2}
 
 
 @pytest.mark.parametrize("depth, code, option", [

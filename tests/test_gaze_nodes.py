@@ -60,6 +60,14 @@ def _gaze_direction(quaternion) -> np.ndarray:
 # ------------------------------------------------------------------------------------- core
 
 
+def test_ancestry_lists_the_nodes_that_carry_a_node_nearest_first_and_stops_on_a_cycle():
+    from facs_rig.core.nodes import ancestry
+
+    assert ancestry({0: 4, 4: 5, 5: 10}, 0) == (0, 4, 5, 10)
+    assert ancestry({}, 3) == (3,)
+    assert ancestry({1: 2, 2: 1}, 1) == (1, 2)  # invalid glTF: a cycle ends the chain
+
+
 def test_one_target_turns_its_node_by_its_degrees_and_adds_with_others():
     motions = (NodeMotion("look_left", "eye", (0.0, 1.0, 0.0), 28.0),
                NodeMotion("look_up", "eye", (1.0, 0.0, 0.0), -22.0))
@@ -392,10 +400,11 @@ def test_any_rig_whose_profile_declares_gaze_nodes_bakes_and_previews_them(tmp_p
     weights = setup.driver.frame(vocabulary.channel_values(vocabulary.parse("61E")))
     turned = setup.rig.move_nodes(rest, weights)
     (part,) = [part for part in setup.rig.moving_parts if part.node == "eye"]
+    ((start, stop),) = part.ranges
     centre = np.array([0.03, 0.03, 0.01])
-    expected = (rest[part.start:part.stop] - centre) @ rotation_matrices(_quaternion([0, 1, 0], 30.0)).T
-    np.testing.assert_allclose(turned[part.start:part.stop], expected + centre, atol=1e-6)
-    np.testing.assert_array_equal(turned[:part.start], rest[:part.start])  # the face stays
+    expected = (rest[start:stop] - centre) @ rotation_matrices(_quaternion([0, 1, 0], 30.0)).T
+    np.testing.assert_allclose(turned[start:stop], expected + centre, atol=1e-6)
+    np.testing.assert_array_equal(turned[:start], rest[:start])  # the face stays
     # AU12 moves the face, not the eye: only node motion turns nodes.
     smile = setup.driver.frame(vocabulary.channel_values(vocabulary.parse("12E")))
     np.testing.assert_array_equal(setup.rig.move_nodes(rest, smile), rest)
@@ -449,3 +458,157 @@ def test_nodes_that_cannot_be_turned_are_left_alone(tmp_path, node):
     assert main(["bake", "61E", "--mesh", str(hostile), "--rig", str(profile), "-o", str(output)]) == 0
     paths = {c["target"]["path"] for c in read_gltf_source(output).document["animations"][0]["channels"]}
     assert paths == {"weights"}
+
+
+# -------------------------------------------- eye nodes whose meshes sit on child nodes (Face Cap)
+
+#: Face Cap's ``eyeLeft``/``eyeRight`` show no mesh: each eyeball mesh sits on an unnamed child
+#: node (nodes 0 and 1), as in many real exports. ``eyeLeft`` is at world -X: the subject's RIGHT
+#: eye (the face looks along +Z, +X is the subject's left). Their parent is turned ~98 degrees
+#: about +X (grp_scale's 90 plus grp_eyeLeft's tilt), so the parent's -Z is about world +Y and
+#: +25 degrees about [0, 0, -1] turns an eye to the subject's left.
+FACECAP_GAZE = {
+    "schema": "facs_rig.rig/1", "name": "facecap_gaze",
+    "targets": ["eyeLookOut_L", "eyeLookIn_R", "jawOpen"],
+    "action_units": {"AU61": [{"target": "eyeLookOut_L"}, {"target": "eyeLookIn_R"}],
+                     "AU26": [{"target": "jawOpen"}]},
+    "node_motion": {"eyeLookOut_L": [{"node": "eyeRight", "axis": [0, 0, -1], "degrees": 25}],
+                    "eyeLookIn_R": [{"node": "eyeLeft", "axis": [0, 0, -1], "degrees": 25}]},
+}
+FACECAP_EYE_MESH_NODES = {"eyeLeft": 0, "eyeRight": 1}
+
+
+@pytest.fixture(scope="module")
+def facecap_gaze(tmp_path_factory):
+    """Face Cap, the gaze profile, and where three.js puts each eyeball's vertices (world space)
+    when it plays ``bake 61E`` at the apex: the reference pose and the previews must match."""
+    from facs_rig.io.gltf import read_gltf, world_matrices
+    from facs_rig.io.gltf.reader import node_mesh
+
+    folder = tmp_path_factory.mktemp("facecap_gaze")
+    rig = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    profile = folder / "facecap_gaze.json"
+    profile.write_text(json.dumps(FACECAP_GAZE))
+    baked = folder / "eyes61.glb"
+    assert main(["bake", "61E", "--mesh", str(rig), "--rig", str(profile), "-o", str(baked)]) == 0
+    report = validate_gltf(baked)
+    assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0, \
+        errors_and_warnings(report)
+    completed = subprocess.run([require_tool("node"), str(HERE / "threejs_mixer_check.mjs"), str(baked),
+                                str(APEX_SECONDS), str(node_modules("three").parent)],
+                               capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    shown = json.loads(completed.stdout)["nodes"]
+    source = read_gltf(rig).source
+    nodes = [dict(node) for node in source.document["nodes"]]
+    rest_world = world_matrices(source)
+    for name in FACECAP_EYE_MESH_NODES:
+        np.testing.assert_allclose(shown[name]["quaternion"], _quaternion([0, 0, -1], 25.0), atol=2e-6)
+        (index,) = [i for i, node in enumerate(nodes) if node.get("name") == name]
+        nodes[index]["rotation"] = shown[name]["quaternion"]
+    from dataclasses import replace
+
+    played_world = world_matrices(replace(source, document={**source.document, "nodes": nodes}))
+    rest, played = {}, {}
+    for name, mesh_node in FACECAP_EYE_MESH_NODES.items():
+        local = node_mesh(source, mesh_node).positions.astype(np.float64)
+        for table, matrices in ((rest, rest_world), (played, played_world)):
+            matrix = matrices[mesh_node]
+            table[name] = local @ matrix[:3, :3].T + matrix[:3, 3]
+    # Both eyes look to the subject's left (+X): the front of each eyeball swings that way.
+    for name in FACECAP_EYE_MESH_NODES:
+        front = rest[name][:, 2] > np.percentile(rest[name][:, 2], 90)
+        assert (played[name] - rest[name])[front, 0].mean() > 0.02
+    return rig, profile, rest, played
+
+
+def test_pose_writes_and_turns_eyeball_meshes_on_children_of_the_turned_nodes(tmp_path, facecap_gaze):
+    from facs_rig.io.gltf import read_gltf
+    from facs_rig.io.gltf.reader import node_mesh
+
+    rig, profile, rest, played = facecap_gaze
+    output = tmp_path / "pose61.glb"
+    assert main(["pose", "61E", "--mesh", str(rig), "--rig", str(profile), "-o", str(output)]) == 0
+    report = validate_gltf(output)
+    assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0, \
+        errors_and_warnings(report)
+    source = read_gltf(output).source
+    # The morph mesh (the head) first, then the meshes the turned nodes carry, in node order.
+    assert [node["name"] for node in source.document["nodes"]] == ["mesh_2", "mesh_0", "mesh_1"]
+    for index, name in ((1, "eyeLeft"), (2, "eyeRight")):
+        np.testing.assert_allclose(node_mesh(source, index).positions, played[name], atol=2e-6)
+    neutral = tmp_path / "pose0.glb"
+    assert main(["pose", "0", "--mesh", str(rig), "--rig", str(profile), "-o", str(neutral)]) == 0
+    np.testing.assert_allclose(node_mesh(read_gltf(neutral).source, 1).positions, rest["eyeLeft"],
+                               atol=2e-6)
+
+
+def test_previews_turn_eyeball_meshes_on_children_of_the_turned_nodes(facecap_gaze):
+    from facs_rig.render.preview import preview_setup, render_code
+    from facs_rig.resources import load_vocabulary
+
+    rig, profile, rest, played = facecap_gaze
+    vocabulary = load_vocabulary()
+    setup = preview_setup(str(rig), str(profile), size=128)
+    assert {m.node for m in setup.rig.motions} == {"eyeLeft", "eyeRight"}
+    positions = setup.rig.mesh.positions
+    turned = setup.rig.move_nodes(positions, setup.driver.frame(
+        vocabulary.channel_values(vocabulary.parse("61E"))))
+    for name, mesh_node in FACECAP_EYE_MESH_NODES.items():
+        mesh_index = read_gltf_source(rig).document["nodes"][mesh_node]["mesh"]
+        (part,) = [p for p in setup.rig.parts if p.mesh_index == mesh_index]
+        eye = slice(part.first_vertex, part.first_vertex + part.n_vertices)
+        np.testing.assert_allclose(positions[eye], rest[name], atol=2e-6)
+        np.testing.assert_allclose(turned[eye], played[name], atol=2e-6)
+    changed = np.linalg.norm(turned - positions, axis=1) > 0
+    assert changed.sum() == sum(len(points) for points in rest.values())  # the eyes, nothing else
+    # The rendered image changes (it was identical to the profile without node motion).
+    assert not np.array_equal(render_code(setup, "61E", vocabulary), render_code(setup, "0", vocabulary))
+
+
+def test_a_turned_eye_carried_by_a_turned_head_lands_where_the_posed_hierarchy_puts_it(tmp_path):
+    """Nested moving nodes: the head node turns (AU51) and carries the eye node, which turns in
+    its socket (AU61); the eyeball mesh sits on the eye's child. The preview must put every
+    eyeball vertex where ``pose`` (the file's node hierarchy, re-evaluated) does."""
+    from facs_rig.io.gltf import read_gltf
+    from facs_rig.io.gltf.reader import node_mesh
+    from facs_rig.io.gltf.writer import write_gltf_document
+    from facs_rig.render.preview import preview_setup
+    from facs_rig.resources import load_vocabulary
+
+    face = MorphMesh(name="face", positions=np.array([[-0.1, -0.1, 0], [0.1, -0.1, 0], [0, 0.1, 0]],
+                                                     np.float32),
+                     faces=np.array([[0, 1, 2]], np.uint32), target_names=("smile",),
+                     deltas=np.full((1, 3, 3), 0.002, np.float32))
+    eye = MorphMesh(name="eyeball", positions=np.array([[-0.01, -0.01, 0.0], [0.01, -0.01, 0.0],
+                                                        [0.0, 0.01, 0.0], [0.0, 0.0, 0.02]], np.float32),
+                    faces=np.array([[0, 1, 2], [0, 1, 3], [1, 2, 3], [2, 0, 3]], np.uint32),
+                    target_names=(), deltas=np.zeros((0, 4, 3), np.float32))
+    flat = tmp_path / "flat.glb"
+    write_glb([face, eye], flat)
+    source = read_gltf_source(flat)
+    document = dict(source.document)
+    document["nodes"] = [*document["nodes"],
+                         {"name": "eye", "translation": [0.03, 0.03, 0.01], "children": [1]},
+                         {"name": "head", "translation": [0.0, 0.0, -0.05],
+                          "rotation": [0.0, 0.0, 0.2588190451, 0.9659258263], "children": [2]}]
+    document["scenes"] = [{"nodes": [0, 3]}]
+    rig = tmp_path / "nested.glb"
+    write_gltf_document(document, source.buffers[0], rig)
+    profile = tmp_path / "nested.json"
+    profile.write_text(json.dumps({
+        "schema": "facs_rig.rig/1", "name": "nested", "targets": ["smile", "turn", "look"],
+        "action_units": {"AU12": [{"target": "smile"}], "AU51": [{"target": "turn"}],
+                         "AU61": [{"target": "look"}]},
+        "node_motion": {"turn": [{"node": "head", "axis": [0, 1, 0], "degrees": 40}],
+                        "look": [{"node": "eye", "axis": [1, 0, 0], "degrees": 30}]}}))
+    posed = tmp_path / "posed.glb"
+    assert main(["pose", "51E+61E", "--mesh", str(rig), "--rig", str(profile), "-o", str(posed)]) == 0
+    expected = node_mesh(read_gltf(posed).source, 1).positions
+
+    vocabulary = load_vocabulary()
+    setup = preview_setup(str(rig), str(profile), size=64)
+    turned = setup.rig.move_nodes(setup.rig.mesh.positions, setup.driver.frame(
+        vocabulary.channel_values(vocabulary.parse("51E+61E"))))
+    np.testing.assert_allclose(turned[3:], expected, atol=2e-6)
+    assert np.abs(turned[3:] - setup.rig.mesh.positions[3:]).max() > 0.01

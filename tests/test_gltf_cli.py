@@ -39,13 +39,19 @@ def test_rig_detect_names_arkit_for_ict(capsys):
     path = shared_asset(ICT)
     assert main(["rig", "detect", str(path)]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == ("best fit: arkit (drives 53/53 file targets, 98% of the "
-                                   "profile)")
+    # "matches", and how many are driven: ARKit maps no FACS code to mouthLeft/mouthRight.
+    assert out.splitlines()[:3] == [
+        "best fit: arkit (matches 53/53 file targets, 51 of them driven; 98% of the profile)",
+        "rig        file targets matched  driven  profile targets found",
+        "---------  --------------------  ------  ---------------------"]
+    assert out.splitlines()[3].split() == ["arkit", "53/53", "51", "51/52", "(98%)"]
     assert main(["rig", "detect", str(path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["best"] == "arkit"
     arkit = report["profiles"][0]
     assert arkit["missing"] == ["tongueOut"]
+    assert (arkit["matched_file_targets"], arkit["driven_file_targets"]) == (53, 51)
+    assert arkit["undriven_file_targets"] == ["mouthRight", "mouthLeft"]
     assert arkit["matched"]["browInnerUp"] == ["browInnerUp_L", "browInnerUp_R"]
 
 
@@ -53,7 +59,7 @@ def test_rig_detect_with_a_profile_reports_unmatched(capsys):
     path = shared_asset("rigs/khronos/MorphStressTest/glTF/MorphStressTest.gltf")
     assert main(["rig", "detect", str(path), "--rig", "arkit"]) == 0
     out = capsys.readouterr().out
-    assert "drives 0 of the file's 8 targets" in out
+    assert "matches 0 of the file's 8 targets, 0 of them driven by FACS codes" in out
     assert "file targets left at 0: Key 1, Key 2" in out
 
 
@@ -62,7 +68,10 @@ def test_bake_code_onto_ict_detects_arkit_and_validates(tmp_path, capsys, vocabu
     output = tmp_path / "happy.glb"
     assert main(["bake", "6+12D", "--mesh", str(path), "--fps", "24", "-o", str(output)]) == 0
     out = capsys.readouterr().out
-    assert "detected rig profile arkit: drives 53 of the file's 53 targets" in out
+    assert ("detected rig profile arkit: matches 53 of the file's 53 targets, 51 of them driven "
+            "by FACS codes;") in out
+    assert ("file targets matched but driven by no FACS code of the profile (left at 0): "
+            "mouthRight, mouthLeft") in out
     assert "profile targets not in the file: tongueOut" in out
     assert "keyframe reduction:" in out and "smaller)" in out
     report = validate_gltf(output)
@@ -272,7 +281,8 @@ def test_bake_without_mesh_uses_the_bundled_default_head(tmp_path, capsys):
     assert main(["bake", "6+12", "-o", str(output)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("rig file: the bundled default head (--mesh FACE.glb for another)\n"
-                          "detected rig profile facs: drives 92 of the file's 92 targets")
+                          "detected rig profile facs: matches 92 of the file's 92 targets, 92 "
+                          "of them driven by FACS codes")
     baked = read_gltf(output, geometry=False)
     assert baked.target_names == read_gltf(REPO / "rigs" / "default_head.glb",
                                            geometry=False).target_names
@@ -284,8 +294,8 @@ def test_pose_says_which_profile_it_detected(tmp_path, capsys):
     assert main(["pose", "12", "--mesh", str(shared_asset(ICT)), "-o",
                  str(tmp_path / "p.obj")]) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
-        "detected rig profile arkit: drives 53 of the file's 53 targets; 51 of its 52 targets "
-        "found (98%) (--rig NAME to choose another)")
+        "detected rig profile arkit: matches 53 of the file's 53 targets, 51 of them driven by "
+        "FACS codes; 51 of its 52 targets found (98%) (--rig NAME to choose another)")
     assert main(["pose", "12", "--mesh", str(shared_asset(ICT)), "--rig", "arkit", "-o",
                  str(tmp_path / "p.obj")]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("(given)")
@@ -300,9 +310,42 @@ def test_pose_without_mesh_poses_the_default_head_as_bake_does(tmp_path, capsys,
     assert main(["pose", "1+2+5B+26", "-o", str(tmp_path / "surprise.obj")]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "rig file: the bundled default head (--mesh FACE.glb for another)",
-        "detected rig profile facs: drives 92 of the file's 92 targets; 92 of its 92 targets "
-        "found (100%) (--rig NAME to choose another)",
+        "detected rig profile facs: matches 92 of the file's 92 targets, 92 of them driven by "
+        "FACS codes; 92 of its 92 targets found (100%) (--rig NAME to choose another)",
         f"wrote {tmp_path / 'surprise.obj'}",
     ]
     pose_code("1+2+5B+26", default_head_path(), tmp_path / "named.obj", vocabulary)
     assert (tmp_path / "surprise.obj").read_bytes() == (tmp_path / "named.obj").read_bytes()
+
+
+def _box_glb(tmp_path):
+    """A mesh with no morph targets (a new-user reviewer's box.glb)."""
+    builder, _ = quad_rig(names=())
+    document = builder.finish()
+    for mesh in document["meshes"]:
+        for primitive in mesh["primitives"]:
+            primitive.pop("targets", None)
+        mesh.pop("extras", None)
+    path = tmp_path / "box.glb"
+    from gltf_samples import glb_from
+
+    path.write_bytes(glb_from(document, bytes(builder.binary)))
+    return path
+
+
+@pytest.mark.parametrize("argv", [
+    ["rig", "detect", "{box}"],
+    ["rig", "detect", "{box}", "--rig", "arkit", "--json"],
+    ["bake", "12", "--mesh", "{box}", "-o", "{tmp}/out.glb"],
+    ["bake", "12", "--mesh", "{box}", "--rig", "arkit", "-o", "{tmp}/out.glb"],
+    ["pose", "12", "--mesh", "{box}", "-o", "{tmp}/out.obj"],
+])
+def test_a_mesh_without_morph_targets_is_one_line_saying_so(argv, tmp_path, capsys):
+    """`rig detect box.glb` exited 0 with an empty table, and `bake` advised "pass --rig with a
+    profile", which cannot help."""
+    box = _box_glb(tmp_path)
+    assert main([part.format(box=box, tmp=tmp_path) for part in argv]) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"facs-rig: error: {box}: no morph targets (blend shapes), so "
+                              f"nothing to drive: a face rig for facs-rig needs morph targets\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box.glb"]

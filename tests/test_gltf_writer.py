@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import shared_asset
+from conftest import REPO, shared_asset
 from gltf_samples import quad_rig
 from gltf_validator import errors_and_warnings, validate_gltf
 
@@ -110,6 +110,50 @@ def test_glb_document_is_deterministic():
     assert json.dumps(first[0]) == json.dumps(second[0]) and first[1] == second[1]
 
 
+def test_transform_mesh_moves_points_turns_offsets_and_keeps_faces_outward():
+    from facs_rig.core.mesh import transform_mesh
+
+    mesh = small_mesh()
+    # Scale (2, 1, 0.5), mirror X, turn 90 degrees about Z, move by (1, 2, 3).
+    linear = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([-2.0, 1.0, 0.5])
+    matrix = np.eye(4)
+    matrix[:3, :3], matrix[:3, 3] = linear, [1.0, 2.0, 3.0]
+    moved = transform_mesh(mesh, matrix)
+    np.testing.assert_allclose(moved.positions, mesh.positions @ linear.T + [1, 2, 3], atol=1e-5)
+    np.testing.assert_allclose(moved.deltas, mesh.deltas @ linear.T, atol=1e-5)  # no translation
+    assert np.array_equal(moved.faces, mesh.faces[:, ::-1])  # mirrored: winding reversed
+    # Normals stay perpendicular to moved surface directions (a tangent t moves to linear @ t).
+    tangent = np.cross(mesh.normals, [0.3, 0.5, 0.8])
+    assert np.abs(np.sum(moved.normals * (tangent @ linear.T), axis=1)).max() < 1e-4
+    np.testing.assert_allclose(np.linalg.norm(moved.normals, axis=1), 1.0, atol=1e-6)
+    assert np.array_equal(transform_mesh(mesh, np.eye(4)).faces, mesh.faces)
+
+
+def test_world_meshes_give_a_copy_that_looks_like_the_file(tmp_path):
+    """``read_gltf(...).meshes`` are mesh-local: written as they are, Face Cap's head comes out
+    ~5,000 times too big and lying on its back (its nodes scale it by 0.000195 and turn it about
+    X). ``world_meshes()`` places them as the file shows them (and as the previews draw them)."""
+    from facs_rig.render.scene import load_render_rig
+
+    path = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    rig = read_gltf(path)
+    local_height = np.ptp(rig.meshes[0].positions[:, 1])
+    (head,) = rig.world_meshes()
+    output = tmp_path / "head_copy.glb"
+    write_glb([head], output)
+    report = assert_valid(output)
+    assert report["issues"]["numWarnings"] == 0
+    copy = read_gltf(output)
+    shown = load_render_rig(path).mesh
+    vertices = slice(0, head.n_vertices)  # the head is the first mesh the preview merges
+    np.testing.assert_allclose(copy.meshes[0].positions, shown.positions[vertices], atol=1e-6)
+    np.testing.assert_allclose(copy.meshes[0].deltas, shown.deltas[:, vertices], atol=1e-6)
+    height = np.ptp(copy.meshes[0].positions[:, 1])
+    assert 2.2 < height < 2.4 and local_height / height > 5000
+    with pytest.raises(GltfError, match="without geometry"):
+        read_gltf(path, geometry=False).world_meshes()
+
+
 # ------------------------------------------------------------------------ animated copies
 
 def quad_file(tmp_path, **kwargs):
@@ -178,6 +222,43 @@ def test_unmatched_targets_stay_zero_and_mesh_order_is_kept(tmp_path):
     _, keys, _ = animation_of(copy.document, copy, 0)
     assert keys.shape == (61, 3)
     assert not keys[:, :2].any() and np.array_equal(keys[:, 2], weights.weights[:, 0])
+
+
+def test_the_result_names_file_targets_and_weights_columns_left_unmatched(tmp_path):
+    rig = read_gltf(quad_file(tmp_path, names=("a", "b", "c")), geometry=False)
+    result = write_animated_gltf(rig, ramp_weights(["c", "zzz"]), tmp_path / "x.glb")
+    assert result.unmatched_targets == ("a", "b") and result.unmatched_columns == ("zzz",)
+    everything = write_animated_gltf(rig, ramp_weights(["A", "b", "c"]), tmp_path / "y.glb")
+    assert everything.unmatched_targets == () and everything.unmatched_columns == ()
+
+
+def test_python_bake_matches_names_by_convention_as_the_cli_does(tmp_path):
+    """The library call without ``column_of_target`` drives Face Cap's ``mouthSmile_L`` from the
+    arkit profile's ``mouthSmileLeft`` (it used to drive only the exactly equal names, such as
+    ``jawOpen``, and leave the rest at 0 without a word), and writes the keys ``bake`` writes."""
+    import facs_rig
+    from facs_rig.cli import main
+    from facs_rig.core.timeline import sample
+
+    path = shared_asset("rigs/facecap/facecap_decoded_float_notextures.glb")
+    timeline_file = REPO / "examples" / "surprise_then_smile.json"
+    arkit = facs_rig.load_rig("arkit")
+    timeline = facs_rig.read_timeline(timeline_file, facs_rig.load_vocabulary())
+    weights = facs_rig.mix(sample(timeline, channels=arkit.channels), arkit)
+    output = tmp_path / "python.glb"
+    result = write_animated_gltf(read_gltf(path, geometry=False), weights, output)
+    assert_valid(output)
+    cli = tmp_path / "cli.glb"
+    assert main(["bake", str(timeline_file), "--mesh", str(path), "--rig", "arkit", "-o", str(cli)]) == 0
+    ours, theirs = read_gltf_source(output), read_gltf_source(cli)
+    node = result.nodes[0]
+    python_times, python_keys, _ = animation_of(ours.document, ours, node)
+    cli_times, cli_keys, _ = animation_of(theirs.document, theirs, node)
+    np.testing.assert_array_equal(python_times, cli_times)
+    np.testing.assert_array_equal(python_keys, cli_keys)
+    smile = read_gltf(path, geometry=False).targets[0].target_names.index("mouthSmile_L")
+    assert python_keys[:, smile].max() > 0.5
+    assert result.unmatched_targets == () and result.unmatched_columns == ()
 
 
 def test_meshes_with_the_same_names_share_one_sampler(tmp_path):

@@ -19,8 +19,18 @@ from facs_rig.io.rig_files import load_rig
 BUNDLED = sorted(path.stem for path in (REPO / "rigs").glob("*.json"))
 
 
+def channel_values(vocabulary, code: str) -> dict[Channel, float]:
+    """The channel values of a code, or of several joined by ``&``: channels a capture or a
+    curves file can hold at once though no one code scores them (26 and 27, 5 and 43E are FACS
+    alternatives, refused together by the parser), which the rig's rules must still mix."""
+    values: dict[Channel, float] = {}
+    for part in code.split("&"):
+        values.update(vocabulary.channel_values(vocabulary.parse(part)))
+    return values
+
+
 def frame(vocabulary, code: str, rig: RigProfile) -> dict[str, float]:
-    weights = mix_frame(vocabulary.channel_values(vocabulary.parse(code)), rig)
+    weights = mix_frame(channel_values(vocabulary, code), rig)
     return dict(zip(rig.targets, weights.tolist()))
 
 
@@ -52,7 +62,7 @@ def values(**aus: float) -> dict[Channel, float]:
 @pytest.mark.parametrize("letter", ["", "A", "C", "E"])
 def test_26_plus_27_opens_the_jaw_as_27_alone(vocabulary, name, target, letter):
     rig = load_rig(name)
-    both = frame(vocabulary, f"26{letter}+27{letter}", rig)
+    both = frame(vocabulary, f"26{letter} & 27{letter}", rig)
     alone = frame(vocabulary, f"27{letter}", rig)
     assert both[target] == alone[target] > 0
     assert both == alone
@@ -65,7 +75,7 @@ def test_26_plus_27_opens_the_jaw_as_27_alone(vocabulary, name, target, letter):
                                            ("unified", ("EyeWideLeft", "EyeWideRight"))])
 def test_closed_lids_cancel_the_upper_lid_raiser(vocabulary, name, targets):
     rig = load_rig(name)
-    closed = frame(vocabulary, "43E+5E", rig)
+    closed = frame(vocabulary, "43E & 5E", rig)
     assert all(closed[t] == pytest.approx(0.0, abs=1e-6) for t in targets)
     assert all(frame(vocabulary, "5E", rig)[t] == 1.0 for t in targets)
 
@@ -293,7 +303,7 @@ def test_declared_ranges_map_zero_to_one_onto_them():
 
 def test_explain_shows_contributions_modes_and_rules(vocabulary):
     rig = load_rig("arkit")
-    inputs = vocabulary.channel_values(vocabulary.parse("5E+11+26+27+43C"))
+    inputs = channel_values(vocabulary, "5E+11+26 & 27+43C")
     result = explain(inputs, rig)
     np.testing.assert_array_equal(result.weights, mix_frame(inputs, rig))
     by_target = {t.target: t for t in result.targets}

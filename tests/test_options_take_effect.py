@@ -432,6 +432,39 @@ def test_gain_reaches_the_angle_aus_under_the_automatic_neutral_without_a_rest()
         [0.943, 0.264, 0.591, 0.999]
 
 
+@pytest.mark.parametrize("command", ["code", "retarget", "batch"])
+@pytest.mark.parametrize("value", ["0", "0.0", "-0"])
+def test_gain_0_is_refused_by_every_command_that_takes_it(smile, tmp_path, capsys, command, value):
+    """--gain 0 was accepted: the 0th percentile (each channel's lowest value) read 1, so every
+    channel that returns to rest got the largest stretch, 5 times, the opposite of a user's
+    "no gain". Refused while parsing, before the take is read."""
+    output = {"code": [], "retarget": ["-o", str(tmp_path / "x.csv")],
+              "batch": ["-o", str(tmp_path / "out" / "{stem}.csv")]}[command]
+    capsys.readouterr()
+    assert main([command, str(smile), *output, "--gain", value]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"facs-rig: error: argument --gain: {value}: would make each channel's lowest value read "
+        f"1 (every channel that returns to rest gets the largest stretch, 5 times); give the "
+        f"percentile that should read 1 (such as 95), or leave --gain out to rescale nothing "
+        f"(see 'facs-rig {command} --help')\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["smile.csv"]
+
+
+def test_what_gain_0_did_and_a_small_gain_still_does(smile, capsys):
+    """The refusal's numbers: the 0th percentile of a channel that rests is at or below its
+    rest, so its gain is the cap, 1 / 0.2. A small percentile (0.5) is refused by nothing: on
+    this take it is the same cap, but a take that never rests has a real 0.5th percentile."""
+    from facs_rig.core.filters import NeutralCalibration
+
+    values = np.array([[0.0, 0.5], [0.1, 0.6], [0.6, 0.9]])
+    assert NeutralCalibration.gain_only(values, 0.0).gain.tolist() == [5.0, 2.0]
+    assert NeutralCalibration.gain_only(values, 100.0).gain.tolist() == \
+        pytest.approx([1 / 0.6, 1 / 0.9])
+    assert _code(capsys, smile, "--gain", "0.5") != _code(capsys, smile)
+
+
 # Cleaning options where ARKit weights are copied as recorded -----------------------------------
 
 @pytest.mark.parametrize("options, named", [

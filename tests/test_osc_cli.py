@@ -122,6 +122,9 @@ def test_signal_stops_the_stream_with_a_neutral_frame(sig, status):
     assert len(frames[-1]) == 52 and set(frames[-1].values()) == {0.0}
     assert frames[-2]["MouthSmileLeft"] > 0.2  # the neutral frame follows a smiling one
     assert "neutral frame sent" in stderr
+    # The last line, as every other command stopped so ends (it printed none).
+    word = "terminated" if sig == signal.SIGTERM else "interrupted"
+    assert stderr.splitlines()[-1] == f"facs-rig: {word}", stderr
 
 
 def test_no_reset_leaves_the_last_expression():
@@ -170,6 +173,7 @@ def test_bridge_forwards_and_summarises_bad_input():
     assert set(frames[-1].values()) == {0.0}
     assert "1 malformed packets" in stderr and "1 NaN/inf" in stderr
     assert "listening on 127.0.0.1:" in stderr
+    assert stderr.splitlines()[-1] == "facs-rig: interrupted", stderr  # as stream and the rest
 
 
 @pytest.mark.parametrize(("args", "status", "message"), [
@@ -193,6 +197,91 @@ def test_bad_arguments_give_one_line_errors(args, status, message):
     assert result.returncode == status
     assert result.stderr.startswith("facs-rig: error: ") and message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+# Each was accepted and changed no message: the dry run printed the same bytes without it.
+_CHANGES_NOTHING = [
+    (["--protocol", "vrchat", "--vmc-ok"], "--vmc-ok applies to --protocol vmc (/VMC/Ext/OK), "
+                                           "not vrchat"),
+    (["--protocol", "facecap", "--vmc-time"], "--vmc-time applies to --protocol vmc "
+                                              "(/VMC/Ext/T), not facecap"),
+    (["--protocol", "template", "--bones", "on"], "--bones applies to --protocol vmc (its head "
+                                                  "and eye bones), not template"),
+    (["--protocol", "vrchat", "--head-max", "10,10,10"], "--head-max applies to --protocol vmc "
+                                                         "(its head bone), not vrchat"),
+    (["--protocol", "vrchat", "--eye-max", "10,10"], "--eye-max applies to --protocol vmc (its "
+                                                     "eye bones), not vrchat"),
+    (["--bones", "off", "--head-max", "10,10,10"], "--head-max sets the head and eye bones' "
+                                                   "angles, and --bones off sends no bones"),
+    (["--bones", "off", "--eye-max", "10,10"], "--eye-max sets the head and eye bones' angles, "
+                                               "and --bones off sends no bones"),
+    (["--every-frame"], "--every-frame applies to --protocol vrchat (which sends changed values "
+                        "only); vmc sends every value every frame already"),
+    (["--protocol", "facecap", "--every-frame"], "--every-frame applies to --protocol vrchat "
+                                                 "(which sends changed values only); facecap "
+                                                 "sends every value every frame already"),
+    (["--refresh", "0.5"], "--refresh sets how often vrchat's changed-values-only frames are "
+                           "full ones, and vmc sends every value every frame"),
+    (["--protocol", "vrchat", "--every-frame", "--refresh", "0.5"],
+     "--refresh sets how often vrchat's changed-values-only frames are full ones, and "
+     "--every-frame sends every value every frame"),
+    (["--protocol", "vrchat", "--no-bundle"], "--no-bundle: --protocol vrchat sends one datagram "
+                                              "per message already"),
+    (["--protocol", "facecap", "--names", "arkit"], "--names: --protocol facecap sends Face "
+                                                    "Cap's shape indices, not names"),
+    (["--protocol", "template", "--address", "/facs/au/{au}", "--names", "arkit"],
+     "--names: the --address template /facs/au/{au} sends AU values, not target names"),
+]
+
+
+@pytest.mark.parametrize("command", ["stream", "bridge"])
+@pytest.mark.parametrize(("options", "message"), _CHANGES_NOTHING,
+                         ids=[" ".join(options) for options, _ in _CHANGES_NOTHING])
+def test_an_option_that_would_change_nothing_is_a_usage_error(capsys, command, options,
+                                                              message):
+    from facs_rig.cli import main
+
+    argv = ["stream", "51+12"] if command == "stream" else ["bridge"]
+    assert main([*argv, *options, "--dry-run", "--duration", "0.05"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"facs-rig: error: {message} (see 'facs-rig {command} --help')\n"
+
+
+@pytest.mark.parametrize(("base", "option"), [
+    (["--protocol", "vrchat"], ["--names", "arkit"]),
+    (["--protocol", "template"], ["--names", "arkit"]),
+    (["--protocol", "vmc"], ["--head-max", "10,10,10"]),
+    (["--protocol", "vmc"], ["--eye-max", "10,10"]),
+    (["--protocol", "vmc", "--bones", "on"], ["--head-max", "10,10,10"]),
+    (["--protocol", "vmc"], ["--vmc-ok"]),
+    (["--protocol", "vmc"], ["--bones", "off"]),
+    (["--protocol", "vmc"], ["--no-bundle"]),
+    (["--protocol", "facecap"], ["--no-bundle"]),
+    (["--protocol", "vrchat"], ["--every-frame"]),
+    (["--protocol", "vrchat", "--duration", "0.3"], ["--refresh", "0.1"]),
+    # Each unbundled datagram's limit: metahuman's longest vrchat message is 68 bytes.
+    (["--protocol", "vrchat", "--rig", "metahuman"], ["--max-bytes", "64"]),
+])
+def test_the_options_kept_change_what_is_sent(capsys, base, option):
+    """What is not refused has its effect: the dry run differs with it (--no-bundle: in its
+    count of datagrams; --max-bytes on vrchat's unbundled datagrams: the limit refuses a
+    message over it)."""
+    from facs_rig.cli import main
+
+    argv = ["stream", "51+12+61", "--dry-run", "--fps", "30", "--duration", "0.1", *base]
+    assert main(argv) == 0
+    without = capsys.readouterr()
+    status = main([*argv, *option])
+    captured = capsys.readouterr()
+    if option[0] == "--max-bytes":
+        assert status == 1 and "over the 64-byte limit" in captured.err, captured.err
+    elif option[0] == "--no-bundle":
+        packets = re.compile(r"(\d+) packets printed")
+        assert status == 0 and captured.out == without.out
+        assert int(packets.search(captured.err)[1]) > int(packets.search(without.err)[1])
+    else:
+        assert status == 0 and captured.out != without.out, captured.err
 
 
 class _LoopbackOnlySocket(socket.socket):
@@ -308,9 +397,9 @@ def test_a_frame_rate_that_misses_the_whole_expression_is_refused_and_sends_noth
             "facs-rig: error: --fps 0.5 samples one frame every 2 s: none of the 1 frame(s) of "
             "the 0.9 s clip shows its expression (only neutral would be sent); use --fps 2.22 or "
             "more (see 'facs-rig stream --help')\n")
-        # A timeline file's own timing: bad input, named (exit 1).
+        # A timeline file with --fps: the option is still the mistake (exit 2), the file named.
         result = run_cli("stream", str(beat), "--fps", "0.1", "--to", to)
-        assert result.returncode == 1
+        assert result.returncode == 2
         assert result.stderr == (
             f"facs-rig: error: {beat}: --fps 0.1 samples one frame every 10 s: none of the 1 "
             f"frame(s) of the 1.8 s clip shows its expression (only neutral would be sent); use "

@@ -136,7 +136,7 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(RigValidationError) as caught:
         rig_from_dict(data, source="tiny.json")
     assert len(caught.value.issues) == 5
-    assert str(caught.value).startswith("tiny.json: 5 problem(s): schema: ")
+    assert str(caught.value).startswith("tiny.json: 5 problems: schema: ")
 
 
 MUTATIONS = [
@@ -406,3 +406,86 @@ def test_a_profile_names_its_targets_as_meshes_do():
     rig = load_rig("arkit")
     assert rig.target_names == rig.targets and len(rig.target_names) == 52
     assert [rig.target_index(name) for name in rig.target_names] == list(range(52))
+
+
+# --------------------------------------------------------------------------------------------
+# new-user review: what a wrong or incomplete profile is told
+
+
+def test_a_profile_without_targets_is_one_problem_not_52():
+    """Without targets every mapping was also "'jawOpen' is not a target of this rig" (51 of a
+    reviewer's 52 problems, one 3,747-character line); the validator now stops there."""
+    data = copy.deepcopy(load_rig("arkit").to_dict())
+    del data["targets"]
+    assert validate_rig(data) == [
+        RigIssue("targets", "missing (expected a non-empty list of target names)")]
+    data["targets"] = []
+    assert validate_rig(data) == [
+        RigIssue("targets", "expected a non-empty list of target names, got []")]
+
+
+@pytest.mark.parametrize(("field", "message"), [
+    ("schema", "schema: missing (expected 'facs_rig.rig/1')"),
+    ("name", "name: missing (expected a name of lower-case letters, digits, '_', '-' or '.')"),
+    ("action_units", 'action_units: missing (expected an object: {"AU12": [{"target": ..., '
+                     '"weight": ...}]})'),
+])
+def test_a_missing_field_is_said_missing_not_got_none(field, message):
+    data = _tiny()
+    del data[field]
+    with pytest.raises(RigValidationError) as caught:
+        rig_from_dict(data, source="tiny.json")
+    assert str(caught.value) == f"tiny.json: {message}"
+
+
+def test_a_null_reads_as_json_spells_it_and_a_missing_entry_target_is_missing():
+    data = _tiny()
+    data["name"] = None
+    del data["action_units"]["AU26"][0]["target"]
+    assert [str(issue) for issue in validate_rig(data)] == [
+        "name: expected lower-case letters, digits, '_', '-' or '.', got null",
+        "action_units.AU26[0].target: missing (expected a target name)"]
+
+
+@pytest.mark.parametrize(("schema", "kind"), [
+    ("facs_rig.timeline/1", "an AU timeline"),
+    ("facs_rig.curves/1", "dense AU curves"),
+    ("facs_rig.expressions/1", "the expression vocabulary"),
+    ("facs_rig.someday/3", "another facs-rig format"),
+])
+def test_another_facs_rig_format_is_named_as_such(schema, kind):
+    """A timeline given as a profile said "7 problem(s): fps: unknown field ..."."""
+    data = {"schema": schema, "fps": 30, "events": []}
+    assert validate_rig(data) == [RigIssue(
+        "schema", f"this is a {schema} file ({kind}), not a rig profile (expected "
+                  f"'facs_rig.rig/1')")]
+
+
+def test_a_gltf_file_given_as_a_profile_asks_for_mesh(tmp_path):
+    """`--rig face.glb` said "not UTF-8 text (byte 9)"."""
+    told = ("this is a glTF file, not a rig profile: did you mean --mesh? (--rig takes a bundled "
+            "profile name or a facs_rig.rig/1 .json file)")
+    glb = tmp_path / "face.glb"
+    glb.write_bytes(b"glTF\x02\x00\x00\x00\x14\x00\x00\x00" + b"\xff" * 8)
+    with pytest.raises(RigError) as caught:
+        load_rig(glb)
+    assert str(caught.value) == f"{glb}: {told}"
+    gltf = tmp_path / "face.gltf"
+    gltf.write_text('{"asset": {"version": "2.0"}, "meshes": []}')
+    with pytest.raises(RigValidationError) as caught:
+        load_rig(gltf)
+    assert str(caught.value) == f"{gltf}: {told}"
+
+
+def test_many_problems_are_capped_in_the_message_and_all_kept_in_issues():
+    data = _tiny()
+    for k in range(8):
+        data["action_units"]["AU12"].append({"target": f"nope{k}"})
+    with pytest.raises(RigValidationError) as caught:
+        rig_from_dict(data, source="tiny.json")
+    assert len(caught.value.issues) == 8
+    assert str(caught.value) == (
+        "tiny.json: 8 problems: " + "; ".join(
+            f"action_units.AU12[{k + 2}].target: 'nope{k}' is not a target of this rig"
+            for k in range(5))
+        + "; ... and 3 more (facs-rig rig validate FILE lists them all)")

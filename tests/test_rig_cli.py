@@ -46,9 +46,9 @@ def test_mix_json_is_one_object_with_every_target(capsys):
 
 
 def test_mix_text_lists_non_zero_targets_and_unshown_aus(capsys):
-    status, out, _ = run(capsys, "mix", "26+27", "--rig", "arkit")
+    status, out, _ = run(capsys, "mix", "25+27", "--rig", "arkit")
     assert status == 0
-    assert out.startswith("26+27 on arkit\n")
+    assert out.startswith("25+27 on arkit\n")
     assert "jawOpen" in out and "0.550" in out and "mouthSmileLeft" not in out
     _, out, _ = run(capsys, "mix", "11", "--rig", "arkit")
     assert "(every target is 0)" in out and "arkit cannot show: AU11 (ARKit has no nasolabial" in out
@@ -62,12 +62,13 @@ def test_mix_takes_a_profile_file(capsys, tmp_path):
 
 
 def test_explain_shows_contributions_modes_and_rules(capsys):
-    status, out, _ = run(capsys, "explain", "5E+26+27+43C", "--rig", "arkit")
+    # 26+27 and 5E+43C are FACS alternatives, refused in one code; 25 with 27 shows the chain
+    # (the suppression of 5 by closed lids: tests/test_mixing.py, on a capture's channels).
+    status, out, _ = run(capsys, "explain", "25+27", "--rig", "arkit")
     assert status == 0
     assert "jawOpen = 0.550   (combine: soft)" in out
     assert "dropped by the exclusive chain" in out
-    assert "exclusive: chain 25 < 26 < 27: AU27 (0.55) wins over AU26 (0.385)" in out
-    assert "suppress: x (1 - 1 x eyeBlinkLeft) = x 0.45" in out
+    assert "exclusive: chain 25 < 26 < 27: AU27 (0.55) wins over AU25 (0.11)" in out
     status, out, _ = run(capsys, "explain", "6E+12C+13", "--rig", "facs", "--json")
     data = json.loads(out)
     corrective = next(t for t in data["targets"] if t["target"] == "AU06_AU12_L")
@@ -127,7 +128,7 @@ def test_rig_group_without_subcommand_prints_help(capsys):
 def test_rig_show_lists_aus_a_capture_reads_back_as_another(capsys):
     status, out, _ = run(capsys, "rig", "show", "arkit")
     assert status == 0
-    assert "AUs a capture solved through arkit reads back as another (12):" in out
+    assert "AUs a capture solved through arkit reads back as another (20):" in out
     assert "AU45_L  AU43_L   same targets, same proportions" in out
     assert "AU08    nothing  alone it moves no target (rules)" in out  # mouthClose <= jawOpen
     assert "AU27  0.3 AU20_L + 0.3 AU20_R + 1.429 AU26" in out
@@ -137,7 +138,9 @@ def test_rig_show_lists_aus_a_capture_reads_back_as_another(capsys):
     assert mixes == {"AU27": {"AU20_L": 0.3, "AU20_R": 0.3, "AU26": 1.429}}
     assert json.loads(out)["nonlinear_in_solve"] == []
     status, out, _ = run(capsys, "rig", "show", "metahuman")
-    assert "AU27  CTRL_expressions_jawOpenExtreme" in out  # why 27 round-trips as 26 there
+    # Why 27 round-trips as 20+27 there: below its curve's knee it is that mix.
+    assert ("AU27  CTRL_expressions_jawOpenExtreme  0.3 AU20_L + 0.3 AU20_R + 1.429 AU26 "
+            "(up to 0.5)") in out
     status, out, _ = run(capsys, "rig", "show", "metahuman", "--json")
     folded = {f["au"]: f["read_as"] for f in json.loads(out)["read_back_as"]}
     assert folded["AU25"] == "AU26"
@@ -192,3 +195,25 @@ def test_explain_shows_why_the_terms_of_a_sum_do_not_add_up_as_printed(capsys, t
     status, out, _ = run(capsys, "explain", "1E+4C", "--rig", str(path))
     assert out.endswith("= 0.223\n  AU04               0.550 x 0.2225 = 0.122\n"
                         "  combined (sum) = 0.345\n")
+
+
+def test_rig_copy_writes_the_bundled_profile_file_as_is_and_never_replaces_one(capsys, tmp_path):
+    """rigs/README.md said "copy the bundled profile closest to your rig", which a pip user had
+    no way to do (`rig show --json` is a description, not a profile)."""
+    mine = tmp_path / "my_rig.json"
+    status, out, err = run(capsys, "rig", "copy", "ARKit", "-o", str(mine))
+    assert (status, err) == (0, "")
+    assert out == (f"wrote {mine}: the bundled arkit profile. Give it your own \"name\", list "
+                   f"your rig's targets and map the AUs to them (rigs/README.md, 'Adding a "
+                   f"rig'), then facs-rig rig validate {mine}\n")
+    assert mine.read_bytes() == (REPO / "rigs" / "arkit.json").read_bytes()
+    mine.write_text("my own work")
+    status, out, err = run(capsys, "rig", "copy", "facs", "-o", str(mine))
+    assert (status, out) == (1, "")
+    assert err == (f"facs-rig: error: {mine}: already exists; facs-rig rig copy never replaces "
+                   f"a file (choose another name, or remove it first)\n")
+    assert mine.read_text() == "my own work"
+    status, _, err = run(capsys, "rig", "copy", "arkt", "-o", str(tmp_path / "x.json"))
+    assert status == 1 and err == ("facs-rig: error: unknown rig 'arkt': not a bundled profile "
+                                   "(arkit, facs, metahuman, unified, vrm)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my_rig.json"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import shared_asset
@@ -11,6 +14,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.optimize import lsq_linear
 
 from facs_rig.core.channels import Channel
+from facs_rig.core.rig import rig_from_dict
 from facs_rig.core.solve import BlendshapeSolver, PoseScale, basis_from_rig, pose_to_aus, solve_bounded
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.agreement import au_agreement, format_agreement
@@ -241,7 +245,8 @@ def test_read_back_facts_name_what_a_solved_capture_reads_back_as(arkit):
     facts = read_back_facts(arkit)
     assert list(facts) == ["read_back_as", "told_apart_by_prior", "nonlinear_in_solve"]
     read_as = {f["au"]: f["read_as"] for f in facts["read_back_as"]}
-    assert len(read_as) == 12 and read_as["AU45_L"] == "AU43_L" and read_as["AU08"] == "nothing"
+    assert len(read_as) == 20 and read_as["AU45_L"] == "AU43_L" and read_as["AU08"] == "nothing"
+    assert read_as["AU01_L"] == read_as["AU01_R"] == "AU01"  # one browInnerUp for both brows
     assert {f["au"]: {m["au"]: m["times"] for m in f["mix"]}
             for f in facts["told_apart_by_prior"]}["AU27"] == {"AU20_L": 0.3, "AU20_R": 0.3,
                                                                 "AU26": 1.429}
@@ -249,6 +254,41 @@ def test_read_back_facts_name_what_a_solved_capture_reads_back_as(arkit):
     metahuman = read_back_facts(load_rig("metahuman"))["nonlinear_in_solve"]
     assert [(f["au"], f["targets"]) for f in metahuman] == [
         ("AU27", ["CTRL_expressions_jawOpenExtreme"])]
+    assert metahuman[0]["knee"] == 0.5
+    assert {m["au"]: m["times"] for m in metahuman[0]["below_knee_mix"]} == {
+        "AU20_L": 0.3, "AU20_R": 0.3, "AU26": 1.429}
+
+
+def test_below_the_knee_an_in_between_au_is_the_mix_the_solve_reads():
+    """MetaHuman's 27 drives jawOpenExtreme through [[0, 0], [0.5, 0], [1, 1]]: up to 0.5 its
+    other targets (jawOpen 1, mouthStretch 0.3) are 1.429 x 26 + 0.3 x 20, and a capture of 27C
+    there is solved as that mix, which `rig show` now says (the fidelity round trip's 27 ->
+    20+27 on metahuman)."""
+    from facs_rig.core.solve import BlendshapeSolver, below_knee_mixes
+
+    rig = load_rig("metahuman")
+    ((channel, knee, terms),) = below_knee_mixes(rig)
+    assert (channel, knee, dict(terms)) == (
+        Channel(27), 0.5, {Channel(20, "L"): 0.3, Channel(20, "R"): 0.3, Channel(26): 1.429})
+    # What that means for a solve: 27 at C (0.55) on the rig, solved back.
+    solver = BlendshapeSolver.from_rig(rig)
+    weights = np.zeros((1, len(solver.targets)), dtype=np.float32)
+    for target, value in (("CTRL_expressions_jawOpen", 0.55), ("CTRL_expressions_jawOpenExtreme",
+                                                               0.1),
+                          ("CTRL_expressions_mouthStretchL", 0.165),
+                          ("CTRL_expressions_mouthStretchR", 0.165)):
+        weights[0, solver.targets.index(target)] = value
+    solved = dict(zip(solver.channels, solver.solve(weights).values[0]))
+    assert solved[Channel(20, "L")] > 0.05 and solved[Channel(26)] > 0.3
+    assert solved[Channel(27)] < 0.2
+    # The rigs without curves have no such AU; a curve rising from 0 has no knee.
+    assert below_knee_mixes(load_rig("arkit")) == []
+    raw = json.loads((Path(__file__).parents[1] / "rigs" / "metahuman.json").read_text(
+        encoding="utf-8"))
+    for entry in raw["action_units"]["AU27"]:
+        if "curve" in entry:
+            entry["curve"] = [[0, 0], [0.5, 0.2], [1, 1]]
+    assert below_knee_mixes(rig_from_dict(raw)) == []
 
 
 def _round_trip(rig_name: str, code: str) -> str:

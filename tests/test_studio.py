@@ -679,7 +679,8 @@ def test_cli_serves_prints_url_and_stops_cleanly_on_ctrl_c(tmp_path):
 
 def _type_then_stop(notes: str, cwd: Path, signum: int, before_stop=lambda: None) -> str:
     """Start ``facs-rig studio NOTES``, type a surprise beat (unsaved), call ``before_stop``,
-    send ``signum``; the command's standard output (it must exit 0)."""
+    send ``signum``; the command's standard output (it must exit 0, or 143 with the one line
+    ``facs-rig: terminated`` for SIGTERM, as every command)."""
     process = _start_cli(notes, "--port", "0", cwd=cwd)
     try:
         url = process.stdout.readline().split()[2]
@@ -692,7 +693,10 @@ def _type_then_stop(notes: str, cwd: Path, signum: int, before_stop=lambda: None
         out, err = process.communicate(timeout=20)
     finally:
         process.kill()
-    assert process.returncode == 0, err
+    if signum == signal.SIGTERM:
+        assert (process.returncode, err) == (143, "facs-rig: terminated\n")
+    else:
+        assert (process.returncode, err) == (0, "")
     return out
 
 
@@ -724,6 +728,117 @@ def test_cli_keeps_unsaved_edits_elsewhere_when_the_notes_folder_went_away(tmp_p
         f"(take.notes is as last saved; the notes folder {tmp_path / 'scene'} could not be "
         f"written any more)")
     assert (tmp_path / "take.unsaved.notes").read_text() == SMILE + "1  surprise\n"
+
+
+def test_cli_stopped_by_sigterm_says_terminated_and_exits_143(tmp_path):
+    """SIGTERM (kill, timeout, a service manager) stops the studio cleanly, and, as for every
+    other command, with one line on stderr and exit 143: it exited 0, as after Ctrl-C."""
+    (tmp_path / "take.notes").write_text(SMILE)
+    process = _start_cli("take.notes", "--port", "0", cwd=tmp_path)
+    try:
+        url = process.stdout.readline().split()[2]
+        assert _get(url)[0] == 200
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert (process.returncode, err) == (143, "facs-rig: terminated\n")
+    assert out.splitlines()[-1] == "facs-rig studio: stopped (0 malformed message(s) refused)"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".cache", "take.notes"]
+
+
+def _start_cli_writing_slowly(tmp_path: Path) -> subprocess.Popen:
+    """``facs-rig studio take.notes`` in a process whose atomic writes of notes text stop half-way
+    (``half a file`` in their ``.part`` file, the file ``writing`` touched) for 3 s."""
+    script = f"""
+import sys, time
+from pathlib import Path
+import facs_rig.io.atomic as atomic
+from facs_rig.cli import main
+
+def slow(path, text):
+    with atomic.atomic_write(path, "w") as stream:
+        stream.write("half a file")
+        stream.flush()
+        Path({str(tmp_path / "writing")!r}).touch()
+        for _ in range(60):  # short sleeps: a signal is handled between them
+            time.sleep(0.05)
+        stream.seek(0)
+        stream.truncate()
+        stream.write(text)
+
+atomic.write_text_atomic = slow
+sys.exit(main(["studio", "take.notes", "--port", "0"]))
+"""
+    env = dict(os.environ, PYTHONPATH=str(REPO), FACS_RIG_CACHE_DIR=str(tmp_path / ".cache"))
+    return subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("second", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("writing", ["a save", "the unsaved edits"])
+def test_a_second_signal_while_the_studio_stops_waits_for_the_file_being_written(tmp_path,
+                                                                                 writing, second):
+    """SIGTERM, then a second SIGTERM or Ctrl-C while a file is being written (a save that was in
+    progress, or the unsaved edits being kept at the stop): the second is held until the stop
+    ends, so the file is whole and no ``.part`` is left. It ended the process at once (SIGTERM's
+    default action once the server's handlers were gone): the unsaved edits were lost."""
+    (tmp_path / "take.notes").write_text(SMILE)
+    edited = SMILE + "1  surprise\n"
+    process = _start_cli_writing_slowly(tmp_path)
+    try:
+        url = process.stdout.readline().split()[2]
+        with connect(url.replace("http", "ws") + "ws") as ws:
+            _receive(ws, "pose", timeout=60)
+            ws.send(json.dumps({"type": "notes", "text": edited}))
+            _receive(ws, "state")
+            if writing == "a save":
+                ws.send(json.dumps({"type": "save"}))
+                deadline = time.monotonic() + 20
+                while not (tmp_path / "writing").exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "writing").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert any(path.name.endswith(".part") for path in tmp_path.iterdir())
+        process.send_signal(getattr(signal, second))
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert (process.returncode, err) == (143, "facs-rig: terminated\n")
+    left = sorted(path.name for path in tmp_path.iterdir())
+    if writing == "a save":
+        assert left == [".cache", "take.notes", "writing"]
+        assert (tmp_path / "take.notes").read_text() == edited
+        assert out.splitlines()[-1] == "facs-rig studio: stopped (0 malformed message(s) refused)"
+    else:
+        assert left == [".cache", "take.notes", "take.unsaved.notes", "writing"]
+        assert (tmp_path / "take.unsaved.notes").read_text() == edited
+        assert (tmp_path / "take.notes").read_text() == SMILE
+        assert out.splitlines()[-1].startswith("facs-rig studio: the notes had unsaved edits: kept")
+
+
+def test_a_clip_being_rendered_when_the_studio_stops_is_not_written(tmp_path):
+    """A GIF export still rendering when SIGTERM comes stops at its next frame and writes
+    nothing: the stop waited for the whole clip (a minute for a 20 s take on a busy machine)."""
+    (tmp_path / "take.notes").write_text("fps 24\n0  6+12D  onset 0.5 apex 1 offset 0.5\n"
+                                         "20  1+2  apex 20\n")
+    process = _start_cli("take.notes", "--port", "0", cwd=tmp_path)
+    try:
+        url = process.stdout.readline().split()[2]
+        with connect(url.replace("http", "ws") + "ws") as ws:
+            _receive(ws, "pose", timeout=60)
+            ws.send(json.dumps({"type": "export", "name": "clip.gif"}))
+            time.sleep(1.0)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert (process.returncode, err) == (143, "facs-rig: terminated\n")
+    assert time.monotonic() - started < 10
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".cache", "take.notes"]
 
 
 def test_cli_refuses_a_bad_source_before_the_port_and_never_replaces_notes(tmp_path, monkeypatch,

@@ -178,3 +178,42 @@ def test_show_says_which_events_the_duration_hides_or_cuts(tmp_path, capsys):
     notes.write_text("fps 24\n0.5 6\n00:00:01:12 12D\n")
     code, out, _ = run(capsys, "show", str(notes))
     assert code == 0 and "note:" not in out
+
+
+def test_show_and_convert_keep_speech_and_unscorable(capsys, tmp_path):
+    """A coder's 50 (speech) and 74 (unscorable) were dropped by show and convert without a
+    word; they are listed, written back by every timeline format, and said to be left out of a
+    per-frame CSV."""
+    notes = tmp_path / "coder.notes"
+    notes.write_text("fps 30\n1.0  6+12+50  apex 1\n3.0  74  apex 1\n", encoding="utf-8")
+    status, out, err = run(capsys, "show", str(notes))
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[:4] == ["duration  4.8 s at 30 fps (145 frames)", "events    2",
+                         "channels  AU06 AU12",
+                         "marks     2 (codes that drive nothing: kept, not played)"]
+    assert lines[-4:] == ["start  code  name        end", "-----  ----  ----------  -----",
+                          "1.000  50    Speech      2.800", "3.000  74    Unscorable  4.800"]
+    for extension in ("json", "eaf", "notes"):
+        output = tmp_path / f"copy.{extension}"
+        status, out, _ = run(capsys, "convert", str(notes), str(output))
+        assert status == 0 and out == f"wrote {output}: 2 events, 2 marks, 4.8 s\n"
+        assert [(m.code, m.start, m.end) for m in read_timeline(output).marks] == [
+            (50, 1.0, 2.8), (74, 3.0, 4.8)]
+    status, out, _ = run(capsys, "convert", str(notes), str(tmp_path / "frames.csv"))
+    assert status == 0 and out.splitlines()[1] == (
+        "note: a CSV holds per-frame values: the 2 mark(s) of codes that drive nothing (50, 74) "
+        "are not in it; keep them in .json, .notes or .eaf")
+    status, out, _ = run(capsys, "show", "74", "--json")
+    assert json.loads(out)["marks"] == [{"code": 74, "start": 0.0, "end": 2.8}]
+
+
+@pytest.mark.parametrize(("code", "message"), [
+    ("51+52", "51+52: the head cannot turn left and right at once (FACS 2002, Table 9-1) at "
+              "column 4 of '51+52'"),
+    ("46", "46 is a wink of one eye: write L46 or R46 (both eyes: 45 or 43) at column 1 of '46'"),
+])
+def test_a_code_facs_does_not_score_is_one_line_error(capsys, code, message):
+    status, out, err = run(capsys, "show", code)
+    assert status == 1 and out == ""
+    assert err.endswith(f"{message}\n") and err.count("\n") == 1

@@ -95,7 +95,7 @@ def test_missing_and_unreadable_files_name_the_file(tmp_path):
     with pytest.raises(TimelineFormatError, match=r"beats\.json: cannot read: no such file"):
         read_timeline(tmp_path / "beats.json")
     binary = tmp_path / "beats.notes"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
+    binary.write_bytes(b"\xff\x00garbage")  # (FF FE would be UTF-16's byte-order mark, read)
     with pytest.raises(TimelineFormatError, match=r"beats\.notes, line 1, column 1: not UTF-8 text"):
         read_timeline(binary)
     # A director's Latin-1 'é' in a comment: the line and column, not only a byte offset.
@@ -1146,7 +1146,7 @@ def test_a_blink_is_written_without_a_letter(vocabulary, tmp_path):
                                                                              "AU12": "D"}
     eaf = eaf_to_string(timeline, vocabulary)
     assert "<ANNOTATION_VALUE>0.9</ANNOTATION_VALUE>" in eaf
-    assert "<ANNOTATION_VALUE>D</ANNOTATION_VALUE>" in eaf
+    assert "<ANNOTATION_VALUE>12D</ANNOTATION_VALUE>" in eaf  # the FACS term, as a coder writes
     assert vocabulary.scores_intensity(45) is False and vocabulary.scores_intensity(12) is True
 
 
@@ -1213,12 +1213,12 @@ def test_elan_one_tier_per_au_may_name_each_annotations_side(vocabulary, tmp_pat
 
 
 def _tier_layout(path) -> dict[str, list[tuple[int, int]]]:
-    """Each AU tier's annotation spans (ms), read by pympi, phases tiers left out."""
+    """Each AU tier's annotation spans (ms), read by pympi, phases and intensity tiers left out."""
     import pympi.Elan
 
     eaf = pympi.Elan.Eaf(str(path))
     return {tier: sorted((start, end) for start, end, *_ in eaf.get_annotation_data_for_tier(tier))
-            for tier in eaf.get_tier_names() if not tier.endswith(" phases")}
+            for tier in eaf.get_tier_names() if not tier.endswith((" phases", " intensity"))}
 
 
 def test_elan_layout_a_tier_per_channel_lanes_only_for_overlaps(vocabulary, tmp_path):
@@ -1250,3 +1250,170 @@ def test_elan_layout_a_tier_per_channel_lanes_only_for_overlaps(vocabulary, tmp_
         assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
     assert {name for name in layout if name.startswith("AU12")} == {
         "AU12_L", "AU12_L #2", "AU12_L #3", "AU12_L #4", "AU12_R", "AU12_R #2", "AU12_R #3"}
+
+
+# --- codes that drive nothing (visibility 70-74, behaviour 40, 50, 80-98) are kept ---------
+# action_units.json: these codes "are parsed and kept". A coder's ELAN FACS tier holding 50
+# (speech) or 74 (unscorable), or a notes beat '6+12+50', lost them without a word.
+
+from facs_rig.core.timeline import CodeMark, marks_from_code, timeline_from_code  # noqa: E402
+
+NON_DRIVING = [50, 70, 71, 72, 73, 74, 40, 80, 81, 82, 84, 85, 91, 92, 97, 98]
+
+
+def test_a_notes_beat_keeps_its_speech_code_and_writes_it_back(vocabulary):
+    text = "fps 30\n1.0  6+12+50  apex 1\n3.0  74  apex 1\n"
+    timeline = parse_au_notes(text, vocabulary)
+    assert [e.channel.name for e in timeline.events] == ["AU06", "AU12"]
+    assert timeline.marks == (CodeMark(50, 1.0, 2.8), CodeMark(74, 3.0, 4.8))
+    assert timeline.duration == 4.8
+    written = format_au_notes(timeline, vocabulary)
+    assert written.splitlines()[3:] == ["1  6+12+50  onset 0.3  apex 1  offset 0.5",
+                                        "3  74       onset 0  apex 1.8  offset 0"]
+    assert parse_au_notes(written, vocabulary) == timeline
+
+
+def test_an_elan_facs_tier_keeps_speech_and_unscorable(vocabulary, tmp_path):
+    # The reviewer's coder.eaf (6.5-7 s: 50) and coder_74.eaf (1-2 s: 74), reduced.
+    path = _coded_eaf(tmp_path, {"FACS": [(5000, 6000, "1+2+5B+26"), (6500, 7000, "50"),
+                                          (8000, 9000, "74")]})
+    timeline = read_eaf(path, vocabulary)
+    assert len(timeline.events) == 4
+    assert timeline.marks == (CodeMark(50, 6.5, 7.0), CodeMark(74, 8.0, 9.0))
+    for extension in (".json", ".notes", ".eaf"):
+        copy = tmp_path / f"copy{extension}"
+        write_timeline(timeline, copy, vocabulary)
+        assert read_timeline(copy, vocabulary).marks == timeline.marks, extension
+
+
+def test_the_elan_writer_puts_marks_on_a_tier_of_their_code(vocabulary, tmp_path):
+    timeline = Timeline((AUEvent(Channel(12), 0.55, 0.0),), marks=(
+        CodeMark(50, 0.0, 1.0), CodeMark(50, 0.5, 2.0), CodeMark(74, 3.0, 4.0)))
+    text = eaf_to_string(timeline, vocabulary)
+    for tier in ("AU50", "AU50 #2", "AU74"):
+        assert f'TIER_ID="{tier}"' in text
+    assert 'PARENT_REF="AU50' not in text  # no phases: a mark is present, not shaped
+    path = tmp_path / "marks.eaf"
+    write_timeline(timeline, path, vocabulary)
+    assert read_timeline(path, vocabulary) == timeline
+
+
+@pytest.mark.parametrize(("tiers", "message"), [
+    ({"AU50": [(1000, 2000, "C")]}, r"tier 'AU50', annotation 1-2 s: value 'C': AU50 \(Speech\) "
+                                    r"is a behaviour code, scored present: leave the annotation "
+                                    r"empty"),
+    ({"FACS": [(1000, 2000, "74+12")]}, r"tier 'FACS', annotation 1-2 s: 74\+12: unscorable "
+                                        r"\(74\), yet AU12"),
+    ({"FACS": [(1000, 2000, "50B")]}, r"tier 'FACS', annotation 1-2 s: '50B': AU50 \(Speech\) "
+                                      r"is a behaviour code"),
+])
+def test_elan_marks_errors_name_file_tier_and_annotation(vocabulary, tmp_path, tiers, message):
+    path = _coded_eaf(tmp_path, tiers)
+    with pytest.raises(TimelineFormatError, match=f"coded.eaf: {message}"):
+        read_eaf(path, vocabulary)
+
+
+def test_json_marks_layout_and_beats(vocabulary):
+    timeline = timeline_from_dict({
+        "schema": "facs_rig.timeline/1",
+        "beats": [{"at": 1.0, "code": "6+12+50", "onset": 0.5, "apex": 1.0, "offset": 0.5}],
+        "marks": [{"code": 74, "start": 3.0, "end": 4.0}]}, vocabulary)
+    assert timeline.marks == (CodeMark(50, 1.0, 3.0), CodeMark(74, 3.0, 4.0))
+    text = timeline_to_json(timeline, vocabulary)
+    assert text.endswith('  "marks": [\n    {"code": 50, "start": 1.0, "end": 3.0},\n'
+                         '    {"code": 74, "start": 3.0, "end": 4.0}\n  ]\n}\n')
+    assert timeline_from_json(text, vocabulary) == timeline
+    assert '"marks"' not in timeline_to_json(replace(timeline, marks=()), vocabulary)
+
+
+@pytest.mark.parametrize(("mark", "message"), [
+    ({"code": 12, "start": 0, "end": 1}, r"marks\[0\].code: AU12 \(Lip Corner Puller\) moves the "
+                                         r"face: it is an event \(events or beats\), not a mark"),
+    ({"code": 99, "start": 0, "end": 1}, r"marks\[0\].code: unknown action unit 99"),
+    ({"code": "50", "start": 0, "end": 1}, r"marks\[0\].code: expected a FACS number such as 50"),
+    ({"code": 50, "start": 2, "end": 1}, r"marks\[0\]: code 50 mark: ends at 1 s, before it "
+                                         r"starts at 2 s"),
+    ({"code": 50, "start": 0}, r"marks\[0\]: missing 'end'"),
+    ({"code": 50, "start": 0, "end": 1, "letter": "C"}, r"marks\[0\]: unknown key 'letter'"),
+])
+def test_json_marks_errors_name_the_path(vocabulary, mark, message):
+    with pytest.raises(TimelineFormatError, match=f"^t.json: {message}"):
+        timeline_from_dict({"schema": "facs_rig.timeline/1", "marks": [mark]}, vocabulary,
+                           source="t.json")
+
+
+def test_marks_play_nothing(vocabulary):
+    held = timeline_from_code("50", vocabulary, hold=1.0)
+    assert held.events == () and held.marks == (CodeMark(50, 0.0, 1.8),)
+    curves = sample(held)
+    assert curves.channels == () and held.duration == 1.8
+    assert marks_from_code("6+12+50+70", vocabulary, at=1, end=2) == (
+        CodeMark(50, 1.0, 2.0), CodeMark(70, 1.0, 2.0))
+
+
+@st.composite
+def marks(draw, grid: float | None = None):
+    """A mark of a code that drives nothing; on a grid of ``grid`` seconds when given."""
+    code = draw(st.sampled_from(NON_DRIVING))
+    if grid:
+        start = draw(st.integers(0, 10**6)) * grid
+        return CodeMark(code, start, start + draw(st.integers(1, 5000)) * grid)
+    start = draw(st.floats(0, 100))
+    return CodeMark(code, start, start + draw(st.floats(0, 10)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(timeline=timelines(), extra=st.lists(marks(), max_size=4))
+def test_json_round_trip_keeps_marks_exactly(vocabulary, timeline, extra):
+    timeline = timeline.with_marks(extra)
+    assert timeline_from_json(timeline_to_json(timeline, vocabulary), vocabulary) == timeline
+
+
+@settings(max_examples=100, deadline=None)
+@given(timeline=timelines(), extra=st.lists(marks(grid=0.001) | marks(), max_size=4),
+       timecode=st.booleans())
+def test_notes_round_trip_keeps_marks(vocabulary, timeline, extra, timecode):
+    """Marks read back to the nanosecond (a line of their own writes the span as its apex),
+    and the text written again is the same."""
+    timeline = timeline.with_marks(extra)
+    text = format_au_notes(timeline, vocabulary, timecode=timecode)
+    back = parse_au_notes(text, vocabulary)
+
+    def order(mark: CodeMark) -> tuple:  # on the written precision
+        return (round(mark.start, 9), mark.code, round(mark.end, 9))
+
+    assert [m.code for m in sorted(back.marks, key=order)] == [
+        m.code for m in sorted(timeline.marks, key=order)]
+    for theirs, ours in zip(sorted(back.marks, key=order), sorted(timeline.marks, key=order)):
+        assert theirs.start == pytest.approx(ours.start, rel=1e-15, abs=5e-10)
+        assert theirs.end == pytest.approx(ours.end, rel=1e-15, abs=2e-9)
+    assert format_au_notes(back, vocabulary, timecode=timecode) == text
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(extra=st.lists(marks(grid=0.001), min_size=1, max_size=5))
+def test_elan_round_trip_keeps_marks_on_milliseconds(vocabulary, extra, tmp_path):
+    timeline = Timeline(marks=tuple(extra), fps=25.0)
+    path = tmp_path / "marks.eaf"
+    write_timeline(timeline, path, vocabulary)
+    back = read_timeline(path, vocabulary)
+    assert back.marks == tuple(CodeMark(m.code, round(m.start * 1000) / 1000,
+                                        round(m.end * 1000) / 1000) for m in timeline.marks)
+
+
+def test_notes_writer_puts_facs_alternatives_on_lines_of_their_own(vocabulary):
+    # Two events at the same times that no one code scores together (a JSON or ELAN timeline can
+    # hold them): one line would read back as '51+52', refused (FACS 2002, Table 9-1).
+    timeline = Timeline((AUEvent(Channel(51), 0.55, 1.0), AUEvent(Channel(52), 0.55, 1.0),
+                         AUEvent(Channel(12), 0.55, 1.0)))
+    text = format_au_notes(timeline, vocabulary)
+    assert text.splitlines()[3:] == ["1  12+51  onset 0.3  apex 1  offset 0.5",
+                                     "1  52     onset 0.3  apex 1  offset 0.5"]
+    assert parse_au_notes(text, vocabulary) == timeline
+
+
+def test_notes_writer_refuses_an_unsided_wink(vocabulary):
+    with pytest.raises(TimelineFormatError, match=r"^cannot write AU46 as AU notes: 46 is a wink "
+                                                  r"of one eye: write L46 or R46 \(both eyes: 45 "
+                                                  r"or 43\)$"):
+        format_au_notes(Timeline((AUEvent(Channel(46), 1.0, 0.0),)), vocabulary)

@@ -129,18 +129,28 @@ def test_the_blender_block_runs_in_blender(folder):
         assert value == pytest.approx(expected[name], abs=1.5e-3), name
 
 
-def test_the_threejs_block_runs_under_node(folder):
+@pytest.mark.parametrize("rig", ["face.glb", "default head"])
+def test_the_threejs_block_runs_under_node(folder, rig):
+    """On the page's rig (Face Cap: ``mouthSmile_L``) and, as the page allows, without
+    ``--mesh`` (the default head: ``AU12_L``), where a fixed ``"mouthSmile_L"`` threw."""
     modules = node_modules("three")
     (_, code), = fenced_blocks("js")
-    run_page_command(page_commands()[0])
+    command = page_commands()[0]
+    if rig == "default head":
+        command = command.replace(" --mesh face.glb", "")
+    run_page_command(command)
     (folder / "node_modules").symlink_to(modules)  # bare "three" imports resolve from here
     (folder / "play.mjs").write_text(code)
     completed = subprocess.run([require_tool("node"), "play.mjs"], cwd=folder, capture_output=True, text=True,
                                timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    clip, mesh, smile = completed.stdout.strip().rsplit(" ", 2)
-    assert (clip, mesh) == (TITLE, "mesh_2")
-    expected = expected_at(APEX, "arkit", folder / "face.glb")["mouthSmile_L"]
+    clip, mesh, name, smile = completed.stdout.strip().rsplit(" ", 3)
+    if rig == "default head":
+        assert (clip, mesh, name) == (TITLE, "facs_rig_default_head", "AU12_L")
+        expected = expected_at(APEX, "facs", REPO / "rigs" / "default_head.glb")["AU12_L"]
+    else:
+        assert (clip, mesh, name) == (TITLE, "mesh_2", "mouthSmile_L")
+        expected = expected_at(APEX, "arkit", folder / "face.glb")["mouthSmile_L"]
     assert expected > 0.5 and float(smile) == pytest.approx(expected, abs=1.5e-3)
 
 

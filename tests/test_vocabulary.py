@@ -262,3 +262,66 @@ def test_intensity_flag_is_validated():
     (0.5504, "D", "0.5504"), (0.20000001, "B", "0.20"), (0.0, None, "0.00"), (0.3, "D", "0.3")])
 def test_value_text_agrees_with_the_band(vocabulary, value, letter, text):
     assert vocabulary.scale().value_text(value, letter) == text
+
+
+# ---------------------------------------------------------------- combination rules (data)
+
+def _with_rules(change):
+    units, scales, expressions = _bundled()
+    units = copy.deepcopy(units)
+    change(units["rules"])
+    return units, scales, expressions
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r["alternatives"][0].update(source="FACS 1978"),
+     "rules.alternatives[0].source: 'FACS 1978' is not one of rules.sources"),
+    (lambda r: r["alternatives"][0].pop("source"),
+     "rules.alternatives[0].source: every rule cites its source"),
+    (lambda r: r["alternatives"][0].update(pairs=["51+3"]),
+     "rules.alternatives[0].pairs '51+3': 3 is not a code of this file"),
+    (lambda r: r["alternatives"][0].update(pairs=["51+52+53"]),
+     "rules.alternatives[0].pairs: '51+52+53' is not two AUs such as '43E+45'"),
+    (lambda r: r["alternatives"][0].update(pairs=["52+51"]),
+     "rules.alternatives[0].pairs: '52+51' must list the lower code first"),
+    (lambda r: r["alternatives"][0].update(reason=""),
+     "rules.alternatives[0].reason: expected the rule in words"),
+    (lambda r: r["visibility"][0].update(hides=["forehead"]),
+     "rules.visibility[0].hides: expected a list of brows, eyes"),
+    (lambda r: r["visibility"][0].update(code=12),
+     "rules.visibility[0].code: 12 is not a visibility code"),
+    (lambda r: r["visibility"][0].pop("why"),
+     "rules.visibility[0].why: expected what the code hides, in words"),
+    (lambda r: r["needs_side"][0].update(code=26),
+     "rules.needs_side[0].code: 26 takes no side"),
+    (lambda r: r["needs_side"][0].pop("source"),
+     "rules.needs_side[0].source: every rule cites its source"),
+    (lambda r: r["letterless_kinds"].update(kinds=["gesture"]),
+     "rules.letterless_kinds.kinds: expected a list of action_unit"),
+    (lambda r: r["letterless_kinds"].update(source="somewhere"),
+     "rules.letterless_kinds.source: 'somewhere' is not one of rules.sources"),
+])
+def test_the_combination_rules_are_validated_and_cited(change, message):
+    with pytest.raises(VocabularyError) as caught:
+        Vocabulary.from_dicts(*_with_rules(change))
+    assert message in str(caught.value)
+
+
+def test_every_combination_rule_cites_a_full_reference(vocabulary):
+    rules = vocabulary.rules
+    cited = {rule.source for rule in rules.alternatives} | set(rules.hides_source.values()) \
+        | {rules.letterless_source}
+    assert cited <= set(rules.sources)
+    assert all(len(rules.sources[key]) > 60 for key in cited)
+    assert [str(rule) for rule in rules.alternatives if rule.source == "FACS 2002, Table 9-1"] == [
+        "51+52", "53+54", "55+56", "57+58", "61+62", "61+65", "61+66", "62+65", "62+66",
+        "63+64", "65+66"]  # Table 9-1, every row
+
+
+def test_an_expression_breaking_a_rule_is_refused_when_loaded():
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    expressions["expressions"][0]["code"] = "51+52"
+    with pytest.raises(VocabularyError, match=r"happiness: 51\+52: the head cannot turn left and "
+                                              r"right at once \(FACS 2002, Table 9-1\)"):
+        Vocabulary.from_dicts(units, scales, expressions)

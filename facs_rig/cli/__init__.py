@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from facs_rig import __version__
-from facs_rig.errors import FacsRigError
+from facs_rig.errors import FacsRigError, OptionValueError
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
@@ -166,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"facs-rig: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 1
+        # An option's value the input cannot take (--fps too low for the take) is a mistake
+        # in the command line, found once the input was read.
+        return 2 if isinstance(exc, OptionValueError) else 1
     except MemoryError:
         # numpy's _ArrayMemoryError included: one line, as for any bad input, not a traceback.
         if args.debug:

@@ -30,6 +30,28 @@ def _usage_error(message: str):
     return UsageError(message)
 
 
+def _gain_percentile(text: str) -> float:
+    """argparse ``type`` of ``--gain``: a percentile above 0 and at most 100.
+
+    ``--gain 0`` was accepted: the 0th percentile is each channel's lowest value, at or below its
+    rest wherever the face rests, so every such channel got the largest stretch there is (5
+    times, :class:`~facs_rig.core.filters.NeutralCalibration`), whatever the take; a user who
+    meant "no gain" got the opposite.
+    """
+    value = float(text)  # a ValueError: argparse's "invalid float value: 'x'"
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            f"{text}: would make each channel's lowest value read 1 (every channel that returns "
+            f"to rest gets the largest stretch, 5 times); give the percentile that should read 1 "
+            f"(such as 95), or leave --gain out to rescale nothing")
+    if not 0 < value <= 100:  # NaN included
+        raise argparse.ArgumentTypeError(f"{text}: must be more than 0 and at most 100")
+    return value
+
+
+_gain_percentile.__name__ = "float"  # argparse's "invalid float value" for text
+
+
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
     """Add the options that read and clean a capture and find its events."""
     parser.add_argument("--from", dest="format", choices=sorted(CAPTURE_FORMATS),
@@ -62,10 +84,10 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                              "relative to the person's neutral, such as OpenFace's) or the median "
                              "of a neutral stretch START-END seconds; default none for retarget, "
                              "auto for code")
-    parser.add_argument("--gain", type=bounded(float, low=0, high=100), default=None, metavar="PERCENTILE",
-                        help="also rescale each channel so this percentile reads 1 (for trackers "
-                             "that never reach full scale), from the neutral when one is "
-                             "subtracted, from 0 otherwise")
+    parser.add_argument("--gain", type=_gain_percentile, default=None, metavar="PERCENTILE",
+                        help="also rescale each channel so this percentile (above 0, at most "
+                             "100) reads 1 (for trackers that never reach full scale), from the "
+                             "neutral when one is subtracted, from 0 otherwise")
     add_fps_argument(parser, "output frame rate (default: the capture's)")
     parser.add_argument("--on", type=bounded(float, low=0, high=1), default=None, metavar="0-1",
                         help="event start threshold 0-1, a rise above each AU's rest (default "

@@ -287,3 +287,84 @@ def check_frame_count(duration: float, fps: float, source: str | None) -> int:
     if problem:
         raise TimelineError(f"{source}: {problem}" if source else problem)
     return int(n_frames)
+
+
+def note_unshown(rig, channels: Iterable[Any]) -> None:
+    """Name on stderr what of the played channels the rig cannot show: the AUs it does not read
+    and the coded sides it shows on both (``L1`` on ARKit's one ``browInnerUp``).
+
+    The README's rule: an AU a rig cannot show is named, never dropped silently. Every command
+    that plays codes or timelines on a rig (``bake``, ``pose``, ``preview``, ``sheet``,
+    ``stream``) calls this once per run, before its output; ``mix`` and ``explain`` print the
+    same notes (:meth:`facs_rig.core.rig.RigProfile.unshown_notes`) after their table.
+
+    Parameters
+    ----------
+    rig : RigProfile
+        The profile the command plays through (named or detected).
+    channels : iterable of Channel
+        Every channel the command plays (a timeline's :attr:`~facs_rig.core.timeline.Timeline.
+        channels`, a code's ``Vocabulary.channel_values`` keys).
+    """
+    for note in rig.unshown_notes(channels):
+        print(f"facs-rig: note: {note}", file=sys.stderr)
+
+
+def played_channels(timeline) -> list[Any]:
+    """The channels a timeline plays: its events' with an intensity above 0."""
+    return [event.channel for event in timeline.events if event.intensity > 0]
+
+
+def refuse_a_rate_that_misses_every_event(timeline, fps: float, n_frames: int,
+                                          source: str | None, *, given: bool, result: str) -> None:
+    """Refuse a frame rate at which no frame of the clip shows any of its events.
+
+    ``stream 12 --hold 0.1 --fps 0.5`` sent one frame, frame 0 (neutral, before the onset), and
+    said "1 frames in 0.00 s": the expression never played; ``timeline sample``, ``bake`` and
+    ``preview`` at such a rate wrote all-zero curves, a neutral animation or a still clip without
+    a word. Sampling the apex instead would not be the clip at that rate; the user asked for a
+    rate that cannot show it, so it is refused with the rate that can. Only short grids are
+    looked at: a long clip's frames cannot all miss its events unless they are far shorter
+    than the frame interval.
+
+    Parameters
+    ----------
+    timeline : Timeline
+    fps : float
+        The sampling rate.
+    n_frames : int
+        Frames the clip has at ``fps`` (:func:`check_frame_count`).
+    source : str or None
+        The timeline file, or None for a code.
+    given : bool
+        Whether ``fps`` is the ``--fps`` given (a usage error, exit 2, naming the file if any)
+        rather than the timeline file's own rate (bad input, exit 1).
+    result : str
+        What the output would be instead ("only neutral would be sent").
+
+    Raises
+    ------
+    UsageError, OptionValueError, TimelineError
+    """
+    import numpy as np
+
+    from facs_rig.cli import UsageError
+    from facs_rig.core.timeline import sample
+    from facs_rig.errors import OptionValueError, TimelineError
+
+    visible = [e for e in timeline.events if e.intensity > 0 and e.end > e.start]
+    if not visible or n_frames > 10_000:
+        return
+    if np.any(sample(timeline, fps=fps).values > 0):
+        return
+    # An interval at most half the shortest event puts a frame inside each one.
+    enough = 2 / min(e.end - e.start for e in visible)
+    rate = f"--fps {fps:g}" if given else f"its fps {fps:g}"
+    problem = (f"{rate} samples one frame every {1 / fps:g} s: none of the {n_frames} "
+               f"frame(s) of the {timeline.duration:g} s clip shows its expression ({result}); "
+               f"{'use' if given else 'give'} --fps {enough:.3g} or more")
+    if source is None:
+        raise UsageError(problem)
+    if given:
+        raise OptionValueError(f"{source}: {problem}")
+    raise TimelineError(f"{source}: {problem}")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facs_rig.cli._output import add_fps_argument, bounded, check_frame_count, check_output_folder
+from facs_rig.cli._output import (
+    add_fps_argument,
+    bounded,
+    check_frame_count,
+    check_output_folder,
+    refuse_a_rate_that_misses_every_event,
+)
 from facs_rig.resources import load_vocabulary
 
 DEMO_FOLDER = "facs-rig-demo"
@@ -51,11 +57,15 @@ def run_demo(args: argparse.Namespace) -> int:
             bar = bars[stage] = ProgressBar(total, sys.stderr, label=stage)
         bar(done)
 
-    folder = check_output_folder(args.output)
     vocabulary = load_vocabulary()
-    duration = demo_timeline(vocabulary).duration
+    timeline = demo_timeline(vocabulary)
+    n_frames = check_frame_count(timeline.duration, args.fps, None)
+    # Before the folder is made: --fps 0.002 wrote a one-frame GIF of the neutral face.
+    refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, None, given=True,
+                                          result="the clip would show the neutral face only")
+    folder = check_output_folder(args.output)
     check_clip(folder / "expressions.gif", args.fps, width=args.size, height=args.size,
-               n_frames=check_frame_count(duration, args.fps, None))
+               n_frames=n_frames)
     files = write_demo(args.output, vocabulary, size=args.size, fps=args.fps, progress=progress)
     for bar in bars.values():
         bar.finish()

@@ -17,11 +17,14 @@ from facs_rig.cli._output import (
     code_hold,
     file_input,
     hold_type,
+    note_unshown,
+    played_channels,
     print_json,
     print_table,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.io.gltf import read_gltf
-from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig
+from facs_rig.io.gltf.matching import TargetMatch, detect_rigs, match_rig, require_morph_targets
 from facs_rig.io.gltf.pipeline import bake_timeline, default_animation_name, pose_code
 from facs_rig.io.gltf.writer import DEFAULT_TOLERANCE
 from facs_rig.io.rig_files import load_rig
@@ -109,7 +112,8 @@ def add_detect_command(subparsers: argparse._SubParsersAction) -> None:
     detect = rig_subcommand(
         subparsers, "detect", help="name the bundled rig profile that fits a glTF file best",
         description="Read a glTF/GLB file's morph-target names and rank the bundled rig profiles "
-        "by how many of them they drive (names compared whatever their convention). With --rig, "
+        "by how many of them they match (names compared whatever their convention) and say how many "
+        "of those a FACS code drives. With --rig, "
         "report how that profile matches instead.")
     detect.add_argument("file", metavar="FILE", help="a .glb or .gltf rig")
     detect.add_argument("--rig", metavar="NAME|FILE", default=None,
@@ -119,15 +123,21 @@ def add_detect_command(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _match_line(match: TargetMatch) -> str:
-    return (f"rig {match.profile.name}: drives {len(match.column_of_target)} of the file's "
-            f"{match.n_file_targets} targets; {len(match.names.matched)} of its "
-            f"{len(match.profile.targets)} targets found ({match.profile_coverage:.0%})")
+    # "matches", not "drives": a matched target the profile maps no FACS code to (ARKit's
+    # mouthLeft) stays at 0, so the driven ones are counted apart.
+    return (f"rig {match.profile.name}: matches {len(match.column_of_target)} of the file's "
+            f"{match.n_file_targets} targets, {match.n_driven_file_targets} of them driven by "
+            f"FACS codes; {len(match.names.matched)} of its {len(match.profile.targets)} targets "
+            f"found ({match.profile_coverage:.0%})")
 
 
 def _unmatched_lines(match: TargetMatch) -> list[str]:
     lines = []
     if match.names.unused:
         lines.append(f"file targets left at 0: {', '.join(match.names.unused)}")
+    if match.undriven_file_targets:
+        lines.append(f"file targets matched but driven by no FACS code of the profile (left at "
+                     f"0): {', '.join(match.undriven_file_targets)}")
     if match.names.missing:
         lines.append(f"profile targets not in the file: {', '.join(match.names.missing)}")
     return lines
@@ -140,11 +150,16 @@ def run_bake(args: argparse.Namespace) -> int:
     check_output(args.output, inputs=(file_input(args.timeline), args.mesh),
                  suffixes=(".glb", ".gltf", ".csv"), what="a bake")
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
-    check_frame_count(timeline.duration, args.fps or timeline.fps, file_input(args.timeline))
+    n_frames = check_frame_count(timeline.duration, args.fps or timeline.fps,
+                                 file_input(args.timeline))
+    refuse_a_rate_that_misses_every_event(timeline, args.fps or timeline.fps, n_frames,
+                                          file_input(args.timeline), given=args.fps is not None,
+                                          result="the animation would hold the neutral face")
     name = args.name or default_animation_name(timeline, args.timeline)
     report = bake_timeline(timeline, args.mesh, args.output, rig=args.rig, fps=args.fps,
                            step=args.step, tolerance=None if args.no_reduce else args.tolerance,
                            animation_name=name, keep_animations=args.keep_animations)
+    note_unshown(report.match.profile, played_channels(timeline))
     if args.mesh is None:
         print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(report.match, report.detected))
@@ -200,9 +215,10 @@ def run_pose(args: argparse.Namespace) -> int:
                  what="a posed mesh")
     vocabulary = load_vocabulary()
     # `pose missing.json` said "unrecognised term 'missing.json'".
-    code_argument(args.code, "pose", "a timeline on the rig: facs-rig bake {file} -o face.glb",
-                  vocabulary)
+    code = code_argument(args.code, "pose", "a timeline on the rig: facs-rig bake {file} -o "
+                         "face.glb", vocabulary)
     match = pose_code(args.code, mesh, args.output, vocabulary, rig=args.rig)
+    note_unshown(match.profile, vocabulary.channel_values(code))
     if args.mesh is None:
         print("rig file: the bundled default head (--mesh FACE.glb for another)")
     print(_profile_line(match, args.rig is None))
@@ -213,6 +229,7 @@ def run_pose(args: argparse.Namespace) -> int:
 def run_detect(args: argparse.Namespace) -> int:
     """Rank the bundled profiles against a glTF file (or report one profile's match)."""
     rig = read_gltf(args.file, geometry=False)
+    require_morph_targets(rig)
     if args.rig is not None:
         match = match_rig(load_rig(args.rig), rig)
         if args.json:
@@ -231,12 +248,13 @@ def run_detect(args: argparse.Namespace) -> int:
         return 0
     if ranked and ranked[0].column_of_target:
         best = ranked[0]
-        print(f"best fit: {best.profile.name} (drives {len(best.column_of_target)}/"
-              f"{best.n_file_targets} file targets, {best.profile_coverage:.0%} of the profile)")
+        print(f"best fit: {best.profile.name} (matches {len(best.column_of_target)}/"
+              f"{best.n_file_targets} file targets, {best.n_driven_file_targets} of them driven; "
+              f"{best.profile_coverage:.0%} of the profile)")
     else:
-        print(f"no bundled profile drives any of the file's {len(rig.target_names)} targets")
-    print_table(("rig", "file targets driven", "profile targets found"),
+        print(f"no bundled profile matches any of the file's {len(rig.target_names)} targets")
+    print_table(("rig", "file targets matched", "driven", "profile targets found"),
                 [(m.profile.name, f"{len(m.column_of_target)}/{m.n_file_targets}",
-                  f"{len(m.names.matched)}/{len(m.profile.targets)} "
+                  m.n_driven_file_targets, f"{len(m.names.matched)}/{len(m.profile.targets)} "
                   f"({m.profile_coverage:.0%})") for m in ranked])
     return 0

@@ -14,6 +14,9 @@ from facs_rig.cli._output import (
     code_hold,
     file_input,
     hold_type,
+    note_unshown,
+    played_channels,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.errors import OscError
 from facs_rig.io.osc.encoding import MAX_PACKET_BYTES
@@ -67,24 +70,27 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     add_fps_argument(parser, "frames per second (default 60)", default=60.0)
     parser.add_argument("--protocol", choices=PROTOCOLS, default="vmc",
                         help="message layout (default vmc)")
-    parser.add_argument("--names", choices=NAME_CONVENTIONS, default="auto",
-                        help="target name convention (auto: Perfect Sync for arkit, VRM0 presets "
-                             "for vrm, else as in the rig)")
+    # Options that apply to some protocols only default to None, so that _options can refuse
+    # them given where they would change nothing.
+    parser.add_argument("--names", choices=NAME_CONVENTIONS, default=None,
+                        help="target name convention (auto, the default: Perfect Sync for arkit, "
+                             "VRM0 presets for vrm, else as in the rig; not facecap, which sends "
+                             "indices)")
     parser.add_argument("--address", type=_address_template, default=None, metavar="TEMPLATE",
                         help="template protocol address: {target}, or {au}/{side}/{channel} for "
                              "raw AU values (default /facs/{target})")
-    parser.add_argument("--bones", choices=("auto", "on", "off"), default="auto",
-                        help="VMC Head/LeftEye/RightEye bones from AUs 51-58, 61-66 (auto: when "
-                             "those AUs occur)")
-    parser.add_argument("--head-max", type=_numbers(3), default="40,30,25",
-                        metavar="YAW,PITCH,ROLL",
-                        help="head angles at AU intensity 1, degrees (default 40,30,25)")
-    parser.add_argument("--eye-max", type=_numbers(2), default="30,25", metavar="YAW,PITCH",
-                        help="eye angles at AU intensity 1, degrees (default 30,25)")
-    parser.add_argument("--vmc-ok", action="store_true", help="also send /VMC/Ext/OK 1")
-    parser.add_argument("--vmc-time", action="store_true", help="also send /VMC/Ext/T seconds")
+    parser.add_argument("--bones", choices=("auto", "on", "off"), default=None,
+                        help="vmc's Head/LeftEye/RightEye bones from AUs 51-58, 61-66 (auto, the "
+                             "default: when those AUs occur)")
+    parser.add_argument("--head-max", type=_numbers(3), default=None, metavar="YAW,PITCH,ROLL",
+                        help="vmc head bone angles at AU intensity 1, degrees (default 40,30,25)")
+    parser.add_argument("--eye-max", type=_numbers(2), default=None, metavar="YAW,PITCH",
+                        help="vmc eye bone angles at AU intensity 1, degrees (default 30,25)")
+    parser.add_argument("--vmc-ok", action="store_true", help="vmc: also send /VMC/Ext/OK 1")
+    parser.add_argument("--vmc-time", action="store_true", help="vmc: also send /VMC/Ext/T seconds")
     parser.add_argument("--no-bundle", action="store_true",
-                        help="one datagram per message instead of bundles")
+                        help="one datagram per message instead of bundles (vrchat's way "
+                             "already)")
     parser.add_argument("--max-bytes", type=bounded(int, low=64, high=MAX_UDP_PAYLOAD, unit="bytes"),
                         default=MAX_PACKET_BYTES, metavar="BYTES",
                         help=f"bundle size limit in bytes (default {MAX_PACKET_BYTES}: a UDP "
@@ -92,8 +98,8 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--every-frame", action="store_true",
                         help="send every value in every frame (vrchat's default is to send only "
                              "values that changed, plus a full frame every --refresh seconds)")
-    parser.add_argument("--refresh", type=bounded(float, positive=True, unit="seconds"), default=1.0,
-                        metavar="SECONDS",
+    parser.add_argument("--refresh", type=bounded(float, positive=True, unit="seconds"),
+                        default=None, metavar="SECONDS",
                         help="with changed-values-only frames (vrchat), a full frame every "
                              "SECONDS seconds (default 1)")
     parser.add_argument("--precise", action="store_true",
@@ -149,21 +155,69 @@ def _endpoint(allow_any_port: bool = False):
 DEFAULT_ADDRESS = "/facs/{target}"
 
 
+#: ``--head-max`` and ``--eye-max`` when they are not given (BoneLimits' defaults).
+DEFAULT_HEAD_MAX, DEFAULT_EYE_MAX = (40.0, 30.0, 25.0), (30.0, 25.0)
+
+
+def _refuse_options_that_change_nothing(args: argparse.Namespace) -> None:
+    """Refuse an option given where the protocol (and the other options) ignore it.
+
+    Each was accepted and changed no message, silently (``--vmc-ok`` with vrchat, ``--every-frame``
+    with vmc, ``--names`` with facecap...): the rule, as ``preview`` refuses ``--hold`` on a PNG.
+    ``--max-bytes`` applies everywhere (unbundled, it bounds each datagram), and so do
+    ``--to``, ``--precise``, ``--no-reset`` and ``--duration`` with ``--dry-run``: the printed
+    run keeps the clock and the summary names the receivers, so ``--dry-run`` can be added to a
+    working command line as it is.
+
+    Raises
+    ------
+    UsageError
+        One line naming the option and why it would change nothing.
+    """
+    protocol = args.protocol
+    if args.address is not None and protocol != "template":
+        raise UsageError(f"--address applies to --protocol template, not {protocol}")
+    for option, given, what in (("--vmc-ok", args.vmc_ok, "/VMC/Ext/OK"),
+                                ("--vmc-time", args.vmc_time, "/VMC/Ext/T"),
+                                ("--bones", args.bones is not None, "its head and eye bones"),
+                                ("--head-max", args.head_max is not None, "its head bone"),
+                                ("--eye-max", args.eye_max is not None, "its eye bones")):
+        if given and protocol != "vmc":
+            raise UsageError(f"{option} applies to --protocol vmc ({what}), not {protocol}")
+    for option, given in (("--head-max", args.head_max), ("--eye-max", args.eye_max)):
+        if given is not None and args.bones == "off":
+            raise UsageError(f"{option} sets the head and eye bones' angles, and --bones off "
+                             f"sends no bones")
+    if args.names is not None and protocol == "facecap":
+        raise UsageError("--names: --protocol facecap sends Face Cap's shape indices, not names")
+    if (args.names is not None and protocol == "template"
+            and "{target}" not in (args.address or DEFAULT_ADDRESS)):
+        raise UsageError(f"--names: the --address template {args.address} sends AU values, "
+                         f"not target names")
+    if args.no_bundle and protocol == "vrchat":
+        raise UsageError("--no-bundle: --protocol vrchat sends one datagram per message already")
+    if args.every_frame and protocol != "vrchat":
+        raise UsageError(f"--every-frame applies to --protocol vrchat (which sends changed values "
+                         f"only); {protocol} sends every value every frame already")
+    if args.refresh is not None and (protocol != "vrchat" or args.every_frame):
+        why = ("--every-frame sends every value every frame" if args.every_frame
+               else f"{protocol} sends every value every frame")
+        raise UsageError(f"--refresh sets how often vrchat's changed-values-only frames are full "
+                         f"ones, and {why}")
+
+
 def _options(args: argparse.Namespace) -> ProtocolOptions:
-    if args.address is not None and args.protocol != "template":
-        # --address with vmc changed nothing, silently (the rule: refuse an option that does not
-        # apply, as preview refuses --hold on a PNG).
-        raise UsageError(f"--address applies to --protocol template, not {args.protocol}")
-    yaw, pitch, roll = args.head_max
-    eye_yaw, eye_pitch = args.eye_max
+    _refuse_options_that_change_nothing(args)
+    yaw, pitch, roll = args.head_max or DEFAULT_HEAD_MAX
+    eye_yaw, eye_pitch = args.eye_max or DEFAULT_EYE_MAX
     limits = BoneLimits(head_yaw=yaw, head_pitch=pitch, head_roll=roll, eye_yaw=eye_yaw,
                         eye_pitch=eye_pitch)
-    return ProtocolOptions(protocol=args.protocol, names=args.names,
+    return ProtocolOptions(protocol=args.protocol, names=args.names or "auto",
                            address_template=args.address or DEFAULT_ADDRESS,
-                           bones=args.bones, limits=limits, send_ok=args.vmc_ok,
+                           bones=args.bones or "auto", limits=limits, send_ok=args.vmc_ok,
                            send_time=args.vmc_time, bundle=False if args.no_bundle else None,
                            max_bytes=args.max_bytes, changes_only=False if args.every_frame else None,
-                           refresh=args.refresh)
+                           refresh=1.0 if args.refresh is None else args.refresh)
 
 
 def _common(args: argparse.Namespace):
@@ -194,7 +248,9 @@ def run_stream(args: argparse.Namespace) -> int:
     options, destinations, rig, transport = _common(args)
     timeline = load_timeline_argument(args.source, vocabulary, hold=hold, fps=args.fps)
     n_frames = check_frame_count(timeline.duration, args.fps, file_input(args.source))
-    _refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source))
+    refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source),
+                                          given=True, result="only neutral would be sent")
+    note_unshown(rig, played_channels(timeline))
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
     status = 0
@@ -209,42 +265,16 @@ def run_stream(args: argparse.Namespace) -> int:
     if summary.skipped_targets:
         print(f"facs-rig stream: {args.protocol} cannot address {len(summary.skipped_targets)} "
               f"target(s): {', '.join(summary.skipped_targets)}", file=sys.stderr)
+    _say_stopped(status)
     return status
 
 
-def _refuse_a_rate_that_misses_every_event(timeline, fps: float, n_frames: int,
-                                           source: str | None) -> None:
-    """Refuse a frame rate at which no frame of the clip shows any of its events.
-
-    ``stream 12 --hold 0.1 --fps 0.5`` sent one frame, frame 0 (neutral, before the onset), and
-    said "1 frames in 0.00 s": the expression never played. Sending the apex instead would not
-    be the clip at that rate; the user asked for a rate that cannot show it, so it is refused
-    with the rate that can. For a code it is --fps against --hold (a usage error); for a file,
-    the file's timing (bad input, named). Only short grids are looked at: a long clip's frames
-    cannot all miss its events unless they are far shorter than the frame interval.
-
-    Raises
-    ------
-    UsageError, TimelineError
-    """
-    import numpy as np
-
-    from facs_rig.core.timeline import sample
-    from facs_rig.errors import TimelineError
-
-    visible = [e for e in timeline.events if e.intensity > 0 and e.end > e.start]
-    if not visible or n_frames > 10_000:
-        return
-    if np.any(sample(timeline, fps=fps).values > 0):
-        return
-    # An interval at most half the shortest event puts a frame inside each one.
-    enough = 2 / min(e.end - e.start for e in visible)
-    problem = (f"--fps {fps:g} samples one frame every {1 / fps:g} s: none of the {n_frames} "
-               f"frame(s) of the {timeline.duration:g} s clip shows its expression (only neutral "
-               f"would be sent); use --fps {enough:.3g} or more")
-    if source is None:
-        raise UsageError(problem)
-    raise TimelineError(f"{source}: {problem}")
+def _say_stopped(status: int) -> None:
+    """The line every other command ends with when stopped (facs_rig.cli.main prints it for
+    those; stream and bridge catch the interrupt themselves to send the neutral frame first)."""
+    if status:
+        print(f"facs-rig: {'terminated' if status == 128 + signal.SIGTERM else 'interrupted'}",
+              file=sys.stderr)
 
 
 def run_bridge(args: argparse.Namespace) -> int:
@@ -272,4 +302,5 @@ def run_bridge(args: argparse.Namespace) -> int:
             bridge.close()
     print(f"facs-rig bridge: {bridge.stream.summary().line()}", file=sys.stderr)
     print(f"facs-rig bridge: {bridge.counters.line()}", file=sys.stderr)
+    _say_stopped(status)
     return status

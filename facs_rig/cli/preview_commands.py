@@ -15,6 +15,9 @@ from facs_rig.cli._output import (
     file_input,
     hold_type,
     naming,
+    note_unshown,
+    played_channels,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.resources import load_vocabulary
 
@@ -133,6 +136,9 @@ def run_preview(args: argparse.Namespace) -> int:
     _check_source_options(args, still=suffix in _STILL, timeline_file=timeline_file is not None)
     if suffix in _STILL:
         setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+        note_unshown(setup.driver.profile, played_channels(load_timeline_argument(
+            args.source, vocabulary, hold=hold)) if timeline_file else
+            vocabulary.channel_values(vocabulary.parse(args.source)))
         with naming(timeline_file and args.source):  # a timeline's moment: the frame limit names it
             image = render_still(setup, args.source, vocabulary, at=args.at,
                                  side_by_side_neutral=args.side_by_side, intensity=args.intensity)
@@ -152,7 +158,13 @@ def run_preview(args: argparse.Namespace) -> int:
     n_frames = check_frame_count(timeline.duration, rate, timeline_file and str(timeline_file))
     width = args.size * 2 + 4 if args.side_by_side else args.size
     check_clip(output, rate, n_frames=n_frames, width=width, height=args.size)
+    # After the encoder's own limits (a GIF frame lasts at most 655.35 s), which say more.
+    refuse_a_rate_that_misses_every_event(timeline, rate, n_frames,
+                                          timeline_file and str(timeline_file),
+                                          given=args.fps is not None,
+                                          result="the clip would show the neutral face only")
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
+    note_unshown(setup.driver.profile, played_channels(timeline))
     # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.
     clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side)
     bar = ProgressBar(clip.n_frames, sys.stderr, label=f"rendering {suffix[1:].upper()}")
@@ -227,9 +239,11 @@ def run_sheet(args: argparse.Namespace) -> int:
                          f"give a code or expression name between each pair of commas")
     output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
     vocabulary = load_vocabulary()
-    for code in codes:
-        vocabulary.parse(code)  # report a bad code before any rendering
+    # Each code is parsed before any rendering, so a bad one is reported first.
+    played = [channel for code in codes for channel in
+              vocabulary.channel_values(vocabulary.parse(code))]
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+    note_unshown(setup.driver.profile, played)
     if args.side_by_side:
         codes = [c for code in codes for c in ("0", code)]
     image = render_sheet(

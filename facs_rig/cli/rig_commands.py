@@ -8,10 +8,9 @@ order the modules register.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping
 
-from facs_rig.cli._output import print_json, print_table, scale_type
+from facs_rig.cli._output import note_unshown, print_json, print_table, scale_type
 from facs_rig.core.channels import Channel
 from facs_rig.core.mixing import explain, mix_frame
 from facs_rig.core.notation import format_code
@@ -78,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mix", help="mix a held FACS code into a rig's target weights",
         description="Parse a FACS code or expression name, hold it at its intensities and print "
         "the rig's target weights after combination-aware mixing. AUs the rig cannot show are "
-        "named (on stderr with --json).")
+        "named (on stderr with --json), and so is a coded side the rig shows on both sides.")
     _add_held_code_arguments(mix)
     mix.add_argument("--json", action="store_true",
                      help="print one JSON object: every target of the rig -> weight")
@@ -111,6 +110,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="also list the AUs a capture from this tracker profile cannot show "
                       "through the rig (every shape expressing them is not live on the tracker)")
     show.set_defaults(handler=run_show)
+
+    copy = rig_subcommand(
+        subparsers, "copy", help="write a bundled rig profile's file, to start your own from",
+        description="Write the bundled profile's .json file as it is (the start of a profile "
+        "for your own rig; see 'Adding a rig' in the rig profile format: rigs/README.md). An "
+        "existing file is never replaced.",
+        epilog="example: facs-rig rig copy arkit -o my_rig.json")
+    copy.add_argument("rig", metavar="NAME", help="a bundled profile: arkit, metahuman, facs, "
+                      "unified or vrm (facs-rig rigs lists them)")
+    copy.add_argument("-o", "--output", required=True, metavar="FILE",
+                      help="the new profile .json file (must not exist)")
+    copy.set_defaults(handler=run_copy)
 
     validate = rig_subcommand(subparsers, "validate", help="check rig profile files; list every problem",
                               description="Validate rig profile files against the format of "
@@ -159,14 +170,9 @@ def _held_values(code_text: str, scale: str | None, command: str) -> tuple[str, 
 
 
 def _unshown_note(rig: RigProfile, values: Mapping[Channel, float]) -> str | None:
-    unshown = rig.cannot_show(values)
-    if not unshown:
-        return None
-    parts = []
-    for channel in unshown:
-        reason = rig.unsupported.get(channel.au)
-        parts.append(f"{channel.name} ({reason})" if reason else channel.name)
-    return f"{rig.name} cannot show: " + "; ".join(parts)
+    """``mix``'s and ``explain``'s notes (one per line), or None: the same notes
+    :func:`~facs_rig.cli._output.note_unshown` gives the commands that play a code on a rig."""
+    return "\n".join(rig.unshown_notes(values)) or None
 
 
 def run_mix(args: argparse.Namespace) -> int:
@@ -178,7 +184,7 @@ def run_mix(args: argparse.Namespace) -> int:
     if args.json:
         print_json({name: round(float(w), 6) for name, w in zip(rig.targets, weights)})
         if note:
-            print(f"facs-rig: note: {note}", file=sys.stderr)
+            note_unshown(rig, values)
         return 0
     print(f"{canonical} on {rig.name}")
     rows = [(name, _shown(w)) for name, w in zip(rig.targets, weights) if args.all or w != 0]
@@ -227,6 +233,7 @@ def run_explain(args: argparse.Namespace) -> int:
     result = explain(values, rig)
     if args.json:
         print_json({"code": canonical, **result.to_dict()})
+        note_unshown(rig, values)  # on stderr, as mix --json does
         return 0
     print(f"{canonical} on {rig.name}")
     for target in result.targets:
@@ -251,6 +258,26 @@ def run_explain(args: argparse.Namespace) -> int:
     if note:
         print(f"\n{note}")
     return 0
+
+
+def _below_knee(entry: dict) -> str:
+    """``rig show``'s cell for an AU with in-between curves: the mix its other targets are
+    below the curves' knee (``0.3 AU20_L + ... (up to 0.5)``), or empty."""
+    if "below_knee_mix" not in entry:
+        return ""
+    mix = " + ".join(f"{term['times']:g} {term['au']}" for term in entry["below_knee_mix"])
+    return f"{mix} (up to {entry['knee']:g})"
+
+
+def _read_back_why(entry: dict) -> str:
+    """``rig show``'s short why of one ``read_back_as`` entry."""
+    if "shapes" in entry:
+        shapes = entry["shapes"]
+        one = "one shape" if len(shapes) == 1 else "the same shapes"
+        return f"{one} for both sides ({', '.join(shapes)})"
+    if entry["read_as"] == "nothing":
+        return "alone it moves no target (rules)"
+    return "same targets, same proportions"
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -303,9 +330,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"\nAUs a capture solved through {rig.name} reads back as another "
               f"({len(info['read_back_as'])}):")
         print_table(("AU", "read as", "why"),
-                    [(f["au"], f["read_as"], "same targets, same proportions"
-                      if f["read_as"] != "nothing" else "alone it moves no target (rules)")
-                     for f in info["read_back_as"]])
+                    [(f["au"], f["read_as"], _read_back_why(f)) for f in info["read_back_as"]])
     if info["told_apart_by_prior"]:
         print(f"\nAUs whose targets are a mix of other AUs' ({len(info['told_apart_by_prior'])}): "
               f"the solve's sparsity prior reads the single AU, so the mix in these proportions "
@@ -316,8 +341,9 @@ def run_show(args: argparse.Namespace) -> int:
     if info["nonlinear_in_solve"]:
         print(f"\nAUs with in-between curves the linear solve reads at full weight "
               f"({len(info['nonlinear_in_solve'])}):")
-        print_table(("AU", "targets"), [(f["au"], ", ".join(f["targets"]))
-                                        for f in info["nonlinear_in_solve"]])
+        print_table(("AU", "targets", "below the knee, reads as"),
+                    [(f["au"], ", ".join(f["targets"]), _below_knee(f))
+                     for f in info["nonlinear_in_solve"]])
     if tracker is not None:
         unread = info["not_read_on_tracker"]["aus"]
         print(f"\nAUs a {tracker.name} capture cannot show through {rig.name} ({len(unread)}): "
@@ -331,6 +357,20 @@ def run_show(args: argparse.Namespace) -> int:
         print("\nsources:")
         for source in sources:
             print(f"  - {source}")
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    """Write a bundled profile's file to a new file."""
+    from facs_rig.cli._output import check_output
+    from facs_rig.io.rig_files import copy_bundled_rig
+
+    check_output(args.output, suffixes=(".json",), what="a rig profile")
+    target = copy_bundled_rig(args.rig, args.output)
+    name = load_rig(args.rig).name
+    print(f"wrote {target}: the bundled {name} profile. Give it your own \"name\", list your "
+          f"rig's targets and map the AUs to them (rigs/README.md, 'Adding a rig'), then "
+          f"facs-rig rig validate {target}")
     return 0
 
 

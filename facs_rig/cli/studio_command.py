@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from facs_rig.cli._output import bounded
+from facs_rig.errors import Terminated
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "studio", help="a live browser workspace: AU notes, sliders, the face moving",
         description="Serve a local web page that shows the rig in 3-D, edits AU notes with live "
         "errors, poses the face by AU sliders, plays the timeline, explains targets and writes "
-        "notes/JSON/ELAN/GLB/PNG/GIF/MP4 into the notes file's folder. Stop with Ctrl-C.",
+        "notes/JSON/ELAN/GLB/PNG/GIF/MP4 into the notes file's folder. Stop with Ctrl-C (exit 0); "
+        "SIGTERM stops it the same way and exits 143. Unsaved edits are kept beside the notes.",
         epilog="examples: facs-rig studio; facs-rig studio beats.notes --open; "
         "facs-rig studio happiness --mesh face.glb --rig arkit")
     studio.add_argument("source", nargs="?", metavar="TIMELINE|CODE",
@@ -57,16 +60,24 @@ def run_studio(args: argparse.Namespace) -> int:
         print(f"facs-rig studio: notes {session.notes_path}, {session.setup.rig.source}, "
               f"rig {session.profile.name}{beside}", flush=True)
 
+    def stopped(server) -> None:
+        # Called with further Ctrl-C/SIGTERM held: the edits are kept before the process can end.
+        # Kept before anything is printed: after a hang-up (the terminal closed) printing can fail.
+        kept = server.session.keep_unsaved() if server.session is not None else None
+        print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)",
+              flush=True)
+        if kept is not None:
+            notes = server.session.notes_path
+            elsewhere = ("" if kept.parent == notes.parent else
+                         f"; the notes folder {notes.parent} could not be written any more")
+            print(f"facs-rig studio: the notes had unsaved edits: kept in {kept} "
+                  f"({notes.name} is as last saved{elsewhere})", flush=True)
+
     server = serve_studio(args.source, mesh=args.mesh, rig=args.rig, compare=args.compare,
                           compare_rig=args.compare_rig, host=args.host, port=args.port,
-                          on_ready=ready, on_loaded=loaded)
-    # Kept before anything is printed: after a hang-up (the terminal closed) printing can fail.
-    kept = server.session.keep_unsaved() if server.session is not None else None
-    print(f"facs-rig studio: stopped ({server.refused} malformed message(s) refused)", flush=True)
-    if kept is not None:
-        notes = server.session.notes_path
-        elsewhere = ("" if kept.parent == notes.parent else
-                     f"; the notes folder {notes.parent} could not be written any more")
-        print(f"facs-rig studio: the notes had unsaved edits: kept in {kept} "
-              f"({notes.name} is as last saved{elsewhere})", flush=True)
+                          on_ready=ready, on_loaded=loaded, on_stopped=stopped)
+    if server.stopped_by == signal.SIGTERM:
+        # As every command stopped by SIGTERM (kill, timeout, a service manager): one line on
+        # stderr, exit 143 (facs_rig.cli.main); Ctrl-C is the studio's usual stop, exit 0.
+        raise Terminated
     return 0

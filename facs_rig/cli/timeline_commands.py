@@ -14,6 +14,7 @@ from facs_rig.cli._output import (
     hold_type,
     print_json,
     print_table,
+    refuse_a_rate_that_misses_every_event,
 )
 from facs_rig.core.timeline import timeline_summary
 from facs_rig.io.curves_csv import write_sampled
@@ -98,6 +99,8 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} {unit})")
     print(f"events    {len(summary['events'])}")
     print(f"channels  {' '.join(summary['channels']) or '-'}")
+    if summary["marks"]:
+        print(f"marks     {len(summary['marks'])} (codes that drive nothing: kept, not played)")
     for key, value in summary["metadata"].items():
         text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         print(f"{key.replace('_', ' ')}: {text}")
@@ -113,6 +116,11 @@ def run_show(args: argparse.Namespace) -> int:
                       f"{e['end']:.3f}", f"{e['ease_in']}/{e['ease_out']}")
                      for e in summary["events"]])
         _print_cut_events(timeline)
+    if summary["marks"]:
+        print()
+        print_table(("start", "code", "name", "end"),
+                    [(f"{m['start']:.3f}", str(m["code"]), vocabulary.action_unit(m["code"]).name,
+                      f"{m['end']:.3f}") for m in summary["marks"]])
     return 0
 
 
@@ -146,9 +154,18 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.fps is not None:
         timeline = timeline.with_fps(args.fps)
     if Path(output).suffix.lower() == ".csv":  # a CSV timeline is sampled per frame
-        check_frame_count(timeline.duration, timeline.fps, source)
+        n_frames = check_frame_count(timeline.duration, timeline.fps, source)
+        refuse_a_rate_that_misses_every_event(timeline, timeline.fps, n_frames, source,
+                                              given=args.fps is not None,
+                                              result="its curves would be all 0")
     write_timeline(timeline, output, vocabulary, timecode=args.timecode)
-    print(f"wrote {output}: {len(timeline.events)} events, {timeline.duration:g} s")
+    marks = (f", {len(timeline.marks)} mark{'' if len(timeline.marks) == 1 else 's'}"
+             if timeline.marks else "")
+    print(f"wrote {output}: {len(timeline.events)} events{marks}, {timeline.duration:g} s")
+    if timeline.marks and Path(output).suffix.lower() == ".csv":
+        codes = ", ".join(sorted({str(mark.code) for mark in timeline.marks}, key=int))
+        print(f"note: a CSV holds per-frame values: the {len(timeline.marks)} mark(s) of codes "
+              f"that drive nothing ({codes}) are not in it; keep them in .json, .notes or .eaf")
     return 0
 
 
@@ -171,7 +188,10 @@ def run_sample(args: argparse.Namespace) -> int:
     source = file_input(args.timeline)
     check_output(args.output, inputs=(source,), suffixes=(".csv", ".json"), what="AU curves")
     timeline = load_timeline_argument(args.timeline, vocabulary, hold=hold)
-    check_frame_count(timeline.duration, args.fps or timeline.fps, source)
+    n_frames = check_frame_count(timeline.duration, args.fps or timeline.fps, source)
+    refuse_a_rate_that_misses_every_event(timeline, args.fps or timeline.fps, n_frames, source,
+                                          given=args.fps is not None,
+                                          result="the curves would be all 0")
     channels = parse_channel_list(args.channels, vocabulary) if args.channels is not None else None
     # Written block by block: memory stays bounded however long the sampling is.
     n_frames, columns, fps = write_sampled(timeline, args.output, fps=args.fps, channels=channels)

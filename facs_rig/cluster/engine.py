@@ -820,9 +820,9 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
                     # future with it. Its takes stay unrecorded, so a rerun does them.
                     raise _SchedulerLost from None
                 # Only the takes not announced as finished failed with it.
+                why = _task_failure(client, future.key, exc)
                 outcomes = [{"key": job.key, "status": "failed", "capture": job.capture,
-                             "error": f"{job.capture}: the worker failed ({type(exc).__name__}:"
-                                      f" {' '.join(str(exc).split())})"} for job in batch]
+                             "error": f"{job.capture}: {why}"} for job in batch]
             future.release()
             for outcome in outcomes:
                 record(outcome)
@@ -891,6 +891,49 @@ def _connection_lost(client, exc: Exception) -> bool:
     return (isinstance(exc, CancelledError)
             or getattr(exc, "reason", None) == "scheduler-connection-lost"
             or client.status not in ("running", "connecting", "newly-created"))
+
+
+def _task_failure(client, key: str, exc: Exception) -> str:
+    """Why a task failed as a whole (its takes' own failures are outcomes, not exceptions), in
+    one line that names the worker that ran it and, when that worker's facs-rig is another
+    version than this command's, both versions.
+
+    A worker with an older facs-rig, joined after the client's check (:func:`_run_takes` checks
+    the version only from the release that added the check), failed every take with a bare
+    ``TypeError: _run_takes() takes from 2 to 3 positional arguments but 4 were given``. The
+    scheduler knows which worker a task erred on (``TaskState.erred_on``, until the future is
+    released), and ``Client.run`` asks that worker its version. Both are best effort: a worker
+    that died cannot be asked, and the line is then what Dask raised.
+    """
+    what = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+    # Defined here, so that Dask pickles them by value: the scheduler's or the worker's
+    # facs-rig may not have a function of this module's.
+    def erred_on(dask_scheduler, key):
+        task = dask_scheduler.tasks.get(key)
+        return sorted(task.erred_on or ()) if task is not None else []
+
+    def version():
+        import facs_rig
+
+        return facs_rig.__version__
+
+    try:
+        [worker] = client.run_on_scheduler(erred_on, key=key)
+        theirs = client.run(version, workers=[worker], on_error="return").get(worker)
+    except Exception:  # noqa: BLE001 (no one worker, or the scheduler cannot tell)
+        return f"the worker failed ({what})"
+    if not isinstance(theirs, str):  # the worker went away, or cannot import facs_rig
+        return f"the Dask worker {worker} failed ({what})"
+    if theirs != __version__:
+        return (f"the Dask worker {worker} runs facs-rig {theirs}, this command {__version__}: "
+                f"install the same version there (docs/batch.md; the task raised {what})")
+    if isinstance(exc, TypeError) and "_run_takes()" in str(exc):
+        # A worker of the same version number whose code is older (a development checkout).
+        return (f"the Dask worker {worker} runs other code as facs-rig {theirs} than this "
+                f"command (its _run_takes takes other arguments): install this command's "
+                f"facs-rig there (docs/batch.md)")
+    return f"the Dask worker {worker} failed ({what})"
 
 
 def _takes_per_task(left: int, threads: int) -> int:

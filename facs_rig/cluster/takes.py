@@ -245,9 +245,12 @@ def read_manifest(path: str) -> list[tuple[str, dict]]:
 
 def _manifest_rows(path: str) -> list[tuple[str, dict, str]]:
     """:func:`read_manifest`'s rows, each with where it is (``m.csv: line 3``)."""
+    from facs_rig.io.csv_dialect import decode_text, number_text, split_header_cells
+
     folder = Path(path).parent
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        # UTF-8 (a BOM dropped) or UTF-16 with its BOM: a manifest saved by a spreadsheet.
+        text = decode_text(Path(path).read_bytes())
     except (OSError, UnicodeDecodeError) as exc:
         raise BatchInputError(f"{path}: cannot read the manifest: "
                               f"{getattr(exc, 'strerror', None) or exc}") from None
@@ -268,7 +271,9 @@ def _manifest_rows(path: str) -> list[tuple[str, dict, str]]:
                 raise BatchInputError(f"{where}: expected an object with \"capture\"")
             rows.append((*_manifest_row(entry, where, folder), where))
     else:
-        reader = csv.DictReader(text.splitlines())
+        # ';' or tabs as a spreadsheet saves them (facs_rig/io/csv_dialect.py), by the header.
+        _, delimiter, _ = split_header_cells(text.split("\n", 1)[0].rstrip("\r"))
+        reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
         # A misspelt column is the header's mistake, line 1 (it was said at the first row that
         # had a value in it, line 2 or later, or not at all in a manifest of no rows).
         names = [name.strip().lower() for name in reader.fieldnames or ()]
@@ -281,6 +286,8 @@ def _manifest_rows(path: str) -> list[tuple[str, dict, str]]:
             if None in row:
                 raise BatchInputError(f"{where}: more cells than the header has columns")
             entry = {key.strip().lower(): (value or "").strip() for key, value in row.items()}
+            if delimiter != "," and "fps" in entry:
+                entry["fps"] = number_text(entry["fps"], delimiter)  # a decimal comma: 29,97
             rows.append((*_manifest_row({k: v for k, v in entry.items() if v != ""}, where, folder),
                          where))
     return rows

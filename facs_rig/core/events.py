@@ -36,7 +36,7 @@ import numpy as np
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.notation import Code, CodedAU, format_code
+from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code
 from facs_rig.core.timeline import AUEvent, Timeline
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary
 
@@ -876,7 +876,8 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     for start, end, active in pieces:
         # FACS scores no intensity for a blink (AU45): it is written without a letter.
         terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
-                        for t in _without_alternatives(_bilateral_terms(active))),
+                        for t in _scorable(_without_alternatives(_bilateral_terms(
+                            active, vocabulary)), vocabulary)),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
         best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
@@ -1211,15 +1212,21 @@ def _same_aus(a: CodedSegment, b: CodedSegment) -> bool:
     return [(t.au, t.side) for t in a.code] == [(t.au, t.side) for t in b.code]
 
 
-def _bilateral_terms(active: dict[Channel, str | None]) -> list[CodedAU]:
+def _bilateral_terms(active: dict[Channel, str | None],
+                     vocabulary: Vocabulary | None = None) -> list[CodedAU]:
     """Code terms of the active channels: both sides of an AU read as one bilateral term (with
-    the stronger letter), as a FACS coder writes ``12D`` rather than ``L12D+R12D``."""
+    the stronger letter), as a FACS coder writes ``12D`` rather than ``L12D+R12D``; not an AU
+    FACS codes on one side only (``vocabulary.rules.needs_side``: two winks stay
+    ``L46+R46``, since ``46`` is refused)."""
     by_au: dict[int, dict[str | None, str | None]] = {}
     for channel, letter in active.items():
         by_au.setdefault(channel.au, {})[channel.side] = letter
+    one_sided = vocabulary.rules.needs_side if vocabulary is not None else {}
     terms = []
     for au, sides in by_au.items():
-        if None in sides or {"L", "R"} <= sides.keys():
+        if au in one_sided and None not in sides:
+            terms.extend(CodedAU(au, side, letter) for side, letter in sides.items())
+        elif None in sides or {"L", "R"} <= sides.keys():
             letter = max(sides.values(), key=_letter_rank)
             terms.append(CodedAU(au, None, letter))
         else:
@@ -1248,6 +1255,25 @@ def _without_alternatives(terms: list[CodedAU]) -> list[CodedAU]:
         terms = [CodedAU(t.au, t.side, letter) if t.au == kept else t
                  for t in terms if t.au != lower]
     return terms
+
+
+def _scorable(terms: list[CodedAU], vocabulary: Vocabulary) -> list[CodedAU]:
+    """The terms without those FACS does not score with a stronger one in one code
+    (:func:`~facs_rig.core.notation.combination_problem`: ``51+52``, a head turning one way
+    for half a segment and the other for the other half; ``5+43`` from a tracker reading a
+    raised and a lowered lid at once), so a segment's code always parses. Of two such terms
+    the stronger letter stays; on a tie, the lower AU. The blink (AU45) is left to the blink
+    rules (:data:`_MOMENTARY_AUS`).
+    """
+    ranked = sorted(terms, key=lambda t: (-_letter_rank(
+        t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
+    kept: list[CodedAU] = []
+    for term in ranked:
+        if term.au in _MOMENTARY_AUS or not any(
+                other.au not in _MOMENTARY_AUS and combination_problem(term, other, vocabulary)
+                for other in kept):
+            kept.append(term)
+    return kept
 
 
 def format_summary(segments: list[CodedSegment]) -> str:

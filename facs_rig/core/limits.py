@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 __all__ = ["MAX_FPS", "MAX_FRAMES", "MAX_FRAMES_PER_ROW", "fps_problem", "frame_count_problem",
-           "resampled_count_problem"]
+           "resampled_count_problem", "take_rate_problem"]
 
 #: Highest frame rate any command accepts (frames per second); the range is ``(0, MAX_FPS]``.
 MAX_FPS = 10_000.0
@@ -43,6 +43,26 @@ def fps_problem(value: object, *, name: str = "fps") -> str | None:
     if isinstance(value, bool) or not (0.0 < rate <= MAX_FPS):  # NaN fails both comparisons
         return f"{name} must be a number in (0, {MAX_FPS:g}]"
     return None
+
+
+def take_rate_problem(duration: float, fps: float, *, name: str = "--fps") -> str | None:
+    """``None`` when a take of ``duration`` seconds resampled at ``fps`` keeps more than its
+    first frame, else the sentence saying why not and the lowest rate that does.
+
+    A rate whose frame interval is longer than the take (``--fps 0.001`` on a 24 s take)
+    resamples it to its first frame alone: no event can be found in it and every output holds
+    one pose, which was written without a word. The bound is one frame interval per take,
+    ``fps >= 1 / duration`` (two frames: the first and the last). A take of a single row
+    (``duration`` 0) has no bound.
+    """
+    if not duration > 0 or fps * duration >= 1.0:
+        return None
+    # Rounded up in its third significant digit, so that the rate named is one that works.
+    digits = 2 - math.floor(math.log10(1.0 / duration))
+    bound = math.ceil(10**digits / duration) / 10**digits
+    return (f"{name} {fps:g} is one frame every {1 / fps:g} s, longer than the whole "
+            f"{duration:g} s take: it would keep only the take's first frame (no event, one "
+            f"pose); {name} must be at least {bound:g} for this take")
 
 
 def frame_count_problem(n_frames: float, *, what: str) -> str | None:

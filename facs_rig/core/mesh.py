@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MorphMesh"]
+__all__ = ["MorphMesh", "transform_mesh"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,44 @@ class MorphMesh:
     def n_vertices(self) -> int:
         """Number of vertices."""
         return int(self.positions.shape[0])
+
+
+def transform_mesh(mesh: MorphMesh, matrix: np.ndarray) -> MorphMesh:
+    """``mesh`` moved by the affine ``matrix``: a glTF node's world transform baked into it.
+
+    Positions take the whole matrix; target deltas (offsets, not points) its linear part;
+    normals the inverse transpose of the linear part, renormalised (a non-uniform scale tilts
+    them). A matrix that mirrors (negative determinant) reverses each triangle's winding, as
+    the glTF 2.0 specification (§3.7.2.1, meshes: "the determinant of the node's global
+    transform defines the winding order") has renderers do for such nodes, so the faces keep facing outwards.
+
+    Parameters
+    ----------
+    mesh : MorphMesh
+    matrix : (4, 4) float
+        Column-vector convention (``matrix @ [x, y, z, 1]``), as ``world_matrices`` returns.
+
+    Returns
+    -------
+    MorphMesh
+        float32 positions, deltas and normals; same names, faces (reversed when mirrored) and
+        metadata. Values beyond float32 range become ``inf``: callers check.
+    """
+    matrix = np.asarray(matrix, np.float64)
+    linear, shift = matrix[:3, :3], matrix[:3, 3]
+    with np.errstate(over="ignore", invalid="ignore"):
+        positions = (mesh.positions.astype(np.float64) @ linear.T + shift).astype(np.float32)
+        deltas = (mesh.deltas.astype(np.float64) @ linear.T).astype(np.float32)
+        normals = None
+        if mesh.normals is not None:
+            try:
+                normal_matrix = np.linalg.inv(linear).T
+            except np.linalg.LinAlgError:  # a zero scale: no direction survives
+                normal_matrix = np.zeros((3, 3))
+            turned = mesh.normals.astype(np.float64) @ normal_matrix.T
+            length = np.linalg.norm(turned, axis=1, keepdims=True)
+            normals = np.where(length > 0, turned / np.where(length > 0, length, 1.0), 0.0).astype(np.float32)
+    faces = mesh.faces[:, ::-1].copy() if np.linalg.det(linear) < 0 else mesh.faces
+    return MorphMesh(name=mesh.name, positions=positions, faces=faces,
+                     target_names=mesh.target_names, deltas=deltas, normals=normals,
+                     metadata=mesh.metadata)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["NodeMotion", "NodePose", "node_poses", "quaternion_from_rotvec", "quaternion_multiply",
-           "rotation_matrices"]
+           "rotation_matrices", "ancestry", "carried_points_matrix"]
 
 
 @dataclass(frozen=True)
@@ -174,3 +174,62 @@ def node_poses(motions: Sequence[NodeMotion], names: Sequence[str], weights: np.
         rotation *= np.where(rotation[:, 3:] < 0, -1.0, 1.0)
         poses.append(NodePose(node, rotation, origin + offset))
     return poses
+
+
+def ancestry(parent_of: Mapping[int, int], node: int) -> tuple[int, ...]:
+    """``node`` and the nodes above it, nearest first: the nodes whose motion carries it.
+
+    Parameters
+    ----------
+    parent_of : Mapping[int, int]
+        Node index -> index of its parent (roots are absent).
+    node : int
+
+    Returns
+    -------
+    tuple of int
+        ``(node, parent, grandparent, ...)``; a cycle (invalid glTF) stops where it closes.
+    """
+    chain: list[int] = []
+    seen: set[int] = set()
+    current: int | None = node
+    while current is not None and current not in seen:
+        seen.add(current)
+        chain.append(current)
+        current = parent_of.get(current)
+    return tuple(chain)
+
+
+def carried_points_matrix(parent: np.ndarray, rest_inverse: np.ndarray, rotation: np.ndarray,
+                          translation: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The world-space matrix that takes everything a node carries from its rest pose to a new
+    local rotation and translation.
+
+    A mesh anywhere below the node has world matrix ``parent @ local @ below``; with the node's
+    local transform changed to ``local'`` it becomes ``parent @ local' @ inv(parent @ local)``
+    times the rest one. So one matrix moves the node's own vertices and all its descendants'
+    (given in world space), which is how a turned eye node turns an eyeball mesh that sits on
+    its child node.
+
+    Parameters
+    ----------
+    parent : (4, 4) float
+        World matrix of the node's parent (identity for a root).
+    rest_inverse : (4, 4) float
+        Inverse of the node's world matrix at rest.
+    rotation : (4,) float
+        The node's new local rotation, a unit quaternion (x, y, z, w).
+    translation : (3,) float
+        Its new local translation.
+    scale : (3,) float
+        Its local scale (node motion does not change it).
+
+    Returns
+    -------
+    (4, 4) float64
+        Apply as ``points @ M[:3, :3].T + M[:3, 3]`` to world-space points.
+    """
+    local = np.eye(4)
+    local[:3, :3] = rotation_matrices(np.asarray(rotation, np.float64)) * np.asarray(scale, np.float64)
+    local[:3, 3] = np.asarray(translation, np.float64)
+    return np.asarray(parent, np.float64) @ local @ np.asarray(rest_inverse, np.float64)

@@ -25,7 +25,7 @@ from facs_rig.errors import CodeParseError
 if TYPE_CHECKING:
     from facs_rig.core.vocabulary import IntensityScale, Vocabulary
 
-__all__ = ["CodedAU", "Code", "parse_code", "format_code"]
+__all__ = ["CodedAU", "Code", "parse_code", "format_code", "combination_problem"]
 
 # Fullmatched on a stripped term: one run of digits between literals, so matching is linear.
 _TERM = re.compile(r"(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?", re.IGNORECASE)
@@ -168,7 +168,7 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
         For example ``1+2+5B+26``, ``AU6C+AU12D``, ``R12A+L14``, ``6 + 12E``, ``au4``,
         ``surprise+25``.
     vocabulary : Vocabulary
-        The codes and expression names to accept.
+        The codes, expression names and combination rules (``vocabulary.rules``) to apply.
     allow_names : bool
         Accept named expressions as terms.
 
@@ -176,22 +176,32 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
     -------
     Code
         Terms sorted by AU, then bilateral, left, right. A term written explicitly replaces what
-        a named expression in the same string says about that AU (``happiness+12E``); where two
-        expressions overlap the stronger intensity wins.
+        a named expression in the same string says about that AU on the sides the term names
+        (``happiness+12E`` is ``6+12E``; ``happiness+L12E`` is ``6+L12E+R12``: the right corner
+        keeps the expression's 12; ``contempt+L12`` is ``L12+R12C+R14C``), and the expression's
+        FACS alternatives of it (``surprise+27`` is ``1+2+5B+27``: 27 replaces surprise's 26);
+        where two expressions overlap the stronger intensity wins, side by side.
 
     Raises
     ------
     CodeParseError
         Naming the token and its 1-based column: an unknown AU, an intensity letter outside
-        A-E, a side on an AU that cannot be unilateral, the same AU twice with different
-        intensities, an AU coded both bilaterally and on one side, or an unrecognised term.
+        A-E (or a side written after the AU, ``12L``), a letter on a code FACS scores only
+        present (visibility and behaviour codes), a side on an AU that cannot be unilateral, an
+        unsided AU that needs one (46), the same AU twice with different intensities, an AU
+        coded both bilaterally and on one side, ``0`` with another AU, two FACS alternatives
+        (``51+52``), an AU in a region a visibility code says is not visible (``70+1``), or an
+        unrecognised term.
     """
     if not isinstance(text, str):
         raise CodeParseError(f"a FACS code must be a string, not {type(text).__name__}")
     if not text.strip():
         raise CodeParseError("empty FACS code (write 0 for the neutral face)", text=text)
+    rules = vocabulary.rules
     explicit: dict[tuple[int, str | None], tuple[CodedAU, int]] = {}
-    from_names: dict[tuple[int, str | None], CodedAU] = {}
+    # Terms from expression names, with the column of the name that brought them.
+    from_names: dict[tuple[int, str | None], tuple[CodedAU, int]] = {}
+    neutral_column: int | None = None
     for token, column in _split_terms(text):
         if not token:
             raise CodeParseError(f"empty term {_where(text, column)}", text=text, column=column)
@@ -204,11 +214,11 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
                     + ((allow_names and _did_you_mean(token, vocabulary))
                        or "expected an AU such as 12, R12A or AU6C, or an expression name such as "
                           "happiness"), text=text, column=column)
-            for term in parse_code(expression.code, vocabulary, allow_names=False):
-                key = (term.au, term.side)
-                previous = from_names.get(key)
-                if previous is None or _strength(term, vocabulary) > _strength(previous, vocabulary):
-                    from_names[key] = term
+            named = parse_code(expression.code, vocabulary, allow_names=False)
+            if not named.aus and neutral_column is None:
+                neutral_column = column  # 'neutral' is the code 0
+            for term in named:
+                _merge_stronger(from_names, term, column, vocabulary)
             continue
         digits = match["number"].lstrip("0") or "0"
         if len(digits) > _MAX_AU_DIGITS:
@@ -218,20 +228,37 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
         side = match["side"].upper() if match["side"] else None
         letter = match["letter"].upper() if match["letter"] else None
         if number == 0 and side is None and letter is None:
-            continue  # FACS code 0: neutral face, adds nothing.
+            # FACS code 0: neutral face, adds nothing (and takes nothing: checked below).
+            if neutral_column is None:
+                neutral_column = column
+            continue
         unit = vocabulary.action_units.get(number)
         if unit is None:
             raise CodeParseError(f"unknown action unit {number} {_where(text, column)}",
                                  text=text, column=column)
         if letter is not None and letter not in _LETTER_RANK:
             letter_column = column + len(token) - 1
+            if letter in _SIDE_ORDER:
+                # '12L': a coder's side written after the number, as some tools print it.
+                raise CodeParseError(
+                    f"{_excerpt(token)!r}: the side goes before the AU: {letter}{number} "
+                    f"{_where(text, letter_column)}", text=text, column=letter_column)
             raise CodeParseError(
                 f"intensity letter {letter!r} is outside A-E {_where(text, letter_column)}",
                 text=text, column=letter_column)
+        if letter is not None and unit.kind in rules.letterless_kinds:
+            letter_column = column + len(token) - 1
+            raise CodeParseError(
+                f"{_excerpt(token)!r}: AU{number} ({unit.name}) is a {unit.kind} code, scored "
+                f"present without an intensity letter ({rules.letterless_source}): write "
+                f"{number} {_where(text, letter_column)}", text=text, column=letter_column)
         if side is not None and not unit.unilateral:
             raise CodeParseError(
                 f"AU{number} ({unit.name}) cannot be unilateral: {_excerpt(token)!r} {_where(text, column)}",
                 text=text, column=column)
+        if side is None and number in rules.needs_side:
+            raise CodeParseError(f"{_excerpt(token)} is {rules.needs_side[number]} "
+                                 f"{_where(text, column)}", text=text, column=column)
         term = CodedAU(number, side, letter)
         key = (number, side)
         if key in explicit:
@@ -250,9 +277,113 @@ def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -
                     f"column {clash[1]} and {_excerpt(token)!r} {_where(text, column)}",
                     text=text, column=column)
         explicit[key] = (term, column)
-    merged: dict[tuple[int, str | None], CodedAU] = {
-        key: term for key, term in from_names.items()
-        if not any(au == key[0] for au, _ in explicit)
-    }
-    merged.update({key: term for key, (term, _) in explicit.items()})
-    return _canonical(merged)
+    merged = _override(from_names, explicit, vocabulary)
+    if neutral_column is not None and merged:
+        other, other_column = min(merged.values(), key=lambda item: item[1])
+        raise CodeParseError(
+            f"0 is the neutral face: it takes no other AU, yet {str(other)!r} is coded "
+            f"{_where(text, other_column)}", text=text, column=other_column)
+    _check_combinations(text, merged, vocabulary)
+    return _canonical({key: term for key, (term, _) in merged.items()})
+
+
+_Placed = dict[tuple[int, str | None], tuple[CodedAU, int]]
+
+
+def _merge_stronger(terms: _Placed, term: CodedAU, column: int, vocabulary: Vocabulary) -> None:
+    """Add an expression's term to ``terms``: where two expressions give the same AU, the
+    stronger wins side by side (a bilateral term is both sides: ``contempt+happiness`` keeps
+    happiness's 12 on the left and the stronger of the two on the right)."""
+    same = {side: terms[(term.au, side)] for side in (None, "L", "R") if (term.au, side) in terms}
+    if not same:
+        terms[(term.au, term.side)] = (term, column)
+        return
+    by_side: dict[str, tuple[CodedAU, int]] = {}
+    for side, placed in [*same.items(), (term.side, (term, column))]:
+        for one in ((side,) if side else ("L", "R")):
+            held = by_side.get(one)
+            candidate = (CodedAU(term.au, one, placed[0].intensity), placed[1])
+            if held is None or _strength(candidate[0], vocabulary) > _strength(held[0], vocabulary):
+                by_side[one] = candidate
+    for side in same:
+        del terms[(term.au, side)]
+    _join_sides(terms, term.au, by_side, vocabulary)
+
+
+def _join_sides(terms: _Placed, au: int, by_side: dict[str, tuple[CodedAU, int]],
+                vocabulary: Vocabulary) -> None:
+    """Store an AU's per-side terms: as one bilateral term when both sides say the same (not
+    for an AU FACS codes on one side only: two winks stay ``L46+R46``)."""
+    left, right = by_side.get("L"), by_side.get("R")
+    if (left and right and left[0].intensity == right[0].intensity
+            and au not in vocabulary.rules.needs_side):
+        terms[(au, None)] = (CodedAU(au, None, left[0].intensity), min(left[1], right[1]))
+    else:
+        terms.update(((au, side), placed) for side, placed in by_side.items())
+
+
+def _overlap(a: str | None, b: str | None) -> bool:
+    """Whether two sides share a side of the face (a bilateral term has both)."""
+    return a is None or b is None or a == b
+
+
+def _override(from_names: _Placed, explicit: _Placed, vocabulary: Vocabulary) -> _Placed:
+    """The expressions' terms overridden by the explicit ones, side by side.
+
+    An explicit term replaces what the expressions say about its AU on its sides (a bilateral
+    term: both), and the expressions' terms that are a FACS alternative of it on those sides
+    (``surprise+27``: 27 replaces 26). The other side of a bilateral expression term keeps its
+    value: ``happiness+L12E`` is ``6+L12E+R12``, ``eyes_closed+L45`` is ``R43E+L45``.
+    """
+    merged: _Placed = {}
+    for (au, side), (term, column) in from_names.items():
+        replacing = [t for t, _ in explicit.values()
+                     if t.au == au or any(rule.matches(t, CodedAU(term.au, None, term.intensity))
+                                          for rule in vocabulary.rules.alternatives)]
+        sides = ("L", "R") if side is None else (side,)
+        kept = [one for one in sides if not any(_overlap(t.side, one) for t in replacing)]
+        if len(kept) == len(sides):
+            merged[(au, side)] = (term, column)
+        else:
+            merged.update(((au, one), (CodedAU(au, one, term.intensity), column)) for one in kept)
+    merged.update(explicit)
+    return merged
+
+
+def combination_problem(a: CodedAU, b: CodedAU, vocabulary: Vocabulary) -> str | None:
+    """Why FACS does not score terms ``a`` and ``b`` in one code, or None when it does.
+
+    ``"51+52: the head cannot turn left and right at once (FACS 2002, Table 9-1)"``: a FACS
+    alternative (``vocabulary.rules.alternatives``) on a shared side, or an AU of a region a
+    visibility code says is not visible (``vocabulary.rules.hides``).
+    """
+    rules = vocabulary.rules
+    for rule in rules.alternatives:
+        if rule.matches(a, b):
+            first, second = sorted((a, b), key=lambda t: t.au)
+            return f"{first}+{second}: {rule.reason} ({rule.source})"
+    for hider, hidden in ((a, b), (b, a)):
+        regions = rules.hides.get(hider.au)
+        unit = vocabulary.action_units.get(hidden.au)
+        if regions and unit is not None and unit.drives and unit.region in regions:
+            hiding = vocabulary.action_units[hider.au]
+            return (f"{hider}+{hidden}: {hiding.name.lower()} ({hider.au}), yet AU{hidden.au} "
+                    f"({unit.name}) is scored ({rules.hides_source[hider.au]})")
+    return None
+
+
+def _check_combinations(text: str, terms: _Placed, vocabulary: Vocabulary) -> None:
+    """Refuse two terms FACS never scores in one code (:func:`combination_problem`).
+
+    Raises
+    ------
+    CodeParseError
+        At the later of the two terms' columns, naming both and the rule's source.
+    """
+    placed = sorted(terms.values(), key=lambda item: (item[1], item[0].au))
+    for index, (later, later_column) in enumerate(placed):
+        for earlier, _ in placed[:index]:
+            problem = combination_problem(earlier, later, vocabulary)
+            if problem:
+                raise CodeParseError(f"{problem} {_where(text, later_column)}",
+                                     text=text, column=later_column)

@@ -303,6 +303,54 @@ class RigProfile:
         known = set(self.aus)
         return sort_channels(c for c in channels if c.au not in known)
 
+    @property
+    def sides_unshown(self) -> Mapping[int, tuple[str, ...]]:
+        """AUs FACS codes on one side whose every mapping is unsided, with their targets.
+
+        ARKit's ``AU01`` drives ``browInnerUp``, one shape for both brows: ``L1``, ``R1`` and
+        ``1`` all give ``browInnerUp``, so the side a code or a capture gives is lost. An AU
+        with at least one sided entry shows its side there and is not listed. ``{au: targets}``
+        in ascending AU order.
+        """
+        sides: dict[int, list[str]] = {}
+        for m in self.mappings:
+            if self.sided_aus is None or m.au in self.sided_aus:
+                sides.setdefault(m.au, []).append(m.target if m.side is None else "")
+        return MappingProxyType({au: tuple(dict.fromkeys(targets))
+                                 for au, targets in sorted(sides.items()) if all(targets)})
+
+    def unshown_notes(self, channels: Iterable[Channel]) -> tuple[str, ...]:
+        """What of ``channels`` this profile cannot show, for people: the AUs it does not read,
+        then each AU whose coded side it cannot show.
+
+        Returns
+        -------
+        tuple of str
+            ``arkit cannot show: AU11 (why)`` (one line for every such AU) and ``L1: arkit shows
+            AU1 on both sides (one shape, browInnerUp)`` (one line per AU); empty when the
+            profile shows every channel as coded.
+        """
+        channels = sort_channels(set(channels))
+        notes = []
+        unshown = self.cannot_show(channels)
+        if unshown:
+            parts = []
+            for channel in unshown:
+                reason = self.unsupported.get(channel.au)
+                parts.append(f"{channel.name} ({reason})" if reason else channel.name)
+            notes.append(f"{self.name} cannot show: " + "; ".join(parts))
+        sides = self.sides_unshown
+        coded: dict[int, list[str]] = {}
+        for channel in channels:
+            if channel.side is not None and channel.au in sides:
+                coded.setdefault(channel.au, []).append(f"{channel.side}{channel.au}")
+        for au, labels in coded.items():
+            targets = sides[au]
+            shapes = (f"one shape, {targets[0]}" if len(targets) == 1
+                      else f"unsided shapes {', '.join(targets)}")
+            notes.append(f"{', '.join(labels)}: {self.name} shows AU{au} on both sides ({shapes})")
+        return tuple(notes)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-shaped form (``rig_from_dict(p.to_dict())`` rebuilds an equal profile)."""
         action_units: dict[str, list[dict[str, Any]]] = {}
@@ -396,6 +444,48 @@ def _too_deep(data: Any) -> str | None:
     return None
 
 
+def _got(value: Any) -> str:
+    """A value as the JSON file spells it where JSON and Python differ (``null``, ``true``),
+    else :func:`~facs_rig.errors.shown`: a profile is JSON, and "got None" read as Python's."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return shown(value)
+
+
+#: What a glTF file given as a profile is told (the JSON .gltf here, the binary .glb by
+#: :func:`facs_rig.io.rig_files.read_rig_json`).
+GLTF_NOT_A_PROFILE = (f"this is a glTF file, not a rig profile: did you mean --mesh? (--rig takes a "
+                      f"bundled profile name or a {SCHEMA} .json file)")
+#: The project's other JSON formats, by schema name: what a file of each is, for the message
+#: when one is given as a rig profile.
+_OTHER_FORMATS = {
+    "timeline": "an AU timeline",
+    "curves": "dense AU curves",
+    "action_units": "the FACS vocabulary",
+    "intensity_scales": "the intensity scales",
+    "expressions": "the expression vocabulary",
+    "head_recipe": "a default-head recipe",
+}
+_ANY_SCHEMA = re.compile(r"facs_rig\.([a-z_]{1,40})/(\d{1,9})")
+
+
+def _another_format(data: Mapping[str, Any]) -> RigIssue | None:
+    """The issue of a file of another known format (a facs-rig timeline, a glTF file), or None."""
+    schema = data.get("schema")
+    match = _ANY_SCHEMA.fullmatch(schema) if isinstance(schema, str) else None
+    if match and match.group(1) != SCHEMA_NAME.split(".")[1]:
+        kind = _OTHER_FORMATS.get(match.group(1), "another facs-rig format")
+        return RigIssue("schema", f"this is a {schema} file ({kind}), not a rig profile "
+                        f"(expected {SCHEMA!r})")
+    asset = data.get("asset")
+    if "schema" not in data and isinstance(asset, Mapping) and "version" in asset:
+        # glTF 2.0 section 5.1: every glTF file has "asset" with its "version".
+        return RigIssue("", GLTF_NOT_A_PROFILE)
+    return None
+
+
 def _is_number(value: Any) -> bool:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return False
@@ -441,7 +531,7 @@ class _Checker:
 
     def target(self, value: Any, path: str) -> bool:
         if not isinstance(value, str):
-            self.add(path, f"expected a target name, got {shown(value)}")
+            self.add(path, f"expected a target name, got {_got(value)}")
             return False
         if value not in self.targets:
             self.add(path, f"{shown(value)} is not a target of this rig")
@@ -498,21 +588,34 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     too_deep = _too_deep(data)
     if too_deep is not None:  # checked first: the checks below and the build recurse into values
         return [RigIssue(too_deep, f"nested deeper than {MAX_NESTING} levels of objects and lists")]
+    other = _another_format(data)
+    if other is not None:
+        # Every field of another format would be reported as unknown and every required one as
+        # missing (a timeline given as a profile said "7 problem(s): fps: unknown field ...").
+        return [other]
     data = _upgrade(data)
     check = _Checker(data, vocabulary)
     check.keys(data, _TOP_KEYS, "")
     version = _schema_version(data.get("schema"))
-    if version is None:
-        check.add("schema", f"expected {SCHEMA!r}, got {shown(data.get('schema'))}")
+    if "schema" not in data:
+        check.add("schema", f"missing (expected {SCHEMA!r})")
+    elif version is None:
+        check.add("schema", f"expected {SCHEMA!r}, got {_got(data['schema'])}")
     elif version > SCHEMA_VERSION:
         check.add("schema", f"{shown(data['schema'])} is newer than this facs-rig reads ({SCHEMA!r}); "
                   "upgrade facs-rig")
     name = data.get("name")
-    if not (isinstance(name, str) and _NAME.match(name)):
-        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {shown(name)}")
+    if "name" not in data:
+        check.add("name", "missing (expected a name of lower-case letters, digits, '_', '-' or '.')")
+    elif not (isinstance(name, str) and _NAME.match(name)):
+        check.add("name", f"expected lower-case letters, digits, '_', '-' or '.', got {_got(name)}")
     if "description" in data and not isinstance(data["description"], str):
         check.add("description", "expected a string")
-    _check_targets(check, data.get("targets"))
+    _check_targets(check, data.get("targets"), present="targets" in data)
+    if not check.targets:
+        # Without targets every mapping, combine entry and rule would also be reported, each as
+        # "'jawOpen' is not a target of this rig" (51 of a reviewer's 52 problems): stop here.
+        return check.issues
     _check_combine(check, data.get("combine", {"default": "sum"}))
     _check_ranges(check, data)
     mapped = _check_action_units(check, data.get("action_units"))
@@ -528,16 +631,19 @@ def validate_rig(data: Any, *, vocabulary: Vocabulary | None = None) -> list[Rig
     return check.issues
 
 
-def _check_targets(check: _Checker, targets: Any) -> None:
+def _check_targets(check: _Checker, targets: Any, *, present: bool = True) -> None:
+    if not present:
+        check.add("targets", "missing (expected a non-empty list of target names)")
+        return
     if not isinstance(targets, list) or not targets:
-        check.add("targets", "expected a non-empty list of target names")
+        check.add("targets", f"expected a non-empty list of target names, got {_got(targets)}")
         return
     seen: dict[str, int] = {}
     keys: dict[str, int] = {}
     for index, target in enumerate(targets):
         path = f"targets[{index}]"
         if not isinstance(target, str) or not target.strip():
-            check.add(path, f"expected a non-empty string, got {shown(target)}")
+            check.add(path, f"expected a non-empty string, got {_got(target)}")
             continue
         if target in seen:
             check.add(path, f"{shown(target)} is listed twice (first at targets[{seen[target]}])")
@@ -570,7 +676,7 @@ def _valid_range(value: Any) -> bool:
 
 def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
     if "range" in data and not _valid_range(data["range"]):
-        check.add("range", f"expected [low, high] with low < high, got {shown(data['range'])}")
+        check.add("range", f"expected [low, high] with low < high, got {_got(data['range'])}")
     ranges = data.get("target_ranges", {})
     if not isinstance(ranges, Mapping):
         check.add("target_ranges", "expected an object: {target: [low, high]}")
@@ -580,7 +686,7 @@ def _check_ranges(check: _Checker, data: Mapping[str, Any]) -> None:
         if key not in check.targets:
             check.add(path, f"{shown(key)} is not a target of this rig")
         if not _valid_range(value):
-            check.add(path, f"expected [low, high] with low < high, got {shown(value)}")
+            check.add(path, f"expected [low, high] with low < high, got {_got(value)}")
 
 
 def _check_curve(check: _Checker, curve: Any, path: str) -> None:
@@ -590,7 +696,7 @@ def _check_curve(check: _Checker, curve: Any, path: str) -> None:
     xs: list[float] = []
     for index, point in enumerate(curve):
         if not (isinstance(point, list) and len(point) == 2 and all(_is_number(v) for v in point)):
-            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {shown(point)}")
+            check.add(f"{path}[{index}]", f"expected [x, y] numbers, got {_got(point)}")
             return
         x, y = point
         if not 0 <= y <= 1:
@@ -607,6 +713,10 @@ def _check_curve(check: _Checker, curve: Any, path: str) -> None:
 def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tuple[str, float]]]:
     """Validate the mappings; return AU -> [(target, weight)] of the valid entries."""
     mapped: dict[int, list[tuple[str, float]]] = {}
+    if action_units is None and "action_units" not in check.data:
+        check.add("action_units", "missing (expected an object: {\"AU12\": [{\"target\": ..., "
+                  "\"weight\": ...}]})")
+        return mapped
     if not isinstance(action_units, Mapping):
         check.add("action_units", "expected an object: {\"AU12\": [{\"target\": ..., \"weight\": ...}]}")
         return mapped
@@ -627,17 +737,21 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
         for index, entry in enumerate(entries):
             path = f"{base}[{index}]"
             if not isinstance(entry, Mapping):
-                check.add(path, f"expected an object, got {shown(entry)}")
+                check.add(path, f"expected an object, got {_got(entry)}")
                 continue
             check.keys(entry, _ENTRY_KEYS, path)
-            ok = check.target(entry.get("target"), f"{path}.target")
+            if "target" not in entry:
+                check.add(f"{path}.target", "missing (expected a target name)")
+                ok = False
+            else:
+                ok = check.target(entry["target"], f"{path}.target")
             weight = entry.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= 1:
-                check.add(f"{path}.weight", f"expected a number in (0, 1], got {shown(weight)}")
+                check.add(f"{path}.weight", f"expected a number in (0, 1], got {_got(weight)}")
                 ok = False
             side = entry.get("side")
             if side not in (None, "L", "R"):
-                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {shown(side)}")
+                check.add(f"{path}.side", f"expected \"L\" or \"R\", got {_got(side)}")
                 ok = False  # and keep an unhashable side (a list) out of seen_pairs
             elif side is not None and channel is not None:
                 check.known_au(Channel(channel.au, side), f"{path}.side")
@@ -660,7 +774,7 @@ def _string_list(check: _Checker, value: Any, path: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        check.add(path, f"expected a list, got {shown(value)}")
+        check.add(path, f"expected a list, got {_got(value)}")
         return []
     return value
 
@@ -675,7 +789,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
     for index, rule in enumerate(rules):
         path = f"rules[{index}]"
         if not isinstance(rule, Mapping):
-            check.add(path, f"expected an object, got {shown(rule)}")
+            check.add(path, f"expected an object, got {_got(rule)}")
             continue
         kind = rule.get("rule")
         if kind not in RULE_KINDS:
@@ -707,7 +821,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
             weight = rule.get("weight", 1.0)
             if not _is_number(weight) or not 0 < weight <= MAX_CORRECTIVE_WEIGHT:
                 check.add(f"{path}.weight", f"expected a number in (0, {MAX_CORRECTIVE_WEIGHT:g}], "
-                          f"got {shown(weight)}")
+                          f"got {_got(weight)}")
         elif kind == "exclusive":
             _check_chain(check, rule.get("chain"), f"{path}.chain", in_chain, mapped)
         elif kind == "suppress":
@@ -722,7 +836,7 @@ def _check_rules(check: _Checker, rules: Any, mapped: dict[int, list[tuple[str, 
                 check.add(f"{path}.by_target", "a target cannot suppress itself")
             k = rule.get("k", 1.0)
             if not _is_number(k) or not 0 < k <= 1:
-                check.add(f"{path}.k", f"expected a number in (0, 1], got {shown(k)}")
+                check.add(f"{path}.k", f"expected a number in (0, 1], got {_got(k)}")
         else:  # clamp
             ok = check.target(rule.get("target"), f"{path}.target")
             if check.target(rule.get("max_target"), f"{path}.max_target") and ok and \
@@ -804,7 +918,7 @@ def _check_unsupported(check: _Checker, unsupported: Any,
 
 def _vector(check: _Checker, value: Any, path: str, *, nonzero: bool = False) -> bool:
     if not (isinstance(value, list) and len(value) == 3 and all(_is_number(v) for v in value)):
-        check.add(path, f"expected 3 finite numbers, got {shown(value)}")
+        check.add(path, f"expected 3 finite numbers, got {_got(value)}")
         return False
     if nonzero and not math.hypot(*(float(v) for v in value)) > 1e-9:
         check.add(path, "the axis must not be zero (length above 1e-9)")
@@ -835,14 +949,14 @@ def _check_node_motion(check: _Checker, motion: Any) -> None:
                 continue
             check.keys(entry, _MOTION_KEYS, where)
             if not (isinstance(entry.get("node"), str) and entry["node"]):
-                check.add(f"{where}.node", f"expected a node name, got {shown(entry.get('node'))}")
+                check.add(f"{where}.node", f"expected a node name, got {_got(entry.get('node'))}")
             rotates = "axis" in entry or "degrees" in entry
             if rotates:
                 _vector(check, entry.get("axis"), f"{where}.axis", nonzero=True)
                 degrees = entry.get("degrees")
                 if not (_is_number(degrees) and abs(float(degrees)) <= MAX_MOTION_DEGREES):
                     check.add(f"{where}.degrees", f"expected a number within ±{MAX_MOTION_DEGREES:g}, "
-                              f"got {shown(degrees)}")
+                              f"got {_got(degrees)}")
             if "pivot" in entry:
                 if not rotates:
                     check.add(f"{where}.pivot", "a pivot needs an axis and degrees")

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facs_rig.core.channels import Channel
+from facs_rig.core.channels import Channel, parse_channel
 
 __all__ = [
     "SolveResult",
@@ -526,22 +526,78 @@ def dependent_channels(rig) -> list[tuple[Channel, tuple[tuple[Channel, float], 
     basis, channels = basis_from_rig(rig)
     dependent = []
     for k, channel in enumerate(channels):
-        others = [j for j in range(len(channels)) if j != k]
-        if not others:
-            continue
-        limit = 1e-4 * np.linalg.norm(basis[:, k])
-        # Outside the span of the others even with any signs: independent (the common case,
-        # settled by one least-squares call instead of a long bounded solve).
-        free, *_ = np.linalg.lstsq(basis[:, others], basis[:, k], rcond=None)
-        if np.linalg.norm(basis[:, others] @ free - basis[:, k]) > limit:
-            continue
-        fit = solve_bounded(basis[:, others], basis[None, :, k], upper=10.0, tolerance=1e-10,
-                            max_sweeps=20_000)
-        if float(fit.residual[0]) * np.sqrt(basis.shape[0]) < limit:
-            terms = tuple((channels[others[j]], round(float(x), 3))
-                          for j, x in enumerate(fit.values[0]) if x > 1e-3)
+        terms = _nonnegative_mix(basis, channels, k, basis[:, k])
+        if terms:
             dependent.append((channel, terms))
     return dependent
+
+
+def _nonnegative_mix(basis: np.ndarray, channels: Sequence[Channel], k: int,
+                     column: np.ndarray) -> tuple[tuple[Channel, float], ...]:
+    """``column`` ``(n_targets,)`` as a non-negative mix of the columns of ``basis``
+    ``(n_targets, n_channels)`` other than ``k``: ``((channel, coefficient), ...)`` with the
+    coefficients above 1e-3, or ``()`` where no such mix reproduces it."""
+    others = [j for j in range(len(channels)) if j != k]
+    if not others or not np.any(column):
+        return ()
+    limit = 1e-4 * np.linalg.norm(column)
+    # Outside the span of the others even with any signs: independent (the common case,
+    # settled by one least-squares call instead of a long bounded solve).
+    free, *_ = np.linalg.lstsq(basis[:, others], column, rcond=None)
+    if np.linalg.norm(basis[:, others] @ free - column) > limit:
+        return ()
+    fit = solve_bounded(basis[:, others], column[None, :], upper=10.0, tolerance=1e-10,
+                        max_sweeps=20_000)
+    if float(fit.residual[0]) * np.sqrt(basis.shape[0]) >= limit:
+        return ()
+    return tuple((channels[others[j]], round(float(x), 3))
+                 for j, x in enumerate(fit.values[0]) if x > 1e-3)
+
+
+def below_knee_mixes(rig) -> list[tuple[Channel, float, tuple[tuple[Channel, float], ...]]]:
+    """Solved channels whose shapes, below their in-between curves' knee, are a non-negative
+    mix of other channels' shapes.
+
+    An in-between curve that stays at 0 up to a knee (MetaHuman's ``AU27`` drives
+    ``jawOpenExtreme`` through ``[[0, 0], [0.5, 0], [1, 1]]``) leaves the AU, up to that
+    intensity, with only its other targets. Where those are a mix of other AUs' (27's jawOpen 1
+    + mouthStretch 0.3 is ``AU26 x 1.43 + AU20 x 0.3``, as on ARKit), a capture of the AU there
+    cannot be told from that mix, and the linear solve, which gives the AU its curved targets
+    at full weight, reads the mix (27C as 20+26, with a little 27 for the curved target's first
+    tenth). Returned as ``(channel, knee, ((other, coefficient), ...))`` in channel order; the
+    knee is the AU value up to which every curved target of the channel stays at 0.
+    """
+    basis, channels = basis_from_rig(rig)
+    row_of = {name: k for k, name in enumerate(rig.targets)}
+    mixes = []
+    for k, channel in enumerate(channels):
+        mappings = [m for m in rig.mappings if m.au == channel.au and m.target in row_of
+                    and (channel.side is None or m.side in (None, channel.side))]
+        curved = [m for m in mappings if m.curve]
+        if not curved:
+            continue
+        knee = min(_flat_until(m.curve) for m in curved)
+        if knee <= 0:
+            continue
+        column = np.zeros(len(rig.targets))
+        for m in mappings:
+            if not m.curve:
+                column[row_of[m.target]] = max(column[row_of[m.target]], float(m.weight))
+        terms = _nonnegative_mix(basis, channels, k, column)
+        if terms:
+            mixes.append((channel, knee, terms))
+    return mixes
+
+
+def _flat_until(curve: Sequence[tuple[float, float]]) -> float:
+    """The AU value up to which an in-between curve stays at 0 (its last leading zero point;
+    every curve starts at ``(0, 0)``, so at least 0)."""
+    knee = 0.0
+    for x, y in curve:
+        if y != 0:
+            break
+        knee = float(x)
+    return knee
 
 
 def silent_channels(rig) -> list[Channel]:
@@ -573,11 +629,14 @@ def read_back_facts(rig) -> dict[str, list[dict]]:
         through in-between curves, which the linear solve reads at full weight. Each entry
         names the AU(s) and gives the reason.
     """
+    folded = folded_channels(rig)
     read_back_as = [
         {"au": channel.name, "read_as": read_as.name,
          "reason": f"drives the same targets in the same proportions as {read_as.name}: a "
                    f"capture solved through this profile cannot tell them apart"}
-        for channel, read_as in folded_channels(rig)]
+        for channel, read_as in folded]
+    read_back_as += _sides_read_as_both(rig, dict(folded))
+    read_back_as.sort(key=lambda entry: parse_channel(entry["au"]).sort_key)
     read_back_as += [
         {"au": channel.name, "read_as": "nothing",
          "reason": "alone it moves no target: the profile's rules show it only with other AUs "
@@ -593,14 +652,48 @@ def read_back_facts(rig) -> dict[str, list[dict]]:
     for mapping in rig.mappings:
         if mapping.curve:
             curved.setdefault(f"AU{mapping.au:02d}", []).append(mapping.target)
-    nonlinear_in_solve = [
-        {"au": au, "targets": sorted(set(targets)),
-         "reason": "drives these targets through an in-between curve; the solve is linear and "
-                   "reads them at full weight, so the AU reads low (or as another) below the "
-                   "curve's knee"}
-        for au, targets in sorted(curved.items())]
+    below_knee = {channel.name: (knee, terms) for channel, knee, terms in below_knee_mixes(rig)}
+    nonlinear_in_solve = []
+    for au, targets in sorted(curved.items()):
+        entry = {"au": au, "targets": sorted(set(targets)),
+                 "reason": "drives these targets through an in-between curve; the solve is "
+                           "linear and reads them at full weight, so the AU reads low (or as "
+                           "another) below the curve's knee"}
+        if au in below_knee:
+            knee, terms = below_knee[au]
+            entry["knee"] = knee
+            entry["below_knee_mix"] = [{"au": other.name, "times": x} for other, x in terms]
+            entry["reason"] += (f"; up to {knee:g} its other targets are those of this mix, "
+                                f"which a capture there reads back as")
+        nonlinear_in_solve.append(entry)
     return {"read_back_as": read_back_as, "told_apart_by_prior": told_apart_by_prior,
             "nonlinear_in_solve": nonlinear_in_solve}
+
+
+def _sides_read_as_both(rig, folded: dict[Channel, Channel]) -> list[dict]:
+    """``read_back_as`` entries of the sides a capture reads as both: ``AU01_L`` -> ``AU01``.
+
+    An AU FACS codes on one side but with an unsided mapping is solved as one bilateral
+    channel (:func:`basis_from_rig`): ARKit's ``AU01`` drives ``browInnerUp``, one shape for
+    both brows, so a left brow raise reads back as ``AU01`` (or as what ``AU01`` itself folds
+    into). The shapes named are the AU's unsided ones.
+    """
+    columns = _channel_columns(rig, tuple(rig.targets))
+    entries = []
+    for channel in columns:
+        if channel.side is not None or (rig.sided_aus is not None
+                                        and channel.au not in rig.sided_aus):
+            continue
+        read_as = folded.get(channel, channel)
+        shapes = list(dict.fromkeys(m.target for m in rig.mappings_of(channel.au)
+                                    if m.side is None))
+        for side in ("L", "R"):
+            entries.append({
+                "au": Channel(channel.au, side).name, "read_as": read_as.name, "shapes": shapes,
+                "reason": f"{channel.name} drives {'one shape' if len(shapes) == 1 else 'the same shapes'} "
+                          f"for both sides ({', '.join(shapes)}): a capture of one side is "
+                          f"solved, and coded, as both"})
+    return entries
 
 
 def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:

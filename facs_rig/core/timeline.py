@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUEvent",
+    "CodeMark",
+    "marks_from_code",
     "Timeline",
     "EASINGS",
     "DEFAULT_EASING",
@@ -347,6 +349,49 @@ def _event_order(event: AUEvent) -> tuple:
             event.intensity, event.ease_in, event.ease_out, event.letter or "")
 
 
+@dataclass(frozen=True, slots=True)
+class CodeMark:
+    """A FACS code that drives nothing, held over a span: a visibility code (70-74, ``74``:
+    unscorable) or a gross behaviour code (40, 50, 80-98, ``50``: speech).
+
+    ``action_units.json`` says these codes are parsed and kept: a timeline keeps them as marks
+    beside its events, every timeline format writes them back, ``timeline show`` lists them, and
+    nothing plays them (no rig target; :func:`sample` ignores them).
+
+    Parameters
+    ----------
+    code : int
+        The FACS number (50).
+    start, end : float
+        Seconds; ``end`` not before ``start``.
+
+    Raises
+    ------
+    TimelineError
+        For a negative, non-finite or backwards time, or a code that is not a whole number.
+    """
+
+    code: int
+    start: float
+    end: float
+
+    def __post_init__(self) -> None:
+        if isinstance(self.code, bool) or not isinstance(self.code, (int, np.integer)) \
+                or not 0 <= int(self.code) < 100:
+            raise TimelineError(f"a mark's code must be a FACS number 0-99, not {self.code!r}")
+        object.__setattr__(self, "code", int(self.code))
+        label = f"code {self.code} mark"
+        object.__setattr__(self, "start", _check_time(self.start, f"{label}: start"))
+        object.__setattr__(self, "end", _check_time(self.end, f"{label}: end"))
+        if self.end < self.start:
+            raise TimelineError(f"{label}: ends at {self.end:g} s, before it starts at "
+                                f"{self.start:g} s")
+
+    def shifted(self, seconds: float) -> CodeMark:
+        """The same mark moved ``seconds`` later (earlier when negative)."""
+        return CodeMark(self.code, self.start + seconds, self.end + seconds)
+
+
 def _canonical_metadata(metadata: Any) -> Mapping[str, Any]:
     if metadata is None:
         return MappingProxyType({})
@@ -365,18 +410,22 @@ class Timeline:
         Sorted on construction by start time, then channel (stable order), then the other
         fields, so equal sets of events give equal timelines.
     duration : float or None
-        Seconds; ``None`` means the end of the last event (0 for no events). Events reaching
+        Seconds; ``None`` means the end of the last event or mark (0 for none). Events reaching
         past an explicit duration are cut off when sampled.
     fps : float
         Default frames per second for :func:`sample`.
     metadata : Mapping
         Free provenance: title, source file, coder, ignored tiers, ...
+    marks : tuple of CodeMark
+        Codes that drive nothing (visibility, speech, ...), kept and written back, never played;
+        sorted by start, then code, then end.
     """
 
     events: tuple[AUEvent, ...] = ()
     duration: float | None = None
     fps: float = DEFAULT_FPS
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    marks: tuple[CodeMark, ...] = ()
 
     def __post_init__(self) -> None:
         events = tuple(self.events)
@@ -385,8 +434,15 @@ class Timeline:
                 raise TimelineError(f"events[{index}] must be an AUEvent, not {event!r}")
         events = tuple(sorted(events, key=_event_order))
         object.__setattr__(self, "events", events)
+        marks = tuple(self.marks)
+        for index, mark in enumerate(marks):
+            if not isinstance(mark, CodeMark):
+                raise TimelineError(f"marks[{index}] must be a CodeMark, not {mark!r}")
+        marks = tuple(sorted(marks, key=lambda m: (m.start, m.code, m.end)))
+        object.__setattr__(self, "marks", marks)
         if self.duration is None:
-            duration = max((event.end for event in events), default=0.0)
+            duration = max(max((event.end for event in events), default=0.0),
+                           max((mark.end for mark in marks), default=0.0))
         else:
             duration = _check_time(self.duration, "timeline duration")
         object.__setattr__(self, "duration", float(duration))
@@ -401,7 +457,8 @@ class Timeline:
         if not isinstance(other, Timeline):
             return NotImplemented
         return (self.events == other.events and self.duration == other.duration
-                and self.fps == other.fps and dict(self.metadata) == dict(other.metadata))
+                and self.fps == other.fps and dict(self.metadata) == dict(other.metadata)
+                and self.marks == other.marks)
 
     __hash__ = None  # metadata may hold unhashable values
 
@@ -420,11 +477,17 @@ class Timeline:
         events = tuple(events)
         if duration is None:
             duration = max(self.duration, max((e.end for e in events), default=0.0))
-        return Timeline(events, duration, self.fps, self.metadata)
+        return Timeline(events, duration, self.fps, self.metadata, self.marks)
+
+    def with_marks(self, marks: Iterable[CodeMark]) -> Timeline:
+        """A copy with other marks; the duration grows to cover them."""
+        marks = tuple(marks)
+        duration = max(self.duration, max((m.end for m in marks), default=0.0))
+        return Timeline(self.events, duration, self.fps, self.metadata, marks)
 
     def with_fps(self, fps: float) -> Timeline:
         """A copy with another default sampling rate."""
-        return Timeline(self.events, self.duration, fps, self.metadata)
+        return Timeline(self.events, self.duration, fps, self.metadata, self.marks)
 
     def add_code(self, code: str | Code, vocabulary: Vocabulary, *, at: float,
                  onset: float = DEFAULT_ONSET, apex: float = DEFAULT_APEX,
@@ -440,9 +503,11 @@ class Timeline:
         >>> [(e.channel.name, e.intensity, e.apex_start) for e in beat.events]
         [('AU06', 0.55, 1.3), ('AU12', 0.9, 1.3)]
         """
+        code = _parsed(code, vocabulary)
         new = events_from_code(code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                                ease_in=ease_in, ease_out=ease_out, intensity=intensity, scale=scale)
-        return self.with_events(self.events + new)
+        marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
+        return self.with_events(self.events + new).with_marks(self.marks + marks)
 
 
 def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
@@ -501,6 +566,16 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
     return tuple(events)
 
 
+def marks_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float, end: float
+                    ) -> tuple[CodeMark, ...]:
+    """One :class:`CodeMark` from ``at`` to ``end`` per code of ``code`` that drives nothing
+    (visibility and behaviour codes: ``6+12+50`` gives the mark 50), the complement of
+    :func:`events_from_code`."""
+    code = _parsed(code, vocabulary)
+    return tuple(CodeMark(term.au, at, end) for term in code
+                 if not vocabulary.action_unit(term.au).drives)
+
+
 def _parsed(code: str | Code, vocabulary: Vocabulary) -> Code:
     """``code`` parsed by ``vocabulary`` (as is when already parsed); a parse error becomes a
     :class:`TimelineError` carrying the parser's column."""
@@ -530,7 +605,9 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
     code = _parsed(code, vocabulary)
     events = events_from_code(code, vocabulary, at=start, onset=onset, apex=hold, offset=offset,
                               intensity=intensity, scale=scale)
-    return Timeline(events, start + onset + hold + offset, fps, {"code": str(code)})
+    end = start + onset + hold + offset
+    return Timeline(events, end, fps, {"code": str(code)},
+                    marks_from_code(code, vocabulary, at=start, end=end))
 
 
 def timeline_summary(timeline: Timeline) -> dict[str, Any]:
@@ -549,6 +626,8 @@ def timeline_summary(timeline: Timeline) -> dict[str, Any]:
                     "start": e.start, "onset": e.onset, "apex": e.apex, "offset": e.offset,
                     "end": e.end, "ease_in": e.ease_in, "ease_out": e.ease_out}
                    for e in timeline.events],
+        # Codes that drive nothing (50 speech, 74 unscorable): kept, shown, never played.
+        "marks": [{"code": m.code, "start": m.start, "end": m.end} for m in timeline.marks],
     }
 
 

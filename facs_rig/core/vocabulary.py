@@ -8,6 +8,7 @@ of :mod:`facs_rig.resources`; everything here works on plain dicts.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -22,6 +23,8 @@ __all__ = [
     "IntensityScale",
     "Expression",
     "Vocabulary",
+    "Alternative",
+    "NotationRules",
     "INTENSITY_LETTERS",
     "REGIONS",
     "KINDS",
@@ -167,6 +170,183 @@ class Expression:
     prototypes: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
     variants_omitting_one_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Two FACS scores of which a coder writes one, never both in one code (FACS 2002 Table 9-1's
+    "alternatives"): ``51+52``, ``43E+45``.
+
+    Attributes
+    ----------
+    first, second : int
+        The two codes, in ascending order.
+    first_letter, second_letter : {None, 'A', ..., 'E'}
+        A letter the term must carry for the rule to apply (``43E``: only a closed eye); None:
+        any letter or none.
+    reason : str
+        Why, for the error message.
+    source : str
+        Short citation, a key of the rules' ``sources`` (its full reference).
+    """
+
+    first: int
+    first_letter: str | None
+    second: int
+    second_letter: str | None
+    reason: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"{self.first}{self.first_letter or ''}+{self.second}{self.second_letter or ''}"
+
+    def matches(self, a: CodedAU, b: CodedAU) -> bool:
+        """Whether terms ``a`` and ``b`` (in either order) break this rule: their AUs and letters
+        match and they concern the same eye or side (a bilateral term concerns both; ``L45``
+        and ``R46`` are two eyes, fine)."""
+        if a.side is not None and b.side is not None and a.side != b.side:
+            return False
+        for x, y in ((a, b), (b, a)):
+            if (x.au == self.first and y.au == self.second
+                    and self.first_letter in (None, x.intensity)
+                    and self.second_letter in (None, y.intensity)):
+                return True
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class NotationRules:
+    """What FACS does not score in one code, from ``action_units.json``'s ``rules`` (each rule
+    cites its source there).
+
+    Attributes
+    ----------
+    letterless_kinds : frozenset of str
+        Kinds of code that take no intensity letter (visibility and behaviour codes).
+    letterless_source : str
+        Short citation of that rule (a key of ``sources``).
+    needs_side : Mapping[int, str]
+        Code -> what to write instead when it is coded without a side (46: a wink is one eye).
+    hides : Mapping[int, frozenset of str]
+        Visibility code -> the regions it says cannot be seen; no code of a driving kind in
+        those regions can be scored with it.
+    hides_source : Mapping[int, str]
+        Visibility code -> short citation of its rule (a key of ``sources``).
+    alternatives : tuple of Alternative
+    sources : Mapping[str, str]
+        Short citation -> full reference.
+    """
+
+    letterless_kinds: frozenset[str] = frozenset()
+    letterless_source: str = ""
+    needs_side: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    hides: Mapping[int, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
+    hides_source: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    alternatives: tuple[Alternative, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+_RULE_TERM = re.compile(r"(\d+)([A-E])?")
+
+
+def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) -> NotationRules:
+    """Validate ``action_units.json``'s ``rules`` against the codes it lists."""
+    if data is None:
+        return NotationRules()
+    if not isinstance(data, Mapping):
+        raise VocabularyError(f"{source}: rules: expected an object")
+    problems: list[str] = []
+
+    def cited(value: Any, path: str) -> str:
+        _require(isinstance(value, str) and bool(value), problems,
+                 f"{path}: every rule cites its source")
+        return value if isinstance(value, str) else ""
+
+    def known(code: Any, path: str) -> bool:
+        ok = isinstance(code, int) and not isinstance(code, bool) and code in units
+        _require(ok, problems, f"{path}: {code!r} is not a code of this file")
+        return ok
+
+    sources = data.get("sources", {})
+    if not (isinstance(sources, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) and v for k, v in sources.items())):
+        problems.append("rules.sources: expected an object of citation -> reference")
+        sources = {}
+    letterless = data.get("letterless_kinds", {"kinds": [], "source": "-"})
+    letterless = letterless if isinstance(letterless, Mapping) else {}
+    kinds = letterless.get("kinds") if isinstance(letterless, Mapping) else None
+    _require(isinstance(kinds, list) and all(kind in KINDS for kind in kinds), problems,
+             f"rules.letterless_kinds.kinds: expected a list of {', '.join(KINDS)}")
+    letterless_source = cited(letterless.get("source") if isinstance(letterless, Mapping) else None,
+                              "rules.letterless_kinds.source")
+    _require(not kinds or letterless_source in sources, problems,
+             f"rules.letterless_kinds.source: {letterless_source!r} is not one of rules.sources")
+    needs_side: dict[int, str] = {}
+    for index, entry in enumerate(data.get("needs_side", [])):
+        path = f"rules.needs_side[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{path}: expected an object")
+            continue
+        cited(entry.get("source"), f"{path}.source")
+        _require(isinstance(entry.get("hint"), str) and bool(entry.get("hint")), problems,
+                 f"{path}.hint: expected what to write instead")
+        if known(entry.get("code"), f"{path}.code"):
+            _require(units[entry["code"]].unilateral, problems,
+                     f"{path}.code: {entry['code']} takes no side")
+            needs_side[entry["code"]] = str(entry.get("hint"))
+    hides: dict[int, frozenset[str]] = {}
+    hides_source: dict[int, str] = {}
+    for index, entry in enumerate(data.get("visibility", [])):
+        path = f"rules.visibility[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{path}: expected an object")
+            continue
+        cite = cited(entry.get("source"), f"{path}.source")
+        _require(cite in sources, problems,
+                 f"{path}.source: {cite!r} is not one of rules.sources")
+        _require(isinstance(entry.get("why"), str) and bool(entry.get("why")), problems,
+                 f"{path}.why: expected what the code hides, in words")
+        regions = entry.get("hides")
+        _require(isinstance(regions, list) and bool(regions)
+                 and all(region in REGIONS for region in regions), problems,
+                 f"{path}.hides: expected a list of {', '.join(REGIONS)}")
+        if known(entry.get("code"), f"{path}.code"):
+            _require(units[entry["code"]].kind == "visibility", problems,
+                     f"{path}.code: {entry['code']} is not a visibility code")
+            hides[entry["code"]] = frozenset(regions if isinstance(regions, list) else ())
+            hides_source[entry["code"]] = cite
+    alternatives: list[Alternative] = []
+    for index, entry in enumerate(data.get("alternatives", [])):
+        path = f"rules.alternatives[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{path}: expected an object")
+            continue
+        cite = cited(entry.get("source"), f"{path}.source")
+        _require(cite in sources, problems,
+                 f"{path}.source: {cite!r} is not one of rules.sources")
+        reason = entry.get("reason")
+        _require(isinstance(reason, str) and bool(reason), problems,
+                 f"{path}.reason: expected the rule in words")
+        pairs = entry.get("pairs")
+        if not (isinstance(pairs, list) and pairs and all(isinstance(p, str) for p in pairs)):
+            problems.append(f"{path}.pairs: expected a list of codes such as '51+52'")
+            continue
+        for pair in pairs:
+            halves = [_RULE_TERM.fullmatch(half) for half in pair.split("+")]
+            if len(halves) != 2 or None in halves:
+                problems.append(f"{path}.pairs: {pair!r} is not two AUs such as '43E+45'")
+                continue
+            (a, a_letter), (b, b_letter) = ((int(m[1]), m[2]) for m in halves)
+            if not (known(a, f"{path}.pairs {pair!r}") and known(b, f"{path}.pairs {pair!r}")):
+                continue
+            _require(a < b, problems, f"{path}.pairs: {pair!r} must list the lower code first")
+            alternatives.append(Alternative(a, a_letter, b, b_letter, str(reason), cite))
+    if problems:
+        raise VocabularyError(f"{source}: " + "; ".join(problems))
+    return NotationRules(frozenset(kinds), letterless_source, MappingProxyType(needs_side),
+                         MappingProxyType(hides), MappingProxyType(hides_source),
+                         tuple(alternatives),
+                         MappingProxyType(dict(sources)))
 
 
 def _require(condition: bool, problems: list[str], message: str) -> None:
@@ -317,6 +497,7 @@ class Vocabulary:
     scales: Mapping[str, IntensityScale]
     default_scale: str
     expressions: Mapping[str, Expression] = field(default_factory=dict)
+    rules: NotationRules = field(default_factory=NotationRules)
 
     @classmethod
     def from_dicts(cls, action_units: Mapping[str, Any], intensity_scales: Mapping[str, Any],
@@ -331,12 +512,13 @@ class Vocabulary:
             does not parse.
         """
         units = _action_units_from_dict(action_units, f"{source} (action units)")
+        rules = _rules_from_dict(action_units.get("rules"), units, f"{source} (action units)")
         scales, default = _scales_from_dict(intensity_scales, f"{source} (intensity scales)")
         named = _expressions_from_dict(expressions or {"schema": "facs_rig.expressions/1",
                                                        "expressions": []},
                                        f"{source} (expressions)")
         vocabulary = cls(MappingProxyType(units), MappingProxyType(scales), default,
-                         MappingProxyType(named))
+                         MappingProxyType(named), rules)
         # Every expression must be a valid code of this very vocabulary.
         for expression in named.values():
             try:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facs_rig.core.notation import Code
+from facs_rig.core.notation import Code, CodedAU, combination_problem
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
@@ -51,8 +51,10 @@ from facs_rig.core.timeline import (
     DEFAULT_ONSET,
     EASINGS,
     AUEvent,
+    CodeMark,
     Timeline,
     events_from_code,
+    marks_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -323,6 +325,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     duration: float | None = None
     metadata: dict[str, str] = {}
     events: list[AUEvent] = []
+    marks: list[CodeMark] = []  # the codes that drive nothing (50, 74): kept over the beat
     previous: tuple[float, int] | None = None
     parsed_codes: dict[str, Code] = {}  # beat sheets repeat their codes
     seen_beat = False
@@ -447,6 +450,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
                          else event for event in beat)
             events.extend(beat)
+            marks.extend(marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset))
         except _LineError as exc:
             where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
@@ -471,14 +475,15 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
-        end = max((event.end for event in events), default=0.0)
+        end = max(max((event.end for event in events), default=0.0),
+                  max((mark.end for mark in marks), default=0.0))
         if duration != end and round(end, 9) == duration:
             # The last event's end, written to the nanosecond as every time (the writer's default
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
     try:
-        return Timeline(tuple(events), duration, fps, metadata)
+        return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
 
@@ -609,6 +614,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         round(e.offset, 9), float(np.float32(e.intensity)), e.ease_in, e.ease_out, e.letter or ""))
     for event in ordered:
         problem = check_channel(event.channel, vocabulary)
+        if event.channel.side is None and event.channel.au in vocabulary.rules.needs_side:
+            problem = f"{event.channel.au} is {vocabulary.rules.needs_side[event.channel.au]}"
         if problem:
             raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
         # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).
@@ -620,18 +627,54 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                *(_duration(value, timeline.fps, timecode)
                  for value in (event.onset, event.apex, event.offset)),
                event.ease_in, event.ease_out, intensity_text)
+        term = CodedAU(event.channel.au, event.channel.side, letter)
         # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
-        # code, and 12 twice would collapse into one event).
+        # code, and 12 twice would collapse into one event), nor one FACS does not score with
+        # it in one code (51 and 52 at the same times are two lines: each reads back).
         candidates = lines_by_key.setdefault(key, [])
         for beat in candidates:
-            if event.channel.au not in beat["aus"]:
+            if event.channel.au not in beat["aus"] and not any(
+                    combination_problem(term, other, vocabulary) for other in beat["coded"]):
                 break
         else:
-            beat = {"key": key, "aus": set(), "terms": []}
+            beat = {"key": key, "aus": set(), "terms": [], "coded": [],
+                    "span": (event.start, event.end)}
             candidates.append(beat)
             lines.append(beat)
         beat["aus"].add(event.channel.au)
         beat["terms"].append(_term(event, letter))
+        beat["coded"].append(term)
+    # Marks (50 speech, 74 unscorable: codes that drive nothing) join the line of a beat over the
+    # same span, as the coder wrote them (1.0  6+12+50), else a line of their own whose apex is
+    # the span; either reads back as the same mark.
+    # In the order of the written precision, so that the text read back writes the same.
+    for mark in sorted(timeline.marks, key=lambda m: (round(m.start, 9), m.code, round(m.end, 9))):
+        term = CodedAU(mark.code)
+
+        def takes(beat: dict) -> bool:
+            return mark.code not in beat["aus"] and not any(
+                combination_problem(term, other, vocabulary) for other in beat["coded"])
+
+        beat = next((beat for beat in lines if beat["span"] == (mark.start, mark.end)
+                     and takes(beat)), None)
+        if beat is None:
+            # A line of its own, keyed by its text as the events' lines: marks whose times
+            # agree to the nanosecond share it.
+            key = (_beat_time(mark.start + origin, timeline.fps, timecode), "0",
+                   _duration(mark.end - mark.start, timeline.fps, timecode), "0",
+                   DEFAULT_EASING, DEFAULT_EASING, None)
+            candidates = lines_by_key.setdefault(key, [])
+            beat = next((beat for beat in candidates if takes(beat)), None)
+            if beat is None:
+                beat = {"key": key, "aus": set(), "terms": [], "coded": [],
+                        "span": (mark.start, mark.end)}
+                candidates.append(beat)
+                lines.append(beat)
+        beat["aus"].add(mark.code)
+        beat["terms"].append(str(mark.code))
+        beat["coded"].append(term)
+    if timeline.marks:  # the marks' own lines among the beats, in time (as ``ordered`` keys it)
+        lines.sort(key=lambda beat: round(beat["span"][0], 9))
     out = ["# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"]
     title = _title_line(timeline.metadata["title"]) if "title" in timeline.metadata else None
     if title is not None:
@@ -643,7 +686,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     # times: 10.5105105... + 1.8 at 29.97 fps wrote 'duration 12.310510510510511'). The events'
     # end in seconds only: the reader takes it as the end of the events it reads, which may be
     # a frame count where this one was not ('7f' the second time round).
-    end = max((event.end for event in timeline.events), default=0.0)
+    end = max(max((event.end for event in timeline.events), default=0.0),
+              max((mark.end for mark in timeline.marks), default=0.0))
     out.append("duration " + (_seconds(round(timeline.duration, 9)) if timeline.duration == end
                               else _duration(timeline.duration, timeline.fps, timecode)))
     rows = []

@@ -14,7 +14,10 @@ Layout (written by :func:`write_curves_csv`, comma-separated, UTF-8, ``\\n`` lin
   (a lower-case ``r`` is its intensity, not the right side). As a timeline, each channel must be
   one the vocabulary allows (no side on a bilateral-only AU such as ``AU26``).
 * Values are 0-1. An empty cell reads as 0 (spreadsheets leave untouched cells empty).
-* Readers also accept ``;`` or tab as the separator (whichever the header line uses most).
+* Readers also accept what spreadsheets save (:mod:`facs_rig.io.csv_dialect`): ``;`` or tab as
+  the separator (whichever the header line uses most), and then a comma in a number as its
+  decimal mark (``0,55``); UTF-16 with its byte-order mark (Excel's "Unicode Text"); a
+  separator after the last field of every line (an unnamed last column that stays empty).
 * Numbers are written in the shortest form that reads back to the same float32 value (and float64
   for times), so write -> read is exact.
 
@@ -47,6 +50,7 @@ from facs_rig.core.timeline import (
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import TimelineError, TimelineFormatError, quoted, shown
+from facs_rig.io.csv_dialect import number_text, split_header_cells
 from facs_rig.io.timeline_json import check_channel, read_channel_name
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
@@ -195,8 +199,9 @@ def curves_from_csv_text(text: str, *, source: str = "CSV", vocabulary: Vocabula
         does not increase.
     """
     header_line = text.split("\n", 1)[0]
-    # Spreadsheets in many locales export ';'-separated CSV, others export tabs: follow the header.
-    delimiter = max((",", ";", "\t"), key=header_line.count)
+    # Spreadsheets in many locales export ';'-separated CSV, others export tabs: follow the
+    # header; a line ending in a separator has an unnamed last column, which must stay empty.
+    _, delimiter, trailing = split_header_cells(header_line.rstrip("\r"))
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
@@ -207,17 +212,27 @@ def curves_from_csv_text(text: str, *, source: str = "CSV", vocabulary: Vocabula
         raise TimelineFormatError(f"{source}: empty file, expected a header line "
                                   f"'time,AU01,AU12,...'")
     header, body = rows[0], rows[1:]
+    if trailing:
+        header = header[:-1]
     time_column, channels = _channel_columns(header, source, vocabulary)
-    width = len(header)
+    width = len(header) + trailing
     for number, row in enumerate(body, start=2):
         if len(row) != width:
+            cells = (f"{width} ({width - 1} columns and the empty one after its last "
+                     f"{delimiter!r})" if trailing else f"{width}")
             raise TimelineFormatError(f"{source}, line {number}: {len(row)} cells, the header "
-                                      f"has {width}")
+                                      f"has {cells}")
+        if trailing and row[-1].strip():
+            raise TimelineFormatError(
+                f"{source}, line {number}, column {width}: {shown(row[-1].strip())} in the "
+                f"unnamed last column (the header ends with a {delimiter!r}: an empty column, "
+                f"which must stay empty)")
     times = np.zeros(len(body), dtype=np.float64)
     values = np.zeros((len(body), len(channels)), dtype=np.float32)
     if body:
         columns = [time_column] + [index for index, _ in channels]
-        table = np.array([[row[c].strip() for c in columns] for row in body], dtype=object)
+        table = np.array([[number_text(row[c].strip(), delimiter) for c in columns]
+                          for row in body], dtype=object)
         table[table == ""] = "0"
         try:
             numbers = table.astype(np.float64)
@@ -232,9 +247,10 @@ def curves_from_csv_text(text: str, *, source: str = "CSV", vocabulary: Vocabula
                         ok = False
                     if not ok:
                         name = header[columns[column_index]].strip()
+                        written = body[row_index][columns[column_index]].strip()  # as in the file
                         raise TimelineFormatError(
-                            f"{source}, line {row_index + 2}, column {shown(name)}: {shown(cell)} is not a "
-                            f"finite number")
+                            f"{source}, line {row_index + 2}, column {shown(name)}: "
+                            f"{shown(written)} is not a finite number")
         times = numbers[:, 0]
         data = numbers[:, 1:]
         bad = np.argwhere((data < 0) | (data > 1))

@@ -18,6 +18,10 @@ adapter reads the three shapes in common lab use:
 3. **Phase annotations** on a child tier of either (any tier whose ``PARENT_REF`` is the AU or
    code tier) with values ``onset``, ``apex``, ``offset``, optionally followed by an easing
    (``onset linear``). They place the phase boundaries inside the parent annotation.
+4. **Exact intensities** on an AU tier's child ``<tier> intensity`` (what the writer makes): a
+   number 0-1 referring to one lettered annotation, read as that letter measured finely when
+   it lies in the letter's band (``12C`` with ``0.43688032``); outside it (a coder changed the
+   letter) the letter's own value is read, as AU notes read ``12D intensity 0.3``.
 
 An annotation span ``[t0, t1]`` without phase annotations is split by
 :data:`DEFAULT_PHASE_PROPORTIONS`: onset 25 %, apex 50 %, offset 25 % of the span. A symmetric
@@ -27,10 +31,13 @@ Every other tier is ignored and listed in the timeline's ``metadata["ignored_tie
 files hold words, gestures, translations...). Annotations on unaligned time slots cannot be
 placed and are skipped, counted in ``metadata["unaligned_annotations"]``.
 
-The writer makes shape 1 plus shape 3: one tier per channel (``AU12``, ``AU12_L``; overlapping
+The writer makes shapes 1, 3 and 4: one tier per channel (``AU12``, ``AU12_L``; overlapping
 events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN tier cannot hold
-overlapping annotations: see docs/timeline-formats.md, "Why this layout"), a child ``<tier> phases`` tier
-holding each event's onset/apex/offset (with non-default easings), and ``PROPERTY`` entries
+overlapping annotations: see docs/timeline-formats.md, "Why this layout") whose values are what
+a FACS coder writes, the FACS term with its letter (``12C``, ``L12B``; :func:`_value_texts`), a
+child ``<tier> phases`` tier holding each event's onset/apex/offset (with non-default easings),
+a child ``<tier> intensity`` tier where an event's intensity is not its letter's value (a
+capture's), and ``PROPERTY`` entries
 ``facs_rig.fps``, ``facs_rig.duration`` and ``facs_rig.metadata`` (JSON) in the header, so that
 reading the file back gives the same timeline (times are whole milliseconds in EAF; others
 are rounded to the nearest millisecond).
@@ -48,8 +55,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from facs_rig.core.channels import Channel
-from facs_rig.core.timeline import DEFAULT_EASING, EASINGS, AUEvent, Timeline, events_from_code
+from facs_rig.core.timeline import (
+    DEFAULT_EASING,
+    EASINGS,
+    AUEvent,
+    CodeMark,
+    Timeline,
+    events_from_code,
+    marks_from_code,
+)
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import (
     FacsRigError,
@@ -81,6 +98,9 @@ _PROPERTY_DURATION = "facs_rig.duration"
 _PROPERTY_METADATA = "facs_rig.metadata"
 _AU_TYPE = "facs-au"
 _PHASE_TYPE = "facs-phase"
+_INTENSITY_TYPE = "facs-intensity"
+#: The child tier of an AU tier holding each annotation's exact intensity (``AU12 intensity``).
+_INTENSITY_SUFFIX = " intensity"
 
 
 def _pympi():
@@ -215,6 +235,47 @@ def _intensity(value: str, context: _Context, tier: str, span: tuple[int, int],
                              f"or a number 0-1", span)
 
 
+def _annotations(eaf: Any, tier: str) -> list[tuple[str | None, int | None, int | None, Any]]:
+    """``(annotation id, start ms, end ms, value)`` of every annotation on ``tier``: its
+    aligned annotations with their ids (an exact intensity refers to one), or a reference
+    tier's as pympi gives them (no id)."""
+    aligned, references, *_ = eaf.tiers[tier]
+    if references:
+        return [(None, start, end, value)
+                for start, end, value, *_ in eaf.get_annotation_data_for_tier(tier)]
+    return [(annotation, eaf.timeslots[first], eaf.timeslots[second], value)
+            for annotation, (first, second, value, *_) in aligned.items()]
+
+
+def _exact_intensities(eaf: Any, tier: str) -> dict[str, str]:
+    """Annotation id -> the text on the ``<tier> intensity`` child tier that refers to it
+    (what facs-rig writes for a lettered event whose intensity is not its letter's value)."""
+    child = f"{tier}{_INTENSITY_SUFFIX}"
+    if child not in eaf.tiers or eaf.tiers[child][2].get("PARENT_REF") != tier:
+        return {}
+    return {reference: str(value) for reference, value, *_ in eaf.tiers[child][1].values()}
+
+
+def _exact_in_band(text: str, letter: str, channel: Channel, lettered: float, context: _Context,
+                   tier: str, span: tuple[int, int]) -> float:
+    """The exact intensity of a lettered annotation: ``text``, a number 0-1, when it lies in the
+    letter's band (the letter measured finely, as AU notes read ``7E intensity 0.907``); the
+    letter's own value ``lettered`` when it does not (a coder changed ``12C`` to ``12D`` in
+    ELAN: the letter written wins)."""
+    from facs_rig.io.au_notes import _band
+
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise context.fail(f"{tier}{_INTENSITY_SUFFIX}",
+                           f"value {shown(text.strip())} is not an intensity 0-1", span)
+    band = _band(context.vocabulary.scale().value_to_letter(value), channel.au,
+                 context.vocabulary)
+    return value if band == letter else lettered
+
+
 def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN file") -> Timeline:
     """Build a timeline from a parsed ``pympi.Elan.Eaf`` document (see the module notes)."""
     from facs_rig.io.timeline_json import check_channel
@@ -225,6 +286,7 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     _check_annotation_references(eaf, source)
     context = _Context(source, vocabulary)
     events: list[AUEvent] = []
+    marks: list[CodeMark] = []  # codes that drive nothing (50 speech, 74 unscorable)
     ignored: list[str] = []
     unaligned = 0
     phase_tiers: set[str] = set()
@@ -234,15 +296,20 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         is_code_tier = " ".join(tier.lower().split()) in CODE_TIER_NAMES
         if channel is None and not is_code_tier:
             continue
-        if channel is not None:
+        unit = vocabulary.action_units.get(channel.au) if channel is not None else None
+        marking = unit is not None and not unit.drives and channel.side is None
+        if channel is not None and not marking:
             problem = check_channel(channel, vocabulary)
             if problem:
                 raise context.fail(tier, problem)
         phases = _phase_annotations(eaf, tier)
         phase_tiers.update(eaf.get_child_tiers_for(tier) if phases else ())
         phases_by_start = _PhasesByStart(phases)
-        for start, end, value, *_ in sorted(eaf.get_annotation_data_for_tier(tier),
-                                            key=lambda row: (row[0] is None, row[0] or 0)):
+        exact = _exact_intensities(eaf, tier) if channel is not None else {}
+        if exact:
+            phase_tiers.add(f"{tier}{_INTENSITY_SUFFIX}")
+        for annotation, start, end, value in sorted(_annotations(eaf, tier),
+                                                    key=lambda row: (row[1] is None, row[1] or 0)):
             if start is None or end is None:
                 unaligned += 1
                 continue
@@ -255,8 +322,20 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
             except ValueError as exc:
                 raise context.fail(tier, str(exc), span) from None
             try:
-                if channel is not None:
+                if marking:
+                    # A tier of a code that drives nothing (AU50, AU74): each annotation is a
+                    # mark over its span; FACS scores these codes present, so no letter.
+                    if str(value).strip() not in ("", str(channel.au)):
+                        raise context.fail(tier, f"value {shown(str(value).strip())}: "
+                                                 f"AU{channel.au} ({unit.name}) is a {unit.kind} "
+                                                 f"code, scored present: leave the annotation "
+                                                 f"empty", span)
+                    marks.append(CodeMark(channel.au, _seconds(start), _seconds(end)))
+                elif channel is not None:
                     intensity, letter, sided = _intensity(str(value), context, tier, span, channel)
+                    if letter is not None and annotation in exact:
+                        intensity = _exact_in_band(exact[annotation], letter, sided, intensity,
+                                                   context, tier, span)
                     if sided != channel:
                         problem = check_channel(sided, vocabulary)
                         if problem:
@@ -265,9 +344,12 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                     events.append(AUEvent(sided, intensity, _seconds(start), onset, apex, offset,
                                           ease_in=ease_in, ease_out=ease_out, letter=letter))
                 elif str(value).strip():
+                    code = vocabulary.parse(str(value))
                     events.extend(events_from_code(
-                        str(value), vocabulary, at=_seconds(start), onset=onset, apex=apex,
+                        code, vocabulary, at=_seconds(start), onset=onset, apex=apex,
                         offset=offset, ease_in=ease_in, ease_out=ease_out))
+                    marks.extend(marks_from_code(code, vocabulary, at=_seconds(start),
+                                                 end=_seconds(end)))
             except TimelineFormatError:
                 raise
             except (TimelineError, FacsRigError) as exc:
@@ -295,7 +377,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     fps = _number_property(properties, _PROPERTY_FPS, source)
     duration = _number_property(properties, _PROPERTY_DURATION, source)
     try:
-        return Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata)
+        return Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata,
+                        tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
 
@@ -412,21 +495,29 @@ def _check_time_slot_references(eaf: Any, path: str) -> None:
                         f"{shown(reference)} is not declared in TIME_ORDER")
 
 
-def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
-    from facs_rig.io.au_notes import float32_text
+def _value_texts(event: AUEvent, vocabulary: Vocabulary) -> tuple[str, str | None]:
+    """``(annotation value, exact intensity)`` of an event, as a FACS coder writes it.
 
-    scale = vocabulary.scale()
-    # No letter where FACS scores no intensity (AU45 blink, AU46 wink): a value other than the
-    # unlettered one (full closure) is written as a number.
-    letter = vocabulary.letter_of(event.channel.au, event.letter)
-    if letter is not None and event.intensity == scale.letter_to_value(letter):
-        return letter
-    if letter is None and event.intensity == scale.letter_to_value(
-            vocabulary.unlettered_letter(event.channel.au)):
-        return ""
-    # To the precision rig weights have, float32, as AU notes write it: a tracker's float32
-    # widened to a double was written as float noise (0.16950000077486038 for 0.1695).
-    return float32_text(event.intensity)
+    A lettered event is its FACS term, side, AU and letter (``12C``, ``L12B``), as AU notes
+    write it (:func:`~facs_rig.io.au_notes.written_intensity`); an intensity that is not its
+    letter's value but lies in its band (a capture's 0.4369 under ``C``) is the second item, for
+    the ``<tier> intensity`` child tier. An unlettered event is empty where its value is the
+    unscored one (C; full closure for a blink or wink, AU45/AU46, which FACS scores present
+    only), else the number: the shortest text that reads back as the same float32.
+    """
+    from facs_rig.io.au_notes import float32_text, written_intensity
+
+    au = event.channel.au
+    if vocabulary.scores_intensity(au):
+        letter, exact = written_intensity(vocabulary, au, event.letter, event.intensity)
+        if letter is not None:
+            return f"{event.channel.side or ''}{au}{letter}", exact
+        return exact or "", None
+    # A blink or wink: no letter; a value other than full closure is written as a number.
+    closed = vocabulary.scale().letter_to_value(vocabulary.unlettered_letter(au))
+    if np.float32(event.intensity) == np.float32(closed):
+        return "", None
+    return float32_text(event.intensity), None
 
 
 #: Latest time facs-rig writes, in milliseconds: the EAF 2.8 schema declares TIME_VALUE an
@@ -434,7 +525,8 @@ def _value_text(event: AUEvent, vocabulary: Vocabulary) -> str:
 MAX_WRITTEN_MS = 2**32 - 1
 
 
-def _milliseconds(seconds: float, event: AUEvent, what: str) -> int:
+def _milliseconds(seconds: float, event: AUEvent | None, what: str,
+                  mark: CodeMark | None = None) -> int:
     """``seconds`` as an ELAN time slot value, or a TimelineFormatError naming the event and why.
 
     Checked before any rounding: ``int(round(inf))`` raised OverflowError, and times past 2**53 ms
@@ -444,8 +536,10 @@ def _milliseconds(seconds: float, event: AUEvent, what: str) -> int:
     if not 0 <= milliseconds <= MAX_WRITTEN_MS:  # also refuses NaN and infinities
         where = "before 0 s" if milliseconds < 0 else (
             f"at {seconds:g} s" if math.isfinite(seconds) else "at no finite time")
+        item = (f"{event.channel.name} event that starts at {event.start:g} s" if event is not None
+                else f"code {mark.code} mark that starts at {mark.start:g} s")
         raise TimelineFormatError(
-            f"cannot write the {event.channel.name} event that starts at {event.start:g} s to "
+            f"cannot write the {item} to "
             f"ELAN: its {what} is {where}, outside the 0 to {MAX_WRITTEN_MS} ms (49.7 days) an "
             f"ELAN time slot holds (TIME_VALUE is whole milliseconds, xsd:unsignedInt)")
     return int(round(milliseconds))
@@ -459,6 +553,7 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
     eaf.remove_tier("default")
     eaf.add_linguistic_type(_AU_TYPE)
     eaf.add_linguistic_type(_PHASE_TYPE, constraints="Included_In")
+    exact_tiers: set[str] = set()  # lanes with a "<tier> intensity" child, made when needed
     eaf.remove_linguistic_type("default-lt")
     lanes: dict[str, list[int]] = {}  # tier name -> end (ms) of its last annotation
     for channel in timeline.channels:
@@ -483,7 +578,10 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
                     break
                 lane += 1
             lanes[tier][0] = end
-            eaf.add_annotation(tier, start, end, _value_text(event, vocabulary))
+            value, exact = _value_texts(event, vocabulary)
+            eaf.add_annotation(tier, start, end, value)
+            if exact is not None:
+                _add_exact_intensity(eaf, tier, exact, exact_tiers)
             apex_start, apex_end = (_milliseconds(event.apex_start, event, "apex start"),
                                     _milliseconds(event.apex_end, event, "apex end"))
             for phase, phase_start, phase_end, easing in (
@@ -493,6 +591,26 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
                 if phase_end > phase_start:
                     label = phase if easing == DEFAULT_EASING else f"{phase} {easing}"
                     eaf.add_annotation(f"{tier} phases", phase_start, phase_end, label)
+    # Marks (codes that drive nothing: 50 speech, 74 unscorable) on a tier of their code, as
+    # the AU tiers, an empty value (scored present) and no phases; lanes where they overlap.
+    for mark in timeline.marks:
+        start, end = (_milliseconds(mark.start, None, "start", mark),
+                      _milliseconds(mark.end, None, "end", mark))
+        if end <= start:
+            raise TimelineFormatError(f"cannot write the code {mark.code} mark at "
+                                      f"{mark.start:g} s to ELAN: it lasts under a millisecond")
+        name = Channel(mark.code).name
+        lane = 1
+        while True:
+            tier = name if lane == 1 else f"{name} #{lane}"
+            if tier not in lanes:
+                eaf.add_tier(tier, ling=_AU_TYPE)
+                lanes[tier] = [0]
+            if lanes[tier][0] <= start:
+                break
+            lane += 1
+        lanes[tier][0] = end
+        eaf.add_annotation(tier, start, end, "")
     eaf.add_property(_PROPERTY_FPS, repr(timeline.fps))
     eaf.add_property(_PROPERTY_DURATION, repr(timeline.duration))
     try:
@@ -502,6 +620,23 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
         raise TimelineFormatError(f"timeline metadata cannot be written to ELAN: {exc}") from None
     eaf.add_property(_PROPERTY_METADATA, metadata)
     return eaf
+
+
+def _add_exact_intensity(eaf: Any, tier: str, exact: str, exact_tiers: set[str]) -> None:
+    """Put ``exact`` on the ``<tier> intensity`` child tier (Symbolic Association: one value
+    per annotation of its parent, which ELAN moves and deletes with it), referring to the
+    annotation just added to ``tier``."""
+    child = f"{tier}{_INTENSITY_SUFFIX}"
+    if not exact_tiers:
+        eaf.add_linguistic_type(_INTENSITY_TYPE, constraints="Symbolic_Association",
+                                timealignable=False)
+    if child not in exact_tiers:
+        eaf.add_tier(child, ling=_INTENSITY_TYPE, parent=tier)
+        exact_tiers.add(child)
+    parent = f"a{eaf.maxaid}"  # pympi's id of the annotation just added (generate_annotation_id)
+    annotation = eaf.generate_annotation_id()
+    eaf.annotations[annotation] = child
+    eaf.tiers[child][1][annotation] = (parent, exact, None, None)  # as add_ref_annotation stores it
 
 
 def eaf_to_string(timeline: Timeline, vocabulary: Vocabulary) -> str:

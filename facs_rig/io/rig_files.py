@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facs_rig.core.rig import RigIssue, RigProfile, rig_from_dict, validate_rig
+from facs_rig.core.rig import GLTF_NOT_A_PROFILE, RigIssue, RigProfile, rig_from_dict, validate_rig
 from facs_rig.errors import RigError, RigValidationError, UnknownRigError
 from facs_rig.io import bounded_json
 from facs_rig.resources import load_vocabulary, rigs_dir
 
-__all__ = ["BundledRig", "list_rigs", "load_rig", "read_rig_json", "check_rig_file"]
+__all__ = ["BundledRig", "list_rigs", "load_rig", "read_rig_json", "check_rig_file",
+           "copy_bundled_rig"]
 
 #: Bundled profiles are cached by name: they are immutable and their compiled mixing plan is
 #: reused by every later call.
@@ -46,13 +47,56 @@ def list_rigs() -> list[BundledRig]:
             for profile in (load_rig(name),)]
 
 
+def copy_bundled_rig(name: str, output: str | os.PathLike[str]) -> Path:
+    """Write the bundled profile ``name``'s file to ``output``, byte for byte: the start of a
+    profile for one's own rig (rigs/README.md, "Adding a rig"), for users who installed facs-rig
+    with pip and have no ``rigs/`` folder to copy from.
+
+    An existing ``output`` is never replaced (the file is created exclusively), and a copy that
+    fails part-way is removed.
+
+    Raises
+    ------
+    UnknownRigError
+        ``name`` is not a bundled profile (the message lists them).
+    OutputError
+        ``output`` exists, or cannot be written.
+    """
+    from facs_rig.errors import OutputError
+
+    bundled = _bundled_paths()
+    key = name if name in bundled else name.lower()
+    if key not in bundled:
+        raise UnknownRigError(f"unknown rig {name!r}: not a bundled profile "
+                              f"({', '.join(bundled) or 'none'})")
+    data = bundled[key].read_bytes()
+    target = Path(output)
+    try:
+        with open(target, "xb") as file:
+            try:
+                file.write(data)
+            except BaseException:
+                file.close()
+                target.unlink(missing_ok=True)
+                raise
+    except FileExistsError:
+        raise OutputError(f"{target}: already exists; facs-rig rig copy never replaces a file "
+                          f"(choose another name, or remove it first)") from None
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    return target
+
+
 def read_rig_json(path: str | os.PathLike[str]) -> Any:
     """Parse a profile file's JSON; raise :class:`RigError` naming the file, line and column."""
     file = Path(path)
     try:
         # utf-8-sig: Windows editors save JSON with a BOM, which json.loads refuses; timeline and
         # capture files accept it too.
-        text = file.read_text(encoding="utf-8-sig")
+        raw = file.read_bytes()
+        if raw[:4] == b"glTF":  # the GLB header's magic (glTF 2.0 section 4.4.2.1)
+            raise RigError(f"{file}: {GLTF_NOT_A_PROFILE}")
+        text = raw.decode("utf-8-sig")
     except FileNotFoundError:
         raise UnknownRigError(f"{file}: no such rig profile file") from None
     except UnicodeDecodeError as exc:

@@ -55,18 +55,26 @@ def _format_of(path: str | os.PathLike[str]) -> str:
 
 
 def read_text_file(path: str | os.PathLike[str]) -> str:
-    """UTF-8 text of a file (a leading BOM is dropped); unreadable files raise TimelineFormatError."""
+    """The text of a file: UTF-8 (a leading BOM is dropped), or UTF-16 with its BOM (Excel's
+    "Unicode Text", :mod:`facs_rig.io.csv_dialect`); unreadable files raise
+    TimelineFormatError."""
+    from facs_rig.io.csv_dialect import bom_encoding, decode_text, error_line
+
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise TimelineFormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        return data.decode("utf-8-sig")
+        return decode_text(data)
     except UnicodeDecodeError as exc:
         # The line and column, as every other error names them: a notes file typed in an editor
         # that saved Latin-1 has one 'é' in a comment, and a byte offset alone does not find it.
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        line, column = error_line(data, exc.start)
+        encoding = bom_encoding(data)[0]
+        if encoding != "utf-8":
+            raise TimelineFormatError(f"{path}, line {line}, column {column}: not UTF-16 text "
+                                      f"(its byte-order mark says UTF-16; bytes at offset "
+                                      f"{exc.start})") from None
         raise TimelineFormatError(f"{path}, line {line}, column {column}: not UTF-8 text (byte "
                                   f"0x{data[exc.start]:02x} at offset {exc.start}): save it as "
                                   f"UTF-8 (is this a timeline file?)") from None

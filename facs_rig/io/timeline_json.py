@@ -13,14 +13,19 @@ Layout (see ``docs/timeline-formats.md``)::
       ],
       "beats": [
         {"at": 2.5, "code": "6+12D", "onset": 0.4, "apex": 1.2, "offset": 0.6}
+      ],
+      "marks": [
+        {"code": 50, "start": 6.5, "end": 7.0}
       ]
     }
 
 ``events`` is what the writer produces: one object per event, times in seconds. A reader also
 accepts, for hand-written files: absolute phase times (``start``, ``apex_start``, ``apex_end``,
 ``end``) instead of durations, a ``letter`` instead of a numeric ``intensity``, ``ease`` for both
-easings, and ``beats``, each a code string or expression expanded into one event per AU. Unknown
-keys are errors (they are usually typos), except ``description`` and ``notes``.
+easings, and ``beats``, each a code string or expression expanded into one event per AU. ``marks``
+(written only when there are some) are the codes that drive nothing (visibility 70-74, speech 50
+and the other behaviour codes), each over a span: kept, never played; a beat's such codes become
+marks over the beat. Unknown keys are errors (they are usually typos), except ``description`` and ``notes``.
 """
 
 from __future__ import annotations
@@ -39,8 +44,10 @@ from facs_rig.core.timeline import (
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
     AUEvent,
+    CodeMark,
     Timeline,
     events_from_code,
+    marks_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -58,7 +65,9 @@ __all__ = ["SCHEMA", "timeline_to_dict", "timeline_from_dict", "timeline_to_json
            "quoted", "shown"]
 
 SCHEMA = "facs_rig.timeline/1"
-_TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "description", "notes"}
+_TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "marks", "description",
+             "notes"}
+_MARK_KEYS = {"code", "start", "end"}
 _EVENT_KEYS = {"channel", "intensity", "letter", "start", "onset", "apex", "offset", "apex_start",
                "apex_end", "end", "ease", "ease_in", "ease_out"}
 _BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_out", "intensity",
@@ -138,11 +147,16 @@ def _event_to_dict(event: AUEvent, vocabulary: Vocabulary | None = None) -> dict
 
 
 def timeline_to_dict(timeline: Timeline, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
-    """The JSON-shaped form of a timeline (``events`` only, times in seconds). With a
-    ``vocabulary``, codes whose intensity FACS does not score (AU45) carry no ``letter``."""
-    return {"schema": SCHEMA, "fps": timeline.fps, "duration": timeline.duration,
+    """The JSON-shaped form of a timeline (``events``, and ``marks`` when it has some; times in
+    seconds). With a ``vocabulary``, codes whose intensity FACS does not score (AU45) carry no
+    ``letter``."""
+    data = {"schema": SCHEMA, "fps": timeline.fps, "duration": timeline.duration,
             "metadata": dict(timeline.metadata),
             "events": [_event_to_dict(event, vocabulary) for event in timeline.events]}
+    if timeline.marks:
+        data["marks"] = [{"code": mark.code, "start": mark.start, "end": mark.end}
+                         for mark in timeline.marks]
+    return data
 
 
 def timeline_to_json(timeline: Timeline, vocabulary: Vocabulary | None = None) -> str:
@@ -155,15 +169,17 @@ def timeline_to_json(timeline: Timeline, vocabulary: Vocabulary | None = None) -
     """
     data = timeline_to_dict(timeline, vocabulary)
     try:
-        head = {key: value for key, value in data.items() if key != "events"}
+        head = {key: value for key, value in data.items() if key not in ("events", "marks")}
         head_text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)
-        event_lines = [json.dumps(entry, ensure_ascii=False, allow_nan=False)
-                       for entry in data["events"]]
+        lists = {key: [json.dumps(entry, ensure_ascii=False, allow_nan=False)
+                       for entry in data[key]] for key in ("events", "marks") if key in data}
     except (TypeError, ValueError) as exc:
         raise TimelineFormatError(f"timeline cannot be written as JSON: {exc}") from None
-    events_text = ("[\n" + ",\n".join("    " + line for line in event_lines) + "\n  ]"
-                   if event_lines else "[]")
-    return head_text[:-2] + ',\n  "events": ' + events_text + "\n}\n"
+    text = head_text[:-2]
+    for key, lines in lists.items():
+        text += (f',\n  "{key}": '
+                 + ("[\n" + ",\n".join("    " + line for line in lines) + "\n  ]" if lines else "[]"))
+    return text + "\n}\n"
 
 
 def _json_shown(value: Any) -> str:
@@ -273,7 +289,27 @@ class _Reader:
         except FacsRigError as exc:
             raise self.fail(path, str(exc)) from None
 
-    def beat(self, entry: Any, path: str) -> tuple[AUEvent, ...]:
+    def mark(self, entry: Any, path: str) -> CodeMark:
+        if not isinstance(entry, Mapping):
+            raise self.fail(path, "expected an object")
+        self.unknown_keys(entry, _MARK_KEYS, path)
+        code = entry.get("code")
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise self.fail(f"{path}.code", f"expected a FACS number such as 50 (speech) or 74 "
+                            f"(unscorable), got {_json_shown(code)}")
+        unit = self.vocabulary.action_units.get(code)
+        if unit is None:
+            raise self.fail(f"{path}.code", f"unknown action unit {code}")
+        if unit.drives:
+            raise self.fail(f"{path}.code", f"AU{code} ({unit.name}) moves the face: it is an "
+                            f"event (events or beats), not a mark")
+        start, end = self.number(entry, "start", path), self.number(entry, "end", path)
+        try:
+            return CodeMark(code, start, end)
+        except FacsRigError as exc:
+            raise self.fail(path, str(exc)) from None
+
+    def beat(self, entry: Any, path: str) -> tuple[AUEvent | CodeMark, ...]:
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _BEAT_KEYS, path)
@@ -292,12 +328,15 @@ class _Reader:
         if scale is not None and not isinstance(scale, str):
             raise self.fail(f"{path}.scale", f"expected a scale name, got {_json_shown(scale)}")
         try:
-            return events_from_code(
-                code, self.vocabulary, at=self.number(entry, "at", path),
-                onset=self.number(entry, "onset", path, DEFAULT_ONSET),
-                apex=self.number(entry, "apex", path, DEFAULT_APEX),
-                offset=self.number(entry, "offset", path, DEFAULT_OFFSET),
+            at = self.number(entry, "at", path)
+            onset = self.number(entry, "onset", path, DEFAULT_ONSET)
+            apex = self.number(entry, "apex", path, DEFAULT_APEX)
+            offset = self.number(entry, "offset", path, DEFAULT_OFFSET)
+            events = events_from_code(
+                code, self.vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                 intensity=intensity, scale=scale, **self.easings(entry, path))
+            return events + marks_from_code(code, self.vocabulary, at=at,
+                                            end=at + onset + apex + offset)
         except TimelineFormatError:
             raise
         except (FacsRigError, VocabularyError) as exc:
@@ -329,15 +368,17 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
     if not isinstance(metadata, Mapping):
         raise reader.fail("metadata", "expected an object")
     events: list[AUEvent] = []
-    for key, convert in (("events", reader.event), ("beats", reader.beat)):
+    marks: list[CodeMark] = []
+    for key, convert in (("events", reader.event), ("beats", reader.beat), ("marks", reader.mark)):
         entries = data.get(key, [])
         if not isinstance(entries, list):
             raise reader.fail(key, "expected a list")
         for index, entry in enumerate(entries):
             converted = convert(entry, f"{key}[{index}]")
-            events.extend(converted if isinstance(converted, tuple) else (converted,))
+            for item in converted if isinstance(converted, tuple) else (converted,):
+                (marks if isinstance(item, CodeMark) else events).append(item)
     try:
-        return Timeline(tuple(events), duration, fps, metadata)
+        return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except FacsRigError as exc:
         raise reader.fail("$", str(exc)) from None
 

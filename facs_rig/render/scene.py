@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from facs_rig.core.mesh import MorphMesh
-from facs_rig.core.nodes import NodeMotion, node_poses, rotation_matrices
+from facs_rig.core.nodes import NodeMotion, ancestry, carried_points_matrix, node_poses
 from facs_rig.errors import GltfError
 
 __all__ = ["RenderRig", "RenderPart", "MovingPart", "load_render_rig", "render_rig_from_mesh",
@@ -32,14 +32,20 @@ _WHOLE_HEAD = frozenset(f"AU{au}" for au in range(51, 59))
 
 @dataclass(frozen=True)
 class MovingPart:
-    """The vertices one named node draws, and what it takes to move them with the node.
+    """The vertices one named node carries, and what it takes to move them with the node.
+
+    A node carries the meshes it shows and those of every node below it (Face Cap's ``eyeLeft``
+    shows no mesh; its eyeball sits on a child node).
 
     Attributes
     ----------
     node : str
         The node's name.
-    start, stop : int
-        Its vertices in the merged mesh.
+    ranges : tuple of (start, stop)
+        Its vertices and its descendants' in the merged mesh, as half-open index ranges.
+    depth : int
+        How many nodes lie above it (the previews turn deeper nodes first, so a turned eye
+        carried by a turned head ends up where the file's node hierarchy puts it).
     parent : (4, 4) float64
         World matrix of the node's parent.
     rest_inverse : (4, 4) float64
@@ -51,13 +57,20 @@ class MovingPart:
     """
 
     node: str
-    start: int
-    stop: int
+    ranges: tuple[tuple[int, int], ...]
+    depth: int
     parent: np.ndarray
     rest_inverse: np.ndarray
     translation: np.ndarray
     rotation: np.ndarray
     scale: np.ndarray
+
+    @property
+    def vertices(self) -> np.ndarray:
+        """``(n,)`` int64: the merged-mesh indices of every vertex the node carries."""
+        if not self.ranges:
+            return np.zeros(0, np.int64)
+        return np.concatenate([np.arange(start, stop, dtype=np.int64) for start, stop in self.ranges])
 
 
 @dataclass(frozen=True)
@@ -122,16 +135,18 @@ class RenderRig:
             return positions
         moved = np.array(positions, dtype=np.float32, copy=True)
         frame = np.asarray(weights)[None, :]
-        for part in parts:
+        # Deepest first: an eye turned in its socket, then carried by a turned head, lands where
+        # the posed hierarchy puts it (each matrix maps rest world space to its posed world space,
+        # and a descendant's rest world space is what its ancestor's matrix expects).
+        for part in sorted(parts, key=lambda part: -part.depth):
             # Each part from its own rest transform (two nodes may share a name).
             for pose in node_poses(self.motions, self.mesh.target_names, frame,
                                    {part.node: (part.translation, part.rotation)}):
-                local = np.eye(4)
-                local[:3, :3] = rotation_matrices(pose.rotation[0]) * part.scale
-                local[:3, 3] = pose.translation[0]
-                matrix = part.parent @ local @ part.rest_inverse
-                points = moved[part.start:part.stop].astype(np.float64)
-                moved[part.start:part.stop] = (points @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
+                matrix = carried_points_matrix(part.parent, part.rest_inverse, pose.rotation[0],
+                                               pose.translation[0], part.scale)
+                index = part.vertices
+                points = moved[index].astype(np.float64)
+                moved[index] = (points @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
         return moved
 
     def motion_as_targets(self) -> RenderRig:
@@ -226,12 +241,12 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
     parent_of = {child: index for index, node in enumerate(source.array("nodes")) if isinstance(node, dict)
                  for child in (node.get("children") if isinstance(node.get("children"), list) else ())
                  if isinstance(child, int)}
+    drawn: dict[int, list[tuple[int, int]]] = {}  # node -> the vertex ranges it shows
     offset = face_offset = 0
     for mesh_targets, mesh in zip(rig.targets, rig.meshes):
         node = mesh_targets.nodes[0] if mesh_targets.nodes else None
         if node is not None:
-            moving_parts.extend(_moving_part(source, node, matrices, parent_of, offset,
-                                             offset + mesh.n_vertices))
+            drawn.setdefault(node, []).append((offset, offset + mesh.n_vertices))
         matrix = matrices.get(node, np.eye(4)) if node is not None else np.eye(4)
         linear, shift = matrix[:3, :3], matrix[:3, 3]
         with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
@@ -290,7 +305,15 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
             offset += points.shape[0]
             face_offset += triangles.shape[0]
         if offset > start:
-            moving_parts.extend(_moving_part(source, node_index, matrices, parent_of, start, offset))
+            drawn.setdefault(node_index, []).append((start, offset))
+    # Every named node carries what it shows and what the nodes below it show.
+    carried: dict[int, list[tuple[int, int]]] = {}
+    for node_index, ranges in drawn.items():
+        for above in ancestry(parent_of, node_index):
+            carried.setdefault(above, []).extend(ranges)
+    for node_index in sorted(carried):
+        moving_parts.extend(_moving_part(source, node_index, matrices, parent_of,
+                                         tuple(sorted(carried[node_index]))))
     all_positions = np.concatenate(positions)
     # A node transform of 1e308 (or a zero scale) leaves nothing the camera can frame: say so
     # here rather than render NaN through RuntimeWarnings.
@@ -311,11 +334,11 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
     return replace(rendered, moving_parts=tuple(moving_parts))
 
 
-def _moving_part(source, node_index: int, matrices, parent_of: dict[int, int], start: int,
-                 stop: int) -> list[MovingPart]:
-    """The node as a :class:`MovingPart` when it is named and has TRS properties (glTF 2.0
-    §3.5.3: only those can be animated), else nothing. Its children's meshes do not follow it
-    in previews (the bundled head has none; ``pose`` moves them)."""
+def _moving_part(source, node_index: int, matrices, parent_of: dict[int, int],
+                 ranges: tuple[tuple[int, int], ...]) -> list[MovingPart]:
+    """The node as a :class:`MovingPart` carrying the vertex ``ranges`` (its own and its
+    descendants' meshes) when it is named and has TRS properties (glTF 2.0 §3.5.3: only those
+    can be animated), else nothing."""
     node = source.array("nodes")[node_index]
     name = node.get("name")
     if not isinstance(name, str) or not name or "matrix" in node:
@@ -330,7 +353,8 @@ def _moving_part(source, node_index: int, matrices, parent_of: dict[int, int], s
         return []
     if not (np.isfinite(rest_inverse).all() and np.isfinite(parent).all()):
         return []
-    return [MovingPart(name, start, stop, parent, rest_inverse, translation, rotation, scale)]
+    depth = len(ancestry(parent_of, node_index)) - 1
+    return [MovingPart(name, ranges, depth, parent, rest_inverse, translation, rotation, scale)]
 
 
 def _vertex_colours(source, mesh_document: dict, n_vertices: int, read_accessor_float) -> np.ndarray:

@@ -28,11 +28,14 @@ def serve_studio(source: str | None = None, *, mesh: str | None = None, rig: str
                  compare: str | None = None, compare_rig: str | None = None,
                  host: str = "127.0.0.1", port: int = 0,
                  on_ready: Callable[[str], None] | None = None,
-                 on_loaded: Callable[[StudioSession], None] | None = None) -> StudioServer:
-    """Serve a studio session (see :func:`facs_rig.studio.open_session`) until SIGINT/SIGTERM.
+                 on_loaded: Callable[[StudioSession], None] | None = None,
+                 on_stopped: Callable[[StudioServer], None] | None = None) -> StudioServer:
+    """Serve a studio session (see :func:`facs_rig.studio.open_session`) until SIGINT/SIGTERM/SIGHUP.
 
     ``on_ready(url)`` is called once the port is open, ``on_loaded(session)`` once the rig is
-    read. Returns the stopped server (its ``refused`` count of malformed messages).
+    read, ``on_stopped(server)`` once it stopped, with further signals still held (see
+    :meth:`StudioServer.serve_until_stopped`): the place to keep unsaved notes. Returns the
+    stopped server (its ``refused`` count of malformed messages, the ``stopped_by`` signal).
 
     Raises
     ------
@@ -61,7 +64,8 @@ def serve_studio(source: str | None = None, *, mesh: str | None = None, rig: str
                           host=host, port=port,
                           cache_key=payload_key(mesh, rig, compare, compare_rig))
     try:
-        asyncio.run(server.serve_until_stopped(on_ready, on_loaded=on_loaded))
+        asyncio.run(server.serve_until_stopped(on_ready, on_loaded=on_loaded,
+                                                on_stopped=on_stopped))
     except FacsRigError:
         raise  # OutputError is an OSError too, but not a port that cannot be opened
     except OSError as exc:

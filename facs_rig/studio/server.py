@@ -303,6 +303,8 @@ class StudioServer:
         self.watch_interval = watch_interval
         self.refused = 0
         self.url = ""
+        # The signal that stopped serve_until_stopped (None: stopped by its ``stop`` event).
+        self.stopped_by: int | None = None
         self.clients: set[ServerConnection] = set()
         self._next_id = 1
         self._server = None
@@ -751,7 +753,15 @@ class StudioServer:
         return self.session
 
     async def stop(self) -> None:
-        """Close every page, stop the watcher and end a running OSC stream on the neutral frame."""
+        """Close every page, stop the watcher and end a running OSC stream on the neutral frame.
+
+        A request in progress ends first: a save or an export already writing finishes (every
+        file is written atomically), a GIF/MP4 export still rendering stops at its next frame
+        and writes nothing (:meth:`StudioSession.abandon_clips`); a message not yet taken is
+        not started, its page being closed.
+        """
+        if self.session is not None:
+            self.session.abandon_clips()
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -767,38 +777,63 @@ class StudioServer:
 
     async def serve_until_stopped(self, on_ready: Callable[[str], None] | None = None,
                                   stop: asyncio.Event | None = None,
-                                  on_loaded: Callable[[StudioSession], None] | None = None) -> None:
+                                  on_loaded: Callable[[StudioSession], None] | None = None,
+                                  on_stopped: Callable[[StudioServer], None] | None = None) -> None:
         """Run until SIGINT/SIGTERM/SIGHUP (or ``stop`` is set), then stop cleanly.
 
         ``on_ready(url)`` is called once the port is open, ``on_loaded(session)`` once the rig is
-        read. When reading it fails, the server stops and the error is raised.
+        read, ``on_stopped(server)`` once it stopped (:meth:`stop`), when it was not by an error.
+        When reading the rig fails, the server stops and the error is raised.
+
+        The first signal stops it (:attr:`stopped_by` records which); later ones, until
+        ``on_stopped`` has returned, are held and do nothing: a second Ctrl-C or SIGTERM must not
+        end the process while a file is being written or unsaved notes are being kept (their
+        default action ended it at once: the notes' edits were lost). The stop is bounded: a
+        clip export stops at its next frame, and everything else in progress is a save, a bake
+        or a still frame. The handlers found are restored on return.
         """
         stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
-        installed = []
+        installed: dict[int, Any] = {}
+
+        def signalled(signum: int) -> None:
+            if self.stopped_by is None:
+                self.stopped_by = signum
+                stop.set()
+
         if threading.current_thread() is threading.main_thread():
             # SIGHUP: the terminal was closed; stopping cleanly keeps unsaved notes as Ctrl-C does.
             hangup = getattr(signal, "SIGHUP", None)  # POSIX only
             for signum in (signal.SIGINT, signal.SIGTERM, *([hangup] if hangup else [])):
+                previous = signal.getsignal(signum)
                 with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(signum, stop.set)
-                    installed.append(signum)
-        url = await self.start()
-        if on_ready is not None:
-            on_ready(url)
+                    loop.add_signal_handler(signum, signalled, signum)
+                    installed[signum] = previous
         stopping = asyncio.ensure_future(stop.wait())
+        failed = True
         try:
+            url = await self.start()
+            if on_ready is not None:
+                on_ready(url)
             await asyncio.wait({stopping, self._loaded}, return_when=asyncio.FIRST_COMPLETED)
             if not stopping.done():
                 self._loaded.result()  # raises a loading error
                 if on_loaded is not None:
                     on_loaded(self.session)
                 await stopping
+            failed = False
         finally:
             stopping.cancel()
-            for signum in installed:
-                loop.remove_signal_handler(signum)
-            await self.stop()
+            try:
+                await self.stop()
+                if on_stopped is not None and not failed:
+                    on_stopped(self)
+            finally:
+                for signum, previous in installed.items():
+                    # asyncio puts back the default action (SIG_DFL), not the handler it found
+                    # (the CLI's, which turns SIGTERM into a clean exit 143).
+                    loop.remove_signal_handler(signum)
+                    signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
 
 
 class _Malformed(Exception):

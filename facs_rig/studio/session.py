@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +136,8 @@ class StudioSession:
         self.profile = setup.driver.profile
         self.mesh_path = Path(mesh_path)
         self._lock = threading.RLock()
+        # Set when the server stops: a GIF/MP4 export still rendering stops at its next frame.
+        self._abandon_clips = threading.Event()
         self.version = 0
         self.text = ""
         self.status = NotesStatus()
@@ -635,5 +637,18 @@ class StudioSession:
             # As `facs-rig preview TIMELINE -o clip.gif`: 512 px without supersampling.
             renderer = FaceRenderer(self.setup.rig, width=512, height=512, supersample=1)
             clip = timeline_clip(PreviewSetup(self.setup.rig, self.setup.driver, renderer), timeline)
-            write_clip(path, clip.frames, fps=clip.fps, palette=clip.palette)
+            write_clip(path, self._unless_abandoned(clip.frames, name), fps=clip.fps,
+                       palette=clip.palette)
         return path
+
+    def abandon_clips(self) -> None:
+        """Make a GIF/MP4 export in progress, and any later one, stop before it writes anything
+        (the server stopping: a clip takes tens of seconds to render, a stop should not)."""
+        self._abandon_clips.set()
+
+    def _unless_abandoned(self, frames: Iterable[np.ndarray], name: str) -> Iterator[np.ndarray]:
+        for frame in frames:
+            if self._abandon_clips.is_set():
+                # The clip's encoders write nothing when their frames raise (write_clip).
+                raise OutputError(f"{name}: not written: the studio is stopping")
+            yield frame

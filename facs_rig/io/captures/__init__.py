@@ -15,7 +15,7 @@ import os
 
 from facs_rig.errors import CaptureFormatError, UnsupportedFormatError
 from facs_rig.io.captures._common import Capture
-from facs_rig.io.captures._table import read_header
+from facs_rig.io.captures._table import read_head, read_header
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 from facs_rig.io.captures.arkit_tables import read_blendshape_table, read_live_link_face, write_live_link_face
 from facs_rig.io.captures.openface import is_openface_header, read_openface
@@ -28,6 +28,7 @@ __all__ = [
     "detect_format",
     "header_has_blendshapes",
     "read_capture",
+    "read_header",
     "read_openface",
     "read_pyfeat",
     "read_live_link_face",
@@ -112,13 +113,14 @@ def read_capture(path: str | os.PathLike[str], *, format: str | None = None,
     if format is not None and format not in CAPTURE_FORMATS:
         raise UnsupportedFormatError(f"unknown capture format {format!r}; known: "
                                      f"{', '.join(CAPTURE_FORMATS)}")
-    header = read_header(name)
+    header, dialect = read_head(name)
     chosen = format or detect_format(header)
     if chosen is None:
         shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
+        found = f"{dialect.note()}; " if dialect.note() else ""
         raise CaptureFormatError(
-            f"{name}: line 1: not a capture format facs-rig knows (columns: {shown}); expected "
-            f"{', '.join(CAPTURE_FORMATS)} (use --from to choose one)")
+            f"{name}: line 1: not a capture format facs-rig knows ({found}columns: {shown}); "
+            f"expected {', '.join(CAPTURE_FORMATS)} (use --from to choose one)")
     if face is not None and chosen != "openface":
         raise CaptureFormatError(f"{name}: --face applies to OpenFace captures, not {chosen}")
     readers = {"openface": read_openface, "pyfeat": read_pyfeat,
@@ -129,8 +131,16 @@ def read_capture(path: str | os.PathLike[str], *, format: str | None = None,
     if unknown:
         raise CaptureFormatError(f"{name}: option(s) {', '.join(unknown)} do not apply to "
                                  f"{chosen} captures")
-    if chosen == "openface":
-        return read_openface(name, face=face, **options)
-    if reader is read_blendshape_table:
-        return read_blendshape_table(name, format=chosen, **options)
-    return reader(name, **options)
+    try:
+        if chosen == "openface":
+            return read_openface(name, face=face, **options)
+        if reader is read_blendshape_table:
+            return read_blendshape_table(name, format=chosen, **options)
+        return reader(name, **options)
+    except CaptureFormatError as exc:
+        # A header refused by the reader --from chose: say what was found in it.
+        message = str(exc)
+        if dialect.note() and message.startswith(f"{name}: line 1:") and \
+                dialect.note() not in message:
+            raise CaptureFormatError(f"{message} ({dialect.note()})") from None
+        raise

@@ -1,6 +1,9 @@
 """Fast, strict reading of the numeric CSV tables that face trackers write.
 
-Every capture format here is a comma-separated table with one header line. The fast path hands
+Every capture format here is a comma-separated table with one header line; the same table saved
+by a spreadsheet (UTF-16 with a BOM, ``;`` or tabs between fields and decimal commas, a
+delimiter after the last field) is read too (:mod:`facs_rig.io.csv_dialect`, :class:`Dialect`):
+the fast path turns each block into the comma form as it goes. The fast path hands
 the body to :func:`numpy.loadtxt` (numpy's C parser, about ten times faster than the ``csv``
 module row by row, which matters for hour-long 60 fps takes). When that fails, or the file is
 irregular, a slow path walks the rows in Python only to find the exact line and column of the
@@ -12,6 +15,7 @@ them); any other text where a number is expected is an error.
 
 from __future__ import annotations
 
+import codecs
 import io
 import math
 import os
@@ -23,8 +27,16 @@ import numpy as np
 from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures._decimals import fixed_point_cells
+from facs_rig.io.csv_dialect import (
+    bom_encoding,
+    delimiter_name,
+    error_line,
+    number_text,
+    split_header_cells,
+    to_commas,
+)
 
-__all__ = ["Table", "read_header", "read_table"]
+__all__ = ["Dialect", "Table", "read_header", "read_head", "read_table"]
 
 #: Longest file we read into memory for a capture: far above a 60 fps hour (about 170 MB).
 MAX_CAPTURE_BYTES = 2_000_000_000
@@ -97,16 +109,75 @@ class Table:
         return f"{self.path}: line {int(self.lines[row])}"
 
 
-def _split_header(line: str) -> tuple[str, ...]:
-    return tuple(cell.strip().strip('"').strip() for cell in line.split(","))
+@dataclass(frozen=True)
+class Dialect:
+    """How a capture CSV is laid out (:mod:`facs_rig.io.csv_dialect`), found from its first
+    bytes and header line.
+
+    Attributes
+    ----------
+    encoding : str
+        ``utf-8``, or ``utf-16-le``/``utf-16-be`` as its BOM says.
+    delimiter : str
+        ``,``, ``;`` or a tab; with ``;`` or a tab, a comma in a number is its decimal mark.
+    trailing : bool
+        Every line ends with a delimiter after its last field: an unnamed last column, which
+        must stay empty (not in :attr:`Table.header`).
+    """
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    trailing: bool = False
+
+    def note(self) -> str:
+        """``"fields separated by ';', not ','"`` for a delimiter other than a comma, else
+        ``""``: what an error about the header adds, so that a user sees what was found."""
+        if self.delimiter == ",":
+            return ""
+        return f"fields separated by {delimiter_name(self.delimiter)}, not ','"
+
+
+def _header_of_line(line: str, encoding: str) -> tuple[tuple[str, ...], Dialect]:
+    names, delimiter, trailing = split_header_cells(line)
+    return tuple(names), Dialect(encoding, delimiter, trailing)
+
+
+def _not_text(name: str, data: bytes, offset: int, encoding: str) -> CaptureFormatError:
+    line, _ = error_line(data, offset)
+    what = "UTF-16" if encoding.startswith("utf-16") else "UTF-8"
+    return CaptureFormatError(f"{name}: line {line}: not {what} text")
+
+
+def _binary(name: str, sample: bytes) -> CaptureFormatError:
+    """The error for a file with NUL bytes: binary, or UTF-16 text without the BOM that would
+    say so (ASCII text with a NUL byte beside every character), named as such."""
+    sample = sample[:4096]
+    even, odd = sample[0::2], sample[1::2]
+    for text, zeros in ((even, odd), (odd, even)):
+        if len(zeros) >= 2 and not zeros.strip(b"\x00") and text.isascii() and (
+                b"\n" in text or len(sample) >= 4096):
+            return CaptureFormatError(
+                f"{name}: holds NUL bytes: it looks like UTF-16 text without the byte-order "
+                f"mark that would say so (facs-rig does not guess an encoding): save it as "
+                f"UTF-8, or as UTF-16 with its BOM (as Excel's 'Unicode Text' does)")
+    return CaptureFormatError(f"{name}: is a binary file, not a CSV capture")
 
 
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The file's bytes, UTF-8 checked, with a BOM removed and line ends made ``\\n``."""
+    """The file's bytes as UTF-8 (UTF-16 decoded by its BOM), checked, with a BOM removed and
+    line ends made ``\\n``."""
     name = os.fspath(path)
     data = read_bounded(name, MAX_CAPTURE_BYTES, CaptureFormatError, "a capture file")
+    encoding, skip = bom_encoding(data)
+    if encoding != "utf-8":
+        try:
+            text = data[skip:].decode(encoding)
+        except UnicodeDecodeError as exc:
+            raise _not_text(name, data, exc.start + skip, encoding) from None
+        data = text.encode("utf-8")
+        del text
     if b"\x00" in data[:_HEADER_SAMPLE]:
-        raise CaptureFormatError(f"{name}: is a binary file, not a CSV capture")
+        raise _binary(name, data[:_HEADER_SAMPLE])
     if not data.isascii() or data.startswith(b"\xef\xbb\xbf"):
         try:
             text = data.decode("utf-8-sig")
@@ -120,12 +191,24 @@ def _read_bytes(path: str | os.PathLike[str]) -> bytes:
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[str, ...]:
-    """The stripped column names of a capture CSV (its first line).
+    """The stripped column names of a capture CSV (its first line; see :func:`read_head`).
 
     Raises
     ------
     CaptureFormatError
-        When the file cannot be read, is empty, binary or not UTF-8.
+        When the file cannot be read, is empty, binary or not UTF-8 (or UTF-16 with a BOM).
+    """
+    return read_head(path)[0]
+
+
+def read_head(path: str | os.PathLike[str]) -> tuple[tuple[str, ...], Dialect]:
+    """``(column names, dialect)`` of a capture CSV, from its first line: the names stripped of
+    spaces and quotes, without the unnamed last column of a line ending in a delimiter.
+
+    Raises
+    ------
+    CaptureFormatError
+        As :func:`read_header`.
     """
     name = os.fspath(path)
     chunks: list[bytes] = []
@@ -138,24 +221,68 @@ def read_header(path: str | os.PathLike[str]) -> tuple[str, ...]:
                 chunk = stream.read(_HEADER_SAMPLE)
                 chunks.append(chunk)
                 size += len(chunk)
-                if len(chunk) < _HEADER_SAMPLE or b"\n" in chunk:
+                # (In UTF-16 a byte 0x0A may be half of another character: read on until the
+                # decoded text has its line end, or the file ends.)
+                if len(chunk) < _HEADER_SAMPLE or (b"\n" in chunk and _has_line_end(chunks)):
                     break
     except IsADirectoryError:
         raise CaptureFormatError(f"{name}: is a folder, not a capture file") from None
     except OSError as exc:
         raise CaptureFormatError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    return header_from_sample(name, b"".join(chunks), limit=MAX_HEADER_BYTES)
+    return head_from_sample(name, b"".join(chunks), limit=MAX_HEADER_BYTES)
+
+
+def _has_line_end(chunks: list[bytes]) -> bool:
+    sample = b"".join(chunks)
+    encoding, skip = bom_encoding(sample)
+    if encoding == "utf-8":
+        return b"\n" in sample
+    try:
+        return "\n" in _decoded_start(sample[skip:], encoding)
+    except UnicodeDecodeError:
+        return True  # read no further: the header's reader names the line
+
+
+def _decoded_start(data: bytes, encoding: str) -> str:
+    """The text of ``data``, the first bytes of a UTF-16 file after its BOM (a character cut
+    at the end left out), or of its whole lines before a byte that is not UTF-16.
+
+    Raises
+    ------
+    UnicodeDecodeError
+        When not even the first line is UTF-16.
+    """
+    try:
+        return codecs.getincrementaldecoder(encoding)().decode(data, final=False)
+    except UnicodeDecodeError as exc:
+        text = codecs.getincrementaldecoder(encoding)().decode(data[:exc.start], final=False)
+        if "\n" in text:
+            return text[:text.rindex("\n") + 1]  # the lines before it (the body reports it)
+        raise
 
 
 def header_from_sample(name: str, sample: bytes, *, limit: int = _HEADER_SAMPLE
                        ) -> tuple[str, ...]:
     """The column names in ``sample``, the first bytes of the capture file ``name`` (read by the
     caller: from a local file or, in a batch, from a URL), at most ``limit`` bytes of it."""
+    return head_from_sample(name, sample, limit=limit)[0]
+
+
+def head_from_sample(name: str, sample: bytes, *, limit: int = _HEADER_SAMPLE
+                     ) -> tuple[tuple[str, ...], Dialect]:
+    """``(column names, dialect)`` of ``sample`` (see :func:`header_from_sample`)."""
+    raw_length = len(sample)
+    encoding, skip = bom_encoding(sample)
+    if encoding != "utf-8":
+        try:
+            sample = _decoded_start(sample[skip:], encoding).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _not_text(name, sample, exc.start + skip, encoding) from None
     if not sample.strip():
         raise CaptureFormatError(f"{name}: the file is empty")
     if b"\x00" in sample:
-        raise CaptureFormatError(f"{name}: is a binary file, not a CSV capture")
-    if b"\n" not in sample and len(sample) >= limit:
+        raise _binary(name, sample)
+    if b"\n" not in sample and raw_length >= limit:
         # The first line goes on past what was read: its last name would be cut in the middle
         # and read as a column that is not in the file (or as a "repeated" one).
         shown = f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit // 1024} KiB"
@@ -166,11 +293,13 @@ def header_from_sample(name: str, sample: bytes, *, limit: int = _HEADER_SAMPLE
         line = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CaptureFormatError(f"{name}: line 1: not UTF-8 text") from None
-    return _split_header(line.rstrip("\r"))
+    return _header_of_line(line.rstrip("\r"), encoding)
 
 
-def _check_header(name: str, header: tuple[str, ...], required: tuple[str, ...]) -> None:
-    """Refuse a header with an empty or repeated column name, or without a ``required`` one."""
+def _check_header(name: str, header: tuple[str, ...], required: tuple[str, ...],
+                  dialect: Dialect = Dialect()) -> None:
+    """Refuse a header with an empty or repeated column name, or without a ``required`` one
+    (the message says which delimiter the header was split on, when not a comma)."""
     seen: dict[str, int] = {}
     for index, column in enumerate(header, start=1):
         if not column:
@@ -182,7 +311,8 @@ def _check_header(name: str, header: tuple[str, ...], required: tuple[str, ...])
         seen[column] = index
     missing = [column for column in required if column not in seen]
     if missing:
-        raise CaptureFormatError(f"{name}: line 1: missing column(s) {name_list(missing)}")
+        note = f" ({dialect.note()})" if dialect.note() else ""
+        raise CaptureFormatError(f"{name}: line 1: missing column(s) {name_list(missing)}{note}")
 
 
 def name_list(names: list[str], shown: int = 5) -> str:
@@ -206,15 +336,22 @@ def _parse_cell(cell: str) -> float:
 _SCAN_CHUNK = 8 * 1024 * 1024
 
 
-def _line_layout(buffer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _blank(delimiter: str) -> bytes:
+    """The bytes stripped from the end of a file: spaces and line ends, and tabs unless they
+    separate the fields (a tab-separated last row's empty cells are cells)."""
+    return b" \r\n" if delimiter == "\t" else b" \t\r\n"
+
+
+def _line_layout(buffer: np.ndarray, delimiter: int = 44) -> tuple[np.ndarray, np.ndarray]:
     """``(starts, commas)``: the offset where each line of ``buffer`` starts and how many commas
-    it holds, scanned in chunks of :data:`_SCAN_CHUNK` bytes so memory stays bounded."""
+    (or ``delimiter`` bytes) it holds, scanned in chunks of :data:`_SCAN_CHUNK` bytes so memory
+    stays bounded."""
     newline_chunks, comma_chunks = [], []
     commas_before = 0
     for offset in range(0, buffer.shape[0], _SCAN_CHUNK):
         chunk = buffer[offset:offset + _SCAN_CHUNK]
         newlines = np.flatnonzero(chunk == 10)
-        commas = np.flatnonzero(chunk == 44)
+        commas = np.flatnonzero(chunk == delimiter)
         # Commas seen before each newline of the chunk, counted from the start of the body.
         comma_chunks.append(commas_before + np.searchsorted(commas, newlines))
         newline_chunks.append(newlines + offset)
@@ -301,41 +438,66 @@ def read_table(path: str | os.PathLike[str], numeric: tuple[str, ...],
         naming the file, line and column.
     """
     name = os.fspath(path)
-    header = read_header(name)
-    _check_header(name, header, (*numeric, *text))
-    streamed = _read_streaming(name, header, numeric, text, leading_width, set(single))
+    header, dialect = read_head(name)
+    _check_header(name, header, (*numeric, *text), dialect)
+    streamed = _read_streaming(name, header, numeric, text, leading_width, set(single), dialect)
     if streamed is not None:
         return streamed
     return _read_whole(name, numeric, text, leading_width)
 
 
+class _Utf16AsUtf8:
+    """A UTF-16 file (with its BOM) read as UTF-8 bytes, a block at a time: ``readline`` and
+    ``read`` as on the binary file, so the fast path reads it in bounded memory as any other.
+    A byte that is not UTF-16 raises UnicodeDecodeError (the caller then reads the file whole,
+    which names the line)."""
+
+    def __init__(self, raw):
+        # 'utf-16' reads the BOM and drops it; newline="" keeps line ends as they are.
+        self._text = io.TextIOWrapper(raw, encoding="utf-16", errors="strict", newline="")
+
+    def readline(self) -> bytes:
+        return self._text.readline().encode("utf-8")
+
+    def read(self, size: int) -> bytes:
+        # Characters, half as many as bytes asked: about ``size`` bytes of the file.
+        return self._text.read(max(1, size // 2)).encode("utf-8")
+
+
 def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...],
-                    text: tuple[str, ...], leading_width: int, single: set[str]) -> Table | None:
+                    text: tuple[str, ...], leading_width: int, single: set[str],
+                    dialect: Dialect = Dialect()) -> Table | None:
     """The fast path: the body in blocks of whole lines, each checked (cells per line, UTF-8,
     line ends) and converted, by :func:`fixed_point_cells` when every cell asked for is a
     fixed-point decimal (Live Link Face) or else by :func:`numpy.loadtxt`, into one array sized
     from the first block's lines.
 
     Only the values and one block are in memory at a time (a 60 fps hour: 100 MB of values
-    where holding the file's 176 MB of text as well went past 450 MB). Returns None for
+    where holding the file's 176 MB of text as well went past 450 MB). A UTF-16 file is decoded
+    block by block, and a block of a ``;``- or tab-separated file is turned into the comma form
+    (:func:`~facs_rig.io.csv_dialect.to_commas`), so memory stays as bounded. Returns None for
     anything irregular (a short or long line, a blank line, a quote, a lone carriage return,
-    text that is not UTF-8, a cell that is not a number): :func:`_read_whole` then reads the
-    file again and names the line.
+    text that is not UTF-8, a cell that is not a number, a value in the unnamed last column of
+    a ``trailing`` file): :func:`_read_whole` then reads the file again and names the line.
     """
     index: dict[str, int] = {}
     for position, column in enumerate(header):
         index.setdefault(column, position)
     numeric_indices = [index[column] for column in numeric]
     text_indices = [index[column] for column in text]
-    n_columns = len(header)
+    n_columns = len(header) + dialect.trailing  # the unnamed last column counted
+    utf16 = dialect.encoding != "utf-8"
     try:
         if not numeric_indices or os.path.getsize(name) > MAX_CAPTURE_BYTES:
             return None
-        with open(name, "rb") as stream:
+        with open(name, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            stream = _Utf16AsUtf8(raw) if utf16 else raw
             first = stream.readline()
             if not first.endswith(b"\n"):
                 return None
-            body_bytes = os.fstat(stream.fileno()).st_size - stream.tell()
+            # In UTF-8 bytes, about (the body's ASCII text is half its UTF-16 bytes).
+            body_bytes = (size // 2 if utf16 else size) - len(first)
             narrow = [k for k, column in enumerate(numeric) if column in single]
             wide = [k for k, column in enumerate(numeric) if column not in single]
             values32 = np.empty((0, len(narrow)), dtype=np.float32)
@@ -349,7 +511,9 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                 final = not chunk
                 block = carry + chunk
                 if final:
-                    block = block.rstrip(b" \t\r\n")  # trailing blank lines carry nothing
+                    # Trailing blank lines carry nothing (a tab is a cell's end in a
+                    # tab-separated file: kept).
+                    block = block.rstrip(_blank(dialect.delimiter))
                     if not block:
                         break
                     carry = b""
@@ -368,6 +532,10 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                         block.decode("utf-8")
                     except UnicodeDecodeError:
                         return None
+                if dialect.delimiter != ",":
+                    if b'"' in block:
+                        return None  # a quoted cell may hold a delimiter: read row by row
+                    block = to_commas(block, dialect.delimiter)
                 buffer = np.frombuffer(block, dtype=np.uint8)
                 starts, per_line, commas = _block_layout(buffer, n_columns)
                 if final and per_line[-1] < n_columns - 1:
@@ -379,6 +547,9 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                     if not block:
                         break
                 if not np.all(per_line == n_columns - 1):
+                    return None
+                if dialect.trailing and not _last_cells_empty(buffer, starts, commas,
+                                                              n_columns):
                     return None
                 count = starts.shape[0]
                 parsed = None
@@ -417,7 +588,7 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
                     text_parts.append(_text_columns(block.decode("utf-8"), text_indices, text))
                 if final:
                     break
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None  # _read_whole reports it
     if rows == 0:
         return None
@@ -429,6 +600,19 @@ def _read_streaming(name: str, header: tuple[str, ...], numeric: tuple[str, ...]
     leading = np.concatenate(leading_parts) if leading_parts else None
     return Table(name, header, columns, texts, lines, leading, cut_short, values32[:rows],
                  tuple(numeric[k] for k in narrow))
+
+
+def _last_cells_empty(buffer: np.ndarray, starts: np.ndarray, commas: np.ndarray,
+                      n_columns: int) -> bool:
+    """Whether every line of a block (all of ``n_columns`` cells) ends with its last comma:
+    the unnamed last column of a file whose lines end with a delimiter is empty throughout."""
+    if starts.shape[0] == 0:
+        return True
+    line_ends = np.empty(starts.shape[0], dtype=np.int64)
+    line_ends[:-1] = starts[1:] - 1
+    line_ends[-1] = buffer.shape[0]
+    last_commas = commas.reshape(starts.shape[0], n_columns - 1)[:, -1]
+    return bool(np.all(last_commas == line_ends - 1))
 
 
 def _as_slice(indices: list[int]) -> slice | list[int]:
@@ -454,15 +638,16 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
         raise CaptureFormatError(f"{name}: the file is empty")
     first_end = data.find(b"\n")
     header_line = data if first_end < 0 else data[:first_end]
-    header = _split_header(header_line.decode("utf-8"))
-    _check_header(name, header, (*numeric, *text))
+    header, dialect = _header_of_line(header_line.decode("utf-8"), "utf-8")
+    _check_header(name, header, (*numeric, *text), dialect)
     start = len(data) if first_end < 0 else first_end + 1
     end = len(data)
-    while end > start and data[end - 1] in b" \t\n":
+    blank = _blank(dialect.delimiter)
+    while end > start and data[end - 1] in blank:
         end -= 1  # trailing blank lines and spaces carry nothing
     if end <= start:
         raise CaptureFormatError(f"{name}: has a header but no data rows")
-    n_columns = len(header)
+    n_columns = len(header) + dialect.trailing  # the unnamed last column counted
     # First occurrence wins, in linear time (header.index() per column was quadratic: a
     # 200,000-column file took minutes before a single row was read).
     index: dict[str, int] = {}
@@ -472,16 +657,17 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
     # A view of the body, not a copy: the file's bytes are the one large buffer held.
     buffer = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
     # Every line must have the header's number of cells (loadtxt with usecols does not check):
-    # commas per line, counted in bounded chunks. Blank lines fail this too, and quoted cells
-    # make loadtxt fail; either sends the file to the slow path, which says where.
-    starts, per_line = _line_layout(buffer)
+    # delimiters per line, counted in bounded chunks. Blank lines fail this too, and quoted
+    # cells make loadtxt fail; either sends the file to the slow path, which says where.
+    delimiter = ord(dialect.delimiter)
+    starts, per_line = _line_layout(buffer, delimiter)
     cut_short = 0
     if per_line[-1] < n_columns - 1:
         if starts.shape[0] == 1:
             # The only row was cut short: no row to read, said as such (not as a malformed row).
             raise CaptureFormatError(
                 f"{name}: has a header but no data rows (its only row, line 2, was cut short: "
-                f"{int(per_line[-1]) + 1} cells, but the header has {n_columns} columns)")
+                f"{int(per_line[-1]) + 1} cells, but the header has {_width(n_columns, dialect)})")
         cut_short = 1
         end = start + int(starts[-1]) - 1
         buffer = buffer[:end - start]
@@ -489,10 +675,17 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
     n_lines = starts.shape[0]
     regular = bool(np.all(per_line == n_columns - 1))
     del per_line
-    if regular and numeric_indices:
+    if regular and dialect.trailing:
+        # Each line's last byte is its last delimiter: the unnamed last column is empty.
+        line_ends = np.concatenate((starts[1:] - 1, [buffer.shape[0]]))
+        regular = bool(np.all(line_ends > starts) and np.all(buffer[line_ends - 1] == delimiter))
+    # The comma form loadtxt reads (a copy, for a file of another delimiter without quotes).
+    canonical = data if dialect.delimiter == "," else (
+        to_commas(data, dialect.delimiter) if regular and b'"' not in data else None)
+    if regular and numeric_indices and canonical is not None:
         try:
             # skiprows/max_rows on the whole file instead of a sliced copy of the body.
-            values = np.loadtxt(io.BytesIO(data), delimiter=",", usecols=numeric_indices,
+            values = np.loadtxt(io.BytesIO(canonical), delimiter=",", usecols=numeric_indices,
                                 dtype=np.float64, ndmin=2, comments=None, encoding="utf-8",
                                 skiprows=1 if first_end >= 0 else 0, max_rows=n_lines)
         except ValueError:
@@ -500,13 +693,24 @@ def _read_whole(name: str, numeric: tuple[str, ...], text: tuple[str, ...],
         if values is not None and values.shape[0] == n_lines:
             lines = np.arange(2, n_lines + 2, dtype=np.int64)
             columns = {column: values[:, k] for k, column in enumerate(numeric)}
-            texts = _text_columns(bytes(buffer).decode("utf-8"),
+            body = np.frombuffer(canonical, dtype=np.uint8, count=end - start, offset=start)
+            texts = _text_columns(bytes(body).decode("utf-8"),
                                   [index[column] for column in text], text) if text else {}
-            leading = _leading_bytes(buffer, starts, leading_width)
+            leading = _leading_bytes(body, starts, leading_width)
             return Table(name, header, columns, texts, lines, leading, cut_short)
+    del canonical
     body = data[start:end].decode("utf-8")
     del data, buffer
-    return _read_slow(name, header, body, numeric, text, index, cut_short)
+    return _read_slow(name, header, body, numeric, text, index, cut_short, dialect)
+
+
+def _width(n_columns: int, dialect: Dialect) -> str:
+    """``"714 columns"``, or for a file whose lines end with a delimiter ``"64 (63 columns and
+    the empty one after its last ',')"``: the cells a row must have, as a user counts them."""
+    if not dialect.trailing:
+        return f"{n_columns} columns"
+    return (f"{n_columns} ({n_columns - 1} columns and the empty one after its last "
+            f"{dialect.delimiter!r})")
 
 
 def _leading_bytes(buffer: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray | None:
@@ -535,8 +739,10 @@ def _text_columns(body: str, indices: list[int], names: tuple[str, ...]) -> dict
 
 
 def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str, ...],
-               text: tuple[str, ...], index: dict[str, int], cut_short: int) -> Table:
-    n_columns = len(header)
+               text: tuple[str, ...], index: dict[str, int], cut_short: int,
+               dialect: Dialect = Dialect()) -> Table:
+    delimiter = dialect.delimiter
+    n_columns = len(header) + dialect.trailing
     columns = [index[column] for column in numeric]
     text_indices = [index[column] for column in text]
     rows: list[list[float]] = []
@@ -546,23 +752,26 @@ def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str
         if not line.strip():
             continue  # blank lines carry nothing; they are not counted as rows
         if '"' in line:
-            cells = _split_quoted(name, line_number, line)
+            cells = _split_quoted(name, line_number, line, delimiter)
         else:
-            cells = line.split(",")
+            cells = line.split(delimiter)
         if len(cells) != n_columns:
             raise CaptureFormatError(
                 f"{name}: line {line_number}: {len(cells)} cells, but the header has "
-                f"{n_columns} columns")
+                f"{_width(n_columns, dialect)}")
+        if dialect.trailing and cells[-1].strip():
+            raise CaptureFormatError(
+                f"{name}: line {line_number}, column {n_columns}: {_shown(cells[-1])} in the "
+                f"unnamed last column (the header ends with a {delimiter!r}: an empty column, "
+                f"which must stay empty)")
         row = []
         for column, position in zip(numeric, columns):
             try:
-                row.append(_parse_cell(cells[position]))
+                row.append(_parse_cell(number_text(cells[position], delimiter)))
             except ValueError:
-                cell = cells[position].strip()
-                shown = cell if len(cell) <= 40 else cell[:37] + "..."
                 raise CaptureFormatError(
                     f"{name}: line {line_number}, column {position + 1} ({column}): "
-                    f"{shown!r} is not a number") from None
+                    f"{_shown(cells[position])} is not a number") from None
         rows.append(row)
         text_rows.append([cells[i].strip().strip('"').strip() for i in text_indices])
         lines.append(line_number)
@@ -575,13 +784,19 @@ def _read_slow(name: str, header: tuple[str, ...], body: str, numeric: tuple[str
         np.asarray(lines, dtype=np.int64), cut_short=cut_short)
 
 
-def _split_quoted(name: str, line_number: int, line: str) -> list[str]:
+def _shown(cell: str) -> str:
+    """A cell quoted for a message, cut at 40 characters."""
+    cell = cell.strip()
+    return repr(cell if len(cell) <= 40 else cell[:37] + "...")
+
+
+def _split_quoted(name: str, line_number: int, line: str, delimiter: str = ",") -> list[str]:
     """The cells of a row with quotes, by the csv module, whose field limit (131,072
     characters by default) bounds the memory of one cell; a longer cell is no capture value."""
     import csv  # only for the rare quoted row
 
     try:
-        return next(csv.reader([line]))
+        return next(csv.reader([line], delimiter=delimiter))
     except csv.Error as exc:
         raise CaptureFormatError(f"{name}: line {line_number}: {exc} (an unclosed quote, or a "
                                  f"cell that is no capture value)") from None

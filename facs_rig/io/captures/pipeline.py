@@ -582,10 +582,39 @@ def _resting_calibration(times: np.ndarray, values: np.ndarray, gain_percentile:
     return fitted, window
 
 
+def check_rate_holds_take(capture: Capture, fps: float | None) -> None:
+    """Refuse an output rate (``--fps``) whose frame interval is longer than the whole take
+    (:func:`~facs_rig.core.limits.take_rate_problem`): it kept the first frame alone, and
+    ``code`` printed "no AU events" for a take full of them.
+
+    Raises
+    ------
+    OptionValueError
+        Naming the capture, the option and the lowest rate that holds the take.
+    """
+    from facs_rig.core.limits import take_rate_problem
+    from facs_rig.errors import OptionValueError
+
+    if fps is None or capture.n_frames < 2:
+        return
+    times = capture.times
+    problem = take_rate_problem(float(times[-1] - times[0]), fps)
+    if problem:
+        raise OptionValueError(f"{capture.path}: {problem}")
+
+
 def capture_curves(capture: Capture, options: CleaningOptions = CleaningOptions(), *,
                    source: str = "auto", rig=None, tracker=None) -> SolvedAUs:
     """AU curves of a capture, calibrated in the tracker's own space, solved if needed, then
-    gap-filled, smoothed and resampled per ``options``: what ``retarget`` and ``code`` use."""
+    gap-filled, smoothed and resampled per ``options``: what ``retarget`` and ``code`` use.
+
+    Raises
+    ------
+    OptionValueError
+        When ``options.fps`` cannot hold the take (:func:`check_rate_holds_take`), before any
+        work.
+    """
+    check_rate_holds_take(capture, options.fps)
     solved = capture_to_aus(capture, source=source, rig=rig, neutral=options.neutral,
                             gain_percentile=options.gain_percentile, tracker=tracker)
     cleaned = prepare_curves(solved.curves, replace(options, neutral="none",

@@ -35,6 +35,7 @@ from facs_rig.io.captures.arkit_tables import write_live_link_face
 from facs_rig.io.captures.pipeline import (
     CleaningOptions,
     SolvedAUs,
+    check_rate_holds_take,
     choose_tracker,
     copies_arkit_weights,
     direct_arkit_weights,
@@ -254,6 +255,7 @@ def retarget_file(request: RetargetRequest, capture: Capture | None = None) -> R
         rig_name = rig.name
         if request.solve and not copies_arkit_weights(capture, rig):
             raise CaptureFormatError(solve_unused(request.capture, capture.format, rig_name))
+        check_rate_holds_take(capture, request.cleaning.fps)
         weights = None if request.solve else direct_arkit_weights(capture, rig)
         if weights is not None:
             _refuse_cleaning_of_a_copy(request, capture, rig.name)

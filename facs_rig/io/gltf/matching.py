@@ -8,7 +8,7 @@ profile drives ICT FaceKit's ``mouthSmile_L`` and Face Cap's ``mouthSmile_L`` as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +19,8 @@ from facs_rig.errors import RigError
 from facs_rig.io.gltf.reader import GltfRig
 from facs_rig.io.rig_files import list_rigs, load_rig
 
-__all__ = ["TargetMatch", "match_rig", "detect_rigs", "resolve_rig"]
+__all__ = ["TargetMatch", "column_map", "match_rig", "detect_rigs", "resolve_rig",
+           "require_morph_targets"]
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,33 @@ class TargetMatch:
         """Fraction of the file's targets the profile drives (0-1)."""
         return len(self.column_of_target) / self.n_file_targets if self.n_file_targets else 0.0
 
+    @property
+    def undriven_file_targets(self) -> tuple[str, ...]:
+        """Matched file targets whose profile target no FACS code drives (no mapping or
+        corrective: ARKit's ``mouthLeft``/``mouthRight``); they stay at the bottom of their range.
+        """
+        undriven = set(self.profile.undriven_targets)
+        return tuple(name for name, column in self.column_of_target.items()
+                     if self.profile.targets[column] in undriven)
+
+    @property
+    def n_driven_file_targets(self) -> int:
+        """Matched file targets some FACS code of the profile drives."""
+        return len(self.column_of_target) - len(self.undriven_file_targets)
+
     def to_dict(self) -> dict:
-        """A JSON-ready report: coverage, matched pairs, missing and unused names."""
+        """A JSON-ready report: coverage, matched pairs, missing and unused names.
+
+        ``matched_file_targets`` counts the file targets paired with a profile target;
+        ``driven_file_targets`` those of them some FACS code drives (it counted every matched
+        one, a new-user reviewer found), ``undriven_file_targets`` names the others.
+        """
         return {
             "rig": self.profile.name,
             "file_targets": self.n_file_targets,
-            "driven_file_targets": len(self.column_of_target),
+            "matched_file_targets": len(self.column_of_target),
+            "driven_file_targets": self.n_driven_file_targets,
+            "undriven_file_targets": list(self.undriven_file_targets),
             "file_coverage": round(self.file_coverage, 4),
             "profile_coverage": round(self.profile_coverage, 4),
             "matched": {target: list(names) for target, names in self.names.matched.items()},
@@ -76,14 +98,34 @@ def match_rig(profile: RigProfile, rig: GltfRig) -> TargetMatch:
     """
     file_names = rig.target_names
     names = match_names(profile.targets, file_names)
-    column_of_target: dict[str, int] = {}
-    for target, found in names.matched.items():
-        column = profile.targets.index(target)
-        for name in found:
-            column_of_target.setdefault(name, column)
+    column_of_target = _columns(profile.targets, names.matched)
     return TargetMatch(profile=profile, names=names,
                        column_of_target=MappingProxyType(column_of_target),
                        n_file_targets=len(file_names))
+
+
+def column_map(columns: Sequence[str], file_names: Iterable[str]) -> dict[str, int]:
+    """File target name -> index of the column of ``columns`` that drives it, names compared as
+    the CLI compares them (:func:`~facs_rig.core.naming.match_names`: ``mouthSmileLeft`` drives
+    ``mouthSmile_L``). A file name several columns match takes the first; file names no column
+    matches are absent.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Weight column names (``TargetWeights.names``, a profile's targets), in column order.
+    file_names : iterable of str
+        A file's morph target names.
+    """
+    return _columns(columns, match_names(columns, file_names).matched)
+
+
+def _columns(columns: Sequence[str], matched: Mapping[str, Sequence[str]]) -> dict[str, int]:
+    column_of_target: dict[str, int] = {}
+    for column, target in enumerate(columns):
+        for name in matched.get(target, ()):
+            column_of_target.setdefault(name, column)
+    return column_of_target
 
 
 def detect_rigs(rig: GltfRig, candidates: Sequence[RigProfile] | None = None) -> list[TargetMatch]:
@@ -99,15 +141,31 @@ def detect_rigs(rig: GltfRig, candidates: Sequence[RigProfile] | None = None) ->
                                           m.profile.name))
 
 
+def require_morph_targets(rig: GltfRig) -> None:
+    """Refuse a file with no morph targets: no profile can drive it.
+
+    A mesh without morph targets (a plain box) gave ``rig detect`` an empty table and exit 0,
+    and ``bake`` the advice to "pass --rig with a profile", which cannot help.
+
+    Raises
+    ------
+    RigError
+    """
+    if not rig.target_names:
+        raise RigError(f"{rig.path}: no morph targets (blend shapes), so nothing to drive: a "
+                       f"face rig for facs-rig needs morph targets")
+
+
 def resolve_rig(name_or_path: str | RigProfile | None, rig: GltfRig) -> TargetMatch:
     """The named profile's match with ``rig``, or the best bundled profile's when ``None``.
 
     Raises
     ------
     RigError
-        When the profile drives none of the file's targets (the message lists a few of them and
-        the best bundled profile).
+        When the file has no morph targets, or the profile drives none of them (the message
+        lists a few of them and the best bundled profile).
     """
+    require_morph_targets(rig)
     if name_or_path is not None:
         match = match_rig(load_rig(name_or_path), rig)
         if not match.column_of_target:

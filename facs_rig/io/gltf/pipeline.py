@@ -18,6 +18,7 @@ from facs_rig.core.curves import TargetWeights
 from facs_rig.core.deform import Deformer, vertex_normals
 from facs_rig.core.mesh import MorphMesh
 from facs_rig.core.mixing import mix, mix_frame
+from facs_rig.core.nodes import ancestry
 from facs_rig.core.rig import RigProfile
 from facs_rig.core.timeline import Timeline, sample
 from facs_rig.core.vocabulary import Vocabulary
@@ -199,10 +200,14 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
     if not gltf.meshes:
         raise GltfError(f"{gltf.path}: read without geometry; cannot pose")
     # Nodes the profile's node motion turns (gaze: the eyeballs) take their posed transform (their
-    # children follow), and their meshes are posed too even without morph targets.
+    # children follow), and the meshes they and their descendants show are posed too even
+    # without morph targets (Face Cap's eyeball meshes sit on children of the turned nodes).
     matrices, moved = _posed_world_matrices(gltf, match, weights)
     posed = []
     morph_nodes = {node for info in gltf.targets for node in info.nodes[:1]}
+    parent_of = _parents(gltf.source)
+    carried = [node for node in range(len(gltf.source.array("nodes")))
+               if moved and not moved.isdisjoint(ancestry(parent_of, node))]
     for info, mesh in zip(gltf.targets, gltf.meshes):
         mesh_weights = np.zeros(len(mesh.target_names), dtype=np.float32)
         for k, name in enumerate(mesh.target_names):
@@ -215,7 +220,7 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                 positions = positions @ matrix[:3, :3].T + matrix[:3, 3]
         posed.append(_posed_mesh(mesh, positions, gltf.path))
-    for node in moved:
+    for node in carried:
         if node in morph_nodes:
             continue
         matrix = matrices[node]
@@ -247,8 +252,20 @@ def _posed_mesh(mesh: MorphMesh, positions: np.ndarray, path) -> MorphMesh:
                      metadata=mesh.metadata)
 
 
+def _parents(source) -> dict[int, int]:
+    """Node index -> its parent's index (glTF ``children``; malformed entries are skipped)."""
+    nodes = source.array("nodes")
+    parent_of: dict[int, int] = {}
+    for index, node in enumerate(nodes):
+        children = node.get("children") if isinstance(node, dict) else None
+        for child in children if isinstance(children, list) else ():
+            if isinstance(child, int) and not isinstance(child, bool) and 0 <= child < len(nodes):
+                parent_of[child] = index
+    return parent_of
+
+
 def _posed_world_matrices(gltf: GltfRig, match: TargetMatch,
-                          weights: np.ndarray) -> tuple[dict[int, np.ndarray], tuple[int, ...]]:
+                          weights: np.ndarray) -> tuple[dict[int, np.ndarray], frozenset[int]]:
     """Every node's world matrix with the profile's node motion applied at ``weights``, and the
     nodes it moved."""
     from dataclasses import replace
@@ -259,18 +276,18 @@ def _posed_world_matrices(gltf: GltfRig, match: TargetMatch,
     source = gltf.source
     profile = match.profile
     if not profile.node_motions:
-        return world_matrices(source), ()
+        return world_matrices(source), frozenset()
     frame = TargetWeights(times=np.zeros(1), weights=np.asarray(weights, np.float32)[None, :],
                           names=profile.targets, fps=None)
     poses = moved_node_poses(source.document, profile.node_motions, frame)
     if not poses:
-        return world_matrices(source), ()
+        return world_matrices(source), frozenset()
     nodes = [dict(node) for node in source.array("nodes")]
     for node, pose in poses:
         nodes[node]["rotation"] = [float(v) for v in pose.rotation[0]]
         nodes[node]["translation"] = [float(v) for v in pose.translation[0]]
     turned = replace(source, document={**source.document, "nodes": nodes}, budget=source.budget)
-    return world_matrices(turned), tuple(node for node, _ in poses)
+    return world_matrices(turned), frozenset(node for node, _ in poses)
 
 
 def write_posed(meshes: list[MorphMesh], output: str | os.PathLike[str]) -> None:

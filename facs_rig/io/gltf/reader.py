@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from facs_rig.core.mesh import MorphMesh
+from facs_rig.core.mesh import MorphMesh, transform_mesh
 from facs_rig.errors import GltfError
 from facs_rig.io.gltf.accessors import accessor_count, read_accessor, read_accessor_float
 from facs_rig.io.gltf.container import GltfSource, check_geometry_extensions, read_gltf_source
@@ -83,6 +83,32 @@ class GltfRig:
     def target_names(self) -> tuple[str, ...]:
         """Every target name in the file, first-seen order, without repeats."""
         return tuple(dict.fromkeys(name for mesh in self.targets for name in mesh.target_names))
+
+    def world_meshes(self) -> tuple[MorphMesh, ...]:
+        """:attr:`meshes` in world space: each moved by the world transform of the first node
+        showing it (a mesh no node shows is returned as it is).
+
+        :attr:`meshes` are in the mesh's own space, as the file stores them: Face Cap's head is
+        ~12,000 units tall there and lies on its back (its nodes scale it by 1/5,000 and turn it
+        about 90° about X). Write these, not :attr:`meshes`, to get a copy that looks like the
+        file.
+
+        Raises
+        ------
+        GltfError
+            When read without geometry, or a node transform puts a mesh beyond float32 range.
+        """
+        if self.targets and not self.meshes:
+            raise GltfError(f"{self.path}: read without geometry; no meshes to place")
+        matrices = world_matrices(self.source)
+        placed = []
+        for info, mesh in zip(self.targets, self.meshes):
+            moved = transform_mesh(mesh, matrices[info.nodes[0]]) if info.nodes else mesh
+            if not (np.isfinite(moved.positions).all() and np.isfinite(moved.deltas).all()):
+                raise GltfError(f"{self.path}: mesh {mesh.name!r}: its node transform puts it "
+                                f"beyond float32 range")
+            placed.append(moved)
+        return tuple(placed)
 
     def document(self):
         """The document as a :class:`pygltflib.GLTF2` (a typed copy, for inspection)."""

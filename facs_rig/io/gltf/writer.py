@@ -499,6 +499,11 @@ class BakeResult:
         Nodes given rotation (and translation) channels by the profile's node motion (gaze).
     moved_node_names : tuple of str
         Their names.
+    unmatched_targets : tuple of str
+        The file's morph target names no weights column drives (their weights stay 0).
+    unmatched_columns : tuple of str
+        Names of the weights columns that drive no target of the file (their values were
+        dropped).
     """
 
     path: Path
@@ -515,6 +520,8 @@ class BakeResult:
     animations_kept: int = 0
     moved_nodes: tuple[int, ...] = ()
     moved_node_names: tuple[str, ...] = ()
+    unmatched_targets: tuple[str, ...] = ()
+    unmatched_columns: tuple[str, ...] = ()
 
     @property
     def saving(self) -> float:
@@ -588,8 +595,10 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         ``.glb`` or ``.gltf`` (+ ``<stem>.bin``). Buffers of the input are merged into one, and
         images stored as files or data URIs are embedded, so the output stands alone.
     column_of_target : Mapping[str, int], optional
-        File target name -> weights column. Default: exact name equality with
-        ``weights.names``.
+        File target name -> weights column. Default: ``weights.names`` matched to the file's
+        names as ``bake`` matches them (:func:`facs_rig.io.gltf.matching.column_map`: case,
+        ``Left``/``_L``/``.L`` and separators do not matter, so ARKit's ``mouthSmileLeft``
+        drives Face Cap's ``mouthSmile_L``). The result lists what stayed unmatched.
     interpolation : {"LINEAR", "STEP"}
         Sampler interpolation.
     tolerance : float or None
@@ -617,7 +626,9 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
         # input would be left pointing at the new buffer (bake face.gltf -o geometry.gltf).
         refuse_sidecar_inputs(path, _external_files(rig))
     if column_of_target is None:
-        column_of_target = {name: k for k, name in enumerate(weights.names)}
+        from facs_rig.io.gltf.matching import column_map
+
+        column_of_target = column_map(weights.names, rig.target_names)
     tracks = weight_tracks(rig, column_of_target)
     if not tracks:
         raise GltfError(f"{rig.path}: no node shows a mesh with a target the weights drive "
@@ -644,7 +655,22 @@ def write_animated_gltf(rig: GltfRig, weights: TargetWeights, path: str | os.Pat
                       animations_dropped=0 if keep_animations else len(others),
                       animations_kept=len(others) if keep_animations else 0,
                       moved_nodes=tuple(node for node, _ in poses),
-                      moved_node_names=tuple(pose.node for _, pose in poses))
+                      moved_node_names=tuple(pose.node for _, pose in poses),
+                      unmatched_targets=tuple(name for name in rig.target_names
+                                              if name not in column_of_target),
+                      unmatched_columns=_unmatched_columns(weights.names, column_of_target,
+                                                           node_motion, poses))
+
+
+def _unmatched_columns(names: Sequence[str], column_of_target: Mapping[str, int],
+                       node_motion: Sequence[NodeMotion],
+                       poses: Sequence[tuple[int, NodePose]]) -> tuple[str, ...]:
+    """The weights columns that went nowhere: they drive no file target and turn no node the
+    file has."""
+    used = {names[column] for column in column_of_target.values() if 0 <= column < len(names)}
+    moved = {pose.node for _, pose in poses}
+    used.update(motion.target for motion in node_motion if motion.node in moved)
+    return tuple(name for name in names if name not in used)
 
 
 def is_facs_rig_animation(animation: object) -> bool:
