@@ -367,16 +367,18 @@ def test_the_automatic_neutral_window_is_the_one_subtracted():
 def test_code_names_emotions_as_the_emfacs_table_does_on_a_real_take(capsys):
     # alex_rom_3 (Live Link Face range of motion): nose wrinkles with the upper lip raised and
     # a weak smile read happiness 2/2 (6+12 all of happiness, 9 a third of 9+15+16); the EMFACS
-    # table's disgust rows 9+17 and 10+17 explain more of the face. The ROM's 1+2 with the
-    # mouth open read surprise (it read sadness 2/3 for 15; its jaw opening, below 26's full
-    # jawOpen, reads 26 since the arkit profile's 27-beyond-26 prior; its 20B and 29B were
-    # ARKit's crosstalk from the jaw, taken out since round 9).
+    # table's disgust rows 9+17 and 10+17 explain more of the face, and with the brows lowered
+    # and the eyes closed too (4, 6 or 7, 9 or 10, 43) it is the core pain expression (Prkachin
+    # & Solomon 2008), which explains more again (it read disgust 2/2 before pain was named).
+    # The ROM's 1+2 with the mouth open read surprise (it read sadness 2/3 for 15; its jaw
+    # opening, below 26's full jawOpen, reads 26 since the arkit profile's 27-beyond-26 prior;
+    # its 20B and 29B were ARKit's crosstalk from the jaw, taken out since round 9).
     path = str(shared_asset("captures/livelinkface/alex_rom_3.csv"))
     assert main(["code", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    for line in ("30.60–30.93 s  4C+6B+9C+10C+12B+17C+24A+43C  disgust 2/2",
-                 "32.46–33.06 s  4D+6C+9C+10C+12B+17C+18B+22B+24B+43D  disgust 2/2",
-                 "45.86–46.33 s  4D+6C+9C+10C+12B+R14B+17C+18B+24B+43C  disgust 2/2",
+    for line in ("30.60–30.93 s  4C+6B+9C+10C+12B+17C+24A+43C  pain 4/4",
+                 "32.43–33.06 s  4D+6C+9C+10C+R12B+17C+18B+22B+24B+43D  pain 4/4",
+                 "45.86–46.33 s  4D+6C+9C+10C+12B+R14B+17C+18B+24B+43C  pain 4/4",
                  "42.53–43.59 s  1B+2B+8C+15C+22A+25C+26C+28C  surprise 3/4",
                  "4.01–6.79 s  1D+2D+5D  surprise 3/4",
                  "36.43–36.80 s  1C+2C+12C+17B+18B+24B+33C  happiness 1/1"):

@@ -595,6 +595,42 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
     assert _label(vocabulary, code) == line
 
 
+@pytest.mark.parametrize("code, line", [
+    # The bundled `pain` (Prkachin's core actions at the unscored C) read `disgust 1/1` for its
+    # 9 and 10: pain is in no EMFACS row. Its forms are the PSPI terms, each present
+    # (Prkachin & Solomon 2008: AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43).
+    ("pain", "0.00–1.40 s  4+6+7+9+10+43  pain 4/4\n"),
+    ("4E+6D+7C+9D+10C+43D", "0.00–1.40 s  4E+6D+7C+9D+10C+43D  pain 4/4\n"),
+    # alex_rom_3's pained face (26.53 s) with a chin raise and lip press read `anger 4/5` (anger's
+    # 4+5+7+17+24 without 5 explained 4E+7C+17C+24B, 2.30, against disgust's 9D+10C+17C, 2.00);
+    # the pain core explains 4E+6D+7C+9D+10C+43D, 4.80.
+    ("4E+6D+7C+9D+10C+12C+14C+17C+24B+43D",
+     "0.00–1.40 s  4E+6D+7C+9D+10C+12C+14C+17C+24B+43D  pain 4/4\n"),
+    # One of 6 or 7 and one of 9 or 10 is each PSPI term present.
+    ("4C+7C+10C+43C", "0.00–1.40 s  4C+7C+10C+43C  pain 4/4\n"),
+    # Without the eyes closed it is not the core pain expression: 9 and 10 are EMFACS disgust
+    # (OpenFace's facsvatar_demo_full at 11.40 s reads 4D+6B+7E+9B+10B with blinks).
+    ("4D+6B+7E+9B+10B", "0.00–1.40 s  4D+6B+7E+9B+10B  disgust 1/1\n"),
+    # Nor without the brows lowered, or without the nose and upper lip.
+    ("6C+9C+10C+43D", "0.00–1.40 s  6C+9C+10C+43D  disgust 1/1\n"),
+    ("4C+6C+7C+43D", "0.00–1.40 s  4C+6C+7C+43D\n"),
+    # An anger face (4+5+7+17+23 without 5; 5 beside 43 is refused) with the core in traces
+    # is still anger (evidence 3.6 against 2.1: pain's 4D+7D count for both).
+    ("4D+7D+17D+23D+6A+9A+43A", "0.00–1.40 s  4D+6A+7D+9A+17D+23D+43A  anger 4/5\n"),
+])
+def test_the_core_pain_expression_names_pain_not_anger_or_disgust(vocabulary, code, line):
+    assert _label(vocabulary, code) == line
+
+
+def test_pain_names_only_where_code_segments_is_asked_to_name_it(vocabulary):
+    from facs_rig.core.events import EMFACS_EMOTIONS, NAMED_FACES
+
+    assert NAMED_FACES == (*EMFACS_EMOTIONS, "pain")
+    timeline = Timeline(fps=30).add_code("pain", vocabulary, at=0, onset=0.2, apex=1, offset=0.2)
+    assert format_summary(code_segments(timeline, vocabulary, emotions=EMFACS_EMOTIONS)) == \
+        "0.00–1.40 s  4+6+7+9+10+43  disgust 1/1\n"
+
+
 def test_a_blink_does_not_end_the_lid_raiser_it_hides(vocabulary):
     # The closing lids drop AU5 for the blink's time (S07-001: 5C through the take read
     # `5C+15B`, `15B+45`, `5C+15B` at every blink); the eyes' AUs are bridged across a blink.
@@ -763,7 +799,7 @@ def test_raised_brows_alone_are_no_surprise(vocabulary):
     assert _label(vocabulary, "1C+2C+26B") == "0.00–1.40 s  1C+2C+26B  surprise 3/4\n"
 
 
-_FACE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 20, 22, 23, 24, 25, 26, 27)
+_FACE_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 20, 22, 23, 24, 25, 26, 27, 43)
 
 
 def _table_rows_shown(vocabulary, name: str, code) -> bool:
@@ -787,13 +823,13 @@ def _table_rows_shown(vocabulary, name: str, code) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(face=st.dictionaries(st.sampled_from(_FACE_AUS), st.sampled_from("ABCDE"), max_size=8))
 def test_an_emotion_is_named_only_when_a_row_of_its_table_is_shown(vocabulary, face):
-    from facs_rig.core.events import EMFACS_EMOTIONS, _name_emotion, _prototypes
+    from facs_rig.core.events import NAMED_FACES, _name_emotion, _prototypes
     from facs_rig.core.notation import Code, CodedAU
 
     code = Code(tuple(CodedAU(au, None, letter) for au, letter in sorted(face.items())))
-    name, matched, total = _name_emotion(code, _prototypes(vocabulary, EMFACS_EMOTIONS),
+    name, matched, total = _name_emotion(code, _prototypes(vocabulary, NAMED_FACES),
                                          vocabulary.scale(), set(_FACE_AUS))
-    shown = [emotion for emotion in EMFACS_EMOTIONS if _table_rows_shown(vocabulary, emotion, code)]
+    shown = [emotion for emotion in NAMED_FACES if _table_rows_shown(vocabulary, emotion, code)]
     assert (name is None) == (not shown)
     if name is not None:
         assert name in shown and 0 < matched <= total

@@ -204,8 +204,14 @@ def test_emotions_carry_the_emfacs_table(vocabulary):
     assert vocabulary.expression("anger").variants_omitting_one_of == "4+5+7+10"
     assert vocabulary.expression("happiness").prototypes == ("6+12", "12C")
     assert vocabulary.expression("contempt").prototypes == ("R12A+R14A", "L12A+L14A")
-    assert vocabulary.expression("pain").prototypes == ()
+    # Pain is in no EMFACS row: its prototypes are the core pain expression, each of the four
+    # PSPI terms present (Prkachin & Solomon 2008: AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43).
+    assert vocabulary.expression("pain").prototypes == (
+        "4+6+9+43", "4+6+10+43", "4+7+9+43", "4+7+10+43")
+    assert vocabulary.expression("pain").variants == ()
     assert vocabulary.expression("pain").variants_omitting_one_of is None
+    assert "Prkachin & Solomon (2008)" in vocabulary.expression("pain").source or \
+        "Prkachin, K. M. & Solomon, P. E. (2008)" in vocabulary.expression("pain").source
     for name in ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"):
         assert "Table 10-1" in vocabulary.expression(name).source or name == "contempt"
 

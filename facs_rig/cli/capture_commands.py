@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "actions changes (an AU on or off under 0.25 s next to other activity is flicker; a lone "
         "brief action is kept from --min-duration; head and eye positions cut only where the "
         "face is at rest) and print each segment as a FACS code of the AUs present for half of "
-        "it, with the EMFACS emotion it matches and how fully, e.g. "
+        "it, with the EMFACS emotion (or pain, Prkachin's core pain expression) it matches and "
+        "how fully, e.g. "
         "'1.20–2.05 s  6C+12D  happiness 2/2'.")
     code.add_argument("capture", metavar="CAPTURE", help="capture file")
     code.add_argument("--json", action="store_true",

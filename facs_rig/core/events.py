@@ -41,10 +41,18 @@ from facs_rig.core.timeline import AUEvent, Timeline
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary
 
 __all__ = ["EventOptions", "extract_events", "CodedSegment", "code_segments", "format_summary",
-           "EMFACS_EMOTIONS"]
+           "EMFACS_EMOTIONS", "NAMED_FACES"]
 
 #: The seven EMFACS basic emotions, looked up by name in the vocabulary's expressions.
 EMFACS_EMOTIONS = ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt")
+
+#: What :func:`code_segments` names a segment after by default: the EMFACS emotions and pain,
+#: whose core expression (Prkachin 1992; Prkachin & Solomon 2008: 4, 6 or 7, 9 or 10, and 43)
+#: is in no EMFACS row, so that without it a face in pain was named after the EMFACS row its
+#: actions share: the bundled ``pain`` (4+6+7+9+10+43) read ``disgust 1/1`` for its 9 and 10,
+#: and with a chin raise and lip press beside it (Live Link Face ``alex_rom_3.csv``) ``anger 4/5``
+#: for anger's 4+5+7+17+24 without 5. Pain is last: on equal evidence an emotion goes first.
+NAMED_FACES = (*EMFACS_EMOTIONS, "pain")
 
 
 @dataclass(frozen=True)
@@ -723,7 +731,9 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     major variant of the FACS Investigator's Guide's emotion prediction table, Ekman, Friesen &
     Hager 2002, Table 10-1; ``prototypes``/``variants`` in expressions.json), each term at least
     at its letter: 4+5+7 without the lips is no anger (every anger row has 23 or 24), 12A alone
-    no happiness (6+12, or 12 at C or more), 1+2+4 alone (the fear brow) no emotion.
+    no happiness (6+12, or 12 at C or more), 1+2+4 alone (the fear brow) no emotion. Pain is
+    in no EMFACS row; its forms are the core pain expression (Prkachin 1992; Prkachin & Solomon
+    2008, PSPI): 4, 6 or 7, 9 or 10, and 43, each present, read by the same rule.
 
     Among candidates, the one whose forms shown in full explain the most of the face wins: the
     AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
@@ -838,7 +848,7 @@ _BLENDS = {"happiness": "surprise", "surprise": "happiness"}
 
 
 def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: float = 0.25,
-                  min_duration: float = 0.1, emotions: tuple[str, ...] = EMFACS_EMOTIONS
+                  min_duration: float = 0.1, emotions: tuple[str, ...] = NAMED_FACES
                   ) -> list[CodedSegment]:
     """Cut a timeline into segments where the set of facial actions changes and code each one.
 
@@ -877,8 +887,9 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     at a time (AU45: a closure held over half a second is 43).
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
-    count against an emotion. ``emotions`` are the expressions that may name a segment: those
-    with EMFACS ``prototypes`` in the vocabulary (:func:`_name_emotion`); others never match.
+    count against an emotion. ``emotions`` are the expressions that may name a segment (default
+    :data:`NAMED_FACES`: the EMFACS emotions and pain): those with ``prototypes`` in the
+    vocabulary (:func:`_name_emotion`); others never match.
 
     Returns
     -------

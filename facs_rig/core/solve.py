@@ -719,6 +719,50 @@ def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
     return kept
 
 
+#: Passes of :meth:`BlendshapeSolver.solve` on targets whose contributions do not add, at most.
+COMBINED_PASSES = 30
+
+
+def combined_targets(rig, basis: np.ndarray, targets: Sequence[str],
+                     channels: Sequence[Channel]) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """The rows of ``basis`` whose target the rig combines softly (``1 - prod(1 - c)``, mixing
+    step 4) from two or more channels, as ``(row, columns)``.
+
+    Only the soft combination is modelled. The other non-linear steps stay linear, as the
+    basis has them: an exclusive chain's members (25/26/27 on jawOpen) are summed, since with
+    only the largest counting a weaker member is free beside a stronger one and the solve has
+    no single answer (metahuman's 27D read 26 at 1.0 beside it); ``max`` targets (the eyeLook
+    shapes) are driven by one eye AU at a time; a ``sum`` is the basis up to its clamp at 1.
+    """
+    mode_of = dict(zip(rig.targets, rig.combine))
+    chains = [set(rule.members) for rule in rig.rules if getattr(rule, "kind", "") == "exclusive"]
+    combined = []
+    for row, name in enumerate(targets):
+        if mode_of.get(name) != "soft":
+            continue
+        columns = np.flatnonzero(basis[row] > 0)
+        aus = {channels[c].au for c in columns.tolist()}
+        # Two or more contributions that the rig combines softly: not all of one chain.
+        if columns.size < 2 or any(aus <= chain for chain in chains):
+            continue
+        combined.append((row, tuple(columns.tolist())))
+    return tuple(combined)
+
+
+def _soft_excess(values: np.ndarray, terms: Sequence[tuple[list[int], np.ndarray]]
+                 ) -> np.ndarray:
+    """``(n_frames, len(terms))`` float64: for each soft target, given as the columns of
+    ``values`` that drive it and their weights ``a_i``, the sum of the contributions minus
+    their soft combination, ``sum_i c_i - (1 - prod_i (1 - c_i))``, ``c_i = clip(a_i x_i, 0,
+    1)``: what the linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with two)."""
+    excess = np.empty((values.shape[0], len(terms)))
+    for k, (columns, weights) in enumerate(terms):
+        contribution = np.clip(np.asarray(values[:, columns], dtype=np.float64) * weights,
+                               0.0, 1.0)
+        excess[:, k] = contribution.sum(axis=1) - 1.0 + np.prod(1.0 - contribution, axis=1)
+    return excess
+
+
 @dataclass(frozen=True)
 class BlendshapeSolver:
     """Blendshape weights -> AU values for one rig's targets.
@@ -736,6 +780,9 @@ class BlendshapeSolver:
     targets: tuple[str, ...]
     channels: tuple[Channel, ...]
     priors: SolvePriors = NO_PRIORS
+    #: The targets the rig combines softly from several channels (:func:`combined_targets`),
+    #: as ``(row, columns)``. Empty: the plain linear solve.
+    combined: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @classmethod
     def from_rig(cls, rig, targets: Sequence[str] | None = None,
@@ -743,7 +790,7 @@ class BlendshapeSolver:
         """Build the solver of a rig profile (optionally restricted to some of its targets)."""
         names = tuple(targets) if targets is not None else tuple(rig.targets)
         basis, channels = basis_from_rig(rig, names)
-        return cls(basis, names, channels, priors)
+        return cls(basis, names, channels, priors, combined_targets(rig, basis, names, channels))
 
     def prior_terms(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(penalty, coupling)`` of :attr:`priors` for :func:`solve_bounded`.
@@ -781,6 +828,115 @@ class BlendshapeSolver:
         penalty, coupling = self.prior_terms()
         options.setdefault("penalty", penalty)
         options.setdefault("coupling", coupling)
+        result = self._solve_linear(weights, times, dict(options))
+        if not self.combined or not result.values.shape[0]:
+            return result
+        return self._solve_combined(weights, times, options, result)
+
+    def _solve_combined(self, weights: np.ndarray, times: np.ndarray | None, options: dict,
+                        result: SolveResult) -> SolveResult:
+        """The solve of the targets the rig combines softly (:attr:`combined`).
+
+        The basis is linear: it predicts ``sum_i c_i`` for a target that AUs drive with
+        contributions ``c_i = a_i x_i``, while the rig combines them softly, ``1 - prod(1 -
+        c_i)``. Read linearly, a face the rig mixed reads low in the AUs that share such a
+        target: ``6C+12C`` on ``arkit`` makes cheekSquint 0.624 where the basis predicts 0.715,
+        and AU6 read 0.46. Each pass adds the basis's excess at the current solution, ``d(x) =
+        sum_i c_i - (1 - prod_i (1 - c_i))``, to the observed weights and solves again
+        (warm-started), until no value moves more than ten times the tolerance (or
+        :data:`COMBINED_PASSES`): at the fixed point ``A x = y + d(x)``, the rig's own
+        combination of ``x`` fits ``y`` (a defect correction; ``d`` grows with each ``c_i`` at
+        a rate below 1, ``1 - prod_{j != i}(1 - c_j)``). Only the channels linked to the soft
+        targets (through a shared target or a prior) can move, as the correction changes those
+        targets alone: they are solved on their own, on the targets they drive (the same
+        column lengths, so the same priors), and only on the frames that moved (frames are
+        independent problems, unless a temporal prior couples them: then every pass solves
+        the take). The residual is that of the rig's combination.
+        """
+        tolerance = float(options.get("tolerance", 1e-5))
+        values = result.values  # the linear solve's own new array: corrected in place
+        coupled = times is not None and self.priors.temporal_hz > 0
+        penalty, coupling = options.get("penalty"), options.get("coupling")
+        gram = self.basis.T @ self.basis + (0.0 if coupling is None else np.asarray(coupling))
+        soft_columns = {c for _, cols in self.combined for c in cols}
+        columns = np.sort(np.concatenate([group for group in _components(gram)
+                                          if soft_columns & set(group.tolist())]))
+        rows = np.flatnonzero(np.any(self.basis[:, columns] != 0, axis=1))
+        part = BlendshapeSolver(self.basis[np.ix_(rows, columns)],
+                                tuple(self.targets[k] for k in rows),
+                                tuple(self.channels[k] for k in columns), self.priors)
+        soft_rows = np.searchsorted(rows, [row for row, _ in self.combined])
+        position = {int(c): k for k, c in enumerate(columns)}
+        terms = [([position[c] for c in cols], self.basis[row, list(cols)])
+                 for row, cols in self.combined]
+        passed = dict(options)
+        if penalty is not None:
+            passed["penalty"] = np.asarray(penalty)[..., columns]
+        if coupling is not None:
+            passed["coupling"] = np.asarray(coupling)[np.ix_(columns, columns)]
+        residual = result.residual  # also the linear solve's own: written in place
+        basis = self.basis.T.astype(np.float32)
+        soft = [row for row, _ in self.combined]
+        # Frames are independent problems: the passes run block by block (every working array
+        # a block's, as the linear solve's), unless a temporal prior couples the take.
+        step = values.shape[0] if coupled else SOLVE_BLOCK_FRAMES
+        for first in range(0, values.shape[0], step):
+            block = slice(first, first + step)
+            # The part's own contiguous arrays: a pass gathers and scatters frames of these.
+            observed = np.ascontiguousarray(weights[block][:, rows])
+            solved = np.ascontiguousarray(values[block][:, columns])
+            excess = _soft_excess(solved, terms)
+            working = (np.arange(solved.shape[0]) if coupled
+                       else np.flatnonzero(np.any(excess > tolerance, axis=1)))
+            touched = working
+            for _ in range(COMBINED_PASSES):
+                if not working.size:
+                    break
+                corrected = observed[working].astype(np.float64)
+                corrected[:, soft_rows] += excess[working]
+                passed["initial"] = solved[working]
+                if np.ndim(penalty) == 2:
+                    passed["penalty"] = np.asarray(penalty)[np.ix_(working + first, columns)]
+                again = part._solve_linear(corrected, times if coupled else None,
+                                           dict(passed)).values
+                moved = np.max(np.abs(again - solved[working]), axis=1)
+                solved[working] = again
+                if coupled:
+                    if not np.any(moved > tolerance):
+                        break
+                    excess = _soft_excess(solved, terms)
+                    continue
+                # Ten times the solve's tolerance: a warm-started solve moves values by about
+                # its tolerance with no correction, and those frames would keep passes going.
+                working = working[moved > 10 * tolerance]
+                excess[working] = _soft_excess(solved[working], terms)
+            values[block, columns] = solved
+            if touched.size:
+                # The residual of the rig's combination, on the frames the passes changed.
+                frames = touched + first
+                misfit = values[frames] @ basis - np.asarray(weights[frames], dtype=np.float32)
+                misfit[:, soft] -= _soft_excess(solved[touched], terms).astype(np.float32)
+                residual[frames] = np.sqrt(np.mean(misfit * misfit, axis=1))
+        return SolveResult(values, residual, result.sweeps)
+
+    def _excess(self, values: np.ndarray) -> np.ndarray:
+        """``(n_frames, len(combined))`` float64: on each of :attr:`combined`'s targets, the
+        basis's prediction minus the rig's soft combination (:func:`_soft_excess`)."""
+        return _soft_excess(values, [(list(cols), self.basis[row, list(cols)])
+                                     for row, cols in self.combined])
+
+    def combine_values(self, values: np.ndarray) -> np.ndarray:
+        """``(n_frames, n_targets)`` float64: the targets ``values`` make, combined as the rig
+        does on :attr:`combined`'s targets, linearly elsewhere (in-between curves, clamps and
+        rules left out, as in the basis)."""
+        targets = np.asarray(values, dtype=np.float64) @ self.basis.T
+        if self.combined:
+            targets[:, [row for row, _ in self.combined]] -= self._excess(values)
+        return targets
+
+    def _solve_linear(self, weights: np.ndarray, times: np.ndarray | None,
+                      options: dict) -> SolveResult:
+        """The linear solve (with the temporal prior and the ``beyond`` readings)."""
         first = solve_bounded(self.basis, weights, **options)
         if self.priors.temporal_hz <= 0 or times is None or first.values.shape[0] < 3:
             return self._read_beyond(first, weights)
@@ -873,6 +1029,18 @@ def prior_terms(basis: np.ndarray, channels: Sequence[Channel], priors: SolvePri
                         a.side is None or b.side is None or a.side == b.side):
                     value = sign * pair.weight * lengths[i] * lengths[j]
                     coupling[i, j] = coupling[j, i] = value
+    # A `together` prior says which AUs occur together, not how strongly: it is a reward for
+    # both (-w x_i x_j), which raised an AU above what its shapes say (6 together with 12 at
+    # 0.05 read AU12 of a 6C+12C face 0.567, over C's top, 0.55: 12D; benchmarks/
+    # bench_fidelity.py's round trip, letters). So each AU's `together` couplings are capped,
+    # all of them together, at its sparsity price (lambda_k ||a_k||; a bilateral AU couples
+    # with both sides of its partner): with its partners at full intensity they at most waive
+    # the price, the priors' term p.x + x'Px/2 stays >= 0 on [0, 1], and without a sparsity
+    # there is nothing to waive. An `against` prior is a price, like the sparsity: not capped.
+    price = np.zeros(len(channels)) if penalty is None else penalty
+    reward = np.maximum(-coupling, 0.0).sum(axis=1)
+    scale = np.divide(price, reward, out=np.ones(len(channels)), where=reward > price)
+    coupling = np.where(coupling < 0, coupling * np.minimum.outer(scale, scale), coupling)
     if not np.any(coupling):
         return penalty, None
     lowest = float(np.linalg.eigvalsh(basis.T @ basis + coupling).min()) if len(channels) else 0.0
