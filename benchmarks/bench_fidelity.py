@@ -136,7 +136,7 @@ def round_trip(rig_name: str) -> tuple[int, int, list[tuple[str, list[int]]]]:
     rig = load_rig(rig_name)
     # The solve as captures get it: the bundled tracker profiles' priors (sparsity, pairs).
     solver = BlendshapeSolver.from_rig(rig, priors=load_tracker("generic").solve_priors)
-    codes = [str(au) for au in vocabulary.action_units
+    codes = [_written(au, vocabulary) for au in vocabulary.action_units
              if vocabulary.action_unit(au).kind == "action_unit"] + list(EMFACS_EMOTIONS)
     wrong = []
     for code in codes:
@@ -207,6 +207,18 @@ def unexplained(rig_name: str, wrong: list[tuple[str, list[int]]]) -> list[str]:
         if not (lost_ok and gained_ok):
             left.append(code)
     return left
+
+
+def _written(au: int, vocabulary) -> str:
+    """A single AU as a code: its number, or its left side where FACS scores it on one side
+    only (46, a wink: an unsided 46 is refused, docs/notation.md)."""
+    from facs_rig.errors import CodeParseError
+
+    try:
+        vocabulary.parse(str(au))
+    except CodeParseError:
+        return f"L{au}"
+    return str(au)
 
 
 def round_trip_benchmarks() -> list[Benchmark]:

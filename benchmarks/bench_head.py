@@ -41,6 +41,7 @@ def comparison() -> dict[str, tuple[float, float, str, float | None, float | Non
     no recipe for the AU."""
     from facs_rig.core.headgen.actions import ACTIONS, action_displacement
     from facs_rig.core.mixing import mix_frame
+    from facs_rig.errors import CodeParseError
     from facs_rig.io.default_head import build_head, head_recipe, read_ict_head
     from facs_rig.io.rig_files import load_rig
 
@@ -66,7 +67,11 @@ def comparison() -> dict[str, tuple[float, float, str, float | None, float | Non
                 break
         if scans is None:
             continue
-        values = vocabulary.channel_values(vocabulary.parse(f"{number}E"))
+        try:
+            code = vocabulary.parse(f"{number}E")
+        except CodeParseError:  # a wink (46) is scored on one side: both winks, as ICT scans both
+            code = vocabulary.parse(f"L{number}E+R{number}E")
+        values = vocabulary.channel_values(code)
         arkit_weights = mix_frame(values, arkit)
         reference = np.zeros_like(ict.positions)
         for index, target in enumerate(arkit.targets):
