@@ -155,8 +155,10 @@ def test_retarget_to_eaf_writes_letters_and_reads_back_as_its_json(tmp_path, voc
     for tier in re.findall(r'<TIER TIER_ID="([^"]*)" LINGUISTIC_TYPE_REF="facs-au"', text):
         block = text[text.index(f'<TIER TIER_ID="{tier}" '):]
         values += _values(block[:block.index("</TIER>")])
-    assert len(values) == 144 and all(re.fullmatch(r"\d{2}[A-E]", v) for v in values), values
-    assert values.count("64C") == 18
+    # 132 events (144 before retarget's timelines took code's neutral and smoothing and
+    # OpenFace's letters went band to band, both this session), every one lettered.
+    assert len(values) == 132 and all(re.fullmatch(r"\d{2}[A-E]", v) for v in values), values
+    assert values.count("64C") == 14
     back = read_timeline(tmp_path / "take.eaf", vocabulary)
     expected = json.loads((tmp_path / "take.json").read_text())["events"]
 
@@ -165,4 +167,4 @@ def test_retarget_to_eaf_writes_letters_and_reads_back_as_its_json(tmp_path, voc
                   for e in back.events) == sorted(
         (e["channel"], round(e["start"], 3), e["letter"], float(np.float32(e["intensity"])))
         for e in expected)
-    assert len(expected) == 144
+    assert len(expected) == 132
