@@ -339,7 +339,8 @@ def _override(from_names: _Placed, explicit: _Placed, vocabulary: Vocabulary) ->
     for (au, side), (term, column) in from_names.items():
         replacing = [t for t, _ in explicit.values()
                      if t.au == au or any(rule.matches(t, CodedAU(term.au, None, term.intensity))
-                                          for rule in vocabulary.rules.alternatives)]
+                                          for rule in vocabulary.rules.by_pair.get(
+                                              (min(t.au, au), max(t.au, au)), ()))]
         sides = ("L", "R") if side is None else (side,)
         kept = [one for one in sides if not any(_overlap(t.side, one) for t in replacing)]
         if len(kept) == len(sides):
@@ -358,7 +359,7 @@ def combination_problem(a: CodedAU, b: CodedAU, vocabulary: Vocabulary) -> str |
     visibility code says is not visible (``vocabulary.rules.hides``).
     """
     rules = vocabulary.rules
-    for rule in rules.alternatives:
+    for rule in rules.by_pair.get((min(a.au, b.au), max(a.au, b.au)), ()):
         if rule.matches(a, b):
             first, second = sorted((a, b), key=lambda t: t.au)
             return f"{first}+{second}: {rule.reason} ({rule.source})"
