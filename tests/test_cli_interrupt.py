@@ -167,8 +167,42 @@ def test_ctrl_c_while_the_command_imports_is_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(facs_rig.cli, "build_parser", importing)
     monkeypatch.setattr(sys, "argv", ["facs-rig", "code", "take.csv"])
-    assert run() == 130
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run() == 130
+        # The entry point leaves a late SIGTERM ignored: the process is about to exit.
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # this test process is not exiting
     assert capsys.readouterr().err == "facs-rig: interrupted\n"
+
+
+@pytest.mark.parametrize(("main_status", "expected"), [(None, 143), (0, 0)])
+def test_a_sigterm_outside_main_ends_the_command_with_143_not_the_signal(main_status, expected):
+    """Outside the handler main() installs around a command (while the tool imports, or once
+    the command has stopped and restored it), SIGTERM's default action killed Python: a second
+    `kill` 0.1 s after the first reached a batch that had already written its report, and the
+    command ended killed by the signal (status -15) instead of 143 (a CI run's find). The
+    entry point now raises it as Terminated before main() and ignores it after."""
+    body = ("os.kill(os.getpid(), signal.SIGTERM); time.sleep(1)" if main_status is None else
+            "pass")
+    done = subprocess.run(
+        [sys.executable, "-c", f"""
+import os, signal, sys, time
+import facs_rig.cli
+from facs_rig import _console
+def fake_main():
+    {body}
+    return {main_status if main_status is not None else 7}
+facs_rig.cli.main = fake_main
+status = _console.run()
+# After run(): the command has ended; a stop signal now changes nothing.
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(0.2)
+sys.exit(status)
+"""], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    assert done.returncode == expected, done.stderr
+    assert done.stderr == ("facs-rig: terminated\n" if main_status is None else "")
 
 
 def test_sigterm_during_a_long_write_is_one_line_and_leaves_no_part(tmp_path):
