@@ -12,6 +12,7 @@ import pytest
 from conftest import shared_asset
 
 from facs_rig.cli import main
+from facs_rig.core.channels import Channel
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.openface import openface_intensity
 from facs_rig.resources import load_vocabulary
@@ -231,3 +232,25 @@ def test_a_piece_cut_around_a_blink_lists_only_what_is_present_in_it(vocabulary)
               AUEvent.from_times(Channel(45), 1.0, 1.0, 1.0, 1.25, 1.25))
     assert [str(s) for s in code_segments(Timeline(events, 8.0), vocabulary)] == [
         "0.81–1.06 s  4C", "1.06–1.25 s  45", "1.25–2.25 s  1C"]
+
+
+def test_a_blink_of_one_eye_beside_the_other_eye_held_closed_is_scored(vocabulary):
+    """A second reader's find: a left blink inside a segment holding R43E was dropped, as if any
+    43 closed both eyes. FACS scores one closure per eye: L45 beside R43E is scored (and parses
+    back), a blink of the closed eye or under a bilateral 43 is not."""
+    from facs_rig.core.events import code_segments, format_summary
+    from facs_rig.core.timeline import AUEvent, Timeline
+
+    def closure(channel, start, end, letter=None):
+        return AUEvent.from_times(channel, 1.0, start, start, end, end, letter=letter)
+
+    def summary(*events):
+        return format_summary(code_segments(Timeline(events, 2.0, 30.0, {}), vocabulary))
+
+    assert summary(closure(Channel(43, "R"), 0.0, 2.0, "E"), closure(Channel(45, "L"), 1.0, 1.2)) \
+        == "0.00–1.00 s  R43E\n1.00–1.20 s  R43E+L45\n1.20–2.00 s  R43E\n"
+    vocabulary.parse("R43E+L45")  # a code FACS allows
+    assert summary(closure(Channel(43, "R"), 0.0, 2.0, "E"), closure(Channel(45, "R"), 1.0, 1.2)) \
+        == "0.00–2.00 s  R43E\n"
+    assert summary(closure(Channel(43), 0.0, 2.0, "E"), closure(Channel(45, "L"), 1.0, 1.2)) \
+        == "0.00–2.00 s  43E\n"

@@ -931,9 +931,12 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
         covered = sum(overlap for overlap, _ in overlaps)
         if overlaps and covered >= 0.5 * (end - start):
             k = -max(overlaps)[1]
-            if any(channel.au == 43 for channel in pieces[k][2]):
-                # The eyes are closed through that segment (43): FACS scores one closure at a
-                # time, the held one, not a blink inside it (AU45: a longer closure is 43).
+            if any(channel.au == 43 and (channel.side is None or event.channel.side is None
+                                         or channel.side == event.channel.side)
+                   for channel in pieces[k][2]):
+                # That eye is closed through the segment (43): FACS scores one closure of an
+                # eye at a time, the held one, not a blink inside it (AU45: a longer closure is
+                # 43). A blink of the other eye beside a held R43 is scored (L45+R43E).
                 continue
             blinks_in.setdefault(k, []).append(
                 (max(start, pieces[k][0]), min(end, pieces[k][1]), event))
