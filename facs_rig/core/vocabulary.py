@@ -278,6 +278,19 @@ def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) ->
         _require(ok, problems, f"{path}: {code!r} is not a code of this file")
         return ok
 
+    def entries(section: str):
+        """``(path, entry, citation)`` of a section's objects whose source is one of
+        ``sources`` (what is not an object is a problem, and skipped)."""
+        for index, entry in enumerate(data.get(section, [])):
+            path = f"rules.{section}[{index}]"
+            if not isinstance(entry, Mapping):
+                problems.append(f"{path}: expected an object")
+                continue
+            cite = cited(entry.get("source"), f"{path}.source")
+            _require(cite in sources, problems,
+                     f"{path}.source: {cite!r} is not one of rules.sources")
+            yield path, entry, cite
+
     sources = data.get("sources", {})
     if not (isinstance(sources, Mapping)
             and all(isinstance(k, str) and isinstance(v, str) and v for k, v in sources.items())):
@@ -307,14 +320,7 @@ def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) ->
             needs_side[entry["code"]] = str(entry.get("hint"))
     hides: dict[int, frozenset[str]] = {}
     hides_source: dict[int, str] = {}
-    for index, entry in enumerate(data.get("visibility", [])):
-        path = f"rules.visibility[{index}]"
-        if not isinstance(entry, Mapping):
-            problems.append(f"{path}: expected an object")
-            continue
-        cite = cited(entry.get("source"), f"{path}.source")
-        _require(cite in sources, problems,
-                 f"{path}.source: {cite!r} is not one of rules.sources")
+    for path, entry, cite in entries("visibility"):
         _require(isinstance(entry.get("why"), str) and bool(entry.get("why")), problems,
                  f"{path}.why: expected what the code hides, in words")
         regions = entry.get("hides")
@@ -327,14 +333,7 @@ def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) ->
             hides[entry["code"]] = frozenset(regions if isinstance(regions, list) else ())
             hides_source[entry["code"]] = cite
     alternatives: list[Alternative] = []
-    for index, entry in enumerate(data.get("alternatives", [])):
-        path = f"rules.alternatives[{index}]"
-        if not isinstance(entry, Mapping):
-            problems.append(f"{path}: expected an object")
-            continue
-        cite = cited(entry.get("source"), f"{path}.source")
-        _require(cite in sources, problems,
-                 f"{path}.source: {cite!r} is not one of rules.sources")
+    for path, entry, cite in entries("alternatives"):
         reason = entry.get("reason")
         _require(isinstance(reason, str) and bool(reason), problems,
                  f"{path}.reason: expected the rule in words")
