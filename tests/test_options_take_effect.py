@@ -465,6 +465,17 @@ def test_what_gain_0_did_and_a_small_gain_still_does(smile, capsys):
     assert _code(capsys, smile, "--gain", "0.5") != _code(capsys, smile)
 
 
+@pytest.mark.parametrize("percentile", [0.0, -1.0, 100.5, float("nan")])
+def test_the_library_refuses_the_gains_the_cli_refuses(percentile):
+    """--gain 0 is refused where every caller's cleaning is checked, CleaningOptions, not only by
+    the CLI's option: a Python caller's gain_percentile=0 stretched every resting channel 5x."""
+    from facs_rig.io.captures.pipeline import CleaningOptions
+
+    with pytest.raises(ValueError, match="gain percentile must be more than 0 and at most 100"):
+        CleaningOptions(gain_percentile=percentile)
+    assert CleaningOptions(gain_percentile=95.0).gain_percentile == 95.0
+
+
 # Cleaning options where ARKit weights are copied as recorded -----------------------------------
 
 @pytest.mark.parametrize("options, named", [

@@ -278,8 +278,12 @@ class CleaningOptions:
             raise ValueError(f"max_gap must be a number of seconds >= 0, not {self.max_gap!r}")
         if not (0.0 < self.cutoff_hz < math.inf):
             raise ValueError(f"cutoff must be a positive number of Hz, not {self.cutoff_hz!r}")
-        if self.gain_percentile is not None and not 0.0 <= self.gain_percentile <= 100.0:
-            raise ValueError(f"gain percentile must lie in 0-100, not {self.gain_percentile!r}")
+        # Above 0: the 0th percentile is each channel's lowest value, so every channel that
+        # returns to rest got the largest stretch (5x), the opposite of "no gain" (the CLI's
+        # --gain says so in its own words).
+        if self.gain_percentile is not None and not 0.0 < self.gain_percentile <= 100.0:
+            raise ValueError(f"gain percentile must be more than 0 and at most 100, not "
+                             f"{self.gain_percentile!r}")
         if self.fps is not None and not (0.0 < self.fps < math.inf):
             raise ValueError(f"fps must be a positive number, not {self.fps!r}")
         if self.neutral not in ("none", "auto"):
