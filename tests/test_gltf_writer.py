@@ -446,3 +446,37 @@ def test_mesh_without_faces_is_written_as_points(tmp_path):
     assert report["issues"]["numWarnings"] == 0
     assert read_gltf_source(tmp_path / "points.glb").document["meshes"][0]["primitives"][0][
         "mode"] == 0
+
+
+def test_posed_meshes_keep_faces_outward_under_a_mirroring_node(tmp_path):
+    """A node scaled by -1 on X mirrors its mesh; glTF 2.0 (3.7.2.1) has renderers take its
+    triangles as clockwise then. Baked into world positions, with no node left to mirror them,
+    the triangles must be reversed, or the posed copy (pose, preview) faces inwards."""
+    from gltf_samples import DocumentBuilder
+
+    from facs_rig.io.gltf.matching import resolve_rig
+    from facs_rig.io.gltf.pipeline import posed_meshes
+
+    paths = {}
+    for name, scale in (("plain", [1.0, 1.0, 1.0]), ("mirrored", [-1.0, 1.0, 1.0])):
+        builder = DocumentBuilder()
+        builder, _ = quad_rig(builder)
+        builder.json["nodes"][0]["scale"] = scale
+        paths[name] = tmp_path / f"{name}.glb"
+        paths[name].write_bytes(builder.glb())
+    posed = {}
+    for name, path in paths.items():
+        rig = read_gltf(path)
+        match = resolve_rig("arkit", rig)
+        [posed[name]] = posed_meshes(rig, match, np.zeros(len(match.profile.targets), np.float32))
+    plain, mirrored = posed["plain"], posed["mirrored"]
+    np.testing.assert_allclose(mirrored.positions, plain.positions * [-1, 1, 1])
+    assert np.array_equal(mirrored.faces, plain.faces[:, ::-1])
+    # The quad lies in z = 0 facing +z; a mirror in X leaves it facing +z.
+    np.testing.assert_allclose(plain.normals, [[0, 0, 1]] * 4, atol=1e-6)
+    np.testing.assert_allclose(mirrored.normals, [[0, 0, 1]] * 4, atol=1e-6)
+    # The previews bake node transforms the same way.
+    from facs_rig.render.scene import load_render_rig
+
+    shown = {name: load_render_rig(path).mesh for name, path in paths.items()}
+    assert np.array_equal(shown["mirrored"].faces, shown["plain"].faces[:, ::-1])

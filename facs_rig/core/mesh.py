@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MorphMesh", "transform_mesh"]
+__all__ = ["MorphMesh", "mirrors", "transform_mesh"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,15 @@ class MorphMesh:
         return int(self.positions.shape[0])
 
 
+def mirrors(matrix: np.ndarray) -> bool:
+    """Whether the affine ``matrix`` (4, 4) (or its linear part, (3, 3)) mirrors: its
+    determinant is negative, and the glTF 2.0 specification (3.7.2.1, meshes: "the determinant
+    of the node's global transform defines the winding order") then has renderers take a
+    mesh's triangles as clockwise. Baking such a matrix into positions must reverse them."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.linalg.det(np.asarray(matrix, np.float64)[:3, :3]) < 0)
+
+
 def transform_mesh(mesh: MorphMesh, matrix: np.ndarray) -> MorphMesh:
     """``mesh`` moved by the affine ``matrix``: a glTF node's world transform baked into it.
 
@@ -90,7 +99,7 @@ def transform_mesh(mesh: MorphMesh, matrix: np.ndarray) -> MorphMesh:
             turned = mesh.normals.astype(np.float64) @ normal_matrix.T
             length = np.linalg.norm(turned, axis=1, keepdims=True)
             normals = np.where(length > 0, turned / np.where(length > 0, length, 1.0), 0.0).astype(np.float32)
-    faces = mesh.faces[:, ::-1].copy() if np.linalg.det(linear) < 0 else mesh.faces
+    faces = mesh.faces[:, ::-1].copy() if mirrors(linear) else mesh.faces
     return MorphMesh(name=mesh.name, positions=positions, faces=faces,
                      target_names=mesh.target_names, deltas=deltas, normals=normals,
                      metadata=mesh.metadata)

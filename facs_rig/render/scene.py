@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facs_rig.core.mesh import MorphMesh
+from facs_rig.core.mesh import MorphMesh, mirrors
 from facs_rig.core.nodes import NodeMotion, ancestry, carried_points_matrix, node_poses
 from facs_rig.errors import GltfError
 
@@ -252,7 +252,9 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
         with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
             world = (mesh.positions.astype(np.float64) @ linear.T + shift).astype(np.float32)
         positions.append(world)
-        faces.append(mesh.faces.astype(np.int64) + offset)
+        # A mirroring node has its triangles taken clockwise (glTF 2.0, 3.7.2.1): baked into
+        # world positions they are reversed, or they would be shaded as facing inwards.
+        faces.append((mesh.faces[:, ::-1] if mirrors(matrix) else mesh.faces).astype(np.int64) + offset)
         # Charged to the file's decode budget: every mesh gets a row per name of EVERY mesh.
         source.budget.charge(len(names) * mesh.n_vertices * 12, f"mesh {mesh.name!r} for the preview",
                              target)
@@ -295,7 +297,7 @@ def load_render_rig(path: str | os.PathLike[str] | None = None) -> RenderRig:
             with np.errstate(over="ignore", invalid="ignore"):  # checked after the loop
                 world = (points.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]).astype(np.float32)
             positions.append(world)
-            faces.append(triangles + offset)
+            faces.append((triangles[:, ::-1] if mirrors(matrix) else triangles) + offset)
             source.budget.charge(len(names) * points.shape[0] * 12,
                                  f"/meshes/{mesh_index} for the preview", target)
             deltas_parts.append(np.zeros((len(names), points.shape[0], 3), np.float32))

@@ -16,7 +16,7 @@ import numpy as np
 
 from facs_rig.core.curves import TargetWeights
 from facs_rig.core.deform import Deformer, vertex_normals
-from facs_rig.core.mesh import MorphMesh
+from facs_rig.core.mesh import MorphMesh, mirrors
 from facs_rig.core.mixing import mix, mix_frame
 from facs_rig.core.nodes import ancestry
 from facs_rig.core.rig import RigProfile
@@ -215,11 +215,13 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
             if column is not None:
                 mesh_weights[k] = weights[column]
         positions = Deformer(mesh)(mesh_weights).astype(np.float64)
+        mirrored = False
         if info.nodes:
             matrix = matrices[info.nodes[0]]
             with np.errstate(over="ignore", invalid="ignore"):  # checked just below
                 positions = positions @ matrix[:3, :3].T + matrix[:3, 3]
-        posed.append(_posed_mesh(mesh, positions, gltf.path))
+            mirrored = mirrors(matrix)
+        posed.append(_posed_mesh(mesh, positions, gltf.path, mirrored))
     for node in carried:
         if node in morph_nodes:
             continue
@@ -229,12 +231,17 @@ def posed_meshes(gltf: GltfRig, match: TargetMatch, weights: np.ndarray) -> list
             continue
         with np.errstate(over="ignore", invalid="ignore"):  # checked in _posed_mesh
             world = mesh.positions.astype(np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
-        posed.append(_posed_mesh(mesh, world, gltf.path))
+        posed.append(_posed_mesh(mesh, world, gltf.path, mirrors(matrix)))
     return posed
 
 
-def _posed_mesh(mesh: MorphMesh, positions: np.ndarray, path) -> MorphMesh:
+def _posed_mesh(mesh: MorphMesh, positions: np.ndarray, path,
+                mirrored: bool = False) -> MorphMesh:
     """``mesh`` at ``positions`` (n_vertices, 3) float64, without targets, normals recomputed.
+
+    ``mirrored``: the positions were moved by a mirroring node transform, so each triangle's
+    winding is reversed (as :func:`~facs_rig.core.mesh.transform_mesh` does) to keep the baked
+    faces, and the normals computed from them, facing outwards once no node mirrors them.
 
     Raises
     ------
@@ -246,8 +253,9 @@ def _posed_mesh(mesh: MorphMesh, positions: np.ndarray, path) -> MorphMesh:
     if not np.isfinite(positions32).all():
         raise GltfError(f"{path}: mesh {mesh.name!r}: its node transform (or deltas) put "
                         f"vertices beyond float32 range; cannot pose it")
-    normals = vertex_normals(positions32, mesh.faces) if len(mesh.faces) else None
-    return MorphMesh(name=mesh.name, positions=positions32, faces=mesh.faces, target_names=(),
+    faces = mesh.faces[:, ::-1].copy() if mirrored and len(mesh.faces) else mesh.faces
+    normals = vertex_normals(positions32, faces) if len(faces) else None
+    return MorphMesh(name=mesh.name, positions=positions32, faces=faces, target_names=(),
                      deltas=np.zeros((0, mesh.n_vertices, 3), np.float32), normals=normals,
                      metadata=mesh.metadata)
 
