@@ -468,6 +468,35 @@ def test_a_client_that_does_not_start_closes_the_local_cluster(tmp_path, capsys,
             if id(cluster) not in clusters_before] == []
 
 
+def test_a_script_that_calls_run_batch_unguarded_gets_one_line_per_worker(tmp_path):
+    """Each local worker imports the script that started the batch (multiprocessing's fork
+    server and spawn do, for functions defined there); a call of run_batch outside
+    ``if __name__ == "__main__":`` ran again in each, and each printed multiprocessing's
+    "bootstrapping phase" RuntimeError traceback, then asyncio's "Task exception was never
+    retrieved" for Dask's "Nanny failed to start worker process". Now each worker says what to
+    do in one line, and the script gets the ClusterError, nothing else."""
+    require_dask()
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from facs_rig.cluster import BatchSettings, OutputNames, ClusterError, run_batch\n"
+        "try:\n"
+        f"    run_batch([{str(shared_asset(LLF))!r}], BatchSettings(OutputNames('out/{{stem}}.json')),"
+        " workers=2)\n"
+        "except ClusterError as error:\n"
+        "    print('ClusterError:', error)\n", encoding="utf-8")
+    completed = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                               text=True, timeout=240, stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, PYTHONPATH=str(REPO)))
+    line = ("facs-rig: error: run_batch() ran again in a worker process as it imported the "
+            "script that started the batch: call it under `if __name__ == \"__main__\":` "
+            "(docs/batch.md)")
+    assert completed.stderr.splitlines() == [line, line], completed.stderr
+    assert completed.stdout.splitlines() == [
+        "ClusterError: cannot start the local Dask cluster: none of its 2 worker processes "
+        "started"]
+    assert not (tmp_path / "out" / "batch-manifest.jsonl").exists()
+
+
 def _running_local_clusters() -> list:
     import gc
 

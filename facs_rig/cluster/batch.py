@@ -11,6 +11,7 @@ from pathlib import Path
 from facs_rig.cluster.engine import (
     BatchResult,
     ResultsManifest,
+    refuse_while_a_worker_starts,
     release_interrupts,
     run_jobs,
     start_worker_server,
@@ -353,6 +354,8 @@ def run_batch(inputs: list[str], settings: BatchSettings, *, scheduler: str | No
         with the seconds waited when no take has finished for a while
         (:data:`~facs_rig.cluster.engine.STALL_NOTICE`).
     """
+    if scheduler is None:
+        refuse_while_a_worker_starts("run_batch()")
     if scheduler is not None:
         problem = scheduler_address_problem(scheduler)
         if problem is not None:

@@ -299,6 +299,41 @@ def _interrupt_held(*, children: str):
         raise KeyboardInterrupt
 
 
+def refuse_while_a_worker_starts(call: str) -> None:
+    """Stop a worker process that is running the caller's script again, before it starts a
+    cluster of its own.
+
+    A worker started by the fork server (or spawned) imports the script that started the batch,
+    as ``__mp_main__``, so that functions defined there can be its tasks (Python's
+    ``multiprocessing`` docs, "Safe importing of main module"). A script that calls
+    ``run_batch`` outside ``if __name__ == "__main__":`` would call it again in every worker,
+    and multiprocessing refused that with a RuntimeError traceback from each, then Dask's
+    "Nanny failed to start worker process" ones. ``_inheriting`` is the flag multiprocessing's
+    own check (``spawn._check_not_importing_main``) reads: set while a child imports the
+    parent's main module.
+
+    Raises
+    ------
+    SystemExit
+        Code 1, after one ``facs-rig: error:`` line on stderr: an exception would only be
+        printed as a traceback by the worker's bootstrap, and the batch's own process then
+        says that none of its workers started.
+    """
+    if not getattr(multiprocessing.current_process(), "_inheriting", False):
+        return
+    line = (f"facs-rig: error: {call} ran again in a worker process as it imported the script "
+            f"that started the batch: call it under `if __name__ == \"__main__\":` "
+            f"(docs/batch.md)\n")
+    # One write, so that the lines of workers starting at once do not interleave (a pipe's
+    # writes of up to PIPE_BUF bytes are atomic, POSIX write(2)).
+    try:
+        sys.stderr.flush()
+        os.write(sys.stderr.fileno(), line.encode())
+    except (AttributeError, OSError, ValueError):  # no file descriptor behind sys.stderr
+        print(line, end="", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
 def start_worker_server() -> None:
     """Start the fork server of the local cluster's workers, in the background (returns at once).
 
@@ -437,6 +472,7 @@ def dask_client(scheduler: str | None, workers: int | None):
                     n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
                     scheduler_port=0, dashboard_address=DASHBOARD_ADDRESS,
                     silence_logs=logging.CRITICAL)
+                _quiet_failed_worker_starts(cluster)
                 cluster.scale(count)  # starts them all at once, in the background
                 client = _new_client(distributed, cluster, "the local Dask cluster's scheduler")
                 _wait_for_a_worker(client, cluster, count, stop=lambda: held.pressed)
@@ -570,6 +606,31 @@ def _quiet_dask_logs() -> None:
              if name.split(".")[0] in roots]
     for name in (*roots, *names):
         logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _quiet_failed_worker_starts(cluster) -> None:
+    """Keep a worker that failed to start from printing asyncio's "Task exception was never
+    retrieved" traceback: Dask's cluster starts each worker in a task whose exception
+    (``RuntimeError: Nanny failed to start worker process``) nobody awaits, and asyncio reports
+    it when the task is collected. What matters is said once: a ClusterError when none started
+    (:func:`_wait_for_a_worker`), and the worker's own line when it printed one
+    (:func:`refuse_while_a_worker_starts`). Only that exception is passed over, and only on the
+    cluster's own event loop (Dask's thread), whose other reports go where they went."""
+    loop = getattr(getattr(cluster, "loop", None), "asyncio_loop", None)
+    if loop is None:
+        return
+    previous = loop.get_exception_handler()
+
+    def report(loop, context) -> None:
+        error = context.get("exception")
+        if isinstance(error, RuntimeError) and "failed to start worker process" in str(error):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(report)
 
 
 def _close_started(client, cluster, others: set) -> None:
@@ -754,6 +815,8 @@ def run_jobs(jobs: Iterable[TakeJob], manifest: ResultsManifest, *,
         ``interrupted`` is True after Ctrl-C: finished takes are in the manifest, the rest are
         not, and a rerun continues from there.
     """
+    if scheduler is None:
+        refuse_while_a_worker_starts("run_jobs()")
     distributed = _import_dask()  # a clear error when Dask is missing, before anything starts
     result = BatchResult()
     queued = list(jobs)
