@@ -330,7 +330,8 @@ def refuse_while_a_worker_starts(call: str) -> None:
         sys.stderr.flush()
         os.write(sys.stderr.fileno(), line.encode())
     except (AttributeError, OSError, ValueError):  # no file descriptor behind sys.stderr
-        print(line, end="", file=sys.stderr, flush=True)
+        sys.stderr.write(line)
+        sys.stderr.flush()
     raise SystemExit(1)
 
 
