@@ -11,7 +11,7 @@ import pytest
 
 from facs_rig import load_vocabulary
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, KINDS, REGIONS, Vocabulary
-from facs_rig.errors import VocabularyError
+from facs_rig.errors import CodeParseError, VocabularyError
 from facs_rig.resources import read_bundled_json
 
 # FACS 2002 codes the Foundation issue lists, by kind.
@@ -172,6 +172,34 @@ def test_validator_rejects_expression_with_bad_code():
     expressions = copy.deepcopy(expressions)
     expressions["expressions"].append({"name": "broken", "code": "1+3", "source": "a test case"})
     with pytest.raises(VocabularyError, match="broken: unknown action unit 3 at column 3"):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+@pytest.mark.parametrize(("words", "problem"), [
+    ({"fear": "fear"}, "everyday_words.words.fear: is an expression's own name"),
+    ({"scared": "terror"}, "everyday_words.words.scared: 'terror' is not a named expression"),
+    ({"Forced smile": "polite_smile"},
+     "everyday_words.words.Forced smile: must be lowercase letters, digits and '_'"),
+])
+def test_validator_checks_everyday_words(words, problem):
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    expressions["everyday_words"]["words"] = words
+    with pytest.raises(VocabularyError) as caught:
+        Vocabulary.from_dicts(units, scales, expressions)
+    assert str(caught.value) == f"vocabulary (expressions): {problem}"
+
+
+def test_everyday_words_suggest_and_are_never_read_as_names():
+    vocabulary = load_vocabulary()
+    assert vocabulary.everyday_words["scared"] == "fear"
+    assert set(vocabulary.everyday_words.values()) <= set(vocabulary.expressions)
+    with pytest.raises(CodeParseError, match="did you mean 'fear'"):
+        vocabulary.parse("scared")
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    del expressions["everyday_words"]["source"]
+    with pytest.raises(VocabularyError, match="everyday_words.source: the words cite their source"):
         Vocabulary.from_dicts(units, scales, expressions)
 
 

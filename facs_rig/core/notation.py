@@ -148,6 +148,8 @@ def _did_you_mean(token: str, vocabulary: Vocabulary) -> str:
     if len(token) > 64:  # no name is that long; spare the comparison on hostile input
         return ""
     name = normalize_expression_name(token)
+    if name in vocabulary.everyday_words:  # a word for one ('scared'), not a misspelling
+        return f"did you mean {vocabulary.everyday_words[name]!r}?"
     close = get_close_matches(name, list(vocabulary.expressions), n=1, cutoff=0.75)
     if not close and len(name) >= 3:
         # A word form rather than a misspelling ('happy', 'sad', 'smile', 'wink'): a name that

@@ -489,6 +489,38 @@ def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Ex
     return expressions
 
 
+def _everyday_words_from_dict(data: Mapping[str, Any], expressions: Mapping[str, Expression],
+                              source: str) -> dict[str, str]:
+    """``everyday_words.words`` of expressions.json: word -> the expression name it suggests
+    (``scared`` -> ``fear``), validated: each word a name-shaped string that is no expression's
+    own name, each target a named expression, and the section cites its source."""
+    section = data.get("everyday_words")
+    if section is None:
+        return {}
+    path = "everyday_words"
+    if not isinstance(section, Mapping):
+        raise VocabularyError(f"{source}: {path}: expected an object with source and words")
+    problems: list[str] = []
+    if not (isinstance(section.get("source"), str) and section["source"]):
+        problems.append(f"{path}.source: the words cite their source")
+    words = section.get("words")
+    if not isinstance(words, Mapping):
+        raise VocabularyError(f"{source}: {path}.words: expected an object of word -> name")
+    known: dict[str, str] = {}
+    for word, name in words.items():
+        if normalize_expression_name(word) != word or not word:
+            problems.append(f"{path}.words.{word}: must be lowercase letters, digits and '_'")
+        elif word in expressions:
+            problems.append(f"{path}.words.{word}: is an expression's own name")
+        elif name not in expressions:
+            problems.append(f"{path}.words.{word}: {name!r} is not a named expression")
+        else:
+            known[word] = name
+    if problems:
+        raise VocabularyError(f"{source}: " + "; ".join(problems[:5]))
+    return known
+
+
 def normalize_expression_name(name: str) -> str:
     """Lowercase a name and fold ``-`` and spaces into ``_`` (``Duchenne smile`` -> ``duchenne_smile``)."""
     return "_".join(name.strip().lower().replace("-", " ").split())
@@ -508,6 +540,9 @@ class Vocabulary:
     default_scale: str
     expressions: Mapping[str, Expression] = field(default_factory=dict)
     rules: NotationRules = field(default_factory=NotationRules)
+    #: Everyday words -> the expression each suggests (``scared`` -> ``fear``): for "did you
+    #: mean", never read as names (expressions.json ``everyday_words`` cites why).
+    everyday_words: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dicts(cls, action_units: Mapping[str, Any], intensity_scales: Mapping[str, Any],
@@ -527,8 +562,9 @@ class Vocabulary:
         named = _expressions_from_dict(expressions or {"schema": "facs_rig.expressions/1",
                                                        "expressions": []},
                                        f"{source} (expressions)")
+        words = _everyday_words_from_dict(expressions or {}, named, f"{source} (expressions)")
         vocabulary = cls(MappingProxyType(units), MappingProxyType(scales), default,
-                         MappingProxyType(named), rules)
+                         MappingProxyType(named), rules, MappingProxyType(words))
         # Every expression must be a valid code of this very vocabulary.
         for expression in named.values():
             try:
