@@ -57,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_fps_argument(preview, "clip frame rate (default: the timeline's)")
     preview.add_argument(
+        "--burn-in",
+        action="store_true",
+        help="caption each frame of a clip with its timecode (from the notes' start header, at "
+        "the timeline's fps) and the code playing, as dailies carry",
+    )
+    preview.add_argument(
         "--hold",
         type=hold_type,
         default=None,
@@ -166,7 +172,10 @@ def run_preview(args: argparse.Namespace) -> int:
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
     note_unshown(setup.driver.profile, played_channels(timeline))
     # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.
-    clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side)
+    if args.burn_in:
+        from facs_rig.io.au_notes import notes_origin
+    clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side,
+                         burn_in_origin=notes_origin(timeline) if args.burn_in else None)
     bar = ProgressBar(clip.n_frames, sys.stderr, label=f"rendering {suffix[1:].upper()}")
     write_clip(output, clip.frames, fps=clip.fps, palette=clip.palette, progress=bar)
     bar.finish()
@@ -196,6 +205,9 @@ def _check_preview_options(args: argparse.Namespace, *, still: bool) -> None:
             raise UsageError(f"--fps applies to a GIF or MP4 clip, not to {what} (one pose)")
         if args.hold is not None:
             raise UsageError(f"--hold applies to a GIF or MP4 clip made from a code, not to "
+                             f"{what} (one pose)")
+        if args.burn_in:
+            raise UsageError(f"--burn-in captions the frames of a GIF or MP4 clip, not "
                              f"{what} (one pose)")
     elif args.at is not None:
         raise UsageError(f"--at picks the moment a PNG shows; {what} clip shows the whole "

@@ -355,17 +355,26 @@ def timeline_clip(
     fps: float | None = None,
     side_by_side_neutral: bool = False,
     samples: int = 8,
+    burn_in_origin: float | None = None,
 ) -> Clip:
-    """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's)."""
+    """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's).
+
+    ``burn_in_origin``: caption every frame with its timecode (the timeline's 0 standing for
+    that many seconds of timecode) and the code playing (:mod:`facs_rig.render.captions`).
+    """
+    from facs_rig.render.captions import burn_in, frame_captions
     from facs_rig.render.encoders import palette_for
 
-    _, weights, rate = timeline_weights(setup, timeline, fps=fps)
+    times, weights, rate = timeline_weights(setup, timeline, fps=fps)
     if weights.shape[0] == 0:
-        weights = np.zeros((1, setup.renderer.n_targets), np.float32)
+        times, weights = np.zeros(1), np.zeros((1, setup.renderer.n_targets), np.float32)
     neutral = setup.renderer.render(None) if side_by_side_neutral else None
+    captions = (frame_captions(timeline, times, origin=burn_in_origin)
+                if burn_in_origin is not None else None)
 
-    def compose(image: np.ndarray) -> np.ndarray:
-        return side_by_side(neutral, image) if neutral is not None else image
+    def compose(image: np.ndarray, frame: int = 0) -> np.ndarray:
+        shown = side_by_side(neutral, image) if neutral is not None else image
+        return burn_in(shown, captions[frame]) if captions is not None else shown
 
     picks = np.unique(
         np.concatenate(
@@ -376,9 +385,9 @@ def timeline_clip(
         )
     )
     palette = palette_for(
-        [compose(setup.renderer.render(weights[i])) for i in picks] + [compose(setup.renderer.render(None))]
+        [compose(setup.renderer.render(weights[i]), i) for i in picks] + [compose(setup.renderer.render(None))]
     )
-    frames = (compose(image) for image in setup.renderer.frames(weights))
+    frames = (compose(image, index) for index, image in enumerate(setup.renderer.frames(weights)))
     return Clip(frames, int(weights.shape[0]), rate, palette)
 
 
