@@ -385,7 +385,8 @@ def timeline_clip(
         )
     )
     palette = palette_for(
-        [compose(setup.renderer.render(weights[i]), i) for i in picks] + [compose(setup.renderer.render(None))]
+        [compose(setup.renderer.render(weights[i]), i) for i in picks]
+        + [compose(setup.renderer.render(None))]
     )
     frames = (compose(image, index) for index, image in enumerate(setup.renderer.frames(weights)))
     return Clip(frames, int(weights.shape[0]), rate, palette)
