@@ -761,26 +761,42 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     opposite valence as neither (Mäkäräinen, Kätsyri & Takala 2018); Ekman & Friesen (1975,
     Unmasking the Face) show blends with each emotion in its own part of the face.
 
+    Sides: a row's unsided term is a bilateral action, shown by the AU unsided or on both
+    sides (at the stronger side's letter, as ``code`` writes ``L12C+R12D`` as ``12D``), never
+    by one side alone; the table writes a one-sided action with its side (fear's "L or R 20",
+    contempt's R12A+R14A), as FACS scores a unilateral action. So a one-sided 12 (``L12C``, a
+    smirk) is no happiness row and names contempt only with 14 on its side (``L12A+L14A``); a
+    one-sided 12 or 14 alone names nothing (no source of expressions.json lists either alone).
+    A one-sided 6 beside a bilateral 12 is not the row 6+12: felt smiles are the symmetrical
+    ones, asymmetry a mark of false and deliberate ones (Ekman & Friesen 1982, Felt, false, and
+    miserable smiles; Ekman, Hager & Friesen 1981, The symmetry of emotional and deliberate
+    facial actions), so ``L6B+12D`` shows only the row 12C and ``L6B+12B`` no row. A sided
+    term of a row is shown on its side only, not by a bilateral AU (``12A+14A`` is a dimpled
+    smile, no contempt).
+
     ``matched``/``total``: of the emotion's prototypes, the one with the most AUs present (at
     any letter; then the fewest missing), how many of its AUs the face shows and how many it
-    has. Only AUs in ``facial`` (no head or eye position, no blink) count as evidence; a
-    bilateral term matches either side, a sided term (contempt's R12A+R14A) only its side.
+    has, each present as the row's term is shown (bilateral or on its side). Only AUs in
+    ``facial`` (no head or eye position, no blink) count as evidence.
     """
     values = [scale.letter_to_value(letter) for letter in INTENSITY_LETTERS]
     unscored = _LETTER_RANKS[scale.unscored]
-    strongest_au: dict[int, int] = {}
-    strongest_sided: dict[tuple[int, str | None], int] = {}
+    ranks: dict[tuple[int, str | None], int] = {}
     for term in code:
         rank = _letter_rank(term.intensity)
         rank = unscored if rank < 0 else rank
-        strongest_au[term.au] = max(strongest_au.get(term.au, -1), rank)
-        strongest_sided[(term.au, term.side)] = rank
+        key = (term.au, term.side)
+        ranks[key] = max(ranks.get(key, -1), rank)
+    # A row's unsided term is bilateral: the AU unsided or on both sides, at its stronger letter.
+    bilateral = {au: max(rank for (other, _), rank in ranks.items() if other == au)
+                 for au, side in ranks
+                 if side is None or ((au, "L") in ranks and (au, "R") in ranks)}
 
     def shown(au: int, side: str | None) -> int:
-        return strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
+        return bilateral.get(au, -1) if side is None else ranks.get((au, side), -1)
 
-    # A bilateral term of a form is shown by the AU on any side, a sided one on its side only.
-    present = {(au, None) for au in strongest_au} | set(strongest_sided)
+    # A row's (AU, side) terms the face shows: bilateral ones as (au, None), sided ones as such.
+    present = {(au, None) for au in bilateral} | {key for key in ranks if key[1] is not None}
 
     # With a smile shown, an open mouth is the smile's: laughter opens the lips and drops the
     # jaw (12+25+26), so another emotion's row that needs the opening does not select it.
