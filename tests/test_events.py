@@ -673,6 +673,16 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
     # An anger face (4+5+7+17+23 without 5; 5 beside 43 is refused) with the core in traces
     # is still anger (evidence 3.6 against 2.1: pain's 4D+7D count for both).
     ("4D+7D+17D+23D+6A+9A+43A", "0.00–1.40 s  4D+6A+7D+9A+17D+23D+43A  anger 4/5\n"),
+    # The PSPI scores each action's intensity with no side, so pain's terms show on either
+    # side (either_side), where a table row's unsided term needs both: alex_rom_3 at 34.60 s,
+    # the cheek raised on the right only (the left just under the event threshold), and at
+    # 15.30 s, one eye opening before the other, read disgust 2/2 and 1/1 with pain's terms
+    # read as bilateral.
+    ("4C+R6B+9C+10C+R12B+17C+24A+43C",
+     "0.00–1.40 s  4C+R6B+9C+10C+R12B+17C+24A+43C  pain 4/4\n"),
+    ("4D+R6A+7C+9B+R43D", "0.00–1.40 s  4D+R6A+7C+9B+R43D  pain 4/4\n"),
+    # (a one-sided nose wrinkle is still no disgust row)
+    ("4C+L6C+L9C+L43D", "0.00–1.40 s  4C+L6C+L9C+L43D  pain 4/4\n"),
 ])
 def test_the_core_pain_expression_names_pain_not_anger_or_disgust(vocabulary, code, line):
     assert _label(vocabulary, code) == line
@@ -873,12 +883,13 @@ def _table_rows_shown(vocabulary, name: str, code) -> bool:
     rank = {letter: k for k, letter in enumerate(INTENSITY_LETTERS)}
 
     def letter_rank(term_au: int, side: str | None) -> int:
-        # A row's unsided term is bilateral: the AU unsided or on both sides (the stronger);
-        # a sided term that side only.
+        # A row's unsided term is bilateral: the AU unsided or on both sides (the stronger),
+        # or on any side for an either_side expression (pain); a sided term that side only.
         sides = {t.side: rank[t.intensity] for t in code if t.au == term_au}
         if side is not None:
             return sides.get(side, -1)
-        return max(sides.values()) if None in sides or {"L", "R"} <= sides.keys() else -1
+        both = None in sides or {"L", "R"} <= sides.keys()
+        return max(sides.values()) if sides and (both or expression.either_side) else -1
 
     return any(all(letter_rank(r.au, r.side) >= rank.get(r.intensity, 0) for r in row)
                for row in rows)
