@@ -501,3 +501,24 @@ def test_face_cap_takes_the_arkit_crosstalk_it_was_not_measured_on(capsys):
     lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
     assert not any(re.search(r"(^|[ +])29[A-E]", line) for line in lines)
     assert "2.92–4.08 s  1D+2D+5D+15C+16C+18C+22D+25E+27D  surprise 4/4" in lines
+
+
+def test_one_sided_actions_read_no_bilateral_row_on_real_takes(capsys):
+    # A certified FACS coder's report: S07-001's one-sided lip corner pull read `happiness 1/1`,
+    # a smirk (12: L 0.21, R 0.14 there); Table 10-1's happiness rows are bilateral.
+    lines = code_lines(capsys, shared_asset(S07))
+    assert "52.83–53.33 s  L12C+25E" in lines
+    assert not [line for line in lines if re.search(r"  (\S+\+)?[LR]12[A-E]?(\+\S+)?  happiness",
+                                                      line)]
+    # Face Cap's raised brows and lids with the mouth pulled to the right (mouthRight 0.97,
+    # mouthStretch_R 0.75): R20 is no fear 5+20, the brows and lids surprise's 1+2+5B (fear 4/6).
+    lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert "7.75–8.01 s  1D+2D+5D+17C+18C+R20C+64C  surprise 3/4" in lines
+    # and its left side scrunched with the mouth pulled left: no disgust for L9B+L10B.
+    assert "6.68–6.98 s  L4D+L9B+L10B+17C+18C+L20C+24A+28B+L30C+L43D" in lines
+    # alex_rom_3's one-sided lip exercises (7 lines read disgust 2/2 by 10+17); its pained faces
+    # with a cheek raised on one side stay pain (the PSPI has no sides).
+    lines = code_lines(capsys, shared_asset(ALEX))
+    assert "66.99–67.32 s  R10C+17C+R20C+22C+25D+26B+61C" in lines
+    assert "70.79–71.12 s  R10C+17C+R20C+22C+25D+61C" in lines
+    assert "34.60–35.00 s  4C+R6B+9C+10C+R12B+17C+24A+43C  pain 4/4" in lines
