@@ -576,8 +576,8 @@ def test_partial_matches_need_the_defining_actions(vocabulary, code, line):
     # Both sides pulled, the stronger letter: a smile (as code writes L12C+R12A as 12C).
     ("L12C+R12A", "0.00–1.40 s  12C  happiness 1/1\n"),
     # A one-sided 6 beside a bilateral 12 is not the row 6+12 (felt smiles are the symmetrical
-    # ones: Ekman & Friesen 1982; Ekman, Hager & Friesen 1981): a 12 at C or more is still the row 12C, a weaker one
-    # no row. All read `happiness 2/2`.
+    # ones: Ekman & Friesen 1982; Ekman, Hager & Friesen 1981): a 12 at C or more is still the
+    # row 12C, a weaker one no row. Both one-sided 6s read `happiness 2/2`.
     ("L6B+12D", "0.00–1.40 s  L6B+12D  happiness 1/1\n"),
     ("R6C+12B", "0.00–1.40 s  R6C+12B\n"),
     ("6B+12B", "0.00–1.40 s  6B+12B  happiness 2/2\n"),
