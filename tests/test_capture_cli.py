@@ -419,13 +419,14 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     segments = json.loads(capsys.readouterr().out)["segments"]
     assert max(s["end"] - s["start"] for s in segments) <= 2.2
     assert max(len(s["code"].split("+")) for s in segments) <= 15
-    # The raised brows and lids with stretched lips and dropped jaw (1+2+5+20+26: EMFACS's fear
-    # variants 1+2+5 and 5+20, with 26) read as fear 5/6 (of the prototype 1+2+4+5+20+26), no
-    # longer 7/7 of 30 AUs. (R20 at C, D before the ARKit jaw crosstalk was taken out of
-    # mouthStretch on Face Cap too.)
+    # The raised brows and lids with dropped jaw (1+2+5B+26) and the mouth pulled to the right
+    # (mouthRight 0.97, mouthStretch_R 0.75, the left 0.09: R20C+R30C) read as surprise 4/4, no
+    # longer 7/7 of 30 AUs. It read fear 5/6 by the variant 5+20 while a one-sided 20 counted
+    # as the table's bilateral one. (R20 at C, D before the ARKit jaw crosstalk was taken out
+    # of mouthStretch on Face Cap too.)
     assert [(s["code"], s["emotion"], s["matched"]) for s in segments
             if round(s["start"], 2) == 7.78] == [
-        ("1D+2D+5D+8C+15C+18C+R20C+22B+26C+28B+R30C+33B+61C+64B", "fear", 5)]
+        ("1D+2D+5D+8C+15C+18C+R20C+22B+26C+28B+R30C+33B+61C+64B", "surprise", 4)]
 
 #: A segment line quoted inline in the docs, with its mark: ``<!-- code TAKE [OPTIONS] -->`` (a
 #: line ``facs-rig code TAKE`` prints today, checked) or ``<!-- unchecked: WHY -->`` (an earlier

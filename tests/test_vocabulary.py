@@ -238,6 +238,11 @@ def test_emotions_carry_the_emfacs_table(vocabulary):
         "4+6+9+43", "4+6+10+43", "4+7+9+43", "4+7+10+43")
     assert vocabulary.expression("pain").variants == ()
     assert vocabulary.expression("pain").variants_omitting_one_of is None
+    # The PSPI scores each action's intensity with no side: pain's terms on either side; the
+    # table's unsided terms are bilateral actions.
+    assert vocabulary.expression("pain").either_side is True
+    assert not any(vocabulary.expression(name).either_side for name in (
+        "happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"))
     assert "Prkachin & Solomon (2008)" in vocabulary.expression("pain").source or \
         "Prkachin, K. M. & Solomon, P. E. (2008)" in vocabulary.expression("pain").source
     for name in ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"):
@@ -254,6 +259,8 @@ def test_emotions_carry_the_emfacs_table(vocabulary):
     ("variants_omitting_one_of", ["4"], "expressions[4].variants_omitting_one_of: expected a "
                                         "FACS code string"),
     ("requires", ["4"], "expressions[4].requires: replaced by prototypes and variants"),
+    ("either_side", "yes", "expressions[4].either_side: expected true or false"),
+    ("either_side", 1, "expressions[4].either_side: expected true or false"),
 ])
 def test_validator_checks_the_emfacs_forms(field, value, message):
     units, scales, expressions = _bundled()
@@ -272,6 +279,17 @@ def test_validator_wants_prototypes_for_variants():
     del anger["prototypes"]
     with pytest.raises(VocabularyError,
                        match=re.escape("expressions[4]: variants need the prototypes they vary")):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_validator_wants_prototypes_for_either_side():
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    neutral = next(e for e in expressions["expressions"] if e["name"] == "neutral")
+    neutral["either_side"] = True
+    index = expressions["expressions"].index(neutral)
+    with pytest.raises(VocabularyError, match=re.escape(
+            f"expressions[{index}].either_side: says how prototypes are read, and there are none")):
         Vocabulary.from_dicts(units, scales, expressions)
 
 

@@ -691,6 +691,8 @@ class _Prototype:
     name: str
     prototypes: tuple[_Form, ...]
     forms: tuple[_Form, ...]
+    #: Whether a form's unsided term is shown on either side (pain), not only on both.
+    either_side: bool = False
     #: Each form's (AU, side) keys, to rule a form out with one set test.
     form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
 
@@ -718,7 +720,8 @@ def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prot
                 forms.extend(tuple(term for term in prototype if term[0] != au)
                              for prototype in prototypes
                              if any(term[0] == au for term in prototype) and len(prototype) > 1)
-        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms))))
+        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms)),
+                                expression.either_side))
     return table
 
 
@@ -733,7 +736,8 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     at its letter: 4+5+7 without the lips is no anger (every anger row has 23 or 24), 12A alone
     no happiness (6+12, or 12 at C or more), 1+2+4 alone (the fear brow) no emotion. Pain is
     in no EMFACS row; its forms are the core pain expression (Prkachin 1992; Prkachin & Solomon
-    2008, PSPI): 4, 6 or 7, 9 or 10, and 43, each present, read by the same rule.
+    2008, PSPI): 4, 6 or 7, 9 or 10, and 43, each present on either side (below), read by the
+    same rule.
 
     Among candidates, the one whose forms shown in full explain the most of the face wins: the
     AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
@@ -761,26 +765,50 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     opposite valence as neither (Mäkäräinen, Kätsyri & Takala 2018); Ekman & Friesen (1975,
     Unmasking the Face) show blends with each emotion in its own part of the face.
 
+    Sides: a row's unsided term is a bilateral action, shown by the AU unsided or on both
+    sides (at the stronger side's letter, as ``code`` writes ``L12C+R12D`` as ``12D``), never
+    by one side alone; the table writes a one-sided action with its side (fear's "L or R 20",
+    contempt's R12A+R14A), as FACS scores a unilateral action. So a one-sided 12 (``L12C``, a
+    smirk) is no happiness row and names contempt only with 14 on its side (``L12A+L14A``); a
+    one-sided 12 or 14 alone names nothing (no source of expressions.json lists either alone).
+    A one-sided 6 beside a bilateral 12 is not the row 6+12: felt smiles are the symmetrical
+    ones, asymmetry a mark of false and deliberate ones (Ekman & Friesen 1982, Felt, false, and
+    miserable smiles; Ekman, Hager & Friesen 1981, The symmetry of emotional and deliberate
+    facial actions), so ``L6B+12D`` shows only the row 12C and ``L6B+12B`` no row. A sided
+    term of a row is shown on its side only, not by a bilateral AU (``12A+14A`` is a dimpled
+    smile, no contempt). Pain's forms are no table rows but the PSPI's terms, which score each
+    action's intensity with no side (PSPI = AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43):
+    ``either_side``, each term shown by the AU on either side (``4C+R6B+9C+10C+43C``, a cheek
+    raised on the right only, is pain).
+
     ``matched``/``total``: of the emotion's prototypes, the one with the most AUs present (at
     any letter; then the fewest missing), how many of its AUs the face shows and how many it
-    has. Only AUs in ``facial`` (no head or eye position, no blink) count as evidence; a
-    bilateral term matches either side, a sided term (contempt's R12A+R14A) only its side.
+    has, each present as the row's term is shown (bilateral or on its side). Only AUs in
+    ``facial`` (no head or eye position, no blink) count as evidence.
     """
     values = [scale.letter_to_value(letter) for letter in INTENSITY_LETTERS]
     unscored = _LETTER_RANKS[scale.unscored]
-    strongest_au: dict[int, int] = {}
-    strongest_sided: dict[tuple[int, str | None], int] = {}
+    ranks: dict[tuple[int, str | None], int] = {}
+    anywhere: dict[int, int] = {}
     for term in code:
         rank = _letter_rank(term.intensity)
         rank = unscored if rank < 0 else rank
-        strongest_au[term.au] = max(strongest_au.get(term.au, -1), rank)
-        strongest_sided[(term.au, term.side)] = rank
+        key = (term.au, term.side)
+        ranks[key] = max(ranks.get(key, -1), rank)
+        anywhere[term.au] = max(anywhere.get(term.au, -1), rank)
+    # A row's unsided term is bilateral: the AU unsided or on both sides, at its stronger letter.
+    bilateral = {au: anywhere[au] for au, side in ranks
+                 if side is None or ((au, "L") in ranks and (au, "R") in ranks)}
+    sided = {key for key in ranks if key[1] is not None}
+    # A form's (AU, side) terms the face shows: unsided ones as (au, None), sided ones as such;
+    # for an either_side emotion (pain) an unsided term by the AU on any side.
+    present = {(au, None) for au in bilateral} | sided
+    present_anywhere = {(au, None) for au in anywhere} | sided
 
-    def shown(au: int, side: str | None) -> int:
-        return strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
-
-    # A bilateral term of a form is shown by the AU on any side, a sided one on its side only.
-    present = {(au, None) for au in strongest_au} | set(strongest_sided)
+    def shown(au: int, side: str | None, either_side: bool = False) -> int:
+        if side is not None:
+            return ranks.get((au, side), -1)
+        return (anywhere if either_side else bilateral).get(au, -1)
 
     # With a smile shown, an open mouth is the smile's: laughter opens the lips and drops the
     # jaw (12+25+26), so another emotion's row that needs the opening does not select it.
@@ -789,34 +817,36 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
         for form, keys in zip(prototype.forms, prototype.form_keys)) for prototype in prototypes)
     candidates = []
     for order, prototype in enumerate(prototypes):
+        either = prototype.either_side
+        shows = present_anywhere if either else present
         explained: set[tuple[int, str | None]] = set()
         marked = False  # a form shown in full at C or more (a blend's criterion)
         for form, keys in zip(prototype.forms, prototype.form_keys):
             if smiling and prototype.name != "happiness" and any(
                     au in _MOUTH_OPENING for au, _, _ in form):
                 continue
-            if keys <= present and all(shown(au, side) >= max(lowest, 0)
+            if keys <= shows and all(shown(au, side, either) >= max(lowest, 0)
                                        for au, side, lowest in form):
                 explained.update((au, side) for au, side, _ in form)
                 # Marked: C or more, or the row's own letter where it names a lower one
                 # (surprise's 1+2+5B: a B lid raise is that row in full).
                 marked = marked or all(
-                    shown(au, side) >= (min(lowest, _BLEND_RANK) if lowest >= 0 else _BLEND_RANK)
+                    shown(au, side, either) >= (min(lowest, _BLEND_RANK) if lowest >= 0 else _BLEND_RANK)
                     for au, side, lowest in form)
         if not explained:
             continue
         weighed = frozenset((au, side) for au, side in explained
                             if au in facial and au not in _MOUTH_OPENING)
-        evidence = sum(values[shown(au, side)] for au, side in weighed)
+        evidence = sum(values[shown(au, side, either)] for au, side in weighed)
         # Nor does the smile's opening, where the mouth is open, count towards another
         # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
         # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
         # (a second reader's find). An opening that is not there is still missing.
         owned = smiling and prototype.name != "happiness"
         matched, total = max(
-            (sum(shown(au, side) >= 0 for au, side in kept), -len(kept))
+            (sum(shown(au, side, either) >= 0 for au, side in kept), -len(kept))
             for kept in ([(au, side) for au, side, _ in form
-                          if not (owned and au in _MOUTH_OPENING and shown(au, side) >= 0)]
+                          if not (owned and au in _MOUTH_OPENING and shown(au, side, either) >= 0)]
                          for form in prototype.prototypes) if kept)
         total = -total
         key = (round(evidence, 9), matched / total, -order)

@@ -161,7 +161,10 @@ class Expression:
     variants) are codes, each term at least at its letter (no letter: any intensity); a face
     is named after the emotion only when it shows one of them in full. ``variants_omitting_one_of``
     is the table's rule for anger: every prototype without any one of these AUs is a variant
-    too (``code_segments`` writes them out). ``code`` stays the shape the name animates.
+    too (``code_segments`` writes them out). A form's unsided term is a bilateral action, shown
+    only on both sides, unless ``either_side`` (pain, whose PSPI scores each action's intensity
+    without a side): then the AU on either side shows it. ``code`` stays the shape the name
+    animates.
     """
 
     name: str
@@ -170,6 +173,7 @@ class Expression:
     prototypes: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
     variants_omitting_one_of: str | None = None
+    either_side: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,10 +484,17 @@ def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Ex
         if (forms["variants"] or omitting) and not forms["prototypes"]:
             problems.append(f"{path}: variants need the prototypes they vary")
             continue
+        either_side = entry.get("either_side", False)
+        if not isinstance(either_side, bool):
+            problems.append(f"{path}.either_side: expected true or false")
+            continue
+        if either_side and not forms["prototypes"]:
+            problems.append(f"{path}.either_side: says how prototypes are read, and there are none")
+            continue
         if name in expressions:
             problems.append(f"{path}.name: {name!r} is listed twice")
         expressions[name] = Expression(name, code, cite, tuple(forms["prototypes"]),
-                                       tuple(forms["variants"]), omitting)
+                                       tuple(forms["variants"]), omitting, either_side)
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return expressions
