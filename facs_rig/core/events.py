@@ -883,8 +883,9 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     left shorter than ``min_duration`` joins the blink's while the blink still covers half of
     it), as
     step 3's "present for at least half" asks; a blink mostly at rest is a segment of its own
-    there. None is listed where the segment holds 43, the eyes closed: FACS scores one closure
-    at a time (AU45: a closure held over half a second is 43).
+    there (blinks at rest less than ``min_segment`` apart make one, unless a segment lies
+    between them: no two segments overlap). None is listed where the segment holds 43, the eyes
+    closed: FACS scores one closure at a time (AU45: a closure held over half a second is 43).
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
     count against an emotion. ``emotions`` are the expressions that may name a segment (default
@@ -958,8 +959,9 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
         pieces = [cut for k, piece in enumerate(pieces)
                   for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration, intervals,
                                                  lids) if k in blinks_in else [piece])]
-    for first, last, channels in _closed_spans(at_rest, min_segment):
-        pieces.append((first, last, channels))
+    # The segments are disjoint and in time order (cut around their blinks within each):
+    # blinks at rest on either side of one are not joined across it.
+    pieces += _closed_spans(at_rest, min_segment, [start for start, _, _ in pieces])
     pieces.sort(key=lambda piece: piece[0])
     segments: list[CodedSegment] = []
     for start, end, active in pieces:
@@ -1350,13 +1352,25 @@ def _cut_around_blinks(piece: tuple[float, float, dict[Channel, str | None]],
     return out
 
 
-def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float
+def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float,
+                  segment_starts: list[float] = ()
                   ) -> list[tuple[float, float, dict[Channel, str | None]]]:
     """Events (blinks at rest) as segments: overlapping ones, or ones less than ``gap`` apart,
-    make one segment with each channel's strongest letter."""
+    make one segment with each channel's strongest letter, unless a segment lies between them.
+
+    ``segment_starts`` are the sorted starts of the segments already coded (disjoint, each
+    outside every span here): two blinks at rest 0.2 s apart on either side of a 0.15 s lone
+    action were one segment over it, so ``code`` listed two overlapping segments (a second
+    reader's find)."""
     out: list[tuple[float, float, dict[Channel, str | None]]] = []
     for start, end, event in sorted(spans, key=lambda span: span[:2]):
-        if out and start - out[-1][1] < gap:
+        # The first segment starting at or after the previous blink's end: between the two
+        # blinks when it starts before this one does.
+        between = False
+        if out and segment_starts:
+            k = bisect_left(segment_starts, out[-1][1])
+            between = k < len(segment_starts) and segment_starts[k] < start
+        if out and start - out[-1][1] < gap and not between:
             first, last, active = out[-1]
             out[-1] = (first, max(last, end), active)
         else:
