@@ -58,6 +58,35 @@ def _bump(times: np.ndarray, start: float, end: float, peak: float, ramp: float)
     return np.clip(np.minimum(times - start, end - times) / ramp, 0.0, 1.0) * peak
 
 
+# --- (a) a wink is momentary --------------------------------------------------------------------
+
+def test_a_wink_in_a_held_smile_is_listed_over_its_own_time(vocabulary):
+    # Before: [(0.0, 2.0, '12C')], the 0.2 s wink dropped as flicker (shorter than min_segment
+    # next to the smile), where a blink of the same length was listed.
+    segments = code_segments(Timeline((_event(12, None, 0, 2), _event(46, "L", 0.8, 1.0, "E"))),
+                             vocabulary)
+    assert _spans(segments) == [(0.0, 0.8, "12C"), (0.8, 1.0, "12C+L46"), (1.0, 2.0, "12C")]
+    # Exactly as a blink of that eye is.
+    blink = code_segments(Timeline((_event(12, None, 0, 2), _event(45, "L", 0.8, 1.0, None))),
+                          vocabulary)
+    assert _spans(blink) == [(0.0, 0.8, "12C"), (0.8, 1.0, "12C+L45"), (1.0, 2.0, "12C")]
+    _assert_writable(segments, vocabulary)
+
+
+def test_a_wink_read_off_a_custom_rigs_curves_is_coded(vocabulary):
+    # A custom rig's solve with a wink channel: a smile 0.2-2.8 s at 0.6 and a 0.2 s wink of
+    # the left eye at 1.2 s. Before: one segment, 0.22-2.78 s 12D, the wink dropped.
+    times = np.arange(180) / 60.0
+    curves = _curves({Channel(12): _bump(times, 0.2, 2.8, 0.6, 0.2),
+                      Channel(46, "L"): _bump(times, 1.2, 1.4, 1.0, 0.06)}, times)
+    timeline = extract_events(curves, vocabulary.scale(),
+                              options=EventOptions(follow_intensity=True))
+    segments = code_segments(timeline, vocabulary)
+    assert [str(s.code) for s in segments] == ["12D", "12D+L46", "12D"]
+    assert (segments[1].start, segments[1].end) == pytest.approx((1.2, 1.4))
+    _assert_writable(segments, vocabulary)
+
+
 # --- (c) blinks at rest are not joined across a segment ------------------------------------------
 
 @pytest.mark.parametrize(("blinks", "expected"), [

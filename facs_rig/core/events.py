@@ -877,7 +877,8 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     make segments of their own, cut and coded by steps 1-3 among themselves.
 
     A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
-    at most half a second): it is listed over its own time only. The segment it mostly lies in
+    at most half a second), and so is a wink (AU46, a blink of one eye: :data:`_MOMENTARY_AUS`),
+    however short: it is listed over its own time only. The segment it mostly lies in
     is cut around it (before, the blink with that segment's AUs, after; each piece lists those
     of them present for at least half of it, the eyes' own staying across the blink; a piece
     left shorter than ``min_duration`` joins the blink's while the blink still covers half of
@@ -991,9 +992,14 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
 #: so they are listed where held for half a segment and never cut one.
 _POSITION_KINDS = frozenset({"head", "eye"})
 
-#: Codes that are momentary by definition and so never cut a segment: AU45, the blink (FACS 2002,
-#: AU45: "eyes close and open very quickly with no pause", closed at most half a second).
-_MOMENTARY_AUS = frozenset({45})
+#: Codes that are momentary by definition and so never cut a segment, and are listed over their
+#: own time however short (no flicker filter): AU45, the blink (FACS 2002, AU45: "eyes close and
+#: open very quickly with no pause", closed at most half a second), and AU46, the wink, a blink
+#: of one eye: the AU45 section scores a closure of one eye under half a second "either a blink
+#: or a wink" (AU46 the intentional one; action_units.json, the 46 entry of ``needs_side``; the
+#: AU46 section itself is not among the stored pages). Only custom rigs give 46 a channel (the
+#: bundled solves fold it into 43); a 0.2 s wink in a smile was dropped as flicker.
+_MOMENTARY_AUS = frozenset({45, 46})
 
 
 def _stretches(intervals: list[tuple[float, float]], min_segment: float,
