@@ -1441,16 +1441,29 @@ def _scorable(terms: list[CodedAU], vocabulary: Vocabulary) -> list[CodedAU]:
     (:func:`~facs_rig.core.notation.combination_problem`: ``51+52``, a head turning one way
     for half a segment and the other for the other half; ``5+43`` from a tracker reading a
     raised and a lowered lid at once), so a segment's code always parses. Of two such terms
-    the stronger letter stays; on a tie, the lower AU. The blink (AU45) is left to the blink
-    rules (:data:`_MOMENTARY_AUS`).
+    the stronger letter stays; on a tie, the lower AU.
+
+    A blink or wink (:data:`_MOMENTARY_AUS`, placed by the blink rules) never removes a term
+    held through the segment; it is itself left out where it breaks a rule with a kept term,
+    and of a blink and a wink of one eye (``45+46``, "one closure of an eye is a blink or a
+    wink, not both", action_units.json) one stays: a blink of both eyes (``45``) over a wink,
+    since a closure of both eyes is a blink (the ``needs_side`` rule of 46: both eyes are
+    45 or 43), and on one eye the wink (``L46`` over ``L45``): the AU45 section scores a
+    one-eyed closure "either a blink or a wink", and a rig with its own wink shape that
+    solved it says which. Custom rigs with both a 43 and a 46 channel wrote ``12C+L45+L46``,
+    which the notation refuses.
     """
-    ranked = sorted(terms, key=lambda t: (-_letter_rank(
-        t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
+    ranked = sorted((t for t in terms if t.au not in _MOMENTARY_AUS), key=lambda t: (
+        -_letter_rank(t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
     kept: list[CodedAU] = []
     for term in ranked:
-        if term.au in _MOMENTARY_AUS or not any(
-                other.au not in _MOMENTARY_AUS and combination_problem(term, other, vocabulary)
-                for other in kept):
+        if not any(combination_problem(term, other, vocabulary) for other in kept):
+            kept.append(term)
+    # Both eyes' blink, then winks, then one eye's blink: the first of a clashing pair stays.
+    closures = sorted((t for t in terms if t.au in _MOMENTARY_AUS), key=lambda t: (
+        0 if t.au == 45 and t.side is None else 1 if t.au == 46 else 2))
+    for term in closures:
+        if not any(combination_problem(term, other, vocabulary) for other in kept):
             kept.append(term)
     return kept
 
