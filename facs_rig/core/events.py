@@ -907,14 +907,16 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     make segments of their own, cut and coded by steps 1-3 among themselves.
 
     A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
-    at most half a second): it is listed over its own time only. The segment it mostly lies in
+    at most half a second), and so is a wink (AU46, a blink of one eye: :data:`_MOMENTARY_AUS`),
+    however short: it is listed over its own time only. The segment it mostly lies in
     is cut around it (before, the blink with that segment's AUs, after; each piece lists those
     of them present for at least half of it, the eyes' own staying across the blink; a piece
     left shorter than ``min_duration`` joins the blink's while the blink still covers half of
     it), as
     step 3's "present for at least half" asks; a blink mostly at rest is a segment of its own
-    there. None is listed where the segment holds 43, the eyes closed: FACS scores one closure
-    at a time (AU45: a closure held over half a second is 43).
+    there (blinks at rest less than ``min_segment`` apart make one, unless a segment lies
+    between them: no two segments overlap). None is listed where the segment holds 43, the eyes
+    closed: FACS scores one closure at a time (AU45: a closure held over half a second is 43).
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
     count against an emotion. ``emotions`` are the expressions that may name a segment (default
@@ -988,8 +990,9 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
         pieces = [cut for k, piece in enumerate(pieces)
                   for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration, intervals,
                                                  lids) if k in blinks_in else [piece])]
-    for first, last, channels in _closed_spans(at_rest, min_segment):
-        pieces.append((first, last, channels))
+    # The segments are disjoint and in time order (cut around their blinks within each):
+    # blinks at rest on either side of one are not joined across it.
+    pieces += _closed_spans(at_rest, min_segment, [start for start, _, _ in pieces])
     pieces.sort(key=lambda piece: piece[0])
     segments: list[CodedSegment] = []
     for start, end, active in pieces:
@@ -1019,9 +1022,14 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
 #: so they are listed where held for half a segment and never cut one.
 _POSITION_KINDS = frozenset({"head", "eye"})
 
-#: Codes that are momentary by definition and so never cut a segment: AU45, the blink (FACS 2002,
-#: AU45: "eyes close and open very quickly with no pause", closed at most half a second).
-_MOMENTARY_AUS = frozenset({45})
+#: Codes that are momentary by definition and so never cut a segment, and are listed over their
+#: own time however short (no flicker filter): AU45, the blink (FACS 2002, AU45: "eyes close and
+#: open very quickly with no pause", closed at most half a second), and AU46, the wink, a blink
+#: of one eye: the AU45 section scores a closure of one eye under half a second "either a blink
+#: or a wink" (AU46 the intentional one; action_units.json, the 46 entry of ``needs_side``; the
+#: AU46 section itself is not among the stored pages). Only custom rigs give 46 a channel (the
+#: bundled solves fold it into 43); a 0.2 s wink in a smile was dropped as flicker.
+_MOMENTARY_AUS = frozenset({45, 46})
 
 
 def _stretches(intervals: list[tuple[float, float]], min_segment: float,
@@ -1380,13 +1388,25 @@ def _cut_around_blinks(piece: tuple[float, float, dict[Channel, str | None]],
     return out
 
 
-def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float
+def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float,
+                  segment_starts: list[float] = ()
                   ) -> list[tuple[float, float, dict[Channel, str | None]]]:
     """Events (blinks at rest) as segments: overlapping ones, or ones less than ``gap`` apart,
-    make one segment with each channel's strongest letter."""
+    make one segment with each channel's strongest letter, unless a segment lies between them.
+
+    ``segment_starts`` are the sorted starts of the segments already coded (disjoint, each
+    outside every span here): two blinks at rest 0.2 s apart on either side of a 0.15 s lone
+    action were one segment over it, so ``code`` listed two overlapping segments (a second
+    reader's find)."""
     out: list[tuple[float, float, dict[Channel, str | None]]] = []
     for start, end, event in sorted(spans, key=lambda span: span[:2]):
-        if out and start - out[-1][1] < gap:
+        # The first segment starting at or after the previous blink's end: between the two
+        # blinks when it starts before this one does.
+        between = False
+        if out and segment_starts:
+            k = bisect_left(segment_starts, out[-1][1])
+            between = k < len(segment_starts) and segment_starts[k] < start
+        if out and start - out[-1][1] < gap and not between:
             first, last, active = out[-1]
             out[-1] = (first, max(last, end), active)
         else:
@@ -1451,16 +1471,29 @@ def _scorable(terms: list[CodedAU], vocabulary: Vocabulary) -> list[CodedAU]:
     (:func:`~facs_rig.core.notation.combination_problem`: ``51+52``, a head turning one way
     for half a segment and the other for the other half; ``5+43`` from a tracker reading a
     raised and a lowered lid at once), so a segment's code always parses. Of two such terms
-    the stronger letter stays; on a tie, the lower AU. The blink (AU45) is left to the blink
-    rules (:data:`_MOMENTARY_AUS`).
+    the stronger letter stays; on a tie, the lower AU.
+
+    A blink or wink (:data:`_MOMENTARY_AUS`, placed by the blink rules) never removes a term
+    held through the segment; it is itself left out where it breaks a rule with a kept term,
+    and of a blink and a wink of one eye (``45+46``, "one closure of an eye is a blink or a
+    wink, not both", action_units.json) one stays: a blink of both eyes (``45``) over a wink,
+    since a closure of both eyes is a blink (the ``needs_side`` rule of 46: both eyes are
+    45 or 43), and on one eye the wink (``L46`` over ``L45``): the AU45 section scores a
+    one-eyed closure "either a blink or a wink", and a rig with its own wink shape that
+    solved it says which. Custom rigs with both a 43 and a 46 channel wrote ``12C+L45+L46``,
+    which the notation refuses.
     """
-    ranked = sorted(terms, key=lambda t: (-_letter_rank(
-        t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
+    ranked = sorted((t for t in terms if t.au not in _MOMENTARY_AUS), key=lambda t: (
+        -_letter_rank(t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
     kept: list[CodedAU] = []
     for term in ranked:
-        if term.au in _MOMENTARY_AUS or not any(
-                other.au not in _MOMENTARY_AUS and combination_problem(term, other, vocabulary)
-                for other in kept):
+        if not any(combination_problem(term, other, vocabulary) for other in kept):
+            kept.append(term)
+    # Both eyes' blink, then winks, then one eye's blink: the first of a clashing pair stays.
+    closures = sorted((t for t in terms if t.au in _MOMENTARY_AUS), key=lambda t: (
+        0 if t.au == 45 and t.side is None else 1 if t.au == 46 else 2))
+    for term in closures:
+        if not any(combination_problem(term, other, vocabulary) for other in kept):
             kept.append(term)
     return kept
 
