@@ -666,11 +666,27 @@ def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: f
     from facs_rig.core.notation import CodedAU, combination_rule
 
     rules = vocabulary.rules
-    ruled = {code for pair in rules.by_pair for code in pair}
-    ruled.update(rules.hides)
-    if any(mark.code in rules.hides for mark in marks):
-        # A visibility mark: every driving code of the regions it hides takes part.
-        ruled.update(code for code, unit in vocabulary.action_units.items() if unit.region)
+    # Only the codes with a partner in the same timeline take part: most timelines have none
+    # (a beat sheet of 1000 smiles and surprises is checked without building one item).
+    present = {event.channel.au for event in events}
+    present.update(mark.code for mark in marks)
+    partners: dict[int, set[int]] = {}
+    for first, second in rules.by_pair:
+        partners.setdefault(first, set()).add(second)
+        partners.setdefault(second, set()).add(first)
+    ruled = {code for code in present
+             if code in partners and not partners[code].isdisjoint(present)}
+    hiders = present.intersection(rules.hides)
+    if hiders:
+        # A visibility mark: it and every code of the regions it hides take part.
+        hidden = set().union(*(rules.hides[code] for code in hiders))
+        ruled |= hiders
+        ruled.update(code for code in present
+                     if vocabulary.action_units.get(code) is not None
+                     and vocabulary.action_units[code].region in hidden)
+    # Codes whose rules ask for a letter (43E): an unlettered event's band is read for them.
+    lettered = {rule.first if rule.first_letter else rule.second
+                for rule in rules.alternatives if rule.first_letter or rule.second_letter}
     scale = vocabulary.scale()
     # (start, end, index, term as matched, term as written) of the items whose code takes part
     # in a rule. An event read without a letter is matched at its intensity's band (a JSON
@@ -682,7 +698,7 @@ def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: f
             continue
         written = CodedAU(au, event.channel.side, event.letter)
         matched = written
-        if event.letter is None and vocabulary.scores_intensity(au):
+        if event.letter is None and au in lettered and vocabulary.scores_intensity(au):
             matched = CodedAU(au, event.channel.side, scale.value_to_letter(event.intensity))
         items.append((event.start, event.end, index, matched, written))
     for index, mark in enumerate(marks, start=len(events)):
@@ -700,12 +716,17 @@ def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: f
         start, end = item[0], item[1]
         active = [other for other in active if other[1] > start + TIME_TOLERANCE]
         for other in active:
+            if ((min(other[3].au, item[3].au), max(other[3].au, item[3].au)) not in rules.by_pair
+                    and not hiders.intersection((other[3].au, item[3].au))):
+                continue  # no rule between these two codes
             found = combination_rule(other[3], item[3], vocabulary)
             if found is None:
                 continue
             problem, rule = found
             if rule is not None:  # the rule as the data writes it, not the bands it was read at
                 problem = f"{rule}: {rule.reason} ({rule.source})"
+            else:  # a visibility rule, blind to letters: the terms as written
+                problem = combination_rule(other[4], item[4], vocabulary)[0]
             overlap_end = min(other[1], end)
             if overlap_end <= start + TIME_TOLERANCE:
                 continue  # a zero-length item touching another
