@@ -87,7 +87,7 @@ def test_an_openface_closure_held_two_seconds_is_43e_and_a_short_one_a_blink(tmp
     assert capsys.readouterr().out.splitlines()[1:] == ["1.92–4.04 s  43E", "5.92–6.24 s  45"]
     notes = tmp_path / "eyes.notes"
     assert main(["retarget", str(path), "-o", str(notes)]) == 0
-    assert notes.read_text().splitlines()[3:] == [
+    assert notes.read_text().splitlines()[4:] == [  # after the comment, measured, fps, duration
         "1.92  43E  onset 0.12  apex 1.88  offset 0.12  ease linear",
         "5.92  45   onset 0.12  apex 0.08  offset 0.12  ease linear"]
 

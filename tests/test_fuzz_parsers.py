@@ -170,6 +170,37 @@ def test_fuzz_elan(tmp_path):
     run()
 
 
+#: Events that meet or nearly overlap under FACS's rules for one code (51 then 52 within one
+#: frame, a closed left eye beside a right blink, a speech mark after a jaw drop): the seed the
+#: readers' overlap sweep is fuzzed from, each mutation moving a time or a code across a rule.
+RULED_NOTES = ("fps 30\n0  51  apex 0.2\n1  52  apex 0.1\n1.5  L43E+R45  apex 0.1\n"
+               "3  26  apex 0.2\n3.967  27  apex 0.2\n4.967  50  apex 0.2\n6  70  apex 0.2\n"
+               "7  4+L46\n")
+
+
+def test_fuzz_coded_overlaps(tmp_path):
+    seed_timeline = parse_au_notes(RULED_NOTES, VOCABULARY)
+    seeds = {"notes": RULED_NOTES, "json": timeline_to_json(seed_timeline),
+             "eaf": eaf_to_string(seed_timeline, VOCABULARY)}
+    readers = {"notes": lambda text: parse_au_notes(text, VOCABULARY, source="t.notes"),
+               "json": lambda text: timeline_from_json(text, VOCABULARY, source="t.json"),
+               "eaf": lambda text: read_eaf(written(text), VOCABULARY)}
+    path = tmp_path / "t.eaf"
+
+    def written(text):
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        return path
+
+    assert len(readers["eaf"](seeds["eaf"]).events) == len(seed_timeline.events)
+
+    @FUZZ
+    @given(st.sampled_from(["notes", "json", "eaf"]), MUTATIONS)
+    def run(kind, mutations):
+        only_facs_rig_errors(readers[kind], mutate(seeds[kind], mutations))
+
+    run()
+
+
 @pytest.mark.parametrize("name", ["vrm", "arkit"])
 def test_fuzz_rig_profiles(tmp_path, name):
     seed = (REPO / "rigs" / f"{name}.json").read_text(encoding="utf-8")

@@ -23,9 +23,10 @@ from facs_rig.core.channels import Channel
 from facs_rig.errors import CodeParseError
 
 if TYPE_CHECKING:
-    from facs_rig.core.vocabulary import IntensityScale, Vocabulary
+    from facs_rig.core.vocabulary import Alternative, IntensityScale, Vocabulary
 
-__all__ = ["CodedAU", "Code", "parse_code", "format_code", "combination_problem"]
+__all__ = ["CodedAU", "Code", "parse_code", "format_code", "combination_problem",
+           "combination_rule"]
 
 # Fullmatched on a stripped term: one run of digits between literals, so matching is linear.
 _TERM = re.compile(r"(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?", re.IGNORECASE)
@@ -360,18 +361,27 @@ def combination_problem(a: CodedAU, b: CodedAU, vocabulary: Vocabulary) -> str |
     alternative (``vocabulary.rules.alternatives``) on a shared side, or an AU of a region a
     visibility code says is not visible (``vocabulary.rules.hides``).
     """
+    found = combination_rule(a, b, vocabulary)
+    return found[0] if found is not None else None
+
+
+def combination_rule(a: CodedAU, b: CodedAU, vocabulary: Vocabulary
+                     ) -> tuple[str, Alternative | None] | None:
+    """:func:`combination_problem`'s message with the alternative that gives it (None for a
+    visibility rule), or None when FACS scores ``a`` and ``b`` together. A timeline's overlap
+    check names the rule as the data writes it."""
     rules = vocabulary.rules
     for rule in rules.by_pair.get((min(a.au, b.au), max(a.au, b.au)), ()):
         if rule.matches(a, b):
             first, second = sorted((a, b), key=lambda t: t.au)
-            return f"{first}+{second}: {rule.reason} ({rule.source})"
+            return f"{first}+{second}: {rule.reason} ({rule.source})", rule
     for hider, hidden in ((a, b), (b, a)):
         regions = rules.hides.get(hider.au)
         unit = vocabulary.action_units.get(hidden.au)
         if regions and unit is not None and unit.drives and unit.region in regions:
             hiding = vocabulary.action_units[hider.au]
             return (f"{hider}+{hidden}: {hiding.name.lower()} ({hider.au}), yet AU{hidden.au} "
-                    f"({unit.name}) is scored ({rules.hides_source[hider.au]})")
+                    f"({unit.name}) is scored ({rules.hides_source[hider.au]})"), None
     return None
 
 

@@ -239,6 +239,12 @@ class NotationRules:
     alternatives : tuple of Alternative
     sources : Mapping[str, str]
         Short citation -> full reference.
+    meet_frames : int
+        On a timeline, how many frames (of its fps) two separate events may overlap where one
+        ends as the other begins and still be read as meeting, one after the other, not as
+        both at once (``rules.meet_within_frames``; 0: any overlap is both at once).
+    meet_why : str
+        Why, from the data file.
     """
 
     letterless_kinds: frozenset[str] = frozenset()
@@ -248,6 +254,8 @@ class NotationRules:
     hides_source: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     alternatives: tuple[Alternative, ...] = ()
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    meet_frames: int = 0
+    meet_why: str = ""
     #: The alternatives by their two codes (lower first): a code's pairs of terms are looked up
     #: here, not tested against every rule (parsing a code took 13 -> 52 us with the scan).
     by_pair: Mapping[tuple[int, int], tuple[Alternative, ...]] = field(
@@ -336,6 +344,15 @@ def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) ->
                      f"{path}.code: {entry['code']} is not a visibility code")
             hides[entry["code"]] = frozenset(regions if isinstance(regions, list) else ())
             hides_source[entry["code"]] = cite
+    meet = data.get("meet_within_frames", {"frames": 0, "why": "-", "source": "-"})
+    meet = meet if isinstance(meet, Mapping) else {}
+    meet_frames = meet.get("frames")
+    _require(isinstance(meet_frames, int) and not isinstance(meet_frames, bool)
+             and meet_frames >= 0, problems,
+             "rules.meet_within_frames.frames: expected a whole number of frames, 0 or more")
+    _require(isinstance(meet.get("why"), str) and bool(meet.get("why")), problems,
+             "rules.meet_within_frames.why: expected the reason in words")
+    cited(meet.get("source"), "rules.meet_within_frames.source")
     alternatives: list[Alternative] = []
     for path, entry, cite in entries("alternatives"):
         reason = entry.get("reason")
@@ -360,7 +377,8 @@ def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) ->
     return NotationRules(frozenset(kinds), letterless_source, MappingProxyType(needs_side),
                          MappingProxyType(hides), MappingProxyType(hides_source),
                          tuple(alternatives),
-                         MappingProxyType(dict(sources)))
+                         MappingProxyType(dict(sources)), int(meet_frames),
+                         str(meet.get("why")))
 
 
 def _require(condition: bool, problems: list[str], message: str) -> None:

@@ -15,7 +15,13 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
   timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
-  timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode). Each once.
+  timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode);
+  ``measured TEXT`` (written by ``retarget`` and ``code``) says the events were measured from a
+  capture, not coded, so overlapping events are not checked against FACS's rules for one code
+  (a solver reads 26 and 27 at once). Each once.
+* Separate beats whose events are on at one moment are one code: FACS's rules for one code apply
+  to them (``0 51`` and ``1 52`` with the default 1.8 s phases overlap: refused; see
+  :func:`facs_rig.core.timeline.overlap_problem`).
 * A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
   at the file's fps (:mod:`facs_rig.core.timecode`). Beat times never go backwards.
 * The code is everything between the time and the first option keyword: ``6+12D``,
@@ -50,11 +56,13 @@ from facs_rig.core.timeline import (
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
     EASINGS,
+    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
     events_from_code,
     marks_from_code,
+    overlap_problem,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -73,7 +81,7 @@ _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
 _ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
 _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
-_HEADER_KEYS = ("fps", "duration", "title", "start")
+_HEADER_KEYS = ("fps", "duration", "title", "start", "measured")
 # Fullmatched, and linear: the integer digits and the fraction digits are separated by a
 # mandatory '.', so no two runs compete for the same digits (``\d+\.?\d*`` could split a run of
 # digits between them in every way: a 40 KB token of digits took 40 s to refuse).
@@ -326,6 +334,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     metadata: dict[str, str] = {}
     events: list[AUEvent] = []
     marks: list[CodeMark] = []  # the codes that drive nothing (50, 74): kept over the beat
+    event_lines: list[int] = []  # the line of each event and mark, for the overlap check
+    mark_lines: list[int] = []
     previous: tuple[float, int] | None = None
     parsed_codes: dict[str, Code] = {}  # beat sheets repeat their codes
     seen_beat = False
@@ -350,6 +360,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 header_lines[keyword] = line_number
                 if keyword == "title":
                     metadata["title"] = line[tokens[1].column - 1:].strip()
+                elif keyword == "measured":
+                    # Events measured from a capture (retarget, code): not a coding, so the
+                    # overlap rule below is not applied (timeline.MEASURED_KEY).
+                    metadata[MEASURED_KEY] = line[tokens[1].column - 1:].strip()
                 elif len(tokens) > 2:
                     raise _LineError(f"unexpected {shown(tokens[2].text)} after {keyword} value",
                                      tokens[2].column)
@@ -450,7 +464,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
                          else event for event in beat)
             events.extend(beat)
-            marks.extend(marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset))
+            event_lines.extend([line_number] * len(beat))
+            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
+            marks.extend(beat_marks)
+            mark_lines.extend([line_number] * len(beat_marks))
         except _LineError as exc:
             where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
@@ -482,6 +499,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
+    if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
+        # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
+        problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
+                                  labels=[f"line {number}" for number in event_lines + mark_lines])
+        raise TimelineFormatError(f"{source}: {problem}")
     try:
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except TimelineError as exc:
@@ -594,7 +616,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
     durations are written to the nanosecond, the timeline's precision, and so is the header's
     duration; its fps exactly. Reading the text back gives the same timeline to those precisions, and
-    writing that again gives the same text. Metadata other than ``title`` and ``start`` is not carried
+    writing that again gives the same text. Metadata other than ``title``, ``start`` and
+    ``events_from`` (``measured``) is not carried
     (use JSON for that).
 
     Raises
@@ -679,6 +702,10 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     title = _title_line(timeline.metadata["title"]) if "title" in timeline.metadata else None
     if title is not None:
         out.append(title)
+    if MEASURED_KEY in timeline.metadata:
+        # One line, no comment sign: what the reader reads back (its text is provenance only).
+        measured = " ".join(str(timeline.metadata[MEASURED_KEY]).replace("#", " ").split())
+        out.append(f"measured {measured or 'from a capture'}")
     out.append(f"fps {_seconds(timeline.fps)}")
     if origin:
         out.append(f"start {timeline.metadata['start']}")

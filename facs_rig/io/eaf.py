@@ -61,11 +61,13 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.timeline import (
     DEFAULT_EASING,
     EASINGS,
+    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
     events_from_code,
     marks_from_code,
+    overlap_problem,
 )
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import (
@@ -287,6 +289,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     context = _Context(source, vocabulary)
     events: list[AUEvent] = []
     marks: list[CodeMark] = []  # codes that drive nothing (50 speech, 74 unscorable)
+    event_tiers: list[str] = []  # the tier of each event and mark, for the overlap check
+    mark_tiers: list[str] = []
     ignored: list[str] = []
     unaligned = 0
     phase_tiers: set[str] = set()
@@ -299,7 +303,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         unit = vocabulary.action_units.get(channel.au) if channel is not None else None
         marking = unit is not None and not unit.drives and channel.side is None
         if channel is not None and not marking:
-            problem = check_channel(channel, vocabulary)
+            # A tier AU46 may still give each annotation its side (L46): checked per annotation.
+            problem = check_channel(channel, vocabulary, side_given_later=True)
             if problem:
                 raise context.fail(tier, problem)
         phases = _phase_annotations(eaf, tier)
@@ -331,25 +336,32 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                                                  f"code, scored present: leave the annotation "
                                                  f"empty", span)
                     marks.append(CodeMark(channel.au, _seconds(start), _seconds(end)))
+                    mark_tiers.append(tier)
                 elif channel is not None:
                     intensity, letter, sided = _intensity(str(value), context, tier, span, channel)
                     if letter is not None and annotation in exact:
                         intensity = _exact_in_band(exact[annotation], letter, sided, intensity,
                                                    context, tier, span)
-                    if sided != channel:
+                    if sided != channel or sided.side is None:
                         problem = check_channel(sided, vocabulary)
                         if problem:
-                            raise context.fail(tier, f"value {shown(str(value).strip())}: "
-                                                     f"{problem}", span)
+                            written = str(value).strip()
+                            raise context.fail(tier, f"value {shown(written)}: {problem}"
+                                               if written else problem, span)
                     events.append(AUEvent(sided, intensity, _seconds(start), onset, apex, offset,
                                           ease_in=ease_in, ease_out=ease_out, letter=letter))
+                    event_tiers.append(tier)
                 elif str(value).strip():
                     code = vocabulary.parse(str(value))
-                    events.extend(events_from_code(
+                    coded = events_from_code(
                         code, vocabulary, at=_seconds(start), onset=onset, apex=apex,
-                        offset=offset, ease_in=ease_in, ease_out=ease_out))
-                    marks.extend(marks_from_code(code, vocabulary, at=_seconds(start),
-                                                 end=_seconds(end)))
+                        offset=offset, ease_in=ease_in, ease_out=ease_out)
+                    events.extend(coded)
+                    event_tiers.extend([tier] * len(coded))
+                    coded_marks = marks_from_code(code, vocabulary, at=_seconds(start),
+                                                  end=_seconds(end))
+                    marks.extend(coded_marks)
+                    mark_tiers.extend([tier] * len(coded_marks))
             except TimelineFormatError:
                 raise
             except (TimelineError, FacsRigError) as exc:
@@ -377,10 +389,18 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     fps = _number_property(properties, _PROPERTY_FPS, source)
     duration = _number_property(properties, _PROPERTY_DURATION, source)
     try:
-        return Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata,
-                        tuple(marks))
+        timeline = Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata,
+                            tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
+    # Separate events on at one moment are one code (FACS's rules for one code apply), except
+    # on a timeline measured from a capture (MEASURED_KEY: not a coding).
+    problem = None if MEASURED_KEY in metadata else overlap_problem(
+        events, vocabulary, fps=timeline.fps, marks=marks,
+        labels=[f"tier {shown(tier)}" for tier in event_tiers + mark_tiers])
+    if problem:
+        raise TimelineFormatError(f"{source}: {problem}")
+    return timeline
 
 
 def _number_property(properties: Mapping[str, Any], key: str, source: str) -> float | None:

@@ -43,11 +43,13 @@ from facs_rig.core.timeline import (
     DEFAULT_FPS,
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
+    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
     events_from_code,
     marks_from_code,
+    overlap_problem,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -122,8 +124,15 @@ def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple
     return tuple(channels)
 
 
-def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
-    """The problem with a channel for this vocabulary (unknown AU, side on a bilateral-only AU), or None."""
+def check_channel(channel: Channel, vocabulary: Vocabulary, *, side_given_later: bool = False
+                  ) -> str | None:
+    """The problem with a channel for this vocabulary, or None: an unknown AU, a side on a
+    bilateral-only AU, a code that drives nothing, or no side on an AU FACS codes only on one
+    side (``AU46``: a wink is one eye; the parser's ``needs_side`` rule, worded as it words it).
+
+    ``side_given_later``: the side may still come (an ELAN tier ``AU46`` whose annotations say
+    ``L46``); the caller checks each sided channel then.
+    """
     unit = vocabulary.action_units.get(channel.au)
     if unit is None:
         return f"unknown action unit {channel.au}"
@@ -131,6 +140,8 @@ def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
         return f"AU{channel.au} ({unit.name}) cannot be unilateral"
     if not unit.drives:
         return f"AU{channel.au} ({unit.name}) is a {unit.kind} code and drives nothing"
+    if channel.side is None and not side_given_later and channel.au in vocabulary.rules.needs_side:
+        return f"AU{channel.au} is {vocabulary.rules.needs_side[channel.au]}"
     return None
 
 
@@ -369,14 +380,29 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
         raise reader.fail("metadata", "expected an object")
     events: list[AUEvent] = []
     marks: list[CodeMark] = []
+    # The JSON path each event and mark came from, for the overlap check's message.
+    event_paths: list[str] = []
+    mark_paths: list[str] = []
     for key, convert in (("events", reader.event), ("beats", reader.beat), ("marks", reader.mark)):
         entries = data.get(key, [])
         if not isinstance(entries, list):
             raise reader.fail(key, "expected a list")
         for index, entry in enumerate(entries):
-            converted = convert(entry, f"{key}[{index}]")
+            path = f"{key}[{index}]"
+            converted = convert(entry, path)
             for item in converted if isinstance(converted, tuple) else (converted,):
-                (marks if isinstance(item, CodeMark) else events).append(item)
+                if isinstance(item, CodeMark):
+                    marks.append(item)
+                    mark_paths.append(path)
+                else:
+                    events.append(item)
+                    event_paths.append(path)
+    # Separate events on at one moment are one code (FACS's rules for one code apply), except
+    # on a timeline measured from a capture (MEASURED_KEY: not a coding).
+    problem = None if MEASURED_KEY in metadata else overlap_problem(
+        events, vocabulary, fps=fps, marks=marks, labels=event_paths + mark_paths)
+    if problem:
+        raise TimelineFormatError(f"{source}: {problem}")
     try:
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except FacsRigError as exc:
