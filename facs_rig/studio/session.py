@@ -37,7 +37,7 @@ from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
 from facs_rig.io.au_notes import beat_start, notes_origin, written_intensity
 
-__all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
+__all__ = ["StudioSession", "NotesStatus", "OutputExistsError", "EXPORT_FORMATS", "MAX_FRAMES"]
 
 #: Output kinds the page may ask for, by extension.
 EXPORT_FORMATS = (".notes", ".json", ".eaf", ".glb", ".png", ".gif", ".mp4")
@@ -46,6 +46,16 @@ EXPORT_FORMATS = (".notes", ".json", ".eaf", ".glb", ".png", ".gif", ".mp4")
 MAX_FRAMES = 108_000
 _WHERE = re.compile(r", line (?P<line>\d+)(?:, column (?P<column>\d+))?: ")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,120}$")
+
+
+class OutputExistsError(OutputError):
+    """An export's name is a file already in the notes folder, and the export did not say to
+    overwrite it: nothing was written. ``free`` is a name no file has (``STEM-2.EXT``)."""
+
+    def __init__(self, name: str, free: str):
+        super().__init__(f"{name}: exists in the notes folder; not replaced (overwrite it, or "
+                         f"write {free})")
+        self.name, self.free = name, free
 
 
 def _remixed(old_values: np.ndarray | None, old_weights: np.ndarray, values: np.ndarray,
@@ -599,14 +609,33 @@ class StudioSession:
             raise OutputError(f"{name}: is the rig file; choose another name")
         return path
 
-    def export(self, name: str, *, at: float = 0.0) -> Path:
+    def free_name(self, name: str) -> str:
+        """``name``, or the first of ``STEM-2.EXT``, ``STEM-3.EXT``, ... that no file in the
+        notes folder has (the name an export takes to keep what is there)."""
+        self.output_path(name)
+        path = Path(name)
+        candidate, number = name, 1
+        while (self.folder / candidate).exists() or (self.folder / candidate).is_symlink():
+            number += 1
+            candidate = f"{path.stem}-{number}{path.suffix}"
+        return candidate
+
+    def export(self, name: str, *, at: float = 0.0, overwrite: bool = False) -> Path:
         """Write the timeline (or the frame ``at``) as ``name`` in the notes folder.
 
         ``.notes`` writes the text as typed; ``.json``/``.eaf`` the parsed timeline;
         ``.glb`` a baked copy of the rig; ``.png`` the frame at ``at``; ``.gif``/``.mp4`` the
         clip, each with the code the CLI commands use.
+
+        Raises
+        ------
+        OutputExistsError
+            ``name`` is already a file in the folder and ``overwrite`` is False: nothing is
+            written (a second scene's export must not silently replace the first's).
         """
         path = self.output_path(name)
+        if not overwrite and (path.exists() or path.is_symlink()):
+            raise OutputExistsError(name, self.free_name(name))
         suffix = path.suffix.lower()
         with self._lock:
             if self.status.error is not None and suffix != ".notes":
