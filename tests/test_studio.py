@@ -819,6 +819,22 @@ def test_a_second_signal_while_the_studio_stops_waits_for_the_file_being_written
         assert out.splitlines()[-1].startswith("facs-rig studio: the notes had unsaved edits: kept")
 
 
+def test_typing_a_comment_keeps_the_arrays_without_sampling_again(session, monkeypatch):
+    """A comment or an expression name typed is the director's words on the events: the face
+    moves as before, so a keystroke in a comment does not sample the timeline again (an hour of
+    it per keystroke) and the page is sent no arrays."""
+    version, weights = session.timeline_version, session.weights
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled again for a comment")
+
+    monkeypatch.setattr("facs_rig.studio.session.sample", no_sampling)
+    for text in (SMILE.replace("0.5\n", "0.5  # she smiles\n"), "# the letter\n" + SMILE):
+        assert session.set_notes(text).error is None
+        assert session.timeline_version == version and session.weights is weights
+    assert {event.note for event in session.timeline.events} == {"the letter"}
+
+
 def test_an_export_never_replaces_a_file_unless_asked(session, notes_dir):
     """A second scene's export into the same folder replaced the first's file without a word:
     an existing name is refused (nothing written) with a free name, and replaced only when the

@@ -32,7 +32,7 @@ from facs_rig.core.channels import Channel, parse_channel
 from facs_rig.core.mixing import explain, mix_array, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
-from facs_rig.core.timeline import Timeline, frame_count, sample
+from facs_rig.core.timeline import Timeline, frame_count, sample, without_words
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
 from facs_rig.io.au_notes import beat_start, notes_origin, written_intensity
@@ -46,6 +46,15 @@ EXPORT_FORMATS = (".notes", ".json", ".eaf", ".glb", ".png", ".gif", ".mp4")
 MAX_FRAMES = 108_000
 _WHERE = re.compile(r", line (?P<line>\d+)(?:, column (?P<column>\d+))?: ")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,120}$")
+
+
+def _same_motion(new: Timeline, old: Timeline) -> bool:
+    """Whether two timelines move the face alike: the same events but for the director's words
+    (a keystroke in a comment changes those only, and must not sample an hour of timeline)."""
+    return (new.fps == old.fps and new.duration == old.duration and new.marks == old.marks
+            and len(new.events) == len(old.events)
+            and all(a is b or without_words(a) == without_words(b)
+                    for a, b in zip(new.events, old.events)))
 
 
 class OutputExistsError(OutputError):
@@ -233,8 +242,8 @@ class StudioSession:
         ``timeline_version`` goes up only when the curves or weights change: an edit that
         leaves them as they were (a comment, spaces, another spelling of the same beat) keeps
         the arrays, and the page is sent no weights (:mod:`facs_rig.studio.server`)."""
-        if timeline == self.timeline and self._mixed_values is not None:
-            self.timeline = timeline
+        if _same_motion(timeline, self.timeline) and self._mixed_values is not None:
+            self.timeline = timeline  # its words (comments, names) and title are the new text's
             return
         n_frames = frame_count(timeline.duration, timeline.fps)  # as sample() will make them
         if n_frames > MAX_FRAMES:
