@@ -55,7 +55,8 @@ def test_a_blink_beat_plays_closed_and_writes_no_intensity(vocabulary, tmp_path)
         write_timeline(timeline, copy, vocabulary)
         assert read_timeline(copy, vocabulary).events == timeline.events
     written = (tmp_path / "copy.notes").read_text()
-    assert "intensity" not in written and "1    45   onset 0.1" in written
+    # The name typed stays (it reads back as the same 45), and no intensity is written.
+    assert "intensity" not in written and "1    blink  onset 0.1" in written
 
 
 def test_an_eaf_annotation_with_no_value_on_a_blink_tier_closes_the_eye(vocabulary, tmp_path):

@@ -32,6 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 VOCABULARY = load_vocabulary()
 EXAMPLE = read_timeline(EXAMPLES / "surprise_then_smile.json", VOCABULARY)
+# The director's words too (expression names, comment lines, comments on beat lines): the
+# fields and tiers that carry them are fuzzed with the rest.
+WORDED = read_timeline(EXAMPLES / "suspicion_beat.notes", VOCABULARY)
 
 #: Tokens of the defect classes fuzzing found, plus ordinary separators and syntax.
 HOSTILE = [
@@ -116,11 +119,12 @@ def test_fuzz_channel_lists():
 
 
 def test_fuzz_timeline_json():
-    seed = timeline_to_json(EXAMPLE)
+    seeds = [timeline_to_json(EXAMPLE), timeline_to_json(WORDED)]
+    assert '"note": "' in seeds[1] and '"expression": "happiness"' in seeds[1]
 
     @FUZZ
-    @given(MUTATIONS)
-    def run(mutations):
+    @given(MUTATIONS, st.sampled_from(seeds))
+    def run(mutations, seed):
         only_facs_rig_errors(lambda text: timeline_from_json(text, VOCABULARY, source="t.json"),
                              mutate(seed, mutations))
 
@@ -155,7 +159,8 @@ def test_fuzz_curves_csv():
 
 
 def test_fuzz_elan(tmp_path):
-    seed = eaf_to_string(EXAMPLE, VOCABULARY)
+    seeds = [eaf_to_string(EXAMPLE, VOCABULARY), eaf_to_string(WORDED, VOCABULARY)]
+    assert 'TIER_ID="AU06 expression"' in seeds[1] and 'TIER_ID="AU04 comment"' in seeds[1]
     path = tmp_path / "t.eaf"
 
     def parse(text):
@@ -163,8 +168,8 @@ def test_fuzz_elan(tmp_path):
         return read_eaf(path, VOCABULARY)
 
     @FUZZ
-    @given(MUTATIONS)
-    def run(mutations):
+    @given(MUTATIONS, st.sampled_from(seeds))
+    def run(mutations, seed):
         only_facs_rig_errors(parse, mutate(seed, mutations))
 
     run()

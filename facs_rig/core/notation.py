@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from facs_rig.core.vocabulary import Alternative, IntensityScale, Vocabulary
 
 __all__ = ["CodedAU", "Code", "parse_code", "format_code", "combination_problem",
-           "combination_rule"]
+           "combination_rule", "names_expression"]
 
 # Fullmatched on a stripped term: one run of digits between literals, so matching is linear.
 _TERM = re.compile(r"(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?", re.IGNORECASE)
@@ -160,6 +160,14 @@ def _did_you_mean(token: str, vocabulary: Vocabulary) -> str:
     if not close:
         return ""
     return "did you mean " + " or ".join(repr(known) for known in close) + "?"
+
+
+def names_expression(text: str, vocabulary: Vocabulary) -> bool:
+    """Whether a code string names an expression among its terms (``surprise``,
+    ``surprise + 25``), rather than only AUs (``1+2+5B+26``): the words behind the AUs, which
+    timelines keep (:attr:`facs_rig.core.timeline.AUEvent.expression`)."""
+    return any(_TERM.fullmatch(token) is None and vocabulary.expression(token) is not None
+               for token, _ in _split_terms(text))
 
 
 def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -> Code:

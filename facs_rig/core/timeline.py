@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUEvent",
+    "check_words",
+    "without_words",
     "CodeMark",
     "marks_from_code",
     "Timeline",
@@ -165,6 +167,18 @@ class AUEvent:
     letter : {None, 'A', 'B', 'C', 'D', 'E'}
         The FACS intensity letter the event was coded with, kept so that formats that speak in
         letters (AU notes, ELAN) write it back as it was; ``intensity`` is what drives the rig.
+    expression : str or None
+        The code as the director typed it when it names an expression (``surprise``,
+        ``surprise+25``): the intent behind the AUs, written back where the events are still
+        exactly what it expands to. One line, no ``#``.
+    note : str or None
+        The director's words on lines of their own above the beat (AU notes comment lines),
+        one line each, joined with ``"\\n"``.
+    comment : str or None
+        The director's words at the end of the beat's own line (``# she opens the letter``),
+        one line.
+    None of the three drives anything: they are carried so that no format that can hold them
+    loses them (docs/timeline-formats.md, "The director's words").
 
     Raises
     ------
@@ -181,6 +195,9 @@ class AUEvent:
     ease_in: str = DEFAULT_EASING
     ease_out: str = DEFAULT_EASING
     letter: str | None = None
+    expression: str | None = None
+    note: str | None = None
+    comment: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.channel, Channel):
@@ -204,6 +221,8 @@ class AUEvent:
             raise TimelineError(f"{label}: end time overflows")
         if self.letter is not None and self.letter not in _LETTERS:
             raise TimelineError(f"{label}: intensity letter {self.letter!r} is not one of A-E")
+        if self.expression is not None or self.note is not None or self.comment is not None:
+            check_words(label, self.expression, self.note, self.comment)
 
     @classmethod
     def _trusted(cls, channel: Channel, intensity: float, start: float, onset: float,
@@ -229,6 +248,9 @@ class AUEvent:
         set_field(event, "ease_in", "linear")
         set_field(event, "ease_out", "linear")
         set_field(event, "letter", letter)
+        set_field(event, "expression", None)
+        set_field(event, "note", None)
+        set_field(event, "comment", None)
         return event
 
     @classmethod
@@ -280,6 +302,41 @@ class AUEvent:
     def shifted(self, seconds: float) -> AUEvent:
         """The same event moved ``seconds`` later (earlier when negative)."""
         return replace(self, start=self.start + seconds)
+
+
+def _one_line(text: str) -> bool:
+    return text == "" or text.splitlines() == [text]
+
+
+def check_words(label: str, expression: Any, note: Any, comment: Any) -> None:
+    """Refuse words an AU notes line could not hold (:class:`AUEvent`'s ``expression``,
+    ``note`` and ``comment``).
+
+    Raises
+    ------
+    TimelineError
+        For a value that is not a string, an expression that is empty, spans lines or holds
+        ``#`` (it would start a comment), a comment over more than one line, a note line
+        broken by a character other than ``"\\n"``.
+    """
+    for what, value in (("expression", expression), ("note", note), ("comment", comment)):
+        if value is not None and not isinstance(value, str):
+            raise TimelineError(f"{label}: {what} must be text, not {value!r}")
+    if expression is not None and (not expression.strip() or not _one_line(expression)
+                                   or "#" in expression):
+        raise TimelineError(f"{label}: expression {expression!r} must be one line of text "
+                            f"without '#'")
+    if comment is not None and not _one_line(comment):
+        raise TimelineError(f"{label}: comment {comment!r} must be one line")
+    if note is not None and not all(_one_line(line) for line in note.split("\n")):
+        raise TimelineError(f"{label}: note {note!r}: its lines are separated by \\n only")
+
+
+def without_words(event: AUEvent) -> AUEvent:
+    """The event without its director's words (what drives the rig, and its letter)."""
+    if event.expression is None and event.note is None and event.comment is None:
+        return event
+    return replace(event, expression=None, note=None, comment=None)
 
 
 _EASE_CODES = {name: code for code, name in enumerate(EASINGS)}
@@ -348,7 +405,8 @@ def _event_order(event: AUEvent) -> tuple:
     # A total order, so that two timelines holding the same events compare equal whatever
     # order a file listed them in: by start, then channel, then the remaining fields.
     return (event.start, event.channel.sort_key, event.onset, event.apex, event.offset,
-            event.intensity, event.ease_in, event.ease_out, event.letter or "")
+            event.intensity, event.ease_in, event.ease_out, event.letter or "",
+            event.expression or "", event.note or "", event.comment or "")
 
 
 @dataclass(frozen=True, slots=True)

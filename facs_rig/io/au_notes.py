@@ -11,7 +11,10 @@ One beat per line: a time, a FACS code or named expression, optional phases and 
 Grammar (full reference in ``docs/timeline-formats.md``):
 
 * ``#`` starts a comment, anywhere on a line but a ``title`` line (``title Take #3``: the
-  title runs to the end of its line, ``#`` included); blank lines are ignored.
+  title runs to the end of its line, ``#`` included); blank lines are ignored. Comments are the
+  director's words and are kept on the beat's events: lines above a beat as its ``note``, one on
+  its line as its ``comment``, those after the last beat as ``metadata["comment"]``; the code as
+  typed, when it names an expression, as their ``expression``. The writer puts each back.
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
   timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
@@ -47,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facs_rig.core.notation import Code, CodedAU, combination_problem
+from facs_rig.core.notation import Code, CodedAU, combination_problem, names_expression
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
@@ -292,15 +295,31 @@ def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
     return letter or ("A" if not vocabulary.scores_intensity(au) else None)
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(number, line)`` without its comment, except on a ``title`` line: there a ``#`` is
-    part of the title (``title Take #3``), so a title line carries no comment."""
+#: The first line the writer writes: its own, not the director's words (not read as a note).
+HEADER_COMMENT = "facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"
+
+
+def _lines(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """``(number, line, comment)``: the line without its comment, and the comment's text
+    (after ``#``, without the spaces around it; None without one), except on a ``title``
+    line: there a ``#`` is part of the title (``title Take #3``), so a title line carries no
+    comment."""
     for number, raw in enumerate(text.splitlines(), start=1):
         first = raw.split(None, 1)
         if first and first[0].lower() == "title":
-            yield number, raw
+            yield number, raw, None
         else:
-            yield number, raw.split("#", 1)[0]
+            line, hash_sign, comment = raw.partition("#")
+            yield number, line, comment.strip() if hash_sign else None
+
+
+def _with_words(beat: tuple, expression: str | None, note: str | None,
+                comment: str | None) -> tuple:
+    """The beat's events carrying the words typed with it (its marks carry none)."""
+    if expression is None and note is None and comment is None:
+        return beat
+    return tuple(replace(event, expression=expression, note=note, comment=comment)
+                 for event in beat)
 
 
 def _title_line(title: object) -> str | None:
@@ -343,10 +362,19 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     duration_line: tuple[int, _Token] | None = None
     start_line: tuple[int, _Token] | None = None
     origin = 0.0
-    for line_number, line in _lines(text):
+    # The director's words: comment lines above a beat become its note; a comment on a beat's
+    # line, its comment; comments on header lines and a marks-only beat's join the next beat's
+    # note; those after the last beat, the timeline's metadata["comment"].
+    note_lines: list[str] = []
+    for line_number, line, comment_text in _lines(text):
         tokens = _tokens(line)
         if not tokens:
+            if comment_text is not None and not (comment_text == HEADER_COMMENT
+                                                 and line_number == 1):
+                note_lines.append(comment_text)
             continue
+        if comment_text is not None and tokens[0].text.lower() in _HEADER_KEYS:
+            note_lines.append(comment_text)
         try:
             keyword = tokens[0].text.lower()
             if keyword in _HEADER_KEYS:
@@ -463,6 +491,13 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # writer writes it back (Vocabulary.letter_of).
             beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
                          else event for event in beat)
+            if beat:
+                beat = _with_words(beat, code_text if names_expression(code_text, vocabulary)
+                                   else None, "\n".join(note_lines) if note_lines else None,
+                                   comment_text)
+                note_lines = []
+            elif comment_text:  # a marks-only beat (50): its words go with the next beat's
+                note_lines.append(comment_text)
             events.extend(beat)
             event_lines.extend([line_number] * len(beat))
             beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
@@ -499,6 +534,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
+    if note_lines:
+        metadata["comment"] = "\n".join(note_lines)
     if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
         # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
         problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
@@ -634,7 +671,9 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     # again lists its lines in the same order.
     ordered = sorted(timeline.events, key=lambda e: (
         round(e.start, 9), e.channel.sort_key, round(e.onset, 9), round(e.apex, 9),
-        round(e.offset, 9), float(np.float32(e.intensity)), e.ease_in, e.ease_out, e.letter or ""))
+        round(e.offset, 9), float(np.float32(e.intensity)), e.ease_in, e.ease_out, e.letter or "",
+        e.expression or "", e.note or "", e.comment or ""))
+    written: list[tuple[AUEvent, str | None, str | None, tuple]] = []
     for event in ordered:
         problem = check_channel(event.channel, vocabulary)
         if event.channel.side is None and event.channel.au in vocabulary.rules.needs_side:
@@ -646,10 +685,23 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                                                    event.intensity)
         # Keyed by the text written, so that events whose times agree to the nanosecond share
         # a line (and the text read back and written again is the same).
-        key = (_beat_time(event.start + origin, timeline.fps, timecode),
-               *(_duration(value, timeline.fps, timecode)
-                 for value in (event.onset, event.apex, event.offset)),
-               event.ease_in, event.ease_out, intensity_text)
+        timing = (_beat_time(event.start + origin, timeline.fps, timecode),
+                  *(_duration(value, timeline.fps, timecode)
+                    for value in (event.onset, event.apex, event.offset)),
+                  event.ease_in, event.ease_out)
+        written.append((event, letter, intensity_text, timing))
+    # What a beat line is read under: the fps and the 'start' its times are written from.
+    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {timeline.metadata['start']}\n"
+                                                   if origin else "")
+    named = _named_lines(written, context, vocabulary)
+    for index, (event, letter, intensity_text, timing) in enumerate(written):
+        if index in named:
+            beat = named[index]
+            if beat not in lines:
+                lines.append(beat)
+            continue
+        # The director's words: beats with other words are other lines.
+        key = (*timing, intensity_text, (None, event.note, event.comment))
         term = CodedAU(event.channel.au, event.channel.side, letter)
         # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
         # code, and 12 twice would collapse into one event), nor one FACS does not score with
@@ -675,7 +727,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         term = CodedAU(mark.code)
 
         def takes(beat: dict, mark=mark, term=term) -> bool:  # this mark's, bound now
-            return mark.code not in beat["aus"] and not any(
+            # Not a named line: 'surprise+50' would read back as another name.
+            return "named" not in beat and mark.code not in beat["aus"] and not any(
                 combination_problem(term, other, vocabulary) for other in beat["coded"])
 
         beat = next((beat for beat in lines if beat["span"] == (mark.start, mark.end)
@@ -685,7 +738,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             # agree to the nanosecond share it.
             key = (_beat_time(mark.start + origin, timeline.fps, timecode), "0",
                    _duration(mark.end - mark.start, timeline.fps, timecode), "0",
-                   DEFAULT_EASING, DEFAULT_EASING, None)
+                   DEFAULT_EASING, DEFAULT_EASING, None, (None, None, None))
             candidates = lines_by_key.setdefault(key, [])
             beat = next((beat for beat in candidates if takes(beat)), None)
             if beat is None:
@@ -719,20 +772,75 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                               else _duration(timeline.duration, timeline.fps, timecode)))
     rows = []
     for beat in lines:
-        start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]
-        options = [f"{name} {value}"
-                   for name, value in (("onset", onset), ("apex", apex), ("offset", offset))]
-        if ease_in == ease_out and ease_in != DEFAULT_EASING:
-            options.append(f"ease {ease_in}")
-        elif ease_in != ease_out:
-            options.append(f"ease_in {ease_in} ease_out {ease_out}")
-        if intensity_text is not None:
-            options.append(f"intensity {intensity_text}")
-        rows.append((start, "+".join(beat["terms"]), "  ".join(options)))
+        _, note, comment = beat["key"][7]  # the words (the expression is in "terms")
+        rows.append((beat["key"][0], "+".join(beat["terms"]), _options_text(beat["key"]), note,
+                     comment))
     time_width = max((len(row[0]) for row in rows), default=0)
     code_width = max((len(row[1]) for row in rows), default=0)
-    out.extend(f"{time:<{time_width}}  {code:<{code_width}}  {options}" for time, code, options in rows)
+    for time, code, options, note, comment in rows:
+        if note is not None:
+            out.extend(_comment_line(line) for line in note.split("\n"))
+        out.append(f"{time:<{time_width}}  {code:<{code_width}}  {options}"
+                   + ("" if comment is None else "  " + _comment_line(comment)))
+    if "comment" in timeline.metadata:  # the words after the last beat
+        out.extend(_comment_line(line) for line in str(timeline.metadata["comment"]).splitlines())
     return "\n".join(out) + "\n"
+
+
+def _comment_line(text: str) -> str:
+    return f"# {text}" if text else "#"
+
+
+def _options_text(key: tuple) -> str:
+    """A beat line's options: its phases, easing unless smooth, and intensity option."""
+    _, onset, apex, offset, ease_in, ease_out, intensity_text = key[:7]
+    options = [f"{name} {value}"
+               for name, value in (("onset", onset), ("apex", apex), ("offset", offset))]
+    if ease_in == ease_out and ease_in != DEFAULT_EASING:
+        options.append(f"ease {ease_in}")
+    elif ease_in != ease_out:
+        options.append(f"ease_in {ease_in} ease_out {ease_out}")
+    if intensity_text is not None:
+        options.append(f"intensity {intensity_text}")
+    return "  ".join(options)
+
+
+def _named_lines(written: list[tuple[AUEvent, str | None, str | None, tuple]], context: str,
+                 vocabulary: Vocabulary) -> dict[int, dict]:
+    """The beat lines written with the expression typed (``surprise``): index in ``written``
+    -> its line, for the events that carry an expression and are, among those with the same
+    timing and words, exactly what a line with that name reads back as (the same AUs, letters
+    and intensity text; with the line's ``intensity`` option if it has one). Events whose AUs
+    are no longer what the name means (an animator took one out) are written as codes."""
+    groups: dict[tuple, list[int]] = {}
+    for index, (event, _, _, timing) in enumerate(written):
+        if event.expression is not None:
+            groups.setdefault((*timing, event.expression, event.note, event.comment),
+                              []).append(index)
+    named: dict[int, dict] = {}
+    for group_key, indices in groups.items():
+        timing, expression = group_key[:6], group_key[6]
+        wanted = sorted((written[i][0].channel.sort_key, written[i][1] or "", written[i][2] or "")
+                        for i in indices)
+        for intensity_text in sorted({written[i][2] for i in indices}, key=lambda t: t or ""):
+            key = (*timing, intensity_text, group_key[6:])
+            try:
+                read = parse_au_notes(f"{context}{timing[0]}  {expression}  "
+                                      f"{_options_text(key)}\n", vocabulary)
+            except FacsRigError:  # a name this vocabulary does not know
+                break
+            got = []
+            for event in read.events:
+                letter, text = written_intensity(vocabulary, event.channel.au, event.letter,
+                                                 event.intensity)
+                got.append((event.channel.sort_key, letter or "", text or ""))
+            if sorted(got) == wanted and not read.marks:
+                first = written[indices[0]][0]
+                beat = {"key": key, "terms": [expression], "named": True, "span": (first.start, first.end),
+                        "aus": {written[i][0].channel.au for i in indices}, "coded": []}
+                named.update((i, beat) for i in indices)
+                break
+    return named
 
 
 def read_au_notes(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:

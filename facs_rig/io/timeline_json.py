@@ -26,6 +26,12 @@ easings, and ``beats``, each a code string or expression expanded into one event
 (written only when there are some) are the codes that drive nothing (visibility 70-74, speech 50
 and the other behaviour codes), each over a span: kept, never played; a beat's such codes become
 marks over the beat. Unknown keys are errors (they are usually typos), except ``description`` and ``notes``.
+
+The director's words, optional on an event: ``expression`` (the code typed when it names an
+expression, ``"surprise"``), ``note`` (comment lines above the beat in AU notes, joined with
+``\n``) and ``comment`` (the comment on the beat's line); a beat takes ``note`` and ``comment``
+and keeps its code as the expression when it names one. Written only where there are words, so
+files without them are as before (docs/timeline-formats.md, "The director's words").
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from facs_rig.core.channels import MAX_CHANNEL_NAME, Channel, parse_channel
+from facs_rig.core.notation import names_expression
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
     DEFAULT_EASING,
@@ -47,6 +55,7 @@ from facs_rig.core.timeline import (
     AUEvent,
     CodeMark,
     Timeline,
+    check_words,
     events_from_code,
     marks_from_code,
     overlap_problem,
@@ -70,10 +79,12 @@ SCHEMA = "facs_rig.timeline/1"
 _TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "marks", "description",
              "notes"}
 _MARK_KEYS = {"code", "start", "end"}
+# The director's words (AUEvent.expression, note, comment): optional, drive nothing.
+_WORD_KEYS = ("expression", "note", "comment")
 _EVENT_KEYS = {"channel", "intensity", "letter", "start", "onset", "apex", "offset", "apex_start",
-               "apex_end", "end", "ease", "ease_in", "ease_out"}
+               "apex_end", "end", "ease", "ease_in", "ease_out", *_WORD_KEYS}
 _BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_out", "intensity",
-              "scale"}
+              "scale", "note", "comment"}
 
 
 # Fullmatch on stripped text with one space run between literals: linear (the former
@@ -154,6 +165,9 @@ def _event_to_dict(event: AUEvent, vocabulary: Vocabulary | None = None) -> dict
         entry["letter"] = letter
     entry.update(start=event.start, onset=event.onset, apex=event.apex, offset=event.offset,
                  ease_in=event.ease_in, ease_out=event.ease_out)
+    for key in _WORD_KEYS:  # only where there are words: files without any are as before
+        if getattr(event, key) is not None:
+            entry[key] = getattr(event, key)
     return entry
 
 
@@ -248,10 +262,25 @@ class _Reader:
         if extra:
             raise self.fail(path, f"unknown key {shown(extra[0])} (expected {', '.join(sorted(allowed))})")
 
+    def words(self, entry: Mapping[str, Any], path: str, keys: tuple[str, ...] = _WORD_KEYS
+              ) -> dict[str, str | None]:
+        """The director's words of an event or beat, each checked as AU notes can hold it."""
+        words = {key: entry.get(key) for key in keys}
+        for key, value in words.items():
+            if value is not None and not isinstance(value, str):
+                raise self.fail(f"{path}.{key}", f"expected text, got {_json_shown(value)}")
+            try:
+                check_words(f"{path}.{key}", **{name: value if name == key else None
+                                                for name in _WORD_KEYS})
+            except TimelineError as exc:
+                raise TimelineFormatError(f"{self.source}: {exc}") from None
+        return words
+
     def event(self, entry: Any, path: str) -> AUEvent:
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _EVENT_KEYS, path)
+        words = self.words(entry, path)
         if "channel" not in entry:
             raise self.fail(f"{path}.channel", "missing (expected an AU channel such as 'AU12' or "
                             "'AU12_L')")
@@ -289,12 +318,13 @@ class _Reader:
                     raise self.fail(path, f"absolute phase times need apex_start, apex_end and "
                                     f"end; missing {', '.join(missing)}")
                 times = [self.number(entry, key, path) for key in ("apex_start", "apex_end", "end")]
-                return AUEvent.from_times(channel, intensity, start, *times, letter=letter, **options)
+                return AUEvent.from_times(channel, intensity, start, *times, letter=letter,
+                                          **options, **words)
             return AUEvent(channel, intensity, start,
                            self.number(entry, "onset", path, DEFAULT_ONSET),
                            self.number(entry, "apex", path, DEFAULT_APEX),
                            self.number(entry, "offset", path, DEFAULT_OFFSET),
-                           letter=letter, **options)
+                           letter=letter, **options, **words)
         except TimelineFormatError:
             raise
         except FacsRigError as exc:
@@ -324,6 +354,7 @@ class _Reader:
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _BEAT_KEYS, path)
+        words = self.words(entry, path, ("note", "comment"))
         if "code" not in entry:
             raise self.fail(f"{path}.code", "missing (expected a FACS code string or expression "
                             "name, such as '6+12D' or 'happiness')")
@@ -346,6 +377,10 @@ class _Reader:
             events = events_from_code(
                 code, self.vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                 intensity=intensity, scale=scale, **self.easings(entry, path))
+            if names_expression(code, self.vocabulary):  # as AU notes keep a typed name
+                words["expression"] = code.strip()
+            if any(value is not None for value in words.values()):
+                events = tuple(replace(event, **words) for event in events)
             return events + marks_from_code(code, self.vocabulary, at=at,
                                             end=at + onset + apex + offset)
         except TimelineFormatError:
