@@ -243,7 +243,8 @@ def test_read_back_facts_name_what_a_solved_capture_reads_back_as(arkit):
     from facs_rig.core.solve import read_back_facts
 
     facts = read_back_facts(arkit)
-    assert list(facts) == ["read_back_as", "told_apart_by_prior", "nonlinear_in_solve"]
+    assert list(facts) == ["read_back_as", "told_apart_by_prior", "nonlinear_in_solve",
+                           "faded_in_solve"]
     read_as = {f["au"]: f["read_as"] for f in facts["read_back_as"]}
     assert len(read_as) == 20 and read_as["AU45_L"] == "AU43_L" and read_as["AU08"] == "nothing"
     assert read_as["AU01_L"] == read_as["AU01_R"] == "AU01"  # one browInnerUp for both brows

@@ -349,6 +349,13 @@ def run_show(args: argparse.Namespace) -> int:
         print_table(("AU", "targets", "below the knee, reads as"),
                     [(f["au"], ", ".join(f["targets"]), _below_knee(f))
                      for f in info["nonlinear_in_solve"]])
+    if info["faded_in_solve"]:
+        print(f"\nAUs with shapes other AUs fade out, which the linear solve leaves out "
+              f"({len(info['faded_in_solve'])}): a capture of the AU alone reads it, but where "
+              f"the solve reads it as another AU these shapes read back as:")
+        print_table(("AU", "targets", "without", "read back as"),
+                    [(f["au"], ", ".join(f["targets"]), "+".join(f["without"]),
+                      " + ".join(f["read_as"]) or "nothing") for f in info["faded_in_solve"]])
     if tracker is not None:
         unread = info["not_read_on_tracker"]["aus"]
         print(f"\nAUs a {tracker.name} capture cannot show through {rig.name} ({len(unread)}): "
