@@ -583,6 +583,8 @@ def unreadable_aus(tracker: TrackerProfile, rig) -> dict[int, tuple[str, ...]]:
     """
     shapes: dict[int, set[str]] = {}
     for mapping in rig.mappings:
+        if mapping.without:  # shown only without other AUs (arkit's 26 on mouthClose): not its own
+            continue
         target = canonical_arkit_name(mapping.target) or mapping.target
         shapes.setdefault(mapping.au, set()).add(target)
     for relation in tracker.relations:

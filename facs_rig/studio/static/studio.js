@@ -904,8 +904,9 @@ function showExplain(m) {   // the layout of `facs-rig explain`
     lines.push("", `${t.target} = ${fmt(t.value)}   (combine: ${t.combine})`);
     for (const c of t.contributions) {
       const au = (c.au + (c.side ? ` [${c.side} entry]` : "")).padEnd(18);
-      lines.push(`  ${au} ${fmt(c.input)}${c.curve ? " after curve" : ""} x ${c.weight} = ${fmt(c.value)}` +
-        (c.kept ? "" : "   dropped by the exclusive chain"));
+      const faded = Object.entries(c.without || {}).map(([g, b]) => ` x (1 - ${g} ${fmt(b)})`).join("");
+      lines.push(`  ${au} ${fmt(c.input)}${c.curve ? " after curve" : ""} x ${c.weight}${faded} = ${fmt(c.value)}` +
+        (c.kept ? "" : "   within the chain's largest (not added)"));
     }
     if (t.contributions.length > 1) lines.push(`  combined (${t.combine}) = ${fmt(t.combined)}`);
     for (const r of t.rules) {
