@@ -12,8 +12,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 
 * ``#`` starts a comment, anywhere on a line but a ``title`` line (``title Take #3``: the
   title runs to the end of its line, ``#`` included); blank lines are ignored.
-* Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
-  timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
+* Header lines: ``fps N`` (frames per second, before the first beat; default 30, but a file
+  that uses timecode must give it) sets the rate of timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
   timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode). Each once.
 * A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
@@ -112,8 +112,19 @@ def _quantity(token: _Token, fps: float, what: str) -> float:
     return value / fps if match["unit"].lower() == "f" else value
 
 
-def _time(token: _Token, fps: float, what: str = "time") -> float:
+def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = True) -> float:
+    """Seconds of a time in any of its forms; ``rate_given`` False (a file with no ``fps``
+    line) refuses timecode: SMPTE timecode counts frames at a rate (SMPTE ST 12-1), and read at
+    the default 30 fps ``00:00:01:12`` was 1.4 s where a 24 fps edit meant 1.5 s, silently."""
     if is_timecode(token.text):
+        if not rate_given:
+            try:  # its own faults first (drop-frame, minute 61), whatever the rate
+                parse_timecode(token.text, 1000.0)
+            except ValueError as exc:
+                raise _LineError(str(exc), token.column) from None
+            raise _LineError(f"{what} {token.text} is timecode, which counts frames at the file's "
+                             f"frame rate: add an 'fps N' line (fps 24, fps 25, fps 29.97) before "
+                             f"it", token.column)
         try:
             return parse_timecode(token.text, fps)
         except ValueError as exc:
@@ -183,11 +194,11 @@ def _phases(options: dict, at: float) -> tuple[float, float, float]:
     return (round(apex_start - at, 12), round(apex_end - apex_start, 12), round(end - apex_end, 12))
 
 
-def _origin(start_line: tuple[int, _Token], fps: float) -> float:
+def _origin(start_line: tuple[int, _Token], fps: float, rate_given: bool) -> float:
     """Seconds of the ``start`` header's time, read at the file's fps (known by the first beat)."""
     line_number, token = start_line
     try:
-        return _time(token, fps, "start")
+        return _time(token, fps, "start", rate_given=rate_given)
     except _LineError as exc:
         raise _LineError(str(exc), exc.column, line_number) from None
 
@@ -376,9 +387,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     duration_line = (line_number, tokens[1])
                 continue
             if not seen_beat and start_line is not None:
-                origin = _origin(start_line, fps)
+                origin = _origin(start_line, fps, "fps" in header_lines)
             seen_beat = True
-            at = _since(_time(tokens[0], fps), origin, tokens[0])
+            at = _since(_time(tokens[0], fps, rate_given="fps" in header_lines), origin, tokens[0])
             if previous is not None and at < previous[0]:
                 raise _LineError(f"time {tokens[0].text} ({at:g} s) goes backwards: the beat on "
                                  f"line {previous[1]} is at {previous[0]:g} s", tokens[0].column)
@@ -406,7 +417,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 if key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
                 elif key in _ABSOLUTE_KEYS:
-                    options[key] = (_since(_time(value_token, fps, key), origin, value_token, key),
+                    options[key] = (_since(_time(value_token, fps, key,
+                                                 rate_given="fps" in header_lines),
+                                           origin, value_token, key),
                                     value_token.column)
                 elif key in _EASE_KEYS:
                     if value_token.text.lower() not in EASINGS:
@@ -458,14 +471,14 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
     if start_line is not None and not seen_beat:
         try:  # with beats it was read at the first one; without, 'start abc' would pass unread
-            origin = _origin(start_line, fps)
+            origin = _origin(start_line, fps, "fps" in header_lines)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {start_line[0]}, column {exc.column}: "
                                       f"{exc}") from None
     if duration_line is not None:
         line_number, token = duration_line
         try:
-            duration = _time(token, fps, "duration")
+            duration = _time(token, fps, "duration", rate_given="fps" in header_lines)
             if start_line is not None and ":" in token.text and origin > 0 and duration >= origin:
                 # A timecode at or past the start reads as the end of the edit, but 'duration' is
                 # a length: taken as given it put the hour of nothing back that 'start' removes.
