@@ -99,3 +99,78 @@ def test_studio_insert_into_notes_without_fps_writes_the_rate(tmp_path, monkeypa
     session.insert_beat("R14A", 1.0)
     assert session.text == "# take\nfps 30\n0  6\n00:00:01:00  R14A\n2  12\n"
     assert session.status.error is None
+
+
+# --- 2-4. preview --at, the poster frame, the duration ------------------------------------
+
+SCENE = "fps 24\nstart 01:00:00:00\n01:00:01:00 surprise apex 2\n01:00:01:12 45 onset 0.1 apex 1 offset 0.1\n"
+
+
+def preview(capsys, tmp_path, *arguments):
+    from facs_rig.cli import main
+
+    status = main(["preview", *arguments])
+    captured = capsys.readouterr()
+    return status, captured.out.replace(str(tmp_path) + "/", ""), captured.err
+
+
+@pytest.fixture
+def scene(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scene.notes").write_text(SCENE)
+    return tmp_path
+
+
+@pytest.mark.parametrize("at, shown", [
+    ("1.5", "1.5 s, 01:00:01:12"), ("1.5s", "1.5 s, 01:00:01:12"), ("36f", "1.5 s, 01:00:01:12"),
+    ("01:00:01:12", "1.5 s, 01:00:01:12"), ("3.8", "3.79167 s, 01:00:03:19"),
+])
+def test_at_takes_every_time_form_of_the_notes(capsys, scene, at, shown):
+    status, out, err = preview(capsys, scene, "scene.notes", "-o", "s.png", "--size", "32", "--at", at)
+    assert (status, err) == (0, "")
+    assert out == f"wrote s.png (32x32, default head, rig facs, at {shown})\n"
+
+
+@pytest.mark.parametrize("at, message", [
+    ("soon", "--at 'soon' is not a time: seconds (1.5 or 1.5s), frames (36f) or timecode HH:MM:SS:FF"),
+    ("-1", "negative --at '-1'"),
+    ("01:00:01:30", "--at 01:00:01:30: timecode '01:00:01:30': frame 30 must be below the frame "
+                    "rate (24 frames per second, so 0-23)"),
+    ("00:00:01:00", "--at 00:00:01:00 (1 s) is before the start (3600 s): times are timecode "
+                    "from the 'start' line on"),
+    # The timeline lasts 3.8 s (timeline show); its last frame at 24 fps is 3.79167 s.
+    ("3.9", "--at 3.9 (3.9 s) is outside the timeline (0-3.8 s)"),
+])
+def test_a_bad_at_is_one_usage_line(capsys, scene, at, message):
+    status, out, err = preview(capsys, scene, "scene.notes", "-o", "s.png", "--size", "32", "--at", at)
+    assert (status, out) == (2, "")
+    assert err == f"facs-rig: error: {message} (see 'facs-rig preview --help')\n"
+    assert not (scene / "s.png").exists()
+
+
+def test_the_poster_frame_avoids_a_blink_and_is_named(capsys, scene):
+    """Surprise holds from 1.3 s to 3.3 s; a blink closes the eyes from 1.5 s to 2.7 s. The most
+    active frame was in the blink (its weight adds to the apex's): now the first apex frame."""
+    status, out, err = preview(capsys, scene, "scene.notes", "-o", "s.png", "--size", "32")
+    assert (status, err) == (0, "")
+    assert out == "wrote s.png (32x32, default head, rig facs, at 1.33333 s, 01:00:01:08)\n"
+
+
+def test_the_poster_frame_of_blinks_alone_is_a_blink(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "b.notes").write_text("1 45 onset 0.1 apex 0.2 offset 0.1\n")  # no fps: no timecode
+    status, out, _ = preview(capsys, tmp_path, "b.notes", "-o", "s.png", "--size", "32")
+    assert out == "wrote s.png (32x32, default head, rig facs, at 1.1 s)\n"
+
+
+def test_at_within_the_duration_between_the_last_frame_and_the_end(capsys, tmp_path, monkeypatch):
+    """16.8 s at 24 fps: the last frame is 16.7917 s; 'timeline show' says 16.8 s, and --at
+    16.8 shows that last frame."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "long.notes").write_text("fps 24\n1 12 apex 15\n")
+    status, out, err = preview(capsys, tmp_path, "long.notes", "-o", "s.png", "--size", "32", "--at", "16.8")
+    assert (status, err) == (0, "")
+    assert out == "wrote s.png (32x32, default head, rig facs, at 16.7917 s, 00:00:16:19)\n"
+    status, out, err = preview(capsys, tmp_path, "long.notes", "-o", "s.png", "--size", "32", "--at", "17")
+    assert err == ("facs-rig: error: --at 17 (17 s) is outside the timeline (0-16.8 s) "
+                   "(see 'facs-rig preview --help')\n")

@@ -51,9 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     preview.add_argument(
         "--at",
-        type=float,
-        metavar="SECONDS",
-        help="for a PNG of a timeline: the moment to show (default: its most active frame)",
+        metavar="TIME",
+        help="for a PNG of a timeline: the moment to show, as a notes file writes a time: "
+        "seconds (12, 12s), frames (288f) or timecode HH:MM:SS:FF at the timeline's fps, "
+        "timecode counted from its start header (default: its most active frame without a "
+        "blink or wink closing the eyes)",
     )
     add_fps_argument(preview, "clip frame rate (default: the timeline's)")
     preview.add_argument(
@@ -122,7 +124,12 @@ def run_preview(args: argparse.Namespace) -> int:
     from facs_rig.cli._progress import ProgressBar
     from facs_rig.io.timeline_files import load_timeline_argument, timeline_file_argument
     from facs_rig.render.encoders import check_clip, write_clip, write_png
-    from facs_rig.render.preview import preview_setup, render_still, timeline_clip
+    from facs_rig.render.preview import (
+        preview_setup,
+        render_still,
+        render_timeline_still,
+        timeline_clip,
+    )
 
     output = check_output(args.output, inputs=(file_input(args.source), args.mesh),
                           suffixes=_STILL + _CLIPS, what="a preview")
@@ -135,17 +142,26 @@ def run_preview(args: argparse.Namespace) -> int:
     timeline_file = timeline_file_argument(args.source, vocabulary)
     _check_source_options(args, still=suffix in _STILL, timeline_file=timeline_file is not None)
     if suffix in _STILL:
-        setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
-        note_unshown(setup.driver.profile, played_channels(load_timeline_argument(
-            args.source, vocabulary, hold=hold)) if timeline_file else
-            vocabulary.channel_values(vocabulary.parse(args.source)))
-        with naming(timeline_file and args.source):  # a timeline's moment: the frame limit names it
-            image = render_still(setup, args.source, vocabulary, at=args.at,
+        moment = ""
+        if timeline_file:
+            timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
+            at = None if args.at is None else _at_seconds(args.at, timeline)
+            setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+            note_unshown(setup.driver.profile, played_channels(timeline))
+            with naming(args.source):  # a timeline's moment: the frame limit names it
+                shown_at, image = render_timeline_still(setup, timeline, at=at,
+                                                        side_by_side_neutral=args.side_by_side)
+            moment = f", at {_moment(shown_at, timeline, timeline_file)}"
+        else:
+            setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+            note_unshown(setup.driver.profile,
+                         vocabulary.channel_values(vocabulary.parse(args.source)))
+            image = render_still(setup, args.source, vocabulary,
                                  side_by_side_neutral=args.side_by_side, intensity=args.intensity)
         write_png(output, image)
         print(
             f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {setup.rig.source}, "
-            f"rig {setup.driver.profile.name})"
+            f"rig {setup.driver.profile.name}{moment})"
         )
         return 0
     timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
@@ -176,6 +192,46 @@ def run_preview(args: argparse.Namespace) -> int:
         f"{width}x{setup.renderer.camera.height})"
     )
     return 0
+
+
+def _at_seconds(text: str, timeline) -> float:
+    """Seconds on ``timeline`` of ``--at``, read by the notes reader's time parser (every form
+    a notes file takes for a time); a value that does not read, or falls outside 0 to the
+    duration, is a usage error.
+
+    Raises
+    ------
+    UsageError
+    """
+    from facs_rig.core.timeline import TIME_TOLERANCE
+    from facs_rig.errors import TimelineFormatError
+    from facs_rig.io.au_notes import timeline_time
+
+    try:
+        seconds = timeline_time(text, timeline, "--at")
+    except TimelineFormatError as exc:
+        message = str(exc)
+        raise UsageError(message if "--at" in message else f"--at {text}: {message}") from None
+    if not -TIME_TOLERANCE <= seconds <= timeline.duration + TIME_TOLERANCE:
+        raise UsageError(f"--at {text} ({seconds:g} s) is outside the timeline "
+                         f"(0-{timeline.duration:g} s)")
+    return seconds
+
+
+def _moment(seconds: float, timeline, path: Path) -> str:
+    """``3.5 s`` and, when the timeline has a stated frame rate (any file but AU notes without
+    an ``fps`` line), its timecode from the ``start`` header: ``3.5 s, 00:00:03:12``."""
+    from facs_rig.core.timecode import format_timecode
+    from facs_rig.io.au_notes import notes_origin, states_fps
+    from facs_rig.io.timeline_files import read_text_file
+
+    text = f"{seconds:g} s"
+    if path.suffix.lower() in (".notes", ".txt") and not states_fps(read_text_file(path)):
+        return text
+    try:
+        return f"{text}, {format_timecode(seconds + notes_origin(timeline), timeline.fps)}"
+    except ValueError:  # no HH:MM:SS:FF spelling (1000 hours): seconds alone
+        return text
 
 
 #: The apex hold of a clip made from a code, seconds.

@@ -67,7 +67,7 @@ from facs_rig.errors import (
 )
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
-           "notes_origin", "float32_text", "written_intensity"]
+           "notes_origin", "float32_text", "written_intensity", "timeline_time", "states_fps"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -163,6 +163,38 @@ def notes_origin(timeline: Timeline) -> float:
         return _time(tokens[0], timeline.fps, "start")
     except _LineError:
         return 0.0
+
+
+def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
+    """Seconds on ``timeline`` of a time typed as a notes file types one (``--at``): seconds
+    (``12``, ``12s``), frames (``288f``) or timecode ``HH:MM:SS:FF``, both at the timeline's fps;
+    timecode counts from the timeline's ``start`` header when it has one, as its beats do.
+
+    Raises
+    ------
+    TimelineFormatError
+        ``--at 'soon' is not a time: seconds (1.5 or 1.5s), frames (36f) or timecode
+        HH:MM:SS:FF``, a negative time, a timecode frame not below the fps, a timecode before
+        the start.
+    """
+    tokens = _tokens(text)
+    if len(tokens) != 1:
+        raise TimelineFormatError(f"{what} {shown(text)} is not a time: seconds (1.5 or 1.5s), "
+                                  f"frames (36f) or timecode HH:MM:SS:FF")
+    try:
+        seconds = _time(tokens[0], timeline.fps, what)
+        if is_timecode(tokens[0].text):
+            seconds = _since(seconds, notes_origin(timeline), tokens[0], what)
+    except _LineError as exc:
+        raise TimelineFormatError(str(exc)) from None
+    return seconds
+
+
+def states_fps(text: str) -> bool:
+    """Whether AU notes ``text`` has an ``fps`` header line (without one it is read at the
+    default 30 fps, and timecode in it is refused)."""
+    return any(tokens and tokens[0].text.lower() == "fps"
+               for tokens in (_tokens(line) for _, line in _lines(text)))
 
 
 def _phases(options: dict, at: float) -> tuple[float, float, float]:

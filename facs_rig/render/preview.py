@@ -40,6 +40,9 @@ __all__ = [
     "render_code",
     "timeline_weights",
     "peak_frame",
+    "poster_index",
+    "still_moment",
+    "render_timeline_still",
     "render_sheet",
     "Clip",
     "timeline_clip",
@@ -382,19 +385,69 @@ def timeline_clip(
     return Clip(frames, int(weights.shape[0]), rate, palette)
 
 
-def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.ndarray:
-    """Mesh weights of one moment of a timeline: ``at`` seconds, or its most active frame."""
-    times, weights, _ = timeline_weights(setup, timeline)
-    if weights.shape[0] == 0:
-        return np.zeros(setup.renderer.n_targets, np.float32)
-    if at is not None:
+#: Momentary eye closures: AU45 blink and AU46 wink (FACS 2002, Ekman, Friesen & Hager: both
+#: are brief closures scored present only). AU43 eyes closed is held, a pose the notes ask
+#: for, so it is not among them.
+MOMENTARY_CLOSURES = (45, 46)
+
+
+def poster_index(times: np.ndarray, weights: np.ndarray, timeline, fps: float) -> int:
+    """The frame a still of a whole timeline shows: its most active frame (largest sum of mesh
+    weights) among those where no blink or wink (:data:`MOMENTARY_CLOSURES`) is closing the
+    eyes; a blink mid-apex added its weight and won, showing the face with its eyes shut. When
+    nothing moves outside the closures (notes of blinks only), the most active frame of all.
+
+    Parameters
+    ----------
+    times : (F,) float
+        Frame times, seconds.
+    weights : (F, n_targets) float32
+        Mesh weights of each frame.
+    timeline : Timeline
+        The timeline sampled into them (its blink and wink events are looked up).
+    fps : float
+        The rate it was sampled at.
+    """
+    from facs_rig.core.timeline import sample
+
+    activity = weights.sum(axis=1)
+    closures = sorted({event.channel for event in timeline.events
+                       if event.channel.au in MOMENTARY_CLOSURES}, key=lambda c: c.sort_key)
+    if closures:
+        closing = sample(timeline, fps=fps, channels=closures).values[:times.shape[0]].max(axis=1) > 0
+        open_frames = ~closing & (activity > 0)
+        if open_frames.any():
+            return int(np.argmax(np.where(open_frames, activity, -np.inf)))
+    return int(np.argmax(activity))
+
+
+def still_moment(setup: PreviewSetup, timeline, *, at: float | None = None) -> tuple[float, np.ndarray]:
+    """``(time of the frame shown, its mesh weights (n_targets,))`` of a still of a timeline:
+    the frame nearest ``at`` seconds, or the poster frame (:func:`poster_index`).
+
+    Raises
+    ------
+    TimelineError
+        For an ``at`` outside 0 to the timeline's duration (the duration ``timeline show``
+        gives; its last frame may fall before it, 16.7917 s of 16.8 s at 24 fps).
+    """
+    from facs_rig.core.timeline import TIME_TOLERANCE
+
+    times, weights, rate = timeline_weights(setup, timeline)
+    if at is not None and not (-TIME_TOLERANCE <= at <= timeline.duration + TIME_TOLERANCE):
         # NaN would pick frame 0 silently (argmin of all-NaN); a moment off the timeline is a typo.
-        end = float(times[-1])
-        half_frame = float(times[1] - times[0]) / 2 if times.shape[0] > 1 else 0.0
-        if not (-half_frame <= at <= end + half_frame):
-            raise TimelineError(f"at {at:g} s is outside the timeline (0-{end:g} s)")
-        return weights[int(np.argmin(np.abs(times - at)))]
-    return weights[int(np.argmax(weights.sum(axis=1)))]
+        raise TimelineError(f"at {at:g} s is outside the timeline (0-{timeline.duration:g} s)")
+    if weights.shape[0] == 0:
+        return 0.0, np.zeros(setup.renderer.n_targets, np.float32)
+    index = (int(np.argmin(np.abs(times - at))) if at is not None
+             else poster_index(times, weights, timeline, rate))
+    return float(times[index]), weights[index]
+
+
+def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.ndarray:
+    """Mesh weights of one moment of a timeline: ``at`` seconds, or its poster frame
+    (:func:`still_moment`)."""
+    return still_moment(setup, timeline, at=at)[1]
 
 
 def render_still(
@@ -416,11 +469,19 @@ def render_still(
     if timeline_file_argument(source, vocabulary) is None:  # a code (a missing file is refused)
         return render_code(setup, source, vocabulary, side_by_side_neutral=side_by_side_neutral,
                            intensity=intensity)
-    timeline = load_timeline_argument(source, vocabulary)
-    image = setup.renderer.render(peak_frame(setup, timeline, at=at))
+    return render_timeline_still(setup, load_timeline_argument(source, vocabulary), at=at,
+                                 side_by_side_neutral=side_by_side_neutral)[1]
+
+
+def render_timeline_still(setup: PreviewSetup, timeline, *, at: float | None = None,
+                          side_by_side_neutral: bool = False) -> tuple[float, np.ndarray]:
+    """``(time shown, (height, width, 3) uint8 image)`` of a timeline's moment ``at`` (default:
+    its poster frame, :func:`still_moment`)."""
+    time, weights = still_moment(setup, timeline, at=at)
+    image = setup.renderer.render(weights)
     if side_by_side_neutral:
-        return side_by_side(setup.renderer.render(None), image)
-    return image
+        image = side_by_side(setup.renderer.render(None), image)
+    return time, image
 
 
 def render_sheet(
