@@ -174,3 +174,36 @@ def test_at_within_the_duration_between_the_last_frame_and_the_end(capsys, tmp_p
     status, out, err = preview(capsys, tmp_path, "long.notes", "-o", "s.png", "--size", "32", "--at", "17")
     assert err == ("facs-rig: error: --at 17 (17 s) is outside the timeline (0-16.8 s) "
                    "(see 'facs-rig preview --help')\n")
+
+
+# --- 5. a duration shorter than the notes ---------------------------------------------------
+
+def test_a_duration_that_cuts_a_beat_off_is_said(capsys, tmp_path, monkeypatch):
+    """Kept (the timeline model cuts events off at an explicit duration, and a trimmed timeline
+    from another format is written as notes so), but no longer silently: the CLI says which
+    line's duration cuts which beat off, and where that beat ends."""
+    from facs_rig.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.notes").write_text("# take\nduration 2\n0.1 12 apex 0.5\n1.0 surprise apex 3\n3 6\n")
+    assert main(["timeline", "show", "d.notes"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == "duration  2 s at 30 fps (61 frames)"
+    assert captured.err == (
+        "facs-rig: note: d.notes, line 2: duration 2 (2 s) cuts off the beat on line 4 "
+        "(surprise), which runs to 4.8 s (and 1 other beat): it plays only to 2 s (a longer "
+        "duration, or none, plays it whole)\n")
+
+
+def test_the_reader_warns_only_when_something_is_cut_off():
+    import warnings
+
+    from facs_rig.errors import FacsRigWarning
+
+    with pytest.warns(FacsRigWarning, match=r"^AU notes, line 2: duration 60f \(2 s\) cuts off "
+                                            r"the beat on line 3 \(12\), which runs to 2.1 s:"):
+        parse_au_notes("fps 30\nduration 60f\n0.3 12\n", VOCABULARY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_au_notes("duration 1.8\n0 12\n", VOCABULARY).duration == 1.8  # ends on it
+        assert parse_au_notes("duration 5\n0 12\n", VOCABULARY).duration == 5

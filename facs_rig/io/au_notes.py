@@ -35,6 +35,7 @@ import difflib
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,6 +51,7 @@ from facs_rig.core.timeline import (
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
     EASINGS,
+    TIME_TOLERANCE,
     AUEvent,
     CodeMark,
     Timeline,
@@ -60,6 +62,7 @@ from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
     CodeParseError,
     FacsRigError,
+    FacsRigWarning,
     TimelineError,
     TimelineFormatError,
     quoted,
@@ -376,6 +379,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     duration_line: tuple[int, _Token] | None = None
     start_line: tuple[int, _Token] | None = None
     origin = 0.0
+    beat_ends: list[tuple[int, str, float]] = []  # (line, code, end): what a duration cuts off
     for line_number, line in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -495,6 +499,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
                          else event for event in beat)
             events.extend(beat)
+            beat_ends.append((line_number, code_text, at + onset + apex + offset))
             marks.extend(marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset))
         except _LineError as exc:
             where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
@@ -527,10 +532,29 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
+        _note_cut_off(source, line_number, token.text, duration, beat_ends)
     try:
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
+
+
+def _note_cut_off(source: str, line_number: int, written: str, duration: float,
+                  beat_ends: list[tuple[int, str, float]]) -> None:
+    """Warn (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line) when the
+    ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
+    off when sampled (docs/timeline-formats.md, Timelines), which a trimmed timeline from another
+    format needs to keep when written as notes and read back, but a typed ``duration 2`` above
+    a beat running to 4.8 s lost the rest silently."""
+    past = [(line, code, end) for line, code, end in beat_ends if end > duration + TIME_TOLERANCE]
+    if not past:
+        return
+    line, code, end = max(past, key=lambda beat: beat[2])
+    others = f" (and {len(past) - 1} other beat{'s' if len(past) > 2 else ''})" if len(past) > 1 else ""
+    warnings.warn(FacsRigWarning(
+        f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat on "
+        f"line {line} ({code}), which runs to {end:g} s{others}: it plays only to {duration:g} s "
+        f"(a longer duration, or none, plays it whole)"), stacklevel=3)
 
 
 def _seconds(value: float) -> str:
