@@ -207,3 +207,66 @@ def test_the_reader_warns_only_when_something_is_cut_off():
         warnings.simplefilter("error")
         assert parse_au_notes("duration 1.8\n0 12\n", VOCABULARY).duration == 1.8  # ends on it
         assert parse_au_notes("duration 5\n0 12\n", VOCABULARY).duration == 5
+
+
+# --- 6. an intensity that changes nothing ---------------------------------------------------
+
+@pytest.mark.parametrize("line, message", [
+    ("1 polite_smile intensity 0.9", "column 26: intensity 0.9 changes no AU of polite_smile (12C)"
+                                     ": {rule}; write 12D instead"),
+    ("4 contempt intensity 0.9", "column 22: intensity 0.9 changes no AU of contempt (R12C+R14C)"
+                                 ": {rule}; write R12D+R14D instead"),
+    ("4 contempt intensity 0.95", "column 22: intensity 0.95 changes no AU of contempt "
+                                  "(R12C+R14C): {rule}; write R12E+R14E intensity 0.95 instead"),
+    ("1 45 intensity 0.3", "column 16: intensity 0.3 changes no AU of 45: {rule}; write 45C "
+                           "intensity 0.3 instead"),
+])
+def test_an_intensity_that_changes_no_au_is_refused(line, message):
+    rule = ("it sets the AUs written without a letter (but a blink or wink, which stays closed) "
+            "and the lettered ones whose letter's band holds it")
+    with pytest.raises(TimelineFormatError) as caught:
+        parse_au_notes(f"fps 24\n{line}\n", VOCABULARY, source="i.notes")
+    assert str(caught.value) == "i.notes, line 2, " + message.format(rule=rule)
+
+
+@pytest.mark.parametrize("line, values", [
+    # Surprise is 1+2+5B+26 (EMFACS's prototype): 0.9 sets 1, 2 and 26, and 5 stays B, as a
+    # strong 5 reads as fear.
+    ("1 surprise intensity 0.9", {"AU01": 0.9, "AU02": 0.9, "AU05": 0.2, "AU26": 0.9}),
+    ("1 12D intensity 0.7", {"AU12": 0.7}),  # in D's band
+    ("1 6+12D intensity 0.3", {"AU06": 0.3, "AU12": 0.9}),
+    ("1 45+12 intensity 0.2", {"AU12": 0.2, "AU45": 1.0}),
+])
+def test_an_intensity_that_changes_some_au_is_kept(line, values):
+    timeline = parse_au_notes(line + "\n", VOCABULARY)
+    assert {event.channel.name: round(event.intensity, 6) for event in timeline.events} == values
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["preview", "contempt", "--intensity", "0.9"], "--intensity 0.9 changes no AU of contempt "
+     "(R12C+R14C): {rule}; write R12D+R14D instead (see 'facs-rig preview --help')"),
+    (["preview", "polite_smile", "--intensity", "0.95"], "--intensity 0.95 changes no AU of "
+     "polite_smile (12C): {rule}; write 12 --intensity 0.95 instead (see 'facs-rig preview --help')"),
+    (["preview", "L45", "--intensity", "0.3"], "--intensity 0.3 changes no AU of L45: {rule}; "
+     "write L45C (the letter of its band) instead (see 'facs-rig preview --help')"),
+    (["sheet", "contempt,polite_smile", "--intensity", "0.9"], "--intensity 0.9 changes no AU of "
+     "any of the 2 codes, the first contempt (R12C+R14C): {rule}; write R12D+R14D instead "
+     "(see 'facs-rig sheet --help')"),
+    (["preview", "scene.notes", "--intensity", "0.9"], "--intensity sets the AUs of a code "
+     "written without a letter; a timeline file's beats set their own (the intensity option of "
+     "a notes line): leave --intensity out, or give a code (see 'facs-rig preview --help')"),
+])
+def test_a_command_intensity_that_changes_nothing_is_refused(capsys, scene, arguments, message):
+    from facs_rig.cli import main
+
+    rule = "it sets the AUs written without a letter (but a blink or wink, which stays closed)"
+    assert main([*arguments, "-o", "out.png", "--size", "32"]) == 2
+    assert capsys.readouterr().err == "facs-rig: error: " + message.format(rule=rule) + "\n"
+    assert not (scene / "out.png").exists()
+
+
+def test_a_command_intensity_that_changes_an_au_is_kept(capsys, scene):
+    from facs_rig.cli import main
+
+    assert main(["sheet", "contempt,happiness", "--intensity", "0.9", "-o", "out.png", "--size", "32"]) == 0
+    assert main(["preview", "surprise", "--intensity", "0.9", "-o", "out.png", "--size", "32"]) == 0

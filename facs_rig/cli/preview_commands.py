@@ -141,6 +141,8 @@ def run_preview(args: argparse.Namespace) -> int:
     # one, not parsed as a code), decided before the options that depend on it are checked.
     timeline_file = timeline_file_argument(args.source, vocabulary)
     _check_source_options(args, still=suffix in _STILL, timeline_file=timeline_file is not None)
+    if args.intensity is not None and timeline_file is None:
+        _check_intensity_reaches([args.source], args.intensity, vocabulary)
     if suffix in _STILL:
         moment = ""
         if timeline_file:
@@ -269,9 +271,56 @@ def _check_source_options(args: argparse.Namespace, *, still: bool, timeline_fil
     if still and args.at is not None and not timeline_file:
         raise UsageError("--at picks a moment of a timeline file; a code is one pose "
                          "(its apex): leave --at out, or give a timeline")
+    if args.intensity is not None and timeline_file:
+        # It was ignored: a timeline file's beats carry their own intensity.
+        raise UsageError("--intensity sets the AUs of a code written without a letter; a "
+                         "timeline file's beats set their own (the intensity option of a "
+                         "notes line): leave --intensity out, or give a code")
     if not still and args.hold is not None and timeline_file:
         raise UsageError("--hold applies to a clip made from a code; a timeline file has its "
                          "own timing")
+
+
+def _check_intensity_reaches(codes: list[str], intensity: float, vocabulary) -> None:
+    """Refuse an ``--intensity`` that sets no AU of any of ``codes`` (``preview contempt
+    --intensity 0.9`` wrote the same bytes as without it: contempt is R12C+R14C, all lettered),
+    naming the codes that play it instead.
+
+    Raises
+    ------
+    UsageError
+    """
+    import numpy as np
+
+    from facs_rig.core.notation import Code, format_code
+    from facs_rig.core.timeline import intensity_band_letter, intensity_reaches
+
+    parsed = [vocabulary.parse(code) for code in codes]
+    if any(intensity_reaches(code, vocabulary, intensity, bands=False) for code in parsed):
+        return
+    code, text = parsed[0], codes[0]
+    scale = vocabulary.scale()
+    drives = [term for term in code if vocabulary.action_unit(term.au).drives]
+    lettered = Code(tuple(term.__class__(term.au, term.side, intensity_band_letter(
+        vocabulary, term.au, intensity)) if term in drives else term for term in code))
+    # The letter plays the value exactly when it is that letter's: else the AUs unlettered take it.
+    letters = {new.intensity for old, new in zip(code, lettered) if old in drives}
+    exact = all(letter is not None and float(np.float32(scale.letter_to_value(letter)))
+                == float(np.float32(intensity)) for letter in letters)
+    unlettered = Code(tuple(term.__class__(term.au, term.side, None)
+                            if term in drives and vocabulary.scores_intensity(term.au) else term
+                            for term in code))
+    if exact:
+        instead = format_code(lettered)
+    elif any(vocabulary.scores_intensity(term.au) for term in drives):
+        instead = f"{format_code(unlettered)} --intensity {intensity:g}"
+    else:  # blinks and winks only: a letter is their depth, and --intensity never reaches them
+        instead = f"{format_code(lettered)} (the letter of its band)"
+    named = text if text == format_code(code) else f"{text} ({format_code(code)})"
+    which = f"any of the {len(codes)} codes, the first " if len(codes) > 1 else ""
+    raise UsageError(f"--intensity {intensity:g} changes no AU of {which}{named}: it sets the "
+                     f"AUs written without a letter (but a blink or wink, which stays closed); "
+                     f"write {instead} instead")
 
 
 def _an_output(output: str) -> str:
@@ -298,6 +347,8 @@ def run_sheet(args: argparse.Namespace) -> int:
     # Each code is parsed before any rendering, so a bad one is reported first.
     played = [channel for code in codes for channel in
               vocabulary.channel_values(vocabulary.parse(code))]
+    if args.intensity is not None:
+        _check_intensity_reaches(codes, args.intensity, vocabulary)
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
     note_unshown(setup.driver.profile, played)
     if args.side_by_side:

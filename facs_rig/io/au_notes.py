@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facs_rig.core.notation import Code, CodedAU, combination_problem
+from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
@@ -56,6 +56,8 @@ from facs_rig.core.timeline import (
     CodeMark,
     Timeline,
     events_from_code,
+    intensity_band_letter,
+    intensity_reaches,
     marks_from_code,
 )
 from facs_rig.core.vocabulary import Vocabulary
@@ -323,6 +325,29 @@ def _stray_after_code(line: str, code_tokens: list[_Token], vocabulary: Vocabula
                      stray.column)
 
 
+def _unreached(code: Code, code_text: str, value: float, written: str,
+               vocabulary: Vocabulary) -> str:
+    """The message for an ``intensity`` that sets no AU of ``code`` (``contempt intensity 0.9``
+    played R12C+R14C at C, as if it were not there), with the code that plays it: each
+    lettered AU given the letter whose band holds the value, and the value itself in
+    ``intensity`` when it is not that letter's (``R12D+R14D``; ``R12E+R14E intensity 0.95``)."""
+    scale = vocabulary.scale()
+    # Every lettered AU, and an unlettered blink or wink (which stays closed, unscored: its depth
+    # needs its band's letter, 45C), takes the band's letter.
+    terms = [replace(term, intensity=intensity_band_letter(vocabulary, term.au, value))
+             if vocabulary.action_unit(term.au).drives and (
+                 term.intensity is not None or not vocabulary.scores_intensity(term.au))
+             else term for term in code]
+    letters = {term.intensity for term in terms if term.intensity is not None
+               and vocabulary.action_unit(term.au).drives}
+    exact = len(letters) == 1 and np.float32(scale.letter_to_value(next(iter(letters)))) == np.float32(value)
+    instead = format_code(Code(tuple(terms))) + ("" if exact else f" intensity {written}")
+    named = code_text if code_text == format_code(code) else f"{code_text} ({format_code(code)})"
+    return (f"intensity {written} changes no AU of {named}: it sets the AUs written without a "
+            f"letter (but a blink or wink, which stays closed) and the lettered ones whose "
+            f"letter's band holds it; write {instead} instead")
+
+
 def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
     """The letter whose band holds an intensity, for ``au``: on a blink or wink (a depth FACS
     does not score) A's band reaches down to 0, so that a blink at any depth below full closure
@@ -465,6 +490,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     options[key] = value_token.text.lower()
                 else:
                     options[key] = _intensity(value_token, vocabulary)
+                    intensity_token = value_token
                 index += 2
             code_start = code_tokens[0].column
             code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
@@ -478,6 +504,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     _stray_after_code(line, code_tokens, vocabulary)
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
+            if "intensity" in options and not intensity_reaches(
+                    code, vocabulary, float(options["intensity"])):
+                raise _LineError(_unreached(code, code_text, float(options["intensity"]),
+                                            intensity_token.text, vocabulary),
+                                 intensity_token.column)
             onset, apex, offset = _phases(options, at)
             beat = events_from_code(
                 code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
