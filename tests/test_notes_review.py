@@ -270,3 +270,44 @@ def test_a_command_intensity_that_changes_an_au_is_kept(capsys, scene):
 
     assert main(["sheet", "contempt,happiness", "--intensity", "0.9", "-o", "out.png", "--size", "32"]) == 0
     assert main(["preview", "surprise", "--intensity", "0.9", "-o", "out.png", "--size", "32"]) == 0
+
+
+# --- 7. sheet of a timeline file ------------------------------------------------------------
+
+def test_sheet_of_a_timeline_lays_out_one_face_per_beat_at_its_apex(capsys, scene):
+    """It read the file name as a code (`unrecognised term 'scene.notes' at column 1`)."""
+    import numpy as np
+    from PIL import Image
+
+    from facs_rig.cli import main
+
+    assert main(["sheet", "scene.notes", "-o", "sheet.png", "--size", "32"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert captured.out.replace(str(scene) + "/", "") == (
+        "wrote sheet.png (2 beats of scene.notes, 2 faces, 88x74)\n")
+    sheet = np.asarray(Image.open(scene / "sheet.png"))
+    # The surprise beat (1 s, onset 0.3) at its apex, 1.3 s, and the blink at its apex, 1.6 s:
+    # each tile is the preview of that moment.
+    for left, at in ((8, "1.3"), (48, "1.6")):
+        assert main(["preview", "scene.notes", "--at", at, "-o", "p.png", "--size", "32"]) == 0
+        tile = np.asarray(Image.open(scene / "p.png"))
+        assert np.array_equal(sheet[8:40, left:left + 32], tile)
+    assert not np.array_equal(sheet[8:40, 8:40], sheet[8:40, 48:80])
+
+
+def test_sheet_of_a_timeline_labels_and_refusals(capsys, scene):
+    from facs_rig.render.preview import timeline_beats
+    from facs_rig.io.timeline_files import read_timeline
+
+    beats = timeline_beats(read_timeline(scene / "scene.notes", VOCABULARY), VOCABULARY)
+    assert [(beat.start, beat.apex_start, beat.code) for beat in beats] == [
+        (1.0, 1.3, "1+2+5B+26"), (1.5, 1.6, "45")]
+    from facs_rig.cli import main
+
+    assert main(["sheet", "scene.notes", "--intensity", "0.9", "-o", "s.png"]) == 2
+    assert "--intensity sets the AUs of a code written without a letter" in capsys.readouterr().err
+    (scene / "marks.notes").write_text("1 50\n")
+    assert main(["sheet", "marks.notes", "-o", "s.png"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "marks.notes has no beat that moves the face: nothing to lay out (see 'facs-rig sheet --help')\n")

@@ -76,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog='example: facs-rig sheet "happiness,sadness,surprise,fear,anger,disgust,contempt" '
         "-o sheet.png",
     )
-    sheet.add_argument("codes", metavar="CODES", help="comma-separated codes or expression names")
+    sheet.add_argument("codes", metavar="CODES|TIMELINE",
+                       help="comma-separated codes or expression names, or a timeline file "
+                       "(one face per beat at its apex, labelled with its time and code)")
     sheet.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png")
     sheet.add_argument("--columns", type=bounded(int, low=1), metavar="N",
                        help="faces per row (default up to 4)")
@@ -335,6 +337,12 @@ def run_sheet(args: argparse.Namespace) -> int:
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
+    from facs_rig.io.timeline_files import timeline_file_argument
+
+    vocabulary = load_vocabulary()
+    timeline_file = timeline_file_argument(args.codes, vocabulary)
+    if timeline_file is not None:
+        return _timeline_sheet(args, timeline_file, vocabulary)
     codes = [code.strip() for code in args.codes.split(",")]
     if not any(codes):
         raise UsageError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
@@ -343,7 +351,6 @@ def run_sheet(args: argparse.Namespace) -> int:
         raise UsageError(f"item {codes.index('') + 1} of {len(codes)} in {args.codes!r} is empty: "
                          f"give a code or expression name between each pair of commas")
     output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
-    vocabulary = load_vocabulary()
     # Each code is parsed before any rendering, so a bad one is reported first.
     played = [channel for code in codes for channel in
               vocabulary.channel_values(vocabulary.parse(code))]
@@ -363,4 +370,41 @@ def run_sheet(args: argparse.Namespace) -> int:
     )
     write_png(output, image)
     print(f"wrote {output} ({len(codes)} faces, {image.shape[1]}x{image.shape[0]})")
+    return 0
+
+
+#: Most beats a sheet of a timeline lays out, one face each (a 320-pixel face is 0.3 MB).
+MAX_SHEET_BEATS = 100
+
+
+def _timeline_sheet(args: argparse.Namespace, path: Path, vocabulary) -> int:
+    """``sheet TIMELINE``: one face per beat at its apex, labelled with its time and code."""
+    from facs_rig.io.timeline_files import read_timeline
+    from facs_rig.render.encoders import write_png
+    from facs_rig.render.preview import preview_setup, render_timeline_sheet, timeline_beats
+
+    if args.intensity is not None:
+        raise UsageError("--intensity sets the AUs of a code written without a letter; a "
+                         "timeline file's beats set their own (the intensity option of a "
+                         "notes line): leave --intensity out, or give codes")
+    output = check_output(args.output, inputs=(str(path), args.mesh), suffixes=_STILL,
+                          what="a contact sheet")
+    timeline = read_timeline(path, vocabulary)
+    beats = timeline_beats(timeline, vocabulary)
+    if not beats:
+        raise UsageError(f"{path} has no beat that moves the face: nothing to lay out")
+    if len(beats) > MAX_SHEET_BEATS:
+        raise UsageError(f"{path} has {len(beats)} beats; a sheet lays out at most "
+                         f"{MAX_SHEET_BEATS} (one face each): preview --at TIME shows any moment")
+    setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+    note_unshown(setup.driver.profile, played_channels(timeline))
+    labels = [_moment(beat.start, timeline, path) for beat in beats]
+    faces = len(beats) * (2 if args.side_by_side else 1)
+    with naming(str(path)):
+        image = render_timeline_sheet(setup, timeline, beats, labels,
+                                      columns=args.columns or min(4, faces),
+                                      side_by_side_neutral=args.side_by_side)
+    write_png(output, image)
+    print(f"wrote {output} ({len(beats)} beats of {path.name}, {faces} faces, "
+          f"{image.shape[1]}x{image.shape[0]})")
     return 0

@@ -22,7 +22,7 @@ from facs_rig.core.mixing import mix, mix_frame
 from facs_rig.core.naming import match_names
 from facs_rig.core.rig import RigProfile
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import RigError, TimelineError
+from facs_rig.errors import CodeParseError, RigError, TimelineError
 from facs_rig.render.camera import Camera, frame_camera
 from facs_rig.render.raster import Occluders, Topology, render
 from facs_rig.render.scene import RenderRig
@@ -44,6 +44,8 @@ __all__ = [
     "still_moment",
     "render_timeline_still",
     "render_sheet",
+    "timeline_beats",
+    "render_timeline_sheet",
     "Clip",
     "timeline_clip",
 ]
@@ -508,5 +510,66 @@ def render_sheet(
             )
         )
         lines.append((name, canonical) if canonical != name else (name,))
+    font_scale = 2 if setup.renderer.camera.width >= 256 else 1
+    return contact_sheet(tiles, lines, columns=columns, scale=font_scale)
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One beat of a timeline: events sharing a start and phases (one line of AU notes).
+
+    Attributes
+    ----------
+    start, apex_start : float
+        Seconds of the beat's start and of its apex.
+    code : str
+        The beat's AUs as a FACS code (``4C+7B``), letters as written.
+    """
+
+    start: float
+    apex_start: float
+    code: str
+
+
+def timeline_beats(timeline, vocabulary: Vocabulary) -> list[Beat]:
+    """The beats of a timeline in time order: its events grouped by start and phases, as the
+    AU notes writer groups them into lines (to the nanosecond, the timeline's precision)."""
+    from facs_rig.core.notation import format_code
+
+    groups: dict[tuple, list] = {}
+    for event in timeline.events:
+        key = tuple(round(value, 9) for value in (event.start, event.onset, event.apex, event.offset))
+        groups.setdefault(key, []).append(event)
+    beats = []
+    for (start, onset, _, _), events in sorted(groups.items()):
+        letters = {event.channel: vocabulary.letter_of(event.channel.au, event.letter) for event in events}
+        text = "+".join(f"{channel.side or ''}{channel.au}{letters[channel] or ''}"
+                        for channel in dict.fromkeys(event.channel for event in events))
+        try:
+            text = format_code(vocabulary.parse(text))
+        except CodeParseError:  # 12 and L12 in one beat (two notes lines): as they are
+            pass
+        beats.append(Beat(start, round(start + onset, 9), text))
+    return beats
+
+
+def render_timeline_sheet(setup: PreviewSetup, timeline, beats: Sequence[Beat],
+                          labels: Sequence[str], *, columns: int | None = None,
+                          side_by_side_neutral: bool = False) -> np.ndarray:
+    """A contact sheet of a timeline: one face per beat, the timeline's frame nearest the beat's
+    apex start (so overlapping beats show as the face shows them), labelled with ``labels``
+    (the beat's time) and its code."""
+    from facs_rig.render.sheet import contact_sheet
+
+    times, weights, _ = timeline_weights(setup, timeline)
+    tiles, lines = [], []
+    neutral = setup.renderer.render(None) if side_by_side_neutral else None
+    for beat, label in zip(beats, labels):
+        index = int(np.argmin(np.abs(times - min(beat.apex_start, timeline.duration))))
+        if neutral is not None:
+            tiles.append(neutral)
+            lines.append(("neutral",))
+        tiles.append(setup.renderer.render(weights[index]))
+        lines.append((label, beat.code))
     font_scale = 2 if setup.renderer.camera.width >= 256 else 1
     return contact_sheet(tiles, lines, columns=columns, scale=font_scale)
