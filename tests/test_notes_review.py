@@ -297,8 +297,8 @@ def test_sheet_of_a_timeline_lays_out_one_face_per_beat_at_its_apex(capsys, scen
 
 
 def test_sheet_of_a_timeline_labels_and_refusals(capsys, scene):
-    from facs_rig.render.preview import timeline_beats
     from facs_rig.io.timeline_files import read_timeline
+    from facs_rig.render.preview import timeline_beats
 
     beats = timeline_beats(read_timeline(scene / "scene.notes", VOCABULARY), VOCABULARY)
     assert [(beat.start, beat.apex_start, beat.code) for beat in beats] == [

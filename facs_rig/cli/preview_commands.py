@@ -334,10 +334,9 @@ def _an_output(output: str) -> str:
 
 def run_sheet(args: argparse.Namespace) -> int:
     """Render a labelled grid of codes."""
+    from facs_rig.io.timeline_files import timeline_file_argument
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
-
-    from facs_rig.io.timeline_files import timeline_file_argument
 
     vocabulary = load_vocabulary()
     timeline_file = timeline_file_argument(args.codes, vocabulary)

@@ -13,7 +13,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 * ``#`` starts a comment, anywhere on a line but a ``title`` line (``title Take #3``: the
   title runs to the end of its line, ``#`` included); blank lines are ignored.
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30, but a file
-  that uses timecode must give it) sets the rate of timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
+  that uses timecode must give it) sets the rate of timecodes, ``f`` durations and sampling;
+  ``duration T`` sets the timeline's length (a beat past it is cut off, with a warning);
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
   timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode). Each once.
 * A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
