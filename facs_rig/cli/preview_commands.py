@@ -334,14 +334,16 @@ def _an_output(output: str) -> str:
 
 def run_sheet(args: argparse.Namespace) -> int:
     """Render a labelled grid of codes."""
-    from facs_rig.io.timeline_files import timeline_file_argument
+    from facs_rig.io.timeline_files import available_formats, timeline_file_argument
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
     vocabulary = load_vocabulary()
-    timeline_file = timeline_file_argument(args.codes, vocabulary)
-    if timeline_file is not None:
-        return _timeline_sheet(args, timeline_file, vocabulary)
+    if Path(args.codes).suffix.lower() in available_formats():
+        # A timeline file (a missing one is named as a file, not parsed as a code).
+        timeline_file = timeline_file_argument(args.codes, vocabulary)
+        if timeline_file is not None:
+            return _timeline_sheet(args, timeline_file, vocabulary)
     codes = [code.strip() for code in args.codes.split(",")]
     if not any(codes):
         raise UsageError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
