@@ -73,7 +73,7 @@ def test_timecode_reads_at_the_given_fps_and_only_with_it(timecode, fps, place, 
                                                   f"timecode, .*add an 'fps N' line"):
         parse_au_notes(body, VOCABULARY)
     if place == "duration" and parse_timecode(timecode, fps) < seconds + 1.8:
-        return  # a duration shorter than the beat is another error
+        return  # a duration shorter than the beat cuts it off (a warning, tested below)
     if place == "beat" and parse_timecode(timecode, fps) < seconds:
         return  # backwards
     timeline = parse_au_notes(f"fps {fps}\n{body}", VOCABULARY)
