@@ -291,7 +291,10 @@ def test_intensity_scales_unlettered_aus_in_stills_and_clips(tmp_path):
         images[value] = _png(output).astype(int)
     assert np.abs(images["0.2"] - images["1.0"]).sum() > 0
     lettered = tmp_path / "lettered.png"
-    assert main(["preview", "12E", "-o", str(lettered), "--size", "48", "--intensity", "0.2"]) == 0
+    # An --intensity that sets no AU (12E is lettered) changed nothing silently: now refused.
+    assert main(["preview", "12E", "-o", str(lettered), "--size", "48", "--intensity", "0.2"]) == 2
+    assert not lettered.exists()
+    assert main(["preview", "12E", "-o", str(lettered), "--size", "48"]) == 0
     assert np.array_equal(_png(lettered).astype(int), images["1.0"])  # letters keep their value
     clips = {}
     for value in ("0.2", "1.0"):

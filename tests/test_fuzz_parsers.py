@@ -143,6 +143,23 @@ def test_fuzz_au_notes():
     run()
 
 
+def test_fuzz_au_notes_without_fps():
+    """The example without its fps line: its timecodes are refused (they need a rate), and
+    mutations of it (a timecode moved into start, duration or an absolute phase time, an fps
+    line typed back) raise nothing but a FacsRigError."""
+    seed = (EXAMPLES / "suspicion_beat.notes").read_text(encoding="utf-8").replace("fps 24\n", "")
+    with pytest.raises(FacsRigError, match="add an 'fps N' line"):
+        parse_au_notes(seed, VOCABULARY, source="t.notes")
+
+    @FUZZ
+    @given(MUTATIONS)
+    def run(mutations):
+        only_facs_rig_errors(lambda text: parse_au_notes(text, VOCABULARY, source="t.notes"),
+                             mutate(seed, mutations))
+
+    run()
+
+
 def test_fuzz_curves_csv():
     seed = curves_to_csv_text(sample(EXAMPLE, fps=10))
 

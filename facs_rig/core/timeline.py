@@ -57,6 +57,8 @@ __all__ = [
     "without_words",
     "CodeMark",
     "marks_from_code",
+    "intensity_reaches",
+    "intensity_band_letter",
     "Timeline",
     "EASINGS",
     "DEFAULT_EASING",
@@ -624,6 +626,36 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
         events.append(AUEvent(term.channel, value, at, onset, apex, offset, ease_in, ease_out,
                               term.intensity))
     return tuple(events)
+
+
+def intensity_band_letter(vocabulary: Vocabulary, au: int, intensity: float,
+                          scale: str | None = None) -> str | None:
+    """The letter whose band holds ``intensity`` for ``au`` (None below the scale's lowest
+    band); on a blink or wink, whose depth FACS does not score, A's band reaches down to 0, so
+    that a blink at any depth below full closure has a letter to carry it."""
+    letter = vocabulary.scale(scale).value_to_letter(intensity)
+    return letter or ("A" if not vocabulary.scores_intensity(au) else None)
+
+
+def intensity_reaches(code: str | Code, vocabulary: Vocabulary, intensity: float, *,
+                      bands: bool = True, scale: str | None = None) -> bool:
+    """Whether an explicit ``intensity`` sets the value of at least one AU of ``code``.
+
+    It sets the AUs written without a letter, but not a blink or wink (AU45, AU46: FACS 2002
+    scores them only present, so unlettered they stay closed), and, with ``bands`` (the AU notes'
+    rule), the lettered AUs whose letter's band holds it (``7E intensity 0.907``). ``R12C+R14C``
+    at 0.9 (D's band) has none: the intensity would change nothing.
+    """
+    code = _parsed(code, vocabulary)
+    for term in code:
+        if not vocabulary.action_unit(term.au).drives:
+            continue
+        if term.intensity is None:
+            if vocabulary.scores_intensity(term.au):
+                return True
+        elif bands and term.intensity == intensity_band_letter(vocabulary, term.au, intensity, scale):
+            return True
+    return False
 
 
 def marks_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float, end: float

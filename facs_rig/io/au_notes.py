@@ -15,8 +15,9 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   director's words and are kept on the beat's events: lines above a beat as its ``note``, one on
   its line as its ``comment``, those after the last beat as ``metadata["comment"]``; the code as
   typed, when it names an expression, as their ``expression``. The writer puts each back.
-* Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
-  timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
+* Header lines: ``fps N`` (frames per second, before the first beat; default 30, but a file
+  that uses timecode must give it) sets the rate of timecodes, ``f`` durations and sampling;
+  ``duration T`` sets the timeline's length (a beat past it is cut off, with a warning);
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
   timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode);
   ``measured TEXT`` (written by ``retarget`` and ``code``) says the events were measured from a
@@ -44,13 +45,14 @@ import difflib
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from facs_rig.core.notation import Code, CodedAU, combination_problem, names_expression
+from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code, names_expression
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
@@ -60,10 +62,13 @@ from facs_rig.core.timeline import (
     DEFAULT_ONSET,
     EASINGS,
     MEASURED_KEY,
+    TIME_TOLERANCE,
     AUEvent,
     CodeMark,
     Timeline,
     events_from_code,
+    intensity_band_letter,
+    intensity_reaches,
     marks_from_code,
     overlap_problem,
 )
@@ -71,6 +76,7 @@ from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
     CodeParseError,
     FacsRigError,
+    FacsRigWarning,
     TimelineError,
     TimelineFormatError,
     quoted,
@@ -78,7 +84,7 @@ from facs_rig.errors import (
 )
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
-           "notes_origin", "float32_text", "written_intensity"]
+           "notes_origin", "float32_text", "written_intensity", "timeline_time", "states_fps"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -123,8 +129,19 @@ def _quantity(token: _Token, fps: float, what: str) -> float:
     return value / fps if match["unit"].lower() == "f" else value
 
 
-def _time(token: _Token, fps: float, what: str = "time") -> float:
+def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = True) -> float:
+    """Seconds of a time in any of its forms; ``rate_given`` False (a file with no ``fps``
+    line) refuses timecode: SMPTE timecode counts frames at a rate (SMPTE ST 12-1), and read at
+    the default 30 fps ``00:00:01:12`` was 1.4 s where a 24 fps edit meant 1.5 s, silently."""
     if is_timecode(token.text):
+        if not rate_given:
+            try:  # its own faults first (drop-frame, minute 61), whatever the rate
+                parse_timecode(token.text, 1000.0)
+            except ValueError as exc:
+                raise _LineError(str(exc), token.column) from None
+            raise _LineError(f"{what} {token.text} is timecode, which counts frames at the file's "
+                             f"frame rate: add an 'fps N' line (fps 24, fps 25, fps 29.97) before "
+                             f"it", token.column)
         try:
             return parse_timecode(token.text, fps)
         except ValueError as exc:
@@ -165,6 +182,38 @@ def notes_origin(timeline: Timeline) -> float:
         return 0.0
 
 
+def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
+    """Seconds on ``timeline`` of a time typed as a notes file types one (``--at``): seconds
+    (``12``, ``12s``), frames (``288f``) or timecode ``HH:MM:SS:FF``, both at the timeline's fps;
+    timecode counts from the timeline's ``start`` header when it has one, as its beats do.
+
+    Raises
+    ------
+    TimelineFormatError
+        ``--at 'soon' is not a time: seconds (1.5 or 1.5s), frames (36f) or timecode
+        HH:MM:SS:FF``, a negative time, a timecode frame not below the fps, a timecode before
+        the start.
+    """
+    tokens = _tokens(text)
+    if len(tokens) != 1:
+        raise TimelineFormatError(f"{what} {shown(text)} is not a time: seconds (1.5 or 1.5s), "
+                                  f"frames (36f) or timecode HH:MM:SS:FF")
+    try:
+        seconds = _time(tokens[0], timeline.fps, what)
+        if is_timecode(tokens[0].text):
+            seconds = _since(seconds, notes_origin(timeline), tokens[0], what)
+    except _LineError as exc:
+        raise TimelineFormatError(str(exc)) from None
+    return seconds
+
+
+def states_fps(text: str) -> bool:
+    """Whether AU notes ``text`` has an ``fps`` header line (without one it is read at the
+    default 30 fps, and timecode in it is refused)."""
+    return any(tokens and tokens[0].text.lower() == "fps"
+               for tokens in (_tokens(line) for _, line in _lines(text)))
+
+
 def _phases(options: dict, at: float) -> tuple[float, float, float]:
     """Onset, apex and offset durations from duration options or absolute phase times.
 
@@ -194,11 +243,11 @@ def _phases(options: dict, at: float) -> tuple[float, float, float]:
     return (round(apex_start - at, 12), round(apex_end - apex_start, 12), round(end - apex_end, 12))
 
 
-def _origin(start_line: tuple[int, _Token], fps: float) -> float:
+def _origin(start_line: tuple[int, _Token], fps: float, rate_given: bool) -> float:
     """Seconds of the ``start`` header's time, read at the file's fps (known by the first beat)."""
     line_number, token = start_line
     try:
-        return _time(token, fps, "start")
+        return _time(token, fps, "start", rate_given=rate_given)
     except _LineError as exc:
         raise _LineError(str(exc), exc.column, line_number) from None
 
@@ -288,6 +337,29 @@ def _stray_after_code(line: str, code_tokens: list[_Token], vocabulary: Vocabula
                      stray.column)
 
 
+def _unreached(code: Code, code_text: str, value: float, written: str,
+               vocabulary: Vocabulary) -> str:
+    """The message for an ``intensity`` that sets no AU of ``code`` (``contempt intensity 0.9``
+    played R12C+R14C at C, as if it were not there), with the code that plays it: each
+    lettered AU given the letter whose band holds the value, and the value itself in
+    ``intensity`` when it is not that letter's (``R12D+R14D``; ``R12E+R14E intensity 0.95``)."""
+    scale = vocabulary.scale()
+    # Every lettered AU, and an unlettered blink or wink (which stays closed, unscored: its depth
+    # needs its band's letter, 45C), takes the band's letter.
+    terms = [replace(term, intensity=intensity_band_letter(vocabulary, term.au, value))
+             if vocabulary.action_unit(term.au).drives and (
+                 term.intensity is not None or not vocabulary.scores_intensity(term.au))
+             else term for term in code]
+    letters = {term.intensity for term in terms if term.intensity is not None
+               and vocabulary.action_unit(term.au).drives}
+    exact = len(letters) == 1 and np.float32(scale.letter_to_value(next(iter(letters)))) == np.float32(value)
+    instead = format_code(Code(tuple(terms))) + ("" if exact else f" intensity {written}")
+    named = code_text if code_text == format_code(code) else f"{code_text} ({format_code(code)})"
+    return (f"intensity {written} changes no AU of {named}: it sets the AUs written without a "
+            f"letter (but a blink or wink, which stays closed) and the lettered ones whose "
+            f"letter's band holds it; write {instead} instead")
+
+
 def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
     """The letter whose band holds an intensity, for ``au``: on a blink or wink (a depth FACS
     does not score) A's band reaches down to 0, so that a blink at any depth below full closure
@@ -366,6 +438,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     # line, its comment; comments on header lines and a marks-only beat's join the next beat's
     # note; those after the last beat, the timeline's metadata["comment"].
     note_lines: list[str] = []
+    beat_ends: list[tuple[int, str, float]] = []  # (line, code, end): what a duration cuts off
     for line_number, line, comment_text in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -418,9 +491,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     duration_line = (line_number, tokens[1])
                 continue
             if not seen_beat and start_line is not None:
-                origin = _origin(start_line, fps)
+                origin = _origin(start_line, fps, "fps" in header_lines)
             seen_beat = True
-            at = _since(_time(tokens[0], fps), origin, tokens[0])
+            at = _since(_time(tokens[0], fps, rate_given="fps" in header_lines), origin, tokens[0])
             if previous is not None and at < previous[0]:
                 raise _LineError(f"time {tokens[0].text} ({at:g} s) goes backwards: the beat on "
                                  f"line {previous[1]} is at {previous[0]:g} s", tokens[0].column)
@@ -448,7 +521,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 if key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
                 elif key in _ABSOLUTE_KEYS:
-                    options[key] = (_since(_time(value_token, fps, key), origin, value_token, key),
+                    options[key] = (_since(_time(value_token, fps, key,
+                                                 rate_given="fps" in header_lines),
+                                           origin, value_token, key),
                                     value_token.column)
                 elif key in _EASE_KEYS:
                     if value_token.text.lower() not in EASINGS:
@@ -458,6 +533,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     options[key] = value_token.text.lower()
                 else:
                     options[key] = _intensity(value_token, vocabulary)
+                    intensity_token = value_token
                 index += 2
             code_start = code_tokens[0].column
             code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
@@ -471,6 +547,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     _stray_after_code(line, code_tokens, vocabulary)
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
+            if "intensity" in options and not intensity_reaches(
+                    code, vocabulary, float(options["intensity"])):
+                raise _LineError(_unreached(code, code_text, float(options["intensity"]),
+                                            intensity_token.text, vocabulary),
+                                 intensity_token.column)
             onset, apex, offset = _phases(options, at)
             beat = events_from_code(
                 code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
@@ -500,6 +581,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 note_lines.append(comment_text)
             events.extend(beat)
             event_lines.extend([line_number] * len(beat))
+            beat_ends.append((line_number, code_text, at + onset + apex + offset))
             beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
             marks.extend(beat_marks)
             mark_lines.extend([line_number] * len(beat_marks))
@@ -510,14 +592,14 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
     if start_line is not None and not seen_beat:
         try:  # with beats it was read at the first one; without, 'start abc' would pass unread
-            origin = _origin(start_line, fps)
+            origin = _origin(start_line, fps, "fps" in header_lines)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {start_line[0]}, column {exc.column}: "
                                       f"{exc}") from None
     if duration_line is not None:
         line_number, token = duration_line
         try:
-            duration = _time(token, fps, "duration")
+            duration = _time(token, fps, "duration", rate_given="fps" in header_lines)
             if start_line is not None and ":" in token.text and origin > 0 and duration >= origin:
                 # A timecode at or past the start reads as the end of the edit, but 'duration' is
                 # a length: taken as given it put the hour of nothing back that 'start' removes.
@@ -534,6 +616,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
+        _note_cut_off(source, line_number, token.text, duration, beat_ends)
     if note_lines:
         metadata["comment"] = "\n".join(note_lines)
     if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
@@ -545,6 +628,24 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
+
+
+def _note_cut_off(source: str, line_number: int, written: str, duration: float,
+                  beat_ends: list[tuple[int, str, float]]) -> None:
+    """Warn (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line) when the
+    ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
+    off when sampled (docs/timeline-formats.md, Timelines), which a trimmed timeline from another
+    format needs to keep when written as notes and read back, but a typed ``duration 2`` above
+    a beat running to 4.8 s lost the rest silently."""
+    past = [(line, code, end) for line, code, end in beat_ends if end > duration + TIME_TOLERANCE]
+    if not past:
+        return
+    line, code, end = max(past, key=lambda beat: beat[2])
+    others = f" (and {len(past) - 1} other beat{'s' if len(past) > 2 else ''})" if len(past) > 1 else ""
+    warnings.warn(FacsRigWarning(
+        f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat on "
+        f"line {line} ({code}), which runs to {end:g} s{others}: it plays only to {duration:g} s "
+        f"(a longer duration, or none, plays it whole)"), stacklevel=3)
 
 
 def _seconds(value: float) -> str:

@@ -463,6 +463,13 @@ class StudioSession:
                     insert_at = index
                     break
             lines[insert_at:insert_at] = beat_lines
+            if not any(line.split()[:1] and line.split()[0].lower() == "fps" for line in lines):
+                # The stamp is timecode, which a file without an 'fps' line refuses (it counts
+                # frames at a rate): the rate the notes were read at is written down, before
+                # the first line that is not a comment or blank (fps precedes the beats).
+                first = next((index for index, line in enumerate(lines)
+                              if line.split("#", 1)[0].strip()), len(lines))
+                lines.insert(first, f"fps {fps:g}")
             return self.set_notes("\n".join(lines) + "\n")
 
     def _pose_lines(self, stamp: str) -> list[str]:
