@@ -766,9 +766,9 @@ def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
 COMBINED_PASSES = 30
 
 
-def combined_targets(rig, basis: np.ndarray, targets: Sequence[str],
-                     channels: Sequence[Channel]
-                     ) -> tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...]:
+def combined_targets(
+    rig, basis: np.ndarray, targets: Sequence[str], channels: Sequence[Channel]
+) -> tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...]:
     """The rows of ``basis`` whose target the rig combines softly (``1 - prod(1 - c)``, mixing
     step 4) from two or more channels, or that an entry faded out by other AUs drives
     (``without``), as ``(row, columns, faded)``.

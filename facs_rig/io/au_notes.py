@@ -211,7 +211,7 @@ def states_fps(text: str) -> bool:
     """Whether AU notes ``text`` has an ``fps`` header line (without one it is read at the
     default 30 fps, and timecode in it is refused)."""
     return any(tokens and tokens[0].text.lower() == "fps"
-               for tokens in (_tokens(line) for _, line in _lines(text)))
+               for tokens in (_tokens(line) for _, line, _ in _lines(text)))
 
 
 def _phases(options: dict, at: float) -> tuple[float, float, float]:
