@@ -197,3 +197,18 @@ def test_event_thresholds_parse_or_are_refused_by_path(events):
     assert parsed.trace is None or parsed.trace == TRACE_UNSET or 0 <= parsed.trace <= 3600
     again = parse_tracker(json.loads(json.dumps(tracker_document(profile))), "again")
     assert again.events == parsed
+
+
+def test_a_timeline_says_which_thresholds_its_events_started_at(a_band_take, tmp_path, capsys):
+    # Before: only "hysteresis on/off 0.15/0.08", which OpenFace's facial AUs no longer use.
+    out = tmp_path / "a_band.json"
+    assert main(["retarget", a_band_take, "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["metadata"]["events_from"] == (
+        "captured curves (hysteresis on/off 0.15/0.08, min 0.1 s); AUs 1-49 but 43 and 45: "
+        "on 1 and off 0.5 on the openface scale (tracker profile openface)")
+    assert main(["retarget", a_band_take, "--on", "0.2", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["metadata"]["events_from"].endswith(
+        "; AUs 1-49 but 43 and 45: off 0.5 on the openface scale (tracker profile openface)")
+    assert main(["retarget", a_band_take, "--on", "0.2", "--off", "0.1", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["metadata"]["events_from"] == (
+        "captured curves (hysteresis on/off 0.2/0.1, min 0.1 s)")

@@ -62,6 +62,10 @@ class EventOptions:
     The defaults sit above the resting noise of the real captures: in the head-movement test
     ``openface/facsvatar_head_test_clean.csv`` (face at rest, head moving) no facial AU exceeds
     0.10 after the OpenFace scale, and ``on`` stays below the default scale's B band (0.20).
+    They are the global ones: a tracker profile may give its AUs their own (its mapping's AU
+    ranges, or ``events`` on its own scale: OpenFace's start at its A, 1.0 of 0-5, and end at
+    0.5; :func:`facs_rig.io.captures.pipeline.event_thresholds`), passed to
+    :func:`extract_events` as ``thresholds``.
 
     ``trace_duration``: a stretch above ``off`` that never reaches ``on`` is still an event
     when it lasts at least this long (seconds; ``None``: never). FACS scores an AU at A, trace,

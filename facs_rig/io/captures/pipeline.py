@@ -1210,6 +1210,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
 
     timeline = (tracked_events(curves, untracked, read_events) if untracked
                 else read_events(curves))
+    timeline = _noting_own_thresholds(timeline, profile, thresholds_given)
     del curves
     neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
     if not keep_curves:
@@ -1220,6 +1221,24 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     step(4)
     return TakeEvents(solved, timeline, segments, profile, repairs, times, neutral_window,
                       neutral_note, untracked)
+
+
+def _noting_own_thresholds(timeline: Timeline, profile, given: frozenset[str]) -> Timeline:
+    """``timeline`` with its ``events_from`` naming the profile's own-scale thresholds where
+    they were used: :func:`~facs_rig.core.events.extract_events` names only the global
+    ``on``/``off``, which on an OpenFace take are not what its facial AUs started at."""
+    own = getattr(profile, "events", None)
+    if own is None or {"on", "off"} <= given:
+        return timeline
+    import dataclasses
+
+    metadata = dict(timeline.metadata)
+    own_values = " and ".join(f"{name} {getattr(own, name):g}" for name in ("on", "off")
+                              if name not in given)
+    metadata["events_from"] = (f"{metadata.get('events_from', '')}; AUs 1-49 but 43 and 45: "
+                               f"{own_values} on the {own.scale} scale (tracker profile "
+                               f"{profile.name})")
+    return dataclasses.replace(timeline, metadata=metadata)
 
 
 def untracked_stretches(capture: Capture, cleaning: CleaningOptions) -> tuple[LostStretch, ...]:
