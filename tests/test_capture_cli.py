@@ -400,13 +400,14 @@ def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):
     # the take's median pose; against 0 rad the eyes read down (64D-E) and the head tilted
     # (55C-D) all through.)
     # (AU10_r peaks at 1.47 there, an A on OpenFace's scale: it read 10B, and disgust, before
-    # OpenFace's letters were read band to band; AU04_r's 3.3 is a C, not a D.)
-    assert "11.00–11.88 s  4C+6B+7E+56C+63C" in lines
-    assert "11.88–12.16 s  4C+6B+7E+45+56C+63C" in lines
-    assert "12.16–12.48 s  4C+7D+56C" in lines
-    # The smile from 14 s, held to 17.5 s (cut around its blinks).
-    assert "14.36–15.40 s  6B+7C+10B+12C+14B+25C+56C  happiness 2/2" in lines
-    assert "16.04–17.08 s  6B+7C+10B+12C+25C+55C  happiness 2/2" in lines
+    # OpenFace's letters were read band to band, then nothing (under the global end threshold,
+    # OpenFace 1.21) until the openface profile's thresholds coded OpenFace's A band: 10A, and
+    # AU09_r's A, 9A; AU04_r's 3.3 is a C, not a D.)
+    assert "11.32–11.88 s  4C+6B+7E+9A+10A+56C+63C  disgust 1/1" in lines
+    assert "11.88–12.36 s  4C+6B+7E+9A+10A+45+56C+63C  disgust 1/1" in lines
+    # The smile from 14 s, held to 17.8 s (cut around its blinks).
+    assert "14.32–15.40 s  6B+7C+10B+12C+14B+25C  happiness 2/2" in lines
+    assert "15.56–17.08 s  6B+7C+10B+12C+14B+25C+55C  happiness 2/2" in lines
     assert main(["code", path, "--json"]) == 0
     segments = json.loads(capsys.readouterr().out)["segments"]
     assert max(s["end"] - s["start"] for s in segments) <= 3.6
@@ -586,14 +587,14 @@ def test_code_codes_nothing_where_the_face_was_lost_and_says_so(tmp_path, capsys
         "# neutral: none (OpenFace AU intensities are already relative to the person's "
         "neutral)\n"
         "# untracked: 10.00–19.97 s (the face was lost: nothing coded there)\n"
-        "7.97–9.97 s  6C+12C  happiness 2/2\n"
-        "20.00–22.00 s  6C+12C  happiness 2/2\n")
+        "7.94–9.97 s  6C+12C  happiness 2/2\n"
+        "20.00–22.03 s  6C+12C  happiness 2/2\n")
     assert main(["code", str(take), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["untracked"] == [{"start": 10.0, "end": 19.9667}]
     # --max-gap sets how long a lost stretch may be and still be read across.
     assert main(["code", str(take), "--max-gap", "11"]) == 0
-    assert "7.97–22.00 s  6C+12C  happiness 2/2" in capsys.readouterr().out
+    assert "7.94–22.03 s  6C+12C  happiness 2/2" in capsys.readouterr().out
 
 
 def test_retarget_writes_every_frame_but_no_event_where_the_face_was_lost(tmp_path, capsys):

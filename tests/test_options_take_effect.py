@@ -319,8 +319,9 @@ def test_the_library_refuses_a_tracker_on_a_take_of_its_own_aus():
     capture = read_capture(shared_asset(OPENFACE))
     with pytest.raises(CaptureFormatError, match=f"^--tracker mediapipe: .* {re.escape(NOT_APPLIED)}$"):
         take_curves(capture, CleaningOptions(), tracker="mediapipe")
-    solved, profile = take_curves(capture, CleaningOptions())  # the format's own: generic
-    assert solved.source == "aus" and profile.name == "generic"
+    # The format's own: openface (its event thresholds; nothing to map).
+    solved, profile = take_curves(capture, CleaningOptions())
+    assert solved.source == "aus" and profile.name == "openface"
 
 
 def test_docs_quote_the_refusal(tmp_path, capsys, monkeypatch):

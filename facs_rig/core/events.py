@@ -62,6 +62,10 @@ class EventOptions:
     The defaults sit above the resting noise of the real captures: in the head-movement test
     ``openface/facsvatar_head_test_clean.csv`` (face at rest, head moving) no facial AU exceeds
     0.10 after the OpenFace scale, and ``on`` stays below the default scale's B band (0.20).
+    They are the global ones: a tracker profile may give its AUs their own (its mapping's AU
+    ranges, or ``events`` on its own scale: OpenFace's start at its A, 1.0 of 0-5, and end at
+    0.5; :func:`facs_rig.io.captures.pipeline.event_thresholds`), passed to
+    :func:`extract_events` as ``thresholds``.
 
     ``trace_duration``: a stretch above ``off`` that never reaches ``on`` is still an event
     when it lasts at least this long (seconds; ``None``: never). FACS scores an AU at A, trace,
@@ -482,7 +486,7 @@ def _checked_event(channel: Channel, intensity: float, start: float, onset: floa
 
 def extract_events(curves: AUCurves, scale: IntensityScale, *,
                    options: EventOptions = EventOptions(),
-                   thresholds: Mapping[int, tuple[float, float]] | None = None) -> Timeline:
+                   thresholds: Mapping[int, tuple[float, ...]] | None = None) -> Timeline:
     """Read AU events off continuous curves.
 
     Parameters
@@ -493,9 +497,10 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         Scale whose bands give each event's intensity letter.
     options : EventOptions
         Hysteresis thresholds and minimum durations.
-    thresholds : mapping of AU number to (on, off), optional
-        Per-AU thresholds replacing ``options.on`` / ``options.off`` for those AUs (both
-        sides), e.g. from a tracker profile's typical AU ranges
+    thresholds : mapping of AU number to (on, off) or (on, off, trace_duration), optional
+        Per-AU thresholds replacing ``options.on`` / ``options.off`` (and, given,
+        ``options.trace_duration``) for those AUs (both sides), e.g. from a tracker profile's
+        typical AU ranges or its own scale's thresholds
         (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
 
     Returns
@@ -521,9 +526,10 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     for column, channel in enumerate(curves.channels):
         # One channel in float64 at a time, not a float64 copy of the whole take.
         curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
-        on, off = (thresholds or {}).get(channel.au, (options.on, options.off))
-        firsts, lasts = _activations(curve, times, on, off, options.min_gap,
-                                     options.trace_duration)
+        limits = (thresholds or {}).get(channel.au, (options.on, options.off))
+        on, off = limits[0], limits[1]
+        trace_duration = limits[2] if len(limits) > 2 else options.trace_duration
+        firsts, lasts = _activations(curve, times, on, off, options.min_gap, trace_duration)
         starts = np.maximum(firsts - 1, 0)
         ends = np.minimum(lasts + 1, n - 1)
         long_enough = ~(times[ends] - times[starts] < min_duration)  # NaN-safe as before
