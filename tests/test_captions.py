@@ -32,7 +32,7 @@ def test_each_frame_gets_its_timecode_and_the_code_under_way():
     times = np.array([0.0, 1.25, 3.0, 3.5, 4.5, 4.6, 7.0])
     assert frame_captions(timeline, times, origin=origin) == [
         "01:00:00:00  0",
-        "01:00:01:06  1+2+5B+26",  # ramps count: 1.25 s is inside surprise's onset
+        "01:00:01:06  1+2+5B+25+26",  # ramps count: 1.25 s is inside surprise's onset
         "01:00:03:00  12C+R14B",  # surprise ended at 2.8 s; L12C and R12C are one 12C
         "01:00:03:12  12C+R14B",
         "01:00:04:12  12C+R14B+45",

@@ -49,7 +49,7 @@ duration 7.8
 def test_notes_keep_comments_on_their_lines_and_the_names_typed(vocabulary):
     timeline = parse_au_notes(SCENE, vocabulary)
     surprise = [e for e in timeline.events if e.start == 1.0]
-    assert [e.channel.name for e in surprise] == ["AU01", "AU02", "AU05", "AU26"]
+    assert [e.channel.name for e in surprise] == ["AU01", "AU02", "AU05", "AU25", "AU26"]
     assert {(e.expression, e.note, e.comment) for e in surprise} == {
         ("surprise", "she opens the letter", "eyes wide")}
     contempt = [e for e in timeline.events if e.start == 3.0]
@@ -68,10 +68,10 @@ def test_a_name_no_longer_true_is_not_written(vocabulary):
     took AU26 out of the surprise in the JSON gets codes back, not a name that would put it in."""
     timeline = parse_au_notes("fps 24\n1  surprise\n", vocabulary)
     kept = Timeline(tuple(e for e in timeline.events if e.channel.au != 26), None, 24.0)
-    assert format_au_notes(kept, vocabulary).splitlines()[3] == "1  1+2+5B  onset 0.3  apex 1  offset 0.5"
+    assert format_au_notes(kept, vocabulary).splitlines()[3] == "1  1+2+5B+25  onset 0.3  apex 1  offset 0.5"
     stronger = Timeline(tuple(e if e.channel.au != 26 else AUEvent(
         Channel(26), 1.0, 1.0, letter="E", expression="surprise") for e in timeline.events), None, 24.0)
-    assert format_au_notes(stronger, vocabulary).splitlines()[3].split()[1] == "1+2+5B+26E"
+    assert format_au_notes(stronger, vocabulary).splitlines()[3].split()[1] == "1+2+5B+25+26E"
     assert "surprise" not in format_au_notes(
         Timeline(tuple(without_words(e) for e in timeline.events), None, 24.0), vocabulary)
 

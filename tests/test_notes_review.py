@@ -230,9 +230,10 @@ def test_an_intensity_that_changes_no_au_is_refused(line, message):
 
 
 @pytest.mark.parametrize("line, values", [
-    # Surprise is 1+2+5B+26 (EMFACS's prototype): 0.9 sets 1, 2 and 26, and 5 stays B, as a
-    # strong 5 reads as fear.
-    ("1 surprise intensity 0.9", {"AU01": 0.9, "AU02": 0.9, "AU05": 0.2, "AU26": 0.9}),
+    # Surprise is 1+2+5B+25+26 (EMFACS's prototype, lips parted): 0.9 sets 1, 2, 25 and 26,
+    # and 5 stays B, as a strong 5 reads as fear.
+    ("1 surprise intensity 0.9", {"AU01": 0.9, "AU02": 0.9, "AU05": 0.2, "AU25": 0.9,
+                                  "AU26": 0.9}),
     ("1 12D intensity 0.7", {"AU12": 0.7}),  # in D's band
     ("1 6+12D intensity 0.3", {"AU06": 0.3, "AU12": 0.9}),
     ("1 45+12 intensity 0.2", {"AU12": 0.2, "AU45": 1.0}),
@@ -302,7 +303,7 @@ def test_sheet_of_a_timeline_labels_and_refusals(capsys, scene):
 
     beats = timeline_beats(read_timeline(scene / "scene.notes", VOCABULARY), VOCABULARY)
     assert [(beat.start, beat.apex_start, beat.code) for beat in beats] == [
-        (1.0, 1.3, "1+2+5B+26"), (1.5, 1.6, "45")]
+        (1.0, 1.3, "1+2+5B+25+26"), (1.5, 1.6, "45")]
     from facs_rig.cli import main
 
     assert main(["sheet", "scene.notes", "--intensity", "0.9", "-o", "s.png"]) == 2

@@ -191,7 +191,7 @@ def test_argument_may_be_a_code_or_expression(vocabulary):
         ("AU06", 0.55, 1.5), ("AU12", 0.9, 1.5)]
     assert held.fps == 60.0
     assert load_timeline_argument("surprise", vocabulary).channels == (
-        Channel(1), Channel(2), Channel(5), Channel(26))
+        Channel(1), Channel(2), Channel(5), Channel(25), Channel(26))
 
 
 def test_a_code_wins_over_a_file_without_a_timeline_extension(vocabulary, tmp_path, monkeypatch):
@@ -249,7 +249,7 @@ def test_json_accepts_absolute_times_letters_and_beats(vocabulary):
     assert (first.channel, first.intensity, first.onset, first.apex, first.offset, first.ease_out) \
         == (Channel(12, "L"), 0.2, 0.5, 0.5, 1.0, "linear")
     assert [(e.channel.name, e.intensity) for e in timeline.events[1:]] == [
-        ("AU01", 0.4), ("AU02", 0.4), ("AU05", 0.2), ("AU26", 0.4)]
+        ("AU01", 0.4), ("AU02", 0.4), ("AU05", 0.2), ("AU25", 0.4), ("AU26", 0.4)]
     assert timeline.duration == 5.3
 
 
