@@ -169,11 +169,11 @@ def test_slider_poses_and_code_both_ways(page):
     assert page.evaluate("studio.weights()['AU12_R']") == pytest.approx(0.9)
     page.locator("#pose-code").fill("surprise")
     page.locator("#pose-code").press("Enter")
-    _settle(page, "studio.pose.code === '1C+2C+5B+26C'")
+    _settle(page, "studio.pose.code === '1C+2C+5B+25C+26C'")
     assert float(page.locator("input[data-channel=AU05]").input_value()) == pytest.approx(0.2)
     page.evaluate("studio.seek(0.25)")
     page.locator("#pose-insert").click()
-    _settle(page, "studio.state.text.includes('00:00:00:06  1C+2C+5B+26C')")
+    _settle(page, "studio.state.text.includes('00:00:00:06  1C+2C+5B+25C+26C')")
     # A wink is written without a letter, as the notes writer writes AU45/46 (it wrote R46E).
     page.locator("#pose-code").fill("L12D+R46")
     page.locator("#pose-code").press("Enter")
