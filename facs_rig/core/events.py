@@ -1001,11 +1001,14 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     pieces += _closed_spans(at_rest, min_segment, [start for start, _, _ in pieces])
     pieces.sort(key=lambda piece: piece[0])
     segments: list[CodedSegment] = []
+    # The same pairs of terms recur in segment after segment (an hour's 8,000 segments asked
+    # ~180,000 times): each pair's rule is looked up once.
+    problems: dict[tuple[CodedAU, CodedAU], str | None] = {}
     for start, end, active in pieces:
         # FACS scores no intensity for a blink (AU45): it is written without a letter.
         terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
                         for t in _scorable(_without_alternatives(_bilateral_terms(
-                            active, vocabulary)), vocabulary)),
+                            active, vocabulary)), vocabulary, problems)),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
         best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
@@ -1472,7 +1475,9 @@ def _without_alternatives(terms: list[CodedAU]) -> list[CodedAU]:
     return terms
 
 
-def _scorable(terms: list[CodedAU], vocabulary: Vocabulary) -> list[CodedAU]:
+def _scorable(terms: list[CodedAU], vocabulary: Vocabulary,
+              problems: dict[tuple[CodedAU, CodedAU], str | None] | None = None
+              ) -> list[CodedAU]:
     """The terms without those FACS does not score with a stronger one in one code
     (:func:`~facs_rig.core.notation.combination_problem`: ``51+52``, a head turning one way
     for half a segment and the other for the other half; ``5+43`` from a tracker reading a
@@ -1489,17 +1494,25 @@ def _scorable(terms: list[CodedAU], vocabulary: Vocabulary) -> list[CodedAU]:
     solved it says which. Custom rigs with both a 43 and a 46 channel wrote ``12C+L45+L46``,
     which the notation refuses.
     """
+    known = problems if problems is not None else {}
+
+    def clashes(term: CodedAU, other: CodedAU) -> bool:
+        pair = (term, other)
+        if pair not in known:
+            known[pair] = combination_problem(term, other, vocabulary)
+        return known[pair] is not None
+
     ranked = sorted((t for t in terms if t.au not in _MOMENTARY_AUS), key=lambda t: (
         -_letter_rank(t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
     kept: list[CodedAU] = []
     for term in ranked:
-        if not any(combination_problem(term, other, vocabulary) for other in kept):
+        if not any(clashes(term, other) for other in kept):
             kept.append(term)
     # Both eyes' blink, then winks, then one eye's blink: the first of a clashing pair stays.
     closures = sorted((t for t in terms if t.au in _MOMENTARY_AUS), key=lambda t: (
         0 if t.au == 45 and t.side is None else 1 if t.au == 46 else 2))
     for term in closures:
-        if not any(combination_problem(term, other, vocabulary) for other in kept):
+        if not any(clashes(term, other) for other in kept):
             kept.append(term)
     return kept
 
