@@ -54,7 +54,9 @@ from facs_rig.core.timeline import (
     CodeMark,
     Timeline,
     events_from_code,
+    hold_until,
     marks_from_code,
+    take_over,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -73,7 +75,14 @@ _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
 _ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
 _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
-_HEADER_KEYS = ("fps", "duration", "title", "start")
+_HEADER_KEYS = ("fps", "duration", "title", "start", "apex", "overlap")
+# 'apex next': the apex lasts until the next beat starts (a pose held until the next key).
+_NEXT = "next"
+# The 'overlap' header's rules for a later beat naming an AU an earlier beat still holds:
+# 'replace' (the default) takes the AU over from the later beat's start (core.timeline.take_over);
+# 'max' keeps both events, combined by maximum (what the writer says for a timeline whose
+# events of one AU overlap that way, a capture's or a JSON file's, so that it reads back as it was).
+_OVERLAPS = ("replace", "max")
 # Fullmatched, and linear: the integer digits and the fraction digits are separated by a
 # mandatory '.', so no two runs compete for the same digits (``\d+\.?\d*`` could split a run of
 # digits between them in every way: a 40 KB token of digits took 40 s to refuse).
@@ -162,7 +171,9 @@ def _phases(options: dict, at: float) -> tuple[float, float, float]:
     absolute = [key for key in _ABSOLUTE_KEYS if key in options]
     key_columns = {key: options[key][1] for key in absolute}
     if not absolute:
-        return (float(options.get("onset", DEFAULT_ONSET)), float(options.get("apex", DEFAULT_APEX)),
+        apex = options.get("apex", DEFAULT_APEX)  # 'next': resolved once the next beat is read
+        return (float(options.get("onset", DEFAULT_ONSET)),
+                DEFAULT_APEX if apex == _NEXT else float(apex),
                 float(options.get("offset", DEFAULT_OFFSET)))
     durations = [key for key in _DURATION_KEYS if key in options]
     if durations:
@@ -310,6 +321,67 @@ def _title_line(title: object) -> str | None:
     return f"title {text}" if text else None
 
 
+def _beat_events(beats: list[tuple[int, float, Code, dict, float, float, float, bool]],
+                 duration: float | None, overlap: str, vocabulary: Vocabulary, source: str
+                 ) -> tuple[list[AUEvent], list[CodeMark]]:
+    """The events and marks of the beats read (in file order, times not going backwards).
+
+    A beat that holds (``apex next``) keeps its apex until the next beat with a later time
+    starts (beats at the same time are one moment), where its offset starts; the last one holds
+    to the ``duration`` header when there is one, else it has the default apex. Then, unless the
+    ``overlap max`` header says otherwise, each beat takes over the AUs it names from the beats
+    before it (:func:`facs_rig.core.timeline.take_over`).
+    """
+    events_by_beat: list[tuple[AUEvent, ...]] = []
+    marks: list[CodeMark] = []
+    following: float | None = None  # the time of the nearest beat after this one's time
+    holds_until: list[float | None] = [None] * len(beats)
+    for index in range(len(beats) - 1, -1, -1):
+        holds_until[index] = following
+        if index and beats[index - 1][1] < beats[index][1]:
+            following = beats[index][1]
+    for (line_number, at, code, options, onset, apex, offset, holds), until in zip(
+            beats, holds_until):
+        if holds:
+            until = until if until is not None else duration
+            apex = DEFAULT_APEX if until is None else hold_until(at, onset, until)
+        try:
+            events_by_beat.append(_coded_events(code, options, at, onset, apex, offset,
+                                                vocabulary))
+        except FacsRigError as exc:
+            raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
+        marks.extend(marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset))
+    if overlap == "max":
+        return [event for beat in events_by_beat for event in beat], marks
+    return take_over(events_by_beat), marks
+
+
+def _coded_events(code: Code, options: dict, at: float, onset: float, apex: float, offset: float,
+                  vocabulary: Vocabulary) -> tuple[AUEvent, ...]:
+    """The events of one beat's code with its phases and options."""
+    both = options.get("ease", DEFAULT_EASING)
+    beat = events_from_code(
+        code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
+        ease_in=str(options.get("ease_in", both)), ease_out=str(options.get("ease_out", both)),
+        intensity=options.get("intensity"))  # type: ignore[arg-type]
+    if "intensity" in options:
+        # An explicit intensity in a lettered AU's own band is that letter measured
+        # finely (7E intensity 0.907): it keeps the letter and takes the number. One
+        # outside the band (6+12D intensity 0.3) is for the unlettered AUs only, but
+        # not an unlettered blink or wink (45: present, so closed; events_from_code).
+        value = float(options["intensity"])
+        band = vocabulary.scale().value_to_letter(value)
+        beat = tuple(replace(event, intensity=value)
+                     if event.letter is not None and event.letter == _band(
+                         band, event.channel.au, vocabulary) else event
+                     for event in beat)
+    # FACS scores no letter on a blink or wink: on 45B it marks a depth only, and no
+    # writer writes it back (Vocabulary.letter_of).
+    beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
+                 else event for event in beat)
+    return beat
+
+
 def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes") -> Timeline:
     """Parse AU notes text into a timeline.
 
@@ -324,8 +396,6 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     fps = DEFAULT_FPS
     duration: float | None = None
     metadata: dict[str, str] = {}
-    events: list[AUEvent] = []
-    marks: list[CodeMark] = []  # the codes that drive nothing (50, 74): kept over the beat
     previous: tuple[float, int] | None = None
     parsed_codes: dict[str, Code] = {}  # beat sheets repeat their codes
     seen_beat = False
@@ -333,6 +403,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     duration_line: tuple[int, _Token] | None = None
     start_line: tuple[int, _Token] | None = None
     origin = 0.0
+    hold_all = False  # the 'apex next' header: every beat without its own apex holds
+    overlap = "replace"
+    # (line, time, code, options, onset, apex, offset, holds): the events are built once every
+    # beat is read, since 'apex next' needs the next beat's time and the last one the duration.
+    beats: list[tuple[int, float, Code, dict, float, float, float, bool]] = []
     for line_number, line in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -360,6 +435,27 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                         raise _LineError("'start' must come before the first beat", tokens[0].column)
                     start_line = (line_number, tokens[1])
                     metadata["start"] = tokens[1].text
+                elif keyword in ("apex", "overlap"):
+                    # Defaults for the beats below, so before them (as 'fps'): a default that
+                    # changed half-way would hold some beats and not others without a word.
+                    if seen_beat:
+                        raise _LineError(f"'{keyword}' must come before the first beat",
+                                         tokens[0].column)
+                    value = tokens[1].text.lower()
+                    if keyword == "apex":
+                        if value != _NEXT:
+                            raise _LineError(
+                                f"the header 'apex' takes only 'next' (every beat holds its apex "
+                                f"until the next beat), not {shown(tokens[1].text)}: a beat's own "
+                                f"apex goes on its line", tokens[1].column)
+                        hold_all = True
+                    elif value not in _OVERLAPS:
+                        raise _LineError(f"overlap {shown(tokens[1].text)} is not one of "
+                                         f"{', '.join(_OVERLAPS)}"
+                                         f"{_did_you_mean(tokens[1].text, _OVERLAPS)}",
+                                         tokens[1].column)
+                    else:
+                        overlap = value
                 elif keyword == "fps":
                     if seen_beat:
                         raise _LineError("'fps' must come before the first beat", tokens[0].column)
@@ -403,7 +499,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 if index + 1 >= len(tokens):
                     raise _LineError(f"option {key!r} needs a value", key_token.column)
                 value_token = tokens[index + 1]
-                if key in _DURATION_KEYS:
+                if key == "apex" and value_token.text.lower() == _NEXT:
+                    options[key] = _NEXT
+                elif key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
                 elif key in _ABSOLUTE_KEYS:
                     options[key] = (_since(_time(value_token, fps, key), origin, value_token, key),
@@ -419,7 +517,6 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 index += 2
             code_start = code_tokens[0].column
             code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
-            both = options.get("ease", DEFAULT_EASING)
             code = parsed_codes.get(code_text)
             if code is None:
                 try:
@@ -430,27 +527,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
             onset, apex, offset = _phases(options, at)
-            beat = events_from_code(
-                code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
-                ease_in=str(options.get("ease_in", both)), ease_out=str(options.get("ease_out", both)),
-                intensity=options.get("intensity"))  # type: ignore[arg-type]
-            if "intensity" in options:
-                # An explicit intensity in a lettered AU's own band is that letter measured
-                # finely (7E intensity 0.907): it keeps the letter and takes the number. One
-                # outside the band (6+12D intensity 0.3) is for the unlettered AUs only, but
-                # not an unlettered blink or wink (45: present, so closed; events_from_code).
-                value = float(options["intensity"])
-                band = vocabulary.scale().value_to_letter(value)
-                beat = tuple(replace(event, intensity=value)
-                             if event.letter is not None and event.letter == _band(
-                                 band, event.channel.au, vocabulary) else event
-                             for event in beat)
-            # FACS scores no letter on a blink or wink: on 45B it marks a depth only, and no
-            # writer writes it back (Vocabulary.letter_of).
-            beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
-                         else event for event in beat)
-            events.extend(beat)
-            marks.extend(marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset))
+            holds = options.get("apex") == _NEXT or (
+                hold_all and "apex" not in options
+                and not any(key in options for key in _ABSOLUTE_KEYS))
+            beats.append((line_number, at, code, options, onset, apex, offset, holds))
         except _LineError as exc:
             where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
@@ -475,6 +555,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
+    events, marks = _beat_events(beats, duration, overlap, vocabulary, source)
+    if duration_line is not None and duration is not None:
         end = max(max((event.end for event in events), default=0.0),
                   max((mark.end for mark in marks), default=0.0))
         if duration != end and round(end, 9) == duration:
@@ -638,9 +720,10 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                 break
         else:
             beat = {"key": key, "aus": set(), "terms": [], "coded": [],
-                    "span": (event.start, event.end)}
+                    "span": (event.start, event.end), "events": []}
             candidates.append(beat)
             lines.append(beat)
+        beat["events"].append(event)
         beat["aus"].add(event.channel.au)
         beat["terms"].append(_term(event, letter))
         beat["coded"].append(term)
@@ -667,7 +750,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             beat = next((beat for beat in candidates if takes(beat)), None)
             if beat is None:
                 beat = {"key": key, "aus": set(), "terms": [], "coded": [],
-                        "span": (mark.start, mark.end)}
+                        "span": (mark.start, mark.end), "events": []}
                 candidates.append(beat)
                 lines.append(beat)
         beat["aus"].add(mark.code)
@@ -690,6 +773,13 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
               max((mark.end for mark in timeline.marks), default=0.0))
     out.append("duration " + (_seconds(round(timeline.duration, 9)) if timeline.duration == end
                               else _duration(timeline.duration, timeline.fps, timecode)))
+    # Read back, each line takes over the AUs it names from the lines above it (take_over): a
+    # timeline whose events of one AU overlap at their apex (a capture's pieces, a JSON file's
+    # events, two lanes of ELAN) says that its overlaps combine by maximum, and reads back as it was.
+    written = [event for beat in lines for event in beat["events"]]
+    kept = take_over(beat["events"] for beat in lines)
+    if len(kept) != len(written) or any(a is not b for a, b in zip(kept, written)):
+        out.append("overlap max")
     rows = []
     for beat in lines:
         start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]

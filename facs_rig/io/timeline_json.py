@@ -47,7 +47,9 @@ from facs_rig.core.timeline import (
     CodeMark,
     Timeline,
     events_from_code,
+    hold_until,
     marks_from_code,
+    take_over,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -70,6 +72,7 @@ _TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "marks"
 _MARK_KEYS = {"code", "start", "end"}
 _EVENT_KEYS = {"channel", "intensity", "letter", "start", "onset", "apex", "offset", "apex_start",
                "apex_end", "end", "ease", "ease_in", "ease_out"}
+_NEXT = "next"  # "apex": "next" holds a beat's apex until the next beat, as in AU notes
 _BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_out", "intensity",
               "scale"}
 
@@ -309,10 +312,17 @@ class _Reader:
         except FacsRigError as exc:
             raise self.fail(path, str(exc)) from None
 
-    def beat(self, entry: Any, path: str) -> tuple[AUEvent | CodeMark, ...]:
+    def beat_time(self, entry: Any, path: str) -> float:
+        """A beat's ``at``, read first: ``"apex": "next"`` holds until the next beat's."""
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _BEAT_KEYS, path)
+        return self.number(entry, "at", path)
+
+    def beat(self, entry: Mapping[str, Any], path: str, until: float | None
+             ) -> tuple[AUEvent | CodeMark, ...]:
+        """A beat's events and marks; ``until``: when its ``"apex": "next"`` ends (the next
+        beat's time, else the duration; None: the default apex)."""
         if "code" not in entry:
             raise self.fail(f"{path}.code", "missing (expected a FACS code string or expression "
                             "name, such as '6+12D' or 'happiness')")
@@ -330,7 +340,10 @@ class _Reader:
         try:
             at = self.number(entry, "at", path)
             onset = self.number(entry, "onset", path, DEFAULT_ONSET)
-            apex = self.number(entry, "apex", path, DEFAULT_APEX)
+            if entry.get("apex") == _NEXT:
+                apex = DEFAULT_APEX if until is None else hold_until(at, onset, until)
+            else:
+                apex = self.number(entry, "apex", path, DEFAULT_APEX)
             offset = self.number(entry, "offset", path, DEFAULT_OFFSET)
             events = events_from_code(
                 code, self.vocabulary, at=at, onset=onset, apex=apex, offset=offset,
@@ -341,6 +354,30 @@ class _Reader:
             raise
         except (FacsRigError, VocabularyError) as exc:
             raise self.fail(f"{path}.code", str(exc)) from None
+
+
+def _beats(reader: _Reader, entries: list, duration: float | None
+           ) -> tuple[list[AUEvent], list[CodeMark]]:
+    """The events and marks of the ``beats`` list, as AU notes read their beats (in the order
+    of their ``at``, the list's order among equal times): ``"apex": "next"`` holds the apex until
+    the next beat with a later ``at`` (the last one: until ``duration``, else the default apex),
+    and each beat takes over the channels it names from the beats before it
+    (:func:`facs_rig.core.timeline.take_over`; ``events`` are kept as they are)."""
+    times = [reader.beat_time(entry, f"beats[{index}]") for index, entry in enumerate(entries)]
+    order = sorted(range(len(entries)), key=times.__getitem__)
+    events_by_beat: list[list[AUEvent]] = []
+    marks: list[CodeMark] = []
+    following: float | None = duration
+    untils: list[float | None] = [None] * len(order)
+    for position in range(len(order) - 1, -1, -1):
+        untils[position] = following
+        if position and times[order[position - 1]] < times[order[position]]:
+            following = times[order[position]]
+    for position, index in enumerate(order):
+        converted = reader.beat(entries[index], f"beats[{index}]", untils[position])
+        events_by_beat.append([item for item in converted if isinstance(item, AUEvent)])
+        marks.extend(item for item in converted if isinstance(item, CodeMark))
+    return take_over(events_by_beat), marks
 
 
 def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "timeline") -> Timeline:
@@ -369,10 +406,15 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
         raise reader.fail("metadata", "expected an object")
     events: list[AUEvent] = []
     marks: list[CodeMark] = []
-    for key, convert in (("events", reader.event), ("beats", reader.beat), ("marks", reader.mark)):
+    for key, convert in (("events", reader.event), ("beats", None), ("marks", reader.mark)):
         entries = data.get(key, [])
         if not isinstance(entries, list):
             raise reader.fail(key, "expected a list")
+        if convert is None:
+            beat_events, beat_marks = _beats(reader, entries, duration)
+            events.extend(beat_events)
+            marks.extend(beat_marks)
+            continue
         for index, entry in enumerate(entries):
             converted = convert(entry, f"{key}[{index}]")
             for item in converted if isinstance(converted, tuple) else (converted,):
