@@ -250,3 +250,16 @@ def test_take_over_keeps_untouched_events_as_they_are():
     b = AUEvent(Channel(12), 0.5, 0.5)
     kept = take_over([[a], [b]])
     assert kept[0] is a and kept[1] is b
+
+
+def test_the_readme_held_example_reads_as_it_says(vocabulary):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```\napex next\n", 1)[1].split("```", 1)[0]
+    timeline = parse_au_notes("apex next\n" + block, vocabulary)
+    by_channel = {(e.channel.name, e.start): e for e in timeline.events}
+    assert by_channel[("AU01", 1.0)].apex_end == 5.0  # surprise falls from 5 s
+    assert by_channel[("AU12", 5.0)].apex_end == 10.0
+    assert by_channel[("AU14_R", 10.0)].apex_end == 12.0  # held to the end
+    assert timeline.duration == 12.0

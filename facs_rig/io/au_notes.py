@@ -15,13 +15,17 @@ Grammar (full reference in ``docs/timeline-formats.md``):
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
   timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
-  timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode). Each once.
+  timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode);
+  ``apex next`` holds every beat until the next one; ``overlap max`` keeps overlapping beats of
+  one channel combined by maximum (default ``replace``: a later beat takes over the channels it
+  names, :func:`facs_rig.core.timeline.take_over`). Each once.
 * A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
   at the file's fps (:mod:`facs_rig.core.timecode`). Beat times never go backwards.
 * The code is everything between the time and the first option keyword: ``6+12D``,
   ``R12A+R14A``, ``happiness``, ``surprise + 25``. It expands into one event per AU.
 * Options, each a keyword and a value: ``onset``, ``apex``, ``offset`` (durations in seconds,
-  ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s) or instead the absolute times
+  ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s; ``apex next`` holds until the next
+  beat starts, the last one until the ``duration`` header) or instead the absolute times
   ``apex_start``, ``apex_end`` and ``end`` (all three; any time form), ``ease`` (both ramps), ``ease_in``,
   ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
   without a letter, and for those whose letter's band holds it: ``7E intensity 0.907``; default

@@ -25,7 +25,9 @@ accepts, for hand-written files: absolute phase times (``start``, ``apex_start``
 easings, and ``beats``, each a code string or expression expanded into one event per AU. ``marks``
 (written only when there are some) are the codes that drive nothing (visibility 70-74, speech 50
 and the other behaviour codes), each over a span: kept, never played; a beat's such codes become
-marks over the beat. Unknown keys are errors (they are usually typos), except ``description`` and ``notes``.
+marks over the beat. A beat's ``"apex": "next"`` holds it until the next beat, and a later beat
+takes over the channels it names from earlier beats, as in AU notes (``events`` are kept as they
+are). Unknown keys are errors (they are usually typos), except ``description`` and ``notes``.
 """
 
 from __future__ import annotations
