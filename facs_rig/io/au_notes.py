@@ -82,10 +82,11 @@ _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
 _HEADER_KEYS = ("fps", "duration", "title", "start", "apex", "overlap")
 # 'apex next': the apex lasts until the next beat starts (a pose held until the next key).
 _NEXT = "next"
-# The 'overlap' header's rules for a later beat naming an AU an earlier beat still holds:
-# 'replace' (the default) takes the AU over from the later beat's start (core.timeline.take_over);
-# 'max' keeps both events, combined by maximum (what the writer says for a timeline whose
-# events of one AU overlap that way, a capture's or a JSON file's, so that it reads back as it was).
+# The 'overlap' header's rules for a later beat naming a channel an earlier beat still holds:
+# 'replace' (the default) takes the channel over from the later beat's start
+# (core.timeline.take_over); 'max' keeps both events, combined by maximum (what the writer says
+# for a timeline whose events of one channel overlap that way, a capture's or a JSON file's, so
+# that it reads back as it was).
 _OVERLAPS = ("replace", "max")
 # Fullmatched, and linear: the integer digits and the fraction digits are separated by a
 # mandatory '.', so no two runs compete for the same digits (``\d+\.?\d*`` could split a run of
@@ -333,8 +334,8 @@ def _beat_events(beats: list[tuple[int, float, Code, dict, float, float, float, 
     A beat that holds (``apex next``) keeps its apex until the next beat with a later time
     starts (beats at the same time are one moment), where its offset starts; the last one holds
     to the ``duration`` header when there is one, else it has the default apex. Then, unless the
-    ``overlap max`` header says otherwise, each beat takes over the AUs it names from the beats
-    before it (:func:`facs_rig.core.timeline.take_over`).
+    ``overlap max`` header says otherwise, each beat takes over the channels it names from the
+    beats before it (:func:`facs_rig.core.timeline.take_over`).
     """
     events_by_beat: list[tuple[AUEvent, ...]] = []
     marks: list[CodeMark] = []
