@@ -179,6 +179,8 @@ def test_ended_at_leaves_a_falling_event_alone():
     assert ended_at(event, 2.3) is event and ended_at(event, 2.5) is event
     assert ended_at(event, 2.3 - TAKEOVER_TOLERANCE / 2) is event
     assert ended_at(event, 1.0) is None
+    # A zero-length event is replaced by a beat at its own time, not left as a spike.
+    assert ended_at(AUEvent(Channel(12), 1.0, 1.0, 0.0, 0.0), 1.0) is None
     assert ended_at(event, 2.0).apex == pytest.approx(0.7)
 
 
@@ -215,7 +217,7 @@ def test_beat_sheets_never_overlap_a_channel_at_its_apex_and_round_trip(vocabula
         events.sort(key=lambda e: e.start)
         for earlier, later in zip(events, events[1:]):
             # A later note takes the channel over: the earlier one is falling by then.
-            assert later.start > earlier.start
+            assert later.start > earlier.start  # one at the same time is replaced
             assert earlier.apex_end <= later.start + TAKEOVER_TOLERANCE
     written = format_au_notes(timeline, vocabulary, timecode=timecode)
     back = parse_au_notes(written, vocabulary)

@@ -586,17 +586,17 @@ def ended_at(event: AUEvent, at: float) -> AUEvent | None:
     """``event`` taken over at ``at`` by a later beat naming its AU (:func:`take_over`): its
     fall starts there, with its own offset and easing.
 
-    Unchanged when ``at`` is at or after its apex end (it is already falling or gone; within
-    :data:`TAKEOVER_TOLERANCE`). Cut during the apex: the apex ends at ``at``. Cut during the
-    onset: the rise stops at the value it has reached there (``intensity * ease(u)``), which
-    becomes the event's intensity (and its letter is dropped: the value is no longer the coded
-    letter's), so the curve does not jump. None when ``at`` is its start (within the
-    tolerance) or it has reached nothing by then (a stepped rise): the later beat replaces it.
+    None when ``at`` is its start (within :data:`TAKEOVER_TOLERANCE`): the later beat replaces
+    it. Unchanged when ``at`` is at or after its apex end (it is already falling or gone). Cut
+    during the apex: the apex ends at ``at``. Cut during the onset: the rise stops at the value
+    it has reached there (``intensity * ease(u)``), which becomes the event's intensity (and its
+    letter is dropped: the value is no longer the coded letter's), so the curve does not jump;
+    None when it has reached nothing by then (a stepped rise).
     """
+    if at <= event.start + TAKEOVER_TOLERANCE:  # first: a zero-length one at the same time too
+        return None
     if at >= event.apex_end - TAKEOVER_TOLERANCE:
         return event
-    if at <= event.start + TAKEOVER_TOLERANCE:
-        return None
     if at >= event.apex_start:
         return replace(event, apex=round(at - event.apex_start, 12))
     reached = float(event.intensity * ease(event.ease_in, (at - event.start) / event.onset))
