@@ -162,7 +162,8 @@ def unexplained(rig_name: str, wrong: list[tuple[str, list[int]]]) -> list[str]:
     back as a single AU it gained, or one with an in-between curve (read low); and each AU it
     gained is what a lost AU reads back as, or the single AU that the code's own AUs' mix reads
     back as, or one of the mix an expected AU with in-between curves reads as below their knee
-    (``rig show``'s "below the knee, reads as"). Anything else (an AU gained from nowhere) is a
+    (``rig show``'s "below the knee, reads as"), or what a lost AU's faded shapes read back as
+    (``rig show``'s "read back as" of AUs with shapes other AUs fade out). Anything else (an AU gained from nowhere) is a
     difference ``rig show`` is silent on.
     """
     from facs_rig.core.channels import parse_channel
@@ -190,6 +191,11 @@ def unexplained(rig_name: str, wrong: list[tuple[str, list[int]]]) -> list[str]:
     # make (MetaHuman's 27 as 20+26): the AUs of that mix may appear beside it.
     below_knee = {au(entry["au"]): {au(term["au"]) for term in entry["below_knee_mix"]}
                   for entry in facts["nonlinear_in_solve"] if "below_knee_mix" in entry}
+    # An AU's shapes other AUs fade out (arkit's 26 closing the lips without 25) are left out of
+    # the linear solve: where the AU reads as another, those shapes read as the AUs `rig show`
+    # names (26 of fear read as 27, its mouthClose as 8).
+    faded = {au(entry["au"]): {au(name) for name in entry["read_as"]}
+             for entry in facts.get("faded_in_solve", [])}
     left = []
     for code, got in wrong:
         expected = {term.au for term in vocabulary.parse(code)}
@@ -203,6 +209,7 @@ def unexplained(rig_name: str, wrong: list[tuple[str, list[int]]]) -> list[str]:
             any(gained in read_as.get(lost, set()) for lost in expected - read)
             or (gained in mixes and mixes[gained] & expected)
             or any(gained in below_knee.get(shown, set()) for shown in expected)
+            or any(gained in faded.get(lost, set()) for lost in expected - read)
             for gained in read - expected)
         if not (lost_ok and gained_ok):
             left.append(code)

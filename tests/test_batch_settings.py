@@ -68,8 +68,8 @@ RIG_NAMES = "arkit, facs, metahuman, unified, vrm"
      "did you mean 'metahuman'?"),
     (["--formats", "glb", "--mesh", "nosuch.glb"], "nosuch.glb: no such file"),
     (["--formats", "json", "--tracker", "nosuch"],
-     "nosuch: no such tracker profile (bundled: arkit, mediapipe, facecap, generic, or a .json "
-     "file)"),
+     "nosuch: no such tracker profile (bundled: arkit, mediapipe, facecap, openface, generic, or a "
+     ".json file)"),
 ])
 def test_a_batch_wide_setting_that_cannot_work_is_one_line_before_any_work(
         tmp_path, capsys, monkeypatch, no_cluster, options, message):

@@ -32,7 +32,7 @@ def test_bundled_profiles_load_with_sources_and_defaults_by_format():
     assert tracker_for_format("mediapipe").name == "mediapipe"
     assert tracker_for_format("pyfeat").name == "mediapipe"
     assert tracker_for_format("facecap").name == "facecap"
-    assert tracker_for_format("openface").name == "generic"
+    assert tracker_for_format("openface").name == "openface"
 
 
 def test_mediapipe_profile_marks_the_shapes_that_barely_move():
@@ -96,7 +96,8 @@ def test_document_round_trips():
 
 
 def test_bundled_profiles_carry_the_solve_priors_with_sources():
-    for name in TRACKERS:
+    # The openface profile has no blendshapes to solve: it sets code's event thresholds.
+    for name in (name for name in TRACKERS if name != "openface"):
         priors = load_tracker(name).solve_priors
         assert priors.sparsity == 0.01
         assert {(p.first, p.second, p.kind) for p in priors.pairs} == {

@@ -83,7 +83,7 @@ def test_aus_table(capsys):
 def test_expressions(capsys):
     _, out, _ = run(capsys, "expressions", "--json")
     names = {entry["name"]: entry["code"] for entry in json.loads(out)}
-    assert names["surprise"] == "1+2+5B+26" and names["contempt"] == "R12C+R14C"
+    assert names["surprise"] == "1+2+5B+25+26" and names["contempt"] == "R12C+R14C"
 
 
 def test_version(capsys):

@@ -102,6 +102,12 @@ def test_rig_names_are_case_insensitive(capsys, name):
     (["parse", "sad+25"], "did you mean 'sadness'?"),
     (["mix", "smile"], "did you mean 'duchenne_smile' or 'polite_smile'?"),
     (["parse", "wink"], "did you mean 'wink_left' or 'wink_right'?"),
+    # Everyday words for a named face (a director's review: 'scared', 'forced smile' and
+    # 'smirk' had no suggestion; expressions.json everyday_words cites each family).
+    (["parse", "scared"], "did you mean 'fear'?"),
+    (["mix", "forced smile"], "did you mean 'polite_smile'?"),
+    (["parse", "Smirk"], "did you mean 'contempt'?"),
+    (["parse", "1+2+shocked"], "did you mean 'surprise'?"),
     (["mix", "happiness", "--rig", "arkt"], "did you mean 'arkit'?"),
     (["mix", "happiness", "--rig", "MetaHumn"], "did you mean 'metahuman'?"),
     (["previw", "12"], "did you mean 'preview'?"),

@@ -205,13 +205,18 @@ sys.exit(status)
     assert done.stderr == ("facs-rig: terminated\n" if main_status is None else "")
 
 
-def test_sigterm_during_a_long_write_is_one_line_and_leaves_no_part(tmp_path):
+def test_sigterm_during_a_long_write_is_one_line_and_leaves_no_part(tmp_path, tmp_path_factory):
     """SIGTERM (kill, timeout, a job scheduler) cleans up as Ctrl-C does. Its default action
     ended Python at once: `timeline sample` of the 2 KB fuzz timeline left its 139 MB hidden
     ``.part`` file behind after 8 s."""
-    timeline = REPO.parent / "shared" / "fuzz-repros" / "repro_mem_sample_2kb.json"
-    if not timeline.exists():
-        pytest.skip(f"{timeline} is not present (../shared/fuzz-repros is not beside the repo)")
+    repro = REPO.parent / "shared" / "fuzz-repros" / "repro_mem_sample_2kb.json"
+    if not repro.exists():
+        pytest.skip(f"{repro} is not present (../shared/fuzz-repros is not beside the repo)")
+    # Its 26 and 27 (and 5 and 43) are on together, which FACS does not score: the reader
+    # refuses it now. Two other channels in their place keep the long write.
+    timeline = tmp_path_factory.mktemp("input") / "long.json"
+    timeline.write_text(repro.read_text(encoding="utf-8").replace('"AU27"', '"AU16"')
+                        .replace('"AU43"', '"AU18"'), encoding="utf-8")
     out = tmp_path / "samples.csv"
     process = _start(f"""
         import sys

@@ -190,12 +190,13 @@ def test_preview_yaw_must_be_a_finite_angle(tmp_path, capsys, yaw, command):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("at", ["nan", "-1", "1e12"])
-def test_preview_at_outside_the_timeline_is_refused(tmp_path, capsys, at):
-    # nan silently showed frame 0, 1e12 the last frame.
+@pytest.mark.parametrize("at, name", [("nan", "is not a time"), ("-1", "negative --at"),
+                                      ("1e12", "outside the timeline")])
+def test_preview_at_outside_the_timeline_is_refused(tmp_path, capsys, at, name):
+    # nan silently showed frame 0, 1e12 the last frame; a bad --at is a usage error.
     out = tmp_path / "out.png"
     run_failing(capsys, ["preview", str(EXAMPLES / "surprise_then_smile.json"), "-o", str(out),
-                         "--size", "16", "--at", at], names=("outside the timeline",))
+                         "--size", "16", "--at", at], status=2, names=(name,))
     assert not out.exists()
 
 

@@ -56,7 +56,9 @@ def test_live_link_face_rom_take_reads_27_only_past_26s_full_jaw_drop(capsys):
     # alex_rom_3.csv, a range-of-motion take that opens the jaw to 0.93. Before: 60 segments
     # with 27, none with 26.
     lines = code_lines(capsys, shared_asset("captures/livelinkface/alex_rom_3.csv"))
-    assert segments_with(lines, 26) == 43
+    # 44 since 26 closes the lips without 25 (arkit's mouthClose): 124.32-125.18 s, read
+    # 8C+25E+26C then 8B+25E+26C before, loses the lips' 8 where 25 fades and splits in three.
+    assert segments_with(lines, 26) == 44
     # 26 and 27 are FACS alternatives of one opening: no segment writes both.
     assert not [line for line in lines if re.search(r"(^|\+)26[A-E]?\+.*27", line)]
     assert segments_with(lines, 27) == 22
@@ -115,12 +117,15 @@ def test_openface_positions_read_against_the_takes_median_pose_when_the_face_nev
     # eyes go down further, 63 where they come up.
     # (39 lines since a blink is listed over its own time, cutting the segment it lies in,
     # each piece listing what is present for half of it: 30 before, 64 in 9, 55 in 6, 63 in 6.)
+    # (OpenFace's A band coded since the openface profile's event thresholds: the position
+    # events are the same, the facial segments they are listed in are cut elsewhere: 64 in 8
+    # lines and 63 in 5 before.)
     lines = code_lines(capsys, shared_asset("captures/openface/facsvatar_demo_full.csv"))
     assert len(lines) == 39
-    assert segments_with(lines, 64) == 8
+    assert segments_with(lines, 64) == 10
     assert not [line for line in lines if "64E" in line or "64D" in line]
     assert segments_with(lines, 55) == 7
-    assert segments_with(lines, 63) == 5
+    assert segments_with(lines, 63) == 7
 
 
 def test_blendshape_eye_positions_read_against_the_takes_median_when_the_face_never_rests(
@@ -160,9 +165,14 @@ def test_face_cap_smiles_read_happiness_against_its_resting_first_second(capsys)
     lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
     assert "1.65–2.41 s  4B+6B+9B+10A+12D+14B+17C+24B+43B+64B  happiness 2/2" in lines
     # 6B on the left only since the 6-with-12 prior no longer rewards 6 beyond its price (it
-    # read 6B on both sides; the right cheekSquint is what 12D's 0.3 share explains).
-    assert "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  happiness 2/2" in lines
-    assert not [line for line in lines if "+12" in line and "disgust" in line]
+    # read 6B on both sides; the right cheekSquint is what 12D's 0.3 share explains). A
+    # one-sided 6 is not the table's bilateral row 6+12 (felt smiles are the symmetrical ones:
+    # Ekman & Friesen 1982), so the smile is the row 12C, 12D's 0.90 against disgust's rows
+    # 9+17 and 10+17, 9B+10B+17C's 0.95: the one smile that reads disgust, a near tie (it read
+    # happiness 2/2, 1.10, when the one-sided 6 counted as 6+12).
+    assert "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  disgust 2/2" in lines
+    assert [line for line in lines if "+12" in line and "disgust" in line] == [
+        "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  disgust 2/2"]
     assert segments_with(lines, 28) == 3  # was in all 18 lines
 
 
@@ -317,7 +327,10 @@ def test_live_link_face_rom_take_keeps_its_thrusts_and_its_fear_stretch(capsys):
     # jaw (0.2-0.4) explains. 20 in 79 lines before, now 34; 5 of the 7 fear lines with a 20
     # keep it (the other 2, lips puckered and funneled with the jaw wide, read surprise 4/4).
     # The 7 are 6 since the smile's opening no longer counts for fear: 92.62 s, a surprised
-    # smile with the lips parted (1D+2D+5C+10C+12D+...+25C), reads surprise+happiness.
+    # smile with the lips parted (1D+2D+5C+10C+12D+...+25C), reads surprise+happiness. And 5
+    # since a one-sided 20 is not the table's bilateral 5+20: 78.62 s, a surprised smile with
+    # the lips stretched on the right only (R20B; the left just under the event threshold),
+    # reads surprise+happiness 4/4 (fear 4/5 by 5+20 before).
     lines = code_lines(capsys, shared_asset(ALEX))
     thrusts = [line for line in lines if re.search(r"(^|[ +])29[A-E]", line)]
     assert [line.split("  ")[0] for line in thrusts] == [
@@ -327,7 +340,7 @@ def test_live_link_face_rom_take_keeps_its_thrusts_and_its_fear_stretch(capsys):
     # 90.03-90.28 s line with the jaw stretched open (27D) reads R20B.
     assert segments_with(lines, 20) == 35
     fear = [line for line in lines if "fear" in line]
-    assert len(fear) == 6 and sum(bool(re.search(r"\+R?20[A-E]", line)) for line in fear) == 5
+    assert len(fear) == 5 and sum(bool(re.search(r"\+R?20[A-E]", line)) for line in fear) == 4
 
 
 def _live_link_face_take(path, held: dict[str, float]) -> None:
@@ -447,7 +460,9 @@ def test_a_smile_with_raised_brows_and_a_dropped_jaw_reads_happiness_on_real_tak
     # The smile grows and the lips part: still a surprised smile, not fear 4/5 by fear's
     # 1+2+4+5+25 (the opening is the smile's; a second reader's find).
     assert "92.62–93.25 s  1D+2D+5C+10C+12D+14B+16C+25C  surprise+happiness 4/5" in lines
-    assert sum("+happiness" in line or "happiness+" in line for line in lines) == 2
+    # (and 78.62 s, 1D+2D+5C+12C+16C+R20B+25E+26C, fear 4/5 by 5+20 with the one-sided 20)
+    assert "78.62–78.90 s  1D+2D+5C+12C+16C+R20B+25E+26C+64C  surprise+happiness 4/4" in lines
+    assert sum("+happiness" in line or "happiness+" in line for line in lines) == 3
 
 
 def test_the_arkit_crosstalk_is_the_larger_of_the_two_takes_measured_coefficients():
@@ -491,3 +506,24 @@ def test_face_cap_takes_the_arkit_crosstalk_it_was_not_measured_on(capsys):
     lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
     assert not any(re.search(r"(^|[ +])29[A-E]", line) for line in lines)
     assert "2.92–4.08 s  1D+2D+5D+15C+16C+18C+22D+25E+27D  surprise 4/4" in lines
+
+
+def test_one_sided_actions_read_no_bilateral_row_on_real_takes(capsys):
+    # A certified FACS coder's report: S07-001's one-sided lip corner pull read `happiness 1/1`,
+    # a smirk (12: L 0.21, R 0.14 there); Table 10-1's happiness rows are bilateral.
+    lines = code_lines(capsys, shared_asset(S07))
+    assert "52.83–53.33 s  L12C+25E" in lines
+    assert not [line for line in lines if re.search(r"  (\S+\+)?[LR]12[A-E]?(\+\S+)?  happiness",
+                                                      line)]
+    # Face Cap's raised brows and lids with the mouth pulled to the right (mouthRight 0.97,
+    # mouthStretch_R 0.75): R20 is no fear 5+20, the brows and lids surprise's 1+2+5B (fear 4/6).
+    lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
+    assert "7.75–8.01 s  1D+2D+5D+17C+18C+R20C+64C  surprise 3/4" in lines
+    # and its left side scrunched with the mouth pulled left: no disgust for L9B+L10B.
+    assert "6.68–6.98 s  L4D+L9B+L10B+17C+18C+L20C+24A+28B+L30C+L43D" in lines
+    # alex_rom_3's one-sided lip exercises (7 lines read disgust 2/2 by 10+17); its pained faces
+    # with a cheek raised on one side stay pain (the PSPI has no sides).
+    lines = code_lines(capsys, shared_asset(ALEX))
+    assert "66.99–67.32 s  R10C+17C+R20C+22C+25D+26B+61C" in lines
+    assert "70.79–71.12 s  R10C+17C+R20C+22C+25D+61C" in lines
+    assert "34.60–35.00 s  4C+R6B+9C+10C+R12B+17C+24A+43C  pain 4/4" in lines

@@ -291,7 +291,10 @@ def test_intensity_scales_unlettered_aus_in_stills_and_clips(tmp_path):
         images[value] = _png(output).astype(int)
     assert np.abs(images["0.2"] - images["1.0"]).sum() > 0
     lettered = tmp_path / "lettered.png"
-    assert main(["preview", "12E", "-o", str(lettered), "--size", "48", "--intensity", "0.2"]) == 0
+    # An --intensity that sets no AU (12E is lettered) changed nothing silently: now refused.
+    assert main(["preview", "12E", "-o", str(lettered), "--size", "48", "--intensity", "0.2"]) == 2
+    assert not lettered.exists()
+    assert main(["preview", "12E", "-o", str(lettered), "--size", "48"]) == 0
     assert np.array_equal(_png(lettered).astype(int), images["1.0"])  # letters keep their value
     clips = {}
     for value in ("0.2", "1.0"):
@@ -331,7 +334,7 @@ def test_the_demo_plays_the_letters_its_labels_show():
     vocabulary = load_vocabulary()
     beats = dict(demo_beats(vocabulary))
     assert beats["happiness"] == "6D+12D" and beats["sadness"] == "1D+4D+15D"
-    assert beats["surprise"] == "1D+2D+5B+26D" and beats["contempt"] == "R12C+R14C"
+    assert beats["surprise"] == "1D+2D+5B+25D+26D" and beats["contempt"] == "R12C+R14C"
     timeline = demo_timeline(vocabulary)
     played = {}
     for event in timeline.events:

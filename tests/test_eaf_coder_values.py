@@ -111,8 +111,14 @@ def measured_events(draw):
         letter = load_vocabulary().scale().value_to_letter(value)
     start, onset, apex, offset = (draw(st.integers(0, 10**5)), draw(st.integers(1, 2000)),
                                   draw(st.integers(0, 2000)), draw(st.integers(1, 2000)))
+    # The director's words, kept on the AU tier's "<tier> expression/note/comment" children.
+    line = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Cn", "Zl", "Zp")),
+                   max_size=10)
+    words = {"expression": draw(st.none() | st.sampled_from(["surprise", "happiness+25"])),
+             "note": draw(st.none() | st.lists(line, min_size=1, max_size=3).map("\n".join)),
+             "comment": draw(st.none() | line)}
     return AUEvent(channel, value, start / 1000, onset / 1000, apex / 1000, offset / 1000,
-                   letter=letter)
+                   letter=letter, **words)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -128,10 +134,12 @@ def test_round_trip_keeps_letters_and_float32_intensities(vocabulary, tmp_path, 
     kept = [None if e.letter is not None and e.intensity != scale.letter_to_value(e.letter)
             and scale.value_to_letter(float(float32_text(e.intensity))) != e.letter else e.letter
             for e in timeline.events]
-    assert sorted((e.channel.sort_key, e.start, e.letter or "", float(np.float32(e.intensity)))
-                  for e in back.events) == sorted(
-        (e.channel.sort_key, e.start, letter or "", float(np.float32(e.intensity)))
+    assert sorted((e.channel.sort_key, e.start, e.letter or "", float(np.float32(e.intensity)),
+                   repr((e.expression, e.note, e.comment))) for e in back.events) == sorted(
+        (e.channel.sort_key, e.start, letter or "", float(np.float32(e.intensity)),
+         repr((e.expression, e.note, e.comment)))
         for e, letter in zip(timeline.events, kept))
+    assert "ignored_tiers" not in back.metadata  # the words' tiers are read, not ignored
     text = path.read_text(encoding="utf-8")
     au_tiers = r'<TIER TIER_ID="(AU\d\d(?:_[LR])?(?: #\d+)?)" LINGUISTIC_TYPE_REF="facs-au"'
     for tier in re.findall(au_tiers, text):

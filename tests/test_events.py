@@ -562,6 +562,62 @@ def test_partial_matches_need_the_defining_actions(vocabulary, code, line):
 
 
 @pytest.mark.parametrize("code, line", [
+    # A one-sided lip corner pull is a smirk, not the table's smile: Table 10-1's happiness rows
+    # (6+12, 12C/D) are bilateral, as the table writes a one-sided action with its side. Both
+    # read `happiness 1/1` (a certified coder's report, S07-001.csv 52.83 s `L12C+25E`).
+    ("L12C", "0.00–1.40 s  L12C\n"),
+    ("R12E", "0.00–1.40 s  R12E\n"),
+    ("L6E+L12E", "0.00–1.40 s  L6E+L12E\n"),
+    # With 14 on its side it is contempt (EMFACS-7's unilateral 12+14, on either side); a 14 on
+    # the other side, or a one-sided 14 alone, is in no row.
+    ("R12C+R14A", "0.00–1.40 s  R12C+R14A  contempt 2/2\n"),
+    ("L12C+R14C", "0.00–1.40 s  L12C+R14C\n"),
+    ("L14C", "0.00–1.40 s  L14C\n"),
+    # Both sides pulled, the stronger letter: a smile (as code writes L12C+R12A as 12C).
+    ("L12C+R12A", "0.00–1.40 s  12C  happiness 1/1\n"),
+    # A one-sided 6 beside a bilateral 12 is not the row 6+12 (felt smiles are the symmetrical
+    # ones: Ekman & Friesen 1982; Ekman, Hager & Friesen 1981): a 12 at C or more is still the
+    # row 12C, a weaker one no row. Both one-sided 6s read `happiness 2/2`.
+    ("L6B+12D", "0.00–1.40 s  L6B+12D  happiness 1/1\n"),
+    ("R6C+12B", "0.00–1.40 s  R6C+12B\n"),
+    ("6B+12B", "0.00–1.40 s  6B+12B  happiness 2/2\n"),
+    # Other rows' unsided terms are bilateral too: a one-sided upper lip raise is no disgust
+    # row (alex_rom_3's lip exercises `R10C+17C+R20C+...` read `disgust 2/2`), a one-sided
+    # lip stretch not fear's 5+20 (Face Cap's mouth pulled right, 1D+2D+5D+R20C, read fear 4/6
+    # by 5+20; its brows and lids are the surprise row 1+2+5B).
+    ("R10C+17C", "0.00–1.40 s  R10C+17C\n"),
+    ("5D+R20C", "0.00–1.40 s  5D+R20C\n"),
+    ("1D+2D+5D+R20C", "0.00–1.40 s  1D+2D+5D+R20C  surprise 3/4\n"),
+    # Fear's major variant 1+2+4+5*+L or R20*+25, 26 or 27 is written out on each side: its
+    # one-sided 20 is fear's evidence (1.0 against disgust's 10C, 0.55), of the prototype
+    # 1+2+4+5+25 in full (5/5; the prototype's 20 is bilateral).
+    ("1A+2A+4A+5A+10C+L20E+25", "0.00–1.40 s  1A+2A+4A+5A+10C+L20E+25  fear 5/5\n"),
+    ("1+2+4+5+R20+26", "0.00–1.40 s  1+2+4+5+R20+26  fear 5/5\n"),
+])
+def test_a_rows_unsided_term_is_shown_only_on_both_sides(vocabulary, code, line):
+    assert _label(vocabulary, code) == line
+
+
+def test_a_code_with_both_sides_written_out_shows_the_bilateral_rows(vocabulary):
+    """The naming itself (not code's merge of the two sides) reads L+R as bilateral, at the
+    stronger side's letter; one side alone is not."""
+    from facs_rig.core.events import NAMED_FACES, _name_emotion, _prototypes
+    from facs_rig.core.notation import Code, CodedAU
+
+    table = _prototypes(vocabulary, NAMED_FACES)
+
+    def named(*terms: tuple[int, str | None, str]) -> tuple[str | None, int, int]:
+        code = Code(tuple(CodedAU(au, side, letter) for au, side, letter in terms))
+        return _name_emotion(code, table, vocabulary.scale(), {6, 12, 14})
+
+    assert named((12, "L", "C"), (12, "R", "A")) == ("happiness", 1, 1)
+    assert named((6, "L", "B"), (6, "R", "B"), (12, None, "B")) == ("happiness", 2, 2)
+    assert named((6, "L", "B"), (12, None, "B")) == (None, 0, 0)
+    assert named((12, "R", "C")) == (None, 0, 0)
+    assert named((12, "R", "A"), (14, "R", "A")) == ("contempt", 2, 2)
+
+
+@pytest.mark.parametrize("code, line", [
     # Disgust is 9 and/or 10 (EMFACS table: 9; 9+16+15, 26; 9+17; 10; 10+16+25, 26; 10+17).
     ("9", "0.00–1.40 s  9  disgust 1/1\n"),
     ("10", "0.00–1.40 s  10  disgust 1/1\n"),
@@ -617,6 +673,16 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
     # An anger face (4+5+7+17+23 without 5; 5 beside 43 is refused) with the core in traces
     # is still anger (evidence 3.6 against 2.1: pain's 4D+7D count for both).
     ("4D+7D+17D+23D+6A+9A+43A", "0.00–1.40 s  4D+6A+7D+9A+17D+23D+43A  anger 4/5\n"),
+    # The PSPI scores each action's intensity with no side, so pain's terms show on either
+    # side (either_side), where a table row's unsided term needs both: alex_rom_3 at 34.60 s,
+    # the cheek raised on the right only (the left just under the event threshold), and at
+    # 15.30 s, one eye opening before the other, read disgust 2/2 and 1/1 with pain's terms
+    # read as bilateral.
+    ("4C+R6B+9C+10C+R12B+17C+24A+43C",
+     "0.00–1.40 s  4C+R6B+9C+10C+R12B+17C+24A+43C  pain 4/4\n"),
+    ("4D+R6A+7C+9B+R43D", "0.00–1.40 s  4D+R6A+7C+9B+R43D  pain 4/4\n"),
+    # (a one-sided nose wrinkle is still no disgust row)
+    ("4C+L6C+L9C+L43D", "0.00–1.40 s  4C+L6C+L9C+L43D  pain 4/4\n"),
 ])
 def test_the_core_pain_expression_names_pain_not_anger_or_disgust(vocabulary, code, line):
     assert _label(vocabulary, code) == line
@@ -815,18 +881,31 @@ def _table_rows_shown(vocabulary, name: str, code) -> bool:
                      for row in rows[:len(expression.prototypes)]
                      if any(t.au == left_out.au for t in row)]
     rank = {letter: k for k, letter in enumerate(INTENSITY_LETTERS)}
-    return any(all(any(t.au == r.au and (r.side is None or t.side == r.side)
-                       and rank[t.intensity] >= rank.get(r.intensity, 0) for t in code)
-                   for r in row) for row in rows)
+
+    def letter_rank(term_au: int, side: str | None) -> int:
+        # A row's unsided term is bilateral: the AU unsided or on both sides (the stronger),
+        # or on any side for an either_side expression (pain); a sided term that side only.
+        sides = {t.side: rank[t.intensity] for t in code if t.au == term_au}
+        if side is not None:
+            return sides.get(side, -1)
+        both = None in sides or {"L", "R"} <= sides.keys()
+        return max(sides.values()) if sides and (both or expression.either_side) else -1
+
+    return any(all(letter_rank(r.au, r.side) >= rank.get(r.intensity, 0) for r in row)
+               for row in rows)
 
 
 @settings(max_examples=300, deadline=None)
-@given(face=st.dictionaries(st.sampled_from(_FACE_AUS), st.sampled_from("ABCDE"), max_size=8))
+@given(face=st.dictionaries(st.sampled_from(_FACE_AUS),
+                            st.tuples(st.sampled_from(("", "L", "R", "LR")),
+                                      st.sampled_from("ABCDE")), max_size=8))
 def test_an_emotion_is_named_only_when_a_row_of_its_table_is_shown(vocabulary, face):
     from facs_rig.core.events import NAMED_FACES, _name_emotion, _prototypes
     from facs_rig.core.notation import Code, CodedAU
 
-    code = Code(tuple(CodedAU(au, None, letter) for au, letter in sorted(face.items())))
+    # Each AU unsided, on one side, or on both written out (L and R, the same letter).
+    code = Code(tuple(CodedAU(au, side or None, letter)
+                      for au, (sides, letter) in sorted(face.items()) for side in sides or [""]))
     name, matched, total = _name_emotion(code, _prototypes(vocabulary, NAMED_FACES),
                                          vocabulary.scale(), set(_FACE_AUS))
     shown = [emotion for emotion in NAMED_FACES if _table_rows_shown(vocabulary, emotion, code)]

@@ -32,6 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 VOCABULARY = load_vocabulary()
 EXAMPLE = read_timeline(EXAMPLES / "surprise_then_smile.json", VOCABULARY)
+# The director's words too (expression names, comment lines, comments on beat lines): the
+# fields and tiers that carry them are fuzzed with the rest.
+WORDED = read_timeline(EXAMPLES / "suspicion_beat.notes", VOCABULARY)
 
 #: Tokens of the defect classes fuzzing found, plus ordinary separators and syntax.
 HOSTILE = [
@@ -116,11 +119,12 @@ def test_fuzz_channel_lists():
 
 
 def test_fuzz_timeline_json():
-    seed = timeline_to_json(EXAMPLE)
+    seeds = [timeline_to_json(EXAMPLE), timeline_to_json(WORDED)]
+    assert '"note": "' in seeds[1] and '"expression": "happiness"' in seeds[1]
 
     @FUZZ
-    @given(MUTATIONS)
-    def run(mutations):
+    @given(MUTATIONS, st.sampled_from(seeds))
+    def run(mutations, seed):
         only_facs_rig_errors(lambda text: timeline_from_json(text, VOCABULARY, source="t.json"),
                              mutate(seed, mutations))
 
@@ -129,6 +133,23 @@ def test_fuzz_timeline_json():
 
 def test_fuzz_au_notes():
     seed = (EXAMPLES / "suspicion_beat.notes").read_text(encoding="utf-8")
+
+    @FUZZ
+    @given(MUTATIONS)
+    def run(mutations):
+        only_facs_rig_errors(lambda text: parse_au_notes(text, VOCABULARY, source="t.notes"),
+                             mutate(seed, mutations))
+
+    run()
+
+
+def test_fuzz_au_notes_without_fps():
+    """The example without its fps line: its timecodes are refused (they need a rate), and
+    mutations of it (a timecode moved into start, duration or an absolute phase time, an fps
+    line typed back) raise nothing but a FacsRigError."""
+    seed = (EXAMPLES / "suspicion_beat.notes").read_text(encoding="utf-8").replace("fps 24\n", "")
+    with pytest.raises(FacsRigError, match="add an 'fps N' line"):
+        parse_au_notes(seed, VOCABULARY, source="t.notes")
 
     @FUZZ
     @given(MUTATIONS)
@@ -155,7 +176,8 @@ def test_fuzz_curves_csv():
 
 
 def test_fuzz_elan(tmp_path):
-    seed = eaf_to_string(EXAMPLE, VOCABULARY)
+    seeds = [eaf_to_string(EXAMPLE, VOCABULARY), eaf_to_string(WORDED, VOCABULARY)]
+    assert 'TIER_ID="AU06 expression"' in seeds[1] and 'TIER_ID="AU04 comment"' in seeds[1]
     path = tmp_path / "t.eaf"
 
     def parse(text):
@@ -163,9 +185,40 @@ def test_fuzz_elan(tmp_path):
         return read_eaf(path, VOCABULARY)
 
     @FUZZ
-    @given(MUTATIONS)
-    def run(mutations):
+    @given(MUTATIONS, st.sampled_from(seeds))
+    def run(mutations, seed):
         only_facs_rig_errors(parse, mutate(seed, mutations))
+
+    run()
+
+
+#: Events that meet or nearly overlap under FACS's rules for one code (51 then 52 within one
+#: frame, a closed left eye beside a right blink, a speech mark after a jaw drop): the seed the
+#: readers' overlap sweep is fuzzed from, each mutation moving a time or a code across a rule.
+RULED_NOTES = ("fps 30\n0  51  apex 0.2\n1  52  apex 0.1\n1.5  L43E+R45  apex 0.1\n"
+               "3  26  apex 0.2\n3.967  27  apex 0.2\n4.967  50  apex 0.2\n6  70  apex 0.2\n"
+               "7  4+L46\n")
+
+
+def test_fuzz_coded_overlaps(tmp_path):
+    seed_timeline = parse_au_notes(RULED_NOTES, VOCABULARY)
+    seeds = {"notes": RULED_NOTES, "json": timeline_to_json(seed_timeline),
+             "eaf": eaf_to_string(seed_timeline, VOCABULARY)}
+    readers = {"notes": lambda text: parse_au_notes(text, VOCABULARY, source="t.notes"),
+               "json": lambda text: timeline_from_json(text, VOCABULARY, source="t.json"),
+               "eaf": lambda text: read_eaf(written(text), VOCABULARY)}
+    path = tmp_path / "t.eaf"
+
+    def written(text):
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        return path
+
+    assert len(readers["eaf"](seeds["eaf"]).events) == len(seed_timeline.events)
+
+    @FUZZ
+    @given(st.sampled_from(["notes", "json", "eaf"]), MUTATIONS)
+    def run(kind, mutations):
+        only_facs_rig_errors(readers[kind], mutate(seeds[kind], mutations))
 
     run()
 

@@ -141,18 +141,34 @@ def incisor_pixels(v: _View, kind: int, side: int) -> int:
 # ----------------------------------------------------------------------------- the open mouth
 
 
-@pytest.mark.parametrize("code", ["26", "27", "surprise", "fear", "scream"])
+@pytest.mark.parametrize("code", ["25E+26", "27", "1+2+5B+25E+26", "1+2+4+5+7+20+25E+26", "scream"])
 @pytest.mark.parametrize("yaw", YAWS)
 def test_a_dropped_jaw_shows_both_rows_of_incisors_on_both_sides(scene, vocabulary, code, yaw):
-    """FACS 26 parts the lips with the jaw: the upper and the lower incisors both show, left and
-    right of the midline, from the front and three-quarter views. At 320 px, per side: at least 14
-    pixels of each row and 27 of the lower one (before: 8 at 30 degrees for 26, surprise and fear,
-    the lower incisors' edges only, 15-26 pixels; 0 for 27's far side. Now 15-98, lower 29-54)."""
+    """FACS 25+26 parts the lips with the jaw: the upper and the lower incisors both show, left
+    and right of the midline, from the front and three-quarter views. At 320 px, per side: at
+    least 14 pixels of each row and 27 of the lower one (before: 8 at 30 degrees for 26, surprise
+    and fear, the lower incisors' edges only, 15-26 pixels; 0 for 27's far side. Now 15-98, lower
+    29-54). 26 without 25 keeps the lips together (FACS 2002 scores 25 whenever they part), and
+    a weaker 25 parts them less (25C+26 keeps 0.45 of the closure): surprise and fear are here
+    with 25E, as EMFACS's prototypes allow; 26 alone is tested below."""
     v = view(scene, posed(scene, code, vocabulary), yaw)
     rows = (TEETH_UPPER, TEETH_LOWER)
     counts = {(row, side): incisor_pixels(v, row, side) for row in rows for side in (1, -1)}
     assert min(counts.values()) >= 14, counts
     assert min(counts[TEETH_LOWER, 1], counts[TEETH_LOWER, -1]) >= 27, counts
+
+
+@pytest.mark.parametrize("code", ["26", "1+2+5B+26", "1+2+4+5+7+20+26"])
+@pytest.mark.parametrize("yaw", YAWS)
+def test_a_jaw_dropped_without_25_hides_the_lower_incisors(scene, vocabulary, code, yaw):
+    """26 without 25 (and the EMFACS codes of surprise 1+2+5B+26 and fear 1+2+4+5+7+20+26, whose
+    names play 25 with it: expressions.json) keeps the lips together (FACS 2002): the facs
+    profile closes them with the AU08 target,
+    so no lower incisor shows (before: 29-54 pixels a side). The upper incisors' edges still show
+    in a narrow gap (19-29 pixels): the AU26 sculpt parts the lips more than AU08's closure undoes
+    (rigs/facs.json metadata.choices)."""
+    v = view(scene, posed(scene, code, vocabulary), yaw)
+    assert incisor_pixels(v, TEETH_LOWER, 1) == incisor_pixels(v, TEETH_LOWER, -1) == 0
 
 
 def test_a_closed_neutral_mouth_shows_no_incisors(scene, vocabulary):

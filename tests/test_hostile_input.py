@@ -410,7 +410,17 @@ def test_long_timeline_reproducer_samples_in_bounded_blocks(vocabulary):
 
     from facs_rig.core.timeline import VALUES_PER_BLOCK, sample_blocks
 
-    timeline = read_timeline(repro("repro_mem_sample_2kb.json"), vocabulary)
+    from facs_rig.io.timeline_json import timeline_from_json
+
+    path = repro("repro_mem_sample_2kb.json")
+    # The file holds 26 and 27, and 5 and 43, on together for the whole 19,890 s: FACS scores
+    # neither pair at one moment, and the reader now refuses it before anything is sampled.
+    with pytest.raises(TimelineFormatError, match=r"events\[16\] \(26 at 0-19890 s\) and "
+                                                  r"events\[17\] \(27 at 0-19890 s\) overlap"):
+        read_timeline(path, vocabulary)
+    # The same 20 channels with two others in their place still make the memory reproducer.
+    text = path.read_text(encoding="utf-8").replace('"AU27"', '"AU16"').replace('"AU43"', '"AU18"')
+    timeline = timeline_from_json(text, vocabulary, source=str(path))
     tracemalloc.start()
     try:
         blocks = list(itertools.islice(sample_blocks(timeline), 3))

@@ -78,14 +78,14 @@ def test_parsed_terms():
     ("contempt+happiness", "6+L12+R12C+R14C"),
     ("wink_left+wink_right", "L46+R46"),
     # An explicit term replaces the expression's FACS alternatives of it (26 and 27).
-    ("surprise+27", "1+2+5B+27"),
+    ("surprise+27", "1+2+5B+25+27"),
     ("scream+26", "1+2+4+5+10+20+25+26"),
     ("eyes_closed+L45", "R43E+L45"),        # the left eye blinks, the right stays closed
     ("eyes_closed+45", "45"),
     # Overlapping expressions: the stronger wins, an unlettered AU counting as C (0.55), so
     # fear's AU5 beats surprise's 5B (0.20) whichever comes first.
-    ("fear+surprise", "1+2+4+5+7+20+26"),
-    ("surprise+fear", "1+2+4+5+7+20+26"),
+    ("fear+surprise", "1+2+4+5+7+20+25+26"),
+    ("surprise+fear", "1+2+4+5+7+20+25+26"),
     ("embarrassment+polite_smile", "12C+24+54+64"),
 ])
 def test_names_are_accepted_wherever_codes_are(text, canonical):

@@ -30,7 +30,9 @@ from facs_rig.errors import TimelineFormatError
 from facs_rig.io.au_notes import format_au_notes, parse_au_notes
 from facs_rig.io.timeline_json import timeline_from_json, timeline_to_json
 
-DIRECTOR = ("00:00:01:00  surprise      apex next\n"
+# Timecode needs the file's fps (whole seconds here, so any rate reads the same times).
+DIRECTOR = ("fps 24\n"
+            "00:00:01:00  surprise      apex next\n"
             "00:00:05:00  polite_smile  apex next\n"
             "00:00:10:00  contempt      apex next\n")
 
@@ -45,7 +47,7 @@ def values_at(timeline: Timeline, channel: str, fps: float) -> dict[float, float
 def test_apex_next_holds_each_expression_until_the_next_note(vocabulary):
     timeline = parse_au_notes(DIRECTOR, vocabulary)
     au01 = values_at(timeline, "AU01", 4)
-    # Surprise (1+2+5B+26) rises over 0.3 s and holds until polite_smile at 5 s, then falls over
+    # Surprise (1+2+5B+25+26) rises over 0.3 s and holds until polite_smile at 5 s, then falls over
     # its 0.5 s offset (smoothstep: half-way at 5.25 s). Before: back to 0 at 2.8 s.
     assert [au01[t] for t in (1.0, 1.5, 2.75, 3.0, 4.75, 5.0, 5.25, 5.5)] == pytest.approx(
         [0.0, 0.55, 0.55, 0.55, 0.55, 0.55, 0.275, 0.0], abs=1e-7)
@@ -125,7 +127,7 @@ def test_json_beats_hold_and_take_over(vocabulary):
 
 
 def test_held_notes_round_trip_as_notes_and_through_json(vocabulary):
-    text = "fps 24\napex next\nduration 12\n" + DIRECTOR.replace("apex next", "") + \
+    text = "apex next\nduration 12\n" + DIRECTOR.replace("apex next", "") + \
         "00:00:11:00 12A\n"
     written = format_au_notes(parse_au_notes(text, vocabulary), vocabulary, timecode=True)
     assert "overlap max" not in written  # the takeovers are in the times written
@@ -265,3 +267,4 @@ def test_the_readme_held_example_reads_as_it_says(vocabulary):
     assert by_channel[("AU12", 5.0)].apex_end == 10.0
     assert by_channel[("AU14_R", 10.0)].apex_end == 12.0  # held to the end
     assert timeline.duration == 12.0
+

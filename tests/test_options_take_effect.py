@@ -69,6 +69,7 @@ def test_retarget_notes_apply_on_and_off_as_given(smile, tmp_path, capsys):
     # The profile's fractions wrote 6C at 3.966667 and 7B at 4 as well.
     assert out.read_text(encoding="utf-8") == (
         "# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)\n"
+        "measured captured curves (hysteresis on/off 0.3/0.25, min 0.1 s)\n"
         "fps 30\n"
         "duration 9.966667\n"
         "3.966667  12C  onset 0.056768867  apex 1.919794689  offset 0.056769445  ease linear  "
@@ -318,8 +319,9 @@ def test_the_library_refuses_a_tracker_on_a_take_of_its_own_aus():
     capture = read_capture(shared_asset(OPENFACE))
     with pytest.raises(CaptureFormatError, match=f"^--tracker mediapipe: .* {re.escape(NOT_APPLIED)}$"):
         take_curves(capture, CleaningOptions(), tracker="mediapipe")
-    solved, profile = take_curves(capture, CleaningOptions())  # the format's own: generic
-    assert solved.source == "aus" and profile.name == "generic"
+    # The format's own: openface (its event thresholds; nothing to map).
+    solved, profile = take_curves(capture, CleaningOptions())
+    assert solved.source == "aus" and profile.name == "openface"
 
 
 def test_docs_quote_the_refusal(tmp_path, capsys, monkeypatch):

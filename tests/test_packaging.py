@@ -51,4 +51,4 @@ def test_installed_wheel_finds_its_data(wheel, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "1+2+5B+26"
+    assert result.stdout.strip() == "1+2+5B+25+26"

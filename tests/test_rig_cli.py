@@ -67,8 +67,11 @@ def test_explain_shows_contributions_modes_and_rules(capsys):
     status, out, _ = run(capsys, "explain", "25+27", "--rig", "arkit")
     assert status == 0
     assert "jawOpen = 0.550   (combine: soft)" in out
-    assert "dropped by the exclusive chain" in out
-    assert "exclusive: chain 25 < 26 < 27: AU27 (0.55) wins over AU25 (0.11)" in out
+    # 25 is scored with 27 (FACS 2002): its jaw contribution is contained, not "dropped".
+    assert "AU25               0.550 x 0.2 = 0.110   within the chain's largest (not added)" in out
+    assert ("exclusive: chain 25 < 26 < 27 (their movements do not add): jawOpen takes the "
+            "largest, AU27's 0.55, which contains AU25's 0.11") in out
+    assert "dropped" not in out
     status, out, _ = run(capsys, "explain", "6E+12C+13", "--rig", "facs", "--json")
     data = json.loads(out)
     corrective = next(t for t in data["targets"] if t["target"] == "AU06_AU12_L")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -38,7 +39,14 @@ def test_basis_folds_indistinguishable_aus(arkit):
 
 
 def test_exact_recovery_of_known_aus(arkit):
-    solver = BlendshapeSolver.from_rig(arkit)
+    # The linear and soft model, exactly invertible. ARKit's 26 closing the lips without 25
+    # (a faded entry, modelled on top, tests/test_lips_part.py) is left out here: the basis's
+    # 26 is the jaw drop alone, so where 26 is one of several readings of one jaw (27 = 26 +
+    # 20, rig show's mixes) its mouthClose does not tell them apart.
+    full = BlendshapeSolver.from_rig(arkit)
+    assert any(faded for _, _, faded in full.combined)
+    solver = dataclasses.replace(full, combined=tuple((row, columns, ())
+                                                      for row, columns, _ in full.combined))
     rng = np.random.default_rng(7)
     shape = (200, len(solver.channels))
     truth = rng.uniform(0, 1, size=shape) * (rng.random(shape) < 0.3)
@@ -243,7 +251,8 @@ def test_read_back_facts_name_what_a_solved_capture_reads_back_as(arkit):
     from facs_rig.core.solve import read_back_facts
 
     facts = read_back_facts(arkit)
-    assert list(facts) == ["read_back_as", "told_apart_by_prior", "nonlinear_in_solve"]
+    assert list(facts) == ["read_back_as", "told_apart_by_prior", "nonlinear_in_solve",
+                           "faded_in_solve"]
     read_as = {f["au"]: f["read_as"] for f in facts["read_back_as"]}
     assert len(read_as) == 20 and read_as["AU45_L"] == "AU43_L" and read_as["AU08"] == "nothing"
     assert read_as["AU01_L"] == read_as["AU01_R"] == "AU01"  # one browInnerUp for both brows

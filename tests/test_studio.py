@@ -833,6 +833,71 @@ def test_a_second_signal_while_the_studio_stops_waits_for_the_file_being_written
         assert out.splitlines()[-1].startswith("facs-rig studio: the notes had unsaved edits: kept")
 
 
+def test_typing_a_comment_keeps_the_arrays_without_sampling_again(session, monkeypatch):
+    """A comment or an expression name typed is the director's words on the events: the face
+    moves as before, so a keystroke in a comment does not sample the timeline again (an hour of
+    it per keystroke) and the page is sent no arrays."""
+    version, weights = session.timeline_version, session.weights
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled again for a comment")
+
+    monkeypatch.setattr("facs_rig.studio.session.sample", no_sampling)
+    for text in (SMILE.replace("0.5\n", "0.5  # she smiles\n"), "# the letter\n" + SMILE):
+        assert session.set_notes(text).error is None
+        assert session.timeline_version == version and session.weights is weights
+    assert {event.note for event in session.timeline.events} == {"the letter"}
+
+
+def test_an_export_never_replaces_a_file_unless_asked(session, notes_dir):
+    """A second scene's export into the same folder replaced the first's file without a word:
+    an existing name is refused (nothing written) with a free name, and replaced only when the
+    export says ``overwrite``."""
+    from facs_rig.studio.session import OutputExistsError
+
+    (notes_dir / "scene.json").write_bytes(b"the first scene's export")
+    (notes_dir / "scene-2.json").write_bytes(b"another")
+    with pytest.raises(OutputExistsError) as caught:
+        session.export("scene.json")
+    assert (caught.value.name, caught.value.free) == ("scene.json", "scene-3.json")
+    assert str(caught.value) == ("scene.json: exists in the notes folder; not replaced "
+                                 "(overwrite it, or write scene-3.json)")
+    assert (notes_dir / "scene.json").read_bytes() == b"the first scene's export"
+    assert session.free_name("new.json") == "new.json"
+    session.export("scene-3.json")
+    assert session.export("scene.json", overwrite=True) == notes_dir / "scene.json"
+    assert (notes_dir / "scene.json").read_bytes() == (notes_dir / "scene-3.json").read_bytes()
+    assert (notes_dir / "scene-2.json").read_bytes() == b"another"
+
+
+def test_the_server_refuses_an_overwrite_unless_the_export_says_so(running):
+    folder = running.server.session.folder
+    (folder / "take.json").write_bytes(b"kept")
+    with _ws(running) as ws:
+        state = _receive(ws, "state")
+        assert state["stem"] == "take"  # the page names exports after the notes file
+        ws.send(json.dumps({"type": "export", "name": "take.json"}))
+        assert _receive(ws, "export_exists") == {
+            "type": "export_exists", "name": "take.json", "free": "take-2.json",
+            "message": "take.json: exists in the notes folder; not replaced (overwrite it, "
+                       "or write take-2.json)"}
+        assert (folder / "take.json").read_bytes() == b"kept"
+        ws.send(json.dumps({"type": "export", "name": "take.json", "overwrite": "yes"}))
+        _receive(ws, "refused")
+        ws.send(json.dumps({"type": "export", "name": "take.json", "overwrite": True}))
+        reply = _receive(ws, "exported")
+        assert reply["name"] == "take.json"
+        assert reply["bytes"] == (folder / "take.json").stat().st_size > 4
+
+
+def test_hello_says_whether_the_coarse_triangles_are_served(session, monkeypatch):
+    with ServerThread(session) as running, _ws(running) as ws:
+        assert _receive(ws, "hello")["coarse"] is True
+    monkeypatch.setitem(sys.modules, "facs_rig.studio.lod", None)  # the 'lod' extra missing
+    with ServerThread(session) as running, _ws(running) as ws:
+        assert _receive(ws, "hello")["coarse"] is False
+
+
 def test_a_clip_being_rendered_when_the_studio_stops_is_not_written(tmp_path):
     """A GIF export still rendering when SIGTERM comes stops at its next frame and writes
     nothing: the stop waited for the whole clip (a minute for a 20 s take on a busy machine)."""

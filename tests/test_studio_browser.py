@@ -169,11 +169,11 @@ def test_slider_poses_and_code_both_ways(page):
     assert page.evaluate("studio.weights()['AU12_R']") == pytest.approx(0.9)
     page.locator("#pose-code").fill("surprise")
     page.locator("#pose-code").press("Enter")
-    _settle(page, "studio.pose.code === '1C+2C+5B+26C'")
+    _settle(page, "studio.pose.code === '1C+2C+5B+25C+26C'")
     assert float(page.locator("input[data-channel=AU05]").input_value()) == pytest.approx(0.2)
     page.evaluate("studio.seek(0.25)")
     page.locator("#pose-insert").click()
-    _settle(page, "studio.state.text.includes('00:00:00:06  1C+2C+5B+26C')")
+    _settle(page, "studio.state.text.includes('00:00:00:06  1C+2C+5B+25C+26C')")
     # A wink is written without a letter, as the notes writer writes AU45/46 (it wrote R46E).
     page.locator("#pose-code").fill("L12D+R46")
     page.locator("#pose-code").press("Enter")
@@ -214,6 +214,87 @@ def test_exported_glb_passes_the_khronos_validator(page, studio):
     baked = studio.server.session.folder / "baked.glb"
     report = validate_gltf(baked)
     assert report["issues"]["numErrors"] == 0
+
+
+def _open(browser, url):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    failed: list[str] = []  # responses the browser logs as errors (4xx, 5xx)
+    page.on("response", lambda response: failed.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+    page.goto(url)
+    page.wait_for_function("window.studio && studio.ready && studio.state && studio.pose",
+                           timeout=60_000)
+    return page, failed
+
+
+def _out_status(page, starts: str) -> str:
+    page.wait_for_function(f"document.getElementById('out-status').textContent.startsWith({json.dumps(starts)})",
+                           timeout=60_000)
+    return page.locator("#out-status").inner_text()
+
+
+def test_exports_are_named_after_the_notes_and_an_existing_file_is_never_replaced_silently(
+        browser, tmp_path, monkeypatch):
+    """Every export was named ``take``: a second scene's export in the same folder replaced the
+    first's. The name is the notes file's stem, and writing over a file asks first."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scene.notes").write_text(SMILE)
+    (tmp_path / "scene.json").write_bytes(b"the first export of this scene")
+    with ServerThread(open_session("scene.notes")) as running:
+        page, failed = _open(browser, running.url)
+        page.locator("nav button[data-tab=out]").click()
+        assert page.locator("#out-stem").input_value() == "scene"
+        page.locator("button[data-ext='.json']").click()
+        page.wait_for_selector("#out-confirm:not([hidden])", timeout=20_000)
+        assert page.locator("#out-confirm-message").inner_text() == "scene.json exists in the notes folder."
+        assert (tmp_path / "scene.json").read_bytes() == b"the first export of this scene"
+        page.locator("#out-cancel").click()
+        assert _out_status(page, "scene.json") == "scene.json: nothing written"
+        assert (tmp_path / "scene.json").read_bytes() == b"the first export of this scene"
+        # Keep both: the free name the server found, shown.
+        page.locator("button[data-ext='.json']").click()
+        page.wait_for_selector("#out-confirm:not([hidden])", timeout=20_000)
+        assert page.locator("#out-keep").inner_text() == "Keep both: write scene-2.json"
+        page.locator("#out-keep").click()
+        assert _out_status(page, "wrote").startswith(f"wrote {tmp_path / 'scene-2.json'} (")
+        assert page.locator("#out-confirm").is_hidden()
+        assert (tmp_path / "scene.json").read_bytes() == b"the first export of this scene"
+        written = (tmp_path / "scene-2.json").read_bytes()
+        assert json.loads(written)["schema"] == "facs_rig.timeline/1"
+        # Overwrite, asked for: replaced.
+        page.locator("button[data-ext='.json']").click()
+        page.wait_for_selector("#out-confirm:not([hidden])", timeout=20_000)
+        page.locator("#out-overwrite").click()
+        assert _out_status(page, "wrote").startswith(f"wrote {tmp_path / 'scene.json'} (")
+        assert (tmp_path / "scene.json").read_bytes() == written
+        # A name typed in the field stays, whatever states come.
+        page.locator("#out-stem").fill("other")
+        page.evaluate("(text) => { const n = document.getElementById('notes'); n.value = text;"
+                      " n.dispatchEvent(new Event('input')); }", SMILE + "2  1+2\n")
+        _settle(page, "studio.state.text.includes('1+2')")
+        assert page.locator("#out-stem").input_value() == "other"
+        page.close()
+    assert failed == []
+
+
+def test_the_page_does_not_ask_for_coarse_triangles_the_server_does_not_make(browser, tmp_path,
+                                                                               monkeypatch):
+    """Without the 'lod' extra there is no /rig-coarse.bin: the page asked anyway and the
+    browser logged its 404."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "facs_rig.studio.lod", None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "take.notes").write_text(SMILE)
+    with ServerThread(open_session("take.notes")) as running:
+        page, failed = _open(browser, running.url)
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
+        page.evaluate("new Promise((r) => setTimeout(r, 1500))")  # the coarse fetch came at once
+        requested = page.evaluate("performance.getEntriesByType('resource').map((e) => e.name)")
+        page.close()
+    assert failed == []
+    assert [url for url in requested + asked if "coarse" in url] == []
 
 
 def test_file_changed_on_disk_reloads_the_page(page, studio):

@@ -70,9 +70,15 @@ def test_convert_to_notes_with_timecode(capsys, tmp_path):
     output = tmp_path / "beats.notes"
     status, _, _ = run(capsys, "convert", SUSPICION, str(output), "--timecode")
     assert status == 0
-    assert output.read_text().splitlines()[4:6] == [
-        "00:00:01:00  4C+7B      onset 0.4  apex 1.2  offset 0.6",
-        "00:00:01:12  L12A       onset 0.25  apex 0.5  offset 0.4"]
+    lines = output.read_text().splitlines()
+    # The director's comments stay on their lines, the names typed stay names.
+    assert lines[4].startswith("# AU notes: a director's beat sheet") and len(lines) == 11
+    assert lines[7:9] == [
+        "00:00:01:00  4C+7B      onset 0.4  apex 1.2  offset 0.6  # the suspicion beat: lowered "
+        "brows, narrowed lids",
+        "00:00:01:12  L12A       onset 0.25  apex 0.5  offset 0.4  # a one-sided flicker of the lip "
+        "corner"]
+    assert [line.split("  ")[1].strip() for line in lines[9:]] == ["happiness", "contempt"]
     assert read_timeline(output) == read_timeline(SUSPICION)
     status, _, err = run(capsys, "convert", SUSPICION, str(tmp_path / "beats.json"), "--timecode")
     assert status == 1 and "timecode output applies to AU notes" in err

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import shared_asset
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
 from facs_rig.core.timecode import format_timecode, parse_timecode
-from facs_rig.core.timeline import EASINGS, AUEvent, Timeline, sample
+from facs_rig.core.timeline import EASINGS, AUEvent, Timeline, overlap_problem, sample
 from facs_rig.errors import (
     FacsRigError,
     TimelineError,
@@ -55,16 +55,33 @@ TIMES = st.floats(0, 100)
 DURATIONS = st.floats(0, 10)
 
 
+#: One line of a director's words as a comment holds it: no line break, no spaces at either
+#: end (a comment's are not kept), nothing XML 1.0 cannot carry (ELAN).
+WORD_LINES = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Cn", "Zl", "Zp")),
+                     max_size=12).map(str.strip)
+NOTES = st.none() | st.lists(WORD_LINES, min_size=1, max_size=3).map("\n".join)
+COMMENTS = st.none() | WORD_LINES
+# Expression text any format but AU notes keeps as it is (AU notes write it only where it still
+# reads back as the line's events: test_notes_keep_the_expression_name_typed).
+EXPRESSIONS = st.none() | st.sampled_from(["surprise", "happiness + 25", "wonder"])
+
+
 @st.composite
-def events(draw, times=TIMES, durations=DURATIONS):
+def events(draw, times=TIMES, durations=DURATIONS, words=False):
     """AU events on valid channels, with a letter and its value or a free 0-1 intensity (a
-    blink, AU45, has no letter: FACS scores no intensity for it and no writer writes one)."""
+    blink, AU45, has no letter: FACS scores no intensity for it and no writer writes one);
+    with ``words``, a director's note and comment (and, ``words="all"``, an expression)."""
     channel = draw(st.sampled_from(VALID_CHANNELS))
     letter = None if channel.au == 45 else draw(st.sampled_from([None, "A", "B", "C", "D", "E"]))
     intensity = LETTER_VALUES[letter] if letter else draw(st.floats(0, 1))
+    said = {}
+    if words:
+        said = {"note": draw(NOTES), "comment": draw(COMMENTS)}
+        if words == "all":
+            said["expression"] = draw(EXPRESSIONS)
     return AUEvent(channel, intensity, draw(times), draw(durations),
                    draw(durations), draw(durations), draw(st.sampled_from(EASINGS)),
-                   draw(st.sampled_from(EASINGS)), letter)
+                   draw(st.sampled_from(EASINGS)), letter, **said)
 
 
 def timelines(event_strategy=None, metadata=None):
@@ -174,7 +191,7 @@ def test_argument_may_be_a_code_or_expression(vocabulary):
         ("AU06", 0.55, 1.5), ("AU12", 0.9, 1.5)]
     assert held.fps == 60.0
     assert load_timeline_argument("surprise", vocabulary).channels == (
-        Channel(1), Channel(2), Channel(5), Channel(26))
+        Channel(1), Channel(2), Channel(5), Channel(25), Channel(26))
 
 
 def test_a_code_wins_over_a_file_without_a_timeline_extension(vocabulary, tmp_path, monkeypatch):
@@ -232,7 +249,7 @@ def test_json_accepts_absolute_times_letters_and_beats(vocabulary):
     assert (first.channel, first.intensity, first.onset, first.apex, first.offset, first.ease_out) \
         == (Channel(12, "L"), 0.2, 0.5, 0.5, 1.0, "linear")
     assert [(e.channel.name, e.intensity) for e in timeline.events[1:]] == [
-        ("AU01", 0.4), ("AU02", 0.4), ("AU05", 0.2), ("AU26", 0.4)]
+        ("AU01", 0.4), ("AU02", 0.4), ("AU05", 0.2), ("AU25", 0.4), ("AU26", 0.4)]
     assert timeline.duration == 5.3
 
 
@@ -299,7 +316,8 @@ def test_json_syntax_errors_name_line_and_column(vocabulary):
 
 
 @settings(max_examples=100, deadline=None)
-@given(timeline=timelines(metadata=st.dictionaries(st.text(max_size=5), st.integers() | st.text())))
+@given(timeline=timelines(events(words="all"),
+                          metadata=st.dictionaries(st.text(max_size=5), st.integers() | st.text())))
 def test_json_round_trip_is_exact(vocabulary, timeline):
     assert timeline_from_json(timeline_to_json(timeline), vocabulary) == timeline
 
@@ -309,7 +327,8 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.sampled_from(["schema", "events", "beats", "channel", "start", "onset",
                                        "apex", "offset", "end", "apex_start", "apex_end", "code",
-                                       "at", "letter", "intensity", "fps", "duration", "ease"]),
+                                       "at", "letter", "intensity", "fps", "duration", "ease",
+                                       "expression", "note", "comment"]),
                       children, max_size=6),
     max_leaves=20)
 
@@ -317,8 +336,9 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(data=json_values, events_data=st.lists(st.dictionaries(
     st.sampled_from(["channel", "start", "onset", "apex", "offset", "end", "apex_start",
-                     "apex_end", "letter", "intensity", "ease"]),
-    st.floats(-5, 5) | st.sampled_from(["AU12", "L12", "AU99", "C", "Q", "linear"]), max_size=8),
+                     "apex_end", "letter", "intensity", "ease", "expression", "note", "comment"]),
+    st.floats(-5, 5) | st.sampled_from(["AU12", "L12", "AU99", "C", "Q", "linear", "", "a#b",
+                                        "a\nb", "a\rb", "surprise"]), max_size=8),
     max_size=3))
 def test_json_reader_never_fails_with_another_exception(vocabulary, data, events_data):
     for candidate in (data, {"schema": "facs_rig.timeline/1", "events": events_data}):
@@ -383,7 +403,7 @@ def test_notes_start_header_makes_editorial_timecode_the_timelines_zero(vocabula
     assert (last.start, last.onset, last.apex, last.offset) == (2.5, round(1 / 3, 12), round(1 / 6, 12), 0.5)
     written = format_au_notes(timeline, vocabulary, timecode=True)
     assert written.splitlines()[1:5] == ["fps 24", "start 01:00:00:00", "duration 3.5",
-                                         "01:00:01:00  6+12  onset 0.3  apex 1  offset 0.5"]
+                                         "01:00:01:00  happiness  onset 0.3  apex 1  offset 0.5"]
     again = parse_au_notes(written, vocabulary)  # the same to the nanosecond, the written precision
     assert again.metadata == timeline.metadata and again.duration == timeline.duration
     assert [(e.channel, e.start) for e in again.events] == [(e.channel, e.start) for e in timeline.events]
@@ -489,8 +509,10 @@ def test_notes_writer_splits_lines_that_one_code_cannot_hold(vocabulary):
 
 
 @settings(max_examples=150, deadline=None)
-@given(timeline=timelines(metadata=st.sampled_from([{}, {"title": "take 3"}, {"title": "Take #3"},
-                                                   {"title": "a  # b\t#c"}])),
+@given(timeline=timelines(events(words=True),
+                          metadata=st.sampled_from([{}, {"title": "take 3"}, {"title": "Take #3"},
+                                                    {"title": "a  # b\t#c"},
+                                                    {"comment": "the end\n\n# of it"}])),
        timecode=st.booleans())
 def test_notes_round_trip_keeps_the_timeline(vocabulary, timeline, timecode):
     # Times are written to the timeline's precision (1 ns, TIME_TOLERANCE), intensities to
@@ -520,11 +542,15 @@ def assert_same_to_notes_precision(back: Timeline, timeline: Timeline) -> None:
     def order(event: AUEvent) -> tuple:  # the timeline's own order, on the written precision
         return (round(event.start, 9), event.channel.sort_key, round(event.onset, 9),
                 round(event.apex, 9), round(event.offset, 9), float(np.float32(event.intensity)),
-                event.ease_in, event.ease_out, event.letter or "")
+                event.ease_in, event.ease_out, event.letter or "", event.expression or "",
+                event.note or "", event.comment or "")
 
     for theirs, ours in zip(sorted(back.events, key=order), sorted(timeline.events, key=order)):
         assert (theirs.channel, theirs.letter, theirs.ease_in, theirs.ease_out) == (
             ours.channel, ours.letter, ours.ease_in, ours.ease_out)
+        # The director's words, each on its line (a note above the beat, a comment on it).
+        assert (theirs.expression, theirs.note, theirs.comment) == (
+            ours.expression, ours.note, ours.comment)
         assert np.float32(theirs.intensity) == np.float32(ours.intensity)
         for name in ("start", "onset", "apex", "offset"):
             value = getattr(ours, name)
@@ -623,8 +649,8 @@ def test_notes_writer_timecode_layout(vocabulary):
                               "offset 1s\n3.51 12\n", vocabulary)
     assert format_au_notes(timeline, vocabulary, timecode=True).splitlines()[3:] == [
         "overlap max",
-        "00:00:03:12  6+12  onset 8f  apex 2  offset 1",
-        "3.51         12    onset 0.3  apex 1  offset 0.5"]
+        "00:00:03:12  happiness  onset 8f  apex 2  offset 1",  # the name typed, kept
+        "3.51         12         onset 0.3  apex 1  offset 0.5"]
 
 
 notes_tokens = st.sampled_from(
@@ -1371,6 +1397,9 @@ def marks(draw, grid: float | None = None):
 @given(timeline=timelines(), extra=st.lists(marks(), max_size=4))
 def test_json_round_trip_keeps_marks_exactly(vocabulary, timeline, extra):
     timeline = timeline.with_marks(extra)
+    # A mark beside an event FACS does not score with it (70 over a brow raise) is refused.
+    assume(overlap_problem(timeline.events, vocabulary, fps=timeline.fps,
+                           marks=timeline.marks) is None)
     assert timeline_from_json(timeline_to_json(timeline, vocabulary), vocabulary) == timeline
 
 
@@ -1381,6 +1410,9 @@ def test_notes_round_trip_keeps_marks(vocabulary, timeline, extra, timecode):
     """Marks read back to the nanosecond (a line of their own writes the span as its apex),
     and the text written again is the same."""
     timeline = timeline.with_marks(extra)
+    # A mark beside an event FACS does not score with it (70 over a brow raise) is refused.
+    assume(overlap_problem(timeline.events, vocabulary, fps=timeline.fps,
+                           marks=timeline.marks) is None)
     text = format_au_notes(timeline, vocabulary, timecode=timecode)
     back = parse_au_notes(text, vocabulary)
 
@@ -1407,14 +1439,19 @@ def test_elan_round_trip_keeps_marks_on_milliseconds(vocabulary, extra, tmp_path
 
 
 def test_notes_writer_puts_facs_alternatives_on_lines_of_their_own(vocabulary):
-    # Two events at the same times that no one code scores together (a JSON or ELAN timeline can
-    # hold them): one line would read back as '51+52', refused (FACS 2002, Table 9-1).
+    # Two events at the same times that no one code scores together (a timeline built in Python
+    # can hold them): one line would read back as '51+52', refused at its column. On two lines
+    # the reader refuses them too, as the overlap of two events (FACS 2002, Table 9-1).
     timeline = Timeline((AUEvent(Channel(51), 0.55, 1.0), AUEvent(Channel(52), 0.55, 1.0),
                          AUEvent(Channel(12), 0.55, 1.0)))
     text = format_au_notes(timeline, vocabulary)
     assert text.splitlines()[3:] == ["1  12+51  onset 0.3  apex 1  offset 0.5",
                                      "1  52     onset 0.3  apex 1  offset 0.5"]
-    assert parse_au_notes(text, vocabulary) == timeline
+    with pytest.raises(TimelineFormatError) as caught:
+        parse_au_notes(text, vocabulary)
+    assert str(caught.value) == (
+        "AU notes: line 4 (51 at 1-2.8 s) and line 5 (52 at 1-2.8 s) overlap at 1-2.8 s: 51+52: "
+        "the head cannot turn left and right at once (FACS 2002, Table 9-1)")
 
 
 def test_notes_writer_refuses_an_unsided_wink(vocabulary):

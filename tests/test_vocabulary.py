@@ -11,7 +11,7 @@ import pytest
 
 from facs_rig import load_vocabulary
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, KINDS, REGIONS, Vocabulary
-from facs_rig.errors import VocabularyError
+from facs_rig.errors import CodeParseError, VocabularyError
 from facs_rig.resources import read_bundled_json
 
 # FACS 2002 codes the Foundation issue lists, by kind.
@@ -118,8 +118,8 @@ def test_unknown_scale(vocabulary):
 
 
 @pytest.mark.parametrize(("name", "code"), [
-    ("happiness", "6+12"), ("sadness", "1+4+15"), ("surprise", "1+2+5B+26"),
-    ("fear", "1+2+4+5+7+20+26"), ("anger", "4+5+7+23"), ("disgust", "9+15+16"),
+    ("happiness", "6+12"), ("sadness", "1+4+15"), ("surprise", "1+2+5B+25+26"),
+    ("fear", "1+2+4+5+7+20+25+26"), ("anger", "4+5+7+23"), ("disgust", "9+15+16"),
     ("contempt", "R12C+R14C")])
 def test_emfacs_prototypes(vocabulary, name, code):
     assert str(vocabulary.parse(name)) == code
@@ -175,6 +175,34 @@ def test_validator_rejects_expression_with_bad_code():
         Vocabulary.from_dicts(units, scales, expressions)
 
 
+@pytest.mark.parametrize(("words", "problem"), [
+    ({"fear": "fear"}, "everyday_words.words.fear: is an expression's own name"),
+    ({"scared": "terror"}, "everyday_words.words.scared: 'terror' is not a named expression"),
+    ({"Forced smile": "polite_smile"},
+     "everyday_words.words.Forced smile: must be lowercase letters, digits and '_'"),
+])
+def test_validator_checks_everyday_words(words, problem):
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    expressions["everyday_words"]["words"] = words
+    with pytest.raises(VocabularyError) as caught:
+        Vocabulary.from_dicts(units, scales, expressions)
+    assert str(caught.value) == f"vocabulary (expressions): {problem}"
+
+
+def test_everyday_words_suggest_and_are_never_read_as_names():
+    vocabulary = load_vocabulary()
+    assert vocabulary.everyday_words["scared"] == "fear"
+    assert set(vocabulary.everyday_words.values()) <= set(vocabulary.expressions)
+    with pytest.raises(CodeParseError, match="did you mean 'fear'"):
+        vocabulary.parse("scared")
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    del expressions["everyday_words"]["source"]
+    with pytest.raises(VocabularyError, match="everyday_words.source: the words cite their source"):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
 def test_data_files_cite_sources():
     for data in _bundled():
         assert data.get("sources") or data.get("notes") or data.get("scales")
@@ -210,6 +238,11 @@ def test_emotions_carry_the_emfacs_table(vocabulary):
         "4+6+9+43", "4+6+10+43", "4+7+9+43", "4+7+10+43")
     assert vocabulary.expression("pain").variants == ()
     assert vocabulary.expression("pain").variants_omitting_one_of is None
+    # The PSPI scores each action's intensity with no side: pain's terms on either side; the
+    # table's unsided terms are bilateral actions.
+    assert vocabulary.expression("pain").either_side is True
+    assert not any(vocabulary.expression(name).either_side for name in (
+        "happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"))
     assert "Prkachin & Solomon (2008)" in vocabulary.expression("pain").source or \
         "Prkachin, K. M. & Solomon, P. E. (2008)" in vocabulary.expression("pain").source
     for name in ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"):
@@ -226,6 +259,8 @@ def test_emotions_carry_the_emfacs_table(vocabulary):
     ("variants_omitting_one_of", ["4"], "expressions[4].variants_omitting_one_of: expected a "
                                         "FACS code string"),
     ("requires", ["4"], "expressions[4].requires: replaced by prototypes and variants"),
+    ("either_side", "yes", "expressions[4].either_side: expected true or false"),
+    ("either_side", 1, "expressions[4].either_side: expected true or false"),
 ])
 def test_validator_checks_the_emfacs_forms(field, value, message):
     units, scales, expressions = _bundled()
@@ -244,6 +279,17 @@ def test_validator_wants_prototypes_for_variants():
     del anger["prototypes"]
     with pytest.raises(VocabularyError,
                        match=re.escape("expressions[4]: variants need the prototypes they vary")):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_validator_wants_prototypes_for_either_side():
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    neutral = next(e for e in expressions["expressions"] if e["name"] == "neutral")
+    neutral["either_side"] = True
+    index = expressions["expressions"].index(neutral)
+    with pytest.raises(VocabularyError, match=re.escape(
+            f"expressions[{index}].either_side: says how prototypes are read, and there are none")):
         Vocabulary.from_dicts(units, scales, expressions)
 
 

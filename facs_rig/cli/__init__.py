@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        with _terminate_as_interrupt():
+        with _terminate_as_interrupt(), _warnings_as_notes():
             return int(args.handler(args) or 0)
     except FacsRigError as exc:
         if args.debug:
@@ -200,6 +200,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 143
         print("facs-rig: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _warnings_as_notes():
+    """Inside, a :class:`~facs_rig.errors.FacsRigWarning` (valid input that loses something,
+    such as a notes ``duration`` cutting a beat off) is printed as one ``facs-rig: note:`` line
+    on stderr, each time it is raised, as the commands' own notes are."""
+    import warnings
+
+    from facs_rig.errors import FacsRigWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, FacsRigWarning):
+            print(f"facs-rig: note: {_one_line(str(message))}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", FacsRigWarning)
+        warnings.showwarning = show
+        yield
 
 
 @contextlib.contextmanager

@@ -63,8 +63,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="AUs from the tracker's own AU columns or solved from its blendshapes "
                              "(default auto: the tracker's AUs when it has any)")
     parser.add_argument("--tracker", default=None, metavar="NAME|FILE",
-                        help="tracker profile (arkit, mediapipe, facecap, generic or a .json from "
-                             "'facs-rig calibrate'; default: chosen from the capture format)")
+                        help="tracker profile (arkit, mediapipe, facecap, openface, generic or a "
+                             ".json from 'facs-rig calibrate'; default: chosen from the capture "
+                             "format)")
     parser.add_argument("--gaps", choices=GAP_METHODS, default="interpolate",
                         help="how lost-tracking frames are filled (default interpolate)")
     parser.add_argument("--max-gap", type=bounded(float, low=0, unit="seconds"), default=None,
@@ -94,18 +95,20 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on", type=bounded(float, low=0, high=1), default=None, metavar="0-1",
                         help="event start threshold 0-1, a rise above each AU's rest (default "
                              "0.15 at most: a tracker profile with AU ranges starts each AU part "
-                             "of the way up its range; code: given, it applies to every AU)")
+                             "of the way up its range, one with its own events at its value, "
+                             "OpenFace's at 1.0 of 0-5; code: given, it applies to every AU)")
     parser.add_argument("--off", type=bounded(float, low=0, high=1), default=None, metavar="0-1",
                         help="event end threshold 0-1 above each AU's rest (default 0.08, or the "
-                             "profile's fraction of the start; code: given, it applies to every "
-                             "AU)")
+                             "profile's fraction of the start or its own value, OpenFace's 0.5 of "
+                             "0-5; code: given, it applies to every AU)")
     # None by default (the value is EventOptions'), so that retarget can tell them given.
     parser.add_argument("--min-duration", type=bounded(float, low=0, unit="seconds"), default=None,
                         metavar="SECONDS",
                         help="shortest event kept (default 0.1 s)")
     parser.add_argument("--trace", default=None, metavar="SECONDS|none",
                         help="a stretch above --off that never reaches --on is still an event "
-                             "(FACS's A, trace) when it lasts this long (default 0.5 s; none: never)")
+                             "(FACS's A, trace) when it lasts this long (default 0.5 s, or the "
+                             "tracker profile's: none for OpenFace; none: never)")
     parser.add_argument("--whole-events", action="store_true",
                         help="one event per activation at its apex intensity (default: split "
                              "where the FACS letter changes, as a coder scores each apex)")
@@ -163,8 +166,10 @@ def event_options(args: argparse.Namespace) -> EventOptions:
 
 
 def thresholds_given(args: argparse.Namespace) -> frozenset[str]:
-    """Which of ``--on`` and ``--off`` the user gave (they override a profile's fractions)."""
-    return frozenset(name for name in ("on", "off") if getattr(args, name, None) is not None)
+    """Which of ``--on``, ``--off`` and ``--trace`` the user gave (they override a profile's
+    fractions and its own-scale ``events``)."""
+    return frozenset(name for name in ("on", "off", "trace")
+                     if getattr(args, name, None) is not None)
 
 
 def event_options_given(args: argparse.Namespace) -> list[str]:
@@ -203,12 +208,22 @@ def check_rig_options_used(args: argparse.Namespace, extensions, outputs: str) -
             raise _usage_error(f"{option} only changes {where}, and {outputs}")
 
 
+def _tracker_has_events(args: argparse.Namespace) -> bool:
+    """``--tracker`` names a profile with its own-scale event thresholds (``events``), which
+    apply to a take's own AU columns too. A profile that cannot be loaded fails here, with
+    its file and JSON path."""
+    from facs_rig.io.captures.trackers import load_tracker
+
+    return args.tracker is not None and load_tracker(args.tracker).events is not None
+
+
 def check_tracker_source(args: argparse.Namespace) -> None:
     """Refuse ``--tracker`` with ``--source aus``: the tracker's own AU columns go through no
-    tracker profile, which would change nothing."""
+    tracker profile, which would change nothing (unless the profile sets the event thresholds,
+    ``events``)."""
     from facs_rig.io.captures.pipeline import tracker_unused
 
-    if args.tracker is not None and args.source == "aus":
+    if args.tracker is not None and args.source == "aus" and not _tracker_has_events(args):
         raise _usage_error(f"--tracker {args.tracker}: "
                            f"{tracker_unused('', '', True, args.source)}")
 
@@ -240,8 +255,9 @@ def check_tracker_applies(args: argparse.Namespace, captures) -> None:
         return
     from facs_rig.io.captures.pipeline import tracker_unused
 
+    has_events = _tracker_has_events(args)
     for capture, chosen, has_blendshapes in _headers(args, captures):
-        unused = tracker_unused(capture, chosen, has_blendshapes, args.source)
+        unused = tracker_unused(capture, chosen, has_blendshapes, args.source, has_events)
         if unused is not None:
             raise _usage_error(f"--tracker {args.tracker}: {unused}")
 

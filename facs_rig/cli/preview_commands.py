@@ -51,11 +51,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     preview.add_argument(
         "--at",
-        type=float,
-        metavar="SECONDS",
-        help="for a PNG of a timeline: the moment to show (default: its most active frame)",
+        metavar="TIME",
+        help="for a PNG of a timeline: the moment to show, as a notes file writes a time: "
+        "seconds (12, 12s), frames (288f) or timecode HH:MM:SS:FF at the timeline's fps, "
+        "timecode counted from its start header (default: its most active frame without a "
+        "blink or wink closing the eyes)",
     )
     add_fps_argument(preview, "clip frame rate (default: the timeline's)")
+    preview.add_argument(
+        "--burn-in",
+        action="store_true",
+        help="caption each frame of a clip with its timecode (from the notes' start header, at "
+        "the timeline's fps) and the code playing, as dailies carry",
+    )
     preview.add_argument(
         "--hold",
         type=hold_type,
@@ -74,7 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog='example: facs-rig sheet "happiness,sadness,surprise,fear,anger,disgust,contempt" '
         "-o sheet.png",
     )
-    sheet.add_argument("codes", metavar="CODES", help="comma-separated codes or expression names")
+    sheet.add_argument("codes", metavar="CODES|TIMELINE",
+                       help="comma-separated codes or expression names, or a timeline file "
+                       "(one face per beat at its apex, labelled with its time and code)")
     sheet.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png")
     sheet.add_argument("--columns", type=bounded(int, low=1), metavar="N",
                        help="faces per row (default up to 4)")
@@ -122,7 +132,12 @@ def run_preview(args: argparse.Namespace) -> int:
     from facs_rig.cli._progress import ProgressBar
     from facs_rig.io.timeline_files import load_timeline_argument, timeline_file_argument
     from facs_rig.render.encoders import check_clip, write_clip, write_png
-    from facs_rig.render.preview import preview_setup, render_still, timeline_clip
+    from facs_rig.render.preview import (
+        preview_setup,
+        render_still,
+        render_timeline_still,
+        timeline_clip,
+    )
 
     output = check_output(args.output, inputs=(file_input(args.source), args.mesh),
                           suffixes=_STILL + _CLIPS, what="a preview")
@@ -134,18 +149,29 @@ def run_preview(args: argparse.Namespace) -> int:
     # one, not parsed as a code), decided before the options that depend on it are checked.
     timeline_file = timeline_file_argument(args.source, vocabulary)
     _check_source_options(args, still=suffix in _STILL, timeline_file=timeline_file is not None)
+    if args.intensity is not None and timeline_file is None:
+        _check_intensity_reaches([args.source], args.intensity, vocabulary)
     if suffix in _STILL:
-        setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
-        note_unshown(setup.driver.profile, played_channels(load_timeline_argument(
-            args.source, vocabulary, hold=hold)) if timeline_file else
-            vocabulary.channel_values(vocabulary.parse(args.source)))
-        with naming(timeline_file and args.source):  # a timeline's moment: the frame limit names it
-            image = render_still(setup, args.source, vocabulary, at=args.at,
+        moment = ""
+        if timeline_file:
+            timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
+            at = None if args.at is None else _at_seconds(args.at, timeline)
+            setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+            note_unshown(setup.driver.profile, played_channels(timeline))
+            with naming(args.source):  # a timeline's moment: the frame limit names it
+                shown_at, image = render_timeline_still(setup, timeline, at=at,
+                                                        side_by_side_neutral=args.side_by_side)
+            moment = f", at {_moment(shown_at, timeline, timeline_file)}"
+        else:
+            setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+            note_unshown(setup.driver.profile,
+                         vocabulary.channel_values(vocabulary.parse(args.source)))
+            image = render_still(setup, args.source, vocabulary,
                                  side_by_side_neutral=args.side_by_side, intensity=args.intensity)
         write_png(output, image)
         print(
             f"wrote {output} ({image.shape[1]}x{image.shape[0]}, {setup.rig.source}, "
-            f"rig {setup.driver.profile.name})"
+            f"rig {setup.driver.profile.name}{moment})"
         )
         return 0
     timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
@@ -166,7 +192,10 @@ def run_preview(args: argparse.Namespace) -> int:
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=1, yaw=args.yaw)
     note_unshown(setup.driver.profile, played_channels(timeline))
     # Frames are rendered as the encoder takes them: one bar covers rendering and encoding.
-    clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side)
+    if args.burn_in:
+        from facs_rig.io.au_notes import notes_origin
+    clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side,
+                         burn_in_origin=notes_origin(timeline) if args.burn_in else None)
     bar = ProgressBar(clip.n_frames, sys.stderr, label=f"rendering {suffix[1:].upper()}")
     write_clip(output, clip.frames, fps=clip.fps, palette=clip.palette, progress=bar)
     bar.finish()
@@ -176,6 +205,46 @@ def run_preview(args: argparse.Namespace) -> int:
         f"{width}x{setup.renderer.camera.height})"
     )
     return 0
+
+
+def _at_seconds(text: str, timeline) -> float:
+    """Seconds on ``timeline`` of ``--at``, read by the notes reader's time parser (every form
+    a notes file takes for a time); a value that does not read, or falls outside 0 to the
+    duration, is a usage error.
+
+    Raises
+    ------
+    UsageError
+    """
+    from facs_rig.core.timeline import TIME_TOLERANCE
+    from facs_rig.errors import TimelineFormatError
+    from facs_rig.io.au_notes import timeline_time
+
+    try:
+        seconds = timeline_time(text, timeline, "--at")
+    except TimelineFormatError as exc:
+        message = str(exc)
+        raise UsageError(message if "--at" in message else f"--at {text}: {message}") from None
+    if not -TIME_TOLERANCE <= seconds <= timeline.duration + TIME_TOLERANCE:
+        raise UsageError(f"--at {text} ({seconds:g} s) is outside the timeline "
+                         f"(0-{timeline.duration:g} s)")
+    return seconds
+
+
+def _moment(seconds: float, timeline, path: Path) -> str:
+    """``3.5 s`` and, when the timeline has a stated frame rate (any file but AU notes without
+    an ``fps`` line), its timecode from the ``start`` header: ``3.5 s, 00:00:03:12``."""
+    from facs_rig.core.timecode import format_timecode
+    from facs_rig.io.au_notes import notes_origin, states_fps
+    from facs_rig.io.timeline_files import read_text_file
+
+    text = f"{seconds:g} s"
+    if path.suffix.lower() in (".notes", ".txt") and not states_fps(read_text_file(path)):
+        return text
+    try:
+        return f"{text}, {format_timecode(seconds + notes_origin(timeline), timeline.fps)}"
+    except ValueError:  # no HH:MM:SS:FF spelling (1000 hours): seconds alone
+        return text
 
 
 #: The apex hold of a clip made from a code, seconds.
@@ -197,6 +266,9 @@ def _check_preview_options(args: argparse.Namespace, *, still: bool) -> None:
         if args.hold is not None:
             raise UsageError(f"--hold applies to a GIF or MP4 clip made from a code, not to "
                              f"{what} (one pose)")
+        if args.burn_in:
+            raise UsageError(f"--burn-in captions the frames of a GIF or MP4 clip, not "
+                             f"{what} (one pose)")
     elif args.at is not None:
         raise UsageError(f"--at picks the moment a PNG shows; {what} clip shows the whole "
                          f"timeline (or code)")
@@ -213,9 +285,56 @@ def _check_source_options(args: argparse.Namespace, *, still: bool, timeline_fil
     if still and args.at is not None and not timeline_file:
         raise UsageError("--at picks a moment of a timeline file; a code is one pose "
                          "(its apex): leave --at out, or give a timeline")
+    if args.intensity is not None and timeline_file:
+        # It was ignored: a timeline file's beats carry their own intensity.
+        raise UsageError("--intensity sets the AUs of a code written without a letter; a "
+                         "timeline file's beats set their own (the intensity option of a "
+                         "notes line): leave --intensity out, or give a code")
     if not still and args.hold is not None and timeline_file:
         raise UsageError("--hold applies to a clip made from a code; a timeline file has its "
                          "own timing")
+
+
+def _check_intensity_reaches(codes: list[str], intensity: float, vocabulary) -> None:
+    """Refuse an ``--intensity`` that sets no AU of any of ``codes`` (``preview contempt
+    --intensity 0.9`` wrote the same bytes as without it: contempt is R12C+R14C, all lettered),
+    naming the codes that play it instead.
+
+    Raises
+    ------
+    UsageError
+    """
+    import numpy as np
+
+    from facs_rig.core.notation import Code, format_code
+    from facs_rig.core.timeline import intensity_band_letter, intensity_reaches
+
+    parsed = [vocabulary.parse(code) for code in codes]
+    if any(intensity_reaches(code, vocabulary, intensity, bands=False) for code in parsed):
+        return
+    code, text = parsed[0], codes[0]
+    scale = vocabulary.scale()
+    drives = [term for term in code if vocabulary.action_unit(term.au).drives]
+    lettered = Code(tuple(term.__class__(term.au, term.side, intensity_band_letter(
+        vocabulary, term.au, intensity)) if term in drives else term for term in code))
+    # The letter plays the value exactly when it is that letter's: else the AUs unlettered take it.
+    letters = {new.intensity for old, new in zip(code, lettered) if old in drives}
+    exact = all(letter is not None and float(np.float32(scale.letter_to_value(letter)))
+                == float(np.float32(intensity)) for letter in letters)
+    unlettered = Code(tuple(term.__class__(term.au, term.side, None)
+                            if term in drives and vocabulary.scores_intensity(term.au) else term
+                            for term in code))
+    if exact:
+        instead = format_code(lettered)
+    elif any(vocabulary.scores_intensity(term.au) for term in drives):
+        instead = f"{format_code(unlettered)} --intensity {intensity:g}"
+    else:  # blinks and winks only: a letter is their depth, and --intensity never reaches them
+        instead = f"{format_code(lettered)} (the letter of its band)"
+    named = text if text == format_code(code) else f"{text} ({format_code(code)})"
+    which = f"any of the {len(codes)} codes, the first " if len(codes) > 1 else ""
+    raise UsageError(f"--intensity {intensity:g} changes no AU of {which}{named}: it sets the "
+                     f"AUs written without a letter (but a blink or wink, which stays closed); "
+                     f"write {instead} instead")
 
 
 def _an_output(output: str) -> str:
@@ -227,9 +346,16 @@ def _an_output(output: str) -> str:
 
 def run_sheet(args: argparse.Namespace) -> int:
     """Render a labelled grid of codes."""
+    from facs_rig.io.timeline_files import available_formats, timeline_file_argument
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_sheet
 
+    vocabulary = load_vocabulary()
+    if Path(args.codes).suffix.lower() in available_formats():
+        # A timeline file (a missing one is named as a file, not parsed as a code).
+        timeline_file = timeline_file_argument(args.codes, vocabulary)
+        if timeline_file is not None:
+            return _timeline_sheet(args, timeline_file, vocabulary)
     codes = [code.strip() for code in args.codes.split(",")]
     if not any(codes):
         raise UsageError('no codes given: pass a comma-separated list, e.g. "happiness,6+12D"')
@@ -238,10 +364,11 @@ def run_sheet(args: argparse.Namespace) -> int:
         raise UsageError(f"item {codes.index('') + 1} of {len(codes)} in {args.codes!r} is empty: "
                          f"give a code or expression name between each pair of commas")
     output = check_output(args.output, inputs=(args.mesh,), suffixes=_STILL, what="a contact sheet")
-    vocabulary = load_vocabulary()
     # Each code is parsed before any rendering, so a bad one is reported first.
     played = [channel for code in codes for channel in
               vocabulary.channel_values(vocabulary.parse(code))]
+    if args.intensity is not None:
+        _check_intensity_reaches(codes, args.intensity, vocabulary)
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
     note_unshown(setup.driver.profile, played)
     if args.side_by_side:
@@ -256,4 +383,41 @@ def run_sheet(args: argparse.Namespace) -> int:
     )
     write_png(output, image)
     print(f"wrote {output} ({len(codes)} faces, {image.shape[1]}x{image.shape[0]})")
+    return 0
+
+
+#: Most beats a sheet of a timeline lays out, one face each (a 320-pixel face is 0.3 MB).
+MAX_SHEET_BEATS = 100
+
+
+def _timeline_sheet(args: argparse.Namespace, path: Path, vocabulary) -> int:
+    """``sheet TIMELINE``: one face per beat at its apex, labelled with its time and code."""
+    from facs_rig.io.timeline_files import read_timeline
+    from facs_rig.render.encoders import write_png
+    from facs_rig.render.preview import preview_setup, render_timeline_sheet, timeline_beats
+
+    if args.intensity is not None:
+        raise UsageError("--intensity sets the AUs of a code written without a letter; a "
+                         "timeline file's beats set their own (the intensity option of a "
+                         "notes line): leave --intensity out, or give codes")
+    output = check_output(args.output, inputs=(str(path), args.mesh), suffixes=_STILL,
+                          what="a contact sheet")
+    timeline = read_timeline(path, vocabulary)
+    beats = timeline_beats(timeline, vocabulary)
+    if not beats:
+        raise UsageError(f"{path} has no beat that moves the face: nothing to lay out")
+    if len(beats) > MAX_SHEET_BEATS:
+        raise UsageError(f"{path} has {len(beats)} beats; a sheet lays out at most "
+                         f"{MAX_SHEET_BEATS} (one face each): preview --at TIME shows any moment")
+    setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
+    note_unshown(setup.driver.profile, played_channels(timeline))
+    labels = [_moment(beat.start, timeline, path) for beat in beats]
+    faces = len(beats) * (2 if args.side_by_side else 1)
+    with naming(str(path)):
+        image = render_timeline_sheet(setup, timeline, beats, labels,
+                                      columns=args.columns or min(4, faces),
+                                      side_by_side_neutral=args.side_by_side)
+    write_png(output, image)
+    print(f"wrote {output} ({len(beats)} beats of {path.name}, {faces} faces, "
+          f"{image.shape[1]}x{image.shape[0]})")
     return 0

@@ -243,8 +243,11 @@ def run_explain(args: argparse.Namespace) -> int:
         for k, c in enumerate(target.contributions):
             au = Channel(c.au).name + (f" [{c.side} entry]" if c.side else "")
             shaped = " after curve" if c.curve else ""
-            dropped = "   dropped by the exclusive chain" if not c.kept else ""
-            print(f"  {au:18} {_shown(c.input)}{shaped} x {c.weight:g} = {shown[k]}{dropped}")
+            # A chain member whose contribution a larger one contains is still scored (25+26):
+            # its movement of this target does not add, it is not "dropped".
+            within = "   within the chain's largest (not added)" if not c.kept else ""
+            faded = "".join(f" x (1 - {g.name} {_shown(b)})" for g, b in c.without)
+            print(f"  {au:18} {_shown(c.input)}{shaped} x {c.weight:g}{faded} = {shown[k]}{within}")
         if len(target.contributions) > 1:
             print(f"  combined ({target.combine}) = {_shown(target.combined)}"
                   f"{_unrounded_sum(target, [target.contributions[k] for k in kept])}")
@@ -308,7 +311,9 @@ def run_show(args: argparse.Namespace) -> int:
         for i, drive in enumerate(entry["drives"]):
             rows.append((entry["au"] if i == 0 else "", entry["name"] if i == 0 else "",
                          drive["target"], f"{drive['weight']:g}", drive["side"] or "any",
-                         "curve" if drive["curve"] else ""))
+                         ", ".join(filter(None, ["curve" if drive["curve"] else "",
+                                                 "without " + "+".join(drive["without"])
+                                                 if drive["without"] else ""]))))
     print_table(("AU", "name", "target", "weight", "side", ""), rows)
     if info["rules"]:
         print("\nrules:")
@@ -344,6 +349,13 @@ def run_show(args: argparse.Namespace) -> int:
         print_table(("AU", "targets", "below the knee, reads as"),
                     [(f["au"], ", ".join(f["targets"]), _below_knee(f))
                      for f in info["nonlinear_in_solve"]])
+    if info["faded_in_solve"]:
+        print(f"\nAUs with shapes other AUs fade out, which the linear solve leaves out "
+              f"({len(info['faded_in_solve'])}): a capture of the AU alone reads it, but where "
+              f"the solve reads it as another AU these shapes read back as:")
+        print_table(("AU", "targets", "without", "read back as"),
+                    [(f["au"], ", ".join(f["targets"]), "+".join(f["without"]),
+                      " + ".join(f["read_as"]) or "nothing") for f in info["faded_in_solve"]])
     if tracker is not None:
         unread = info["not_read_on_tracker"]["aus"]
         print(f"\nAUs a {tracker.name} capture cannot show through {rig.name} ({len(unread)}): "

@@ -166,6 +166,14 @@ def run_convert(args: argparse.Namespace) -> int:
         codes = ", ".join(sorted({str(mark.code) for mark in timeline.marks}, key=int))
         print(f"note: a CSV holds per-frame values: the {len(timeline.marks)} mark(s) of codes "
               f"that drive nothing ({codes}) are not in it; keep them in .json, .notes or .eaf")
+    worded = [event for event in timeline.events
+              if event.expression is not None or event.note is not None or event.comment is not None]
+    if (worded or "comment" in timeline.metadata) and Path(output).suffix.lower() == ".csv":
+        beats = len({(event.start, event.expression, event.note, event.comment) for event in worded})
+        lost = ([f"the words of {beats} beat(s) (expression names, comments)"] if beats else []) \
+            + (["the comments after the last beat"] if "comment" in timeline.metadata else [])
+        print(f"note: a CSV holds per-frame values: {' and '.join(lost)} are not in it; keep "
+              f"them in .json, .notes or .eaf")
     return 0
 
 

@@ -285,8 +285,10 @@ def _tracker_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
     first = requests[0]
     if not first.tracker:
         return requests, []
+    from facs_rig.io.captures.trackers import load_tracker
+
     unused = tracker_unused(capture.path, capture.format, capture.blendshapes is not None,
-                            first.source)
+                            first.source, load_tracker(first.tracker).events is not None)
     if unused is None:
         return requests, []
     return (tuple(replace(request, tracker=None) for request in requests),

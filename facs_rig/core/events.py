@@ -62,6 +62,10 @@ class EventOptions:
     The defaults sit above the resting noise of the real captures: in the head-movement test
     ``openface/facsvatar_head_test_clean.csv`` (face at rest, head moving) no facial AU exceeds
     0.10 after the OpenFace scale, and ``on`` stays below the default scale's B band (0.20).
+    They are the global ones: a tracker profile may give its AUs their own (its mapping's AU
+    ranges, or ``events`` on its own scale: OpenFace's start at its A, 1.0 of 0-5, and end at
+    0.5; :func:`facs_rig.io.captures.pipeline.event_thresholds`), passed to
+    :func:`extract_events` as ``thresholds``.
 
     ``trace_duration``: a stretch above ``off`` that never reaches ``on`` is still an event
     when it lasts at least this long (seconds; ``None``: never). FACS scores an AU at A, trace,
@@ -482,7 +486,7 @@ def _checked_event(channel: Channel, intensity: float, start: float, onset: floa
 
 def extract_events(curves: AUCurves, scale: IntensityScale, *,
                    options: EventOptions = EventOptions(),
-                   thresholds: Mapping[int, tuple[float, float]] | None = None) -> Timeline:
+                   thresholds: Mapping[int, tuple[float, ...]] | None = None) -> Timeline:
     """Read AU events off continuous curves.
 
     Parameters
@@ -493,9 +497,10 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         Scale whose bands give each event's intensity letter.
     options : EventOptions
         Hysteresis thresholds and minimum durations.
-    thresholds : mapping of AU number to (on, off), optional
-        Per-AU thresholds replacing ``options.on`` / ``options.off`` for those AUs (both
-        sides), e.g. from a tracker profile's typical AU ranges
+    thresholds : mapping of AU number to (on, off) or (on, off, trace_duration), optional
+        Per-AU thresholds replacing ``options.on`` / ``options.off`` (and, given,
+        ``options.trace_duration``) for those AUs (both sides), e.g. from a tracker profile's
+        typical AU ranges or its own scale's thresholds
         (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
 
     Returns
@@ -521,9 +526,10 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     for column, channel in enumerate(curves.channels):
         # One channel in float64 at a time, not a float64 copy of the whole take.
         curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
-        on, off = (thresholds or {}).get(channel.au, (options.on, options.off))
-        firsts, lasts = _activations(curve, times, on, off, options.min_gap,
-                                     options.trace_duration)
+        limits = (thresholds or {}).get(channel.au, (options.on, options.off))
+        on, off = limits[0], limits[1]
+        trace_duration = limits[2] if len(limits) > 2 else options.trace_duration
+        firsts, lasts = _activations(curve, times, on, off, options.min_gap, trace_duration)
         starts = np.maximum(firsts - 1, 0)
         ends = np.minimum(lasts + 1, n - 1)
         long_enough = ~(times[ends] - times[starts] < min_duration)  # NaN-safe as before
@@ -691,6 +697,8 @@ class _Prototype:
     name: str
     prototypes: tuple[_Form, ...]
     forms: tuple[_Form, ...]
+    #: Whether a form's unsided term is shown on either side (pain), not only on both.
+    either_side: bool = False
     #: Each form's (AU, side) keys, to rule a form out with one set test.
     form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
 
@@ -718,7 +726,8 @@ def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prot
                 forms.extend(tuple(term for term in prototype if term[0] != au)
                              for prototype in prototypes
                              if any(term[0] == au for term in prototype) and len(prototype) > 1)
-        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms))))
+        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms)),
+                                expression.either_side))
     return table
 
 
@@ -733,7 +742,8 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     at its letter: 4+5+7 without the lips is no anger (every anger row has 23 or 24), 12A alone
     no happiness (6+12, or 12 at C or more), 1+2+4 alone (the fear brow) no emotion. Pain is
     in no EMFACS row; its forms are the core pain expression (Prkachin 1992; Prkachin & Solomon
-    2008, PSPI): 4, 6 or 7, 9 or 10, and 43, each present, read by the same rule.
+    2008, PSPI): 4, 6 or 7, 9 or 10, and 43, each present on either side (below), read by the
+    same rule.
 
     Among candidates, the one whose forms shown in full explain the most of the face wins: the
     AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
@@ -761,26 +771,50 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     opposite valence as neither (Mäkäräinen, Kätsyri & Takala 2018); Ekman & Friesen (1975,
     Unmasking the Face) show blends with each emotion in its own part of the face.
 
+    Sides: a row's unsided term is a bilateral action, shown by the AU unsided or on both
+    sides (at the stronger side's letter, as ``code`` writes ``L12C+R12D`` as ``12D``), never
+    by one side alone; the table writes a one-sided action with its side (fear's "L or R 20",
+    contempt's R12A+R14A), as FACS scores a unilateral action. So a one-sided 12 (``L12C``, a
+    smirk) is no happiness row and names contempt only with 14 on its side (``L12A+L14A``); a
+    one-sided 12 or 14 alone names nothing (no source of expressions.json lists either alone).
+    A one-sided 6 beside a bilateral 12 is not the row 6+12: felt smiles are the symmetrical
+    ones, asymmetry a mark of false and deliberate ones (Ekman & Friesen 1982, Felt, false, and
+    miserable smiles; Ekman, Hager & Friesen 1981, The symmetry of emotional and deliberate
+    facial actions), so ``L6B+12D`` shows only the row 12C and ``L6B+12B`` no row. A sided
+    term of a row is shown on its side only, not by a bilateral AU (``12A+14A`` is a dimpled
+    smile, no contempt). Pain's forms are no table rows but the PSPI's terms, which score each
+    action's intensity with no side (PSPI = AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43):
+    ``either_side``, each term shown by the AU on either side (``4C+R6B+9C+10C+43C``, a cheek
+    raised on the right only, is pain).
+
     ``matched``/``total``: of the emotion's prototypes, the one with the most AUs present (at
     any letter; then the fewest missing), how many of its AUs the face shows and how many it
-    has. Only AUs in ``facial`` (no head or eye position, no blink) count as evidence; a
-    bilateral term matches either side, a sided term (contempt's R12A+R14A) only its side.
+    has, each present as the row's term is shown (bilateral or on its side). Only AUs in
+    ``facial`` (no head or eye position, no blink) count as evidence.
     """
     values = [scale.letter_to_value(letter) for letter in INTENSITY_LETTERS]
     unscored = _LETTER_RANKS[scale.unscored]
-    strongest_au: dict[int, int] = {}
-    strongest_sided: dict[tuple[int, str | None], int] = {}
+    ranks: dict[tuple[int, str | None], int] = {}
+    anywhere: dict[int, int] = {}
     for term in code:
         rank = _letter_rank(term.intensity)
         rank = unscored if rank < 0 else rank
-        strongest_au[term.au] = max(strongest_au.get(term.au, -1), rank)
-        strongest_sided[(term.au, term.side)] = rank
+        key = (term.au, term.side)
+        ranks[key] = max(ranks.get(key, -1), rank)
+        anywhere[term.au] = max(anywhere.get(term.au, -1), rank)
+    # A row's unsided term is bilateral: the AU unsided or on both sides, at its stronger letter.
+    bilateral = {au: anywhere[au] for au, side in ranks
+                 if side is None or ((au, "L") in ranks and (au, "R") in ranks)}
+    sided = {key for key in ranks if key[1] is not None}
+    # A form's (AU, side) terms the face shows: unsided ones as (au, None), sided ones as such;
+    # for an either_side emotion (pain) an unsided term by the AU on any side.
+    present = {(au, None) for au in bilateral} | sided
+    present_anywhere = {(au, None) for au in anywhere} | sided
 
-    def shown(au: int, side: str | None) -> int:
-        return strongest_au.get(au, -1) if side is None else strongest_sided.get((au, side), -1)
-
-    # A bilateral term of a form is shown by the AU on any side, a sided one on its side only.
-    present = {(au, None) for au in strongest_au} | set(strongest_sided)
+    def shown(au: int, side: str | None, either_side: bool = False) -> int:
+        if side is not None:
+            return ranks.get((au, side), -1)
+        return (anywhere if either_side else bilateral).get(au, -1)
 
     # With a smile shown, an open mouth is the smile's: laughter opens the lips and drops the
     # jaw (12+25+26), so another emotion's row that needs the opening does not select it.
@@ -789,34 +823,36 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
         for form, keys in zip(prototype.forms, prototype.form_keys)) for prototype in prototypes)
     candidates = []
     for order, prototype in enumerate(prototypes):
+        either = prototype.either_side
+        shows = present_anywhere if either else present
         explained: set[tuple[int, str | None]] = set()
         marked = False  # a form shown in full at C or more (a blend's criterion)
         for form, keys in zip(prototype.forms, prototype.form_keys):
             if smiling and prototype.name != "happiness" and any(
                     au in _MOUTH_OPENING for au, _, _ in form):
                 continue
-            if keys <= present and all(shown(au, side) >= max(lowest, 0)
+            if keys <= shows and all(shown(au, side, either) >= max(lowest, 0)
                                        for au, side, lowest in form):
                 explained.update((au, side) for au, side, _ in form)
                 # Marked: C or more, or the row's own letter where it names a lower one
                 # (surprise's 1+2+5B: a B lid raise is that row in full).
                 marked = marked or all(
-                    shown(au, side) >= (min(lowest, _BLEND_RANK) if lowest >= 0 else _BLEND_RANK)
+                    shown(au, side, either) >= (min(lowest, _BLEND_RANK) if lowest >= 0 else _BLEND_RANK)
                     for au, side, lowest in form)
         if not explained:
             continue
         weighed = frozenset((au, side) for au, side in explained
                             if au in facial and au not in _MOUTH_OPENING)
-        evidence = sum(values[shown(au, side)] for au, side in weighed)
+        evidence = sum(values[shown(au, side, either)] for au, side in weighed)
         # Nor does the smile's opening, where the mouth is open, count towards another
         # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
         # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
         # (a second reader's find). An opening that is not there is still missing.
         owned = smiling and prototype.name != "happiness"
         matched, total = max(
-            (sum(shown(au, side) >= 0 for au, side in kept), -len(kept))
+            (sum(shown(au, side, either) >= 0 for au, side in kept), -len(kept))
             for kept in ([(au, side) for au, side, _ in form
-                          if not (owned and au in _MOUTH_OPENING and shown(au, side) >= 0)]
+                          if not (owned and au in _MOUTH_OPENING and shown(au, side, either) >= 0)]
                          for form in prototype.prototypes) if kept)
         total = -total
         key = (round(evidence, 9), matched / total, -order)
@@ -877,14 +913,16 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     make segments of their own, cut and coded by steps 1-3 among themselves.
 
     A blink (AU45) is momentary (FACS 2002, AU45: the eyes close and reopen with no pause, in
-    at most half a second): it is listed over its own time only. The segment it mostly lies in
+    at most half a second), and so is a wink (AU46, a blink of one eye: :data:`_MOMENTARY_AUS`),
+    however short: it is listed over its own time only. The segment it mostly lies in
     is cut around it (before, the blink with that segment's AUs, after; each piece lists those
     of them present for at least half of it, the eyes' own staying across the blink; a piece
     left shorter than ``min_duration`` joins the blink's while the blink still covers half of
     it), as
     step 3's "present for at least half" asks; a blink mostly at rest is a segment of its own
-    there. None is listed where the segment holds 43, the eyes closed: FACS scores one closure
-    at a time (AU45: a closure held over half a second is 43).
+    there (blinks at rest less than ``min_segment`` apart make one, unless a segment lies
+    between them: no two segments overlap). None is listed where the segment holds 43, the eyes
+    closed: FACS scores one closure at a time (AU45: a closure held over half a second is 43).
 
     Only AUs of driving kinds are coded; head and eye codes are kept in the code but never
     count against an emotion. ``emotions`` are the expressions that may name a segment (default
@@ -958,8 +996,9 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
         pieces = [cut for k, piece in enumerate(pieces)
                   for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration, intervals,
                                                  lids) if k in blinks_in else [piece])]
-    for first, last, channels in _closed_spans(at_rest, min_segment):
-        pieces.append((first, last, channels))
+    # The segments are disjoint and in time order (cut around their blinks within each):
+    # blinks at rest on either side of one are not joined across it.
+    pieces += _closed_spans(at_rest, min_segment, [start for start, _, _ in pieces])
     pieces.sort(key=lambda piece: piece[0])
     segments: list[CodedSegment] = []
     for start, end, active in pieces:
@@ -989,9 +1028,14 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
 #: so they are listed where held for half a segment and never cut one.
 _POSITION_KINDS = frozenset({"head", "eye"})
 
-#: Codes that are momentary by definition and so never cut a segment: AU45, the blink (FACS 2002,
-#: AU45: "eyes close and open very quickly with no pause", closed at most half a second).
-_MOMENTARY_AUS = frozenset({45})
+#: Codes that are momentary by definition and so never cut a segment, and are listed over their
+#: own time however short (no flicker filter): AU45, the blink (FACS 2002, AU45: "eyes close and
+#: open very quickly with no pause", closed at most half a second), and AU46, the wink, a blink
+#: of one eye: the AU45 section scores a closure of one eye under half a second "either a blink
+#: or a wink" (AU46 the intentional one; action_units.json, the 46 entry of ``needs_side``; the
+#: AU46 section itself is not among the stored pages). Only custom rigs give 46 a channel (the
+#: bundled solves fold it into 43); a 0.2 s wink in a smile was dropped as flicker.
+_MOMENTARY_AUS = frozenset({45, 46})
 
 
 def _stretches(intervals: list[tuple[float, float]], min_segment: float,
@@ -1350,13 +1394,25 @@ def _cut_around_blinks(piece: tuple[float, float, dict[Channel, str | None]],
     return out
 
 
-def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float
+def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float,
+                  segment_starts: list[float] = ()
                   ) -> list[tuple[float, float, dict[Channel, str | None]]]:
     """Events (blinks at rest) as segments: overlapping ones, or ones less than ``gap`` apart,
-    make one segment with each channel's strongest letter."""
+    make one segment with each channel's strongest letter, unless a segment lies between them.
+
+    ``segment_starts`` are the sorted starts of the segments already coded (disjoint, each
+    outside every span here): two blinks at rest 0.2 s apart on either side of a 0.15 s lone
+    action were one segment over it, so ``code`` listed two overlapping segments (a second
+    reader's find)."""
     out: list[tuple[float, float, dict[Channel, str | None]]] = []
     for start, end, event in sorted(spans, key=lambda span: span[:2]):
-        if out and start - out[-1][1] < gap:
+        # The first segment starting at or after the previous blink's end: between the two
+        # blinks when it starts before this one does.
+        between = False
+        if out and segment_starts:
+            k = bisect_left(segment_starts, out[-1][1])
+            between = k < len(segment_starts) and segment_starts[k] < start
+        if out and start - out[-1][1] < gap and not between:
             first, last, active = out[-1]
             out[-1] = (first, max(last, end), active)
         else:
@@ -1421,16 +1477,29 @@ def _scorable(terms: list[CodedAU], vocabulary: Vocabulary) -> list[CodedAU]:
     (:func:`~facs_rig.core.notation.combination_problem`: ``51+52``, a head turning one way
     for half a segment and the other for the other half; ``5+43`` from a tracker reading a
     raised and a lowered lid at once), so a segment's code always parses. Of two such terms
-    the stronger letter stays; on a tie, the lower AU. The blink (AU45) is left to the blink
-    rules (:data:`_MOMENTARY_AUS`).
+    the stronger letter stays; on a tie, the lower AU.
+
+    A blink or wink (:data:`_MOMENTARY_AUS`, placed by the blink rules) never removes a term
+    held through the segment; it is itself left out where it breaks a rule with a kept term,
+    and of a blink and a wink of one eye (``45+46``, "one closure of an eye is a blink or a
+    wink, not both", action_units.json) one stays: a blink of both eyes (``45``) over a wink,
+    since a closure of both eyes is a blink (the ``needs_side`` rule of 46: both eyes are
+    45 or 43), and on one eye the wink (``L46`` over ``L45``): the AU45 section scores a
+    one-eyed closure "either a blink or a wink", and a rig with its own wink shape that
+    solved it says which. Custom rigs with both a 43 and a 46 channel wrote ``12C+L45+L46``,
+    which the notation refuses.
     """
-    ranked = sorted(terms, key=lambda t: (-_letter_rank(
-        t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
+    ranked = sorted((t for t in terms if t.au not in _MOMENTARY_AUS), key=lambda t: (
+        -_letter_rank(t.intensity or vocabulary.unlettered_letter(t.au)), t.au))
     kept: list[CodedAU] = []
     for term in ranked:
-        if term.au in _MOMENTARY_AUS or not any(
-                other.au not in _MOMENTARY_AUS and combination_problem(term, other, vocabulary)
-                for other in kept):
+        if not any(combination_problem(term, other, vocabulary) for other in kept):
+            kept.append(term)
+    # Both eyes' blink, then winks, then one eye's blink: the first of a clashing pair stays.
+    closures = sorted((t for t in terms if t.au in _MOMENTARY_AUS), key=lambda t: (
+        0 if t.au == 45 and t.side is None else 1 if t.au == 46 else 2))
+    for term in closures:
+        if not any(combination_problem(term, other, vocabulary) for other in kept):
             kept.append(term)
     return kept
 

@@ -4,10 +4,12 @@ The pipeline, applied to every frame (see ``rigs/README.md`` §Evaluation for th
 
 1. **Inputs** are clipped to [0, 1]. Each mapping entry reads its AU through its side: a
    ``side: "L"`` entry reads ``max(AU, AU_L)``, an unsided entry ``max(AU, AU_L, AU_R)``.
-2. **Response**: an entry's optional piecewise-linear curve, then its weight:
-   ``c = weight * curve(x)``.
+2. **Response**: an entry's optional piecewise-linear curve, then its weight, then its
+   ``without`` AUs: ``c = weight * curve(x) * prod(1 - b)`` (ARKit's 26 closes the lips with
+   ``mouthClose`` without 25).
 3. **Exclusive chains**: where several members of one chain drive the same target, only the
-   largest of their contributions is kept (the strongest member wins).
+   largest of their contributions counts: the movements do not add (the larger contains the
+   smaller; the AUs are still both scored, as FACS scores 25+26).
 4. **Combine** the remaining contributions per target: ``sum`` (then clamp to [0, 1]), ``max``
    or ``soft`` (``1 - prod(1 - c)``).
 5. **Correctives**, in dependency order: ``clamp(weight * prod(drivers), 0, 1)``, combined into
@@ -164,6 +166,15 @@ class _Plan:
                 entries.append(_Entry(au_index[channel.au], channel.side, 1.0, -1))
             return signal_row[channel]
 
+        # Entries faded out by other AUs (``without``): (entry, AU signal) row pairs, the k-th
+        # AU of every such entry in one pair of arrays so each product is one numpy call.
+        gate_pairs: dict[int, list[tuple[int, int]]] = {}
+        for row, m in enumerate(rig.mappings):
+            for k, channel in enumerate(m.without):
+                gate_pairs.setdefault(k, []).append((row, signal(channel)))
+        self.gates = [(np.array([e for e, _ in pairs], dtype=np.intp),
+                       np.array([g for _, g in pairs], dtype=np.intp))
+                      for _, pairs in sorted(gate_pairs.items())]
         # Rule operands, resolved to rows now so the entry list is complete.
         correctives = [r for r in rig.rules if isinstance(r, CorrectiveRule)]
         self.corrective_rules = correctives
@@ -342,6 +353,8 @@ class _Plan:
             trace["inputs"] = c.copy()
         if self.weighted_rows.size:
             c[self.weighted_rows] *= self.row_weights[column]
+        for entries, gates in self.gates:
+            c[entries] *= 1.0 - c[gates]
         if trace is not None:
             trace["contributions"] = c.copy()
         if self.chain.keys.size:
@@ -567,11 +580,14 @@ class Contribution:
         The AU value the entry read (after its curve, if any).
     weight : float
     value : float
-        ``weight * input``: what it contributes before combining.
+        ``weight * input * prod(1 - b)``: what it contributes before combining.
     kept : bool
-        False when an exclusive chain dropped it in favour of a stronger member.
+        False when a larger contribution of another member of its exclusive chain to the same
+        target contains it: the movements do not add (both AUs are still scored).
     curve : bool
         Whether a response curve shaped ``input``.
+    without : tuple of (Channel, float)
+        The entry's ``without`` AUs and their values ``b``: each faded it by ``1 - b``.
     """
 
     au: int
@@ -581,6 +597,7 @@ class Contribution:
     value: float
     kept: bool = True
     curve: bool = False
+    without: tuple[tuple[Channel, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,7 +656,9 @@ class Explanation:
                 "combined": round(t.combined, 6),
                 "contributions": [{"au": Channel(c.au).name, "side": c.side, "input": round(c.input, 6),
                                    "weight": c.weight, "value": round(c.value, 6),
-                                   "kept": c.kept, "curve": c.curve} for c in t.contributions],
+                                   "kept": c.kept, "curve": c.curve,
+                                   **({"without": {g.name: round(b, 6) for g, b in c.without}}
+                                      if c.without else {})} for c in t.contributions],
                 "rules": [{"rule": r.kind, "description": r.description,
                            "before": round(r.before, 6), "after": round(r.after, 6)}
                           for r in t.rules],
@@ -689,18 +708,23 @@ def explain(values: Mapping[Channel, float], rig: RigProfile, *, threshold: floa
         for row, entry in enumerate(plan.entries):
             if entry.target != t or x[row] == 0:
                 continue
+            without = tuple((g, float(c0[plan.signal_row[g]]))
+                            for g in (entry.mapping.without if entry.mapping else ()))
             contributions.append(Contribution(
                 plan.aus[entry.au_index], entry.side, float(x[row]), entry.weight,
-                float(c0[row]), row not in dropped, bool(entry.curve)))
+                float(c0[row]), row not in dropped, bool(entry.curve), without))
         effects: list[RuleEffect] = []
         current = float(combined[t])
         for row, entry in enumerate(plan.entries):
             if entry.target == t and row in dropped and c0[row] > 0:
                 rule, best = dropped[row]
                 chain = " < ".join("/".join(str(a) for a in rank) for rank in rule.chain)
+                # Not "AU26 is dropped": the AUs are both scored (25+26), only their movements
+                # of this target do not add, so the larger contribution contains the smaller.
                 effects.append(RuleEffect(
-                    "exclusive", f"chain {chain}: AU{plan.aus[plan.entries[best].au_index]} "
-                    f"({_fmt(c0[best])}) wins over AU{plan.aus[entry.au_index]} ({_fmt(c0[row])})",
+                    "exclusive", f"chain {chain} (their movements do not add): {name} takes the "
+                    f"largest, AU{plan.aus[plan.entries[best].au_index]}'s {_fmt(c0[best])}, "
+                    f"which contains AU{plan.aus[entry.au_index]}'s {_fmt(c0[row])}",
                     current, current))
         if rig.combine[t] == "sum" and current > 1:
             effects.append(RuleEffect("clip", "sum clipped to 1", current, 1.0))
@@ -736,7 +760,9 @@ def explain(values: Mapping[Channel, float], rig: RigProfile, *, threshold: floa
                                               current, limit))
                     current = limit
         final = float(weights[t])
-        if final > threshold or effects or any(co.value > 0 for co in contributions):
+        # A contribution its ``without`` AUs faded out is shown even at 0: it says why the
+        # target is not moved (mouthClose under 25+26: the lips part).
+        if final > threshold or effects or any(co.value > 0 or co.without for co in contributions):
             explanations.append(TargetExplanation(name, final, rig.combine[t], tuple(contributions),
                                                   float(combined[t]), tuple(effects)))
     inputs = {channel: _clip01(value) for channel, value in

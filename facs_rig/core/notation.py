@@ -23,9 +23,10 @@ from facs_rig.core.channels import Channel
 from facs_rig.errors import CodeParseError
 
 if TYPE_CHECKING:
-    from facs_rig.core.vocabulary import IntensityScale, Vocabulary
+    from facs_rig.core.vocabulary import Alternative, IntensityScale, Vocabulary
 
-__all__ = ["CodedAU", "Code", "parse_code", "format_code", "combination_problem"]
+__all__ = ["CodedAU", "Code", "parse_code", "format_code", "combination_problem",
+           "combination_rule", "names_expression"]
 
 # Fullmatched on a stripped term: one run of digits between literals, so matching is linear.
 _TERM = re.compile(r"(?P<side>[LR])?(?P<prefix>AU)?(?P<number>\d+)(?P<letter>[A-Z])?", re.IGNORECASE)
@@ -148,6 +149,8 @@ def _did_you_mean(token: str, vocabulary: Vocabulary) -> str:
     if len(token) > 64:  # no name is that long; spare the comparison on hostile input
         return ""
     name = normalize_expression_name(token)
+    if name in vocabulary.everyday_words:  # a word for one ('scared'), not a misspelling
+        return f"did you mean {vocabulary.everyday_words[name]!r}?"
     close = get_close_matches(name, list(vocabulary.expressions), n=1, cutoff=0.75)
     if not close and len(name) >= 3:
         # A word form rather than a misspelling ('happy', 'sad', 'smile', 'wink'): a name that
@@ -157,6 +160,14 @@ def _did_you_mean(token: str, vocabulary: Vocabulary) -> str:
     if not close:
         return ""
     return "did you mean " + " or ".join(repr(known) for known in close) + "?"
+
+
+def names_expression(text: str, vocabulary: Vocabulary) -> bool:
+    """Whether a code string names an expression among its terms (``surprise``,
+    ``surprise + 25``), rather than only AUs (``1+2+5B+26``): the words behind the AUs, which
+    timelines keep (:attr:`facs_rig.core.timeline.AUEvent.expression`)."""
+    return any(_TERM.fullmatch(token) is None and vocabulary.expression(token) is not None
+               for token, _ in _split_terms(text))
 
 
 def parse_code(text: str, vocabulary: Vocabulary, *, allow_names: bool = True) -> Code:
@@ -358,18 +369,27 @@ def combination_problem(a: CodedAU, b: CodedAU, vocabulary: Vocabulary) -> str |
     alternative (``vocabulary.rules.alternatives``) on a shared side, or an AU of a region a
     visibility code says is not visible (``vocabulary.rules.hides``).
     """
+    found = combination_rule(a, b, vocabulary)
+    return found[0] if found is not None else None
+
+
+def combination_rule(a: CodedAU, b: CodedAU, vocabulary: Vocabulary
+                     ) -> tuple[str, Alternative | None] | None:
+    """:func:`combination_problem`'s message with the alternative that gives it (None for a
+    visibility rule), or None when FACS scores ``a`` and ``b`` together. A timeline's overlap
+    check names the rule as the data writes it."""
     rules = vocabulary.rules
     for rule in rules.by_pair.get((min(a.au, b.au), max(a.au, b.au)), ()):
         if rule.matches(a, b):
             first, second = sorted((a, b), key=lambda t: t.au)
-            return f"{first}+{second}: {rule.reason} ({rule.source})"
+            return f"{first}+{second}: {rule.reason} ({rule.source})", rule
     for hider, hidden in ((a, b), (b, a)):
         regions = rules.hides.get(hider.au)
         unit = vocabulary.action_units.get(hidden.au)
         if regions and unit is not None and unit.drives and unit.region in regions:
             hiding = vocabulary.action_units[hider.au]
             return (f"{hider}+{hidden}: {hiding.name.lower()} ({hider.au}), yet AU{hidden.au} "
-                    f"({unit.name}) is scored ({rules.hides_source[hider.au]})")
+                    f"({unit.name}) is scored ({rules.hides_source[hider.au]})"), None
     return None
 
 

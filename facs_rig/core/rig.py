@@ -66,7 +66,7 @@ MAX_NESTING = 32
 
 _TOP_KEYS = {"schema", "name", "description", "targets", "combine", "range", "target_ranges",
              "action_units", "rules", "unsupported", "metadata", "notes", "node_motion"}
-_ENTRY_KEYS = {"target", "weight", "side", "curve", "notes"}
+_ENTRY_KEYS = {"target", "weight", "side", "curve", "without", "notes"}
 _RULE_KEYS = {
     "corrective": {"rule", "target", "aus", "targets", "weight", "notes"},
     "exclusive": {"rule", "chain", "notes"},
@@ -113,6 +113,11 @@ class AUMapping:
     curve : tuple of (x, y)
         Optional piecewise-linear response (in-betweens): AU value x -> fraction y of
         ``weight``. Empty means linear. Starts at x = 0 and ends at x = 1.
+    without : tuple of Channel
+        AUs whose presence fades the entry out: its contribution is multiplied by
+        ``1 - b`` for each (read through its side like a rule's AU driver). ARKit's AU26 closes
+        the lips with ``mouthClose`` ``without`` AU25: FACS scores 25 beside 26 exactly when
+        the lips part. Empty: the entry does not depend on other AUs.
     """
 
     au: int
@@ -120,6 +125,7 @@ class AUMapping:
     weight: float = 1.0
     side: str | None = None
     curve: tuple[tuple[float, float], ...] = ()
+    without: tuple[Channel, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +244,7 @@ class RigProfile:
     def aus(self) -> tuple[int, ...]:
         """Every AU the profile reads (mapped or named by a rule), ascending."""
         found = {m.au for m in self.mappings}
+        found.update(channel.au for m in self.mappings for channel in m.without)
         for rule in self.rules:
             if isinstance(rule, CorrectiveRule):
                 found.update(channel.au for channel in rule.aus)
@@ -360,6 +367,8 @@ class RigProfile:
                 entry["side"] = m.side
             if m.curve:
                 entry["curve"] = [list(point) for point in m.curve]
+            if m.without:
+                entry["without"] = [c.name for c in m.without]
             action_units.setdefault(Channel(m.au).name, []).append(entry)
         rules: list[dict[str, Any]] = []
         for rule in self.rules:
@@ -757,6 +766,8 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
                 check.known_au(Channel(channel.au, side), f"{path}.side")
             if "curve" in entry:
                 _check_curve(check, entry["curve"], f"{path}.curve")
+            if "without" in entry:
+                _check_without(check, entry["without"], f"{path}.without", channel)
             if "notes" in entry and not isinstance(entry["notes"], str):
                 check.add(f"{path}.notes", "expected a string")
             pair = (entry.get("target"), side)
@@ -768,6 +779,23 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
                 if channel is not None:
                     mapped.setdefault(channel.au, []).append((entry["target"], float(weight)))
     return mapped
+
+
+def _check_without(check: _Checker, without: Any, path: str, channel: Channel | None) -> None:
+    """An entry's ``without``: a non-empty list of distinct AU channels other than its own AU."""
+    if not isinstance(without, list) or not without:
+        check.add(path, "expected a non-empty list of AU channels such as [\"AU25\"]")
+        return
+    seen: set[Channel] = set()
+    for index, value in enumerate(without):
+        gate = check.au_key(value, f"{path}[{index}]", sided=True)
+        if gate is None:
+            continue
+        if channel is not None and gate.au == channel.au:
+            check.add(f"{path}[{index}]", f"an entry cannot fade out by its own AU ({shown(value)})")
+        elif gate in seen:
+            check.add(f"{path}[{index}]", f"{shown(value)} is listed twice")
+        seen.add(gate)
 
 
 def _string_list(check: _Checker, value: Any, path: str) -> list[Any]:
@@ -1029,7 +1057,8 @@ def rig_from_dict(data: Any, *, vocabulary: Vocabulary | None = None,
         for entry in entries:
             mappings.append(AUMapping(
                 au, entry["target"], float(entry.get("weight", 1.0)), entry.get("side"),
-                tuple((float(x), float(y)) for x, y in entry.get("curve", ()))))
+                tuple((float(x), float(y)) for x, y in entry.get("curve", ())),
+                tuple(parse_channel(a) for a in entry.get("without", ()))))
     rules: list[Rule] = []
     for rule in data.get("rules", []):
         notes = rule.get("notes", "")
@@ -1081,7 +1110,8 @@ def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
         action_units.append({
             "au": Channel(au).name, "name": unit.name if unit else "",
             "drives": [{"target": m.target, "weight": m.weight, "side": m.side,
-                        "curve": [list(p) for p in m.curve] if m.curve else None}
+                        "curve": [list(p) for p in m.curve] if m.curve else None,
+                        "without": [c.name for c in m.without] or None}
                        for m in rig.mappings_of(au)]})
     return {
         "name": rig.name,

@@ -453,7 +453,9 @@ def basis_from_rig(rig, targets: Sequence[str] | None = None
     ``mouthSmileRight`` for ``R``) is solved as ``AU12_L`` and ``AU12_R``; an AU with an
     unsided mapping (``AU01`` -> ``browInnerUp``, one shape for both brows) as one bilateral
     channel. In-between curves, correctives and rules of the profile are not linear and are
-    left out: each mapping contributes its full-intensity weight.
+    left out: each mapping contributes its full-intensity weight. Entries another AU fades out
+    (``without``: ARKit's 26 on mouthClose without 25) are not linear either and are left out
+    here; the solve models them with the soft targets (:func:`combined_targets`).
 
     Parameters
     ----------
@@ -482,7 +484,8 @@ def _channel_columns(rig, names: tuple[str, ...]) -> dict[Channel, np.ndarray]:
     row_of = {name: k for k, name in enumerate(names)}
     by_au: dict[int, list] = {}
     for mapping in rig.mappings:
-        by_au.setdefault(mapping.au, []).append(mapping)
+        if not mapping.without:  # faded by another AU: not linear (see basis_from_rig)
+            by_au.setdefault(mapping.au, []).append(mapping)
     columns: dict[Channel, np.ndarray] = {}
     for au, mappings in by_au.items():
         sided = all(m.side in ("L", "R") for m in mappings)
@@ -626,8 +629,11 @@ def read_back_facts(rig) -> dict[str, list[dict]]:
         ``read_back_as``: AUs read as another (:func:`folded_channels`) or as nothing
         (:func:`silent_channels`); ``told_apart_by_prior``: AUs whose targets are a mix of
         other AUs' (:func:`dependent_channels`); ``nonlinear_in_solve``: AUs that drive targets
-        through in-between curves, which the linear solve reads at full weight. Each entry
-        names the AU(s) and gives the reason.
+        through in-between curves, which the linear solve reads at full weight;
+        ``faded_in_solve``: AUs with entries other AUs fade out (``without``), which the
+        linear solve leaves out, with the AUs those targets read back as where the solve reads
+        the AU as another (:func:`faded_read_as`). Each entry names the AU(s) and gives the
+        reason.
     """
     folded = folded_channels(rig)
     read_back_as = [
@@ -666,8 +672,45 @@ def read_back_facts(rig) -> dict[str, list[dict]]:
             entry["reason"] += (f"; up to {knee:g} its other targets are those of this mix, "
                                 f"which a capture there reads back as")
         nonlinear_in_solve.append(entry)
+    faded_in_solve = []
+    for channel, targets, without, read_as in faded_read_as(rig):
+        shown = " and ".join(c.name for c in without)
+        faded_in_solve.append({
+            "au": channel.name, "targets": list(targets), "without": [c.name for c in without],
+            "read_as": [c.name for c in read_as],
+            "reason": f"drives these targets only while {shown} are absent; the linear solve "
+                      f"leaves them out of its shapes and takes them off what the AUs driving "
+                      f"them linearly explain, so a capture of {channel.name} alone reads "
+                      f"{channel.name}; where the solve reads {channel.name} as another AU (a "
+                      f"mix read as a single AU), these targets read back as "
+                      + (" + ".join(c.name for c in read_as) or "nothing")})
     return {"read_back_as": read_back_as, "told_apart_by_prior": told_apart_by_prior,
-            "nonlinear_in_solve": nonlinear_in_solve}
+            "nonlinear_in_solve": nonlinear_in_solve, "faded_in_solve": faded_in_solve}
+
+
+def faded_read_as(rig) -> list[tuple[Channel, tuple[str, ...], tuple[Channel, ...], tuple[Channel, ...]]]:
+    """``(channel, targets, without, read_as)`` for every AU with entries other AUs fade out.
+
+    ``targets`` are what its faded entries drive (ARKit's AU26: mouthClose, without AU25 and
+    AU27); ``read_as`` the solved channels that drive those targets linearly (AU08): where a
+    solve reads the AU as another (20+26 as 27, a mix told apart by the sparsity prior), the
+    faded targets are left for these to explain. Empty ``read_as``: they read as nothing.
+    """
+    columns = _channel_columns(rig, tuple(rig.targets))
+    kept = _independent(columns)
+    by_au: dict[int, tuple[list[str], list[Channel]]] = {}
+    for mapping in rig.mappings:
+        if mapping.without:
+            targets, without = by_au.setdefault(mapping.au, ([], []))
+            targets.extend(t for t in [mapping.target] if t not in targets)
+            without.extend(c for c in mapping.without if c not in without)
+    facts = []
+    for au, (targets, without) in sorted(by_au.items()):
+        rows = [rig.targets.index(t) for t in targets]
+        read_as = tuple(sorted((c for c in kept if np.any(columns[c][rows] > 0)),
+                               key=lambda c: c.sort_key))
+        facts.append((Channel(au), tuple(targets), tuple(without), read_as))
+    return facts
 
 
 def _sides_read_as_both(rig, folded: dict[Channel, Channel]) -> list[dict]:
@@ -723,10 +766,22 @@ def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
 COMBINED_PASSES = 30
 
 
-def combined_targets(rig, basis: np.ndarray, targets: Sequence[str],
-                     channels: Sequence[Channel]) -> tuple[tuple[int, tuple[int, ...]], ...]:
+def combined_targets(
+    rig, basis: np.ndarray, targets: Sequence[str], channels: Sequence[Channel]
+) -> tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...]:
     """The rows of ``basis`` whose target the rig combines softly (``1 - prod(1 - c)``, mixing
-    step 4) from two or more channels, as ``(row, columns)``.
+    step 4) from two or more channels, or that an entry faded out by other AUs drives
+    (``without``), as ``(row, columns, faded)``.
+
+    ``faded`` lists each such entry as ``(columns, weight, gates)``: it contributes ``weight *
+    x * prod(1 - g)``, ``x`` the largest of its AU's ``columns`` (both sides for an unsided
+    entry, as mixing reads it) and each ``g`` the largest of one gate AU's columns, beside the
+    basis's linear contributions of ``columns`` (ARKit's mouthClose: 8 linearly, 26 faded out
+    by 25 and 27). The basis leaves these entries out (:func:`basis_from_rig`), so the solve
+    reads them only through this correction, which takes them off what the linear AUs explain:
+    a face with the jaw dropped behind closed lips reads 26, not 8+26, while one with the lips
+    parted reads as without the entry (the basis's 26 is the jaw drop alone, so parted lips
+    never count against it).
 
     Only the soft combination is modelled. The other non-linear steps stay linear, as the
     basis has them: an exclusive chain's members (25/26/27 on jawOpen) are summed, since with
@@ -736,6 +791,22 @@ def combined_targets(rig, basis: np.ndarray, targets: Sequence[str],
     """
     mode_of = dict(zip(rig.targets, rig.combine))
     chains = [set(rule.members) for rule in rig.rules if getattr(rule, "kind", "") == "exclusive"]
+    row_of = {name: row for row, name in enumerate(targets)}
+
+    def columns_of(channel: Channel) -> list[int]:
+        # The solved channels a mixing read of ``channel`` sees (an unsided read: either side).
+        return [k for k, c in enumerate(channels) if c.au == channel.au
+                and (channel.side is None or c.side in (None, channel.side))]
+
+    faded: dict[int, list[tuple[tuple[int, ...], float, tuple[tuple[int, ...], ...]]]] = {}
+    for mapping in rig.mappings:
+        row = row_of.get(mapping.target)
+        if not mapping.without or row is None or mode_of.get(mapping.target) != "soft":
+            continue  # only soft targets are modelled (every bundled faded entry's)
+        columns = tuple(columns_of(Channel(mapping.au, mapping.side)))
+        gates = tuple(g for g in (tuple(columns_of(gate)) for gate in mapping.without) if g)
+        if columns:
+            faded.setdefault(row, []).append((columns, float(mapping.weight), gates))
     combined = []
     for row, name in enumerate(targets):
         if mode_of.get(name) != "soft":
@@ -743,23 +814,35 @@ def combined_targets(rig, basis: np.ndarray, targets: Sequence[str],
         columns = np.flatnonzero(basis[row] > 0)
         aus = {channels[c].au for c in columns.tolist()}
         # Two or more contributions that the rig combines softly: not all of one chain.
-        if columns.size < 2 or any(aus <= chain for chain in chains):
+        if row not in faded and (columns.size < 2 or any(aus <= chain for chain in chains)):
             continue
-        combined.append((row, tuple(columns.tolist())))
+        combined.append((row, tuple(columns.tolist()), tuple(faded.get(row, ()))))
     return tuple(combined)
 
 
-def _soft_excess(values: np.ndarray, terms: Sequence[tuple[list[int], np.ndarray]]
-                 ) -> np.ndarray:
+def _soft_excess(values: np.ndarray, terms: Sequence[tuple]) -> np.ndarray:
     """``(n_frames, len(terms))`` float64: for each soft target, given as the columns of
-    ``values`` that drive it and their weights ``a_i``, the sum of the contributions minus
-    their soft combination, ``sum_i c_i - (1 - prod_i (1 - c_i))``, ``c_i = clip(a_i x_i, 0,
-    1)``: what the linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with two)."""
+    ``values`` that drive it and their weights ``a_i`` (and optionally its faded entries,
+    ``(columns, weight, gates)``, as :func:`combined_targets` gives them), the sum of the
+    linear contributions minus the soft combination of all of them, ``sum_i c_i - (1 -
+    prod_i (1 - c_i) prod_j (1 - f_j))``, ``c_i = clip(a_i x_i, 0, 1)``, ``f_j = clip(w_j x_j
+    prod_g (1 - x_g), 0, 1)`` (``x_j``, ``x_g``: the largest of their columns): what the
+    linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with two; negative where
+    a faded entry adds what the basis leaves out, ``-0.7 x_26`` on ARKit's mouthClose under
+    26 alone)."""
     excess = np.empty((values.shape[0], len(terms)))
-    for k, (columns, weights) in enumerate(terms):
+    for k, term in enumerate(terms):
+        columns, weights = term[0], term[1]
         contribution = np.clip(np.asarray(values[:, columns], dtype=np.float64) * weights,
                                0.0, 1.0)
-        excess[:, k] = contribution.sum(axis=1) - 1.0 + np.prod(1.0 - contribution, axis=1)
+        kept = np.prod(1.0 - contribution, axis=1)
+        for columns_read, weight, gates in (term[2] if len(term) > 2 else ()):
+            shown = weight * np.max(np.asarray(values[:, list(columns_read)], dtype=np.float64),
+                                    axis=1)
+            for gate in gates:
+                shown = shown * (1.0 - np.max(values[:, list(gate)], axis=1))
+            kept = kept * (1.0 - np.clip(shown, 0.0, 1.0))
+        excess[:, k] = contribution.sum(axis=1) - 1.0 + kept
     return excess
 
 
@@ -780,9 +863,10 @@ class BlendshapeSolver:
     targets: tuple[str, ...]
     channels: tuple[Channel, ...]
     priors: SolvePriors = NO_PRIORS
-    #: The targets the rig combines softly from several channels (:func:`combined_targets`),
-    #: as ``(row, columns)``. Empty: the plain linear solve.
-    combined: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    #: The targets the rig combines softly from several channels or drives through entries
+    #: other AUs fade out (:func:`combined_targets`), as ``(row, columns, faded)``. Empty: the
+    #: plain linear solve.
+    combined: tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...] = ()
 
     @classmethod
     def from_rig(cls, rig, targets: Sequence[str] | None = None,
@@ -858,17 +942,25 @@ class BlendshapeSolver:
         coupled = times is not None and self.priors.temporal_hz > 0
         penalty, coupling = options.get("penalty"), options.get("coupling")
         gram = self.basis.T @ self.basis + (0.0 if coupling is None else np.asarray(coupling))
-        soft_columns = {c for _, cols in self.combined for c in cols}
+        soft_columns = {c for _, cols, _ in self.combined for c in cols}
+        soft_columns |= {c for _, _, faded in self.combined for read, _, gates in faded
+                         for c in (*read, *(k for gate in gates for k in gate))}
         columns = np.sort(np.concatenate([group for group in _components(gram)
                                           if soft_columns & set(group.tolist())]))
-        rows = np.flatnonzero(np.any(self.basis[:, columns] != 0, axis=1))
+        # The targets these channels drive, and those only a faded entry drives (MetaHuman's
+        # mouthLipsTogether: the 8+26 corrective and 26 without 25, no linear column).
+        rows = np.union1d(np.flatnonzero(np.any(self.basis[:, columns] != 0, axis=1)),
+                          [row for row, _, _ in self.combined]).astype(np.intp)
         part = BlendshapeSolver(self.basis[np.ix_(rows, columns)],
                                 tuple(self.targets[k] for k in rows),
                                 tuple(self.channels[k] for k in columns), self.priors)
-        soft_rows = np.searchsorted(rows, [row for row, _ in self.combined])
+        soft_rows = np.searchsorted(rows, [row for row, _, _ in self.combined])
         position = {int(c): k for k, c in enumerate(columns)}
-        terms = [([position[c] for c in cols], self.basis[row, list(cols)])
-                 for row, cols in self.combined]
+        terms = [([position[c] for c in cols], self.basis[row, list(cols)],
+                  [(tuple(position[c] for c in read), weight,
+                    tuple(tuple(position[k] for k in gate) for gate in gates))
+                   for read, weight, gates in faded])
+                 for row, cols, faded in self.combined]
         passed = dict(options)
         if penalty is not None:
             passed["penalty"] = np.asarray(penalty)[..., columns]
@@ -876,7 +968,7 @@ class BlendshapeSolver:
             passed["coupling"] = np.asarray(coupling)[np.ix_(columns, columns)]
         residual = result.residual  # also the linear solve's own: written in place
         basis = self.basis.T.astype(np.float32)
-        soft = [row for row, _ in self.combined]
+        soft = [row for row, _, _ in self.combined]
         # Frames are independent problems: the passes run block by block (every working array
         # a block's, as the linear solve's), unless a temporal prior couples the take.
         step = values.shape[0] if coupled else SOLVE_BLOCK_FRAMES
@@ -886,8 +978,9 @@ class BlendshapeSolver:
             observed = np.ascontiguousarray(weights[block][:, rows])
             solved = np.ascontiguousarray(values[block][:, columns])
             excess = _soft_excess(solved, terms)
+            # |excess|: a faded entry's is negative (the basis leaves it out).
             working = (np.arange(solved.shape[0]) if coupled
-                       else np.flatnonzero(np.any(excess > tolerance, axis=1)))
+                       else np.flatnonzero(np.any(np.abs(excess) > tolerance, axis=1)))
             touched = working
             for _ in range(COMBINED_PASSES):
                 if not working.size:
@@ -922,8 +1015,8 @@ class BlendshapeSolver:
     def _excess(self, values: np.ndarray) -> np.ndarray:
         """``(n_frames, len(combined))`` float64: on each of :attr:`combined`'s targets, the
         basis's prediction minus the rig's soft combination (:func:`_soft_excess`)."""
-        return _soft_excess(values, [(list(cols), self.basis[row, list(cols)])
-                                     for row, cols in self.combined])
+        return _soft_excess(values, [(list(cols), self.basis[row, list(cols)], faded)
+                                     for row, cols, faded in self.combined])
 
     def combine_values(self, values: np.ndarray) -> np.ndarray:
         """``(n_frames, n_targets)`` float64: the targets ``values`` make, combined as the rig
@@ -931,7 +1024,7 @@ class BlendshapeSolver:
         rules left out, as in the basis)."""
         targets = np.asarray(values, dtype=np.float64) @ self.basis.T
         if self.combined:
-            targets[:, [row for row, _ in self.combined]] -= self._excess(values)
+            targets[:, [row for row, _, _ in self.combined]] -= self._excess(values)
         return targets
 
     def _solve_linear(self, weights: np.ndarray, times: np.ndarray | None,

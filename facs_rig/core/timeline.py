@@ -53,8 +53,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUEvent",
+    "check_words",
+    "without_words",
     "CodeMark",
     "marks_from_code",
+    "intensity_reaches",
+    "intensity_band_letter",
     "Timeline",
     "EASINGS",
     "DEFAULT_EASING",
@@ -67,6 +71,7 @@ __all__ = [
     "events_from_code",
     "ended_at",
     "take_over",
+    "take_over_indexed",
     "hold_until",
     "TAKEOVER_TOLERANCE",
     "timeline_from_code",
@@ -75,6 +80,8 @@ __all__ = [
     "sample_blocks",
     "frame_times",
     "timeline_summary",
+    "overlap_problem",
+    "MEASURED_KEY",
 ]
 
 #: Easing names accepted for the rise and the fall.
@@ -172,6 +179,18 @@ class AUEvent:
     letter : {None, 'A', 'B', 'C', 'D', 'E'}
         The FACS intensity letter the event was coded with, kept so that formats that speak in
         letters (AU notes, ELAN) write it back as it was; ``intensity`` is what drives the rig.
+    expression : str or None
+        The code as the director typed it when it names an expression (``surprise``,
+        ``surprise+25``): the intent behind the AUs, written back where the events are still
+        exactly what it expands to. One line, no ``#``.
+    note : str or None
+        The director's words on lines of their own above the beat (AU notes comment lines),
+        one line each, joined with ``"\\n"``.
+    comment : str or None
+        The director's words at the end of the beat's own line (``# she opens the letter``),
+        one line.
+    None of the three drives anything: they are carried so that no format that can hold them
+    loses them (docs/timeline-formats.md, "The director's words").
 
     Raises
     ------
@@ -188,6 +207,9 @@ class AUEvent:
     ease_in: str = DEFAULT_EASING
     ease_out: str = DEFAULT_EASING
     letter: str | None = None
+    expression: str | None = None
+    note: str | None = None
+    comment: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.channel, Channel):
@@ -211,6 +233,8 @@ class AUEvent:
             raise TimelineError(f"{label}: end time overflows")
         if self.letter is not None and self.letter not in _LETTERS:
             raise TimelineError(f"{label}: intensity letter {self.letter!r} is not one of A-E")
+        if self.expression is not None or self.note is not None or self.comment is not None:
+            check_words(label, self.expression, self.note, self.comment)
 
     @classmethod
     def _trusted(cls, channel: Channel, intensity: float, start: float, onset: float,
@@ -236,6 +260,9 @@ class AUEvent:
         set_field(event, "ease_in", "linear")
         set_field(event, "ease_out", "linear")
         set_field(event, "letter", letter)
+        set_field(event, "expression", None)
+        set_field(event, "note", None)
+        set_field(event, "comment", None)
         return event
 
     @classmethod
@@ -287,6 +314,41 @@ class AUEvent:
     def shifted(self, seconds: float) -> AUEvent:
         """The same event moved ``seconds`` later (earlier when negative)."""
         return replace(self, start=self.start + seconds)
+
+
+def _one_line(text: str) -> bool:
+    return text == "" or text.splitlines() == [text]
+
+
+def check_words(label: str, expression: Any, note: Any, comment: Any) -> None:
+    """Refuse words an AU notes line could not hold (:class:`AUEvent`'s ``expression``,
+    ``note`` and ``comment``).
+
+    Raises
+    ------
+    TimelineError
+        For a value that is not a string, an expression that is empty, spans lines or holds
+        ``#`` (it would start a comment), a comment over more than one line, a note line
+        broken by a character other than ``"\\n"``.
+    """
+    for what, value in (("expression", expression), ("note", note), ("comment", comment)):
+        if value is not None and not isinstance(value, str):
+            raise TimelineError(f"{label}: {what} must be text, not {value!r}")
+    if expression is not None and (not expression.strip() or not _one_line(expression)
+                                   or "#" in expression):
+        raise TimelineError(f"{label}: expression {expression!r} must be one line of text "
+                            f"without '#'")
+    if comment is not None and not _one_line(comment):
+        raise TimelineError(f"{label}: comment {comment!r} must be one line")
+    if note is not None and not all(_one_line(line) for line in note.split("\n")):
+        raise TimelineError(f"{label}: note {note!r}: its lines are separated by \\n only")
+
+
+def without_words(event: AUEvent) -> AUEvent:
+    """The event without its director's words (what drives the rig, and its letter)."""
+    if event.expression is None and event.note is None and event.comment is None:
+        return event
+    return replace(event, expression=None, note=None, comment=None)
 
 
 _EASE_CODES = {name: code for code, name in enumerate(EASINGS)}
@@ -355,7 +417,8 @@ def _event_order(event: AUEvent) -> tuple:
     # A total order, so that two timelines holding the same events compare equal whatever
     # order a file listed them in: by start, then channel, then the remaining fields.
     return (event.start, event.channel.sort_key, event.onset, event.apex, event.offset,
-            event.intensity, event.ease_in, event.ease_out, event.letter or "")
+            event.intensity, event.ease_in, event.ease_out, event.letter or "",
+            event.expression or "", event.note or "", event.comment or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -622,6 +685,13 @@ def take_over(beats: Iterable[Sequence[AUEvent]]) -> list[AUEvent]:
     pass is linear: only the latest beat naming a channel can still be at its apex (the ones
     before it were ended at its start or earlier).
     """
+    return [event for _, event in take_over_indexed(beats)]
+
+
+def take_over_indexed(beats: Iterable[Sequence[AUEvent]]) -> list[tuple[int, AUEvent]]:
+    """:func:`take_over`, each kept event with its index in the flattened input (the events of
+    ``beats`` one beat after another), so that a reader can keep what it knows per input event
+    (the line an event came from) beside the events that remain."""
     kept: list[AUEvent | None] = []
     latest: dict[Channel, int] = {}  # channel -> index in ``kept`` of the latest event on it
     for beat in beats:
@@ -636,7 +706,37 @@ def take_over(beats: Iterable[Sequence[AUEvent]]) -> list[AUEvent]:
             named[channel] = len(kept)
             kept.append(event)
         latest.update(named)
-    return [event for event in kept if event is not None]
+    return [(index, event) for index, event in enumerate(kept) if event is not None]
+
+
+def intensity_band_letter(vocabulary: Vocabulary, au: int, intensity: float,
+                          scale: str | None = None) -> str | None:
+    """The letter whose band holds ``intensity`` for ``au`` (None below the scale's lowest
+    band); on a blink or wink, whose depth FACS does not score, A's band reaches down to 0, so
+    that a blink at any depth below full closure has a letter to carry it."""
+    letter = vocabulary.scale(scale).value_to_letter(intensity)
+    return letter or ("A" if not vocabulary.scores_intensity(au) else None)
+
+
+def intensity_reaches(code: str | Code, vocabulary: Vocabulary, intensity: float, *,
+                      bands: bool = True, scale: str | None = None) -> bool:
+    """Whether an explicit ``intensity`` sets the value of at least one AU of ``code``.
+
+    It sets the AUs written without a letter, but not a blink or wink (AU45, AU46: FACS 2002
+    scores them only present, so unlettered they stay closed), and, with ``bands`` (the AU notes'
+    rule), the lettered AUs whose letter's band holds it (``7E intensity 0.907``). ``R12C+R14C``
+    at 0.9 (D's band) has none: the intensity would change nothing.
+    """
+    code = _parsed(code, vocabulary)
+    for term in code:
+        if not vocabulary.action_unit(term.au).drives:
+            continue
+        if term.intensity is None:
+            if vocabulary.scores_intensity(term.au):
+                return True
+        elif bands and term.intensity == intensity_band_letter(vocabulary, term.au, intensity, scale):
+            return True
+    return False
 
 
 def marks_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float, end: float
@@ -681,6 +781,151 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
     end = start + onset + hold + offset
     return Timeline(events, end, fps, {"code": str(code)},
                     marks_from_code(code, vocabulary, at=start, end=end))
+
+
+#: The metadata key :func:`~facs_rig.core.events.extract_events` writes on a timeline whose
+#: events were measured from a capture (``retarget``, ``code``): not a coding, so its readers
+#: do not apply :func:`overlap_problem` (a solver reads 26 and 27, or 63 and 64, at once where a
+#: tracker sees both, and the rig's exclusive chains play the stronger).
+MEASURED_KEY = "events_from"
+
+
+def _time_text(seconds: float) -> str:
+    """Seconds for a message: to the microsecond, without binary noise (``0.1 + 0.2`` -> 0.3)."""
+    return f"{round(seconds, 6):.15g}"
+
+
+def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: float,
+                    marks: Sequence[CodeMark] = (), labels: Sequence[str] | None = None
+                    ) -> str | None:
+    """Why FACS cannot score two separate items of a timeline that overlap in time, or None.
+
+    Two events (or an event and a mark) that are on at the same moment are one moment of one
+    face: FACS scores them together only where it scores them in one code
+    (:func:`~facs_rig.core.notation.combination_rule`: ``51`` over 1-3 s beside ``52`` over
+    2-4 s is the head turning left and right at once; ``L43E`` beside ``L45`` a closed eye
+    blinking; a mark ``70`` beside a brow event an unseen brow scored). Items that only touch
+    (one ends when the other starts, within :data:`TIME_TOLERANCE`) do not overlap, and where
+    one ends as the other begins an overlap of up to ``vocabulary.rules.meet_frames`` frames (at
+    ``fps``) is the two meeting, one after the other (events are placed on frames, and each is
+    at rest at its start and end: ``action_units.json``, ``rules.meet_within_frames``). A longer
+    overlap, one inside the other, or two starting together is refused, for every rule.
+
+    Sorted by onset and swept: each item is compared only with the items still on when it
+    starts, and only items whose code takes part in a rule are compared at all, so the check
+    grows with the events times the actions on at once, not with their square.
+
+    Parameters
+    ----------
+    events : sequence of AUEvent
+    vocabulary : Vocabulary
+        Its ``rules`` are what is checked.
+    fps : float
+        Frame rate the meeting frames are counted at (the timeline's).
+    marks : sequence of CodeMark
+    labels : sequence of str, optional
+        Where each item was read, events then marks (``events[3]``, ``line 7``), named in the
+        message before the item.
+
+    Returns
+    -------
+    str or None
+        ``"events[0] (51 at 1-3 s) and events[1] (52 at 2-4 s) overlap at 2-3 s: 51+52: the
+        head cannot turn left and right at once (FACS 2002, Table 9-1)"``, for the first such
+        pair in time.
+    """
+    from facs_rig.core.notation import CodedAU, combination_rule
+
+    rules = vocabulary.rules
+    # Only the codes with a partner in the same timeline take part: most timelines have none
+    # (a beat sheet of 1000 smiles and surprises is checked without building one item).
+    present = {event.channel.au for event in events}
+    present.update(mark.code for mark in marks)
+    partners: dict[int, set[int]] = {}
+    for first, second in rules.by_pair:
+        partners.setdefault(first, set()).add(second)
+        partners.setdefault(second, set()).add(first)
+    ruled = {code for code in present
+             if code in partners and not partners[code].isdisjoint(present)}
+    hiders = present.intersection(rules.hides)
+    if hiders:
+        # A visibility mark: it and every code of the regions it hides take part.
+        hidden = set().union(*(rules.hides[code] for code in hiders))
+        ruled |= hiders
+        ruled.update(code for code in present
+                     if vocabulary.action_units.get(code) is not None
+                     and vocabulary.action_units[code].region in hidden)
+    # Codes whose rules ask for a letter (43E): an unlettered event's band is read for them.
+    lettered = {rule.first if rule.first_letter else rule.second
+                for rule in rules.alternatives if rule.first_letter or rule.second_letter}
+    scale = vocabulary.scale()
+    # (start, end, index, term as matched, term as written) of the items whose code takes part
+    # in a rule. An event read without a letter is matched at its intensity's band (a JSON
+    # intensity 1.0 on 43 is 43E) and named as written.
+    items: list[tuple[float, float, int, CodedAU, CodedAU]] = []
+    for index, event in enumerate(events):
+        au = event.channel.au
+        if au not in ruled:
+            continue
+        written = CodedAU(au, event.channel.side, event.letter)
+        matched = written
+        if event.letter is None and au in lettered and vocabulary.scores_intensity(au):
+            matched = CodedAU(au, event.channel.side, scale.value_to_letter(event.intensity))
+        items.append((event.start, event.end, index, matched, written))
+    for index, mark in enumerate(marks, start=len(events)):
+        if mark.code in ruled:
+            term = CodedAU(mark.code)
+            items.append((mark.start, mark.end, index, term, term))
+    if len(items) < 2:
+        return None
+    items.sort(key=lambda item: (item[0], item[2]))
+    # Where one ends as the other begins, this much overlap is the two meeting (see
+    # action_units.json, rules.meet_within_frames, for why).
+    meeting = rules.meet_frames / fps if fps > 0 and math.isfinite(fps) else 0.0
+    active: list[tuple[float, float, int, CodedAU, CodedAU]] = []
+    for item in items:
+        start, end = item[0], item[1]
+        active = [other for other in active if other[1] > start + TIME_TOLERANCE]
+        for other in active:
+            if ((min(other[3].au, item[3].au), max(other[3].au, item[3].au)) not in rules.by_pair
+                    and not hiders.intersection((other[3].au, item[3].au))):
+                continue  # no rule between these two codes
+            found = combination_rule(other[3], item[3], vocabulary)
+            if found is None:
+                continue
+            problem, rule = found
+            if rule is not None:  # the rule as the data writes it, not the bands it was read at
+                problem = f"{rule}: {rule.reason} ({rule.source})"
+            else:  # a visibility rule, blind to letters: the terms as written
+                problem = combination_rule(other[4], item[4], vocabulary)[0]
+            overlap_end = min(other[1], end)
+            if overlap_end <= start + TIME_TOLERANCE:
+                continue  # a zero-length item touching another
+            # At a shared boundary: the earlier one ends while the later one begins (not one
+            # inside the other, nor both starting together).
+            at_boundary = other[0] < start - TIME_TOLERANCE and other[1] <= end + TIME_TOLERANCE
+            if at_boundary and overlap_end - start <= meeting + TIME_TOLERANCE:
+                continue
+            note = (f" (they may meet within {rules.meet_frames} frame"
+                    f"{'s' if rules.meet_frames != 1 else ''} where one ends as the other begins; "
+                    f"this is {_time_text((overlap_end - start) * fps)} frames at {fps:g} fps)"
+                    ) if (at_boundary and rules.meet_frames and fps > 0
+                          and overlap_end - start <= 3 * meeting) else ""  # a near miss
+            return (f"{_item_text(other, events, labels)} and {_item_text(item, events, labels)} "
+                    f"overlap at {_time_text(start)}-{_time_text(overlap_end)} s: {problem}{note}")
+        if end > start + TIME_TOLERANCE:
+            active.append(item)
+    return None
+
+
+def _item_text(item: tuple[float, float, int, Any, Any], events: Sequence[AUEvent],
+               labels: Sequence[str] | None) -> str:
+    """``events[0] (L43E at 1-3 s)``, or ``event L43E at 1-3 s`` without labels."""
+    start, end, index, _, term = item
+    what = f"{term} at {_time_text(start)}-{_time_text(end)} s"
+    if labels is not None:
+        return f"{labels[index]} ({what})"
+    return f"{'event' if index < len(events) else 'mark'} {what}"
 
 
 def timeline_summary(timeline: Timeline) -> dict[str, Any]:

@@ -161,7 +161,10 @@ class Expression:
     variants) are codes, each term at least at its letter (no letter: any intensity); a face
     is named after the emotion only when it shows one of them in full. ``variants_omitting_one_of``
     is the table's rule for anger: every prototype without any one of these AUs is a variant
-    too (``code_segments`` writes them out). ``code`` stays the shape the name animates.
+    too (``code_segments`` writes them out). A form's unsided term is a bilateral action, shown
+    only on both sides, unless ``either_side`` (pain, whose PSPI scores each action's intensity
+    without a side): then the AU on either side shows it. ``code`` stays the shape the name
+    animates.
     """
 
     name: str
@@ -170,6 +173,7 @@ class Expression:
     prototypes: tuple[str, ...] = ()
     variants: tuple[str, ...] = ()
     variants_omitting_one_of: str | None = None
+    either_side: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +239,12 @@ class NotationRules:
     alternatives : tuple of Alternative
     sources : Mapping[str, str]
         Short citation -> full reference.
+    meet_frames : int
+        On a timeline, how many frames (of its fps) two separate events may overlap where one
+        ends as the other begins and still be read as meeting, one after the other, not as
+        both at once (``rules.meet_within_frames``; 0: any overlap is both at once).
+    meet_why : str
+        Why, from the data file.
     """
 
     letterless_kinds: frozenset[str] = frozenset()
@@ -244,6 +254,8 @@ class NotationRules:
     hides_source: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
     alternatives: tuple[Alternative, ...] = ()
     sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    meet_frames: int = 0
+    meet_why: str = ""
     #: The alternatives by their two codes (lower first): a code's pairs of terms are looked up
     #: here, not tested against every rule (parsing a code took 13 -> 52 us with the scan).
     by_pair: Mapping[tuple[int, int], tuple[Alternative, ...]] = field(
@@ -332,6 +344,15 @@ def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) ->
                      f"{path}.code: {entry['code']} is not a visibility code")
             hides[entry["code"]] = frozenset(regions if isinstance(regions, list) else ())
             hides_source[entry["code"]] = cite
+    meet = data.get("meet_within_frames", {"frames": 0, "why": "-", "source": "-"})
+    meet = meet if isinstance(meet, Mapping) else {}
+    meet_frames = meet.get("frames")
+    _require(isinstance(meet_frames, int) and not isinstance(meet_frames, bool)
+             and meet_frames >= 0, problems,
+             "rules.meet_within_frames.frames: expected a whole number of frames, 0 or more")
+    _require(isinstance(meet.get("why"), str) and bool(meet.get("why")), problems,
+             "rules.meet_within_frames.why: expected the reason in words")
+    cited(meet.get("source"), "rules.meet_within_frames.source")
     alternatives: list[Alternative] = []
     for path, entry, cite in entries("alternatives"):
         reason = entry.get("reason")
@@ -356,7 +377,8 @@ def _rules_from_dict(data: Any, units: Mapping[int, ActionUnit], source: str) ->
     return NotationRules(frozenset(kinds), letterless_source, MappingProxyType(needs_side),
                          MappingProxyType(hides), MappingProxyType(hides_source),
                          tuple(alternatives),
-                         MappingProxyType(dict(sources)))
+                         MappingProxyType(dict(sources)), int(meet_frames),
+                         str(meet.get("why")))
 
 
 def _require(condition: bool, problems: list[str], message: str) -> None:
@@ -480,13 +502,52 @@ def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Ex
         if (forms["variants"] or omitting) and not forms["prototypes"]:
             problems.append(f"{path}: variants need the prototypes they vary")
             continue
+        either_side = entry.get("either_side", False)
+        if not isinstance(either_side, bool):
+            problems.append(f"{path}.either_side: expected true or false")
+            continue
+        if either_side and not forms["prototypes"]:
+            problems.append(f"{path}.either_side: says how prototypes are read, and there are none")
+            continue
         if name in expressions:
             problems.append(f"{path}.name: {name!r} is listed twice")
         expressions[name] = Expression(name, code, cite, tuple(forms["prototypes"]),
-                                       tuple(forms["variants"]), omitting)
+                                       tuple(forms["variants"]), omitting, either_side)
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return expressions
+
+
+def _everyday_words_from_dict(data: Mapping[str, Any], expressions: Mapping[str, Expression],
+                              source: str) -> dict[str, str]:
+    """``everyday_words.words`` of expressions.json: word -> the expression name it suggests
+    (``scared`` -> ``fear``), validated: each word a name-shaped string that is no expression's
+    own name, each target a named expression, and the section cites its source."""
+    section = data.get("everyday_words")
+    if section is None:
+        return {}
+    path = "everyday_words"
+    if not isinstance(section, Mapping):
+        raise VocabularyError(f"{source}: {path}: expected an object with source and words")
+    problems: list[str] = []
+    if not (isinstance(section.get("source"), str) and section["source"]):
+        problems.append(f"{path}.source: the words cite their source")
+    words = section.get("words")
+    if not isinstance(words, Mapping):
+        raise VocabularyError(f"{source}: {path}.words: expected an object of word -> name")
+    known: dict[str, str] = {}
+    for word, name in words.items():
+        if normalize_expression_name(word) != word or not word:
+            problems.append(f"{path}.words.{word}: must be lowercase letters, digits and '_'")
+        elif word in expressions:
+            problems.append(f"{path}.words.{word}: is an expression's own name")
+        elif name not in expressions:
+            problems.append(f"{path}.words.{word}: {name!r} is not a named expression")
+        else:
+            known[word] = name
+    if problems:
+        raise VocabularyError(f"{source}: " + "; ".join(problems[:5]))
+    return known
 
 
 def normalize_expression_name(name: str) -> str:
@@ -508,6 +569,9 @@ class Vocabulary:
     default_scale: str
     expressions: Mapping[str, Expression] = field(default_factory=dict)
     rules: NotationRules = field(default_factory=NotationRules)
+    #: Everyday words -> the expression each suggests (``scared`` -> ``fear``): for "did you
+    #: mean", never read as names (expressions.json ``everyday_words`` cites why).
+    everyday_words: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dicts(cls, action_units: Mapping[str, Any], intensity_scales: Mapping[str, Any],
@@ -527,8 +591,9 @@ class Vocabulary:
         named = _expressions_from_dict(expressions or {"schema": "facs_rig.expressions/1",
                                                        "expressions": []},
                                        f"{source} (expressions)")
+        words = _everyday_words_from_dict(expressions or {}, named, f"{source} (expressions)")
         vocabulary = cls(MappingProxyType(units), MappingProxyType(scales), default,
-                         MappingProxyType(named), rules)
+                         MappingProxyType(named), rules, MappingProxyType(words))
         # Every expression must be a valid code of this very vocabulary.
         for expression in named.values():
             try:

@@ -11,14 +11,24 @@ One beat per line: a time, a FACS code or named expression, optional phases and 
 Grammar (full reference in ``docs/timeline-formats.md``):
 
 * ``#`` starts a comment, anywhere on a line but a ``title`` line (``title Take #3``: the
-  title runs to the end of its line, ``#`` included); blank lines are ignored.
-* Header lines: ``fps N`` (frames per second, before the first beat; default 30) sets the rate of
-  timecodes, ``f`` durations and sampling; ``duration T`` sets the timeline's length;
+  title runs to the end of its line, ``#`` included); blank lines are ignored. Comments are the
+  director's words and are kept on the beat's events: lines above a beat as its ``note``, one on
+  its line as its ``comment``, those after the last beat as ``metadata["comment"]``; the code as
+  typed, when it names an expression, as their ``expression``. The writer puts each back.
+* Header lines: ``fps N`` (frames per second, before the first beat; default 30, but a file
+  that uses timecode must give it) sets the rate of timecodes, ``f`` durations and sampling;
+  ``duration T`` sets the timeline's length (a beat past it is cut off, with a warning);
   ``title TEXT`` goes into the metadata; ``start T`` (before the first beat) is the time of the
   timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode);
-  ``apex next`` holds every beat until the next one; ``overlap max`` keeps overlapping beats of
-  one channel combined by maximum (default ``replace``: a later beat takes over the channels it
-  names, :func:`facs_rig.core.timeline.take_over`). Each once.
+  ``measured TEXT`` (written by ``retarget`` and ``code``) says the events were measured from a
+  capture, not coded, so overlapping events are not checked against FACS's rules for one code
+  (a solver reads 26 and 27 at once); ``apex next`` holds every beat until the next one;
+  ``overlap max`` keeps overlapping beats of one channel combined by maximum (default
+  ``replace``: a later beat takes over the channels it names,
+  :func:`facs_rig.core.timeline.take_over`). Each once.
+* Separate beats whose events are on at one moment are one code: FACS's rules for one code apply
+  to them (``0 51`` and ``1 52`` with the default 1.8 s phases overlap: refused; see
+  :func:`facs_rig.core.timeline.overlap_problem`), checked once holds and take-overs are applied.
 * A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
   at the file's fps (:mod:`facs_rig.core.timecode`). Beat times never go backwards.
 * The code is everything between the time and the first option keyword: ``6+12D``,
@@ -39,13 +49,14 @@ import difflib
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from facs_rig.core.notation import Code, CodedAU, combination_problem
+from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code, names_expression
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
@@ -54,18 +65,25 @@ from facs_rig.core.timeline import (
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
     EASINGS,
+    MEASURED_KEY,
+    TIME_TOLERANCE,
     AUEvent,
     CodeMark,
     Timeline,
     events_from_code,
     hold_until,
+    intensity_band_letter,
+    intensity_reaches,
     marks_from_code,
+    overlap_problem,
     take_over,
+    take_over_indexed,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
     CodeParseError,
     FacsRigError,
+    FacsRigWarning,
     TimelineError,
     TimelineFormatError,
     quoted,
@@ -73,13 +91,13 @@ from facs_rig.errors import (
 )
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
-           "notes_origin", "float32_text", "written_intensity"]
+           "notes_origin", "float32_text", "written_intensity", "timeline_time", "states_fps"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
 _ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
 _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
-_HEADER_KEYS = ("fps", "duration", "title", "start", "apex", "overlap")
+_HEADER_KEYS = ("fps", "duration", "title", "start", "measured", "apex", "overlap")
 # 'apex next': the apex lasts until the next beat starts (a pose held until the next key).
 _NEXT = "next"
 # The 'overlap' header's rules for a later beat naming a channel an earlier beat still holds:
@@ -126,8 +144,19 @@ def _quantity(token: _Token, fps: float, what: str) -> float:
     return value / fps if match["unit"].lower() == "f" else value
 
 
-def _time(token: _Token, fps: float, what: str = "time") -> float:
+def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = True) -> float:
+    """Seconds of a time in any of its forms; ``rate_given`` False (a file with no ``fps``
+    line) refuses timecode: SMPTE timecode counts frames at a rate (SMPTE ST 12-1), and read at
+    the default 30 fps ``00:00:01:12`` was 1.4 s where a 24 fps edit meant 1.5 s, silently."""
     if is_timecode(token.text):
+        if not rate_given:
+            try:  # its own faults first (drop-frame, minute 61), whatever the rate
+                parse_timecode(token.text, 1000.0)
+            except ValueError as exc:
+                raise _LineError(str(exc), token.column) from None
+            raise _LineError(f"{what} {token.text} is timecode, which counts frames at the file's "
+                             f"frame rate: add an 'fps N' line (fps 24, fps 25, fps 29.97) before "
+                             f"it", token.column)
         try:
             return parse_timecode(token.text, fps)
         except ValueError as exc:
@@ -168,6 +197,38 @@ def notes_origin(timeline: Timeline) -> float:
         return 0.0
 
 
+def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
+    """Seconds on ``timeline`` of a time typed as a notes file types one (``--at``): seconds
+    (``12``, ``12s``), frames (``288f``) or timecode ``HH:MM:SS:FF``, both at the timeline's fps;
+    timecode counts from the timeline's ``start`` header when it has one, as its beats do.
+
+    Raises
+    ------
+    TimelineFormatError
+        ``--at 'soon' is not a time: seconds (1.5 or 1.5s), frames (36f) or timecode
+        HH:MM:SS:FF``, a negative time, a timecode frame not below the fps, a timecode before
+        the start.
+    """
+    tokens = _tokens(text)
+    if len(tokens) != 1:
+        raise TimelineFormatError(f"{what} {shown(text)} is not a time: seconds (1.5 or 1.5s), "
+                                  f"frames (36f) or timecode HH:MM:SS:FF")
+    try:
+        seconds = _time(tokens[0], timeline.fps, what)
+        if is_timecode(tokens[0].text):
+            seconds = _since(seconds, notes_origin(timeline), tokens[0], what)
+    except _LineError as exc:
+        raise TimelineFormatError(str(exc)) from None
+    return seconds
+
+
+def states_fps(text: str) -> bool:
+    """Whether AU notes ``text`` has an ``fps`` header line (without one it is read at the
+    default 30 fps, and timecode in it is refused)."""
+    return any(tokens and tokens[0].text.lower() == "fps"
+               for tokens in (_tokens(line) for _, line, _ in _lines(text)))
+
+
 def _phases(options: dict, at: float) -> tuple[float, float, float]:
     """Onset, apex and offset durations from duration options or absolute phase times.
 
@@ -199,11 +260,11 @@ def _phases(options: dict, at: float) -> tuple[float, float, float]:
     return (round(apex_start - at, 12), round(apex_end - apex_start, 12), round(end - apex_end, 12))
 
 
-def _origin(start_line: tuple[int, _Token], fps: float) -> float:
+def _origin(start_line: tuple[int, _Token], fps: float, rate_given: bool) -> float:
     """Seconds of the ``start`` header's time, read at the file's fps (known by the first beat)."""
     line_number, token = start_line
     try:
-        return _time(token, fps, "start")
+        return _time(token, fps, "start", rate_given=rate_given)
     except _LineError as exc:
         raise _LineError(str(exc), exc.column, line_number) from None
 
@@ -293,6 +354,29 @@ def _stray_after_code(line: str, code_tokens: list[_Token], vocabulary: Vocabula
                      stray.column)
 
 
+def _unreached(code: Code, code_text: str, value: float, written: str,
+               vocabulary: Vocabulary) -> str:
+    """The message for an ``intensity`` that sets no AU of ``code`` (``contempt intensity 0.9``
+    played R12C+R14C at C, as if it were not there), with the code that plays it: each
+    lettered AU given the letter whose band holds the value, and the value itself in
+    ``intensity`` when it is not that letter's (``R12D+R14D``; ``R12E+R14E intensity 0.95``)."""
+    scale = vocabulary.scale()
+    # Every lettered AU, and an unlettered blink or wink (which stays closed, unscored: its depth
+    # needs its band's letter, 45C), takes the band's letter.
+    terms = [replace(term, intensity=intensity_band_letter(vocabulary, term.au, value))
+             if vocabulary.action_unit(term.au).drives and (
+                 term.intensity is not None or not vocabulary.scores_intensity(term.au))
+             else term for term in code]
+    letters = {term.intensity for term in terms if term.intensity is not None
+               and vocabulary.action_unit(term.au).drives}
+    exact = len(letters) == 1 and np.float32(scale.letter_to_value(next(iter(letters)))) == np.float32(value)
+    instead = format_code(Code(tuple(terms))) + ("" if exact else f" intensity {written}")
+    named = code_text if code_text == format_code(code) else f"{code_text} ({format_code(code)})"
+    return (f"intensity {written} changes no AU of {named}: it sets the AUs written without a "
+            f"letter (but a blink or wink, which stays closed) and the lettered ones whose "
+            f"letter's band holds it; write {instead} instead")
+
+
 def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
     """The letter whose band holds an intensity, for ``au``: on a blink or wink (a depth FACS
     does not score) A's band reaches down to 0, so that a blink at any depth below full closure
@@ -300,15 +384,31 @@ def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
     return letter or ("A" if not vocabulary.scores_intensity(au) else None)
 
 
-def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(number, line)`` without its comment, except on a ``title`` line: there a ``#`` is
-    part of the title (``title Take #3``), so a title line carries no comment."""
+#: The first line the writer writes: its own, not the director's words (not read as a note).
+HEADER_COMMENT = "facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"
+
+
+def _lines(text: str) -> Iterator[tuple[int, str, str | None]]:
+    """``(number, line, comment)``: the line without its comment, and the comment's text
+    (after ``#``, without the spaces around it; None without one), except on a ``title``
+    line: there a ``#`` is part of the title (``title Take #3``), so a title line carries no
+    comment."""
     for number, raw in enumerate(text.splitlines(), start=1):
         first = raw.split(None, 1)
         if first and first[0].lower() == "title":
-            yield number, raw
+            yield number, raw, None
         else:
-            yield number, raw.split("#", 1)[0]
+            line, hash_sign, comment = raw.partition("#")
+            yield number, line, comment.strip() if hash_sign else None
+
+
+def _with_words(beat: tuple, expression: str | None, note: str | None,
+                comment: str | None) -> tuple:
+    """The beat's events carrying the words typed with it (its marks carry none)."""
+    if expression is None and note is None and comment is None:
+        return beat
+    return tuple(replace(event, expression=expression, note=note, comment=comment)
+                 for event in beat)
 
 
 def _title_line(title: object) -> str | None:
@@ -326,39 +426,59 @@ def _title_line(title: object) -> str | None:
     return f"title {text}" if text else None
 
 
-def _beat_events(beats: list[tuple[int, float, Code, dict, float, float, float, bool]],
-                 duration: float | None, overlap: str, vocabulary: Vocabulary, source: str
-                 ) -> tuple[list[AUEvent], list[CodeMark]]:
-    """The events and marks of the beats read (in file order, times not going backwards).
+@dataclass(frozen=True)
+class _Beat:
+    """A beat line as read: its timing, and where its events and marks are in the reader's
+    lists (``first_event``, ``event_count``; ``first_mark``, ``mark_count``)."""
 
-    A beat that holds (``apex next``) keeps its apex until the next beat with a later time
-    starts (beats at the same time are one moment), where its offset starts; the last one holds
-    to the ``duration`` header when there is one, else it has the default apex. Then, unless the
-    ``overlap max`` header says otherwise, each beat takes over the channels it names from the
-    beats before it (:func:`facs_rig.core.timeline.take_over`).
+    line: int
+    code_text: str
+    at: float
+    onset: float
+    apex: float
+    offset: float
+    holds: bool  # 'apex next': its apex is resolved once the next beat is known (_hold)
+    first_event: int
+    event_count: int
+    first_mark: int
+    mark_count: int
+
+
+def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
+          duration: float | None, source: str) -> list[tuple[int, str, float]]:
+    """Give each beat that holds (``apex next``) its apex, in place in ``events`` and
+    ``marks``, and return each beat's ``(line, code, end)`` for :func:`_note_cut_off`.
+
+    A beat that holds keeps its apex until the next beat with a later time starts (beats at
+    the same time are one moment), where its offset starts
+    (:func:`facs_rig.core.timeline.hold_until`); the last one holds to the ``duration`` header
+    when there is one, else it keeps the default apex it was built with. Held to the duration,
+    its fall lies past the end by request, so its end for the cut-off note is its apex's end
+    (the note is then only for a beat that starts its hold after the duration).
     """
-    events_by_beat: list[tuple[AUEvent, ...]] = []
-    marks: list[CodeMark] = []
+    ends: list[tuple[int, str, float]] = []
     following: float | None = None  # the time of the nearest beat after this one's time
     holds_until: list[float | None] = [None] * len(beats)
     for index in range(len(beats) - 1, -1, -1):
         holds_until[index] = following
-        if index and beats[index - 1][1] < beats[index][1]:
-            following = beats[index][1]
-    for (line_number, at, code, options, onset, apex, offset, holds), until in zip(
-            beats, holds_until):
-        if holds:
-            until = until if until is not None else duration
-            apex = DEFAULT_APEX if until is None else hold_until(at, onset, until)
-        try:
-            events_by_beat.append(_coded_events(code, options, at, onset, apex, offset,
-                                                vocabulary))
-        except FacsRigError as exc:
-            raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
-        marks.extend(marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset))
-    if overlap == "max":
-        return [event for beat in events_by_beat for event in beat], marks
-    return take_over(events_by_beat), marks
+        if index and beats[index - 1].at < beats[index].at:
+            following = beats[index].at
+    for beat, until in zip(beats, holds_until):
+        at, onset, apex, offset = beat.at, beat.onset, beat.apex, beat.offset
+        held_to = until if until is not None else duration
+        to_duration = beat.holds and until is None and duration is not None
+        if beat.holds and held_to is not None:
+            apex = hold_until(at, onset, held_to)
+            try:
+                span = slice(beat.first_event, beat.first_event + beat.event_count)
+                events[span] = [replace(event, apex=apex) for event in events[span]]
+                span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
+                marks[span] = [replace(mark, end=at + onset + apex + offset) for mark in marks[span]]
+            except FacsRigError as exc:  # an end past the largest float
+                raise TimelineFormatError(f"{source}, line {beat.line}: {exc}") from None
+        ends.append((beat.line, beat.code_text,
+                     at + onset + apex + (0.0 if to_duration else offset)))
+    return ends
 
 
 def _coded_events(code: Code, options: dict, at: float, onset: float, apex: float, offset: float,
@@ -401,6 +521,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     fps = DEFAULT_FPS
     duration: float | None = None
     metadata: dict[str, str] = {}
+    events: list[AUEvent] = []
+    marks: list[CodeMark] = []  # the codes that drive nothing (50, 74): kept over the beat
+    event_lines: list[int] = []  # the line of each event and mark, for the overlap check
+    mark_lines: list[int] = []
     previous: tuple[float, int] | None = None
     parsed_codes: dict[str, Code] = {}  # beat sheets repeat their codes
     seen_beat = False
@@ -410,13 +534,22 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     origin = 0.0
     hold_all = False  # the 'apex next' header: every beat without its own apex holds
     overlap = "replace"
-    # (line, time, code, options, onset, apex, offset, holds): the events are built once every
-    # beat is read, since 'apex next' needs the next beat's time and the last one the duration.
-    beats: list[tuple[int, float, Code, dict, float, float, float, bool]] = []
-    for line_number, line in _lines(text):
+    # Each beat's timing and where its events and marks are in the lists: 'apex next' needs the
+    # next beat's time (and the last one the duration), known only once every beat is read.
+    beats: list[_Beat] = []
+    # The director's words: comment lines above a beat become its note; a comment on a beat's
+    # line, its comment; comments on header lines and a marks-only beat's join the next beat's
+    # note; those after the last beat, the timeline's metadata["comment"].
+    note_lines: list[str] = []
+    for line_number, line, comment_text in _lines(text):
         tokens = _tokens(line)
         if not tokens:
+            if comment_text is not None and not (comment_text == HEADER_COMMENT
+                                                 and line_number == 1):
+                note_lines.append(comment_text)
             continue
+        if comment_text is not None and tokens[0].text.lower() in _HEADER_KEYS:
+            note_lines.append(comment_text)
         try:
             keyword = tokens[0].text.lower()
             if keyword in _HEADER_KEYS:
@@ -430,6 +563,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 header_lines[keyword] = line_number
                 if keyword == "title":
                     metadata["title"] = line[tokens[1].column - 1:].strip()
+                elif keyword == "measured":
+                    # Events measured from a capture (retarget, code): not a coding, so the
+                    # overlap rule below is not applied (timeline.MEASURED_KEY).
+                    metadata[MEASURED_KEY] = line[tokens[1].column - 1:].strip()
                 elif len(tokens) > 2:
                     raise _LineError(f"unexpected {shown(tokens[2].text)} after {keyword} value",
                                      tokens[2].column)
@@ -477,9 +614,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     duration_line = (line_number, tokens[1])
                 continue
             if not seen_beat and start_line is not None:
-                origin = _origin(start_line, fps)
+                origin = _origin(start_line, fps, "fps" in header_lines)
             seen_beat = True
-            at = _since(_time(tokens[0], fps), origin, tokens[0])
+            at = _since(_time(tokens[0], fps, rate_given="fps" in header_lines), origin, tokens[0])
             if previous is not None and at < previous[0]:
                 raise _LineError(f"time {tokens[0].text} ({at:g} s) goes backwards: the beat on "
                                  f"line {previous[1]} is at {previous[0]:g} s", tokens[0].column)
@@ -509,7 +646,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 elif key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
                 elif key in _ABSOLUTE_KEYS:
-                    options[key] = (_since(_time(value_token, fps, key), origin, value_token, key),
+                    options[key] = (_since(_time(value_token, fps, key,
+                                                 rate_given="fps" in header_lines),
+                                           origin, value_token, key),
                                     value_token.column)
                 elif key in _EASE_KEYS:
                     if value_token.text.lower() not in EASINGS:
@@ -519,6 +658,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     options[key] = value_token.text.lower()
                 else:
                     options[key] = _intensity(value_token, vocabulary)
+                    intensity_token = value_token
                 index += 2
             code_start = code_tokens[0].column
             code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
@@ -531,11 +671,31 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     _stray_after_code(line, code_tokens, vocabulary)
                     column = code_start + exc.column - 1 if exc.column else code_start
                     raise _LineError(str(exc), column) from None
+            if "intensity" in options and not intensity_reaches(
+                    code, vocabulary, float(options["intensity"])):
+                raise _LineError(_unreached(code, code_text, float(options["intensity"]),
+                                            intensity_token.text, vocabulary),
+                                 intensity_token.column)
             onset, apex, offset = _phases(options, at)
             holds = options.get("apex") == _NEXT or (
                 hold_all and "apex" not in options
                 and not any(key in options for key in _ABSOLUTE_KEYS))
-            beats.append((line_number, at, code, options, onset, apex, offset, holds))
+            # A beat that holds is built with the default apex, and given its held one below.
+            beat = _coded_events(code, options, at, onset, apex, offset, vocabulary)
+            if beat:
+                beat = _with_words(beat, code_text if names_expression(code_text, vocabulary)
+                                   else None, "\n".join(note_lines) if note_lines else None,
+                                   comment_text)
+                note_lines = []
+            elif comment_text:  # a marks-only beat (50): its words go with the next beat's
+                note_lines.append(comment_text)
+            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
+            beats.append(_Beat(line_number, code_text, at, onset, apex, offset, holds,
+                               len(events), len(beat), len(marks), len(beat_marks)))
+            events.extend(beat)
+            event_lines.extend([line_number] * len(beat))
+            marks.extend(beat_marks)
+            mark_lines.extend([line_number] * len(beat_marks))
         except _LineError as exc:
             where = f"line {exc.line or line_number}" + (f", column {exc.column}" if exc.column else "")
             raise TimelineFormatError(f"{source}, {where}: {exc}") from None
@@ -543,14 +703,14 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             raise TimelineFormatError(f"{source}, line {line_number}: {exc}") from None
     if start_line is not None and not seen_beat:
         try:  # with beats it was read at the first one; without, 'start abc' would pass unread
-            origin = _origin(start_line, fps)
+            origin = _origin(start_line, fps, "fps" in header_lines)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {start_line[0]}, column {exc.column}: "
                                       f"{exc}") from None
     if duration_line is not None:
         line_number, token = duration_line
         try:
-            duration = _time(token, fps, "duration")
+            duration = _time(token, fps, "duration", rate_given="fps" in header_lines)
             if start_line is not None and ":" in token.text and origin > 0 and duration >= origin:
                 # A timecode at or past the start reads as the end of the edit, but 'duration' is
                 # a length: taken as given it put the hour of nothing back that 'start' removes.
@@ -560,7 +720,14 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
-    events, marks = _beat_events(beats, duration, overlap, vocabulary, source)
+    beat_ends = _hold(beats, events, marks, duration, source)
+    if overlap == "replace" and len(beats) > 1:
+        # Each beat takes over the channels it names from the beats before it; the lines of the
+        # events kept are kept beside them, for the overlap check's message.
+        kept = take_over_indexed(events[beat.first_event:beat.first_event + beat.event_count]
+                                 for beat in beats)
+        events = [event for _, event in kept]
+        event_lines = [event_lines[index] for index, _ in kept]
     if duration_line is not None and duration is not None:
         end = max(max((event.end for event in events), default=0.0),
                   max((mark.end for mark in marks), default=0.0))
@@ -569,10 +736,36 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
+        _note_cut_off(source, line_number, token.text, duration, beat_ends)
+    if note_lines:
+        metadata["comment"] = "\n".join(note_lines)
+    if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
+        # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
+        problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
+                                  labels=[f"line {number}" for number in event_lines + mark_lines])
+        raise TimelineFormatError(f"{source}: {problem}")
     try:
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
+
+
+def _note_cut_off(source: str, line_number: int, written: str, duration: float,
+                  beat_ends: list[tuple[int, str, float]]) -> None:
+    """Warn (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line) when the
+    ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
+    off when sampled (docs/timeline-formats.md, Timelines), which a trimmed timeline from another
+    format needs to keep when written as notes and read back, but a typed ``duration 2`` above
+    a beat running to 4.8 s lost the rest silently."""
+    past = [(line, code, end) for line, code, end in beat_ends if end > duration + TIME_TOLERANCE]
+    if not past:
+        return
+    line, code, end = max(past, key=lambda beat: beat[2])
+    others = f" (and {len(past) - 1} other beat{'s' if len(past) > 2 else ''})" if len(past) > 1 else ""
+    warnings.warn(FacsRigWarning(
+        f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat on "
+        f"line {line} ({code}), which runs to {end:g} s{others}: it plays only to {duration:g} s "
+        f"(a longer duration, or none, plays it whole)"), stacklevel=3)
 
 
 def _seconds(value: float) -> str:
@@ -681,7 +874,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
     durations are written to the nanosecond, the timeline's precision, and so is the header's
     duration; its fps exactly. Reading the text back gives the same timeline to those precisions, and
-    writing that again gives the same text. Metadata other than ``title`` and ``start`` is not carried
+    writing that again gives the same text. Metadata other than ``title``, ``start`` and
+    ``events_from`` (``measured``) is not carried
     (use JSON for that).
 
     Raises
@@ -698,7 +892,9 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     # again lists its lines in the same order.
     ordered = sorted(timeline.events, key=lambda e: (
         round(e.start, 9), e.channel.sort_key, round(e.onset, 9), round(e.apex, 9),
-        round(e.offset, 9), float(np.float32(e.intensity)), e.ease_in, e.ease_out, e.letter or ""))
+        round(e.offset, 9), float(np.float32(e.intensity)), e.ease_in, e.ease_out, e.letter or "",
+        e.expression or "", e.note or "", e.comment or ""))
+    written: list[tuple[AUEvent, str | None, str | None, tuple]] = []
     for event in ordered:
         problem = check_channel(event.channel, vocabulary)
         if event.channel.side is None and event.channel.au in vocabulary.rules.needs_side:
@@ -710,10 +906,23 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                                                    event.intensity)
         # Keyed by the text written, so that events whose times agree to the nanosecond share
         # a line (and the text read back and written again is the same).
-        key = (_beat_time(event.start + origin, timeline.fps, timecode),
-               *(_duration(value, timeline.fps, timecode)
-                 for value in (event.onset, event.apex, event.offset)),
-               event.ease_in, event.ease_out, intensity_text)
+        timing = (_beat_time(event.start + origin, timeline.fps, timecode),
+                  *(_duration(value, timeline.fps, timecode)
+                    for value in (event.onset, event.apex, event.offset)),
+                  event.ease_in, event.ease_out)
+        written.append((event, letter, intensity_text, timing))
+    # What a beat line is read under: the fps and the 'start' its times are written from.
+    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {timeline.metadata['start']}\n"
+                                                   if origin else "")
+    named = _named_lines(written, context, vocabulary)
+    for index, (event, letter, intensity_text, timing) in enumerate(written):
+        if index in named:
+            beat = named[index]
+            if beat not in lines:
+                lines.append(beat)
+            continue
+        # The director's words: beats with other words are other lines.
+        key = (*timing, intensity_text, (None, event.note, event.comment))
         term = CodedAU(event.channel.au, event.channel.side, letter)
         # Same timing, and no AU already on the line in any side (12 and L12 cannot share a
         # code, and 12 twice would collapse into one event), nor one FACS does not score with
@@ -740,7 +949,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         term = CodedAU(mark.code)
 
         def takes(beat: dict, mark=mark, term=term) -> bool:  # this mark's, bound now
-            return mark.code not in beat["aus"] and not any(
+            # Not a named line: 'surprise+50' would read back as another name.
+            return "named" not in beat and mark.code not in beat["aus"] and not any(
                 combination_problem(term, other, vocabulary) for other in beat["coded"])
 
         beat = next((beat for beat in lines if beat["span"] == (mark.start, mark.end)
@@ -750,7 +960,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             # agree to the nanosecond share it.
             key = (_beat_time(mark.start + origin, timeline.fps, timecode), "0",
                    _duration(mark.end - mark.start, timeline.fps, timecode), "0",
-                   DEFAULT_EASING, DEFAULT_EASING, None)
+                   DEFAULT_EASING, DEFAULT_EASING, None, (None, None, None))
             candidates = lines_by_key.setdefault(key, [])
             beat = next((beat for beat in candidates if takes(beat)), None)
             if beat is None:
@@ -767,6 +977,10 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     title = _title_line(timeline.metadata["title"]) if "title" in timeline.metadata else None
     if title is not None:
         out.append(title)
+    if MEASURED_KEY in timeline.metadata:
+        # One line, no comment sign: what the reader reads back (its text is provenance only).
+        measured = " ".join(str(timeline.metadata[MEASURED_KEY]).replace("#", " ").split())
+        out.append(f"measured {measured or 'from a capture'}")
     out.append(f"fps {_seconds(timeline.fps)}")
     if origin:
         out.append(f"start {timeline.metadata['start']}")
@@ -781,26 +995,82 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     # Read back, each line takes over the AUs it names from the lines above it (take_over): a
     # timeline whose events of one AU overlap at their apex (a capture's pieces, a JSON file's
     # events, two lanes of ELAN) says that its overlaps combine by maximum, and reads back as it was.
-    written = [event for beat in lines for event in beat["events"]]
+    on_lines = [event for beat in lines for event in beat["events"]]
     kept = take_over(beat["events"] for beat in lines)
-    if len(kept) != len(written) or any(a is not b for a, b in zip(kept, written)):
+    if len(kept) != len(on_lines) or any(a is not b for a, b in zip(kept, on_lines)):
         out.append("overlap max")
     rows = []
     for beat in lines:
-        start, onset, apex, offset, ease_in, ease_out, intensity_text = beat["key"]
-        options = [f"{name} {value}"
-                   for name, value in (("onset", onset), ("apex", apex), ("offset", offset))]
-        if ease_in == ease_out and ease_in != DEFAULT_EASING:
-            options.append(f"ease {ease_in}")
-        elif ease_in != ease_out:
-            options.append(f"ease_in {ease_in} ease_out {ease_out}")
-        if intensity_text is not None:
-            options.append(f"intensity {intensity_text}")
-        rows.append((start, "+".join(beat["terms"]), "  ".join(options)))
+        _, note, comment = beat["key"][7]  # the words (the expression is in "terms")
+        rows.append((beat["key"][0], "+".join(beat["terms"]), _options_text(beat["key"]), note,
+                     comment))
     time_width = max((len(row[0]) for row in rows), default=0)
     code_width = max((len(row[1]) for row in rows), default=0)
-    out.extend(f"{time:<{time_width}}  {code:<{code_width}}  {options}" for time, code, options in rows)
+    for time, code, options, note, comment in rows:
+        if note is not None:
+            out.extend(_comment_line(line) for line in note.split("\n"))
+        out.append(f"{time:<{time_width}}  {code:<{code_width}}  {options}"
+                   + ("" if comment is None else "  " + _comment_line(comment)))
+    if "comment" in timeline.metadata:  # the words after the last beat
+        out.extend(_comment_line(line) for line in str(timeline.metadata["comment"]).splitlines())
     return "\n".join(out) + "\n"
+
+
+def _comment_line(text: str) -> str:
+    return f"# {text}" if text else "#"
+
+
+def _options_text(key: tuple) -> str:
+    """A beat line's options: its phases, easing unless smooth, and intensity option."""
+    _, onset, apex, offset, ease_in, ease_out, intensity_text = key[:7]
+    options = [f"{name} {value}"
+               for name, value in (("onset", onset), ("apex", apex), ("offset", offset))]
+    if ease_in == ease_out and ease_in != DEFAULT_EASING:
+        options.append(f"ease {ease_in}")
+    elif ease_in != ease_out:
+        options.append(f"ease_in {ease_in} ease_out {ease_out}")
+    if intensity_text is not None:
+        options.append(f"intensity {intensity_text}")
+    return "  ".join(options)
+
+
+def _named_lines(written: list[tuple[AUEvent, str | None, str | None, tuple]], context: str,
+                 vocabulary: Vocabulary) -> dict[int, dict]:
+    """The beat lines written with the expression typed (``surprise``): index in ``written``
+    -> its line, for the events that carry an expression and are, among those with the same
+    timing and words, exactly what a line with that name reads back as (the same AUs, letters
+    and intensity text; with the line's ``intensity`` option if it has one). Events whose AUs
+    are no longer what the name means (an animator took one out) are written as codes."""
+    groups: dict[tuple, list[int]] = {}
+    for index, (event, _, _, timing) in enumerate(written):
+        if event.expression is not None:
+            groups.setdefault((*timing, event.expression, event.note, event.comment),
+                              []).append(index)
+    named: dict[int, dict] = {}
+    for group_key, indices in groups.items():
+        timing, expression = group_key[:6], group_key[6]
+        wanted = sorted((written[i][0].channel.sort_key, written[i][1] or "", written[i][2] or "")
+                        for i in indices)
+        for intensity_text in sorted({written[i][2] for i in indices}, key=lambda t: t or ""):
+            key = (*timing, intensity_text, group_key[6:])
+            try:
+                read = parse_au_notes(f"{context}{timing[0]}  {expression}  "
+                                      f"{_options_text(key)}\n", vocabulary)
+            except FacsRigError:  # a name this vocabulary does not know
+                break
+            got = []
+            for event in read.events:
+                letter, text = written_intensity(vocabulary, event.channel.au, event.letter,
+                                                 event.intensity)
+                got.append((event.channel.sort_key, letter or "", text or ""))
+            if sorted(got) == wanted and not read.marks:
+                first = written[indices[0]][0]
+                beat = {"key": key, "terms": [expression], "named": True, "span": (first.start, first.end),
+                        "aus": {written[i][0].channel.au for i in indices}, "coded": [],
+                        "events": [written[i][0] for i in indices]}
+                named.update((i, beat) for i in indices)
+                break
+    return named
 
 
 def read_au_notes(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:

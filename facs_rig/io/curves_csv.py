@@ -395,6 +395,10 @@ def read_timeline_csv(path: str | os.PathLike[str], vocabulary: Vocabulary) -> T
     """
     curves = read_curves_csv(path, vocabulary)
     try:
+        # No check of overlapping events across columns (timeline_json.coded_overlap_problem):
+        # a CSV holds samples, not a coder's events, most often a capture's solved channels,
+        # where a solver reads 26 and 27 (or 63 and 64) at once and the rig's exclusive chain
+        # plays the stronger; each column's channel is checked (an unsided AU46 is refused).
         return timeline_from_curves(curves, scale=vocabulary.scale(), metadata={})
     except TimelineError as exc:  # events rebuilt from valid curves can still be out of range
         raise TimelineFormatError(f"{Path(path)}: {exc}") from None

@@ -2,7 +2,7 @@
 
 There is no official FACS-in-ELAN standard (the EAF 3.0 schema, EAFv3.0.xsd, defines tiers, not
 what FACS coders put in them); this
-adapter reads the three shapes in common lab use:
+adapter reads the three shapes in common lab use, and what facs-rig adds to them:
 
 1. **A tier per AU**, named ``AU12``, ``AU1``, ``L12``, ``R12``, ``AU12_L``, ``AU12 L``
    (an ``AU`` or side prefix is required, so a tier named ``12`` is not taken for an AU; a
@@ -23,6 +23,11 @@ adapter reads the three shapes in common lab use:
    it lies in the letter's band (``12C`` with ``0.43688032``); outside it (a coder changed the
    letter) the letter's own value is read, as AU notes read ``12D intensity 0.3``.
 
+5. **The director's words** on an AU tier's children ``<tier> expression``, ``<tier> note``
+   and ``<tier> comment`` (what the writer makes, Symbolic Association as the intensities): the
+   event's :attr:`~facs_rig.core.timeline.AUEvent.expression`, ``note`` and ``comment``. A code
+   tier's expression name (``happiness``) is kept as its events' expression.
+
 An annotation span ``[t0, t1]`` without phase annotations is split by
 :data:`DEFAULT_PHASE_PROPORTIONS`: onset 25 %, apex 50 %, offset 25 % of the span. A symmetric
 rise and fall around a held apex; a coder who needs other timing marks the phases.
@@ -31,7 +36,7 @@ Every other tier is ignored and listed in the timeline's ``metadata["ignored_tie
 files hold words, gestures, translations...). Annotations on unaligned time slots cannot be
 placed and are skipped, counted in ``metadata["unaligned_annotations"]``.
 
-The writer makes shapes 1, 3 and 4: one tier per channel (``AU12``, ``AU12_L``; overlapping
+The writer makes shapes 1, 3, 4 and 5: one tier per channel (``AU12``, ``AU12_L``; overlapping
 events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN tier cannot hold
 overlapping annotations: see docs/timeline-formats.md, "Why this layout") whose values are what
 a FACS coder writes, the FACS term with its letter (``12C``, ``L12B``; :func:`_value_texts`), a
@@ -52,20 +57,24 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from facs_rig.core.channels import Channel
+from facs_rig.core.notation import names_expression
 from facs_rig.core.timeline import (
     DEFAULT_EASING,
     EASINGS,
+    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
     events_from_code,
     marks_from_code,
+    overlap_problem,
 )
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import (
@@ -101,6 +110,12 @@ _PHASE_TYPE = "facs-phase"
 _INTENSITY_TYPE = "facs-intensity"
 #: The child tier of an AU tier holding each annotation's exact intensity (``AU12 intensity``).
 _INTENSITY_SUFFIX = " intensity"
+# The director's words (AUEvent.expression, note, comment), each on a child tier of the AU
+# tier ("AU12 comment"), one value per annotation of its parent as the exact intensities:
+# ELAN tiers hold free text, and a Symbolic Association child moves and goes with its AU
+# annotation (EAF 3.0 annotation format, "Symbolic_Association" constraint).
+_WORDS = ("expression", "note", "comment")
+_WORDS_TYPE = "facs-words"
 
 
 def _pympi():
@@ -250,10 +265,24 @@ def _annotations(eaf: Any, tier: str) -> list[tuple[str | None, int | None, int 
 def _exact_intensities(eaf: Any, tier: str) -> dict[str, str]:
     """Annotation id -> the text on the ``<tier> intensity`` child tier that refers to it
     (what facs-rig writes for a lettered event whose intensity is not its letter's value)."""
-    child = f"{tier}{_INTENSITY_SUFFIX}"
+    return _child_values(eaf, tier, _INTENSITY_SUFFIX)
+
+
+def _child_values(eaf: Any, tier: str, suffix: str) -> dict[str, str]:
+    """Annotation id -> the text on the ``<tier><suffix>`` child tier that refers to it."""
+    child = f"{tier}{suffix}"
     if child not in eaf.tiers or eaf.tiers[child][2].get("PARENT_REF") != tier:
         return {}
-    return {reference: str(value) for reference, value, *_ in eaf.tiers[child][1].values()}
+    return {reference: "" if value is None else str(value)
+            for reference, value, *_ in eaf.tiers[child][1].values()}
+
+
+def _words(eaf: Any, tier: str) -> dict[str, dict[str, str]]:
+    """The director's words on ``tier``'s ``<tier> expression``, ``<tier> note`` and
+    ``<tier> comment`` child tiers: word -> annotation id -> text (only the tiers present)."""
+    found = {word: _child_values(eaf, tier, f" {word}") for word in _WORDS}
+    return {word: values for word, values in found.items() if f"{tier} {word}" in eaf.tiers
+            and eaf.tiers[f"{tier} {word}"][2].get("PARENT_REF") == tier}
 
 
 def _exact_in_band(text: str, letter: str, channel: Channel, lettered: float, context: _Context,
@@ -287,6 +316,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     context = _Context(source, vocabulary)
     events: list[AUEvent] = []
     marks: list[CodeMark] = []  # codes that drive nothing (50 speech, 74 unscorable)
+    event_tiers: list[str] = []  # the tier of each event and mark, for the overlap check
+    mark_tiers: list[str] = []
     ignored: list[str] = []
     unaligned = 0
     phase_tiers: set[str] = set()
@@ -299,7 +330,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         unit = vocabulary.action_units.get(channel.au) if channel is not None else None
         marking = unit is not None and not unit.drives and channel.side is None
         if channel is not None and not marking:
-            problem = check_channel(channel, vocabulary)
+            # A tier AU46 may still give each annotation its side (L46): checked per annotation.
+            problem = check_channel(channel, vocabulary, side_given_later=True)
             if problem:
                 raise context.fail(tier, problem)
         phases = _phase_annotations(eaf, tier)
@@ -308,6 +340,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         exact = _exact_intensities(eaf, tier) if channel is not None else {}
         if exact:
             phase_tiers.add(f"{tier}{_INTENSITY_SUFFIX}")
+        words = _words(eaf, tier)
+        phase_tiers.update(f"{tier} {word}" for word in words)
         for annotation, start, end, value in sorted(_annotations(eaf, tier),
                                                     key=lambda row: (row[1] is None, row[1] or 0)):
             if start is None or end is None:
@@ -321,6 +355,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                     start, end, phases_by_start.within(start, end))
             except ValueError as exc:
                 raise context.fail(tier, str(exc), span) from None
+            said = {word: values[annotation] for word, values in words.items()
+                    if annotation in values}
             try:
                 if marking:
                     # A tier of a code that drives nothing (AU50, AU74): each annotation is a
@@ -331,25 +367,35 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                                                  f"code, scored present: leave the annotation "
                                                  f"empty", span)
                     marks.append(CodeMark(channel.au, _seconds(start), _seconds(end)))
+                    mark_tiers.append(tier)
                 elif channel is not None:
                     intensity, letter, sided = _intensity(str(value), context, tier, span, channel)
                     if letter is not None and annotation in exact:
                         intensity = _exact_in_band(exact[annotation], letter, sided, intensity,
                                                    context, tier, span)
-                    if sided != channel:
+                    if sided != channel or sided.side is None:
                         problem = check_channel(sided, vocabulary)
                         if problem:
-                            raise context.fail(tier, f"value {shown(str(value).strip())}: "
-                                                     f"{problem}", span)
+                            written = str(value).strip()
+                            raise context.fail(tier, f"value {shown(written)}: {problem}"
+                                               if written else problem, span)
                     events.append(AUEvent(sided, intensity, _seconds(start), onset, apex, offset,
-                                          ease_in=ease_in, ease_out=ease_out, letter=letter))
+                                          ease_in=ease_in, ease_out=ease_out, letter=letter,
+                                          **said))
+                    event_tiers.append(tier)
                 elif str(value).strip():
                     code = vocabulary.parse(str(value))
-                    events.extend(events_from_code(
+                    if names_expression(str(value), vocabulary):  # happiness: keep the name
+                        said.setdefault("expression", str(value).strip())
+                    coded = [replace(event, **said) for event in events_from_code(
                         code, vocabulary, at=_seconds(start), onset=onset, apex=apex,
-                        offset=offset, ease_in=ease_in, ease_out=ease_out))
-                    marks.extend(marks_from_code(code, vocabulary, at=_seconds(start),
-                                                 end=_seconds(end)))
+                        offset=offset, ease_in=ease_in, ease_out=ease_out)]
+                    events.extend(coded)
+                    event_tiers.extend([tier] * len(coded))
+                    coded_marks = marks_from_code(code, vocabulary, at=_seconds(start),
+                                                  end=_seconds(end))
+                    marks.extend(coded_marks)
+                    mark_tiers.extend([tier] * len(coded_marks))
             except TimelineFormatError:
                 raise
             except (TimelineError, FacsRigError) as exc:
@@ -377,10 +423,18 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     fps = _number_property(properties, _PROPERTY_FPS, source)
     duration = _number_property(properties, _PROPERTY_DURATION, source)
     try:
-        return Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata,
-                        tuple(marks))
+        timeline = Timeline(tuple(events), duration, fps if fps is not None else 30.0, metadata,
+                            tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
+    # Separate events on at one moment are one code (FACS's rules for one code apply), except
+    # on a timeline measured from a capture (MEASURED_KEY: not a coding).
+    problem = None if MEASURED_KEY in metadata else overlap_problem(
+        events, vocabulary, fps=timeline.fps, marks=marks,
+        labels=[f"tier {shown(tier)}" for tier in event_tiers + mark_tiers])
+    if problem:
+        raise TimelineFormatError(f"{source}: {problem}")
+    return timeline
 
 
 def _number_property(properties: Mapping[str, Any], key: str, source: str) -> float | None:
@@ -553,7 +607,7 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
     eaf.remove_tier("default")
     eaf.add_linguistic_type(_AU_TYPE)
     eaf.add_linguistic_type(_PHASE_TYPE, constraints="Included_In")
-    exact_tiers: set[str] = set()  # lanes with a "<tier> intensity" child, made when needed
+    exact_tiers: set[str] = set()  # child tiers (AU12 intensity, AU12 comment), types: as needed
     eaf.remove_linguistic_type("default-lt")
     lanes: dict[str, list[int]] = {}  # tier name -> end (ms) of its last annotation
     for channel in timeline.channels:
@@ -580,8 +634,13 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
             lanes[tier][0] = end
             value, exact = _value_texts(event, vocabulary)
             eaf.add_annotation(tier, start, end, value)
+            parent = f"a{eaf.maxaid}"  # pympi's id of the annotation just added
             if exact is not None:
-                _add_exact_intensity(eaf, tier, exact, exact_tiers)
+                _add_exact_intensity(eaf, tier, exact, exact_tiers, parent)
+            for word in _WORDS:
+                if getattr(event, word) is not None:
+                    _add_child_value(eaf, tier, f" {word}", _WORDS_TYPE, getattr(event, word),
+                                     exact_tiers, parent)
             apex_start, apex_end = (_milliseconds(event.apex_start, event, "apex start"),
                                     _milliseconds(event.apex_end, event, "apex end"))
             for phase, phase_start, phase_end, easing in (
@@ -622,21 +681,28 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
     return eaf
 
 
-def _add_exact_intensity(eaf: Any, tier: str, exact: str, exact_tiers: set[str]) -> None:
+def _add_exact_intensity(eaf: Any, tier: str, exact: str, exact_tiers: set[str],
+                         parent: str) -> None:
     """Put ``exact`` on the ``<tier> intensity`` child tier (Symbolic Association: one value
     per annotation of its parent, which ELAN moves and deletes with it), referring to the
-    annotation just added to ``tier``."""
-    child = f"{tier}{_INTENSITY_SUFFIX}"
-    if not exact_tiers:
-        eaf.add_linguistic_type(_INTENSITY_TYPE, constraints="Symbolic_Association",
-                                timealignable=False)
-    if child not in exact_tiers:
-        eaf.add_tier(child, ling=_INTENSITY_TYPE, parent=tier)
-        exact_tiers.add(child)
-    parent = f"a{eaf.maxaid}"  # pympi's id of the annotation just added (generate_annotation_id)
+    annotation ``parent`` of ``tier``."""
+    _add_child_value(eaf, tier, _INTENSITY_SUFFIX, _INTENSITY_TYPE, exact, exact_tiers, parent)
+
+
+def _add_child_value(eaf: Any, tier: str, suffix: str, kind: str, value: str, made: set[str],
+                     parent: str) -> None:
+    """Put ``value`` on the ``<tier><suffix>`` child tier of linguistic type ``kind`` (a
+    Symbolic Association), made with its type when first needed (``made`` holds both)."""
+    child = f"{tier}{suffix}"
+    if kind not in made:
+        eaf.add_linguistic_type(kind, constraints="Symbolic_Association", timealignable=False)
+        made.add(kind)
+    if child not in made:
+        eaf.add_tier(child, ling=kind, parent=tier)
+        made.add(child)
     annotation = eaf.generate_annotation_id()
     eaf.annotations[annotation] = child
-    eaf.tiers[child][1][annotation] = (parent, exact, None, None)  # as add_ref_annotation stores it
+    eaf.tiers[child][1][annotation] = (parent, value, None, None)  # as add_ref_annotation stores it
 
 
 def eaf_to_string(timeline: Timeline, vocabulary: Vocabulary) -> str:

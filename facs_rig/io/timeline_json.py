@@ -28,6 +28,12 @@ and the other behaviour codes), each over a span: kept, never played; a beat's s
 marks over the beat. A beat's ``"apex": "next"`` holds it until the next beat, and a later beat
 takes over the channels it names from earlier beats, as in AU notes (``events`` are kept as they
 are). Unknown keys are errors (they are usually typos), except ``description`` and ``notes``.
+
+The director's words, optional on an event: ``expression`` (the code typed when it names an
+expression, ``"surprise"``), ``note`` (comment lines above the beat in AU notes, joined with
+``\n``) and ``comment`` (the comment on the beat's line); a beat takes ``note`` and ``comment``
+and keeps its code as the expression when it names one. Written only where there are words, so
+files without them are as before (docs/timeline-formats.md, "The director's words").
 """
 
 from __future__ import annotations
@@ -36,22 +42,27 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from facs_rig.core.channels import MAX_CHANNEL_NAME, Channel, parse_channel
+from facs_rig.core.notation import names_expression
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
     DEFAULT_EASING,
     DEFAULT_FPS,
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
+    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
+    check_words,
     events_from_code,
     hold_until,
     marks_from_code,
-    take_over,
+    overlap_problem,
+    take_over_indexed,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -72,11 +83,13 @@ SCHEMA = "facs_rig.timeline/1"
 _TOP_KEYS = {"schema", "fps", "duration", "metadata", "events", "beats", "marks", "description",
              "notes"}
 _MARK_KEYS = {"code", "start", "end"}
+# The director's words (AUEvent.expression, note, comment): optional, drive nothing.
+_WORD_KEYS = ("expression", "note", "comment")
 _EVENT_KEYS = {"channel", "intensity", "letter", "start", "onset", "apex", "offset", "apex_start",
-               "apex_end", "end", "ease", "ease_in", "ease_out"}
+               "apex_end", "end", "ease", "ease_in", "ease_out", *_WORD_KEYS}
 _NEXT = "next"  # "apex": "next" holds a beat's apex until the next beat, as in AU notes
 _BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_out", "intensity",
-              "scale"}
+              "scale", "note", "comment"}
 
 
 # Fullmatch on stripped text with one space run between literals: linear (the former
@@ -127,8 +140,15 @@ def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple
     return tuple(channels)
 
 
-def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
-    """The problem with a channel for this vocabulary (unknown AU, side on a bilateral-only AU), or None."""
+def check_channel(channel: Channel, vocabulary: Vocabulary, *, side_given_later: bool = False
+                  ) -> str | None:
+    """The problem with a channel for this vocabulary, or None: an unknown AU, a side on a
+    bilateral-only AU, a code that drives nothing, or no side on an AU FACS codes only on one
+    side (``AU46``: a wink is one eye; the parser's ``needs_side`` rule, worded as it words it).
+
+    ``side_given_later``: the side may still come (an ELAN tier ``AU46`` whose annotations say
+    ``L46``); the caller checks each sided channel then.
+    """
     unit = vocabulary.action_units.get(channel.au)
     if unit is None:
         return f"unknown action unit {channel.au}"
@@ -136,6 +156,8 @@ def check_channel(channel: Channel, vocabulary: Vocabulary) -> str | None:
         return f"AU{channel.au} ({unit.name}) cannot be unilateral"
     if not unit.drives:
         return f"AU{channel.au} ({unit.name}) is a {unit.kind} code and drives nothing"
+    if channel.side is None and not side_given_later and channel.au in vocabulary.rules.needs_side:
+        return f"AU{channel.au} is {vocabulary.rules.needs_side[channel.au]}"
     return None
 
 
@@ -148,6 +170,9 @@ def _event_to_dict(event: AUEvent, vocabulary: Vocabulary | None = None) -> dict
         entry["letter"] = letter
     entry.update(start=event.start, onset=event.onset, apex=event.apex, offset=event.offset,
                  ease_in=event.ease_in, ease_out=event.ease_out)
+    for key in _WORD_KEYS:  # only where there are words: files without any are as before
+        if getattr(event, key) is not None:
+            entry[key] = getattr(event, key)
     return entry
 
 
@@ -242,10 +267,25 @@ class _Reader:
         if extra:
             raise self.fail(path, f"unknown key {shown(extra[0])} (expected {', '.join(sorted(allowed))})")
 
+    def words(self, entry: Mapping[str, Any], path: str, keys: tuple[str, ...] = _WORD_KEYS
+              ) -> dict[str, str | None]:
+        """The director's words of an event or beat, each checked as AU notes can hold it."""
+        words = {key: entry.get(key) for key in keys}
+        for key, value in words.items():
+            if value is not None and not isinstance(value, str):
+                raise self.fail(f"{path}.{key}", f"expected text, got {_json_shown(value)}")
+            try:
+                check_words(f"{path}.{key}", **{name: value if name == key else None
+                                                for name in _WORD_KEYS})
+            except TimelineError as exc:
+                raise TimelineFormatError(f"{self.source}: {exc}") from None
+        return words
+
     def event(self, entry: Any, path: str) -> AUEvent:
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _EVENT_KEYS, path)
+        words = self.words(entry, path)
         if "channel" not in entry:
             raise self.fail(f"{path}.channel", "missing (expected an AU channel such as 'AU12' or "
                             "'AU12_L')")
@@ -283,12 +323,13 @@ class _Reader:
                     raise self.fail(path, f"absolute phase times need apex_start, apex_end and "
                                     f"end; missing {', '.join(missing)}")
                 times = [self.number(entry, key, path) for key in ("apex_start", "apex_end", "end")]
-                return AUEvent.from_times(channel, intensity, start, *times, letter=letter, **options)
+                return AUEvent.from_times(channel, intensity, start, *times, letter=letter,
+                                          **options, **words)
             return AUEvent(channel, intensity, start,
                            self.number(entry, "onset", path, DEFAULT_ONSET),
                            self.number(entry, "apex", path, DEFAULT_APEX),
                            self.number(entry, "offset", path, DEFAULT_OFFSET),
-                           letter=letter, **options)
+                           letter=letter, **options, **words)
         except TimelineFormatError:
             raise
         except FacsRigError as exc:
@@ -323,8 +364,10 @@ class _Reader:
 
     def beat(self, entry: Mapping[str, Any], path: str, until: float | None
              ) -> tuple[AUEvent | CodeMark, ...]:
-        """A beat's events and marks; ``until``: when its ``"apex": "next"`` ends (the next
-        beat's time, else the duration; None: the default apex)."""
+        """A beat's events and marks (its keys checked by :meth:`beat_time`); ``until``: when
+        its ``"apex": "next"`` ends (the next beat's time, else the duration; None: the default
+        apex)."""
+        words = self.words(entry, path, ("note", "comment"))
         if "code" not in entry:
             raise self.fail(f"{path}.code", "missing (expected a FACS code string or expression "
                             "name, such as '6+12D' or 'happiness')")
@@ -350,6 +393,10 @@ class _Reader:
             events = events_from_code(
                 code, self.vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                 intensity=intensity, scale=scale, **self.easings(entry, path))
+            if names_expression(code, self.vocabulary):  # as AU notes keep a typed name
+                words["expression"] = code.strip()
+            if any(value is not None for value in words.values()):
+                events = tuple(replace(event, **words) for event in events)
             return events + marks_from_code(code, self.vocabulary, at=at,
                                             end=at + onset + apex + offset)
         except TimelineFormatError:
@@ -359,16 +406,18 @@ class _Reader:
 
 
 def _beats(reader: _Reader, entries: list, duration: float | None
-           ) -> tuple[list[AUEvent], list[CodeMark]]:
-    """The events and marks of the ``beats`` list, as AU notes read their beats (in the order
-    of their ``at``, the list's order among equal times): ``"apex": "next"`` holds the apex until
-    the next beat with a later ``at`` (the last one: until ``duration``, else the default apex),
-    and each beat takes over the channels it names from the beats before it
-    (:func:`facs_rig.core.timeline.take_over`; ``events`` are kept as they are)."""
+           ) -> tuple[list[tuple[str, AUEvent]], list[tuple[str, CodeMark]]]:
+    """The events and marks of the ``beats`` list, each with its beat's JSON path, as AU notes
+    read their beats (in the order of their ``at``, the list's order among equal times):
+    ``"apex": "next"`` holds the apex until the next beat with a later ``at`` (the last one:
+    until ``duration``, else the default apex), and each beat takes over the channels it names
+    from the beats before it (:func:`facs_rig.core.timeline.take_over`; ``events`` are kept as
+    they are)."""
     times = [reader.beat_time(entry, f"beats[{index}]") for index, entry in enumerate(entries)]
     order = sorted(range(len(entries)), key=times.__getitem__)
     events_by_beat: list[list[AUEvent]] = []
-    marks: list[CodeMark] = []
+    event_paths: list[str] = []  # of each event of events_by_beat, flattened
+    marks: list[tuple[str, CodeMark]] = []
     following: float | None = duration
     untils: list[float | None] = [None] * len(order)
     for position in range(len(order) - 1, -1, -1):
@@ -376,10 +425,12 @@ def _beats(reader: _Reader, entries: list, duration: float | None
         if position and times[order[position - 1]] < times[order[position]]:
             following = times[order[position]]
     for position, index in enumerate(order):
-        converted = reader.beat(entries[index], f"beats[{index}]", untils[position])
+        path = f"beats[{index}]"
+        converted = reader.beat(entries[index], path, untils[position])
         events_by_beat.append([item for item in converted if isinstance(item, AUEvent)])
-        marks.extend(item for item in converted if isinstance(item, CodeMark))
-    return take_over(events_by_beat), marks
+        event_paths.extend([path] * len(events_by_beat[-1]))
+        marks.extend((path, item) for item in converted if isinstance(item, CodeMark))
+    return [(event_paths[flat], event) for flat, event in take_over_indexed(events_by_beat)], marks
 
 
 def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "timeline") -> Timeline:
@@ -408,19 +459,38 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
         raise reader.fail("metadata", "expected an object")
     events: list[AUEvent] = []
     marks: list[CodeMark] = []
+    # The JSON path each event and mark came from, for the overlap check's message.
+    event_paths: list[str] = []
+    mark_paths: list[str] = []
     for key, convert in (("events", reader.event), ("beats", None), ("marks", reader.mark)):
         entries = data.get(key, [])
         if not isinstance(entries, list):
             raise reader.fail(key, "expected a list")
         if convert is None:
             beat_events, beat_marks = _beats(reader, entries, duration)
-            events.extend(beat_events)
-            marks.extend(beat_marks)
+            for path, event in beat_events:
+                events.append(event)
+                event_paths.append(path)
+            for path, mark in beat_marks:
+                marks.append(mark)
+                mark_paths.append(path)
             continue
         for index, entry in enumerate(entries):
-            converted = convert(entry, f"{key}[{index}]")
+            path = f"{key}[{index}]"
+            converted = convert(entry, path)
             for item in converted if isinstance(converted, tuple) else (converted,):
-                (marks if isinstance(item, CodeMark) else events).append(item)
+                if isinstance(item, CodeMark):
+                    marks.append(item)
+                    mark_paths.append(path)
+                else:
+                    events.append(item)
+                    event_paths.append(path)
+    # Separate events on at one moment are one code (FACS's rules for one code apply), except
+    # on a timeline measured from a capture (MEASURED_KEY: not a coding).
+    problem = None if MEASURED_KEY in metadata else overlap_problem(
+        events, vocabulary, fps=fps, marks=marks, labels=event_paths + mark_paths)
+    if problem:
+        raise TimelineFormatError(f"{source}: {problem}")
     try:
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except FacsRigError as exc:

@@ -22,7 +22,7 @@ from facs_rig.core.mixing import mix, mix_frame
 from facs_rig.core.naming import match_names
 from facs_rig.core.rig import RigProfile
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import RigError, TimelineError
+from facs_rig.errors import CodeParseError, RigError, TimelineError
 from facs_rig.render.camera import Camera, frame_camera
 from facs_rig.render.raster import Occluders, Topology, render
 from facs_rig.render.scene import RenderRig
@@ -40,7 +40,12 @@ __all__ = [
     "render_code",
     "timeline_weights",
     "peak_frame",
+    "poster_index",
+    "still_moment",
+    "render_timeline_still",
     "render_sheet",
+    "timeline_beats",
+    "render_timeline_sheet",
     "Clip",
     "timeline_clip",
 ]
@@ -355,17 +360,26 @@ def timeline_clip(
     fps: float | None = None,
     side_by_side_neutral: bool = False,
     samples: int = 8,
+    burn_in_origin: float | None = None,
 ) -> Clip:
-    """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's)."""
+    """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's).
+
+    ``burn_in_origin``: caption every frame with its timecode (the timeline's 0 standing for
+    that many seconds of timecode) and the code playing (:mod:`facs_rig.render.captions`).
+    """
+    from facs_rig.render.captions import burn_in, frame_captions
     from facs_rig.render.encoders import palette_for
 
-    _, weights, rate = timeline_weights(setup, timeline, fps=fps)
+    times, weights, rate = timeline_weights(setup, timeline, fps=fps)
     if weights.shape[0] == 0:
-        weights = np.zeros((1, setup.renderer.n_targets), np.float32)
+        times, weights = np.zeros(1), np.zeros((1, setup.renderer.n_targets), np.float32)
     neutral = setup.renderer.render(None) if side_by_side_neutral else None
+    captions = (frame_captions(timeline, times, origin=burn_in_origin)
+                if burn_in_origin is not None else None)
 
-    def compose(image: np.ndarray) -> np.ndarray:
-        return side_by_side(neutral, image) if neutral is not None else image
+    def compose(image: np.ndarray, frame: int = 0) -> np.ndarray:
+        shown = side_by_side(neutral, image) if neutral is not None else image
+        return burn_in(shown, captions[frame]) if captions is not None else shown
 
     picks = np.unique(
         np.concatenate(
@@ -376,25 +390,76 @@ def timeline_clip(
         )
     )
     palette = palette_for(
-        [compose(setup.renderer.render(weights[i])) for i in picks] + [compose(setup.renderer.render(None))]
+        [compose(setup.renderer.render(weights[i]), i) for i in picks]
+        + [compose(setup.renderer.render(None))]
     )
-    frames = (compose(image) for image in setup.renderer.frames(weights))
+    frames = (compose(image, index) for index, image in enumerate(setup.renderer.frames(weights)))
     return Clip(frames, int(weights.shape[0]), rate, palette)
 
 
-def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.ndarray:
-    """Mesh weights of one moment of a timeline: ``at`` seconds, or its most active frame."""
-    times, weights, _ = timeline_weights(setup, timeline)
-    if weights.shape[0] == 0:
-        return np.zeros(setup.renderer.n_targets, np.float32)
-    if at is not None:
+#: Momentary eye closures: AU45 blink and AU46 wink (FACS 2002, Ekman, Friesen & Hager: both
+#: are brief closures scored present only). AU43 eyes closed is held, a pose the notes ask
+#: for, so it is not among them.
+MOMENTARY_CLOSURES = (45, 46)
+
+
+def poster_index(times: np.ndarray, weights: np.ndarray, timeline, fps: float) -> int:
+    """The frame a still of a whole timeline shows: its most active frame (largest sum of mesh
+    weights) among those where no blink or wink (:data:`MOMENTARY_CLOSURES`) is closing the
+    eyes; a blink mid-apex added its weight and won, showing the face with its eyes shut. When
+    nothing moves outside the closures (notes of blinks only), the most active frame of all.
+
+    Parameters
+    ----------
+    times : (F,) float
+        Frame times, seconds.
+    weights : (F, n_targets) float32
+        Mesh weights of each frame.
+    timeline : Timeline
+        The timeline sampled into them (its blink and wink events are looked up).
+    fps : float
+        The rate it was sampled at.
+    """
+    from facs_rig.core.timeline import sample
+
+    activity = weights.sum(axis=1)
+    closures = sorted({event.channel for event in timeline.events
+                       if event.channel.au in MOMENTARY_CLOSURES}, key=lambda c: c.sort_key)
+    if closures:
+        closing = sample(timeline, fps=fps, channels=closures).values[:times.shape[0]].max(axis=1) > 0
+        open_frames = ~closing & (activity > 0)
+        if open_frames.any():
+            return int(np.argmax(np.where(open_frames, activity, -np.inf)))
+    return int(np.argmax(activity))
+
+
+def still_moment(setup: PreviewSetup, timeline, *, at: float | None = None) -> tuple[float, np.ndarray]:
+    """``(time of the frame shown, its mesh weights (n_targets,))`` of a still of a timeline:
+    the frame nearest ``at`` seconds, or the poster frame (:func:`poster_index`).
+
+    Raises
+    ------
+    TimelineError
+        For an ``at`` outside 0 to the timeline's duration (the duration ``timeline show``
+        gives; its last frame may fall before it, 16.7917 s of 16.8 s at 24 fps).
+    """
+    from facs_rig.core.timeline import TIME_TOLERANCE
+
+    times, weights, rate = timeline_weights(setup, timeline)
+    if at is not None and not (-TIME_TOLERANCE <= at <= timeline.duration + TIME_TOLERANCE):
         # NaN would pick frame 0 silently (argmin of all-NaN); a moment off the timeline is a typo.
-        end = float(times[-1])
-        half_frame = float(times[1] - times[0]) / 2 if times.shape[0] > 1 else 0.0
-        if not (-half_frame <= at <= end + half_frame):
-            raise TimelineError(f"at {at:g} s is outside the timeline (0-{end:g} s)")
-        return weights[int(np.argmin(np.abs(times - at)))]
-    return weights[int(np.argmax(weights.sum(axis=1)))]
+        raise TimelineError(f"at {at:g} s is outside the timeline (0-{timeline.duration:g} s)")
+    if weights.shape[0] == 0:
+        return 0.0, np.zeros(setup.renderer.n_targets, np.float32)
+    index = (int(np.argmin(np.abs(times - at))) if at is not None
+             else poster_index(times, weights, timeline, rate))
+    return float(times[index]), weights[index]
+
+
+def peak_frame(setup: PreviewSetup, timeline, *, at: float | None = None) -> np.ndarray:
+    """Mesh weights of one moment of a timeline: ``at`` seconds, or its poster frame
+    (:func:`still_moment`)."""
+    return still_moment(setup, timeline, at=at)[1]
 
 
 def render_still(
@@ -416,11 +481,19 @@ def render_still(
     if timeline_file_argument(source, vocabulary) is None:  # a code (a missing file is refused)
         return render_code(setup, source, vocabulary, side_by_side_neutral=side_by_side_neutral,
                            intensity=intensity)
-    timeline = load_timeline_argument(source, vocabulary)
-    image = setup.renderer.render(peak_frame(setup, timeline, at=at))
+    return render_timeline_still(setup, load_timeline_argument(source, vocabulary), at=at,
+                                 side_by_side_neutral=side_by_side_neutral)[1]
+
+
+def render_timeline_still(setup: PreviewSetup, timeline, *, at: float | None = None,
+                          side_by_side_neutral: bool = False) -> tuple[float, np.ndarray]:
+    """``(time shown, (height, width, 3) uint8 image)`` of a timeline's moment ``at`` (default:
+    its poster frame, :func:`still_moment`)."""
+    time, weights = still_moment(setup, timeline, at=at)
+    image = setup.renderer.render(weights)
     if side_by_side_neutral:
-        return side_by_side(setup.renderer.render(None), image)
-    return image
+        image = side_by_side(setup.renderer.render(None), image)
+    return time, image
 
 
 def render_sheet(
@@ -447,5 +520,66 @@ def render_sheet(
             )
         )
         lines.append((name, canonical) if canonical != name else (name,))
+    font_scale = 2 if setup.renderer.camera.width >= 256 else 1
+    return contact_sheet(tiles, lines, columns=columns, scale=font_scale)
+
+
+@dataclass(frozen=True)
+class Beat:
+    """One beat of a timeline: events sharing a start and phases (one line of AU notes).
+
+    Attributes
+    ----------
+    start, apex_start : float
+        Seconds of the beat's start and of its apex.
+    code : str
+        The beat's AUs as a FACS code (``4C+7B``), letters as written.
+    """
+
+    start: float
+    apex_start: float
+    code: str
+
+
+def timeline_beats(timeline, vocabulary: Vocabulary) -> list[Beat]:
+    """The beats of a timeline in time order: its events grouped by start and phases, as the
+    AU notes writer groups them into lines (to the nanosecond, the timeline's precision)."""
+    from facs_rig.core.notation import format_code
+
+    groups: dict[tuple, list] = {}
+    for event in timeline.events:
+        key = tuple(round(value, 9) for value in (event.start, event.onset, event.apex, event.offset))
+        groups.setdefault(key, []).append(event)
+    beats = []
+    for (start, onset, _, _), events in sorted(groups.items()):
+        letters = {event.channel: vocabulary.letter_of(event.channel.au, event.letter) for event in events}
+        text = "+".join(f"{channel.side or ''}{channel.au}{letters[channel] or ''}"
+                        for channel in dict.fromkeys(event.channel for event in events))
+        try:
+            text = format_code(vocabulary.parse(text))
+        except CodeParseError:  # 12 and L12 in one beat (two notes lines): as they are
+            pass
+        beats.append(Beat(start, round(start + onset, 9), text))
+    return beats
+
+
+def render_timeline_sheet(setup: PreviewSetup, timeline, beats: Sequence[Beat],
+                          labels: Sequence[str], *, columns: int | None = None,
+                          side_by_side_neutral: bool = False) -> np.ndarray:
+    """A contact sheet of a timeline: one face per beat, the timeline's frame nearest the beat's
+    apex start (so overlapping beats show as the face shows them), labelled with ``labels``
+    (the beat's time) and its code."""
+    from facs_rig.render.sheet import contact_sheet
+
+    times, weights, _ = timeline_weights(setup, timeline)
+    tiles, lines = [], []
+    neutral = setup.renderer.render(None) if side_by_side_neutral else None
+    for beat, label in zip(beats, labels):
+        index = int(np.argmin(np.abs(times - min(beat.apex_start, timeline.duration))))
+        if neutral is not None:
+            tiles.append(neutral)
+            lines.append(("neutral",))
+        tiles.append(setup.renderer.render(weights[index]))
+        lines.append((label, beat.code))
     font_scale = 2 if setup.renderer.camera.width >= 256 else 1
     return contact_sheet(tiles, lines, columns=columns, scale=font_scale)

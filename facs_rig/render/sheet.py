@@ -11,7 +11,7 @@ from facs_rig.render.font import GLYPH_HEIGHT, draw_text, text_width
 __all__ = ["contact_sheet"]
 
 
-def _fit(text: str, width: int, scale: int) -> str:
+def fit_text(text: str, width: int, scale: int) -> str:
     """Cut ``text`` with an ellipsis so it fits ``width`` pixels."""
     if text_width(text, scale) <= width:
         return text
@@ -67,7 +67,7 @@ def contact_sheet(
         x, y = padding + column * cell_w, padding + row * cell_h
         sheet[y : y + tile_h, x : x + tile_w] = tile[:, :, :3]
         for number, text in enumerate(label):
-            text = _fit(str(text), tile_w, scale)
+            text = fit_text(str(text), tile_w, scale)
             tx = x + (tile_w - text_width(text, scale)) // 2
             ty = y + tile_h + padding // 2 + number * line_h
             draw_text(sheet, text, tx, ty, colour=colours[min(number, len(colours) - 1)], scale=scale)

@@ -45,7 +45,7 @@ from websockets.http11 import Request, Response
 from facs_rig.errors import FacsRigError
 from facs_rig.io.au_notes import notes_origin
 from facs_rig.io.osc.protocols import PROTOCOLS
-from facs_rig.studio.session import StudioSession
+from facs_rig.studio.session import OutputExistsError, StudioSession
 
 __all__ = ["StudioServer", "rig_payload", "coarse_payload", "three_js_path", "OSC_PROTOCOLS",
            "encode_state", "decode_state"]
@@ -298,6 +298,7 @@ class StudioServer:
         self._cache_hit = False
         # The playback's coarser triangles (/rig-coarse.bin), made once the rig's routes answer.
         self._coarse: asyncio.Future | None = None
+        self._lod_available: bool | None = None  # whether facs_rig.studio.lod imports
         self.host = host
         self.port = port
         self.watch_interval = watch_interval
@@ -356,6 +357,19 @@ class StudioServer:
             self._files["/rig2-coarse.bin"] = (_TYPES[".bin"],
                                                coarse_payload(self.session, self.session.compare))
         self._write_cache()
+
+    def _coarse_offered(self) -> bool:
+        """Whether the playback's coarser triangles are served, or will be once made."""
+        if "/rig-coarse.bin" in self._files:
+            return True
+        if self._lod_available is None:
+            try:
+                import facs_rig.studio.lod  # noqa: F401 (the optional 'lod' extra: meshoptimizer)
+            except ImportError:
+                self._lod_available = False
+            else:
+                self._lod_available = True
+        return self._lod_available
 
     def _write_cache(self) -> None:
         if self._cache_key is not None:
@@ -462,7 +476,8 @@ class StudioServer:
                 # How many times the notes took the file's text: the page's notes messages
                 # name the one their text was built on (their base).
                 "disk": s.disk_version,
-                "path": str(s.notes_path), "text": s.text, "error": status.error,
+                "path": str(s.notes_path), "stem": s.notes_path.stem,
+                "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
                 "start": notes_origin(s.timeline),
@@ -511,7 +526,10 @@ class StudioServer:
         self._next_id += 1
         self.clients.add(connection)
         try:
-            await connection.send(json.dumps({"type": "hello", "client": client_id}))
+            # ``coarse``: whether /rig-coarse.bin is or will be made; the page asks for it only
+            # then (without the 'lod' extra it would answer 404, logged by the browser).
+            await connection.send(json.dumps({"type": "hello", "client": client_id,
+                                              "coarse": self._coarse_offered()}))
             with self.session._lock:
                 self._page_disk[client_id] = self.session.disk_version
                 state = self.state_message(full=True)
@@ -628,10 +646,18 @@ class StudioServer:
         return {"type": "explain", **result}
 
     async def _on_export(self, message: dict, client_id: int) -> dict:
+        """Write an export; an existing file is replaced only when the page says ``overwrite``
+        (its confirm step): otherwise the reply is ``export_exists`` with a free name."""
         name = _field(message, "name", str)
         at = _number(message, "time") if "time" in message else 0.0
-        path = await asyncio.to_thread(self.session.export, name, at=at)
-        return {"type": "exported", "path": str(path), "bytes": path.stat().st_size}
+        overwrite = _field(message, "overwrite", bool) if "overwrite" in message else False
+        try:
+            path = await asyncio.to_thread(self.session.export, name, at=at, overwrite=overwrite)
+        except OutputExistsError as exc:
+            return {"type": "export_exists", "name": exc.name, "free": exc.free,
+                    "message": " ".join(str(exc).split())}
+        return {"type": "exported", "name": path.name, "path": str(path),
+                "bytes": path.stat().st_size}
 
     async def _on_shown(self, message: dict, client_id: int) -> None:
         """The page's playhead: what is shown goes out over OSC when streaming is on."""

@@ -32,12 +32,12 @@ from facs_rig.core.channels import Channel, parse_channel
 from facs_rig.core.mixing import explain, mix_array, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
-from facs_rig.core.timeline import Timeline, frame_count, sample
+from facs_rig.core.timeline import Timeline, frame_count, sample, without_words
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
 from facs_rig.io.au_notes import beat_start, notes_origin, written_intensity
 
-__all__ = ["StudioSession", "NotesStatus", "EXPORT_FORMATS", "MAX_FRAMES"]
+__all__ = ["StudioSession", "NotesStatus", "OutputExistsError", "EXPORT_FORMATS", "MAX_FRAMES"]
 
 #: Output kinds the page may ask for, by extension.
 EXPORT_FORMATS = (".notes", ".json", ".eaf", ".glb", ".png", ".gif", ".mp4")
@@ -46,6 +46,25 @@ EXPORT_FORMATS = (".notes", ".json", ".eaf", ".glb", ".png", ".gif", ".mp4")
 MAX_FRAMES = 108_000
 _WHERE = re.compile(r", line (?P<line>\d+)(?:, column (?P<column>\d+))?: ")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,120}$")
+
+
+def _same_motion(new: Timeline, old: Timeline) -> bool:
+    """Whether two timelines move the face alike: the same events but for the director's words
+    (a keystroke in a comment changes those only, and must not sample an hour of timeline)."""
+    return (new.fps == old.fps and new.duration == old.duration and new.marks == old.marks
+            and len(new.events) == len(old.events)
+            and all(a is b or without_words(a) == without_words(b)
+                    for a, b in zip(new.events, old.events)))
+
+
+class OutputExistsError(OutputError):
+    """An export's name is a file already in the notes folder, and the export did not say to
+    overwrite it: nothing was written. ``free`` is a name no file has (``STEM-2.EXT``)."""
+
+    def __init__(self, name: str, free: str):
+        super().__init__(f"{name}: exists in the notes folder; not replaced (overwrite it, or "
+                         f"write {free})")
+        self.name, self.free = name, free
 
 
 def _remixed(old_values: np.ndarray | None, old_weights: np.ndarray, values: np.ndarray,
@@ -223,8 +242,8 @@ class StudioSession:
         ``timeline_version`` goes up only when the curves or weights change: an edit that
         leaves them as they were (a comment, spaces, another spelling of the same beat) keeps
         the arrays, and the page is sent no weights (:mod:`facs_rig.studio.server`)."""
-        if timeline == self.timeline and self._mixed_values is not None:
-            self.timeline = timeline
+        if _same_motion(timeline, self.timeline) and self._mixed_values is not None:
+            self.timeline = timeline  # its words (comments, names) and title are the new text's
             return
         n_frames = frame_count(timeline.duration, timeline.fps)  # as sample() will make them
         if n_frames > MAX_FRAMES:
@@ -444,6 +463,13 @@ class StudioSession:
                     insert_at = index
                     break
             lines[insert_at:insert_at] = beat_lines
+            if not any(line.split()[:1] and line.split()[0].lower() == "fps" for line in lines):
+                # The stamp is timecode, which a file without an 'fps' line refuses (it counts
+                # frames at a rate): the rate the notes were read at is written down, before
+                # the first line that is not a comment or blank (fps precedes the beats).
+                first = next((index for index, line in enumerate(lines)
+                              if line.split("#", 1)[0].strip()), len(lines))
+                lines.insert(first, f"fps {fps:g}")
             return self.set_notes("\n".join(lines) + "\n")
 
     def _pose_lines(self, stamp: str) -> list[str]:
@@ -599,14 +625,33 @@ class StudioSession:
             raise OutputError(f"{name}: is the rig file; choose another name")
         return path
 
-    def export(self, name: str, *, at: float = 0.0) -> Path:
+    def free_name(self, name: str) -> str:
+        """``name``, or the first of ``STEM-2.EXT``, ``STEM-3.EXT``, ... that no file in the
+        notes folder has (the name an export takes to keep what is there)."""
+        self.output_path(name)
+        path = Path(name)
+        candidate, number = name, 1
+        while (self.folder / candidate).exists() or (self.folder / candidate).is_symlink():
+            number += 1
+            candidate = f"{path.stem}-{number}{path.suffix}"
+        return candidate
+
+    def export(self, name: str, *, at: float = 0.0, overwrite: bool = False) -> Path:
         """Write the timeline (or the frame ``at``) as ``name`` in the notes folder.
 
         ``.notes`` writes the text as typed; ``.json``/``.eaf`` the parsed timeline;
         ``.glb`` a baked copy of the rig; ``.png`` the frame at ``at``; ``.gif``/``.mp4`` the
         clip, each with the code the CLI commands use.
+
+        Raises
+        ------
+        OutputExistsError
+            ``name`` is already a file in the folder and ``overwrite`` is False: nothing is
+            written (a second scene's export must not silently replace the first's).
         """
         path = self.output_path(name)
+        if not overwrite and (path.exists() or path.is_symlink()):
+            raise OutputExistsError(name, self.free_name(name))
         suffix = path.suffix.lower()
         with self._lock:
             if self.status.error is not None and suffix != ".notes":

@@ -168,7 +168,9 @@ def au_structure(tracker, shapes: tuple[str, ...], channels: tuple[Channel, ...]
     for column, channel in enumerate(channels):
         own: dict[str, float] = {}
         for m in rig.mappings:
-            if m.au == channel.au and _same_side(m.side, channel):
+            # An entry other AUs fade out is no own shape (arkit's 26 closes the lips only
+            # without 25, and a coder's 26 is mostly 25+26): the AU's own shapes define it.
+            if m.au == channel.au and _same_side(m.side, channel) and not m.without:
                 own[m.target] = max(own.get(m.target, 0.0), m.weight)
         against = set()
         for relation in getattr(tracker, "relations", ()):

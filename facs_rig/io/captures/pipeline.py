@@ -702,9 +702,59 @@ EVENT_ON_FRACTION = 0.5
 EVENT_ON_FLOOR = 0.03
 
 
+#: The AUs a profile's own-scale ``events`` set the thresholds of: the facial AUs (FACS 2002:
+#: 1-46, none numbered 47-49) but the eye closures. The head and eye positions keep
+#: :func:`position_thresholds`; 43 and 45 keep the global ones, because their events are blinks
+#: (45) or held closures (43) by how long the eyes stay closed ("if bilateral and the eyes
+#: remain closed more than 1/2 second ... 43E", FACS 2002, AU45), which is measured where the
+#: lids are closed, not at a trace: with OpenFace's 0.5 as the end, the lid lowering of a squint
+#: around a blink (AU45_r 0.6-1.4 beside 7E, ``facsvatar_demo_full.csv`` 11.3-12.4 s) lengthened
+#: three blinks of 0.3-0.5 s into 43C closures of 0.4-1.0 s.
+OWN_SCALE_AUS = tuple(au for au in range(1, 50) if au not in (43, 45))
+
+
+def own_scale_thresholds(tracker, options, scale, given: frozenset[str] = frozenset()
+                         ) -> dict[int, tuple[float, ...]] | None:
+    """Per-AU ``(on, off[, trace])`` from the profile's ``events`` (thresholds on the tracker's
+    own intensity scale, :class:`~facs_rig.io.captures.trackers.EventThresholds`) for
+    :data:`OWN_SCALE_AUS`, or None.
+
+    ``on`` and ``off`` are carried onto ``scale`` (the scale the curves are on) band by band,
+    as the tracker's AU values are (:func:`facs_rig.io.captures.openface.openface_intensity`):
+    OpenFace's on 1.0 and off 0.5 read 0.065 and 0.03 on the bundled FACSHuman scale, so an
+    OpenFace A (0.5-1.5) is an event where the global 0.15/0.08 (OpenFace 2.0/1.21) kept
+    AU10 1.47 out. ``given`` (``--on``, ``--off``, ``--trace``) wins, value by value, as for
+    any AU. The trace is the third value only where the profile sets one (``trace``).
+    """
+    import numpy as np
+
+    from facs_rig.io.captures.openface import openface_intensity
+    from facs_rig.io.captures.trackers import TRACE_UNSET
+    from facs_rig.resources import load_vocabulary
+
+    events = getattr(tracker, "events", None)
+    if events is None:
+        return None
+    own = load_vocabulary().scale(events.scale)
+    on, off = (float(v) for v in openface_intensity(np.array([events.on, events.off]), own,
+                                                     scale))
+    if "on" in given:
+        on = options.on
+    if "off" in given:
+        off = options.off
+    off = min(on, off)
+    limits: tuple[float, ...] = (on, off)
+    if events.trace != TRACE_UNSET and "trace" not in given:
+        limits = (on, off, events.trace)
+    return {au: limits for au in OWN_SCALE_AUS}
+
+
 def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
-                     given: frozenset[str] = frozenset()) -> dict[int, tuple[float, float]] | None:
-    """Per-AU ``(on, off)`` event thresholds from a tracker profile's typical AU ranges.
+                     given: frozenset[str] = frozenset(), scale=None
+                     ) -> dict[int, tuple[float, ...]] | None:
+    """Per-AU ``(on, off)`` event thresholds from a tracker profile's typical AU ranges, and
+    its own-scale ``events`` (:func:`own_scale_thresholds`, on ``scale``, default the
+    vocabulary's) for the facial AUs the ranges do not cover.
 
     An AU's typical low on a tracker is its rest there (MediaPipe's resting squint maps to AU6
     0.28, above the global ``on`` 0.15, so at rest AU6 read as always on), and its typical high
@@ -726,10 +776,26 @@ def event_thresholds(tracker, options, *, rest_at_zero: bool = False,
         measured with (on raw output), so thresholds are measured from 0 over the range's span
         ``high - low``. Measured from the raw low, a 10 s MediaPipe take's smile lost its AU6:
         its rest 0.27 above the neutralised rest stood between it and its events.
-    given : frozenset of {'on', 'off'}
-        The thresholds the user gave (``--on``, ``--off``): each then applies as it is, a rise
-        above the AU's rest, instead of the profile's fraction.
+    given : frozenset of {'on', 'off', 'trace'}
+        The thresholds the user gave (``--on``, ``--off``, ``--trace``): each then applies as
+        it is, a rise above the AU's rest, instead of the profile's fraction or own value.
+    scale : IntensityScale, optional
+        The scale the curves are on (default: the vocabulary's default).
     """
+    if scale is None:
+        from facs_rig.resources import load_vocabulary
+
+        scale = load_vocabulary().scale()
+    own = own_scale_thresholds(tracker, options, scale, given)
+    ranged = _range_thresholds(tracker, options, rest_at_zero, given)
+    if own is None or ranged is None:
+        return own or ranged
+    return {**own, **ranged}
+
+
+def _range_thresholds(tracker, options, rest_at_zero: bool, given: frozenset[str]
+                      ) -> dict[int, tuple[float, float]] | None:
+    """:func:`event_thresholds` from the profile mapping's AU ranges alone."""
     mapping = getattr(tracker, "mapping", None)
     ranges = getattr(mapping, "ranges", None)
     if not ranges or options.on <= 0:
@@ -865,7 +931,8 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
     if options is None:
         options = EventOptions(follow_intensity=True)
     thresholds = {**position_thresholds(options),
-                  **(event_thresholds(tracker, options, rest_at_zero=rest_at_zero) or {})}
+                  **(event_thresholds(tracker, options, rest_at_zero=rest_at_zero,
+                                      scale=vocabulary.scale()) or {})}
     timeline = extract_events(curves, vocabulary.scale(), options=options,
                               thresholds=thresholds)
     own = set(curves.channels)
@@ -909,8 +976,8 @@ def capture_source(source: str, tracker_given: str | None, capture: Capture) -> 
     return source
 
 
-def tracker_unused(name: str, capture_format: str, has_blendshapes: bool, source: str
-                   ) -> str | None:
+def tracker_unused(name: str, capture_format: str, has_blendshapes: bool, source: str,
+                   has_events: bool = False) -> str | None:
     """Why a tracker profile named with ``--tracker`` has nothing to apply to on a take (the
     text after ``--tracker NAME: ``), or None when it applies.
 
@@ -932,7 +999,12 @@ def tracker_unused(name: str, capture_format: str, has_blendshapes: bool, source
         with MediaPipe's).
     source : {'auto', 'aus', 'blendshapes'}
         ``--source``.
+    has_events : bool
+        The profile has its own-scale event thresholds (``events``): they set the events of
+        any take's AUs, its own AU columns too (an OpenFace take's, from ``--tracker FILE``).
     """
+    if has_events:
+        return None
     if source == "aus":
         return ("--source aus reads the capture's own AU columns, not blendshapes for a "
                 "tracker profile to map")
@@ -964,15 +1036,15 @@ def take_curves(capture: Capture, cleaning: CleaningOptions, *, source: str = "a
     profile : TrackerProfile
         The tracker profile used (its mapping and AU ranges also set the event thresholds).
     """
+    if profile is None:
+        profile = choose_tracker(tracker, capture.format)
     if tracker:
         unused = tracker_unused(capture.path, capture.format, capture.blendshapes is not None,
-                                source)
+                                source, profile.events is not None)
         if unused is not None:
             from facs_rig.errors import CaptureFormatError
 
             raise CaptureFormatError(f"--tracker {tracker}: {unused}")
-    if profile is None:
-        profile = choose_tracker(tracker, capture.format)
     solved = capture_curves(capture, cleaning, tracker=profile,
                             source=capture_source(source, tracker, capture))
     return solved, profile
@@ -1083,9 +1155,9 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     progress : callable, optional
         Called with the index in :data:`CODE_STEPS` of each step as it starts, then with
         ``len(CODE_STEPS)``.
-    thresholds_given : frozenset of {'on', 'off'}
+    thresholds_given : frozenset of {'on', 'off', 'trace'}
         The thresholds of ``events`` the user gave: they override the profile's per-AU
-        fractions (:func:`event_thresholds`).
+        fractions and own-scale thresholds (:func:`event_thresholds`).
     """
     from facs_rig.core.events import code_segments, extract_events
 
@@ -1112,7 +1184,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     thresholds = {**position_thresholds(events, thresholds_given),
                   **(event_thresholds(profile, events,
                                       rest_at_zero=solved.neutral_window is not None,
-                                      given=thresholds_given) or {})}
+                                      given=thresholds_given, scale=vocabulary.scale()) or {})}
     curves = solved.curves
     presence = (np.array([c.au < 50 for c in curves.channels], dtype=bool)
                 if solved.source == "aus" and capture_format in PRESENCE_FORMATS
@@ -1138,6 +1210,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
 
     timeline = (tracked_events(curves, untracked, read_events) if untracked
                 else read_events(curves))
+    timeline = _noting_own_thresholds(timeline, profile, thresholds_given)
     del curves
     neutral_window, neutral_note = solved.neutral_window, solved.neutral_note
     if not keep_curves:
@@ -1148,6 +1221,24 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
     step(4)
     return TakeEvents(solved, timeline, segments, profile, repairs, times, neutral_window,
                       neutral_note, untracked)
+
+
+def _noting_own_thresholds(timeline: Timeline, profile, given: frozenset[str]) -> Timeline:
+    """``timeline`` with its ``events_from`` naming the profile's own-scale thresholds where
+    they were used: :func:`~facs_rig.core.events.extract_events` names only the global
+    ``on``/``off``, which on an OpenFace take are not what its facial AUs started at."""
+    own = getattr(profile, "events", None)
+    if own is None or {"on", "off"} <= given:
+        return timeline
+    import dataclasses
+
+    metadata = dict(timeline.metadata)
+    own_values = " and ".join(f"{name} {getattr(own, name):g}" for name in ("on", "off")
+                              if name not in given)
+    metadata["events_from"] = (f"{metadata.get('events_from', '')}; AUs 1-49 but 43 and 45: "
+                               f"{own_values} on the {own.scale} scale (tracker profile "
+                               f"{profile.name})")
+    return dataclasses.replace(timeline, metadata=metadata)
 
 
 def untracked_stretches(capture: Capture, cleaning: CleaningOptions) -> tuple[LostStretch, ...]:

@@ -27,7 +27,16 @@ for one tracker family (ARKit / Live Link Face, MediaPipe, Face Cap, a generic o
   (``{"on": 0.3, "off": 0.7}``: where in each AU's range ``code``'s events start and end,
   :func:`facs_rig.io.captures.pipeline.event_thresholds`). Without a mapping the blendshapes
   are solved through the ``arkit`` rig profile
-  (:func:`facs_rig.io.captures.pipeline.capture_to_aus`).
+  (:func:`facs_rig.io.captures.pipeline.capture_to_aus`);
+* ``events`` (optional): ``code``'s event thresholds for the facial AUs (1-49 but the eye
+  closures 43 and 45, :data:`facs_rig.io.captures.pipeline.OWN_SCALE_AUS`) on the
+  tracker's own intensity scale (``{"scale": "openface", "on": 1.0, "off": 0.5, "trace": null,
+  "source": ...}``, :class:`EventThresholds`): an event starts where the tracker's value reaches
+  ``on`` and ends below ``off``, whatever the global ``--on``/``--off`` defaults (0.15/0.08 on
+  the output scale) would say, and ``trace`` (seconds, or null: none) replaces ``--trace``'s
+  default for these AUs. A profile with ``events`` applies also to captures whose AUs are their
+  own AU columns (OpenFace): the thresholds are about the tracker's AU values, not its
+  blendshapes (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
 
 Every error names the file and the JSON path of the bad value (``$.mapping.aus.AU12.weights``).
 """
@@ -49,13 +58,13 @@ from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
-__all__ = ["TrackerProfile", "AUMapping", "Relation", "TRACKERS", "load_tracker",
+__all__ = ["TrackerProfile", "AUMapping", "Relation", "EventThresholds", "TRACE_UNSET", "TRACKERS", "load_tracker",
            "tracker_for_format", "unreadable_aus", "measure_shapes", "shape_gain",
            "LIVE_MIN_RANGE", "LIVE_MIN_NOISE_RATIO",
            "parse_tracker", "tracker_document"]
 
 #: Bundled tracker profiles (``facs_rig/data/trackers/NAME.json``).
-TRACKERS = ("arkit", "mediapipe", "facecap", "generic")
+TRACKERS = ("arkit", "mediapipe", "facecap", "openface", "generic")
 _FORMAT_TAG = "facs-rig tracker profile"
 _MAX_PROFILE_BYTES = 4_000_000
 #: The largest weight or intercept a mapping may hold: a fit on standardised shapes gives a shape
@@ -150,6 +159,38 @@ class Relation:
     weight: float = 1.0
 
 
+#: ``EventThresholds.trace`` when the profile does not say: ``--trace``'s default applies.
+TRACE_UNSET = "unset"
+
+
+@dataclass(frozen=True)
+class EventThresholds:
+    """A profile's ``events``: ``code``'s thresholds for the facial AUs but the eye closures
+    (:data:`facs_rig.io.captures.pipeline.OWN_SCALE_AUS`), on the tracker's own intensity scale.
+
+    Attributes
+    ----------
+    scale : str
+        Name of the intensity scale (``intensity_scales.json``) ``on`` and ``off`` are on, the
+        tracker's own (``openface``: 0-5); they are carried onto the output scale band by band
+        as the AU values are (:func:`facs_rig.io.captures.openface.openface_intensity`).
+    on, off : float
+        An event starts where an AU reaches ``on`` and lasts while it stays above ``off``
+        (``0 <= off <= on <= maximum`` of the scale).
+    trace : float, None or TRACE_UNSET
+        Seconds a stretch above ``off`` that never reaches ``on`` must last to be an event
+        (None: never; ``TRACE_UNSET``: ``--trace``'s default).
+    source : str
+        Where the numbers come from (documentation, measurement).
+    """
+
+    scale: str
+    on: float
+    off: float
+    trace: float | None | str
+    source: str
+
+
 @dataclass(frozen=True)
 class TrackerProfile:
     """One tracker family's facts (see the module docstring for the file layout)."""
@@ -164,6 +205,7 @@ class TrackerProfile:
     path: str = ""
     solve_priors: SolvePriors = NO_PRIORS
     relations: tuple[Relation, ...] = ()
+    events: EventThresholds | None = None
 
     def gain(self, shape: str) -> float:
         """The shape's ``gain`` (1 when the profile gives none): :func:`shape_gain`."""
@@ -243,7 +285,7 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
     if version != 1:
         raise _fail(where, "$.version", f"version {version!r} is not supported (1)")
     known = {"format", "version", "name", "description", "capture_formats", "shapes", "quirks",
-             "sources", "mapping", "solve", "relations"}
+             "sources", "mapping", "solve", "relations", "events"}
     for key in document:
         if key not in known:
             raise _fail(where, f"$.{key}", "unknown key (known: " + ", ".join(sorted(known)) + ")")
@@ -292,8 +334,40 @@ def parse_tracker(document: Any, where: str = "<tracker>") -> TrackerProfile:
         mapping = _parse_mapping(document["mapping"], where)
     priors = _parse_solve(document["solve"], where) if "solve" in document else NO_PRIORS
     relations = _parse_relations(document.get("relations", []), where)
+    events = _parse_events(document["events"], where) if "events" in document else None
     return TrackerProfile(name, description, formats, MappingProxyType(shapes), tuple(quirks),
-                          sources, mapping, where, priors, relations)
+                          sources, mapping, where, priors, relations, events)
+
+
+def _parse_events(value: Any, where: str) -> EventThresholds:
+    """A profile's ``events`` (:class:`EventThresholds`); errors name ``$.events.KEY``."""
+    from facs_rig.resources import load_vocabulary
+
+    known = ("scale", "on", "off", "trace", "source")
+    _expect(value, dict, where, "$.events", "an object")
+    for key in value:
+        if key not in known:
+            raise _fail(where, f"$.events.{key}", f"unknown key (known: {', '.join(known)})")
+    scale_name = _expect(value.get("scale"), str, where, "$.events.scale",
+                         "the name of an intensity scale")
+    scales = load_vocabulary().scales
+    if scale_name not in scales:
+        raise _fail(where, "$.events.scale", f"{scale_name!r} is not an intensity scale "
+                    f"({', '.join(sorted(scales))})")
+    maximum = scales[scale_name].maximum
+    on = _number(value.get("on"), where, "$.events.on", 0.0, maximum)
+    off = _number(value.get("off"), where, "$.events.off", 0.0, maximum)
+    if off > on:
+        raise _fail(where, "$.events.off", f"{off:g} is above on ({on:g}): an event would end "
+                    f"before it starts")
+    trace: float | None | str = TRACE_UNSET
+    if "trace" in value:
+        trace = None if value["trace"] is None else _number(value["trace"], where,
+                                                            "$.events.trace", 0.0, 3600.0)
+    source = _expect(value.get("source"), str, where, "$.events.source", "a string")
+    if not source.strip():
+        raise _fail(where, "$.events.source", "event thresholds need their source")
+    return EventThresholds(scale_name, on, off, trace, source)
 
 
 def _objects(value: Any, where: str, path: str, known: tuple[str, ...]):
@@ -506,6 +580,13 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
             {"au": r.au, "shapes": list(r.shapes), "kind": r.kind,
              **({"weight": r.weight} if r.weight != 1.0 else {}), "source": r.source}
             for r in profile.relations]
+    if profile.events is not None:
+        thresholds = profile.events
+        document["events"] = {"scale": thresholds.scale, "on": thresholds.on,
+                              "off": thresholds.off,
+                              **({} if thresholds.trace == TRACE_UNSET
+                                 else {"trace": thresholds.trace}),
+                              "source": thresholds.source}
     if profile.mapping is not None:
         mapping = profile.mapping
         aus = {}
@@ -583,6 +664,8 @@ def unreadable_aus(tracker: TrackerProfile, rig) -> dict[int, tuple[str, ...]]:
     """
     shapes: dict[int, set[str]] = {}
     for mapping in rig.mappings:
+        if mapping.without:  # shown only without other AUs (arkit's 26 on mouthClose): not its own
+            continue
         target = canonical_arkit_name(mapping.target) or mapping.target
         shapes.setdefault(mapping.au, set()).add(target)
     for relation in tracker.relations:

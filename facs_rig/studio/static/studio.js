@@ -128,7 +128,12 @@ function connect() {
   };
 }
 function onMessage(m) {
-  if (m.type === "hello") { studio.client = m.client; studio.notesInFlight = 0; }
+  if (m.type === "hello") {
+    studio.client = m.client; studio.notesInFlight = 0;
+    // The server says whether it serves the coarser triangles: without them it would answer
+    // 404, which the browser logs as an error.
+    if (m.coarse) fetchCoarseOnce();
+  }
   else if (m.type === "state") onState(m);
   else if (m.type === "pose") onPose(m);
   else if (m.type === "explain") showExplain(m);
@@ -137,6 +142,7 @@ function onMessage(m) {
     showConflict(null);
   } else if (m.type === "disk_changed") showConflict(m.message);
   else if (m.type === "exported") { $("out-status").textContent = `wrote ${m.path} (${m.bytes} bytes)`; }
+  else if (m.type === "export_exists") askOverwrite(m);
   else if (m.type === "osc") showOsc(m);
   else if (m.type === "error") {
     const where = m.request === "pose" || m.request === "insert" ? "pose-error" : "out-status";
@@ -434,6 +440,11 @@ async function fetchCoarse(view, name) {
   for (let g = 0; g < G; g++) geometry.addGroup(words[1 + 3 * g], words[2 + 3 * g], words[3 + 3 * g]);
   view.coarseGeometry = geometry;
   if (studio.coarse) view.mesh.geometry = geometry;
+}
+function fetchCoarseOnce() {
+  if (studio.coarseAsked) return;
+  studio.coarseAsked = true;
+  views.forEach((view, k) => fetchCoarse(view, k ? "rig2" : "rig").catch((e) => console.warn("coarse:", e)));
 }
 studio.coarseReady = () => views.length > 0 && views.every((view) => view.coarseGeometry);
 
@@ -749,6 +760,7 @@ function onState(m) {
   m.weightsArray = arrays.weights.data; m.weights2Array = studio.rig2 ? arrays.weights2.data : null;
   m.curvesArray = arrays.curves.data; m.weightsActive = arrays.weights.active;
   studio.state = m;
+  showStem(m.stem);
   // The sender's own edits are already in its editor (it may have typed on since).
   if (studio.unsent && !first) {
     studio.unsent = false;
@@ -892,8 +904,9 @@ function showExplain(m) {   // the layout of `facs-rig explain`
     lines.push("", `${t.target} = ${fmt(t.value)}   (combine: ${t.combine})`);
     for (const c of t.contributions) {
       const au = (c.au + (c.side ? ` [${c.side} entry]` : "")).padEnd(18);
-      lines.push(`  ${au} ${fmt(c.input)}${c.curve ? " after curve" : ""} x ${c.weight} = ${fmt(c.value)}` +
-        (c.kept ? "" : "   dropped by the exclusive chain"));
+      const faded = Object.entries(c.without || {}).map(([g, b]) => ` x (1 - ${g} ${fmt(b)})`).join("");
+      lines.push(`  ${au} ${fmt(c.input)}${c.curve ? " after curve" : ""} x ${c.weight}${faded} = ${fmt(c.value)}` +
+        (c.kept ? "" : "   within the chain's largest (not added)"));
     }
     if (t.contributions.length > 1) lines.push(`  combined (${t.combine}) = ${fmt(t.combined)}`);
     for (const r of t.rules) {
@@ -998,13 +1011,39 @@ curveCanvas.addEventListener("pointerdown", (e) => {
 });
 
 // ---------------------------------------------------------------- out
+// Exports are named after the notes file (scene.notes: scene.glb) until the name is edited, so
+// two scenes in one folder do not share one name. The server writes over an existing file only
+// when the export says `overwrite`: otherwise it answers `export_exists` and the page asks
+// (Overwrite, Keep both: the free name the server found, or Cancel).
+studio.stemEdited = false;
+$("out-stem").addEventListener("input", () => { studio.stemEdited = true; });
+function showStem(stem) {
+  if (!studio.stemEdited && typeof stem === "string" && $("out-stem").value !== stem) $("out-stem").value = stem;
+}
+function exportAs(name, overwrite) {
+  $("out-confirm").hidden = true;
+  $("out-status").textContent = `writing ${name}…`;
+  send({ type: "export", name, time: studio.exportTime, overwrite });
+}
 for (const b of document.querySelectorAll("#out-buttons button")) {
   b.onclick = () => {
-    const name = $("out-stem").value.trim() + b.dataset.ext;
-    $("out-status").textContent = `writing ${name}…`;
-    send({ type: "export", name, time: studio.time });
+    studio.exportTime = studio.time;  // a confirmed export writes the frame it was asked for
+    exportAs($("out-stem").value.trim() + b.dataset.ext, false);
   };
 }
+function askOverwrite(m) {
+  studio.exportAsked = m;
+  $("out-confirm-message").textContent = `${m.name} exists in the notes folder.`;
+  $("out-keep").textContent = `Keep both: write ${m.free}`;
+  $("out-confirm").hidden = false;
+  $("out-status").textContent = `${m.name} not written yet`;
+}
+$("out-overwrite").onclick = () => exportAs(studio.exportAsked.name, true);
+$("out-keep").onclick = () => exportAs(studio.exportAsked.free, false);
+$("out-cancel").onclick = () => {
+  $("out-confirm").hidden = true;
+  $("out-status").textContent = `${studio.exportAsked.name}: nothing written`;
+};
 function showOsc(info) {
   if (!info) return;
   studio.oscOn = !!info.on;
@@ -1026,5 +1065,4 @@ loadRig().then(() => {
   connect();
   studio.ready = true;
   requestAnimationFrame(frame);
-  views.forEach((view, k) => fetchCoarse(view, k ? "rig2" : "rig").catch((e) => console.warn("coarse:", e)));
 });
