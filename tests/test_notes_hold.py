@@ -268,3 +268,66 @@ def test_the_readme_held_example_reads_as_it_says(vocabulary):
     assert by_channel[("AU14_R", 10.0)].apex_end == 12.0  # held to the end
     assert timeline.duration == 12.0
 
+
+# --- with the director's words and FACS's rules across events (merged from main) ------------
+
+def test_take_over_indexed_names_each_kept_event_by_its_input_index():
+    from facs_rig.core.timeline import take_over_indexed
+
+    smile = AUEvent(Channel(12), 1.0, 0.0, letter="E")
+    trace = AUEvent(Channel(12), 0.1, 0.0, letter="A")  # same time: replaces the smile
+    brow = AUEvent(Channel(4), 0.5, 1.0)
+    assert take_over_indexed([[smile], [trace, brow]]) == [(1, trace), (2, brow)]
+
+
+def test_the_overlap_check_names_the_lines_of_the_events_left_after_a_takeover(vocabulary):
+    # Line 2 replaces line 1's AU12 (same time): the events left are lines 2, 3 and 4, and the
+    # head turning both ways is named by its own lines, not shifted by the one taken over.
+    with pytest.raises(TimelineFormatError) as caught:
+        parse_au_notes("0 12E\n0 12B\n1 51\n2 52\n", vocabulary, source="turns.notes")
+    assert str(caught.value).startswith(
+        "turns.notes: line 3 (51 at 1-2.8 s) and line 4 (52 at 2-3.8 s) overlap at 2-2.8 s: 51+52")
+    beats = [{"at": 0, "code": "12E"}, {"at": 0, "code": "12B"}, {"at": 1, "code": "51"},
+             {"at": 2, "code": "52"}]
+    with pytest.raises(TimelineFormatError) as caught:
+        timeline_from_json(json.dumps({"schema": "facs_rig.timeline/1", "beats": beats}),
+                           vocabulary, source="turns.json")
+    assert str(caught.value).startswith(
+        "turns.json: beats[2] (51 at 1-2.8 s) and beats[3] (52 at 2-3.8 s) overlap at 2-2.8 s")
+
+
+def test_the_overlap_check_sees_the_held_apex(vocabulary):
+    # Held, 51 falls from 3 s to 3.5 s while 52 rises: one moment of the head turning both ways.
+    with pytest.raises(TimelineFormatError, match=r"^AU notes: line 2 \(51 at 1-3.5 s\) and "
+                                                  r"line 3 \(52 at 3-4.8 s\) overlap at 3-3.5 s"):
+        parse_au_notes("apex next\n1 51\n3 52\n", vocabulary)
+    # With no offset the held turn ends as the next one starts: they touch.
+    touching = parse_au_notes("1 51 apex next offset 0\n3 52\n", vocabulary)
+    assert [(e.channel.au, e.end) for e in touching.events] == [(51, 3.0), (52, 4.8)]
+
+
+def test_a_beat_held_to_the_duration_is_not_noted_as_cut_off(vocabulary):
+    import warnings
+
+    from facs_rig.errors import FacsRigWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        held = parse_au_notes("apex next\nduration 12\n" + DIRECTOR.replace("apex next", ""),
+                              vocabulary)
+    assert max(e.end for e in held.events) == 12.5  # its fall past the end, asked for
+    # A beat that starts after the duration is still noted, as one past it: to its apex's end
+    # (held to the duration, an apex of 0), 5.3 s, not its fall's, 5.8 s.
+    with pytest.warns(FacsRigWarning, match=r"^AU notes, line 2: duration 4 \(4 s\) cuts off the "
+                                            r"beat on line 4 \(6\), which runs to 5.3 s:"):
+        parse_au_notes("apex next\nduration 4\n1 12 apex 1\n5 6\n", vocabulary)
+
+
+def test_held_beats_keep_the_directors_words(vocabulary):
+    timeline = parse_au_notes("fps 24\napex next\n# the reveal\n00:00:01:00 surprise  # wide\n"
+                              "00:00:05:00 12A\n", vocabulary)
+    surprise = [e for e in timeline.events if e.start == 1.0]
+    assert {(e.expression, e.note, e.comment, e.apex_end) for e in surprise} == {
+        ("surprise", "the reveal", "wide", 5.0)}
+    written = format_au_notes(timeline, vocabulary, timecode=True)
+    assert "# the reveal\n00:00:01:00  surprise  onset 0.3  apex 3.7  offset 0.5  # wide\n" in written
