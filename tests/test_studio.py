@@ -114,6 +114,20 @@ def test_insert_beat_goes_in_time_order(session):
     assert session.text.splitlines()[5] == "00:00:01:00  R14A"
 
 
+def test_held_notes_play_and_take_inserted_beats(session):
+    """The 'apex next' header holds each beat until the next one (docs/timeline-formats.md,
+    "Holding until the next beat"): the studio plays it, and a beat inserted at the playhead
+    goes among the beats below the header and cuts the hold there."""
+    session.set_notes("fps 24\napex next\n0  12\n3  4\n")
+    assert session.status.error is None
+    held = {channel.name: value for channel, value in session.frame_values(2.5).items()}
+    assert held["AU12"] == float(np.float32(0.55))  # without the header: 0 from 1.8 s
+    session.insert_beat("R14A", 2.0)
+    assert session.text.splitlines()[3] == "00:00:02:00  R14A"
+    after = {channel.name: value for channel, value in session.frame_values(2.5).items()}
+    assert "AU12" not in after and after["AU14_R"] == float(np.float32(0.10))  # 12 fell by 2.5 s
+
+
 def test_inserting_the_slider_pose_plays_the_pose_not_its_rounded_code(session):
     """Sliders at 0.3 show as C (the band), but C plays 0.55: 'insert at playhead' wrote the
     code, so the timeline smiled harder than the pose the animator made. The lines now carry

@@ -643,9 +643,12 @@ def test_notes_writer_rounds_the_duration_to_the_nanosecond(vocabulary, timecode
 
 
 def test_notes_writer_timecode_layout(vocabulary):
-    timeline = parse_au_notes("fps 24\n00:00:03:12 happiness onset 8f apex 2s offset 1s\n"
-                              "3.51 12\n", vocabulary)
+    # The two AU12 events overlap at their apex: 'overlap max' keeps both (by default the
+    # later line takes AU12 over at 3.51 s), and the writer says so in its header.
+    timeline = parse_au_notes("fps 24\noverlap max\n00:00:03:12 happiness onset 8f apex 2s "
+                              "offset 1s\n3.51 12\n", vocabulary)
     assert format_au_notes(timeline, vocabulary, timecode=True).splitlines()[3:] == [
+        "overlap max",
         "00:00:03:12  happiness  onset 8f  apex 2  offset 1",  # the name typed, kept
         "3.51         12         onset 0.3  apex 1  offset 0.5"]
 
@@ -654,7 +657,7 @@ notes_tokens = st.sampled_from(
     ["fps", "24", "30", "duration", "title", "1.5", "1.5s", "36f", "-2", "00:00:01:12", "00:00:01:30",
      "00:00:01;12", "12", "6+12D", "R12A+R14A", "happiness", "L26", "99", "+", "onset", "apex",
      "offset", "ease", "ease_in", "linear", "step", "intensity", "0.4", "8f", "1e400", "nan", "#",
-     "apex_start", "apex_end", "end",
+     "apex_start", "apex_end", "end", "next", "overlap", "max", "replace",
      "x", "\n", "\n", "\n"])
 
 

@@ -69,6 +69,11 @@ __all__ = [
     "ease",
     "envelope",
     "events_from_code",
+    "ended_at",
+    "take_over",
+    "take_over_indexed",
+    "hold_until",
+    "TAKEOVER_TOLERANCE",
     "timeline_from_code",
     "timeline_from_curves",
     "sample",
@@ -92,6 +97,11 @@ DEFAULT_OFFSET = 0.5
 #: Times closer than this (seconds) to a phase boundary count as on it, so that a frame time
 #: such as ``9 / 30`` and a boundary such as ``0.1 + 0.2`` agree despite binary rounding.
 TIME_TOLERANCE = 1e-9
+
+#: A later beat that starts within this (seconds) of an earlier event's apex end does not cut it
+#: (:func:`ended_at`): AU notes write times to the nanosecond, and a timeline read back must not
+#: be cut again by that rounding (a microsecond is a thousandth of a frame at 1,000 fps).
+TAKEOVER_TOLERANCE = 1e-6
 
 #: Largest frame count :func:`frame_times` produces: the one limit of :mod:`facs_rig.core.limits`.
 MAX_FRAMES = _limits.MAX_FRAMES
@@ -626,6 +636,77 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
         events.append(AUEvent(term.channel, value, at, onset, apex, offset, ease_in, ease_out,
                               term.intensity))
     return tuple(events)
+
+
+def hold_until(at: float, onset: float, until: float) -> float:
+    """The apex (seconds) of a beat at ``at`` with ``onset`` whose apex lasts until ``until``
+    (the next beat's start: ``apex next`` in AU notes), 0 when ``until`` comes during the onset;
+    rounded to a picosecond as :meth:`AUEvent.from_times` rounds, to drop binary noise."""
+    return max(0.0, round(until - at - onset, 12))
+
+
+def ended_at(event: AUEvent, at: float) -> AUEvent | None:
+    """``event`` taken over at ``at`` by a later beat naming its AU (:func:`take_over`): its
+    fall starts there, with its own offset and easing.
+
+    None when ``at`` is its start (within :data:`TAKEOVER_TOLERANCE`): the later beat replaces
+    it. Unchanged when ``at`` is at or after its apex end (it is already falling or gone). Cut
+    during the apex: the apex ends at ``at``. Cut during the onset: the rise stops at the value
+    it has reached there (``intensity * ease(u)``), which becomes the event's intensity (and its
+    letter is dropped: the value is no longer the coded letter's), so the curve does not jump;
+    None when it has reached nothing by then (a stepped rise).
+    """
+    if at <= event.start + TAKEOVER_TOLERANCE:  # first: a zero-length one at the same time too
+        return None
+    if at >= event.apex_end - TAKEOVER_TOLERANCE:
+        return event
+    if at >= event.apex_start:
+        return replace(event, apex=round(at - event.apex_start, 12))
+    reached = float(event.intensity * ease(event.ease_in, (at - event.start) / event.onset))
+    if reached <= 0.0:
+        return None
+    return replace(event, intensity=reached, onset=round(at - event.start, 12), apex=0.0,
+                   letter=None)
+
+
+def take_over(beats: Iterable[Sequence[AUEvent]]) -> list[AUEvent]:
+    """The events of ``beats`` (each a beat's events, all starting at the beat's time; beats in
+    the order of their times) where each beat takes over the AUs it names from the beats
+    before it: the earlier events of such an AU on the same channel (AU and side) end at the
+    later beat's start with their offset (:func:`ended_at`).
+
+    Why: FACS coders never code two overlapping events of one AU (an AU is at one intensity
+    at a time), and a director who writes ``3.0 12A`` under ``1.0 12E apex 6`` means the
+    smile to fade to a trace at 3 s, not to stay at E because overlapping events combine by
+    maximum. The unit is the channel, as for that maximum (``AU12``, ``AU12_L`` and ``AU12_R``
+    are independent channels; how a bilateral AU and a one-sided one combine is the rig
+    profile's business): ``L12A`` after ``12E`` does not end the bilateral smile, ``12A`` does.
+    Events of one beat never take over each other. The order of the events is kept, and the
+    pass is linear: only the latest beat naming a channel can still be at its apex (the ones
+    before it were ended at its start or earlier).
+    """
+    return [event for _, event in take_over_indexed(beats)]
+
+
+def take_over_indexed(beats: Iterable[Sequence[AUEvent]]) -> list[tuple[int, AUEvent]]:
+    """:func:`take_over`, each kept event with its index in the flattened input (the events of
+    ``beats`` one beat after another), so that a reader can keep what it knows per input event
+    (the line an event came from) beside the events that remain."""
+    kept: list[AUEvent | None] = []
+    latest: dict[Channel, int] = {}  # channel -> index in ``kept`` of the latest event on it
+    for beat in beats:
+        named: dict[Channel, int] = {}
+        for event in beat:
+            channel = event.channel
+            index = latest.get(channel)
+            if index is not None and channel not in named:
+                earlier = kept[index]
+                if earlier is not None:
+                    kept[index] = ended_at(earlier, event.start)
+            named[channel] = len(kept)
+            kept.append(event)
+        latest.update(named)
+    return [(index, event) for index, event in enumerate(kept) if event is not None]
 
 
 def intensity_band_letter(vocabulary: Vocabulary, au: int, intensity: float,

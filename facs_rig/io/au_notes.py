@@ -22,16 +22,20 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode);
   ``measured TEXT`` (written by ``retarget`` and ``code``) says the events were measured from a
   capture, not coded, so overlapping events are not checked against FACS's rules for one code
-  (a solver reads 26 and 27 at once). Each once.
+  (a solver reads 26 and 27 at once); ``apex next`` holds every beat until the next one;
+  ``overlap max`` keeps overlapping beats of one channel combined by maximum (default
+  ``replace``: a later beat takes over the channels it names,
+  :func:`facs_rig.core.timeline.take_over`). Each once.
 * Separate beats whose events are on at one moment are one code: FACS's rules for one code apply
   to them (``0 51`` and ``1 52`` with the default 1.8 s phases overlap: refused; see
-  :func:`facs_rig.core.timeline.overlap_problem`).
+  :func:`facs_rig.core.timeline.overlap_problem`), checked once holds and take-overs are applied.
 * A time is seconds (``1.5`` or ``1.5s``), frames (``36f``) or SMPTE timecode ``HH:MM:SS:FF``
   at the file's fps (:mod:`facs_rig.core.timecode`). Beat times never go backwards.
 * The code is everything between the time and the first option keyword: ``6+12D``,
   ``R12A+R14A``, ``happiness``, ``surprise + 25``. It expands into one event per AU.
 * Options, each a keyword and a value: ``onset``, ``apex``, ``offset`` (durations in seconds,
-  ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s) or instead the absolute times
+  ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s; ``apex next`` holds until the next
+  beat starts, the last one until the ``duration`` header) or instead the absolute times
   ``apex_start``, ``apex_end`` and ``end`` (all three; any time form), ``ease`` (both ramps), ``ease_in``,
   ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
   without a letter, and for those whose letter's band holds it: ``7E intensity 0.907``; default
@@ -67,10 +71,13 @@ from facs_rig.core.timeline import (
     CodeMark,
     Timeline,
     events_from_code,
+    hold_until,
     intensity_band_letter,
     intensity_reaches,
     marks_from_code,
     overlap_problem,
+    take_over,
+    take_over_indexed,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -90,7 +97,15 @@ _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
 _ABSOLUTE_KEYS = ("apex_start", "apex_end", "end")
 _OPTION_KEYS = _DURATION_KEYS + _ABSOLUTE_KEYS + _EASE_KEYS + ("intensity",)
-_HEADER_KEYS = ("fps", "duration", "title", "start", "measured")
+_HEADER_KEYS = ("fps", "duration", "title", "start", "measured", "apex", "overlap")
+# 'apex next': the apex lasts until the next beat starts (a pose held until the next key).
+_NEXT = "next"
+# The 'overlap' header's rules for a later beat naming a channel an earlier beat still holds:
+# 'replace' (the default) takes the channel over from the later beat's start
+# (core.timeline.take_over); 'max' keeps both events, combined by maximum (what the writer says
+# for a timeline whose events of one channel overlap that way, a capture's or a JSON file's, so
+# that it reads back as it was).
+_OVERLAPS = ("replace", "max")
 # Fullmatched, and linear: the integer digits and the fraction digits are separated by a
 # mandatory '.', so no two runs compete for the same digits (``\d+\.?\d*`` could split a run of
 # digits between them in every way: a 40 KB token of digits took 40 s to refuse).
@@ -222,7 +237,9 @@ def _phases(options: dict, at: float) -> tuple[float, float, float]:
     absolute = [key for key in _ABSOLUTE_KEYS if key in options]
     key_columns = {key: options[key][1] for key in absolute}
     if not absolute:
-        return (float(options.get("onset", DEFAULT_ONSET)), float(options.get("apex", DEFAULT_APEX)),
+        apex = options.get("apex", DEFAULT_APEX)  # 'next': resolved once the next beat is read
+        return (float(options.get("onset", DEFAULT_ONSET)),
+                DEFAULT_APEX if apex == _NEXT else float(apex),
                 float(options.get("offset", DEFAULT_OFFSET)))
     durations = [key for key in _DURATION_KEYS if key in options]
     if durations:
@@ -409,6 +426,87 @@ def _title_line(title: object) -> str | None:
     return f"title {text}" if text else None
 
 
+@dataclass(frozen=True)
+class _Beat:
+    """A beat line as read: its timing, and where its events and marks are in the reader's
+    lists (``first_event``, ``event_count``; ``first_mark``, ``mark_count``)."""
+
+    line: int
+    code_text: str
+    at: float
+    onset: float
+    apex: float
+    offset: float
+    holds: bool  # 'apex next': its apex is resolved once the next beat is known (_hold)
+    first_event: int
+    event_count: int
+    first_mark: int
+    mark_count: int
+
+
+def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
+          duration: float | None, source: str) -> list[tuple[int, str, float]]:
+    """Give each beat that holds (``apex next``) its apex, in place in ``events`` and
+    ``marks``, and return each beat's ``(line, code, end)`` for :func:`_note_cut_off`.
+
+    A beat that holds keeps its apex until the next beat with a later time starts (beats at
+    the same time are one moment), where its offset starts
+    (:func:`facs_rig.core.timeline.hold_until`); the last one holds to the ``duration`` header
+    when there is one, else it keeps the default apex it was built with. Held to the duration,
+    its fall lies past the end by request, so its end for the cut-off note is its apex's end
+    (the note is then only for a beat that starts its hold after the duration).
+    """
+    ends: list[tuple[int, str, float]] = []
+    following: float | None = None  # the time of the nearest beat after this one's time
+    holds_until: list[float | None] = [None] * len(beats)
+    for index in range(len(beats) - 1, -1, -1):
+        holds_until[index] = following
+        if index and beats[index - 1].at < beats[index].at:
+            following = beats[index].at
+    for beat, until in zip(beats, holds_until):
+        at, onset, apex, offset = beat.at, beat.onset, beat.apex, beat.offset
+        held_to = until if until is not None else duration
+        to_duration = beat.holds and until is None and duration is not None
+        if beat.holds and held_to is not None:
+            apex = hold_until(at, onset, held_to)
+            try:
+                span = slice(beat.first_event, beat.first_event + beat.event_count)
+                events[span] = [replace(event, apex=apex) for event in events[span]]
+                span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
+                marks[span] = [replace(mark, end=at + onset + apex + offset) for mark in marks[span]]
+            except FacsRigError as exc:  # an end past the largest float
+                raise TimelineFormatError(f"{source}, line {beat.line}: {exc}") from None
+        ends.append((beat.line, beat.code_text,
+                     at + onset + apex + (0.0 if to_duration else offset)))
+    return ends
+
+
+def _coded_events(code: Code, options: dict, at: float, onset: float, apex: float, offset: float,
+                  vocabulary: Vocabulary) -> tuple[AUEvent, ...]:
+    """The events of one beat's code with its phases and options."""
+    both = options.get("ease", DEFAULT_EASING)
+    beat = events_from_code(
+        code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
+        ease_in=str(options.get("ease_in", both)), ease_out=str(options.get("ease_out", both)),
+        intensity=options.get("intensity"))  # type: ignore[arg-type]
+    if "intensity" in options:
+        # An explicit intensity in a lettered AU's own band is that letter measured
+        # finely (7E intensity 0.907): it keeps the letter and takes the number. One
+        # outside the band (6+12D intensity 0.3) is for the unlettered AUs only, but
+        # not an unlettered blink or wink (45: present, so closed; events_from_code).
+        value = float(options["intensity"])
+        band = vocabulary.scale().value_to_letter(value)
+        beat = tuple(replace(event, intensity=value)
+                     if event.letter is not None and event.letter == _band(
+                         band, event.channel.au, vocabulary) else event
+                     for event in beat)
+    # FACS scores no letter on a blink or wink: on 45B it marks a depth only, and no
+    # writer writes it back (Vocabulary.letter_of).
+    beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
+                 else event for event in beat)
+    return beat
+
+
 def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes") -> Timeline:
     """Parse AU notes text into a timeline.
 
@@ -434,11 +532,15 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     duration_line: tuple[int, _Token] | None = None
     start_line: tuple[int, _Token] | None = None
     origin = 0.0
+    hold_all = False  # the 'apex next' header: every beat without its own apex holds
+    overlap = "replace"
+    # Each beat's timing and where its events and marks are in the lists: 'apex next' needs the
+    # next beat's time (and the last one the duration), known only once every beat is read.
+    beats: list[_Beat] = []
     # The director's words: comment lines above a beat become its note; a comment on a beat's
     # line, its comment; comments on header lines and a marks-only beat's join the next beat's
     # note; those after the last beat, the timeline's metadata["comment"].
     note_lines: list[str] = []
-    beat_ends: list[tuple[int, str, float]] = []  # (line, code, end): what a duration cuts off
     for line_number, line, comment_text in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -475,6 +577,27 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                         raise _LineError("'start' must come before the first beat", tokens[0].column)
                     start_line = (line_number, tokens[1])
                     metadata["start"] = tokens[1].text
+                elif keyword in ("apex", "overlap"):
+                    # Defaults for the beats below, so before them (as 'fps'): a default that
+                    # changed half-way would hold some beats and not others without a word.
+                    if seen_beat:
+                        raise _LineError(f"'{keyword}' must come before the first beat",
+                                         tokens[0].column)
+                    value = tokens[1].text.lower()
+                    if keyword == "apex":
+                        if value != _NEXT:
+                            raise _LineError(
+                                f"the header 'apex' takes only 'next' (every beat holds its apex "
+                                f"until the next beat), not {shown(tokens[1].text)}: a beat's own "
+                                f"apex goes on its line", tokens[1].column)
+                        hold_all = True
+                    elif value not in _OVERLAPS:
+                        raise _LineError(f"overlap {shown(tokens[1].text)} is not one of "
+                                         f"{', '.join(_OVERLAPS)}"
+                                         f"{_did_you_mean(tokens[1].text, _OVERLAPS)}",
+                                         tokens[1].column)
+                    else:
+                        overlap = value
                 elif keyword == "fps":
                     if seen_beat:
                         raise _LineError("'fps' must come before the first beat", tokens[0].column)
@@ -518,7 +641,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 if index + 1 >= len(tokens):
                     raise _LineError(f"option {key!r} needs a value", key_token.column)
                 value_token = tokens[index + 1]
-                if key in _DURATION_KEYS:
+                if key == "apex" and value_token.text.lower() == _NEXT:
+                    options[key] = _NEXT
+                elif key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
                 elif key in _ABSOLUTE_KEYS:
                     options[key] = (_since(_time(value_token, fps, key,
@@ -537,7 +662,6 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 index += 2
             code_start = code_tokens[0].column
             code_text = line[code_start - 1:code_tokens[-1].column - 1 + len(code_tokens[-1].text)]
-            both = options.get("ease", DEFAULT_EASING)
             code = parsed_codes.get(code_text)
             if code is None:
                 try:
@@ -553,25 +677,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                                             intensity_token.text, vocabulary),
                                  intensity_token.column)
             onset, apex, offset = _phases(options, at)
-            beat = events_from_code(
-                code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
-                ease_in=str(options.get("ease_in", both)), ease_out=str(options.get("ease_out", both)),
-                intensity=options.get("intensity"))  # type: ignore[arg-type]
-            if "intensity" in options:
-                # An explicit intensity in a lettered AU's own band is that letter measured
-                # finely (7E intensity 0.907): it keeps the letter and takes the number. One
-                # outside the band (6+12D intensity 0.3) is for the unlettered AUs only, but
-                # not an unlettered blink or wink (45: present, so closed; events_from_code).
-                value = float(options["intensity"])
-                band = vocabulary.scale().value_to_letter(value)
-                beat = tuple(replace(event, intensity=value)
-                             if event.letter is not None and event.letter == _band(
-                                 band, event.channel.au, vocabulary) else event
-                             for event in beat)
-            # FACS scores no letter on a blink or wink: on 45B it marks a depth only, and no
-            # writer writes it back (Vocabulary.letter_of).
-            beat = tuple(replace(event, letter=None) if not vocabulary.scores_intensity(event.channel.au)
-                         else event for event in beat)
+            holds = options.get("apex") == _NEXT or (
+                hold_all and "apex" not in options
+                and not any(key in options for key in _ABSOLUTE_KEYS))
+            # A beat that holds is built with the default apex, and given its held one below.
+            beat = _coded_events(code, options, at, onset, apex, offset, vocabulary)
             if beat:
                 beat = _with_words(beat, code_text if names_expression(code_text, vocabulary)
                                    else None, "\n".join(note_lines) if note_lines else None,
@@ -579,10 +689,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 note_lines = []
             elif comment_text:  # a marks-only beat (50): its words go with the next beat's
                 note_lines.append(comment_text)
+            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
+            beats.append(_Beat(line_number, code_text, at, onset, apex, offset, holds,
+                               len(events), len(beat), len(marks), len(beat_marks)))
             events.extend(beat)
             event_lines.extend([line_number] * len(beat))
-            beat_ends.append((line_number, code_text, at + onset + apex + offset))
-            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
             marks.extend(beat_marks)
             mark_lines.extend([line_number] * len(beat_marks))
         except _LineError as exc:
@@ -609,6 +720,15 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
+    beat_ends = _hold(beats, events, marks, duration, source)
+    if overlap == "replace" and len(beats) > 1:
+        # Each beat takes over the channels it names from the beats before it; the lines of the
+        # events kept are kept beside them, for the overlap check's message.
+        kept = take_over_indexed(events[beat.first_event:beat.first_event + beat.event_count]
+                                 for beat in beats)
+        events = [event for _, event in kept]
+        event_lines = [event_lines[index] for index, _ in kept]
+    if duration_line is not None and duration is not None:
         end = max(max((event.end for event in events), default=0.0),
                   max((mark.end for mark in marks), default=0.0))
         if duration != end and round(end, 9) == duration:
@@ -814,9 +934,10 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                 break
         else:
             beat = {"key": key, "aus": set(), "terms": [], "coded": [],
-                    "span": (event.start, event.end)}
+                    "span": (event.start, event.end), "events": []}
             candidates.append(beat)
             lines.append(beat)
+        beat["events"].append(event)
         beat["aus"].add(event.channel.au)
         beat["terms"].append(_term(event, letter))
         beat["coded"].append(term)
@@ -844,7 +965,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             beat = next((beat for beat in candidates if takes(beat)), None)
             if beat is None:
                 beat = {"key": key, "aus": set(), "terms": [], "coded": [],
-                        "span": (mark.start, mark.end)}
+                        "span": (mark.start, mark.end), "events": []}
                 candidates.append(beat)
                 lines.append(beat)
         beat["aus"].add(mark.code)
@@ -871,6 +992,13 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
               max((mark.end for mark in timeline.marks), default=0.0))
     out.append("duration " + (_seconds(round(timeline.duration, 9)) if timeline.duration == end
                               else _duration(timeline.duration, timeline.fps, timecode)))
+    # Read back, each line takes over the AUs it names from the lines above it (take_over): a
+    # timeline whose events of one AU overlap at their apex (a capture's pieces, a JSON file's
+    # events, two lanes of ELAN) says that its overlaps combine by maximum, and reads back as it was.
+    on_lines = [event for beat in lines for event in beat["events"]]
+    kept = take_over(beat["events"] for beat in lines)
+    if len(kept) != len(on_lines) or any(a is not b for a, b in zip(kept, on_lines)):
+        out.append("overlap max")
     rows = []
     for beat in lines:
         _, note, comment = beat["key"][7]  # the words (the expression is in "terms")
@@ -938,7 +1066,8 @@ def _named_lines(written: list[tuple[AUEvent, str | None, str | None, tuple]], c
             if sorted(got) == wanted and not read.marks:
                 first = written[indices[0]][0]
                 beat = {"key": key, "terms": [expression], "named": True, "span": (first.start, first.end),
-                        "aus": {written[i][0].channel.au for i in indices}, "coded": []}
+                        "aus": {written[i][0].channel.au for i in indices}, "coded": [],
+                        "events": [written[i][0] for i in indices]}
                 named.update((i, beat) for i in indices)
                 break
     return named

@@ -25,7 +25,9 @@ accepts, for hand-written files: absolute phase times (``start``, ``apex_start``
 easings, and ``beats``, each a code string or expression expanded into one event per AU. ``marks``
 (written only when there are some) are the codes that drive nothing (visibility 70-74, speech 50
 and the other behaviour codes), each over a span: kept, never played; a beat's such codes become
-marks over the beat. Unknown keys are errors (they are usually typos), except ``description`` and ``notes``.
+marks over the beat. A beat's ``"apex": "next"`` holds it until the next beat, and a later beat
+takes over the channels it names from earlier beats, as in AU notes (``events`` are kept as they
+are). Unknown keys are errors (they are usually typos), except ``description`` and ``notes``.
 
 The director's words, optional on an event: ``expression`` (the code typed when it names an
 expression, ``"surprise"``), ``note`` (comment lines above the beat in AU notes, joined with
@@ -57,8 +59,10 @@ from facs_rig.core.timeline import (
     Timeline,
     check_words,
     events_from_code,
+    hold_until,
     marks_from_code,
     overlap_problem,
+    take_over_indexed,
 )
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import (
@@ -83,6 +87,7 @@ _MARK_KEYS = {"code", "start", "end"}
 _WORD_KEYS = ("expression", "note", "comment")
 _EVENT_KEYS = {"channel", "intensity", "letter", "start", "onset", "apex", "offset", "apex_start",
                "apex_end", "end", "ease", "ease_in", "ease_out", *_WORD_KEYS}
+_NEXT = "next"  # "apex": "next" holds a beat's apex until the next beat, as in AU notes
 _BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_out", "intensity",
               "scale", "note", "comment"}
 
@@ -350,10 +355,18 @@ class _Reader:
         except FacsRigError as exc:
             raise self.fail(path, str(exc)) from None
 
-    def beat(self, entry: Any, path: str) -> tuple[AUEvent | CodeMark, ...]:
+    def beat_time(self, entry: Any, path: str) -> float:
+        """A beat's ``at``, read first: ``"apex": "next"`` holds until the next beat's."""
         if not isinstance(entry, Mapping):
             raise self.fail(path, "expected an object")
         self.unknown_keys(entry, _BEAT_KEYS, path)
+        return self.number(entry, "at", path)
+
+    def beat(self, entry: Mapping[str, Any], path: str, until: float | None
+             ) -> tuple[AUEvent | CodeMark, ...]:
+        """A beat's events and marks (its keys checked by :meth:`beat_time`); ``until``: when
+        its ``"apex": "next"`` ends (the next beat's time, else the duration; None: the default
+        apex)."""
         words = self.words(entry, path, ("note", "comment"))
         if "code" not in entry:
             raise self.fail(f"{path}.code", "missing (expected a FACS code string or expression "
@@ -372,7 +385,10 @@ class _Reader:
         try:
             at = self.number(entry, "at", path)
             onset = self.number(entry, "onset", path, DEFAULT_ONSET)
-            apex = self.number(entry, "apex", path, DEFAULT_APEX)
+            if entry.get("apex") == _NEXT:
+                apex = DEFAULT_APEX if until is None else hold_until(at, onset, until)
+            else:
+                apex = self.number(entry, "apex", path, DEFAULT_APEX)
             offset = self.number(entry, "offset", path, DEFAULT_OFFSET)
             events = events_from_code(
                 code, self.vocabulary, at=at, onset=onset, apex=apex, offset=offset,
@@ -387,6 +403,34 @@ class _Reader:
             raise
         except (FacsRigError, VocabularyError) as exc:
             raise self.fail(f"{path}.code", str(exc)) from None
+
+
+def _beats(reader: _Reader, entries: list, duration: float | None
+           ) -> tuple[list[tuple[str, AUEvent]], list[tuple[str, CodeMark]]]:
+    """The events and marks of the ``beats`` list, each with its beat's JSON path, as AU notes
+    read their beats (in the order of their ``at``, the list's order among equal times):
+    ``"apex": "next"`` holds the apex until the next beat with a later ``at`` (the last one:
+    until ``duration``, else the default apex), and each beat takes over the channels it names
+    from the beats before it (:func:`facs_rig.core.timeline.take_over`; ``events`` are kept as
+    they are)."""
+    times = [reader.beat_time(entry, f"beats[{index}]") for index, entry in enumerate(entries)]
+    order = sorted(range(len(entries)), key=times.__getitem__)
+    events_by_beat: list[list[AUEvent]] = []
+    event_paths: list[str] = []  # of each event of events_by_beat, flattened
+    marks: list[tuple[str, CodeMark]] = []
+    following: float | None = duration
+    untils: list[float | None] = [None] * len(order)
+    for position in range(len(order) - 1, -1, -1):
+        untils[position] = following
+        if position and times[order[position - 1]] < times[order[position]]:
+            following = times[order[position]]
+    for position, index in enumerate(order):
+        path = f"beats[{index}]"
+        converted = reader.beat(entries[index], path, untils[position])
+        events_by_beat.append([item for item in converted if isinstance(item, AUEvent)])
+        event_paths.extend([path] * len(events_by_beat[-1]))
+        marks.extend((path, item) for item in converted if isinstance(item, CodeMark))
+    return [(event_paths[flat], event) for flat, event in take_over_indexed(events_by_beat)], marks
 
 
 def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "timeline") -> Timeline:
@@ -418,10 +462,19 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
     # The JSON path each event and mark came from, for the overlap check's message.
     event_paths: list[str] = []
     mark_paths: list[str] = []
-    for key, convert in (("events", reader.event), ("beats", reader.beat), ("marks", reader.mark)):
+    for key, convert in (("events", reader.event), ("beats", None), ("marks", reader.mark)):
         entries = data.get(key, [])
         if not isinstance(entries, list):
             raise reader.fail(key, "expected a list")
+        if convert is None:
+            beat_events, beat_marks = _beats(reader, entries, duration)
+            for path, event in beat_events:
+                events.append(event)
+                event_paths.append(path)
+            for path, mark in beat_marks:
+                marks.append(mark)
+                mark_paths.append(path)
+            continue
         for index, entry in enumerate(entries):
             path = f"{key}[{index}]"
             converted = convert(entry, path)
