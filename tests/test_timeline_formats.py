@@ -564,6 +564,9 @@ def assert_same_to_notes_precision(back: Timeline, timeline: Timeline) -> None:
                                  st.integers(1, 60), st.sampled_from(["A", "B", "C", "D", "E", None]),
                                  st.floats(0.03125, 1.0, width=32)), max_size=6),
        fps=st.sampled_from([24.0, 30.0, 60.0]))
+# The read-back is the writer's own timeline: no "duration cuts off a beat" note (the phases'
+# nanosecond rounding had read a capture's last beat as a few nanoseconds past its duration).
+@pytest.mark.filterwarnings("error::facs_rig.errors.FacsRigWarning")
 def test_notes_of_captured_events_read_back_the_same(vocabulary, frames, fps):
     # What `retarget -o x.notes` writes: events on frame times whose durations were rounded to a
     # picosecond, float32 intensities widened to doubles, each with the letter of its band.
