@@ -30,7 +30,7 @@ def test_each_frame_gets_its_timecode_and_the_code_under_way():
     origin = notes_origin(timeline)
     assert origin == 3600.0
     times = np.array([0.0, 1.25, 3.0, 3.5, 4.5, 4.6, 7.0])
-    assert frame_captions(timeline, times, origin=origin) == [
+    assert frame_captions(timeline, times, load_vocabulary(), origin=origin) == [
         "01:00:00:00  0",
         "01:00:01:06  1+2+5B+25+26",  # ramps count: 1.25 s is inside surprise's onset
         "01:00:03:00  12C+R14B",  # surprise ended at 2.8 s; L12C and R12C are one 12C
@@ -39,7 +39,7 @@ def test_each_frame_gets_its_timecode_and_the_code_under_way():
         "01:00:04:14  12C+R14B+45",
         "01:00:07:00  0",
     ]
-    assert frame_captions(timeline, np.zeros(0)) == []
+    assert frame_captions(timeline, np.zeros(0), load_vocabulary()) == []
 
 
 def test_the_band_darkens_the_foot_and_leaves_the_rest():
@@ -90,5 +90,5 @@ def test_burn_in_is_refused_on_a_png(tmp_path, capsys):
 @pytest.mark.parametrize("code", ["R12C+L12B", "L12C+R12C"])
 def test_sides_join_only_at_one_letter(code):
     timeline = parse_au_notes(f"0 {code}\n", load_vocabulary())
-    [caption] = frame_captions(timeline, np.array([0.5]))
+    [caption] = frame_captions(timeline, np.array([0.5]), load_vocabulary())
     assert caption.split("  ")[1] == {"R12C+L12B": "L12B+R12C", "L12C+R12C": "12C"}[code]

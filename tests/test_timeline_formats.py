@@ -1458,7 +1458,7 @@ def test_notes_writer_puts_facs_alternatives_on_lines_of_their_own(vocabulary):
 
 
 def test_notes_writer_refuses_an_unsided_wink(vocabulary):
-    with pytest.raises(TimelineFormatError, match=r"^cannot write AU46 as AU notes: 46 is a wink "
+    with pytest.raises(TimelineFormatError, match=r"^cannot write AU46 as AU notes: AU46 is a wink "
                                                   r"of one eye: write L46 or R46 \(both eyes: 45 "
                                                   r"or 43\)$"):
         format_au_notes(Timeline((AUEvent(Channel(46), 1.0, 0.0),)), vocabulary)

@@ -195,7 +195,8 @@ def run_preview(args: argparse.Namespace) -> int:
     if args.burn_in:
         from facs_rig.io.au_notes import notes_origin
     clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side,
-                         burn_in_origin=notes_origin(timeline) if args.burn_in else None)
+                         burn_in_origin=notes_origin(timeline) if args.burn_in else None,
+                         vocabulary=vocabulary)
     bar = ProgressBar(clip.n_frames, sys.stderr, label=f"rendering {suffix[1:].upper()}")
     write_clip(output, clip.frames, fps=clip.fps, palette=clip.palette, progress=bar)
     bar.finish()

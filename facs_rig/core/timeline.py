@@ -45,7 +45,7 @@ import numpy as np
 from facs_rig.core import limits as _limits
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.notation import Code
+from facs_rig.core.notation import Code, CodedAU
 from facs_rig.errors import CodeParseError, TimelineError, VocabularyError
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AUEvent",
+    "code_of_events",
     "check_words",
     "without_words",
     "CodeMark",
@@ -747,6 +748,32 @@ def marks_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float, end:
     code = _parsed(code, vocabulary)
     return tuple(CodeMark(term.au, at, end) for term in code
                  if not vocabulary.action_unit(term.au).drives)
+
+
+def code_of_events(events: Iterable[AUEvent], vocabulary: Vocabulary) -> Code:
+    """The events as one code, as a caption or a beat's label writes what they play together:
+    ascending AUs, each term with its letter as written (none where FACS scores no intensity:
+    ``vocabulary.letter_of``), two events of one channel as the stronger, and a left and a
+    right of one AU at one letter as the bilateral term (``L12C`` + ``R12C`` is ``12C``;
+    ``L12B`` + ``R12C`` stays two terms). Built directly, not parsed: ``12`` beside ``L12``
+    (two notes lines) is shown as it plays."""
+    terms: dict[tuple[int, str | None], str | None] = {}
+    for event in events:
+        key = (event.channel.au, event.channel.side)
+        letter = vocabulary.letter_of(event.channel.au, event.letter)
+        if key in terms and terms[key] is not None and letter is not None:
+            letter = max(terms[key], letter)  # two events of one channel overlapping: the stronger
+        terms[key] = letter if letter is not None else terms.get(key)
+    joined: dict[tuple[int, str | None], str | None] = {}
+    for (au, side), letter in terms.items():
+        other = "R" if side == "L" else "L"
+        if side is not None and (au, other) in terms and terms[(au, other)] == letter:
+            joined[(au, None)] = letter
+        else:
+            joined[(au, side)] = letter
+    order = {None: 0, "L": 1, "R": 2}
+    return Code(tuple(CodedAU(au, side, letter) for (au, side), letter in
+                      sorted(joined.items(), key=lambda item: (item[0][0], order[item[0][1]]))))
 
 
 def _parsed(code: str | Code, vocabulary: Vocabulary) -> Code:

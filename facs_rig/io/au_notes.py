@@ -900,9 +900,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         e.expression or "", e.note or "", e.comment or ""))
     written: list[tuple[AUEvent, str | None, str | None, tuple]] = []
     for event in ordered:
-        problem = check_channel(event.channel, vocabulary)
-        if event.channel.side is None and event.channel.au in vocabulary.rules.needs_side:
-            problem = f"{event.channel.au} is {vocabulary.rules.needs_side[event.channel.au]}"
+        problem = check_channel(event.channel, vocabulary)  # an unsided 46 too: a wink is one eye
         if problem:
             raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
         # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from facs_rig.core.notation import Code, CodedAU, format_code
+from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
-from facs_rig.core.timeline import Timeline
+from facs_rig.core.timeline import Timeline, code_of_events
+from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.render.font import GLYPH_HEIGHT, draw_text
 from facs_rig.render.sheet import fit_text
 
 __all__ = ["frame_captions", "burn_in"]
 
 
-def frame_captions(timeline: Timeline, times: np.ndarray, *, origin: float = 0.0) -> list[str]:
+def frame_captions(timeline: Timeline, times: np.ndarray, vocabulary: Vocabulary, *,
+                   origin: float = 0.0) -> list[str]:
     """The caption of each frame: ``"00:00:12:05  R12C+R14C"``.
 
     Parameters
@@ -26,6 +28,7 @@ def frame_captions(timeline: Timeline, times: np.ndarray, *, origin: float = 0.0
     timeline : Timeline
     times : (n_frames,) float
         The frames' times, seconds from the timeline's 0.
+    vocabulary : Vocabulary
     origin : float
         Seconds of the timecode the timeline's 0 stands for (a notes file's ``start`` header:
         :func:`facs_rig.io.au_notes.notes_origin`).
@@ -34,8 +37,8 @@ def frame_captions(timeline: Timeline, times: np.ndarray, *, origin: float = 0.0
     -------
     list of str
         Timecode at the timeline's fps, then the code of every event under way on the frame
-        (from its start to its end, ramps included), a left and a right event of one AU at one
-        letter written as the bilateral term; ``0`` when none is.
+        (from its start to its end, ramps included), as
+        :func:`~facs_rig.core.timeline.code_of_events` writes them; ``0`` when none is.
     """
     times = np.asarray(times, np.float64)
     if times.size == 0:
@@ -48,33 +51,10 @@ def frame_captions(timeline: Timeline, times: np.ndarray, *, origin: float = 0.0
     codes = []
     for left in edges:
         playing = [event for event in events if event.start <= left < event.end]
-        codes.append(format_code(_code(playing)))
+        codes.append(format_code(code_of_events(playing, vocabulary)))
     stretch = np.searchsorted(edges, times, side="right") - 1
     return [f"{format_timecode(origin + float(time), timeline.fps)}  {codes[max(0, index)]}"
             for time, index in zip(times, stretch)]
-
-
-def _code(events) -> Code:
-    """The events as one code: ascending AUs, a left and a right at one letter joined."""
-    terms: dict[tuple[int, str | None], str | None] = {}
-    for event in events:
-        key = (event.channel.au, event.channel.side)
-        letter = event.letter
-        if key in terms and terms[key] is not None and letter is not None:
-            letter = max(terms[key], letter)  # two events of one AU overlapping: the stronger
-        terms[key] = letter if letter is not None else terms.get(key)
-    joined: dict[tuple[int, str | None], str | None] = {}
-    for (au, side), letter in terms.items():
-        other = "R" if side == "L" else "L"
-        if side is not None and (au, other) in terms and terms[(au, other)] == letter:
-            joined[(au, None)] = letter
-        else:
-            joined[(au, side)] = letter
-    order = {None: 0, "L": 1, "R": 2}
-    return Code(tuple(CodedAU(au, side, letter)
-                      for (au, side), letter in sorted(joined.items(),
-                                                       key=lambda item: (item[0][0],
-                                                                         order[item[0][1]]))))
 
 
 def burn_in(image: np.ndarray, caption: str, *, scale: int | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ from facs_rig.core.mixing import mix, mix_frame
 from facs_rig.core.naming import match_names
 from facs_rig.core.rig import RigProfile
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import CodeParseError, RigError, TimelineError
+from facs_rig.errors import RigError, TimelineError
 from facs_rig.render.camera import Camera, frame_camera
 from facs_rig.render.raster import Occluders, Topology, render
 from facs_rig.render.scene import RenderRig
@@ -361,11 +361,13 @@ def timeline_clip(
     side_by_side_neutral: bool = False,
     samples: int = 8,
     burn_in_origin: float | None = None,
+    vocabulary: Vocabulary | None = None,
 ) -> Clip:
     """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's).
 
     ``burn_in_origin``: caption every frame with its timecode (the timeline's 0 standing for
-    that many seconds of timecode) and the code playing (:mod:`facs_rig.render.captions`).
+    that many seconds of timecode) and the code playing in ``vocabulary``'s terms
+    (:mod:`facs_rig.render.captions`; the bundled vocabulary when None).
     """
     from facs_rig.render.captions import burn_in, frame_captions
     from facs_rig.render.encoders import palette_for
@@ -374,8 +376,13 @@ def timeline_clip(
     if weights.shape[0] == 0:
         times, weights = np.zeros(1), np.zeros((1, setup.renderer.n_targets), np.float32)
     neutral = setup.renderer.render(None) if side_by_side_neutral else None
-    captions = (frame_captions(timeline, times, origin=burn_in_origin)
-                if burn_in_origin is not None else None)
+    captions = None
+    if burn_in_origin is not None:
+        if vocabulary is None:
+            from facs_rig.resources import load_vocabulary
+
+            vocabulary = load_vocabulary()
+        captions = frame_captions(timeline, times, vocabulary, origin=burn_in_origin)
 
     def compose(image: np.ndarray, frame: int = 0) -> np.ndarray:
         shown = side_by_side(neutral, image) if neutral is not None else image
@@ -545,6 +552,7 @@ def timeline_beats(timeline, vocabulary: Vocabulary) -> list[Beat]:
     """The beats of a timeline in time order: its events grouped by start and phases, as the
     AU notes writer groups them into lines (to the nanosecond, the timeline's precision)."""
     from facs_rig.core.notation import format_code
+    from facs_rig.core.timeline import code_of_events
 
     groups: dict[tuple, list] = {}
     for event in timeline.events:
@@ -552,14 +560,8 @@ def timeline_beats(timeline, vocabulary: Vocabulary) -> list[Beat]:
         groups.setdefault(key, []).append(event)
     beats = []
     for (start, onset, _, _), events in sorted(groups.items()):
-        letters = {event.channel: vocabulary.letter_of(event.channel.au, event.letter) for event in events}
-        text = "+".join(f"{channel.side or ''}{channel.au}{letters[channel] or ''}"
-                        for channel in dict.fromkeys(event.channel for event in events))
-        try:
-            text = format_code(vocabulary.parse(text))
-        except CodeParseError:  # 12 and L12 in one beat (two notes lines): as they are
-            pass
-        beats.append(Beat(start, round(start + onset, 9), text))
+        beats.append(Beat(start, round(start + onset, 9),
+                          format_code(code_of_events(events, vocabulary))))
     return beats
 
 

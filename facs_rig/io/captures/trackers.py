@@ -58,7 +58,8 @@ from facs_rig.errors import CaptureFormatError
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
-__all__ = ["TrackerProfile", "AUMapping", "Relation", "EventThresholds", "TRACE_UNSET", "TRACKERS", "load_tracker",
+__all__ = ["TrackerProfile", "AUMapping", "Relation", "EventThresholds", "TRACE_UNSET", "TRACKERS",
+           "load_tracker",
            "tracker_for_format", "unreadable_aus", "measure_shapes", "shape_gain",
            "LIVE_MIN_RANGE", "LIVE_MIN_NOISE_RATIO",
            "parse_tracker", "tracker_document"]
