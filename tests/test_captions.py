@@ -75,8 +75,9 @@ def test_preview_burn_in_captions_every_frame_of_the_clip(tmp_path, capsys):
     burnt_feet = list(feet(burnt))
     assert all((foot.min(axis=2) >= 200).any() for foot in burnt_feet)
     # A GIF merges identical frames: every frame of the burnt clip differs in its caption, so
-    # none is merged (6.3 s at 4 fps: 26 frames, both ends included).
-    assert len(burnt_feet) == 26
+    # none is merged (4.8 s at 4 fps, the blink at 4.5 s lasting 0.3 s: 20 frames, both ends
+    # included).
+    assert len(burnt_feet) == 20
 
 
 def test_burn_in_is_refused_on_a_png(tmp_path, capsys):

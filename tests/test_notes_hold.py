@@ -188,7 +188,10 @@ def test_ended_at_leaves_a_falling_event_alone():
 
 # --- properties ----------------------------------------------------------------------------
 
-CODES = ["12", "12E", "L12A", "6+12D", "4C+7B", "happiness", "R12A+R14A", "1+2", "45"]
+CODES = ["12", "12E", "L12A", "6+12D", "4C+7B", "happiness", "R12A+R14A", "1+2", "45", "53B",
+         "neutral"]
+#: The beats that hold ('apex next'): a blink or wink is momentary and cannot.
+HELD_CODES = [code for code in CODES if code != "45"]
 
 
 @st.composite
@@ -201,9 +204,11 @@ def beat_sheets(draw):
     at = 0.0
     for _ in range(draw(st.integers(0, 8))):
         at += draw(st.sampled_from([0.0, 0.05, 0.25, 0.5, 1.0, 2.0, 3.3]))
+        code = draw(st.sampled_from(CODES))
         options = draw(st.sampled_from(["", "apex next", "apex 2", "onset 0.4 ease linear",
-                                        "onset 0 apex next", "apex next offset 8f"]))
-        lines.append(f"{at:g} {draw(st.sampled_from(CODES))} {options}")
+                                        "onset 0 apex next", "apex next offset 8f"]
+                                       if code in HELD_CODES else ["", "apex 0.2", "onset 2f"]))
+        lines.append(f"{at:g} {code} {options}")
     return "\n".join(lines) + "\n"
 
 
@@ -232,7 +237,8 @@ def test_beat_sheets_never_overlap_a_channel_at_its_apex_and_round_trip(vocabula
 
 @settings(max_examples=150, deadline=None)
 @given(steps=st.lists(st.sampled_from([0.0, 0.1, 0.25, 1.0, 2.5]), min_size=1, max_size=8),
-       codes=st.lists(st.sampled_from(CODES), min_size=8, max_size=8),
+       codes=st.lists(st.sampled_from([code for code in HELD_CODES if code != "neutral"]),
+                      min_size=8, max_size=8),
        onset=st.sampled_from(["0", "0.3", "8f"]), duration=st.sampled_from([None, 0.5, 30.0]))
 def test_apex_next_ends_the_apex_where_the_next_later_beat_starts(vocabulary, steps, codes, onset,
                                                                   duration):
@@ -240,8 +246,9 @@ def test_apex_next_ends_the_apex_where_the_next_later_beat_starts(vocabulary, st
     text = ("overlap max\n" + ("" if duration is None else f"duration {duration:g}\n")
             + "".join(f"{at!r} {code} onset {onset} apex next\n" for at, code in zip(times, codes)))
     timeline = parse_au_notes(text, vocabulary)  # 'overlap max': nothing is taken over
+    beats = [(at, code == "53B") for at, code in zip(times, codes)]  # held within its layer
     for event in timeline.events:
-        later = [at for at in times if at > event.start]
+        later = [at for at, head in beats if at > event.start and head == (event.channel.au == 53)]
         until = later[0] if later else duration
         if until is None:
             assert event.apex == 1.0

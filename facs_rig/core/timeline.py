@@ -73,7 +73,15 @@ __all__ = [
     "ended_at",
     "take_over",
     "take_over_indexed",
+    "Rest",
+    "face_rest",
     "hold_until",
+    "hold_layers",
+    "next_beat_times",
+    "default_phases",
+    "MOMENTARY_AUS",
+    "BLINK_PHASES",
+    "WINK_PHASES",
     "TAKEOVER_TOLERANCE",
     "timeline_from_code",
     "timeline_from_curves",
@@ -563,13 +571,16 @@ class Timeline:
         return Timeline(self.events, self.duration, fps, self.metadata, self.marks)
 
     def add_code(self, code: str | Code, vocabulary: Vocabulary, *, at: float,
-                 onset: float = DEFAULT_ONSET, apex: float = DEFAULT_APEX,
-                 offset: float = DEFAULT_OFFSET, ease_in: str = DEFAULT_EASING,
+                 onset: float | None = None, apex: float | None = None,
+                 offset: float | None = None, ease_in: str = DEFAULT_EASING,
                  ease_out: str = DEFAULT_EASING, intensity: float | None = None,
                  scale: str | None = None) -> Timeline:
         """A copy with one beat added: a code string or expression expanded by :func:`events_from_code`.
 
-        The duration grows to cover the new events when needed.
+        The duration grows to cover the new events when needed. A phase not given takes the
+        default of the code (:func:`default_phases`: 0.3, 1 and 0.5 s; a blink's or a wink's
+        for a code of only those, so ``add_code("45", ...)`` blinks instead of closing the
+        eyes for 1.8 s).
 
         >>> from facs_rig import load_vocabulary
         >>> beat = Timeline().add_code("6+12D", load_vocabulary(), at=1.0)
@@ -577,6 +588,9 @@ class Timeline:
         [('AU06', 0.55, 1.3), ('AU12', 0.9, 1.3)]
         """
         code = _parsed(code, vocabulary)
+        defaults = default_phases(code)
+        onset, apex, offset = (default if given is None else given
+                               for given, default in zip((onset, apex, offset), defaults))
         new = events_from_code(code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                                ease_in=ease_in, ease_out=ease_out, intensity=intensity, scale=scale)
         marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
@@ -639,6 +653,113 @@ def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
     return tuple(events)
 
 
+#: The momentary actions: AU45, the blink, and AU46, the wink. FACS 2002's AU45 section (as cited
+#: in action_units.json, rules.sources): the eye "must close or nearly close for a moment, and then
+#: return to an open position", within half a second, else it is 43E (eyes closed); a unilateral
+#: closure that short "might be scored either a blink or a wink", AU46 the intentional one.
+MOMENTARY_AUS = frozenset({45, 46})
+#: Default phases (onset, apex, offset; seconds) of a beat that is only a blink. The lid closes in
+#: about 100 ms and reopens more slowly than it closed (Stern, Walrath & Goldstein 1984, "The
+#: endogenous eyeblink", Psychophysiology 21(1):22-33: closing about 100 ms, the eye covered at
+#: most 300 ms, reopening about 100 ms, 500 ms at the longest; Evinger, Manning & Sibony 1991,
+#: "Eyelid movements", Invest. Ophthalmol. Vis. Sci. 32(2):387-400: the upstroke is the slower).
+#: The default beat's 1.8 s (:data:`DEFAULT_APEX`) would read as eyes closed, not a blink.
+BLINK_PHASES = (0.1, 0.05, 0.15)
+#: Default phases of a beat that is only a wink (AU46): intentional, so the closure is held a
+#: moment longer than a blink's, still within FACS's half second (0.4 s in all).
+WINK_PHASES = (0.1, 0.15, 0.15)
+#: The layers ``apex next`` holds within (:func:`hold_layers`).
+HOLD_LAYERS = ("face", "head", "gaze", "momentary")
+
+
+def default_phases(code: Code) -> tuple[float, float, float]:
+    """Onset, apex and offset (seconds) of a beat of ``code`` written without phases.
+
+    :data:`BLINK_PHASES` for a code of blinks only (``45``), :data:`WINK_PHASES` for one with a
+    wink and no other action (``L46``, ``L46+R45`` is not a code FACS scores), else the
+    animation defaults :data:`DEFAULT_ONSET`, :data:`DEFAULT_APEX`, :data:`DEFAULT_OFFSET`
+    (``12+L46`` keeps them: the smile sets the beat's pace; give the wink its own beat).
+
+    >>> from facs_rig import load_vocabulary
+    >>> default_phases(load_vocabulary().parse("blink")), default_phases(load_vocabulary().parse("6+12"))
+    ((0.1, 0.05, 0.15), (0.3, 1.0, 0.5))
+    """
+    aus = {term.au for term in code}
+    if aus and aus <= MOMENTARY_AUS:
+        return WINK_PHASES if 46 in aus else BLINK_PHASES
+    return (DEFAULT_ONSET, DEFAULT_APEX, DEFAULT_OFFSET)
+
+
+def hold_layers(code: Code, vocabulary: Vocabulary) -> frozenset[str]:
+    """The layers of a beat of ``code`` that ``apex next`` holds within.
+
+    A held beat holds until the next beat that shares one of its layers, so that a blink, a
+    wink, a head turn or a glance laid over a held expression does not end it (nor an
+    expression a held head turn): ``"head"`` for the head positions (AU51-58, kind ``head``),
+    ``"gaze"`` for the eye positions (AU61-69, kind ``eye``), ``"momentary"`` for the blink and
+    the wink (:data:`MOMENTARY_AUS`), ``"face"`` for every other action that drives a channel
+    and for ``0`` (``neutral``, the face at rest). A code that drives nothing (``50``, speech)
+    has no layer.
+
+    >>> from facs_rig import load_vocabulary
+    >>> v = load_vocabulary()
+    >>> sorted(hold_layers(v.parse("6+12+53"), v)), sorted(hold_layers(v.parse("L46"), v))
+    (['face', 'head'], ['momentary'])
+    """
+    if not code.aus:
+        return frozenset({"face"})  # 0, neutral: the face at rest
+    layers = set()
+    for term in code:
+        unit = vocabulary.action_unit(term.au)
+        if not unit.drives:
+            continue
+        layers.add("momentary" if term.au in MOMENTARY_AUS
+                   else "head" if unit.kind == "head" else "gaze" if unit.kind == "eye"
+                   else "face")
+    return frozenset(layers)
+
+
+def face_rest(vocabulary: Vocabulary, at: float, fall: float | None = None) -> Rest:
+    """The :class:`Rest` of a ``neutral`` beat at ``at``: every AU of the face layer
+    (:func:`hold_layers`) returns to rest, over ``fall`` seconds (None: each event's offset)."""
+    aus = frozenset(number for number, unit in vocabulary.action_units.items()
+                    if unit.drives and number not in MOMENTARY_AUS
+                    and unit.kind not in ("head", "eye"))
+    return Rest(at, aus, fall)
+
+
+def next_beat_times(times: Sequence[float], layers: Sequence[frozenset[str]]
+                    ) -> list[float | None]:
+    """For beats in time order, the time of the nearest beat at a later time that shares one of
+    its layers (:func:`hold_layers`): where ``apex next`` ends its hold. None when no later beat
+    does. Beats at the same time are one moment and do not end each other's hold; a beat with
+    no layer (a code that drives nothing) holds until the next beat of any layer.
+
+    >>> next_beat_times([0.0, 1.0, 2.0, 3.0],
+    ...                 [frozenset({"face"}), frozenset({"momentary"}), frozenset({"head"}),
+    ...                  frozenset({"face", "head"})])
+    [3.0, None, 3.0, None]
+    """
+    if len(times) != len(layers):
+        raise TimelineError(f"{len(times)} beat times for {len(layers)} beats' layers")
+    nearest: dict[str, float] = {}  # layer -> the time of the nearest later beat in it
+    untils: list[float | None] = [None] * len(times)
+    index = len(times)
+    while index:
+        first = index - 1
+        while first and times[first - 1] == times[index - 1]:
+            first -= 1
+        for position in range(first, index):  # one moment: read before it updates `nearest`
+            own = layers[position] or ("any",)
+            found = [nearest[layer] for layer in own if layer in nearest]
+            untils[position] = min(found) if found else None
+        for position in range(first, index):
+            for layer in (*layers[position], "any"):
+                nearest[layer] = times[position]
+        index = first
+    return untils
+
+
 def hold_until(at: float, onset: float, until: float) -> float:
     """The apex (seconds) of a beat at ``at`` with ``onset`` whose apex lasts until ``until``
     (the next beat's start: ``apex next`` in AU notes), 0 when ``until`` comes during the onset;
@@ -689,13 +810,35 @@ def take_over(beats: Iterable[Sequence[AUEvent]]) -> list[AUEvent]:
     return [event for _, event in take_over_indexed(beats)]
 
 
-def take_over_indexed(beats: Iterable[Sequence[AUEvent]]) -> list[tuple[int, AUEvent]]:
+@dataclass(frozen=True)
+class Rest:
+    """A ``neutral`` beat (FACS code 0, the face at rest) for :func:`take_over`: at ``at`` every
+    earlier event on a channel of ``aus`` (the face's AUs: not the head, gaze, blink or wink,
+    :func:`hold_layers`) that is still on starts its fall, lasting ``fall`` seconds (the
+    neutral beat's onset: the time the face takes to reach rest), or its own offset when None.
+    """
+
+    at: float
+    aus: frozenset[int]
+    fall: float | None = None
+
+
+def take_over_indexed(beats: Iterable[Sequence[AUEvent] | Rest]) -> list[tuple[int, AUEvent]]:
     """:func:`take_over`, each kept event with its index in the flattened input (the events of
     ``beats`` one beat after another), so that a reader can keep what it knows per input event
-    (the line an event came from) beside the events that remain."""
+    (the line an event came from) beside the events that remain. A :class:`Rest` among the
+    beats has no events of its own and ends every earlier one on its AUs."""
     kept: list[AUEvent | None] = []
     latest: dict[Channel, int] = {}  # channel -> index in ``kept`` of the latest event on it
     for beat in beats:
+        if isinstance(beat, Rest):
+            for channel, index in latest.items():
+                earlier = kept[index]
+                if earlier is not None and channel.au in beat.aus:
+                    if beat.fall is not None and earlier.apex_end > beat.at - TAKEOVER_TOLERANCE:
+                        earlier = replace(earlier, offset=beat.fall)
+                    kept[index] = ended_at(earlier, beat.at)
+            continue
         named: dict[Channel, int] = {}
         for event in beat:
             channel = event.channel
@@ -800,7 +943,7 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
     >>> from facs_rig import load_vocabulary
     >>> held = timeline_from_code("surprise", load_vocabulary(), hold=1.0)
     >>> held.duration, [e.channel.name for e in held.events]
-    (1.8, ['AU01', 'AU02', 'AU05', 'AU26'])
+    (1.8, ['AU01', 'AU02', 'AU05', 'AU25', 'AU26'])
     """
     code = _parsed(code, vocabulary)
     events = events_from_code(code, vocabulary, at=start, onset=onset, apex=hold, offset=offset,

@@ -645,8 +645,8 @@ class Vocabulary:
 
         >>> from facs_rig import load_vocabulary
         >>> vocabulary = load_vocabulary()
-        >>> [vocabulary.term_value(term) for term in vocabulary.parse("12+L46+45B")]
-        [0.55, 0.2, 1.0]
+        >>> [vocabulary.term_value(term) for term in vocabulary.parse("5B+12+L46")]
+        [0.2, 0.55, 1.0]
         """
         return self.scale(scale).letter_to_value(
             term.intensity or self.unlettered_letter(term.au, scale))

@@ -22,7 +22,9 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   timeline's 0 s (``start 01:00:00:00`` for notes typed against an edit's timecode);
   ``measured TEXT`` (written by ``retarget`` and ``code``) says the events were measured from a
   capture, not coded, so overlapping events are not checked against FACS's rules for one code
-  (a solver reads 26 and 27 at once); ``apex next`` holds every beat until the next one;
+  (a solver reads 26 and 27 at once); ``apex next`` holds every beat until the next one of its
+  layer (:func:`facs_rig.core.timeline.hold_layers`: a blink, a wink or a head turn does not end
+  a held expression), never a blink or wink;
   ``overlap max`` keeps overlapping beats of one channel combined by maximum (default
   ``replace``: a later beat takes over the channels it names,
   :func:`facs_rig.core.timeline.take_over`). Each once.
@@ -37,7 +39,8 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   ``s`` seconds or ``f`` frames; defaults 0.3, 1 and 0.5 s; ``apex next`` holds until the next
   beat starts, the last one until the ``duration`` header) or instead the absolute times
   ``apex_start``, ``apex_end`` and ``end`` (all three; any time form), ``ease`` (both ramps), ``ease_in``,
-  ``ease_out`` (``smooth``, ``linear``, ``step``), ``intensity`` (0-1 value for the AUs written
+  ``ease_out`` (``smooth``, ``linear``, ``step``; defaults for a beat of only blinks or winks:
+  :func:`facs_rig.core.timeline.default_phases`), ``intensity`` (0-1 value for the AUs written
   without a letter, and for those whose letter's band holds it: ``7E intensity 0.907``; default
   the scale's value of an unscored AU). An unlettered blink or wink (``45``, ``L46``) stays at E:
   FACS scores it only present.
@@ -59,22 +62,24 @@ import numpy as np
 from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code, names_expression
 from facs_rig.core.timecode import format_timecode, is_timecode, parse_timecode
 from facs_rig.core.timeline import (
-    DEFAULT_APEX,
     DEFAULT_EASING,
     DEFAULT_FPS,
-    DEFAULT_OFFSET,
-    DEFAULT_ONSET,
     EASINGS,
     MEASURED_KEY,
     TIME_TOLERANCE,
     AUEvent,
     CodeMark,
+    Rest,
     Timeline,
+    default_phases,
     events_from_code,
+    face_rest,
+    hold_layers,
     hold_until,
     intensity_band_letter,
     intensity_reaches,
     marks_from_code,
+    next_beat_times,
     overlap_problem,
     take_over,
     take_over_indexed,
@@ -229,18 +234,21 @@ def states_fps(text: str) -> bool:
                for tokens in (_tokens(line) for _, line, _ in _lines(text)))
 
 
-def _phases(options: dict, at: float) -> tuple[float, float, float]:
-    """Onset, apex and offset durations from duration options or absolute phase times.
+def _phases(options: dict, at: float, defaults: tuple[float, float, float]
+            ) -> tuple[float, float, float]:
+    """Onset, apex and offset durations from duration options or absolute phase times, each
+    option not given taken from ``defaults`` (:func:`facs_rig.core.timeline.default_phases`).
 
     Absolute options are stored as ``(seconds, column of the value)`` for the messages.
     """
     absolute = [key for key in _ABSOLUTE_KEYS if key in options]
     key_columns = {key: options[key][1] for key in absolute}
     if not absolute:
-        apex = options.get("apex", DEFAULT_APEX)  # 'next': resolved once the next beat is read
-        return (float(options.get("onset", DEFAULT_ONSET)),
-                DEFAULT_APEX if apex == _NEXT else float(apex),
-                float(options.get("offset", DEFAULT_OFFSET)))
+        default_onset, default_apex, default_offset = defaults
+        apex = options.get("apex", default_apex)  # 'next': resolved once the next beat is read
+        return (float(options.get("onset", default_onset)),
+                default_apex if apex == _NEXT else float(apex),
+                float(options.get("offset", default_offset)))
     durations = [key for key in _DURATION_KEYS if key in options]
     if durations:
         raise _LineError(f"give phase durations ({', '.join(durations)}) or absolute times "
@@ -438,6 +446,8 @@ class _Beat:
     apex: float
     offset: float
     holds: bool  # 'apex next': its apex is resolved once the next beat is known (_hold)
+    layers: frozenset[str]  # what it holds within (core.timeline.hold_layers)
+    rest: Rest | None  # a neutral beat's: the face returns to rest (core.timeline.take_over)
     first_event: int
     event_count: int
     first_mark: int
@@ -449,20 +459,17 @@ def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
     """Give each beat that holds (``apex next``) its apex, in place in ``events`` and
     ``marks``, and return each beat's ``(line, code, end)`` for :func:`_note_cut_off`.
 
-    A beat that holds keeps its apex until the next beat with a later time starts (beats at
-    the same time are one moment), where its offset starts
-    (:func:`facs_rig.core.timeline.hold_until`); the last one holds to the ``duration`` header
-    when there is one, else it keeps the default apex it was built with. Held to the duration,
+    A beat that holds keeps its apex until the next beat with a later time in one of its layers
+    starts (:func:`facs_rig.core.timeline.next_beat_times`: a blink, a wink, a head turn or a
+    glance does not end a held expression; beats at the same time are one moment), where its
+    offset starts (:func:`facs_rig.core.timeline.hold_until`); the last one of its layers holds
+    to the ``duration`` header when there is one, else it keeps the default apex it was built
+    with. Held to the duration,
     its fall lies past the end by request, so its end for the cut-off note is its apex's end
     (the note is then only for a beat that starts its hold after the duration).
     """
     ends: list[tuple[int, str, float]] = []
-    following: float | None = None  # the time of the nearest beat after this one's time
-    holds_until: list[float | None] = [None] * len(beats)
-    for index in range(len(beats) - 1, -1, -1):
-        holds_until[index] = following
-        if index and beats[index - 1].at < beats[index].at:
-            following = beats[index].at
+    holds_until = next_beat_times([beat.at for beat in beats], [beat.layers for beat in beats])
     for beat, until in zip(beats, holds_until):
         at, onset, apex, offset = beat.at, beat.onset, beat.apex, beat.offset
         held_to = until if until is not None else duration
@@ -476,9 +483,21 @@ def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
                 marks[span] = [replace(mark, end=at + onset + apex + offset) for mark in marks[span]]
             except FacsRigError as exc:  # an end past the largest float
                 raise TimelineFormatError(f"{source}, line {beat.line}: {exc}") from None
+        if beat.rest is not None:  # neutral: the face is at rest once its fall is over
+            ends.append((beat.line, beat.code_text, at + (beat.rest.fall or 0.0)))
+            continue
         ends.append((beat.line, beat.code_text,
                      at + onset + apex + (0.0 if to_duration else offset)))
     return ends
+
+
+def _momentary_hold(code: Code, code_text: str) -> str:
+    """Why a blink or wink cannot hold (``apex next``), and the held closure to write instead."""
+    closure = "+".join(f"{term.side or ''}43E" for term in code) if all(
+        term.side for term in code) else "43E"
+    return (f"{code_text} is momentary and cannot hold until the next beat ('apex next'): FACS "
+            f"2002 scores an eye closed past half a second as 43 (eyes closed): write {closure} "
+            f"for a held closure")
 
 
 def _coded_events(code: Code, options: dict, at: float, onset: float, apex: float, offset: float,
@@ -643,6 +662,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 value_token = tokens[index + 1]
                 if key == "apex" and value_token.text.lower() == _NEXT:
                     options[key] = _NEXT
+                    apex_next_column = value_token.column
                 elif key in _DURATION_KEYS:
                     options[key] = _quantity(value_token, fps, key)
                 elif key in _ABSOLUTE_KEYS:
@@ -676,9 +696,14 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 raise _LineError(_unreached(code, code_text, float(options["intensity"]),
                                             intensity_token.text, vocabulary),
                                  intensity_token.column)
-            onset, apex, offset = _phases(options, at)
+            onset, apex, offset = _phases(options, at, default_phases(code))
+            layers = hold_layers(code, vocabulary)
+            momentary = layers == {"momentary"}
+            if momentary and options.get("apex") == _NEXT:
+                raise _LineError(_momentary_hold(code, code_text), apex_next_column)
+            # A blink or wink is momentary: the 'apex next' header does not hold it.
             holds = options.get("apex") == _NEXT or (
-                hold_all and "apex" not in options
+                hold_all and not momentary and "apex" not in options
                 and not any(key in options for key in _ABSOLUTE_KEYS))
             # A beat that holds is built with the default apex, and given its held one below.
             beat = _coded_events(code, options, at, onset, apex, offset, vocabulary)
@@ -690,7 +715,11 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             elif comment_text:  # a marks-only beat (50): its words go with the next beat's
                 note_lines.append(comment_text)
             beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
-            beats.append(_Beat(line_number, code_text, at, onset, apex, offset, holds,
+            # 0 (neutral) takes over the face: it returns to rest, over the beat's onset if
+            # given ('neutral onset 1': relax in a second), else each event's own offset.
+            rest = (face_rest(vocabulary, at, float(options["onset"]) if "onset" in options
+                              else None) if not code.aus else None)
+            beats.append(_Beat(line_number, code_text, at, onset, apex, offset, holds, layers, rest,
                                len(events), len(beat), len(marks), len(beat_marks)))
             events.extend(beat)
             event_lines.extend([line_number] * len(beat))
@@ -724,8 +753,8 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     if overlap == "replace" and len(beats) > 1:
         # Each beat takes over the channels it names from the beats before it; the lines of the
         # events kept are kept beside them, for the overlap check's message.
-        kept = take_over_indexed(events[beat.first_event:beat.first_event + beat.event_count]
-                                 for beat in beats)
+        kept = take_over_indexed(beat.rest or events[beat.first_event:beat.first_event
+                                                     + beat.event_count] for beat in beats)
         events = [event for _, event in kept]
         event_lines = [event_lines[index] for index, _ in kept]
     if duration_line is not None and duration is not None:

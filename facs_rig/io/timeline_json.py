@@ -53,14 +53,20 @@ from facs_rig.core.timeline import (
     DEFAULT_FPS,
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
+    HOLD_LAYERS,
     MEASURED_KEY,
     AUEvent,
     CodeMark,
+    Rest,
     Timeline,
     check_words,
+    default_phases,
     events_from_code,
+    face_rest,
+    hold_layers,
     hold_until,
     marks_from_code,
+    next_beat_times,
     overlap_problem,
     take_over_indexed,
 )
@@ -362,8 +368,16 @@ class _Reader:
         self.unknown_keys(entry, _BEAT_KEYS, path)
         return self.number(entry, "at", path)
 
+    def beat_layers(self, entry: Mapping[str, Any]) -> frozenset[str]:
+        """What a beat's ``"apex": "next"`` holds within (:func:`hold_layers`); every layer for
+        a code that does not parse (:meth:`beat` then says why, naming its path)."""
+        try:
+            return hold_layers(self.vocabulary.parse(entry["code"]), self.vocabulary)
+        except (KeyError, TypeError, FacsRigError, VocabularyError):
+            return frozenset(HOLD_LAYERS)
+
     def beat(self, entry: Mapping[str, Any], path: str, until: float | None
-             ) -> tuple[AUEvent | CodeMark, ...]:
+             ) -> tuple[AUEvent | CodeMark | Rest, ...]:
         """A beat's events and marks (its keys checked by :meth:`beat_time`); ``until``: when
         its ``"apex": "next"`` ends (the next beat's time, else the duration; None: the default
         apex)."""
@@ -384,12 +398,21 @@ class _Reader:
             raise self.fail(f"{path}.scale", f"expected a scale name, got {_json_shown(scale)}")
         try:
             at = self.number(entry, "at", path)
-            onset = self.number(entry, "onset", path, DEFAULT_ONSET)
+            parsed = self.vocabulary.parse(code)
+            default_onset, default_apex, default_offset = default_phases(parsed)
+            onset = self.number(entry, "onset", path, default_onset)
             if entry.get("apex") == _NEXT:
-                apex = DEFAULT_APEX if until is None else hold_until(at, onset, until)
+                if hold_layers(parsed, self.vocabulary) == {"momentary"}:
+                    raise self.fail(f"{path}.apex", f"{code} is momentary and cannot hold until "
+                                    f"the next beat: FACS 2002 scores an eye closed past half a "
+                                    f"second as 43 (eyes closed)")
+                apex = default_apex if until is None else hold_until(at, onset, until)
             else:
-                apex = self.number(entry, "apex", path, DEFAULT_APEX)
-            offset = self.number(entry, "offset", path, DEFAULT_OFFSET)
+                apex = self.number(entry, "apex", path, default_apex)
+            offset = self.number(entry, "offset", path, default_offset)
+            if not parsed.aus:  # 0, neutral: the face returns to rest (core.timeline.Rest)
+                return (face_rest(self.vocabulary, at,
+                                  onset if "onset" in entry else None),)
             events = events_from_code(
                 code, self.vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                 intensity=intensity, scale=scale, **self.easings(entry, path))
@@ -415,20 +438,19 @@ def _beats(reader: _Reader, entries: list, duration: float | None
     they are)."""
     times = [reader.beat_time(entry, f"beats[{index}]") for index, entry in enumerate(entries)]
     order = sorted(range(len(entries)), key=times.__getitem__)
-    events_by_beat: list[list[AUEvent]] = []
+    events_by_beat: list[list[AUEvent] | Rest] = []
     event_paths: list[str] = []  # of each event of events_by_beat, flattened
     marks: list[tuple[str, CodeMark]] = []
-    following: float | None = duration
-    untils: list[float | None] = [None] * len(order)
-    for position in range(len(order) - 1, -1, -1):
-        untils[position] = following
-        if position and times[order[position - 1]] < times[order[position]]:
-            following = times[order[position]]
+    untils = next_beat_times([times[index] for index in order],
+                             [reader.beat_layers(entries[index]) for index in order])
     for position, index in enumerate(order):
         path = f"beats[{index}]"
-        converted = reader.beat(entries[index], path, untils[position])
-        events_by_beat.append([item for item in converted if isinstance(item, AUEvent)])
-        event_paths.extend([path] * len(events_by_beat[-1]))
+        until = untils[position] if untils[position] is not None else duration
+        converted = reader.beat(entries[index], path, until)
+        rests = [item for item in converted if isinstance(item, Rest)]
+        events_by_beat.append(rests[0] if rests else
+                              [item for item in converted if isinstance(item, AUEvent)])
+        event_paths.extend([path] * (0 if rests else len(events_by_beat[-1])))
         marks.extend((path, item) for item in converted if isinstance(item, CodeMark))
     return [(event_paths[flat], event) for flat, event in take_over_indexed(events_by_beat)], marks
 
