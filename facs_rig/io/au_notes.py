@@ -230,8 +230,20 @@ def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
 def states_fps(text: str) -> bool:
     """Whether AU notes ``text`` has an ``fps`` header line (without one it is read at the
     default 30 fps, and timecode in it is refused)."""
-    return any(tokens and tokens[0].text.lower() == "fps"
-               for tokens in (_tokens(line) for _, line, _ in _lines(text)))
+    return _fps_line(text) is not None
+
+
+def _fps_line(text: str) -> int | None:
+    """The number of the first ``fps`` header line of AU notes ``text``, or None."""
+    return next((number for number, line, _ in _lines(text)
+                 if (tokens := _tokens(line)) and tokens[0].text.lower() == "fps"), None)
+
+
+#: Timecode at or past this many seconds in a file with no 'start' line: edit timecode starts at
+#: 01:00:00:00 by convention (SMPTE ST 12-1 leaves the origin free; the hour-one start is the
+#: broadcast and editorial habit, so that pre-roll stays positive), and beats typed against it
+#: without 'start' would sit after an hour of rest.
+_EDIT_HOUR = 3600.0
 
 
 def _phases(options: dict, at: float, defaults: tuple[float, float, float]
@@ -297,6 +309,38 @@ def _misspelled_option(tokens: list[_Token]) -> None:
         if close:
             raise _LineError(f"unknown option {shown(token.text)}: did you mean {close[0]!r}? "
                              f"(options: {', '.join(_OPTION_KEYS)})", token.column)
+
+
+def _check_first_beat(token: _Token, text: str, has_start: bool, has_fps: bool,
+                      fps: float) -> None:
+    """What the first beat's time says about the header lines above it: a misspelled header
+    (``fsp 24`` is no time), an ``fps`` line below the first beat, timecode an hour in without a
+    ``start`` line (an edit's 01:00:00:00 read as an hour of rest)."""
+    if token.text[:1].isalpha():
+        close = _did_you_mean(token.text, _HEADER_KEYS)
+        if close:
+            raise _LineError(f"{shown(token.text)} is neither a time nor a header line{close}",
+                             token.column)
+    if not is_timecode(token.text):
+        return
+    if not has_fps:
+        later = _fps_line(text)
+        if later is not None:
+            raise _LineError(f"timecode needs the file's frame rate first: the 'fps' line "
+                             f"(line {later}) must come before the first beat", token.column)
+        return
+    if not has_start:
+        try:
+            seconds = parse_timecode(token.text, fps)
+        except ValueError:
+            return  # the beat's own reading says what is wrong with it
+        if seconds >= _EDIT_HOUR:
+            hour = token.text.split(":", 1)[0]
+            raise _LineError(
+                f"timecode {token.text} is {seconds / 3600:.2g} h in and the notes have no "
+                f"'start' line, so the timeline would begin with {int(seconds // 3600)} h of "
+                f"rest: add 'start {hour}:00:00:00' (the timecode of the first frame) above the "
+                f"first beat, or 'start 00:00:00:00' to keep the rest", token.column)
 
 
 def _did_you_mean(text: str, choices: tuple[str, ...]) -> str:
@@ -632,6 +676,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     # (read here it was 48 frames at the default 30 fps, 1.6 s).
                     duration_line = (line_number, tokens[1])
                 continue
+            if not seen_beat:
+                _check_first_beat(tokens[0], text, start_line is not None,
+                                  "fps" in header_lines, fps)
             if not seen_beat and start_line is not None:
                 origin = _origin(start_line, fps, "fps" in header_lines)
             seen_beat = True
@@ -749,6 +796,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
+    _note_names_at_one_time(source, beats, vocabulary)
     beat_ends = _hold(beats, events, marks, duration, source)
     if overlap == "replace" and len(beats) > 1:
         # Each beat takes over the channels it names from the beats before it; the lines of the
@@ -777,6 +825,23 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
+
+
+def _note_names_at_one_time(source: str, beats: list[_Beat], vocabulary: Vocabulary) -> None:
+    """Warn when two beats at one time each name an expression (``5 anger`` and ``5
+    happiness``): beats at one time are one moment, so their AUs play as one face (a smile under
+    a furrowed brow), which a director who typed two names at one timecode rarely meant; one
+    line (``anger + happiness``) says it was meant. Only the first such time is named."""
+    named = [beat for beat in beats
+             if beat.rest is None and names_expression(beat.code_text, vocabulary)]
+    for earlier, later in zip(named, named[1:]):
+        if later.at == earlier.at:
+            warnings.warn(FacsRigWarning(
+                f"{source}, lines {earlier.line} and {later.line}: {earlier.code_text} and "
+                f"{later.code_text} are at the same time ({earlier.at:g} s), so they play as "
+                f"one face; write them on one line ({earlier.code_text} + {later.code_text}) "
+                f"if that is meant, or move one"), stacklevel=4)
+            return
 
 
 def _note_cut_off(source: str, line_number: int, written: str, duration: float,
