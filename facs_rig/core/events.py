@@ -38,7 +38,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
 from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code
 from facs_rig.core.timeline import AUEvent, Timeline
-from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary
+from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary, emotion_rows
 
 __all__ = ["EventOptions", "extract_events", "CodedSegment", "code_segments", "format_summary",
            "EMFACS_EMOTIONS", "NAMED_FACES"]
@@ -699,6 +699,10 @@ class _Prototype:
     forms: tuple[_Form, ...]
     #: Whether a form's unsided term is shown on either side (pain), not only on both.
     either_side: bool = False
+    #: The AUs that only support the emotion (``companions`` in expressions.json: disgust's 15,
+    #: 16, 17, 25, 26 beside its 9 or 10): they complete its forms and count in matched/total,
+    #: but weigh no evidence for it.
+    companions: frozenset[int] = frozenset()
     #: Each form's (AU, side) keys, to rule a form out with one set test.
     form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
 
@@ -709,25 +713,19 @@ class _Prototype:
 
 def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
     """The EMFACS forms of ``emotions`` (expressions without prototypes are left out)."""
-    def form(text: str) -> _Form:
-        return tuple((term.au, term.side, _letter_rank(term.intensity))
-                     for term in vocabulary.parse(text))
+    def form(code: Code) -> _Form:
+        return tuple((term.au, term.side, _letter_rank(term.intensity)) for term in code)
 
     table = []
     for name in emotions:
         expression = vocabulary.expression(name)
         if expression is None or not expression.prototypes:
             continue
-        prototypes = tuple(form(text) for text in expression.prototypes)
-        forms = list(prototypes) + [form(text) for text in expression.variants]
-        if expression.variants_omitting_one_of:
-            # "Any of the prototypes without any one of" these AUs (Table 10-1, anger).
-            for au in (term.au for term in vocabulary.parse(expression.variants_omitting_one_of)):
-                forms.extend(tuple(term for term in prototype if term[0] != au)
-                             for prototype in prototypes
-                             if any(term[0] == au for term in prototype) and len(prototype) > 1)
-        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms)),
-                                expression.either_side))
+        # Prototypes, variants and the anger rule's omissions written out (Table 10-1).
+        forms = tuple(dict.fromkeys(form(row) for row in emotion_rows(expression, vocabulary)))
+        prototypes = tuple(form(vocabulary.parse(text)) for text in expression.prototypes)
+        table.append(_Prototype(name, prototypes, forms, expression.either_side,
+                                frozenset(expression.companions)))
     return table
 
 
