@@ -167,12 +167,12 @@ def test_face_cap_smiles_read_happiness_against_its_resting_first_second(capsys)
     # 6B on the left only since the 6-with-12 prior no longer rewards 6 beyond its price (it
     # read 6B on both sides; the right cheekSquint is what 12D's 0.3 share explains). A
     # one-sided 6 is not the table's bilateral row 6+12 (felt smiles are the symmetrical ones:
-    # Ekman & Friesen 1982), so the smile is the row 12C, 12D's 0.90 against disgust's rows
-    # 9+17 and 10+17, 9B+10B+17C's 0.95: the one smile that reads disgust, a near tie (it read
-    # happiness 2/2, 1.10, when the one-sided 6 counted as 6+12).
-    assert "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  disgust 2/2" in lines
-    assert [line for line in lines if "+12" in line and "disgust" in line] == [
-        "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  disgust 2/2"]
+    # Ekman & Friesen 1982), so the smile is the row 12C, 12D's 0.90. Disgust's rows 9+17 and
+    # 10+17 are shown too, and weighed 9B+10B+17C, 0.95: the one smile that read disgust, by
+    # the chin raise. 17 is a companion of disgust (EMFACS: disgust is carried by 9 or 10), so
+    # only 9B+10B, 0.40, weigh for it, and no smile reads disgust.
+    assert "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  happiness 1/1" in lines
+    assert [line for line in lines if "+12" in line and "disgust" in line] == []
     assert segments_with(lines, 28) == 3  # was in all 18 lines
 
 

@@ -38,7 +38,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
 from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code
 from facs_rig.core.timeline import AUEvent, Timeline
-from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary
+from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary, emotion_rows
 
 __all__ = ["EventOptions", "extract_events", "CodedSegment", "code_segments", "format_summary",
            "EMFACS_EMOTIONS", "NAMED_FACES"]
@@ -699,6 +699,10 @@ class _Prototype:
     forms: tuple[_Form, ...]
     #: Whether a form's unsided term is shown on either side (pain), not only on both.
     either_side: bool = False
+    #: The AUs that only support the emotion (``companions`` in expressions.json: disgust's 15,
+    #: 16, 17, 25, 26 beside its 9 or 10): they complete its forms and count in matched/total,
+    #: but weigh no evidence for it.
+    companions: frozenset[int] = frozenset()
     #: Each form's (AU, side) keys, to rule a form out with one set test.
     form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
 
@@ -709,25 +713,19 @@ class _Prototype:
 
 def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
     """The EMFACS forms of ``emotions`` (expressions without prototypes are left out)."""
-    def form(text: str) -> _Form:
-        return tuple((term.au, term.side, _letter_rank(term.intensity))
-                     for term in vocabulary.parse(text))
+    def form(code: Code) -> _Form:
+        return tuple((term.au, term.side, _letter_rank(term.intensity)) for term in code)
 
     table = []
     for name in emotions:
         expression = vocabulary.expression(name)
         if expression is None or not expression.prototypes:
             continue
-        prototypes = tuple(form(text) for text in expression.prototypes)
-        forms = list(prototypes) + [form(text) for text in expression.variants]
-        if expression.variants_omitting_one_of:
-            # "Any of the prototypes without any one of" these AUs (Table 10-1, anger).
-            for au in (term.au for term in vocabulary.parse(expression.variants_omitting_one_of)):
-                forms.extend(tuple(term for term in prototype if term[0] != au)
-                             for prototype in prototypes
-                             if any(term[0] == au for term in prototype) and len(prototype) > 1)
-        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms)),
-                                expression.either_side))
+        # Prototypes, variants and the anger rule's omissions written out (Table 10-1).
+        forms = tuple(dict.fromkeys(form(row) for row in emotion_rows(expression, vocabulary)))
+        prototypes = tuple(form(vocabulary.parse(text)) for text in expression.prototypes)
+        table.append(_Prototype(name, prototypes, forms, expression.either_side,
+                                frozenset(expression.companions)))
     return table
 
 
@@ -748,11 +746,16 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     Among candidates, the one whose forms shown in full explain the most of the face wins: the
     AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
     0.10 on the default scale; E 1.0), as a coder's intensity says how much evidence there is.
-    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (1.65 against 0.40); a felt
-    smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face is fear,
-    not the surprise inside it. Equal evidence goes to the emotion whose prototype the face
-    shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then to
-    the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
+    Only a form's core weighs: the emotion's ``companions`` (expressions.json; the AUs the table
+    adds to a row that is a row without them, as disgust's 15, 16, 17, 25, 26 beside 9 or 10)
+    complete its forms and count in ``matched/total`` but weigh nothing, so a chin raise under
+    a smile with a slight nose wrinkle, 9B+10B+12D+17C, is happiness (0.90 against 9B+10B's
+    0.40; it read disgust by 9B+10B+17C's 0.95).
+    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C+10C's 1.10 against 0.40);
+    a felt smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face
+    is fear, not the surprise inside it. Equal evidence goes to the emotion whose prototype the
+    face shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then
+    to the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
     one emotion over another: the table names it in the rows of surprise, fear, anger and
     disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so 1+2+5B+25+26 is
     surprise, not fear for the 25 that fear's rows name), and laughter and speech open the
@@ -843,7 +846,12 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
             continue
         weighed = frozenset((au, side) for au, side in explained
                             if au in facial and au not in _MOUTH_OPENING)
-        evidence = sum(values[shown(au, side, either)] for au, side in weighed)
+        # Only the emotion's core weighs: its companions complete the rows shown but carry
+        # none of it (expressions.json ``companions``: a chin raise, 17, is in rows of sadness,
+        # anger and disgust, and as disgust's 9+17 weighed as much as a smile's 12 towards
+        # disgust, so Face Cap's smile with a slight nose wrinkle, 9B+10B+12D+17C, read it).
+        evidence = sum(values[shown(au, side, either)] for au, side in weighed
+                       if au not in prototype.companions)
         # Nor does the smile's opening, where the mouth is open, count towards another
         # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
         # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
