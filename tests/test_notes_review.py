@@ -176,6 +176,62 @@ def test_at_within_the_duration_between_the_last_frame_and_the_end(capsys, tmp_p
                    "(see 'facs-rig preview --help')\n")
 
 
+NO_FPS = "# a take typed without a rate\n1 surprise apex 8\n"
+
+
+def test_at_timecode_on_notes_without_fps_is_refused(capsys, tmp_path, monkeypatch):
+    """The notes reader refuses timecode in a file without an fps line; --at took it at the
+    default 30 fps (00:00:08:12 was 8.4 s where a 24 fps edit meant 8.5 s), silently."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.notes").write_text(NO_FPS)
+    status, out, err = preview(capsys, tmp_path, "n.notes", "-o", "s.png", "--size", "32",
+                               "--at", "00:00:08:12")
+    assert (status, out) == (2, "")
+    assert err == (
+        "facs-rig: error: --at 00:00:08:12 is timecode, which counts frames at the timeline's "
+        "frame rate, but its notes have no 'fps' line (they are read at the default 30 fps): add "
+        "an 'fps N' line to the notes (fps 24, fps 25, fps 29.97), or give --at in seconds (12s) "
+        "or frames (288f, at 30 fps) (see 'facs-rig preview --help')\n")
+    assert not (tmp_path / "s.png").exists()
+    # A timecode's own fault is said first, as in the notes.
+    status, _, err = preview(capsys, tmp_path, "n.notes", "-o", "s.png", "--size", "32",
+                             "--at", "00:61:00:00")
+    assert status == 2 and "minutes 61 must be below 60" in err
+
+
+@pytest.mark.parametrize("at, shown", [("8.5s", "8.5 s"), ("8.5", "8.5 s"), ("255f", "8.5 s")])
+def test_at_seconds_and_frames_on_notes_without_fps_still_work(capsys, tmp_path, monkeypatch,
+                                                                at, shown):
+    """Seconds need no rate; frames are the timeline's own, at the 30 fps it is read and
+    played at (as '36f' in the notes themselves)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.notes").write_text(NO_FPS)
+    status, out, err = preview(capsys, tmp_path, "n.notes", "-o", "s.png", "--size", "32",
+                               "--at", at)
+    assert (status, err) == (0, "")
+    assert out == f"wrote s.png (32x32, default head, rig facs, at {shown})\n"
+
+
+def test_the_loaded_timeline_says_whether_its_fps_was_stated():
+    from facs_rig.core.timeline import FPS_STATED_KEY
+    from facs_rig.io.au_notes import format_au_notes, timeline_time
+
+    unstated = parse_au_notes(NO_FPS, VOCABULARY)
+    assert dict(unstated.metadata) == {FPS_STATED_KEY: False}
+    stated = parse_au_notes("fps 30\n" + NO_FPS, VOCABULARY)
+    assert dict(stated.metadata) == {}
+    assert timeline_time("00:00:08:15", stated, "--at") == 8.5
+    with pytest.raises(TimelineFormatError, match="^--at 00:00:08:15 is timecode, .* no 'fps' line"):
+        timeline_time("00:00:08:15", unstated, "--at")
+    # Written back without an fps line (and read back the same), unless written as timecode.
+    text = format_au_notes(unstated, VOCABULARY)
+    assert text == ("# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)\n"
+                    "duration 9.8\n# a take typed without a rate\n"
+                    "1  surprise  onset 0.3  apex 8  offset 0.5\n")
+    assert parse_au_notes(text, VOCABULARY) == unstated
+    assert "\nfps 30\n" in format_au_notes(unstated, VOCABULARY, timecode=True)
+
+
 # --- 5. a duration shorter than the notes ---------------------------------------------------
 
 def test_a_duration_that_cuts_a_beat_off_is_said(capsys, tmp_path, monkeypatch):

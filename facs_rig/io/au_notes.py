@@ -65,6 +65,7 @@ from facs_rig.core.timeline import (
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
     EASINGS,
+    FPS_STATED_KEY,
     MEASURED_KEY,
     TIME_TOLERANCE,
     AUEvent,
@@ -150,10 +151,7 @@ def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = T
     the default 30 fps ``00:00:01:12`` was 1.4 s where a 24 fps edit meant 1.5 s, silently."""
     if is_timecode(token.text):
         if not rate_given:
-            try:  # its own faults first (drop-frame, minute 61), whatever the rate
-                parse_timecode(token.text, 1000.0)
-            except ValueError as exc:
-                raise _LineError(str(exc), token.column) from None
+            _check_own_faults(token)
             raise _LineError(f"{what} {token.text} is timecode, which counts frames at the file's "
                              f"frame rate: add an 'fps N' line (fps 24, fps 25, fps 29.97) before "
                              f"it", token.column)
@@ -166,6 +164,15 @@ def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = T
         raise _LineError(f"{what} {quoted(token.text)} is not a time: seconds (1.5 or 1.5s), "
                          f"frames (36f) or timecode HH:MM:SS:FF", token.column)
     return _quantity(token, fps, what)
+
+
+def _check_own_faults(token: _Token) -> None:
+    """Raise for a timecode's own faults (drop-frame, minute 61), whatever the rate: said
+    before asking for the rate it lacks."""
+    try:
+        parse_timecode(token.text, 1000.0)
+    except ValueError as exc:
+        raise _LineError(str(exc), token.column) from None
 
 
 def beat_start(line: str, fps: float, origin: float = 0.0) -> float | None:
@@ -201,19 +208,31 @@ def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
     """Seconds on ``timeline`` of a time typed as a notes file types one (``--at``): seconds
     (``12``, ``12s``), frames (``288f``) or timecode ``HH:MM:SS:FF``, both at the timeline's fps;
     timecode counts from the timeline's ``start`` header when it has one, as its beats do.
+    Timecode is refused on a timeline read from notes without an ``fps`` line
+    (``metadata[FPS_STATED_KEY]`` False), as the notes' own timecode is: its rate is a default.
 
     Raises
     ------
     TimelineFormatError
         ``--at 'soon' is not a time: seconds (1.5 or 1.5s), frames (36f) or timecode
         HH:MM:SS:FF``, a negative time, a timecode frame not below the fps, a timecode before
-        the start.
+        the start, timecode on a timeline whose fps was not stated.
     """
     tokens = _tokens(text)
     if len(tokens) != 1:
         raise TimelineFormatError(f"{what} {shown(text)} is not a time: seconds (1.5 or 1.5s), "
                                   f"frames (36f) or timecode HH:MM:SS:FF")
     try:
+        if is_timecode(tokens[0].text) and timeline.metadata.get(FPS_STATED_KEY) is False:
+            # Read at the default 30 fps, 00:00:08:12 was 8.4 s where a 24 fps edit meant
+            # 8.5 s, silently (the notes' own timecode is refused so: _time).
+            _check_own_faults(tokens[0])
+            raise _LineError(
+                f"{what} {tokens[0].text} is timecode, which counts frames at the timeline's "
+                f"frame rate, but its notes have no 'fps' line (they are read at the default "
+                f"{_seconds(timeline.fps)} fps): add an 'fps N' line to the notes (fps 24, "
+                f"fps 25, fps 29.97), or give {what} in seconds (12s) or frames (288f, at "
+                f"{_seconds(timeline.fps)} fps)")
         seconds = _time(tokens[0], timeline.fps, what)
         if is_timecode(tokens[0].text):
             seconds = _since(seconds, notes_origin(timeline), tokens[0], what)
@@ -739,6 +758,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         _note_cut_off(source, line_number, token.text, duration, beat_ends)
     if note_lines:
         metadata["comment"] = "\n".join(note_lines)
+    if "fps" not in header_lines:
+        # Read at the default rate, which nobody stated: timecode typed against this timeline
+        # later (preview --at) is refused as the file's own timecode is (timeline_time).
+        metadata[FPS_STATED_KEY] = False
     if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
         # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
         problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
@@ -877,7 +900,8 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     an ``intensity`` option, in the shortest text that reads back as the same float32, with
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
     durations are written to the nanosecond, the timeline's precision, and so is the header's
-    duration; its fps exactly. Reading the text back gives the same timeline to those precisions, and
+    duration; its fps exactly (no ``fps`` line for a timeline read from notes without one,
+    :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, unless ``timecode``). Reading the text back gives the same timeline to those precisions, and
     writing that again gives the same text. Metadata other than ``title``, ``start`` and
     ``events_from`` (``measured``) is not carried
     (use JSON for that).
@@ -983,7 +1007,11 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
         # One line, no comment sign: what the reader reads back (its text is provenance only).
         measured = " ".join(str(timeline.metadata[MEASURED_KEY]).replace("#", " ").split())
         out.append(f"measured {measured or 'from a capture'}")
-    out.append(f"fps {_seconds(timeline.fps)}")
+    if not (timeline.metadata.get(FPS_STATED_KEY) is False and timeline.fps == DEFAULT_FPS
+            and not timecode):
+        # Notes read without an fps line are written without one, and read back so: their
+        # rate stays one nobody stated (FPS_STATED_KEY), which timecode cannot be typed against.
+        out.append(f"fps {_seconds(timeline.fps)}")
     if origin:
         out.append(f"start {timeline.metadata['start']}")
     # To the nanosecond as every other time (its default, the last event's end, is a sum of
