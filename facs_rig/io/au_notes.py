@@ -526,8 +526,14 @@ def _coded_events(code: Code, options: dict, at: float, onset: float, apex: floa
     return beat
 
 
-def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes") -> Timeline:
+def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes",
+                   warnings_out: list[str] | None = None) -> Timeline:
     """Parse AU notes text into a timeline.
+
+    What the text keeps but may not mean (a ``duration`` that cuts a beat off) is warned
+    (:class:`~facs_rig.errors.FacsRigWarning`, which the CLI prints as a ``facs-rig: note:``
+    line); given ``warnings_out``, each message is appended to it instead (the studio shows
+    them on its page, and a server's threads do not share the warnings filter).
 
     Raises
     ------
@@ -755,7 +761,12 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
-        _note_cut_off(source, line_number, token.text, duration, beat_ends)
+        cut_off = _note_cut_off(source, line_number, token.text, duration, beat_ends)
+        if cut_off is not None:
+            if warnings_out is None:
+                warnings.warn(FacsRigWarning(cut_off), stacklevel=2)
+            else:
+                warnings_out.append(cut_off)
     if note_lines:
         metadata["comment"] = "\n".join(note_lines)
     if "fps" not in header_lines:
@@ -774,9 +785,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
 
 
 def _note_cut_off(source: str, line_number: int, written: str, duration: float,
-                  beat_ends: list[tuple[int, str, float]]) -> None:
-    """Warn (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line) when the
-    ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
+                  beat_ends: list[tuple[int, str, float]]) -> str | None:
+    """The warning (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line)
+    when the ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
     off when sampled (docs/timeline-formats.md, Timelines), which a trimmed timeline from another
     format needs to keep when written as notes and read back, but a typed ``duration 2`` above
     a beat running to 4.8 s lost the rest silently."""
@@ -786,13 +797,12 @@ def _note_cut_off(source: str, line_number: int, written: str, duration: float,
     past = [(line, code, end) for line, code, end in beat_ends
             if end > duration + 10 * TIME_TOLERANCE]
     if not past:
-        return
+        return None
     line, code, end = max(past, key=lambda beat: beat[2])
     others = f" (and {len(past) - 1} other beat{'s' if len(past) > 2 else ''})" if len(past) > 1 else ""
-    warnings.warn(FacsRigWarning(
-        f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat on "
-        f"line {line} ({code}), which runs to {end:g} s{others}: it plays only to {duration:g} s "
-        f"(a longer duration, or none, plays it whole)"), stacklevel=3)
+    return (f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat "
+            f"on line {line} ({code}), which runs to {end:g} s{others}: it plays only to "
+            f"{duration:g} s (a longer duration, or none, plays it whole)")
 
 
 def _seconds(value: float) -> str:
