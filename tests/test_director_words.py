@@ -187,3 +187,97 @@ def test_the_docs_example_is_what_the_writer_writes(vocabulary):
     assert {(e.expression, e.note, e.comment) for e in timeline.events} == {
         ("surprise", "she opens the letter", "eyes wide"), ("contempt", None, None)}
     assert format_au_notes(timeline, vocabulary) == block
+
+
+# --- comments on header lines and on lines of marks only -----------------------------------
+
+MARKED = """\
+# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)
+fps 24  # the edit's rate
+duration 6  # cut at the door
+# she opens the letter
+1  happiness  onset 0.2  apex 1  offset 0.5  # smiling
+# her line
+2  50         onset 0  apex 1.5  offset 0  # she speaks
+4  contempt   onset 0.3  apex 1  offset 0.5
+"""
+
+
+def test_comments_on_header_and_marks_only_lines_stay_on_their_lines(vocabulary):
+    """They joined the next beat's note: 'the edit's rate' and 'cut at the door' went above the
+    smile, 'her line' and 'she speaks' above the contempt, moving on every round trip."""
+    timeline = parse_au_notes(MARKED, vocabulary)
+    assert format_au_notes(timeline, vocabulary) == MARKED  # byte for byte
+    assert {(e.start, e.note, e.comment) for e in timeline.events} == {
+        (1.0, "she opens the letter", "smiling"), (4.0, None, None)}
+    assert timeline.metadata == {
+        "header_comments": {"fps": "the edit's rate", "duration": "cut at the door"},
+        "mark_comments": [{"start": 2.0, "end": 3.5, "codes": [50], "note": "her line",
+                           "comment": "she speaks"}]}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".eaf"])
+def test_json_and_elan_keep_them_on_the_timeline_not_on_a_beat(tmp_path, monkeypatch, vocabulary,
+                                                              suffix):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scene.notes").write_text(MARKED)
+    assert main(["timeline", "convert", "scene.notes", "-o", f"x{suffix}"]) == 0
+    back = read_timeline(tmp_path / f"x{suffix}", vocabulary)
+    assert back == parse_au_notes(MARKED, vocabulary)
+    assert not any(e.note == "her line" or e.comment == "she speaks" for e in back.events)
+    assert main(["timeline", "convert", f"x{suffix}", "-o", "back.notes"]) == 0
+    assert (tmp_path / "back.notes").read_text() == MARKED
+    if suffix == ".json":
+        assert json.loads((tmp_path / "x.json").read_text())["metadata"] == {
+            "header_comments": {"fps": "the edit's rate", "duration": "cut at the door"},
+            "mark_comments": [{"start": 2.0, "end": 3.5, "codes": [50], "note": "her line",
+                               "comment": "she speaks"}]}
+
+
+def test_comments_of_headers_the_writer_does_not_write_go_on_the_duration_line(vocabulary):
+    """'apex next' is written as each beat's apex, and a title line holds no comment: their
+    comments stay among the headers, on the one line always written."""
+    timeline = parse_au_notes("fps 24\napex next  # hold each\n1 12\n2 6  # and then\n", vocabulary)
+    text = format_au_notes(timeline, vocabulary)
+    assert text.splitlines()[2] == "duration 3.8  # hold each"
+    assert {(e.start, e.comment) for e in timeline.events} == {(1.0, None), (2.0, "and then")}
+    assert format_au_notes(parse_au_notes(text, vocabulary), vocabulary) == text
+
+
+def test_words_of_marks_no_longer_in_the_timeline_are_kept_after_the_beats(vocabulary):
+    timeline = parse_au_notes(MARKED, vocabulary)
+    text = format_au_notes(timeline.with_marks(()), vocabulary)
+    assert text.endswith("4  contempt   onset 0.3  apex 1  offset 0.5\n# her line\n# she speaks\n")
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.none() | st.text(alphabet="ab #é:", max_size=5).map(str.strip),
+                      min_size=5, max_size=5),
+       marks=st.sampled_from(["50", "74", "50+74"]), at=st.integers(0, 40))
+def test_header_and_mark_words_read_and_write_back(vocabulary, words, marks, at):
+    """Any comment (or none, or '#' alone) on the fps, start and duration lines and on a line
+    of marks, with a note above it: the text the writer writes reads and writes back byte for
+    byte, and no beat's words change."""
+    def said(index: int) -> str:
+        return "" if words[index] is None else "  " + ("#" if not words[index] else f"# {words[index]}")
+
+    note = "" if words[3] is None else (f"# {words[3]}\n" if words[3] else "#\n")
+    text = (f"fps 25{said(0)}\nstart 10s{said(1)}\nduration 60{said(2)}\n"
+            f"{note}{10 + at}  {marks}  apex 2{said(4)}\n{14 + at}  12  # a smile\n")
+    timeline = parse_au_notes(text, vocabulary)
+    assert {(e.note, e.comment) for e in timeline.events} == {(None, "a smile")}
+    written = format_au_notes(timeline, vocabulary)
+    back = parse_au_notes(written, vocabulary)
+    assert back == timeline
+    assert format_au_notes(back, vocabulary) == written
+
+
+def test_a_csv_says_it_cannot_hold_header_and_mark_comments(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scene.notes").write_text(MARKED)
+    assert main(["timeline", "convert", "scene.notes", "-o", "x.csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "note: a CSV holds per-frame values: the words of 2 beat(s) (expression names, comments) "
+        "and the comments on header lines and lines of marks are not in it; keep them in .json, "
+        ".notes or .eaf")

@@ -168,9 +168,16 @@ def run_convert(args: argparse.Namespace) -> int:
               f"that drive nothing ({codes}) are not in it; keep them in .json, .notes or .eaf")
     worded = [event for event in timeline.events
               if event.expression is not None or event.note is not None or event.comment is not None]
-    if (worded or "comment" in timeline.metadata) and Path(output).suffix.lower() == ".csv":
+    from facs_rig.io.au_notes import HEADER_COMMENTS_KEY, MARK_COMMENTS_KEY
+
+    lines_said = [what for key, what in ((HEADER_COMMENTS_KEY, "header lines"),
+                                         (MARK_COMMENTS_KEY, "lines of marks"))
+                  if timeline.metadata.get(key)]
+    if (worded or "comment" in timeline.metadata or lines_said) \
+            and Path(output).suffix.lower() == ".csv":
         beats = len({(event.start, event.expression, event.note, event.comment) for event in worded})
         lost = ([f"the words of {beats} beat(s) (expression names, comments)"] if beats else []) \
+            + ([f"the comments on {' and '.join(lines_said)}"] if lines_said else []) \
             + (["the comments after the last beat"] if "comment" in timeline.metadata else [])
         print(f"note: a CSV holds per-frame values: {' and '.join(lost)} are not in it; keep "
               f"them in .json, .notes or .eaf")
