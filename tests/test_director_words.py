@@ -125,19 +125,160 @@ def test_json_words_are_validated_with_their_path(vocabulary, entry, message):
     assert str(caught.value) == f"t.json: {message}"
 
 
-def test_elan_holds_the_words_on_tiers_of_their_own(vocabulary, tmp_path, monkeypatch):
+def test_elan_writes_each_beats_words_once_on_tiers_of_their_own(vocabulary, tmp_path,
+                                                                 monkeypatch):
+    """The words were repeated on a child tier of every AU tier ('surprise', 'she opens the
+    letter' and 'eyes wide' five times each, under AU01, AU02, AU05, AU25 and AU26). They are
+    now written once per beat, on top-level tiers named after them, from the beat's start to
+    its end, as an ELAN user keeps a tier of comments beside the coding."""
+    from facs_rig.io.eaf import eaf_to_string
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "scene.notes").write_text(SCENE)
     assert main(["timeline", "convert", "scene.notes", "-o", "scene.eaf"]) == 0
     text = (tmp_path / "scene.eaf").read_text()
-    for tier, value in (("AU01 expression", "surprise"), ("AU01 note", "she opens the letter"),
-                        ("AU01 comment", "eyes wide"), ("AU12_R expression", "contempt")):
-        block = text[text.index(f'<TIER TIER_ID="{tier}" LINGUISTIC_TYPE_REF="facs-words" '
-                                f'PARENT_REF="{tier.split()[0]}">'):]
-        assert f"<ANNOTATION_VALUE>{value}</ANNOTATION_VALUE>" in block[:block.index("</TIER>")]
+    for value in ("surprise", "she opens the letter", "eyes wide", "contempt",
+                  "then she sees who wrote it", "a plain smile, no name", "happiness+25"):
+        assert text.count(f"<ANNOTATION_VALUE>{value}</ANNOTATION_VALUE>") == 1, value
+    assert "facs-words" not in text  # no AU tier's child holds words
+    assert "ignored_tiers" not in read_timeline(tmp_path / "scene.eaf", vocabulary).metadata
+    import pympi.Elan
+
+    eaf = pympi.Elan.Eaf(str(tmp_path / "scene.eaf"))
+    words = {tier: sorted(eaf.get_annotation_data_for_tier(tier)) for tier in eaf.get_tier_names()
+             if eaf.tiers[tier][2]["LINGUISTIC_TYPE_REF"] == "facs-beat-words"}
+    assert words == {
+        "expression": [(1000, 2700, "surprise"), (3000, 4800, "contempt"),
+                       (6000, 7800, "happiness+25")],
+        "note": [(1000, 2700, "she opens the letter"), (3000, 4800, "then she sees who wrote it")],
+        "comment": [(1000, 2700, "eyes wide"), (4000, 5800, "a plain smile, no name")]}
+    assert all("PARENT_REF" not in eaf.tiers[tier][2] for tier in words)
+    # Read back, every AU of a beat has the beat's words; written again, the same file.
     back = read_timeline(tmp_path / "scene.eaf", vocabulary)
-    assert "ignored_tiers" not in back.metadata
     assert back == read_timeline(tmp_path / "scene.notes", vocabulary)
+    assert eaf_to_string(back, vocabulary).split("<TIME_ORDER>")[1] == text.split("<TIME_ORDER>")[1]
+
+
+#: A file the writer wrote before (phases left out): the words on each AU tier's children.
+REPEATED = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<ANNOTATION_DOCUMENT AUTHOR="facs-rig" VERSION="2.8" FORMAT="2.8" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv2.8.xsd">
+  <HEADER>
+    <PROPERTY NAME="lastUsedAnnotation">0</PROPERTY>
+    <PROPERTY NAME="facs_rig.fps">25.0</PROPERTY>
+    <PROPERTY NAME="facs_rig.duration">2.3</PROPERTY>
+    <PROPERTY NAME="facs_rig.metadata">{}</PROPERTY>
+    </HEADER>
+  <TIME_ORDER>
+    <TIME_SLOT TIME_SLOT_ID="ts2" TIME_VALUE="1000" />
+    <TIME_SLOT TIME_SLOT_ID="ts3" TIME_VALUE="2300" />
+    <TIME_SLOT TIME_SLOT_ID="ts10" TIME_VALUE="1000" />
+    <TIME_SLOT TIME_SLOT_ID="ts11" TIME_VALUE="2300" />
+    </TIME_ORDER>
+  <TIER TIER_ID="AU06" LINGUISTIC_TYPE_REF="facs-au">
+    <ANNOTATION>
+      <ALIGNABLE_ANNOTATION ANNOTATION_ID="a2" TIME_SLOT_REF1="ts2" TIME_SLOT_REF2="ts3">
+        <ANNOTATION_VALUE />
+        </ALIGNABLE_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <TIER TIER_ID="AU06 expression" LINGUISTIC_TYPE_REF="facs-words" PARENT_REF="AU06">
+    <ANNOTATION>
+      <REF_ANNOTATION ANNOTATION_ID="a3" ANNOTATION_REF="a2">
+        <ANNOTATION_VALUE>happiness</ANNOTATION_VALUE>
+        </REF_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <TIER TIER_ID="AU06 note" LINGUISTIC_TYPE_REF="facs-words" PARENT_REF="AU06">
+    <ANNOTATION>
+      <REF_ANNOTATION ANNOTATION_ID="a4" ANNOTATION_REF="a2">
+        <ANNOTATION_VALUE>she reads it</ANNOTATION_VALUE>
+        </REF_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <TIER TIER_ID="AU06 comment" LINGUISTIC_TYPE_REF="facs-words" PARENT_REF="AU06">
+    <ANNOTATION>
+      <REF_ANNOTATION ANNOTATION_ID="a5" ANNOTATION_REF="a2">
+        <ANNOTATION_VALUE>a smile</ANNOTATION_VALUE>
+        </REF_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <TIER TIER_ID="AU12" LINGUISTIC_TYPE_REF="facs-au">
+    <ANNOTATION>
+      <ALIGNABLE_ANNOTATION ANNOTATION_ID="a9" TIME_SLOT_REF1="ts10" TIME_SLOT_REF2="ts11">
+        <ANNOTATION_VALUE />
+        </ALIGNABLE_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <TIER TIER_ID="AU12 expression" LINGUISTIC_TYPE_REF="facs-words" PARENT_REF="AU12">
+    <ANNOTATION>
+      <REF_ANNOTATION ANNOTATION_ID="a10" ANNOTATION_REF="a9">
+        <ANNOTATION_VALUE>happiness</ANNOTATION_VALUE>
+        </REF_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <TIER TIER_ID="AU12 note" LINGUISTIC_TYPE_REF="facs-words" PARENT_REF="AU12">
+    <ANNOTATION>
+      <REF_ANNOTATION ANNOTATION_ID="a11" ANNOTATION_REF="a9">
+        <ANNOTATION_VALUE>she reads it</ANNOTATION_VALUE>
+        </REF_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <TIER TIER_ID="AU12 comment" LINGUISTIC_TYPE_REF="facs-words" PARENT_REF="AU12">
+    <ANNOTATION>
+      <REF_ANNOTATION ANNOTATION_ID="a12" ANNOTATION_REF="a9">
+        <ANNOTATION_VALUE>a smile</ANNOTATION_VALUE>
+        </REF_ANNOTATION>
+      </ANNOTATION>
+    </TIER>
+  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-au" TIME_ALIGNABLE="true" GRAPHIC_REFERENCES="false" />
+  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-phase" TIME_ALIGNABLE="true" GRAPHIC_REFERENCES="false" CONSTRAINTS="Included_In" />
+  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-words" TIME_ALIGNABLE="false" GRAPHIC_REFERENCES="false" CONSTRAINTS="Symbolic_Association" />
+  </ANNOTATION_DOCUMENT>
+
+"""
+
+
+def test_elan_files_that_repeat_the_words_on_each_au_still_read(vocabulary, tmp_path):
+    (tmp_path / "old.eaf").write_text(REPEATED)
+    timeline = read_timeline(tmp_path / "old.eaf", vocabulary)
+    assert [(e.channel.name, e.expression, e.note, e.comment) for e in timeline.events] == [
+        ("AU06", "happiness", "she reads it", "a smile"),
+        ("AU12", "happiness", "she reads it", "a smile")]
+    assert "ignored_tiers" not in timeline.metadata
+
+
+def test_beats_at_one_time_with_other_words_keep_their_own_in_elan(vocabulary, tmp_path):
+    """Two lines at one moment, one with a comment: a tier spanning the moment could not say
+    which AUs it is for, so each event keeps its words on its AU tier's children, as before."""
+    from facs_rig.io.eaf import eaf_to_string
+
+    timeline = parse_au_notes("fps 25\n1  6  # cheeks\n1  L12\n", vocabulary)
+    text = eaf_to_string(timeline, vocabulary)
+    assert 'TIER_ID="AU06 comment" LINGUISTIC_TYPE_REF="facs-words" PARENT_REF="AU06"' in text
+    assert "facs-beat-words" not in text
+    (tmp_path / "t.eaf").write_text(text)
+    assert read_timeline(tmp_path / "t.eaf", vocabulary) == timeline
+
+
+def test_a_labs_own_comment_tier_is_not_taken_for_the_words(vocabulary, tmp_path):
+    """Only tiers of facs-rig's 'facs-beat-words' type are words; a 'comment' tier of a lab's
+    own type is listed as ignored, as before. Words whose beat moved are kept, unplaced."""
+    import pympi.Elan
+
+    eaf = pympi.Elan.Eaf(author="lab")
+    eaf.add_tier("AU12")
+    eaf.add_annotation("AU12", 1000, 2000, "C")
+    eaf.add_tier("comment")
+    eaf.add_annotation("comment", 1000, 2000, "the lab's remark")
+    eaf.add_linguistic_type("facs-beat-words")
+    eaf.add_tier("note", ling="facs-beat-words")
+    eaf.add_annotation("note", 1500, 2000, "a beat that moved")
+    pympi.Elan.to_eaf(str(tmp_path / "lab.eaf"), eaf)
+    timeline = read_timeline(tmp_path / "lab.eaf", vocabulary)
+    assert [(e.note, e.comment) for e in timeline.events] == [(None, None)]
+    assert timeline.metadata["ignored_tiers"] == ["default", "comment"]
+    assert timeline.metadata["unplaced_words"] == [{"start": 1.5, "note": "a beat that moved"}]
 
 
 def test_a_csv_says_it_cannot_hold_the_words(tmp_path, monkeypatch, capsys):
