@@ -162,7 +162,7 @@ def test_elan_writes_each_beats_words_once_on_tiers_of_their_own(vocabulary, tmp
 #: A file the writer wrote before (phases left out): the words on each AU tier's children.
 REPEATED = """\
 <?xml version="1.0" encoding="UTF-8"?>
-<ANNOTATION_DOCUMENT AUTHOR="facs-rig" VERSION="2.8" FORMAT="2.8" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv2.8.xsd">
+<ANNOTATION_DOCUMENT AUTHOR="facs-rig" VERSION="2.8" FORMAT="2.8">
   <HEADER>
     <PROPERTY NAME="lastUsedAnnotation">0</PROPERTY>
     <PROPERTY NAME="facs_rig.fps">25.0</PROPERTY>
@@ -231,16 +231,20 @@ REPEATED = """\
         </REF_ANNOTATION>
       </ANNOTATION>
     </TIER>
-  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-au" TIME_ALIGNABLE="true" GRAPHIC_REFERENCES="false" />
-  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-phase" TIME_ALIGNABLE="true" GRAPHIC_REFERENCES="false" CONSTRAINTS="Included_In" />
-  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-words" TIME_ALIGNABLE="false" GRAPHIC_REFERENCES="false" CONSTRAINTS="Symbolic_Association" />
+  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-au" TIME_ALIGNABLE="true" />
+  <LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-phase" TIME_ALIGNABLE="true" CONSTRAINTS="Included_In" />
+<LINGUISTIC_TYPE LINGUISTIC_TYPE_ID="facs-words" TIME_ALIGNABLE="false" CONSTRAINTS="Symbolic_Association" />
   </ANNOTATION_DOCUMENT>
 
 """
 
 
 def test_elan_files_that_repeat_the_words_on_each_au_still_read(vocabulary, tmp_path):
-    (tmp_path / "old.eaf").write_text(REPEATED)
+    root = ('<ANNOTATION_DOCUMENT AUTHOR="facs-rig" VERSION="2.8" FORMAT="2.8" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi:noNamespaceSchemaLocation="http://www.mpi.nl/tools/elan/EAFv2.8.xsd">')
+    (tmp_path / "old.eaf").write_text(REPEATED.replace(
+        '<ANNOTATION_DOCUMENT AUTHOR="facs-rig" VERSION="2.8" FORMAT="2.8">', root))
     timeline = read_timeline(tmp_path / "old.eaf", vocabulary)
     assert [(e.channel.name, e.expression, e.note, e.comment) for e in timeline.events] == [
         ("AU06", "happiness", "she reads it", "a smile"),

@@ -954,8 +954,9 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
     durations are written to the nanosecond, the timeline's precision, and so is the header's
     duration; its fps exactly (no ``fps`` line for a timeline read from notes without one,
-    :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, unless ``timecode``). Reading the text back gives the same timeline to those precisions, and
-    writing that again gives the same text. Metadata other than ``title``, ``start``,
+    :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, unless ``timecode``). Reading the text
+    back gives the same timeline to those precisions, and writing that again gives the same
+    text. Metadata other than ``title``, ``start``,
     ``events_from`` (``measured``), :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, the
     words (``comment``, :data:`HEADER_COMMENTS_KEY`, :data:`MARK_COMMENTS_KEY`) is not carried
     (use JSON for that).

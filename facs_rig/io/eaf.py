@@ -42,16 +42,15 @@ Every other tier is ignored and listed in the timeline's ``metadata["ignored_tie
 files hold words, gestures, translations...). Annotations on unaligned time slots cannot be
 placed and are skipped, counted in ``metadata["unaligned_annotations"]``.
 
-The writer makes shapes 1, 3, 4 and 5 (the words once per beat): one tier per channel (``AU12``, ``AU12_L``; overlapping
-events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN tier cannot hold
-overlapping annotations: see docs/timeline-formats.md, "Why this layout") whose values are what
-a FACS coder writes, the FACS term with its letter (``12C``, ``L12B``; :func:`_value_texts`), a
-child ``<tier> phases`` tier holding each event's onset/apex/offset (with non-default easings),
-a child ``<tier> intensity`` tier where an event's intensity is not its letter's value (a
-capture's), and ``PROPERTY`` entries
-``facs_rig.fps``, ``facs_rig.duration`` and ``facs_rig.metadata`` (JSON) in the header, so that
-reading the file back gives the same timeline (times are whole milliseconds in EAF; others
-are rounded to the nearest millisecond).
+The writer makes shapes 1, 3, 4 and 5 (the words once per beat): one tier per channel (``AU12``,
+``AU12_L``; overlapping events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN
+tier cannot hold overlapping annotations: see docs/timeline-formats.md, "Why this layout") whose
+values are what a FACS coder writes, the FACS term with its letter (``12C``, ``L12B``;
+:func:`_value_texts`), a child ``<tier> phases`` tier holding each event's onset/apex/offset (with
+non-default easings), a child ``<tier> intensity`` tier where an event's intensity is not its
+letter's value (a capture's), and ``PROPERTY`` entries ``facs_rig.fps``, ``facs_rig.duration`` and
+``facs_rig.metadata`` (JSON) in the header, so that reading the file back gives the same timeline
+(times are whole milliseconds in EAF; others are rounded to the nearest millisecond).
 """
 
 from __future__ import annotations
