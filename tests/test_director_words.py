@@ -426,3 +426,17 @@ def test_a_csv_says_it_cannot_hold_header_and_mark_comments(tmp_path, monkeypatc
         "note: a CSV holds per-frame values: the words of 2 beat(s) (expression names, comments) "
         "and the comments on header lines and lines of marks are not in it; keep them in .json, "
         ".notes or .eaf")
+
+
+def test_timeline_show_says_the_header_and_mark_comments(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scene.notes").write_text(MARKED)
+    (tmp_path / "bare.notes").write_text("1 12\n")
+    assert main(["timeline", "show", "scene.notes"]) == 0
+    assert capsys.readouterr().out.splitlines()[4:6] == [
+        "header comments: fps: the edit's rate; duration: cut at the door",
+        "mark comments: 2 s (50): her line / she speaks"]
+    assert main(["timeline", "show", "bare.notes"]) == 0
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        "duration  2.8 s at 30 fps (85 frames), the default rate: no fps line", "events    1",
+        "channels  AU12", ""]

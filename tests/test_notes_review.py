@@ -244,7 +244,8 @@ def test_a_duration_that_cuts_a_beat_off_is_said(capsys, tmp_path, monkeypatch):
     (tmp_path / "d.notes").write_text("# take\nduration 2\n0.1 12 apex 0.5\n1.0 surprise apex 3\n3 6\n")
     assert main(["timeline", "show", "d.notes"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.splitlines()[0] == "duration  2 s at 30 fps (61 frames)"
+    assert captured.out.splitlines()[0] == ("duration  2 s at 30 fps (61 frames), the default "
+                                            "rate: no fps line")
     assert captured.err == (
         "facs-rig: note: d.notes, line 2: duration 2 (2 s) cuts off the beat on line 4 "
         "(surprise), which runs to 4.8 s (and 1 other beat): it plays only to 2 s (a longer "

@@ -96,13 +96,30 @@ def run_show(args: argparse.Namespace) -> int:
     frames = summary["frames"]
     frames_text = "too many" if frames is None else f"{frames:.3g}" if frames >= 10**9 else frames
     unit = "frame" if frames == 1 else "frames"
-    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} {unit})")
+    from facs_rig.core.timeline import FPS_STATED_KEY
+    from facs_rig.io.au_notes import HEADER_COMMENTS_KEY, MARK_COMMENTS_KEY
+
+    metadata = dict(summary["metadata"])
+    # Notes without an fps line: the rate is the default, which timecode cannot be typed against.
+    default = (", the default rate: no fps line" if metadata.pop(FPS_STATED_KEY, None) is False
+               else "")
+    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} {unit})"
+          f"{default}")
     print(f"events    {len(summary['events'])}")
     print(f"channels  {' '.join(summary['channels']) or '-'}")
     if summary["marks"]:
         print(f"marks     {len(summary['marks'])} (codes that drive nothing: kept, not played)")
-    for key, value in summary["metadata"].items():
-        text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    for key, value in metadata.items():
+        if key == HEADER_COMMENTS_KEY and isinstance(value, dict):  # fps: the edit's rate
+            text = "; ".join(f"{keyword}: {words}" for keyword, words in value.items())
+        elif key == MARK_COMMENTS_KEY and isinstance(value, list) and all(
+                isinstance(entry, dict) for entry in value):  # 5 s (50): she speaks
+            text = "; ".join(
+                f"{entry.get('start', 0):g} s ({'+'.join(map(str, entry.get('codes', ())))}): "
+                + " / ".join(str(entry[word]) for word in ("note", "comment") if word in entry)
+                for entry in value)
+        else:
+            text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         print(f"{key.replace('_', ' ')}: {text}")
     if summary["events"]:
         scale = vocabulary.scale()
