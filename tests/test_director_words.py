@@ -278,6 +278,8 @@ def test_a_labs_own_comment_tier_is_not_taken_for_the_words(vocabulary, tmp_path
     eaf.add_linguistic_type("facs-beat-words")
     eaf.add_tier("note", ling="facs-beat-words")
     eaf.add_annotation("note", 1500, 2000, "a beat that moved")
+    eaf.add_tier("AU50")  # a mark starting there takes no words: they are still unplaced
+    eaf.add_annotation("AU50", 1500, 2000, "")
     pympi.Elan.to_eaf(str(tmp_path / "lab.eaf"), eaf)
     timeline = read_timeline(tmp_path / "lab.eaf", vocabulary)
     assert [(e.note, e.comment) for e in timeline.events] == [(None, None)]

@@ -392,7 +392,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 raise context.fail(tier, str(exc), span) from None
             said = {word: values[annotation] for word, values in words.items()
                     if annotation in values}
-            if start in beat_words:  # the beat's words, once for all its AUs; an AU's own win
+            if start in beat_words and not marking:  # the beat's words, for all its AUs (an
+                # AU's own win; a mark carries none)
                 placed_words.add(start)
                 for word, text in beat_words[start].items():
                     said.setdefault(word, text)
