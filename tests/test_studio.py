@@ -73,6 +73,21 @@ def _arrays(ws) -> dict:
 
 # ---------------------------------------------------------------------------- the session
 
+def test_a_duration_that_cuts_a_beat_short_is_in_the_status_not_on_stderr(session, capfd):
+    """The page shows the session's status; the warning went to the server's stderr only."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned, it would raise here
+        status = session.set_notes("fps 24\nduration 1\n0  12 apex 1\n")
+    assert status.error is None
+    assert status.warnings == (
+        "take.notes, line 2: duration 1 (1 s) cuts off the beat on line 3 (12), which runs to "
+        "1.8 s: it plays only to 1 s (a longer duration, or none, plays it whole)",)
+    assert session.set_notes("fps 24\nduration 2\n0  12 apex 1\n").warnings == ()
+    assert capfd.readouterr().err == ""
+
+
 def test_session_weights_are_mix_of_the_notes(session, vocabulary):
     timeline = read_timeline("take.notes", vocabulary)
     expected = mix(sample(timeline, channels=session.profile.channels), session.profile).weights

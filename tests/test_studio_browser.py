@@ -137,6 +137,25 @@ def test_a_bad_note_shows_its_error_at_its_line(page):
     assert page.locator("#gutter span.error").inner_text() == "4"
 
 
+def test_a_duration_that_cuts_a_beat_short_is_said_where_ok_is(page, capfd):
+    """The CLI's preview and timeline show say it on a 'facs-rig: note:' line; the studio
+    printed it on the server's stderr only, and the page said "ok"."""
+    page.locator("#notes").fill("fps 24\nduration 1\n0  6+12D  onset 0.5 apex 1 offset 0.5\n")
+    _settle(page, "studio.state.text.includes('duration 1') && studio.state.warnings.length")
+    status = page.locator("#notes-error")
+    assert status.get_attribute("class") == "warn"
+    assert status.inner_text() == (
+        "facs-rig: note: take.notes, line 2: duration 1 (1 s) cuts off the beat on line 3 "
+        "(6+12D), which runs to 2 s: it plays only to 1 s (a longer duration, or none, plays it "
+        "whole)")
+    assert page.locator("#gutter span.error").count() == 0  # a note, not an error at a line
+    assert status.evaluate("(e) => getComputedStyle(e).color") == "rgb(238, 187, 102)"  # #eb6
+    page.locator("#notes").fill("fps 24\nduration 2\n0  6+12D  onset 0.5 apex 1 offset 0.5\n")
+    _settle(page, "studio.state.text.includes('duration 2') && !studio.state.warnings.length")
+    assert (status.get_attribute("class"), status.inner_text()) == ("ok", "ok")
+    assert "cuts off" not in capfd.readouterr().err  # no longer on the server's stderr
+
+
 def test_scrubbing_to_the_apex_shows_the_pose(page, tmp_path):
     page.evaluate("studio.seek(0)")
     _settle(page, "studio.shownTime === 0")

@@ -91,6 +91,7 @@ __all__ = [
     "timeline_summary",
     "overlap_problem",
     "MEASURED_KEY",
+    "FPS_STATED_KEY",
 ]
 
 #: Easing names accepted for the rise and the fall.
@@ -958,6 +959,12 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
 #: do not apply :func:`overlap_problem` (a solver reads 26 and 27, or 63 and 64, at once where a
 #: tracker sees both, and the rig's exclusive chains play the stronger).
 MEASURED_KEY = "events_from"
+
+#: The metadata key the AU notes reader sets to ``False`` on a timeline read from notes without
+#: an ``fps`` line: its fps is the default (:data:`DEFAULT_FPS`), not a rate anyone stated, so
+#: timecode typed against it later (``preview --at 00:00:08:00``) cannot be read (SMPTE
+#: timecode counts frames at the edit's rate, SMPTE ST 12-1). Absent when the rate was given.
+FPS_STATED_KEY = "fps_stated"
 
 
 def _time_text(seconds: float) -> str:

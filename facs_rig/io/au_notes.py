@@ -14,7 +14,9 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   title runs to the end of its line, ``#`` included); blank lines are ignored. Comments are the
   director's words and are kept on the beat's events: lines above a beat as its ``note``, one on
   its line as its ``comment``, those after the last beat as ``metadata["comment"]``; the code as
-  typed, when it names an expression, as their ``expression``. The writer puts each back.
+  typed, when it names an expression, as their ``expression``. Comments on header lines, and
+  the words of a beat of marks only, are the timeline's (:data:`HEADER_COMMENTS_KEY`,
+  :data:`MARK_COMMENTS_KEY`). The writer puts each back.
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30, but a file
   that uses timecode must give it) sets the rate of timecodes, ``f`` durations and sampling;
   ``duration T`` sets the timeline's length (a beat past it is cut off, with a warning);
@@ -53,7 +55,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,6 +67,7 @@ from facs_rig.core.timeline import (
     DEFAULT_EASING,
     DEFAULT_FPS,
     EASINGS,
+    FPS_STATED_KEY,
     MEASURED_KEY,
     TIME_TOLERANCE,
     AUEvent,
@@ -96,7 +99,8 @@ from facs_rig.errors import (
 )
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
-           "notes_origin", "float32_text", "written_intensity", "timeline_time", "states_fps"]
+           "notes_origin", "float32_text", "written_intensity", "timeline_time", "states_fps",
+           "HEADER_COMMENTS_KEY", "MARK_COMMENTS_KEY"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -155,10 +159,7 @@ def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = T
     the default 30 fps ``00:00:01:12`` was 1.4 s where a 24 fps edit meant 1.5 s, silently."""
     if is_timecode(token.text):
         if not rate_given:
-            try:  # its own faults first (drop-frame, minute 61), whatever the rate
-                parse_timecode(token.text, 1000.0)
-            except ValueError as exc:
-                raise _LineError(str(exc), token.column) from None
+            _check_own_faults(token)
             raise _LineError(f"{what} {token.text} is timecode, which counts frames at the file's "
                              f"frame rate: add an 'fps N' line (fps 24, fps 25, fps 29.97) before "
                              f"it", token.column)
@@ -171,6 +172,15 @@ def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = T
         raise _LineError(f"{what} {quoted(token.text)} is not a time: seconds (1.5 or 1.5s), "
                          f"frames (36f) or timecode HH:MM:SS:FF", token.column)
     return _quantity(token, fps, what)
+
+
+def _check_own_faults(token: _Token) -> None:
+    """Raise for a timecode's own faults (drop-frame, minute 61), whatever the rate: said
+    before asking for the rate it lacks."""
+    try:
+        parse_timecode(token.text, 1000.0)
+    except ValueError as exc:
+        raise _LineError(str(exc), token.column) from None
 
 
 def beat_start(line: str, fps: float, origin: float = 0.0) -> float | None:
@@ -206,19 +216,31 @@ def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
     """Seconds on ``timeline`` of a time typed as a notes file types one (``--at``): seconds
     (``12``, ``12s``), frames (``288f``) or timecode ``HH:MM:SS:FF``, both at the timeline's fps;
     timecode counts from the timeline's ``start`` header when it has one, as its beats do.
+    Timecode is refused on a timeline read from notes without an ``fps`` line
+    (``metadata[FPS_STATED_KEY]`` False), as the notes' own timecode is: its rate is a default.
 
     Raises
     ------
     TimelineFormatError
         ``--at 'soon' is not a time: seconds (1.5 or 1.5s), frames (36f) or timecode
         HH:MM:SS:FF``, a negative time, a timecode frame not below the fps, a timecode before
-        the start.
+        the start, timecode on a timeline whose fps was not stated.
     """
     tokens = _tokens(text)
     if len(tokens) != 1:
         raise TimelineFormatError(f"{what} {shown(text)} is not a time: seconds (1.5 or 1.5s), "
                                   f"frames (36f) or timecode HH:MM:SS:FF")
     try:
+        if is_timecode(tokens[0].text) and timeline.metadata.get(FPS_STATED_KEY) is False:
+            # Read at the default 30 fps, 00:00:08:12 was 8.4 s where a 24 fps edit meant
+            # 8.5 s, silently (the notes' own timecode is refused so: _time).
+            _check_own_faults(tokens[0])
+            raise _LineError(
+                f"{what} {tokens[0].text} is timecode, which counts frames at the timeline's "
+                f"frame rate, but its notes have no 'fps' line (they are read at the default "
+                f"{_seconds(timeline.fps)} fps): add an 'fps N' line to the notes (fps 24, "
+                f"fps 25, fps 29.97), or give {what} in seconds (12s) or frames (288f, at "
+                f"{_seconds(timeline.fps)} fps)")
         seconds = _time(tokens[0], timeline.fps, what)
         if is_timecode(tokens[0].text):
             seconds = _since(seconds, notes_origin(timeline), tokens[0], what)
@@ -438,6 +460,16 @@ def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
 
 #: The first line the writer writes: its own, not the director's words (not read as a note).
 HEADER_COMMENT = "facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"
+#: Metadata key of the comments on header lines (``fps 24  # the edit's rate``): header keyword
+#: -> comment text. The writer puts each back on its header line (one it does not write, such
+#: as ``apex next`` or ``title``, on the ``duration`` line); JSON and ELAN carry them in the
+#: timeline's metadata, not on a beat.
+HEADER_COMMENTS_KEY = "header_comments"
+#: Metadata key of the words of beats that hold only marks (``5  50  # she speaks``: codes that
+#: drive nothing): a list of ``{"start", "end", "codes", "note", "comment"}`` (seconds of the
+#: marks' span, their codes, and the note above the line and comment on it, each only when
+#: given). The writer puts them back on the line of those marks.
+MARK_COMMENTS_KEY = "mark_comments"
 
 
 def _lines(text: str) -> Iterator[tuple[int, str, str | None]]:
@@ -570,8 +602,14 @@ def _coded_events(code: Code, options: dict, at: float, onset: float, apex: floa
     return beat
 
 
-def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes") -> Timeline:
+def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes",
+                   warnings_out: list[str] | None = None) -> Timeline:
     """Parse AU notes text into a timeline.
+
+    What the text keeps but may not mean (a ``duration`` that cuts a beat off) is warned
+    (:class:`~facs_rig.errors.FacsRigWarning`, which the CLI prints as a ``facs-rig: note:``
+    line); given ``warnings_out``, each message is appended to it instead (the studio shows
+    them on its page, and a server's threads do not share the warnings filter).
 
     Raises
     ------
@@ -601,9 +639,13 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     # next beat's time (and the last one the duration), known only once every beat is read.
     beats: list[_Beat] = []
     # The director's words: comment lines above a beat become its note; a comment on a beat's
-    # line, its comment; comments on header lines and a marks-only beat's join the next beat's
-    # note; those after the last beat, the timeline's metadata["comment"].
+    # line, its comment; those after the last beat, the timeline's metadata["comment"]. Those
+    # on a header line, and a marks-only beat's (its note and comment), stay where they were:
+    # metadata[HEADER_COMMENTS_KEY] and [MARK_COMMENTS_KEY], which the writer puts back on
+    # their lines (they joined the next beat's note, and moved there on every round trip).
     note_lines: list[str] = []
+    header_comments: dict[str, str] = {}
+    mark_words: list[tuple[int, str | None, str | None]] = []  # (beat index, note, comment)
     for line_number, line, comment_text in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -612,7 +654,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 note_lines.append(comment_text)
             continue
         if comment_text is not None and tokens[0].text.lower() in _HEADER_KEYS:
-            note_lines.append(comment_text)
+            header_comments[tokens[0].text.lower()] = comment_text  # each header is once
         try:
             keyword = tokens[0].text.lower()
             if keyword in _HEADER_KEYS:
@@ -754,14 +796,19 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 and not any(key in options for key in _ABSOLUTE_KEYS))
             # A beat that holds is built with the default apex, and given its held one below.
             beat = _coded_events(code, options, at, onset, apex, offset, vocabulary)
+            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
             if beat:
                 beat = _with_words(beat, code_text if names_expression(code_text, vocabulary)
                                    else None, "\n".join(note_lines) if note_lines else None,
                                    comment_text)
                 note_lines = []
-            elif comment_text:  # a marks-only beat (50): its words go with the next beat's
+            elif beat_marks:  # a marks-only beat (5  50): its words are kept with its marks
+                if note_lines or comment_text is not None:
+                    mark_words.append((len(beats), "\n".join(note_lines) if note_lines else None,
+                                       comment_text))
+                note_lines = []
+            elif comment_text:  # a beat of nothing (0, neutral): no line is written for it
                 note_lines.append(comment_text)
-            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
             # 0 (neutral) takes over the face: it returns to rest, over the beat's onset if
             # given ('neutral onset 1': relax in a second), else each event's own offset.
             rest = (face_rest(vocabulary, at, float(options["onset"]) if "onset" in options
@@ -783,6 +830,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {start_line[0]}, column {exc.column}: "
                                       f"{exc}") from None
+    if origin == 0.0:
+        # 'start 00:00:00:00' says only that timecode an hour in is meant (_check_first_beat):
+        # the timeline is the one without it, and the writer writes it back where it is needed.
+        metadata.pop("start", None)
     if duration_line is not None:
         line_number, token = duration_line
         try:
@@ -796,7 +847,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
-    _note_names_at_one_time(source, beats, vocabulary)
+    notes = [_names_at_one_time(source, beats, vocabulary)]
     beat_ends = _hold(beats, events, marks, duration, source)
     if overlap == "replace" and len(beats) > 1:
         # Each beat takes over the channels it names from the beats before it; the lines of the
@@ -813,9 +864,27 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
-        _note_cut_off(source, line_number, token.text, duration, beat_ends)
+        notes.append(_note_cut_off(source, line_number, token.text, duration, beat_ends))
+    for note in notes:
+        if note is not None:
+            if warnings_out is None:
+                warnings.warn(FacsRigWarning(note), stacklevel=2)
+            else:
+                warnings_out.append(note)
     if note_lines:
         metadata["comment"] = "\n".join(note_lines)
+    if header_comments:
+        metadata[HEADER_COMMENTS_KEY] = header_comments
+    if mark_words:
+        # The span the beat's marks have once holds are resolved (apex next), as written back.
+        metadata[MARK_COMMENTS_KEY] = [
+            _mark_words_entry(marks[beats[index].first_mark:
+                                    beats[index].first_mark + beats[index].mark_count], note, comment)
+            for index, note, comment in mark_words]
+    if "fps" not in header_lines:
+        # Read at the default rate, which nobody stated: timecode typed against this timeline
+        # later (preview --at) is refused as the file's own timecode is (timeline_time).
+        metadata[FPS_STATED_KEY] = False
     if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
         # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
         problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
@@ -827,8 +896,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         raise TimelineFormatError(f"{source}: {exc}") from None
 
 
-def _note_names_at_one_time(source: str, beats: list[_Beat], vocabulary: Vocabulary) -> None:
-    """Warn when two beats at one time each name an expression (``5 anger`` and ``5
+def _names_at_one_time(source: str, beats: list[_Beat], vocabulary: Vocabulary) -> str | None:
+    """The note (:class:`FacsRigWarning`) when two beats at one time each name an expression
+    (``5 anger`` and ``5
     happiness``): beats at one time are one moment, so their AUs play as one face (a smile under
     a furrowed brow), which a director who typed two names at one timecode rarely meant; one
     line (``anger + happiness``) says it was meant. Only the first such time is named."""
@@ -836,18 +906,30 @@ def _note_names_at_one_time(source: str, beats: list[_Beat], vocabulary: Vocabul
              if beat.rest is None and names_expression(beat.code_text, vocabulary)]
     for earlier, later in zip(named, named[1:]):
         if later.at == earlier.at:
-            warnings.warn(FacsRigWarning(
-                f"{source}, lines {earlier.line} and {later.line}: {earlier.code_text} and "
-                f"{later.code_text} are at the same time ({earlier.at:g} s), so they play as "
-                f"one face; write them on one line ({earlier.code_text} + {later.code_text}) "
-                f"if that is meant, or move one"), stacklevel=4)
-            return
+            return (f"{source}, lines {earlier.line} and {later.line}: {earlier.code_text} and "
+                    f"{later.code_text} are at the same time ({earlier.at:g} s), so they play "
+                    f"as one face; write them on one line ({earlier.code_text} + "
+                    f"{later.code_text}) if that is meant, or move one")
+    return None
+
+
+def _mark_words_entry(beat_marks: list[CodeMark], note: str | None,
+                      comment: str | None) -> dict:
+    """A marks-only beat's words as :data:`MARK_COMMENTS_KEY` holds them: its marks' span and
+    codes, and its note and comment (each only when it has one)."""
+    entry: dict = {"start": beat_marks[0].start, "end": beat_marks[0].end,
+                   "codes": sorted({mark.code for mark in beat_marks})}
+    if note is not None:
+        entry["note"] = note
+    if comment is not None:
+        entry["comment"] = comment
+    return entry
 
 
 def _note_cut_off(source: str, line_number: int, written: str, duration: float,
-                  beat_ends: list[tuple[int, str, float]]) -> None:
-    """Warn (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line) when the
-    ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
+                  beat_ends: list[tuple[int, str, float]]) -> str | None:
+    """The warning (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line)
+    when the ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
     off when sampled (docs/timeline-formats.md, Timelines), which a trimmed timeline from another
     format needs to keep when written as notes and read back, but a typed ``duration 2`` above
     a beat running to 4.8 s lost the rest silently."""
@@ -857,13 +939,12 @@ def _note_cut_off(source: str, line_number: int, written: str, duration: float,
     past = [(line, code, end) for line, code, end in beat_ends
             if end > duration + 10 * TIME_TOLERANCE]
     if not past:
-        return
+        return None
     line, code, end = max(past, key=lambda beat: beat[2])
     others = f" (and {len(past) - 1} other beat{'s' if len(past) > 2 else ''})" if len(past) > 1 else ""
-    warnings.warn(FacsRigWarning(
-        f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat on "
-        f"line {line} ({code}), which runs to {end:g} s{others}: it plays only to {duration:g} s "
-        f"(a longer duration, or none, plays it whole)"), stacklevel=3)
+    return (f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat "
+            f"on line {line} ({code}), which runs to {end:g} s{others}: it plays only to "
+            f"{duration:g} s (a longer duration, or none, plays it whole)")
 
 
 def _seconds(value: float) -> str:
@@ -971,9 +1052,12 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     an ``intensity`` option, in the shortest text that reads back as the same float32, with
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
     durations are written to the nanosecond, the timeline's precision, and so is the header's
-    duration; its fps exactly. Reading the text back gives the same timeline to those precisions, and
-    writing that again gives the same text. Metadata other than ``title``, ``start`` and
-    ``events_from`` (``measured``) is not carried
+    duration; its fps exactly (no ``fps`` line for a timeline read from notes without one,
+    :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, unless ``timecode``). Reading the text
+    back gives the same timeline to those precisions, and writing that again gives the same
+    text. Metadata other than ``title``, ``start``,
+    ``events_from`` (``measured``), :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, the
+    words (``comment``, :data:`HEADER_COMMENTS_KEY`, :data:`MARK_COMMENTS_KEY`) is not carried
     (use JSON for that).
 
     Raises
@@ -1008,8 +1092,12 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
                   event.ease_in, event.ease_out)
         written.append((event, letter, intensity_text, timing))
     # What a beat line is read under: the fps and the 'start' its times are written from.
-    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {timeline.metadata['start']}\n"
-                                                   if origin else "")
+    # Timecode an hour in is refused without a 'start' line (an edit's 01:00:00:00 typed
+    # without one): where the times are that late, 'start 00:00:00:00' says they are meant.
+    first = min((item.start for item in (*timeline.events, *timeline.marks)), default=0.0)
+    start = (timeline.metadata["start"] if origin
+             else "00:00:00:00" if timecode and first >= _EDIT_HOUR else None)
+    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {start}\n" if start else "")
     named = _named_lines(written, context, vocabulary)
     for index, (event, letter, intensity_text, timing) in enumerate(written):
         if index in named:
@@ -1041,22 +1129,31 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     # same span, as the coder wrote them (1.0  6+12+50), else a line of their own whose apex is
     # the span; either reads back as the same mark.
     # In the order of the written precision, so that the text read back writes the same.
+    mark_words, mark_entries = _mark_words(timeline.metadata.get(MARK_COMMENTS_KEY))
+    placed: set[int] = set()  # the entries of mark_words put on a line
     for mark in sorted(timeline.marks, key=lambda m: (round(m.start, 9), m.code, round(m.end, 9))):
         term = CodedAU(mark.code)
+        said = mark_words.get((round(mark.start, 9), round(mark.end, 9), mark.code))
 
         def takes(beat: dict, mark=mark, term=term) -> bool:  # this mark's, bound now
             # Not a named line: 'surprise+50' would read back as another name.
             return "named" not in beat and mark.code not in beat["aus"] and not any(
                 combination_problem(term, other, vocabulary) for other in beat["coded"])
 
-        beat = next((beat for beat in lines if beat["span"] == (mark.start, mark.end)
-                     and takes(beat)), None)
+        # Marks with words of their own keep a line of their own (on a beat's line, their
+        # comment would read back as the beat's).
+        beat = None if said is not None else next(
+            (beat for beat in lines if beat["span"] == (mark.start, mark.end) and takes(beat)), None)
         if beat is None:
             # A line of its own, keyed by its text as the events' lines: marks whose times
-            # agree to the nanosecond share it.
+            # agree to the nanosecond share it (and their words: _MARKS keeps them off the
+            # events' lines of the same text).
+            words = (None, None, None) if said is None else (_MARKS, said[1], said[2])
+            if said is not None:
+                placed.add(said[0])
             key = (_beat_time(mark.start + origin, timeline.fps, timecode), "0",
                    _duration(mark.end - mark.start, timeline.fps, timecode), "0",
-                   DEFAULT_EASING, DEFAULT_EASING, None, (None, None, None))
+                   DEFAULT_EASING, DEFAULT_EASING, None, words)
             candidates = lines_by_key.setdefault(key, [])
             beat = next((beat for beat in candidates if takes(beat)), None)
             if beat is None:
@@ -1073,19 +1170,29 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     title = _title_line(timeline.metadata["title"]) if "title" in timeline.metadata else None
     if title is not None:
         out.append(title)
+    header_comments = _header_comments(timeline.metadata.get(HEADER_COMMENTS_KEY))
+    written_headers: dict[str, int] = {}  # keyword -> index in out, for its comment
     if MEASURED_KEY in timeline.metadata:
         # One line, no comment sign: what the reader reads back (its text is provenance only).
         measured = " ".join(str(timeline.metadata[MEASURED_KEY]).replace("#", " ").split())
+        written_headers["measured"] = len(out)
         out.append(f"measured {measured or 'from a capture'}")
-    out.append(f"fps {_seconds(timeline.fps)}")
-    if origin:
-        out.append(f"start {timeline.metadata['start']}")
+    if not (timeline.metadata.get(FPS_STATED_KEY) is False and timeline.fps == DEFAULT_FPS
+            and not timecode):
+        # Notes read without an fps line are written without one, and read back so: their
+        # rate stays one nobody stated (FPS_STATED_KEY), which timecode cannot be typed against.
+        written_headers["fps"] = len(out)
+        out.append(f"fps {_seconds(timeline.fps)}")
+    if start:
+        written_headers["start"] = len(out)
+        out.append(f"start {start}")
     # To the nanosecond as every other time (its default, the last event's end, is a sum of
     # times: 10.5105105... + 1.8 at 29.97 fps wrote 'duration 12.310510510510511'). The events'
     # end in seconds only: the reader takes it as the end of the events it reads, which may be
     # a frame count where this one was not ('7f' the second time round).
     end = max(max((event.end for event in timeline.events), default=0.0),
               max((mark.end for mark in timeline.marks), default=0.0))
+    written_headers["duration"] = len(out)
     out.append("duration " + (_seconds(round(timeline.duration, 9)) if timeline.duration == end
                               else _duration(timeline.duration, timeline.fps, timecode)))
     # Read back, each line takes over the AUs it names from the lines above it (take_over): a
@@ -1094,7 +1201,17 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     on_lines = [event for beat in lines for event in beat["events"]]
     kept = take_over(beat["events"] for beat in lines)
     if len(kept) != len(on_lines) or any(a is not b for a, b in zip(kept, on_lines)):
+        written_headers["overlap"] = len(out)
         out.append("overlap max")
+    # Each header comment back on its line; those of headers not written (title, whose line
+    # holds no comment; apex next, resolved into each beat's apex) on the duration line.
+    unwritten = [text for keyword, text in header_comments.items()
+                 if keyword not in written_headers or keyword == "duration"]
+    for keyword, index in written_headers.items():
+        words = unwritten if keyword == "duration" else [header_comments.get(keyword)]
+        words = [text for text in words if text is not None]
+        if words:
+            out[index] += "  " + _comment_line("; ".join(words))
     rows = []
     for beat in lines:
         _, note, comment = beat["key"][7]  # the words (the expression is in "terms")
@@ -1107,9 +1224,55 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             out.extend(_comment_line(line) for line in note.split("\n"))
         out.append(f"{time:<{time_width}}  {code:<{code_width}}  {options}"
                    + ("" if comment is None else "  " + _comment_line(comment)))
+    for index, note, comment in mark_entries:
+        if index not in placed:  # no marks of theirs any more: kept, as words after the beats
+            out.extend(_comment_line(line) for line in (note or "").splitlines())
+            if comment is not None:
+                out.append(_comment_line(comment))
     if "comment" in timeline.metadata:  # the words after the last beat
         out.extend(_comment_line(line) for line in str(timeline.metadata["comment"]).splitlines())
     return "\n".join(out) + "\n"
+
+
+#: The words slot of a marks line's key (``_MARKS``, note, comment): never an expression, so a
+#: marks line with words shares no line with events whose words are the same.
+_MARKS = object()
+
+
+def _header_comments(value: object) -> dict[str, str]:
+    """:data:`HEADER_COMMENTS_KEY` metadata as the writer uses it: keyword -> one line of text
+    (a timeline from JSON may hold anything there: what is not a mapping of text is left out)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(keyword): " ".join(str(text).splitlines()) for keyword, text in value.items()
+            if isinstance(text, str)}
+
+
+def _mark_words(value: object) -> tuple[dict[tuple[float, float, int], tuple[int, str | None,
+                                                                          str | None]],
+                                         list[tuple[int, str | None, str | None]]]:
+    """:data:`MARK_COMMENTS_KEY` metadata by ``(start, end, code)`` (times to the nanosecond,
+    the written precision) -> ``(entry index, note, comment)``, and every entry's
+    ``(index, note, comment)``. Entries that are not what the reader makes are left out."""
+    found: dict[tuple[float, float, int], tuple[int, str | None, str | None]] = {}
+    entries: list[tuple[int, str | None, str | None]] = []
+    if not isinstance(value, (list, tuple)):
+        return found, entries
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            continue
+        start, end, codes = entry.get("start"), entry.get("end"), entry.get("codes")
+        note, comment = entry.get("note"), entry.get("comment")
+        if not (all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in (start, end))
+                and isinstance(codes, (list, tuple)) and all(isinstance(c, int) for c in codes)
+                and isinstance(note, (str, type(None))) and isinstance(comment, (str, type(None)))):
+            continue
+        index = len(entries)
+        comment = None if comment is None else " ".join(comment.splitlines())
+        entries.append((index, note, comment))
+        for code in codes:
+            found[(round(float(start), 9), round(float(end), 9), code)] = (index, note, comment)
+    return found, entries
 
 
 def _comment_line(text: str) -> str:

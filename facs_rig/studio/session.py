@@ -113,11 +113,15 @@ class NotesStatus:
         The message exactly as ``facs-rig`` prints it after ``facs-rig: error:``.
     line, column : int
         Where the error is (1-based; 0 when the message names no line or column).
+    warnings : tuple of str
+        Of notes that parse: what they keep but may not mean (a ``duration`` that cuts a beat
+        short), each exactly as ``facs-rig preview`` prints it after ``facs-rig: note:``.
     """
 
     error: str | None = None
     line: int = 0
     column: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 def _error_position(message: str) -> tuple[int, int]:
@@ -224,15 +228,17 @@ class StudioSession:
             self.version += 1
             if self._conflict and text == self._disk_text:  # typed what the file holds: no conflict
                 self.saved_text, self._conflict = text, False
+            warned: list[str] = []  # shown on the page (they went to the server's stderr)
             try:
-                timeline = parse_au_notes(text, self.vocabulary, source=self._source_name())
+                timeline = parse_au_notes(text, self.vocabulary, source=self._source_name(),
+                                          warnings_out=warned)
                 self._set_timeline(timeline)
             except FacsRigError as exc:
                 message = " ".join(str(exc).split())
                 line, column = _error_position(message)
                 self.status = NotesStatus(message, line, column)
             else:
-                self.status = NotesStatus()
+                self.status = NotesStatus(warnings=tuple(warned))
             return self.status
 
     def _set_timeline(self, timeline: Timeline) -> None:

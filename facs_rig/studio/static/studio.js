@@ -783,6 +783,11 @@ function onState(m) {
     err.className = "bad";
     err.textContent = `facs-rig: error: ${m.error}`;
     err.dataset.line = String(m.line); err.dataset.column = String(m.column);
+  } else if (m.warnings.length) {
+    // Notes that parse but may not play as meant (a duration that cuts a beat short): said
+    // where "ok" is, as the CLI says them on its "facs-rig: note:" lines.
+    err.className = "warn"; err.textContent = m.warnings.map((w) => `facs-rig: note: ${w}`).join("\n");
+    err.dataset.line = "0"; err.dataset.column = "0";
   } else {
     err.className = "ok"; err.textContent = "ok";
     err.dataset.line = "0"; err.dataset.column = "0";
