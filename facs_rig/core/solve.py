@@ -773,9 +773,10 @@ def combined_targets(
     step 4) from two or more channels, or that an entry faded out by other AUs drives
     (``without``), as ``(row, columns, faded)``.
 
-    ``faded`` lists each such entry as ``(columns, weight, gates)``: it contributes ``weight *
-    x * prod(1 - g)``, ``x`` the largest of its AU's ``columns`` (both sides for an unsided
-    entry, as mixing reads it) and each ``g`` the largest of one gate AU's columns, beside the
+    ``faded`` lists each such entry as ``(columns, weight, gates, full_at)``: it contributes
+    ``weight * x * prod(1 - min(1, g / full_at))``, ``x`` the largest of its AU's ``columns``
+    (both sides for an unsided entry, as mixing reads it), each ``g`` the largest of one gate
+    AU's columns and ``full_at`` the entry's ``without_full_at`` (mixing step 2), beside the
     basis's linear contributions of ``columns`` (ARKit's mouthClose: 8 linearly, 26 faded out
     by 25 and 27). The basis leaves these entries out (:func:`basis_from_rig`), so the solve
     reads them only through this correction, which takes them off what the linear AUs explain:
@@ -806,7 +807,8 @@ def combined_targets(
         columns = tuple(columns_of(Channel(mapping.au, mapping.side)))
         gates = tuple(g for g in (tuple(columns_of(gate)) for gate in mapping.without) if g)
         if columns:
-            faded.setdefault(row, []).append((columns, float(mapping.weight), gates))
+            faded.setdefault(row, []).append((columns, float(mapping.weight), gates,
+                                              float(mapping.without_full_at)))
     combined = []
     for row, name in enumerate(targets):
         if mode_of.get(name) != "soft":
@@ -823,10 +825,11 @@ def combined_targets(
 def _soft_excess(values: np.ndarray, terms: Sequence[tuple]) -> np.ndarray:
     """``(n_frames, len(terms))`` float64: for each soft target, given as the columns of
     ``values`` that drive it and their weights ``a_i`` (and optionally its faded entries,
-    ``(columns, weight, gates)``, as :func:`combined_targets` gives them), the sum of the
+    ``(columns, weight, gates, full_at)``, as :func:`combined_targets` gives them), the sum of the
     linear contributions minus the soft combination of all of them, ``sum_i c_i - (1 -
     prod_i (1 - c_i) prod_j (1 - f_j))``, ``c_i = clip(a_i x_i, 0, 1)``, ``f_j = clip(w_j x_j
-    prod_g (1 - x_g), 0, 1)`` (``x_j``, ``x_g``: the largest of their columns): what the
+    prod_g (1 - min(1, x_g / full_at_j)), 0, 1)`` (``x_j``, ``x_g``: the largest of their
+    columns): what the
     linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with two; negative where
     a faded entry adds what the basis leaves out, ``-0.7 x_26`` on ARKit's mouthClose under
     26 alone)."""
@@ -836,11 +839,12 @@ def _soft_excess(values: np.ndarray, terms: Sequence[tuple]) -> np.ndarray:
         contribution = np.clip(np.asarray(values[:, columns], dtype=np.float64) * weights,
                                0.0, 1.0)
         kept = np.prod(1.0 - contribution, axis=1)
-        for columns_read, weight, gates in (term[2] if len(term) > 2 else ()):
+        for columns_read, weight, gates, full_at in (term[2] if len(term) > 2 else ()):
             shown = weight * np.max(np.asarray(values[:, list(columns_read)], dtype=np.float64),
                                     axis=1)
             for gate in gates:
-                shown = shown * (1.0 - np.max(values[:, list(gate)], axis=1))
+                shown = shown * (1.0 - np.minimum(np.max(values[:, list(gate)], axis=1)
+                                                  / full_at, 1.0))
             kept = kept * (1.0 - np.clip(shown, 0.0, 1.0))
         excess[:, k] = contribution.sum(axis=1) - 1.0 + kept
     return excess
@@ -943,7 +947,7 @@ class BlendshapeSolver:
         penalty, coupling = options.get("penalty"), options.get("coupling")
         gram = self.basis.T @ self.basis + (0.0 if coupling is None else np.asarray(coupling))
         soft_columns = {c for _, cols, _ in self.combined for c in cols}
-        soft_columns |= {c for _, _, faded in self.combined for read, _, gates in faded
+        soft_columns |= {c for _, _, faded in self.combined for read, _, gates, _ in faded
                          for c in (*read, *(k for gate in gates for k in gate))}
         columns = np.sort(np.concatenate([group for group in _components(gram)
                                           if soft_columns & set(group.tolist())]))
@@ -958,8 +962,8 @@ class BlendshapeSolver:
         position = {int(c): k for k, c in enumerate(columns)}
         terms = [([position[c] for c in cols], self.basis[row, list(cols)],
                   [(tuple(position[c] for c in read), weight,
-                    tuple(tuple(position[k] for k in gate) for gate in gates))
-                   for read, weight, gates in faded])
+                    tuple(tuple(position[k] for k in gate) for gate in gates), full_at)
+                   for read, weight, gates, full_at in faded])
                  for row, cols, faded in self.combined]
         passed = dict(options)
         if penalty is not None:
