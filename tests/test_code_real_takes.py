@@ -90,9 +90,13 @@ def test_arkit_solve_reads_27_only_where_jaw_open_passes_26s_pose():
 
 def test_au_prior_round_trips_through_the_profile_document():
     profile = load_tracker("arkit")
-    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, profile.solve_priors.aus[0].source),)
+    sources = [p.source for p in profile.solve_priors.aus]
+    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, sources[0]),
+                                        AUPrior(25, 0.0, None, sources[1], from_fade=True))
     document = tracker_document(profile)
     assert document["solve"]["aus"][0]["beyond"] == 26
+    assert document["solve"]["aus"][1]["from_fade"] is True
+    assert "from_fade" not in document["solve"]["aus"][0]
     assert parse_tracker(document).solve_priors == profile.solve_priors
 
 
@@ -101,6 +105,7 @@ def test_au_prior_round_trips_through_the_profile_document():
     ({"au": 27.5, "weight": 0.01, "source": "x"}, "whole AU"),
     ({"au": 27, "weight": 2, "source": "x"}, "outside"),
     ({"au": 27, "weight": 0.01, "source": "x", "later": 1}, "unknown key"),
+    ({"au": 25, "weight": 0.0, "source": "x", "from_fade": "yes"}, "true or false"),
 ])
 def test_bad_au_priors_are_refused_naming_the_field(entry, message):
     document = tracker_document(load_tracker("arkit"))

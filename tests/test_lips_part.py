@@ -244,3 +244,83 @@ def test_fear_solved_back_reads_no_8_for_lips_25_has_parted(rig_name):
     column = {c.name: k for k, c in enumerate(solver.channels)}
     assert values[column["AU08"]] == pytest.approx(0.0, abs=1e-4)
 
+
+# --- the solve reads 25 from the closure a capture lacks ------------------------------------------
+
+def arkit_frames(*frames: tuple[float, float]) -> tuple[BlendshapeSolver, np.ndarray]:
+    """The arkit solver with the bundled tracker profile's priors, and (jawOpen, mouthClose)
+    frames as its weights."""
+    from facs_rig.io.captures.trackers import load_tracker
+
+    solver = BlendshapeSolver.from_rig(load_rig("arkit"),
+                                       priors=load_tracker("arkit").solve_priors)
+    weights = np.zeros((len(frames), len(solver.targets)), dtype=np.float32)
+    for k, (jaw, close) in enumerate(frames):
+        weights[k, solver.targets.index("jawOpen")] = jaw
+        weights[k, solver.targets.index("mouthClose")] = close
+    return solver, weights
+
+
+def test_arkit_jaw_open_with_the_lips_held_together_reads_26_without_25():
+    # Apple: mouthClose is the lips closed independently of the jaw. jawOpen 0.5 with
+    # mouthClose 0.45: the lips (nearly) together over the dropped jaw, 26 alone.
+    solver, weights = arkit_frames((0.5, 0.45))
+    values = solver.solve(weights, tolerance=1e-9).values[0]
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    assert values[column["AU26"]] == pytest.approx(0.5 / 0.7, abs=0.02)
+    # 25 under the default scale's minimum (0.03: absent): the 0.05 short of full closure
+    # is a hundredth of 25's trace, no parting.
+    assert values[column["AU25"]] == pytest.approx(0.008, abs=0.002)
+    assert values[column["AU25"]] < VOCABULARY.scale().minimum
+    assert values[column["AU08"]] == 0.0
+
+
+def test_arkit_jaw_open_with_no_closure_reads_25_with_26():
+    # jawOpen 0.5 with mouthClose 0: the lips apart over the dropped jaw, 25+26 (FACS 2002
+    # scores 25 whenever the lips part). Before, the solve read 26 alone (0.714), its closed
+    # lips 0.5 of mouthClose never shown; 25 read 0.
+    solver, weights = arkit_frames((0.5, 0.0), (0.7, 0.0), (0.0, 0.0))
+    result = solver.solve(weights, tolerance=1e-9)
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    values = result.values
+    np.testing.assert_allclose(values[:2, column["AU26"]], [0.5 / 0.7, 1.0], atol=0.02)
+    # 25 at its trace (A, 0.1 on the default scale): what takes the closure away. The gap
+    # says 25 is scored; its letter comes from its own shapes (mouthLowerDown), none here.
+    np.testing.assert_allclose(values[:2, column["AU25"]], [0.099, 0.099], atol=0.002)
+    assert values[2, column["AU25"]] == 0.0
+    # The rig's own mix of what was read fits the frame: 26's closed lips faded out.
+    assert float(result.residual[0]) < 0.01
+
+
+def test_the_closure_gap_reads_nothing_without_the_from_fade_prior():
+    # The same frames with the priors but the from_fade entry: the linear solve cannot see the
+    # gap (the faded entry is out of its basis), so 25 stays at 0: what the prior changes.
+    import dataclasses
+
+    solver, weights = arkit_frames((0.5, 0.0))
+    priors = solver.priors
+    plain = BlendshapeSolver.from_rig(load_rig("arkit"), priors=dataclasses.replace(
+        priors, aus=tuple(p for p in priors.aus if not p.from_fade)))
+    values = plain.solve(weights, tolerance=1e-9).values[0]
+    column = {c.name: k for k, c in enumerate(plain.channels)}
+    assert values[column["AU25"]] == 0.0
+    assert values[column["AU26"]] == pytest.approx(0.5 / 0.7, abs=0.02)
+
+
+@pytest.mark.parametrize("code, au25, au26", [("25A+26C", 0.1, 0.511),
+                                               ("25C+26C", 0.535, 0.383)])
+def test_a_capture_of_25_plus_26_as_the_rig_mixes_it_reads_both_and_no_8(code, au25, au26):
+    # Mixed on arkit, the lips parted: mouthClose 0. Before, 25's fade in proportion left
+    # 26's closed lips partly in the solve's model, and it read AU8 0.013 and 0.044 beside;
+    # 25A read 0.085 from mouthLowerDown alone, under its trace.
+    rig = load_rig("arkit")
+    solver, _ = arkit_frames()
+    weights = mix_frame(VOCABULARY.channel_values(VOCABULARY.parse(code)), rig)[None, :]
+    assert weights[0, rig.targets.index("mouthClose")] == 0.0
+    values = solver.solve(weights, tolerance=1e-9).values[0]
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    assert values[column["AU25"]] == pytest.approx(au25, abs=0.003)
+    # 26 reads a little low beside 25: the linear solve adds the chain's jawOpen shares
+    # (25's 0.2) where the rig keeps the largest.
+    assert values[column["AU26"]] == pytest.approx(au26, abs=0.003)
+    assert values[column["AU08"]] == 0.0

@@ -134,12 +134,18 @@ class AUPrior:
         The AU it is read beyond (None: the weight only).
     source : str
         Where the fact comes from.
+    from_fade : bool
+        Read the AU also from what its ``without`` fade takes away (ARKit's AU25: the lips
+        parted, read from the closure ``mouthClose`` lacks under an open jaw), see
+        :meth:`BlendshapeSolver.solve`. The gap is evidence of this AU, not of another AU the
+        same entry fades by (27 also fades 26's closed lips, but is read from its jaw).
     """
 
     au: int
     weight: float
     beyond: int | None = None
     source: str = ""
+    from_fade: bool = False
 
 
 @dataclass(frozen=True)
@@ -919,7 +925,89 @@ class BlendshapeSolver:
         result = self._solve_linear(weights, times, dict(options))
         if not self.combined or not result.values.shape[0]:
             return result
-        return self._solve_combined(weights, times, options, result)
+        result = self._solve_combined(weights, times, options, result)
+        return self._read_from_fade(result, weights, options.get("penalty"))
+
+    def _read_from_fade(self, result: SolveResult, weights: np.ndarray,
+                        penalty: np.ndarray | None) -> SolveResult:
+        """Raise each ``from_fade`` AU (:class:`AUPrior`) where the shapes its ``without`` fade
+        takes away are missing from the capture.
+
+        The linear solve cannot see this evidence: the faded entries are left out of its basis
+        and the soft passes hold their fade at the current values. ARKit's ``mouthClose`` is
+        the lips held together while the jaw is open (Apple, ARFaceAnchor.BlendShapeLocation
+        .mouthClose: 'closure of the lips independent of jaw position'), so jawOpen high with
+        mouthClose near jawOpen is 26 alone, and with mouthClose near 0 the lips are apart:
+        25+26 (FACS 2002 scores 25 whenever the lips part). For each frame the AU's value
+        ``t`` is set to the exact minimiser, over ``t`` at or above its solved value with every
+        other AU held, of the solve's own objective: ``1/2`` the squared misfit of the faded
+        targets, which fall linearly in ``t`` until the entry's ``without_full_at`` and stay
+        flat beyond (mixing step 2), plus that of the targets the AU drives linearly, plus its
+        L1 price. One step, after the soft passes, not iterated with them: the other AUs were
+        solved with the AU at its linear value, and what the AU adds to a shared chain target
+        (25's 0.2 on jawOpen beside 26's 0.7) is contained in the larger member when the rig
+        mixes it. Gates solved on two sides (a sided ``without`` AU) are not read this way.
+        """
+        rules = [p.au for p in self.priors.aus if p.from_fade]
+        if not rules:
+            return result
+        values = result.values
+        observed = np.asarray(weights, dtype=np.float64)
+        changed = np.zeros(values.shape[0], dtype=bool)
+        for au in rules:
+            own = [k for k, c in enumerate(self.channels) if c.au == au]
+            if len(own) != 1:
+                continue
+            j = own[0]
+            faded_rows: list[int] = []
+            full_at = 1.0
+            for row, _, faded in self.combined:
+                for _, _, gates, full in faded:
+                    if (j,) in gates and row not in faded_rows:
+                        faded_rows.append(row)
+                        full_at = min(full_at, full)
+            if not faded_rows:
+                continue
+            column = self.basis[:, j]
+            linear_rows = [r for r in np.flatnonzero(column).tolist() if r not in faded_rows]
+            a = column[linear_rows]
+            x0 = values[:, j].astype(np.float64)
+            at = values.astype(np.float64)
+            at[:, j] = 0.0
+            shut = self.combine_values(at)  # the faded shapes with the AU at 0 ...
+            at[:, j] = full_at
+            parted = self.combine_values(at)  # ... and faded out
+            # Misfits at t = 0: faded rows m0 + slope t (t <= full_at), linear rows l0 + a t.
+            m0 = shut[:, faded_rows] - observed[:, faded_rows]
+            slope = (parted[:, faded_rows] - shut[:, faded_rows]) / full_at
+            l0 = shut[:, linear_rows] - observed[:, linear_rows]
+            price = (0.0 if penalty is None else
+                     np.asarray(penalty, dtype=np.float64)[..., j] * np.ones(values.shape[0]))
+            aa = float(a @ a)
+            la = l0 @ a
+
+            def objective(t: np.ndarray) -> np.ndarray:
+                faded_misfit = m0 + slope * np.minimum(t, full_at)[:, None]
+                linear_misfit = l0 + np.outer(t, a)
+                return (0.5 * np.sum(faded_misfit ** 2, axis=1)
+                        + 0.5 * np.sum(linear_misfit ** 2, axis=1) + price * t)
+
+            curvature = np.sum(slope ** 2, axis=1) + aa
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inside = np.where(curvature > 0, -(np.sum(m0 * slope, axis=1) + la + price)
+                                  / curvature, 0.0)
+                beyond = -(la + price) / aa if aa > 0 else np.full(values.shape[0], full_at)
+            inside = np.clip(inside, 0.0, full_at)
+            beyond = np.clip(beyond, full_at, 1.0)
+            best = np.where(objective(inside) <= objective(beyond), inside, beyond)
+            raise_ = (best > x0 + 1e-6) & (objective(best) < objective(x0) - 1e-12)
+            if raise_.any():
+                values[raise_, j] = best[raise_].astype(values.dtype)
+                changed |= raise_
+        if changed.any():
+            misfit = self.combine_values(values[changed]) - observed[changed]
+            result.residual[changed] = np.sqrt(np.mean(misfit * misfit, axis=1))
+        return result
 
     def _solve_combined(self, weights: np.ndarray, times: np.ndarray | None, options: dict,
                         result: SolveResult) -> SolveResult:
