@@ -960,29 +960,37 @@ class BlendshapeSolver:
                 continue
             j = own[0]
             faded_rows: list[int] = []
+            read: set[int] = set()
             full_at = 1.0
             for row, _, faded in self.combined:
-                for _, _, gates, full in faded:
-                    if (j,) in gates and row not in faded_rows:
-                        faded_rows.append(row)
+                for columns, _, gates, full in faded:
+                    if (j,) in gates:
+                        faded_rows += [row] if row not in faded_rows else []
+                        read.update(columns)
                         full_at = min(full_at, full)
             if not faded_rows:
+                continue
+            # Only frames where the faded shapes are shown and not yet faded out can move.
+            frames = np.flatnonzero((values[:, j] < full_at)
+                                    & np.any(values[:, sorted(read)] > 0, axis=1))
+            if not frames.size:
                 continue
             column = self.basis[:, j]
             linear_rows = [r for r in np.flatnonzero(column).tolist() if r not in faded_rows]
             a = column[linear_rows]
-            x0 = values[:, j].astype(np.float64)
-            at = values.astype(np.float64)
+            x0 = values[frames, j].astype(np.float64)
+            at = values[frames].astype(np.float64)
             at[:, j] = 0.0
             shut = self.combine_values(at)  # the faded shapes with the AU at 0 ...
             at[:, j] = full_at
             parted = self.combine_values(at)  # ... and faded out
+            seen = observed[frames]
             # Misfits at t = 0: faded rows m0 + slope t (t <= full_at), linear rows l0 + a t.
-            m0 = shut[:, faded_rows] - observed[:, faded_rows]
+            m0 = shut[:, faded_rows] - seen[:, faded_rows]
             slope = (parted[:, faded_rows] - shut[:, faded_rows]) / full_at
-            l0 = shut[:, linear_rows] - observed[:, linear_rows]
-            price = (0.0 if penalty is None else
-                     np.asarray(penalty, dtype=np.float64)[..., j] * np.ones(values.shape[0]))
+            l0 = shut[:, linear_rows] - seen[:, linear_rows]
+            price = (0.0 if penalty is None else np.broadcast_to(
+                np.asarray(penalty, dtype=np.float64)[..., j], values.shape[:1])[frames])
             aa = float(a @ a)
             la = l0 @ a
 
@@ -996,14 +1004,14 @@ class BlendshapeSolver:
             with np.errstate(divide="ignore", invalid="ignore"):
                 inside = np.where(curvature > 0, -(np.sum(m0 * slope, axis=1) + la + price)
                                   / curvature, 0.0)
-                beyond = -(la + price) / aa if aa > 0 else np.full(values.shape[0], full_at)
+                beyond = -(la + price) / aa if aa > 0 else np.full(frames.size, full_at)
             inside = np.clip(inside, 0.0, full_at)
             beyond = np.clip(beyond, full_at, 1.0)
             best = np.where(objective(inside) <= objective(beyond), inside, beyond)
             raise_ = (best > x0 + 1e-6) & (objective(best) < objective(x0) - 1e-12)
             if raise_.any():
-                values[raise_, j] = best[raise_].astype(values.dtype)
-                changed |= raise_
+                values[frames[raise_], j] = best[raise_].astype(values.dtype)
+                changed[frames[raise_]] = True
         if changed.any():
             misfit = self.combine_values(values[changed]) - observed[changed]
             result.residual[changed] = np.sqrt(np.mean(misfit * misfit, axis=1))
