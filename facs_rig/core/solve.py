@@ -768,13 +768,18 @@ def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
     return kept
 
 
+#: An entry other AUs fade out, as :func:`combined_targets` lists it: ``(columns, weight,
+#: gates, full_at)``, the columns of its AU, its weight, each ``without`` AU's columns and its
+#: ``without_full_at``.
+_FadedEntry = tuple[tuple[int, ...], float, tuple[tuple[int, ...], ...], float]
+
 #: Passes of :meth:`BlendshapeSolver.solve` on targets whose contributions do not add, at most.
 COMBINED_PASSES = 30
 
 
 def combined_targets(
     rig, basis: np.ndarray, targets: Sequence[str], channels: Sequence[Channel]
-) -> tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...]:
+) -> tuple[tuple[int, tuple[int, ...], tuple[_FadedEntry, ...]], ...]:
     """The rows of ``basis`` whose target the rig combines softly (``1 - prod(1 - c)``, mixing
     step 4) from two or more channels, or that an entry faded out by other AUs drives
     (``without``), as ``(row, columns, faded)``.
@@ -831,14 +836,13 @@ def combined_targets(
 def _soft_excess(values: np.ndarray, terms: Sequence[tuple]) -> np.ndarray:
     """``(n_frames, len(terms))`` float64: for each soft target, given as the columns of
     ``values`` that drive it and their weights ``a_i`` (and optionally its faded entries,
-    ``(columns, weight, gates, full_at)``, as :func:`combined_targets` gives them), the sum of the
-    linear contributions minus the soft combination of all of them, ``sum_i c_i - (1 -
+    ``(columns, weight, gates, full_at)``, as :func:`combined_targets` gives them), the sum of
+    the linear contributions minus the soft combination of all of them, ``sum_i c_i - (1 -
     prod_i (1 - c_i) prod_j (1 - f_j))``, ``c_i = clip(a_i x_i, 0, 1)``, ``f_j = clip(w_j x_j
     prod_g (1 - min(1, x_g / full_at_j)), 0, 1)`` (``x_j``, ``x_g``: the largest of their
-    columns): what the
-    linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with two; negative where
-    a faded entry adds what the basis leaves out, ``-0.7 x_26`` on ARKit's mouthClose under
-    26 alone)."""
+    columns): what the linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with
+    two; negative where a faded entry adds what the basis leaves out, ``-0.7 x_26`` on ARKit's
+    mouthClose under 26 alone)."""
     excess = np.empty((values.shape[0], len(terms)))
     for k, term in enumerate(terms):
         columns, weights = term[0], term[1]
@@ -876,7 +880,7 @@ class BlendshapeSolver:
     #: The targets the rig combines softly from several channels or drives through entries
     #: other AUs fade out (:func:`combined_targets`), as ``(row, columns, faded)``. Empty: the
     #: plain linear solve.
-    combined: tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...] = ()
+    combined: tuple[tuple[int, tuple[int, ...], tuple[_FadedEntry, ...]], ...] = ()
 
     @classmethod
     def from_rig(cls, rig, targets: Sequence[str] | None = None,
