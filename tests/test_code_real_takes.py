@@ -56,9 +56,11 @@ def test_live_link_face_rom_take_reads_27_only_past_26s_full_jaw_drop(capsys):
     # alex_rom_3.csv, a range-of-motion take that opens the jaw to 0.93. Before: 60 segments
     # with 27, none with 26.
     lines = code_lines(capsys, shared_asset("captures/livelinkface/alex_rom_3.csv"))
-    # 44 since 26 closes the lips without 25 (arkit's mouthClose): 124.32-125.18 s, read
-    # 8C+25E+26C then 8B+25E+26C before, loses the lips' 8 where 25 fades and splits in three.
-    assert segments_with(lines, 26) == 44
+    # 43: 124.32-125.18 s reads 8C+25E+26C then 8B+25E+26C, its lips pressed (8) over the
+    # parted, dropped jaw. While 25 faded 26's closed lips only in proportion to its value
+    # (arkit's mouthClose without 25), that stretch lost its 8 and split in three (44); a
+    # scored 25 now takes all of the closure away (without_full_at 0.1), so mouthClose is 8's.
+    assert segments_with(lines, 26) == 43
     # 26 and 27 are FACS alternatives of one opening: no segment writes both.
     assert not [line for line in lines if re.search(r"(^|\+)26[A-E]?\+.*27", line)]
     assert segments_with(lines, 27) == 22
@@ -88,9 +90,13 @@ def test_arkit_solve_reads_27_only_where_jaw_open_passes_26s_pose():
 
 def test_au_prior_round_trips_through_the_profile_document():
     profile = load_tracker("arkit")
-    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, profile.solve_priors.aus[0].source),)
+    sources = [p.source for p in profile.solve_priors.aus]
+    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, sources[0]),
+                                        AUPrior(25, 0.0, None, sources[1], from_fade=True))
     document = tracker_document(profile)
     assert document["solve"]["aus"][0]["beyond"] == 26
+    assert document["solve"]["aus"][1]["from_fade"] is True
+    assert "from_fade" not in document["solve"]["aus"][0]
     assert parse_tracker(document).solve_priors == profile.solve_priors
 
 
@@ -99,6 +105,7 @@ def test_au_prior_round_trips_through_the_profile_document():
     ({"au": 27.5, "weight": 0.01, "source": "x"}, "whole AU"),
     ({"au": 27, "weight": 2, "source": "x"}, "outside"),
     ({"au": 27, "weight": 0.01, "source": "x", "later": 1}, "unknown key"),
+    ({"au": 25, "weight": 0.0, "source": "x", "from_fade": "yes"}, "true or false"),
 ])
 def test_bad_au_priors_are_refused_naming_the_field(entry, message):
     document = tracker_document(load_tracker("arkit"))

@@ -412,6 +412,23 @@ def test_explain_a_target(page):
     assert "AU12_L = 0.900" in text and "AU12" in text
 
 
+def test_explain_shows_a_fade_that_ends_at_the_trace_as_the_cli_does(page, capsys):
+    # The default head's facs profile closes the lips over 26 without 25 (its AU08 target), gone
+    # at 25's trace (without_full_at 0.1): the panel shows that ratio, as `facs-rig explain`.
+    page.locator("#notes").fill("0  25A+26C\n")
+    _settle(page, "studio.state.unsaved")
+    page.evaluate("studio.seek(0.5)")
+    page.locator("nav button[data-tab=explain]").click()
+    page.locator("#explain-target").select_option("AU08")
+    page.wait_for_function("document.getElementById('explain-out').textContent.includes('min(1')")
+    text = page.locator("#explain-out").inner_text()
+    line = ("  AU26               0.550 x 1 x (1 - min(1, AU25 0.100 / 0.1)) x "
+            "(1 - min(1, AU27 0.000 / 0.1)) = 0.000")
+    assert line in text.splitlines()
+    assert main(["explain", "25A+26C", "--rig", "facs"]) == 0
+    assert line in capsys.readouterr().out.splitlines()
+
+
 def test_a_second_page_sees_the_first_pages_edit(page, browser, studio):
     other = browser.new_page()
     other.goto(studio.url)

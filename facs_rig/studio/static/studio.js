@@ -909,7 +909,9 @@ function showExplain(m) {   // the layout of `facs-rig explain`
     lines.push("", `${t.target} = ${fmt(t.value)}   (combine: ${t.combine})`);
     for (const c of t.contributions) {
       const au = (c.au + (c.side ? ` [${c.side} entry]` : "")).padEnd(18);
-      const faded = Object.entries(c.without || {}).map(([g, b]) => ` x (1 - ${g} ${fmt(b)})`).join("");
+      const full = c.without_full_at;   // present only where a fade is complete below 1
+      const faded = Object.entries(c.without || {}).map(([g, b]) => full === undefined
+        ? ` x (1 - ${g} ${fmt(b)})` : ` x (1 - min(1, ${g} ${fmt(b)} / ${full}))`).join("");
       lines.push(`  ${au} ${fmt(c.input)}${c.curve ? " after curve" : ""} x ${c.weight}${faded} = ${fmt(c.value)}` +
         (c.kept ? "" : "   within the chain's largest (not added)"));
     }
