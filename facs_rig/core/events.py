@@ -9,7 +9,8 @@ to where the curve comes within ``apex_fraction`` of its peak, apex while it sta
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
 separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
-event no longer than ``blink_max`` is a blink and is coded AU45. With ``follow_intensity``
+event no longer than ``blink_max`` is a blink and is coded AU45; a wink channel's (AU46) is a
+wink, one event, and a longer one a one-sided AU43. With ``follow_intensity``
 (``facs-rig code``'s default) an activation is also cut where its letter changes, and each
 onset, offset and change of letter is then placed where the curve moves: the ramp runs
 through the curve's 10 % and 90 % crossings of the step between the two levels (IEEE Std 181),
@@ -555,8 +556,9 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
                                              options.min_gap), end_index] if hump_count > 1 \
                 else [start_index, end_index]
-            if options.follow_intensity and channel.au not in _EYE_CLOSURES:
-                # An eye closure stays whole: its length tells blink (45) from closure (43).
+            if options.follow_intensity and channel.au not in _CLOSURES:
+                # An eye closure stays whole: its length tells blink (45) or wink (46) from
+                # closure (43).
                 pieces: list[tuple[int, int]] = []
                 continues: list[bool] = []  # piece k changes letter within piece k-1's hump
                 for left, right in zip(bounds, bounds[1:]):
@@ -577,16 +579,24 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 intensity, letter, start, onset, apex, offset = _event(
                     time_list, curve[left:right + 1], left, right, scale, apex_fraction)
                 event_channel = channel
-                if channel.au in _EYE_CLOSURES:
+                if channel.au in _CLOSURES:
                     # FACS 2002, AU45: a closure that reopens within half a second is a blink,
                     # 45, scored present without a letter; "if bilateral and the eyes remain
                     # closed more than 1/2 second, then the action should be scored as eyes
                     # closed (43E)": the held closure is 43 at its letter. ARKit's eyeBlink
                     # (read as 43) and OpenFace's AU45_r (a closure's intensity, whatever its
-                    # length) cannot tell them apart; timing can.
+                    # length) cannot tell them apart; timing can. A custom rig's wink channel
+                    # (46) is read the same way: "if eye closure is unilateral and does not
+                    # exceed 1/2 second, you must consider scoring it as a wink", so a closure
+                    # of one eye within half a second is one wink however its depth moves (a
+                    # slow one read L46 at D, then L46 at E), and a longer one that eye closed,
+                    # L43 or R43 at its letter (it stayed a momentary 46). A wink channel
+                    # without a side closes both eyes: a blink, 45 (the needs_side rule of 46
+                    # in action_units.json: both eyes are 45 or 43).
                     # (start + onset + apex + offset) - start is AUEvent's end - start.
                     blink = start + onset + apex + offset - start <= options.blink_max
-                    event_channel = Channel(45 if blink else 43, channel.side)
+                    wink = channel.au == 46 and channel.side is not None
+                    event_channel = Channel((46 if wink else 45) if blink else 43, channel.side)
                     if blink:
                         # Present, so closed: FACS 2002 gives a blink no intensity criteria
                         # (the eyes "close or nearly close"), and an unlettered 45 plays at
@@ -710,6 +720,10 @@ def _with_mirror_traces(curve: np.ndarray, mirror: np.ndarray, times: np.ndarray
 #: The channels that measure how far the eyes are closed: 43 (ARKit's eyeBlink, solved) and 45
 #: (OpenFace's AU45_r). Their events are blinks (45) or held closures (43) by their length.
 _EYE_CLOSURES = frozenset({43, 45})
+
+#: The channels whose events are each one closure, coded by its length (a blink or a wink
+#: within ``blink_max``, else 43): the eye closures and a custom rig's wink channel (46).
+_CLOSURES = _EYE_CLOSURES | {46}
 
 
 def _bilateral_blinks(events: list[AUEvent]) -> list[AUEvent]:
@@ -1153,7 +1167,9 @@ _POSITION_KINDS = frozenset({"head", "eye"})
 #: of one eye: the AU45 section scores a closure of one eye under half a second "either a blink
 #: or a wink" (AU46 the intentional one; action_units.json, the 46 entry of ``needs_side``; the
 #: AU46 section itself is not among the stored pages). Only custom rigs give 46 a channel (the
-#: bundled solves fold it into 43); a 0.2 s wink in a smile was dropped as flicker.
+#: bundled solves fold it into 43); a 0.2 s wink in a smile was dropped as flicker. A wink
+#: channel's closure held over half a second is read as that eye closed, L43 or R43
+#: (:func:`extract_events`), so a 46 event never lasts longer than ``blink_max``.
 _MOMENTARY_AUS = frozenset({45, 46})
 
 
