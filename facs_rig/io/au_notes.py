@@ -70,12 +70,13 @@ from facs_rig.core.timeline import (
     AUEvent,
     CodeMark,
     Timeline,
+    check_channel,
+    coding_problem,
     events_from_code,
     hold_until,
     intensity_band_letter,
     intensity_reaches,
     marks_from_code,
-    overlap_problem,
     take_over,
     take_over_indexed,
 )
@@ -739,10 +740,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         _note_cut_off(source, line_number, token.text, duration, beat_ends)
     if note_lines:
         metadata["comment"] = "\n".join(note_lines)
-    if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
+    if coding_problem(events, vocabulary, fps=fps, marks=marks, metadata=metadata):
         # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
-        problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
-                                  labels=[f"line {number}" for number in event_lines + mark_lines])
+        problem = coding_problem(events, vocabulary, fps=fps, marks=marks, metadata=metadata,
+                                 labels=[f"line {number}" for number in event_lines + mark_lines])
         raise TimelineFormatError(f"{source}: {problem}")
     try:
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
@@ -887,8 +888,6 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     TimelineFormatError
         When an event's channel is not a FACS code of the vocabulary (AU notes carry codes).
     """
-    from facs_rig.io.timeline_json import check_channel
-
     origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}

@@ -53,15 +53,15 @@ from facs_rig.core.timeline import (
     DEFAULT_FPS,
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
-    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
+    check_channel,
     check_words,
+    coding_problem,
     events_from_code,
     hold_until,
     marks_from_code,
-    overlap_problem,
     take_over_indexed,
 )
 from facs_rig.core.vocabulary import Vocabulary
@@ -138,27 +138,6 @@ def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple
             raise TimelineError(f"channel list {quoted(text)}: {channel.name} is listed twice")
         channels[channel] = None
     return tuple(channels)
-
-
-def check_channel(channel: Channel, vocabulary: Vocabulary, *, side_given_later: bool = False
-                  ) -> str | None:
-    """The problem with a channel for this vocabulary, or None: an unknown AU, a side on a
-    bilateral-only AU, a code that drives nothing, or no side on an AU FACS codes only on one
-    side (``AU46``: a wink is one eye; the parser's ``needs_side`` rule, worded as it words it).
-
-    ``side_given_later``: the side may still come (an ELAN tier ``AU46`` whose annotations say
-    ``L46``); the caller checks each sided channel then.
-    """
-    unit = vocabulary.action_units.get(channel.au)
-    if unit is None:
-        return f"unknown action unit {channel.au}"
-    if channel.side is not None and not unit.unilateral:
-        return f"AU{channel.au} ({unit.name}) cannot be unilateral"
-    if not unit.drives:
-        return f"AU{channel.au} ({unit.name}) is a {unit.kind} code and drives nothing"
-    if channel.side is None and not side_given_later and channel.au in vocabulary.rules.needs_side:
-        return f"AU{channel.au} is {vocabulary.rules.needs_side[channel.au]}"
-    return None
 
 
 def _event_to_dict(event: AUEvent, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
@@ -486,9 +465,10 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
                     events.append(item)
                     event_paths.append(path)
     # Separate events on at one moment are one code (FACS's rules for one code apply), except
-    # on a timeline measured from a capture (MEASURED_KEY: not a coding).
-    problem = None if MEASURED_KEY in metadata else overlap_problem(
-        events, vocabulary, fps=fps, marks=marks, labels=event_paths + mark_paths)
+    # on a timeline measured from a capture (MEASURED_KEY: not a coding): the one check of
+    # every reader and of timelines built in Python.
+    problem = coding_problem(events, vocabulary, fps=fps, marks=marks,
+                             labels=event_paths + mark_paths, metadata=metadata)
     if problem:
         raise TimelineFormatError(f"{source}: {problem}")
     try:
