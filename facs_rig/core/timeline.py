@@ -85,6 +85,7 @@ __all__ = [
     "check_channel",
     "coding_problem",
     "check_timeline",
+    "meeting_next",
     "MEASURED_KEY",
 ]
 
@@ -957,9 +958,10 @@ def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: f
 
 
 class _RuleTerms:
-    """The term an item is matched at against FACS's rules (:func:`overlap_problem`): an
-    event's channel with its letter, or, read without a letter on a code whose rules ask for one
-    (43E), at its intensity's band (a JSON intensity 1.0 on 43 is 43E); a mark's code."""
+    """The term an item is matched at against FACS's rules (:func:`overlap_problem`,
+    :func:`meeting_next`): an event's channel with its letter, or, read without a letter on a
+    code whose rules ask for one (43E), at its intensity's band (a JSON intensity 1.0 on 43 is
+    43E); a mark's code."""
 
     def __init__(self, vocabulary: Vocabulary):
         self.vocabulary = vocabulary
@@ -1061,6 +1063,39 @@ def check_timeline(timeline: Timeline, vocabulary: Vocabulary) -> None:
                              metadata=timeline.metadata)
     if problem:
         raise FacsRuleError(problem)
+
+
+def meeting_next(held: Sequence[AUEvent | CodeMark], until: float,
+                 following: Iterable[AUEvent | CodeMark], vocabulary: Vocabulary
+                 ) -> list[AUEvent | CodeMark]:
+    """The events and marks of a beat held until ``until`` (``apex next``: the next beat's time),
+    each that FACS cannot score beside an item of the next beat (``following``; the same rules
+    as :func:`overlap_problem`) made to end there, where the next beat starts rising: the two
+    meet, one after the other (``51 apex next`` then ``52``: the head turns left, then right).
+
+    An event keeps its onset and its offset and gives up the end of its apex, so that its fall
+    ends at ``until``; when the fall does not fit after its onset, the apex is 0 and the fall
+    shortened to what is left; an event whose onset itself passes ``until`` is left as it is
+    (the overlap check refuses it, naming both). A mark ends at ``until``. Every other item is
+    returned as it is (its fall and the next beat's rise cross-fade).
+    """
+    matching = _RuleTerms(vocabulary)
+    terms = [matching.matched(item) for item in following]
+    met: list[AUEvent | CodeMark] = []
+    for item in held:
+        if item.end > until + TIME_TOLERANCE and terms and any(
+                combination_rule(matching.matched(item), term, vocabulary) is not None
+                for term in terms):
+            if isinstance(item, CodeMark):
+                item = CodeMark(item.code, item.start, max(item.start, until))
+            else:
+                room = round(until - item.apex_start, 12)
+                if room >= item.offset:
+                    item = replace(item, apex=round(room - item.offset, 12))
+                elif room >= 0:
+                    item = replace(item, apex=0.0, offset=room)
+        met.append(item)
+    return met
 
 
 def _item_text(item: tuple[float, float, int, Any, Any], events: Sequence[AUEvent],

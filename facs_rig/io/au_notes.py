@@ -77,6 +77,7 @@ from facs_rig.core.timeline import (
     intensity_band_letter,
     intensity_reaches,
     marks_from_code,
+    meeting_next,
     take_over,
     take_over_indexed,
 )
@@ -446,7 +447,8 @@ class _Beat:
 
 
 def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
-          duration: float | None, source: str) -> list[tuple[int, str, float]]:
+          duration: float | None, source: str, vocabulary: Vocabulary | None
+          ) -> list[tuple[int, str, float]]:
     """Give each beat that holds (``apex next``) its apex, in place in ``events`` and
     ``marks``, and return each beat's ``(line, code, end)`` for :func:`_note_cut_off`.
 
@@ -456,6 +458,10 @@ def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
     when there is one, else it keeps the default apex it was built with. Held to the duration,
     its fall lies past the end by request, so its end for the cut-off note is its apex's end
     (the note is then only for a beat that starts its hold after the duration).
+
+    With a ``vocabulary`` (FACS's rules apply: not a measured timeline), a held event or mark
+    FACS cannot score beside an item of the next beat (``51 apex next`` then ``52``) ends its
+    fall where the next beat starts (:func:`facs_rig.core.timeline.meeting_next`).
     """
     ends: list[tuple[int, str, float]] = []
     following: float | None = None  # the time of the nearest beat after this one's time
@@ -464,21 +470,36 @@ def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
         holds_until[index] = following
         if index and beats[index - 1].at < beats[index].at:
             following = beats[index].at
-    for beat, until in zip(beats, holds_until):
+    for index, (beat, until) in enumerate(zip(beats, holds_until)):
         at, onset, apex, offset = beat.at, beat.onset, beat.apex, beat.offset
         held_to = until if until is not None else duration
         to_duration = beat.holds and until is None and duration is not None
+        end = at + onset + apex + (0.0 if to_duration else offset)
         if beat.holds and held_to is not None:
             apex = hold_until(at, onset, held_to)
+            event_span = slice(beat.first_event, beat.first_event + beat.event_count)
+            mark_span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
             try:
-                span = slice(beat.first_event, beat.first_event + beat.event_count)
-                events[span] = [replace(event, apex=apex) for event in events[span]]
-                span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
-                marks[span] = [replace(mark, end=at + onset + apex + offset) for mark in marks[span]]
+                events[event_span] = [replace(event, apex=apex) for event in events[event_span]]
+                marks[mark_span] = [replace(mark, end=at + onset + apex + offset)
+                                    for mark in marks[mark_span]]
             except FacsRigError as exc:  # an end past the largest float
                 raise TimelineFormatError(f"{source}, line {beat.line}: {exc}") from None
-        ends.append((beat.line, beat.code_text,
-                     at + onset + apex + (0.0 if to_duration else offset)))
+            end = at + onset + apex + (0.0 if to_duration else offset)
+            if vocabulary is not None and until is not None:
+                next_items: list[AUEvent | CodeMark] = []
+                for later in beats[index + 1:]:  # the next beat: every beat at its time
+                    if later.at > until:
+                        break
+                    if later.at == until:
+                        next_items += events[later.first_event:later.first_event + later.event_count]
+                        next_items += marks[later.first_mark:later.first_mark + later.mark_count]
+                met = meeting_next(events[event_span] + marks[mark_span], until, next_items,
+                                   vocabulary)
+                events[event_span] = met[:beat.event_count]
+                marks[mark_span] = met[beat.event_count:]
+                end = max((item.end for item in met), default=end)
+        ends.append((beat.line, beat.code_text, end))
     return ends
 
 
@@ -721,7 +742,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
-    beat_ends = _hold(beats, events, marks, duration, source)
+    # A held beat meets the next where FACS's rules apply (not on a measured timeline).
+    beat_ends = _hold(beats, events, marks, duration, source,
+                      None if MEASURED_KEY in metadata else vocabulary)
     if overlap == "replace" and len(beats) > 1:
         # Each beat takes over the channels it names from the beats before it; the lines of the
         # events kept are kept beside them, for the overlap check's message.

@@ -53,6 +53,7 @@ from facs_rig.core.timeline import (
     DEFAULT_FPS,
     DEFAULT_OFFSET,
     DEFAULT_ONSET,
+    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
@@ -62,6 +63,7 @@ from facs_rig.core.timeline import (
     events_from_code,
     hold_until,
     marks_from_code,
+    meeting_next,
     take_over_indexed,
 )
 from facs_rig.core.vocabulary import Vocabulary
@@ -384,12 +386,14 @@ class _Reader:
             raise self.fail(f"{path}.code", str(exc)) from None
 
 
-def _beats(reader: _Reader, entries: list, duration: float | None
+def _beats(reader: _Reader, entries: list, duration: float | None, *, rules_apply: bool = True
            ) -> tuple[list[tuple[str, AUEvent]], list[tuple[str, CodeMark]]]:
     """The events and marks of the ``beats`` list, each with its beat's JSON path, as AU notes
     read their beats (in the order of their ``at``, the list's order among equal times):
     ``"apex": "next"`` holds the apex until the next beat with a later ``at`` (the last one:
-    until ``duration``, else the default apex), and each beat takes over the channels it names
+    until ``duration``, else the default apex), a held item FACS cannot score beside an item of
+    that next beat ending its fall there (:func:`facs_rig.core.timeline.meeting_next`; when
+    ``rules_apply``: not on a measured timeline), and each beat takes over the channels it names
     from the beats before it (:func:`facs_rig.core.timeline.take_over`; ``events`` are kept as
     they are)."""
     times = [reader.beat_time(entry, f"beats[{index}]") for index, entry in enumerate(entries)]
@@ -399,16 +403,31 @@ def _beats(reader: _Reader, entries: list, duration: float | None
     marks: list[tuple[str, CodeMark]] = []
     following: float | None = duration
     untils: list[float | None] = [None] * len(order)
+    next_times: list[float | None] = [None] * len(order)  # of the next beat with a later 'at'
     for position in range(len(order) - 1, -1, -1):
         untils[position] = following
+        if position < len(order) - 1 and times[order[position]] < times[order[position + 1]]:
+            next_times[position] = times[order[position + 1]]
+        elif position < len(order) - 1:
+            next_times[position] = next_times[position + 1]  # a beat at the same time
         if position and times[order[position - 1]] < times[order[position]]:
             following = times[order[position]]
+    converted = [reader.beat(entries[index], f"beats[{index}]", untils[position])
+                 for position, index in enumerate(order)]
+    if rules_apply:
+        for position, index in enumerate(order):
+            until = next_times[position]
+            if until is None or entries[index].get("apex") != _NEXT:
+                continue
+            following = [item for later, items in enumerate(converted)
+                         if times[order[later]] == until for item in items]
+            converted[position] = tuple(meeting_next(converted[position], until, following,
+                                                     reader.vocabulary))
     for position, index in enumerate(order):
         path = f"beats[{index}]"
-        converted = reader.beat(entries[index], path, untils[position])
-        events_by_beat.append([item for item in converted if isinstance(item, AUEvent)])
+        events_by_beat.append([item for item in converted[position] if isinstance(item, AUEvent)])
         event_paths.extend([path] * len(events_by_beat[-1]))
-        marks.extend((path, item) for item in converted if isinstance(item, CodeMark))
+        marks.extend((path, item) for item in converted[position] if isinstance(item, CodeMark))
     return [(event_paths[flat], event) for flat, event in take_over_indexed(events_by_beat)], marks
 
 
@@ -446,7 +465,8 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
         if not isinstance(entries, list):
             raise reader.fail(key, "expected a list")
         if convert is None:
-            beat_events, beat_marks = _beats(reader, entries, duration)
+            beat_events, beat_marks = _beats(reader, entries, duration,
+                                             rules_apply=MEASURED_KEY not in metadata)
             for path, event in beat_events:
                 events.append(event)
                 event_paths.append(path)
