@@ -329,6 +329,10 @@ def test_a_held_turn_ends_as_the_next_beat_turns_the_other_way(vocabulary):
     # The next beat is every beat at its time: a mark 70 at 3 s hides the held brows (70+1).
     brows = parse_au_notes("1 1+2 apex next\n3 12\n3 70\n", vocabulary)
     assert events_of(brows)[:2] == [("AU01", 1.0, 1.3, 2.5, 3.0), ("AU02", 1.0, 1.3, 2.5, 3.0)]
+    beats = [{"at": 1, "code": "1+2", "apex": "next"}, {"at": 3, "code": "12"},
+             {"at": 3, "code": "70"}, {"at": 5, "code": "4"}]
+    assert events_of(timeline_from_json(json.dumps(
+        {"schema": "facs_rig.timeline/1", "beats": beats}), vocabulary))[:2] == events_of(brows)[:2]
     # An onset that passes the next beat cannot meet it: refused, naming both.
     with pytest.raises(TimelineFormatError, match=r"^AU notes: line 1 \(51 at 1-1.7 s\) and "
                                                   r"line 2 \(52 at 1.2-3 s\) overlap"):

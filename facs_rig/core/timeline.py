@@ -1079,6 +1079,16 @@ def meeting_next(held: Sequence[AUEvent | CodeMark], until: float,
     (the overlap check refuses it, naming both). A mark ends at ``until``. Every other item is
     returned as it is (its fall and the next beat's rise cross-fade).
     """
+    following = list(following)
+    rules = vocabulary.rules
+
+    def code(item: AUEvent | CodeMark) -> int:
+        return item.code if isinstance(item, CodeMark) else item.channel.au
+
+    held_codes, next_codes = {code(item) for item in held}, {code(item) for item in following}
+    if rules.hides.keys().isdisjoint(held_codes | next_codes) and not any(
+            (min(a, b), max(a, b)) in rules.by_pair for a in held_codes for b in next_codes):
+        return list(held)  # no rule between them (most beats): nothing to match
     matching = _RuleTerms(vocabulary)
     terms = [matching.matched(item) for item in following]
     met: list[AUEvent | CodeMark] = []

@@ -419,8 +419,12 @@ def _beats(reader: _Reader, entries: list, duration: float | None, *, rules_appl
             until = next_times[position]
             if until is None or entries[index].get("apex") != _NEXT:
                 continue
-            following = [item for later, items in enumerate(converted)
-                         if times[order[later]] == until for item in items]
+            following: list[AUEvent | CodeMark] = []
+            for later in range(position + 1, len(order)):  # the next beat: every beat at its time
+                if times[order[later]] > until:
+                    break
+                if times[order[later]] == until:
+                    following.extend(converted[later])
             converted[position] = tuple(meeting_next(converted[position], until, following,
                                                      reader.vocabulary))
     for position, index in enumerate(order):
