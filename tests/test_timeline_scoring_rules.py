@@ -395,3 +395,13 @@ def test_a_measured_timeline_built_in_python_is_not_a_coding(vocabulary):
     with pytest.raises(FacsRuleError, match=r"^event 26D at 1-3 s and event 27D at 2-4 s overlap "
                                             r"at 2-3 s: 26\+27: jaw drop"):
         Timeline(both, vocabulary=vocabulary)
+
+
+def test_the_timeline_modules_docstring_examples_run():
+    """check_timeline's example (and the module's others: timeline_from_code's listed AU25 late)."""
+    import doctest
+
+    import facs_rig.core.timeline as timeline_module
+
+    result = doctest.testmod(timeline_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0
