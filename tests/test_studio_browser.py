@@ -203,6 +203,24 @@ def test_slider_poses_and_code_both_ways(page):
     assert page.locator("#notes").input_value().splitlines()[-1] == "00:00:00:12  L12D+R46"
 
 
+def test_the_both_eyes_wink_slider_shows_the_readers_error(page):
+    """AU46's 'both' slider asked for a wink of no eye: the server took it (both eyes closed) and
+    the pose's code then failed to parse. It is refused in the timeline readers' words, shown
+    where the page shows a pose's errors, and the pose stays as it was."""
+    page.locator("nav button[data-tab=aus]").click()
+    page.locator("input[data-channel=AU46_L]").fill("1")
+    _settle(page, "studio.pose.code === 'L46'")
+    page.locator("input[data-channel=AU46]").fill("1")
+    page.wait_for_function("document.getElementById('pose-error').textContent !== ''", timeout=10_000)
+    assert page.locator("#pose-error").inner_text() == (
+        "facs-rig: error: AU46 is a wink of one eye: write L46 or R46 (both eyes: 45 or 43)")
+    assert page.evaluate("studio.pose.code") == "L46"
+    # A pose FACS can score clears the error.
+    page.locator("input[data-channel=AU46]").fill("0")
+    page.wait_for_function("document.getElementById('pose-error').textContent === ''", timeout=10_000)
+    assert page.evaluate("studio.pose.code") == "L46"
+
+
 def test_snap_steps_a_slider_to_the_letter_whose_band_holds_it(page, vocabulary):
     """'snap to A-E' took the nearest letter value (0.3 -> B at 0.2) though the code shows 0.3
     as C (facs_rig's bands): now it snaps to the band's letter, at that letter's value, and the

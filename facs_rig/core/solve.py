@@ -998,7 +998,8 @@ class BlendshapeSolver:
             aa = float(a @ a)
             la = l0 @ a
 
-            def objective(t: np.ndarray) -> np.ndarray:
+            def objective(t: np.ndarray, m0=m0, slope=slope, full_at=full_at, l0=l0, a=a,
+                          price=price) -> np.ndarray:  # bound now: called in this pass only
                 faded_misfit = m0 + slope * np.minimum(t, full_at)[:, None]
                 linear_misfit = l0 + np.outer(t, a)
                 return (0.5 * np.sum(faded_misfit ** 2, axis=1)

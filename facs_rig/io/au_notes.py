@@ -74,6 +74,8 @@ from facs_rig.core.timeline import (
     CodeMark,
     Rest,
     Timeline,
+    check_channel,
+    coding_problem,
     default_phases,
     events_from_code,
     face_rest,
@@ -82,8 +84,8 @@ from facs_rig.core.timeline import (
     intensity_band_letter,
     intensity_reaches,
     marks_from_code,
+    meeting_next,
     next_beat_times,
-    overlap_problem,
     take_over,
     take_over_indexed,
 )
@@ -531,7 +533,8 @@ class _Beat:
 
 
 def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
-          duration: float | None, source: str) -> list[tuple[int, str, float]]:
+          duration: float | None, source: str, vocabulary: Vocabulary | None
+          ) -> list[tuple[int, str, float]]:
     """Give each beat that holds (``apex next``) its apex, in place in ``events`` and
     ``marks``, and return each beat's ``(line, code, end)`` for :func:`_note_cut_off`.
 
@@ -543,27 +546,45 @@ def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
     with. Held to the duration,
     its fall lies past the end by request, so its end for the cut-off note is its apex's end
     (the note is then only for a beat that starts its hold after the duration).
+
+    With a ``vocabulary`` (FACS's rules apply: not a measured timeline), a held event or mark
+    FACS cannot score beside an item of the next beat (``51 apex next`` then ``52``) ends its
+    fall where the next beat starts (:func:`facs_rig.core.timeline.meeting_next`).
     """
     ends: list[tuple[int, str, float]] = []
     holds_until = next_beat_times([beat.at for beat in beats], [beat.layers for beat in beats])
-    for beat, until in zip(beats, holds_until):
+    for index, (beat, until) in enumerate(zip(beats, holds_until)):
         at, onset, apex, offset = beat.at, beat.onset, beat.apex, beat.offset
         held_to = until if until is not None else duration
         to_duration = beat.holds and until is None and duration is not None
+        end = at + onset + apex + (0.0 if to_duration else offset)
         if beat.holds and held_to is not None:
             apex = hold_until(at, onset, held_to)
+            event_span = slice(beat.first_event, beat.first_event + beat.event_count)
+            mark_span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
             try:
-                span = slice(beat.first_event, beat.first_event + beat.event_count)
-                events[span] = [replace(event, apex=apex) for event in events[span]]
-                span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
-                marks[span] = [replace(mark, end=at + onset + apex + offset) for mark in marks[span]]
+                events[event_span] = [replace(event, apex=apex) for event in events[event_span]]
+                marks[mark_span] = [replace(mark, end=at + onset + apex + offset)
+                                    for mark in marks[mark_span]]
             except FacsRigError as exc:  # an end past the largest float
                 raise TimelineFormatError(f"{source}, line {beat.line}: {exc}") from None
+            end = at + onset + apex + (0.0 if to_duration else offset)
+            if vocabulary is not None and until is not None:
+                next_items: list[AUEvent | CodeMark] = []
+                for later in beats[index + 1:]:  # the next beat: every beat at its time
+                    if later.at > until:
+                        break
+                    if later.at == until:
+                        next_items += events[later.first_event:later.first_event + later.event_count]
+                        next_items += marks[later.first_mark:later.first_mark + later.mark_count]
+                met = meeting_next(events[event_span] + marks[mark_span], until, next_items,
+                                   vocabulary)
+                events[event_span] = met[:beat.event_count]
+                marks[mark_span] = met[beat.event_count:]
+                end = max((item.end for item in met), default=end)
         if beat.rest is not None:  # neutral: the face is at rest once its fall is over
-            ends.append((beat.line, beat.code_text, at + (beat.rest.fall or 0.0)))
-            continue
-        ends.append((beat.line, beat.code_text,
-                     at + onset + apex + (0.0 if to_duration else offset)))
+            end = at + (beat.rest.fall or 0.0)
+        ends.append((beat.line, beat.code_text, end))
     return ends
 
 
@@ -848,7 +869,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
     notes = [_names_at_one_time(source, beats, vocabulary)]
-    beat_ends = _hold(beats, events, marks, duration, source)
+    # A held beat meets the next where FACS's rules apply (not on a measured timeline).
+    beat_ends = _hold(beats, events, marks, duration, source,
+                      None if MEASURED_KEY in metadata else vocabulary)
     if overlap == "replace" and len(beats) > 1:
         # Each beat takes over the channels it names from the beats before it; the lines of the
         # events kept are kept beside them, for the overlap check's message.
@@ -885,10 +908,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         # Read at the default rate, which nobody stated: timecode typed against this timeline
         # later (preview --at) is refused as the file's own timecode is (timeline_time).
         metadata[FPS_STATED_KEY] = False
-    if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
+    if coding_problem(events, vocabulary, fps=fps, marks=marks, metadata=metadata):
         # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
-        problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
-                                  labels=[f"line {number}" for number in event_lines + mark_lines])
+        problem = coding_problem(events, vocabulary, fps=fps, marks=marks, metadata=metadata,
+                                 labels=[f"line {number}" for number in event_lines + mark_lines])
         raise TimelineFormatError(f"{source}: {problem}")
     try:
         return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
@@ -1065,8 +1088,6 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     TimelineFormatError
         When an event's channel is not a FACS code of the vocabulary (AU notes carry codes).
     """
-    from facs_rig.io.timeline_json import check_channel
-
     origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}

@@ -73,13 +73,13 @@ from facs_rig.core.notation import names_expression
 from facs_rig.core.timeline import (
     DEFAULT_EASING,
     EASINGS,
-    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
+    check_channel,
+    coding_problem,
     events_from_code,
     marks_from_code,
-    overlap_problem,
 )
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import (
@@ -340,8 +340,6 @@ def _exact_in_band(text: str, letter: str, channel: Channel, lettered: float, co
 
 def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN file") -> Timeline:
     """Build a timeline from a parsed ``pympi.Elan.Eaf`` document (see the module notes)."""
-    from facs_rig.io.timeline_json import check_channel
-
     # pympi parses these without complaint and fails later with bare KeyError/OverflowError.
     _check_time_slots(eaf, source)
     _check_time_slot_references(eaf, source)
@@ -474,9 +472,9 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         raise TimelineFormatError(f"{source}: {exc}") from None
     # Separate events on at one moment are one code (FACS's rules for one code apply), except
     # on a timeline measured from a capture (MEASURED_KEY: not a coding).
-    problem = None if MEASURED_KEY in metadata else overlap_problem(
-        events, vocabulary, fps=timeline.fps, marks=marks,
-        labels=[f"tier {shown(tier)}" for tier in event_tiers + mark_tiers])
+    problem = coding_problem(events, vocabulary, fps=timeline.fps, marks=marks,
+                             labels=[f"tier {shown(tier)}" for tier in event_tiers + mark_tiers],
+                             metadata=metadata)
     if problem:
         raise TimelineFormatError(f"{source}: {problem}")
     return timeline
@@ -645,8 +643,6 @@ def _milliseconds(seconds: float, event: AUEvent | None, what: str,
 
 
 def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
-    from facs_rig.io.timeline_json import check_channel
-
     elan = _pympi()
     eaf = elan.Eaf(author="facs-rig")
     eaf.remove_tier("default")

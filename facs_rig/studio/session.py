@@ -32,9 +32,15 @@ from facs_rig.core.channels import Channel, parse_channel
 from facs_rig.core.mixing import explain, mix_array, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
-from facs_rig.core.timeline import Timeline, frame_count, sample, without_words
+from facs_rig.core.timeline import Timeline, check_channel, frame_count, sample, without_words
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
+from facs_rig.errors import (
+    FacsRigError,
+    FacsRuleError,
+    OutputError,
+    TimelineFormatError,
+    UnsupportedFormatError,
+)
 from facs_rig.io.au_notes import beat_start, notes_origin, written_intensity
 
 __all__ = ["StudioSession", "NotesStatus", "OutputExistsError", "EXPORT_FORMATS", "MAX_FRAMES"]
@@ -515,7 +521,10 @@ class StudioSession:
         Raises
         ------
         FacsRigError
-            For an unknown channel name or a value that is not a finite number in 0-1.
+            For an unknown channel name, a channel no timeline reader takes
+            (:func:`~facs_rig.core.timeline.check_channel`: an unsided ``AU46``, a wink of no eye,
+            in its words), or a value that is not a finite number in 0-1. The pose is then
+            left as it was.
         """
         channels: dict[Channel, float] = {}
         for name, value in values.items():
@@ -524,6 +533,9 @@ class StudioSession:
                 raise UnsupportedFormatError(f"{str(name)[:40]!r} is not a channel name such as AU12 "
                                              "or AU12_L")
             self.vocabulary.action_unit(channel.au)  # unknown AU -> VocabularyError
+            problem = check_channel(channel, self.vocabulary)
+            if problem:  # the page's 'both' slider of AU46 (its code, 46, did not parse either)
+                raise FacsRuleError(problem)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     math.isfinite(value) and 0.0 <= value <= 1.0):
                 raise UnsupportedFormatError(f"{name}: value {value!r} is not a number 0-1")
