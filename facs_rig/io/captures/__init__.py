@@ -34,6 +34,9 @@ __all__ = [
     "read_live_link_face",
     "read_blendshape_table",
     "write_live_link_face",
+    "FORMAT_NAMES",
+    "existing_capture_format",
+    "refuse_replacing_capture",
 ]
 
 #: Formats :func:`read_capture` knows, with a one-line description each.
@@ -44,6 +47,59 @@ CAPTURE_FORMATS = {
     "mediapipe": "MediaPipe blendshape CSV (_neutral + 51 ARKit shapes, time column)",
     "facecap": "Face Cap weight track (time column + 52 ARKit shapes named *_L/*_R)",
 }
+
+
+#: Each format's name as its makers spell it, for messages.
+FORMAT_NAMES = {"openface": "OpenFace", "pyfeat": "Py-Feat", "livelinkface": "Live Link Face",
+                "mediapipe": "MediaPipe", "facecap": "Face Cap"}
+
+
+def existing_capture_format(path: str | os.PathLike[str]) -> str | None:
+    """The capture format of the existing file ``path`` by its header (:func:`detect_format`),
+    or None: no such file, not a regular file, not a capture header, or a file facs-rig wrote
+    itself (marked by :func:`facs_rig.io.atomic.is_own_output`).
+
+    Only the first line is read, and only of a regular file (a named pipe would block).
+    """
+    import stat
+
+    from facs_rig.io.atomic import is_own_output
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode) or is_own_output(path):
+            return None
+        return detect_format(read_header(path))
+    except (CaptureFormatError, OSError, ValueError):
+        return None
+
+
+def refuse_replacing_capture(output: str | os.PathLike[str],
+                             own_outputs: frozenset[str] = frozenset()) -> None:
+    """Refuse to write ``output`` over an existing raw capture.
+
+    A capture may be the only copy of a take (iPhone takes are often deleted from the phone once
+    offloaded): a ``-o`` naming the wrong folder replaced yesterday's Live Link Face take with a
+    derived CSV, without a word. A file whose header is a capture's (:func:`detect_format`) is
+    refused, unless facs-rig wrote it (:func:`existing_capture_format`) or its real path is in
+    ``own_outputs`` (a batch's outputs its results manifest lists, on a file system that keeps
+    no mark). A facs-rig output that lost its mark (copied without its attributes, or written
+    by a facs-rig from before the mark) cannot be told from a take, and is refused as one.
+
+    Raises
+    ------
+    OutputError
+        One line naming the file and its format.
+    """
+    from facs_rig.errors import OutputError
+
+    found = existing_capture_format(output)
+    if found is None or os.path.realpath(output) in own_outputs:
+        return
+    name = FORMAT_NAMES[found]
+    article = "an" if name[0] in "AEIOU" else "a"
+    raise OutputError(f"{os.fspath(output)}: would replace {article} {name} capture (a file "
+                      f"facs-rig did not write); choose another output, or remove the file "
+                      f"first if it is to be replaced")
 
 
 def detect_format(header: tuple[str, ...]) -> str | None:

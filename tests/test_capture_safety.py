@@ -1,0 +1,134 @@
+"""Captures are never lost, misread or waited on forever (the mocap lead's review, findings 1-6).
+
+- An output never replaces a raw capture (a take facs-rig did not write), in ``retarget``,
+  ``batch`` and every command that checks its output; facs-rig's own outputs are replaced as
+  before (they carry the mark of :mod:`facs_rig.io.atomic`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import shared_asset
+
+from facs_rig.cli import main
+from facs_rig.errors import OutputError
+from facs_rig.io.atomic import OWN_OUTPUT_ATTRIBUTE, is_own_output, write_text_atomic
+from facs_rig.io.captures import existing_capture_format, refuse_replacing_capture
+
+LLF = "captures/livelinkface/S07-001.csv"
+OTHER_LLF = "captures/livelinkface/alex_rom_3.csv"
+OPENFACE = "captures/openface/facsvatar_demo_full.csv"
+PYFEAT = "captures/pyfeat/001.csv"
+FACECAP = "captures/facecap/facecap_animation_weights.csv"
+
+#: An address no Dask scheduler listens on: a batch refused while it plans never connects.
+NO_SCHEDULER = "tcp://127.0.0.1:9"
+
+
+def one_error(capsys) -> str:
+    """The one stderr line of a failed command (nothing else may be printed there)."""
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _capture_copy(tmp_path: Path, relative: str, name: str) -> Path:
+    """A copy of a shared capture, as a user's file: copied without extended attributes."""
+    target = tmp_path / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shared_asset(relative), target)
+    return target
+
+
+# --- 1. an output never replaces a raw capture -------------------------------------------------
+
+
+@pytest.mark.parametrize("relative, name", [
+    (OPENFACE, "OpenFace"), (OTHER_LLF, "Live Link Face"), (PYFEAT, "Py-Feat"),
+    (FACECAP, "Face Cap")])
+def test_retarget_refuses_to_replace_a_capture_that_is_not_its_input(tmp_path, capsys,
+                                                                      relative, name):
+    take = _capture_copy(tmp_path, LLF, "dayA/take01.csv")
+    existing = _capture_copy(tmp_path, relative, "dayB/of.csv")
+    before = existing.read_bytes()
+    assert main(["retarget", str(take), "-o", str(existing), "--rig", "arkit"]) == 1
+    article = "an" if name == "OpenFace" else "a"
+    assert one_error(capsys) == (
+        f"facs-rig: error: {existing}: would replace {article} {name} capture (a file facs-rig "
+        f"did not write); choose another output, or remove the file first if it is to be "
+        f"replaced")
+    assert existing.read_bytes() == before
+
+
+def test_retarget_replaces_its_own_earlier_output(tmp_path, capsys):
+    take = _capture_copy(tmp_path, LLF, "take01.csv")
+    out = tmp_path / "take01_arkit.csv"
+    assert main(["retarget", str(take), "-o", str(out), "--rig", "arkit"]) == 0
+    first = out.read_bytes()
+    assert first.startswith(b"Timecode,BlendShapeCount,EyeBlinkLeft,")  # a Live Link Face CSV
+    assert is_own_output(out)
+    assert main(["retarget", str(take), "-o", str(out), "--rig", "arkit"]) == 0
+    assert out.read_bytes() == first
+    # The same bytes copied without the mark are a take as far as anyone can tell: kept.
+    copy = tmp_path / "copy.csv"
+    shutil.copyfile(out, copy)
+    capsys.readouterr()
+    assert main(["retarget", str(take), "-o", str(copy), "--rig", "arkit"]) == 1
+    assert "would replace a Live Link Face capture" in one_error(capsys)
+
+
+def test_every_atomic_write_marks_its_file_and_nothing_else_is_marked(tmp_path):
+    written = tmp_path / "a.csv"
+    write_text_atomic(written, "time,AU12\n0,0.5\n")
+    assert os.getxattr(written, OWN_OUTPUT_ATTRIBUTE) == b"1"
+    assert is_own_output(written)
+    plain = tmp_path / "b.csv"
+    plain.write_text("time,AU12\n0,0.5\n")
+    assert not is_own_output(plain)
+    assert not is_own_output(tmp_path / "missing.csv")
+
+
+def test_other_commands_refuse_to_replace_a_capture(tmp_path, capsys):
+    existing = _capture_copy(tmp_path, PYFEAT, "take.csv")
+    before = existing.read_bytes()
+    assert main(["timeline", "sample", "12", "-o", str(existing)]) == 1
+    assert one_error(capsys) == (
+        f"facs-rig: error: {existing}: would replace a Py-Feat capture (a file facs-rig did not "
+        f"write); choose another output, or remove the file first if it is to be replaced")
+    assert existing.read_bytes() == before
+
+
+def test_a_file_that_is_no_capture_is_replaced_as_documented(tmp_path, capsys):
+    take = _capture_copy(tmp_path, LLF, "take01.csv")
+    notes = tmp_path / "old.csv"
+    notes.write_text("eggs,milk\n2,1\n", encoding="utf-8")
+    assert existing_capture_format(notes) is None
+    assert main(["retarget", str(take), "-o", str(notes)]) == 0
+    assert notes.read_text(encoding="utf-8").startswith("time,")
+
+
+def test_batch_refuses_before_any_take_when_an_output_would_replace_a_capture(tmp_path, capsys):
+    take = _capture_copy(tmp_path, LLF, "dayA/take01.csv")
+    yesterday = _capture_copy(tmp_path, OTHER_LLF, "dayB/take01.csv")
+    before = yesterday.read_bytes()
+    # A mistyped -o: dayB, yesterday's takes, not dayA_out.
+    status = main(["batch", str(take.parent), "-o", str(tmp_path / "dayB" / "{stem}.csv"),
+                   "--rig", "metahuman", "--scheduler", NO_SCHEDULER])
+    assert status == 1
+    assert one_error(capsys) == (
+        f"facs-rig: error: {yesterday}: would replace a Live Link Face capture (a file facs-rig "
+        f"did not write); choose another output, or remove the file first if it is to be "
+        f"replaced")
+    assert yesterday.read_bytes() == before
+    assert sorted(p.name for p in yesterday.parent.iterdir()) == ["take01.csv"]  # no report
+
+
+def test_a_batch_replaces_outputs_its_manifest_lists_where_no_mark_is_kept(tmp_path):
+    output = _capture_copy(tmp_path, LLF, "out/take01.csv")  # as on a file system without marks
+    with pytest.raises(OutputError, match=r"take01\.csv: would replace a Live Link Face capture"):
+        refuse_replacing_capture(output)
+    refuse_replacing_capture(output, frozenset({os.path.realpath(output)}))
