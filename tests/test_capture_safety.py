@@ -3,6 +3,8 @@
 - An output never replaces a raw capture (a take facs-rig did not write), in ``retarget``,
   ``batch`` and every command that checks its output; facs-rig's own outputs are replaced as
   before (they carry the mark of :mod:`facs_rig.io.atomic`).
+- ``--from mediapipe``/``facecap`` refuse a Live Link Face take (its timecode would be lost) and
+  a Py-Feat file; Live Link Face's two columns are found in any case.
 """
 
 from __future__ import annotations
@@ -13,11 +15,20 @@ from pathlib import Path
 
 import pytest
 from conftest import shared_asset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from facs_rig.cli import main
 from facs_rig.errors import OutputError
 from facs_rig.io.atomic import OWN_OUTPUT_ATTRIBUTE, is_own_output, write_text_atomic
-from facs_rig.io.captures import existing_capture_format, refuse_replacing_capture
+from facs_rig.io.captures import (
+    ARKIT_NAMES,
+    detect_format,
+    existing_capture_format,
+    read_capture,
+    refuse_replacing_capture,
+)
+from facs_rig.io.captures.arkit_names import pascal_case
 
 LLF = "captures/livelinkface/S07-001.csv"
 OTHER_LLF = "captures/livelinkface/alex_rom_3.csv"
@@ -132,3 +143,65 @@ def test_a_batch_replaces_outputs_its_manifest_lists_where_no_mark_is_kept(tmp_p
     with pytest.raises(OutputError, match=r"take01\.csv: would replace a Live Link Face capture"):
         refuse_replacing_capture(output)
     refuse_replacing_capture(output, frozenset({os.path.realpath(output)}))
+
+
+# --- 2. a Live Link Face or Py-Feat file is not read as a MediaPipe or Face Cap table -----------
+
+
+@pytest.mark.parametrize("chosen", ["mediapipe", "facecap"])
+def test_a_live_link_face_take_is_refused_as_another_blendshape_table(tmp_path, capsys, chosen):
+    take = shared_asset(LLF)
+    out = tmp_path / "wrong.json"
+    assert main(["retarget", str(take), "--from", chosen, "-o", str(out)]) == 1
+    assert one_error(capsys) == (
+        f"facs-rig: error: {take}: line 1: this is a Live Link Face CSV (Timecode, "
+        f"BlendShapeCount columns): drop --from {chosen} or use --from livelinkface")
+    assert not out.exists()
+    assert main(["code", str(take), "--from", chosen]) == 1
+    assert "this is a Live Link Face CSV" in one_error(capsys)
+
+
+def test_a_py_feat_file_is_refused_as_a_mediapipe_table(capsys):
+    fex = shared_asset(PYFEAT)
+    assert main(["code", str(fex), "--from", "mediapipe"]) == 1
+    assert one_error(capsys) == (
+        f"facs-rig: error: {fex}: line 1: this is a Py-Feat Fex CSV (AU01-style columns with "
+        f"FaceRectX or frame): drop --from mediapipe or use --from pyfeat")
+
+
+def _retyped_header(tmp_path: Path, old: str, new: str) -> Path:
+    lines = shared_asset(LLF).read_text(encoding="utf-8").split("\n")
+    lines[0] = lines[0].replace(old, new)
+    path = tmp_path / "retyped.csv"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_a_timecode_header_in_another_case_is_still_a_live_link_face_take(tmp_path, capsys):
+    take = _retyped_header(tmp_path, "Timecode,BlendShapeCount", "TimeCode,blendshapecount")
+    capture = read_capture(take)
+    assert capture.format == "livelinkface"
+    assert capture.metadata["start_timecode"] == "12:27:47:47.169"
+    assert (capture.n_frames, capture.fps) == (2030, 30.0)  # 2 dropped frames restored
+    out = tmp_path / "copy.csv"
+    assert main(["retarget", str(take), "--rig", "arkit", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").split("\n")[1].startswith("12:27:47:47.169,61,")
+
+
+def test_a_timecode_without_its_blend_shape_count_is_no_mediapipe_table(tmp_path, capsys):
+    take = _retyped_header(tmp_path, "Timecode,BlendShapeCount", "TimeCode,Count")
+    assert main(["code", str(take)]) == 1
+    assert one_error(capsys) == (f"facs-rig: error: {take}: line 1: missing Live Link Face "
+                                 f"column BlendShapeCount (the header has TimeCode)")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["Timecode", "BlendShapeCount"]).flatmap(
+    lambda word: st.tuples(st.just(word), st.lists(st.booleans(), min_size=len(word),
+                                                   max_size=len(word)))))
+def test_live_link_face_is_detected_whatever_the_case_of_its_two_columns(spelling):
+    word, upper = spelling
+    respelled = "".join(c.upper() if u else c.lower() for c, u in zip(word, upper))
+    header = ["Timecode", "BlendShapeCount"] + [pascal_case(n) for n in ARKIT_NAMES]
+    header[0 if word == "Timecode" else 1] = respelled
+    assert detect_format(tuple(header)) == "livelinkface"

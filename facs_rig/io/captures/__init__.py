@@ -105,13 +105,19 @@ def refuse_replacing_capture(output: str | os.PathLike[str],
 def detect_format(header: tuple[str, ...]) -> str | None:
     """The capture format a CSV header belongs to, or None.
 
-    Rules, in order: ``Timecode`` with ``BlendShapeCount``/``BlendshapeCount`` is Live Link
-    Face; ``timestamp`` with ``AUxx_r``/``AUxx_c``/``pose_R*``/``gaze_angle_*`` is OpenFace;
-    bare ``AUxx`` columns with ``FaceRectX``/``frame`` are Py-Feat; 40 or more ARKit names are
-    MediaPipe when ``_neutral`` is present or the names are spelled ``...Left``, else Face Cap.
+    Rules, in order: ``Timecode`` with ``BlendShapeCount`` (both in any case: ``TimeCode``,
+    ``BlendshapeCount``) is Live Link Face, and so is ``Timecode`` with 40 or more ARKit names
+    (whose reader then names the missing ``BlendShapeCount``: read as MediaPipe, the take lost
+    its timecode); ``timestamp`` with ``AUxx_r``/``AUxx_c``/``pose_R*``/``gaze_angle_*`` is
+    OpenFace; bare ``AUxx`` columns with ``FaceRectX``/``frame`` are Py-Feat; 40 or more ARKit
+    names are MediaPipe when ``_neutral`` is present or the names are spelled ``...Left``, else
+    Face Cap.
     """
+    from facs_rig.io.captures.arkit_tables import live_link_face_columns
+
     names = set(header)
-    if "Timecode" in names and ({"BlendShapeCount", "BlendshapeCount"} & names):
+    timecode, count = live_link_face_columns(header)
+    if timecode is not None and count is not None:
         return "livelinkface"
     if is_openface_header(header):
         return "openface"
@@ -119,6 +125,8 @@ def detect_format(header: tuple[str, ...]) -> str | None:
         return "pyfeat"
     shapes = [column for column in header if canonical_arkit_name(column)]
     if len(shapes) >= 40:
+        if timecode is not None:
+            return "livelinkface"
         if "_neutral" in names:
             return "mediapipe"
         suffixed = sum(column.endswith(("_L", "_R")) for column in shapes)
