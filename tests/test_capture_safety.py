@@ -5,12 +5,17 @@
   before (they carry the mark of :mod:`facs_rig.io.atomic`).
 - ``--from mediapipe``/``facecap`` refuse a Live Link Face take (its timecode would be lost) and
   a Py-Feat file; Live Link Face's two columns are found in any case.
+- A named pipe is refused before it is opened (every test on one runs the command in a child
+  process with a timeout, so that a regression fails instead of hanging the suite).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +210,67 @@ def test_live_link_face_is_detected_whatever_the_case_of_its_two_columns(spellin
     header = ["Timecode", "BlendShapeCount"] + [pascal_case(n) for n in ARKIT_NAMES]
     header[0 if word == "Timecode" else 1] = respelled
     assert detect_format(tuple(header)) == "livelinkface"
+
+
+# --- 3. a named pipe is refused before it is opened: nothing waits on it forever --------------
+
+#: Seconds a command on a named pipe may take before the test gives up on it (a hang).
+PIPE_TIMEOUT = 180
+
+
+def _facs_rig(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``facs-rig argv`` in a child process that is killed after :data:`PIPE_TIMEOUT` s, so
+    that a command blocked on a pipe fails this test instead of hanging the suite."""
+    try:
+        return subprocess.run([sys.executable, "-m", "facs_rig", *argv], cwd=cwd,
+                              capture_output=True, text=True, timeout=PIPE_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"facs-rig {' '.join(argv)} still running after {PIPE_TIMEOUT} s (blocked "
+                    f"on the named pipe)")
+
+
+@pytest.mark.parametrize("command", [["code", "takes/live_take.csv"],
+                                     ["retarget", "takes/live_take.csv", "-o", "live.json"]])
+def test_code_and_retarget_refuse_a_named_pipe(tmp_path, command):
+    (tmp_path / "takes").mkdir()
+    os.mkfifo(tmp_path / "takes" / "live_take.csv")
+    done = _facs_rig(*command, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        1, "facs-rig: error: takes/live_take.csv: not a regular file (a named pipe)\n")
+    assert not (tmp_path / "live.json").exists()
+
+
+def test_a_named_pipe_is_refused_by_the_readers_without_being_opened(tmp_path):
+    pipe = tmp_path / "live_take.csv"
+    os.mkfifo(pipe)
+    code = ("import sys\nfrom facs_rig.io.captures import read_capture, read_header\n"
+            "from facs_rig.cluster.work import file_sha256\n"
+            "for call in (read_header, read_capture, file_sha256):\n"
+            "    try:\n        call(sys.argv[1])\n"
+            "    except Exception as exc:\n        print(type(exc).__name__, exc)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(pipe)], capture_output=True,
+                              text=True, timeout=PIPE_TIMEOUT, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a reader blocked on the named pipe")
+    assert done.stdout == f"CaptureFormatError {pipe}: not a regular file (a named pipe)\n" * 3
+
+
+def test_a_named_pipe_among_the_takes_fails_alone_and_the_batch_ends(tmp_path):
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    for name in ("001.csv", "002.csv"):
+        shutil.copyfile(shared_asset(f"captures/pyfeat/{name}"), takes / name)
+    os.mkfifo(takes / "live_take.csv")
+    done = _facs_rig("batch", "takes", "-o", "out/{stem}.json", "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("facs-rig: error:")]
+    assert errors == ["facs-rig: error: takes/live_take.csv: not a regular file (a named pipe)",
+                      "facs-rig: error: 1 of 3 takes failed (listed first in "
+                      "out/batch-report.html)"]
+    assert "batch: 3 takes: 2 done, 0 up to date, 1 failed;" in done.stdout
+    report = json.loads((tmp_path / "out" / "batch-report.json").read_text(encoding="utf-8"))
+    assert [(t["capture"], t["status"], t.get("error")) for t in report["takes"]] == [
+        ("takes/live_take.csv", "failed", "takes/live_take.csv: not a regular file (a named pipe)"),
+        ("takes/001.csv", "ok", None), ("takes/002.csv", "ok", None)]

@@ -88,7 +88,18 @@ class TakeJob:
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's content, read in 1 MiB pieces (memory stays flat)."""
+    """SHA-256 of a file's content, read in 1 MiB pieces (memory stays flat).
+
+    Raises
+    ------
+    CaptureFormatError
+        ``path`` is a named pipe, a socket or a device (``take.csv: not a regular file (a named
+        pipe)``): opening a pipe without a writer blocked the worker, and the batch, forever.
+    """
+    from facs_rig.errors import CaptureFormatError
+    from facs_rig.io.bounded_read import refuse_special_file
+
+    refuse_special_file(path, CaptureFormatError)
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         while block := stream.read(chunk):

@@ -8,8 +8,39 @@ bounds memory by the limit whatever the path names.
 from __future__ import annotations
 
 import os
+import stat
 
-__all__ = ["read_bounded"]
+__all__ = ["read_bounded", "special_file_kind", "refuse_special_file"]
+
+#: What each kind of file that is neither a regular file nor a folder is called in messages.
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_file_kind(path: str | os.PathLike[str]) -> str | None:
+    """``"a named pipe"`` (a socket, a device) when ``path`` names such a file, else None (a
+    regular file, a folder, or nothing: the caller's own open says why).
+
+    Only the file's status is read (``os.stat`` follows a symbolic link, and never blocks on a
+    pipe), so a file opened afterwards only if this says None cannot block its reader.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
+
+
+def refuse_special_file(path: str | os.PathLike[str], error_type: type[Exception]) -> None:
+    """Raise ``error_type`` (``{path}: not a regular file (a named pipe)``) when ``path`` names
+    a named pipe, a socket or a device, before anything opens it.
+
+    Opening a named pipe for reading waits for a writer: a FIFO left in a capture folder by a
+    streaming setup hung ``batch`` (and ``retarget``, ``code``) forever, with no output.
+    """
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise error_type(f"{os.fspath(path)}: not a regular file ({kind})")
 
 
 def read_bounded(path: str | os.PathLike[str], limit: int, error_type: type[Exception],
