@@ -7,6 +7,7 @@
   a Py-Feat file; Live Link Face's two columns are found in any case.
 - A named pipe is refused before it is opened (every test on one runs the command in a child
   process with a timeout, so that a regression fails instead of hanging the suite).
+- A take whose header line was lost is a failed take, not a file skipped with a note.
 """
 
 from __future__ import annotations
@@ -274,3 +275,58 @@ def test_a_named_pipe_among_the_takes_fails_alone_and_the_batch_ends(tmp_path):
     assert [(t["capture"], t["status"], t.get("error")) for t in report["takes"]] == [
         ("takes/live_take.csv", "failed", "takes/live_take.csv: not a regular file (a named pipe)"),
         ("takes/001.csv", "ok", None), ("takes/002.csv", "ok", None)]
+
+
+# --- 4. a take whose header line was lost fails; it is not skipped as "some other CSV" ---------
+
+
+def _headerless(tmp_path: Path, relative: str, name: str) -> Path:
+    """A take whose header line was lost (``tail -n +2``)."""
+    target = tmp_path / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = shared_asset(relative).read_bytes()
+    target.write_bytes(data[data.index(b"\n") + 1:])
+    return target
+
+
+def test_a_take_without_its_header_line_is_refused_naming_the_lost_header(tmp_path, capsys):
+    take = _headerless(tmp_path, OTHER_LLF, "take03.csv")
+    assert main(["code", str(take)]) == 1
+    assert one_error(capsys) == (
+        f"facs-rig: error: {take}: line 1: no header line: the first line is data (63 cells: "
+        f"13:13:04:31.652, 61, 0.1236470118, ...); the take's header was lost (copy it back "
+        f"from another take of the same tracker, or from the original file)")
+
+
+@pytest.mark.parametrize("relative", [OTHER_LLF, OPENFACE, PYFEAT, FACECAP])
+def test_a_folder_search_takes_a_headerless_take_and_skips_other_csv(tmp_path, relative):
+    from facs_rig.cluster import expand_inputs
+
+    take = _headerless(tmp_path, relative, "day/take03.csv")
+    (tmp_path / "day" / "list.csv").write_text("eggs,milk,bread\n2,1,1\n", encoding="utf-8")
+    takes, notes = expand_inputs([str(tmp_path / "day")])
+    assert [t.capture for t in takes] == [str(take)]
+    assert notes == [f"{tmp_path / 'day'}: 1 CSV file(s) skipped, not a capture format "
+                     f"facs-rig knows: list.csv"]
+
+
+def test_a_batch_counts_a_headerless_take_as_failed(tmp_path):
+    (tmp_path / "takes").mkdir()
+    shutil.copyfile(shared_asset(LLF), tmp_path / "takes" / "take01.csv")
+    shutil.copyfile(shared_asset(PYFEAT), tmp_path / "takes" / "take02.csv")
+    _headerless(tmp_path, OTHER_LLF, "takes/take03.csv")
+    done = _facs_rig("batch", "takes", "-o", "out/{stem}.json", "--workers", "1", cwd=tmp_path)
+    reason = ("takes/take03.csv: line 1: no header line: the first line is data (63 cells: "
+              "13:13:04:31.652, 61, 0.1236470118, ...); the take's header was lost (copy it back "
+              "from another take of the same tracker, or from the original file)")
+    assert done.returncode == 1, done.stderr
+    assert [line for line in done.stderr.splitlines() if line.startswith("facs-rig: ")] == [
+        f"facs-rig: error: {reason}",
+        "facs-rig: error: 1 of 3 takes failed (listed first in out/batch-report.html)"]
+    assert "batch: 3 takes: 2 done, 0 up to date, 1 failed;" in done.stdout
+    report = json.loads((tmp_path / "out" / "batch-report.json").read_text(encoding="utf-8"))
+    assert report["skipped_files"] == []
+    assert (report["totals"]["takes"], report["totals"]["ok"], report["totals"]["failed"]) == \
+        (3, 2, 1)
+    assert [(t["capture"], t["status"], t.get("error")) for t in report["takes"]][0] == \
+        ("takes/take03.csv", "failed", reason)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 
 from facs_rig.errors import CaptureFormatError, UnsupportedFormatError
 from facs_rig.io.captures._common import Capture
@@ -37,6 +38,8 @@ __all__ = [
     "FORMAT_NAMES",
     "existing_capture_format",
     "refuse_replacing_capture",
+    "header_is_data",
+    "is_capture_or_lost_header",
 ]
 
 #: Formats :func:`read_capture` knows, with a one-line description each.
@@ -134,6 +137,41 @@ def detect_format(header: tuple[str, ...]) -> str | None:
     return None
 
 
+#: A Live Link Face timecode cell (``HH:MM:SS:FF.fff``; ``;`` for drop-frame).
+_TIMECODE_CELL = re.compile(r"^\d{1,2}:\d{2}:\d{2}[:;]\d{1,3}(?:\.\d*)?$")
+#: Fewest cells, and the share of them that must be numbers or timecodes, for a first line to
+#: be a data row rather than a header (a tracker's rows are all numbers but for a time cell, or
+#: Py-Feat's file name and ``approx_time``; a header's names are no numbers).
+_DATA_ROW_CELLS = 3
+_DATA_ROW_SHARE = 0.8
+
+
+def header_is_data(header: tuple[str, ...]) -> bool:
+    """Whether a file's first line is a row of data, not column names: at least three cells
+    that are not empty, four in five of those numbers (a decimal comma read too, as a
+    spreadsheet's ``;`` files write it) or ``HH:MM:SS:FF`` timecodes (empty cells are a lost
+    face's, and no column name). The header of such a file was lost (a bad copy, an editor,
+    ``tail -n +2``); it is a take with a header missing, not "some other CSV"."""
+    cells = [cell.strip() for cell in header if cell.strip()]
+    if len(cells) < _DATA_ROW_CELLS:
+        return False
+    data = 0
+    for text in cells:
+        try:
+            float(text.replace(",", "."))
+            data += 1
+        except ValueError:
+            data += bool(_TIMECODE_CELL.match(text))
+    return data >= _DATA_ROW_SHARE * len(cells)
+
+
+def is_capture_or_lost_header(header: tuple[str, ...]) -> bool:
+    """Whether a CSV found by a folder search is a take: a capture header
+    (:func:`detect_format`), or a first line of data (:func:`header_is_data`: a take whose
+    header was lost, which then fails with its one-line reason instead of being skipped)."""
+    return detect_format(header) is not None or header_is_data(header)
+
+
 def header_has_blendshapes(header: tuple[str, ...], capture_format: str, name: str) -> bool:
     """Whether a capture of this header and format carries blendshapes: OpenFace never (AUs,
     pose and gaze), Py-Feat when its MediaPipe detector wrote them, the others always.
@@ -179,6 +217,12 @@ def read_capture(path: str | os.PathLike[str], *, format: str | None = None,
                                      f"{', '.join(CAPTURE_FORMATS)}")
     header, dialect = read_head(name)
     chosen = format or detect_format(header)
+    if chosen is None and header_is_data(header):
+        shown = ", ".join(header[:3]) + (", ..." if len(header) > 3 else "")
+        raise CaptureFormatError(
+            f"{name}: line 1: no header line: the first line is data ({len(header)} cells: "
+            f"{shown}); the take's header was lost (copy it back from another take of the "
+            f"same tracker, or from the original file)")
     if chosen is None:
         shown = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
         found = f"{dialect.note()}; " if dialect.note() else ""
