@@ -8,12 +8,16 @@
 - A named pipe is refused before it is opened (every test on one runs the command in a child
   process with a timeout, so that a regression fails instead of hanging the suite).
 - A take whose header line was lost is a failed take, not a file skipped with a note.
+- ``--tracker`` naming another tracker's profile than the capture's format implies is noted
+  (``facs-rig: note:``), and still applied.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -330,3 +334,64 @@ def test_a_batch_counts_a_headerless_take_as_failed(tmp_path):
         (3, 2, 1)
     assert [(t["capture"], t["status"], t.get("error")) for t in report["takes"]][0] == \
         ("takes/take03.csv", "failed", reason)
+
+
+# --- 5. a --tracker profile of another tracker is noted, and still applied ---------------------
+
+
+def _code_segments(stdout: str) -> tuple[int, int]:
+    """(segments, segments whose code holds AU5) of ``code``'s printed summary."""
+    codes = [line.split("  ")[1].split()[0] for line in stdout.splitlines()
+             if line and not line.startswith("#")]
+    return len(codes), sum(bool(re.search(r"(?:^|\+)5[A-E]", code)) for code in codes)
+
+
+def test_code_notes_a_tracker_profile_of_another_tracker_and_applies_it(capsys):
+    take = shared_asset(LLF)
+    assert main(["code", str(take)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and _code_segments(captured.out) == (67, 6)
+    assert main(["code", str(take), "--tracker", "mediapipe"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"facs-rig: note: {take}: --tracker mediapipe is the profile of MediaPipe and Py-Feat "
+        f"captures; this Live Link Face capture's is arkit (mediapipe's gains and thresholds "
+        f"are applied as asked)\n")
+    # Applied as asked: MediaPipe's eyeWide gain on the iPhone's resting eyeWide reads AU5.
+    assert _code_segments(captured.out) == (70, 26)
+
+
+@pytest.mark.parametrize("tracker", ["arkit", "generic"])
+def test_no_note_for_the_format_s_own_profile_or_one_for_any_tracker(capsys, tracker):
+    assert main(["code", str(shared_asset(LLF)), "--tracker", tracker]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_retarget_notes_a_tracker_profile_of_another_tracker(tmp_path, capsys):
+    fex = shared_asset(PYFEAT)
+    out = tmp_path / "aus.json"
+    assert main(["retarget", str(fex), "--tracker", "arkit", "-o", str(out)]) == 0
+    assert capsys.readouterr().err == (
+        f"facs-rig: note: {fex}: --tracker arkit is the profile of Live Link Face captures; "
+        f"this Py-Feat capture's is mediapipe (arkit's gains and thresholds are applied as "
+        f"asked)\n")
+    assert out.exists()
+
+
+def test_a_batch_notes_a_tracker_profile_of_another_tracker_once_per_kind_of_take(tmp_path):
+    (tmp_path / "takes").mkdir()
+    for name in ("a.csv", "b.csv"):
+        shutil.copyfile(shared_asset(LLF), tmp_path / "takes" / name)
+    shutil.copyfile(shared_asset(PYFEAT), tmp_path / "takes" / "c.csv")
+    done = _facs_rig("batch", "takes", "-o", "out/{stem}.json", "--tracker", "mediapipe",
+                     "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    note = ("--tracker mediapipe is the profile of MediaPipe and Py-Feat captures; this Live "
+            "Link Face capture's is arkit (mediapipe's gains and thresholds are applied as asked)")
+    assert [line for line in done.stderr.splitlines() if line.startswith("facs-rig: ")] == [
+        f"facs-rig: note: 2 takes (takes/a.csv, ...): {note}"]
+    report = json.loads((tmp_path / "out" / "batch-report.json").read_text(encoding="utf-8"))
+    assert {t["capture"]: t["qc"]["tracker_mismatch"] for t in report["takes"]} == {
+        "takes/a.csv": note, "takes/b.csv": note, "takes/c.csv": None}
+    page = (tmp_path / "out" / "batch-report.html").read_text(encoding="utf-8")
+    assert page.count(html.escape(note)) == 2  # under each Live Link Face take's name

@@ -250,7 +250,7 @@ def _named(capture, name: str):
 def _run(job: TakeJob, source_name: str | None = None) -> dict:
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import take_events
+    from facs_rig.io.captures.pipeline import take_events, tracker_mismatch
     from facs_rig.io.captures.retarget import retarget_file
 
     first = job.requests[0]
@@ -276,10 +276,13 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
     write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
                                                                     take.timeline)))
+    qc = take_qc(capture, take.solved, take.timeline, take.segments, take.tracker, not_applied)
+    # The profile --tracker names, when it is another tracker's than the take's format implies
+    # (applied as asked: the batch's summary line counts the takes, the report shows it).
+    qc["tracker_mismatch"] = (tracker_mismatch(first.tracker, capture.format)
+                              if take.solved.source == "blendshapes" else None)
     return {"capture": job.capture, "outputs": job.output_paths(),
-            "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker,
-                          not_applied)}
+            "lines": [report.summary() for report in reports], "qc": qc}
 
 
 def _tracker_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:
