@@ -35,6 +35,8 @@ from facs_rig.io.captures import (
     ARKIT_NAMES,
     detect_format,
     existing_capture_format,
+    header_is_data,
+    is_capture_or_lost_header,
     read_capture,
     refuse_replacing_capture,
 )
@@ -395,3 +397,18 @@ def test_a_batch_notes_a_tracker_profile_of_another_tracker_once_per_kind_of_tak
         "takes/a.csv": note, "takes/b.csv": note, "takes/c.csv": None}
     page = (tmp_path / "out" / "batch-report.html").read_text(encoding="utf-8")
     assert page.count(html.escape(note)) == 2  # under each Live Link Face take's name
+
+
+_NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_ ]{0,15}", fullmatch=True).filter(
+    lambda name: name.strip().lower() not in ("nan", "inf", "infinity", "-nan"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_NAME, min_size=1, max_size=40), st.lists(
+    st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=3, max_size=80))
+def test_a_header_of_names_is_no_data_and_a_row_of_numbers_is(names, values):
+    assert not header_is_data(tuple(names))
+    row = [repr(float(v)) for v in values]
+    assert header_is_data(tuple(row))
+    assert header_is_data(tuple(["13:13:04:31.652", *row]))  # a Live Link Face row
+    assert is_capture_or_lost_header(tuple(row))
