@@ -412,3 +412,14 @@ def test_a_header_of_names_is_no_data_and_a_row_of_numbers_is(names, values):
     assert header_is_data(tuple(row))
     assert header_is_data(tuple(["13:13:04:31.652", *row]))  # a Live Link Face row
     assert is_capture_or_lost_header(tuple(row))
+
+
+@pytest.mark.parametrize("command", [
+    ["code", "take.csv", "--tracker", "pipe.json"],
+    ["retarget", "take.csv", "--mesh", "pipe.glb", "-o", "out.glb"]])
+def test_a_named_pipe_given_as_a_tracker_profile_or_mesh_is_refused(tmp_path, command):
+    shutil.copyfile(shared_asset(PYFEAT), tmp_path / "take.csv")
+    os.mkfifo(tmp_path / command[3])
+    done = _facs_rig(*command, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (
+        1, f"facs-rig: error: {command[3]}: not a regular file (a named pipe)\n")

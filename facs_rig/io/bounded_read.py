@@ -2,7 +2,9 @@
 
 ``os.path.getsize`` says 0 for a FIFO, ``/dev/stdin`` or ``/dev/zero``, so a size check before an
 unbounded ``read()`` lets such a path fill memory. Reading at most one byte more than the limit
-bounds memory by the limit whatever the path names.
+bounds memory by the limit whatever the path names. A named pipe, a socket or a device is not
+read at all (:func:`refuse_special_file`): opening a pipe waits for a writer, forever when there
+is none.
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ def read_bounded(path: str | os.PathLike[str], limit: int, error_type: type[Exce
     limit : int
         Most bytes accepted.
     error_type : exception class
-        Raised with a one-line message naming ``path``: for a file over the limit, a folder, or
-        any error :func:`open` and ``read`` raise (missing, unreadable).
+        Raised with a one-line message naming ``path``: for a file over the limit, a folder, a
+        named pipe, socket or device (:func:`refuse_special_file`, before it is opened), or any
+        error :func:`open` and ``read`` raise (missing, unreadable).
     what : str
         What the file should be, for the message ("a capture file").
     """
     name = os.fspath(path)
+    refuse_special_file(name, error_type)  # a named pipe would block the open
     try:
         with open(path, "rb") as stream:
             data = stream.read(limit + 1)
