@@ -705,10 +705,50 @@ class _Prototype:
     companions: frozenset[int] = frozenset()
     #: Each form's (AU, side) keys, to rule a form out with one set test.
     form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
+    #: The emotion's alternatives (:func:`_alternatives`): groups of (AU, side) keys of which
+    #: the evidence counts only the strongest shown, as the PSPI takes max(AU9, AU10).
+    alternatives: tuple[frozenset[tuple[int, str | None]], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "form_keys", tuple(
             frozenset((au, side) for au, side, _ in form) for form in self.forms))
+        object.__setattr__(self, "alternatives", _alternatives(self.form_keys))
+
+
+def _alternatives(form_keys: tuple[frozenset[tuple[int, str | None]], ...]
+                  ) -> tuple[frozenset[tuple[int, str | None]], ...]:
+    """Groups of an emotion's terms that stand for one another in its rows: two (AU, side)
+    keys are alternatives when no row holds both and swapping one for the other in some row
+    gives another row (disgust's 9 and 10: rows 9 and 10, 9+17 and 10+17; anger's 23 and 24:
+    4+5+7+23 and 4+5+7+24; pain's 6 and 7, 9 and 10; fear's 20 and L20 or R20), joined where
+    they chain. Each group is one slot of the face's configuration, filled by either action,
+    as the PSPI scores pain with max(AU6, AU7) and max(AU9, AU10), not their sum (Prkachin &
+    Solomon 2008), and as each row of Table 10-1 (Ekman, Friesen & Hager 2002) names one of
+    them: with both shown they are still one row's worth of evidence.
+
+    Parameters
+    ----------
+    form_keys : tuple of frozenset of (int, str or None)
+        Each row's (AU, side) keys.
+
+    Returns
+    -------
+    tuple of frozenset of (int, str or None)
+        The groups of two or more keys, in order of their smallest key.
+    """
+    rows = set(form_keys)
+    keys = sorted({key for row in form_keys for key in row}, key=lambda k: (k[0], k[1] or ""))
+    together = {(a, b) for row in form_keys for a in row for b in row}
+    group = {key: {key} for key in keys}
+    for row in form_keys:
+        for a in row:
+            for b in keys:
+                if b not in row and (a, b) not in together and (row - {a}) | {b} in rows:
+                    joined = group[a] | group[b]
+                    for key in joined:
+                        group[key] = joined
+    found = {frozenset(members) for members in group.values() if len(members) > 1}
+    return tuple(sorted(found, key=lambda g: min((k[0], k[1] or "") for k in g)))
 
 
 def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
@@ -745,13 +785,19 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
 
     Among candidates, the one whose forms shown in full explain the most of the face wins: the
     AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
-    0.10 on the default scale; E 1.0), as a coder's intensity says how much evidence there is.
+    0.10 on the default scale; E 1.0), as a coder's intensity says how much evidence there is;
+    of alternatives (:func:`_alternatives`: disgust's 9 and 10, anger's 23 and 24, pain's 6
+    and 7, terms no row holds together that stand for one another in its rows) only the
+    strongest shown weighs, as the PSPI scores max(AU9, AU10) (Prkachin & Solomon 2008), so a
+    broad smile that raises the upper lip and wrinkles the nose, 9C+10C+12D, is happiness
+    (0.90 against 0.55; it read disgust by 9C+10C's 1.10). Rows that do not swap for one
+    another still add up (fear's 1+2+5B and 5+20: 1+2+5+20 is fear, not surprise).
     Only a form's core weighs: the emotion's ``companions`` (expressions.json; the AUs the table
     adds to a row that is a row without them, as disgust's 15, 16, 17, 25, 26 beside 9 or 10)
     complete its forms and count in ``matched/total`` but weigh nothing, so a chin raise under
     a smile with a slight nose wrinkle, 9B+10B+12D+17C, is happiness (0.90 against 9B+10B's
     0.40; it read disgust by 9B+10B+17C's 0.95).
-    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C+10C's 1.10 against 0.40);
+    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C's 0.55 against 0.40);
     a felt smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face
     is fear, not the surprise inside it. Equal evidence goes to the emotion whose prototype the
     face shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then
@@ -850,8 +896,15 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
         # none of it (expressions.json ``companions``: a chin raise, 17, is in rows of sadness,
         # anger and disgust, and as disgust's 9+17 weighed as much as a smile's 12 towards
         # disgust, so Face Cap's smile with a slight nose wrinkle, 9B+10B+12D+17C, read it).
-        evidence = sum(values[shown(au, side, either)] for au, side in weighed
-                       if au not in prototype.companions)
+        core = {key: values[shown(key[0], key[1], either)] for key in weighed
+                if key[0] not in prototype.companions}
+        # Of alternatives (disgust's 9 and 10, anger's 23 and 24, pain's 6 and 7), only the
+        # strongest shown weighs: no row holds both, so both shown are still one row's worth
+        # (PSPI: max(AU9, AU10); a smile 12D with 9C+10C read disgust by their 1.10).
+        evidence = sum(core.values())
+        for group in prototype.alternatives:
+            weights = [core[key] for key in group if key in core]
+            evidence -= sum(weights) - max(weights, default=0.0)
         # Nor does the smile's opening, where the mouth is open, count towards another
         # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
         # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
