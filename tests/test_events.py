@@ -724,6 +724,46 @@ def test_an_emotions_alternatives_are_the_terms_its_rows_swap(vocabulary):
     }
 
 
+def test_a_tie_of_letters_goes_to_the_stronger_value_inside_the_bands(vocabulary):
+    """Equal evidence by the letters (and equally complete prototypes) goes to the emotion
+    whose evidence the values inside the bands weigh more, then to the earlier emotion.
+    alex_rom_3 at 108.29 s, 4B+9C+10C+12C+...+43D, read happiness 1/1 by the order of the
+    emotions, 12C against 9C or 10C: its 10 was at 0.55, its 12 at 0.39."""
+    from facs_rig.core.events import NAMED_FACES, _name_emotion, _prototypes
+
+    table = _prototypes(vocabulary, NAMED_FACES)
+    code = vocabulary.parse("4B+9C+10C+12C+16C+17B+22B+25C+43D")
+    facial = {term.au for term in code}
+
+    def named(strengths):
+        return _name_emotion(code, table, vocabulary.scale(), facial, strengths)
+
+    values = {(4, None): 0.45, (9, None): 0.47, (10, None): 0.55, (12, None): 0.39,
+              (16, None): 0.22, (17, None): 0.34, (22, None): 0.17, (25, None): 0.26,
+              (43, None): 0.66}
+    assert named(values) == ("disgust", 2, 2)
+    # The smile the stronger (alex_rom_3 at 113.88 s: 12 at 0.45, 10 at 0.28): happiness.
+    assert named({**values, (9, None): 0.12, (10, None): 0.28, (12, None): 0.45}) == (
+        "happiness", 1, 1)
+    # Either side's value counts for a bilateral term, as its letter is the stronger side's.
+    sided = {key: value for key, value in values.items() if key[0] != 10}
+    assert named({**sided, (10, "L"): 0.30, (10, "R"): 0.55}) == ("disgust", 2, 2)
+    # No values (a typed code): the earlier emotion.
+    assert named(None) == ("happiness", 1, 1)
+
+
+def test_code_segments_settle_a_tie_of_letters_by_the_events_apex_values(vocabulary):
+    """code_segments gives the naming each term's apex value: 10 and 12 both coded C, 10 the
+    stronger in its band, read disgust; 12 the stronger, happiness."""
+    def summary(upper_lip: float, smile: float) -> str:
+        events = [AUEvent(Channel(10), upper_lip, 0.0, 0.2, 1.0, 0.2, letter="C"),
+                  AUEvent(Channel(12), smile, 0.0, 0.2, 1.0, 0.2, letter="C")]
+        return format_summary(code_segments(Timeline(tuple(events), fps=30), vocabulary))
+
+    assert summary(0.55, 0.40) == "0.00–1.40 s  10C+12C  disgust 1/1\n"
+    assert summary(0.40, 0.55) == "0.00–1.40 s  10C+12C  happiness 1/1\n"
+
+
 def test_every_row_of_the_table_names_an_emotion_that_lists_it(vocabulary):
     """Each prototype and variant of each named face, alone (unlettered terms at the unscored
     C), names its own emotion, or one whose table lists the same row (fear's 1+2+5B is

