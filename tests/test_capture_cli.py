@@ -388,7 +388,18 @@ def test_code_names_emotions_as_the_emfacs_table_does_on_a_real_take(capsys):
                  "4.01–6.79 s  1D+2D+5D  surprise 3/4",
                  "36.43–36.80 s  1C+2C+12C+17B+18B+24B+33C  happiness 1/1"):
         assert line in lines
-    assert not [line for line in lines if "happiness" in line and "9C+10C" in line]
+    # A nose wrinkle or upper lip raise stronger than the smile is never happiness; a smile
+    # at a letter above both (60.96 s, 9C+10C+12D) is, 9 and 10 being alternatives that weigh
+    # once (it read disgust 2/2 by 9C+10C's 1.10 against 12D's 0.90).
+    def letter(code: str, au: int) -> str:
+        found = re.search(rf"(?:^|\+)[LR]?{au}([A-E])", code)
+        return found.group(1) if found else ""
+
+    smiles = [line.split()[2] for line in lines if line.endswith("happiness 1/1")]
+    assert not [code for code in smiles
+                if max(letter(code, 9), letter(code, 10)) > letter(code, 12)]
+    assert "60.96–62.09 s  9C+10C+12D+14B+16C+25D+43C  happiness 1/1" in lines
+    assert "108.82–109.49 s  4C+9C+10D+12C+16B+17C+18C+22B+43D+64B  disgust 2/2" in lines
 
 
 def test_code_segments_a_real_take_into_stretches_a_coder_would_score(capsys):

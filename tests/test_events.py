@@ -627,7 +627,8 @@ def test_a_code_with_both_sides_written_out_shows_the_bilateral_rows(vocabulary)
     ("9+16+26", "0.00–1.40 s  9+16+26  disgust 3/3\n"),
     # alex_rom_3 30.60 s: a disgust face with a weak smile read happiness 2/2 (the smile was
     # all of happiness; 9 a third of disgust's 9+15+16). 9C+10C+17C explain it, the core
-    # 9C+10C weighing 1.10 (17 is a companion), against 6B+12B's 0.40.
+    # 9C or 10C weighing 0.55 (17 is a companion; 9 and 10 are alternatives), against
+    # 6B+12B's 0.40.
     ("4C+6B+9C+10C+12B+17C+24A", "0.00–1.40 s  4C+6B+9C+10C+12B+17C+24A  disgust 2/2\n"),
     ("9C+10C+12B", "0.00–1.40 s  9C+10C+12B  disgust 1/1\n"),
     # A felt smile with a trace of brow lowering is still happiness (no anger row holds 4 alone).
@@ -666,7 +667,7 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
     # With its core, a companion still completes the row and counts in matched/total.
     ("9C+17C", "0.00–1.40 s  9C+17C  disgust 2/2\n"),
     ("10C+17B", "0.00–1.40 s  10C+17B  disgust 2/2\n"),
-    ("9C+10C+12C+17E", "0.00–1.40 s  9C+10C+12C+17E  disgust 2/2\n"),
+    ("9D+10C+12C+17E", "0.00–1.40 s  9D+10C+12C+17E  disgust 2/2\n"),
     # Anger's companions (10, 17, 22 beside 4+5+7+23 or 4+5+7+24) weigh nothing either: a face
     # in pain (4+7+9+43) with a strong chin raise and lips pressed is pain, 1.15 against
     # 4B+7C+24B's 0.95 (it read anger 4/5 by 4+5+7+17+24 without 5, 1.95 with 17E).
@@ -674,6 +675,93 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
 ])
 def test_a_companion_supports_its_emotion_but_weighs_nothing(vocabulary, code, line):
     assert _label(vocabulary, code) == line
+
+
+@pytest.mark.parametrize("code, line", [
+    # Alternatives weigh as one: no row of Table 10-1 holds both 9 and 10 (disgust: 9, 9+17,
+    # 10, 10+17, ...), so with both shown only the stronger weighs, as the PSPI takes
+    # max(AU9, AU10) (Prkachin & Solomon 2008). A broad smile raising the upper lip and
+    # wrinkling the nose, alex_rom_3 at 60.96 s, is happiness: 12D's 0.90 against 9C or 10C's
+    # 0.55 (it read disgust 2/2 by 9C+10C's 1.10).
+    ("9C+10C+12D+14B+16C+25D+43C", "0.00–1.40 s  9C+10C+12D+14B+16C+25D+43C  happiness 1/1\n"),
+    ("9C+10C+12D", "0.00–1.40 s  9C+10C+12D  happiness 1/1\n"),
+    # The smile weaker than either: disgust, 0.55 against 0.20.
+    ("9C+10C+12B", "0.00–1.40 s  9C+10C+12B  disgust 1/1\n"),
+    ("9D+10C+12C", "0.00–1.40 s  9D+10C+12C  disgust 1/1\n"),
+    # Anger's 23 and 24 (rows 4+5+7+23 and 4+5+7+24): brows lowered and eyes closed with the
+    # lips tightened and pressed is pain, 2.2 (4C+7C+10C+43C) against 4C+7C+23D's 2.0 (it
+    # read anger 4/6 by 4C+7C+23D+24D's 2.9).
+    ("4C+7C+10C+23D+24D+43C", "0.00–1.40 s  4C+7C+10C+23D+24D+43C  pain 4/4\n"),
+    # Pain's 6 and 7, 9 and 10 (PSPI = 4 + max(6, 7) + max(9, 10) + 43): a laugh with the eyes
+    # squeezed shut is happiness, 6C+12E's 1.55 against 4B+6C+9C+43B's 1.5 (it read pain 4/4
+    # by the sum 2.6).
+    ("4B+6C+7C+9C+10C+12E+43B", "0.00–1.40 s  4B+6C+7C+9C+10C+12E+43B  happiness 2/2\n"),
+    ("4C+6C+7C+9C+10C+12D+43C", "0.00–1.40 s  4C+6C+7C+9C+10C+12D+43C  pain 4/4\n"),
+])
+def test_alternatives_of_an_emotions_rows_weigh_only_the_strongest(vocabulary, code, line):
+    assert _label(vocabulary, code) == line
+
+
+def test_an_emotions_alternatives_are_the_terms_its_rows_swap(vocabulary):
+    """Two terms are alternatives where no row holds both and swapping one for the other in a
+    row gives a row; only these weigh as one. Fear's rows 1+2+5B and 5+20 cover different
+    parts of the face and both weigh (1D+2D+5D+20D+26C is fear, not the surprise inside it)."""
+    from facs_rig.core.events import NAMED_FACES, _prototypes
+
+    groups = {prototype.name: {tuple(sorted(group, key=lambda key: (key[0], key[1] or "")))
+                               for group in prototype.alternatives}
+              for prototype in _prototypes(vocabulary, NAMED_FACES)}
+    assert groups == {
+        "happiness": set(),
+        # 6+15 and 11+15B (sadness's 6 and 11 stand for one another in its lower-face rows).
+        "sadness": {((6, None), (11, None))},
+        "surprise": {((26, None), (27, None))},
+        "fear": {((20, None), (20, "L"), (20, "R")), ((25, None), (26, None), (27, None))},
+        "anger": {((17, None), (25, None), (26, None)), ((23, None), (24, None))},
+        "disgust": {((9, None), (10, None)), ((15, None), (25, None), (26, None))},
+        "contempt": set(),
+        "pain": {((6, None), (7, None)), ((9, None), (10, None))},
+    }
+
+
+def test_a_tie_of_letters_goes_to_the_stronger_value_inside_the_bands(vocabulary):
+    """Equal evidence by the letters (and equally complete prototypes) goes to the emotion
+    whose evidence the values inside the bands weigh more, then to the earlier emotion.
+    alex_rom_3 at 108.29 s, 4B+9C+10C+12C+...+43D, read happiness 1/1 by the order of the
+    emotions, 12C against 9C or 10C: its 10 was at 0.55, its 12 at 0.39."""
+    from facs_rig.core.events import NAMED_FACES, _name_emotion, _prototypes
+
+    table = _prototypes(vocabulary, NAMED_FACES)
+    code = vocabulary.parse("4B+9C+10C+12C+16C+17B+22B+25C+43D")
+    facial = {term.au for term in code}
+
+    def named(strengths):
+        return _name_emotion(code, table, vocabulary.scale(), facial, strengths)
+
+    values = {(4, None): 0.45, (9, None): 0.47, (10, None): 0.55, (12, None): 0.39,
+              (16, None): 0.22, (17, None): 0.34, (22, None): 0.17, (25, None): 0.26,
+              (43, None): 0.66}
+    assert named(values) == ("disgust", 2, 2)
+    # The smile the stronger (alex_rom_3 at 113.88 s: 12 at 0.45, 10 at 0.28): happiness.
+    assert named({**values, (9, None): 0.12, (10, None): 0.28, (12, None): 0.45}) == (
+        "happiness", 1, 1)
+    # Either side's value counts for a bilateral term, as its letter is the stronger side's.
+    sided = {key: value for key, value in values.items() if key[0] != 10}
+    assert named({**sided, (10, "L"): 0.30, (10, "R"): 0.55}) == ("disgust", 2, 2)
+    # No values (a typed code): the earlier emotion.
+    assert named(None) == ("happiness", 1, 1)
+
+
+def test_code_segments_settle_a_tie_of_letters_by_the_events_apex_values(vocabulary):
+    """code_segments gives the naming each term's apex value: 10 and 12 both coded C, 10 the
+    stronger in its band, read disgust; 12 the stronger, happiness."""
+    def summary(upper_lip: float, smile: float) -> str:
+        events = [AUEvent(Channel(10), upper_lip, 0.0, 0.2, 1.0, 0.2, letter="C"),
+                  AUEvent(Channel(12), smile, 0.0, 0.2, 1.0, 0.2, letter="C")]
+        return format_summary(code_segments(Timeline(tuple(events), fps=30), vocabulary))
+
+    assert summary(0.55, 0.40) == "0.00–1.40 s  10C+12C  disgust 1/1\n"
+    assert summary(0.40, 0.55) == "0.00–1.40 s  10C+12C  happiness 1/1\n"
 
 
 def test_every_row_of_the_table_names_an_emotion_that_lists_it(vocabulary):
@@ -708,7 +796,7 @@ def test_every_row_of_the_table_names_an_emotion_that_lists_it(vocabulary):
     ("4E+6D+7C+9D+10C+43D", "0.00–1.40 s  4E+6D+7C+9D+10C+43D  pain 4/4\n"),
     # alex_rom_3's pained face (26.53 s) with a chin raise and lip press read `anger 4/5` (anger's
     # 4+5+7+17+24 without 5 explained 4E+7C+17C+24B, 2.30, against disgust's 9D+10C+17C, 2.00);
-    # the pain core explains 4E+6D+7C+9D+10C+43D, 4.80.
+    # the pain core explains 4E+6D+7C+9D+10C+43D, 3.70 (4E + max(6D, 7C) + max(9D, 10C) + 43D).
     ("4E+6D+7C+9D+10C+12C+14C+17C+24B+43D",
      "0.00–1.40 s  4E+6D+7C+9D+10C+12C+14C+17C+24B+43D  pain 4/4\n"),
     # One of 6 or 7 and one of 9 or 10 is each PSPI term present.
@@ -720,8 +808,8 @@ def test_every_row_of_the_table_names_an_emotion_that_lists_it(vocabulary):
     ("6C+9C+10C+43D", "0.00–1.40 s  6C+9C+10C+43D  disgust 1/1\n"),
     ("4C+6C+7C+43D", "0.00–1.40 s  4C+6C+7C+43D\n"),
     # An anger face (4+5+7+17+23 without 5; 5 beside 43 is refused) with the core in traces
-    # is still anger (evidence 2.7 against 2.1, anger's companion 17 weighing nothing: pain's
-    # 4D+7D count for both).
+    # is still anger (evidence 2.7 against 2.0, anger's companion 17 weighing nothing: pain's
+    # 4D and 7D count for both, its 6A not beside 7D).
     ("4D+7D+17D+23D+6A+9A+43A", "0.00–1.40 s  4D+6A+7D+9A+17D+23D+43A  anger 4/5\n"),
     # The PSPI scores each action's intensity with no side, so pain's terms show on either
     # side (either_side), where a table row's unsided term needs both: alex_rom_3 at 34.60 s,

