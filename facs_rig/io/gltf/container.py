@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from facs_rig.errors import GltfError, UnsupportedGltfError
+from facs_rig.io import bounded_json
 
 __all__ = [
     "GltfSource",
@@ -243,7 +244,7 @@ def _parse_json(data: bytes, where: Path, what: str) -> dict:
         raise GltfError(f"{where}: the {what} is not a JSON object")
     try:
         text = data.decode("utf-8-sig")
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = bounded_json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise GltfError(f"{where}: the {what} is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
