@@ -44,7 +44,7 @@ import numpy as np
 
 from facs_rig.core import limits as _limits
 from facs_rig.core.channels import Channel, sort_channels
-from facs_rig.core.curves import AUCurves
+from facs_rig.core.curves import UNSAMPLED_KEY, AUCurves
 from facs_rig.core.notation import Code, CodedAU
 from facs_rig.errors import CodeParseError, TimelineError, VocabularyError
 
@@ -1160,8 +1160,8 @@ def sample(timeline: Timeline, *, fps: float | None = None,
         Frames per second; default the timeline's own ``fps``.
     channels : iterable of Channel or None
         Columns to produce, in this order; default every channel the events drive, in
-        :func:`sort_channels` order. Events on channels not listed are left out; listed channels
-        without events are zero.
+        :func:`sort_channels` order. Events on channels not listed are left out (and named in
+        ``metadata``); listed channels without events are zero.
     duration : float or None
         Seconds to sample; default the timeline's duration.
 
@@ -1170,7 +1170,9 @@ def sample(timeline: Timeline, *, fps: float | None = None,
     AUCurves
         ``times`` (n_frames,) float64 = ``i / fps``; ``values`` (n_frames, n_channels) float32
         in ``[0, 1]``, the maximum over overlapping events of each channel, zero outside
-        every event. ``metadata`` is the timeline's metadata.
+        every event. ``metadata`` is the timeline's metadata, plus ``"unsampled_channels"``
+        (:data:`UNSAMPLED_KEY`), the names of played channels ``channels`` left out, when there
+        are any: :func:`~facs_rig.core.mixing.mix` names those a rig cannot show.
 
     Notes
     -----
@@ -1236,7 +1238,14 @@ def _sample_frames(timeline: Timeline, rate: float, columns: tuple[Channel, ...]
     events = [e for e in timeline.events if e.channel in index and e.intensity > 0.0]
     if events:
         _accumulate(values, events, index, rate, first)
-    return AUCurves(times, values, columns, rate, MappingProxyType(dict(timeline.metadata)))
+    metadata = dict(timeline.metadata)
+    # Channels played but not asked for are named, so that mix() still names what a rig cannot
+    # show when sampled with the rig's channels (the documented recipe lost the list).
+    unsampled = sort_channels({e.channel for e in timeline.events
+                               if e.channel not in index and e.intensity > 0.0})
+    if unsampled:
+        metadata[UNSAMPLED_KEY] = tuple(channel.name for channel in unsampled)
+    return AUCurves(times, values, columns, rate, MappingProxyType(metadata))
 
 
 #: Upper bound of (event, frame) pairs evaluated at once by :func:`sample`, bounding its memory.
