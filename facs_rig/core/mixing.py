@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from facs_rig.core.channels import Channel, parse_channel, sort_channels
+from facs_rig.core.channels import Channel, parse_channel, read_channel_values, sort_channels
 from facs_rig.core.curves import UNSAMPLED_KEY, AUCurves, TargetWeights
 from facs_rig.core.rig import (
     AUMapping,
@@ -553,15 +553,23 @@ def mix_frame(values: Mapping[Channel, float], rig: RigProfile) -> np.ndarray:
 
     Parameters
     ----------
-    values : Mapping[Channel, float]
-        AU channel -> intensity 0-1 (as from ``Vocabulary.channel_values``). Channels the rig
-        does not read are ignored; see :meth:`RigProfile.cannot_show`.
+    values : Mapping[Channel | str | int, float]
+        AU channel -> intensity 0-1 (as from ``Vocabulary.channel_values``), keyed as
+        ``FaceStream.push`` takes them: :class:`Channel`, channel name (``"AU12_L"``,
+        ``"L12"``) or AU number (``12``). Channels the rig does not read are ignored; see
+        :meth:`RigProfile.cannot_show`. NaN reads as 0.
     rig : RigProfile
 
     Returns
     -------
     (n_targets,) float32
         Weights in ``rig.targets`` order.
+
+    Raises
+    ------
+    CodeParseError
+        For a key that is no channel or a value that is no number
+        (:func:`~facs_rig.core.channels.read_channel_values`).
 
     Examples
     --------
@@ -575,7 +583,7 @@ def mix_frame(values: Mapping[Channel, float], rig: RigProfile) -> np.ndarray:
     0.7
     """
     plan = _plan(rig)
-    rows, layout = _frame_rows(values, plan)
+    rows, layout = _frame_rows(read_channel_values(values), plan)
     return plan.evaluate(rows, layout)
 
 

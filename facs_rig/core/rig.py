@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from facs_rig.core.channels import Channel, parse_channel, sort_channels
+from facs_rig.core.channels import Channel, _parse_au_name, parse_channel, sort_channels
 from facs_rig.core.naming import normalize_target_name
 from facs_rig.core.nodes import NodeMotion
 from facs_rig.errors import RigError, RigValidationError, cut, shown
@@ -662,7 +662,8 @@ class _Checker:
 
     def au_key(self, value: Any, path: str, *, sided: bool) -> Channel | None:
         """A channel string: an AU code, with a side when ``sided`` allows it."""
-        channel = parse_channel(value) if isinstance(value, str) else None
+        # AU-prefixed names only: a profile's keys are written as 'AU12' (the docs' one form).
+        channel = _parse_au_name(value) if isinstance(value, str) else None
         if channel is None:
             self.add(path, f"{shown(value)} is not an AU channel such as 'AU12'"
                      + (" or 'AU12_L'" if sided else ""))

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from facs_rig.core.channels import Channel, parse_channel, sort_channels
+from facs_rig.core.channels import Channel, read_channel_values, sort_channels
 from facs_rig.errors import FacsRigError, OscError
 from facs_rig.io.osc.clock import ClockSummary, FrameClock
 from facs_rig.io.osc.encoding import decode_packet, format_message
@@ -474,20 +474,11 @@ class FaceStream:
                 from facs_rig.resources import load_vocabulary
                 self._vocabulary = load_vocabulary()
             return self._vocabulary.channel_values(self._vocabulary.parse(values))
-        result: dict[Channel, float] = {}
-        for key, value in values.items():
-            if isinstance(key, Channel):
-                channel = key
-            elif isinstance(key, int) and not isinstance(key, bool):
-                channel = Channel(key)
-            else:
-                channel = parse_channel(str(key)) if isinstance(key, str) else None
-                if channel is None:
-                    raise OscError(f"{key!r} is not an AU channel (use AU12, AU12_L or 12)")
-            number = float(value)
+        # The keys mix_frame takes too (one reader of them: read_channel_values).
+        result = read_channel_values(values, error=OscError)
+        for channel, number in result.items():
             if not math.isfinite(number):
-                raise OscError(f"{channel}: value {value!r} is not a finite number")
-            result[channel] = number
+                raise OscError(f"{channel}: value {number!r} is not a finite number")
         return result
 
     def push(self, values: Mapping[Any, float] | str, *, time: float | None = None) -> np.ndarray:
