@@ -40,12 +40,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from facs_rig.core.channels import MAX_CHANNEL_NAME, Channel, parse_channel
+from facs_rig.core.channels import Channel, parse_channel
 from facs_rig.core.notation import names_expression
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
