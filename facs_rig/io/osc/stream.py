@@ -417,6 +417,10 @@ class FaceStream:
         self._bones_seen = False
         self._push_layout: FrameLayout | None = None
         self._push_bones = False
+        # Frames sent by push()/send_frame() and the clock time of the last: a script with its
+        # own clock never ticks the stream's, whose summary then said "0 frames".
+        self._frames_pushed = 0
+        self._last_push = 0.0
         self._clip_rate = self.clock.fps
         self._dirty = False
         self._closed = False
@@ -530,6 +534,8 @@ class FaceStream:
             self.clock.start()  # /VMC/Ext/T counts from the first frame
         when = self.clock.elapsed() if time is None else time
         self.send_vector(layout, layout.frame_vector(weights, vector, when))
+        self._frames_pushed += 1
+        self._last_push = self.clock.elapsed()
 
     def ticks(self, count: int | None = None, *, duration: float | None = None):
         """The stream's frame clock (see :meth:`FrameClock.ticks`), for scripts that push."""
@@ -622,9 +628,18 @@ class FaceStream:
 
     # -- ending
     def summary(self) -> StreamSummary:
-        """The clock and receiver figures so far."""
+        """The clock and receiver figures so far.
+
+        Frames pushed without the stream's clock (:meth:`push` in a loop of the script's own)
+        count too: the frames are the more of the clock's ticks and the frames pushed, and the
+        time runs to the last push (lateness is the clock's, 0 when it never ticked).
+        """
         skipped = self._current.skipped if self._current is not None else ()
-        return StreamSummary(self.clock.summary(), tuple(self.transport.stats),
+        clock = self.clock.summary()
+        if self._frames_pushed > clock.frames:
+            clock = dataclasses.replace(clock, frames=self._frames_pushed,
+                                        elapsed=max(clock.elapsed, self._last_push))
+        return StreamSummary(clock, tuple(self.transport.stats),
                              self.neutral_sent, self.interrupted, skipped,
                              printed=isinstance(self.transport, PacketPrinter))
 
