@@ -72,3 +72,10 @@ def test_a_smirk_erased_to_both_sides_is_named_in_python():
     weights = mix(sample(_timeline(("L12C", 0.0)), channels=vrm.channels), vrm)
     assert weights.metadata["unshown_sides"] == ("AU12_L",)
     assert weights.metadata["unshown_notes"] == ("L12: vrm shows AU12 on both sides (one shape, happy)",)
+
+
+def test_the_neutral_code_has_no_notes(capsys):
+    # "0" holds no channel: one frame of no values (it raised ValueError from a reshape).
+    assert load_rig("vrm").unshown_notes([], [[]]) == ()
+    assert main(["mix", "0", "--rig", "vrm"]) == 0
+    assert capsys.readouterr().out == "0 on vrm\n(every target is 0)\n"

@@ -372,7 +372,7 @@ class RigProfile:
         only = self.combination_only
         if not only or not channels:
             return ()
-        values = np.asarray(values).reshape(-1, len(channels))
+        values = np.atleast_2d(np.asarray(values))
         above = _played_columns(values)
 
         fired: dict[int, bool] = {}
@@ -433,7 +433,7 @@ class RigProfile:
         """
         if values is not None:
             columns = tuple(channels)
-            values = np.asarray(values).reshape(-1, len(columns))
+            values = np.atleast_2d(np.asarray(values))  # one frame may come as a row
             above = _played_columns(values)
             if lost is None:
                 lost = self.lost_in_combination(columns, values)
