@@ -8,7 +8,6 @@ finds them from a checkout, an editable install and an installed wheel alike.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import VocabularyError
+from facs_rig.io import bounded_json
 
 __all__ = ["load_vocabulary", "rigs_dir", "read_bundled_json"]
 
@@ -26,7 +26,7 @@ def read_bundled_json(name: str) -> Any:
     """Read ``facs_rig/data/<name>`` as JSON; a malformed file raises :class:`VocabularyError`."""
     resource = resources.files("facs_rig").joinpath("data", name)
     try:
-        return json.loads(resource.read_text(encoding="utf-8"))
+        return bounded_json.loads(resource.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise VocabularyError(f"bundled data file facs_rig/data/{name}: {exc}") from None
 

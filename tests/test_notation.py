@@ -205,12 +205,15 @@ def test_code_like_strings_parse_or_raise_our_error(text):
 @pytest.mark.parametrize(("text", "channel"), [
     ("AU12", Channel(12)), ("AU12_L", Channel(12, "L")), ("au01", Channel(1)),
     ("AU12R", Channel(12, "R")), ("R AU12", Channel(12, "R")), ("AU 6", Channel(6)),
+    # The FACS term form, as timeline files accept it (it returned None: technical-animator
+    # review, finding 7).
+    ("L12", Channel(12, "L")), ("12", Channel(12)), ("r 012", Channel(12, "R")),
 ])
 def test_parse_channel(text, channel):
     assert parse_channel(text) == channel
 
 
-@pytest.mark.parametrize("text", ["AU", "12", "LAU12_R", "AU12_X", "mouthSmileLeft", ""])
+@pytest.mark.parametrize("text", ["AU", "LAU12_R", "AU12_X", "L12R", "1234", "mouthSmileLeft", ""])
 def test_parse_channel_rejects(text):
     assert parse_channel(text) is None
 

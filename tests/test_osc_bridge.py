@@ -337,8 +337,14 @@ def test_python_osc_is_used_pinned_and_tested_at_its_lowest_pin():
     assert ci.index('pip install -q "python-osc==1.10.2"') < ci.index('pip install ".[test]"')
 
 
-def test_a_wink_is_taken_on_one_side_only(bridge):
-    bridge.handle_packet(encode_message("/facs/au/46/L", 1.0))
+def test_an_unsided_wink_is_refused_with_the_readers_reason(bridge):
+    # It closed both eyes; the notes, JSON and CSV readers refuse an unsided 46 (a wink is one eye).
     bridge.handle_packet(encode_message("/facs/au/46", 1.0))
+    assert bridge.values == {}
+    assert (bridge.counters.no_side, bridge.counters.applied, bridge.counters.ignored) == (1, 0, 1)
+    assert bridge.counters.line().endswith(
+        ", 0 bad codes, 1 without a side (AU46 is a wink of one eye: write L46 or R46 (both eyes: "
+        "45 or 43))")
+    assert bridge.counters.as_dict()["no_side"] == 1 and "no_side_reason" not in bridge.counters.as_dict()
+    bridge.handle_packet(encode_message("/facs/au/46/L", 1.0))
     assert bridge.values == {Channel(46, "L"): 1.0}
-    assert bridge.counters.applied == 1 and bridge.counters.unknown_address == 1

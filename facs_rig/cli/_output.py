@@ -7,7 +7,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -309,12 +309,22 @@ def note_unshown(rig, channels: Iterable[Any]) -> None:
     ----------
     rig : RigProfile
         The profile the command plays through (named or detected).
-    channels : iterable of Channel
+    channels : iterable of Channel, or mapping of Channel to float
         Every channel the command plays (a timeline's :attr:`~facs_rig.core.timeline.Timeline.
-        channels`, a code's ``Vocabulary.channel_values`` keys).
+        channels`), or a held code's values (``Vocabulary.channel_values``): then AUs the rig
+        shows only in combination with others it lacks are named too (``1C+2C`` on ``vrm``).
     """
-    for note in rig.unshown_notes(channels):
+    for note in unshown_notes(rig, channels):
         print(f"facs-rig: note: {note}", file=sys.stderr)
+
+
+def unshown_notes(rig, channels: Iterable[Any]) -> tuple[str, ...]:
+    """:meth:`~facs_rig.core.rig.RigProfile.unshown_notes` of played channels, or of a held
+    code's ``{channel: value}`` (one frame, so combinations are judged)."""
+    if isinstance(channels, Mapping):
+        columns = list(channels)
+        return rig.unshown_notes(columns, [[channels[c] for c in columns]])
+    return rig.unshown_notes(channels)
 
 
 def played_channels(timeline) -> list[Any]:

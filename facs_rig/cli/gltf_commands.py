@@ -138,8 +138,11 @@ def _unmatched_lines(match: TargetMatch) -> list[str]:
     if match.undriven_file_targets:
         lines.append(f"file targets matched but driven by no FACS code of the profile (left at "
                      f"0): {', '.join(match.undriven_file_targets)}")
-    if match.names.missing:
-        lines.append(f"profile targets not in the file: {', '.join(match.names.missing)}")
+    if match.missing_targets:
+        lines.append(f"profile targets not in the file: {', '.join(match.missing_targets)}")
+    note = match.node_motion_note()
+    if note:
+        lines.append(note)
     return lines
 
 
@@ -173,8 +176,14 @@ def run_bake(args: argparse.Namespace) -> int:
           f"({', '.join(dict.fromkeys(result.meshes))}), {report.n_frames} frames at "
           f"{report.fps:g} fps")
     if result.moved_nodes:
+        moved = set(result.moved_node_names)
+        # Named by what turns them (it said "gaze" for a profile's head nod).
+        targets = list(dict.fromkeys(m.target for m in report.match.profile.node_motions
+                                     if m.node in moved))
+        named = ", ".join(targets[:4]) + (f", ... ({len(targets)} in all)" if len(targets) > 4
+                                          else "")
         print(f"rotation of {len(result.moved_nodes)} node(s) ({', '.join(result.moved_node_names)}): "
-              f"the profile's node motion (gaze), in the same animation")
+              f"the profile's node motion for {named}, in the same animation")
     print(_animations_line(result))
     if args.no_reduce:
         print(f"keyframes: {result.keys_in} (reduction off), {result.animation_bytes_out:,} bytes")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from facs_rig.cli._output import note_unshown, print_json, print_table, scale_type
+from facs_rig.cli._output import note_unshown, print_json, print_table, scale_type, unshown_notes
 from facs_rig.core.channels import Channel
 from facs_rig.core.mixing import explain, mix_frame
 from facs_rig.core.notation import format_code
@@ -172,7 +172,7 @@ def _held_values(code_text: str, scale: str | None, command: str) -> tuple[str, 
 def _unshown_note(rig: RigProfile, values: Mapping[Channel, float]) -> str | None:
     """``mix``'s and ``explain``'s notes (one per line), or None: the same notes
     :func:`~facs_rig.cli._output.note_unshown` gives the commands that play a code on a rig."""
-    return "\n".join(rig.unshown_notes(values)) or None
+    return "\n".join(unshown_notes(rig, values)) or None
 
 
 def run_mix(args: argparse.Namespace) -> int:

@@ -15,7 +15,11 @@ import numpy as np
 
 from facs_rig.core.channels import Channel
 
-__all__ = ["AUCurves", "TargetWeights"]
+__all__ = ["AUCurves", "TargetWeights", "UNSAMPLED_KEY"]
+
+#: ``AUCurves.metadata`` key of :func:`~facs_rig.core.timeline.sample`: names of the timeline's
+#: played channels (an event above 0) left out of the columns asked for; absent when none was.
+UNSAMPLED_KEY = "unsampled_channels"
 
 
 def _check_grid(times: np.ndarray, values: np.ndarray, n_columns: int, what: str) -> None:

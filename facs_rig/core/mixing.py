@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from facs_rig.core.channels import Channel
-from facs_rig.core.curves import AUCurves, TargetWeights
+from facs_rig.core.channels import Channel, parse_channel, read_channel_values, sort_channels
+from facs_rig.core.curves import UNSAMPLED_KEY, AUCurves, TargetWeights
 from facs_rig.core.rig import (
     AUMapping,
     ClampRule,
@@ -487,8 +487,13 @@ def mix(curves: AUCurves, rig: RigProfile) -> TargetWeights:
     -------
     TargetWeights
         ``weights`` (n_frames, n_targets) float32 in ``rig.targets`` order, on the same
-        ``times``. ``metadata`` holds the rig name and ``unshown_channels``: input channels
-        whose AU the rig cannot show (they were not silently lost: they are listed here).
+        ``times``. ``metadata`` holds the rig name, ``unshown_channels``: the channels whose AU
+        the rig cannot show, those :func:`~facs_rig.core.timeline.sample` left out included,
+        and those it shows only in combination when none of their combinations played (they
+        were not silently lost: they are listed here); ``unshown_sides``: played one-sided
+        channels whose AU the rig shows on both sides (``AU12_L`` on ``vrm``); and
+        ``unshown_notes``: the notes the CLI prints for both
+        (:meth:`~facs_rig.core.rig.RigProfile.unshown_notes`).
 
     Examples
     --------
@@ -504,9 +509,19 @@ def mix(curves: AUCurves, rig: RigProfile) -> TargetWeights:
     0.0
     """
     weights = mix_array(curves.values, curves.channels, rig)
-    unshown = rig.cannot_show(curves.channels)
+    # Channels sample() left out (the rig's own columns asked for) are named too.
+    unsampled = tuple(parse_channel(name) for name in curves.metadata.get(UNSAMPLED_KEY, ()))
+    unsampled = tuple(channel for channel in unsampled if channel is not None)
+    lost = rig.lost_in_combination(curves.channels, curves.values)
+    unshown = sort_channels({*rig.cannot_show(curves.channels + unsampled), *lost})
+    sides = rig.sides_unshown
+    sided = [k for k, c in enumerate(curves.channels) if c.side is not None and c.au in sides]
     metadata = {**dict(curves.metadata), "rig": rig.name,
-                "unshown_channels": tuple(c.name for c in unshown)}
+                "unshown_channels": tuple(c.name for c in unshown),
+                "unshown_sides": tuple(curves.channels[k].name for k in sided
+                                       if np.fmax.reduce(curves.values[:, k], initial=0.0) > 0),
+                "unshown_notes": rig.unshown_notes(curves.channels, curves.values,
+                                                   unsampled=unsampled, lost=lost)}
     return TargetWeights(curves.times, weights, rig.targets, curves.fps, MappingProxyType(metadata))
 
 
@@ -543,15 +558,23 @@ def mix_frame(values: Mapping[Channel, float], rig: RigProfile) -> np.ndarray:
 
     Parameters
     ----------
-    values : Mapping[Channel, float]
-        AU channel -> intensity 0-1 (as from ``Vocabulary.channel_values``). Channels the rig
-        does not read are ignored; see :meth:`RigProfile.cannot_show`.
+    values : Mapping[Channel | str | int, float]
+        AU channel -> intensity 0-1 (as from ``Vocabulary.channel_values``), keyed as
+        ``FaceStream.push`` takes them: :class:`Channel`, channel name (``"AU12_L"``,
+        ``"L12"``) or AU number (``12``). Channels the rig does not read are ignored; see
+        :meth:`RigProfile.cannot_show`. NaN reads as 0.
     rig : RigProfile
 
     Returns
     -------
     (n_targets,) float32
         Weights in ``rig.targets`` order.
+
+    Raises
+    ------
+    CodeParseError
+        For a key that is no channel or a value that is no number
+        (:func:`~facs_rig.core.channels.read_channel_values`).
 
     Examples
     --------
@@ -565,7 +588,7 @@ def mix_frame(values: Mapping[Channel, float], rig: RigProfile) -> np.ndarray:
     0.7
     """
     plan = _plan(rig)
-    rows, layout = _frame_rows(values, plan)
+    rows, layout = _frame_rows(read_channel_values(values), plan)
     return plan.evaluate(rows, layout)
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from facs_rig.core.channels import Channel, parse_channel, sort_channels
+import numpy as np
+
+from facs_rig.core.channels import Channel, _parse_au_name, parse_channel, sort_channels
 from facs_rig.core.naming import normalize_target_name
 from facs_rig.core.nodes import NodeMotion
 from facs_rig.errors import RigError, RigValidationError, cut, shown
@@ -93,6 +95,14 @@ class RigIssue:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
+
+
+def _played_columns(values: np.ndarray) -> np.ndarray:
+    """(n_channels,) bool: the columns of ``values`` (n_frames, n_channels) above 0 on some frame
+    (NaN reads as absent, as in the mixer)."""
+    if values.shape[0] == 0:
+        return np.zeros(values.shape[1], dtype=bool)
+    return np.fmax.reduce(values, axis=0) > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,18 +348,110 @@ class RigProfile:
         return MappingProxyType({au: tuple(dict.fromkeys(targets))
                                  for au, targets in sorted(sides.items()) if all(targets)})
 
-    def unshown_notes(self, channels: Iterable[Channel]) -> tuple[str, ...]:
+    @property
+    def combination_only(self) -> Mapping[int, tuple[CorrectiveRule, ...]]:
+        """AUs the profile reads but maps to no target, with the correctives that name them.
+
+        Such an AU moves the face only when every AU of one of its correctives plays with it
+        (``vrm`` shows AU1 only in ``sad``, 1+4+15, and ``surprised``, 1+2+5+26: a brow flash,
+        1+2, moves nothing). An empty tuple: the AU only holds others back. ``{au: rules}`` in
+        ascending AU order.
+        """
+        mapped = set(self.mapped_aus)
+        correctives = [r for r in self.rules if isinstance(r, CorrectiveRule)]
+        return MappingProxyType({
+            au: tuple(r for r in correctives if any(c.au == au for c in r.aus))
+            for au in self.aus if au not in mapped})
+
+    def lost_in_combination(self, channels: Sequence[Channel],
+                            values: np.ndarray) -> tuple[Channel, ...]:
+        """The channels above 0 on some frame whose AU is :attr:`combination_only` and none of
+        whose correctives has all its AUs above 0 on one frame: they moved nothing.
+
+        Parameters
+        ----------
+        channels : sequence of Channel
+            The columns of ``values``.
+        values : array_like
+            (n_frames, n_channels) AU values, 0-1.
+
+        Returns
+        -------
+        tuple of Channel
+            In :func:`sort_channels` order. A corrective that also reads targets counts as
+            firing when its AUs play (its targets are not judged here).
+        """
+        only = self.combination_only
+        if not only or not channels:
+            return ()
+        values = np.atleast_2d(np.asarray(values))
+        above = _played_columns(values)
+
+        fired: dict[int, bool] = {}
+
+        def fires(rule: CorrectiveRule) -> bool:
+            """Whether every AU driver of ``rule`` is above 0 on one frame (a sided driver reads
+            its side and both). Only the columns of played drivers are compared, once per rule:
+            comparing every frame of every channel of an hour at 60 fps tripled a mix's time."""
+            if id(rule) not in fired:
+                views = [[k for k, c in enumerate(channels) if c.au == driver.au and above[k]
+                          and (driver.side is None or c.side in (None, driver.side))]
+                         for driver in rule.aus]
+                together = bool(views) and all(views)
+                if together:
+                    frames = np.ones(len(values), dtype=bool)
+                    for columns in views:
+                        frames &= (values[:, columns] > 0).any(axis=1)
+                    together = bool(frames.any())
+                fired[id(rule)] = together
+            return fired[id(rule)]
+
+        lost = []
+        for au, rules in only.items():
+            own = [c for k, c in enumerate(channels) if c.au == au and above[k]]
+            if own and not any(fires(rule) for rule in rules):
+                lost.extend(own)
+        return sort_channels(lost)
+
+    def unshown_notes(self, channels: Iterable[Channel], values: np.ndarray | None = None, *,
+                      unsampled: Iterable[Channel] = (),
+                      lost: Sequence[Channel] | None = None) -> tuple[str, ...]:
         """What of ``channels`` this profile cannot show, for people: the AUs it does not read,
-        then each AU whose coded side it cannot show.
+        each AU whose coded side it cannot show, then (given ``values``) the AUs it shows only
+        in combination that played without one.
+
+        Parameters
+        ----------
+        channels : iterable of Channel
+            The channels played (with ``values``: its columns, in order).
+        values : array_like or None
+            (n_frames, n_channels) AU values: channels never above 0 are not played, and
+            :meth:`lost_in_combination` is noted. None: every channel plays, no combination
+            is judged.
+        unsampled : iterable of Channel
+            Channels played but left out of ``values`` (``sample(..., channels=...)``).
+        lost : sequence of Channel or None
+            :meth:`lost_in_combination` of ``channels`` and ``values`` when the caller has it
+            already (``mix`` does), so an hour's values are not searched twice.
 
         Returns
         -------
         tuple of str
-            ``arkit cannot show: AU11 (why)`` (one line for every such AU) and ``L1: arkit shows
-            AU1 on both sides (one shape, browInnerUp)`` (one line per AU); empty when the
-            profile shows every channel as coded.
+            ``arkit cannot show: AU11 (why)`` (one line for every such AU), ``L1: arkit shows
+            AU1 on both sides (one shape, browInnerUp)`` (one line per AU) and ``vrm shows 1C's
+            AU1 only together with ...`` (one line); empty when the profile shows every channel
+            as coded. :func:`facs_rig.core.mixing.mix` puts them in its metadata, the CLI prints
+            them.
         """
-        channels = sort_channels(set(channels))
+        if values is not None:
+            columns = tuple(channels)
+            values = np.atleast_2d(np.asarray(values))  # one frame may come as a row
+            above = _played_columns(values)
+            if lost is None:
+                lost = self.lost_in_combination(columns, values)
+            channels = [c for c, on in zip(columns, above) if on]
+        lost = () if values is None else lost
+        channels = sort_channels(set(channels) | set(unsampled))
         notes = []
         unshown = self.cannot_show(channels)
         if unshown:
@@ -368,6 +470,17 @@ class RigProfile:
             shapes = (f"one shape, {targets[0]}" if len(targets) == 1
                       else f"unsided shapes {', '.join(targets)}")
             notes.append(f"{', '.join(labels)}: {self.name} shows AU{au} on both sides ({shapes})")
+        if lost:
+            only = self.combination_only
+            parts = []
+            for au in dict.fromkeys(c.au for c in lost):
+                combos = ["+".join(c.name for c in r.aus) + f" ({r.target})" for r in only[au]]
+                name = Channel(au).name
+                parts.append(f"{name} only in " + " or ".join(combos) if combos
+                             else f"{name} only holds back other AUs")
+            notes.append(f"{self.name} cannot show {', '.join(c.name for c in lost)} without the "
+                         f"AUs it combines them with, and none of those combinations played: "
+                         f"{'; '.join(parts)}")
         return tuple(notes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -563,7 +676,8 @@ class _Checker:
 
     def au_key(self, value: Any, path: str, *, sided: bool) -> Channel | None:
         """A channel string: an AU code, with a side when ``sided`` allows it."""
-        channel = parse_channel(value) if isinstance(value, str) else None
+        # AU-prefixed names only: a profile's keys are written as 'AU12' (the docs' one form).
+        channel = _parse_au_name(value) if isinstance(value, str) else None
         if channel is None:
             self.add(path, f"{shown(value)} is not an AU channel such as 'AU12'"
                      + (" or 'AU12_L'" if sided else ""))

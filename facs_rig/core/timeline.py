@@ -34,6 +34,7 @@ events (never over frames). This module is pure: numpy and the standard library 
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field, replace
@@ -44,7 +45,7 @@ import numpy as np
 
 from facs_rig.core import limits as _limits
 from facs_rig.core.channels import Channel, sort_channels
-from facs_rig.core.curves import AUCurves
+from facs_rig.core.curves import UNSAMPLED_KEY, AUCurves
 from facs_rig.core.notation import Code, CodedAU, combination_rule
 from facs_rig.errors import CodeParseError, FacsRuleError, TimelineError, VocabularyError
 
@@ -478,6 +479,15 @@ class CodeMark:
         return CodeMark(self.code, self.start + seconds, self.end + seconds)
 
 
+def _sorted_marks(marks: Iterable[CodeMark]) -> tuple[CodeMark, ...]:
+    """Marks checked and sorted by start, then code, then end."""
+    marks = tuple(marks)
+    for index, mark in enumerate(marks):
+        if not isinstance(mark, CodeMark):
+            raise TimelineError(f"marks[{index}] must be a CodeMark, not {mark!r}")
+    return tuple(sorted(marks, key=lambda m: (m.start, m.code, m.end)))
+
+
 def _canonical_metadata(metadata: Any) -> Mapping[str, Any]:
     if metadata is None:
         return MappingProxyType({})
@@ -531,15 +541,15 @@ class Timeline:
                 raise TimelineError(f"events[{index}] must be an AUEvent, not {event!r}")
         events = tuple(sorted(events, key=_event_order))
         object.__setattr__(self, "events", events)
-        marks = tuple(self.marks)
-        for index, mark in enumerate(marks):
-            if not isinstance(mark, CodeMark):
-                raise TimelineError(f"marks[{index}] must be a CodeMark, not {mark!r}")
-        marks = tuple(sorted(marks, key=lambda m: (m.start, m.code, m.end)))
+        # The events' sort keys (made when with_events first adds to this timeline) and end, so
+        # that adding a few events to a long timeline does not sort it again (add_code in a
+        # loop was quadratic: 4,000 beats took 12 s).
+        object.__setattr__(self, "_event_keys", None)
+        object.__setattr__(self, "_events_end", max((event.end for event in events), default=0.0))
+        marks = _sorted_marks(self.marks)
         object.__setattr__(self, "marks", marks)
         if self.duration is None:
-            duration = max(max((event.end for event in events), default=0.0),
-                           max((mark.end for mark in marks), default=0.0))
+            duration = max(self._events_end, max((mark.end for mark in marks), default=0.0))
         else:
             duration = _check_time(self.duration, "timeline duration")
         object.__setattr__(self, "duration", float(duration))
@@ -572,17 +582,60 @@ class Timeline:
         return max((event.end for event in self.events), default=0.0)
 
     def with_events(self, events: Iterable[AUEvent], *, duration: float | None = None) -> Timeline:
-        """A copy with other events; the duration grows to cover them unless given."""
+        """A copy with other events; the duration grows to cover them unless given.
+
+        ``self.events + more`` (the events of this timeline, then others) sorts only the others
+        into place, so adding beats one call at a time costs time in the beats added, not in
+        the timeline's length.
+        """
         events = tuple(events)
+        count = len(self.events)
+        # Tuple equality compares items by identity first: a prefix check costs no Python call
+        # per event when the events are this timeline's own.
+        if count and len(events) > count and events[:count] == self.events:
+            return self._with_more_events(events[count:], duration)
         if duration is None:
             duration = max(self.duration, max((e.end for e in events), default=0.0))
         return Timeline(events, duration, self.fps, self.metadata, self.marks)
 
+    def _with_more_events(self, more: tuple[AUEvent, ...], duration: float | None) -> Timeline:
+        """:meth:`with_events` of ``self.events + more``: the same timeline, each of ``more``
+        inserted after the events whose sort key is not greater (as the stable sort of
+        ``__post_init__`` places it)."""
+        for index, event in enumerate(more, len(self.events)):
+            if not isinstance(event, AUEvent):
+                raise TimelineError(f"events[{index}] must be an AUEvent, not {event!r}")
+        keys = list(self._event_keys) if self._event_keys is not None else [
+            _event_order(event) for event in self.events]
+        events = list(self.events)
+        for key, event in sorted(((_event_order(e), e) for e in more), key=lambda pair: pair[0]):
+            at = bisect.bisect_right(keys, key)
+            keys.insert(at, key)
+            events.insert(at, event)
+        end = max(self._events_end, max(event.end for event in more))
+        duration = max(self.duration, end) if duration is None \
+            else _check_time(duration, "timeline duration")
+        return self._presorted(tuple(events), keys, end, float(duration), self.marks)
+
+    def _presorted(self, events: tuple[AUEvent, ...], keys: list[tuple] | None, end: float,
+                   duration: float, marks: tuple[CodeMark, ...]) -> Timeline:
+        """A timeline with this one's fps and metadata (both checked already) and ``events``
+        sorted and checked already (``keys``: their sort keys, or None when not made):
+        ``__post_init__`` would only sort them again."""
+        timeline = object.__new__(type(self))
+        for name, value in (("events", events), ("_event_keys", keys), ("_events_end", end),
+                            ("duration", duration), ("fps", self.fps),
+                            ("metadata", self.metadata), ("marks", marks)):
+            object.__setattr__(timeline, name, value)
+        return timeline
+
     def with_marks(self, marks: Iterable[CodeMark]) -> Timeline:
         """A copy with other marks; the duration grows to cover them."""
-        marks = tuple(marks)
+        marks = _sorted_marks(marks)
         duration = max(self.duration, max((m.end for m in marks), default=0.0))
-        return Timeline(self.events, duration, self.fps, self.metadata, marks)
+        # The events stay as they are: not sorted again (add_code calls this for every beat).
+        return self._presorted(self.events, self._event_keys, self._events_end, float(duration),
+                               marks)
 
     def with_fps(self, fps: float) -> Timeline:
         """A copy with another default sampling rate."""
@@ -1330,8 +1383,8 @@ def sample(timeline: Timeline, *, fps: float | None = None,
         Frames per second; default the timeline's own ``fps``.
     channels : iterable of Channel or None
         Columns to produce, in this order; default every channel the events drive, in
-        :func:`sort_channels` order. Events on channels not listed are left out; listed channels
-        without events are zero.
+        :func:`sort_channels` order. Events on channels not listed are left out (and named in
+        ``metadata``); listed channels without events are zero.
     duration : float or None
         Seconds to sample; default the timeline's duration.
 
@@ -1340,7 +1393,9 @@ def sample(timeline: Timeline, *, fps: float | None = None,
     AUCurves
         ``times`` (n_frames,) float64 = ``i / fps``; ``values`` (n_frames, n_channels) float32
         in ``[0, 1]``, the maximum over overlapping events of each channel, zero outside
-        every event. ``metadata`` is the timeline's metadata.
+        every event. ``metadata`` is the timeline's metadata, plus ``"unsampled_channels"``
+        (:data:`UNSAMPLED_KEY`), the names of played channels ``channels`` left out, when there
+        are any: :func:`~facs_rig.core.mixing.mix` names those a rig cannot show.
 
     Notes
     -----
@@ -1406,7 +1461,14 @@ def _sample_frames(timeline: Timeline, rate: float, columns: tuple[Channel, ...]
     events = [e for e in timeline.events if e.channel in index and e.intensity > 0.0]
     if events:
         _accumulate(values, events, index, rate, first)
-    return AUCurves(times, values, columns, rate, MappingProxyType(dict(timeline.metadata)))
+    metadata = dict(timeline.metadata)
+    # Channels played but not asked for are named, so that mix() still names what a rig cannot
+    # show when sampled with the rig's channels (the documented recipe lost the list).
+    unsampled = sort_channels({e.channel for e in timeline.events
+                               if e.channel not in index and e.intensity > 0.0})
+    if unsampled:
+        metadata[UNSAMPLED_KEY] = tuple(channel.name for channel in unsampled)
+    return AUCurves(times, values, columns, rate, MappingProxyType(metadata))
 
 
 #: Upper bound of (event, frame) pairs evaluated at once by :func:`sample`, bounding its memory.

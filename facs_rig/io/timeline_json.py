@@ -40,12 +40,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from facs_rig.core.channels import MAX_CHANNEL_NAME, Channel, parse_channel
+from facs_rig.core.channels import Channel, parse_channel
 from facs_rig.core.notation import names_expression
 from facs_rig.core.timeline import (
     DEFAULT_APEX,
@@ -100,25 +99,10 @@ _BEAT_KEYS = {"at", "code", "onset", "apex", "offset", "ease", "ease_in", "ease_
               "scale", "note", "comment"}
 
 
-# Fullmatch on stripped text with one space run between literals: linear (the former
-# ``\s*([LR])?\s*(?:AU)?\s*`` let three runs share the same spaces, cubic on a padded name).
-_FACS_TERM_CHANNEL = re.compile(r"([LR])?\s*(?:AU\s*)?0*(\d{1,3})", re.IGNORECASE)
-
-
 def read_channel_name(text: str) -> Channel | None:
-    """A channel from any usual spelling: ``AU12``, ``AU12_L``, ``au12l`` (see
-    :func:`~facs_rig.core.channels.parse_channel`) or the FACS term form ``12``, ``L12``, ``R12``."""
-    channel = parse_channel(text)
-    if channel is not None:
-        return channel
-    text = text.strip()
-    if len(text) > MAX_CHANNEL_NAME:
-        return None
-    match = _FACS_TERM_CHANNEL.fullmatch(text)
-    if match is None:
-        return None
-    side, number = match.groups()
-    return Channel(int(number), side.upper() if side else None)
+    """A channel from any usual spelling: ``AU12``, ``AU12_L``, ``au12l`` or the FACS term form
+    ``12``, ``L12``, ``R12`` (:func:`~facs_rig.core.channels.parse_channel`, which reads them all)."""
+    return parse_channel(text)
 
 
 def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple[Channel, ...]:

@@ -43,7 +43,6 @@ Every error names the file and the JSON path of the bad value (``$.mapping.aus.A
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ import numpy as np
 from facs_rig.core.channels import Channel
 from facs_rig.core.solve import NO_PRIORS, AUPrior, PairPrior, ShapeCrosstalk, SolvePriors
 from facs_rig.errors import CaptureFormatError
+from facs_rig.io import bounded_json
 from facs_rig.io.bounded_read import read_bounded
 from facs_rig.io.captures.arkit_names import ARKIT_NAMES, canonical_arkit_name
 
@@ -621,7 +621,7 @@ def _read_document(path: str) -> Any:
     except UnicodeDecodeError:
         raise TrackerProfileError(f"{path}: not UTF-8 text") from None
     try:
-        return json.loads(text)
+        return bounded_json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise TrackerProfileError(f"{path}: not valid JSON: {exc}") from None
 
@@ -639,7 +639,7 @@ def load_tracker(name_or_path: str | os.PathLike[str]) -> TrackerProfile:
         from importlib import resources
 
         resource = resources.files("facs_rig").joinpath("data", "trackers", f"{text.lower()}.json")
-        return parse_tracker(json.loads(resource.read_text(encoding="utf-8")),
+        return parse_tracker(bounded_json.loads(resource.read_text(encoding="utf-8")),
                              f"trackers/{text.lower()}.json")
     if not os.path.exists(text):
         raise TrackerProfileError(f"{text}: no such tracker profile (bundled: "

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from facs_rig.errors import GltfError, UnsupportedGltfError
+from facs_rig.io import bounded_json
 from facs_rig.io.bounded_read import refuse_special_file
 
 __all__ = [
@@ -246,7 +247,7 @@ def _parse_json(data: bytes, where: Path, what: str) -> dict:
         raise GltfError(f"{where}: the {what} is not a JSON object")
     try:
         text = data.decode("utf-8-sig")
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = bounded_json.loads(text, parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise GltfError(f"{where}: the {what} is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:

@@ -8,6 +8,7 @@ profile drives ICT FaceKit's ``mouthSmile_L`` and Face Cap's ``mouthSmile_L`` as
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -15,7 +16,7 @@ from typing import Any
 
 from facs_rig.core.naming import NameMatch, match_names
 from facs_rig.core.rig import RigProfile
-from facs_rig.errors import RigError
+from facs_rig.errors import RigError, quoted
 from facs_rig.io.gltf.reader import GltfRig
 from facs_rig.io.rig_files import list_rigs, load_rig
 
@@ -38,12 +39,53 @@ class TargetMatch:
         File target name -> column of the profile's weights that drives it.
     n_file_targets : int
         Distinct target names in the file.
+    file_nodes : tuple of str
+        The names of the file's nodes, in file order (once each): the profile's ``node_motion``
+        turns nodes by name.
     """
 
     profile: RigProfile
     names: NameMatch
     column_of_target: Any
     n_file_targets: int
+    file_nodes: tuple[str, ...] = ()
+
+    @property
+    def missing_nodes(self) -> tuple[str, ...]:
+        """Nodes the profile's ``node_motion`` turns that the file has no node of that name for:
+        their targets move nothing on this file (a misspelled node kept a nod from moving with no
+        word, a technical-animator reviewer found)."""
+        present = set(self.file_nodes)
+        return tuple(dict.fromkeys(m.node for m in self.profile.node_motions
+                                   if m.node not in present))
+
+    @property
+    def missing_targets(self) -> tuple[str, ...]:
+        """Profile targets the file lacks, leaving out those shown by turning a node the file has
+        (a head nod done by ``node_motion`` needs no morph target)."""
+        present = set(self.file_nodes)
+        turned = {m.target for m in self.profile.node_motions if m.node in present}
+        return tuple(target for target in self.names.missing if target not in turned)
+
+    def node_motion_note(self) -> str | None:
+        """One line naming the :attr:`missing_nodes`, the targets they leave unmoved, a close
+        node name of the file when there is one, and the file's nodes; None when none is missing.
+        """
+        missing = self.missing_nodes
+        if not missing:
+            return None
+        parts = []
+        for node in missing:
+            targets = dict.fromkeys(m.target for m in self.profile.node_motions if m.node == node)
+            close = difflib.get_close_matches(node, self.file_nodes, n=1, cutoff=0.6)
+            hint = f", did you mean {quoted(close[0])}?" if close else ""
+            parts.append(f"{quoted(node)} (for {', '.join(targets)}{hint})")
+        shown = ", ".join(quoted(name) for name in self.file_nodes[:8])
+        if len(self.file_nodes) > 8:
+            shown += f", ... ({len(self.file_nodes)} in all)"
+        nodes = f"its nodes: {shown}" if self.file_nodes else "it has no named nodes"
+        return (f"rig {self.profile.name}'s node_motion turns node(s) the file does not have, so "
+                f"they stay still: {'; '.join(parts)}; {nodes}")
 
     @property
     def profile_coverage(self) -> float:
@@ -85,7 +127,8 @@ class TargetMatch:
             "file_coverage": round(self.file_coverage, 4),
             "profile_coverage": round(self.profile_coverage, 4),
             "matched": {target: list(names) for target, names in self.names.matched.items()},
-            "missing": list(self.names.missing),
+            "missing": list(self.missing_targets),
+            "missing_nodes": list(self.missing_nodes),
             "unused": list(self.names.unused),
             "ambiguous": list(self.names.ambiguous),
         }
@@ -101,7 +144,13 @@ def match_rig(profile: RigProfile, rig: GltfRig) -> TargetMatch:
     column_of_target = _columns(profile.targets, names.matched)
     return TargetMatch(profile=profile, names=names,
                        column_of_target=MappingProxyType(column_of_target),
-                       n_file_targets=len(file_names))
+                       n_file_targets=len(file_names), file_nodes=_node_names(rig))
+
+
+def _node_names(rig: GltfRig) -> tuple[str, ...]:
+    nodes = rig.source.document.get("nodes") if isinstance(rig.source.document, dict) else None
+    names = (node.get("name") for node in nodes or () if isinstance(node, dict))
+    return tuple(dict.fromkeys(name for name in names if isinstance(name, str)))
 
 
 def column_map(columns: Sequence[str], file_names: Iterable[str]) -> dict[str, int]:

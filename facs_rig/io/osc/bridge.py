@@ -10,11 +10,11 @@ Input addresses (any sender: a tracker, TouchDesigner, a script with python-osc)
 
 Numbers may arrive as ``f``, ``d``, ``i`` or ``h``. Everything else is counted and ignored, never
 fatal: malformed packets (see :func:`parse_packet`), unknown addresses
-(including AU numbers the vocabulary does not know as moving codes, sides on AUs FACS codes
-bilaterally only, and no side on one FACS codes on one side only: ``/facs/au/46``, a wink of no
-eye, as the timeline readers refuse it), wrong argument types or counts, NaN and infinities,
-values outside 0-1, and code strings that do not parse. Bundles are applied on arrival
-whatever their time tag.
+(including AU numbers the vocabulary does not know as moving codes, and sides on AUs FACS codes
+bilaterally only), an AU FACS codes on one side only sent without its side (``/facs/au/46``: a
+wink is one eye; refused as the file readers refuse it, :func:`~facs_rig.core.timeline.
+check_channel`), wrong argument types or counts, NaN and infinities, values outside 0-1, and
+code strings that do not parse. Bundles are applied on arrival whatever their time tag.
 
 Every ``1 / fps`` seconds the current AU values are mixed with the rig and sent with the same
 protocols and clock as ``facs-rig stream``; between frames the bridge waits on its socket, so
@@ -40,7 +40,7 @@ import struct
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -188,24 +188,31 @@ class BridgeCounters:
     not_finite: int = 0
     out_of_range: int = 0
     bad_code: int = 0
+    #: ``/facs/au/46`` without ``/L`` or ``/R``: FACS codes the AU on one side only.
+    no_side: int = 0
+    #: Why the last of them was refused, as the file readers say it (``check_channel``).
+    no_side_reason: str = field(default="", compare=False)
 
     @property
     def ignored(self) -> int:
         """Messages and packets ignored for any reason."""
         return (self.dropped + self.malformed + self.unknown_address + self.wrong_type
-                + self.not_finite + self.out_of_range + self.bad_code)
+                + self.not_finite + self.out_of_range + self.bad_code + self.no_side)
 
     def line(self) -> str:
         """One line for the exit summary."""
-        return (f"received {self.packets} packets, {self.messages} messages, {self.applied} applied; "
+        line = (f"received {self.packets} packets, {self.messages} messages, {self.applied} applied; "
                 f"dropped {self.dropped} packets over the per-frame input budget; "
                 f"ignored {self.malformed} malformed packets, {self.unknown_address} unknown "
                 f"addresses, {self.wrong_type} wrong argument types, {self.not_finite} NaN/inf, "
                 f"{self.out_of_range} out of range (0-1), {self.bad_code} bad codes")
+        if self.no_side:
+            line += f", {self.no_side} without a side ({self.no_side_reason})"
+        return line
 
     def as_dict(self) -> dict[str, int]:
         """The counters by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.type in (int, "int")}
 
 
 def listens_beyond_loopback(host: str) -> bool:
@@ -347,10 +354,15 @@ class AUBridge:
             return
         au, side = int(match.group(1)), match.group(2)
         channel = Channel(au, side.upper() if side else None)
-        # Unknown, drives nothing, a side FACS does not code, or no side where FACS codes one
-        # (/facs/au/46: a wink of no eye): the timeline readers' rule (check_channel).
-        if check_channel(channel, self.vocabulary):
-            counters.unknown_address += 1
+        # The file readers' own check (check_channel): unknown, drives nothing, a side FACS does
+        # not code, or no side where FACS codes one (an unsided 46 closed both eyes here).
+        problem = check_channel(channel, self.vocabulary)
+        if problem is not None:
+            if side is None and au in self.vocabulary.rules.needs_side:
+                counters.no_side += 1
+                counters.no_side_reason = problem
+            else:
+                counters.unknown_address += 1
             return
         if len(message.type_tags) != 1 or message.type_tags not in _NUMERIC_TAGS:
             counters.wrong_type += 1

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from facs_rig.core.channels import Channel, parse_channel, sort_channels
+from facs_rig.core.channels import Channel, read_channel_values, sort_channels
 from facs_rig.errors import FacsRigError, FacsRuleError, OscError
 from facs_rig.io.osc.clock import ClockSummary, FrameClock
 from facs_rig.io.osc.encoding import decode_packet, format_message
@@ -418,6 +418,10 @@ class FaceStream:
         self._bones_seen = False
         self._push_layout: FrameLayout | None = None
         self._push_bones = False
+        # Frames sent by push()/send_frame() and the clock time of the last: a script with its
+        # own clock never ticks the stream's, whose summary then said "0 frames".
+        self._frames_pushed = 0
+        self._last_push = 0.0
         self._clip_rate = self.clock.fps
         self._dirty = False
         self._closed = False
@@ -479,19 +483,11 @@ class FaceStream:
         if isinstance(values, str):
             vocabulary = self._vocabulary_in_use()
             return vocabulary.channel_values(vocabulary.parse(values))
-        result: dict[Channel, float] = {}
-        for key, value in values.items():
-            if isinstance(key, Channel):
-                channel = key
-            elif isinstance(key, int) and not isinstance(key, bool):
-                channel = Channel(key)
-            else:
-                channel = parse_channel(str(key)) if isinstance(key, str) else None
-                if channel is None:
-                    raise OscError(f"{key!r} is not an AU channel (use AU12, AU12_L or 12)")
-            number = float(value)
+        # The keys mix_frame takes too (one reader of them: read_channel_values).
+        result = read_channel_values(values, error=OscError)
+        for channel, number in result.items():
             if not math.isfinite(number):
-                raise OscError(f"{channel}: value {value!r} is not a finite number")
+                raise OscError(f"{channel}: value {number!r} is not a finite number")
             if channel not in self._channels_checked:
                 # As the timeline readers refuse it (an unsided AU46 is a wink of no eye), once
                 # per channel: a push is one frame of many.
@@ -500,7 +496,6 @@ class FaceStream:
                 if problem:
                     raise FacsRuleError(problem)
                 self._channels_checked.add(channel)
-            result[channel] = number
         return result
 
     def push(self, values: Mapping[Any, float] | str, *, time: float | None = None) -> np.ndarray:
@@ -554,6 +549,8 @@ class FaceStream:
             self.clock.start()  # /VMC/Ext/T counts from the first frame
         when = self.clock.elapsed() if time is None else time
         self.send_vector(layout, layout.frame_vector(weights, vector, when))
+        self._frames_pushed += 1
+        self._last_push = self.clock.elapsed()
 
     def ticks(self, count: int | None = None, *, duration: float | None = None):
         """The stream's frame clock (see :meth:`FrameClock.ticks`), for scripts that push."""
@@ -646,9 +643,18 @@ class FaceStream:
 
     # -- ending
     def summary(self) -> StreamSummary:
-        """The clock and receiver figures so far."""
+        """The clock and receiver figures so far.
+
+        Frames pushed without the stream's clock (:meth:`push` in a loop of the script's own)
+        count too: the frames are the more of the clock's ticks and the frames pushed, and the
+        time runs to the last push (lateness is the clock's, 0 when it never ticked).
+        """
         skipped = self._current.skipped if self._current is not None else ()
-        return StreamSummary(self.clock.summary(), tuple(self.transport.stats),
+        clock = self.clock.summary()
+        if self._frames_pushed > clock.frames:
+            clock = dataclasses.replace(clock, frames=self._frames_pushed,
+                                        elapsed=max(clock.elapsed, self._last_push))
+        return StreamSummary(clock, tuple(self.transport.stats),
                              self.neutral_sent, self.interrupted, skipped,
                              printed=isinstance(self.transport, PacketPrinter))
 
