@@ -55,7 +55,7 @@ def test_au_values_sides_codes_and_reset(bridge, vocabulary):
     (encode_message("/facs/au/999", 0.5), "unknown_address"),
     (encode_message("/facs/au/51/L", 0.5), "unknown_address"),  # head AUs are not sided
     (encode_message("/facs/au/70", 0.5), "unknown_address"),   # a visibility code moves nothing
-    (encode_message("/facs/au/46", 0.5), "unknown_address"),   # a wink of no eye (check_channel)
+    (encode_message("/facs/au/46", 0.5), "no_side"),          # a wink of no eye (check_channel)
     (encode_message("/other", 0.5), "unknown_address"),
     (encode_message("/facs/au/12", "high"), "wrong_type"),
     (encode_message("/facs/au/12", 0.5, 0.5), "wrong_type"),
