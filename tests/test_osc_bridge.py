@@ -78,7 +78,8 @@ def test_bad_input_is_counted_and_ignored(bridge, packet, counter):
     assert bridge.values == {Channel(12): 0.5}
     phrase = {"malformed": "1 malformed", "unknown_address": "1 unknown addresses",
               "wrong_type": "1 wrong argument types", "not_finite": "1 NaN/inf",
-              "out_of_range": "1 out of range", "bad_code": "1 bad codes"}[counter]
+              "out_of_range": "1 out of range", "bad_code": "1 bad codes",
+              "no_side": "1 without a side"}[counter]
     assert phrase in bridge.counters.line()
 
 
