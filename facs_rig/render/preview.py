@@ -369,7 +369,7 @@ def timeline_clip(
     that many seconds of timecode) and the code playing in ``vocabulary``'s terms
     (:mod:`facs_rig.render.captions`; the bundled vocabulary when None).
     """
-    from facs_rig.render.captions import burn_in, frame_captions
+    from facs_rig.render.captions import band_lines, burn_in, frame_captions
     from facs_rig.render.encoders import palette_for
 
     times, weights, rate = timeline_weights(setup, timeline, fps=fps)
@@ -384,9 +384,15 @@ def timeline_clip(
             vocabulary = load_vocabulary()
         captions = frame_captions(timeline, times, vocabulary, origin=burn_in_origin)
 
+    band: list[int] = []  # the caption band's lines, one height for the whole clip
+
     def compose(image: np.ndarray, frame: int = 0) -> np.ndarray:
         shown = side_by_side(neutral, image) if neutral is not None else image
-        return burn_in(shown, captions[frame]) if captions is not None else shown
+        if captions is None:
+            return shown
+        if not band:
+            band.append(band_lines(captions, shown.shape[1], shown.shape[0]))
+        return burn_in(shown, captions[frame], lines=band[0])
 
     picks = np.unique(
         np.concatenate(
