@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--burn-in",
         action="store_true",
         help="caption each frame of a clip with its timecode (from the notes' start header, at "
-        "the timeline's fps) and the code playing, as dailies carry",
+        "the timeline's fps), the code playing (after the expression name typed while the face "
+        "plays exactly it) and, below, the beat's comment, as dailies carry",
     )
     preview.add_argument(
         "--hold",
@@ -84,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sheet.add_argument("codes", metavar="CODES|TIMELINE",
                        help="comma-separated codes or expression names, or a timeline file "
-                       "(one face per beat at its apex, labelled with its time and code)")
+                       "(one face per beat at its apex, labelled with its time, the "
+                       "expression name typed, its code and comment)")
     sheet.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png")
     sheet.add_argument("--columns", type=bounded(int, low=1), metavar="N",
                        help="faces per row (default up to 4)")
@@ -392,7 +394,9 @@ MAX_SHEET_BEATS = 100
 
 
 def _timeline_sheet(args: argparse.Namespace, path: Path, vocabulary) -> int:
-    """``sheet TIMELINE``: one face per beat at its apex, labelled with its time and code."""
+    """``sheet TIMELINE``: one face per beat at its apex, labelled with its time, name, code
+    and comment; a ``neutral`` line of notes too, once the face is at rest."""
+    from facs_rig.io.au_notes import read_au_notes
     from facs_rig.io.timeline_files import read_timeline
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_timeline_sheet, timeline_beats
@@ -403,10 +407,14 @@ def _timeline_sheet(args: argparse.Namespace, path: Path, vocabulary) -> int:
                          "notes line): leave --intensity out, or give codes")
     output = check_output(args.output, inputs=(str(path), args.mesh), suffixes=_STILL,
                           what="a contact sheet")
-    timeline = read_timeline(path, vocabulary)
-    beats = timeline_beats(timeline, vocabulary)
-    if not beats:
+    neutral: list = []  # the notes' neutral lines, which the timeline does not keep
+    if path.suffix.lower() in (".notes", ".txt"):
+        timeline = read_au_notes(path, vocabulary, neutral_out=neutral)
+    else:
+        timeline = read_timeline(path, vocabulary)
+    if not timeline.events:
         raise UsageError(f"{path} has no beat that moves the face: nothing to lay out")
+    beats = timeline_beats(timeline, vocabulary, neutral=neutral)
     if len(beats) > MAX_SHEET_BEATS:
         raise UsageError(f"{path} has {len(beats)} beats; a sheet lays out at most "
                          f"{MAX_SHEET_BEATS} (one face each): preview --at TIME shows any moment")
