@@ -216,3 +216,22 @@ def test_preview_burn_in_shows_the_name_and_the_words(tmp_path):
     assert ((comment[..., 2] - comment[..., 0]) > 60).any()
     head = foot[2:2 + 2 * (GLYPH_HEIGHT + 2)]
     assert (head.min(axis=2) >= 200).any()
+
+
+def test_a_neutral_lines_words_show_while_the_face_relaxes():
+    vocabulary = load_vocabulary()
+    neutral: list = []
+    timeline = parse_au_notes("fps 24\n0 sadness apex next  # slow, let it land\n"
+                              "5 neutral onset 1  # composes herself\n", vocabulary,
+                              neutral_out=neutral)
+    times = np.array([4.0, 5.0, 5.5, 6.0])
+    assert frame_captions(timeline, times, vocabulary, neutral=neutral) == [
+        "00:00:04:00  sadness (1+4+15)\nslow, let it land",
+        # The sadness falls over the neutral's onset: still the sadness's AUs, the neutral's words
+        "00:00:05:00  sadness (1+4+15)\ncomposes herself",
+        "00:00:05:12  sadness (1+4+15)\ncomposes herself",
+        "00:00:06:00  0",  # at rest
+    ]
+    # Without the neutral lines (the timeline alone keeps none), the sadness's words go on.
+    assert frame_captions(timeline, times[1:2], vocabulary) == [
+        "00:00:05:00  sadness (1+4+15)\nslow, let it land"]

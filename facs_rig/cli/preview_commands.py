@@ -132,6 +132,7 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
 def run_preview(args: argparse.Namespace) -> int:
     """Render one pose or a clip."""
     from facs_rig.cli._progress import ProgressBar
+    from facs_rig.io.au_notes import read_au_notes
     from facs_rig.io.timeline_files import load_timeline_argument, timeline_file_argument
     from facs_rig.render.encoders import check_clip, write_clip, write_png
     from facs_rig.render.preview import (
@@ -176,7 +177,12 @@ def run_preview(args: argparse.Namespace) -> int:
             f"rig {setup.driver.profile.name}{moment})"
         )
         return 0
-    timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
+    neutral: list = []  # the notes' neutral lines, whose words the burn-in shows
+    if args.burn_in and timeline_file is not None and timeline_file.suffix.lower() in (
+            ".notes", ".txt"):
+        timeline = read_au_notes(timeline_file, vocabulary, neutral_out=neutral)
+    else:
+        timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
     if args.intensity is not None and timeline_file is None:
         from facs_rig.core.timeline import timeline_from_code
 
@@ -198,7 +204,7 @@ def run_preview(args: argparse.Namespace) -> int:
         from facs_rig.io.au_notes import notes_origin
     clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side,
                          burn_in_origin=notes_origin(timeline) if args.burn_in else None,
-                         vocabulary=vocabulary)
+                         vocabulary=vocabulary, neutral_beats=neutral)
     bar = ProgressBar(clip.n_frames, sys.stderr, label=f"rendering {suffix[1:].upper()}")
     write_clip(output, clip.frames, fps=clip.fps, palette=clip.palette, progress=bar)
     bar.finish()

@@ -17,7 +17,7 @@ import numpy as np
 
 from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
-from facs_rig.core.timeline import Timeline, code_of_events
+from facs_rig.core.timeline import Timeline, at_rest, code_of_events
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.render.font import GLYPH_HEIGHT, draw_text, text_width
 from facs_rig.render.sheet import fit_text
@@ -26,7 +26,7 @@ __all__ = ["frame_captions", "caption_lines", "band_lines", "burn_in"]
 
 
 def frame_captions(timeline: Timeline, times: np.ndarray, vocabulary: Vocabulary, *,
-                   origin: float = 0.0) -> list[str]:
+                   origin: float = 0.0, neutral: Sequence = ()) -> list[str]:
     """The caption of each frame: ``"00:00:12:05  contempt (R12C+R14C)"``, and the comment of
     the beat on a second line (after ``"\\n"``) when it has one.
 
@@ -39,6 +39,10 @@ def frame_captions(timeline: Timeline, times: np.ndarray, vocabulary: Vocabulary
     origin : float
         Seconds of the timecode the timeline's 0 stands for (a notes file's ``start`` header:
         :func:`facs_rig.io.au_notes.notes_origin`).
+    neutral : sequence of NeutralBeat
+        The ``neutral`` lines of the timeline's notes (``parse_au_notes(neutral_out=)``), which
+        the timeline does not keep: each one's comment is the words of the face relaxing, from
+        its time until the face is at rest (:func:`facs_rig.core.timeline.at_rest`).
 
     Returns
     -------
@@ -50,7 +54,8 @@ def frame_captions(timeline: Timeline, times: np.ndarray, vocabulary: Vocabulary
         (:func:`facs_rig.io.au_notes.named_beats`, the rule by which the notes writer writes
         the name back), the name comes first and the code in brackets: a beat an animator
         changed, or two beats crossing, show codes only. Then, on a line of its own, the
-        comment (``# ...`` on the beat's line) of the latest beat under way that has one.
+        comment (``# ...`` on the beat's line) of the latest beat under way that has one (a
+        ``neutral`` one's while the face relaxes).
     """
     from facs_rig.io.au_notes import named_beats
 
@@ -59,9 +64,13 @@ def frame_captions(timeline: Timeline, times: np.ndarray, vocabulary: Vocabulary
         return []
     events = timeline.events
     names = {indices: name for name, indices in named_beats(timeline, vocabulary)}
+    # The words of each neutral line, from its time until the face is at rest.
+    relaxing = [(beat.rest.at, at_rest(beat.rest, events), beat.comment) for beat in neutral
+                if beat.comment]
     # The caption changes only where an event starts or ends: one per stretch between them,
     # so a clip's captions cost O(events x stretches), not O(events x frames).
-    edges = np.unique(np.array([0.0] + [t for event in events for t in (event.start, event.end)],
+    edges = np.unique(np.array([0.0] + [t for event in events for t in (event.start, event.end)]
+                               + [t for start, end, _ in relaxing for t in (start, end)],
                                np.float64))
     heads, comments = [], []
     for left in edges:
@@ -71,9 +80,11 @@ def frame_captions(timeline: Timeline, times: np.ndarray, vocabulary: Vocabulary
         name = names.get(frozenset(playing))
         heads.append(f"{name} ({code})" if name is not None else code)
         # The latest beat's words: a wink's comment over a held smile's while the wink plays.
-        worded = [events[index] for index in playing if events[index].comment]
-        latest = max(worded, key=lambda event: event.start, default=None)
-        comments.append("" if latest is None else f"\n{latest.comment}")
+        worded = [(events[index].start, events[index].comment) for index in playing
+                  if events[index].comment]
+        worded += [(start, comment) for start, end, comment in relaxing if start <= left < end]
+        latest = max(worded, key=lambda words: words[0], default=None)
+        comments.append("" if latest is None else f"\n{latest[1]}")
     stretch = np.maximum(np.searchsorted(edges, times, side="right") - 1, 0)
     return [f"{format_timecode(origin + float(time), timeline.fps)}  {heads[index]}"
             f"{comments[index]}" for time, index in zip(times, stretch)]

@@ -363,12 +363,15 @@ def timeline_clip(
     samples: int = 8,
     burn_in_origin: float | None = None,
     vocabulary: Vocabulary | None = None,
+    neutral_beats: Sequence = (),
 ) -> Clip:
     """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's).
 
     ``burn_in_origin``: caption every frame with its timecode (the timeline's 0 standing for
     that many seconds of timecode) and the code playing in ``vocabulary``'s terms
-    (:mod:`facs_rig.render.captions`; the bundled vocabulary when None).
+    (:mod:`facs_rig.render.captions`; the bundled vocabulary when None), with the words of the
+    notes' ``neutral`` lines (``neutral_beats``, :class:`facs_rig.io.au_notes.NeutralBeat`)
+    while the face relaxes.
     """
     from facs_rig.render.captions import band_lines, burn_in, frame_captions
     from facs_rig.render.encoders import palette_for
@@ -383,7 +386,8 @@ def timeline_clip(
             from facs_rig.resources import load_vocabulary
 
             vocabulary = load_vocabulary()
-        captions = frame_captions(timeline, times, vocabulary, origin=burn_in_origin)
+        captions = frame_captions(timeline, times, vocabulary, origin=burn_in_origin,
+                                  neutral=neutral_beats)
 
     band: list[int] = []  # the caption band's lines, one height for the whole clip
 
@@ -568,9 +572,9 @@ def timeline_beats(timeline, vocabulary: Vocabulary, *, neutral: Sequence = ()) 
     AU notes writer groups them into lines (to the nanosecond, the timeline's precision), each
     with its name and comment; and the ``neutral`` lines of its notes
     (:class:`facs_rig.io.au_notes.NeutralBeat`, which have no events), shown at the moment the
-    face is back at rest: the end of the latest face event under way at the beat."""
+    face is back at rest (:func:`facs_rig.core.timeline.at_rest`)."""
     from facs_rig.core.notation import format_code
-    from facs_rig.core.timeline import TIME_TOLERANCE, code_of_events
+    from facs_rig.core.timeline import at_rest, code_of_events
     from facs_rig.io.au_notes import named_beats
 
     names = {indices: name for name, indices in named_beats(timeline, vocabulary)}
@@ -587,11 +591,8 @@ def timeline_beats(timeline, vocabulary: Vocabulary, *, neutral: Sequence = ()) 
                           format_code(code_of_events(events, vocabulary)),
                           names.get(frozenset(indices)), " / ".join(comments) or None))
     for beat in neutral:
-        rest = beat.rest
-        relaxed = max((event.end for event in timeline.events if event.channel.au in rest.aus
-                       and event.start < rest.at - TIME_TOLERANCE and event.end > rest.at),
-                      default=rest.at)
-        beats.append(Beat(rest.at, round(relaxed, 9), "0", beat.expression, beat.comment or None))
+        beats.append(Beat(beat.rest.at, round(at_rest(beat.rest, timeline.events), 9), "0",
+                          beat.expression, beat.comment or None))
     # Stable: a neutral line after the beats at its time, where the notes have it.
     return sorted(beats, key=lambda beat: beat.start)
 
