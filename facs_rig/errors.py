@@ -18,6 +18,7 @@ __all__ = [
     "VocabularyError",
     "TimelineError",
     "TimelineFormatError",
+    "FacsRuleError",
     "RigValidationError",
     "RigError",
     "UnknownRigError",
@@ -70,6 +71,15 @@ class TimelineError(FacsRigError, ValueError):
 
 class TimelineFormatError(TimelineError):
     """A timeline file could not be read; the message names the file and line or JSON path."""
+
+
+class FacsRuleError(TimelineError):
+    """A timeline built in Python breaks a FACS rule its file readers apply
+    (:func:`facs_rig.core.timeline.check_timeline`): an event on an AU FACS codes on one side
+    only without a side (an unsided ``AU46``), or separate events FACS cannot score at one
+    moment (``51`` beside ``52``); the message names them and the rule. Also a live pose (the
+    studio's sliders, ``FaceStream.push``) on a channel no reader takes, in the readers' words
+    (:func:`facs_rig.core.timeline.check_channel`)."""
 
 
 class RigError(FacsRigError, ValueError):

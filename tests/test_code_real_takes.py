@@ -56,9 +56,11 @@ def test_live_link_face_rom_take_reads_27_only_past_26s_full_jaw_drop(capsys):
     # alex_rom_3.csv, a range-of-motion take that opens the jaw to 0.93. Before: 60 segments
     # with 27, none with 26.
     lines = code_lines(capsys, shared_asset("captures/livelinkface/alex_rom_3.csv"))
-    # 44 since 26 closes the lips without 25 (arkit's mouthClose): 124.32-125.18 s, read
-    # 8C+25E+26C then 8B+25E+26C before, loses the lips' 8 where 25 fades and splits in three.
-    assert segments_with(lines, 26) == 44
+    # 43: 124.32-125.18 s reads 8C+25E+26C then 8B+25E+26C, its lips pressed (8) over the
+    # parted, dropped jaw. While 25 faded 26's closed lips only in proportion to its value
+    # (arkit's mouthClose without 25), that stretch lost its 8 and split in three (44); a
+    # scored 25 now takes all of the closure away (without_full_at 0.1), so mouthClose is 8's.
+    assert segments_with(lines, 26) == 43
     # 26 and 27 are FACS alternatives of one opening: no segment writes both.
     assert not [line for line in lines if re.search(r"(^|\+)26[A-E]?\+.*27", line)]
     assert segments_with(lines, 27) == 22
@@ -88,9 +90,13 @@ def test_arkit_solve_reads_27_only_where_jaw_open_passes_26s_pose():
 
 def test_au_prior_round_trips_through_the_profile_document():
     profile = load_tracker("arkit")
-    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, profile.solve_priors.aus[0].source),)
+    sources = [p.source for p in profile.solve_priors.aus]
+    assert profile.solve_priors.aus == (AUPrior(27, 0.01, 26, sources[0]),
+                                        AUPrior(25, 0.0, None, sources[1], from_fade=True))
     document = tracker_document(profile)
     assert document["solve"]["aus"][0]["beyond"] == 26
+    assert document["solve"]["aus"][1]["from_fade"] is True
+    assert "from_fade" not in document["solve"]["aus"][0]
     assert parse_tracker(document).solve_priors == profile.solve_priors
 
 
@@ -99,6 +105,7 @@ def test_au_prior_round_trips_through_the_profile_document():
     ({"au": 27.5, "weight": 0.01, "source": "x"}, "whole AU"),
     ({"au": 27, "weight": 2, "source": "x"}, "outside"),
     ({"au": 27, "weight": 0.01, "source": "x", "later": 1}, "unknown key"),
+    ({"au": 25, "weight": 0.0, "source": "x", "from_fade": "yes"}, "true or false"),
 ])
 def test_bad_au_priors_are_refused_naming_the_field(entry, message):
     document = tracker_document(load_tracker("arkit"))
@@ -164,15 +171,14 @@ def test_face_cap_smiles_read_happiness_against_its_resting_first_second(capsys)
     # frames at rest is the performer's face before the performance.
     lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
     assert "1.65–2.41 s  4B+6B+9B+10A+12D+14B+17C+24B+43B+64B  happiness 2/2" in lines
-    # 6B on the left only since the 6-with-12 prior no longer rewards 6 beyond its price (it
-    # read 6B on both sides; the right cheekSquint is what 12D's 0.3 share explains). A
-    # one-sided 6 is not the table's bilateral row 6+12 (felt smiles are the symmetrical ones:
-    # Ekman & Friesen 1982), so the smile is the row 12C, 12D's 0.90 against disgust's rows
-    # 9+17 and 10+17, 9B+10B+17C's 0.95: the one smile that reads disgust, a near tie (it read
-    # happiness 2/2, 1.10, when the one-sided 6 counted as 6+12).
-    assert "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  disgust 2/2" in lines
-    assert [line for line in lines if "+12" in line and "disgust" in line] == [
-        "4.08–4.88 s  L6B+9B+10B+12D+14C+17C+24B+64C  disgust 2/2"]
+    # The right cheek is what 12D's 0.3 share of cheekSquint explains, so the solve reads 6 at
+    # 0.08 on the left and 0.05 on the right (mean): a trace on both sides, not a one-sided 6
+    # (FACS 2002, ch. 10, Step V: unilateral only with no trace on one side). It read L6B, not
+    # the row 6+12 (felt smiles are the symmetrical ones), and disgust by a near tie (9B+10B+17C,
+    # 0.95, against 12D, 0.90), the one smile that read disgust. 17 is a companion of disgust
+    # (EMFACS: disgust is carried by 9 or 10), so only 9B+10B, 0.40, weigh for it.
+    assert "4.08–4.88 s  6B+9B+10B+12D+14C+17C+24B+64C  happiness 2/2" in lines
+    assert [line for line in lines if "+12" in line and "disgust" in line] == []
     assert segments_with(lines, 28) == 3  # was in all 18 lines
 
 
@@ -337,8 +343,10 @@ def test_live_link_face_rom_take_keeps_its_thrusts_and_its_fear_stretch(capsys):
         "43.59–43.96 s", "43.96–44.29 s", "95.09–95.72 s", "97.02–97.72 s"]
     assert all("+28" in line and "12" not in line.split("  ")[1] for line in thrusts)
     # 35 since the soft solve of mouthStretch (20 with 27's 0.3) split 89.79-90.35 s: its
-    # 90.03-90.28 s line with the jaw stretched open (27D) reads R20B.
-    assert segments_with(lines, 20) == 35
+    # 90.03-90.28 s line with the jaw stretched open (27D) reads R20B. 33 since a side acting
+    # in the other side's action counts (_with_mirror_traces): 19.30 s and 66.39 s no longer
+    # cut a line where 15 and 10 come in on their weaker side.
+    assert segments_with(lines, 20) == 33
     fear = [line for line in lines if "fear" in line]
     assert len(fear) == 5 and sum(bool(re.search(r"\+R?20[A-E]", line)) for line in fear) == 4
 
@@ -460,9 +468,11 @@ def test_a_smile_with_raised_brows_and_a_dropped_jaw_reads_happiness_on_real_tak
     # The smile grows and the lips part: still a surprised smile, not fear 4/5 by fear's
     # 1+2+4+5+25 (the opening is the smile's; a second reader's find).
     assert "92.62–93.25 s  1D+2D+5C+10C+12D+14B+16C+25C  surprise+happiness 4/5" in lines
-    # (and 78.62 s, 1D+2D+5C+12C+16C+R20B+25E+26C, fear 4/5 by 5+20 with the one-sided 20)
-    assert "78.62–78.90 s  1D+2D+5C+12C+16C+R20B+25E+26C+64C  surprise+happiness 4/4" in lines
-    assert sum("+happiness" in line or "happiness+" in line for line in lines) == 3
+    # (78.62 s, 1D+2D+5C+12C+16C+20B+25E+26C, read surprise+happiness 4/4 while its 20 was
+    # written on the right only; its left side reads 0.08 against 0.10, so the 20 is on both
+    # sides and the face the table's fear 5+20.)
+    assert "78.62–78.90 s  1D+2D+5C+12C+16C+20B+25E+26C+64C  fear 4/5" in lines
+    assert sum("+happiness" in line or "happiness+" in line for line in lines) == 2
 
 
 def test_the_arkit_crosstalk_is_the_larger_of_the_two_takes_measured_coefficients():
@@ -519,11 +529,13 @@ def test_one_sided_actions_read_no_bilateral_row_on_real_takes(capsys):
     # mouthStretch_R 0.75): R20 is no fear 5+20, the brows and lids surprise's 1+2+5B (fear 4/6).
     lines = code_lines(capsys, shared_asset("captures/facecap/facecap_animation_weights.csv"))
     assert "7.75–8.01 s  1D+2D+5D+17C+18C+R20C+64C  surprise 3/4" in lines
-    # and its left side scrunched with the mouth pulled left: no disgust for L9B+L10B.
-    assert "6.68–6.98 s  L4D+L9B+L10B+17C+18C+L20C+24A+28B+L30C+L43D" in lines
-    # alex_rom_3's one-sided lip exercises (7 lines read disgust 2/2 by 10+17); its pained faces
-    # with a cheek raised on one side stay pain (the PSPI has no sides).
+    # and its left side scrunched with the mouth pulled left: no disgust for L9B+L10B (its
+    # right brow reads a trace, 0.08 against 0.44, so 4 is on both sides).
+    assert "6.68–6.95 s  4D+L9B+L10B+17C+18C+L20C+24A+28B+L30C+L43D" in lines
+    # alex_rom_3's one-sided lip exercises (7 lines read disgust 2/2 by 10+17; 2 of them, at
+    # 70.79 and 71.12 s, read 10 on both sides since the other side's trace counts, 0.10
+    # against 0.23); its pained faces with a cheek raised on one side stay pain (the PSPI has
+    # no sides).
     lines = code_lines(capsys, shared_asset(ALEX))
     assert "66.99–67.32 s  R10C+17C+R20C+22C+25D+26B+61C" in lines
-    assert "70.79–71.12 s  R10C+17C+R20C+22C+25D+61C" in lines
-    assert "34.60–35.00 s  4C+R6B+9C+10C+R12B+17C+24A+43C  pain 4/4" in lines
+    assert "27.03–29.00 s  4E+6D+7D+9D+10B+R12B+14C+17C+24B+43D  pain 4/4" in lines

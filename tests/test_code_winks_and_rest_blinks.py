@@ -87,6 +87,65 @@ def test_a_wink_read_off_a_custom_rigs_curves_is_coded(vocabulary):
     _assert_writable(segments, vocabulary)
 
 
+# --- a wink is one event, and a longer closure of one eye is 43 -----------------------------------
+
+def _steps(times: np.ndarray, levels: list[tuple[float, float, float]]) -> np.ndarray:
+    """``level`` from ``start`` to ``end`` seconds for each ``(start, end, level)``, 0 elsewhere
+    (the highest where they overlap)."""
+    curve = np.zeros_like(times)
+    for start, end, level in levels:
+        curve = np.where((times >= start) & (times < end), np.maximum(curve, level), curve)
+    return curve
+
+
+def test_a_slow_wink_is_one_event(vocabulary):
+    # A custom rig's left wink closing in two steps: 0.8 (D) for 0.15 s, then 1.0 (E) for
+    # 0.2 s, open again after 0.45 s. Following the letter, it was two events, L46 at D and L46
+    # at E; FACS scores a wink present, without intensity (action_units.json, 46), and one
+    # closure is one wink.
+    times = np.arange(180) / 60.0
+    curves = _curves({Channel(12): _bump(times, 0.2, 2.8, 0.6, 0.2),
+                      Channel(46, "L"): _steps(times, [(1.2, 1.65, 0.8), (1.35, 1.55, 1.0)])},
+                     times)
+    timeline = extract_events(curves, vocabulary.scale(),
+                              options=EventOptions(follow_intensity=True))
+    winks = [e for e in timeline.events if e.channel.au in (43, 45, 46)]
+    assert [(str(e.channel), e.letter, e.intensity) for e in winks] == [("AU46_L", None, 1.0)]
+    assert (winks[0].start, winks[0].end) == pytest.approx((1.2 - 1 / 60, 1.65), abs=1e-6)
+    segments = code_segments(timeline, vocabulary)
+    assert [str(s.code) for s in segments] == ["12D", "12D+L46", "12D"]
+    _assert_writable(segments, vocabulary)
+
+
+def test_one_eye_closed_over_half_a_second_is_that_eye_closed(vocabulary):
+    # FACS 2002, AU45: a closure of one eye that "does not exceed 1/2 second" may be a wink;
+    # held 0.8 s it is the eye closed, L43 at its letter. It stayed L46 (E), momentary.
+    times = np.arange(180) / 60.0
+    curves = _curves({Channel(12): _bump(times, 0.2, 2.8, 0.6, 0.2),
+                      Channel(46, "L"): _bump(times, 1.0, 1.8, 0.95, 0.06)}, times)
+    timeline = extract_events(curves, vocabulary.scale(),
+                              options=EventOptions(follow_intensity=True))
+    closures = [e for e in timeline.events if e.channel.au in (43, 45, 46)]
+    assert [(str(e.channel), e.letter) for e in closures] == [("AU43_L", "E")]
+    segments = code_segments(timeline, vocabulary)
+    assert [str(s.code) for s in segments] == ["12D", "12D+L43E", "12D"]
+    assert (segments[1].start, segments[1].end) == pytest.approx((1.0, 1.8), abs=0.02)
+    _assert_writable(segments, vocabulary)
+
+
+@pytest.mark.parametrize(("length", "expected"), [(0.3, "45"), (0.8, "43E")])
+def test_an_unsided_wink_channel_closing_is_both_eyes(vocabulary, length, expected):
+    # A wink channel without a side closes both eyes: a blink, or held, the eyes closed (46
+    # needs a side: the needs_side rule of 46). It wrote 46 (E), which the notation refuses.
+    times = np.arange(180) / 60.0
+    curves = _curves({Channel(46): _bump(times, 1.0, 1.0 + length, 1.0, 0.06)}, times)
+    timeline = extract_events(curves, vocabulary.scale(),
+                              options=EventOptions(follow_intensity=True))
+    segments = code_segments(timeline, vocabulary)
+    assert [str(s.code) for s in segments] == [expected]
+    _assert_writable(segments, vocabulary)
+
+
 # --- (b) one closure of an eye is a blink or a wink ----------------------------------------------
 
 @pytest.mark.parametrize(("events", "expected"), [

@@ -626,7 +626,8 @@ def test_a_code_with_both_sides_written_out_shows_the_bilateral_rows(vocabulary)
     ("10+16+25", "0.00–1.40 s  10+16+25  disgust 3/3\n"),
     ("9+16+26", "0.00–1.40 s  9+16+26  disgust 3/3\n"),
     # alex_rom_3 30.60 s: a disgust face with a weak smile read happiness 2/2 (the smile was
-    # all of happiness; 9 a third of disgust's 9+15+16). 9C+10C+17C explain 1.65, 6B+12B 0.40.
+    # all of happiness; 9 a third of disgust's 9+15+16). 9C+10C+17C explain it, the core
+    # 9C+10C weighing 1.10 (17 is a companion), against 6B+12B's 0.40.
     ("4C+6B+9C+10C+12B+17C+24A", "0.00–1.40 s  4C+6B+9C+10C+12B+17C+24A  disgust 2/2\n"),
     ("9C+10C+12B", "0.00–1.40 s  9C+10C+12B  disgust 1/1\n"),
     # A felt smile with a trace of brow lowering is still happiness (no anger row holds 4 alone).
@@ -652,6 +653,54 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
 
 
 @pytest.mark.parametrize("code, line", [
+    # A companion (expressions.json ``companions``: the AUs the EMFACS table adds to a row that
+    # is a row without them) completes a row but weighs nothing: disgust is carried by 9 or 10
+    # (Table 10-1; Pochedly et al. 2012), and a chin raise under a smile is no disgust. Face
+    # Cap's smile at 4.08 s read disgust 2/2 (9B+10B+17C, 0.95, against 12D's 0.90).
+    ("L6B+9B+10B+12D+14C+17C+24B", "0.00–1.40 s  L6B+9B+10B+12D+14C+17C+24B  happiness 1/1\n"),
+    ("9B+10B+12D+17C", "0.00–1.40 s  9B+10B+12D+17C  happiness 1/1\n"),
+    # 0.20 against 0.55 (it read disgust 2/2: 9B+17C, 0.75).
+    ("9B+12C+17C", "0.00–1.40 s  9B+12C+17C  happiness 1/1\n"),
+    ("12C+17C", "0.00–1.40 s  12C+17C  happiness 1/1\n"),
+    ("17C", "0.00–1.40 s  17C\n"),
+    # With its core, a companion still completes the row and counts in matched/total.
+    ("9C+17C", "0.00–1.40 s  9C+17C  disgust 2/2\n"),
+    ("10C+17B", "0.00–1.40 s  10C+17B  disgust 2/2\n"),
+    ("9C+10C+12C+17E", "0.00–1.40 s  9C+10C+12C+17E  disgust 2/2\n"),
+    # Anger's companions (10, 17, 22 beside 4+5+7+23 or 4+5+7+24) weigh nothing either: a face
+    # in pain (4+7+9+43) with a strong chin raise and lips pressed is pain, 1.15 against
+    # 4B+7C+24B's 0.95 (it read anger 4/5 by 4+5+7+17+24 without 5, 1.95 with 17E).
+    ("4B+7C+9B+17E+24B+43B", "0.00–1.40 s  4B+7C+9B+17E+24B+43B  pain 4/4\n"),
+])
+def test_a_companion_supports_its_emotion_but_weighs_nothing(vocabulary, code, line):
+    assert _label(vocabulary, code) == line
+
+
+def test_every_row_of_the_table_names_an_emotion_that_lists_it(vocabulary):
+    """Each prototype and variant of each named face, alone (unlettered terms at the unscored
+    C), names its own emotion, or one whose table lists the same row (fear's 1+2+5B is
+    surprise's too; the earlier emotion wins the tie); each prototype names its own."""
+    from facs_rig.core.events import NAMED_FACES, _name_emotion, _prototypes
+    from facs_rig.core.vocabulary import emotion_rows
+
+    table = _prototypes(vocabulary, NAMED_FACES)
+    rows = {name: emotion_rows(vocabulary.expression(name), vocabulary) for name in NAMED_FACES}
+    checked = 0
+    for name in NAMED_FACES:
+        prototypes = {vocabulary.parse(text) for text in vocabulary.expression(name).prototypes}
+        for row in rows[name]:
+            named, matched, total = _name_emotion(row, table, vocabulary.scale(),
+                                                  {term.au for term in row})
+            listing = {other for other in NAMED_FACES if row in rows[other]}
+            assert named in listing, (name, str(row), named)
+            assert 0 < matched <= total
+            if row in prototypes:
+                assert named == name, (name, str(row), named)
+            checked += 1
+    assert checked == 94  # 2 + 8 + 7 + 21 + 42 + 8 + 2 + 4 rows (anger's omissions written out)
+
+
+@pytest.mark.parametrize("code, line", [
     # The bundled `pain` (Prkachin's core actions at the unscored C) read `disgust 1/1` for its
     # 9 and 10: pain is in no EMFACS row. Its forms are the PSPI terms, each present
     # (Prkachin & Solomon 2008: AU4 + max(AU6, AU7) + max(AU9, AU10) + AU43).
@@ -671,7 +720,8 @@ def test_emfacs_major_variants_name_the_emotion(vocabulary, code, line):
     ("6C+9C+10C+43D", "0.00–1.40 s  6C+9C+10C+43D  disgust 1/1\n"),
     ("4C+6C+7C+43D", "0.00–1.40 s  4C+6C+7C+43D\n"),
     # An anger face (4+5+7+17+23 without 5; 5 beside 43 is refused) with the core in traces
-    # is still anger (evidence 3.6 against 2.1: pain's 4D+7D count for both).
+    # is still anger (evidence 2.7 against 2.1, anger's companion 17 weighing nothing: pain's
+    # 4D+7D count for both).
     ("4D+7D+17D+23D+6A+9A+43A", "0.00–1.40 s  4D+6A+7D+9A+17D+23D+43A  anger 4/5\n"),
     # The PSPI scores each action's intensity with no side, so pain's terms show on either
     # side (either_side), where a table row's unsided term needs both: alex_rom_3 at 34.60 s,
@@ -955,7 +1005,8 @@ def test_a_rise_from_a_first_frame_at_rest_is_one_event_at_its_apex(vocabulary):
     # another emotion (of one valence or the other, observers read no blend: Mäkäräinen et al.
     # 2018).
     ("1C+2C+5C+6B+12B", "0.00–1.40 s  1C+2C+5C+6B+12B  surprise 3/4\n"),
-    # (equal evidence, 1.10 each: the earlier emotion, no happiness+disgust)
+    # (1.10 against disgust's 9C, 0.55, its companion 17 weighing nothing; no
+    # happiness+disgust)
     ("6C+9C+12C+17C", "0.00–1.40 s  6C+9C+12C+17C  happiness 2/2\n"),
     # Without a smile the opening still selects the rows it did.
     ("1+2+26", "0.00–1.40 s  1+2+26  surprise 3/4\n"),

@@ -176,8 +176,13 @@ def test_fuzz_curves_csv():
 
 
 def test_fuzz_elan(tmp_path):
-    seeds = [eaf_to_string(EXAMPLE, VOCABULARY), eaf_to_string(WORDED, VOCABULARY)]
-    assert 'TIER_ID="AU06 expression"' in seeds[1] and 'TIER_ID="AU04 comment"' in seeds[1]
+    # The words once per beat on tiers of their own, and on AU tiers' children (where events
+    # starting together have other words, and in files written before).
+    apart = parse_au_notes("fps 25\n1  6  # cheeks\n1  L12\n", VOCABULARY)
+    seeds = [eaf_to_string(EXAMPLE, VOCABULARY), eaf_to_string(WORDED, VOCABULARY),
+             eaf_to_string(apart, VOCABULARY)]
+    assert 'TIER_ID="expression"' in seeds[1] and 'TIER_ID="comment"' in seeds[1]
+    assert 'TIER_ID="AU06 comment"' in seeds[2]
     path = tmp_path / "t.eaf"
 
     def parse(text):

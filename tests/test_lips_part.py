@@ -47,13 +47,26 @@ def test_26_alone_closes_the_lips_over_the_dropped_jaw(rig_name, letter, x):
 
 
 @pytest.mark.parametrize("rig_name", sorted(LIPS))
-def test_25_with_26_parts_the_lips_as_much_as_25_is_scored(rig_name):
+@pytest.mark.parametrize("letter", ["A", "B", "C", "D", "E", ""])
+def test_25_at_any_letter_with_26_leaves_no_closure(rig_name, letter):
+    # FACS 2002 (AU25): 25 is scored whenever the lips part, at any intensity; so 25 scored
+    # beside 26 leaves the lips apart. A fade in proportion to 25's letter (1 - b) left 25C
+    # 0.7 x 0.45 of closure, which the round trip of fear on unified read back as an 8.
     jaw, lips = LIPS[rig_name]
-    full = frame("25E+26E", rig_name)
-    assert full[jaw] == pytest.approx(0.7)
-    assert all(full[shape] == 0.0 for shape in lips)
-    partly = frame("25C+26E", rig_name)  # the lips part by 25's 0.55 of the jaw's opening
-    assert all(partly[shape] == pytest.approx(0.7 * (1 - 0.55)) for shape in lips)
+    weights = frame(f"25{letter}+26E", rig_name)
+    assert weights[jaw] == pytest.approx(0.7)
+    assert [weights[shape] for shape in lips] == [0.0] * len(lips)
+
+
+@pytest.mark.parametrize("rig_name", sorted(LIPS))
+def test_below_25s_trace_the_lips_part_in_proportion(rig_name):
+    # Between rest and the trace (A, 0.1 on the default scale) the lips come apart smoothly,
+    # so an animated 25 rising from 0 does not snap them open: half way, half the closure.
+    rig = load_rig(rig_name)
+    _, lips = LIPS[rig_name]
+    weights = dict(zip(rig.targets, mix_frame({Channel(25): 0.05, Channel(26): 1.0},
+                                              rig).tolist()))
+    assert [weights[shape] for shape in lips] == pytest.approx([0.7 * 0.5] * len(lips))
 
 
 def test_arkit_lips_close_exactly_to_the_jaw_and_8_still_shows_with_25_and_26():
@@ -69,6 +82,7 @@ def test_the_default_heads_facs_profile_closes_the_lips_with_its_au08_target():
     assert weights["AU26"] == pytest.approx(0.55)
     assert weights["AU08"] == pytest.approx(0.55)  # the lip closure, at most AU26 (clamp)
     assert frame("25E+26C", "facs")["AU08"] == 0.0
+    assert frame("25A+26C", "facs")["AU08"] == 0.0  # the trace parts them too (was 0.495)
     assert frame("25E+26C", "facs")["AU25"] == pytest.approx(1.0)
 
 
@@ -87,20 +101,30 @@ def test_explain_says_25_and_26_are_both_scored_not_dropped(capsys):
     assert ("exclusive: chain 25 < 26 < 27 (their movements do not add): jawOpen takes the "
             "largest, AU25's 0.2, which contains AU26's 0.07") in out
     assert ("mouthClose = 0.000   (combine: soft)\n"
-            "  AU26               0.100 x 0.7 x (1 - AU25 1.000) x (1 - AU27 0.000) = 0.000\n"
-            ) in out
+            "  AU26               0.100 x 0.7 x (1 - min(1, AU25 1.000 / 0.1)) x "
+            "(1 - min(1, AU27 0.000 / 0.1)) = 0.000\n") in out
+
+
+def test_explain_shows_25s_trace_fading_the_closure_fully(capsys):
+    assert main(["explain", "25A+26E", "--rig", "unified"]) == 0
+    out = capsys.readouterr().out
+    assert ("MouthClosed = 0.000   (combine: soft)\n"
+            "  AU26               1.000 x 0.7 x (1 - min(1, AU25 0.100 / 0.1)) x "
+            "(1 - min(1, AU27 0.000 / 0.1)) = 0.000\n") in out
 
 
 def test_explain_lists_the_faded_contribution_with_its_without_values():
     rig = load_rig("arkit")
-    result = explain({Channel(25): 0.5, Channel(26): 1.0}, rig)
+    result = explain({Channel(25): 0.05, Channel(26): 1.0}, rig)
     close = next(t for t in result.targets if t.target == "mouthClose")
     (contribution,) = close.contributions
-    assert contribution.without == ((Channel(25), 0.5), (Channel(27), 0.0))
-    assert contribution.value == pytest.approx(0.35)
+    assert contribution.without == ((Channel(25), pytest.approx(0.05)), (Channel(27), 0.0))
+    assert contribution.without_full_at == 0.1
+    assert contribution.value == pytest.approx(0.35)  # 0.7 x (1 - 0.05 / 0.1)
     data = result.to_dict()
     entry = next(t for t in data["targets"] if t["target"] == "mouthClose")
-    assert entry["contributions"][0]["without"] == {"AU25": 0.5, "AU27": 0.0}
+    assert entry["contributions"][0]["without"] == {"AU25": 0.05, "AU27": 0.0}
+    assert entry["contributions"][0]["without_full_at"] == 0.1
 
 
 # --- the field itself ----------------------------------------------------------------------------
@@ -156,9 +180,11 @@ def test_a_capture_of_the_jaw_dropped_behind_closed_lips_reads_26_not_8_plus_26(
     column = {c.name: k for k, c in enumerate(solver.channels)}
     assert values[0, column["AU26"]] == pytest.approx(0.55, abs=1e-4)
     assert values[0, column["AU08"]] == pytest.approx(0.0, abs=1e-4)  # was 0.385: 8+26
-    # 8 is still read beside 25 and 26: 0.43, where 25 reads partly as the mix 16+26 (rig
-    # show's "told apart by prior"), which leaves a little of mouthClose to 26's closed lips.
-    assert values[1, column["AU08"]] == pytest.approx(0.432, abs=0.005)
+    # 8 is still read beside 25 and 26, at its own 0.55: 25 reads partly as the mix 16+26
+    # (rig show's "told apart by prior"), but any 25 left beside that 26 takes its closed lips
+    # away (without_full_at 0.1), so all of mouthClose is 8's (0.432 while 25's fade was in
+    # proportion to its value and 26's closure kept a little of it).
+    assert values[1, column["AU08"]] == pytest.approx(0.55, abs=0.005)
 
 
 def test_rig_show_names_the_faded_shapes_and_what_they_read_back_as(capsys):
@@ -169,3 +195,132 @@ def test_rig_show_names_the_faded_shapes_and_what_they_read_back_as(capsys):
     out = capsys.readouterr().out
     assert "AU26  mouthClose  AU25+AU27  AU08" in out
     assert "                              mouthClose           0.7     any   without AU25+AU27" in out
+
+
+def test_without_full_at_ends_the_fade_at_its_value_and_round_trips():
+    rig = rig_from_dict(tiny({"without": ["AU25"], "without_full_at": 0.2}))
+    assert rig.mappings_of(26)[0].without_full_at == 0.2
+    for b, kept in [(0.0, 1.0), (0.05, 0.75), (0.1, 0.5), (0.2, 0.0), (0.9, 0.0)]:
+        weights = mix_frame({Channel(26): 1.0, Channel(25): b}, rig)
+        assert weights[0] == pytest.approx(0.5 * kept)
+    assert rig.to_dict()["action_units"]["AU26"][0]["without_full_at"] == 0.2
+    assert rig_from_dict(rig.to_dict()).mappings == rig.mappings
+    # The default, 1, is the fade in proportion (1 - b), and is not written out.
+    plain = rig_from_dict(tiny({"without": ["AU25"]}))
+    assert plain.mappings_of(26)[0].without_full_at == 1.0
+    assert "without_full_at" not in plain.to_dict()["action_units"]["AU26"][0]
+    assert mix_frame({Channel(26): 1.0, Channel(25): 0.2}, plain)[0] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"without": ["AU25"], "without_full_at": 0},
+     "action_units.AU26[0].without_full_at: expected a number in (0, 1], got 0"),
+    ({"without": ["AU25"], "without_full_at": 1.5},
+     "action_units.AU26[0].without_full_at: expected a number in (0, 1], got 1.5"),
+    ({"without": ["AU25"], "without_full_at": "A"},
+     "action_units.AU26[0].without_full_at: expected a number in (0, 1], got 'A'"),
+    ({"without_full_at": 0.1},
+     "action_units.AU26[0].without_full_at: applies to a 'without' fade: give the entry a "
+     "'without' list (or remove without_full_at)"),
+])
+def test_a_bad_without_full_at_is_named_with_its_path(extra, message):
+    issues = [str(issue) for issue in validate_rig(tiny(extra), vocabulary=VOCABULARY)]
+    assert issues == [message]
+
+
+@pytest.mark.parametrize("rig_name", ["arkit", "unified"])
+def test_fear_solved_back_reads_no_8_for_lips_25_has_parted(rig_name):
+    # Round trip code -> mix -> solve (benchmarks/bench_fidelity.py): fear is 1+2+4+5+7+20+25+26
+    # (every AU at C). With 25C fading the closed lips only to 45 %, the solve read the rest
+    # of MouthClosed/mouthClose as AU8 (0.17 on both profiles).
+    from facs_rig.io.captures.trackers import load_tracker
+
+    rig = load_rig(rig_name)
+    solver = BlendshapeSolver.from_rig(rig, priors=load_tracker("generic").solve_priors)
+    weights = mix_frame(VOCABULARY.channel_values(VOCABULARY.parse("fear")), rig)
+    _, lips = LIPS[rig_name]
+    assert [weights[rig.targets.index(shape)] for shape in lips] == [0.0]
+    values = solver.solve(weights[None, :], tolerance=1e-9).values[0]
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    assert values[column["AU08"]] == pytest.approx(0.0, abs=1e-4)
+
+
+# --- the solve reads 25 from the closure a capture lacks ------------------------------------------
+
+def arkit_frames(*frames: tuple[float, float]) -> tuple[BlendshapeSolver, np.ndarray]:
+    """The arkit solver with the bundled tracker profile's priors, and (jawOpen, mouthClose)
+    frames as its weights."""
+    from facs_rig.io.captures.trackers import load_tracker
+
+    solver = BlendshapeSolver.from_rig(load_rig("arkit"),
+                                       priors=load_tracker("arkit").solve_priors)
+    weights = np.zeros((len(frames), len(solver.targets)), dtype=np.float32)
+    for k, (jaw, close) in enumerate(frames):
+        weights[k, solver.targets.index("jawOpen")] = jaw
+        weights[k, solver.targets.index("mouthClose")] = close
+    return solver, weights
+
+
+def test_arkit_jaw_open_with_the_lips_held_together_reads_26_without_25():
+    # Apple: mouthClose is the lips closed independently of the jaw. jawOpen 0.5 with
+    # mouthClose 0.45: the lips (nearly) together over the dropped jaw, 26 alone.
+    solver, weights = arkit_frames((0.5, 0.45))
+    values = solver.solve(weights, tolerance=1e-9).values[0]
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    assert values[column["AU26"]] == pytest.approx(0.5 / 0.7, abs=0.02)
+    # 25 under the default scale's minimum (0.03: absent): the 0.05 short of full closure
+    # is a hundredth of 25's trace, no parting.
+    assert values[column["AU25"]] == pytest.approx(0.008, abs=0.002)
+    assert values[column["AU25"]] < VOCABULARY.scale().minimum
+    assert values[column["AU08"]] == 0.0
+
+
+def test_arkit_jaw_open_with_no_closure_reads_25_with_26():
+    # jawOpen 0.5 with mouthClose 0: the lips apart over the dropped jaw, 25+26 (FACS 2002
+    # scores 25 whenever the lips part). Before, the solve read 26 alone (0.714), its closed
+    # lips 0.5 of mouthClose never shown; 25 read 0.
+    solver, weights = arkit_frames((0.5, 0.0), (0.7, 0.0), (0.0, 0.0))
+    result = solver.solve(weights, tolerance=1e-9)
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    values = result.values
+    np.testing.assert_allclose(values[:2, column["AU26"]], [0.5 / 0.7, 1.0], atol=0.02)
+    # 25 at its trace (A, 0.1 on the default scale): what takes the closure away. The gap
+    # says 25 is scored; its letter comes from its own shapes (mouthLowerDown), none here.
+    np.testing.assert_allclose(values[:2, column["AU25"]], [0.099, 0.099], atol=0.002)
+    assert values[2, column["AU25"]] == 0.0
+    # The rig's own mix of what was read fits the frame: 26's closed lips faded out.
+    assert float(result.residual[0]) < 0.01
+
+
+def test_the_closure_gap_reads_nothing_without_the_from_fade_prior():
+    # The same frames with the priors but the from_fade entry: the linear solve cannot see the
+    # gap (the faded entry is out of its basis), so 25 stays at 0: what the prior changes.
+    import dataclasses
+
+    solver, weights = arkit_frames((0.5, 0.0))
+    priors = solver.priors
+    plain = BlendshapeSolver.from_rig(load_rig("arkit"), priors=dataclasses.replace(
+        priors, aus=tuple(p for p in priors.aus if not p.from_fade)))
+    values = plain.solve(weights, tolerance=1e-9).values[0]
+    column = {c.name: k for k, c in enumerate(plain.channels)}
+    assert values[column["AU25"]] == 0.0
+    assert values[column["AU26"]] == pytest.approx(0.5 / 0.7, abs=0.02)
+
+
+@pytest.mark.parametrize("code, au25, au26", [("25A+26C", 0.1, 0.511),
+                                               ("25C+26C", 0.535, 0.383)])
+def test_a_capture_of_25_plus_26_as_the_rig_mixes_it_reads_both_and_no_8(code, au25, au26):
+    # Mixed on arkit, the lips parted: mouthClose 0. Before, 25's fade in proportion left
+    # 26's closed lips partly in the solve's model, and it read AU8 0.013 and 0.044 beside;
+    # 25A read 0.085 from mouthLowerDown alone, under its trace.
+    rig = load_rig("arkit")
+    solver, _ = arkit_frames()
+    weights = mix_frame(VOCABULARY.channel_values(VOCABULARY.parse(code)), rig)[None, :]
+    assert weights[0, rig.targets.index("mouthClose")] == 0.0
+    values = solver.solve(weights, tolerance=1e-9).values[0]
+    column = {c.name: k for k, c in enumerate(solver.channels)}
+    assert values[column["AU25"]] == pytest.approx(au25, abs=0.003)
+    # 26 reads a little low beside 25: the linear solve adds the chain's jawOpen shares
+    # (25's 0.2) where the rig keeps the largest.
+    assert values[column["AU26"]] == pytest.approx(au26, abs=0.003)
+    assert values[column["AU08"]] == 0.0

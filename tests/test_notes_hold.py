@@ -304,13 +304,62 @@ def test_the_overlap_check_names_the_lines_of_the_events_left_after_a_takeover(v
 
 
 def test_the_overlap_check_sees_the_held_apex(vocabulary):
-    # Held, 51 falls from 3 s to 3.5 s while 52 rises: one moment of the head turning both ways.
+    # Held until the head's next beat, 53 at 3 s, 51 falls from 3 s to 3.5 s while 52 rises
+    # from 3.2 s: one moment of the head turning both ways (52 is not the next beat of the
+    # head, so 51 does not meet it).
     with pytest.raises(TimelineFormatError, match=r"^AU notes: line 2 \(51 at 1-3.5 s\) and "
-                                                  r"line 3 \(52 at 3-4.8 s\) overlap at 3-3.5 s"):
-        parse_au_notes("apex next\n1 51\n3 52\n", vocabulary)
+                                                  r"line 4 \(52 at 3.2-5 s\) overlap at 3.2-3.5 s"):
+        parse_au_notes("apex next\n1 51\n3 53\n3.2 52\n", vocabulary)
+    # A smile between them is another layer: the turn holds to the 52 and meets it.
+    met = parse_au_notes("apex next\n1 51\n3 12\n3.2 52\n", vocabulary)
+    assert [(e.channel.au, e.end) for e in met.events if e.channel.au in (51, 52)] == [
+        (51, 3.2), (52, 5.0)]
     # With no offset the held turn ends as the next one starts: they touch.
     touching = parse_au_notes("1 51 apex next offset 0\n3 52\n", vocabulary)
     assert [(e.channel.au, e.end) for e in touching.events] == [(51, 3.0), (52, 4.8)]
+
+
+def events_of(timeline: Timeline) -> list[tuple[str, float, float, float, float]]:
+    return [(e.channel.name, e.start, e.apex_start, e.apex_end, e.end) for e in timeline.events]
+
+
+def test_a_held_turn_ends_as_the_next_beat_turns_the_other_way(vocabulary):
+    """'Turn left, then turn right': FACS cannot score 51 beside 52 (Table 9-1), so a held 51's
+    fall ends where the 52 beat starts rising (they meet) instead of crossing it, which the
+    overlap check refused; the held AUs FACS scores beside the next beat still cross-fade."""
+    turns = [("AU12", 1.0, 1.3, 3.0, 3.5),          # the smile holds to 3 s and falls across
+             ("AU51", 1.0, 1.3, 2.5, 3.0),          # the turn falls from 2.5 s, at rest at 3 s
+             ("AU52", 3.0, 3.3, 4.3, 4.8)]
+    assert events_of(parse_au_notes("1 51+12 apex next\n3 52\n", vocabulary)) == turns
+    assert events_of(parse_au_notes("apex next\n1 51+12\n3 52\n", vocabulary))[:2] == turns[:2]
+    beats = [{"at": 1, "code": "51+12", "apex": "next"}, {"at": 3, "code": "52"}]
+    assert events_of(timeline_from_json(json.dumps(
+        {"schema": "facs_rig.timeline/1", "beats": beats}), vocabulary)) == turns
+    # A fall longer than the room after the onset is shortened: apex 0, falling 1.3-1.5 s.
+    assert events_of(parse_au_notes("1 51 apex next offset 1\n1.5 52\n", vocabulary))[0] == (
+        "AU51", 1.0, 1.3, 1.3, 1.5)
+    # The next beat is every beat at its time: a mark 70 at 3 s hides the held brows (70+1).
+    brows = parse_au_notes("1 1+2 apex next\n3 12\n3 70\n", vocabulary)
+    assert events_of(brows)[:2] == [("AU01", 1.0, 1.3, 2.5, 3.0), ("AU02", 1.0, 1.3, 2.5, 3.0)]
+    beats = [{"at": 1, "code": "1+2", "apex": "next"}, {"at": 3, "code": "12"},
+             {"at": 3, "code": "70"}, {"at": 5, "code": "4"}]
+    assert events_of(timeline_from_json(json.dumps(
+        {"schema": "facs_rig.timeline/1", "beats": beats}), vocabulary))[:2] == events_of(brows)[:2]
+    # An onset that passes the next beat cannot meet it: refused, naming both.
+    with pytest.raises(TimelineFormatError, match=r"^AU notes: line 1 \(51 at 1-1.7 s\) and "
+                                                  r"line 2 \(52 at 1.2-3 s\) overlap"):
+        parse_au_notes("1 51 onset 0.5 apex next offset 0.2\n1.2 52\n", vocabulary)
+
+
+def test_a_measured_timeline_holds_as_before(vocabulary):
+    # Measured: FACS's rules are not applied, so the held turn keeps its fall across the next.
+    text = "measured a capture\n1 51 apex next\n3 52\n"
+    assert events_of(parse_au_notes(text, vocabulary))[0] == ("AU51", 1.0, 1.3, 3.0, 3.5)
+    beats = [{"at": 1, "code": "51", "apex": "next"}, {"at": 3, "code": "52"}]
+    data = {"schema": "facs_rig.timeline/1", "beats": beats,
+            "metadata": {"events_from": "a capture"}}
+    assert events_of(timeline_from_json(json.dumps(data), vocabulary))[0] == (
+        "AU51", 1.0, 1.3, 3.0, 3.5)
 
 
 def test_a_beat_held_to_the_duration_is_not_noted_as_cut_off(vocabulary):
@@ -338,3 +387,13 @@ def test_held_beats_keep_the_directors_words(vocabulary):
         ("surprise", "the reveal", "wide", 5.0)}
     written = format_au_notes(timeline, vocabulary, timecode=True)
     assert "# the reveal\n00:00:01:00  surprise  onset 0.3  apex 3.7  offset 0.5  # wide\n" in written
+
+
+def test_the_docs_held_turns_read_as_they_say(vocabulary):
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "timeline-formats.md").read_text(
+        encoding="utf-8")
+    block = page.split("(`facs_rig.core.timeline.meeting_next`):\n\n```\n", 1)[1].split("```", 1)[0]
+    assert events_of(parse_au_notes(block, vocabulary)) == [
+        ("AU12", 1.0, 1.3, 3.0, 3.5), ("AU51", 1.0, 1.3, 2.5, 3.0), ("AU52", 3.0, 3.3, 4.3, 4.8)]

@@ -176,6 +176,62 @@ def test_at_within_the_duration_between_the_last_frame_and_the_end(capsys, tmp_p
                    "(see 'facs-rig preview --help')\n")
 
 
+NO_FPS = "# a take typed without a rate\n1 surprise apex 8\n"
+
+
+def test_at_timecode_on_notes_without_fps_is_refused(capsys, tmp_path, monkeypatch):
+    """The notes reader refuses timecode in a file without an fps line; --at took it at the
+    default 30 fps (00:00:08:12 was 8.4 s where a 24 fps edit meant 8.5 s), silently."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.notes").write_text(NO_FPS)
+    status, out, err = preview(capsys, tmp_path, "n.notes", "-o", "s.png", "--size", "32",
+                               "--at", "00:00:08:12")
+    assert (status, out) == (2, "")
+    assert err == (
+        "facs-rig: error: --at 00:00:08:12 is timecode, which counts frames at the timeline's "
+        "frame rate, but its notes have no 'fps' line (they are read at the default 30 fps): add "
+        "an 'fps N' line to the notes (fps 24, fps 25, fps 29.97), or give --at in seconds (12s) "
+        "or frames (288f, at 30 fps) (see 'facs-rig preview --help')\n")
+    assert not (tmp_path / "s.png").exists()
+    # A timecode's own fault is said first, as in the notes.
+    status, _, err = preview(capsys, tmp_path, "n.notes", "-o", "s.png", "--size", "32",
+                             "--at", "00:61:00:00")
+    assert status == 2 and "minutes 61 must be below 60" in err
+
+
+@pytest.mark.parametrize("at, shown", [("8.5s", "8.5 s"), ("8.5", "8.5 s"), ("255f", "8.5 s")])
+def test_at_seconds_and_frames_on_notes_without_fps_still_work(capsys, tmp_path, monkeypatch,
+                                                                at, shown):
+    """Seconds need no rate; frames are the timeline's own, at the 30 fps it is read and
+    played at (as '36f' in the notes themselves)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "n.notes").write_text(NO_FPS)
+    status, out, err = preview(capsys, tmp_path, "n.notes", "-o", "s.png", "--size", "32",
+                               "--at", at)
+    assert (status, err) == (0, "")
+    assert out == f"wrote s.png (32x32, default head, rig facs, at {shown})\n"
+
+
+def test_the_loaded_timeline_says_whether_its_fps_was_stated():
+    from facs_rig.core.timeline import FPS_STATED_KEY
+    from facs_rig.io.au_notes import format_au_notes, timeline_time
+
+    unstated = parse_au_notes(NO_FPS, VOCABULARY)
+    assert dict(unstated.metadata) == {FPS_STATED_KEY: False}
+    stated = parse_au_notes("fps 30\n" + NO_FPS, VOCABULARY)
+    assert dict(stated.metadata) == {}
+    assert timeline_time("00:00:08:15", stated, "--at") == 8.5
+    with pytest.raises(TimelineFormatError, match="^--at 00:00:08:15 is timecode, .* no 'fps' line"):
+        timeline_time("00:00:08:15", unstated, "--at")
+    # Written back without an fps line (and read back the same), unless written as timecode.
+    text = format_au_notes(unstated, VOCABULARY)
+    assert text == ("# facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)\n"
+                    "duration 9.8\n# a take typed without a rate\n"
+                    "1  surprise  onset 0.3  apex 8  offset 0.5\n")
+    assert parse_au_notes(text, VOCABULARY) == unstated
+    assert "\nfps 30\n" in format_au_notes(unstated, VOCABULARY, timecode=True)
+
+
 # --- 5. a duration shorter than the notes ---------------------------------------------------
 
 def test_a_duration_that_cuts_a_beat_off_is_said(capsys, tmp_path, monkeypatch):
@@ -188,7 +244,8 @@ def test_a_duration_that_cuts_a_beat_off_is_said(capsys, tmp_path, monkeypatch):
     (tmp_path / "d.notes").write_text("# take\nduration 2\n0.1 12 apex 0.5\n1.0 surprise apex 3\n3 6\n")
     assert main(["timeline", "show", "d.notes"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.splitlines()[0] == "duration  2 s at 30 fps (61 frames)"
+    assert captured.out.splitlines()[0] == ("duration  2 s at 30 fps (61 frames), the default "
+                                            "rate: no fps line")
     assert captured.err == (
         "facs-rig: note: d.notes, line 2: duration 2 (2 s) cuts off the beat on line 4 "
         "(surprise), which runs to 4.8 s (and 1 other beat): it plays only to 2 s (a longer "
@@ -285,8 +342,10 @@ def test_sheet_of_a_timeline_lays_out_one_face_per_beat_at_its_apex(capsys, scen
     assert main(["sheet", "scene.notes", "-o", "sheet.png", "--size", "32"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
+    # 9 lines of labels under 32-pixel faces: '1 s, 01:00:01:00' and '1+2+5B+25+26' wrap
+    # (they were cut with '..' on 2 lines, 88x74), and so does the name, 'surprise'.
     assert captured.out.replace(str(scene) + "/", "") == (
-        "wrote sheet.png (2 beats of scene.notes, 2 faces, 88x85)\n")  # surprise named
+        "wrote sheet.png (2 beats of scene.notes, 2 faces, 88x151)\n")
     sheet = np.asarray(Image.open(scene / "sheet.png"))
     # The surprise beat (1 s, onset 0.3) at its apex, 1.3 s, and the blink at its apex, 1.6 s:
     # each tile is the preview of that moment.

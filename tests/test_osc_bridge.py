@@ -55,6 +55,7 @@ def test_au_values_sides_codes_and_reset(bridge, vocabulary):
     (encode_message("/facs/au/999", 0.5), "unknown_address"),
     (encode_message("/facs/au/51/L", 0.5), "unknown_address"),  # head AUs are not sided
     (encode_message("/facs/au/70", 0.5), "unknown_address"),   # a visibility code moves nothing
+    (encode_message("/facs/au/46", 0.5), "unknown_address"),   # a wink of no eye (check_channel)
     (encode_message("/other", 0.5), "unknown_address"),
     (encode_message("/facs/au/12", "high"), "wrong_type"),
     (encode_message("/facs/au/12", 0.5, 0.5), "wrong_type"),
@@ -67,6 +68,7 @@ def test_au_values_sides_codes_and_reset(bridge, vocabulary):
     (encode_message("/facs/au/12", -0.1), "out_of_range"),
     (encode_message("/facs/code", "12+zz"), "bad_code"),
     (encode_message("/facs/code", "999"), "bad_code"),
+    (encode_message("/facs/code", "46"), "bad_code"),
 ])
 def test_bad_input_is_counted_and_ignored(bridge, packet, counter):
     bridge.handle_packet(encode_message("/facs/au/12", 0.5))
@@ -333,3 +335,10 @@ def test_python_osc_is_used_pinned_and_tested_at_its_lowest_pin():
     assert pins == [">=1.10.2"]  # Dispatcher(strict_timing=False) first appears in 1.10.2
     ci = (REPO / ".ci" / "run").read_text()
     assert ci.index('pip install -q "python-osc==1.10.2"') < ci.index('pip install ".[test]"')
+
+
+def test_a_wink_is_taken_on_one_side_only(bridge):
+    bridge.handle_packet(encode_message("/facs/au/46/L", 1.0))
+    bridge.handle_packet(encode_message("/facs/au/46", 1.0))
+    assert bridge.values == {Channel(46, "L"): 1.0}
+    assert bridge.counters.applied == 1 and bridge.counters.unknown_address == 1

@@ -26,7 +26,7 @@ from osc_support import (
 
 from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves, TargetWeights
-from facs_rig.errors import OscError
+from facs_rig.errors import FacsRigError, FacsRuleError, OscError
 from facs_rig.io.osc.encoding import decode_packet, encode_message, format_message
 from facs_rig.io.osc.protocols import ProtocolOptions
 from facs_rig.io.osc.stream import Endpoint, FaceStream, PacketPrinter, UdpSender, parse_endpoint
@@ -102,6 +102,25 @@ def test_push_accepts_code_strings_and_returns_the_weights(vocabulary):
         stream.push({"smile": 1.0})
     with pytest.raises(OscError, match="finite"):
         stream.push({"AU12": float("nan")})
+
+
+WINK = "AU46 is a wink of one eye: write L46 or R46 (both eyes: 45 or 43)"
+
+
+def test_push_refuses_a_wink_of_no_eye_as_the_readers_do(vocabulary):
+    transport = RecordingTransport()
+    stream = fake_stream(transport, vocabulary=vocabulary)
+    for unsided in ({"AU46": 1.0}, {Channel(46): 1.0}, {46: 1.0}):
+        with pytest.raises(FacsRuleError) as caught:
+            stream.push(unsided)
+        assert str(caught.value) == WINK
+    with pytest.raises(FacsRigError, match=r"^46 is a wink of one eye: write L46 or R46 \(both "
+                                           r"eyes: 45 or 43\) at column 1 of '46'$"):
+        stream.push("46")
+    assert transport.frames == []  # nothing was sent
+    stream.push({"AU46_L": 1.0})
+    stream.push("R46")
+    assert len(transport.frames) == 2
 
 
 def test_head_aus_switch_on_bones_and_they_return_to_rest():

@@ -30,7 +30,7 @@ from facs_rig.render.encoders import (
 from facs_rig.render.font import GLYPH_HEIGHT, text_bitmap, text_width
 from facs_rig.render.raster import DEFAULT_SHADING, rasterize, render, vertex_normals
 from facs_rig.render.scene import load_render_rig, render_rig_from_mesh
-from facs_rig.render.sheet import contact_sheet
+from facs_rig.render.sheet import contact_sheet, wrap_text
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -393,6 +393,43 @@ def test_contact_sheet_lays_out_a_labelled_grid():
     assert (below == 240).any()  # the label was drawn in the first colour
     with pytest.raises(ValueError):
         contact_sheet(tiles, [("a",)])
+
+
+FEAR = "1D+2D+4D+5D+7D+20D+25D+26D"  # the demo's fear (its unlettered AUs at D)
+
+
+def test_a_long_label_wraps_after_a_plus_and_shows_whole():
+    """`facs-rig demo --size 280` cut fear's label to 1D+2D+4D+5D+7D+20D+25.. (one line,
+    cut with an ellipsis); it now wraps after a '+' onto a second line."""
+    assert wrap_text(FEAR, 280, 2) == ["1D+2D+4D+5D+7D+20D+25D+", "26D"]
+    assert wrap_text(FEAR, 360, 2) == [FEAR]  # the demo's default size: one line, as before
+    assert wrap_text("3.5 s, 00:00:03:12", 100, 1) == ["3.5 s,", "00:00:03:12"]  # at a space
+    assert wrap_text(FEAR, 16, 1)[:4] == ["1D", "+", "2D", "+"]  # narrower than a term
+    tile = np.full((20, 280, 3), 90, np.uint8)
+    sheet = contact_sheet([tile], [("fear", FEAR)], scale=2, padding=8)
+    line_h = GLYPH_HEIGHT * 2 + 4 + 2
+    assert sheet.shape == (8 + 20 + 8 + 3 * line_h + 4, 280 + 16, 3)  # three lines under it
+    expected = {240: np.zeros(sheet.shape[:2], bool), 200: np.zeros(sheet.shape[:2], bool)}
+    for row, (text, colour) in enumerate([("fear", 240), ("1D+2D+4D+5D+7D+20D+25D+", 200),
+                                          ("26D", 200)]):  # the name's colour, the code's
+        top, left = 8 + 20 + 4 + row * line_h, 8 + (280 - text_width(text, 2)) // 2
+        mask = text_bitmap(text, 2)
+        expected[colour][top:top + mask.shape[0], left:left + mask.shape[1]] = mask
+    for colour, mask in expected.items():
+        assert np.array_equal(sheet[..., 1] == colour, mask), colour
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(size=st.integers(16, 4096), text=st.sampled_from(
+    [FEAR, "happiness", "L1B+R2C+4D+5E+7A+20B+25C+26D+38C+39B", "12.5 s, 01:00:12:12", "neutral"]))
+def test_every_label_shows_whole_at_every_size_the_cli_takes(size, text):
+    """Every line fits the tile at the font scale the sheet renderers use for it, and the lines
+    hold the whole label (less the spaces where it broke)."""
+    scale = 2 if size >= 256 else 1  # render_sheet, render_timeline_sheet
+    lines = wrap_text(text, size, scale)
+    assert all(text_width(line, scale) <= size for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert all(line == line.strip() and line for line in lines)
 
 
 def test_progress_bar_writes_one_line_when_not_a_terminal():

@@ -86,9 +86,11 @@ def test_sheet_of_notes_lays_out_the_neutral_beat_at_rest(tmp_path, monkeypatch,
     (tmp_path / "scene.notes").write_text(SCENE)
     assert main(["sheet", "scene.notes", "-o", "sheet.png", "--size", "32", "--columns", "5"]) == 0
     out = capsys.readouterr().out
-    # 5 faces of 32 px and 8 px padding; 4 lines of 7 + 4 px under each: 10 beats in
-    # director2's scene said "9 beats", the neutral one left out.
-    assert out == "wrote sheet.png (5 beats of scene.notes, 5 faces, 208x96)\n"
+    # 5 faces of 32 px and 8 px padding; 9 lines of 7 + 4 px under each (the longest label,
+    # the contempt's, wraps to fit 32 pixels: '3 s, 00:00:03:00' on 4 lines, 'contempt' and
+    # 'R12C+R14C' on 2 each, the comment cut to 1): 10 beats in director2's scene said
+    # "9 beats", the neutral one left out.
+    assert out == "wrote sheet.png (5 beats of scene.notes, 5 faces, 208x151)\n"
     sheet = np.asarray(Image.open("sheet.png"))
     # The neutral beat's face is the timeline at 11 s, the face at rest: the default head's
     # neutral face (the neutral's fall over, no head turn held).

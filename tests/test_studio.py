@@ -73,6 +73,21 @@ def _arrays(ws) -> dict:
 
 # ---------------------------------------------------------------------------- the session
 
+def test_a_duration_that_cuts_a_beat_short_is_in_the_status_not_on_stderr(session, capfd):
+    """The page shows the session's status; the warning went to the server's stderr only."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned, it would raise here
+        status = session.set_notes("fps 24\nduration 1\n0  12 apex 1\n")
+    assert status.error is None
+    assert status.warnings == (
+        "take.notes, line 2: duration 1 (1 s) cuts off the beat on line 3 (12), which runs to "
+        "1.8 s: it plays only to 1 s (a longer duration, or none, plays it whole)",)
+    assert session.set_notes("fps 24\nduration 2\n0  12 apex 1\n").warnings == ()
+    assert capfd.readouterr().err == ""
+
+
 def test_session_weights_are_mix_of_the_notes(session, vocabulary):
     timeline = read_timeline("take.notes", vocabulary)
     expected = mix(sample(timeline, channels=session.profile.channels), session.profile).weights
@@ -374,6 +389,37 @@ def test_malformed_messages_are_refused_and_counted(running):
         ws.send(json.dumps({"type": "pose", "values": {"AU99": 0.5}}))
         assert "99" in _receive(ws, "error")["message"]
     assert not list(Path(running.server.session.folder.parent).glob("escape.json"))
+
+
+WINK = "AU46 is a wink of one eye: write L46 or R46 (both eyes: 45 or 43)"
+
+
+def test_a_slider_wink_of_no_eye_is_refused_in_the_readers_words(session):
+    """The page's 'both' slider of AU46 was taken (both eyes closed, as a blink), and the pose's
+    code, 46C, then failed to parse on every later pose: refused now, the pose left as it was."""
+    from facs_rig.core.channels import Channel
+    from facs_rig.errors import FacsRuleError
+
+    session.pose_from_values({"AU46_L": 1.0})
+    weights = session.pose_weights.copy()
+    with pytest.raises(FacsRuleError) as caught:
+        session.pose_from_values({"AU12": 0.5, "AU46": 1.0})
+    assert str(caught.value) == WINK
+    assert session.pose_values == {Channel(46, "L"): 1.0}
+    assert np.array_equal(session.pose_weights, weights)
+    assert session.pose_code() == "L46"
+
+
+def test_a_wink_of_no_eye_sent_by_a_page_gets_an_error(running):
+    with _ws(running) as ws:
+        _receive(ws, "pose")
+        ws.send(json.dumps({"type": "pose", "values": {"AU46_R": 1.0}}))
+        assert _receive(ws, "pose")["code"] == "R46"
+        ws.send(json.dumps({"type": "pose", "values": {"AU46": 1.0}}))
+        assert _receive(ws, "error") == {"type": "error", "request": "pose", "message": WINK}
+        ws.send(json.dumps({"type": "pose", "code": "46"}))
+        assert _receive(ws, "error")["message"] == (
+            "46 is a wink of one eye: write L46 or R46 (both eyes: 45 or 43) at column 1 of '46'")
 
 
 def test_two_pages_see_the_same_state(running):

@@ -137,6 +137,25 @@ def test_a_bad_note_shows_its_error_at_its_line(page):
     assert page.locator("#gutter span.error").inner_text() == "4"
 
 
+def test_a_duration_that_cuts_a_beat_short_is_said_where_ok_is(page, capfd):
+    """The CLI's preview and timeline show say it on a 'facs-rig: note:' line; the studio
+    printed it on the server's stderr only, and the page said "ok"."""
+    page.locator("#notes").fill("fps 24\nduration 1\n0  6+12D  onset 0.5 apex 1 offset 0.5\n")
+    _settle(page, "studio.state.text.includes('duration 1') && studio.state.warnings.length")
+    status = page.locator("#notes-error")
+    assert status.get_attribute("class") == "warn"
+    assert status.inner_text() == (
+        "facs-rig: note: take.notes, line 2: duration 1 (1 s) cuts off the beat on line 3 "
+        "(6+12D), which runs to 2 s: it plays only to 1 s (a longer duration, or none, plays it "
+        "whole)")
+    assert page.locator("#gutter span.error").count() == 0  # a note, not an error at a line
+    assert status.evaluate("(e) => getComputedStyle(e).color") == "rgb(238, 187, 102)"  # #eb6
+    page.locator("#notes").fill("fps 24\nduration 2\n0  6+12D  onset 0.5 apex 1 offset 0.5\n")
+    _settle(page, "studio.state.text.includes('duration 2') && !studio.state.warnings.length")
+    assert (status.get_attribute("class"), status.inner_text()) == ("ok", "ok")
+    assert "cuts off" not in capfd.readouterr().err  # no longer on the server's stderr
+
+
 def test_scrubbing_to_the_apex_shows_the_pose(page, tmp_path):
     page.evaluate("studio.seek(0)")
     _settle(page, "studio.shownTime === 0")
@@ -182,6 +201,24 @@ def test_slider_poses_and_code_both_ways(page):
     page.locator("#pose-insert").click()
     _settle(page, "studio.state.text.includes('00:00:00:12  L12D+R46')")
     assert page.locator("#notes").input_value().splitlines()[-1] == "00:00:00:12  L12D+R46"
+
+
+def test_the_both_eyes_wink_slider_shows_the_readers_error(page):
+    """AU46's 'both' slider asked for a wink of no eye: the server took it (both eyes closed) and
+    the pose's code then failed to parse. It is refused in the timeline readers' words, shown
+    where the page shows a pose's errors, and the pose stays as it was."""
+    page.locator("nav button[data-tab=aus]").click()
+    page.locator("input[data-channel=AU46_L]").fill("1")
+    _settle(page, "studio.pose.code === 'L46'")
+    page.locator("input[data-channel=AU46]").fill("1")
+    page.wait_for_function("document.getElementById('pose-error').textContent !== ''", timeout=10_000)
+    assert page.locator("#pose-error").inner_text() == (
+        "facs-rig: error: AU46 is a wink of one eye: write L46 or R46 (both eyes: 45 or 43)")
+    assert page.evaluate("studio.pose.code") == "L46"
+    # A pose FACS can score clears the error.
+    page.locator("input[data-channel=AU46]").fill("0")
+    page.wait_for_function("document.getElementById('pose-error').textContent === ''", timeout=10_000)
+    assert page.evaluate("studio.pose.code") == "L46"
 
 
 def test_snap_steps_a_slider_to_the_letter_whose_band_holds_it(page, vocabulary):
@@ -391,6 +428,23 @@ def test_explain_a_target(page):
     page.wait_for_function("document.getElementById('explain-out').textContent.includes('combine')")
     text = page.locator("#explain-out").inner_text()
     assert "AU12_L = 0.900" in text and "AU12" in text
+
+
+def test_explain_shows_a_fade_that_ends_at_the_trace_as_the_cli_does(page, capsys):
+    # The default head's facs profile closes the lips over 26 without 25 (its AU08 target), gone
+    # at 25's trace (without_full_at 0.1): the panel shows that ratio, as `facs-rig explain`.
+    page.locator("#notes").fill("0  25A+26C\n")
+    _settle(page, "studio.state.unsaved")
+    page.evaluate("studio.seek(0.5)")
+    page.locator("nav button[data-tab=explain]").click()
+    page.locator("#explain-target").select_option("AU08")
+    page.wait_for_function("document.getElementById('explain-out').textContent.includes('min(1')")
+    text = page.locator("#explain-out").inner_text()
+    line = ("  AU26               0.550 x 1 x (1 - min(1, AU25 0.100 / 0.1)) x "
+            "(1 - min(1, AU27 0.000 / 0.1)) = 0.000")
+    assert line in text.splitlines()
+    assert main(["explain", "25A+26C", "--rig", "facs"]) == 0
+    assert line in capsys.readouterr().out.splitlines()
 
 
 def test_a_second_page_sees_the_first_pages_edit(page, browser, studio):

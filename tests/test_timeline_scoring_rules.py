@@ -18,9 +18,18 @@ from hypothesis import strategies as st
 
 from facs_rig.cli import main
 from facs_rig.core.channels import Channel
-from facs_rig.core.notation import CodedAU, combination_rule
-from facs_rig.core.timeline import MEASURED_KEY, TIME_TOLERANCE, AUEvent, CodeMark, Timeline, overlap_problem
-from facs_rig.errors import TimelineFormatError, VocabularyError
+from facs_rig.core.notation import Code, CodedAU, combination_rule
+from facs_rig.core.timeline import (
+    MEASURED_KEY,
+    TIME_TOLERANCE,
+    AUEvent,
+    CodeMark,
+    Timeline,
+    check_timeline,
+    overlap_problem,
+    timeline_from_code,
+)
+from facs_rig.errors import FacsRuleError, TimelineError, TimelineFormatError, VocabularyError
 from facs_rig.io.au_notes import format_au_notes, parse_au_notes
 from facs_rig.io.curves_csv import curves_from_csv_text
 from facs_rig.io.eaf import eaf_to_string, read_eaf
@@ -313,6 +322,13 @@ def test_every_coded_reader_refuses_what_the_rules_refuse(vocabulary, tmp_path, 
         else:
             assert not expected
             assert len(back.events) == len(timeline.events)
+    # And the same timeline built in Python, with the vocabulary to check it by.
+    try:
+        Timeline(tuple(events), fps=10.0, vocabulary=vocabulary)
+    except FacsRuleError as exc:
+        assert expected and " overlap at " in str(exc), str(exc)
+    else:
+        assert not expected
 
 
 def test_the_sweep_stays_linear_on_a_long_coded_timeline(vocabulary):
@@ -329,3 +345,63 @@ def test_the_sweep_stays_linear_on_a_long_coded_timeline(vocabulary):
     assert overlap_problem(events, vocabulary, fps=30.0) == (
         "event 51 at 9998-9999 s and event 52 at 9998.5-9998.9 s overlap at 9998.5-9998.9 s: "
         f"{TURNS}")
+
+
+# --- 3. timelines built in Python follow the same rules ---------------------------------------
+
+def test_a_beat_added_in_python_that_turns_the_head_both_ways_is_refused(vocabulary):
+    turned = Timeline().add_code("51", vocabulary, at=1.0)
+    with pytest.raises(FacsRuleError) as caught:
+        turned.add_code("52", vocabulary, at=2.0)
+    assert str(caught.value) == ("event 51 at 1-2.8 s and event 52 at 2-3.8 s overlap at 2-2.8 s: "
+                                 f"{TURNS}")
+    assert isinstance(caught.value, TimelineError)  # a FacsRigError, as every refusal
+    # Meeting within a frame (30 fps) is one after the other; touching too.
+    met = turned.add_code("52", vocabulary, at=2.8 - 1 / 30)
+    assert [(e.channel.au, e.start) for e in met.events] == [(51, 1.0), (52, 2.8 - 1 / 30)]
+    assert len(turned.add_code("52", vocabulary, at=2.8).events) == 2
+    # A code built in Python has not met the parser's rules: the timeline's check sees it.
+    with pytest.raises(FacsRuleError, match=r"^event 51 at 0-2.3 s and event 52 at 0-2.3 s "
+                                            r"overlap at 0-2.3 s: 51\+52: the head cannot"):
+        timeline_from_code(Code((CodedAU(51), CodedAU(52))), vocabulary, hold=1.5)
+
+
+def test_an_unsided_wink_built_in_python_is_refused(vocabulary):
+    wink = AUEvent(Channel(46), 1.0, 1.0)
+    with pytest.raises(FacsRuleError) as caught:
+        Timeline((AUEvent(Channel(12), 0.55, 0.0), wink), vocabulary=vocabulary)
+    assert str(caught.value) == f"event 46 at 1-2.8 s: {WINK}"
+    with pytest.raises(FacsRuleError, match=rf"^event 46 at 0.5-0.9 s: {WINK}$".replace("(", r"\(")
+                       .replace(")", r"\)")):
+        Timeline().add_code(Code((CodedAU(46),)), vocabulary, at=0.5)
+    with pytest.raises(FacsRuleError, match=r"^event 46 at 0-2.8 s: AU46 is a wink"):
+        timeline_from_code(Code((CodedAU(46),)), vocabulary)
+    # Measured or not, a wink is one eye (as every reader says); sided, it is a wink.
+    with pytest.raises(FacsRuleError, match=r"AU46 is a wink"):
+        Timeline((wink,), metadata={MEASURED_KEY: "a capture"}, vocabulary=vocabulary)
+    assert Timeline((AUEvent(Channel(46, "L"), 1.0, 1.0),), vocabulary=vocabulary).events
+    # Without a vocabulary there is nothing to check by: built as before, checked on demand.
+    unchecked = Timeline((wink,))
+    with pytest.raises(FacsRuleError, match=r"^event 46 at 1-2.8 s: AU46 is a wink"):
+        check_timeline(unchecked, vocabulary)
+
+
+def test_a_measured_timeline_built_in_python_is_not_a_coding(vocabulary):
+    both = (AUEvent(Channel(26), 0.9, 1.0, 0, 2, 0, letter="D"),
+            AUEvent(Channel(27), 0.9, 2.0, 0, 2, 0, letter="D"))
+    measured = Timeline(both, metadata={MEASURED_KEY: "captured curves"}, vocabulary=vocabulary)
+    assert len(measured.events) == 2
+    assert len(measured.add_code("51", vocabulary, at=5.0).events) == 3
+    with pytest.raises(FacsRuleError, match=r"^event 26D at 1-3 s and event 27D at 2-4 s overlap "
+                                            r"at 2-3 s: 26\+27: jaw drop"):
+        Timeline(both, vocabulary=vocabulary)
+
+
+def test_the_timeline_modules_docstring_examples_run():
+    """check_timeline's example (and the module's others: timeline_from_code's listed AU25 late)."""
+    import doctest
+
+    import facs_rig.core.timeline as timeline_module
+
+    result = doctest.testmod(timeline_module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0

@@ -247,6 +247,52 @@ def test_emotions_carry_the_emfacs_table(vocabulary):
         "Prkachin, K. M. & Solomon, P. E. (2008)" in vocabulary.expression("pain").source
     for name in ("happiness", "sadness", "surprise", "fear", "anger", "disgust", "contempt"):
         assert "Table 10-1" in vocabulary.expression(name).source or name == "contempt"
+    # Companions: the AUs the table adds to a row that is a row without them (disgust is 9
+    # and/or 10; 15, 16, 17, 25, 26 come only beside them). Only the rest of a row weighs.
+    assert vocabulary.expression("disgust").companions == (15, 16, 17, 25, 26)
+    assert vocabulary.expression("anger").companions == (10, 17, 22, 25, 26)
+    assert vocabulary.expression("fear").companions == (25, 26, 27)
+    assert all(vocabulary.expression(name).companions == () for name in (
+        "happiness", "sadness", "surprise", "contempt", "pain"))
+    assert "Companions: 15, 16, 17, 25 and 26" in vocabulary.expression("disgust").source
+
+
+@pytest.mark.parametrize("name, companions, message", [
+    ("disgust", "17", "expressions[5].companions: expected a list of AU numbers"),
+    ("disgust", [17.0], "expressions[5].companions: expected a list of AU numbers"),
+    ("disgust", [True], "expressions[5].companions: expected a list of AU numbers"),
+    ("disgust", [17, 17], "disgust: companions: lists an AU twice"),
+    ("disgust", [4], "disgust: companions: 4 is in none of its rows"),
+    # Disgust's core: the row 9 holds no row without 9.
+    ("disgust", [9, 17], "disgust: companions: 9 is needed by the row 9 (it holds no row "
+                         "without 9), so it carries the emotion there"),
+    # Sadness's 17 completes 1+4+15B (a row) in 1+4+15B+17, but 11+17 needs it.
+    ("sadness", [17], "sadness: companions: 17 is needed by the row 11+17"),
+    # Letters count: 6+12 holds no row without 6, as 12C asks more of 12 than 6+12 does.
+    ("happiness", [6], "happiness: companions: 6 is needed by the row 6+12 "),
+    ("surprise", [26], "surprise: companions: 26 is needed by the row 1+2+26 "),
+    ("fear", [20], "fear: companions: 20 is needed by the row 5+20 "),
+])
+def test_validator_holds_companions_to_the_table(name, companions, message):
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    entry = next(e for e in expressions["expressions"] if e["name"] == name)
+    assert expressions["expressions"].index(entry) == 5 or name != "disgust"
+    entry["companions"] = companions
+    with pytest.raises(VocabularyError, match=re.escape(message)):
+        Vocabulary.from_dicts(units, scales, expressions)
+
+
+def test_validator_wants_prototypes_for_companions():
+    units, scales, expressions = _bundled()
+    expressions = copy.deepcopy(expressions)
+    neutral = next(e for e in expressions["expressions"] if e["name"] == "neutral")
+    neutral["companions"] = [17]
+    index = expressions["expressions"].index(neutral)
+    with pytest.raises(VocabularyError, match=re.escape(
+            f"expressions[{index}].companions: support the rows of prototypes, and there are "
+            f"none")):
+        Vocabulary.from_dicts(units, scales, expressions)
 
 
 @pytest.mark.parametrize("field, value, message", [

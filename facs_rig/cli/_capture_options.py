@@ -262,6 +262,26 @@ def check_tracker_applies(args: argparse.Namespace, captures) -> None:
             raise _usage_error(f"--tracker {args.tracker}: {unused}")
 
 
+def note_tracker_mismatch(args: argparse.Namespace, captures) -> None:
+    """Print a ``facs-rig: note:`` for each capture format whose implied tracker profile is not
+    the one ``--tracker`` names (:func:`~facs_rig.io.captures.pipeline.tracker_mismatch`),
+    naming the first capture of that format; the profile still applies."""
+    if args.tracker is None:
+        return
+    import sys
+
+    from facs_rig.io.captures.pipeline import tracker_mismatch
+
+    noted: set[str] = set()
+    for capture, chosen, _ in _headers(args, captures):
+        if chosen in noted:
+            continue
+        noted.add(chosen)
+        note = tracker_mismatch(args.tracker, chosen)
+        if note is not None:
+            print(f"facs-rig: note: {capture}: {note}", file=sys.stderr)
+
+
 def check_presence_options(args: argparse.Namespace, captures) -> None:
     """Refuse ``--trace`` and ``--whole-events`` for captures whose AUs are coded as presence
     (a Py-Feat file's own AU columns: :func:`~facs_rig.io.captures.pipeline.presence_ignores`),

@@ -80,8 +80,10 @@ def check_output(
 
     Every command that writes a file calls this first, so a typo in ``-o`` costs nothing: the
     folder must exist and be writable, ``path`` must not be a folder, must not be one of the
-    command's own ``inputs`` (``None`` entries, codes given instead of files, are skipped) and
-    must end in one of ``suffixes`` (case-insensitive; ``None``: any).
+    command's own ``inputs`` (``None`` entries, codes given instead of files, are skipped),
+    must not be an existing raw capture (a Live Link Face, OpenFace, Py-Feat, MediaPipe or Face
+    Cap CSV that facs-rig did not write: :func:`~facs_rig.io.captures.refuse_replacing_capture`)
+    and must end in one of ``suffixes`` (case-insensitive; ``None``: any).
 
     Writability is what :func:`os.access` says for the folder, so it follows the real rules
     (read-only file systems, and root's right to write anywhere).
@@ -91,7 +93,8 @@ def check_output(
     UnsupportedFormatError
         The extension is not one the command writes.
     OutputError
-        The folder is missing, not a folder or not writable, or the output is an input.
+        The folder is missing, not a folder or not writable, or the output is an input or a
+        raw capture.
     """
     target = Path(path)
     if suffixes is not None and target.suffix.lower() not in suffixes:
@@ -108,6 +111,10 @@ def check_output(
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{target}: cannot write, folder {folder} is not writable")
     refuse_input_as_output(target, *inputs)
+    if target.is_file():
+        from facs_rig.io.captures import refuse_replacing_capture
+
+        refuse_replacing_capture(target)
     return target
 
 

@@ -84,12 +84,20 @@ def run_batch_command(args: argparse.Namespace) -> int:
     result = outcome.result
     for entry in outcome.failures:
         print(f"facs-rig: error: {entry['error']}", file=sys.stderr)
+    mismatched: dict[str, list[str]] = {}  # a --tracker note: the takes it applies to
     for entry in result.entries:
         if entry.get("status") == "ok" and entry.get("status_this_run") != "up to date":
             for line in entry.get("lines", []):
                 print(line)
             for note in entry.get("qc", {}).get("not_applied", []):
                 print(f"facs-rig: note: {note}", file=sys.stderr)
+            note = entry.get("qc", {}).get("tracker_mismatch")
+            if note:
+                mismatched.setdefault(note, []).append(entry.get("capture", "?"))
+    for note, captures in mismatched.items():
+        # Once per kind of take, not once per take (a day is hundreds of takes).
+        which = captures[0] if len(captures) == 1 else f"{len(captures)} takes ({captures[0]}, ...)"
+        print(f"facs-rig: note: {which}: {note}", file=sys.stderr)
     finished = result.done + result.skipped + result.failed
     not_done = (f", {outcome.total - finished} not done: rerun to continue"
                 if (result.interrupted or result.lost) and finished < outcome.total else "")

@@ -17,6 +17,7 @@ from facs_rig.cli._capture_options import (
     cleaning_options,
     event_options,
     event_options_given,
+    note_tracker_mismatch,
     retarget_options,
     thresholds_given,
 )
@@ -121,6 +122,7 @@ def run_retarget(args: argparse.Namespace) -> int:
         check_output(output, inputs=(capture, args.mesh))
     check_tracker_applies(args, captures)
     check_presence_options(args, captures)
+    note_tracker_mismatch(args, captures)
     options = RetargetOptions(**retarget_options(
         args, timeline=output_kind(outputs[0], args.rig) == "timeline"))
     requests = [options.request(c, o) for c, o in zip(captures, outputs)]
@@ -183,6 +185,7 @@ def run_code(args: argparse.Namespace) -> int:
     events = event_options(args)
     check_tracker_applies(args, [args.capture])
     check_presence_options(args, [args.capture])
+    note_tracker_mismatch(args, [args.capture])
     # A bar on a terminal only: an hour-long take takes seconds, and logs need no redraws.
     progress = ProgressBar(len(CODE_STEPS), sys.stderr, label="code", unit="steps") \
         if sys.stderr.isatty() else None

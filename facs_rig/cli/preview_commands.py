@@ -164,7 +164,7 @@ def run_preview(args: argparse.Namespace) -> int:
             with naming(args.source):  # a timeline's moment: the frame limit names it
                 shown_at, image = render_timeline_still(setup, timeline, at=at,
                                                         side_by_side_neutral=args.side_by_side)
-            moment = f", at {_moment(shown_at, timeline, timeline_file)}"
+            moment = f", at {_moment(shown_at, timeline)}"
         else:
             setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
             note_unshown(setup.driver.profile,
@@ -240,15 +240,16 @@ def _at_seconds(text: str, timeline) -> float:
     return seconds
 
 
-def _moment(seconds: float, timeline, path: Path) -> str:
+def _moment(seconds: float, timeline) -> str:
     """``3.5 s`` and, when the timeline has a stated frame rate (any file but AU notes without
-    an ``fps`` line), its timecode from the ``start`` header: ``3.5 s, 00:00:03:12``."""
+    an ``fps`` line: ``metadata[FPS_STATED_KEY]`` False), its timecode from the ``start``
+    header: ``3.5 s, 00:00:03:12``."""
     from facs_rig.core.timecode import format_timecode
-    from facs_rig.io.au_notes import notes_origin, states_fps
-    from facs_rig.io.timeline_files import read_text_file
+    from facs_rig.core.timeline import FPS_STATED_KEY
+    from facs_rig.io.au_notes import notes_origin
 
     text = f"{seconds:g} s"
-    if path.suffix.lower() in (".notes", ".txt") and not states_fps(read_text_file(path)):
+    if timeline.metadata.get(FPS_STATED_KEY) is False:
         return text
     try:
         return f"{text}, {format_timecode(seconds + notes_origin(timeline), timeline.fps)}"
@@ -426,7 +427,7 @@ def _timeline_sheet(args: argparse.Namespace, path: Path, vocabulary) -> int:
                          f"{MAX_SHEET_BEATS} (one face each): preview --at TIME shows any moment")
     setup = preview_setup(args.mesh, args.rig, size=args.size, supersample=2, yaw=args.yaw)
     note_unshown(setup.driver.profile, played_channels(timeline))
-    labels = [_moment(beat.start, timeline, path) for beat in beats]
+    labels = [_moment(beat.start, timeline) for beat in beats]
     faces = len(beats) * (2 if args.side_by_side else 1)
     with naming(str(path)):
         image = render_timeline_sheet(setup, timeline, beats, labels,

@@ -246,7 +246,11 @@ def run_explain(args: argparse.Namespace) -> int:
             # A chain member whose contribution a larger one contains is still scored (25+26):
             # its movement of this target does not add, it is not "dropped".
             within = "   within the chain's largest (not added)" if not c.kept else ""
-            faded = "".join(f" x (1 - {g.name} {_shown(b)})" for g, b in c.without)
+            # A fade complete before the AU's full value shows its ratio: 25 at 0.55 with
+            # without_full_at 0.1 is "x (1 - min(1, AU25 0.550 / 0.1))", which is 0.
+            faded = "".join(f" x (1 - {g.name} {_shown(b)})" if c.without_full_at == 1.0
+                            else f" x (1 - min(1, {g.name} {_shown(b)} / {c.without_full_at:g}))"
+                            for g, b in c.without)
             print(f"  {au:18} {_shown(c.input)}{shaped} x {c.weight:g}{faded} = {shown[k]}{within}")
         if len(target.contributions) > 1:
             print(f"  combined ({target.combine}) = {_shown(target.combined)}"
@@ -313,6 +317,8 @@ def run_show(args: argparse.Namespace) -> int:
                          drive["target"], f"{drive['weight']:g}", drive["side"] or "any",
                          ", ".join(filter(None, ["curve" if drive["curve"] else "",
                                                  "without " + "+".join(drive["without"])
+                                                 + (f" (gone at {drive['without_full_at']:g})"
+                                                    if "without_full_at" in drive else "")
                                                  if drive["without"] else ""]))))
     print_table(("AU", "name", "target", "weight", "side", ""), rows)
     if info["rules"]:

@@ -96,13 +96,30 @@ def run_show(args: argparse.Namespace) -> int:
     frames = summary["frames"]
     frames_text = "too many" if frames is None else f"{frames:.3g}" if frames >= 10**9 else frames
     unit = "frame" if frames == 1 else "frames"
-    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} {unit})")
+    from facs_rig.core.timeline import FPS_STATED_KEY
+    from facs_rig.io.au_notes import HEADER_COMMENTS_KEY, MARK_COMMENTS_KEY
+
+    metadata = dict(summary["metadata"])
+    # Notes without an fps line: the rate is the default, which timecode cannot be typed against.
+    default = (", the default rate: no fps line" if metadata.pop(FPS_STATED_KEY, None) is False
+               else "")
+    print(f"duration  {summary['duration']:g} s at {summary['fps']:g} fps ({frames_text} {unit})"
+          f"{default}")
     print(f"events    {len(summary['events'])}")
     print(f"channels  {' '.join(summary['channels']) or '-'}")
     if summary["marks"]:
         print(f"marks     {len(summary['marks'])} (codes that drive nothing: kept, not played)")
-    for key, value in summary["metadata"].items():
-        text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+    for key, value in metadata.items():
+        if key == HEADER_COMMENTS_KEY and isinstance(value, dict):  # fps: the edit's rate
+            text = "; ".join(f"{keyword}: {words}" for keyword, words in value.items())
+        elif key == MARK_COMMENTS_KEY and isinstance(value, list) and all(
+                isinstance(entry, dict) for entry in value):  # 5 s (50): she speaks
+            text = "; ".join(
+                f"{entry.get('start', 0):g} s ({'+'.join(map(str, entry.get('codes', ())))}): "
+                + " / ".join(str(entry[word]) for word in ("note", "comment") if word in entry)
+                for entry in value)
+        else:
+            text = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         print(f"{key.replace('_', ' ')}: {text}")
     if summary["events"]:
         scale = vocabulary.scale()
@@ -168,9 +185,16 @@ def run_convert(args: argparse.Namespace) -> int:
               f"that drive nothing ({codes}) are not in it; keep them in .json, .notes or .eaf")
     worded = [event for event in timeline.events
               if event.expression is not None or event.note is not None or event.comment is not None]
-    if (worded or "comment" in timeline.metadata) and Path(output).suffix.lower() == ".csv":
+    from facs_rig.io.au_notes import HEADER_COMMENTS_KEY, MARK_COMMENTS_KEY
+
+    lines_said = [what for key, what in ((HEADER_COMMENTS_KEY, "header lines"),
+                                         (MARK_COMMENTS_KEY, "lines of marks"))
+                  if timeline.metadata.get(key)]
+    if (worded or "comment" in timeline.metadata or lines_said) \
+            and Path(output).suffix.lower() == ".csv":
         beats = len({(event.start, event.expression, event.note, event.comment) for event in worded})
         lost = ([f"the words of {beats} beat(s) (expression names, comments)"] if beats else []) \
+            + ([f"the comments on {' and '.join(lines_said)}"] if lines_said else []) \
             + (["the comments after the last beat"] if "comment" in timeline.metadata else [])
         print(f"note: a CSV holds per-frame values: {' and '.join(lost)} are not in it; keep "
               f"them in .json, .notes or .eaf")

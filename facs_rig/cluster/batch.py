@@ -129,6 +129,8 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     ------
     BatchInputError
         No takes, an output that would replace a capture or a file the batch writes itself.
+    OutputError
+        An output would replace a raw capture that is not a take of the batch.
     BatchUsageError
         Several takes without ``{stem}`` in ``-o``, two takes writing one file (a usage error,
         as ``retarget``'s). (An output extension ``retarget`` cannot write is refused by
@@ -162,8 +164,33 @@ def plan_jobs(inputs: list[str], settings: BatchSettings,
     _check_rigs(takes, settings)
     jobs = [_job(take, settings, manifest) for take in takes]
     _check_one_writer_per_file(jobs, folder)
+    _check_no_capture_replaced(jobs, folder, recorded)
     _check_output_folders(path for job in jobs for path in job.output_paths())
     return jobs, notes
+
+
+def _check_no_capture_replaced(jobs: list[TakeJob], folder: Path | str,
+                               recorded: frozenset[str]) -> None:
+    """Refuse, before any take runs, a plan that would write over a raw capture that is not a
+    take of this batch (those are refused by :func:`_check_one_writer_per_file`): a reviewer's
+    ``-o 'dayB/{stem}.csv'`` (meant: ``dayA_out``) replaced yesterday's Live Link Face take
+    ``dayB/take01.csv`` and said "1 done". Outputs an earlier run of this batch wrote (its
+    results manifest lists them: ``recorded``, real paths) are replaced as before.
+
+    Raises
+    ------
+    OutputError
+        Naming the file and its format (:func:`~facs_rig.io.captures.refuse_replacing_capture`).
+    """
+    from facs_rig.cluster.engine import MANIFEST_NAME
+    from facs_rig.cluster.report import REPORT_HTML, REPORT_JSON
+    from facs_rig.io.captures import refuse_replacing_capture
+
+    paths = [path for job in jobs for path in job.output_paths()]
+    paths += [join(folder, name) for name in (REPORT_JSON, REPORT_HTML, MANIFEST_NAME)]
+    for path in dict.fromkeys(paths):
+        if not is_url(path) and os.path.isfile(path):
+            refuse_replacing_capture(path, recorded)
 
 
 def _check_one_writer_per_file(jobs: list[TakeJob], folder: Path | str) -> None:

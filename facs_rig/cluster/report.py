@@ -176,7 +176,9 @@ def _row(folder: Path, entry: dict) -> str:
     repairs = "; ".join(qc.get("repairs", []))
     unused = ", ".join(qc.get("unused_channels", []))
     # The batch's options this take was done without (--tracker on an OpenFace take), with why.
-    not_applied = "".join(f"<div>{escape(note)}</div>" for note in qc.get("not_applied", []))
+    # ... and the --tracker profile of another tracker than the take's format implies.
+    not_applied = "".join(f"<div>{escape(note)}</div>" for note in
+                          [*qc.get("not_applied", []), *filter(None, [qc.get("tracker_mismatch")])])
     return ("<tr>" + _cell("ok", sort="1 ok")
             + _cell(f'<span title="{title}">{name}</span>{not_applied}', sort=name)
             + _cell(qc.get("frames", ""), number=True)

@@ -24,7 +24,7 @@ from facs_rig.cluster import remote
 from facs_rig.core.limits import fps_problem
 from facs_rig.errors import CaptureFormatError, FacsRigError, UnsupportedFormatError
 from facs_rig.io import bounded_json
-from facs_rig.io.captures import CAPTURE_FORMATS, detect_format
+from facs_rig.io.captures import CAPTURE_FORMATS, is_capture_or_lost_header
 from facs_rig.io.captures._table import _HEADER_SAMPLE, header_from_sample, read_header
 
 __all__ = ["Take", "BatchInputError", "BatchUsageError", "OVERRIDE_FIELDS", "expand_inputs", "OutputNames",
@@ -171,7 +171,7 @@ def _url_is_capture(url: str) -> bool:
         fs, path = remote.url_filesystem(url)
         with fs.open(path, "rb") as stream:
             sample = stream.read(_HEADER_SAMPLE)
-        return detect_format(header_from_sample(url, sample)) is not None
+        return is_capture_or_lost_header(header_from_sample(url, sample))
     except (FacsRigError, OSError):
         return True  # unreadable or empty: a take whose error the report shows
 
@@ -208,7 +208,9 @@ def _search_folder(folder: Path, exclude: Path | None) -> tuple[list[str], list[
         if excluded is not None and excluded in path.resolve().parents:
             continue
         try:
-            known = detect_format(read_header(str(path))) is not None
+            # A first line of data is a take whose header was lost: a failed take (in the
+            # count, the report and the exit status), not a file skipped with a note.
+            known = is_capture_or_lost_header(read_header(str(path)))
         except (FacsRigError, OSError):
             known = True  # unreadable or empty: a take whose error the report shows
         if known:

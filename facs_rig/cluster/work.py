@@ -88,7 +88,18 @@ class TakeJob:
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's content, read in 1 MiB pieces (memory stays flat)."""
+    """SHA-256 of a file's content, read in 1 MiB pieces (memory stays flat).
+
+    Raises
+    ------
+    CaptureFormatError
+        ``path`` is a named pipe, a socket or a device (``take.csv: not a regular file (a named
+        pipe)``): opening a pipe without a writer blocked the worker, and the batch, forever.
+    """
+    from facs_rig.errors import CaptureFormatError
+    from facs_rig.io.bounded_read import refuse_special_file
+
+    refuse_special_file(path, CaptureFormatError)
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         while block := stream.read(chunk):
@@ -239,7 +250,7 @@ def _named(capture, name: str):
 def _run(job: TakeJob, source_name: str | None = None) -> dict:
     from facs_rig.io.atomic import write_bytes_atomic, write_text_atomic
     from facs_rig.io.captures import read_capture
-    from facs_rig.io.captures.pipeline import take_events
+    from facs_rig.io.captures.pipeline import take_events, tracker_mismatch
     from facs_rig.io.captures.retarget import retarget_file
 
     first = job.requests[0]
@@ -265,10 +276,13 @@ def _run(job: TakeJob, source_name: str | None = None) -> dict:
     write_text_atomic(job.summary_path, take.summary_text(job.code_cleaning.neutral))
     write_bytes_atomic(job.heat_map_path, heat_map_png(coded_curves(take.solved.curves,
                                                                     take.timeline)))
+    qc = take_qc(capture, take.solved, take.timeline, take.segments, take.tracker, not_applied)
+    # The profile --tracker names, when it is another tracker's than the take's format implies
+    # (applied as asked: the batch's summary line counts the takes, the report shows it).
+    qc["tracker_mismatch"] = (tracker_mismatch(first.tracker, capture.format)
+                              if take.solved.source == "blendshapes" else None)
     return {"capture": job.capture, "outputs": job.output_paths(),
-            "lines": [report.summary() for report in reports],
-            "qc": take_qc(capture, take.solved, take.timeline, take.segments, take.tracker,
-                          not_applied)}
+            "lines": [report.summary() for report in reports], "qc": qc}
 
 
 def _tracker_applied(requests: tuple, capture) -> tuple[tuple, list[str]]:

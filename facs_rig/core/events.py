@@ -9,7 +9,8 @@ to where the curve comes within ``apex_fraction`` of its peak, apex while it sta
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
 separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
-event no longer than ``blink_max`` is a blink and is coded AU45. With ``follow_intensity``
+event no longer than ``blink_max`` is a blink and is coded AU45; a wink channel's (AU46) is a
+wink, one event, and a longer one a one-sided AU43. With ``follow_intensity``
 (``facs-rig code``'s default) an activation is also cut where its letter changes, and each
 onset, offset and change of letter is then placed where the curve moves: the ramp runs
 through the curve's 10 % and 90 % crossings of the step between the two levels (IEEE Std 181),
@@ -38,7 +39,7 @@ from facs_rig.core.channels import Channel
 from facs_rig.core.curves import AUCurves
 from facs_rig.core.notation import Code, CodedAU, combination_problem, format_code
 from facs_rig.core.timeline import AUEvent, Timeline
-from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary
+from facs_rig.core.vocabulary import INTENSITY_LETTERS, IntensityScale, Vocabulary, emotion_rows
 
 __all__ = ["EventOptions", "extract_events", "CodedSegment", "code_segments", "format_summary",
            "EMFACS_EMOTIONS", "NAMED_FACES"]
@@ -523,13 +524,25 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     time_list = times.tolist()  # Python floats: the same differences, cheaper to index
     apex_fraction, min_duration = options.apex_fraction, options.min_duration
     events: list[AUEvent] = []
+    mirrors = _mirror_columns(curves.channels)
+    floor = scale.minimum / scale.maximum  # the level the scale reads as absent, 0-1
+    # Each sided channel's own activations, for its mirror side (_with_mirror_traces).
+    own: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for column in mirrors:
+        curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
+        on, off, trace_duration = _limits(curves.channels[column].au, options, thresholds)
+        own[column] = _activations(curve, times, on, off, options.min_gap, trace_duration)
     for column, channel in enumerate(curves.channels):
         # One channel in float64 at a time, not a float64 copy of the whole take.
         curve = np.nan_to_num(values[:, column].astype(np.float64), nan=0.0)
-        limits = (thresholds or {}).get(channel.au, (options.on, options.off))
-        on, off = limits[0], limits[1]
-        trace_duration = limits[2] if len(limits) > 2 else options.trace_duration
-        firsts, lasts = _activations(curve, times, on, off, options.min_gap, trace_duration)
+        on, off, trace_duration = _limits(channel.au, options, thresholds)
+        if column in mirrors:
+            mirror = mirrors[column]
+            firsts, lasts = _with_mirror_traces(
+                curve, np.nan_to_num(values[:, mirror].astype(np.float64), nan=0.0), times,
+                own[column], own[mirror], off, floor, options.min_gap)
+        else:
+            firsts, lasts = _activations(curve, times, on, off, options.min_gap, trace_duration)
         starts = np.maximum(firsts - 1, 0)
         ends = np.minimum(lasts + 1, n - 1)
         long_enough = ~(times[ends] - times[starts] < min_duration)  # NaN-safe as before
@@ -543,8 +556,9 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             bounds = [start_index, *_valleys(curve, times, first, last, options.split_fraction,
                                              options.min_gap), end_index] if hump_count > 1 \
                 else [start_index, end_index]
-            if options.follow_intensity and channel.au not in _EYE_CLOSURES:
-                # An eye closure stays whole: its length tells blink (45) from closure (43).
+            if options.follow_intensity and channel.au not in _CLOSURES:
+                # An eye closure stays whole: its length tells blink (45) or wink (46) from
+                # closure (43).
                 pieces: list[tuple[int, int]] = []
                 continues: list[bool] = []  # piece k changes letter within piece k-1's hump
                 for left, right in zip(bounds, bounds[1:]):
@@ -565,16 +579,24 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                 intensity, letter, start, onset, apex, offset = _event(
                     time_list, curve[left:right + 1], left, right, scale, apex_fraction)
                 event_channel = channel
-                if channel.au in _EYE_CLOSURES:
+                if channel.au in _CLOSURES:
                     # FACS 2002, AU45: a closure that reopens within half a second is a blink,
                     # 45, scored present without a letter; "if bilateral and the eyes remain
                     # closed more than 1/2 second, then the action should be scored as eyes
                     # closed (43E)": the held closure is 43 at its letter. ARKit's eyeBlink
                     # (read as 43) and OpenFace's AU45_r (a closure's intensity, whatever its
-                    # length) cannot tell them apart; timing can.
+                    # length) cannot tell them apart; timing can. A custom rig's wink channel
+                    # (46) is read the same way: "if eye closure is unilateral and does not
+                    # exceed 1/2 second, you must consider scoring it as a wink", so a closure
+                    # of one eye within half a second is one wink however its depth moves (a
+                    # slow one read L46 at D, then L46 at E), and a longer one that eye closed,
+                    # L43 or R43 at its letter (it stayed a momentary 46). A wink channel
+                    # without a side closes both eyes: a blink, 45 (the needs_side rule of 46
+                    # in action_units.json: both eyes are 45 or 43).
                     # (start + onset + apex + offset) - start is AUEvent's end - start.
                     blink = start + onset + apex + offset - start <= options.blink_max
-                    event_channel = Channel(45 if blink else 43, channel.side)
+                    wink = channel.au == 46 and channel.side is not None
+                    event_channel = Channel((46 if wink else 45) if blink else 43, channel.side)
                     if blink:
                         # Present, so closed: FACS 2002 gives a blink no intensity criteria
                         # (the eyes "close or nearly close"), and an unlettered 45 plays at
@@ -595,9 +617,113 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     return Timeline(tuple(events), duration, curves.fps or 30.0, metadata)
 
 
+def _limits(au: int, options: EventOptions,
+            thresholds: Mapping[int, tuple[float, ...]] | None) -> tuple[float, float, float | None]:
+    """(on, off, trace_duration) of one AU: its own from ``thresholds``, else the options'."""
+    limits = (thresholds or {}).get(au, (options.on, options.off))
+    return limits[0], limits[1], limits[2] if len(limits) > 2 else options.trace_duration
+
+
+def _mirror_columns(channels: tuple[Channel, ...]) -> dict[int, int]:
+    """Column of each sided channel -> column of the same AU's other side, for the AUs whose
+    left and right are both in the curves (but the eye closures and the wink: one eye's
+    closure is read by its own timing, and both eyes' blinks are joined by
+    :func:`_bilateral_blinks`)."""
+    columns = {(channel.au, channel.side): k for k, channel in enumerate(channels)}
+    return {k: columns[(channel.au, _OTHER_SIDE[channel.side])]
+            for k, channel in enumerate(channels)
+            if channel.side is not None and channel.au not in _EYE_CLOSURES | _MOMENTARY_AUS
+            and (channel.au, _OTHER_SIDE[channel.side]) in columns}
+
+
+_OTHER_SIDE = {"L": "R", "R": "L"}
+
+#: How much of the other side's movement a side under its ``off`` must show, frame by frame, to
+#: count as acting in the other side's action (:func:`_with_mirror_traces`): under ``off`` a
+#: value is within the tracker's resting noise (``EventOptions``), so only moving with the
+#: other side tells a trace from noise. Half: on the three ARKit takes in
+#: ``shared/assets/captures``, the weaker side of actions made on both sides (Face Cap's cheeks at
+#: 4.08 s, 0.05 against 0.08; alex_rom_3's upper lip at 39.83 s, 0.076 against 0.083) reads
+#: 0.6 to 0.9 of the stronger side, and the other side of the one-sided ones (Face Cap's left
+#: side scrunched at 6.41-7.75 s, the mouth pulled to one side in alex_rom_3's lip exercises)
+#: under 0.5 where it stays under ``off`` (docs/captures.md, "What `code` says on real
+#: takes", round 10). Measured on the takes it is judged on, not taken from FACS.
+_MIRROR_SHARE = 0.5
+
+
+def _run_mask(n: int, firsts: np.ndarray, lasts: np.ndarray) -> np.ndarray:
+    """(n,) bool: True on frames ``firsts[k]..lasts[k]`` (inclusive) of any run ``k``."""
+    steps = np.zeros(n + 1, dtype=np.int32)
+    np.add.at(steps, firsts, 1)
+    np.add.at(steps, lasts + 1, -1)
+    return np.cumsum(steps)[:n] > 0
+
+
+def _with_mirror_traces(curve: np.ndarray, mirror: np.ndarray, times: np.ndarray,
+                        own: tuple[np.ndarray, np.ndarray],
+                        mirror_own: tuple[np.ndarray, np.ndarray], off: float, floor: float,
+                        min_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """(firsts, lasts) of one side's activations, with the frames where it acts in its other
+    side's action.
+
+    FACS scores an action unilateral only "if there is no trace of evidence for the AU on one
+    side"; an action on both sides at different intensities gets one score, the higher (FACS
+    2002 manual, ch. 10, Scoring Step V, "Verifying Intensity Criteria and Unilaterality
+    Questions", as transcribed at scribd.com/document/429786635). A side that stayed under
+    ``on`` while the other side's action was on had no event, and the action was coded on one
+    side: Face Cap's smile at 4.08 s, cheeks raised 0.08 and 0.05 (mean), read ``L6B`` and not
+    the row 6+12; alex_rom_3's upper lip raise at 39.83 s, 0.083 and 0.076, ``R10A``.
+
+    Inside the other side's own activations (``mirror_own``, from :func:`_activations`), this
+    side acts on the frames where it shows a trace: above its ``off``, the level at which an
+    action under way has not ended (a side at 0.12 beside 0.6 is a smile stronger on one side,
+    ``12D``); or, in a stretch that touches none of its own activations (``own``), above
+    ``floor``, the level the scale reads as absent at or below, while it moves with the other
+    side (at least :data:`_MIRROR_SHARE` of it): a weak action's other side is weaker still,
+    and its ``off`` would ask more of it than the side it mirrors showed. Next to its own
+    activations a side still ends at ``off``, as every action does. A side at rest (at or
+    under ``floor``, or under ``off`` and under half the other side) leaves the action
+    one-sided. The frames join this side's own activations, dips under ``min_gap`` bridged as
+    there.
+
+    Parameters
+    ----------
+    curve, mirror : (n_frames,) float64
+        This side's and the other side's values.
+    times : (n_frames,) float64
+    own, mirror_own : ((k,) int, (k,) int)
+        Each side's own activations (firsts, lasts), from :func:`_activations`.
+    off, floor : float
+        This AU's end threshold and the scale's absent level, 0-1.
+    min_gap : float
+        Seconds.
+    """
+    n = curve.shape[0]
+    inside = _run_mask(n, *mirror_own)
+    owned = _run_mask(n, *own)
+    # Under `off`: stretches apart from this side's own activations that move with the other
+    # side, above the scale's absent level.
+    firsts, lasts = _run_bounds(inside & (curve > floor) & (curve >= _MIRROR_SHARE * mirror))
+    frames_owned = np.concatenate(([0], np.cumsum(owned)))
+    apart = frames_owned[lasts + 1] == frames_owned[firsts]
+    acting = (inside & (curve > off)) | _run_mask(n, firsts[apart], lasts[apart])
+    if not (acting & ~owned).any():
+        return own
+    firsts, lasts = _run_bounds(owned | acting)
+    if firsts.size > 1:
+        opens = np.concatenate(([True], ~(times[firsts[1:]] - times[lasts[:-1]] < min_gap)))
+        firsts = firsts[opens]
+        lasts = lasts[np.concatenate((opens[1:], [True]))]
+    return firsts, lasts
+
+
 #: The channels that measure how far the eyes are closed: 43 (ARKit's eyeBlink, solved) and 45
 #: (OpenFace's AU45_r). Their events are blinks (45) or held closures (43) by their length.
 _EYE_CLOSURES = frozenset({43, 45})
+
+#: The channels whose events are each one closure, coded by its length (a blink or a wink
+#: within ``blink_max``, else 43): the eye closures and a custom rig's wink channel (46).
+_CLOSURES = _EYE_CLOSURES | {46}
 
 
 def _bilateral_blinks(events: list[AUEvent]) -> list[AUEvent]:
@@ -699,6 +825,10 @@ class _Prototype:
     forms: tuple[_Form, ...]
     #: Whether a form's unsided term is shown on either side (pain), not only on both.
     either_side: bool = False
+    #: The AUs that only support the emotion (``companions`` in expressions.json: disgust's 15,
+    #: 16, 17, 25, 26 beside its 9 or 10): they complete its forms and count in matched/total,
+    #: but weigh no evidence for it.
+    companions: frozenset[int] = frozenset()
     #: Each form's (AU, side) keys, to rule a form out with one set test.
     form_keys: tuple[frozenset[tuple[int, str | None]], ...] = ()
 
@@ -709,25 +839,19 @@ class _Prototype:
 
 def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prototype]:
     """The EMFACS forms of ``emotions`` (expressions without prototypes are left out)."""
-    def form(text: str) -> _Form:
-        return tuple((term.au, term.side, _letter_rank(term.intensity))
-                     for term in vocabulary.parse(text))
+    def form(code: Code) -> _Form:
+        return tuple((term.au, term.side, _letter_rank(term.intensity)) for term in code)
 
     table = []
     for name in emotions:
         expression = vocabulary.expression(name)
         if expression is None or not expression.prototypes:
             continue
-        prototypes = tuple(form(text) for text in expression.prototypes)
-        forms = list(prototypes) + [form(text) for text in expression.variants]
-        if expression.variants_omitting_one_of:
-            # "Any of the prototypes without any one of" these AUs (Table 10-1, anger).
-            for au in (term.au for term in vocabulary.parse(expression.variants_omitting_one_of)):
-                forms.extend(tuple(term for term in prototype if term[0] != au)
-                             for prototype in prototypes
-                             if any(term[0] == au for term in prototype) and len(prototype) > 1)
-        table.append(_Prototype(name, prototypes, tuple(dict.fromkeys(forms)),
-                                expression.either_side))
+        # Prototypes, variants and the anger rule's omissions written out (Table 10-1).
+        forms = tuple(dict.fromkeys(form(row) for row in emotion_rows(expression, vocabulary)))
+        prototypes = tuple(form(vocabulary.parse(text)) for text in expression.prototypes)
+        table.append(_Prototype(name, prototypes, forms, expression.either_side,
+                                frozenset(expression.companions)))
     return table
 
 
@@ -748,11 +872,16 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
     Among candidates, the one whose forms shown in full explain the most of the face wins: the
     AUs of all those forms together, each weighing its letter's value on the scale (A, a trace,
     0.10 on the default scale; E 1.0), as a coder's intensity says how much evidence there is.
-    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (1.65 against 0.40); a felt
-    smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face is fear,
-    not the surprise inside it. Equal evidence goes to the emotion whose prototype the face
-    shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then to
-    the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
+    Only a form's core weighs: the emotion's ``companions`` (expressions.json; the AUs the table
+    adds to a row that is a row without them, as disgust's 15, 16, 17, 25, 26 beside 9 or 10)
+    complete its forms and count in ``matched/total`` but weigh nothing, so a chin raise under
+    a smile with a slight nose wrinkle, 9B+10B+12D+17C, is happiness (0.90 against 9B+10B's
+    0.40; it read disgust by 9B+10B+17C's 0.95).
+    A disgust face 9C+10C+17C with a weak smile 6B+12B is disgust (9C+10C's 1.10 against 0.40);
+    a felt smile 6E+12E with traces 1A+4A+15A is happiness (2.0 against 0.3); a full fear face
+    is fear, not the surprise inside it. Equal evidence goes to the emotion whose prototype the
+    face shows more completely (1+2+5B+26 is surprise 4/4 before fear's 1+2+4+5+26 at 4/5), then
+    to the earlier emotion. The mouth's opening (25, 26, 27) selects rows but is no evidence for
     one emotion over another: the table names it in the rows of surprise, fear, anger and
     disgust alike, FACS scores 25 with 26 or 27 whenever the lips part (so 1+2+5B+25+26 is
     surprise, not fear for the 25 that fear's rows name), and laughter and speech open the
@@ -843,7 +972,12 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
             continue
         weighed = frozenset((au, side) for au, side in explained
                             if au in facial and au not in _MOUTH_OPENING)
-        evidence = sum(values[shown(au, side, either)] for au, side in weighed)
+        # Only the emotion's core weighs: its companions complete the rows shown but carry
+        # none of it (expressions.json ``companions``: a chin raise, 17, is in rows of sadness,
+        # anger and disgust, and as disgust's 9+17 weighed as much as a smile's 12 towards
+        # disgust, so Face Cap's smile with a slight nose wrinkle, 9B+10B+12D+17C, read it).
+        evidence = sum(values[shown(au, side, either)] for au, side in weighed
+                       if au not in prototype.companions)
         # Nor does the smile's opening, where the mouth is open, count towards another
         # emotion's prototype: with it, a surprised smile that parts the lips (1+2+5+12+25)
         # matched fear's 1+2+4+5+25 (4/5) better than surprise's 1+2+5B+26 (3/4), and read fear
@@ -901,8 +1035,11 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
        count for the segment they mostly lie in), so no segment is shorter than
        ``min_segment`` unless its neighbours are rest, and none grows by absorbing others.
     3. A segment's code lists the channels present for at least half of it, each at the
-       strongest letter of its events that lie mostly in it; neighbours coding the same AUs
-       join. Segments with no AU (rest) are not listed.
+       strongest letter of its events that lie mostly in it; both sides of an AU are one
+       bilateral term, and so is a side whose other side's events cover at least half of its
+       own time in the segment (:func:`_with_acting_mirrors`: FACS scores an action unilateral
+       only with no trace of it on one side); neighbours coding the same AUs join. Segments
+       with no AU (rest) are not listed.
     4. A lone action shorter than ``min_segment`` (facial activity with no facial segment
        within ``min_segment`` of it) is a segment of its own when it lasts ``min_duration``:
        brief expressions (1/25 to 1/5 s, Ekman 2003) are what a coder looks for, and
@@ -988,11 +1125,11 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                     end = min(end, first)
             if end > start:
                 at_rest.append((start, end, event))
+    intervals: dict[Channel, list[tuple[float, float]]] = {}
+    for start, end, event in lasting:
+        intervals.setdefault(event.channel, []).append((start, end))
+    intervals = {channel: _merged_spans(spans) for channel, spans in intervals.items()}
     if blinks_in:
-        intervals: dict[Channel, list[tuple[float, float]]] = {}
-        for start, end, event in lasting:
-            intervals.setdefault(event.channel, []).append((start, end))
-        intervals = {channel: _merged_spans(spans) for channel, spans in intervals.items()}
         pieces = [cut for k, piece in enumerate(pieces)
                   for cut in (_cut_around_blinks(piece, blinks_in[k], min_duration, intervals,
                                                  lids) if k in blinks_in else [piece])]
@@ -1005,6 +1142,7 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
     # ~180,000 times): each pair's rule is looked up once.
     problems: dict[tuple[CodedAU, CodedAU], str | None] = {}
     for start, end, active in pieces:
+        active = _with_acting_mirrors(active, start, end, intervals)
         # FACS scores no intensity for a blink (AU45): it is written without a letter.
         terms = sorted((CodedAU(t.au, t.side, vocabulary.letter_of(t.au, t.intensity))
                         for t in _scorable(_without_alternatives(_bilateral_terms(
@@ -1037,7 +1175,9 @@ _POSITION_KINDS = frozenset({"head", "eye"})
 #: of one eye: the AU45 section scores a closure of one eye under half a second "either a blink
 #: or a wink" (AU46 the intentional one; action_units.json, the 46 entry of ``needs_side``; the
 #: AU46 section itself is not among the stored pages). Only custom rigs give 46 a channel (the
-#: bundled solves fold it into 43); a 0.2 s wink in a smile was dropped as flicker.
+#: bundled solves fold it into 43); a 0.2 s wink in a smile was dropped as flicker. A wink
+#: channel's closure held over half a second is read as that eye closed, L43 or R43
+#: (:func:`extract_events`), so a 46 event never lasts longer than ``blink_max``.
 _MOMENTARY_AUS = frozenset({45, 46})
 
 
@@ -1424,6 +1564,46 @@ def _closed_spans(spans: list[tuple[float, float, AUEvent]], gap: float,
         active[event.channel] = max(active.get(event.channel, event.letter), event.letter,
                                     key=_letter_rank)
     return out
+
+
+def _covered(spans: list[tuple[float, float]], first: float, last: float) -> list[tuple[float, float]]:
+    """The parts of disjoint sorted ``spans`` (:func:`_merged_spans`) within ``first..last``."""
+    k = max(bisect_right(spans, (first, math.inf)) - 1, 0)
+    out = []
+    while k < len(spans) and spans[k][0] < last:
+        a, b = max(spans[k][0], first), min(spans[k][1], last)
+        if b > a:
+            out.append((a, b))
+        k += 1
+    return out
+
+
+def _with_acting_mirrors(active: dict[Channel, str | None], start: float, end: float,
+                         intervals: Mapping[Channel, list[tuple[float, float]]]
+                         ) -> dict[Channel, str | None]:
+    """A segment's channels with the other side of a one-sided AU added (at its letter) where
+    that side acts for at least half of the time this side's events do in the segment.
+
+    FACS scores an action unilateral only "if there is no trace of evidence for the AU on one
+    side" (FACS 2002 manual, ch. 10, Scoring Step V; :func:`_with_mirror_traces`). A side is
+    listed in a segment when present for half of it, with gaps under ``min_segment`` bridged;
+    the other side of the same action, its gap a frame longer, was not, and the segment read
+    one-sided: alex_rom_3's ``4C+R9C+R10C+17D+...`` at 47.49 s, both sides' 9 and 10 dipping
+    to rest together, the right's 0.234 s gap bridged and the left's 0.267 s not. ``intervals``
+    are each channel's event spans (:func:`_merged_spans`)."""
+    added: dict[Channel, str | None] = {}
+    for channel, letter in active.items():
+        if channel.side is None or channel.au in _EYE_CLOSURES | _MOMENTARY_AUS:
+            continue
+        other = Channel(channel.au, _OTHER_SIDE[channel.side])
+        if other in active or Channel(channel.au) in active or other not in intervals:
+            continue
+        own = _covered(intervals.get(channel, []), start, end)
+        acting = sum(max(0.0, min(b, d) - max(a, c)) for a, b in own
+                     for c, d in _covered(intervals[other], a, b))
+        if own and acting >= 0.5 * sum(b - a for a, b in own) - 1e-12:
+            added[other] = letter
+    return {**active, **added} if added else active
 
 
 def _same_aus(a: CodedSegment, b: CodedSegment) -> bool:

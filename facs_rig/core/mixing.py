@@ -5,8 +5,10 @@ The pipeline, applied to every frame (see ``rigs/README.md`` §Evaluation for th
 1. **Inputs** are clipped to [0, 1]. Each mapping entry reads its AU through its side: a
    ``side: "L"`` entry reads ``max(AU, AU_L)``, an unsided entry ``max(AU, AU_L, AU_R)``.
 2. **Response**: an entry's optional piecewise-linear curve, then its weight, then its
-   ``without`` AUs: ``c = weight * curve(x) * prod(1 - b)`` (ARKit's 26 closes the lips with
-   ``mouthClose`` without 25).
+   ``without`` AUs: ``c = weight * curve(x) * prod(1 - min(1, b / full_at))``, ``full_at``
+   the entry's ``without_full_at`` (default 1: ``1 - b``). ARKit's 26 closes the lips with
+   ``mouthClose`` without 25, gone at 25's trace (``full_at`` 0.1): FACS 2002 scores 25
+   whenever the lips part.
 3. **Exclusive chains**: where several members of one chain drive the same target, only the
    largest of their contributions counts: the movements do not add (the larger contains the
    smaller; the AUs are still both scored, as FACS scores 25+26).
@@ -168,12 +170,15 @@ class _Plan:
 
         # Entries faded out by other AUs (``without``): (entry, AU signal) row pairs, the k-th
         # AU of every such entry in one pair of arrays so each product is one numpy call.
-        gate_pairs: dict[int, list[tuple[int, int]]] = {}
+        # Each pair has the scale 1 / without_full_at by which the AU's value is its fade.
+        gate_pairs: dict[int, list[tuple[int, int, float]]] = {}
         for row, m in enumerate(rig.mappings):
             for k, channel in enumerate(m.without):
-                gate_pairs.setdefault(k, []).append((row, signal(channel)))
-        self.gates = [(np.array([e for e, _ in pairs], dtype=np.intp),
-                       np.array([g for _, g in pairs], dtype=np.intp))
+                gate_pairs.setdefault(k, []).append((row, signal(channel),
+                                                     1.0 / m.without_full_at))
+        self.gates = [(np.array([e for e, _, _ in pairs], dtype=np.intp),
+                       np.array([g for _, g, _ in pairs], dtype=np.intp),
+                       np.array([f for _, _, f in pairs], dtype=np.float32))
                       for _, pairs in sorted(gate_pairs.items())]
         # Rule operands, resolved to rows now so the entry list is complete.
         correctives = [r for r in rig.rules if isinstance(r, CorrectiveRule)]
@@ -353,8 +358,8 @@ class _Plan:
             trace["inputs"] = c.copy()
         if self.weighted_rows.size:
             c[self.weighted_rows] *= self.row_weights[column]
-        for entries, gates in self.gates:
-            c[entries] *= 1.0 - c[gates]
+        for entries, gates, scale in self.gates:
+            c[entries] *= 1.0 - np.minimum(c[gates] * scale[column], 1.0)
         if trace is not None:
             trace["contributions"] = c.copy()
         if self.chain.keys.size:
@@ -581,14 +586,18 @@ class Contribution:
         The AU value the entry read (after its curve, if any).
     weight : float
     value : float
-        ``weight * input * prod(1 - b)``: what it contributes before combining.
+        ``weight * input * prod(1 - min(1, b / without_full_at))``: what it contributes before
+        combining.
     kept : bool
         False when a larger contribution of another member of its exclusive chain to the same
         target contains it: the movements do not add (both AUs are still scored).
     curve : bool
         Whether a response curve shaped ``input``.
     without : tuple of (Channel, float)
-        The entry's ``without`` AUs and their values ``b``: each faded it by ``1 - b``.
+        The entry's ``without`` AUs and their values ``b``: each faded it by ``1 - min(1, b /
+        without_full_at)``.
+    without_full_at : float
+        The entry's ``without_full_at``: a ``without`` AU at this value fades it out fully.
     """
 
     au: int
@@ -599,6 +608,7 @@ class Contribution:
     kept: bool = True
     curve: bool = False
     without: tuple[tuple[Channel, float], ...] = ()
+    without_full_at: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,7 +669,10 @@ class Explanation:
                                    "weight": c.weight, "value": round(c.value, 6),
                                    "kept": c.kept, "curve": c.curve,
                                    **({"without": {g.name: round(b, 6) for g, b in c.without}}
-                                      if c.without else {})} for c in t.contributions],
+                                      if c.without else {}),
+                                   **({"without_full_at": c.without_full_at}
+                                      if c.without_full_at != 1.0 else {})}
+                                  for c in t.contributions],
                 "rules": [{"rule": r.kind, "description": r.description,
                            "before": round(r.before, 6), "after": round(r.after, 6)}
                           for r in t.rules],
@@ -713,7 +726,8 @@ def explain(values: Mapping[Channel, float], rig: RigProfile, *, threshold: floa
                             for g in (entry.mapping.without if entry.mapping else ()))
             contributions.append(Contribution(
                 plan.aus[entry.au_index], entry.side, float(x[row]), entry.weight,
-                float(c0[row]), row not in dropped, bool(entry.curve), without))
+                float(c0[row]), row not in dropped, bool(entry.curve), without,
+                entry.mapping.without_full_at if entry.mapping else 1.0))
         effects: list[RuleEffect] = []
         current = float(combined[t])
         for row, entry in enumerate(plan.entries):

@@ -66,7 +66,7 @@ MAX_NESTING = 32
 
 _TOP_KEYS = {"schema", "name", "description", "targets", "combine", "range", "target_ranges",
              "action_units", "rules", "unsupported", "metadata", "notes", "node_motion"}
-_ENTRY_KEYS = {"target", "weight", "side", "curve", "without", "notes"}
+_ENTRY_KEYS = {"target", "weight", "side", "curve", "without", "without_full_at", "notes"}
 _RULE_KEYS = {
     "corrective": {"rule", "target", "aus", "targets", "weight", "notes"},
     "exclusive": {"rule", "chain", "notes"},
@@ -115,9 +115,16 @@ class AUMapping:
         ``weight``. Empty means linear. Starts at x = 0 and ends at x = 1.
     without : tuple of Channel
         AUs whose presence fades the entry out: its contribution is multiplied by
-        ``1 - b`` for each (read through its side like a rule's AU driver). ARKit's AU26 closes
-        the lips with ``mouthClose`` ``without`` AU25: FACS scores 25 beside 26 exactly when
-        the lips part. Empty: the entry does not depend on other AUs.
+        ``1 - min(1, b / without_full_at)`` for each (``b`` read through its side like a rule's
+        AU driver). ARKit's AU26 closes the lips with ``mouthClose`` ``without`` AU25: FACS
+        scores 25 beside 26 exactly when the lips part. Empty: the entry does not depend on
+        other AUs.
+    without_full_at : float
+        The value of a ``without`` AU at which the entry is gone, in (0, 1]; below it the entry
+        fades in proportion. 1 (the default): ``1 - b``, a fade in proportion to the whole
+        range. The bundled profiles' lips-together entries use 0.1, the trace (A) on the
+        default scale: FACS 2002 scores 25 whenever the lips part, at any intensity, so a
+        scored 25 leaves no closure.
     """
 
     au: int
@@ -126,6 +133,11 @@ class AUMapping:
     side: str | None = None
     curve: tuple[tuple[float, float], ...] = ()
     without: tuple[Channel, ...] = ()
+    without_full_at: float = 1.0
+
+    def fade(self, value: float) -> float:
+        """The fraction of the entry one ``without`` AU at ``value`` (0-1) takes away."""
+        return min(1.0, max(0.0, value) / self.without_full_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +381,8 @@ class RigProfile:
                 entry["curve"] = [list(point) for point in m.curve]
             if m.without:
                 entry["without"] = [c.name for c in m.without]
+            if m.without_full_at != 1.0:
+                entry["without_full_at"] = m.without_full_at
             action_units.setdefault(Channel(m.au).name, []).append(entry)
         rules: list[dict[str, Any]] = []
         for rule in self.rules:
@@ -768,6 +782,15 @@ def _check_action_units(check: _Checker, action_units: Any) -> dict[int, list[tu
                 _check_curve(check, entry["curve"], f"{path}.curve")
             if "without" in entry:
                 _check_without(check, entry["without"], f"{path}.without", channel)
+            if "without_full_at" in entry:
+                full_at = entry["without_full_at"]
+                if not _is_number(full_at) or not 0 < full_at <= 1:
+                    check.add(f"{path}.without_full_at",
+                              f"expected a number in (0, 1], got {_got(full_at)}")
+                elif "without" not in entry:
+                    check.add(f"{path}.without_full_at",
+                              "applies to a 'without' fade: give the entry a 'without' list "
+                              "(or remove without_full_at)")
             if "notes" in entry and not isinstance(entry["notes"], str):
                 check.add(f"{path}.notes", "expected a string")
             pair = (entry.get("target"), side)
@@ -1058,7 +1081,8 @@ def rig_from_dict(data: Any, *, vocabulary: Vocabulary | None = None,
             mappings.append(AUMapping(
                 au, entry["target"], float(entry.get("weight", 1.0)), entry.get("side"),
                 tuple((float(x), float(y)) for x, y in entry.get("curve", ())),
-                tuple(parse_channel(a) for a in entry.get("without", ()))))
+                tuple(parse_channel(a) for a in entry.get("without", ())),
+                float(entry.get("without_full_at", 1.0))))
     rules: list[Rule] = []
     for rule in data.get("rules", []):
         notes = rule.get("notes", "")
@@ -1111,7 +1135,9 @@ def describe_rig(rig: RigProfile, vocabulary: Vocabulary) -> dict[str, Any]:
             "au": Channel(au).name, "name": unit.name if unit else "",
             "drives": [{"target": m.target, "weight": m.weight, "side": m.side,
                         "curve": [list(p) for p in m.curve] if m.curve else None,
-                        "without": [c.name for c in m.without] or None}
+                        "without": [c.name for c in m.without] or None,
+                        **({"without_full_at": m.without_full_at}
+                           if m.without_full_at != 1.0 else {})}
                        for m in rig.mappings_of(au)]})
     return {
         "name": rig.name,

@@ -134,12 +134,18 @@ class AUPrior:
         The AU it is read beyond (None: the weight only).
     source : str
         Where the fact comes from.
+    from_fade : bool
+        Read the AU also from what its ``without`` fade takes away (ARKit's AU25: the lips
+        parted, read from the closure ``mouthClose`` lacks under an open jaw), see
+        :meth:`BlendshapeSolver.solve`. The gap is evidence of this AU, not of another AU the
+        same entry fades by (27 also fades 26's closed lips, but is read from its jaw).
     """
 
     au: int
     weight: float
     beyond: int | None = None
     source: str = ""
+    from_fade: bool = False
 
 
 @dataclass(frozen=True)
@@ -762,20 +768,26 @@ def _independent(columns: dict[Channel, np.ndarray]) -> list[Channel]:
     return kept
 
 
+#: An entry other AUs fade out, as :func:`combined_targets` lists it: ``(columns, weight,
+#: gates, full_at)``, the columns of its AU, its weight, each ``without`` AU's columns and its
+#: ``without_full_at``.
+_FadedEntry = tuple[tuple[int, ...], float, tuple[tuple[int, ...], ...], float]
+
 #: Passes of :meth:`BlendshapeSolver.solve` on targets whose contributions do not add, at most.
 COMBINED_PASSES = 30
 
 
 def combined_targets(
     rig, basis: np.ndarray, targets: Sequence[str], channels: Sequence[Channel]
-) -> tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...]:
+) -> tuple[tuple[int, tuple[int, ...], tuple[_FadedEntry, ...]], ...]:
     """The rows of ``basis`` whose target the rig combines softly (``1 - prod(1 - c)``, mixing
     step 4) from two or more channels, or that an entry faded out by other AUs drives
     (``without``), as ``(row, columns, faded)``.
 
-    ``faded`` lists each such entry as ``(columns, weight, gates)``: it contributes ``weight *
-    x * prod(1 - g)``, ``x`` the largest of its AU's ``columns`` (both sides for an unsided
-    entry, as mixing reads it) and each ``g`` the largest of one gate AU's columns, beside the
+    ``faded`` lists each such entry as ``(columns, weight, gates, full_at)``: it contributes
+    ``weight * x * prod(1 - min(1, g / full_at))``, ``x`` the largest of its AU's ``columns``
+    (both sides for an unsided entry, as mixing reads it), each ``g`` the largest of one gate
+    AU's columns and ``full_at`` the entry's ``without_full_at`` (mixing step 2), beside the
     basis's linear contributions of ``columns`` (ARKit's mouthClose: 8 linearly, 26 faded out
     by 25 and 27). The basis leaves these entries out (:func:`basis_from_rig`), so the solve
     reads them only through this correction, which takes them off what the linear AUs explain:
@@ -806,7 +818,8 @@ def combined_targets(
         columns = tuple(columns_of(Channel(mapping.au, mapping.side)))
         gates = tuple(g for g in (tuple(columns_of(gate)) for gate in mapping.without) if g)
         if columns:
-            faded.setdefault(row, []).append((columns, float(mapping.weight), gates))
+            faded.setdefault(row, []).append((columns, float(mapping.weight), gates,
+                                              float(mapping.without_full_at)))
     combined = []
     for row, name in enumerate(targets):
         if mode_of.get(name) != "soft":
@@ -823,24 +836,25 @@ def combined_targets(
 def _soft_excess(values: np.ndarray, terms: Sequence[tuple]) -> np.ndarray:
     """``(n_frames, len(terms))`` float64: for each soft target, given as the columns of
     ``values`` that drive it and their weights ``a_i`` (and optionally its faded entries,
-    ``(columns, weight, gates)``, as :func:`combined_targets` gives them), the sum of the
-    linear contributions minus the soft combination of all of them, ``sum_i c_i - (1 -
+    ``(columns, weight, gates, full_at)``, as :func:`combined_targets` gives them), the sum of
+    the linear contributions minus the soft combination of all of them, ``sum_i c_i - (1 -
     prod_i (1 - c_i) prod_j (1 - f_j))``, ``c_i = clip(a_i x_i, 0, 1)``, ``f_j = clip(w_j x_j
-    prod_g (1 - x_g), 0, 1)`` (``x_j``, ``x_g``: the largest of their columns): what the
-    linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with two; negative where
-    a faded entry adds what the basis leaves out, ``-0.7 x_26`` on ARKit's mouthClose under
-    26 alone)."""
+    prod_g (1 - min(1, x_g / full_at_j)), 0, 1)`` (``x_j``, ``x_g``: the largest of their
+    columns): what the linear basis over-predicts (0 with one contribution, ``c_1 c_2`` with
+    two; negative where a faded entry adds what the basis leaves out, ``-0.7 x_26`` on ARKit's
+    mouthClose under 26 alone)."""
     excess = np.empty((values.shape[0], len(terms)))
     for k, term in enumerate(terms):
         columns, weights = term[0], term[1]
         contribution = np.clip(np.asarray(values[:, columns], dtype=np.float64) * weights,
                                0.0, 1.0)
         kept = np.prod(1.0 - contribution, axis=1)
-        for columns_read, weight, gates in (term[2] if len(term) > 2 else ()):
+        for columns_read, weight, gates, full_at in (term[2] if len(term) > 2 else ()):
             shown = weight * np.max(np.asarray(values[:, list(columns_read)], dtype=np.float64),
                                     axis=1)
             for gate in gates:
-                shown = shown * (1.0 - np.max(values[:, list(gate)], axis=1))
+                shown = shown * (1.0 - np.minimum(np.max(values[:, list(gate)], axis=1)
+                                                  / full_at, 1.0))
             kept = kept * (1.0 - np.clip(shown, 0.0, 1.0))
         excess[:, k] = contribution.sum(axis=1) - 1.0 + kept
     return excess
@@ -866,7 +880,7 @@ class BlendshapeSolver:
     #: The targets the rig combines softly from several channels or drives through entries
     #: other AUs fade out (:func:`combined_targets`), as ``(row, columns, faded)``. Empty: the
     #: plain linear solve.
-    combined: tuple[tuple[int, tuple[int, ...], tuple[tuple[int, float, tuple[int, ...]], ...]], ...] = ()
+    combined: tuple[tuple[int, tuple[int, ...], tuple[_FadedEntry, ...]], ...] = ()
 
     @classmethod
     def from_rig(cls, rig, targets: Sequence[str] | None = None,
@@ -915,7 +929,98 @@ class BlendshapeSolver:
         result = self._solve_linear(weights, times, dict(options))
         if not self.combined or not result.values.shape[0]:
             return result
-        return self._solve_combined(weights, times, options, result)
+        result = self._solve_combined(weights, times, options, result)
+        return self._read_from_fade(result, weights, options.get("penalty"))
+
+    def _read_from_fade(self, result: SolveResult, weights: np.ndarray,
+                        penalty: np.ndarray | None) -> SolveResult:
+        """Raise each ``from_fade`` AU (:class:`AUPrior`) where the shapes its ``without`` fade
+        takes away are missing from the capture.
+
+        The linear solve cannot see this evidence: the faded entries are left out of its basis
+        and the soft passes hold their fade at the current values. ARKit's ``mouthClose`` is
+        the lips held together while the jaw is open (Apple, ARFaceAnchor.BlendShapeLocation
+        .mouthClose: 'closure of the lips independent of jaw position'), so jawOpen high with
+        mouthClose near jawOpen is 26 alone, and with mouthClose near 0 the lips are apart:
+        25+26 (FACS 2002 scores 25 whenever the lips part). For each frame the AU's value
+        ``t`` is set to the exact minimiser, over ``t`` at or above its solved value with every
+        other AU held, of the solve's own objective: ``1/2`` the squared misfit of the faded
+        targets, which fall linearly in ``t`` until the entry's ``without_full_at`` and stay
+        flat beyond (mixing step 2), plus that of the targets the AU drives linearly, plus its
+        L1 price. One step, after the soft passes, not iterated with them: the other AUs were
+        solved with the AU at its linear value, and what the AU adds to a shared chain target
+        (25's 0.2 on jawOpen beside 26's 0.7) is contained in the larger member when the rig
+        mixes it. Gates solved on two sides (a sided ``without`` AU) are not read this way.
+        """
+        rules = [p.au for p in self.priors.aus if p.from_fade]
+        if not rules:
+            return result
+        values = result.values
+        observed = np.asarray(weights, dtype=np.float64)
+        changed = np.zeros(values.shape[0], dtype=bool)
+        for au in rules:
+            own = [k for k, c in enumerate(self.channels) if c.au == au]
+            if len(own) != 1:
+                continue
+            j = own[0]
+            faded_rows: list[int] = []
+            read: set[int] = set()
+            full_at = 1.0
+            for row, _, faded in self.combined:
+                for columns, _, gates, full in faded:
+                    if (j,) in gates:
+                        faded_rows += [row] if row not in faded_rows else []
+                        read.update(columns)
+                        full_at = min(full_at, full)
+            if not faded_rows:
+                continue
+            # Only frames where the faded shapes are shown and not yet faded out can move.
+            frames = np.flatnonzero((values[:, j] < full_at)
+                                    & np.any(values[:, sorted(read)] > 0, axis=1))
+            if not frames.size:
+                continue
+            column = self.basis[:, j]
+            linear_rows = [r for r in np.flatnonzero(column).tolist() if r not in faded_rows]
+            a = column[linear_rows]
+            x0 = values[frames, j].astype(np.float64)
+            at = values[frames].astype(np.float64)
+            at[:, j] = 0.0
+            shut = self.combine_values(at)  # the faded shapes with the AU at 0 ...
+            at[:, j] = full_at
+            parted = self.combine_values(at)  # ... and faded out
+            seen = observed[frames]
+            # Misfits at t = 0: faded rows m0 + slope t (t <= full_at), linear rows l0 + a t.
+            m0 = shut[:, faded_rows] - seen[:, faded_rows]
+            slope = (parted[:, faded_rows] - shut[:, faded_rows]) / full_at
+            l0 = shut[:, linear_rows] - seen[:, linear_rows]
+            price = (0.0 if penalty is None else np.broadcast_to(
+                np.asarray(penalty, dtype=np.float64)[..., j], values.shape[:1])[frames])
+            aa = float(a @ a)
+            la = l0 @ a
+
+            def objective(t: np.ndarray, m0=m0, slope=slope, full_at=full_at, l0=l0, a=a,
+                          price=price) -> np.ndarray:  # bound now: called in this pass only
+                faded_misfit = m0 + slope * np.minimum(t, full_at)[:, None]
+                linear_misfit = l0 + np.outer(t, a)
+                return (0.5 * np.sum(faded_misfit ** 2, axis=1)
+                        + 0.5 * np.sum(linear_misfit ** 2, axis=1) + price * t)
+
+            curvature = np.sum(slope ** 2, axis=1) + aa
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inside = np.where(curvature > 0, -(np.sum(m0 * slope, axis=1) + la + price)
+                                  / curvature, 0.0)
+                beyond = -(la + price) / aa if aa > 0 else np.full(frames.size, full_at)
+            inside = np.clip(inside, 0.0, full_at)
+            beyond = np.clip(beyond, full_at, 1.0)
+            best = np.where(objective(inside) <= objective(beyond), inside, beyond)
+            raise_ = (best > x0 + 1e-6) & (objective(best) < objective(x0) - 1e-12)
+            if raise_.any():
+                values[frames[raise_], j] = best[raise_].astype(values.dtype)
+                changed[frames[raise_]] = True
+        if changed.any():
+            misfit = self.combine_values(values[changed]) - observed[changed]
+            result.residual[changed] = np.sqrt(np.mean(misfit * misfit, axis=1))
+        return result
 
     def _solve_combined(self, weights: np.ndarray, times: np.ndarray | None, options: dict,
                         result: SolveResult) -> SolveResult:
@@ -943,7 +1048,7 @@ class BlendshapeSolver:
         penalty, coupling = options.get("penalty"), options.get("coupling")
         gram = self.basis.T @ self.basis + (0.0 if coupling is None else np.asarray(coupling))
         soft_columns = {c for _, cols, _ in self.combined for c in cols}
-        soft_columns |= {c for _, _, faded in self.combined for read, _, gates in faded
+        soft_columns |= {c for _, _, faded in self.combined for read, _, gates, _ in faded
                          for c in (*read, *(k for gate in gates for k in gate))}
         columns = np.sort(np.concatenate([group for group in _components(gram)
                                           if soft_columns & set(group.tolist())]))
@@ -958,8 +1063,8 @@ class BlendshapeSolver:
         position = {int(c): k for k, c in enumerate(columns)}
         terms = [([position[c] for c in cols], self.basis[row, list(cols)],
                   [(tuple(position[c] for c in read), weight,
-                    tuple(tuple(position[k] for k in gate) for gate in gates))
-                   for read, weight, gates in faded])
+                    tuple(tuple(position[k] for k in gate) for gate in gates), full_at)
+                   for read, weight, gates, full_at in faded])
                  for row, cols, faded in self.combined]
         passed = dict(options)
         if penalty is not None:

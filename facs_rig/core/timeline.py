@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +45,8 @@ import numpy as np
 from facs_rig.core import limits as _limits
 from facs_rig.core.channels import Channel, sort_channels
 from facs_rig.core.curves import AUCurves
-from facs_rig.core.notation import Code, CodedAU
-from facs_rig.errors import CodeParseError, TimelineError, VocabularyError
+from facs_rig.core.notation import Code, CodedAU, combination_rule
+from facs_rig.errors import CodeParseError, FacsRuleError, TimelineError, VocabularyError
 
 if TYPE_CHECKING:
     from facs_rig.core.vocabulary import IntensityScale, Vocabulary
@@ -91,7 +91,12 @@ __all__ = [
     "frame_times",
     "timeline_summary",
     "overlap_problem",
+    "check_channel",
+    "coding_problem",
+    "check_timeline",
+    "meeting_next",
     "MEASURED_KEY",
+    "FPS_STATED_KEY",
 ]
 
 #: Easing names accepted for the rise and the fall.
@@ -501,6 +506,16 @@ class Timeline:
     marks : tuple of CodeMark
         Codes that drive nothing (visibility, speech, ...), kept and written back, never played;
         sorted by start, then code, then end.
+    vocabulary : Vocabulary or None
+        When given, the timeline is checked against FACS's rules as its file readers check it
+        (:func:`check_timeline`); not kept.
+
+    Raises
+    ------
+    FacsRuleError
+        With a ``vocabulary``: for an event on an AU FACS codes on one side only without a side
+        (``AU46``), or separate events FACS cannot score at one moment (``51`` beside ``52``),
+        naming them.
     """
 
     events: tuple[AUEvent, ...] = ()
@@ -508,8 +523,9 @@ class Timeline:
     fps: float = DEFAULT_FPS
     metadata: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     marks: tuple[CodeMark, ...] = ()
+    vocabulary: InitVar[Vocabulary | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, vocabulary: Vocabulary | None = None) -> None:
         events = tuple(self.events)
         for index, event in enumerate(events):
             if not isinstance(event, AUEvent):
@@ -534,6 +550,8 @@ class Timeline:
             raise TimelineError(f"timeline fps must be a positive number, not {fps!r}")
         object.__setattr__(self, "fps", float(fps))
         object.__setattr__(self, "metadata", _canonical_metadata(self.metadata))
+        if vocabulary is not None:
+            check_timeline(self, vocabulary)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Timeline):
@@ -581,7 +599,9 @@ class Timeline:
         The duration grows to cover the new events when needed. A phase not given takes the
         default of the code (:func:`default_phases`: 0.3, 1 and 0.5 s; a blink's or a wink's
         for a code of only those, so ``add_code("45", ...)`` blinks instead of closing the
-        eyes for 1.8 s).
+        eyes for 1.8 s). The copy is checked against FACS's rules as a timeline file is
+        (:func:`check_timeline`): a beat ``52`` added while a ``51`` is still on raises
+        :class:`~facs_rig.errors.FacsRuleError`.
 
         >>> from facs_rig import load_vocabulary
         >>> beat = Timeline().add_code("6+12D", load_vocabulary(), at=1.0)
@@ -595,7 +615,9 @@ class Timeline:
         new = events_from_code(code, vocabulary, at=at, onset=onset, apex=apex, offset=offset,
                                ease_in=ease_in, ease_out=ease_out, intensity=intensity, scale=scale)
         marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
-        return self.with_events(self.events + new).with_marks(self.marks + marks)
+        added = self.with_events(self.events + new).with_marks(self.marks + marks)
+        check_timeline(added, vocabulary)
+        return added
 
 
 def events_from_code(code: str | Code, vocabulary: Vocabulary, *, at: float,
@@ -957,7 +979,8 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
 
     The timeline lasts ``start + onset + hold + offset`` seconds; its metadata records the code
     (canonical form) so outputs can say where they came from. Commands that accept a code
-    string instead of a timeline file use this.
+    string instead of a timeline file use this. It is checked as :meth:`Timeline.add_code`'s
+    (a :class:`Code` built in Python has not been through the parser's rules).
 
     >>> from facs_rig import load_vocabulary
     >>> held = timeline_from_code("surprise", load_vocabulary(), hold=1.0)
@@ -969,7 +992,7 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
                               intensity=intensity, scale=scale)
     end = start + onset + hold + offset
     return Timeline(events, end, fps, {"code": str(code)},
-                    marks_from_code(code, vocabulary, at=start, end=end))
+                    marks_from_code(code, vocabulary, at=start, end=end), vocabulary)
 
 
 #: The metadata key :func:`~facs_rig.core.events.extract_events` writes on a timeline whose
@@ -977,6 +1000,12 @@ def timeline_from_code(code: str | Code, vocabulary: Vocabulary, *, hold: float 
 #: do not apply :func:`overlap_problem` (a solver reads 26 and 27, or 63 and 64, at once where a
 #: tracker sees both, and the rig's exclusive chains play the stronger).
 MEASURED_KEY = "events_from"
+
+#: The metadata key the AU notes reader sets to ``False`` on a timeline read from notes without
+#: an ``fps`` line: its fps is the default (:data:`DEFAULT_FPS`), not a rate anyone stated, so
+#: timecode typed against it later (``preview --at 00:00:08:00``) cannot be read (SMPTE
+#: timecode counts frames at the edit's rate, SMPTE ST 12-1). Absent when the rate was given.
+FPS_STATED_KEY = "fps_stated"
 
 
 def _time_text(seconds: float) -> str:
@@ -1023,8 +1052,6 @@ def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: f
         head cannot turn left and right at once (FACS 2002, Table 9-1)"``, for the first such
         pair in time.
     """
-    from facs_rig.core.notation import CodedAU, combination_rule
-
     rules = vocabulary.rules
     # Only the codes with a partner in the same timeline take part: most timelines have none
     # (a beat sheet of 1000 smiles and surprises is checked without building one item).
@@ -1044,23 +1071,15 @@ def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: f
         ruled.update(code for code in present
                      if vocabulary.action_units.get(code) is not None
                      and vocabulary.action_units[code].region in hidden)
-    # Codes whose rules ask for a letter (43E): an unlettered event's band is read for them.
-    lettered = {rule.first if rule.first_letter else rule.second
-                for rule in rules.alternatives if rule.first_letter or rule.second_letter}
-    scale = vocabulary.scale()
+    matching = _RuleTerms(vocabulary)
     # (start, end, index, term as matched, term as written) of the items whose code takes part
-    # in a rule. An event read without a letter is matched at its intensity's band (a JSON
-    # intensity 1.0 on 43 is 43E) and named as written.
+    # in a rule (terms: _RuleTerms).
     items: list[tuple[float, float, int, CodedAU, CodedAU]] = []
     for index, event in enumerate(events):
-        au = event.channel.au
-        if au not in ruled:
+        if event.channel.au not in ruled:
             continue
-        written = CodedAU(au, event.channel.side, event.letter)
-        matched = written
-        if event.letter is None and au in lettered and vocabulary.scores_intensity(au):
-            matched = CodedAU(au, event.channel.side, scale.value_to_letter(event.intensity))
-        items.append((event.start, event.end, index, matched, written))
+        items.append((event.start, event.end, index, matching.matched(event),
+                      CodedAU(event.channel.au, event.channel.side, event.letter)))
     for index, mark in enumerate(marks, start=len(events)):
         if mark.code in ruled:
             term = CodedAU(mark.code)
@@ -1105,6 +1124,157 @@ def overlap_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: f
         if end > start + TIME_TOLERANCE:
             active.append(item)
     return None
+
+
+class _RuleTerms:
+    """The term an item is matched at against FACS's rules (:func:`overlap_problem`,
+    :func:`meeting_next`): an event's channel with its letter, or, read without a letter on a
+    code whose rules ask for one (43E), at its intensity's band (a JSON intensity 1.0 on 43 is
+    43E); a mark's code."""
+
+    def __init__(self, vocabulary: Vocabulary):
+        self.vocabulary = vocabulary
+        self.lettered = {rule.first if rule.first_letter else rule.second
+                         for rule in vocabulary.rules.alternatives
+                         if rule.first_letter or rule.second_letter}
+        self.scale = vocabulary.scale()
+
+    def matched(self, item: AUEvent | CodeMark) -> CodedAU:
+        if isinstance(item, CodeMark):
+            return CodedAU(item.code)
+        au, side = item.channel.au, item.channel.side
+        if item.letter is None and au in self.lettered and self.vocabulary.scores_intensity(au):
+            return CodedAU(au, side, self.scale.value_to_letter(item.intensity))
+        return CodedAU(au, side, item.letter)
+
+
+def check_channel(channel: Channel, vocabulary: Vocabulary, *, side_given_later: bool = False
+                  ) -> str | None:
+    """The problem with a channel for this vocabulary, or None: an unknown AU, a side on a
+    bilateral-only AU, a code that drives nothing, or no side on an AU FACS codes only on one
+    side (``AU46``: a wink is one eye; the parser's ``needs_side`` rule, worded as it words it).
+
+    Every place a channel comes from outside the parser asks this: the timeline readers (a JSON
+    event's channel, an ELAN tier, a CSV column), :func:`coding_problem` (timelines built in
+    Python), the studio's sliders and the OSC bridge's ``/facs/au`` addresses.
+
+    ``side_given_later``: the side may still come (an ELAN tier ``AU46`` whose annotations say
+    ``L46``); the caller checks each sided channel then.
+    """
+    unit = vocabulary.action_units.get(channel.au)
+    if unit is None:
+        return f"unknown action unit {channel.au}"
+    if channel.side is not None and not unit.unilateral:
+        return f"AU{channel.au} ({unit.name}) cannot be unilateral"
+    if not unit.drives:
+        return f"AU{channel.au} ({unit.name}) is a {unit.kind} code and drives nothing"
+    if channel.side is None and not side_given_later and channel.au in vocabulary.rules.needs_side:
+        return f"AU{channel.au} is {vocabulary.rules.needs_side[channel.au]}"
+    return None
+
+
+def coding_problem(events: Sequence[AUEvent], vocabulary: Vocabulary, *, fps: float,
+                   marks: Sequence[CodeMark] = (), labels: Sequence[str] | None = None,
+                   metadata: Mapping[str, Any] | None = None) -> str | None:
+    """Why a timeline's events and marks break FACS's rules, or None: the one check of the
+    timeline readers (JSON, AU notes, ELAN) and of timelines built in Python
+    (:func:`check_timeline`).
+
+    First each event's channel (:func:`check_channel`: an unsided ``AU46`` is a wink of no eye),
+    then separate items on at one moment (:func:`overlap_problem`), which a timeline measured
+    from a capture (``metadata`` holding :data:`MEASURED_KEY`) is not checked for.
+
+    Parameters are :func:`overlap_problem`'s, with ``metadata`` the timeline's.
+
+    Returns
+    -------
+    str or None
+        ``"event 46 at 1-2.8 s: AU46 is a wink of one eye: ..."`` (``labels[i]`` in place of
+        ``event``), or :func:`overlap_problem`'s message.
+    """
+    checked: dict[Channel, str | None] = {}
+    for index, event in enumerate(events):
+        channel = event.channel
+        if channel not in checked:
+            checked[channel] = check_channel(channel, vocabulary)
+        if checked[channel]:
+            term = CodedAU(channel.au, channel.side, event.letter)
+            item = (event.start, event.end, index, term, term)
+            return f"{_item_text(item, events, labels)}: {checked[channel]}"
+    if metadata is not None and MEASURED_KEY in metadata:
+        return None
+    return overlap_problem(events, vocabulary, fps=fps, marks=marks, labels=labels)
+
+
+def check_timeline(timeline: Timeline, vocabulary: Vocabulary) -> None:
+    """Refuse a timeline that breaks FACS's rules as its file readers refuse it
+    (:func:`coding_problem`); :meth:`Timeline.add_code`, :func:`timeline_from_code` and
+    ``Timeline(..., vocabulary=...)`` call it.
+
+    >>> from facs_rig import load_vocabulary
+    >>> from facs_rig.errors import FacsRuleError
+    >>> vocabulary = load_vocabulary()
+    >>> try:
+    ...     Timeline().add_code("51", vocabulary, at=1.0).add_code("52", vocabulary, at=2.0)
+    ... except FacsRuleError as error:
+    ...     message = str(error)
+    >>> message[:message.index(": 51+52")]
+    'event 51 at 1-2.8 s and event 52 at 2-3.8 s overlap at 2-2.8 s'
+    >>> message[message.index("51+52"):]
+    '51+52: the head cannot turn left and right at once (FACS 2002, Table 9-1)'
+
+    Raises
+    ------
+    FacsRuleError
+        Naming the events (and marks) and the rule.
+    """
+    problem = coding_problem(timeline.events, vocabulary, fps=timeline.fps, marks=timeline.marks,
+                             metadata=timeline.metadata)
+    if problem:
+        raise FacsRuleError(problem)
+
+
+def meeting_next(held: Sequence[AUEvent | CodeMark], until: float,
+                 following: Iterable[AUEvent | CodeMark], vocabulary: Vocabulary
+                 ) -> list[AUEvent | CodeMark]:
+    """The events and marks of a beat held until ``until`` (``apex next``: the next beat's time),
+    each that FACS cannot score beside an item of the next beat (``following``; the same rules
+    as :func:`overlap_problem`) made to end there, where the next beat starts rising: the two
+    meet, one after the other (``51 apex next`` then ``52``: the head turns left, then right).
+
+    An event keeps its onset and its offset and gives up the end of its apex, so that its fall
+    ends at ``until``; when the fall does not fit after its onset, the apex is 0 and the fall
+    shortened to what is left; an event whose onset itself passes ``until`` is left as it is
+    (the overlap check refuses it, naming both). A mark ends at ``until``. Every other item is
+    returned as it is (its fall and the next beat's rise cross-fade).
+    """
+    following = list(following)
+    rules = vocabulary.rules
+
+    def code(item: AUEvent | CodeMark) -> int:
+        return item.code if isinstance(item, CodeMark) else item.channel.au
+
+    held_codes, next_codes = {code(item) for item in held}, {code(item) for item in following}
+    if rules.hides.keys().isdisjoint(held_codes | next_codes) and not any(
+            (min(a, b), max(a, b)) in rules.by_pair for a in held_codes for b in next_codes):
+        return list(held)  # no rule between them (most beats): nothing to match
+    matching = _RuleTerms(vocabulary)
+    terms = [matching.matched(item) for item in following]
+    met: list[AUEvent | CodeMark] = []
+    for item in held:
+        if item.end > until + TIME_TOLERANCE and terms and any(
+                combination_rule(matching.matched(item), term, vocabulary) is not None
+                for term in terms):
+            if isinstance(item, CodeMark):
+                item = CodeMark(item.code, item.start, max(item.start, until))
+            else:
+                room = round(until - item.apex_start, 12)
+                if room >= item.offset:
+                    item = replace(item, apex=round(room - item.offset, 12))
+                elif room >= 0:
+                    item = replace(item, apex=0.0, offset=room)
+        met.append(item)
+    return met
 
 
 def _item_text(item: tuple[float, float, int, Any, Any], events: Sequence[AUEvent],

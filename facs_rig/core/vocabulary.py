@@ -165,6 +165,13 @@ class Expression:
     only on both sides, unless ``either_side`` (pain, whose PSPI scores each action's intensity
     without a side): then the AU on either side shows it. ``code`` stays the shape the name
     animates.
+
+    ``companions`` (AU numbers) are the AUs the table adds to a row that is
+    a row of the same emotion without them (disgust's 15, 16, 17, 25, 26 beside its 9 or 10):
+    they complete rows but do not carry the emotion, so only the other AUs of a row, its core,
+    weigh as evidence when a face is named (:func:`facs_rig.core.events.code_segments`). The
+    loader checks that each companion is such an addition in every row that holds it, and so
+    that every row keeps a core AU (:meth:`Vocabulary.from_dicts`).
     """
 
     name: str
@@ -174,6 +181,7 @@ class Expression:
     variants: tuple[str, ...] = ()
     variants_omitting_one_of: str | None = None
     either_side: bool = False
+    companions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,10 +517,19 @@ def _expressions_from_dict(data: Mapping[str, Any], source: str) -> dict[str, Ex
         if either_side and not forms["prototypes"]:
             problems.append(f"{path}.either_side: says how prototypes are read, and there are none")
             continue
+        companions = entry.get("companions", [])
+        if not (isinstance(companions, list) and all(
+                isinstance(au, int) and not isinstance(au, bool) for au in companions)):
+            problems.append(f"{path}.companions: expected a list of AU numbers")
+            continue
+        if companions and not forms["prototypes"]:
+            problems.append(f"{path}.companions: support the rows of prototypes, and there are none")
+            continue
         if name in expressions:
             problems.append(f"{path}.name: {name!r} is listed twice")
         expressions[name] = Expression(name, code, cite, tuple(forms["prototypes"]),
-                                       tuple(forms["variants"]), omitting, either_side)
+                                       tuple(forms["variants"]), omitting, either_side,
+                                       tuple(companions))
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems))
     return expressions
@@ -548,6 +565,61 @@ def _everyday_words_from_dict(data: Mapping[str, Any], expressions: Mapping[str,
     if problems:
         raise VocabularyError(f"{source}: " + "; ".join(problems[:5]))
     return known
+
+
+def emotion_rows(expression: Expression, vocabulary: Vocabulary) -> tuple[Code, ...]:
+    """Every row of an emotion's EMFACS table that names it, parsed: its prototypes, its major
+    variants, then the rows ``variants_omitting_one_of`` writes out (each prototype holding one
+    of those AUs, without it, as Table 10-1 says for anger), first occurrence kept.
+
+    Returns
+    -------
+    tuple of Code
+        Prototypes first (``expression.prototypes`` order), then the variants.
+    """
+    prototypes = [vocabulary.parse(text) for text in expression.prototypes]
+    rows = prototypes + [vocabulary.parse(text) for text in expression.variants]
+    if expression.variants_omitting_one_of:
+        for au in (term.au for term in vocabulary.parse(expression.variants_omitting_one_of)):
+            rows.extend(Code(tuple(term for term in prototype if term.au != au))
+                        for prototype in prototypes
+                        if any(term.au == au for term in prototype) and len(prototype) > 1)
+    return tuple(dict.fromkeys(rows))
+
+
+#: A row's lowest letter per term as a rank (no letter: -1, any intensity), to compare rows.
+_FLOOR = {None: -1} | {letter: rank for rank, letter in enumerate(INTENSITY_LETTERS)}
+
+
+def _holds(row: Mapping[tuple[int, str | None], int],
+           smaller: Mapping[tuple[int, str | None], int]) -> bool:
+    """Whether every face that shows ``row`` in full shows ``smaller`` too: each of its terms
+    ((AU, side) -> lowest letter's rank) is in ``row`` on the same side at a letter at least as
+    high."""
+    return all(key in row and row[key] >= floor for key, floor in smaller.items())
+
+
+def _check_companions(expression: Expression, vocabulary: Vocabulary, source: str) -> None:
+    """Hold ``companions`` to what they claim of the table's rows (:class:`Expression`): each
+    is an AU number found in a row, and every row that holds one also holds a row of the
+    emotion without it (so it only adds to a row that names the emotion already). So every row
+    keeps a core AU, which must be shown to name the emotion: a row of companions only would
+    hold a smaller row of companions only, down to a row of one AU holding no other row."""
+    where = f"{source}: {expression.name}: companions"
+    if len(set(expression.companions)) < len(expression.companions):
+        raise VocabularyError(f"{where}: lists an AU twice")
+    rows = [(row, {(term.au, term.side): _FLOOR[term.intensity] for term in row},
+             {term.au for term in row}) for row in emotion_rows(expression, vocabulary)]
+    for au in expression.companions:
+        holding = [(row, terms) for row, terms, aus in rows if au in aus]
+        if not holding:
+            raise VocabularyError(f"{where}: {au} is in none of its rows")
+        without = [terms for _, terms, aus in rows if au not in aus]
+        for row, terms in holding:
+            if not any(_holds(terms, other) for other in without):
+                raise VocabularyError(
+                    f"{where}: {au} is needed by the row {format_code(row)} (it holds no row "
+                    f"without {au}), so it carries the emotion there")
 
 
 def normalize_expression_name(name: str) -> str:
@@ -612,6 +684,8 @@ class Vocabulary:
                 raise VocabularyError(
                     f"{source} (expressions): {expression.name}: variants_omitting_one_of "
                     f"lists AU numbers only, not {'+'.join(graded)}")
+            if expression.companions:
+                _check_companions(expression, vocabulary, f"{source} (expressions)")
         return vocabulary
 
     def action_unit(self, code: int) -> ActionUnit:

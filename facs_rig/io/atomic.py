@@ -9,6 +9,14 @@ loss) cannot remove its own; the first write of a later run into the same folder
 such file whose process is gone (:func:`remove_stale_parts`), and leaves those of a live writer
 alone. The folder is listed once per process, so a batch writing thousands of files into one
 folder does not list it thousands of times.
+
+Every file written here is marked as facs-rig's own output with the extended attribute
+:data:`OWN_OUTPUT_ATTRIBUTE` (:func:`is_own_output`), where the file system keeps extended
+attributes. The file's bytes stay those of its format: a Live Link Face CSV that facs-rig
+writes has the columns and the ``%.10f`` numbers of the app's own takes, and a comment line
+would break Unreal's importer, so the mark is all that tells the two apart. Commands refuse to
+replace a raw capture (:func:`facs_rig.io.captures.refuse_replacing_capture`) but replace a
+marked file of their own as before.
 """
 
 from __future__ import annotations
@@ -24,7 +32,37 @@ from typing import IO
 from facs_rig.errors import OutputError
 
 __all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "refuse_input_as_output",
-           "remove_stale_parts"]
+           "remove_stale_parts", "is_own_output", "OWN_OUTPUT_ATTRIBUTE"]
+
+#: Extended attribute (``user.`` namespace: any user may set it on a file of theirs) on every
+#: file :func:`atomic_write` writes. A copy made without its attributes (``cp`` without ``-a``,
+#: a file system without extended attributes) loses it, and is then taken for a user's file.
+OWN_OUTPUT_ATTRIBUTE = "user.facs-rig.output"
+
+
+def _mark_own_output(path: str) -> None:
+    """Mark ``path`` as facs-rig's output (:data:`OWN_OUTPUT_ATTRIBUTE`), when the platform and
+    the file system can; where they cannot, the file is simply unmarked."""
+    setxattr = getattr(os, "setxattr", None)
+    if setxattr is None:
+        return
+    with contextlib.suppress(OSError):
+        setxattr(path, OWN_OUTPUT_ATTRIBUTE, b"1")
+
+
+def is_own_output(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` carries the mark of a file facs-rig wrote (:data:`OWN_OUTPUT_ATTRIBUTE`).
+
+    False when it does not exist, has no such attribute, or the platform or file system keeps
+    no extended attributes.
+    """
+    getxattr = getattr(os, "getxattr", None)
+    if getxattr is None:
+        return False
+    try:
+        return getxattr(os.fspath(path), OWN_OUTPUT_ATTRIBUTE) == b"1"
+    except OSError:
+        return False
 
 
 def _process_is_alive(pid: int) -> bool:
@@ -100,6 +138,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *,
         # mkstemp creates the file owner-only (0600); give it the mode a plain open() would,
         # so that a baked .glb can be served or shared like any other file.
         os.chmod(temporary, 0o666 & ~_current_umask())
+        _mark_own_output(temporary)
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):

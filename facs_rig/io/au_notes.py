@@ -14,7 +14,9 @@ Grammar (full reference in ``docs/timeline-formats.md``):
   title runs to the end of its line, ``#`` included); blank lines are ignored. Comments are the
   director's words and are kept on the beat's events: lines above a beat as its ``note``, one on
   its line as its ``comment``, those after the last beat as ``metadata["comment"]``; the code as
-  typed, when it names an expression, as their ``expression``. The writer puts each back.
+  typed, when it names an expression, as their ``expression``. Comments on header lines, and
+  the words of a beat of marks only, are the timeline's (:data:`HEADER_COMMENTS_KEY`,
+  :data:`MARK_COMMENTS_KEY`). The writer puts each back.
 * Header lines: ``fps N`` (frames per second, before the first beat; default 30, but a file
   that uses timecode must give it) sets the rate of timecodes, ``f`` durations and sampling;
   ``duration T`` sets the timeline's length (a beat past it is cut off, with a warning);
@@ -53,7 +55,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,12 +67,15 @@ from facs_rig.core.timeline import (
     DEFAULT_EASING,
     DEFAULT_FPS,
     EASINGS,
+    FPS_STATED_KEY,
     MEASURED_KEY,
     TIME_TOLERANCE,
     AUEvent,
     CodeMark,
     Rest,
     Timeline,
+    check_channel,
+    coding_problem,
     default_phases,
     events_from_code,
     face_rest,
@@ -79,8 +84,8 @@ from facs_rig.core.timeline import (
     intensity_band_letter,
     intensity_reaches,
     marks_from_code,
+    meeting_next,
     next_beat_times,
-    overlap_problem,
     take_over,
     take_over_indexed,
 )
@@ -97,7 +102,7 @@ from facs_rig.errors import (
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
            "notes_origin", "float32_text", "written_intensity", "timeline_time", "states_fps",
-           "named_beats", "NeutralBeat"]
+           "HEADER_COMMENTS_KEY", "MARK_COMMENTS_KEY", "named_beats", "NeutralBeat"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -156,10 +161,7 @@ def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = T
     the default 30 fps ``00:00:01:12`` was 1.4 s where a 24 fps edit meant 1.5 s, silently."""
     if is_timecode(token.text):
         if not rate_given:
-            try:  # its own faults first (drop-frame, minute 61), whatever the rate
-                parse_timecode(token.text, 1000.0)
-            except ValueError as exc:
-                raise _LineError(str(exc), token.column) from None
+            _check_own_faults(token)
             raise _LineError(f"{what} {token.text} is timecode, which counts frames at the file's "
                              f"frame rate: add an 'fps N' line (fps 24, fps 25, fps 29.97) before "
                              f"it", token.column)
@@ -172,6 +174,15 @@ def _time(token: _Token, fps: float, what: str = "time", *, rate_given: bool = T
         raise _LineError(f"{what} {quoted(token.text)} is not a time: seconds (1.5 or 1.5s), "
                          f"frames (36f) or timecode HH:MM:SS:FF", token.column)
     return _quantity(token, fps, what)
+
+
+def _check_own_faults(token: _Token) -> None:
+    """Raise for a timecode's own faults (drop-frame, minute 61), whatever the rate: said
+    before asking for the rate it lacks."""
+    try:
+        parse_timecode(token.text, 1000.0)
+    except ValueError as exc:
+        raise _LineError(str(exc), token.column) from None
 
 
 def beat_start(line: str, fps: float, origin: float = 0.0) -> float | None:
@@ -207,19 +218,31 @@ def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
     """Seconds on ``timeline`` of a time typed as a notes file types one (``--at``): seconds
     (``12``, ``12s``), frames (``288f``) or timecode ``HH:MM:SS:FF``, both at the timeline's fps;
     timecode counts from the timeline's ``start`` header when it has one, as its beats do.
+    Timecode is refused on a timeline read from notes without an ``fps`` line
+    (``metadata[FPS_STATED_KEY]`` False), as the notes' own timecode is: its rate is a default.
 
     Raises
     ------
     TimelineFormatError
         ``--at 'soon' is not a time: seconds (1.5 or 1.5s), frames (36f) or timecode
         HH:MM:SS:FF``, a negative time, a timecode frame not below the fps, a timecode before
-        the start.
+        the start, timecode on a timeline whose fps was not stated.
     """
     tokens = _tokens(text)
     if len(tokens) != 1:
         raise TimelineFormatError(f"{what} {shown(text)} is not a time: seconds (1.5 or 1.5s), "
                                   f"frames (36f) or timecode HH:MM:SS:FF")
     try:
+        if is_timecode(tokens[0].text) and timeline.metadata.get(FPS_STATED_KEY) is False:
+            # Read at the default 30 fps, 00:00:08:12 was 8.4 s where a 24 fps edit meant
+            # 8.5 s, silently (the notes' own timecode is refused so: _time).
+            _check_own_faults(tokens[0])
+            raise _LineError(
+                f"{what} {tokens[0].text} is timecode, which counts frames at the timeline's "
+                f"frame rate, but its notes have no 'fps' line (they are read at the default "
+                f"{_seconds(timeline.fps)} fps): add an 'fps N' line to the notes (fps 24, "
+                f"fps 25, fps 29.97), or give {what} in seconds (12s) or frames (288f, at "
+                f"{_seconds(timeline.fps)} fps)")
         seconds = _time(tokens[0], timeline.fps, what)
         if is_timecode(tokens[0].text):
             seconds = _since(seconds, notes_origin(timeline), tokens[0], what)
@@ -231,8 +254,20 @@ def timeline_time(text: str, timeline: Timeline, what: str = "time") -> float:
 def states_fps(text: str) -> bool:
     """Whether AU notes ``text`` has an ``fps`` header line (without one it is read at the
     default 30 fps, and timecode in it is refused)."""
-    return any(tokens and tokens[0].text.lower() == "fps"
-               for tokens in (_tokens(line) for _, line, _ in _lines(text)))
+    return _fps_line(text) is not None
+
+
+def _fps_line(text: str) -> int | None:
+    """The number of the first ``fps`` header line of AU notes ``text``, or None."""
+    return next((number for number, line, _ in _lines(text)
+                 if (tokens := _tokens(line)) and tokens[0].text.lower() == "fps"), None)
+
+
+#: Timecode at or past this many seconds in a file with no 'start' line: edit timecode starts at
+#: 01:00:00:00 by convention (SMPTE ST 12-1 leaves the origin free; the hour-one start is the
+#: broadcast and editorial habit, so that pre-roll stays positive), and beats typed against it
+#: without 'start' would sit after an hour of rest.
+_EDIT_HOUR = 3600.0
 
 
 def _phases(options: dict, at: float, defaults: tuple[float, float, float]
@@ -298,6 +333,38 @@ def _misspelled_option(tokens: list[_Token]) -> None:
         if close:
             raise _LineError(f"unknown option {shown(token.text)}: did you mean {close[0]!r}? "
                              f"(options: {', '.join(_OPTION_KEYS)})", token.column)
+
+
+def _check_first_beat(token: _Token, text: str, has_start: bool, has_fps: bool,
+                      fps: float) -> None:
+    """What the first beat's time says about the header lines above it: a misspelled header
+    (``fsp 24`` is no time), an ``fps`` line below the first beat, timecode an hour in without a
+    ``start`` line (an edit's 01:00:00:00 read as an hour of rest)."""
+    if token.text[:1].isalpha():
+        close = _did_you_mean(token.text, _HEADER_KEYS)
+        if close:
+            raise _LineError(f"{shown(token.text)} is neither a time nor a header line{close}",
+                             token.column)
+    if not is_timecode(token.text):
+        return
+    if not has_fps:
+        later = _fps_line(text)
+        if later is not None:
+            raise _LineError(f"timecode needs the file's frame rate first: the 'fps' line "
+                             f"(line {later}) must come before the first beat", token.column)
+        return
+    if not has_start:
+        try:
+            seconds = parse_timecode(token.text, fps)
+        except ValueError:
+            return  # the beat's own reading says what is wrong with it
+        if seconds >= _EDIT_HOUR:
+            hour = token.text.split(":", 1)[0]
+            raise _LineError(
+                f"timecode {token.text} is {seconds / 3600:.2g} h in and the notes have no "
+                f"'start' line, so the timeline would begin with {int(seconds // 3600)} h of "
+                f"rest: add 'start {hour}:00:00:00' (the timecode of the first frame) above the "
+                f"first beat, or 'start 00:00:00:00' to keep the rest", token.column)
 
 
 def _did_you_mean(text: str, choices: tuple[str, ...]) -> str:
@@ -395,6 +462,16 @@ def _band(letter: str | None, au: int, vocabulary: Vocabulary) -> str | None:
 
 #: The first line the writer writes: its own, not the director's words (not read as a note).
 HEADER_COMMENT = "facs-rig AU notes: time  code  phases (see docs/timeline-formats.md)"
+#: Metadata key of the comments on header lines (``fps 24  # the edit's rate``): header keyword
+#: -> comment text. The writer puts each back on its header line (one it does not write, such
+#: as ``apex next`` or ``title``, on the ``duration`` line); JSON and ELAN carry them in the
+#: timeline's metadata, not on a beat.
+HEADER_COMMENTS_KEY = "header_comments"
+#: Metadata key of the words of beats that hold only marks (``5  50  # she speaks``: codes that
+#: drive nothing): a list of ``{"start", "end", "codes", "note", "comment"}`` (seconds of the
+#: marks' span, their codes, and the note above the line and comment on it, each only when
+#: given). The writer puts them back on the line of those marks.
+MARK_COMMENTS_KEY = "mark_comments"
 
 
 def _lines(text: str) -> Iterator[tuple[int, str, str | None]]:
@@ -481,7 +558,8 @@ class _Beat:
 
 
 def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
-          duration: float | None, source: str) -> list[tuple[int, str, float]]:
+          duration: float | None, source: str, vocabulary: Vocabulary | None
+          ) -> list[tuple[int, str, float]]:
     """Give each beat that holds (``apex next``) its apex, in place in ``events`` and
     ``marks``, and return each beat's ``(line, code, end)`` for :func:`_note_cut_off`.
 
@@ -493,27 +571,45 @@ def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
     with. Held to the duration,
     its fall lies past the end by request, so its end for the cut-off note is its apex's end
     (the note is then only for a beat that starts its hold after the duration).
+
+    With a ``vocabulary`` (FACS's rules apply: not a measured timeline), a held event or mark
+    FACS cannot score beside an item of the next beat (``51 apex next`` then ``52``) ends its
+    fall where the next beat starts (:func:`facs_rig.core.timeline.meeting_next`).
     """
     ends: list[tuple[int, str, float]] = []
     holds_until = next_beat_times([beat.at for beat in beats], [beat.layers for beat in beats])
-    for beat, until in zip(beats, holds_until):
+    for index, (beat, until) in enumerate(zip(beats, holds_until)):
         at, onset, apex, offset = beat.at, beat.onset, beat.apex, beat.offset
         held_to = until if until is not None else duration
         to_duration = beat.holds and until is None and duration is not None
+        end = at + onset + apex + (0.0 if to_duration else offset)
         if beat.holds and held_to is not None:
             apex = hold_until(at, onset, held_to)
+            event_span = slice(beat.first_event, beat.first_event + beat.event_count)
+            mark_span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
             try:
-                span = slice(beat.first_event, beat.first_event + beat.event_count)
-                events[span] = [replace(event, apex=apex) for event in events[span]]
-                span = slice(beat.first_mark, beat.first_mark + beat.mark_count)
-                marks[span] = [replace(mark, end=at + onset + apex + offset) for mark in marks[span]]
+                events[event_span] = [replace(event, apex=apex) for event in events[event_span]]
+                marks[mark_span] = [replace(mark, end=at + onset + apex + offset)
+                                    for mark in marks[mark_span]]
             except FacsRigError as exc:  # an end past the largest float
                 raise TimelineFormatError(f"{source}, line {beat.line}: {exc}") from None
+            end = at + onset + apex + (0.0 if to_duration else offset)
+            if vocabulary is not None and until is not None:
+                next_items: list[AUEvent | CodeMark] = []
+                for later in beats[index + 1:]:  # the next beat: every beat at its time
+                    if later.at > until:
+                        break
+                    if later.at == until:
+                        next_items += events[later.first_event:later.first_event + later.event_count]
+                        next_items += marks[later.first_mark:later.first_mark + later.mark_count]
+                met = meeting_next(events[event_span] + marks[mark_span], until, next_items,
+                                   vocabulary)
+                events[event_span] = met[:beat.event_count]
+                marks[mark_span] = met[beat.event_count:]
+                end = max((item.end for item in met), default=end)
         if beat.rest is not None:  # neutral: the face is at rest once its fall is over
-            ends.append((beat.line, beat.code_text, at + (beat.rest.fall or 0.0)))
-            continue
-        ends.append((beat.line, beat.code_text,
-                     at + onset + apex + (0.0 if to_duration else offset)))
+            end = at + (beat.rest.fall or 0.0)
+        ends.append((beat.line, beat.code_text, end))
     return ends
 
 
@@ -553,9 +649,15 @@ def _coded_events(code: Code, options: dict, at: float, onset: float, apex: floa
 
 
 def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes",
+                   warnings_out: list[str] | None = None,
                    neutral_out: list[NeutralBeat] | None = None) -> Timeline:
     """Parse AU notes text into a timeline; given ``neutral_out``, each ``neutral`` line's
     :class:`NeutralBeat` (which the timeline does not keep) is appended to it, in time order.
+
+    What the text keeps but may not mean (a ``duration`` that cuts a beat off) is warned
+    (:class:`~facs_rig.errors.FacsRigWarning`, which the CLI prints as a ``facs-rig: note:``
+    line); given ``warnings_out``, each message is appended to it instead (the studio shows
+    them on its page, and a server's threads do not share the warnings filter).
 
     Raises
     ------
@@ -585,9 +687,13 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     # next beat's time (and the last one the duration), known only once every beat is read.
     beats: list[_Beat] = []
     # The director's words: comment lines above a beat become its note; a comment on a beat's
-    # line, its comment; comments on header lines and a marks-only beat's join the next beat's
-    # note; those after the last beat, the timeline's metadata["comment"].
+    # line, its comment; those after the last beat, the timeline's metadata["comment"]. Those
+    # on a header line, and a marks-only beat's (its note and comment), stay where they were:
+    # metadata[HEADER_COMMENTS_KEY] and [MARK_COMMENTS_KEY], which the writer puts back on
+    # their lines (they joined the next beat's note, and moved there on every round trip).
     note_lines: list[str] = []
+    header_comments: dict[str, str] = {}
+    mark_words: list[tuple[int, str | None, str | None]] = []  # (beat index, note, comment)
     neutral: list[NeutralBeat] = []  # for neutral_out, once the whole text has read
     for line_number, line, comment_text in _lines(text):
         tokens = _tokens(line)
@@ -597,7 +703,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 note_lines.append(comment_text)
             continue
         if comment_text is not None and tokens[0].text.lower() in _HEADER_KEYS:
-            note_lines.append(comment_text)
+            header_comments[tokens[0].text.lower()] = comment_text  # each header is once
         try:
             keyword = tokens[0].text.lower()
             if keyword in _HEADER_KEYS:
@@ -661,6 +767,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     # (read here it was 48 frames at the default 30 fps, 1.6 s).
                     duration_line = (line_number, tokens[1])
                 continue
+            if not seen_beat:
+                _check_first_beat(tokens[0], text, start_line is not None,
+                                  "fps" in header_lines, fps)
             if not seen_beat and start_line is not None:
                 origin = _origin(start_line, fps, "fps" in header_lines)
             seen_beat = True
@@ -736,14 +845,19 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                 and not any(key in options for key in _ABSOLUTE_KEYS))
             # A beat that holds is built with the default apex, and given its held one below.
             beat = _coded_events(code, options, at, onset, apex, offset, vocabulary)
+            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
             if beat:
                 beat = _with_words(beat, code_text if names_expression(code_text, vocabulary)
                                    else None, "\n".join(note_lines) if note_lines else None,
                                    comment_text)
                 note_lines = []
-            elif comment_text:  # a marks-only beat (50): its words go with the next beat's
+            elif beat_marks:  # a marks-only beat (5  50): its words are kept with its marks
+                if note_lines or comment_text is not None:
+                    mark_words.append((len(beats), "\n".join(note_lines) if note_lines else None,
+                                       comment_text))
+                note_lines = []
+            elif comment_text:  # a beat of nothing (0, neutral): no line is written for it
                 note_lines.append(comment_text)
-            beat_marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
             # 0 (neutral) takes over the face: it returns to rest, over the beat's onset if
             # given ('neutral onset 1': relax in a second), else each event's own offset.
             rest = (face_rest(vocabulary, at, float(options["onset"]) if "onset" in options
@@ -768,6 +882,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {start_line[0]}, column {exc.column}: "
                                       f"{exc}") from None
+    if origin == 0.0:
+        # 'start 00:00:00:00' says only that timecode an hour in is meant (_check_first_beat):
+        # the timeline is the one without it, and the writer writes it back where it is needed.
+        metadata.pop("start", None)
     if duration_line is not None:
         line_number, token = duration_line
         try:
@@ -781,7 +899,10 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                     f"the length (e.g. duration {duration - origin:g}s)", token.column)
         except _LineError as exc:
             raise TimelineFormatError(f"{source}, line {line_number}, column {exc.column}: {exc}") from None
-    beat_ends = _hold(beats, events, marks, duration, source)
+    notes = [_names_at_one_time(source, beats, vocabulary)]
+    # A held beat meets the next where FACS's rules apply (not on a measured timeline).
+    beat_ends = _hold(beats, events, marks, duration, source,
+                      None if MEASURED_KEY in metadata else vocabulary)
     if overlap == "replace" and len(beats) > 1:
         # Each beat takes over the channels it names from the beats before it; the lines of the
         # events kept are kept beside them, for the overlap check's message.
@@ -797,13 +918,31 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # duration): the same instant (TIME_TOLERANCE), read as that end exactly, so that a
             # timeline on frames at 29.97 fps reads back as it was.
             duration = end
-        _note_cut_off(source, line_number, token.text, duration, beat_ends)
+        notes.append(_note_cut_off(source, line_number, token.text, duration, beat_ends))
+    for note in notes:
+        if note is not None:
+            if warnings_out is None:
+                warnings.warn(FacsRigWarning(note), stacklevel=2)
+            else:
+                warnings_out.append(note)
     if note_lines:
         metadata["comment"] = "\n".join(note_lines)
-    if MEASURED_KEY not in metadata and overlap_problem(events, vocabulary, fps=fps, marks=marks):
+    if header_comments:
+        metadata[HEADER_COMMENTS_KEY] = header_comments
+    if mark_words:
+        # The span the beat's marks have once holds are resolved (apex next), as written back.
+        metadata[MARK_COMMENTS_KEY] = [
+            _mark_words_entry(marks[beats[index].first_mark:
+                                    beats[index].first_mark + beats[index].mark_count], note, comment)
+            for index, note, comment in mark_words]
+    if "fps" not in header_lines:
+        # Read at the default rate, which nobody stated: timecode typed against this timeline
+        # later (preview --at) is refused as the file's own timecode is (timeline_time).
+        metadata[FPS_STATED_KEY] = False
+    if coding_problem(events, vocabulary, fps=fps, marks=marks, metadata=metadata):
         # Again with each item's line, built only now (a beat sheet of 1000 beats pays nothing).
-        problem = overlap_problem(events, vocabulary, fps=fps, marks=marks,
-                                  labels=[f"line {number}" for number in event_lines + mark_lines])
+        problem = coding_problem(events, vocabulary, fps=fps, marks=marks, metadata=metadata,
+                                 labels=[f"line {number}" for number in event_lines + mark_lines])
         raise TimelineFormatError(f"{source}: {problem}")
     try:
         timeline = Timeline(tuple(events), duration, fps, metadata, tuple(marks))
@@ -814,10 +953,40 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     return timeline
 
 
+def _names_at_one_time(source: str, beats: list[_Beat], vocabulary: Vocabulary) -> str | None:
+    """The note (:class:`FacsRigWarning`) when two beats at one time each name an expression
+    (``5 anger`` and ``5
+    happiness``): beats at one time are one moment, so their AUs play as one face (a smile under
+    a furrowed brow), which a director who typed two names at one timecode rarely meant; one
+    line (``anger + happiness``) says it was meant. Only the first such time is named."""
+    named = [beat for beat in beats
+             if beat.rest is None and names_expression(beat.code_text, vocabulary)]
+    for earlier, later in zip(named, named[1:]):
+        if later.at == earlier.at:
+            return (f"{source}, lines {earlier.line} and {later.line}: {earlier.code_text} and "
+                    f"{later.code_text} are at the same time ({earlier.at:g} s), so they play "
+                    f"as one face; write them on one line ({earlier.code_text} + "
+                    f"{later.code_text}) if that is meant, or move one")
+    return None
+
+
+def _mark_words_entry(beat_marks: list[CodeMark], note: str | None,
+                      comment: str | None) -> dict:
+    """A marks-only beat's words as :data:`MARK_COMMENTS_KEY` holds them: its marks' span and
+    codes, and its note and comment (each only when it has one)."""
+    entry: dict = {"start": beat_marks[0].start, "end": beat_marks[0].end,
+                   "codes": sorted({mark.code for mark in beat_marks})}
+    if note is not None:
+        entry["note"] = note
+    if comment is not None:
+        entry["comment"] = comment
+    return entry
+
+
 def _note_cut_off(source: str, line_number: int, written: str, duration: float,
-                  beat_ends: list[tuple[int, str, float]]) -> None:
-    """Warn (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line) when the
-    ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
+                  beat_ends: list[tuple[int, str, float]]) -> str | None:
+    """The warning (:class:`FacsRigWarning`; the CLI prints it as a ``facs-rig: note:`` line)
+    when the ``duration`` header ends the timeline before a beat ends: the timeline model cuts such events
     off when sampled (docs/timeline-formats.md, Timelines), which a trimmed timeline from another
     format needs to keep when written as notes and read back, but a typed ``duration 2`` above
     a beat running to 4.8 s lost the rest silently."""
@@ -827,13 +996,12 @@ def _note_cut_off(source: str, line_number: int, written: str, duration: float,
     past = [(line, code, end) for line, code, end in beat_ends
             if end > duration + 10 * TIME_TOLERANCE]
     if not past:
-        return
+        return None
     line, code, end = max(past, key=lambda beat: beat[2])
     others = f" (and {len(past) - 1} other beat{'s' if len(past) > 2 else ''})" if len(past) > 1 else ""
-    warnings.warn(FacsRigWarning(
-        f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat on "
-        f"line {line} ({code}), which runs to {end:g} s{others}: it plays only to {duration:g} s "
-        f"(a longer duration, or none, plays it whole)"), stacklevel=3)
+    return (f"{source}, line {line_number}: duration {written} ({duration:g} s) cuts off the beat "
+            f"on line {line} ({code}), which runs to {end:g} s{others}: it plays only to "
+            f"{duration:g} s (a longer duration, or none, plays it whole)")
 
 
 def _seconds(value: float) -> str:
@@ -941,9 +1109,12 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     an ``intensity`` option, in the shortest text that reads back as the same float32, with
     the letter when it lies in that letter's band (``7E ... intensity 0.907``). Beat times and
     durations are written to the nanosecond, the timeline's precision, and so is the header's
-    duration; its fps exactly. Reading the text back gives the same timeline to those precisions, and
-    writing that again gives the same text. Metadata other than ``title``, ``start`` and
-    ``events_from`` (``measured``) is not carried
+    duration; its fps exactly (no ``fps`` line for a timeline read from notes without one,
+    :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, unless ``timecode``). Reading the text
+    back gives the same timeline to those precisions, and writing that again gives the same
+    text. Metadata other than ``title``, ``start``,
+    ``events_from`` (``measured``), :data:`~facs_rig.core.timeline.FPS_STATED_KEY`, the
+    words (``comment``, :data:`HEADER_COMMENTS_KEY`, :data:`MARK_COMMENTS_KEY`) is not carried
     (use JSON for that).
 
     Raises
@@ -954,7 +1125,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}
-    written, context, _ = _written_events(timeline, vocabulary, timecode)
+    written, context, _, start = _written_events(timeline, vocabulary, timecode)
     named = _named_lines(written, context, vocabulary)
     for index, (event, letter, intensity_text, timing) in enumerate(written):
         if index in named:
@@ -986,22 +1157,31 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     # same span, as the coder wrote them (1.0  6+12+50), else a line of their own whose apex is
     # the span; either reads back as the same mark.
     # In the order of the written precision, so that the text read back writes the same.
+    mark_words, mark_entries = _mark_words(timeline.metadata.get(MARK_COMMENTS_KEY))
+    placed: set[int] = set()  # the entries of mark_words put on a line
     for mark in sorted(timeline.marks, key=lambda m: (round(m.start, 9), m.code, round(m.end, 9))):
         term = CodedAU(mark.code)
+        said = mark_words.get((round(mark.start, 9), round(mark.end, 9), mark.code))
 
         def takes(beat: dict, mark=mark, term=term) -> bool:  # this mark's, bound now
             # Not a named line: 'surprise+50' would read back as another name.
             return "named" not in beat and mark.code not in beat["aus"] and not any(
                 combination_problem(term, other, vocabulary) for other in beat["coded"])
 
-        beat = next((beat for beat in lines if beat["span"] == (mark.start, mark.end)
-                     and takes(beat)), None)
+        # Marks with words of their own keep a line of their own (on a beat's line, their
+        # comment would read back as the beat's).
+        beat = None if said is not None else next(
+            (beat for beat in lines if beat["span"] == (mark.start, mark.end) and takes(beat)), None)
         if beat is None:
             # A line of its own, keyed by its text as the events' lines: marks whose times
-            # agree to the nanosecond share it.
+            # agree to the nanosecond share it (and their words: _MARKS keeps them off the
+            # events' lines of the same text).
+            words = (None, None, None) if said is None else (_MARKS, said[1], said[2])
+            if said is not None:
+                placed.add(said[0])
             key = (_beat_time(mark.start + origin, timeline.fps, timecode), "0",
                    _duration(mark.end - mark.start, timeline.fps, timecode), "0",
-                   DEFAULT_EASING, DEFAULT_EASING, None, (None, None, None))
+                   DEFAULT_EASING, DEFAULT_EASING, None, words)
             candidates = lines_by_key.setdefault(key, [])
             beat = next((beat for beat in candidates if takes(beat)), None)
             if beat is None:
@@ -1018,19 +1198,29 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     title = _title_line(timeline.metadata["title"]) if "title" in timeline.metadata else None
     if title is not None:
         out.append(title)
+    header_comments = _header_comments(timeline.metadata.get(HEADER_COMMENTS_KEY))
+    written_headers: dict[str, int] = {}  # keyword -> index in out, for its comment
     if MEASURED_KEY in timeline.metadata:
         # One line, no comment sign: what the reader reads back (its text is provenance only).
         measured = " ".join(str(timeline.metadata[MEASURED_KEY]).replace("#", " ").split())
+        written_headers["measured"] = len(out)
         out.append(f"measured {measured or 'from a capture'}")
-    out.append(f"fps {_seconds(timeline.fps)}")
-    if origin:
-        out.append(f"start {timeline.metadata['start']}")
+    if not (timeline.metadata.get(FPS_STATED_KEY) is False and timeline.fps == DEFAULT_FPS
+            and not timecode):
+        # Notes read without an fps line are written without one, and read back so: their
+        # rate stays one nobody stated (FPS_STATED_KEY), which timecode cannot be typed against.
+        written_headers["fps"] = len(out)
+        out.append(f"fps {_seconds(timeline.fps)}")
+    if start:
+        written_headers["start"] = len(out)
+        out.append(f"start {start}")
     # To the nanosecond as every other time (its default, the last event's end, is a sum of
     # times: 10.5105105... + 1.8 at 29.97 fps wrote 'duration 12.310510510510511'). The events'
     # end in seconds only: the reader takes it as the end of the events it reads, which may be
     # a frame count where this one was not ('7f' the second time round).
     end = max(max((event.end for event in timeline.events), default=0.0),
               max((mark.end for mark in timeline.marks), default=0.0))
+    written_headers["duration"] = len(out)
     out.append("duration " + (_seconds(round(timeline.duration, 9)) if timeline.duration == end
                               else _duration(timeline.duration, timeline.fps, timecode)))
     # Read back, each line takes over the AUs it names from the lines above it (take_over): a
@@ -1039,7 +1229,17 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     on_lines = [event for beat in lines for event in beat["events"]]
     kept = take_over(beat["events"] for beat in lines)
     if len(kept) != len(on_lines) or any(a is not b for a, b in zip(kept, on_lines)):
+        written_headers["overlap"] = len(out)
         out.append("overlap max")
+    # Each header comment back on its line; those of headers not written (title, whose line
+    # holds no comment; apex next, resolved into each beat's apex) on the duration line.
+    unwritten = [text for keyword, text in header_comments.items()
+                 if keyword not in written_headers or keyword == "duration"]
+    for keyword, index in written_headers.items():
+        words = unwritten if keyword == "duration" else [header_comments.get(keyword)]
+        words = [text for text in words if text is not None]
+        if words:
+            out[index] += "  " + _comment_line("; ".join(words))
     rows = []
     for beat in lines:
         _, note, comment = beat["key"][7]  # the words (the expression is in "terms")
@@ -1052,9 +1252,55 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
             out.extend(_comment_line(line) for line in note.split("\n"))
         out.append(f"{time:<{time_width}}  {code:<{code_width}}  {options}"
                    + ("" if comment is None else "  " + _comment_line(comment)))
+    for index, note, comment in mark_entries:
+        if index not in placed:  # no marks of theirs any more: kept, as words after the beats
+            out.extend(_comment_line(line) for line in (note or "").splitlines())
+            if comment is not None:
+                out.append(_comment_line(comment))
     if "comment" in timeline.metadata:  # the words after the last beat
         out.extend(_comment_line(line) for line in str(timeline.metadata["comment"]).splitlines())
     return "\n".join(out) + "\n"
+
+
+#: The words slot of a marks line's key (``_MARKS``, note, comment): never an expression, so a
+#: marks line with words shares no line with events whose words are the same.
+_MARKS = object()
+
+
+def _header_comments(value: object) -> dict[str, str]:
+    """:data:`HEADER_COMMENTS_KEY` metadata as the writer uses it: keyword -> one line of text
+    (a timeline from JSON may hold anything there: what is not a mapping of text is left out)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(keyword): " ".join(str(text).splitlines()) for keyword, text in value.items()
+            if isinstance(text, str)}
+
+
+def _mark_words(value: object) -> tuple[dict[tuple[float, float, int], tuple[int, str | None,
+                                                                          str | None]],
+                                         list[tuple[int, str | None, str | None]]]:
+    """:data:`MARK_COMMENTS_KEY` metadata by ``(start, end, code)`` (times to the nanosecond,
+    the written precision) -> ``(entry index, note, comment)``, and every entry's
+    ``(index, note, comment)``. Entries that are not what the reader makes are left out."""
+    found: dict[tuple[float, float, int], tuple[int, str | None, str | None]] = {}
+    entries: list[tuple[int, str | None, str | None]] = []
+    if not isinstance(value, (list, tuple)):
+        return found, entries
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            continue
+        start, end, codes = entry.get("start"), entry.get("end"), entry.get("codes")
+        note, comment = entry.get("note"), entry.get("comment")
+        if not (all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in (start, end))
+                and isinstance(codes, (list, tuple)) and all(isinstance(c, int) for c in codes)
+                and isinstance(note, (str, type(None))) and isinstance(comment, (str, type(None)))):
+            continue
+        index = len(entries)
+        comment = None if comment is None else " ".join(comment.splitlines())
+        entries.append((index, note, comment))
+        for code in codes:
+            found[(round(float(start), 9), round(float(end), 9), code)] = (index, note, comment)
+    return found, entries
 
 
 def _comment_line(text: str) -> str:
@@ -1077,19 +1323,17 @@ def _options_text(key: tuple) -> str:
 
 def _written_events(timeline: Timeline, vocabulary: Vocabulary, timecode: bool
                     ) -> tuple[list[tuple[AUEvent, str | None, str | None, tuple]], str,
-                               list[int]]:
+                               list[int], str | None]:
     """The events as the writer writes them, in the order it lists them: ``(event, letter
     written, intensity option text, timing text)`` each; the header lines a beat line is read
-    under (its fps, and the ``start`` its times are written from); and the index in
-    ``timeline.events`` of each written event.
+    under (its fps, and the ``start`` its times are written from); the index in
+    ``timeline.events`` of each written event; and the ``start`` header's value (None: none).
 
     Raises
     ------
     TimelineFormatError
         When an event's channel is not a FACS code of the vocabulary (AU notes carry codes).
     """
-    from facs_rig.io.timeline_json import check_channel
-
     origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     # The timeline's order on the written precision, so that the text read back and written
     # again lists its lines in the same order.
@@ -1116,9 +1360,13 @@ def _written_events(timeline: Timeline, vocabulary: Vocabulary, timecode: bool
                   event.ease_in, event.ease_out)
         written.append((event, letter, intensity_text, timing))
     # What a beat line is read under: the fps and the 'start' its times are written from.
-    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {timeline.metadata['start']}\n"
-                                                   if origin else "")
-    return written, context, order
+    # Timecode an hour in is refused without a 'start' line (an edit's 01:00:00:00 typed
+    # without one): where the times are that late, 'start 00:00:00:00' says they are meant.
+    first = min((item.start for item in (*timeline.events, *timeline.marks)), default=0.0)
+    start = (timeline.metadata["start"] if origin
+             else "00:00:00:00" if timecode and first >= _EDIT_HOUR else None)
+    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {start}\n" if start else "")
+    return written, context, order, start
 
 
 def named_beats(timeline: Timeline, vocabulary: Vocabulary) -> list[tuple[str, frozenset[int]]]:
@@ -1142,7 +1390,7 @@ def named_beats(timeline: Timeline, vocabulary: Vocabulary) -> list[tuple[str, f
     []
     """
     try:
-        written, context, order = _written_events(timeline, vocabulary, False)
+        written, context, order, _ = _written_events(timeline, vocabulary, False)
     except TimelineFormatError:  # a channel notes cannot carry: no line, so no name written
         return []
     beats: dict[int, tuple[str, set[int]]] = {}  # id of the writer's line -> name, events

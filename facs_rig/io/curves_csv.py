@@ -44,6 +44,7 @@ from facs_rig.core.curves import AUCurves
 from facs_rig.core.timeline import (
     VALUES_PER_BLOCK,
     Timeline,
+    check_channel,
     sample,
     sample_blocks,
     timeline_from_curves,
@@ -51,7 +52,7 @@ from facs_rig.core.timeline import (
 from facs_rig.core.vocabulary import Vocabulary
 from facs_rig.errors import TimelineError, TimelineFormatError, quoted, shown
 from facs_rig.io.csv_dialect import number_text, split_header_cells
-from facs_rig.io.timeline_json import check_channel, read_channel_name
+from facs_rig.io.timeline_json import read_channel_name
 
 __all__ = ["curves_to_csv_text", "curves_from_csv_text", "read_curves_csv", "write_curves_csv",
            "read_timeline_csv", "write_timeline_csv", "infer_fps", "curves_to_json", "write_curves",
@@ -181,7 +182,7 @@ def curves_from_csv_text(text: str, *, source: str = "CSV", vocabulary: Vocabula
     """Parse per-frame AU CSV text.
 
     With a ``vocabulary``, each column's channel must also be one it knows, as timeline files
-    require (:func:`~facs_rig.io.timeline_json.check_channel`): ``AU26_R`` (FACS codes no side
+    require (:func:`~facs_rig.core.timeline.check_channel`): ``AU26_R`` (FACS codes no side
     for a jaw drop) or ``AU99`` is refused, where a rig would drop it silently.
 
     Returns

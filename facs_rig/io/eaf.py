@@ -23,10 +23,16 @@ adapter reads the three shapes in common lab use, and what facs-rig adds to them
    it lies in the letter's band (``12C`` with ``0.43688032``); outside it (a coder changed the
    letter) the letter's own value is read, as AU notes read ``12D intensity 0.3``.
 
-5. **The director's words** on an AU tier's children ``<tier> expression``, ``<tier> note``
-   and ``<tier> comment`` (what the writer makes, Symbolic Association as the intensities): the
-   event's :attr:`~facs_rig.core.timeline.AUEvent.expression`, ``note`` and ``comment``. A code
-   tier's expression name (``happiness``) is kept as its events' expression.
+5. **The director's words**, once per beat, on the top-level tiers ``expression``, ``note`` and
+   ``comment`` of linguistic type ``facs-beat-words`` (what the writer makes; lanes ``note #2``
+   where beats overlap): each annotation's text goes to the AU and code annotations that start
+   where it starts, as their events' :attr:`~facs_rig.core.timeline.AUEvent.expression`,
+   ``note`` and ``comment``; words no annotation starts with are kept in
+   ``metadata["unplaced_words"]``. Files written before hold them on each AU tier's children
+   ``<tier> expression``, ``<tier> note`` and ``<tier> comment`` (Symbolic Association, as the
+   intensities), still read (an event's own words there win over its beat's), and written so
+   for events starting together with other words. A code tier's expression name
+   (``happiness``) is kept as its events' expression.
 
 An annotation span ``[t0, t1]`` without phase annotations is split by
 :data:`DEFAULT_PHASE_PROPORTIONS`: onset 25 %, apex 50 %, offset 25 % of the span. A symmetric
@@ -36,16 +42,15 @@ Every other tier is ignored and listed in the timeline's ``metadata["ignored_tie
 files hold words, gestures, translations...). Annotations on unaligned time slots cannot be
 placed and are skipped, counted in ``metadata["unaligned_annotations"]``.
 
-The writer makes shapes 1, 3, 4 and 5: one tier per channel (``AU12``, ``AU12_L``; overlapping
-events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN tier cannot hold
-overlapping annotations: see docs/timeline-formats.md, "Why this layout") whose values are what
-a FACS coder writes, the FACS term with its letter (``12C``, ``L12B``; :func:`_value_texts`), a
-child ``<tier> phases`` tier holding each event's onset/apex/offset (with non-default easings),
-a child ``<tier> intensity`` tier where an event's intensity is not its letter's value (a
-capture's), and ``PROPERTY`` entries
-``facs_rig.fps``, ``facs_rig.duration`` and ``facs_rig.metadata`` (JSON) in the header, so that
-reading the file back gives the same timeline (times are whole milliseconds in EAF; others
-are rounded to the nearest millisecond).
+The writer makes shapes 1, 3, 4 and 5 (the words once per beat): one tier per channel (``AU12``,
+``AU12_L``; overlapping events of one channel go to extra lanes ``AU12 #2``, ..., since an ELAN
+tier cannot hold overlapping annotations: see docs/timeline-formats.md, "Why this layout") whose
+values are what a FACS coder writes, the FACS term with its letter (``12C``, ``L12B``;
+:func:`_value_texts`), a child ``<tier> phases`` tier holding each event's onset/apex/offset (with
+non-default easings), a child ``<tier> intensity`` tier where an event's intensity is not its
+letter's value (a capture's), and ``PROPERTY`` entries ``facs_rig.fps``, ``facs_rig.duration`` and
+``facs_rig.metadata`` (JSON) in the header, so that reading the file back gives the same timeline
+(times are whole milliseconds in EAF; others are rounded to the nearest millisecond).
 """
 
 from __future__ import annotations
@@ -68,13 +73,13 @@ from facs_rig.core.notation import names_expression
 from facs_rig.core.timeline import (
     DEFAULT_EASING,
     EASINGS,
-    MEASURED_KEY,
     AUEvent,
     CodeMark,
     Timeline,
+    check_channel,
+    coding_problem,
     events_from_code,
     marks_from_code,
-    overlap_problem,
 )
 from facs_rig.core.vocabulary import INTENSITY_LETTERS, Vocabulary
 from facs_rig.errors import (
@@ -116,6 +121,13 @@ _INTENSITY_SUFFIX = " intensity"
 # annotation (EAF 3.0 annotation format, "Symbolic_Association" constraint).
 _WORDS = ("expression", "note", "comment")
 _WORDS_TYPE = "facs-words"
+# What the writer makes instead: the words once per beat, on top-level time-aligned tiers named
+# after them ("note", lanes "note #2" where beats overlap), each annotation from the beat's
+# start to the end of its last event, as an ELAN user keeps a tier of comments beside the
+# coding (a child of each AU tier repeated them under every AU of the beat). Read by this
+# linguistic type and name, so a lab's own "comment" tier stays its own (ignored_tiers).
+_BEAT_WORDS_TYPE = "facs-beat-words"
+_BEAT_WORDS_TIER = re.compile(r"(?P<word>expression|note|comment)(?:\s*#\s*\d{1,6})?")
 
 
 def _pympi():
@@ -285,6 +297,27 @@ def _words(eaf: Any, tier: str) -> dict[str, dict[str, str]]:
             and eaf.tiers[f"{tier} {word}"][2].get("PARENT_REF") == tier}
 
 
+def _beat_words(eaf: Any) -> tuple[dict[int, dict[str, str]], set[str]]:
+    """The director's words the writer puts once per beat: beat start (ms) -> word -> text,
+    from the top-level tiers of linguistic type ``facs-beat-words`` named ``expression``,
+    ``note`` or ``comment`` (lanes ``note #2``), and the names of those tiers. An AU or code
+    annotation that starts where a words annotation starts takes its words."""
+    found: dict[int, dict[str, str]] = {}
+    tiers: set[str] = set()
+    for tier in eaf.get_tier_names():
+        match = _BEAT_WORDS_TIER.fullmatch(tier.strip()) if len(tier) <= _MAX_AU_TEXT else None
+        attributes = eaf.tiers[tier][2]
+        if (match is None or attributes.get("PARENT_REF")
+                or attributes.get("LINGUISTIC_TYPE_REF") != _BEAT_WORDS_TYPE):
+            continue
+        tiers.add(tier)
+        for _, start, end, value in _annotations(eaf, tier):
+            if start is not None and end is not None:
+                found.setdefault(start, {}).setdefault(match["word"],
+                                                       "" if value is None else str(value))
+    return found, tiers
+
+
 def _exact_in_band(text: str, letter: str, channel: Channel, lettered: float, context: _Context,
                    tier: str, span: tuple[int, int]) -> float:
     """The exact intensity of a lettered annotation: ``text``, a number 0-1, when it lies in the
@@ -307,8 +340,6 @@ def _exact_in_band(text: str, letter: str, channel: Channel, lettered: float, co
 
 def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN file") -> Timeline:
     """Build a timeline from a parsed ``pympi.Elan.Eaf`` document (see the module notes)."""
-    from facs_rig.io.timeline_json import check_channel
-
     # pympi parses these without complaint and fails later with bare KeyError/OverflowError.
     _check_time_slots(eaf, source)
     _check_time_slot_references(eaf, source)
@@ -322,6 +353,8 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
     unaligned = 0
     phase_tiers: set[str] = set()
     tiers = list(eaf.get_tier_names())
+    beat_words, words_tiers = _beat_words(eaf)
+    placed_words: set[int] = set()  # the starts (ms) of beat words some event took
     for tier in tiers:
         channel = channel_of_tier(tier)
         is_code_tier = " ".join(tier.lower().split()) in CODE_TIER_NAMES
@@ -357,6 +390,11 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 raise context.fail(tier, str(exc), span) from None
             said = {word: values[annotation] for word, values in words.items()
                     if annotation in values}
+            if start in beat_words and not marking:  # the beat's words, for all its AUs (an
+                # AU's own win; a mark carries none)
+                placed_words.add(start)
+                for word, text in beat_words[start].items():
+                    said.setdefault(word, text)
             try:
                 if marking:
                     # A tier of a code that drives nothing (AU50, AU74): each annotation is a
@@ -402,7 +440,7 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
                 raise context.fail(tier, str(exc), span) from None
     used = {tier for tier in tiers
             if channel_of_tier(tier) is not None
-            or " ".join(tier.lower().split()) in CODE_TIER_NAMES} | phase_tiers
+            or " ".join(tier.lower().split()) in CODE_TIER_NAMES} | phase_tiers | words_tiers
     ignored = [tier for tier in tiers if tier not in used]
     properties = dict(eaf.properties)
     metadata: dict[str, Any] = {}
@@ -420,6 +458,11 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         metadata["ignored_tiers"] = ignored
     if unaligned:
         metadata["unaligned_annotations"] = unaligned
+    unplaced = [{"start": _seconds(start), **words} for start, words in sorted(beat_words.items())
+                if start not in placed_words]
+    if unplaced:
+        # Words whose beat no AU annotation starts at any more (moved in ELAN): kept, not lost.
+        metadata["unplaced_words"] = unplaced
     fps = _number_property(properties, _PROPERTY_FPS, source)
     duration = _number_property(properties, _PROPERTY_DURATION, source)
     try:
@@ -429,9 +472,9 @@ def timeline_from_eaf(eaf: Any, vocabulary: Vocabulary, *, source: str = "ELAN f
         raise TimelineFormatError(f"{source}: {exc}") from None
     # Separate events on at one moment are one code (FACS's rules for one code apply), except
     # on a timeline measured from a capture (MEASURED_KEY: not a coding).
-    problem = None if MEASURED_KEY in metadata else overlap_problem(
-        events, vocabulary, fps=timeline.fps, marks=marks,
-        labels=[f"tier {shown(tier)}" for tier in event_tiers + mark_tiers])
+    problem = coding_problem(events, vocabulary, fps=timeline.fps, marks=marks,
+                             labels=[f"tier {shown(tier)}" for tier in event_tiers + mark_tiers],
+                             metadata=metadata)
     if problem:
         raise TimelineFormatError(f"{source}: {problem}")
     return timeline
@@ -600,8 +643,6 @@ def _milliseconds(seconds: float, event: AUEvent | None, what: str,
 
 
 def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
-    from facs_rig.io.timeline_json import check_channel
-
     elan = _pympi()
     eaf = elan.Eaf(author="facs-rig")
     eaf.remove_tier("default")
@@ -610,6 +651,7 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
     exact_tiers: set[str] = set()  # child tiers (AU12 intensity, AU12 comment), types: as needed
     eaf.remove_linguistic_type("default-lt")
     lanes: dict[str, list[int]] = {}  # tier name -> end (ms) of its last annotation
+    once = _words_once(timeline)
     for channel in timeline.channels:
         problem = check_channel(channel, vocabulary)
         if problem:
@@ -637,10 +679,11 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
             parent = f"a{eaf.maxaid}"  # pympi's id of the annotation just added
             if exact is not None:
                 _add_exact_intensity(eaf, tier, exact, exact_tiers, parent)
-            for word in _WORDS:
-                if getattr(event, word) is not None:
-                    _add_child_value(eaf, tier, f" {word}", _WORDS_TYPE, getattr(event, word),
-                                     exact_tiers, parent)
+            if start not in once:  # words not the same for every event starting here
+                for word in _WORDS:
+                    if getattr(event, word) is not None:
+                        _add_child_value(eaf, tier, f" {word}", _WORDS_TYPE, getattr(event, word),
+                                         exact_tiers, parent)
             apex_start, apex_end = (_milliseconds(event.apex_start, event, "apex start"),
                                     _milliseconds(event.apex_end, event, "apex end"))
             for phase, phase_start, phase_end, easing in (
@@ -670,6 +713,7 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
             lane += 1
         lanes[tier][0] = end
         eaf.add_annotation(tier, start, end, "")
+    _add_beat_words(eaf, timeline, once)
     eaf.add_property(_PROPERTY_FPS, repr(timeline.fps))
     eaf.add_property(_PROPERTY_DURATION, repr(timeline.duration))
     try:
@@ -679,6 +723,51 @@ def _build_eaf(timeline: Timeline, vocabulary: Vocabulary) -> Any:
         raise TimelineFormatError(f"timeline metadata cannot be written to ELAN: {exc}") from None
     eaf.add_property(_PROPERTY_METADATA, metadata)
     return eaf
+
+
+def _words_once(timeline: Timeline) -> dict[int, tuple[str | None, str | None, str | None]]:
+    """Beat start (ms) -> the words (expression, note, comment) written once for it: where
+    every event starting at that millisecond has the same words, and some. Events starting
+    together with other words (two lines at one time, one commented) keep theirs on their AU
+    tiers' children, as before, so that each reads back with its own."""
+    at: dict[int, set[tuple[str | None, str | None, str | None]]] = {}
+    for event in timeline.events:
+        if 0 <= event.start * 1000 <= MAX_WRITTEN_MS:  # others are refused with their message
+            at.setdefault(int(round(event.start * 1000)), set()).add(
+                (event.expression, event.note, event.comment))
+    return {start: next(iter(words)) for start, words in at.items()
+            if len(words) == 1 and words != {(None, None, None)}}
+
+
+def _add_beat_words(eaf: Any, timeline: Timeline,
+                    once: dict[int, tuple[str | None, str | None, str | None]]) -> None:
+    """Put each beat's words of ``once`` on the ``expression``, ``note`` and ``comment`` tiers,
+    from the beat's start to the end of its last event (lanes ``note #2`` where beats overlap,
+    as the AU tiers' lanes)."""
+    if not once:
+        return
+    ends: dict[int, int] = {}
+    for event in timeline.events:
+        start = int(round(event.start * 1000))
+        if start in once:
+            ends[start] = max(ends.get(start, 0), _milliseconds(event.end, event, "end"))
+    eaf.add_linguistic_type(_BEAT_WORDS_TYPE)
+    lanes: dict[str, int] = {}  # tier -> end (ms) of its last annotation
+    for start in sorted(once):
+        for word, text in zip(_WORDS, once[start]):
+            if text is None:
+                continue
+            lane = 1
+            while True:
+                tier = word if lane == 1 else f"{word} #{lane}"
+                if tier not in lanes:
+                    eaf.add_tier(tier, ling=_BEAT_WORDS_TYPE)
+                    lanes[tier] = 0
+                if lanes[tier] <= start:
+                    break
+                lane += 1
+            lanes[tier] = ends[start]
+            eaf.add_annotation(tier, start, ends[start], text)
 
 
 def _add_exact_intensity(eaf: Any, tier: str, exact: str, exact_tiers: set[str],

@@ -59,15 +59,17 @@ from facs_rig.core.timeline import (
     CodeMark,
     Rest,
     Timeline,
+    check_channel,
     check_words,
+    coding_problem,
     default_phases,
     events_from_code,
     face_rest,
     hold_layers,
     hold_until,
     marks_from_code,
+    meeting_next,
     next_beat_times,
-    overlap_problem,
     take_over_indexed,
 )
 from facs_rig.core.vocabulary import Vocabulary
@@ -144,27 +146,6 @@ def parse_channel_list(text: str, vocabulary: Vocabulary | None = None) -> tuple
             raise TimelineError(f"channel list {quoted(text)}: {channel.name} is listed twice")
         channels[channel] = None
     return tuple(channels)
-
-
-def check_channel(channel: Channel, vocabulary: Vocabulary, *, side_given_later: bool = False
-                  ) -> str | None:
-    """The problem with a channel for this vocabulary, or None: an unknown AU, a side on a
-    bilateral-only AU, a code that drives nothing, or no side on an AU FACS codes only on one
-    side (``AU46``: a wink is one eye; the parser's ``needs_side`` rule, worded as it words it).
-
-    ``side_given_later``: the side may still come (an ELAN tier ``AU46`` whose annotations say
-    ``L46``); the caller checks each sided channel then.
-    """
-    unit = vocabulary.action_units.get(channel.au)
-    if unit is None:
-        return f"unknown action unit {channel.au}"
-    if channel.side is not None and not unit.unilateral:
-        return f"AU{channel.au} ({unit.name}) cannot be unilateral"
-    if not unit.drives:
-        return f"AU{channel.au} ({unit.name}) is a {unit.kind} code and drives nothing"
-    if channel.side is None and not side_given_later and channel.au in vocabulary.rules.needs_side:
-        return f"AU{channel.au} is {vocabulary.rules.needs_side[channel.au]}"
-    return None
 
 
 def _event_to_dict(event: AUEvent, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
@@ -428,12 +409,14 @@ class _Reader:
             raise self.fail(f"{path}.code", str(exc)) from None
 
 
-def _beats(reader: _Reader, entries: list, duration: float | None
+def _beats(reader: _Reader, entries: list, duration: float | None, *, rules_apply: bool = True
            ) -> tuple[list[tuple[str, AUEvent]], list[tuple[str, CodeMark]]]:
     """The events and marks of the ``beats`` list, each with its beat's JSON path, as AU notes
     read their beats (in the order of their ``at``, the list's order among equal times):
     ``"apex": "next"`` holds the apex until the next beat with a later ``at`` (the last one:
-    until ``duration``, else the default apex), and each beat takes over the channels it names
+    until ``duration``, else the default apex), a held item FACS cannot score beside an item of
+    that next beat ending its fall there (:func:`facs_rig.core.timeline.meeting_next`; when
+    ``rules_apply``: not on a measured timeline), and each beat takes over the channels it names
     from the beats before it (:func:`facs_rig.core.timeline.take_over`; ``events`` are kept as
     they are)."""
     times = [reader.beat_time(entry, f"beats[{index}]") for index, entry in enumerate(entries)]
@@ -441,17 +424,34 @@ def _beats(reader: _Reader, entries: list, duration: float | None
     events_by_beat: list[list[AUEvent] | Rest] = []
     event_paths: list[str] = []  # of each event of events_by_beat, flattened
     marks: list[tuple[str, CodeMark]] = []
+    # Each beat holds within its layers (core.timeline.hold_layers): untils[p] is the time of
+    # the next later beat sharing one, where 'apex next' ends (the last one: the duration).
     untils = next_beat_times([times[index] for index in order],
                              [reader.beat_layers(entries[index]) for index in order])
+    converted = [reader.beat(entries[index], f"beats[{index}]",
+                             untils[position] if untils[position] is not None else duration)
+                 for position, index in enumerate(order)]
+    if rules_apply:
+        for position, index in enumerate(order):
+            until = untils[position]
+            if until is None or entries[index].get("apex") != _NEXT:
+                continue
+            following: list[AUEvent | CodeMark] = []
+            for later in range(position + 1, len(order)):  # the next beat: every beat at its time
+                if times[order[later]] > until:
+                    break
+                if times[order[later]] == until:
+                    following.extend(item for item in converted[later]
+                                     if not isinstance(item, Rest))
+            converted[position] = tuple(meeting_next(converted[position], until, following,
+                                                     reader.vocabulary))
     for position, index in enumerate(order):
         path = f"beats[{index}]"
-        until = untils[position] if untils[position] is not None else duration
-        converted = reader.beat(entries[index], path, until)
-        rests = [item for item in converted if isinstance(item, Rest)]
+        rests = [item for item in converted[position] if isinstance(item, Rest)]
         events_by_beat.append(rests[0] if rests else
-                              [item for item in converted if isinstance(item, AUEvent)])
+                              [item for item in converted[position] if isinstance(item, AUEvent)])
         event_paths.extend([path] * (0 if rests else len(events_by_beat[-1])))
-        marks.extend((path, item) for item in converted if isinstance(item, CodeMark))
+        marks.extend((path, item) for item in converted[position] if isinstance(item, CodeMark))
     return [(event_paths[flat], event) for flat, event in take_over_indexed(events_by_beat)], marks
 
 
@@ -489,7 +489,8 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
         if not isinstance(entries, list):
             raise reader.fail(key, "expected a list")
         if convert is None:
-            beat_events, beat_marks = _beats(reader, entries, duration)
+            beat_events, beat_marks = _beats(reader, entries, duration,
+                                             rules_apply=MEASURED_KEY not in metadata)
             for path, event in beat_events:
                 events.append(event)
                 event_paths.append(path)
@@ -508,9 +509,10 @@ def timeline_from_dict(data: Any, vocabulary: Vocabulary, *, source: str = "time
                     events.append(item)
                     event_paths.append(path)
     # Separate events on at one moment are one code (FACS's rules for one code apply), except
-    # on a timeline measured from a capture (MEASURED_KEY: not a coding).
-    problem = None if MEASURED_KEY in metadata else overlap_problem(
-        events, vocabulary, fps=fps, marks=marks, labels=event_paths + mark_paths)
+    # on a timeline measured from a capture (MEASURED_KEY: not a coding): the one check of
+    # every reader and of timelines built in Python.
+    problem = coding_problem(events, vocabulary, fps=fps, marks=marks,
+                             labels=event_paths + mark_paths, metadata=metadata)
     if problem:
         raise TimelineFormatError(f"{source}: {problem}")
     try:

@@ -479,6 +479,7 @@ class StudioServer:
                 "path": str(s.notes_path), "stem": s.notes_path.stem,
                 "text": s.text, "error": status.error,
                 "line": status.line, "column": status.column,
+                "warnings": list(status.warnings),
                 "fps": s.timeline.fps, "duration": s.timeline.duration,
                 "start": notes_origin(s.timeline),
                 "frames": int(s.weights.shape[0]), "timeline": s.timeline_version,

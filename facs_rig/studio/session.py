@@ -32,9 +32,15 @@ from facs_rig.core.channels import Channel, parse_channel
 from facs_rig.core.mixing import explain, mix_array, mix_frame
 from facs_rig.core.notation import format_code
 from facs_rig.core.timecode import format_timecode
-from facs_rig.core.timeline import Timeline, frame_count, sample, without_words
+from facs_rig.core.timeline import Timeline, check_channel, frame_count, sample, without_words
 from facs_rig.core.vocabulary import Vocabulary
-from facs_rig.errors import FacsRigError, OutputError, TimelineFormatError, UnsupportedFormatError
+from facs_rig.errors import (
+    FacsRigError,
+    FacsRuleError,
+    OutputError,
+    TimelineFormatError,
+    UnsupportedFormatError,
+)
 from facs_rig.io.au_notes import beat_start, notes_origin, written_intensity
 
 __all__ = ["StudioSession", "NotesStatus", "OutputExistsError", "EXPORT_FORMATS", "MAX_FRAMES"]
@@ -113,11 +119,15 @@ class NotesStatus:
         The message exactly as ``facs-rig`` prints it after ``facs-rig: error:``.
     line, column : int
         Where the error is (1-based; 0 when the message names no line or column).
+    warnings : tuple of str
+        Of notes that parse: what they keep but may not mean (a ``duration`` that cuts a beat
+        short), each exactly as ``facs-rig preview`` prints it after ``facs-rig: note:``.
     """
 
     error: str | None = None
     line: int = 0
     column: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 def _error_position(message: str) -> tuple[int, int]:
@@ -224,15 +234,17 @@ class StudioSession:
             self.version += 1
             if self._conflict and text == self._disk_text:  # typed what the file holds: no conflict
                 self.saved_text, self._conflict = text, False
+            warned: list[str] = []  # shown on the page (they went to the server's stderr)
             try:
-                timeline = parse_au_notes(text, self.vocabulary, source=self._source_name())
+                timeline = parse_au_notes(text, self.vocabulary, source=self._source_name(),
+                                          warnings_out=warned)
                 self._set_timeline(timeline)
             except FacsRigError as exc:
                 message = " ".join(str(exc).split())
                 line, column = _error_position(message)
                 self.status = NotesStatus(message, line, column)
             else:
-                self.status = NotesStatus()
+                self.status = NotesStatus(warnings=tuple(warned))
             return self.status
 
     def _set_timeline(self, timeline: Timeline) -> None:
@@ -509,7 +521,10 @@ class StudioSession:
         Raises
         ------
         FacsRigError
-            For an unknown channel name or a value that is not a finite number in 0-1.
+            For an unknown channel name, a channel no timeline reader takes
+            (:func:`~facs_rig.core.timeline.check_channel`: an unsided ``AU46``, a wink of no eye,
+            in its words), or a value that is not a finite number in 0-1. The pose is then
+            left as it was.
         """
         channels: dict[Channel, float] = {}
         for name, value in values.items():
@@ -518,6 +533,9 @@ class StudioSession:
                 raise UnsupportedFormatError(f"{str(name)[:40]!r} is not a channel name such as AU12 "
                                              "or AU12_L")
             self.vocabulary.action_unit(channel.au)  # unknown AU -> VocabularyError
+            problem = check_channel(channel, self.vocabulary)
+            if problem:  # the page's 'both' slider of AU46 (its code, 46, did not parse either)
+                raise FacsRuleError(problem)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     math.isfinite(value) and 0.0 <= value <= 1.0):
                 raise UnsupportedFormatError(f"{name}: value {value!r} is not a number 0-1")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facs_rig.errors import CaptureFormatError
-from facs_rig.io.bounded_read import read_bounded
+from facs_rig.io.bounded_read import read_bounded, refuse_special_file
 from facs_rig.io.captures._decimals import fixed_point_cells
 from facs_rig.io.csv_dialect import (
     bom_encoding,
@@ -167,6 +167,7 @@ def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     """The file's bytes as UTF-8 (UTF-16 decoded by its BOM), checked, with a BOM removed and
     line ends made ``\\n``."""
     name = os.fspath(path)
+    refuse_special_file(name, CaptureFormatError)  # a named pipe would block the read
     data = read_bounded(name, MAX_CAPTURE_BYTES, CaptureFormatError, "a capture file")
     encoding, skip = bom_encoding(data)
     if encoding != "utf-8":
@@ -211,6 +212,7 @@ def read_head(path: str | os.PathLike[str]) -> tuple[tuple[str, ...], Dialect]:
         As :func:`read_header`.
     """
     name = os.fspath(path)
+    refuse_special_file(name, CaptureFormatError)  # a named pipe would block the open
     chunks: list[bytes] = []
     size = 0
     try:

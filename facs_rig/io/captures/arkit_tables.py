@@ -36,7 +36,8 @@ from facs_rig.io.captures.arkit_names import (
 )
 
 __all__ = ["read_live_link_face", "read_blendshape_table", "write_live_link_face",
-           "parse_timecodes", "infer_timecode_rate", "arkit_columns", "TIME_COLUMNS"]
+           "parse_timecodes", "infer_timecode_rate", "arkit_columns", "TIME_COLUMNS",
+           "live_link_face_columns"]
 
 _TIMECODE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})([:;])(\d{1,3}(?:\.\d*)?)$")
 #: Timecode rates Live Link Face can run at; the base is inferred from the largest frame field.
@@ -68,6 +69,19 @@ def arkit_columns(header: tuple[str, ...], name: str) -> dict[str, str]:
                 f"{canonical}")
         found[canonical] = column
     return found
+
+
+def live_link_face_columns(header: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """The header's own spelling of Live Link Face's ``Timecode`` and ``BlendShapeCount``
+    columns (None for one it lacks), matched in any case.
+
+    The app writes ``Timecode`` and ``BlendShapeCount`` (``BlendshapeCount`` in some versions);
+    a take whose header was retyped or exported by a tool as ``TimeCode`` is still that take
+    (it was read as a MediaPipe table at a guessed 30 fps, its timecode thrown away).
+    """
+    timecode = next((c for c in header if c.lower() == "timecode"), None)
+    count = next((c for c in header if c.lower() == "blendshapecount"), None)
+    return timecode, count
 
 
 def parse_timecodes(cells: tuple[str, ...], *, rate: float | None = None,
@@ -391,8 +405,11 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     """
     name = str(path)
     header = read_header(path)
-    count = next((c for c in ("BlendShapeCount", "BlendshapeCount") if c in header), None)
-    if "Timecode" not in header or count is None:
+    timecode, count = live_link_face_columns(header)
+    if timecode is not None and count is None:
+        raise CaptureFormatError(f"{name}: line 1: missing Live Link Face column BlendShapeCount "
+                                 f"(the header has {timecode})")
+    if timecode is None or count is None:
         raise CaptureFormatError(f"{name}: line 1: not a Live Link Face CSV (needs Timecode and "
                                  f"BlendShapeCount columns)")
     mapping = arkit_columns(header, name)
@@ -404,7 +421,7 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
     numeric = tuple(mapping[n] for n in ARKIT_NAMES) + rotations
     fixed = None
     drop = False  # the fixed-width fast path reads non-drop ':' timecodes only
-    if header[0] == "Timecode":
+    if header[0] == timecode:
         table = read_table(path, numeric, leading_width=16,
                            single=tuple(mapping[n] for n in ARKIT_NAMES))
         fields = table.leading_field(16)
@@ -414,9 +431,9 @@ def read_live_link_face(path, *, timecode_rate: float | None = None,
         seconds, rate, rate_note = _timecode_seconds(
             fixed, timecode_rate, table.where, lambda row: bytes(fields[row, :15]).decode("ascii"))
     else:
-        table = read_table(path, numeric, ("Timecode",))
-        first = table.text["Timecode"][0]
-        cells = table.text["Timecode"]
+        table = read_table(path, numeric, (timecode,))
+        first = table.text[timecode][0]
+        cells = table.text[timecode]
         parts, drop = _timecode_parts(cells, table.where)
         seconds, rate, rate_note = _timecode_seconds(parts, timecode_rate, table.where,
                                                      lambda row: cells[row], drop=drop)
@@ -480,9 +497,18 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     The time column is the first of :data:`TIME_COLUMNS` present; without one, rows are read
     at ``fps`` and the repair is reported. MediaPipe's ``_neutral`` score is ignored
     (``face_blendshapes_graph.cc``: index 0 is not a shape).
+
+    Raises
+    ------
+    CaptureFormatError
+        Fewer than 40 ARKit columns; or the file is a Live Link Face take (a ``Timecode``
+        column, in any case) or a Py-Feat Fex CSV (its ``AUxx`` columns), which hold ARKit
+        names too but would lose their timecode (read at a guessed 30 fps) or their own AUs
+        here: refused naming what the file is, as the other readers refuse a wrong file.
     """
     name = str(path)
     header = read_header(path)
+    _refuse_another_format(header, name, format)
     mapping = arkit_columns(header, name)
     if len(mapping) < 40:
         raise CaptureFormatError(f"{name}: line 1: only {len(mapping)} ARKit blendshape columns; "
@@ -507,6 +533,24 @@ def read_blendshape_table(path, *, format: str, fps: float | None = None) -> Cap
     blend = TargetWeights(times.astype(np.float64), weights, names, estimate_fps(times), meta)
     return restore_dropped_frames(Capture(name, format, None, blend, gaps, log.notes(), (),
                                           with_constant_columns(meta, table, columns, keep)))
+
+
+def _refuse_another_format(header: tuple[str, ...], name: str, format: str) -> None:
+    """Refuse, for ``--from mediapipe``/``facecap``, a header of a format with a reader of its
+    own that also holds ARKit names: Live Link Face (its ``Timecode``, the take's only clock:
+    read here it became rows at a guessed 30 fps, a 60 fps take twice as long, and the written
+    copy restarted at 00:00:00:00) and Py-Feat (its own AU columns and ``frame``)."""
+    from facs_rig.io.captures.pyfeat import is_pyfeat_header
+
+    timecode, count = live_link_face_columns(header)
+    if timecode is not None:
+        columns = f"{timecode}, {count} columns" if count else f"{timecode} column"
+        raise CaptureFormatError(f"{name}: line 1: this is a Live Link Face CSV ({columns}): "
+                                 f"drop --from {format} or use --from livelinkface")
+    if is_pyfeat_header(header):
+        raise CaptureFormatError(f"{name}: line 1: this is a Py-Feat Fex CSV (AU01-style columns "
+                                 f"with FaceRectX or frame): drop --from {format} or use "
+                                 f"--from pyfeat")
 
 
 def write_live_link_face(weights: TargetWeights, path, *, start_timecode: str = "00:00:00:00.000",

@@ -1111,6 +1111,10 @@ def _with_uncoded_aus(mapping: AUMapping, takes: list[CodedTake], tracker
 def _content_key(path: str) -> str | None:
     """SHA-256 of the file's bytes, read in 1 MiB pieces; None when it cannot be read (its
     reader then says why, in its own words)."""
+    from facs_rig.io.bounded_read import special_file_kind
+
+    if special_file_kind(path) is not None:
+        return None  # a named pipe would block here; its reader refuses it in one line
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as stream:

@@ -966,6 +966,38 @@ def choose_tracker(name_or_file: str | None, capture_format: str):
     return load_tracker(name_or_file) if name_or_file else tracker_for_format(capture_format)
 
 
+def tracker_mismatch(tracker_given: str | None, capture_format: str) -> str | None:
+    """A note when the profile ``--tracker`` names is for other trackers than the capture's
+    format implies (:func:`~facs_rig.io.captures.trackers.tracker_for_format`), else None.
+
+    A profile is a tracker's facts (its shapes' gains, rest levels, event thresholds): MediaPipe's
+    eyeWide gain on an iPhone take, whose eyeWide rests at 0.34-0.48, coded a resting face
+    ``5A``/``5B`` all take long (26 segments with AU5 instead of 6 on S07-001.csv), without a
+    word. It still applies, as asked (a studio may calibrate its own profile and reuse it on
+    a tracker it has not listed); a profile that lists no format (``generic``, a profile of
+    one's own) is no mismatch.
+
+    Returns
+    -------
+    str or None
+        ``--tracker mediapipe is the profile of MediaPipe and Py-Feat captures; this Live Link
+        Face capture's is arkit (mediapipe's gains and thresholds are applied as asked)``.
+    """
+    if not tracker_given:
+        return None
+    from facs_rig.io.captures import FORMAT_NAMES
+    from facs_rig.io.captures.trackers import load_tracker, tracker_for_format
+
+    given = load_tracker(tracker_given)
+    if not given.capture_formats or capture_format in given.capture_formats:
+        return None
+    implied = tracker_for_format(capture_format)
+    formats = " and ".join(FORMAT_NAMES.get(f, f) for f in given.capture_formats)
+    return (f"--tracker {tracker_given} is the profile of {formats} captures; this "
+            f"{FORMAT_NAMES.get(capture_format, capture_format)} capture's is {implied.name} "
+            f"({given.name}'s gains and thresholds are applied as asked)")
+
+
 def capture_source(source: str, tracker_given: str | None, capture: Capture) -> str:
     """The AU source to use: ``--source`` as given, except that a tracker profile named with
     ``--tracker`` on a capture that carries both its own AUs and blendshapes (Py-Feat) means the

@@ -474,7 +474,8 @@ def _parse_crosstalk(value: Any, where: str) -> tuple[ShapeCrosstalk, ...]:
 def _parse_au_priors(value: Any, where: str) -> tuple[AUPrior, ...]:
     """A profile's ``solve.aus``: per-AU priors (:class:`facs_rig.core.solve.AUPrior`)."""
     priors = []
-    for path, entry in _objects(value, where, "$.solve.aus", ("au", "weight", "beyond", "source")):
+    for path, entry in _objects(value, where, "$.solve.aus",
+                                ("au", "weight", "beyond", "from_fade", "source")):
         au = _number(entry.get("au"), where, f"{path}.au", 1, 99)
         if au != int(au):
             raise _fail(where, f"{path}.au", "expected a whole AU number")
@@ -486,7 +487,9 @@ def _parse_au_priors(value: Any, where: str) -> tuple[AUPrior, ...]:
             beyond = int(beyond)
         weight = _number(entry.get("weight"), where, f"{path}.weight", 0.0, 1.0)
         source = _expect(entry.get("source"), str, where, f"{path}.source", "a string")
-        priors.append(AUPrior(int(au), weight, beyond, source))
+        from_fade = _expect(entry.get("from_fade", False), bool, where, f"{path}.from_fade",
+                            "true or false")
+        priors.append(AUPrior(int(au), weight, beyond, source, from_fade))
     return tuple(priors)
 
 
@@ -567,7 +570,8 @@ def tracker_document(profile: TrackerProfile) -> dict[str, Any]:
         if priors.aus:
             document["solve"]["aus"] = [
                 {"au": p.au, "weight": p.weight,
-                 **({"beyond": p.beyond} if p.beyond is not None else {}), "source": p.source}
+                 **({"beyond": p.beyond} if p.beyond is not None else {}),
+                 **({"from_fade": True} if p.from_fade else {}), "source": p.source}
                 for p in priors.aus]
         if priors.crosstalk:
             document["solve"]["crosstalk"] = [

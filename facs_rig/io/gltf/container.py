@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from facs_rig.errors import GltfError, UnsupportedGltfError
+from facs_rig.io.bounded_read import refuse_special_file
 
 __all__ = [
     "GltfSource",
@@ -155,10 +156,12 @@ def read_gltf_source(path: str | os.PathLike[str]) -> GltfSource:
     Raises
     ------
     GltfError
-        When the file is missing, not a glTF 2.0 file, truncated, or a buffer is out of bounds or
-        points outside the file's folder. Nothing outside that folder is read.
+        When the file is missing, not a regular file (a named pipe), not a glTF 2.0 file,
+        truncated, or a buffer is out of bounds or points outside the file's folder. Nothing
+        outside that folder is read.
     """
     path = Path(path)
+    refuse_special_file(path, GltfError)  # a named pipe would block the read forever
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -10,9 +10,11 @@ Input addresses (any sender: a tracker, TouchDesigner, a script with python-osc)
 
 Numbers may arrive as ``f``, ``d``, ``i`` or ``h``. Everything else is counted and ignored, never
 fatal: malformed packets (see :func:`parse_packet`), unknown addresses
-(including AU numbers the vocabulary does not know as moving codes, and sides on AUs FACS codes
-bilaterally only), wrong argument types or counts, NaN and infinities, values outside 0-1, and
-code strings that do not parse. Bundles are applied on arrival whatever their time tag.
+(including AU numbers the vocabulary does not know as moving codes, sides on AUs FACS codes
+bilaterally only, and no side on one FACS codes on one side only: ``/facs/au/46``, a wink of no
+eye, as the timeline readers refuse it), wrong argument types or counts, NaN and infinities,
+values outside 0-1, and code strings that do not parse. Bundles are applied on arrival
+whatever their time tag.
 
 Every ``1 / fps`` seconds the current AU values are mixed with the rig and sent with the same
 protocols and clock as ``facs-rig stream``; between frames the bridge waits on its socket, so
@@ -45,6 +47,7 @@ import numpy as np
 from pythonosc.osc_packet import OscPacket
 
 from facs_rig.core.channels import Channel
+from facs_rig.core.timeline import check_channel
 from facs_rig.errors import FacsRigError, OscError
 from facs_rig.io.osc.encoding import BUNDLE_HEADER, MAX_BUNDLE_DEPTH, OscMessage
 from facs_rig.io.osc.protocols import ProtocolOptions
@@ -343,8 +346,10 @@ class AUBridge:
             counters.unknown_address += 1
             return
         au, side = int(match.group(1)), match.group(2)
-        unit = self.vocabulary.action_units.get(au)
-        if unit is None or not unit.drives or (side and not unit.unilateral):
+        channel = Channel(au, side.upper() if side else None)
+        # Unknown, drives nothing, a side FACS does not code, or no side where FACS codes one
+        # (/facs/au/46: a wink of no eye): the timeline readers' rule (check_channel).
+        if check_channel(channel, self.vocabulary):
             counters.unknown_address += 1
             return
         if len(message.type_tags) != 1 or message.type_tags not in _NUMERIC_TAGS:
@@ -357,7 +362,6 @@ class AUBridge:
         if not 0.0 <= value <= 1.0:
             counters.out_of_range += 1
             return
-        channel = Channel(au, side.upper() if side else None)
         if value == 0.0:
             self.values.pop(channel, None)
         else:

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from facs_rig.core.channels import Channel, parse_channel, sort_channels
-from facs_rig.errors import FacsRigError, OscError
+from facs_rig.errors import FacsRigError, FacsRuleError, OscError
 from facs_rig.io.osc.clock import ClockSummary, FrameClock
 from facs_rig.io.osc.encoding import decode_packet, format_message
 from facs_rig.io.osc.protocols import HEAD_EYE_AUS, FrameLayout, ProtocolOptions
@@ -408,6 +408,7 @@ class FaceStream:
         self.clock = FrameClock(fps, precise=precise, **clock_kwargs)
         self.reset = reset
         self._vocabulary = vocabulary
+        self._channels_checked: set[Channel] = set()  # pushed channels check_channel passed
         self.targets = tuple(rig.targets)
         head_eye = [Channel(au) for au in HEAD_EYE_AUS]
         #: The AU channels of pushed frames: the rig's own plus head and eye codes.
@@ -468,12 +469,16 @@ class FaceStream:
         self.neutral_sent = True
 
     # -- pushing frames
+    def _vocabulary_in_use(self) -> Any:
+        if self._vocabulary is None:
+            from facs_rig.resources import load_vocabulary
+            self._vocabulary = load_vocabulary()
+        return self._vocabulary
+
     def _channel_values(self, values: Mapping[Any, float] | str) -> dict[Channel, float]:
         if isinstance(values, str):
-            if self._vocabulary is None:
-                from facs_rig.resources import load_vocabulary
-                self._vocabulary = load_vocabulary()
-            return self._vocabulary.channel_values(self._vocabulary.parse(values))
+            vocabulary = self._vocabulary_in_use()
+            return vocabulary.channel_values(vocabulary.parse(values))
         result: dict[Channel, float] = {}
         for key, value in values.items():
             if isinstance(key, Channel):
@@ -487,6 +492,14 @@ class FaceStream:
             number = float(value)
             if not math.isfinite(number):
                 raise OscError(f"{channel}: value {value!r} is not a finite number")
+            if channel not in self._channels_checked:
+                # As the timeline readers refuse it (an unsided AU46 is a wink of no eye), once
+                # per channel: a push is one frame of many.
+                from facs_rig.core.timeline import check_channel
+                problem = check_channel(channel, self._vocabulary_in_use())
+                if problem:
+                    raise FacsRuleError(problem)
+                self._channels_checked.add(channel)
             result[channel] = number
         return result
 
@@ -497,7 +510,9 @@ class FaceStream:
         ----------
         values : mapping or str
             AU values 0-1 keyed by :class:`Channel`, channel name (``"AU12_L"``) or AU number,
-            or a FACS code string (``"6+12C"``).
+            or a FACS code string (``"6+12C"``). Each channel must be one a timeline may hold
+            (:func:`~facs_rig.core.timeline.check_channel`): ``AU46`` without a side, a wink of
+            no eye, raises :class:`~facs_rig.errors.FacsRuleError`, as ``"46"`` does not parse.
         time : float, optional
             ``/VMC/Ext/T`` value (default: seconds since the clock started).
 

@@ -783,6 +783,11 @@ function onState(m) {
     err.className = "bad";
     err.textContent = `facs-rig: error: ${m.error}`;
     err.dataset.line = String(m.line); err.dataset.column = String(m.column);
+  } else if (m.warnings.length) {
+    // Notes that parse but may not play as meant (a duration that cuts a beat short): said
+    // where "ok" is, as the CLI says them on its "facs-rig: note:" lines.
+    err.className = "warn"; err.textContent = m.warnings.map((w) => `facs-rig: note: ${w}`).join("\n");
+    err.dataset.line = "0"; err.dataset.column = "0";
   } else {
     err.className = "ok"; err.textContent = "ok";
     err.dataset.line = "0"; err.dataset.column = "0";
@@ -904,7 +909,9 @@ function showExplain(m) {   // the layout of `facs-rig explain`
     lines.push("", `${t.target} = ${fmt(t.value)}   (combine: ${t.combine})`);
     for (const c of t.contributions) {
       const au = (c.au + (c.side ? ` [${c.side} entry]` : "")).padEnd(18);
-      const faded = Object.entries(c.without || {}).map(([g, b]) => ` x (1 - ${g} ${fmt(b)})`).join("");
+      const full = c.without_full_at;   // present only where a fade is complete below 1
+      const faded = Object.entries(c.without || {}).map(([g, b]) => full === undefined
+        ? ` x (1 - ${g} ${fmt(b)})` : ` x (1 - min(1, ${g} ${fmt(b)} / ${full}))`).join("");
       lines.push(`  ${au} ${fmt(c.input)}${c.curve ? " after curve" : ""} x ${c.weight}${faded} = ${fmt(c.value)}` +
         (c.kept ? "" : "   within the chain's largest (not added)"));
     }
