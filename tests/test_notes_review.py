@@ -342,10 +342,10 @@ def test_sheet_of_a_timeline_lays_out_one_face_per_beat_at_its_apex(capsys, scen
     assert main(["sheet", "scene.notes", "-o", "sheet.png", "--size", "32"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
-    # 7 lines of labels under 32-pixel faces: '1 s, 01:00:01:00' and '1+2+5B+25+26' wrap
-    # (they were cut with '..' on 2 lines, 88x74).
+    # 9 lines of labels under 32-pixel faces: '1 s, 01:00:01:00' and '1+2+5B+25+26' wrap
+    # (they were cut with '..' on 2 lines, 88x74), and so does the name, 'surprise'.
     assert captured.out.replace(str(scene) + "/", "") == (
-        "wrote sheet.png (2 beats of scene.notes, 2 faces, 88x129)\n")
+        "wrote sheet.png (2 beats of scene.notes, 2 faces, 88x151)\n")
     sheet = np.asarray(Image.open(scene / "sheet.png"))
     # The surprise beat (1 s, onset 0.3) at its apex, 1.3 s, and the blink at its apex, 1.6 s:
     # each tile is the preview of that moment.
@@ -361,8 +361,8 @@ def test_sheet_of_a_timeline_labels_and_refusals(capsys, scene):
     from facs_rig.render.preview import timeline_beats
 
     beats = timeline_beats(read_timeline(scene / "scene.notes", VOCABULARY), VOCABULARY)
-    assert [(beat.start, beat.apex_start, beat.code) for beat in beats] == [
-        (1.0, 1.3, "1+2+5B+25+26"), (1.5, 1.6, "45")]
+    assert [(beat.start, beat.apex_start, beat.code, beat.name) for beat in beats] == [
+        (1.0, 1.3, "1+2+5B+25+26", "surprise"), (1.5, 1.6, "45", None)]
     from facs_rig.cli import main
 
     assert main(["sheet", "scene.notes", "--intensity", "0.9", "-o", "s.png"]) == 2

@@ -376,7 +376,11 @@ def test_font_draws_known_glyphs_and_marks_unknown_ones():
     assert text_bitmap("1+2", 2).shape == (GLYPH_HEIGHT * 2, text_width("1+2", 2))
     plus = text_bitmap("+")
     assert plus[3].all() and plus[:, 2].sum() == 5
-    assert np.array_equal(text_bitmap("é"), text_bitmap("?"))
+    assert np.array_equal(text_bitmap("\u20ac"), text_bitmap("?"))  # the euro sign: no glyph
+    # The director's words: accents drawn on their base letter, typographic dashes plain.
+    assert np.array_equal(text_bitmap("é"), text_bitmap("e"))
+    assert np.array_equal(text_bitmap("\u2014"), text_bitmap("-"))
+    assert not np.array_equal(text_bitmap(";"), text_bitmap("?"))
     assert text_bitmap("a").sum() > 0 and not np.array_equal(text_bitmap("a"), text_bitmap("A"))
 
 

@@ -62,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--burn-in",
         action="store_true",
         help="caption each frame of a clip with its timecode (from the notes' start header, at "
-        "the timeline's fps) and the code playing, as dailies carry",
+        "the timeline's fps), the code playing (after the expression name typed while the face "
+        "plays exactly it) and, below, the beat's comment, as dailies carry",
     )
     preview.add_argument(
         "--hold",
@@ -84,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sheet.add_argument("codes", metavar="CODES|TIMELINE",
                        help="comma-separated codes or expression names, or a timeline file "
-                       "(one face per beat at its apex, labelled with its time and code)")
+                       "(one face per beat at its apex, labelled with its time, the "
+                       "expression name typed, its code and comment)")
     sheet.add_argument("-o", "--output", required=True, metavar="FILE", help="output .png")
     sheet.add_argument("--columns", type=bounded(int, low=1), metavar="N",
                        help="faces per row (default up to 4)")
@@ -130,6 +132,7 @@ def _add_common(parser: argparse.ArgumentParser, *, default_size: int = 512) -> 
 def run_preview(args: argparse.Namespace) -> int:
     """Render one pose or a clip."""
     from facs_rig.cli._progress import ProgressBar
+    from facs_rig.io.au_notes import read_au_notes
     from facs_rig.io.timeline_files import load_timeline_argument, timeline_file_argument
     from facs_rig.render.encoders import check_clip, write_clip, write_png
     from facs_rig.render.preview import (
@@ -174,7 +177,12 @@ def run_preview(args: argparse.Namespace) -> int:
             f"rig {setup.driver.profile.name}{moment})"
         )
         return 0
-    timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
+    neutral: list = []  # the notes' neutral lines, whose words the burn-in shows
+    if args.burn_in and timeline_file is not None and timeline_file.suffix.lower() in (
+            ".notes", ".txt"):
+        timeline = read_au_notes(timeline_file, vocabulary, neutral_out=neutral)
+    else:
+        timeline = load_timeline_argument(args.source, vocabulary, hold=hold)
     if args.intensity is not None and timeline_file is None:
         from facs_rig.core.timeline import timeline_from_code
 
@@ -196,7 +204,7 @@ def run_preview(args: argparse.Namespace) -> int:
         from facs_rig.io.au_notes import notes_origin
     clip = timeline_clip(setup, timeline, fps=args.fps, side_by_side_neutral=args.side_by_side,
                          burn_in_origin=notes_origin(timeline) if args.burn_in else None,
-                         vocabulary=vocabulary)
+                         vocabulary=vocabulary, neutral_beats=neutral)
     bar = ProgressBar(clip.n_frames, sys.stderr, label=f"rendering {suffix[1:].upper()}")
     write_clip(output, clip.frames, fps=clip.fps, palette=clip.palette, progress=bar)
     bar.finish()
@@ -393,7 +401,9 @@ MAX_SHEET_BEATS = 100
 
 
 def _timeline_sheet(args: argparse.Namespace, path: Path, vocabulary) -> int:
-    """``sheet TIMELINE``: one face per beat at its apex, labelled with its time and code."""
+    """``sheet TIMELINE``: one face per beat at its apex, labelled with its time, name, code
+    and comment; a ``neutral`` line of notes too, once the face is at rest."""
+    from facs_rig.io.au_notes import read_au_notes
     from facs_rig.io.timeline_files import read_timeline
     from facs_rig.render.encoders import write_png
     from facs_rig.render.preview import preview_setup, render_timeline_sheet, timeline_beats
@@ -404,10 +414,14 @@ def _timeline_sheet(args: argparse.Namespace, path: Path, vocabulary) -> int:
                          "notes line): leave --intensity out, or give codes")
     output = check_output(args.output, inputs=(str(path), args.mesh), suffixes=_STILL,
                           what="a contact sheet")
-    timeline = read_timeline(path, vocabulary)
-    beats = timeline_beats(timeline, vocabulary)
-    if not beats:
+    neutral: list = []  # the notes' neutral lines, which the timeline does not keep
+    if path.suffix.lower() in (".notes", ".txt"):
+        timeline = read_au_notes(path, vocabulary, neutral_out=neutral)
+    else:
+        timeline = read_timeline(path, vocabulary)
+    if not timeline.events:
         raise UsageError(f"{path} has no beat that moves the face: nothing to lay out")
+    beats = timeline_beats(timeline, vocabulary, neutral=neutral)
     if len(beats) > MAX_SHEET_BEATS:
         raise UsageError(f"{path} has {len(beats)} beats; a sheet lays out at most "
                          f"{MAX_SHEET_BEATS} (one face each): preview --at TIME shows any moment")

@@ -76,6 +76,7 @@ __all__ = [
     "take_over_indexed",
     "Rest",
     "face_rest",
+    "at_rest",
     "hold_until",
     "hold_layers",
     "next_beat_times",
@@ -896,6 +897,24 @@ class Rest:
     at: float
     aus: frozenset[int]
     fall: float | None = None
+
+
+def at_rest(rest: Rest, events: Iterable[AUEvent]) -> float:
+    """Seconds at which the face is at rest after the ``neutral`` beat ``rest``, among
+    ``events`` as they play (taken over): the end of the latest event on one of its AUs that
+    started before it and was still on at its time (its fall: the beat's onset, or the event's
+    own offset), or the beat's own time when none was.
+
+    >>> from facs_rig import load_vocabulary
+    >>> v = load_vocabulary()
+    >>> sad = events_from_code("1+4+15", v, at=0.0, apex=10.0)
+    >>> rest = face_rest(v, 3.0, 1.0)
+    >>> at_rest(rest, [event for _, event in take_over_indexed([sad, rest])])
+    4.0
+    """
+    return max((event.end for event in events if event.channel.au in rest.aus
+                and event.start < rest.at - TAKEOVER_TOLERANCE and event.end > rest.at),
+               default=rest.at)
 
 
 def take_over_indexed(beats: Iterable[Sequence[AUEvent] | Rest]) -> list[tuple[int, AUEvent]]:

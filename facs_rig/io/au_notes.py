@@ -102,7 +102,7 @@ from facs_rig.errors import (
 
 __all__ = ["parse_au_notes", "format_au_notes", "read_au_notes", "write_au_notes", "beat_start",
            "notes_origin", "float32_text", "written_intensity", "timeline_time", "states_fps",
-           "HEADER_COMMENTS_KEY", "MARK_COMMENTS_KEY"]
+           "HEADER_COMMENTS_KEY", "MARK_COMMENTS_KEY", "named_beats", "NeutralBeat"]
 
 _DURATION_KEYS = ("onset", "apex", "offset")
 _EASE_KEYS = ("ease", "ease_in", "ease_out")
@@ -513,6 +513,31 @@ def _title_line(title: object) -> str | None:
 
 
 @dataclass(frozen=True)
+class NeutralBeat:
+    """A ``neutral`` (``0``) line of AU notes as read. It has no events of its own (the face
+    returns to rest: ``rest``, :func:`facs_rig.core.timeline.take_over`), so the timeline does
+    not keep it; a timeline sheet lays out a face for it all the same (the director typed the
+    beat), read with ``parse_au_notes(..., neutral_out=[])``.
+
+    Attributes
+    ----------
+    line : int
+        Its line in the notes.
+    rest : Rest
+        Its time, the AUs it returns to rest and over how long.
+    expression : str or None
+        The code as typed when it names an expression (``neutral``), as an event keeps it.
+    comment : str or None
+        The words after ``#`` on its line.
+    """
+
+    line: int
+    rest: Rest
+    expression: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
 class _Beat:
     """A beat line as read: its timing, and where its events and marks are in the reader's
     lists (``first_event``, ``event_count``; ``first_mark``, ``mark_count``)."""
@@ -624,8 +649,10 @@ def _coded_events(code: Code, options: dict, at: float, onset: float, apex: floa
 
 
 def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes",
-                   warnings_out: list[str] | None = None) -> Timeline:
-    """Parse AU notes text into a timeline.
+                   warnings_out: list[str] | None = None,
+                   neutral_out: list[NeutralBeat] | None = None) -> Timeline:
+    """Parse AU notes text into a timeline; given ``neutral_out``, each ``neutral`` line's
+    :class:`NeutralBeat` (which the timeline does not keep) is appended to it, in time order.
 
     What the text keeps but may not mean (a ``duration`` that cuts a beat off) is warned
     (:class:`~facs_rig.errors.FacsRigWarning`, which the CLI prints as a ``facs-rig: note:``
@@ -667,6 +694,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     note_lines: list[str] = []
     header_comments: dict[str, str] = {}
     mark_words: list[tuple[int, str | None, str | None]] = []  # (beat index, note, comment)
+    neutral: list[NeutralBeat] = []  # for neutral_out, once the whole text has read
     for line_number, line, comment_text in _lines(text):
         tokens = _tokens(line)
         if not tokens:
@@ -834,6 +862,9 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             # given ('neutral onset 1': relax in a second), else each event's own offset.
             rest = (face_rest(vocabulary, at, float(options["onset"]) if "onset" in options
                               else None) if not code.aus else None)
+            if rest is not None:
+                neutral.append(NeutralBeat(line_number, rest, code_text if names_expression(
+                    code_text, vocabulary) else None, comment_text))
             beats.append(_Beat(line_number, code_text, at, onset, apex, offset, holds, layers, rest,
                                len(events), len(beat), len(marks), len(beat_marks)))
             events.extend(beat)
@@ -914,9 +945,12 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
                                  labels=[f"line {number}" for number in event_lines + mark_lines])
         raise TimelineFormatError(f"{source}: {problem}")
     try:
-        return Timeline(tuple(events), duration, fps, metadata, tuple(marks))
+        timeline = Timeline(tuple(events), duration, fps, metadata, tuple(marks))
     except TimelineError as exc:
         raise TimelineFormatError(f"{source}: {exc}") from None
+    if neutral_out is not None:
+        neutral_out.extend(neutral)
+    return timeline
 
 
 def _names_at_one_time(source: str, beats: list[_Beat], vocabulary: Vocabulary) -> str | None:
@@ -1091,34 +1125,7 @@ def format_au_notes(timeline: Timeline, vocabulary: Vocabulary, *, timecode: boo
     origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
     lines: list[dict] = []
     lines_by_key: dict[tuple, list[dict]] = {}
-    # The timeline's order on the written precision, so that the text read back and written
-    # again lists its lines in the same order.
-    ordered = sorted(timeline.events, key=lambda e: (
-        round(e.start, 9), e.channel.sort_key, round(e.onset, 9), round(e.apex, 9),
-        round(e.offset, 9), float(np.float32(e.intensity)), e.ease_in, e.ease_out, e.letter or "",
-        e.expression or "", e.note or "", e.comment or ""))
-    written: list[tuple[AUEvent, str | None, str | None, tuple]] = []
-    for event in ordered:
-        problem = check_channel(event.channel, vocabulary)  # an unsided 46 too: a wink is one eye
-        if problem:
-            raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
-        # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).
-        letter, intensity_text = written_intensity(vocabulary, event.channel.au, event.letter,
-                                                   event.intensity)
-        # Keyed by the text written, so that events whose times agree to the nanosecond share
-        # a line (and the text read back and written again is the same).
-        timing = (_beat_time(event.start + origin, timeline.fps, timecode),
-                  *(_duration(value, timeline.fps, timecode)
-                    for value in (event.onset, event.apex, event.offset)),
-                  event.ease_in, event.ease_out)
-        written.append((event, letter, intensity_text, timing))
-    # What a beat line is read under: the fps and the 'start' its times are written from.
-    # Timecode an hour in is refused without a 'start' line (an edit's 01:00:00:00 typed
-    # without one): where the times are that late, 'start 00:00:00:00' says they are meant.
-    first = min((item.start for item in (*timeline.events, *timeline.marks)), default=0.0)
-    start = (timeline.metadata["start"] if origin
-             else "00:00:00:00" if timecode and first >= _EDIT_HOUR else None)
-    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {start}\n" if start else "")
+    written, context, _, start = _written_events(timeline, vocabulary, timecode)
     named = _named_lines(written, context, vocabulary)
     for index, (event, letter, intensity_text, timing) in enumerate(written):
         if index in named:
@@ -1314,6 +1321,85 @@ def _options_text(key: tuple) -> str:
     return "  ".join(options)
 
 
+def _written_events(timeline: Timeline, vocabulary: Vocabulary, timecode: bool
+                    ) -> tuple[list[tuple[AUEvent, str | None, str | None, tuple]], str,
+                               list[int], str | None]:
+    """The events as the writer writes them, in the order it lists them: ``(event, letter
+    written, intensity option text, timing text)`` each; the header lines a beat line is read
+    under (its fps, and the ``start`` its times are written from); the index in
+    ``timeline.events`` of each written event; and the ``start`` header's value (None: none).
+
+    Raises
+    ------
+    TimelineFormatError
+        When an event's channel is not a FACS code of the vocabulary (AU notes carry codes).
+    """
+    origin = notes_origin(timeline)  # beat times are written from the 'start' header's time
+    # The timeline's order on the written precision, so that the text read back and written
+    # again lists its lines in the same order.
+    events = timeline.events
+    order = sorted(range(len(events)), key=lambda i: (
+        round(events[i].start, 9), events[i].channel.sort_key, round(events[i].onset, 9),
+        round(events[i].apex, 9), round(events[i].offset, 9),
+        float(np.float32(events[i].intensity)), events[i].ease_in, events[i].ease_out,
+        events[i].letter or "", events[i].expression or "", events[i].note or "",
+        events[i].comment or ""))
+    written: list[tuple[AUEvent, str | None, str | None, tuple]] = []
+    for event in (events[i] for i in order):
+        problem = check_channel(event.channel, vocabulary)  # an unsided 46 too: a wink is one eye
+        if problem:
+            raise TimelineFormatError(f"cannot write {event.channel.name} as AU notes: {problem}")
+        # No letter where FACS scores no intensity (AU45, a blink: its value stays a number).
+        letter, intensity_text = written_intensity(vocabulary, event.channel.au, event.letter,
+                                                   event.intensity)
+        # Keyed by the text written, so that events whose times agree to the nanosecond share
+        # a line (and the text read back and written again is the same).
+        timing = (_beat_time(event.start + origin, timeline.fps, timecode),
+                  *(_duration(value, timeline.fps, timecode)
+                    for value in (event.onset, event.apex, event.offset)),
+                  event.ease_in, event.ease_out)
+        written.append((event, letter, intensity_text, timing))
+    # What a beat line is read under: the fps and the 'start' its times are written from.
+    # Timecode an hour in is refused without a 'start' line (an edit's 01:00:00:00 typed
+    # without one): where the times are that late, 'start 00:00:00:00' says they are meant.
+    first = min((item.start for item in (*timeline.events, *timeline.marks)), default=0.0)
+    start = (timeline.metadata["start"] if origin
+             else "00:00:00:00" if timecode and first >= _EDIT_HOUR else None)
+    context = f"fps {_seconds(timeline.fps)}\n" + (f"start {start}\n" if start else "")
+    return written, context, order, start
+
+
+def named_beats(timeline: Timeline, vocabulary: Vocabulary) -> list[tuple[str, frozenset[int]]]:
+    """The beats that still mean the expression the director typed for them, as the notes
+    writer decides it (it writes such a beat back with its name, ``surprise``, and any other
+    as codes): ``(expression, indices of its events in timeline.events)`` each, in the order
+    the writer lists them.
+
+    A beat keeps its name while its events (sharing a start, phases and words) are exactly what
+    a line of that name reads back as: the same AUs, letters and intensities. Taking an AU out,
+    changing a letter, or a later beat taking some of its AUs over early (their timing is then
+    not the others') leaves AUs that the name no longer means. Captions and timeline sheets
+    name a beat by this rule (:mod:`facs_rig.render.captions`).
+
+    >>> from facs_rig import load_vocabulary
+    >>> v = load_vocabulary()
+    >>> named_beats(parse_au_notes("0 surprise\\n3 contempt apex 2\\n", v), v)
+    [('surprise', frozenset({0, 1, 2, 3, 4})), ('contempt', frozenset({5, 6}))]
+    >>> t = parse_au_notes("0 surprise\\n", v)
+    >>> named_beats(t.with_events(t.events[1:]), v)  # AU1 taken out: no longer surprise
+    []
+    """
+    try:
+        written, context, order, _ = _written_events(timeline, vocabulary, False)
+    except TimelineFormatError:  # a channel notes cannot carry: no line, so no name written
+        return []
+    beats: dict[int, tuple[str, set[int]]] = {}  # id of the writer's line -> name, events
+    for position, line in _named_lines(written, context, vocabulary).items():
+        name, indices = beats.setdefault(id(line), (line["terms"][0], set()))
+        indices.add(order[position])
+    return [(name, frozenset(indices)) for name, indices in beats.values()]
+
+
 def _named_lines(written: list[tuple[AUEvent, str | None, str | None, tuple]], context: str,
                  vocabulary: Vocabulary) -> dict[int, dict]:
     """The beat lines written with the expression typed (``surprise``): index in ``written``
@@ -1353,11 +1439,13 @@ def _named_lines(written: list[tuple[AUEvent, str | None, str | None, tuple]], c
     return named
 
 
-def read_au_notes(path: str | os.PathLike[str], vocabulary: Vocabulary) -> Timeline:
-    """Read an AU notes file (``.notes`` or ``.txt``)."""
+def read_au_notes(path: str | os.PathLike[str], vocabulary: Vocabulary, *,
+                  neutral_out: list[NeutralBeat] | None = None) -> Timeline:
+    """Read an AU notes file (``.notes`` or ``.txt``; ``neutral_out``: :func:`parse_au_notes`)."""
     from facs_rig.io.timeline_files import read_text_file
 
-    return parse_au_notes(read_text_file(path), vocabulary, source=str(Path(path)))
+    return parse_au_notes(read_text_file(path), vocabulary, source=str(Path(path)),
+                          neutral_out=neutral_out)
 
 
 def write_au_notes(timeline: Timeline, path: str | os.PathLike[str], vocabulary: Vocabulary, *,

@@ -1,4 +1,6 @@
-"""A 5x7 bitmap font for labels on contact sheets (ASCII letters, digits and code punctuation).
+"""A 5x7 bitmap font for labels on contact sheets and captions on clips (ASCII letters, digits,
+code punctuation and the punctuation of typed words; an accented letter is drawn as its base
+letter).
 
 Glyphs are drawn for this project: each is seven rows of five bits, most significant bit on the
 left. Lower-case letters are drawn as small capitals (the upper-case glyph in rows 2-7) so that
@@ -7,6 +9,8 @@ small sizes.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 
@@ -68,10 +72,26 @@ _GLYPHS: dict[str, tuple[int, ...]] = {
     "#": (0b01010, 0b01010, 0b11111, 0b01010, 0b11111, 0b01010, 0b01010),
     "?": (0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b00000, 0b00100),
     "!": (0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00000, 0b00100),
+    # Punctuation of the director's words (a comment burnt into dailies: "objects; she").
+    ";": (0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b00100, 0b01000),
+    '"': (0b01010, 0b01010, 0b01010, 0b00000, 0b00000, 0b00000, 0b00000),
+    "*": (0b00000, 0b00100, 0b10101, 0b01110, 0b10101, 0b00100, 0b00000),
+    "&": (0b01100, 0b10010, 0b10100, 0b01000, 0b10101, 0b10010, 0b01101),
+    "[": (0b01110, 0b01000, 0b01000, 0b01000, 0b01000, 0b01000, 0b01110),
+    "]": (0b01110, 0b00010, 0b00010, 0b00010, 0b00010, 0b00010, 0b01110),
+    "\u2026": (0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b10101),  # ellipsis
 }
+
+#: Typographic characters a word processor puts in typed notes, drawn as their plain glyph.
+_PLAIN = {"\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"',
+          "\u201d": '"'}
 
 
 def _glyph(character: str) -> np.ndarray:
+    character = _PLAIN.get(character, character)
+    if character not in _GLYPHS and not character.isascii():
+        # An accented letter as its base letter (e with an acute accent is e, then accent).
+        character = unicodedata.normalize("NFKD", character)[:1] or character
     rows = _GLYPHS.get(character)
     if rows is None and character.isalpha() and character.upper() in _GLYPHS and character.islower():
         upper = _GLYPHS[character.upper()]

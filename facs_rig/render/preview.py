@@ -46,6 +46,7 @@ __all__ = [
     "render_sheet",
     "timeline_beats",
     "render_timeline_sheet",
+    "beat_labels",
     "Clip",
     "timeline_clip",
 ]
@@ -362,14 +363,17 @@ def timeline_clip(
     samples: int = 8,
     burn_in_origin: float | None = None,
     vocabulary: Vocabulary | None = None,
+    neutral_beats: Sequence = (),
 ) -> Clip:
     """A timeline as a lazily rendered :class:`Clip` at ``fps`` (default: the timeline's).
 
     ``burn_in_origin``: caption every frame with its timecode (the timeline's 0 standing for
     that many seconds of timecode) and the code playing in ``vocabulary``'s terms
-    (:mod:`facs_rig.render.captions`; the bundled vocabulary when None).
+    (:mod:`facs_rig.render.captions`; the bundled vocabulary when None), with the words of the
+    notes' ``neutral`` lines (``neutral_beats``, :class:`facs_rig.io.au_notes.NeutralBeat`)
+    while the face relaxes.
     """
-    from facs_rig.render.captions import burn_in, frame_captions
+    from facs_rig.render.captions import band_lines, burn_in, frame_captions
     from facs_rig.render.encoders import palette_for
 
     times, weights, rate = timeline_weights(setup, timeline, fps=fps)
@@ -382,11 +386,18 @@ def timeline_clip(
             from facs_rig.resources import load_vocabulary
 
             vocabulary = load_vocabulary()
-        captions = frame_captions(timeline, times, vocabulary, origin=burn_in_origin)
+        captions = frame_captions(timeline, times, vocabulary, origin=burn_in_origin,
+                                  neutral=neutral_beats)
+
+    band: list[int] = []  # the caption band's lines, one height for the whole clip
 
     def compose(image: np.ndarray, frame: int = 0) -> np.ndarray:
         shown = side_by_side(neutral, image) if neutral is not None else image
-        return burn_in(shown, captions[frame]) if captions is not None else shown
+        if captions is None:
+            return shown
+        if not band:
+            band.append(band_lines(captions, shown.shape[1], shown.shape[0]))
+        return burn_in(shown, captions[frame], lines=band[0])
 
     picks = np.unique(
         np.concatenate(
@@ -538,31 +549,52 @@ class Beat:
     Attributes
     ----------
     start, apex_start : float
-        Seconds of the beat's start and of its apex.
+        Seconds of the beat's start and of its apex (a ``neutral`` beat's: when the face is
+        at rest).
     code : str
-        The beat's AUs as a FACS code (``4C+7B``), letters as written.
+        The beat's AUs as a FACS code (``4C+7B``), letters as written; ``0`` for ``neutral``.
+    name : str or None
+        The expression the director typed (``surprise``) while the beat still means it (the
+        notes writer's rule, :func:`facs_rig.io.au_notes.named_beats`).
+    comment : str or None
+        The director's comment on the beat's line (``# she opens the letter``).
     """
 
     start: float
     apex_start: float
     code: str
+    name: str | None = None
+    comment: str | None = None
 
 
-def timeline_beats(timeline, vocabulary: Vocabulary) -> list[Beat]:
+def timeline_beats(timeline, vocabulary: Vocabulary, *, neutral: Sequence = ()) -> list[Beat]:
     """The beats of a timeline in time order: its events grouped by start and phases, as the
-    AU notes writer groups them into lines (to the nanosecond, the timeline's precision)."""
+    AU notes writer groups them into lines (to the nanosecond, the timeline's precision), each
+    with its name and comment; and the ``neutral`` lines of its notes
+    (:class:`facs_rig.io.au_notes.NeutralBeat`, which have no events), shown at the moment the
+    face is back at rest (:func:`facs_rig.core.timeline.at_rest`)."""
     from facs_rig.core.notation import format_code
-    from facs_rig.core.timeline import code_of_events
+    from facs_rig.core.timeline import at_rest, code_of_events
+    from facs_rig.io.au_notes import named_beats
 
-    groups: dict[tuple, list] = {}
-    for event in timeline.events:
+    names = {indices: name for name, indices in named_beats(timeline, vocabulary)}
+    groups: dict[tuple, list[int]] = {}
+    for index, event in enumerate(timeline.events):
         key = tuple(round(value, 9) for value in (event.start, event.onset, event.apex, event.offset))
-        groups.setdefault(key, []).append(event)
+        groups.setdefault(key, []).append(index)
     beats = []
-    for (start, onset, _, _), events in sorted(groups.items()):
+    for (start, onset, _, _), indices in sorted(groups.items()):
+        events = [timeline.events[index] for index in indices]
+        # Two lines at one time and phases are one face: their comments together.
+        comments = list(dict.fromkeys(event.comment for event in events if event.comment))
         beats.append(Beat(start, round(start + onset, 9),
-                          format_code(code_of_events(events, vocabulary))))
-    return beats
+                          format_code(code_of_events(events, vocabulary)),
+                          names.get(frozenset(indices)), " / ".join(comments) or None))
+    for beat in neutral:
+        beats.append(Beat(beat.rest.at, round(at_rest(beat.rest, timeline.events), 9), "0",
+                          beat.expression, beat.comment or None))
+    # Stable: a neutral line after the beats at its time, where the notes have it.
+    return sorted(beats, key=lambda beat: beat.start)
 
 
 def render_timeline_sheet(setup: PreviewSetup, timeline, beats: Sequence[Beat],
@@ -570,18 +602,43 @@ def render_timeline_sheet(setup: PreviewSetup, timeline, beats: Sequence[Beat],
                           side_by_side_neutral: bool = False) -> np.ndarray:
     """A contact sheet of a timeline: one face per beat, the timeline's frame nearest the beat's
     apex start (so overlapping beats show as the face shows them), labelled with ``labels``
-    (the beat's time) and its code."""
+    (the beat's time) and :func:`beat_labels`."""
     from facs_rig.render.sheet import contact_sheet
 
     times, weights, _ = timeline_weights(setup, timeline)
     tiles, lines = [], []
     neutral = setup.renderer.render(None) if side_by_side_neutral else None
-    for beat, label in zip(beats, labels):
+    font_scale = 2 if setup.renderer.camera.width >= 256 else 1
+    beat_lines = beat_labels(beats, labels, setup.renderer.camera.width, font_scale)
+    for beat, label in zip(beats, beat_lines):
         index = int(np.argmin(np.abs(times - min(beat.apex_start, timeline.duration))))
         if neutral is not None:
             tiles.append(neutral)
             lines.append(("neutral",))
         tiles.append(setup.renderer.render(weights[index]))
-        lines.append((label, beat.code))
-    font_scale = 2 if setup.renderer.camera.width >= 256 else 1
+        lines.append(label)
     return contact_sheet(tiles, lines, columns=columns, scale=font_scale)
+
+
+def beat_labels(beats: Sequence[Beat], moments: Sequence[str], width: int, scale: int
+                ) -> list[tuple[str, ...]]:
+    """The lines under each beat's face on a timeline sheet: its moment (``moments``), the name
+    the director typed while the beat still means it, its code, and its comment cut to one line
+    of ``width`` pixels at font ``scale`` (a sentence would take a tile's height in lines).
+    The same line of every label holds the same thing (a beat without a name has an empty name
+    line), and a line no beat has is left out.
+
+    >>> beat_labels([Beat(19.0, 19.5, "R12C+R14C", "contempt",
+    ...                   "the brother objects; she is not impressed"),
+    ...              Beat(23.0, 24.0, "1+4+15")], ["19 s", "23 s"], 320, 2)
+    [('19 s', 'contempt', 'R12C+R14C', 'the brother objects; she..'), ('23 s', '', '1+4+15', '')]
+    >>> beat_labels([Beat(1.0, 1.3, "4B+7B")], ["1 s"], 320, 2)
+    [('1 s', '4B+7B')]
+    """
+    from facs_rig.render.sheet import fit_text
+
+    named = any(beat.name is not None for beat in beats)
+    worded = any(beat.comment for beat in beats)
+    return [(moment, *((beat.name or "",) if named else ()), beat.code,
+             *((fit_text(beat.comment or "", width, scale),) if worded else ()))
+            for beat, moment in zip(beats, moments)]
