@@ -409,7 +409,6 @@ def test_long_timeline_reproducer_samples_in_bounded_blocks(vocabulary):
     import tracemalloc
 
     from facs_rig.core.timeline import VALUES_PER_BLOCK, sample_blocks
-
     from facs_rig.io.timeline_json import timeline_from_json
 
     path = repro("repro_mem_sample_2kb.json")

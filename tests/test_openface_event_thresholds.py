@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facs_rig.cli import main
+from facs_rig.core.events import EventOptions
 from facs_rig.io.captures import read_capture
 from facs_rig.io.captures.pipeline import CleaningOptions, event_thresholds, take_events
 from facs_rig.io.captures.trackers import (
@@ -26,7 +27,6 @@ from facs_rig.io.captures.trackers import (
     parse_tracker,
     tracker_document,
 )
-from facs_rig.core.events import EventOptions
 from facs_rig.resources import load_vocabulary
 
 DEMO = "captures/openface/facsvatar_demo_full.csv"
