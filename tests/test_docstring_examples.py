@@ -13,16 +13,24 @@ import doctest
 import importlib
 import pkgutil
 
+import signal
+
 import pytest
 
 import facs_rig
+
+
+#: Modules whose import does something: ``__main__`` runs the command line, and
+#: ``_ignore_ctrl_c`` makes the process ignore Ctrl-C (the batch's fork server imports it), which
+#: the Ctrl-C tests of every later test file would inherit.
+_RUN_ON_IMPORT = frozenset({"facs_rig.__main__", "facs_rig._ignore_ctrl_c"})
 
 
 def _docstring_tests() -> list[doctest.DocTest]:
     finder = doctest.DocTestFinder(exclude_empty=True)
     found = []
     for module_info in pkgutil.walk_packages(facs_rig.__path__, "facs_rig."):
-        if module_info.name.endswith(".__main__"):  # importing it runs the command line
+        if module_info.name in _RUN_ON_IMPORT:
             continue
         module = importlib.import_module(module_info.name)
         found.extend(test for test in finder.find(module, module.__name__) if test.examples)
@@ -30,6 +38,11 @@ def _docstring_tests() -> list[doctest.DocTest]:
 
 
 DOCSTRING_TESTS = _docstring_tests()
+
+
+def test_collecting_the_examples_leaves_ctrl_c_alone():
+    # Importing every module must not change the test process's Ctrl-C handling.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_the_package_has_docstring_examples():
