@@ -237,6 +237,30 @@ def _interrupted(exc: KeyboardInterrupt) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
+def note_stream_unshown(rig, channels, options: ProtocolOptions) -> None:
+    """:func:`note_unshown` for a stream: the head and eye AUs a rig has no shape for are sent
+    as VMC bones when the protocol sends bones, so they are named only where it does not (with
+    why), and a VRM preset the receiver's VRM version lacks is named (VRM 0.x has no
+    ``surprised``)."""
+    from facs_rig.io.osc.protocols import HEAD_EYE_AUS, names_without_counterpart
+
+    channels = list(channels)
+    bones = options.protocol == "vmc" and options.bones != "off"
+    moving = [c for c in channels if c.au in HEAD_EYE_AUS]
+    note_unshown(rig, [c for c in channels if c.au not in HEAD_EYE_AUS])
+    unread = [c for c in moving if rig.unshown_notes([c])] if not bones else []
+    if unread:
+        why = ("--bones off sends no head or eye bones" if options.protocol == "vmc"
+               else f"--protocol {options.protocol} sends no bones (vmc sends them)")
+        print(f"facs-rig: note: {', '.join(sorted({str(c) for c in unread}))} move the head or "
+              f"eyes, which {rig.name} has no shape for and {why}: not sent", file=sys.stderr)
+    missing = names_without_counterpart(rig.targets, options.names, rig_name=rig.name)
+    if missing:
+        print(f"facs-rig: note: {', '.join(missing)} has no VRM 0.x preset: sent under that "
+              f"name, which a VRM 0.x model shows only through a clip of its own so named "
+              f"(--names vrm1 for a VRM 1.0 receiver)", file=sys.stderr)
+
+
 def run_stream(args: argparse.Namespace) -> int:
     """Play a timeline or code to the receivers and print the summary on stderr."""
     from facs_rig.io.osc.stream import FaceStream, terminate_on_sigterm
@@ -250,7 +274,7 @@ def run_stream(args: argparse.Namespace) -> int:
     n_frames = check_frame_count(timeline.duration, args.fps, file_input(args.source))
     refuse_a_rate_that_misses_every_event(timeline, args.fps, n_frames, file_input(args.source),
                                           given=True, result="only neutral would be sent")
-    note_unshown(rig, played_channels(timeline))
+    note_stream_unshown(rig, played_channels(timeline), options)
     stream = FaceStream(rig, destinations, fps=args.fps, protocol=options, precise=args.precise,
                         reset=not args.no_reset, vocabulary=vocabulary, transport=transport)
     status = 0

@@ -153,6 +153,28 @@ def _rename(name: str, convention: str) -> str:
     raise OscError(f"unknown name convention {convention!r}; known: {', '.join(NAME_CONVENTIONS)}")
 
 
+def names_without_counterpart(targets: Sequence[str], convention: str = "as-is", *,
+                              rig_name: str | None = None) -> tuple[str, ...]:
+    """The VRM preset names of ``targets`` that the receiver's VRM version has no preset for,
+    sent under their own name (a VRM 0.x model shows ``surprised`` only through a clip of that
+    name: VRM 0.x has no such preset, ``vrm-c/vrm-specification`` ``specification/0.0``).
+
+    >>> names_without_counterpart(["happy", "surprised", "blinkLeft"], "vrm0")
+    ('surprised',)
+    >>> names_without_counterpart(["happy", "surprised"], "as-is")
+    ()
+    """
+    concrete = resolve_convention(convention, rig_name)
+    if concrete == "vrm0":
+        return tuple(name for name in targets if name in _VRM1_PRESETS_WITHOUT_VRM0)
+    return ()
+
+
+#: VRM 1.0 preset expressions with no VRM 0.x preset (VRMC_vrm-1.0/expressions.md against the
+#: 0.x presetName enum).
+_VRM1_PRESETS_WITHOUT_VRM0 = frozenset({"surprised"})
+
+
 def resolve_convention(convention: str, rig_name: str | None) -> str:
     """The concrete convention ``auto`` means for a rig: ``arkit`` → ``perfect-sync``,
     ``vrm`` → ``vrm0`` (VMC senders must support VRM0 names, marionette spec), else ``as-is``."""
