@@ -9,8 +9,10 @@ to where the curve comes within ``apex_fraction`` of its peak, apex while it sta
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
 separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
-event no longer than ``blink_max`` is a blink and is coded AU45; a wink channel's (AU46) is a
-wink, one event, and a longer one a one-sided AU43. With ``follow_intensity``
+event no longer than ``blink_max`` that comes near closed (D or E of the eyes closed,
+:func:`_nearly_closed`) is a blink and is coded AU45, and one short of that the lid lowered
+for a moment, AU43 at its letter; a wink channel's (AU46) is a wink, one event, and a longer
+one a one-sided AU43. With ``follow_intensity``
 (``facs-rig code``'s default) an activation is also cut where its letter changes, and each
 onset, offset and change of letter is then placed where the curve moves: the ramp runs
 through the curve's 10 % and 90 % crossings of the step between the two levels (IEEE Std 181),
