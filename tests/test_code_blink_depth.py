@@ -80,6 +80,11 @@ def test_the_deeper_eye_decides_for_both(vocabulary):
     events = _read({Channel(43, "L"): _bump(0.5, 0.65, 0.6),
                     Channel(43, "R"): _bump(0.5, 0.65, 0.5)}, vocabulary)
     assert events == [("AU45", None, 1.0, 0.5)]
+    # Beside one eye's blink, an eye narrowing less than half as far (the other eye of a wink)
+    # stays a lowering, as a side under half of the other stays one-sided (_MIRROR_SHARE).
+    events = _read({Channel(43, "L"): _bump(0.5, 0.65, 0.95),
+                    Channel(43, "R"): _bump(0.5, 0.65, 0.3)}, vocabulary)
+    assert events == [("AU43_R", "C", 0.3, 0.5), ("AU45_L", None, 1.0, 0.5)]
     # The right eye alone lowered to 0.5 stays a lowering of that eye.
     events = _read({Channel(43, "L"): _bump(0.5, 0.65, 0.0),
                     Channel(43, "R"): _bump(0.5, 0.65, 0.5)}, vocabulary)

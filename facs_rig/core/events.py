@@ -545,6 +545,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     apex_fraction, min_duration = options.apex_fraction, options.min_duration
     events: list[AUEvent] = []
     levels = DEFAULT_CLOSED_LEVELS if closed_levels is None else closed_levels
+    depths: dict[int, float] = {}  # index in `events` of a momentary closure -> its depth
     depth_values = None if closure_depths is None else np.asarray(closure_depths.values)
     depth_column = ({channel: k for k, channel in enumerate(closure_depths.channels)}
                     if depth_values is not None and depth_values.shape[0] == n else {})
@@ -623,8 +624,12 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                     measured = depth_column.get(channel)
                     depth = curve[left:right + 1] if measured is None \
                         else depth_values[left:right + 1, measured]
+                    peak = float(np.nan_to_num(depth, nan=0.0).max())
+                    if blink and closed_level:
+                        # Recorded under the index the event appended next takes.
+                        depths[len(events)] = peak / closed_level
                     if blink and closed_level is not None and not _nearly_closed(
-                            float(np.nan_to_num(depth, nan=0.0).max()), closed_level, scale):
+                            peak, closed_level, scale):
                         # The eyes "must close or nearly close" for a blink (FACS 2002,
                         # AU45): a momentary lowering that stops short of it is no blink
                         # or wink but the lid lowered for a moment, 43 at its letter
@@ -633,6 +638,8 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                         if letter is not None:
                             events.append(make(Channel(43, channel.side), intensity, start,
                                                onset, apex, offset, letter))
+                        else:
+                            depths.pop(len(events), None)
                         continue
                     wink = channel.au == 46 and channel.side is not None
                     event_channel = Channel((46 if wink else 45) if blink else 43, channel.side)
@@ -648,7 +655,7 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             events.extend(make(channel, intensity, start, onset, apex, offset, letter)
                           for intensity, letter, start, onset, apex, offset in _phased_events(
                               curve, times, time_list, following, scale, apex_fraction))
-    events = _bilateral_blinks(_closures_of_both_eyes(events, options.blink_max,
+    events = _bilateral_blinks(_closures_of_both_eyes(events, depths, options.blink_max,
                                                       scale.letter_to_value("E")))
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
@@ -793,33 +800,41 @@ def _nearly_closed(peak: float, closed_level: float, scale: IntensityScale) -> b
     return scale.value_to_letter(min(1.0, peak / closed_level)) in _NEARLY_CLOSED_LETTERS
 
 
-def _closures_of_both_eyes(events: list[AUEvent], blink_max: float, closed: float
-                           ) -> list[AUEvent]:
+def _closures_of_both_eyes(events: list[AUEvent], depths: Mapping[int, float],
+                           blink_max: float, closed: float) -> list[AUEvent]:
     """``events`` with each momentary lowering of one eye's lid (a 43 no longer than
-    ``blink_max``, :func:`extract_events`: short of nearly closed) that overlaps a blink or
-    wink of the other eye read as that eye's blink or wink too, at ``closed``.
+    ``blink_max``, :func:`extract_events`: short of nearly closed) that overlaps a blink of the
+    other eye and moves with it read as that eye's blink too, at ``closed``.
 
     Both eyes closing together are one action, and FACS scores an action on both sides at
-    different intensities once, at the higher (FACS 2002 manual, ch. 10, Scoring Step V, as
-    transcribed at scribd.com/document/429786635): the deeper eye decides. Judged eye by eye,
-    S07-001.csv's 12.50-12.70 s closure (left 0.57 of closed, right 0.51) read ``R43C+L45``.
+    different intensities once, at the higher, and unilateral only "if there is no trace of
+    evidence for the AU on one side" (FACS 2002 manual, ch. 10, Scoring Step V, as transcribed
+    at scribd.com/document/429786635): judged eye by eye, S07-001.csv's 12.50-12.70 s closure
+    (left 0.57 of closed, right 0.51) read ``R43C+L45``. The other eye moves with the blink
+    when its ``depths`` (peak over closed, by index in ``events``) is at least
+    :data:`_MIRROR_SHARE` of the blink's, as a side acts in the other side's action elsewhere
+    (:func:`_with_mirror_traces`); an eye narrowing less beside one eye's closure (the other
+    eye of a wink) stays a lowering, and a wink (46, one eye's intentional closure) takes no
+    other eye.
     """
-    momentary = sorted((e for e in events if e.channel.au in _MOMENTARY_AUS
-                        and e.channel.side is not None), key=lambda e: e.start)
-    if not momentary:
+    blinks = sorted(((k, e) for k, e in enumerate(events)
+                     if e.channel.au == 45 and e.channel.side is not None),
+                    key=lambda item: item[1].start)
+    if not blinks:
         return events
-    starts = [e.start for e in momentary]
+    starts = [e.start for _, e in blinks]
     out = list(events)
     for k, event in enumerate(events):
-        if event.channel.au != 43 or event.channel.side is None \
+        if event.channel.au != 43 or event.channel.side is None or k not in depths \
                 or event.end - event.start > blink_max:
             continue
-        # A blink or wink lasts at most blink_max: only those starting since then can overlap.
+        # A blink lasts at most blink_max: only those starting since then can overlap.
         position = bisect_left(starts, event.end) - 1
         while position >= 0 and starts[position] > event.start - blink_max - 1e-9:
-            other = momentary[position]
-            if other.channel.side != event.channel.side and event.start < other.end:
-                out[k] = replace(event, channel=Channel(other.channel.au, event.channel.side),
+            j, other = blinks[position]
+            if other.channel.side != event.channel.side and event.start < other.end \
+                    and depths[k] >= _MIRROR_SHARE * depths.get(j, 1.0):
+                out[k] = replace(event, channel=Channel(45, event.channel.side),
                                  intensity=closed, letter=None)
                 break
             position -= 1
