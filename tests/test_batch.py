@@ -1423,7 +1423,10 @@ def test_heat_map_names_blinks_au45_as_the_summary_does():
                        EventOptions(follow_intensity=True), code=True)
     solved, coded = take.solved.curves, coded_curves(take.solved.curves, take.timeline)
     summary_aus = {term.au for segment in take.segments for term in segment.code.aus}
-    assert 45 in summary_aus and 43 not in summary_aus
+    # The lids lowered short of nearly closed for a moment (0.23-0.40 s, 0.30 of closed) are
+    # 43C in the summary and stay on the AU43 row: only the blinks move.
+    assert 45 in summary_aus and 43 in summary_aus
+    lowered = (solved.times >= 0.23) & (solved.times <= 0.40)
     assert summary_aus <= {channel.au for channel in coded.channels}
     assert [c.name for c in coded.channels if c.au in (43, 45)] == [
         "AU43_L", "AU43_R", "AU45_L", "AU45_R"]
@@ -1437,6 +1440,7 @@ def test_heat_map_names_blinks_au45_as_the_summary_does():
             if event.channel == Channel(45, side):
                 inside = (solved.times >= event.start) & (solved.times <= event.end)
                 assert not held[inside].any()
+        assert held[lowered].max() > 0.2 and not blink[lowered].any()
     for other in solved.channels:
         if other.au != 43:
             np.testing.assert_array_equal(coded.values[:, coded.channels.index(other)],

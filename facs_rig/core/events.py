@@ -9,8 +9,10 @@ to where the curve comes within ``apex_fraction`` of its peak, apex while it sta
 offset back to rest; the intensity is the apex median and the letter its FACS band on the
 vocabulary's scale. An activation with several humps (each above ``split_fraction`` of its peak,
 separated by a dip below it) is split at the lowest frame between them. An AU43 (eye closure)
-event no longer than ``blink_max`` is a blink and is coded AU45; a wink channel's (AU46) is a
-wink, one event, and a longer one a one-sided AU43. With ``follow_intensity``
+event no longer than ``blink_max`` that comes near closed (D or E of the eyes closed,
+:func:`_nearly_closed`) is a blink and is coded AU45, and one short of that the lid lowered
+for a moment, AU43 at its letter; a wink channel's (AU46) is a wink, one event, and a longer
+one a one-sided AU43. With ``follow_intensity``
 (``facs-rig code``'s default) an activation is also cut where its letter changes, and each
 onset, offset and change of letter is then placed where the curve moves: the ramp runs
 through the curve's 10 % and 90 % crossings of the step between the two levels (IEEE Std 181),
@@ -31,7 +33,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 import numpy as np
 
@@ -487,7 +490,9 @@ def _checked_event(channel: Channel, intensity: float, start: float, onset: floa
 
 def extract_events(curves: AUCurves, scale: IntensityScale, *,
                    options: EventOptions = EventOptions(),
-                   thresholds: Mapping[int, tuple[float, ...]] | None = None) -> Timeline:
+                   thresholds: Mapping[int, tuple[float, ...]] | None = None,
+                   closed_levels: Mapping[int, float] | None = None,
+                   closure_depths: AUCurves | None = None) -> Timeline:
     """Read AU events off continuous curves.
 
     Parameters
@@ -503,6 +508,21 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
         ``options.trace_duration``) for those AUs (both sides), e.g. from a tracker profile's
         typical AU ranges or its own scale's thresholds
         (:func:`facs_rig.io.captures.pipeline.event_thresholds`).
+    closed_levels : mapping of AU number to float, optional
+        For the eye-closure channels (43, 45, 46), the value the channel reads with the eye
+        closed (0-1): a momentary closure is a blink or wink only when its peak, as a share
+        of that value, reaches "nearly closed" on ``scale`` (:func:`_nearly_closed`), else it
+        is 43 at its letter, or nothing under the trace. A closure AU not in the mapping is
+        told by its length alone. Default :data:`DEFAULT_CLOSED_LEVELS` (43 and 46 closed at
+        1.0; 45, OpenFace's ``AU45_r``, by length alone); a tracker profile gives its own
+        (:func:`facs_rig.io.captures.pipeline.closed_levels`: Face Cap's eyeBlink tops out at
+        0.72).
+    closure_depths : AUCurves, optional
+        The closure channels as measured, before smoothing, on the same frames as ``curves``:
+        a closure's depth (its peak) is read there when given. A zero-phase low-pass takes
+        more off a short blink's peak than off a held closure's (a 0.13 s blink of
+        ``alex_rom_3.csv`` at 63.76 s, 0.74 of closed as solved, read 0.54 smoothed at 6 Hz),
+        so depth read on ``curves`` alone would turn short full blinks into lowerings.
 
     Returns
     -------
@@ -524,6 +544,11 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
     time_list = times.tolist()  # Python floats: the same differences, cheaper to index
     apex_fraction, min_duration = options.apex_fraction, options.min_duration
     events: list[AUEvent] = []
+    levels = DEFAULT_CLOSED_LEVELS if closed_levels is None else closed_levels
+    depths: dict[int, float] = {}  # index in `events` of a momentary closure -> its depth
+    depth_values = None if closure_depths is None else np.asarray(closure_depths.values)
+    depth_column = ({channel: k for k, channel in enumerate(closure_depths.channels)}
+                    if depth_values is not None and depth_values.shape[0] == n else {})
     mirrors = _mirror_columns(curves.channels)
     floor = scale.minimum / scale.maximum  # the level the scale reads as absent, 0-1
     # Each sided channel's own activations, for its mirror side (_with_mirror_traces).
@@ -595,6 +620,27 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
                     # in action_units.json: both eyes are 45 or 43).
                     # (start + onset + apex + offset) - start is AUEvent's end - start.
                     blink = start + onset + apex + offset - start <= options.blink_max
+                    closed_level = levels.get(channel.au)
+                    measured = depth_column.get(channel)
+                    depth = curve[left:right + 1] if measured is None \
+                        else depth_values[left:right + 1, measured]
+                    peak = float(np.nan_to_num(depth, nan=0.0).max())
+                    if blink and closed_level:
+                        # Recorded under the index the event appended next takes.
+                        depths[len(events)] = peak / closed_level
+                    if blink and closed_level is not None and not _nearly_closed(
+                            peak, closed_level, scale):
+                        # The eyes "must close or nearly close" for a blink (FACS 2002,
+                        # AU45): a momentary lowering that stops short of it is no blink
+                        # or wink but the lid lowered for a moment, 43 at its letter
+                        # (S07-001.csv's 0.23-0.40 s, eyeBlinkLeft peaking at 0.29, was a
+                        # blink played closed), and nothing under the trace.
+                        if letter is not None:
+                            events.append(make(Channel(43, channel.side), intensity, start,
+                                               onset, apex, offset, letter))
+                        else:
+                            depths.pop(len(events), None)
+                        continue
                     wink = channel.au == 46 and channel.side is not None
                     event_channel = Channel((46 if wink else 45) if blink else 43, channel.side)
                     if blink:
@@ -609,7 +655,8 @@ def extract_events(curves: AUCurves, scale: IntensityScale, *,
             events.extend(make(channel, intensity, start, onset, apex, offset, letter)
                           for intensity, letter, start, onset, apex, offset in _phased_events(
                               curve, times, time_list, following, scale, apex_fraction))
-    events = _bilateral_blinks(events)
+    events = _bilateral_blinks(_closures_of_both_eyes(events, depths, options.blink_max,
+                                                      scale.letter_to_value("E")))
     duration = float(times[-1]) if n else 0.0
     metadata = dict(curves.metadata)
     metadata["events_from"] = "captured curves (hysteresis on/off " \
@@ -725,15 +772,91 @@ _EYE_CLOSURES = frozenset({43, 45})
 #: within ``blink_max``, else 43): the eye closures and a custom rig's wink channel (46).
 _CLOSURES = _EYE_CLOSURES | {46}
 
+#: The value each closure channel reads with the eye closed, by default
+#: (:func:`extract_events`' ``closed_levels``): 43 (a solved eyeBlink) and a rig's wink channel
+#: (46) measure the lid's closure on 0-1, closed at 1. OpenFace's ``AU45_r`` is not there: it
+#: is that detector's reading of the blink itself, not of the lid's position (FACS scores a
+#: blink no intensity: action_units.json, "intensity"), and the bundled take's blinks peak at
+#: 2.5-3.3 of its 5 (``facsvatar_demo_full.csv``, each a separate rise from 0; its lid
+#: lowering in a squint reads 0.6-1.4 and starts no event), so its closures are told by their
+#: length alone, as before.
+DEFAULT_CLOSED_LEVELS: Mapping[int, float] = MappingProxyType({43: 1.0, 46: 1.0})
+
+#: The letters of a closure that is "nearly closed" or closed. FACS 2002's AU45 section scores a
+#: blink when the eyes "close or nearly close for a moment, and then return to an open
+#: position"; its AU43 section scores the lid lowered short of closed by degree, lid droop
+#: (1978's 41) and slit (42) at 43A-D, a droop "e.g. 43B", and closed 43E (action_units.json,
+#: sources "FACS 2002, AU43 section" and "AU45 section"). So closed is E and nearly closed the
+#: letter next to it, D; C, the middle of the scale ("marked", intensity_scales.json), is a lid
+#: half lowered, no blink. On the bundled FACSHuman scale a closure must pass 0.55 of closed.
+_NEARLY_CLOSED_LETTERS = frozenset({"D", "E"})
+
+
+def _nearly_closed(peak: float, closed_level: float, scale: IntensityScale) -> bool:
+    """Whether a closure peaking at ``peak`` (0-1) on a channel that reads ``closed_level``
+    with the eye closed reaches "nearly closed" (:data:`_NEARLY_CLOSED_LETTERS`) on ``scale``."""
+    if not closed_level > 0:
+        return True
+    return scale.value_to_letter(min(1.0, peak / closed_level)) in _NEARLY_CLOSED_LETTERS
+
+
+def _closures_of_both_eyes(events: list[AUEvent], depths: Mapping[int, float],
+                           blink_max: float, closed: float) -> list[AUEvent]:
+    """``events`` with each momentary lowering of one eye's lid (a 43 no longer than
+    ``blink_max``, :func:`extract_events`: short of nearly closed) that overlaps a blink of the
+    other eye and moves with it read as that eye's blink too, at ``closed``.
+
+    Both eyes closing together are one action, and FACS scores an action on both sides at
+    different intensities once, at the higher, and unilateral only "if there is no trace of
+    evidence for the AU on one side" (FACS 2002 manual, ch. 10, Scoring Step V, as transcribed
+    at scribd.com/document/429786635): judged eye by eye, S07-001.csv's 12.50-12.70 s closure
+    (left 0.57 of closed, right 0.51) read ``R43C+L45``. The other eye moves with the blink
+    when its ``depths`` (peak over closed, by index in ``events``) is at least
+    :data:`_MIRROR_SHARE` of the blink's, as a side acts in the other side's action elsewhere
+    (:func:`_with_mirror_traces`); an eye narrowing less beside one eye's closure (the other
+    eye of a wink) stays a lowering, and a wink (46, one eye's intentional closure) takes no
+    other eye.
+    """
+    blinks = sorted(((k, e) for k, e in enumerate(events)
+                     if e.channel.au == 45 and e.channel.side is not None),
+                    key=lambda item: item[1].start)
+    if not blinks:
+        return events
+    starts = [e.start for _, e in blinks]
+    out = list(events)
+    for k, event in enumerate(events):
+        if event.channel.au != 43 or event.channel.side is None or k not in depths \
+                or event.end - event.start > blink_max:
+            continue
+        # A blink lasts at most blink_max: only those starting since then can overlap.
+        position = bisect_left(starts, event.end) - 1
+        while position >= 0 and starts[position] > event.start - blink_max - 1e-9:
+            j, other = blinks[position]
+            if other.channel.side != event.channel.side and event.start < other.end \
+                    and depths[k] >= _MIRROR_SHARE * depths.get(j, 1.0):
+                out[k] = replace(event, channel=Channel(45, event.channel.side),
+                                 intensity=closed, letter=None)
+                break
+            position -= 1
+    return out
+
 
 def _bilateral_blinks(events: list[AUEvent]) -> list[AUEvent]:
-    """``events`` with each left blink that overlaps a right one (and so both eyes blinking)
-    written as one bilateral blink, ``45``, as a FACS coder scores it: FACS 2002, AU45, scores
-    a blink of both eyes as 45 and keeps L45/R45 for a unilateral one. The merged event spans
-    both (earliest start and apex, latest apex end and end) at the stronger intensity; it
-    takes the place of the earlier of the two."""
-    left = [k for k, e in enumerate(events) if e.channel.au == 45 and e.channel.side == "L"]
-    right = [k for k, e in enumerate(events) if e.channel.au == 45 and e.channel.side == "R"]
+    """``events`` with each left blink or wink that overlaps a right one (and so both eyes
+    closing at once) written as one bilateral blink, ``45``, as a FACS coder scores it: FACS
+    2002, AU45, scores a blink of both eyes as 45 and keeps L45/R45 for a unilateral one, and a
+    wink (46) is a closure of one eye (a rig's left and right wink channels closing together,
+    ``L46+R46``, close both eyes: a blink). The merged event spans both (earliest start and
+    apex, latest apex end and end) at the stronger intensity; it takes the place of the
+    earlier of the two."""
+    return _joined_sides(_joined_sides(events, 45), 46)
+
+
+def _joined_sides(events: list[AUEvent], au: int) -> list[AUEvent]:
+    """``events`` with each left ``au`` event that overlaps a right one joined into one ``45``
+    (:func:`_bilateral_blinks`)."""
+    left = [k for k, e in enumerate(events) if e.channel.au == au and e.channel.side == "L"]
+    right = [k for k, e in enumerate(events) if e.channel.au == au and e.channel.side == "R"]
     if not left or not right:
         return events
     # One channel's events do not overlap, so the right blinks sorted by start are sorted by

@@ -850,7 +850,9 @@ def choose_event_fractions(takes: list[CodedTake], regularisation: Regularisatio
             frame_times = np.asarray(capture.blendshapes.times, dtype=np.float64)
             for fractions in EVENT_FRACTIONS:
                 profile = replace(tracker, mapping=replace(mapping, event_fractions=fractions))
-                events = sampled_code_events(curves, profile, vocabulary, rest_at_zero=rested)
+                events = sampled_code_events(curves, profile, vocabulary, rest_at_zero=rested,
+                                             closed_levels=solved.closed_levels,
+                                             closure_depths=solved.closure_depths)
                 columns = np.stack([np.interp(frame_times, events.times, events.values[:, j])
                                     for j in range(len(events.channels))], axis=1)
                 index = {c: j for j, c in enumerate(events.channels)}

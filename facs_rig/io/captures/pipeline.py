@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ from facs_rig.core.filters import (
 from facs_rig.core.solve import NO_PRIORS, BlendshapeSolver, SolvePriors, pose_relative_to
 from facs_rig.io.blas import on_one_blas_thread
 from facs_rig.io.captures._common import Capture
-from facs_rig.io.captures.arkit_names import arkit_key
+from facs_rig.io.captures.arkit_names import arkit_key, canonical_arkit_name
 
 if TYPE_CHECKING:
     from facs_rig.core.events import CodedSegment
@@ -67,6 +68,14 @@ class SolvedAUs:
     neutral_note : str or None
         Why ``--neutral auto`` subtracted no neutral, when it did not for a reason of the take
         (no resting second in it, AUs already relative to the person's neutral); None otherwise.
+    closed_levels : mapping of AU number to float, or None
+        What the eyes closed read on the curves' AU43 (:func:`_closed_levels`), for
+        :func:`~facs_rig.core.events.extract_events`: a blink must come near it. None: the
+        default (43 closed at 1).
+    closure_depths : AUCurves or None
+        The eye-closure channels (43, 45, 46) of ``curves`` cleaned as they are but not
+        smoothed (:func:`capture_curves`), where a closure's depth is read; None when nothing
+        was smoothed or there are none.
     """
 
     curves: AUCurves
@@ -74,6 +83,8 @@ class SolvedAUs:
     source: str
     neutral_window: tuple[float, float] | None = None
     neutral_note: str | None = None
+    closed_levels: Mapping[int, float] | None = None
+    closure_depths: AUCurves | None = None
 
 
 def solver_for(names: tuple[str, ...], rig=None, priors: SolvePriors = NO_PRIORS
@@ -257,7 +268,56 @@ def capture_to_aus(capture: Capture, *, source: str = "auto", rig=None,
     values = np.ascontiguousarray(values[:, order], dtype=np.float32)
     curves = AUCurves(shapes.times, values,
                       tuple(channels[k] for k in order), shapes.fps, MappingProxyType(metadata))
-    return SolvedAUs(curves, residual, "blendshapes", window, note)
+    levels = _closed_levels(tracker, shapes.names, calibration,
+                            mapping if rig is None else None, rig is None)
+    return SolvedAUs(curves, residual, "blendshapes", window, note, levels)
+
+
+#: The blendshapes that measure each eye's closure, read as AU43 one to one by the ``arkit``
+#: rig profile's solve (rigs/arkit.json: AU43 drives eyeBlinkLeft/Right at weight 1.0;
+#: trackers/arkit.json: "eyeBlink cannot tell a blink (AU45) from a held closure (AU43)").
+EYE_CLOSURE_SHAPES = ("eyeBlinkLeft", "eyeBlinkRight")
+
+
+def _closed_levels(tracker, names: tuple[str, ...], calibration, mapping, arkit_solve: bool
+                   ) -> Mapping[int, float] | None:
+    """What a face at rest with its eyes closed reads on AU43 after this take's calibration
+    and solve or mapping (``arkit_solve``: the ``arkit`` rig profile's solve, AU43 = eyeBlink),
+    or None when the tracker profile gives no eyeBlink range (the default: closed at 1).
+
+    The eyes closed are each eyeBlink shape at the profile's typical high (its 99th percentile
+    on takes that blink: ARKit's 0.958, Face Cap's left 0.722, MediaPipe's 0.628), the other
+    shapes at the take's rest (its neutral, 0 once subtracted); the higher of the two eyes.
+    Face Cap's and MediaPipe's eyes close well short of 1, and read against 1 their blinks
+    would be no nearer closed than a lid lowered by half; a take whose resting eyeBlink is 0.28
+    (Live Link Face ``alex_rom_3.csv``) has that much less left to close once its neutral is
+    subtracted.
+    """
+    shapes = getattr(tracker, "shapes", None) or {}
+    columns = {}
+    for k, name in enumerate(names):
+        canonical = canonical_arkit_name(name) or name
+        if canonical in EYE_CLOSURE_SHAPES and "range" in shapes.get(canonical, {}):
+            columns[k] = float(shapes[canonical]["range"][1])
+    if not columns or (mapping is None and not arkit_solve):
+        return None
+    row = (np.array(calibration.rest, dtype=np.float64).reshape(1, -1).copy()
+           if calibration is not None else np.zeros((1, len(names))))
+    for k, high in columns.items():
+        row[0, k] = high
+    closed = calibration.apply(row) if calibration is not None else row
+    closed = np.nan_to_num(closed, nan=0.0)
+    if mapping is not None:
+        values = mapping.apply(names, closed.astype(np.float32))[0]
+        levels = [float(values[j]) for j, c in enumerate(mapping.channels) if c.au == 43]
+    else:
+        levels = [float(closed[0, k]) for k in columns]
+    levels = [level for level in levels if level > 0]
+    if not levels:
+        return None
+    # The higher eye: both eyes close alike, and a profile's range is what its sample takes
+    # did (Face Cap's one take closes the left eye to 0.722, its right never past 0.152).
+    return MappingProxyType({43: min(1.0, max(levels)), 46: 1.0})
 
 
 @dataclass(frozen=True)
@@ -623,8 +683,36 @@ def capture_curves(capture: Capture, options: CleaningOptions = CleaningOptions(
                             gain_percentile=options.gain_percentile, tracker=tracker)
     cleaned = prepare_curves(solved.curves, replace(options, neutral="none",
                                                     gain_percentile=None))
+    closures = np.array([c.au in CLOSURE_AUS for c in solved.curves.channels], dtype=bool)
+    depths = None
+    if options.smoothing != "none" and closures.any():
+        # A blink's depth as measured: smoothing takes most off the shortest peaks.
+        depths = prepare_curves(_channel_subset(solved.curves, closures),
+                                replace(options, neutral="none", gain_percentile=None,
+                                        smoothing="none"))
     return SolvedAUs(cleaned, solved.residual, solved.source, solved.neutral_window,
-                     solved.neutral_note)
+                     solved.neutral_note, solved.closed_levels, depths)
+
+
+#: The channels that measure an eye's closure (:data:`SolvedAUs.closure_depths`): 43, 45
+#: (OpenFace's AU45_r) and a rig's wink channel, 46.
+CLOSURE_AUS = frozenset({43, 45, 46})
+
+
+def _depths_on(depths: AUCurves | None, curves: AUCurves) -> AUCurves | None:
+    """``depths`` on the frames of ``curves``, a run of the frames they were made on (a tracked
+    part of the take, :func:`tracked_events`), or None."""
+    if depths is None:
+        return None
+    times = np.asarray(curves.times, dtype=np.float64)
+    all_times = np.asarray(depths.times, dtype=np.float64)
+    if times.size == 0:
+        return None
+    first = int(np.searchsorted(all_times, times[0]))
+    rows = slice(first, first + times.size)
+    if first + times.size > all_times.size or not np.array_equal(all_times[rows], times):
+        return None
+    return replace(depths, times=all_times[rows], values=np.asarray(depths.values)[rows])
 
 
 def prepare_curves(curves: AUCurves, options: CleaningOptions = CleaningOptions()) -> AUCurves:
@@ -871,8 +959,10 @@ def presence_events(curves: AUCurves, vocabulary, events, given: frozenset[str] 
     options = dataclasses.replace(events, on=on, off=min(off, on), follow_intensity=False,
                                   trace_duration=None)
     scale = vocabulary.scale()
+    # A probability is no depth of closure: a closure is told by its length alone.
     found = extract_events(curves, scale, options=options,
-                           thresholds={c.au: (options.on, options.off) for c in curves.channels})
+                           thresholds={c.au: (options.on, options.off) for c in curves.channels},
+                           closed_levels={})
     unscored = scale.letter_to_value(scale.unscored) / scale.maximum
     return found.with_events(dataclasses.replace(e, intensity=unscored, letter=None)
                              for e in found.events)
@@ -906,7 +996,9 @@ POSITION_OFF = 0.10
 
 
 def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
-                        rest_at_zero: bool = False) -> AUCurves:
+                        rest_at_zero: bool = False,
+                        closed_levels: Mapping[int, float] | None = None,
+                        closure_depths: AUCurves | None = None) -> AUCurves:
     """``code``'s events of ``curves`` sampled back onto their own frame times.
 
     What a coding of the take says frame by frame, to score against another coding: the events
@@ -916,7 +1008,9 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
     ``curves.times``. A short closure ``code`` writes as AU45 (a blink, bilateral when both
     eyes close) counts on the AU43 channel(s) it was read from when the curves have no AU45 of
     their own (an AU detector's AU43, Py-Feat's, scores any closure), and a long one written as
-    AU43 on the AU45 channel it was read from (OpenFace's AU45_r).
+    AU43 on the AU45 channel it was read from (OpenFace's AU45_r). ``closed_levels``: what
+    the eyes closed read on the curves (:attr:`SolvedAUs.closed_levels`), and
+    ``closure_depths`` where a closure's depth is read (:attr:`SolvedAUs.closure_depths`).
 
     Returns
     -------
@@ -934,7 +1028,9 @@ def sampled_code_events(curves: AUCurves, tracker, vocabulary, options=None, *,
                   **(event_thresholds(tracker, options, rest_at_zero=rest_at_zero,
                                       scale=vocabulary.scale()) or {})}
     timeline = extract_events(curves, vocabulary.scale(), options=options,
-                              thresholds=thresholds)
+                              thresholds=thresholds,
+                              closed_levels=closed_levels,
+                              closure_depths=_depths_on(closure_depths, curves))
     own = set(curves.channels)
     closures = [c for c in curves.channels if c.au in (43, 45)]
 
@@ -1217,6 +1313,7 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
                   **(event_thresholds(profile, events,
                                       rest_at_zero=solved.neutral_window is not None,
                                       given=thresholds_given, scale=vocabulary.scale()) or {})}
+    levels, depths = solved.closed_levels, solved.closure_depths
     curves = solved.curves
     presence = (np.array([c.au < 50 for c in curves.channels], dtype=bool)
                 if solved.source == "aus" and capture_format in PRESENCE_FORMATS
@@ -1228,7 +1325,8 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
             found = presence_events(_channel_subset(curves, presence), vocabulary, events,
                                     thresholds_given)
             rest = extract_events(_channel_subset(curves, ~presence), vocabulary.scale(),
-                                  options=events, thresholds=thresholds)
+                                  options=events, thresholds=thresholds, closed_levels=levels,
+                                  closure_depths=_depths_on(depths, curves))
             from facs_rig.core.timeline import Timeline
 
             metadata = dict(rest.metadata)
@@ -1238,7 +1336,8 @@ def take_events(capture: Capture, cleaning: CleaningOptions, events, *, source: 
                 + ("" if presence.all() else f"; other AUs: {rest.metadata.get('events_from', '')}"))
             return Timeline((*rest.events, *found.events),
                             max(found.duration, rest.duration), rest.fps, metadata)
-        return extract_events(curves, vocabulary.scale(), options=events, thresholds=thresholds)
+        return extract_events(curves, vocabulary.scale(), options=events, thresholds=thresholds,
+                              closed_levels=levels, closure_depths=_depths_on(depths, curves))
 
     timeline = (tracked_events(curves, untracked, read_events) if untracked
                 else read_events(curves))
