@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
@@ -1020,7 +1020,8 @@ def _prototypes(vocabulary: Vocabulary, emotions: tuple[str, ...]) -> list[_Prot
 
 def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScale,
                   facial: set[int] | frozenset[int],
-                  strengths: Mapping[tuple[int, str | None], float] | None = None
+                  strengths: Mapping[tuple[int, str | None], float]
+                  | Callable[[], Mapping[tuple[int, str | None], float]] | None = None
                   ) -> tuple[str | None, int, int]:
     """(emotion, matched, total): the EMFACS emotion that explains most of the segment's
     code, or (None, 0, 0).
@@ -1167,16 +1168,26 @@ def _name_emotion(code: Code, prototypes: list[_Prototype], scale: IntensityScal
                           if not (owned and au in _MOUTH_OPENING and shown(au, side, either) >= 0)]
                          for form in prototype.prototypes) if kept)
         total = -total
-        # Within a tie of letters, the values inside their bands (none given: all tie at 0).
-        # An unsided term is shown by the AU on either or both sides: its stronger side's value.
-        by_value = 0.0 if strengths is None else _weigh(
-            {key: max(strengths.get((key[0], side), 0.0) for side in (None, "L", "R"))
-             if key[1] is None else strengths.get(key, 0.0) for key in core},
-            prototype.alternatives)
-        key = (round(evidence, 9), matched / total, round(by_value, 9), -order)
-        candidates.append((key, prototype.name, matched, total, weighed, marked))
+        key = (round(evidence, 9), matched / total, 0.0, -order)
+        candidates.append((key, prototype.name, matched, total, weighed, marked,
+                           core, prototype.alternatives))
     if not candidates:
         return None, 0, 0
+    top = max(candidate[0][:2] for candidate in candidates)
+    tied = [index for index, candidate in enumerate(candidates) if candidate[0][:2] == top]
+    if strengths is not None and len(tied) > 1:
+        # Within a tie of letters, the values inside their bands (none given: all tie at 0),
+        # read only where a tie at the top needs them (an hour's 8,000 segments rarely do).
+        # An unsided term is shown by the AU on either or both sides: its stronger side's value.
+        values_in_bands = strengths() if callable(strengths) else strengths
+        for index in tied:
+            key, *rest = candidates[index]
+            core, alternatives = rest[-2], rest[-1]
+            by_value = _weigh(
+                {term: max(values_in_bands.get((term[0], side), 0.0) for side in (None, "L", "R"))
+                 if term[1] is None else values_in_bands.get(term, 0.0) for term in core},
+                alternatives)
+            candidates[index] = ((key[0], key[1], round(by_value, 9), key[3]), *rest)
     candidates.sort(key=lambda candidate: candidate[0], reverse=True)
     best = candidates[0]
     names = {candidate[1]: candidate for candidate in candidates}
@@ -1346,13 +1357,16 @@ def code_segments(timeline: Timeline, vocabulary: Vocabulary, *, min_segment: fl
                        key=lambda t: (t.au, {None: 0, "L": 1, "R": 2}[t.side]))
         code = Code(tuple(terms))
         # The values inside the letters' bands, to settle a tie of letters by (a coder's letter
-        # is a band; the tracker measured where in it each action was).
-        strengths: dict[tuple[int, str | None], float] = {}
-        for channel, letter in active.items():
-            # A bilateral term (one side's letter the stronger) takes the stronger side's value.
-            value = _apex_value(apexes[channel], letter, start, end)
-            for key in {(channel.au, channel.side), (channel.au, None)}:
-                strengths[key] = max(strengths.get(key, 0.0), value)
+        # is a band; the tracker measured where in it each action was), read when one needs it.
+        def strengths(active=active, start=start, end=end) -> dict[tuple[int, str | None], float]:
+            values: dict[tuple[int, str | None], float] = {}
+            for channel, letter in active.items():
+                # A bilateral term (one side's letter the stronger) takes the stronger side's.
+                value = _apex_value(apexes[channel], letter, start, end)
+                for key in {(channel.au, channel.side), (channel.au, None)}:
+                    values[key] = max(values.get(key, 0.0), value)
+            return values
+
         best, best_matched, best_total = _name_emotion(code, prototypes, scale, facial,
                                                        strengths)
         segment = CodedSegment(float(start), float(end), code, best, best_matched, best_total)

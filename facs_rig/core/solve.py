@@ -860,6 +860,10 @@ def _soft_excess(values: np.ndarray, terms: Sequence[tuple]) -> np.ndarray:
     return excess
 
 
+#: Frames per block in :meth:`BlendshapeSolver._read_from_fade` (bounded memory on long takes).
+_FADE_BLOCK = 16384
+
+
 @dataclass(frozen=True)
 class BlendshapeSolver:
     """Blendshape weights -> AU values for one rig's targets.
@@ -956,7 +960,6 @@ class BlendshapeSolver:
         if not rules:
             return result
         values = result.values
-        observed = np.asarray(weights, dtype=np.float64)
         changed = np.zeros(values.shape[0], dtype=bool)
         for au in rules:
             own = [k for k, c in enumerate(self.channels) if c.au == au]
@@ -982,45 +985,57 @@ class BlendshapeSolver:
             column = self.basis[:, j]
             linear_rows = [r for r in np.flatnonzero(column).tolist() if r not in faded_rows]
             a = column[linear_rows]
-            x0 = values[frames, j].astype(np.float64)
-            at = values[frames].astype(np.float64)
-            at[:, j] = 0.0
-            shut = self.combine_values(at)  # the faded shapes with the AU at 0 ...
-            at[:, j] = full_at
-            parted = self.combine_values(at)  # ... and faded out
-            seen = observed[frames]
-            # Misfits at t = 0: faded rows m0 + slope t (t <= full_at), linear rows l0 + a t.
-            m0 = shut[:, faded_rows] - seen[:, faded_rows]
-            slope = (parted[:, faded_rows] - shut[:, faded_rows]) / full_at
-            l0 = shut[:, linear_rows] - seen[:, linear_rows]
-            price = (0.0 if penalty is None else np.broadcast_to(
-                np.asarray(penalty, dtype=np.float64)[..., j], values.shape[:1])[frames])
-            aa = float(a @ a)
-            la = l0 @ a
-
-            def objective(t: np.ndarray, m0=m0, slope=slope, full_at=full_at, l0=l0, a=a,
-                          price=price) -> np.ndarray:  # bound now: called in this pass only
-                faded_misfit = m0 + slope * np.minimum(t, full_at)[:, None]
-                linear_misfit = l0 + np.outer(t, a)
-                return (0.5 * np.sum(faded_misfit ** 2, axis=1)
-                        + 0.5 * np.sum(linear_misfit ** 2, axis=1) + price * t)
-
-            curvature = np.sum(slope ** 2, axis=1) + aa
-            with np.errstate(divide="ignore", invalid="ignore"):
-                inside = np.where(curvature > 0, -(np.sum(m0 * slope, axis=1) + la + price)
-                                  / curvature, 0.0)
-                beyond = -(la + price) / aa if aa > 0 else np.full(frames.size, full_at)
-            inside = np.clip(inside, 0.0, full_at)
-            beyond = np.clip(beyond, full_at, 1.0)
-            best = np.where(objective(inside) <= objective(beyond), inside, beyond)
-            raise_ = (best > x0 + 1e-6) & (objective(best) < objective(x0) - 1e-12)
-            if raise_.any():
-                values[frames[raise_], j] = best[raise_].astype(values.dtype)
-                changed[frames[raise_]] = True
-        if changed.any():
-            misfit = self.combine_values(values[changed]) - observed[changed]
-            result.residual[changed] = np.sqrt(np.mean(misfit * misfit, axis=1))
+            # In blocks of frames: float64 copies of every target of an hour at 60 fps would be
+            # 90 MB each (code's 300 MB budget).
+            for first in range(0, frames.size, _FADE_BLOCK):
+                self._raise_block(values, weights, penalty, frames[first:first + _FADE_BLOCK],
+                                  j, full_at, faded_rows, linear_rows, a, changed)
+        changed_frames = np.flatnonzero(changed)
+        for first in range(0, changed_frames.size, _FADE_BLOCK):
+            rows = changed_frames[first:first + _FADE_BLOCK]
+            misfit = self.combine_values(values[rows]) - np.asarray(weights[rows], np.float64)
+            result.residual[rows] = np.sqrt(np.mean(misfit * misfit, axis=1))
         return result
+
+    def _raise_block(self, values: np.ndarray, weights: np.ndarray, penalty: np.ndarray | None,
+                     frames: np.ndarray, j: int, full_at: float, faded_rows: list[int],
+                     linear_rows: list[int], a: np.ndarray, changed: np.ndarray) -> None:
+        """:meth:`_read_from_fade` on one block of ``frames`` for AU column ``j``, in place."""
+        x0 = values[frames, j].astype(np.float64)
+        at = values[frames].astype(np.float64)
+        at[:, j] = 0.0
+        shut = self.combine_values(at)  # the faded shapes with the AU at 0 ...
+        at[:, j] = full_at
+        parted = self.combine_values(at)  # ... and faded out
+        seen = np.asarray(weights[frames], dtype=np.float64)
+        # Misfits at t = 0: faded rows m0 + slope t (t <= full_at), linear rows l0 + a t.
+        m0 = shut[:, faded_rows] - seen[:, faded_rows]
+        slope = (parted[:, faded_rows] - shut[:, faded_rows]) / full_at
+        l0 = shut[:, linear_rows] - seen[:, linear_rows]
+        price = (0.0 if penalty is None else np.broadcast_to(
+            np.asarray(penalty, dtype=np.float64)[..., j], values.shape[:1])[frames])
+        aa = float(a @ a)
+        la = l0 @ a
+
+        def objective(t: np.ndarray, m0=m0, slope=slope, full_at=full_at, l0=l0, a=a,
+                      price=price) -> np.ndarray:  # bound now: called in this pass only
+            faded_misfit = m0 + slope * np.minimum(t, full_at)[:, None]
+            linear_misfit = l0 + np.outer(t, a)
+            return (0.5 * np.sum(faded_misfit ** 2, axis=1)
+                    + 0.5 * np.sum(linear_misfit ** 2, axis=1) + price * t)
+
+        curvature = np.sum(slope ** 2, axis=1) + aa
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inside = np.where(curvature > 0, -(np.sum(m0 * slope, axis=1) + la + price)
+                              / curvature, 0.0)
+            beyond = -(la + price) / aa if aa > 0 else np.full(frames.size, full_at)
+        inside = np.clip(inside, 0.0, full_at)
+        beyond = np.clip(beyond, full_at, 1.0)
+        best = np.where(objective(inside) <= objective(beyond), inside, beyond)
+        raise_ = (best > x0 + 1e-6) & (objective(best) < objective(x0) - 1e-12)
+        if raise_.any():
+            values[frames[raise_], j] = best[raise_].astype(values.dtype)
+            changed[frames[raise_]] = True
 
     def _solve_combined(self, weights: np.ndarray, times: np.ndarray | None, options: dict,
                         result: SolveResult) -> SolveResult:
