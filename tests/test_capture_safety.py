@@ -352,7 +352,7 @@ def test_code_notes_a_tracker_profile_of_another_tracker_and_applies_it(capsys):
     take = shared_asset(LLF)
     assert main(["code", str(take)]) == 0
     captured = capsys.readouterr()
-    assert captured.err == "" and _code_segments(captured.out) == (67, 6)
+    assert captured.err == "" and _code_segments(captured.out) == (64, 6)
     assert main(["code", str(take), "--tracker", "mediapipe"]) == 0
     captured = capsys.readouterr()
     assert captured.err == (
