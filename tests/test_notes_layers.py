@@ -108,9 +108,9 @@ def test_neutral_returns_the_face_to_rest_over_its_onset(vocabulary):
     timeline = parse_au_notes("1 12+53 apex 5\n3 neutral\n", vocabulary)
     assert [(e.channel.name, e.apex_end, e.end) for e in timeline.events] == [
         ("AU12", 3.0, 3.5), ("AU53", 6.3, 6.8)]
-    # 'overlap max' keeps the old rule: nothing is taken over.
-    timeline = parse_au_notes("overlap max\n1 12 apex 5\n3 neutral\n", vocabulary)
-    assert [e.apex_end for e in timeline.events] == [6.3]
+    # 'overlap max' keeps the old rule (beats take nothing over), but neutral still rests.
+    timeline = parse_au_notes("overlap max\n1 12 apex 5\n2 12A\n3 neutral\n", vocabulary)
+    assert [(e.apex_end, e.end) for e in timeline.events] == [(3.0, 3.5), (3.0, 3.5)]
     # The events read back the same from what the writer writes.
     back = parse_au_notes(format_au_notes(
         parse_au_notes("1 happiness apex 5\n3 neutral onset 1\n", vocabulary), vocabulary),
@@ -134,3 +134,22 @@ def test_neutral_after_a_held_beat_sets_its_fall(vocabulary):
     # The held apex ends exactly at the neutral beat: its fall is the neutral's onset.
     timeline = parse_au_notes("apex next\n8 sadness\n12 neutral onset 1\n", vocabulary)
     assert {(e.apex_end, e.offset, e.end) for e in timeline.events} == {(12.0, 1.0, 13.0)}
+
+
+def test_a_held_neutral_json_beat_is_read(vocabulary):
+    # It has no events to meet the next beat with (it raised AttributeError).
+    data = {"schema": "facs_rig.timeline/1", "beats": [
+        {"at": 0, "code": "12", "apex": 5}, {"at": 1, "code": "neutral", "apex": "next"},
+        {"at": 2, "code": "12"}]}
+    timeline = timeline_from_json(json.dumps(data), vocabulary)
+    assert [(e.start, e.apex_end) for e in timeline.events] == [(0.0, 1.0), (2.0, 3.3)]
+
+
+def test_a_file_metadata_cannot_pose_as_sampled_channels(vocabulary):
+    from facs_rig.core.mixing import mix
+    from facs_rig.io.rig_files import load_rig
+
+    timeline = Timeline(metadata={"unsampled_channels": [12]}).add_code("12", vocabulary, at=0)
+    curves = sample(timeline, fps=10)
+    assert "unsampled_channels" not in curves.metadata
+    mix(curves, load_rig("arkit"))  # raised AttributeError on the int

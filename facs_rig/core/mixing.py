@@ -510,7 +510,8 @@ def mix(curves: AUCurves, rig: RigProfile) -> TargetWeights:
     """
     weights = mix_array(curves.values, curves.channels, rig)
     # Channels sample() left out (the rig's own columns asked for) are named too.
-    unsampled = tuple(parse_channel(name) for name in curves.metadata.get(UNSAMPLED_KEY, ()))
+    unsampled = tuple(parse_channel(name) for name in curves.metadata.get(UNSAMPLED_KEY, ())
+                      if isinstance(name, str))
     unsampled = tuple(channel for channel in unsampled if channel is not None)
     lost = rig.lost_in_combination(curves.channels, curves.values)
     unshown = sort_channels({*rig.cannot_show(curves.channels + unsampled), *lost})

@@ -652,9 +652,9 @@ class Timeline:
         The duration grows to cover the new events when needed. A phase not given takes the
         default of the code (:func:`default_phases`: 0.3, 1 and 0.5 s; a blink's or a wink's
         for a code of only those, so ``add_code("45", ...)`` blinks instead of closing the
-        eyes for 1.8 s). The copy is checked against FACS's rules as a timeline file is
-        (:func:`check_timeline`): a beat ``52`` added while a ``51`` is still on raises
-        :class:`~facs_rig.errors.FacsRuleError`.
+        eyes for 1.8 s). The new beat is checked against FACS's rules as a timeline file is,
+        with what is on during it (:func:`coding_problem`): a beat ``52`` added while a ``51``
+        is still on raises :class:`~facs_rig.errors.FacsRuleError`.
 
         >>> from facs_rig import load_vocabulary
         >>> beat = Timeline().add_code("6+12D", load_vocabulary(), at=1.0)
@@ -669,7 +669,15 @@ class Timeline:
                                ease_in=ease_in, ease_out=ease_out, intensity=intensity, scale=scale)
         marks = marks_from_code(code, vocabulary, at=at, end=at + onset + apex + offset)
         added = self.with_events(self.events + new).with_marks(self.marks + marks)
-        check_timeline(added, vocabulary)
+        # The new beat against what is on during it (the rules are about items on at once):
+        # checking the whole copy made a loop of add_code quadratic (4,000 beats: 10 s).
+        end = at + onset + apex + offset
+        problem = coding_problem(
+            [e for e in self.events if e.end > at and e.start < end] + list(new), vocabulary,
+            fps=added.fps, marks=[m for m in self.marks if m.end > at and m.start < end]
+            + list(marks), metadata=added.metadata)
+        if problem:
+            raise FacsRuleError(problem)
         return added
 
 
@@ -917,18 +925,22 @@ def at_rest(rest: Rest, events: Iterable[AUEvent]) -> float:
                default=rest.at)
 
 
-def take_over_indexed(beats: Iterable[Sequence[AUEvent] | Rest]) -> list[tuple[int, AUEvent]]:
+def take_over_indexed(beats: Iterable[Sequence[AUEvent] | Rest], *, channels: bool = True
+                      ) -> list[tuple[int, AUEvent]]:
     """:func:`take_over`, each kept event with its index in the flattened input (the events of
     ``beats`` one beat after another), so that a reader can keep what it knows per input event
     (the line an event came from) beside the events that remain. A :class:`Rest` among the
-    beats has no events of its own and ends every earlier one on its AUs."""
+    beats has no events of its own and ends every earlier one on its AUs. With ``channels``
+    False (``overlap max``: overlapping events of one channel combine by maximum) only the
+    rests end events; a beat takes nothing over."""
     kept: list[AUEvent | None] = []
     latest: dict[Channel, int] = {}  # channel -> index in ``kept`` of the latest event on it
     for beat in beats:
         if isinstance(beat, Rest):
-            for channel, index in latest.items():
+            on = latest.values() if channels else range(len(kept))
+            for index in on:
                 earlier = kept[index]
-                if earlier is not None and channel.au in beat.aus:
+                if earlier is not None and earlier.channel.au in beat.aus:
                     if beat.fall is not None and earlier.apex_end > beat.at - TAKEOVER_TOLERANCE:
                         earlier = replace(earlier, offset=beat.fall)
                     kept[index] = ended_at(earlier, beat.at)
@@ -936,7 +948,7 @@ def take_over_indexed(beats: Iterable[Sequence[AUEvent] | Rest]) -> list[tuple[i
         named: dict[Channel, int] = {}
         for event in beat:
             channel = event.channel
-            index = latest.get(channel)
+            index = latest.get(channel) if channels else None
             if index is not None and channel not in named:
                 earlier = kept[index]
                 if earlier is not None:
@@ -1481,6 +1493,7 @@ def _sample_frames(timeline: Timeline, rate: float, columns: tuple[Channel, ...]
     if events:
         _accumulate(values, events, index, rate, first)
     metadata = dict(timeline.metadata)
+    metadata.pop(UNSAMPLED_KEY, None)  # this sampling's own, never a file's metadata
     # Channels played but not asked for are named, so that mix() still names what a rig cannot
     # show when sampled with the rig's channels (the documented recipe lost the list).
     unsampled = sort_channels({e.channel for e in timeline.events

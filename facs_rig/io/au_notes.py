@@ -903,11 +903,13 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
     # A held beat meets the next where FACS's rules apply (not on a measured timeline).
     beat_ends = _hold(beats, events, marks, duration, source,
                       None if MEASURED_KEY in metadata else vocabulary)
-    if overlap == "replace" and len(beats) > 1:
-        # Each beat takes over the channels it names from the beats before it; the lines of the
-        # events kept are kept beside them, for the overlap check's message.
-        kept = take_over_indexed(beat.rest or events[beat.first_event:beat.first_event
-                                                     + beat.event_count] for beat in beats)
+    if (overlap == "replace" and len(beats) > 1) or any(beat.rest for beat in beats):
+        # Each beat takes over the channels it names from the beats before it (with 'overlap
+        # max' only a neutral beat ends anything); the lines of the events kept are kept beside
+        # them, for the overlap check's message.
+        kept = take_over_indexed((beat.rest or events[beat.first_event:beat.first_event
+                                                      + beat.event_count] for beat in beats),
+                                 channels=overlap == "replace")
         events = [event for _, event in kept]
         event_lines = [event_lines[index] for index, _ in kept]
     if duration_line is not None and duration is not None:

@@ -418,8 +418,9 @@ def _beats(reader: _Reader, entries: list, duration: float | None, *, rules_appl
     if rules_apply:
         for position, index in enumerate(order):
             until = untils[position]
-            if until is None or entries[index].get("apex") != _NEXT:
-                continue
+            if (until is None or entries[index].get("apex") != _NEXT
+                    or any(isinstance(item, Rest) for item in converted[position])):
+                continue  # a neutral beat has no events to meet the next beat with
             following: list[AUEvent | CodeMark] = []
             for later in range(position + 1, len(order)):  # the next beat: every beat at its time
                 if times[order[later]] > until:
