@@ -80,6 +80,7 @@ __all__ = [
     "hold_until",
     "hold_layers",
     "next_beat_times",
+    "momentary_hold_problem",
     "default_phases",
     "MOMENTARY_AUS",
     "BLINK_PHASES",
@@ -810,6 +811,17 @@ def face_rest(vocabulary: Vocabulary, at: float, fall: float | None = None) -> R
                     if unit.drives and number not in MOMENTARY_AUS
                     and unit.kind not in ("head", "eye"))
     return Rest(at, aus, fall)
+
+
+def momentary_hold_problem(code: Code, code_text: str) -> str:
+    """Why a beat of only blinks or winks cannot hold (``apex next``; :func:`hold_layers`
+    ``{"momentary"}``), and the held closure to write instead: the one message of the notes and
+    JSON readers."""
+    closure = "+".join(f"{term.side or ''}43E" for term in code) if all(
+        term.side for term in code) else "43E"
+    return (f"{code_text} is momentary and cannot hold until the next beat ('apex next'): FACS "
+            f"2002 scores an eye closed past half a second as 43 (eyes closed): write {closure} "
+            f"for a held closure")
 
 
 def next_beat_times(times: Sequence[float], layers: Sequence[frozenset[str]]

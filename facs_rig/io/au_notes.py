@@ -85,6 +85,7 @@ from facs_rig.core.timeline import (
     intensity_reaches,
     marks_from_code,
     meeting_next,
+    momentary_hold_problem,
     next_beat_times,
     take_over,
     take_over_indexed,
@@ -613,15 +614,6 @@ def _hold(beats: list[_Beat], events: list[AUEvent], marks: list[CodeMark],
     return ends
 
 
-def _momentary_hold(code: Code, code_text: str) -> str:
-    """Why a blink or wink cannot hold (``apex next``), and the held closure to write instead."""
-    closure = "+".join(f"{term.side or ''}43E" for term in code) if all(
-        term.side for term in code) else "43E"
-    return (f"{code_text} is momentary and cannot hold until the next beat ('apex next'): FACS "
-            f"2002 scores an eye closed past half a second as 43 (eyes closed): write {closure} "
-            f"for a held closure")
-
-
 def _coded_events(code: Code, options: dict, at: float, onset: float, apex: float, offset: float,
                   vocabulary: Vocabulary) -> tuple[AUEvent, ...]:
     """The events of one beat's code with its phases and options."""
@@ -838,7 +830,7 @@ def parse_au_notes(text: str, vocabulary: Vocabulary, *, source: str = "AU notes
             layers = hold_layers(code, vocabulary)
             momentary = layers == {"momentary"}
             if momentary and options.get("apex") == _NEXT:
-                raise _LineError(_momentary_hold(code, code_text), apex_next_column)
+                raise _LineError(momentary_hold_problem(code, code_text), apex_next_column)
             # A blink or wink is momentary: the 'apex next' header does not hold it.
             holds = options.get("apex") == _NEXT or (
                 hold_all and not momentary and "apex" not in options

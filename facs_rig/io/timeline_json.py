@@ -68,6 +68,7 @@ from facs_rig.core.timeline import (
     hold_until,
     marks_from_code,
     meeting_next,
+    momentary_hold_problem,
     next_beat_times,
     take_over_indexed,
 )
@@ -368,9 +369,7 @@ class _Reader:
             onset = self.number(entry, "onset", path, default_onset)
             if entry.get("apex") == _NEXT:
                 if hold_layers(parsed, self.vocabulary) == {"momentary"}:
-                    raise self.fail(f"{path}.apex", f"{code} is momentary and cannot hold until "
-                                    f"the next beat: FACS 2002 scores an eye closed past half a "
-                                    f"second as 43 (eyes closed)")
+                    raise self.fail(f"{path}.apex", momentary_hold_problem(parsed, code))
                 apex = default_apex if until is None else hold_until(at, onset, until)
             else:
                 apex = self.number(entry, "apex", path, default_apex)
